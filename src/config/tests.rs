@@ -1,0 +1,715 @@
+use std::net::{IpAddr, SocketAddr};
+
+use super::*;
+
+/// The shipped example; the path is the same in the scratch and the real crate.
+const EXAMPLE: &str = include_str!("../../rootfs/common/etc/tinysrs/tinysrs.toml");
+
+fn parse(text: &str) -> Config {
+    Config::from_toml_str(text, "t.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// (line, column, key, message) of the error `text` must give.
+fn fail(text: &str) -> (usize, usize, String, String) {
+    match Config::from_toml_str(text, "t.toml") {
+        Ok(_) => panic!("accepted: {text}"),
+        Err(ConfigError::Parse {
+            origin,
+            line,
+            column,
+            key,
+            message,
+        }) => {
+            assert_eq!(origin, "t.toml");
+            (line, column, key, message)
+        }
+        Err(other) => panic!("unexpected error kind: {other}"),
+    }
+}
+
+fn fail_display(text: &str) -> String {
+    Config::from_toml_str(text, "t.toml")
+        .expect_err(text)
+        .to_string()
+}
+
+#[test]
+fn empty_text_is_the_embedded_defaults() {
+    assert_eq!(parse(""), Config::embedded());
+    assert_eq!(parse("# only a comment\n\n"), Config::embedded());
+    let c = Config::embedded();
+    assert_eq!(c.listen, "0.0.0.0:1935".parse::<SocketAddr>().unwrap());
+    assert_eq!(c.max_connections, 1000);
+    assert_eq!(c.chunk_size, 60_000);
+    assert_eq!(c.handshake_timeout_ms, 10_000);
+    assert_eq!(c.idle_timeout_ms, 30_000);
+    assert_eq!(c.grace_period_ms, 5_000);
+    assert_eq!(c.log_level, log::LevelFilter::Info);
+    let v = c.default_vhost();
+    assert_eq!(v.name, DEFAULT_VHOST);
+    assert!(v.enabled && !v.min_latency && !v.tcp_nodelay && v.gop_cache);
+    assert_eq!(v.gop_cache_max_frames, 2500);
+    assert_eq!(v.gop_cache_max_bytes, 8_388_608);
+    assert_eq!(v.queue_length_ms, 10_000);
+    assert_eq!(v.queue_max_bytes, 4_194_304);
+    assert_eq!(v.mw_latency_ms, 350);
+    assert_eq!(v.time_jitter, TimeJitter::Full);
+    assert_eq!(v.firstpkt_timeout_ms, 20_000);
+    assert_eq!(v.normal_timeout_ms, 5_000);
+    assert_eq!(v.security, Security::default());
+    assert_eq!(c.vhosts().count(), 1);
+}
+
+#[test]
+fn shipped_example_is_the_defaults_plus_example_rules() {
+    let shipped = parse(EXAMPLE);
+    let mut expected = Config::embedded();
+    // The only deliberate difference: example rules, inactive while security is disabled.
+    expected.default_vhost.security.rules = vec![
+        "allow publish 127.0.0.1".parse().unwrap(),
+        "allow play all".parse().unwrap(),
+        "deny play 10.0.0.0/8".parse().unwrap(),
+    ];
+    assert_eq!(shipped, expected);
+    assert!(!shipped.default_vhost().security.enabled);
+}
+
+#[test]
+fn shipped_example_mentions_every_key() {
+    for key in [
+        "listen =",
+        "max_connections =",
+        "chunk_size =",
+        "handshake_timeout =",
+        "idle_timeout =",
+        "grace_period =",
+        "[log]",
+        "level =",
+        "[vhost.__defaultVhost__]",
+        "enabled =",
+        "min_latency =",
+        "tcp_nodelay =",
+        "[vhost.__defaultVhost__.play]",
+        "gop_cache =",
+        "gop_cache_max_frames =",
+        "gop_cache_max_bytes =",
+        "queue_length =",
+        "queue_max_bytes =",
+        "mw_latency =",
+        "time_jitter =",
+        "[vhost.__defaultVhost__.publish]",
+        "firstpkt_timeout =",
+        "normal_timeout =",
+        "[vhost.__defaultVhost__.security]",
+        "rules =",
+    ] {
+        assert!(EXAMPLE.lines().any(|l| l.starts_with(key)), "{key} missing");
+    }
+}
+
+#[test]
+fn every_key_is_read() {
+    let c = parse(
+        r#"
+listen = "[::1]:19350"
+max_connections = 7
+chunk_size = 4096
+handshake_timeout = 1
+idle_timeout = 3600000
+grace_period = 0
+[log]
+level = "off"
+[vhost.__defaultVhost__]
+enabled = false
+min_latency = true
+tcp_nodelay = true
+[vhost.__defaultVhost__.play]
+gop_cache = false
+gop_cache_max_frames = 1
+gop_cache_max_bytes = 1
+queue_length = 0.5
+queue_max_bytes = 1000
+mw_latency = 0
+time_jitter = "zero"
+[vhost.__defaultVhost__.publish]
+firstpkt_timeout = 2
+normal_timeout = 3
+[vhost.__defaultVhost__.security]
+enabled = true
+rules = ["deny play all"]
+"#,
+    );
+    assert_eq!(c.listen, "[::1]:19350".parse::<SocketAddr>().unwrap());
+    assert_eq!(c.max_connections, 7);
+    assert_eq!(c.chunk_size, 4096);
+    assert_eq!(c.handshake_timeout_ms, 1);
+    assert_eq!(c.idle_timeout_ms, 3_600_000);
+    assert_eq!(c.grace_period_ms, 0);
+    assert_eq!(c.log_level, log::LevelFilter::Off);
+    let v = c.default_vhost();
+    assert_eq!(
+        v,
+        &Vhost {
+            name: DEFAULT_VHOST.into(),
+            enabled: false,
+            min_latency: true,
+            tcp_nodelay: true,
+            gop_cache: false,
+            gop_cache_max_frames: 1,
+            gop_cache_max_bytes: 1,
+            queue_length_ms: 500,
+            queue_max_bytes: 1000,
+            mw_latency_ms: 0,
+            time_jitter: TimeJitter::Zero,
+            firstpkt_timeout_ms: 2,
+            normal_timeout_ms: 3,
+            security: Security {
+                enabled: true,
+                rules: vec!["deny play all".parse().unwrap()],
+            },
+        }
+    );
+}
+
+#[test]
+fn listen_forms() {
+    for (text, addr) in [
+        ("listen = 1935", "0.0.0.0:1935"),
+        ("listen = \"19350\"", "0.0.0.0:19350"),
+        ("listen = \"127.0.0.1:0\"", "127.0.0.1:0"),
+        ("listen = \"[::]:1935\"", "[::]:1935"),
+    ] {
+        assert_eq!(parse(text).listen, addr.parse::<SocketAddr>().unwrap());
+    }
+    for (text, wanted) in [
+        (
+            "listen = 65536",
+            "expected a port in 0..=65535, found 65536",
+        ),
+        ("listen = -1", "expected a port in 0..=65535, found -1"),
+        ("listen = \"localhost:1935\"", "found \"localhost:1935\""),
+        ("listen = \"+1935\"", "found \"+1935\""),
+        ("listen = \"::1:1935\"", "found \"::1:1935\""),
+        ("listen = true", "invalid type: boolean `true`"),
+    ] {
+        let (line, column, key, message) = fail(text);
+        assert_eq!((line, column, key.as_str()), (1, 10, "listen"), "{text}");
+        assert!(message.contains(wanted), "{text}: {message}");
+    }
+}
+
+#[test]
+fn queue_length_seconds() {
+    for (value, ms) in [
+        ("10", 10_000),
+        ("0.5", 500),
+        ("0.001", 1),
+        ("3600", 3_600_000),
+        ("3600.0", 3_600_000),
+        ("1.0005", 1001),
+    ] {
+        let c = parse(&format!(
+            "[vhost.__defaultVhost__.play]\nqueue_length = {value}\n"
+        ));
+        assert_eq!(c.default_vhost().queue_length_ms, ms, "{value}");
+    }
+    for value in [
+        "0", "0.0", "-1", "-0.5", "0.0004", "3600.5", "3601", "nan", "inf", "-inf", "\"10\"",
+    ] {
+        let (line, column, key, message) = fail(&format!(
+            "[vhost.__defaultVhost__.play]\nqueue_length = {value}\n"
+        ));
+        assert_eq!(
+            (line, column, key.as_str()),
+            (2, 16, "vhost.__defaultVhost__.play.queue_length"),
+            "{value}: {message}"
+        );
+        assert!(
+            message.contains("a number of seconds over 0 and at most 3600"),
+            "{value}: {message}"
+        );
+    }
+}
+
+#[test]
+fn out_of_range_values_name_key_and_line() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (table header or "", key, bad value, range in the message)
+        ("", "max_connections", "0", "1..=1000000"),
+        ("", "max_connections", "1000001", "1..=1000000"),
+        ("", "chunk_size", "127", "128..=65536"),
+        ("", "chunk_size", "65537", "128..=65536"),
+        ("", "handshake_timeout", "0", "1..=3600000"),
+        ("", "idle_timeout", "3600001", "1..=3600000"),
+        ("", "grace_period", "-1", "0..=3600000"),
+        ("", "grace_period", "3600001", "0..=3600000"),
+        ("play", "gop_cache_max_frames", "0", "1..=1000000"),
+        ("play", "gop_cache_max_bytes", "0", "1..=4294967295"),
+        (
+            "play",
+            "gop_cache_max_bytes",
+            "4294967296",
+            "1..=4294967295",
+        ),
+        ("play", "queue_max_bytes", "0", "1..=4294967295"),
+        ("play", "mw_latency", "-1", "0..=10000"),
+        ("play", "mw_latency", "10001", "0..=10000"),
+        ("publish", "firstpkt_timeout", "0", "1..=3600000"),
+        ("publish", "normal_timeout", "3600001", "1..=3600000"),
+    ];
+    for &(table, key, value, range) in cases {
+        let (text, line, full_key) = if table.is_empty() {
+            (format!("# comment\n\n{key} = {value}\n"), 3, key.to_owned())
+        } else {
+            (
+                format!("[vhost.__defaultVhost__]\nenabled = true\n\n[vhost.__defaultVhost__.{table}]\n{key} = {value}\n"),
+                5,
+                format!("vhost.__defaultVhost__.{table}.{key}"),
+            )
+        };
+        let shown = fail_display(&text);
+        let column = key.len() + 4;
+        assert_eq!(
+            shown,
+            format!(
+                "t.toml:{line}:{column}: {full_key}: expected an integer in {range}, found {value}"
+            )
+        );
+    }
+}
+
+#[test]
+fn wrong_types_name_key_and_line() {
+    let text = "listen = 1935\n[vhost.__defaultVhost__.play]\ngop_cache = \"yes\"\n";
+    assert_eq!(
+        fail_display(text),
+        "t.toml:3:13: vhost.__defaultVhost__.play.gop_cache: invalid type: string \"yes\", \
+         expected a boolean"
+    );
+    let text = "\nchunk_size = 1.5\n";
+    assert_eq!(
+        fail_display(text),
+        "t.toml:2:14: chunk_size: invalid type: floating point `1.5`, expected an integer in \
+         128..=65536"
+    );
+    let (line, _, key, message) = fail("\n\nvhost = 3\n");
+    assert_eq!((line, key.as_str()), (3, "vhost"));
+    assert!(message.contains("invalid type: integer `3`"), "{message}");
+    let (line, _, key, _) = fail("[log]\nlevel = 3\n");
+    assert_eq!((line, key.as_str()), (2, "log.level"));
+}
+
+#[test]
+fn bad_enums_list_the_choices() {
+    let text = "[vhost.__defaultVhost__]\nenabled = true\n[vhost.__defaultVhost__.play]\n\
+                gop_cache = true\ntime_jitter = \"fast\"\n";
+    assert_eq!(
+        fail_display(text),
+        "t.toml:5:15: vhost.__defaultVhost__.play.time_jitter: expected one of full, zero, off, \
+         found \"fast\""
+    );
+    assert_eq!(
+        fail_display("listen = 1935\n\n[log]\nlevel = \"INFO\"\n"),
+        "t.toml:4:9: log.level: expected one of trace, debug, info, warn, error, off, found \
+         \"INFO\""
+    );
+    let (line, _, key, _) = fail("[vhost.\"a.b\".play]\ntime_jitter = \"\"\n");
+    assert_eq!((line, key.as_str()), (2, "vhost.\"a.b\".play.time_jitter"));
+}
+
+#[test]
+fn unknown_keys_name_key_and_line() {
+    let (line, column, key, message) = fail("listen = 1935\nlisten_port = 1\n");
+    assert_eq!((line, column, key.as_str()), (2, 1, "listen_port"));
+    assert!(
+        message.starts_with("unknown field `listen_port`"),
+        "{message}"
+    );
+
+    // Nested, under a header.
+    let text = "[vhost.__defaultVhost__]\nenabled = true\n\n[vhost.__defaultVhost__.play]\n\
+                gop_cache = true\n  queue_lenght = 10\n";
+    let (line, column, key, message) = fail(text);
+    assert_eq!(
+        (line, column, key.as_str()),
+        (6, 3, "vhost.__defaultVhost__.play.queue_lenght")
+    );
+    assert!(
+        message.contains("unknown field `queue_lenght`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`queue_length`"),
+        "lists the known keys: {message}"
+    );
+
+    // Nested, as a dotted key in a named vhost.
+    let text = "\n[vhost.\"cam.example.com\"]\nenabled = true\nsecurity.allow = 1\n";
+    let (line, column, key, _) = fail(text);
+    assert_eq!(
+        (line, column, key.as_str()),
+        (4, 10, "vhost.\"cam.example.com\".security.allow")
+    );
+
+    // An unknown table (an SRS section we do not have).
+    let (line, _, key, message) = fail("[vhost.__defaultVhost__.hls]\nenabled = true\n");
+    assert_eq!((line, key.as_str()), (1, "vhost.__defaultVhost__.hls"));
+    assert!(message.contains("unknown field `hls`"), "{message}");
+
+    let (line, _, key, _) = fail("[log]\nlevel = \"info\"\nfile = \"x\"\n");
+    assert_eq!((line, key.as_str()), (3, "log.file"));
+}
+
+#[test]
+fn syntax_errors_give_the_line() {
+    let (line, _, _, _) = fail("listen = 1935\nchunk_size = \n");
+    assert_eq!(line, 2);
+    let (line, _, _, message) = fail("listen = 1935\n\n[vhost.a]\n[vhost.a]\n");
+    assert_eq!(line, 4);
+    assert!(message.contains("duplicate"), "{message}");
+    let (line, _, _, _) = fail("a = \"unterminated\n");
+    assert_eq!(line, 1);
+    let (line, _, _, _) = fail("[log\nlevel = \"info\"\n");
+    assert_eq!(line, 1);
+    // The message is one line even when toml's has several.
+    let shown = fail_display("x = [1,\n");
+    assert!(!shown.contains('\n'), "{shown}");
+}
+
+#[test]
+fn bad_rules_name_the_rule_and_its_line() {
+    let text = "[vhost.__defaultVhost__.security]\nenabled = true\nrules = [\n  \
+                \"allow play all\",\n  \"deny play 10.0.0.0/33\",\n]\n";
+    assert_eq!(
+        fail_display(text),
+        "t.toml:5:3: vhost.__defaultVhost__.security.rules[1]: bad rule \"deny play \
+         10.0.0.0/33\": prefix length in \"10.0.0.0/33\" must be 0..=32 for IPv4"
+    );
+    for (rule, wanted) in [
+        ("allow play", "expected 3 words"),
+        ("allow watch all", "expected publish or play"),
+        ("permit play all", "expected allow or deny"),
+        (
+            "allow play 300.1.1.1",
+            "expected all, an IP address or a CIDR network",
+        ),
+        ("allow play ::/129", "must be 0..=128 for IPv6"),
+    ] {
+        let text = format!("[vhost.\"cam.example.com\".security]\n\nrules = [\"{rule}\"]\n");
+        let (line, column, key, message) = fail(&text);
+        assert_eq!(
+            (line, column, key.as_str()),
+            (3, 10, "vhost.\"cam.example.com\".security.rules[0]"),
+            "{rule}"
+        );
+        assert!(
+            message.starts_with(&format!("bad rule {rule:?}: ")),
+            "{message}"
+        );
+        assert!(message.contains(wanted), "{rule}: {message}");
+    }
+    // A non-string element.
+    let (line, column, key, message) =
+        fail("[vhost.a.security]\nrules = [\"allow play all\", 1]\n");
+    assert_eq!(
+        (line, column, key.as_str()),
+        (2, 28, "vhost.a.security.rules[1]")
+    );
+    assert!(message.contains("invalid type: integer `1`"), "{message}");
+}
+
+#[test]
+fn rules_are_parsed_at_load() {
+    let c = parse(
+        "[vhost.__defaultVhost__.security]\nenabled = true\nrules = [\"allow publish \
+         ::1\", \"allow play 192.168.0.0/16\", \"deny play 192.168.7.0/24\"]\n",
+    );
+    let s = &c.default_vhost().security;
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert!(s.allows(Method::Publish, ip("::1")));
+    assert!(!s.allows(Method::Publish, ip("127.0.0.1")));
+    assert!(s.allows(Method::Play, ip("192.168.1.1")));
+    assert!(!s.allows(Method::Play, ip("192.168.7.1")));
+    assert!(!s.allows(Method::Play, ip("10.0.0.1")));
+}
+
+#[test]
+fn vhost_names_are_checked() {
+    let (line, column, key, message) = fail("listen = 1\n[vhost.\"bad name\"]\n");
+    assert_eq!((line, column, key.as_str()), (2, 8, "vhost.\"bad name\""));
+    assert!(message.contains("found \"bad name\""), "{message}");
+    let (line, _, key, _) = fail("[vhost.\"\"]\n");
+    assert_eq!((line, key.as_str()), (1, "vhost.\"\""));
+    let long = "a".repeat(254);
+    let (line, _, _, _) = fail(&format!("\n[vhost.{long}]\n"));
+    assert_eq!(line, 2);
+    assert!(Config::from_toml_str(&format!("[vhost.{}]\n", "a".repeat(253)), "t").is_ok());
+}
+
+#[test]
+fn vhost_names_differing_in_case_are_one_vhost() {
+    let text = "[vhost.\"Cam.example.com\"]\nenabled = true\n\n[vhost.\"cam.EXAMPLE.com\"]\n";
+    assert_eq!(
+        fail_display(text),
+        "t.toml:4:8: vhost.\"cam.EXAMPLE.com\": same vhost as \"Cam.example.com\" (vhost names \
+         are case-insensitive)"
+    );
+    let text = "[vhost.__defaultVhost__]\n[vhost.__DEFAULTVHOST__]\n";
+    let (line, _, key, _) = fail(text);
+    assert_eq!((line, key.as_str()), (2, "vhost.__DEFAULTVHOST__"));
+    // Any case of the default vhost's name configures the default vhost.
+    let c = parse("[vhost.__defaultvhost__]\nmin_latency = true\n");
+    assert!(c.default_vhost().min_latency);
+    assert_eq!(c.vhosts().count(), 1);
+}
+
+#[test]
+fn named_vhosts_start_from_the_embedded_defaults() {
+    let c = parse(
+        "[vhost.__defaultVhost__]\nmin_latency = true\n[vhost.__defaultVhost__.play]\n\
+         queue_length = 2\n[vhost.\"Cam.Example.com\".play]\ngop_cache = false\n",
+    );
+    let cam = c.vhost("cam.example.com").unwrap();
+    let mut expected = Vhost::embedded("cam.example.com".into());
+    expected.gop_cache = false;
+    assert_eq!(
+        cam, &expected,
+        "not the default vhost's min_latency/queue_length"
+    );
+    assert_eq!(c.default_vhost().queue_length_ms, 2000);
+}
+
+#[test]
+fn vhost_lookup_and_resolve() {
+    let c = parse(
+        "[vhost.\"Cam.example.com\"]\n[vhost.\"off.example.com\"]\nenabled = false\n\
+         [vhost.\"10.0.0.5\"]\n",
+    );
+    let name = |v: Option<&Vhost>| v.map(|v| v.name.clone());
+    // Exact lookup, case-insensitive.
+    assert_eq!(
+        name(c.vhost("cam.example.com")),
+        Some("cam.example.com".into())
+    );
+    assert_eq!(
+        name(c.vhost("CAM.EXAMPLE.COM")),
+        Some("cam.example.com".into())
+    );
+    assert_eq!(name(c.vhost("10.0.0.5")), Some("10.0.0.5".into()));
+    assert_eq!(
+        name(c.vhost("__DEFAULTVHOST__")),
+        Some(DEFAULT_VHOST.into())
+    );
+    assert_eq!(name(c.vhost("other.example.com")), None);
+    assert_eq!(name(c.vhost("off.example.com")), None, "disabled");
+    assert_eq!(name(c.vhost("")), None);
+    // Resolve: configured, else the default vhost; a disabled named vhost does not fall back.
+    assert_eq!(
+        name(c.resolve_vhost("CAM.example.com")),
+        Some("cam.example.com".into())
+    );
+    assert_eq!(
+        name(c.resolve_vhost("other.example.com")),
+        Some(DEFAULT_VHOST.into())
+    );
+    assert_eq!(name(c.resolve_vhost("")), Some(DEFAULT_VHOST.into()));
+    assert_eq!(
+        name(c.resolve_vhost("cam.example.com.")),
+        Some(DEFAULT_VHOST.into())
+    );
+    assert_eq!(name(c.resolve_vhost("OFF.example.com")), None);
+    // All vhosts, default first, then by name, disabled included.
+    let names: Vec<&str> = c.vhosts().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            DEFAULT_VHOST,
+            "10.0.0.5",
+            "cam.example.com",
+            "off.example.com"
+        ]
+    );
+
+    let c = parse("[vhost.__defaultVhost__]\nenabled = false\n[vhost.a]\n");
+    assert_eq!(name(c.resolve_vhost("A")), Some("a".into()));
+    assert_eq!(name(c.resolve_vhost("b")), None, "default vhost disabled");
+    assert_eq!(name(c.vhost(DEFAULT_VHOST)), None);
+    assert!(!c.default_vhost().enabled);
+}
+
+#[test]
+fn diff_lists_changes_in_file_terms() {
+    let old = parse("[vhost.a]\n[vhost.\"b.example.com\"]\n");
+    let new = parse(
+        "listen = 1936\nchunk_size = 4096\n[log]\nlevel = \"debug\"\n\
+         [vhost.__defaultVhost__.play]\nqueue_length = 0.5\ntime_jitter = \"off\"\n\
+         [vhost.__defaultVhost__.security]\nenabled = true\nrules = [\"allow play all\", \
+         \"deny play 10.1.0.0/16\"]\n[vhost.\"b.example.com\"]\nenabled = false\n\
+         [vhost.\"c.example.com\"]\n",
+    );
+    assert_eq!(
+        old.diff(&new),
+        [
+            "listen: 0.0.0.0:1935 -> 0.0.0.0:1936 (needs a restart to apply)",
+            "chunk_size: 60000 -> 4096",
+            "log.level: info -> debug",
+            "vhost.__defaultVhost__.play.queue_length: 10 -> 0.5",
+            "vhost.__defaultVhost__.play.time_jitter: full -> off",
+            "vhost.__defaultVhost__.security.enabled: false -> true",
+            "vhost.__defaultVhost__.security.rules: [] -> [\"allow play all\", \"deny play \
+             10.1.0.0/16\"]",
+            "vhost.a: removed",
+            "vhost.\"b.example.com\".enabled: true -> false",
+            "vhost.\"c.example.com\": added",
+        ]
+    );
+    assert!(new.diff(&new).is_empty());
+    assert!(Config::embedded().diff(&parse(EXAMPLE)).len() == 1);
+}
+
+#[test]
+fn diff_sees_every_field() {
+    let base = Config::embedded();
+    let changes: Vec<fn(&mut Config)> = vec![
+        |c| c.listen = "127.0.0.1:1".parse().unwrap(),
+        |c| c.max_connections += 1,
+        |c| c.chunk_size += 1,
+        |c| c.handshake_timeout_ms += 1,
+        |c| c.idle_timeout_ms += 1,
+        |c| c.grace_period_ms += 1,
+        |c| c.log_level = log::LevelFilter::Trace,
+        |c| c.default_vhost.enabled = false,
+        |c| c.default_vhost.min_latency = true,
+        |c| c.default_vhost.tcp_nodelay = true,
+        |c| c.default_vhost.gop_cache = false,
+        |c| c.default_vhost.gop_cache_max_frames += 1,
+        |c| c.default_vhost.gop_cache_max_bytes += 1,
+        |c| c.default_vhost.queue_length_ms += 1,
+        |c| c.default_vhost.queue_max_bytes += 1,
+        |c| c.default_vhost.mw_latency_ms += 1,
+        |c| c.default_vhost.time_jitter = TimeJitter::Zero,
+        |c| c.default_vhost.firstpkt_timeout_ms += 1,
+        |c| c.default_vhost.normal_timeout_ms += 1,
+        |c| c.default_vhost.security.enabled = true,
+        |c| c.default_vhost.security.rules = vec!["allow play all".parse().unwrap()],
+    ];
+    for (i, change) in changes.iter().enumerate() {
+        let mut new = base.clone();
+        change(&mut new);
+        assert_ne!(new, base);
+        assert_eq!(
+            base.diff(&new).len(),
+            1,
+            "change {i}: {:?}",
+            base.diff(&new)
+        );
+    }
+}
+
+#[test]
+fn load_reads_files_and_reports_io_errors() {
+    let dir = std::env::temp_dir().join(format!("tinysrs-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let good = dir.join("good.toml");
+    std::fs::write(&good, "chunk_size = 4096\n").unwrap();
+    assert_eq!(Config::load(&good).unwrap().chunk_size, 4096);
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "\nchunk_size = 1\n").unwrap();
+    let shown = Config::load(&bad).unwrap_err().to_string();
+    assert_eq!(
+        shown,
+        format!(
+            "{}:2:14: chunk_size: expected an integer in 128..=65536, found 1",
+            bad.display()
+        )
+    );
+
+    let missing = dir.join("missing.toml");
+    let err = Config::load(&missing).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }), "{err:?}");
+    assert!(err
+        .to_string()
+        .starts_with(&format!("{}: cannot read: ", missing.display())));
+
+    let binary = dir.join("binary.toml");
+    std::fs::write(&binary, [0xff, 0xfe, b'\n']).unwrap();
+    assert!(matches!(Config::load(&binary), Err(ConfigError::Io { .. })));
+
+    let huge = dir.join("huge.toml");
+    let mut text = "# padding\n".repeat((MAX_CONFIG_BYTES as usize) / 10);
+    text.push_str("# over\n");
+    std::fs::write(&huge, text).unwrap();
+    assert!(matches!(
+        Config::load(&huge),
+        Err(ConfigError::TooLarge { .. })
+    ));
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// xorshift64*: a fixed sequence, so a failure is reproducible from the iteration number.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn fuzz_mutated_example_never_panics() {
+    const INTERESTING: &[u8] = b"[]{}.,=\"'#\n\r\t 0123456789-+_e:/xZ\\\xc3\xa9\xff";
+    let mut rng = Rng(0x7165_6e73_7273_2121);
+    let seed = EXAMPLE.as_bytes();
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..3000 {
+        let mut bytes = seed.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = rng.below(bytes.len());
+            match rng.below(6) {
+                0 => bytes[at] = INTERESTING[rng.below(INTERESTING.len())],
+                1 => bytes.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
+                2 => {
+                    let end = (at + rng.below(40)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                3 => {
+                    let end = (at + rng.below(80)).min(bytes.len());
+                    let copy = bytes[at..end].to_vec();
+                    let to = rng.below(bytes.len());
+                    bytes.splice(to..to, copy);
+                }
+                4 => bytes[at] = bytes[at].wrapping_add(1),
+                _ => bytes.truncate(at),
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        match Config::from_toml_str(&text, "fuzz.toml") {
+            Ok(config) => {
+                accepted += 1;
+                let _ = Config::embedded().diff(&config);
+            }
+            Err(err) => {
+                refused += 1;
+                if let ConfigError::Parse { line, .. } = &err {
+                    assert!(*line <= text.lines().count() + 1, "{err}");
+                }
+                let shown = err.to_string();
+                assert!(!shown.contains('\n'), "{shown}");
+            }
+        }
+    }
+    assert!(accepted > 100 && refused > 100, "{accepted} / {refused}");
+}

@@ -1,0 +1,471 @@
+//! The live hub: the registry of Sources (vhost/app/stream), and the events that callbacks,
+//! DVR and the API will consume (publish, unpublish, play, stop, freed).
+//!
+//! Frames from any ingest go into a [`Source`]; each player reads its own bounded
+//! [`PlayerQueue`]. The hub does no I/O and reads no clock: times come in as milliseconds
+//! from the driver. Shared through `Rc<RefCell<Hub>>`, never borrowed across an `.await`.
+
+pub mod jitter;
+pub mod queue;
+pub mod source;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::rc::Rc;
+
+pub use queue::{PlayerQueue, QueueItem, QueueLimits, QueueStats};
+pub use source::{Source, SourceSettings, SourceStats};
+
+/// A connection's id, unique for the life of the process (wraps after 2^32 connections).
+pub type ClientId = u32;
+
+/// Streams (Sources) alive at once. RAM: a Source without players or cache is about 400 bytes;
+/// its GOP cache adds up to `gop_cache_max_bytes`.
+pub const MAX_STREAMS: usize = 1024;
+
+/// Hub events not yet consumed; past this the oldest are dropped (and counted).
+pub const MAX_PENDING_EVENTS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub vhost: String,
+    pub app: String,
+    pub stream: String,
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.vhost, self.app, self.stream)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubEvent {
+    Publish { key: StreamKey, client: ClientId },
+    Unpublish { key: StreamKey, client: ClientId },
+    Play { key: StreamKey, client: ClientId },
+    Stop { key: StreamKey, client: ClientId },
+    Freed { key: StreamKey },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("stream {key} already has a publisher (client {publisher})")]
+    AlreadyPublishing { key: StreamKey, publisher: ClientId },
+    #[error("too many streams (limit {limit})")]
+    TooManyStreams { limit: usize },
+}
+
+#[derive(Debug)]
+pub struct Hub {
+    sources: HashMap<StreamKey, Rc<RefCell<Source>>>,
+    events: VecDeque<HubEvent>,
+    dropped_events: u64,
+    max_streams: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(MAX_STREAMS)
+    }
+}
+
+impl Hub {
+    pub fn new(max_streams: usize) -> Hub {
+        Hub {
+            sources: HashMap::new(),
+            events: VecDeque::new(),
+            dropped_events: 0,
+            max_streams,
+        }
+    }
+
+    pub fn source(&self, key: &StreamKey) -> Option<Rc<RefCell<Source>>> {
+        self.sources.get(key).cloned()
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &Rc<RefCell<Source>>> {
+        self.sources.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    fn get_or_create(
+        &mut self,
+        key: &StreamKey,
+        settings: SourceSettings,
+        now_ms: u64,
+    ) -> Result<Rc<RefCell<Source>>, HubError> {
+        if let Some(s) = self.sources.get(key) {
+            return Ok(s.clone());
+        }
+        if self.sources.len() >= self.max_streams {
+            return Err(HubError::TooManyStreams {
+                limit: self.max_streams,
+            });
+        }
+        let s = Rc::new(RefCell::new(Source::new(key.clone(), settings, now_ms)));
+        self.sources.insert(key.clone(), s.clone());
+        Ok(s)
+    }
+
+    /// Starts publishing `key`; a stream has one publisher at a time.
+    pub fn publish(
+        &mut self,
+        key: &StreamKey,
+        client: ClientId,
+        settings: SourceSettings,
+        now_ms: u64,
+    ) -> Result<Rc<RefCell<Source>>, HubError> {
+        let source = self.get_or_create(key, settings, now_ms)?;
+        {
+            let mut s = source.borrow_mut();
+            if let Some(publisher) = s.publisher() {
+                return Err(HubError::AlreadyPublishing {
+                    key: key.clone(),
+                    publisher,
+                });
+            }
+            s.start_publish(client, settings);
+        }
+        self.emit(HubEvent::Publish {
+            key: key.clone(),
+            client,
+        });
+        Ok(source)
+    }
+
+    /// Ends `client`'s publish of `key`; players stay attached.
+    pub fn unpublish(&mut self, key: &StreamKey, client: ClientId, now_ms: u64) {
+        let Some(source) = self.sources.get(key) else {
+            return;
+        };
+        let mut s = source.borrow_mut();
+        if s.publisher() != Some(client) {
+            return;
+        }
+        s.stop_publish(now_ms);
+        drop(s);
+        self.emit(HubEvent::Unpublish {
+            key: key.clone(),
+            client,
+        });
+    }
+
+    /// Attaches a player to `key` (creating the Source if nobody publishes yet). The queue
+    /// starts with metadata, sequence headers and the cached GOP.
+    pub fn play(
+        &mut self,
+        key: &StreamKey,
+        client: ClientId,
+        settings: SourceSettings,
+        limits: QueueLimits,
+        now_ms: u64,
+    ) -> Result<Rc<RefCell<PlayerQueue>>, HubError> {
+        let source = self.get_or_create(key, settings, now_ms)?;
+        let queue = Rc::new(RefCell::new(PlayerQueue::new(client, limits)));
+        source.borrow_mut().attach(queue.clone());
+        self.emit(HubEvent::Play {
+            key: key.clone(),
+            client,
+        });
+        Ok(queue)
+    }
+
+    /// Detaches `client`'s player from `key`.
+    pub fn stop(&mut self, key: &StreamKey, client: ClientId, now_ms: u64) {
+        if let Some(source) = self.sources.get(key) {
+            source.borrow_mut().detach(client, now_ms);
+            self.emit(HubEvent::Stop {
+                key: key.clone(),
+                client,
+            });
+        }
+    }
+
+    /// Frees Sources that have had neither publisher nor player for `grace_ms`.
+    pub fn sweep(&mut self, now_ms: u64, grace_ms: u64) {
+        let mut freed = Vec::new();
+        self.sources.retain(|key, s| {
+            let idle = s.borrow().idle_since();
+            let keep = !matches!(idle, Some(t) if now_ms.saturating_sub(t) >= grace_ms);
+            if !keep {
+                freed.push(key.clone());
+            }
+            keep
+        });
+        for key in freed {
+            self.emit(HubEvent::Freed { key });
+        }
+    }
+
+    fn emit(&mut self, event: HubEvent) {
+        if self.events.len() >= MAX_PENDING_EVENTS {
+            self.events.pop_front();
+            self.dropped_events += 1;
+        }
+        self.events.push_back(event);
+    }
+
+    pub fn poll_event(&mut self) -> Option<HubEvent> {
+        self.events.pop_front()
+    }
+
+    /// Events dropped because nobody consumed them in time.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::TimeJitter;
+    use crate::media::{AudioCodec, Frame, VideoCodec};
+
+    fn key(stream: &str) -> StreamKey {
+        StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: stream.into(),
+        }
+    }
+
+    fn settings() -> SourceSettings {
+        SourceSettings {
+            gop_cache: true,
+            gop_max_frames: 100,
+            gop_max_bytes: 1 << 20,
+            time_jitter: TimeJitter::Off,
+        }
+    }
+
+    fn limits() -> QueueLimits {
+        QueueLimits {
+            max_bytes: 1 << 20,
+            max_duration_ms: 10_000,
+        }
+    }
+
+    fn video(ts: u32, key: bool, sh: bool) -> Frame {
+        Frame::video(
+            VideoCodec::Avc,
+            i64::from(ts),
+            0,
+            key,
+            sh,
+            Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 9]),
+            5,
+        )
+    }
+
+    fn audio(ts: u32, sh: bool) -> Frame {
+        Frame::audio(
+            AudioCodec::Aac,
+            i64::from(ts),
+            sh,
+            Bytes::from_static(&[0xAF, 1, 7]),
+            2,
+        )
+    }
+
+    fn drain(q: &Rc<RefCell<PlayerQueue>>) -> Vec<String> {
+        let mut items = Vec::new();
+        q.borrow_mut().drain_into(&mut items, usize::MAX);
+        items
+            .into_iter()
+            .map(|i| match i {
+                QueueItem::Frame(f) => format!(
+                    "{:?}{}{}@{}",
+                    f.kind,
+                    if f.sequence_header { "-sh" } else { "" },
+                    if f.keyframe { "-key" } else { "" },
+                    f.dts
+                ),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn second_publisher_is_refused() {
+        let mut hub = Hub::default();
+        hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        let err = hub.publish(&key("a"), 2, settings(), 0).unwrap_err();
+        assert_eq!(
+            err,
+            HubError::AlreadyPublishing {
+                key: key("a"),
+                publisher: 1
+            }
+        );
+        // Another stream is fine.
+        hub.publish(&key("b"), 2, settings(), 0).unwrap();
+    }
+
+    #[test]
+    fn late_joiner_gets_headers_and_gop_starting_at_keyframe() {
+        let mut hub = Hub::default();
+        let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        {
+            let mut s = src.borrow_mut();
+            s.on_frame(video(0, false, true));
+            s.on_frame(audio(0, true));
+            s.on_frame(video(0, true, false));
+            s.on_frame(audio(10, false));
+            s.on_frame(video(40, false, false));
+            s.on_frame(video(80, true, false)); // new GOP
+            s.on_frame(video(120, false, false));
+        }
+        let q = hub.play(&key("a"), 2, settings(), limits(), 0).unwrap();
+        assert_eq!(
+            drain(&q),
+            vec!["Video-sh@0", "Audio-sh@0", "Video-key@80", "Video@120"]
+        );
+        src.borrow_mut().on_frame(audio(130, false));
+        assert_eq!(drain(&q), vec!["Audio@130"]);
+    }
+
+    #[test]
+    fn frames_before_the_first_keyframe_are_not_cached() {
+        let mut hub = Hub::default();
+        let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        src.borrow_mut().on_frame(video(0, false, true));
+        src.borrow_mut().on_frame(video(40, false, false));
+        assert_eq!(src.borrow().gop_len().0, 0);
+        src.borrow_mut().on_frame(audio(50, false));
+        assert_eq!(src.borrow().gop_len().0, 0);
+        src.borrow_mut().on_frame(video(80, true, false));
+        assert_eq!(src.borrow().gop_len().0, 1);
+    }
+
+    #[test]
+    fn gop_cache_is_capped_in_frames_and_bytes() {
+        let mut hub = Hub::default();
+        let mut s = settings();
+        s.gop_max_frames = 3;
+        let src = hub.publish(&key("a"), 1, s, 0).unwrap();
+        src.borrow_mut().on_frame(video(0, true, false));
+        for i in 1..5 {
+            src.borrow_mut().on_frame(video(i * 40, false, false));
+        }
+        assert_eq!(src.borrow().gop_len(), (0, 0), "overflow drops the GOP");
+        assert_eq!(src.borrow().stats().gop_overflows, 1);
+        s.gop_max_frames = 100;
+        s.gop_max_bytes = 13;
+        hub.unpublish(&key("a"), 1, 0);
+        let src = hub.publish(&key("a"), 1, s, 0).unwrap();
+        for i in 0..10 {
+            src.borrow_mut().on_frame(audio(i * 23, false));
+        }
+        let (frames, bytes) = src.borrow().gop_len();
+        assert!(
+            bytes <= 13 && frames == 4,
+            "audio-only rolls: {frames} {bytes}"
+        );
+    }
+
+    #[test]
+    fn players_wait_for_publisher_and_survive_republish() {
+        let mut hub = Hub::default();
+        let q = hub.play(&key("a"), 9, settings(), limits(), 0).unwrap();
+        assert!(drain(&q).is_empty());
+        let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        src.borrow_mut().on_frame(video(0, false, true));
+        src.borrow_mut().on_frame(video(0, true, false));
+        assert_eq!(drain(&q), vec!["Published", "Video-sh@0", "Video-key@0"]);
+        hub.unpublish(&key("a"), 1, 10);
+        assert_eq!(drain(&q), vec!["Unpublished"]);
+        // Not the publisher: ignored.
+        hub.unpublish(&key("a"), 5, 10);
+        let src = hub.publish(&key("a"), 2, settings(), 20).unwrap();
+        src.borrow_mut().on_frame(video(5000, false, true));
+        assert_eq!(drain(&q), vec!["Published", "Video-sh@5000"]);
+        // A new player after republish does not see the old stream's headers.
+        let q2 = hub.play(&key("a"), 10, settings(), limits(), 0).unwrap();
+        assert_eq!(drain(&q2), vec!["Video-sh@5000"]);
+    }
+
+    #[test]
+    fn sources_are_freed_after_grace_and_events_recorded() {
+        let mut hub = Hub::default();
+        hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        let _q = hub.play(&key("a"), 2, settings(), limits(), 0).unwrap();
+        hub.unpublish(&key("a"), 1, 100);
+        hub.sweep(100_000, 5_000);
+        assert_eq!(hub.len(), 1, "a player is still attached");
+        hub.stop(&key("a"), 2, 200);
+        hub.sweep(5_100, 5_000);
+        assert_eq!(hub.len(), 1, "grace not over");
+        hub.sweep(5_200, 5_000);
+        assert_eq!(hub.len(), 0);
+        let events: Vec<_> = std::iter::from_fn(|| hub.poll_event()).collect();
+        assert_eq!(
+            events,
+            vec![
+                HubEvent::Publish {
+                    key: key("a"),
+                    client: 1
+                },
+                HubEvent::Play {
+                    key: key("a"),
+                    client: 2
+                },
+                HubEvent::Unpublish {
+                    key: key("a"),
+                    client: 1
+                },
+                HubEvent::Stop {
+                    key: key("a"),
+                    client: 2
+                },
+                HubEvent::Freed { key: key("a") },
+            ]
+        );
+    }
+
+    #[test]
+    fn stream_count_is_limited() {
+        let mut hub = Hub::new(2);
+        hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        hub.play(&key("b"), 2, settings(), limits(), 0).unwrap();
+        assert_eq!(
+            hub.publish(&key("c"), 3, settings(), 0).unwrap_err(),
+            HubError::TooManyStreams { limit: 2 }
+        );
+    }
+
+    #[test]
+    fn one_frame_is_shared_by_all_players() {
+        let mut hub = Hub::default();
+        let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        let qs: Vec<_> = (0..3)
+            .map(|i| {
+                hub.play(&key("a"), 10 + i, settings(), limits(), 0)
+                    .unwrap()
+            })
+            .collect();
+        src.borrow_mut().on_frame(video(0, true, false));
+        let ptrs: Vec<_> = qs
+            .iter()
+            .map(|q| {
+                let mut items = Vec::new();
+                q.borrow_mut().drain_into(&mut items, 10);
+                match items.pop() {
+                    Some(QueueItem::Frame(f)) => f.data.as_ptr(),
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        assert!(ptrs.windows(2).all(|w| w[0] == w[1]));
+    }
+}

@@ -1,0 +1,360 @@
+//! One player's queue: bounded in bytes and in duration.
+//!
+//! The Source pushes into every player's queue and never waits. When a push would go past a
+//! limit the queue is shrunk like SRS does: every queued frame is dropped except the latest
+//! metadata and sequence headers, and the queue then skips frames until the next video
+//! keyframe, so the player resumes on a decodable picture. Drops are counted for the API and
+//! for rate-limited logs by the driver.
+//!
+//! RAM: at most `max_bytes` of frame payload is referenced (the frames are shared, so this is
+//! an upper bound of what this player keeps alive) plus one `QueueItem` (16 bytes) per frame.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+use super::ClientId;
+use crate::media::{FrameKind, SharedFrame};
+
+/// What a player receives.
+#[derive(Debug, Clone)]
+pub enum QueueItem {
+    Frame(SharedFrame),
+    /// The publisher left; the player stays attached (RTMP: NetStream.Play.UnpublishNotify).
+    Unpublished,
+    /// A publisher (re)started the stream (RTMP: NetStream.Play.Reset/Start if it had left).
+    Published,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Bytes of frame payload held at most (config `queue_max_bytes`).
+    pub max_bytes: usize,
+    /// Milliseconds between the oldest and newest queued frame at most (config `queue_length`).
+    pub max_duration_ms: i64,
+}
+
+/// Counters the API and the driver's rate-limited log read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Frames dropped by shrinks or while waiting for a keyframe.
+    pub dropped_frames: u64,
+    /// How many times the queue was shrunk.
+    pub shrinks: u64,
+    /// Frames accepted into the queue.
+    pub queued_frames: u64,
+}
+
+#[derive(Debug)]
+pub struct PlayerQueue {
+    pub client: ClientId,
+    limits: QueueLimits,
+    items: VecDeque<QueueItem>,
+    bytes: usize,
+    /// After a shrink: skip frames until the next video keyframe.
+    waiting_keyframe: bool,
+    /// The stream has video; if not, a shrink does not wait for a keyframe.
+    has_video: bool,
+    stats: QueueStats,
+    waker: Option<Waker>,
+}
+
+impl PlayerQueue {
+    pub fn new(client: ClientId, limits: QueueLimits) -> PlayerQueue {
+        PlayerQueue {
+            client,
+            limits,
+            items: VecDeque::new(),
+            bytes: 0,
+            waiting_keyframe: false,
+            has_video: false,
+            stats: QueueStats::default(),
+            waker: None,
+        }
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Bytes of frame payload queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Milliseconds between the oldest and the newest queued frame.
+    pub fn duration_ms(&self) -> i64 {
+        let first = self.items.iter().find_map(item_dts);
+        let last = self.items.iter().rev().find_map(item_dts);
+        match (first, last) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        }
+    }
+
+    /// Queues a control item. Consecutive control items collapse into the latest, so a
+    /// publisher that comes and goes cannot grow a stalled player's queue.
+    pub fn push_control(&mut self, item: QueueItem) {
+        if matches!(
+            self.items.back(),
+            Some(QueueItem::Unpublished | QueueItem::Published)
+        ) {
+            self.items.pop_back();
+        }
+        self.items.push_back(item);
+        self.wake();
+    }
+
+    pub fn push(&mut self, frame: SharedFrame) {
+        if frame.kind == FrameKind::Video {
+            self.has_video = true;
+        }
+        let headers = frame.sequence_header || frame.kind == FrameKind::Metadata;
+        if self.waiting_keyframe && !headers {
+            if frame.is_video_keyframe() {
+                self.waiting_keyframe = false;
+            } else {
+                self.stats.dropped_frames += 1;
+                return;
+            }
+        }
+        if !headers && self.over_limit_with(&frame) {
+            self.shrink();
+            if self.has_video && !frame.is_video_keyframe() {
+                self.waiting_keyframe = true;
+                self.stats.dropped_frames += 1;
+                self.wake();
+                return;
+            }
+        }
+        self.bytes += frame.cost();
+        self.stats.queued_frames += 1;
+        self.items.push_back(QueueItem::Frame(frame));
+        self.wake();
+    }
+
+    fn over_limit_with(&self, frame: &SharedFrame) -> bool {
+        if self.bytes + frame.cost() > self.limits.max_bytes {
+            return true;
+        }
+        match self.items.iter().find_map(item_dts) {
+            Some(first) => frame.dts - first > self.limits.max_duration_ms,
+            None => false,
+        }
+    }
+
+    /// Drops every frame but the latest metadata and sequence headers (SRS's shrink). Of the
+    /// control items only the latest survives: it is the stream's current state.
+    fn shrink(&mut self) {
+        let mut control = None;
+        let mut slots: [Option<SharedFrame>; 3] = [None, None, None];
+        for item in self.items.drain(..) {
+            match item {
+                QueueItem::Frame(f) => {
+                    let slot = match f.kind {
+                        FrameKind::Metadata => Some(0),
+                        FrameKind::Video if f.sequence_header => Some(1),
+                        FrameKind::Audio if f.sequence_header => Some(2),
+                        _ => None,
+                    };
+                    match slot {
+                        Some(i) => slots[i] = Some(f),
+                        None => self.stats.dropped_frames += 1,
+                    }
+                }
+                QueueItem::Unpublished | QueueItem::Published => control = Some(item),
+            }
+        }
+        self.bytes = 0;
+        self.items.extend(control);
+        for f in slots.into_iter().flatten() {
+            self.bytes += f.cost();
+            self.items.push_back(QueueItem::Frame(f));
+        }
+        self.stats.shrinks += 1;
+    }
+
+    /// Moves up to `max` items into `out`, oldest first.
+    pub fn drain_into(&mut self, out: &mut Vec<QueueItem>, max: usize) {
+        let n = max.min(self.items.len());
+        for item in self.items.drain(..n) {
+            if let QueueItem::Frame(f) = &item {
+                self.bytes -= f.cost();
+            }
+            out.push(item);
+        }
+    }
+
+    /// Ready when something is queued; otherwise remembers the waker.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.items.is_empty() {
+            match &self.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => self.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+fn item_dts(item: &QueueItem) -> Option<i64> {
+    match item {
+        QueueItem::Frame(f) if !f.sequence_header && f.kind != FrameKind::Metadata => Some(f.dts),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::media::{AudioCodec, Frame, VideoCodec};
+
+    pub(crate) fn video(dts: i64, key: bool, len: usize) -> SharedFrame {
+        Rc::new(Frame::video(
+            VideoCodec::Avc,
+            dts,
+            0,
+            key,
+            false,
+            Bytes::from(vec![0u8; len]),
+            5,
+        ))
+    }
+
+    fn header(kind: FrameKind) -> SharedFrame {
+        let data = Bytes::from_static(&[1, 2, 3]);
+        Rc::new(match kind {
+            FrameKind::Audio => Frame::audio(AudioCodec::Aac, 0, true, data, 2),
+            FrameKind::Video => Frame::video(VideoCodec::Avc, 0, 0, false, true, data, 5),
+            FrameKind::Metadata => Frame::metadata(0, data),
+        })
+    }
+
+    fn frames(q: &mut PlayerQueue) -> Vec<(FrameKind, bool, bool, i64)> {
+        let mut out = Vec::new();
+        q.drain_into(&mut out, usize::MAX);
+        out.into_iter()
+            .filter_map(|i| match i {
+                QueueItem::Frame(f) => Some((f.kind, f.sequence_header, f.keyframe, f.dts)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn limits(bytes: usize, ms: i64) -> QueueLimits {
+        QueueLimits {
+            max_bytes: bytes,
+            max_duration_ms: ms,
+        }
+    }
+
+    #[test]
+    fn overflow_by_bytes_keeps_headers_and_waits_for_keyframe() {
+        let mut q = PlayerQueue::new(1, limits(1000, 10_000));
+        q.push(header(FrameKind::Metadata));
+        q.push(header(FrameKind::Video));
+        q.push(header(FrameKind::Audio));
+        q.push(video(0, true, 400));
+        q.push(video(40, false, 400));
+        q.push(video(80, false, 400)); // over: shrink, then wait for a keyframe
+        q.push(video(120, false, 400)); // dropped
+        q.push(video(160, true, 400)); // resumes here
+        q.push(video(200, false, 100));
+        let got = frames(&mut q);
+        assert_eq!(
+            got,
+            vec![
+                (FrameKind::Metadata, false, false, 0),
+                (FrameKind::Video, true, false, 0),
+                (FrameKind::Audio, true, false, 0),
+                (FrameKind::Video, false, true, 160),
+                (FrameKind::Video, false, false, 200),
+            ]
+        );
+        let s = q.stats();
+        assert_eq!(s.shrinks, 1);
+        assert_eq!(s.dropped_frames, 4, "two queued + two skipped");
+        assert_eq!(q.bytes(), 0);
+    }
+
+    #[test]
+    fn overflow_by_duration() {
+        let mut q = PlayerQueue::new(1, limits(1 << 20, 100));
+        for i in 0..4 {
+            q.push(video(i * 40, i == 0, 10));
+        }
+        // 0..120 spans 120 ms > 100: the 4th push shrank and waits for a keyframe.
+        assert_eq!(q.stats().shrinks, 1);
+        assert!(q.is_empty());
+        q.push(video(160, true, 10));
+        assert_eq!(frames(&mut q), vec![(FrameKind::Video, false, true, 160)]);
+    }
+
+    #[test]
+    fn audio_only_overflow_does_not_wait_for_video() {
+        let mut q = PlayerQueue::new(1, limits(25, 10_000));
+        let audio = |dts| {
+            Rc::new(Frame::audio(
+                AudioCodec::Aac,
+                dts,
+                false,
+                Bytes::from(vec![0u8; 10]),
+                2,
+            ))
+        };
+        for i in 0..4 {
+            q.push(audio(i * 23));
+        }
+        assert_eq!(q.stats().shrinks, 1);
+        assert_eq!(q.len(), 2, "after the shrink audio flows on at once");
+    }
+
+    #[test]
+    fn bytes_are_bounded_whatever_is_pushed() {
+        let mut q = PlayerQueue::new(1, limits(10_000, 1_000_000));
+        for i in 0..10_000 {
+            q.push(video(i * 40, i % 50 == 0, 333));
+            assert!(q.bytes() <= 10_000);
+        }
+    }
+
+    #[test]
+    fn waker_fires_on_push() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut q = PlayerQueue::new(1, limits(1000, 1000));
+        assert!(q.poll_ready(&mut cx).is_pending());
+        q.push(video(0, true, 1));
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert!(q.poll_ready(&mut cx).is_ready());
+    }
+}

@@ -1,0 +1,128 @@
+//! tinysrs command line: `tinysrs [-c FILE] [-t]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tinysrs::config::Config;
+
+const USAGE: &str = "\
+Usage: tinysrs [OPTIONS]
+
+A low-memory, single-threaded live-streaming server (RTMP origin) for small boards.
+With no config file it runs with embedded defaults: RTMP on 0.0.0.0:1935, one default vhost.
+
+Options:
+  -c, --config FILE   load the TOML config FILE
+  -t, --test          check the config (embedded defaults or -c FILE) and exit 0 if valid, 1 if not
+  -v, --version       print the version and exit
+  -h, --help          print this help and exit
+
+Signals: SIGHUP reloads the config file, SIGTERM/SIGINT stop the server.";
+
+struct Args {
+    config: Option<PathBuf>,
+    test: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        config: None,
+        test: false,
+    };
+    let mut it = std::env::args_os().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.to_str() {
+            Some("-c" | "--config") => {
+                let file = it.next().ok_or("-c needs a FILE")?;
+                args.config = Some(PathBuf::from(file));
+            }
+            Some("-t" | "--test") => args.test = true,
+            Some("-v" | "-V" | "--version") => {
+                println!("tinysrs {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            Some("-h" | "--help") => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            _ => return Err(format!("unknown argument {arg:?}; see --help")),
+        }
+    }
+    Ok(Some(args))
+}
+
+fn init_logging(level: log::LevelFilter) {
+    let config = simplelog::ConfigBuilder::new()
+        .set_target_level(log::LevelFilter::Off)
+        .set_thread_level(log::LevelFilter::Off)
+        .set_location_level(log::LevelFilter::Off)
+        .set_time_format_rfc3339()
+        .build();
+    // The logger passes everything; the level in force is log's max level, which a
+    // reload can change.
+    let _ = simplelog::WriteLogger::init(log::LevelFilter::Trace, config, std::io::stderr());
+    log::set_max_level(level);
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tinysrs: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match &args.config {
+        Some(path) => Config::load(path),
+        None => Ok(Config::embedded()),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tinysrs: {e}");
+            if args.test {
+                eprintln!("tinysrs: configuration test failed");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.test {
+        let origin = args
+            .config
+            .as_ref()
+            .map_or("embedded defaults".to_string(), |p| p.display().to_string());
+        println!("tinysrs: configuration {origin} is ok");
+        return ExitCode::SUCCESS;
+    }
+    init_logging(config.log_level);
+    log::info!(
+        "tinysrs {} starting ({})",
+        env!("CARGO_PKG_VERSION"),
+        args.config
+            .as_ref()
+            .map_or("embedded defaults".to_string(), |p| p.display().to_string())
+    );
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tinysrs: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&runtime, tinysrs::net::serve(config, args.config));
+    match result {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

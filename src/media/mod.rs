@@ -1,0 +1,201 @@
+//! The protocol-neutral frame model shared by every ingest and every output.
+//!
+//! A [`Frame`] is stored once (`Rc<Frame>`, payload `Bytes`) and shared by every player. Its
+//! payload is the FLV/RTMP tag body, the de-facto neutral packaging every RTMP, FLV and
+//! GB28181-to-FLV path already speaks; `payload_offset` says where the raw codec data starts
+//! so that other muxers (MPEG-TS, fMP4) can reach the elementary stream without re-parsing.
+//! Derived encodings (RTMP chunks, FLV tags, ...) are built once per frame on first use and
+//! cached on the frame itself, see [`Frame::encoded`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+pub use crate::wire::flv::{AudioCodec, VideoCodec};
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Audio,
+    Video,
+    /// Script data (`onMetaData`), encoded as AMF0 `["onMetaData", {...}]`.
+    Metadata,
+}
+
+/// The codec of a frame, as far as the hub needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Video(VideoCodec),
+    Audio(AudioCodec),
+    None,
+}
+
+/// The output formats that cache a derived encoding on a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// RTMP chunks for (chunk size, message stream id).
+    RtmpChunks { chunk_size: u32, stream_id: u32 },
+}
+
+/// How many derived encodings one frame keeps. Four covers RTMP at two chunk sizes plus two
+/// later formats (FLV tag, TS packets); a fifth format is built per use instead of cached.
+/// RAM: each slot is a `Bytes` handle (32 bytes) plus the encoded bytes, shared by all players.
+pub const MAX_ENCODINGS_PER_FRAME: usize = 4;
+
+#[derive(Debug)]
+pub struct Frame {
+    pub kind: FrameKind,
+    pub codec: Codec,
+    /// Decode timestamp in milliseconds on the Source's timeline (after `time_jitter`);
+    /// players receive it truncated to 32 bits, which is RTMP's and FLV's wrap-around.
+    pub dts: i64,
+    /// Composition time offset (pts - dts) in milliseconds.
+    pub cts: i32,
+    /// A video random access point (not set on sequence headers).
+    pub keyframe: bool,
+    /// Codec configuration (AVC/HEVC decoder configuration record, AudioSpecificConfig, ...).
+    pub sequence_header: bool,
+    /// The FLV tag body.
+    pub data: Bytes,
+    /// Offset in `data` of the codec data (NAL units, raw AAC, ...).
+    pub payload_offset: usize,
+    encodings: RefCell<heapless::Vec<(Encoding, Bytes), MAX_ENCODINGS_PER_FRAME>>,
+}
+
+pub type SharedFrame = Rc<Frame>;
+
+impl Frame {
+    /// A video frame (`keyframe`: a random access point; `sequence_header`: the decoder
+    /// configuration record).
+    pub fn video(
+        codec: VideoCodec,
+        dts: i64,
+        cts: i32,
+        keyframe: bool,
+        sequence_header: bool,
+        data: Bytes,
+        payload_offset: usize,
+    ) -> Frame {
+        Frame {
+            kind: FrameKind::Video,
+            codec: Codec::Video(codec),
+            dts,
+            cts,
+            keyframe,
+            sequence_header,
+            data,
+            payload_offset,
+            encodings: RefCell::new(heapless::Vec::new()),
+        }
+    }
+
+    pub fn audio(
+        codec: AudioCodec,
+        dts: i64,
+        sequence_header: bool,
+        data: Bytes,
+        payload_offset: usize,
+    ) -> Frame {
+        Frame {
+            kind: FrameKind::Audio,
+            codec: Codec::Audio(codec),
+            sequence_header,
+            keyframe: false,
+            ..Frame::video(VideoCodec::Avc, dts, 0, false, false, data, payload_offset)
+        }
+    }
+
+    /// Script data (`["onMetaData", {...}]` in AMF0).
+    pub fn metadata(dts: i64, data: Bytes) -> Frame {
+        Frame {
+            kind: FrameKind::Metadata,
+            codec: Codec::None,
+            ..Frame::video(VideoCodec::Avc, dts, 0, false, false, data, 0)
+        }
+    }
+
+    /// The frame's timestamp as players see it: 32 bits, wrapping every 49.7 days.
+    pub fn timestamp32(&self) -> u32 {
+        self.dts as u32
+    }
+
+    /// Length the frame counts for in queue and cache byte limits.
+    pub fn cost(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True for a frame a decoder can start from: a video keyframe or any non-video frame.
+    pub fn is_video_keyframe(&self) -> bool {
+        self.kind == FrameKind::Video && self.keyframe && !self.sequence_header
+    }
+
+    /// The derived encoding `key` of this frame, built by `build` on first use and shared by
+    /// every later caller.
+    pub fn encoded(&self, key: Encoding, build: impl FnOnce(&Frame) -> Bytes) -> Bytes {
+        if let Some((_, bytes)) = self.encodings.borrow().iter().find(|(k, _)| *k == key) {
+            return bytes.clone();
+        }
+        let bytes = build(self);
+        // A full cache means an unusual mix of outputs: the caller still gets its bytes.
+        let _ = self.encodings.borrow_mut().push((key, bytes.clone()));
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> Frame {
+        Frame::video(
+            VideoCodec::Avc,
+            (1i64 << 32) + 5,
+            0,
+            true,
+            false,
+            Bytes::from_static(&[0x17, 1, 0, 0, 0, 0xAA]),
+            5,
+        )
+    }
+
+    #[test]
+    fn encoding_is_built_once_and_shared() {
+        let f = frame();
+        let key = Encoding::RtmpChunks {
+            chunk_size: 128,
+            stream_id: 1,
+        };
+        let mut builds = 0;
+        let a = f.encoded(key, |_| {
+            builds += 1;
+            Bytes::from_static(b"abc")
+        });
+        let b = f.encoded(key, |_| {
+            builds += 1;
+            Bytes::from_static(b"xyz")
+        });
+        assert_eq!(builds, 1);
+        assert_eq!(a, b);
+        assert_eq!(a.as_ptr(), b.as_ptr(), "the same bytes, not a copy");
+    }
+
+    #[test]
+    fn full_cache_still_answers() {
+        let f = frame();
+        for cs in 0..(MAX_ENCODINGS_PER_FRAME as u32 + 2) {
+            let key = Encoding::RtmpChunks {
+                chunk_size: 128 + cs,
+                stream_id: 1,
+            };
+            let got = f.encoded(key, |_| Bytes::from(vec![cs as u8]));
+            assert_eq!(got[..], [cs as u8]);
+        }
+    }
+
+    #[test]
+    fn timestamp_wraps_to_32_bits() {
+        assert_eq!(frame().timestamp32(), 5);
+        assert!(frame().is_video_keyframe());
+    }
+}

@@ -1,0 +1,150 @@
+//! The RTMP connection driver: one task per connection. It reads into a capped buffer, feeds
+//! the session through `server::rtmp::RtmpConn`, writes replies and player media with
+//! `writev` (batched per `mw_latency`), and sleeps until the session's next deadline.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{Clock, Rng};
+use crate::live::ClientId;
+use crate::server::rtmp::RtmpConn;
+use crate::server::{ConnLog, ServerCtx};
+use crate::session::rtmp::{ServerSession, SessionConfig};
+use crate::wire::rtmp::chunk::ChunkLimits;
+use crate::wire::rtmp::handshake::PACKET_LEN;
+
+/// Bytes read from the socket at once. RAM: one buffer per connection.
+pub const READ_BUFFER: usize = 16 * 1024;
+
+/// Slices per `writev` call (Linux IOV_MAX is 1024).
+const MAX_IOVECS: usize = 64;
+
+pub async fn run(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: ClientId,
+    ctx: ServerCtx,
+    clock: Clock,
+    rng: Rc<Rng>,
+) {
+    let config = ctx.config();
+    let mut random = [0u8; PACKET_LEN];
+    rng.fill(&mut random);
+    let session_config = SessionConfig {
+        chunk_size: config.chunk_size,
+        chunk_limits: ChunkLimits::default(),
+        handshake_timeout_ms: u64::from(config.handshake_timeout_ms),
+        idle_timeout_ms: u64::from(config.idle_timeout_ms),
+    };
+    let epoch = clock.now_ms() as u32;
+    let session = ServerSession::new(session_config, clock.now_ms(), random, epoch);
+    let log = ConnLog::new(rng.next_u64());
+    log::debug!("[{}] accepted {peer} as client {id}", log.cid);
+    let mut conn = RtmpConn::new(id, log, peer, ctx, session);
+    let send_timeout = Duration::from_millis(u64::from(config.idle_timeout_ms));
+    let result = drive(&mut stream, &mut conn, clock, send_timeout).await;
+    match result {
+        Ok(()) => log::info!("[{}] closed by peer {peer}", conn.log.cid),
+        Err(e) => log::info!("[{}] closed {peer}: {e}", conn.log.cid),
+    }
+    conn.close(clock.now_ms());
+}
+
+async fn drive(
+    stream: &mut TcpStream,
+    conn: &mut RtmpConn,
+    clock: Clock,
+    send_timeout: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut out: Vec<Bytes> = Vec::new();
+    let mut nodelay_set = false;
+    loop {
+        // Write everything pending: replies first, then media, in one writev batch.
+        loop {
+            conn.take_output(clock.now_ms(), &mut out);
+            if out.is_empty() {
+                break;
+            }
+            match tokio::time::timeout(send_timeout, write_all(stream, &mut out)).await {
+                Ok(r) => r?,
+                Err(_) => return Err("send timeout: the peer does not read".into()),
+            }
+            conn.session.handle_sent(clock.now_ms());
+        }
+        if conn.session.is_closing() {
+            return Err("session refused (reply sent)".into());
+        }
+        let (min_latency, mw_latency) = match conn.vhost() {
+            Some(v) => {
+                if !nodelay_set {
+                    nodelay_set = true;
+                    if v.tcp_nodelay || v.min_latency {
+                        let _ = stream.set_nodelay(true);
+                    }
+                }
+                (v.min_latency, u64::from(v.mw_latency_ms))
+            }
+            None => (true, 0),
+        };
+        let queue = conn.queue();
+        let deadline = clock.instant(conn.session.poll_timeout());
+        tokio::select! {
+            read = stream.read(&mut buf) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(());
+                }
+                conn.handle_bytes(clock.now_ms(), &buf[..n])?;
+            }
+            _ = poll_fn(|cx| match &queue {
+                Some(q) => q.borrow_mut().poll_ready(cx),
+                None => Poll::Pending,
+            }) => {
+                // Merged write: let `mw_latency` of media gather, then send it in one go.
+                if !min_latency && mw_latency > 0 {
+                    tokio::time::sleep(Duration::from_millis(mw_latency)).await;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => conn.session.handle_timeout(clock.now_ms())?,
+        }
+    }
+}
+
+/// Writes every buffer in `out` (and empties it), `MAX_IOVECS` slices per `writev`.
+async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Result<()> {
+    let mut first = 0;
+    while first < out.len() {
+        let end = (first + MAX_IOVECS).min(out.len());
+        let slices: heapless::Vec<IoSlice<'_>, MAX_IOVECS> =
+            out[first..end].iter().map(|b| IoSlice::new(b)).collect();
+        let mut n = stream.write_vectored(&slices).await?;
+        drop(slices);
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && first < out.len() {
+            let len = out[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                out[first].advance(n);
+                n = 0;
+            }
+        }
+        while first < out.len() && out[first].is_empty() {
+            first += 1;
+        }
+    }
+    out.clear();
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Per-protocol glue between sessions and the live hub, and what connections share.
+//! No I/O and no clock here: `net` drives these types and passes the time in.
+
+pub mod rtmp;
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use crate::config::Config;
+use crate::live::Hub;
+
+/// What every connection shares: the config in force and the hub.
+#[derive(Clone)]
+pub struct ServerCtx {
+    config: Rc<RefCell<Rc<Config>>>,
+    pub hub: Rc<RefCell<Hub>>,
+}
+
+impl ServerCtx {
+    pub fn new(config: Config, hub: Hub) -> ServerCtx {
+        ServerCtx {
+            config: Rc::new(RefCell::new(Rc::new(config))),
+            hub: Rc::new(RefCell::new(hub)),
+        }
+    }
+
+    /// The config in force now. A session keeps the one it started with where it matters
+    /// (its vhost), so a reload applies to new sessions.
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Replaces the config (SIGHUP reload).
+    pub fn set_config(&self, config: Config) {
+        *self.config.borrow_mut() = Rc::new(config);
+    }
+}
+
+/// A connection's log context: SRS's short traceable id, printed on each of its lines, and a
+/// rate limit for lines the peer can provoke.
+pub struct ConnLog {
+    pub cid: heapless::String<8>,
+    pub limit: RateLimit,
+}
+
+impl ConnLog {
+    /// The context id is 8 base-36 characters taken from `seed`.
+    pub fn new(seed: u64) -> ConnLog {
+        const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut cid = heapless::String::new();
+        let mut v = seed;
+        for _ in 0..8 {
+            let _ = cid.write_char(char::from(DIGITS[(v % 36) as usize]));
+            v /= 36;
+        }
+        ConnLog {
+            cid,
+            limit: RateLimit::new(),
+        }
+    }
+}
+
+/// At most `RateLimit::BURST` lines per `RateLimit::WINDOW_MS` for one connection.
+pub struct RateLimit {
+    window_start_ms: u64,
+    count: u32,
+}
+
+impl RateLimit {
+    pub const BURST: u32 = 5;
+    pub const WINDOW_MS: u64 = 10_000;
+
+    pub fn new() -> RateLimit {
+        RateLimit {
+            window_start_ms: 0,
+            count: 0,
+        }
+    }
+
+    pub fn allow(&mut self, now_ms: u64) -> bool {
+        if self.count == 0 || now_ms.saturating_sub(self.window_start_ms) >= Self::WINDOW_MS {
+            self.window_start_ms = now_ms;
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        self.count <= Self::BURST
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_ids_are_eight_base36_chars() {
+        let a = ConnLog::new(0x1234_5678_9abc);
+        assert_eq!(a.cid.len(), 8);
+        assert!(a.cid.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.cid, ConnLog::new(0x1234_5678_9abd).cid);
+    }
+
+    #[test]
+    fn rate_limit_allows_a_burst_per_window() {
+        let mut r = RateLimit::new();
+        let allowed = (0..20).filter(|_| r.allow(1_000)).count();
+        assert_eq!(allowed as u32, RateLimit::BURST);
+        assert!(!r.allow(10_999));
+        assert!(r.allow(11_000));
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure byte formats: `decode(&[u8]) -> Result<Option<(T, usize)>, _>` / `encode(&self, &mut impl BufMut)`.
+//! Nothing here does I/O, reads the clock or knows about sessions.
+
+pub mod amf0;
+pub mod flv;
+pub mod rtmp;
