@@ -1,0 +1,1 @@
+//! Our own RTMP test client (placeholder until written).

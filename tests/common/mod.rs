@@ -1,0 +1,323 @@
+//! Test harness: starts the real `tinysrs` binary on 127.0.0.1 with an ephemeral port, and
+//! drives real clients (ffmpeg, ffprobe, rtmpdump). Every wait is bounded; every process we
+//! start is stopped by its PID when its guard drops.
+#![allow(dead_code)]
+
+pub mod client;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+/// A scratch directory for one test, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "tinysrs-test-{}-{tag}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fails the test clearly when a real client is missing (ci/install-deps installs them).
+pub fn require(tool: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{tool} is not installed: run ci/install-deps (or ci/test)");
+}
+
+/// The running server. Stopped with SIGTERM (then SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+}
+
+impl Server {
+    /// Starts the binary with `listen = "127.0.0.1:0"` followed by `config` (TOML).
+    pub fn start(config: &str) -> Server {
+        let dir = TempDir::new("server");
+        let config_path = dir.path("tinysrs.toml");
+        std::fs::write(
+            &config_path,
+            format!("listen = \"127.0.0.1:0\"\n{config}"),
+        )
+        .unwrap();
+        Self::start_with_file(dir, config_path)
+    }
+
+    pub fn start_with_file(dir: TempDir, config_path: PathBuf) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tinysrs"))
+            .arg("-c")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tinysrs");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("RTMP listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(a) => a.parse().expect("listen address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            addr,
+            log,
+            dir,
+            config_path,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{path}", self.addr.port())
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits up to `timeout` for `needle` in the log.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Resident set size of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit.
+    pub fn stop(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.signal("TERM");
+        wait_timeout(&mut self.child, timeout)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid().to_string())
+                .status();
+            if wait_timeout(&mut self.child, Duration::from_secs(3)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits for `child` up to `timeout`; None if it is still running.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process killed (by PID) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command, stderr_path: &Path) -> Proc {
+        let err = std::fs::File::create(stderr_path).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        Proc {
+            child,
+            stderr_path: stderr_path.to_path_buf(),
+        }
+    }
+
+    /// Waits up to `timeout`; kills it and fails the test if it does not exit.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        match wait_timeout(&mut self.child, timeout) {
+            Some(s) => s,
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "process did not exit within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// ffmpeg publishing a lavfi test source (H.264 + AAC, 25 fps, keyframe every `gop` frames)
+/// in real time for `seconds`.
+pub fn ffmpeg_publish(dir: &TempDir, url: &str, seconds: u32, gop: u32, bitrate: &str) -> Proc {
+    require("ffmpeg");
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    Proc::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", &seconds.to_string()])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+            .args(["-g", &gop.to_string(), "-keyint_min", &gop.to_string()])
+            .args(["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate])
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+            .stdout(Stdio::null()),
+        &dir.path(&format!("ffmpeg-publish-{n}.err")),
+    )
+}
+
+/// What ffprobe decoded from a URL or file.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub codecs: Vec<String>,
+    pub video_frames: usize,
+    pub audio_frames: usize,
+    /// (key_frame, pict_type) of the first decoded video frame.
+    pub first_video: Option<(bool, String)>,
+    /// Errors ffprobe printed at `-v error` (decode errors included).
+    pub errors: String,
+    pub success: bool,
+}
+
+/// Decodes every frame of `input` with ffprobe (bounded by `timeout`).
+pub fn ffprobe(dir: &TempDir, input: &str, timeout: Duration) -> Probe {
+    require("ffprobe");
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let out_path = dir.path(&format!("ffprobe-{n}.csv"));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut p = Proc::spawn(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries"])
+            .arg("stream=codec_name:frame=media_type,key_frame,pict_type")
+            .args(["-of", "csv=p=1", input])
+            .stdout(out),
+        &dir.path(&format!("ffprobe-{n}.err")),
+    );
+    let status = p.wait(timeout);
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let mut probe = Probe {
+        errors: p.stderr(),
+        success: status.success(),
+        ..Probe::default()
+    };
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        match f.as_slice() {
+            ["frame", "video", key, pict, ..] => {
+                probe.video_frames += 1;
+                if probe.first_video.is_none() {
+                    probe.first_video = Some((*key == "1", pict.to_string()));
+                }
+            }
+            ["frame", "audio", ..] => probe.audio_frames += 1,
+            ["stream", codec, ..] => probe.codecs.push(codec.to_string()),
+            _ => {}
+        }
+    }
+    probe.codecs.sort();
+    probe
+}
