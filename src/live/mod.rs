@@ -396,6 +396,35 @@ mod tests {
     }
 
     #[test]
+    fn full_jitter_timeline_goes_on_across_republish() {
+        let mut hub = Hub::default();
+        let s = SourceSettings {
+            time_jitter: TimeJitter::Full,
+            ..settings()
+        };
+        let q = hub.play(&key("a"), 9, s, limits(), 0).unwrap();
+        let src = hub.publish(&key("a"), 1, s, 0).unwrap();
+        src.borrow_mut().on_frame(video(1000, true, false));
+        src.borrow_mut().on_frame(video(1040, false, false));
+        hub.unpublish(&key("a"), 1, 10);
+        let src = hub.publish(&key("a"), 2, s, 20).unwrap();
+        src.borrow_mut().on_frame(video(0, true, false));
+        src.borrow_mut().on_frame(video(40, false, false));
+        assert_eq!(
+            drain(&q),
+            vec![
+                "Published",
+                "Video-key@0",
+                "Video@40",
+                // Not drained in between: Unpublished collapsed into the Published after it.
+                "Published",
+                "Video-key@50",
+                "Video@90"
+            ]
+        );
+    }
+
+    #[test]
     fn sources_are_freed_after_grace_and_events_recorded() {
         let mut hub = Hub::default();
         hub.publish(&key("a"), 1, settings(), 0).unwrap();

@@ -111,9 +111,15 @@ impl Source {
     }
 
     pub(super) fn start_publish(&mut self, client: ClientId, settings: SourceSettings) {
+        // With `full` the timeline goes on across a republish, so attached players never see
+        // time go backwards (the jump is replaced by one 10 ms step); `zero` and `off` start
+        // again from the new publisher's clock.
+        if settings.time_jitter != TimeJitter::Full || self.settings.time_jitter != TimeJitter::Full
+        {
+            self.jitter = Jitter::new(settings.time_jitter);
+        }
         self.settings = settings;
         self.publisher = Some(client);
-        self.jitter = Jitter::new(settings.time_jitter);
         self.clear_cache();
         self.stats.publishes += 1;
         self.idle_since = None;

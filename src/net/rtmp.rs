@@ -17,8 +17,7 @@ use super::{Clock, Rng};
 use crate::live::ClientId;
 use crate::server::rtmp::RtmpConn;
 use crate::server::{ConnLog, ServerCtx};
-use crate::session::rtmp::{ServerSession, SessionConfig};
-use crate::wire::rtmp::chunk::ChunkLimits;
+use crate::session::rtmp::{ServerSession, SessionConfig, CHUNK_LIMITS};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
 /// Bytes read from the socket at once. RAM: one buffer per connection.
@@ -40,7 +39,7 @@ pub async fn run(
     rng.fill(&mut random);
     let session_config = SessionConfig {
         chunk_size: config.chunk_size,
-        chunk_limits: ChunkLimits::default(),
+        chunk_limits: CHUNK_LIMITS,
         handshake_timeout_ms: u64::from(config.handshake_timeout_ms),
         idle_timeout_ms: u64::from(config.idle_timeout_ms),
     };

@@ -40,6 +40,16 @@ pub const CSID_AUDIO: u32 = 7;
 /// Window acknowledgement size and peer bandwidth we announce (bytes).
 pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
 
+/// Chunk-stream limits for one connection. RAM: a connection holds at most
+/// `max_pending_bytes` (6 MiB) of partly received messages, and only while a peer actually
+/// sends them; a keyframe of a 20 Mbit/s 4K stream is about 1.5 MiB, so 4 MiB per message
+/// leaves room. Real clients use 3 to 8 chunk streams.
+pub const CHUNK_LIMITS: ChunkLimits = ChunkLimits {
+    max_message_len: 4 * 1024 * 1024,
+    max_chunk_streams: 16,
+    max_pending_bytes: 6 * 1024 * 1024,
+};
+
 /// Message streams a connection may create; real clients use one.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 
