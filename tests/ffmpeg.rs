@@ -51,7 +51,9 @@ fn ffmpeg_publishes_and_a_late_ffprobe_decodes_from_a_keyframe() {
 
 #[test]
 fn player_waiting_before_the_publisher_starts_with_it() {
-    let server = Server::start("");
+    // idle_timeout 2 s: the waiting player is kept alive by keepalive pings (ffprobe answers
+    // them) through 3 s of silence before the publisher comes.
+    let server = Server::start("idle_timeout = 2000\n");
     let dir = TempDir::new("early");
     let url = server.url("live/early");
     require("ffprobe");
@@ -70,6 +72,8 @@ fn player_waiting_before_the_publisher_starts_with_it() {
         &dir.path("probe.err"),
     );
     assert!(server.wait_log("play __defaultVhost__/live/early", 10 * SECS));
+    std::thread::sleep(3 * SECS);
+    assert!(!server.log().contains("closed"), "{}", server.log());
     let mut publisher = ffmpeg_publish(&dir, &url, 3, 25, "300k");
     assert!(
         publisher.wait(15 * SECS).success(),

@@ -177,6 +177,8 @@ pub struct ServerSession {
     /// Deadlines (ms on the driver's clock).
     started_ms: u64,
     last_activity_ms: u64,
+    /// When we sent a keepalive ping that has not been answered by any byte yet.
+    ping_sent_ms: Option<u64>,
     /// Publish timeouts: (first packet ms, normal ms, got first packet, last media ms).
     publish_timeouts: Option<(u64, u64, bool, u64)>,
 }
@@ -209,6 +211,7 @@ impl ServerSession {
             acked_at: 0,
             started_ms: now_ms,
             last_activity_ms: now_ms,
+            ping_sent_ms: None,
             publish_timeouts: None,
         }
     }
@@ -237,6 +240,7 @@ impl ServerSession {
     /// `poll_transmit`.
     pub fn handle_bytes(&mut self, now_ms: u64, data: &[u8]) -> Result<(), SessionError> {
         self.last_activity_ms = now_ms;
+        self.ping_sent_ms = None;
         if self.input.len() + data.len() > MAX_INPUT_BUFFER {
             return Err(SessionError::Protocol(format!(
                 "more than {MAX_INPUT_BUFFER} bytes of unparsed input"
@@ -322,14 +326,24 @@ impl ServerSession {
         }
     }
 
-    /// The driver wrote bytes to the peer: the connection is not idle.
+    /// The driver wrote bytes to the peer: the connection is not idle. (An unanswered
+    /// keepalive ping stays unanswered: only received bytes answer it.)
     pub fn handle_sent(&mut self, now_ms: u64) {
         self.last_activity_ms = now_ms;
     }
 
     /// The next deadline, in ms on the driver's clock.
+    ///
+    /// Idleness (no byte either way) for half of `idle_timeout` sends a keepalive ping (every
+    /// RTMP client answers one), so a player waiting for a publisher stays connected as long
+    /// as its peer is alive; a peer that answers nothing for the other half is closed.
     pub fn poll_timeout(&self) -> u64 {
-        let mut t = self.last_activity_ms + self.config.idle_timeout_ms;
+        let half = self.config.idle_timeout_ms / 2;
+        let mut t = match self.ping_sent_ms {
+            Some(sent) => sent + half,
+            None if self.state == State::Connected => self.last_activity_ms + half,
+            None => self.last_activity_ms + self.config.idle_timeout_ms,
+        };
         if !matches!(self.state, State::Connected | State::Closing) {
             t = t.min(self.started_ms + self.config.handshake_timeout_ms);
         }
@@ -359,8 +373,22 @@ impl ServerSession {
                 ));
             }
         }
-        if now_ms >= self.last_activity_ms + self.config.idle_timeout_ms {
-            return Err(SessionError::Timeout("idle"));
+        let half = self.config.idle_timeout_ms / 2;
+        match self.ping_sent_ms {
+            Some(sent) if now_ms >= sent + half => {
+                return Err(SessionError::Timeout("idle: no answer to a keepalive ping"))
+            }
+            None if self.state == State::Connected && now_ms >= self.last_activity_ms + half => {
+                self.ping_sent_ms = Some(now_ms);
+                // The ping's timestamp is the time of sending (spec 7.1.7), truncated.
+                self.send_control(ControlMessage::UserControl(UserControl::PingRequest(
+                    now_ms as u32,
+                )));
+            }
+            None if now_ms >= self.last_activity_ms + self.config.idle_timeout_ms => {
+                return Err(SessionError::Timeout("idle"))
+            }
+            _ => {}
         }
         Ok(())
     }

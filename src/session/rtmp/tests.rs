@@ -224,7 +224,10 @@ fn connect_then_publish() {
             ("onStatus".into(), "NetStream.Publish.Start".into())
         ]
     );
-    // First-packet deadline.
+    // First-packet deadline (the keepalive ping at 15 s comes first).
+    assert_eq!(session.poll_timeout(), 6 + 15_000);
+    assert!(session.handle_timeout(6 + 15_000).is_ok());
+    client.receive(&mut session);
     assert_eq!(session.poll_timeout(), 6 + 20_000);
 
     // Metadata through @setDataFrame, then a video frame larger than one chunk.
@@ -443,16 +446,46 @@ fn commands_before_connect_and_bad_amf_close_the_session() {
 }
 
 #[test]
-fn handshake_timeout_and_idle_timeout() {
+fn handshake_timeout_and_idle_keepalive() {
     let mut session = ServerSession::new(CONFIG, 0, [1u8; handshake::PACKET_LEN], 0);
     assert_eq!(session.poll_timeout(), 10_000);
     assert!(session.handle_timeout(9_999).is_ok());
     assert!(session.handle_timeout(10_000).is_err());
-    let (mut session, _client) = connected();
-    assert_eq!(session.poll_timeout(), 3 + 30_000);
+
+    // Connected at t=3: idle for half of idle_timeout (15 s) sends a ping.
+    let (mut session, mut client) = connected();
+    assert_eq!(session.poll_timeout(), 3 + 15_000);
     session.handle_sent(20_000);
-    assert!(session.handle_timeout(40_000).is_ok());
-    assert!(session.handle_timeout(50_000).is_err());
+    assert_eq!(session.poll_timeout(), 35_000);
+    session.handle_timeout(35_000).unwrap();
+    let msgs = client.receive(&mut session);
+    assert_eq!(
+        ControlMessage::decode(msgs[0].header.type_id, &msgs[0].payload).unwrap(),
+        Some(ControlMessage::UserControl(UserControl::PingRequest(
+            35_000
+        )))
+    );
+    // Writing the ping does not count as an answer.
+    session.handle_sent(35_001);
+    assert_eq!(session.poll_timeout(), 50_000);
+    // The peer answers: alive, the next ping is due 15 s later.
+    let mut pong = BytesMut::new();
+    ControlMessage::UserControl(UserControl::PingResponse(35_000)).encode(&mut pong);
+    session
+        .handle_bytes(
+            40_000,
+            &client.message(2, 0, MessageType::UserControl, 0, &pong),
+        )
+        .unwrap();
+    assert_eq!(session.poll_timeout(), 55_000);
+    session.handle_timeout(55_000).unwrap();
+    client.receive(&mut session);
+    // No answer this time: closed half an idle_timeout later.
+    assert!(session.handle_timeout(69_999).is_ok());
+    assert!(matches!(
+        session.handle_timeout(70_000),
+        Err(SessionError::Timeout(_))
+    ));
 }
 
 #[test]
