@@ -12,3 +12,6 @@ pub mod net;
 pub mod server;
 pub mod session;
 pub mod wire;
+
+#[cfg(test)]
+mod testutil;

@@ -649,21 +649,7 @@ fn load_reads_files_and_reports_io_errors() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// xorshift64*: a fixed sequence, so a failure is reproducible from the iteration number.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::testutil::XorShift as Rng;
 
 #[test]
 fn fuzz_mutated_example_never_panics() {

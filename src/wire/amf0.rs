@@ -1088,29 +1088,15 @@ mod tests {
         assert_eq!(array.properties(), None);
     }
 
-    /// xorshift64, fixed seed: the same inputs on every run.
-    struct Rng(u64);
+    use crate::testutil::XorShift as Rng;
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        /// Mostly small bytes, so markers and lengths land in range.
-        fn byte(&mut self) -> u8 {
-            match self.below(4) {
-                0 => 0,
-                1 => self.below(0x13) as u8,
-                2 => b'a' + self.below(3) as u8,
-                _ => self.next() as u8,
-            }
+    /// Mostly small bytes, so markers and lengths land in range.
+    fn byte(rng: &mut Rng) -> u8 {
+        match rng.below(4) {
+            0 => 0,
+            1 => rng.below(0x13) as u8,
+            2 => b'a' + rng.below(3) as u8,
+            _ => rng.next() as u8,
         }
     }
 
@@ -1144,12 +1130,12 @@ mod tests {
         for round in 0..20_000 {
             let input: Vec<u8> = if round % 2 == 0 {
                 let len = rng.below(64);
-                (0..len).map(|_| rng.byte()).collect()
+                (0..len).map(|_| byte(&mut rng)).collect()
             } else {
                 let mut input = seeds[rng.below(seeds.len())].to_vec();
                 for _ in 0..1 + rng.below(4) {
                     let at = rng.below(input.len());
-                    input[at] = rng.byte();
+                    input[at] = byte(&mut rng);
                 }
                 let cut = rng.below(input.len() + 1);
                 input.truncate(cut);

@@ -824,6 +824,7 @@ impl FlvReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::XorShift;
 
     // -----------------------------------------------------------------------------------------
     // Golden bodies. The tables double as fuzz seeds.
@@ -1521,20 +1522,6 @@ mod tests {
     // -----------------------------------------------------------------------------------------
     // No panic on any input
     // -----------------------------------------------------------------------------------------
-
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
 
     fn check_video(body: &[u8]) {
         if let Ok(tag) = parse_video(body) {

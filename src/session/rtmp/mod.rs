@@ -568,16 +568,7 @@ impl ServerSession {
             ))),
             "createStream" => self.on_create_stream(txn),
             "releaseStream" | "FCPublish" | "getStreamLength" | "_checkbw" => {
-                self.send_command(
-                    CSID_COMMAND,
-                    0,
-                    &[
-                        Value::String("_result".into()),
-                        Value::Number(txn),
-                        Value::Null,
-                        Value::Undefined,
-                    ],
-                );
+                self.send_empty_result(txn);
                 Ok(())
             }
             "publish" => self.on_publish(header.stream_id, args),
@@ -587,16 +578,7 @@ impl ServerSession {
                 if let Some(id) = self.stream_with(StreamRole::Publishing) {
                     self.end_stream(id);
                 }
-                self.send_command(
-                    CSID_COMMAND,
-                    0,
-                    &[
-                        Value::String("_result".into()),
-                        Value::Number(txn),
-                        Value::Null,
-                        Value::Undefined,
-                    ],
-                );
+                self.send_empty_result(txn);
                 Ok(())
             }
             "closeStream" => {
@@ -928,6 +910,20 @@ impl ServerSession {
                 Value::Number(0.0),
                 Value::Null,
                 status_object(level, code, description),
+            ],
+        );
+    }
+
+    /// `_result` with no information, for commands that only need an answer.
+    fn send_empty_result(&mut self, txn: f64) {
+        self.send_command(
+            CSID_COMMAND,
+            0,
+            &[
+                Value::String("_result".into()),
+                Value::Number(txn),
+                Value::Null,
+                Value::Undefined,
             ],
         );
     }

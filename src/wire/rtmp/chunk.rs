@@ -689,6 +689,7 @@ pub fn encoded_len(chunk_size: u32, header: &MessageHeader, payload_len: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::XorShift;
     use crate::wire::rtmp::message::{ControlMessage, UserControl};
 
     fn msg(csid: u32, timestamp: u32, type_id: u8, stream_id: u32, payload: &[u8]) -> Message {
@@ -1421,28 +1422,6 @@ mod tests {
             assert_eq!(outcome.error, None);
             assert_eq!(outcome.leftover, 0);
             assert_eq!(outcome.messages, expected);
-        }
-    }
-
-    /// xorshift64: deterministic, dependency-free randomness for the fuzz loop.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            if n == 0 {
-                0
-            } else {
-                (self.next() % n as u64) as usize
-            }
         }
     }
 
