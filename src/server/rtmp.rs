@@ -456,3 +456,66 @@ pub fn classify(kind: MediaKind, ts: u32, data: Bytes) -> Result<Frame, flv::Flv
         MediaKind::Metadata => Frame::metadata(dts, data),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::wire::rtmp::chunk::{ChunkDecoder, ChunkLimits};
+
+    fn keyframe(len: usize) -> SharedFrame {
+        let mut body = vec![0x17, 1, 0, 0, 0];
+        body.extend((0..len).map(|i| i as u8));
+        Rc::new(classify(MediaKind::Video, 0x0100_0000, Bytes::from(body)).unwrap())
+    }
+
+    #[test]
+    fn chunks_are_built_once_per_chunk_size_and_decode_back() {
+        let frame = keyframe(10_000);
+        let a = chunks(&frame, 4096, 1);
+        let b = chunks(&frame, 4096, 1);
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "second player shares the first's bytes"
+        );
+        let c = chunks(&frame, 128, 1);
+        assert_ne!(a.as_ptr(), c.as_ptr());
+        for (size, bytes) in [(4096, a), (128, c)] {
+            let mut d = ChunkDecoder::new(ChunkLimits::default());
+            d.set_chunk_size(size).unwrap();
+            let mut input = bytes::BytesMut::from(&bytes[..]);
+            let m = d.decode(&mut input).unwrap().unwrap();
+            assert!(input.is_empty());
+            assert_eq!(m.header.type_id, MessageType::Video);
+            assert_eq!(m.header.csid, CSID_VIDEO);
+            // The timestamp needs the extended field (>= 0xFFFFFF) and survives it.
+            assert_eq!(m.header.timestamp, 0x0100_0000);
+            assert_eq!(m.payload, frame.data);
+        }
+    }
+
+    #[test]
+    fn classify_reads_codec_and_flags() {
+        let f = keyframe(4);
+        assert!(f.is_video_keyframe());
+        let sh = classify(
+            MediaKind::Video,
+            0,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
+        )
+        .unwrap();
+        assert!(sh.sequence_header && !sh.keyframe);
+        let eos = classify(MediaKind::Video, 0, Bytes::from_static(&[0x17, 2, 0, 0, 0])).unwrap();
+        assert!(!eos.keyframe, "end of sequence is not a picture");
+        let aac = classify(
+            MediaKind::Audio,
+            0,
+            Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+        )
+        .unwrap();
+        assert!(aac.sequence_header);
+        assert!(classify(MediaKind::Video, 0, Bytes::from_static(&[0x17])).is_err());
+    }
+}
