@@ -190,6 +190,23 @@ impl Hub {
         }
     }
 
+    /// Players that dropped frames since the last call: (stream, client, new drops, total).
+    /// Called once a second by the driver, this is the rate-limited "slow player" log, and
+    /// it runs while the slow player's own task is blocked in a write.
+    pub fn take_drop_reports(&mut self) -> Vec<(StreamKey, ClientId, u64, u64)> {
+        let mut reports = Vec::new();
+        for source in self.sources.values() {
+            let s = source.borrow();
+            s.for_each_player(|q| {
+                let new = q.take_unreported_drops();
+                if new > 0 {
+                    reports.push((s.key.clone(), q.client, new, q.stats().dropped_frames));
+                }
+            });
+        }
+        reports
+    }
+
     /// Frees Sources that have had neither publisher nor player for `grace_ms`.
     pub fn sweep(&mut self, now_ms: u64, grace_ms: u64) {
         let mut freed = Vec::new();
@@ -280,7 +297,8 @@ mod tests {
 
     fn drain(q: &Rc<RefCell<PlayerQueue>>) -> Vec<String> {
         let mut items = Vec::new();
-        q.borrow_mut().drain_into(&mut items, usize::MAX);
+        q.borrow_mut()
+            .drain_into(&mut items, usize::MAX, usize::MAX);
         items
             .into_iter()
             .map(|i| match i {
@@ -361,7 +379,7 @@ mod tests {
         assert_eq!(src.borrow().gop_len(), (0, 0), "overflow drops the GOP");
         assert_eq!(src.borrow().stats().gop_overflows, 1);
         s.gop_max_frames = 100;
-        s.gop_max_bytes = 13;
+        s.gop_max_bytes = 26; // audio frames of 3 bytes cost 6
         hub.unpublish(&key("a"), 1, 0);
         let src = hub.publish(&key("a"), 1, s, 0).unwrap();
         for i in 0..10 {
@@ -369,7 +387,7 @@ mod tests {
         }
         let (frames, bytes) = src.borrow().gop_len();
         assert!(
-            bytes <= 13 && frames == 4,
+            bytes <= 26 && frames == 4,
             "audio-only rolls: {frames} {bytes}"
         );
     }
@@ -488,7 +506,7 @@ mod tests {
             .iter()
             .map(|q| {
                 let mut items = Vec::new();
-                q.borrow_mut().drain_into(&mut items, 10);
+                q.borrow_mut().drain_into(&mut items, 10, usize::MAX);
                 match items.pop() {
                     Some(QueueItem::Frame(f)) => f.data.as_ptr(),
                     other => panic!("{other:?}"),

@@ -55,6 +55,8 @@ pub struct PlayerQueue {
     /// The stream has video; if not, a shrink does not wait for a keyframe.
     has_video: bool,
     stats: QueueStats,
+    /// `stats.dropped_frames` at the last report.
+    reported_drops: u64,
     waker: Option<Waker>,
 }
 
@@ -68,6 +70,7 @@ impl PlayerQueue {
             waiting_keyframe: false,
             has_video: false,
             stats: QueueStats::default(),
+            reported_drops: 0,
             waker: None,
         }
     }
@@ -181,15 +184,30 @@ impl PlayerQueue {
         self.stats.shrinks += 1;
     }
 
-    /// Moves up to `max` items into `out`, oldest first.
-    pub fn drain_into(&mut self, out: &mut Vec<QueueItem>, max: usize) {
-        let n = max.min(self.items.len());
-        for item in self.items.drain(..n) {
+    /// Moves items into `out`, oldest first: at most `max_items`, and stops once the frames
+    /// moved cost `max_bytes` or more (at least one item moves), so a player blocked in a
+    /// write holds at most one batch beyond its queue.
+    pub fn drain_into(&mut self, out: &mut Vec<QueueItem>, max_items: usize, max_bytes: usize) {
+        let mut moved = 0usize;
+        let mut bytes = 0usize;
+        while moved < max_items && (moved == 0 || bytes < max_bytes) {
+            let Some(item) = self.items.pop_front() else {
+                break;
+            };
             if let QueueItem::Frame(f) = &item {
                 self.bytes -= f.cost();
+                bytes += f.cost();
             }
             out.push(item);
+            moved += 1;
         }
+    }
+
+    /// Drops not yet reported, and marks them reported (for the hub's rate-limited log).
+    pub fn take_unreported_drops(&mut self) -> u64 {
+        let new = self.stats.dropped_frames - self.reported_drops;
+        self.reported_drops = self.stats.dropped_frames;
+        new
     }
 
     /// Ready when something is queued; otherwise remembers the waker.
@@ -251,7 +269,7 @@ mod tests {
 
     fn frames(q: &mut PlayerQueue) -> Vec<(FrameKind, bool, bool, i64)> {
         let mut out = Vec::new();
-        q.drain_into(&mut out, usize::MAX);
+        q.drain_into(&mut out, usize::MAX, usize::MAX);
         out.into_iter()
             .filter_map(|i| match i {
                 QueueItem::Frame(f) => Some((f.kind, f.sequence_header, f.keyframe, f.dts)),
@@ -269,16 +287,17 @@ mod tests {
 
     #[test]
     fn overflow_by_bytes_keeps_headers_and_waits_for_keyframe() {
+        // Frames cost twice their payload (payload + shared encoding): 200 bytes cost 400.
         let mut q = PlayerQueue::new(1, limits(1000, 10_000));
         q.push(header(FrameKind::Metadata));
         q.push(header(FrameKind::Video));
         q.push(header(FrameKind::Audio));
-        q.push(video(0, true, 400));
-        q.push(video(40, false, 400));
-        q.push(video(80, false, 400)); // over: shrink, then wait for a keyframe
-        q.push(video(120, false, 400)); // dropped
-        q.push(video(160, true, 400)); // resumes here
-        q.push(video(200, false, 100));
+        q.push(video(0, true, 200));
+        q.push(video(40, false, 200));
+        q.push(video(80, false, 200)); // over: shrink, then wait for a keyframe
+        q.push(video(120, false, 200)); // dropped
+        q.push(video(160, true, 200)); // resumes here
+        q.push(video(200, false, 50));
         let got = frames(&mut q);
         assert_eq!(
             got,
@@ -294,6 +313,8 @@ mod tests {
         assert_eq!(s.shrinks, 1);
         assert_eq!(s.dropped_frames, 4, "two queued + two skipped");
         assert_eq!(q.bytes(), 0);
+        assert_eq!(q.take_unreported_drops(), 4);
+        assert_eq!(q.take_unreported_drops(), 0);
     }
 
     #[test]
@@ -311,7 +332,7 @@ mod tests {
 
     #[test]
     fn audio_only_overflow_does_not_wait_for_video() {
-        let mut q = PlayerQueue::new(1, limits(25, 10_000));
+        let mut q = PlayerQueue::new(1, limits(50, 10_000));
         let audio = |dts| {
             Rc::new(Frame::audio(
                 AudioCodec::Aac,
@@ -335,6 +356,24 @@ mod tests {
             q.push(video(i * 40, i % 50 == 0, 333));
             assert!(q.bytes() <= 10_000);
         }
+    }
+
+    #[test]
+    fn drain_stops_at_the_byte_budget() {
+        let mut q = PlayerQueue::new(1, limits(1 << 20, 1_000_000));
+        for i in 0..10 {
+            q.push(video(i * 40, i == 0, 100)); // cost 200 each
+        }
+        let mut out = Vec::new();
+        q.drain_into(&mut out, 100, 500);
+        assert_eq!(out.len(), 3, "200 + 200 + 200 >= 500");
+        out.clear();
+        q.drain_into(&mut out, 2, usize::MAX);
+        assert_eq!(out.len(), 2);
+        out.clear();
+        q.drain_into(&mut out, 100, 1);
+        assert_eq!(out.len(), 1, "at least one item moves");
+        assert_eq!(q.bytes(), 4 * 200);
     }
 
     #[test]

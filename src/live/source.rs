@@ -89,6 +89,13 @@ impl Source {
         self.players.len()
     }
 
+    /// Visits every player's queue.
+    pub fn for_each_player(&self, mut f: impl FnMut(&mut PlayerQueue)) {
+        for p in &self.players {
+            f(&mut p.borrow_mut());
+        }
+    }
+
     pub fn stats(&self) -> SourceStats {
         self.stats
     }

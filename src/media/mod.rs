@@ -120,9 +120,12 @@ impl Frame {
         self.dts as u32
     }
 
-    /// Length the frame counts for in queue and cache byte limits.
+    /// Bytes the frame counts for in queue and cache limits: its payload plus, once a player
+    /// has read it, the derived encoding shared by players (RTMP chunks: the payload plus a
+    /// few header bytes per chunk). Counting both keeps the declared RAM a true upper bound
+    /// for the usual case of one output format.
     pub fn cost(&self) -> usize {
-        self.data.len()
+        self.data.len().saturating_mul(2)
     }
 
     /// True for a frame a decoder can start from: a video keyframe or any non-video frame.

@@ -174,5 +174,11 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
         while let Some(event) = hub.poll_event() {
             log::debug!("hub: {event:?}");
         }
+        for (key, client, new, total) in hub.take_drop_reports() {
+            log::warn!(
+                "slow player: client {client} on {key} dropped {new} frames in the last \
+                 second ({total} in all; queue limits)"
+            );
+        }
     }
 }

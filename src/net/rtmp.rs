@@ -23,6 +23,12 @@ use crate::wire::rtmp::handshake::PACKET_LEN;
 /// Bytes read from the socket at once. RAM: one buffer per connection.
 pub const READ_BUFFER: usize = 16 * 1024;
 
+/// SO_SNDBUF asked for every connection (Linux doubles it). Without a cap the kernel grows a
+/// stalled player's send buffer to `tcp_wmem` max (4 MiB on desktop kernels), which is kernel
+/// RAM a small board does not have; 256 KiB holds over a second of a 1 Mbit/s stream.
+/// RAM: at most 2 × this per connection, in the kernel.
+pub const SEND_BUFFER: usize = 256 * 1024;
+
 /// Slices per `writev` call (Linux IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 
@@ -35,6 +41,11 @@ pub async fn run(
     rng: Rc<Rng>,
 ) {
     let config = ctx.config();
+    if let Err(e) =
+        nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER)
+    {
+        log::debug!("SO_SNDBUF {SEND_BUFFER} for {peer}: {e}");
+    }
     let mut random = [0u8; PACKET_LEN];
     rng.fill(&mut random);
     let session_config = SessionConfig {
@@ -69,7 +80,7 @@ async fn drive(
     loop {
         // Write everything pending: replies first, then media, in one writev batch.
         loop {
-            conn.take_output(clock.now_ms(), &mut out);
+            conn.take_output(&mut out);
             if out.is_empty() {
                 break;
             }

@@ -21,9 +21,12 @@ use crate::wire::flv;
 use crate::wire::rtmp::chunk;
 use crate::wire::rtmp::message::{MessageHeader, MessageType};
 
-/// Queue items written in one batch at most (one `writev`); bounded by IOV_MAX (1024) with
-/// room for the control bytes in between.
+/// Queue items written in one batch at most (one `writev` series).
 pub const MAX_BATCH_ITEMS: usize = 256;
+
+/// Frame cost taken from the queue per batch (see `Frame::cost`). RAM: while a player is
+/// blocked in a write it holds this much (plus one frame) beyond its queue cap.
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 /// What this connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +47,6 @@ pub struct RtmpConn {
     playing: Option<(u32, StreamKey, Rc<RefCell<PlayerQueue>>)>,
     /// Frames refused because their tag body did not parse.
     pub bad_frames: u64,
-    /// Player drops already reported in the log.
-    reported_drops: u64,
     batch: Vec<QueueItem>,
 }
 
@@ -67,7 +68,6 @@ impl RtmpConn {
             publishing: None,
             playing: None,
             bad_frames: 0,
-            reported_drops: 0,
             batch: Vec::new(),
         }
     }
@@ -286,7 +286,12 @@ impl RtmpConn {
                 .play(&key, self.id, Self::settings(&vhost), limits, now_ms);
         match result {
             Ok(queue) => {
-                log::info!("[{}] play {key} params={:?}", self.log.cid, request.params);
+                log::info!(
+                    "[{}] play {key} as client {} params={:?}",
+                    self.log.cid,
+                    self.id,
+                    request.params
+                );
                 self.session.accept_play(stream_id);
                 self.playing = Some((stream_id, key, queue));
             }
@@ -359,7 +364,7 @@ impl RtmpConn {
 
     /// Collects what to send next, in order: session replies, then up to `MAX_BATCH_ITEMS`
     /// queued media (each frame's chunks built once and shared with every player).
-    pub fn take_output(&mut self, now_ms: u64, out: &mut Vec<Bytes>) {
+    pub fn take_output(&mut self, out: &mut Vec<Bytes>) {
         if let Some(b) = self.session.poll_transmit() {
             out.push(b);
         }
@@ -370,7 +375,7 @@ impl RtmpConn {
         self.batch.clear();
         queue
             .borrow_mut()
-            .drain_into(&mut self.batch, MAX_BATCH_ITEMS);
+            .drain_into(&mut self.batch, MAX_BATCH_ITEMS, MAX_BATCH_BYTES);
         let chunk_size = self.session.out_chunk_size();
         for item in self.batch.drain(..) {
             match item {
@@ -384,15 +389,6 @@ impl RtmpConn {
                     out.extend(self.session.poll_transmit());
                 }
             }
-        }
-        let drops = queue.borrow().stats().dropped_frames;
-        if drops > self.reported_drops && self.log.limit.allow(now_ms) {
-            log::warn!(
-                "[{}] slow player: {} frames dropped so far (queue limits)",
-                self.log.cid,
-                drops
-            );
-            self.reported_drops = drops;
         }
     }
 }
