@@ -21,10 +21,8 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "tinysrs-test-{}-{tag}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("tinysrs-test-{}-{tag}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
@@ -49,7 +47,10 @@ pub fn require(tool: &str) {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(ok, "{tool} is not installed: run ci/install-deps (or ci/test)");
+    assert!(
+        ok,
+        "{tool} is not installed: run ci/install-deps (or ci/test)"
+    );
 }
 
 /// The running server. Stopped with SIGTERM (then SIGKILL) when dropped.
@@ -66,11 +67,7 @@ impl Server {
     pub fn start(config: &str) -> Server {
         let dir = TempDir::new("server");
         let config_path = dir.path("tinysrs.toml");
-        std::fs::write(
-            &config_path,
-            format!("listen = \"127.0.0.1:0\"\n{config}"),
-        )
-        .unwrap();
+        std::fs::write(&config_path, format!("listen = \"127.0.0.1:0\"\n{config}")).unwrap();
         Self::start_with_file(dir, config_path)
     }
 
@@ -261,7 +258,14 @@ pub fn ffmpeg_publish(dir: &TempDir, url: &str, seconds: u32, gop: u32, bitrate:
             .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
             .args(["-t", &seconds.to_string()])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
             .args(["-g", &gop.to_string(), "-keyint_min", &gop.to_string()])
             .args(["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate])
             .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
