@@ -168,6 +168,7 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     loop {
         tick.tick().await;
+        ctx.clients.sample(clock.now_ms());
         let grace = u64::from(ctx.config().grace_period_ms);
         let mut hub = ctx.hub.borrow_mut();
         hub.sweep(clock.now_ms(), grace);

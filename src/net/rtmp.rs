@@ -58,7 +58,7 @@ pub async fn run(
     let session = ServerSession::new(session_config, clock.now_ms(), random, epoch);
     let log = ConnLog::new(rng.next_u64());
     log::debug!("[{}] accepted {peer} as client {id}", log.cid);
-    let mut conn = RtmpConn::new(id, log, peer, ctx, session);
+    let mut conn = RtmpConn::new(id, log, peer, ctx, session, clock.now_ms());
     let send_timeout = Duration::from_millis(u64::from(config.idle_timeout_ms));
     let result = drive(&mut stream, &mut conn, clock, send_timeout).await;
     match result {
@@ -84,10 +84,12 @@ async fn drive(
             if out.is_empty() {
                 break;
             }
+            let n: usize = out.iter().map(Bytes::len).sum();
             match tokio::time::timeout(send_timeout, write_all(stream, &mut out)).await {
                 Ok(r) => r?,
                 Err(_) => return Err("send timeout: the peer does not read".into()),
             }
+            conn.registration.record.send.add(n as u64);
             conn.session.handle_sent(clock.now_ms());
         }
         if conn.session.is_closing() {
@@ -106,8 +108,12 @@ async fn drive(
             None => (true, 0),
         };
         let queue = conn.queue();
+        let record = conn.registration.record.clone();
         let deadline = clock.instant(conn.session.poll_timeout());
         tokio::select! {
+            _ = poll_fn(|cx| record.poll_kicked(cx)) => {
+                return Err("kicked through the API".into());
+            }
             read = stream.read(&mut buf) => {
                 let n = read?;
                 if n == 0 {

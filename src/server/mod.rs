@@ -2,6 +2,7 @@
 //! No I/O and no clock here: `net` drives these types and passes the time in.
 
 pub mod rtmp;
+pub mod stats;
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -9,12 +10,14 @@ use std::rc::Rc;
 
 use crate::config::Config;
 use crate::live::Hub;
+use stats::Clients;
 
-/// What every connection shares: the config in force and the hub.
+/// What every connection shares: the config in force, the hub and the client registry.
 #[derive(Clone)]
 pub struct ServerCtx {
     config: Rc<RefCell<Rc<Config>>>,
     pub hub: Rc<RefCell<Hub>>,
+    pub clients: Rc<Clients>,
 }
 
 impl ServerCtx {
@@ -22,6 +25,7 @@ impl ServerCtx {
         ServerCtx {
             config: Rc::new(RefCell::new(Rc::new(config))),
             hub: Rc::new(RefCell::new(hub)),
+            clients: Rc::new(Clients::default()),
         }
     }
 

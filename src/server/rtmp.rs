@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::stats::{ClientKind, ClientRecord, Registration};
 use super::{ConnLog, ServerCtx};
 use crate::config::{Method, Vhost};
 use crate::live::{
@@ -42,6 +43,8 @@ pub struct RtmpConn {
     pub peer: SocketAddr,
     ctx: ServerCtx,
     pub session: ServerSession,
+    /// This connection in the API's client list (removed on drop).
+    pub registration: Registration,
     vhost: Option<Vhost>,
     publishing: Option<(u32, StreamKey, Rc<RefCell<Source>>)>,
     playing: Option<(u32, StreamKey, Rc<RefCell<PlayerQueue>>)>,
@@ -57,8 +60,12 @@ impl RtmpConn {
         peer: SocketAddr,
         ctx: ServerCtx,
         session: ServerSession,
+        now_ms: u64,
     ) -> RtmpConn {
+        let record = ClientRecord::new(id, &log.cid, peer, now_ms);
+        let registration = Registration::new(ctx.clients.clone(), record);
         RtmpConn {
+            registration,
             id,
             log,
             peer,
@@ -93,6 +100,7 @@ impl RtmpConn {
     }
 
     pub fn handle_bytes(&mut self, now_ms: u64, data: &[u8]) -> Result<(), SessionError> {
+        self.registration.record.recv.add(data.len() as u64);
         self.session.handle_bytes(now_ms, data)?;
         self.drain_events(now_ms)
     }
@@ -147,6 +155,7 @@ impl RtmpConn {
                     self.peer
                 );
                 self.vhost = Some(vhost.clone());
+                *self.registration.record.tc_url.borrow_mut() = request.tc_url.clone();
                 self.session.accept_connect();
             }
             None => {
@@ -233,6 +242,9 @@ impl RtmpConn {
                     u64::from(vhost.firstpkt_timeout_ms),
                     u64::from(vhost.normal_timeout_ms),
                 );
+                let record = &self.registration.record;
+                record.kind.set(ClientKind::RtmpPublish);
+                *record.stream.borrow_mut() = Some(key.clone());
                 self.publishing = Some((stream_id, key, source));
             }
             Err(e) => {
@@ -293,6 +305,9 @@ impl RtmpConn {
                     request.params
                 );
                 self.session.accept_play(stream_id);
+                let record = &self.registration.record;
+                record.kind.set(ClientKind::RtmpPlay);
+                *record.stream.borrow_mut() = Some(key.clone());
                 self.playing = Some((stream_id, key, queue));
             }
             Err(e) => {

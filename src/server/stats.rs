@@ -1,0 +1,246 @@
+//! Who is connected and how much they move: the registry the HTTP API reads (SRS's
+//! `/api/v1/clients`, `/streams`, `/summaries`) and the kick switch `DELETE /clients/{id}` flips.
+//!
+//! Counters are plain `Cell<u64>`s (one thread; no 64-bit atomics on MIPS32). Rates over 30 s
+//! come from a few samples taken by the driver's one-second sweep.
+//! RAM: about 300 bytes per client plus its names.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::live::{ClientId, StreamKey};
+
+/// What a client does, with SRS's names for the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// Connected, not yet publishing or playing.
+    Unknown,
+    RtmpPublish,
+    RtmpPlay,
+    FlvPlay,
+    TsPlay,
+    HlsPlay,
+    Api,
+}
+
+impl ClientKind {
+    /// SRS's `type` string.
+    pub fn srs_name(self) -> &'static str {
+        match self {
+            ClientKind::Unknown => "unknown",
+            ClientKind::RtmpPublish => "fmle-publish",
+            ClientKind::RtmpPlay => "rtmp-play",
+            ClientKind::FlvPlay => "flv-play",
+            ClientKind::TsPlay => "ts-play",
+            ClientKind::HlsPlay => "hls-play",
+            ClientKind::Api => "api",
+        }
+    }
+
+    pub fn is_publish(self) -> bool {
+        self == ClientKind::RtmpPublish
+    }
+}
+
+/// Samples kept for rates: one every `SAMPLE_MS`, covering `RATE_WINDOW_MS`.
+pub const SAMPLE_MS: u64 = 5_000;
+pub const RATE_WINDOW_MS: u64 = 30_000;
+const SAMPLES: usize = (RATE_WINDOW_MS / SAMPLE_MS) as usize + 1;
+
+/// A byte counter with its rate over the last 30 s.
+#[derive(Debug, Default)]
+pub struct ByteCounter {
+    total: Cell<u64>,
+    /// (time ms, total) samples, oldest first.
+    samples: RefCell<heapless::Deque<(u64, u64), SAMPLES>>,
+}
+
+impl ByteCounter {
+    pub fn add(&self, n: u64) {
+        self.total.set(self.total.get().wrapping_add(n));
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total.get()
+    }
+
+    /// Records a sample if `SAMPLE_MS` passed since the last one.
+    pub fn sample(&self, now_ms: u64) {
+        let mut s = self.samples.borrow_mut();
+        if let Some(&(t, _)) = s.back() {
+            if now_ms.saturating_sub(t) < SAMPLE_MS {
+                return;
+            }
+        }
+        if s.is_full() {
+            s.pop_front();
+        }
+        let _ = s.push_back((now_ms, self.total.get()));
+    }
+
+    /// Kilobits per second over the sampled window (up to 30 s), 0 before two samples.
+    pub fn kbps(&self) -> u64 {
+        let s = self.samples.borrow();
+        match (s.front(), s.back()) {
+            (Some(&(t0, b0)), Some(&(t1, b1))) if t1 > t0 => b1.saturating_sub(b0) * 8 / (t1 - t0),
+            _ => 0,
+        }
+    }
+}
+
+/// One connection as the API sees it.
+#[derive(Debug)]
+pub struct ClientRecord {
+    pub id: ClientId,
+    pub cid: String,
+    pub peer: SocketAddr,
+    pub started_ms: u64,
+    pub kind: Cell<ClientKind>,
+    /// The stream it publishes or plays, once known.
+    pub stream: RefCell<Option<StreamKey>>,
+    pub tc_url: RefCell<String>,
+    pub page_url: RefCell<String>,
+    pub recv: ByteCounter,
+    pub send: ByteCounter,
+    kicked: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl ClientRecord {
+    pub fn new(id: ClientId, cid: &str, peer: SocketAddr, now_ms: u64) -> ClientRecord {
+        ClientRecord {
+            id,
+            cid: cid.to_string(),
+            peer,
+            started_ms: now_ms,
+            kind: Cell::new(ClientKind::Unknown),
+            stream: RefCell::new(None),
+            tc_url: RefCell::new(String::new()),
+            page_url: RefCell::new(String::new()),
+            recv: ByteCounter::default(),
+            send: ByteCounter::default(),
+            kicked: Cell::new(false),
+            waker: RefCell::new(None),
+        }
+    }
+
+    /// Asks the connection to close (API `DELETE /api/v1/clients/{id}`).
+    pub fn kick(&self) {
+        self.kicked.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub fn is_kicked(&self) -> bool {
+        self.kicked.get()
+    }
+
+    /// Ready once kicked; the connection driver selects on it.
+    pub fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.kicked.get() {
+            return Poll::Ready(());
+        }
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// All connected clients, by id (ordered, so API pages are stable).
+#[derive(Debug, Default)]
+pub struct Clients {
+    map: RefCell<BTreeMap<ClientId, Rc<ClientRecord>>>,
+}
+
+impl Clients {
+    pub fn insert(&self, record: Rc<ClientRecord>) {
+        self.map.borrow_mut().insert(record.id, record);
+    }
+
+    pub fn remove(&self, id: ClientId) {
+        self.map.borrow_mut().remove(&id);
+    }
+
+    pub fn get(&self, id: ClientId) -> Option<Rc<ClientRecord>> {
+        self.map.borrow().get(&id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.borrow().is_empty()
+    }
+
+    /// A snapshot of the records (the API works on it without holding a borrow).
+    pub fn snapshot(&self) -> Vec<Rc<ClientRecord>> {
+        self.map.borrow().values().cloned().collect()
+    }
+
+    /// Samples every counter (called once a second).
+    pub fn sample(&self, now_ms: u64) {
+        for r in self.map.borrow().values() {
+            r.recv.sample(now_ms);
+            r.send.sample(now_ms);
+        }
+    }
+}
+
+/// Removes a client from the registry when its connection ends.
+pub struct Registration {
+    clients: Rc<Clients>,
+    pub record: Rc<ClientRecord>,
+}
+
+impl Registration {
+    pub fn new(clients: Rc<Clients>, record: ClientRecord) -> Registration {
+        let record = Rc::new(record);
+        clients.insert(record.clone());
+        Registration { clients, record }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.clients.remove(self.record.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kbps_over_the_sampled_window() {
+        let c = ByteCounter::default();
+        c.sample(0);
+        assert_eq!(c.kbps(), 0);
+        for s in 1..=12 {
+            c.add(125_000 * 5); // 1 Mbit/s
+            c.sample(s * 5_000);
+        }
+        assert_eq!(c.kbps(), 1000);
+        // Samples closer than SAMPLE_MS are skipped.
+        c.add(1_000_000);
+        c.sample(60_001);
+        assert_eq!(c.kbps(), 1000);
+    }
+
+    #[test]
+    fn registration_removes_on_drop_and_kick_wakes() {
+        let clients = Rc::new(Clients::default());
+        let peer: SocketAddr = "127.0.0.1:5".parse().unwrap();
+        let reg = Registration::new(clients.clone(), ClientRecord::new(7, "abc", peer, 0));
+        assert_eq!(clients.len(), 1);
+        let rec = clients.get(7).unwrap();
+        assert!(!rec.is_kicked());
+        rec.kick();
+        assert!(reg.record.is_kicked());
+        drop(reg);
+        assert!(clients.is_empty());
+    }
+}
