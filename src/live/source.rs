@@ -108,6 +108,19 @@ impl Source {
         self.audio_codec
     }
 
+    /// The latest video and audio sequence headers and metadata (codec details for the API).
+    pub fn video_header(&self) -> Option<&SharedFrame> {
+        self.video_header.as_ref()
+    }
+
+    pub fn audio_header(&self) -> Option<&SharedFrame> {
+        self.audio_header.as_ref()
+    }
+
+    pub fn metadata(&self) -> Option<&SharedFrame> {
+        self.metadata.as_ref()
+    }
+
     /// Frames and bytes in the GOP cache.
     pub fn gop_len(&self) -> (usize, usize) {
         (self.gop.len(), self.gop_bytes)
