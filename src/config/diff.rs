@@ -4,7 +4,7 @@ use super::error::push_key;
 use super::{Config, Vhost};
 
 /// Keys that are read once at start; a reload logs the change but cannot apply it.
-const RESTART_KEYS: &[&str] = &["listen"];
+const RESTART_KEYS: &[&str] = &["listen", "http_server.listen", "http_server.enabled"];
 
 /// `old` → `new`, in file order: top-level keys, then vhosts (default first, then by name).
 pub(super) fn diff(old: &Config, new: &Config) -> Vec<String> {
@@ -68,6 +68,18 @@ fn top_entries(c: &Config) -> Entries {
         ("idle_timeout", c.idle_timeout_ms.to_string()),
         ("grace_period", c.grace_period_ms.to_string()),
         ("log.level", c.log_level.to_string().to_ascii_lowercase()),
+        ("http_server.enabled", c.http.enabled.to_string()),
+        ("http_server.listen", c.http.listen.to_string()),
+        ("http_server.dir", format!("{:?}", c.http.dir)),
+        ("http_server.crossdomain", c.http.crossdomain.to_string()),
+        ("http_api.enabled", c.api.enabled.to_string()),
+        (
+            "http_api.auth",
+            match &c.api.auth {
+                Some((user, _)) => format!("user {user:?}"),
+                None => "off".to_owned(),
+            },
+        ),
     ]
 }
 
@@ -102,6 +114,14 @@ fn vhost_entries(v: &Vhost) -> Entries {
         ("publish.normal_timeout", v.normal_timeout_ms.to_string()),
         ("security.enabled", v.security.enabled.to_string()),
         ("security.rules", format!("[{}]", rules.join(", "))),
+        ("http_remux.enabled", v.http_remux.to_string()),
+        ("hls.enabled", v.hls.enabled.to_string()),
+        ("hls.hls_fragment", seconds(v.hls.fragment_ms)),
+        ("hls.hls_window", seconds(v.hls.window_ms)),
+        ("hls.hls_storage", v.hls.storage.as_str().to_owned()),
+        ("hls.hls_path", format!("{:?}", v.hls.path)),
+        ("hls.hls_cleanup", v.hls.cleanup.to_string()),
+        ("hls.hls_dispose", v.hls.dispose_s.to_string()),
     ]
 }
 

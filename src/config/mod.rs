@@ -37,7 +37,7 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
-pub use vhost::{TimeJitter, Vhost};
+pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 
 use schema::{RawConfig, RawVhost};
 use toml::Spanned;
@@ -47,6 +47,28 @@ pub const DEFAULT_VHOST: &str = "__defaultVhost__";
 
 /// Largest config file [`Config::load`] reads; a real one is a few KiB.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// `http_server` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpServer {
+    /// `http_server.enabled` (SRS: `http_server.enabled`).
+    pub enabled: bool,
+    /// `http_server.listen` (SRS: `http_server.listen`). Needs a restart to change.
+    pub listen: SocketAddr,
+    /// `http_server.dir` (SRS: `http_server.dir`): the static web root.
+    pub dir: String,
+    /// `http_server.crossdomain` (SRS: `http_server.crossdomain`): CORS headers.
+    pub crossdomain: bool,
+}
+
+/// `http_api` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpApi {
+    /// `http_api.enabled` (SRS: `http_api.enabled`).
+    pub enabled: bool,
+    /// `http_api.auth` (SRS: `http_api.auth`): basic-auth (username, password) when enabled.
+    pub auth: Option<(String, String)>,
+}
 
 /// The whole configuration, every key resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +87,10 @@ pub struct Config {
     pub grace_period_ms: u32,
     /// `log.level` (SRS: `srs_log_level`).
     pub log_level: log::LevelFilter,
+    /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
+    pub http: HttpServer,
+    /// `http_api` (SRS: `http_api`), served by the same HTTP server under `/api/`.
+    pub api: HttpApi,
     default_vhost: Vhost,
     /// Named vhosts by canonical (lower-case) name.
     vhosts: BTreeMap<String, Vhost>,
@@ -81,6 +107,16 @@ impl Config {
             idle_timeout_ms: 30_000,
             grace_period_ms: 5_000,
             log_level: log::LevelFilter::Info,
+            http: HttpServer {
+                enabled: true,
+                listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
+                dir: "./www".to_owned(),
+                crossdomain: true,
+            },
+            api: HttpApi {
+                enabled: true,
+                auth: None,
+            },
             default_vhost: Vhost::embedded(DEFAULT_VHOST.to_owned()),
             vhosts: BTreeMap::new(),
         }
@@ -111,6 +147,34 @@ impl Config {
         }
         if let Some(level) = raw.log.and_then(|log| log.level) {
             config.log_level = level.0;
+        }
+        if let Some(http) = raw.http_server {
+            if let Some(v) = http.enabled {
+                config.http.enabled = v;
+            }
+            if let Some(v) = http.listen {
+                config.http.listen = v.0;
+            }
+            if let Some(v) = http.dir {
+                config.http.dir = v;
+            }
+            if let Some(v) = http.crossdomain {
+                config.http.crossdomain = v;
+            }
+        }
+        if let Some(api) = raw.http_api {
+            if let Some(v) = api.enabled {
+                config.api.enabled = v;
+            }
+            if let Some(auth) = api.auth {
+                config.api.auth = match auth.enabled {
+                    Some(true) | None if auth.username.is_some() => Some((
+                        auth.username.unwrap_or_default(),
+                        auth.password.unwrap_or_default(),
+                    )),
+                    _ => None,
+                };
+            }
         }
         let at = |span, key, message| ConfigError::at(text, origin, span, key, message);
         // File order, so that a case-duplicate is reported where it is written second.
@@ -275,6 +339,35 @@ fn apply_vhost(
         }
         if let Some(v) = publish.normal_timeout {
             vhost.normal_timeout_ms = v.to_u32();
+        }
+    }
+    if let Some(remux) = raw.http_remux {
+        if let Some(v) = remux.enabled {
+            vhost.http_remux = v;
+        }
+    }
+    if let Some(hls) = raw.hls {
+        let h = &mut vhost.hls;
+        if let Some(v) = hls.enabled {
+            h.enabled = v;
+        }
+        if let Some(v) = hls.hls_fragment {
+            h.fragment_ms = v.0;
+        }
+        if let Some(v) = hls.hls_window {
+            h.window_ms = v.0;
+        }
+        if let Some(v) = hls.hls_storage {
+            h.storage = v.0;
+        }
+        if let Some(v) = hls.hls_path {
+            h.path = v;
+        }
+        if let Some(v) = hls.hls_cleanup {
+            h.cleanup = v;
+        }
+        if let Some(v) = hls.hls_dispose {
+            h.dispose_s = v.to_u32();
         }
     }
     if let Some(security) = raw.security {

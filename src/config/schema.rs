@@ -12,7 +12,7 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde::Deserialize as DeriveDeserialize;
 use toml::Spanned;
 
-use super::vhost::TimeJitter;
+use super::vhost::{HlsStorage, TimeJitter};
 
 /// Top level of `tinysrs.toml`.
 #[derive(DeriveDeserialize)]
@@ -26,7 +26,70 @@ pub(super) struct RawConfig {
     /// 0 frees an idle Source at once.
     pub grace_period: Option<Int<0, 3_600_000>>,
     pub log: Option<RawLog>,
+    pub http_server: Option<RawHttpServer>,
+    pub http_api: Option<RawHttpApi>,
     pub vhost: Option<BTreeMap<Spanned<String>, RawVhost>>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of HTTP server settings")]
+pub(super) struct RawHttpServer {
+    pub enabled: Option<bool>,
+    pub listen: Option<Listen>,
+    pub dir: Option<String>,
+    pub crossdomain: Option<bool>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of HTTP API settings")]
+pub(super) struct RawHttpApi {
+    pub enabled: Option<bool>,
+    pub auth: Option<RawAuth>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of API authentication settings"
+)]
+pub(super) struct RawAuth {
+    pub enabled: Option<bool>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of HTTP remux settings")]
+pub(super) struct RawHttpRemux {
+    pub enabled: Option<bool>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of HLS settings")]
+pub(super) struct RawHls {
+    pub enabled: Option<bool>,
+    pub hls_fragment: Option<Seconds>,
+    pub hls_window: Option<Seconds>,
+    pub hls_storage: Option<Storage>,
+    pub hls_path: Option<String>,
+    pub hls_cleanup: Option<bool>,
+    pub hls_dispose: Option<Int<0, 86_400>>,
+}
+
+/// Seconds, integer or fractional, `0 < s <= 3600`, kept as whole ms.
+pub(super) type Seconds = QueueLength;
+
+/// `hls.hls_storage`.
+pub(super) struct Storage(pub HlsStorage);
+
+impl<'de> Deserialize<'de> for Storage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const CHOICES: &[(&str, HlsStorage)] =
+            &[("ram", HlsStorage::Ram), ("disk", HlsStorage::Disk)];
+        deserializer
+            .deserialize_str(KeywordVisitor(CHOICES))
+            .map(Storage)
+    }
 }
 
 #[derive(DeriveDeserialize)]
@@ -44,6 +107,8 @@ pub(super) struct RawVhost {
     pub play: Option<RawPlay>,
     pub publish: Option<RawPublish>,
     pub security: Option<RawSecurity>,
+    pub http_remux: Option<RawHttpRemux>,
+    pub hls: Option<RawHls>,
 }
 
 #[derive(DeriveDeserialize)]

@@ -137,6 +137,27 @@ normal_timeout = 3
 [vhost.__defaultVhost__.security]
 enabled = true
 rules = ["deny play all"]
+[vhost.__defaultVhost__.http_remux]
+enabled = false
+[vhost.__defaultVhost__.hls]
+enabled = false
+hls_fragment = 1.5
+hls_window = 30
+hls_storage = "disk"
+hls_path = "/tmp/hls"
+hls_cleanup = false
+hls_dispose = 0
+[http_server]
+enabled = false
+listen = 8081
+dir = "/www"
+crossdomain = false
+[http_api]
+enabled = false
+[http_api.auth]
+enabled = true
+username = "admin"
+password = "secret"
 "#,
     );
     assert_eq!(c.listen, "[::1]:19350".parse::<SocketAddr>().unwrap());
@@ -146,6 +167,17 @@ rules = ["deny play all"]
     assert_eq!(c.idle_timeout_ms, 3_600_000);
     assert_eq!(c.grace_period_ms, 0);
     assert_eq!(c.log_level, log::LevelFilter::Off);
+    assert_eq!(
+        c.http,
+        crate::config::HttpServer {
+            enabled: false,
+            listen: "0.0.0.0:8081".parse().unwrap(),
+            dir: "/www".into(),
+            crossdomain: false,
+        }
+    );
+    assert!(!c.api.enabled);
+    assert_eq!(c.api.auth, Some(("admin".into(), "secret".into())));
     let v = c.default_vhost();
     assert_eq!(
         v,
@@ -166,6 +198,16 @@ rules = ["deny play all"]
             security: Security {
                 enabled: true,
                 rules: vec!["deny play all".parse().unwrap()],
+            },
+            http_remux: false,
+            hls: crate::config::Hls {
+                enabled: false,
+                fragment_ms: 1_500,
+                window_ms: 30_000,
+                storage: crate::config::HlsStorage::Disk,
+                path: "/tmp/hls".into(),
+                cleanup: false,
+                dispose_s: 0,
             },
         }
     );
@@ -352,9 +394,9 @@ fn unknown_keys_name_key_and_line() {
     );
 
     // An unknown table (an SRS section we do not have).
-    let (line, _, key, message) = fail("[vhost.__defaultVhost__.hls]\nenabled = true\n");
-    assert_eq!((line, key.as_str()), (1, "vhost.__defaultVhost__.hls"));
-    assert!(message.contains("unknown field `hls`"), "{message}");
+    let (line, _, key, message) = fail("[vhost.__defaultVhost__.dvr]\nenabled = true\n");
+    assert_eq!((line, key.as_str()), (1, "vhost.__defaultVhost__.dvr"));
+    assert!(message.contains("unknown field `dvr`"), "{message}");
 
     let (line, _, key, _) = fail("[log]\nlevel = \"info\"\nfile = \"x\"\n");
     assert_eq!((line, key.as_str()), (3, "log.file"));

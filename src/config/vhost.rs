@@ -7,7 +7,7 @@ use super::security::Security;
 pub enum TimeJitter {
     /// Make timestamps monotonic and remove jumps, keeping the stream's own pacing.
     Full,
-    /// Only shift timestamps so that each player starts at zero.
+    /// Only shift timestamps so that the stream starts at zero.
     Zero,
     /// Pass the publisher's timestamps through unchanged.
     Off,
@@ -22,6 +22,46 @@ impl TimeJitter {
             TimeJitter::Off => "off",
         }
     }
+}
+
+/// Where HLS segments live (`hls.hls_storage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsStorage {
+    /// In RAM: no flash wear; RAM bounded by window × bitrate.
+    Ram,
+    /// Files under `hls_path`, written to a temporary name and renamed.
+    Disk,
+}
+
+impl HlsStorage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HlsStorage::Ram => "ram",
+            HlsStorage::Disk => "disk",
+        }
+    }
+}
+
+/// HLS settings of a vhost (SRS: `hls { ... }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hls {
+    /// `hls.enabled` (SRS: `hls.enabled`).
+    pub enabled: bool,
+    /// `hls.hls_fragment`, seconds (SRS: `hls_fragment`): a segment is cut at the first
+    /// keyframe after this long (audio-only streams: at this long).
+    pub fragment_ms: u32,
+    /// `hls.hls_window`, seconds (SRS: `hls_window`): the playlist covers this long.
+    /// RAM (ram storage): about window + 2 fragments of the stream's bitrate per stream.
+    pub window_ms: u32,
+    /// `hls.hls_storage`: ram (default) or disk.
+    pub storage: HlsStorage,
+    /// `hls.hls_path` (SRS: `hls_path`): directory for disk storage.
+    pub path: String,
+    /// `hls.hls_cleanup` (SRS: `hls_cleanup`): delete segments that left the window (disk).
+    pub cleanup: bool,
+    /// `hls.hls_dispose`, seconds (SRS: `hls_dispose`): delete a stream's files this long
+    /// after it stops publishing; 0 keeps them (disk).
+    pub dispose_s: u32,
 }
 
 /// The settings of one vhost, every key resolved. Names in the config file are given beside each
@@ -59,6 +99,10 @@ pub struct Vhost {
     pub normal_timeout_ms: u32,
     /// `security` (SRS: `security`).
     pub security: Security,
+    /// `http_remux.enabled` (SRS: `http_remux.enabled`): serve `.flv` and `.ts` live.
+    pub http_remux: bool,
+    /// `hls` (SRS: `hls`).
+    pub hls: Hls,
 }
 
 impl Vhost {
@@ -80,6 +124,16 @@ impl Vhost {
             firstpkt_timeout_ms: 20_000,
             normal_timeout_ms: 5_000,
             security: Security::default(),
+            http_remux: true,
+            hls: Hls {
+                enabled: true,
+                fragment_ms: 2_000,
+                window_ms: 10_000,
+                storage: HlsStorage::Ram,
+                path: "./hls".to_owned(),
+                cleanup: true,
+                dispose_s: 120,
+            },
         }
     }
 }
