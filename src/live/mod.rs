@@ -6,6 +6,7 @@
 //! from the driver. Shared through `Rc<RefCell<Hub>>`, never borrowed across an `.await`.
 
 pub mod jitter;
+pub mod output;
 pub mod queue;
 pub mod source;
 
@@ -14,6 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 
+pub use output::{Output, OutputKind};
 pub use queue::{PlayerQueue, QueueItem, QueueLimits, QueueStats};
 pub use source::{Source, SourceSettings, SourceStats};
 
@@ -478,6 +480,65 @@ mod tests {
                 HubEvent::Freed { key: key("a") },
             ]
         );
+    }
+
+    #[derive(Debug, Default)]
+    struct Recorder(Vec<String>);
+
+    impl Output for Recorder {
+        fn kind(&self) -> OutputKind {
+            OutputKind::Ts
+        }
+        fn on_publish(&mut self) {
+            self.0.push("publish".into());
+        }
+        fn on_frame(&mut self, f: &crate::media::SharedFrame) {
+            self.0.push(format!(
+                "{:?}{}@{}",
+                f.kind,
+                if f.sequence_header { "-sh" } else { "" },
+                f.dts
+            ));
+        }
+        fn on_unpublish(&mut self) {
+            self.0.push("unpublish".into());
+        }
+    }
+
+    #[test]
+    fn an_output_attached_late_replays_headers_and_gop_then_follows() {
+        let mut hub = Hub::default();
+        let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
+        for f in [
+            video(0, false, true),
+            audio(0, true),
+            video(0, true, false),
+            video(40, false, false),
+        ] {
+            src.borrow_mut().on_frame(f);
+        }
+        let rec = Rc::new(RefCell::new(Recorder::default()));
+        src.borrow_mut().add_output(rec.clone());
+        // A second output of the same kind is ignored.
+        src.borrow_mut()
+            .add_output(Rc::new(RefCell::new(Recorder::default())));
+        src.borrow_mut().on_frame(video(80, false, false));
+        hub.unpublish(&key("a"), 1, 0);
+        assert_eq!(
+            rec.borrow().0,
+            vec![
+                "publish",
+                "Video-sh@0",
+                "Audio-sh@0",
+                "Video@0",
+                "Video@40",
+                "Video@80",
+                "unpublish"
+            ]
+        );
+        assert!(src.borrow().output(OutputKind::Ts).is_some());
+        src.borrow_mut().remove_output(OutputKind::Ts);
+        assert!(src.borrow().output(OutputKind::Ts).is_none());
     }
 
     #[test]

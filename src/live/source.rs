@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::jitter::Jitter;
+use super::output::{Output, OutputKind};
 use super::queue::{PlayerQueue, QueueItem};
 use super::{ClientId, StreamKey};
 use crate::config::TimeJitter;
@@ -55,6 +56,8 @@ pub struct Source {
     /// The stream carried video since this publish began.
     has_video: bool,
     players: Vec<Rc<RefCell<PlayerQueue>>>,
+    /// Derived outputs, run in this order before players get a frame.
+    outputs: Vec<Rc<RefCell<dyn Output>>>,
     stats: SourceStats,
     /// Time (ms, driver clock) since which nobody is attached; `None` while in use.
     idle_since: Option<u64>,
@@ -76,6 +79,7 @@ impl Source {
             gop_bytes: 0,
             has_video: false,
             players: Vec::new(),
+            outputs: Vec::new(),
             stats: SourceStats::default(),
             idle_since: Some(now_ms),
         }
@@ -87,6 +91,37 @@ impl Source {
 
     pub fn players(&self) -> usize {
         self.players.len()
+    }
+
+    /// The output of `kind`, if attached.
+    pub fn output(&self, kind: OutputKind) -> Option<Rc<RefCell<dyn Output>>> {
+        self.outputs
+            .iter()
+            .find(|o| o.borrow().kind() == kind)
+            .cloned()
+    }
+
+    /// Attaches an output (unless one of its kind is there) and, if publishing, replays the
+    /// metadata, sequence headers and cached GOP into it, so it starts where a new player
+    /// would.
+    pub fn add_output(&mut self, output: Rc<RefCell<dyn Output>>) {
+        let kind = output.borrow().kind();
+        if self.output(kind).is_some() {
+            return;
+        }
+        if self.publisher.is_some() {
+            let mut o = output.borrow_mut();
+            o.on_publish();
+            let headers = [&self.metadata, &self.video_header, &self.audio_header];
+            for f in headers.into_iter().flatten().chain(self.gop.iter()) {
+                o.on_frame(f);
+            }
+        }
+        self.outputs.push(output);
+    }
+
+    pub fn remove_output(&mut self, kind: OutputKind) {
+        self.outputs.retain(|o| o.borrow().kind() != kind);
     }
 
     /// Visits every player's queue.
@@ -143,6 +178,9 @@ impl Source {
         self.clear_cache();
         self.stats.publishes += 1;
         self.idle_since = None;
+        for o in &self.outputs {
+            o.borrow_mut().on_publish();
+        }
         for p in &self.players {
             p.borrow_mut().push_control(QueueItem::Published);
         }
@@ -150,6 +188,9 @@ impl Source {
 
     pub(super) fn stop_publish(&mut self, now_ms: u64) {
         self.publisher = None;
+        for o in &self.outputs {
+            o.borrow_mut().on_unpublish();
+        }
         self.clear_cache();
         for p in &self.players {
             p.borrow_mut().push_control(QueueItem::Unpublished);
@@ -219,6 +260,9 @@ impl Source {
                     self.audio_header = Some(frame.clone());
                 }
             }
+        }
+        for o in &self.outputs {
+            o.borrow_mut().on_frame(&frame);
         }
         self.cache(&frame);
         for p in &self.players {

@@ -36,6 +36,10 @@ pub enum Codec {
 pub enum Encoding {
     /// RTMP chunks for (chunk size, message stream id).
     RtmpChunks { chunk_size: u32, stream_id: u32 },
+    /// FLV tag header + PreviousTagSize (15 bytes) around the payload.
+    FlvFraming,
+    /// MPEG-TS packets of the frame (PES), with PAT/PMT before keyframes.
+    TsPackets,
 }
 
 /// How many derived encodings one frame keeps. Four covers RTMP at two chunk sizes plus two

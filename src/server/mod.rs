@@ -1,6 +1,7 @@
 //! Per-protocol glue between sessions and the live hub, and what connections share.
 //! No I/O and no clock here: `net` drives these types and passes the time in.
 
+pub mod flv;
 pub mod rtmp;
 pub mod stats;
 
