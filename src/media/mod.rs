@@ -137,6 +137,16 @@ impl Frame {
         self.kind == FrameKind::Video && self.keyframe && !self.sequence_header
     }
 
+    /// The derived encoding `key`, if something built it (for outputs built by a Source output,
+    /// such as TS packets, which readers must not build themselves).
+    pub fn encoding(&self, key: Encoding) -> Option<Bytes> {
+        self.encodings
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, b)| b.clone())
+    }
+
     /// The derived encoding `key` of this frame, built by `build` on first use and shared by
     /// every later caller.
     pub fn encoded(&self, key: Encoding, build: impl FnOnce(&Frame) -> Bytes) -> Bytes {

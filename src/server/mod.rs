@@ -2,7 +2,9 @@
 //! No I/O and no clock here: `net` drives these types and passes the time in.
 
 pub mod flv;
+pub mod http;
 pub mod rtmp;
+pub mod static_files;
 pub mod stats;
 
 use std::cell::RefCell;

@@ -3,4 +3,5 @@
 
 pub mod amf0;
 pub mod flv;
+pub mod http;
 pub mod rtmp;
