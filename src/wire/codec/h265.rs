@@ -1,0 +1,654 @@
+//! H.265: the HEVCDecoderConfigurationRecord an RTMP HEVC sequence header carries
+//! (ISO/IEC 14496-15 §8.3.3.1) and the sequence parameter set inside it (ITU-T H.265
+//! §7.3.2.2.1), read as far as the picture size and bit depth.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::bits::BitReader;
+use super::{chroma_subsampling, cropped_dimension, CodecError, NalFormat};
+
+pub use super::SpsInfo;
+
+/// nal_unit_type values of the parameter sets (H.265 Table 7-1).
+pub const NAL_VPS: u8 = 32;
+pub const NAL_SPS: u8 = 33;
+pub const NAL_PPS: u8 = 34;
+
+/// Record layout (§8.3.3.1.1): 23 fixed bytes, then numOfArrays arrays.
+const RECORD_VERSION: u8 = 1;
+/// general_profile_space(2) | general_tier_flag(1) | general_profile_idc(5).
+const RECORD_PROFILE_AT: usize = 1;
+const RECORD_LEVEL_AT: usize = 12;
+/// constantFrameRate(2) | numTemporalLayers(3) | temporalIdNested(1) | lengthSizeMinusOne(2).
+const RECORD_LENGTH_SIZE_AT: usize = 21;
+const RECORD_ARRAY_COUNT_AT: usize = 22;
+const RECORD_ARRAYS_AT: usize = 23;
+const HEVC_NAL_HEADER_LEN: usize = 2;
+
+/// An HEVCDecoderConfigurationRecord. Parsing keeps the VPS, SPS and PPS arrays (at least
+/// one of each is required, each a NAL unit of its array's type with a 2-byte header) and
+/// skips the others (SEI); bytes after the last array are not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HevcConfig {
+    pub general_profile_idc: u8,
+    pub general_tier_flag: bool,
+    pub general_level_idc: u8,
+    /// Bytes in each NAL length prefix of the frames: 1, 2, 3 or 4.
+    pub nal_length_size: u8,
+    /// Parameter sets, each a NAL unit with its 2-byte header, escaped as sent.
+    pub vps: Vec<Bytes>,
+    pub sps: Vec<Bytes>,
+    pub pps: Vec<Bytes>,
+}
+
+struct RecordLayout {
+    profile_tier: u8,
+    level: u8,
+    nal_length_size: u8,
+    vps: Vec<Range<usize>>,
+    sps: Vec<Range<usize>>,
+    pps: Vec<Range<usize>>,
+}
+
+impl HevcConfig {
+    /// Parses a record, copying the parameter sets out of it.
+    pub fn parse(record: &[u8]) -> Result<HevcConfig, CodecError> {
+        let layout = parse_layout(record)?;
+        Ok(layout.into_config(|r| Bytes::copy_from_slice(&record[r.clone()])))
+    }
+
+    /// Parses a record held in a shared buffer; the parameter sets are slices of it.
+    pub fn parse_shared(record: &Bytes) -> Result<HevcConfig, CodecError> {
+        let layout = parse_layout(record)?;
+        Ok(layout.into_config(|r| record.slice(r.clone())))
+    }
+
+    /// The parameter sets in the order an Annex B keyframe needs them: VPS, SPS, PPS.
+    pub fn parameter_sets(&self) -> Vec<Bytes> {
+        self.vps
+            .iter()
+            .chain(self.sps.iter())
+            .chain(self.pps.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// Parses the first SPS.
+    pub fn sps_info(&self) -> Result<SpsInfo, CodecError> {
+        let sps = self.sps.first().ok_or(CodecError::Invalid {
+            what: "HEVC record without SPS",
+        })?;
+        parse_hevc_sps(sps)
+    }
+}
+
+impl RecordLayout {
+    fn into_config(self, to_bytes: impl Fn(&Range<usize>) -> Bytes) -> HevcConfig {
+        HevcConfig {
+            general_profile_idc: self.profile_tier & 0x1f,
+            general_tier_flag: self.profile_tier & 0x20 != 0,
+            general_level_idc: self.level,
+            nal_length_size: self.nal_length_size,
+            vps: self.vps.iter().map(&to_bytes).collect(),
+            sps: self.sps.iter().map(&to_bytes).collect(),
+            pps: self.pps.iter().map(&to_bytes).collect(),
+        }
+    }
+}
+
+fn byte_at(record: &[u8], at: usize) -> Result<u8, CodecError> {
+    record.get(at).copied().ok_or(CodecError::Truncated {
+        what: "HEVCDecoderConfigurationRecord",
+    })
+}
+
+fn u16_at(record: &[u8], at: usize) -> Result<u16, CodecError> {
+    Ok(u16::from_be_bytes([
+        byte_at(record, at)?,
+        byte_at(record, at + 1)?,
+    ]))
+}
+
+/// ISO/IEC 14496-15 §8.3.3.1.2. Each kept entry takes at least 4 bytes of input, so the
+/// vectors are bounded by the record length.
+fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
+    if byte_at(record, 0)? != RECORD_VERSION {
+        return Err(CodecError::Unsupported {
+            what: "HEVCDecoderConfigurationRecord version (not 1)",
+        });
+    }
+    let profile_tier = byte_at(record, RECORD_PROFILE_AT)?;
+    let level = byte_at(record, RECORD_LEVEL_AT)?;
+    let nal_length_size = (byte_at(record, RECORD_LENGTH_SIZE_AT)? & 0x03) + 1;
+    let array_count = byte_at(record, RECORD_ARRAY_COUNT_AT)?;
+    let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
+    let mut at = RECORD_ARRAYS_AT;
+    for _ in 0..array_count {
+        // array_completeness(1) | reserved(1) | NAL_unit_type(6), numNalus(16).
+        let array_type = byte_at(record, at)? & 0x3f;
+        let nal_count = u16_at(record, at + 1)?;
+        at += 3;
+        let mut kept = match array_type {
+            NAL_VPS => Some(&mut vps),
+            NAL_SPS => Some(&mut sps),
+            NAL_PPS => Some(&mut pps),
+            _ => None,
+        };
+        for _ in 0..nal_count {
+            let len = usize::from(u16_at(record, at)?);
+            at += 2;
+            let end = at + len;
+            if end > record.len() {
+                return Err(CodecError::Truncated {
+                    what: "HEVCDecoderConfigurationRecord NAL unit",
+                });
+            }
+            if let Some(list) = kept.as_mut() {
+                let nal = &record[at..end];
+                if nal.len() < HEVC_NAL_HEADER_LEN {
+                    return Err(CodecError::Invalid {
+                        what: "HEVC record parameter set shorter than its NAL header",
+                    });
+                }
+                if NalFormat::Hevc.nal_type(nal[0]) != array_type {
+                    return Err(CodecError::Invalid {
+                        what: "HEVC record NAL type differs from its array's",
+                    });
+                }
+                list.push(at..end);
+            }
+            at = end;
+        }
+    }
+    for (list, what) in [
+        (&vps, "HEVC record without VPS"),
+        (&sps, "HEVC record without SPS"),
+        (&pps, "HEVC record without PPS"),
+    ] {
+        if list.is_empty() {
+            return Err(CodecError::Invalid { what });
+        }
+    }
+    Ok(RecordLayout {
+        profile_tier,
+        level,
+        nal_length_size,
+        vps,
+        sps,
+        pps,
+    })
+}
+
+/// general_profile_space .. general_inbld/reserved flag: everything of a profile_tier_level
+/// profile before the level (H.265 §7.3.3).
+const PTL_PROFILE_BITS: u32 = 88;
+
+/// Parses an H.265 SPS NAL unit (2-byte header included, escaped as sent) up to the bit
+/// depths: profile, level, chroma format, bit depth and the displayed size
+/// (§7.4.3.2.1: pic_width_in_luma_samples − SubWidthC × (conf_win_left + conf_win_right),
+/// and the height likewise). Only nuh_layer_id 0 is supported.
+pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
+    let (header, payload) = nal
+        .split_at_checked(HEVC_NAL_HEADER_LEN)
+        .ok_or(CodecError::Truncated { what: "H.265 SPS" })?;
+    if NalFormat::Hevc.nal_type(header[0]) != NAL_SPS {
+        return Err(CodecError::Invalid {
+            what: "H.265 SPS NAL type (not 33)",
+        });
+    }
+    let nuh_layer_id = ((header[0] & 0x01) << 5) | (header[1] >> 3);
+    if nuh_layer_id != 0 {
+        return Err(CodecError::Unsupported {
+            what: "H.265 SPS of a layer other than 0",
+        });
+    }
+    let mut r = BitReader::new(payload, "H.265 SPS");
+    r.skip_bits(4)?; // sps_video_parameter_set_id
+    let max_sub_layers_minus1 = r.read_bits(3)?;
+    if max_sub_layers_minus1 > 6 {
+        return Err(CodecError::Invalid {
+            what: "H.265 SPS sps_max_sub_layers_minus1",
+        });
+    }
+    r.skip_bits(1)?; // sps_temporal_id_nesting_flag
+
+    // profile_tier_level(1, sps_max_sub_layers_minus1), §7.3.3.
+    r.skip_bits(3)?; // general_profile_space, general_tier_flag
+    let profile_idc = r.read_bits(5)?.to_be_bytes()[3];
+    r.skip_bits(PTL_PROFILE_BITS - 8)?;
+    let level_idc = r.read_u8()?;
+    let mut sub_layer_present = [(false, false); 6];
+    for present in sub_layer_present
+        .iter_mut()
+        .take(max_sub_layers_minus1 as usize)
+    {
+        *present = (r.read_bit()?, r.read_bit()?);
+    }
+    if max_sub_layers_minus1 > 0 {
+        r.skip_bits(2 * (8 - max_sub_layers_minus1))?; // reserved_zero_2bits
+    }
+    for &(profile_present, level_present) in sub_layer_present
+        .iter()
+        .take(max_sub_layers_minus1 as usize)
+    {
+        if profile_present {
+            r.skip_bits(PTL_PROFILE_BITS)?;
+        }
+        if level_present {
+            r.skip_bits(8)?; // sub_layer_level_idc
+        }
+    }
+
+    r.read_ue_max(15, "H.265 SPS sps_seq_parameter_set_id")?;
+    let chroma_format_idc = r.read_ue_max(3, "H.265 SPS chroma_format_idc")?;
+    let separate_colour_plane = chroma_format_idc == 3 && r.read_bit()?;
+    let width = r.read_ue()?;
+    let height = r.read_ue()?;
+    let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
+    if r.read_bit()? {
+        left = r.read_ue()?;
+        right = r.read_ue()?;
+        top = r.read_ue()?;
+        bottom = r.read_ue()?;
+    }
+    let bit_depth_luma_minus8 = r.read_ue_max(8, "H.265 SPS bit_depth_luma_minus8")?;
+    r.read_ue_max(8, "H.265 SPS bit_depth_chroma_minus8")?;
+
+    let (sub_width, sub_height) = chroma_subsampling(chroma_format_idc, separate_colour_plane);
+    let width = cropped_dimension(
+        u64::from(width),
+        u64::from(sub_width),
+        left,
+        right,
+        "H.265 SPS pic_width_in_luma_samples",
+        "H.265 SPS horizontal conformance window",
+    )?;
+    let height = cropped_dimension(
+        u64::from(height),
+        u64::from(sub_height),
+        top,
+        bottom,
+        "H.265 SPS pic_height_in_luma_samples",
+        "H.265 SPS vertical conformance window",
+    )?;
+    Ok(SpsInfo {
+        profile_idc,
+        level_idc,
+        width,
+        height,
+        chroma_format_idc: chroma_format_idc as u8,
+        bit_depth_luma: 8 + bit_depth_luma_minus8 as u8,
+    })
+}
+
+/// The profile name SRS reports for a general_profile_idc (`srs_hevc_profile2str`).
+pub fn profile_name(general_profile_idc: u8) -> &'static str {
+    match general_profile_idc {
+        1 => "Main",
+        2 => "Main10",
+        3 => "Main Still Picture",
+        4 => "Rext",
+        _ => "Other",
+    }
+}
+
+/// The level name SRS reports for a general_level_idc (`srs_hevc_level2str`; the value is
+/// 30 × the level).
+pub fn level_name(general_level_idc: u8) -> &'static str {
+    match general_level_idc {
+        30 => "1",
+        60 => "2",
+        63 => "2.1",
+        90 => "3",
+        93 => "3.1",
+        120 => "4",
+        123 => "4.1",
+        150 => "5",
+        153 => "5.1",
+        156 => "5.2",
+        180 => "6",
+        183 => "6.1",
+        186 => "6.2",
+        _ => "Other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::XorShift;
+
+    // Goldens from Debian's ffmpeg 5.1 / x265 3.5:
+    //   ffmpeg -f lavfi -i testsrc=size=WxH:rate=25 -t 0.2 -c:v libx265 -pix_fmt P -f hevc x.hevc
+    // and the first VPS/SPS/PPS NAL units of the Annex B output.
+
+    /// 320x240 yuv420p: Main, level 2.
+    const VPS_320X240: &[u8] = &[
+        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
+        0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x95, 0x98, 0x09,
+    ];
+    const SPS_320X240: &[u8] = &[
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a,
+        0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10,
+    ];
+    const PPS_320X240: &[u8] = &[0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
+    /// 322x242 yuv420p: coded 328x248, conformance window right 3, bottom 3 (× 2).
+    const SPS_322X242: &[u8] = &[
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x48, 0x0f, 0x9c, 0x92, 0x65, 0x95, 0x9a, 0x49, 0x32, 0xbc,
+        0x05, 0xa0, 0x20, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x03, 0x03, 0x21,
+    ];
+    /// 322x242 yuv420p10le: Main 10.
+    const SPS_MAIN10_322X242: &[u8] = &[
+        0x42, 0x01, 0x01, 0x02, 0x20, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x48, 0x0f, 0x9c, 0x92, 0x36, 0x59, 0x59, 0xa4, 0x93, 0x2b,
+        0xc0, 0x5a, 0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10,
+    ];
+    /// 640x360 yuv422p with `-x265-params temporal-layers=1`: Rext, level 2.1,
+    /// sps_max_sub_layers_minus1 1 (sub-layer flags and reserved bits in the PTL), and
+    /// emulation-prevention bytes inside the profile_tier_level.
+    const SPS_REXT422_640X360_2_SUBLAYERS: &[u8] = &[
+        0x42, 0x01, 0x02, 0x04, 0x08, 0x00, 0x00, 0x03, 0x00, 0x9d, 0x08, 0x00, 0x00, 0x03, 0x00,
+        0x00, 0x3f, 0x00, 0x00, 0xb0, 0x05, 0x02, 0x01, 0x69, 0x65, 0x95, 0x98, 0xac, 0xd2, 0x49,
+        0x95, 0xe0, 0x2d, 0x01, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x19, 0x08,
+    ];
+
+    /// The hvcC box of `ffmpeg ... -c:v libx265 -pix_fmt yuv420p -tag:v hvc1 -f mp4` at
+    /// 320x240, with its fourth array (a 2.3 kB x265 version SEI) dropped and numOfArrays
+    /// patched from 4 to 3.
+    const HVCC_320X240: &[u8] = &[
+        0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3c, 0xf0, 0x00,
+        0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 0x03, // 23-byte header
+        0xa0, 0x00, 0x01, 0x00, 0x18, // VPS array, 1 NAL of 24 bytes
+        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
+        0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x95, 0x98, 0x09, //
+        0xa1, 0x00, 0x01, 0x00, 0x2a, // SPS array, 1 NAL of 42 bytes
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a,
+        0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10, //
+        0xa2, 0x00, 0x01, 0x00, 0x07, // PPS array, 1 NAL of 7 bytes
+        0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40,
+    ];
+
+    /// Builds a record by hand: header fields as x265 writes them for Main level 2, the
+    /// given length size and arrays of (type byte, NAL units).
+    fn hvcc(length_size: u8, arrays: &[(u8, &[&[u8]])]) -> Vec<u8> {
+        let mut v = vec![
+            0x01, // configurationVersion
+            0x01, // profile_space 0, tier 0, profile_idc 1 (Main)
+            0x60,
+            0x00,
+            0x00,
+            0x00, // general_profile_compatibility_flags
+            0x90,
+            0x00,
+            0x00,
+            0x00,
+            0x00,
+            0x00, // general_constraint_indicator_flags
+            60,   // general_level_idc (level 2)
+            0xf0,
+            0x00, // reserved, min_spatial_segmentation_idc 0
+            0xfc, // reserved, parallelismType 0
+            0xfd, // reserved, chromaFormat 1
+            0xf8, // reserved, bitDepthLumaMinus8 0
+            0xf8, // reserved, bitDepthChromaMinus8 0
+            0x00,
+            0x00,                     // avgFrameRate
+            0x0c | (length_size - 1), // numTemporalLayers 1, temporalIdNested 1
+            arrays.len() as u8,
+        ];
+        for (type_byte, nals) in arrays {
+            v.push(*type_byte);
+            v.extend_from_slice(&(nals.len() as u16).to_be_bytes());
+            for nal in *nals {
+                v.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+                v.extend_from_slice(nal);
+            }
+        }
+        v
+    }
+
+    fn info(profile_idc: u8, level_idc: u8, width: u32, height: u32) -> SpsInfo {
+        SpsInfo {
+            profile_idc,
+            level_idc,
+            width,
+            height,
+            chroma_format_idc: 1,
+            bit_depth_luma: 8,
+        }
+    }
+
+    #[test]
+    fn ffmpeg_hvcc_record() {
+        let c = HevcConfig::parse(HVCC_320X240).unwrap();
+        assert_eq!(c.general_profile_idc, 1);
+        assert!(!c.general_tier_flag);
+        assert_eq!(c.general_level_idc, 60);
+        assert_eq!(c.nal_length_size, 4);
+        assert_eq!(c.vps, [Bytes::from_static(VPS_320X240)]);
+        assert_eq!(c.sps, [Bytes::from_static(SPS_320X240)]);
+        assert_eq!(c.pps, [Bytes::from_static(PPS_320X240)]);
+        assert_eq!(c.sps_info().unwrap(), info(1, 60, 320, 240));
+        assert_eq!(profile_name(c.general_profile_idc), "Main");
+        assert_eq!(level_name(c.general_level_idc), "2");
+        assert_eq!(
+            c.parameter_sets(),
+            [c.vps[0].clone(), c.sps[0].clone(), c.pps[0].clone()]
+        );
+        let shared = HevcConfig::parse_shared(&Bytes::from_static(HVCC_320X240)).unwrap();
+        assert_eq!(shared, c);
+    }
+
+    #[test]
+    fn hand_built_record_skips_sei_and_keeps_order() {
+        let sei: &[u8] = &[0x4e, 0x01, 0x05, 0x80];
+        let record = hvcc(
+            2,
+            &[
+                (0x27, &[sei, sei]), // prefix SEI array: skipped
+                (0xa2, &[PPS_320X240]),
+                (0xa1, &[SPS_322X242, SPS_MAIN10_322X242]),
+                (0x20, &[VPS_320X240]),
+                (0x28, &[]), // an empty array
+            ],
+        );
+        let c = HevcConfig::parse(&record).unwrap();
+        assert_eq!(c.nal_length_size, 2);
+        assert_eq!(c.vps.len(), 1);
+        assert_eq!(c.sps.len(), 2);
+        assert_eq!(c.pps.len(), 1);
+        assert_eq!(c.sps_info().unwrap(), info(1, 60, 322, 242));
+        assert_eq!(c.parameter_sets().len(), 4);
+        // Every proper prefix fails.
+        for cut in 0..record.len() {
+            assert!(HevcConfig::parse(&record[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn every_record_truncation_errors() {
+        for cut in 0..HVCC_320X240.len() {
+            assert!(
+                HevcConfig::parse(&HVCC_320X240[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn record_errors() {
+        let all = |vps: &'static [u8]| {
+            hvcc(
+                4,
+                &[
+                    (0xa0, &[vps]),
+                    (0xa1, &[SPS_320X240]),
+                    (0xa2, &[PPS_320X240]),
+                ],
+            )
+        };
+        assert!(HevcConfig::parse(&all(VPS_320X240)).is_ok());
+        // A PPS in the VPS array.
+        assert_eq!(
+            HevcConfig::parse(&all(PPS_320X240)),
+            Err(CodecError::Invalid {
+                what: "HEVC record NAL type differs from its array's"
+            })
+        );
+        // A one-byte "VPS".
+        assert!(matches!(
+            HevcConfig::parse(&all(&[0x40])),
+            Err(CodecError::Invalid { .. })
+        ));
+        // Missing arrays.
+        let no_vps = hvcc(4, &[(0xa1, &[SPS_320X240]), (0xa2, &[PPS_320X240])]);
+        assert_eq!(
+            HevcConfig::parse(&no_vps),
+            Err(CodecError::Invalid {
+                what: "HEVC record without VPS"
+            })
+        );
+        let no_pps = hvcc(4, &[(0xa0, &[VPS_320X240]), (0xa1, &[SPS_320X240])]);
+        assert!(HevcConfig::parse(&no_pps).is_err());
+        // Version 0.
+        let mut bad = HVCC_320X240.to_vec();
+        bad[0] = 0;
+        assert!(matches!(
+            HevcConfig::parse(&bad),
+            Err(CodecError::Unsupported { .. })
+        ));
+        // numNalus claims 65535 entries: runs out of input, no big allocation.
+        let mut bad = HVCC_320X240.to_vec();
+        bad[24] = 0xff;
+        bad[25] = 0xff;
+        assert!(matches!(
+            HevcConfig::parse(&bad),
+            Err(CodecError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn sps_goldens() {
+        let cases: &[(&[u8], SpsInfo)] = &[
+            (SPS_320X240, info(1, 60, 320, 240)),
+            (SPS_322X242, info(1, 60, 322, 242)),
+            (
+                SPS_MAIN10_322X242,
+                SpsInfo {
+                    bit_depth_luma: 10,
+                    ..info(2, 60, 322, 242)
+                },
+            ),
+            (
+                SPS_REXT422_640X360_2_SUBLAYERS,
+                SpsInfo {
+                    chroma_format_idc: 2,
+                    ..info(4, 63, 640, 360)
+                },
+            ),
+        ];
+        for (i, (sps, want)) in cases.iter().enumerate() {
+            assert_eq!(parse_hevc_sps(sps).as_ref(), Ok(want), "case {i}");
+        }
+        assert_eq!(profile_name(2), "Main10");
+        assert_eq!(profile_name(4), "Rext");
+        assert_eq!(level_name(63), "2.1");
+        assert_eq!(level_name(61), "Other");
+    }
+
+    #[test]
+    fn every_sps_truncation_errors_or_agrees() {
+        for sps in [
+            SPS_320X240,
+            SPS_322X242,
+            SPS_MAIN10_322X242,
+            SPS_REXT422_640X360_2_SUBLAYERS,
+        ] {
+            let full = parse_hevc_sps(sps).unwrap();
+            let mut first_ok = None;
+            for cut in 0..sps.len() {
+                match parse_hevc_sps(&sps[..cut]) {
+                    Ok(got) => {
+                        assert_eq!(got, full);
+                        first_ok.get_or_insert(cut);
+                    }
+                    Err(_) => assert!(first_ok.is_none(), "cut {cut} fails after a shorter cut"),
+                }
+            }
+            // The profile_tier_level alone is 12 bytes after the 3 header-ish bytes.
+            assert!(first_ok.is_none_or(|c| c > 15));
+        }
+    }
+
+    #[test]
+    fn sps_errors() {
+        assert_eq!(
+            parse_hevc_sps(&[0x42]),
+            Err(CodecError::Truncated { what: "H.265 SPS" })
+        );
+        assert!(matches!(
+            parse_hevc_sps(PPS_320X240),
+            Err(CodecError::Invalid { .. })
+        ));
+        // nuh_layer_id 1.
+        let mut layered = SPS_320X240.to_vec();
+        layered[1] = 0x09;
+        assert!(matches!(
+            parse_hevc_sps(&layered),
+            Err(CodecError::Unsupported { .. })
+        ));
+        // sps_max_sub_layers_minus1 = 7.
+        let mut bad = SPS_320X240.to_vec();
+        bad[2] = 0x0f;
+        assert!(matches!(
+            parse_hevc_sps(&bad),
+            Err(CodecError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        let mut rng = XorShift(0x265_265_265);
+        let seeds: &[&[u8]] = &[
+            HVCC_320X240,
+            SPS_320X240,
+            SPS_322X242,
+            SPS_MAIN10_322X242,
+            SPS_REXT422_640X360_2_SUBLAYERS,
+        ];
+        for i in 0..30_000 {
+            let mut input = if i % 4 == 0 {
+                (0..rng.below(64)).map(|_| rng.next() as u8).collect()
+            } else {
+                seeds[rng.below(seeds.len())].to_vec()
+            };
+            for _ in 0..=rng.below(4) {
+                if !input.is_empty() {
+                    let at = rng.below(input.len());
+                    input[at] = match rng.below(3) {
+                        0 => 0,
+                        1 => 0xff,
+                        _ => rng.next() as u8,
+                    };
+                }
+            }
+            if let Ok(c) = HevcConfig::parse(&input) {
+                assert!(!c.vps.is_empty() && !c.sps.is_empty() && !c.pps.is_empty());
+                let _ = c.sps_info();
+            }
+            if let Ok(info) = parse_hevc_sps(&input) {
+                assert!(info.width > 0 && info.width <= crate::wire::codec::MAX_PICTURE_DIMENSION);
+                assert!(
+                    info.height > 0 && info.height <= crate::wire::codec::MAX_PICTURE_DIMENSION
+                );
+            }
+            input.splice(0..0, [0x42, 0x01]);
+            let _ = parse_hevc_sps(&input);
+        }
+    }
+}
