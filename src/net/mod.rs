@@ -1,15 +1,18 @@
 //! The only layer that touches tokio, sockets and the clock: listeners, connection drivers,
 //! signals and shutdown. Everything runs on one thread (current-thread runtime + LocalSet).
 
+pub mod http;
 pub mod rtmp;
 
 use std::cell::Cell;
-use std::io;
+use std::io::{self, IoSlice};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpListener;
+use bytes::{Buf, Bytes};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
@@ -77,15 +80,52 @@ impl Rng {
 /// How often idle Sources are swept and hub events logged.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Which listener a connection came from.
+#[derive(Clone, Copy)]
+enum Protocol {
+    Rtmp,
+    Http,
+}
+
+/// Accepts on `listener`, or never when there is none.
+async fn accept(listener: &Option<TcpListener>) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT. Must be called inside a `LocalSet`.
 pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<()> {
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+    // HTTP first: "RTMP listening on" is the last line of a successful start.
+    let http = if config.http.enabled {
+        let l = TcpListener::bind(config.http.listen).await.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {}: {e}", config.http.listen),
+            )
+        })?;
+        log::info!("HTTP listening on {}", l.local_addr()?);
+        Some(l)
+    } else {
+        None
+    };
+    let rtmp = TcpListener::bind(config.listen).await.map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
-    log::info!("RTMP listening on {}", listener.local_addr()?);
+    log::info!("RTMP listening on {}", rtmp.local_addr()?);
     let ctx = ServerCtx::new(config, crate::live::Hub::default());
     let clock = Clock::new();
     let rng = Rc::new(Rng::from_time());
+    // Wall-clock ms at the clock's zero, for the API's epoch timestamps (SRS's live_ms).
+    let epoch_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .saturating_sub(clock.now_ms());
+    let api = Rc::new(crate::server::api::ApiSettings::new(
+        epoch_ms,
+        rng.next_u64(),
+    ));
     let active = Rc::new(Cell::new(0usize));
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -94,38 +134,47 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     let mut refused = crate::server::RateLimit::new();
     let mut next_id: u32 = 0;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        log::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let max = ctx.config().max_connections;
-                if active.get() >= max {
-                    if refused.allow(clock.now_ms()) {
-                        log::warn!("refused {peer}: max_connections {max} reached");
-                    }
-                    drop(stream);
-                    continue;
-                }
-                next_id = next_id.wrapping_add(1);
-                active.set(active.get() + 1);
-                let guard = ActiveGuard(active.clone());
-                let (ctx, rng) = (ctx.clone(), rng.clone());
-                tokio::task::spawn_local(async move {
-                    rtmp::run(stream, peer, next_id, ctx, clock, rng).await;
-                    drop(guard);
-                });
+        let (accepted, protocol) = tokio::select! {
+            a = rtmp.accept() => (a, Protocol::Rtmp),
+            a = accept(&http) => (a, Protocol::Http),
+            _ = hangup.recv() => {
+                reload(&ctx, config_path.as_deref());
+                continue;
             }
-            _ = hangup.recv() => reload(&ctx, config_path.as_deref()),
             _ = terminate.recv() => { log::info!("SIGTERM: shutting down"); break; }
             _ = interrupt.recv() => { log::info!("SIGINT: shutting down"); break; }
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                log::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let max = ctx.config().max_connections;
+        if active.get() >= max {
+            if refused.allow(clock.now_ms()) {
+                log::warn!("refused {peer}: max_connections {max} reached");
+            }
+            drop(stream);
+            continue;
         }
+        next_id = next_id.wrapping_add(1);
+        active.set(active.get() + 1);
+        let guard = ActiveGuard(active.clone());
+        let (ctx, rng, api) = (ctx.clone(), rng.clone(), api.clone());
+        tokio::task::spawn_local(async move {
+            match protocol {
+                Protocol::Rtmp => rtmp::run(stream, peer, next_id, ctx, clock, rng).await,
+                Protocol::Http => {
+                    let log = crate::server::ConnLog::new(rng.next_u64());
+                    http::run(stream, peer, next_id, ctx, clock, log, api).await
+                }
+            }
+            drop(guard);
+        });
     }
     Ok(())
 }
@@ -169,6 +218,7 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
     loop {
         tick.tick().await;
         ctx.clients.sample(clock.now_ms());
+        crate::server::sweep_hls(&ctx, clock.now_ms());
         let grace = u64::from(ctx.config().grace_period_ms);
         let mut hub = ctx.hub.borrow_mut();
         hub.sweep(clock.now_ms(), grace);
@@ -182,4 +232,37 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
             );
         }
     }
+}
+
+/// Slices per `writev` call (Linux IOV_MAX is 1024).
+const MAX_IOVECS: usize = 64;
+
+/// Writes every buffer in `out` (and empties it), `MAX_IOVECS` slices per `writev`.
+pub async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Result<()> {
+    let mut first = 0;
+    while first < out.len() {
+        let end = (first + MAX_IOVECS).min(out.len());
+        let slices: heapless::Vec<IoSlice<'_>, MAX_IOVECS> =
+            out[first..end].iter().map(|b| IoSlice::new(b)).collect();
+        let mut n = stream.write_vectored(&slices).await?;
+        drop(slices);
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && first < out.len() {
+            let len = out[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                out[first].advance(n);
+                n = 0;
+            }
+        }
+        while first < out.len() && out[first].is_empty() {
+            first += 1;
+        }
+    }
+    out.clear();
+    Ok(())
 }

@@ -3,17 +3,16 @@
 //! `writev` (batched per `mw_latency`), and sleeps until the session's next deadline.
 
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::{Clock, Rng};
+use super::{write_all, Clock, Rng};
 use crate::live::ClientId;
 use crate::server::rtmp::RtmpConn;
 use crate::server::{ConnLog, ServerCtx};
@@ -28,9 +27,6 @@ pub const READ_BUFFER: usize = 16 * 1024;
 /// RAM a small board does not have; 256 KiB holds over a second of a 1 Mbit/s stream.
 /// RAM: at most 2 × this per connection, in the kernel.
 pub const SEND_BUFFER: usize = 256 * 1024;
-
-/// Slices per `writev` call (Linux IOV_MAX is 1024).
-const MAX_IOVECS: usize = 64;
 
 pub async fn run(
     mut stream: TcpStream,
@@ -133,34 +129,4 @@ async fn drive(
             _ = tokio::time::sleep_until(deadline) => conn.session.handle_timeout(clock.now_ms())?,
         }
     }
-}
-
-/// Writes every buffer in `out` (and empties it), `MAX_IOVECS` slices per `writev`.
-async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Result<()> {
-    let mut first = 0;
-    while first < out.len() {
-        let end = (first + MAX_IOVECS).min(out.len());
-        let slices: heapless::Vec<IoSlice<'_>, MAX_IOVECS> =
-            out[first..end].iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = stream.write_vectored(&slices).await?;
-        drop(slices);
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 && first < out.len() {
-            let len = out[first].len();
-            if n >= len {
-                n -= len;
-                first += 1;
-            } else {
-                out[first].advance(n);
-                n = 0;
-            }
-        }
-        while first < out.len() && out[first].is_empty() {
-            first += 1;
-        }
-    }
-    out.clear();
-    Ok(())
 }

@@ -1,18 +1,22 @@
 //! Per-protocol glue between sessions and the live hub, and what connections share.
 //! No I/O and no clock here: `net` drives these types and passes the time in.
 
+pub mod api;
 pub mod flv;
+pub mod hls;
 pub mod http;
 pub mod rtmp;
 pub mod static_files;
 pub mod stats;
+pub mod ts;
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use crate::config::Config;
-use crate::live::Hub;
+use crate::config::{self, Config, Vhost};
+use crate::live::{Hub, OutputKind, Source, SourceSettings};
+use hls::{HlsOutput, HlsRegistry, HlsStream};
 use stats::Clients;
 
 /// What every connection shares: the config in force, the hub and the client registry.
@@ -21,6 +25,7 @@ pub struct ServerCtx {
     config: Rc<RefCell<Rc<Config>>>,
     pub hub: Rc<RefCell<Hub>>,
     pub clients: Rc<Clients>,
+    pub hls: HlsRegistry,
 }
 
 impl ServerCtx {
@@ -29,6 +34,7 @@ impl ServerCtx {
             config: Rc::new(RefCell::new(Rc::new(config))),
             hub: Rc::new(RefCell::new(hub)),
             clients: Rc::new(Clients::default()),
+            hls: Rc::default(),
         }
     }
 
@@ -42,6 +48,78 @@ impl ServerCtx {
     pub fn set_config(&self, config: Config) {
         *self.config.borrow_mut() = Rc::new(config);
     }
+}
+
+/// A Source's settings from its vhost (taken at publish or first play).
+pub fn source_settings(vhost: &Vhost) -> SourceSettings {
+    SourceSettings {
+        gop_cache: vhost.gop_cache,
+        gop_max_frames: vhost.gop_cache_max_frames,
+        gop_max_bytes: vhost.gop_cache_max_bytes,
+        time_jitter: vhost.time_jitter,
+    }
+}
+
+/// Attaches the MPEG-TS output to a Source (if not there), for HTTP-TS players and HLS.
+pub fn attach_ts(source: &mut Source) {
+    if source.output(OutputKind::Ts).is_none() {
+        let name = source.key.to_string();
+        source.add_output(Rc::new(RefCell::new(ts::TsOutput::new(name))));
+    }
+}
+
+/// What every ingest (RTMP now, GB28181 later) calls once a publish is accepted: attaches the
+/// outputs the vhost asks for (HLS, and the TS muxer it needs).
+pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) {
+    let mut s = source.borrow_mut();
+    if !vhost.hls.enabled {
+        s.remove_output(OutputKind::Hls);
+        return;
+    }
+    attach_ts(&mut s);
+    if s.output(OutputKind::Hls).is_none() {
+        let stream = ctx
+            .hls
+            .borrow_mut()
+            .entry(s.key.clone())
+            .or_insert_with(|| {
+                Rc::new(RefCell::new(HlsStream::new(
+                    s.key.clone(),
+                    vhost.hls.clone(),
+                )))
+            })
+            .clone();
+        s.add_output(Rc::new(RefCell::new(HlsOutput(stream))));
+    }
+}
+
+/// Once a second: forgets HLS streams whose Source is gone (RAM storage) and disposes of disk
+/// segments `hls_dispose` seconds after the publisher left.
+pub fn sweep_hls(ctx: &ServerCtx, now_ms: u64) {
+    let hub = ctx.hub.borrow();
+    ctx.hls.borrow_mut().retain(|key, stream| {
+        let publishing = hub
+            .source(key)
+            .is_some_and(|s| s.borrow().publisher().is_some());
+        let mut st = stream.borrow_mut();
+        if publishing {
+            st.unpublished_at = None;
+            return true;
+        }
+        let since = *st.unpublished_at.get_or_insert(now_ms);
+        match st.storage() {
+            config::HlsStorage::Ram => hub.source(key).is_some(),
+            config::HlsStorage::Disk => {
+                let dispose = st.dispose_after_ms();
+                if dispose > 0 && now_ms.saturating_sub(since) >= dispose {
+                    st.dispose();
+                    false
+                } else {
+                    true
+                }
+            }
+        }
+    });
 }
 
 /// A connection's log context: SRS's short traceable id, printed on each of its lines, and a

@@ -178,12 +178,7 @@ impl RtmpConn {
     }
 
     fn settings(vhost: &Vhost) -> SourceSettings {
-        SourceSettings {
-            gop_cache: vhost.gop_cache,
-            gop_max_frames: vhost.gop_cache_max_frames,
-            gop_max_bytes: vhost.gop_cache_max_bytes,
-            time_jitter: vhost.time_jitter,
-        }
+        super::source_settings(vhost)
     }
 
     /// The vhost named by a stream request (a `?vhost=` on the stream name may pick another).
@@ -242,6 +237,7 @@ impl RtmpConn {
                     u64::from(vhost.firstpkt_timeout_ms),
                     u64::from(vhost.normal_timeout_ms),
                 );
+                super::on_publish(&self.ctx, &source, &vhost);
                 let record = &self.registration.record;
                 record.kind.set(ClientKind::RtmpPublish);
                 *record.stream.borrow_mut() = Some(key.clone());

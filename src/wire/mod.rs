@@ -2,6 +2,8 @@
 //! Nothing here does I/O, reads the clock or knows about sessions.
 
 pub mod amf0;
+pub mod codec;
 pub mod flv;
 pub mod http;
+pub mod mpegts;
 pub mod rtmp;

@@ -57,6 +57,8 @@ pub fn require(tool: &str) {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTP server's address, when it is enabled.
+    pub http_addr: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
     pub dir: TempDir,
     pub config_path: PathBuf,
@@ -64,10 +66,21 @@ pub struct Server {
 
 impl Server {
     /// Starts the binary with `listen = "127.0.0.1:0"` followed by `config` (TOML).
+    /// Starts the binary with RTMP and HTTP on 127.0.0.1, ephemeral ports, followed by
+    /// `config` (TOML). A config with its own `[http_server]` table sets the HTTP side itself.
     pub fn start(config: &str) -> Server {
         let dir = TempDir::new("server");
         let config_path = dir.path("tinysrs.toml");
-        std::fs::write(&config_path, format!("listen = \"127.0.0.1:0\"\n{config}")).unwrap();
+        let http = if config.contains("[http_server]") {
+            ""
+        } else {
+            "http_server.listen = \"127.0.0.1:0\"\n"
+        };
+        std::fs::write(
+            &config_path,
+            format!("listen = \"127.0.0.1:0\"\n{http}{config}"),
+        )
+        .unwrap();
         Self::start_with_file(dir, config_path)
     }
 
@@ -94,16 +107,24 @@ impl Server {
                 l.push('\n');
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+        let addr: SocketAddr = match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(a) => a.parse().expect("listen address"),
             Err(_) => {
                 let _ = child.kill();
                 panic!("server did not start:\n{}", log.lock().unwrap());
             }
         };
+        // "HTTP listening on" is logged before the RTMP line, when enabled.
+        let http_addr = log
+            .lock()
+            .unwrap()
+            .lines()
+            .find_map(|l| l.split("HTTP listening on ").nth(1))
+            .and_then(|a| a.trim().parse().ok());
         Server {
             child,
             addr,
+            http_addr,
             log,
             dir,
             config_path,
@@ -116,6 +137,12 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("rtmp://127.0.0.1:{}/{path}", self.addr.port())
+    }
+
+    /// `http://127.0.0.1:PORT/path` on the HTTP server.
+    pub fn http_url(&self, path: &str) -> String {
+        let addr = self.http_addr.expect("the HTTP server is enabled");
+        format!("http://127.0.0.1:{}/{path}", addr.port())
     }
 
     pub fn log(&self) -> String {
@@ -282,6 +309,8 @@ pub struct Probe {
     pub audio_frames: usize,
     /// (key_frame, pict_type) of the first decoded video frame.
     pub first_video: Option<(bool, String)>,
+    /// Width and height of the video stream.
+    pub video_size: Option<(u32, u32)>,
     /// Errors ffprobe printed at `-v error` (decode errors included).
     pub errors: String,
     pub success: bool,
@@ -296,7 +325,7 @@ pub fn ffprobe(dir: &TempDir, input: &str, timeout: Duration) -> Probe {
     let mut p = Proc::spawn(
         Command::new("ffprobe")
             .args(["-v", "error", "-show_entries"])
-            .arg("stream=codec_name:frame=media_type,key_frame,pict_type")
+            .arg("stream=codec_name,width,height:frame=media_type,key_frame,pict_type")
             .args(["-of", "csv=p=1", input])
             .stdout(out),
         &dir.path(&format!("ffprobe-{n}.err")),
@@ -318,10 +347,69 @@ pub fn ffprobe(dir: &TempDir, input: &str, timeout: Duration) -> Probe {
                 }
             }
             ["frame", "audio", ..] => probe.audio_frames += 1,
-            ["stream", codec, ..] => probe.codecs.push(codec.to_string()),
+            ["stream", codec, rest @ ..] => {
+                probe.codecs.push(codec.to_string());
+                if let [w, h, ..] = rest {
+                    if let (Ok(w), Ok(h)) = (w.parse(), h.parse()) {
+                        probe.video_size = Some((w, h));
+                    }
+                }
+            }
             _ => {}
         }
     }
+    // MPEG-TS inputs list each stream twice (again inside their program).
     probe.codecs.sort();
+    probe.codecs.dedup();
     probe
+}
+
+/// ffmpeg reads `input` for `seconds` at `-v error` and copies it into `out` (any format
+/// ffmpeg can write), so that what was received can be probed; returns ffmpeg's stderr.
+/// Decode, demux and continuity errors show up in that stderr.
+pub fn ffmpeg_read(
+    dir: &TempDir,
+    input: &str,
+    seconds: u32,
+    out: &Path,
+    timeout: Duration,
+) -> (bool, String) {
+    require("ffmpeg");
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let mut p = Proc::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-v", "error", "-i", input])
+            .args(["-t", &seconds.to_string(), "-c", "copy", "-y"])
+            .arg(out)
+            .stdout(Stdio::null()),
+        &dir.path(&format!("ffmpeg-read-{n}.err")),
+    );
+    let status = p.wait(timeout);
+    (status.success(), p.stderr())
+}
+
+/// curl with `args`; returns (HTTP status of the last response, its headers, body).
+/// Bounded by `--max-time`.
+pub fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
+    require("curl");
+    let dir = TempDir::new("curl");
+    let (head_path, body_path) = (dir.path("head"), dir.path("body"));
+    Command::new("curl")
+        .args(["-s", "--max-time", "10", "-D"])
+        .arg(&head_path)
+        .arg("-o")
+        .arg(&body_path)
+        .args(args)
+        .status()
+        .expect("run curl");
+    let head = std::fs::read_to_string(&head_path).unwrap_or_default();
+    let body = std::fs::read(&body_path).unwrap_or_default();
+    let status = head
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("HTTP/"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head, body)
 }

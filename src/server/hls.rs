@@ -1,0 +1,458 @@
+//! HLS from the hub: a segmenter fed by the Source's TS output, a playlist, and the segments
+//! in RAM (default, no flash wear) or as files under `hls_path`.
+//!
+//! Segments start where the TS output put PAT/PMT (video keyframes; once a second on
+//! audio-only streams) and are cut at the first such point after `hls_fragment`. A GOP much
+//! longer than that is cut anyway at `MAX_SEGMENT_FACTOR × hls_fragment` (the next segment then
+//! starts without a keyframe; players recover at the next one), and at `MAX_SEGMENT_BYTES`.
+//! The playlist keeps `hls_window` of segments; `EXT-X-TARGETDURATION` is the longest segment
+//! in it, rounded up; `EXT-X-DISCONTINUITY` marks a republish or a codec change.
+//!
+//! RAM (ram storage), per published stream: the segments in the window plus the one being
+//! written, about (hls_window + 2 × hls_fragment) × bitrate, each segment holding shared
+//! references to the frames' TS packets (no copy).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::ts;
+use crate::config::{Hls, HlsStorage};
+use crate::live::{Output, OutputKind, StreamKey};
+use crate::media::{FrameKind, SharedFrame};
+
+/// A segment is cut, keyframe or not, once it is this many times `hls_fragment` long.
+pub const MAX_SEGMENT_FACTOR: i64 = 3;
+/// A segment is cut once it holds this many bytes (a 20 Mbit/s stream fills it in 6.7 s).
+pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+/// Segments kept beyond the window for players still fetching them.
+pub const EXTRA_SEGMENTS: usize = 2;
+
+#[derive(Debug)]
+struct Segment {
+    seq: u64,
+    duration_ms: i64,
+    discontinuity: bool,
+    /// The TS packets (RAM storage); empty once written to disk.
+    chunks: Vec<Bytes>,
+    bytes: usize,
+}
+
+/// One stream's HLS state, shared by its `HlsOutput` and the HTTP handlers.
+#[derive(Debug)]
+pub struct HlsStream {
+    key: StreamKey,
+    config: Hls,
+    segments: VecDeque<Segment>,
+    current: Option<(Segment, i64)>,
+    next_seq: u64,
+    discontinuity_next: bool,
+    /// Where disk storage writes: `hls_path/app/`.
+    dir: Option<PathBuf>,
+    /// When the publisher left (ms on the driver's clock), for `hls_dispose`.
+    pub unpublished_at: Option<u64>,
+    last_dts: Option<i64>,
+}
+
+impl HlsStream {
+    pub fn new(key: StreamKey, config: Hls) -> HlsStream {
+        let dir =
+            (config.storage == HlsStorage::Disk).then(|| Path::new(&config.path).join(&key.app));
+        HlsStream {
+            key,
+            config,
+            segments: VecDeque::new(),
+            current: None,
+            next_seq: 0,
+            discontinuity_next: false,
+            dir,
+            unpublished_at: None,
+            last_dts: None,
+        }
+    }
+
+    pub fn storage(&self) -> HlsStorage {
+        self.config.storage
+    }
+
+    /// `hls_dispose` in ms; 0 keeps the files.
+    pub fn dispose_after_ms(&self) -> u64 {
+        u64::from(self.config.dispose_s) * 1000
+    }
+
+    /// Bytes of segments held in RAM.
+    pub fn ram_bytes(&self) -> usize {
+        self.segments.iter().map(|s| s.bytes).sum::<usize>()
+            + self.current.as_ref().map_or(0, |(s, _)| s.bytes)
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The playlist (RFC 8216), or None before the first segment is complete.
+    pub fn playlist(&self) -> Option<String> {
+        let first = self.window_start();
+        let live: Vec<&Segment> = self.segments.iter().skip(first).collect();
+        let seq = live.first()?.seq;
+        let target = live.iter().map(|s| s.duration_ms).max().unwrap_or(0);
+        let mut m = String::with_capacity(128 + live.len() * 48);
+        let _ = write!(
+            m,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{seq}\n",
+            (target + 999) / 1000
+        );
+        for s in live {
+            if s.discontinuity {
+                m.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            let _ = write!(
+                m,
+                "#EXTINF:{}.{:03},\n{}-{}.ts\n",
+                s.duration_ms / 1000,
+                s.duration_ms % 1000,
+                self.key.stream,
+                s.seq
+            );
+        }
+        Some(m)
+    }
+
+    /// Index of the first segment listed: the window counts back from the newest.
+    fn window_start(&self) -> usize {
+        let mut total = 0i64;
+        let mut start = self.segments.len();
+        for (i, s) in self.segments.iter().enumerate().rev() {
+            if total >= i64::from(self.config.window_ms) {
+                break;
+            }
+            total += s.duration_ms;
+            start = i;
+        }
+        start
+    }
+
+    /// A segment's bytes (RAM storage) or its file (disk storage).
+    pub fn segment(&self, seq: u64) -> Option<SegmentData> {
+        let s = self.segments.iter().find(|s| s.seq == seq)?;
+        match &self.dir {
+            None => Some(SegmentData::Ram(s.chunks.clone(), s.bytes)),
+            Some(dir) => Some(SegmentData::File(self.segment_path(dir, seq))),
+        }
+    }
+
+    fn segment_path(&self, dir: &Path, seq: u64) -> PathBuf {
+        dir.join(format!("{}-{seq}.ts", self.key.stream))
+    }
+
+    fn push_frame(&mut self, frame: &SharedFrame, packets: Bytes) {
+        let fragment = i64::from(self.config.fragment_ms);
+        let can_start = ts::starts_with_tables(&packets);
+        if let Some((seg, start)) = &self.current {
+            let elapsed = frame.dts - start;
+            let due = can_start && elapsed >= fragment;
+            let forced = elapsed >= MAX_SEGMENT_FACTOR * fragment
+                || seg.bytes + packets.len() > MAX_SEGMENT_BYTES
+                || elapsed < 0;
+            if due || forced {
+                self.close_segment(frame.dts);
+            }
+        }
+        if self.current.is_none() {
+            if !can_start && self.segments.is_empty() {
+                // The first segment starts with tables (and a keyframe).
+                return;
+            }
+            let seg = Segment {
+                seq: self.next_seq,
+                duration_ms: 0,
+                discontinuity: std::mem::take(&mut self.discontinuity_next),
+                chunks: Vec::new(),
+                bytes: 0,
+            };
+            self.next_seq += 1;
+            self.current = Some((seg, frame.dts));
+        }
+        if let Some((seg, _)) = &mut self.current {
+            seg.bytes += packets.len();
+            seg.chunks.push(packets);
+        }
+        self.last_dts = Some(frame.dts);
+    }
+
+    /// Ends the segment being written at `end_dts` and trims the window.
+    fn close_segment(&mut self, end_dts: i64) {
+        let Some((mut seg, start)) = self.current.take() else {
+            return;
+        };
+        seg.duration_ms = (end_dts - start).max(1);
+        if let Some(dir) = self.dir.clone() {
+            self.write_segment(&dir, &mut seg);
+        }
+        self.segments.push_back(seg);
+        let keep = self.segments.len() - self.window_start() + EXTRA_SEGMENTS;
+        while self.segments.len() > keep {
+            if let Some(old) = self.segments.pop_front() {
+                if let (Some(dir), true) = (&self.dir, self.config.cleanup) {
+                    let _ = std::fs::remove_file(self.segment_path(dir, old.seq));
+                }
+            }
+        }
+        if let Some(dir) = self.dir.clone() {
+            self.write_playlist(&dir);
+        }
+    }
+
+    /// Disk storage: the segment goes to a temporary name and is renamed, so a reader never
+    /// sees half of it; its bytes then leave RAM.
+    fn write_segment(&self, dir: &Path, seg: &mut Segment) {
+        let path = self.segment_path(dir, seg.seq);
+        let result = write_atomic(dir, &path, |f| {
+            for c in &seg.chunks {
+                f.write_all(c)?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => seg.chunks = Vec::new(),
+            Err(e) => log::warn!("HLS {}: cannot write {}: {e}", self.key, path.display()),
+        }
+        seg.bytes = 0;
+    }
+
+    fn write_playlist(&self, dir: &Path) {
+        let Some(m3u8) = self.playlist() else {
+            return;
+        };
+        let path = dir.join(format!("{}.m3u8", self.key.stream));
+        if let Err(e) = write_atomic(dir, &path, |f| f.write_all(m3u8.as_bytes())) {
+            log::warn!("HLS {}: cannot write {}: {e}", self.key, path.display());
+        }
+    }
+
+    /// Disk storage: removes the stream's files (`hls_dispose`).
+    pub fn dispose(&mut self) {
+        if let Some(dir) = &self.dir {
+            for s in &self.segments {
+                let _ = std::fs::remove_file(self.segment_path(dir, s.seq));
+            }
+            let _ = std::fs::remove_file(dir.join(format!("{}.m3u8", self.key.stream)));
+        }
+        self.segments.clear();
+    }
+}
+
+fn write_atomic(
+    dir: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    write(&mut f)?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// A segment to send.
+#[derive(Debug)]
+pub enum SegmentData {
+    Ram(Vec<Bytes>, usize),
+    File(PathBuf),
+}
+
+/// The Source output that feeds an `HlsStream`. Attach it after the TS output.
+#[derive(Debug)]
+pub struct HlsOutput(pub Rc<RefCell<HlsStream>>);
+
+impl Output for HlsOutput {
+    fn kind(&self) -> OutputKind {
+        OutputKind::Hls
+    }
+
+    fn on_publish(&mut self) {
+        let mut s = self.0.borrow_mut();
+        s.unpublished_at = None;
+        if !s.segments.is_empty() || s.current.is_some() {
+            s.discontinuity_next = true;
+        }
+    }
+
+    fn on_frame(&mut self, frame: &SharedFrame) {
+        if frame.kind == FrameKind::Metadata || frame.sequence_header {
+            return;
+        }
+        if let Some(p) = ts::packets(frame) {
+            self.0.borrow_mut().push_frame(frame, p);
+        }
+    }
+
+    fn on_unpublish(&mut self) {
+        let mut s = self.0.borrow_mut();
+        // The last part is playable too; its end is the last frame seen.
+        if let Some(end) = s.last_dts {
+            s.close_segment(end);
+        }
+        s.discontinuity_next = true;
+    }
+}
+
+/// Every stream's HLS state, for the HTTP handlers.
+pub type HlsRegistry = Rc<RefCell<HashMap<StreamKey, Rc<RefCell<HlsStream>>>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{Frame, VideoCodec};
+
+    fn key() -> StreamKey {
+        StreamKey {
+            vhost: "v".into(),
+            app: "live".into(),
+            stream: "cam".into(),
+        }
+    }
+
+    fn config(fragment_ms: u32, window_ms: u32) -> Hls {
+        Hls {
+            enabled: true,
+            fragment_ms,
+            window_ms,
+            storage: HlsStorage::Ram,
+            path: String::new(),
+            cleanup: true,
+            dispose_s: 0,
+        }
+    }
+
+    /// Fake TS: one packet, a PAT (PID 0) for keyframes, else PID 0x100.
+    fn packets(key: bool) -> Bytes {
+        let mut p = vec![0xFFu8; 188];
+        p[0] = 0x47;
+        p[1] = if key { 0x40 } else { 0x41 };
+        p[2] = 0;
+        Bytes::from(p)
+    }
+
+    fn feed(s: &mut HlsStream, dts: i64, key: bool) {
+        let f = std::rc::Rc::new(Frame::video(
+            VideoCodec::Avc,
+            dts,
+            0,
+            key,
+            false,
+            Bytes::new(),
+            0,
+        ));
+        s.push_frame(&f, packets(key));
+    }
+
+    #[test]
+    fn segments_cut_at_keyframes_after_the_fragment_and_window_trims() {
+        let mut s = HlsStream::new(key(), config(2_000, 6_000));
+        assert!(s.playlist().is_none());
+        // 1 s GOPs at 25 fps for 20 s.
+        for i in 0..500 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        let m3u8 = s.playlist().unwrap();
+        assert!(m3u8.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"));
+        // 9 closed segments of 2 s; the window of 6 s lists the last 3.
+        assert!(m3u8.contains("#EXT-X-MEDIA-SEQUENCE:6\n"), "{m3u8}");
+        assert_eq!(m3u8.matches("#EXTINF:2.000,").count(), 3, "{m3u8}");
+        assert!(m3u8.ends_with("cam-8.ts\n"));
+        // Segments that left the window (plus EXTRA_SEGMENTS) are freed.
+        assert_eq!(s.segment_count(), 3 + EXTRA_SEGMENTS);
+        assert!(s.segment(3).is_none());
+        match s.segment(8) {
+            Some(SegmentData::Ram(chunks, bytes)) => {
+                assert_eq!(chunks.len(), 50);
+                assert_eq!(bytes, 50 * 188);
+            }
+            other => panic!("{other:?}"),
+        }
+        // RAM: window + extra + current, bounded.
+        assert!(s.ram_bytes() <= (3 + EXTRA_SEGMENTS + 1) * 50 * 188);
+    }
+
+    #[test]
+    fn target_duration_is_the_longest_segment_and_long_gops_are_cut() {
+        let mut s = HlsStream::new(key(), config(1_000, 60_000));
+        // GOPs of 2.5 s: segments of 2.5 s, target 3.
+        for i in 0..250 {
+            feed(&mut s, i * 40, i % 62 == 0);
+        }
+        let m = s.playlist().unwrap();
+        assert!(m.contains("#EXT-X-TARGETDURATION:3\n"), "{m}");
+        assert!(m.contains("#EXTINF:2.480,"), "{m}");
+        // A 10 s GOP with fragment 1 s: forced cuts at 3 s.
+        let mut s = HlsStream::new(key(), config(1_000, 60_000));
+        for i in 0..300 {
+            feed(&mut s, i * 40, i == 0);
+        }
+        let m = s.playlist().unwrap();
+        assert!(m.contains("#EXTINF:3.000,"), "{m}");
+        for line in m.lines().filter(|l| l.starts_with("#EXTINF:")) {
+            let secs: f64 = line[8..line.len() - 1].parse().unwrap();
+            assert!(secs <= 3.0, "{m}");
+        }
+    }
+
+    #[test]
+    fn republish_marks_a_discontinuity_and_unpublish_closes_the_last_segment() {
+        let stream = Rc::new(RefCell::new(HlsStream::new(key(), config(1_000, 60_000))));
+        let mut out = HlsOutput(stream.clone());
+        for i in 0..60 {
+            feed(&mut stream.borrow_mut(), i * 40, i % 25 == 0);
+        }
+        out.on_unpublish();
+        let m = stream.borrow().playlist().unwrap();
+        assert_eq!(m.matches("#EXTINF").count(), 3, "{m}");
+        out.on_publish();
+        for i in 0..60 {
+            feed(&mut stream.borrow_mut(), i * 40, i % 25 == 0);
+        }
+        let m = stream.borrow().playlist().unwrap();
+        assert_eq!(m.matches("#EXT-X-DISCONTINUITY").count(), 1, "{m}");
+        let after = m.split("#EXT-X-DISCONTINUITY\n").nth(1).unwrap();
+        assert!(after.starts_with("#EXTINF:1.000,\ncam-3.ts"), "{m}");
+    }
+
+    #[test]
+    fn disk_storage_writes_whole_files_and_cleans_up() {
+        let dir = std::env::temp_dir().join(format!("tinysrs-hls-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c = config(1_000, 2_000);
+        c.storage = HlsStorage::Disk;
+        c.path = dir.display().to_string();
+        let mut s = HlsStream::new(key(), c);
+        for i in 0..250 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        let app = dir.join("live");
+        let m3u8 = std::fs::read_to_string(app.join("cam.m3u8")).unwrap();
+        assert_eq!(Some(m3u8), s.playlist());
+        assert_eq!(
+            s.ram_bytes(),
+            25 * 188,
+            "only the segment being written is in RAM"
+        );
+        let files: Vec<_> = std::fs::read_dir(&app)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".tmp")));
+        assert_eq!(files.len(), 1 + 2 + EXTRA_SEGMENTS, "{files:?}");
+        let newest = std::fs::read(app.join("cam-8.ts")).unwrap();
+        assert_eq!(newest.len(), 25 * 188);
+        s.dispose();
+        assert_eq!(std::fs::read_dir(&app).unwrap().count(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,378 @@
+//! HTTP delivery against the real binary with real clients: ffmpeg/ffprobe read HTTP-FLV,
+//! HTTP-TS and HLS while ffmpeg publishes over RTMP; curl reads the API and static files.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{curl, ffmpeg_publish, ffmpeg_read, ffprobe, require, Proc, Server, TempDir};
+
+const SECS: Duration = Duration::from_secs(1);
+
+fn assert_received(dir: &TempDir, file: &std::path::Path, min_video: usize) {
+    let p = ffprobe(dir, file.to_str().unwrap(), 20 * SECS);
+    assert!(p.success && p.errors.trim().is_empty(), "{p:?}");
+    assert_eq!(p.codecs, vec!["aac", "h264"], "{p:?}");
+    assert_eq!(p.video_size, Some((320, 240)), "{p:?}");
+    assert!(p.video_frames >= min_video, "{p:?}");
+    assert!(p.audio_frames >= min_video, "{p:?}");
+    assert_eq!(p.first_video, Some((true, "I".to_string())), "{p:?}");
+}
+
+#[test]
+fn flv_ts_and_hls_play_while_ffmpeg_publishes() {
+    let server = Server::start("");
+    let dir = TempDir::new("http-live");
+    let mut publisher = ffmpeg_publish(&dir, &server.url("live/test"), 12, 25, "500k");
+    assert!(server.wait_log("publish __defaultVhost__/live/test", 10 * SECS));
+    std::thread::sleep(SECS);
+
+    let reads: Vec<_> = [("flv", "out.flv"), ("ts", "out.ts")]
+        .into_iter()
+        .map(|(ext, out)| {
+            let url = server.http_url(&format!("live/test.{ext}"));
+            let path = dir.path(out);
+            let d = TempDir::new("reader");
+            std::thread::spawn(move || {
+                let r = ffmpeg_read(&d, &url, 4, &path, 20 * SECS);
+                (path, r)
+            })
+        })
+        .collect();
+    for r in reads {
+        let (path, (ok, errors)) = r.join().unwrap();
+        // `-v error` prints nothing unless something is wrong: decode, demux, continuity.
+        assert!(
+            ok && errors.trim().is_empty(),
+            "{}: {errors}",
+            path.display()
+        );
+        assert_received(&dir, &path, 80);
+    }
+
+    // HLS: by now several 2 s segments exist.
+    let (status, head, body) = curl(&[&server.http_url("live/test.m3u8")]);
+    assert_eq!(status, 200, "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("application/vnd.apple.mpegurl"));
+    let playlist = String::from_utf8(body).unwrap();
+    check_playlist(&playlist);
+    let hls_out = dir.path("hls.ts");
+    let (ok, errors) = ffmpeg_read(
+        &dir,
+        &server.http_url("live/test.m3u8"),
+        3,
+        &hls_out,
+        30 * SECS,
+    );
+    assert!(ok && errors.trim().is_empty(), "HLS: {errors}");
+    assert_received(&dir, &hls_out, 50);
+
+    assert!(
+        publisher.wait(20 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+}
+
+/// RFC 8216 checks: tags, TARGETDURATION >= every EXTINF, segments listed are fetchable.
+fn check_playlist(m3u8: &str) {
+    assert!(m3u8.starts_with("#EXTM3U\n"), "{m3u8}");
+    let target: f64 = m3u8
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no target duration: {m3u8}"));
+    assert!(m3u8.contains("#EXT-X-MEDIA-SEQUENCE:"), "{m3u8}");
+    let durations: Vec<f64> = m3u8
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|v| v.trim_end_matches(',').parse().unwrap())
+        .collect();
+    assert!(!durations.is_empty(), "{m3u8}");
+    for d in &durations {
+        assert!(*d <= target, "EXTINF {d} over target {target}: {m3u8}");
+        assert!(*d >= 1.5, "segments are cut at keyframes after 2 s: {m3u8}");
+    }
+    // The window (10 s) plus at most one segment.
+    assert!(durations.iter().sum::<f64>() <= 10.0 + target, "{m3u8}");
+}
+
+#[test]
+fn hls_segments_are_fetchable_and_the_window_slides() {
+    let server = Server::start("[vhost.__defaultVhost__.hls]\nhls_fragment = 1\nhls_window = 3\n");
+    let dir = TempDir::new("hls");
+    let mut publisher = ffmpeg_publish(&dir, &server.url("live/w"), 9, 25, "300k");
+    assert!(server.wait_log("publish __defaultVhost__/live/w", 10 * SECS));
+    std::thread::sleep(5 * SECS);
+    let (status, _, body) = curl(&[&server.http_url("live/w.m3u8")]);
+    assert_eq!(status, 200);
+    let first = String::from_utf8(body).unwrap();
+    let seq = |m: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let segments: Vec<&str> = first.lines().filter(|l| l.ends_with(".ts")).collect();
+    assert!(!segments.is_empty() && segments.len() <= 4, "{first}");
+    for s in &segments {
+        let (status, head, body) = curl(&[&server.http_url(&format!("live/{s}"))]);
+        assert_eq!(status, 200, "{s}: {head}");
+        assert_eq!(body.len() % 188, 0);
+        assert_eq!(body.first(), Some(&0x47));
+        // Each segment starts with PAT/PMT then a keyframe: ffprobe decodes it alone.
+        let path = dir.path(s);
+        std::fs::write(&path, &body).unwrap();
+        let p = ffprobe(&dir, path.to_str().unwrap(), 10 * SECS);
+        assert!(p.success && p.errors.trim().is_empty(), "{s}: {p:?}");
+        assert_eq!(p.first_video, Some((true, "I".to_string())), "{s}");
+    }
+    std::thread::sleep(3 * SECS);
+    let (_, _, body) = curl(&[&server.http_url("live/w.m3u8")]);
+    let later = String::from_utf8(body).unwrap();
+    assert!(
+        seq(&later) > seq(&first),
+        "the window slides:\n{first}\n{later}"
+    );
+    // A segment that left the window (and the two kept after it) is gone from RAM.
+    let (status, _, _) = curl(&[&server.http_url("live/w-0.ts")]);
+    assert_eq!(status, 404);
+    assert!(
+        publisher.wait(20 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+}
+
+#[test]
+fn api_reports_streams_and_clients_and_kicks_an_rtmp_player() {
+    let server = Server::start("");
+    let dir = TempDir::new("api");
+    let _publisher = ffmpeg_publish(&dir, &server.url("live/api"), 30, 25, "300k");
+    assert!(server.wait_log("publish __defaultVhost__/live/api", 10 * SECS));
+    require("ffmpeg");
+    let mut player = Proc::spawn(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-nostats",
+                "-v",
+                "error",
+                "-i",
+                &server.url("live/api"),
+            ])
+            .args(["-c", "copy", "-f", "null", "-"])
+            .stdout(Stdio::null()),
+        &dir.path("player.err"),
+    );
+    assert!(server.wait_log("play __defaultVhost__/live/api", 10 * SECS));
+
+    let json = |path: &str| -> serde_json::Value {
+        let (status, head, body) = curl(&[&server.http_url(path)]);
+        assert_eq!(status, 200, "{path}: {head}");
+        assert!(
+            head.to_ascii_lowercase().contains("application/json"),
+            "{head}"
+        );
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let v = json("api/v1/versions");
+    assert_eq!(v["code"], 0);
+    assert!(v["data"]["major"].is_number(), "{v}");
+    let v = json("api/v1/summaries");
+    assert_eq!(v["code"], 0);
+    assert!(v["data"]["self"]["pid"].is_number(), "{v}");
+
+    let v = json("api/v1/streams");
+    let streams = v["streams"].as_array().unwrap();
+    let s = streams
+        .iter()
+        .find(|s| s["name"] == "api")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(s["app"], "live");
+    assert_eq!(s["publish"]["active"], true);
+    assert!(s["clients"].as_u64().unwrap() >= 2, "{s}");
+
+    let v = json("api/v1/clients");
+    let clients = v["clients"].as_array().unwrap();
+    let player_client = clients
+        .iter()
+        .find(|c| c["type"] == "rtmp-play")
+        .unwrap_or_else(|| panic!("no rtmp-play client: {v}"));
+    assert!(clients
+        .iter()
+        .any(|c| c["type"] == "fmle-publish" && c["publish"] == true));
+    let id = player_client["id"].as_str().unwrap().to_string();
+
+    let (status, _, body) = curl(&[
+        "-X",
+        "DELETE",
+        &server.http_url(&format!("api/v1/clients/{id}")),
+    ]);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], 0, "{v}");
+    // The RTMP player is really disconnected.
+    player.wait(10 * SECS);
+    assert!(
+        server.wait_log("kicked through the API", 5 * SECS),
+        "{}",
+        server.log()
+    );
+    let v = json("api/v1/clients");
+    assert!(
+        !v["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str()),
+        "{v}"
+    );
+    // SRS answers an unknown client id with HTTP 200 and ERROR_RTMP_CLIENT_NOT_FOUND.
+    let (status, _, body) = curl(&[&server.http_url("api/v1/clients/nosuchclient")]);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], 2049, "{v}");
+}
+
+#[test]
+fn static_files_with_range_and_no_way_out_of_the_root() {
+    let www = TempDir::new("www");
+    std::fs::write(www.path("index.html"), "<h1>tinysrs</h1>\n").unwrap();
+    std::fs::write(www.path("data.bin"), (0u8..=255).collect::<Vec<_>>()).unwrap();
+    let outside = TempDir::new("outside");
+    std::fs::write(outside.path("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(outside.path("secret.txt"), www.path("link.txt")).unwrap();
+    let server = Server::start(&format!(
+        "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{}\"\n",
+        www.0.display()
+    ));
+    let (status, head, body) = curl(&[&server.http_url("")]);
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(body, b"<h1>tinysrs</h1>\n");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/html"),
+        "{head}"
+    );
+    assert!(
+        head.contains("Access-Control-Allow-Origin: *"),
+        "CORS by default: {head}"
+    );
+
+    let (status, head, body) = curl(&["-r", "10-19", &server.http_url("data.bin")]);
+    assert_eq!(status, 206, "{head}");
+    assert_eq!(body, (10u8..20).collect::<Vec<_>>());
+    assert!(head.contains("Content-Range: bytes 10-19/256"), "{head}");
+    let (status, _, _) = curl(&["-r", "300-", &server.http_url("data.bin")]);
+    assert_eq!(status, 416);
+
+    for attack in [
+        "/../outside/secret.txt",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2f..%2fetc%2fpasswd",
+        "/link.txt",
+        "/%2E%2e/etc/passwd",
+        "/.%2e/etc/passwd",
+    ] {
+        let url = format!(
+            "http://127.0.0.1:{}{attack}",
+            server.http_addr.unwrap().port()
+        );
+        let (status, _, body) = curl(&["--path-as-is", &url]);
+        assert!(matches!(status, 403 | 404 | 400), "{attack}: {status}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("secret"),
+            "{attack}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&body).contains("root:"),
+            "{attack}"
+        );
+    }
+    let (status, _, _) = curl(&[&server.http_url("missing.html")]);
+    assert_eq!(status, 404);
+    let (status, _, _) = curl(&["-X", "POST", &server.http_url("index.html")]);
+    assert_eq!(status, 405);
+    let (status, _, _) = curl(&["-X", "POST", &server.http_url("live/x.flv")]);
+    assert_eq!(status, 405);
+}
+
+#[test]
+fn bad_heads_get_errors_and_slow_heads_are_closed() {
+    let server = Server::start("handshake_timeout = 1000\n");
+    let addr = server.http_addr.unwrap();
+    // Oversized head: 431, then closed.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(5 * SECS)).unwrap();
+    let mut req = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+    req.extend(std::iter::repeat_n(b'a', 10_000));
+    let _ = c.write_all(&req);
+    let mut resp = String::new();
+    let _ = c.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+
+    // Garbage: 400.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(5 * SECS)).unwrap();
+    c.write_all(b"\x16\x03\x01 not http\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    let _ = c.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+
+    // Slow-loris: half a head, then nothing: closed after handshake_timeout.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(5 * SECS)).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    match c.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("not closed: {other:?}"),
+    }
+    assert!(start.elapsed() < 4 * SECS);
+
+    // Keep-alive: two requests on one connection.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(5 * SECS)).unwrap();
+    c.write_all(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    let _ = c.read_to_string(&mut resp);
+    assert_eq!(resp.matches("HTTP/1.1 ").count(), 2, "{resp}");
+    assert!(resp.contains("HTTP/1.1 404"), "{resp}");
+    // The server is still fine.
+    let (status, _, _) = curl(&[&server.http_url("api/v1/versions")]);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn flv_player_waits_for_the_publisher_and_ends_when_it_leaves() {
+    let server = Server::start("");
+    let dir = TempDir::new("flv-wait");
+    let url = server.http_url("live/late.flv");
+    let out = dir.path("late.flv");
+    let reader = {
+        let (d, out, url) = (TempDir::new("r"), out.clone(), url.clone());
+        std::thread::spawn(move || ffmpeg_read(&d, &url, 30, &out, 30 * SECS))
+    };
+    assert!(server.wait_log("HTTP-FLV play __defaultVhost__/live/late", 10 * SECS));
+    std::thread::sleep(SECS);
+    let mut publisher = ffmpeg_publish(&dir, &server.url("live/late"), 4, 25, "300k");
+    assert!(
+        publisher.wait(20 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+    let (ok, errors) = reader.join().unwrap();
+    // The response ended cleanly when the publisher left: ffmpeg saw the end of the file.
+    assert!(ok && errors.trim().is_empty(), "{errors}");
+    assert_received(&dir, &out, 80);
+}
