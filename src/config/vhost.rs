@@ -51,7 +51,7 @@ pub struct Hls {
     /// keyframe after this long (audio-only streams: at this long).
     pub fragment_ms: u32,
     /// `hls.hls_window`, seconds (SRS: `hls_window`): the playlist covers this long.
-    /// RAM (ram storage): about window + 2 fragments of the stream's bitrate per stream.
+    /// RAM (ram storage): about (window + 3 fragments) of the stream's bitrate per stream.
     pub window_ms: u32,
     /// `hls.hls_storage`: ram (default) or disk.
     pub storage: HlsStorage,
