@@ -96,7 +96,10 @@ fn check_playlist(m3u8: &str) {
     assert!(!durations.is_empty(), "{m3u8}");
     for d in &durations {
         // RFC 8216 4.3.3.1: rounded to the nearest integer, at most the target.
-        assert!(d.round() <= target, "EXTINF {d} over target {target}: {m3u8}");
+        assert!(
+            d.round() <= target,
+            "EXTINF {d} over target {target}: {m3u8}"
+        );
         assert!(*d >= 1.5, "segments are cut at keyframes after 2 s: {m3u8}");
     }
     // The window (10 s) plus at most one segment.

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use common::client::{Client, Error, MediaKind, Received};
 use common::{ffprobe, require, Proc, Server, TempDir};
 use tinysrs::net::rtmp::SEND_BUFFER;
-use tinysrs::server::rtmp::MAX_BATCH_BYTES;
+use tinysrs::server::MAX_BATCH_BYTES;
 use tinysrs::session::rtmp::CHUNK_LIMITS;
 use tinysrs::wire::flv;
 use tinysrs::wire::rtmp::chunk;

@@ -108,13 +108,13 @@ impl Config {
             grace_period_ms: 5_000,
             log_level: log::LevelFilter::Info,
             http: HttpServer {
-                enabled: true,
+                enabled: cfg!(feature = "http"),
                 listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
                 dir: "./www".to_owned(),
                 crossdomain: true,
             },
             api: HttpApi {
-                enabled: true,
+                enabled: cfg!(feature = "api"),
                 auth: None,
             },
             default_vhost: Vhost::embedded(DEFAULT_VHOST.to_owned()),
@@ -148,9 +148,16 @@ impl Config {
         if let Some(level) = raw.log.and_then(|log| log.level) {
             config.log_level = level.0;
         }
+        let at = |span, key, message| ConfigError::at(text, origin, span, key, message);
         if let Some(http) = raw.http_server {
             if let Some(v) = http.enabled {
-                config.http.enabled = v;
+                config.http.enabled = compiled_in(
+                    v,
+                    cfg!(feature = "http"),
+                    "http_server.enabled",
+                    "http-flv, hls or api",
+                    &at,
+                )?;
             }
             if let Some(v) = http.listen {
                 config.http.listen = v.0;
@@ -164,7 +171,8 @@ impl Config {
         }
         if let Some(api) = raw.http_api {
             if let Some(v) = api.enabled {
-                config.api.enabled = v;
+                config.api.enabled =
+                    compiled_in(v, cfg!(feature = "api"), "http_api.enabled", "api", &at)?;
             }
             if let Some(auth) = api.auth {
                 config.api.auth = match auth.enabled {
@@ -176,7 +184,6 @@ impl Config {
                 };
             }
         }
-        let at = |span, key, message| ConfigError::at(text, origin, span, key, message);
         // File order, so that a case-duplicate is reported where it is written second.
         let mut written: Vec<(Spanned<String>, RawVhost)> =
             raw.vhost.unwrap_or_default().into_iter().collect();
@@ -292,6 +299,25 @@ fn canonical_vhost_name(name: &str) -> Result<String, String> {
     }
 }
 
+/// `enabled = true` for a protocol this build does not have is refused, naming the feature.
+fn compiled_in(
+    value: Spanned<bool>,
+    compiled: bool,
+    key: &str,
+    feature: &str,
+    at: &ErrorAt<'_>,
+) -> Result<bool, ConfigError> {
+    let enabled = *value.get_ref();
+    if enabled && !compiled {
+        return Err(at(
+            value.span(),
+            key.to_owned(),
+            format!("this build does not have it (Cargo feature {feature}); see boards/ or build with --features full"),
+        ));
+    }
+    Ok(enabled)
+}
+
 type ErrorAt<'a> = dyn Fn(std::ops::Range<usize>, String, String) -> ConfigError + 'a;
 
 /// Overrides `vhost`'s embedded defaults with what the file sets; `path` is `vhost.NAME`.
@@ -343,13 +369,16 @@ fn apply_vhost(
     }
     if let Some(remux) = raw.http_remux {
         if let Some(v) = remux.enabled {
-            vhost.http_remux = v;
+            let flv_or_ts = cfg!(any(feature = "http-flv", feature = "http-ts"));
+            let key = format!("{path}.http_remux.enabled");
+            vhost.http_remux = compiled_in(v, flv_or_ts, &key, "http-flv or http-ts", at)?;
         }
     }
     if let Some(hls) = raw.hls {
         let h = &mut vhost.hls;
         if let Some(v) = hls.enabled {
-            h.enabled = v;
+            let key = format!("{path}.hls.enabled");
+            h.enabled = compiled_in(v, cfg!(feature = "hls"), &key, "hls", at)?;
         }
         if let Some(v) = hls.hls_fragment {
             h.fragment_ms = v.0;

@@ -34,7 +34,7 @@ pub(super) struct RawConfig {
 #[derive(DeriveDeserialize)]
 #[serde(deny_unknown_fields, expecting = "a table of HTTP server settings")]
 pub(super) struct RawHttpServer {
-    pub enabled: Option<bool>,
+    pub enabled: Option<Spanned<bool>>,
     pub listen: Option<Listen>,
     pub dir: Option<String>,
     pub crossdomain: Option<bool>,
@@ -43,7 +43,7 @@ pub(super) struct RawHttpServer {
 #[derive(DeriveDeserialize)]
 #[serde(deny_unknown_fields, expecting = "a table of HTTP API settings")]
 pub(super) struct RawHttpApi {
-    pub enabled: Option<bool>,
+    pub enabled: Option<Spanned<bool>>,
     pub auth: Option<RawAuth>,
 }
 
@@ -61,13 +61,13 @@ pub(super) struct RawAuth {
 #[derive(DeriveDeserialize)]
 #[serde(deny_unknown_fields, expecting = "a table of HTTP remux settings")]
 pub(super) struct RawHttpRemux {
-    pub enabled: Option<bool>,
+    pub enabled: Option<Spanned<bool>>,
 }
 
 #[derive(DeriveDeserialize)]
 #[serde(deny_unknown_fields, expecting = "a table of HLS settings")]
 pub(super) struct RawHls {
-    pub enabled: Option<bool>,
+    pub enabled: Option<Spanned<bool>>,
     pub hls_fragment: Option<Seconds>,
     pub hls_window: Option<Seconds>,
     pub hls_storage: Option<Storage>,

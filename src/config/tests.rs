@@ -60,6 +60,7 @@ fn empty_text_is_the_embedded_defaults() {
     assert_eq!(c.vhosts().count(), 1);
 }
 
+#[cfg(all(feature = "hls", feature = "api", feature = "http-flv"))]
 #[test]
 fn shipped_example_is_the_defaults_plus_example_rules() {
     let shipped = parse(EXAMPLE);
@@ -107,6 +108,7 @@ fn shipped_example_mentions_every_key() {
     }
 }
 
+#[cfg(all(feature = "hls", feature = "api", feature = "http-flv"))]
 #[test]
 fn every_key_is_read() {
     let c = parse(
@@ -606,6 +608,8 @@ fn diff_lists_changes_in_file_terms() {
         ]
     );
     assert!(new.diff(&new).is_empty());
+    // The shipped example (written for the small/full builds) differs only in its rules.
+    #[cfg(all(feature = "hls", feature = "api", feature = "http-flv"))]
     assert!(Config::embedded().diff(&parse(EXAMPLE)).len() == 1);
 }
 
@@ -740,4 +744,33 @@ fn fuzz_mutated_example_never_panics() {
         }
     }
     assert!(accepted > 100 && refused > 100, "{accepted} / {refused}");
+}
+
+/// A build without HLS refuses `hls.enabled = true` at its line, naming the feature, and
+/// takes HLS as off by default. (`ci/test` runs the unit tests once without HLS.)
+#[cfg(not(feature = "hls"))]
+#[test]
+fn a_compiled_out_protocol_is_refused_naming_the_feature() {
+    assert!(!Config::embedded().default_vhost().hls.enabled);
+    let text = "max_connections = 5\n[vhost.__defaultVhost__.hls]\nenabled = true\n";
+    let err = Config::from_toml_str(text, "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("t.toml:3:"), "{err}");
+    assert!(
+        err.contains("hls.enabled") && err.contains("feature hls"),
+        "{err}"
+    );
+    // Saying it is off is fine.
+    let ok = "[vhost.__defaultVhost__.hls]\nenabled = false\n";
+    assert!(Config::from_toml_str(ok, "t.toml").is_ok());
+}
+
+/// A build with every feature takes every protocol as on by default.
+#[cfg(all(feature = "hls", feature = "api", feature = "http-flv"))]
+#[test]
+fn compiled_in_protocols_are_on_by_default() {
+    let c = Config::embedded();
+    assert!(c.http.enabled && c.api.enabled);
+    assert!(c.default_vhost().hls.enabled && c.default_vhost().http_remux);
 }

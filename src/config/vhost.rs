@@ -124,9 +124,9 @@ impl Vhost {
             firstpkt_timeout_ms: 20_000,
             normal_timeout_ms: 5_000,
             security: Security::default(),
-            http_remux: true,
+            http_remux: cfg!(any(feature = "http-flv", feature = "http-ts")),
             hls: Hls {
-                enabled: true,
+                enabled: cfg!(feature = "hls"),
                 fragment_ms: 2_000,
                 window_ms: 10_000,
                 storage: HlsStorage::Ram,

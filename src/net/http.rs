@@ -3,9 +3,11 @@
 //! closed), then the route's handler: live HTTP-FLV / HTTP-TS from the hub (chunked, batched
 //! per `mw_latency`), HLS playlists and segments, the API, static files.
 
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
 use std::future::poll_fn;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
+#[cfg(any(feature = "api", feature = "http-flv", feature = "http-ts"))]
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,17 +15,30 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{write_all, Clock};
-use crate::config::{Config, Vhost};
-use crate::live::{ClientId, QueueItem, QueueLimits, SourceSettings, StreamKey};
+use super::{write_all, Clock, Shared};
+use crate::config::Config;
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
+use crate::config::Vhost;
+use crate::live::{ClientId, StreamKey};
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
+use crate::live::{QueueItem, QueueLimits, SourceSettings};
+#[cfg(feature = "api")]
+use crate::server::api;
+#[cfg(feature = "http-flv")]
+use crate::server::flv;
+#[cfg(feature = "hls")]
 use crate::server::hls::SegmentData;
 use crate::server::http::{route, Route, CORS_HEADERS};
 use crate::server::static_files::{Plan, WebRoot};
-use crate::server::stats::{ClientKind, ClientRecord, Registration};
-use crate::server::{api, flv, ts, ConnLog, ServerCtx};
-use crate::wire::http::{
-    self, chunk_size_line, decode_request_head, Method, RequestHead, CRLF, LAST_CHUNK,
-};
+#[cfg(any(feature = "api", feature = "http-flv", feature = "http-ts"))]
+use crate::server::stats::ClientKind;
+use crate::server::stats::{ClientRecord, Registration};
+#[cfg(feature = "http-ts")]
+use crate::server::ts;
+use crate::server::{ConnLog, ServerCtx};
+use crate::wire::http::{self, decode_request_head, Method, RequestHead};
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
+use crate::wire::http::{chunk_size_line, CRLF, LAST_CHUNK};
 
 /// Request body bytes read and discarded at most (the API takes no body we need); a larger
 /// body ends the connection with 413.
@@ -34,15 +49,9 @@ pub const FILE_CHUNK: usize = 64 * 1024;
 
 type Error = Box<dyn std::error::Error>;
 
-pub async fn run(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    id: ClientId,
-    ctx: ServerCtx,
-    clock: Clock,
-    log: ConnLog,
-    api: Rc<api::ApiSettings>,
-) {
+pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: Shared) {
+    let log = ConnLog::new(shared.rng.next_u64());
+    let Shared { ctx, clock, .. } = shared.clone();
     let record = ClientRecord::new(id, &log.cid, peer, clock.now_ms());
     let registration = Registration::new(ctx.clients.clone(), record);
     let mut conn = HttpConn {
@@ -52,7 +61,8 @@ pub async fn run(
         clock,
         log,
         registration,
-        api,
+        #[cfg(feature = "api")]
+        api: shared.api,
         buf: BytesMut::with_capacity(1024),
     };
     match conn.serve(&mut stream).await {
@@ -61,6 +71,7 @@ pub async fn run(
     }
 }
 
+#[cfg_attr(not(any(feature = "http-flv", feature = "http-ts")), allow(dead_code))]
 struct HttpConn {
     id: ClientId,
     peer: SocketAddr,
@@ -68,6 +79,7 @@ struct HttpConn {
     clock: Clock,
     log: ConnLog,
     registration: Registration,
+    #[cfg(feature = "api")]
     api: Rc<api::ApiSettings>,
     /// Bytes read but not yet parsed (the next request head).
     buf: BytesMut,
@@ -76,6 +88,7 @@ struct HttpConn {
 /// How a handler left the connection.
 enum After {
     KeepAlive,
+    #[cfg_attr(not(any(feature = "http-flv", feature = "http-ts")), allow(dead_code))]
     Close,
 }
 
@@ -193,8 +206,13 @@ impl HttpConn {
         head: &RequestHead,
         config: &Config,
     ) -> Result<After, Error> {
+        #[cfg(feature = "hls")]
         let hls = self.ctx.hls.clone();
-        let route = route(config, head, |k| hls.borrow().contains_key(k));
+        #[cfg(feature = "hls")]
+        let is_hls = |k: &StreamKey| hls.borrow().contains_key(k);
+        #[cfg(not(feature = "hls"))]
+        let is_hls = |_: &StreamKey| false;
+        let route = route(config, head, is_hls);
         log::debug!(
             "[{}] HTTP {:?} {} -> {route:?}",
             self.log.cid,
@@ -215,14 +233,21 @@ impl HttpConn {
                 .await?;
             return Ok(After::KeepAlive);
         }
+        // Routes of compiled-out features fall to the last arm (404).
+        #[allow(unreachable_patterns)]
         match route {
+            #[cfg(feature = "http-flv")]
             Route::Flv(key) => self.live(stream, head, key, LiveFormat::Flv).await,
+            #[cfg(feature = "http-ts")]
             Route::Ts(key) => self.live(stream, head, key, LiveFormat::Ts).await,
+            #[cfg(feature = "hls")]
             Route::Playlist(key) => self.playlist(stream, head, &key).await,
+            #[cfg(feature = "hls")]
             Route::Segment(key, seq) => self.segment(stream, head, &key, seq).await,
+            #[cfg(feature = "api")]
             Route::Api(path) => self.api(stream, head, &path).await,
             Route::Static => self.static_file(stream, head, config).await,
-            Route::NotFound => {
+            _ => {
                 self.respond_text(stream, head, 404, "not found").await?;
                 Ok(After::KeepAlive)
             }
@@ -315,6 +340,7 @@ impl HttpConn {
         Ok(())
     }
 
+    #[cfg(feature = "api")]
     async fn api(
         &mut self,
         stream: &mut TcpStream,
@@ -450,6 +476,7 @@ impl HttpConn {
         Ok(After::KeepAlive)
     }
 
+    #[cfg(feature = "hls")]
     async fn playlist(
         &mut self,
         stream: &mut TcpStream,
@@ -483,6 +510,7 @@ impl HttpConn {
         Ok(After::KeepAlive)
     }
 
+    #[cfg(feature = "hls")]
     async fn segment(
         &mut self,
         stream: &mut TcpStream,
@@ -543,6 +571,7 @@ impl HttpConn {
 
     /// A live HTTP-FLV or HTTP-TS player: waits (up to `idle_timeout`) for a publisher before
     /// answering, then streams until the publisher leaves, the player closes or is kicked.
+    #[cfg(any(feature = "http-flv", feature = "http-ts"))]
     async fn live(
         &mut self,
         stream: &mut TcpStream,
@@ -588,11 +617,13 @@ impl HttpConn {
             self.peer
         );
         let source = self.ctx.hub.borrow().source(&key);
+        #[cfg(feature = "http-ts")]
         if format == LiveFormat::Ts {
             if let Some(s) = &source {
                 crate::server::attach_ts(&mut s.borrow_mut());
             }
         }
+        let _ = &source;
         let result = self
             .stream_live(stream, head, &key, &vhost, format, queue.clone())
             .await;
@@ -610,6 +641,7 @@ impl HttpConn {
         result.map(|()| After::Close)
     }
 
+    #[cfg(any(feature = "http-flv", feature = "http-ts"))]
     async fn stream_live(
         &mut self,
         stream: &mut TcpStream,
@@ -651,6 +683,7 @@ impl HttpConn {
                     .borrow_mut()
                     .drain_into(&mut items, usize::MAX, usize::MAX);
             }
+            #[cfg(feature = "http-ts")]
             if format == LiveFormat::Ts {
                 if let Some(s) = self.ctx.hub.borrow().source(key) {
                     crate::server::attach_ts(&mut s.borrow_mut());
@@ -671,6 +704,7 @@ impl HttpConn {
             return Ok(());
         }
         let mut body: Vec<Bytes> = Vec::new();
+        #[cfg(feature = "http-flv")]
         if format == LiveFormat::Flv {
             let source = self.ctx.hub.borrow().source(key);
             let source = source.as_ref().map(|s| s.borrow());
@@ -684,19 +718,23 @@ impl HttpConn {
             batch.clear();
             queue.borrow_mut().drain_into(
                 &mut batch,
-                crate::server::rtmp::MAX_BATCH_ITEMS,
-                crate::server::rtmp::MAX_BATCH_BYTES,
+                crate::server::MAX_BATCH_ITEMS,
+                crate::server::MAX_BATCH_BYTES,
             );
             for item in batch.drain(..) {
                 match item {
+                    #[allow(unreachable_patterns)]
                     QueueItem::Frame(f) => match format {
+                        #[cfg(feature = "http-flv")]
                         LiveFormat::Flv => {
                             let (h, t) = flv::framing(&f);
                             body.push(h);
                             body.push(f.data.clone());
                             body.push(t);
                         }
+                        #[cfg(feature = "http-ts")]
                         LiveFormat::Ts => body.extend(ts::packets(&f)),
+                        _ => {}
                     },
                     QueueItem::Unpublished => ended = true,
                     QueueItem::Published => {}
@@ -743,39 +781,51 @@ impl HttpConn {
     }
 }
 
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LiveFormat {
+    #[cfg(feature = "http-flv")]
     Flv,
+    #[cfg(feature = "http-ts")]
     Ts,
 }
 
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
 impl LiveFormat {
     fn content_type(self) -> &'static str {
         match self {
+            #[cfg(feature = "http-flv")]
             LiveFormat::Flv => "video/x-flv",
+            #[cfg(feature = "http-ts")]
             LiveFormat::Ts => "video/mp2t",
         }
     }
 
     fn name(self) -> &'static str {
         match self {
+            #[cfg(feature = "http-flv")]
             LiveFormat::Flv => "HTTP-FLV",
+            #[cfg(feature = "http-ts")]
             LiveFormat::Ts => "HTTP-TS",
         }
     }
 
     fn kind(self) -> ClientKind {
         match self {
+            #[cfg(feature = "http-flv")]
             LiveFormat::Flv => ClientKind::FlvPlay,
+            #[cfg(feature = "http-ts")]
             LiveFormat::Ts => ClientKind::TsPlay,
         }
     }
 }
 
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
 fn settings(vhost: &Vhost) -> SourceSettings {
     crate::server::source_settings(vhost)
 }
 
+#[cfg(any(feature = "http-flv", feature = "http-ts"))]
 fn limits(vhost: &Vhost) -> QueueLimits {
     QueueLimits {
         max_bytes: vhost.queue_max_bytes,

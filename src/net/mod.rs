@@ -1,7 +1,9 @@
 //! The only layer that touches tokio, sockets and the clock: listeners, connection drivers,
 //! signals and shutdown. Everything runs on one thread (current-thread runtime + LocalSet).
 
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "rtmp")]
 pub mod rtmp;
 
 use std::cell::Cell;
@@ -87,6 +89,16 @@ enum Protocol {
     Http,
 }
 
+/// What every connection task gets.
+#[derive(Clone)]
+pub struct Shared {
+    pub ctx: ServerCtx,
+    pub clock: Clock,
+    pub rng: Rc<Rng>,
+    #[cfg(feature = "api")]
+    pub api: Rc<crate::server::api::ApiSettings>,
+}
+
 /// Accepts on `listener`, or never when there is none.
 async fn accept(listener: &Option<TcpListener>) -> io::Result<(TcpStream, std::net::SocketAddr)> {
     match listener {
@@ -95,37 +107,45 @@ async fn accept(listener: &Option<TcpListener>) -> io::Result<(TcpStream, std::n
     }
 }
 
+async fn bind(what: &str, addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    log::info!("{what} listening on {}", l.local_addr()?);
+    Ok(l)
+}
+
 /// Runs the server until SIGTERM or SIGINT. Must be called inside a `LocalSet`.
 pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<()> {
     // HTTP first: "RTMP listening on" is the last line of a successful start.
-    let http = if config.http.enabled {
-        let l = TcpListener::bind(config.http.listen).await.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot listen on {}: {e}", config.http.listen),
-            )
-        })?;
-        log::info!("HTTP listening on {}", l.local_addr()?);
-        Some(l)
-    } else {
-        None
+    let http = match config.http.enabled && cfg!(feature = "http") {
+        true => Some(bind("HTTP", config.http.listen).await?),
+        false => None,
     };
-    let rtmp = TcpListener::bind(config.listen).await.map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
-    })?;
-    log::info!("RTMP listening on {}", rtmp.local_addr()?);
-    let ctx = ServerCtx::new(config, crate::live::Hub::default());
+    let rtmp = match cfg!(feature = "rtmp") {
+        true => Some(bind("RTMP", config.listen).await?),
+        false => None,
+    };
     let clock = Clock::new();
     let rng = Rc::new(Rng::from_time());
-    // Wall-clock ms at the clock's zero, for the API's epoch timestamps (SRS's live_ms).
-    let epoch_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-        .saturating_sub(clock.now_ms());
-    let api = Rc::new(crate::server::api::ApiSettings::new(
-        epoch_ms,
-        rng.next_u64(),
-    ));
+    let shared = Shared {
+        ctx: ServerCtx::new(config, crate::live::Hub::default()),
+        clock,
+        #[cfg(feature = "api")]
+        api: {
+            // Wall-clock ms at the clock's zero, for the API's epoch times (SRS's live_ms).
+            let epoch_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+                .saturating_sub(clock.now_ms());
+            Rc::new(crate::server::api::ApiSettings::new(
+                epoch_ms,
+                rng.next_u64(),
+            ))
+        },
+        rng,
+    };
+    let ctx = shared.ctx.clone();
     let active = Rc::new(Cell::new(0usize));
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -135,7 +155,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     let mut next_id: u32 = 0;
     loop {
         let (accepted, protocol) = tokio::select! {
-            a = rtmp.accept() => (a, Protocol::Rtmp),
+            a = accept(&rtmp) => (a, Protocol::Rtmp),
             a = accept(&http) => (a, Protocol::Http),
             _ = hangup.recv() => {
                 reload(&ctx, config_path.as_deref());
@@ -164,13 +184,18 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         next_id = next_id.wrapping_add(1);
         active.set(active.get() + 1);
         let guard = ActiveGuard(active.clone());
-        let (ctx, rng, api) = (ctx.clone(), rng.clone(), api.clone());
+        let shared = shared.clone();
+        let id = next_id;
         tokio::task::spawn_local(async move {
+            // A listener exists only for a compiled-in protocol.
             match protocol {
-                Protocol::Rtmp => rtmp::run(stream, peer, next_id, ctx, clock, rng).await,
+                Protocol::Rtmp => {
+                    #[cfg(feature = "rtmp")]
+                    rtmp::run(stream, peer, id, shared).await;
+                }
                 Protocol::Http => {
-                    let log = crate::server::ConnLog::new(rng.next_u64());
-                    http::run(stream, peer, next_id, ctx, clock, log, api).await
+                    #[cfg(feature = "http")]
+                    http::run(stream, peer, id, shared).await;
                 }
             }
             drop(guard);
@@ -218,6 +243,7 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
     loop {
         tick.tick().await;
         ctx.clients.sample(clock.now_ms());
+        #[cfg(feature = "hls")]
         crate::server::sweep_hls(&ctx, clock.now_ms());
         let grace = u64::from(ctx.config().grace_period_ms);
         let mut hub = ctx.hub.borrow_mut();

@@ -4,7 +4,6 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -12,10 +11,10 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::{write_all, Clock, Rng};
+use super::{write_all, Clock, Shared};
 use crate::live::ClientId;
 use crate::server::rtmp::RtmpConn;
-use crate::server::{ConnLog, ServerCtx};
+use crate::server::ConnLog;
 use crate::session::rtmp::{ServerSession, SessionConfig, CHUNK_LIMITS};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
@@ -28,14 +27,10 @@ pub const READ_BUFFER: usize = 16 * 1024;
 /// RAM: at most 2 × this per connection, in the kernel.
 pub const SEND_BUFFER: usize = 256 * 1024;
 
-pub async fn run(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    id: ClientId,
-    ctx: ServerCtx,
-    clock: Clock,
-    rng: Rc<Rng>,
-) {
+pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: Shared) {
+    let Shared {
+        ctx, clock, rng, ..
+    } = shared;
     let config = ctx.config();
     if let Err(e) =
         nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER)

@@ -1,23 +1,36 @@
 //! Per-protocol glue between sessions and the live hub, and what connections share.
 //! No I/O and no clock here: `net` drives these types and passes the time in.
 
+#[cfg(feature = "api")]
 pub mod api;
+#[cfg(feature = "http-flv")]
 pub mod flv;
+#[cfg(feature = "hls")]
 pub mod hls;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "rtmp")]
 pub mod rtmp;
+#[cfg(feature = "http")]
 pub mod static_files;
 pub mod stats;
+#[cfg(feature = "mpegts")]
 pub mod ts;
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use crate::config::{self, Config, Vhost};
-use crate::live::{Hub, OutputKind, Source, SourceSettings};
-use hls::{HlsOutput, HlsRegistry, HlsStream};
+use crate::config::{Config, Vhost};
+use crate::live::{Hub, Source, SourceSettings};
 use stats::Clients;
+
+/// Queue items written to a player in one batch at most (one `writev` series).
+pub const MAX_BATCH_ITEMS: usize = 256;
+
+/// Frame cost taken from a player's queue per batch (see `Frame::cost`). RAM: while a
+/// player is blocked in a write it holds this much (plus one frame) beyond its queue cap.
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 /// What every connection shares: the config in force, the hub and the client registry.
 #[derive(Clone)]
@@ -25,7 +38,8 @@ pub struct ServerCtx {
     config: Rc<RefCell<Rc<Config>>>,
     pub hub: Rc<RefCell<Hub>>,
     pub clients: Rc<Clients>,
-    pub hls: HlsRegistry,
+    #[cfg(feature = "hls")]
+    pub hls: hls::HlsRegistry,
 }
 
 impl ServerCtx {
@@ -34,6 +48,7 @@ impl ServerCtx {
             config: Rc::new(RefCell::new(Rc::new(config))),
             hub: Rc::new(RefCell::new(hub)),
             clients: Rc::new(Clients::default()),
+            #[cfg(feature = "hls")]
             hls: Rc::default(),
         }
     }
@@ -61,8 +76,9 @@ pub fn source_settings(vhost: &Vhost) -> SourceSettings {
 }
 
 /// Attaches the MPEG-TS output to a Source (if not there), for HTTP-TS players and HLS.
+#[cfg(feature = "mpegts")]
 pub fn attach_ts(source: &mut Source) {
-    if source.output(OutputKind::Ts).is_none() {
+    if source.output(crate::live::OutputKind::Ts).is_none() {
         let name = source.key.to_string();
         source.add_output(Rc::new(RefCell::new(ts::TsOutput::new(name))));
     }
@@ -71,30 +87,38 @@ pub fn attach_ts(source: &mut Source) {
 /// What every ingest (RTMP now, GB28181 later) calls once a publish is accepted: attaches the
 /// outputs the vhost asks for (HLS, and the TS muxer it needs).
 pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) {
-    let mut s = source.borrow_mut();
-    if !vhost.hls.enabled {
-        s.remove_output(OutputKind::Hls);
-        return;
+    #[cfg(feature = "hls")]
+    {
+        use crate::live::OutputKind;
+        use hls::{HlsOutput, HlsStream};
+        let mut s = source.borrow_mut();
+        if !vhost.hls.enabled {
+            s.remove_output(OutputKind::Hls);
+            return;
+        }
+        attach_ts(&mut s);
+        if s.output(OutputKind::Hls).is_none() {
+            let stream = ctx
+                .hls
+                .borrow_mut()
+                .entry(s.key.clone())
+                .or_insert_with(|| {
+                    Rc::new(RefCell::new(HlsStream::new(
+                        s.key.clone(),
+                        vhost.hls.clone(),
+                    )))
+                })
+                .clone();
+            s.add_output(Rc::new(RefCell::new(HlsOutput(stream))));
+        }
     }
-    attach_ts(&mut s);
-    if s.output(OutputKind::Hls).is_none() {
-        let stream = ctx
-            .hls
-            .borrow_mut()
-            .entry(s.key.clone())
-            .or_insert_with(|| {
-                Rc::new(RefCell::new(HlsStream::new(
-                    s.key.clone(),
-                    vhost.hls.clone(),
-                )))
-            })
-            .clone();
-        s.add_output(Rc::new(RefCell::new(HlsOutput(stream))));
-    }
+    #[cfg(not(feature = "hls"))]
+    let _ = (ctx, source, vhost);
 }
 
 /// Once a second: forgets HLS streams whose Source is gone (RAM storage) and disposes of disk
 /// segments `hls_dispose` seconds after the publisher left.
+#[cfg(feature = "hls")]
 pub fn sweep_hls(ctx: &ServerCtx, now_ms: u64) {
     let hub = ctx.hub.borrow();
     ctx.hls.borrow_mut().retain(|key, stream| {
@@ -108,8 +132,8 @@ pub fn sweep_hls(ctx: &ServerCtx, now_ms: u64) {
         }
         let since = *st.unpublished_at.get_or_insert(now_ms);
         match st.storage() {
-            config::HlsStorage::Ram => hub.source(key).is_some(),
-            config::HlsStorage::Disk => {
+            crate::config::HlsStorage::Ram => hub.source(key).is_some(),
+            crate::config::HlsStorage::Disk => {
                 let dispose = st.dispose_after_ms();
                 if dispose > 0 && now_ms.saturating_sub(since) >= dispose {
                     st.dispose();

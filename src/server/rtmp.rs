@@ -22,12 +22,7 @@ use crate::wire::flv;
 use crate::wire::rtmp::chunk;
 use crate::wire::rtmp::message::{MessageHeader, MessageType};
 
-/// Queue items written in one batch at most (one `writev` series).
-pub const MAX_BATCH_ITEMS: usize = 256;
-
-/// Frame cost taken from the queue per batch (see `Frame::cost`). RAM: while a player is
-/// blocked in a write it holds this much (plus one frame) beyond its queue cap.
-pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+use super::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 
 /// What this connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,8 @@
 pub mod amf0;
 pub mod codec;
 pub mod flv;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "mpegts")]
 pub mod mpegts;
 pub mod rtmp;
