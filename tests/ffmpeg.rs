@@ -368,3 +368,39 @@ fn handshake_timeout_closes_a_silent_connection() {
         server.log()
     );
 }
+
+#[test]
+fn started_as_root_it_drops_to_the_configured_user_after_binding() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    let server = Server::start("user = \"nobody\"\n");
+    let uid = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .map(|l| l.split_whitespace().nth(2).unwrap_or("").to_string())
+        .unwrap();
+    if root {
+        assert!(
+            server.wait_log("dropped privileges to nobody", 5 * SECS),
+            "{}",
+            server.log()
+        );
+        assert_ne!(uid, "0", "the server runs as nobody");
+    } else {
+        assert!(!server.log().contains("dropped privileges"));
+    }
+    // It still serves (the ports were bound before the switch).
+    let dir = TempDir::new("nobody");
+    let url = server.url("live/nobody");
+    let mut publisher = ffmpeg_publish(&dir, &url, 3, 25, "300k");
+    let probe = ffprobe(&dir, &url, 20 * SECS);
+    assert!(
+        publisher.wait(15 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+    assert_h264_aac(&probe, 20, 20);
+}

@@ -4,7 +4,12 @@ use super::error::push_key;
 use super::{Config, Vhost};
 
 /// Keys that are read once at start; a reload logs the change but cannot apply it.
-const RESTART_KEYS: &[&str] = &["listen", "http_server.listen", "http_server.enabled"];
+const RESTART_KEYS: &[&str] = &[
+    "listen",
+    "user",
+    "http_server.listen",
+    "http_server.enabled",
+];
 
 /// `old` → `new`, in file order: top-level keys, then vhosts (default first, then by name).
 pub(super) fn diff(old: &Config, new: &Config) -> Vec<String> {
@@ -68,6 +73,7 @@ fn top_entries(c: &Config) -> Entries {
         ("idle_timeout", c.idle_timeout_ms.to_string()),
         ("grace_period", c.grace_period_ms.to_string()),
         ("log.level", c.log_level.to_string().to_ascii_lowercase()),
+        ("user", format!("{:?}", c.user.as_deref().unwrap_or(""))),
         ("http_server.enabled", c.http.enabled.to_string()),
         ("http_server.listen", c.http.listen.to_string()),
         ("http_server.dir", format!("{:?}", c.http.dir)),

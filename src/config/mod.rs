@@ -87,6 +87,9 @@ pub struct Config {
     pub grace_period_ms: u32,
     /// `log.level` (SRS: `srs_log_level`).
     pub log_level: log::LevelFilter,
+    /// `user`: when started as root, switch to this user (and its group) after binding the
+    /// listening ports. Needs a restart to change.
+    pub user: Option<String>,
     /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
     pub http: HttpServer,
     /// `http_api` (SRS: `http_api`), served by the same HTTP server under `/api/`.
@@ -107,6 +110,7 @@ impl Config {
             idle_timeout_ms: 30_000,
             grace_period_ms: 5_000,
             log_level: log::LevelFilter::Info,
+            user: None,
             http: HttpServer {
                 enabled: cfg!(feature = "http"),
                 listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
@@ -144,6 +148,9 @@ impl Config {
         }
         if let Some(v) = raw.grace_period {
             config.grace_period_ms = v.to_u32();
+        }
+        if let Some(user) = raw.user {
+            config.user = Some(user);
         }
         if let Some(level) = raw.log.and_then(|log| log.level) {
             config.log_level = level.0;

@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     /// 0 frees an idle Source at once.
     pub grace_period: Option<Int<0, 3_600_000>>,
     pub log: Option<RawLog>,
+    pub user: Option<String>,
     pub http_server: Option<RawHttpServer>,
     pub http_api: Option<RawHttpApi>,
     pub vhost: Option<BTreeMap<Spanned<String>, RawVhost>>,

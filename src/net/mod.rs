@@ -126,6 +126,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         true => Some(bind("RTMP", config.listen).await?),
         false => None,
     };
+    drop_privileges(config.user.as_deref())?;
     let clock = Clock::new();
     let rng = Rc::new(Rng::from_time());
     let shared = Shared {
@@ -201,6 +202,34 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             drop(guard);
         });
     }
+    Ok(())
+}
+
+/// Started as root (a plain init script): after binding, become `user` (its uid, primary gid,
+/// no supplementary groups). Without `user` a root server says so once.
+fn drop_privileges(user: Option<&str>) -> io::Result<()> {
+    use nix::unistd::{setgid, setgroups, setuid, Uid, User};
+    if !Uid::effective().is_root() {
+        return Ok(());
+    }
+    let Some(name) = user else {
+        log::warn!("running as root; set `user` in the config to drop privileges after binding");
+        return Ok(());
+    };
+    let err = |what: &str, e: nix::Error| {
+        io::Error::other(format!("cannot {what} for user {name:?}: {e}"))
+    };
+    let u = User::from_name(name)
+        .map_err(|e| err("look up", e))?
+        .ok_or_else(|| io::Error::other(format!("no user {name:?} (config key `user`)")))?;
+    setgroups(&[u.gid]).map_err(|e| err("set groups", e))?;
+    setgid(u.gid).map_err(|e| err("set gid", e))?;
+    setuid(u.uid).map_err(|e| err("set uid", e))?;
+    log::info!(
+        "dropped privileges to {name} (uid {}, gid {})",
+        u.uid,
+        u.gid
+    );
     Ok(())
 }
 
