@@ -5,6 +5,8 @@
 pub mod api;
 #[cfg(feature = "http-flv")]
 pub mod flv;
+#[cfg(feature = "gb28181")]
+pub mod gb28181;
 #[cfg(feature = "hls")]
 pub mod hls;
 #[cfg(feature = "http")]

@@ -1,0 +1,626 @@
+//! From elementary streams (what the PS demuxer gives: Annex B video, ADTS AAC, raw G.711) to
+//! hub frames with FLV/RTMP payloads, so a GB28181 camera is watchable over RTMP, HTTP-FLV,
+//! HLS and the API at once, straight from the hub (no RTMP loopback).
+//!
+//! Video: PES payloads with the same PTS are one access unit (cameras split a frame over
+//! several PES); an access unit ends when the PTS changes. Its NAL units are re-framed with
+//! 4-byte lengths (AVCC/HVCC); parameter sets are taken out of the frames and announced as a
+//! sequence header whenever they change (H.264: AVCDecoderConfigurationRecord, FLV codec 7;
+//! H.265: HEVCDecoderConfigurationRecord, the legacy FLV codec id 12 players use with SRS).
+//! Audio: AAC ADTS frames → raw AAC with an AudioSpecificConfig sequence header; G.711 A/µ-law
+//! → FLV sound formats 7/8 as is.
+//! Times: the 33-bit 90 kHz PTS/DTS are unwrapped and turned into milliseconds.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::media::{AudioCodec, Frame, VideoCodec};
+use crate::wire::codec::h264::AvcConfig;
+
+/// Bytes one access unit may gather at most before it is dropped (a 20 Mbit/s keyframe is
+/// about 1.5 MiB). RAM: one such buffer per camera stream.
+pub const MAX_ACCESS_UNIT: usize = 4 * 1024 * 1024;
+
+/// Video elementary stream codecs a camera sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoEs {
+    H264,
+    H265,
+}
+
+/// Audio elementary stream codecs a camera sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioEs {
+    Aac,
+    G711A,
+    G711U,
+}
+
+/// Unwraps a 33-bit 90 kHz clock onto a 64-bit timeline in milliseconds.
+#[derive(Debug, Default, Clone)]
+struct Clock90k {
+    last: Option<(u64, i64)>,
+}
+
+impl Clock90k {
+    fn ms(&mut self, t90: u64) -> i64 {
+        const WRAP: i64 = 1 << 33;
+        let t = (t90 & (WRAP as u64 - 1)) as i64;
+        let unwrapped = match self.last {
+            None => t,
+            Some((raw, prev)) => {
+                let mut step = t - raw as i64;
+                if step > WRAP / 2 {
+                    step -= WRAP;
+                } else if step < -WRAP / 2 {
+                    step += WRAP;
+                }
+                prev + step
+            }
+        };
+        self.last = Some((t as u64, unwrapped));
+        unwrapped.div_euclid(90)
+    }
+}
+
+/// Splits Annex B data into NAL units (start codes 00 00 01 and 00 00 00 01).
+pub fn annexb_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let ends: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|&s| {
+            // The next start code begins 3 bytes before its payload, 4 with a leading zero.
+            let mut e = s - 3;
+            if e > 0 && data[e - 1] == 0 {
+                e -= 1;
+            }
+            e
+        })
+        .chain(std::iter::once(data.len()))
+        .collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .filter_map(move |(s, e)| data.get(s..e))
+        .map(|nal| {
+            // Trailing zero bytes belong to the next start code (or are stuffing).
+            let mut end = nal.len();
+            while end > 0 && nal[end - 1] == 0 {
+                end -= 1;
+            }
+            &nal[..end]
+        })
+        .filter(|nal| !nal.is_empty())
+}
+
+/// The parameter sets a video stream carries in band.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct ParameterSets {
+    vps: Option<Bytes>,
+    sps: Option<Bytes>,
+    pps: Option<Bytes>,
+}
+
+#[derive(Debug)]
+struct VideoState {
+    codec: VideoEs,
+    pts: Option<u64>,
+    dts: Option<u64>,
+    au: BytesMut,
+    params: ParameterSets,
+    announced: Option<ParameterSets>,
+    clock: Clock90k,
+}
+
+/// Builds hub frames from one camera stream's elementary streams.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    video: Option<VideoState>,
+    audio_clock: Clock90k,
+    aac_config: Option<[u8; 2]>,
+    /// Frames dropped: oversized access units, unusable NALs, broken ADTS.
+    pub dropped: u64,
+}
+
+impl Assembler {
+    pub fn new() -> Assembler {
+        Assembler::default()
+    }
+
+    /// One video PES payload. Returns the frames completed by it (the previous access unit,
+    /// and its sequence header first when the parameter sets changed).
+    pub fn push_video(
+        &mut self,
+        codec: VideoEs,
+        pts: Option<u64>,
+        dts: Option<u64>,
+        data: &[u8],
+        out: &mut Vec<Frame>,
+    ) {
+        let state = self.video.get_or_insert_with(|| VideoState {
+            codec,
+            pts: None,
+            dts: None,
+            au: BytesMut::new(),
+            params: ParameterSets::default(),
+            announced: None,
+            clock: Clock90k::default(),
+        });
+        if state.codec != codec {
+            // Codec change: the old access unit is dropped, the new one starts clean.
+            *state = VideoState {
+                codec,
+                pts: None,
+                dts: None,
+                au: BytesMut::new(),
+                params: ParameterSets::default(),
+                announced: None,
+                clock: std::mem::take(&mut state.clock),
+            };
+        }
+        let new_au = pts.is_some() && pts != state.pts;
+        if new_au && !state.au.is_empty() {
+            if let Some(f) = finish_video(state, out) {
+                out.push(f);
+            } else {
+                self.dropped += 1;
+            }
+        }
+        if new_au {
+            state.pts = pts;
+            state.dts = dts;
+        }
+        if state.au.len() + data.len() > MAX_ACCESS_UNIT {
+            state.au.clear();
+            self.dropped += 1;
+            return;
+        }
+        state.au.extend_from_slice(data);
+    }
+
+    /// Ends the access unit in progress (the stream stopped).
+    pub fn flush(&mut self, out: &mut Vec<Frame>) {
+        if let Some(state) = &mut self.video {
+            if !state.au.is_empty() {
+                if let Some(f) = finish_video(state, out) {
+                    out.push(f);
+                }
+            }
+        }
+    }
+
+    /// One audio PES payload.
+    pub fn push_audio(
+        &mut self,
+        codec: AudioEs,
+        pts: Option<u64>,
+        data: &[u8],
+        out: &mut Vec<Frame>,
+    ) {
+        let Some(pts) = pts else {
+            self.dropped += 1;
+            return;
+        };
+        let mut ms = self.audio_clock.ms(pts);
+        match codec {
+            AudioEs::G711A | AudioEs::G711U => {
+                // FLV SoundFormat 7/8, 16-bit, mono (the rate field is ignored for G.711).
+                let header = if codec == AudioEs::G711A { 0x72 } else { 0x82 };
+                let mut body = BytesMut::with_capacity(1 + data.len());
+                body.put_u8(header);
+                body.put_slice(data);
+                let c = if codec == AudioEs::G711A {
+                    AudioCodec::G711A
+                } else {
+                    AudioCodec::G711U
+                };
+                out.push(Frame::audio(c, ms, false, body.freeze(), 1));
+            }
+            AudioEs::Aac => {
+                let mut rest = data;
+                while !rest.is_empty() {
+                    let Some((asc, header_len, frame_len, samples_ms)) = adts(rest) else {
+                        self.dropped += 1;
+                        return;
+                    };
+                    let Some(raw) = rest.get(header_len..frame_len) else {
+                        self.dropped += 1;
+                        return;
+                    };
+                    if self.aac_config != Some(asc) {
+                        self.aac_config = Some(asc);
+                        let sh = Bytes::from(vec![0xAF, 0x00, asc[0], asc[1]]);
+                        out.push(Frame::audio(AudioCodec::Aac, ms, true, sh, 2));
+                    }
+                    let mut body = BytesMut::with_capacity(2 + raw.len());
+                    body.put_slice(&[0xAF, 0x01]);
+                    body.put_slice(raw);
+                    out.push(Frame::audio(AudioCodec::Aac, ms, false, body.freeze(), 2));
+                    ms += samples_ms;
+                    rest = &rest[frame_len..];
+                }
+            }
+        }
+    }
+}
+
+/// Parses an ADTS header (ISO/IEC 14496-3 §1.A.2): (AudioSpecificConfig, header length,
+/// frame length, frame duration in ms).
+fn adts(b: &[u8]) -> Option<([u8; 2], usize, usize, i64)> {
+    let h = b.get(..7)?;
+    if h[0] != 0xFF || h[1] & 0xF0 != 0xF0 {
+        return None;
+    }
+    let header_len = if h[1] & 0x01 == 0 { 9 } else { 7 };
+    let profile = h[2] >> 6; // object type - 1
+    let sr_index = (h[2] >> 2) & 0x0F;
+    let channels = ((h[2] & 0x01) << 2) | (h[3] >> 6);
+    let frame_len =
+        (usize::from(h[3] & 0x03) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
+    if frame_len < header_len || frame_len > b.len() || sr_index > 12 {
+        return None;
+    }
+    const RATES: [i64; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
+    let object_type = profile + 1;
+    let asc = [
+        (object_type << 3) | (sr_index >> 1),
+        ((sr_index & 1) << 7) | (channels << 3),
+    ];
+    let samples_ms = 1024 * 1000 / RATES[usize::from(sr_index)];
+    Some((asc, header_len, frame_len, samples_ms))
+}
+
+/// Turns the gathered access unit into a frame (and a sequence header into `out` first when
+/// the parameter sets changed). None when nothing usable is in it.
+fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
+    let au = state.au.split().freeze();
+    let (codec, legacy_id) = match state.codec {
+        VideoEs::H264 => (VideoCodec::Avc, 7u8),
+        VideoEs::H265 => (VideoCodec::Hevc, 12u8),
+    };
+    let mut keyframe = false;
+    let mut body = BytesMut::with_capacity(au.len() + 16);
+    body.put_slice(&[0, 1, 0, 0, 0]);
+    for nal in annexb_nals(&au) {
+        let Some(&first) = nal.first() else { continue };
+        let kind = match state.codec {
+            VideoEs::H264 => first & 0x1F,
+            VideoEs::H265 => (first >> 1) & 0x3F,
+        };
+        let slot = match (state.codec, kind) {
+            (VideoEs::H264, 7) | (VideoEs::H265, 33) => Some(&mut state.params.sps),
+            (VideoEs::H264, 8) | (VideoEs::H265, 34) => Some(&mut state.params.pps),
+            (VideoEs::H265, 32) => Some(&mut state.params.vps),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            if slot.as_deref() != Some(nal) {
+                *slot = Some(Bytes::copy_from_slice(nal));
+            }
+            continue;
+        }
+        match (state.codec, kind) {
+            // Access unit delimiters are not carried in FLV.
+            (VideoEs::H264, 9) | (VideoEs::H265, 35) => continue,
+            (VideoEs::H264, 5) | (VideoEs::H265, 16..=21) => keyframe = true,
+            _ => {}
+        }
+        body.put_u32(nal.len() as u32);
+        body.put_slice(nal);
+    }
+    if body.len() == 5 {
+        return None;
+    }
+    let pts = state.pts.unwrap_or(0);
+    let dts = state.dts.unwrap_or(pts);
+    let dts_ms = state.clock.ms(dts);
+    let cts = ((pts as i64 - dts as i64).rem_euclid(1 << 33) / 90).clamp(0, 0x7F_FFFF) as i32;
+    if state.announced.as_ref() != Some(&state.params) {
+        if let Some(record) = config_record(state.codec, &state.params) {
+            let mut sh = BytesMut::with_capacity(5 + record.len());
+            sh.put_slice(&[0x10 | legacy_id, 0, 0, 0, 0]);
+            sh.put_slice(&record);
+            out.push(Frame::video(codec, dts_ms, 0, false, true, sh.freeze(), 5));
+            state.announced = Some(state.params.clone());
+        }
+    }
+    if state.announced.is_none() {
+        // No decoder configuration yet: players could not decode this frame.
+        return None;
+    }
+    body[0] = if keyframe { 0x10 } else { 0x20 } | legacy_id;
+    body[2..5].copy_from_slice(&cts.to_be_bytes()[1..]);
+    Some(Frame::video(
+        codec,
+        dts_ms,
+        cts,
+        keyframe,
+        false,
+        body.freeze(),
+        5,
+    ))
+}
+
+/// The decoder configuration record for the parameter sets, once all are known.
+fn config_record(codec: VideoEs, p: &ParameterSets) -> Option<Bytes> {
+    let sps = p.sps.as_ref()?;
+    let pps = p.pps.as_ref()?;
+    let mut out = BytesMut::new();
+    match codec {
+        VideoEs::H264 => {
+            let config = AvcConfig {
+                profile: *sps.get(1)?,
+                compatibility: *sps.get(2)?,
+                level: *sps.get(3)?,
+                nal_length_size: 4,
+                sps: vec![sps.clone()],
+                pps: vec![pps.clone()],
+            };
+            config.encode(&mut out).ok()?;
+        }
+        VideoEs::H265 => {
+            let vps = p.vps.as_ref()?;
+            hevc_record(vps, sps, pps, &mut out)?;
+        }
+    }
+    Some(out.freeze())
+}
+
+/// HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1.2) with the general
+/// profile/tier/level copied from the SPS and one array each for VPS, SPS and PPS.
+fn hevc_record(vps: &[u8], sps: &[u8], pps: &[u8], out: &mut BytesMut) -> Option<()> {
+    // SPS RBSP after the 2-byte NAL header: 1 byte (vps id, max sub layers, nesting), then
+    // profile_tier_level's 12 general bytes. Emulation prevention bytes removed.
+    let mut rbsp = Vec::with_capacity(16);
+    let mut zeros = 0;
+    for &b in sps.get(2..)? {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        rbsp.push(b);
+        if rbsp.len() == 13 {
+            break;
+        }
+    }
+    let ptl = rbsp.get(1..13)?;
+    out.put_u8(1); // configurationVersion
+    out.put_slice(ptl); // profile space/tier/idc, compatibility flags, constraint flags, level
+    out.put_u16(0xF000); // reserved + min_spatial_segmentation_idc 0
+    out.put_u8(0xFC); // reserved + parallelismType 0
+    out.put_u8(0xFD); // reserved + chromaFormat 1 (4:2:0)
+    out.put_u8(0xF8); // reserved + bitDepthLumaMinus8 0
+    out.put_u8(0xF8); // reserved + bitDepthChromaMinus8 0
+    out.put_u16(0); // avgFrameRate
+                    // constantFrameRate 0, numTemporalLayers 1, temporalIdNested 1, lengthSizeMinusOne 3
+    out.put_u8(0x0F);
+    out.put_u8(3); // numOfArrays
+    for (kind, nal) in [(32u8, vps), (33, sps), (34, pps)] {
+        out.put_u8(0x80 | kind); // array_completeness
+        out.put_u16(1);
+        out.put_u16(u16::try_from(nal.len()).ok()?);
+        out.put_slice(nal);
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::FrameKind;
+    use crate::wire::codec::h265::HevcConfig;
+
+    const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1F, 0xAC, 0xD9];
+    const PPS: &[u8] = &[0x68, 0xEE, 0x3C, 0x80];
+
+    fn annexb(nals: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for n in nals {
+            v.extend_from_slice(&[0, 0, 0, 1]);
+            v.extend_from_slice(n);
+        }
+        v
+    }
+
+    #[test]
+    fn nal_splitting_handles_3_and_4_byte_start_codes() {
+        let data = [0, 0, 1, 0x65, 1, 2, 0, 0, 0, 1, 0x41, 9, 0, 0, 1, 0x06, 0];
+        let nals: Vec<&[u8]> = annexb_nals(&data).collect();
+        assert_eq!(nals, vec![&[0x65, 1, 2][..], &[0x41, 9][..], &[0x06][..]]);
+        assert_eq!(annexb_nals(&[1, 2, 3]).count(), 0);
+    }
+
+    #[test]
+    fn h264_access_units_become_avcc_frames_after_a_sequence_header() {
+        let mut a = Assembler::new();
+        let mut out = Vec::new();
+        let idr = annexb(&[&[0x09, 0xF0], SPS, PPS, &[0x65, 0x88, 0x84]]);
+        // One access unit over two PES with the same PTS.
+        a.push_video(VideoEs::H264, Some(9000), None, &idr[..10], &mut out);
+        a.push_video(VideoEs::H264, Some(9000), None, &idr[10..], &mut out);
+        assert!(out.is_empty(), "the access unit ends at the next PTS");
+        a.push_video(
+            VideoEs::H264,
+            Some(12600),
+            None,
+            &annexb(&[&[0x41, 0x9A]]),
+            &mut out,
+        );
+        a.flush(&mut out);
+        assert_eq!(out.len(), 3);
+        let sh = &out[0];
+        assert!(sh.sequence_header && sh.kind == FrameKind::Video && sh.dts == 100);
+        assert_eq!(&sh.data[..5], &[0x17, 0, 0, 0, 0]);
+        let record = AvcConfig::parse(&sh.data[5..]).unwrap();
+        assert_eq!(record.sps, vec![Bytes::from_static(SPS)]);
+        assert_eq!(record.pps, vec![Bytes::from_static(PPS)]);
+        let key = &out[1];
+        assert!(key.keyframe && key.is_video_keyframe());
+        assert_eq!(
+            &key.data[..],
+            &[0x17, 1, 0, 0, 0, 0, 0, 0, 3, 0x65, 0x88, 0x84],
+            "no AUD, no SPS/PPS"
+        );
+        assert_eq!((out[2].dts, out[2].keyframe), (140, false));
+        assert_eq!(out[2].data[0], 0x27);
+    }
+
+    #[test]
+    fn frames_before_parameter_sets_are_dropped_and_pts_wraps() {
+        let mut a = Assembler::new();
+        let mut out = Vec::new();
+        a.push_video(
+            VideoEs::H264,
+            Some(100),
+            None,
+            &annexb(&[&[0x41, 1]]),
+            &mut out,
+        );
+        a.push_video(
+            VideoEs::H264,
+            Some((1 << 33) - 3600),
+            None,
+            &annexb(&[SPS, PPS, &[0x65, 1]]),
+            &mut out,
+        );
+        a.push_video(
+            VideoEs::H264,
+            Some(0),
+            None,
+            &annexb(&[&[0x41, 2]]),
+            &mut out,
+        );
+        a.flush(&mut out);
+        assert_eq!(a.dropped, 1);
+        let dts: Vec<i64> = out
+            .iter()
+            .filter(|f| !f.sequence_header)
+            .map(|f| f.dts)
+            .collect();
+        // Across the 33-bit wrap the step is +40 ms, not a jump back.
+        assert_eq!(dts[1] - dts[0], 40);
+    }
+
+    #[test]
+    fn hevc_record_parses_back_with_its_parameter_sets() {
+        // VPS/SPS/PPS NAL headers (types 32/33/34) with short fake payloads; the SPS carries
+        // a profile_tier_level (Main, level 3.0 = 90) after its first byte.
+        let vps = [0x40, 0x01, 0x0C, 0x01];
+        let sps = [
+            0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
+        ];
+        let pps = [0x44, 0x01, 0xC1, 0x73];
+        let mut out = BytesMut::new();
+        hevc_record(&vps, &sps, &pps, &mut out).unwrap();
+        let c = HevcConfig::parse(&out).unwrap();
+        assert_eq!(
+            (
+                c.general_profile_idc,
+                c.general_level_idc,
+                c.nal_length_size
+            ),
+            (1, 90, 4)
+        );
+        assert_eq!(c.vps[0][..], vps);
+        assert_eq!(c.sps[0][..], sps);
+        assert_eq!(c.pps[0][..], pps);
+    }
+
+    #[test]
+    fn adts_frames_become_raw_aac_with_one_config() {
+        // Two ADTS frames, AAC LC (profile 1), 44.1 kHz (index 4), stereo; 7-byte headers.
+        let frame = |payload: &[u8]| {
+            let len = 7 + payload.len();
+            let mut h = vec![
+                0xFF,
+                0xF1,
+                0x50,
+                0x80,
+                (len >> 3) as u8,
+                ((len & 7) << 5) as u8 | 0x1F,
+                0xFC,
+            ];
+            h.extend_from_slice(payload);
+            h
+        };
+        let mut data = frame(&[1, 2, 3]);
+        data.extend(frame(&[4, 5]));
+        let mut a = Assembler::new();
+        let mut out = Vec::new();
+        a.push_audio(AudioEs::Aac, Some(90_000), &data, &mut out);
+        a.push_audio(
+            AudioEs::Aac,
+            Some(90_000 + 2 * 2090),
+            &frame(&[6]),
+            &mut out,
+        );
+        let bodies: Vec<&[u8]> = out.iter().map(|f| &f.data[..]).collect();
+        assert_eq!(
+            bodies,
+            vec![
+                &[0xAF, 0, 0x12, 0x10][..],
+                &[0xAF, 1, 1, 2, 3],
+                &[0xAF, 1, 4, 5],
+                &[0xAF, 1, 6]
+            ]
+        );
+        assert_eq!(out[1].dts, 1000);
+        assert_eq!(out[2].dts, 1023, "the second frame is 1024 samples later");
+        // Garbage is counted, not a panic.
+        a.push_audio(AudioEs::Aac, Some(0), &[0xFF, 0xF1, 0x50], &mut out);
+        assert_eq!(a.dropped, 1);
+    }
+
+    #[test]
+    fn g711_passes_through_as_flv_sound_format_7_and_8() {
+        let mut a = Assembler::new();
+        let mut out = Vec::new();
+        a.push_audio(AudioEs::G711A, Some(1800), &[0xD5; 160], &mut out);
+        a.push_audio(AudioEs::G711U, Some(3240), &[0xFF; 160], &mut out);
+        assert_eq!(
+            (out[0].data[0], out[0].data.len(), out[0].dts),
+            (0x72, 161, 20)
+        );
+        assert_eq!(out[0].codec, crate::media::Codec::Audio(AudioCodec::G711A));
+        assert_eq!(out[1].data[0], 0x82);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut rng = crate::testutil::XorShift(0x5eed);
+        let mut a = Assembler::new();
+        let mut out = Vec::new();
+        for _ in 0..5000 {
+            let len = rng.below(64);
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.below(3) == 0 {
+                        0
+                    } else {
+                        rng.next() as u8
+                    }
+                })
+                .collect();
+            let pts = Some(rng.next() & ((1 << 33) - 1));
+            match rng.below(4) {
+                0 => a.push_video(VideoEs::H264, pts, None, &data, &mut out),
+                1 => a.push_video(VideoEs::H265, pts, pts, &data, &mut out),
+                2 => a.push_audio(AudioEs::Aac, pts, &data, &mut out),
+                _ => a.push_audio(AudioEs::G711U, pts, &data, &mut out),
+            }
+            out.clear();
+        }
+    }
+}

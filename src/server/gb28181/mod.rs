@@ -1,0 +1,4 @@
+//! GB/T 28181 camera gateway: the SIP agent's glue and the media path from PS-over-RTP into
+//! the live hub.
+
+pub mod assemble;
