@@ -335,10 +335,8 @@ fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
             state.announced = Some(state.params.clone());
         }
     }
-    if state.announced.is_none() {
-        // No decoder configuration yet: players could not decode this frame.
-        return None;
-    }
+    // No decoder configuration yet: players could not decode this frame.
+    state.announced.as_ref()?;
     body[0] = if keyframe { 0x10 } else { 0x20 } | legacy_id;
     body[2..5].copy_from_slice(&cts.to_be_bytes()[1..]);
     Some(Frame::video(
