@@ -79,6 +79,44 @@ fn top_entries(c: &Config) -> Entries {
         ("http_server.dir", format!("{:?}", c.http.dir)),
         ("http_server.crossdomain", c.http.crossdomain.to_string()),
         ("http_api.enabled", c.api.enabled.to_string()),
+        ("gb28181.enabled", c.gb28181.enabled.to_string()),
+        ("gb28181.sip_listen", c.gb28181.sip_listen.to_string()),
+        ("gb28181.media_listen", c.gb28181.media_listen.to_string()),
+        (
+            "gb28181.rtp_ports",
+            format!("{}-{}", c.gb28181.rtp_ports.0, c.gb28181.rtp_ports.1),
+        ),
+        ("gb28181.server_id", c.gb28181.server_id.clone()),
+        ("gb28181.domain", c.gb28181.domain.clone()),
+        (
+            "gb28181.password",
+            if c.gb28181.password.is_empty() {
+                "none"
+            } else {
+                "set"
+            }
+            .to_owned(),
+        ),
+        (
+            "gb28181.passwords",
+            format!("{} devices", c.gb28181.passwords.len()),
+        ),
+        ("gb28181.auto_invite", c.gb28181.auto_invite.to_string()),
+        ("gb28181.transport", format!("{:?}", c.gb28181.transport)),
+        ("gb28181.app", c.gb28181.app.clone()),
+        (
+            "gb28181.stream_name",
+            format!("{:?}", c.gb28181.stream_name),
+        ),
+        (
+            "gb28181.keepalive_timeout",
+            c.gb28181.keepalive_timeout_s.to_string(),
+        ),
+        (
+            "gb28181.media_timeout",
+            c.gb28181.media_timeout_s.to_string(),
+        ),
+        ("gb28181.host", format!("{:?}", c.gb28181.host)),
         (
             "http_api.auth",
             match &c.api.auth {

@@ -61,6 +61,61 @@ pub struct HttpServer {
     pub crossdomain: bool,
 }
 
+/// How camera media reaches us (`gb28181.transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GbTransport {
+    /// The camera connects to our shared TCP media port (RFC 4571 framing).
+    TcpPassive,
+    /// We connect to the camera's TCP port from its SDP answer.
+    TcpActive,
+    /// RTP over UDP to a port of ours from `rtp_port_min..=rtp_port_max`.
+    Udp,
+}
+
+/// How a camera stream is named in the hub (`gb28181.stream_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GbStreamName {
+    /// `{app}/{channel_id}`.
+    Channel,
+    /// `{app}/{device_id}` (one stream per device).
+    Device,
+}
+
+/// `gb28181` settings: the SIP server for IP cameras and their media.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gb28181 {
+    /// `gb28181.enabled`.
+    pub enabled: bool,
+    /// `gb28181.sip_listen`: SIP over UDP and TCP. Needs a restart to change.
+    pub sip_listen: SocketAddr,
+    /// `gb28181.media_listen`: the shared TCP media port (tcp_passive). Restart to change.
+    pub media_listen: SocketAddr,
+    /// `gb28181.rtp_port_min`/`rtp_port_max`: UDP media ports, one per playing channel.
+    pub rtp_ports: (u16, u16),
+    /// `gb28181.server_id`: our 20-digit SIP id.
+    pub server_id: String,
+    /// `gb28181.domain`: SIP domain and digest realm (the first 10 digits of the id).
+    pub domain: String,
+    /// `gb28181.password`: shared REGISTER password; empty accepts devices without one.
+    pub password: String,
+    /// `gb28181.passwords`: per-device passwords, by device id.
+    pub passwords: BTreeMap<String, String>,
+    /// `gb28181.auto_invite`: invite every channel after the catalog arrives.
+    pub auto_invite: bool,
+    /// `gb28181.transport`.
+    pub transport: GbTransport,
+    /// `gb28181.app`: the app of camera streams in the hub.
+    pub app: String,
+    /// `gb28181.stream_name`.
+    pub stream_name: GbStreamName,
+    /// `gb28181.keepalive_timeout`, seconds without keepalive before a device is offline.
+    pub keepalive_timeout_s: u32,
+    /// `gb28181.media_timeout`, seconds without media before a channel is invited again.
+    pub media_timeout_s: u32,
+    /// `gb28181.host`: the IP put in our SDP; empty = the local address the camera reached.
+    pub host: String,
+}
+
 /// `http_api` settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpApi {
@@ -94,6 +149,8 @@ pub struct Config {
     pub http: HttpServer,
     /// `http_api` (SRS: `http_api`), served by the same HTTP server under `/api/`.
     pub api: HttpApi,
+    /// `gb28181`: the camera gateway.
+    pub gb28181: Gb28181,
     default_vhost: Vhost,
     /// Named vhosts by canonical (lower-case) name.
     vhosts: BTreeMap<String, Vhost>,
@@ -120,6 +177,23 @@ impl Config {
             api: HttpApi {
                 enabled: cfg!(feature = "api"),
                 auth: None,
+            },
+            gb28181: Gb28181 {
+                enabled: cfg!(feature = "gb28181"),
+                sip_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5060)),
+                media_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9000)),
+                rtp_ports: (30000, 30100),
+                server_id: "34020000002000000001".to_owned(),
+                domain: "3402000000".to_owned(),
+                password: String::new(),
+                passwords: BTreeMap::new(),
+                auto_invite: true,
+                transport: GbTransport::TcpPassive,
+                app: "live".to_owned(),
+                stream_name: GbStreamName::Channel,
+                keepalive_timeout_s: 180,
+                media_timeout_s: 15,
+                host: String::new(),
             },
             default_vhost: Vhost::embedded(DEFAULT_VHOST.to_owned()),
             vhosts: BTreeMap::new(),
@@ -156,6 +230,71 @@ impl Config {
             config.log_level = level.0;
         }
         let at = |span, key, message| ConfigError::at(text, origin, span, key, message);
+        if let Some(gb) = raw.gb28181 {
+            let g = &mut config.gb28181;
+            if let Some(v) = gb.enabled {
+                g.enabled = compiled_in(
+                    v,
+                    cfg!(feature = "gb28181"),
+                    "gb28181.enabled",
+                    "gb28181",
+                    &at,
+                )?;
+            }
+            if let Some(v) = gb.sip_listen {
+                g.sip_listen = v.0;
+            }
+            if let Some(v) = gb.media_listen {
+                g.media_listen = v.0;
+            }
+            if let Some(v) = gb.rtp_port_max {
+                g.rtp_ports.1 = v.to_u32() as u16;
+            }
+            if let Some(v) = gb.rtp_port_min {
+                g.rtp_ports.0 = v.get_ref().to_u32() as u16;
+                if g.rtp_ports.0 > g.rtp_ports.1 {
+                    return Err(at(
+                        v.span(),
+                        "gb28181.rtp_port_min".to_owned(),
+                        format!("above rtp_port_max ({})", g.rtp_ports.1),
+                    ));
+                }
+            }
+            if let Some(v) = gb.server_id {
+                g.domain = v.0[..10].to_owned();
+                g.server_id = v.0;
+            }
+            if let Some(v) = gb.domain {
+                g.domain = v;
+            }
+            if let Some(v) = gb.password {
+                g.password = v;
+            }
+            if let Some(v) = gb.passwords {
+                g.passwords = v;
+            }
+            if let Some(v) = gb.auto_invite {
+                g.auto_invite = v;
+            }
+            if let Some(v) = gb.transport {
+                g.transport = v.0;
+            }
+            if let Some(v) = gb.app {
+                g.app = v;
+            }
+            if let Some(v) = gb.stream_name {
+                g.stream_name = v.0;
+            }
+            if let Some(v) = gb.keepalive_timeout {
+                g.keepalive_timeout_s = v.to_u32();
+            }
+            if let Some(v) = gb.media_timeout {
+                g.media_timeout_s = v.to_u32();
+            }
+            if let Some(v) = gb.host {
+                g.host = v;
+            }
+        }
         if let Some(http) = raw.http_server {
             if let Some(v) = http.enabled {
                 config.http.enabled = compiled_in(

@@ -13,6 +13,7 @@ use serde::Deserialize as DeriveDeserialize;
 use toml::Spanned;
 
 use super::vhost::{HlsStorage, TimeJitter};
+use super::{GbStreamName, GbTransport};
 
 /// Top level of `tinysrs.toml`.
 #[derive(DeriveDeserialize)]
@@ -29,6 +30,7 @@ pub(super) struct RawConfig {
     pub user: Option<String>,
     pub http_server: Option<RawHttpServer>,
     pub http_api: Option<RawHttpApi>,
+    pub gb28181: Option<RawGb28181>,
     pub vhost: Option<BTreeMap<Spanned<String>, RawVhost>>,
 }
 
@@ -39,6 +41,72 @@ pub(super) struct RawHttpServer {
     pub listen: Option<Listen>,
     pub dir: Option<String>,
     pub crossdomain: Option<bool>,
+}
+
+#[derive(DeriveDeserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of GB28181 settings")]
+pub(super) struct RawGb28181 {
+    pub enabled: Option<Spanned<bool>>,
+    pub sip_listen: Option<Listen>,
+    pub media_listen: Option<Listen>,
+    pub rtp_port_min: Option<Spanned<Int<1024, 65_535>>>,
+    pub rtp_port_max: Option<Int<1024, 65_535>>,
+    pub server_id: Option<SipId>,
+    pub domain: Option<String>,
+    pub password: Option<String>,
+    pub passwords: Option<BTreeMap<String, String>>,
+    pub auto_invite: Option<bool>,
+    pub transport: Option<GbTransportKey>,
+    pub app: Option<String>,
+    pub stream_name: Option<StreamNameKey>,
+    pub keepalive_timeout: Option<Int<10, 3_600>>,
+    pub media_timeout: Option<Int<3, 3_600>>,
+    pub host: Option<String>,
+}
+
+/// A GB28181 20-digit SIP id.
+pub(super) struct SipId(pub String);
+
+impl<'de> Deserialize<'de> for SipId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        if s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(SipId(s))
+        } else {
+            Err(de::Error::custom(format_args!(
+                "expected a GB28181 id of 20 digits, found {s:?}"
+            )))
+        }
+    }
+}
+
+pub(super) struct GbTransportKey(pub GbTransport);
+
+impl<'de> Deserialize<'de> for GbTransportKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const CHOICES: &[(&str, GbTransport)] = &[
+            ("tcp_passive", GbTransport::TcpPassive),
+            ("tcp_active", GbTransport::TcpActive),
+            ("udp", GbTransport::Udp),
+        ];
+        deserializer
+            .deserialize_str(KeywordVisitor(CHOICES))
+            .map(GbTransportKey)
+    }
+}
+
+pub(super) struct StreamNameKey(pub GbStreamName);
+
+impl<'de> Deserialize<'de> for StreamNameKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const CHOICES: &[(&str, GbStreamName)] = &[
+            ("channel", GbStreamName::Channel),
+            ("device", GbStreamName::Device),
+        ];
+        deserializer
+            .deserialize_str(KeywordVisitor(CHOICES))
+            .map(StreamNameKey)
+    }
 }
 
 #[derive(DeriveDeserialize)]

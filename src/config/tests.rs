@@ -774,3 +774,29 @@ fn compiled_in_protocols_are_on_by_default() {
     assert!(c.http.enabled && c.api.enabled);
     assert!(c.default_vhost().hls.enabled && c.default_vhost().http_remux);
 }
+
+#[test]
+fn gb28181_settings_are_read_and_checked() {
+    let c = parse(
+        "[gb28181]\nserver_id = \"44010000002000000099\"\npassword = \"pw\"\n\
+         transport = \"udp\"\nstream_name = \"device\"\nrtp_port_min = 40000\nrtp_port_max = 40010\n\
+         [gb28181.passwords]\n\"44010000001320000001\" = \"cam1\"\n",
+    );
+    let g = &c.gb28181;
+    assert_eq!(
+        (g.server_id.as_str(), g.domain.as_str()),
+        ("44010000002000000099", "4401000000")
+    );
+    assert_eq!(g.transport, crate::config::GbTransport::Udp);
+    assert_eq!(g.stream_name, crate::config::GbStreamName::Device);
+    assert_eq!(g.rtp_ports, (40000, 40010));
+    assert_eq!(
+        g.passwords.get("44010000001320000001").map(String::as_str),
+        Some("cam1")
+    );
+    let (line, _, key, message) = fail("[gb28181]\nserver_id = \"123\"\n");
+    assert_eq!((line, key.as_str()), (2, "gb28181.server_id"));
+    assert!(message.contains("20 digits"), "{message}");
+    let (line, _, key, _) = fail("[gb28181]\nrtp_port_max = 2000\nrtp_port_min = 3000\n");
+    assert_eq!((line, key.as_str()), (3, "gb28181.rtp_port_min"));
+}
