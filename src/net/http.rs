@@ -63,6 +63,8 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: 
         registration,
         #[cfg(feature = "api")]
         api: shared.api,
+        #[cfg(feature = "gb28181")]
+        gb: shared.gb,
         buf: BytesMut::with_capacity(1024),
     };
     match conn.serve(&mut stream).await {
@@ -81,6 +83,8 @@ struct HttpConn {
     registration: Registration,
     #[cfg(feature = "api")]
     api: Rc<api::ApiSettings>,
+    #[cfg(feature = "gb28181")]
+    gb: Rc<std::cell::RefCell<Option<super::gb28181::GbHandle>>>,
     /// Bytes read but not yet parsed (the next request head).
     buf: BytesMut,
 }
@@ -340,6 +344,56 @@ impl HttpConn {
         Ok(())
     }
 
+    #[cfg(all(feature = "api", feature = "gb28181"))]
+    async fn gb_api(
+        &mut self,
+        stream: &mut TcpStream,
+        head: &RequestHead,
+        path: &str,
+    ) -> Result<After, Error> {
+        let config = self.ctx.config();
+        if !api::authorized(config.api.auth.as_ref(), head.authorization.as_deref()) {
+            let headers = [
+                ("WWW-Authenticate", "Basic realm=\"tinysrs\""),
+                ("Content-Length", "0"),
+            ];
+            self.respond(stream, head, 401, &headers, &[]).await?;
+            return Ok(After::KeepAlive);
+        }
+        let gb = self.gb.borrow().clone();
+        let (mut body, code) = match gb {
+            Some(gb) => crate::server::gb28181::api::handle(
+                &mut gb.borrow_mut().agent,
+                self.clock.now_ms(),
+                path,
+            ),
+            None => (
+                serde_json::json!({}),
+                crate::server::gb28181::api::CODE_NOT_FOUND,
+            ),
+        };
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("code".into(), code.into());
+            obj.insert("server".into(), self.api.server_id.clone().into());
+            obj.insert("service".into(), self.api.service_id.clone().into());
+            obj.insert("pid".into(), std::process::id().to_string().into());
+        }
+        let text = body.to_string();
+        let len = text.len().to_string();
+        self.respond(
+            stream,
+            head,
+            200,
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Length", &len),
+            ],
+            text.as_bytes(),
+        )
+        .await?;
+        Ok(After::KeepAlive)
+    }
+
     #[cfg(feature = "api")]
     async fn api(
         &mut self,
@@ -352,6 +406,10 @@ impl HttpConn {
             return Ok(After::KeepAlive);
         }
         self.registration.record.kind.set(ClientKind::Api);
+        #[cfg(feature = "gb28181")]
+        if path.starts_with("/api/v1/gb28181") {
+            return self.gb_api(stream, head, path).await;
+        }
         let request = api::ApiRequest {
             method: head.method,
             path,

@@ -1,12 +1,16 @@
 //! The only layer that touches tokio, sockets and the clock: listeners, connection drivers,
 //! signals and shutdown. Everything runs on one thread (current-thread runtime + LocalSet).
 
+#[cfg(feature = "gb28181")]
+pub mod gb28181;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 
 use std::cell::Cell;
+#[cfg(feature = "gb28181")]
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -97,6 +101,9 @@ pub struct Shared {
     pub rng: Rc<Rng>,
     #[cfg(feature = "api")]
     pub api: Rc<crate::server::api::ApiSettings>,
+    /// The GB28181 agent and media, once started (for the API).
+    #[cfg(feature = "gb28181")]
+    pub gb: Rc<RefCell<Option<gb28181::GbHandle>>>,
 }
 
 /// Accepts on `listener`, or never when there is none.
@@ -145,8 +152,15 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             ))
         },
         rng,
+        #[cfg(feature = "gb28181")]
+        gb: Rc::default(),
     };
     let ctx = shared.ctx.clone();
+    #[cfg(feature = "gb28181")]
+    if shared.ctx.config().gb28181.enabled {
+        let handle = gb28181::start(shared.clone()).await?;
+        *shared.gb.borrow_mut() = Some(handle);
+    }
     let active = Rc::new(Cell::new(0usize));
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;

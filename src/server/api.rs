@@ -314,7 +314,8 @@ fn page(query: &str) -> (usize, usize) {
 }
 
 /// Checks HTTP basic credentials (RFC 7617) when some are configured.
-fn authorized(credentials: Option<&(String, String)>, authorization: Option<&str>) -> bool {
+/// Whether `authorization` satisfies the configured API credentials (none configured: yes).
+pub fn authorized(credentials: Option<&(String, String)>, authorization: Option<&str>) -> bool {
     let Some((user, password)) = credentials else {
         return true;
     };

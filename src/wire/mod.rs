@@ -6,6 +6,16 @@ pub mod codec;
 pub mod flv;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "gb28181")]
+pub mod manscdp;
+#[cfg(feature = "gb28181")]
+pub mod mpegps;
 #[cfg(feature = "mpegts")]
 pub mod mpegts;
 pub mod rtmp;
+#[cfg(feature = "gb28181")]
+pub mod rtp;
+#[cfg(feature = "gb28181")]
+pub mod sdp;
+#[cfg(feature = "gb28181")]
+pub mod sip;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+#[cfg(feature = "gb28181")]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -76,9 +77,14 @@ impl Server {
         } else {
             "http_server.listen = \"127.0.0.1:0\"\n"
         };
+        let gb = if config.contains("[gb28181]") {
+            ""
+        } else {
+            "gb28181.sip_listen = \"127.0.0.1:0\"\ngb28181.media_listen = \"127.0.0.1:0\"\n"
+        };
         std::fs::write(
             &config_path,
-            format!("listen = \"127.0.0.1:0\"\n{http}{config}"),
+            format!("listen = \"127.0.0.1:0\"\n{http}{gb}{config}"),
         )
         .unwrap();
         Self::start_with_file(dir, config_path)

@@ -1,0 +1,58 @@
+//! The GB28181 part of the HTTP API, in SRS's envelope (`code`, `server`, `service`, `pid`):
+//!
+//! - `GET /api/v1/gb28181/devices`: devices with their channels and call state;
+//! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/invite`: start a channel;
+//! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/bye`: stop it.
+//!
+//! Codes: 0 success; 6000 unknown device or channel, or a channel already in that state
+//! (ours: SRS's GB28181 codes are not stable across its versions).
+
+use serde_json::json;
+
+use crate::session::gb28181::{Agent, SipTransport};
+
+pub const CODE_NOT_FOUND: u32 = 6000;
+
+/// Answers a `/api/v1/gb28181/...` path: (JSON body without the envelope fields, code).
+pub fn handle(agent: &mut Agent, now_ms: u64, path: &str) -> (serde_json::Value, u32) {
+    let rest = path.trim_start_matches("/api/v1/gb28181").trim_matches('/');
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        ["devices"] | [""] => {
+            let devices: Vec<serde_json::Value> = agent
+                .devices(now_ms)
+                .into_iter()
+                .map(|d| {
+                    json!({
+                        "id": d.id,
+                        "ip": d.addr.ip().to_string(),
+                        "port": d.addr.port(),
+                        "transport": match d.transport { SipTransport::Udp => "udp", SipTransport::Tcp(_) => "tcp" },
+                        "registered": d.registered,
+                        "online": d.online,
+                        "manufacturer": d.manufacturer,
+                        "model": d.model,
+                        "last_seen_ms": d.last_seen_ms,
+                        "channels": d.channels.iter().map(|c| json!({
+                            "id": c.id,
+                            "name": c.name,
+                            "status": c.status,
+                            "state": c.state,
+                            "ssrc": c.ssrc,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            (json!({ "devices": devices }), 0)
+        }
+        ["devices", device, "channels", channel, "invite"] => {
+            let ok = agent.invite(now_ms, device, channel);
+            (json!({}), if ok { 0 } else { CODE_NOT_FOUND })
+        }
+        ["devices", device, "channels", channel, "bye"] => {
+            let ok = agent.bye(now_ms, device, channel);
+            (json!({}), if ok { 0 } else { CODE_NOT_FOUND })
+        }
+        _ => (json!({}), CODE_NOT_FOUND),
+    }
+}

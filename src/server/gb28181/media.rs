@@ -1,0 +1,225 @@
+//! One camera channel's media: RTP packets (any transport) → reorder → PS demux → access units
+//! → frames published straight into the hub as `{app}/{channel}` (or `{app}/{device}`).
+//! No I/O: the driver hands packets in with the time.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::assemble::{Assembler, AudioEs, VideoEs};
+use crate::live::{ClientId, Source, StreamKey};
+use crate::media::Frame;
+use crate::server::ServerCtx;
+use crate::wire::mpegps::{Demuxer, StreamType};
+use crate::wire::rtp::{Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
+
+/// Camera channels receiving media at once. RAM: each holds an RTP reorder window
+/// (`DEFAULT_WINDOW` packets, about 45 KiB), a PS buffer and one access unit (up to 4 MiB).
+pub const MAX_MEDIA_SESSIONS: usize = 64;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MediaStats {
+    pub packets: u64,
+    pub lost: u64,
+    pub frames: u64,
+}
+
+pub struct MediaSession {
+    pub ssrc: u32,
+    pub key: StreamKey,
+    client: ClientId,
+    reorder: Reorder,
+    ps: Demuxer,
+    asm: Assembler,
+    source: Option<Rc<RefCell<Source>>>,
+    frames: Vec<Frame>,
+    pub stats: MediaStats,
+    pub last_packet_ms: u64,
+}
+
+impl MediaSession {
+    pub fn new(ssrc: u32, key: StreamKey, client: ClientId, now_ms: u64) -> MediaSession {
+        MediaSession {
+            ssrc,
+            key,
+            client,
+            reorder: Reorder::new(DEFAULT_WINDOW),
+            ps: Demuxer::new(),
+            asm: Assembler::new(),
+            source: None,
+            frames: Vec::new(),
+            stats: MediaStats::default(),
+            last_packet_ms: now_ms,
+        }
+    }
+
+    /// One RTP packet of this channel.
+    pub fn handle_rtp(&mut self, ctx: &ServerCtx, now_ms: u64, packet: RtpPacket) {
+        self.stats.packets += 1;
+        self.last_packet_ms = now_ms;
+        self.reorder.push(packet);
+        self.drain(ctx, now_ms);
+    }
+
+    /// Gives up on gaps the reorder window still waits for (called once a second, so a slow
+    /// stream is not held back by one lost packet).
+    pub fn flush(&mut self, ctx: &ServerCtx, now_ms: u64) {
+        if self.reorder.flush() > 0 {
+            self.drain(ctx, now_ms);
+        }
+    }
+
+    fn drain(&mut self, ctx: &ServerCtx, now_ms: u64) {
+        while let Some(p) = self.reorder.pop() {
+            match p {
+                Popped::Packet(p) => {
+                    self.ps.push(&p.payload);
+                    // The marker ends a frame: an unbounded video PES is complete now.
+                    if p.marker {
+                        self.ps.flush();
+                    }
+                }
+                Popped::Lost { count } => {
+                    self.stats.lost += u64::from(count);
+                    // The partial PES is broken: resync on the next pack header.
+                    self.ps.reset();
+                }
+            }
+        }
+        while let Some(es) = self.ps.poll() {
+            match es.stream_type {
+                StreamType::H264 | StreamType::H265 => {
+                    let codec = if es.stream_type == StreamType::H264 {
+                        VideoEs::H264
+                    } else {
+                        VideoEs::H265
+                    };
+                    self.asm
+                        .push_video(codec, es.pts, es.dts, &es.data, &mut self.frames);
+                }
+                StreamType::Aac => {
+                    self.asm
+                        .push_audio(AudioEs::Aac, es.pts, &es.data, &mut self.frames)
+                }
+                StreamType::G711A => {
+                    self.asm
+                        .push_audio(AudioEs::G711A, es.pts, &es.data, &mut self.frames)
+                }
+                StreamType::G711U => {
+                    self.asm
+                        .push_audio(AudioEs::G711U, es.pts, &es.data, &mut self.frames)
+                }
+                StreamType::Unknown(_) => {}
+            }
+        }
+        self.publish_frames(ctx, now_ms);
+    }
+
+    fn publish_frames(&mut self, ctx: &ServerCtx, now_ms: u64) {
+        if self.frames.is_empty() {
+            return;
+        }
+        if self.source.is_none() {
+            let config = ctx.config();
+            let vhost = config.default_vhost().clone();
+            let settings = crate::server::source_settings(&vhost);
+            match ctx
+                .hub
+                .borrow_mut()
+                .publish(&self.key, self.client, settings, now_ms)
+            {
+                Ok(source) => {
+                    log::info!("GB28181 publish {} (ssrc {})", self.key, self.ssrc);
+                    crate::server::on_publish(ctx, &source, &vhost);
+                    self.source = Some(source);
+                }
+                Err(e) => {
+                    log::warn!("GB28181 ssrc {}: {e}", self.ssrc);
+                    self.frames.clear();
+                    return;
+                }
+            }
+        }
+        if let Some(source) = &self.source {
+            let mut s = source.borrow_mut();
+            for f in self.frames.drain(..) {
+                self.stats.frames += 1;
+                s.on_frame(f);
+            }
+        }
+    }
+
+    /// The call ended: the last access unit goes out and the stream is unpublished (players
+    /// stay attached for a new call).
+    pub fn stop(&mut self, ctx: &ServerCtx, now_ms: u64) {
+        self.asm.flush(&mut self.frames);
+        self.publish_frames(ctx, now_ms);
+        if self.source.take().is_some() {
+            log::info!("GB28181 unpublish {} (ssrc {})", self.key, self.ssrc);
+            ctx.hub
+                .borrow_mut()
+                .unpublish(&self.key, self.client, now_ms);
+        }
+    }
+}
+
+/// Media sessions by SSRC.
+#[derive(Default)]
+pub struct MediaRouter {
+    pub sessions: HashMap<u32, MediaSession>,
+}
+
+impl MediaRouter {
+    pub fn start(&mut self, ssrc: u32, key: StreamKey, client: ClientId, now_ms: u64) -> bool {
+        if self.sessions.len() >= MAX_MEDIA_SESSIONS && !self.sessions.contains_key(&ssrc) {
+            return false;
+        }
+        self.sessions
+            .entry(ssrc)
+            .or_insert_with(|| MediaSession::new(ssrc, key, client, now_ms));
+        true
+    }
+
+    pub fn stop(&mut self, ctx: &ServerCtx, ssrc: u32, now_ms: u64) {
+        if let Some(mut s) = self.sessions.remove(&ssrc) {
+            s.stop(ctx, now_ms);
+        }
+    }
+
+    /// Once a second: releases packets held behind gaps.
+    pub fn flush(&mut self, ctx: &ServerCtx, now_ms: u64) {
+        for s in self.sessions.values_mut() {
+            s.flush(ctx, now_ms);
+        }
+    }
+
+    /// Routes a packet by its SSRC, or to `fallback` (the one call from the packet's source
+    /// address) when its SSRC matches no session. Returns the SSRC it went to.
+    pub fn route(
+        &mut self,
+        ctx: &ServerCtx,
+        now_ms: u64,
+        packet: RtpPacket,
+        fallback: Option<u32>,
+    ) -> Option<u32> {
+        let ssrc = if self.sessions.contains_key(&packet.ssrc) {
+            packet.ssrc
+        } else {
+            let alias = fallback.filter(|f| self.sessions.contains_key(f))?;
+            // The camera uses another SSRC than agreed: follow it from now on.
+            if let Some(mut s) = self.sessions.remove(&alias) {
+                log::info!(
+                    "GB28181 {}: media SSRC {} instead of {alias}",
+                    s.key,
+                    packet.ssrc
+                );
+                s.ssrc = packet.ssrc;
+                self.sessions.insert(packet.ssrc, s);
+            }
+            packet.ssrc
+        };
+        let session = self.sessions.get_mut(&ssrc)?;
+        session.handle_rtp(ctx, now_ms, packet);
+        Some(ssrc)
+    }
+}

@@ -1,0 +1,396 @@
+//! The SIP agent on a simulated clock: a scripted camera talks to it, no sockets.
+
+use super::*;
+use crate::wire::sip::digest::{compute_response, Challenge};
+
+const DEVICE: &str = "34020000001320000001";
+const CHANNEL: &str = "34020000001310000001";
+
+fn config(password: &str) -> AgentConfig {
+    AgentConfig {
+        server_id: "34020000002000000001".into(),
+        domain: "3402000000".into(),
+        password: password.into(),
+        passwords: BTreeMap::new(),
+        auto_invite: true,
+        transport: GbTransport::TcpPassive,
+        keepalive_timeout_ms: 60_000,
+        media_timeout_ms: 10_000,
+        host: None,
+        media_tcp_port: 9000,
+        rtp_ports: (30000, 30001),
+    }
+}
+
+fn peer() -> Peer {
+    Peer {
+        transport: SipTransport::Udp,
+        addr: "127.0.0.1:5061".parse().unwrap(),
+        local: "127.0.0.1:5060".parse().unwrap(),
+    }
+}
+
+fn request(
+    method: Method,
+    call_id: &str,
+    cseq: u32,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> SipMessage {
+    let name = method_name(&method);
+    let mut m = SipMessage {
+        start: StartLine::Request {
+            method,
+            uri: "sip:34020000002000000001@3402000000".into(),
+        },
+        headers: vec![
+            (
+                "Via".into(),
+                "SIP/2.0/UDP 127.0.0.1:5061;rport;branch=z9hG4bK1".into(),
+            ),
+            ("From".into(), format!("<sip:{DEVICE}@3402000000>;tag=dev1")),
+            ("To".into(), format!("<sip:{DEVICE}@3402000000>")),
+            ("Call-ID".into(), call_id.into()),
+            ("CSeq".into(), format!("{cseq} {name}")),
+        ],
+        body: Bytes::from(body.to_owned()),
+    };
+    for (k, v) in extra {
+        m.headers.push(((*k).into(), (*v).into()));
+    }
+    m
+}
+
+fn sent(agent: &mut Agent) -> Vec<SipMessage> {
+    std::iter::from_fn(|| agent.poll_transmit())
+        .map(|(_, b)| crate::wire::sip::decode_datagram(&b).expect("our messages decode"))
+        .collect()
+}
+
+fn status(m: &SipMessage) -> Option<u16> {
+    match m.start {
+        StartLine::Response { status, .. } => Some(status),
+        _ => None,
+    }
+}
+
+fn method_of(m: &SipMessage) -> Option<Method> {
+    match &m.start {
+        StartLine::Request { method, .. } => Some(method.clone()),
+        _ => None,
+    }
+}
+
+fn events(agent: &mut Agent) -> Vec<AgentEvent> {
+    std::iter::from_fn(|| agent.poll_event()).collect()
+}
+
+fn keepalive() -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>7</SN>\r\n<DeviceID>{DEVICE}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
+    )
+}
+
+fn catalog() -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n<SN>1</SN>\r\n<DeviceID>{DEVICE}</DeviceID>\r\n<SumNum>1</SumNum>\r\n<DeviceList Num=\"1\">\r\n<Item>\r\n<DeviceID>{CHANNEL}</DeviceID>\r\n<Name>Cam</Name>\r\n<Status>ON</Status>\r\n</Item>\r\n</DeviceList>\r\n</Response>\r\n"
+    )
+}
+
+/// Registers (with digest when a password is set) and returns the agent.
+fn registered(password: &str) -> Agent {
+    let mut a = Agent::new(config(password), 42);
+    a.handle_message(
+        0,
+        "2026-11-21T00:00:00.000",
+        peer(),
+        request(Method::Register, "r1", 1, &[("Expires", "3600")], ""),
+    );
+    let out = sent(&mut a);
+    if password.is_empty() {
+        assert_eq!(status(&out[0]), Some(200));
+    } else {
+        assert_eq!(status(&out[0]), Some(401));
+        let challenge = Challenge::parse(out[0].header("WWW-Authenticate").unwrap()).unwrap();
+        assert_eq!(challenge.realm, "3402000000");
+        let uri = "sip:34020000002000000001@3402000000";
+        let response = compute_response(
+            DEVICE,
+            &challenge.realm,
+            password,
+            "REGISTER",
+            uri,
+            &challenge.nonce,
+            None,
+        );
+        let auth = format!(
+            "Digest username=\"{DEVICE}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5",
+            challenge.realm, challenge.nonce
+        );
+        a.handle_message(
+            10,
+            "2026-11-21T00:00:00.000",
+            peer(),
+            request(
+                Method::Register,
+                "r1",
+                2,
+                &[("Expires", "3600"), ("Authorization", &auth)],
+                "",
+            ),
+        );
+    }
+    let out = if password.is_empty() {
+        out
+    } else {
+        sent(&mut a)
+    };
+    let ok = &out[0];
+    assert_eq!(status(ok), Some(200));
+    assert_eq!(ok.header("Date"), Some("2026-11-21T00:00:00.000"));
+    // Then the Catalog and DeviceInfo queries.
+    let queries: Vec<String> = out[1..]
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.body).to_string())
+        .collect();
+    assert!(
+        queries
+            .iter()
+            .any(|q| q.contains("<CmdType>Catalog</CmdType>")),
+        "{queries:?}"
+    );
+    assert!(
+        queries
+            .iter()
+            .any(|q| q.contains("<CmdType>DeviceInfo</CmdType>")),
+        "{queries:?}"
+    );
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::DeviceOnline {
+            device: DEVICE.into()
+        }]
+    );
+    a
+}
+
+#[test]
+fn register_with_digest_then_a_wrong_password_is_refused() {
+    registered("s3cret");
+    let mut a = Agent::new(config("s3cret"), 1);
+    a.handle_message(0, "d", peer(), request(Method::Register, "r", 1, &[], ""));
+    let c = Challenge::parse(sent(&mut a)[0].header("WWW-Authenticate").unwrap()).unwrap();
+    let bad = compute_response(
+        DEVICE, &c.realm, "wrong", "REGISTER", "sip:x", &c.nonce, None,
+    );
+    let auth = format!("Digest username=\"{DEVICE}\", realm=\"{}\", nonce=\"{}\", uri=\"sip:x\", response=\"{bad}\"", c.realm, c.nonce);
+    a.handle_message(
+        1,
+        "d",
+        peer(),
+        request(Method::Register, "r", 2, &[("Authorization", &auth)], ""),
+    );
+    assert_eq!(status(&sent(&mut a)[0]), Some(401));
+    assert!(events(&mut a).is_empty());
+}
+
+#[test]
+fn catalog_leads_to_invite_answer_ack_and_media_start_then_bye_stops_it() {
+    let mut a = registered("");
+    a.handle_message(
+        100,
+        "d",
+        peer(),
+        request(Method::Message, "m1", 3, &[], &catalog()),
+    );
+    let out = sent(&mut a);
+    assert_eq!(status(&out[0]), Some(200));
+    let invite = out
+        .iter()
+        .find(|m| method_of(m) == Some(Method::Invite))
+        .expect("auto invite");
+    let sdp = String::from_utf8_lossy(&invite.body).to_string();
+    assert!(
+        sdp.contains("s=Play") && sdp.contains("a=recvonly") && sdp.contains("PS/90000"),
+        "{sdp}"
+    );
+    assert!(
+        sdp.contains("m=video 9000 TCP/RTP/AVP") && sdp.contains("a=setup:passive"),
+        "{sdp}"
+    );
+    let y = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("y="))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(y.len(), 10);
+    assert!(invite
+        .header("Subject")
+        .unwrap()
+        .starts_with(&format!("{CHANNEL}:{y}")));
+    assert_eq!(a.devices(100)[0].channels[0].state, "inviting");
+
+    // The camera answers with another SSRC in its y=: that is the one its media will carry.
+    let mut ok = invite.response_to(200, "OK", Some("cam7"));
+    ok.body = Bytes::from("v=0\r\no=x 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 15060 TCP/RTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\na=setup:active\r\ny=0200000099\r\n");
+    a.handle_message(200, "d", peer(), ok);
+    let out = sent(&mut a);
+    let ack = out
+        .iter()
+        .find(|m| method_of(m) == Some(Method::Ack))
+        .expect("ACK");
+    assert!(ack.header("To").unwrap().contains("tag=cam7"));
+    assert_eq!(ack.call_id(), invite.call_id());
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStart {
+            device: DEVICE.into(),
+            channel: CHANNEL.into(),
+            ssrc: 200000099,
+            transport: MediaTransport::TcpPassive,
+            remote: Some("127.0.0.1:15060".parse().unwrap()),
+        }]
+    );
+    assert_eq!(
+        a.only_call_from("127.0.0.1".parse().unwrap()),
+        Some(200000099)
+    );
+
+    // BYE from the camera: 200 OK and the media stops.
+    let bye = request(Method::Bye, invite.call_id().unwrap(), 9, &[], "");
+    a.handle_message(300, "d", peer(), bye);
+    assert_eq!(status(&sent(&mut a)[0]), Some(200));
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStop { ssrc: 200000099 }]
+    );
+}
+
+#[test]
+fn keepalive_from_an_unknown_device_brings_it_online() {
+    let mut a = Agent::new(config("pw"), 3);
+    a.handle_message(
+        0,
+        "d",
+        peer(),
+        request(Method::Message, "k1", 1, &[], &keepalive()),
+    );
+    let out = sent(&mut a);
+    assert_eq!(status(&out[0]), Some(200));
+    assert!(out
+        .iter()
+        .any(|m| String::from_utf8_lossy(&m.body).contains("<CmdType>Catalog</CmdType>")));
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::DeviceOnline {
+            device: DEVICE.into()
+        }]
+    );
+}
+
+#[test]
+fn no_keepalive_takes_the_device_offline_and_stalled_media_is_invited_again() {
+    let mut a = registered("");
+    a.handle_message(
+        100,
+        "d",
+        peer(),
+        request(Method::Message, "m1", 3, &[], &catalog()),
+    );
+    let invite = sent(&mut a)
+        .into_iter()
+        .find(|m| method_of(m) == Some(Method::Invite))
+        .unwrap();
+    let mut ok = invite.response_to(200, "OK", Some("t"));
+    ok.body = Bytes::from("v=0\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 1 TCP/RTP/AVP 96\r\ny=0200000001\r\n");
+    a.handle_message(200, "d", peer(), ok);
+    sent(&mut a);
+    events(&mut a);
+    // Media flows, then stops: after media_timeout a BYE and a new INVITE.
+    a.media_activity(5_000, 200000001);
+    a.handle_message(
+        14_000,
+        "d",
+        peer(),
+        request(Method::Message, "k", 4, &[], &keepalive()),
+    );
+    sent(&mut a);
+    a.handle_timeout(14_000);
+    assert!(sent(&mut a).is_empty());
+    a.handle_timeout(15_001);
+    let out = sent(&mut a);
+    assert!(
+        out.iter().any(|m| method_of(m) == Some(Method::Bye)),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|m| method_of(m) == Some(Method::Invite)),
+        "{out:?}"
+    );
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStop { ssrc: 200000001 }]
+    );
+    // No keepalive for keepalive_timeout: offline.
+    a.handle_timeout(14_000 + 60_001);
+    assert!(events(&mut a).contains(&AgentEvent::DeviceOffline {
+        device: DEVICE.into()
+    }));
+    assert!(a.devices(80_000).is_empty());
+}
+
+#[test]
+fn unregister_and_api_commands() {
+    let mut a = registered("");
+    assert!(!a.invite(0, "nope", "x"));
+    a.handle_message(
+        100,
+        "d",
+        peer(),
+        request(Method::Message, "m1", 3, &[], &catalog()),
+    );
+    sent(&mut a);
+    assert!(!a.invite(100, DEVICE, CHANNEL), "already inviting");
+    assert!(!a.bye(100, DEVICE, "unknown"));
+    a.handle_message(
+        200,
+        "d",
+        peer(),
+        request(Method::Register, "r9", 5, &[("Expires", "0")], ""),
+    );
+    assert_eq!(status(&sent(&mut a)[0]), Some(200));
+    assert!(events(&mut a).contains(&AgentEvent::DeviceOffline {
+        device: DEVICE.into()
+    }));
+    assert!(a.devices(200).is_empty());
+}
+
+#[test]
+fn garbage_messages_never_panic() {
+    let mut rng = crate::testutil::XorShift(77);
+    let mut a = registered("");
+    for i in 0..2000 {
+        let len = rng.below(300);
+        const ALPHABET: &[u8] = b"<>/CmdTypeKeepaliveCatalogSNItem 0123\r\n";
+        let body: String = (0..len)
+            .map(|_| char::from(ALPHABET[rng.below(ALPHABET.len())]))
+            .collect();
+        let method = [
+            Method::Message,
+            Method::Register,
+            Method::Bye,
+            Method::Invite,
+        ][rng.below(4)]
+        .clone();
+        a.handle_message(
+            i,
+            "d",
+            peer(),
+            request(method, &format!("c{}", rng.below(5)), 1, &[], &body),
+        );
+        a.handle_timeout(i * 50);
+        sent(&mut a);
+        events(&mut a);
+    }
+}

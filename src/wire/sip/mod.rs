@@ -1,0 +1,866 @@
+//! SIP messages (RFC 3261) as GB/T 28181-2016 devices exchange them: the message model,
+//! decoding from a stream (TCP) or a datagram (UDP), encoding, and the header accessors a
+//! GB/T 28181 agent needs (`CSeq`, `Call-ID`, tags, `Via` branch, expiry). Digest
+//! authentication is in [`digest`], header-value helpers in [`header`].
+//!
+//! Pure code over byte slices: no I/O, no clock.
+//!
+//! What a caller must know:
+//!
+//! * Tolerated, because cameras (Hikvision, Dahua, Uniview, TP-Link) send it: LF-only line
+//!   ends, folded header lines (RFC 3261 §7.3.1; unfolded with one space), compact names
+//!   (`v:`, `i:`, `l:`; RFC 3261 §7.3.3), names in any case, whitespace before the colon and
+//!   after values, duplicate headers, leading CR/LF before the start line (RFC 3261 §7.5), a
+//!   datagram without the empty line after its head, and wrong `Content-Length` on UDP (see
+//!   [`decode_datagram`]). Header names are stored in their canonical long form
+//!   ([`header::canonical_name`]); values trimmed, and bytes that are not UTF-8 become U+FFFD.
+//! * Refused: control characters in the head (other than HT and the CR of CRLF), a header
+//!   name that is not a token, a version other than `SIP/2.0`, conflicting or non-numeric
+//!   `Content-Length`, and the limits below.
+//! * The body is bytes and stays bytes: MANSCDP bodies are often GB2312.
+//! * `Content-Length`: [`SipMessage::encode`] always writes its own, computed from the body,
+//!   as the last header, and skips any `Content-Length` in `headers` (a decoded message keeps
+//!   the one it arrived with, so [`SipMessage::content_length`] tells what the peer declared).
+//! * Errors: over TCP every [`SipError`] from [`decode`] ends the connection (the framing is
+//!   lost); over UDP it drops the datagram. Nothing is answered (without a parsed `Via` there
+//!   is nowhere to answer), and none is worth more than a debug log line: peers control them.
+//! * [`decode`] keeps no state: until a message is complete each call re-reads it from the
+//!   start (at most [`MAX_HEAD_LEN`] bytes are scanned for the head, and the head is parsed
+//!   again while the body is still arriving).
+//! * TCP keepalives: RFC 5626 §4.4.1 CRLF pings between messages are skipped by [`decode`]
+//!   but count against [`MAX_HEAD_LEN`] until a message follows; a driver drains them with
+//!   [`leading_crlf_len`] (and may answer a double CRLF with [`KEEPALIVE_PONG`]).
+//! * Not supported: `sips:`/TLS specifics, multipart bodies, `Content-Encoding` (bodies are
+//!   passed through), header-value escapes beyond quoted strings, SIP versions other than 2.0.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+pub mod digest;
+pub mod header;
+#[cfg(test)]
+mod tests;
+
+use header::{canonical_name, is_lws, is_token, is_token_byte, param};
+
+/// Longest message head accepted: start line, header lines and the empty line (plus any CR/LF
+/// before the start line).
+///
+/// Why: the head is buffered whole before it can be parsed, so this is what an incomplete or
+/// slow peer costs a TCP connection before the message limit applies. GB/T 28181 cameras send
+/// 350–700 byte heads; 8 KiB, the same as our HTTP head limit, leaves room for long
+/// `Via`/`Record-Route` chains from platforms in a cascade.
+pub const MAX_HEAD_LEN: usize = 8 * 1024;
+
+/// Longest message accepted, head plus body.
+///
+/// Why: a UDP datagram cannot carry more than 65,507 bytes, so a larger SIP message can only
+/// come over TCP, where this bounds the per-connection receive buffer. MANSCDP bodies are
+/// small: devices split a large `Catalog` response into several MESSAGEs (`SumNum`), each a
+/// few KiB; the biggest NVR catalog pages seen are around 20 KiB.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+/// Most header lines in one message.
+///
+/// Why: each stored header is two `String`s (48 bytes of bookkeeping on 64-bit plus its text,
+/// which [`MAX_HEAD_LEN`] bounds), so this caps a decoded message's overhead at about 3 KiB.
+/// Cameras send 9–12 headers; a request that crossed a few proxies, about 20.
+pub const MAX_HEADERS: usize = 64;
+
+/// The only protocol version spoken (RFC 3261 §7.1).
+pub const SIP_VERSION: &str = "SIP/2.0";
+
+/// The answer to a double-CRLF keepalive ping on a stream (RFC 5626 §4.4.1).
+pub const KEEPALIVE_PONG: &[u8] = b"\r\n";
+
+/// Request method (RFC 3261 §7.1, plus RFC 2976 INFO and RFC 6665 SUBSCRIBE/NOTIFY, which
+/// GB/T 28181 uses for catalog and alarm subscriptions). Methods are case-sensitive:
+/// `register` is `Other("register")`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Register,
+    Message,
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Options,
+    Info,
+    Subscribe,
+    Notify,
+    Other(String),
+}
+
+impl Method {
+    /// Maps a method token as sent on the wire.
+    pub fn from_token(token: &str) -> Method {
+        match token {
+            "REGISTER" => Method::Register,
+            "MESSAGE" => Method::Message,
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "OPTIONS" => Method::Options,
+            "INFO" => Method::Info,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            other => Method::Other(other.to_owned()),
+        }
+    }
+
+    /// The method token as written on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Register => "REGISTER",
+            Method::Message => "MESSAGE",
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Other(token) => token,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first line of a message (RFC 3261 §7.1, §7.2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartLine {
+    /// `METHOD Request-URI SIP/2.0`. The URI is kept as sent.
+    Request { method: Method, uri: String },
+    /// `SIP/2.0 Status-Code Reason-Phrase`; `status` is 100..=699 when decoded.
+    Response { status: u16, reason: String },
+}
+
+/// One SIP request or response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SipMessage {
+    pub start: StartLine,
+    /// In arrival order. Names canonical (long form, [`header::canonical_name`]), values
+    /// trimmed, folded lines unfolded, non-UTF-8 bytes replaced by U+FFFD. Use
+    /// [`SipMessage::header`] rather than comparing names here: a caller may have pushed
+    /// any spelling.
+    pub headers: Vec<(String, String)>,
+    /// The body, raw bytes in whatever charset the peer used.
+    pub body: Bytes,
+}
+
+/// Why a message was refused, from the least to the most damaging. Over TCP, every error from
+/// [`decode`] other than `Empty` ends the connection; over UDP it drops the datagram.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SipError {
+    /// The datagram held only CR/LF (an RFC 5626 keepalive) or nothing: ignore it.
+    #[error("no message, only CR/LF")]
+    Empty,
+    /// An `Authorization` or `WWW-Authenticate` value that is not usable Digest: answer the
+    /// request with 400 (or 401 with a fresh challenge); the dialog and connection live on.
+    #[error("bad Digest value: {0}")]
+    Digest(&'static str),
+    /// A syntax error; `offset` is where in the decoded buffer the bad line starts (or the
+    /// bad byte is).
+    #[error("malformed {what} at byte {offset}")]
+    Malformed { what: &'static str, offset: usize },
+    /// The start line names another protocol or version (an HTTP request on port 5060, say).
+    #[error("not SIP/2.0 at byte {offset}")]
+    UnsupportedVersion { offset: usize },
+    #[error("more than {limit} header fields")]
+    TooManyHeaders { limit: usize },
+    #[error("message head longer than {limit} bytes")]
+    HeadTooLarge { limit: usize },
+    /// Head plus declared body exceed the limit; on TCP detected from the head, before the
+    /// body is buffered.
+    #[error("message of {len} bytes longer than {limit}")]
+    MessageTooLarge { len: u64, limit: usize },
+}
+
+/// How a datagram's body compared with its `Content-Length` (see [`decode_datagram_checked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLength {
+    /// The `Content-Length` value, if the head had one.
+    pub declared: Option<u64>,
+    /// Bytes after the head in the datagram.
+    pub received: usize,
+}
+
+impl BodyLength {
+    /// The datagram ended before the declared body did (the body kept is what arrived).
+    pub fn is_short(&self) -> bool {
+        self.declared.is_some_and(|d| d > self.received as u64)
+    }
+
+    /// Bytes after the declared body, dropped.
+    pub fn excess(&self) -> usize {
+        match self.declared {
+            Some(d) if d < self.received as u64 => self.received - d as usize,
+            _ => 0,
+        }
+    }
+}
+
+/// Number of CR and LF bytes at the start of `buf`: what RFC 3261 §7.5 says to ignore before a
+/// start line, and what RFC 5626 keepalives (`\r\n\r\n` ping, `\r\n` pong) consist of. A TCP
+/// driver may drop them from its buffer before calling [`decode`].
+pub fn leading_crlf_len(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
+}
+
+/// Decodes one message from the start of a stream (TCP).
+///
+/// `Ok(None)`: incomplete; call again with more bytes. `Ok(Some((message, consumed)))`:
+/// `consumed` bytes (leading CR/LF, head, body) form the message. The body is exactly
+/// `Content-Length` bytes; a missing `Content-Length` means an empty body (RFC 3261 §18.3
+/// makes it mandatory on streams; we do not refuse its absence).
+///
+/// Limits: the head must end within the first [`MAX_HEAD_LEN`] bytes, or
+/// [`SipError::HeadTooLarge`] as soon as that many bytes have arrived; head plus declared body
+/// over [`MAX_MESSAGE_LEN`] is [`SipError::MessageTooLarge`] as soon as the head is complete.
+/// So a caller never needs to buffer more than `MAX_MESSAGE_LEN` bytes.
+///
+/// For UDP use [`decode_datagram`]: a datagram is one message whatever its `Content-Length`.
+pub fn decode(buf: &[u8]) -> Result<Option<(SipMessage, usize)>, SipError> {
+    let window = &buf[..buf.len().min(MAX_HEAD_LEN)];
+    let start = leading_crlf_len(window);
+    let Some(head_end) = find_head_end(window, start) else {
+        if buf.len() >= MAX_HEAD_LEN {
+            return Err(SipError::HeadTooLarge {
+                limit: MAX_HEAD_LEN,
+            });
+        }
+        return Ok(None);
+    };
+    let head = parse_head(&buf[start..head_end], start)?;
+    let body_len = head.content_length.unwrap_or(0);
+    let len = ((head_end - start) as u64).saturating_add(body_len);
+    if len > MAX_MESSAGE_LEN as u64 {
+        return Err(SipError::MessageTooLarge {
+            len,
+            limit: MAX_MESSAGE_LEN,
+        });
+    }
+    // body_len <= MAX_MESSAGE_LEN here, so the cast and the sum are exact.
+    let end = head_end + body_len as usize;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    let message = SipMessage {
+        start: head.start,
+        headers: head.headers,
+        body: Bytes::copy_from_slice(&buf[head_end..end]),
+    };
+    Ok(Some((message, end)))
+}
+
+/// Decodes one UDP datagram as one message (RFC 3261 §18.3).
+///
+/// Lenient where cameras get it wrong: a `Content-Length` larger than what arrived keeps the
+/// bytes that are there; a smaller one cuts the body to it; none means the rest of the
+/// datagram; a head without its empty line is a message without a body. Use
+/// [`decode_datagram_checked`] to count those cases.
+pub fn decode_datagram(buf: &[u8]) -> Result<SipMessage, SipError> {
+    decode_datagram_checked(buf).map(|(message, _)| message)
+}
+
+/// [`decode_datagram`], also telling how the body compared with `Content-Length`.
+pub fn decode_datagram_checked(buf: &[u8]) -> Result<(SipMessage, BodyLength), SipError> {
+    if buf.len() > MAX_MESSAGE_LEN {
+        return Err(SipError::MessageTooLarge {
+            len: buf.len() as u64,
+            limit: MAX_MESSAGE_LEN,
+        });
+    }
+    let start = leading_crlf_len(buf);
+    if start == buf.len() {
+        return Err(SipError::Empty);
+    }
+    let window = &buf[..buf.len().min(MAX_HEAD_LEN)];
+    let head_end = match find_head_end(window, start) {
+        Some(end) => end,
+        None if buf.len() <= MAX_HEAD_LEN => buf.len(),
+        None => {
+            return Err(SipError::HeadTooLarge {
+                limit: MAX_HEAD_LEN,
+            })
+        }
+    };
+    let head = parse_head(&buf[start..head_end], start)?;
+    let received = buf.len() - head_end;
+    let kept = match head.content_length {
+        Some(declared) if declared < received as u64 => declared as usize,
+        _ => received,
+    };
+    let message = SipMessage {
+        start: head.start,
+        headers: head.headers,
+        body: Bytes::copy_from_slice(&buf[head_end..head_end + kept]),
+    };
+    let length = BodyLength {
+        declared: head.content_length,
+        received,
+    };
+    Ok((message, length))
+}
+
+/// The index just past the empty line that ends the head, searching from `from` (the start
+/// line). Any of CRLF CRLF, LF LF, CRLF LF, LF CRLF ends it.
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(p) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
+        let lf = i + p;
+        match (buf.get(lf + 1), buf.get(lf + 2)) {
+            (Some(b'\n'), _) => return Some(lf + 2),
+            (Some(b'\r'), Some(b'\n')) => return Some(lf + 3),
+            _ => i = lf + 1,
+        }
+    }
+    None
+}
+
+struct Head {
+    start: StartLine,
+    headers: Vec<(String, String)>,
+    content_length: Option<u64>,
+}
+
+/// Parses a head (start line through the empty line, or a datagram's whole text when it has
+/// no empty line). `base` is the head's offset in the caller's buffer, for error offsets.
+fn parse_head(head: &[u8], base: usize) -> Result<Head, SipError> {
+    let mut start = None;
+    // A constant capacity that fits every camera's head, not a size read from the wire.
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
+    let mut pos = 0;
+    while pos < head.len() {
+        let end = head[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(head.len(), |p| pos + p);
+        let line = head[pos..end]
+            .strip_suffix(b"\r")
+            .unwrap_or(&head[pos..end]);
+        let offset = base + pos;
+        pos = end + 1;
+        if let Some(bad) = line
+            .iter()
+            .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            return Err(SipError::Malformed {
+                what: "control character",
+                offset: offset + bad,
+            });
+        }
+        if start.is_none() {
+            start = Some(parse_start_line(line, offset)?);
+            continue;
+        }
+        match line.first() {
+            None => break,
+            // RFC 3261 §7.3.1: a line starting with whitespace continues the previous value.
+            Some(b' ' | b'\t') => {
+                let Some((_, value)) = headers.last_mut() else {
+                    return Err(SipError::Malformed {
+                        what: "folded line before any header",
+                        offset,
+                    });
+                };
+                let more = String::from_utf8_lossy(trim_lws(line));
+                if !more.is_empty() {
+                    if !value.is_empty() {
+                        value.push(' ');
+                    }
+                    value.push_str(&more);
+                }
+            }
+            Some(_) => {
+                if headers.len() == MAX_HEADERS {
+                    return Err(SipError::TooManyHeaders { limit: MAX_HEADERS });
+                }
+                let Some(colon) = line.iter().position(|&b| b == b':') else {
+                    return Err(SipError::Malformed {
+                        what: "header line without a colon",
+                        offset,
+                    });
+                };
+                // RFC 3261 §25.1 HCOLON allows whitespace before the colon.
+                let name = trim_lws(&line[..colon]);
+                if name.is_empty() || !name.iter().copied().all(is_token_byte) {
+                    return Err(SipError::Malformed {
+                        what: "header name",
+                        offset,
+                    });
+                }
+                let name = String::from_utf8_lossy(name);
+                let value = String::from_utf8_lossy(trim_lws(&line[colon + 1..]));
+                headers.push((canonical_name(&name).to_owned(), value.into_owned()));
+            }
+        }
+    }
+    let Some(start) = start else {
+        return Err(SipError::Malformed {
+            what: "empty message",
+            offset: base,
+        });
+    };
+    let content_length = content_length(&headers, base)?;
+    Ok(Head {
+        start,
+        headers,
+        content_length,
+    })
+}
+
+fn trim_lws(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// RFC 3261 §7.1 `Request-Line` or §7.2 `Status-Line`. Runs of spaces between the fields are
+/// tolerated.
+fn parse_start_line(line: &[u8], offset: usize) -> Result<StartLine, SipError> {
+    let text = String::from_utf8_lossy(line);
+    let mut fields = text.split(is_lws).filter(|f| !f.is_empty());
+    let first = fields.next().unwrap_or("");
+    if first
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+    {
+        if !first.eq_ignore_ascii_case(SIP_VERSION) {
+            return Err(SipError::UnsupportedVersion { offset });
+        }
+        let malformed = SipError::Malformed {
+            what: "status line",
+            offset,
+        };
+        let rest = text.trim_start_matches(is_lws)[first.len()..].trim_start_matches(is_lws);
+        let (code, reason) = rest.split_once(is_lws).unwrap_or((rest, ""));
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed);
+        }
+        let status: u16 = code.parse().map_err(|_| malformed.clone())?;
+        if !(100..=699).contains(&status) {
+            return Err(malformed);
+        }
+        return Ok(StartLine::Response {
+            status,
+            reason: reason.trim_matches(is_lws).to_owned(),
+        });
+    }
+    let (Some(uri), Some(version), None) = (fields.next(), fields.next(), fields.next()) else {
+        // `GET / HTTP/1.1` has three fields and is caught below; anything else is garbage.
+        return Err(SipError::Malformed {
+            what: "request line",
+            offset,
+        });
+    };
+    if !version.eq_ignore_ascii_case(SIP_VERSION) {
+        return Err(SipError::UnsupportedVersion { offset });
+    }
+    if !is_token(first) {
+        return Err(SipError::Malformed {
+            what: "method",
+            offset,
+        });
+    }
+    Ok(StartLine::Request {
+        method: Method::from_token(first),
+        uri: uri.to_owned(),
+    })
+}
+
+/// The declared body length: absent, or one decimal number (repeated identically at most).
+/// Conflicting values are refused, since on a stream they would make the framing ambiguous.
+fn content_length(headers: &[(String, String)], base: usize) -> Result<Option<u64>, SipError> {
+    let mut found = None;
+    for (_, value) in headers.iter().filter(|(n, _)| n == "Content-Length") {
+        let Some(len) = parse_decimal(value) else {
+            return Err(SipError::Malformed {
+                what: "Content-Length",
+                offset: base,
+            });
+        };
+        if found.is_some_and(|f| f != len) {
+            return Err(SipError::Malformed {
+                what: "conflicting Content-Length",
+                offset: base,
+            });
+        }
+        found = Some(len);
+    }
+    Ok(found)
+}
+
+/// Digits only, no sign, no overflow.
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// A `delta-seconds` (RFC 3261 §25.1) such as `Expires`; values beyond 2^32-1, the top of the
+/// RFC 3261 §20.19 range, are taken as 2^32-1.
+fn parse_delta_seconds(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = s.bytes().fold(0u64, |n, b| {
+        (n * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX))
+    });
+    u32::try_from(n).ok()
+}
+
+impl SipMessage {
+    /// A request with no headers and no body.
+    pub fn request(method: Method, uri: impl Into<String>) -> SipMessage {
+        SipMessage {
+            start: StartLine::Request {
+                method,
+                uri: uri.into(),
+            },
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A response with no headers and no body; see also [`SipMessage::response_to`] and
+    /// [`reason_phrase`].
+    pub fn response(status: u16, reason: impl Into<String>) -> SipMessage {
+        SipMessage {
+            start: StartLine::Response {
+                status,
+                reason: reason.into(),
+            },
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// The method of a request.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI of a request.
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code of a response.
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Request { .. } => None,
+            StartLine::Response { status, .. } => Some(*status),
+        }
+    }
+
+    /// The first header of that name: case-insensitive, compact forms accepted (`"i"` finds
+    /// `Call-ID`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = canonical_name(name);
+        self.headers
+            .iter()
+            .find(|(n, _)| canonical_name(n).eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header line of that name, in order (several `Via`, say). A comma-joined value
+    /// (`Via: a, b`) is one item; split it with [`header::split_list`].
+    pub fn headers_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let name = canonical_name(name);
+        self.headers
+            .iter()
+            .filter(move |(n, _)| canonical_name(n).eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Appends a header; the name is stored canonical.
+    pub fn push_header(&mut self, name: &str, value: impl Into<String>) {
+        self.headers
+            .push((canonical_name(name).to_owned(), value.into()));
+    }
+
+    /// [`SipMessage::push_header`], builder style.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> SipMessage {
+        self.push_header(name, value);
+        self
+    }
+
+    /// Replaces every header of that name with one (where the first was, else at the end).
+    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+        let canonical = canonical_name(name);
+        let value = value.into();
+        match self
+            .headers
+            .iter()
+            .position(|(n, _)| canonical_name(n).eq_ignore_ascii_case(canonical))
+        {
+            Some(first) => {
+                self.headers[first] = (canonical.to_owned(), value);
+                let mut i = 0;
+                self.headers.retain(|(n, _)| {
+                    i += 1;
+                    i - 1 == first || !canonical_name(n).eq_ignore_ascii_case(canonical)
+                });
+            }
+            None => self.push_header(canonical, value),
+        }
+    }
+
+    /// Removes every header of that name.
+    pub fn remove_header(&mut self, name: &str) {
+        let canonical = canonical_name(name);
+        self.headers
+            .retain(|(n, _)| !canonical_name(n).eq_ignore_ascii_case(canonical));
+    }
+
+    /// Sets the body and its `Content-Type` (e.g. `Application/MANSCDP+xml`,
+    /// `application/sdp`), builder style.
+    pub fn with_body(mut self, content_type: &str, body: impl Into<Bytes>) -> SipMessage {
+        self.set_header("Content-Type", content_type);
+        self.body = body.into();
+        self
+    }
+
+    /// `CSeq` number and method (RFC 3261 §20.16). `None` if absent or malformed.
+    pub fn cseq(&self) -> Option<(u32, Method)> {
+        let mut fields = self.header("CSeq")?.split(is_lws).filter(|f| !f.is_empty());
+        let number = parse_decimal(fields.next()?)?;
+        let method = fields.next().filter(|m| is_token(m))?;
+        Some((u32::try_from(number).ok()?, Method::from_token(method)))
+    }
+
+    pub fn call_id(&self) -> Option<&str> {
+        self.header("Call-ID").filter(|v| !v.is_empty())
+    }
+
+    /// Requested registration lifetime in seconds: the first `Contact`'s `;expires=` if it has
+    /// one, else the `Expires` header (RFC 3261 §10.3 step 7 gives the parameter precedence).
+    /// `None` when neither is present or valid. `Expires: 0` (unregister) is `Some(0)`.
+    pub fn expires(&self) -> Option<u32> {
+        self.header("Contact")
+            .and_then(|c| param(c, "expires"))
+            .and_then(parse_delta_seconds)
+            .or_else(|| self.header("Expires").and_then(parse_delta_seconds))
+    }
+
+    /// The `tag` parameter of `From` (the peer's half of a dialog id).
+    pub fn from_tag(&self) -> Option<&str> {
+        self.header("From")
+            .and_then(|v| param(v, "tag"))
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The `tag` parameter of `To`; absent in an out-of-dialog request.
+    pub fn to_tag(&self) -> Option<&str> {
+        self.header("To")
+            .and_then(|v| param(v, "tag"))
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The user part of the `From` URI: the GB/T 28181 device id for a camera's requests
+    /// (`<sip:34020000001320000001@3402000000>` → `34020000001320000001`).
+    pub fn from_user(&self) -> Option<&str> {
+        header::uri_user(header::uri(self.header("From")?))
+    }
+
+    /// The user part of the `To` URI.
+    pub fn to_user(&self) -> Option<&str> {
+        header::uri_user(header::uri(self.header("To")?))
+    }
+
+    /// The `branch` of the top `Via` (the transaction id, RFC 3261 §17.2.3).
+    pub fn via_branch(&self) -> Option<&str> {
+        self.header("Via")
+            .and_then(|v| param(v, "branch"))
+            .filter(|b| !b.is_empty())
+    }
+
+    /// The `Content-Length` the message declares (as received; [`SipMessage::encode`] writes
+    /// its own). `None` when absent or not a number.
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("Content-Length").and_then(parse_decimal)
+    }
+
+    /// Stamps the top `Via` of a received request with its source address (`received`, and
+    /// `rport` when the client asked for it), so responses built by
+    /// [`SipMessage::response_to`] carry it (RFC 3261 §18.2.1, RFC 3581 §4). See
+    /// [`header::via_received`].
+    pub fn stamp_received(&mut self, ip: &str, port: u16) {
+        if let Some((_, via)) = self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| canonical_name(n) == "Via")
+        {
+            *via = header::via_received(via, ip, port);
+        }
+    }
+
+    /// A response to this request with the headers RFC 3261 §8.2.6.2 says to copy: every
+    /// `Via` (in order), `From`, `To`, `Call-ID`, `CSeq`. `to_tag` is added to `To` unless it
+    /// already has a tag; every response but 100 Trying needs one, and it must be the same
+    /// for every response in one dialog (the caller makes and remembers it). Headers missing
+    /// from the request are missing from the response. The body is empty.
+    pub fn response_to(&self, status: u16, reason: &str, to_tag: Option<&str>) -> SipMessage {
+        let mut response = SipMessage::response(status, reason);
+        for via in self.headers_all("Via") {
+            response.push_header("Via", via);
+        }
+        if let Some(from) = self.header("From") {
+            response.push_header("From", from);
+        }
+        if let Some(to) = self.header("To") {
+            let to = match to_tag {
+                Some(tag) if param(to, "tag").is_none() => header::with_param(to, "tag", tag),
+                _ => to.to_owned(),
+            };
+            response.push_header("To", to);
+        }
+        for name in ["Call-ID", "CSeq"] {
+            if let Some(value) = self.header(name) {
+                response.push_header(name, value);
+            }
+        }
+        response
+    }
+
+    /// Writes the message: start line, headers in order except any `Content-Length`, then
+    /// `Content-Length` computed from the body, the empty line and the body. CR and LF inside
+    /// names, values, the URI or the reason are written as spaces, so no string can inject a
+    /// header line.
+    pub fn encode(&self, out: &mut impl BufMut) {
+        match &self.start {
+            StartLine::Request { method, uri } => {
+                put_text(out, method.as_str());
+                out.put_u8(b' ');
+                put_text(out, uri);
+                out.put_u8(b' ');
+                out.put_slice(SIP_VERSION.as_bytes());
+            }
+            StartLine::Response { status, reason } => {
+                out.put_slice(SIP_VERSION.as_bytes());
+                out.put_u8(b' ');
+                put_text(out, &status.to_string());
+                out.put_u8(b' ');
+                put_text(out, reason);
+            }
+        }
+        out.put_slice(b"\r\n");
+        for (name, value) in self.encoded_headers() {
+            put_text(out, name);
+            out.put_slice(b": ");
+            put_text(out, value);
+            out.put_slice(b"\r\n");
+        }
+        out.put_slice(b"Content-Length: ");
+        out.put_slice(self.body.len().to_string().as_bytes());
+        out.put_slice(b"\r\n\r\n");
+        out.put_slice(&self.body);
+    }
+
+    /// The number of bytes [`SipMessage::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let start = match &self.start {
+            StartLine::Request { method, uri } => {
+                method.as_str().len() + 1 + uri.len() + 1 + SIP_VERSION.len()
+            }
+            StartLine::Response { status, reason } => {
+                SIP_VERSION.len() + 1 + decimal_len(u64::from(*status)) + 1 + reason.len()
+            }
+        };
+        let headers: usize = self
+            .encoded_headers()
+            .map(|(n, v)| n.len() + 2 + v.len() + 2)
+            .sum();
+        let content_length = "Content-Length: ".len() + decimal_len(self.body.len() as u64) + 4;
+        start + 2 + headers + content_length + self.body.len()
+    }
+
+    /// The encoded message in one buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.encode(&mut out);
+        out.freeze()
+    }
+
+    fn encoded_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| canonical_name(n) != "Content-Length")
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// Writes `s` with every CR and LF replaced by a space (same length).
+fn put_text(out: &mut impl BufMut, s: &str) {
+    for (i, piece) in s.split(['\r', '\n']).enumerate() {
+        if i > 0 {
+            out.put_u8(b' ');
+        }
+        out.put_slice(piece.as_bytes());
+    }
+}
+
+fn decimal_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+/// The RFC 3261 §21 reason phrase for the status codes a GB/T 28181 agent sends or meets; `""`
+/// for others.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        415 => "Unsupported Media Type",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        513 => "Message Too Large",
+        _ => "",
+    }
+}
