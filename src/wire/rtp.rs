@@ -359,6 +359,16 @@ impl Reorder {
             self.insert(ahead, p);
             return;
         }
+        if ahead < 2 * self.window {
+            // A little past the window: the stream moved on (the gaps in front will not be
+            // filled now). Slide the window so this packet takes its last slot.
+            if self.candidate.take().is_some() {
+                self.stats.late += 1;
+            }
+            self.slide(ahead + 1 - self.window);
+            self.insert(self.window - 1, p);
+            return;
+        }
         let behind = usize::from(expected.wrapping_sub(p.sequence));
         if behind <= self.window {
             if behind <= HISTORY_BITS && self.history & (1 << (behind - 1)) != 0 {
@@ -460,6 +470,29 @@ impl Reorder {
         self.stats.resets += 1;
         self.start(first);
         self.insert(ahead, second);
+    }
+
+    /// Releases the first `n` sequence numbers (held packets, and gaps as `Lost`) to `ready`.
+    fn slide(&mut self, n: usize) {
+        let mut gap = 0usize;
+        for _ in 0..n {
+            match self.slots.pop_front().flatten() {
+                Some(packet) => {
+                    if gap > 0 {
+                        let lost = self.advance_lost(gap);
+                        self.ready.push_back(lost);
+                        gap = 0;
+                    }
+                    self.advance_delivered();
+                    self.ready.push_back(Popped::Packet(packet));
+                }
+                None => gap += 1,
+            }
+        }
+        if gap > 0 {
+            let lost = self.advance_lost(gap);
+            self.ready.push_back(lost);
+        }
     }
 
     fn advance_delivered(&mut self) {
@@ -964,5 +997,38 @@ mod tests {
             while r.pop().is_some() {}
             assert_eq!(r.held(), 0);
         }
+    }
+
+    /// Found by the GB28181 lossy-UDP test: a packet just past the window while a gap is
+    /// waited for continues the stream; it must not be taken for a reset and dropped.
+    #[test]
+    fn a_packet_past_the_window_slides_it_instead_of_being_dropped() {
+        let mut r = Reorder::new(4);
+        let mut got = Vec::new();
+        for seq in [0u16, 2, 3, 5, 4, 6, 7, 8, 9] {
+            r.push(RtpPacket {
+                marker: false,
+                payload_type: 96,
+                sequence: seq,
+                timestamp: 0,
+                ssrc: 1,
+                payload: bytes::Bytes::new(),
+            });
+            while let Some(p) = r.pop() {
+                got.push(match p {
+                    Popped::Packet(p) => format!("{}", p.sequence),
+                    Popped::Lost { count } => format!("lost{count}"),
+                });
+            }
+        }
+        r.flush();
+        while let Some(p) = r.pop() {
+            got.push(match p {
+                Popped::Packet(p) => format!("{}", p.sequence),
+                Popped::Lost { count } => format!("lost{count}"),
+            });
+        }
+        assert_eq!(got, ["0", "lost1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        assert_eq!(r.stats().late, 0);
     }
 }

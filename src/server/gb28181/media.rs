@@ -17,6 +17,9 @@ use crate::wire::rtp::{Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
 /// (`DEFAULT_WINDOW` packets, about 45 KiB), a PS buffer and one access unit (up to 4 MiB).
 pub const MAX_MEDIA_SESSIONS: usize = 64;
 
+/// Quiet time after which packets held behind a gap are released.
+pub const FLUSH_AFTER_MS: u64 = 500;
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MediaStats {
     pub packets: u64,
@@ -61,10 +64,13 @@ impl MediaSession {
         self.drain(ctx, now_ms);
     }
 
-    /// Gives up on gaps the reorder window still waits for (called once a second, so a slow
-    /// stream is not held back by one lost packet).
+    /// Gives up on gaps the reorder window still waits for once no packet came for
+    /// `FLUSH_AFTER_MS` (called once a second), so a stream that pauses is not held back by
+    /// one lost packet. A flowing stream resolves its gaps through the window itself; flushing
+    /// it would drop reordered packets that are merely a little late.
     pub fn flush(&mut self, ctx: &ServerCtx, now_ms: u64) {
-        if self.reorder.flush() > 0 {
+        if now_ms.saturating_sub(self.last_packet_ms) >= FLUSH_AFTER_MS && self.reorder.flush() > 0
+        {
             self.drain(ctx, now_ms);
         }
     }
