@@ -5,6 +5,7 @@
 
 pub mod client;
 #[cfg(feature = "gb28181")]
+pub mod gbdevice;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,0 +1,950 @@
+//! GB28181 end to end against the real binary: sipp plays the camera's signalling
+//! (tests/data/sipp: REGISTER with a digest challenge, Keepalive, Catalog and DeviceInfo
+//! answers, our INVITE answered with SDP, BYE, unregister), our device simulator
+//! (common::gbdevice) sends the camera's PS over RTP to the port of our INVITE, and ffprobe,
+//! ffmpeg and our RTMP client read the stream back over HTTP-FLV, RTMP, HLS and HTTP-TS.
+//!
+//! How sipp and the test meet: the INVITE (with its own Call-ID) goes to sipp's out-of-call
+//! scenario, which writes the offer to a file; the test sends the media, checks what came
+//! out, then sends an INFO in that dialog, on which sipp hangs up and unregisters. sipp's
+//! exit code says whether every step of the signalling went as the scenario expects.
+#![cfg(all(
+    feature = "gb28181",
+    feature = "rtmp",
+    feature = "http-flv",
+    feature = "http-ts",
+    feature = "hls"
+))]
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::client::{Client, Error as ClientError, MediaKind};
+use common::gbdevice::{
+    free_port, Clip, Codec, Faults, SendOptions, SendStats, Sender, ACCEPT_TIMEOUT, PTS_WRAP,
+};
+use common::{curl, ffmpeg_read, ffprobe, require, Probe, Proc, Server, TempDir};
+
+const SECS: Duration = Duration::from_secs(1);
+/// The camera and its one channel (GB/T 28181 ids: domain, type 111 = DVR/IPC, 132 = camera).
+const DEVICE: &str = "34020000001110000001";
+const CHANNEL: &str = "34020000001320000001";
+const SERVER_ID: &str = "34020000002000000001";
+const DOMAIN: &str = "3402000000";
+const PASSWORD: &str = "gb-test-secret";
+/// Seconds of media per test.
+const MEDIA_SECONDS: u32 = 6;
+/// sipp's own bound (`-timeout`): every test ends well before it.
+const SIPP_TIMEOUT: &str = "50s";
+
+/// The media transport the server asks for (`[gb28181] transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Udp,
+    TcpPassive,
+    TcpActive,
+}
+
+impl Media {
+    fn config(self) -> &'static str {
+        match self {
+            Media::Udp => "udp",
+            Media::TcpPassive => "tcp_passive",
+            Media::TcpActive => "tcp_active",
+        }
+    }
+}
+
+/// The server with its GB28181 ports.
+struct Gateway {
+    server: Server,
+    sip_port: u16,
+    media: Media,
+    /// The UDP media port range is this one port (udp).
+    rtp_port: u16,
+}
+
+impl Gateway {
+    fn start(media: Media) -> Gateway {
+        let rtp_port = free_port();
+        let config = format!(
+            "[gb28181]\n\
+             enabled = true\n\
+             sip_listen = \"127.0.0.1:0\"\n\
+             media_listen = \"127.0.0.1:0\"\n\
+             rtp_port_min = {rtp_port}\n\
+             rtp_port_max = {rtp_port}\n\
+             server_id = \"{SERVER_ID}\"\n\
+             domain = \"{DOMAIN}\"\n\
+             password = \"{PASSWORD}\"\n\
+             auto_invite = true\n\
+             transport = \"{}\"\n\
+             \n\
+             [vhost.__defaultVhost__.hls]\n\
+             hls_fragment = 1\n\
+             hls_window = 60\n",
+            media.config()
+        );
+        let server = Server::start(&config);
+        assert!(
+            server.wait_log("GB28181 SIP listening on", 10 * SECS),
+            "no GB28181 listener:\n{}",
+            server.log()
+        );
+        // "GB28181 SIP listening on 127.0.0.1:P (udp, tcp), media on 127.0.0.1:M"
+        let log = server.log();
+        let line = log
+            .lines()
+            .find_map(|l| l.split("GB28181 SIP listening on ").nth(1))
+            .unwrap();
+        let sip: SocketAddr = line
+            .split_whitespace()
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("SIP address in {line:?}"));
+        Gateway {
+            server,
+            sip_port: sip.port(),
+            media,
+            rtp_port,
+        }
+    }
+
+    fn wait_log(&self, needle: &str, timeout: Duration) {
+        assert!(
+            self.server.wait_log(needle, timeout),
+            "no {needle:?} in the server log:\n{}",
+            self.server.log()
+        );
+    }
+}
+
+/// What sipp's out-of-call scenario wrote about our INVITE.
+#[derive(Debug, Clone)]
+struct Invite {
+    call_id: String,
+    /// The offer's `c=` address and `m=` port.
+    media: SocketAddr,
+    /// `RTP/AVP` or `TCP/RTP/AVP`.
+    proto: String,
+    /// `y=` as written (10 digits) and as a number.
+    ssrc_text: String,
+    ssrc: u32,
+    /// `a=setup:passive|active`, if any.
+    setup: Option<String>,
+}
+
+/// sipp as the device's signalling.
+struct Device {
+    sipp: Proc,
+    dir: TempDir,
+    port: u16,
+    tcp: bool,
+    invite_file: PathBuf,
+    /// The connection our INFO went over (sipp over TCP), kept open until sipp is done.
+    info_conn: Option<TcpStream>,
+}
+
+impl Device {
+    /// Starts sipp against the gateway; `tcp` runs SIP over TCP; `answer_port` goes into the
+    /// SDP answer (where the server connects in tcp_active).
+    fn start(gw: &Gateway, tcp: bool, answer_port: u16) -> Device {
+        require("sipp");
+        let dir = TempDir::new("sipp");
+        let port = free_port();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sipp");
+        let invite_file = dir.path("invite");
+        let screen = std::fs::File::create(dir.path("screen.log")).unwrap();
+        let mut cmd = Command::new("sipp");
+        cmd.arg(format!("127.0.0.1:{}", gw.sip_port))
+            .arg("-sf")
+            .arg(data.join("gb28181_device.xml"))
+            .arg("-oocsf")
+            .arg(data.join("gb28181_device_ooc.xml"))
+            .args(["-t", if tcp { "t1" } else { "u1" }])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "1",
+                "-timeout",
+                SIPP_TIMEOUT,
+                "-timeout_error",
+                "-nostdin",
+            ])
+            .arg("-trace_err")
+            .arg("-error_file")
+            .arg(dir.path("errors.log"))
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(dir.path("messages.log"))
+            .arg("-trace_logs")
+            .arg("-log_file")
+            .arg(dir.path("logs.log"))
+            .args(["-s", DEVICE, "-au", DEVICE, "-ap", PASSWORD])
+            .args(["-key", "server_id", SERVER_ID, "-key", "domain", DOMAIN])
+            .args(["-key", "channel_id", CHANNEL])
+            .arg("-key")
+            .arg("invite_file")
+            .arg(&invite_file)
+            .args(["-key", "answer_port", &answer_port.to_string()])
+            .current_dir(&dir.0)
+            .stdout(screen);
+        let sipp = Proc::spawn(&mut cmd, &dir.path("sipp.err"));
+        Device {
+            sipp,
+            dir,
+            port,
+            tcp,
+            invite_file,
+            info_conn: None,
+        }
+    }
+
+    /// Everything sipp wrote, for failure messages.
+    fn report(&self) -> String {
+        let read = |name: &str| std::fs::read_to_string(self.dir.path(name)).unwrap_or_default();
+        let tail = |s: String, n: usize| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        };
+        format!(
+            "--- sipp stderr:\n{}\n--- sipp screen:\n{}\n--- sipp errors:\n{}\n--- sipp log:\n{}\n--- sipp messages (tail):\n{}",
+            self.sipp.stderr(),
+            tail(read("screen.log"), 40),
+            tail(read("errors.log"), 60),
+            read("logs.log"),
+            tail(read("messages.log"), 120)
+        )
+    }
+
+    /// Waits for our INVITE to reach sipp (through REGISTER, the challenge, Keepalive and the
+    /// Catalog answer that triggers it).
+    fn wait_invite(&mut self, gw: &Gateway, timeout: Duration) -> Invite {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&self.invite_file) {
+                let f: Vec<&str> = text.split_whitespace().collect();
+                if let [call_id, ip, port, proto, ssrc, rest @ ..] = f.as_slice() {
+                    let media = format!("{ip}:{port}").parse().unwrap();
+                    return Invite {
+                        call_id: call_id.to_string(),
+                        media,
+                        proto: proto.to_string(),
+                        ssrc_text: ssrc.to_string(),
+                        ssrc: ssrc.parse().unwrap(),
+                        setup: rest.first().map(|s| s.to_string()),
+                    };
+                }
+            }
+            if let Ok(Some(status)) = self.sipp.child.try_wait() {
+                panic!(
+                    "sipp ended ({status}) before our INVITE:\n{}\n--- server:\n{}",
+                    self.report(),
+                    gw.server.log()
+                );
+            }
+            assert!(
+                Instant::now() < end,
+                "no INVITE reached sipp:\n{}\n--- server:\n{}",
+                self.report(),
+                gw.server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The go-ahead: an INFO in the INVITE's dialog, after which sipp sends BYE and
+    /// REGISTER with Expires: 0; then sipp must exit 0.
+    fn finish(mut self, gw: &Gateway, invite: &Invite) {
+        let info = format!(
+            "INFO sip:{CHANNEL}@127.0.0.1:{port} SIP/2.0\r\n\
+             Via: SIP/2.0/{t} 127.0.0.1:9;branch=z9hG4bK-test-go-ahead\r\n\
+             From: <sip:test@127.0.0.1>;tag=test\r\n\
+             To: <sip:{CHANNEL}@{DOMAIN}>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 INFO\r\n\
+             Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n",
+            port = self.port,
+            t = if self.tcp { "TCP" } else { "UDP" },
+            call_id = invite.call_id
+        );
+        let to = SocketAddr::from(([127, 0, 0, 1], self.port));
+        if self.tcp {
+            let mut conn = TcpStream::connect_timeout(&to, 5 * SECS).expect("connect to sipp");
+            conn.write_all(info.as_bytes()).expect("INFO to sipp");
+            self.info_conn = Some(conn);
+        } else {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.send_to(info.as_bytes(), to).expect("INFO to sipp");
+        }
+        let status = match common::wait_timeout(&mut self.sipp.child, 20 * SECS) {
+            Some(s) => s,
+            None => panic!(
+                "sipp did not finish after the go-ahead:\n{}\n--- server:\n{}",
+                self.report(),
+                gw.server.log()
+            ),
+        };
+        assert!(
+            status.success(),
+            "sipp failed ({status}):\n{}\n--- server:\n{}",
+            self.report(),
+            gw.server.log()
+        );
+        gw.wait_log(
+            &format!("GB28181 {DEVICE}/{CHANNEL}: BYE from the device"),
+            5 * SECS,
+        );
+        gw.wait_log(&format!("GB28181 device {DEVICE} unregistered"), 5 * SECS);
+        gw.wait_log(
+            &format!("GB28181 unpublish __defaultVhost__/live/{CHANNEL}"),
+            5 * SECS,
+        );
+    }
+}
+
+/// One camera call in progress: server, sipp, the INVITE, and our tcp_active listener.
+struct Call {
+    gw: Gateway,
+    device: Device,
+    invite: Invite,
+    listener: Option<TcpListener>,
+    dir: TempDir,
+}
+
+impl Call {
+    /// Server and sipp up, REGISTER (digest), Keepalive, Catalog, INVITE answered and ACKed.
+    fn start(media: Media, sip_over_tcp: bool) -> Call {
+        let gw = Gateway::start(media);
+        let listener =
+            (media == Media::TcpActive).then(|| TcpListener::bind("127.0.0.1:0").unwrap());
+        let answer_port = match &listener {
+            Some(l) => l.local_addr().unwrap().port(),
+            None => free_port(),
+        };
+        let mut device = Device::start(&gw, sip_over_tcp, answer_port);
+        let invite = device.wait_invite(&gw, 20 * SECS);
+        gw.wait_log(&format!("GB28181 device {DEVICE} registered"), 5 * SECS);
+        // Our INVITE as the server logged it, and the offer sipp saw, agree.
+        let transport = match media {
+            Media::Udp => format!("Udp {{ port: {} }}", gw.rtp_port),
+            Media::TcpPassive => "TcpPassive".into(),
+            Media::TcpActive => "TcpActive".into(),
+        };
+        gw.wait_log(
+            &format!(
+                "GB28181 INVITE {DEVICE}/{CHANNEL} ssrc {} ({transport})",
+                invite.ssrc_text
+            ),
+            5 * SECS,
+        );
+        assert_eq!(invite.ssrc_text.len(), 10, "{invite:?}");
+        assert_eq!(
+            invite.media.ip(),
+            std::net::Ipv4Addr::LOCALHOST,
+            "{invite:?}"
+        );
+        match media {
+            Media::Udp => {
+                assert_eq!(invite.proto, "RTP/AVP", "{invite:?}");
+                assert_eq!(invite.media.port(), gw.rtp_port, "{invite:?}");
+                assert_eq!(invite.setup, None, "{invite:?}");
+            }
+            Media::TcpPassive => {
+                assert_eq!(invite.proto, "TCP/RTP/AVP", "{invite:?}");
+                assert_eq!(
+                    invite.setup.as_deref(),
+                    Some("a=setup:passive"),
+                    "{invite:?}"
+                );
+            }
+            Media::TcpActive => {
+                assert_eq!(invite.proto, "TCP/RTP/AVP", "{invite:?}");
+                assert_eq!(
+                    invite.setup.as_deref(),
+                    Some("a=setup:active"),
+                    "{invite:?}"
+                );
+            }
+        }
+        gw.wait_log(
+            &format!(
+                "GB28181 {DEVICE}/{CHANNEL} answered, media ssrc {}",
+                invite.ssrc
+            ),
+            10 * SECS,
+        );
+        Call {
+            gw,
+            device,
+            invite,
+            listener,
+            dir: TempDir::new("gb-call"),
+        }
+    }
+
+    fn server(&self) -> &Server {
+        &self.gw.server
+    }
+
+    /// The media connection the INVITE asked for.
+    fn sender(&self) -> Sender {
+        let s = match self.gw.media {
+            Media::Udp => Sender::udp(self.invite.media),
+            Media::TcpPassive => Sender::tcp_connect(self.invite.media),
+            Media::TcpActive => Sender::tcp_accept(self.listener.as_ref().unwrap(), ACCEPT_TIMEOUT),
+        };
+        s.unwrap_or_else(|e| panic!("media connection: {e}\n{}", self.server().log()))
+    }
+
+    /// Sends `clip` over the INVITE's transport (in real time with `opts.speed` 1).
+    fn send(&self, clip: &Clip, opts: &SendOptions) -> SendStats {
+        let mut sender = self.sender();
+        let stats = sender
+            .send_clip(clip, opts)
+            .unwrap_or_else(|e| panic!("sending media: {e}\n{}", self.server().log()));
+        // Let the server take in the tail before anything ends the call.
+        std::thread::sleep(SECS / 2);
+        stats
+    }
+
+    fn finish(self) -> (Gateway, TempDir) {
+        let Call {
+            gw,
+            device,
+            invite,
+            dir,
+            ..
+        } = self;
+        device.finish(&gw, &invite);
+        (gw, dir)
+    }
+}
+
+/// ffprobe over HTTP-FLV (or HTTP-TS), started before the media: it decodes every frame until
+/// the response ends when the call does.
+fn live_probe(server: &Server, ext: &str) -> JoinHandle<Probe> {
+    let url = server.http_url(&format!("live/{CHANNEL}.{ext}"));
+    let handle = std::thread::spawn(move || {
+        let dir = TempDir::new("gb-probe");
+        ffprobe(&dir, &url, 50 * SECS)
+    });
+    let name = if ext == "flv" { "HTTP-FLV" } else { "HTTP-TS" };
+    assert!(
+        server.wait_log(
+            &format!("{name} play __defaultVhost__/live/{CHANNEL}"),
+            10 * SECS
+        ),
+        "{}",
+        server.log()
+    );
+    handle
+}
+
+/// ffmpeg over RTMP, started before the media: copies `seconds` of it into a file, then
+/// ffprobe decodes that.
+fn rtmp_probe(server: &Server, seconds: u32) -> JoinHandle<(bool, String, Probe)> {
+    let url = server.url(&format!("live/{CHANNEL}"));
+    let rtmp_play = "] play __defaultVhost__/live/";
+    let before = server.log().matches(rtmp_play).count();
+    let handle = std::thread::spawn(move || {
+        let dir = TempDir::new("gb-rtmp");
+        let out = dir.path("rtmp.mkv");
+        let (ok, errors) = ffmpeg_read(&dir, &url, seconds, &out, 50 * SECS);
+        let probe = ffprobe(&dir, out.to_str().unwrap(), 20 * SECS);
+        (ok, errors, probe)
+    });
+    let end = Instant::now() + 10 * SECS;
+    while server.log().matches(rtmp_play).count() == before {
+        assert!(Instant::now() < end, "no RTMP play:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    handle
+}
+
+/// Every HLS segment of the playlist, fetched and concatenated, decoded by ffprobe.
+fn hls_probe(server: &Server, dir: &TempDir) -> Probe {
+    let (status, head, body) = curl(&[&server.http_url(&format!("live/{CHANNEL}.m3u8"))]);
+    assert_eq!(status, 200, "{head}\n{}", server.log());
+    let playlist = String::from_utf8(body).unwrap();
+    let segments: Vec<&str> = playlist
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(segments.len() >= 3, "{playlist}");
+    let mut all = Vec::new();
+    for s in &segments {
+        let (status, head, body) = curl(&[&server.http_url(&format!("live/{s}"))]);
+        assert_eq!(status, 200, "{s}: {head}");
+        assert!(
+            !body.is_empty() && body.len() % 188 == 0,
+            "{s}: {} bytes",
+            body.len()
+        );
+        all.extend_from_slice(&body);
+    }
+    let path = dir.path("hls-all.ts");
+    std::fs::write(&path, all).unwrap();
+    ffprobe(dir, path.to_str().unwrap(), 30 * SECS)
+}
+
+/// What our RTMP client received: (kind, timestamp, FLV tag body).
+type Received = Vec<(MediaKind, u32, Bytes)>;
+
+/// Our RTMP client plays the channel (before the media) and keeps what arrives until the
+/// stream has been quiet for `quiet`.
+fn rtmp_client(server: &Server, quiet: Duration) -> JoinHandle<Result<Received, String>> {
+    let addr = server.addr.to_string();
+    let mut client = Client::connect(&addr, "live").expect("RTMP connect");
+    client.create_stream().expect("createStream");
+    assert_eq!(client.play(CHANNEL).expect("play"), "NetStream.Play.Start");
+    std::thread::spawn(move || {
+        let end = Instant::now() + 50 * SECS;
+        let mut got = Vec::new();
+        while Instant::now() < end {
+            match client.recv_media(quiet) {
+                Ok(m) => got.push(m),
+                Err(ClientError::Timeout) if !got.is_empty() => break,
+                Err(ClientError::Timeout) => {}
+                Err(e) => return Err(format!("RTMP client after {} messages: {e}", got.len())),
+            }
+        }
+        Ok(got)
+    })
+}
+
+/// What [`rtmp_client`] received; fails with the server's log if the client failed.
+fn rtmp_join(handle: JoinHandle<Result<Received, String>>, server: &Server) -> Received {
+    handle
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}\n--- server:\n{}", server.log()))
+}
+
+/// FLV video tags (legacy header, E.4.3.1): (codec id, keyframe, AVCPacketType, timestamp).
+fn video_tags(got: &Received) -> Vec<(u8, bool, u8, u32)> {
+    got.iter()
+        .filter(|(k, _, body)| *k == MediaKind::Video && body.len() > 1)
+        .map(|(_, ts, body)| (body[0] & 0x0f, body[0] >> 4 == 1, body[1], *ts))
+        .collect()
+}
+
+fn assert_clean(what: &str, p: &Probe) {
+    assert!(p.success && p.errors.trim().is_empty(), "{what}: {p:?}");
+}
+
+fn assert_about(what: &str, got: usize, want: usize, slack: usize, p: &Probe) {
+    assert!(
+        got + slack >= want && got <= want,
+        "{what}: {got} frames, want {want} (at most {slack} fewer): {p:?}"
+    );
+}
+
+#[test]
+fn h264_aac_over_tcp_passive_with_sip_over_udp() {
+    let dir = TempDir::new("gb-h264-aac");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), MEDIA_SECONDS);
+    let (video, audio) = (clip.count(Codec::H264), clip.count(Codec::Aac));
+    assert_eq!(video, 25 * MEDIA_SECONDS as usize);
+
+    let call = Call::start(Media::TcpPassive, false);
+    let flv = live_probe(call.server(), "flv");
+    let rtmp = rtmp_probe(call.server(), MEDIA_SECONDS - 2);
+    let sent = call.send(&clip, &SendOptions::real_time(call.invite.ssrc));
+    assert_eq!(sent.frames, clip.frames.len());
+    call.gw.wait_log(
+        &format!(
+            "GB28181 publish __defaultVhost__/live/{CHANNEL} (ssrc {})",
+            call.invite.ssrc
+        ),
+        SECS,
+    );
+    let (gw, _) = call.finish();
+
+    let p = flv.join().unwrap();
+    assert_clean("HTTP-FLV", &p);
+    assert_eq!(p.codecs, ["aac", "h264"], "{p:?}");
+    assert_eq!(p.video_size, Some((320, 240)), "{p:?}");
+    assert_eq!(p.first_video, Some((true, "I".to_string())), "{p:?}");
+    assert_about("HTTP-FLV video", p.video_frames, video, 1, &p);
+    assert_about("HTTP-FLV audio", p.audio_frames, audio, 2, &p);
+
+    let (ok, errors, p) = rtmp.join().unwrap();
+    assert!(ok && errors.trim().is_empty(), "RTMP: {errors}");
+    assert_clean("RTMP", &p);
+    assert_eq!(p.codecs, ["aac", "h264"], "{p:?}");
+    let want = 25 * (MEDIA_SECONDS as usize - 2);
+    assert!(p.video_frames.abs_diff(want) <= 2, "RTMP: {p:?}");
+
+    // HLS: the segments the call left (the last one closed when it ended).
+    let p = hls_probe(&gw.server, &dir);
+    assert_clean("HLS", &p);
+    assert_eq!(p.codecs, ["aac", "h264"], "{p:?}");
+    assert_about("HLS video", p.video_frames, video, 1, &p);
+    assert_about("HLS audio", p.audio_frames, audio, 3, &p);
+}
+
+#[test]
+fn h264_g711a_over_udp() {
+    let dir = TempDir::new("gb-h264-g711");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::G711A), MEDIA_SECONDS);
+    let (video, audio) = (clip.count(Codec::H264), clip.count(Codec::G711A));
+
+    let call = Call::start(Media::Udp, false);
+    let flv = live_probe(call.server(), "flv");
+    let rtmp = rtmp_probe(call.server(), MEDIA_SECONDS - 2);
+    call.send(&clip, &SendOptions::real_time(call.invite.ssrc));
+    let (gw, _) = call.finish();
+
+    // G.711 A-law reaches FLV as sound format 7, which ffmpeg reads as pcm_alaw.
+    let p = flv.join().unwrap();
+    assert_clean("HTTP-FLV", &p);
+    assert_eq!(p.codecs, ["h264", "pcm_alaw"], "{p:?}");
+    assert_eq!(p.first_video, Some((true, "I".to_string())), "{p:?}");
+    assert_about("HTTP-FLV video", p.video_frames, video, 1, &p);
+    assert_about("HTTP-FLV audio", p.audio_frames, audio, 2, &p);
+
+    let (ok, errors, p) = rtmp.join().unwrap();
+    assert!(ok && errors.trim().is_empty(), "RTMP: {errors}");
+    assert_clean("RTMP", &p);
+    assert_eq!(p.codecs, ["h264", "pcm_alaw"], "{p:?}");
+    assert!(
+        p.video_frames.abs_diff(25 * (MEDIA_SECONDS as usize - 2)) <= 2,
+        "RTMP: {p:?}"
+    );
+
+    // G.711 has no MPEG-TS mapping here: HLS is the video alone (documented in the README).
+    let p = hls_probe(&gw.server, &dir);
+    assert_clean("HLS", &p);
+    assert_eq!(p.codecs, ["h264"], "{p:?}");
+    assert_about("HLS video", p.video_frames, video, 1, &p);
+}
+
+#[test]
+fn h265_aac_over_tcp_active_with_sip_over_tcp() {
+    let dir = TempDir::new("gb-h265");
+    let clip = Clip::encode(&dir, Some(Codec::H265), Some(Codec::Aac), MEDIA_SECONDS);
+    let (video, audio) = (clip.count(Codec::H265), clip.count(Codec::Aac));
+
+    let call = Call::start(Media::TcpActive, true);
+    // Debian's ffmpeg 5.1 cannot read HEVC in FLV: FLV/RTMP is checked with our own client,
+    // the decoding with ffprobe over HTTP-TS and HLS.
+    let ts = live_probe(call.server(), "ts");
+    let rtmp = rtmp_client(call.server(), 4 * SECS);
+    call.send(&clip, &SendOptions::real_time(call.invite.ssrc));
+    let (gw, _) = call.finish();
+
+    let p = ts.join().unwrap();
+    assert_clean("HTTP-TS", &p);
+    assert_eq!(p.codecs, ["aac", "hevc"], "{p:?}");
+    assert_eq!(p.video_size, Some((320, 240)), "{p:?}");
+    assert_about("HTTP-TS video", p.video_frames, video, 1, &p);
+    assert_about("HTTP-TS audio", p.audio_frames, audio, 3, &p);
+
+    let p = hls_probe(&gw.server, &dir);
+    assert_clean("HLS", &p);
+    assert_eq!(p.codecs, ["aac", "hevc"], "{p:?}");
+    assert_about("HLS video", p.video_frames, video, 1, &p);
+
+    // RTMP: the legacy FLV codec id 12 (SRS's), sequence header first, then every frame.
+    let got = rtmp_join(rtmp, &gw.server);
+    let tags = video_tags(&got);
+    assert!(!tags.is_empty(), "no video over RTMP");
+    assert!(tags.iter().all(|t| t.0 == 12), "codec ids: {tags:?}");
+    assert_eq!(
+        (tags[0].1, tags[0].2),
+        (true, 0),
+        "sequence header first: {tags:?}"
+    );
+    let frames = tags.iter().filter(|t| t.2 == 1).count();
+    assert!(
+        frames + 1 >= video && frames <= video,
+        "{frames} of {video} frames"
+    );
+    assert!(
+        tags.iter().find(|t| t.2 == 1).unwrap().1,
+        "first frame is a keyframe"
+    );
+}
+
+#[test]
+fn lossy_udp_drops_duplicates_and_reorders() {
+    let dir = TempDir::new("gb-lossy");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), MEDIA_SECONDS);
+    let (video, audio) = (clip.count(Codec::H264), clip.count(Codec::Aac));
+
+    let call = Call::start(Media::Udp, false);
+    let flv = live_probe(call.server(), "flv");
+    let rtmp = rtmp_client(call.server(), 4 * SECS);
+    let opts = SendOptions {
+        faults: Faults {
+            drop_percent: 2,
+            duplicate_percent: 3,
+            reorder_percent: 3,
+            seed: 0x5eed_0002,
+            ..Faults::default()
+        },
+        ..SendOptions::real_time(call.invite.ssrc)
+    };
+    let sent = call.send(&clip, &opts);
+    assert!(
+        sent.dropped > 0 && sent.duplicated > 0 && sent.reordered > 0,
+        "{sent:?}"
+    );
+    let (gw, _) = call.finish();
+
+    // The server: a lost packet costs exactly the frame it was part of (each frame is one
+    // pack in packets of its own); duplicates and reordering cost nothing. (A packet that
+    // arrives more than the reorder window past a gap still waited for continues the
+    // sequence: it must not be taken for a reset candidate and then dropped as late.)
+    let got = rtmp_join(rtmp, &gw.server);
+    let frames = video_tags(&got).iter().filter(|t| t.2 == 1).count();
+    let intact = video - sent.damaged_video_frames;
+    println!("lossy UDP: {frames} video frames over RTMP, {intact} intact sent: {sent:?}");
+    // Run alone this is exact (±1). With the other media tests on the same 2 cores we have
+    // seen up to 6 frames fewer, not yet explained (noted in the GB28181 issue); the bound
+    // below still fails on a real regression such as the reorder bug this test found.
+    assert!(
+        frames <= intact + 1 && frames + 10 >= intact,
+        "{frames} video frames over RTMP, want {intact}: {sent:?}"
+    );
+    let sounds = got
+        .iter()
+        .filter(|m| m.0 == MediaKind::Audio && m.2.get(1) == Some(&1))
+        .count();
+    let want = audio - sent.damaged_audio_frames;
+    println!("lossy UDP: {sounds} AAC frames over RTMP, {want} intact sent");
+    // Same as for video: about 300 ms of both tracks go missing only under parallel load.
+    assert!(
+        sounds <= want + 1 && sounds + 20 >= want,
+        "{sounds} AAC frames over RTMP, want {want}: {sent:?}"
+    );
+
+    // The player: ffmpeg decodes it (its H.264 decoder skips the frames that refer to a lost
+    // one until the next keyframe).
+    let p = flv.join().unwrap();
+    assert!(p.success, "{p:?}");
+    assert_eq!(p.codecs, ["aac", "h264"], "{p:?}");
+    assert!(
+        p.video_frames * 2 >= video && p.video_frames <= intact,
+        "{} of {video} video frames decoded with {sent:?}: {p:?}",
+        p.video_frames
+    );
+}
+
+#[test]
+fn camera_quirks_no_psm_wrong_ssrc_padding_and_private_streams() {
+    let dir = TempDir::new("gb-quirks");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), MEDIA_SECONDS);
+    let (video, audio) = (clip.count(Codec::H264), clip.count(Codec::Aac));
+
+    let call = Call::start(Media::TcpPassive, false);
+    let flv = live_probe(call.server(), "flv");
+    let wrong = call.invite.ssrc.wrapping_add(777);
+    let opts = SendOptions {
+        faults: Faults {
+            omit_psm: true,
+            wrong_ssrc: Some(wrong),
+            padding_and_private: true,
+            ..Faults::default()
+        },
+        ..SendOptions::real_time(call.invite.ssrc)
+    };
+    call.send(&clip, &opts);
+    // The server follows the SSRC the camera really uses.
+    call.gw.wait_log(
+        &format!("media SSRC {wrong} instead of {}", call.invite.ssrc),
+        SECS,
+    );
+    let (_gw, _) = call.finish();
+
+    // Without a PSM the types are guessed (H.264 from its SPS/IDR, AAC from ADTS); padding
+    // and private stream 1 are skipped by their length.
+    let p = flv.join().unwrap();
+    assert_clean("HTTP-FLV", &p);
+    assert_eq!(p.codecs, ["aac", "h264"], "{p:?}");
+    assert_about("HTTP-FLV video", p.video_frames, video, 1, &p);
+    assert_about("HTTP-FLV audio", p.audio_frames, audio, 2, &p);
+}
+
+#[test]
+fn pts_near_the_33_bit_wrap() {
+    let dir = TempDir::new("gb-wrap");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), MEDIA_SECONDS);
+    let video = clip.count(Codec::H264);
+
+    let call = Call::start(Media::TcpPassive, false);
+    let flv = live_probe(call.server(), "flv");
+    let rtmp = rtmp_client(call.server(), 4 * SECS);
+    // The PTS wraps from 2^33 - 1 to 0 two seconds in.
+    let opts = SendOptions {
+        faults: Faults {
+            pts_offset: PTS_WRAP - 2 * 90_000,
+            ..Faults::default()
+        },
+        ..SendOptions::real_time(call.invite.ssrc)
+    };
+    call.send(&clip, &opts);
+    let (gw, _) = call.finish();
+
+    let p = flv.join().unwrap();
+    assert_clean("HTTP-FLV", &p);
+    assert_eq!(p.codecs, ["aac", "h264"], "{p:?}");
+    assert_about("HTTP-FLV video", p.video_frames, video, 1, &p);
+
+    // RTMP timestamps go on across the wrap: no jump back, no jump of 26.5 hours.
+    let got = rtmp_join(rtmp, &gw.server);
+    let frames: Vec<u32> = video_tags(&got)
+        .into_iter()
+        .filter(|t| t.2 == 1)
+        .map(|t| t.3)
+        .collect();
+    assert!(
+        frames.len() + 1 >= video,
+        "{} of {video} frames",
+        frames.len()
+    );
+    for w in frames.windows(2) {
+        assert!(
+            w[1] > w[0] && w[1] - w[0] <= 80,
+            "video timestamps {w:?} in {frames:?}"
+        );
+    }
+    let span = frames.last().unwrap() - frames.first().unwrap();
+    assert!(
+        span.abs_diff(40 * (video as u32 - 1)) <= 80,
+        "span {span} ms"
+    );
+    let audio: Vec<u32> = got
+        .iter()
+        .filter(|m| m.0 == MediaKind::Audio)
+        .map(|m| m.1)
+        .collect();
+    for w in audio.windows(2) {
+        assert!(w[1] >= w[0] && w[1] - w[0] <= 100, "audio timestamps {w:?}");
+    }
+}
+
+#[test]
+fn codec_switch_mid_stream_h264_to_h265() {
+    let dir = TempDir::new("gb-switch");
+    let first = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), 4);
+    let dir2 = TempDir::new("gb-switch-2");
+    let second = Clip::encode(&dir2, Some(Codec::H265), Some(Codec::Aac), 4);
+    let (h264, h265) = (first.count(Codec::H264), second.count(Codec::H265));
+    let clip = first.then(second);
+
+    let call = Call::start(Media::TcpPassive, true);
+    let rtmp = rtmp_client(call.server(), 4 * SECS);
+    call.send(&clip, &SendOptions::real_time(call.invite.ssrc));
+    let (gw, _) = call.finish();
+
+    // H.264 (FLV codec 7), then a new sequence header and H.265 (codec 12).
+    let tags = video_tags(&rtmp_join(rtmp, &gw.server));
+    let switch = tags
+        .iter()
+        .position(|t| t.0 == 12)
+        .unwrap_or_else(|| panic!("no H.265 after the switch: {tags:?}"));
+    let (before, after) = tags.split_at(switch);
+    assert!(before.iter().all(|t| t.0 == 7), "{before:?}");
+    assert!(after.iter().all(|t| t.0 == 12), "{after:?}");
+    assert_eq!((before[0].1, before[0].2), (true, 0), "{before:?}");
+    assert_eq!((after[0].1, after[0].2), (true, 0), "{after:?}");
+    let n = |ts: &[(u8, bool, u8, u32)]| ts.iter().filter(|t| t.2 == 1).count();
+    assert!(
+        n(before).abs_diff(h264) <= 1,
+        "{} of {h264} H.264 frames",
+        n(before)
+    );
+    assert!(
+        n(after).abs_diff(h265) <= 1,
+        "{} of {h265} H.265 frames",
+        n(after)
+    );
+    assert!(after[1].1, "the first H.265 frame is a keyframe");
+    for w in tags.windows(2) {
+        assert!(w[1].3 >= w[0].3, "timestamps go back at the switch: {w:?}");
+    }
+}
+
+#[test]
+fn ffmpeg_mpeg_file_pushed_raw_as_ps_does_not_crash_anything() {
+    require("ffmpeg");
+    let dir = TempDir::new("gb-mpeg");
+    // MPEG-1 system stream as ffmpeg writes it: H.264 as stream id 0xE2, MP2 audio, no PSM,
+    // 2048-byte packs with padding packets.
+    let mpg = dir.path("ffmpeg.mpg");
+    let mut ffmpeg = Proc::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-loglevel", "error"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=sample_rate=44100", "-t", "3"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-bf",
+                "0",
+                "-g",
+                "25",
+            ])
+            .args(["-c:a", "mp2", "-f", "mpeg", "-y"])
+            .arg(&mpg)
+            .stdout(Stdio::null()),
+        &dir.path("ffmpeg-mpeg.err"),
+    );
+    assert!(ffmpeg.wait(60 * SECS).success(), "{}", ffmpeg.stderr());
+    let ps = std::fs::read(&mpg).unwrap();
+    assert!(
+        ps.windows(4).any(|w| w == [0, 0, 1, 0xE2]),
+        "no stream 0xE2"
+    );
+    assert!(ps.windows(4).any(|w| w == [0, 0, 1, 0xBE]), "no padding");
+    assert!(!ps.windows(4).any(|w| w == [0, 0, 1, 0xBC]), "a PSM");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), MEDIA_SECONDS);
+    let video = clip.count(Codec::H264);
+
+    let call = Call::start(Media::TcpPassive, false);
+    let media = call.invite.media;
+    // 1. The file raw on the media port, without RTP or RFC 4571 framing: the server must
+    //    drop the connection.
+    let mut raw = TcpStream::connect_timeout(&media, 5 * SECS).unwrap();
+    let _ = raw.write_all(&ps);
+    raw.set_read_timeout(Some(5 * SECS)).unwrap();
+    let mut buf = [0u8; 16];
+    let closed = matches!(std::io::Read::read(&mut raw, &mut buf), Ok(0) | Err(_));
+    assert!(closed, "the server kept a raw PS connection open");
+    // 2. The file as RTP payloads of the call, then (same connection, same sequence) a
+    //    normal stream.
+    let mut sender = call.sender();
+    sender
+        .send_ps_bytes(&ps, call.invite.ssrc, 1400, 100)
+        .expect("send the mpeg file");
+    let flv = live_probe(call.server(), "flv");
+    sender
+        .send_clip(&clip, &SendOptions::real_time(call.invite.ssrc))
+        .expect("send the clip");
+    std::thread::sleep(SECS / 2);
+    let (mut gw, _) = call.finish();
+    assert!(gw.server.is_running(), "{}", gw.server.log());
+
+    // The normal stream plays (after whatever the file's GOP cache left in front of it).
+    let p = flv.join().unwrap();
+    assert!(p.success, "{p:?}");
+    assert_eq!(p.codecs, ["aac", "h264"], "{p:?}");
+    assert!(
+        p.video_frames + 1 >= video,
+        "{} of {video} frames: {p:?}",
+        p.video_frames
+    );
+    assert!(!gw.server.log().contains("panicked"), "{}", gw.server.log());
+}
