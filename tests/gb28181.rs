@@ -529,11 +529,26 @@ fn rtmp_join(handle: JoinHandle<Result<Received, String>>, server: &Server) -> R
         .unwrap_or_else(|e| panic!("{e}\n--- server:\n{}", server.log()))
 }
 
-/// FLV video tags (legacy header, E.4.3.1): (codec id, keyframe, AVCPacketType, timestamp).
+/// (codec: 7 H.264 / 12 H.265, key frame, 0 sequence header / 1 frame, timestamp) of each
+/// video message, read with our FLV parser. H.264 must come as legacy FLV and H.265 as
+/// Enhanced RTMP (`hvc1`), as the issue asks.
 fn video_tags(got: &Received) -> Vec<(u8, bool, u8, u32)> {
     got.iter()
         .filter(|(k, _, body)| *k == MediaKind::Video && body.len() > 1)
-        .map(|(_, ts, body)| (body[0] & 0x0f, body[0] >> 4 == 1, body[1], *ts))
+        .filter_map(|(_, ts, body)| {
+            let tag = tinysrs::wire::flv::parse_video(body).ok()?;
+            let codec = match tag.codec {
+                tinysrs::wire::flv::VideoCodec::Avc => 7,
+                tinysrs::wire::flv::VideoCodec::Hevc => 12,
+                _ => 0,
+            };
+            assert_eq!(
+                tag.enhanced,
+                codec == 12,
+                "H.265 as Enhanced RTMP only: {tag:?}"
+            );
+            Some((codec, tag.keyframe, u8::from(!tag.sequence_header), *ts))
+        })
         .collect()
 }
 
@@ -567,6 +582,19 @@ fn h264_aac_over_tcp_passive_with_sip_over_udp() {
         ),
         SECS,
     );
+    // The API lists the device and its playing channel (the call is still up).
+    let (status, _, body) = common::curl(&[&call.server().http_url("api/v1/gb28181/devices")]);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], 0, "{v}");
+    let device = &v["devices"][0];
+    assert!(
+        device["registered"] == true && device["online"] == true,
+        "{v}"
+    );
+    assert_eq!(device["channels"][0]["id"], CHANNEL, "{v}");
+    assert_eq!(device["channels"][0]["state"], "playing", "{v}");
+    assert_eq!(device["channels"][0]["ssrc"], call.invite.ssrc, "{v}");
     let (gw, _) = call.finish();
 
     let p = flv.join().unwrap();
@@ -654,7 +682,7 @@ fn h265_aac_over_tcp_active_with_sip_over_tcp() {
     assert_eq!(p.codecs, ["aac", "hevc"], "{p:?}");
     assert_about("HLS video", p.video_frames, video, 1, &p);
 
-    // RTMP: the legacy FLV codec id 12 (SRS's), sequence header first, then every frame.
+    // RTMP: H.265 as Enhanced RTMP hvc1, sequence header first, then every frame.
     let got = rtmp_join(rtmp, &gw.server);
     let tags = video_tags(&got);
     assert!(!tags.is_empty(), "no video over RTMP");
@@ -847,7 +875,7 @@ fn codec_switch_mid_stream_h264_to_h265() {
     call.send(&clip, &SendOptions::real_time(call.invite.ssrc));
     let (gw, _) = call.finish();
 
-    // H.264 (FLV codec 7), then a new sequence header and H.265 (codec 12).
+    // H.264 (legacy FLV codec 7), then a new sequence header and H.265 (Enhanced RTMP hvc1).
     let tags = video_tags(&rtmp_join(rtmp, &gw.server));
     let switch = tags
         .iter()

@@ -6,7 +6,7 @@
 //! several PES); an access unit ends when the PTS changes. Its NAL units are re-framed with
 //! 4-byte lengths (AVCC/HVCC); parameter sets are taken out of the frames and announced as a
 //! sequence header whenever they change (H.264: AVCDecoderConfigurationRecord, FLV codec 7;
-//! H.265: HEVCDecoderConfigurationRecord, the legacy FLV codec id 12 players use with SRS).
+//! H.265: HEVCDecoderConfigurationRecord, as Enhanced RTMP `hvc1`).
 //! Audio: AAC ADTS frames → raw AAC with an AudioSpecificConfig sequence header; G.711 A/µ-law
 //! → FLV sound formats 7/8 as is.
 //! Times: the 33-bit 90 kHz PTS/DTS are unwrapped and turned into milliseconds.
@@ -285,13 +285,15 @@ fn adts(b: &[u8]) -> Option<([u8; 2], usize, usize, i64)> {
 /// the parameter sets changed). None when nothing usable is in it.
 fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
     let au = state.au.split().freeze();
-    let (codec, legacy_id) = match state.codec {
-        VideoEs::H264 => (VideoCodec::Avc, 7u8),
-        VideoEs::H265 => (VideoCodec::Hevc, 12u8),
+    // H.264: legacy FLV (codec id 7, AVCPacketType, CTS): 5 bytes before the NAL units.
+    // H.265: Enhanced RTMP (ExHeader, FourCC "hvc1", CodedFrames with CTS): 8 bytes.
+    let (codec, prefix) = match state.codec {
+        VideoEs::H264 => (VideoCodec::Avc, 5usize),
+        VideoEs::H265 => (VideoCodec::Hevc, 8usize),
     };
     let mut keyframe = false;
     let mut body = BytesMut::with_capacity(au.len() + 16);
-    body.put_slice(&[0, 1, 0, 0, 0]);
+    body.put_bytes(0, prefix);
     for nal in annexb_nals(&au) {
         let Some(&first) = nal.first() else { continue };
         let kind = match state.codec {
@@ -319,7 +321,7 @@ fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
         body.put_u32(nal.len() as u32);
         body.put_slice(nal);
     }
-    if body.len() == 5 {
+    if body.len() == prefix {
         return None;
     }
     let pts = state.pts.unwrap_or(0);
@@ -329,7 +331,11 @@ fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
     if state.announced.as_ref() != Some(&state.params) {
         if let Some(record) = config_record(state.codec, &state.params) {
             let mut sh = BytesMut::with_capacity(5 + record.len());
-            sh.put_slice(&[0x10 | legacy_id, 0, 0, 0, 0]);
+            match state.codec {
+                VideoEs::H264 => sh.put_slice(&[0x17, 0, 0, 0, 0]),
+                // ExHeader | key frame | SequenceStart, then the FourCC.
+                VideoEs::H265 => sh.put_slice(&[0x90, b'h', b'v', b'c', b'1']),
+            }
             sh.put_slice(&record);
             out.push(Frame::video(codec, dts_ms, 0, false, true, sh.freeze(), 5));
             state.announced = Some(state.params.clone());
@@ -337,8 +343,20 @@ fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
     }
     // No decoder configuration yet: players could not decode this frame.
     state.announced.as_ref()?;
-    body[0] = if keyframe { 0x10 } else { 0x20 } | legacy_id;
-    body[2..5].copy_from_slice(&cts.to_be_bytes()[1..]);
+    let frame_type = if keyframe { 0x10 } else { 0x20 };
+    match state.codec {
+        VideoEs::H264 => {
+            body[0] = frame_type | 7;
+            body[1] = 1;
+            body[2..5].copy_from_slice(&cts.to_be_bytes()[1..]);
+        }
+        VideoEs::H265 => {
+            // ExHeader | frame type | CodedFrames (1), FourCC, SI24 composition time.
+            body[0] = 0x80 | frame_type | 1;
+            body[1..5].copy_from_slice(b"hvc1");
+            body[5..8].copy_from_slice(&cts.to_be_bytes()[1..]);
+        }
+    }
     Some(Frame::video(
         codec,
         dts_ms,
@@ -346,7 +364,7 @@ fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
         keyframe,
         false,
         body.freeze(),
-        5,
+        prefix,
     ))
 }
 
@@ -534,6 +552,49 @@ mod tests {
         assert_eq!(c.vps[0][..], vps);
         assert_eq!(c.sps[0][..], sps);
         assert_eq!(c.pps[0][..], pps);
+    }
+
+    #[test]
+    fn hevc_access_units_are_enhanced_rtmp_hvc1() {
+        let vps = [0x40, 0x01, 0x0C, 0x01];
+        let sps = [
+            0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
+        ];
+        let pps = [0x44, 0x01, 0xC1, 0x73];
+        let idr = [0x26, 0x01, 0xAF];
+        let mut a = Assembler::new();
+        let mut out = Vec::new();
+        a.push_video(
+            VideoEs::H265,
+            Some(0),
+            None,
+            &annexb(&[&vps, &sps, &pps, &idr]),
+            &mut out,
+        );
+        a.push_video(
+            VideoEs::H265,
+            Some(3600),
+            None,
+            &annexb(&[&[0x02, 0x01, 0x55]]),
+            &mut out,
+        );
+        a.flush(&mut out);
+        assert_eq!(out.len(), 3);
+        let tags: Vec<_> = out
+            .iter()
+            .map(|f| crate::wire::flv::parse_video(&f.data).unwrap())
+            .collect();
+        assert!(tags
+            .iter()
+            .all(|t| t.enhanced && t.codec == VideoCodec::Hevc));
+        assert!(tags[0].sequence_header);
+        assert!(tags[1].keyframe && !tags[1].sequence_header);
+        assert_eq!(tags[1].payload_offset, out[1].payload_offset);
+        assert_eq!(
+            &out[1].data[out[1].payload_offset..],
+            &[0, 0, 0, 3, 0x26, 0x01, 0xAF]
+        );
+        assert!(HevcConfig::parse(&out[0].data[out[0].payload_offset..]).is_ok());
     }
 
     #[test]
