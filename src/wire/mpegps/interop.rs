@@ -3,65 +3,11 @@
 //! test time into a scratch directory; nothing big is checked in.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use super::*;
-
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("tinysrs-mpegps-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.file(name)).expect("read ffmpeg output")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn have_tools() -> bool {
-    let ok = ["ffmpeg", "ffprobe"].iter().all(|tool| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !ok {
-        eprintln!("ffmpeg/ffprobe not installed: interop test skipped");
-    }
-    ok
-}
-
-/// Runs `ffmpeg -v error -y -nostdin ARGS` in `dir`, requiring success and silence.
-fn ffmpeg(dir: &TempDir, args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .current_dir(&dir.0)
-        .args(["-v", "error", "-y", "-nostdin"])
-        .args(args)
-        .output()
-        .expect("run ffmpeg");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.is_empty(),
-        "ffmpeg {args:?}: {stderr}"
-    );
-}
+use crate::testutil::{ffmpeg, have_tools, TempDir};
 
 /// Runs ffprobe with `args` on `path`, requiring success and an empty stderr; returns stdout.
 fn ffprobe(path: &Path, args: &[&str]) -> String {
