@@ -1,0 +1,176 @@
+# shellcheck shell=bash
+# Shared by ci/build, ci/package and ci/cross (sourced, not run): board and target lookups,
+# and installing the cross toolchain pieces when they are missing. What each target needs
+# and why is in targets/README.md; what was measured on our CI machine kind is in
+# ../shared/CROSS-NOTES.md.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Per-target cargo target dirs (gitignored): target/cross/<triple>/...; packages in
+# target/cross/packages/.
+CROSS_DIR=${TINYSRS_CROSS_DIR:-$ROOT/target/cross}
+# Kept across clones (a fresh CI clone has an empty target/): the zig venv.
+TINYSRS_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/tinysrs
+ZIG_VENV=$TINYSRS_CACHE/zig-venv
+ZIGLANG_VERSION=0.17.1
+CARGO_ZIGBUILD_VERSION=0.24.0
+ALL_TARGETS="aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf riscv64gc-unknown-linux-musl loongarch64-unknown-linux-musl mipsel-unknown-linux-musl mips-unknown-linux-musl"
+
+# RUSTFLAGS from the environment would replace the fragments' target rustflags
+# (+crt-static, relocation-model): the fragments are the single source of truth.
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+log() { echo "$(basename "$0"): $*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+fragment_of() {
+    local f=$ROOT/targets/$1.toml
+    [ -f "$f" ] || die "no cargo config fragment targets/$1.toml"
+    echo "$f"
+}
+
+# Targets whose std is rebuilt (-Zbuild-std) and linked by zig: their fragment has [unstable].
+uses_build_std() { grep -q '^\[unstable\]' "$(fragment_of "$1")"; }
+
+runner_of() { sed -n 's/^runner = "\(.*\)"$/\1/p' "$(fragment_of "$1")"; }
+
+# board_env BOARD: prints shell assignments BOARD_TARGET, BOARD_PROFILE, BOARD_FEATURES
+# (comma-separated), BOARD_SIZE_BUDGET, BOARD_SIZE_AIM, BOARD_INIT, BOARD_FORMAT, BOARD_ARCH.
+board_env() {
+    local file=$ROOT/boards/$1/board.toml
+    [ -f "$file" ] || die "no board $1 (boards/$1/board.toml); boards: $(cd "$ROOT/boards" && ls -d */ | tr -d / | tr '\n' ' ')"
+    python3 - "$file" <<'PY'
+import shlex, sys, tomllib
+path = sys.argv[1]
+with open(path, "rb") as f:
+    b = tomllib.load(f)
+build, pkg = b.get("build", {}), b.get("package", {})
+def need(table, key, name):
+    if key not in table:
+        sys.exit(f"{path}: missing {name}.{key}")
+    return table[key]
+init = need(pkg, "init", "package")
+fmt = need(pkg, "format", "package")
+if init not in ("procd", "sysvinit", "systemd"):
+    sys.exit(f"{path}: package.init must be procd, sysvinit or systemd, not {init!r}")
+if fmt not in ("ipk", "deb", "tar.gz"):
+    sys.exit(f"{path}: package.format must be ipk, deb or tar.gz, not {fmt!r}")
+if fmt in ("ipk", "deb") and "arch" not in pkg:
+    sys.exit(f"{path}: package.arch is needed for {fmt}")
+budget = int(need(build, "size_budget", "build"))
+out = {
+    "BOARD_TARGET": need(build, "target", "build"),
+    "BOARD_PROFILE": need(build, "profile", "build"),
+    "BOARD_FEATURES": ",".join(need(build, "features", "build")),
+    "BOARD_SIZE_BUDGET": budget,
+    "BOARD_SIZE_AIM": int(build.get("size_aim", budget)),
+    "BOARD_INIT": init,
+    "BOARD_FORMAT": fmt,
+    "BOARD_ARCH": pkg.get("arch", ""),
+}
+for k, v in out.items():
+    print(f"{k}={shlex.quote(str(v))}")
+PY
+}
+
+all_boards() { (cd "$ROOT/boards" && for d in */board.toml; do echo "${d%/board.toml}"; done); }
+
+# The first board (by name) built for TARGET: ci/cross builds and smoke-tests its binary.
+board_for_target() {
+    local b
+    for b in $(all_boards); do
+        if grep -q "^target = \"$1\"" "$ROOT/boards/$b/board.toml"; then echo "$b"; return 0; fi
+    done
+    return 1
+}
+
+APT_UPDATED=0
+apt_install() {
+    if [ $APT_UPDATED -eq 0 ]; then
+        as_root apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# qemu-user for RUNNER (qemu-<arch>-static). loongarch64 needs qemu >= 8.1 (LSX), which on
+# Debian 12 comes from bookworm-backports: the source file is added here, with the same
+# mirror and key as the machine's own Debian source. The backports qemu-user-static serves
+# every target.
+ensure_qemu() {
+    local runner=$1 v
+    if command -v "$runner" >/dev/null 2>&1; then
+        v=$("$runner" --version | sed -n 's/.*version \([0-9]*\.[0-9]*\).*/\1/p' | head -1)
+        if [ "$runner" != qemu-loongarch64-static ] ||
+            [ "$(printf '%s\n8.1\n' "$v" | sort -V | head -1)" = 8.1 ]; then
+            return 0
+        fi
+    fi
+    local codename suite="" src=/etc/apt/sources.list.d/tinysrs-backports.sources
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    if [ "$codename" = bookworm ]; then
+        suite=bookworm-backports
+        if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+            local uri key
+            uri=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+            [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+            [ -n "$uri" ] || die "cannot find the Debian mirror in /etc/apt to add bookworm-backports"
+            key=$(awk '/^Signed-By:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+            log "adding $src (bookworm-backports, for qemu-user-static >= 8.1)"
+            {
+                printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\n' "$uri"
+                if [ -n "$key" ]; then printf 'Signed-By: %s\n' "$key"; fi
+            } | as_root tee "$src" >/dev/null
+            APT_UPDATED=0
+        fi
+    fi
+    log "installing qemu-user-static${suite:+ from $suite}"
+    if [ -n "$suite" ]; then apt_install -t "$suite" qemu-user-static; else apt_install qemu-user-static; fi
+    command -v "$runner" >/dev/null 2>&1 || die "$runner is still missing after installing qemu-user-static"
+}
+
+# zig (the linker for the build-std targets) and cargo-zigbuild, from PyPI, in a venv.
+ensure_zig() {
+    if ! [ -x "$ZIG_VENV/bin/cargo-zigbuild" ] ||
+        [ "$("$ZIG_VENV/bin/cargo-zigbuild" --version 2>/dev/null)" != "cargo-zigbuild $CARGO_ZIGBUILD_VERSION" ] ||
+        [ "$("$ZIG_VENV/bin/python" -m ziglang version 2>/dev/null)" != "$ZIGLANG_VERSION" ]; then
+        log "installing ziglang $ZIGLANG_VERSION and cargo-zigbuild $CARGO_ZIGBUILD_VERSION (PyPI) in $ZIG_VENV"
+        rm -rf "$ZIG_VENV"
+        mkdir -p "$TINYSRS_CACHE"
+        python3 -m venv "$ZIG_VENV"
+        "$ZIG_VENV/bin/pip" install -q "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"
+    fi
+    case ":$PATH:" in *":$ZIG_VENV/bin:"*) ;; *) export PATH=$ZIG_VENV/bin:$PATH ;; esac
+}
+
+# Rust pieces for TARGET: rustup's std where it has one, else rust-src (+ zig).
+# Never `rustup update` (../shared/CROSS-NOTES.md).
+ensure_rust() {
+    if uses_build_std "$1"; then
+        rustup component list --installed 2>/dev/null | grep -q '^rust-src' || rustup component add rust-src
+        ensure_zig
+    else
+        rustup target list --installed 2>/dev/null | grep -qx "$1" || rustup target add "$1"
+    fi
+}
+
+# cargo_for TARGET build|test ARGS...: runs cargo for TARGET with its fragment, in its own
+# target dir, for at most TINYSRS_CARGO_TIMEOUT (45 minutes). build-std targets go through
+# cargo-zigbuild with RUSTC_BOOTSTRAP=1.
+cargo_for() {
+    local target=$1 verb=$2
+    shift 2
+    local frag
+    frag=$(fragment_of "$target")
+    export CARGO_TARGET_DIR=$CROSS_DIR/$target
+    if uses_build_std "$target"; then
+        local sub=$verb
+        [ "$verb" = build ] && sub=zigbuild
+        (cd "$ROOT" && RUSTC_BOOTSTRAP=1 timeout "${TINYSRS_CARGO_TIMEOUT:-45m}" cargo-zigbuild "$sub" --config "$frag" --target "$target" "$@")
+    else
+        (cd "$ROOT" && timeout "${TINYSRS_CARGO_TIMEOUT:-45m}" cargo "$verb" --config "$frag" --target "$target" "$@")
+    fi
+}
