@@ -139,7 +139,6 @@ impl HttpConn {
                         "text/plain; charset=utf-8",
                         http::reason(status),
                         false,
-                        false,
                     )
                     .await?;
                     return Err(format!("bad request head: {e}").into());
@@ -179,7 +178,6 @@ impl HttpConn {
                 413,
                 "text/plain; charset=utf-8",
                 "request body too large",
-                false,
                 false,
             )
             .await?;
@@ -321,7 +319,6 @@ impl HttpConn {
         content_type: &str,
         text: &str,
         keep_alive: bool,
-        _head_only: bool,
     ) -> Result<(), Error> {
         let len = text.len().to_string();
         let head = self.head_bytes(

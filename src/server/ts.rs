@@ -80,14 +80,14 @@ impl TsOutput {
 
     fn muxer(&mut self) -> &mut Muxer {
         let (video, audio) = self.stream_types();
-        let stale = !matches!(&self.muxer, Some((v, a, _)) if *v == video && *a == audio);
-        if stale {
-            self.muxer = Some((video, audio, Muxer::new(video, audio)));
+        if !matches!(&self.muxer, Some((v, a, _)) if *v == video && *a == audio) {
+            // A new codec: a new PMT, so a new muxer.
+            self.muxer = None;
         }
-        match &mut self.muxer {
-            Some((_, _, m)) => m,
-            None => unreachable!("set above"),
-        }
+        &mut self
+            .muxer
+            .get_or_insert_with(|| (video, audio, Muxer::new(video, audio)))
+            .2
     }
 
     fn on_video_header(&mut self, frame: &SharedFrame) {

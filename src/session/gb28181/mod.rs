@@ -2,7 +2,8 @@
 //!
 //! Verbs: [`Agent::handle_message`] (a SIP message from a peer, with the time),
 //! [`Agent::handle_timeout`], [`Agent::poll_transmit`] (messages to send, with their peer),
-//! [`Agent::poll_event`] (media to start or stop, devices on/offline), [`Agent::poll_timeout`].
+//! [`Agent::poll_event`] (media to start or stop, devices on/offline); the driver calls
+//! `handle_timeout` about once a second.
 //! Commands from the API: [`Agent::invite`], [`Agent::bye`].
 //!
 //! Device lifecycle: unknown → REGISTER (401 challenge if a password applies, then 200 with
@@ -328,8 +329,8 @@ impl Agent {
             log::info!("GB28181 device {id} registered from {}", peer.addr);
             self.events
                 .push_back(AgentEvent::DeviceOnline { device: id.clone() });
-            self.query(now, &id, manscdp::catalog_query);
-            self.query(now, &id, manscdp::device_info_query);
+            self.query(&id, manscdp::catalog_query);
+            self.query(&id, manscdp::device_info_query);
         }
     }
 
@@ -363,7 +364,7 @@ impl Agent {
     }
 
     /// Sends a MANSCDP query (a SIP MESSAGE) to a device.
-    fn query(&mut self, _now: u64, id: &str, body: fn(u32, &str) -> String) {
+    fn query(&mut self, id: &str, body: fn(u32, &str) -> String) {
         let Some(peer) = self.devices.get(id).map(|d| d.peer) else {
             return;
         };
@@ -372,7 +373,6 @@ impl Agent {
         let msg = self.request(
             Method::Message,
             peer,
-            id,
             id,
             None,
             "Application/MANSCDP+xml",
@@ -388,7 +388,6 @@ impl Agent {
         method: Method,
         peer: Peer,
         target: &str,
-        device: &str,
         call: Option<(&str, &str, u32)>,
         content_type: &str,
         body: Vec<u8>,
@@ -424,7 +423,6 @@ impl Agent {
         if !body.is_empty() {
             headers.push(("Content-Type".into(), content_type.to_string()));
         }
-        let _ = device;
         SipMessage {
             start: StartLine::Request {
                 method,
@@ -467,7 +465,7 @@ impl Agent {
                     log::info!("GB28181 device {id} online by keepalive (no REGISTER seen)");
                     self.events
                         .push_back(AgentEvent::DeviceOnline { device: id.clone() });
-                    self.query(now, &id, manscdp::catalog_query);
+                    self.query(&id, manscdp::catalog_query);
                 }
             }
             Mans::CatalogResponse {
@@ -592,7 +590,6 @@ impl Agent {
             Method::Invite,
             peer,
             channel,
-            device,
             Some((&call_id, &from_tag, 1)),
             "APPLICATION/SDP",
             body.into_bytes(),
@@ -607,7 +604,9 @@ impl Agent {
         let request = out.freeze();
         self.send_bytes(peer, request.clone());
         log::info!("GB28181 INVITE {device}/{channel} ssrc {ssrc_text} ({transport:?})");
-        let d = self.devices.get_mut(device).expect("checked above");
+        let Some(d) = self.devices.get_mut(device) else {
+            return false;
+        };
         let ch = d.channels.entry(channel.to_string()).or_insert(Channel {
             name: String::new(),
             status: "ON".into(),
@@ -694,7 +693,6 @@ impl Agent {
             Method::Ack,
             peer,
             &ch,
-            &dev,
             Some((&call_id, &from_tag, 1)),
             "",
             Vec::new(),
@@ -765,7 +763,6 @@ impl Agent {
                         Method::Bye,
                         peer,
                         ch,
-                        dev,
                         Some((&call_id, &from_tag, 2)),
                         "",
                         Vec::new(),
@@ -778,15 +775,10 @@ impl Agent {
                     self.send(peer, &bye);
                 }
                 self.events.push_back(AgentEvent::MediaStop { ssrc });
-                self.release_udp_for(ssrc);
             }
             Call::Inviting { transport, .. } => self.release_port(transport),
             Call::Idle { .. } => {}
         }
-    }
-
-    fn release_udp_for(&mut self, _ssrc: u32) {
-        // UDP ports are released by the driver's MediaStop handling (it knows the port).
     }
 
     /// The driver releases a UDP media port it closed.
@@ -862,11 +854,6 @@ impl Agent {
             }
         }
         found
-    }
-
-    pub fn poll_timeout(&self) -> u64 {
-        // Checked once a second by the driver; precise timers are not needed here.
-        u64::MAX
     }
 
     /// Retries, expiries and the media watchdog. Call about once a second.
