@@ -69,18 +69,7 @@ pub fn agent_config(config: &Config) -> AgentConfig {
 pub async fn start(shared: Shared) -> io::Result<GbHandle> {
     let config = shared.ctx.config();
     let g = &config.gb28181;
-    let udp = UdpSocket::bind(g.sip_listen).await.map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot listen on udp {}: {e}", g.sip_listen),
-        )
-    })?;
-    let sip_tcp = TcpListener::bind(udp.local_addr()?).await.map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot listen on tcp {}: {e}", g.sip_listen),
-        )
-    })?;
+    let (udp, sip_tcp) = bind_sip(g.sip_listen).await?;
     let media = TcpListener::bind(g.media_listen).await.map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -110,6 +99,32 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
     tokio::task::spawn_local(media_accept(gb.clone(), shared.clone(), media));
     tokio::task::spawn_local(tick(gb.clone(), shared));
     Ok(gb)
+}
+
+/// How many ephemeral ports to try for SIP when `sip_listen` has port 0: the UDP socket picks
+/// one, and the TCP listener must get the same number, which another socket may hold.
+const SIP_PORT_TRIES: usize = 32;
+
+/// Binds SIP over UDP and TCP on the same port. With port 0, the kernel's pick for UDP may be
+/// taken for TCP; then we try another pick.
+async fn bind_sip(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut tries = if addr.port() == 0 { SIP_PORT_TRIES } else { 1 };
+    loop {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on udp {addr}: {e}")))?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if tries > 1 && e.kind() == io::ErrorKind::AddrInUse => tries -= 1,
+            Err(e) => {
+                let at = udp.local_addr()?;
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on tcp {at}: {e}"),
+                ));
+            }
+        }
+    }
 }
 
 /// GB28181's Date format (§ 9.1.2.1): local time as `YYYY-MM-DDTHH:MM:SS.mmm` (we send UTC).

@@ -114,26 +114,25 @@ async fn accept(listener: &Option<TcpListener>) -> io::Result<(TcpStream, std::n
     }
 }
 
-async fn bind(what: &str, addr: std::net::SocketAddr) -> io::Result<TcpListener> {
-    let l = TcpListener::bind(addr)
+async fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-    log::info!("{what} listening on {}", l.local_addr()?);
-    Ok(l)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
 /// Runs the server until SIGTERM or SIGINT. Must be called inside a `LocalSet`.
 pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<()> {
-    // HTTP first: "RTMP listening on" is the last line of a successful start.
+    // Every port is bound before "RTMP listening on", the last line of a successful start
+    // (tests and init scripts wait for it), and before privileges are dropped.
     let http = match config.http.enabled && cfg!(feature = "http") {
-        true => Some(bind("HTTP", config.http.listen).await?),
+        true => Some(bind(config.http.listen).await?),
         false => None,
     };
     let rtmp = match cfg!(feature = "rtmp") {
-        true => Some(bind("RTMP", config.listen).await?),
+        true => Some(bind(config.listen).await?),
         false => None,
     };
-    drop_privileges(config.user.as_deref())?;
+    let user = config.user.clone();
     let clock = Clock::new();
     let rng = Rc::new(Rng::from_time());
     let shared = Shared {
@@ -160,6 +159,13 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if shared.ctx.config().gb28181.enabled {
         let handle = gb28181::start(shared.clone()).await?;
         *shared.gb.borrow_mut() = Some(handle);
+    }
+    drop_privileges(user.as_deref())?;
+    if let Some(l) = &http {
+        log::info!("HTTP listening on {}", l.local_addr()?);
+    }
+    if let Some(l) = &rtmp {
+        log::info!("RTMP listening on {}", l.local_addr()?);
     }
     let active = Rc::new(Cell::new(0usize));
     let mut hangup = signal(SignalKind::hangup())?;
