@@ -15,7 +15,7 @@ use super::{write_all, Clock, Shared};
 use crate::live::ClientId;
 use crate::server::rtmp::RtmpConn;
 use crate::server::ConnLog;
-use crate::session::rtmp::{ServerSession, SessionConfig, CHUNK_LIMITS};
+use crate::session::rtmp::{ServerSession, SessionConfig, CHUNK_LIMITS, COMMAND_CHUNK_LIMITS};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
 /// Bytes read from the socket at once. RAM: one buffer per connection.
@@ -42,6 +42,7 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: 
     let session_config = SessionConfig {
         chunk_size: config.chunk_size,
         chunk_limits: CHUNK_LIMITS,
+        command_chunk_limits: COMMAND_CHUNK_LIMITS,
         handshake_timeout_ms: u64::from(config.handshake_timeout_ms),
         idle_timeout_ms: u64::from(config.idle_timeout_ms),
     };

@@ -130,11 +130,18 @@ impl HlsStream {
     }
 
     /// Index of the first segment listed: the window counts back from the newest.
+    /// Segments in the playlist window at most, however short they are (a publisher whose
+    /// timestamps stand still makes 1 ms segments): `hls_window / hls_fragment + 1`.
+    pub fn max_window_segments(config: &Hls) -> usize {
+        (config.window_ms / config.fragment_ms.max(1)) as usize + 1
+    }
+
     fn window_start(&self) -> usize {
         let mut total = 0i64;
         let mut start = self.segments.len();
+        let max = Self::max_window_segments(&self.config);
         for (i, s) in self.segments.iter().enumerate().rev() {
-            if total >= i64::from(self.config.window_ms) {
+            if total >= i64::from(self.config.window_ms) || self.segments.len() - start >= max {
                 break;
             }
             total += s.duration_ms;
@@ -385,6 +392,21 @@ mod tests {
         }
         // RAM: window + extra + current, bounded.
         assert!(s.ram_bytes() <= (3 + EXTRA_SEGMENTS + 1) * 50 * 188);
+    }
+
+    /// Timestamps that jump back cut a segment at every frame (1 ms each); the window still
+    /// holds at most `hls_window / hls_fragment + 1` of them, so RAM stays bounded.
+    #[test]
+    fn short_segments_cannot_grow_the_window_past_its_count() {
+        let mut s = HlsStream::new(key(), config(2_000, 6_000));
+        for i in 0..2_000 {
+            feed(&mut s, 1_000_000 - i, true);
+        }
+        let max = HlsStream::max_window_segments(&s.config);
+        assert_eq!(max, 4);
+        assert_eq!(s.segment_count(), max + EXTRA_SEGMENTS);
+        let m3u8 = s.playlist().unwrap();
+        assert_eq!(m3u8.matches("#EXTINF:").count(), max, "{m3u8}");
     }
 
     #[test]

@@ -50,6 +50,17 @@ pub const CHUNK_LIMITS: ChunkLimits = ChunkLimits {
     max_pending_bytes: 6 * 1024 * 1024,
 };
 
+/// Chunk-stream limits until the peer asks to publish: connect, createStream and play
+/// commands are a few hundred bytes, so a player (or a peer that never publishes) holds at
+/// most 128 KiB of partly received messages instead of [`CHUNK_LIMITS`]' 6 MiB. The session
+/// switches to `chunk_limits` at the `publish` command, so a client that sends its sequence
+/// headers and first keyframe right behind `publish` is not cut.
+pub const COMMAND_CHUNK_LIMITS: ChunkLimits = ChunkLimits {
+    max_message_len: 64 * 1024,
+    max_chunk_streams: 16,
+    max_pending_bytes: 128 * 1024,
+};
+
 /// Message streams a connection may create; real clients use one.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 
@@ -68,7 +79,10 @@ const MAX_PENDING_EVENTS: usize = 64;
 pub struct SessionConfig {
     /// Our outgoing chunk size (config `chunk_size`).
     pub chunk_size: u32,
+    /// Limits once the peer has sent `publish`.
     pub chunk_limits: ChunkLimits,
+    /// Limits before that (see [`COMMAND_CHUNK_LIMITS`]).
+    pub command_chunk_limits: ChunkLimits,
     pub handshake_timeout_ms: u64,
     pub idle_timeout_ms: u64,
 }
@@ -195,7 +209,7 @@ impl ServerSession {
             config,
             state: State::HandshakeC0C1,
             input: BytesMut::with_capacity(handshake::C0C1_LEN),
-            decoder: ChunkDecoder::new(config.chunk_limits),
+            decoder: ChunkDecoder::new(config.command_chunk_limits),
             outbox: BytesMut::new(),
             events: VecDeque::new(),
             random,
@@ -768,6 +782,7 @@ impl ServerSession {
         }
         let request = self.stream_request(args, "publish")?;
         self.set_role(stream_id, StreamRole::PublishPending);
+        self.decoder.set_limits(self.config.chunk_limits);
         self.events.push_back(Event::Publish { stream_id, request });
         Ok(())
     }

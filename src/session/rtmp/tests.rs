@@ -13,6 +13,11 @@ const CONFIG: SessionConfig = SessionConfig {
         max_chunk_streams: 16,
         max_pending_bytes: 1 << 21,
     },
+    command_chunk_limits: ChunkLimits {
+        max_message_len: 8 * 1024,
+        max_chunk_streams: 16,
+        max_pending_bytes: 16 * 1024,
+    },
     handshake_timeout_ms: 10_000,
     idle_timeout_ms: 30_000,
 };
@@ -443,6 +448,34 @@ fn commands_before_connect_and_bad_amf_close_the_session() {
     let bomb = client.message(3, 0, MessageType::CommandAmf0, 0, &[0x03; 200]);
     let err = session.handle_bytes(9, &bomb).unwrap_err();
     assert!(matches!(err, SessionError::Amf0 { .. }), "{err}");
+}
+
+/// Before `publish` the command limits apply (8 KiB here); from the publish command on, the
+/// publisher's (1 MiB here), even before the server accepts the publish.
+#[test]
+fn messages_are_limited_to_command_size_until_publish() {
+    let (mut session, client) = connected();
+    let big = vec![0x17; 20 * 1024];
+    let err = session
+        .handle_bytes(5, &client.message(6, 0, MessageType::Video, 1, &big))
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Chunk(_)), "{err}");
+
+    let (mut session, mut client) = connected();
+    let sid = create_stream(&mut session, &mut client);
+    let publish = client.command(sid, &[s("publish"), n(5.0), Value::Null, s("cam")]);
+    let mut script = publish;
+    script.extend(client.message(6, 0, MessageType::Video, sid, &big));
+    session.handle_bytes(6, &script).unwrap();
+    assert!(matches!(&events(&mut session)[..], [Event::Publish { .. }]));
+    session.accept_publish(sid, 6, 20_000, 5_000);
+    let huge = client.message(6, 0, MessageType::Video, sid, &vec![0x17; (1 << 20) + 1]);
+    // Fed as a socket would, 16 KiB at a time: the declared length is refused at once.
+    let err = huge
+        .chunks(16 * 1024)
+        .find_map(|piece| session.handle_bytes(7, piece).err())
+        .expect("a message over the publisher's limit is refused");
+    assert!(matches!(err, SessionError::Chunk(_)), "{err}");
 }
 
 #[test]

@@ -243,6 +243,12 @@ impl ChunkDecoder {
         }
     }
 
+    /// Replaces the limits for what arrives from now on (a session loosens them once the peer
+    /// is a publisher). Messages already being assembled keep their place in `pending`.
+    pub fn set_limits(&mut self, limits: ChunkLimits) {
+        self.limits = limits;
+    }
+
     /// Applies the peer's Set Chunk Size (§5.4.1). Accepts [`MIN_CHUNK_SIZE`]`..=`
     /// [`MAX_CHUNK_SIZE`]; see the module documentation for why not 1 or more than 65536.
     pub fn set_chunk_size(&mut self, size: u32) -> Result<(), ChunkError> {
