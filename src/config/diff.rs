@@ -68,6 +68,7 @@ fn top_entries(c: &Config) -> Entries {
     vec![
         ("listen", c.listen.to_string()),
         ("max_connections", c.max_connections.to_string()),
+        ("max_streams", c.max_streams.to_string()),
         ("chunk_size", c.chunk_size.to_string()),
         ("handshake_timeout", c.handshake_timeout_ms.to_string()),
         ("idle_timeout", c.idle_timeout_ms.to_string()),

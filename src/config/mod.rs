@@ -132,6 +132,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `max_connections` (SRS: `max_connections`): connections over this are closed at accept.
     pub max_connections: usize,
+    /// `max_streams`: streams (publishers and streams waited for by players) alive at once;
+    /// a publish or play that would create one more is refused.
+    pub max_streams: usize,
     /// `chunk_size` (SRS: `chunk_size`): our outgoing RTMP chunk size, 128..=65536.
     pub chunk_size: u32,
     /// `handshake_timeout`: ms to finish the RTMP handshake and `connect`.
@@ -162,6 +165,7 @@ impl Config {
         Config {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1935)),
             max_connections: 1000,
+            max_streams: crate::live::MAX_STREAMS,
             chunk_size: 60_000,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
@@ -210,6 +214,9 @@ impl Config {
         }
         if let Some(v) = raw.max_connections {
             config.max_connections = v.to_usize();
+        }
+        if let Some(v) = raw.max_streams {
+            config.max_streams = v.to_usize();
         }
         if let Some(v) = raw.chunk_size {
             config.chunk_size = v.to_u32();

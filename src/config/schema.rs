@@ -21,6 +21,7 @@ use super::{GbStreamName, GbTransport};
 pub(super) struct RawConfig {
     pub listen: Option<Listen>,
     pub max_connections: Option<Int<1, 1_000_000>>,
+    pub max_streams: Option<Int<1, 65_536>>,
     pub chunk_size: Option<Int<128, 65_536>>,
     pub handshake_timeout: Option<Timeout>,
     pub idle_timeout: Option<Timeout>,

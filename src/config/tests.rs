@@ -115,6 +115,7 @@ fn every_key_is_read() {
         r#"
 listen = "[::1]:19350"
 max_connections = 7
+max_streams = 9
 chunk_size = 4096
 handshake_timeout = 1
 idle_timeout = 3600000
@@ -164,6 +165,7 @@ password = "secret"
     );
     assert_eq!(c.listen, "[::1]:19350".parse::<SocketAddr>().unwrap());
     assert_eq!(c.max_connections, 7);
+    assert_eq!(c.max_streams, 9);
     assert_eq!(c.chunk_size, 4096);
     assert_eq!(c.handshake_timeout_ms, 1);
     assert_eq!(c.idle_timeout_ms, 3_600_000);
@@ -281,6 +283,8 @@ fn out_of_range_values_name_key_and_line() {
         // (table header or "", key, bad value, range in the message)
         ("", "max_connections", "0", "1..=1000000"),
         ("", "max_connections", "1000001", "1..=1000000"),
+        ("", "max_streams", "0", "1..=65536"),
+        ("", "max_streams", "65537", "1..=65536"),
         ("", "chunk_size", "127", "128..=65536"),
         ("", "chunk_size", "65537", "128..=65536"),
         ("", "handshake_timeout", "0", "1..=3600000"),

@@ -67,6 +67,14 @@ pub struct Hub {
     max_streams: usize,
 }
 
+impl Hub {
+    /// Changes the cap on streams (config reload); streams over a lowered cap stay until they
+    /// end, new ones are refused meanwhile.
+    pub fn set_max_streams(&mut self, max_streams: usize) {
+        self.max_streams = max_streams;
+    }
+}
+
 impl Default for Hub {
     fn default() -> Self {
         Hub::new(MAX_STREAMS)
@@ -381,7 +389,8 @@ mod tests {
         assert_eq!(src.borrow().gop_len(), (0, 0), "overflow drops the GOP");
         assert_eq!(src.borrow().stats().gop_overflows, 1);
         s.gop_max_frames = 100;
-        s.gop_max_bytes = 26; // audio frames of 3 bytes cost 6
+        let cost = 2 * 3 + crate::media::FRAME_OVERHEAD; // an audio frame of 3 bytes
+        s.gop_max_bytes = 4 * cost + 2;
         hub.unpublish(&key("a"), 1, 0);
         let src = hub.publish(&key("a"), 1, s, 0).unwrap();
         for i in 0..10 {
@@ -389,7 +398,7 @@ mod tests {
         }
         let (frames, bytes) = src.borrow().gop_len();
         assert!(
-            bytes <= 26 && frames == 4,
+            bytes <= 4 * cost + 2 && frames == 4,
             "audio-only rolls: {frames} {bytes}"
         );
     }

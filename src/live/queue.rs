@@ -244,7 +244,12 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::media::{AudioCodec, Frame, VideoCodec};
+    use crate::media::{AudioCodec, Frame, VideoCodec, FRAME_OVERHEAD};
+
+    /// What a frame of `payload` bytes costs (see `Frame::cost`).
+    const fn cost(payload: usize) -> usize {
+        2 * payload + FRAME_OVERHEAD
+    }
 
     pub(crate) fn video(dts: i64, key: bool, len: usize) -> SharedFrame {
         Rc::new(Frame::video(
@@ -287,8 +292,9 @@ mod tests {
 
     #[test]
     fn overflow_by_bytes_keeps_headers_and_waits_for_keyframe() {
-        // Frames cost twice their payload (payload + shared encoding): 200 bytes cost 400.
-        let mut q = PlayerQueue::new(1, limits(1000, 10_000));
+        // Frames cost twice their payload (payload + shared encoding) plus the bookkeeping.
+        let headers = 3 * cost(3);
+        let mut q = PlayerQueue::new(1, limits(headers + 2 * cost(200) + 10, 10_000));
         q.push(header(FrameKind::Metadata));
         q.push(header(FrameKind::Video));
         q.push(header(FrameKind::Audio));
@@ -332,7 +338,7 @@ mod tests {
 
     #[test]
     fn audio_only_overflow_does_not_wait_for_video() {
-        let mut q = PlayerQueue::new(1, limits(50, 10_000));
+        let mut q = PlayerQueue::new(1, limits(2 * cost(10) + cost(10) / 2, 10_000));
         let audio = |dts| {
             Rc::new(Frame::audio(
                 AudioCodec::Aac,
@@ -351,10 +357,10 @@ mod tests {
 
     #[test]
     fn bytes_are_bounded_whatever_is_pushed() {
-        let mut q = PlayerQueue::new(1, limits(10_000, 1_000_000));
+        let mut q = PlayerQueue::new(1, limits(10 * cost(333), 1_000_000));
         for i in 0..10_000 {
             q.push(video(i * 40, i % 50 == 0, 333));
-            assert!(q.bytes() <= 10_000);
+            assert!(q.bytes() <= 10 * cost(333));
         }
     }
 
@@ -362,18 +368,18 @@ mod tests {
     fn drain_stops_at_the_byte_budget() {
         let mut q = PlayerQueue::new(1, limits(1 << 20, 1_000_000));
         for i in 0..10 {
-            q.push(video(i * 40, i == 0, 100)); // cost 200 each
+            q.push(video(i * 40, i == 0, 100));
         }
         let mut out = Vec::new();
-        q.drain_into(&mut out, 100, 500);
-        assert_eq!(out.len(), 3, "200 + 200 + 200 >= 500");
+        q.drain_into(&mut out, 100, 2 * cost(100) + 1);
+        assert_eq!(out.len(), 3, "the third item crosses the budget");
         out.clear();
         q.drain_into(&mut out, 2, usize::MAX);
         assert_eq!(out.len(), 2);
         out.clear();
         q.drain_into(&mut out, 100, 1);
         assert_eq!(out.len(), 1, "at least one item moves");
-        assert_eq!(q.bytes(), 4 * 200);
+        assert_eq!(q.bytes(), 4 * cost(100));
     }
 
     #[test]

@@ -69,6 +69,12 @@ pub struct Frame {
 
 pub type SharedFrame = Rc<Frame>;
 
+/// Bytes of bookkeeping per frame beyond its payload, counted by [`Frame::cost`]: the `Frame`
+/// itself with its `Rc` counts, the shared buffer's header and allocator rounding (about
+/// 64 bytes), and one queue slot per queue or cache that holds it (16 bytes, counted once:
+/// each queue and the cache count the cost separately anyway).
+pub const FRAME_OVERHEAD: usize = std::mem::size_of::<Frame>() + 2 * 8 + 64 + 16;
+
 impl Frame {
     /// A video frame (`keyframe`: a random access point; `sequence_header`: the decoder
     /// configuration record).
@@ -126,10 +132,14 @@ impl Frame {
 
     /// Bytes the frame counts for in queue and cache limits: its payload plus, once a player
     /// has read it, the derived encoding shared by players (RTMP chunks: the payload plus a
-    /// few header bytes per chunk). Counting both keeps the declared RAM a true upper bound
-    /// for the usual case of one output format.
+    /// few header bytes per chunk), plus [`FRAME_OVERHEAD`] for the bookkeeping. Counting all
+    /// three keeps the declared RAM a true upper bound for the usual case of one output format,
+    /// also when a publisher sends a flood of tiny frames.
     pub fn cost(&self) -> usize {
-        self.data.len().saturating_mul(2)
+        self.data
+            .len()
+            .saturating_mul(2)
+            .saturating_add(FRAME_OVERHEAD)
     }
 
     /// True for a frame a decoder can start from: a video keyframe or any non-video frame.

@@ -19,9 +19,11 @@ use tokio::task::JoinHandle;
 use super::Shared;
 use crate::config::{Config, GbStreamName};
 use crate::live::StreamKey;
-use crate::server::gb28181::media::MediaRouter;
+use crate::server::gb28181::media::{MediaRouter, MAX_MEDIA_SESSIONS};
 use crate::server::ServerCtx;
-use crate::session::gb28181::{Agent, AgentConfig, AgentEvent, MediaTransport, Peer, SipTransport};
+use crate::session::gb28181::{
+    Agent, AgentConfig, AgentEvent, MediaTransport, Peer, SipTransport, MAX_DEVICES,
+};
 use crate::wire::rtp::{FrameDecoder, RtpPacket};
 use crate::wire::sip;
 
@@ -31,6 +33,13 @@ const MAX_DATAGRAM: usize = 65_536;
 const TCP_OUTBOX: usize = 64;
 /// Bytes read per TCP read.
 const READ_BUFFER: usize = 16 * 1024;
+/// SIP over TCP connections at once: one per registered device at most, so [`MAX_DEVICES`];
+/// more are closed at accept. RAM: up to 16 KiB read buffer + 64 KiB message each.
+pub const MAX_SIP_TCP: usize = MAX_DEVICES;
+/// Media TCP connections (passive and active) at once: one per media session at most, so
+/// [`MAX_MEDIA_SESSIONS`]; more are closed at accept. RAM: a 16 KiB read buffer + one
+/// RFC 4571 frame (64 KiB) each.
+pub const MAX_MEDIA_TCP: usize = MAX_MEDIA_SESSIONS;
 /// GB28181 media sessions get client ids from here up, apart from connection ids.
 const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
 
@@ -41,6 +50,8 @@ pub struct Gb {
     udp: Rc<UdpSocket>,
     tcp_out: HashMap<u32, mpsc::Sender<bytes::Bytes>>,
     media_tasks: HashMap<u32, (JoinHandle<()>, Option<u16>)>,
+    /// Media TCP connections alive (at most [`MAX_MEDIA_TCP`]).
+    media_conns: usize,
     next_conn: u32,
     next_client: u32,
     local_ips: HashMap<IpAddr, IpAddr>,
@@ -90,6 +101,7 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         udp: udp.clone(),
         tcp_out: HashMap::new(),
         media_tasks: HashMap::new(),
+        media_conns: 0,
         next_conn: 0,
         next_client: MEDIA_CLIENT_BASE,
         local_ips: HashMap::new(),
@@ -293,20 +305,34 @@ async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        // The slot (the outbox's sender in `tcp_out`) is taken here, before the task runs,
+        // so a burst of connects cannot overshoot the cap.
+        let (tx, rx) = mpsc::channel::<bytes::Bytes>(TCP_OUTBOX);
         let id = {
             let mut g = gb.borrow_mut();
+            if g.tcp_out.len() >= MAX_SIP_TCP {
+                log::debug!("GB28181 SIP tcp {addr}: {MAX_SIP_TCP} connections open; refused");
+                continue;
+            }
             g.next_conn = g.next_conn.wrapping_add(1);
-            g.next_conn
+            let id = g.next_conn;
+            g.tcp_out.insert(id, tx);
+            id
         };
-        tokio::task::spawn_local(sip_tcp(gb.clone(), shared.clone(), stream, addr, id));
+        tokio::task::spawn_local(sip_tcp(gb.clone(), shared.clone(), stream, addr, id, rx));
     }
 }
 
-async fn sip_tcp(gb: GbHandle, shared: Shared, stream: TcpStream, addr: SocketAddr, id: u32) {
+async fn sip_tcp(
+    gb: GbHandle,
+    shared: Shared,
+    stream: TcpStream,
+    addr: SocketAddr,
+    id: u32,
+    mut rx: mpsc::Receiver<bytes::Bytes>,
+) {
     let local = stream.local_addr().unwrap_or(addr);
     let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(TCP_OUTBOX);
-    gb.borrow_mut().tcp_out.insert(id, tx);
     let writer = tokio::task::spawn_local(async move {
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {
@@ -352,19 +378,48 @@ async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        tokio::task::spawn_local(media_tcp(gb.clone(), shared.clone(), stream, addr));
+        let Some(slot) = MediaSlot::take(&gb) else {
+            log::debug!("GB28181 media tcp {addr}: {MAX_MEDIA_TCP} connections open; refused");
+            continue;
+        };
+        tokio::task::spawn_local(media_tcp(shared.clone(), stream, addr, slot));
+    }
+}
+
+/// Holds one of the [`MAX_MEDIA_TCP`] media connection slots until dropped.
+struct MediaSlot(GbHandle);
+
+impl MediaSlot {
+    fn take(gb: &GbHandle) -> Option<MediaSlot> {
+        let mut g = gb.borrow_mut();
+        if g.media_conns >= MAX_MEDIA_TCP {
+            return None;
+        }
+        g.media_conns += 1;
+        Some(MediaSlot(gb.clone()))
+    }
+}
+
+impl Drop for MediaSlot {
+    fn drop(&mut self) {
+        self.0.borrow_mut().media_conns -= 1;
     }
 }
 
 async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
+    let Some(slot) = MediaSlot::take(&gb) else {
+        log::warn!("GB28181 tcp_active {remote}: {MAX_MEDIA_TCP} connections open; not connecting");
+        return;
+    };
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
-        Ok(Ok(stream)) => media_tcp(gb, shared, stream, remote).await,
+        Ok(Ok(stream)) => media_tcp(shared, stream, remote, slot).await,
         _ => log::warn!("GB28181 tcp_active: cannot connect to {remote}"),
     }
 }
 
 /// RFC 4571 framed RTP over one TCP connection, any number of SSRCs.
-async fn media_tcp(gb: GbHandle, shared: Shared, mut stream: TcpStream, addr: SocketAddr) {
+async fn media_tcp(shared: Shared, mut stream: TcpStream, addr: SocketAddr, slot: MediaSlot) {
+    let gb = &slot.0;
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut frames = FrameDecoder::new();
     let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.media_timeout_s) * 2);
@@ -376,7 +431,7 @@ async fn media_tcp(gb: GbHandle, shared: Shared, mut stream: TcpStream, addr: So
         }
         loop {
             match frames.decode(&mut buf) {
-                Ok(Some(packet)) => rtp_in(&gb, &shared, addr, packet),
+                Ok(Some(packet)) => rtp_in(gb, &shared, addr, packet),
                 Ok(None) => break,
                 Err(e) => {
                     log::info!("GB28181 media tcp {addr}: {e}; closing");

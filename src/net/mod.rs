@@ -133,10 +133,11 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         false => None,
     };
     let user = config.user.clone();
+    let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
     let rng = Rc::new(Rng::from_time());
     let shared = Shared {
-        ctx: ServerCtx::new(config, crate::live::Hub::default()),
+        ctx: ServerCtx::new(config, hub),
         clock,
         #[cfg(feature = "api")]
         api: {
@@ -272,6 +273,7 @@ fn reload(ctx: &ServerCtx, path: Option<&std::path::Path>) {
             let old = ctx.config();
             let changes = old.diff(&new);
             log::set_max_level(new.log_level);
+            ctx.hub.borrow_mut().set_max_streams(new.max_streams);
             ctx.set_config(new);
             if changes.is_empty() {
                 log::info!("SIGHUP: reloaded {}, nothing changed", path.display());
