@@ -6,6 +6,7 @@
 //! Only `net` (and `main`) touch tokio or read the clock.
 
 pub mod config;
+pub mod limits;
 pub mod live;
 pub mod media;
 pub mod net;

@@ -13,7 +13,8 @@ With no config file it runs with embedded defaults: RTMP on 0.0.0.0:1935, one de
 
 Options:
   -c, --config FILE   load the TOML config FILE
-  -t, --test          check the config (embedded defaults or -c FILE) and exit 0 if valid, 1 if not
+  -t, --test          check the config (embedded defaults or -c FILE), print the worst-case
+                      memory its limits allow, and exit 0 if valid, 1 if not
   -v, --version       print the version and exit
   -h, --help          print this help and exit
 
@@ -38,17 +39,23 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             Some("-t" | "--test") => args.test = true,
             Some("-v" | "-V" | "--version") => {
-                println!("tinysrs {}", env!("CARGO_PKG_VERSION"));
+                out(&format!("tinysrs {}", env!("CARGO_PKG_VERSION")));
                 return Ok(None);
             }
             Some("-h" | "--help") => {
-                println!("{USAGE}");
+                out(USAGE);
                 return Ok(None);
             }
             _ => return Err(format!("unknown argument {arg:?}; see --help")),
         }
     }
     Ok(Some(args))
+}
+
+/// Prints a line on stdout; a closed pipe (`tinysrs -t | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 fn init_logging(level: log::LevelFilter) {
@@ -92,7 +99,8 @@ fn main() -> ExitCode {
             .config
             .as_ref()
             .map_or("embedded defaults".to_string(), |p| p.display().to_string());
-        println!("tinysrs: configuration {origin} is ok");
+        out(&format!("tinysrs: configuration {origin} is ok"));
+        out(&tinysrs::limits::Limits::of(&config).budget().to_string());
         return ExitCode::SUCCESS;
     }
     init_logging(config.log_level);

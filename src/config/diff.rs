@@ -117,6 +117,10 @@ fn top_entries(c: &Config) -> Entries {
             "gb28181.media_timeout",
             c.gb28181.media_timeout_s.to_string(),
         ),
+        (
+            "gb28181.max_media_sessions",
+            c.gb28181.max_media_sessions.to_string(),
+        ),
         ("gb28181.host", format!("{:?}", c.gb28181.host)),
         (
             "http_api.auth",
@@ -163,6 +167,7 @@ fn vhost_entries(v: &Vhost) -> Entries {
         ("hls.enabled", v.hls.enabled.to_string()),
         ("hls.hls_fragment", seconds(v.hls.fragment_ms)),
         ("hls.hls_window", seconds(v.hls.window_ms)),
+        ("hls.hls_max_bytes", v.hls.max_bytes.to_string()),
         ("hls.hls_storage", v.hls.storage.as_str().to_owned()),
         ("hls.hls_path", format!("{:?}", v.hls.path)),
         ("hls.hls_cleanup", v.hls.cleanup.to_string()),

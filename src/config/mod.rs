@@ -112,6 +112,9 @@ pub struct Gb28181 {
     pub keepalive_timeout_s: u32,
     /// `gb28181.media_timeout`, seconds without media before a channel is invited again.
     pub media_timeout_s: u32,
+    /// `gb28181.max_media_sessions`: camera channels receiving media at once (and media TCP
+    /// connections). RAM: up to about 8 MiB each at worst (see `limits`).
+    pub max_media_sessions: usize,
     /// `gb28181.host`: the IP put in our SDP; empty = the local address the camera reached.
     pub host: String,
 }
@@ -197,6 +200,7 @@ impl Config {
                 stream_name: GbStreamName::Channel,
                 keepalive_timeout_s: 180,
                 media_timeout_s: 15,
+                max_media_sessions: 64,
                 host: String::new(),
             },
             default_vhost: Vhost::embedded(DEFAULT_VHOST.to_owned()),
@@ -297,6 +301,9 @@ impl Config {
             }
             if let Some(v) = gb.media_timeout {
                 g.media_timeout_s = v.to_u32();
+            }
+            if let Some(v) = gb.max_media_sessions {
+                g.max_media_sessions = v.to_usize();
             }
             if let Some(v) = gb.host {
                 g.host = v;
@@ -538,6 +545,9 @@ fn apply_vhost(
         }
         if let Some(v) = hls.hls_window {
             h.window_ms = v.0;
+        }
+        if let Some(v) = hls.hls_max_bytes {
+            h.max_bytes = v.to_usize();
         }
         if let Some(v) = hls.hls_storage {
             h.storage = v.0;

@@ -62,6 +62,7 @@ pub(super) struct RawGb28181 {
     pub stream_name: Option<StreamNameKey>,
     pub keepalive_timeout: Option<Int<10, 3_600>>,
     pub media_timeout: Option<Int<3, 3_600>>,
+    pub max_media_sessions: Option<Int<1, 1_024>>,
     pub host: Option<String>,
 }
 
@@ -140,6 +141,7 @@ pub(super) struct RawHls {
     pub enabled: Option<Spanned<bool>>,
     pub hls_fragment: Option<Seconds>,
     pub hls_window: Option<Seconds>,
+    pub hls_max_bytes: Option<Int<65_536, 4_294_967_295>>,
     pub hls_storage: Option<Storage>,
     pub hls_path: Option<String>,
     pub hls_cleanup: Option<bool>,

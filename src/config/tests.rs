@@ -146,6 +146,7 @@ enabled = false
 enabled = false
 hls_fragment = 1.5
 hls_window = 30
+hls_max_bytes = 1048576
 hls_storage = "disk"
 hls_path = "/tmp/hls"
 hls_cleanup = false
@@ -208,6 +209,7 @@ password = "secret"
                 enabled: false,
                 fragment_ms: 1_500,
                 window_ms: 30_000,
+                max_bytes: 1 << 20,
                 storage: crate::config::HlsStorage::Disk,
                 path: "/tmp/hls".into(),
                 cleanup: false,

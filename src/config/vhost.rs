@@ -53,6 +53,11 @@ pub struct Hls {
     /// `hls.hls_window`, seconds (SRS: `hls_window`): the playlist covers this long.
     /// RAM (ram storage): about (window + 3 fragments) of the stream's bitrate per stream.
     pub window_ms: u32,
+    /// `hls.hls_max_bytes` (ours): RAM cap of one stream's segments (ram storage): the window,
+    /// the extra segments and the one being written. A segment is cut at
+    /// `hls_max_bytes / (hls_window / hls_fragment + 4)` bytes, keyframe or not, so a stream
+    /// over the bitrate this allows gets shorter segments instead of more RAM.
+    pub max_bytes: usize,
     /// `hls.hls_storage`: ram (default) or disk.
     pub storage: HlsStorage,
     /// `hls.hls_path` (SRS: `hls_path`): directory for disk storage.
@@ -129,6 +134,7 @@ impl Vhost {
                 enabled: cfg!(feature = "hls"),
                 fragment_ms: 2_000,
                 window_ms: 10_000,
+                max_bytes: 16 * 1024 * 1024,
                 storage: HlsStorage::Ram,
                 path: "./hls".to_owned(),
                 cleanup: true,

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::Shared;
 use crate::config::{Config, GbStreamName};
 use crate::live::StreamKey;
-use crate::server::gb28181::media::{MediaRouter, MAX_MEDIA_SESSIONS};
+use crate::server::gb28181::media::MediaRouter;
 use crate::server::ServerCtx;
 use crate::session::gb28181::{
     Agent, AgentConfig, AgentEvent, MediaTransport, Peer, SipTransport, MAX_DEVICES,
@@ -28,18 +28,18 @@ use crate::wire::rtp::{FrameDecoder, RtpPacket};
 use crate::wire::sip;
 
 /// Largest UDP datagram read (SIP or RTP).
-const MAX_DATAGRAM: usize = 65_536;
+pub const MAX_DATAGRAM: usize = 65_536;
 /// SIP messages queued for one TCP connection at most.
 const TCP_OUTBOX: usize = 64;
 /// Bytes read per TCP read.
-const READ_BUFFER: usize = 16 * 1024;
+pub const READ_BUFFER: usize = 16 * 1024;
 /// SIP over TCP connections at once: one per registered device at most, so [`MAX_DEVICES`];
 /// more are closed at accept. RAM: up to 16 KiB read buffer + 64 KiB message each.
 pub const MAX_SIP_TCP: usize = MAX_DEVICES;
 /// Media TCP connections (passive and active) at once: one per media session at most, so
-/// [`MAX_MEDIA_SESSIONS`]; more are closed at accept. RAM: a 16 KiB read buffer + one
+/// `gb28181.max_media_sessions`; more are closed at accept. RAM: a 16 KiB read buffer + one
 /// RFC 4571 frame (64 KiB) each.
-pub const MAX_MEDIA_TCP: usize = MAX_MEDIA_SESSIONS;
+pub const MEDIA_TCP_BYTES: usize = READ_BUFFER + crate::wire::rtp::MAX_FRAME_LEN;
 /// GB28181 media sessions get client ids from here up, apart from connection ids.
 const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
 
@@ -50,7 +50,7 @@ pub struct Gb {
     udp: Rc<UdpSocket>,
     tcp_out: HashMap<u32, mpsc::Sender<bytes::Bytes>>,
     media_tasks: HashMap<u32, (JoinHandle<()>, Option<u16>)>,
-    /// Media TCP connections alive (at most [`MAX_MEDIA_TCP`]).
+    /// Media TCP connections alive (at most `gb28181.max_media_sessions`).
     media_conns: usize,
     next_conn: u32,
     next_client: u32,
@@ -227,11 +227,15 @@ fn on_event(gb: &GbHandle, shared: &Shared, event: AgentEvent) {
             transport,
             remote,
         } => {
-            let key = stream_key(&shared.ctx.config(), &device, &channel);
+            let config = shared.ctx.config();
+            let key = stream_key(&config, &device, &channel);
             let mut g = gb.borrow_mut();
             g.next_client = g.next_client.wrapping_add(1).max(MEDIA_CLIENT_BASE);
             let client = g.next_client;
-            if !g.router.start(ssrc, key, client, now) {
+            if !g
+                .router
+                .start(ssrc, key, client, now, config.gb28181.max_media_sessions)
+            {
                 log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
                 return;
             }
@@ -378,21 +382,22 @@ async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Some(slot) = MediaSlot::take(&gb) else {
-            log::debug!("GB28181 media tcp {addr}: {MAX_MEDIA_TCP} connections open; refused");
+        let max = shared.ctx.config().gb28181.max_media_sessions;
+        let Some(slot) = MediaSlot::take(&gb, max) else {
+            log::debug!("GB28181 media tcp {addr}: {max} connections open; refused");
             continue;
         };
         tokio::task::spawn_local(media_tcp(shared.clone(), stream, addr, slot));
     }
 }
 
-/// Holds one of the [`MAX_MEDIA_TCP`] media connection slots until dropped.
+/// Holds one of the `gb28181.max_media_sessions` media connection slots until dropped.
 struct MediaSlot(GbHandle);
 
 impl MediaSlot {
-    fn take(gb: &GbHandle) -> Option<MediaSlot> {
+    fn take(gb: &GbHandle, max: usize) -> Option<MediaSlot> {
         let mut g = gb.borrow_mut();
-        if g.media_conns >= MAX_MEDIA_TCP {
+        if g.media_conns >= max {
             return None;
         }
         g.media_conns += 1;
@@ -407,8 +412,9 @@ impl Drop for MediaSlot {
 }
 
 async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
-    let Some(slot) = MediaSlot::take(&gb) else {
-        log::warn!("GB28181 tcp_active {remote}: {MAX_MEDIA_TCP} connections open; not connecting");
+    let max = shared.ctx.config().gb28181.max_media_sessions;
+    let Some(slot) = MediaSlot::take(&gb, max) else {
+        log::warn!("GB28181 tcp_active {remote}: {max} connections open; not connecting");
         return;
     };
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {

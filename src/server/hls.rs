@@ -26,6 +26,7 @@ use super::ts;
 use crate::config::{Hls, HlsStorage};
 use crate::live::{Output, OutputKind, StreamKey};
 use crate::media::{FrameKind, SharedFrame};
+use crate::wire::mpegts::PACKET_LEN;
 
 /// A segment is cut, keyframe or not, once it is this many times `hls_fragment` long.
 pub const MAX_SEGMENT_FACTOR: i64 = 3;
@@ -136,6 +137,17 @@ impl HlsStream {
         (config.window_ms / config.fragment_ms.max(1)) as usize + 1
     }
 
+    /// Segments held at most: the window, [`EXTRA_SEGMENTS`] and the one being written.
+    pub fn max_segments(config: &Hls) -> usize {
+        Self::max_window_segments(config) + EXTRA_SEGMENTS + 1
+    }
+
+    /// Bytes at which a segment is cut, keyframe or not: [`MAX_SEGMENT_BYTES`], or less so that
+    /// [`Self::max_segments`] of them fit in `hls_max_bytes`.
+    pub fn segment_cap(config: &Hls) -> usize {
+        (config.max_bytes / Self::max_segments(config)).clamp(PACKET_LEN, MAX_SEGMENT_BYTES)
+    }
+
     fn window_start(&self) -> usize {
         let mut total = 0i64;
         let mut start = self.segments.len();
@@ -170,7 +182,7 @@ impl HlsStream {
             let elapsed = frame.dts - start;
             let due = can_start && elapsed >= fragment;
             let forced = elapsed >= MAX_SEGMENT_FACTOR * fragment
-                || seg.bytes + packets.len() > MAX_SEGMENT_BYTES
+                || seg.bytes + packets.len() > Self::segment_cap(&self.config)
                 || elapsed < 0;
             if due || forced {
                 self.close_segment(frame.dts);
@@ -194,6 +206,11 @@ impl HlsStream {
         if let Some((seg, _)) = &mut self.current {
             seg.bytes += packets.len();
             seg.chunks.push(packets);
+        }
+        if self.dir.is_none() {
+            // `hls_max_bytes`: the oldest segments go, from the window too if need be, so
+            // RAM stays under it plus the frame just added.
+            while self.ram_bytes() > self.config.max_bytes && self.segments.pop_front().is_some() {}
         }
         self.last_dts = Some(frame.dts);
     }
@@ -337,6 +354,7 @@ mod tests {
             enabled: true,
             fragment_ms,
             window_ms,
+            max_bytes: 16 << 20,
             storage: HlsStorage::Ram,
             path: String::new(),
             cleanup: true,
@@ -407,6 +425,38 @@ mod tests {
         assert_eq!(s.segment_count(), max + EXTRA_SEGMENTS);
         let m3u8 = s.playlist().unwrap();
         assert_eq!(m3u8.matches("#EXTINF:").count(), max, "{m3u8}");
+    }
+
+    /// A stream over the bitrate `hls_max_bytes` allows gets shorter segments, and the oldest
+    /// go first: RAM stays under the cap plus one frame.
+    #[test]
+    fn ram_stays_under_hls_max_bytes() {
+        let mut cfg = config(2_000, 10_000);
+        cfg.max_bytes = 64 * 1024;
+        assert_eq!(HlsStream::max_segments(&cfg), 6 + EXTRA_SEGMENTS + 1);
+        let cap = HlsStream::segment_cap(&cfg);
+        assert_eq!(cap, 64 * 1024 / 9);
+        let mut s = HlsStream::new(key(), cfg);
+        let big = |key: bool| {
+            let mut p = packets(key).to_vec();
+            p.extend(std::iter::repeat_n(packets(false).to_vec(), 20).flatten());
+            Bytes::from(p)
+        };
+        for i in 0..500 {
+            let f = std::rc::Rc::new(Frame::video(
+                VideoCodec::Avc,
+                i * 40,
+                0,
+                i % 25 == 0,
+                false,
+                Bytes::new(),
+                0,
+            ));
+            s.push_frame(&f, big(i % 25 == 0));
+            assert!(s.ram_bytes() <= 64 * 1024 + 21 * 188, "{}", s.ram_bytes());
+        }
+        assert!(s.segment_count() >= 2, "the window still has segments");
+        assert!(s.playlist().is_some());
     }
 
     #[test]

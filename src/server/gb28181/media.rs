@@ -13,10 +13,6 @@ use crate::server::ServerCtx;
 use crate::wire::mpegps::{Demuxer, StreamType};
 use crate::wire::rtp::{Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
 
-/// Camera channels receiving media at once. RAM: each holds an RTP reorder window
-/// (`DEFAULT_WINDOW` packets, about 45 KiB), a PS buffer and one access unit (up to 4 MiB).
-pub const MAX_MEDIA_SESSIONS: usize = 64;
-
 /// Quiet time after which packets held behind a gap are released.
 pub const FLUSH_AFTER_MS: u64 = 500;
 
@@ -169,15 +165,25 @@ impl MediaSession {
     }
 }
 
-/// Media sessions by SSRC.
+/// Media sessions by SSRC, at most `gb28181.max_media_sessions`. RAM: each holds an RTP
+/// reorder window (`DEFAULT_WINDOW` packets of up to 64 KiB), a PS buffer (up to
+/// `MAX_PES_LEN`) and one access unit (up to `MAX_ACCESS_UNIT`).
 #[derive(Default)]
 pub struct MediaRouter {
     pub sessions: HashMap<u32, MediaSession>,
 }
 
 impl MediaRouter {
-    pub fn start(&mut self, ssrc: u32, key: StreamKey, client: ClientId, now_ms: u64) -> bool {
-        if self.sessions.len() >= MAX_MEDIA_SESSIONS && !self.sessions.contains_key(&ssrc) {
+    /// Starts (or keeps) the session of `ssrc`; false when `max` sessions are running.
+    pub fn start(
+        &mut self,
+        ssrc: u32,
+        key: StreamKey,
+        client: ClientId,
+        now_ms: u64,
+        max: usize,
+    ) -> bool {
+        if self.sessions.len() >= max && !self.sessions.contains_key(&ssrc) {
             return false;
         }
         self.sessions
