@@ -135,7 +135,7 @@ impl Sdp {
         let mut seen_version = false;
         for (index, raw) in text.split('\n').enumerate() {
             let line = index + 1;
-            let raw = raw.trim_end();
+            let raw = raw.trim_end_matches(is_sdp_space);
             if raw.is_empty() {
                 continue;
             }
@@ -148,7 +148,7 @@ impl Sdp {
             }
             let kind = bytes[0];
             // Byte 1 is the ASCII '=', so 2 is a char boundary.
-            let value = raw[2..].trim();
+            let value = raw[2..].trim_matches(is_sdp_space);
             if !seen_version {
                 if kind != b'v' || value != "0" {
                     return Err(SdpError::NoVersion);
@@ -178,7 +178,10 @@ impl Sdp {
                 }
                 b'a' => {
                     let (name, arg) = match value.split_once(':') {
-                        Some((name, arg)) => (name.trim(), Some(arg.trim())),
+                        Some((name, arg)) => (
+                            name.trim_matches(is_sdp_space),
+                            Some(arg.trim_matches(is_sdp_space)),
+                        ),
                         None => (value, None),
                     };
                     let media = sdp.media.last_mut();
@@ -298,6 +301,13 @@ impl Sdp {
     }
 }
 
+/// SDP is ASCII text (RFC 4566 §5): only ASCII whitespace is trimmed, the same set that
+/// `split_ascii_whitespace` splits fields at, so that a field keeps any other byte (a vertical
+/// tab, U+001D) and [`Sdp::encode`] writes back what parsing kept.
+fn is_sdp_space(c: char) -> bool {
+    c.is_ascii_whitespace()
+}
+
 /// `IN IP4 <addr>` / `IN IP6 <addr>`, with an optional `/ttl[/count]` suffix (RFC 4566 §5.7).
 fn parse_connection(value: &str) -> Option<IpAddr> {
     let mut fields = value.split_ascii_whitespace();
@@ -329,7 +339,10 @@ fn parse_rtpmap(arg: &str) -> Option<(u8, String)> {
     let (pt, rest) = arg
         .split_once(|c: char| c.is_ascii_whitespace())
         .unwrap_or((arg, ""));
-    Some((pt.parse().ok()?, rest.trim().to_string()))
+    Some((
+        pt.parse().ok()?,
+        rest.trim_matches(is_sdp_space).to_string(),
+    ))
 }
 
 fn address(ip: Option<IpAddr>) -> String {
@@ -588,6 +601,17 @@ mod tests {
             Sdp::parse(&long),
             Err(SdpError::TooLong { len: long.len() })
         );
+    }
+
+    /// Found by the `sdp` fuzz target: a vertical tab, which `split_ascii_whitespace` keeps
+    /// as a field, became the protocol of an `m=` line; `encode` wrote it last on the line
+    /// and the Unicode `trim` of the parser then dropped it, so the encoding did not parse.
+    #[test]
+    fn non_ascii_whitespace_survives_encode() {
+        let sdp = Sdp::parse("v=0\r\nm=video 150 \u{b} \u{1}\r\ns=\u{1d}\r\n").unwrap();
+        assert_eq!(sdp.media[0].protocol, "\u{b}");
+        assert_eq!(sdp.session_name, "\u{1d}");
+        assert_eq!(Sdp::parse(&sdp.encode()), Ok(sdp));
     }
 
     use crate::testutil::XorShift as Rng;

@@ -194,7 +194,9 @@ fn read_sets(
                 what: "AVCDecoderConfigurationRecord parameter set",
             });
         }
-        match record.get(at) {
+        // The NAL header is the set's own first byte: an empty set must not borrow the next
+        // field's byte as its header.
+        match record.get(at..end).and_then(<[u8]>::first) {
             None => {
                 return Err(CodecError::Invalid {
                     what: "empty parameter set in AVC record",
@@ -550,6 +552,29 @@ mod tests {
     fn record_odd_size_is_cropped() {
         let c = AvcConfig::parse(HIGH_322X242).unwrap();
         assert_eq!(c.sps_info().unwrap(), info(100, 13, 322, 242));
+    }
+
+    /// Found by the `h264` fuzz target: a PPS entry of length 0 followed by a byte of NAL
+    /// type 8 was accepted as a PPS (the check read the byte after the empty set), and the
+    /// config then failed to re-encode.
+    #[test]
+    fn empty_parameter_set_is_refused() {
+        let record = [
+            0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x18, 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01,
+            0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0xd3, 0x4d, 0xd3,
+            0x34, 0x3a, 0xa4, 0x80, 0x01, 0x00, 0x00, 0x68, 0xcb, 0x83, 0xcb, 0x20,
+        ];
+        assert_eq!(
+            AvcConfig::parse(&record),
+            Err(CodecError::Invalid {
+                what: "empty parameter set in AVC record"
+            })
+        );
+        // The same with an empty SPS in front of a byte of NAL type 7.
+        let record = [
+            0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x00, 0x67, 0x01, 0x00, 0x01, 0x68,
+        ];
+        assert!(AvcConfig::parse(&record).is_err());
     }
 
     #[test]
