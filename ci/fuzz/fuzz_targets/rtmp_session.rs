@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use tinysrs::session::rtmp::{Event, ServerSession, SessionConfig};
+use tinysrs::session::rtmp::{Event, ServerSession, SessionConfig, COMMAND_CHUNK_LIMITS};
 use tinysrs::wire::rtmp::chunk::{ChunkDecoder, ChunkLimits};
 use tinysrs::wire::rtmp::handshake::{self, PACKET_LEN, S0S1S2_LEN};
 use tinysrs::wire::rtmp::message::ControlMessage;
@@ -18,6 +18,7 @@ const CONFIG: SessionConfig = SessionConfig {
         max_chunk_streams: 16,
         max_pending_bytes: 1 << 21,
     },
+    command_chunk_limits: COMMAND_CHUNK_LIMITS,
     handshake_timeout_ms: 10_000,
     idle_timeout_ms: 30_000,
 };
