@@ -293,12 +293,17 @@ async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        let task = shared.ctx.tasks.enter();
         let id = {
             let mut g = gb.borrow_mut();
             g.next_conn = g.next_conn.wrapping_add(1);
             g.next_conn
         };
-        tokio::task::spawn_local(sip_tcp(gb.clone(), shared.clone(), stream, addr, id));
+        let (gb, shared) = (gb.clone(), shared.clone());
+        tokio::task::spawn_local(async move {
+            sip_tcp(gb, shared, stream, addr, id).await;
+            drop(task);
+        });
     }
 }
 
@@ -307,7 +312,9 @@ async fn sip_tcp(gb: GbHandle, shared: Shared, stream: TcpStream, addr: SocketAd
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(TCP_OUTBOX);
     gb.borrow_mut().tcp_out.insert(id, tx);
+    let task = shared.ctx.tasks.enter();
     let writer = tokio::task::spawn_local(async move {
+        let _task = task;
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {
                 break;
@@ -352,11 +359,17 @@ async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        tokio::task::spawn_local(media_tcp(gb.clone(), shared.clone(), stream, addr));
+        let task = shared.ctx.tasks.enter();
+        let (gb, shared) = (gb.clone(), shared.clone());
+        tokio::task::spawn_local(async move {
+            media_tcp(gb, shared, stream, addr).await;
+            drop(task);
+        });
     }
 }
 
 async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
+    let _task = shared.ctx.tasks.enter();
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
         Ok(Ok(stream)) => media_tcp(gb, shared, stream, remote).await,
         _ => log::warn!("GB28181 tcp_active: cannot connect to {remote}"),
@@ -389,6 +402,7 @@ async fn media_tcp(gb: GbHandle, shared: Shared, mut stream: TcpStream, addr: So
 }
 
 async fn media_udp(gb: GbHandle, shared: Shared, port: u16) {
+    let _task = shared.ctx.tasks.enter();
     let ip = shared.ctx.config().gb28181.sip_listen.ip();
     let socket = match UdpSocket::bind((ip, port)).await {
         Ok(s) => s,
