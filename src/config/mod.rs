@@ -130,7 +130,8 @@ pub struct HttpApi {
 pub struct Config {
     /// `listen` (SRS: `listen`): RTMP listen address. Needs a restart to change.
     pub listen: SocketAddr,
-    /// `max_connections` (SRS: `max_connections`): connections over this are closed at accept.
+    /// `max_connections` (SRS: `max_connections`): TCP connections (RTMP, HTTP, GB28181 SIP
+    /// and media) over this are closed at accept.
     pub max_connections: usize,
     /// `chunk_size` (SRS: `chunk_size`): our outgoing RTMP chunk size, 128..=65536.
     pub chunk_size: u32,

@@ -16,11 +16,11 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::Shared;
+use super::{admit, Shared};
 use crate::config::{Config, GbStreamName};
 use crate::live::StreamKey;
 use crate::server::gb28181::media::MediaRouter;
-use crate::server::ServerCtx;
+use crate::server::{RateLimit, ServerCtx};
 use crate::session::gb28181::{Agent, AgentConfig, AgentEvent, MediaTransport, Peer, SipTransport};
 use crate::wire::rtp::{FrameDecoder, RtpPacket};
 use crate::wire::sip;
@@ -288,12 +288,15 @@ async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
 }
 
 async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
+    let mut refused = RateLimit::new();
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let task = shared.ctx.tasks.enter();
+        let Some(guards) = admit(&shared.ctx, &mut refused, shared.clock, addr) else {
+            continue;
+        };
         let id = {
             let mut g = gb.borrow_mut();
             g.next_conn = g.next_conn.wrapping_add(1);
@@ -302,7 +305,7 @@ async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
         let (gb, shared) = (gb.clone(), shared.clone());
         tokio::task::spawn_local(async move {
             sip_tcp(gb, shared, stream, addr, id).await;
-            drop(task);
+            drop(guards);
         });
     }
 }
@@ -354,16 +357,19 @@ async fn sip_tcp(gb: GbHandle, shared: Shared, stream: TcpStream, addr: SocketAd
 }
 
 async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
+    let mut refused = RateLimit::new();
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let task = shared.ctx.tasks.enter();
+        let Some(guards) = admit(&shared.ctx, &mut refused, shared.clock, addr) else {
+            continue;
+        };
         let (gb, shared) = (gb.clone(), shared.clone());
         tokio::task::spawn_local(async move {
             media_tcp(gb, shared, stream, addr).await;
-            drop(task);
+            drop(guards);
         });
     }
 }

@@ -41,7 +41,8 @@ pub struct ServerCtx {
     config: Rc<RefCell<Rc<Config>>>,
     pub hub: Rc<RefCell<Hub>>,
     pub clients: Rc<Clients>,
-    /// Accepted RTMP and HTTP connections open now: what `max_connections` limits.
+    /// Accepted TCP connections open now (RTMP, HTTP, GB28181 SIP and media): what
+    /// `max_connections` limits.
     pub connections: Gauge,
     /// Tasks spawned per connection or media session and still running (a connection's
     /// driver, a SIP connection's writer, a UDP media port's reader).

@@ -354,7 +354,8 @@ pub struct Summaries {
 /// clients leave.
 #[derive(Serialize)]
 struct LiveCounts {
-    /// Accepted connections open (RTMP and HTTP: what `max_connections` limits).
+    /// Accepted TCP connections open (RTMP, HTTP, GB28181 SIP and media: what
+    /// `max_connections` limits).
     connections: usize,
     /// Per-connection and per-media-session tasks running.
     tasks: usize,
