@@ -647,6 +647,40 @@ fn two_hundred_stalled_players_stay_under_their_caps_and_a_normal_player_keeps_u
     assert!(peak <= bound, "RSS peak {peak} KiB over {bound} KiB");
 }
 
+/// Found by the test above with a smaller queue: while a player's driver waited `mw_latency`
+/// to merge writes, a queue holding less than that much of the stream overflowed, was cut
+/// back to the next keyframe, and overflowed again before the next write: a player reading
+/// at full speed got nothing at all. The wait now ends when the queue is half full.
+#[test]
+fn a_queue_smaller_than_mw_latency_of_the_stream_still_delivers() {
+    let _turn = serial();
+    // 8 KB frames at 25 fps cost 16 KB each in a queue: 64 KiB holds 4 frames (160 ms), less
+    // than the 350 ms a merged write waits.
+    let server = Server::start(&format!(
+        "{BASE}[vhost.__defaultVhost__.play]\nqueue_max_bytes = 65536\nmw_latency = 350\n\
+         time_jitter = \"off\"\n"
+    ));
+    let mut watcher = player(&server, "small");
+    let paced = Paced::start(publisher(&server, "small"), 8_000);
+    let reader = std::thread::spawn(move || read_until_unpublish(&mut watcher, WAIT * 2));
+    std::thread::sleep(Duration::from_secs(4));
+    let (sent, _) = paced.finish();
+    let got = reader
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the player: {e}"));
+    eprintln!(
+        "fault: small queue: the player got {} of {sent} frames",
+        got.len()
+    );
+    // Most frames; a loaded machine may stall the server long enough for a few drops.
+    assert!(
+        got.len() as u32 * 2 >= sent,
+        "the player got {} of {sent} frames",
+        got.len()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Garbage and truncated input on every port.
 // ---------------------------------------------------------------------------------------------

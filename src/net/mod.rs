@@ -322,6 +322,16 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
     }
 }
 
+/// Merged write: waits `mw_latency_ms` for more media to gather before a player's next
+/// write, but only until its queue is half full (see `PlayerQueue::poll_half_full`).
+#[cfg(any(feature = "rtmp", feature = "http-flv", feature = "http-ts"))]
+pub async fn merge_wait(queue: &std::cell::RefCell<crate::live::PlayerQueue>, mw_latency_ms: u64) {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(mw_latency_ms)) => {}
+        _ = std::future::poll_fn(|cx| queue.borrow_mut().poll_half_full(cx)) => {}
+    }
+}
+
 /// Slices per `writev` call (Linux IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 
