@@ -133,7 +133,8 @@ pub struct HttpApi {
 pub struct Config {
     /// `listen` (SRS: `listen`): RTMP listen address. Needs a restart to change.
     pub listen: SocketAddr,
-    /// `max_connections` (SRS: `max_connections`): connections over this are closed at accept.
+    /// `max_connections` (SRS: `max_connections`): TCP connections (RTMP, HTTP, GB28181 SIP
+    /// and media) over this are closed at accept.
     pub max_connections: usize,
     /// `max_streams`: streams (publishers and streams waited for by players) alive at once;
     /// a publish or play that would create one more is refused.

@@ -223,6 +223,23 @@ impl PlayerQueue {
         }
     }
 
+    /// Ready once the queue holds half its byte or duration limit; otherwise remembers the
+    /// waker (woken by every push). A driver merging writes over `mw_latency` stops waiting
+    /// here: a queue smaller than `mw_latency` of the stream would otherwise overflow during
+    /// every wait, and a player reading at full speed would only ever get drops.
+    pub fn poll_half_full(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.bytes.saturating_mul(2) >= self.limits.max_bytes
+            || self.duration_ms().saturating_mul(2) >= self.limits.max_duration_ms
+        {
+            return Poll::Ready(());
+        }
+        match &self.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
     fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();
@@ -401,5 +418,31 @@ mod tests {
         q.push(video(0, true, 1));
         assert_eq!(count.0.load(Ordering::Relaxed), 1);
         assert!(q.poll_ready(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn half_full_by_bytes_or_duration() {
+        use std::task::Wake;
+        struct Nop;
+        impl Wake for Nop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let waker = Waker::from(std::sync::Arc::new(Nop));
+        let mut cx = Context::from_waker(&waker);
+        // Half of the byte cap is crossed by the second frame.
+        let mut q = PlayerQueue::new(1, limits(2 * (cost(200) + cost(50)), 100_000));
+        assert!(q.poll_half_full(&mut cx).is_pending());
+        q.push(video(0, true, 200));
+        assert!(q.poll_half_full(&mut cx).is_pending());
+        q.push(video(40, false, 50));
+        assert!(q.poll_half_full(&mut cx).is_ready());
+        // 1000 ms: half is 500 ms of frames.
+        let mut q = PlayerQueue::new(1, limits(1 << 20, 1000));
+        for i in 0..13 {
+            q.push(video(i * 40, i == 0, 1));
+        }
+        assert!(q.poll_half_full(&mut cx).is_pending(), "480 ms");
+        q.push(video(13 * 40, false, 1));
+        assert!(q.poll_half_full(&mut cx).is_ready(), "520 ms");
     }
 }

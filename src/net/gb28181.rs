@@ -16,11 +16,11 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::Shared;
+use super::{admit, Shared};
 use crate::config::{Config, GbStreamName};
 use crate::live::StreamKey;
 use crate::server::gb28181::media::MediaRouter;
-use crate::server::ServerCtx;
+use crate::server::{RateLimit, ServerCtx};
 use crate::session::gb28181::{
     Agent, AgentConfig, AgentEvent, MediaTransport, Peer, SipTransport, MAX_DEVICES,
 };
@@ -304,9 +304,13 @@ async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
 }
 
 async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
+    let mut refused = RateLimit::new();
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Some(guards) = admit(&shared.ctx, &mut refused, shared.clock, addr) else {
             continue;
         };
         // The slot (the outbox's sender in `tcp_out`) is taken here, before the task runs,
@@ -323,7 +327,11 @@ async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             g.tcp_out.insert(id, tx);
             id
         };
-        tokio::task::spawn_local(sip_tcp(gb.clone(), shared.clone(), stream, addr, id, rx));
+        let (gb, shared) = (gb.clone(), shared.clone());
+        tokio::task::spawn_local(async move {
+            sip_tcp(gb, shared, stream, addr, id, rx).await;
+            drop(guards);
+        });
     }
 }
 
@@ -337,7 +345,9 @@ async fn sip_tcp(
 ) {
     let local = stream.local_addr().unwrap_or(addr);
     let (mut rd, mut wr) = stream.into_split();
+    let task = shared.ctx.tasks.enter();
     let writer = tokio::task::spawn_local(async move {
+        let _task = task;
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {
                 break;
@@ -377,9 +387,13 @@ async fn sip_tcp(
 }
 
 async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
+    let mut refused = RateLimit::new();
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Some(guards) = admit(&shared.ctx, &mut refused, shared.clock, addr) else {
             continue;
         };
         let max = shared.ctx.config().gb28181.max_media_sessions;
@@ -387,7 +401,11 @@ async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             log::debug!("GB28181 media tcp {addr}: {max} connections open; refused");
             continue;
         };
-        tokio::task::spawn_local(media_tcp(shared.clone(), stream, addr, slot));
+        let shared = shared.clone();
+        tokio::task::spawn_local(async move {
+            media_tcp(shared, stream, addr, slot).await;
+            drop(guards);
+        });
     }
 }
 
@@ -412,6 +430,7 @@ impl Drop for MediaSlot {
 }
 
 async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
+    let _task = shared.ctx.tasks.enter();
     let max = shared.ctx.config().gb28181.max_media_sessions;
     let Some(slot) = MediaSlot::take(&gb, max) else {
         log::warn!("GB28181 tcp_active {remote}: {max} connections open; not connecting");
@@ -450,6 +469,7 @@ async fn media_tcp(shared: Shared, mut stream: TcpStream, addr: SocketAddr, slot
 }
 
 async fn media_udp(gb: GbHandle, shared: Shared, port: u16) {
+    let _task = shared.ctx.tasks.enter();
     let ip = shared.ctx.config().gb28181.sip_listen.ip();
     let socket = match UdpSocket::bind((ip, port)).await {
         Ok(s) => s,

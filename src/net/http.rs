@@ -820,7 +820,7 @@ impl HttpConn {
             tokio::select! {
                 _ = poll_fn(|cx| queue.borrow_mut().poll_ready(cx)) => {
                     if !min_latency && mw > 0 {
-                        tokio::time::sleep(Duration::from_millis(mw)).await;
+                        super::merge_wait(&queue, mw).await;
                     }
                 }
                 read = stream.read(&mut read_buf) => {

@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
+use crate::server::stats::GaugeGuard;
 use crate::server::ServerCtx;
 
 /// Milliseconds since the server started: the one clock every session and the hub see.
@@ -168,7 +169,6 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if let Some(l) = &rtmp {
         log::info!("RTMP listening on {}", l.local_addr()?);
     }
-    let active = Rc::new(Cell::new(0usize));
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -195,17 +195,11 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
                 continue;
             }
         };
-        let max = ctx.config().max_connections;
-        if active.get() >= max {
-            if refused.allow(clock.now_ms()) {
-                log::warn!("refused {peer}: max_connections {max} reached");
-            }
+        let Some(guards) = admit(&ctx, &mut refused, clock, peer) else {
             drop(stream);
             continue;
-        }
+        };
         next_id = next_id.wrapping_add(1);
-        active.set(active.get() + 1);
-        let guard = ActiveGuard(active.clone());
         let shared = shared.clone();
         let id = next_id;
         tokio::task::spawn_local(async move {
@@ -220,7 +214,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
                     http::run(stream, peer, id, shared).await;
                 }
             }
-            drop(guard);
+            drop(guards);
         });
     }
     Ok(())
@@ -254,13 +248,32 @@ fn drop_privileges(user: Option<&str>) -> io::Result<()> {
     Ok(())
 }
 
-/// Decrements the active connection count when a connection task ends.
-struct ActiveGuard(Rc<Cell<usize>>);
+/// What an accepted connection's task holds: its place under `max_connections` and in the
+/// task count, both given back when the task ends, whichever way.
+pub struct ConnGuards {
+    _connection: GaugeGuard,
+    _task: GaugeGuard,
+}
 
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
+/// Admits an accepted TCP connection, or refuses it (logged at a limited rate) when
+/// `max_connections` are open. The caller closes a refused connection at once.
+pub fn admit(
+    ctx: &ServerCtx,
+    refused: &mut crate::server::RateLimit,
+    clock: Clock,
+    peer: std::net::SocketAddr,
+) -> Option<ConnGuards> {
+    let max = ctx.config().max_connections;
+    if ctx.connections.get() >= max {
+        if refused.allow(clock.now_ms()) {
+            log::warn!("refused {peer}: max_connections {max} reached");
+        }
+        return None;
     }
+    Some(ConnGuards {
+        _connection: ctx.connections.enter(),
+        _task: ctx.tasks.enter(),
+    })
 }
 
 fn reload(ctx: &ServerCtx, path: Option<&std::path::Path>) {
@@ -308,6 +321,16 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
                  second ({total} in all; queue limits)"
             );
         }
+    }
+}
+
+/// Merged write: waits `mw_latency_ms` for more media to gather before a player's next
+/// write, but only until its queue is half full (see `PlayerQueue::poll_half_full`).
+#[cfg(any(feature = "rtmp", feature = "http-flv", feature = "http-ts"))]
+pub async fn merge_wait(queue: &std::cell::RefCell<crate::live::PlayerQueue>, mw_latency_ms: u64) {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(mw_latency_ms)) => {}
+        _ = std::future::poll_fn(|cx| queue.borrow_mut().poll_half_full(cx)) => {}
     }
 }
 

@@ -117,9 +117,10 @@ async fn drive(
                 Some(q) => q.borrow_mut().poll_ready(cx),
                 None => Poll::Pending,
             }) => {
-                // Merged write: let `mw_latency` of media gather, then send it in one go.
-                if !min_latency && mw_latency > 0 {
-                    tokio::time::sleep(Duration::from_millis(mw_latency)).await;
+                // Merged write: let `mw_latency` of media gather (or half a queue), then send
+                // it in one go.
+                if let (false, true, Some(q)) = (min_latency, mw_latency > 0, &queue) {
+                    super::merge_wait(q, mw_latency).await;
                 }
             }
             _ = tokio::time::sleep_until(deadline) => conn.session.handle_timeout(clock.now_ms())?,

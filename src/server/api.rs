@@ -13,7 +13,7 @@
 //! | `/api/`, `/api` | any | `urls` index |
 //! | `/api/v1/`, `/api/v1`, any other `/api/v1/...` | any | `urls` index (SRS's `/api/v1/` mux entry catches unknown paths too) |
 //! | `/api/v1/versions` | any | `data{major,minor,revision,version}` of tinysrs |
-//! | `/api/v1/summaries` | any | `data{ok,now_ms,self{..},system{..}}` |
+//! | `/api/v1/summaries` | any | `data{ok,now_ms,self{..},system{..},tinysrs{..}}` |
 //! | `/api/v1/rusages` | any | `data{..}` from `getrusage(RUSAGE_SELF)` |
 //! | `/api/v1/meminfos` | any | `data{..}` from `/proc/meminfo` |
 //! | `/api/v1/authors` | any | `data{license,contributors}` |
@@ -65,7 +65,9 @@
 //! * `/api/v1/summaries` fills from `/proc` and `getrusage` where Linux has the value;
 //!   percentages are averages since process start / boot (SRS samples every few seconds), the
 //!   disk fields are 0 (not sampled), and network devices are split into `lo` (intranet) and
-//!   every other device (internet) since we do not look up interface addresses.
+//!   every other device (internet) since we do not look up interface addresses. It has one
+//!   key SRS lacks, `data.tinysrs{connections,tasks,sources,players,clients}`: what is alive
+//!   now, for leak checks (consoles ignore it; SRS's keys are all there, in SRS's order).
 //! * Not served (they fall to the `/api/v1/` index like any unknown path): `self_proc_stats`,
 //!   `system_proc_stats`, `requests`, `raw`, `clusters`, `perf`, `tcmalloc`, `tests/*`, `rtc/*`.
 

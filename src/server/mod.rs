@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use crate::config::{Config, Vhost};
 use crate::live::{Hub, Source, SourceSettings};
-use stats::Clients;
+use stats::{Clients, Gauge};
 
 /// Queue items written to a player in one batch at most (one `writev` series).
 pub const MAX_BATCH_ITEMS: usize = 256;
@@ -34,12 +34,19 @@ pub const MAX_BATCH_ITEMS: usize = 256;
 /// player is blocked in a write it holds this much (plus one frame) beyond its queue cap.
 pub const MAX_BATCH_BYTES: usize = 512 * 1024;
 
-/// What every connection shares: the config in force, the hub and the client registry.
+/// What every connection shares: the config in force, the hub, the client registry and the
+/// live counts.
 #[derive(Clone)]
 pub struct ServerCtx {
     config: Rc<RefCell<Rc<Config>>>,
     pub hub: Rc<RefCell<Hub>>,
     pub clients: Rc<Clients>,
+    /// Accepted TCP connections open now (RTMP, HTTP, GB28181 SIP and media): what
+    /// `max_connections` limits.
+    pub connections: Gauge,
+    /// Tasks spawned per connection or media session and still running (a connection's
+    /// driver, a SIP connection's writer, a UDP media port's reader).
+    pub tasks: Gauge,
     #[cfg(feature = "hls")]
     pub hls: hls::HlsRegistry,
 }
@@ -50,6 +57,8 @@ impl ServerCtx {
             config: Rc::new(RefCell::new(Rc::new(config))),
             hub: Rc::new(RefCell::new(hub)),
             clients: Rc::new(Clients::default()),
+            connections: Gauge::default(),
+            tasks: Gauge::default(),
             #[cfg(feature = "hls")]
             hls: Rc::default(),
         }

@@ -190,6 +190,35 @@ impl Clients {
     }
 }
 
+/// A count of live things (connection tasks, connections), kept by guards: each holder takes a
+/// [`GaugeGuard`] when it starts and the count goes down when the guard drops, so every exit
+/// path (return, error, abort of the task) is counted. Read by the API for leak checks
+/// (`/api/v1/summaries` `tinysrs`) and by the accept loop for `max_connections`.
+#[derive(Debug, Clone, Default)]
+pub struct Gauge(Rc<Cell<usize>>);
+
+impl Gauge {
+    pub fn get(&self) -> usize {
+        self.0.get()
+    }
+
+    /// Counts one more until the returned guard drops.
+    pub fn enter(&self) -> GaugeGuard {
+        self.0.set(self.0.get() + 1);
+        GaugeGuard(self.0.clone())
+    }
+}
+
+/// One unit of a [`Gauge`]; dropping it takes the unit back.
+#[derive(Debug)]
+pub struct GaugeGuard(Rc<Cell<usize>>);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
 /// Removes a client from the registry when its connection ends.
 pub struct Registration {
     clients: Rc<Clients>,
@@ -242,5 +271,17 @@ mod tests {
         assert!(reg.record.is_kicked());
         drop(reg);
         assert!(clients.is_empty());
+    }
+
+    #[test]
+    fn gauge_counts_live_guards() {
+        let g = Gauge::default();
+        let a = g.enter();
+        let b = g.clone().enter();
+        assert_eq!(g.get(), 2);
+        drop(a);
+        assert_eq!(g.get(), 1);
+        drop(b);
+        assert_eq!(g.get(), 0);
     }
 }

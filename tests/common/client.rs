@@ -232,6 +232,11 @@ impl Client {
         self.write_message(&header, body)
     }
 
+    /// Our end of the connection (the server logs it as the peer).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.socket.local_addr().expect("a connected socket")
+    }
+
     /// Raw bytes, as they are.
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
         self.socket.write_all(bytes)?;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod frames;
 #[cfg(feature = "gb28181")]
 pub mod gbdevice;
 

@@ -346,6 +346,25 @@ pub struct Summaries {
     #[serde(rename = "self")]
     process: SelfSummary,
     system: SystemSummary,
+    /// Not in SRS (its consoles ignore an extra key): live counts for leak checks.
+    tinysrs: LiveCounts,
+}
+
+/// What is alive now; a leak shows as a count that does not come back down after the
+/// clients leave.
+#[derive(Serialize)]
+struct LiveCounts {
+    /// Accepted TCP connections open (RTMP, HTTP, GB28181 SIP and media: what
+    /// `max_connections` limits).
+    connections: usize,
+    /// Per-connection and per-media-session tasks running.
+    tasks: usize,
+    /// Sources in the hub (freed `grace_period` after their last publisher and player).
+    sources: usize,
+    /// Player queues attached to those Sources.
+    players: usize,
+    /// Clients in the registry (every RTMP and HTTP connection).
+    clients: usize,
 }
 
 #[derive(Serialize)]
@@ -499,6 +518,18 @@ pub fn summaries(ctx: &ServerCtx, epoch_now_ms: u64, now_ms: u64) -> Summaries {
             conn_sys_udp: udp,
             conn_srs: records.len() as u64,
         },
+        tinysrs: live_counts(ctx),
+    }
+}
+
+fn live_counts(ctx: &ServerCtx) -> LiveCounts {
+    let hub = ctx.hub.borrow();
+    LiveCounts {
+        connections: ctx.connections.get(),
+        tasks: ctx.tasks.get(),
+        sources: hub.len(),
+        players: hub.sources().map(|s| s.borrow().players()).sum(),
+        clients: ctx.clients.len(),
     }
 }
 
