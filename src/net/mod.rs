@@ -17,7 +17,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -342,10 +341,19 @@ pub async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Resu
     let mut first = 0;
     while first < out.len() {
         let end = (first + MAX_IOVECS).min(out.len());
-        let slices: heapless::Vec<IoSlice<'_>, MAX_IOVECS> =
-            out[first..end].iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = stream.write_vectored(&slices).await?;
-        drop(slices);
+        // The slices are built after the socket is writable, so they are not part of the
+        // task's state across the await (1 KiB per connection).
+        stream.writable().await?;
+        let written = {
+            let slices: heapless::Vec<IoSlice<'_>, MAX_IOVECS> =
+                out[first..end].iter().map(|b| IoSlice::new(b)).collect();
+            stream.try_write_vectored(&slices)
+        };
+        let mut n = match written {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

@@ -2,13 +2,14 @@
 //! the session through `server::rtmp::RtmpConn`, writes replies and player media with
 //! `writev` (batched per `mw_latency`), and sleeps until the session's next deadline.
 
+use std::cell::RefCell;
 use std::future::poll_fn;
+use std::io;
 use std::net::SocketAddr;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::{write_all, Clock, Shared};
@@ -18,8 +19,15 @@ use crate::server::ConnLog;
 use crate::session::rtmp::{ServerSession, SessionConfig, CHUNK_LIMITS, COMMAND_CHUNK_LIMITS};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
-/// Bytes read from the socket at once. RAM: one buffer per connection.
+/// Bytes read from the socket at once. RAM: one buffer per thread, shared by every connection
+/// (a read is handed to the session, which copies what it keeps, before the next await).
 pub const READ_BUFFER: usize = 16 * 1024;
+
+thread_local! {
+    /// The read buffer of every RTMP connection on this thread. Players send almost nothing,
+    /// so a buffer per connection would be 16 KiB of RAM per player for a few bytes a second.
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; READ_BUFFER]);
+}
 
 /// SO_SNDBUF asked for every connection (Linux doubles it). Without a cap the kernel grows a
 /// stalled player's send buffer to `tcp_wmem` max (4 MiB on desktop kernels), which is kernel
@@ -66,7 +74,6 @@ async fn drive(
     clock: Clock,
     send_timeout: Duration,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut buf = vec![0u8; READ_BUFFER];
     let mut out: Vec<Bytes> = Vec::new();
     let mut nodelay_set = false;
     loop {
@@ -106,12 +113,18 @@ async fn drive(
             _ = poll_fn(|cx| record.poll_kicked(cx)) => {
                 return Err("kicked through the API".into());
             }
-            read = stream.read(&mut buf) => {
-                let n = read?;
-                if n == 0 {
+            ready = stream.readable() => {
+                ready?;
+                let read = READ_BUF.with_borrow_mut(|buf| match stream.try_read(buf) {
+                    Ok(0) => Ok(false),
+                    Ok(n) => conn.handle_bytes(clock.now_ms(), &buf[..n]).map(|()| true).map_err(Into::into),
+                    // Readiness can be spurious: wait again.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+                    Err(e) => Err(Box::<dyn std::error::Error>::from(e)),
+                });
+                if !read? {
                     return Ok(());
                 }
-                conn.handle_bytes(clock.now_ms(), &buf[..n])?;
             }
             _ = poll_fn(|cx| match &queue {
                 Some(q) => q.borrow_mut().poll_ready(cx),

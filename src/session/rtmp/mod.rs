@@ -174,7 +174,8 @@ pub struct ServerSession {
     decoder: ChunkDecoder,
     outbox: BytesMut,
     events: VecDeque<Event>,
-    random: [u8; handshake::PACKET_LEN],
+    // Boxed and dropped once S0S1S2 is built: 1.5 KiB less per connection for its lifetime.
+    random: Option<Box<[u8; handshake::PACKET_LEN]>>,
     epoch: u32,
     scheme: Option<Scheme>,
     request: Option<Request>,
@@ -212,7 +213,7 @@ impl ServerSession {
             decoder: ChunkDecoder::new(config.command_chunk_limits),
             outbox: BytesMut::new(),
             events: VecDeque::new(),
-            random,
+            random: Some(Box::new(random)),
             epoch,
             scheme: None,
             request: None,
@@ -274,8 +275,11 @@ impl ServerSession {
                         return Ok(());
                     }
                     let c0c1 = self.input.split_to(handshake::C0C1_LEN);
-                    let (scheme, s0s1s2) =
-                        handshake::server_response(&c0c1, &self.random, self.epoch)?;
+                    let random = self
+                        .random
+                        .take()
+                        .unwrap_or_else(|| Box::new([0; handshake::PACKET_LEN]));
+                    let (scheme, s0s1s2) = handshake::server_response(&c0c1, &random, self.epoch)?;
                     self.scheme = Some(scheme);
                     self.outbox.extend_from_slice(&s0s1s2);
                     self.state = State::HandshakeC2;
