@@ -345,10 +345,11 @@ async fn load(o: Options, stream: Rc<Stream>) -> Result<(), String> {
         // The window's last slice may be a fraction of a second: only the summary counts it.
         if !o.quiet && slice_s > 0.5 {
             let lat = &b.latency_second;
+            let lost: u64 = b.players.iter().map(|p| p.lost).sum();
             println!(
                 "{second:>4}s {phase:<7} players {connected}/{} ({failed} failed) \
                  kbit/s min/med/max {min:.0}/{med:.0}/{max:.0} below-90% {below} \
-                 latency ms p50/p99/max {:.2}/{:.2}/{:.2} ({} frames)",
+                 latency ms p50/p99/max {:.2}/{:.2}/{:.2} ({} frames) lost {lost}",
                 o.players,
                 lat.percentile_ms(50.0),
                 lat.percentile_ms(99.0),
