@@ -40,7 +40,8 @@ pub struct Limits {
     pub rtmp_input_bytes: usize,
     /// Outgoing RTMP control and command bytes per connection (`MAX_OUTBOX`).
     pub rtmp_outbox_bytes: usize,
-    /// One socket read (`net::rtmp::READ_BUFFER`).
+    /// One socket read (`net::rtmp::READ_BUFFER`): one buffer per thread, shared by every
+    /// RTMP connection, so counted once.
     pub read_bytes: usize,
     /// HTTP request head (`wire::http::MAX_HEAD_LEN`) + body (`net::http::MAX_BODY`) +
     /// one static-file chunk (`net::http::FILE_CHUNK`) per HTTP connection.
@@ -139,7 +140,6 @@ impl Limits {
     /// RTMP connection at worst, before `publish` (player or idle peer).
     pub fn rtmp_connection_bytes(&self) -> usize {
         CONNECTION_BYTES
-            + self.read_bytes
             + self.rtmp_input_bytes
             + self.rtmp_outbox_bytes
             + self.command_pending_bytes
@@ -170,19 +170,20 @@ impl Limits {
             BudgetLine {
                 what: "connections",
                 formula: format!(
-                    "max_connections {} x {} (state {}, read {}, RTMP input {}, outbox {}, \
-                     pending before publish {}, queue slots {}; HTTP {})",
+                    "max_connections {} x {} (state {}, RTMP input {}, outbox {}, \
+                     pending before publish {}, queue slots {}; HTTP {}) + one shared read \
+                     buffer {}",
                     self.connections,
                     kib(per_connection),
                     kib(CONNECTION_BYTES),
-                    kib(self.read_bytes),
                     kib(self.rtmp_input_bytes),
                     kib(self.rtmp_outbox_bytes),
                     kib(self.command_pending_bytes),
                     kib(self.queue_slot_bytes()),
                     kib(self.http_connection_bytes),
+                    kib(self.read_bytes),
                 ),
-                bytes: mul(self.connections, per_connection),
+                bytes: mul(self.connections, per_connection).saturating_add(self.read_bytes as u64),
             },
             BudgetLine {
                 what: "publishers",
@@ -395,9 +396,10 @@ mod tests {
         assert_eq!(b.total, b.lines.iter().map(|x| x.bytes).sum::<u64>());
         assert!(b.lines.iter().all(|x| x.what != "gb28181"));
 
-        // Twice the connections: the connection line doubles, nothing else moves.
+        // Twice the connections: the per-connection part doubles (the shared read buffer
+        // does not), nothing else moves.
         let big = Limits::of(&Config::from_toml_str(&text(20), "test").unwrap()).budget();
-        let conn = |b: &Budget| b.lines[0].bytes;
+        let conn = |b: &Budget| b.lines[0].bytes - l.read_bytes as u64;
         assert_eq!(conn(&big), 2 * conn(&b));
         assert_eq!(big.lines[1..], b.lines[1..]);
         let defaults = Limits::of(&Config::embedded()).budget();
