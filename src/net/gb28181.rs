@@ -20,6 +20,7 @@ use super::{admit, Shared};
 use crate::config::{Config, GbStreamName};
 use crate::live::StreamKey;
 use crate::server::gb28181::media::MediaRouter;
+use crate::server::stats::{Gauge, GaugeGuard};
 use crate::server::{RateLimit, ServerCtx};
 use crate::session::gb28181::{
     Agent, AgentConfig, AgentEvent, MediaTransport, Peer, SipTransport, MAX_DEVICES,
@@ -51,7 +52,7 @@ pub struct Gb {
     tcp_out: HashMap<u32, mpsc::Sender<bytes::Bytes>>,
     media_tasks: HashMap<u32, (JoinHandle<()>, Option<u16>)>,
     /// Media TCP connections alive (at most `gb28181.max_media_sessions`).
-    media_conns: usize,
+    media_conns: Gauge,
     next_conn: u32,
     next_client: u32,
     local_ips: HashMap<IpAddr, IpAddr>,
@@ -101,7 +102,7 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         udp: udp.clone(),
         tcp_out: HashMap::new(),
         media_tasks: HashMap::new(),
-        media_conns: 0,
+        media_conns: Gauge::default(),
         next_conn: 0,
         next_client: MEDIA_CLIENT_BASE,
         local_ips: HashMap::new(),
@@ -397,54 +398,46 @@ async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
             continue;
         };
         let max = shared.ctx.config().gb28181.max_media_sessions;
-        let Some(slot) = MediaSlot::take(&gb, max) else {
+        let Some(slot) = media_slot(&gb, max) else {
             log::debug!("GB28181 media tcp {addr}: {max} connections open; refused");
             continue;
         };
-        let shared = shared.clone();
+        let (gb, shared) = (gb.clone(), shared.clone());
         tokio::task::spawn_local(async move {
-            media_tcp(shared, stream, addr, slot).await;
+            media_tcp(gb, shared, stream, addr, slot).await;
             drop(guards);
         });
     }
 }
 
-/// Holds one of the `gb28181.max_media_sessions` media connection slots until dropped.
-struct MediaSlot(GbHandle);
-
-impl MediaSlot {
-    fn take(gb: &GbHandle, max: usize) -> Option<MediaSlot> {
-        let mut g = gb.borrow_mut();
-        if g.media_conns >= max {
-            return None;
-        }
-        g.media_conns += 1;
-        Some(MediaSlot(gb.clone()))
-    }
-}
-
-impl Drop for MediaSlot {
-    fn drop(&mut self) {
-        self.0.borrow_mut().media_conns -= 1;
-    }
+/// One of the `gb28181.max_media_sessions` media connection slots, held until dropped; taken
+/// before the connection's task runs, so a burst of connects cannot overshoot the cap.
+fn media_slot(gb: &GbHandle, max: usize) -> Option<GaugeGuard> {
+    let g = gb.borrow();
+    (g.media_conns.get() < max).then(|| g.media_conns.enter())
 }
 
 async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
     let _task = shared.ctx.tasks.enter();
     let max = shared.ctx.config().gb28181.max_media_sessions;
-    let Some(slot) = MediaSlot::take(&gb, max) else {
+    let Some(slot) = media_slot(&gb, max) else {
         log::warn!("GB28181 tcp_active {remote}: {max} connections open; not connecting");
         return;
     };
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
-        Ok(Ok(stream)) => media_tcp(shared, stream, remote, slot).await,
+        Ok(Ok(stream)) => media_tcp(gb, shared, stream, remote, slot).await,
         _ => log::warn!("GB28181 tcp_active: cannot connect to {remote}"),
     }
 }
 
 /// RFC 4571 framed RTP over one TCP connection, any number of SSRCs.
-async fn media_tcp(shared: Shared, mut stream: TcpStream, addr: SocketAddr, slot: MediaSlot) {
-    let gb = &slot.0;
+async fn media_tcp(
+    gb: GbHandle,
+    shared: Shared,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    _slot: GaugeGuard,
+) {
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut frames = FrameDecoder::new();
     let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.media_timeout_s) * 2);
@@ -456,7 +449,7 @@ async fn media_tcp(shared: Shared, mut stream: TcpStream, addr: SocketAddr, slot
         }
         loop {
             match frames.decode(&mut buf) {
-                Ok(Some(packet)) => rtp_in(gb, &shared, addr, packet),
+                Ok(Some(packet)) => rtp_in(&gb, &shared, addr, packet),
                 Ok(None) => break,
                 Err(e) => {
                     log::info!("GB28181 media tcp {addr}: {e}; closing");
