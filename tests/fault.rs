@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use common::client::{Client, Error, MediaKind, Received};
 use common::frames::{avc_frame, avc_header};
-use common::{curl, ffmpeg_publish, ffmpeg_read, ffprobe, rss_kib, Server, TempDir};
+use common::{
+    curl, ffmpeg_publish, ffmpeg_read, ffprobe, player, publisher, rss_kib, Server, TempDir,
+};
 use serde_json::Value;
 use tinysrs::net::rtmp::READ_BUFFER;
 use tinysrs::wire::flv;
@@ -128,20 +130,6 @@ impl Sampler {
 
 fn report_rss(test: &str, baseline: u64, peak: u64, after: u64) {
     eprintln!("fault: {test} rss baseline={baseline} peak={peak} after={after} KiB");
-}
-
-fn publisher(server: &Server, stream: &str) -> Client {
-    let mut c = Client::connect(&server.addr.to_string(), "live").unwrap();
-    c.create_stream().unwrap();
-    assert_eq!(c.publish(stream).unwrap(), "NetStream.Publish.Start");
-    c
-}
-
-fn player(server: &Server, stream: &str) -> Client {
-    let mut c = Client::connect(&server.addr.to_string(), "live").unwrap();
-    c.create_stream().unwrap();
-    assert_eq!(c.play(stream).unwrap(), "NetStream.Play.Start");
-    c
 }
 
 /// A synthetic publisher in its own thread: the sequence header, then frame `n` (keyframe every

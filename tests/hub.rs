@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::client::{Client, Error, MediaKind, Received};
 use common::frames::{avc_frame, avc_header};
-use common::{ffprobe, require, Proc, Server, TempDir};
+use common::{ffprobe, player, publisher, require, Proc, Server, TempDir};
 use tinysrs::net::rtmp::SEND_BUFFER;
 use tinysrs::server::MAX_BATCH_BYTES;
 use tinysrs::session::rtmp::CHUNK_LIMITS;
@@ -22,20 +22,6 @@ use tinysrs::wire::rtmp::chunk;
 use tinysrs::wire::rtmp::message::{MessageHeader, MessageType};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn publisher(server: &Server, stream: &str) -> Client {
-    let mut c = Client::connect(&server.addr.to_string(), "live").unwrap();
-    c.create_stream().unwrap();
-    assert_eq!(c.publish(stream).unwrap(), "NetStream.Publish.Start");
-    c
-}
-
-fn player(server: &Server, stream: &str) -> Client {
-    let mut c = Client::connect(&server.addr.to_string(), "live").unwrap();
-    c.create_stream().unwrap();
-    assert_eq!(c.play(stream).unwrap(), "NetStream.Play.Start");
-    c
-}
 
 /// Receives video until `n` messages arrived; other messages are skipped.
 fn recv_videos(client: &mut Client, n: usize) -> Vec<(u32, Bytes)> {

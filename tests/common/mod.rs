@@ -421,3 +421,19 @@ pub fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
         .unwrap_or(0);
     (status, head, body)
 }
+
+/// Our client on `server`, app `live`, publishing `stream` (asserts Publish.Start).
+pub fn publisher(server: &Server, stream: &str) -> client::Client {
+    let mut c = client::Client::connect(&server.addr.to_string(), "live").unwrap();
+    c.create_stream().unwrap();
+    assert_eq!(c.publish(stream).unwrap(), "NetStream.Publish.Start");
+    c
+}
+
+/// Our client on `server`, app `live`, playing `stream` (asserts Play.Start).
+pub fn player(server: &Server, stream: &str) -> client::Client {
+    let mut c = client::Client::connect(&server.addr.to_string(), "live").unwrap();
+    c.create_stream().unwrap();
+    assert_eq!(c.play(stream).unwrap(), "NetStream.Play.Start");
+    c
+}
