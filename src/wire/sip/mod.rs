@@ -61,7 +61,9 @@ pub const MAX_HEAD_LEN: usize = 8 * 1024;
 /// few KiB; the biggest NVR catalog pages seen are around 20 KiB.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 
-/// Most header lines in one message.
+/// Most header lines in one message, not counting `Content-Length` lines (at most one more
+/// line of any kind is allowed for it): encoding writes every other header and then its own
+/// `Content-Length`, so anything decoded re-encodes within the limit.
 ///
 /// Why: each stored header is two `String`s (48 bytes of bookkeeping on 64-bit plus its text,
 /// which [`MAX_HEAD_LEN`] bounds), so this caps a decoded message's overhead at about 3 KiB.
@@ -340,6 +342,8 @@ fn parse_head(head: &[u8], base: usize) -> Result<Head, SipError> {
     let mut start = None;
     // A constant capacity that fits every camera's head, not a size read from the wire.
     let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
+    // Headers other than Content-Length (see `MAX_HEADERS`).
+    let mut others = 0usize;
     let mut pos = 0;
     while pos < head.len() {
         let end = head[pos..]
@@ -383,7 +387,7 @@ fn parse_head(head: &[u8], base: usize) -> Result<Head, SipError> {
                 }
             }
             Some(_) => {
-                if headers.len() == MAX_HEADERS {
+                if headers.len() > MAX_HEADERS {
                     return Err(SipError::TooManyHeaders { limit: MAX_HEADERS });
                 }
                 let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -401,8 +405,15 @@ fn parse_head(head: &[u8], base: usize) -> Result<Head, SipError> {
                     });
                 }
                 let name = String::from_utf8_lossy(name);
+                let name = canonical_name(&name);
+                if name != "Content-Length" {
+                    others += 1;
+                    if others > MAX_HEADERS {
+                        return Err(SipError::TooManyHeaders { limit: MAX_HEADERS });
+                    }
+                }
                 let value = String::from_utf8_lossy(trim_lws(&line[colon + 1..]));
-                headers.push((canonical_name(&name).to_owned(), value.into_owned()));
+                headers.push((name.to_owned(), value.into_owned()));
             }
         }
     }

@@ -695,10 +695,32 @@ fn header_count_limit() {
     let mut folded = m.clone();
     folded.extend_from_slice(b" more\r\n\tmore\r\n\r\n");
     assert_eq!(stream(&folded).0.header("X-63"), Some("v more more"));
-    m.extend_from_slice(b"X-64: v\r\n\r\n");
+    // A Content-Length line is allowed beyond the limit: encoding adds one.
+    let mut with_length = m.clone();
+    with_length.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    assert_eq!(stream(&with_length).0.headers.len(), MAX_HEADERS + 1);
+    let mut two_lengths = m.clone();
+    two_lengths.extend_from_slice(b"Content-Length: 0\r\nContent-Length: 0\r\n\r\n");
     let want = Err(SipError::TooManyHeaders { limit: MAX_HEADERS });
+    assert_eq!(decode(&two_lengths).map(|_| ()), want);
+    m.extend_from_slice(b"X-64: v\r\n\r\n");
     assert_eq!(decode(&m).map(|_| ()), want);
     assert_eq!(decode_datagram(&m).map(|_| ()), want);
+}
+
+/// Found by `ci/fuzz/run 600 sip`: a datagram with 64 headers and no Content-Length decoded,
+/// and its encoding (the 64 headers plus our Content-Length) did not.
+#[test]
+fn a_decoded_message_with_the_most_headers_re_encodes_and_decodes() {
+    let mut m = b"SIP/2.0 200 OK\r\n".to_vec();
+    for _ in 0..MAX_HEADERS {
+        m.extend_from_slice(b"Via:\n");
+    }
+    let message = decode_datagram(&m).unwrap();
+    assert_eq!(message.headers.len(), MAX_HEADERS);
+    let again = decode(&message.to_bytes()).unwrap().unwrap().0;
+    assert_eq!(again.headers.len(), MAX_HEADERS + 1);
+    assert_eq!(again.to_bytes(), message.to_bytes());
 }
 
 #[test]
