@@ -7,6 +7,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use tinysrs::wire::amf0::{self, Value};
+use tinysrs::wire::codec::h264::AvcConfig;
 use tinysrs::wire::flv::{self, FlvReader, TagType, VideoCodec};
 use tinysrs::wire::rtmp::message::MessageType;
 
@@ -172,8 +173,9 @@ impl Stream {
                 TagType::Video => match flv::parse_video(&tag.body) {
                     Ok(v) if v.sequence_header => {
                         if !have_video_sh && v.codec == VideoCodec::Avc {
-                            if let Some(&b) = tag.body.get(5 + 4) {
-                                nal_len_size = usize::from(b & 3) + 1;
+                            let record = tag.body.get(v.payload_offset..).unwrap_or_default();
+                            if let Ok(config) = AvcConfig::parse(record) {
+                                nal_len_size = usize::from(config.nal_length_size);
                             }
                         }
                         if have_video_sh {
