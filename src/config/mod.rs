@@ -42,8 +42,7 @@ pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 use schema::{RawConfig, RawVhost};
 use toml::Spanned;
 
-/// The vhost used when a client names none or names one that is not configured (SRS's name).
-pub const DEFAULT_VHOST: &str = "__defaultVhost__";
+pub use crate::media::DEFAULT_VHOST;
 
 /// Largest config file [`Config::load`] reads; a real one is a few KiB.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

@@ -14,6 +14,10 @@ use bytes::Bytes;
 
 pub use crate::wire::flv::{AudioCodec, VideoCodec};
 
+/// The vhost used when a client names none or names one that is not configured (SRS's name).
+/// It names streams in every protocol, so it lives with the protocol-neutral model.
+pub const DEFAULT_VHOST: &str = "__defaultVhost__";
+
 /// What a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {

@@ -5,7 +5,7 @@
 //!   or use SRS's legacy form `live...vhost...x`;
 //! - an IP-address host means the default vhost.
 
-use crate::config::DEFAULT_VHOST;
+use crate::media::DEFAULT_VHOST;
 
 /// Longest app/stream/vhost name we keep; longer names are refused (they would be keys in the
 /// registry and in logs).

@@ -142,7 +142,7 @@ fn connected() -> (ServerSession, Client) {
     match &events(&mut session)[..] {
         [Event::Connect { request, .. }] => {
             assert_eq!(request.app, "live");
-            assert_eq!(request.vhost, crate::config::DEFAULT_VHOST);
+            assert_eq!(request.vhost, crate::media::DEFAULT_VHOST);
         }
         other => panic!("{other:?}"),
     }
