@@ -1,9 +1,7 @@
-//! The HTTP/1.1 connection driver: one task per connection, keep-alive, a head read bounded
-//! in size (`wire::http::MAX_HEAD_LEN`) and time (`idle_timeout` before its first byte,
-//! `handshake_timeout` after, so a slow-loris head is closed). `server::http::HttpConn`
-//! answers each request; this task writes the answer: a head and an in-memory body, a file
-//! read in `FILE_CHUNK` pieces, or a live player's output (batched per `mw_latency`) until it
-//! ends, the player leaves or is kicked.
+//! The HTTP/1.1 connection driver, one task per connection: reads heads (bounded in size by
+//! `wire::http::MAX_HEAD_LEN` and in time: `idle_timeout` before the first byte,
+//! `handshake_timeout` after), hands them to `server::http::HttpConn` and writes its answer:
+//! in-memory bodies, files in `FILE_CHUNK` reads, or a live player's output until it ends.
 
 use std::future::poll_fn;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -22,32 +20,31 @@ use crate::server::stats::{ClientRecord, Registration};
 use crate::server::ConnLog;
 use crate::wire::http::{decode_request_head, RequestHead};
 
-/// The request body cap (counted per connection in `limits`).
 pub use crate::server::http::MAX_BODY;
 
 /// Bytes read from a file per write when serving static files and disk HLS segments. RAM: one
 /// such buffer per connection sending a file.
 pub const FILE_CHUNK: usize = 64 * 1024;
 
-/// Bytes reserved per socket read of a request head or body (the head is capped at
-/// `wire::http::MAX_HEAD_LEN`).
+/// Bytes reserved per read of a request head (capped at `wire::http::MAX_HEAD_LEN`) or body.
 const HEAD_READ: usize = 4096;
 
 /// Bytes read at once from a live player, which sends nothing we need (on the stack).
 const LIVE_READ: usize = 512;
 
+/// How long a live player sleeps when its layer has no deadline (a spare wake-up is harmless).
+const NO_DEADLINE_MS: u64 = 3_600_000;
+
 type Error = Box<dyn std::error::Error>;
 
 pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: Shared) {
     let log = ConnLog::new(shared.rng.next_u64());
-    let clock = shared.clock;
-    let record = ClientRecord::new(id, &log.cid, peer, clock.now_ms());
+    let record = ClientRecord::new(id, &log.cid, peer, shared.clock.now_ms());
     let registration = Registration::new(shared.ctx.clients.clone(), record);
-    let conn = HttpConn::new(layer_ctx(&shared), registration.record.clone());
     let mut driver = Driver {
         stream: &mut stream,
-        conn,
-        clock,
+        conn: HttpConn::new(layer_ctx(&shared), registration.record.clone()),
+        clock: shared.clock,
         buf: BytesMut::with_capacity(1024),
     };
     match driver.serve().await {
@@ -92,13 +89,10 @@ impl Driver<'_> {
         }
     }
 
+    /// `handshake_timeout` or `idle_timeout` (also the send timeout) of the config in force.
     fn timeout(&self, handshake: bool) -> Duration {
-        let config = self.conn.ctx.server.config();
-        let ms = if handshake {
-            config.handshake_timeout_ms
-        } else {
-            config.idle_timeout_ms
-        };
+        let c = self.conn.ctx.server.config();
+        let ms = [c.idle_timeout_ms, c.handshake_timeout_ms][usize::from(handshake)];
         Duration::from_millis(u64::from(ms))
     }
 
@@ -116,8 +110,8 @@ impl Driver<'_> {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    self.write(&mut vec![self.conn.bad_head(e.status())])
-                        .await?;
+                    let refusal = self.conn.bad_head(e.status());
+                    self.write(&mut vec![refusal]).await?;
                     return Err(format!("bad request head: {e}").into());
                 }
             }
@@ -180,42 +174,36 @@ impl Driver<'_> {
             Body::Empty => {}
             Body::Bytes(b) => parts.push(b),
             Body::Shared(mut chunks) => parts.append(&mut chunks),
-            Body::File(file) => return self.send_file(parts, file, response.close).await,
+            Body::File(file) => self.send_file(&mut parts, file).await?,
         }
         self.write(&mut parts).await?;
         Ok(response.close)
     }
 
-    /// Sends `head` then the file in `FILE_CHUNK` reads; the fallback when the first read
-    /// fails; a file that shrank closes the connection (the promised length cannot be met).
-    async fn send_file(
-        &mut self,
-        mut parts: Vec<Bytes>,
-        file: FileBody,
-        close: bool,
-    ) -> Result<bool, Error> {
+    /// Sends `parts` (the head) and the file in `FILE_CHUNK` reads; only the fallback when
+    /// the first read fails; a file that shrank closes the connection (the promised length
+    /// cannot be met).
+    async fn send_file(&mut self, parts: &mut Vec<Bytes>, file: FileBody) -> Result<(), Error> {
         let (mut offset, mut left) = (file.start, file.len);
         while left > 0 {
             let want = FILE_CHUNK.min(usize::try_from(left).unwrap_or(FILE_CHUNK));
             let chunk = match read_chunk(file.path.clone(), offset, want).await {
                 Ok(chunk) => chunk,
                 Err(_) if offset == file.start => {
-                    self.write(&mut vec![file.fallback]).await?;
-                    return Ok(close);
+                    *parts = vec![file.fallback];
+                    return Ok(());
                 }
                 Err(e) => return Err(e.into()),
             };
             let n = chunk.len() as u64;
             parts.push(chunk);
-            self.write(&mut parts).await?;
+            self.write(parts).await?;
             if n == 0 {
                 return Err("file shrank while it was sent".into());
             }
-            offset += n;
-            left = left.saturating_sub(n);
+            (offset, left) = (offset + n, left.saturating_sub(n));
         }
-        self.write(&mut parts).await?;
-        Ok(close)
+        Ok(())
     }
 
     /// Runs a live player until it is done, the player leaves (EOF) or is kicked.
@@ -226,13 +214,12 @@ impl Driver<'_> {
         let mut read_buf = [0u8; LIVE_READ];
         loop {
             player.poll_transmit(self.clock.now_ms(), &mut out);
-            if !out.is_empty() {
-                self.write(&mut out).await?;
-            }
+            self.write(&mut out).await?;
             if player.is_done() {
                 return Ok(());
             }
-            let deadline = player.poll_timeout();
+            let idle = self.clock.now_ms() + NO_DEADLINE_MS;
+            let deadline = player.poll_timeout().unwrap_or(idle);
             tokio::select! {
                 _ = poll_fn(|cx| queue.borrow_mut().poll_ready(cx)) => {
                     if let Some(mw) = player.merge_latency_ms() {
@@ -245,18 +232,11 @@ impl Driver<'_> {
                     Ok(n) => record.recv.add(n as u64),
                 },
                 _ = poll_fn(|cx| record.poll_kicked(cx)) => return Err("kicked through the API".into()),
-                _ = sleep_until(self.clock, deadline) => {
+                _ = tokio::time::sleep_until(self.clock.instant(deadline)) => {
                     player.handle_timeout(self.clock.now_ms(), &mut out);
                 }
             }
         }
-    }
-}
-
-async fn sleep_until(clock: Clock, at_ms: Option<u64>) {
-    match at_ms {
-        Some(ms) => tokio::time::sleep_until(clock.instant(ms)).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -270,18 +250,10 @@ async fn read_chunk(path: PathBuf, offset: u64, len: usize) -> io::Result<Bytes>
         .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(path)?;
     file.seek(SeekFrom::Start(offset))?;
-    let mut buf = BytesMut::zeroed(len);
-    let mut filled = 0;
-    while filled < len {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(filled);
-    Ok(buf.freeze())
+    // `len` is at most FILE_CHUNK (ours, not the peer's).
+    let mut buf = Vec::with_capacity(len);
+    file.take(len as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
 }
 
 #[cfg(not(feature = "api"))]
@@ -303,7 +275,7 @@ fn layer_ctx(shared: &Shared) -> HttpCtx {
 }
 
 #[cfg(all(feature = "api", not(feature = "gb28181")))]
-fn api_extensions(_: &Shared) -> Vec<crate::server::http::ApiExtension> {
+const fn api_extensions(_: &Shared) -> Vec<crate::server::http::ApiExtension> {
     Vec::new()
 }
 
@@ -313,15 +285,15 @@ fn api_extensions(shared: &Shared) -> Vec<crate::server::http::ApiExtension> {
     use crate::server::gb28181::api;
     let gb = shared.gb.clone();
     let answer = move |now_ms: u64, path: &str| {
-        let gb = gb.borrow().clone();
-        let (body, code) = match gb {
+        let (body, code) = match gb.borrow().clone() {
             Some(gb) => api::handle(&mut gb.borrow_mut().agent, now_ms, path),
             None => (serde_json::json!({}), api::CODE_NOT_FOUND),
         };
         (body, i32::try_from(code).unwrap_or(i32::MAX))
     };
+    let answer = std::rc::Rc::new(answer);
     vec![crate::server::http::ApiExtension {
         prefix: "/api/v1/gb28181",
-        answer: std::rc::Rc::new(answer),
+        answer,
     }]
 }

@@ -72,3 +72,40 @@ fn respond(conn: &HttpConn, head: &RequestHead, response: ApiResponse) -> super:
         Some(Bytes::from(response.body)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{conn, head, response, text};
+    use super::*;
+
+    #[test]
+    fn extensions_answer_in_the_api_envelope_behind_its_auth() {
+        let mut c = conn(
+            "[http_api]\nenabled = true\n[http_api.auth]\nusername = \"u\"\npassword = \"p\"\n",
+            8,
+        );
+        let answer = |now: u64, path: &str| (serde_json::json!({ "path": path, "now": now }), 6000);
+        c.ctx.api.extensions.push(ApiExtension {
+            prefix: "/api/v1/gb28181",
+            answer: Rc::new(answer),
+        });
+        let get =
+            |auth: &str| format!("GET /api/v1/gb28181/devices HTTP/1.1\r\nHost: h\r\n{auth}\r\n");
+        let refused = response(c.handle_request(&head(&get("")), 5));
+        assert!(text(&refused.head).starts_with("HTTP/1.1 401 "));
+        assert!(text(&refused.head).contains("WWW-Authenticate: Basic"));
+        // "u:p" in base64.
+        let r = response(c.handle_request(&head(&get("Authorization: Basic dTpw\r\n")), 5));
+        assert!(text(&r.head).starts_with("HTTP/1.1 200 "));
+        let body = r.to_bytes();
+        let end = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let json: serde_json::Value = serde_json::from_slice(&body[end..]).unwrap();
+        assert_eq!(json["code"], 6000);
+        assert_eq!(json["path"], "/api/v1/gb28181/devices");
+        assert_eq!(json["now"], 5);
+        assert_eq!(json["server"], c.ctx.api.settings.server_id.as_str());
+        assert_eq!(json["service"], c.ctx.api.settings.service_id.as_str());
+        assert_eq!(json["pid"], std::process::id().to_string());
+        assert_eq!(c.record.kind.get(), ClientKind::Api);
+    }
+}
