@@ -39,7 +39,9 @@ impl Format for Flv {
 }
 
 pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) -> Option<Answer> {
-    let key = live::key_of(route, false)?;
+    let Route::Flv(key) = route else {
+        return None;
+    };
     Some(live::play(conn, head, key, &Flv, now))
 }
 

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::{encode_head, Answer, HttpConn, Route};
+use super::{encode_head, Answer, HttpConn};
 use crate::config::Vhost;
 use crate::live::{Hub, PlayerQueue, QueueItem, QueueLimits, Source, StreamKey};
 use crate::media::SharedFrame;
@@ -113,15 +113,6 @@ pub fn play(
         closed: false,
     };
     Answer::Live(Box::new(player))
-}
-
-/// Whether `route` is a live route of `format` (`Route::Flv` or `Route::Ts`).
-pub fn key_of(route: &Route, ts: bool) -> Option<&StreamKey> {
-    match route {
-        Route::Flv(k) if !ts => Some(k),
-        Route::Ts(k) if ts => Some(k),
-        _ => None,
-    }
 }
 
 fn limits(vhost: &Vhost) -> QueueLimits {
