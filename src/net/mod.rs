@@ -325,7 +325,7 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
 
 /// Merged write: waits `mw_latency_ms` for more media to gather before a player's next
 /// write, but only until its queue is half full (see `PlayerQueue::poll_half_full`).
-#[cfg(any(feature = "rtmp", feature = "http-flv", feature = "http-ts"))]
+#[cfg(any(feature = "rtmp", feature = "http"))]
 pub async fn merge_wait(queue: &std::cell::RefCell<crate::live::PlayerQueue>, mw_latency_ms: u64) {
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_millis(mw_latency_ms)) => {}

@@ -168,6 +168,34 @@ pub fn handle(
     now_ms: u64,
     req: &ApiRequest<'_>,
 ) -> ApiResponse {
+    handle_with(ctx, settings, now_ms, req, |api, method, path, query| {
+        api.route(method, path, query)
+    })
+}
+
+/// Answers an API request for an endpoint kept outside this module (GB28181): the same
+/// JSONP, preflight, auth and URL checks as [`handle`], and `answer(path)` (the endpoint's
+/// own keys, SRS code) in SRS's envelope.
+pub fn handle_extension(
+    ctx: &ServerCtx,
+    settings: &ApiSettings,
+    now_ms: u64,
+    req: &ApiRequest<'_>,
+    answer: impl FnOnce(&str) -> (serde_json::Value, i32),
+) -> ApiResponse {
+    handle_with(ctx, settings, now_ms, req, |api, _, path, _| {
+        let (body, code) = answer(path);
+        api.envelope(code, body)
+    })
+}
+
+fn handle_with(
+    ctx: &ServerCtx,
+    settings: &ApiSettings,
+    now_ms: u64,
+    req: &ApiRequest<'_>,
+    route: impl FnOnce(&Api<'_>, Method, &str, &str) -> Reply,
+) -> ApiResponse {
     let query = req.query.strip_prefix('?').unwrap_or(req.query);
     // SRS parses JSONP while reading the request line, before CORS and auth.
     let jsonp = match Jsonp::from_query(query) {
@@ -195,7 +223,7 @@ pub fn handle(
         now_ms,
         pid: std::process::id().to_string(),
     };
-    let reply = api.route(method, req.path, query);
+    let reply = route(&api, method, req.path, query);
     finish(reply, jsonp.as_ref().map(|j| j.callback))
 }
 
@@ -473,8 +501,13 @@ impl Api<'_> {
     }
 
     fn ok<T: Serialize>(&self, body: T) -> Reply {
+        self.envelope(code::SUCCESS, body)
+    }
+
+    /// `body`'s keys after SRS's envelope, with `code`.
+    fn envelope<T: Serialize>(&self, code: i32, body: T) -> Reply {
         let envelope = Envelope {
-            code: code::SUCCESS,
+            code,
             server: &self.settings.server_id,
             service: &self.settings.service_id,
             pid: &self.pid,

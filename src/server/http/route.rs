@@ -1,5 +1,4 @@
-//! HTTP routing: which handler a request goes to, and the vhost/app/stream it names. Pure: the
-//! driver in `net::http` does the I/O.
+//! HTTP routing: which handler a request goes to, and the vhost/app/stream it names. Pure.
 //!
 //! - `/{app}/{stream}.flv` HTTP-FLV, `/{app}/{stream}.ts` HTTP-TS (live, chunked);
 //! - `/{app}/{stream}.m3u8` and `/{app}/{stream}-{seq}.ts` HLS from the hub;
@@ -114,24 +113,6 @@ pub fn route(
         _ => Route::NotFound,
     }
 }
-
-/// CORS headers added to every response when `http_server.crossdomain` is on (SRS's
-/// `crossdomain on`).
-pub const CORS_HEADERS: &[(&str, &str)] = &[
-    ("Access-Control-Allow-Origin", "*"),
-    (
-        "Access-Control-Allow-Methods",
-        "GET, POST, HEAD, PUT, DELETE, OPTIONS",
-    ),
-    (
-        "Access-Control-Allow-Headers",
-        "Origin, X-Requested-With, Content-Type, Accept, Authorization, Range",
-    ),
-    (
-        "Access-Control-Expose-Headers",
-        "Server, Content-Length, Content-Range, Date",
-    ),
-];
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,111 @@
+//! The SRS-compatible API (`/api/...`) over HTTP: `server::api` answers, and endpoints kept
+//! elsewhere (GB28181) plug in as [`ApiExtension`]s under the same auth and envelope.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::{Answer, HttpConn, Route};
+use crate::server::api::{self, ApiRequest, ApiResponse, ApiSettings};
+use crate::server::stats::ClientKind;
+use crate::wire::http::RequestHead;
+
+/// An extension's answer: `(now_ms, path)` → (the endpoint's own JSON keys, SRS code).
+pub type ApiAnswer = dyn Fn(u64, &str) -> (serde_json::Value, i32);
+
+/// An endpoint answered outside `server::api`, for every path under `prefix`.
+#[derive(Clone)]
+pub struct ApiExtension {
+    pub prefix: &'static str,
+    pub answer: Rc<ApiAnswer>,
+}
+
+/// What the API needs besides the server.
+#[derive(Clone)]
+pub struct ApiCtx {
+    pub settings: Rc<ApiSettings>,
+    pub extensions: Vec<ApiExtension>,
+}
+
+pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) -> Option<Answer> {
+    let Route::Api(path) = route else {
+        return None;
+    };
+    let server = &conn.ctx.server;
+    if !server.config().api.enabled {
+        return Some(Answer::Response(conn.text(head, 404, "not found")));
+    }
+    conn.record.kind.set(ClientKind::Api);
+    let request = ApiRequest {
+        method: head.method,
+        path,
+        query: &head.query,
+        authorization: head.authorization.as_deref(),
+    };
+    let settings = &conn.ctx.api.settings;
+    let extension = conn
+        .ctx
+        .api
+        .extensions
+        .iter()
+        .find(|e| path.starts_with(e.prefix));
+    let response = match extension {
+        Some(e) => api::handle_extension(server, settings, now, &request, |p| (e.answer)(now, p)),
+        None => api::handle(server, settings, now, &request),
+    };
+    Some(Answer::Response(respond(conn, head, response)))
+}
+
+fn respond(conn: &HttpConn, head: &RequestHead, response: ApiResponse) -> super::Response {
+    let len = response.body.len().to_string();
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("Content-Type", response.content_type),
+        ("Content-Length", &len),
+    ];
+    for (k, v) in &response.extra_headers {
+        headers.push((k, v));
+    }
+    conn.respond(
+        head,
+        response.status,
+        &headers,
+        Some(Bytes::from(response.body)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{conn, head, response, text};
+    use super::*;
+
+    #[test]
+    fn extensions_answer_in_the_api_envelope_behind_its_auth() {
+        let mut c = conn(
+            "[http_api]\nenabled = true\n[http_api.auth]\nusername = \"u\"\npassword = \"p\"\n",
+            8,
+        );
+        let answer = |now: u64, path: &str| (serde_json::json!({ "path": path, "now": now }), 6000);
+        c.ctx.api.extensions.push(ApiExtension {
+            prefix: "/api/v1/gb28181",
+            answer: Rc::new(answer),
+        });
+        let get =
+            |auth: &str| format!("GET /api/v1/gb28181/devices HTTP/1.1\r\nHost: h\r\n{auth}\r\n");
+        let refused = response(c.handle_request(&head(&get("")), 5));
+        assert!(text(&refused.head).starts_with("HTTP/1.1 401 "));
+        assert!(text(&refused.head).contains("WWW-Authenticate: Basic"));
+        // "u:p" in base64.
+        let r = response(c.handle_request(&head(&get("Authorization: Basic dTpw\r\n")), 5));
+        assert!(text(&r.head).starts_with("HTTP/1.1 200 "));
+        let body = r.to_bytes();
+        let end = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let json: serde_json::Value = serde_json::from_slice(&body[end..]).unwrap();
+        assert_eq!(json["code"], 6000);
+        assert_eq!(json["path"], "/api/v1/gb28181/devices");
+        assert_eq!(json["now"], 5);
+        assert_eq!(json["server"], c.ctx.api.settings.server_id.as_str());
+        assert_eq!(json["service"], c.ctx.api.settings.service_id.as_str());
+        assert_eq!(json["pid"], std::process::id().to_string());
+        assert_eq!(c.record.kind.get(), ClientKind::Api);
+    }
+}

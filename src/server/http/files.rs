@@ -1,0 +1,82 @@
+//! The static web root (`http_server.dir`): the plan from `server::static_files` becomes a
+//! file body, a 304 or an error text.
+
+use std::path::Path;
+
+use super::{Answer, Body, FileBody, HttpConn, Response, Route};
+use crate::server::static_files::{Plan, WebRoot, ALLOW};
+use crate::wire::http::{Method, RequestHead};
+
+pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, _: u64) -> Option<Answer> {
+    if *route != Route::Static {
+        return None;
+    }
+    let config = conn.ctx.server.config();
+    let plan = match WebRoot::new(Path::new(&config.http.dir)) {
+        Ok(root) => root.plan_request(head),
+        Err(_) => Plan::Error {
+            status: 404,
+            message: "not found",
+        },
+    };
+    Some(Answer::Response(respond(conn, head, plan)))
+}
+
+fn respond(conn: &HttpConn, head: &RequestHead, plan: Plan) -> Response {
+    let range = plan.content_range();
+    match plan {
+        Plan::File {
+            path,
+            status,
+            content_type,
+            start,
+            len,
+            last_modified,
+            ..
+        } => {
+            let len_s = len.to_string();
+            let mut headers = vec![
+                ("Content-Type", content_type),
+                ("Content-Length", len_s.as_str()),
+                ("Accept-Ranges", "bytes"),
+            ];
+            if let Some(r) = &range {
+                headers.push(("Content-Range", r));
+            }
+            if let Some(m) = &last_modified {
+                headers.push(("Last-Modified", m));
+            }
+            let mut response = conn.respond(head, status, &headers, None);
+            if head.method != Method::Head {
+                let fallback = conn.text(head, 404, "not found").to_bytes();
+                response.body = Body::File(FileBody {
+                    path,
+                    start,
+                    len,
+                    fallback,
+                });
+            }
+            response
+        }
+        Plan::NotModified { last_modified } => conn.respond(
+            head,
+            304,
+            &[
+                ("Content-Length", "0"),
+                ("Last-Modified", last_modified.as_str()),
+            ],
+            None,
+        ),
+        Plan::Error { status, message } => {
+            let mut headers = vec![];
+            if status == 405 {
+                headers.push(("Allow", ALLOW));
+            }
+            let body = format!("{message}\n");
+            let len = body.len().to_string();
+            headers.push(("Content-Type", "text/plain; charset=utf-8"));
+            headers.push(("Content-Length", &len));
+            conn.respond(head, status, &headers, Some(body.into()))
+        }
+    }
+}

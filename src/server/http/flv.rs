@@ -1,0 +1,296 @@
+//! HTTP-FLV live playback (`/{app}/{stream}.flv`): the FLV file header, then each frame's
+//! shared tag framing around its payload (`server::flv`).
+
+use bytes::Bytes;
+
+use super::live::{self, Format};
+use super::{Answer, HttpConn, Route};
+use crate::live::Source;
+use crate::media::SharedFrame;
+use crate::server::flv;
+use crate::server::stats::ClientKind;
+use crate::wire::http::RequestHead;
+
+pub struct Flv;
+
+impl Format for Flv {
+    fn name(&self) -> &'static str {
+        "HTTP-FLV"
+    }
+
+    fn content_type(&self) -> &'static str {
+        "video/x-flv"
+    }
+
+    fn client_kind(&self) -> ClientKind {
+        ClientKind::FlvPlay
+    }
+
+    fn header(&self, source: Option<&Source>) -> Option<Bytes> {
+        Some(flv::file_header(source))
+    }
+
+    fn frame(&self, frame: &SharedFrame, out: &mut Vec<Bytes>) {
+        let (head, tail) = flv::framing(frame);
+        out.push(head);
+        out.push(frame.data.clone());
+        out.push(tail);
+    }
+}
+
+pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) -> Option<Answer> {
+    let Route::Flv(key) = route else {
+        return None;
+    };
+    Some(live::play(conn, head, key, &Flv, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use bytes::Bytes;
+
+    use super::super::tests::{conn, head, response, text};
+    use super::super::{Answer, HttpConn, LivePlayer};
+    use crate::live::{Source, StreamKey};
+    use crate::media::{Frame, VideoCodec};
+
+    const IDLE_MS: u64 = 30_000;
+    const PUBLISHER: u32 = 1;
+
+    fn key() -> StreamKey {
+        StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: "cam".into(),
+        }
+    }
+
+    fn play(c: &mut HttpConn, request: &str, now: u64) -> Box<LivePlayer> {
+        match c.handle_request(&head(request), now) {
+            Answer::Live(p) => p,
+            Answer::Response(r) => panic!("not a live stream: {}", text(&r.to_bytes())),
+        }
+    }
+
+    fn publish(c: &HttpConn, now: u64) -> Rc<RefCell<Source>> {
+        let config = c.ctx.server.config();
+        let settings = crate::server::source_settings(config.vhost("__defaultVhost__").unwrap());
+        let hub = &c.ctx.server.hub;
+        let source = hub.borrow_mut().publish(&key(), PUBLISHER, settings, now);
+        source.unwrap()
+    }
+
+    fn video(ts: i64, keyframe: bool, header: bool, pad: usize) -> Frame {
+        let mut data = vec![
+            if keyframe { 0x17 } else { 0x27 },
+            u8::from(!header),
+            0,
+            0,
+            0,
+        ];
+        data.resize(5 + pad.max(1), 9);
+        Frame::video(
+            VideoCodec::Avc,
+            ts,
+            0,
+            keyframe,
+            header,
+            Bytes::from(data),
+            5,
+        )
+    }
+
+    fn concat(out: &mut Vec<Bytes>) -> Vec<u8> {
+        out.drain(..).flat_map(|b| b.to_vec()).collect()
+    }
+
+    /// Splits a response into its head and its de-chunked body; `done` if the last chunk came.
+    fn dechunk(bytes: &[u8]) -> (String, Vec<u8>, bool) {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let (head, mut rest) = (text(&bytes[..end]), &bytes[end..]);
+        let mut body = Vec::new();
+        while !rest.is_empty() {
+            let line = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let len = usize::from_str_radix(&text(&rest[..line]), 16).unwrap();
+            if len == 0 {
+                assert_eq!(&rest[line..], b"\r\n\r\n");
+                return (head, body, true);
+            }
+            body.extend_from_slice(&rest[line + 2..line + 2 + len]);
+            assert_eq!(&rest[line + 2 + len..line + 4 + len], b"\r\n");
+            rest = &rest[line + 4 + len..];
+        }
+        (head, body, false)
+    }
+
+    /// The first byte of each FLV tag's data after the 13-byte file header.
+    fn tag_firsts(flv: &[u8]) -> Vec<u8> {
+        assert_eq!(&flv[..3], b"FLV");
+        let mut at = 13;
+        let mut firsts = Vec::new();
+        while at < flv.len() {
+            let len = usize::from(flv[at + 1]) << 16
+                | usize::from(flv[at + 2]) << 8
+                | usize::from(flv[at + 3]);
+            firsts.push(flv[at + 11]);
+            at += 11 + len + 4;
+        }
+        assert_eq!(at, flv.len());
+        firsts
+    }
+
+    const GET: &str = "GET /live/cam.flv HTTP/1.1\r\nHost: h\r\n\r\n";
+
+    #[test]
+    fn waits_for_the_publisher_then_streams_and_ends_when_it_leaves() {
+        let mut c = conn("", 8);
+        let mut p = play(&mut c, GET, 1_000);
+        let mut out = Vec::new();
+        assert_eq!(p.poll_timeout(), Some(1_000 + IDLE_MS));
+        p.poll_transmit(1_000, &mut out);
+        assert!(out.is_empty(), "nothing before a publisher");
+        assert_eq!(p.merge_latency_ms(), None);
+
+        let source = publish(&c, 2_000);
+        source.borrow_mut().on_frame(video(0, true, true, 1));
+        source.borrow_mut().on_frame(video(0, true, false, 1));
+        source.borrow_mut().on_frame(video(40, false, false, 1));
+        p.poll_transmit(2_000, &mut out);
+        let (h, body, done) = dechunk(&concat(&mut out));
+        assert!(h.starts_with("HTTP/1.1 200 "), "{h}");
+        assert!(h.contains("Content-Type: video/x-flv\r\n"), "{h}");
+        assert!(h.contains("Transfer-Encoding: chunked\r\n"), "{h}");
+        assert!(h.contains("Connection: close\r\n"), "{h}");
+        assert!(!done);
+        assert_eq!(tag_firsts(&body), [0x17, 0x17, 0x27]);
+        assert_eq!(p.poll_timeout(), None);
+        assert_eq!(p.merge_latency_ms(), Some(350));
+
+        c.ctx
+            .server
+            .hub
+            .borrow_mut()
+            .unpublish(&key(), PUBLISHER, 3_000);
+        p.poll_transmit(3_000, &mut out);
+        assert_eq!(concat(&mut out), b"0\r\n\r\n");
+        assert!(p.is_done());
+        p.close(3_000);
+        assert_eq!(source.borrow().players(), 0);
+    }
+
+    #[test]
+    fn no_publisher_by_the_deadline_is_404() {
+        let mut c = conn("", 8);
+        let mut p = play(&mut c, GET, 1_000);
+        let mut out = Vec::new();
+        let deadline = p.poll_timeout().unwrap();
+        p.handle_timeout(deadline - 1, &mut out);
+        assert!(out.is_empty() && !p.is_done());
+        p.handle_timeout(deadline, &mut out);
+        let bytes = text(&concat(&mut out));
+        assert!(bytes.starts_with("HTTP/1.1 404 "), "{bytes}");
+        assert!(bytes.ends_with("\r\n\r\nstream not published\n"), "{bytes}");
+        assert!(p.is_done());
+        p.close(deadline);
+        let source = c.ctx.server.hub.borrow().source(&key()).unwrap();
+        assert_eq!(source.borrow().players(), 0);
+    }
+
+    #[test]
+    fn a_publisher_that_came_is_served_at_the_deadline_too() {
+        let mut c = conn("", 8);
+        let mut p = play(&mut c, GET, 0);
+        let _source = publish(&c, 10);
+        let mut out = Vec::new();
+        p.handle_timeout(IDLE_MS, &mut out);
+        p.poll_transmit(IDLE_MS, &mut out);
+        let (h, body, _) = dechunk(&concat(&mut out));
+        assert!(h.starts_with("HTTP/1.1 200 "), "{h}");
+        assert_eq!(&body[..3], b"FLV");
+    }
+
+    #[test]
+    fn a_slow_player_drops_to_a_keyframe_and_counts_it() {
+        let mut c = conn(
+            "[vhost.__defaultVhost__.play]\nqueue_max_bytes = 12000\n",
+            8,
+        );
+        let source = publish(&c, 0);
+        source.borrow_mut().on_frame(video(0, true, true, 1));
+        let mut p = play(&mut c, GET, 0);
+        let mut out = Vec::new();
+        p.poll_transmit(0, &mut out);
+        out.clear();
+        // The player does not read while 15 frames of 500 bytes (each costs 1386 bytes of
+        // queue) arrive, a keyframe every 5: the 9th overflows the queue, which then waits
+        // for the keyframe of frame 10.
+        for i in 0..15 {
+            source
+                .borrow_mut()
+                .on_frame(video(i * 40, i % 5 == 0, false, 500));
+        }
+        let stats = p.queue().borrow().stats();
+        assert!(stats.dropped_frames > 0, "{stats:?}");
+        p.poll_transmit(1_000, &mut out);
+        let (_, body, _) = dechunk(&[b"H\r\n\r\n".as_slice(), &concat(&mut out)].concat());
+        let firsts = tag_firsts(&[&[b'F', b'L', b'V'][..], &[0; 10], &body].concat());
+        // The stream resumes on a keyframe (after the kept sequence header, if any).
+        let resumed: Vec<u8> = firsts.iter().copied().skip_while(|&b| b == 0x17).collect();
+        assert!(firsts.len() > resumed.len(), "{firsts:x?}");
+        assert_eq!(resumed, [0x27; 4], "{firsts:x?}");
+    }
+
+    #[test]
+    fn security_rules_refuse_with_403() {
+        let mut c = conn(
+            "[vhost.__defaultVhost__.security]\nenabled = true\nrules = [\"deny play all\"]\n",
+            8,
+        );
+        let r = response(c.handle_request(&head(GET), 0));
+        assert!(text(&r.head).starts_with("HTTP/1.1 403 "));
+        assert!(r.to_bytes().ends_with(b"denied by security rules\n"));
+        assert!(c.ctx.server.hub.borrow().source(&key()).is_none());
+    }
+
+    #[test]
+    fn a_full_hub_is_503_and_closes() {
+        let mut c = conn("", 0);
+        let r = response(c.handle_request(&head(GET), 0));
+        assert!(text(&r.head).starts_with("HTTP/1.1 503 "));
+        assert!(r.close);
+    }
+
+    #[test]
+    fn http10_is_not_chunked_and_head_is_the_head_only() {
+        let mut c = conn("", 8);
+        let source = publish(&c, 0);
+        source.borrow_mut().on_frame(video(0, true, true, 1));
+        let mut p = play(&mut c, "GET /live/cam.flv HTTP/1.0\r\n\r\n", 0);
+        let mut out = Vec::new();
+        p.poll_transmit(0, &mut out);
+        let bytes = concat(&mut out);
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(!text(&bytes[..end]).contains("chunked"));
+        assert_eq!(tag_firsts(&bytes[end..]), [0x17]);
+        c.ctx
+            .server
+            .hub
+            .borrow_mut()
+            .unpublish(&key(), PUBLISHER, 1);
+        p.poll_transmit(1, &mut out);
+        assert!(out.is_empty(), "no last chunk without chunking");
+        assert!(p.is_done());
+        p.close(1);
+
+        let _again = publish(&c, 2);
+        let mut h = play(&mut c, "HEAD /live/cam.flv HTTP/1.1\r\nHost: h\r\n\r\n", 2);
+        h.poll_transmit(2, &mut out);
+        let bytes = text(&concat(&mut out));
+        assert!(bytes.starts_with("HTTP/1.1 200 ") && bytes.ends_with("\r\n\r\n"));
+        assert!(h.is_done());
+        h.close(2);
+    }
+}

@@ -1,0 +1,82 @@
+//! HLS from the hub (`/{app}/{stream}.m3u8`, `/{app}/{stream}-{seq}.ts`): the playlist from
+//! RAM, segments as shared RAM buffers or as a file plan (disk storage).
+
+use bytes::Bytes;
+
+use super::{Answer, Body, FileBody, HttpConn, Response, Route};
+use crate::live::StreamKey;
+use crate::server::hls::SegmentData;
+use crate::wire::http::{Method, RequestHead};
+
+pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, _: u64) -> Option<Answer> {
+    let response = match route {
+        Route::Playlist(key) => playlist(conn, head, key),
+        Route::Segment(key, seq) => segment(conn, head, key, *seq),
+        _ => return None,
+    };
+    Some(Answer::Response(response))
+}
+
+fn playlist(conn: &HttpConn, head: &RequestHead, key: &StreamKey) -> Response {
+    let text = conn
+        .ctx
+        .server
+        .hls
+        .borrow()
+        .get(key)
+        .and_then(|h| h.borrow().playlist());
+    let Some(text) = text else {
+        return conn.text(head, 404, "no such HLS stream");
+    };
+    let len = text.len().to_string();
+    conn.respond(
+        head,
+        200,
+        &[
+            ("Content-Type", "application/vnd.apple.mpegurl"),
+            ("Cache-Control", "no-cache"),
+            ("Content-Length", &len),
+        ],
+        Some(Bytes::from(text)),
+    )
+}
+
+fn segment(conn: &HttpConn, head: &RequestHead, key: &StreamKey, seq: u64) -> Response {
+    let data = conn
+        .ctx
+        .server
+        .hls
+        .borrow()
+        .get(key)
+        .and_then(|h| h.borrow().segment(seq));
+    let (body, len) = match data {
+        Some(SegmentData::Ram(chunks, bytes)) => (Body::Shared(chunks), bytes as u64),
+        Some(SegmentData::File(path)) => {
+            // The length for Content-Length; the driver reads the file.
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                return conn.text(head, 404, "segment gone");
+            };
+            let fallback = conn.text(head, 404, "segment gone").to_bytes();
+            let len = meta.len();
+            let file = FileBody {
+                path,
+                start: 0,
+                len,
+                fallback,
+            };
+            (Body::File(file), len)
+        }
+        None => return conn.text(head, 404, "no such segment"),
+    };
+    let len_s = len.to_string();
+    let mut response = conn.respond(
+        head,
+        200,
+        &[("Content-Type", "video/mp2t"), ("Content-Length", &len_s)],
+        None,
+    );
+    if head.method != Method::Head {
+        response.body = body;
+    }
+    response
+}

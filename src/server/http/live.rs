@@ -1,0 +1,318 @@
+//! A live HTTP-FLV / HTTP-TS player as a state machine: no socket, no clock.
+//!
+//! ```text
+//! Waiting --publisher arrives (queue ready)--> Streaming --publisher leaves--> Done
+//!    |                                            \--HEAD: after the head--> Done
+//!    \--deadline (idle_timeout), nobody publishes: 404 "stream not published"--> Done
+//! ```
+//!
+//! The driver calls [`LivePlayer::poll_transmit`] whenever the queue is ready (and once at
+//! the start), [`LivePlayer::handle_timeout`] at [`LivePlayer::poll_timeout`], writes what
+//! comes out, and stops at [`LivePlayer::is_done`] (or when the player leaves or is kicked),
+//! then calls [`LivePlayer::close`] once. A live response always ends its connection.
+//!
+//! Framing per format comes from a [`Format`]: FLV tags (`server::flv`) or TS packets
+//! (`server::ts`); the body is HTTP/1.1 chunked, or raw for HTTP/1.0.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::{encode_head, Answer, HttpConn};
+use crate::config::Vhost;
+use crate::live::{Hub, PlayerQueue, QueueItem, QueueLimits, Source, StreamKey};
+use crate::media::SharedFrame;
+use crate::server::stats::{ClientKind, ClientRecord};
+use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use crate::wire::http::{chunk_size_line, Method, RequestHead, CRLF, LAST_CHUNK};
+
+/// An HTTP live output format.
+pub trait Format {
+    /// For logs: `HTTP-FLV`.
+    fn name(&self) -> &'static str;
+    fn content_type(&self) -> &'static str;
+    fn client_kind(&self) -> ClientKind;
+    /// Attaches the Source outputs this format reads (at play and when the stream starts).
+    fn attach(&self, _source: &mut Source) {}
+    /// What comes before the first frame.
+    fn header(&self, _source: Option<&Source>) -> Option<Bytes> {
+        None
+    }
+    /// Appends `frame`'s framed bytes (shared, not copied) to `out`.
+    fn frame(&self, frame: &SharedFrame, out: &mut Vec<Bytes>);
+}
+
+/// Answers a live route of `format`: 404 for a vanished vhost, 403 refused by the security
+/// rules, 503 (then close) when the hub refuses, else a player.
+pub fn play(
+    conn: &mut HttpConn,
+    head: &RequestHead,
+    key: &StreamKey,
+    format: &'static dyn Format,
+    now_ms: u64,
+) -> Answer {
+    let config = conn.ctx.server.config();
+    let Some(vhost) = config.vhost(&key.vhost).cloned() else {
+        return Answer::Response(conn.text(head, 404, "not found"));
+    };
+    let record = conn.record.clone();
+    if !vhost
+        .security
+        .allows(crate::config::Method::Play, record.peer.ip())
+    {
+        log::warn!("[{}] play {key} denied by security rules", record.cid);
+        return Answer::Response(conn.text(head, 403, "denied by security rules"));
+    }
+    let hub = conn.ctx.server.hub.clone();
+    let queue = hub.borrow_mut().play(
+        key,
+        record.id,
+        crate::server::source_settings(&vhost),
+        limits(&vhost),
+        now_ms,
+    );
+    let queue = match queue {
+        Ok(q) => q,
+        Err(e) => {
+            let mut response = conn.text(head, 503, &e.to_string());
+            response.close = true;
+            return Answer::Response(response);
+        }
+    };
+    record.kind.set(format.client_kind());
+    *record.stream.borrow_mut() = Some(key.clone());
+    log::info!(
+        "[{}] {} play {key} as client {} from {}",
+        record.cid,
+        format.name(),
+        record.id,
+        record.peer
+    );
+    let source = hub.borrow().source(key);
+    if let Some(s) = source {
+        format.attach(&mut s.borrow_mut());
+    }
+    let player = LivePlayer {
+        key: key.clone(),
+        format,
+        hub,
+        record,
+        queue,
+        head_only: head.method == Method::Head,
+        chunked: !head.http10,
+        keep_alive: head.keep_alive,
+        cors: config.http.crossdomain,
+        merge_latency_ms: (!vhost.min_latency && vhost.mw_latency_ms > 0)
+            .then_some(u64::from(vhost.mw_latency_ms)),
+        state: State::Waiting {
+            deadline_ms: now_ms.saturating_add(u64::from(config.idle_timeout_ms)),
+        },
+        batch: Vec::new(),
+        header: None,
+        closed: false,
+    };
+    Answer::Live(Box::new(player))
+}
+
+fn limits(vhost: &Vhost) -> QueueLimits {
+    QueueLimits {
+        max_bytes: vhost.queue_max_bytes,
+        max_duration_ms: i64::from(vhost.queue_length_ms),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Attached to the hub, nothing sent: waiting for a publisher until `deadline_ms`.
+    Waiting { deadline_ms: u64 },
+    /// The head went out; frames follow.
+    Streaming,
+    /// The response is complete.
+    Done,
+}
+
+pub struct LivePlayer {
+    key: StreamKey,
+    format: &'static dyn Format,
+    hub: Rc<RefCell<Hub>>,
+    record: Rc<ClientRecord>,
+    queue: Rc<RefCell<PlayerQueue>>,
+    head_only: bool,
+    chunked: bool,
+    /// The request's keep-alive, echoed by the 404 (the connection closes anyway).
+    keep_alive: bool,
+    cors: bool,
+    merge_latency_ms: Option<u64>,
+    state: State,
+    /// Items taken from the queue, reused per batch.
+    batch: Vec<QueueItem>,
+    /// The format's header, sent in the first chunk.
+    header: Option<Bytes>,
+    closed: bool,
+}
+
+impl LivePlayer {
+    /// The queue to wait on (`poll_ready`).
+    pub fn queue(&self) -> &Rc<RefCell<PlayerQueue>> {
+        &self.queue
+    }
+
+    /// While streaming: how long to let media gather before a write (`mw_latency`), if
+    /// writes are merged.
+    pub fn merge_latency_ms(&self) -> Option<u64> {
+        match self.state {
+            State::Streaming => self.merge_latency_ms,
+            _ => None,
+        }
+    }
+
+    /// When to call [`LivePlayer::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.state {
+            State::Waiting { deadline_ms } => Some(deadline_ms),
+            _ => None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn publishing(&self) -> bool {
+        self.hub
+            .borrow()
+            .source(&self.key)
+            .is_some_and(|s| s.borrow().publisher().is_some())
+    }
+
+    /// At the deadline: a publisher that came starts the stream, else 404.
+    pub fn handle_timeout(&mut self, now_ms: u64, out: &mut Vec<Bytes>) {
+        let State::Waiting { deadline_ms } = self.state else {
+            return;
+        };
+        if self.publishing() {
+            self.start(out);
+        } else if now_ms >= deadline_ms {
+            let body = "stream not published\n";
+            let len = body.len().to_string();
+            out.push(encode_head(
+                404,
+                &[
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", &len),
+                ],
+                self.keep_alive,
+                self.cors,
+            ));
+            if !self.head_only {
+                out.push(Bytes::from_static(body.as_bytes()));
+            }
+            self.state = State::Done;
+        }
+    }
+
+    /// Takes one batch from the queue and appends what to send to `out`: the head once a
+    /// publisher is there, then framed media; the last chunk when the publisher leaves.
+    pub fn poll_transmit(&mut self, now_ms: u64, out: &mut Vec<Bytes>) {
+        if let State::Waiting { .. } = self.state {
+            if !self.publishing() {
+                // Control items only (no publisher): drop them.
+                self.batch.clear();
+                self.queue
+                    .borrow_mut()
+                    .drain_into(&mut self.batch, usize::MAX, usize::MAX);
+                self.batch.clear();
+                self.handle_timeout(now_ms, out);
+                return;
+            }
+            self.start(out);
+        }
+        if self.state != State::Streaming {
+            return;
+        }
+        self.batch.clear();
+        self.queue
+            .borrow_mut()
+            .drain_into(&mut self.batch, MAX_BATCH_ITEMS, MAX_BATCH_BYTES);
+        let mut body: Vec<Bytes> = self.header.take().into_iter().collect();
+        let mut ended = false;
+        for item in self.batch.drain(..) {
+            match item {
+                QueueItem::Frame(f) => self.format.frame(&f, &mut body),
+                QueueItem::Unpublished => ended = true,
+                QueueItem::Published => {}
+            }
+        }
+        self.frame_body(body, out);
+        if ended {
+            if self.chunked {
+                out.push(Bytes::from_static(LAST_CHUNK));
+            }
+            log::info!(
+                "[{}] {} unpublished: response ended",
+                self.record.cid,
+                self.key
+            );
+            self.state = State::Done;
+        }
+    }
+
+    /// The 200 head (and the format's header): the stream starts.
+    fn start(&mut self, out: &mut Vec<Bytes>) {
+        let source = self.hub.borrow().source(&self.key);
+        if let Some(s) = &source {
+            self.format.attach(&mut s.borrow_mut());
+        }
+        let mut headers = vec![
+            ("Content-Type", self.format.content_type()),
+            ("Cache-Control", "no-cache"),
+        ];
+        if self.chunked {
+            headers.push(("Transfer-Encoding", "chunked"));
+        }
+        out.push(encode_head(200, &headers, false, self.cors));
+        if self.head_only {
+            self.state = State::Done;
+            return;
+        }
+        self.state = State::Streaming;
+        // The header travels in the first batch's chunk.
+        let s = source.as_ref().map(|s| s.borrow());
+        self.header = self.format.header(s.as_deref());
+    }
+
+    /// One chunk (HTTP/1.1) or the raw bytes (HTTP/1.0).
+    fn frame_body(&self, mut body: Vec<Bytes>, out: &mut Vec<Bytes>) {
+        let len: usize = body.iter().map(Bytes::len).sum();
+        if len == 0 {
+            return;
+        }
+        if self.chunked {
+            out.push(Bytes::copy_from_slice(chunk_size_line(len).as_ref()));
+            out.append(&mut body);
+            out.push(Bytes::from_static(CRLF));
+        } else {
+            out.append(&mut body);
+        }
+    }
+
+    /// Detaches from the hub (once): the driver's last call.
+    pub fn close(&mut self, now_ms: u64) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let stats = self.queue.borrow().stats();
+        log::info!(
+            "[{}] stop playing {}: {} frames queued, {} dropped",
+            self.record.cid,
+            self.key,
+            stats.queued_frames,
+            stats.dropped_frames
+        );
+        self.hub
+            .borrow_mut()
+            .stop(&self.key, self.record.id, now_ms);
+    }
+}

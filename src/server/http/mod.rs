@@ -1,0 +1,285 @@
+//! The HTTP server above the socket: a parsed request head and the time go in, a response plan
+//! comes out. No I/O and no clock here; `net::http` reads heads, writes what [`HttpConn`]
+//! answers and sleeps until a live player's deadline.
+//!
+//! What a caller must know:
+//! - [`HttpConn::handle_request`] answers one request: an [`Answer::Response`] (head, then a
+//!   [`Body`] that is empty, in memory, shared `Bytes` or a [`FileBody`] the driver reads in
+//!   pieces) or an [`Answer::Live`] player, a state machine that writes its own head once it
+//!   knows the status (it waits up to `idle_timeout` for a publisher).
+//! - Every response carries `Server`, `Connection` and, with `http_server.crossdomain`, the
+//!   CORS headers. OPTIONS is answered 200 on every path; a live path takes GET and HEAD only
+//!   (405).
+//! - Routes go to the handlers in [`HANDLERS`], one per feature: a new endpoint is a new
+//!   entry there (and a [`Route`] arm if it needs one), never a change to the driver.
+//! - After a response with `close`, and after every live stream, the driver closes.
+
+#[cfg(feature = "api")]
+mod api;
+mod files;
+#[cfg(feature = "http-flv")]
+mod flv;
+#[cfg(feature = "hls")]
+mod hls;
+pub mod live;
+mod route;
+#[cfg(test)]
+mod tests;
+#[cfg(feature = "http-ts")]
+mod ts;
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+
+#[cfg(feature = "api")]
+pub use api::{ApiCtx, ApiExtension};
+pub use live::LivePlayer;
+pub use route::{requested_vhost, route, Route};
+
+use super::stats::ClientRecord;
+use super::ServerCtx;
+use crate::wire::http::{self, Method, RequestHead};
+
+/// Request body bytes read and discarded at most (the API takes no body we need); a larger
+/// body, or a chunked one, ends the connection with 413.
+pub const MAX_BODY: u64 = 64 * 1024;
+
+/// CORS headers added to every response when `http_server.crossdomain` is on (SRS's
+/// `crossdomain on`).
+pub const CORS_HEADERS: &[(&str, &str)] = &[
+    ("Access-Control-Allow-Origin", "*"),
+    (
+        "Access-Control-Allow-Methods",
+        "GET, POST, HEAD, PUT, DELETE, OPTIONS",
+    ),
+    (
+        "Access-Control-Allow-Headers",
+        "Origin, X-Requested-With, Content-Type, Accept, Authorization, Range",
+    ),
+    (
+        "Access-Control-Expose-Headers",
+        "Server, Content-Length, Content-Range, Date",
+    ),
+];
+
+/// The `Server` header.
+pub const SERVER: &str = concat!("tinysrs/", env!("CARGO_PKG_VERSION"));
+
+/// A route handler: answers the requests whose route it owns, `None` for the others.
+pub type Handler = fn(&mut HttpConn, &RequestHead, &Route, u64) -> Option<Answer>;
+
+/// The handlers, asked in order; a route nobody owns (a compiled-out feature, a stream path
+/// of a disabled vhost) is 404.
+pub const HANDLERS: &[Handler] = &[
+    #[cfg(feature = "http-flv")]
+    flv::handle,
+    #[cfg(feature = "http-ts")]
+    ts::handle,
+    #[cfg(feature = "hls")]
+    hls::handle,
+    #[cfg(feature = "api")]
+    api::handle,
+    files::handle,
+];
+
+/// What every HTTP connection shares: the server and, with the API, its settings.
+#[derive(Clone)]
+pub struct HttpCtx {
+    pub server: ServerCtx,
+    #[cfg(feature = "api")]
+    pub api: ApiCtx,
+}
+
+/// What to send for one request.
+pub enum Answer {
+    Response(Response),
+    /// A live HTTP-FLV/HTTP-TS stream; the connection closes when it is done.
+    Live(Box<LivePlayer>),
+}
+
+/// A complete response: the encoded head, then the body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Status line and headers.
+    pub head: Bytes,
+    pub body: Body,
+    /// Close the connection once this is sent.
+    pub close: bool,
+}
+
+#[derive(Debug)]
+pub enum Body {
+    Empty,
+    /// API documents, playlists, error text.
+    Bytes(Bytes),
+    /// Shared buffers sent as they are (RAM HLS segments).
+    Shared(Vec<Bytes>),
+    /// Part of a file (static files, disk HLS segments).
+    File(FileBody),
+}
+
+/// `len` bytes of `path` from `start`, read by the driver in pieces.
+#[derive(Debug)]
+pub struct FileBody {
+    pub path: PathBuf,
+    pub start: u64,
+    pub len: u64,
+    /// The whole response (head and body) to send instead when the file cannot be read
+    /// before the head went out (it vanished since the plan was made).
+    pub fallback: Bytes,
+}
+
+/// One connection's HTTP state: requests in, answers out.
+pub struct HttpConn {
+    pub ctx: HttpCtx,
+    pub record: Rc<ClientRecord>,
+}
+
+impl HttpConn {
+    pub fn new(ctx: HttpCtx, record: Rc<ClientRecord>) -> HttpConn {
+        HttpConn { ctx, record }
+    }
+
+    /// Answers one request. `now_ms` is the server clock.
+    pub fn handle_request(&mut self, head: &RequestHead, now_ms: u64) -> Answer {
+        let config = self.ctx.server.config();
+        let route = route(&config, head, |k| self.is_hls_stream(k));
+        log::debug!(
+            "[{}] HTTP {:?} {} -> {route:?}",
+            self.record.cid,
+            head.method,
+            head.target
+        );
+        if head.method == Method::Options {
+            return Answer::Response(self.respond(head, 200, &[("Content-Length", "0")], None));
+        }
+        let media = matches!(
+            route,
+            Route::Flv(_) | Route::Ts(_) | Route::Playlist(_) | Route::Segment(..)
+        );
+        if media && !matches!(head.method, Method::Get | Method::Head) {
+            return Answer::Response(self.text(head, 405, "method not allowed"));
+        }
+        for handler in HANDLERS {
+            if let Some(answer) = handler(self, head, &route, now_ms) {
+                return answer;
+            }
+        }
+        Answer::Response(self.text(head, 404, "not found"))
+    }
+
+    /// The body bytes to read and discard after `head`, or the 413 to send before closing.
+    pub fn check_body(&self, head: &RequestHead) -> Result<u64, Bytes> {
+        if head.chunked_body || head.content_length > MAX_BODY {
+            return Err(self.refusal(413, "request body too large"));
+        }
+        Ok(head.content_length)
+    }
+
+    /// The answer to a head that cannot be parsed (`status` from the decoder), before closing.
+    pub fn bad_head(&self, status: u16) -> Bytes {
+        self.refusal(status, http::reason(status))
+    }
+
+    /// A response before (or instead of) a parsed request: no keep-alive, a plain body.
+    fn refusal(&self, status: u16, text: &str) -> Bytes {
+        let len = text.len().to_string();
+        let mut out = BytesMut::from(
+            &self.head_bytes(
+                status,
+                &[
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", &len),
+                ],
+                false,
+            )[..],
+        );
+        out.extend_from_slice(text.as_bytes());
+        out.freeze()
+    }
+
+    #[cfg(feature = "hls")]
+    fn is_hls_stream(&self, key: &crate::live::StreamKey) -> bool {
+        self.ctx.server.hls.borrow().contains_key(key)
+    }
+
+    #[cfg(not(feature = "hls"))]
+    fn is_hls_stream(&self, _: &crate::live::StreamKey) -> bool {
+        false
+    }
+
+    /// A response head with `Server`, `Connection` and the CORS headers, then `headers`.
+    pub fn head_bytes(&self, status: u16, headers: &[(&str, &str)], keep_alive: bool) -> Bytes {
+        let cors = self.ctx.server.config().http.crossdomain;
+        encode_head(status, headers, keep_alive, cors)
+    }
+
+    /// A response to `head` with a small body (none for HEAD; Content-Length stays).
+    pub fn respond(
+        &self,
+        head: &RequestHead,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> Response {
+        let body = match body {
+            Some(b) if head.method != Method::Head && !b.is_empty() => Body::Bytes(b),
+            _ => Body::Empty,
+        };
+        Response {
+            status,
+            head: self.head_bytes(status, headers, head.keep_alive),
+            body,
+            close: !head.keep_alive,
+        }
+    }
+
+    /// A plain-text response: `text` and a newline.
+    pub fn text(&self, head: &RequestHead, status: u16, text: &str) -> Response {
+        let body = Bytes::from(format!("{text}\n"));
+        let len = body.len().to_string();
+        self.respond(
+            head,
+            status,
+            &[
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", &len),
+            ],
+            Some(body),
+        )
+    }
+}
+
+/// Encodes a response head: status line, `Server`, `Connection`, CORS (when `cors`), then
+/// `headers`.
+pub fn encode_head(status: u16, headers: &[(&str, &str)], keep_alive: bool, cors: bool) -> Bytes {
+    let mut all: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 2 + CORS_HEADERS.len());
+    all.push(("Server", SERVER));
+    all.push((
+        "Connection",
+        if keep_alive { "keep-alive" } else { "close" },
+    ));
+    if cors {
+        all.extend_from_slice(CORS_HEADERS);
+    }
+    all.extend_from_slice(headers);
+    let mut out = BytesMut::with_capacity(512);
+    http::encode_response_head(status, &all, &mut out);
+    out.freeze()
+}
+
+impl Response {
+    /// The whole response in one buffer when its body is in memory (tests, fallbacks).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::from(&self.head[..]);
+        match &self.body {
+            Body::Bytes(b) => out.extend_from_slice(b),
+            Body::Shared(parts) => parts.iter().for_each(|b| out.extend_from_slice(b)),
+            Body::Empty | Body::File(_) => {}
+        }
+        out.freeze()
+    }
+}
