@@ -19,12 +19,10 @@ use tokio::task::JoinHandle;
 use super::{admit, Shared};
 use crate::config::{Config, GbStreamName};
 use crate::live::StreamKey;
-use crate::server::gb28181::media::MediaRouter;
+use crate::server::gb28181::{self, media::MediaRouter};
 use crate::server::stats::{Gauge, GaugeGuard};
 use crate::server::{RateLimit, ServerCtx};
-use crate::session::gb28181::{
-    Agent, AgentConfig, AgentEvent, MediaTransport, Peer, SipTransport, MAX_DEVICES,
-};
+use crate::session::gb28181::{Agent, AgentEvent, MediaTransport, Peer, SipTransport, MAX_DEVICES};
 use crate::wire::rtp::{FrameDecoder, RtpPacket};
 use crate::wire::sip;
 
@@ -60,23 +58,6 @@ pub struct Gb {
 
 pub type GbHandle = Rc<RefCell<Gb>>;
 
-pub fn agent_config(config: &Config) -> AgentConfig {
-    let g = &config.gb28181;
-    AgentConfig {
-        server_id: g.server_id.clone(),
-        domain: g.domain.clone(),
-        password: g.password.clone(),
-        passwords: g.passwords.clone(),
-        auto_invite: g.auto_invite,
-        transport: g.transport,
-        keepalive_timeout_ms: u64::from(g.keepalive_timeout_s) * 1000,
-        media_timeout_ms: u64::from(g.media_timeout_s) * 1000,
-        host: g.host.parse().ok(),
-        media_tcp_port: g.media_listen.port(),
-        rtp_ports: g.rtp_ports,
-    }
-}
-
 /// Binds the SIP (UDP + TCP) and media ports and starts the driver's tasks.
 pub async fn start(shared: Shared) -> io::Result<GbHandle> {
     let config = shared.ctx.config();
@@ -88,7 +69,7 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
             format!("cannot listen on {}: {e}", g.media_listen),
         )
     })?;
-    let mut agent_cfg = agent_config(&config);
+    let mut agent_cfg = gb28181::agent_config(&config);
     agent_cfg.media_tcp_port = media.local_addr()?.port();
     log::info!(
         "GB28181 SIP listening on {} (udp, tcp), media on {}",
