@@ -1,29 +1,30 @@
 //! The GB28181 driver: SIP over UDP and TCP, the shared TCP media port (RFC 4571), UDP media
 //! ports opened per call, TCP-active media connections, and a one-second tick for the agent's
-//! timers. The agent (`session::gb28181`) and the media path (`server::gb28181::media`) do the
-//! work; this module moves bytes and reads the clock.
+//! timers. The agent (`session::gb28181`) and the gateway (`server::gb28181`: agent events,
+//! the media path) do the work; this module moves bytes, opens what they ask for and reads the
+//! clock.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{admit, Shared};
-use crate::config::{Config, GbStreamName};
-use crate::live::StreamKey;
-use crate::server::gb28181::{self, media::MediaRouter};
+use crate::server::gb28181::{self, media::MediaRouter, MediaSocket};
 use crate::server::stats::{Gauge, GaugeGuard};
-use crate::server::{RateLimit, ServerCtx};
-use crate::session::gb28181::{Agent, AgentEvent, MediaTransport, Peer, SipTransport, MAX_DEVICES};
-use crate::wire::rtp::{FrameDecoder, RtpPacket};
+use crate::server::RateLimit;
+use crate::session::gb28181::{Agent, Peer, SipTransport, MAX_DEVICES};
+use crate::wire::rtp::FrameDecoder;
 use crate::wire::sip;
 
 /// Largest UDP datagram read (SIP or RTP).
@@ -39,20 +40,17 @@ pub const MAX_SIP_TCP: usize = MAX_DEVICES;
 /// `gb28181.max_media_sessions`; more are closed at accept. RAM: a 16 KiB read buffer + one
 /// RFC 4571 frame (64 KiB) each.
 pub const MEDIA_TCP_BYTES: usize = READ_BUFFER + crate::wire::rtp::MAX_FRAME_LEN;
-/// GB28181 media sessions get client ids from here up, apart from connection ids.
-const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
 
 /// The agent, the media router and the sockets they need, shared by the driver's tasks.
 pub struct Gb {
     pub agent: Agent,
     router: MediaRouter,
     udp: Rc<UdpSocket>,
-    tcp_out: HashMap<u32, mpsc::Sender<bytes::Bytes>>,
+    tcp_out: HashMap<u32, mpsc::Sender<Bytes>>,
     media_tasks: HashMap<u32, (JoinHandle<()>, Option<u16>)>,
     /// Media TCP connections alive (at most `gb28181.max_media_sessions`).
     media_conns: Gauge,
     next_conn: u32,
-    next_client: u32,
     local_ips: HashMap<IpAddr, IpAddr>,
 }
 
@@ -62,7 +60,7 @@ pub type GbHandle = Rc<RefCell<Gb>>;
 pub async fn start(shared: Shared) -> io::Result<GbHandle> {
     let config = shared.ctx.config();
     let g = &config.gb28181;
-    let (udp, sip_tcp) = bind_sip(g.sip_listen).await?;
+    let (udp, sip_listener) = bind_sip(g.sip_listen).await?;
     let media = TcpListener::bind(g.media_listen).await.map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -85,12 +83,19 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         media_tasks: HashMap::new(),
         media_conns: Gauge::default(),
         next_conn: 0,
-        next_client: MEDIA_CLIENT_BASE,
         local_ips: HashMap::new(),
     }));
     tokio::task::spawn_local(sip_udp(gb.clone(), shared.clone(), udp));
-    tokio::task::spawn_local(sip_tcp_accept(gb.clone(), shared.clone(), sip_tcp));
-    tokio::task::spawn_local(media_accept(gb.clone(), shared.clone(), media));
+    let sip = accept_loop(
+        gb.clone(),
+        shared.clone(),
+        sip_listener,
+        sip_tcp_slot,
+        sip_tcp,
+    );
+    tokio::task::spawn_local(sip);
+    let media = accept_loop(gb.clone(), shared.clone(), media, media_slot, media_tcp);
+    tokio::task::spawn_local(media);
     tokio::task::spawn_local(tick(gb.clone(), shared));
     Ok(gb)
 }
@@ -154,13 +159,12 @@ fn handle_sip(gb: &GbHandle, shared: &Shared, peer: Peer, msg: sip::SipMessage) 
     pump(gb, shared);
 }
 
-/// Sends what the agent queued and carries out its events.
+/// Sends what the agent queued and carries out its events (the gateway starts and stops the
+/// media; the sockets it asks for are opened and closed here).
 fn pump(gb: &GbHandle, shared: &Shared) {
-    loop {
-        let mut g = gb.borrow_mut();
-        let Some((peer, bytes)) = g.agent.poll_transmit() else {
-            break;
-        };
+    let now = shared.clock.now_ms();
+    let mut g = gb.borrow_mut();
+    while let Some((peer, bytes)) = g.agent.poll_transmit() {
         match peer.transport {
             SipTransport::Udp => {
                 if let Err(e) = g.udp.try_send_to(&bytes, peer.addr) {
@@ -168,92 +172,35 @@ fn pump(gb: &GbHandle, shared: &Shared) {
                 }
             }
             SipTransport::Tcp(id) => {
-                if let Some(tx) = g.tcp_out.get(&id) {
-                    if tx.try_send(bytes).is_err() {
-                        log::debug!("GB28181 SIP to {}: connection busy or gone", peer.addr);
+                let sent = g.tcp_out.get(&id).map(|tx| tx.try_send(bytes));
+                if let Some(Err(_)) = sent {
+                    log::debug!("GB28181 SIP to {}: connection busy or gone", peer.addr);
+                }
+            }
+        }
+    }
+    while let Some(event) = g.agent.poll_event() {
+        let task = match gb28181::handle_event(&mut g.router, &shared.ctx, now, event) {
+            None => continue,
+            Some(MediaSocket::OpenUdp { ssrc, port }) => {
+                let task = media_udp(gb.clone(), shared.clone(), port);
+                (ssrc, tokio::task::spawn_local(task), Some(port))
+            }
+            Some(MediaSocket::Connect { ssrc, remote }) => {
+                let task = media_tcp_active(gb.clone(), shared.clone(), remote);
+                (ssrc, tokio::task::spawn_local(task), None)
+            }
+            Some(MediaSocket::Close { ssrc }) => {
+                if let Some((task, port)) = g.media_tasks.remove(&ssrc) {
+                    task.abort();
+                    if let Some(port) = port {
+                        g.agent.release_udp_port(port);
                     }
                 }
+                continue;
             }
-        }
-    }
-    loop {
-        let event = gb.borrow_mut().agent.poll_event();
-        let Some(event) = event else {
-            break;
         };
-        on_event(gb, shared, event);
-    }
-}
-
-fn stream_key(config: &Config, device: &str, channel: &str) -> StreamKey {
-    let g = &config.gb28181;
-    StreamKey {
-        vhost: config.default_vhost().name.clone(),
-        app: g.app.clone(),
-        stream: match g.stream_name {
-            GbStreamName::Channel => channel.to_string(),
-            GbStreamName::Device => device.to_string(),
-        },
-    }
-}
-
-fn on_event(gb: &GbHandle, shared: &Shared, event: AgentEvent) {
-    let now = shared.clock.now_ms();
-    match event {
-        AgentEvent::DeviceOnline { device } => log::debug!("GB28181 device {device} online"),
-        AgentEvent::DeviceOffline { device } => log::info!("GB28181 device {device} offline"),
-        AgentEvent::MediaStart {
-            device,
-            channel,
-            ssrc,
-            transport,
-            remote,
-        } => {
-            let config = shared.ctx.config();
-            let key = stream_key(&config, &device, &channel);
-            let mut g = gb.borrow_mut();
-            g.next_client = g.next_client.wrapping_add(1).max(MEDIA_CLIENT_BASE);
-            let client = g.next_client;
-            if !g
-                .router
-                .start(ssrc, key, client, now, config.gb28181.max_media_sessions)
-            {
-                log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
-                return;
-            }
-            match transport {
-                MediaTransport::TcpPassive => {}
-                MediaTransport::Udp { port } => {
-                    let task =
-                        tokio::task::spawn_local(media_udp(gb.clone(), shared.clone(), port));
-                    g.media_tasks.insert(ssrc, (task, Some(port)));
-                }
-                MediaTransport::TcpActive => {
-                    let Some(remote) = remote else {
-                        log::warn!(
-                            "GB28181 {device}/{channel}: tcp_active but no address in the answer"
-                        );
-                        return;
-                    };
-                    let task = tokio::task::spawn_local(media_tcp_active(
-                        gb.clone(),
-                        shared.clone(),
-                        remote,
-                    ));
-                    g.media_tasks.insert(ssrc, (task, None));
-                }
-            }
-        }
-        AgentEvent::MediaStop { ssrc } => {
-            let mut g = gb.borrow_mut();
-            if let Some((task, port)) = g.media_tasks.remove(&ssrc) {
-                task.abort();
-                if let Some(port) = port {
-                    g.agent.release_udp_port(port);
-                }
-            }
-            g.router.stop(&shared.ctx, ssrc, now);
-        }
+        g.media_tasks.insert(task.0, (task.1, task.2));
     }
 }
 
@@ -285,7 +232,18 @@ async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
     }
 }
 
-async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
+/// Accepts connections admitted by `max_connections` and then by `slot` (taken before the
+/// connection's task runs, so a burst of connects cannot overshoot a cap), each served by
+/// `serve` on a task of its own.
+async fn accept_loop<S, Fut>(
+    gb: GbHandle,
+    shared: Shared,
+    listener: TcpListener,
+    slot: fn(&GbHandle, &Shared) -> Option<S>,
+    serve: fn(GbHandle, Shared, TcpStream, SocketAddr, S) -> Fut,
+) where
+    Fut: Future<Output = ()> + 'static,
+{
     let mut refused = RateLimit::new();
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
@@ -295,26 +253,30 @@ async fn sip_tcp_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
         let Some(guards) = admit(&shared.ctx, &mut refused, shared.clock, addr) else {
             continue;
         };
-        // The slot (the outbox's sender in `tcp_out`) is taken here, before the task runs,
-        // so a burst of connects cannot overshoot the cap.
-        let (tx, rx) = mpsc::channel::<bytes::Bytes>(TCP_OUTBOX);
-        let id = {
-            let mut g = gb.borrow_mut();
-            if g.tcp_out.len() >= MAX_SIP_TCP {
-                log::debug!("GB28181 SIP tcp {addr}: {MAX_SIP_TCP} connections open; refused");
-                continue;
-            }
-            g.next_conn = g.next_conn.wrapping_add(1);
-            let id = g.next_conn;
-            g.tcp_out.insert(id, tx);
-            id
+        let Some(slot) = slot(&gb, &shared) else {
+            log::debug!("GB28181 tcp {addr}: all connections in use; refused");
+            continue;
         };
-        let (gb, shared) = (gb.clone(), shared.clone());
+        let task = serve(gb.clone(), shared.clone(), stream, addr, slot);
         tokio::task::spawn_local(async move {
-            sip_tcp(gb, shared, stream, addr, id, rx).await;
+            task.await;
             drop(guards);
         });
     }
+}
+
+/// A SIP over TCP connection's slot: its id and the receiving end of its outbox, whose sender
+/// in `tcp_out` holds one of [`MAX_SIP_TCP`] places.
+fn sip_tcp_slot(gb: &GbHandle, _: &Shared) -> Option<(u32, mpsc::Receiver<Bytes>)> {
+    let mut g = gb.borrow_mut();
+    if g.tcp_out.len() >= MAX_SIP_TCP {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel(TCP_OUTBOX);
+    g.next_conn = g.next_conn.wrapping_add(1);
+    let id = g.next_conn;
+    g.tcp_out.insert(id, tx);
+    Some((id, rx))
 }
 
 async fn sip_tcp(
@@ -322,8 +284,7 @@ async fn sip_tcp(
     shared: Shared,
     stream: TcpStream,
     addr: SocketAddr,
-    id: u32,
-    mut rx: mpsc::Receiver<bytes::Bytes>,
+    (id, mut rx): (u32, mpsc::Receiver<Bytes>),
 ) {
     let local = stream.local_addr().unwrap_or(addr);
     let (mut rd, mut wr) = stream.into_split();
@@ -341,68 +302,55 @@ async fn sip_tcp(
         addr,
         local,
     };
-    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.keepalive_timeout_s) * 2);
-    loop {
-        match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(_)) => {}
-        }
-        loop {
-            match sip::decode(&buf) {
-                Ok(Some((msg, used))) => {
-                    let _ = buf.split_to(used);
-                    handle_sip(&gb, &shared, peer, msg);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    log::info!("GB28181 SIP tcp {addr}: {e}; closing");
-                    gb.borrow_mut().tcp_out.remove(&id);
-                    writer.abort();
-                    return;
-                }
-            }
-        }
+    let decode = |buf: &mut BytesMut| {
+        let decoded = sip::decode(buf)?;
+        Ok::<_, sip::SipError>(decoded.map(|(msg, used)| {
+            let _ = buf.split_to(used);
+            msg
+        }))
+    };
+    let handle = |msg| handle_sip(&gb, &shared, peer, msg);
+    if let Err(e) = read_frames(&mut rd, idle, decode, handle).await {
+        log::info!("GB28181 SIP tcp {addr}: {e}; closing");
     }
     gb.borrow_mut().tcp_out.remove(&id);
     writer.abort();
 }
 
-async fn media_accept(gb: GbHandle, shared: Shared, listener: TcpListener) {
-    let mut refused = RateLimit::new();
+/// Reads `rd` into a buffer of [`READ_BUFFER`] bytes a read and hands every message `decode`
+/// takes off it to `handle`, until the peer closes, is silent for `idle`, or sends what does
+/// not decode (the error).
+async fn read_frames<T, E: Display>(
+    rd: &mut (impl AsyncRead + Unpin),
+    idle: Duration,
+    mut decode: impl FnMut(&mut BytesMut) -> Result<Option<T>, E>,
+    mut handle: impl FnMut(T),
+) -> Result<(), E> {
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
-        let Ok((stream, addr)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let Some(guards) = admit(&shared.ctx, &mut refused, shared.clock, addr) else {
-            continue;
-        };
-        let max = shared.ctx.config().gb28181.max_media_sessions;
-        let Some(slot) = media_slot(&gb, max) else {
-            log::debug!("GB28181 media tcp {addr}: {max} connections open; refused");
-            continue;
-        };
-        let (gb, shared) = (gb.clone(), shared.clone());
-        tokio::task::spawn_local(async move {
-            media_tcp(gb, shared, stream, addr, slot).await;
-            drop(guards);
-        });
+        buf.reserve(READ_BUFFER);
+        match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(()),
+            Ok(Ok(_)) => {}
+        }
+        while let Some(message) = decode(&mut buf)? {
+            handle(message);
+        }
     }
 }
 
-/// One of the `gb28181.max_media_sessions` media connection slots, held until dropped; taken
-/// before the connection's task runs, so a burst of connects cannot overshoot the cap.
-fn media_slot(gb: &GbHandle, max: usize) -> Option<GaugeGuard> {
+/// One of the `gb28181.max_media_sessions` media connection slots, held until dropped.
+fn media_slot(gb: &GbHandle, shared: &Shared) -> Option<GaugeGuard> {
+    let max = shared.ctx.config().gb28181.max_media_sessions;
     let g = gb.borrow();
     (g.media_conns.get() < max).then(|| g.media_conns.enter())
 }
 
 async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
     let _task = shared.ctx.tasks.enter();
-    let max = shared.ctx.config().gb28181.max_media_sessions;
-    let Some(slot) = media_slot(&gb, max) else {
-        log::warn!("GB28181 tcp_active {remote}: {max} connections open; not connecting");
+    let Some(slot) = media_slot(&gb, &shared) else {
+        log::warn!("GB28181 tcp_active {remote}: all media connections in use; not connecting");
         return;
     };
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
@@ -419,27 +367,14 @@ async fn media_tcp(
     addr: SocketAddr,
     _slot: GaugeGuard,
 ) {
-    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut frames = FrameDecoder::new();
     let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.media_timeout_s) * 2);
-    loop {
-        buf.reserve(READ_BUFFER);
-        match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(_)) => {}
-        }
-        loop {
-            match frames.decode(&mut buf) {
-                Ok(Some(packet)) => rtp_in(&gb, &shared, addr, packet),
-                Ok(None) => break,
-                Err(e) => {
-                    log::info!("GB28181 media tcp {addr}: {e}; closing");
-                    return;
-                }
-            }
-        }
+    let decode = |buf: &mut BytesMut| frames.decode(buf);
+    let handle = |packet| rtp_in(&gb, &shared, addr, packet);
+    match read_frames(&mut stream, idle, decode, handle).await {
+        Ok(()) => log::debug!("GB28181 media tcp {addr} closed"),
+        Err(e) => log::info!("GB28181 media tcp {addr}: {e}; closing"),
     }
-    log::debug!("GB28181 media tcp {addr} closed");
 }
 
 async fn media_udp(gb: GbHandle, shared: Shared, port: u16) {
@@ -457,35 +392,15 @@ async fn media_udp(gb: GbHandle, shared: Shared, port: u16) {
         let Ok((n, addr)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        rtp_in(&gb, &shared, addr, bytes::Bytes::copy_from_slice(&buf[..n]));
+        rtp_in(&gb, &shared, addr, Bytes::copy_from_slice(&buf[..n]));
     }
 }
 
-fn rtp_in(gb: &GbHandle, shared: &Shared, from: SocketAddr, packet: bytes::Bytes) {
+fn rtp_in(gb: &GbHandle, shared: &Shared, from: SocketAddr, packet: Bytes) {
     let now = shared.clock.now_ms();
-    if crate::wire::rtp::is_rtcp(&packet) {
-        return;
-    }
-    let packet = match RtpPacket::decode(packet) {
-        Ok(p) => p,
-        Err(e) => {
-            log::debug!("GB28181 media from {from}: {e}");
-            return;
-        }
-    };
-    let mut g = gb.borrow_mut();
-    let fallback = g.agent.only_call_from(from.ip());
-    let original = packet.ssrc;
-    let ctx: &ServerCtx = &shared.ctx;
-    if let Some(ssrc) = g.router.route(ctx, now, packet, fallback) {
-        if let (true, Some(old)) = (
-            ssrc != fallback.unwrap_or(ssrc) && ssrc == original,
-            fallback,
-        ) {
-            g.agent.rename_ssrc(old, ssrc);
-        }
-        g.agent.media_activity(now, ssrc);
-    }
+    let g = &mut *gb.borrow_mut();
+    g.router
+        .handle_packet(&mut g.agent, &shared.ctx, now, from, packet);
 }
 
 async fn tick(gb: GbHandle, shared: Shared) {
@@ -496,8 +411,7 @@ async fn tick(gb: GbHandle, shared: Shared) {
         {
             let mut g = gb.borrow_mut();
             g.agent.handle_timeout(now);
-            let ctx = shared.ctx.clone();
-            g.router.flush(&ctx, now);
+            g.router.flush(&shared.ctx, now);
         }
         pump(&gb, &shared);
     }
