@@ -2,30 +2,31 @@
 //! ports opened per call, TCP-active media connections, and a one-second tick for the agent's
 //! timers. The agent (`session::gb28181`) and the gateway (`server::gb28181`: agent events,
 //! the media path) do the work; this module moves bytes, opens what they ask for and reads the
-//! clock.
+//! clock. Here: the shared state, SIP over UDP, sending and the tick; `tcp`: accepting,
+//! framed reads, SIP over TCP; `media`: the media sockets.
+
+mod media;
+mod tcp;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt::Display;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use bytes::Bytes;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{admit, Shared};
+use super::Shared;
 use crate::server::gb28181::{self, media::MediaRouter, MediaSocket};
-use crate::server::stats::{Gauge, GaugeGuard};
-use crate::server::RateLimit;
+use crate::server::stats::Gauge;
 use crate::session::gb28181::{Agent, Peer, SipTransport, MAX_DEVICES};
-use crate::wire::rtp::FrameDecoder;
 use crate::wire::sip;
+use media::{media_slot, media_tcp, media_tcp_active, media_udp};
+use tcp::{accept_loop, sip_tcp, sip_tcp_slot};
 
 /// Largest UDP datagram read (SIP or RTP).
 pub const MAX_DATAGRAM: usize = 65_536;
@@ -230,177 +231,6 @@ async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
             Err(e) => log::debug!("GB28181 SIP from {addr}: {e}"),
         }
     }
-}
-
-/// Accepts connections admitted by `max_connections` and then by `slot` (taken before the
-/// connection's task runs, so a burst of connects cannot overshoot a cap), each served by
-/// `serve` on a task of its own.
-async fn accept_loop<S, Fut>(
-    gb: GbHandle,
-    shared: Shared,
-    listener: TcpListener,
-    slot: fn(&GbHandle, &Shared) -> Option<S>,
-    serve: fn(GbHandle, Shared, TcpStream, SocketAddr, S) -> Fut,
-) where
-    Fut: Future<Output = ()> + 'static,
-{
-    let mut refused = RateLimit::new();
-    loop {
-        let Ok((stream, addr)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let Some(guards) = admit(&shared.ctx, &mut refused, shared.clock, addr) else {
-            continue;
-        };
-        let Some(slot) = slot(&gb, &shared) else {
-            log::debug!("GB28181 tcp {addr}: all connections in use; refused");
-            continue;
-        };
-        let task = serve(gb.clone(), shared.clone(), stream, addr, slot);
-        tokio::task::spawn_local(async move {
-            task.await;
-            drop(guards);
-        });
-    }
-}
-
-/// A SIP over TCP connection's slot: its id and the receiving end of its outbox, whose sender
-/// in `tcp_out` holds one of [`MAX_SIP_TCP`] places.
-fn sip_tcp_slot(gb: &GbHandle, _: &Shared) -> Option<(u32, mpsc::Receiver<Bytes>)> {
-    let mut g = gb.borrow_mut();
-    if g.tcp_out.len() >= MAX_SIP_TCP {
-        return None;
-    }
-    let (tx, rx) = mpsc::channel(TCP_OUTBOX);
-    g.next_conn = g.next_conn.wrapping_add(1);
-    let id = g.next_conn;
-    g.tcp_out.insert(id, tx);
-    Some((id, rx))
-}
-
-async fn sip_tcp(
-    gb: GbHandle,
-    shared: Shared,
-    stream: TcpStream,
-    addr: SocketAddr,
-    (id, mut rx): (u32, mpsc::Receiver<Bytes>),
-) {
-    let local = stream.local_addr().unwrap_or(addr);
-    let (mut rd, mut wr) = stream.into_split();
-    let task = shared.ctx.tasks.enter();
-    let writer = tokio::task::spawn_local(async move {
-        let _task = task;
-        while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
-                break;
-            }
-        }
-    });
-    let peer = Peer {
-        transport: SipTransport::Tcp(id),
-        addr,
-        local,
-    };
-    let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.keepalive_timeout_s) * 2);
-    let decode = |buf: &mut BytesMut| {
-        let decoded = sip::decode(buf)?;
-        Ok::<_, sip::SipError>(decoded.map(|(msg, used)| {
-            let _ = buf.split_to(used);
-            msg
-        }))
-    };
-    let handle = |msg| handle_sip(&gb, &shared, peer, msg);
-    if let Err(e) = read_frames(&mut rd, idle, decode, handle).await {
-        log::info!("GB28181 SIP tcp {addr}: {e}; closing");
-    }
-    gb.borrow_mut().tcp_out.remove(&id);
-    writer.abort();
-}
-
-/// Reads `rd` into a buffer of [`READ_BUFFER`] bytes a read and hands every message `decode`
-/// takes off it to `handle`, until the peer closes, is silent for `idle`, or sends what does
-/// not decode (the error).
-async fn read_frames<T, E: Display>(
-    rd: &mut (impl AsyncRead + Unpin),
-    idle: Duration,
-    mut decode: impl FnMut(&mut BytesMut) -> Result<Option<T>, E>,
-    mut handle: impl FnMut(T),
-) -> Result<(), E> {
-    let mut buf = BytesMut::with_capacity(READ_BUFFER);
-    loop {
-        buf.reserve(READ_BUFFER);
-        match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Ok(()),
-            Ok(Ok(_)) => {}
-        }
-        while let Some(message) = decode(&mut buf)? {
-            handle(message);
-        }
-    }
-}
-
-/// One of the `gb28181.max_media_sessions` media connection slots, held until dropped.
-fn media_slot(gb: &GbHandle, shared: &Shared) -> Option<GaugeGuard> {
-    let max = shared.ctx.config().gb28181.max_media_sessions;
-    let g = gb.borrow();
-    (g.media_conns.get() < max).then(|| g.media_conns.enter())
-}
-
-async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
-    let _task = shared.ctx.tasks.enter();
-    let Some(slot) = media_slot(&gb, &shared) else {
-        log::warn!("GB28181 tcp_active {remote}: all media connections in use; not connecting");
-        return;
-    };
-    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
-        Ok(Ok(stream)) => media_tcp(gb, shared, stream, remote, slot).await,
-        _ => log::warn!("GB28181 tcp_active: cannot connect to {remote}"),
-    }
-}
-
-/// RFC 4571 framed RTP over one TCP connection, any number of SSRCs.
-async fn media_tcp(
-    gb: GbHandle,
-    shared: Shared,
-    mut stream: TcpStream,
-    addr: SocketAddr,
-    _slot: GaugeGuard,
-) {
-    let mut frames = FrameDecoder::new();
-    let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.media_timeout_s) * 2);
-    let decode = |buf: &mut BytesMut| frames.decode(buf);
-    let handle = |packet| rtp_in(&gb, &shared, addr, packet);
-    match read_frames(&mut stream, idle, decode, handle).await {
-        Ok(()) => log::debug!("GB28181 media tcp {addr} closed"),
-        Err(e) => log::info!("GB28181 media tcp {addr}: {e}; closing"),
-    }
-}
-
-async fn media_udp(gb: GbHandle, shared: Shared, port: u16) {
-    let _task = shared.ctx.tasks.enter();
-    let ip = shared.ctx.config().gb28181.sip_listen.ip();
-    let socket = match UdpSocket::bind((ip, port)).await {
-        Ok(s) => s,
-        Err(e) => {
-            log::warn!("GB28181: cannot bind udp media port {port}: {e}");
-            return;
-        }
-    };
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
-        let Ok((n, addr)) = socket.recv_from(&mut buf).await else {
-            continue;
-        };
-        rtp_in(&gb, &shared, addr, Bytes::copy_from_slice(&buf[..n]));
-    }
-}
-
-fn rtp_in(gb: &GbHandle, shared: &Shared, from: SocketAddr, packet: Bytes) {
-    let now = shared.clock.now_ms();
-    let g = &mut *gb.borrow_mut();
-    g.router
-        .handle_packet(&mut g.agent, &shared.ctx, now, from, packet);
 }
 
 async fn tick(gb: GbHandle, shared: Shared) {
