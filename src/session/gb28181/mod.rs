@@ -14,18 +14,18 @@
 //! `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline (its calls end, no
 //! BYE). A channel whose media stops for `media_timeout` is hung up (BYE) and invited again.
 //!
-//! The pieces: [`register`] (REGISTER, digest nonces, liveness), [`device`] (devices,
-//! channels, MANSCDP queries and answers), [`call`] (a call's states and its one transition
-//! table), [`invite`] (INVITE, ACK, BYE and the call timers), [`alloc`] (SSRCs and UDP media
-//! ports), [`outbox`] (what we send), [`view`] (what the API shows).
+//! The pieces: `register` (REGISTER, digest nonces, liveness), `device` (devices,
+//! channels, MANSCDP queries and answers), `call` (a call's states and its one transition
+//! table), `invite` (INVITE, ACK, BYE and the call timers), `alloc` (SSRCs and UDP media
+//! ports), `outbox` (what we send), `view` (what the API shows).
 
-pub mod alloc;
-pub mod call;
-pub mod device;
-pub mod invite;
-pub mod outbox;
-pub mod register;
-pub mod view;
+mod alloc;
+mod call;
+mod device;
+mod invite;
+mod outbox;
+mod register;
+mod view;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
