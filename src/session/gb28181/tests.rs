@@ -538,8 +538,30 @@ fn api_bye_of_a_playing_channel_stops_until_the_device_answers() {
     assert_eq!(state(&a), "stopping");
     assert_eq!(a.devices()[0].channels[0].ssrc, None);
     assert!(!a.bye(300, DEVICE, CHANNEL), "already stopping");
+    let bye_timeout = u64::from(INVITE_TRIES) * INVITE_RETRY_MS;
+    assert_eq!(a.poll_timeout(), Some(300 + bye_timeout));
     a.handle_message(400, "d", peer(), out[0].response_to(200, "OK", None));
     assert_eq!(state(&a), "idle");
+    assert_eq!(
+        a.poll_timeout(),
+        Some(100 + 60_001),
+        "only the keepalive deadline"
+    );
     a.handle_timeout(30_000);
     assert!(sent(&mut a).is_empty(), "not invited again automatically");
+}
+
+#[test]
+fn an_unanswered_bye_is_given_up() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    assert!(a.bye(300, DEVICE, CHANNEL));
+    sent(&mut a);
+    let bye_timeout = u64::from(INVITE_TRIES) * INVITE_RETRY_MS;
+    a.handle_timeout(300 + bye_timeout - 1);
+    assert_eq!(state(&a), "stopping");
+    a.handle_timeout(300 + bye_timeout);
+    assert_eq!(state(&a), "idle");
+    assert!(sent(&mut a).is_empty(), "BYE is not sent again");
 }
