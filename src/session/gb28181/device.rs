@@ -120,6 +120,10 @@ impl Devices {
         Ok(d)
     }
 
+    pub fn channel(&self, device: &str, channel: &str) -> Option<&Channel> {
+        self.map.get(device)?.channels.get(channel)
+    }
+
     pub fn channel_mut(&mut self, device: &str, channel: &str) -> Option<&mut Channel> {
         self.map.get_mut(device)?.channels.get_mut(channel)
     }

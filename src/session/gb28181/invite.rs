@@ -101,9 +101,10 @@ impl Agent {
             }
             Method::Invite if status < 300 => self.on_answer(now, peer, msg, dev, ch),
             Method::Invite => {
-                log::warn!("GB28181 INVITE {dev}/{ch} refused: {status}");
                 let retry_at = now + self.config.media_timeout_ms;
-                let _ = self.fire(&dev, &ch, CallEvent::Failed { retry_at });
+                if self.fire(&dev, &ch, CallEvent::Failed { retry_at }).is_ok() {
+                    log::warn!("GB28181 INVITE {dev}/{ch} refused: {status}");
+                }
             }
             Method::Bye if status >= 200 => {
                 let _ = self.fire(&dev, &ch, CallEvent::ByeDone);
@@ -116,7 +117,7 @@ impl Agent {
     fn on_answer(&mut self, now: u64, peer: Peer, msg: &SipMessage, dev: String, ch: String) {
         let Some(dialog) = self
             .devices
-            .channel_mut(&dev, &ch)
+            .channel(&dev, &ch)
             .and_then(|c| c.call.dialog().cloned())
         else {
             return;
@@ -177,7 +178,7 @@ impl Agent {
     pub(super) fn end_call(&mut self, now: u64, dev: &str, ch: &str) {
         let idle = self
             .devices
-            .channel_mut(dev, ch)
+            .channel(dev, ch)
             .is_none_or(|c| matches!(c.call, CallState::Idle { .. }));
         if !idle {
             let retry_at = now + self.config.media_timeout_ms;
