@@ -54,7 +54,7 @@ impl Agent {
             Some(in_dialog(&dialog, "", 1)),
             Some(("APPLICATION/SDP", body.into_bytes())),
         );
-        // GB/T 28181-2016 §9.2.2.1: Subject = channel:SSRC,receiver:sequence.
+        // GB/T 28181 Subject: sender id:SSRC,receiver id:sequence number.
         let server = &self.config.server_id;
         msg.push_header("Subject", format!("{channel}:{ssrc_text},{server}:0"));
         let request = msg.to_bytes();
