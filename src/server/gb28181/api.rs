@@ -20,7 +20,7 @@ pub fn handle(agent: &mut Agent, now_ms: u64, path: &str) -> (serde_json::Value,
     match parts.as_slice() {
         ["devices"] | [""] => {
             let devices: Vec<serde_json::Value> = agent
-                .devices(now_ms)
+                .devices()
                 .into_iter()
                 .map(|d| {
                     json!({

@@ -4,14 +4,18 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::Rc;
+
+use bytes::Bytes;
 
 use super::assemble::{Assembler, AudioEs, VideoEs};
 use crate::live::{ClientId, Source, StreamKey};
 use crate::media::Frame;
 use crate::server::ServerCtx;
+use crate::session::gb28181::Agent;
 use crate::wire::mpegps::{Demuxer, StreamType};
-use crate::wire::rtp::{Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
+use crate::wire::rtp::{self, Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
 
 /// Quiet time after which packets held behind a gap are released.
 pub const FLUSH_AFTER_MS: u64 = 500;
@@ -165,31 +169,70 @@ impl MediaSession {
     }
 }
 
+/// GB28181 media sessions get client ids from here up, apart from connection ids.
+const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
+
 /// Media sessions by SSRC, at most `gb28181.max_media_sessions`. RAM: each holds an RTP
 /// reorder window (`DEFAULT_WINDOW` packets of up to 64 KiB), a PS buffer (up to
 /// `MAX_PES_LEN`) and one access unit (up to `MAX_ACCESS_UNIT`).
-#[derive(Default)]
 pub struct MediaRouter {
     pub sessions: HashMap<u32, MediaSession>,
+    last_client: ClientId,
+}
+
+impl Default for MediaRouter {
+    fn default() -> MediaRouter {
+        MediaRouter {
+            sessions: HashMap::new(),
+            last_client: MEDIA_CLIENT_BASE,
+        }
+    }
 }
 
 impl MediaRouter {
-    /// Starts (or keeps) the session of `ssrc`; false when `max` sessions are running.
-    pub fn start(
-        &mut self,
-        ssrc: u32,
-        key: StreamKey,
-        client: ClientId,
-        now_ms: u64,
-        max: usize,
-    ) -> bool {
+    /// Starts (or keeps) the session of `ssrc`, publishing as `key`; false when `max` sessions
+    /// are running.
+    pub fn start(&mut self, ssrc: u32, key: StreamKey, now_ms: u64, max: usize) -> bool {
         if self.sessions.len() >= max && !self.sessions.contains_key(&ssrc) {
             return false;
         }
+        self.last_client = self.last_client.wrapping_add(1).max(MEDIA_CLIENT_BASE);
+        let client = self.last_client;
         self.sessions
             .entry(ssrc)
             .or_insert_with(|| MediaSession::new(ssrc, key, client, now_ms));
         true
+    }
+
+    /// One datagram or RFC 4571 frame of media from `from`, over any transport: RTCP is
+    /// ignored, RTP goes to its call's session by SSRC, or for a camera that ignores our `y=`
+    /// to the one call with a device at that address (the agent then follows the new SSRC).
+    /// The agent learns that the call's media flows.
+    pub fn handle_packet(
+        &mut self,
+        agent: &mut Agent,
+        ctx: &ServerCtx,
+        now_ms: u64,
+        from: SocketAddr,
+        packet: Bytes,
+    ) {
+        if rtp::is_rtcp(&packet) {
+            return;
+        }
+        let packet = match RtpPacket::decode(packet) {
+            Ok(p) => p,
+            Err(e) => {
+                log::debug!("GB28181 media from {from}: {e}");
+                return;
+            }
+        };
+        let fallback = agent.only_call_from(from.ip());
+        if let Some(ssrc) = self.route(ctx, now_ms, packet, fallback) {
+            if let Some(old) = fallback.filter(|old| *old != ssrc) {
+                agent.rename_ssrc(old, ssrc);
+            }
+            agent.media_activity(now_ms, ssrc);
+        }
     }
 
     pub fn stop(&mut self, ctx: &ServerCtx, ssrc: u32, now_ms: u64) {
@@ -207,7 +250,7 @@ impl MediaRouter {
 
     /// Routes a packet by its SSRC, or to `fallback` (the one call from the packet's source
     /// address) when its SSRC matches no session. Returns the SSRC it went to.
-    pub fn route(
+    fn route(
         &mut self,
         ctx: &ServerCtx,
         now_ms: u64,

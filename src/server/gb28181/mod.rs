@@ -1,7 +1,205 @@
 //! GB/T 28181 camera gateway: the SIP agent's glue and the media path from PS-over-RTP into
-//! the live hub.
+//! the live hub. The agent's settings come from `gb28181.*` here ([`agent_config`]); its
+//! events start and stop media sessions here ([`handle_event`]); the driver in
+//! `net::gb28181` moves the bytes and opens the sockets this module asks for.
 
 #[cfg(feature = "api")]
 pub mod api;
 pub mod assemble;
 pub mod media;
+
+use std::net::SocketAddr;
+
+use crate::config::{Config, GbStreamName, GbTransport};
+use crate::live::StreamKey;
+use crate::server::ServerCtx;
+use crate::session::gb28181::{AgentConfig, AgentEvent, Credentials, MediaTransport};
+use crate::wire::sdp;
+use media::MediaRouter;
+
+/// The SIP agent's settings from `gb28181.*` (the media TCP port is the configured one; the
+/// driver sets the one it bound).
+pub fn agent_config(config: &Config) -> AgentConfig {
+    let g = &config.gb28181;
+    AgentConfig {
+        server_id: g.server_id.clone(),
+        domain: g.domain.clone(),
+        credentials: Credentials {
+            password: g.password.clone(),
+            passwords: g.passwords.clone(),
+        },
+        auto_invite: g.auto_invite,
+        transport: match g.transport {
+            GbTransport::TcpPassive => sdp::Transport::TcpPassive,
+            GbTransport::TcpActive => sdp::Transport::TcpActive,
+            GbTransport::Udp => sdp::Transport::Udp,
+        },
+        keepalive_timeout_ms: u64::from(g.keepalive_timeout_s) * 1000,
+        media_timeout_ms: u64::from(g.media_timeout_s) * 1000,
+        host: g.host.parse().ok(),
+        media_tcp_port: g.media_listen.port(),
+        rtp_ports: g.rtp_ports,
+    }
+}
+
+/// The hub stream of a camera channel: `{app}/{channel}` or `{app}/{device}`.
+pub fn stream_key(config: &Config, device: &str, channel: &str) -> StreamKey {
+    let g = &config.gb28181;
+    StreamKey {
+        vhost: config.default_vhost().name.clone(),
+        app: g.app.clone(),
+        stream: match g.stream_name {
+            GbStreamName::Channel => channel.to_string(),
+            GbStreamName::Device => device.to_string(),
+        },
+    }
+}
+
+/// A media socket the driver opens or closes for a call, by the call's SSRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSocket {
+    /// Bind this UDP port and hand its datagrams to [`MediaRouter::handle_packet`].
+    OpenUdp { ssrc: u32, port: u16 },
+    /// Connect to the camera (tcp_active) and hand its RFC 4571 frames over.
+    Connect { ssrc: u32, remote: SocketAddr },
+    /// Close the socket opened for `ssrc`, if any (its UDP port goes back to the agent).
+    Close { ssrc: u32 },
+}
+
+/// Carries out an agent event: media sessions start and stop in the hub. Returns the socket
+/// the driver must open or close (tcp_passive media comes in on the shared port).
+pub fn handle_event(
+    router: &mut MediaRouter,
+    ctx: &ServerCtx,
+    now_ms: u64,
+    event: AgentEvent,
+) -> Option<MediaSocket> {
+    match event {
+        AgentEvent::DeviceOnline { device } => log::debug!("GB28181 device {device} online"),
+        AgentEvent::DeviceOffline { device } => log::info!("GB28181 device {device} offline"),
+        AgentEvent::MediaStart {
+            device,
+            channel,
+            ssrc,
+            transport,
+            remote,
+        } => {
+            let config = ctx.config();
+            let key = stream_key(&config, &device, &channel);
+            if !router.start(ssrc, key, now_ms, config.gb28181.max_media_sessions) {
+                log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
+                return None;
+            }
+            return match (transport, remote) {
+                (MediaTransport::TcpPassive, _) => None,
+                (MediaTransport::Udp { port }, _) => Some(MediaSocket::OpenUdp { ssrc, port }),
+                (MediaTransport::TcpActive, Some(remote)) => {
+                    Some(MediaSocket::Connect { ssrc, remote })
+                }
+                (MediaTransport::TcpActive, None) => {
+                    log::warn!(
+                        "GB28181 {device}/{channel}: tcp_active but no address in the answer"
+                    );
+                    None
+                }
+            };
+        }
+        AgentEvent::MediaStop { ssrc } => {
+            router.stop(ctx, ssrc, now_ms);
+            return Some(MediaSocket::Close { ssrc });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::Hub;
+
+    const CONFIG: &str = "[gb28181]\nserver_id = \"44010000002000000099\"\npassword = \"pw\"\n\
+         transport = \"udp\"\nstream_name = \"device\"\nrtp_port_min = 40000\nrtp_port_max = 40010\n\
+         max_media_sessions = 1\n[gb28181.passwords]\n\"44010000001320000001\" = \"cam1\"\n";
+
+    fn ctx(text: &str) -> ServerCtx {
+        ServerCtx::new(
+            Config::from_toml_str(text, "test.toml").unwrap(),
+            Hub::default(),
+        )
+    }
+
+    fn start(ssrc: u32, transport: MediaTransport, remote: Option<SocketAddr>) -> AgentEvent {
+        AgentEvent::MediaStart {
+            device: "dev".into(),
+            channel: format!("ch{ssrc}"),
+            ssrc,
+            transport,
+            remote,
+        }
+    }
+
+    #[test]
+    fn the_agent_gets_its_settings_without_the_config_types() {
+        let config = Config::from_toml_str(CONFIG, "test.toml").unwrap();
+        let a = agent_config(&config);
+        assert_eq!(a.transport, sdp::Transport::Udp);
+        assert_eq!(a.domain, "4401000000");
+        assert_eq!(a.rtp_ports, (40000, 40010));
+        assert_eq!(
+            a.credentials.password_for("44010000001320000001"),
+            Some("cam1")
+        );
+        assert_eq!(a.credentials.password_for("other"), Some("pw"));
+        assert_eq!(
+            a.keepalive_timeout_ms,
+            u64::from(config.gb28181.keepalive_timeout_s) * 1000
+        );
+    }
+
+    #[test]
+    fn streams_are_named_by_channel_or_device() {
+        let config = Config::from_toml_str(CONFIG, "test.toml").unwrap();
+        assert_eq!(stream_key(&config, "dev", "ch").stream, "dev");
+        let config = Config::from_toml_str("", "test.toml").unwrap();
+        let key = stream_key(&config, "dev", "ch");
+        assert_eq!((key.app.as_str(), key.stream.as_str()), ("live", "ch"));
+    }
+
+    #[test]
+    fn media_events_start_and_stop_sessions_and_ask_for_sockets() {
+        let ctx = ctx(CONFIG);
+        let mut router = MediaRouter::default();
+        let udp = MediaTransport::Udp { port: 40000 };
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, start(7, udp, None)),
+            Some(MediaSocket::OpenUdp {
+                ssrc: 7,
+                port: 40000
+            })
+        );
+        assert!(router.sessions.contains_key(&7));
+        let remote = "10.0.0.9:15060".parse().unwrap();
+        let active = start(8, MediaTransport::TcpActive, Some(remote));
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, active.clone()),
+            None,
+            "max_media_sessions = 1"
+        );
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, AgentEvent::MediaStop { ssrc: 7 }),
+            Some(MediaSocket::Close { ssrc: 7 })
+        );
+        assert!(router.sessions.is_empty());
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, active),
+            Some(MediaSocket::Connect { ssrc: 8, remote })
+        );
+        router.stop(&ctx, 8, 0);
+        let no_address = start(9, MediaTransport::TcpActive, None);
+        assert_eq!(handle_event(&mut router, &ctx, 0, no_address), None);
+        router.stop(&ctx, 9, 0);
+        let passive = start(10, MediaTransport::TcpPassive, None);
+        assert_eq!(handle_event(&mut router, &ctx, 0, passive), None);
+        assert!(router.sessions.contains_key(&10), "fed by the shared port");
+    }
+}

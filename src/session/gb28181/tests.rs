@@ -1,5 +1,9 @@
 //! The SIP agent on a simulated clock: a scripted camera talks to it, no sockets.
 
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
 use super::*;
 use crate::wire::sip::digest::{compute_response, Challenge};
 
@@ -10,10 +14,12 @@ fn config(password: &str) -> AgentConfig {
     AgentConfig {
         server_id: "34020000002000000001".into(),
         domain: "3402000000".into(),
-        password: password.into(),
-        passwords: BTreeMap::new(),
+        credentials: Credentials {
+            password: password.into(),
+            passwords: BTreeMap::new(),
+        },
         auto_invite: true,
-        transport: GbTransport::TcpPassive,
+        transport: sdp::Transport::TcpPassive,
         keepalive_timeout_ms: 60_000,
         media_timeout_ms: 10_000,
         host: None,
@@ -37,7 +43,7 @@ fn request(
     extra: &[(&str, &str)],
     body: &str,
 ) -> SipMessage {
-    let name = method_name(&method);
+    let name = method.as_str().to_owned();
     let mut m = SipMessage {
         start: StartLine::Request {
             method,
@@ -97,9 +103,34 @@ fn catalog() -> String {
     )
 }
 
+/// The device answers our Catalog query (one channel, ON); what the agent sent then.
+fn send_catalog(agent: &mut Agent, now: u64) -> Vec<SipMessage> {
+    agent.handle_message(
+        now,
+        "d",
+        peer(),
+        request(Method::Message, "m1", 3, &[], &catalog()),
+    );
+    sent(agent)
+}
+
+fn invite_in(out: &[SipMessage]) -> SipMessage {
+    out.iter()
+        .find(|m| method_of(m) == Some(Method::Invite))
+        .expect("an INVITE")
+        .clone()
+}
+
 /// Registers (with digest when a password is set) and returns the agent.
 fn registered(password: &str) -> Agent {
-    let mut a = Agent::new(config(password), 42);
+    registered_with(config(password))
+}
+
+/// [`registered`] with any configuration.
+fn registered_with(config: AgentConfig) -> Agent {
+    let password = config.credentials.password.clone();
+    let password = password.as_str();
+    let mut a = Agent::new(config, 42);
     a.handle_message(
         0,
         "2026-11-21T00:00:00.000",
@@ -197,18 +228,9 @@ fn register_with_digest_then_a_wrong_password_is_refused() {
 #[test]
 fn catalog_leads_to_invite_answer_ack_and_media_start_then_bye_stops_it() {
     let mut a = registered("");
-    a.handle_message(
-        100,
-        "d",
-        peer(),
-        request(Method::Message, "m1", 3, &[], &catalog()),
-    );
-    let out = sent(&mut a);
+    let out = send_catalog(&mut a, 100);
     assert_eq!(status(&out[0]), Some(200));
-    let invite = out
-        .iter()
-        .find(|m| method_of(m) == Some(Method::Invite))
-        .expect("auto invite");
+    let invite = invite_in(&out);
     let sdp = String::from_utf8_lossy(&invite.body).to_string();
     assert!(
         sdp.contains("s=Play") && sdp.contains("a=recvonly") && sdp.contains("PS/90000"),
@@ -229,7 +251,7 @@ fn catalog_leads_to_invite_answer_ack_and_media_start_then_bye_stops_it() {
         .header("Subject")
         .unwrap()
         .starts_with(&format!("{CHANNEL}:{y}")));
-    assert_eq!(a.devices(100)[0].channels[0].state, "inviting");
+    assert_eq!(a.devices()[0].channels[0].state, "inviting");
 
     // The camera answers with another SSRC in its y=: that is the one its media will carry.
     let mut ok = invite.response_to(200, "OK", Some("cam7"));
@@ -292,16 +314,7 @@ fn keepalive_from_an_unknown_device_brings_it_online() {
 #[test]
 fn no_keepalive_takes_the_device_offline_and_stalled_media_is_invited_again() {
     let mut a = registered("");
-    a.handle_message(
-        100,
-        "d",
-        peer(),
-        request(Method::Message, "m1", 3, &[], &catalog()),
-    );
-    let invite = sent(&mut a)
-        .into_iter()
-        .find(|m| method_of(m) == Some(Method::Invite))
-        .unwrap();
+    let invite = invite_in(&send_catalog(&mut a, 100));
     let mut ok = invite.response_to(200, "OK", Some("t"));
     ok.body = Bytes::from("v=0\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 1 TCP/RTP/AVP 96\r\ny=0200000001\r\n");
     a.handle_message(200, "d", peer(), ok);
@@ -337,20 +350,14 @@ fn no_keepalive_takes_the_device_offline_and_stalled_media_is_invited_again() {
     assert!(events(&mut a).contains(&AgentEvent::DeviceOffline {
         device: DEVICE.into()
     }));
-    assert!(a.devices(80_000).is_empty());
+    assert!(a.devices().is_empty());
 }
 
 #[test]
 fn unregister_and_api_commands() {
     let mut a = registered("");
     assert!(!a.invite(0, "nope", "x"));
-    a.handle_message(
-        100,
-        "d",
-        peer(),
-        request(Method::Message, "m1", 3, &[], &catalog()),
-    );
-    sent(&mut a);
+    send_catalog(&mut a, 100);
     assert!(!a.invite(100, DEVICE, CHANNEL), "already inviting");
     assert!(!a.bye(100, DEVICE, "unknown"));
     a.handle_message(
@@ -363,7 +370,7 @@ fn unregister_and_api_commands() {
     assert!(events(&mut a).contains(&AgentEvent::DeviceOffline {
         device: DEVICE.into()
     }));
-    assert!(a.devices(200).is_empty());
+    assert!(a.devices().is_empty());
 }
 
 #[test]
@@ -393,4 +400,168 @@ fn garbage_messages_never_panic() {
         sent(&mut a);
         events(&mut a);
     }
+}
+
+/// `config("")` with UDP media on one port only.
+fn udp_config() -> AgentConfig {
+    AgentConfig {
+        transport: sdp::Transport::Udp,
+        rtp_ports: (30000, 30000),
+        ..config("")
+    }
+}
+
+fn state(a: &Agent) -> &'static str {
+    a.devices()[0].channels[0].state
+}
+
+fn ok_to(invite: &SipMessage) -> SipMessage {
+    let mut ok = invite.response_to(200, "OK", Some("cam7"));
+    ok.body = Bytes::from("v=0\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 30000 RTP/AVP 96\r\ny=0200000077\r\n");
+    ok
+}
+
+#[test]
+fn an_unanswered_invite_is_sent_again_then_given_up_and_its_port_freed() {
+    let mut a = registered_with(udp_config());
+    let first = invite_in(&send_catalog(&mut a, 100));
+    assert!(String::from_utf8_lossy(&first.body).contains("m=video 30000 RTP/AVP"));
+    assert_eq!(a.poll_timeout(), Some(100 + INVITE_RETRY_MS));
+    // The driver ticks once a second.
+    let mut sends = vec![100];
+    let mut now = 100;
+    while state(&a) == "inviting" {
+        now += 1_000;
+        a.handle_timeout(now);
+        for m in sent(&mut a) {
+            assert_eq!(m, first, "the same INVITE, byte for byte");
+            sends.push(now);
+        }
+    }
+    assert_eq!(sends.len(), INVITE_TRIES as usize, "{sends:?}");
+    assert!(
+        sends.windows(2).all(|w| w[1] - w[0] == INVITE_RETRY_MS),
+        "{sends:?}"
+    );
+    assert_eq!(now, 100 + u64::from(INVITE_TRIES) * INVITE_RETRY_MS);
+    assert_eq!(a.devices()[0].channels[0].ssrc, None);
+    assert!(events(&mut a).is_empty());
+    // Invited again after media_timeout, on the same (freed) port.
+    let retry = now + 10_000;
+    assert_eq!(a.poll_timeout(), Some(retry));
+    a.handle_timeout(retry - 1);
+    assert!(sent(&mut a).is_empty());
+    a.handle_timeout(retry);
+    let again = invite_in(&sent(&mut a));
+    assert_ne!(again.call_id(), first.call_id());
+    assert!(String::from_utf8_lossy(&again.body).contains("m=video 30000 RTP/AVP"));
+}
+
+#[test]
+fn ringing_stops_retransmission_then_the_answer_brings_media() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    for status in [100, 180] {
+        let reason = if status == 100 { "Trying" } else { "Ringing" };
+        a.handle_message(
+            200,
+            "d",
+            peer(),
+            invite.response_to(status, reason, Some("cam7")),
+        );
+        assert!(sent(&mut a).is_empty(), "no answer to a response");
+        assert_eq!(state(&a), "inviting");
+    }
+    a.handle_timeout(100 + INVITE_RETRY_MS);
+    a.handle_timeout(100 + 2 * INVITE_RETRY_MS);
+    assert!(sent(&mut a).is_empty(), "no retransmission after 1xx");
+    a.handle_message(5_000, "d", peer(), ok_to(&invite));
+    let out = sent(&mut a);
+    assert_eq!(out.len(), 1);
+    assert_eq!(method_of(&out[0]), Some(Method::Ack));
+    assert!(out[0].header("To").unwrap().contains("tag=cam7"));
+    assert!(matches!(
+        events(&mut a)[..],
+        [AgentEvent::MediaStart {
+            ssrc: 200000077,
+            ..
+        }]
+    ));
+    assert_eq!(state(&a), "playing");
+    // The 200 again (our ACK lost): not a second call.
+    a.handle_message(5_100, "d", peer(), ok_to(&invite));
+    assert!(sent(&mut a).is_empty());
+    assert!(events(&mut a).is_empty());
+}
+
+#[test]
+fn bye_while_inviting_forgets_the_offer_without_a_message() {
+    let mut a = registered_with(udp_config());
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    assert!(a.bye(200, DEVICE, CHANNEL));
+    assert!(
+        sent(&mut a).is_empty(),
+        "no BYE before an answer (no CANCEL either)"
+    );
+    assert!(events(&mut a).is_empty());
+    assert_eq!(state(&a), "idle");
+    assert!(!a.bye(200, DEVICE, CHANNEL), "already stopped");
+    // A late answer to it starts nothing.
+    a.handle_message(300, "d", peer(), ok_to(&invite));
+    assert!(sent(&mut a).is_empty());
+    assert!(events(&mut a).is_empty());
+    // An API stop is not retried automatically, but the port is free for a request.
+    a.handle_timeout(40_000);
+    assert!(sent(&mut a).is_empty());
+    assert!(a.invite(40_000, DEVICE, CHANNEL));
+    let again = invite_in(&sent(&mut a));
+    assert!(String::from_utf8_lossy(&again.body).contains("m=video 30000 RTP/AVP"));
+}
+
+#[test]
+fn api_bye_of_a_playing_channel_stops_until_the_device_answers() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    sent(&mut a);
+    events(&mut a);
+    assert!(a.bye(300, DEVICE, CHANNEL));
+    let out = sent(&mut a);
+    assert_eq!(method_of(&out[0]), Some(Method::Bye));
+    assert_eq!(out[0].call_id(), invite.call_id());
+    assert_eq!(out[0].header("CSeq"), Some("2 BYE"));
+    assert!(out[0].header("To").unwrap().contains("tag=cam7"));
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStop { ssrc: 200000077 }]
+    );
+    assert_eq!(state(&a), "stopping");
+    assert_eq!(a.devices()[0].channels[0].ssrc, None);
+    assert!(!a.bye(300, DEVICE, CHANNEL), "already stopping");
+    let bye_timeout = u64::from(INVITE_TRIES) * INVITE_RETRY_MS;
+    assert_eq!(a.poll_timeout(), Some(300 + bye_timeout));
+    a.handle_message(400, "d", peer(), out[0].response_to(200, "OK", None));
+    assert_eq!(state(&a), "idle");
+    assert_eq!(
+        a.poll_timeout(),
+        Some(100 + 60_001),
+        "only the keepalive deadline"
+    );
+    a.handle_timeout(30_000);
+    assert!(sent(&mut a).is_empty(), "not invited again automatically");
+}
+
+#[test]
+fn an_unanswered_bye_is_given_up() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    assert!(a.bye(300, DEVICE, CHANNEL));
+    sent(&mut a);
+    let bye_timeout = u64::from(INVITE_TRIES) * INVITE_RETRY_MS;
+    a.handle_timeout(300 + bye_timeout - 1);
+    assert_eq!(state(&a), "stopping");
+    a.handle_timeout(300 + bye_timeout);
+    assert_eq!(state(&a), "idle");
+    assert!(sent(&mut a).is_empty(), "BYE is not sent again");
 }

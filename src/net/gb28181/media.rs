@@ -1,0 +1,77 @@
+//! Media sockets of the GB28181 driver: the shared TCP media port's connections, tcp_active
+//! connections to cameras, UDP media ports; every packet goes to the gateway's router.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::tcp::read_frames;
+use super::{GbHandle, MAX_DATAGRAM};
+use crate::net::Shared;
+use crate::server::stats::GaugeGuard;
+use crate::wire::rtp::FrameDecoder;
+
+/// One of the `gb28181.max_media_sessions` media connection slots, held until dropped.
+pub(super) fn media_slot(gb: &GbHandle, shared: &Shared) -> Option<GaugeGuard> {
+    let max = shared.ctx.config().gb28181.max_media_sessions;
+    let g = gb.borrow();
+    (g.media_conns.get() < max).then(|| g.media_conns.enter())
+}
+
+pub(super) async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
+    let _task = shared.ctx.tasks.enter();
+    let Some(slot) = media_slot(&gb, &shared) else {
+        log::warn!("GB28181 tcp_active {remote}: all media connections in use; not connecting");
+        return;
+    };
+    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
+        Ok(Ok(stream)) => media_tcp(gb, shared, stream, remote, slot).await,
+        _ => log::warn!("GB28181 tcp_active: cannot connect to {remote}"),
+    }
+}
+
+/// RFC 4571 framed RTP over one TCP connection, any number of SSRCs.
+pub(super) async fn media_tcp(
+    gb: GbHandle,
+    shared: Shared,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    _slot: GaugeGuard,
+) {
+    let mut frames = FrameDecoder::new();
+    let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.media_timeout_s) * 2);
+    let decode = |buf: &mut BytesMut| frames.decode(buf);
+    let handle = |packet| rtp_in(&gb, &shared, addr, packet);
+    match read_frames(&mut stream, idle, decode, handle).await {
+        Ok(()) => log::debug!("GB28181 media tcp {addr} closed"),
+        Err(e) => log::info!("GB28181 media tcp {addr}: {e}; closing"),
+    }
+}
+
+pub(super) async fn media_udp(gb: GbHandle, shared: Shared, port: u16) {
+    let _task = shared.ctx.tasks.enter();
+    let ip = shared.ctx.config().gb28181.sip_listen.ip();
+    let socket = match UdpSocket::bind((ip, port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("GB28181: cannot bind udp media port {port}: {e}");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let Ok((n, addr)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        rtp_in(&gb, &shared, addr, Bytes::copy_from_slice(&buf[..n]));
+    }
+}
+
+fn rtp_in(gb: &GbHandle, shared: &Shared, from: SocketAddr, packet: Bytes) {
+    let now = shared.clock.now_ms();
+    let g = &mut *gb.borrow_mut();
+    g.router
+        .handle_packet(&mut g.agent, &shared.ctx, now, from, packet);
+}

@@ -1,0 +1,248 @@
+//! The GB28181 driver: SIP over UDP and TCP, the shared TCP media port (RFC 4571), UDP media
+//! ports opened per call, TCP-active media connections, and a one-second tick for the agent's
+//! timers. The agent (`session::gb28181`) and the gateway (`server::gb28181`: agent events,
+//! the media path) do the work; this module moves bytes, opens what they ask for and reads the
+//! clock. Here: the shared state, SIP over UDP, sending and the tick; `tcp`: accepting,
+//! framed reads, SIP over TCP; `media`: the media sockets.
+
+mod media;
+mod tcp;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Shared;
+use crate::server::gb28181::{self, media::MediaRouter, MediaSocket};
+use crate::server::stats::Gauge;
+use crate::session::gb28181::{Agent, Peer, SipTransport, MAX_DEVICES};
+use crate::wire::sip;
+use media::{media_slot, media_tcp, media_tcp_active, media_udp};
+use tcp::{accept_loop, sip_tcp, sip_tcp_slot};
+
+/// Largest UDP datagram read (SIP or RTP).
+pub const MAX_DATAGRAM: usize = 65_536;
+/// SIP messages queued for one TCP connection at most.
+const TCP_OUTBOX: usize = 64;
+/// Bytes read per TCP read.
+pub const READ_BUFFER: usize = 16 * 1024;
+/// SIP over TCP connections at once: one per registered device at most, so [`MAX_DEVICES`];
+/// more are closed at accept. RAM: up to 16 KiB read buffer + 64 KiB message each.
+pub const MAX_SIP_TCP: usize = MAX_DEVICES;
+/// Media TCP connections (passive and active) at once: one per media session at most, so
+/// `gb28181.max_media_sessions`; more are closed at accept. RAM: a 16 KiB read buffer + one
+/// RFC 4571 frame (64 KiB) each.
+pub const MEDIA_TCP_BYTES: usize = READ_BUFFER + crate::wire::rtp::MAX_FRAME_LEN;
+
+/// The agent, the media router and the sockets they need, shared by the driver's tasks.
+pub struct Gb {
+    pub agent: Agent,
+    router: MediaRouter,
+    udp: Rc<UdpSocket>,
+    tcp_out: HashMap<u32, mpsc::Sender<Bytes>>,
+    media_tasks: HashMap<u32, (JoinHandle<()>, Option<u16>)>,
+    /// Media TCP connections alive (at most `gb28181.max_media_sessions`).
+    media_conns: Gauge,
+    next_conn: u32,
+    local_ips: HashMap<IpAddr, IpAddr>,
+}
+
+pub type GbHandle = Rc<RefCell<Gb>>;
+
+/// Binds the SIP (UDP + TCP) and media ports and starts the driver's tasks.
+pub async fn start(shared: Shared) -> io::Result<GbHandle> {
+    let config = shared.ctx.config();
+    let g = &config.gb28181;
+    let (udp, sip_listener) = bind_sip(g.sip_listen).await?;
+    let media = TcpListener::bind(g.media_listen).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", g.media_listen),
+        )
+    })?;
+    let mut agent_cfg = gb28181::agent_config(&config);
+    agent_cfg.media_tcp_port = media.local_addr()?.port();
+    log::info!(
+        "GB28181 SIP listening on {} (udp, tcp), media on {}",
+        udp.local_addr()?,
+        media.local_addr()?
+    );
+    let udp = Rc::new(udp);
+    let gb = Rc::new(RefCell::new(Gb {
+        agent: Agent::new(agent_cfg, shared.rng.next_u64()),
+        router: MediaRouter::default(),
+        udp: udp.clone(),
+        tcp_out: HashMap::new(),
+        media_tasks: HashMap::new(),
+        media_conns: Gauge::default(),
+        next_conn: 0,
+        local_ips: HashMap::new(),
+    }));
+    tokio::task::spawn_local(sip_udp(gb.clone(), shared.clone(), udp));
+    let sip = accept_loop(
+        gb.clone(),
+        shared.clone(),
+        sip_listener,
+        sip_tcp_slot,
+        sip_tcp,
+    );
+    tokio::task::spawn_local(sip);
+    let media = accept_loop(gb.clone(), shared.clone(), media, media_slot, media_tcp);
+    tokio::task::spawn_local(media);
+    tokio::task::spawn_local(tick(gb.clone(), shared));
+    Ok(gb)
+}
+
+/// How many ephemeral ports to try for SIP when `sip_listen` has port 0: the UDP socket picks
+/// one, and the TCP listener must get the same number, which another socket may hold.
+const SIP_PORT_TRIES: usize = 32;
+
+/// Binds SIP over UDP and TCP on the same port. With port 0, the kernel's pick for UDP may be
+/// taken for TCP; then we try another pick.
+async fn bind_sip(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut tries = if addr.port() == 0 { SIP_PORT_TRIES } else { 1 };
+    loop {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on udp {addr}: {e}")))?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if tries > 1 && e.kind() == io::ErrorKind::AddrInUse => tries -= 1,
+            Err(e) => {
+                let at = udp.local_addr()?;
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on tcp {at}: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+/// GB28181's Date format (§ 9.1.2.1): local time as `YYYY-MM-DDTHH:MM:SS.mmm` (we send UTC).
+fn date_now() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    sip::header::format_date(ms)
+}
+
+/// Our address as the peer sees it: for a socket bound to 0.0.0.0 the kernel's route decides.
+fn local_for(gb: &mut Gb, bound: SocketAddr, peer: SocketAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let ip = *gb.local_ips.entry(peer.ip()).or_insert_with(|| {
+        std::net::UdpSocket::bind((bound.ip(), 0))
+            .and_then(|s| {
+                s.connect(peer)?;
+                s.local_addr()
+            })
+            .map(|a| a.ip())
+            .unwrap_or(bound.ip())
+    });
+    SocketAddr::new(ip, bound.port())
+}
+
+fn handle_sip(gb: &GbHandle, shared: &Shared, peer: Peer, msg: sip::SipMessage) {
+    let now = shared.clock.now_ms();
+    gb.borrow_mut()
+        .agent
+        .handle_message(now, &date_now(), peer, msg);
+    pump(gb, shared);
+}
+
+/// Sends what the agent queued and carries out its events (the gateway starts and stops the
+/// media; the sockets it asks for are opened and closed here).
+fn pump(gb: &GbHandle, shared: &Shared) {
+    let now = shared.clock.now_ms();
+    let mut g = gb.borrow_mut();
+    while let Some((peer, bytes)) = g.agent.poll_transmit() {
+        match peer.transport {
+            SipTransport::Udp => {
+                if let Err(e) = g.udp.try_send_to(&bytes, peer.addr) {
+                    log::debug!("GB28181 SIP to {}: {e}", peer.addr);
+                }
+            }
+            SipTransport::Tcp(id) => {
+                let sent = g.tcp_out.get(&id).map(|tx| tx.try_send(bytes));
+                if let Some(Err(_)) = sent {
+                    log::debug!("GB28181 SIP to {}: connection busy or gone", peer.addr);
+                }
+            }
+        }
+    }
+    while let Some(event) = g.agent.poll_event() {
+        let task = match gb28181::handle_event(&mut g.router, &shared.ctx, now, event) {
+            None => continue,
+            Some(MediaSocket::OpenUdp { ssrc, port }) => {
+                let task = media_udp(gb.clone(), shared.clone(), port);
+                (ssrc, tokio::task::spawn_local(task), Some(port))
+            }
+            Some(MediaSocket::Connect { ssrc, remote }) => {
+                let task = media_tcp_active(gb.clone(), shared.clone(), remote);
+                (ssrc, tokio::task::spawn_local(task), None)
+            }
+            Some(MediaSocket::Close { ssrc }) => {
+                if let Some((task, port)) = g.media_tasks.remove(&ssrc) {
+                    task.abort();
+                    if let Some(port) = port {
+                        g.agent.release_udp_port(port);
+                    }
+                }
+                continue;
+            }
+        };
+        g.media_tasks.insert(task.0, (task.1, task.2));
+    }
+}
+
+async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let bound = udp
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    loop {
+        let (n, addr) = match udp.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("GB28181 SIP udp: {e}");
+                continue;
+            }
+        };
+        match sip::decode_datagram(&buf[..n]) {
+            Ok(msg) => {
+                let local = local_for(&mut gb.borrow_mut(), bound, addr);
+                let peer = Peer {
+                    transport: SipTransport::Udp,
+                    addr,
+                    local,
+                };
+                handle_sip(&gb, &shared, peer, msg);
+            }
+            Err(e) => log::debug!("GB28181 SIP from {addr}: {e}"),
+        }
+    }
+}
+
+async fn tick(gb: GbHandle, shared: Shared) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        let now = shared.clock.now_ms();
+        {
+            let mut g = gb.borrow_mut();
+            g.agent.handle_timeout(now);
+            g.router.flush(&shared.ctx, now);
+        }
+        pump(&gb, &shared);
+    }
+}

@@ -1,0 +1,64 @@
+//! What the HTTP API shows of the agent: devices, their channels and call states.
+
+use std::net::SocketAddr;
+
+use super::{Agent, SipTransport};
+
+/// What the API shows of a device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub addr: SocketAddr,
+    pub transport: SipTransport,
+    pub online: bool,
+    pub registered: bool,
+    pub manufacturer: String,
+    pub model: String,
+    pub last_seen_ms: u64,
+    pub channels: Vec<ChannelInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelInfo {
+    pub id: String,
+    pub name: String,
+    /// The catalog's `Status`.
+    pub status: String,
+    /// [`CallState::as_str`](super::call::CallState::as_str): "idle", "inviting", "playing",
+    /// "stopping".
+    pub state: &'static str,
+    /// The SSRC of the call set up or up.
+    pub ssrc: Option<u32>,
+}
+
+impl Agent {
+    /// Devices and their channels, for the API. Devices are forgotten when they go offline, so
+    /// every one listed is online.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        self.devices
+            .map
+            .iter()
+            .map(|(id, d)| DeviceInfo {
+                id: id.clone(),
+                addr: d.peer.addr,
+                transport: d.peer.transport,
+                online: true,
+                registered: d.registered,
+                manufacturer: d.manufacturer.clone(),
+                model: d.model.clone(),
+                last_seen_ms: d.last_seen,
+                channels: d
+                    .channels
+                    .iter()
+                    .map(|(cid, c)| ChannelInfo {
+                        id: cid.clone(),
+                        name: c.name.clone(),
+                        status: c.status.clone(),
+                        state: c.call.as_str(),
+                        ssrc: c.call.dialog().map(|d| d.ssrc),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
