@@ -169,7 +169,7 @@ impl Config {
         Config {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1935)),
             max_connections: 1000,
-            max_streams: crate::live::MAX_STREAMS,
+            max_streams: 1024,
             chunk_size: 60_000,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,

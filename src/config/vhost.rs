@@ -1,28 +1,7 @@
 //! One virtual host's settings (SRS: `vhost NAME { ... }`) and their embedded defaults.
 
 use super::security::Security;
-
-/// How outgoing timestamps are corrected (SRS: `play.time_jitter`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeJitter {
-    /// Make timestamps monotonic and remove jumps, keeping the stream's own pacing.
-    Full,
-    /// Only shift timestamps so that the stream starts at zero.
-    Zero,
-    /// Pass the publisher's timestamps through unchanged.
-    Off,
-}
-
-impl TimeJitter {
-    /// The word used in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TimeJitter::Full => "full",
-            TimeJitter::Zero => "zero",
-            TimeJitter::Off => "off",
-        }
-    }
-}
+pub use crate::live::jitter::TimeJitter;
 
 /// Where HLS segments live (`hls.hls_storage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
