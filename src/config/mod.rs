@@ -10,6 +10,12 @@
 //! `schema`), so the span is the value's own; security rules and vhost names are checked just
 //! after, on spans kept with `toml::Spanned`.
 //!
+//! Each key is defined once, as a row of its section's `section!` table below (top level,
+//! `http_server`, `http_api`, `gb28181`) or in `vhost` (`vhost` and its sub-tables, `hls`) and
+//! `security`: field, type, default, doc, checked raw type and whether a change needs a
+//! restart. The raw tables, the copy over the defaults and the reload diff are generated from
+//! it; see `section` for how to add a key.
+//!
 //! Vhosts (SRS behaviour unless noted):
 //! - The default vhost [`DEFAULT_VHOST`] always exists, written or not.
 //! - Every vhost starts from the embedded defaults; a named vhost does **not** inherit what the
