@@ -10,6 +10,12 @@
 //! `schema`), so the span is the value's own; security rules and vhost names are checked just
 //! after, on spans kept with `toml::Spanned`.
 //!
+//! Each key is defined once, as a row of its section's `section!` table below (top level,
+//! `http_server`, `http_api`, `gb28181`) or in `vhost` (`vhost` and its sub-tables, `hls`) and
+//! `security`: field, type, default, doc, checked raw type and whether a change needs a
+//! restart. The raw tables, the copy over the defaults and the reload diff are generated from
+//! it; see `section` for how to add a key.
+//!
 //! Vhosts (SRS behaviour unless noted):
 //! - The default vhost [`DEFAULT_VHOST`] always exists, written or not.
 //! - Every vhost starts from the embedded defaults; a named vhost does **not** inherit what the
@@ -20,6 +26,9 @@
 //! - A client's vhost resolves to the named vhost if one is configured, else to the default
 //!   vhost. A configured but disabled vhost refuses its clients; it does not fall back to the
 //!   default vhost.
+
+#[macro_use]
+mod section;
 
 mod diff;
 mod error;
@@ -39,338 +48,308 @@ pub use error::ConfigError;
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 
-use schema::{RawConfig, RawVhost};
+use schema::{Int, Keyword, Listen, SipId, Timeout};
+use section::{compiled_in, debug, no_hook, plain, ErrorAt, Section};
 use toml::Spanned;
+use vhost::RawVhost;
 
 pub use crate::media::DEFAULT_VHOST;
 
 /// Largest config file [`Config::load`] reads; a real one is a few KiB.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// `http_server` settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpServer {
-    /// `http_server.enabled` (SRS: `http_server.enabled`).
-    pub enabled: bool,
-    /// `http_server.listen` (SRS: `http_server.listen`). Needs a restart to change.
-    pub listen: SocketAddr,
-    /// `http_server.dir` (SRS: `http_server.dir`): the static web root.
-    pub dir: String,
-    /// `http_server.crossdomain` (SRS: `http_server.crossdomain`): CORS headers.
-    pub crossdomain: bool,
+section! {
+    /// `http_server` settings.
+    pub struct HttpServer: RawHttpServer, "a table of HTTP server settings" {
+        /// `http_server.enabled` (SRS: `http_server.enabled`). Needs a restart to change.
+        @restart
+        @check(compiled_in(cfg!(feature = "http"), "http-flv, hls or api"))
+        enabled: bool = cfg!(feature = "http") => enabled: Spanned<bool>;
+        /// `http_server.listen` (SRS: `http_server.listen`). Needs a restart to change.
+        @restart
+        listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)) => listen: Listen;
+        /// `http_server.dir` (SRS: `http_server.dir`): the static web root.
+        dir: String = "./www".to_owned() => dir: String;
+        /// `http_server.crossdomain` (SRS: `http_server.crossdomain`): CORS headers.
+        crossdomain: bool = true => crossdomain: bool;
+    }
+    nested {}
+    extra {}
+    raw no_hook {}
 }
 
-/// How camera media reaches us (`gb28181.transport`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GbTransport {
-    /// The camera connects to our shared TCP media port (RFC 4571 framing).
-    TcpPassive,
-    /// We connect to the camera's TCP port from its SDP answer.
-    TcpActive,
-    /// RTP over UDP to a port of ours from `rtp_port_min..=rtp_port_max`.
-    Udp,
+keywords! {
+    /// How camera media reaches us (`gb28181.transport`).
+    pub enum GbTransport {
+        /// The camera connects to our shared TCP media port (RFC 4571 framing).
+        TcpPassive = "tcp_passive",
+        /// We connect to the camera's TCP port from its SDP answer.
+        TcpActive = "tcp_active",
+        /// RTP over UDP to a port of ours from `rtp_port_min..=rtp_port_max`.
+        Udp = "udp",
+    }
 }
 
-/// How a camera stream is named in the hub (`gb28181.stream_name`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GbStreamName {
-    /// `{app}/{channel_id}`.
-    Channel,
-    /// `{app}/{device_id}` (one stream per device).
-    Device,
+keywords! {
+    /// How a camera stream is named in the hub (`gb28181.stream_name`).
+    pub enum GbStreamName {
+        /// `{app}/{channel_id}`.
+        Channel = "channel",
+        /// `{app}/{device_id}` (one stream per device).
+        Device = "device",
+    }
 }
 
-/// `gb28181` settings: the SIP server for IP cameras and their media.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gb28181 {
-    /// `gb28181.enabled`.
-    pub enabled: bool,
-    /// `gb28181.sip_listen`: SIP over UDP and TCP. Needs a restart to change.
-    pub sip_listen: SocketAddr,
-    /// `gb28181.media_listen`: the shared TCP media port (tcp_passive). Restart to change.
-    pub media_listen: SocketAddr,
-    /// `gb28181.rtp_port_min`/`rtp_port_max`: UDP media ports, one per playing channel.
-    pub rtp_ports: (u16, u16),
-    /// `gb28181.server_id`: our 20-digit SIP id.
-    pub server_id: String,
-    /// `gb28181.domain`: SIP domain and digest realm (the first 10 digits of the id).
-    pub domain: String,
-    /// `gb28181.password`: shared REGISTER password; empty accepts devices without one.
-    pub password: String,
-    /// `gb28181.passwords`: per-device passwords, by device id.
-    pub passwords: BTreeMap<String, String>,
-    /// `gb28181.auto_invite`: invite every channel after the catalog arrives.
-    pub auto_invite: bool,
-    /// `gb28181.transport`.
-    pub transport: GbTransport,
-    /// `gb28181.app`: the app of camera streams in the hub.
-    pub app: String,
-    /// `gb28181.stream_name`.
-    pub stream_name: GbStreamName,
-    /// `gb28181.keepalive_timeout`, seconds without keepalive before a device is offline.
-    pub keepalive_timeout_s: u32,
-    /// `gb28181.media_timeout`, seconds without media before a channel is invited again.
-    pub media_timeout_s: u32,
-    /// `gb28181.max_media_sessions`: camera channels receiving media at once (and media TCP
-    /// connections). RAM: up to about 8 MiB each at worst (see `limits`).
-    pub max_media_sessions: usize,
-    /// `gb28181.host`: the IP put in our SDP; empty = the local address the camera reached.
-    pub host: String,
+section! {
+    /// `gb28181` settings: the SIP server for IP cameras and their media.
+    pub struct Gb28181: RawGb28181, "a table of GB28181 settings" {
+        /// `gb28181.enabled`.
+        @check(compiled_in(cfg!(feature = "gb28181"), "gb28181"))
+        enabled: bool = cfg!(feature = "gb28181") => enabled: Spanned<bool>;
+        /// `gb28181.sip_listen`: SIP over UDP and TCP. Needs a restart to change.
+        sip_listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5060))
+            => sip_listen: Listen;
+        /// `gb28181.media_listen`: the shared TCP media port (tcp_passive). Restart to change.
+        media_listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9000))
+            => media_listen: Listen;
+        /// `gb28181.server_id`: our 20-digit SIP id.
+        @show(plain)
+        server_id: String = "34020000002000000001".to_owned() => server_id: SipId;
+        /// `gb28181.password`: shared REGISTER password; empty accepts devices without one.
+        @show(password_set)
+        password: String = String::new() => password: String;
+        /// `gb28181.passwords`: per-device passwords, by device id.
+        passwords: BTreeMap<String, String> = BTreeMap::new()
+            => passwords: BTreeMap<String, String>;
+        /// `gb28181.auto_invite`: invite every channel after the catalog arrives.
+        auto_invite: bool = true => auto_invite: bool;
+        /// `gb28181.transport`.
+        @show(debug)
+        transport: GbTransport = GbTransport::TcpPassive => transport: Keyword<GbTransport>;
+        /// `gb28181.app`: the app of camera streams in the hub.
+        @show(plain)
+        app: String = "live".to_owned() => app: String;
+        /// `gb28181.stream_name`.
+        @show(debug)
+        stream_name: GbStreamName = GbStreamName::Channel
+            => stream_name: Keyword<GbStreamName>;
+        /// `gb28181.keepalive_timeout`, seconds without keepalive before a device is offline.
+        keepalive_timeout_s: u32 = 180 => keepalive_timeout: Int<10, 3_600>;
+        /// `gb28181.media_timeout`, seconds without media before a channel is invited again.
+        media_timeout_s: u32 = 15 => media_timeout: Int<3, 3_600>;
+        /// `gb28181.max_media_sessions`: camera channels receiving media at once (and media TCP
+        /// connections). RAM: up to about 8 MiB each at worst (see `limits`).
+        max_media_sessions: usize = 64 => max_media_sessions: Int<1, 1_024>;
+        /// `gb28181.host`: the IP put in our SDP; empty = the local address the camera reached.
+        host: String = String::new() => host: String;
+    }
+    nested {}
+    extra {
+        /// `gb28181.rtp_port_min`/`rtp_port_max`: UDP media ports, one per playing channel.
+        pub rtp_ports: (u16, u16) = (30000, 30100) => "rtp_ports" @show(port_range);
+        /// `gb28181.domain`: SIP domain and digest realm (the first 10 digits of the id).
+        pub domain: String = "3402000000".to_owned() => "domain" @show(plain);
+    }
+    raw apply_gb28181 {
+        rtp_port_min: Spanned<Int<1024, 65_535>>,
+        rtp_port_max: Int<1024, 65_535>,
+        domain: String,
+    }
 }
 
-/// `http_api` settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpApi {
-    /// `http_api.enabled` (SRS: `http_api.enabled`).
-    pub enabled: bool,
-    /// `http_api.auth` (SRS: `http_api.auth`): basic-auth (username, password) when enabled.
-    pub auth: Option<(String, String)>,
+/// `gb28181.password` in the reload log: whether one is set, never the password.
+fn password_set(password: &str) -> String {
+    if password.is_empty() { "none" } else { "set" }.to_owned()
 }
 
-/// The whole configuration, every key resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// `listen` (SRS: `listen`): RTMP listen address. Needs a restart to change.
-    pub listen: SocketAddr,
-    /// `max_connections` (SRS: `max_connections`): TCP connections (RTMP, HTTP, GB28181 SIP
-    /// and media) over this are closed at accept.
-    pub max_connections: usize,
-    /// `max_streams`: streams (publishers and streams waited for by players) alive at once;
-    /// a publish or play that would create one more is refused.
-    pub max_streams: usize,
-    /// `chunk_size` (SRS: `chunk_size`): our outgoing RTMP chunk size, 128..=65536.
-    pub chunk_size: u32,
-    /// `handshake_timeout`: ms to finish the RTMP handshake and `connect`.
-    pub handshake_timeout_ms: u32,
-    /// `idle_timeout`: ms with no bytes in either direction before a connection is closed.
-    pub idle_timeout_ms: u32,
-    /// `grace_period`: ms a Source with no publisher and no player is kept; 0 frees it at once.
-    pub grace_period_ms: u32,
-    /// `log.level` (SRS: `srs_log_level`).
-    pub log_level: log::LevelFilter,
-    /// `user`: when started as root, switch to this user (and its group) after binding the
-    /// listening ports. Needs a restart to change.
-    pub user: Option<String>,
-    /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
-    pub http: HttpServer,
-    /// `http_api` (SRS: `http_api`), served by the same HTTP server under `/api/`.
-    pub api: HttpApi,
-    /// `gb28181`: the camera gateway.
-    pub gb28181: Gb28181,
-    default_vhost: Vhost,
-    /// Named vhosts by canonical (lower-case) name.
-    vhosts: BTreeMap<String, Vhost>,
+fn port_range(ports: &(u16, u16)) -> String {
+    format!("{}-{}", ports.0, ports.1)
+}
+
+/// The `gb28181` keys that depend on each other: the port range, and the domain that is the
+/// first 10 digits of `server_id` unless written.
+type RawGbPorts = (
+    Option<Spanned<Int<1024, 65_535>>>,
+    Option<Int<1024, 65_535>>,
+    Option<String>,
+);
+
+fn apply_gb28181(
+    g: &mut Gb28181,
+    (min, max, domain): RawGbPorts,
+    path: &str,
+    at: &ErrorAt<'_>,
+) -> Result<(), ConfigError> {
+    if let Some(v) = max {
+        g.rtp_ports.1 = v.to_u32() as u16;
+    }
+    if let Some(v) = min {
+        g.rtp_ports.0 = v.get_ref().to_u32() as u16;
+        if g.rtp_ports.0 > g.rtp_ports.1 {
+            return Err(at(
+                v.span(),
+                section::join(path, "rtp_port_min"),
+                format!("above rtp_port_max ({})", g.rtp_ports.1),
+            ));
+        }
+    }
+    g.domain = domain.unwrap_or_else(|| g.server_id[..10].to_owned());
+    Ok(())
+}
+
+section! {
+    /// `http_api` settings.
+    pub struct HttpApi: RawHttpApi, "a table of HTTP API settings" {
+        /// `http_api.enabled` (SRS: `http_api.enabled`).
+        @check(compiled_in(cfg!(feature = "api"), "api"))
+        enabled: bool = cfg!(feature = "api") => enabled: Spanned<bool>;
+    }
+    nested {}
+    extra {
+        /// `http_api.auth` (SRS: `http_api.auth`): basic-auth (username, password) when enabled.
+        pub auth: Option<(String, String)> = None => "auth" @show(show_auth);
+    }
+    raw apply_auth {
+        auth: RawAuth,
+    }
+}
+
+/// `http_api.auth`.
+#[derive(serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of API authentication settings"
+)]
+struct RawAuth {
+    enabled: Option<bool>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+fn apply_auth(
+    api: &mut HttpApi,
+    (auth,): (Option<RawAuth>,),
+    _: &str,
+    _: &ErrorAt<'_>,
+) -> Result<(), ConfigError> {
+    if let Some(auth) = auth {
+        api.auth = match auth.enabled {
+            Some(true) | None if auth.username.is_some() => Some((
+                auth.username.unwrap_or_default(),
+                auth.password.unwrap_or_default(),
+            )),
+            _ => None,
+        };
+    }
+    Ok(())
+}
+
+/// The user name only: the password never goes to the log.
+fn show_auth(auth: &Option<(String, String)>) -> String {
+    match auth {
+        Some((user, _)) => format!("user {user:?}"),
+        None => "off".to_owned(),
+    }
+}
+
+section! {
+    /// The whole configuration, every key resolved.
+    pub struct Config: RawConfig, "a config table" {
+        /// `listen` (SRS: `listen`): RTMP listen address. Needs a restart to change.
+        @restart
+        listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1935)) => listen: Listen;
+        /// `max_connections` (SRS: `max_connections`): TCP connections (RTMP, HTTP, GB28181
+        /// SIP and media) over this are closed at accept.
+        max_connections: usize = 1000 => max_connections: Int<1, 1_000_000>;
+        /// `max_streams`: streams (publishers and streams waited for by players) alive at once;
+        /// a publish or play that would create one more is refused. RAM: a Source without
+        /// players or cache is about 400 bytes; its GOP cache adds up to `gop_cache_max_bytes`.
+        max_streams: usize = 1024 => max_streams: Int<1, 65_536>;
+        /// `chunk_size` (SRS: `chunk_size`): our outgoing RTMP chunk size, 128..=65536.
+        chunk_size: u32 = 60_000 => chunk_size: Int<128, 65_536>;
+        /// `handshake_timeout`: ms to finish the RTMP handshake and `connect`.
+        handshake_timeout_ms: u32 = 10_000 => handshake_timeout: Timeout;
+        /// `idle_timeout`: ms with no bytes in either direction before a connection is closed.
+        idle_timeout_ms: u32 = 30_000 => idle_timeout: Timeout;
+        /// `grace_period`: ms a Source with no publisher and no player is kept; 0 frees it at
+        /// once.
+        grace_period_ms: u32 = 5_000 => grace_period: Int<0, 3_600_000>;
+        /// `user`: when started as root, switch to this user (and its group) after binding the
+        /// listening ports. Needs a restart to change.
+        @restart
+        user: Option<String> = None => user: String;
+    }
+    table log: RawLog, "a table of log settings" {
+        /// `log.level` (SRS: `srs_log_level`).
+        log_level: log::LevelFilter = log::LevelFilter::Info => level: Keyword<log::LevelFilter>;
+    }
+    nested {
+        /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
+        http: HttpServer => http_server;
+        /// `http_api` (SRS: `http_api`), served by the same HTTP server under `/api/`.
+        api: HttpApi => http_api;
+        /// `gb28181`: the camera gateway.
+        gb28181: Gb28181 => gb28181;
+    }
+    extra {
+        default_vhost: Vhost = Vhost::embedded(DEFAULT_VHOST.to_owned());
+        /// Named vhosts by canonical (lower-case) name.
+        vhosts: BTreeMap<String, Vhost> = BTreeMap::new();
+    }
+    raw apply_vhosts {
+        vhost: BTreeMap<Spanned<String>, RawVhost>,
+    }
+}
+
+/// The `[vhost.NAME]` tables, each over the embedded defaults (see the module doc).
+fn apply_vhosts(
+    config: &mut Config,
+    (vhosts,): (Option<BTreeMap<Spanned<String>, RawVhost>>,),
+    _: &str,
+    at: &ErrorAt<'_>,
+) -> Result<(), ConfigError> {
+    // File order, so that a case-duplicate is reported where it is written second.
+    let mut written: Vec<(Spanned<String>, RawVhost)> =
+        vhosts.unwrap_or_default().into_iter().collect();
+    written.sort_by_key(|(name, _)| name.span().start);
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (name, raw_vhost) in written {
+        let path = section::join("vhost", name.get_ref());
+        let canonical = canonical_vhost_name(name.get_ref())
+            .map_err(|message| at(name.span(), path.clone(), message))?;
+        if let Some(first) = seen.insert(canonical.clone(), name.get_ref().clone()) {
+            return Err(at(
+                name.span(),
+                path,
+                format!("same vhost as {first:?} (vhost names are case-insensitive)"),
+            ));
+        }
+        let vhost = if canonical == DEFAULT_VHOST {
+            &mut config.default_vhost
+        } else {
+            config
+                .vhosts
+                .entry(canonical.clone())
+                .or_insert_with(|| Vhost::embedded(canonical))
+        };
+        vhost.apply(raw_vhost, &path, at)?;
+    }
+    Ok(())
 }
 
 impl Config {
     /// The built-in defaults; equal to `from_toml_str("", _)`.
     pub fn embedded() -> Config {
-        Config {
-            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1935)),
-            max_connections: 1000,
-            max_streams: crate::live::MAX_STREAMS,
-            chunk_size: 60_000,
-            handshake_timeout_ms: 10_000,
-            idle_timeout_ms: 30_000,
-            grace_period_ms: 5_000,
-            log_level: log::LevelFilter::Info,
-            user: None,
-            http: HttpServer {
-                enabled: cfg!(feature = "http"),
-                listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
-                dir: "./www".to_owned(),
-                crossdomain: true,
-            },
-            api: HttpApi {
-                enabled: cfg!(feature = "api"),
-                auth: None,
-            },
-            gb28181: Gb28181 {
-                enabled: cfg!(feature = "gb28181"),
-                sip_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5060)),
-                media_listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9000)),
-                rtp_ports: (30000, 30100),
-                server_id: "34020000002000000001".to_owned(),
-                domain: "3402000000".to_owned(),
-                password: String::new(),
-                passwords: BTreeMap::new(),
-                auto_invite: true,
-                transport: GbTransport::TcpPassive,
-                app: "live".to_owned(),
-                stream_name: GbStreamName::Channel,
-                keepalive_timeout_s: 180,
-                media_timeout_s: 15,
-                max_media_sessions: 64,
-                host: String::new(),
-            },
-            default_vhost: Vhost::embedded(DEFAULT_VHOST.to_owned()),
-            vhosts: BTreeMap::new(),
-        }
+        Config::defaults()
     }
 
     /// Parses config text; `origin` (usually the file name) starts every error message.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::from_toml(&e, text, origin))?;
-        let mut config = Config::embedded();
-        if let Some(v) = raw.listen {
-            config.listen = v.0;
-        }
-        if let Some(v) = raw.max_connections {
-            config.max_connections = v.to_usize();
-        }
-        if let Some(v) = raw.max_streams {
-            config.max_streams = v.to_usize();
-        }
-        if let Some(v) = raw.chunk_size {
-            config.chunk_size = v.to_u32();
-        }
-        if let Some(v) = raw.handshake_timeout {
-            config.handshake_timeout_ms = v.to_u32();
-        }
-        if let Some(v) = raw.idle_timeout {
-            config.idle_timeout_ms = v.to_u32();
-        }
-        if let Some(v) = raw.grace_period {
-            config.grace_period_ms = v.to_u32();
-        }
-        if let Some(user) = raw.user {
-            config.user = Some(user);
-        }
-        if let Some(level) = raw.log.and_then(|log| log.level) {
-            config.log_level = level.0;
-        }
         let at = |span, key, message| ConfigError::at(text, origin, span, key, message);
-        if let Some(gb) = raw.gb28181 {
-            let g = &mut config.gb28181;
-            if let Some(v) = gb.enabled {
-                g.enabled = compiled_in(
-                    v,
-                    cfg!(feature = "gb28181"),
-                    "gb28181.enabled",
-                    "gb28181",
-                    &at,
-                )?;
-            }
-            if let Some(v) = gb.sip_listen {
-                g.sip_listen = v.0;
-            }
-            if let Some(v) = gb.media_listen {
-                g.media_listen = v.0;
-            }
-            if let Some(v) = gb.rtp_port_max {
-                g.rtp_ports.1 = v.to_u32() as u16;
-            }
-            if let Some(v) = gb.rtp_port_min {
-                g.rtp_ports.0 = v.get_ref().to_u32() as u16;
-                if g.rtp_ports.0 > g.rtp_ports.1 {
-                    return Err(at(
-                        v.span(),
-                        "gb28181.rtp_port_min".to_owned(),
-                        format!("above rtp_port_max ({})", g.rtp_ports.1),
-                    ));
-                }
-            }
-            if let Some(v) = gb.server_id {
-                g.domain = v.0[..10].to_owned();
-                g.server_id = v.0;
-            }
-            if let Some(v) = gb.domain {
-                g.domain = v;
-            }
-            if let Some(v) = gb.password {
-                g.password = v;
-            }
-            if let Some(v) = gb.passwords {
-                g.passwords = v;
-            }
-            if let Some(v) = gb.auto_invite {
-                g.auto_invite = v;
-            }
-            if let Some(v) = gb.transport {
-                g.transport = v.0;
-            }
-            if let Some(v) = gb.app {
-                g.app = v;
-            }
-            if let Some(v) = gb.stream_name {
-                g.stream_name = v.0;
-            }
-            if let Some(v) = gb.keepalive_timeout {
-                g.keepalive_timeout_s = v.to_u32();
-            }
-            if let Some(v) = gb.media_timeout {
-                g.media_timeout_s = v.to_u32();
-            }
-            if let Some(v) = gb.max_media_sessions {
-                g.max_media_sessions = v.to_usize();
-            }
-            if let Some(v) = gb.host {
-                g.host = v;
-            }
-        }
-        if let Some(http) = raw.http_server {
-            if let Some(v) = http.enabled {
-                config.http.enabled = compiled_in(
-                    v,
-                    cfg!(feature = "http"),
-                    "http_server.enabled",
-                    "http-flv, hls or api",
-                    &at,
-                )?;
-            }
-            if let Some(v) = http.listen {
-                config.http.listen = v.0;
-            }
-            if let Some(v) = http.dir {
-                config.http.dir = v;
-            }
-            if let Some(v) = http.crossdomain {
-                config.http.crossdomain = v;
-            }
-        }
-        if let Some(api) = raw.http_api {
-            if let Some(v) = api.enabled {
-                config.api.enabled =
-                    compiled_in(v, cfg!(feature = "api"), "http_api.enabled", "api", &at)?;
-            }
-            if let Some(auth) = api.auth {
-                config.api.auth = match auth.enabled {
-                    Some(true) | None if auth.username.is_some() => Some((
-                        auth.username.unwrap_or_default(),
-                        auth.password.unwrap_or_default(),
-                    )),
-                    _ => None,
-                };
-            }
-        }
-        // File order, so that a case-duplicate is reported where it is written second.
-        let mut written: Vec<(Spanned<String>, RawVhost)> =
-            raw.vhost.unwrap_or_default().into_iter().collect();
-        written.sort_by_key(|(name, _)| name.span().start);
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        for (name, raw_vhost) in written {
-            let mut path = String::from("vhost");
-            error::push_key(&mut path, name.get_ref());
-            let canonical = canonical_vhost_name(name.get_ref())
-                .map_err(|message| at(name.span(), path.clone(), message))?;
-            if let Some(first) = seen.insert(canonical.clone(), name.get_ref().clone()) {
-                return Err(at(
-                    name.span(),
-                    path,
-                    format!("same vhost as {first:?} (vhost names are case-insensitive)"),
-                ));
-            }
-            let vhost = if canonical == DEFAULT_VHOST {
-                &mut config.default_vhost
-            } else {
-                config
-                    .vhosts
-                    .entry(canonical.clone())
-                    .or_insert_with(|| Vhost::embedded(canonical))
-            };
-            apply_vhost(vhost, raw_vhost, &path, &at)?;
-        }
+        let mut config = Config::embedded();
+        config.apply(raw, "", &at)?;
         Ok(config)
     }
 
@@ -457,129 +436,4 @@ fn canonical_vhost_name(name: &str) -> Result<String, String> {
     } else {
         Ok(name.to_ascii_lowercase())
     }
-}
-
-/// `enabled = true` for a protocol this build does not have is refused, naming the feature.
-fn compiled_in(
-    value: Spanned<bool>,
-    compiled: bool,
-    key: &str,
-    feature: &str,
-    at: &ErrorAt<'_>,
-) -> Result<bool, ConfigError> {
-    let enabled = *value.get_ref();
-    if enabled && !compiled {
-        return Err(at(
-            value.span(),
-            key.to_owned(),
-            format!("this build does not have it (Cargo feature {feature}); see boards/ or build with --features full"),
-        ));
-    }
-    Ok(enabled)
-}
-
-type ErrorAt<'a> = dyn Fn(std::ops::Range<usize>, String, String) -> ConfigError + 'a;
-
-/// Overrides `vhost`'s embedded defaults with what the file sets; `path` is `vhost.NAME`.
-fn apply_vhost(
-    vhost: &mut Vhost,
-    raw: RawVhost,
-    path: &str,
-    at: &ErrorAt<'_>,
-) -> Result<(), ConfigError> {
-    if let Some(v) = raw.enabled {
-        vhost.enabled = v;
-    }
-    if let Some(v) = raw.min_latency {
-        vhost.min_latency = v;
-    }
-    if let Some(v) = raw.tcp_nodelay {
-        vhost.tcp_nodelay = v;
-    }
-    if let Some(play) = raw.play {
-        if let Some(v) = play.gop_cache {
-            vhost.gop_cache = v;
-        }
-        if let Some(v) = play.gop_cache_max_frames {
-            vhost.gop_cache_max_frames = v.to_usize();
-        }
-        if let Some(v) = play.gop_cache_max_bytes {
-            vhost.gop_cache_max_bytes = v.to_usize();
-        }
-        if let Some(v) = play.queue_length {
-            vhost.queue_length_ms = v.0;
-        }
-        if let Some(v) = play.queue_max_bytes {
-            vhost.queue_max_bytes = v.to_usize();
-        }
-        if let Some(v) = play.mw_latency {
-            vhost.mw_latency_ms = v.to_u32();
-        }
-        if let Some(v) = play.time_jitter {
-            vhost.time_jitter = v.0;
-        }
-    }
-    if let Some(publish) = raw.publish {
-        if let Some(v) = publish.firstpkt_timeout {
-            vhost.firstpkt_timeout_ms = v.to_u32();
-        }
-        if let Some(v) = publish.normal_timeout {
-            vhost.normal_timeout_ms = v.to_u32();
-        }
-    }
-    if let Some(remux) = raw.http_remux {
-        if let Some(v) = remux.enabled {
-            let flv_or_ts = cfg!(any(feature = "http-flv", feature = "http-ts"));
-            let key = format!("{path}.http_remux.enabled");
-            vhost.http_remux = compiled_in(v, flv_or_ts, &key, "http-flv or http-ts", at)?;
-        }
-    }
-    if let Some(hls) = raw.hls {
-        let h = &mut vhost.hls;
-        if let Some(v) = hls.enabled {
-            let key = format!("{path}.hls.enabled");
-            h.enabled = compiled_in(v, cfg!(feature = "hls"), &key, "hls", at)?;
-        }
-        if let Some(v) = hls.hls_fragment {
-            h.fragment_ms = v.0;
-        }
-        if let Some(v) = hls.hls_window {
-            h.window_ms = v.0;
-        }
-        if let Some(v) = hls.hls_max_bytes {
-            h.max_bytes = v.to_usize();
-        }
-        if let Some(v) = hls.hls_storage {
-            h.storage = v.0;
-        }
-        if let Some(v) = hls.hls_path {
-            h.path = v;
-        }
-        if let Some(v) = hls.hls_cleanup {
-            h.cleanup = v;
-        }
-        if let Some(v) = hls.hls_dispose {
-            h.dispose_s = v.to_u32();
-        }
-    }
-    if let Some(security) = raw.security {
-        if let Some(v) = security.enabled {
-            vhost.security.enabled = v;
-        }
-        if let Some(lines) = security.rules {
-            let mut rules = Vec::with_capacity(lines.len());
-            for (i, line) in lines.iter().enumerate() {
-                let rule = line.get_ref().parse::<Rule>().map_err(|e| {
-                    at(
-                        line.span(),
-                        format!("{path}.security.rules[{i}]"),
-                        format!("bad rule {:?}: {e}", line.get_ref()),
-                    )
-                })?;
-                rules.push(rule);
-            }
-            vhost.security.rules = rules;
-        }
-    }
-    Ok(())
 }

@@ -9,6 +9,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use toml::Spanned;
+
+use super::error::ConfigError;
+use super::section::{ErrorAt, Section};
+
 /// What a client asks to do on a stream; each rule applies to one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -199,13 +204,62 @@ impl fmt::Display for Rule {
     }
 }
 
-/// A vhost's `security` section (SRS: `security { enabled; allow ...; deny ...; }`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Security {
-    /// SRS: `security.enabled`. When false, [`Security::allows`] admits everyone.
-    pub enabled: bool,
-    /// The rules in file order (order does not change the outcome).
-    pub rules: Vec<Rule>,
+section! {
+    /// A vhost's `security` section (SRS: `security { enabled; allow ...; deny ...; }`).
+    pub struct Security: RawSecurity, "a table of security settings" {
+        /// SRS: `security.enabled`. When false, [`Security::allows`] admits everyone.
+        enabled: bool = false => enabled: bool;
+    }
+    nested {}
+    extra {
+        /// The rules in file order (order does not change the outcome).
+        pub rules: Vec<Rule> = Vec::new() => "rules" @show(show_rules);
+    }
+    raw apply_rules {
+        /// Parsed by [`apply_rules`] so that an error points at the rule, not at the whole array.
+        rules: Vec<Spanned<String>>,
+    }
+}
+
+impl Default for Security {
+    /// Disabled, no rules.
+    fn default() -> Security {
+        Security::defaults()
+    }
+}
+
+/// `security.rules`: each line parsed, an error at the line's own span.
+fn apply_rules(
+    security: &mut Security,
+    (lines,): (Option<Vec<Spanned<String>>>,),
+    path: &str,
+    at: &ErrorAt<'_>,
+) -> Result<(), ConfigError> {
+    let Some(lines) = lines else {
+        return Ok(());
+    };
+    let mut rules = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let rule = line.get_ref().parse::<Rule>().map_err(|e| {
+            at(
+                line.span(),
+                format!("{path}.rules[{i}]"),
+                format!("bad rule {:?}: {e}", line.get_ref()),
+            )
+        })?;
+        rules.push(rule);
+    }
+    security.rules = rules;
+    Ok(())
+}
+
+/// The rules as the file writes them: `["allow play all", "deny play 10.0.0.0/8"]`.
+fn show_rules(rules: &[Rule]) -> String {
+    let rules: Vec<String> = rules
+        .iter()
+        .map(|r| format!("{:?}", r.to_string()))
+        .collect();
+    format!("[{}]", rules.join(", "))
 }
 
 impl Security {

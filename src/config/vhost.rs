@@ -1,113 +1,125 @@
-//! One virtual host's settings (SRS: `vhost NAME { ... }`) and their embedded defaults.
+//! One virtual host's settings (SRS: `vhost NAME { ... }`) and their embedded defaults, each key
+//! defined once (see `section`); the RAM each one costs at most is in the shipped `tinysrs.toml`.
 
+use super::schema::{Bytes, Int, Keyword, QueueLength, Seconds, Timeout};
+use super::section::{compiled_in, no_hook, Section};
 use super::security::Security;
+pub use crate::live::jitter::TimeJitter;
 
-/// How outgoing timestamps are corrected (SRS: `play.time_jitter`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeJitter {
-    /// Make timestamps monotonic and remove jumps, keeping the stream's own pacing.
-    Full,
-    /// Only shift timestamps so that the stream starts at zero.
-    Zero,
-    /// Pass the publisher's timestamps through unchanged.
-    Off,
-}
-
-impl TimeJitter {
-    /// The word used in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TimeJitter::Full => "full",
-            TimeJitter::Zero => "zero",
-            TimeJitter::Off => "off",
-        }
+keywords! {
+    /// Where HLS segments live (`hls.hls_storage`).
+    pub enum HlsStorage {
+        /// In RAM: no flash wear; RAM bounded by window × bitrate.
+        Ram = "ram",
+        /// Files under `hls_path`, written to a temporary name and renamed.
+        Disk = "disk",
     }
 }
 
-/// Where HLS segments live (`hls.hls_storage`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HlsStorage {
-    /// In RAM: no flash wear; RAM bounded by window × bitrate.
-    Ram,
-    /// Files under `hls_path`, written to a temporary name and renamed.
-    Disk,
-}
-
-impl HlsStorage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HlsStorage::Ram => "ram",
-            HlsStorage::Disk => "disk",
-        }
+/// Milliseconds as the file writes them, in seconds: `10`, `0.5`, `0.125`.
+pub(super) fn seconds(ms: &u32) -> String {
+    let ms = *ms;
+    if ms % 1000 == 0 {
+        (ms / 1000).to_string()
+    } else {
+        let fraction = format!("{:03}", ms % 1000);
+        format!("{}.{}", ms / 1000, fraction.trim_end_matches('0'))
     }
 }
 
-/// HLS settings of a vhost (SRS: `hls { ... }`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hls {
-    /// `hls.enabled` (SRS: `hls.enabled`).
-    pub enabled: bool,
-    /// `hls.hls_fragment`, seconds (SRS: `hls_fragment`): a segment is cut at the first
-    /// keyframe after this long (audio-only streams: at this long).
-    pub fragment_ms: u32,
-    /// `hls.hls_window`, seconds (SRS: `hls_window`): the playlist covers this long.
-    /// RAM (ram storage): about (window + 3 fragments) of the stream's bitrate per stream.
-    pub window_ms: u32,
-    /// `hls.hls_max_bytes` (ours): RAM cap of one stream's segments (ram storage): the window,
-    /// the extra segments and the one being written. A segment is cut at
-    /// `hls_max_bytes / (hls_window / hls_fragment + 4)` bytes, keyframe or not, so a stream
-    /// over the bitrate this allows gets shorter segments instead of more RAM.
-    pub max_bytes: usize,
-    /// `hls.hls_storage`: ram (default) or disk.
-    pub storage: HlsStorage,
-    /// `hls.hls_path` (SRS: `hls_path`): directory for disk storage.
-    pub path: String,
-    /// `hls.hls_cleanup` (SRS: `hls_cleanup`): delete segments that left the window (disk).
-    pub cleanup: bool,
-    /// `hls.hls_dispose`, seconds (SRS: `hls_dispose`): delete a stream's files this long
-    /// after it stops publishing; 0 keeps them (disk).
-    pub dispose_s: u32,
+section! {
+    /// HLS settings of a vhost (SRS: `hls { ... }`).
+    pub struct Hls: RawHls, "a table of HLS settings" {
+        /// `hls.enabled` (SRS: `hls.enabled`).
+        @check(compiled_in(cfg!(feature = "hls"), "hls"))
+        enabled: bool = cfg!(feature = "hls") => enabled: toml::Spanned<bool>;
+        /// `hls.hls_fragment`, seconds (SRS: `hls_fragment`): a segment is cut at the first
+        /// keyframe after this long (audio-only streams: at this long).
+        @show(seconds)
+        fragment_ms: u32 = 2_000 => hls_fragment: Seconds;
+        /// `hls.hls_window`, seconds (SRS: `hls_window`): the playlist covers this long.
+        /// RAM (ram storage): about (window + 3 fragments) of the stream's bitrate per stream.
+        @show(seconds)
+        window_ms: u32 = 10_000 => hls_window: Seconds;
+        /// `hls.hls_max_bytes` (ours): RAM cap of one stream's segments (ram storage): the
+        /// window, the extra segments and the one being written. A segment is cut at
+        /// `hls_max_bytes / (hls_window / hls_fragment + 4)` bytes, keyframe or not, so a stream
+        /// over the bitrate this allows gets shorter segments instead of more RAM.
+        max_bytes: usize = 16 * 1024 * 1024 => hls_max_bytes: Int<65_536, 4_294_967_295>;
+        /// `hls.hls_storage`: ram (default) or disk.
+        storage: HlsStorage = HlsStorage::Ram => hls_storage: Keyword<HlsStorage>;
+        /// `hls.hls_path` (SRS: `hls_path`): directory for disk storage.
+        path: String = "./hls".to_owned() => hls_path: String;
+        /// `hls.hls_cleanup` (SRS: `hls_cleanup`): delete segments that left the window (disk).
+        cleanup: bool = true => hls_cleanup: bool;
+        /// `hls.hls_dispose`, seconds (SRS: `hls_dispose`): delete a stream's files this long
+        /// after it stops publishing; 0 keeps them (disk).
+        dispose_s: u32 = 120 => hls_dispose: Int<0, 86_400>;
+    }
+    nested {}
+    extra {}
+    raw no_hook {}
 }
 
-/// The settings of one vhost, every key resolved. Names in the config file are given beside each
-/// field; the RAM each one costs at most is in the shipped `tinysrs.toml`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Vhost {
-    /// Canonical name: [`super::DEFAULT_VHOST`] for the default vhost, otherwise the configured
-    /// host name in ASCII lower case. Use it (not the client's spelling) as the registry key.
-    pub name: String,
-    /// `enabled` (SRS: `enabled`). A disabled vhost refuses its clients.
-    pub enabled: bool,
-    /// `min_latency` (SRS: `min_latency`): send each frame at once, no merged write.
-    pub min_latency: bool,
-    /// `tcp_nodelay` (SRS: `tcp_nodelay`): set `TCP_NODELAY` on player sockets.
-    pub tcp_nodelay: bool,
-    /// `play.gop_cache` (SRS: `play.gop_cache`): keep the last GOP so players start at once.
-    pub gop_cache: bool,
-    /// `play.gop_cache_max_frames` (SRS: `gop_cache_max_frames`).
-    pub gop_cache_max_frames: usize,
-    /// `play.gop_cache_max_bytes`: RAM cap of one stream's GOP cache.
-    pub gop_cache_max_bytes: usize,
-    /// `play.queue_length`, given in seconds (SRS: `play.queue_length`): per-player queue span.
-    pub queue_length_ms: u32,
-    /// `play.queue_max_bytes`: per-player queue RAM cap.
-    pub queue_max_bytes: usize,
-    /// `play.mw_latency` (SRS: `play.mw_latency`): merged-write window, 0..=10000 ms.
-    pub mw_latency_ms: u32,
-    /// `play.time_jitter` (SRS: `play.time_jitter`).
-    pub time_jitter: TimeJitter,
-    /// `publish.firstpkt_timeout` (SRS: `publish.firstpkt_timeout`): ms to wait for the
-    /// publisher's first media packet.
-    pub firstpkt_timeout_ms: u32,
-    /// `publish.normal_timeout` (SRS: `publish.normal_timeout`): ms between media packets
-    /// before the publisher is dropped.
-    pub normal_timeout_ms: u32,
-    /// `security` (SRS: `security`).
-    pub security: Security,
-    /// `http_remux.enabled` (SRS: `http_remux.enabled`): serve `.flv` and `.ts` live.
-    pub http_remux: bool,
-    /// `hls` (SRS: `hls`).
-    pub hls: Hls,
+section! {
+    /// The settings of one vhost, every key resolved. Names in the config file are given beside
+    /// each field; the RAM each one costs at most is in the shipped `tinysrs.toml`.
+    pub struct Vhost: RawVhost, "a table of vhost settings" {
+        /// `enabled` (SRS: `enabled`). A disabled vhost refuses its clients.
+        enabled: bool = true => enabled: bool;
+        /// `min_latency` (SRS: `min_latency`): send each frame at once, no merged write.
+        min_latency: bool = false => min_latency: bool;
+        /// `tcp_nodelay` (SRS: `tcp_nodelay`): set `TCP_NODELAY` on player sockets.
+        tcp_nodelay: bool = false => tcp_nodelay: bool;
+    }
+    table play: RawPlay, "a table of play settings" {
+        /// `play.gop_cache` (SRS: `play.gop_cache`): keep the last GOP so players start at once.
+        gop_cache: bool = true => gop_cache: bool;
+        /// `play.gop_cache_max_frames` (SRS: `gop_cache_max_frames`).
+        gop_cache_max_frames: usize = 2500 => gop_cache_max_frames: Int<1, 1_000_000>;
+        /// `play.gop_cache_max_bytes`: RAM cap of one stream's GOP cache.
+        gop_cache_max_bytes: usize = 8 * 1024 * 1024 => gop_cache_max_bytes: Bytes;
+        /// `play.queue_length`, given in seconds (SRS: `play.queue_length`): per-player queue
+        /// span.
+        @show(seconds)
+        queue_length_ms: u32 = 10_000 => queue_length: QueueLength;
+        /// `play.queue_max_bytes`: per-player queue RAM cap.
+        queue_max_bytes: usize = 4 * 1024 * 1024 => queue_max_bytes: Bytes;
+        /// `play.mw_latency` (SRS: `play.mw_latency`): merged-write window, 0..=10000 ms.
+        mw_latency_ms: u32 = 350 => mw_latency: Int<0, 10_000>;
+        /// `play.time_jitter` (SRS: `play.time_jitter`).
+        time_jitter: TimeJitter = TimeJitter::Full => time_jitter: Keyword<TimeJitter>;
+    }
+    table publish: RawPublish, "a table of publish settings" {
+        /// `publish.firstpkt_timeout` (SRS: `publish.firstpkt_timeout`): ms to wait for the
+        /// publisher's first media packet.
+        firstpkt_timeout_ms: u32 = 20_000 => firstpkt_timeout: Timeout;
+        /// `publish.normal_timeout` (SRS: `publish.normal_timeout`): ms between media packets
+        /// before the publisher is dropped.
+        normal_timeout_ms: u32 = 5_000 => normal_timeout: Timeout;
+    }
+    table http_remux: RawHttpRemux, "a table of HTTP remux settings" {
+        /// `http_remux.enabled` (SRS: `http_remux.enabled`): serve `.flv` and `.ts` live.
+        @check(compiled_in(
+            cfg!(any(feature = "http-flv", feature = "http-ts")),
+            "http-flv or http-ts",
+        ))
+        http_remux: bool = cfg!(any(feature = "http-flv", feature = "http-ts"))
+            => enabled: toml::Spanned<bool>;
+    }
+    nested {
+        /// `security` (SRS: `security`).
+        security: Security => security;
+        /// `hls` (SRS: `hls`).
+        hls: Hls => hls;
+    }
+    extra {
+        /// Canonical name: [`super::DEFAULT_VHOST`] for the default vhost, otherwise the
+        /// configured host name in ASCII lower case. Use it (not the client's spelling) as the
+        /// registry key.
+        pub name: String = String::new();
+    }
+    raw no_hook {}
 }
 
 impl Vhost {
@@ -116,30 +128,7 @@ impl Vhost {
     pub(super) fn embedded(name: String) -> Vhost {
         Vhost {
             name,
-            enabled: true,
-            min_latency: false,
-            tcp_nodelay: false,
-            gop_cache: true,
-            gop_cache_max_frames: 2500,
-            gop_cache_max_bytes: 8 * 1024 * 1024,
-            queue_length_ms: 10_000,
-            queue_max_bytes: 4 * 1024 * 1024,
-            mw_latency_ms: 350,
-            time_jitter: TimeJitter::Full,
-            firstpkt_timeout_ms: 20_000,
-            normal_timeout_ms: 5_000,
-            security: Security::default(),
-            http_remux: cfg!(any(feature = "http-flv", feature = "http-ts")),
-            hls: Hls {
-                enabled: cfg!(feature = "hls"),
-                fragment_ms: 2_000,
-                window_ms: 10_000,
-                max_bytes: 16 * 1024 * 1024,
-                storage: HlsStorage::Ram,
-                path: "./hls".to_owned(),
-                cleanup: true,
-                dispose_s: 120,
-            },
+            ..Vhost::defaults()
         }
     }
 }

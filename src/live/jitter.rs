@@ -10,7 +10,30 @@
 //! - `Zero`: the first timestamp becomes 0, steps are kept.
 //! - `Off`: unwrapped but otherwise untouched.
 
-use crate::config::TimeJitter;
+/// How outgoing timestamps are corrected (SRS: `play.time_jitter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeJitter {
+    /// Make timestamps monotonic and remove jumps, keeping the stream's own pacing.
+    Full,
+    /// Only shift timestamps so that the stream starts at zero.
+    Zero,
+    /// Pass the publisher's timestamps through unchanged.
+    Off,
+}
+
+impl TimeJitter {
+    /// Every mode, in the order the config file's error message lists them.
+    pub const ALL: [TimeJitter; 3] = [TimeJitter::Full, TimeJitter::Zero, TimeJitter::Off];
+
+    /// The word used in the config file (SRS's words).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeJitter::Full => "full",
+            TimeJitter::Zero => "zero",
+            TimeJitter::Off => "off",
+        }
+    }
+}
 
 /// Largest step, either way, that `Full` keeps as is (SRS: CONST_MAX_JITTER_MS).
 pub const MAX_JITTER_MS: i64 = 250;

@@ -15,16 +15,13 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 
+pub use jitter::TimeJitter;
 pub use output::{Output, OutputKind};
 pub use queue::{PlayerQueue, QueueItem, QueueLimits, QueueStats};
 pub use source::{Source, SourceSettings, SourceStats};
 
 /// A connection's id, unique for the life of the process (wraps after 2^32 connections).
 pub type ClientId = u32;
-
-/// Streams (Sources) alive at once. RAM: a Source without players or cache is about 400 bytes;
-/// its GOP cache adds up to `gop_cache_max_bytes`.
-pub const MAX_STREAMS: usize = 1024;
 
 /// Hub events not yet consumed; past this the oldest are dropped (and counted).
 pub const MAX_PENDING_EVENTS: usize = 256;
@@ -75,13 +72,10 @@ impl Hub {
     }
 }
 
-impl Default for Hub {
-    fn default() -> Self {
-        Hub::new(MAX_STREAMS)
-    }
-}
-
 impl Hub {
+    /// A hub that refuses a new stream once `max_streams` are alive (config `max_streams`).
+    /// RAM: a Source without players or cache is about 400 bytes; its GOP cache adds up to
+    /// `gop_cache_max_bytes`.
     pub fn new(max_streams: usize) -> Hub {
         Hub {
             sources: HashMap::new(),
@@ -256,8 +250,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::config::TimeJitter;
     use crate::media::{AudioCodec, Frame, VideoCodec};
+
+    /// Far above what any test here creates.
+    const TEST_MAX_STREAMS: usize = 1024;
 
     fn key(stream: &str) -> StreamKey {
         StreamKey {
@@ -326,7 +322,7 @@ mod tests {
 
     #[test]
     fn second_publisher_is_refused() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         hub.publish(&key("a"), 1, settings(), 0).unwrap();
         let err = hub.publish(&key("a"), 2, settings(), 0).unwrap_err();
         assert_eq!(
@@ -342,7 +338,7 @@ mod tests {
 
     #[test]
     fn late_joiner_gets_headers_and_gop_starting_at_keyframe() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
         {
             let mut s = src.borrow_mut();
@@ -365,7 +361,7 @@ mod tests {
 
     #[test]
     fn frames_before_the_first_keyframe_are_not_cached() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
         src.borrow_mut().on_frame(video(0, false, true));
         src.borrow_mut().on_frame(video(40, false, false));
@@ -378,7 +374,7 @@ mod tests {
 
     #[test]
     fn gop_cache_is_capped_in_frames_and_bytes() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         let mut s = settings();
         s.gop_max_frames = 3;
         let src = hub.publish(&key("a"), 1, s, 0).unwrap();
@@ -405,7 +401,7 @@ mod tests {
 
     #[test]
     fn players_wait_for_publisher_and_survive_republish() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         let q = hub.play(&key("a"), 9, settings(), limits(), 0).unwrap();
         assert!(drain(&q).is_empty());
         let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
@@ -426,7 +422,7 @@ mod tests {
 
     #[test]
     fn full_jitter_timeline_goes_on_across_republish() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         let s = SourceSettings {
             time_jitter: TimeJitter::Full,
             ..settings()
@@ -455,7 +451,7 @@ mod tests {
 
     #[test]
     fn sources_are_freed_after_grace_and_events_recorded() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         hub.publish(&key("a"), 1, settings(), 0).unwrap();
         let _q = hub.play(&key("a"), 2, settings(), limits(), 0).unwrap();
         hub.unpublish(&key("a"), 1, 100);
@@ -516,7 +512,7 @@ mod tests {
 
     #[test]
     fn an_output_attached_late_replays_headers_and_gop_then_follows() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
         for f in [
             video(0, false, true),
@@ -563,7 +559,7 @@ mod tests {
 
     #[test]
     fn one_frame_is_shared_by_all_players() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
         let src = hub.publish(&key("a"), 1, settings(), 0).unwrap();
         let qs: Vec<_> = (0..3)
             .map(|i| {

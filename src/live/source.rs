@@ -8,11 +8,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::jitter::Jitter;
+use super::jitter::{Jitter, TimeJitter};
 use super::output::{Output, OutputKind};
 use super::queue::{PlayerQueue, QueueItem};
 use super::{ClientId, StreamKey};
-use crate::config::TimeJitter;
 use crate::media::{Codec, Frame, FrameKind, SharedFrame};
 
 /// Per-Source settings taken from the vhost when a publisher starts (so a reload applies to

@@ -135,8 +135,9 @@ struct Server {
 impl Server {
     fn new(config: &str) -> Server {
         let config = Config::from_toml_str(config, "test.toml").unwrap();
+        let hub = Hub::new(config.max_streams);
         Server {
-            ctx: ServerCtx::new(config, Hub::default()),
+            ctx: ServerCtx::new(config, hub),
             regs: Vec::new(),
             queues: Vec::new(),
             next_id: 1,

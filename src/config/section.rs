@@ -1,0 +1,416 @@
+//! One definition per config key: the [`section!`] table a section is written in, and what it
+//! generates.
+//!
+//! A key is one row of its section's table:
+//!
+//! ```text
+//! /// `play.gop_cache_max_bytes` (SRS: ...): meaning. RAM: ...
+//! @restart @check(f) @show(f)      (each optional)
+//! gop_cache_max_bytes: usize = 8 * 1024 * 1024 => gop_cache_max_bytes: Bytes;
+//! ```
+//!
+//! that is: the typed field with its doc, type and embedded default, then `=>` the key as the
+//! file writes it and its raw type (a `schema` type whose `Deserialize` checks the value, so
+//! errors keep the value's own span). From the table, `section!` makes the typed struct and its
+//! defaults, the raw serde struct (`deny_unknown_fields`, every key an `Option`), the copy of
+//! what the file sets over the defaults, the reload-diff entries and the list of file keys.
+//! Flags: `@restart` (a change is logged as needing a restart), `@check(f)` (`f(raw, key,
+//! at)` makes the typed value or refuses it, for `enabled` keys of compiled-out protocols) and
+//! `@show(f)` (`f(&value)` writes the value in the diff instead of [`Show`]).
+//!
+//! A section may also hold sub-tables flattened into the same struct (`table play: RawPlay`),
+//! nested sections with a struct of their own (`nested { hls: Hls => hls; }`), fields that no
+//! single key sets (`extra`) and raw keys that a hand-written hook applies (`raw hook { .. }`)
+//! when the rule spans several keys (`gb28181.rtp_port_min` ≤ `rtp_port_max`).
+//!
+//! Adding a key: one row here, one documented line in `rootfs/common/etc/tinysrs/tinysrs.toml`
+//! (a unit test checks that every key of the definition is in that file).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use toml::Spanned;
+
+use super::error::{push_key, ConfigError};
+
+/// Makes a typed error at a byte span: `(span, dotted key, message)`.
+pub(super) type ErrorAt<'a> = dyn Fn(std::ops::Range<usize>, String, String) -> ConfigError + 'a;
+
+/// One key's value as the reload diff writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Entry {
+    /// Dotted key relative to the section the diff started from (`play.gop_cache`).
+    pub key: String,
+    pub value: String,
+    /// Read once at start: a reload logs the change but cannot apply it.
+    pub restart: bool,
+}
+
+/// What [`section!`] generates for a typed config struct.
+pub(super) trait Section: Sized {
+    /// The serde struct of the section's table.
+    type Raw;
+
+    /// The embedded defaults.
+    fn defaults() -> Self;
+
+    /// Overrides the defaults with what the file sets; `path` is the table's dotted key.
+    fn apply(&mut self, raw: Self::Raw, path: &str, at: &ErrorAt<'_>) -> Result<(), ConfigError>;
+
+    /// Every key's current value, keys prefixed by `prefix`, in table order.
+    fn entries(&self, prefix: &str, out: &mut Vec<Entry>);
+
+    /// Every key the file may set, prefixed by `prefix` (a table-valued key once, by name).
+    #[cfg(test)]
+    fn file_keys(prefix: &str, out: &mut Vec<String>);
+}
+
+/// `path.key`, quoting `key` as TOML would when it is not bare; `key` when `path` is empty.
+pub(super) fn join(path: &str, key: &str) -> String {
+    let mut joined = path.to_owned();
+    push_key(&mut joined, key);
+    joined
+}
+
+/// How a typed value is written in the reload diff (the config file's words and units).
+pub(super) trait Show {
+    fn show(&self) -> String;
+}
+
+macro_rules! show_display {
+    ($($t:ty),*) => {
+        $(impl Show for $t {
+            fn show(&self) -> String {
+                self.to_string()
+            }
+        })*
+    };
+}
+
+show_display!(bool, u32, usize, SocketAddr);
+
+impl Show for String {
+    fn show(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl Show for Option<String> {
+    fn show(&self) -> String {
+        format!("{:?}", self.as_deref().unwrap_or(""))
+    }
+}
+
+impl Show for BTreeMap<String, String> {
+    fn show(&self) -> String {
+        format!("{} devices", self.len())
+    }
+}
+
+impl<T: super::schema::Keywords> Show for T {
+    fn show(&self) -> String {
+        self.word().to_owned()
+    }
+}
+
+/// A string written as is, without quotes (ids and names without spaces).
+pub(super) fn plain(s: &str) -> String {
+    s.to_owned()
+}
+
+/// The `Debug` spelling (`TcpPassive`), as the reload log has always written these enums.
+pub(super) fn debug<T: std::fmt::Debug>(v: &T) -> String {
+    format!("{v:?}")
+}
+
+/// `@check` for `enabled` keys: `enabled = true` for a protocol this build does not have is
+/// refused, naming the Cargo feature.
+pub(super) fn compiled_in(
+    compiled: bool,
+    feature: &'static str,
+) -> impl Fn(Spanned<bool>, &str, &ErrorAt<'_>) -> Result<bool, ConfigError> {
+    move |value, key, at| {
+        let enabled = *value.get_ref();
+        if enabled && !compiled {
+            return Err(at(
+                value.span(),
+                key.to_owned(),
+                format!(
+                    "this build does not have it (Cargo feature {feature}); see boards/ or build \
+                     with --features full"
+                ),
+            ));
+        }
+        Ok(enabled)
+    }
+}
+
+/// Applies one row: `@check(f)` if given, else [`super::schema::Value::into_value`].
+macro_rules! row_apply {
+    ($slot:expr, $v:ident, $key:expr, $at:expr; check($c:expr) $($rest:tt)*) => {
+        $slot = ($c)($v, $key, $at)?
+    };
+    ($slot:expr, $v:ident, $key:expr, $at:expr; $flag:ident $args:tt $($rest:tt)*) => {
+        row_apply!($slot, $v, $key, $at; $($rest)*)
+    };
+    ($slot:expr, $v:ident, $key:expr, $at:expr;) => {
+        $slot = $crate::config::schema::Value::into_value($v)
+    };
+}
+
+/// Writes one row's value: `@show(f)` if given, else [`Show`].
+macro_rules! row_show {
+    ($v:expr; show($s:expr) $($rest:tt)*) => {
+        ($s)($v)
+    };
+    ($v:expr; $flag:ident $args:tt $($rest:tt)*) => {
+        row_show!($v; $($rest)*)
+    };
+    ($v:expr;) => {
+        $crate::config::section::Show::show($v)
+    };
+}
+
+/// Whether a row has `@restart`.
+macro_rules! row_restart {
+    (restart() $($rest:tt)*) => {
+        true
+    };
+    ($flag:ident $args:tt $($rest:tt)*) => {
+        row_restart!($($rest)*)
+    };
+    () => {
+        false
+    };
+}
+
+/// Defines a config section from one table; see the module doc.
+macro_rules! section {
+    (
+        $(#[$meta:meta])*
+        pub struct $Name:ident : $Raw:ident, $expect:literal {
+            $(
+                $(#[$fmeta:meta])*
+                $(@$flag:ident $(($farg:expr))?)*
+                $field:ident : $ty:ty = $default:expr => $key:ident : $raw:ty;
+            )*
+        }
+        $(
+            table $sub:ident : $SubRaw:ident, $subexpect:literal {
+                $(
+                    $(#[$smeta:meta])*
+                    $(@$sflag:ident $(($sarg:expr))?)*
+                    $sfield:ident : $sty:ty = $sdefault:expr => $skey:ident : $sraw:ty;
+                )*
+            }
+        )*
+        nested {
+            $(
+                $(#[$nmeta:meta])*
+                $nfield:ident : $nty:ty => $nkey:ident;
+            )*
+        }
+        extra {
+            $(
+                $(#[$xmeta:meta])*
+                $xvis:vis $xfield:ident : $xty:ty = $xdefault:expr
+                    $(=> $xkey:literal $(@show($xshow:expr))?)?;
+            )*
+        }
+        raw $hook:path {
+            $(
+                $(#[$rmeta:meta])*
+                $rkey:ident : $rty:ty,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $Name {
+            $(
+                $(#[$fmeta])*
+                pub $field: $ty,
+            )*
+            $($(
+                $(#[$smeta])*
+                pub $sfield: $sty,
+            )*)*
+            $(
+                $(#[$nmeta])*
+                pub $nfield: $nty,
+            )*
+            $(
+                $(#[$xmeta])*
+                $xvis $xfield: $xty,
+            )*
+        }
+
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields, expecting = $expect)]
+        pub(in crate::config) struct $Raw {
+            $(pub(in crate::config) $key: Option<$raw>,)*
+            $(pub(in crate::config) $sub: Option<$SubRaw>,)*
+            $(pub(in crate::config) $nkey:
+                Option<<$nty as $crate::config::section::Section>::Raw>,)*
+            $(
+                $(#[$rmeta])*
+                pub(in crate::config) $rkey: Option<$rty>,
+            )*
+        }
+
+        $(
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields, expecting = $subexpect)]
+            pub(in crate::config) struct $SubRaw {
+                $(pub(in crate::config) $skey: Option<$sraw>,)*
+            }
+        )*
+
+        impl $crate::config::section::Section for $Name {
+            type Raw = $Raw;
+
+            fn defaults() -> Self {
+                $Name {
+                    $($field: $default,)*
+                    $($($sfield: $sdefault,)*)*
+                    $($nfield: <$nty as $crate::config::section::Section>::defaults(),)*
+                    $($xfield: $xdefault,)*
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn apply(
+                &mut self,
+                raw: $Raw,
+                path: &str,
+                at: &$crate::config::section::ErrorAt<'_>,
+            ) -> Result<(), $crate::config::ConfigError> {
+                #[allow(unused_imports)]
+                use $crate::config::section::join;
+                $(
+                    if let Some(v) = raw.$key {
+                        row_apply!(self.$field, v, &join(path, stringify!($key)), at;
+                            $($flag($($farg)?))*);
+                    }
+                )*
+                $(
+                    if let Some(table) = raw.$sub {
+                        let path = join(path, stringify!($sub));
+                        $(
+                            if let Some(v) = table.$skey {
+                                row_apply!(self.$sfield, v, &join(&path, stringify!($skey)), at;
+                                    $($sflag($($sarg)?))*);
+                            }
+                        )*
+                    }
+                )*
+                $(
+                    if let Some(v) = raw.$nkey {
+                        $crate::config::section::Section::apply(
+                            &mut self.$nfield,
+                            v,
+                            &join(path, stringify!($nkey)),
+                            at,
+                        )?;
+                    }
+                )*
+                $hook(self, ($(raw.$rkey,)*), path, at)
+            }
+
+            #[allow(unused_variables)]
+            fn entries(&self, prefix: &str, out: &mut Vec<$crate::config::section::Entry>) {
+                use $crate::config::section::{join, Entry};
+                $(
+                    out.push(Entry {
+                        key: join(prefix, stringify!($key)),
+                        value: row_show!(&self.$field; $($flag($($farg)?))*),
+                        restart: row_restart!($($flag($($farg)?))*),
+                    });
+                )*
+                $(
+                    let sub = join(prefix, stringify!($sub));
+                    $(
+                        out.push(Entry {
+                            key: join(&sub, stringify!($skey)),
+                            value: row_show!(&self.$sfield; $($sflag($($sarg)?))*),
+                            restart: row_restart!($($sflag($($sarg)?))*),
+                        });
+                    )*
+                )*
+                $(
+                    self.$nfield.entries(&join(prefix, stringify!($nkey)), out);
+                )*
+                $($(
+                    out.push(Entry {
+                        key: join(prefix, $xkey),
+                        value: row_show!(&self.$xfield; $(show($xshow))?),
+                        restart: false,
+                    });
+                )?)*
+            }
+
+            #[cfg(test)]
+            #[allow(unused_variables)]
+            fn file_keys(prefix: &str, out: &mut Vec<String>) {
+                use $crate::config::section::join;
+                $(out.push(join(prefix, stringify!($key)));)*
+                $(
+                    let sub = join(prefix, stringify!($sub));
+                    $(out.push(join(&sub, stringify!($skey)));)*
+                )*
+                $(
+                    <$nty as $crate::config::section::Section>::file_keys(
+                        &join(prefix, stringify!($nkey)),
+                        out,
+                    );
+                )*
+                $(out.push(join(prefix, stringify!($rkey)));)*
+            }
+        }
+    };
+}
+
+/// Defines an enum whose values are written as fixed words in the config file: the words are
+/// the parser's list, its "expected one of ..." message and the diff's spelling.
+macro_rules! keywords {
+    (
+        $(#[$meta:meta])*
+        pub enum $Name:ident {
+            $(
+                $(#[$vmeta:meta])*
+                $Variant:ident = $word:literal,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $Name {
+            $(
+                $(#[$vmeta])*
+                $Variant,
+            )*
+        }
+
+        impl $Name {
+            /// The word used in the config file.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($Name::$Variant => $word,)*
+                }
+            }
+        }
+
+        impl $crate::config::schema::Keywords for $Name {
+            const ALL: &'static [Self] = &[$($Name::$Variant,)*];
+
+            fn word(&self) -> &'static str {
+                self.as_str()
+            }
+        }
+    };
+}
+
+/// A hook for sections whose raw keys all have rows.
+pub(super) fn no_hook<T>(_: &mut T, _: (), _: &str, _: &ErrorAt<'_>) -> Result<(), ConfigError> {
+    Ok(())
+}
