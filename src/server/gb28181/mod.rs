@@ -122,10 +122,9 @@ mod tests {
          max_media_sessions = 1\n[gb28181.passwords]\n\"44010000001320000001\" = \"cam1\"\n";
 
     fn ctx(text: &str) -> ServerCtx {
-        ServerCtx::new(
-            Config::from_toml_str(text, "test.toml").unwrap(),
-            Hub::default(),
-        )
+        let config = Config::from_toml_str(text, "test.toml").unwrap();
+        let hub = Hub::new(config.max_streams);
+        ServerCtx::new(config, hub)
     }
 
     fn start(ssrc: u32, transport: MediaTransport, remote: Option<SocketAddr>) -> AgentEvent {
