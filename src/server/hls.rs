@@ -19,7 +19,7 @@
 //! ours nor a reader of `hls_path` is told of a segment before it can be fetched. A write the
 //! disk could not take (queue full, counted) or that failed keeps the segment in RAM until it
 //! leaves the window, so RAM stays under `hls_max_bytes` as with ram storage; a removal the
-//! disk could not take is retried at the next segment (at most [`Self::max_segments`] kept).
+//! disk could not take is retried at the next segment (at most [`HlsStream::max_segments`] kept).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
