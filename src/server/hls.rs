@@ -254,13 +254,13 @@ impl HlsStream {
         };
         seg.duration_ms = (end_dts - start).max(1);
         if let Some(dir) = self.dir.clone() {
-            self.retry_removes();
             // The segment stays in RAM (and is served from there) until the disk thread
             // reports the file written; a drop is counted by `Files`.
             let _ = self.files.submit(FileOp::WriteAtomic {
                 path: self.segment_path(&dir, seg.seq),
                 chunks: seg.chunks.clone(),
             });
+            self.retry_removes();
         }
         self.segments.push_back(seg);
         let keep = self.segments.len() - self.window_start() + EXTRA_SEGMENTS;
@@ -697,7 +697,8 @@ mod tests {
             .iter()
             .map(|o| (o.kind(), o.path().to_path_buf()))
             .collect();
-        assert_eq!(kinds[0], (OpKind::Remove, dir.join("live/cam-0.ts")));
+        assert_eq!(kinds[0].0, OpKind::Write, "the new segment goes first");
+        assert_eq!(kinds[1], (OpKind::Remove, dir.join("live/cam-0.ts")));
         // A write that fails: the segment stays in RAM.
         while let Some(op) = rec.take() {
             if let FileOp::WriteAtomic { path, .. } = &op {
