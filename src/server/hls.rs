@@ -198,6 +198,12 @@ impl HlsStream {
         }
     }
 
+    /// A segment's length in bytes, in RAM or on disk: the `Content-Length` of a segment sent
+    /// from its file without a `stat` on the event loop.
+    pub fn segment_len(&self, seq: u64) -> Option<usize> {
+        self.segments.iter().find(|s| s.seq == seq).map(|s| s.bytes)
+    }
+
     fn segment_path(&self, dir: &Path, seq: u64) -> PathBuf {
         dir.join(format!("{}-{seq}.ts", self.key.stream))
     }
@@ -649,6 +655,7 @@ mod tests {
         let _ = rec.take();
         assert!(s.handle_written(&path, true));
         assert!(matches!(s.segment(0), Some(SegmentData::File(p)) if p == path));
+        assert_eq!(s.segment_len(0), Some(25 * 188));
         assert_eq!(s.ram_bytes(), 188);
         let op = rec.take().unwrap();
         match &op {
