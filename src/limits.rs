@@ -57,6 +57,19 @@ pub struct Limits {
     /// and `hls_storage = "ram"`: `hls.hls_max_bytes` plus the TS packets of one frame (the
     /// oldest segments are dropped past the cap, after the frame that crossed it is added).
     pub hls_bytes: usize,
+    /// HLS segments of one stream held in RAM while the disk catches up, the largest of the
+    /// vhosts with HLS on and `hls_storage = "disk"`: a closed segment stays in RAM until the
+    /// disk thread has written it (for good when the write was dropped or failed), under the
+    /// same cap as ram storage, `hls.hls_max_bytes` plus one frame. 0 without disk HLS.
+    pub hls_disk_bytes: usize,
+    /// The disk thread (`net::disk`, with the HTTP server): its stack (`STACK_BYTES`), the
+    /// outcomes waiting for the event loop (`DONE_SLOTS` × [`DONE_BYTES`]) and its queue,
+    /// `WRITE_JOBS` ops each holding references to one segment's TS packets, at most the
+    /// largest segment cap of the disk-HLS vhosts (`hls_max_bytes / (hls_window /
+    /// hls_fragment + 4)`): mostly the bytes the streams hold anyway, but a queued write
+    /// keeps them past the window while the disk stalls. Reads queue a path only; the buffer
+    /// of a read belongs to the HTTP connection that asked (`FILE_CHUNK`).
+    pub disk_thread_bytes: usize,
     /// `gb28181.max_media_sessions`: camera channels receiving media at once (0 when GB28181
     /// is off or compiled out).
     pub gb28181_sessions: usize,
@@ -91,6 +104,8 @@ pub const SOURCE_BYTES: usize = 1024;
 pub const CONNECTION_BYTES: usize = 4096;
 /// One queue slot (a `QueueItem`).
 const QUEUE_SLOT_BYTES: usize = 16;
+/// One outcome of a file op waiting for the event loop (`FileDone` and a path).
+pub const DONE_BYTES: usize = 256;
 
 impl Limits {
     pub fn of(config: &Config) -> Limits {
@@ -112,6 +127,16 @@ impl Limits {
             .map(hls_ram)
             .max()
             .unwrap_or(0);
+        let disk_hls = || {
+            vhosts().filter(|v| {
+                v.hls.enabled && v.hls.storage == HlsStorage::Disk && cfg!(feature = "hls")
+            })
+        };
+        let hls_disk_bytes = disk_hls().map(hls_ram).max().unwrap_or(0);
+        let segment_cap = disk_hls()
+            .map(|v| hls_segment_cap(&v.hls))
+            .max()
+            .unwrap_or(0);
         Limits {
             connections: config.max_connections,
             streams: config.max_streams,
@@ -128,6 +153,8 @@ impl Limits {
             queue_bytes,
             queue_ms,
             hls_bytes,
+            hls_disk_bytes,
+            disk_thread_bytes: disk::thread_bytes(segment_cap),
             gb28181_sessions: match gb28181(config) {
                 0 => 0,
                 _ => config.gb28181.max_media_sessions,
@@ -211,6 +238,23 @@ impl Limits {
                 bytes: mul(self.streams, per_stream),
             },
         ];
+        if self.disk_thread_bytes > 0 {
+            // A stream is of one vhost: disk HLS costs what RAM HLS (counted above) does not.
+            let extra = self.hls_disk_bytes.saturating_sub(self.hls_bytes);
+            lines.push(BudgetLine {
+                what: "disk",
+                formula: format!(
+                    "disk thread {} (stack, queue of {} ops x largest disk-HLS segment, \
+                     outcomes) + max_streams {} x {} (disk HLS segments in RAM until written: \
+                     hls_max_bytes + one frame, beyond RAM HLS)",
+                    kib(self.disk_thread_bytes),
+                    disk::write_jobs(),
+                    self.streams,
+                    kib(extra),
+                ),
+                bytes: (self.disk_thread_bytes as u64).saturating_add(mul(self.streams, extra)),
+            });
+        }
         if self.gb28181_bytes > 0 {
             lines.push(BudgetLine {
                 what: "gb28181",
@@ -265,6 +309,38 @@ fn hls_ram(vhost: &crate::config::Vhost) -> usize {
     match cfg!(feature = "hls") {
         true => vhost.hls.max_bytes + frame + frame / 8,
         false => 0,
+    }
+}
+
+#[cfg(feature = "hls")]
+fn hls_segment_cap(hls: &crate::config::Hls) -> usize {
+    crate::server::hls::HlsStream::segment_cap(hls)
+}
+
+#[cfg(not(feature = "hls"))]
+fn hls_segment_cap(_hls: &crate::config::Hls) -> usize {
+    0
+}
+
+#[cfg(feature = "http")]
+mod disk {
+    use crate::net::disk::{DONE_SLOTS, STACK_BYTES, WRITE_JOBS};
+
+    pub fn thread_bytes(segment_cap: usize) -> usize {
+        STACK_BYTES + DONE_SLOTS * super::DONE_BYTES + WRITE_JOBS * segment_cap
+    }
+    pub fn write_jobs() -> usize {
+        WRITE_JOBS
+    }
+}
+
+#[cfg(not(feature = "http"))]
+mod disk {
+    pub fn thread_bytes(_segment_cap: usize) -> usize {
+        0
+    }
+    pub fn write_jobs() -> usize {
+        0
     }
 }
 
@@ -433,5 +509,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(Limits::of(&disk).hls_bytes, 0);
+    }
+
+    /// Disk HLS: segments wait in RAM for the disk under the same cap, and the disk queue can
+    /// hold WRITE_JOBS segments past the window.
+    #[cfg(feature = "hls")]
+    #[test]
+    fn disk_hls_counts_segments_waiting_for_the_disk_and_the_queue() {
+        use crate::net::disk::{DONE_SLOTS, STACK_BYTES, WRITE_JOBS};
+        let disk = Config::from_toml_str(
+            "max_streams = 3\n[vhost.__defaultVhost__.hls]\nenabled = true\n\
+             hls_storage = \"disk\"\nhls_max_bytes = 1048576\nhls_fragment = 2\nhls_window = 10\n",
+            "test",
+        )
+        .unwrap();
+        let l = Limits::of(&disk);
+        assert_eq!(
+            l.hls_disk_bytes,
+            (1 << 20) + l.message_bytes + l.message_bytes / 8
+        );
+        let cap = (1 << 20) / (10 / 2 + 4);
+        assert_eq!(
+            l.disk_thread_bytes,
+            STACK_BYTES + DONE_SLOTS * DONE_BYTES + WRITE_JOBS * cap
+        );
+        let b = l.budget();
+        let line = b.lines.iter().find(|x| x.what == "disk").unwrap();
+        assert_eq!(
+            line.bytes,
+            (l.disk_thread_bytes + 3 * l.hls_disk_bytes) as u64
+        );
+        // RAM HLS: only the thread itself.
+        let ram = Limits::of(&Config::embedded());
+        assert_eq!(ram.hls_disk_bytes, 0);
+        assert_eq!(ram.disk_thread_bytes, STACK_BYTES + DONE_SLOTS * DONE_BYTES);
     }
 }

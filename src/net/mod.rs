@@ -1,6 +1,8 @@
 //! The only layer that touches tokio, sockets and the clock: listeners, connection drivers,
 //! signals and shutdown. Everything runs on one thread (current-thread runtime + LocalSet).
 
+#[cfg(feature = "http")]
+pub mod disk;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
 #[cfg(feature = "http")]
@@ -104,6 +106,9 @@ pub struct Shared {
     /// The GB28181 agent and media, once started (for the API).
     #[cfg(feature = "gb28181")]
     pub gb: Rc<RefCell<Option<gb28181::GbHandle>>>,
+    /// The disk thread, for file reads (its writes go through `ctx.files`).
+    #[cfg(feature = "http")]
+    pub disk: disk::Disk,
 }
 
 /// Accepts on `listener`, or never when there is none.
@@ -136,8 +141,14 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
     let rng = Rc::new(Rng::from_time());
+    #[cfg(feature = "http")]
+    let (disk, completions) = disk::Disk::start()?;
+    #[cfg(feature = "http")]
+    let ctx = ServerCtx::new(config, hub).with_file_sink(Rc::new(disk.clone()));
+    #[cfg(not(feature = "http"))]
+    let ctx = ServerCtx::new(config, hub);
     let shared = Shared {
-        ctx: ServerCtx::new(config, hub),
+        ctx,
         clock,
         #[cfg(feature = "api")]
         api: {
@@ -154,8 +165,12 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         rng,
         #[cfg(feature = "gb28181")]
         gb: Rc::default(),
+        #[cfg(feature = "http")]
+        disk,
     };
     let ctx = shared.ctx.clone();
+    #[cfg(feature = "http")]
+    tokio::task::spawn_local(completions.run(ctx.clone()));
     #[cfg(feature = "gb28181")]
     if shared.ctx.config().gb28181.enabled {
         let handle = gb28181::start(shared.clone()).await?;
@@ -306,6 +321,7 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
     loop {
         tick.tick().await;
         ctx.clients.sample(clock.now_ms());
+        ctx.files.log_report(clock.now_ms());
         #[cfg(feature = "hls")]
         crate::server::sweep_hls(&ctx, clock.now_ms());
         let grace = u64::from(ctx.config().grace_period_ms);

@@ -12,16 +12,24 @@
 //! more and the one being written, about (hls_window + 3 × hls_fragment) × bitrate × 1.05
 //! (TS overhead); each segment holds shared references to the frames' TS packets (no copy).
 //! Measured with the defaults at 2 Mbit/s: +5.1 MiB RSS (`ci/measure 1 1 hls-ram`).
+//!
+//! Disk storage never touches the file system from here: a closed segment is handed to the
+//! disk thread as a [`FileOp`] and served from RAM until the thread reports its file written;
+//! only then do its bytes leave RAM and the playlist file is rewritten, so neither a player of
+//! ours nor a reader of `hls_path` is told of a segment before it can be fetched. A write the
+//! disk could not take (queue full, counted) or that failed keeps the segment in RAM until it
+//! leaves the window, so RAM stays under `hls_max_bytes` as with ram storage; a removal the
+//! disk could not take is retried at the next segment (at most [`HlsStream::max_segments`] kept).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bytes::Bytes;
 
+use super::disk::{Dropped, FileOp, Files};
 use super::ts;
 use crate::config::{Hls, HlsStorage};
 use crate::live::{Output, OutputKind, StreamKey};
@@ -40,9 +48,22 @@ struct Segment {
     seq: u64,
     duration_ms: i64,
     discontinuity: bool,
-    /// The TS packets (RAM storage); empty once written to disk.
+    /// The TS packets; empty once on disk.
     chunks: Vec<Bytes>,
     bytes: usize,
+    /// Disk storage: the disk thread reported the file written.
+    on_disk: bool,
+}
+
+impl Segment {
+    /// Bytes held in RAM.
+    fn ram_bytes(&self) -> usize {
+        if self.on_disk {
+            0
+        } else {
+            self.bytes
+        }
+    }
 }
 
 /// One stream's HLS state, shared by its `HlsOutput` and the HTTP handlers.
@@ -56,13 +77,17 @@ pub struct HlsStream {
     discontinuity_next: bool,
     /// Where disk storage writes: `hls_path/app/`.
     dir: Option<PathBuf>,
+    files: Files,
+    /// Disk storage: removals the disk queue refused, retried at the next segment; at most
+    /// [`Self::max_segments`] paths.
+    unremoved: VecDeque<PathBuf>,
     /// When the publisher left (ms on the driver's clock), for `hls_dispose`.
     pub unpublished_at: Option<u64>,
     last_dts: Option<i64>,
 }
 
 impl HlsStream {
-    pub fn new(key: StreamKey, config: Hls) -> HlsStream {
+    pub fn new(key: StreamKey, config: Hls, files: Files) -> HlsStream {
         let dir =
             (config.storage == HlsStorage::Disk).then(|| Path::new(&config.path).join(&key.app));
         HlsStream {
@@ -73,6 +98,8 @@ impl HlsStream {
             next_seq: 0,
             discontinuity_next: false,
             dir,
+            files,
+            unremoved: VecDeque::new(),
             unpublished_at: None,
             last_dts: None,
         }
@@ -89,7 +116,7 @@ impl HlsStream {
 
     /// Bytes of segments held in RAM.
     pub fn ram_bytes(&self) -> usize {
-        self.segments.iter().map(|s| s.bytes).sum::<usize>()
+        self.segments.iter().map(Segment::ram_bytes).sum::<usize>()
             + self.current.as_ref().map_or(0, |(s, _)| s.bytes)
     }
 
@@ -162,13 +189,19 @@ impl HlsStream {
         start
     }
 
-    /// A segment's bytes (RAM storage) or its file (disk storage).
+    /// A segment's bytes (RAM storage, or disk storage until its file is written) or its file.
     pub fn segment(&self, seq: u64) -> Option<SegmentData> {
         let s = self.segments.iter().find(|s| s.seq == seq)?;
-        match &self.dir {
-            None => Some(SegmentData::Ram(s.chunks.clone(), s.bytes)),
-            Some(dir) => Some(SegmentData::File(self.segment_path(dir, seq))),
+        match (&self.dir, s.on_disk) {
+            (Some(dir), true) => Some(SegmentData::File(self.segment_path(dir, seq))),
+            _ => Some(SegmentData::Ram(s.chunks.clone(), s.bytes)),
         }
+    }
+
+    /// A segment's length in bytes, in RAM or on disk: the `Content-Length` of a segment sent
+    /// from its file without a `stat` on the event loop.
+    pub fn segment_len(&self, seq: u64) -> Option<usize> {
+        self.segments.iter().find(|s| s.seq == seq).map(|s| s.bytes)
     }
 
     fn segment_path(&self, dir: &Path, seq: u64) -> PathBuf {
@@ -199,6 +232,7 @@ impl HlsStream {
                 discontinuity: std::mem::take(&mut self.discontinuity_next),
                 chunks: Vec::new(),
                 bytes: 0,
+                on_disk: false,
             };
             self.next_seq += 1;
             self.current = Some((seg, frame.dts));
@@ -207,10 +241,14 @@ impl HlsStream {
             seg.bytes += packets.len();
             seg.chunks.push(packets);
         }
-        if self.dir.is_none() {
-            // `hls_max_bytes`: the oldest segments go, from the window too if need be, so
-            // RAM stays under it plus the frame just added.
-            while self.ram_bytes() > self.config.max_bytes && self.segments.pop_front().is_some() {}
+        // `hls_max_bytes`: the oldest segments go, from the window too if need be, so RAM
+        // stays under it plus the frame just added (disk storage holds segments the disk has
+        // not taken yet).
+        while self.ram_bytes() > self.config.max_bytes {
+            let Some(old) = self.segments.pop_front() else {
+                break;
+            };
+            self.retire(&old);
         }
         self.last_dts = Some(frame.dts);
     }
@@ -222,72 +260,109 @@ impl HlsStream {
         };
         seg.duration_ms = (end_dts - start).max(1);
         if let Some(dir) = self.dir.clone() {
-            self.write_segment(&dir, &mut seg);
+            // The segment stays in RAM (and is served from there) until the disk thread
+            // reports the file written; a drop is counted by `Files`.
+            let _ = self.files.submit(FileOp::WriteAtomic {
+                path: self.segment_path(&dir, seg.seq),
+                chunks: seg.chunks.clone(),
+            });
+            self.retry_removes();
         }
         self.segments.push_back(seg);
         let keep = self.segments.len() - self.window_start() + EXTRA_SEGMENTS;
         while self.segments.len() > keep {
             if let Some(old) = self.segments.pop_front() {
-                if let (Some(dir), true) = (&self.dir, self.config.cleanup) {
-                    let _ = std::fs::remove_file(self.segment_path(dir, old.seq));
-                }
+                self.retire(&old);
             }
-        }
-        if let Some(dir) = self.dir.clone() {
-            self.write_playlist(&dir);
         }
     }
 
-    /// Disk storage: the segment goes to a temporary name and is renamed, so a reader never
-    /// sees half of it; its bytes then leave RAM.
-    fn write_segment(&self, dir: &Path, seg: &mut Segment) {
-        let path = self.segment_path(dir, seg.seq);
-        let result = write_atomic(dir, &path, |f| {
-            for c in &seg.chunks {
-                f.write_all(c)?;
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => seg.chunks = Vec::new(),
-            Err(e) => log::warn!("HLS {}: cannot write {}: {e}", self.key, path.display()),
+    /// A segment left the list: disk storage with `hls_cleanup` removes its file.
+    fn retire(&mut self, old: &Segment) {
+        if let (Some(dir), true) = (&self.dir, self.config.cleanup) {
+            let path = self.segment_path(dir, old.seq);
+            self.remove(path);
         }
-        seg.bytes = 0;
     }
 
-    fn write_playlist(&self, dir: &Path) {
-        let Some(m3u8) = self.playlist() else {
-            return;
+    fn remove(&mut self, path: PathBuf) {
+        if let Err(Dropped(op)) = self.files.submit(FileOp::Remove(path)) {
+            if self.unremoved.len() >= Self::max_segments(&self.config) {
+                self.unremoved.pop_front();
+            }
+            self.unremoved.push_back(op.path().to_path_buf());
+        }
+    }
+
+    fn retry_removes(&mut self) {
+        while let Some(path) = self.unremoved.pop_front() {
+            if let Err(Dropped(op)) = self.files.submit(FileOp::Remove(path)) {
+                self.unremoved.push_front(op.path().to_path_buf());
+                break;
+            }
+        }
+    }
+
+    fn playlist_path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.m3u8", self.key.stream))
+    }
+
+    /// The disk thread wrote (`ok`) or failed to write the file `path`. True when the file
+    /// is one of this stream's segments or its playlist. A segment written leaves RAM (it
+    /// is served from its file now) and the playlist file is rewritten to list it.
+    pub fn handle_written(&mut self, path: &Path, ok: bool) -> bool {
+        let Some(dir) = self.dir.clone() else {
+            return false;
         };
-        let path = dir.join(format!("{}.m3u8", self.key.stream));
-        if let Err(e) = write_atomic(dir, &path, |f| f.write_all(m3u8.as_bytes())) {
-            log::warn!("HLS {}: cannot write {}: {e}", self.key, path.display());
+        if path == self.playlist_path(&dir) {
+            return true;
         }
+        let seq = path
+            .strip_prefix(&dir)
+            .ok()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_prefix(self.key.stream.as_str()))
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.strip_suffix(".ts"))
+            .and_then(|seq| seq.parse::<u64>().ok());
+        let Some(seq) = seq else {
+            return false;
+        };
+        let Some(seg) = self.segments.iter_mut().find(|s| s.seq == seq) else {
+            // It left the list before the disk got to it (its removal follows it).
+            return true;
+        };
+        if !ok {
+            return true;
+        }
+        seg.on_disk = true;
+        seg.chunks = Vec::new();
+        if let Some(m3u8) = self.playlist() {
+            let _ = self.files.submit(FileOp::WriteAtomic {
+                path: self.playlist_path(&dir),
+                chunks: vec![Bytes::from(m3u8)],
+            });
+        }
+        true
     }
 
     /// Disk storage: removes the stream's files (`hls_dispose`).
     pub fn dispose(&mut self) {
-        if let Some(dir) = &self.dir {
-            for s in &self.segments {
-                let _ = std::fs::remove_file(self.segment_path(dir, s.seq));
+        if let Some(dir) = self.dir.clone() {
+            self.retry_removes();
+            let paths: Vec<PathBuf> = self
+                .segments
+                .iter()
+                .map(|s| self.segment_path(&dir, s.seq))
+                .collect();
+            for path in paths {
+                self.remove(path);
             }
-            let _ = std::fs::remove_file(dir.join(format!("{}.m3u8", self.key.stream)));
+            let playlist = self.playlist_path(&dir);
+            self.remove(playlist);
         }
         self.segments.clear();
     }
-}
-
-fn write_atomic(
-    dir: &Path,
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    write(&mut f)?;
-    drop(f);
-    std::fs::rename(&tmp, path)
 }
 
 /// A segment to send.
@@ -340,6 +415,29 @@ pub type HlsRegistry = Rc<RefCell<HashMap<StreamKey, Rc<RefCell<HlsStream>>>>>;
 mod tests {
     use super::*;
     use crate::media::{Frame, VideoCodec};
+    use crate::server::disk::testing::Recorder;
+    use crate::server::disk::{NoDisk, OpKind};
+
+    fn ram(key: StreamKey, config: Hls) -> HlsStream {
+        HlsStream::new(key, config, Files::new(Rc::new(NoDisk)))
+    }
+
+    /// Performs the recorded ops in order, as the disk thread would, and reports each write.
+    fn run_ops(rec: &Recorder, s: &mut HlsStream) {
+        while let Some(op) = rec.take() {
+            let result = op.perform();
+            if let FileOp::WriteAtomic { path, .. } = &op {
+                assert!(s.handle_written(path, result.is_ok()), "{path:?}");
+            }
+        }
+    }
+
+    fn disk_config(dir: &Path) -> Hls {
+        let mut c = config(1_000, 2_000);
+        c.storage = HlsStorage::Disk;
+        c.path = dir.display().to_string();
+        c
+    }
 
     fn key() -> StreamKey {
         StreamKey {
@@ -386,7 +484,7 @@ mod tests {
 
     #[test]
     fn segments_cut_at_keyframes_after_the_fragment_and_window_trims() {
-        let mut s = HlsStream::new(key(), config(2_000, 6_000));
+        let mut s = ram(key(), config(2_000, 6_000));
         assert!(s.playlist().is_none());
         // 1 s GOPs at 25 fps for 20 s.
         for i in 0..500 {
@@ -416,7 +514,7 @@ mod tests {
     /// holds at most `hls_window / hls_fragment + 1` of them, so RAM stays bounded.
     #[test]
     fn short_segments_cannot_grow_the_window_past_its_count() {
-        let mut s = HlsStream::new(key(), config(2_000, 6_000));
+        let mut s = ram(key(), config(2_000, 6_000));
         for i in 0..2_000 {
             feed(&mut s, 1_000_000 - i, true);
         }
@@ -436,7 +534,7 @@ mod tests {
         assert_eq!(HlsStream::max_segments(&cfg), 6 + EXTRA_SEGMENTS + 1);
         let cap = HlsStream::segment_cap(&cfg);
         assert_eq!(cap, 64 * 1024 / 9);
-        let mut s = HlsStream::new(key(), cfg);
+        let mut s = ram(key(), cfg);
         let big = |key: bool| {
             let mut p = packets(key).to_vec();
             p.extend(std::iter::repeat_n(packets(false).to_vec(), 20).flatten());
@@ -461,7 +559,7 @@ mod tests {
 
     #[test]
     fn target_duration_is_the_longest_segment_and_long_gops_are_cut() {
-        let mut s = HlsStream::new(key(), config(1_000, 60_000));
+        let mut s = ram(key(), config(1_000, 60_000));
         // GOPs of 2.48 s: segments of 2.48 s, target round(2.48) = 2.
         for i in 0..250 {
             feed(&mut s, i * 40, i % 62 == 0);
@@ -470,7 +568,7 @@ mod tests {
         assert!(m.contains("#EXT-X-TARGETDURATION:2\n"), "{m}");
         assert!(m.contains("#EXTINF:2.480,"), "{m}");
         // A 10 s GOP with fragment 1 s: forced cuts at 3 s.
-        let mut s = HlsStream::new(key(), config(1_000, 60_000));
+        let mut s = ram(key(), config(1_000, 60_000));
         for i in 0..300 {
             feed(&mut s, i * 40, i == 0);
         }
@@ -484,7 +582,7 @@ mod tests {
 
     #[test]
     fn republish_marks_a_discontinuity_and_unpublish_closes_the_last_segment() {
-        let stream = Rc::new(RefCell::new(HlsStream::new(key(), config(1_000, 60_000))));
+        let stream = Rc::new(RefCell::new(ram(key(), config(1_000, 60_000))));
         let mut out = HlsOutput(stream.clone());
         for i in 0..60 {
             feed(&mut stream.borrow_mut(), i * 40, i % 25 == 0);
@@ -506,12 +604,11 @@ mod tests {
     fn disk_storage_writes_whole_files_and_cleans_up() {
         let dir = std::env::temp_dir().join(format!("tinysrs-hls-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut c = config(1_000, 2_000);
-        c.storage = HlsStorage::Disk;
-        c.path = dir.display().to_string();
-        let mut s = HlsStream::new(key(), c);
+        let rec = Recorder::new(64);
+        let mut s = HlsStream::new(key(), disk_config(&dir), Files::new(rec.clone()));
         for i in 0..250 {
             feed(&mut s, i * 40, i % 25 == 0);
+            run_ops(&rec, &mut s);
         }
         let app = dir.join("live");
         let m3u8 = std::fs::read_to_string(app.join("cam.m3u8")).unwrap();
@@ -530,7 +627,92 @@ mod tests {
         let newest = std::fs::read(app.join("cam-8.ts")).unwrap();
         assert_eq!(newest.len(), 25 * 188);
         s.dispose();
+        run_ops(&rec, &mut s);
         assert_eq!(std::fs::read_dir(&app).unwrap().count(), 0);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The disk is slow: a closed segment is listed and served from RAM while its write
+    /// waits, and leaves RAM only once the write is reported; the playlist file follows the
+    /// segment file, never precedes it.
+    #[test]
+    fn disk_segments_are_served_from_ram_until_written() {
+        let dir = Path::new("/nonexistent/hls");
+        let rec = Recorder::new(64);
+        let mut s = HlsStream::new(key(), disk_config(dir), Files::new(rec.clone()));
+        for i in 0..26 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        assert!(s.playlist().unwrap().contains("cam-0.ts"));
+        assert!(matches!(s.segment(0), Some(SegmentData::Ram(c, _)) if c.len() == 25));
+        assert_eq!(s.ram_bytes(), 26 * 188);
+        let path = dir.join("live/cam-0.ts");
+        {
+            let pending = rec.pending.borrow();
+            let ops: Vec<_> = pending.iter().map(|o| (o.kind(), o.path())).collect();
+            assert_eq!(ops, [(OpKind::Write, path.as_path())], "no playlist yet");
+        }
+        let _ = rec.take();
+        assert!(s.handle_written(&path, true));
+        assert!(matches!(s.segment(0), Some(SegmentData::File(p)) if p == path));
+        assert_eq!(s.segment_len(0), Some(25 * 188));
+        assert_eq!(s.ram_bytes(), 188);
+        let op = rec.take().unwrap();
+        match &op {
+            FileOp::WriteAtomic { path, chunks } => {
+                assert_eq!(path, &dir.join("live/cam.m3u8"));
+                assert_eq!(chunks.concat(), s.playlist().unwrap().as_bytes());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(s.handle_written(op.path(), true));
+        assert!(rec.take().is_none());
+        // Not ours: another stream's segment, another directory.
+        assert!(!s.handle_written(&dir.join("live/cam2-0.ts"), true));
+        assert!(!s.handle_written(Path::new("/elsewhere/cam-0.ts"), true));
+    }
+
+    /// A full disk queue: the write is dropped and counted, the segment stays in RAM (still
+    /// playable) until it leaves the window; a dropped removal is retried later.
+    #[test]
+    fn dropped_and_failed_writes_keep_the_segment_in_ram() {
+        let dir = Path::new("/nonexistent/hls");
+        let rec = Recorder::new(0);
+        let files = Files::new(rec.clone());
+        let mut s = HlsStream::new(key(), disk_config(dir), files.clone());
+        for i in 0..26 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        assert_eq!(files.counts().dropped, 1);
+        assert!(matches!(s.segment(0), Some(SegmentData::Ram(c, _)) if c.len() == 25));
+        // Window 2 s of 1 s segments, plus EXTRA_SEGMENTS: segment 0 leaves at the 5th close.
+        for i in 26..150 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        assert!(s.segment(0).is_none());
+        assert_eq!(s.unremoved.len(), 1, "its removal waits for room");
+        assert!(s.ram_bytes() <= 5 * 25 * 188);
+        let rec = Recorder::new(64);
+        s.files = Files::new(rec.clone());
+        for i in 150..176 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        assert!(s.unremoved.is_empty());
+        let kinds: Vec<_> = rec
+            .pending
+            .borrow()
+            .iter()
+            .map(|o| (o.kind(), o.path().to_path_buf()))
+            .collect();
+        assert_eq!(kinds[0].0, OpKind::Write, "the new segment goes first");
+        assert_eq!(kinds[1], (OpKind::Remove, dir.join("live/cam-0.ts")));
+        // A write that fails: the segment stays in RAM.
+        while let Some(op) = rec.take() {
+            if let FileOp::WriteAtomic { path, .. } = &op {
+                assert!(s.handle_written(path, false));
+                let seq = s.segments.back().unwrap().seq;
+                assert!(matches!(s.segment(seq), Some(SegmentData::Ram(..))));
+            }
+        }
     }
 }

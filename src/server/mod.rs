@@ -3,6 +3,7 @@
 
 #[cfg(feature = "api")]
 pub mod api;
+pub mod disk;
 #[cfg(feature = "http-flv")]
 pub mod flv;
 #[cfg(feature = "gb28181")]
@@ -47,6 +48,8 @@ pub struct ServerCtx {
     /// Tasks spawned per connection or media session and still running (a connection's
     /// driver, a SIP connection's writer, a UDP media port's reader).
     pub tasks: Gauge,
+    /// File work for the disk thread (HLS on disk), with its drop and failure counts.
+    pub files: disk::Files,
     #[cfg(feature = "hls")]
     pub hls: hls::HlsRegistry,
 }
@@ -59,9 +62,16 @@ impl ServerCtx {
             clients: Rc::new(Clients::default()),
             connections: Gauge::default(),
             tasks: Gauge::default(),
+            files: disk::Files::new(Rc::new(disk::NoDisk)),
             #[cfg(feature = "hls")]
             hls: Rc::default(),
         }
+    }
+
+    /// Sends file work to `sink` (the disk thread) instead of dropping it all.
+    pub fn with_file_sink(mut self, sink: Rc<dyn disk::FileSink>) -> ServerCtx {
+        self.files = disk::Files::new(sink);
+        self
     }
 
     /// The config in force now. A session keeps the one it started with where it matters
@@ -117,6 +127,7 @@ pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) 
                     Rc::new(RefCell::new(HlsStream::new(
                         s.key.clone(),
                         vhost.hls.clone(),
+                        ctx.files.clone(),
                     )))
                 })
                 .clone();

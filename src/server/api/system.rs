@@ -365,6 +365,11 @@ struct LiveCounts {
     players: usize,
     /// Clients in the registry (every RTMP and HTTP connection).
     clients: usize,
+    /// File ops (HLS segments, playlists, removals) dropped since the start because the disk
+    /// queue was full: the disk is slower than the streams. A count, not a gauge.
+    file_ops_dropped: u64,
+    /// File ops that failed since the start (disk full, permissions).
+    file_ops_failed: u64,
 }
 
 #[derive(Serialize)]
@@ -530,6 +535,8 @@ fn live_counts(ctx: &ServerCtx) -> LiveCounts {
         sources: hub.len(),
         players: hub.sources().map(|s| s.borrow().players()).sum(),
         clients: ctx.clients.len(),
+        file_ops_dropped: ctx.files.counts().dropped,
+        file_ops_failed: ctx.files.counts().failed,
     }
 }
 

@@ -1,0 +1,481 @@
+//! The disk thread: file work leaves the event loop. One dedicated thread ("tinysrs-disk")
+//! performs [`FileOp`]s and reads files, fed by two bounded queues; tokio stays on its one
+//! thread for all network work. A disk slower than the streams (an SD card that stalls for
+//! 100 ms, or for good) makes the file work fall behind and drop, counted; it never stalls a
+//! network task.
+//!
+//! # What a caller must know
+//! * Writes are fire-and-forget: [`Disk::try_submit`] takes the queue's lock (held by the
+//!   thread only to pop a job, never during I/O) and returns at once; past [`WRITE_JOBS`] the
+//!   op comes back in [`Dropped`]. Outcomes come back in order through [`Completions`]
+//!   (bounded: the thread waits for room there, never the event loop).
+//! * Reads ([`Disk::read`]) are served before queued writes, wait for one of [`READ_JOBS`]
+//!   slots asynchronously, and give up after [`READ_TIMEOUT`] (a dead disk answers
+//!   `TimedOut`, it does not hang the request for ever). A read whose caller went away is
+//!   skipped.
+//! * The thread is detached: it is not joined at shutdown, so a thread stuck in the kernel
+//!   (a dead card, a FIFO nobody opens) does not keep the process from exiting. When every
+//!   [`Disk`] handle is gone it finishes the queued work and ends.
+//!
+//! RAM: [`WRITE_JOBS`] queued ops, each holding references to one segment's TS packets (at
+//! most the segment cap of its vhost, `hls_max_bytes / (hls_window / hls_fragment + 4)`,
+//! usually the same bytes its stream still holds), [`DONE_SLOTS`] outcomes (a path each), the
+//! thread's stack ([`STACK_BYTES`]) and one read buffer of at most [`MAX_READ_LEN`], owned by
+//! the caller once read. `limits::Limits` counts them.
+
+use std::collections::VecDeque;
+use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::server::disk::{Dropped, FileDone, FileOp, FileSink};
+use crate::server::ServerCtx;
+
+/// File ops queued for the thread at most; the next is dropped (counted). A stream closing a
+/// segment queues two or three (segment, old segment's removal, playlist), each taking a few
+/// ms on a healthy card, so 16 absorb several streams cutting at once and a stall of a few
+/// segments. RAM: 16 × the largest segment cap (references, see the module doc).
+pub const WRITE_JOBS: usize = 16;
+
+/// Reads queued at most; more callers wait (asynchronously) for a slot. A queued read holds
+/// its path only.
+pub const READ_JOBS: usize = 8;
+
+/// Outcomes of ops waiting for the event loop; past it the thread waits. About 64 bytes + a
+/// path each.
+pub const DONE_SLOTS: usize = 32;
+
+/// Longest read: its buffer is allocated before reading (at most the bytes left in the file).
+pub const MAX_READ_LEN: usize = 1024 * 1024;
+
+/// How long a read waits for a slot and the disk before it answers `TimedOut`.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The thread's stack: file calls and small buffers only (virtual; touched pages count).
+pub const STACK_BYTES: usize = 128 * 1024;
+
+/// What performs the file work on the thread: the real file system ([`StdFs`]) or, in
+/// tests, one that is slow or fails.
+pub trait Backend: Send + 'static {
+    fn perform(&mut self, op: &FileOp) -> io::Result<()>;
+    fn read(&mut self, path: &Path, offset: u64, len: usize) -> io::Result<Bytes>;
+}
+
+/// Blocking `std::fs` calls.
+pub struct StdFs;
+
+impl Backend for StdFs {
+    fn perform(&mut self, op: &FileOp) -> io::Result<()> {
+        op.perform()
+    }
+
+    fn read(&mut self, path: &Path, offset: u64, len: usize) -> io::Result<Bytes> {
+        read_file(path, offset, len)
+    }
+}
+
+/// Opens `path` without following a symlink in its last component (and without blocking on
+/// a FIFO), checks it is a regular file, and reads up to `len` bytes from `offset`: fewer only
+/// at the end of the file.
+fn read_file(path: &Path, offset: u64, len: usize) -> io::Result<Bytes> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let left = meta.len().saturating_sub(offset);
+    let want = len.min(usize::try_from(left).unwrap_or(usize::MAX));
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(want);
+    // `take` stops at `len` even if the file grew since the fstat.
+    (&mut file).take(want as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+struct ReadJob {
+    path: PathBuf,
+    offset: u64,
+    len: usize,
+    reply: oneshot::Sender<io::Result<Bytes>>,
+    /// The read's slot, given back when the job is done.
+    _slot: OwnedSemaphorePermit,
+}
+
+#[derive(Default)]
+struct State {
+    writes: VecDeque<FileOp>,
+    reads: VecDeque<ReadJob>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+impl Queue {
+    /// A poisoned lock (a panic on the other side) still holds consistent queues.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Closes the queue when the last [`Disk`] handle goes.
+struct Handle {
+    queue: Arc<Queue>,
+    read_slots: Arc<Semaphore>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_one();
+    }
+}
+
+/// The event loop's handle on the disk thread. Cloning shares it.
+#[derive(Clone)]
+pub struct Disk(Rc<Handle>);
+
+/// Outcomes of accepted ops, in order, for the event loop.
+pub struct Completions(mpsc::Receiver<FileDone>);
+
+impl Completions {
+    pub async fn recv(&mut self) -> Option<FileDone> {
+        self.0.recv().await
+    }
+
+    /// Hands every outcome to the server layer, until the thread is gone.
+    pub async fn run(mut self, ctx: ServerCtx) {
+        while let Some(done) = self.recv().await {
+            crate::server::disk::handle_done(&ctx, done);
+        }
+    }
+}
+
+impl Disk {
+    /// Starts the thread on the real file system.
+    pub fn start() -> io::Result<(Disk, Completions)> {
+        Self::start_with(StdFs)
+    }
+
+    pub fn start_with(backend: impl Backend) -> io::Result<(Disk, Completions)> {
+        let queue = Arc::new(Queue::default());
+        let (done_tx, done_rx) = mpsc::channel(DONE_SLOTS);
+        let q = queue.clone();
+        std::thread::Builder::new()
+            .name("tinysrs-disk".into())
+            .stack_size(STACK_BYTES)
+            .spawn(move || work(&q, backend, &done_tx))?;
+        let handle = Handle {
+            queue,
+            read_slots: Arc::new(Semaphore::new(READ_JOBS)),
+        };
+        Ok((Disk(Rc::new(handle)), Completions(done_rx)))
+    }
+
+    /// Queues `op` for the thread, or gives it back at once when [`WRITE_JOBS`] are queued.
+    pub fn try_submit(&self, op: FileOp) -> Result<(), Dropped> {
+        let mut s = self.0.queue.lock();
+        if s.closed || s.writes.len() >= WRITE_JOBS {
+            return Err(Dropped(op));
+        }
+        s.writes.push_back(op);
+        drop(s);
+        self.0.queue.ready.notify_one();
+        Ok(())
+    }
+
+    /// Reads up to `len` bytes of the regular file `path` from `offset` on the disk thread:
+    /// fewer only at the end of the file. The last component must not be a symlink
+    /// (`O_NOFOLLOW`: the caller resolved the path). Errors: the file's (`NotFound`, ...),
+    /// `InvalidInput` for anything but a regular file or `len` over [`MAX_READ_LEN`],
+    /// `TimedOut` after [`READ_TIMEOUT`].
+    pub async fn read(&self, path: PathBuf, offset: u64, len: usize) -> io::Result<Bytes> {
+        if len > MAX_READ_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("read of {len} bytes over MAX_READ_LEN"),
+            ));
+        }
+        let slots = self.0.read_slots.clone();
+        let queue = self.0.queue.clone();
+        let read = async move {
+            let slot = slots
+                .acquire_owned()
+                .await
+                .map_err(|_| io::Error::other("disk thread gone"))?;
+            let (reply, answer) = oneshot::channel();
+            {
+                let mut s = queue.lock();
+                if s.closed {
+                    return Err(io::Error::other("disk thread gone"));
+                }
+                s.reads.push_back(ReadJob {
+                    path,
+                    offset,
+                    len,
+                    reply,
+                    _slot: slot,
+                });
+            }
+            queue.ready.notify_one();
+            answer
+                .await
+                .map_err(|_| io::Error::other("disk thread gone"))?
+        };
+        match tokio::time::timeout(READ_TIMEOUT, read).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the disk did not answer",
+            )),
+        }
+    }
+}
+
+impl FileSink for Disk {
+    fn submit(&self, op: FileOp) -> Result<(), Dropped> {
+        self.try_submit(op)
+    }
+}
+
+enum Job {
+    Read(ReadJob),
+    Write(FileOp),
+}
+
+/// The thread: reads first, then writes, one at a time, until closed and empty.
+fn work(queue: &Queue, mut backend: impl Backend, done: &mpsc::Sender<FileDone>) {
+    loop {
+        let job = {
+            let mut s = queue.lock();
+            loop {
+                if let Some(r) = s.reads.pop_front() {
+                    break Job::Read(r);
+                }
+                if let Some(w) = s.writes.pop_front() {
+                    break Job::Write(w);
+                }
+                if s.closed {
+                    return;
+                }
+                s = queue.ready.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        match job {
+            Job::Read(r) => {
+                if r.reply.is_closed() {
+                    continue;
+                }
+                let result = backend.read(&r.path, r.offset, r.len);
+                let _ = r.reply.send(result);
+            }
+            Job::Write(op) => {
+                let result = backend.perform(&op);
+                let outcome = FileDone {
+                    kind: op.kind(),
+                    path: match op {
+                        FileOp::WriteAtomic { path, .. } | FileOp::Remove(path) => path,
+                    },
+                    result,
+                };
+                // The event loop gone (shutdown): outcomes no longer matter.
+                let _ = done.blocking_send(outcome);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::disk::{Files, OpKind};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    /// A disk that takes `delay` per op and counts what it did.
+    struct Slow {
+        delay: Duration,
+        done: Arc<AtomicUsize>,
+    }
+
+    impl Backend for Slow {
+        fn perform(&mut self, _op: &FileOp) -> io::Result<()> {
+            std::thread::sleep(self.delay);
+            self.done.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+
+        fn read(&mut self, _path: &Path, _offset: u64, len: usize) -> io::Result<Bytes> {
+            std::thread::sleep(self.delay);
+            Ok(Bytes::from(vec![7; len]))
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn segment(n: usize) -> FileOp {
+        FileOp::WriteAtomic {
+            path: format!("/x/cam-{n}.ts").into(),
+            chunks: vec![Bytes::from(vec![0x47; 188])],
+        }
+    }
+
+    #[test]
+    fn a_slow_disk_drops_and_counts_and_submit_returns_at_once() {
+        let done = Arc::new(AtomicUsize::new(0));
+        let slow = Slow {
+            delay: Duration::from_millis(100),
+            done: done.clone(),
+        };
+        let (disk, mut completions) = Disk::start_with(slow).unwrap();
+        let files = Files::new(Rc::new(disk.clone()));
+        let extra = 10;
+        let start = Instant::now();
+        let mut accepted = 0;
+        for n in 0..WRITE_JOBS + 1 + extra {
+            let t = Instant::now();
+            if files.submit(segment(n)).is_ok() {
+                accepted += 1;
+            }
+            // Waiting for the disk would take 100 ms per op ahead.
+            assert!(t.elapsed() < Duration::from_millis(50), "submit waited");
+        }
+        assert!(start.elapsed() < Duration::from_millis(500));
+        // The thread may have taken the first op out of the queue already.
+        assert!(
+            (WRITE_JOBS..=WRITE_JOBS + 1).contains(&accepted),
+            "{accepted}"
+        );
+        let dropped = (WRITE_JOBS + 1 + extra - accepted) as u64;
+        assert_eq!(files.counts().dropped, dropped);
+        assert!(dropped >= extra as u64);
+        // Every accepted op is performed, in order, and reported.
+        let rt = runtime();
+        let outcomes: Vec<FileDone> = rt.block_on(async {
+            let mut v = Vec::new();
+            while v.len() < accepted {
+                v.push(completions.recv().await.unwrap());
+            }
+            v
+        });
+        assert_eq!(done.load(Ordering::Relaxed), accepted);
+        for (n, d) in outcomes.iter().enumerate() {
+            assert_eq!(d.kind, OpKind::Write);
+            assert_eq!(d.path, PathBuf::from(format!("/x/cam-{n}.ts")));
+            assert!(d.result.is_ok());
+        }
+        // Room again.
+        assert!(disk.try_submit(segment(99)).is_ok());
+    }
+
+    /// Reads go before queued writes, and a dead disk answers within READ_TIMEOUT.
+    #[test]
+    fn reads_pass_queued_writes() {
+        let slow = Slow {
+            delay: Duration::from_millis(50),
+            done: Arc::default(),
+        };
+        let (disk, _completions) = Disk::start_with(slow).unwrap();
+        for n in 0..WRITE_JOBS {
+            disk.try_submit(segment(n)).unwrap();
+        }
+        let rt = runtime();
+        let start = Instant::now();
+        let got = rt.block_on(disk.read("/x/a".into(), 0, 3)).unwrap();
+        assert_eq!(&got[..], [7, 7, 7]);
+        // At most the op in progress and the read itself.
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+        let too_long = rt.block_on(disk.read("/x/a".into(), 0, MAX_READ_LEN + 1));
+        assert_eq!(too_long.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tinysrs-disk-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn read_at_offset_short_at_eof_no_symlinks_no_fifos() {
+        let dir = scratch("read");
+        let file = dir.join("index.html");
+        std::fs::write(&file, b"0123456789").unwrap();
+        std::os::unix::fs::symlink(&file, dir.join("link.html")).unwrap();
+        nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let (disk, _completions) = Disk::start().unwrap();
+        let rt = runtime();
+        let read = |name: &str, offset, len| rt.block_on(disk.read(dir.join(name), offset, len));
+        assert_eq!(&read("index.html", 0, 4).unwrap()[..], b"0123");
+        assert_eq!(&read("index.html", 3, 4).unwrap()[..], b"3456");
+        assert_eq!(&read("index.html", 7, 100).unwrap()[..], b"789");
+        assert!(read("index.html", 10, 100).unwrap().is_empty());
+        assert!(read("index.html", 99, 100).unwrap().is_empty());
+        assert_eq!(
+            read("missing", 0, 1).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        // O_NOFOLLOW: ELOOP.
+        let e = read("link.html", 0, 1).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(nix::libc::ELOOP), "{e}");
+        assert_eq!(
+            read("fifo", 0, 1).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            read("", 0, 1).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput,
+            "a directory"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_real_file_system_writes_and_removes_and_reports() {
+        let dir = scratch("write");
+        let (disk, mut completions) = Disk::start().unwrap();
+        let path = dir.join("live/cam-0.ts");
+        disk.try_submit(FileOp::WriteAtomic {
+            path: path.clone(),
+            chunks: vec![Bytes::from_static(b"abc"), Bytes::from_static(b"de")],
+        })
+        .unwrap();
+        let rt = runtime();
+        let d = rt.block_on(completions.recv()).unwrap();
+        assert!(d.result.is_ok() && d.path == path);
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
+        disk.try_submit(FileOp::Remove(path.clone())).unwrap();
+        let d = rt.block_on(completions.recv()).unwrap();
+        assert!(d.result.is_ok() && d.kind == OpKind::Remove);
+        assert!(!path.exists());
+        // The last handle gone: the thread finishes and the completions end.
+        drop(disk);
+        assert!(rt.block_on(completions.recv()).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
