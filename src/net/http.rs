@@ -4,15 +4,14 @@
 //! in-memory bodies, files in `FILE_CHUNK` reads, or a live player's output until it ends.
 
 use std::future::poll_fn;
-use std::io::{self, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::disk::Disk;
 use super::{write_all, Clock, Shared};
 use crate::live::ClientId;
 use crate::server::http::{Answer, Body, FileBody, HttpConn, HttpCtx, LivePlayer, Response};
@@ -45,6 +44,7 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: 
         stream: &mut stream,
         conn: HttpConn::new(layer_ctx(&shared), registration.record.clone()),
         clock: shared.clock,
+        disk: shared.disk.clone(),
         buf: BytesMut::with_capacity(1024),
     };
     match driver.serve().await {
@@ -57,6 +57,8 @@ struct Driver<'a> {
     stream: &'a mut TcpStream,
     conn: HttpConn,
     clock: Clock,
+    /// File bodies are read by the disk thread (`net::disk`), never on the event loop.
+    disk: Disk,
     /// Bytes read but not yet parsed (the next request head).
     buf: BytesMut,
 }
@@ -187,7 +189,7 @@ impl Driver<'_> {
         let (mut offset, mut left) = (file.start, file.len);
         while left > 0 {
             let want = FILE_CHUNK.min(usize::try_from(left).unwrap_or(FILE_CHUNK));
-            let chunk = match read_chunk(file.path.clone(), offset, want).await {
+            let chunk = match self.disk.read(file.path.clone(), offset, want).await {
                 Ok(chunk) => chunk,
                 Err(_) if offset == file.start => {
                     *parts = vec![file.fallback];
@@ -238,22 +240,6 @@ impl Driver<'_> {
             }
         }
     }
-}
-
-/// Up to `len` bytes of `path` from `offset` (fewer only at the end of the file), without
-/// following a symlink in its last component (the planner resolved it). The one place file
-/// bodies are read: the shape of `net::disk::Disk::read`, which takes over at merge.
-async fn read_chunk(path: PathBuf, offset: u64, len: usize) -> io::Result<Bytes> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-        .open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    // `len` is at most FILE_CHUNK (ours, not the peer's).
-    let mut buf = Vec::with_capacity(len);
-    file.take(len as u64).read_to_end(&mut buf)?;
-    Ok(Bytes::from(buf))
 }
 
 #[cfg(not(feature = "api"))]

@@ -42,22 +42,17 @@ fn playlist(conn: &HttpConn, head: &RequestHead, key: &StreamKey) -> Response {
 }
 
 fn segment(conn: &HttpConn, head: &RequestHead, key: &StreamKey, seq: u64) -> Response {
-    let data = conn
-        .ctx
-        .server
-        .hls
-        .borrow()
-        .get(key)
-        .and_then(|h| h.borrow().segment(seq));
+    let data = conn.ctx.server.hls.borrow().get(key).and_then(|h| {
+        let h = h.borrow();
+        Some((h.segment(seq)?, h.segment_len(seq)?))
+    });
     let (body, len) = match data {
-        Some(SegmentData::Ram(chunks, bytes)) => (Body::Shared(chunks), bytes as u64),
-        Some(SegmentData::File(path)) => {
-            // The length for Content-Length; the driver reads the file.
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                return conn.text(head, 404, "segment gone");
-            };
+        Some((SegmentData::Ram(chunks, bytes), _)) => (Body::Shared(chunks), bytes as u64),
+        Some((SegmentData::File(path), len)) => {
+            // The segmenter knows the length (the file is written once, then only removed);
+            // the driver reads the file through the disk thread.
             let fallback = conn.text(head, 404, "segment gone").to_bytes();
-            let len = meta.len();
+            let len = len as u64;
             let file = FileBody {
                 path,
                 start: 0,
