@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::client::{Client, Error, MediaKind, Received};
 use common::frames::{avc_frame, avc_header};
+use common::paced::{read_until_unpublish, Paced, FRAME_MS};
 use common::{
     curl, ffmpeg_publish, ffmpeg_read, ffprobe, player, publisher, rss_kib, Server, TempDir,
 };
@@ -33,9 +34,6 @@ use tinysrs::wire::rtmp::handshake;
 use tinysrs::wire::rtmp::message::{MessageHeader, MessageType};
 
 const WAIT: Duration = Duration::from_secs(15);
-/// Frame interval of our synthetic publishers (25 fps).
-const FRAME_MS: u32 = 40;
-
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// One test at a time (a failed test poisons the lock; the next one still runs).
@@ -130,81 +128,6 @@ impl Sampler {
 
 fn report_rss(test: &str, baseline: u64, peak: u64, after: u64) {
     eprintln!("fault: {test} rss baseline={baseline} peak={peak} after={after} KiB");
-}
-
-/// A synthetic publisher in its own thread: the sequence header, then frame `n` (keyframe every
-/// 25) at timestamp `n * FRAME_MS`, paced in real time, until `stop`; the instant each frame
-/// left is recorded in `sent[n]`. Returns the number of frames sent.
-struct Paced {
-    stop: Arc<AtomicBool>,
-    sent: Arc<Mutex<Vec<Instant>>>,
-    thread: JoinHandle<u32>,
-}
-
-impl Paced {
-    fn start(mut client: Client, frame_len: usize) -> Paced {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let (flag, times) = (stop.clone(), sent.clone());
-        let thread = std::thread::spawn(move || {
-            client.send_video(0, &avc_header(1)).unwrap();
-            let start = Instant::now();
-            let mut n = 0u32;
-            while !flag.load(Ordering::Relaxed) {
-                let body = avc_frame(n % 25 == 0, 1, n, frame_len);
-                client.send_video(n * FRAME_MS, &body).unwrap();
-                times.lock().unwrap().push(Instant::now());
-                n += 1;
-                let due = start + Duration::from_millis(u64::from(n * FRAME_MS));
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            }
-            n
-            // The client drops here: the server unpublishes.
-        });
-        Paced { stop, sent, thread }
-    }
-
-    /// Stops, returns the frames sent and their send instants.
-    fn finish(self) -> (u32, Vec<Instant>) {
-        self.stop.store(true, Ordering::Relaxed);
-        let n = self.thread.join().unwrap();
-        let sent = self.sent.lock().unwrap().clone();
-        (n, sent)
-    }
-}
-
-/// What a synthetic player received until the publisher left, once it had come: (frame
-/// number, arrival) of every video frame but the sequence header (timestamps are kept:
-/// `time_jitter = "off"`).
-fn read_until_unpublish(
-    client: &mut Client,
-    timeout: Duration,
-) -> Result<Vec<(u32, Instant)>, String> {
-    let end = Instant::now() + timeout;
-    let mut got = Vec::new();
-    loop {
-        match client.recv_timeout(end.saturating_duration_since(Instant::now())) {
-            Ok(Received::Media {
-                kind: MediaKind::Video,
-                timestamp,
-                payload,
-            }) => {
-                let at = Instant::now();
-                let tag = flv::parse_video(&payload).map_err(|e| format!("{e:?}"))?;
-                if !tag.sequence_header {
-                    got.push((timestamp / FRAME_MS, at));
-                }
-            }
-            // A player that joins before the publisher is told it is unpublished at once.
-            Ok(Received::Status { code })
-                if code == "NetStream.Play.UnpublishNotify" && !got.is_empty() =>
-            {
-                return Ok(got)
-            }
-            Ok(_) => {}
-            Err(e) => return Err(format!("after {} frames: {e}", got.len())),
-        }
-    }
 }
 
 /// Every frame from the first received one to the last sent one arrived, in order.
@@ -578,7 +501,7 @@ fn two_hundred_stalled_players_stay_under_their_caps_and_a_normal_player_keeps_u
         "{BASE}[vhost.__defaultVhost__.play]\nqueue_max_bytes = {QUEUE}\ntime_jitter = \"off\"\n"
     ));
     let mut normal = player(&server, "stall");
-    let paced = Paced::start(publisher(&server, "stall"), FRAME_LEN);
+    let paced = Paced::start(publisher(&server, "stall"), FRAME_LEN, 25);
     let reader = std::thread::spawn(move || {
         let got = read_until_unpublish(&mut normal, Duration::from_secs(120));
         (got, normal)
@@ -649,7 +572,7 @@ fn a_queue_smaller_than_mw_latency_of_the_stream_still_delivers() {
          time_jitter = \"off\"\n"
     ));
     let mut watcher = player(&server, "small");
-    let paced = Paced::start(publisher(&server, "small"), 8_000);
+    let paced = Paced::start(publisher(&server, "small"), 8_000, 25);
     let reader = std::thread::spawn(move || read_until_unpublish(&mut watcher, WAIT * 2));
     std::thread::sleep(Duration::from_secs(4));
     let (sent, _) = paced.finish();
@@ -1040,7 +963,7 @@ fn fifty_reloads_under_one_publisher_and_fifty_players_drop_nothing() {
             std::thread::spawn(move || read_until_unpublish(&mut c, Duration::from_secs(120)))
         })
         .collect();
-    let paced = Paced::start(publisher(&server, "hup"), 2000);
+    let paced = Paced::start(publisher(&server, "hup"), 2000, 25);
     std::thread::sleep(Duration::from_secs(1));
 
     // Each reload changes the config (the chunk size new sessions get), and each is waited

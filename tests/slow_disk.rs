@@ -4,92 +4,17 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::client::{Client, MediaKind, Received};
-use common::frames::{avc_frame, avc_header};
+use common::paced::{read_until_unpublish, Paced};
 use common::{curl, player, publisher, Server, TempDir};
 use serde_json::Value;
-use tinysrs::wire::flv;
 
-const FRAME_MS: u32 = 40;
 /// A keyframe every 2 s, as cameras send.
 const GOP_FRAMES: u32 = 50;
 const FRAME_LEN: usize = 4000;
 const MW_LATENCY_MS: u64 = 350;
 const SECS: Duration = Duration::from_secs(1);
-
-/// A publisher sending synthetic video at 25 fps in real time, its send instants kept.
-struct Paced {
-    stop: Arc<AtomicBool>,
-    sent: Arc<Mutex<Vec<Instant>>>,
-    thread: JoinHandle<u32>,
-}
-
-impl Paced {
-    fn start(mut client: Client) -> Paced {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let (flag, times) = (stop.clone(), sent.clone());
-        let thread = std::thread::spawn(move || {
-            client.send_video(0, &avc_header(1)).unwrap();
-            let start = Instant::now();
-            let mut n = 0u32;
-            while !flag.load(Ordering::Relaxed) {
-                let body = avc_frame(n % GOP_FRAMES == 0, 1, n, FRAME_LEN);
-                client.send_video(n * FRAME_MS, &body).unwrap();
-                times.lock().unwrap().push(Instant::now());
-                n += 1;
-                let due = start + Duration::from_millis(u64::from(n * FRAME_MS));
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            }
-            n
-        });
-        Paced { stop, sent, thread }
-    }
-
-    fn finish(self) -> (u32, Vec<Instant>) {
-        self.stop.store(true, Ordering::Relaxed);
-        let n = self.thread.join().unwrap();
-        let sent = self.sent.lock().unwrap().clone();
-        (n, sent)
-    }
-}
-
-/// (frame number, arrival) of every video frame but the sequence header until the publisher
-/// left (`time_jitter = "off"` keeps the timestamps).
-fn read_until_unpublish(
-    mut client: Client,
-    timeout: Duration,
-) -> Result<Vec<(u32, Instant)>, String> {
-    let end = Instant::now() + timeout;
-    let mut got = Vec::new();
-    loop {
-        match client.recv_timeout(end.saturating_duration_since(Instant::now())) {
-            Ok(Received::Media {
-                kind: MediaKind::Video,
-                timestamp,
-                payload,
-            }) => {
-                let at = Instant::now();
-                let tag = flv::parse_video(&payload).map_err(|e| format!("{e:?}"))?;
-                if !tag.sequence_header {
-                    got.push((timestamp / FRAME_MS, at));
-                }
-            }
-            Ok(Received::Status { code })
-                if code == "NetStream.Play.UnpublishNotify" && !got.is_empty() =>
-            {
-                return Ok(got)
-            }
-            Ok(_) => {}
-            Err(e) => return Err(format!("after {} frames: {e}", got.len())),
-        }
-    }
-}
 
 fn summaries(server: &Server) -> Value {
     let (status, _, body) = curl(&[&server.http_url("api/v1/summaries")]);
@@ -123,11 +48,11 @@ fn a_disk_that_never_answers_drops_file_work_and_stalls_no_player() {
     }
     let mut server = Server::start(&config(&hls));
     let watcher = {
-        let c = player(&server, "s0");
-        std::thread::spawn(move || read_until_unpublish(c, Duration::from_secs(60)))
+        let mut c = player(&server, "s0");
+        std::thread::spawn(move || read_until_unpublish(&mut c, Duration::from_secs(60)))
     };
     let publishers: Vec<Paced> = (0..4)
-        .map(|i| Paced::start(publisher(&server, &format!("s{i}"))))
+        .map(|i| Paced::start(publisher(&server, &format!("s{i}")), FRAME_LEN, GOP_FRAMES))
         .collect();
 
     std::thread::sleep(6 * SECS);
@@ -212,7 +137,7 @@ fn disk_hls_writes_the_playlist_after_its_segments() {
     let dir = TempDir::new("disk-hls");
     let hls = dir.path("hls");
     let server = Server::start(&config(&hls));
-    let p = Paced::start(publisher(&server, "cam"));
+    let p = Paced::start(publisher(&server, "cam"), FRAME_LEN, GOP_FRAMES);
     std::thread::sleep(7 * SECS);
     let app = hls.join("live");
     let on_disk = std::fs::read_to_string(app.join("cam.m3u8")).expect("playlist file");

@@ -7,6 +7,7 @@ pub mod client;
 pub mod frames;
 #[cfg(feature = "gb28181")]
 pub mod gbdevice;
+pub mod paced;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
