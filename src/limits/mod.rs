@@ -12,12 +12,52 @@ use std::fmt;
 use crate::config::{Config, HlsStorage};
 use crate::media::{FRAME_OVERHEAD, MAX_ENCODINGS_PER_FRAME};
 
+// Each protocol's terms, compiled in with its feature.
+#[cfg(feature = "gb28181")]
+mod gb28181;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "rtmp")]
+mod rtmp;
+
+/// The terms of every compiled-in protocol, in the order the budget lists them.
+const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
+    #[cfg(feature = "rtmp")]
+    rtmp::term,
+    #[cfg(feature = "http")]
+    http::term,
+    #[cfg(feature = "gb28181")]
+    gb28181::term,
+];
+
+/// What one compiled-in protocol adds to the worst case (its module under `limits/` says
+/// where each figure comes from). A protocol that is compiled out has no term at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// The protocol, as the budget names it.
+    pub protocol: &'static str,
+    /// One of its connections at worst, counted under `max_connections` (0: it has none).
+    pub connection_bytes: usize,
+    /// What makes up `connection_bytes`, in the connections line.
+    pub connection_parts: String,
+    /// Buffers shared by all its connections, counted once (one read buffer per thread).
+    pub shared_bytes: usize,
+    /// Partly received input one publishing connection may hold (0: none).
+    pub publisher_pending_bytes: usize,
+    /// The largest frame it can put into a Source.
+    pub frame_bytes: usize,
+    /// Kernel send buffer per connection (`SO_SNDBUF`); kernel memory, not in the total.
+    pub send_buffer_bytes: usize,
+    /// Lines of its own, after the shared ones.
+    pub lines: Vec<BudgetLine>,
+}
+
 /// All the caps in force for one config. Each field's doc gives its source and the RAM it
-/// allows at worst.
+/// allows at worst; what a protocol adds is in its [`Term`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// `max_connections`: RTMP and HTTP connections at once; the excess is closed at accept.
-    /// RAM: `connections × max(per RTMP connection, per HTTP connection)`.
+    /// `max_connections`: TCP connections at once (RTMP, HTTP, GB28181 SIP and media); the
+    /// excess is closed at accept. RAM: `connections × max(per connection of each protocol)`.
     pub connections: usize,
     /// `max_streams`: Sources alive at once (publishers, and streams players wait for).
     /// RAM: `streams × (Source + frames held for it + HLS segments)`.
@@ -26,26 +66,14 @@ pub struct Limits {
     /// players hold are shared with the Source (counted per stream); per player only its
     /// queue slots, `queue_bytes / FRAME_OVERHEAD × 16` bytes.
     pub players_per_stream: usize,
-    /// Longest RTMP message from a publisher (`session::rtmp::CHUNK_LIMITS`).
+    /// The largest frame any compiled-in ingest accepts (an RTMP message,
+    /// `session::rtmp::CHUNK_LIMITS`; a GB28181 access unit).
     pub message_bytes: usize,
-    /// Partly received RTMP messages per publishing connection, all chunk streams together.
+    /// Partly received messages per publishing connection, the most of any protocol.
     /// RAM: `min(streams, connections) × publisher_pending_bytes`.
     pub publisher_pending_bytes: usize,
-    /// The same before a connection sends `publish` (`COMMAND_CHUNK_LIMITS`): what a player
-    /// or an idle peer can make us hold. RAM: part of the per-connection figure.
-    pub command_pending_bytes: usize,
-    /// RTMP chunk streams per connection (header state, about 64 bytes each).
-    pub chunk_streams: usize,
-    /// Unparsed RTMP input per connection (`MAX_INPUT_BUFFER`).
-    pub rtmp_input_bytes: usize,
-    /// Outgoing RTMP control and command bytes per connection (`MAX_OUTBOX`).
-    pub rtmp_outbox_bytes: usize,
-    /// One socket read (`net::rtmp::READ_BUFFER`): one buffer per thread, shared by every
-    /// RTMP connection, so counted once.
+    /// Read buffers shared by every connection of a protocol, counted once.
     pub read_bytes: usize,
-    /// HTTP request head (`wire::http::MAX_HEAD_LEN`) + body (`net::http::MAX_BODY`) +
-    /// one static-file chunk (`net::http::FILE_CHUNK`) per HTTP connection.
-    pub http_connection_bytes: usize,
     /// GOP cache of one stream, the largest of the vhosts (`play.gop_cache_max_bytes`, 0
     /// where `gop_cache` is off). Counted in frame costs (payload + one encoding + overhead).
     pub gop_cache_bytes: usize,
@@ -56,15 +84,13 @@ pub struct Limits {
     /// HLS segments kept in RAM for one stream at worst, the largest of the vhosts with HLS on
     /// and `hls_storage = "ram"`: `hls.hls_max_bytes` plus the TS packets of one frame (the
     /// oldest segments are dropped past the cap, after the frame that crossed it is added).
+    /// 0 where HLS is off, which it is in a build without it (the config refuses it).
     pub hls_bytes: usize,
-    /// `gb28181.max_media_sessions`: camera channels receiving media at once (0 when GB28181
-    /// is off or compiled out).
-    pub gb28181_sessions: usize,
-    /// GB28181: memory of the camera gateway at its caps (see `gb28181()` below).
-    pub gb28181_bytes: usize,
-    /// Kernel send buffer per connection (`SO_SNDBUF`, `net::rtmp::SEND_BUFFER`); kernel
-    /// memory, not counted in the total.
+    /// Kernel send buffer per connection, the largest of the protocols; kernel memory, not
+    /// counted in the total.
     pub send_buffer_bytes: usize,
+    /// What each compiled-in protocol adds, in budget order.
+    pub terms: Vec<Term>,
 }
 
 /// One line of the budget.
@@ -94,6 +120,9 @@ const QUEUE_SLOT_BYTES: usize = 16;
 
 impl Limits {
     pub fn of(config: &Config) -> Limits {
+        let terms: Vec<Term> = PROTOCOLS.iter().filter_map(|term| term(config)).collect();
+        let most = |f: fn(&Term) -> usize| terms.iter().map(f).max().unwrap_or(0);
+        let message_bytes = most(|t| t.frame_bytes);
         let vhosts = || config.vhosts().filter(|v| v.enabled);
         let gop_cache_bytes = vhosts()
             .map(|v| {
@@ -109,41 +138,23 @@ impl Limits {
         let queue_ms = vhosts().map(|v| v.queue_length_ms).max().unwrap_or(0);
         let hls_bytes = vhosts()
             .filter(|v| v.hls.enabled && v.hls.storage == HlsStorage::Ram)
-            .map(hls_ram)
+            .map(|v| hls_ram(v, message_bytes))
             .max()
             .unwrap_or(0);
         Limits {
             connections: config.max_connections,
             streams: config.max_streams,
             players_per_stream: config.max_connections.saturating_sub(1),
-            message_bytes: rtmp::message_bytes(),
-            publisher_pending_bytes: rtmp::publisher_pending(),
-            command_pending_bytes: rtmp::command_pending(),
-            chunk_streams: rtmp::chunk_streams(),
-            rtmp_input_bytes: rtmp::input(),
-            rtmp_outbox_bytes: rtmp::outbox(),
-            read_bytes: rtmp::read(),
-            http_connection_bytes: http_connection(),
+            message_bytes,
+            publisher_pending_bytes: most(|t| t.publisher_pending_bytes),
+            read_bytes: terms.iter().map(|t| t.shared_bytes).sum(),
             gop_cache_bytes,
             queue_bytes,
             queue_ms,
             hls_bytes,
-            gb28181_sessions: match gb28181(config) {
-                0 => 0,
-                _ => config.gb28181.max_media_sessions,
-            },
-            gb28181_bytes: gb28181(config),
-            send_buffer_bytes: rtmp::send_buffer(),
+            send_buffer_bytes: most(|t| t.send_buffer_bytes),
+            terms,
         }
-    }
-
-    /// RTMP connection at worst, before `publish` (player or idle peer).
-    pub fn rtmp_connection_bytes(&self) -> usize {
-        CONNECTION_BYTES
-            + self.rtmp_input_bytes
-            + self.rtmp_outbox_bytes
-            + self.command_pending_bytes
-            + self.chunk_streams * 64
     }
 
     /// Queue slots of one player at worst: every frame costs at least `FRAME_OVERHEAD`.
@@ -160,32 +171,59 @@ impl Limits {
         held / 2 * (1 + MAX_ENCODINGS_PER_FRAME)
     }
 
+    /// The connections line: the costliest protocol's connection plus its player's queue
+    /// slots, for every connection, plus the shared read buffers once.
+    fn connections_line(&self) -> BudgetLine {
+        let per_connection = self
+            .terms
+            .iter()
+            .map(|t| t.connection_bytes)
+            .max()
+            .unwrap_or(0)
+            + self.queue_slot_bytes();
+        // "(parts of the first protocol, queue slots; parts of each other protocol)".
+        let mut parts = self
+            .terms
+            .iter()
+            .filter(|t| t.connection_bytes > 0)
+            .map(|t| t.connection_parts.as_str());
+        let mut detail = String::new();
+        if let Some(first) = parts.next() {
+            detail.push_str(first);
+            detail.push_str(", ");
+        }
+        detail.push_str(&format!("queue slots {}", kib(self.queue_slot_bytes())));
+        for part in parts {
+            detail.push_str("; ");
+            detail.push_str(part);
+        }
+        let mut formula = format!(
+            "max_connections {} x {} ({detail})",
+            self.connections,
+            kib(per_connection),
+        );
+        if self.read_bytes > 0 {
+            formula.push_str(&format!(
+                " + one shared read buffer {}",
+                kib(self.read_bytes)
+            ));
+        }
+        BudgetLine {
+            what: "connections",
+            formula,
+            bytes: (self.connections as u64)
+                .saturating_mul(per_connection as u64)
+                .saturating_add(self.read_bytes as u64),
+        }
+    }
+
     pub fn budget(&self) -> Budget {
-        let per_connection =
-            self.rtmp_connection_bytes().max(self.http_connection_bytes) + self.queue_slot_bytes();
         let publishers = self.streams.min(self.connections);
         let per_stream = SOURCE_BYTES + self.stream_frame_bytes() + self.hls_bytes;
         let mul = |n: usize, each: usize| (n as u64).saturating_mul(each as u64);
-        let mut lines = vec![
-            BudgetLine {
-                what: "connections",
-                formula: format!(
-                    "max_connections {} x {} (state {}, RTMP input {}, outbox {}, \
-                     pending before publish {}, queue slots {}; HTTP {}) + one shared read \
-                     buffer {}",
-                    self.connections,
-                    kib(per_connection),
-                    kib(CONNECTION_BYTES),
-                    kib(self.rtmp_input_bytes),
-                    kib(self.rtmp_outbox_bytes),
-                    kib(self.command_pending_bytes),
-                    kib(self.queue_slot_bytes()),
-                    kib(self.http_connection_bytes),
-                    kib(self.read_bytes),
-                ),
-                bytes: mul(self.connections, per_connection).saturating_add(self.read_bytes as u64),
-            },
-            BudgetLine {
+        let mut lines = vec![self.connections_line()];
+        if self.publisher_pending_bytes > 0 {
+            lines.push(BudgetLine {
                 what: "publishers",
                 formula: format!(
                     "min(max_streams, max_connections) {publishers} x {} partly received \
@@ -194,34 +232,24 @@ impl Limits {
                     kib(self.message_bytes),
                 ),
                 bytes: mul(publishers, self.publisher_pending_bytes),
-            },
-            BudgetLine {
-                what: "streams",
-                formula: format!(
-                    "max_streams {} x {} (Source {}, frames max(gop_cache_max_bytes {}, \
-                     queue_max_bytes {}) x {} encodings / 2, HLS in RAM {})",
-                    self.streams,
-                    kib(per_stream),
-                    kib(SOURCE_BYTES),
-                    kib(self.gop_cache_bytes),
-                    kib(self.queue_bytes),
-                    1 + MAX_ENCODINGS_PER_FRAME,
-                    kib(self.hls_bytes),
-                ),
-                bytes: mul(self.streams, per_stream),
-            },
-        ];
-        if self.gb28181_bytes > 0 {
-            lines.push(BudgetLine {
-                what: "gb28181",
-                formula: format!(
-                    "gb28181.max_media_sessions {} x (PES 2 MiB + access unit 4 MiB + reorder \
-                     window 2 MiB + read buffer) + SIP TCP connections and devices",
-                    self.gb28181_sessions
-                ),
-                bytes: self.gb28181_bytes as u64,
             });
         }
+        lines.push(BudgetLine {
+            what: "streams",
+            formula: format!(
+                "max_streams {} x {} (Source {}, frames max(gop_cache_max_bytes {}, \
+                 queue_max_bytes {}) x {} encodings / 2, HLS in RAM {})",
+                self.streams,
+                kib(per_stream),
+                kib(SOURCE_BYTES),
+                kib(self.gop_cache_bytes),
+                kib(self.queue_bytes),
+                1 + MAX_ENCODINGS_PER_FRAME,
+                kib(self.hls_bytes),
+            ),
+            bytes: mul(self.streams, per_stream),
+        });
+        lines.extend(self.terms.iter().flat_map(|t| t.lines.iter().cloned()));
         let total = lines.iter().fold(0u64, |t, l| t.saturating_add(l.bytes));
         Budget {
             lines,
@@ -258,117 +286,35 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// HLS segments in RAM for one stream of `vhost` at worst: the cap plus one frame in TS
-/// packets (an eighth more than the frame, for PES and TS headers, AUD and parameter sets).
-fn hls_ram(vhost: &crate::config::Vhost) -> usize {
-    let frame = rtmp::message_bytes();
-    match cfg!(feature = "hls") {
-        true => vhost.hls.max_bytes + frame + frame / 8,
-        false => 0,
-    }
-}
-
-#[cfg(feature = "http")]
-fn http_connection() -> usize {
-    use crate::net::http::{FILE_CHUNK, MAX_BODY};
-    CONNECTION_BYTES + crate::wire::http::MAX_HEAD_LEN + MAX_BODY as usize + FILE_CHUNK
-}
-
-#[cfg(not(feature = "http"))]
-fn http_connection() -> usize {
-    0
-}
-
-#[cfg(feature = "rtmp")]
-mod rtmp {
-    use crate::net::rtmp::{READ_BUFFER, SEND_BUFFER};
-    use crate::session::rtmp::{CHUNK_LIMITS, COMMAND_CHUNK_LIMITS, MAX_INPUT_BUFFER, MAX_OUTBOX};
-
-    pub fn message_bytes() -> usize {
-        CHUNK_LIMITS.max_message_len as usize
-    }
-    pub fn publisher_pending() -> usize {
-        CHUNK_LIMITS.max_pending_bytes
-    }
-    pub fn command_pending() -> usize {
-        COMMAND_CHUNK_LIMITS.max_pending_bytes
-    }
-    pub fn chunk_streams() -> usize {
-        CHUNK_LIMITS.max_chunk_streams
-    }
-    pub fn input() -> usize {
-        MAX_INPUT_BUFFER
-    }
-    pub fn outbox() -> usize {
-        MAX_OUTBOX
-    }
-    pub fn read() -> usize {
-        READ_BUFFER
-    }
-    pub fn send_buffer() -> usize {
-        SEND_BUFFER
-    }
-}
-
-#[cfg(not(feature = "rtmp"))]
-mod rtmp {
-    pub fn message_bytes() -> usize {
-        0
-    }
-    pub fn publisher_pending() -> usize {
-        0
-    }
-    pub fn command_pending() -> usize {
-        0
-    }
-    pub fn chunk_streams() -> usize {
-        0
-    }
-    pub fn input() -> usize {
-        0
-    }
-    pub fn outbox() -> usize {
-        0
-    }
-    pub fn read() -> usize {
-        0
-    }
-    pub fn send_buffer() -> usize {
-        0
-    }
-}
-
-/// The camera gateway at its caps: every media session assembling a full PES and access unit
-/// with a full reorder window, on its own media TCP connection or UDP port with a full read
-/// buffer, every SIP TCP connection with a full message, and every device with every channel.
-#[cfg(feature = "gb28181")]
-fn gb28181(config: &Config) -> usize {
-    use crate::net::gb28181::{MAX_DATAGRAM, MAX_SIP_TCP, MEDIA_TCP_BYTES, READ_BUFFER};
-    use crate::server::gb28181::assemble::MAX_ACCESS_UNIT;
-    use crate::session::gb28181::{MAX_CHANNELS, MAX_DEVICES};
-    use crate::wire::{mpegps::MAX_PES_LEN, rtp, sip};
-    if !config.gb28181.enabled {
-        return 0;
-    }
-    let sessions = config.gb28181.max_media_sessions;
-    let session = MAX_PES_LEN
-        + MAX_ACCESS_UNIT
-        + rtp::DEFAULT_WINDOW * rtp::MAX_FRAME_LEN
-        + MEDIA_TCP_BYTES.max(MAX_DATAGRAM);
-    let sip_tcp = READ_BUFFER + sip::MAX_MESSAGE_LEN;
-    let devices = MAX_DEVICES * MAX_CHANNELS * 256;
-    sessions * session + MAX_SIP_TCP * sip_tcp + devices + MAX_DATAGRAM
-}
-
-#[cfg(not(feature = "gb28181"))]
-fn gb28181(_config: &Config) -> usize {
-    0
+/// HLS segments in RAM for one stream of `vhost` at worst: the cap plus one frame of up to
+/// `frame` bytes in TS packets (an eighth more than the frame, for PES and TS headers, AUD and
+/// parameter sets).
+fn hls_ram(vhost: &crate::config::Vhost, frame: usize) -> usize {
+    vhost.hls.max_bytes + frame + frame / 8
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each compiled-in protocol adds its term (GB28181 only when the config turns it on,
+    /// which the embedded defaults do where it is compiled in); a compiled-out one adds none.
+    #[test]
+    fn terms_are_the_compiled_in_protocols() {
+        let l = Limits::of(&Config::embedded());
+        let has = |p| l.terms.iter().any(|t| t.protocol == p);
+        assert_eq!(has("RTMP"), cfg!(feature = "rtmp"));
+        assert_eq!(has("HTTP"), cfg!(feature = "http"));
+        assert_eq!(has("gb28181"), cfg!(feature = "gb28181"));
+        let b = l.budget();
+        assert_eq!(
+            b.lines.iter().any(|x| x.what == "publishers"),
+            cfg!(feature = "rtmp")
+        );
+    }
+
+    /// RTMP's lines (publishers, the shared read buffer) need RTMP compiled in.
+    #[cfg(feature = "rtmp")]
     #[test]
     fn budget_follows_the_config() {
         let text = |connections| {
