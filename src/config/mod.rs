@@ -316,7 +316,7 @@ impl Config {
                     v,
                     cfg!(feature = "http"),
                     "http_server.enabled",
-                    "http-flv, hls or api",
+                    "http-flv, http-ts, hls or api",
                     &at,
                 )?;
             }
