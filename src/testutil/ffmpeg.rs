@@ -1,28 +1,8 @@
-//! Helpers shared by unit tests.
+//! Scratch directories and ffmpeg runs for the MPEG-TS and MPEG-PS interop tests.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// xorshift64: a fixed, dependency-free sequence for the fuzz loops in unit tests, so a
-/// failure is reproducible from its seed and iteration number.
-pub struct XorShift(pub u64);
-
-impl XorShift {
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
@@ -43,6 +23,8 @@ impl TempDir {
         self.0.join(name)
     }
 
+    // The PS interop tests read ffmpeg's output; a build without GB28181 has none of them.
+    #[cfg_attr(not(feature = "gb28181"), allow(dead_code))]
     pub fn read(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.file(name)).expect("read ffmpeg output")
     }
