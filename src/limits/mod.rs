@@ -6,6 +6,10 @@
 //! "Worst case" means every connection, stream and queue filled to its cap at the same time by
 //! hostile or broken peers; a real box runs far below it (see the measured figures in the
 //! shipped config). Kernel socket buffers are not our heap and are listed apart.
+//!
+//! What a protocol adds (its connections, buffers, largest frame, lines of its own) is a
+//! [`Term`] from its file under `limits/`, compiled in with its feature: a build without a
+//! protocol has no term for it, not a term of zeros.
 
 use std::fmt;
 
