@@ -4,6 +4,11 @@
 //! `wire` (pure byte formats) → `session` (state machines, no I/O) → `server`/`net` (tokio).
 //! `media` holds the protocol-neutral frame model and `live` the hub that fans frames out.
 //! Only `net` (and `main`) touch tokio or read the clock.
+//!
+//! Cargo features switch on whole module trees at their `mod` lines (Cargo.toml lists which):
+//! `rtmp`, `http-flv`, `http-ts`, `hls`, `api` and `gb28181`, with the internal `http`,
+//! `mpegts` and `codec` they share. The library builds with any of them alone, or none; the
+//! server binary needs one that listens. `ci/clippy-features` lints each alone.
 
 pub mod config;
 pub mod limits;

@@ -1,5 +1,13 @@
 //! tinysrs command line: `tinysrs [-c FILE] [-t]`.
 
+// The library builds with any set of features (the byte formats and the hub alone are useful,
+// to fuzz or to embed); a server needs at least one protocol that listens.
+#[cfg(not(any(feature = "rtmp", feature = "http", feature = "gb28181")))]
+compile_error!(
+    "the tinysrs server needs a protocol that listens: build with at least one of the \
+     features rtmp, http-flv, http-ts, hls, api or gb28181 (see boards/ and Cargo.toml)"
+);
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -63,7 +63,7 @@ section! {
     pub struct HttpServer: RawHttpServer, "a table of HTTP server settings" {
         /// `http_server.enabled` (SRS: `http_server.enabled`). Needs a restart to change.
         @restart
-        @check(compiled_in(cfg!(feature = "http"), "http-flv, hls or api"))
+        @check(compiled_in(cfg!(feature = "http"), "http-flv, http-ts, hls or api"))
         enabled: bool = cfg!(feature = "http") => enabled: Spanned<bool>;
         /// `http_server.listen` (SRS: `http_server.listen`). Needs a restart to change.
         @restart

@@ -219,14 +219,12 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         tokio::task::spawn_local(async move {
             // A listener exists only for a compiled-in protocol.
             match protocol {
-                Protocol::Rtmp => {
-                    #[cfg(feature = "rtmp")]
-                    rtmp::run(stream, peer, id, shared).await;
-                }
-                Protocol::Http => {
-                    #[cfg(feature = "http")]
-                    http::run(stream, peer, id, shared).await;
-                }
+                #[cfg(feature = "rtmp")]
+                Protocol::Rtmp => rtmp::run(stream, peer, id, shared).await,
+                #[cfg(feature = "http")]
+                Protocol::Http => http::run(stream, peer, id, shared).await,
+                #[allow(unreachable_patterns)]
+                _ => drop((stream, peer, id, shared)),
             }
             drop(guards);
         });

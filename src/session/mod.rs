@@ -1,3 +1,7 @@
+//! Protocol state machines: bytes and the current time in, events and bytes to send out. No
+//! I/O, no clock. Each protocol's session is compiled in with its Cargo feature.
+
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
+#[cfg(feature = "rtmp")]
 pub mod rtmp;

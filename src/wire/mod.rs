@@ -1,7 +1,12 @@
 //! Pure byte formats: `decode(&[u8]) -> Result<Option<(T, usize)>, _>` / `encode(&self, &mut impl BufMut)`.
 //! Nothing here does I/O, reads the clock or knows about sessions.
+//!
+//! Each Cargo feature switches on the formats only it uses, here at the `mod` line. `flv` is
+//! always in: the hub's frame model (`media`) is the FLV tag body.
 
+#[cfg(feature = "rtmp")]
 pub mod amf0;
+#[cfg(feature = "codec")]
 pub mod codec;
 pub mod flv;
 #[cfg(feature = "http")]
@@ -12,6 +17,7 @@ pub mod manscdp;
 pub mod mpegps;
 #[cfg(feature = "mpegts")]
 pub mod mpegts;
+#[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "gb28181")]
 pub mod rtp;

@@ -1,0 +1,35 @@
+//! HTTP's terms: per connection a request head, a body and one static-file chunk; the disk
+//! thread that reads its files (and writes disk HLS, counted in `limits/hls.rs`).
+
+use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
+use crate::config::Config;
+use crate::net::disk::{DONE_SLOTS, STACK_BYTES};
+use crate::net::http::{FILE_CHUNK, MAX_BODY};
+use crate::wire::http::MAX_HEAD_LEN;
+
+pub(super) fn term(_config: &Config) -> Option<Term> {
+    // Request head (`wire::http::MAX_HEAD_LEN`) + body (`net::http::MAX_BODY`) + one
+    // static-file chunk (`net::http::FILE_CHUNK`).
+    let connection_bytes = CONNECTION_BYTES + MAX_HEAD_LEN + MAX_BODY as usize + FILE_CHUNK;
+    Some(Term {
+        protocol: "HTTP",
+        connection_bytes,
+        connection_parts: format!("HTTP {}", kib(connection_bytes)),
+        shared_bytes: 0,
+        publisher_pending_bytes: 0,
+        frame_bytes: 0,
+        send_buffer_bytes: 0,
+        lines: vec![BudgetLine {
+            what: "disk",
+            formula: format!(
+                "disk thread: stack {} + {DONE_SLOTS} outcomes x {DONE_BYTES} B (its queued \
+                 writes: disk HLS)",
+                kib(STACK_BYTES),
+            ),
+            bytes: (STACK_BYTES + DONE_SLOTS * DONE_BYTES) as u64,
+        }],
+    })
+}
+
+/// One outcome of a file op waiting for the event loop (`FileDone` and a path), rounded up.
+pub const DONE_BYTES: usize = 256;
