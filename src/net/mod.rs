@@ -320,8 +320,7 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
         tick.tick().await;
         ctx.clients.sample(clock.now_ms());
         ctx.files.log_report(clock.now_ms());
-        #[cfg(feature = "hls")]
-        crate::server::sweep_hls(&ctx, clock.now_ms());
+        crate::server::sweep(&ctx, clock.now_ms());
         let grace = u64::from(ctx.config().grace_period_ms);
         let mut hub = ctx.hub.borrow_mut();
         hub.sweep(clock.now_ms(), grace);

@@ -30,9 +30,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::disk::{Dropped, FileOp, Files};
-use super::ts;
-use crate::config::{Hls, HlsStorage};
-use crate::live::{Output, OutputKind, StreamKey};
+use super::{ts, ServerCtx};
+use crate::config::{Hls, HlsStorage, Vhost};
+use crate::live::{Output, OutputKind, Source, StreamKey};
 use crate::media::{FrameKind, SharedFrame};
 use crate::wire::mpegts::PACKET_LEN;
 
@@ -410,6 +410,61 @@ impl Output for HlsOutput {
 
 /// Every stream's HLS state, for the HTTP handlers.
 pub type HlsRegistry = Rc<RefCell<HashMap<StreamKey, Rc<RefCell<HlsStream>>>>>;
+
+/// Attaches HLS (and the TS muxer it needs) to a publish whose vhost has it on; removes it when
+/// the vhost has it off (a republish after a reload).
+pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) {
+    let mut s = source.borrow_mut();
+    if !vhost.hls.enabled {
+        s.remove_output(OutputKind::Hls);
+        return;
+    }
+    ts::attach(&mut s);
+    if s.output(OutputKind::Hls).is_none() {
+        let stream = ctx
+            .hls
+            .borrow_mut()
+            .entry(s.key.clone())
+            .or_insert_with(|| {
+                Rc::new(RefCell::new(HlsStream::new(
+                    s.key.clone(),
+                    vhost.hls.clone(),
+                    ctx.files.clone(),
+                )))
+            })
+            .clone();
+        s.add_output(Rc::new(RefCell::new(HlsOutput(stream))));
+    }
+}
+
+/// Once a second: forgets HLS streams whose Source is gone (RAM storage) and disposes of disk
+/// segments `hls_dispose` seconds after the publisher left.
+pub fn sweep(ctx: &ServerCtx, now_ms: u64) {
+    let hub = ctx.hub.borrow();
+    ctx.hls.borrow_mut().retain(|key, stream| {
+        let publishing = hub
+            .source(key)
+            .is_some_and(|s| s.borrow().publisher().is_some());
+        let mut st = stream.borrow_mut();
+        if publishing {
+            st.unpublished_at = None;
+            return true;
+        }
+        let since = *st.unpublished_at.get_or_insert(now_ms);
+        match st.storage() {
+            HlsStorage::Ram => hub.source(key).is_some(),
+            HlsStorage::Disk => {
+                let dispose = st.dispose_after_ms();
+                if dispose > 0 && now_ms.saturating_sub(since) >= dispose {
+                    st.dispose();
+                    false
+                } else {
+                    true
+                }
+            }
+        }
+    });
+}
 
 #[cfg(test)]
 mod tests {

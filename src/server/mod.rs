@@ -96,76 +96,34 @@ pub fn source_settings(vhost: &Vhost) -> SourceSettings {
     }
 }
 
-/// Attaches the MPEG-TS output to a Source (if not there), for HTTP-TS players and HLS.
-#[cfg(feature = "mpegts")]
-pub fn attach_ts(source: &mut Source) {
-    if source.output(crate::live::OutputKind::Ts).is_none() {
-        let name = source.key.to_string();
-        source.add_output(Rc::new(RefCell::new(ts::TsOutput::new(name))));
-    }
-}
+type PublishHook = fn(&ServerCtx, &Rc<RefCell<Source>>, &Vhost);
 
-/// What every ingest (RTMP now, GB28181 later) calls once a publish is accepted: attaches the
-/// outputs the vhost asks for (HLS, and the TS muxer it needs).
-pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) {
+/// The outputs a publish may attach, each compiled in with its feature (HLS now; DVR, forward
+/// later), called in order by [`on_publish`].
+const PUBLISH_HOOKS: &[PublishHook] = &[
     #[cfg(feature = "hls")]
-    {
-        use crate::live::OutputKind;
-        use hls::{HlsOutput, HlsStream};
-        let mut s = source.borrow_mut();
-        if !vhost.hls.enabled {
-            s.remove_output(OutputKind::Hls);
-            return;
-        }
-        attach_ts(&mut s);
-        if s.output(OutputKind::Hls).is_none() {
-            let stream = ctx
-                .hls
-                .borrow_mut()
-                .entry(s.key.clone())
-                .or_insert_with(|| {
-                    Rc::new(RefCell::new(HlsStream::new(
-                        s.key.clone(),
-                        vhost.hls.clone(),
-                        ctx.files.clone(),
-                    )))
-                })
-                .clone();
-            s.add_output(Rc::new(RefCell::new(HlsOutput(stream))));
-        }
+    hls::on_publish,
+];
+
+/// Work each output does once a second (see [`sweep`]), compiled in with its feature.
+const SWEEPS: &[fn(&ServerCtx, u64)] = &[
+    #[cfg(feature = "hls")]
+    hls::sweep,
+];
+
+/// What every ingest (RTMP, GB28181) calls once a publish is accepted: attaches the outputs the
+/// vhost asks for.
+pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) {
+    for hook in PUBLISH_HOOKS {
+        hook(ctx, source, vhost);
     }
-    #[cfg(not(feature = "hls"))]
-    let _ = (ctx, source, vhost);
 }
 
-/// Once a second: forgets HLS streams whose Source is gone (RAM storage) and disposes of disk
-/// segments `hls_dispose` seconds after the publisher left.
-#[cfg(feature = "hls")]
-pub fn sweep_hls(ctx: &ServerCtx, now_ms: u64) {
-    let hub = ctx.hub.borrow();
-    ctx.hls.borrow_mut().retain(|key, stream| {
-        let publishing = hub
-            .source(key)
-            .is_some_and(|s| s.borrow().publisher().is_some());
-        let mut st = stream.borrow_mut();
-        if publishing {
-            st.unpublished_at = None;
-            return true;
-        }
-        let since = *st.unpublished_at.get_or_insert(now_ms);
-        match st.storage() {
-            crate::config::HlsStorage::Ram => hub.source(key).is_some(),
-            crate::config::HlsStorage::Disk => {
-                let dispose = st.dispose_after_ms();
-                if dispose > 0 && now_ms.saturating_sub(since) >= dispose {
-                    st.dispose();
-                    false
-                } else {
-                    true
-                }
-            }
-        }
-    });
+/// Once a second, from the driver's sweep: the outputs' housekeeping.
+pub fn sweep(ctx: &ServerCtx, now_ms: u64) {
+    for sweep in SWEEPS {
+        sweep(ctx, now_ms);
+    }
 }
 
 /// A connection's log context: SRS's short traceable id, printed on each of its lines, and a

@@ -8,9 +8,12 @@
 //! G.711 camera's stream is served as video without audio (logged once per publish).
 //! Audio-only streams get PAT/PMT once a second, and the HLS segmenter cuts there.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use bytes::{Bytes, BytesMut};
 
-use crate::live::{Output, OutputKind};
+use crate::live::{Output, OutputKind, Source};
 use crate::media::{AudioCodec, Codec, Encoding, FrameKind, SharedFrame, VideoCodec};
 use crate::wire::codec::aac::AacConfig;
 use crate::wire::codec::h264::AvcConfig;
@@ -280,4 +283,11 @@ impl Output for TsOutput {
 /// The TS packets of a frame, if the TS output muxed it.
 pub fn packets(frame: &SharedFrame) -> Option<Bytes> {
     frame.encoding(Encoding::TsPackets)
+}
+/// Attaches the MPEG-TS output to a Source (if not there), for HTTP-TS players and HLS.
+pub fn attach(source: &mut Source) {
+    if source.output(OutputKind::Ts).is_none() {
+        let name = source.key.to_string();
+        source.add_output(Rc::new(RefCell::new(TsOutput::new(name))));
+    }
 }

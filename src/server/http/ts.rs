@@ -8,7 +8,7 @@ use super::{Answer, HttpConn, Route};
 use crate::live::Source;
 use crate::media::SharedFrame;
 use crate::server::stats::ClientKind;
-use crate::server::{attach_ts, ts};
+use crate::server::ts;
 use crate::wire::http::RequestHead;
 
 pub struct Ts;
@@ -27,7 +27,7 @@ impl Format for Ts {
     }
 
     fn attach(&self, source: &mut Source) {
-        attach_ts(source);
+        ts::attach(source);
     }
 
     fn frame(&self, frame: &SharedFrame, out: &mut Vec<Bytes>) {
