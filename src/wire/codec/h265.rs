@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 
 use super::bits::BitReader;
 use super::{chroma_subsampling, cropped_dimension, CodecError, NalFormat};
@@ -20,20 +20,45 @@ pub const NAL_PPS: u8 = 34;
 const RECORD_VERSION: u8 = 1;
 /// general_profile_space(2) | general_tier_flag(1) | general_profile_idc(5).
 const RECORD_PROFILE_AT: usize = 1;
+/// general_profile_compatibility_flags (32 bits), then general_constraint_indicator_flags (48).
+const RECORD_COMPATIBILITY_AT: usize = 2;
+const RECORD_CONSTRAINT_AT: usize = 6;
+const RECORD_CONSTRAINT_LEN: usize = 6;
 const RECORD_LEVEL_AT: usize = 12;
 /// constantFrameRate(2) | numTemporalLayers(3) | temporalIdNested(1) | lengthSizeMinusOne(2).
 const RECORD_LENGTH_SIZE_AT: usize = 21;
 const RECORD_ARRAY_COUNT_AT: usize = 22;
 const RECORD_ARRAYS_AT: usize = 23;
 const HEVC_NAL_HEADER_LEN: usize = 2;
+/// What [`HevcConfig::encode`] writes between the level and lengthSizeMinusOne (§8.3.3.1.1,
+/// reserved bits set): min_spatial_segmentation_idc 0, parallelismType 0 (unknown),
+/// chromaFormat 1 (4:2:0), bitDepthLumaMinus8 0, bitDepthChromaMinus8 0, avgFrameRate 0
+/// (unspecified). SRS writes the same; decoders take these facts from the SPS.
+const RECORD_MIN_SPATIAL_SEGMENTATION: u16 = 0xf000;
+const RECORD_PARALLELISM_TYPE: u8 = 0xfc;
+const RECORD_CHROMA_FORMAT_420: u8 = 0xfd;
+const RECORD_BIT_DEPTH_8: u8 = 0xf8;
+const RECORD_AVG_FRAME_RATE: u16 = 0;
+/// constantFrameRate 0, numTemporalLayers 1, temporalIdNested 1; lengthSizeMinusOne is
+/// or-ed into the low 2 bits.
+const RECORD_TEMPORAL: u8 = 0x0c;
+/// An array entry: array_completeness 1 (all sets of the type are in the array), reserved 0.
+const ARRAY_COMPLETE: u8 = 0x80;
+/// Bytes of an array header (completeness/type, numNalus) and of a NAL length.
+const ARRAY_HEADER_LEN: usize = 3;
+const NAL_LENGTH_LEN: usize = 2;
 
 /// An HEVCDecoderConfigurationRecord. Parsing keeps the VPS, SPS and PPS arrays (at least
 /// one of each is required, each a NAL unit of its array's type with a 2-byte header) and
 /// skips the others (SEI); bytes after the last array are not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HevcConfig {
+    pub general_profile_space: u8,
     pub general_profile_idc: u8,
     pub general_tier_flag: bool,
+    pub general_profile_compatibility_flags: u32,
+    /// The 48 general constraint flags (progressive_source_flag ...), in the low bits.
+    pub general_constraint_indicator_flags: u64,
     pub general_level_idc: u8,
     /// Bytes in each NAL length prefix of the frames: 1, 2, 3 or 4.
     pub nal_length_size: u8,
@@ -45,6 +70,8 @@ pub struct HevcConfig {
 
 struct RecordLayout {
     profile_tier: u8,
+    compatibility: u32,
+    constraint: u64,
     level: u8,
     nal_length_size: u8,
     vps: Vec<Range<usize>>,
@@ -82,13 +109,129 @@ impl HevcConfig {
         })?;
         parse_hevc_sps(sps)
     }
+
+    /// A record for one VPS, SPS and PPS (NAL units with their 2-byte headers, escaped as
+    /// sent), with the general profile, tier and level copied from the SPS's
+    /// profile_tier_level (H.265 §7.3.3) and `nal_length_size`-byte NAL lengths.
+    pub fn from_parameter_sets(
+        vps: Bytes,
+        sps: Bytes,
+        pps: Bytes,
+        nal_length_size: u8,
+    ) -> Result<HevcConfig, CodecError> {
+        let payload = sps
+            .get(HEVC_NAL_HEADER_LEN..)
+            .ok_or(CodecError::Truncated { what: "H.265 SPS" })?;
+        let mut r = BitReader::new(payload, "H.265 SPS");
+        r.skip_bits(8)?; // vps id, max_sub_layers_minus1, temporal_id_nesting_flag
+        let general_profile_space = r.read_bits(2)?.to_be_bytes()[3];
+        let general_tier_flag = r.read_bit()?;
+        let general_profile_idc = r.read_bits(5)?.to_be_bytes()[3];
+        let general_profile_compatibility_flags = r.read_bits(32)?;
+        let high = u64::from(r.read_bits(24)?);
+        let general_constraint_indicator_flags = (high << 24) | u64::from(r.read_bits(24)?);
+        let general_level_idc = r.read_u8()?;
+        Ok(HevcConfig {
+            general_profile_space,
+            general_profile_idc,
+            general_tier_flag,
+            general_profile_compatibility_flags,
+            general_constraint_indicator_flags,
+            general_level_idc,
+            nal_length_size,
+            vps: vec![vps],
+            sps: vec![sps],
+            pps: vec![pps],
+        })
+    }
+
+    /// Bytes [`HevcConfig::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let arrays = [&self.vps, &self.sps, &self.pps];
+        let sets: usize = arrays
+            .iter()
+            .flat_map(|a| a.iter())
+            .map(|s| NAL_LENGTH_LEN + s.len())
+            .sum();
+        RECORD_ARRAYS_AT + arrays.len() * ARRAY_HEADER_LEN + sets
+    }
+
+    /// Writes the record (§8.3.3.1.1) with three arrays, VPS, SPS and PPS, each marked
+    /// complete; the fields the record repeats from the SPS beyond profile, tier and level
+    /// are written as the constants above (4:2:0, 8 bits). Errors if a set is longer than
+    /// 65535 bytes, an array holds more than 65535 sets, `nal_length_size` is not 1..=4 or
+    /// `general_profile_space` does not fit 2 bits; `NoSpace` if `out` cannot hold
+    /// [`HevcConfig::encoded_len`] bytes. On error nothing is written.
+    pub fn encode(&self, out: &mut impl BufMut) -> Result<(), CodecError> {
+        if !(1..=4).contains(&self.nal_length_size) {
+            return Err(CodecError::Invalid {
+                what: "NAL length size (must be 1 to 4 bytes)",
+            });
+        }
+        if self.general_profile_space > 3 || self.general_profile_idc > 0x1f {
+            return Err(CodecError::Invalid {
+                what: "HEVC general_profile_space or general_profile_idc out of range",
+            });
+        }
+        let arrays = [
+            (NAL_VPS, &self.vps),
+            (NAL_SPS, &self.sps),
+            (NAL_PPS, &self.pps),
+        ];
+        if arrays.iter().any(|(_, a)| a.len() > usize::from(u16::MAX))
+            || arrays
+                .iter()
+                .flat_map(|(_, a)| a.iter())
+                .any(|s| s.len() > usize::from(u16::MAX))
+        {
+            return Err(CodecError::Unsupported {
+                what: "HEVC record array or parameter set over 65535",
+            });
+        }
+        let needed = self.encoded_len();
+        if out.remaining_mut() < needed {
+            return Err(CodecError::NoSpace {
+                needed,
+                available: out.remaining_mut(),
+            });
+        }
+        out.put_u8(RECORD_VERSION);
+        out.put_u8(
+            (self.general_profile_space << 6)
+                | (u8::from(self.general_tier_flag) << 5)
+                | self.general_profile_idc,
+        );
+        out.put_u32(self.general_profile_compatibility_flags);
+        out.put_slice(&self.general_constraint_indicator_flags.to_be_bytes()[2..]);
+        out.put_u8(self.general_level_idc);
+        out.put_u16(RECORD_MIN_SPATIAL_SEGMENTATION);
+        out.put_u8(RECORD_PARALLELISM_TYPE);
+        out.put_u8(RECORD_CHROMA_FORMAT_420);
+        out.put_u8(RECORD_BIT_DEPTH_8);
+        out.put_u8(RECORD_BIT_DEPTH_8);
+        out.put_u16(RECORD_AVG_FRAME_RATE);
+        out.put_u8(RECORD_TEMPORAL | (self.nal_length_size - 1));
+        out.put_u8(arrays.len() as u8);
+        for (nal_type, sets) in arrays {
+            out.put_u8(ARRAY_COMPLETE | nal_type);
+            out.put_u16(sets.len() as u16);
+            for set in sets {
+                out.put_u16(set.len() as u16);
+                out.put_slice(set);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RecordLayout {
     fn into_config(self, to_bytes: impl Fn(&Range<usize>) -> Bytes) -> HevcConfig {
         HevcConfig {
+            general_profile_space: self.profile_tier >> 6,
             general_profile_idc: self.profile_tier & 0x1f,
             general_tier_flag: self.profile_tier & 0x20 != 0,
+            general_profile_compatibility_flags: self.compatibility,
+            general_constraint_indicator_flags: self.constraint,
             general_level_idc: self.level,
             nal_length_size: self.nal_length_size,
             vps: self.vps.iter().map(&to_bytes).collect(),
@@ -120,6 +263,16 @@ fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
         });
     }
     let profile_tier = byte_at(record, RECORD_PROFILE_AT)?;
+    let compatibility = u32::from_be_bytes([
+        byte_at(record, RECORD_COMPATIBILITY_AT)?,
+        byte_at(record, RECORD_COMPATIBILITY_AT + 1)?,
+        byte_at(record, RECORD_COMPATIBILITY_AT + 2)?,
+        byte_at(record, RECORD_COMPATIBILITY_AT + 3)?,
+    ]);
+    let mut constraint = 0u64;
+    for i in 0..RECORD_CONSTRAINT_LEN {
+        constraint = (constraint << 8) | u64::from(byte_at(record, RECORD_CONSTRAINT_AT + i)?);
+    }
     let level = byte_at(record, RECORD_LEVEL_AT)?;
     let nal_length_size = (byte_at(record, RECORD_LENGTH_SIZE_AT)? & 0x03) + 1;
     let array_count = byte_at(record, RECORD_ARRAY_COUNT_AT)?;
@@ -173,6 +326,8 @@ fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
     }
     Ok(RecordLayout {
         profile_tier,
+        compatibility,
+        constraint,
         level,
         nal_length_size,
         vps,
@@ -649,6 +804,89 @@ mod tests {
             }
             input.splice(0..0, [0x42, 0x01]);
             let _ = parse_hevc_sps(&input);
+        }
+    }
+
+    #[test]
+    fn encode_round_trips_and_matches_the_ffmpeg_record_start() {
+        let config = HevcConfig::from_parameter_sets(
+            Bytes::from_static(VPS_320X240),
+            Bytes::from_static(SPS_320X240),
+            Bytes::from_static(PPS_320X240),
+            4,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                config.general_profile_space,
+                config.general_profile_idc,
+                config.general_tier_flag,
+                config.general_profile_compatibility_flags,
+                config.general_constraint_indicator_flags,
+                config.general_level_idc
+            ),
+            (0, 1, false, 0x6000_0000, 0x9000_0000_0000, 60)
+        );
+        let mut out = Vec::new();
+        config.encode(&mut out).unwrap();
+        assert_eq!(out.len(), config.encoded_len());
+        // The 23 fixed bytes: profile_tier_level unescaped from the SPS, then the constants.
+        assert_eq!(
+            out[..RECORD_ARRAYS_AT],
+            [
+                0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3c, 0xf0,
+                0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 0x03
+            ]
+        );
+        assert_eq!(
+            out[RECORD_ARRAYS_AT..RECORD_ARRAYS_AT + 5],
+            [0xa0, 0, 1, 0, 24]
+        );
+        assert_eq!(HevcConfig::parse(&out), Ok(config.clone()));
+        // Other length sizes, tier and several sets per array survive the trip too.
+        let mut more = config.clone();
+        more.nal_length_size = 2;
+        more.general_tier_flag = true;
+        more.general_profile_space = 3;
+        more.pps.push(Bytes::from_static(&[0x44, 0x01, 0xc0]));
+        let mut out = Vec::new();
+        more.encode(&mut out).unwrap();
+        assert_eq!(HevcConfig::parse(&out), Ok(more));
+    }
+
+    #[test]
+    fn encode_errors_write_nothing() {
+        let config = HevcConfig::from_parameter_sets(
+            Bytes::from_static(VPS_320X240),
+            Bytes::from_static(SPS_320X240),
+            Bytes::from_static(PPS_320X240),
+            4,
+        )
+        .unwrap();
+        for size in [0, 5] {
+            let mut bad = config.clone();
+            bad.nal_length_size = size;
+            let mut out = Vec::new();
+            assert!(bad.encode(&mut out).is_err());
+            assert!(out.is_empty());
+        }
+        let mut bad = config.clone();
+        bad.sps = vec![Bytes::from(vec![0x42; 65_536])];
+        assert!(bad.encode(&mut Vec::new()).is_err());
+        let mut buf = [0u8; 10];
+        assert!(matches!(
+            config.encode(&mut &mut buf[..]),
+            Err(CodecError::NoSpace { .. })
+        ));
+        // An SPS too short for its profile_tier_level.
+        for cut in 0..15 {
+            assert!(HevcConfig::from_parameter_sets(
+                Bytes::from_static(VPS_320X240),
+                Bytes::copy_from_slice(&SPS_320X240[..cut]),
+                Bytes::from_static(PPS_320X240),
+                4
+            )
+            .is_err());
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   (§1.A.2) that MPEG-TS/HLS needs in front of every raw AAC frame.
 //! * [`avcc_to_annexb`]: a length-prefixed (AVCC/HVCC) access unit, as RTMP carries it, to
 //!   Annex B with an access unit delimiter and, on keyframes, the parameter sets.
+//! * [`annexb::split`]: the NAL units of an Annex B byte stream (what cameras send).
 //! * [`bits`]: the bit reader underneath (emulation prevention, exp-Golomb).
 //!
 //! What a caller must know:
@@ -29,12 +30,12 @@
 //! plain AAC-LC at the core rate, which is what its ADTS header must say anyway).
 
 pub mod aac;
-mod annexb;
+pub mod annexb;
 pub mod bits;
 pub mod h264;
 pub mod h265;
 
-pub use aac::AacConfig;
+pub use aac::{decode_adts_frame, AacConfig, AdtsFrame, AdtsHeader};
 pub use annexb::{avcc_to_annexb, NalUnits};
 pub use h264::{parse_sps, AvcConfig};
 pub use h265::{parse_hevc_sps, HevcConfig};
