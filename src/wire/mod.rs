@@ -2,6 +2,7 @@
 //! Nothing here does I/O, reads the clock or knows about sessions.
 
 pub mod amf0;
+pub mod base64;
 pub mod codec;
 pub mod flv;
 #[cfg(feature = "http")]
