@@ -14,6 +14,7 @@ pub mod manscdp;
 pub mod mpegps;
 #[cfg(feature = "mpegts")]
 pub mod mpegts;
+pub mod pes;
 pub mod rtmp;
 #[cfg(feature = "gb28181")]
 pub mod rtp;
