@@ -4,6 +4,7 @@
 pub mod amf0;
 pub mod base64;
 pub mod codec;
+pub mod cursor;
 pub mod date;
 pub mod flv;
 #[cfg(feature = "http")]
