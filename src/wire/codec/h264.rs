@@ -8,6 +8,7 @@ use bytes::{BufMut, Bytes};
 
 use super::bits::BitReader;
 use super::{chroma_subsampling, cropped_dimension, CodecError};
+use crate::wire::cursor::{u16_at, u8_at};
 
 pub use super::SpsInfo;
 
@@ -27,6 +28,11 @@ const RECORD_SETS_AT: usize = 6;
 const RECORD_SPS_COUNT_MASK: u8 = 0x1f;
 /// Both arrays of the record prefix each set with a 16-bit length.
 const SET_LENGTH_LEN: usize = 2;
+
+/// The error of a read past the end of the record.
+fn truncated_record() -> impl Fn(crate::wire::cursor::Short) -> CodecError {
+    CodecError::truncated("AVCDecoderConfigurationRecord")
+}
 
 /// An AVCDecoderConfigurationRecord. Parsing checks that there is at least one SPS and one
 /// PPS and that each is a non-empty NAL unit of the right type. What follows the PPS array
@@ -165,12 +171,6 @@ impl RecordLayout {
     }
 }
 
-fn byte_at(record: &[u8], at: usize) -> Result<u8, CodecError> {
-    record.get(at).copied().ok_or(CodecError::Truncated {
-        what: "AVCDecoderConfigurationRecord",
-    })
-}
-
 /// Reads `count` length-prefixed NAL units of type `nal_type` from `at`; returns their
 /// ranges and the offset after them. Each entry takes at least 3 bytes of input, so the
 /// vector is bounded by the record length.
@@ -183,10 +183,7 @@ fn read_sets(
 ) -> Result<(Vec<Range<usize>>, usize), CodecError> {
     let mut sets = Vec::new();
     for _ in 0..count {
-        let len = usize::from(u16::from_be_bytes([
-            byte_at(record, at)?,
-            byte_at(record, at + 1)?,
-        ]));
+        let len = usize::from(u16_at(record, at).map_err(truncated_record())?);
         at += SET_LENGTH_LEN;
         let end = at + len;
         if end > record.len() {
@@ -215,17 +212,19 @@ fn read_sets(
 
 /// ISO/IEC 14496-15 §5.3.3.1.2.
 fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
-    let version = byte_at(record, 0)?;
+    let version = u8_at(record, 0).map_err(truncated_record())?;
     if version != RECORD_VERSION {
         return Err(CodecError::Unsupported {
             what: "AVCDecoderConfigurationRecord version (not 1)",
         });
     }
-    let profile = byte_at(record, RECORD_PROFILE_AT)?;
-    let compatibility = byte_at(record, RECORD_COMPATIBILITY_AT)?;
-    let level = byte_at(record, RECORD_LEVEL_AT)?;
-    let nal_length_size = (byte_at(record, RECORD_LENGTH_SIZE_AT)? & 0x03) + 1;
-    let sps_count = byte_at(record, RECORD_SPS_COUNT_AT)? & RECORD_SPS_COUNT_MASK;
+    let profile = u8_at(record, RECORD_PROFILE_AT).map_err(truncated_record())?;
+    let compatibility = u8_at(record, RECORD_COMPATIBILITY_AT).map_err(truncated_record())?;
+    let level = u8_at(record, RECORD_LEVEL_AT).map_err(truncated_record())?;
+    let nal_length_size =
+        (u8_at(record, RECORD_LENGTH_SIZE_AT).map_err(truncated_record())? & 0x03) + 1;
+    let sps_count =
+        u8_at(record, RECORD_SPS_COUNT_AT).map_err(truncated_record())? & RECORD_SPS_COUNT_MASK;
     let (sps, at) = read_sets(
         record,
         RECORD_SETS_AT,
@@ -233,7 +232,7 @@ fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
         NAL_SPS,
         "AVC record SPS entry is not NAL type 7",
     )?;
-    let pps_count = byte_at(record, at)?;
+    let pps_count = u8_at(record, at).map_err(truncated_record())?;
     let (pps, _) = read_sets(
         record,
         at + 1,

@@ -8,6 +8,7 @@ use bytes::{BufMut, Bytes};
 
 use super::bits::BitReader;
 use super::{chroma_subsampling, cropped_dimension, CodecError, NalFormat};
+use crate::wire::cursor::{u16_at, u32_at, u8_at};
 
 pub use super::SpsInfo;
 
@@ -23,7 +24,6 @@ const RECORD_PROFILE_AT: usize = 1;
 /// general_profile_compatibility_flags (32 bits), then general_constraint_indicator_flags (48).
 const RECORD_COMPATIBILITY_AT: usize = 2;
 const RECORD_CONSTRAINT_AT: usize = 6;
-const RECORD_CONSTRAINT_LEN: usize = 6;
 const RECORD_LEVEL_AT: usize = 12;
 /// constantFrameRate(2) | numTemporalLayers(3) | temporalIdNested(1) | lengthSizeMinusOne(2).
 const RECORD_LENGTH_SIZE_AT: usize = 21;
@@ -241,47 +241,35 @@ impl RecordLayout {
     }
 }
 
-fn byte_at(record: &[u8], at: usize) -> Result<u8, CodecError> {
-    record.get(at).copied().ok_or(CodecError::Truncated {
-        what: "HEVCDecoderConfigurationRecord",
-    })
-}
-
-fn u16_at(record: &[u8], at: usize) -> Result<u16, CodecError> {
-    Ok(u16::from_be_bytes([
-        byte_at(record, at)?,
-        byte_at(record, at + 1)?,
-    ]))
+/// The error of a read past the end of the record.
+fn truncated_record() -> impl Fn(crate::wire::cursor::Short) -> CodecError {
+    CodecError::truncated("HEVCDecoderConfigurationRecord")
 }
 
 /// ISO/IEC 14496-15 §8.3.3.1.2. Each kept entry takes at least 4 bytes of input, so the
 /// vectors are bounded by the record length.
 fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
-    if byte_at(record, 0)? != RECORD_VERSION {
+    if u8_at(record, 0).map_err(truncated_record())? != RECORD_VERSION {
         return Err(CodecError::Unsupported {
             what: "HEVCDecoderConfigurationRecord version (not 1)",
         });
     }
-    let profile_tier = byte_at(record, RECORD_PROFILE_AT)?;
-    let compatibility = u32::from_be_bytes([
-        byte_at(record, RECORD_COMPATIBILITY_AT)?,
-        byte_at(record, RECORD_COMPATIBILITY_AT + 1)?,
-        byte_at(record, RECORD_COMPATIBILITY_AT + 2)?,
-        byte_at(record, RECORD_COMPATIBILITY_AT + 3)?,
-    ]);
-    let mut constraint = 0u64;
-    for i in 0..RECORD_CONSTRAINT_LEN {
-        constraint = (constraint << 8) | u64::from(byte_at(record, RECORD_CONSTRAINT_AT + i)?);
-    }
-    let level = byte_at(record, RECORD_LEVEL_AT)?;
-    let nal_length_size = (byte_at(record, RECORD_LENGTH_SIZE_AT)? & 0x03) + 1;
-    let array_count = byte_at(record, RECORD_ARRAY_COUNT_AT)?;
+    let profile_tier = u8_at(record, RECORD_PROFILE_AT).map_err(truncated_record())?;
+    let compatibility = u32_at(record, RECORD_COMPATIBILITY_AT).map_err(truncated_record())?;
+    // 48 bits: a u32 and a u16.
+    let constraint = u64::from(u32_at(record, RECORD_CONSTRAINT_AT).map_err(truncated_record())?)
+        << 16
+        | u64::from(u16_at(record, RECORD_CONSTRAINT_AT + 4).map_err(truncated_record())?);
+    let level = u8_at(record, RECORD_LEVEL_AT).map_err(truncated_record())?;
+    let nal_length_size =
+        (u8_at(record, RECORD_LENGTH_SIZE_AT).map_err(truncated_record())? & 0x03) + 1;
+    let array_count = u8_at(record, RECORD_ARRAY_COUNT_AT).map_err(truncated_record())?;
     let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
     let mut at = RECORD_ARRAYS_AT;
     for _ in 0..array_count {
         // array_completeness(1) | reserved(1) | NAL_unit_type(6), numNalus(16).
-        let array_type = byte_at(record, at)? & 0x3f;
-        let nal_count = u16_at(record, at + 1)?;
+        let array_type = u8_at(record, at).map_err(truncated_record())? & 0x3f;
+        let nal_count = u16_at(record, at + 1).map_err(truncated_record())?;
         at += 3;
         let mut kept = match array_type {
             NAL_VPS => Some(&mut vps),
@@ -290,7 +278,7 @@ fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
             _ => None,
         };
         for _ in 0..nal_count {
-            let len = usize::from(u16_at(record, at)?);
+            let len = usize::from(u16_at(record, at).map_err(truncated_record())?);
             at += 2;
             let end = at + len;
             if end > record.len() {

@@ -63,6 +63,15 @@ pub enum CodecError {
     NoSpace { needed: usize, available: usize },
 }
 
+impl CodecError {
+    /// Maps a [`crate::wire::cursor::Short`] read to `Truncated { what }`.
+    pub(crate) fn truncated(
+        what: &'static str,
+    ) -> impl Fn(crate::wire::cursor::Short) -> CodecError {
+        move |_| CodecError::Truncated { what }
+    }
+}
+
 /// Which NAL unit syntax a length-prefixed frame uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NalFormat {
