@@ -7,7 +7,7 @@ use std::ops::Range;
 use bytes::{BufMut, Bytes};
 
 use super::bits::BitReader;
-use super::{chroma_subsampling, cropped_dimension, CodecError};
+use super::{check_record_encode, chroma_subsampling, CodecError, Crop};
 use crate::wire::cursor::{u16_at, u8_at};
 
 pub use super::SpsInfo;
@@ -117,28 +117,12 @@ impl AvcConfig {
         let pps_count = u8::try_from(self.pps.len()).map_err(|_| CodecError::Unsupported {
             what: "more than 255 PPS in an AVC record",
         })?;
-        if !(1..=4).contains(&self.nal_length_size) {
-            return Err(CodecError::Invalid {
-                what: "NAL length size (must be 1 to 4 bytes)",
-            });
-        }
-        if self
-            .sps
-            .iter()
-            .chain(self.pps.iter())
-            .any(|s| s.len() > usize::from(u16::MAX))
-        {
-            return Err(CodecError::Unsupported {
-                what: "parameter set longer than 65535 bytes",
-            });
-        }
-        let needed = self.encoded_len();
-        if out.remaining_mut() < needed {
-            return Err(CodecError::NoSpace {
-                needed,
-                available: out.remaining_mut(),
-            });
-        }
+        check_record_encode(
+            self.nal_length_size,
+            self.sps.iter().chain(self.pps.iter()),
+            self.encoded_len(),
+            out,
+        )?;
         out.put_u8(RECORD_VERSION);
         out.put_u8(self.profile);
         out.put_u8(self.compatibility);
@@ -355,13 +339,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
         r.skip_bits(1)?; // mb_adaptive_frame_field_flag
     }
     r.skip_bits(1)?; // direct_8x8_inference_flag
-    let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
-    if r.read_bit()? {
-        left = r.read_ue()?;
-        right = r.read_ue()?;
-        top = r.read_ue()?;
-        bottom = r.read_ue()?;
-    }
+    let crop = Crop::read(&mut r)?;
 
     // §7.4.2.1.1: ChromaArrayType 0 crops in luma samples (frame rows doubled for fields).
     let field_factor: u64 = if frame_mbs_only { 1 } else { 2 };
@@ -371,30 +349,23 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
         let (sub_width, sub_height) = chroma_subsampling(chroma_format_idc, false);
         (u64::from(sub_width), u64::from(sub_height) * field_factor)
     };
-    let width = cropped_dimension(
-        width_in_mbs * 16,
-        crop_unit_x,
-        left,
-        right,
-        "H.264 SPS picture width",
-        "H.264 SPS horizontal cropping",
+    let size = crop.apply(
+        (width_in_mbs * 16, height_in_map_units * 16 * field_factor),
+        (crop_unit_x, crop_unit_y),
+        [
+            "H.264 SPS picture width",
+            "H.264 SPS horizontal cropping",
+            "H.264 SPS picture height",
+            "H.264 SPS vertical cropping",
+        ],
     )?;
-    let height = cropped_dimension(
-        height_in_map_units * 16 * field_factor,
-        crop_unit_y,
-        top,
-        bottom,
-        "H.264 SPS picture height",
-        "H.264 SPS vertical cropping",
-    )?;
-    Ok(SpsInfo {
+    Ok(SpsInfo::new(
         profile_idc,
         level_idc,
-        width,
-        height,
-        chroma_format_idc: chroma_format_idc as u8,
-        bit_depth_luma: 8 + bit_depth_luma_minus8 as u8,
-    })
+        size,
+        chroma_format_idc,
+        bit_depth_luma_minus8,
+    ))
 }
 
 /// The profile name SRS reports for a profile_idc (`srs_avc_profile2str`), "Other" when
@@ -440,6 +411,7 @@ pub fn level_name(level_idc: u8) -> &'static str {
 mod tests {
     use super::*;
     use crate::testutil::XorShift;
+    use crate::wire::codec::fuzz::{self, info};
 
     // Golden records: the AVCDecoderConfigurationRecord of the first FLV video tag
     // (AVCPacketType 0, after its 5-byte header) written by Debian's ffmpeg 5.1 / x264 164:
@@ -511,17 +483,6 @@ mod tests {
         0x67, 0x42, 0xc0, 0x1e, 0xd0, 0x00, 0x00, 0x03, 0x02, 0x00, 0x00, 0x03, 0x03, 0xa0, 0x50,
         0x7c, 0x40,
     ];
-
-    fn info(profile_idc: u8, level_idc: u8, width: u32, height: u32) -> SpsInfo {
-        SpsInfo {
-            profile_idc,
-            level_idc,
-            width,
-            height,
-            chroma_format_idc: 1,
-            bit_depth_luma: 8,
-        }
-    }
 
     #[test]
     fn record_high_320x240() {
@@ -900,30 +861,13 @@ mod tests {
             SPS_ESCAPED_320X240,
         ];
         for i in 0..30_000 {
-            let mut input = if i % 4 == 0 {
-                (0..rng.below(48)).map(|_| rng.next() as u8).collect()
-            } else {
-                seeds[rng.below(seeds.len())].to_vec()
-            };
-            for _ in 0..=rng.below(4) {
-                if !input.is_empty() {
-                    let at = rng.below(input.len());
-                    input[at] = match rng.below(3) {
-                        0 => 0,
-                        1 => 0xff,
-                        _ => rng.next() as u8,
-                    };
-                }
-            }
+            let mut input = fuzz::mutated(&mut rng, i, seeds, 48);
             if let Ok(c) = AvcConfig::parse(&input) {
                 assert!(!c.sps.is_empty() && !c.pps.is_empty());
                 let _ = c.sps_info();
             }
             if let Ok(info) = parse_sps(&input) {
-                assert!(info.width > 0 && info.width <= crate::wire::codec::MAX_PICTURE_DIMENSION);
-                assert!(
-                    info.height > 0 && info.height <= crate::wire::codec::MAX_PICTURE_DIMENSION
-                );
+                fuzz::check_sps(&info);
             }
             // The same bytes as an SPS NAL whatever the first byte said.
             input.insert(0, 0x67);

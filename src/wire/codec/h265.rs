@@ -7,7 +7,7 @@ use std::ops::Range;
 use bytes::{BufMut, Bytes};
 
 use super::bits::BitReader;
-use super::{chroma_subsampling, cropped_dimension, CodecError, NalFormat};
+use super::{check_record_encode, chroma_subsampling, CodecError, Crop, NalFormat};
 use crate::wire::cursor::{u16_at, u32_at, u8_at};
 
 pub use super::SpsInfo;
@@ -163,11 +163,6 @@ impl HevcConfig {
     /// `general_profile_space` does not fit 2 bits; `NoSpace` if `out` cannot hold
     /// [`HevcConfig::encoded_len`] bytes. On error nothing is written.
     pub fn encode(&self, out: &mut impl BufMut) -> Result<(), CodecError> {
-        if !(1..=4).contains(&self.nal_length_size) {
-            return Err(CodecError::Invalid {
-                what: "NAL length size (must be 1 to 4 bytes)",
-            });
-        }
         if self.general_profile_space > 3 || self.general_profile_idc > 0x1f {
             return Err(CodecError::Invalid {
                 what: "HEVC general_profile_space or general_profile_idc out of range",
@@ -178,23 +173,17 @@ impl HevcConfig {
             (NAL_SPS, &self.sps),
             (NAL_PPS, &self.pps),
         ];
-        if arrays.iter().any(|(_, a)| a.len() > usize::from(u16::MAX))
-            || arrays
-                .iter()
-                .flat_map(|(_, a)| a.iter())
-                .any(|s| s.len() > usize::from(u16::MAX))
-        {
+        if arrays.iter().any(|(_, a)| a.len() > usize::from(u16::MAX)) {
             return Err(CodecError::Unsupported {
-                what: "HEVC record array or parameter set over 65535",
+                what: "more than 65535 parameter sets in an HEVC record array",
             });
         }
-        let needed = self.encoded_len();
-        if out.remaining_mut() < needed {
-            return Err(CodecError::NoSpace {
-                needed,
-                available: out.remaining_mut(),
-            });
-        }
+        check_record_encode(
+            self.nal_length_size,
+            arrays.iter().flat_map(|(_, a)| a.iter()),
+            self.encoded_len(),
+            out,
+        )?;
         out.put_u8(RECORD_VERSION);
         out.put_u8(
             (self.general_profile_space << 6)
@@ -389,41 +378,28 @@ pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
     let separate_colour_plane = chroma_format_idc == 3 && r.read_bit()?;
     let width = r.read_ue()?;
     let height = r.read_ue()?;
-    let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
-    if r.read_bit()? {
-        left = r.read_ue()?;
-        right = r.read_ue()?;
-        top = r.read_ue()?;
-        bottom = r.read_ue()?;
-    }
+    let crop = Crop::read(&mut r)?;
     let bit_depth_luma_minus8 = r.read_ue_max(8, "H.265 SPS bit_depth_luma_minus8")?;
     r.read_ue_max(8, "H.265 SPS bit_depth_chroma_minus8")?;
 
     let (sub_width, sub_height) = chroma_subsampling(chroma_format_idc, separate_colour_plane);
-    let width = cropped_dimension(
-        u64::from(width),
-        u64::from(sub_width),
-        left,
-        right,
-        "H.265 SPS pic_width_in_luma_samples",
-        "H.265 SPS horizontal conformance window",
+    let size = crop.apply(
+        (u64::from(width), u64::from(height)),
+        (u64::from(sub_width), u64::from(sub_height)),
+        [
+            "H.265 SPS pic_width_in_luma_samples",
+            "H.265 SPS horizontal conformance window",
+            "H.265 SPS pic_height_in_luma_samples",
+            "H.265 SPS vertical conformance window",
+        ],
     )?;
-    let height = cropped_dimension(
-        u64::from(height),
-        u64::from(sub_height),
-        top,
-        bottom,
-        "H.265 SPS pic_height_in_luma_samples",
-        "H.265 SPS vertical conformance window",
-    )?;
-    Ok(SpsInfo {
+    Ok(SpsInfo::new(
         profile_idc,
         level_idc,
-        width,
-        height,
-        chroma_format_idc: chroma_format_idc as u8,
-        bit_depth_luma: 8 + bit_depth_luma_minus8 as u8,
-    })
+        size,
+        chroma_format_idc,
+        bit_depth_luma_minus8,
+    ))
 }
 
 /// The profile name SRS reports for a general_profile_idc (`srs_hevc_profile2str`).
@@ -462,6 +438,7 @@ pub fn level_name(general_level_idc: u8) -> &'static str {
 mod tests {
     use super::*;
     use crate::testutil::XorShift;
+    use crate::wire::codec::fuzz::{self, info};
 
     // Goldens from Debian's ffmpeg 5.1 / x265 3.5:
     //   ffmpeg -f lavfi -i testsrc=size=WxH:rate=25 -t 0.2 -c:v libx265 -pix_fmt P -f hevc x.hevc
@@ -553,17 +530,6 @@ mod tests {
             }
         }
         v
-    }
-
-    fn info(profile_idc: u8, level_idc: u8, width: u32, height: u32) -> SpsInfo {
-        SpsInfo {
-            profile_idc,
-            level_idc,
-            width,
-            height,
-            chroma_format_idc: 1,
-            bit_depth_luma: 8,
-        }
     }
 
     #[test]
@@ -765,30 +731,13 @@ mod tests {
             SPS_REXT422_640X360_2_SUBLAYERS,
         ];
         for i in 0..30_000 {
-            let mut input = if i % 4 == 0 {
-                (0..rng.below(64)).map(|_| rng.next() as u8).collect()
-            } else {
-                seeds[rng.below(seeds.len())].to_vec()
-            };
-            for _ in 0..=rng.below(4) {
-                if !input.is_empty() {
-                    let at = rng.below(input.len());
-                    input[at] = match rng.below(3) {
-                        0 => 0,
-                        1 => 0xff,
-                        _ => rng.next() as u8,
-                    };
-                }
-            }
+            let mut input = fuzz::mutated(&mut rng, i, seeds, 64);
             if let Ok(c) = HevcConfig::parse(&input) {
                 assert!(!c.vps.is_empty() && !c.sps.is_empty() && !c.pps.is_empty());
                 let _ = c.sps_info();
             }
             if let Ok(info) = parse_hevc_sps(&input) {
-                assert!(info.width > 0 && info.width <= crate::wire::codec::MAX_PICTURE_DIMENSION);
-                assert!(
-                    info.height > 0 && info.height <= crate::wire::codec::MAX_PICTURE_DIMENSION
-                );
+                fuzz::check_sps(&info);
             }
             input.splice(0..0, [0x42, 0x01]);
             let _ = parse_hevc_sps(&input);
