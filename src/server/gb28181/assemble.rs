@@ -341,6 +341,13 @@ mod tests {
 
     const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1F, 0xAC, 0xD9];
     const PPS: &[u8] = &[0x68, 0xEE, 0x3C, 0x80];
+    // H.265 VPS/SPS/PPS NAL headers (types 32/33/34) with short fake payloads; the SPS
+    // carries a profile_tier_level (Main, level 3.0 = 90) after its first byte.
+    const HEVC_VPS: [u8; 4] = [0x40, 0x01, 0x0C, 0x01];
+    const HEVC_SPS: [u8; 16] = [
+        0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
+    ];
+    const HEVC_PPS: [u8; 4] = [0x44, 0x01, 0xC1, 0x73];
 
     fn annexb(nals: &[&[u8]]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -424,13 +431,7 @@ mod tests {
 
     #[test]
     fn hevc_record_parses_back_with_its_parameter_sets() {
-        // VPS/SPS/PPS NAL headers (types 32/33/34) with short fake payloads; the SPS carries
-        // a profile_tier_level (Main, level 3.0 = 90) after its first byte.
-        let vps = [0x40, 0x01, 0x0C, 0x01];
-        let sps = [
-            0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
-        ];
-        let pps = [0x44, 0x01, 0xC1, 0x73];
+        let (vps, sps, pps) = (HEVC_VPS, HEVC_SPS, HEVC_PPS);
         let out = config_record(
             VideoEs::H265,
             &ParameterSets {
@@ -456,11 +457,7 @@ mod tests {
 
     #[test]
     fn hevc_access_units_are_enhanced_rtmp_hvc1() {
-        let vps = [0x40, 0x01, 0x0C, 0x01];
-        let sps = [
-            0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
-        ];
-        let pps = [0x44, 0x01, 0xC1, 0x73];
+        let (vps, sps, pps) = (HEVC_VPS, HEVC_SPS, HEVC_PPS);
         let idr = [0x26, 0x01, 0xAF];
         let mut a = Assembler::new();
         let mut out = Vec::new();
@@ -562,16 +559,23 @@ mod tests {
         let mut a = Assembler::new();
         let mut out = Vec::new();
         for _ in 0..5000 {
+            // Random bytes with what the parsers look for mixed in: start codes, ADTS syncs,
+            // parameter set NAL headers.
+            const PIECES: [&[u8]; 5] = [
+                &[0, 0, 1],
+                &[0, 0, 0, 1],
+                &[0xff, 0xf1],
+                &[0x67, 0x64, 0x00, 0x1f],
+                &[0x42, 0x01],
+            ];
             let len = rng.below(64);
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    if rng.below(3) == 0 {
-                        0
-                    } else {
-                        rng.next() as u8
-                    }
-                })
-                .collect();
+            let mut data = Vec::with_capacity(len + 4);
+            while data.len() < len {
+                match rng.below(4) {
+                    0 => data.extend_from_slice(PIECES[rng.below(PIECES.len())]),
+                    _ => data.push(rng.next() as u8),
+                }
+            }
             let pts = Some(rng.next() & ((1 << 33) - 1));
             match rng.below(4) {
                 0 => a.push_video(VideoEs::H264, pts, None, &data, &mut out),
