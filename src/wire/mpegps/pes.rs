@@ -8,6 +8,7 @@
 use bytes::BufMut;
 
 use super::pack::{LENGTH_PREFIXED_LEN, START_CODE_PREFIX};
+use crate::wire::cursor::u16_at;
 use crate::wire::pes::{
     decode_timestamp, encode_timestamp, PREFIX_DTS, PREFIX_PTS_ONLY, PREFIX_PTS_WITH_DTS,
     TIMESTAMP_LEN, TIMESTAMP_MASK,
@@ -65,8 +66,7 @@ impl PesHeader {
 
 /// PES_packet_length of the length-prefixed unit at the start of `buf`, if present.
 pub(super) fn packet_length(buf: &[u8]) -> Option<u16> {
-    buf.get(LENGTH_AT..AFTER_LENGTH)
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    u16_at(buf, LENGTH_AT).ok()
 }
 
 /// Reads the header of an audio/video PES at the start of `buf` (which begins with the
