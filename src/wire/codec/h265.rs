@@ -744,15 +744,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn encode_round_trips_and_matches_the_ffmpeg_record_start() {
-        let config = HevcConfig::from_parameter_sets(
+    /// The record of the 320x240 parameter sets, built from them.
+    fn config_320x240() -> HevcConfig {
+        HevcConfig::from_parameter_sets(
             Bytes::from_static(VPS_320X240),
             Bytes::from_static(SPS_320X240),
             Bytes::from_static(PPS_320X240),
             4,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn encode_round_trips_and_matches_the_ffmpeg_record_start() {
+        let config = config_320x240();
         assert_eq!(
             (
                 config.general_profile_space,
@@ -793,13 +798,7 @@ mod tests {
 
     #[test]
     fn encode_errors_write_nothing() {
-        let config = HevcConfig::from_parameter_sets(
-            Bytes::from_static(VPS_320X240),
-            Bytes::from_static(SPS_320X240),
-            Bytes::from_static(PPS_320X240),
-            4,
-        )
-        .unwrap();
+        let config = config_320x240();
         for size in [0, 5] {
             let mut bad = config.clone();
             bad.nal_length_size = size;
