@@ -5,7 +5,8 @@
 //! * [`h265`]: HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1) and the H.265
 //!   sequence parameter set (ITU-T H.265 §7.3.2.2): the same facts, conformance window applied.
 //! * [`aac`]: AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) and the ADTS header
-//!   (§1.A.2) that MPEG-TS/HLS needs in front of every raw AAC frame.
+//!   (§1.A.2): written for MPEG-TS/HLS in front of every raw AAC frame, decoded from what
+//!   GB28181 cameras send ([`AdtsHeader`], [`decode_adts_frame`]).
 //! * [`avcc_to_annexb`]: a length-prefixed (AVCC/HVCC) access unit, as RTMP carries it, to
 //!   Annex B with an access unit delimiter and, on keyframes, the parameter sets.
 //! * [`annexb::split`]: the NAL units of an Annex B byte stream (what cameras send).
