@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::client::{Client, MediaKind};
 use common::{ffprobe, require, Proc, Server, TempDir};
+use tinysrs::wire::codec::annexb;
 use tinysrs::wire::flv;
 
 /// Frames of the test clip: 2 s at 25 fps.
@@ -250,7 +251,7 @@ impl Clip {
         let status = ffmpeg.wait(Duration::from_secs(60));
         assert!(status.success(), "ffmpeg x265: {}", ffmpeg.stderr());
         let data = std::fs::read(&path).unwrap();
-        let nals = split_annexb(&data);
+        let nals: Vec<&[u8]> = annexb::split(&data).collect();
         let find = |t: u8| {
             nals.iter()
                 .find(|n| nal_type(n) == t)
@@ -280,33 +281,6 @@ impl Clip {
 
 fn nal_type(nal: &[u8]) -> u8 {
     (nal[0] >> 1) & 0x3f
-}
-
-/// NAL units of an Annex B byte stream (H.265 Annex B): split at 00 00 01, trailing zero
-/// bytes (the next 4-byte start code's first byte, trailing_zero_8bits) removed.
-fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i..i + 3] == [0, 0, 1] {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut nals = Vec::new();
-    for (k, &start) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).map_or(data.len(), |&next| next - 3);
-        let mut nal = &data[start..end];
-        while let [rest @ .., 0] = nal {
-            nal = rest;
-        }
-        if !nal.is_empty() {
-            nals.push(nal);
-        }
-    }
-    nals
 }
 
 /// Groups NAL units into access units (H.265 §7.4.2.4.4): a new one starts at a VCL NAL with

@@ -71,7 +71,6 @@
 //! * Not served (they fall to the `/api/v1/` index like any unknown path): `self_proc_stats`,
 //!   `system_proc_stats`, `requests`, `raw`, `clusters`, `perf`, `tcmalloc`, `tests/*`, `rtc/*`.
 
-mod base64;
 mod media;
 mod objects;
 mod system;
@@ -82,6 +81,7 @@ mod tests;
 use serde::Serialize;
 
 use super::ServerCtx;
+use crate::wire::base64;
 pub use crate::wire::http::Method;
 
 /// SRS error codes (trunk/src/kernel/srs_kernel_error.hpp).

@@ -33,6 +33,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::cursor::{array_at, i24_at, put_u24, u16_at, u24_at, u32_at, u8_at, Short};
+
 /// FourCC codes of Enhanced RTMP, as big-endian `u32` ('av01' == 0x61763031).
 pub mod fourcc {
     /// Builds a FourCC from its four ASCII characters.
@@ -204,6 +206,12 @@ pub enum FlvError {
     },
 }
 
+impl From<Short> for FlvError {
+    fn from(Short { needed, len }: Short) -> FlvError {
+        FlvError::Truncated { needed, len }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tag bodies
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +270,7 @@ const SI24_LEN: usize = 3;
 /// starts at 1. Enhanced (IsExHeader): FrameType UB[3] | PacketType UB[4], ModEx prefixes,
 /// FourCC, then for CodedFrames of avc1/hvc1/vvc1 an SI24 CompositionTime.
 pub fn parse_video(body: &[u8]) -> Result<VideoTag, FlvError> {
-    let b0 = byte_at(body, 0)?;
+    let b0 = u8_at(body, 0)?;
     let tag = if b0 & VIDEO_EX_HEADER_BIT != 0 {
         parse_ex_video(body, b0)?
     } else {
@@ -286,7 +294,7 @@ fn parse_legacy_video(body: &[u8], b0: u8) -> Result<VideoTag, FlvError> {
     // is then a single UI8.
     need(body, header_len)?;
     if frame_type == VIDEO_FRAME_COMMAND {
-        let command = byte_at(body, header_len)?;
+        let command = u8_at(body, header_len)?;
         return Err(FlvError::NotMedia(NotMedia::VideoCommand(command)));
     }
     let mut tag = VideoTag {
@@ -299,7 +307,7 @@ fn parse_legacy_video(body: &[u8], b0: u8) -> Result<VideoTag, FlvError> {
         payload_offset: header_len,
     };
     if has_avc_header {
-        match byte_at(body, LEGACY_AVC_PACKET_TYPE_AT)? {
+        match u8_at(body, LEGACY_AVC_PACKET_TYPE_AT)? {
             AVC_SEQUENCE_HEADER => tag.sequence_header = true,
             AVC_NALU => {}
             AVC_END_OF_SEQUENCE => tag.end_of_sequence = true,
@@ -310,7 +318,7 @@ fn parse_legacy_video(body: &[u8], b0: u8) -> Result<VideoTag, FlvError> {
                 })
             }
         }
-        tag.composition_time = si24_at(body, LEGACY_AVC_CTS_AT)?;
+        tag.composition_time = i24_at(body, LEGACY_AVC_CTS_AT)?;
     }
     Ok(tag)
 }
@@ -321,7 +329,7 @@ fn parse_ex_video(body: &[u8], b0: u8) -> Result<VideoTag, FlvError> {
     // Enhanced Video: a command frame (unless Metadata, whose FrameType is ignored) has a
     // VideoCommand byte instead of a FourCC and no body.
     if frame_type == VIDEO_FRAME_COMMAND && packet_type != VIDEO_METADATA {
-        let command = byte_at(body, pos)?;
+        let command = u8_at(body, pos)?;
         return Err(FlvError::NotMedia(NotMedia::VideoCommand(command)));
     }
     if packet_type == VIDEO_MULTITRACK {
@@ -346,7 +354,7 @@ fn parse_ex_video(body: &[u8], b0: u8) -> Result<VideoTag, FlvError> {
         VIDEO_CODED_FRAMES => {
             // Only the codecs with B-frames in the spec carry CompositionTime here.
             if matches!(code, fourcc::AVC1 | fourcc::HVC1 | fourcc::VVC1) {
-                tag.composition_time = si24_at(body, pos)?;
+                tag.composition_time = i24_at(body, pos)?;
                 tag.payload_offset = pos + SI24_LEN;
             }
         }
@@ -399,7 +407,7 @@ fn parse_legacy_audio(body: &[u8], b0: u8, format: u8) -> Result<AudioTag, FlvEr
         payload_offset: 1,
     };
     if format == SOUND_FORMAT_AAC {
-        match byte_at(body, 1)? {
+        match u8_at(body, 1)? {
             AAC_SEQUENCE_HEADER => tag.sequence_header = true,
             AAC_RAW => {}
             other => {
@@ -456,14 +464,14 @@ fn parse_ex_audio(body: &[u8], b0: u8) -> Result<AudioTag, FlvError> {
 /// within the body.
 fn skip_mod_ex(body: &[u8], mut pos: usize, mut packet_type: u8) -> Result<(usize, u8), FlvError> {
     while packet_type == PACKET_MOD_EX {
-        let mut size = usize::from(byte_at(body, pos)?) + 1;
+        let mut size = usize::from(u8_at(body, pos)?) + 1;
         pos += 1;
         if size == 256 {
             size = usize::from(u16_at(body, pos)?) + 1;
             pos += 2;
         }
         pos += size;
-        packet_type = byte_at(body, pos)? & 0x0f;
+        packet_type = u8_at(body, pos)? & 0x0f;
         pos += 1;
     }
     Ok((pos, packet_type))
@@ -484,34 +492,6 @@ fn need(body: &[u8], needed: usize) -> Result<(), FlvError> {
     } else {
         Ok(())
     }
-}
-
-fn bytes_at<const N: usize>(body: &[u8], pos: usize) -> Result<[u8; N], FlvError> {
-    let end = pos.saturating_add(N);
-    body.get(pos..end)
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .ok_or(FlvError::Truncated {
-            needed: end,
-            len: body.len(),
-        })
-}
-
-fn byte_at(body: &[u8], pos: usize) -> Result<u8, FlvError> {
-    bytes_at::<1>(body, pos).map(|[b]| b)
-}
-
-fn u16_at(body: &[u8], pos: usize) -> Result<u16, FlvError> {
-    bytes_at(body, pos).map(u16::from_be_bytes)
-}
-
-fn u32_at(body: &[u8], pos: usize) -> Result<u32, FlvError> {
-    bytes_at(body, pos).map(u32::from_be_bytes)
-}
-
-/// SI24, big-endian two's complement (CompositionTime).
-fn si24_at(body: &[u8], pos: usize) -> Result<i32, FlvError> {
-    let [a, b, c] = bytes_at(body, pos)?;
-    Ok(i32::from_be_bytes([a, b, c, 0]) >> 8)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,7 +576,7 @@ impl FileHeader {
         if input.len() < total {
             return Ok(None);
         }
-        if byte_at(input, VERSION_AT)? != VERSION {
+        if u8_at(input, VERSION_AT)? != VERSION {
             return Err(FlvError::BadFileHeader {
                 what: "version is not 1",
             });
@@ -615,7 +595,7 @@ impl FileHeader {
                 found,
             });
         }
-        let flags = byte_at(input, FLAGS_AT)?;
+        let flags = u8_at(input, FLAGS_AT)?;
         let header = FileHeader {
             has_audio: flags & FLAG_AUDIO != 0,
             has_video: flags & FLAG_VIDEO != 0,
@@ -665,11 +645,6 @@ pub fn encode_prev_tag_size(body_len: u32, out: &mut impl BufMut) {
     out.put_u32(body_len.wrapping_add(TAG_HEADER_LEN as u32));
 }
 
-fn put_u24(out: &mut impl BufMut, value: u32) {
-    let [_, a, b, c] = value.to_be_bytes();
-    out.put_slice(&[a, b, c]);
-}
-
 /// The header of one FLV tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TagHeader {
@@ -687,14 +662,13 @@ impl TagHeader {
         let Some(head) = input.get(..TAG_HEADER_LEN) else {
             return Ok(None);
         };
-        let b0 = byte_at(head, TAG_TYPE_AT)?;
+        let b0 = u8_at(head, TAG_TYPE_AT)?;
         if b0 & TAG_FILTER_BIT != 0 {
             return Err(FlvError::EncryptedTag { offset: 0 });
         }
-        let [a, b, c] = bytes_at(head, TAG_DATA_SIZE_AT)?;
-        let body_len = u32::from_be_bytes([0, a, b, c]);
-        let [a, b, c] = bytes_at(head, TAG_TIMESTAMP_AT)?;
-        let high = byte_at(head, TAG_TIMESTAMP_EXTENDED_AT)?;
+        let body_len = u24_at(head, TAG_DATA_SIZE_AT)?;
+        let [a, b, c] = array_at(head, TAG_TIMESTAMP_AT)?;
+        let high = u8_at(head, TAG_TIMESTAMP_EXTENDED_AT)?;
         let header = TagHeader {
             tag_type: TagType::from(b0 & TAG_TYPE_MASK),
             timestamp: u32::from_be_bytes([high, a, b, c]),

@@ -30,6 +30,8 @@
 
 use bytes::BufMut;
 
+use super::date::{civil_from_days, CivilDate};
+
 /// Longest request head accepted: request line plus header fields plus the empty line.
 ///
 /// Why: the head is buffered whole before it can be parsed, so this is the per-connection
@@ -604,7 +606,7 @@ pub fn http_date(unix_secs: u64) -> Option<String> {
     ];
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let CivilDate { year, month, day } = civil_from_days(days);
     if year > 9999 {
         return None;
     }
@@ -618,21 +620,6 @@ pub fn http_date(unix_secs: u64) -> Option<String> {
         secs / 60 % 60,
         secs % 60
     ))
-}
-
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian
-/// (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms", `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -6,8 +6,13 @@
 
 #[cfg(feature = "rtmp")]
 pub mod amf0;
+#[cfg(feature = "api")]
+pub mod base64;
 #[cfg(feature = "codec")]
 pub mod codec;
+pub mod cursor;
+#[cfg(any(feature = "http", feature = "gb28181"))]
+pub mod date;
 pub mod flv;
 #[cfg(feature = "http")]
 pub mod http;
@@ -17,6 +22,8 @@ pub mod manscdp;
 pub mod mpegps;
 #[cfg(feature = "mpegts")]
 pub mod mpegts;
+#[cfg(feature = "mpegts")]
+pub mod pes;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "gb28181")]

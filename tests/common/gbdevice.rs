@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tinysrs::wire::codec::{annexb, decode_adts_frame};
 use tinysrs::wire::mpegps::{Muxer, StreamType};
 use tinysrs::wire::rtp::{encode_frame, RtpPacket};
 
@@ -197,7 +198,7 @@ fn encode_video(dir: &TempDir, codec: Codec, seconds: u32) -> Vec<EsFrame> {
         }
         _ => unreachable!(),
     };
-    let nals = split_annexb(&data);
+    let nals: Vec<&[u8]> = annexb::split(&data).collect();
     assert!(!nals.is_empty(), "ffmpeg made no {codec:?} NAL units");
     access_units(codec, &nals)
         .into_iter()
@@ -281,32 +282,6 @@ fn encode_audio(dir: &TempDir, codec: Codec, seconds: u32) -> Vec<EsFrame> {
     }
 }
 
-/// NAL units of an Annex B stream, start codes and trailing zero bytes removed.
-pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i..i + 3] == [0, 0, 1] {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut nals = Vec::new();
-    for (k, &start) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).map_or(data.len(), |&next| next - 3);
-        let mut nal = &data[start..end];
-        while let [rest @ .., 0] = nal {
-            nal = rest;
-        }
-        if !nal.is_empty() {
-            nals.push(nal);
-        }
-    }
-    nals
-}
-
 fn nal_type(codec: Codec, nal: &[u8]) -> u8 {
     match codec {
         Codec::H264 => nal[0] & 0x1f,
@@ -368,30 +343,22 @@ fn access_units<'a>(codec: Codec, nals: &[&'a [u8]]) -> Vec<Vec<&'a [u8]>> {
 
 /// ADTS frames (ISO/IEC 14496-3 §1.A.2) with their PTS.
 fn split_adts(data: &[u8]) -> Vec<EsFrame> {
-    const RATES: [u64; 13] = [
-        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-    ];
     let mut frames = Vec::new();
     let mut at = 0;
     let mut samples = 0u64;
     while at + 7 <= data.len() {
-        let h = &data[at..];
-        assert!(
-            h[0] == 0xff && h[1] & 0xf6 == 0xf0,
-            "no ADTS sync word at offset {at}"
-        );
-        let len =
-            (usize::from(h[3] & 0x03) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
-        let rate = RATES[usize::from((h[2] >> 2) & 0x0f)];
-        let blocks = u64::from(h[6] & 0x03) + 1;
-        assert!(len >= 7 && at + len <= data.len(), "bad ADTS frame at {at}");
+        let (frame, len) = match decode_adts_frame(&data[at..]) {
+            Ok(Some(frame)) => frame,
+            other => panic!("bad ADTS frame at offset {at}: {other:?}"),
+        };
+        let rate = u64::from(frame.header.sample_rate());
         frames.push(EsFrame {
             codec: Codec::Aac,
             pts: samples * 90_000 / rate,
             keyframe: true,
             data: Bytes::copy_from_slice(&data[at..at + len]),
         });
-        samples += blocks * AAC_FRAME_SAMPLES;
+        samples += u64::from(frame.header.raw_data_blocks) * AAC_FRAME_SAMPLES;
         at += len;
     }
     frames

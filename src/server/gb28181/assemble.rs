@@ -14,7 +14,14 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::media::{AudioCodec, Frame, VideoCodec};
+use crate::wire::codec::aac::decode_adts_frame;
+use crate::wire::codec::annexb;
 use crate::wire::codec::h264::AvcConfig;
+use crate::wire::codec::h265::HevcConfig;
+
+/// PCM samples in one AAC frame (ISO/IEC 14496-3 §4.5.1.1: 1024 per raw_data_block; one
+/// block per ADTS frame is assumed for the timeline).
+const AAC_FRAME_SAMPLES: i64 = 1024;
 
 /// Bytes one access unit may gather at most before it is dropped (a 20 Mbit/s keyframe is
 /// about 1.5 MiB). RAM: one such buffer per camera stream.
@@ -60,46 +67,6 @@ impl Clock90k {
         self.last = Some((t as u64, unwrapped));
         unwrapped.div_euclid(90)
     }
-}
-
-/// Splits Annex B data into NAL units (start codes 00 00 01 and 00 00 00 01).
-pub fn annexb_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|&s| {
-            // The next start code begins 3 bytes before its payload, 4 with a leading zero.
-            let mut e = s - 3;
-            if e > 0 && data[e - 1] == 0 {
-                e -= 1;
-            }
-            e
-        })
-        .chain(std::iter::once(data.len()))
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .filter_map(move |(s, e)| data.get(s..e))
-        .map(|nal| {
-            // Trailing zero bytes belong to the next start code (or are stuffing).
-            let mut end = nal.len();
-            while end > 0 && nal[end - 1] == 0 {
-                end -= 1;
-            }
-            &nal[..end]
-        })
-        .filter(|nal| !nal.is_empty())
 }
 
 /// The parameter sets a video stream carries in band.
@@ -228,14 +195,14 @@ impl Assembler {
             AudioEs::Aac => {
                 let mut rest = data;
                 while !rest.is_empty() {
-                    let Some((asc, header_len, frame_len, samples_ms)) = adts(rest) else {
+                    let Ok(Some((frame, frame_len))) = decode_adts_frame(rest) else {
                         self.dropped += 1;
                         return;
                     };
-                    let Some(raw) = rest.get(header_len..frame_len) else {
-                        self.dropped += 1;
-                        return;
-                    };
+                    let asc = frame.header.audio_specific_config();
+                    let samples_ms =
+                        AAC_FRAME_SAMPLES * 1000 / i64::from(frame.header.sample_rate());
+                    let raw = frame.raw;
                     if self.aac_config != Some(asc) {
                         self.aac_config = Some(asc);
                         let sh = Bytes::from(vec![0xAF, 0x00, asc[0], asc[1]]);
@@ -253,34 +220,6 @@ impl Assembler {
     }
 }
 
-/// Parses an ADTS header (ISO/IEC 14496-3 §1.A.2): (AudioSpecificConfig, header length,
-/// frame length, frame duration in ms).
-fn adts(b: &[u8]) -> Option<([u8; 2], usize, usize, i64)> {
-    let h = b.get(..7)?;
-    if h[0] != 0xFF || h[1] & 0xF0 != 0xF0 {
-        return None;
-    }
-    let header_len = if h[1] & 0x01 == 0 { 9 } else { 7 };
-    let profile = h[2] >> 6; // object type - 1
-    let sr_index = (h[2] >> 2) & 0x0F;
-    let channels = ((h[2] & 0x01) << 2) | (h[3] >> 6);
-    let frame_len =
-        (usize::from(h[3] & 0x03) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
-    if frame_len < header_len || frame_len > b.len() || sr_index > 12 {
-        return None;
-    }
-    const RATES: [i64; 13] = [
-        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-    ];
-    let object_type = profile + 1;
-    let asc = [
-        (object_type << 3) | (sr_index >> 1),
-        ((sr_index & 1) << 7) | (channels << 3),
-    ];
-    let samples_ms = 1024 * 1000 / RATES[usize::from(sr_index)];
-    Some((asc, header_len, frame_len, samples_ms))
-}
-
 /// Turns the gathered access unit into a frame (and a sequence header into `out` first when
 /// the parameter sets changed). None when nothing usable is in it.
 fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
@@ -294,7 +233,7 @@ fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
     let mut keyframe = false;
     let mut body = BytesMut::with_capacity(au.len() + 16);
     body.put_bytes(0, prefix);
-    for nal in annexb_nals(&au) {
+    for nal in annexb::split(&au) {
         let Some(&first) = nal.first() else { continue };
         let kind = match state.codec {
             VideoEs::H264 => first & 0x1F,
@@ -387,59 +326,28 @@ fn config_record(codec: VideoEs, p: &ParameterSets) -> Option<Bytes> {
         }
         VideoEs::H265 => {
             let vps = p.vps.as_ref()?;
-            hevc_record(vps, sps, pps, &mut out)?;
+            let config =
+                HevcConfig::from_parameter_sets(vps.clone(), sps.clone(), pps.clone(), 4).ok()?;
+            config.encode(&mut out).ok()?;
         }
     }
     Some(out.freeze())
-}
-
-/// HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1.2) with the general
-/// profile/tier/level copied from the SPS and one array each for VPS, SPS and PPS.
-fn hevc_record(vps: &[u8], sps: &[u8], pps: &[u8], out: &mut BytesMut) -> Option<()> {
-    // SPS RBSP after the 2-byte NAL header: 1 byte (vps id, max sub layers, nesting), then
-    // profile_tier_level's 12 general bytes. Emulation prevention bytes removed.
-    let mut rbsp = Vec::with_capacity(16);
-    let mut zeros = 0;
-    for &b in sps.get(2..)? {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        rbsp.push(b);
-        if rbsp.len() == 13 {
-            break;
-        }
-    }
-    let ptl = rbsp.get(1..13)?;
-    out.put_u8(1); // configurationVersion
-    out.put_slice(ptl); // profile space/tier/idc, compatibility flags, constraint flags, level
-    out.put_u16(0xF000); // reserved + min_spatial_segmentation_idc 0
-    out.put_u8(0xFC); // reserved + parallelismType 0
-    out.put_u8(0xFD); // reserved + chromaFormat 1 (4:2:0)
-    out.put_u8(0xF8); // reserved + bitDepthLumaMinus8 0
-    out.put_u8(0xF8); // reserved + bitDepthChromaMinus8 0
-    out.put_u16(0); // avgFrameRate
-                    // constantFrameRate 0, numTemporalLayers 1, temporalIdNested 1, lengthSizeMinusOne 3
-    out.put_u8(0x0F);
-    out.put_u8(3); // numOfArrays
-    for (kind, nal) in [(32u8, vps), (33, sps), (34, pps)] {
-        out.put_u8(0x80 | kind); // array_completeness
-        out.put_u16(1);
-        out.put_u16(u16::try_from(nal.len()).ok()?);
-        out.put_slice(nal);
-    }
-    Some(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::media::FrameKind;
-    use crate::wire::codec::h265::HevcConfig;
 
     const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1F, 0xAC, 0xD9];
     const PPS: &[u8] = &[0x68, 0xEE, 0x3C, 0x80];
+    // H.265 VPS/SPS/PPS NAL headers (types 32/33/34) with short fake payloads; the SPS
+    // carries a profile_tier_level (Main, level 3.0 = 90) after its first byte.
+    const HEVC_VPS: [u8; 4] = [0x40, 0x01, 0x0C, 0x01];
+    const HEVC_SPS: [u8; 16] = [
+        0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
+    ];
+    const HEVC_PPS: [u8; 4] = [0x44, 0x01, 0xC1, 0x73];
 
     fn annexb(nals: &[&[u8]]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -448,14 +356,6 @@ mod tests {
             v.extend_from_slice(n);
         }
         v
-    }
-
-    #[test]
-    fn nal_splitting_handles_3_and_4_byte_start_codes() {
-        let data = [0, 0, 1, 0x65, 1, 2, 0, 0, 0, 1, 0x41, 9, 0, 0, 1, 0x06, 0];
-        let nals: Vec<&[u8]> = annexb_nals(&data).collect();
-        assert_eq!(nals, vec![&[0x65, 1, 2][..], &[0x41, 9][..], &[0x06][..]]);
-        assert_eq!(annexb_nals(&[1, 2, 3]).count(), 0);
     }
 
     #[test]
@@ -531,15 +431,16 @@ mod tests {
 
     #[test]
     fn hevc_record_parses_back_with_its_parameter_sets() {
-        // VPS/SPS/PPS NAL headers (types 32/33/34) with short fake payloads; the SPS carries
-        // a profile_tier_level (Main, level 3.0 = 90) after its first byte.
-        let vps = [0x40, 0x01, 0x0C, 0x01];
-        let sps = [
-            0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
-        ];
-        let pps = [0x44, 0x01, 0xC1, 0x73];
-        let mut out = BytesMut::new();
-        hevc_record(&vps, &sps, &pps, &mut out).unwrap();
+        let (vps, sps, pps) = (HEVC_VPS, HEVC_SPS, HEVC_PPS);
+        let out = config_record(
+            VideoEs::H265,
+            &ParameterSets {
+                vps: Some(Bytes::copy_from_slice(&vps)),
+                sps: Some(Bytes::copy_from_slice(&sps)),
+                pps: Some(Bytes::copy_from_slice(&pps)),
+            },
+        )
+        .unwrap();
         let c = HevcConfig::parse(&out).unwrap();
         assert_eq!(
             (
@@ -556,11 +457,7 @@ mod tests {
 
     #[test]
     fn hevc_access_units_are_enhanced_rtmp_hvc1() {
-        let vps = [0x40, 0x01, 0x0C, 0x01];
-        let sps = [
-            0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
-        ];
-        let pps = [0x44, 0x01, 0xC1, 0x73];
+        let (vps, sps, pps) = (HEVC_VPS, HEVC_SPS, HEVC_PPS);
         let idr = [0x26, 0x01, 0xAF];
         let mut a = Assembler::new();
         let mut out = Vec::new();
@@ -662,16 +559,23 @@ mod tests {
         let mut a = Assembler::new();
         let mut out = Vec::new();
         for _ in 0..5000 {
+            // Random bytes with what the parsers look for mixed in: start codes, ADTS syncs,
+            // parameter set NAL headers.
+            const PIECES: [&[u8]; 5] = [
+                &[0, 0, 1],
+                &[0, 0, 0, 1],
+                &[0xff, 0xf1],
+                &[0x67, 0x64, 0x00, 0x1f],
+                &[0x42, 0x01],
+            ];
             let len = rng.below(64);
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    if rng.below(3) == 0 {
-                        0
-                    } else {
-                        rng.next() as u8
-                    }
-                })
-                .collect();
+            let mut data = Vec::with_capacity(len + 4);
+            while data.len() < len {
+                match rng.below(4) {
+                    0 => data.extend_from_slice(PIECES[rng.below(PIECES.len())]),
+                    _ => data.push(rng.next() as u8),
+                }
+            }
             let pts = Some(rng.next() & ((1 << 33) - 1));
             match rng.below(4) {
                 0 => a.push_video(VideoEs::H264, pts, None, &data, &mut out),

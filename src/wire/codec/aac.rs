@@ -7,6 +7,11 @@
 //! (GASpecificConfig, ...) and any trailing sync extension are not read, so HE-AAC signalled
 //! implicitly or backward-compatibly (an LC config followed by `0x2b7` and an SBR flag) reads
 //! as plain AAC-LC at the core rate. That is also what its ADTS header has to say.
+//!
+//! [`AdtsHeader::decode`] / [`decode_adts_frame`] read ADTS (what GB28181 cameras and `.aac`
+//! files carry): the fixed and variable header fields by name, the frame length, and the
+//! AudioSpecificConfig the header implies. The layer field and the CRC (when
+//! protection_absent is 0) are not checked.
 
 use super::bits::BitReader;
 use super::CodecError;
@@ -194,6 +199,134 @@ impl AacConfig {
             _ => "Other",
         }
     }
+}
+
+/// ADTS syncword (§1.A.2.2.1): 12 one bits.
+const ADTS_SYNC: u16 = 0xfff;
+/// Header bytes when protection_absent is 0: the 7 fixed bytes plus a 16-bit crc_check.
+pub const ADTS_HEADER_WITH_CRC_LEN: usize = 9;
+
+/// An ADTS header (ISO/IEC 14496-3 §1.A.2.2: adts_fixed_header + adts_variable_header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdtsHeader {
+    /// ID: false for MPEG-4, true for MPEG-2 AAC.
+    pub mpeg2: bool,
+    /// protection_absent: true when no CRC follows the 7 fixed bytes.
+    pub protection_absent: bool,
+    /// profile_ObjectType: the audio object type minus 1 (0 Main, 1 LC, 2 SSR, 3 LTP).
+    pub profile: u8,
+    /// sampling_frequency_index, 0..=12 (index into [`SAMPLE_RATES`]).
+    pub sample_rate_index: u8,
+    /// channel_configuration, 0..=7.
+    pub channels: u8,
+    /// aac_frame_length: the whole frame, header included.
+    pub frame_len: usize,
+    /// adts_buffer_fullness (0x7FF: variable rate).
+    pub buffer_fullness: u16,
+    /// number_of_raw_data_blocks_in_frame + 1.
+    pub raw_data_blocks: u8,
+}
+
+impl AdtsHeader {
+    /// Decodes the header at the start of `b`. `Ok(None)`: fewer bytes than the header
+    /// (7, or 9 with a CRC). On success the `usize` is the header length; the raw frame is
+    /// the bytes from there to [`AdtsHeader::frame_len`]. Errors: no syncword, a reserved
+    /// sampling_frequency_index (13..=15), a frame length shorter than the header.
+    pub fn decode(b: &[u8]) -> Result<Option<(AdtsHeader, usize)>, CodecError> {
+        let Some(h) = b.get(..ADTS_HEADER_LEN) else {
+            return Ok(None);
+        };
+        if u16::from_be_bytes([h[0], h[1]]) >> 4 != ADTS_SYNC {
+            return Err(CodecError::Invalid {
+                what: "ADTS syncword",
+            });
+        }
+        let protection_absent = h[1] & 0x01 != 0;
+        let header_len = if protection_absent {
+            ADTS_HEADER_LEN
+        } else {
+            ADTS_HEADER_WITH_CRC_LEN
+        };
+        let sample_rate_index = (h[2] >> 2) & 0x0f;
+        if usize::from(sample_rate_index) >= SAMPLE_RATES.len() {
+            return Err(CodecError::Invalid {
+                what: "ADTS sampling_frequency_index (reserved)",
+            });
+        }
+        let frame_len =
+            (usize::from(h[3] & 0x03) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
+        if frame_len < header_len {
+            return Err(CodecError::Invalid {
+                what: "ADTS aac_frame_length shorter than the header",
+            });
+        }
+        if b.len() < header_len {
+            return Ok(None);
+        }
+        let header = AdtsHeader {
+            mpeg2: h[1] & 0x08 != 0,
+            protection_absent,
+            profile: h[2] >> 6,
+            sample_rate_index,
+            channels: ((h[2] & 0x01) << 2) | (h[3] >> 6),
+            frame_len,
+            buffer_fullness: (u16::from(h[5] & 0x1f) << 6) | u16::from(h[6] >> 2),
+            raw_data_blocks: (h[6] & 0x03) + 1,
+        };
+        Ok(Some((header, header_len)))
+    }
+
+    /// The audio object type (profile + 1): 1 Main, 2 LC, 3 SSR, 4 LTP.
+    pub fn object_type(&self) -> u8 {
+        self.profile + 1
+    }
+
+    /// The sampling rate in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        // decode refused indexes past the table.
+        SAMPLE_RATES[usize::from(self.sample_rate_index) % SAMPLE_RATES.len()]
+    }
+
+    /// The 2-byte AudioSpecificConfig (§1.6.2.1) this header implies: audioObjectType (5
+    /// bits), samplingFrequencyIndex (4), channelConfiguration (4), GASpecificConfig zeros.
+    pub fn audio_specific_config(&self) -> [u8; 2] {
+        let object_type = self.object_type();
+        [
+            (object_type << 3) | (self.sample_rate_index >> 1),
+            ((self.sample_rate_index & 1) << 7) | (self.channels << 3),
+        ]
+    }
+
+    /// The same facts as an [`AacConfig`].
+    pub fn config(&self) -> AacConfig {
+        AacConfig {
+            object_type: self.object_type(),
+            sample_rate_index: self.sample_rate_index,
+            sample_rate: self.sample_rate(),
+            channels: self.channels,
+            core_object_type: self.object_type(),
+            extension_sample_rate: None,
+        }
+    }
+}
+
+/// One ADTS frame: its header and the raw AAC bytes after it (CRC excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdtsFrame<'a> {
+    pub header: AdtsHeader,
+    pub raw: &'a [u8],
+}
+
+/// Decodes the ADTS frame at the start of `b`; the `usize` is its length
+/// (aac_frame_length). `Ok(None)`: the frame is not all there yet.
+pub fn decode_adts_frame(b: &[u8]) -> Result<Option<(AdtsFrame<'_>, usize)>, CodecError> {
+    let Some((header, header_len)) = AdtsHeader::decode(b)? else {
+        return Ok(None);
+    };
+    let Some(raw) = b.get(header_len..header.frame_len) else {
+        return Ok(None);
+    };
+    Ok(Some((AdtsFrame { header, raw }, header.frame_len)))
 }
 
 #[cfg(test)]
@@ -447,6 +580,115 @@ mod tests {
                 }
                 let _ = config.profile_name();
                 let _ = config.channel_count();
+            }
+        }
+    }
+
+    /// The first ADTS header of `ffmpeg -f lavfi -i sine=sample_rate=44100 -ac 1 -c:a aac -f
+    /// adts` (Debian ffmpeg 5.1): LC, 44.1 kHz, mono, 265-byte frame, VBR, one block.
+    const ADTS_LC_44100_MONO: [u8; 7] = [0xff, 0xf1, 0x50, 0x40, 0x21, 0x3f, 0xfc];
+
+    #[test]
+    fn adts_decode_golden() {
+        let (h, len) = AdtsHeader::decode(&ADTS_LC_44100_MONO).unwrap().unwrap();
+        assert_eq!(len, 7);
+        assert_eq!(
+            h,
+            AdtsHeader {
+                mpeg2: false,
+                protection_absent: true,
+                profile: 1,
+                sample_rate_index: 4,
+                channels: 1,
+                frame_len: 265,
+                buffer_fullness: 0x7ff,
+                raw_data_blocks: 1,
+            }
+        );
+        assert_eq!(h.audio_specific_config(), [0x12, 0x08]);
+        assert_eq!(h.config(), lc(4, 44_100, 1));
+        assert_eq!(AacConfig::parse(&h.audio_specific_config()), Ok(h.config()));
+        // With a CRC: 9 header bytes, MPEG-2 ID, 48 kHz stereo, 3 blocks.
+        let crc = [
+            0xff, 0xf8, 0x4c, 0x80, 0x02, 0x5f, 0xfe, 0xab, 0xcd, 0x21, 0x22,
+        ];
+        assert_eq!(decode_adts_frame(&crc), Ok(None), "frame not all there");
+        let mut full = crc.to_vec();
+        full.resize(18, 0x33);
+        full.push(0xff);
+        let (frame, used) = decode_adts_frame(&full).unwrap().unwrap();
+        assert_eq!(used, 18);
+        assert_eq!(frame.raw, &full[9..18]);
+        let h = frame.header;
+        assert!(h.mpeg2 && !h.protection_absent);
+        assert_eq!((h.profile, h.sample_rate(), h.channels), (1, 48_000, 2));
+        assert_eq!(h.raw_data_blocks, 3);
+    }
+
+    #[test]
+    fn adts_round_trips_our_header() {
+        for (index, rate) in SAMPLE_RATES.iter().enumerate() {
+            for channels in 1..=7 {
+                let config = lc(index as u8, *rate, channels);
+                let mut frame = config.adts_header(5).unwrap().to_vec();
+                frame.extend_from_slice(&[1, 2, 3, 4, 5]);
+                let (f, used) = decode_adts_frame(&frame).unwrap().unwrap();
+                assert_eq!(used, 12);
+                assert_eq!(f.raw, [1, 2, 3, 4, 5]);
+                assert_eq!(f.header.config(), config);
+                assert_eq!(f.header.buffer_fullness, ADTS_BUFFER_FULLNESS_VBR);
+            }
+        }
+    }
+
+    #[test]
+    fn adts_errors_and_cuts() {
+        let mut frame = lc(4, 44_100, 2).adts_header(3).unwrap().to_vec();
+        frame.extend_from_slice(&[7, 8, 9]);
+        for cut in 0..frame.len() {
+            assert_eq!(decode_adts_frame(&frame[..cut]), Ok(None), "cut at {cut}");
+        }
+        let mut bad = frame.clone();
+        bad[1] = 0xe1;
+        assert_eq!(
+            AdtsHeader::decode(&bad),
+            Err(CodecError::Invalid {
+                what: "ADTS syncword"
+            })
+        );
+        let mut bad = frame.clone();
+        bad[2] = (bad[2] & !0x3c) | (13 << 2);
+        assert_eq!(
+            AdtsHeader::decode(&bad),
+            Err(CodecError::Invalid {
+                what: "ADTS sampling_frequency_index (reserved)"
+            })
+        );
+        // aac_frame_length 6 < 7.
+        let mut bad = frame.clone();
+        bad[3] &= !0x03;
+        bad[4] = 0;
+        bad[5] = (6 << 5) | (bad[5] & 0x1f);
+        assert!(AdtsHeader::decode(&bad).is_err());
+        // CRC present: aac_frame_length 8 < 9.
+        let mut bad = frame;
+        bad[1] &= !0x01;
+        bad[4] = 1;
+        bad[5] &= 0x1f;
+        assert!(AdtsHeader::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn adts_fuzz_never_panics() {
+        let mut rng = XorShift(0xad75);
+        for _ in 0..20_000 {
+            let mut b: Vec<u8> = (0..rng.below(20)).map(|_| rng.next() as u8).collect();
+            if b.len() >= 2 && rng.below(2) == 0 {
+                b[0] = 0xff;
+                b[1] |= 0xf0;
+            }
+            if let Ok(Some((f, used))) = decode_adts_frame(&b) {
+                assert!(used <= b.len() && f.raw.len() < used);
             }
         }
     }

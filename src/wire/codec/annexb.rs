@@ -1,6 +1,7 @@
 //! Length-prefixed NAL units (ISO/IEC 14496-15 §5.3.2 / §8.3.2 sample format, what RTMP
 //! and FLV carry) to the Annex B byte stream (H.264 Annex B, H.265 Annex B) that MPEG-TS
-//! needs, with the access unit delimiter ISO/IEC 13818-1 §2.14 asks for.
+//! needs, with the access unit delimiter ISO/IEC 13818-1 §2.14 asks for; and [`split`], the
+//! other direction's first step: the NAL units of an Annex B byte stream.
 
 use bytes::{BufMut, Bytes};
 
@@ -69,6 +70,54 @@ impl<'a> Iterator for NalUnits<'a> {
         };
         self.rest = rest;
         Some(Ok(nal))
+    }
+}
+
+/// The 3-byte start_code_prefix_one_3bytes (H.264 §B.1.1, H.265 §B.2.1) every NAL unit of
+/// an Annex B byte stream follows.
+const START_CODE_PREFIX: [u8; 3] = [0x00, 0x00, 0x01];
+
+/// The NAL units of an Annex B byte stream (H.264 Annex B, H.265 Annex B), without their
+/// start codes: each unit runs from after a `00 00 01` to the next one, with its trailing zero
+/// bytes (the next 4-byte start code's zero_byte, trailing_zero_8bits) removed. Bytes before
+/// the first start code are skipped; units left empty are not yielded. Allocates nothing.
+pub fn split(stream: &[u8]) -> AnnexBNals<'_> {
+    AnnexBNals {
+        rest: find_start(stream).map_or(&[][..], |at| &stream[at + START_CODE_PREFIX.len()..]),
+    }
+}
+
+/// The offset of the first `00 00 01` in `data`.
+fn find_start(data: &[u8]) -> Option<usize> {
+    data.windows(START_CODE_PREFIX.len())
+        .position(|w| w == START_CODE_PREFIX)
+}
+
+/// Iterator returned by [`split`].
+#[derive(Debug, Clone)]
+pub struct AnnexBNals<'a> {
+    /// The input after the start code of the unit to yield next.
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for AnnexBNals<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while !self.rest.is_empty() {
+            let (mut nal, rest) = match find_start(self.rest) {
+                Some(at) => (&self.rest[..at], &self.rest[at + START_CODE_PREFIX.len()..]),
+                None => (self.rest, &[][..]),
+            };
+            self.rest = rest;
+            while let [head @ .., 0] = nal {
+                nal = head;
+            }
+            if !nal.is_empty() {
+                return Some(nal);
+            }
+        }
+        None
     }
 }
 
@@ -472,6 +521,53 @@ mod tests {
             } else {
                 assert!(out.is_empty());
             }
+        }
+    }
+
+    #[test]
+    fn split_handles_3_and_4_byte_start_codes() {
+        let data = [0, 0, 1, 0x65, 1, 2, 0, 0, 0, 1, 0x41, 9, 0, 0, 1, 0x06, 0];
+        let nals: Vec<&[u8]> = split(&data).collect();
+        assert_eq!(nals, [&[0x65, 1, 2][..], &[0x41, 9][..], &[0x06][..]]);
+        assert_eq!(split(&[1, 2, 3]).count(), 0);
+        assert_eq!(split(&[]).count(), 0);
+        // Leading garbage, empty units, zero stuffing between units.
+        let data = [7, 0, 0, 1, 0, 0, 1, 0x67, 0, 0, 0, 0, 0, 0, 1, 0x68, 0xce];
+        let nals: Vec<&[u8]> = split(&data).collect();
+        assert_eq!(nals, [&[0x67][..], &[0x68, 0xce][..]]);
+        // A start code cut at the end of the buffer stays part of the last unit's zeros.
+        let nals: Vec<&[u8]> = split(&[0, 0, 0, 1, 0x41, 0, 0]).collect();
+        assert_eq!(nals, [&[0x41][..]]);
+    }
+
+    #[test]
+    fn split_round_trips_what_start_codes_join() {
+        let mut rng = XorShift(0x5911_7000);
+        for _ in 0..2000 {
+            // Units without 00 00 0x (so they are valid NAL payloads) and a nonzero last byte.
+            let units: Vec<Vec<u8>> = (0..rng.below(5))
+                .map(|_| {
+                    let mut u: Vec<u8> = (0..1 + rng.below(8))
+                        .map(|_| 1 + (rng.next() % 255) as u8)
+                        .collect();
+                    if rng.below(2) == 0 {
+                        u.insert(0, 0);
+                    }
+                    u
+                })
+                .filter(|u| u.last() != Some(&0))
+                .collect();
+            let mut stream = Vec::new();
+            for u in &units {
+                if rng.below(2) == 0 {
+                    stream.push(0);
+                }
+                stream.extend_from_slice(&START_CODE_PREFIX);
+                stream.extend_from_slice(u);
+            }
+            let got: Vec<&[u8]> = split(&stream).collect();
+            let want: Vec<&[u8]> = units.iter().map(Vec::as_slice).collect();
+            assert_eq!(got, want);
         }
     }
 }

@@ -7,7 +7,8 @@ use std::ops::Range;
 use bytes::{BufMut, Bytes};
 
 use super::bits::BitReader;
-use super::{chroma_subsampling, cropped_dimension, CodecError};
+use super::{check_record_encode, chroma_subsampling, CodecError, Crop};
+use crate::wire::cursor::{u16_at, u8_at};
 
 pub use super::SpsInfo;
 
@@ -27,6 +28,11 @@ const RECORD_SETS_AT: usize = 6;
 const RECORD_SPS_COUNT_MASK: u8 = 0x1f;
 /// Both arrays of the record prefix each set with a 16-bit length.
 const SET_LENGTH_LEN: usize = 2;
+
+/// The error of a read past the end of the record.
+fn truncated_record() -> impl Fn(crate::wire::cursor::Short) -> CodecError {
+    CodecError::truncated("AVCDecoderConfigurationRecord")
+}
 
 /// An AVCDecoderConfigurationRecord. Parsing checks that there is at least one SPS and one
 /// PPS and that each is a non-empty NAL unit of the right type. What follows the PPS array
@@ -111,28 +117,12 @@ impl AvcConfig {
         let pps_count = u8::try_from(self.pps.len()).map_err(|_| CodecError::Unsupported {
             what: "more than 255 PPS in an AVC record",
         })?;
-        if !(1..=4).contains(&self.nal_length_size) {
-            return Err(CodecError::Invalid {
-                what: "NAL length size (must be 1 to 4 bytes)",
-            });
-        }
-        if self
-            .sps
-            .iter()
-            .chain(self.pps.iter())
-            .any(|s| s.len() > usize::from(u16::MAX))
-        {
-            return Err(CodecError::Unsupported {
-                what: "parameter set longer than 65535 bytes",
-            });
-        }
-        let needed = self.encoded_len();
-        if out.remaining_mut() < needed {
-            return Err(CodecError::NoSpace {
-                needed,
-                available: out.remaining_mut(),
-            });
-        }
+        check_record_encode(
+            self.nal_length_size,
+            self.sps.iter().chain(self.pps.iter()),
+            self.encoded_len(),
+            out,
+        )?;
         out.put_u8(RECORD_VERSION);
         out.put_u8(self.profile);
         out.put_u8(self.compatibility);
@@ -165,12 +155,6 @@ impl RecordLayout {
     }
 }
 
-fn byte_at(record: &[u8], at: usize) -> Result<u8, CodecError> {
-    record.get(at).copied().ok_or(CodecError::Truncated {
-        what: "AVCDecoderConfigurationRecord",
-    })
-}
-
 /// Reads `count` length-prefixed NAL units of type `nal_type` from `at`; returns their
 /// ranges and the offset after them. Each entry takes at least 3 bytes of input, so the
 /// vector is bounded by the record length.
@@ -183,10 +167,7 @@ fn read_sets(
 ) -> Result<(Vec<Range<usize>>, usize), CodecError> {
     let mut sets = Vec::new();
     for _ in 0..count {
-        let len = usize::from(u16::from_be_bytes([
-            byte_at(record, at)?,
-            byte_at(record, at + 1)?,
-        ]));
+        let len = usize::from(u16_at(record, at).map_err(truncated_record())?);
         at += SET_LENGTH_LEN;
         let end = at + len;
         if end > record.len() {
@@ -215,17 +196,19 @@ fn read_sets(
 
 /// ISO/IEC 14496-15 §5.3.3.1.2.
 fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
-    let version = byte_at(record, 0)?;
+    let version = u8_at(record, 0).map_err(truncated_record())?;
     if version != RECORD_VERSION {
         return Err(CodecError::Unsupported {
             what: "AVCDecoderConfigurationRecord version (not 1)",
         });
     }
-    let profile = byte_at(record, RECORD_PROFILE_AT)?;
-    let compatibility = byte_at(record, RECORD_COMPATIBILITY_AT)?;
-    let level = byte_at(record, RECORD_LEVEL_AT)?;
-    let nal_length_size = (byte_at(record, RECORD_LENGTH_SIZE_AT)? & 0x03) + 1;
-    let sps_count = byte_at(record, RECORD_SPS_COUNT_AT)? & RECORD_SPS_COUNT_MASK;
+    let profile = u8_at(record, RECORD_PROFILE_AT).map_err(truncated_record())?;
+    let compatibility = u8_at(record, RECORD_COMPATIBILITY_AT).map_err(truncated_record())?;
+    let level = u8_at(record, RECORD_LEVEL_AT).map_err(truncated_record())?;
+    let nal_length_size =
+        (u8_at(record, RECORD_LENGTH_SIZE_AT).map_err(truncated_record())? & 0x03) + 1;
+    let sps_count =
+        u8_at(record, RECORD_SPS_COUNT_AT).map_err(truncated_record())? & RECORD_SPS_COUNT_MASK;
     let (sps, at) = read_sets(
         record,
         RECORD_SETS_AT,
@@ -233,7 +216,7 @@ fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
         NAL_SPS,
         "AVC record SPS entry is not NAL type 7",
     )?;
-    let pps_count = byte_at(record, at)?;
+    let pps_count = u8_at(record, at).map_err(truncated_record())?;
     let (pps, _) = read_sets(
         record,
         at + 1,
@@ -356,13 +339,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
         r.skip_bits(1)?; // mb_adaptive_frame_field_flag
     }
     r.skip_bits(1)?; // direct_8x8_inference_flag
-    let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
-    if r.read_bit()? {
-        left = r.read_ue()?;
-        right = r.read_ue()?;
-        top = r.read_ue()?;
-        bottom = r.read_ue()?;
-    }
+    let crop = Crop::read(&mut r)?;
 
     // §7.4.2.1.1: ChromaArrayType 0 crops in luma samples (frame rows doubled for fields).
     let field_factor: u64 = if frame_mbs_only { 1 } else { 2 };
@@ -372,30 +349,23 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
         let (sub_width, sub_height) = chroma_subsampling(chroma_format_idc, false);
         (u64::from(sub_width), u64::from(sub_height) * field_factor)
     };
-    let width = cropped_dimension(
-        width_in_mbs * 16,
-        crop_unit_x,
-        left,
-        right,
-        "H.264 SPS picture width",
-        "H.264 SPS horizontal cropping",
+    let size = crop.apply(
+        (width_in_mbs * 16, height_in_map_units * 16 * field_factor),
+        (crop_unit_x, crop_unit_y),
+        [
+            "H.264 SPS picture width",
+            "H.264 SPS horizontal cropping",
+            "H.264 SPS picture height",
+            "H.264 SPS vertical cropping",
+        ],
     )?;
-    let height = cropped_dimension(
-        height_in_map_units * 16 * field_factor,
-        crop_unit_y,
-        top,
-        bottom,
-        "H.264 SPS picture height",
-        "H.264 SPS vertical cropping",
-    )?;
-    Ok(SpsInfo {
+    Ok(SpsInfo::new(
         profile_idc,
         level_idc,
-        width,
-        height,
-        chroma_format_idc: chroma_format_idc as u8,
-        bit_depth_luma: 8 + bit_depth_luma_minus8 as u8,
-    })
+        size,
+        chroma_format_idc,
+        bit_depth_luma_minus8,
+    ))
 }
 
 /// The profile name SRS reports for a profile_idc (`srs_avc_profile2str`), "Other" when
@@ -441,6 +411,7 @@ pub fn level_name(level_idc: u8) -> &'static str {
 mod tests {
     use super::*;
     use crate::testutil::XorShift;
+    use crate::wire::codec::fuzz::{self, info};
 
     // Golden records: the AVCDecoderConfigurationRecord of the first FLV video tag
     // (AVCPacketType 0, after its 5-byte header) written by Debian's ffmpeg 5.1 / x264 164:
@@ -512,17 +483,6 @@ mod tests {
         0x67, 0x42, 0xc0, 0x1e, 0xd0, 0x00, 0x00, 0x03, 0x02, 0x00, 0x00, 0x03, 0x03, 0xa0, 0x50,
         0x7c, 0x40,
     ];
-
-    fn info(profile_idc: u8, level_idc: u8, width: u32, height: u32) -> SpsInfo {
-        SpsInfo {
-            profile_idc,
-            level_idc,
-            width,
-            height,
-            chroma_format_idc: 1,
-            bit_depth_luma: 8,
-        }
-    }
 
     #[test]
     fn record_high_320x240() {
@@ -901,30 +861,13 @@ mod tests {
             SPS_ESCAPED_320X240,
         ];
         for i in 0..30_000 {
-            let mut input = if i % 4 == 0 {
-                (0..rng.below(48)).map(|_| rng.next() as u8).collect()
-            } else {
-                seeds[rng.below(seeds.len())].to_vec()
-            };
-            for _ in 0..=rng.below(4) {
-                if !input.is_empty() {
-                    let at = rng.below(input.len());
-                    input[at] = match rng.below(3) {
-                        0 => 0,
-                        1 => 0xff,
-                        _ => rng.next() as u8,
-                    };
-                }
-            }
+            let mut input = fuzz::mutated(&mut rng, i, seeds, 48);
             if let Ok(c) = AvcConfig::parse(&input) {
                 assert!(!c.sps.is_empty() && !c.pps.is_empty());
                 let _ = c.sps_info();
             }
             if let Ok(info) = parse_sps(&input) {
-                assert!(info.width > 0 && info.width <= crate::wire::codec::MAX_PICTURE_DIMENSION);
-                assert!(
-                    info.height > 0 && info.height <= crate::wire::codec::MAX_PICTURE_DIMENSION
-                );
+                fuzz::check_sps(&info);
             }
             // The same bytes as an SPS NAL whatever the first byte said.
             input.insert(0, 0x67);

@@ -4,10 +4,11 @@
 
 use std::ops::Range;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 
 use super::bits::BitReader;
-use super::{chroma_subsampling, cropped_dimension, CodecError, NalFormat};
+use super::{check_record_encode, chroma_subsampling, CodecError, Crop, NalFormat};
+use crate::wire::cursor::{u16_at, u32_at, u8_at};
 
 pub use super::SpsInfo;
 
@@ -20,20 +21,44 @@ pub const NAL_PPS: u8 = 34;
 const RECORD_VERSION: u8 = 1;
 /// general_profile_space(2) | general_tier_flag(1) | general_profile_idc(5).
 const RECORD_PROFILE_AT: usize = 1;
+/// general_profile_compatibility_flags (32 bits), then general_constraint_indicator_flags (48).
+const RECORD_COMPATIBILITY_AT: usize = 2;
+const RECORD_CONSTRAINT_AT: usize = 6;
 const RECORD_LEVEL_AT: usize = 12;
 /// constantFrameRate(2) | numTemporalLayers(3) | temporalIdNested(1) | lengthSizeMinusOne(2).
 const RECORD_LENGTH_SIZE_AT: usize = 21;
 const RECORD_ARRAY_COUNT_AT: usize = 22;
 const RECORD_ARRAYS_AT: usize = 23;
 const HEVC_NAL_HEADER_LEN: usize = 2;
+/// What [`HevcConfig::encode`] writes between the level and lengthSizeMinusOne (§8.3.3.1.1,
+/// reserved bits set): min_spatial_segmentation_idc 0, parallelismType 0 (unknown),
+/// chromaFormat 1 (4:2:0), bitDepthLumaMinus8 0, bitDepthChromaMinus8 0, avgFrameRate 0
+/// (unspecified). SRS writes the same; decoders take these facts from the SPS.
+const RECORD_MIN_SPATIAL_SEGMENTATION: u16 = 0xf000;
+const RECORD_PARALLELISM_TYPE: u8 = 0xfc;
+const RECORD_CHROMA_FORMAT_420: u8 = 0xfd;
+const RECORD_BIT_DEPTH_8: u8 = 0xf8;
+const RECORD_AVG_FRAME_RATE: u16 = 0;
+/// constantFrameRate 0, numTemporalLayers 1, temporalIdNested 1; lengthSizeMinusOne is
+/// or-ed into the low 2 bits.
+const RECORD_TEMPORAL: u8 = 0x0c;
+/// An array entry: array_completeness 1 (all sets of the type are in the array), reserved 0.
+const ARRAY_COMPLETE: u8 = 0x80;
+/// Bytes of an array header (completeness/type, numNalus) and of a NAL length.
+const ARRAY_HEADER_LEN: usize = 3;
+const NAL_LENGTH_LEN: usize = 2;
 
 /// An HEVCDecoderConfigurationRecord. Parsing keeps the VPS, SPS and PPS arrays (at least
 /// one of each is required, each a NAL unit of its array's type with a 2-byte header) and
 /// skips the others (SEI); bytes after the last array are not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HevcConfig {
+    pub general_profile_space: u8,
     pub general_profile_idc: u8,
     pub general_tier_flag: bool,
+    pub general_profile_compatibility_flags: u32,
+    /// The 48 general constraint flags (progressive_source_flag ...), in the low bits.
+    pub general_constraint_indicator_flags: u64,
     pub general_level_idc: u8,
     /// Bytes in each NAL length prefix of the frames: 1, 2, 3 or 4.
     pub nal_length_size: u8,
@@ -45,6 +70,8 @@ pub struct HevcConfig {
 
 struct RecordLayout {
     profile_tier: u8,
+    compatibility: u32,
+    constraint: u64,
     level: u8,
     nal_length_size: u8,
     vps: Vec<Range<usize>>,
@@ -82,13 +109,118 @@ impl HevcConfig {
         })?;
         parse_hevc_sps(sps)
     }
+
+    /// A record for one VPS, SPS and PPS (NAL units with their 2-byte headers, escaped as
+    /// sent), with the general profile, tier and level copied from the SPS's
+    /// profile_tier_level (H.265 §7.3.3) and `nal_length_size`-byte NAL lengths.
+    pub fn from_parameter_sets(
+        vps: Bytes,
+        sps: Bytes,
+        pps: Bytes,
+        nal_length_size: u8,
+    ) -> Result<HevcConfig, CodecError> {
+        let payload = sps
+            .get(HEVC_NAL_HEADER_LEN..)
+            .ok_or(CodecError::Truncated { what: "H.265 SPS" })?;
+        let mut r = BitReader::new(payload, "H.265 SPS");
+        r.skip_bits(8)?; // vps id, max_sub_layers_minus1, temporal_id_nesting_flag
+        let general_profile_space = r.read_bits(2)?.to_be_bytes()[3];
+        let general_tier_flag = r.read_bit()?;
+        let general_profile_idc = r.read_bits(5)?.to_be_bytes()[3];
+        let general_profile_compatibility_flags = r.read_bits(32)?;
+        let high = u64::from(r.read_bits(24)?);
+        let general_constraint_indicator_flags = (high << 24) | u64::from(r.read_bits(24)?);
+        let general_level_idc = r.read_u8()?;
+        Ok(HevcConfig {
+            general_profile_space,
+            general_profile_idc,
+            general_tier_flag,
+            general_profile_compatibility_flags,
+            general_constraint_indicator_flags,
+            general_level_idc,
+            nal_length_size,
+            vps: vec![vps],
+            sps: vec![sps],
+            pps: vec![pps],
+        })
+    }
+
+    /// Bytes [`HevcConfig::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let arrays = [&self.vps, &self.sps, &self.pps];
+        let sets: usize = arrays
+            .iter()
+            .flat_map(|a| a.iter())
+            .map(|s| NAL_LENGTH_LEN + s.len())
+            .sum();
+        RECORD_ARRAYS_AT + arrays.len() * ARRAY_HEADER_LEN + sets
+    }
+
+    /// Writes the record (§8.3.3.1.1) with three arrays, VPS, SPS and PPS, each marked
+    /// complete; the fields the record repeats from the SPS beyond profile, tier and level
+    /// are written as the constants above (4:2:0, 8 bits). Errors if a set is longer than
+    /// 65535 bytes, an array holds more than 65535 sets, `nal_length_size` is not 1..=4 or
+    /// `general_profile_space` does not fit 2 bits; `NoSpace` if `out` cannot hold
+    /// [`HevcConfig::encoded_len`] bytes. On error nothing is written.
+    pub fn encode(&self, out: &mut impl BufMut) -> Result<(), CodecError> {
+        if self.general_profile_space > 3 || self.general_profile_idc > 0x1f {
+            return Err(CodecError::Invalid {
+                what: "HEVC general_profile_space or general_profile_idc out of range",
+            });
+        }
+        let arrays = [
+            (NAL_VPS, &self.vps),
+            (NAL_SPS, &self.sps),
+            (NAL_PPS, &self.pps),
+        ];
+        if arrays.iter().any(|(_, a)| a.len() > usize::from(u16::MAX)) {
+            return Err(CodecError::Unsupported {
+                what: "more than 65535 parameter sets in an HEVC record array",
+            });
+        }
+        check_record_encode(
+            self.nal_length_size,
+            arrays.iter().flat_map(|(_, a)| a.iter()),
+            self.encoded_len(),
+            out,
+        )?;
+        out.put_u8(RECORD_VERSION);
+        out.put_u8(
+            (self.general_profile_space << 6)
+                | (u8::from(self.general_tier_flag) << 5)
+                | self.general_profile_idc,
+        );
+        out.put_u32(self.general_profile_compatibility_flags);
+        out.put_slice(&self.general_constraint_indicator_flags.to_be_bytes()[2..]);
+        out.put_u8(self.general_level_idc);
+        out.put_u16(RECORD_MIN_SPATIAL_SEGMENTATION);
+        out.put_u8(RECORD_PARALLELISM_TYPE);
+        out.put_u8(RECORD_CHROMA_FORMAT_420);
+        out.put_u8(RECORD_BIT_DEPTH_8);
+        out.put_u8(RECORD_BIT_DEPTH_8);
+        out.put_u16(RECORD_AVG_FRAME_RATE);
+        out.put_u8(RECORD_TEMPORAL | (self.nal_length_size - 1));
+        out.put_u8(arrays.len() as u8);
+        for (nal_type, sets) in arrays {
+            out.put_u8(ARRAY_COMPLETE | nal_type);
+            out.put_u16(sets.len() as u16);
+            for set in sets {
+                out.put_u16(set.len() as u16);
+                out.put_slice(set);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RecordLayout {
     fn into_config(self, to_bytes: impl Fn(&Range<usize>) -> Bytes) -> HevcConfig {
         HevcConfig {
+            general_profile_space: self.profile_tier >> 6,
             general_profile_idc: self.profile_tier & 0x1f,
             general_tier_flag: self.profile_tier & 0x20 != 0,
+            general_profile_compatibility_flags: self.compatibility,
+            general_constraint_indicator_flags: self.constraint,
             general_level_idc: self.level,
             nal_length_size: self.nal_length_size,
             vps: self.vps.iter().map(&to_bytes).collect(),
@@ -98,37 +230,35 @@ impl RecordLayout {
     }
 }
 
-fn byte_at(record: &[u8], at: usize) -> Result<u8, CodecError> {
-    record.get(at).copied().ok_or(CodecError::Truncated {
-        what: "HEVCDecoderConfigurationRecord",
-    })
-}
-
-fn u16_at(record: &[u8], at: usize) -> Result<u16, CodecError> {
-    Ok(u16::from_be_bytes([
-        byte_at(record, at)?,
-        byte_at(record, at + 1)?,
-    ]))
+/// The error of a read past the end of the record.
+fn truncated_record() -> impl Fn(crate::wire::cursor::Short) -> CodecError {
+    CodecError::truncated("HEVCDecoderConfigurationRecord")
 }
 
 /// ISO/IEC 14496-15 §8.3.3.1.2. Each kept entry takes at least 4 bytes of input, so the
 /// vectors are bounded by the record length.
 fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
-    if byte_at(record, 0)? != RECORD_VERSION {
+    if u8_at(record, 0).map_err(truncated_record())? != RECORD_VERSION {
         return Err(CodecError::Unsupported {
             what: "HEVCDecoderConfigurationRecord version (not 1)",
         });
     }
-    let profile_tier = byte_at(record, RECORD_PROFILE_AT)?;
-    let level = byte_at(record, RECORD_LEVEL_AT)?;
-    let nal_length_size = (byte_at(record, RECORD_LENGTH_SIZE_AT)? & 0x03) + 1;
-    let array_count = byte_at(record, RECORD_ARRAY_COUNT_AT)?;
+    let profile_tier = u8_at(record, RECORD_PROFILE_AT).map_err(truncated_record())?;
+    let compatibility = u32_at(record, RECORD_COMPATIBILITY_AT).map_err(truncated_record())?;
+    // 48 bits: a u32 and a u16.
+    let constraint = u64::from(u32_at(record, RECORD_CONSTRAINT_AT).map_err(truncated_record())?)
+        << 16
+        | u64::from(u16_at(record, RECORD_CONSTRAINT_AT + 4).map_err(truncated_record())?);
+    let level = u8_at(record, RECORD_LEVEL_AT).map_err(truncated_record())?;
+    let nal_length_size =
+        (u8_at(record, RECORD_LENGTH_SIZE_AT).map_err(truncated_record())? & 0x03) + 1;
+    let array_count = u8_at(record, RECORD_ARRAY_COUNT_AT).map_err(truncated_record())?;
     let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
     let mut at = RECORD_ARRAYS_AT;
     for _ in 0..array_count {
         // array_completeness(1) | reserved(1) | NAL_unit_type(6), numNalus(16).
-        let array_type = byte_at(record, at)? & 0x3f;
-        let nal_count = u16_at(record, at + 1)?;
+        let array_type = u8_at(record, at).map_err(truncated_record())? & 0x3f;
+        let nal_count = u16_at(record, at + 1).map_err(truncated_record())?;
         at += 3;
         let mut kept = match array_type {
             NAL_VPS => Some(&mut vps),
@@ -137,7 +267,7 @@ fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
             _ => None,
         };
         for _ in 0..nal_count {
-            let len = usize::from(u16_at(record, at)?);
+            let len = usize::from(u16_at(record, at).map_err(truncated_record())?);
             at += 2;
             let end = at + len;
             if end > record.len() {
@@ -173,6 +303,8 @@ fn parse_layout(record: &[u8]) -> Result<RecordLayout, CodecError> {
     }
     Ok(RecordLayout {
         profile_tier,
+        compatibility,
+        constraint,
         level,
         nal_length_size,
         vps,
@@ -246,41 +378,28 @@ pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
     let separate_colour_plane = chroma_format_idc == 3 && r.read_bit()?;
     let width = r.read_ue()?;
     let height = r.read_ue()?;
-    let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
-    if r.read_bit()? {
-        left = r.read_ue()?;
-        right = r.read_ue()?;
-        top = r.read_ue()?;
-        bottom = r.read_ue()?;
-    }
+    let crop = Crop::read(&mut r)?;
     let bit_depth_luma_minus8 = r.read_ue_max(8, "H.265 SPS bit_depth_luma_minus8")?;
     r.read_ue_max(8, "H.265 SPS bit_depth_chroma_minus8")?;
 
     let (sub_width, sub_height) = chroma_subsampling(chroma_format_idc, separate_colour_plane);
-    let width = cropped_dimension(
-        u64::from(width),
-        u64::from(sub_width),
-        left,
-        right,
-        "H.265 SPS pic_width_in_luma_samples",
-        "H.265 SPS horizontal conformance window",
+    let size = crop.apply(
+        (u64::from(width), u64::from(height)),
+        (u64::from(sub_width), u64::from(sub_height)),
+        [
+            "H.265 SPS pic_width_in_luma_samples",
+            "H.265 SPS horizontal conformance window",
+            "H.265 SPS pic_height_in_luma_samples",
+            "H.265 SPS vertical conformance window",
+        ],
     )?;
-    let height = cropped_dimension(
-        u64::from(height),
-        u64::from(sub_height),
-        top,
-        bottom,
-        "H.265 SPS pic_height_in_luma_samples",
-        "H.265 SPS vertical conformance window",
-    )?;
-    Ok(SpsInfo {
+    Ok(SpsInfo::new(
         profile_idc,
         level_idc,
-        width,
-        height,
-        chroma_format_idc: chroma_format_idc as u8,
-        bit_depth_luma: 8 + bit_depth_luma_minus8 as u8,
-    })
+        size,
+        chroma_format_idc,
+        bit_depth_luma_minus8,
+    ))
 }
 
 /// The profile name SRS reports for a general_profile_idc (`srs_hevc_profile2str`).
@@ -319,6 +438,7 @@ pub fn level_name(general_level_idc: u8) -> &'static str {
 mod tests {
     use super::*;
     use crate::testutil::XorShift;
+    use crate::wire::codec::fuzz::{self, info};
 
     // Goldens from Debian's ffmpeg 5.1 / x265 3.5:
     //   ffmpeg -f lavfi -i testsrc=size=WxH:rate=25 -t 0.2 -c:v libx265 -pix_fmt P -f hevc x.hevc
@@ -410,17 +530,6 @@ mod tests {
             }
         }
         v
-    }
-
-    fn info(profile_idc: u8, level_idc: u8, width: u32, height: u32) -> SpsInfo {
-        SpsInfo {
-            profile_idc,
-            level_idc,
-            width,
-            height,
-            chroma_format_idc: 1,
-            bit_depth_luma: 8,
-        }
     }
 
     #[test]
@@ -622,33 +731,98 @@ mod tests {
             SPS_REXT422_640X360_2_SUBLAYERS,
         ];
         for i in 0..30_000 {
-            let mut input = if i % 4 == 0 {
-                (0..rng.below(64)).map(|_| rng.next() as u8).collect()
-            } else {
-                seeds[rng.below(seeds.len())].to_vec()
-            };
-            for _ in 0..=rng.below(4) {
-                if !input.is_empty() {
-                    let at = rng.below(input.len());
-                    input[at] = match rng.below(3) {
-                        0 => 0,
-                        1 => 0xff,
-                        _ => rng.next() as u8,
-                    };
-                }
-            }
+            let mut input = fuzz::mutated(&mut rng, i, seeds, 64);
             if let Ok(c) = HevcConfig::parse(&input) {
                 assert!(!c.vps.is_empty() && !c.sps.is_empty() && !c.pps.is_empty());
                 let _ = c.sps_info();
             }
             if let Ok(info) = parse_hevc_sps(&input) {
-                assert!(info.width > 0 && info.width <= crate::wire::codec::MAX_PICTURE_DIMENSION);
-                assert!(
-                    info.height > 0 && info.height <= crate::wire::codec::MAX_PICTURE_DIMENSION
-                );
+                fuzz::check_sps(&info);
             }
             input.splice(0..0, [0x42, 0x01]);
             let _ = parse_hevc_sps(&input);
+        }
+    }
+
+    /// The record of the 320x240 parameter sets, built from them.
+    fn config_320x240() -> HevcConfig {
+        HevcConfig::from_parameter_sets(
+            Bytes::from_static(VPS_320X240),
+            Bytes::from_static(SPS_320X240),
+            Bytes::from_static(PPS_320X240),
+            4,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn encode_round_trips_and_matches_the_ffmpeg_record_start() {
+        let config = config_320x240();
+        assert_eq!(
+            (
+                config.general_profile_space,
+                config.general_profile_idc,
+                config.general_tier_flag,
+                config.general_profile_compatibility_flags,
+                config.general_constraint_indicator_flags,
+                config.general_level_idc
+            ),
+            (0, 1, false, 0x6000_0000, 0x9000_0000_0000, 60)
+        );
+        let mut out = Vec::new();
+        config.encode(&mut out).unwrap();
+        assert_eq!(out.len(), config.encoded_len());
+        // The 23 fixed bytes: profile_tier_level unescaped from the SPS, then the constants.
+        assert_eq!(
+            out[..RECORD_ARRAYS_AT],
+            [
+                0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3c, 0xf0,
+                0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 0x03
+            ]
+        );
+        assert_eq!(
+            out[RECORD_ARRAYS_AT..RECORD_ARRAYS_AT + 5],
+            [0xa0, 0, 1, 0, 24]
+        );
+        assert_eq!(HevcConfig::parse(&out), Ok(config.clone()));
+        // Other length sizes, tier and several sets per array survive the trip too.
+        let mut more = config.clone();
+        more.nal_length_size = 2;
+        more.general_tier_flag = true;
+        more.general_profile_space = 3;
+        more.pps.push(Bytes::from_static(&[0x44, 0x01, 0xc0]));
+        let mut out = Vec::new();
+        more.encode(&mut out).unwrap();
+        assert_eq!(HevcConfig::parse(&out), Ok(more));
+    }
+
+    #[test]
+    fn encode_errors_write_nothing() {
+        let config = config_320x240();
+        for size in [0, 5] {
+            let mut bad = config.clone();
+            bad.nal_length_size = size;
+            let mut out = Vec::new();
+            assert!(bad.encode(&mut out).is_err());
+            assert!(out.is_empty());
+        }
+        let mut bad = config.clone();
+        bad.sps = vec![Bytes::from(vec![0x42; 65_536])];
+        assert!(bad.encode(&mut Vec::new()).is_err());
+        let mut buf = [0u8; 10];
+        assert!(matches!(
+            config.encode(&mut &mut buf[..]),
+            Err(CodecError::NoSpace { .. })
+        ));
+        // An SPS too short for its profile_tier_level.
+        for cut in 0..15 {
+            assert!(HevcConfig::from_parameter_sets(
+                Bytes::from_static(VPS_320X240),
+                Bytes::copy_from_slice(&SPS_320X240[..cut]),
+                Bytes::from_static(PPS_320X240),
+                4
+            )
+            .is_err());
         }
     }
 }

@@ -5,9 +5,11 @@
 //! * [`h265`]: HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1) and the H.265
 //!   sequence parameter set (ITU-T H.265 §7.3.2.2): the same facts, conformance window applied.
 //! * [`aac`]: AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) and the ADTS header
-//!   (§1.A.2) that MPEG-TS/HLS needs in front of every raw AAC frame.
+//!   (§1.A.2): written for MPEG-TS/HLS in front of every raw AAC frame, decoded from what
+//!   GB28181 cameras send ([`AdtsHeader`], [`decode_adts_frame`]).
 //! * [`avcc_to_annexb`]: a length-prefixed (AVCC/HVCC) access unit, as RTMP carries it, to
 //!   Annex B with an access unit delimiter and, on keyframes, the parameter sets.
+//! * [`annexb::split`]: the NAL units of an Annex B byte stream (what cameras send).
 //! * [`bits`]: the bit reader underneath (emulation prevention, exp-Golomb).
 //!
 //! What a caller must know:
@@ -29,12 +31,16 @@
 //! plain AAC-LC at the core rate, which is what its ADTS header must say anyway).
 
 pub mod aac;
-mod annexb;
+pub mod annexb;
 pub mod bits;
 pub mod h264;
 pub mod h265;
 
-pub use aac::AacConfig;
+use bytes::{BufMut, Bytes};
+
+use bits::BitReader;
+
+pub use aac::{decode_adts_frame, AacConfig, AdtsFrame, AdtsHeader};
 pub use annexb::{avcc_to_annexb, NalUnits};
 pub use h264::{parse_sps, AvcConfig};
 pub use h265::{parse_hevc_sps, HevcConfig};
@@ -60,6 +66,43 @@ pub enum CodecError {
     /// The caller's output buffer cannot hold the result; nothing was written.
     #[error("output buffer too small: need {needed} bytes, room for {available}")]
     NoSpace { needed: usize, available: usize },
+}
+
+impl CodecError {
+    /// Maps a [`crate::wire::cursor::Short`] read to `Truncated { what }`.
+    pub(crate) fn truncated(
+        what: &'static str,
+    ) -> impl Fn(crate::wire::cursor::Short) -> CodecError {
+        move |_| CodecError::Truncated { what }
+    }
+}
+
+/// What both decoder configuration record writers check before writing a byte:
+/// `nal_length_size` is 1..=4, no parameter set is longer than its 16-bit length field, and
+/// `out` has room for the `needed` bytes of the record.
+pub(crate) fn check_record_encode<'a>(
+    nal_length_size: u8,
+    mut sets: impl Iterator<Item = &'a Bytes>,
+    needed: usize,
+    out: &impl BufMut,
+) -> Result<(), CodecError> {
+    if !(1..=4).contains(&nal_length_size) {
+        return Err(CodecError::Invalid {
+            what: "NAL length size (must be 1 to 4 bytes)",
+        });
+    }
+    if sets.any(|s| s.len() > usize::from(u16::MAX)) {
+        return Err(CodecError::Unsupported {
+            what: "parameter set longer than 65535 bytes",
+        });
+    }
+    if out.remaining_mut() < needed {
+        return Err(CodecError::NoSpace {
+            needed,
+            available: out.remaining_mut(),
+        });
+    }
+    Ok(())
 }
 
 /// Which NAL unit syntax a length-prefixed frame uses.
@@ -98,6 +141,74 @@ pub struct SpsInfo {
     pub bit_depth_luma: u8,
 }
 
+impl SpsInfo {
+    /// The facts of a parsed SPS; `chroma_format_idc` (0..=3) and `bit_depth_luma_minus8`
+    /// (0..=8) are range-checked by the parsers.
+    pub(crate) fn new(
+        profile_idc: u8,
+        level_idc: u8,
+        (width, height): (u32, u32),
+        chroma_format_idc: u32,
+        bit_depth_luma_minus8: u32,
+    ) -> SpsInfo {
+        SpsInfo {
+            profile_idc,
+            level_idc,
+            width,
+            height,
+            chroma_format_idc: chroma_format_idc as u8,
+            bit_depth_luma: 8 + bit_depth_luma_minus8 as u8,
+        }
+    }
+}
+
+/// The offsets an SPS codes after its cropping flag (H.264 frame_crop_*_offset, H.265
+/// conf_win_*_offset), all 0 when the flag is 0.
+#[derive(Debug, Default)]
+pub(crate) struct Crop {
+    left: u32,
+    right: u32,
+    top: u32,
+    bottom: u32,
+}
+
+impl Crop {
+    /// Reads the flag and, when set, left, right, top and bottom (ue(v) each).
+    pub(crate) fn read(r: &mut BitReader<'_>) -> Result<Crop, CodecError> {
+        if !r.read_bit()? {
+            return Ok(Crop::default());
+        }
+        Ok(Crop {
+            left: r.read_ue()?,
+            right: r.read_ue()?,
+            top: r.read_ue()?,
+            bottom: r.read_ue()?,
+        })
+    }
+
+    /// The displayed (width, height): each coded dimension less its offsets times its crop
+    /// unit, through [`cropped_dimension`]. `what` names, for the errors, the coded width,
+    /// the horizontal crop, the coded height and the vertical crop.
+    pub(crate) fn apply(
+        &self,
+        (coded_width, coded_height): (u64, u64),
+        (unit_x, unit_y): (u64, u64),
+        what: [&'static str; 4],
+    ) -> Result<(u32, u32), CodecError> {
+        let width =
+            cropped_dimension(coded_width, unit_x, self.left, self.right, what[0], what[1])?;
+        let height = cropped_dimension(
+            coded_height,
+            unit_y,
+            self.top,
+            self.bottom,
+            what[2],
+            what[3],
+        )?;
+        Ok((width, height))
+    }
+}
+
 /// Checks a coded dimension against [`MAX_PICTURE_DIMENSION`] and subtracts the crop, all in
 /// `u64` so no field value can overflow.
 pub(crate) fn cropped_dimension(
@@ -129,6 +240,53 @@ pub(crate) fn chroma_subsampling(
         (1, _) => (2, 2),
         (2, _) => (2, 1),
         _ => (1, 1),
+    }
+}
+
+/// What the H.264 and H.265 fuzz tests share: inputs made from golden seeds, and the bounds
+/// every parsed SPS must respect.
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use super::{SpsInfo, MAX_PICTURE_DIMENSION};
+    use crate::testutil::XorShift;
+
+    /// Every 4th input is `random_len` random bytes at most; the others are a seed. Then
+    /// one to four bytes are set to 0, 0xff or a random value.
+    pub(crate) fn mutated(
+        rng: &mut XorShift,
+        round: usize,
+        seeds: &[&[u8]],
+        random_len: usize,
+    ) -> Vec<u8> {
+        let mut input = if round % 4 == 0 {
+            (0..rng.below(random_len))
+                .map(|_| rng.next() as u8)
+                .collect()
+        } else {
+            seeds[rng.below(seeds.len())].to_vec()
+        };
+        for _ in 0..=rng.below(4) {
+            if !input.is_empty() {
+                let at = rng.below(input.len());
+                input[at] = match rng.below(3) {
+                    0 => 0,
+                    1 => 0xff,
+                    _ => rng.next() as u8,
+                };
+            }
+        }
+        input
+    }
+
+    /// The SpsInfo of a 4:2:0, 8-bit stream.
+    pub(crate) fn info(profile_idc: u8, level_idc: u8, width: u32, height: u32) -> SpsInfo {
+        SpsInfo::new(profile_idc, level_idc, (width, height), 1, 0)
+    }
+
+    /// A parsed SPS has a displayable size within [`MAX_PICTURE_DIMENSION`].
+    pub(crate) fn check_sps(info: &SpsInfo) {
+        assert!(info.width > 0 && info.width <= MAX_PICTURE_DIMENSION);
+        assert!(info.height > 0 && info.height <= MAX_PICTURE_DIMENSION);
     }
 }
 

@@ -65,7 +65,7 @@ pub const MAX_PES_LEN: usize = 2 * 1024 * 1024;
 pub const MAX_PSM_LEN: usize = 0x3FA;
 
 /// PTS, DTS and SCR base are 33-bit counters of a 90 kHz clock.
-pub const TIMESTAMP_MASK: u64 = (1 << 33) - 1;
+pub use crate::wire::pes::TIMESTAMP_MASK;
 
 /// First stream_id of video streams (table 2-22: 1110 xxxx) and of audio streams
 /// (110x xxxx); the muxer writes these.

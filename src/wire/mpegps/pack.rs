@@ -4,6 +4,7 @@
 use bytes::BufMut;
 
 use super::TIMESTAMP_MASK;
+use crate::wire::pes::decode_timestamp;
 
 /// packet_start_code_prefix / start code prefix of every system-layer unit.
 pub(super) const START_CODE_PREFIX: [u8; 3] = [0x00, 0x00, 0x01];
@@ -173,26 +174,4 @@ pub(super) fn encode_system_header(
         out.put_u8(id);
         out.put_u16(0xC000 | AUDIO_BUFFER_BOUND_128);
     }
-}
-
-/// Reads a 33-bit timestamp laid out as PTS/DTS (2.4.3.7) or MPEG-1 SCR: 4 prefix bits,
-/// ts[32..30], marker, ts[29..15], marker, ts[14..0], marker. Markers are not checked.
-pub(super) fn decode_timestamp(b: &[u8; 5]) -> u64 {
-    (u64::from(b[0] >> 1) & 0x07) << 30
-        | u64::from(b[1]) << 22
-        | u64::from(b[2] >> 1) << 15
-        | u64::from(b[3]) << 7
-        | u64::from(b[4] >> 1)
-}
-
-/// Writes a timestamp with the given 4-bit prefix (inverse of [`decode_timestamp`]).
-pub(super) fn encode_timestamp(prefix: u8, ts: u64, out: &mut impl BufMut) {
-    let ts = ts & TIMESTAMP_MASK;
-    out.put_slice(&[
-        prefix << 4 | ((ts >> 30) as u8 & 0x07) << 1 | 0x01,
-        (ts >> 22) as u8,
-        ((ts >> 15) as u8 & 0x7F) << 1 | 0x01,
-        (ts >> 7) as u8,
-        (ts as u8 & 0x7F) << 1 | 0x01,
-    ]);
 }

@@ -7,8 +7,12 @@
 
 use bytes::BufMut;
 
-use super::pack::{decode_timestamp, encode_timestamp, LENGTH_PREFIXED_LEN, START_CODE_PREFIX};
-use super::TIMESTAMP_MASK;
+use super::pack::{LENGTH_PREFIXED_LEN, START_CODE_PREFIX};
+use crate::wire::cursor::u16_at;
+use crate::wire::pes::{
+    decode_timestamp, encode_timestamp, PREFIX_DTS, PREFIX_PTS_ONLY, PREFIX_PTS_WITH_DTS,
+    TIMESTAMP_LEN, TIMESTAMP_MASK,
+};
 
 /// Offset of PES_packet_length.
 const LENGTH_AT: usize = 4;
@@ -18,8 +22,6 @@ const AFTER_LENGTH: usize = LENGTH_PREFIXED_LEN;
 const MPEG2_FLAGS_LEN: usize = 3;
 /// MPEG-2: offset of the optional fields (after PES_header_data_length).
 const MPEG2_OPTIONAL_AT: usize = AFTER_LENGTH + MPEG2_FLAGS_LEN;
-/// One encoded PTS or DTS.
-const TIMESTAMP_LEN: usize = 5;
 /// MPEG-1: at most 16 stuffing bytes (ISO/IEC 11172-1 2.4.3.3).
 const MPEG1_MAX_STUFFING: usize = 16;
 const MPEG1_STUFFING: u8 = 0xFF;
@@ -38,10 +40,6 @@ const DATA_ALIGNMENT: u8 = 0x04;
 /// PTS_DTS_flags, in the second flag byte.
 const PTS_ONLY: u8 = 0x80;
 const PTS_AND_DTS: u8 = 0xC0;
-/// 4-bit prefixes of the timestamp fields (2.4.3.6); MPEG-1 uses the same.
-const PREFIX_PTS_ONLY: u8 = 0b0010;
-const PREFIX_PTS_WITH_DTS: u8 = 0b0011;
-const PREFIX_DTS: u8 = 0b0001;
 
 /// What the demuxer needs from a PES header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +66,7 @@ impl PesHeader {
 
 /// PES_packet_length of the length-prefixed unit at the start of `buf`, if present.
 pub(super) fn packet_length(buf: &[u8]) -> Option<u16> {
-    buf.get(LENGTH_AT..AFTER_LENGTH)
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    u16_at(buf, LENGTH_AT).ok()
 }
 
 /// Reads the header of an audio/video PES at the start of `buf` (which begins with the
@@ -196,13 +193,13 @@ pub(super) fn encode(
         (Some(pts), TIMESTAMP_LEN) => {
             out.put_u8(PTS_ONLY);
             out.put_u8(ts_len as u8);
-            encode_timestamp(PREFIX_PTS_ONLY, pts, out);
+            out.put_slice(&encode_timestamp(PREFIX_PTS_ONLY, pts));
         }
         (Some(pts), _) => {
             out.put_u8(PTS_AND_DTS);
             out.put_u8(ts_len as u8);
-            encode_timestamp(PREFIX_PTS_WITH_DTS, pts, out);
-            encode_timestamp(PREFIX_DTS, dts.unwrap_or(pts), out);
+            out.put_slice(&encode_timestamp(PREFIX_PTS_WITH_DTS, pts));
+            out.put_slice(&encode_timestamp(PREFIX_DTS, dts.unwrap_or(pts)));
         }
         (None, _) => {
             out.put_u8(0);

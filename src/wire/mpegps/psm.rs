@@ -14,6 +14,7 @@ use bytes::BufMut;
 
 use super::pack::{LENGTH_PREFIXED_LEN, PROGRAM_STREAM_MAP, START_CODE_PREFIX};
 use super::StreamType;
+use crate::wire::cursor::u16_at;
 
 /// Bytes of program_stream_map_length that are not entries: two flag bytes, two 16-bit
 /// lengths, CRC_32.
@@ -40,16 +41,13 @@ pub(super) fn decode(buf: &[u8], mut entry: impl FnMut(u8, u8)) -> Result<(), &'
     }
     // The last CRC_LEN bytes are CRC_32; everything else must fit before it.
     let body = &body[..body.len() - CRC_LEN];
-    let u16_at = |at: usize| -> Option<usize> {
-        body.get(at..at + 2)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-    };
-    let info_len = u16_at(2).ok_or("cut in program_stream_info_length")?;
-    let map_len_at = 4 + info_len;
-    let map_len = u16_at(map_len_at).ok_or("program_stream_info_length past the map")?;
+    let info_len = u16_at(body, 2).map_err(|_| "cut in program_stream_info_length")?;
+    let map_len_at = 4 + usize::from(info_len);
+    let map_len =
+        u16_at(body, map_len_at).map_err(|_| "program_stream_info_length past the map")?;
     let map_start = map_len_at + 2;
     let map = body
-        .get(map_start..map_start + map_len)
+        .get(map_start..map_start + usize::from(map_len))
         .ok_or("elementary_stream_map_length past the map")?;
     let mut at = 0;
     while at < map.len() {

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use super::pes;
 use super::psi::{self, SectionFault, MAX_SECTION_LENGTH, SECTION_HEADER_LEN};
 use super::{HEADER_LEN, NULL_PID, PACKET_LEN, PAT_PID, SYNC_BYTE};
+use crate::wire::cursor::u16_at;
 
 /// Largest PES the demuxer assembles. A 4K HEVC keyframe at 20 Mbit/s is about 1-2 MiB;
 /// anything larger is taken to be garbage and dropped.
@@ -635,10 +636,7 @@ impl Demuxer {
         }
         s.buf.extend_from_slice(payload);
         // A PES with a PES_packet_length ends as soon as it is complete (2.4.3.7).
-        let declared = s
-            .buf
-            .get(4..6)
-            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        let declared = u16_at(&s.buf, 4).map_or(0, usize::from);
         if declared != 0 && s.buf.len() >= 6 + declared {
             self.finish_pes(i, offset);
         }

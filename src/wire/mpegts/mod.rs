@@ -67,7 +67,7 @@ const HEADER_LEN: usize = 4;
 /// Bytes after the header: adaptation field plus payload.
 const BODY_LEN: usize = PACKET_LEN - HEADER_LEN;
 /// Timestamps (PTS, DTS, PCR base) are 33-bit counters of a 90 kHz clock.
-pub const TIMESTAMP_MASK: u64 = (1 << 33) - 1;
+pub use crate::wire::pes::TIMESTAMP_MASK;
 
 /// Elementary stream types the muxer writes (2.4.4.9, table 2-34, and ITU-T H.222.0 amendments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! PES packet header (2.4.3.6, 2.4.3.7): the part the muxer writes and the demuxer reads.
 
-use super::TIMESTAMP_MASK;
+use crate::wire::pes::{
+    decode_timestamp, encode_timestamp, PREFIX_DTS, PREFIX_PTS_ONLY, PREFIX_PTS_WITH_DTS,
+    TIMESTAMP_LEN, TIMESTAMP_MASK,
+};
 
 /// stream_id of the first video stream (table 2-22: 1110 xxxx).
 pub(super) const STREAM_ID_VIDEO: u8 = 0xE0;
@@ -17,8 +20,6 @@ const FIXED_LEN: usize = 6;
 const HEADER_DATA_LENGTH_AT: usize = 8;
 /// Bytes up to and including PES_header_data_length.
 const OPTIONAL_START: usize = 9;
-/// One encoded PTS or DTS.
-const TIMESTAMP_LEN: usize = 5;
 /// Longest header the muxer writes: fixed part, flags, PTS and DTS.
 pub(super) const MAX_HEADER_LEN: usize = OPTIONAL_START + 2 * TIMESTAMP_LEN;
 
@@ -28,10 +29,6 @@ const FLAGS1: u8 = 0x84;
 /// PTS_DTS_flags in the second flag byte.
 const PTS_ONLY: u8 = 0x80;
 const PTS_AND_DTS: u8 = 0xC0;
-/// 4-bit prefixes of the timestamp fields (2.4.3.6).
-const PREFIX_PTS_ONLY: u8 = 0b0010;
-const PREFIX_PTS_WITH_DTS: u8 = 0b0011;
-const PREFIX_DTS: u8 = 0b0001;
 
 /// A PES header ready to be written, on the stack.
 pub(super) struct Header {
@@ -77,9 +74,11 @@ impl Header {
         } else {
             (PREFIX_PTS_ONLY, None)
         };
-        encode_timestamp(pts_prefix, pts, &mut buf[OPTIONAL_START..]);
+        let pts_at = OPTIONAL_START..OPTIONAL_START + TIMESTAMP_LEN;
+        buf[pts_at].copy_from_slice(&encode_timestamp(pts_prefix, pts));
         if let Some(dts) = rest {
-            encode_timestamp(PREFIX_DTS, dts, &mut buf[OPTIONAL_START + TIMESTAMP_LEN..]);
+            let dts_at = OPTIONAL_START + TIMESTAMP_LEN..OPTIONAL_START + 2 * TIMESTAMP_LEN;
+            buf[dts_at].copy_from_slice(&encode_timestamp(PREFIX_DTS, dts));
         }
         Header { buf, len }
     }
@@ -96,28 +95,6 @@ pub(super) fn header_len(pts: u64, dts: u64) -> usize {
     } else {
         OPTIONAL_START + TIMESTAMP_LEN
     }
-}
-
-/// '0010'/'0011'/'0001', ts[32..30], marker, ts[29..15], marker, ts[14..0], marker
-/// (2.4.3.6). `out` has at least 5 bytes.
-fn encode_timestamp(prefix: u8, ts: u64, out: &mut [u8]) {
-    let bytes = [
-        (prefix << 4) | (((ts >> 30) & 0x07) as u8) << 1 | 1,
-        (ts >> 22) as u8,
-        (((ts >> 15) & 0x7F) as u8) << 1 | 1,
-        (ts >> 7) as u8,
-        ((ts & 0x7F) as u8) << 1 | 1,
-    ];
-    out[..TIMESTAMP_LEN].copy_from_slice(&bytes);
-}
-
-/// Reads a 33-bit timestamp, ignoring the prefix and marker bits.
-fn decode_timestamp(b: &[u8; TIMESTAMP_LEN]) -> u64 {
-    (u64::from(b[0] >> 1) & 0x07) << 30
-        | u64::from(b[1]) << 22
-        | u64::from(b[2] >> 1) << 15
-        | u64::from(b[3]) << 7
-        | u64::from(b[4] >> 1)
 }
 
 /// What the demuxer needs from a complete PES packet.

@@ -1,6 +1,7 @@
 //! Program-specific information (2.4.4): the PAT and PMT sections of a single program.
 
 use super::crc::crc32_mpeg2;
+use crate::wire::cursor::u16_at;
 
 /// table_id of the program association section (table 2-31).
 pub(super) const TABLE_PAT: u8 = 0x00;
@@ -160,12 +161,9 @@ pub(super) struct Pmt {
 
 /// Reads a PMT body, skipping descriptors, keeping at most `limit` streams.
 pub(super) fn decode_pmt(body: &[u8], limit: usize) -> Result<Pmt, &'static str> {
-    let head: &[u8; 4] = body
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or("PMT shorter than PCR_PID and program_info_length")?;
-    let pcr_pid = u16::from_be_bytes([head[0], head[1]]) & 0x1FFF;
-    let info_len = usize::from(u16::from_be_bytes([head[2], head[3]]) & 0x0FFF);
+    let short = |_| "PMT shorter than PCR_PID and program_info_length";
+    let pcr_pid = u16_at(body, 0).map_err(short)? & 0x1FFF;
+    let info_len = usize::from(u16_at(body, 2).map_err(short)? & 0x0FFF);
     let mut rest = body
         .get(4 + info_len..)
         .ok_or("program_info_length past the section")?;

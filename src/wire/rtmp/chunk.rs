@@ -24,6 +24,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::wire::cursor::{array_at, put_u24, u24_at, u32_at};
 use crate::wire::rtmp::message::{Message, MessageHeader, MessageType};
 
 /// Smallest chunk size a peer may set (SRS's `SRS_CONSTS_RTMP_MIN_CHUNK_SIZE`; §5.4.1 allows 1).
@@ -346,10 +347,8 @@ impl ChunkDecoder {
         let Some(mh) = buf.get(basic_len..basic_len + message_header_len) else {
             return Ok(None);
         };
-        let be24 = |at: usize| -> u32 {
-            mh.get(at..at + 3)
-                .map_or(0, |b| u32::from_be_bytes([0, b[0], b[1], b[2]]))
-        };
+        // `mh` holds the whole message header of this fmt: the fields read below are there.
+        let be24 = |at: usize| u24_at(mh, at).unwrap_or(0);
         let timestamp_field = if fmt == FMT3 { 0 } else { be24(MH_TIMESTAMP) };
         let (length, type_id) = if fmt <= FMT1 {
             let type_id = mh.get(MH_TYPE_ID).copied().map(MessageType::from_u8);
@@ -358,9 +357,7 @@ impl ChunkDecoder {
             (None, None)
         };
         let stream_id = if fmt == FMT0 {
-            mh.get(MH_STREAM_ID..MH_STREAM_ID + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes)
+            array_at(mh, MH_STREAM_ID).ok().map(u32::from_le_bytes)
         } else {
             None
         };
@@ -422,11 +419,7 @@ impl ChunkDecoder {
 
         // §5.3.1.3 extended timestamp.
         let ext_at = basic_len + message_header_len;
-        let ext_field = || -> Option<u32> {
-            buf.get(ext_at..ext_at + EXTENDED_TIMESTAMP_LEN)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes)
-        };
+        let ext_field = || u32_at(buf, ext_at).ok();
         let extended = if fmt != FMT3 {
             if timestamp_field == EXTENDED_TIMESTAMP {
                 match ext_field() {
@@ -623,11 +616,6 @@ fn put_basic_header(out: &mut impl BufMut, fmt: u8, csid: u32) {
             out.put_u8((rest >> 8) as u8);
         }
     }
-}
-
-fn put_u24(out: &mut impl BufMut, value: u32) {
-    let [_, a, b, c] = value.to_be_bytes();
-    out.put_slice(&[a, b, c]);
 }
 
 /// Encodes one message as chunks: first chunk header fmt 0, continuation chunks fmt 3; extended

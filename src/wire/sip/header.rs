@@ -6,6 +6,8 @@
 //! All of them work on values as [`super::SipMessage`] stores them (unfolded, trimmed) and
 //! never fail: a value they cannot make sense of gives `None` or is passed through.
 
+use crate::wire::date::{civil_from_days, CivilDate};
+
 /// Canonical spellings of the header names we know (RFC 3261 §20, RFC 3265/6665 events,
 /// RFC 3515 REFER, RFC 4028 timers, RFC 3262 reliable provisionals). Names not listed are
 /// kept as the peer spelled them; every comparison is case-insensitive anyway.
@@ -325,17 +327,8 @@ pub fn format_date(millis: i64) -> String {
     let millis = millis.clamp(0, MAX_DATE_MILLIS);
     let days = millis / 86_400_000;
     let ms_of_day = millis % 86_400_000;
-    // Civil date from days since the epoch (H. Hinnant, "chrono-Compatible Low-Level Date
-    // Algorithms", civil_from_days); days >= 0 here.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    // days >= 0: clamped above.
+    let CivilDate { year, month, day } = civil_from_days(days as u64);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}",
         ms_of_day / 3_600_000,

@@ -1,4 +1,4 @@
-//! Base64 decoding (RFC 4648 §4, the standard alphabet) for HTTP basic credentials.
+//! Base64 decoding (RFC 4648 §4, the standard alphabet), used for HTTP basic credentials.
 //! Padding is optional; whitespace, `-`/`_` and data after padding are refused.
 
 /// Longest encoded token decoded: basic credentials are a user and a password, a few dozen

@@ -1,0 +1,109 @@
+//! Civil dates in the proleptic Gregorian calendar, for the date headers of HTTP
+//! (IMF-fixdate) and SIP/GB28181: days since 1970-01-01 to year/month/day and back. Pure
+//! arithmetic (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms", `civil_from_days`
+//! and `days_from_civil`); nothing here reads the clock.
+
+/// A day of the calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CivilDate {
+    pub year: u64,
+    /// 1..=12.
+    pub month: u32,
+    /// 1..=31.
+    pub day: u32,
+}
+
+/// Days in a 400-year era, and from 0000-03-01 (the algorithm's epoch) to 1970-01-01.
+const DAYS_PER_ERA: u64 = 146_097;
+const EPOCH_SHIFT: u64 = 719_468;
+
+/// Days since 1970-01-01 to the civil date. Any `u64` day count up to `u64::MAX -
+/// 719_468` is valid; callers bound the year they print.
+pub fn civil_from_days(days: u64) -> CivilDate {
+    let z = days.saturating_add(EPOCH_SHIFT);
+    let era = z / DAYS_PER_ERA;
+    let doe = z % DAYS_PER_ERA;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    // day <= 31 and month <= 12: both fit.
+    CivilDate {
+        year,
+        month: month as u32,
+        day: day as u32,
+    }
+}
+
+/// The civil date to days since 1970-01-01; `None` before 1970 or for a month or day out
+/// of range (the day is not checked against the month's length).
+pub fn days_from_civil(date: CivilDate) -> Option<u64> {
+    if !(1..=12).contains(&date.month) || !(1..=31).contains(&date.day) {
+        return None;
+    }
+    let year = date.year.checked_sub(u64::from(date.month <= 2))?;
+    let era = year / 400;
+    let yoe = year % 400;
+    let month = u64::from(date.month);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + u64::from(date.day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era.checked_mul(DAYS_PER_ERA)?
+        .checked_add(doe)?
+        .checked_sub(EPOCH_SHIFT)
+}
+
+/// 0 Sunday .. 6 Saturday for days since 1970-01-01 (a Thursday).
+pub fn weekday(days: u64) -> u32 {
+    ((days + 4) % 7) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(year: u64, month: u32, day: u32) -> CivilDate {
+        CivilDate { year, month, day }
+    }
+
+    #[test]
+    fn known_days() {
+        for (days, d, wd) in [
+            (0, date(1970, 1, 1), 4),
+            (59, date(1970, 3, 1), 0),
+            (9_075, date(1994, 11, 6), 0),
+            (11_016, date(2000, 2, 29), 2),
+            (19_782, date(2024, 2, 29), 4),
+            (20_454, date(2026, 1, 1), 4),
+            (2_932_896, date(9999, 12, 31), 5),
+        ] {
+            assert_eq!(civil_from_days(days), d, "{days}");
+            assert_eq!(days_from_civil(d), Some(days), "{d:?}");
+            assert_eq!(weekday(days), wd, "{days}");
+        }
+    }
+
+    #[test]
+    fn round_trip_and_order() {
+        let mut last = civil_from_days(0);
+        for days in 1..200_000 {
+            let d = civil_from_days(days);
+            assert!(d > last);
+            assert_eq!(days_from_civil(d), Some(days));
+            last = d;
+        }
+    }
+
+    #[test]
+    fn out_of_range() {
+        assert_eq!(days_from_civil(date(1969, 12, 31)), None);
+        assert_eq!(days_from_civil(date(2000, 13, 1)), None);
+        assert_eq!(days_from_civil(date(2000, 0, 1)), None);
+        assert_eq!(days_from_civil(date(2000, 1, 0)), None);
+        assert_eq!(days_from_civil(date(0, 1, 1)), None);
+        assert_eq!(days_from_civil(date(u64::MAX, 12, 31)), None);
+        let _ = civil_from_days(u64::MAX);
+    }
+}
