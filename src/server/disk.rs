@@ -18,7 +18,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -238,6 +238,32 @@ pub fn handle_done(ctx: &super::ServerCtx, done: FileDone) {
             }
         }
     }
+}
+
+/// Blocking: for the disk thread only (`net::disk`). Opens `path` without following a symlink in its last component (and without blocking on
+/// a FIFO), checks it is a regular file, and reads up to `len` bytes from `offset`: fewer only
+/// at the end of the file.
+pub fn read_file(path: &Path, offset: u64, len: usize) -> io::Result<Bytes> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let left = meta.len().saturating_sub(offset);
+    let want = len.min(usize::try_from(left).unwrap_or(usize::MAX));
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(want);
+    // `take` stops at `len` even if the file grew since the fstat.
+    (&mut file).take(want as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
 }
 
 #[cfg(test)]
