@@ -903,22 +903,7 @@ mod tests {
         }
     }
 
-    /// xorshift64, so a failure is reproducible from the iteration number.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::testutil::XorShift;
 
     #[test]
     fn fuzz_plan_paths_stay_inside() {
