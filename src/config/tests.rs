@@ -807,182 +807,195 @@ fn gb28181_settings_are_read_and_checked() {
     assert_eq!((line, key.as_str()), (3, "gb28181.rtp_port_min"));
 }
 
-/// The shipped example with its commented-out keys switched on: a line `#key = value` or
-/// `#[table]` (no space after `#`; prose comments have one) loses its `#`.
-fn example_uncommented() -> String {
-    EXAMPLE
-        .lines()
-        .map(|line| match line.strip_prefix('#') {
-            Some(rest) if rest.starts_with(|c: char| c == '[' || c == '"' || c.is_alphabetic()) => {
-                rest
-            }
-            _ => line,
-        })
-        .fold(String::new(), |text, line| text + line + "\n")
-}
+// The shipped example turns on every protocol of the `small` set.
+#[cfg(all(
+    feature = "hls",
+    feature = "api",
+    feature = "http-flv",
+    feature = "gb28181"
+))]
+mod shipped_example {
+    use super::*;
 
-/// Every `key = value` line of `text`: (line index, dotted path as diff writes it, value text).
-fn assignments(text: &str) -> Vec<(usize, String, String)> {
-    let mut table = String::new();
-    let mut found = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        if let Some(header) = line.strip_prefix('[') {
-            table = String::new();
-            for part in split_dotted(header.trim_end_matches(']')) {
-                error::push_key(&mut table, &part);
-            }
-            continue;
-        }
-        let (key, value) = line.split_once(" = ").expect("key = value");
-        let mut path = table.clone();
-        error::push_key(&mut path, key.trim_matches('"'));
-        found.push((i, path, value.to_owned()));
-    }
-    found
-}
-
-/// `vhost."cam.example.com".play` → ["vhost", "cam.example.com", "play"].
-fn split_dotted(header: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut part = String::new();
-    let mut quoted = false;
-    for c in header.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            '.' if !quoted => parts.push(std::mem::take(&mut part)),
-            c => part.push(c),
-        }
-    }
-    parts.push(part);
-    parts
-}
-
-/// A key as the definition lists it: a vhost's keys under `vhost.*`.
-fn defined_form(path: &str) -> String {
-    match path.strip_prefix("vhost.") {
-        Some(rest) => {
-            let parts = split_dotted(rest);
-            let mut key = String::from("vhost.*");
-            for part in &parts[1..] {
-                error::push_key(&mut key, part);
-            }
-            key
-        }
-        None => path.to_owned(),
-    }
-}
-
-#[test]
-fn every_defined_key_is_in_the_shipped_example() {
-    use section::Section;
-    let mut defined = Vec::new();
-    Config::file_keys("", &mut defined);
-    // `vhost` is the table of vhosts; each holds the vhost keys.
-    defined.retain(|key| key != "vhost");
-    Vhost::file_keys("vhost.*", &mut defined);
-
-    let text = example_uncommented();
-    parse(&text);
-    let written: Vec<String> = assignments(&text)
-        .into_iter()
-        .map(|(_, path, _)| defined_form(&path))
-        .collect();
-    for key in &defined {
-        let prefix = format!("{key}.");
-        assert!(
-            written.iter().any(|w| w == key || w.starts_with(&prefix)),
-            "{key} is defined but not in rootfs/common/etc/tinysrs/tinysrs.toml"
-        );
-    }
-    // And the file writes nothing the definition lacks (tables such as `http_api.auth` and
-    // `gb28181.passwords` are defined as one key).
-    for key in &written {
-        assert!(
-            defined
-                .iter()
-                .any(|d| d == key || key.starts_with(&format!("{d}."))),
-            "{key} is in the shipped example but not defined"
-        );
-    }
-}
-
-#[test]
-fn diff_reports_every_key_the_shipped_example_sets() {
-    let text = example_uncommented();
-    let base = parse(&text);
-    // The keys read once at start (pinned here, not derived from the definition under test).
-    let restart = |key: &str| {
-        [
-            "listen",
-            "user",
-            "http_server.enabled",
-            "http_server.listen",
-        ]
-        .contains(&key)
-    };
-    let mut checked = 0;
-    // Values that are valid for some keys; the first that parses and changes the key is used.
-    let words = [
-        "\"127.0.0.1:1\"",
-        "\"off\"",
-        "\"zero\"",
-        "\"disk\"",
-        "\"udp\"",
-        "\"device\"",
-        "\"34020000002000000002\"",
-    ];
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, path, value) in assignments(&text) {
-        // Logged as their count only.
-        if path.starts_with("gb28181.passwords.") {
-            continue;
-        }
-        // Inert while `http_api.auth.enabled` is false (as shipped).
-        if path == "http_api.auth.username" || path == "http_api.auth.password" {
-            continue;
-        }
-        let candidates: Vec<String> = match value.as_str() {
-            "true" => vec!["false".into()],
-            "false" => vec!["true".into()],
-            v if v.starts_with('[') => vec!["[]".into()],
-            v if v.starts_with('"') => words.iter().map(|w| w.to_string()).collect(),
-            v => match v.parse::<i64>() {
-                Ok(n) => vec![(n + 1).to_string()],
-                Err(_) => vec![format!("{}", v.parse::<f64>().unwrap() + 1.0)],
-            },
-        };
-        let changed = candidates
-            .iter()
-            .filter(|candidate| **candidate != value)
-            .find_map(|candidate| {
-                let mut edited = lines.clone();
-                let line = format!("{} = {candidate}", lines[i].split_once(" = ").unwrap().0);
-                edited[i] = &line;
-                Config::from_toml_str(&edited.join("\n"), "t.toml")
-                    .ok()
-                    .filter(|c| *c != base)
+    /// The shipped example with its commented-out keys switched on: a line `#key = value` or
+    /// `#[table]` (no space after `#`; prose comments have one) loses its `#`.
+    fn example_uncommented() -> String {
+        EXAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest)
+                    if rest.starts_with(|c: char| c == '[' || c == '"' || c.is_alphabetic()) =>
+                {
+                    rest
+                }
+                _ => line,
             })
-            .unwrap_or_else(|| panic!("{path}: no edit changes the config"));
-        let shown = match path.as_str() {
-            "gb28181.rtp_port_min" | "gb28181.rtp_port_max" => "gb28181.rtp_ports",
-            "http_api.auth.enabled" => "http_api.auth",
-            p => p,
-        };
-        let diff = base.diff(&changed);
-        assert_eq!(diff.len(), 1, "{path}: {diff:?}");
-        assert!(
-            diff[0].starts_with(&format!("{shown}: ")),
-            "{path}: {diff:?}"
-        );
-        assert_eq!(
-            diff[0].ends_with(" (needs a restart to apply)"),
-            restart(shown),
-            "{path}: {diff:?}"
-        );
-        checked += 1;
+            .fold(String::new(), |text, line| text + line + "\n")
     }
-    assert!(checked > 50, "only {checked} keys checked");
+
+    /// Every `key = value` line of `text`: (line index, dotted path as diff writes it, value text).
+    fn assignments(text: &str) -> Vec<(usize, String, String)> {
+        let mut table = String::new();
+        let mut found = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            if let Some(header) = line.strip_prefix('[') {
+                table = String::new();
+                for part in split_dotted(header.trim_end_matches(']')) {
+                    error::push_key(&mut table, &part);
+                }
+                continue;
+            }
+            let (key, value) = line.split_once(" = ").expect("key = value");
+            let mut path = table.clone();
+            error::push_key(&mut path, key.trim_matches('"'));
+            found.push((i, path, value.to_owned()));
+        }
+        found
+    }
+
+    /// `vhost."cam.example.com".play` → ["vhost", "cam.example.com", "play"].
+    fn split_dotted(header: &str) -> Vec<String> {
+        let mut parts = Vec::new();
+        let mut part = String::new();
+        let mut quoted = false;
+        for c in header.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                '.' if !quoted => parts.push(std::mem::take(&mut part)),
+                c => part.push(c),
+            }
+        }
+        parts.push(part);
+        parts
+    }
+
+    /// A key as the definition lists it: a vhost's keys under `vhost.*`.
+    fn defined_form(path: &str) -> String {
+        match path.strip_prefix("vhost.") {
+            Some(rest) => {
+                let parts = split_dotted(rest);
+                let mut key = String::from("vhost.*");
+                for part in &parts[1..] {
+                    error::push_key(&mut key, part);
+                }
+                key
+            }
+            None => path.to_owned(),
+        }
+    }
+
+    #[test]
+    fn every_defined_key_is_in_the_shipped_example() {
+        use section::Section;
+        let mut defined = Vec::new();
+        Config::file_keys("", &mut defined);
+        // `vhost` is the table of vhosts; each holds the vhost keys.
+        defined.retain(|key| key != "vhost");
+        Vhost::file_keys("vhost.*", &mut defined);
+
+        let text = example_uncommented();
+        parse(&text);
+        let written: Vec<String> = assignments(&text)
+            .into_iter()
+            .map(|(_, path, _)| defined_form(&path))
+            .collect();
+        for key in &defined {
+            let prefix = format!("{key}.");
+            assert!(
+                written.iter().any(|w| w == key || w.starts_with(&prefix)),
+                "{key} is defined but not in rootfs/common/etc/tinysrs/tinysrs.toml"
+            );
+        }
+        // And the file writes nothing the definition lacks (tables such as `http_api.auth` and
+        // `gb28181.passwords` are defined as one key).
+        for key in &written {
+            assert!(
+                defined
+                    .iter()
+                    .any(|d| d == key || key.starts_with(&format!("{d}."))),
+                "{key} is in the shipped example but not defined"
+            );
+        }
+    }
+
+    #[test]
+    fn diff_reports_every_key_the_shipped_example_sets() {
+        let text = example_uncommented();
+        let base = parse(&text);
+        // The keys read once at start (pinned here, not derived from the definition under test).
+        let restart = |key: &str| {
+            [
+                "listen",
+                "user",
+                "http_server.enabled",
+                "http_server.listen",
+            ]
+            .contains(&key)
+        };
+        let mut checked = 0;
+        // Values that are valid for some keys; the first that parses and changes the key is used.
+        let words = [
+            "\"127.0.0.1:1\"",
+            "\"off\"",
+            "\"zero\"",
+            "\"disk\"",
+            "\"udp\"",
+            "\"device\"",
+            "\"34020000002000000002\"",
+        ];
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, path, value) in assignments(&text) {
+            // Logged as their count only.
+            if path.starts_with("gb28181.passwords.") {
+                continue;
+            }
+            // Inert while `http_api.auth.enabled` is false (as shipped).
+            if path == "http_api.auth.username" || path == "http_api.auth.password" {
+                continue;
+            }
+            let candidates: Vec<String> = match value.as_str() {
+                "true" => vec!["false".into()],
+                "false" => vec!["true".into()],
+                v if v.starts_with('[') => vec!["[]".into()],
+                v if v.starts_with('"') => words.iter().map(|w| w.to_string()).collect(),
+                v => match v.parse::<i64>() {
+                    Ok(n) => vec![(n + 1).to_string()],
+                    Err(_) => vec![format!("{}", v.parse::<f64>().unwrap() + 1.0)],
+                },
+            };
+            let changed = candidates
+                .iter()
+                .filter(|candidate| **candidate != value)
+                .find_map(|candidate| {
+                    let mut edited = lines.clone();
+                    let line = format!("{} = {candidate}", lines[i].split_once(" = ").unwrap().0);
+                    edited[i] = &line;
+                    Config::from_toml_str(&edited.join("\n"), "t.toml")
+                        .ok()
+                        .filter(|c| *c != base)
+                })
+                .unwrap_or_else(|| panic!("{path}: no edit changes the config"));
+            let shown = match path.as_str() {
+                "gb28181.rtp_port_min" | "gb28181.rtp_port_max" => "gb28181.rtp_ports",
+                "http_api.auth.enabled" => "http_api.auth",
+                p => p,
+            };
+            let diff = base.diff(&changed);
+            assert_eq!(diff.len(), 1, "{path}: {diff:?}");
+            assert!(
+                diff[0].starts_with(&format!("{shown}: ")),
+                "{path}: {diff:?}"
+            );
+            assert_eq!(
+                diff[0].ends_with(" (needs a restart to apply)"),
+                restart(shown),
+                "{path}: {diff:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 50, "only {checked} keys checked");
+    }
 }
