@@ -585,7 +585,22 @@ impl ServerSession {
                 "command {name:?} before connect succeeded"
             ))),
             "createStream" => self.on_create_stream(txn),
-            "releaseStream" | "FCPublish" | "getStreamLength" | "_checkbw" => {
+            "getStreamLength" => {
+                // ffmpeg and VLC read the answer as a number (the length in seconds); a live
+                // stream has none, so 0. `undefined` makes them log "Unexpected reply".
+                self.send_command(
+                    CSID_COMMAND,
+                    0,
+                    &[
+                        Value::String("_result".into()),
+                        Value::Number(txn),
+                        Value::Null,
+                        Value::Number(0.0),
+                    ],
+                );
+                Ok(())
+            }
+            "releaseStream" | "FCPublish" | "_checkbw" => {
                 self.send_empty_result(txn);
                 Ok(())
             }

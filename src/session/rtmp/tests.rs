@@ -585,3 +585,25 @@ fn aggregate_messages_are_split_into_frames() {
         .unwrap_err();
     assert!(matches!(err, SessionError::Protocol(_)));
 }
+
+/// ffmpeg and VLC read the reply to `getStreamLength` as a number (ffmpeg's
+/// `read_number_result`); `undefined` there makes them log "Unexpected reply on
+/// getStreamLength()". A live stream has no length: answer 0.
+#[test]
+fn get_stream_length_is_answered_with_zero() {
+    let (mut session, mut client) = connected();
+    let _ = client.receive(&mut session);
+    let bytes = client.command(0, &[s("getStreamLength"), n(4.0), Value::Null, s("x")]);
+    session.handle_bytes(5, &bytes).unwrap();
+    let msgs = client.receive(&mut session);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].header.type_id, MessageType::CommandAmf0);
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x02, 0x00, 0x07, b'_', b'r', b'e', b's', b'u', b'l', b't',
+        0x00, 0x40, 0x10, 0, 0, 0, 0, 0, 0, // 4.0
+        0x05, // null
+        0x00, 0, 0, 0, 0, 0, 0, 0, 0, // 0.0
+    ];
+    assert_eq!(&msgs[0].payload[..], expected);
+}
