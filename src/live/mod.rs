@@ -449,6 +449,44 @@ mod tests {
         );
     }
 
+    /// GStreamer's flvmux re-sends onMetaData mid-stream. In full jitter mode SRS stamps
+    /// metadata 0 (its `SrsRtmpJitter::correct` sets non-A/V messages to 0), so a new player
+    /// gets metadata at 0 before the sequence headers, and a player already attached gets the
+    /// mid-stream copy in stream order, also at 0; the A/V timeline is not disturbed.
+    #[test]
+    fn full_jitter_metadata_is_cached_and_sent_at_zero() {
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
+        let s = SourceSettings {
+            time_jitter: TimeJitter::Full,
+            ..settings()
+        };
+        let early = hub.play(&key("a"), 8, s, limits(), 0).unwrap();
+        let src = hub.publish(&key("a"), 1, s, 0).unwrap();
+        src.borrow_mut().on_frame(video(0, true, true));
+        src.borrow_mut().on_frame(audio(0, true));
+        src.borrow_mut().on_frame(video(2600, true, false));
+        src.borrow_mut().on_frame(video(2640, false, false));
+        src.borrow_mut()
+            .on_frame(Frame::metadata(2642, Bytes::from_static(&[2, 0, 0])));
+        src.borrow_mut().on_frame(video(2680, false, false));
+        assert_eq!(
+            drain(&early),
+            vec![
+                "Published",
+                "Video-sh-key@0",
+                "Audio-sh@0",
+                // 2600 ms is a jump: full mode makes it a 10 ms step.
+                "Video-key@10",
+                "Video@50",
+                "Metadata@0",
+                "Video@90"
+            ]
+        );
+        let late = hub.play(&key("a"), 9, s, limits(), 0).unwrap();
+        let items = drain(&late);
+        assert_eq!(items[..3], ["Metadata@0", "Video-sh-key@0", "Audio-sh@0"]);
+    }
+
     #[test]
     fn sources_are_freed_after_grace_and_events_recorded() {
         let mut hub = Hub::new(TEST_MAX_STREAMS);

@@ -236,7 +236,17 @@ impl Source {
     /// and GOP, and queues it to every player. `frame.dts` holds the publisher's raw 32-bit
     /// timestamp on entry. Never waits on a player.
     pub fn on_frame(&mut self, mut frame: Frame) {
-        frame.dts = self.jitter.correct(frame.dts as u32);
+        frame.dts =
+            if frame.kind == FrameKind::Metadata && self.settings.time_jitter == TimeJitter::Full {
+                // SRS's full jitter stamps every non-A/V message 0 and leaves the A/V timeline
+                // alone. A publisher that re-sends onMetaData mid-stream (GStreamer's flvmux) would
+                // otherwise have it cached and replayed to a new player before the sequence
+                // headers at 0, which ffmpeg's FLV demuxer reads as a subtitle stream.
+                // Zero and off pass it through corrected like any frame, as SRS does.
+                0
+            } else {
+                self.jitter.correct(frame.dts as u32)
+            };
         let frame = Rc::new(frame);
         self.stats.frames += 1;
         self.stats.bytes += frame.data.len() as u64;
