@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::client::{Client, Error, MediaKind, Received};
 use common::frames::{avc_frame, avc_header};
-use common::{ffprobe, player, publisher, require, Proc, Server, TempDir};
+use common::{ffmpeg_publish, ffprobe, player, publisher, require, Proc, Server, TempDir};
 use tinysrs::net::rtmp::SEND_BUFFER;
 use tinysrs::server::MAX_BATCH_BYTES;
 use tinysrs::session::rtmp::CHUNK_LIMITS;
+use tinysrs::wire::amf0::Value;
 use tinysrs::wire::flv;
 use tinysrs::wire::rtmp::chunk;
 use tinysrs::wire::rtmp::message::{MessageHeader, MessageType};
@@ -496,4 +497,75 @@ fn oversized_message_and_garbage_close_only_their_connection() {
         "after the bad input",
     );
     assert!(server.is_running());
+}
+
+/// GStreamer's flvmux re-sends onMetaData mid-stream with the stream's timestamp. With the
+/// default full jitter a player that joins later must get onMetaData at 0, first, before the
+/// sequence headers; ffmpeg otherwise adds a phantom subtitle stream and stalls.
+#[test]
+fn mid_stream_metadata_reaches_a_new_player_at_zero() {
+    let server = Server::start("");
+    let mut publisher = publisher(&server, "meta");
+    publisher.set_chunk_size(4096).unwrap();
+    publisher.send_video(0, &avc_header(1)).unwrap();
+    publisher.send_video(0, &avc_frame(true, 1, 0, 64)).unwrap();
+    for n in 1..=66u32 {
+        publisher
+            .send_video(n * 40, &avc_frame(false, 1, n, 64))
+            .unwrap();
+    }
+    let mut body = bytes::BytesMut::new();
+    tinysrs::wire::amf0::encode_all(
+        &[
+            Value::String("@setDataFrame".into()),
+            Value::String("onMetaData".into()),
+            Value::ecma_array(vec![("width", Value::Number(320.0))]),
+        ],
+        &mut body,
+    );
+    publisher
+        .send_message(5, MessageType::DataAmf0, 2642, &body)
+        .unwrap();
+    publisher
+        .send_video(2680, &avc_frame(false, 1, 67, 64))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut late = player(&server, "meta");
+    let (kind, ts, _) = late.recv_media(WAIT).unwrap();
+    assert_eq!(
+        (kind, ts),
+        (MediaKind::Metadata, 0),
+        "first media to a new player"
+    );
+    let (kind, ts, body) = late.recv_media(WAIT).unwrap();
+    assert_eq!((kind, ts), (MediaKind::Video, 0));
+    assert_eq!(body[..], avc_header(1)[..]);
+}
+
+/// A real ffmpeg reading over RTMP: it asks getStreamLength and wants a number back; it
+/// must finish its 2 s copy in time and not complain about the reply.
+#[test]
+fn ffmpeg_reads_without_unexpected_reply() {
+    require("ffmpeg");
+    let server = Server::start("");
+    let dir = TempDir::new("getstreamlength");
+    let url = server.url("live/len");
+    let mut publish = ffmpeg_publish(&dir, &url, 10, 25, "300k");
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut read = Proc::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-v", "warning", "-i", &url])
+            .args(["-c", "copy", "-t", "2", "-f", "null", "-"])
+            .stdout(Stdio::null()),
+        &dir.path("read.err"),
+    );
+    let status = read.wait(Duration::from_secs(15));
+    let stderr = read.stderr();
+    assert!(status.success(), "ffmpeg reader failed: {stderr}");
+    assert!(
+        !stderr.contains("Unexpected reply on getStreamLength"),
+        "ffmpeg complained: {stderr}"
+    );
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
 }
