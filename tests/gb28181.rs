@@ -976,3 +976,106 @@ fn ffmpeg_mpeg_file_pushed_raw_as_ps_does_not_crash_anything() {
     );
     assert!(!gw.server.log().contains("panicked"), "{}", gw.server.log());
 }
+
+/// An API invite leaves at once, not at the agent's next one-second tick (issue 17 item 13).
+/// A bare UDP device registers (no password, no auto_invite), then three channels are invited
+/// through the API one after another; each INVITE must reach the device well under the tick.
+#[test]
+fn api_invite_is_sent_at_once() {
+    let config = format!(
+        "[gb28181]\n\
+         enabled = true\n\
+         sip_listen = \"127.0.0.1:0\"\n\
+         media_listen = \"127.0.0.1:0\"\n\
+         server_id = \"{SERVER_ID}\"\n\
+         domain = \"{DOMAIN}\"\n\
+         auto_invite = false\n\
+         transport = \"tcp_passive\"\n"
+    );
+    let server = Server::start(&config);
+    assert!(server.wait_log("GB28181 SIP listening on", 10 * SECS));
+    let log = server.log();
+    let sip: SocketAddr = log
+        .lines()
+        .find_map(|l| l.split("GB28181 SIP listening on ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .expect("the SIP address");
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    device.set_read_timeout(Some(SECS / 10)).unwrap();
+    let me = device.local_addr().unwrap();
+    let send = |method: &str, cseq: u32, extra: &str, body: &str| {
+        let msg = format!(
+            "{method} sip:{SERVER_ID}@{DOMAIN} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {me};rport;branch=z9hG4bK-{method}-{cseq}\r\n\
+             From: <sip:{DEVICE}@{DOMAIN}>;tag=dev\r\n\
+             To: <sip:{DEVICE}@{DOMAIN}>\r\n\
+             Call-ID: api-invite-{cseq}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Contact: <sip:{DEVICE}@{me}>\r\n\
+             Max-Forwards: 70\r\n{extra}\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        device.send_to(msg.as_bytes(), sip).unwrap();
+    };
+    let channels = [
+        "34020000001320000011",
+        "34020000001320000012",
+        "34020000001320000013",
+    ];
+    let items: String = channels
+        .iter()
+        .map(|c| {
+            format!("<Item>\r\n<DeviceID>{c}</DeviceID>\r\n<Status>ON</Status>\r\n</Item>\r\n")
+        })
+        .collect();
+    send("REGISTER", 1, "Expires: 3600\r\n", "");
+    server.wait_log(&format!("GB28181 device {DEVICE} registered"), 5 * SECS);
+    let catalog = format!(
+        "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n\
+         <SN>1</SN>\r\n<DeviceID>{DEVICE}</DeviceID>\r\n<SumNum>3</SumNum>\r\n\
+         <DeviceList Num=\"3\">\r\n{items}</DeviceList>\r\n</Response>\r\n"
+    );
+    send(
+        "MESSAGE",
+        2,
+        "Content-Type: Application/MANSCDP+xml\r\n",
+        &catalog,
+    );
+    // Drain what the server sent so far (200s, Catalog and DeviceInfo queries).
+    let mut buf = [0u8; 4096];
+    let quiet = Instant::now() + SECS;
+    while Instant::now() < quiet {
+        let _ = device.recv_from(&mut buf);
+    }
+    let http = server.http_addr.expect("the HTTP API");
+    for channel in channels {
+        let started = Instant::now();
+        let mut conn = TcpStream::connect(http).unwrap();
+        write!(
+            conn,
+            "GET /api/v1/gb28181/devices/{DEVICE}/channels/{channel}/invite HTTP/1.1\r\n\
+             Host: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let took = loop {
+            assert!(
+                started.elapsed() < 3 * SECS,
+                "no INVITE for {channel}:\n{}",
+                server.log()
+            );
+            if let Ok((n, _)) = device.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                if text.starts_with(&format!("INVITE sip:{channel}@")) {
+                    break started.elapsed();
+                }
+            }
+        };
+        assert!(
+            took < Duration::from_millis(300),
+            "the INVITE for {channel} took {took:?} (the tick is 1 s)"
+        );
+    }
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}

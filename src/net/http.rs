@@ -269,12 +269,17 @@ const fn api_extensions(_: &Shared) -> Vec<crate::server::http::ApiExtension> {
 #[cfg(all(feature = "api", feature = "gb28181"))]
 fn api_extensions(shared: &Shared) -> Vec<crate::server::http::ApiExtension> {
     use crate::server::gb28181::api;
-    let gb = shared.gb.clone();
+    let shared = shared.clone();
     let answer = move |now_ms: u64, path: &str| {
-        let (body, code) = match gb.borrow().clone() {
+        let gb = shared.gb.borrow().clone();
+        let (body, code) = match &gb {
             Some(gb) => api::handle(&mut gb.borrow_mut().agent, now_ms, path),
             None => (serde_json::json!({}), api::CODE_NOT_FOUND),
         };
+        // A command (an invite, a bye) leaves now rather than at the agent's next tick.
+        if let Some(gb) = &gb {
+            crate::net::gb28181::pump(gb, &shared);
+        }
         (body, i32::try_from(code).unwrap_or(i32::MAX))
     };
     let answer = std::rc::Rc::new(answer);

@@ -22,7 +22,8 @@
 //! # Errors (the answer is unusable)
 //! No `v=0` first, an `m=` line without kind/port/protocol or with a bad port, a `c=` whose
 //! address is not an IP address, an `a=rtpmap:` without a numeric payload type, a `y=` that is
-//! not 1 to 10 digits, more than [`MAX_MEDIA`] media sections, text over [`MAX_SDP_LEN`].
+//! not 1 to 10 digits, more than [`MAX_MEDIA`] media sections, text over [`MAX_SDP_LEN`] or a description whose
+//! [`Sdp::encode`] would be (so that what parses always encodes to text that parses).
 //!
 //! # Limits
 //! The text is checked against [`MAX_SDP_LEN`] before anything else, so every allocation of
@@ -62,6 +63,10 @@ pub enum SdpError {
     BadSsrc { line: usize },
     #[error("SDP line {line}: more than {max} media sections", max = MAX_MEDIA)]
     TooManyMedia { line: usize },
+    /// The text fits [`MAX_SDP_LEN`] but its encoding would not (session-level `a=setup:` and
+    /// direction are copied into every media section, LF becomes CRLF).
+    #[error("SDP would encode to {len} bytes, longer than {max}", max = MAX_SDP_LEN)]
+    EncodesTooLong { len: usize },
 }
 
 /// A parsed session description: what GB28181 needs of it.
@@ -223,6 +228,11 @@ impl Sdp {
                 media.direction.clone_from(&session_direction);
             }
         }
+        // What we accept must encode to text we accept again ([`Sdp::encode`]).
+        let len = sdp.encoded_len();
+        if len > MAX_SDP_LEN {
+            return Err(SdpError::EncodesTooLong { len });
+        }
         Ok(sdp)
     }
 
@@ -233,46 +243,62 @@ impl Sdp {
     ///
     /// `o=` carries session id and version 0 and the session (else first media) address.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.encoded_len());
         // Writing to a String cannot fail.
-        let _ = write!(out, "v=0{CRLF}");
+        let _ = self.write_to(&mut out);
+        out
+    }
+
+    /// Length of [`Sdp::encode`]'s text, counted without building it. It can exceed the
+    /// parsed text: session-level `a=setup:` and direction are written in every media
+    /// section (with `a=connection:new` after each setup), and LF line ends become CRLF;
+    /// [`Sdp::parse`] refuses a description whose encoding would exceed [`MAX_SDP_LEN`].
+    pub fn encoded_len(&self) -> usize {
+        let mut counter = Counter(0);
+        // Counting cannot fail.
+        let _ = self.write_to(&mut counter);
+        counter.0
+    }
+
+    fn write_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        write!(out, "v=0{CRLF}")?;
         if !self.origin_user.is_empty() {
             let ip = self
                 .connection_ip
                 .or_else(|| self.media.iter().find_map(|m| m.connection_ip));
-            let _ = write!(out, "o={} 0 0 {}{CRLF}", self.origin_user, address(ip));
+            write!(out, "o={} 0 0 {}{CRLF}", self.origin_user, address(ip))?;
         }
-        let _ = write!(out, "s={}{CRLF}", self.session_name);
+        write!(out, "s={}{CRLF}", self.session_name)?;
         if let Some(ip) = self.connection_ip {
-            let _ = write!(out, "c={}{CRLF}", address(Some(ip)));
+            write!(out, "c={}{CRLF}", address(Some(ip)))?;
         }
-        let _ = write!(out, "t=0 0{CRLF}");
+        write!(out, "t=0 0{CRLF}")?;
         for media in &self.media {
-            let _ = write!(out, "m={} {} {}", media.kind, media.port, media.protocol);
+            write!(out, "m={} {} {}", media.kind, media.port, media.protocol)?;
             for format in &media.formats {
-                let _ = write!(out, " {format}");
+                write!(out, " {format}")?;
             }
-            out.push_str(CRLF);
+            out.write_str(CRLF)?;
             if let Some(ip) = media.connection_ip {
-                let _ = write!(out, "c={}{CRLF}", address(Some(ip)));
+                write!(out, "c={}{CRLF}", address(Some(ip)))?;
             }
             if let Some(direction) = &media.direction {
-                let _ = write!(out, "a={direction}{CRLF}");
+                write!(out, "a={direction}{CRLF}")?;
             }
             for (pt, map) in &media.rtpmaps {
-                let _ = write!(out, "a=rtpmap:{pt} {map}{CRLF}");
+                write!(out, "a=rtpmap:{pt} {map}{CRLF}")?;
             }
             if let Some(setup) = &media.setup {
-                let _ = write!(out, "a=setup:{setup}{CRLF}a=connection:new{CRLF}");
+                write!(out, "a=setup:{setup}{CRLF}a=connection:new{CRLF}")?;
             }
         }
         if let Some(ssrc) = &self.ssrc {
-            let _ = write!(out, "y={ssrc}{CRLF}");
+            write!(out, "y={ssrc}{CRLF}")?;
         }
         if let Some(format) = &self.format {
-            let _ = write!(out, "f={format}{CRLF}");
+            write!(out, "f={format}{CRLF}")?;
         }
-        out
+        Ok(())
     }
 
     /// Whether the media travels over TCP: the protocol of the first `video` section (else of
@@ -298,6 +324,16 @@ impl Sdp {
     /// The `y=` SSRC as the number RTP packets carry, when it fits 32 bits.
     pub fn ssrc_value(&self) -> Option<u32> {
         self.ssrc.as_deref()?.parse().ok()
+    }
+}
+
+/// A `fmt::Write` that only counts bytes, for [`Sdp::encoded_len`].
+struct Counter(usize);
+
+impl std::fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
     }
 }
 
@@ -611,6 +647,34 @@ mod tests {
         let sdp = Sdp::parse("v=0\r\nm=video 150 \u{b} \u{1}\r\ns=\u{1d}\r\n").unwrap();
         assert_eq!(sdp.media[0].protocol, "\u{b}");
         assert_eq!(sdp.session_name, "\u{1d}");
+        assert_eq!(Sdp::parse(&sdp.encode()), Ok(sdp));
+    }
+
+    /// Found by the `sdp` fuzz target after 4.3 M runs: 1,513 bytes whose session-level
+    /// `a=setup:` of about 800 bytes was copied into each of 16 media sections, so the
+    /// encoding (13,911 bytes) failed to parse with `TooLong`.
+    #[test]
+    fn session_setup_copied_into_every_media_stays_under_the_limit() {
+        let data = include_bytes!("../../tests/data/fuzz/sdp-encode-too-long.bin");
+        let text = std::str::from_utf8(data).unwrap();
+        match Sdp::parse(text) {
+            Ok(sdp) => assert_eq!(Sdp::parse(&sdp.encode()), Ok(sdp)),
+            Err(err) => assert!(matches!(err, SdpError::EncodesTooLong { .. }), "{err}"),
+        }
+        // A session-level setup, copied into MAX_MEDIA sections, pushes the encoding over.
+        let setup = "x".repeat(MAX_SDP_LEN / MAX_MEDIA);
+        let text = format!(
+            "v=0\na=setup:{setup}\n{}",
+            "m=video 1 RTP/AVP\n".repeat(MAX_MEDIA)
+        );
+        assert!(text.len() < MAX_SDP_LEN);
+        assert!(matches!(
+            Sdp::parse(&text),
+            Err(SdpError::EncodesTooLong { len }) if len > MAX_SDP_LEN
+        ));
+        // A short one is fine and comes back.
+        let sdp = Sdp::parse(&text.replace(&setup, "passive")).unwrap();
+        assert_eq!(sdp.encoded_len(), sdp.encode().len());
         assert_eq!(Sdp::parse(&sdp.encode()), Ok(sdp));
     }
 

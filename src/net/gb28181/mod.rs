@@ -162,7 +162,8 @@ fn handle_sip(gb: &GbHandle, shared: &Shared, peer: Peer, msg: sip::SipMessage) 
 
 /// Sends what the agent queued and carries out its events (the gateway starts and stops the
 /// media; the sockets it asks for are opened and closed here).
-fn pump(gb: &GbHandle, shared: &Shared) {
+/// Runs after SIP input, each tick, and each API command (so an API invite leaves at once).
+pub fn pump(gb: &GbHandle, shared: &Shared) {
     let now = shared.clock.now_ms();
     let mut g = gb.borrow_mut();
     while let Some((peer, bytes)) = g.agent.poll_transmit() {

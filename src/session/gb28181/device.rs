@@ -92,6 +92,18 @@ impl Device {
             .collect()
     }
 
+    /// Makes the idle channels waiting out a retry delay due at `now` (the device registered
+    /// again, so it is worth asking at once). Channels the API stopped stay stopped.
+    pub fn retry_now(&mut self, now: u64) {
+        for channel in self.channels.values_mut() {
+            if let CallState::Idle { retry_at } = &mut channel.call {
+                if *retry_at != u64::MAX {
+                    *retry_at = (*retry_at).min(now);
+                }
+            }
+        }
+    }
+
     /// When the next channel becomes due for an automatic invite (None: none will).
     pub fn next_auto_invite(&self) -> Option<u64> {
         self.channels

@@ -120,6 +120,11 @@ impl Agent {
                 .push_back(AgentEvent::DeviceOnline { device: id.clone() });
             self.query(&id, manscdp::catalog_query);
             self.query(&id, manscdp::device_info_query);
+        } else if self.config.auto_invite {
+            // A refresh (or a reboot within the registration): channels whose call failed
+            // are invited again now rather than after media_timeout.
+            d.retry_now(now);
+            self.invite_due(now, &id);
         }
     }
 

@@ -565,3 +565,48 @@ fn an_unanswered_bye_is_given_up() {
     assert_eq!(state(&a), "idle");
     assert!(sent(&mut a).is_empty(), "BYE is not sent again");
 }
+
+/// SIP over TCP: the INVITE is sent once and never again; the call gives up
+/// INVITE_TRIES x INVITE_RETRY_MS (8 s) after it. A device that then registers again (a
+/// refresh, or a reboot within its registration) is invited again at once, not only after
+/// media_timeout.
+#[test]
+fn an_unanswered_invite_over_tcp_gives_up_and_a_re_register_invites_again() {
+    let tcp = Peer {
+        transport: SipTransport::Tcp(7),
+        ..peer()
+    };
+    let mut a = Agent::new(config(""), 42);
+    let register = request(Method::Register, "r1", 1, &[("Expires", "3600")], "");
+    a.handle_message(0, "d", tcp, register.clone());
+    sent(&mut a);
+    events(&mut a);
+    a.handle_message(
+        100,
+        "d",
+        tcp,
+        request(Method::Message, "m1", 3, &[], &catalog()),
+    );
+    let first = invite_in(&sent(&mut a));
+    assert_eq!(state(&a), "inviting");
+    let mut now = 100;
+    while state(&a) == "inviting" {
+        assert!(now < 100 + 60_000, "the INVITE over TCP never gives up");
+        now += 1_000;
+        a.handle_timeout(now);
+        assert!(sent(&mut a).is_empty(), "nothing is sent again over TCP");
+    }
+    assert_eq!(now, 100 + u64::from(INVITE_TRIES) * INVITE_RETRY_MS);
+    assert_eq!(state(&a), "idle");
+    // The device registers again before media_timeout (10 s) is over.
+    now += 1_000;
+    let mut again = register;
+    again.headers.retain(|(k, _)| k != "CSeq");
+    again.headers.push(("CSeq".into(), "2 REGISTER".into()));
+    a.handle_message(now, "d", tcp, again);
+    let out = sent(&mut a);
+    assert_eq!(status(&out[0]), Some(200));
+    let invite = invite_in(&out);
+    assert_ne!(invite.call_id(), first.call_id());
+    assert_eq!(state(&a), "inviting");
+}
