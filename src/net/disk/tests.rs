@@ -3,25 +3,71 @@
 use super::*;
 use crate::server::disk::{Files, OpKind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::mpsc as std_mpsc;
 
-/// A disk that takes `delay` per op and counts what it did.
-struct Slow {
-    delay: Duration,
+/// How long a gated op waits for its token before it goes on anyway (a broken test ends).
+const GATE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A disk whose writes each wait for a token from the test: the thread is stuck in the
+/// kernel, for as long as the test says. It reports each op it starts and counts what it
+/// finished, so the tests do not depend on how fast the machine (or qemu) is.
+struct Gated {
+    tokens: std_mpsc::Receiver<()>,
+    started: std_mpsc::Sender<String>,
     done: Arc<AtomicUsize>,
 }
 
-impl Backend for Slow {
-    fn perform(&mut self, _op: &FileOp) -> io::Result<()> {
-        std::thread::sleep(self.delay);
+impl Backend for Gated {
+    fn perform(&mut self, op: &FileOp) -> io::Result<()> {
+        let path = match op {
+            FileOp::WriteAtomic { path, .. } | FileOp::Remove(path) => path,
+        };
+        let _ = self.started.send(format!("write {}", path.display()));
+        let _ = self.tokens.recv_timeout(GATE_TIMEOUT);
         self.done.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    fn read(&mut self, _path: &Path, _offset: u64, len: usize) -> io::Result<Bytes> {
-        std::thread::sleep(self.delay);
+    fn read(&mut self, path: &Path, _offset: u64, len: usize) -> io::Result<Bytes> {
+        let _ = self.started.send(format!("read {}", path.display()));
         Ok(Bytes::from(vec![7; len]))
     }
+}
+
+struct Gate {
+    tokens: std_mpsc::Sender<()>,
+    started: std_mpsc::Receiver<String>,
+    done: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    fn open(&self, ops: usize) {
+        for _ in 0..ops {
+            self.tokens.send(()).unwrap();
+        }
+    }
+
+    fn next_started(&self) -> String {
+        self.started.recv_timeout(GATE_TIMEOUT).unwrap()
+    }
+}
+
+fn gated() -> (Disk, Completions, Gate) {
+    let (tokens_tx, tokens) = std_mpsc::channel();
+    let (started, started_rx) = std_mpsc::channel();
+    let done = Arc::new(AtomicUsize::new(0));
+    let backend = Gated {
+        tokens,
+        started,
+        done: done.clone(),
+    };
+    let (disk, completions) = Disk::start_with(backend).unwrap();
+    let gate = Gate {
+        tokens: tokens_tx,
+        started: started_rx,
+        done,
+    };
+    (disk, completions, gate)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -39,44 +85,31 @@ fn segment(n: usize) -> FileOp {
 }
 
 #[test]
-fn a_slow_disk_drops_and_counts_and_submit_returns_at_once() {
-    let done = Arc::new(AtomicUsize::new(0));
-    let slow = Slow {
-        delay: Duration::from_millis(100),
-        done: done.clone(),
-    };
-    let (disk, mut completions) = Disk::start_with(slow).unwrap();
+fn a_stuck_disk_drops_and_counts_and_submit_returns_at_once() {
+    let (disk, mut completions, gate) = gated();
     let files = Files::new(Rc::new(disk.clone()));
+    // The thread takes op 0 and sticks in it.
+    assert!(files.submit(segment(0)).is_ok());
+    assert_eq!(gate.next_started(), "write /x/cam-0.ts");
     let extra = 10;
-    let start = Instant::now();
-    let mut accepted = 0;
-    for n in 0..WRITE_JOBS + 1 + extra {
-        let t = Instant::now();
-        if files.submit(segment(n)).is_ok() {
-            accepted += 1;
-        }
-        // Waiting for the disk would take 100 ms per op ahead.
-        assert!(t.elapsed() < Duration::from_millis(50), "submit waited");
-    }
-    assert!(start.elapsed() < Duration::from_millis(500));
-    // The thread may have taken the first op out of the queue already.
-    assert!(
-        (WRITE_JOBS..=WRITE_JOBS + 1).contains(&accepted),
-        "{accepted}"
-    );
-    let dropped = (WRITE_JOBS + 1 + extra - accepted) as u64;
-    assert_eq!(files.counts().dropped, dropped);
-    assert!(dropped >= extra as u64);
-    // Every accepted op is performed, in order, and reported.
+    let accepted: Vec<usize> = (1..=WRITE_JOBS + extra)
+        .filter(|&n| files.submit(segment(n)).is_ok())
+        .collect();
+    // Every submit came back while the disk had finished nothing: none waited for it.
+    assert_eq!(gate.done.load(Ordering::Relaxed), 0);
+    assert_eq!(accepted, (1..=WRITE_JOBS).collect::<Vec<_>>());
+    assert_eq!(files.counts().dropped, extra as u64);
+    // The disk comes back: every accepted op is performed, in order, and reported.
+    gate.open(WRITE_JOBS + 1);
     let rt = runtime();
     let outcomes: Vec<FileDone> = rt.block_on(async {
         let mut v = Vec::new();
-        while v.len() < accepted {
+        while v.len() < WRITE_JOBS + 1 {
             v.push(completions.recv().await.unwrap());
         }
         v
     });
-    assert_eq!(done.load(Ordering::Relaxed), accepted);
+    assert_eq!(gate.done.load(Ordering::Relaxed), WRITE_JOBS + 1);
     for (n, d) in outcomes.iter().enumerate() {
         assert_eq!(d.kind, OpKind::Write);
         assert_eq!(d.path, PathBuf::from(format!("/x/cam-{n}.ts")));
@@ -84,33 +117,35 @@ fn a_slow_disk_drops_and_counts_and_submit_returns_at_once() {
     }
     // Room again.
     assert!(disk.try_submit(segment(99)).is_ok());
+    gate.open(1);
 }
 
-/// Reads go before queued writes, and a dead disk answers within READ_TIMEOUT.
+/// A read queued behind a full write queue is the next thing the thread does.
 #[test]
 fn reads_pass_queued_writes() {
-    let slow = Slow {
-        delay: Duration::from_millis(50),
-        done: Arc::default(),
-    };
-    let (disk, _completions) = Disk::start_with(slow).unwrap();
-    for n in 0..WRITE_JOBS {
+    let (disk, _completions, gate) = gated();
+    disk.try_submit(segment(0)).unwrap();
+    assert_eq!(gate.next_started(), "write /x/cam-0.ts");
+    for n in 1..=WRITE_JOBS {
         disk.try_submit(segment(n)).unwrap();
     }
     let rt = runtime();
-    let start = Instant::now();
-    let got = rt.block_on(disk.read("/x/a".into(), 0, 3)).unwrap();
-    assert_eq!(&got[..], [7, 7, 7]);
-    // At most the op in progress and the read itself.
-    assert!(
-        start.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        start.elapsed()
-    );
+    let got = rt.block_on(async {
+        let read = disk.read("/x/a".into(), 0, 3);
+        tokio::pin!(read);
+        // Queued (first poll) while the thread is stuck in op 0.
+        let early = tokio::time::timeout(Duration::from_millis(20), &mut read).await;
+        assert!(early.is_err(), "answered while the disk was stuck");
+        gate.open(1);
+        read.await
+    });
+    assert_eq!(&got.unwrap()[..], [7, 7, 7]);
+    assert_eq!(gate.next_started(), "read /x/a");
+    assert_eq!(gate.next_started(), "write /x/cam-1.ts");
     let too_long = rt.block_on(disk.read("/x/a".into(), 0, MAX_READ_LEN + 1));
     assert_eq!(too_long.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    gate.open(WRITE_JOBS);
 }
-
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tinysrs-disk-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
