@@ -235,7 +235,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
 /// Started as root (a plain init script): after binding, become `user` (its uid, primary gid,
 /// no supplementary groups). Without `user` a root server says so once.
 fn drop_privileges(user: Option<&str>) -> io::Result<()> {
-    use nix::unistd::{setgid, setgroups, setuid, Uid, User};
+    use nix::unistd::{setgid, setuid, Uid, User};
     if !Uid::effective().is_root() {
         return Ok(());
     }
@@ -249,7 +249,7 @@ fn drop_privileges(user: Option<&str>) -> io::Result<()> {
     let u = User::from_name(name)
         .map_err(|e| err("look up", e))?
         .ok_or_else(|| io::Error::other(format!("no user {name:?} (config key `user`)")))?;
-    setgroups(&[u.gid]).map_err(|e| err("set groups", e))?;
+    clear_supplementary_groups(u.gid).map_err(|e| err("set groups", e))?;
     setgid(u.gid).map_err(|e| err("set gid", e))?;
     setuid(u.uid).map_err(|e| err("set uid", e))?;
     log::info!(
@@ -257,6 +257,21 @@ fn drop_privileges(user: Option<&str>) -> io::Result<()> {
         u.uid,
         u.gid
     );
+    Ok(())
+}
+
+/// Leaves `gid` as the only supplementary group, so that root's groups do not stay with us.
+#[cfg(not(target_vendor = "apple"))]
+fn clear_supplementary_groups(gid: nix::unistd::Gid) -> nix::Result<()> {
+    nix::unistd::setgroups(&[gid])
+}
+
+/// nix has neither `setgroups` nor `initgroups` for Apple targets, so a macOS build (developers'
+/// machines; no board runs macOS) keeps root's supplementary groups when it drops privileges,
+/// and says so.
+#[cfg(target_vendor = "apple")]
+fn clear_supplementary_groups(_: nix::unistd::Gid) -> nix::Result<()> {
+    log::warn!("macOS build: supplementary groups are kept when dropping privileges");
     Ok(())
 }
 

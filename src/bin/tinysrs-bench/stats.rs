@@ -121,8 +121,16 @@ pub fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
 }
 
 /// CPU seconds of this thread (user + system), from getrusage(RUSAGE_THREAD).
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
 pub fn thread_cpu_s() -> f64 {
     rusage_s(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+}
+
+/// Where there is no RUSAGE_THREAD (macOS, for developers' builds): the whole process, so a
+/// blast's CPU figure there also counts the other threads.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+pub fn thread_cpu_s() -> f64 {
+    self_cpu_s()
 }
 
 /// CPU seconds of this process (user + system).
