@@ -380,3 +380,88 @@ fn flv_player_waits_for_the_publisher_and_ends_when_it_leaves() {
     assert!(ok && errors.trim().is_empty(), "{errors}");
     assert_received(&dir, &out, 80);
 }
+
+/// Issue 17 item 4: an HTTP-FLV player is listed with SRS's tcUrl for it
+/// (`srs_generate_tc_url`: `http://` + the Host header's name and port + `/` + app) and its
+/// Referer as pageUrl, as SRS's `SrsHttpMessage::to_request` fills them.
+#[test]
+fn api_lists_an_http_player_with_srs_tc_url_and_its_referer() {
+    require("curl");
+    let server = Server::start("");
+    let dir = TempDir::new("api-referer");
+    let referer = "http://console.example/players/srs_player.html?app=live&stream=cam.flv";
+    // A player waiting for its publisher is listed already.
+    let _player = Proc::spawn(
+        Command::new("curl")
+            .args(["-s", "--max-time", "20", "-o", "/dev/null", "-e", referer])
+            .arg(server.http_url("live/cam.flv"))
+            .stdout(Stdio::null()),
+        &dir.path("curl.err"),
+    );
+    assert!(
+        server.wait_log("HTTP-FLV play __defaultVhost__/live/cam", 10 * SECS),
+        "{}",
+        server.log()
+    );
+    let http = server.http_addr.unwrap();
+    let (status, v) = common::get_json(http, "/api/v1/clients");
+    assert_eq!(status, 200, "{v}");
+    let player = v["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "flv-play")
+        .unwrap_or_else(|| panic!("no flv-play client: {v}"));
+    assert_eq!(
+        player["tcUrl"],
+        format!("http://127.0.0.1:{}/live", http.port()),
+        "{v}"
+    );
+    assert_eq!(player["pageUrl"], referer, "{v}");
+    assert_eq!(player["url"], "/live/cam", "{v}");
+    // The stream takes its tcUrl from its first client, the player here.
+    let (_, v) = common::get_json(http, "/api/v1/streams");
+    let stream = &v["streams"][0];
+    assert_eq!(
+        stream["tcUrl"],
+        format!("http://127.0.0.1:{}/live", http.port()),
+        "{v}"
+    );
+}
+
+/// Issue 17 item 4: `self.cpu_percent` is the CPU share of the last sampling interval, as SRS
+/// reports it, not the average over the process's life: after a busy spell and two idle
+/// seconds it is near 0 while the lifetime average is not.
+#[test]
+fn api_cpu_percent_is_the_share_of_the_last_interval() {
+    let started = std::time::Instant::now();
+    let server = Server::start("");
+    let http = server.http_addr.unwrap();
+    // Busy: summaries as fast as they are answered (each reads a dozen /proc files), until the
+    // server has used half a second of CPU.
+    let mut busiest = 0.0f64;
+    let busy_until = std::time::Instant::now() + 30 * SECS;
+    while common::cpu_s(server.pid()) < 0.5 {
+        assert!(
+            std::time::Instant::now() < busy_until,
+            "the server used only {} s of CPU in 30 s",
+            common::cpu_s(server.pid())
+        );
+        let (status, v) = common::get_json(http, "/api/v1/summaries");
+        assert_eq!(status, 200, "{v}");
+        busiest = busiest.max(v["data"]["self"]["cpu_percent"].as_f64().unwrap());
+    }
+    // Two sweeps later, the last interval was idle.
+    std::thread::sleep(2500 * Duration::from_millis(1));
+    let lifetime = common::cpu_s(server.pid()) / started.elapsed().as_secs_f64();
+    let (_, v) = common::get_json(http, "/api/v1/summaries");
+    let recent = v["data"]["self"]["cpu_percent"].as_f64().unwrap();
+    assert!(
+        recent < 0.05 && recent < lifetime / 2.0,
+        "cpu_percent {recent} after 2.5 idle seconds; lifetime average {lifetime:.3}: {v}"
+    );
+    assert!(
+        busiest > 0.05,
+        "cpu_percent at most {busiest} while busy (lifetime average {lifetime:.3})"
+    );
+}

@@ -63,8 +63,10 @@
 //!   output rate for explicit HE-AAC); SRS reports the FLV header's rate class (44100 for
 //!   any rate over 22050) and its mono/stereo bit.
 //! * `/api/v1/summaries` fills from `/proc` and `getrusage` where Linux has the value;
-//!   percentages are averages since process start / boot (SRS samples every few seconds), the
-//!   disk fields are 0 (not sampled), and network devices are split into `lo` (intranet) and
+//!   `self.cpu_percent` is our CPU share over the last second as in SRS (sampled once a
+//!   second), with 4 decimals rather than SRS's 2 so that a light load does not read 0; the
+//!   other percentages are averages since boot (SRS samples them), the disk fields are 0 (not
+//!   sampled), and network devices are split into `lo` (intranet) and
 //!   every other device (internet) since we do not look up interface addresses. It has one
 //!   key SRS lacks, `data.tinysrs{connections,tasks,sources,players,clients}`: what is alive
 //!   now, for leak checks (consoles ignore it; SRS's keys are all there, in SRS's order).
@@ -158,6 +160,14 @@ impl ApiSettings {
             ),
             service_id: objects::base36(service_seed, 8),
         }
+    }
+}
+
+/// Once a second, from the driver's sweep: samples our CPU time for `self.cpu_percent`
+/// (`getrusage(2)`, a system call like the one `/api/v1/rusages` makes; no file is read).
+pub fn sweep(ctx: &ServerCtx, now_ms: u64) {
+    if let Some(cpu_us) = system::cpu_time_us() {
+        ctx.cpu.sample(now_ms, cpu_us);
     }
 }
 

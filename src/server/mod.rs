@@ -26,7 +26,7 @@ use std::rc::Rc;
 
 use crate::config::{Config, Vhost};
 use crate::live::{Hub, Source, SourceSettings};
-use stats::{Clients, Gauge};
+use stats::{Clients, CpuShare, Gauge};
 
 /// Queue items written to a player in one batch at most (one `writev` series).
 pub const MAX_BATCH_ITEMS: usize = 256;
@@ -50,6 +50,8 @@ pub struct ServerCtx {
     pub tasks: Gauge,
     /// File work for the disk thread (HLS on disk), with its drop and failure counts.
     pub files: disk::Files,
+    /// Our CPU share over the last second (`/api/v1/summaries`), sampled by the sweep.
+    pub cpu: Rc<CpuShare>,
     #[cfg(feature = "hls")]
     pub hls: hls::HlsRegistry,
 }
@@ -63,6 +65,7 @@ impl ServerCtx {
             connections: Gauge::default(),
             tasks: Gauge::default(),
             files: disk::Files::new(Rc::new(disk::NoDisk)),
+            cpu: Rc::default(),
             #[cfg(feature = "hls")]
             hls: Rc::default(),
         }
@@ -109,6 +112,8 @@ const PUBLISH_HOOKS: &[PublishHook] = &[
 const SWEEPS: &[fn(&ServerCtx, u64)] = &[
     #[cfg(feature = "hls")]
     hls::sweep,
+    #[cfg(feature = "api")]
+    api::sweep,
 ];
 
 /// What every ingest (RTMP, GB28181) calls once a publish is accepted: attaches the outputs the

@@ -91,6 +91,36 @@ impl ByteCounter {
     }
 }
 
+/// The process's CPU share over the last sampling interval, as SRS reports `self.cpu_percent`
+/// (`srs_update_proc_stat`, run once a second): the CPU time used between the last two samples
+/// over the time between them. 1.0 is one CPU busy; 0 until two samples are taken.
+#[derive(Debug, Default)]
+pub struct CpuShare {
+    /// (time ms, CPU time µs) at the last sample.
+    last: Cell<Option<(u64, u64)>>,
+    share: Cell<f64>,
+}
+
+impl CpuShare {
+    /// Records the process's CPU time (user + system, µs) at `now_ms`; a sample at the time of
+    /// the last one is ignored.
+    pub fn sample(&self, now_ms: u64, cpu_us: u64) {
+        if let Some((t0, c0)) = self.last.get() {
+            if now_ms <= t0 {
+                return;
+            }
+            let used_us = cpu_us.saturating_sub(c0) as f64;
+            self.share.set(used_us / ((now_ms - t0) as f64 * 1000.0));
+        }
+        self.last.set(Some((now_ms, cpu_us)));
+    }
+
+    /// The share over the last interval.
+    pub fn share(&self) -> f64 {
+        self.share.get()
+    }
+}
+
 /// One connection as the API sees it.
 #[derive(Debug)]
 pub struct ClientRecord {
@@ -257,6 +287,28 @@ mod tests {
         c.add(1_000_000);
         c.sample(60_001);
         assert_eq!(c.kbps(), 1000);
+    }
+
+    #[test]
+    fn cpu_share_is_that_of_the_last_interval() {
+        let cpu = CpuShare::default();
+        cpu.sample(0, 5_000_000);
+        assert_eq!(cpu.share(), 0.0, "one sample is no interval");
+        // 250 ms of CPU in one second, then 3.7 ms: the share follows the last second only.
+        cpu.sample(1_000, 5_250_000);
+        assert_eq!(cpu.share(), 0.25);
+        cpu.sample(2_000, 5_253_700);
+        assert!((cpu.share() - 0.0037).abs() < 1e-12, "{}", cpu.share());
+        // Two CPUs busy over half a second.
+        cpu.sample(2_500, 6_253_700);
+        assert_eq!(cpu.share(), 2.0);
+        // The same instant again, or a clock that went back: ignored.
+        cpu.sample(2_500, 9_000_000);
+        cpu.sample(2_400, 9_000_000);
+        assert_eq!(cpu.share(), 2.0);
+        // A CPU time that went back (it cannot, but no panic): 0.
+        cpu.sample(3_500, 1);
+        assert_eq!(cpu.share(), 0.0);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Process and system figures for `/api/v1/summaries`, `/rusages` and `/meminfos`, read from
 //! `/proc` and `getrusage(2)` at the time of the request (SRS samples them every few seconds;
-//! srs_app_utility.cpp). A file that cannot be read leaves its fields at 0 and `ok` false.
+//! srs_app_utility.cpp), except `self.cpu_percent`: our share over the last second, from the
+//! `getrusage` sample the sweep takes once a second ([`cpu_time_us`]). A file that cannot be
+//! read leaves its fields at 0 and `ok` false.
 //!
 //! The parsers take the file's text, so tests feed them captured contents.
 
@@ -249,6 +251,26 @@ fn getrusage() -> Option<nix::sys::resource::Usage> {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()
 }
 
+/// Our CPU time so far (user + system, µs), for the once-a-second sample of
+/// `self.cpu_percent`; `None` where `getrusage` fails.
+pub fn cpu_time_us() -> Option<u64> {
+    let u = getrusage()?;
+    let us = |tv: nix::sys::time::TimeVal| {
+        let us = long(tv.tv_sec()) * 1_000_000 + long(tv.tv_usec());
+        u64::try_from(us).unwrap_or(0)
+    };
+    Some(us(u.user_time()) + us(u.system_time()))
+}
+
+/// 4 decimals: hundredths of a percent of a 0..1 share.
+fn round4(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    }
+}
+
 /// `/api/v1/rusages` `data` (SRS: `SrsGoApiRusages`); times are whole seconds as in SRS.
 #[derive(Serialize)]
 pub struct Rusage {
@@ -384,8 +406,8 @@ struct SelfSummary {
     mem_kbyte: i64,
     /// mem_kbyte / MemTotal, 0..1.
     mem_percent: f64,
-    /// CPU time / time since start, averaged over the process life (SRS: over the last
-    /// sample); 1.0 is one CPU busy.
+    /// Our CPU share over the last second (SRS: over its last sample, a second), with 4
+    /// decimals; 1.0 is one CPU busy.
     cpu_percent: f64,
     /// Seconds since the server started.
     srs_uptime: u64,
@@ -437,10 +459,6 @@ pub fn summaries(ctx: &ServerCtx, epoch_now_ms: u64, now_ms: u64) -> Summaries {
     let mem = MemInfo::read();
     let uptime_s = now_ms / 1000;
     let mem_kbyte = usage.as_ref().map_or(0, |u| long(u.max_rss()));
-    let cpu_seconds = usage.as_ref().map_or(0.0, |u| {
-        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-        t(u.user_time()) + t(u.system_time())
-    });
     let ppid = read_proc("/proc/self/stat").and_then(|t| parse_ppid(&t));
     let cpu = read_proc("/proc/stat").and_then(|t| parse_cpu_times(&t));
     let os_uptime = read_proc("/proc/uptime").and_then(|t| parse_uptime(&t));
@@ -490,7 +508,7 @@ pub fn summaries(ctx: &ServerCtx, epoch_now_ms: u64, now_ms: u64) -> Summaries {
                 .unwrap_or_default(),
             mem_kbyte,
             mem_percent: round2(ratio(mem_kbyte as f64, mem.mem_total as f64)),
-            cpu_percent: round2(ratio(cpu_seconds, now_ms as f64 / 1000.0)),
+            cpu_percent: round4(ctx.cpu.share()),
             srs_uptime: uptime_s,
         },
         system: SystemSummary {

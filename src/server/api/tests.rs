@@ -730,6 +730,27 @@ fn system_endpoints_fill_from_proc() {
     assert!(r["data"]["ru_maxrss"].as_i64().unwrap() > 0);
 }
 
+/// Issue 17 item 4: `self.cpu_percent` is the share of the last sampled second, with
+/// decimals below a whole percent (SRS's console shows it times 100 with 2 decimals).
+#[test]
+fn summaries_cpu_percent_is_the_share_of_the_last_second() {
+    let (server, _, _) = live_server();
+    let cpu_percent = |server: &Server| {
+        let v = server.get("/api/v1/summaries", "");
+        v["data"]["self"]["cpu_percent"].as_f64().unwrap()
+    };
+    assert_eq!(cpu_percent(&server), 0.0, "no interval sampled yet");
+    // A busy second (600 ms of CPU), then a quiet one (1.234 ms).
+    server.ctx.cpu.sample(1_000, 2_000_000);
+    server.ctx.cpu.sample(2_000, 2_600_000);
+    assert_eq!(cpu_percent(&server), 0.6);
+    server.ctx.cpu.sample(3_000, 2_601_234);
+    assert_eq!(cpu_percent(&server), 0.0012);
+    // The sweep samples the real process (the test's): a share, never negative.
+    sweep(&server.ctx, 4_000);
+    assert!(cpu_percent(&server) >= 0.0);
+}
+
 #[test]
 fn no_input_panics() {
     let (server, publisher, _) = live_server();

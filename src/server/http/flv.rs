@@ -52,6 +52,7 @@ mod tests {
 
     use bytes::Bytes;
 
+    use super::super::live::MAX_CLIENT_URL;
     use super::super::tests::{conn, head, response, text};
     use super::super::{Answer, HttpConn, LivePlayer};
     use crate::live::{Source, StreamKey};
@@ -179,6 +180,48 @@ mod tests {
         assert!(p.is_done());
         p.close(3_000);
         assert_eq!(source.borrow().players(), 0);
+    }
+
+    /// Issue 17 item 4: the client record of an HTTP player has SRS's tcUrl for it
+    /// (`srs_generate_tc_url`, schema http) and the Referer as pageUrl, both capped.
+    #[test]
+    fn the_player_record_has_srs_tc_url_and_the_referer_as_page_url() {
+        let cases = [
+            (
+                "/live/cam.flv HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nReferer: http://a.example/p.html?x=1",
+                "http://127.0.0.1:8080/live",
+                "http://a.example/p.html?x=1",
+            ),
+            // A named vhost gives its name; the Host header its port.
+            (
+                "/live/sub/cam.flv HTTP/1.1\r\nHost: Cam.Example:8080",
+                "http://cam.example:8080/live/sub",
+                "",
+            ),
+            // SRS leaves out RTMP's default port, whatever the schema.
+            ("/live/cam.flv HTTP/1.1\r\nHost: box:1935", "http://box/live", ""),
+            ("/live/cam.flv HTTP/1.1\r\nHost: [::1]:80", "http://[::1]:80/live", ""),
+            ("/live/cam.flv HTTP/1.0", "http://__defaultVhost__/live", ""),
+        ];
+        for (request, tc_url, page_url) in cases {
+            let mut c = conn("[vhost.\"cam.example\"]\n", 8);
+            let mut p = play(&mut c, &format!("GET {request}\r\n\r\n"), 0);
+            assert_eq!(*c.record.tc_url.borrow(), tc_url, "{request}");
+            assert_eq!(*c.record.page_url.borrow(), page_url, "{request}");
+            p.close(0);
+        }
+        // Longer than MAX_CLIENT_URL: cut, at a character boundary.
+        let mut c = conn("", 8);
+        let app = "a".repeat(2 * MAX_CLIENT_URL);
+        let referer = format!("http://x/{}", "é".repeat(MAX_CLIENT_URL));
+        let request =
+            format!("GET /{app}/cam.flv HTTP/1.1\r\nHost: h\r\nReferer: {referer}\r\n\r\n");
+        let mut p = play(&mut c, &request, 0);
+        assert_eq!(c.record.tc_url.borrow().len(), MAX_CLIENT_URL);
+        let page_url = c.record.page_url.borrow().clone();
+        assert!(page_url.len() > MAX_CLIENT_URL - 2 && page_url.len() <= MAX_CLIENT_URL);
+        assert!(referer.starts_with(&page_url));
+        p.close(0);
     }
 
     #[test]

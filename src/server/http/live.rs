@@ -19,13 +19,18 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::{encode_head, Answer, HttpConn};
-use crate::config::Vhost;
+use super::{encode_head, host_and_port, Answer, HttpConn};
+use crate::config::{Vhost, DEFAULT_VHOST};
 use crate::live::{Hub, PlayerQueue, QueueItem, QueueLimits, Source, StreamKey};
 use crate::media::SharedFrame;
 use crate::server::stats::{ClientKind, ClientRecord};
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use crate::wire::http::{chunk_size_line, Method, RequestHead, CRLF, LAST_CHUNK};
+
+/// Longest tcUrl and pageUrl (the Referer) kept in an HTTP player's client record for the API;
+/// longer ones are cut at a character boundary. RAM: twice this per HTTP connection
+/// (`limits/http.rs`).
+pub const MAX_CLIENT_URL: usize = 512;
 
 /// An HTTP live output format.
 pub trait Format {
@@ -82,6 +87,8 @@ pub fn play(
     };
     record.kind.set(format.client_kind());
     *record.stream.borrow_mut() = Some(key.clone());
+    *record.tc_url.borrow_mut() = capped(&tc_url(head, key));
+    *record.page_url.borrow_mut() = capped(head.referer.as_deref().unwrap_or(""));
     log::info!(
         "[{}] {} play {key} as client {} from {}",
         record.cid,
@@ -113,6 +120,45 @@ pub fn play(
         closed: false,
     };
     Answer::Live(Box::new(player))
+}
+
+/// SRS's tcUrl for an HTTP client (`srs_generate_tc_url` with the `http` schema, which
+/// `SrsRequest::as_http` applies to the request `SrsHttpMessage::to_request` makes): `http://`,
+/// the Host header's name on the default vhost (`__defaultVhost__` without a Host) or the
+/// vhost's name on a named one, `:port` when the Host header has a port other than 1935,
+/// then `/app`.
+fn tc_url(head: &RequestHead, key: &StreamKey) -> String {
+    let (name, port) = host_and_port(head.host.as_deref().unwrap_or(""));
+    let name = match (key.vhost.as_str(), name) {
+        (DEFAULT_VHOST, "") => DEFAULT_VHOST,
+        (DEFAULT_VHOST, name) => name,
+        (vhost, _) => vhost,
+    };
+    let mut url = String::from("http://");
+    if name.contains(':') {
+        url.push('[');
+        url.push_str(name);
+        url.push(']');
+    } else {
+        url.push_str(name);
+    }
+    let port = port.and_then(|p| p.parse::<u16>().ok());
+    if let Some(p) = port.filter(|p| *p != 0 && *p != 1935) {
+        url.push(':');
+        url.push_str(&p.to_string());
+    }
+    url.push('/');
+    url.push_str(&key.app);
+    url
+}
+
+/// `s` cut to [`MAX_CLIENT_URL`] bytes.
+fn capped(s: &str) -> String {
+    let mut end = s.len().min(MAX_CLIENT_URL);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
 }
 
 fn limits(vhost: &Vhost) -> QueueLimits {

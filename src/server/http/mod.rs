@@ -36,7 +36,7 @@ use bytes::{Bytes, BytesMut};
 #[cfg(feature = "api")]
 pub use api::{ApiCtx, ApiExtension};
 pub use live::LivePlayer;
-pub use route::{requested_vhost, route, Route};
+pub use route::{host_and_port, requested_vhost, route, Route};
 
 use super::stats::ClientRecord;
 use super::ServerCtx;

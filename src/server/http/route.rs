@@ -32,15 +32,25 @@ pub fn requested_vhost(head: &RequestHead) -> String {
     if let Some(v) = query_param(&head.query, "vhost") {
         return v.to_ascii_lowercase();
     }
-    let host = head.host.as_deref().unwrap_or("");
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
+    let (name, _) = host_and_port(head.host.as_deref().unwrap_or(""));
     if name.is_empty() || name.parse::<std::net::IpAddr>().is_ok() {
         DEFAULT_VHOST.to_string()
     } else {
         name.to_ascii_lowercase()
+    }
+}
+
+/// A Host header's name (an IPv6 address without its brackets) and port, if it has one.
+pub fn host_and_port(host: &str) -> (&str, Option<&str>) {
+    match host.strip_prefix('[') {
+        Some(v6) => {
+            let (name, rest) = v6.split_once(']').unwrap_or((v6, ""));
+            (name, rest.strip_prefix(':'))
+        }
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
     }
 }
 
@@ -172,6 +182,16 @@ mod tests {
         assert_eq!(go(&c, "/index.html", "x"), Route::Static);
         assert_eq!(go(&c, "/cam.flv", "x"), Route::Static);
         assert_eq!(go(&c, "/live/..%2fcam.flv", "x"), Route::Static);
+    }
+
+    #[test]
+    fn host_and_port_of_a_host_header() {
+        assert_eq!(host_and_port("box:8080"), ("box", Some("8080")));
+        assert_eq!(host_and_port("box"), ("box", None));
+        assert_eq!(host_and_port("[::1]:8080"), ("::1", Some("8080")));
+        assert_eq!(host_and_port("[::1]"), ("::1", None));
+        assert_eq!(host_and_port("[::1"), ("::1", None));
+        assert_eq!(host_and_port(""), ("", None));
     }
 
     #[test]
