@@ -465,3 +465,56 @@ fn api_cpu_percent_is_the_share_of_the_last_interval() {
         "cpu_percent at most {busiest} while busy (lifetime average {lifetime:.3})"
     );
 }
+
+/// Issue 17 item 5: `http_api.listen` serves the API on a port of its own (SRS's console looks
+/// for it on 1985), through the same HTTP layer: API paths answer there, every other path is
+/// 404, and its connections count in the same `max_connections` as the others.
+#[test]
+fn api_on_its_own_port_serves_the_api_only() {
+    let server = Server::start("max_connections = 1\nhttp_api.listen = \"127.0.0.1:0\"\n");
+    let api = server
+        .api_addr
+        .unwrap_or_else(|| panic!("no \"HTTP API listening on\" line:\n{}", server.log()));
+    let http = server.http_addr.unwrap();
+    assert_ne!(api, http);
+    let (status, v) = common::get_json(api, "/api/v1/versions");
+    assert_eq!((status, &v["code"]), (200, &serde_json::json!(0)), "{v}");
+    assert!(v["data"]["major"].is_number(), "{v}");
+    let (status, v) = common::get_json(api, "/api/v1/streams");
+    assert_eq!(status, 200, "{v}");
+    assert!(v["streams"].is_array(), "{v}");
+    for path in ["live/x.flv", "live/x.m3u8", "index.html"] {
+        let (status, _, _) = curl(&[&server.api_url(path)]);
+        assert_eq!(status, 404, "{path} on the API port");
+    }
+    // The HTTP server still has both.
+    let (status, _) = common::get_json(http, "/api/v1/versions");
+    assert_eq!(status, 200);
+
+    // One connection open on either port leaves none for the other (max_connections = 1).
+    for (held, other) in [(api, http), (http, api)] {
+        let mut holder = TcpStream::connect(held).unwrap();
+        holder
+            .write_all(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        holder.set_read_timeout(Some(5 * SECS)).unwrap();
+        let mut buf = [0u8; 512];
+        assert!(
+            holder.read(&mut buf).unwrap() > 0,
+            "the first connection is served"
+        );
+        let mut refused = TcpStream::connect(other).unwrap();
+        refused.set_read_timeout(Some(5 * SECS)).unwrap();
+        let _ = refused.write_all(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\n");
+        let n = refused.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "a second connection on {other} is closed unanswered");
+        drop(holder);
+        assert!(server.wait_log("max_connections 1 reached", 5 * SECS));
+        // Once the first one is gone, the port serves again.
+        let served = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            common::get_json(other, "/api/v1/versions").0 == 200
+        });
+        assert!(served, "{other} never served again:\n{}", server.log());
+    }
+}

@@ -203,6 +203,12 @@ section! {
         /// `http_api.enabled` (SRS: `http_api.enabled`).
         @check(compiled_in(cfg!(feature = "api"), "api"))
         enabled: bool = cfg!(feature = "api") => enabled: Spanned<bool>;
+        /// `http_api.listen` (SRS: `http_api.listen`): the API also on a port of its own, API
+        /// paths only (SRS's console connects to 1985). Off unless written: the API is then on
+        /// the HTTP server's port only. The same address as `http_server.listen` is that
+        /// server. Needs a restart to change.
+        @restart
+        listen: Option<SocketAddr> = None => listen: Listen;
     }
     nested {}
     extra {
@@ -286,7 +292,8 @@ section! {
     nested {
         /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
         http: HttpServer => http_server;
-        /// `http_api` (SRS: `http_api`), served by the same HTTP server under `/api/`.
+        /// `http_api` (SRS: `http_api`), served by the HTTP server under `/api/` and, with
+        /// `http_api.listen`, on a port of its own.
         api: HttpApi => http_api;
         /// `gb28181`: the camera gateway.
         gb28181: Gb28181 => gb28181;

@@ -106,6 +106,13 @@ impl Value<SocketAddr> for Listen {
     }
 }
 
+/// A listener that is off unless its key is written (`http_api.listen`).
+impl Value<Option<SocketAddr>> for Listen {
+    fn into_value(self) -> Option<SocketAddr> {
+        Some(self.0)
+    }
+}
+
 impl Value<u32> for QueueLength {
     fn into_value(self) -> u32 {
         self.0

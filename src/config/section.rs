@@ -103,6 +103,13 @@ impl Show for Option<String> {
     }
 }
 
+/// A listener that may be off.
+impl Show for Option<SocketAddr> {
+    fn show(&self) -> String {
+        self.map_or_else(|| "off".to_owned(), |a| a.to_string())
+    }
+}
+
 impl Show for BTreeMap<String, String> {
     fn show(&self) -> String {
         format!("{} devices", self.len())

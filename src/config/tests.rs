@@ -158,6 +158,7 @@ dir = "/www"
 crossdomain = false
 [http_api]
 enabled = false
+listen = 1985
 [http_api.auth]
 enabled = true
 username = "admin"
@@ -182,6 +183,8 @@ password = "secret"
         }
     );
     assert!(!c.api.enabled);
+    assert_eq!(c.api.listen, Some("0.0.0.0:1985".parse().unwrap()));
+    assert_eq!(Config::embedded().api.listen, None, "off unless written");
     assert_eq!(c.api.auth, Some(("admin".into(), "secret".into())));
     let v = c.default_vhost();
     assert_eq!(
@@ -932,6 +935,7 @@ mod shipped_example {
                 "user",
                 "http_server.enabled",
                 "http_server.listen",
+                "http_api.listen",
             ]
             .contains(&key)
         };

@@ -2,6 +2,8 @@
 //! `wire::http::MAX_HEAD_LEN` and in time: `idle_timeout` before the first byte,
 //! `handshake_timeout` after), hands them to `server::http::HttpConn` and writes its answer:
 //! in-memory bodies, files in `FILE_CHUNK` reads, or a live player's output until it ends.
+//! The HTTP server and the API's own port (`http_api.listen`) both run it, each with its
+//! listener's route table (`server::http::Site`).
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -14,7 +16,7 @@ use tokio::net::TcpStream;
 use super::disk::Disk;
 use super::{write_all, Clock, Shared};
 use crate::live::ClientId;
-use crate::server::http::{Answer, Body, FileBody, HttpConn, HttpCtx, LivePlayer, Response};
+use crate::server::http::{Answer, Body, FileBody, HttpConn, HttpCtx, LivePlayer, Response, Site};
 use crate::server::stats::{ClientRecord, Registration};
 use crate::server::ConnLog;
 use crate::wire::http::{decode_request_head, RequestHead};
@@ -36,13 +38,20 @@ const NO_DEADLINE_MS: u64 = 3_600_000;
 
 type Error = Box<dyn std::error::Error>;
 
-pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: Shared) {
+/// Serves one connection accepted by the listener of `site`.
+pub async fn run(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: ClientId,
+    shared: Shared,
+    site: &'static Site,
+) {
     let log = ConnLog::new(shared.rng.next_u64());
     let record = ClientRecord::new(id, &log.cid, peer, shared.clock.now_ms());
     let registration = Registration::new(shared.ctx.clients.clone(), record);
     let mut driver = Driver {
         stream: &mut stream,
-        conn: HttpConn::new(layer_ctx(&shared), registration.record.clone()),
+        conn: HttpConn::new(layer_ctx(&shared, site), registration.record.clone()),
         clock: shared.clock,
         disk: shared.disk.clone(),
         buf: BytesMut::with_capacity(1024),
@@ -242,17 +251,11 @@ impl Driver<'_> {
     }
 }
 
-#[cfg(not(feature = "api"))]
-fn layer_ctx(shared: &Shared) -> HttpCtx {
+fn layer_ctx(shared: &Shared, site: &'static Site) -> HttpCtx {
     HttpCtx {
         server: shared.ctx.clone(),
-    }
-}
-
-#[cfg(feature = "api")]
-fn layer_ctx(shared: &Shared) -> HttpCtx {
-    HttpCtx {
-        server: shared.ctx.clone(),
+        site,
+        #[cfg(feature = "api")]
         api: crate::server::http::ApiCtx {
             settings: shared.api.clone(),
             extensions: api_extensions(shared),

@@ -93,6 +93,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 enum Protocol {
     Rtmp,
     Http,
+    /// The API's own port (`http_api.listen`): HTTP with the API's route table.
+    Api,
 }
 
 /// What every connection task gets.
@@ -137,6 +139,14 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         true => Some(bind(config.listen).await?),
         false => None,
     };
+    // The API on a port of its own; on the HTTP server's own address (a port other than 0,
+    // which is a new port each time) it is that server.
+    let same_as_http =
+        |a: std::net::SocketAddr| http.is_some() && a == config.http.listen && a.port() != 0;
+    let api = match config.api.listen {
+        Some(addr) if config.api.enabled && !same_as_http(addr) => Some(bind(addr).await?),
+        _ => None,
+    };
     let user = config.user.clone();
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
@@ -180,6 +190,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if let Some(l) = &http {
         log::info!("HTTP listening on {}", l.local_addr()?);
     }
+    if let Some(l) = &api {
+        log::info!("HTTP API listening on {}", l.local_addr()?);
+    }
     if let Some(l) = &rtmp {
         log::info!("RTMP listening on {}", l.local_addr()?);
     }
@@ -193,6 +206,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         let (accepted, protocol) = tokio::select! {
             a = accept(&rtmp) => (a, Protocol::Rtmp),
             a = accept(&http) => (a, Protocol::Http),
+            a = accept(&api) => (a, Protocol::Api),
             _ = hangup.recv() => {
                 reload(&ctx, config_path.as_deref());
                 continue;
@@ -222,7 +236,13 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
                 #[cfg(feature = "rtmp")]
                 Protocol::Rtmp => rtmp::run(stream, peer, id, shared).await,
                 #[cfg(feature = "http")]
-                Protocol::Http => http::run(stream, peer, id, shared).await,
+                Protocol::Http => {
+                    http::run(stream, peer, id, shared, &crate::server::http::HTTP_SITE).await
+                }
+                #[cfg(feature = "api")]
+                Protocol::Api => {
+                    http::run(stream, peer, id, shared, &crate::server::http::API_SITE).await
+                }
                 #[allow(unreachable_patterns)]
                 _ => drop((stream, peer, id, shared)),
             }

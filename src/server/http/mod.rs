@@ -10,8 +10,10 @@
 //! - Every response carries `Server`, `Connection` and, with `http_server.crossdomain`, the
 //!   CORS headers. OPTIONS is answered 200 on every path; a live path takes GET and HEAD only
 //!   (405).
-//! - Routes go to the handlers in [`HANDLERS`], one per feature: a new endpoint is a new
-//!   entry there (and a [`Route`] arm if it needs one), never a change to the driver.
+//! - Routes go to the handlers of the connection's [`Site`], one per feature: the HTTP
+//!   server's [`HTTP_SITE`] asks [`HANDLERS`], the API's own port (`http_api.listen`)
+//!   [`API_SITE`], where every path outside `/api/` is 404. A new endpoint is a new entry there
+//!   (and a [`Route`] arm if it needs one), never a change to the driver.
 //! - After a response with `close`, and after every live stream, the driver closes.
 
 #[cfg(feature = "api")]
@@ -84,10 +86,34 @@ pub const HANDLERS: &[Handler] = &[
     files::handle,
 ];
 
-/// What every HTTP connection shares: the server and, with the API, its settings.
+/// What a listener serves: a route table.
+#[derive(Debug)]
+pub struct Site {
+    /// Asked in order; a route nobody owns is 404.
+    pub handlers: &'static [Handler],
+    /// Only `/api/...` exists: every other path is 404 (no stream, no file).
+    pub api_only: bool,
+}
+
+/// The HTTP server (`http_server.listen`): live streams, HLS, the API and static files.
+pub static HTTP_SITE: Site = Site {
+    handlers: HANDLERS,
+    api_only: false,
+};
+
+/// The API's own port (`http_api.listen`, SRS's 1985): the API only.
+#[cfg(feature = "api")]
+pub static API_SITE: Site = Site {
+    handlers: &[api::handle],
+    api_only: true,
+};
+
+/// What every HTTP connection shares: the server, the listener's [`Site`] and, with the API,
+/// its settings.
 #[derive(Clone)]
 pub struct HttpCtx {
     pub server: ServerCtx,
+    pub site: &'static Site,
     #[cfg(feature = "api")]
     pub api: ApiCtx,
 }
@@ -146,7 +172,10 @@ impl HttpConn {
     /// Answers one request. `now_ms` is the server clock.
     pub fn handle_request(&mut self, head: &RequestHead, now_ms: u64) -> Answer {
         let config = self.ctx.server.config();
-        let route = route(&config, head, |k| self.is_hls_stream(k));
+        let mut route = route(&config, head, |k| self.is_hls_stream(k));
+        if self.ctx.site.api_only && !matches!(route, Route::Api(_)) {
+            route = Route::NotFound;
+        }
         log::debug!(
             "[{}] HTTP {:?} {} -> {route:?}",
             self.record.cid,
@@ -163,7 +192,7 @@ impl HttpConn {
         if media && !matches!(head.method, Method::Get | Method::Head) {
             return Answer::Response(self.text(head, 405, "method not allowed"));
         }
-        for handler in HANDLERS {
+        for handler in self.ctx.site.handlers {
             if let Some(answer) = handler(self, head, &route, now_ms) {
                 return answer;
             }

@@ -23,6 +23,7 @@ fn ctx(server: ServerCtx) -> HttpCtx {
     let settings = Rc::new(crate::server::api::ApiSettings::new(0, 1));
     HttpCtx {
         server,
+        site: &HTTP_SITE,
         api: ApiCtx {
             settings,
             extensions: Vec::new(),
@@ -32,7 +33,10 @@ fn ctx(server: ServerCtx) -> HttpCtx {
 
 #[cfg(not(feature = "api"))]
 fn ctx(server: ServerCtx) -> HttpCtx {
-    HttpCtx { server }
+    HttpCtx {
+        server,
+        site: &HTTP_SITE,
+    }
 }
 
 pub(crate) fn head(request: &str) -> RequestHead {
@@ -186,4 +190,41 @@ fn stream_paths_of_compiled_out_or_disabled_outputs_are_404() {
     let r = ask(&mut c, "GET /live/a.flv HTTP/1.1\r\nHost: h\r\n\r\n");
     assert!(text(&r.head).starts_with("HTTP/1.1 404 "));
     assert!(r.to_bytes().ends_with(b"not found\n"));
+}
+
+/// Issue 17 item 5: the API's own port answers the API and 404 for every other path, whatever
+/// the method; OPTIONS (CORS preflight) stays 200.
+#[cfg(feature = "api")]
+#[test]
+fn the_api_site_serves_the_api_only() {
+    let dir = TempDir::new("http-api-site");
+    std::fs::write(dir.file("index.html"), b"0123456789").unwrap();
+    let toml = format!("[http_server]\ndir = \"{}\"\n", dir.0.display());
+    let mut c = conn(&toml, 8);
+    c.ctx.site = &API_SITE;
+    let r = ask(&mut c, "GET /api/v1/versions HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(
+        text(&r.head).starts_with("HTTP/1.1 200 "),
+        "{}",
+        text(&r.head)
+    );
+    assert!(text(&r.to_bytes()).contains("\"major\""));
+    for request in [
+        "GET /live/a.flv HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /live/a.ts HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /live/a.m3u8 HTTP/1.1\r\nHost: h\r\n\r\n",
+        "POST /live/a.flv HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+        "GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    ] {
+        let r = ask(&mut c, request);
+        assert!(text(&r.head).starts_with("HTTP/1.1 404 "), "{request}");
+    }
+    assert!(c.ctx.server.hub.borrow().is_empty(), "no player attached");
+    let r = ask(&mut c, "OPTIONS /live/a.flv HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(text(&r.head).starts_with("HTTP/1.1 200 "));
+    // The same connection on the HTTP server gets the file.
+    c.ctx.site = &HTTP_SITE;
+    let r = ask(&mut c, "GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(text(&r.head).starts_with("HTTP/1.1 200 "));
 }
