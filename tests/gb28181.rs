@@ -1079,3 +1079,81 @@ fn api_invite_is_sent_at_once() {
     }
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+/// Issue 17 item 6: a GB28181 stream's ingested bytes are counted as an RTMP publisher's are:
+/// `/api/v1/streams` shows `recv_bytes` and, once two rate samples five seconds apart exist,
+/// `kbps.recv_30s` above 0, and `/api/v1/clients` lists the camera as the publisher. Every RTP
+/// packet is counted (the RFC 4571 length prefix over TCP is framing, like TCP's headers).
+#[test]
+fn api_counts_the_bytes_and_rate_a_camera_sends() {
+    const SECONDS: u32 = 10;
+    let dir = TempDir::new("gb-api-bytes");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), SECONDS);
+    let call = Call::start(Media::TcpPassive, false);
+    let mut sender = call.sender();
+    let opts = SendOptions::real_time(call.invite.ssrc);
+    let sending = std::thread::spawn(move || sender.send_clip(&clip, &opts));
+    let http = call.server().http_addr.unwrap();
+    let stream = || {
+        let (status, v) = common::get_json(http, "/api/v1/streams");
+        assert_eq!(status, 200, "{v}");
+        v["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == CHANNEL)
+            .cloned()
+    };
+    // Two samples five seconds apart are needed for a rate: about 6 s into the call.
+    let end = Instant::now() + Duration::from_secs(u64::from(SECONDS) - 1);
+    let mut last = None;
+    while Instant::now() < end {
+        last = stream();
+        if last
+            .as_ref()
+            .is_some_and(|s| s["kbps"]["recv_30s"].as_u64() > Some(0))
+        {
+            break;
+        }
+        std::thread::sleep(SECS / 2);
+    }
+    let s = last.unwrap_or_else(|| panic!("no stream {CHANNEL}:\n{}", call.server().log()));
+    assert_eq!(s["publish"]["active"], true, "{s}");
+    assert!(s["recv_bytes"].as_u64().unwrap() > 0, "{s}");
+    // The clip is about 800 kbit/s of video and some audio.
+    let kbps = s["kbps"]["recv_30s"].as_u64().unwrap();
+    assert!((300..3000).contains(&kbps), "recv_30s {kbps}: {s}");
+    let (_, v) = common::get_json(http, "/api/v1/clients");
+    let camera = v["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["publish"] == true)
+        .cloned()
+        .unwrap_or_else(|| panic!("no publisher in {v}"));
+    assert_eq!(camera["type"], "gb28181-publish", "{camera}");
+    assert_eq!(camera["ip"], "127.0.0.1", "{camera}");
+    assert_eq!(camera["id"], s["publish"]["cid"], "{camera} {s}");
+    assert_eq!(camera["stream"], s["id"], "{camera} {s}");
+
+    // All sent: every RTP packet is in recv_bytes.
+    let sent = sending.join().unwrap().expect("sending media");
+    std::thread::sleep(SECS / 2);
+    let s = stream().expect("the stream while the call is up");
+    assert_eq!(
+        s["recv_bytes"].as_u64().unwrap(),
+        (sent.bytes - 2 * sent.packets) as u64,
+        "{sent:?} {s}"
+    );
+    let (gw, _) = call.finish();
+    // The camera's record went with its call.
+    let (_, v) = common::get_json(gw.server.http_addr.unwrap(), "/api/v1/clients");
+    assert!(
+        !v["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "gb28181-publish"),
+        "{v}"
+    );
+}

@@ -56,6 +56,9 @@
 //!   streams with a publisher or a player, clients that publish or play (a connection that has
 //!   not asked for a stream yet is not listed, as in SRS). Byte counts are those of the clients
 //!   connected now; SRS keeps counting after they leave.
+//! * A GB28181 camera channel is its stream's publisher, client type `gb28181-publish`, with the
+//!   camera's address and every RTP packet's bytes (SRS 5+ relays such a stream through RTMP
+//!   to itself and lists that `fmle-publish` client from 127.0.0.1).
 //! * A stream's `recv_bytes`/`kbps.recv_30s` are its publisher's, its `send_bytes`/
 //!   `kbps.send_30s` the sum of its players'; `clients` counts publisher and players; `frames`
 //!   counts video frames as SRS does.

@@ -23,6 +23,9 @@ pub enum ClientKind {
     FlvPlay,
     TsPlay,
     HlsPlay,
+    /// A GB28181 camera channel publishing (ours: SRS relays such a stream through RTMP to
+    /// itself and lists that `fmle-publish` client).
+    GbPublish,
     Api,
 }
 
@@ -36,12 +39,13 @@ impl ClientKind {
             ClientKind::FlvPlay => "flv-play",
             ClientKind::TsPlay => "ts-play",
             ClientKind::HlsPlay => "hls-play",
+            ClientKind::GbPublish => "gb28181-publish",
             ClientKind::Api => "api",
         }
     }
 
     pub fn is_publish(self) -> bool {
-        self == ClientKind::RtmpPublish
+        matches!(self, ClientKind::RtmpPublish | ClientKind::GbPublish)
     }
 }
 

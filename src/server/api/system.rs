@@ -385,7 +385,8 @@ struct LiveCounts {
     sources: usize,
     /// Player queues attached to those Sources.
     players: usize,
-    /// Clients in the registry (every RTMP and HTTP connection).
+    /// Clients in the registry (every RTMP and HTTP connection, every GB28181 media session
+    /// that received a packet).
     clients: usize,
     /// File ops (HLS segments, playlists, removals) dropped since the start because the disk
     /// queue was full: the disk is slower than the streams. A count, not a gauge.
@@ -450,7 +451,7 @@ struct SystemSummary {
     conn_sys_et: u64,
     conn_sys_tw: u64,
     conn_sys_udp: u64,
-    /// Connections to this server.
+    /// Clients in the registry (connections, and GB28181 media sessions).
     conn_srs: u64,
 }
 

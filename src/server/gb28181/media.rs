@@ -1,6 +1,11 @@
 //! One camera channel's media: RTP packets (any transport) → reorder → PS demux → access units
 //! → frames published straight into the hub as `{app}/{channel}` (or `{app}/{device}`).
 //! No I/O: the driver hands packets in with the time.
+//!
+//! Each session is a client of the registry from its first packet on (the API's
+//! `/api/v1/clients`, and its stream's `recv_bytes`/`kbps` as an RTMP publisher's): its
+//! record counts every RTP packet's bytes, and lists it as `gb28181-publish` once it
+//! publishes. The record goes with the session.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,7 +17,8 @@ use bytes::Bytes;
 use super::assemble::{Assembler, AudioEs, VideoEs};
 use crate::live::{ClientId, Source, StreamKey};
 use crate::media::Frame;
-use crate::server::ServerCtx;
+use crate::server::stats::{ClientKind, ClientRecord, Registration};
+use crate::server::{ConnLog, ServerCtx};
 use crate::session::gb28181::Agent;
 use crate::wire::mpegps::{Demuxer, StreamType};
 use crate::wire::rtp::{self, Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
@@ -38,6 +44,8 @@ pub struct MediaSession {
     frames: Vec<Frame>,
     pub stats: MediaStats,
     pub last_packet_ms: u64,
+    /// In the client registry from the first packet on (its address is the peer's).
+    registration: Option<Registration>,
 }
 
 impl MediaSession {
@@ -53,11 +61,33 @@ impl MediaSession {
             frames: Vec::new(),
             stats: MediaStats::default(),
             last_packet_ms: now_ms,
+            registration: None,
         }
     }
 
-    /// One RTP packet of this channel.
-    pub fn handle_rtp(&mut self, ctx: &ServerCtx, now_ms: u64, packet: RtpPacket) {
+    /// The session's client record, once a packet came.
+    pub fn record(&self) -> Option<&Rc<ClientRecord>> {
+        self.registration.as_ref().map(|r| &r.record)
+    }
+
+    /// One RTP packet of this channel, `len` bytes as received from `from`.
+    pub fn handle_rtp(
+        &mut self,
+        ctx: &ServerCtx,
+        now_ms: u64,
+        from: SocketAddr,
+        len: usize,
+        packet: RtpPacket,
+    ) {
+        let client = self.client;
+        let registration = self.registration.get_or_insert_with(|| {
+            // A context id for the API, fixed by the client id (media sessions have no log
+            // context of their own).
+            let log = ConnLog::new(u64::from(client).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let record = ClientRecord::new(client, &log.cid, from, now_ms);
+            Registration::new(ctx.clients.clone(), record)
+        });
+        registration.record.recv.add(len as u64);
         self.stats.packets += 1;
         self.last_packet_ms = now_ms;
         self.reorder.push(packet);
@@ -138,6 +168,10 @@ impl MediaSession {
                     log::info!("GB28181 publish {} (ssrc {})", self.key, self.ssrc);
                     crate::server::on_publish(ctx, &source, &vhost);
                     self.source = Some(source);
+                    if let Some(record) = self.record() {
+                        record.kind.set(ClientKind::GbPublish);
+                        *record.stream.borrow_mut() = Some(self.key.clone());
+                    }
                 }
                 Err(e) => {
                     log::warn!("GB28181 ssrc {}: {e}", self.ssrc);
@@ -166,6 +200,7 @@ impl MediaSession {
                 .borrow_mut()
                 .unpublish(&self.key, self.client, now_ms);
         }
+        self.registration = None;
     }
 }
 
@@ -219,6 +254,7 @@ impl MediaRouter {
         if rtp::is_rtcp(&packet) {
             return;
         }
+        let len = packet.len();
         let packet = match RtpPacket::decode(packet) {
             Ok(p) => p,
             Err(e) => {
@@ -227,7 +263,7 @@ impl MediaRouter {
             }
         };
         let fallback = agent.only_call_from(from.ip());
-        if let Some(ssrc) = self.route(ctx, now_ms, packet, fallback) {
+        if let Some(ssrc) = self.route(ctx, now_ms, from, len, packet, fallback) {
             if let Some(old) = fallback.filter(|old| *old != ssrc) {
                 agent.rename_ssrc(old, ssrc);
             }
@@ -248,12 +284,15 @@ impl MediaRouter {
         }
     }
 
-    /// Routes a packet by its SSRC, or to `fallback` (the one call from the packet's source
-    /// address) when its SSRC matches no session. Returns the SSRC it went to.
+    /// Routes a packet (`len` bytes from `from`) by its SSRC, or to `fallback` (the one call
+    /// from the packet's source address) when its SSRC matches no session. Returns the SSRC
+    /// it went to.
     fn route(
         &mut self,
         ctx: &ServerCtx,
         now_ms: u64,
+        from: SocketAddr,
+        len: usize,
         packet: RtpPacket,
         fallback: Option<u32>,
     ) -> Option<u32> {
@@ -274,7 +313,69 @@ impl MediaRouter {
             packet.ssrc
         };
         let session = self.sessions.get_mut(&ssrc)?;
-        session.handle_rtp(ctx, now_ms, packet);
+        session.handle_rtp(ctx, now_ms, from, len, packet);
         Some(ssrc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::live::Hub;
+
+    fn rtp(ssrc: u32, sequence: u16, payload_len: usize) -> Bytes {
+        let packet = RtpPacket {
+            marker: false,
+            payload_type: 96,
+            sequence,
+            timestamp: 0,
+            ssrc,
+            payload: Bytes::from(vec![0xff; payload_len]),
+        };
+        let mut out = Vec::with_capacity(packet.encoded_len());
+        packet.encode(&mut out);
+        Bytes::from(out)
+    }
+
+    /// Issue 17 item 6: a session is a client from its first packet, counting every RTP
+    /// packet's bytes; the sweep's samples (a simulated clock here) give its rate.
+    #[test]
+    fn a_session_counts_its_bytes_and_rate_as_a_client() {
+        let config = Config::from_toml_str("", "test.toml").unwrap();
+        let mut agent = Agent::new(super::super::agent_config(&config), 1);
+        let ctx = ServerCtx::new(config, Hub::new(8));
+        let key = StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: "cam".into(),
+        };
+        let mut router = MediaRouter::default();
+        assert!(router.start(7, key, 0, 8));
+        let camera: SocketAddr = "192.0.2.7:15060".parse().unwrap();
+        // 1000-byte packets every 8 ms for 6 s: 1 Mbit/s. The sweep samples once a second.
+        let mut sequence = 0u16;
+        for ms in (0..=6_000).step_by(8) {
+            router.handle_packet(&mut agent, &ctx, ms, camera, rtp(7, sequence, 988));
+            sequence = sequence.wrapping_add(1);
+            if ms % 1_000 == 0 {
+                ctx.clients.sample(ms);
+            }
+        }
+        // Neither RTCP nor a packet of no session counts.
+        let rtcp = Bytes::from_static(&[0x80, 200, 0, 6, 0, 0, 0, 7, 0, 0, 0, 0]);
+        router.handle_packet(&mut agent, &ctx, 6_001, camera, rtcp);
+        router.handle_packet(&mut agent, &ctx, 6_001, camera, rtp(9, 0, 988));
+        let record = router.sessions[&7].record().unwrap().clone();
+        assert_eq!(record.recv.total(), 751 * 1_000);
+        assert_eq!(record.recv.kbps(), 1_000);
+        assert_eq!(record.peer, camera);
+        assert_eq!(ctx.clients.get(record.id).unwrap().cid, record.cid);
+        assert_eq!(ctx.clients.len(), 1);
+        // Garbage PS published nothing: not listed as a publisher yet.
+        assert_eq!(record.kind.get(), ClientKind::Unknown);
+        assert!(record.stream.borrow().is_none());
+        router.stop(&ctx, 7, 6_002);
+        assert!(ctx.clients.is_empty(), "the record goes with the session");
     }
 }
