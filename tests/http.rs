@@ -518,3 +518,340 @@ fn api_on_its_own_port_serves_the_api_only() {
         assert!(served, "{other} never served again:\n{}", server.log());
     }
 }
+
+/// Issue 17: a GOP much longer than `hls_fragment` (OBS's default 250 frames; here 10 s at
+/// 25 fps against 2 s fragments) must still give segments that stand alone. Each segment is
+/// fetched and checked on its own, as a player joining on it would see it: PAT then PMT first,
+/// then a video PES that starts with an IDR (parsed the way hls.js does), and ffprobe decodes
+/// the file alone without a word on stderr. Continuity counters run on across segments.
+#[test]
+fn hls_long_gop_segments_each_start_with_pat_pmt_and_a_keyframe() {
+    // The window lists every segment; segments are cut between keyframes only at
+    // hls_max_bytes / (30 / 2 + 4) = 883 KB, over a GOP here (about 500 KB).
+    let (server, dir) = publish_long_gop("");
+    let hls = fetch_hls(&server, "gop");
+    assert!(
+        hls.segments.iter().any(|s| s.duration > 6.0),
+        "a GOP longer than 3 x hls_fragment stays one segment: {}",
+        hls.m3u8
+    );
+    assert!(
+        !server.log().contains("cut between keyframes"),
+        "{}",
+        server.log()
+    );
+    for seg in &hls.segments {
+        let name = &seg.name;
+        assert!(
+            seg.start.idr,
+            "{name}: the first video access unit is not an IDR: {:?}",
+            seg.start
+        );
+        assert!(seg.start.random_access, "{name}: {:?}", seg.start);
+        let path = dir.path(name);
+        std::fs::write(&path, &seg.body).unwrap();
+        let (video_frames, errors) = ffprobe_count_frames(&dir, &path);
+        assert!(errors.trim().is_empty(), "{name}: ffprobe: {errors}");
+        assert!(video_frames > 0, "{name}: no video frame decoded");
+    }
+}
+
+/// The same long GOP against a small `hls_max_bytes` (segment cap 2 MiB / 19 = 110 KB, about
+/// 2 s here): segments are cut between keyframes. Every segment still starts with PAT and
+/// PMT, a segment after a forced cut is not marked as a discontinuity, every keyframe starts
+/// a segment again, continuity counters run on, and a player that plays on through the
+/// forced cuts (the segments in a row) decodes every frame without an error.
+#[test]
+fn hls_segments_cut_between_keyframes_by_the_byte_cap_still_start_with_pat_pmt() {
+    let (server, dir) = publish_long_gop("hls_max_bytes = 2097152\n");
+    let hls = fetch_hls(&server, "gop");
+    assert!(
+        server.log().contains("cut between keyframes"),
+        "{}",
+        server.log()
+    );
+    let forced: Vec<_> = hls.segments.iter().filter(|s| !s.start.idr).collect();
+    assert!(forced.len() >= 3, "{}", hls.m3u8);
+    // 22 s with an IDR every 10 s: the segments at 0, 10 and 20 s start with it.
+    assert!(hls.segments.len() - forced.len() >= 3, "{}", hls.m3u8);
+    for seg in &hls.segments {
+        assert_eq!(seg.start.idr, seg.start.random_access, "{}", seg.name);
+        if seg.start.idr {
+            let path = dir.path(&seg.name);
+            std::fs::write(&path, &seg.body).unwrap();
+            let (video_frames, errors) = ffprobe_count_frames(&dir, &path);
+            assert!(errors.trim().is_empty(), "{}: ffprobe: {errors}", seg.name);
+            assert!(video_frames > 0, "{}", seg.name);
+        }
+    }
+    let all = dir.path("all.ts");
+    let bytes: Vec<u8> = hls.segments.iter().flat_map(|s| s.body.clone()).collect();
+    std::fs::write(&all, bytes).unwrap();
+    let (video_frames, errors) = ffprobe_count_frames(&dir, &all);
+    assert!(
+        errors.trim().is_empty(),
+        "segments in a row: ffprobe: {errors}"
+    );
+    // 25 fps for 22 s, less what ffmpeg's -re start and the first keyframe wait cost.
+    assert!(video_frames >= 500, "{video_frames} frames");
+}
+
+/// A server with HLS fragments of 2 s, a 30 s window and the HLS keys in `hls`, and ffmpeg
+/// publishing `live/gop` for 22 s with a keyframe every 250 frames (10 s); returns once the
+/// publisher has left. grace_period keeps the Source, so its HLS (the last segment closed at
+/// unpublish) stays.
+fn publish_long_gop(hls: &str) -> (Server, TempDir) {
+    let server = Server::start(&format!(
+        "grace_period = 60000\n[vhost.__defaultVhost__.hls]\nhls_fragment = 2\n\
+         hls_window = 30\n{hls}"
+    ));
+    let dir = TempDir::new("hls-long-gop");
+    let mut publisher = ffmpeg_publish(&dir, &server.url("live/gop"), 22, 250, "300k");
+    assert!(
+        publisher.wait(40 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+    assert!(server.wait_log("unpublish __defaultVhost__/live/gop", 5 * SECS));
+    (server, dir)
+}
+
+struct Hls {
+    m3u8: String,
+    segments: Vec<FetchedSegment>,
+}
+
+struct FetchedSegment {
+    name: String,
+    duration: f64,
+    body: Vec<u8>,
+    start: SegmentStart,
+}
+
+/// Fetches `live/{stream}.m3u8` and every segment it lists, and checks what holds for any
+/// segment: the playlist lists the whole publish from sequence 0 without a discontinuity,
+/// `EXT-X-TARGETDURATION` covers every `EXTINF` rounded (RFC 8216 4.3.3.1), each segment
+/// starts with PAT then PMT, and continuity counters run on from one segment to the next.
+fn fetch_hls(server: &Server, stream: &str) -> Hls {
+    let (status, head, body) = curl(&[&server.http_url(&format!("live/{stream}.m3u8"))]);
+    assert_eq!(status, 200, "{head}");
+    let m3u8 = String::from_utf8(body).unwrap();
+    let target: f64 = m3u8
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no target duration: {m3u8}"));
+    assert!(m3u8.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{m3u8}");
+    assert!(!m3u8.contains("#EXT-X-DISCONTINUITY"), "{m3u8}");
+    let durations: Vec<f64> = m3u8
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|v| v.trim_end_matches(',').parse().unwrap())
+        .collect();
+    let names: Vec<&str> = m3u8.lines().filter(|l| l.ends_with(".ts")).collect();
+    assert_eq!(durations.len(), names.len(), "{m3u8}");
+    assert!(names.len() >= 2, "{m3u8}");
+    let mut cc = ContinuityCheck::default();
+    let mut segments = Vec::new();
+    for (name, duration) in names.into_iter().zip(durations) {
+        assert!(
+            duration.round() <= target,
+            "EXTINF {duration} over target {target}: {m3u8}"
+        );
+        let (status, head, body) = curl(&[&server.http_url(&format!("live/{name}"))]);
+        assert_eq!(status, 200, "{name}: {head}");
+        let start = parse_segment_start(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        cc.push(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        segments.push(FetchedSegment {
+            name: name.to_string(),
+            duration,
+            body,
+            start,
+        });
+    }
+    Hls { m3u8, segments }
+}
+
+/// `ffprobe -v error -count_frames` on one file: (video frames decoded, stderr).
+fn ffprobe_count_frames(dir: &TempDir, file: &std::path::Path) -> (u64, String) {
+    require("ffprobe");
+    let err_path = dir.path("count-frames.err");
+    let out_path = dir.path("count-frames.csv");
+    let mut p = Proc::spawn(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-show_entries"])
+            .args(["stream=codec_type,nb_read_frames", "-of", "csv=p=0"])
+            .arg(file)
+            .stdout(std::fs::File::create(&out_path).unwrap()),
+        &err_path,
+    );
+    assert!(p.wait(20 * SECS).success(), "ffprobe: {}", p.stderr());
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let video = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("video,"))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .sum();
+    (video, p.stderr())
+}
+
+/// What a player parsing a segment from its first byte finds (hls.js's tsdemuxer: the PAT
+/// gives the PMT PID, the PMT the elementary streams, then PES).
+#[derive(Debug)]
+struct SegmentStart {
+    /// The first video PES has random_access_indicator set.
+    random_access: bool,
+    /// The first video PES holds an IDR slice (NAL type 5) before any other slice.
+    idr: bool,
+}
+
+const TS_PACKET: usize = 188;
+
+/// One transport packet, read independently of tinysrs's demuxer.
+struct Packet<'a> {
+    pid: u16,
+    /// payload_unit_start_indicator.
+    start: bool,
+    cc: u8,
+    has_payload: bool,
+    /// The adaptation field after its length byte (empty if none).
+    af: &'a [u8],
+    payload: &'a [u8],
+}
+
+fn ts_packet(p: &[u8]) -> Result<Packet<'_>, String> {
+    if p.len() != TS_PACKET || p[0] != 0x47 {
+        return Err(format!("not a TS packet: {:02x?}", &p[..p.len().min(4)]));
+    }
+    let afc = (p[3] >> 4) & 3;
+    let (af, payload) = if afc & 2 != 0 {
+        let len = usize::from(p[4]);
+        if 5 + len > TS_PACKET {
+            return Err("adaptation field too long".into());
+        }
+        (&p[5..5 + len], &p[5 + len..])
+    } else {
+        (&p[4..4], &p[4..])
+    };
+    Ok(Packet {
+        pid: u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]),
+        start: p[1] & 0x40 != 0,
+        cc: p[3] & 0x0F,
+        has_payload: afc & 1 != 0,
+        af,
+        payload,
+    })
+}
+
+/// A PSI section starting in this payload (pointer_field, then the section up to its CRC).
+fn section(payload: &[u8], table_id: u8) -> Result<&[u8], String> {
+    let start = 1 + usize::from(*payload.first().ok_or("empty PSI")?);
+    let s = payload.get(start..).ok_or("bad pointer_field")?;
+    if s.first() != Some(&table_id) {
+        return Err(format!("table_id {:?}, wanted {table_id}", s.first()));
+    }
+    let len = usize::from(s[1] & 0x0F) << 8 | usize::from(s[2]);
+    s.get(..3 + len)
+        .ok_or_else(|| "section runs past the packet".into())
+}
+
+fn parse_segment_start(seg: &[u8]) -> Result<SegmentStart, String> {
+    if seg.len() < 3 * TS_PACKET || seg.len() % TS_PACKET != 0 {
+        return Err(format!("{} bytes", seg.len()));
+    }
+    let mut packets = seg.chunks(TS_PACKET);
+    // Packet 1: the PAT (PID 0), one program; its PMT PID.
+    let p = ts_packet(packets.next().unwrap())?;
+    if p.pid != 0 || !p.start {
+        return Err(format!("first packet is PID {:#x}, not the PAT", p.pid));
+    }
+    let pat = section(p.payload, 0x00)?;
+    let program = pat.get(8..12).ok_or("empty PAT")?;
+    let pmt_pid = u16::from(program[2] & 0x1F) << 8 | u16::from(program[3]);
+    // Packet 2: the PMT; the H.264 stream's PID.
+    let p = ts_packet(packets.next().unwrap())?;
+    if p.pid != pmt_pid || !p.start {
+        return Err(format!(
+            "second packet is PID {:#x}, not the PMT {pmt_pid:#x}",
+            p.pid
+        ));
+    }
+    let pmt = section(p.payload, 0x02)?;
+    if pmt.len() < 16 {
+        return Err("short PMT".into());
+    }
+    let info_len = usize::from(pmt[10] & 0x0F) << 8 | usize::from(pmt[11]);
+    let mut es = pmt.get(12 + info_len..pmt.len() - 4).ok_or("bad PMT")?;
+    let mut video_pid = None;
+    while es.len() >= 5 {
+        let es_pid = u16::from(es[1] & 0x1F) << 8 | u16::from(es[2]);
+        if es[0] == 0x1B {
+            video_pid = Some(es_pid);
+        }
+        let skip = 5 + (usize::from(es[3] & 0x0F) << 8 | usize::from(es[4]));
+        es = es.get(skip..).unwrap_or_default();
+    }
+    let video_pid = video_pid.ok_or("no H.264 stream in the PMT")?;
+    // Then PES: gather the first video PES.
+    let mut pes = Vec::new();
+    let mut random_access = None;
+    for p in packets {
+        let p = ts_packet(p)?;
+        if p.pid != video_pid {
+            continue;
+        }
+        match (random_access, p.start) {
+            (None, false) => return Err("video starts mid-PES".into()),
+            (None, true) => random_access = Some(p.af.first().is_some_and(|f| f & 0x40 != 0)),
+            (Some(_), true) => break,
+            (Some(_), false) => {}
+        }
+        pes.extend_from_slice(p.payload);
+    }
+    let random_access = random_access.ok_or("no video PES")?;
+    if pes.get(..4) != Some(&[0, 0, 1, 0xE0][..]) || pes.len() < 9 {
+        return Err("bad video PES header".into());
+    }
+    let es = &pes[9 + usize::from(pes[8])..];
+    // Annex B: the NAL type after each start code; the first slice decides.
+    let first_slice = es
+        .windows(4)
+        .filter(|w| w[..3] == [0, 0, 1])
+        .map(|w| w[3] & 0x1F)
+        .find(|t| matches!(t, 1 | 5));
+    Ok(SegmentStart {
+        random_access,
+        idr: first_slice == Some(5),
+    })
+}
+
+/// Continuity counters per PID across consecutive segments (ISO/IEC 13818-1 2.4.3.3): +1 for
+/// each packet with payload, the same for one without.
+#[derive(Default)]
+struct ContinuityCheck {
+    last: std::collections::HashMap<u16, u8>,
+    offset: usize,
+}
+
+impl ContinuityCheck {
+    fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
+        for p in bytes.chunks(TS_PACKET) {
+            let p = ts_packet(p)?;
+            if let Some(last) = self.last.insert(p.pid, p.cc) {
+                let want = if p.has_payload {
+                    (last + 1) & 0x0F
+                } else {
+                    last
+                };
+                if p.cc != want {
+                    return Err(format!(
+                        "PID {:#x} continuity counter {}, wanted {want} at byte {}",
+                        p.pid, p.cc, self.offset
+                    ));
+                }
+            }
+            self.offset += TS_PACKET;
+        }
+        Ok(())
+    }
+}

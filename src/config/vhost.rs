@@ -34,17 +34,20 @@ section! {
         @check(compiled_in(cfg!(feature = "hls"), "hls"))
         enabled: bool = cfg!(feature = "hls") => enabled: toml::Spanned<bool>;
         /// `hls.hls_fragment`, seconds (SRS: `hls_fragment`): a segment is cut at the first
-        /// keyframe after this long (audio-only streams: at this long).
+        /// keyframe after this long (audio-only streams: within a second of it); a target, so
+        /// a longer GOP makes segments as long as the GOP.
         @show(seconds)
         fragment_ms: u32 = 2_000 => hls_fragment: Seconds;
         /// `hls.hls_window`, seconds (SRS: `hls_window`): the playlist covers this long.
-        /// RAM (ram storage): about (window + 3 fragments) of the stream's bitrate per stream.
+        /// RAM (ram storage): about (window + 3 segments) of the stream's bitrate per stream, a
+        /// segment being a fragment or the GOP if longer.
         @show(seconds)
         window_ms: u32 = 10_000 => hls_window: Seconds;
         /// `hls.hls_max_bytes` (ours): RAM cap of one stream's segments (ram storage): the
         /// window, the extra segments and the one being written. A segment is cut at
         /// `hls_max_bytes / (hls_window / hls_fragment + 4)` bytes, keyframe or not, so a stream
-        /// over the bitrate this allows gets shorter segments instead of more RAM.
+        /// over the bitrate this allows gets shorter segments instead of more RAM (the next
+        /// segment starts with PAT/PMT but no keyframe, see `server::hls`).
         max_bytes: usize = 16 * 1024 * 1024 => hls_max_bytes: Int<65_536, 4_294_967_295>;
         /// `hls.hls_storage`: ram (default) or disk.
         storage: HlsStorage = HlsStorage::Ram => hls_storage: Keyword<HlsStorage>;

@@ -2,16 +2,32 @@
 //! in RAM (default, no flash wear) or as files under `hls_path`.
 //!
 //! Segments start where the TS output put PAT/PMT (video keyframes; once a second on
-//! audio-only streams) and are cut at the first such point after `hls_fragment`. A GOP much
-//! longer than that is cut anyway at `MAX_SEGMENT_FACTOR × hls_fragment` (the next segment then
-//! starts without a keyframe; players recover at the next one), and at `MAX_SEGMENT_BYTES`.
-//! The playlist keeps `hls_window` of segments; `EXT-X-TARGETDURATION` is the longest segment
-//! in it, rounded to the nearest second (RFC 8216); `EXT-X-DISCONTINUITY` marks a republish or a codec change.
+//! audio-only streams) and end at the first such point after `hls_fragment`, which is a
+//! target, as with SRS's `hls_wait_keyframe`: a GOP longer than it (OBS's default 250 frames,
+//! 8.3 s at 30 fps) makes segments as long as the GOP. The playlist keeps `hls_window` of
+//! segments; `EXT-X-TARGETDURATION` is the longest segment in it, rounded to the nearest
+//! second (RFC 8216 4.3.3.1), so long GOPs raise it.
+//!
+//! The one cut between keyframes is the RAM cap: a segment ends when the next frame would take
+//! it past [`HlsStream::segment_cap`] bytes. The segment after such a forced cut still starts
+//! with a PAT and a PMT (RFC 8216 3.2; Chromium's and hls.js's demuxers give up on a segment
+//! without them), copies of the last ones on this stream's own continuity counters
+//! ([`SegmentTables`]), and ends at the next keyframe whatever its length, so that segments
+//! are aligned on keyframes again at once. It is not marked `EXT-X-DISCONTINUITY`: nothing
+//! the tag stands for (RFC 8216 4.3.2.3: format, tracks, timestamps, encoding) changes there,
+//! and the tag makes hls.js and Safari reset their decoders, after which they drop frames up
+//! to the next keyframe: a player that plays on from the segment before would lose the rest
+//! of the GOP, when it can decode it seamlessly (its frames, timestamps and counters follow
+//! on). Only a player that joins on it waits for the next keyframe, as it would with the tag.
+//! `EXT-X-DISCONTINUITY` marks a republish, and a jump back in time (a frame more than
+//! [`MAX_STEP_BACK_MS`] before its segment's start), where the timestamps do change.
 //!
 //! RAM (ram storage), per published stream: the segments in the window, `EXTRA_SEGMENTS`
-//! more and the one being written, about (hls_window + 3 × hls_fragment) × bitrate × 1.05
-//! (TS overhead); each segment holds shared references to the frames' TS packets (no copy).
-//! Measured with the defaults at 2 Mbit/s: +5.1 MiB RSS (`ci/measure 1 1 hls-ram`).
+//! more and the one being written, about (hls_window + 3 × segment) × bitrate × 1.05 (TS
+//! overhead), a segment being `hls_fragment` or the GOP if longer, and never over
+//! `hls_max_bytes`; each segment holds shared references to the frames' TS packets (no copy
+//! but the tables of [`SegmentTables`]). Measured with the defaults at 2 Mbit/s: +5.1 MiB RSS
+//! (`ci/measure 1 1 hls-ram`).
 //!
 //! Disk storage never touches the file system from here: a closed segment is handed to the
 //! disk thread as a [`FileOp`] and served from RAM until the thread reports its file written;
@@ -34,12 +50,14 @@ use super::{ts, ServerCtx};
 use crate::config::{Hls, HlsStorage, Vhost};
 use crate::live::{Output, OutputKind, Source, StreamKey};
 use crate::media::{FrameKind, SharedFrame};
-use crate::wire::mpegts::PACKET_LEN;
+use crate::wire::mpegts::{continuity_counter, set_continuity_counter, PACKET_LEN, TABLES_LEN};
 
-/// A segment is cut, keyframe or not, once it is this many times `hls_fragment` long.
-pub const MAX_SEGMENT_FACTOR: i64 = 3;
 /// A segment is cut once it holds this many bytes (a 20 Mbit/s stream fills it in 6.7 s).
 pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+/// A frame up to this many ms before its segment's first frame stays in the segment: audio
+/// and video interleaved out of order (cameras; `time_jitter = "off"`). Further back, the
+/// timeline jumped: a new segment starts, marked `EXT-X-DISCONTINUITY`.
+pub const MAX_STEP_BACK_MS: i64 = 1_000;
 /// Segments kept beyond the window for players still fetching them.
 pub const EXTRA_SEGMENTS: usize = 2;
 
@@ -48,6 +66,9 @@ struct Segment {
     seq: u64,
     duration_ms: i64,
     discontinuity: bool,
+    /// Starts between keyframes, after a forced cut or a jump back in time (with copies of
+    /// the tables); ends at the next keyframe.
+    forced: bool,
     /// The TS packets; empty once on disk.
     chunks: Vec<Bytes>,
     bytes: usize,
@@ -84,6 +105,57 @@ pub struct HlsStream {
     /// When the publisher left (ms on the driver's clock), for `hls_dispose`.
     pub unpublished_at: Option<u64>,
     last_dts: Option<i64>,
+    tables: SegmentTables,
+    /// Forced cuts since the stream was created (the first of a publish is logged).
+    pub forced_cuts: u64,
+    warned_forced: bool,
+}
+
+/// The PAT and PMT in this stream's segments, on continuity counters of their own: the TS
+/// output writes them before each keyframe for every TS player, and HLS adds a copy at the
+/// start of a segment cut between keyframes, so HLS counts its own (ISO/IEC 13818-1 2.4.3.3:
+/// +1 per packet of the PID). A keyframe's tables are shared as they are while their counters
+/// agree with ours (always, until the first forced cut), else copied with ours.
+///
+/// RAM: `TABLES_LEN` (376) bytes per stream, and 376 bytes per copy, counted in its
+/// segment's bytes in place of the original (which stays in the frame's shared buffer).
+#[derive(Debug, Default)]
+struct SegmentTables {
+    /// The last PAT and PMT the TS output wrote, for a segment that starts between keyframes.
+    last: Option<[u8; TABLES_LEN]>,
+    /// The continuity counters of the next PAT and PMT in the segments; None before the first.
+    next_cc: Option<[u8; 2]>,
+}
+
+impl SegmentTables {
+    /// `tables` (the first [`TABLES_LEN`] bytes of `packets`) as they go into a segment.
+    fn stamp(&mut self, tables: &[u8; TABLES_LEN], packets: &Bytes) -> Bytes {
+        self.last = Some(*tables);
+        let own = [0, 1].map(|i| continuity_counter(&tables[i * PACKET_LEN..]).unwrap_or(0));
+        let next = *self.next_cc.get_or_insert(own);
+        self.next_cc = Some(next.map(|cc| (cc + 1) & 0x0F));
+        if own == next {
+            packets.slice(..TABLES_LEN)
+        } else {
+            Self::with_cc(tables, next)
+        }
+    }
+
+    /// A copy of the last tables for a segment cut between keyframes; None before any.
+    fn repeat(&mut self) -> Option<Bytes> {
+        let last = self.last?;
+        let next = self.next_cc.unwrap_or_default();
+        self.next_cc = Some(next.map(|cc| (cc + 1) & 0x0F));
+        Some(Self::with_cc(&last, next))
+    }
+
+    fn with_cc(tables: &[u8; TABLES_LEN], cc: [u8; 2]) -> Bytes {
+        let mut copy = *tables;
+        for (packet, cc) in copy.chunks_exact_mut(PACKET_LEN).zip(cc) {
+            set_continuity_counter(packet, cc);
+        }
+        Bytes::copy_from_slice(&copy)
+    }
 }
 
 impl HlsStream {
@@ -102,6 +174,9 @@ impl HlsStream {
             unremoved: VecDeque::new(),
             unpublished_at: None,
             last_dts: None,
+            tables: SegmentTables::default(),
+            forced_cuts: 0,
+            warned_forced: false,
         }
     }
 
@@ -210,36 +285,66 @@ impl HlsStream {
 
     fn push_frame(&mut self, frame: &SharedFrame, packets: Bytes) {
         let fragment = i64::from(self.config.fragment_ms);
-        let can_start = ts::starts_with_tables(&packets);
+        let tables = ts::tables(&packets).copied();
+        // Whether the segment this frame starts has no tables of its own (a cut between
+        // keyframes), and whether it starts a new timeline.
+        let mut forced = false;
+        let mut jumped = false;
         if let Some((seg, start)) = &self.current {
             let elapsed = frame.dts - start;
-            let due = can_start && elapsed >= fragment;
-            let forced = elapsed >= MAX_SEGMENT_FACTOR * fragment
-                || seg.bytes + packets.len() > Self::segment_cap(&self.config)
-                || elapsed < 0;
-            if due || forced {
-                self.close_segment(frame.dts);
+            jumped = elapsed < -MAX_STEP_BACK_MS;
+            // `hls_fragment` is a target: cut at the first keyframe after it, or at the first
+            // keyframe at all when the segment started between keyframes.
+            let due = tables.is_some() && (elapsed >= fragment || seg.forced);
+            let full = seg.bytes + packets.len() > Self::segment_cap(&self.config);
+            if due || full || jumped {
+                let end = if jumped {
+                    self.last_dts.unwrap_or(frame.dts)
+                } else {
+                    frame.dts
+                };
+                self.close_segment(end);
+                forced = tables.is_none();
+                self.discontinuity_next |= jumped;
             }
         }
         if self.current.is_none() {
-            if !can_start && self.segments.is_empty() {
-                // The first segment starts with tables (and a keyframe).
+            if tables.is_none() && !forced {
+                // A publish's segments start at its first keyframe (tables and all).
                 return;
             }
-            let seg = Segment {
+            let mut seg = Segment {
                 seq: self.next_seq,
                 duration_ms: 0,
                 discontinuity: std::mem::take(&mut self.discontinuity_next),
+                forced,
                 chunks: Vec::new(),
                 bytes: 0,
                 on_disk: false,
             };
+            if forced {
+                if let Some(copy) = self.tables.repeat() {
+                    seg.bytes += copy.len();
+                    seg.chunks.push(copy);
+                }
+                if !jumped {
+                    self.note_forced_cut();
+                }
+            }
             self.next_seq += 1;
             self.current = Some((seg, frame.dts));
         }
         if let Some((seg, _)) = &mut self.current {
             seg.bytes += packets.len();
-            seg.chunks.push(packets);
+            match &tables {
+                Some(t) => {
+                    seg.chunks.push(self.tables.stamp(t, &packets));
+                    if packets.len() > TABLES_LEN {
+                        seg.chunks.push(packets.slice(TABLES_LEN..));
+                    }
+                }
+                None => seg.chunks.push(packets),
+            }
         }
         // `hls_max_bytes`: the oldest segments go, from the window too if need be, so RAM
         // stays under it plus the frame just added (disk storage holds segments the disk has
@@ -251,6 +356,22 @@ impl HlsStream {
             self.retire(&old);
         }
         self.last_dts = Some(frame.dts);
+    }
+
+    /// Counts a cut the byte cap forced between keyframes; the first of a publish is logged,
+    /// with what to change.
+    fn note_forced_cut(&mut self) {
+        self.forced_cuts += 1;
+        if !std::mem::replace(&mut self.warned_forced, true) {
+            log::warn!(
+                "{}: HLS segment cut between keyframes at {} bytes: a GOP is over \
+                 hls_max_bytes / (hls_window / hls_fragment + 4); players that join on the next \
+                 segment wait for a keyframe (a longer hls_fragment or a larger hls_max_bytes \
+                 makes room)",
+                self.key,
+                Self::segment_cap(&self.config)
+            );
+        }
     }
 
     /// Ends the segment being written at `end_dts` and trims the window.
@@ -384,6 +505,7 @@ impl Output for HlsOutput {
     fn on_publish(&mut self) {
         let mut s = self.0.borrow_mut();
         s.unpublished_at = None;
+        s.warned_forced = false;
         if !s.segments.is_empty() || s.current.is_some() {
             s.discontinuity_next = true;
         }
@@ -515,13 +637,19 @@ mod tests {
         }
     }
 
-    /// Fake TS: one packet, a PAT (PID 0) for keyframes, else PID 0x100.
+    /// Fake TS: for keyframes a PAT (PID 0) then a PMT (PID 0x1000), else one packet on PID
+    /// 0x100.
     fn packets(key: bool) -> Bytes {
-        let mut p = vec![0xFFu8; 188];
-        p[0] = 0x47;
-        p[1] = if key { 0x40 } else { 0x41 };
-        p[2] = 0;
-        Bytes::from(p)
+        let packet = |pid: u16| {
+            let mut p = vec![0xFFu8; 188];
+            p[..4].copy_from_slice(&[0x47, 0x40 | (pid >> 8) as u8, pid as u8, 0x10]);
+            p
+        };
+        if key {
+            Bytes::from([packet(0), packet(0x1000)].concat())
+        } else {
+            Bytes::from(packet(0x100))
+        }
     }
 
     fn feed(s: &mut HlsStream, dts: i64, key: bool) {
@@ -554,30 +682,69 @@ mod tests {
         // Segments that left the window (plus EXTRA_SEGMENTS) are freed.
         assert_eq!(s.segment_count(), 3 + EXTRA_SEGMENTS);
         assert!(s.segment(3).is_none());
+        // 50 frames, the 2 keyframes with a PAT and a PMT (one chunk, shared).
         match s.segment(8) {
             Some(SegmentData::Ram(chunks, bytes)) => {
                 assert_eq!(chunks.len(), 50);
-                assert_eq!(bytes, 50 * 188);
+                assert_eq!(bytes, 52 * 188);
             }
             other => panic!("{other:?}"),
         }
         // RAM: window + extra + current, bounded.
-        assert!(s.ram_bytes() <= (3 + EXTRA_SEGMENTS + 1) * 50 * 188);
+        assert!(s.ram_bytes() <= (3 + EXTRA_SEGMENTS + 1) * 52 * 188);
     }
 
-    /// Timestamps that jump back cut a segment at every frame (1 ms each); the window still
-    /// holds at most `hls_window / hls_fragment + 1` of them, so RAM stays bounded.
+    /// Timestamps that jump back (2 s a frame) cut a segment at every frame (1 ms each, each
+    /// a discontinuity); the window still holds at most `hls_window / hls_fragment + 1` of
+    /// them, so RAM stays bounded.
     #[test]
     fn short_segments_cannot_grow_the_window_past_its_count() {
         let mut s = ram(key(), config(2_000, 6_000));
         for i in 0..2_000 {
-            feed(&mut s, 1_000_000 - i, true);
+            feed(&mut s, 10_000_000 - i * 2_000, true);
         }
         let max = HlsStream::max_window_segments(&s.config);
         assert_eq!(max, 4);
         assert_eq!(s.segment_count(), max + EXTRA_SEGMENTS);
         let m3u8 = s.playlist().unwrap();
-        assert_eq!(m3u8.matches("#EXTINF:").count(), max, "{m3u8}");
+        assert_eq!(m3u8.matches("#EXTINF:0.001,").count(), max, "{m3u8}");
+        assert_eq!(m3u8.matches("#EXT-X-DISCONTINUITY").count(), max, "{m3u8}");
+    }
+
+    /// Audio a little behind the keyframe that started a segment (out-of-order interleaving,
+    /// up to MAX_STEP_BACK_MS) stays in that segment; a jump further back starts a segment
+    /// marked as a discontinuity, with tables though it is no keyframe, and the next keyframe
+    /// ends it.
+    #[test]
+    fn a_small_step_back_stays_in_the_segment_and_a_jump_back_is_a_discontinuity() {
+        let mut s = ram(key(), config(1_000, 60_000));
+        for i in 0..60 {
+            feed(&mut s, 10_000 + i * 40, i % 25 == 0);
+            if i % 25 == 0 {
+                feed(&mut s, 10_000 + i * 40 - 300, false);
+            }
+        }
+        let m = s.playlist().unwrap();
+        assert_eq!(m.matches("#EXTINF:1.000,").count(), 2, "{m}");
+        assert!(!m.contains("DISCONTINUITY"), "{m}");
+        // Back to 0, mid-GOP: a segment with copied tables, a discontinuity; cut at the
+        // next keyframe although it is short.
+        feed(&mut s, 0, false);
+        feed(&mut s, 40, false);
+        feed(&mut s, 80, true);
+        feed(&mut s, 2_000, true);
+        let m = s.playlist().unwrap();
+        let after = m.split("#EXT-X-DISCONTINUITY\n").nth(1).unwrap();
+        assert!(
+            after.starts_with("#EXTINF:0.080,\ncam-3.ts\n#EXTINF:1.920,"),
+            "{m}"
+        );
+        let Some(SegmentData::Ram(chunks, _)) = s.segment(3) else {
+            panic!("{m}");
+        };
+        assert_eq!(ts::tables(&chunks.concat()).map(|t| t.len()), Some(376));
+        assert!(s.segments.iter().find(|x| x.seq == 3).unwrap().forced);
+        assert_eq!(s.forced_cuts, 0, "a jump is not the byte cap");
     }
 
     /// A stream over the bitrate `hls_max_bytes` allows gets shorter segments, and the oldest
@@ -613,7 +780,7 @@ mod tests {
     }
 
     #[test]
-    fn target_duration_is_the_longest_segment_and_long_gops_are_cut() {
+    fn target_duration_is_the_longest_segment_and_long_gops_make_long_segments() {
         let mut s = ram(key(), config(1_000, 60_000));
         // GOPs of 2.48 s: segments of 2.48 s, target round(2.48) = 2.
         for i in 0..250 {
@@ -622,17 +789,15 @@ mod tests {
         let m = s.playlist().unwrap();
         assert!(m.contains("#EXT-X-TARGETDURATION:2\n"), "{m}");
         assert!(m.contains("#EXTINF:2.480,"), "{m}");
-        // A 10 s GOP with fragment 1 s: forced cuts at 3 s.
+        // A 10 s GOP with fragment 1 s: segments of 10 s, target 10.
         let mut s = ram(key(), config(1_000, 60_000));
-        for i in 0..300 {
-            feed(&mut s, i * 40, i == 0);
+        for i in 0..760 {
+            feed(&mut s, i * 40, i % 250 == 0);
         }
         let m = s.playlist().unwrap();
-        assert!(m.contains("#EXTINF:3.000,"), "{m}");
-        for line in m.lines().filter(|l| l.starts_with("#EXTINF:")) {
-            let secs: f64 = line[8..line.len() - 1].parse().unwrap();
-            assert!(secs <= 3.0, "{m}");
-        }
+        assert!(m.contains("#EXT-X-TARGETDURATION:10\n"), "{m}");
+        assert_eq!(m.matches("#EXTINF:10.000,").count(), 3, "{m}");
+        assert_eq!(m.matches("#EXTINF:").count(), 3, "{m}");
     }
 
     #[test]
@@ -668,9 +833,10 @@ mod tests {
         let app = dir.join("live");
         let m3u8 = std::fs::read_to_string(app.join("cam.m3u8")).unwrap();
         assert_eq!(Some(m3u8), s.playlist());
+        // 1 s segments: 25 frames, the keyframe with a PAT and a PMT.
         assert_eq!(
             s.ram_bytes(),
-            25 * 188,
+            26 * 188,
             "only the segment being written is in RAM"
         );
         let files: Vec<_> = std::fs::read_dir(&app)
@@ -680,7 +846,7 @@ mod tests {
         assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".tmp")));
         assert_eq!(files.len(), 1 + 2 + EXTRA_SEGMENTS, "{files:?}");
         let newest = std::fs::read(app.join("cam-8.ts")).unwrap();
-        assert_eq!(newest.len(), 25 * 188);
+        assert_eq!(newest.len(), 26 * 188);
         s.dispose();
         run_ops(&rec, &mut s);
         assert_eq!(std::fs::read_dir(&app).unwrap().count(), 0);
@@ -700,7 +866,7 @@ mod tests {
         }
         assert!(s.playlist().unwrap().contains("cam-0.ts"));
         assert!(matches!(s.segment(0), Some(SegmentData::Ram(c, _)) if c.len() == 25));
-        assert_eq!(s.ram_bytes(), 26 * 188);
+        assert_eq!(s.ram_bytes(), (26 + 2) * 188);
         let path = dir.join("live/cam-0.ts");
         {
             let pending = rec.pending.borrow();
@@ -710,8 +876,8 @@ mod tests {
         let _ = rec.take();
         assert!(s.handle_written(&path, true));
         assert!(matches!(s.segment(0), Some(SegmentData::File(p)) if p == path));
-        assert_eq!(s.segment_len(0), Some(25 * 188));
-        assert_eq!(s.ram_bytes(), 188);
+        assert_eq!(s.segment_len(0), Some(26 * 188));
+        assert_eq!(s.ram_bytes(), 2 * 188);
         let op = rec.take().unwrap();
         match &op {
             FileOp::WriteAtomic { path, chunks } => {
@@ -746,7 +912,7 @@ mod tests {
         }
         assert!(s.segment(0).is_none());
         assert_eq!(s.unremoved.len(), 1, "its removal waits for room");
-        assert!(s.ram_bytes() <= 5 * 25 * 188);
+        assert!(s.ram_bytes() <= 5 * 26 * 188);
         let rec = Recorder::new(64);
         s.files = Files::new(rec.clone());
         for i in 150..176 {
@@ -769,5 +935,235 @@ mod tests {
                 assert!(matches!(s.segment(seq), Some(SegmentData::Ram(..))));
             }
         }
+    }
+
+    /// Real frames through the TS output into the HLS output, in the order a Source runs them.
+    struct Chain {
+        ts: ts::TsOutput,
+        hls: HlsOutput,
+        stream: Rc<RefCell<HlsStream>>,
+    }
+
+    /// AAC LC, 44.1 kHz, stereo.
+    const ASC: [u8; 2] = [0x12, 0x10];
+
+    impl Chain {
+        fn new(config: Hls) -> Chain {
+            let stream = Rc::new(RefCell::new(ram(key(), config)));
+            let mut c = Chain {
+                ts: ts::TsOutput::new("test".into()),
+                hls: HlsOutput(stream.clone()),
+                stream,
+            };
+            c.ts.on_publish();
+            c.hls.on_publish();
+            let sps = [0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
+            let pps = [0x68, 0xee, 0x3c, 0x80];
+            let mut avc = vec![0x17, 0x00, 0, 0, 0, 1, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0, 6];
+            avc.extend_from_slice(&sps);
+            avc.extend_from_slice(&[1, 0, 4]);
+            avc.extend_from_slice(&pps);
+            c.push(Frame::video(
+                VideoCodec::Avc,
+                0,
+                0,
+                false,
+                true,
+                avc.into(),
+                5,
+            ));
+            let aac = [0xAF, 0x00, ASC[0], ASC[1]];
+            c.push(Frame::audio(
+                crate::media::AudioCodec::Aac,
+                0,
+                true,
+                Bytes::copy_from_slice(&aac),
+                2,
+            ));
+            c
+        }
+
+        fn push(&mut self, f: Frame) {
+            let f = Rc::new(f);
+            self.ts.on_frame(&f);
+            self.hls.on_frame(&f);
+        }
+
+        /// `secs` of video at `fps` with a keyframe every `gop` frames, `frame_len` bytes a
+        /// frame (keyframes 4 times that), and AAC (200 bytes a frame), interleaved by DTS.
+        fn run(&mut self, secs: i64, fps: i64, gop: i64, frame_len: usize) {
+            let video = (0..secs * fps).map(|n| (n * 1000 / fps, Some(n % gop == 0)));
+            let audio = (0..secs * 44_100 / 1024).map(|k| (k * 1024 * 1000 / 44_100, None));
+            let mut all: Vec<(i64, Option<bool>)> = video.chain(audio).collect();
+            all.sort_by_key(|&(dts, v)| (dts, v.is_some()));
+            for (dts, v) in all {
+                let f = match v {
+                    Some(key) => {
+                        let len = if key { 4 * frame_len } else { frame_len };
+                        let mut body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+                        body.extend_from_slice(&(len as u32 - 4).to_be_bytes()[..]);
+                        body.push(if key { 0x65 } else { 0x41 });
+                        body.resize(5 + len, (dts & 0x7F) as u8 | 0x80);
+                        Frame::video(VideoCodec::Avc, dts, 0, key, false, body.into(), 5)
+                    }
+                    None => {
+                        let mut body = vec![0xAF, 0x01];
+                        body.resize(202, 0x5A);
+                        Frame::audio(crate::media::AudioCodec::Aac, dts, false, body.into(), 2)
+                    }
+                };
+                self.push(f);
+            }
+        }
+    }
+
+    /// What the checks found in one listed segment.
+    #[derive(Debug)]
+    struct Listed {
+        duration: f64,
+        discontinuity: bool,
+        /// The first video PES is a keyframe (random_access_indicator).
+        keyframe: bool,
+        /// The segmenter marked it as started by a forced cut.
+        forced: bool,
+    }
+
+    /// Checks the playlist and every segment it lists, each on its own and all in a row: a
+    /// segment starts with the PAT (PID 0) then the PMT, a demuxer given only that segment
+    /// finds the video stream, `EXT-X-TARGETDURATION` covers every `EXTINF` rounded (RFC 8216
+    /// 4.3.3.1), and continuity counters run on from one segment to the next.
+    fn check_segments(s: &HlsStream) -> Vec<Listed> {
+        use crate::wire::mpegts::{Demuxer, PMT_PID, VIDEO_PID};
+        let m3u8 = s.playlist().unwrap();
+        let target: f64 = m3u8
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut seq: u64 = m3u8
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut all = Demuxer::new();
+        let mut listed = Vec::new();
+        let mut discontinuity = false;
+        for line in m3u8.lines() {
+            if line == "#EXT-X-DISCONTINUITY" {
+                discontinuity = true;
+            }
+            let Some(d) = line.strip_prefix("#EXTINF:") else {
+                continue;
+            };
+            let duration: f64 = d.trim_end_matches(',').parse().unwrap();
+            assert!(duration.round() <= target, "{m3u8}");
+            let Some(SegmentData::Ram(chunks, len)) = s.segment(seq) else {
+                panic!("segment {seq} not in RAM");
+            };
+            let bytes = chunks.concat();
+            assert_eq!(bytes.len(), len);
+            assert_eq!(bytes.len() % PACKET_LEN, 0);
+            let pid = |i: usize| {
+                u16::from(bytes[i * PACKET_LEN + 1] & 0x1F) << 8
+                    | u16::from(bytes[i * PACKET_LEN + 2])
+            };
+            assert_eq!(
+                (pid(0), pid(1)),
+                (0, PMT_PID),
+                "segment {seq}: PAT, PMT first"
+            );
+            let mut alone = Demuxer::new();
+            alone.push(&bytes).unwrap();
+            alone.flush().unwrap();
+            let first_video = std::iter::from_fn(|| alone.poll())
+                .find(|p| p.pid == VIDEO_PID)
+                .unwrap_or_else(|| panic!("segment {seq}: no video found alone"));
+            all.push(&bytes).unwrap();
+            let forced = s.segments.iter().find(|x| x.seq == seq).unwrap().forced;
+            assert_eq!(forced, !first_video.random_access, "segment {seq}");
+            listed.push(Listed {
+                duration,
+                discontinuity: std::mem::take(&mut discontinuity),
+                keyframe: first_video.random_access,
+                forced,
+            });
+            seq += 1;
+        }
+        assert_eq!(all.cc_errors(), 0, "continuity across segments");
+        listed
+    }
+
+    fn target(s: &HlsStream) -> u32 {
+        let m = s.playlist().unwrap();
+        let t = m
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"));
+        t.unwrap().parse().unwrap()
+    }
+
+    /// Issue 17: a 10 s GOP against 2 s fragments (OBS's 250 frames at 25 fps). Segments last
+    /// until the first keyframe after `hls_fragment`, so each is a whole GOP starting with
+    /// PAT, PMT and the keyframe; `EXT-X-TARGETDURATION` rises to cover them.
+    #[test]
+    fn a_long_gop_makes_long_segments_that_start_with_tables_and_a_keyframe() {
+        let mut c = Chain::new(config(2_000, 60_000));
+        c.run(35, 25, 250, 1_000);
+        let s = c.stream.borrow();
+        let listed = check_segments(&s);
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        for l in &listed {
+            assert!(l.keyframe && !l.discontinuity, "{listed:?}");
+            assert!((l.duration - 10.0).abs() < 0.05, "{listed:?}");
+        }
+        assert_eq!(target(&s), 10);
+    }
+
+    /// A GOP over the segment's byte cap (`hls_max_bytes` / (`hls_window` / `hls_fragment` +
+    /// 4)) is cut between keyframes. The segment after such a forced cut still starts with
+    /// PAT and PMT, continuity counters included, and is not marked as a discontinuity: its
+    /// timestamps and frames follow on from the segment before it. The next keyframe starts
+    /// a segment again, however short the forced one is.
+    #[test]
+    fn a_gop_over_the_byte_cap_is_cut_and_the_next_segment_still_starts_with_tables() {
+        // A segment cap of 7 MiB / (60 / 2 + 4) = 216 KiB, about 3 s; nothing leaves the
+        // window.
+        let mut cfg = config(2_000, 60_000);
+        cfg.max_bytes = 7 << 20;
+        let mut c = Chain::new(cfg);
+        c.run(35, 25, 250, 2_000);
+        let s = c.stream.borrow();
+        let listed = check_segments(&s);
+        let forced = listed.iter().filter(|l| l.forced).count() as u64;
+        assert!(forced >= 6, "{listed:?}");
+        assert!(s.forced_cuts >= forced, "the current one may be forced too");
+        assert!(listed.iter().all(|l| !l.discontinuity), "{listed:?}");
+        // Every keyframe (each 10 s) starts a segment.
+        let mut t = 0.0;
+        for l in &listed {
+            let at_keyframe = (t / 10.0f64).fract().min(1.0 - (t / 10.0f64).fract()) < 0.005;
+            assert_eq!(l.keyframe, at_keyframe, "at {t}: {listed:?}");
+            t += l.duration;
+        }
+    }
+
+    /// The shipped defaults (2 s fragments, 10 s window, 16 MiB) against OBS's defaults: 250
+    /// frames a GOP at 30 fps (8.3 s) and 2.5 Mbit/s. A GOP is bigger than the segment cap,
+    /// so some cuts are forced; every segment is still valid on its own.
+    #[test]
+    fn obs_defaults_on_the_shipped_config_give_valid_segments() {
+        let shipped = include_str!("../../rootfs/common/etc/tinysrs/tinysrs.toml");
+        let shipped = crate::config::Config::from_toml_str(shipped, "shipped").unwrap();
+        let hls = shipped.default_vhost().hls.clone();
+        assert_eq!(hls, crate::config::Config::embedded().default_vhost().hls);
+        let mut c = Chain::new(hls);
+        c.run(40, 30, 250, 2_500_000 / 8 / 30);
+        let s = c.stream.borrow();
+        let listed = check_segments(&s);
+        assert!(s.forced_cuts > 0, "{listed:?}");
+        assert!(listed.iter().any(|l| l.keyframe), "{listed:?}");
+        assert!(listed.iter().all(|l| !l.discontinuity), "{listed:?}");
+        assert!(target(&s) >= 5, "{listed:?}");
     }
 }

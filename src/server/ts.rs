@@ -19,7 +19,9 @@ use crate::wire::codec::aac::AacConfig;
 use crate::wire::codec::h264::AvcConfig;
 use crate::wire::codec::h265::HevcConfig;
 use crate::wire::codec::{avcc_to_annexb, NalFormat};
-use crate::wire::mpegts::{Muxer, StreamType, PACKET_LEN};
+use crate::wire::mpegts::{
+    packet_pid, Muxer, StreamType, PACKET_LEN, PAT_PID, PMT_PID, TABLES_LEN,
+};
 
 /// PAT/PMT interval for audio-only streams (ms of stream time).
 pub const AUDIO_ONLY_TABLES_MS: i64 = 1_000;
@@ -237,9 +239,12 @@ fn packets_len(len: usize) -> usize {
     len.div_ceil(PACKET_LEN - 4 - 8) * PACKET_LEN
 }
 
-/// True when TS packets start with a PAT (PID 0): a segment or a player can start there.
-pub fn starts_with_tables(packets: &[u8]) -> bool {
-    matches!(packets, [0x47, b1, b2, ..] if (u16::from(b1 & 0x1F) << 8 | u16::from(*b2)) == 0)
+/// The PAT and PMT packets a frame's TS packets start with (a video keyframe's, or an
+/// audio-only stream's once a second): a segment or a player can start there.
+pub fn tables(packets: &[u8]) -> Option<&[u8; TABLES_LEN]> {
+    let tables = packets.first_chunk::<TABLES_LEN>()?;
+    let (pat, pmt) = tables.split_at(PACKET_LEN);
+    (packet_pid(pat) == Some(PAT_PID) && packet_pid(pmt) == Some(PMT_PID)).then_some(tables)
 }
 
 impl Output for TsOutput {

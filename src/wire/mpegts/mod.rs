@@ -69,6 +69,34 @@ const BODY_LEN: usize = PACKET_LEN - HEADER_LEN;
 /// Timestamps (PTS, DTS, PCR base) are 33-bit counters of a 90 kHz clock.
 pub use crate::wire::pes::TIMESTAMP_MASK;
 
+/// The PID of the transport packet at the start of `packet` (2.4.3.2), or None when it does
+/// not start with the sync byte or is shorter than a header.
+pub fn packet_pid(packet: &[u8]) -> Option<u16> {
+    match packet {
+        [SYNC_BYTE, b1, b2, _, ..] => Some(u16::from(b1 & 0x1F) << 8 | u16::from(*b2)),
+        _ => None,
+    }
+}
+
+/// The continuity_counter of the transport packet at the start of `packet` (2.4.3.3), or
+/// None as for [`packet_pid`].
+pub fn continuity_counter(packet: &[u8]) -> Option<u8> {
+    match packet {
+        [SYNC_BYTE, _, _, b3, ..] => Some(b3 & 0x0F),
+        _ => None,
+    }
+}
+
+/// Sets the continuity_counter (the low 4 bits of the fourth header byte, 2.4.3.3) of the
+/// transport packet at the start of `packet` to `cc` mod 16. Nothing else changes: a PSI
+/// section's CRC does not cover the packet header. A slice that does not start with a packet
+/// header is left as it is.
+pub fn set_continuity_counter(packet: &mut [u8], cc: u8) {
+    if let [SYNC_BYTE, _, _, b3, ..] = packet {
+        *b3 = (*b3 & 0xF0) | (cc & 0x0F);
+    }
+}
+
 /// Elementary stream types the muxer writes (2.4.4.9, table 2-34, and ITU-T H.222.0 amendments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamType {

@@ -857,3 +857,38 @@ fn demuxer_fuzz_does_not_panic() {
         assert!(d.stats().packets <= input.len() as u64 / 188 + 1);
     }
 }
+
+/// The header helpers read and rewrite PID and continuity_counter of our own PAT, and leave
+/// everything else (flags, the section and its CRC) as the muxer wrote it.
+#[test]
+fn packet_header_helpers_restamp_the_continuity_counter_only() {
+    let mut m = av_muxer();
+    let mut ts = Vec::new();
+    for _ in 0..3 {
+        ts.clear();
+        m.write_tables(&mut ts);
+    }
+    let (pat, pmt) = ts.split_at_mut(PACKET_LEN);
+    assert_eq!(packet_pid(pat), Some(PAT_PID));
+    assert_eq!(packet_pid(pmt), Some(PMT_PID));
+    assert_eq!(continuity_counter(pat), Some(2));
+    let before = pat.to_vec();
+    set_continuity_counter(pat, 0x1F);
+    assert_eq!(continuity_counter(pat), Some(0x0F));
+    assert_eq!(pat[3], before[3] | 0x0F);
+    assert_eq!((&pat[..3], &pat[4..]), (&before[..3], &before[4..]));
+    let mut d = Demuxer::new();
+    d.push(pat).unwrap();
+    assert_eq!(
+        d.pmt_pid(),
+        Some(PMT_PID),
+        "the section still reads, CRC and all"
+    );
+    // Not a packet: nothing read, nothing written.
+    for bad in [&[0x47, 0x40][..], &[0x46, 0x40, 0, 0x10][..], &[][..]] {
+        assert_eq!((packet_pid(bad), continuity_counter(bad)), (None, None));
+        let mut copy = bad.to_vec();
+        set_continuity_counter(&mut copy, 5);
+        assert_eq!(copy, bad);
+    }
+}
