@@ -438,10 +438,12 @@ fn api_cpu_percent_is_the_share_of_the_last_interval() {
     let server = Server::start("");
     let http = server.http_addr.unwrap();
     // Busy: summaries as fast as they are answered (each reads a dozen /proc files), until the
-    // server has used half a second of CPU.
+    // server has used half a second of CPU and at least two sweeps (one a second) sampled it.
     let mut busiest = 0.0f64;
-    let busy_until = std::time::Instant::now() + 30 * SECS;
-    while common::cpu_s(server.pid()) < 0.5 {
+    let busy_from = std::time::Instant::now();
+    let busy_until = busy_from + 30 * SECS;
+    while common::cpu_s(server.pid()) < 0.5 || busy_from.elapsed() < 2500 * Duration::from_millis(1)
+    {
         assert!(
             std::time::Instant::now() < busy_until,
             "the server used only {} s of CPU in 30 s",
