@@ -1,14 +1,16 @@
 //! Media sockets of the GB28181 driver: the shared TCP media port's connections, tcp_active
 //! connections to cameras, UDP media ports; every packet goes to the gateway's router.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::tcp::read_frames;
-use super::{GbHandle, MAX_DATAGRAM};
+use super::{Gb, GbHandle, MAX_DATAGRAM};
 use crate::net::Shared;
 use crate::server::stats::GaugeGuard;
 use crate::wire::rtp::FrameDecoder;
@@ -50,19 +52,47 @@ pub(super) async fn media_tcp(
     }
 }
 
-pub(super) async fn media_udp(gb: GbHandle, shared: Shared, port: u16) {
-    let _task = shared.ctx.tasks.enter();
-    let ip = shared.ctx.config().gb28181.sip_listen.ip();
-    let socket = match UdpSocket::bind((ip, port)).await {
-        Ok(s) => s,
-        Err(e) => {
-            log::warn!("GB28181: cannot bind udp media port {port}: {e}");
+/// Gives a UDP media port back to the agent when dropped: with the socket, when its reader
+/// ends or is aborted, so the port is never offered again while still bound.
+struct PortLease {
+    gb: Weak<RefCell<Gb>>,
+    port: u16,
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        let Some(gb) = self.gb.upgrade() else {
             return;
-        }
+        };
+        // Tasks are dropped by the runtime between polls, when no borrow is held.
+        match gb.try_borrow_mut() {
+            Ok(mut g) => g.agent.release_udp_port(self.port),
+            Err(_) => log::debug!("GB28181: udp media port {} not given back", self.port),
+        };
+    }
+}
+
+/// A bound UDP media port: the socket closes first, then the lease gives the port back
+/// (fields drop in order).
+struct UdpPort {
+    socket: UdpSocket,
+    _lease: PortLease,
+}
+
+/// Reads a UDP media port the driver bound for an offer, until aborted.
+pub(super) async fn media_udp(gb: GbHandle, shared: Shared, socket: UdpSocket, port: u16) {
+    let _task = shared.ctx.tasks.enter();
+    let lease = PortLease {
+        gb: Rc::downgrade(&gb),
+        port,
+    };
+    let port = UdpPort {
+        socket,
+        _lease: lease,
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let Ok((n, addr)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, addr)) = port.socket.recv_from(&mut buf).await else {
             continue;
         };
         rtp_in(&gb, &shared, addr, Bytes::copy_from_slice(&buf[..n]));

@@ -11,7 +11,8 @@
 //! Inviting | Trying | Ringing Provisional 180, 183          Ringing
 //! Ringing                     Provisional 100               Ringing
 //! Inviting | Trying | Ringing Answered (2xx)                Up         ACK, MediaStart
-//! Inviting | Trying | Ringing Failed, Hangup, Gone          Idle       UDP port freed
+//! Inviting | Trying | Ringing Failed, Hangup, Gone          Idle       MediaStop (the
+//!                                                                       offer's port closes)
 //! Up                          Media                         Up
 //! Up                          Hangup (API, media timeout)   Stopping   BYE, MediaStop
 //! Up                          Gone (device BYE, offline)    Idle       MediaStop
@@ -142,8 +143,8 @@ pub enum CallEvent {
 /// What a transition leaves for the agent to clean up.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ended {
-    /// An offer ended before its answer: its media resources (a UDP port) are free.
-    Offer { transport: MediaTransport },
+    /// An offer ended before its answer: what was opened for it (a UDP port) closes.
+    Offer { dialog: Dialog },
     /// Media was expected: stop it (and send BYE if we hung up).
     Media { dialog: Dialog, to_tag: String },
 }
@@ -250,12 +251,7 @@ impl CallState {
             (
                 S::Inviting { dialog, .. } | S::Trying { dialog, .. } | S::Ringing { dialog, .. },
                 E::Failed { retry_at } | E::Hangup { retry_at, .. } | E::Gone { retry_at },
-            ) => (
-                S::Idle { retry_at },
-                Some(Ended::Offer {
-                    transport: dialog.transport,
-                }),
-            ),
+            ) => (S::Idle { retry_at }, Some(Ended::Offer { dialog })),
             (
                 S::Up {
                     dialog,

@@ -58,8 +58,6 @@ impl Agent {
         let server = &self.config.server_id;
         msg.push_header("Subject", format!("{channel}:{ssrc_text},{server}:0"));
         let request = msg.to_bytes();
-        self.outbox.send_bytes(peer, request.clone());
-        log::info!("GB28181 INVITE {device}/{channel} ssrc {ssrc_text} ({transport:?})");
         let Some(d) = self.devices.map.get_mut(device) else {
             return false;
         };
@@ -69,7 +67,7 @@ impl Agent {
             .or_insert_with(|| Channel::new("ON"));
         let invite = CallEvent::Invite {
             dialog,
-            request,
+            request: request.clone(),
             now,
         };
         if let Err(e) = ch.call.on(invite) {
@@ -77,6 +75,15 @@ impl Agent {
             self.alloc.release(transport);
             return false;
         }
+        // The driver opens the offer's port before it sends the INVITE.
+        self.events.push_back(AgentEvent::MediaOffer {
+            device: device.to_string(),
+            channel: channel.to_string(),
+            ssrc,
+            transport,
+        });
+        self.outbox.send_bytes(peer, request);
+        log::info!("GB28181 INVITE {device}/{channel} ssrc {ssrc_text} ({transport:?})");
         true
     }
 
@@ -215,9 +222,10 @@ impl Agent {
         }
     }
 
-    /// Applies `event` to a channel's call and cleans up what the transition ended: the UDP
-    /// port of a failed offer, the media of a call that was up. Refused events are logged at
-    /// debug (late or repeated responses are normal on UDP).
+    /// Applies `event` to a channel's call and stops the media of what the transition ended
+    /// (a failed offer, a call that was up): the driver closes its socket and gives a UDP port
+    /// back. Refused events are logged at debug (late or repeated responses are normal on
+    /// UDP).
     fn fire(
         &mut self,
         dev: &str,
@@ -230,13 +238,11 @@ impl Agent {
         let ended = c.call.on(event).inspect_err(|e| {
             log::debug!("GB28181 {dev}/{ch}: {e}, ignored");
         })?;
-        match &ended {
-            Some(Ended::Offer { transport }) => self.alloc.release(*transport),
-            Some(Ended::Media { dialog, .. }) => {
-                self.events
-                    .push_back(AgentEvent::MediaStop { ssrc: dialog.ssrc });
-            }
-            None => {}
+        if let Some(Ended::Offer { dialog } | Ended::Media { dialog, .. }) = &ended {
+            self.events.push_back(AgentEvent::MediaStop {
+                ssrc: dialog.ssrc,
+                transport: dialog.transport,
+            });
         }
         Ok(ended)
     }

@@ -9,7 +9,7 @@
 //!
 //! Device lifecycle: unknown → REGISTER (401 challenge if a password applies, then 200 with
 //! Date) → online → Catalog and DeviceInfo queries → channels → INVITE each channel (when
-//! `auto_invite`) → 200 + SDP → ACK → media. Keepalives keep it online; a keepalive from an
+//! `auto_invite`; its media port is opened first) → 200 + SDP → ACK → media. Keepalives keep it online; a keepalive from an
 //! unknown device (we restarted, it did not re-register) makes it online too. REGISTER with
 //! `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline (its calls end, no
 //! BYE). A channel whose media stops for `media_timeout` is hung up (BYE) and invited again.
@@ -89,7 +89,18 @@ pub enum AgentEvent {
     DeviceOffline {
         device: String,
     },
-    /// Expect media for a channel: the stream to publish, the SSRC we asked for, how.
+    /// We offer to receive a channel's media: its INVITE is in the outbox. Get ready before
+    /// that INVITE leaves (the driver carries out events before it sends): the UDP port our
+    /// SDP names must be open, since a device may send media as soon as it answers, before
+    /// its 200 reaches us. Ends with [`AgentEvent::MediaStop`] when the offer fails, or goes
+    /// on with [`AgentEvent::MediaStart`] when it is answered.
+    MediaOffer {
+        device: String,
+        channel: String,
+        ssrc: u32,
+        transport: MediaTransport,
+    },
+    /// Expect media for a channel: the stream to publish, the SSRC of the answer, how.
     MediaStart {
         device: String,
         channel: String,
@@ -98,8 +109,12 @@ pub enum AgentEvent {
         /// The device's media address from its SDP answer (tcp_active connects there).
         remote: Option<SocketAddr>,
     },
+    /// An offer or a call ended: stop its media and close what was opened for it (the UDP
+    /// port goes back to the agent through [`Agent::release_udp_port`] once its socket is
+    /// closed).
     MediaStop {
         ssrc: u32,
+        transport: MediaTransport,
     },
 }
 
@@ -197,11 +212,15 @@ impl Agent {
         self.outbox.pop()
     }
 
+    /// What the driver must do. Carry out every event before sending what
+    /// [`Agent::poll_transmit`] gives: a [`AgentEvent::MediaOffer`]'s port must be open before
+    /// its INVITE leaves.
     pub fn poll_event(&mut self) -> Option<AgentEvent> {
         self.events.pop_front()
     }
 
-    /// The driver closed the socket of a UDP media port.
+    /// The driver closed the socket of a UDP media port (or could not open it): the port may
+    /// be offered again.
     pub fn release_udp_port(&mut self, port: u16) {
         self.alloc.release_port(port);
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::*;
+use crate::wire::sdp::Sdp;
 use crate::wire::sip::digest::{compute_response, Challenge};
 
 const DEVICE: &str = "34020000001320000001";
@@ -89,6 +90,21 @@ fn method_of(m: &SipMessage) -> Option<Method> {
 
 fn events(agent: &mut Agent) -> Vec<AgentEvent> {
     std::iter::from_fn(|| agent.poll_event()).collect()
+}
+
+/// [`events`], done as the driver does them: a stopped UDP port is closed and given back.
+fn driver_events(agent: &mut Agent) -> Vec<AgentEvent> {
+    let events = events(agent);
+    for e in &events {
+        if let AgentEvent::MediaStop {
+            transport: MediaTransport::Udp { port },
+            ..
+        } = e
+        {
+            agent.release_udp_port(*port);
+        }
+    }
+    events
 }
 
 fn keepalive() -> String {
@@ -252,6 +268,15 @@ fn catalog_leads_to_invite_answer_ack_and_media_start_then_bye_stops_it() {
         .unwrap()
         .starts_with(&format!("{CHANNEL}:{y}")));
     assert_eq!(a.devices()[0].channels[0].state, "inviting");
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaOffer {
+            device: DEVICE.into(),
+            channel: CHANNEL.into(),
+            ssrc: y.parse().unwrap(),
+            transport: MediaTransport::TcpPassive,
+        }]
+    );
 
     // The camera answers with another SSRC in its y=: that is the one its media will carry.
     let mut ok = invite.response_to(200, "OK", Some("cam7"));
@@ -285,7 +310,10 @@ fn catalog_leads_to_invite_answer_ack_and_media_start_then_bye_stops_it() {
     assert_eq!(status(&sent(&mut a)[0]), Some(200));
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::MediaStop { ssrc: 200000099 }]
+        vec![AgentEvent::MediaStop {
+            ssrc: 200000099,
+            transport: MediaTransport::TcpPassive
+        }]
     );
 }
 
@@ -343,7 +371,18 @@ fn no_keepalive_takes_the_device_offline_and_stalled_media_is_invited_again() {
     );
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::MediaStop { ssrc: 200000001 }]
+        vec![
+            AgentEvent::MediaStop {
+                ssrc: 200000001,
+                transport: MediaTransport::TcpPassive
+            },
+            AgentEvent::MediaOffer {
+                device: DEVICE.into(),
+                channel: CHANNEL.into(),
+                ssrc: 200000002,
+                transport: MediaTransport::TcpPassive
+            }
+        ]
     );
     // No keepalive for keepalive_timeout: offline.
     a.handle_timeout(14_000 + 60_001);
@@ -445,8 +484,17 @@ fn an_unanswered_invite_is_sent_again_then_given_up_and_its_port_freed() {
     );
     assert_eq!(now, 100 + u64::from(INVITE_TRIES) * INVITE_RETRY_MS);
     assert_eq!(a.devices()[0].channels[0].ssrc, None);
-    assert!(events(&mut a).is_empty());
-    // Invited again after media_timeout, on the same (freed) port.
+    let port = MediaTransport::Udp { port: 30000 };
+    assert!(
+        matches!(
+            &driver_events(&mut a)[..],
+            [AgentEvent::MediaOffer { transport: t, ssrc: offered, .. },
+             AgentEvent::MediaStop { transport: s, ssrc: stopped }]
+                if *t == port && *s == port && offered == stopped
+        ),
+        "the port is opened for the offer and closed when it fails"
+    );
+    // Invited again after media_timeout, on the same port (the driver gave it back).
     let retry = now + 10_000;
     assert_eq!(a.poll_timeout(), Some(retry));
     a.handle_timeout(retry - 1);
@@ -461,6 +509,7 @@ fn an_unanswered_invite_is_sent_again_then_given_up_and_its_port_freed() {
 fn ringing_stops_retransmission_then_the_answer_brings_media() {
     let mut a = registered("");
     let invite = invite_in(&send_catalog(&mut a, 100));
+    events(&mut a);
     for status in [100, 180] {
         let reason = if status == 100 { "Trying" } else { "Ringing" };
         a.handle_message(
@@ -498,12 +547,25 @@ fn ringing_stops_retransmission_then_the_answer_brings_media() {
 fn bye_while_inviting_forgets_the_offer_without_a_message() {
     let mut a = registered_with(udp_config());
     let invite = invite_in(&send_catalog(&mut a, 100));
+    assert!(matches!(
+        events(&mut a)[..],
+        [AgentEvent::MediaOffer { .. }]
+    ));
     assert!(a.bye(200, DEVICE, CHANNEL));
     assert!(
         sent(&mut a).is_empty(),
         "no BYE before an answer (no CANCEL either)"
     );
-    assert!(events(&mut a).is_empty());
+    assert!(
+        matches!(
+            driver_events(&mut a)[..],
+            [AgentEvent::MediaStop {
+                transport: MediaTransport::Udp { port: 30000 },
+                ..
+            }]
+        ),
+        "only the offer's port closes"
+    );
     assert_eq!(state(&a), "idle");
     assert!(!a.bye(200, DEVICE, CHANNEL), "already stopped");
     // A late answer to it starts nothing.
@@ -533,7 +595,10 @@ fn api_bye_of_a_playing_channel_stops_until_the_device_answers() {
     assert!(out[0].header("To").unwrap().contains("tag=cam7"));
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::MediaStop { ssrc: 200000077 }]
+        vec![AgentEvent::MediaStop {
+            ssrc: 200000077,
+            transport: MediaTransport::TcpPassive
+        }]
     );
     assert_eq!(state(&a), "stopping");
     assert_eq!(a.devices()[0].channels[0].ssrc, None);
@@ -609,4 +674,37 @@ fn an_unanswered_invite_over_tcp_gives_up_and_a_re_register_invites_again() {
     let invite = invite_in(&out);
     assert_ne!(invite.call_id(), first.call_id());
     assert_eq!(state(&a), "inviting");
+}
+
+/// Issue 17 item 8: a device may send RTP the moment it answers, before its 200 reaches us.
+/// The UDP port of the offer is asked for with the INVITE (the driver opens it before the
+/// INVITE leaves), not after the answer and our ACK; the answer then reuses it.
+#[test]
+fn a_udp_offer_asks_for_its_port_with_the_invite() {
+    let mut a = registered_with(udp_config());
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    let offer = Sdp::parse(std::str::from_utf8(&invite.body).unwrap()).unwrap();
+    let port = offer.media[0].port;
+    let ssrc = offer.ssrc_value().unwrap();
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaOffer {
+            device: DEVICE.into(),
+            channel: CHANNEL.into(),
+            ssrc,
+            transport: MediaTransport::Udp { port },
+        }],
+        "the port our INVITE names is opened before the answer"
+    );
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStart {
+            device: DEVICE.into(),
+            channel: CHANNEL.into(),
+            ssrc: 200000077,
+            transport: MediaTransport::Udp { port },
+            remote: Some(SocketAddr::from(([127, 0, 0, 1], 30000))),
+        }]
+    );
 }

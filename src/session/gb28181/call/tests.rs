@@ -120,7 +120,7 @@ fn an_answer_brings_the_call_up_with_the_answered_ssrc() {
 }
 
 #[test]
-fn an_offer_that_fails_or_is_hung_up_frees_its_transport() {
+fn an_offer_that_fails_or_is_hung_up_ends_with_its_dialog() {
     let offers = || {
         [
             inviting(0),
@@ -140,12 +140,7 @@ fn an_offer_that_fails_or_is_hung_up_frees_its_transport() {
         for from in offers() {
             let (s, ended) = step(from, event.clone());
             assert_eq!(s, CallState::Idle { retry_at: 7 });
-            assert_eq!(
-                ended,
-                Some(Ended::Offer {
-                    transport: MediaTransport::Udp { port: 30000 }
-                })
-            );
+            assert_eq!(ended, Some(Ended::Offer { dialog: dialog() }));
         }
     }
 }
