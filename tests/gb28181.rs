@@ -1328,3 +1328,34 @@ fn udp_media_sent_before_the_answer_arrives_is_all_received() {
         "the first frame is the first keyframe sent: {tags:?}"
     );
 }
+
+/// Issue 17 item 9 (srs-bench): after the device's BYE the channel is not invited again at
+/// `media_timeout` (3 s here), as SRS does not; a new REGISTER from the device invites it.
+#[test]
+fn a_bye_from_the_device_is_not_followed_by_a_new_invite() {
+    let (server, sip) = bare_gateway("transport = \"tcp_passive\"\nmedia_timeout = 3\n");
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    device.catalog();
+    let invite = device.wait_request(&server, Method::Invite, 5 * SECS);
+    device.answer(&invite);
+    device.wait_request(&server, Method::Ack, SECS);
+    device.bye(&invite);
+    assert!(
+        server.wait_log(
+            &format!("GB28181 {DEVICE}/{CHANNEL}: BYE from the device"),
+            2 * SECS
+        ),
+        "{}",
+        server.log()
+    );
+    if let Some(again) = device.next(5 * SECS, |m| m.method() == Some(&Method::Invite)) {
+        panic!(
+            "invited again after the device's BYE: {again:?}\n{}",
+            server.log()
+        );
+    }
+    device.register(&server);
+    let again = device.wait_request(&server, Method::Invite, 2 * SECS);
+    assert_ne!(again.call_id(), invite.call_id());
+}

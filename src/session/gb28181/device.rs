@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::call::CallState;
+use super::call::{CallState, Resume};
 use super::outbox::Originator;
 use super::{Agent, AgentError, Peer};
 use crate::wire::manscdp::{self, CatalogItem, Message as Mans};
@@ -28,17 +28,22 @@ impl Channel {
         Channel {
             name: String::new(),
             status: status.to_string(),
-            call: CallState::Idle { retry_at: 0 },
+            call: CallState::Idle {
+                resume: Resume::At(0),
+            },
         }
     }
 
     /// When the channel may be invited automatically: its status is not "OFF", no call is
-    /// set up or up, and the API did not stop it.
+    /// set up or up, and neither the API nor the device stopped it.
     pub fn auto_invite_at(&self) -> Option<u64> {
         if self.status.eq_ignore_ascii_case("OFF") {
             return None;
         }
-        self.call.retry_at().filter(|t| *t != u64::MAX)
+        match self.call.resume()? {
+            Resume::At(t) => Some(t),
+            Resume::OnRegister | Resume::OnRequest => None,
+        }
     }
 }
 
@@ -92,14 +97,17 @@ impl Device {
             .collect()
     }
 
-    /// Makes the idle channels waiting out a retry delay due at `now` (the device registered
-    /// again, so it is worth asking at once). Channels the API stopped stay stopped.
+    /// Makes due at `now` the idle channels waiting out a retry delay or hung up by the
+    /// device's BYE (the device registered again, so it is worth asking at once). Channels
+    /// the API stopped stay stopped.
     pub fn retry_now(&mut self, now: u64) {
         for channel in self.channels.values_mut() {
-            if let CallState::Idle { retry_at } = &mut channel.call {
-                if *retry_at != u64::MAX {
-                    *retry_at = (*retry_at).min(now);
-                }
+            if let CallState::Idle { resume } = &mut channel.call {
+                *resume = match *resume {
+                    Resume::At(t) => Resume::At(t.min(now)),
+                    Resume::OnRegister => Resume::At(now),
+                    Resume::OnRequest => Resume::OnRequest,
+                };
             }
         }
     }
@@ -315,7 +323,9 @@ mod tests {
             d.channels["b"].status, "ON",
             "a known channel is updated at the limit"
         );
-        d.channels.get_mut("a").unwrap().call = CallState::Idle { retry_at: 5 };
+        d.channels.get_mut("a").unwrap().call = CallState::Idle {
+            resume: Resume::At(5),
+        };
         assert!(!d.due_channels(4).contains(&"a".to_string()));
         assert!(d.due_channels(5).contains(&"a".to_string()));
     }

@@ -4,7 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::call::{CallEvent, CallState, Dialog, Due, Ended, IllegalTransition, MediaTransport};
+use super::call::{
+    CallEvent, CallState, Dialog, Due, Ended, IllegalTransition, MediaTransport, Resume,
+};
 use super::device::Channel;
 use super::outbox::{InDialog, Originator};
 use super::{Agent, AgentEvent, Peer, SipTransport};
@@ -90,7 +92,7 @@ impl Agent {
     /// Stops a channel's media (API). False when no call is set up or up.
     pub fn bye(&mut self, now: u64, device: &str, channel: &str) -> bool {
         // An API stop is not retried automatically.
-        self.hangup(now, device, channel, u64::MAX)
+        self.hangup(now, device, channel, Resume::OnRequest)
     }
 
     /// A response to one of our requests: INVITE (1xx, 2xx → ACK and media, else failure) or
@@ -172,29 +174,30 @@ impl Agent {
         });
     }
 
-    /// A BYE from a device: 200 OK, and the call ends.
-    pub(super) fn on_bye(&mut self, now: u64, peer: Peer, msg: &SipMessage) {
+    /// A BYE from a device: 200 OK, and the call ends. The device does not want to send: the
+    /// channel is not invited again until it registers again, the API asks, or (on-demand
+    /// play, a later item) a player does.
+    pub(super) fn on_bye(&mut self, _now: u64, peer: Peer, msg: &SipMessage) {
         self.reply(peer, msg, 200, "OK");
         if let Some((dev, ch)) = msg.call_id().and_then(|c| self.devices.find_call(c)) {
             log::info!("GB28181 {dev}/{ch}: BYE from the device");
-            self.end_call(now, &dev, &ch);
+            self.end_call(&dev, &ch, Resume::OnRegister);
         }
     }
 
     /// The device ended the call or is gone: no BYE from us.
-    pub(super) fn end_call(&mut self, now: u64, dev: &str, ch: &str) {
+    pub(super) fn end_call(&mut self, dev: &str, ch: &str, resume: Resume) {
         let idle = self
             .devices
             .channel(dev, ch)
             .is_none_or(|c| matches!(c.call, CallState::Idle { .. }));
         if !idle {
-            let retry_at = now + self.config.media_timeout_ms;
-            let _ = self.fire(dev, ch, CallEvent::Gone { retry_at });
+            let _ = self.fire(dev, ch, CallEvent::Gone { resume });
         }
     }
 
-    /// We end a call: BYE if it is up; invited again automatically from `retry_at`.
-    fn hangup(&mut self, now: u64, dev: &str, ch: &str, retry_at: u64) -> bool {
+    /// We end a call: BYE if it is up; invited again as `resume` says.
+    fn hangup(&mut self, now: u64, dev: &str, ch: &str, resume: Resume) -> bool {
         let Some(d) = self
             .devices
             .map
@@ -204,7 +207,7 @@ impl Agent {
             return false;
         };
         let peer = d.peer;
-        match self.fire(dev, ch, CallEvent::Hangup { now, retry_at }) {
+        match self.fire(dev, ch, CallEvent::Hangup { now, resume }) {
             Ok(Some(Ended::Media { dialog, to_tag })) => {
                 let bye = Originator::of(&self.config).request(
                     &mut self.tokens,
@@ -272,7 +275,7 @@ impl Agent {
                         "GB28181 {id}/{ch}: no media for {} s, inviting again",
                         media_timeout / 1000
                     );
-                    self.hangup(now, &id, &ch, now);
+                    self.hangup(now, &id, &ch, Resume::At(now));
                 }
                 Due::ByeUnanswered => {
                     log::debug!("GB28181 {id}/{ch}: no answer to our BYE");

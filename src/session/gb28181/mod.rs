@@ -13,6 +13,9 @@
 //! unknown device (we restarted, it did not re-register) makes it online too. REGISTER with
 //! `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline (its calls end, no
 //! BYE). A channel whose media stops for `media_timeout` is hung up (BYE) and invited again.
+//! A channel the device hangs up (its BYE) is invited again only when the device registers
+//! again or on request (the API; on-demand play will ask the same way, through
+//! [`Agent::invite`]).
 //!
 //! The pieces: `register` (REGISTER, digest nonces, liveness), `device` (devices,
 //! channels, MANSCDP queries and answers), `call` (a call's states and its one transition

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::call::Resume;
 use super::device::{device_id_of, Device};
 use super::{Agent, AgentEvent, Peer};
 use crate::wire::manscdp;
@@ -175,8 +176,9 @@ impl Agent {
             .get(id)
             .map(|d| d.channels.keys().cloned().collect())
             .unwrap_or_default();
+        let resume = Resume::At(now + self.config.media_timeout_ms);
         for ch in channels {
-            self.end_call(now, id, &ch);
+            self.end_call(id, &ch, resume);
         }
         if self.devices.map.remove(id).is_some() {
             self.events.push_back(AgentEvent::DeviceOffline {

@@ -708,3 +708,64 @@ fn a_udp_offer_asks_for_its_port_with_the_invite() {
         }]
     );
 }
+
+/// Issue 17 item 9: a BYE from the device ends the call until the device registers again (as
+/// SRS does); we used to invite the channel again after media_timeout. The API may invite it
+/// meanwhile.
+#[test]
+fn a_bye_from_the_device_is_honoured_until_it_registers_again() {
+    let mut a = registered("");
+    let bye_after_answer = |a: &mut Agent, invite: SipMessage, at: u64| {
+        a.handle_message(at, "d", peer(), ok_to(&invite));
+        sent(a);
+        events(a);
+        let bye = request(Method::Bye, invite.call_id().unwrap(), 9, &[], "");
+        a.handle_message(at + 100, "d", peer(), bye);
+        assert_eq!(status(&sent(a)[0]), Some(200));
+        assert!(matches!(
+            events(a)[..],
+            [AgentEvent::MediaStop {
+                ssrc: 200000077,
+                ..
+            }]
+        ));
+        assert_eq!(state(a), "idle");
+    };
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    events(&mut a);
+    bye_after_answer(&mut a, invite, 200);
+    // Keepalives go on; however long we wait, no INVITE.
+    let mut now = 1_000;
+    while now < 120_000 {
+        now += 1_000;
+        if now % 20_000 == 0 {
+            let keepalive = request(Method::Message, "k", 5, &[], &keepalive());
+            a.handle_message(now, "d", peer(), keepalive);
+        }
+        a.handle_timeout(now);
+        let out = sent(&mut a);
+        assert!(
+            out.iter().all(|m| method_of(m) != Some(Method::Invite)),
+            "invited again at {now} after the device's BYE: {out:?}"
+        );
+    }
+    assert_eq!(
+        a.poll_timeout(),
+        Some(120_000 + 60_001),
+        "only the keepalive deadline"
+    );
+    // The API may ask.
+    assert!(a.invite(now, DEVICE, CHANNEL));
+    let invite = invite_in(&sent(&mut a));
+    events(&mut a);
+    bye_after_answer(&mut a, invite, now + 100);
+    a.handle_timeout(now + 30_000);
+    assert!(sent(&mut a).is_empty(), "nor after an API invite");
+    // The device registers again: invited at once.
+    let register = request(Method::Register, "r1", 7, &[("Expires", "3600")], "");
+    a.handle_message(now + 30_000, "d", peer(), register);
+    let out = sent(&mut a);
+    assert_eq!(status(&out[0]), Some(200));
+    invite_in(&out);
+    assert_eq!(state(&a), "inviting");
+}
