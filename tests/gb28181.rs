@@ -319,6 +319,9 @@ struct Call {
     invite: Invite,
     listener: Option<TcpListener>,
     dir: TempDir,
+    /// Media connections kept open until the device has hung up, as a camera does (the
+    /// server hangs up a call whose only media connection closes).
+    senders: std::cell::RefCell<Vec<Sender>>,
 }
 
 impl Call {
@@ -389,6 +392,7 @@ impl Call {
             invite,
             listener,
             dir: TempDir::new("gb-call"),
+            senders: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -414,18 +418,22 @@ impl Call {
             .unwrap_or_else(|e| panic!("sending media: {e}\n{}", self.server().log()));
         // Let the server take in the tail before anything ends the call.
         std::thread::sleep(SECS / 2);
+        self.senders.borrow_mut().push(sender);
         stats
     }
 
+    /// The device hangs up, then closes its media connections.
     fn finish(self) -> (Gateway, TempDir) {
         let Call {
             gw,
             device,
             invite,
             dir,
+            senders,
             ..
         } = self;
         device.finish(&gw, &invite);
+        drop(senders);
         (gw, dir)
     }
 }
@@ -1358,4 +1366,45 @@ fn a_bye_from_the_device_is_not_followed_by_a_new_invite() {
     device.register(&server);
     let again = device.wait_request(&server, Method::Invite, 2 * SECS);
     assert_ne!(again.call_id(), invite.call_id());
+}
+
+/// Issue 17 item 10 (srs-bench): when the device closes its media TCP connection, the stream
+/// is unpublished at once, not when `media_timeout` (15 s) runs out, and the call is hung up.
+#[test]
+fn a_closed_media_connection_unpublishes_at_once() {
+    let dir = TempDir::new("gb-tcp-close");
+    let clip = Clip::encode(&dir, Some(Codec::H264), None, 2);
+    let (server, sip) = bare_gateway("transport = \"tcp_passive\"\n");
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    device.catalog();
+    let invite = device.wait_request(&server, Method::Invite, 5 * SECS);
+    let (port, ssrc) = offer_of(&invite);
+    device.answer(&invite);
+    device.wait_request(&server, Method::Ack, SECS);
+    let mut sender = Sender::tcp_connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    let opts = SendOptions {
+        speed: 4.0,
+        ..SendOptions::real_time(ssrc)
+    };
+    sender.send_clip(&clip, &opts).unwrap();
+    assert!(
+        server.wait_log(
+            &format!("GB28181 publish __defaultVhost__/live/{CHANNEL}"),
+            2 * SECS
+        ),
+        "{}",
+        server.log()
+    );
+    drop(sender);
+    assert!(
+        server.wait_log(
+            &format!("GB28181 unpublish __defaultVhost__/live/{CHANNEL}"),
+            3 * SECS
+        ),
+        "still published 3 s after the media connection closed:\n{}",
+        server.log()
+    );
+    let bye = device.wait_request(&server, Method::Bye, SECS);
+    assert_eq!(bye.call_id(), invite.call_id());
 }

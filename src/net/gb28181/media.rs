@@ -12,6 +12,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use super::tcp::read_frames;
 use super::{Gb, GbHandle, MAX_DATAGRAM};
 use crate::net::Shared;
+use crate::server::gb28181::media::ConnId;
 use crate::server::stats::GaugeGuard;
 use crate::wire::rtp::FrameDecoder;
 
@@ -22,34 +23,67 @@ pub(super) fn media_slot(gb: &GbHandle, shared: &Shared) -> Option<GaugeGuard> {
     (g.media_conns.get() < max).then(|| g.media_conns.enter())
 }
 
-pub(super) async fn media_tcp_active(gb: GbHandle, shared: Shared, remote: SocketAddr) {
+/// tcp_active: connects to the camera for the call of `ssrc` and reads its media.
+pub(super) async fn media_tcp_active(gb: GbHandle, shared: Shared, ssrc: u32, remote: SocketAddr) {
     let _task = shared.ctx.tasks.enter();
     let Some(slot) = media_slot(&gb, &shared) else {
         log::warn!("GB28181 tcp_active {remote}: all media connections in use; not connecting");
         return;
     };
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(remote)).await {
-        Ok(Ok(stream)) => media_tcp(gb, shared, stream, remote, slot).await,
+        Ok(Ok(stream)) => media_conn(gb, shared, stream, remote, slot, Some(ssrc)).await,
         _ => log::warn!("GB28181 tcp_active: cannot connect to {remote}"),
     }
 }
 
-/// RFC 4571 framed RTP over one TCP connection, any number of SSRCs.
+/// A connection to the shared TCP media port (tcp_passive).
 pub(super) async fn media_tcp(
+    gb: GbHandle,
+    shared: Shared,
+    stream: TcpStream,
+    addr: SocketAddr,
+    slot: GaugeGuard,
+) {
+    media_conn(gb, shared, stream, addr, slot, None).await;
+}
+
+/// RFC 4571 framed RTP over one TCP connection, any number of SSRCs (`call`: the SSRC of
+/// the call it was made for, tcp_active). When the peer closes it, the calls it was the only
+/// media connection of are hung up at once.
+async fn media_conn(
     gb: GbHandle,
     shared: Shared,
     mut stream: TcpStream,
     addr: SocketAddr,
     _slot: GaugeGuard,
+    call: Option<u32>,
 ) {
+    let conn = {
+        let mut g = gb.borrow_mut();
+        g.next_conn = g.next_conn.wrapping_add(1);
+        let conn = g.next_conn;
+        if let Some(ssrc) = call {
+            g.router.attach(ssrc, conn);
+        }
+        conn
+    };
     let mut frames = FrameDecoder::new();
     let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.media_timeout_s) * 2);
     let decode = |buf: &mut BytesMut| frames.decode(buf);
-    let handle = |packet| rtp_in(&gb, &shared, addr, packet);
+    let handle = |packet| rtp_in(&gb, &shared, addr, Some(conn), packet);
     match read_frames(&mut stream, idle, decode, handle).await {
         Ok(()) => log::debug!("GB28181 media tcp {addr} closed"),
         Err(e) => log::info!("GB28181 media tcp {addr}: {e}; closing"),
     }
+    drop(stream);
+    let now = shared.clock.now_ms();
+    {
+        let g = &mut *gb.borrow_mut();
+        for ssrc in g.router.conn_closed(conn) {
+            g.agent.media_closed(now, ssrc);
+        }
+    }
+    super::pump(&gb, &shared);
 }
 
 /// Gives a UDP media port back to the agent when dropped: with the socket, when its reader
@@ -95,13 +129,13 @@ pub(super) async fn media_udp(gb: GbHandle, shared: Shared, socket: UdpSocket, p
         let Ok((n, addr)) = port.socket.recv_from(&mut buf).await else {
             continue;
         };
-        rtp_in(&gb, &shared, addr, Bytes::copy_from_slice(&buf[..n]));
+        rtp_in(&gb, &shared, addr, None, Bytes::copy_from_slice(&buf[..n]));
     }
 }
 
-fn rtp_in(gb: &GbHandle, shared: &Shared, from: SocketAddr, packet: Bytes) {
+fn rtp_in(gb: &GbHandle, shared: &Shared, from: SocketAddr, conn: Option<ConnId>, packet: Bytes) {
     let now = shared.clock.now_ms();
     let g = &mut *gb.borrow_mut();
     g.router
-        .handle_packet(&mut g.agent, &shared.ctx, now, from, packet);
+        .handle_packet(&mut g.agent, &shared.ctx, now, from, conn, packet);
 }

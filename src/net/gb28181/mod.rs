@@ -190,7 +190,7 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
                 }
             }
             Some(MediaSocket::Connect { ssrc, remote }) => {
-                let task = media_tcp_active(gb.clone(), shared.clone(), remote);
+                let task = media_tcp_active(gb.clone(), shared.clone(), ssrc, remote);
                 let task = tokio::task::spawn_local(task);
                 if let Some(old) = g.active_conns.insert(ssrc, task) {
                     old.abort();

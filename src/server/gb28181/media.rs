@@ -20,6 +20,15 @@ use crate::wire::rtp::{self, Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
 /// Quiet time after which packets held behind a gap are released.
 pub const FLUSH_AFTER_MS: u64 = 500;
 
+/// Media TCP connections remembered per session. A call has one; a device that reconnects
+/// may overlap its old connection with the new one for a moment. Past this the oldest is
+/// forgotten (it then no longer keeps the session alive when the others close). RAM: 16 bytes
+/// a session.
+pub const MAX_CONNS_PER_SESSION: usize = 4;
+
+/// A media TCP connection, by the driver's id for it.
+pub type ConnId = u32;
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MediaStats {
     pub packets: u64,
@@ -38,6 +47,9 @@ pub struct MediaSession {
     frames: Vec<Frame>,
     pub stats: MediaStats,
     pub last_packet_ms: u64,
+    /// The media TCP connections that carry this session (at most
+    /// [`MAX_CONNS_PER_SESSION`]); none for UDP.
+    conns: Vec<ConnId>,
 }
 
 impl MediaSession {
@@ -53,7 +65,19 @@ impl MediaSession {
             frames: Vec::new(),
             stats: MediaStats::default(),
             last_packet_ms: now_ms,
+            conns: Vec::new(),
         }
+    }
+
+    /// `conn` carries this session's media.
+    fn attach(&mut self, conn: ConnId) {
+        if self.conns.contains(&conn) {
+            return;
+        }
+        if self.conns.len() >= MAX_CONNS_PER_SESSION {
+            self.conns.remove(0);
+        }
+        self.conns.push(conn);
     }
 
     /// One RTP packet of this channel.
@@ -204,16 +228,18 @@ impl MediaRouter {
         true
     }
 
-    /// One datagram or RFC 4571 frame of media from `from`, over any transport: RTCP is
-    /// ignored, RTP goes to its call's session by SSRC, or for a camera that ignores our `y=`
-    /// to the one call with a device at that address (the agent then follows the new SSRC).
-    /// The agent learns that the call's media flows.
+    /// One datagram or RFC 4571 frame of media from `from`, over any transport (`conn`: the
+    /// media TCP connection it came on): RTCP is ignored, RTP goes to its call's session by
+    /// SSRC, or for a camera that ignores our `y=` to the one call with a device at that
+    /// address (the agent then follows the new SSRC). The agent learns that the call's media
+    /// flows.
     pub fn handle_packet(
         &mut self,
         agent: &mut Agent,
         ctx: &ServerCtx,
         now_ms: u64,
         from: SocketAddr,
+        conn: Option<ConnId>,
         packet: Bytes,
     ) {
         if rtp::is_rtcp(&packet) {
@@ -227,7 +253,7 @@ impl MediaRouter {
             }
         };
         let fallback = agent.only_call_from(from.ip());
-        if let Some(ssrc) = self.route(ctx, now_ms, packet, fallback) {
+        if let Some(ssrc) = self.route(ctx, now_ms, packet, fallback, conn) {
             if let Some(old) = fallback.filter(|old| *old != ssrc) {
                 agent.rename_ssrc(old, ssrc);
             }
@@ -241,6 +267,30 @@ impl MediaRouter {
         }
     }
 
+    /// A media TCP connection made for the call of `ssrc` (tcp_active) carries it, even
+    /// before its first packet.
+    pub fn attach(&mut self, ssrc: u32, conn: ConnId) -> bool {
+        let Some(s) = self.sessions.get_mut(&ssrc) else {
+            return false;
+        };
+        s.attach(conn);
+        true
+    }
+
+    /// A media TCP connection closed: the SSRCs of the sessions it was the only connection
+    /// of. Their calls are over (the stream must not wait out the media timeout).
+    pub fn conn_closed(&mut self, conn: ConnId) -> Vec<u32> {
+        let mut orphans = Vec::new();
+        for (ssrc, s) in &mut self.sessions {
+            let before = s.conns.len();
+            s.conns.retain(|c| *c != conn);
+            if s.conns.len() < before && s.conns.is_empty() {
+                orphans.push(*ssrc);
+            }
+        }
+        orphans
+    }
+
     /// Once a second: releases packets held behind gaps.
     pub fn flush(&mut self, ctx: &ServerCtx, now_ms: u64) {
         for s in self.sessions.values_mut() {
@@ -249,13 +299,15 @@ impl MediaRouter {
     }
 
     /// Routes a packet by its SSRC, or to `fallback` (the one call from the packet's source
-    /// address) when its SSRC matches no session. Returns the SSRC it went to.
+    /// address) when its SSRC matches no session, and notes the connection it came on.
+    /// Returns the SSRC it went to.
     fn route(
         &mut self,
         ctx: &ServerCtx,
         now_ms: u64,
         packet: RtpPacket,
         fallback: Option<u32>,
+        conn: Option<ConnId>,
     ) -> Option<u32> {
         let ssrc = if self.sessions.contains_key(&packet.ssrc) {
             packet.ssrc
@@ -274,7 +326,86 @@ impl MediaRouter {
             packet.ssrc
         };
         let session = self.sessions.get_mut(&ssrc)?;
+        if let Some(conn) = conn {
+            session.attach(conn);
+        }
         session.handle_rtp(ctx, now_ms, packet);
         Some(ssrc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::live::Hub;
+
+    fn ctx() -> ServerCtx {
+        let config = Config::from_toml_str("", "test.toml").unwrap();
+        let hub = Hub::new(config.max_streams);
+        ServerCtx::new(config, hub)
+    }
+
+    fn key(stream: &str) -> StreamKey {
+        StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: stream.into(),
+        }
+    }
+
+    fn rtp(ssrc: u32, sequence: u16) -> RtpPacket {
+        RtpPacket {
+            marker: false,
+            payload_type: 96,
+            sequence,
+            timestamp: 0,
+            ssrc,
+            payload: Bytes::from_static(&[0, 0, 1, 0xBA]),
+        }
+    }
+
+    /// Issue 17 item 10: the session learns the connections that carry it, and the close of
+    /// its only one is reported, so the stream ends at once rather than at the media timeout.
+    #[test]
+    fn a_session_is_orphaned_when_its_only_media_connection_closes() {
+        let ctx = ctx();
+        let mut router = MediaRouter::default();
+        assert!(router.start(7, key("a"), 0, 4));
+        assert!(router.start(8, key("b"), 0, 4));
+        assert!(router.start(9, key("c"), 0, 4));
+        router.route(&ctx, 0, rtp(7, 1), None, Some(100));
+        router.route(&ctx, 0, rtp(8, 1), None, Some(100));
+        router.route(&ctx, 0, rtp(8, 2), None, Some(101));
+        router.route(&ctx, 0, rtp(9, 1), None, None);
+        assert_eq!(
+            router.conn_closed(555),
+            Vec::<u32>::new(),
+            "not a media one"
+        );
+        // 8 has another connection; 9 came over UDP.
+        assert_eq!(router.conn_closed(100), vec![7]);
+        assert_eq!(router.conn_closed(100), Vec::<u32>::new(), "reported once");
+        assert_eq!(router.conn_closed(101), vec![8]);
+        // tcp_active: the connection we made counts before its first packet.
+        assert!(router.attach(9, 102));
+        assert!(!router.attach(10, 102), "no such session");
+        assert_eq!(router.conn_closed(102), vec![9]);
+    }
+
+    #[test]
+    fn a_session_remembers_a_bounded_number_of_connections() {
+        let ctx = ctx();
+        let mut router = MediaRouter::default();
+        router.start(7, key("a"), 0, 4);
+        for conn in 0..=MAX_CONNS_PER_SESSION as u32 {
+            router.route(&ctx, 0, rtp(7, conn as u16), None, Some(conn));
+        }
+        assert_eq!(router.sessions[&7].conns.len(), MAX_CONNS_PER_SESSION);
+        assert_eq!(router.conn_closed(0), Vec::<u32>::new(), "forgotten");
+        for conn in 1..MAX_CONNS_PER_SESSION as u32 {
+            assert!(router.conn_closed(conn).is_empty());
+        }
+        assert_eq!(router.conn_closed(MAX_CONNS_PER_SESSION as u32), vec![7]);
     }
 }

@@ -158,6 +158,16 @@ impl Devices {
         })
     }
 
+    /// The (device, channel) whose call being set up or up has this SSRC.
+    pub fn find_ssrc(&self, ssrc: u32) -> Option<(String, String)> {
+        self.map.iter().find_map(|(dev, d)| {
+            d.channels
+                .iter()
+                .find(|(_, c)| c.call.dialog().is_some_and(|d| d.ssrc == ssrc))
+                .map(|(ch, _)| (dev.clone(), ch.clone()))
+        })
+    }
+
     /// Every call being set up or up, with its device.
     pub fn calls(&self) -> impl Iterator<Item = (&Device, &CallState)> {
         self.map

@@ -308,6 +308,18 @@ impl Agent {
         }
     }
 
+    /// The only media connection of the call with `ssrc` closed (the device hung up its TCP
+    /// media): the call is over now, not at the media timeout. Hung up (BYE, media stopped) and
+    /// invited again after `media_timeout`, as after a failure. False when no such call.
+    pub fn media_closed(&mut self, now: u64, ssrc: u32) -> bool {
+        let Some((dev, ch)) = self.devices.find_ssrc(ssrc) else {
+            return false;
+        };
+        log::info!("GB28181 {dev}/{ch}: media connection closed, hanging up");
+        let resume = Resume::At(now + self.config.media_timeout_ms);
+        self.hangup(now, &dev, &ch, resume)
+    }
+
     /// The media of a call arrives with another SSRC than agreed: follow it.
     pub fn rename_ssrc(&mut self, old: u32, new: u32) {
         for dialog in self.devices.calls_mut().filter_map(CallState::dialog_mut) {

@@ -4,8 +4,8 @@
 //! [`Agent::handle_timeout`], [`Agent::poll_timeout`], [`Agent::poll_transmit`] (messages to
 //! send, with their peer), [`Agent::poll_event`] (media to start or stop, devices
 //! on/offline). Commands from the API: [`Agent::invite`], [`Agent::bye`]; from the media
-//! path: [`Agent::media_activity`], [`Agent::rename_ssrc`], [`Agent::only_call_from`],
-//! [`Agent::release_udp_port`].
+//! path: [`Agent::media_activity`], [`Agent::media_closed`], [`Agent::rename_ssrc`],
+//! [`Agent::only_call_from`], [`Agent::release_udp_port`].
 //!
 //! Device lifecycle: unknown → REGISTER (401 challenge if a password applies, then 200 with
 //! Date) → online → Catalog and DeviceInfo queries → channels → INVITE each channel (when
@@ -13,7 +13,8 @@
 //! unknown device (we restarted, it did not re-register) makes it online too. REGISTER with
 //! `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline (its calls end, no
 //! BYE). A channel whose media stops for `media_timeout` is hung up (BYE) and invited again.
-//! A channel the device hangs up (its BYE) is invited again only when the device registers
+//! A call whose only media TCP connection closes is hung up at once (BYE) and invited again
+//! after `media_timeout`. A channel the device hangs up (its BYE) is invited again only when the device registers
 //! again or on request (the API; on-demand play will ask the same way, through
 //! [`Agent::invite`]).
 //!

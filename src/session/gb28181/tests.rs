@@ -769,3 +769,36 @@ fn a_bye_from_the_device_is_honoured_until_it_registers_again() {
     invite_in(&out);
     assert_eq!(state(&a), "inviting");
 }
+
+/// Issue 17 item 10: when the only media TCP connection of a call closes, the call is hung
+/// up at once (BYE, media stopped: the stream unpublishes) instead of at the media timeout;
+/// it is invited again after media_timeout, as after a failure.
+#[test]
+fn a_closed_media_connection_hangs_up_at_once() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    sent(&mut a);
+    events(&mut a);
+    a.media_activity(1_000, 200000077);
+    assert!(!a.media_closed(1_500, 12345), "no call with that SSRC");
+    assert!(a.media_closed(1_500, 200000077));
+    let out = sent(&mut a);
+    assert_eq!(method_of(&out[0]), Some(Method::Bye));
+    assert_eq!(out[0].call_id(), invite.call_id());
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStop {
+            ssrc: 200000077,
+            transport: MediaTransport::TcpPassive
+        }]
+    );
+    assert_eq!(state(&a), "stopping");
+    a.handle_message(1_600, "d", peer(), out[0].response_to(200, "OK", None));
+    assert_eq!(state(&a), "idle");
+    assert!(!a.media_closed(1_700, 200000077), "already over");
+    a.handle_timeout(1_500 + 10_000 - 1);
+    assert!(sent(&mut a).is_empty());
+    a.handle_timeout(1_500 + 10_000);
+    invite_in(&sent(&mut a));
+}
