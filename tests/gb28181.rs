@@ -1408,3 +1408,50 @@ fn a_closed_media_connection_unpublishes_at_once() {
     let bye = device.wait_request(&server, Method::Bye, SECS);
     assert_eq!(bye.call_id(), invite.call_id());
 }
+
+/// Issue 17 item 11 (srs-bench): a device that stops its keepalives but goes on sending media
+/// is declared offline after `keepalive_timeout` (10 s here); then its call gets a BYE and its
+/// media connection is closed, instead of its media being dropped in silence.
+#[test]
+fn a_device_gone_silent_is_sent_bye_and_its_media_cut_off() {
+    let dir = TempDir::new("gb-silent");
+    let clip = Clip::encode(&dir, Some(Codec::H264), None, 16);
+    let (server, sip) = bare_gateway("transport = \"tcp_passive\"\nkeepalive_timeout = 10\n");
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    device.catalog();
+    let invite = device.wait_request(&server, Method::Invite, 5 * SECS);
+    let (port, ssrc) = offer_of(&invite);
+    device.answer(&invite);
+    device.wait_request(&server, Method::Ack, SECS);
+    let mut sender = Sender::tcp_connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    // Media in real time, longer than the keepalive timeout; ends early if the server closes.
+    let media = std::thread::spawn(move || {
+        let sent = sender.send_clip(&clip, &SendOptions::real_time(ssrc));
+        (sent.map(|_| ()), Instant::now())
+    });
+    let bye = device.wait_request(&server, Method::Bye, 15 * SECS);
+    let bye_at = Instant::now();
+    assert_eq!(bye.call_id(), invite.call_id());
+    assert!(
+        server
+            .log()
+            .contains(&format!("GB28181 device {DEVICE} offline (no keepalive)")),
+        "{}",
+        server.log()
+    );
+    let (sent, ended) = media.join().unwrap();
+    assert!(
+        sent.is_err(),
+        "the server kept the media connection open: the whole clip went out\n{}",
+        server.log()
+    );
+    assert!(
+        ended.saturating_duration_since(bye_at) < 3 * SECS,
+        "the media connection closed {:?} after the BYE",
+        ended.saturating_duration_since(bye_at)
+    );
+    assert!(server.log().contains(&format!(
+        "GB28181 unpublish __defaultVhost__/live/{CHANNEL}"
+    )));
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
 
 use super::tcp::read_frames;
 use super::{Gb, GbHandle, MAX_DATAGRAM};
@@ -49,7 +50,7 @@ pub(super) async fn media_tcp(
 
 /// RFC 4571 framed RTP over one TCP connection, any number of SSRCs (`call`: the SSRC of
 /// the call it was made for, tcp_active). When the peer closes it, the calls it was the only
-/// media connection of are hung up at once.
+/// media connection of are hung up at once; when their calls end, we close it.
 async fn media_conn(
     gb: GbHandle,
     shared: Shared,
@@ -58,27 +59,36 @@ async fn media_conn(
     _slot: GaugeGuard,
     call: Option<u32>,
 ) {
+    let (closer, closed) = oneshot::channel();
     let conn = {
         let mut g = gb.borrow_mut();
         g.next_conn = g.next_conn.wrapping_add(1);
         let conn = g.next_conn;
         if let Some(ssrc) = call {
-            g.router.attach(ssrc, conn);
+            if !g.router.attach(ssrc, conn) {
+                log::debug!("GB28181 tcp_active {addr}: the call ended while connecting");
+                return;
+            }
         }
+        g.media_closers.insert(conn, closer);
         conn
     };
     let mut frames = FrameDecoder::new();
     let idle = Duration::from_secs(u64::from(shared.ctx.config().gb28181.media_timeout_s) * 2);
     let decode = |buf: &mut BytesMut| frames.decode(buf);
     let handle = |packet| rtp_in(&gb, &shared, addr, Some(conn), packet);
-    match read_frames(&mut stream, idle, decode, handle).await {
-        Ok(()) => log::debug!("GB28181 media tcp {addr} closed"),
-        Err(e) => log::info!("GB28181 media tcp {addr}: {e}; closing"),
+    tokio::select! {
+        read = read_frames(&mut stream, idle, decode, handle) => match read {
+            Ok(()) => log::debug!("GB28181 media tcp {addr} closed"),
+            Err(e) => log::info!("GB28181 media tcp {addr}: {e}; closing"),
+        },
+        _ = closed => log::info!("GB28181 media tcp {addr}: its calls are over; closing"),
     }
     drop(stream);
     let now = shared.clock.now_ms();
     {
         let g = &mut *gb.borrow_mut();
+        g.media_closers.remove(&conn);
         for ssrc in g.router.conn_closed(conn) {
             g.agent.media_closed(now, ssrc);
         }

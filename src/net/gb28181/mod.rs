@@ -17,11 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Shared;
-use crate::server::gb28181::{self, media::MediaRouter, MediaSocket};
+use crate::server::gb28181::media::{ConnId, MediaRouter};
+use crate::server::gb28181::{self, MediaSocket};
 use crate::server::stats::Gauge;
 use crate::session::gb28181::{Agent, Peer, SipTransport, MAX_DEVICES};
 use crate::wire::sip;
@@ -51,8 +52,9 @@ pub struct Gb {
     /// UDP media ports open, by port: their readers (the port goes back to the agent when
     /// its socket is dropped).
     udp_ports: HashMap<u16, JoinHandle<()>>,
-    /// tcp_active media connections, by the SSRC of their call.
-    active_conns: HashMap<u32, JoinHandle<()>>,
+    /// Media TCP connections (passive and active), by id: dropping the sender closes the
+    /// connection (at most `gb28181.max_media_sessions` of them).
+    media_closers: HashMap<ConnId, oneshot::Sender<()>>,
     /// Media TCP connections alive (at most `gb28181.max_media_sessions`).
     media_conns: Gauge,
     next_conn: u32,
@@ -86,7 +88,7 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         udp: udp.clone(),
         tcp_out: HashMap::new(),
         udp_ports: HashMap::new(),
-        active_conns: HashMap::new(),
+        media_closers: HashMap::new(),
         media_conns: Gauge::default(),
         next_conn: 0,
         local_ips: HashMap::new(),
@@ -191,19 +193,17 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
             }
             Some(MediaSocket::Connect { ssrc, remote }) => {
                 let task = media_tcp_active(gb.clone(), shared.clone(), ssrc, remote);
-                let task = tokio::task::spawn_local(task);
-                if let Some(old) = g.active_conns.insert(ssrc, task) {
-                    old.abort();
-                }
+                tokio::task::spawn_local(task);
             }
             Some(MediaSocket::CloseUdp { port }) => match g.udp_ports.remove(&port) {
                 // The reader's port lease gives the port back once the socket is dropped.
                 Some(task) => task.abort(),
                 None => g.agent.release_udp_port(port),
             },
-            Some(MediaSocket::Close { ssrc }) => {
-                if let Some(task) = g.active_conns.remove(&ssrc) {
-                    task.abort();
+            Some(MediaSocket::CloseTcp { conns }) => {
+                for conn in conns {
+                    // Its reader sees the closer gone and ends, closing the socket.
+                    g.media_closers.remove(&conn);
                 }
             }
         }

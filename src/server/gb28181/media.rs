@@ -261,10 +261,17 @@ impl MediaRouter {
         }
     }
 
-    pub fn stop(&mut self, ctx: &ServerCtx, ssrc: u32, now_ms: u64) {
-        if let Some(mut s) = self.sessions.remove(&ssrc) {
-            s.stop(ctx, now_ms);
-        }
+    /// Ends the session of `ssrc` (the stream unpublishes). Returns the media TCP
+    /// connections that carried it and no other session: the driver closes them, so a device
+    /// that goes on sending after its call ended is cut off, not ignored.
+    pub fn stop(&mut self, ctx: &ServerCtx, ssrc: u32, now_ms: u64) -> Vec<ConnId> {
+        let Some(mut s) = self.sessions.remove(&ssrc) else {
+            return Vec::new();
+        };
+        s.stop(ctx, now_ms);
+        let mut conns = std::mem::take(&mut s.conns);
+        conns.retain(|c| !self.sessions.values().any(|o| o.conns.contains(c)));
+        conns
     }
 
     /// A media TCP connection made for the call of `ssrc` (tcp_active) carries it, even
@@ -391,6 +398,22 @@ mod tests {
         assert!(router.attach(9, 102));
         assert!(!router.attach(10, 102), "no such session");
         assert_eq!(router.conn_closed(102), vec![9]);
+    }
+
+    /// Issue 17 item 11: the connections of a stopped session are closed (unless another
+    /// session still uses them), so its device cannot feed media that goes nowhere.
+    #[test]
+    fn stopping_a_session_names_the_connections_to_close() {
+        let ctx = ctx();
+        let mut router = MediaRouter::default();
+        router.start(7, key("a"), 0, 4);
+        router.start(8, key("b"), 0, 4);
+        router.route(&ctx, 0, rtp(7, 1), None, Some(100));
+        router.route(&ctx, 0, rtp(7, 2), None, Some(101));
+        router.route(&ctx, 0, rtp(8, 1), None, Some(101));
+        assert_eq!(router.stop(&ctx, 7, 0), vec![100], "101 still carries 8");
+        assert_eq!(router.stop(&ctx, 7, 0), Vec::<ConnId>::new());
+        assert_eq!(router.stop(&ctx, 8, 0), vec![101]);
     }
 
     #[test]

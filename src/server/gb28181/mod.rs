@@ -15,7 +15,7 @@ use crate::live::StreamKey;
 use crate::server::ServerCtx;
 use crate::session::gb28181::{AgentConfig, AgentEvent, Credentials, MediaTransport};
 use crate::wire::sdp;
-use media::MediaRouter;
+use media::{ConnId, MediaRouter};
 
 /// The SIP agent's settings from `gb28181.*` (the media TCP port is the configured one; the
 /// driver sets the one it bound).
@@ -56,7 +56,7 @@ pub fn stream_key(config: &Config, device: &str, channel: &str) -> StreamKey {
 }
 
 /// A media socket the driver opens or closes for a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaSocket {
     /// Bind this UDP port (if it is not open yet) and hand its datagrams to
     /// [`MediaRouter::handle_packet`]. Asked for by the offer, so the port is open before the
@@ -67,8 +67,8 @@ pub enum MediaSocket {
     /// Close this UDP port's socket, then give the port back to the agent
     /// ([`crate::session::gb28181::Agent::release_udp_port`]); at once if it was never open.
     CloseUdp { port: u16 },
-    /// Close the tcp_active connection opened for `ssrc`, if any.
-    Close { ssrc: u32 },
+    /// Close these media TCP connections (tcp_passive or tcp_active): their calls are over.
+    CloseTcp { conns: Vec<ConnId> },
 }
 
 /// Carries out an agent event: media sessions start (from the offer, so media that comes
@@ -128,11 +128,13 @@ pub fn handle_event(
             };
         }
         AgentEvent::MediaStop { ssrc, transport } => {
-            router.stop(ctx, ssrc, now_ms);
+            let conns = router.stop(ctx, ssrc, now_ms);
             return match transport {
                 MediaTransport::Udp { port } => Some(MediaSocket::CloseUdp { port }),
-                MediaTransport::TcpActive => Some(MediaSocket::Close { ssrc }),
-                MediaTransport::TcpPassive => None,
+                MediaTransport::TcpActive | MediaTransport::TcpPassive if !conns.is_empty() => {
+                    Some(MediaSocket::CloseTcp { conns })
+                }
+                MediaTransport::TcpActive | MediaTransport::TcpPassive => None,
             };
         }
     }
@@ -221,14 +223,17 @@ mod tests {
             handle_event(&mut router, &ctx, 0, active),
             Some(MediaSocket::Connect { ssrc: 8, remote })
         );
+        // The driver's connection to the camera.
+        assert!(router.attach(8, 5));
         let stop = AgentEvent::MediaStop {
             ssrc: 8,
             transport: MediaTransport::TcpActive,
         };
         assert_eq!(
-            handle_event(&mut router, &ctx, 0, stop),
-            Some(MediaSocket::Close { ssrc: 8 })
+            handle_event(&mut router, &ctx, 0, stop.clone()),
+            Some(MediaSocket::CloseTcp { conns: vec![5] })
         );
+        assert_eq!(handle_event(&mut router, &ctx, 0, stop), None);
         let no_address = start(9, MediaTransport::TcpActive, None);
         assert_eq!(handle_event(&mut router, &ctx, 0, no_address), None);
         router.stop(&ctx, 9, 0);

@@ -2,7 +2,7 @@
 //! the MANSCDP MESSAGEs a device sends (Keepalive, Catalog and DeviceInfo answers) and the
 //! queries we send it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::call::{CallState, Resume};
 use super::outbox::Originator;
@@ -124,6 +124,9 @@ impl Device {
 #[derive(Debug, Default)]
 pub struct Devices {
     pub map: BTreeMap<String, Device>,
+    /// Devices that left with `REGISTER Expires: 0`, oldest first, at most [`MAX_DEVICES`]
+    /// (RAM: about 50 bytes each): their keepalives do not bring them back.
+    left: VecDeque<String>,
 }
 
 impl Devices {
@@ -138,6 +141,26 @@ impl Devices {
             .or_insert_with(|| Device::new(peer, now));
         d.last_seen = now;
         Ok(d)
+    }
+
+    /// `id` unregistered: it must REGISTER to come back.
+    pub fn left(&mut self, id: &str) {
+        if self.has_left(id) {
+            return;
+        }
+        if self.left.len() >= MAX_DEVICES {
+            self.left.pop_front();
+        }
+        self.left.push_back(id.to_string());
+    }
+
+    /// `id` registered again.
+    pub fn returned(&mut self, id: &str) {
+        self.left.retain(|l| l != id);
+    }
+
+    pub fn has_left(&self, id: &str) -> bool {
+        self.left.iter().any(|l| l == id)
     }
 
     pub fn channel(&self, device: &str, channel: &str) -> Option<&Channel> {
@@ -338,6 +361,19 @@ mod tests {
         };
         assert!(!d.due_channels(4).contains(&"a".to_string()));
         assert!(d.due_channels(5).contains(&"a".to_string()));
+    }
+
+    #[test]
+    fn the_devices_that_left_are_bounded() {
+        let mut d = Devices::default();
+        for i in 0..=MAX_DEVICES {
+            d.left(&i.to_string());
+        }
+        d.left("5");
+        assert!(!d.has_left("0"), "the oldest is forgotten");
+        assert!(d.has_left("1") && d.has_left(&MAX_DEVICES.to_string()));
+        d.returned("5");
+        assert!(!d.has_left("5"));
     }
 
     #[test]

@@ -197,7 +197,7 @@ impl Agent {
     }
 
     /// We end a call: BYE if it is up; invited again as `resume` says.
-    fn hangup(&mut self, now: u64, dev: &str, ch: &str, resume: Resume) -> bool {
+    pub(super) fn hangup(&mut self, now: u64, dev: &str, ch: &str, resume: Resume) -> bool {
         let Some(d) = self
             .devices
             .map

@@ -9,14 +9,15 @@
 //!
 //! Device lifecycle: unknown → REGISTER (401 challenge if a password applies, then 200 with
 //! Date) → online → Catalog and DeviceInfo queries → channels → INVITE each channel (when
-//! `auto_invite`; its media port is opened first) → 200 + SDP → ACK → media. Keepalives keep it online; a keepalive from an
-//! unknown device (we restarted, it did not re-register) makes it online too. REGISTER with
-//! `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline (its calls end, no
-//! BYE). A channel whose media stops for `media_timeout` is hung up (BYE) and invited again.
-//! A call whose only media TCP connection closes is hung up at once (BYE) and invited again
-//! after `media_timeout`. A channel the device hangs up (its BYE) is invited again only when the device registers
-//! again or on request (the API; on-demand play will ask the same way, through
-//! [`Agent::invite`]).
+//! `auto_invite`; its media port is opened first) → 200 + SDP → ACK → media. Keepalives keep
+//! it online; a keepalive from an unknown device (we restarted, it did not re-register) makes
+//! it online too, but not one from a device that left with `Expires: 0` (it must REGISTER).
+//! REGISTER with `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline: its
+//! calls are hung up (BYE) and their media stopped. A channel whose media stops for
+//! `media_timeout` is hung up (BYE) and invited again. A call whose only media TCP connection
+//! closes is hung up at once (BYE) and invited again after `media_timeout`. A channel the
+//! device hangs up (its BYE) is invited again only when the device registers again or on
+//! request (the API; on-demand play will ask the same way, through [`Agent::invite`]).
 //!
 //! The pieces: `register` (REGISTER, digest nonces, liveness), `device` (devices,
 //! channels, MANSCDP queries and answers), `call` (a call's states and its one transition

@@ -1,7 +1,10 @@
 //! Registration and liveness (GB/T 28181-2016 §9.1, §9.6): REGISTER with an MD5 digest
 //! challenge (RFC 3261 §22.4) when a password applies, the 200 with `Date` that sets the
 //! device's clock, `Expires: 0` to leave, and keepalives that keep a device online; silence for
-//! `keepalive_timeout` (or past its registration) takes it offline.
+//! `keepalive_timeout` (or past its registration) takes it offline. Offline, its calls are
+//! hung up (BYE: a device whose keepalives are lost may still be sending) and their media
+//! stopped. A device that left with `Expires: 0` must REGISTER again: its keepalives do not
+//! bring it back (those of a device we do not know otherwise do, after our restart).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -102,8 +105,10 @@ impl Agent {
         if expires == 0 {
             log::info!("GB28181 device {id} unregistered");
             self.take_offline(now, &id);
+            self.devices.left(&id);
             return;
         }
+        self.devices.returned(&id);
         let known_online = self.devices.map.get(&id).is_some_and(|d| d.registered);
         let d = match self.devices.ensure(now, &id, peer) {
             Ok(d) => d,
@@ -136,6 +141,10 @@ impl Agent {
             return;
         }
         let known = self.devices.map.contains_key(id);
+        if !known && self.devices.has_left(id) {
+            log::debug!("GB28181 keepalive from {id}, which unregistered: it must REGISTER");
+            return;
+        }
         match self.devices.ensure(now, id, peer) {
             Ok(d) => d.peer = peer,
             Err(e) => {
@@ -168,7 +177,8 @@ impl Agent {
         }
     }
 
-    /// Ends the device's calls (no BYE: it is gone) and forgets it.
+    /// Hangs up the device's calls (BYE: its keepalives may be lost while its media still
+    /// flows), stops their media, and forgets it.
     fn take_offline(&mut self, now: u64, id: &str) {
         let channels: Vec<String> = self
             .devices
@@ -176,9 +186,8 @@ impl Agent {
             .get(id)
             .map(|d| d.channels.keys().cloned().collect())
             .unwrap_or_default();
-        let resume = Resume::At(now + self.config.media_timeout_ms);
         for ch in channels {
-            self.end_call(id, &ch, resume);
+            self.hangup(now, id, &ch, Resume::OnRegister);
         }
         if self.devices.map.remove(id).is_some() {
             self.events.push_back(AgentEvent::DeviceOffline {

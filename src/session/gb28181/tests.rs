@@ -802,3 +802,87 @@ fn a_closed_media_connection_hangs_up_at_once() {
     a.handle_timeout(1_500 + 10_000);
     invite_in(&sent(&mut a));
 }
+
+/// Issue 17 item 11: a device declared offline (no keepalive) may still be sending media: its
+/// calls are hung up with a BYE and their media stopped, not just forgotten.
+#[test]
+fn a_device_gone_silent_is_sent_bye_and_its_media_stopped() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    sent(&mut a);
+    events(&mut a);
+    // Media goes on; keepalives do not.
+    for now in (1_000..=60_000).step_by(1_000) {
+        a.media_activity(now, 200000077);
+        a.handle_timeout(now);
+    }
+    assert!(sent(&mut a).is_empty());
+    a.handle_timeout(100 + 60_001);
+    let out = sent(&mut a);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(method_of(&out[0]), Some(Method::Bye));
+    assert_eq!(out[0].call_id(), invite.call_id());
+    assert!(out[0].header("To").unwrap().contains("tag=cam7"));
+    assert_eq!(
+        events(&mut a),
+        vec![
+            AgentEvent::MediaStop {
+                ssrc: 200000077,
+                transport: MediaTransport::TcpPassive
+            },
+            AgentEvent::DeviceOffline {
+                device: DEVICE.into()
+            }
+        ]
+    );
+    assert!(a.devices().is_empty());
+    // Its answer to the BYE, or more media, changes nothing.
+    a.handle_message(160_200, "d", peer(), out[0].response_to(200, "OK", None));
+    a.media_activity(160_300, 200000077);
+    assert!(sent(&mut a).is_empty() && events(&mut a).is_empty());
+}
+
+/// Issue 17 item 11: a keepalive after the device unregistered (REGISTER Expires 0) does not
+/// bring it back (a keepalive from a device we never heard of still does: we restarted). It
+/// must REGISTER again.
+#[test]
+fn a_keepalive_after_unregister_does_not_bring_the_device_back() {
+    let mut a = registered("");
+    send_catalog(&mut a, 100);
+    events(&mut a);
+    a.handle_message(
+        200,
+        "d",
+        peer(),
+        request(Method::Register, "r9", 5, &[("Expires", "0")], ""),
+    );
+    assert_eq!(status(&sent(&mut a)[0]), Some(200));
+    assert!(events(&mut a).contains(&AgentEvent::DeviceOffline {
+        device: DEVICE.into()
+    }));
+    let keepalive = || request(Method::Message, "k", 6, &[], &keepalive());
+    a.handle_message(300, "d", peer(), keepalive());
+    let out = sent(&mut a);
+    assert_eq!(out.len(), 1, "only the 200 to the MESSAGE: {out:?}");
+    assert_eq!(status(&out[0]), Some(200));
+    assert!(events(&mut a).is_empty(), "not online");
+    assert!(a.devices().is_empty());
+    // A REGISTER brings it back, and then keepalives count again.
+    a.handle_message(
+        400,
+        "d",
+        peer(),
+        request(Method::Register, "r10", 7, &[("Expires", "3600")], ""),
+    );
+    assert_eq!(status(&sent(&mut a)[0]), Some(200));
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::DeviceOnline {
+            device: DEVICE.into()
+        }]
+    );
+    a.handle_message(50_000, "d", peer(), keepalive());
+    a.handle_timeout(400 + 60_001);
+    assert_eq!(a.devices().len(), 1, "kept online by its keepalive");
+}
