@@ -1138,10 +1138,16 @@ impl BareDevice {
     /// A request out of any dialog from the device, with `extra` header lines (each ending
     /// in CRLF) before Content-Length.
     fn send(&mut self, method: &str, extra: &str, body: &str) {
+        let msg = self.request(method, extra, body);
+        self.send_raw(msg.as_bytes());
+    }
+
+    /// The text of the next request [`BareDevice::send`] would send (its CSeq is taken).
+    fn request(&mut self, method: &str, extra: &str, body: &str) -> String {
         self.cseq += 1;
         let cseq = self.cseq;
         let me = self.me;
-        let msg = format!(
+        format!(
             "{method} sip:{SERVER_ID}@{DOMAIN} SIP/2.0\r\n\
              Via: SIP/2.0/UDP {me};rport;branch=z9hG4bK-{method}-{cseq}\r\n\
              From: <sip:{DEVICE}@{DOMAIN}>;tag=dev\r\n\
@@ -1152,8 +1158,7 @@ impl BareDevice {
              Max-Forwards: 70\r\n{extra}\
              Content-Length: {}\r\n\r\n{body}",
             body.len()
-        );
-        self.send_raw(msg.as_bytes());
+        )
     }
 
     fn send_raw(&self, bytes: &[u8]) {
@@ -1259,6 +1264,14 @@ impl BareDevice {
             .with_header("Max-Forwards", "70");
         self.send_message(&bye);
     }
+}
+
+fn keepalive_xml() -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n\
+         <CmdType>Keepalive</CmdType>\r\n<SN>7</SN>\r\n<DeviceID>{DEVICE}</DeviceID>\r\n\
+         <Status>OK</Status>\r\n</Notify>\r\n"
+    )
 }
 
 /// The media port and SSRC (`y=`) of our INVITE's offer.
@@ -1454,4 +1467,68 @@ fn a_device_gone_silent_is_sent_bye_and_its_media_cut_off() {
     assert!(server.log().contains(&format!(
         "GB28181 unpublish __defaultVhost__/live/{CHANNEL}"
     )));
+}
+
+/// Issue 17 item 12 (srs-bench): a device whose keepalives carry ever more `Via` headers
+/// crosses the 8 KiB SIP head limit and, its keepalives dropped, goes offline. The limit
+/// stays, but the reason is logged once at warn and counted per device (and in total) in the
+/// API, so the operator sees why the camera went offline.
+#[test]
+fn refused_sip_messages_are_logged_once_and_counted_per_device() {
+    let (server, sip) = bare_gateway("auto_invite = false\n");
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    let mut refused = 0;
+    let mut answered = 0;
+    // Keepalives with 5, 10, ... 80 more Via headers of about 190 bytes: a proxy loop piling
+    // them up (srs-bench's device crossed 8 KiB after about 137 s).
+    for n in (5..=80).step_by(5) {
+        let vias: String = (0..n)
+            .map(|i| {
+                let branch = "x".repeat(150);
+                format!("Via: SIP/2.0/UDP 10.0.0.{i}:5060;rport;branch=z9hG4bK{branch}\r\n")
+            })
+            .collect();
+        let extra = format!("{vias}Content-Type: Application/MANSCDP+xml\r\n");
+        let msg = device.request("MESSAGE", &extra, &keepalive_xml());
+        let head = msg.find("\r\n\r\n").unwrap() + 4;
+        device.send_raw(msg.as_bytes());
+        let cseq = device.cseq;
+        let ok = device.next(SECS / 2, |m| {
+            m.status() == Some(200) && m.cseq().map(|c| c.0) == Some(cseq)
+        });
+        assert_eq!(ok.is_some(), head <= 8192, "a {head}-byte head");
+        if ok.is_some() {
+            answered += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(
+        answered > 0 && refused > 2,
+        "{answered} answered, {refused} refused"
+    );
+    let log = server.log();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[WARN]") && l.contains("SIP message from"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one warning, not one per message:\n{log}");
+    assert!(
+        warned[0].contains(&format!("GB28181 device {DEVICE}"))
+            && warned[0].contains("message head longer than 8192 bytes"),
+        "{}",
+        warned[0]
+    );
+    let (status, _, body) = curl(&[&server.http_url("api/v1/gb28181/devices")]);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["sip_refused"], refused, "{v}");
+    let d = &v["devices"][0];
+    assert_eq!(d["id"], DEVICE, "{v}");
+    assert_eq!(d["sip_refused"], refused, "{v}");
+    assert_eq!(
+        d["sip_refused_reason"], "message head longer than 8192 bytes",
+        "{v}"
+    );
 }

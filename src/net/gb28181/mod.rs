@@ -255,7 +255,9 @@ async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
                 };
                 handle_sip(&gb, &shared, peer, msg);
             }
-            Err(e) => log::debug!("GB28181 SIP from {addr}: {e}"),
+            // CR/LF only: an RFC 5626 keepalive, not a refusal.
+            Err(sip::SipError::Empty) => {}
+            Err(e) => gb.borrow_mut().agent.handle_refused(addr, &e),
         }
     }
 }

@@ -57,10 +57,14 @@ pub struct Device {
     pub manufacturer: String,
     pub model: String,
     pub channels: BTreeMap<String, Channel>,
+    /// Messages from the device's address the SIP decoder refused (a limit, bad syntax),
+    /// and why the last one was.
+    pub refused: u64,
+    pub refused_reason: String,
 }
 
 impl Device {
-    fn new(peer: Peer, now: u64) -> Device {
+    pub(super) fn new(peer: Peer, now: u64) -> Device {
         Device {
             peer,
             registered: false,
@@ -69,6 +73,8 @@ impl Device {
             manufacturer: String::new(),
             model: String::new(),
             channels: BTreeMap::new(),
+            refused: 0,
+            refused_reason: String::new(),
         }
     }
 

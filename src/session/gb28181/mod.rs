@@ -3,8 +3,9 @@
 //! Verbs: [`Agent::handle_message`] (a SIP message from a peer, with the time),
 //! [`Agent::handle_timeout`], [`Agent::poll_timeout`], [`Agent::poll_transmit`] (messages to
 //! send, with their peer), [`Agent::poll_event`] (media to start or stop, devices
-//! on/offline). Commands from the API: [`Agent::invite`], [`Agent::bye`]; from the media
-//! path: [`Agent::media_activity`], [`Agent::media_closed`], [`Agent::rename_ssrc`],
+//! on/offline). Commands from the API: [`Agent::invite`], [`Agent::bye`]; from the driver,
+//! a message the SIP decoder refused: [`Agent::handle_refused`]; from the media path:
+//! [`Agent::media_activity`], [`Agent::media_closed`], [`Agent::rename_ssrc`],
 //! [`Agent::only_call_from`], [`Agent::release_udp_port`].
 //!
 //! Device lifecycle: unknown → REGISTER (401 challenge if a password applies, then 200 with
@@ -137,6 +138,8 @@ pub struct Agent {
     tokens: outbox::Tokens,
     outbox: outbox::Outbox,
     events: VecDeque<AgentEvent>,
+    /// SIP messages the decoder refused since the start.
+    refused_messages: u64,
 }
 
 impl Agent {
@@ -150,6 +153,7 @@ impl Agent {
             tokens: outbox::Tokens::new(seed),
             outbox: outbox::Outbox::default(),
             events: VecDeque::new(),
+            refused_messages: 0,
         }
     }
 

@@ -7,13 +7,14 @@
 //! bring it back (those of a device we do not know otherwise do, after our restart).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 
 use super::call::Resume;
 use super::device::{device_id_of, Device};
 use super::{Agent, AgentEvent, Peer};
 use crate::wire::manscdp;
 use crate::wire::sip::digest::{self, Challenge};
-use crate::wire::sip::SipMessage;
+use crate::wire::sip::{SipError, SipMessage};
 
 /// Nonces handed out and still accepted; the oldest is forgotten past this (a device answers
 /// its challenge within a second, so 64 covers as many devices registering at once).
@@ -172,9 +173,49 @@ impl Agent {
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
-            log::info!("GB28181 device {id} offline (no keepalive)");
+            match self.devices.map.get(&id) {
+                Some(d) if d.refused > 0 => log::info!(
+                    "GB28181 device {id} offline (no keepalive; {} of its SIP messages \
+                     refused, the last: {})",
+                    d.refused,
+                    d.refused_reason
+                ),
+                _ => log::info!("GB28181 device {id} offline (no keepalive)"),
+            }
             self.take_offline(now, &id);
         }
+    }
+
+    /// A message from `addr` the SIP decoder refused (dropped over UDP; over TCP its
+    /// connection closes): the limits stay, but the operator must see why a camera that keeps
+    /// sending such messages goes offline. Counted in total and on the device at that address;
+    /// a device's first is logged at warn with the reason, later ones at debug.
+    pub fn handle_refused(&mut self, addr: SocketAddr, error: &SipError) {
+        self.refused_messages += 1;
+        let Some((id, d)) = self
+            .devices
+            .map
+            .iter_mut()
+            .find(|(_, d)| d.peer.addr == addr)
+        else {
+            log::debug!("GB28181 SIP from {addr} refused: {error}");
+            return;
+        };
+        d.refused += 1;
+        d.refused_reason = error.to_string();
+        if d.refused == 1 {
+            log::warn!(
+                "GB28181 device {id}: SIP message from {addr} refused: {error} (logged once; \
+                 counted as sip_refused in the API)"
+            );
+        } else {
+            log::debug!("GB28181 device {id}: SIP message from {addr} refused: {error}");
+        }
+    }
+
+    /// Messages the SIP decoder refused since the start (see [`Agent::handle_refused`]).
+    pub fn refused_messages(&self) -> u64 {
+        self.refused_messages
     }
 
     /// Hangs up the device's calls (BYE: its keepalives may be lost while its media still
@@ -244,15 +285,9 @@ mod tests {
             addr: "10.0.0.2:5060".parse().unwrap(),
             local: "10.0.0.1:5060".parse().unwrap(),
         };
-        let mut d = Device {
-            peer,
-            registered: true,
-            expires_at: Some(100_000),
-            last_seen: 0,
-            manufacturer: String::new(),
-            model: String::new(),
-            channels: BTreeMap::new(),
-        };
+        let mut d = Device::new(peer, 0);
+        d.registered = true;
+        d.expires_at = Some(100_000);
         assert!(!d.is_gone(60_000, 60_000));
         assert!(d.is_gone(60_001, 60_000));
         d.last_seen = 200_000;

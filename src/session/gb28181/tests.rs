@@ -886,3 +886,31 @@ fn a_keepalive_after_unregister_does_not_bring_the_device_back() {
     a.handle_timeout(400 + 60_001);
     assert_eq!(a.devices().len(), 1, "kept online by its keepalive");
 }
+
+/// Issue 17 item 12: a device whose messages the SIP decoder refuses (here its keepalives
+/// crossed the 8 KiB head limit, their Via list growing) is still dropped, but the refusals
+/// are counted on it and in total, with the reason, for the API.
+#[test]
+fn refused_messages_are_counted_on_the_device_at_their_address() {
+    use crate::wire::sip::{SipError, MAX_HEAD_LEN};
+    let mut a = registered("");
+    let too_long = SipError::HeadTooLarge {
+        limit: MAX_HEAD_LEN,
+    };
+    for _ in 0..3 {
+        a.handle_refused(peer().addr, &too_long);
+    }
+    a.handle_refused(
+        "10.9.9.9:5060".parse().unwrap(),
+        &SipError::TooManyHeaders { limit: 64 },
+    );
+    let d = &a.devices()[0];
+    assert_eq!(d.sip_refused, 3);
+    assert_eq!(d.sip_refused_reason, "message head longer than 8192 bytes");
+    assert_eq!(
+        a.refused_messages(),
+        4,
+        "the unknown address counts in total"
+    );
+    assert!(sent(&mut a).is_empty() && events(&mut a).is_empty());
+}
