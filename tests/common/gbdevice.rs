@@ -424,6 +424,9 @@ pub struct SendStats {
 
 enum Link {
     Udp(UdpSocket, SocketAddr),
+    /// A connected UDP socket: an ICMP port unreachable from the server comes back as
+    /// `ConnectionRefused` on a later send, as devices (and srs-bench) see it.
+    UdpConnected(UdpSocket),
     Tcp(TcpStream),
 }
 
@@ -456,6 +459,14 @@ impl Sender {
     pub fn udp(to: SocketAddr) -> io::Result<Sender> {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         Ok(Sender::new(Link::Udp(socket, to)))
+    }
+
+    /// RTP over a UDP socket connected to `to`: a send fails with `ConnectionRefused` once
+    /// the server has answered one with ICMP port unreachable (nothing bound there).
+    pub fn udp_connected(to: SocketAddr) -> io::Result<Sender> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.connect(to)?;
+        Ok(Sender::new(Link::UdpConnected(socket)))
     }
 
     /// tcp_passive: we connect to the server's media port.
@@ -652,6 +663,13 @@ impl Sender {
             Link::Udp(socket, to) => {
                 for p in packets {
                     socket.send_to(p, *to)?;
+                    self.stats.bytes += p.len();
+                }
+                Ok(())
+            }
+            Link::UdpConnected(socket) => {
+                for p in packets {
+                    socket.send(p)?;
                     self.stats.bytes += p.len();
                 }
                 Ok(())

@@ -17,11 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Shared;
-use crate::server::gb28181::{self, media::MediaRouter, MediaSocket};
+use crate::server::gb28181::media::{ConnId, MediaRouter};
+use crate::server::gb28181::{self, MediaSocket};
 use crate::server::stats::Gauge;
 use crate::session::gb28181::{Agent, Peer, SipTransport, MAX_DEVICES};
 use crate::wire::sip;
@@ -48,7 +49,12 @@ pub struct Gb {
     router: MediaRouter,
     udp: Rc<UdpSocket>,
     tcp_out: HashMap<u32, mpsc::Sender<Bytes>>,
-    media_tasks: HashMap<u32, (JoinHandle<()>, Option<u16>)>,
+    /// UDP media ports open, by port: their readers (the port goes back to the agent when
+    /// its socket is dropped).
+    udp_ports: HashMap<u16, JoinHandle<()>>,
+    /// Media TCP connections (passive and active), by id: dropping the sender closes the
+    /// connection (at most `gb28181.max_media_sessions` of them).
+    media_closers: HashMap<ConnId, oneshot::Sender<()>>,
     /// Media TCP connections alive (at most `gb28181.max_media_sessions`).
     media_conns: Gauge,
     next_conn: u32,
@@ -81,7 +87,8 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         router: MediaRouter::default(),
         udp: udp.clone(),
         tcp_out: HashMap::new(),
-        media_tasks: HashMap::new(),
+        udp_ports: HashMap::new(),
+        media_closers: HashMap::new(),
         media_conns: Gauge::default(),
         next_conn: 0,
         local_ips: HashMap::new(),
@@ -160,12 +167,47 @@ fn handle_sip(gb: &GbHandle, shared: &Shared, peer: Peer, msg: sip::SipMessage) 
     pump(gb, shared);
 }
 
-/// Sends what the agent queued and carries out its events (the gateway starts and stops the
-/// media; the sockets it asks for are opened and closed here).
+/// Carries out the agent's events (the gateway starts and stops the media; the sockets it
+/// asks for are opened and closed here), then sends what the agent queued: in that order, so
+/// the UDP port an INVITE offers is bound before the INVITE leaves.
 /// Runs after SIP input, each tick, and each API command (so an API invite leaves at once).
 pub fn pump(gb: &GbHandle, shared: &Shared) {
     let now = shared.clock.now_ms();
     let mut g = gb.borrow_mut();
+    while let Some(event) = g.agent.poll_event() {
+        match gb28181::handle_event(&mut g.router, &shared.ctx, now, event) {
+            None => {}
+            Some(MediaSocket::OpenUdp { port }) => {
+                if g.udp_ports.contains_key(&port) {
+                    continue;
+                }
+                let ip = shared.ctx.config().gb28181.sip_listen.ip();
+                match bind_udp(SocketAddr::new(ip, port)) {
+                    Ok(socket) => {
+                        let task = media_udp(gb.clone(), shared.clone(), socket, port);
+                        g.udp_ports.insert(port, tokio::task::spawn_local(task));
+                    }
+                    // The port goes back when the call ends (CloseUdp finds no socket).
+                    Err(e) => log::warn!("GB28181: cannot bind udp media port {port}: {e}"),
+                }
+            }
+            Some(MediaSocket::Connect { ssrc, remote }) => {
+                let task = media_tcp_active(gb.clone(), shared.clone(), ssrc, remote);
+                tokio::task::spawn_local(task);
+            }
+            Some(MediaSocket::CloseUdp { port }) => match g.udp_ports.remove(&port) {
+                // The reader's port lease gives the port back once the socket is dropped.
+                Some(task) => task.abort(),
+                None => g.agent.release_udp_port(port),
+            },
+            Some(MediaSocket::CloseTcp { conns }) => {
+                for conn in conns {
+                    // Its reader sees the closer gone and ends, closing the socket.
+                    g.media_closers.remove(&conn);
+                }
+            }
+        }
+    }
     while let Some((peer, bytes)) = g.agent.poll_transmit() {
         match peer.transport {
             SipTransport::Udp => {
@@ -181,29 +223,13 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
             }
         }
     }
-    while let Some(event) = g.agent.poll_event() {
-        let task = match gb28181::handle_event(&mut g.router, &shared.ctx, now, event) {
-            None => continue,
-            Some(MediaSocket::OpenUdp { ssrc, port }) => {
-                let task = media_udp(gb.clone(), shared.clone(), port);
-                (ssrc, tokio::task::spawn_local(task), Some(port))
-            }
-            Some(MediaSocket::Connect { ssrc, remote }) => {
-                let task = media_tcp_active(gb.clone(), shared.clone(), remote);
-                (ssrc, tokio::task::spawn_local(task), None)
-            }
-            Some(MediaSocket::Close { ssrc }) => {
-                if let Some((task, port)) = g.media_tasks.remove(&ssrc) {
-                    task.abort();
-                    if let Some(port) = port {
-                        g.agent.release_udp_port(port);
-                    }
-                }
-                continue;
-            }
-        };
-        g.media_tasks.insert(task.0, (task.1, task.2));
-    }
+}
+
+/// A UDP media socket bound now (not in a task that runs later), ready for tokio.
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
 }
 
 async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
@@ -229,7 +255,9 @@ async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
                 };
                 handle_sip(&gb, &shared, peer, msg);
             }
-            Err(e) => log::debug!("GB28181 SIP from {addr}: {e}"),
+            // CR/LF only: an RFC 5626 keepalive, not a refusal.
+            Err(sip::SipError::Empty) => {}
+            Err(e) => gb.borrow_mut().agent.handle_refused(addr, &e),
         }
     }
 }

@@ -98,6 +98,7 @@ pub(super) async fn sip_tcp(
     let handle = |msg| handle_sip(&gb, &shared, peer, msg);
     if let Err(e) = read_frames(&mut rd, idle, decode, handle).await {
         log::info!("GB28181 SIP tcp {addr}: {e}; closing");
+        gb.borrow_mut().agent.handle_refused(addr, &e);
     }
     gb.borrow_mut().tcp_out.remove(&id);
     writer.abort();

@@ -1,6 +1,8 @@
 //! The GB28181 part of the HTTP API, in SRS's envelope (`code`, `server`, `service`, `pid`):
 //!
-//! - `GET /api/v1/gb28181/devices`: devices with their channels and call state;
+//! - `GET /api/v1/gb28181/devices`: devices with their channels and call state, and the SIP
+//!   messages the decoder refused (`sip_refused`: in total, and per device with the reason
+//!   of the last, so the operator sees why a camera went offline);
 //! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/invite`: start a channel;
 //! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/bye`: stop it.
 //!
@@ -33,6 +35,8 @@ pub fn handle(agent: &mut Agent, now_ms: u64, path: &str) -> (serde_json::Value,
                         "manufacturer": d.manufacturer,
                         "model": d.model,
                         "last_seen_ms": d.last_seen_ms,
+                        "sip_refused": d.sip_refused,
+                        "sip_refused_reason": d.sip_refused_reason,
                         "channels": d.channels.iter().map(|c| json!({
                             "id": c.id,
                             "name": c.name,
@@ -43,7 +47,8 @@ pub fn handle(agent: &mut Agent, now_ms: u64, path: &str) -> (serde_json::Value,
                     })
                 })
                 .collect();
-            (json!({ "devices": devices }), 0)
+            let refused = agent.refused_messages();
+            (json!({ "devices": devices, "sip_refused": refused }), 0)
         }
         ["devices", device, "channels", channel, "invite"] => {
             let ok = agent.invite(now_ms, device, channel);

@@ -26,11 +26,28 @@ use crate::wire::rtp::{self, Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
 /// Quiet time after which packets held behind a gap are released.
 pub const FLUSH_AFTER_MS: u64 = 500;
 
+/// Media TCP connections remembered per session. A call has one; a device that reconnects
+/// may overlap its old connection with the new one for a moment. Past this the oldest is
+/// forgotten (it then no longer keeps the session alive when the others close). RAM: 16 bytes
+/// a session.
+pub const MAX_CONNS_PER_SESSION: usize = 4;
+
+/// A media TCP connection, by the driver's id for it.
+pub type ConnId = u32;
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MediaStats {
     pub packets: u64,
     pub lost: u64,
     pub frames: u64,
+}
+
+/// Where a packet came from: its source address, its length as received (for the byte
+/// counts) and the media TCP connection it came on (none for UDP).
+struct Origin {
+    from: SocketAddr,
+    len: usize,
+    conn: Option<ConnId>,
 }
 
 pub struct MediaSession {
@@ -46,6 +63,9 @@ pub struct MediaSession {
     pub last_packet_ms: u64,
     /// In the client registry from the first packet on (its address is the peer's).
     registration: Option<Registration>,
+    /// The media TCP connections that carry this session (at most
+    /// [`MAX_CONNS_PER_SESSION`]); none for UDP.
+    conns: Vec<ConnId>,
 }
 
 impl MediaSession {
@@ -62,12 +82,24 @@ impl MediaSession {
             stats: MediaStats::default(),
             last_packet_ms: now_ms,
             registration: None,
+            conns: Vec::new(),
         }
     }
 
     /// The session's client record, once a packet came.
     pub fn record(&self) -> Option<&Rc<ClientRecord>> {
         self.registration.as_ref().map(|r| &r.record)
+    }
+
+    /// `conn` carries this session's media.
+    fn attach(&mut self, conn: ConnId) {
+        if self.conns.contains(&conn) {
+            return;
+        }
+        if self.conns.len() >= MAX_CONNS_PER_SESSION {
+            self.conns.remove(0);
+        }
+        self.conns.push(conn);
     }
 
     /// One RTP packet of this channel, `len` bytes as received from `from`.
@@ -239,16 +271,18 @@ impl MediaRouter {
         true
     }
 
-    /// One datagram or RFC 4571 frame of media from `from`, over any transport: RTCP is
-    /// ignored, RTP goes to its call's session by SSRC, or for a camera that ignores our `y=`
-    /// to the one call with a device at that address (the agent then follows the new SSRC).
-    /// The agent learns that the call's media flows.
+    /// One datagram or RFC 4571 frame of media from `from`, over any transport (`conn`: the
+    /// media TCP connection it came on): RTCP is ignored, RTP goes to its call's session by
+    /// SSRC, or for a camera that ignores our `y=` to the one call with a device at that
+    /// address (the agent then follows the new SSRC). The agent learns that the call's media
+    /// flows.
     pub fn handle_packet(
         &mut self,
         agent: &mut Agent,
         ctx: &ServerCtx,
         now_ms: u64,
         from: SocketAddr,
+        conn: Option<ConnId>,
         packet: Bytes,
     ) {
         if rtp::is_rtcp(&packet) {
@@ -263,7 +297,7 @@ impl MediaRouter {
             }
         };
         let fallback = agent.only_call_from(from.ip());
-        if let Some(ssrc) = self.route(ctx, now_ms, from, len, packet, fallback) {
+        if let Some(ssrc) = self.route(ctx, now_ms, packet, fallback, Origin { from, len, conn }) {
             if let Some(old) = fallback.filter(|old| *old != ssrc) {
                 agent.rename_ssrc(old, ssrc);
             }
@@ -271,10 +305,41 @@ impl MediaRouter {
         }
     }
 
-    pub fn stop(&mut self, ctx: &ServerCtx, ssrc: u32, now_ms: u64) {
-        if let Some(mut s) = self.sessions.remove(&ssrc) {
-            s.stop(ctx, now_ms);
+    /// Ends the session of `ssrc` (the stream unpublishes). Returns the media TCP
+    /// connections that carried it and no other session: the driver closes them, so a device
+    /// that goes on sending after its call ended is cut off, not ignored.
+    pub fn stop(&mut self, ctx: &ServerCtx, ssrc: u32, now_ms: u64) -> Vec<ConnId> {
+        let Some(mut s) = self.sessions.remove(&ssrc) else {
+            return Vec::new();
+        };
+        s.stop(ctx, now_ms);
+        let mut conns = std::mem::take(&mut s.conns);
+        conns.retain(|c| !self.sessions.values().any(|o| o.conns.contains(c)));
+        conns
+    }
+
+    /// A media TCP connection made for the call of `ssrc` (tcp_active) carries it, even
+    /// before its first packet.
+    pub fn attach(&mut self, ssrc: u32, conn: ConnId) -> bool {
+        let Some(s) = self.sessions.get_mut(&ssrc) else {
+            return false;
+        };
+        s.attach(conn);
+        true
+    }
+
+    /// A media TCP connection closed: the SSRCs of the sessions it was the only connection
+    /// of. Their calls are over (the stream must not wait out the media timeout).
+    pub fn conn_closed(&mut self, conn: ConnId) -> Vec<u32> {
+        let mut orphans = Vec::new();
+        for (ssrc, s) in &mut self.sessions {
+            let before = s.conns.len();
+            s.conns.retain(|c| *c != conn);
+            if s.conns.len() < before && s.conns.is_empty() {
+                orphans.push(*ssrc);
+            }
         }
+        orphans
     }
 
     /// Once a second: releases packets held behind gaps.
@@ -285,17 +350,17 @@ impl MediaRouter {
     }
 
     /// Routes a packet (`len` bytes from `from`) by its SSRC, or to `fallback` (the one call
-    /// from the packet's source address) when its SSRC matches no session. Returns the SSRC
-    /// it went to.
+    /// from the packet's source address) when its SSRC matches no session, and notes the
+    /// connection it came on. Returns the SSRC it went to.
     fn route(
         &mut self,
         ctx: &ServerCtx,
         now_ms: u64,
-        from: SocketAddr,
-        len: usize,
         packet: RtpPacket,
         fallback: Option<u32>,
+        origin: Origin,
     ) -> Option<u32> {
+        let Origin { from, len, conn } = origin;
         let ssrc = if self.sessions.contains_key(&packet.ssrc) {
             packet.ssrc
         } else {
@@ -313,6 +378,9 @@ impl MediaRouter {
             packet.ssrc
         };
         let session = self.sessions.get_mut(&ssrc)?;
+        if let Some(conn) = conn {
+            session.attach(conn);
+        }
         session.handle_rtp(ctx, now_ms, from, len, packet);
         Some(ssrc)
     }
@@ -323,6 +391,20 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::live::Hub;
+
+    fn ctx() -> ServerCtx {
+        let config = Config::from_toml_str("", "test.toml").unwrap();
+        let hub = Hub::new(config.max_streams);
+        ServerCtx::new(config, hub)
+    }
+
+    fn key(stream: &str) -> StreamKey {
+        StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: stream.into(),
+        }
+    }
 
     fn rtp(ssrc: u32, sequence: u16, payload_len: usize) -> Bytes {
         let packet = RtpPacket {
@@ -356,7 +438,7 @@ mod tests {
         // 1000-byte packets every 8 ms for 6 s: 1 Mbit/s. The sweep samples once a second.
         let mut sequence = 0u16;
         for ms in (0..=6_000).step_by(8) {
-            router.handle_packet(&mut agent, &ctx, ms, camera, rtp(7, sequence, 988));
+            router.handle_packet(&mut agent, &ctx, ms, camera, None, rtp(7, sequence, 988));
             sequence = sequence.wrapping_add(1);
             if ms % 1_000 == 0 {
                 ctx.clients.sample(ms);
@@ -364,8 +446,8 @@ mod tests {
         }
         // Neither RTCP nor a packet of no session counts.
         let rtcp = Bytes::from_static(&[0x80, 200, 0, 6, 0, 0, 0, 7, 0, 0, 0, 0]);
-        router.handle_packet(&mut agent, &ctx, 6_001, camera, rtcp);
-        router.handle_packet(&mut agent, &ctx, 6_001, camera, rtp(9, 0, 988));
+        router.handle_packet(&mut agent, &ctx, 6_001, camera, None, rtcp);
+        router.handle_packet(&mut agent, &ctx, 6_001, camera, None, rtp(9, 0, 988));
         let record = router.sessions[&7].record().unwrap().clone();
         assert_eq!(record.recv.total(), 751 * 1_000);
         assert_eq!(record.recv.kbps(), 1_000);
@@ -377,5 +459,95 @@ mod tests {
         assert!(record.stream.borrow().is_none());
         router.stop(&ctx, 7, 6_002);
         assert!(ctx.clients.is_empty(), "the record goes with the session");
+    }
+
+    const CAMERA: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::new(192, 0, 2, 7),
+        15060,
+    ));
+
+    fn origin(conn: Option<ConnId>) -> Origin {
+        Origin {
+            from: CAMERA,
+            len: 16,
+            conn,
+        }
+    }
+
+    fn rtp_packet(ssrc: u32, sequence: u16) -> RtpPacket {
+        RtpPacket {
+            marker: false,
+            payload_type: 96,
+            sequence,
+            timestamp: 0,
+            ssrc,
+            payload: Bytes::from_static(&[0, 0, 1, 0xBA]),
+        }
+    }
+
+    /// Issue 17 item 10: the session learns the connections that carry it, and the close of
+    /// its only one is reported, so the stream ends at once rather than at the media timeout.
+    #[test]
+    fn a_session_is_orphaned_when_its_only_media_connection_closes() {
+        let ctx = ctx();
+        let mut router = MediaRouter::default();
+        assert!(router.start(7, key("a"), 0, 4));
+        assert!(router.start(8, key("b"), 0, 4));
+        assert!(router.start(9, key("c"), 0, 4));
+        router.route(&ctx, 0, rtp_packet(7, 1), None, origin(Some(100)));
+        router.route(&ctx, 0, rtp_packet(8, 1), None, origin(Some(100)));
+        router.route(&ctx, 0, rtp_packet(8, 2), None, origin(Some(101)));
+        router.route(&ctx, 0, rtp_packet(9, 1), None, origin(None));
+        assert_eq!(
+            router.conn_closed(555),
+            Vec::<u32>::new(),
+            "not a media one"
+        );
+        // 8 has another connection; 9 came over UDP.
+        assert_eq!(router.conn_closed(100), vec![7]);
+        assert_eq!(router.conn_closed(100), Vec::<u32>::new(), "reported once");
+        assert_eq!(router.conn_closed(101), vec![8]);
+        // tcp_active: the connection we made counts before its first packet.
+        assert!(router.attach(9, 102));
+        assert!(!router.attach(10, 102), "no such session");
+        assert_eq!(router.conn_closed(102), vec![9]);
+    }
+
+    /// Issue 17 item 11: the connections of a stopped session are closed (unless another
+    /// session still uses them), so its device cannot feed media that goes nowhere.
+    #[test]
+    fn stopping_a_session_names_the_connections_to_close() {
+        let ctx = ctx();
+        let mut router = MediaRouter::default();
+        router.start(7, key("a"), 0, 4);
+        router.start(8, key("b"), 0, 4);
+        router.route(&ctx, 0, rtp_packet(7, 1), None, origin(Some(100)));
+        router.route(&ctx, 0, rtp_packet(7, 2), None, origin(Some(101)));
+        router.route(&ctx, 0, rtp_packet(8, 1), None, origin(Some(101)));
+        assert_eq!(router.stop(&ctx, 7, 0), vec![100], "101 still carries 8");
+        assert_eq!(router.stop(&ctx, 7, 0), Vec::<ConnId>::new());
+        assert_eq!(router.stop(&ctx, 8, 0), vec![101]);
+    }
+
+    #[test]
+    fn a_session_remembers_a_bounded_number_of_connections() {
+        let ctx = ctx();
+        let mut router = MediaRouter::default();
+        router.start(7, key("a"), 0, 4);
+        for conn in 0..=MAX_CONNS_PER_SESSION as u32 {
+            router.route(
+                &ctx,
+                0,
+                rtp_packet(7, conn as u16),
+                None,
+                origin(Some(conn)),
+            );
+        }
+        assert_eq!(router.sessions[&7].conns.len(), MAX_CONNS_PER_SESSION);
+        assert_eq!(router.conn_closed(0), Vec::<u32>::new(), "forgotten");
+        for conn in 1..MAX_CONNS_PER_SESSION as u32 {
+            assert!(router.conn_closed(conn).is_empty());
+        }
+        assert_eq!(router.conn_closed(MAX_CONNS_PER_SESSION as u32), vec![7]);
     }
 }

@@ -15,7 +15,7 @@ use crate::live::StreamKey;
 use crate::server::ServerCtx;
 use crate::session::gb28181::{AgentConfig, AgentEvent, Credentials, MediaTransport};
 use crate::wire::sdp;
-use media::MediaRouter;
+use media::{ConnId, MediaRouter};
 
 /// The SIP agent's settings from `gb28181.*` (the media TCP port is the configured one; the
 /// driver sets the one it bound).
@@ -55,19 +55,25 @@ pub fn stream_key(config: &Config, device: &str, channel: &str) -> StreamKey {
     }
 }
 
-/// A media socket the driver opens or closes for a call, by the call's SSRC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A media socket the driver opens or closes for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaSocket {
-    /// Bind this UDP port and hand its datagrams to [`MediaRouter::handle_packet`].
-    OpenUdp { ssrc: u32, port: u16 },
+    /// Bind this UDP port (if it is not open yet) and hand its datagrams to
+    /// [`MediaRouter::handle_packet`]. Asked for by the offer, so the port is open before the
+    /// INVITE that names it leaves.
+    OpenUdp { port: u16 },
     /// Connect to the camera (tcp_active) and hand its RFC 4571 frames over.
     Connect { ssrc: u32, remote: SocketAddr },
-    /// Close the socket opened for `ssrc`, if any (its UDP port goes back to the agent).
-    Close { ssrc: u32 },
+    /// Close this UDP port's socket, then give the port back to the agent
+    /// ([`crate::session::gb28181::Agent::release_udp_port`]); at once if it was never open.
+    CloseUdp { port: u16 },
+    /// Close these media TCP connections (tcp_passive or tcp_active): their calls are over.
+    CloseTcp { conns: Vec<ConnId> },
 }
 
-/// Carries out an agent event: media sessions start and stop in the hub. Returns the socket
-/// the driver must open or close (tcp_passive media comes in on the shared port).
+/// Carries out an agent event: media sessions start (from the offer, so media that comes
+/// before the answer is not lost) and stop in the hub. Returns the socket the driver must
+/// open or close (tcp_passive media comes in on the shared port).
 pub fn handle_event(
     router: &mut MediaRouter,
     ctx: &ServerCtx,
@@ -77,6 +83,22 @@ pub fn handle_event(
     match event {
         AgentEvent::DeviceOnline { device } => log::debug!("GB28181 device {device} online"),
         AgentEvent::DeviceOffline { device } => log::info!("GB28181 device {device} offline"),
+        AgentEvent::MediaOffer {
+            device,
+            channel,
+            ssrc,
+            transport,
+        } => {
+            let config = ctx.config();
+            let key = stream_key(&config, &device, &channel);
+            if !router.start(ssrc, key, now_ms, config.gb28181.max_media_sessions) {
+                log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
+                return None;
+            }
+            if let MediaTransport::Udp { port } = transport {
+                return Some(MediaSocket::OpenUdp { port });
+            }
+        }
         AgentEvent::MediaStart {
             device,
             channel,
@@ -92,7 +114,8 @@ pub fn handle_event(
             }
             return match (transport, remote) {
                 (MediaTransport::TcpPassive, _) => None,
-                (MediaTransport::Udp { port }, _) => Some(MediaSocket::OpenUdp { ssrc, port }),
+                // Open since the offer, unless the session was refused then.
+                (MediaTransport::Udp { port }, _) => Some(MediaSocket::OpenUdp { port }),
                 (MediaTransport::TcpActive, Some(remote)) => {
                     Some(MediaSocket::Connect { ssrc, remote })
                 }
@@ -104,9 +127,15 @@ pub fn handle_event(
                 }
             };
         }
-        AgentEvent::MediaStop { ssrc } => {
-            router.stop(ctx, ssrc, now_ms);
-            return Some(MediaSocket::Close { ssrc });
+        AgentEvent::MediaStop { ssrc, transport } => {
+            let conns = router.stop(ctx, ssrc, now_ms);
+            return match transport {
+                MediaTransport::Udp { port } => Some(MediaSocket::CloseUdp { port }),
+                MediaTransport::TcpActive | MediaTransport::TcpPassive if !conns.is_empty() => {
+                    Some(MediaSocket::CloseTcp { conns })
+                }
+                MediaTransport::TcpActive | MediaTransport::TcpPassive => None,
+            };
         }
     }
     None
@@ -171,10 +200,7 @@ mod tests {
         let udp = MediaTransport::Udp { port: 40000 };
         assert_eq!(
             handle_event(&mut router, &ctx, 0, start(7, udp, None)),
-            Some(MediaSocket::OpenUdp {
-                ssrc: 7,
-                port: 40000
-            })
+            Some(MediaSocket::OpenUdp { port: 40000 })
         );
         assert!(router.sessions.contains_key(&7));
         let remote = "10.0.0.9:15060".parse().unwrap();
@@ -184,21 +210,80 @@ mod tests {
             None,
             "max_media_sessions = 1"
         );
+        let stop = AgentEvent::MediaStop {
+            ssrc: 7,
+            transport: udp,
+        };
         assert_eq!(
-            handle_event(&mut router, &ctx, 0, AgentEvent::MediaStop { ssrc: 7 }),
-            Some(MediaSocket::Close { ssrc: 7 })
+            handle_event(&mut router, &ctx, 0, stop),
+            Some(MediaSocket::CloseUdp { port: 40000 })
         );
         assert!(router.sessions.is_empty());
         assert_eq!(
             handle_event(&mut router, &ctx, 0, active),
             Some(MediaSocket::Connect { ssrc: 8, remote })
         );
-        router.stop(&ctx, 8, 0);
+        // The driver's connection to the camera.
+        assert!(router.attach(8, 5));
+        let stop = AgentEvent::MediaStop {
+            ssrc: 8,
+            transport: MediaTransport::TcpActive,
+        };
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, stop.clone()),
+            Some(MediaSocket::CloseTcp { conns: vec![5] })
+        );
+        assert_eq!(handle_event(&mut router, &ctx, 0, stop), None);
         let no_address = start(9, MediaTransport::TcpActive, None);
         assert_eq!(handle_event(&mut router, &ctx, 0, no_address), None);
         router.stop(&ctx, 9, 0);
         let passive = start(10, MediaTransport::TcpPassive, None);
         assert_eq!(handle_event(&mut router, &ctx, 0, passive), None);
         assert!(router.sessions.contains_key(&10), "fed by the shared port");
+    }
+
+    fn offer(ssrc: u32, transport: MediaTransport) -> AgentEvent {
+        AgentEvent::MediaOffer {
+            device: "dev".into(),
+            channel: format!("ch{ssrc}"),
+            ssrc,
+            transport,
+        }
+    }
+
+    /// Issue 17 item 8: a device may send media as soon as it answers, before its 200 reaches
+    /// us. The offer opens the UDP port and starts the session, so those packets are taken.
+    #[test]
+    fn an_offer_opens_its_udp_port_and_takes_media_before_the_answer() {
+        let ctx = ctx(CONFIG);
+        let mut router = MediaRouter::default();
+        let udp = MediaTransport::Udp { port: 40000 };
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, offer(7, udp)),
+            Some(MediaSocket::OpenUdp { port: 40000 })
+        );
+        assert!(router.sessions.contains_key(&7), "ready before the answer");
+        // The answer starts the same session; the port stays asked for (the driver keeps the
+        // one it opened).
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, start(7, udp, None)),
+            Some(MediaSocket::OpenUdp { port: 40000 })
+        );
+        assert_eq!(router.sessions.len(), 1);
+        // An offer that fails closes its port.
+        let failed = AgentEvent::MediaStop {
+            ssrc: 7,
+            transport: udp,
+        };
+        assert_eq!(
+            handle_event(&mut router, &ctx, 0, failed),
+            Some(MediaSocket::CloseUdp { port: 40000 })
+        );
+        assert!(router.sessions.is_empty());
+        let passive = offer(10, MediaTransport::TcpPassive);
+        assert_eq!(handle_event(&mut router, &ctx, 0, passive), None);
+        assert!(router.sessions.contains_key(&10));
+        // max_media_sessions = 1: refused, no port opened.
+        assert_eq!(handle_event(&mut router, &ctx, 0, offer(11, udp)), None);
     }
 }

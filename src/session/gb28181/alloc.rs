@@ -1,5 +1,6 @@
 //! What each call takes: an SSRC for our offer and, for UDP media, a port from the configured
-//! range. Ports return when the offer fails or the driver closes the port's socket.
+//! range. A port returns when the driver has closed its socket (after the offer failed or the
+//! call ended), so it is never offered again while still bound.
 
 use super::call::MediaTransport;
 use crate::wire::sdp;

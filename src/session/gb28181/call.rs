@@ -11,14 +11,22 @@
 //! Inviting | Trying | Ringing Provisional 180, 183          Ringing
 //! Ringing                     Provisional 100               Ringing
 //! Inviting | Trying | Ringing Answered (2xx)                Up         ACK, MediaStart
-//! Inviting | Trying | Ringing Failed, Hangup, Gone          Idle       UDP port freed
+//! Inviting | Trying | Ringing Failed, Hangup, Gone          Idle       MediaStop (the
+//!                                                                       offer's port closes)
 //! Up                          Media                         Up
 //! Up                          Hangup (API, media timeout)   Stopping   BYE, MediaStop
 //! Up                          Gone (device BYE, offline)    Idle       MediaStop
-//! Stopping                    ByeDone, Gone                 Idle
+//! Stopping                    ByeDone                       Idle
+//! Stopping                    Gone                          Idle       (the later resume
+//!                                                                       of the two)
 //! anything else                                             unchanged  refused, logged at
 //!                                                                       debug
 //! ```
+//!
+//! An idle call is invited again as its [`Resume`] says: automatically at a time (after a
+//! failure or a media timeout), when the device registers again (it hung up with its own BYE),
+//! or only when asked (the API stopped it). The API (and, once on-demand play exists, a
+//! player's arrival) invites through `Agent::invite` whatever the resume.
 //!
 //! Retransmission (RFC 3261 §17.1.1.2, Timer A with a fixed interval): an INVITE goes out again
 //! every [`INVITE_RETRY_MS`] until a response comes, [`INVITE_TRIES`] sends in all, on UDP
@@ -82,11 +90,23 @@ impl Retransmit {
     }
 }
 
+/// When an idle channel is invited again without being asked. Ordered from the soonest to the
+/// most reluctant (`At` by time), so two reasons combine with `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resume {
+    /// Automatically from this time (ms, the caller's clock), when `auto_invite` is on.
+    At(u64),
+    /// When the device registers again: it hung up with its own BYE, as SRS honours it.
+    OnRegister,
+    /// Only when asked (the API stopped the channel).
+    OnRequest,
+}
+
 /// A channel's call state. Transitions: [`CallState::on`] (the table is in the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallState {
-    /// No call. Invited again (automatically) from `retry_at`; `u64::MAX` = only on request.
-    Idle { retry_at: u64 },
+    /// No call; invited again as `resume` says (or on request).
+    Idle { resume: Resume },
     /// INVITE sent, no response yet; sent again on UDP by `timer`.
     Inviting {
         dialog: Dialog,
@@ -104,10 +124,10 @@ pub enum CallState {
         last_media: u64,
     },
     /// Our BYE sent, its final response awaited until `give_up_at`. The channel may be invited
-    /// again from `retry_at` meanwhile (a new call; this one is then forgotten).
+    /// again as `resume` says meanwhile (a new call; this one is then forgotten).
     Stopping {
         call_id: String,
-        retry_at: u64,
+        resume: Resume,
         give_up_at: u64,
     },
 }
@@ -132,9 +152,9 @@ pub enum CallEvent {
     /// Media arrived.
     Media { now: u64 },
     /// We end the call (API stop, media timeout): BYE once it is up.
-    Hangup { now: u64, retry_at: u64 },
+    Hangup { now: u64, resume: Resume },
     /// The device ended the call (its BYE) or went offline.
-    Gone { retry_at: u64 },
+    Gone { resume: Resume },
     /// The final response to our BYE, or none in time.
     ByeDone,
 }
@@ -142,8 +162,8 @@ pub enum CallEvent {
 /// What a transition leaves for the agent to clean up.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ended {
-    /// An offer ended before its answer: its media resources (a UDP port) are free.
-    Offer { transport: MediaTransport },
+    /// An offer ended before its answer: what was opened for it (a UDP port) closes.
+    Offer { dialog: Dialog },
     /// Media was expected: stop it (and send BYE if we hung up).
     Media { dialog: Dialog, to_tag: String },
 }
@@ -176,7 +196,12 @@ impl CallState {
     pub fn on(&mut self, event: CallEvent) -> Result<Option<Ended>, IllegalTransition> {
         use CallEvent as E;
         use CallState as S;
-        let state = std::mem::replace(self, S::Idle { retry_at: 0 });
+        let state = std::mem::replace(
+            self,
+            S::Idle {
+                resume: Resume::At(0),
+            },
+        );
         let (next, ended) = match (state, event) {
             // A new call: from idle, or over one whose BYE is still unanswered.
             (
@@ -249,13 +274,17 @@ impl CallState {
             }
             (
                 S::Inviting { dialog, .. } | S::Trying { dialog, .. } | S::Ringing { dialog, .. },
-                E::Failed { retry_at } | E::Hangup { retry_at, .. } | E::Gone { retry_at },
+                E::Failed { retry_at },
             ) => (
-                S::Idle { retry_at },
-                Some(Ended::Offer {
-                    transport: dialog.transport,
-                }),
+                S::Idle {
+                    resume: Resume::At(retry_at),
+                },
+                Some(Ended::Offer { dialog }),
             ),
+            (
+                S::Inviting { dialog, .. } | S::Trying { dialog, .. } | S::Ringing { dialog, .. },
+                E::Hangup { resume, .. } | E::Gone { resume },
+            ) => (S::Idle { resume }, Some(Ended::Offer { dialog })),
             (
                 S::Up {
                     dialog,
@@ -271,20 +300,26 @@ impl CallState {
                 },
                 None,
             ),
-            (S::Up { dialog, to_tag, .. }, E::Hangup { now, retry_at }) => (
+            (S::Up { dialog, to_tag, .. }, E::Hangup { now, resume }) => (
                 S::Stopping {
                     call_id: dialog.call_id.clone(),
-                    retry_at,
+                    resume,
                     give_up_at: now + BYE_TIMEOUT_MS,
                 },
                 Some(Ended::Media { dialog, to_tag }),
             ),
-            (S::Up { dialog, to_tag, .. }, E::Gone { retry_at }) => {
-                (S::Idle { retry_at }, Some(Ended::Media { dialog, to_tag }))
+            (S::Up { dialog, to_tag, .. }, E::Gone { resume }) => {
+                (S::Idle { resume }, Some(Ended::Media { dialog, to_tag }))
             }
-            (S::Stopping { retry_at, .. }, E::ByeDone | E::Gone { .. }) => {
-                (S::Idle { retry_at }, None)
-            }
+            (S::Stopping { resume, .. }, E::ByeDone) => (S::Idle { resume }, None),
+            // The device hangs up too: what either side asked for that waits longer holds
+            // (an API stop stays a stop; a media timeout's retry yields to the device's BYE).
+            (S::Stopping { resume, .. }, E::Gone { resume: theirs }) => (
+                S::Idle {
+                    resume: resume.max(theirs),
+                },
+                None,
+            ),
             (state, event) => {
                 let illegal = IllegalTransition {
                     state: state.name(),
@@ -352,11 +387,10 @@ impl CallState {
         }
     }
 
-    /// When a new call may start without a request (automatic invite); None while a call is
-    /// set up or up.
-    pub fn retry_at(&self) -> Option<u64> {
+    /// When a new call may start without a request; None while a call is set up or up.
+    pub fn resume(&self) -> Option<Resume> {
         match self {
-            CallState::Idle { retry_at } | CallState::Stopping { retry_at, .. } => Some(*retry_at),
+            CallState::Idle { resume } | CallState::Stopping { resume, .. } => Some(*resume),
             _ => None,
         }
     }

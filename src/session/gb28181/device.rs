@@ -2,9 +2,9 @@
 //! the MANSCDP MESSAGEs a device sends (Keepalive, Catalog and DeviceInfo answers) and the
 //! queries we send it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use super::call::CallState;
+use super::call::{CallState, Resume};
 use super::outbox::Originator;
 use super::{Agent, AgentError, Peer};
 use crate::wire::manscdp::{self, CatalogItem, Message as Mans};
@@ -28,17 +28,22 @@ impl Channel {
         Channel {
             name: String::new(),
             status: status.to_string(),
-            call: CallState::Idle { retry_at: 0 },
+            call: CallState::Idle {
+                resume: Resume::At(0),
+            },
         }
     }
 
     /// When the channel may be invited automatically: its status is not "OFF", no call is
-    /// set up or up, and the API did not stop it.
+    /// set up or up, and neither the API nor the device stopped it.
     pub fn auto_invite_at(&self) -> Option<u64> {
         if self.status.eq_ignore_ascii_case("OFF") {
             return None;
         }
-        self.call.retry_at().filter(|t| *t != u64::MAX)
+        match self.call.resume()? {
+            Resume::At(t) => Some(t),
+            Resume::OnRegister | Resume::OnRequest => None,
+        }
     }
 }
 
@@ -52,10 +57,14 @@ pub struct Device {
     pub manufacturer: String,
     pub model: String,
     pub channels: BTreeMap<String, Channel>,
+    /// Messages from the device's address the SIP decoder refused (a limit, bad syntax),
+    /// and why the last one was.
+    pub refused: u64,
+    pub refused_reason: String,
 }
 
 impl Device {
-    fn new(peer: Peer, now: u64) -> Device {
+    pub(super) fn new(peer: Peer, now: u64) -> Device {
         Device {
             peer,
             registered: false,
@@ -64,6 +73,8 @@ impl Device {
             manufacturer: String::new(),
             model: String::new(),
             channels: BTreeMap::new(),
+            refused: 0,
+            refused_reason: String::new(),
         }
     }
 
@@ -92,14 +103,17 @@ impl Device {
             .collect()
     }
 
-    /// Makes the idle channels waiting out a retry delay due at `now` (the device registered
-    /// again, so it is worth asking at once). Channels the API stopped stay stopped.
+    /// Makes due at `now` the idle channels waiting out a retry delay or hung up by the
+    /// device's BYE (the device registered again, so it is worth asking at once). Channels
+    /// the API stopped stay stopped.
     pub fn retry_now(&mut self, now: u64) {
         for channel in self.channels.values_mut() {
-            if let CallState::Idle { retry_at } = &mut channel.call {
-                if *retry_at != u64::MAX {
-                    *retry_at = (*retry_at).min(now);
-                }
+            if let CallState::Idle { resume } = &mut channel.call {
+                *resume = match *resume {
+                    Resume::At(t) => Resume::At(t.min(now)),
+                    Resume::OnRegister => Resume::At(now),
+                    Resume::OnRequest => Resume::OnRequest,
+                };
             }
         }
     }
@@ -116,6 +130,9 @@ impl Device {
 #[derive(Debug, Default)]
 pub struct Devices {
     pub map: BTreeMap<String, Device>,
+    /// Devices that left with `REGISTER Expires: 0`, oldest first, at most [`MAX_DEVICES`]
+    /// (RAM: about 50 bytes each): their keepalives do not bring them back.
+    left: VecDeque<String>,
 }
 
 impl Devices {
@@ -132,6 +149,26 @@ impl Devices {
         Ok(d)
     }
 
+    /// `id` unregistered: it must REGISTER to come back.
+    pub fn left(&mut self, id: &str) {
+        if self.has_left(id) {
+            return;
+        }
+        if self.left.len() >= MAX_DEVICES {
+            self.left.pop_front();
+        }
+        self.left.push_back(id.to_string());
+    }
+
+    /// `id` registered again.
+    pub fn returned(&mut self, id: &str) {
+        self.left.retain(|l| l != id);
+    }
+
+    pub fn has_left(&self, id: &str) -> bool {
+        self.left.iter().any(|l| l == id)
+    }
+
     pub fn channel(&self, device: &str, channel: &str) -> Option<&Channel> {
         self.map.get(device)?.channels.get(channel)
     }
@@ -146,6 +183,16 @@ impl Devices {
             d.channels
                 .iter()
                 .find(|(_, c)| c.call.call_id() == Some(call_id))
+                .map(|(ch, _)| (dev.clone(), ch.clone()))
+        })
+    }
+
+    /// The (device, channel) whose call being set up or up has this SSRC.
+    pub fn find_ssrc(&self, ssrc: u32) -> Option<(String, String)> {
+        self.map.iter().find_map(|(dev, d)| {
+            d.channels
+                .iter()
+                .find(|(_, c)| c.call.dialog().is_some_and(|d| d.ssrc == ssrc))
                 .map(|(ch, _)| (dev.clone(), ch.clone()))
         })
     }
@@ -315,9 +362,24 @@ mod tests {
             d.channels["b"].status, "ON",
             "a known channel is updated at the limit"
         );
-        d.channels.get_mut("a").unwrap().call = CallState::Idle { retry_at: 5 };
+        d.channels.get_mut("a").unwrap().call = CallState::Idle {
+            resume: Resume::At(5),
+        };
         assert!(!d.due_channels(4).contains(&"a".to_string()));
         assert!(d.due_channels(5).contains(&"a".to_string()));
+    }
+
+    #[test]
+    fn the_devices_that_left_are_bounded() {
+        let mut d = Devices::default();
+        for i in 0..=MAX_DEVICES {
+            d.left(&i.to_string());
+        }
+        d.left("5");
+        assert!(!d.has_left("0"), "the oldest is forgotten");
+        assert!(d.has_left("1") && d.has_left(&MAX_DEVICES.to_string()));
+        d.returned("5");
+        assert!(!d.has_left("5"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::call::{CallEvent, CallState, Dialog, Due, Ended, IllegalTransition, MediaTransport};
+use super::call::{
+    CallEvent, CallState, Dialog, Due, Ended, IllegalTransition, MediaTransport, Resume,
+};
 use super::device::Channel;
 use super::outbox::{InDialog, Originator};
 use super::{Agent, AgentEvent, Peer, SipTransport};
@@ -58,8 +60,6 @@ impl Agent {
         let server = &self.config.server_id;
         msg.push_header("Subject", format!("{channel}:{ssrc_text},{server}:0"));
         let request = msg.to_bytes();
-        self.outbox.send_bytes(peer, request.clone());
-        log::info!("GB28181 INVITE {device}/{channel} ssrc {ssrc_text} ({transport:?})");
         let Some(d) = self.devices.map.get_mut(device) else {
             return false;
         };
@@ -69,7 +69,7 @@ impl Agent {
             .or_insert_with(|| Channel::new("ON"));
         let invite = CallEvent::Invite {
             dialog,
-            request,
+            request: request.clone(),
             now,
         };
         if let Err(e) = ch.call.on(invite) {
@@ -77,13 +77,22 @@ impl Agent {
             self.alloc.release(transport);
             return false;
         }
+        // The driver opens the offer's port before it sends the INVITE.
+        self.events.push_back(AgentEvent::MediaOffer {
+            device: device.to_string(),
+            channel: channel.to_string(),
+            ssrc,
+            transport,
+        });
+        self.outbox.send_bytes(peer, request);
+        log::info!("GB28181 INVITE {device}/{channel} ssrc {ssrc_text} ({transport:?})");
         true
     }
 
     /// Stops a channel's media (API). False when no call is set up or up.
     pub fn bye(&mut self, now: u64, device: &str, channel: &str) -> bool {
         // An API stop is not retried automatically.
-        self.hangup(now, device, channel, u64::MAX)
+        self.hangup(now, device, channel, Resume::OnRequest)
     }
 
     /// A response to one of our requests: INVITE (1xx, 2xx → ACK and media, else failure) or
@@ -165,29 +174,30 @@ impl Agent {
         });
     }
 
-    /// A BYE from a device: 200 OK, and the call ends.
-    pub(super) fn on_bye(&mut self, now: u64, peer: Peer, msg: &SipMessage) {
+    /// A BYE from a device: 200 OK, and the call ends. The device does not want to send: the
+    /// channel is not invited again until it registers again, the API asks, or (on-demand
+    /// play, a later item) a player does.
+    pub(super) fn on_bye(&mut self, _now: u64, peer: Peer, msg: &SipMessage) {
         self.reply(peer, msg, 200, "OK");
         if let Some((dev, ch)) = msg.call_id().and_then(|c| self.devices.find_call(c)) {
             log::info!("GB28181 {dev}/{ch}: BYE from the device");
-            self.end_call(now, &dev, &ch);
+            self.end_call(&dev, &ch, Resume::OnRegister);
         }
     }
 
     /// The device ended the call or is gone: no BYE from us.
-    pub(super) fn end_call(&mut self, now: u64, dev: &str, ch: &str) {
+    pub(super) fn end_call(&mut self, dev: &str, ch: &str, resume: Resume) {
         let idle = self
             .devices
             .channel(dev, ch)
             .is_none_or(|c| matches!(c.call, CallState::Idle { .. }));
         if !idle {
-            let retry_at = now + self.config.media_timeout_ms;
-            let _ = self.fire(dev, ch, CallEvent::Gone { retry_at });
+            let _ = self.fire(dev, ch, CallEvent::Gone { resume });
         }
     }
 
-    /// We end a call: BYE if it is up; invited again automatically from `retry_at`.
-    fn hangup(&mut self, now: u64, dev: &str, ch: &str, retry_at: u64) -> bool {
+    /// We end a call: BYE if it is up; invited again as `resume` says.
+    pub(super) fn hangup(&mut self, now: u64, dev: &str, ch: &str, resume: Resume) -> bool {
         let Some(d) = self
             .devices
             .map
@@ -197,7 +207,7 @@ impl Agent {
             return false;
         };
         let peer = d.peer;
-        match self.fire(dev, ch, CallEvent::Hangup { now, retry_at }) {
+        match self.fire(dev, ch, CallEvent::Hangup { now, resume }) {
             Ok(Some(Ended::Media { dialog, to_tag })) => {
                 let bye = Originator::of(&self.config).request(
                     &mut self.tokens,
@@ -215,9 +225,10 @@ impl Agent {
         }
     }
 
-    /// Applies `event` to a channel's call and cleans up what the transition ended: the UDP
-    /// port of a failed offer, the media of a call that was up. Refused events are logged at
-    /// debug (late or repeated responses are normal on UDP).
+    /// Applies `event` to a channel's call and stops the media of what the transition ended
+    /// (a failed offer, a call that was up): the driver closes its socket and gives a UDP port
+    /// back. Refused events are logged at debug (late or repeated responses are normal on
+    /// UDP).
     fn fire(
         &mut self,
         dev: &str,
@@ -230,13 +241,11 @@ impl Agent {
         let ended = c.call.on(event).inspect_err(|e| {
             log::debug!("GB28181 {dev}/{ch}: {e}, ignored");
         })?;
-        match &ended {
-            Some(Ended::Offer { transport }) => self.alloc.release(*transport),
-            Some(Ended::Media { dialog, .. }) => {
-                self.events
-                    .push_back(AgentEvent::MediaStop { ssrc: dialog.ssrc });
-            }
-            None => {}
+        if let Some(Ended::Offer { dialog } | Ended::Media { dialog, .. }) = &ended {
+            self.events.push_back(AgentEvent::MediaStop {
+                ssrc: dialog.ssrc,
+                transport: dialog.transport,
+            });
         }
         Ok(ended)
     }
@@ -266,7 +275,7 @@ impl Agent {
                         "GB28181 {id}/{ch}: no media for {} s, inviting again",
                         media_timeout / 1000
                     );
-                    self.hangup(now, &id, &ch, now);
+                    self.hangup(now, &id, &ch, Resume::At(now));
                 }
                 Due::ByeUnanswered => {
                     log::debug!("GB28181 {id}/{ch}: no answer to our BYE");
@@ -297,6 +306,18 @@ impl Agent {
         if let Some(call) = self.devices.calls_mut().find(|c| up(c)) {
             let _ = call.on(CallEvent::Media { now });
         }
+    }
+
+    /// The only media connection of the call with `ssrc` closed (the device hung up its TCP
+    /// media): the call is over now, not at the media timeout. Hung up (BYE, media stopped) and
+    /// invited again after `media_timeout`, as after a failure. False when no such call.
+    pub fn media_closed(&mut self, now: u64, ssrc: u32) -> bool {
+        let Some((dev, ch)) = self.devices.find_ssrc(ssrc) else {
+            return false;
+        };
+        log::info!("GB28181 {dev}/{ch}: media connection closed, hanging up");
+        let resume = Resume::At(now + self.config.media_timeout_ms);
+        self.hangup(now, &dev, &ch, resume)
     }
 
     /// The media of a call arrives with another SSRC than agreed: follow it.

@@ -3,16 +3,22 @@
 //! Verbs: [`Agent::handle_message`] (a SIP message from a peer, with the time),
 //! [`Agent::handle_timeout`], [`Agent::poll_timeout`], [`Agent::poll_transmit`] (messages to
 //! send, with their peer), [`Agent::poll_event`] (media to start or stop, devices
-//! on/offline). Commands from the API: [`Agent::invite`], [`Agent::bye`]; from the media
-//! path: [`Agent::media_activity`], [`Agent::rename_ssrc`], [`Agent::only_call_from`],
-//! [`Agent::release_udp_port`].
+//! on/offline). Commands from the API: [`Agent::invite`], [`Agent::bye`]; from the driver,
+//! a message the SIP decoder refused: [`Agent::handle_refused`]; from the media path:
+//! [`Agent::media_activity`], [`Agent::media_closed`], [`Agent::rename_ssrc`],
+//! [`Agent::only_call_from`], [`Agent::release_udp_port`].
 //!
 //! Device lifecycle: unknown → REGISTER (401 challenge if a password applies, then 200 with
 //! Date) → online → Catalog and DeviceInfo queries → channels → INVITE each channel (when
-//! `auto_invite`) → 200 + SDP → ACK → media. Keepalives keep it online; a keepalive from an
-//! unknown device (we restarted, it did not re-register) makes it online too. REGISTER with
-//! `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline (its calls end, no
-//! BYE). A channel whose media stops for `media_timeout` is hung up (BYE) and invited again.
+//! `auto_invite`; its media port is opened first) → 200 + SDP → ACK → media. Keepalives keep
+//! it online; a keepalive from an unknown device (we restarted, it did not re-register) makes
+//! it online too, but not one from a device that left with `Expires: 0` (it must REGISTER).
+//! REGISTER with `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline: its
+//! calls are hung up (BYE) and their media stopped. A channel whose media stops for
+//! `media_timeout` is hung up (BYE) and invited again. A call whose only media TCP connection
+//! closes is hung up at once (BYE) and invited again after `media_timeout`. A channel the
+//! device hangs up (its BYE) is invited again only when the device registers again or on
+//! request (the API; on-demand play will ask the same way, through [`Agent::invite`]).
 //!
 //! The pieces: `register` (REGISTER, digest nonces, liveness), `device` (devices,
 //! channels, MANSCDP queries and answers), `call` (a call's states and its one transition
@@ -89,7 +95,18 @@ pub enum AgentEvent {
     DeviceOffline {
         device: String,
     },
-    /// Expect media for a channel: the stream to publish, the SSRC we asked for, how.
+    /// We offer to receive a channel's media: its INVITE is in the outbox. Get ready before
+    /// that INVITE leaves (the driver carries out events before it sends): the UDP port our
+    /// SDP names must be open, since a device may send media as soon as it answers, before
+    /// its 200 reaches us. Ends with [`AgentEvent::MediaStop`] when the offer fails, or goes
+    /// on with [`AgentEvent::MediaStart`] when it is answered.
+    MediaOffer {
+        device: String,
+        channel: String,
+        ssrc: u32,
+        transport: MediaTransport,
+    },
+    /// Expect media for a channel: the stream to publish, the SSRC of the answer, how.
     MediaStart {
         device: String,
         channel: String,
@@ -98,8 +115,12 @@ pub enum AgentEvent {
         /// The device's media address from its SDP answer (tcp_active connects there).
         remote: Option<SocketAddr>,
     },
+    /// An offer or a call ended: stop its media and close what was opened for it (the UDP
+    /// port goes back to the agent through [`Agent::release_udp_port`] once its socket is
+    /// closed).
     MediaStop {
         ssrc: u32,
+        transport: MediaTransport,
     },
 }
 
@@ -117,6 +138,8 @@ pub struct Agent {
     tokens: outbox::Tokens,
     outbox: outbox::Outbox,
     events: VecDeque<AgentEvent>,
+    /// SIP messages the decoder refused since the start.
+    refused_messages: u64,
 }
 
 impl Agent {
@@ -130,6 +153,7 @@ impl Agent {
             tokens: outbox::Tokens::new(seed),
             outbox: outbox::Outbox::default(),
             events: VecDeque::new(),
+            refused_messages: 0,
         }
     }
 
@@ -197,11 +221,15 @@ impl Agent {
         self.outbox.pop()
     }
 
+    /// What the driver must do. Carry out every event before sending what
+    /// [`Agent::poll_transmit`] gives: a [`AgentEvent::MediaOffer`]'s port must be open before
+    /// its INVITE leaves.
     pub fn poll_event(&mut self) -> Option<AgentEvent> {
         self.events.pop_front()
     }
 
-    /// The driver closed the socket of a UDP media port.
+    /// The driver closed the socket of a UDP media port (or could not open it): the port may
+    /// be offered again.
     pub fn release_udp_port(&mut self, port: u16) {
         self.alloc.release_port(port);
     }

@@ -1,15 +1,20 @@
 //! Registration and liveness (GB/T 28181-2016 §9.1, §9.6): REGISTER with an MD5 digest
 //! challenge (RFC 3261 §22.4) when a password applies, the 200 with `Date` that sets the
 //! device's clock, `Expires: 0` to leave, and keepalives that keep a device online; silence for
-//! `keepalive_timeout` (or past its registration) takes it offline.
+//! `keepalive_timeout` (or past its registration) takes it offline. Offline, its calls are
+//! hung up (BYE: a device whose keepalives are lost may still be sending) and their media
+//! stopped. A device that left with `Expires: 0` must REGISTER again: its keepalives do not
+//! bring it back (those of a device we do not know otherwise do, after our restart).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 
+use super::call::Resume;
 use super::device::{device_id_of, Device};
 use super::{Agent, AgentEvent, Peer};
 use crate::wire::manscdp;
 use crate::wire::sip::digest::{self, Challenge};
-use crate::wire::sip::SipMessage;
+use crate::wire::sip::{SipError, SipMessage};
 
 /// Nonces handed out and still accepted; the oldest is forgotten past this (a device answers
 /// its challenge within a second, so 64 covers as many devices registering at once).
@@ -101,8 +106,10 @@ impl Agent {
         if expires == 0 {
             log::info!("GB28181 device {id} unregistered");
             self.take_offline(now, &id);
+            self.devices.left(&id);
             return;
         }
+        self.devices.returned(&id);
         let known_online = self.devices.map.get(&id).is_some_and(|d| d.registered);
         let d = match self.devices.ensure(now, &id, peer) {
             Ok(d) => d,
@@ -135,6 +142,10 @@ impl Agent {
             return;
         }
         let known = self.devices.map.contains_key(id);
+        if !known && self.devices.has_left(id) {
+            log::debug!("GB28181 keepalive from {id}, which unregistered: it must REGISTER");
+            return;
+        }
         match self.devices.ensure(now, id, peer) {
             Ok(d) => d.peer = peer,
             Err(e) => {
@@ -162,12 +173,53 @@ impl Agent {
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
-            log::info!("GB28181 device {id} offline (no keepalive)");
+            match self.devices.map.get(&id) {
+                Some(d) if d.refused > 0 => log::info!(
+                    "GB28181 device {id} offline (no keepalive; {} of its SIP messages \
+                     refused, the last: {})",
+                    d.refused,
+                    d.refused_reason
+                ),
+                _ => log::info!("GB28181 device {id} offline (no keepalive)"),
+            }
             self.take_offline(now, &id);
         }
     }
 
-    /// Ends the device's calls (no BYE: it is gone) and forgets it.
+    /// A message from `addr` the SIP decoder refused (dropped over UDP; over TCP its
+    /// connection closes): the limits stay, but the operator must see why a camera that keeps
+    /// sending such messages goes offline. Counted in total and on the device at that address;
+    /// a device's first is logged at warn with the reason, later ones at debug.
+    pub fn handle_refused(&mut self, addr: SocketAddr, error: &SipError) {
+        self.refused_messages += 1;
+        let Some((id, d)) = self
+            .devices
+            .map
+            .iter_mut()
+            .find(|(_, d)| d.peer.addr == addr)
+        else {
+            log::debug!("GB28181 SIP from {addr} refused: {error}");
+            return;
+        };
+        d.refused += 1;
+        d.refused_reason = error.to_string();
+        if d.refused == 1 {
+            log::warn!(
+                "GB28181 device {id}: SIP message from {addr} refused: {error} (logged once; \
+                 counted as sip_refused in the API)"
+            );
+        } else {
+            log::debug!("GB28181 device {id}: SIP message from {addr} refused: {error}");
+        }
+    }
+
+    /// Messages the SIP decoder refused since the start (see [`Agent::handle_refused`]).
+    pub fn refused_messages(&self) -> u64 {
+        self.refused_messages
+    }
+
+    /// Hangs up the device's calls (BYE: its keepalives may be lost while its media still
+    /// flows), stops their media, and forgets it.
     fn take_offline(&mut self, now: u64, id: &str) {
         let channels: Vec<String> = self
             .devices
@@ -176,7 +228,7 @@ impl Agent {
             .map(|d| d.channels.keys().cloned().collect())
             .unwrap_or_default();
         for ch in channels {
-            self.end_call(now, id, &ch);
+            self.hangup(now, id, &ch, Resume::OnRegister);
         }
         if self.devices.map.remove(id).is_some() {
             self.events.push_back(AgentEvent::DeviceOffline {
@@ -233,15 +285,9 @@ mod tests {
             addr: "10.0.0.2:5060".parse().unwrap(),
             local: "10.0.0.1:5060".parse().unwrap(),
         };
-        let mut d = Device {
-            peer,
-            registered: true,
-            expires_at: Some(100_000),
-            last_seen: 0,
-            manufacturer: String::new(),
-            model: String::new(),
-            channels: BTreeMap::new(),
-        };
+        let mut d = Device::new(peer, 0);
+        d.registered = true;
+        d.expires_at = Some(100_000);
         assert!(!d.is_gone(60_000, 60_000));
         assert!(d.is_gone(60_001, 60_000));
         d.last_seen = 200_000;

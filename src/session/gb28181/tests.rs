@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::*;
+use crate::wire::sdp::Sdp;
 use crate::wire::sip::digest::{compute_response, Challenge};
 
 const DEVICE: &str = "34020000001320000001";
@@ -89,6 +90,21 @@ fn method_of(m: &SipMessage) -> Option<Method> {
 
 fn events(agent: &mut Agent) -> Vec<AgentEvent> {
     std::iter::from_fn(|| agent.poll_event()).collect()
+}
+
+/// [`events`], done as the driver does them: a stopped UDP port is closed and given back.
+fn driver_events(agent: &mut Agent) -> Vec<AgentEvent> {
+    let events = events(agent);
+    for e in &events {
+        if let AgentEvent::MediaStop {
+            transport: MediaTransport::Udp { port },
+            ..
+        } = e
+        {
+            agent.release_udp_port(*port);
+        }
+    }
+    events
 }
 
 fn keepalive() -> String {
@@ -252,6 +268,15 @@ fn catalog_leads_to_invite_answer_ack_and_media_start_then_bye_stops_it() {
         .unwrap()
         .starts_with(&format!("{CHANNEL}:{y}")));
     assert_eq!(a.devices()[0].channels[0].state, "inviting");
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaOffer {
+            device: DEVICE.into(),
+            channel: CHANNEL.into(),
+            ssrc: y.parse().unwrap(),
+            transport: MediaTransport::TcpPassive,
+        }]
+    );
 
     // The camera answers with another SSRC in its y=: that is the one its media will carry.
     let mut ok = invite.response_to(200, "OK", Some("cam7"));
@@ -285,7 +310,10 @@ fn catalog_leads_to_invite_answer_ack_and_media_start_then_bye_stops_it() {
     assert_eq!(status(&sent(&mut a)[0]), Some(200));
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::MediaStop { ssrc: 200000099 }]
+        vec![AgentEvent::MediaStop {
+            ssrc: 200000099,
+            transport: MediaTransport::TcpPassive
+        }]
     );
 }
 
@@ -343,7 +371,18 @@ fn no_keepalive_takes_the_device_offline_and_stalled_media_is_invited_again() {
     );
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::MediaStop { ssrc: 200000001 }]
+        vec![
+            AgentEvent::MediaStop {
+                ssrc: 200000001,
+                transport: MediaTransport::TcpPassive
+            },
+            AgentEvent::MediaOffer {
+                device: DEVICE.into(),
+                channel: CHANNEL.into(),
+                ssrc: 200000002,
+                transport: MediaTransport::TcpPassive
+            }
+        ]
     );
     // No keepalive for keepalive_timeout: offline.
     a.handle_timeout(14_000 + 60_001);
@@ -445,8 +484,17 @@ fn an_unanswered_invite_is_sent_again_then_given_up_and_its_port_freed() {
     );
     assert_eq!(now, 100 + u64::from(INVITE_TRIES) * INVITE_RETRY_MS);
     assert_eq!(a.devices()[0].channels[0].ssrc, None);
-    assert!(events(&mut a).is_empty());
-    // Invited again after media_timeout, on the same (freed) port.
+    let port = MediaTransport::Udp { port: 30000 };
+    assert!(
+        matches!(
+            &driver_events(&mut a)[..],
+            [AgentEvent::MediaOffer { transport: t, ssrc: offered, .. },
+             AgentEvent::MediaStop { transport: s, ssrc: stopped }]
+                if *t == port && *s == port && offered == stopped
+        ),
+        "the port is opened for the offer and closed when it fails"
+    );
+    // Invited again after media_timeout, on the same port (the driver gave it back).
     let retry = now + 10_000;
     assert_eq!(a.poll_timeout(), Some(retry));
     a.handle_timeout(retry - 1);
@@ -461,6 +509,7 @@ fn an_unanswered_invite_is_sent_again_then_given_up_and_its_port_freed() {
 fn ringing_stops_retransmission_then_the_answer_brings_media() {
     let mut a = registered("");
     let invite = invite_in(&send_catalog(&mut a, 100));
+    events(&mut a);
     for status in [100, 180] {
         let reason = if status == 100 { "Trying" } else { "Ringing" };
         a.handle_message(
@@ -498,12 +547,25 @@ fn ringing_stops_retransmission_then_the_answer_brings_media() {
 fn bye_while_inviting_forgets_the_offer_without_a_message() {
     let mut a = registered_with(udp_config());
     let invite = invite_in(&send_catalog(&mut a, 100));
+    assert!(matches!(
+        events(&mut a)[..],
+        [AgentEvent::MediaOffer { .. }]
+    ));
     assert!(a.bye(200, DEVICE, CHANNEL));
     assert!(
         sent(&mut a).is_empty(),
         "no BYE before an answer (no CANCEL either)"
     );
-    assert!(events(&mut a).is_empty());
+    assert!(
+        matches!(
+            driver_events(&mut a)[..],
+            [AgentEvent::MediaStop {
+                transport: MediaTransport::Udp { port: 30000 },
+                ..
+            }]
+        ),
+        "only the offer's port closes"
+    );
     assert_eq!(state(&a), "idle");
     assert!(!a.bye(200, DEVICE, CHANNEL), "already stopped");
     // A late answer to it starts nothing.
@@ -533,7 +595,10 @@ fn api_bye_of_a_playing_channel_stops_until_the_device_answers() {
     assert!(out[0].header("To").unwrap().contains("tag=cam7"));
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::MediaStop { ssrc: 200000077 }]
+        vec![AgentEvent::MediaStop {
+            ssrc: 200000077,
+            transport: MediaTransport::TcpPassive
+        }]
     );
     assert_eq!(state(&a), "stopping");
     assert_eq!(a.devices()[0].channels[0].ssrc, None);
@@ -609,4 +674,243 @@ fn an_unanswered_invite_over_tcp_gives_up_and_a_re_register_invites_again() {
     let invite = invite_in(&out);
     assert_ne!(invite.call_id(), first.call_id());
     assert_eq!(state(&a), "inviting");
+}
+
+/// Issue 17 item 8: a device may send RTP the moment it answers, before its 200 reaches us.
+/// The UDP port of the offer is asked for with the INVITE (the driver opens it before the
+/// INVITE leaves), not after the answer and our ACK; the answer then reuses it.
+#[test]
+fn a_udp_offer_asks_for_its_port_with_the_invite() {
+    let mut a = registered_with(udp_config());
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    let offer = Sdp::parse(std::str::from_utf8(&invite.body).unwrap()).unwrap();
+    let port = offer.media[0].port;
+    let ssrc = offer.ssrc_value().unwrap();
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaOffer {
+            device: DEVICE.into(),
+            channel: CHANNEL.into(),
+            ssrc,
+            transport: MediaTransport::Udp { port },
+        }],
+        "the port our INVITE names is opened before the answer"
+    );
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStart {
+            device: DEVICE.into(),
+            channel: CHANNEL.into(),
+            ssrc: 200000077,
+            transport: MediaTransport::Udp { port },
+            remote: Some(SocketAddr::from(([127, 0, 0, 1], 30000))),
+        }]
+    );
+}
+
+/// Issue 17 item 9: a BYE from the device ends the call until the device registers again (as
+/// SRS does); we used to invite the channel again after media_timeout. The API may invite it
+/// meanwhile.
+#[test]
+fn a_bye_from_the_device_is_honoured_until_it_registers_again() {
+    let mut a = registered("");
+    let bye_after_answer = |a: &mut Agent, invite: SipMessage, at: u64| {
+        a.handle_message(at, "d", peer(), ok_to(&invite));
+        sent(a);
+        events(a);
+        let bye = request(Method::Bye, invite.call_id().unwrap(), 9, &[], "");
+        a.handle_message(at + 100, "d", peer(), bye);
+        assert_eq!(status(&sent(a)[0]), Some(200));
+        assert!(matches!(
+            events(a)[..],
+            [AgentEvent::MediaStop {
+                ssrc: 200000077,
+                ..
+            }]
+        ));
+        assert_eq!(state(a), "idle");
+    };
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    events(&mut a);
+    bye_after_answer(&mut a, invite, 200);
+    // Keepalives go on; however long we wait, no INVITE.
+    let mut now = 1_000;
+    while now < 120_000 {
+        now += 1_000;
+        if now % 20_000 == 0 {
+            let keepalive = request(Method::Message, "k", 5, &[], &keepalive());
+            a.handle_message(now, "d", peer(), keepalive);
+        }
+        a.handle_timeout(now);
+        let out = sent(&mut a);
+        assert!(
+            out.iter().all(|m| method_of(m) != Some(Method::Invite)),
+            "invited again at {now} after the device's BYE: {out:?}"
+        );
+    }
+    assert_eq!(
+        a.poll_timeout(),
+        Some(120_000 + 60_001),
+        "only the keepalive deadline"
+    );
+    // The API may ask.
+    assert!(a.invite(now, DEVICE, CHANNEL));
+    let invite = invite_in(&sent(&mut a));
+    events(&mut a);
+    bye_after_answer(&mut a, invite, now + 100);
+    a.handle_timeout(now + 30_000);
+    assert!(sent(&mut a).is_empty(), "nor after an API invite");
+    // The device registers again: invited at once.
+    let register = request(Method::Register, "r1", 7, &[("Expires", "3600")], "");
+    a.handle_message(now + 30_000, "d", peer(), register);
+    let out = sent(&mut a);
+    assert_eq!(status(&out[0]), Some(200));
+    invite_in(&out);
+    assert_eq!(state(&a), "inviting");
+}
+
+/// Issue 17 item 10: when the only media TCP connection of a call closes, the call is hung
+/// up at once (BYE, media stopped: the stream unpublishes) instead of at the media timeout;
+/// it is invited again after media_timeout, as after a failure.
+#[test]
+fn a_closed_media_connection_hangs_up_at_once() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    sent(&mut a);
+    events(&mut a);
+    a.media_activity(1_000, 200000077);
+    assert!(!a.media_closed(1_500, 12345), "no call with that SSRC");
+    assert!(a.media_closed(1_500, 200000077));
+    let out = sent(&mut a);
+    assert_eq!(method_of(&out[0]), Some(Method::Bye));
+    assert_eq!(out[0].call_id(), invite.call_id());
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStop {
+            ssrc: 200000077,
+            transport: MediaTransport::TcpPassive
+        }]
+    );
+    assert_eq!(state(&a), "stopping");
+    a.handle_message(1_600, "d", peer(), out[0].response_to(200, "OK", None));
+    assert_eq!(state(&a), "idle");
+    assert!(!a.media_closed(1_700, 200000077), "already over");
+    a.handle_timeout(1_500 + 10_000 - 1);
+    assert!(sent(&mut a).is_empty());
+    a.handle_timeout(1_500 + 10_000);
+    invite_in(&sent(&mut a));
+}
+
+/// Issue 17 item 11: a device declared offline (no keepalive) may still be sending media: its
+/// calls are hung up with a BYE and their media stopped, not just forgotten.
+#[test]
+fn a_device_gone_silent_is_sent_bye_and_its_media_stopped() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    sent(&mut a);
+    events(&mut a);
+    // Media goes on; keepalives do not.
+    for now in (1_000..=60_000).step_by(1_000) {
+        a.media_activity(now, 200000077);
+        a.handle_timeout(now);
+    }
+    assert!(sent(&mut a).is_empty());
+    a.handle_timeout(100 + 60_001);
+    let out = sent(&mut a);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(method_of(&out[0]), Some(Method::Bye));
+    assert_eq!(out[0].call_id(), invite.call_id());
+    assert!(out[0].header("To").unwrap().contains("tag=cam7"));
+    assert_eq!(
+        events(&mut a),
+        vec![
+            AgentEvent::MediaStop {
+                ssrc: 200000077,
+                transport: MediaTransport::TcpPassive
+            },
+            AgentEvent::DeviceOffline {
+                device: DEVICE.into()
+            }
+        ]
+    );
+    assert!(a.devices().is_empty());
+    // Its answer to the BYE, or more media, changes nothing.
+    a.handle_message(160_200, "d", peer(), out[0].response_to(200, "OK", None));
+    a.media_activity(160_300, 200000077);
+    assert!(sent(&mut a).is_empty() && events(&mut a).is_empty());
+}
+
+/// Issue 17 item 11: a keepalive after the device unregistered (REGISTER Expires 0) does not
+/// bring it back (a keepalive from a device we never heard of still does: we restarted). It
+/// must REGISTER again.
+#[test]
+fn a_keepalive_after_unregister_does_not_bring_the_device_back() {
+    let mut a = registered("");
+    send_catalog(&mut a, 100);
+    events(&mut a);
+    a.handle_message(
+        200,
+        "d",
+        peer(),
+        request(Method::Register, "r9", 5, &[("Expires", "0")], ""),
+    );
+    assert_eq!(status(&sent(&mut a)[0]), Some(200));
+    assert!(events(&mut a).contains(&AgentEvent::DeviceOffline {
+        device: DEVICE.into()
+    }));
+    let keepalive = || request(Method::Message, "k", 6, &[], &keepalive());
+    a.handle_message(300, "d", peer(), keepalive());
+    let out = sent(&mut a);
+    assert_eq!(out.len(), 1, "only the 200 to the MESSAGE: {out:?}");
+    assert_eq!(status(&out[0]), Some(200));
+    assert!(events(&mut a).is_empty(), "not online");
+    assert!(a.devices().is_empty());
+    // A REGISTER brings it back, and then keepalives count again.
+    a.handle_message(
+        400,
+        "d",
+        peer(),
+        request(Method::Register, "r10", 7, &[("Expires", "3600")], ""),
+    );
+    assert_eq!(status(&sent(&mut a)[0]), Some(200));
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::DeviceOnline {
+            device: DEVICE.into()
+        }]
+    );
+    a.handle_message(50_000, "d", peer(), keepalive());
+    a.handle_timeout(400 + 60_001);
+    assert_eq!(a.devices().len(), 1, "kept online by its keepalive");
+}
+
+/// Issue 17 item 12: a device whose messages the SIP decoder refuses (here its keepalives
+/// crossed the 8 KiB head limit, their Via list growing) is still dropped, but the refusals
+/// are counted on it and in total, with the reason, for the API.
+#[test]
+fn refused_messages_are_counted_on_the_device_at_their_address() {
+    use crate::wire::sip::{SipError, MAX_HEAD_LEN};
+    let mut a = registered("");
+    let too_long = SipError::HeadTooLarge {
+        limit: MAX_HEAD_LEN,
+    };
+    for _ in 0..3 {
+        a.handle_refused(peer().addr, &too_long);
+    }
+    a.handle_refused(
+        "10.9.9.9:5060".parse().unwrap(),
+        &SipError::TooManyHeaders { limit: 64 },
+    );
+    let d = &a.devices()[0];
+    assert_eq!(d.sip_refused, 3);
+    assert_eq!(d.sip_refused_reason, "message head longer than 8192 bytes");
+    assert_eq!(
+        a.refused_messages(),
+        4,
+        "the unknown address counts in total"
+    );
+    assert!(sent(&mut a).is_empty() && events(&mut a).is_empty());
 }

@@ -16,6 +16,9 @@ pub struct DeviceInfo {
     pub model: String,
     pub last_seen_ms: u64,
     pub channels: Vec<ChannelInfo>,
+    /// SIP messages from its address the decoder refused, and why the last one was.
+    pub sip_refused: u64,
+    pub sip_refused_reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +50,8 @@ impl Agent {
                 manufacturer: d.manufacturer.clone(),
                 model: d.model.clone(),
                 last_seen_ms: d.last_seen,
+                sip_refused: d.refused,
+                sip_refused_reason: d.refused_reason.clone(),
                 channels: d
                     .channels
                     .iter()

@@ -22,7 +22,9 @@ fn invite(now: u64) -> CallEvent {
 }
 
 fn inviting(now: u64) -> CallState {
-    let mut s = CallState::Idle { retry_at: 0 };
+    let mut s = CallState::Idle {
+        resume: Resume::At(0),
+    };
     s.on(invite(now)).unwrap();
     s
 }
@@ -43,7 +45,11 @@ fn up(now: u64) -> CallState {
 
 fn stopping(retry_at: u64) -> CallState {
     let mut s = up(0);
-    s.on(CallEvent::Hangup { now: 100, retry_at }).unwrap();
+    s.on(CallEvent::Hangup {
+        now: 100,
+        resume: Resume::At(retry_at),
+    })
+    .unwrap();
     s
 }
 
@@ -58,7 +64,12 @@ fn step(mut s: CallState, event: CallEvent) -> (CallState, Option<Ended>) {
 
 #[test]
 fn invite_starts_a_call_from_idle_or_over_a_stopping_one() {
-    for from in [CallState::Idle { retry_at: 0 }, stopping(0)] {
+    for from in [
+        CallState::Idle {
+            resume: Resume::At(0),
+        },
+        stopping(0),
+    ] {
         let (s, ended) = step(from, invite(1_000));
         assert_eq!(ended, None);
         let CallState::Inviting {
@@ -120,7 +131,7 @@ fn an_answer_brings_the_call_up_with_the_answered_ssrc() {
 }
 
 #[test]
-fn an_offer_that_fails_or_is_hung_up_frees_its_transport() {
+fn an_offer_that_fails_or_is_hung_up_ends_with_its_dialog() {
     let offers = || {
         [
             inviting(0),
@@ -132,20 +143,22 @@ fn an_offer_that_fails_or_is_hung_up_frees_its_transport() {
         CallEvent::Failed { retry_at: 7 },
         CallEvent::Hangup {
             now: 1,
-            retry_at: 7,
+            resume: Resume::At(7),
         },
-        CallEvent::Gone { retry_at: 7 },
+        CallEvent::Gone {
+            resume: Resume::At(7),
+        },
     ];
     for event in ends {
         for from in offers() {
             let (s, ended) = step(from, event.clone());
-            assert_eq!(s, CallState::Idle { retry_at: 7 });
             assert_eq!(
-                ended,
-                Some(Ended::Offer {
-                    transport: MediaTransport::Udp { port: 30000 }
-                })
+                s,
+                CallState::Idle {
+                    resume: Resume::At(7)
+                }
             );
+            assert_eq!(ended, Some(Ended::Offer { dialog: dialog() }));
         }
     }
 }
@@ -167,14 +180,14 @@ fn an_up_call_counts_media_and_ends_by_either_side() {
         up(0),
         CallEvent::Hangup {
             now: 100,
-            retry_at: 9,
+            resume: Resume::At(9),
         },
     );
     assert_eq!(
         s,
         CallState::Stopping {
             call_id: "c1".into(),
-            retry_at: 9,
+            resume: Resume::At(9),
             give_up_at: 100 + BYE_TIMEOUT_MS,
         }
     );
@@ -184,32 +197,103 @@ fn an_up_call_counts_media_and_ends_by_either_side() {
         ("stopping", Some("c1"), None)
     );
 
-    let (s, ended) = step(up(0), CallEvent::Gone { retry_at: 9 });
-    assert_eq!(s, CallState::Idle { retry_at: 9 });
+    let (s, ended) = step(
+        up(0),
+        CallEvent::Gone {
+            resume: Resume::At(9),
+        },
+    );
+    assert_eq!(
+        s,
+        CallState::Idle {
+            resume: Resume::At(9)
+        }
+    );
     assert!(matches!(ended, Some(Ended::Media { .. })));
 }
 
 #[test]
 fn a_stopping_call_ends_on_the_bye_answer_or_the_device_leaving() {
-    for event in [CallEvent::ByeDone, CallEvent::Gone { retry_at: 1 }] {
+    for event in [
+        CallEvent::ByeDone,
+        CallEvent::Gone {
+            resume: Resume::At(1),
+        },
+    ] {
         let (s, ended) = step(stopping(42), event);
-        assert_eq!((s, ended), (CallState::Idle { retry_at: 42 }, None));
+        assert_eq!(
+            (s, ended),
+            (
+                CallState::Idle {
+                    resume: Resume::At(42)
+                },
+                None
+            )
+        );
     }
+}
+
+/// Issue 17 item 9: the device's BYE crossing ours keeps whichever side waits longer: a
+/// media timeout's retry yields to the device's wish, an API stop stays a stop.
+#[test]
+fn a_device_bye_over_our_stopping_call_keeps_the_longer_wait() {
+    let gone = CallEvent::Gone {
+        resume: Resume::OnRegister,
+    };
+    let (s, _) = step(stopping(42), gone.clone());
+    assert_eq!(
+        s,
+        CallState::Idle {
+            resume: Resume::OnRegister
+        }
+    );
+    let mut api_stopped = up(0);
+    api_stopped
+        .on(CallEvent::Hangup {
+            now: 100,
+            resume: Resume::OnRequest,
+        })
+        .unwrap();
+    let (s, _) = step(api_stopped, gone);
+    assert_eq!(
+        s,
+        CallState::Idle {
+            resume: Resume::OnRequest
+        }
+    );
+    assert!(Resume::At(u64::MAX) < Resume::OnRegister);
 }
 
 #[test]
 fn illegal_transitions_are_refused_and_change_nothing() {
     let cases = [
-        (CallState::Idle { retry_at: 0 }, answered(1)),
         (
-            CallState::Idle { retry_at: 0 },
+            CallState::Idle {
+                resume: Resume::At(0),
+            },
+            answered(1),
+        ),
+        (
+            CallState::Idle {
+                resume: Resume::At(0),
+            },
             CallEvent::Hangup {
                 now: 1,
-                retry_at: 1,
+                resume: Resume::At(1),
             },
         ),
-        (CallState::Idle { retry_at: 0 }, CallEvent::Media { now: 1 }),
-        (CallState::Idle { retry_at: 0 }, CallEvent::ByeDone),
+        (
+            CallState::Idle {
+                resume: Resume::At(0),
+            },
+            CallEvent::Media { now: 1 },
+        ),
+        (
+            CallState::Idle {
+                resume: Resume::At(0),
+            },
+            CallEvent::ByeDone,
+        ),
         (inviting(0), invite(1)),
         (inviting(0), CallEvent::Media { now: 1 }),
         (inviting(0), CallEvent::ByeDone),
@@ -225,7 +309,7 @@ fn illegal_transitions_are_refused_and_change_nothing() {
             stopping(0),
             CallEvent::Hangup {
                 now: 1,
-                retry_at: 1,
+                resume: Resume::At(1),
             },
         ),
         (stopping(0), answered(1)),
@@ -329,8 +413,17 @@ fn up_and_stopping_timers() {
         Some(Due::ByeUnanswered)
     );
     assert_eq!(
-        CallState::Idle { retry_at: 5 }.poll_timeout(MEDIA_TIMEOUT),
+        CallState::Idle {
+            resume: Resume::At(5)
+        }
+        .poll_timeout(MEDIA_TIMEOUT),
         None
     );
-    assert_eq!(CallState::Idle { retry_at: 5 }.due(9, MEDIA_TIMEOUT), None);
+    assert_eq!(
+        CallState::Idle {
+            resume: Resume::At(5)
+        }
+        .due(9, MEDIA_TIMEOUT),
+        None
+    );
 }
