@@ -1101,7 +1101,12 @@ fn api_counts_the_bytes_and_rate_a_camera_sends() {
     let call = Call::start(Media::TcpPassive, false);
     let mut sender = call.sender();
     let opts = SendOptions::real_time(call.invite.ssrc);
-    let sending = std::thread::spawn(move || sender.send_clip(&clip, &opts));
+    // The sender comes back with the outcome: its media connection stays open until the
+    // call ends (closing it would end the call at once).
+    let sending = std::thread::spawn(move || {
+        let sent = sender.send_clip(&clip, &opts);
+        (sender, sent)
+    });
     let http = call.server().http_addr.unwrap();
     let stream = || {
         let (status, v) = common::get_json(http, "/api/v1/streams");
@@ -1146,7 +1151,8 @@ fn api_counts_the_bytes_and_rate_a_camera_sends() {
     assert_eq!(camera["stream"], s["id"], "{camera} {s}");
 
     // All sent: every RTP packet is in recv_bytes.
-    let sent = sending.join().unwrap().expect("sending media");
+    let (sender, sent) = sending.join().unwrap();
+    let sent = sent.expect("sending media");
     std::thread::sleep(SECS / 2);
     let s = stream().expect("the stream while the call is up");
     assert_eq!(
@@ -1155,6 +1161,7 @@ fn api_counts_the_bytes_and_rate_a_camera_sends() {
         "{sent:?} {s}"
     );
     let (gw, _) = call.finish();
+    drop(sender);
     // The camera's record went with its call.
     let (_, v) = common::get_json(gw.server.http_addr.unwrap(), "/api/v1/clients");
     assert!(
