@@ -6,7 +6,9 @@
 //! has them. Audio: AAC (raw → ADTS from the AudioSpecificConfig) and MP3 (as is).
 //! Other codecs (G.711, Opus, AV1) have no TS mapping here: their frames get no packets, so a
 //! G.711 camera's stream is served as video without audio (logged once per publish).
-//! Audio-only streams get PAT/PMT once a second, and the HLS segmenter cuts there.
+//! Audio-only streams (no video track in the TS: none, or one with no TS mapping) get PAT/PMT
+//! once a second, and the HLS segmenter cuts there. With video, audio never gets the tables:
+//! the PCR is on the video PID, so a TS stream or segment starts at a keyframe, not at audio.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -46,8 +48,6 @@ pub struct TsOutput {
     audio: Option<AudioConfig>,
     /// The streams the muxer's PMT announces; a new codec recreates the muxer.
     muxer: Option<(Option<StreamType>, Option<StreamType>, Muxer)>,
-    /// The stream has video (frames seen since publish), so tables go before keyframes.
-    has_video: bool,
     last_tables_dts: Option<i64>,
     warned_codec: bool,
     /// Annex B / ADTS scratch space, reused for every frame.
@@ -63,7 +63,6 @@ impl TsOutput {
             video: None,
             audio: None,
             muxer: None,
-            has_video: false,
             last_tables_dts: None,
             warned_codec: false,
             scratch: BytesMut::new(),
@@ -211,7 +210,12 @@ impl TsOutput {
             }
         }
         let pts = ts90(frame.dts);
-        let tables = !self.has_video
+        // PAT/PMT go before audio only when audio carries the PCR, i.e. the program has no
+        // video track. Once a video sequence header is known, the PMT puts the PCR on the
+        // video PID: tables before audio would let a player or the first HLS segment start
+        // on audio with no PCR yet (GStreamer's tsdemux: "THIS SHOULD NOT HAPPEN", VLC:
+        // "Broken stream ... later than pcr"); they start at the first keyframe instead.
+        let tables = self.video.is_none()
             && self
                 .last_tables_dts
                 .is_none_or(|t| frame.dts - t >= AUDIO_ONLY_TABLES_MS || frame.dts < t);
@@ -255,7 +259,6 @@ impl Output for TsOutput {
     fn on_publish(&mut self) {
         self.video = None;
         self.audio = None;
-        self.has_video = false;
         self.last_tables_dts = None;
         self.warned_codec = false;
     }
@@ -271,10 +274,7 @@ impl Output for TsOutput {
                 self.on_audio_header(frame);
                 None
             }
-            FrameKind::Video => {
-                self.has_video = true;
-                self.video_frame(frame)
-            }
+            FrameKind::Video => self.video_frame(frame),
             FrameKind::Audio => self.audio_frame(frame),
         };
         if let Some(p) = packets {
@@ -294,5 +294,97 @@ pub fn attach(source: &mut Source) {
     if source.output(OutputKind::Ts).is_none() {
         let name = source.key.to_string();
         source.add_output(Rc::new(RefCell::new(TsOutput::new(name))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::Frame;
+    use crate::wire::mpegts::{PAT_PID, PMT_PID, VIDEO_PID};
+
+    /// AVCDecoderConfigurationRecord: High 3.1, 4-byte NAL lengths, one SPS, one PPS.
+    const AVC_RECORD: [u8; 19] = [
+        0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1f, 0x01, 0x00, 0x04,
+        0x68, 0xee, 0x3c, 0x80,
+    ];
+    /// AudioSpecificConfig: AAC LC, 44.1 kHz, mono.
+    const AAC_ASC: [u8; 2] = [0x12, 0x08];
+
+    fn feed(out: &mut TsOutput, frame: Frame) -> Option<Bytes> {
+        let frame: SharedFrame = Rc::new(frame);
+        out.on_frame(&frame);
+        packets(&frame)
+    }
+
+    fn video(out: &mut TsOutput, codec: VideoCodec, dts: i64, key: bool) -> Option<Bytes> {
+        let nal = Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]);
+        feed(out, Frame::video(codec, dts, 0, key, false, nal, 0))
+    }
+
+    fn audio(out: &mut TsOutput, dts: i64) -> Option<Bytes> {
+        let data = Bytes::from_static(&[0x21, 0x10, 0x04, 0x60]);
+        feed(out, Frame::audio(AudioCodec::Aac, dts, false, data, 0))
+    }
+
+    fn headers(out: &mut TsOutput, video: Option<(VideoCodec, &'static [u8])>) {
+        if let Some((codec, record)) = video {
+            let record = Bytes::from_static(record);
+            feed(out, Frame::video(codec, 0, 0, true, true, record, 0));
+        }
+        let asc = Bytes::from_static(&AAC_ASC);
+        feed(out, Frame::audio(AudioCodec::Aac, 0, true, asc, 0));
+    }
+
+    fn pid(packet: &[u8]) -> u16 {
+        u16::from(packet[1] & 0x1F) << 8 | u16::from(packet[2])
+    }
+
+    /// ffmpeg sends the AAC frame at 0 before the keyframe at 23 ms. That frame must not
+    /// start the TS (nor the first HLS segment) with PAT/PMT: the PMT names the video PID as
+    /// PCR_PID, and the audio would come before any PCR.
+    #[test]
+    fn with_video_audio_gets_no_tables_and_the_keyframe_brings_them_with_the_pcr() {
+        let mut out = TsOutput::new("t".into());
+        headers(&mut out, Some((VideoCodec::Avc, &AVC_RECORD)));
+        let first = audio(&mut out, 0).expect("audio is muxed");
+        assert!(!starts_with_tables(&first));
+        let key = video(&mut out, VideoCodec::Avc, 23, true).expect("keyframe");
+        let pids: Vec<u16> = key.chunks(PACKET_LEN).map(pid).collect();
+        assert_eq!(pids[..3], [PAT_PID, PMT_PID, VIDEO_PID]);
+        let pes = &key[2 * PACKET_LEN..];
+        assert!(
+            pes[3] & 0x20 != 0 && pes[5] & 0x10 != 0,
+            "PCR on the keyframe"
+        );
+        for dts in [46, 1_100, 2_300] {
+            assert!(!starts_with_tables(&audio(&mut out, dts).unwrap()), "{dts}");
+        }
+        let inter = video(&mut out, VideoCodec::Avc, 63, false).unwrap();
+        assert!(!starts_with_tables(&inter));
+    }
+
+    #[test]
+    fn audio_only_gets_tables_once_a_second() {
+        let mut out = TsOutput::new("t".into());
+        headers(&mut out, None);
+        let tables: Vec<bool> = [0, 500, 999, 1_000, 1_500, 2_100]
+            .into_iter()
+            .map(|dts| starts_with_tables(&audio(&mut out, dts).unwrap()))
+            .collect();
+        assert_eq!(tables, [true, false, false, true, false, true]);
+    }
+
+    /// AV1 has no TS mapping: the TS is audio-only, with the PCR and the tables on audio,
+    /// even while AV1 frames come.
+    #[test]
+    fn video_without_ts_mapping_leaves_an_audio_only_ts() {
+        let mut out = TsOutput::new("t".into());
+        headers(&mut out, Some((VideoCodec::Av1, &[0x81, 0x08, 0x0c, 0x00])));
+        assert!(video(&mut out, VideoCodec::Av1, 0, true).is_none());
+        assert!(starts_with_tables(&audio(&mut out, 0).unwrap()));
+        assert!(video(&mut out, VideoCodec::Av1, 40, false).is_none());
+        assert!(!starts_with_tables(&audio(&mut out, 500).unwrap()));
+        assert!(starts_with_tables(&audio(&mut out, 1_000).unwrap()));
     }
 }
