@@ -5,7 +5,7 @@
 //! audio-only streams) and end at the first such point after `hls_fragment`, which is a
 //! target, as with SRS's `hls_wait_keyframe`: a GOP longer than it (OBS's default 250 frames,
 //! 8.3 s at 30 fps) makes segments as long as the GOP. The playlist keeps `hls_window` of
-//! segments; `EXT-X-TARGETDURATION` is the longest segment in it, rounded to the nearest
+//! segments, and at least [`MIN_LISTED`] of them; `EXT-X-TARGETDURATION` is the longest segment in it, rounded to the nearest
 //! second (RFC 8216 4.3.3.1), so long GOPs raise it.
 //!
 //! The one cut between keyframes is the RAM cap: a segment ends when the next frame would take
@@ -54,6 +54,11 @@ use crate::wire::mpegts::{continuity_counter, set_continuity_counter, PACKET_LEN
 
 /// A segment is cut once it holds this many bytes (a 20 Mbit/s stream fills it in 6.7 s).
 pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+/// Segments the playlist lists at least, however long they are: RFC 8216 6.2.2 keeps three
+/// target durations in a live playlist, and players join three segments from the end. Without
+/// it a GOP as long as `hls_window` (OBS's 250 frames against the default 10 s) would list one
+/// segment, and GStreamer's and hls.js's players would wait for ever at the live edge.
+pub const MIN_LISTED: usize = 3;
 /// A frame up to this many ms before its segment's first frame stays in the segment: audio
 /// and video interleaved out of order (cameras; `time_jitter = "off"`). Further back, the
 /// timeline jumped: a new segment starts, marked `EXT-X-DISCONTINUITY`.
@@ -236,7 +241,7 @@ impl HlsStream {
     /// Segments in the playlist window at most, however short they are (a publisher whose
     /// timestamps stand still makes 1 ms segments): `hls_window / hls_fragment + 1`.
     pub fn max_window_segments(config: &Hls) -> usize {
-        (config.window_ms / config.fragment_ms.max(1)) as usize + 1
+        ((config.window_ms / config.fragment_ms.max(1)) as usize + 1).max(MIN_LISTED)
     }
 
     /// Segments held at most: the window, [`EXTRA_SEGMENTS`] and the one being written.
@@ -255,7 +260,9 @@ impl HlsStream {
         let mut start = self.segments.len();
         let max = Self::max_window_segments(&self.config);
         for (i, s) in self.segments.iter().enumerate().rev() {
-            if total >= i64::from(self.config.window_ms) || self.segments.len() - start >= max {
+            let listed = self.segments.len() - start;
+            if (total >= i64::from(self.config.window_ms) && listed >= MIN_LISTED) || listed >= max
+            {
                 break;
             }
             total += s.duration_ms;
@@ -665,6 +672,26 @@ mod tests {
         s.push_frame(&f, packets(key));
     }
 
+    /// Found by GStreamer's playbin in the interop matrix: a 10 s GOP against the default 10 s
+    /// window listed one segment, and players that join three segments from the end waited
+    /// for ever. The playlist lists at least MIN_LISTED segments (RFC 8216 6.2.2).
+    #[test]
+    fn a_gop_as_long_as_the_window_still_lists_three_segments() {
+        let mut s = ram(key(), config(2_000, 10_000));
+        // 10 s GOPs at 25 fps for 45 s: four closed segments of 10 s.
+        for i in 0..1_125 {
+            feed(&mut s, i * 40, i % 250 == 0);
+        }
+        let m3u8 = s.playlist().unwrap();
+        assert!(m3u8.contains("#EXT-X-TARGETDURATION:10\n"), "{m3u8}");
+        assert!(m3u8.contains("#EXT-X-MEDIA-SEQUENCE:1\n"), "{m3u8}");
+        assert_eq!(
+            m3u8.matches("#EXTINF:10.000,").count(),
+            MIN_LISTED,
+            "{m3u8}"
+        );
+    }
+
     #[test]
     fn segments_cut_at_keyframes_after_the_fragment_and_window_trims() {
         let mut s = ram(key(), config(2_000, 6_000));
@@ -844,7 +871,7 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(files.iter().all(|f| !f.to_string_lossy().ends_with(".tmp")));
-        assert_eq!(files.len(), 1 + 2 + EXTRA_SEGMENTS, "{files:?}");
+        assert_eq!(files.len(), 1 + MIN_LISTED + EXTRA_SEGMENTS, "{files:?}");
         let newest = std::fs::read(app.join("cam-8.ts")).unwrap();
         assert_eq!(newest.len(), 26 * 188);
         s.dispose();
@@ -906,16 +933,17 @@ mod tests {
         }
         assert_eq!(files.counts().dropped, 1);
         assert!(matches!(s.segment(0), Some(SegmentData::Ram(c, _)) if c.len() == 25));
-        // Window 2 s of 1 s segments, plus EXTRA_SEGMENTS: segment 0 leaves at the 5th close.
-        for i in 26..150 {
+        // Window 2 s of 1 s segments lists MIN_LISTED (3); plus EXTRA_SEGMENTS: segment 0
+        // leaves at the 6th close.
+        for i in 26..175 {
             feed(&mut s, i * 40, i % 25 == 0);
         }
         assert!(s.segment(0).is_none());
         assert_eq!(s.unremoved.len(), 1, "its removal waits for room");
-        assert!(s.ram_bytes() <= 5 * 26 * 188);
+        assert!(s.ram_bytes() <= 6 * 26 * 188);
         let rec = Recorder::new(64);
         s.files = Files::new(rec.clone());
-        for i in 150..176 {
+        for i in 175..201 {
             feed(&mut s, i * 40, i % 25 == 0);
         }
         assert!(s.unremoved.is_empty());

@@ -303,6 +303,10 @@ mod tests {
     use crate::media::Frame;
     use crate::wire::mpegts::{PAT_PID, PMT_PID, VIDEO_PID};
 
+    fn starts_with_tables(packets: &[u8]) -> bool {
+        tables(packets).is_some()
+    }
+
     /// AVCDecoderConfigurationRecord: High 3.1, 4-byte NAL lengths, one SPS, one PPS.
     const AVC_RECORD: [u8; 19] = [
         0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1f, 0x01, 0x00, 0x04,
