@@ -136,8 +136,15 @@ pub(super) async fn media_udp(gb: GbHandle, shared: Shared, socket: UdpSocket, p
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let Ok((n, addr)) = port.socket.recv_from(&mut buf).await else {
-            continue;
+        let (n, addr) = match port.socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Transient (ENOBUFS, an ICMP error): a short pause, so that an error that
+                // keeps coming cannot spin the thread every other task runs on.
+                log::debug!("GB28181 media port: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
         };
         rtp_in(&gb, &shared, addr, None, Bytes::copy_from_slice(&buf[..n]));
     }
