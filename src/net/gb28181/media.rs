@@ -142,7 +142,7 @@ pub(super) async fn media_udp(gb: GbHandle, shared: Shared, socket: UdpSocket, p
                 // Transient (ENOBUFS, an ICMP error): a short pause, so that an error that
                 // keeps coming cannot spin the thread every other task runs on.
                 log::debug!("GB28181 media port: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
