@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tinysrs::config::Config;
+use tinysrs::wire::date::Rfc3339;
 
 const USAGE: &str = "\
 Usage: tinysrs [OPTIONS]
@@ -66,16 +67,37 @@ fn out(text: &str) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
+/// The log: one line per record on stderr, `2026-12-31T08:20:03.389534798Z [INFO] message`
+/// (UTC, RFC 3339), written at once so that lines from the disk thread do not interleave.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    /// Everything passes: the level in force is log's max level, which a reload can change.
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let time = Rfc3339 {
+            unix_secs: now.as_secs(),
+            nanos: now.subsec_nanos(),
+        };
+        let mut line = String::with_capacity(128);
+        let _ = writeln!(line, "{time} [{}] {}", record.level(), record.args());
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
 fn init_logging(level: log::LevelFilter) {
-    let config = simplelog::ConfigBuilder::new()
-        .set_target_level(log::LevelFilter::Off)
-        .set_thread_level(log::LevelFilter::Off)
-        .set_location_level(log::LevelFilter::Off)
-        .set_time_format_rfc3339()
-        .build();
-    // The logger passes everything; the level in force is log's max level, which a
-    // reload can change.
-    let _ = simplelog::WriteLogger::init(log::LevelFilter::Trace, config, std::io::stderr());
+    static LOG: StderrLog = StderrLog;
+    let _ = log::set_logger(&LOG);
     log::set_max_level(level);
 }
 

@@ -157,6 +157,25 @@ ensure_rust() {
     fi
 }
 
+# drop_sections BINARY SECTION...: removes sections from an ELF file in place, with the
+# toolchain's own rust-objcopy (llvm-objcopy, shipped with rustc since 1.80; it loads the
+# toolchain's libLLVM), else an llvm-objcopy on the PATH.
+drop_sections() {
+    local bin=$1 sysroot tool s
+    shift
+    local args=()
+    for s in "$@"; do args+=("--remove-section=$s"); done
+    sysroot=$(rustc --print sysroot)
+    tool=$sysroot/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/rust-objcopy
+    if [ -x "$tool" ]; then
+        LD_LIBRARY_PATH=$sysroot/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$tool" "${args[@]}" "$bin"
+    elif tool=$(command -v llvm-objcopy); then
+        "$tool" "${args[@]}" "$bin"
+    else
+        die "no rust-objcopy or llvm-objcopy to drop $* from $bin"
+    fi || die "objcopy ${args[*]} $bin failed"
+}
+
 # cargo_for TARGET build|test ARGS...: runs cargo for TARGET with its fragment, in its own
 # target dir, for at most TINYSRS_CARGO_TIMEOUT (45 minutes). build-std targets go through
 # cargo-zigbuild with RUSTC_BOOTSTRAP=1.

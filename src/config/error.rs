@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use toml::de::{DeTable, DeValue};
 
+use super::schema::Invalid;
+
 /// Why a config could not be loaded. Nothing is applied when any error is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -71,11 +73,20 @@ impl ConfigError {
         }
     }
 
-    /// A toml error: its span gives the place, and the key at that place is looked up in the
-    /// document's syntax tree (toml does not report key paths for `from_str`).
+    /// A toml syntax error: its span gives the place, and the key at that place is looked up in
+    /// the document's syntax tree (toml does not report key paths).
     pub(super) fn from_toml(err: &toml::de::Error, text: &str, origin: &str) -> ConfigError {
-        let message = err.message().trim_end().replace('\n', "; ");
-        match err.span() {
+        ConfigError::found(err.span(), err.message(), text, origin)
+    }
+
+    /// A value or key refused while reading the parsed document, found the same way.
+    pub(super) fn from_invalid(err: Invalid, text: &str, origin: &str) -> ConfigError {
+        ConfigError::found(Some(err.span), &err.message, text, origin)
+    }
+
+    fn found(span: Option<Range<usize>>, message: &str, text: &str, origin: &str) -> ConfigError {
+        let message = message.trim_end().replace('\n', "; ");
+        match span {
             Some(span) => {
                 let key = key_at(text, span.start);
                 ConfigError::at(text, origin, span, key, message)

@@ -6,9 +6,10 @@
 //!
 //! Loading is all or nothing: unknown keys and bad values are errors naming the key and its
 //! `line:column`, e.g. `tinysrs.toml:12:15: vhost.__defaultVhost__.play.time_jitter: expected
-//! one of full, zero, off, found "fast"`. Values are checked while toml deserializes them (see
-//! `schema`), so the span is the value's own; security rules and vhost names are checked just
-//! after, on spans kept with `toml::Spanned`.
+//! one of full, zero, off, found "fast"`. toml parses the file into its spanned document tree;
+//! each value is checked as it is read from that tree (see `schema`), so the span is the
+//! value's own; security rules and vhost names are checked just after, on spans kept with
+//! `toml::Spanned`.
 //!
 //! Each key is defined once, as a row of its section's `section!` table below (top level,
 //! `http_server`, `http_api`, `gb28181`) or in `vhost` (`vhost` and its sub-tables, `hls`) and
@@ -48,7 +49,7 @@ pub use error::ConfigError;
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 
-use schema::{Int, Keyword, Listen, SipId, Timeout};
+use schema::{FromToml, Int, Keyword, Listen, SipId, Timeout};
 use section::{compiled_in, debug, no_hook, plain, ErrorAt, Section};
 use toml::Spanned;
 use vhost::RawVhost;
@@ -221,15 +222,35 @@ section! {
 }
 
 /// `http_api.auth`.
-#[derive(serde::Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a table of API authentication settings"
-)]
 struct RawAuth {
     enabled: Option<bool>,
     username: Option<String>,
     password: Option<String>,
+}
+
+impl FromToml for RawAuth {
+    fn from_toml(item: &schema::Item<'_>) -> Result<RawAuth, schema::Invalid> {
+        let mut auth = RawAuth {
+            enabled: None,
+            username: None,
+            password: None,
+        };
+        schema::read_table(
+            item,
+            "a table of API authentication settings",
+            &["enabled", "username", "password"],
+            &mut |key, value| {
+                match key {
+                    "enabled" => auth.enabled = Some(bool::from_toml(value)?),
+                    "username" => auth.username = Some(String::from_toml(value)?),
+                    "password" => auth.password = Some(String::from_toml(value)?),
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            },
+        )?;
+        Ok(auth)
+    }
 }
 
 fn apply_auth(
@@ -352,8 +373,12 @@ impl Config {
 
     /// Parses config text; `origin` (usually the file name) starts every error message.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| ConfigError::from_toml(&e, text, origin))?;
+        let document =
+            toml::de::DeTable::parse(text).map_err(|e| ConfigError::from_toml(&e, text, origin))?;
+        let span = document.span();
+        let document = Spanned::new(span, toml::de::DeValue::Table(document.into_inner()));
+        let raw = RawConfig::from_toml(&document)
+            .map_err(|e| ConfigError::from_invalid(e, text, origin))?;
         let at = |span, key, message| ConfigError::at(text, origin, span, key, message);
         let mut config = Config::embedded();
         config.apply(raw, "", &at)?;

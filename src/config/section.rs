@@ -10,10 +10,11 @@
 //! ```
 //!
 //! that is: the typed field with its doc, type and embedded default, then `=>` the key as the
-//! file writes it and its raw type (a `schema` type whose `Deserialize` checks the value, so
+//! file writes it and its raw type (a `schema` type whose `FromToml` checks the value, so
 //! errors keep the value's own span). From the table, `section!` makes the typed struct and its
-//! defaults, the raw serde struct (`deny_unknown_fields`, every key an `Option`), the copy of
-//! what the file sets over the defaults, the reload-diff entries and the list of file keys.
+//! defaults, the raw struct (every key an `Option`) and the code that reads it from the parsed
+//! document (unknown keys refused), the copy of what the file sets over the defaults, the
+//! reload-diff entries and the list of file keys.
 //! Flags: `@restart` (a change is logged as needing a restart), `@check(f)` (`f(raw, key,
 //! at)` makes the typed value or refuses it, for `enabled` keys of compiled-out protocols) and
 //! `@show(f)` (`f(&value)` writes the value in the diff instead of [`Show`]).
@@ -48,8 +49,8 @@ pub(super) struct Entry {
 
 /// What [`section!`] generates for a typed config struct.
 pub(super) trait Section: Sized {
-    /// The serde struct of the section's table.
-    type Raw;
+    /// The section's table as written: each key an `Option` of its checked raw type.
+    type Raw: super::schema::FromToml;
 
     /// The embedded defaults.
     fn defaults() -> Self;
@@ -254,8 +255,6 @@ macro_rules! section {
             )*
         }
 
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields, expecting = $expect)]
         pub(in crate::config) struct $Raw {
             $(pub(in crate::config) $key: Option<$raw>,)*
             $(pub(in crate::config) $sub: Option<$SubRaw>,)*
@@ -267,11 +266,70 @@ macro_rules! section {
             )*
         }
 
+        impl $crate::config::schema::FromToml for $Raw {
+            fn from_toml(
+                item: &$crate::config::schema::Item<'_>,
+            ) -> Result<Self, $crate::config::schema::Invalid> {
+                use $crate::config::schema::FromToml;
+                let mut raw = $Raw {
+                    $($key: None,)*
+                    $($sub: None,)*
+                    $($nkey: None,)*
+                    $($rkey: None,)*
+                };
+                $crate::config::schema::read_table(
+                    item,
+                    $expect,
+                    &[
+                        $(stringify!($key),)*
+                        $(stringify!($sub),)*
+                        $(stringify!($nkey),)*
+                        $(stringify!($rkey),)*
+                    ],
+                    &mut |key, value| {
+                        match key {
+                            $(stringify!($key) => raw.$key = Some(FromToml::from_toml(value)?),)*
+                            $(stringify!($sub) => raw.$sub = Some(FromToml::from_toml(value)?),)*
+                            $(stringify!($nkey) => {
+                                raw.$nkey = Some(FromToml::from_toml(value)?)
+                            })*
+                            $(stringify!($rkey) => raw.$rkey = Some(FromToml::from_toml(value)?),)*
+                            _ => return Ok(false),
+                        }
+                        Ok(true)
+                    },
+                )?;
+                Ok(raw)
+            }
+        }
+
         $(
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields, expecting = $subexpect)]
             pub(in crate::config) struct $SubRaw {
                 $(pub(in crate::config) $skey: Option<$sraw>,)*
+            }
+
+            impl $crate::config::schema::FromToml for $SubRaw {
+                fn from_toml(
+                    item: &$crate::config::schema::Item<'_>,
+                ) -> Result<Self, $crate::config::schema::Invalid> {
+                    use $crate::config::schema::FromToml;
+                    let mut raw = $SubRaw { $($skey: None,)* };
+                    $crate::config::schema::read_table(
+                        item,
+                        $subexpect,
+                        &[$(stringify!($skey),)*],
+                        &mut |key, value| {
+                            match key {
+                                $(stringify!($skey) => {
+                                    raw.$skey = Some(FromToml::from_toml(value)?)
+                                })*
+                                _ => return Ok(false),
+                            }
+                            Ok(true)
+                        },
+                    )?;
+                    Ok(raw)
+                }
             }
         )*
 

@@ -1003,3 +1003,37 @@ mod shipped_example {
         assert!(checked > 50, "only {checked} keys checked");
     }
 }
+
+#[test]
+fn values_of_other_kinds_are_named() {
+    // A datetime is named as one; an array is not read as a table.
+    assert_eq!(
+        fail_display("[vhost.a.play]\ngop_cache = 1979-05-27\n"),
+        "t.toml:2:13: vhost.a.play.gop_cache: invalid type: datetime `1979-05-27`, expected a \
+         boolean"
+    );
+    assert_eq!(
+        fail_display("log = [\"info\"]\n"),
+        "t.toml:1:7: log: invalid type: sequence, expected a table of log settings"
+    );
+    // Integers beyond 64 bits are shown as written.
+    assert_eq!(
+        fail_display("chunk_size = 99999999999999999999\n"),
+        "t.toml:1:14: chunk_size: expected an integer in 128..=65536, found 99999999999999999999"
+    );
+    assert_eq!(
+        fail_display("listen = 9223372036854775808\n"),
+        "t.toml:1:10: listen: expected a port in 0..=65535, found 9223372036854775808"
+    );
+    assert_eq!(
+        fail_display("max_streams = 1e3\n"),
+        "t.toml:1:15: max_streams: invalid type: floating point `1000.0`, expected an integer \
+         in 1..=65536"
+    );
+    let (line, column, key, message) = fail("[http_api.auth]\nuser = \"a\"\n");
+    assert_eq!((line, column, key.as_str()), (2, 1, "http_api.auth.user"));
+    assert_eq!(
+        message,
+        "unknown field `user`, expected one of `enabled`, `username`, `password`"
+    );
+}

@@ -1,7 +1,9 @@
 //! Civil dates in the proleptic Gregorian calendar, for the date headers of HTTP
-//! (IMF-fixdate) and SIP/GB28181: days since 1970-01-01 to year/month/day and back. Pure
-//! arithmetic (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms", `civil_from_days`
-//! and `days_from_civil`); nothing here reads the clock.
+//! (IMF-fixdate) and SIP/GB28181 and the log's timestamps (RFC 3339): days since 1970-01-01 to
+//! year/month/day and back. Pure arithmetic (H. Hinnant, "chrono-Compatible Low-Level Date
+//! Algorithms", `civil_from_days` and `days_from_civil`); nothing here reads the clock.
+
+use std::fmt;
 
 /// A day of the calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,6 +62,40 @@ pub fn weekday(days: u64) -> u32 {
     ((days + 4) % 7) as u32
 }
 
+/// A UTC instant written as RFC 3339 (§5.6 `date-time` with `Z`), the fraction of a second
+/// without trailing zeros and left out when zero: `2026-01-05T08:20:03.3895Z`,
+/// `1970-01-01T00:00:00Z`. The log's timestamps; years past 9999 are written with more digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339 {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    pub unix_secs: u64,
+    /// 0..=999_999_999.
+    pub nanos: u32,
+}
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.unix_secs % 86_400;
+        let CivilDate { year, month, day } = civil_from_days(self.unix_secs / 86_400);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )?;
+        let (mut fraction, mut digits) = (self.nanos % 1_000_000_000, 9);
+        if fraction != 0 {
+            while fraction % 10 == 0 {
+                fraction /= 10;
+                digits -= 1;
+            }
+            write!(f, ".{fraction:0digits$}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +141,20 @@ mod tests {
         assert_eq!(days_from_civil(date(0, 1, 1)), None);
         assert_eq!(days_from_civil(date(u64::MAX, 12, 31)), None);
         let _ = civil_from_days(u64::MAX);
+    }
+
+    #[test]
+    fn rfc3339_trims_the_fraction() {
+        let at = |unix_secs, nanos| Rfc3339 { unix_secs, nanos }.to_string();
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            at(1_798_705_203, 389_534_798),
+            "2026-12-31T08:20:03.389534798Z"
+        );
+        assert_eq!(at(1_798_705_203, 389_500_000), "2026-12-31T08:20:03.3895Z");
+        assert_eq!(at(1_798_705_203, 5_000_000), "2026-12-31T08:20:03.005Z");
+        assert_eq!(at(1_798_705_203, 1), "2026-12-31T08:20:03.000000001Z");
+        assert_eq!(at(951_868_799, 100_000_000), "2000-02-29T23:59:59.1Z");
+        assert_eq!(at(253_402_300_799, 0), "9999-12-31T23:59:59Z");
     }
 }

@@ -2,7 +2,8 @@
 //! Nothing here does I/O, reads the clock or knows about sessions.
 //!
 //! Each Cargo feature switches on the formats only it uses, here at the `mod` line. `flv` is
-//! always in: the hub's frame model (`media`) is the FLV tag body.
+//! always in: the hub's frame model (`media`) is the FLV tag body; so is `date`: the log's
+//! timestamps.
 
 #[cfg(feature = "rtmp")]
 pub mod amf0;
@@ -11,7 +12,6 @@ pub mod base64;
 #[cfg(feature = "codec")]
 pub mod codec;
 pub mod cursor;
-#[cfg(any(feature = "http", feature = "gb28181"))]
 pub mod date;
 pub mod flv;
 #[cfg(feature = "http")]
