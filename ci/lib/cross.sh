@@ -1,8 +1,8 @@
 # shellcheck shell=bash
-# Shared by ci/build, ci/package and ci/cross (sourced, not run): board and target lookups,
-# and installing the cross toolchain pieces when they are missing. What each target needs
-# and why is in targets/README.md; what was measured on our CI machine kind is in
-# ../shared/CROSS-NOTES.md.
+# Shared by ci/build, ci/package, ci/cross and ci/appliance (sourced, not run): board and
+# target lookups, and installing the cross toolchain pieces and qemu when they are missing.
+# What each target needs and why is in targets/README.md; what was measured on our CI
+# machine kind is in ../shared/CROSS-NOTES.md.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # Per-target cargo target dirs (gitignored): target/cross/<triple>/...; packages in
@@ -96,10 +96,41 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# qemu-user for RUNNER (qemu-<arch>-static). loongarch64 needs qemu >= 8.1 (LSX), which on
-# Debian 12 comes from bookworm-backports: the source file is added here, with the same
-# mirror and key as the machine's own Debian source. The backports qemu-user-static serves
-# every target.
+# ensure_backports: on Debian 12, adds bookworm-backports (same mirror and key as the
+# machine's own Debian source) unless it is there, and sets BACKPORTS_SUITE; elsewhere sets
+# it empty. qemu comes from there: loongarch64 needs qemu >= 8.1 (LSX), and bookworm's
+# qemu-system 7.2 conflicts with a qemu-utils 10 already installed from backports.
+BACKPORTS_SUITE=""
+ensure_backports() {
+    local codename src=/etc/apt/sources.list.d/tinysrs-backports.sources
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    BACKPORTS_SUITE=""
+    [ "$codename" = bookworm ] || return 0
+    BACKPORTS_SUITE=bookworm-backports
+    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        local uri key
+        uri=$(debian_mirror) || exit 1
+        key=$(awk '/^Signed-By:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+        log "adding $src (bookworm-backports, for qemu >= 8.1)"
+        {
+            printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\n' "$uri"
+            if [ -n "$key" ]; then printf 'Signed-By: %s\n' "$key"; fi
+        } | as_root tee "$src" >/dev/null
+        APT_UPDATED=0
+    fi
+}
+
+# The machine's Debian mirror (not the security one), from /etc/apt.
+debian_mirror() {
+    local uri
+    uri=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+    [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 ~ /^[a-z]+$/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+    [ -n "$uri" ] || die "cannot find the Debian mirror in /etc/apt"
+    echo "$uri"
+}
+
+# qemu-user for RUNNER (qemu-<arch>-static), from bookworm-backports on Debian 12 (see
+# ensure_backports). The backports qemu-user-static serves every target.
 ensure_qemu() {
     local runner=$1 v
     if command -v "$runner" >/dev/null 2>&1; then
@@ -109,27 +140,22 @@ ensure_qemu() {
             return 0
         fi
     fi
-    local codename suite="" src=/etc/apt/sources.list.d/tinysrs-backports.sources
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    if [ "$codename" = bookworm ]; then
-        suite=bookworm-backports
-        if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-            local uri key
-            uri=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
-            [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-            [ -n "$uri" ] || die "cannot find the Debian mirror in /etc/apt to add bookworm-backports"
-            key=$(awk '/^Signed-By:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
-            log "adding $src (bookworm-backports, for qemu-user-static >= 8.1)"
-            {
-                printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\n' "$uri"
-                if [ -n "$key" ]; then printf 'Signed-By: %s\n' "$key"; fi
-            } | as_root tee "$src" >/dev/null
-            APT_UPDATED=0
-        fi
-    fi
-    log "installing qemu-user-static${suite:+ from $suite}"
-    if [ -n "$suite" ]; then apt_install -t "$suite" qemu-user-static; else apt_install qemu-user-static; fi
+    ensure_backports
+    log "installing qemu-user-static${BACKPORTS_SUITE:+ from $BACKPORTS_SUITE}"
+    if [ -n "$BACKPORTS_SUITE" ]; then apt_install -t "$BACKPORTS_SUITE" qemu-user-static; else apt_install qemu-user-static; fi
     command -v "$runner" >/dev/null 2>&1 || die "$runner is still missing after installing qemu-user-static"
+}
+
+# qemu-system for a full machine: ensure_qemu_system BINARY PACKAGE (qemu-system-mipsel is in
+# qemu-system-mips, qemu-system-aarch64 in qemu-system-arm), from bookworm-backports on Debian
+# 12, without recommends (the firmware ROMs are not used: ci/appliance boots -kernel and sets
+# romfile= on its NIC).
+ensure_qemu_system() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    ensure_backports
+    log "installing $2${BACKPORTS_SUITE:+ from $BACKPORTS_SUITE}"
+    if [ -n "$BACKPORTS_SUITE" ]; then apt_install -t "$BACKPORTS_SUITE" "$2"; else apt_install "$2"; fi
+    command -v "$1" >/dev/null 2>&1 || die "$1 is still missing after installing $2"
 }
 
 # zig (the linker for the build-std targets) and cargo-zigbuild, from PyPI, in a venv.
