@@ -460,7 +460,9 @@ fn oversized_message_and_garbage_close_only_their_connection() {
         "{}",
         server.log()
     );
-    assert!(server.log().contains("over rtmp.max_message_bytes; closing"));
+    assert!(server
+        .log()
+        .contains("over rtmp.max_message_bytes; closing"));
 
     // Garbage after the handshake: an HTTP request, and bytes that look like nothing. The
     // request reads as a fmt 1 chunk starting a 3 MB message (which the decoder tolerates as
