@@ -16,7 +16,6 @@ use common::frames::{avc_frame, avc_header};
 use common::{ffmpeg_publish, ffprobe, player, publisher, require, Proc, Server, TempDir};
 use tinysrs::net::rtmp::SEND_BUFFER;
 use tinysrs::server::MAX_BATCH_BYTES;
-use tinysrs::session::rtmp::CHUNK_LIMITS;
 use tinysrs::wire::amf0::Value;
 use tinysrs::wire::flv;
 use tinysrs::wire::rtmp::chunk;
@@ -441,9 +440,10 @@ fn oversized_message_and_garbage_close_only_their_connection() {
         "before the bad input",
     );
 
-    // A publisher announcing a message one byte over the limit: closed at its first chunk.
+    // A publisher announcing a message one byte over the limit (`rtmp.max_message_bytes`,
+    // 4 MiB by default): closed at its first chunk.
     let mut big = publisher(&server, "big");
-    let too_long = CHUNK_LIMITS.max_message_len as usize + 1;
+    let too_long = tinysrs::config::Config::embedded().rtmp_max_message_bytes + 1;
     let header = MessageHeader {
         csid: 6,
         timestamp: 0,
@@ -460,6 +460,9 @@ fn oversized_message_and_garbage_close_only_their_connection() {
         "{}",
         server.log()
     );
+    assert!(server
+        .log()
+        .contains("over rtmp.max_message_bytes; closing"));
 
     // Garbage after the handshake: an HTTP request, and bytes that look like nothing. The
     // request reads as a fmt 1 chunk starting a 3 MB message (which the decoder tolerates as

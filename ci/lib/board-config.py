@@ -4,7 +4,8 @@ installed file keeps every comment and says which values are the board's.
 
 Usage: board-config.py BOARD_TOML COMMON_TOML OUT
 Every key in [config] must already be in COMMON_TOML (same table), so that a typo or a key
-the shipped config does not document fails the package build.
+the shipped config does not document fails the package build. The board's [board] limits
+text (what its caps refuse) goes into the file's header comment.
 """
 import re
 import sys
@@ -43,7 +44,9 @@ def main():
     board_toml, common_toml, out = sys.argv[1:4]
     board_name = board_toml.rstrip("/").split("/")[-2]
     with open(board_toml, "rb") as f:
-        overrides = tomllib.load(f).get("config", {})
+        board = tomllib.load(f)
+    overrides = board.get("config", {})
+    limits = board.get("board", {}).get("limits", "").strip()
     with open(common_toml, encoding="utf-8") as f:
         lines = f.read().split("\n")
 
@@ -74,12 +77,13 @@ def main():
             f"{board_toml}: [config] keys not found in {common_toml}: {', '.join(missing)}"
         )
     text = "\n".join(result)
-    text = text.replace(
-        "# tinysrs configuration (TOML).\n",
+    header = (
         f"# tinysrs configuration (TOML), for the {board_name} board: the values marked\n"
-        f"# \"{board_name}:\" are sized for this board's RAM (boards/{board_name}/board.toml).\n",
-        1,
+        f"# \"{board_name}:\" are sized for this board's RAM (boards/{board_name}/board.toml).\n"
     )
+    if limits:
+        header += "#\n" + "".join(f"# {line}".rstrip() + "\n" for line in limits.split("\n"))
+    text = text.replace("# tinysrs configuration (TOML).\n", header, 1)
     merged = tomllib.loads(text)
     for (path, key), value in wanted.items():
         t = merged

@@ -38,7 +38,8 @@ uses_build_std() { grep -q '^\[unstable\]' "$(fragment_of "$1")"; }
 runner_of() { sed -n 's/^runner = "\(.*\)"$/\1/p' "$(fragment_of "$1")"; }
 
 # board_env BOARD: prints shell assignments BOARD_TARGET, BOARD_PROFILE, BOARD_FEATURES
-# (comma-separated), BOARD_SIZE_BUDGET, BOARD_SIZE_AIM, BOARD_INIT, BOARD_FORMAT, BOARD_ARCH.
+# (comma-separated), BOARD_SIZE_BUDGET, BOARD_SIZE_AIM, BOARD_INIT, BOARD_FORMAT, BOARD_ARCH,
+# BOARD_RAM_MB.
 board_env() {
     local file=$ROOT/boards/$1/board.toml
     [ -f "$file" ] || die "no board $1 (boards/$1/board.toml); boards: $(cd "$ROOT/boards" && ls -d */ | tr -d / | tr '\n' ' ')"
@@ -47,7 +48,7 @@ import shlex, sys, tomllib
 path = sys.argv[1]
 with open(path, "rb") as f:
     b = tomllib.load(f)
-build, pkg = b.get("build", {}), b.get("package", {})
+build, pkg, board = b.get("build", {}), b.get("package", {}), b.get("board", {})
 def need(table, key, name):
     if key not in table:
         sys.exit(f"{path}: missing {name}.{key}")
@@ -61,6 +62,11 @@ if fmt not in ("ipk", "deb", "tar.gz"):
 if fmt in ("ipk", "deb") and "arch" not in pkg:
     sys.exit(f"{path}: package.arch is needed for {fmt}")
 budget = int(need(build, "size_budget", "build"))
+ram_mb = need(board, "ram_mb", "board")
+if not isinstance(ram_mb, int) or ram_mb <= 0:
+    sys.exit(f"{path}: board.ram_mb must be the board's smallest RAM in MB, not {ram_mb!r}")
+if not isinstance(board.get("limits", ""), str):
+    sys.exit(f"{path}: board.limits must be text (what the caps in [config] refuse)")
 out = {
     "BOARD_TARGET": need(build, "target", "build"),
     "BOARD_PROFILE": need(build, "profile", "build"),
@@ -70,6 +76,7 @@ out = {
     "BOARD_INIT": init,
     "BOARD_FORMAT": fmt,
     "BOARD_ARCH": pkg.get("arch", ""),
+    "BOARD_RAM_MB": ram_mb,
 }
 for k, v in out.items():
     print(f"{k}={shlex.quote(str(v))}")

@@ -73,6 +73,10 @@ section! {
         dir: String = "./www".to_owned() => dir: String;
         /// `http_server.crossdomain` (SRS: `http_server.crossdomain`): CORS headers.
         crossdomain: bool = true => crossdomain: bool;
+        /// `http_server.max_body_bytes` (SRS has no such key): the longest request body; a
+        /// longer (or chunked) one gets 413 and the connection is closed. The API takes no
+        /// body it needs: bodies are read and dropped. RAM: counted per connection.
+        max_body_bytes: usize = 64 * 1024 => max_body_bytes: Int<0, 16_777_216>;
     }
     nested {}
     extra {}
@@ -141,6 +145,22 @@ section! {
         /// `gb28181.max_media_sessions`: camera channels receiving media at once (and media TCP
         /// connections). RAM: up to about 8 MiB each at worst (see `limits`).
         max_media_sessions: usize = 64 => max_media_sessions: Int<1, 1_024>;
+        /// `gb28181.max_pes_bytes` (SRS has no such key): the longest PES packet of a camera's
+        /// PS stream (a whole frame when the camera sends it in one unbounded PES); a longer
+        /// one is dropped, the demuxer resyncs. Read when a media session starts. RAM: per
+        /// media session.
+        max_pes_bytes: usize = 2 * 1024 * 1024 => max_pes_bytes: Int<65_536, 67_108_864>;
+        /// `gb28181.max_frame_bytes` (SRS has no such key): the largest access unit (video
+        /// frame) assembled from a camera's PES packets; a larger one is dropped and counted.
+        /// Read when a media session starts. RAM: per media session, and the largest frame a
+        /// stream holds.
+        max_frame_bytes: usize = 4 * 1024 * 1024 => max_frame_bytes: Int<65_536, 67_108_864>;
+        /// `gb28181.max_reorder_bytes` (SRS has no such key): RTP packets held to put them
+        /// back in order, counted at the 64 KiB an RTP packet over TCP may have: the window is
+        /// this / 64 KiB packets, 2..=512. Read when a media session starts. RAM: per media
+        /// session.
+        max_reorder_bytes: usize = 2 * 1024 * 1024
+            => max_reorder_bytes: Int<131_072, 33_554_432>;
         /// `gb28181.host`: the IP put in our SDP; empty = the local address the camera reached.
         host: String = String::new() => host: String;
     }
@@ -309,6 +329,20 @@ section! {
     table log: RawLog, "a table of log settings" {
         /// `log.level` (SRS: `srs_log_level`).
         log_level: log::LevelFilter = log::LevelFilter::Info => level: Keyword<log::LevelFilter>;
+    }
+    table rtmp: RawRtmp, "a table of RTMP limits" {
+        /// `rtmp.max_message_bytes` (SRS has no such key): the longest RTMP message a
+        /// publisher may send (a video frame: the largest keyframe); a longer one closes the
+        /// connection. Read when a connection starts. RAM: the largest frame a stream holds
+        /// (its GOP cache, player queues and HLS segment count it like any frame).
+        rtmp_max_message_bytes: usize = 4 * 1024 * 1024
+            => max_message_bytes: Int<65_536, 16_777_215>;
+        /// `rtmp.max_pending_bytes` (SRS has no such key): partly received messages one
+        /// publisher may hold at once, across its chunk streams (a keyframe being received
+        /// while audio goes on); raised to `max_message_bytes` when below it. Read when a
+        /// connection starts. RAM: this much per publishing connection at worst.
+        rtmp_max_pending_bytes: usize = 6 * 1024 * 1024
+            => max_pending_bytes: Int<65_536, 1_073_741_824>;
     }
     nested {
         /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.

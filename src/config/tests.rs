@@ -122,6 +122,9 @@ idle_timeout = 3600000
 grace_period = 0
 [log]
 level = "off"
+[rtmp]
+max_message_bytes = 1048576
+max_pending_bytes = 1310720
 [vhost.__defaultVhost__]
 enabled = false
 min_latency = true
@@ -156,6 +159,7 @@ enabled = false
 listen = 8081
 dir = "/www"
 crossdomain = false
+max_body_bytes = 0
 [http_api]
 enabled = false
 listen = 1985
@@ -174,12 +178,17 @@ password = "secret"
     assert_eq!(c.grace_period_ms, 0);
     assert_eq!(c.log_level, log::LevelFilter::Off);
     assert_eq!(
+        (c.rtmp_max_message_bytes, c.rtmp_max_pending_bytes),
+        (1 << 20, 1_310_720)
+    );
+    assert_eq!(
         c.http,
         crate::config::HttpServer {
             enabled: false,
             listen: "0.0.0.0:8081".parse().unwrap(),
             dir: "/www".into(),
             crossdomain: false,
+            max_body_bytes: 0,
         }
     );
     assert!(!c.api.enabled);
@@ -633,6 +642,12 @@ fn diff_sees_every_field() {
         |c| c.idle_timeout_ms += 1,
         |c| c.grace_period_ms += 1,
         |c| c.log_level = log::LevelFilter::Trace,
+        |c| c.rtmp_max_message_bytes += 1,
+        |c| c.rtmp_max_pending_bytes += 1,
+        |c| c.http.max_body_bytes += 1,
+        |c| c.gb28181.max_pes_bytes += 1,
+        |c| c.gb28181.max_frame_bytes += 1,
+        |c| c.gb28181.max_reorder_bytes += 1,
         |c| c.default_vhost.enabled = false,
         |c| c.default_vhost.min_latency = true,
         |c| c.default_vhost.tcp_nodelay = true,
@@ -808,6 +823,68 @@ fn gb28181_settings_are_read_and_checked() {
     assert!(message.contains("20 digits"), "{message}");
     let (line, _, key, _) = fail("[gb28181]\nrtp_port_max = 2000\nrtp_port_min = 3000\n");
     assert_eq!((line, key.as_str()), (3, "gb28181.rtp_port_min"));
+}
+
+/// The caps on what one peer may make us hold: the shipped defaults, keys read, and values
+/// out of range refused naming the key and line.
+#[test]
+fn per_item_caps_are_keys() {
+    let d = Config::embedded();
+    assert_eq!(
+        (d.rtmp_max_message_bytes, d.rtmp_max_pending_bytes),
+        (4 << 20, 6 << 20)
+    );
+    assert_eq!(d.http.max_body_bytes, 64 << 10);
+    let g = &d.gb28181;
+    assert_eq!(
+        (g.max_pes_bytes, g.max_frame_bytes, g.max_reorder_bytes),
+        (2 << 20, 4 << 20, 2 << 20)
+    );
+    let c = parse(
+        "[gb28181]\nmax_pes_bytes = 524288\nmax_frame_bytes = 1048576\n\
+         max_reorder_bytes = 262144\n",
+    );
+    let g = &c.gb28181;
+    assert_eq!(
+        (g.max_pes_bytes, g.max_frame_bytes, g.max_reorder_bytes),
+        (512 << 10, 1 << 20, 256 << 10)
+    );
+    for (text, line, key) in [
+        (
+            "[rtmp]\nmax_message_bytes = 16777216\n",
+            2,
+            "rtmp.max_message_bytes",
+        ),
+        (
+            "[rtmp]\n\nmax_pending_bytes = 1000\n",
+            3,
+            "rtmp.max_pending_bytes",
+        ),
+        (
+            "[http_server]\nmax_body_bytes = -1\n",
+            2,
+            "http_server.max_body_bytes",
+        ),
+        (
+            "[gb28181]\nmax_pes_bytes = 65535\n",
+            2,
+            "gb28181.max_pes_bytes",
+        ),
+        (
+            "[gb28181]\nmax_frame_bytes = 0\n",
+            2,
+            "gb28181.max_frame_bytes",
+        ),
+        (
+            "[gb28181]\nmax_reorder_bytes = 65536\n",
+            2,
+            "gb28181.max_reorder_bytes",
+        ),
+    ] {
+        let (at, _, k, message) = fail(text);
+        assert_eq!((at, k.as_str()), (line, key), "{text}");
+        assert!(message.contains("expected an integer in"), "{message}");
+    }
 }
 
 // The shipped example turns on every protocol of the `small` set.

@@ -4,16 +4,20 @@
 use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
 use crate::config::Config;
 use crate::net::disk::{DONE_SLOTS, STACK_BYTES};
-use crate::net::http::{FILE_CHUNK, MAX_BODY};
+use crate::net::http::FILE_CHUNK;
 use crate::server::http::live::MAX_CLIENT_URL;
 use crate::wire::http::MAX_HEAD_LEN;
 
-pub(super) fn term(_config: &Config) -> Option<Term> {
-    // Request head (`wire::http::MAX_HEAD_LEN`) + body (`net::http::MAX_BODY`) + one
-    // static-file chunk (`net::http::FILE_CHUNK`) + the tcUrl and pageUrl (Referer) a live
-    // player's client record keeps for the API (`server::http::live::MAX_CLIENT_URL` each).
-    let connection_bytes =
-        CONNECTION_BYTES + MAX_HEAD_LEN + MAX_BODY as usize + FILE_CHUNK + 2 * MAX_CLIENT_URL;
+pub(super) fn term(config: &Config) -> Option<Term> {
+    // Request head (`wire::http::MAX_HEAD_LEN`) + body (`http_server.max_body_bytes`, read and
+    // dropped today, counted as if held) + one static-file chunk (`net::http::FILE_CHUNK`) +
+    // the tcUrl and pageUrl (Referer) a live player's client record keeps for the API
+    // (`server::http::live::MAX_CLIENT_URL` each).
+    let connection_bytes = CONNECTION_BYTES
+        + MAX_HEAD_LEN
+        + config.http.max_body_bytes
+        + FILE_CHUNK
+        + 2 * MAX_CLIENT_URL;
     Some(Term {
         protocol: "HTTP",
         connection_bytes,

@@ -80,10 +80,10 @@ pub struct Limits {
     /// queue slots, `queue_bytes / FRAME_OVERHEAD × 16` bytes.
     pub players_per_stream: usize,
     /// The largest frame any compiled-in ingest accepts (an RTMP message,
-    /// `session::rtmp::CHUNK_LIMITS`; a GB28181 access unit).
+    /// `rtmp.max_message_bytes`; a GB28181 access unit, `gb28181.max_frame_bytes`).
     pub message_bytes: usize,
-    /// Partly received messages per publishing connection, the most of any protocol.
-    /// RAM: `min(streams, connections) × publisher_pending_bytes`.
+    /// Partly received messages per publishing connection, the most of any protocol
+    /// (`rtmp.max_pending_bytes`). RAM: `min(streams, connections) × publisher_pending_bytes`.
     pub publisher_pending_bytes: usize,
     /// Read buffers shared by every connection of a protocol, counted once.
     pub read_bytes: usize,
@@ -246,7 +246,7 @@ impl Limits {
                 what: "publishers",
                 formula: format!(
                     "min(max_streams, max_connections) {publishers} x {} partly received \
-                     messages (message up to {})",
+                     messages (rtmp.max_pending_bytes; largest frame {})",
                     kib(self.publisher_pending_bytes),
                     kib(self.message_bytes),
                 ),
@@ -378,6 +378,78 @@ mod tests {
             text.contains("total") && text.contains("max_connections 10 x"),
             "{text}"
         );
+    }
+
+    /// The per-item caps are config keys, and `tinysrs -t` follows them: lowering each one
+    /// shrinks its line by what the formula says, and the total with it.
+    #[cfg(all(feature = "rtmp", feature = "gb28181", feature = "hls"))]
+    #[test]
+    fn per_item_caps_shrink_the_worst_case() {
+        let base = "max_connections = 16\nmax_streams = 4\n[gb28181]\nmax_media_sessions = 4\n";
+        let lowered = format!(
+            "{base}max_pes_bytes = 1048576\nmax_frame_bytes = 1048576\n\
+             max_reorder_bytes = 262144\n[rtmp]\nmax_message_bytes = 1048576\n\
+             max_pending_bytes = 1310720\n[http_server]\nmax_body_bytes = 16384\n"
+        );
+        let before = Limits::of(&Config::from_toml_str(base, "test").unwrap());
+        let after = Limits::of(&Config::from_toml_str(&lowered, "test").unwrap());
+        assert_eq!(
+            (before.message_bytes, before.publisher_pending_bytes),
+            (4 << 20, 6 << 20)
+        );
+        assert_eq!(
+            (after.message_bytes, after.publisher_pending_bytes),
+            (1 << 20, 1_310_720)
+        );
+        let (b, a) = (before.budget(), after.budget());
+        let line =
+            |budget: &Budget, what| budget.lines.iter().find(|l| l.what == what).unwrap().bytes;
+        let mib = 1u64 << 20;
+        // 4 publishers x (6 MiB - 1.25 MiB).
+        assert_eq!(
+            line(&b, "publishers") - line(&a, "publishers"),
+            4 * 4_980_736
+        );
+        // 4 streams x one frame (+1/8) less in HLS: 3 MiB x 1.125.
+        assert_eq!(
+            line(&b, "streams") - line(&a, "streams"),
+            4 * (3 * mib + 3 * mib / 8)
+        );
+        // 4 sessions x (PES 1 MiB + frame 3 MiB + reorder window 28 packets of 64 KiB - 1) less.
+        let reorder = 28 * crate::wire::rtp::MAX_FRAME_LEN as u64;
+        assert_eq!(
+            line(&b, "gb28181") - line(&a, "gb28181"),
+            4 * (4 * mib + reorder)
+        );
+        assert!(a
+            .lines
+            .iter()
+            .find(|l| l.what == "gb28181")
+            .unwrap()
+            .formula
+            .contains(
+                "max_pes_bytes 1024 KiB + max_frame_bytes 1024 KiB + reorder window 4 packets"
+            ));
+        // HTTP connections are not the costliest: the connections line does not move.
+        assert_eq!(line(&b, "connections"), line(&a, "connections"));
+        let shrunk = ["publishers", "streams", "gb28181"]
+            .map(|what| line(&b, what) - line(&a, what))
+            .iter()
+            .sum::<u64>();
+        assert_eq!(b.total - a.total, shrunk, "{b}\n{a}");
+        assert!(shrunk > 50 * mib);
+        assert!(a.to_string().contains("rtmp.max_pending_bytes"), "{a}");
+    }
+
+    /// The worst case counts a SIP over TCP connection among max_connections (each TCP
+    /// connection is admitted there), at the costliest protocol's price.
+    #[cfg(all(feature = "rtmp", feature = "gb28181"))]
+    #[test]
+    fn sip_over_tcp_connections_are_among_max_connections() {
+        let l = Limits::of(&Config::embedded());
+        let gb = l.terms.iter().find(|t| t.protocol == "gb28181").unwrap();
+        let rtmp = l.terms.iter().find(|t| t.protocol == "RTMP").unwrap();
+        assert!(0 < gb.connection_bytes && gb.connection_bytes < rtmp.connection_bytes);
     }
 
     #[cfg(feature = "hls")]

@@ -1,23 +1,26 @@
 //! RTMP's terms: per connection its unparsed input, its outbox, what it may hold before
-//! `publish` and its chunk stream headers; per publisher the partly received messages; one
-//! read buffer for all.
+//! `publish` and its chunk stream headers; per publisher the partly received messages
+//! (`rtmp.max_pending_bytes`); one read buffer for all.
 
 use super::{kib, Term, CONNECTION_BYTES};
 use crate::config::Config;
 use crate::net::rtmp::{READ_BUFFER, SEND_BUFFER};
-use crate::session::rtmp::{CHUNK_LIMITS, COMMAND_CHUNK_LIMITS, MAX_INPUT_BUFFER, MAX_OUTBOX};
+use crate::server::rtmp::chunk_limits;
+use crate::session::rtmp::{COMMAND_CHUNK_LIMITS, MAX_CHUNK_STREAMS, MAX_INPUT_BUFFER, MAX_OUTBOX};
 
 /// Header state of one chunk stream, rounded up.
 const CHUNK_STREAM_BYTES: usize = 64;
 
-pub(super) fn term(_config: &Config) -> Option<Term> {
+pub(super) fn term(config: &Config) -> Option<Term> {
     // Before `publish` (a player or an idle peer): COMMAND_CHUNK_LIMITS.
     let pending = COMMAND_CHUNK_LIMITS.max_pending_bytes;
     let connection_bytes = CONNECTION_BYTES
         + MAX_INPUT_BUFFER
         + MAX_OUTBOX
         + pending
-        + CHUNK_LIMITS.max_chunk_streams * CHUNK_STREAM_BYTES;
+        + MAX_CHUNK_STREAMS * CHUNK_STREAM_BYTES;
+    // After `publish`: `rtmp.max_message_bytes` and `rtmp.max_pending_bytes`.
+    let publisher = chunk_limits(config);
     Some(Term {
         protocol: "RTMP",
         connection_bytes,
@@ -30,8 +33,8 @@ pub(super) fn term(_config: &Config) -> Option<Term> {
         ),
         // `net::rtmp::READ_BUFFER`: one per thread, shared by every RTMP connection.
         shared_bytes: READ_BUFFER,
-        publisher_pending_bytes: CHUNK_LIMITS.max_pending_bytes,
-        frame_bytes: CHUNK_LIMITS.max_message_len as usize,
+        publisher_pending_bytes: publisher.max_pending_bytes,
+        frame_bytes: publisher.max_message_len as usize,
         send_buffer_bytes: SEND_BUFFER,
         lines: Vec::new(),
     })

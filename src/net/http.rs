@@ -21,8 +21,6 @@ use crate::server::stats::{ClientRecord, Registration};
 use crate::server::ConnLog;
 use crate::wire::http::{decode_request_head, RequestHead};
 
-pub use crate::server::http::MAX_BODY;
-
 /// Bytes read from a file per write when serving static files and disk HLS segments. RAM: one
 /// such buffer per connection sending a file.
 pub const FILE_CHUNK: usize = 64 * 1024;

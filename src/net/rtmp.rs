@@ -14,9 +14,9 @@ use tokio::net::TcpStream;
 
 use super::{write_all, Clock, Shared};
 use crate::live::ClientId;
-use crate::server::rtmp::RtmpConn;
+use crate::server::rtmp::{session_config, RtmpConn};
 use crate::server::ConnLog;
-use crate::session::rtmp::{ServerSession, SessionConfig, CHUNK_LIMITS, COMMAND_CHUNK_LIMITS};
+use crate::session::rtmp::ServerSession;
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
 /// Bytes read from the socket at once. RAM: one buffer per thread, shared by every connection
@@ -47,15 +47,8 @@ pub async fn run(mut stream: TcpStream, peer: SocketAddr, id: ClientId, shared: 
     }
     let mut random = [0u8; PACKET_LEN];
     rng.fill(&mut random);
-    let session_config = SessionConfig {
-        chunk_size: config.chunk_size,
-        chunk_limits: CHUNK_LIMITS,
-        command_chunk_limits: COMMAND_CHUNK_LIMITS,
-        handshake_timeout_ms: u64::from(config.handshake_timeout_ms),
-        idle_timeout_ms: u64::from(config.idle_timeout_ms),
-    };
     let epoch = clock.now_ms() as u32;
-    let session = ServerSession::new(session_config, clock.now_ms(), random, epoch);
+    let session = ServerSession::new(session_config(&config), clock.now_ms(), random, epoch);
     let log = ConnLog::new(rng.next_u64());
     log::debug!("[{}] accepted {peer} as client {id}", log.cid);
     let mut conn = RtmpConn::new(id, log, peer, ctx, session, clock.now_ms());

@@ -10,19 +10,53 @@ use bytes::{Bytes, BytesMut};
 
 use super::stats::{ClientKind, ClientRecord, Registration};
 use super::{ConnLog, ServerCtx};
-use crate::config::{Method, Vhost};
+use crate::config::{Config, Method, Vhost};
 use crate::live::{
     ClientId, PlayerQueue, QueueItem, QueueLimits, Source, SourceSettings, StreamKey,
 };
 use crate::media::{Encoding, Frame, FrameKind, SharedFrame};
 use crate::session::rtmp::{
-    Event, MediaKind, Request, ServerSession, SessionError, CSID_AUDIO, CSID_STREAM, CSID_VIDEO,
+    Event, MediaKind, Request, ServerSession, SessionConfig, SessionError, COMMAND_CHUNK_LIMITS,
+    CSID_AUDIO, CSID_STREAM, CSID_VIDEO, MAX_CHUNK_STREAMS,
 };
 use crate::wire::flv;
-use crate::wire::rtmp::chunk;
+use crate::wire::rtmp::chunk::{self, ChunkError, ChunkLimits};
 use crate::wire::rtmp::message::{MessageHeader, MessageType};
 
 use super::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+
+/// The chunk limits of a publisher (after `publish`): `rtmp.max_message_bytes` and
+/// `rtmp.max_pending_bytes`, the latter raised to the former (a message of the longest length
+/// must fit). RAM: `max_pending_bytes` of partly received messages per publisher.
+pub fn chunk_limits(config: &Config) -> ChunkLimits {
+    let max_message = config.rtmp_max_message_bytes;
+    ChunkLimits {
+        // The config allows at most 16 MiB - 1 (the wire's 24-bit length).
+        max_message_len: u32::try_from(max_message).unwrap_or(u32::MAX),
+        max_chunk_streams: MAX_CHUNK_STREAMS,
+        max_pending_bytes: config.rtmp_max_pending_bytes.max(max_message),
+    }
+}
+
+/// A new connection's session settings from the config in force.
+pub fn session_config(config: &Config) -> SessionConfig {
+    SessionConfig {
+        chunk_size: config.chunk_size,
+        chunk_limits: chunk_limits(config),
+        command_chunk_limits: COMMAND_CHUNK_LIMITS,
+        handshake_timeout_ms: u64::from(config.handshake_timeout_ms),
+        idle_timeout_ms: u64::from(config.idle_timeout_ms),
+    }
+}
+
+/// The config key to raise when `e` is a publisher's message over one of the RTMP caps.
+pub fn cap_exceeded(e: &SessionError) -> Option<&'static str> {
+    match e {
+        SessionError::Chunk(ChunkError::MessageTooLong { .. }) => Some("rtmp.max_message_bytes"),
+        SessionError::Chunk(ChunkError::PendingTooLarge { .. }) => Some("rtmp.max_pending_bytes"),
+        _ => None,
+    }
+}
 
 /// What this connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,10 +128,25 @@ impl RtmpConn {
         self.playing.as_ref().map(|(_, _, q)| q.clone())
     }
 
+    /// Bytes from the peer. An error ends the connection; one that a cap of the config
+    /// caused (a keyframe over `rtmp.max_message_bytes`) is logged as a warning naming the key,
+    /// so that the operator of a small board sees which camera it refuses and why.
     pub fn handle_bytes(&mut self, now_ms: u64, data: &[u8]) -> Result<(), SessionError> {
         self.registration.record.recv.add(data.len() as u64);
-        self.session.handle_bytes(now_ms, data)?;
-        self.drain_events(now_ms)
+        let result = self
+            .session
+            .handle_bytes(now_ms, data)
+            .and_then(|()| self.drain_events(now_ms));
+        if let Err(e) = &result {
+            if let Some(key) = cap_exceeded(e) {
+                log::warn!(
+                    "[{}] {}: {e}: over {key}; closing (raise {key} for this encoder)",
+                    self.log.cid,
+                    self.peer
+                );
+            }
+        }
+        result
     }
 
     fn drain_events(&mut self, now_ms: u64) -> Result<(), SessionError> {
@@ -464,12 +513,116 @@ mod tests {
     use std::rc::Rc;
 
     use super::*;
-    use crate::wire::rtmp::chunk::{ChunkDecoder, ChunkLimits};
+    use crate::wire::rtmp::chunk::ChunkDecoder;
 
     fn keyframe(len: usize) -> SharedFrame {
         let mut body = vec![0x17, 1, 0, 0, 0];
         body.extend((0..len).map(|i| i as u8));
         Rc::new(classify(MediaKind::Video, 0x0100_0000, Bytes::from(body)).unwrap())
+    }
+
+    /// A publisher on a connection made from `config` (handshake, connect, createStream,
+    /// publish `live/cam`, all accepted), and the server's context.
+    fn publishing(config: &str) -> (RtmpConn, ServerCtx) {
+        use crate::wire::amf0::{encode_all, Value};
+        use crate::wire::rtmp::handshake::{client_c0c1, client_c2, PACKET_LEN};
+        let config = Config::from_toml_str(config, "test.toml").unwrap();
+        let session = ServerSession::new(session_config(&config), 0, [1; PACKET_LEN], 0);
+        let ctx = ServerCtx::new(config, crate::live::Hub::new(4));
+        let peer = "192.0.2.1:40000".parse().unwrap();
+        let mut conn = RtmpConn::new(1, ConnLog::new(1), peer, ctx.clone(), session, 0);
+        let c0c1 = client_c0c1(&[7; PACKET_LEN], 0, true);
+        conn.handle_bytes(1, &c0c1).unwrap();
+        let s0s1s2 = conn.session.poll_transmit().unwrap();
+        conn.handle_bytes(2, &client_c2(&c0c1, &s0s1s2).unwrap())
+            .unwrap();
+        let s = |v: &str| Value::String(v.into());
+        let tc_url = s("rtmp://127.0.0.1/live");
+        let commands = [
+            (
+                0,
+                vec![
+                    s("connect"),
+                    Value::Number(1.0),
+                    Value::object([("app", s("live")), ("tcUrl", tc_url)]),
+                ],
+            ),
+            (0, vec![s("createStream"), Value::Number(2.0), Value::Null]),
+            (
+                1,
+                vec![s("publish"), Value::Number(3.0), Value::Null, s("cam")],
+            ),
+        ];
+        for (stream_id, values) in commands {
+            let mut body = BytesMut::new();
+            encode_all(&values, &mut body);
+            conn.handle_bytes(3, &message(3, MessageType::CommandAmf0, stream_id, &body))
+                .unwrap();
+        }
+        assert_eq!(conn.kind(), Kind::Publisher);
+        (conn, ctx)
+    }
+
+    /// One message as a client sends it (chunk size 128).
+    fn message(csid: u32, type_id: MessageType, stream_id: u32, body: &[u8]) -> Vec<u8> {
+        let header = MessageHeader {
+            csid,
+            timestamp: 0,
+            type_id,
+            stream_id,
+        };
+        let mut out = BytesMut::new();
+        chunk::encode_message(128, &header, body, &mut out);
+        out.to_vec()
+    }
+
+    /// `rtmp.max_message_bytes` lowered to 100 000: a keyframe of exactly that size reaches
+    /// the stream, one byte more closes the connection with the chunk error, and the error is
+    /// one the server names the key for.
+    #[test]
+    fn a_message_over_rtmp_max_message_bytes_is_refused() {
+        let config = "[rtmp]\nmax_message_bytes = 100000\nmax_pending_bytes = 65536\n";
+        let limits = chunk_limits(&Config::from_toml_str(config, "t").unwrap());
+        assert_eq!(limits.max_message_len, 100_000);
+        assert_eq!(
+            limits.max_pending_bytes, 100_000,
+            "raised to max_message_bytes"
+        );
+        let (mut conn, ctx) = publishing(config);
+        let keyframe = |len: usize| {
+            let mut body = vec![0x17, 1, 0, 0, 0];
+            body.resize(len, 0x88);
+            message(6, MessageType::Video, 1, &body)
+        };
+        conn.handle_bytes(4, &keyframe(100_000)).unwrap();
+        let key = StreamKey {
+            vhost: crate::media::DEFAULT_VHOST.into(),
+            app: "live".into(),
+            stream: "cam".into(),
+        };
+        let source = ctx.hub.borrow().source(&key).unwrap();
+        assert_eq!(source.borrow().stats().keyframes, 1);
+        assert_eq!(source.borrow().stats().bytes, 100_000);
+        let e = conn.handle_bytes(5, &keyframe(100_001)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SessionError::Chunk(ChunkError::MessageTooLong {
+                    len: 100_001,
+                    max: 100_000,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        assert_eq!(cap_exceeded(&e), Some("rtmp.max_message_bytes"));
+        assert_eq!(source.borrow().stats().keyframes, 1);
+        // The embedded defaults: 4 MiB messages, 6 MiB pending.
+        let defaults = chunk_limits(&Config::embedded());
+        assert_eq!(
+            (defaults.max_message_len, defaults.max_pending_bytes),
+            (4 << 20, 6 << 20)
+        );
     }
 
     #[test]

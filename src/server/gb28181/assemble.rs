@@ -23,8 +23,10 @@ use crate::wire::codec::h265::HevcConfig;
 /// block per ADTS frame is assumed for the timeline).
 const AAC_FRAME_SAMPLES: i64 = 1024;
 
-/// Bytes one access unit may gather at most before it is dropped (a 20 Mbit/s keyframe is
-/// about 1.5 MiB). RAM: one such buffer per camera stream.
+/// Bytes one access unit may gather at most before it is dropped, unless
+/// [`Assembler::with_max_access_unit`] sets another cap (`gb28181.max_frame_bytes`, of which
+/// this is the default; a 20 Mbit/s keyframe is about 1.5 MiB). RAM: one such buffer per
+/// camera stream.
 pub const MAX_ACCESS_UNIT: usize = 4 * 1024 * 1024;
 
 /// Video elementary stream codecs a camera sends.
@@ -82,25 +84,52 @@ struct VideoState {
     codec: VideoEs,
     pts: Option<u64>,
     dts: Option<u64>,
-    au: BytesMut,
+    /// The access unit being gathered: at most the cap, its capacity too.
+    au: Vec<u8>,
+    /// The access unit went over the cap: the rest of it is dropped too, until the next PTS.
+    discarding: bool,
     params: ParameterSets,
     announced: Option<ParameterSets>,
     clock: Clock90k,
 }
 
 /// Builds hub frames from one camera stream's elementary streams.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Assembler {
     video: Option<VideoState>,
     audio_clock: Clock90k,
     aac_config: Option<[u8; 2]>,
+    /// The access unit cap ([`MAX_ACCESS_UNIT`] unless set).
+    max_access_unit: usize,
     /// Frames dropped: oversized access units, unusable NALs, broken ADTS.
     pub dropped: u64,
+    /// Of those, access units over the cap (`gb28181.max_frame_bytes`).
+    pub oversized: u64,
+}
+
+impl Default for Assembler {
+    fn default() -> Assembler {
+        Assembler::new()
+    }
 }
 
 impl Assembler {
+    /// An assembler whose access units may reach [`MAX_ACCESS_UNIT`].
     pub fn new() -> Assembler {
-        Assembler::default()
+        Assembler::with_max_access_unit(MAX_ACCESS_UNIT)
+    }
+
+    /// An assembler whose access units may reach `max` bytes; a larger one is dropped whole
+    /// (counted in `dropped` and `oversized`), the next one starts clean. RAM: `max`.
+    pub fn with_max_access_unit(max: usize) -> Assembler {
+        Assembler {
+            video: None,
+            audio_clock: Clock90k::default(),
+            aac_config: None,
+            max_access_unit: max,
+            dropped: 0,
+            oversized: 0,
+        }
     }
 
     /// One video PES payload. Returns the frames completed by it (the previous access unit,
@@ -117,7 +146,8 @@ impl Assembler {
             codec,
             pts: None,
             dts: None,
-            au: BytesMut::new(),
+            au: Vec::new(),
+            discarding: false,
             params: ParameterSets::default(),
             announced: None,
             clock: Clock90k::default(),
@@ -128,7 +158,8 @@ impl Assembler {
                 codec,
                 pts: None,
                 dts: None,
-                au: BytesMut::new(),
+                au: Vec::new(),
+                discarding: false,
                 params: ParameterSets::default(),
                 announced: None,
                 clock: std::mem::take(&mut state.clock),
@@ -145,11 +176,26 @@ impl Assembler {
         if new_au {
             state.pts = pts;
             state.dts = dts;
+            state.discarding = false;
         }
-        if state.au.len() + data.len() > MAX_ACCESS_UNIT {
-            state.au.clear();
-            self.dropped += 1;
+        if state.discarding {
             return;
+        }
+        let need = state.au.len() + data.len();
+        if need > self.max_access_unit {
+            // Dropped whole: the rest of this access unit (until the PTS changes) too.
+            state.au = Vec::new();
+            state.discarding = true;
+            self.dropped += 1;
+            self.oversized += 1;
+            return;
+        }
+        if need > state.au.capacity() {
+            // Grow by doubling, but never past the cap: the capacity is what the cap counts.
+            let target = need
+                .max(state.au.capacity().saturating_mul(2))
+                .min(self.max_access_unit);
+            state.au.reserve_exact(target - state.au.len());
         }
         state.au.extend_from_slice(data);
     }
@@ -223,7 +269,7 @@ impl Assembler {
 /// Turns the gathered access unit into a frame (and a sequence header into `out` first when
 /// the parameter sets changed). None when nothing usable is in it.
 fn finish_video(state: &mut VideoState, out: &mut Vec<Frame>) -> Option<Frame> {
-    let au = state.au.split().freeze();
+    let au = std::mem::take(&mut state.au);
     // H.264: legacy FLV (codec id 7, AVCPacketType, CTS): 5 bytes before the NAL units.
     // H.265: Enhanced RTMP (ExHeader, FourCC "hvc1", CodedFrames with CTS): 8 bytes.
     let (codec, prefix) = match state.codec {
@@ -391,6 +437,44 @@ mod tests {
         );
         assert_eq!((out[2].dts, out[2].keyframe), (140, false));
         assert_eq!(out[2].data[0], 0x27);
+    }
+
+    /// `gb28181.max_frame_bytes` lowered to 100 KB: a keyframe of 150 KB sent over three PES
+    /// with one PTS is dropped whole (no partial frame from its tail) and counted; the frames
+    /// before and after it, and a keyframe of 90 KB, come out.
+    #[test]
+    fn an_access_unit_over_a_lowered_cap_is_dropped_whole_and_counted() {
+        const CAP: usize = 100_000;
+        let mut a = Assembler::with_max_access_unit(CAP);
+        let mut out = Vec::new();
+        let idr = |len: usize| {
+            let mut nal = vec![0x65];
+            nal.resize(len, 0x88);
+            annexb(&[SPS, PPS, &nal])
+        };
+        let push = |a: &mut Assembler, pts: u64, au: &[u8], out: &mut Vec<Frame>| {
+            for part in au.chunks(50_000) {
+                a.push_video(VideoEs::H264, Some(pts), None, part, out);
+            }
+        };
+        push(&mut a, 3_600, &idr(90_000), &mut out);
+        push(&mut a, 7_200, &idr(150_000), &mut out);
+        push(&mut a, 10_800, &annexb(&[&[0x41, 0x9A]]), &mut out);
+        push(&mut a, 14_400, &idr(90_000), &mut out);
+        a.flush(&mut out);
+        assert_eq!((a.dropped, a.oversized), (1, 1));
+        let pictures: Vec<(i64, bool, usize)> = out
+            .iter()
+            .filter(|f| !f.sequence_header)
+            .map(|f| (f.dts, f.keyframe, f.data.len()))
+            .collect();
+        // 5 bytes of FLV header and 4 of NAL length before each NAL unit.
+        assert_eq!(
+            pictures,
+            vec![(40, true, 90_009), (120, false, 11), (160, true, 90_009)],
+            "the 150 KB keyframe at 80 ms is gone, and no piece of it came out"
+        );
+        assert!(out.iter().all(|f| f.data.len() <= CAP + 16));
     }
 
     #[test]

@@ -15,13 +15,14 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::assemble::{Assembler, AudioEs, VideoEs};
+use crate::config::Config;
 use crate::live::{ClientId, Source, StreamKey};
 use crate::media::Frame;
 use crate::server::stats::{ClientKind, ClientRecord, Registration};
-use crate::server::{ConnLog, ServerCtx};
+use crate::server::{ConnLog, RateLimit, ServerCtx};
 use crate::session::gb28181::Agent;
 use crate::wire::mpegps::{Demuxer, StreamType};
-use crate::wire::rtp::{self, Popped, Reorder, RtpPacket, DEFAULT_WINDOW};
+use crate::wire::rtp::{self, Popped, Reorder, RtpPacket, MAX_WINDOW, MIN_WINDOW};
 
 /// Quiet time after which packets held behind a gap are released.
 pub const FLUSH_AFTER_MS: u64 = 500;
@@ -34,6 +35,39 @@ pub const MAX_CONNS_PER_SESSION: usize = 4;
 
 /// A media TCP connection, by the driver's id for it.
 pub type ConnId = u32;
+
+/// The caps of the media path, from `gb28181.*`; a session keeps those in force when it
+/// started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaLimits {
+    /// `gb28181.max_media_sessions`.
+    pub max_sessions: usize,
+    /// `gb28181.max_pes_bytes`: the PS demuxer's PES cap.
+    pub max_pes_bytes: usize,
+    /// `gb28181.max_frame_bytes`: the access unit cap.
+    pub max_frame_bytes: usize,
+    /// RTP packets the reorder window holds: `gb28181.max_reorder_bytes` / 64 KiB (the
+    /// longest RTP packet over TCP), within `MIN_WINDOW..=MAX_WINDOW`.
+    pub reorder_window: usize,
+}
+
+impl MediaLimits {
+    pub fn of(config: &Config) -> MediaLimits {
+        let g = &config.gb28181;
+        MediaLimits {
+            max_sessions: g.max_media_sessions,
+            max_pes_bytes: g.max_pes_bytes,
+            max_frame_bytes: g.max_frame_bytes,
+            reorder_window: (g.max_reorder_bytes / rtp::MAX_FRAME_LEN)
+                .clamp(MIN_WINDOW, MAX_WINDOW),
+        }
+    }
+
+    /// RAM of one session's reorder window at worst: its packets at their longest.
+    pub fn reorder_bytes(&self) -> usize {
+        self.reorder_window * rtp::MAX_FRAME_LEN
+    }
+}
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MediaStats {
@@ -66,24 +100,42 @@ pub struct MediaSession {
     /// The media TCP connections that carry this session (at most
     /// [`MAX_CONNS_PER_SESSION`]); none for UDP.
     conns: Vec<ConnId>,
+    /// PES and access units over the caps so far (demuxer, assembler), as last logged.
+    oversized_seen: (u64, u64),
+    /// Warnings about the caps, at most a few per window.
+    warn_limit: RateLimit,
 }
 
 impl MediaSession {
-    pub fn new(ssrc: u32, key: StreamKey, client: ClientId, now_ms: u64) -> MediaSession {
+    pub fn new(
+        ssrc: u32,
+        key: StreamKey,
+        client: ClientId,
+        now_ms: u64,
+        limits: &MediaLimits,
+    ) -> MediaSession {
         MediaSession {
             ssrc,
             key,
             client,
-            reorder: Reorder::new(DEFAULT_WINDOW),
-            ps: Demuxer::new(),
-            asm: Assembler::new(),
+            reorder: Reorder::new(limits.reorder_window),
+            ps: Demuxer::with_max_pes_len(limits.max_pes_bytes),
+            asm: Assembler::with_max_access_unit(limits.max_frame_bytes),
             source: None,
             frames: Vec::new(),
             stats: MediaStats::default(),
             last_packet_ms: now_ms,
             registration: None,
             conns: Vec::new(),
+            oversized_seen: (0, 0),
+            warn_limit: RateLimit::new(),
         }
+    }
+
+    /// Access units dropped for being over `gb28181.max_frame_bytes`, and PES packets (or
+    /// program stream maps) dropped for being over `gb28181.max_pes_bytes`.
+    pub fn oversized(&self) -> (u64, u64) {
+        (self.asm.oversized, self.ps.stats().oversized)
     }
 
     /// The session's client record, once a packet came.
@@ -180,7 +232,33 @@ impl MediaSession {
                 StreamType::Unknown(_) => {}
             }
         }
+        self.report_oversized(now_ms);
         self.publish_frames(ctx, now_ms);
+    }
+
+    /// Warns (rate-limited) when frames or PES went over the caps since the last call: the
+    /// camera sends more than the config allows, and the key to raise is named.
+    fn report_oversized(&mut self, now_ms: u64) {
+        let (frames, pes) = self.oversized();
+        let (seen_frames, seen_pes) = std::mem::replace(&mut self.oversized_seen, (frames, pes));
+        if (frames, pes) == (seen_frames, seen_pes) || !self.warn_limit.allow(now_ms) {
+            return;
+        }
+        let counts = [
+            (frames, seen_frames, "frames", "gb28181.max_frame_bytes"),
+            (pes, seen_pes, "PES packets", "gb28181.max_pes_bytes"),
+        ];
+        for (all, seen, what, key) in counts {
+            if all > seen {
+                log::warn!(
+                    "GB28181 {} (ssrc {}): {} {what} over {key} dropped ({all} in all); raise \
+                     {key} for this camera",
+                    self.key,
+                    self.ssrc,
+                    all - seen,
+                );
+            }
+        }
     }
 
     fn publish_frames(&mut self, ctx: &ServerCtx, now_ms: u64) {
@@ -240,8 +318,8 @@ impl MediaSession {
 const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
 
 /// Media sessions by SSRC, at most `gb28181.max_media_sessions`. RAM: each holds an RTP
-/// reorder window (`DEFAULT_WINDOW` packets of up to 64 KiB), a PS buffer (up to
-/// `MAX_PES_LEN`) and one access unit (up to `MAX_ACCESS_UNIT`).
+/// reorder window (`gb28181.max_reorder_bytes`: packets of up to 64 KiB), a PS buffer (up to
+/// `gb28181.max_pes_bytes`) and one access unit (up to `gb28181.max_frame_bytes`).
 pub struct MediaRouter {
     pub sessions: HashMap<u32, MediaSession>,
     last_client: ClientId,
@@ -257,17 +335,17 @@ impl Default for MediaRouter {
 }
 
 impl MediaRouter {
-    /// Starts (or keeps) the session of `ssrc`, publishing as `key`; false when `max` sessions
-    /// are running.
-    pub fn start(&mut self, ssrc: u32, key: StreamKey, now_ms: u64, max: usize) -> bool {
-        if self.sessions.len() >= max && !self.sessions.contains_key(&ssrc) {
+    /// Starts (or keeps) the session of `ssrc`, publishing as `key`, with `limits`; false
+    /// when `limits.max_sessions` sessions are running.
+    pub fn start(&mut self, ssrc: u32, key: StreamKey, now_ms: u64, limits: &MediaLimits) -> bool {
+        if self.sessions.len() >= limits.max_sessions && !self.sessions.contains_key(&ssrc) {
             return false;
         }
         self.last_client = self.last_client.wrapping_add(1).max(MEDIA_CLIENT_BASE);
         let client = self.last_client;
         self.sessions
             .entry(ssrc)
-            .or_insert_with(|| MediaSession::new(ssrc, key, client, now_ms));
+            .or_insert_with(|| MediaSession::new(ssrc, key, client, now_ms, limits));
         true
     }
 
@@ -398,6 +476,10 @@ mod tests {
         ServerCtx::new(config, hub)
     }
 
+    fn limits() -> MediaLimits {
+        MediaLimits::of(&Config::from_toml_str("", "test.toml").unwrap())
+    }
+
     fn key(stream: &str) -> StreamKey {
         StreamKey {
             vhost: "__defaultVhost__".into(),
@@ -420,6 +502,85 @@ mod tests {
         Bytes::from(out)
     }
 
+    /// `gb28181.max_frame_bytes` lowered to 100 KB and `max_reorder_bytes` to 256 KiB: a
+    /// session started under that config has a 4-packet reorder window, and a 150 KB keyframe
+    /// from the camera is dropped and counted while the 50 KB one before it and the frames
+    /// after it reach the stream.
+    #[test]
+    fn a_frame_over_gb28181_max_frame_bytes_is_dropped_and_counted() {
+        use crate::wire::mpegps::Muxer;
+        let config = Config::from_toml_str(
+            "[gb28181]\nmax_frame_bytes = 100000\nmax_reorder_bytes = 262144\n",
+            "test.toml",
+        )
+        .unwrap();
+        let limits = MediaLimits::of(&config);
+        assert_eq!(
+            (limits.max_frame_bytes, limits.reorder_window),
+            (100_000, 4)
+        );
+        assert_eq!(limits.max_pes_bytes, crate::wire::mpegps::MAX_PES_LEN);
+        let mut agent = Agent::new(super::super::agent_config(&config), 1);
+        let ctx = ServerCtx::new(config, Hub::new(8));
+        let key = StreamKey {
+            vhost: "__defaultVhost__".into(),
+            app: "live".into(),
+            stream: "cam".into(),
+        };
+        let mut router = MediaRouter::default();
+        assert!(router.start(7, key.clone(), 0, &limits));
+        let camera: SocketAddr = "192.0.2.7:15060".parse().unwrap();
+        let mut mux = Muxer::new(Some(StreamType::H264), None);
+        let mut sequence = 0u16;
+        let idr = |len: usize| {
+            let mut au = vec![0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1F, 0xAC, 0xD9];
+            au.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xEE, 0x3C, 0x80, 0, 0, 0, 1, 0x65]);
+            au.resize(len, 0x88);
+            au
+        };
+        let frames = [
+            (idr(50_000), true),
+            (idr(150_000), true),
+            (vec![0, 0, 0, 1, 0x41, 0x9A], false),
+            (vec![0, 0, 0, 1, 0x41, 0x9B], false),
+        ];
+        for (i, (au, keyframe)) in frames.iter().enumerate() {
+            let mut ps = Vec::new();
+            let pts = 3_600 * (i as u64 + 1);
+            mux.write_frame(true, pts, None, *keyframe, au, true, &mut ps);
+            let packets = ps.chunks(1_400).count();
+            for (n, payload) in ps.chunks(1_400).enumerate() {
+                let packet = RtpPacket {
+                    marker: n + 1 == packets,
+                    payload_type: 96,
+                    sequence,
+                    timestamp: pts as u32,
+                    ssrc: 7,
+                    payload: Bytes::copy_from_slice(payload),
+                };
+                sequence = sequence.wrapping_add(1);
+                let mut out = Vec::new();
+                packet.encode(&mut out);
+                router.handle_packet(
+                    &mut agent,
+                    &ctx,
+                    i as u64 * 40,
+                    camera,
+                    None,
+                    Bytes::from(out),
+                );
+            }
+        }
+        // (frames over max_frame_bytes, PES over max_pes_bytes)
+        assert_eq!(router.sessions[&7].oversized(), (1, 0));
+        router.stop(&ctx, 7, 200);
+        let source = ctx.hub.borrow().source(&key).expect("published");
+        let stats = source.borrow().stats();
+        // The sequence header, the 50 KB keyframe and the two P frames; not the 150 KB one.
+        assert_eq!((stats.keyframes, stats.video_frames), (1, 4), "{stats:?}");
+        assert!(stats.bytes < 60_000, "{stats:?}");
+    }
+
     /// Issue 17 item 6: a session is a client from its first packet, counting every RTP
     /// packet's bytes; the sweep's samples (a simulated clock here) give its rate.
     #[test]
@@ -433,7 +594,7 @@ mod tests {
             stream: "cam".into(),
         };
         let mut router = MediaRouter::default();
-        assert!(router.start(7, key, 0, 8));
+        assert!(router.start(7, key, 0, &MediaLimits::of(&ctx.config())));
         let camera: SocketAddr = "192.0.2.7:15060".parse().unwrap();
         // 1000-byte packets every 8 ms for 6 s: 1 Mbit/s. The sweep samples once a second.
         let mut sequence = 0u16;
@@ -491,9 +652,9 @@ mod tests {
     fn a_session_is_orphaned_when_its_only_media_connection_closes() {
         let ctx = ctx();
         let mut router = MediaRouter::default();
-        assert!(router.start(7, key("a"), 0, 4));
-        assert!(router.start(8, key("b"), 0, 4));
-        assert!(router.start(9, key("c"), 0, 4));
+        assert!(router.start(7, key("a"), 0, &limits()));
+        assert!(router.start(8, key("b"), 0, &limits()));
+        assert!(router.start(9, key("c"), 0, &limits()));
         router.route(&ctx, 0, rtp_packet(7, 1), None, origin(Some(100)));
         router.route(&ctx, 0, rtp_packet(8, 1), None, origin(Some(100)));
         router.route(&ctx, 0, rtp_packet(8, 2), None, origin(Some(101)));
@@ -519,8 +680,8 @@ mod tests {
     fn stopping_a_session_names_the_connections_to_close() {
         let ctx = ctx();
         let mut router = MediaRouter::default();
-        router.start(7, key("a"), 0, 4);
-        router.start(8, key("b"), 0, 4);
+        router.start(7, key("a"), 0, &limits());
+        router.start(8, key("b"), 0, &limits());
         router.route(&ctx, 0, rtp_packet(7, 1), None, origin(Some(100)));
         router.route(&ctx, 0, rtp_packet(7, 2), None, origin(Some(101)));
         router.route(&ctx, 0, rtp_packet(8, 1), None, origin(Some(101)));
@@ -533,7 +694,7 @@ mod tests {
     fn a_session_remembers_a_bounded_number_of_connections() {
         let ctx = ctx();
         let mut router = MediaRouter::default();
-        router.start(7, key("a"), 0, 4);
+        router.start(7, key("a"), 0, &limits());
         for conn in 0..=MAX_CONNS_PER_SESSION as u32 {
             router.route(
                 &ctx,

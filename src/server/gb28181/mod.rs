@@ -15,7 +15,7 @@ use crate::live::StreamKey;
 use crate::server::ServerCtx;
 use crate::session::gb28181::{AgentConfig, AgentEvent, Credentials, MediaTransport};
 use crate::wire::sdp;
-use media::{ConnId, MediaRouter};
+use media::{ConnId, MediaLimits, MediaRouter};
 
 /// The SIP agent's settings from `gb28181.*` (the media TCP port is the configured one; the
 /// driver sets the one it bound).
@@ -91,7 +91,7 @@ pub fn handle_event(
         } => {
             let config = ctx.config();
             let key = stream_key(&config, &device, &channel);
-            if !router.start(ssrc, key, now_ms, config.gb28181.max_media_sessions) {
+            if !router.start(ssrc, key, now_ms, &MediaLimits::of(&config)) {
                 log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
                 return None;
             }
@@ -108,7 +108,7 @@ pub fn handle_event(
         } => {
             let config = ctx.config();
             let key = stream_key(&config, &device, &channel);
-            if !router.start(ssrc, key, now_ms, config.gb28181.max_media_sessions) {
+            if !router.start(ssrc, key, now_ms, &MediaLimits::of(&config)) {
                 log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
                 return None;
             }

@@ -44,10 +44,6 @@ use super::stats::ClientRecord;
 use super::ServerCtx;
 use crate::wire::http::{self, Method, RequestHead};
 
-/// Request body bytes read and discarded at most (the API takes no body we need); a larger
-/// body, or a chunked one, ends the connection with 413.
-pub const MAX_BODY: u64 = 64 * 1024;
-
 /// CORS headers added to every response when `http_server.crossdomain` is on (SRS's
 /// `crossdomain on`).
 pub const CORS_HEADERS: &[(&str, &str)] = &[
@@ -200,9 +196,12 @@ impl HttpConn {
         Answer::Response(self.text(head, 404, "not found"))
     }
 
-    /// The body bytes to read and discard after `head`, or the 413 to send before closing.
+    /// The body bytes to read and discard after `head` (the API takes no body it needs), or
+    /// the 413 to send before closing: a body over `http_server.max_body_bytes`, or a chunked
+    /// one.
     pub fn check_body(&self, head: &RequestHead) -> Result<u64, Bytes> {
-        if head.chunked_body || head.content_length > MAX_BODY {
+        let max = self.ctx.server.config().http.max_body_bytes as u64;
+        if head.chunked_body || head.content_length > max {
             return Err(self.refusal(413, "request body too large"));
         }
         Ok(head.content_length)

@@ -164,14 +164,17 @@ fn live_routes_take_get_and_head_only() {
 
 #[test]
 fn bodies_over_the_limit_and_bad_heads_are_refused() {
+    let post = |len: usize| {
+        head(&format!(
+            "POST /api/v1/x HTTP/1.1\r\nHost: h\r\nContent-Length: {len}\r\n\r\n"
+        ))
+    };
     let c = conn("", 8);
-    let small = head("POST /api/v1/x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n");
-    assert_eq!(c.check_body(&small), Ok(10));
-    let big = head(&format!(
-        "POST /api/v1/x HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n",
-        MAX_BODY + 1
-    ));
-    let refusal = text(&c.check_body(&big).unwrap_err());
+    let max = Config::embedded().http.max_body_bytes;
+    assert_eq!(max, 64 * 1024, "the shipped default");
+    assert_eq!(c.check_body(&post(10)), Ok(10));
+    assert_eq!(c.check_body(&post(max)), Ok(max as u64));
+    let refusal = text(&c.check_body(&post(max + 1)).unwrap_err());
     assert!(refusal.starts_with("HTTP/1.1 413 "), "{refusal}");
     assert!(refusal.contains("Connection: close\r\n"));
     assert!(refusal.ends_with("request body too large"));
@@ -179,6 +182,11 @@ fn bodies_over_the_limit_and_bad_heads_are_refused() {
     assert!(c.check_body(&chunked).is_err());
     let bad = text(&c.bad_head(400));
     assert!(bad.starts_with("HTTP/1.1 400 "), "{bad}");
+
+    // A lowered http_server.max_body_bytes is the limit.
+    let small = conn("[http_server]\nmax_body_bytes = 1000\n", 8);
+    assert_eq!(small.check_body(&post(1000)), Ok(1000));
+    assert!(small.check_body(&post(1001)).is_err());
 }
 
 #[test]

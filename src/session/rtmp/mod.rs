@@ -40,24 +40,18 @@ pub const CSID_AUDIO: u32 = 7;
 /// Window acknowledgement size and peer bandwidth we announce (bytes).
 pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
 
-/// Chunk-stream limits for one connection. RAM: a connection holds at most
-/// `max_pending_bytes` (6 MiB) of partly received messages, and only while a peer actually
-/// sends them; a keyframe of a 20 Mbit/s 4K stream is about 1.5 MiB, so 4 MiB per message
-/// leaves room. Real clients use 3 to 8 chunk streams.
-pub const CHUNK_LIMITS: ChunkLimits = ChunkLimits {
-    max_message_len: 4 * 1024 * 1024,
-    max_chunk_streams: 16,
-    max_pending_bytes: 6 * 1024 * 1024,
-};
+/// Chunk streams one connection may use; real clients use 3 to 8.
+pub const MAX_CHUNK_STREAMS: usize = 16;
 
 /// Chunk-stream limits until the peer asks to publish: connect, createStream and play
 /// commands are a few hundred bytes, so a player (or a peer that never publishes) holds at
-/// most 128 KiB of partly received messages instead of [`CHUNK_LIMITS`]' 6 MiB. The session
-/// switches to `chunk_limits` at the `publish` command, so a client that sends its sequence
+/// most 128 KiB of partly received messages. The session switches to
+/// [`SessionConfig::chunk_limits`] (the server makes them from `rtmp.max_message_bytes` and
+/// `rtmp.max_pending_bytes`) at the `publish` command, so a client that sends its sequence
 /// headers and first keyframe right behind `publish` is not cut.
 pub const COMMAND_CHUNK_LIMITS: ChunkLimits = ChunkLimits {
     max_message_len: 64 * 1024,
-    max_chunk_streams: 16,
+    max_chunk_streams: MAX_CHUNK_STREAMS,
     max_pending_bytes: 128 * 1024,
 };
 
@@ -79,7 +73,8 @@ const MAX_PENDING_EVENTS: usize = 64;
 pub struct SessionConfig {
     /// Our outgoing chunk size (config `chunk_size`).
     pub chunk_size: u32,
-    /// Limits once the peer has sent `publish`.
+    /// Limits once the peer has sent `publish`: the longest message (a keyframe) and the
+    /// partly received messages a publisher may hold. RAM: `max_pending_bytes` per publisher.
     pub chunk_limits: ChunkLimits,
     /// Limits before that (see [`COMMAND_CHUNK_LIMITS`]).
     pub command_chunk_limits: ChunkLimits,

@@ -22,7 +22,7 @@ use super::pack::{
 };
 use super::pes::{self, PesHeader};
 use super::psm;
-use super::{EsFrame, PsStats, StreamType, MAX_PES_LEN, MAX_PSM_LEN};
+use super::{EsFrame, PsStats, StreamType, MAX_PES_LEN, MAX_PSM_LEN, MIN_PES_CAP};
 
 /// Longest unit header the demuxer buffers: a whole PSM (the PES header, at most
 /// [`pes::MAX_HEADER_LEN`], and the pack header, at most 21 bytes, are shorter).
@@ -58,8 +58,8 @@ pub enum PsErrorKind {
     BadPack(&'static str),
     #[error("no start code where a packet was due; resyncing")]
     NoStartCode,
-    #[error("stream {stream_id:#04x}: PES over {MAX_PES_LEN} bytes dropped; resyncing")]
-    PesTooLarge { stream_id: u8 },
+    #[error("stream {stream_id:#04x}: PES over {max} bytes dropped; resyncing")]
+    PesTooLarge { stream_id: u8, max: usize },
     #[error("program_stream_map_length {len} over {MAX_PSM_LEN}; resyncing")]
     PsmTooLong { len: u16 },
     #[error("reset by the caller (loss); resyncing")]
@@ -121,8 +121,10 @@ pub struct Demuxer {
     /// Bytes kept between pushes: a cut unit header or a possible start code prefix; at
     /// most [`MAX_PENDING`].
     pending: Vec<u8>,
-    /// The PES payload being collected; at most [`MAX_PES_LEN`].
+    /// The PES payload being collected; at most `max_pes_len`, its capacity too.
     payload: Vec<u8>,
+    /// The PES cap ([`MAX_PES_LEN`] unless [`Demuxer::with_max_pes_len`] set another).
+    max_pes_len: usize,
     queue: VecDeque<EsFrame>,
     /// Types from the last PSM, by stream id - 0xC0.
     psm_types: [Option<StreamType>; ES_IDS],
@@ -147,11 +149,19 @@ impl Default for Demuxer {
 }
 
 impl Demuxer {
+    /// A demuxer that collects PES payloads up to [`MAX_PES_LEN`].
     pub fn new() -> Demuxer {
+        Demuxer::with_max_pes_len(MAX_PES_LEN)
+    }
+
+    /// A demuxer that collects PES payloads up to `max` bytes (at least [`MIN_PES_CAP`]);
+    /// a longer unbounded PES is dropped, counted in [`PsStats::oversized`]. RAM: `max`.
+    pub fn with_max_pes_len(max: usize) -> Demuxer {
         Demuxer {
             state: State::Hunt,
             pending: Vec::new(),
             payload: Vec::new(),
+            max_pes_len: max.max(MIN_PES_CAP),
             queue: VecDeque::new(),
             psm_types: [None; ES_IDS],
             guesses: [Guess::None; ES_IDS],
@@ -242,6 +252,11 @@ impl Demuxer {
 
     pub fn stats(&self) -> PsStats {
         self.stats
+    }
+
+    /// The PES cap in force.
+    pub fn max_pes_len(&self) -> usize {
+        self.max_pes_len
     }
 
     /// Types of the first video and audio streams, as known from the PSM or guessed.
@@ -463,8 +478,8 @@ impl Demuxer {
             // Unbounded is allowed for video only (2.4.3.7); an audio PES with length 0
             // carries nothing.
             None if !is_video(stream_id) => Some(0),
-            // At most 64 KiB (a 16-bit length), far below MAX_PES_LEN: reserve it whole so
-            // the frame is one exact allocation.
+            // At most 64 KiB (a 16-bit length), not over the cap (MIN_PES_CAP): reserve it
+            // whole so the frame is one exact allocation.
             Some(n) => {
                 self.payload.reserve_exact(n);
                 Some(n)
@@ -506,13 +521,24 @@ impl Demuxer {
                 (buf.len() - keep, false)
             }
         };
-        if self.payload.len() + take > MAX_PES_LEN {
+        let need = self.payload.len() + take;
+        if need > self.max_pes_len {
             self.stats.oversized += 1;
             self.payload = Vec::new();
-            self.fault(PsErrorKind::PesTooLarge { stream_id });
+            self.fault(PsErrorKind::PesTooLarge {
+                stream_id,
+                max: self.max_pes_len,
+            });
             self.lose_sync();
             // The bytes already looked at are part of the dropped PES.
             return Step::Consumed(take);
+        }
+        if need > self.payload.capacity() {
+            // Grow by doubling, but never past the cap: the capacity is what the cap counts.
+            let target = need
+                .max(self.payload.capacity().saturating_mul(2))
+                .min(self.max_pes_len);
+            self.payload.reserve_exact(target - self.payload.len());
         }
         self.payload.extend_from_slice(&buf[..take]);
         if done {

@@ -7,7 +7,8 @@
 //!   and MPEG-1), system headers, padding, private and ECM/EMM/directory packets, reads the
 //!   program stream map, and on garbage or loss hunts for the next pack header
 //!   (`00 00 01 BA`). Faults go to [`PsStats`] counters and to [`Demuxer::take_fault`];
-//!   memory is bounded ([`MAX_PES_LEN`] plus a 1 KiB header buffer) and it never panics.
+//!   memory is bounded (its PES cap, [`MAX_PES_LEN`] unless [`Demuxer::with_max_pes_len`]
+//!   sets another, plus a 1 KiB header buffer) and it never panics.
 //! * [`Muxer`] writes one pack per frame (pack header, optionally system header and PSM,
 //!   then PES packets) for the device simulator and cascading.
 //!
@@ -52,13 +53,17 @@ mod tests;
 pub use demux::{Demuxer, PsError, PsErrorKind};
 pub use mux::{Muxer, MAX_PES_PAYLOAD, MUX_RATE};
 
-/// Largest PES payload the demuxer collects. PES_packet_length is 16 bits, so a declared
+/// Largest PES payload [`Demuxer::new`] collects (the default of `gb28181.max_pes_bytes`;
+/// [`Demuxer::with_max_pes_len`] takes another). PES_packet_length is 16 bits, so a declared
 /// length can never reach this; it bounds the unbounded video PES (length 0), which runs to
 /// the next start code and would otherwise grow with garbage without end. A 4K H.265
 /// keyframe from a camera is at most about 1 MiB; 2 MiB is twice that, and is the RAM one
 /// GB28181 stream may hold in the demuxer. A bigger PES is dropped (counted in
 /// [`PsStats::oversized`]) and the demuxer resyncs.
 pub const MAX_PES_LEN: usize = 2 * 1024 * 1024;
+
+/// Smallest PES cap: a PES with a length field carries up to 64 KiB, always collected.
+pub const MIN_PES_CAP: usize = 65_536;
 
 /// Longest program_stream_map_length (2.5.4.2: "maximum value 0x3FA"). A PSM declaring more
 /// is taken as corruption: counted in [`PsStats::oversized`], and the demuxer resyncs.
@@ -154,7 +159,8 @@ pub struct PsStats {
     pub resyncs: u64,
     /// Bytes skipped while resyncing, plus zero bytes stuffed between packets.
     pub skipped_bytes: u64,
-    /// PES packets over [`MAX_PES_LEN`] and PSMs over [`MAX_PSM_LEN`], dropped.
+    /// PES packets over the PES cap ([`MAX_PES_LEN`] by default) and PSMs over
+    /// [`MAX_PSM_LEN`], dropped.
     pub oversized: u64,
     /// Program stream maps read.
     pub psm: u64,

@@ -749,7 +749,54 @@ fn unbounded_video_pes_over_the_limit_is_dropped() {
     assert_eq!((stats.oversized, stats.resyncs), (1, 1));
     assert_eq!(
         d.take_fault().map(|f| f.kind),
-        Some(PsErrorKind::PesTooLarge { stream_id: 0xE0 })
+        Some(PsErrorKind::PesTooLarge {
+            stream_id: 0xE0,
+            max: MAX_PES_LEN
+        })
+    );
+}
+
+/// `gb28181.max_pes_bytes` lowered to 256 KiB: an unbounded PES of 200 KB (a 1080p keyframe
+/// sent whole) still comes out; one of 300 KB is dropped and counted, and the demuxer takes
+/// the next frame.
+#[test]
+fn a_lowered_pes_cap_is_enforced() {
+    const CAP: usize = 256 * 1024;
+    let mut rng = XorShift(0x5EED_0016);
+    let mut header = Vec::new();
+    pes::encode(0xE0, Some(3600), None, true, 0, &mut header);
+    header[4..6].copy_from_slice(&[0, 0]);
+    let mut d = Demuxer::with_max_pes_len(CAP);
+    for (len, comes_out) in [(200_000, true), (300_000, false), (200_000, true)] {
+        d.push(&GOLDEN_PACK);
+        d.push(&header);
+        let mut pushed = 0;
+        while pushed < len {
+            let chunk = filler(&mut rng, (len - pushed).min(10_000));
+            d.push(&chunk);
+            pushed += chunk.len();
+            assert!(d.buffered() <= CAP, "{}", d.buffered());
+        }
+        // The next pack header ends the unbounded PES.
+        d.push(&GOLDEN_PACK);
+        let frames = demux_all(&mut d);
+        assert_eq!(frames.len(), usize::from(comes_out), "{len} bytes");
+        if comes_out {
+            assert_eq!(frames[0].data.len(), len);
+        }
+    }
+    assert_eq!(d.stats().oversized, 1);
+    assert_eq!(
+        d.take_fault().map(|f| f.kind),
+        Some(PsErrorKind::PesTooLarge {
+            stream_id: 0xE0,
+            max: CAP
+        })
+    );
+    // Below the smallest cap, a PES with a length field (up to 64 KiB) must still fit.
+    assert_eq!(
+        Demuxer::with_max_pes_len(1000).max_pes_len(),
+        crate::wire::mpegps::MIN_PES_CAP
     );
 }
 
