@@ -165,7 +165,18 @@ fn a_1080p_camera_with_500_kb_keyframes_passes_the_router_caps() {
         // Players wait for the stream, so both get it from its first keyframe.
         let rtmp = read_in_background(&dir, server.url("live/cam"), rtmp_out.clone());
         let flv = read_in_background(&dir, server.http_url("live/cam.flv"), flv_out.clone());
-        std::thread::sleep(SECS);
+        // On a loaded machine ffmpeg can take seconds to connect; one that joined after the
+        // first keyframe would wait 4 s for the next (the GOP is over the router's cache).
+        let waiting = || server.log().matches("/live/cam as client").count();
+        let deadline = std::time::Instant::now() + 30 * SECS;
+        while waiting() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{board}: both players wait for the stream: {}",
+                server.log()
+            );
+            std::thread::sleep(SECS / 10);
+        }
         let mut publisher = publish(&dir, &clip, &server.url("live/cam"));
         for (what, reader, out) in [("RTMP", rtmp, &rtmp_out), ("HTTP-FLV", flv, &flv_out)] {
             let (ok, errors) = reader.join().unwrap();
