@@ -162,12 +162,20 @@ pub enum SessionError {
     OutboxFull(usize),
 }
 
+/// What a session keeps between calls is what it has not finished with: `input` (a partial
+/// chunk), `outbox` (replies not yet taken) and `events` (not yet polled) each give their
+/// buffer back once emptied, so an idle player holds none of them. RAM: a player that plays
+/// would otherwise keep the handshake's buffers (3 KiB of S0S1S2, 2.5 KiB of C0C1 and C2) and
+/// the event queue of its connect (544 bytes) for as long as it plays.
 pub struct ServerSession {
     config: SessionConfig,
     state: State,
+    /// Received bytes not yet decoded; freed whenever all of them are.
     input: BytesMut,
     decoder: ChunkDecoder,
+    /// Replies not yet taken by `poll_transmit`, which takes the buffer with them.
     outbox: BytesMut,
+    /// Freed when the last event is polled.
     events: VecDeque<Event>,
     // Boxed and dropped once S0S1S2 is built: 1.5 KiB less per connection for its lifetime.
     random: Option<Box<[u8; handshake::PACKET_LEN]>>,
@@ -204,7 +212,7 @@ impl ServerSession {
         ServerSession {
             config,
             state: State::HandshakeC0C1,
-            input: BytesMut::with_capacity(handshake::C0C1_LEN),
+            input: BytesMut::new(),
             decoder: ChunkDecoder::new(config.command_chunk_limits),
             outbox: BytesMut::new(),
             events: VecDeque::new(),
@@ -263,6 +271,15 @@ impl ServerSession {
     /// Decodes buffered input as far as possible (also to be called after the server drained
     /// events, if decoding paused on a full event queue).
     pub fn process(&mut self, now_ms: u64) -> Result<(), SessionError> {
+        let result = self.decode_input(now_ms);
+        if self.input.is_empty() {
+            // Also gives back what the split-off handshake packets shared.
+            self.input = BytesMut::new();
+        }
+        result
+    }
+
+    fn decode_input(&mut self, now_ms: u64) -> Result<(), SessionError> {
         loop {
             match self.state {
                 State::HandshakeC0C1 => {
@@ -323,19 +340,24 @@ impl ServerSession {
 
     /// The next event for the server.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
     }
 
-    /// Bytes to send, if any.
+    /// Bytes to send, if any. They take the outbox's buffer with them: `split` would leave the
+    /// session sharing (and so keeping) it after the bytes are written.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         if self.outbox.is_empty() {
             None
         } else {
-            Some(self.outbox.split().freeze())
+            Some(std::mem::take(&mut self.outbox).freeze())
         }
     }
 

@@ -383,6 +383,46 @@ fn connect_then_play_and_republish_notifications() {
     );
 }
 
+/// Bytes of buffers the session holds between calls (capacity, not length).
+fn held(s: &ServerSession) -> usize {
+    s.input.capacity() + s.outbox.capacity() + s.events.capacity() * std::mem::size_of::<Event>()
+}
+
+/// Issue 16: a playing session keeps no buffer from its handshake, its connect or its replies
+/// once they are taken; a partial chunk is kept until it completes.
+#[test]
+fn a_playing_session_holds_no_buffers_between_calls() {
+    let mut session = ServerSession::new(CONFIG, 0, [1u8; handshake::PACKET_LEN], 0);
+    let client = Client::new();
+    // C0C1 in two reads: the first half is held, as it must be.
+    session.handle_bytes(1, &client.c0c1[..700]).unwrap();
+    assert!(session.input.capacity() >= 700);
+    session.handle_bytes(1, &client.c0c1[700..]).unwrap();
+    assert_eq!(session.input.capacity(), 0, "C0C1 decoded: input freed");
+    let s0s1s2 = session.poll_transmit().unwrap();
+    assert_eq!(held(&session), 0, "S0S1S2 taken with its buffer");
+    drop(s0s1s2);
+    let (mut session, mut client) = connected();
+    assert_eq!(held(&session), 0, "after connect");
+    let sid = create_stream(&mut session, &mut client);
+    let play = client.command(sid, &[s("play"), n(0.0), Value::Null, s("cam")]);
+    session.handle_bytes(6, &play[..play.len() - 3]).unwrap();
+    assert_eq!(session.input.len(), play.len() - 3, "the partial chunk");
+    session.handle_bytes(6, &play[play.len() - 3..]).unwrap();
+    assert_eq!(events(&mut session).len(), 1);
+    session.accept_play(sid);
+    assert!(!client.receive(&mut session).is_empty());
+    assert_eq!(held(&session), 0, "playing");
+    // A ping answered: its reply is taken, nothing stays.
+    let ping = ControlMessage::UserControl(UserControl::PingRequest(7));
+    let mut body = BytesMut::new();
+    ping.encode(&mut body);
+    let msg = client.message(CONTROL_CSID, 0, ping.type_id(), 0, &body);
+    session.handle_bytes(7, &msg).unwrap();
+    assert_eq!(client.receive(&mut session).len(), 1);
+    assert_eq!(held(&session), 0, "after a ping");
+}
+
 #[test]
 fn whole_conversation_split_at_every_byte_gives_the_same_events() {
     let client = Client::new();
