@@ -8,12 +8,20 @@
 //!
 //! RAM: at most `max_bytes` of frame payload is referenced (the frames are shared, so this is
 //! an upper bound of what this player keeps alive) plus one `QueueItem` (16 bytes) per frame.
+//! A burst (the GOP cache a new player starts with, a stall) grows the slots; a drain that
+//! leaves few items gives them back down to [`KEEP_SLOTS`].
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use super::ClientId;
 use crate::media::{FrameKind, SharedFrame};
+
+/// Queue slots a player keeps between drains. A player that keeps up holds one `mw_latency`
+/// of frames (350 ms by default: 9 video frames at 25 fps, 25 with 44.1 kHz AAC), which this
+/// covers without reallocating on every batch; what a burst grew beyond it is given back.
+/// RAM: 16 bytes per slot, so 512 bytes per player at most once it keeps up.
+pub const KEEP_SLOTS: usize = 32;
 
 /// What a player receives.
 #[derive(Debug, Clone)]
@@ -184,10 +192,11 @@ impl PlayerQueue {
         self.stats.shrinks += 1;
     }
 
-    /// Moves items into `out`, oldest first: at most `max_items`, and stops once the frames
-    /// moved cost `max_bytes` or more (at least one item moves), so a player blocked in a
-    /// write holds at most one batch beyond its queue.
-    pub fn drain_into(&mut self, out: &mut Vec<QueueItem>, max_items: usize, max_bytes: usize) {
+    /// Hands items to `each`, oldest first: at most `max_items`, and stops once the frames
+    /// handed cost `max_bytes` or more (at least one item goes), so a player blocked in a
+    /// write holds at most one batch beyond its queue. Slots a burst grew beyond
+    /// [`KEEP_SLOTS`] are freed once few items are left.
+    pub fn drain(&mut self, max_items: usize, max_bytes: usize, mut each: impl FnMut(QueueItem)) {
         let mut moved = 0usize;
         let mut bytes = 0usize;
         while moved < max_items && (moved == 0 || bytes < max_bytes) {
@@ -198,9 +207,22 @@ impl PlayerQueue {
                 self.bytes -= f.cost();
                 bytes += f.cost();
             }
-            out.push(item);
+            each(item);
             moved += 1;
         }
+        if self.items.capacity() > KEEP_SLOTS && self.items.len() <= KEEP_SLOTS / 2 {
+            self.items.shrink_to(KEEP_SLOTS);
+        }
+    }
+
+    /// [`PlayerQueue::drain`] into `out`.
+    pub fn drain_into(&mut self, out: &mut Vec<QueueItem>, max_items: usize, max_bytes: usize) {
+        self.drain(max_items, max_bytes, |item| out.push(item));
+    }
+
+    /// Queue slots allocated (for tests of what a player keeps).
+    pub fn capacity(&self) -> usize {
+        self.items.capacity()
     }
 
     /// Drops not yet reported, and marks them reported (for the hub's rate-limited log).
@@ -397,6 +419,29 @@ mod tests {
         q.drain_into(&mut out, 100, 1);
         assert_eq!(out.len(), 1, "at least one item moves");
         assert_eq!(q.bytes(), 4 * cost(100));
+    }
+
+    /// Issue 16: the GOP cache a player starts with grows its queue; once drained the queue
+    /// keeps `KEEP_SLOTS` slots, not the burst's.
+    #[test]
+    fn slots_grown_by_a_burst_are_given_back() {
+        let mut q = PlayerQueue::new(1, limits(1 << 20, 1_000_000));
+        for i in 0..500 {
+            q.push(video(i * 10, i == 0, 10));
+        }
+        assert!(q.capacity() >= 500);
+        let mut n = 0;
+        q.drain(100, usize::MAX, |_| n += 1);
+        assert!(q.capacity() >= 400, "a backlog keeps its slots");
+        q.drain(usize::MAX, usize::MAX, |_| n += 1);
+        assert_eq!(n, 500);
+        assert!(q.capacity() <= KEEP_SLOTS, "{}", q.capacity());
+        // A player that keeps up stays within them.
+        for i in 500..520 {
+            q.push(video(i * 10, false, 10));
+        }
+        q.drain(usize::MAX, usize::MAX, |_| {});
+        assert!(q.capacity() <= KEEP_SLOTS);
     }
 
     #[test]

@@ -79,7 +79,6 @@ pub struct RtmpConn {
     playing: Option<(u32, StreamKey, Rc<RefCell<PlayerQueue>>)>,
     /// Frames refused because their tag body did not parse.
     pub bad_frames: u64,
-    batch: Vec<QueueItem>,
 }
 
 impl RtmpConn {
@@ -104,7 +103,6 @@ impl RtmpConn {
             publishing: None,
             playing: None,
             bad_frames: 0,
-            batch: Vec::new(),
         }
     }
 
@@ -427,24 +425,22 @@ impl RtmpConn {
             return;
         };
         let stream_id = *stream_id;
-        self.batch.clear();
+        let session = &mut self.session;
+        let chunk_size = session.out_chunk_size();
+        // Straight from the queue into `out`: no batch buffer of our own to keep.
         queue
             .borrow_mut()
-            .drain_into(&mut self.batch, MAX_BATCH_ITEMS, MAX_BATCH_BYTES);
-        let chunk_size = self.session.out_chunk_size();
-        for item in self.batch.drain(..) {
-            match item {
+            .drain(MAX_BATCH_ITEMS, MAX_BATCH_BYTES, |item| match item {
                 QueueItem::Frame(frame) => out.push(chunks(&frame, chunk_size, stream_id)),
                 QueueItem::Unpublished => {
-                    self.session.notify_unpublished(stream_id);
-                    out.extend(self.session.poll_transmit());
+                    session.notify_unpublished(stream_id);
+                    out.extend(session.poll_transmit());
                 }
                 QueueItem::Published => {
-                    self.session.notify_published(stream_id);
-                    out.extend(self.session.poll_transmit());
+                    session.notify_published(stream_id);
+                    out.extend(session.poll_transmit());
                 }
-            }
-        }
+            });
     }
 }
 
