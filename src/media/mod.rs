@@ -40,14 +40,17 @@ pub enum Codec {
 pub enum Encoding {
     /// RTMP chunks for (chunk size, message stream id).
     RtmpChunks { chunk_size: u32, stream_id: u32 },
-    /// FLV tag header + PreviousTagSize (15 bytes) around the payload.
+    /// FLV tag header + PreviousTagSize (15 bytes) around the payload, inside the HTTP/1.1
+    /// chunk framing (size line, CRLF) of the whole tag.
     FlvFraming,
     /// MPEG-TS packets of the frame (PES), with PAT/PMT before keyframes.
     TsPackets,
+    /// The HTTP/1.1 chunk size line of `TsPackets`, for chunked HTTP-TS players.
+    TsChunkLine,
 }
 
-/// How many derived encodings one frame keeps. Four covers RTMP at two chunk sizes plus two
-/// later formats (FLV tag, TS packets); a fifth format is built per use instead of cached.
+/// How many derived encodings one frame keeps. Four covers RTMP and HTTP-FLV, or RTMP, HTTP-TS
+/// (its packets and chunk line) and HLS; another is built per use instead of cached.
 /// RAM: each slot is a `Bytes` handle (32 bytes) plus the encoded bytes, shared by all players.
 pub const MAX_ENCODINGS_PER_FRAME: usize = 4;
 

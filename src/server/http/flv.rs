@@ -30,11 +30,11 @@ impl Format for Flv {
         Some(flv::file_header(source))
     }
 
-    fn frame(&self, frame: &SharedFrame, out: &mut Vec<Bytes>) {
-        let (head, tail) = flv::framing(frame);
-        out.push(head);
+    fn frame(&self, frame: &SharedFrame, chunked: bool, out: &mut Vec<Bytes>) {
+        let framing = flv::framing(frame);
+        out.push(framing.head(chunked));
         out.push(frame.data.clone());
-        out.push(tail);
+        out.push(framing.tail(chunked));
     }
 }
 
@@ -284,6 +284,70 @@ mod tests {
         let resumed: Vec<u8> = firsts.iter().copied().skip_while(|&b| b == 0x17).collect();
         assert!(firsts.len() > resumed.len(), "{firsts:x?}");
         assert_eq!(resumed, [0x27; 4], "{firsts:x?}");
+    }
+
+    /// Issue 16: each frame is its own chunk, framed once and shared; the body a player gets
+    /// is still the FLV it got when a batch was one chunk, byte for byte (the golden FLV is
+    /// written here with the FLV writer), chunked (HTTP/1.1) or raw (HTTP/1.0).
+    #[test]
+    fn the_body_is_the_flv_of_the_frames_chunked_or_not() {
+        use crate::media::AudioCodec;
+        use crate::wire::flv::{encode_prev_tag_size, encode_tag_header, TagType};
+        let audio = |ts: i64, header: bool| {
+            let data = Bytes::from(vec![0xAF, u8::from(!header), 0x12, 0x10, 7]);
+            Frame::audio(AudioCodec::Aac, ts, header, data, 2)
+        };
+        let frames = || {
+            vec![
+                Frame::metadata(0, Bytes::from_static(b"\x02\x00\x0aonMetaData\x05")),
+                video(0, true, true, 3),
+                audio(0, true),
+                video(0, true, false, 300),
+                audio(23, false),
+                video(40, false, false, 20),
+                audio(46, false),
+                video(80, false, false, 0x1_0000),
+            ]
+        };
+        let mut golden = bytes::BytesMut::new();
+        crate::wire::flv::encode_file_header(true, true, &mut golden);
+        for f in frames() {
+            let tag_type = match f.kind {
+                crate::media::FrameKind::Audio => TagType::Audio,
+                crate::media::FrameKind::Video => TagType::Video,
+                crate::media::FrameKind::Metadata => TagType::Script,
+            };
+            encode_tag_header(tag_type, f.dts as u32, f.data.len() as u32, &mut golden);
+            golden.extend_from_slice(&f.data);
+            encode_prev_tag_size(f.data.len() as u32, &mut golden);
+        }
+        let config = "[vhost.__defaultVhost__.play]\ntime_jitter = \"off\"\n";
+        for (version, chunked) in [("1.1", true), ("1.0", false)] {
+            let mut c = conn(config, 8);
+            let source = publish(&c, 0);
+            let request = format!("GET /live/cam.flv HTTP/{version}\r\nHost: h\r\n\r\n");
+            let mut p = play(&mut c, &request, 0);
+            let mut out = Vec::new();
+            let mut all = Vec::new();
+            for (i, f) in frames().into_iter().enumerate() {
+                source.borrow_mut().on_frame(f);
+                // Batches of one, two and three frames.
+                if [0, 2, 5, 7].contains(&i) {
+                    p.poll_transmit(0, &mut out);
+                    all.extend(concat(&mut out));
+                }
+            }
+            let body = if chunked {
+                let (_, body, done) = dechunk(&all);
+                assert!(!done);
+                body
+            } else {
+                let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                all[end..].to_vec()
+            };
+            assert_eq!(body, golden[..], "HTTP/{version}");
+            p.close(0);
+        }
     }
 
     #[test]

@@ -44,8 +44,10 @@ pub trait Format {
     fn header(&self, _source: Option<&Source>) -> Option<Bytes> {
         None
     }
-    /// Appends `frame`'s framed bytes (shared, not copied) to `out`.
-    fn frame(&self, frame: &SharedFrame, out: &mut Vec<Bytes>);
+    /// Appends `frame`'s framed bytes (shared, not copied) to `out`; with `chunked`, as one
+    /// complete HTTP/1.1 chunk whose framing is shared too, so that a player adds nothing of
+    /// its own per frame.
+    fn frame(&self, frame: &SharedFrame, chunked: bool, out: &mut Vec<Bytes>);
 }
 
 /// Answers a live route of `format`: 404 for a vanished vhost, 403 refused by the security
@@ -115,7 +117,6 @@ pub fn play(
         state: State::Waiting {
             deadline_ms: now_ms.saturating_add(u64::from(config.idle_timeout_ms)),
         },
-        batch: Vec::new(),
         header: None,
         closed: false,
     };
@@ -191,8 +192,6 @@ pub struct LivePlayer {
     cors: bool,
     merge_latency_ms: Option<u64>,
     state: State,
-    /// Items taken from the queue, reused per batch.
-    batch: Vec<QueueItem>,
     /// The format's header, sent in the first chunk.
     header: Option<Bytes>,
     closed: bool,
@@ -264,11 +263,7 @@ impl LivePlayer {
         if let State::Waiting { .. } = self.state {
             if !self.publishing() {
                 // Control items only (no publisher): drop them.
-                self.batch.clear();
-                self.queue
-                    .borrow_mut()
-                    .drain_into(&mut self.batch, usize::MAX, usize::MAX);
-                self.batch.clear();
+                self.queue.borrow_mut().drain(usize::MAX, usize::MAX, drop);
                 self.handle_timeout(now_ms, out);
                 return;
             }
@@ -277,20 +272,18 @@ impl LivePlayer {
         if self.state != State::Streaming {
             return;
         }
-        self.batch.clear();
+        if let Some(header) = self.header.take() {
+            self.frame_body(header, out);
+        }
+        let (format, chunked) = (self.format, self.chunked);
+        let mut ended = false;
         self.queue
             .borrow_mut()
-            .drain_into(&mut self.batch, MAX_BATCH_ITEMS, MAX_BATCH_BYTES);
-        let mut body: Vec<Bytes> = self.header.take().into_iter().collect();
-        let mut ended = false;
-        for item in self.batch.drain(..) {
-            match item {
-                QueueItem::Frame(f) => self.format.frame(&f, &mut body),
+            .drain(MAX_BATCH_ITEMS, MAX_BATCH_BYTES, |item| match item {
+                QueueItem::Frame(f) => format.frame(&f, chunked, out),
                 QueueItem::Unpublished => ended = true,
                 QueueItem::Published => {}
-            }
-        }
-        self.frame_body(body, out);
+            });
         if ended {
             if self.chunked {
                 out.push(Bytes::from_static(LAST_CHUNK));
@@ -328,18 +321,17 @@ impl LivePlayer {
         self.header = self.format.header(s.as_deref());
     }
 
-    /// One chunk (HTTP/1.1) or the raw bytes (HTTP/1.0).
-    fn frame_body(&self, mut body: Vec<Bytes>, out: &mut Vec<Bytes>) {
-        let len: usize = body.iter().map(Bytes::len).sum();
-        if len == 0 {
+    /// `body` (the format's header) as one chunk (HTTP/1.1) or raw (HTTP/1.0).
+    fn frame_body(&self, body: Bytes, out: &mut Vec<Bytes>) {
+        if body.is_empty() {
             return;
         }
         if self.chunked {
-            out.push(Bytes::copy_from_slice(chunk_size_line(len).as_ref()));
-            out.append(&mut body);
+            out.push(Bytes::copy_from_slice(chunk_size_line(body.len()).as_ref()));
+            out.push(body);
             out.push(Bytes::from_static(CRLF));
         } else {
-            out.append(&mut body);
+            out.push(body);
         }
     }
 

@@ -6,10 +6,10 @@ use bytes::Bytes;
 use super::live::{self, Format};
 use super::{Answer, HttpConn, Route};
 use crate::live::Source;
-use crate::media::SharedFrame;
+use crate::media::{Encoding, SharedFrame};
 use crate::server::stats::ClientKind;
 use crate::server::ts;
-use crate::wire::http::RequestHead;
+use crate::wire::http::{chunk_size_line, RequestHead, CRLF};
 
 pub struct Ts;
 
@@ -30,8 +30,19 @@ impl Format for Ts {
         ts::attach(source);
     }
 
-    fn frame(&self, frame: &SharedFrame, out: &mut Vec<Bytes>) {
-        out.extend(ts::packets(frame));
+    fn frame(&self, frame: &SharedFrame, chunked: bool, out: &mut Vec<Bytes>) {
+        let Some(packets) = ts::packets(frame) else {
+            return;
+        };
+        if chunked {
+            out.push(frame.encoded(Encoding::TsChunkLine, |_| {
+                Bytes::copy_from_slice(&chunk_size_line(packets.len()))
+            }));
+            out.push(packets);
+            out.push(Bytes::from_static(CRLF));
+        } else {
+            out.push(packets);
+        }
     }
 }
 
