@@ -5,7 +5,8 @@
 //! The HTTP server and the API's own port (`http_api.listen`) both run it, each with its
 //! listener's route table (`server::http::Site`).
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::disk::Disk;
-use super::{write_all, Clock, Shared};
+use super::{write_all, Clock, ConnGuards, Shared};
 use crate::live::ClientId;
 use crate::server::http::{Answer, Body, FileBody, HttpConn, HttpCtx, LivePlayer, Response, Site};
 use crate::server::stats::{ClientRecord, Registration};
@@ -26,9 +27,11 @@ use crate::wire::http::{decode_request_head, RequestHead};
 pub const FILE_CHUNK: usize = 64 * 1024;
 
 /// Bytes reserved per read of a request head (capped at `wire::http::MAX_HEAD_LEN`) or body.
+/// RAM: per connection while it reads a request; freed once what was read is parsed.
 const HEAD_READ: usize = 4096;
 
-/// Bytes read at once from a live player, which sends nothing we need (on the stack).
+/// Bytes read at once from a live player, which sends nothing we need (on the stack, not in
+/// the connection's task).
 const LIVE_READ: usize = 512;
 
 /// How long a live player sleeps when its layer has no deadline (a spare wake-up is harmless).
@@ -36,41 +39,49 @@ const NO_DEADLINE_MS: u64 = 3_600_000;
 
 type Error = Box<dyn std::error::Error>;
 
-/// Serves one connection accepted by the listener of `site`.
-pub async fn run(
-    mut stream: TcpStream,
+/// Sets up a connection accepted by the listener of `site` and returns its task, which holds
+/// what the connection needs while it runs and its place under `max_connections` (`guards`);
+/// the setup's temporaries stay out of it (see `net::rtmp::run`).
+pub fn run(
+    stream: TcpStream,
     peer: SocketAddr,
     id: ClientId,
-    shared: Shared,
+    shared: &Shared,
     site: &'static Site,
-) {
+    guards: ConnGuards,
+) -> impl Future<Output = ()> {
     let log = ConnLog::new(shared.rng.next_u64());
     let record = ClientRecord::new(id, &log.cid, peer, shared.clock.now_ms());
     let registration = Registration::new(shared.ctx.clients.clone(), record);
     let mut driver = Driver {
-        stream: &mut stream,
-        conn: HttpConn::new(layer_ctx(&shared, site), registration.record.clone()),
+        stream,
+        conn: HttpConn::new(layer_ctx(shared, site), registration.record.clone()),
         clock: shared.clock,
         disk: shared.disk.clone(),
-        buf: BytesMut::with_capacity(1024),
+        buf: BytesMut::new(),
     };
-    match driver.serve().await {
-        Ok(()) => log::debug!("[{}] HTTP {peer} closed", log.cid),
-        Err(e) => log::info!("[{}] HTTP {peer} closed: {e}", log.cid),
+    async move {
+        let result = driver.serve().await;
+        let record = &registration.record;
+        match result {
+            Ok(()) => log::debug!("[{}] HTTP {} closed", record.cid, record.peer),
+            Err(e) => log::info!("[{}] HTTP {} closed: {e}", record.cid, record.peer),
+        }
+        drop((driver, registration, guards));
     }
 }
 
-struct Driver<'a> {
-    stream: &'a mut TcpStream,
+struct Driver {
+    stream: TcpStream,
     conn: HttpConn,
     clock: Clock,
     /// File bodies are read by the disk thread (`net::disk`), never on the event loop.
     disk: Disk,
-    /// Bytes read but not yet parsed (the next request head).
+    /// Bytes read but not yet parsed (the next request head); freed whenever all are parsed.
     buf: BytesMut,
 }
 
-impl Driver<'_> {
+impl Driver {
     async fn serve(&mut self) -> Result<(), Error> {
         loop {
             let Some(head) = self.read_head().await? else {
@@ -115,6 +126,10 @@ impl Driver<'_> {
                 Ok(Some((head, used))) => {
                     self.buf.advance(used);
                     self.conn.record.recv.add(used as u64);
+                    if self.buf.is_empty() {
+                        // Not kept through a response, least of all a live one that lasts.
+                        self.buf = BytesMut::new();
+                    }
                     return Ok(Some(head));
                 }
                 Ok(None) => {}
@@ -167,7 +182,7 @@ impl Driver<'_> {
     /// Writes `parts` within the send timeout (`idle_timeout`).
     async fn write(&mut self, parts: &mut Vec<Bytes>) -> Result<(), Error> {
         let n: usize = parts.iter().map(Bytes::len).sum();
-        match tokio::time::timeout(self.timeout(false), write_all(self.stream, parts)).await {
+        match tokio::time::timeout(self.timeout(false), write_all(&mut self.stream, parts)).await {
             Ok(r) => r?,
             Err(_) => return Err("send timeout: the peer does not read".into()),
         }
@@ -220,10 +235,13 @@ impl Driver<'_> {
         let queue = player.queue().clone();
         let record = self.conn.record.clone();
         let mut out = Vec::new();
-        let mut read_buf = [0u8; LIVE_READ];
         loop {
             player.poll_transmit(self.clock.now_ms(), &mut out);
-            self.write(&mut out).await?;
+            if !out.is_empty() {
+                self.write(&mut out).await?;
+            }
+            // A batch's slots live as long as its write: an idle player holds none.
+            out = Vec::new();
             if player.is_done() {
                 return Ok(());
             }
@@ -235,11 +253,20 @@ impl Driver<'_> {
                         super::merge_wait(&queue, mw).await;
                     }
                 }
-                read = self.stream.read(&mut read_buf) => match read {
+                ready = self.stream.readable() => {
                     // A player sends nothing more; EOF or an error means it left.
-                    Ok(0) | Err(_) => return Ok(()),
-                    Ok(n) => record.recv.add(n as u64),
-                },
+                    if ready.is_err() {
+                        return Ok(());
+                    }
+                    let mut scratch = [0u8; LIVE_READ];
+                    match self.stream.try_read(&mut scratch) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => record.recv.add(n as u64),
+                        // Readiness can be spurious: wait again.
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Ok(()),
+                    }
+                }
                 _ = poll_fn(|cx| record.poll_kicked(cx)) => return Err("kicked through the API".into()),
                 _ = tokio::time::sleep_until(self.clock.instant(deadline)) => {
                     player.handle_timeout(self.clock.now_ms(), &mut out);

@@ -228,26 +228,28 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             continue;
         };
         next_id = next_id.wrapping_add(1);
-        let shared = shared.clone();
         let id = next_id;
-        tokio::task::spawn_local(async move {
-            // A listener exists only for a compiled-in protocol.
-            match protocol {
-                #[cfg(feature = "rtmp")]
-                Protocol::Rtmp => rtmp::run(stream, peer, id, shared).await,
-                #[cfg(feature = "http")]
-                Protocol::Http => {
-                    http::run(stream, peer, id, shared, &crate::server::http::HTTP_SITE).await
-                }
-                #[cfg(feature = "api")]
-                Protocol::Api => {
-                    http::run(stream, peer, id, shared, &crate::server::http::API_SITE).await
-                }
-                #[allow(unreachable_patterns)]
-                _ => drop((stream, peer, id, shared)),
+        // One task per connection, each of its protocol's own size (a task's future is
+        // allocated for the connection's lifetime: an RTMP player does not pay for HTTP's).
+        // A listener exists only for a compiled-in protocol.
+        match protocol {
+            #[cfg(feature = "rtmp")]
+            Protocol::Rtmp => {
+                tokio::task::spawn_local(rtmp::run(stream, peer, id, &shared, guards));
             }
-            drop(guards);
-        });
+            #[cfg(feature = "http")]
+            Protocol::Http => {
+                let site = &crate::server::http::HTTP_SITE;
+                tokio::task::spawn_local(http::run(stream, peer, id, &shared, site, guards));
+            }
+            #[cfg(feature = "api")]
+            Protocol::Api => {
+                let site = &crate::server::http::API_SITE;
+                tokio::task::spawn_local(http::run(stream, peer, id, &shared, site, guards));
+            }
+            #[allow(unreachable_patterns)]
+            _ => drop((stream, peer, id, guards)),
+        }
     }
     Ok(())
 }
