@@ -424,3 +424,68 @@ pub async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Resu
     out.clear();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        let ctx = ServerCtx::new(Config::embedded(), crate::live::Hub::new(4));
+        Shared {
+            ctx,
+            clock: Clock::new(),
+            rng: Rc::new(Rng::from_time()),
+            #[cfg(feature = "api")]
+            api: Rc::new(crate::server::api::ApiSettings::new(0, 1)),
+            #[cfg(feature = "gb28181")]
+            gb: Rc::default(),
+            #[cfg(feature = "http")]
+            disk: disk::Disk::start().expect("disk thread").0,
+        }
+    }
+
+    /// Issue 16: a connection's task is allocated for the connection's whole life, so all it
+    /// holds is RAM per player. Setup temporaries and another protocol's state stay out.
+    #[test]
+    fn connection_tasks_hold_only_what_they_need() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let shared = shared();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut refused = crate::server::RateLimit::new();
+            let mut accept = async || {
+                let client = TcpStream::connect(addr).await.unwrap();
+                let (stream, peer) = listener.accept().await.unwrap();
+                let guards = admit(&shared.ctx, &mut refused, shared.clock, peer).unwrap();
+                (client, stream, peer, guards)
+            };
+            #[cfg(feature = "rtmp")]
+            {
+                let (_client, stream, peer, guards) = accept().await;
+                let task = rtmp::run(stream, peer, 1, &shared, guards);
+                let size = std::mem::size_of_val(&task);
+                println!("RTMP task {size} bytes");
+                assert!(size <= 2048, "RTMP task {size} bytes");
+            }
+            #[cfg(feature = "http")]
+            {
+                let (_client, stream, peer, guards) = accept().await;
+                let task = http::run(
+                    stream,
+                    peer,
+                    2,
+                    &shared,
+                    &crate::server::http::HTTP_SITE,
+                    guards,
+                );
+                let size = std::mem::size_of_val(&task);
+                println!("HTTP task {size} bytes");
+                assert!(size <= 2048, "HTTP task {size} bytes");
+            }
+        });
+    }
+}
