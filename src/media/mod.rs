@@ -49,8 +49,9 @@ pub enum Encoding {
     TsChunkLine,
 }
 
-/// How many derived encodings one frame keeps. Four covers RTMP and HTTP-FLV, or RTMP, HTTP-TS
-/// (its packets and chunk line) and HLS; another is built per use instead of cached.
+/// How many derived encodings one frame keeps. Four covers RTMP at one chunk size, HTTP-FLV and
+/// HTTP-TS (its packets, which HLS shares, and their chunk line); a fifth (RTMP players at a
+/// second chunk size) is built per use instead of cached.
 /// RAM: each slot is a `Bytes` handle (32 bytes) plus the encoded bytes, shared by all players.
 pub const MAX_ENCODINGS_PER_FRAME: usize = 4;
 
