@@ -14,7 +14,7 @@
 use std::fmt;
 
 use crate::config::{Config, HlsStorage};
-use crate::media::{FRAME_OVERHEAD, MAX_ENCODINGS_PER_FRAME};
+use crate::media::FRAME_OVERHEAD;
 
 // Each protocol's terms, compiled in with its feature.
 #[cfg(feature = "gb28181")]
@@ -182,12 +182,12 @@ impl Limits {
     }
 
     /// Frames held for one stream at worst. The GOP cache and every player queue hold a
-    /// suffix of the same frame sequence, so together they hold the longest of them; each
-    /// frame may carry up to `MAX_ENCODINGS_PER_FRAME` derived encodings (RTMP chunks, FLV
-    /// tag, TS packets) where its cost counts one.
+    /// suffix of the same frame sequence, so together they hold the longest of them. A
+    /// frame's cost counts all it holds: its payload, its MPEG-TS packets when a TS output
+    /// built them, and its small shared encodings (RTMP chunk headers, FLV framing) in
+    /// `FRAME_OVERHEAD`; RTMP and FLV players send slices of the payload itself.
     pub fn stream_frame_bytes(&self) -> usize {
-        let held = self.gop_cache_bytes.max(self.queue_bytes);
-        held / 2 * (1 + MAX_ENCODINGS_PER_FRAME)
+        self.gop_cache_bytes.max(self.queue_bytes)
     }
 
     /// The connections line: the costliest protocol's connection plus its player's queue
@@ -257,13 +257,12 @@ impl Limits {
             what: "streams",
             formula: format!(
                 "max_streams {} x {} (Source {}, frames max(gop_cache_max_bytes {}, \
-                 queue_max_bytes {}) x {} encodings / 2, HLS in RAM {})",
+                 queue_max_bytes {}), HLS in RAM {})",
                 self.streams,
                 kib(per_stream),
                 kib(SOURCE_BYTES),
                 kib(self.gop_cache_bytes),
                 kib(self.queue_bytes),
-                1 + MAX_ENCODINGS_PER_FRAME,
                 kib(self.hls_bytes),
             ),
             bytes: mul(self.streams, per_stream),
@@ -354,10 +353,7 @@ mod tests {
         );
         let b = l.budget();
         let line = |what| b.lines.iter().find(|x| x.what == what).unwrap().bytes;
-        assert_eq!(
-            line("streams"),
-            2 * (SOURCE_BYTES + (1 << 19) * (1 + MAX_ENCODINGS_PER_FRAME)) as u64
-        );
+        assert_eq!(line("streams"), 2 * (SOURCE_BYTES + (1 << 20)) as u64);
         assert_eq!(line("publishers"), 2 * l.publisher_pending_bytes as u64);
         assert_eq!(b.total, b.lines.iter().map(|x| x.bytes).sum::<u64>());
         assert!(b.lines.iter().all(|x| x.what != "gb28181"));

@@ -287,7 +287,7 @@ mod tests {
 
     /// What a frame of `payload` bytes costs (see `Frame::cost`).
     const fn cost(payload: usize) -> usize {
-        2 * payload + FRAME_OVERHEAD
+        payload + FRAME_OVERHEAD
     }
 
     pub(crate) fn video(dts: i64, key: bool, len: usize) -> SharedFrame {
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn overflow_by_bytes_keeps_headers_and_waits_for_keyframe() {
-        // Frames cost twice their payload (payload + shared encoding) plus the bookkeeping.
+        // Frames cost their payload plus the bookkeeping (no TS output built packets here).
         let headers = 3 * cost(3);
         let mut q = PlayerQueue::new(1, limits(headers + 2 * cost(200) + 10, 10_000));
         q.push(header(FrameKind::Metadata));

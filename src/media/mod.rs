@@ -38,8 +38,10 @@ pub enum Codec {
 /// The output formats that cache a derived encoding on a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    /// RTMP chunks for (chunk size, message stream id).
-    RtmpChunks { chunk_size: u32, stream_id: u32 },
+    /// The RTMP chunk headers of the frame for a message stream id (type 0, then the type 3
+    /// header of every later chunk, then the type 0 header's length in one byte): players
+    /// send them around slices of the payload, whatever their chunk size.
+    RtmpHeaders { stream_id: u32 },
     /// FLV tag header + PreviousTagSize (15 bytes) around the payload, inside the HTTP/1.1
     /// chunk framing (size line, CRLF) of the whole tag.
     FlvFraming,
@@ -49,9 +51,9 @@ pub enum Encoding {
     TsChunkLine,
 }
 
-/// How many derived encodings one frame keeps. Four covers RTMP at one chunk size, HTTP-FLV and
-/// HTTP-TS (its packets, which HLS shares, and their chunk line); a fifth (RTMP players at a
-/// second chunk size) is built per use instead of cached.
+/// How many derived encodings one frame keeps. Four covers RTMP, HTTP-FLV and HTTP-TS (its
+/// packets, which HLS shares, and their chunk line); a fifth (RTMP players of a second message
+/// stream id) is built per use instead of cached.
 /// RAM: each slot is a `Bytes` handle (32 bytes) plus the encoded bytes, shared by all players.
 pub const MAX_ENCODINGS_PER_FRAME: usize = 4;
 
@@ -79,9 +81,11 @@ pub type SharedFrame = Rc<Frame>;
 
 /// Bytes of bookkeeping per frame beyond its payload, counted by [`Frame::cost`]: the `Frame`
 /// itself with its `Rc` counts, the shared buffer's header and allocator rounding (about
-/// 64 bytes), and one queue slot per queue or cache that holds it (16 bytes, counted once:
-/// each queue and the cache count the cost separately anyway).
-pub const FRAME_OVERHEAD: usize = std::mem::size_of::<Frame>() + 2 * 8 + 64 + 16;
+/// 64 bytes), one queue slot per queue or cache that holds it (16 bytes, counted once:
+/// each queue and the cache count the cost separately anyway), and the small encodings
+/// players share (RTMP chunk headers, FLV tag framing: under 64 bytes each with their
+/// allocation).
+pub const FRAME_OVERHEAD: usize = std::mem::size_of::<Frame>() + 2 * 8 + 64 + 16 + 2 * 64;
 
 impl Frame {
     /// A video frame (`keyframe`: a random access point; `sequence_header`: the decoder
@@ -138,15 +142,23 @@ impl Frame {
         self.dts as u32
     }
 
-    /// Bytes the frame counts for in queue and cache limits: its payload plus, once a player
-    /// has read it, the derived encoding shared by players (RTMP chunks: the payload plus a
-    /// few header bytes per chunk), plus [`FRAME_OVERHEAD`] for the bookkeeping. Counting all
-    /// three keeps the declared RAM a true upper bound for the usual case of one output format,
-    /// also when a publisher sends a flood of tiny frames.
+    /// Bytes the frame counts for in queue and cache limits: its payload, plus the MPEG-TS
+    /// packets when a TS output (HTTP-TS, HLS) built them (a second copy of the payload, made
+    /// by the Source's outputs before any queue or cache counts the frame, so the figure does
+    /// not change while the frame is held), plus [`FRAME_OVERHEAD`] for the bookkeeping and
+    /// the small shared encodings. RTMP and FLV players send slices of the payload itself.
+    /// This keeps the declared RAM a true upper bound, also when a publisher sends a flood of
+    /// tiny frames.
     pub fn cost(&self) -> usize {
+        let ts = self
+            .encodings
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == Encoding::TsPackets)
+            .map_or(0, |(_, b)| b.len());
         self.data
             .len()
-            .saturating_mul(2)
+            .saturating_add(ts)
             .saturating_add(FRAME_OVERHEAD)
     }
 
@@ -197,10 +209,7 @@ mod tests {
     #[test]
     fn encoding_is_built_once_and_shared() {
         let f = frame();
-        let key = Encoding::RtmpChunks {
-            chunk_size: 128,
-            stream_id: 1,
-        };
+        let key = Encoding::RtmpHeaders { stream_id: 1 };
         let mut builds = 0;
         let a = f.encoded(key, |_| {
             builds += 1;
@@ -219,10 +228,7 @@ mod tests {
     fn full_cache_still_answers() {
         let f = frame();
         for cs in 0..(MAX_ENCODINGS_PER_FRAME as u32 + 2) {
-            let key = Encoding::RtmpChunks {
-                chunk_size: 128 + cs,
-                stream_id: 1,
-            };
+            let key = Encoding::RtmpHeaders { stream_id: cs };
             let got = f.encoded(key, |_| Bytes::from(vec![cs as u8]));
             assert_eq!(got[..], [cs as u8]);
         }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::stats::{ClientKind, ClientRecord, Registration};
 use super::{ConnLog, ServerCtx};
@@ -431,7 +431,7 @@ impl RtmpConn {
         queue
             .borrow_mut()
             .drain(MAX_BATCH_ITEMS, MAX_BATCH_BYTES, |item| match item {
-                QueueItem::Frame(frame) => out.push(chunks(&frame, chunk_size, stream_id)),
+                QueueItem::Frame(frame) => push_chunks(&frame, chunk_size, stream_id, out),
                 QueueItem::Unpublished => {
                     session.notify_unpublished(stream_id);
                     out.extend(session.poll_transmit());
@@ -444,32 +444,47 @@ impl RtmpConn {
     }
 }
 
-/// The RTMP chunks of `frame` for a player, shared by every player with the same chunk size
-/// and message stream id.
-fn chunks(frame: &SharedFrame, chunk_size: u32, stream_id: u32) -> Bytes {
-    frame.encoded(
-        Encoding::RtmpChunks {
-            chunk_size,
+/// Appends the RTMP chunks of `frame` for a player to `out` without copying the payload: the
+/// chunk headers are built once per frame and message stream id and shared by every player
+/// (whatever its chunk size); the chunks' bodies are slices of the frame's own buffer.
+fn push_chunks(frame: &SharedFrame, chunk_size: u32, stream_id: u32, out: &mut Vec<Bytes>) {
+    let headers = frame.encoded(Encoding::RtmpHeaders { stream_id }, |f| {
+        let (csid, type_id) = match f.kind {
+            FrameKind::Audio => (CSID_AUDIO, MessageType::Audio),
+            FrameKind::Video => (CSID_VIDEO, MessageType::Video),
+            FrameKind::Metadata => (CSID_STREAM, MessageType::DataAmf0),
+        };
+        let header = MessageHeader {
+            csid,
+            timestamp: f.timestamp32(),
+            type_id,
             stream_id,
-        },
-        |f| {
-            let (csid, type_id) = match f.kind {
-                FrameKind::Audio => (CSID_AUDIO, MessageType::Audio),
-                FrameKind::Video => (CSID_VIDEO, MessageType::Video),
-                FrameKind::Metadata => (CSID_STREAM, MessageType::DataAmf0),
-            };
-            let header = MessageHeader {
-                csid,
-                timestamp: f.timestamp32(),
-                type_id,
-                stream_id,
-            };
-            let mut buf =
-                BytesMut::with_capacity(chunk::encoded_len(chunk_size, &header, f.data.len()));
-            chunk::encode_message(chunk_size, &header, &f.data, &mut buf);
-            buf.freeze()
-        },
-    )
+        };
+        let mut buf = BytesMut::with_capacity(chunk::MAX_HEADERS_LEN + 1);
+        let first = chunk::encode_headers(&header, f.data.len(), &mut buf);
+        // The type 0 header's length rides in the last byte (at most 18).
+        buf.put_u8(first as u8);
+        buf.freeze()
+    });
+    let Some((&first, both)) = headers.split_last() else {
+        return;
+    };
+    let first = usize::from(first).min(both.len());
+    let type0 = headers.slice(..first);
+    let type3 = headers.slice(first..both.len());
+    let chunk_size = (chunk_size.max(1) as usize).min(chunk::MAX_MESSAGE_LEN as usize);
+    let data = &frame.data;
+    let len = data.len().min(chunk::MAX_MESSAGE_LEN as usize);
+    out.push(type0);
+    let mut at = 0;
+    while at < len {
+        let end = (at + chunk_size).min(len);
+        if at > 0 {
+            out.push(type3.clone());
+        }
+        out.push(data.slice(at..end));
+        at = end;
+    }
 }
 
 /// Builds a hub frame from an RTMP media message (the timestamp is the publisher's raw one;
@@ -622,21 +637,25 @@ mod tests {
     }
 
     #[test]
-    fn chunks_are_built_once_per_chunk_size_and_decode_back() {
+    fn chunks_share_the_payload_and_headers_and_decode_back() {
         let frame = keyframe(10_000);
-        let a = chunks(&frame, 4096, 1);
-        let b = chunks(&frame, 4096, 1);
-        assert_eq!(
-            a.as_ptr(),
-            b.as_ptr(),
-            "second player shares the first's bytes"
-        );
-        let c = chunks(&frame, 128, 1);
-        assert_ne!(a.as_ptr(), c.as_ptr());
-        for (size, bytes) in [(4096, a), (128, c)] {
+        for size in [4096, 128, 60_000] {
+            let mut a = Vec::new();
+            push_chunks(&frame, size, 1, &mut a);
+            let mut b = Vec::new();
+            push_chunks(&frame, size, 1, &mut b);
+            assert_eq!(a[0].as_ptr(), b[0].as_ptr(), "players share the headers");
+            assert!(
+                a.iter().any(|p| p.as_ptr() == frame.data.as_ptr()
+                    && p.len() == (size as usize).min(frame.data.len())),
+                "the first chunk's body is the frame's own bytes"
+            );
             let mut d = ChunkDecoder::new(ChunkLimits::default());
             d.set_chunk_size(size).unwrap();
-            let mut input = bytes::BytesMut::from(&bytes[..]);
+            let mut input = bytes::BytesMut::new();
+            for p in &a {
+                input.extend_from_slice(p);
+            }
             let m = d.decode(&mut input).unwrap().unwrap();
             assert!(input.is_empty());
             assert_eq!(m.header.type_id, MessageType::Video);

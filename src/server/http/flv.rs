@@ -257,18 +257,15 @@ mod tests {
 
     #[test]
     fn a_slow_player_drops_to_a_keyframe_and_counts_it() {
-        let mut c = conn(
-            "[vhost.__defaultVhost__.play]\nqueue_max_bytes = 12000\n",
-            8,
-        );
+        let mut c = conn("[vhost.__defaultVhost__.play]\nqueue_max_bytes = 9000\n", 8);
         let source = publish(&c, 0);
         source.borrow_mut().on_frame(video(0, true, true, 1));
         let mut p = play(&mut c, GET, 0);
         let mut out = Vec::new();
         p.poll_transmit(0, &mut out);
         out.clear();
-        // The player does not read while 15 frames of 500 bytes (each costs 1386 bytes of
-        // queue) arrive, a keyframe every 5: the 9th overflows the queue, which then waits
+        // The player does not read while 15 frames of 500 bytes (each costs 500 bytes plus
+        // FRAME_OVERHEAD, about 1 KB, of queue) arrive, a keyframe every 5: the 9th overflows the queue, which then waits
         // for the keyframe of frame 10.
         for i in 0..15 {
             source

@@ -666,6 +666,38 @@ pub fn encode_message(
     }
 }
 
+/// The most bytes [`encode_headers`] writes: a 3-byte basic header, 11 bytes of type 0 header
+/// and 4 of extended timestamp, then a type 3 header of up to 3 + 4 bytes.
+pub const MAX_HEADERS_LEN: usize = 3 + 11 + 4 + 3 + 4;
+
+/// The headers [`encode_message`] puts around a payload of `payload_len` bytes, without the
+/// payload: the type 0 header of the first chunk, then the type 3 header every later chunk
+/// starts with (they are all the same). Returns the length of the type 0 header. A writer
+/// that sends `out[..first]`, the first `chunk_size` bytes of the payload, then for each
+/// further `chunk_size` bytes `out[first..]` and those bytes, sends what [`encode_message`]
+/// builds, without copying the payload.
+pub fn encode_headers(header: &MessageHeader, payload_len: usize, out: &mut impl BufMut) -> usize {
+    let payload_len = payload_len.min(MAX_MESSAGE_LEN as usize);
+    let csid = encodable_csid(header.csid);
+    let extended = header.timestamp >= EXTENDED_TIMESTAMP;
+    // §5.3.1.2.1 type 0 header.
+    put_basic_header(out, FMT0, csid);
+    put_u24(out, header.timestamp.min(EXTENDED_TIMESTAMP));
+    put_u24(out, payload_len as u32);
+    out.put_u8(header.type_id.to_u8());
+    out.put_u32_le(header.stream_id);
+    if extended {
+        out.put_u32(header.timestamp);
+    }
+    // §5.3.1.2.4 type 3, repeating the extended timestamp (§5.3.1.3).
+    put_basic_header(out, FMT3, csid);
+    if extended {
+        out.put_u32(header.timestamp);
+    }
+    let ext = if extended { 4 } else { 0 };
+    basic_header_len(csid) + 11 + ext
+}
+
 /// Bytes [`encode_message`] writes for a payload of `payload_len` bytes.
 pub fn encoded_len(chunk_size: u32, header: &MessageHeader, payload_len: usize) -> usize {
     let payload_len = payload_len.min(MAX_MESSAGE_LEN as usize);
@@ -701,6 +733,47 @@ mod tests {
     /// Deterministic filler: 0, 1, 2, ... wrapping at 256.
     fn counting(len: usize) -> Vec<u8> {
         (0..len).map(|i| i as u8).collect()
+    }
+
+    #[test]
+    fn headers_around_payload_slices_are_what_encode_message_writes() {
+        for csid in [3, 63, 64, 319, 320, 65599] {
+            for timestamp in [
+                0,
+                1000,
+                EXTENDED_TIMESTAMP - 1,
+                EXTENDED_TIMESTAMP,
+                u32::MAX,
+            ] {
+                for chunk_size in [1, 128, 4096, 60000] {
+                    for len in [0, 1, 127, 128, 129, 4096, 9000] {
+                        let header = MessageHeader {
+                            csid,
+                            timestamp,
+                            type_id: MessageType::Video,
+                            stream_id: 1,
+                        };
+                        let payload = counting(len);
+                        let mut whole = BytesMut::new();
+                        encode_message(chunk_size, &header, &payload, &mut whole);
+                        let mut headers = BytesMut::new();
+                        let first = encode_headers(&header, len, &mut headers);
+                        let mut pieces = headers[..first].to_vec();
+                        for (i, chunk) in payload.chunks(chunk_size as usize).enumerate() {
+                            if i > 0 {
+                                pieces.extend_from_slice(&headers[first..]);
+                            }
+                            pieces.extend_from_slice(chunk);
+                        }
+                        assert_eq!(
+                            pieces,
+                            whole.to_vec(),
+                            "csid {csid} ts {timestamp} chunk {chunk_size} len {len}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// What decoding one byte stream produced.
