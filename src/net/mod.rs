@@ -369,7 +369,9 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
     }
 }
 
-/// The one consumer of the hub's events: woken by each, it logs them (debug).
+/// The one consumer of the hub's events: woken by each, it logs them (debug) and hands them
+/// to what follows them (on-demand GB28181 invites on Watched/Unwatched), so a player's
+/// arrival reaches a camera at once, not at the next sweep.
 async fn hub_events(shared: Shared) {
     let hub = shared.ctx.hub.clone();
     let mut events = Vec::new();
@@ -378,6 +380,13 @@ async fn hub_events(shared: Shared) {
         events.extend(std::iter::from_fn(|| hub.borrow_mut().poll_event()));
         for event in events.drain(..) {
             log::debug!("hub: {event:?}");
+            #[cfg(feature = "gb28181")]
+            {
+                let gb = shared.gb.borrow().clone();
+                if let Some(gb) = gb {
+                    gb28181::handle_hub_event(&gb, &shared, &event);
+                }
+            }
         }
     }
 }
