@@ -112,7 +112,11 @@ fn second_ffmpeg_publisher_is_refused_and_the_first_goes_on() {
         "ffmpeg shows the server's reason: {}",
         second.stderr()
     );
-    assert!(server.log().contains("publish refused"));
+    assert!(
+        server.wait_log("publish refused", 5 * SECS),
+        "{}",
+        server.log()
+    );
     // The first publisher still feeds players.
     let probe = ffprobe(&dir, &url, 20 * SECS);
     assert!(first.wait(15 * SECS).success(), "{}", first.stderr());

@@ -1531,10 +1531,12 @@ fn a_device_gone_silent_is_sent_bye_and_its_media_cut_off() {
     let bye = device.wait_request(&server, Method::Bye, 15 * SECS);
     let bye_at = Instant::now();
     assert_eq!(bye.call_id(), invite.call_id());
+    // The log comes through a pipe and a reader thread: the BYE can arrive before the line.
     assert!(
-        server
-            .log()
-            .contains(&format!("GB28181 device {DEVICE} offline (no keepalive)")),
+        server.wait_log(
+            &format!("GB28181 device {DEVICE} offline (no keepalive)"),
+            5 * SECS
+        ),
         "{}",
         server.log()
     );
@@ -1549,9 +1551,14 @@ fn a_device_gone_silent_is_sent_bye_and_its_media_cut_off() {
         "the media connection closed {:?} after the BYE",
         ended.saturating_duration_since(bye_at)
     );
-    assert!(server.log().contains(&format!(
-        "GB28181 unpublish __defaultVhost__/live/{CHANNEL}"
-    )));
+    assert!(
+        server.wait_log(
+            &format!("GB28181 unpublish __defaultVhost__/live/{CHANNEL}"),
+            5 * SECS
+        ),
+        "{}",
+        server.log()
+    );
 }
 
 /// Issue 17 item 12 (srs-bench): a device whose keepalives carry ever more `Via` headers
@@ -1615,5 +1622,200 @@ fn refused_sip_messages_are_logged_once_and_counted_per_device() {
     assert_eq!(
         d["sip_refused_reason"], "message head longer than 8192 bytes",
         "{v}"
+    );
+}
+
+/// Issue 17 item 14: with `invite = "on_demand"` (and `on_demand_grace = 1`) a registered
+/// camera gets no INVITE while nobody watches; ffprobe playing its stream over RTMP makes it
+/// get one, waits for the media and decodes the video from a keyframe; a second after
+/// ffprobe has gone, the camera gets a BYE and the stream is unpublished, and no INVITE
+/// follows. Prints when the INVITE, the first frame and the BYE came.
+#[test]
+fn on_demand_invites_for_a_player_and_hangs_up_after_the_grace() {
+    require("stdbuf");
+    let dir = TempDir::new("gb-on-demand");
+    let clip = Clip::encode(&dir, Some(Codec::H264), Some(Codec::Aac), 12);
+    let (server, sip) =
+        bare_gateway("transport = \"tcp_passive\"\ninvite = \"on_demand\"\non_demand_grace = 1\n");
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    device.catalog();
+    if let Some(invite) = device.next(3 * SECS, |m| m.method() == Some(&Method::Invite)) {
+        panic!("invited with nobody watching: {invite:?}\n{}", server.log());
+    }
+    let channel = on_demand_channel(&server);
+    assert_eq!(channel["on_demand"], "unwatched", "{channel}");
+    assert_eq!(channel["state"], "idle", "{channel}");
+
+    // ffprobe plays 150 packets (about 2 s of video and audio) of the stream; stdbuf makes it
+    // write each frame's line as it decodes it, so the test sees when the first one came.
+    let started = Instant::now();
+    let mut probe = std::process::Command::new("stdbuf");
+    probe
+        .args(["-oL", "ffprobe", "-v", "error", "-show_entries"])
+        .args(["frame=media_type,key_frame,pict_type", "-of", "csv=p=1"])
+        .args(["-read_intervals", "%+#150"])
+        .arg(server.url(&format!("live/{CHANNEL}")))
+        .stdout(Stdio::piped());
+    let mut probe = Proc::spawn(&mut probe, &dir.path("ffprobe.err"));
+    let stdout = probe.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut first = None;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("frame,video") && first.is_none() {
+                first = Some(Instant::now());
+            }
+            lines.push(line);
+        }
+        (first, lines)
+    });
+
+    let invite = device.wait_request(&server, Method::Invite, 5 * SECS);
+    let invited_after = started.elapsed();
+    // The hub's event reaches the agent at once, not at its next one-second tick.
+    let log = server.log();
+    let played = log_time(&log, &format!("play __defaultVhost__/live/{CHANNEL}"));
+    let invited = log_time(&log, "GB28181 INVITE");
+    assert!(
+        invited - played < 0.3,
+        "the INVITE left {:.3} s after the play\n{log}",
+        invited - played
+    );
+    let (port, ssrc) = offer_of(&invite);
+    device.answer(&invite);
+    device.wait_request(&server, Method::Ack, SECS);
+    let mut sender = Sender::tcp_connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    let media = std::thread::spawn(move || {
+        // Ends early (a write error) once the server closes the media connection.
+        let sent = sender.send_clip(&clip, &SendOptions::real_time(ssrc));
+        (sent.is_ok(), Instant::now())
+    });
+    let channel = on_demand_channel(&server);
+    assert_eq!(channel["on_demand"], "watched", "{channel}");
+
+    let status = probe.wait(20 * SECS);
+    let left = Instant::now();
+    let (first, lines) = reader.join().unwrap();
+    assert!(status.success(), "ffprobe: {}", probe.stderr());
+    let video: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("frame,video"))
+        .collect();
+    assert!(
+        video.len() >= 40,
+        "{} video frames decoded:\n{lines:?}\n{}",
+        video.len(),
+        probe.stderr()
+    );
+    assert!(
+        video[0].starts_with("frame,video,1,I"),
+        "the first frame is a keyframe: {}",
+        video[0]
+    );
+    assert!(
+        !probe.stderr().contains("error"),
+        "decode errors: {}",
+        probe.stderr()
+    );
+    let first = first.expect("a video frame") - started;
+
+    // The player has left: a BYE after the grace (1 s), within the agent's one-second tick.
+    let bye = device.wait_request(&server, Method::Bye, 5 * SECS);
+    let bye_after = left.elapsed();
+    assert_eq!(bye.call_id(), invite.call_id());
+    assert!(
+        bye_after >= Duration::from_millis(800) && bye_after < Duration::from_millis(3_500),
+        "BYE {bye_after:?} after the player left (grace 1 s)\n{}",
+        server.log()
+    );
+    device.send_message(&bye.response_to(200, "OK", None));
+    let (completed, media_ended) = media.join().unwrap();
+    assert!(!completed, "the media connection stayed open after the BYE");
+    assert!(media_ended.saturating_duration_since(left) < 5 * SECS);
+    assert!(
+        server.wait_log(
+            &format!("GB28181 unpublish __defaultVhost__/live/{CHANNEL}"),
+            2 * SECS
+        ),
+        "{}",
+        server.log()
+    );
+    if let Some(again) = device.next(3 * SECS, |m| m.method() == Some(&Method::Invite)) {
+        panic!(
+            "invited again with nobody watching: {again:?}\n{}",
+            server.log()
+        );
+    }
+    let channel = on_demand_channel(&server);
+    assert_eq!(channel["on_demand"], "unwatched", "{channel}");
+    eprintln!(
+        "on-demand: INVITE {} ms after ffprobe started, first video frame at ffprobe {} ms, \
+         BYE {} ms after ffprobe left (grace 1 s)",
+        invited_after.as_millis(),
+        first.as_millis(),
+        bye_after.as_millis()
+    );
+}
+
+/// The time of day (seconds) of the first log line with `needle` (lines start with an RFC 3339
+/// UTC timestamp).
+fn log_time(log: &str, needle: &str) -> f64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in the log:\n{log}"));
+    let time = line
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.split('T').nth(1))
+        .map(|t| t.trim_end_matches('Z'))
+        .unwrap_or_else(|| panic!("no timestamp in {line:?}"));
+    let parts: Vec<f64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
+    assert_eq!(parts.len(), 3, "{line:?}");
+    parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+}
+
+/// The API's view of the test channel.
+fn on_demand_channel(server: &Server) -> serde_json::Value {
+    let (status, _, body) = curl(&[&server.http_url("api/v1/gb28181/devices")]);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["devices"][0]["channels"][0].clone()
+}
+
+/// Issue 17 item 14: an HLS player is no session; its requests count as a viewer for three
+/// target durations (3 × `hls_fragment`, 1 s here, before the first segment). A playlist
+/// request of the on-demand channel invites it (the playlist is 404 until the first
+/// segment); with no request after it, the BYE comes about 3 s + the grace (1 s) later.
+#[test]
+fn on_demand_counts_an_hls_request_as_a_viewer_for_a_while() {
+    let (server, sip) = bare_gateway(
+        "transport = \"tcp_passive\"\ninvite = \"on_demand\"\non_demand_grace = 1\n\
+         [vhost.__defaultVhost__.hls]\nhls_fragment = 1\n",
+    );
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    device.catalog();
+    if let Some(invite) = device.next(2 * SECS, |m| m.method() == Some(&Method::Invite)) {
+        panic!("invited with nobody watching: {invite:?}\n{}", server.log());
+    }
+    let requested = Instant::now();
+    let (status, _, _) = curl(&[&server.http_url(&format!("live/{CHANNEL}.m3u8"))]);
+    assert_eq!(status, 404, "no segment yet");
+    let invite = device.wait_request(&server, Method::Invite, 2 * SECS);
+    device.answer(&invite);
+    device.wait_request(&server, Method::Ack, SECS);
+    let bye = device.wait_request(&server, Method::Bye, 8 * SECS);
+    let after = requested.elapsed();
+    assert_eq!(bye.call_id(), invite.call_id());
+    assert!(
+        after >= Duration::from_millis(3_800) && after < Duration::from_millis(7_000),
+        "BYE {after:?} after the only HLS request (3 s hold + 1 s grace)\n{}",
+        server.log()
     );
 }

@@ -105,6 +105,18 @@ keywords! {
     }
 }
 
+keywords! {
+    /// When camera channels are invited (`gb28181.invite`).
+    pub enum GbInvite {
+        /// Every channel once its catalog arrives, and again after a failure or a stall (as
+        /// before on-demand invites existed).
+        Always = "always",
+        /// A channel while its stream has viewers: invited when the first arrives, hung up
+        /// (BYE) `on_demand_grace` seconds after the last leaves.
+        OnDemand = "on_demand",
+    }
+}
+
 section! {
     /// `gb28181` settings: the SIP server for IP cameras and their media.
     pub struct Gb28181: RawGb28181, "a table of GB28181 settings" {
@@ -126,8 +138,14 @@ section! {
         /// `gb28181.passwords`: per-device passwords, by device id.
         passwords: BTreeMap<String, String> = BTreeMap::new()
             => passwords: BTreeMap<String, String>;
-        /// `gb28181.auto_invite`: invite every channel after the catalog arrives.
+        /// `gb28181.auto_invite`: invite channels without being asked (as `invite` says);
+        /// off, only the API invites.
         auto_invite: bool = true => auto_invite: bool;
+        /// `gb28181.on_demand_grace` (SRS has no such key), seconds: with `invite =
+        /// "on_demand"`, how long a channel goes on sending after its last viewer left; a
+        /// viewer who comes back meanwhile finds it still playing. Read at start.
+        @restart
+        on_demand_grace_s: u32 = 10 => on_demand_grace: Int<0, 3_600>;
         /// `gb28181.transport`.
         @show(debug)
         transport: GbTransport = GbTransport::TcpPassive => transport: Keyword<GbTransport>;
@@ -170,11 +188,15 @@ section! {
         pub rtp_ports: (u16, u16) = (30000, 30100) => "rtp_ports" @show(port_range);
         /// `gb28181.domain`: SIP domain and digest realm (the first 10 digits of the id).
         pub domain: String = "3402000000".to_owned() => "domain" @show(plain);
+        /// `gb28181.invite` (SRS has no such key): "always" or "on_demand"; "on_demand"
+        /// needs `auto_invite`. Read at start.
+        pub invite: GbInvite = GbInvite::Always => "invite" @restart;
     }
     raw apply_gb28181 {
         rtp_port_min: Spanned<Int<1024, 65_535>>,
         rtp_port_max: Int<1024, 65_535>,
         domain: String,
+        invite: Spanned<Keyword<GbInvite>>,
     }
 }
 
@@ -187,20 +209,35 @@ fn port_range(ports: &(u16, u16)) -> String {
     format!("{}-{}", ports.0, ports.1)
 }
 
-/// The `gb28181` keys that depend on each other: the port range, and the domain that is the
-/// first 10 digits of `server_id` unless written.
-type RawGbPorts = (
+/// The `gb28181` keys that depend on each other: the port range, the domain that is the
+/// first 10 digits of `server_id` unless written, and `invite = "on_demand"`, which needs
+/// `auto_invite`.
+type RawGbHooked = (
     Option<Spanned<Int<1024, 65_535>>>,
     Option<Int<1024, 65_535>>,
     Option<String>,
+    Option<Spanned<Keyword<GbInvite>>>,
 );
 
 fn apply_gb28181(
     g: &mut Gb28181,
-    (min, max, domain): RawGbPorts,
+    (min, max, domain, invite): RawGbHooked,
     path: &str,
     at: &ErrorAt<'_>,
 ) -> Result<(), ConfigError> {
+    if let Some(v) = invite {
+        let span = v.span();
+        g.invite = v.into_inner().0;
+        if g.invite == GbInvite::OnDemand && !g.auto_invite {
+            return Err(at(
+                span,
+                section::join(path, "invite"),
+                "\"on_demand\" invites channels when viewers come, which auto_invite = false \
+                 forbids (only the API invites then); set auto_invite = true or leave invite out"
+                    .to_owned(),
+            ));
+        }
+    }
     if let Some(v) = max {
         g.rtp_ports.1 = v.to_u32() as u16;
     }

@@ -21,8 +21,9 @@
 //!
 //! A section may also hold sub-tables flattened into the same struct (`table play: RawPlay`),
 //! nested sections with a struct of their own (`nested { hls: Hls => hls; }`), fields that no
-//! single key sets (`extra`) and raw keys that a hand-written hook applies (`raw hook { .. }`)
-//! when the rule spans several keys (`gb28181.rtp_port_min` ≤ `rtp_port_max`).
+//! single key sets (`extra`, with `@show` and `@restart` as rows have them) and raw keys that
+//! a hand-written hook applies (`raw hook { .. }`) when the rule spans several keys
+//! (`gb28181.rtp_port_min` ≤ `rtp_port_max`).
 //!
 //! Adding a key: one row here, one documented line in `rootfs/common/etc/tinysrs/tinysrs.toml`
 //! (a unit test checks that every key of the definition is in that file).
@@ -224,7 +225,7 @@ macro_rules! section {
             $(
                 $(#[$xmeta:meta])*
                 $xvis:vis $xfield:ident : $xty:ty = $xdefault:expr
-                    $(=> $xkey:literal $(@show($xshow:expr))?)?;
+                    $(=> $xkey:literal $(@$xflag:ident $(($xarg:expr))?)*)?;
             )*
         }
         raw $hook:path {
@@ -410,8 +411,8 @@ macro_rules! section {
                 $($(
                     out.push(Entry {
                         key: join(prefix, $xkey),
-                        value: row_show!(&self.$xfield; $(show($xshow))?),
-                        restart: false,
+                        value: row_show!(&self.$xfield; $($xflag($($xarg)?))*),
+                        restart: row_restart!($($xflag($($xarg)?))*),
                     });
                 )?)*
             }

@@ -825,6 +825,44 @@ fn gb28181_settings_are_read_and_checked() {
     assert_eq!((line, key.as_str()), (3, "gb28181.rtp_port_min"));
 }
 
+/// Issue 17 item 14: `invite` and `on_demand_grace`, their defaults, and the refusals.
+#[test]
+fn gb28181_on_demand_keys_are_read_and_checked() {
+    use crate::config::GbInvite;
+    let d = Config::embedded();
+    assert_eq!(
+        (d.gb28181.invite, d.gb28181.on_demand_grace_s),
+        (GbInvite::Always, 10)
+    );
+    let c = parse("[gb28181]\ninvite = \"on_demand\"\non_demand_grace = 0\n");
+    assert_eq!(
+        (c.gb28181.invite, c.gb28181.on_demand_grace_s),
+        (GbInvite::OnDemand, 0)
+    );
+    let (line, _, key, message) = fail("[gb28181]\ninvite = \"lazy\"\n");
+    assert_eq!((line, key.as_str()), (2, "gb28181.invite"));
+    assert!(
+        message.contains("expected one of always, on_demand"),
+        "{message}"
+    );
+    let (line, _, key, message) = fail("[gb28181]\non_demand_grace = 3601\n");
+    assert_eq!((line, key.as_str()), (2, "gb28181.on_demand_grace"));
+    assert!(message.contains("3600"), "{message}");
+    // on_demand invites by itself: auto_invite = false (API only) contradicts it, wherever
+    // either is written.
+    for text in [
+        "[gb28181]\nauto_invite = false\ninvite = \"on_demand\"\n",
+        "[gb28181]\ninvite = \"on_demand\"\nauto_invite = false\n",
+    ] {
+        let (_, _, key, message) = fail(text);
+        assert_eq!(key, "gb28181.invite", "{text}");
+        assert!(message.contains("auto_invite = false"), "{message}");
+    }
+    assert!(
+        Config::from_toml_str("[gb28181]\nauto_invite = false\ninvite = \"always\"\n", "t").is_ok()
+    );
+}
+
 /// The caps on what one peer may make us hold: the shipped defaults, keys read, and values
 /// out of range refused naming the key and line.
 #[test]
@@ -1013,6 +1051,8 @@ mod shipped_example {
                 "http_server.enabled",
                 "http_server.listen",
                 "http_api.listen",
+                "gb28181.invite",
+                "gb28181.on_demand_grace",
             ]
             .contains(&key)
         };
@@ -1025,6 +1065,7 @@ mod shipped_example {
             "\"disk\"",
             "\"udp\"",
             "\"device\"",
+            "\"on_demand\"",
             "\"34020000002000000002\"",
         ];
         let lines: Vec<&str> = text.lines().collect();

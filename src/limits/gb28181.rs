@@ -5,12 +5,12 @@ use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
 use crate::config::Config;
 use crate::net::gb28181::{MAX_DATAGRAM, MEDIA_TCP_BYTES, READ_BUFFER};
 use crate::server::gb28181::media::MediaLimits;
-use crate::session::gb28181::{MAX_CHANNELS, MAX_DEVICES};
+use crate::session::gb28181::{MAX_CHANNELS, MAX_DEVICES, MAX_WATCHED};
 use crate::wire::sip;
 
 /// Every media session assembling a full PES and access unit with a full reorder window, on
-/// its own media TCP connection or UDP port with a full read buffer, and every device with
-/// every channel. A SIP over TCP connection (a full message in its buffer) is admitted under
+/// its own media TCP connection or UDP port with a full read buffer, every device with every
+/// channel, and the most streams with viewers the agent tracks (on demand). A SIP over TCP connection (a full message in its buffer) is admitted under
 /// `max_connections` like any TCP connection, so the connections line counts it.
 pub(super) fn term(config: &Config) -> Option<Term> {
     if !config.gb28181.enabled {
@@ -22,7 +22,9 @@ pub(super) fn term(config: &Config) -> Option<Term> {
     let session = limits.max_pes_bytes + limits.max_frame_bytes + limits.reorder_bytes() + read;
     let sip_tcp = CONNECTION_BYTES + READ_BUFFER + sip::MAX_MESSAGE_LEN;
     let devices = MAX_DEVICES * MAX_CHANNELS * 256;
-    let bytes = sessions * session + devices + MAX_DATAGRAM;
+    // On-demand invites: the streams with viewers the agent tracks, a name and a state each.
+    let watched = MAX_WATCHED * 128;
+    let bytes = sessions * session + devices + watched + MAX_DATAGRAM;
     Some(Term {
         protocol: "gb28181",
         connection_bytes: sip_tcp,
@@ -37,7 +39,8 @@ pub(super) fn term(config: &Config) -> Option<Term> {
             formula: format!(
                 "gb28181.max_media_sessions {sessions} x {} (max_pes_bytes {} + \
                  max_frame_bytes {} + reorder window {} packets {} + read buffer {}) + \
-                 {MAX_DEVICES} devices x {MAX_CHANNELS} channels {} + one datagram",
+                 {MAX_DEVICES} devices x {MAX_CHANNELS} channels {} + {MAX_WATCHED} watched \
+                 streams {} + one datagram",
                 kib(session),
                 kib(limits.max_pes_bytes),
                 kib(limits.max_frame_bytes),
@@ -45,6 +48,7 @@ pub(super) fn term(config: &Config) -> Option<Term> {
                 kib(limits.reorder_bytes()),
                 kib(read),
                 kib(devices),
+                kib(watched),
             ),
             bytes: bytes as u64,
         }],

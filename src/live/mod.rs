@@ -1,9 +1,17 @@
 //! The live hub: the registry of Sources (vhost/app/stream), and the events that callbacks,
-//! DVR and the API will consume (publish, unpublish, play, stop, freed).
+//! DVR, the API and on-demand ingests consume (publish, unpublish, play, stop, freed, watched,
+//! unwatched).
 //!
 //! Frames from any ingest go into a [`Source`]; each player reads its own bounded
 //! [`PlayerQueue`]. The hub does no I/O and reads no clock: times come in as milliseconds
 //! from the driver. Shared through `Rc<RefCell<Hub>>`, never borrowed across an `.await`.
+//!
+//! Viewers: a stream is watched while it has a player (a session attached to its Source:
+//! RTMP, HTTP-FLV, HTTP-TS) or a viewer without a session ([`Hub::view`]: an HLS request
+//! counts for a while). [`HubEvent::Watched`] comes when a stream gets its first viewer and
+//! [`HubEvent::Unwatched`] when it loses its last, so an ingest that costs something while it
+//! runs (an on-demand GB28181 camera) starts and stops with its audience. Events wake the
+//! one consumer that waits in [`Hub::poll_events`].
 
 pub mod jitter;
 pub mod output;
@@ -14,6 +22,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 pub use jitter::TimeJitter;
 pub use output::{Output, OutputKind};
@@ -41,11 +50,33 @@ impl fmt::Display for StreamKey {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubEvent {
-    Publish { key: StreamKey, client: ClientId },
-    Unpublish { key: StreamKey, client: ClientId },
-    Play { key: StreamKey, client: ClientId },
-    Stop { key: StreamKey, client: ClientId },
-    Freed { key: StreamKey },
+    Publish {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Unpublish {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Play {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Stop {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Freed {
+        key: StreamKey,
+    },
+    /// The stream got its first viewer (a player, or an HLS request while nobody watched).
+    Watched {
+        key: StreamKey,
+    },
+    /// The stream lost its last viewer: no player left and no HLS request within its hold.
+    Unwatched {
+        key: StreamKey,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,9 +90,15 @@ pub enum HubError {
 #[derive(Debug)]
 pub struct Hub {
     sources: HashMap<StreamKey, Rc<RefCell<Source>>>,
+    /// Viewers without a session (HLS requests), by stream: until when (ms) each counts as
+    /// watched. At most `max_streams` entries (RAM: about 150 bytes each, within the 1 KiB a
+    /// stream is counted at); a view of one more stream is not counted.
+    views: HashMap<StreamKey, u64>,
     events: VecDeque<HubEvent>,
     dropped_events: u64,
     max_streams: usize,
+    /// The event consumer waiting in [`Hub::poll_events`].
+    waker: Option<Waker>,
 }
 
 impl Hub {
@@ -79,9 +116,11 @@ impl Hub {
     pub fn new(max_streams: usize) -> Hub {
         Hub {
             sources: HashMap::new(),
+            views: HashMap::new(),
             events: VecDeque::new(),
             dropped_events: 0,
             max_streams,
+            waker: None,
         }
     }
 
@@ -175,23 +214,82 @@ impl Hub {
     ) -> Result<Rc<RefCell<PlayerQueue>>, HubError> {
         let source = self.get_or_create(key, settings, now_ms)?;
         let queue = Rc::new(RefCell::new(PlayerQueue::new(client, limits)));
-        source.borrow_mut().attach(queue.clone());
+        let first = {
+            let mut s = source.borrow_mut();
+            s.attach(queue.clone());
+            s.players() == 1
+        };
         self.emit(HubEvent::Play {
             key: key.clone(),
             client,
         });
+        if first && !self.views.contains_key(key) {
+            self.emit(HubEvent::Watched { key: key.clone() });
+        }
         Ok(queue)
     }
 
     /// Detaches `client`'s player from `key`.
     pub fn stop(&mut self, key: &StreamKey, client: ClientId, now_ms: u64) {
-        if let Some(source) = self.sources.get(key) {
-            source.borrow_mut().detach(client, now_ms);
-            self.emit(HubEvent::Stop {
-                key: key.clone(),
-                client,
-            });
+        let Some(source) = self.sources.get(key) else {
+            return;
+        };
+        let last = {
+            let mut s = source.borrow_mut();
+            let before = s.players();
+            s.detach(client, now_ms);
+            before > 0 && s.players() == 0
+        };
+        self.emit(HubEvent::Stop {
+            key: key.clone(),
+            client,
+        });
+        if last && !self.views.contains_key(key) {
+            self.emit(HubEvent::Unwatched { key: key.clone() });
         }
+    }
+
+    /// A viewer without a session (an HLS playlist or segment request) at `now_ms`: the
+    /// stream counts as watched until `now_ms + hold_ms` (later views extend it), whether it
+    /// exists yet or not. Not counted past `max_streams` viewed streams.
+    pub fn view(&mut self, key: &StreamKey, now_ms: u64, hold_ms: u64) {
+        let until = now_ms.saturating_add(hold_ms);
+        if let Some(t) = self.views.get_mut(key) {
+            *t = (*t).max(until);
+            return;
+        }
+        if self.views.len() >= self.max_streams {
+            log::debug!(
+                "hub: view of {key} not counted ({} streams viewed)",
+                self.max_streams
+            );
+            return;
+        }
+        self.views.insert(key.clone(), until);
+        if self.players(key) == 0 {
+            self.emit(HubEvent::Watched { key: key.clone() });
+        }
+    }
+
+    /// Players attached to `key` now.
+    fn players(&self, key: &StreamKey) -> usize {
+        self.sources.get(key).map_or(0, |s| s.borrow().players())
+    }
+
+    /// Whether `key` has a viewer: a player, or a view not yet ended by [`Hub::sweep`] (the
+    /// same rule as the Watched/Unwatched events).
+    pub fn is_watched(&self, key: &StreamKey) -> bool {
+        self.players(key) > 0 || self.views.contains_key(key)
+    }
+
+    /// Every stream with a viewer ([`Hub::is_watched`]), each once.
+    pub fn watched(&self) -> impl Iterator<Item = &StreamKey> {
+        let players = self
+            .sources
+            .iter()
+            .filter(|(k, s)| s.borrow().players() > 0 && !self.views.contains_key(*k))
+            .map(|(k, _)| k);
+        players.chain(self.views.keys())
     }
 
     /// Players that dropped frames since the last call: (stream, client, new drops, total).
@@ -211,8 +309,22 @@ impl Hub {
         reports
     }
 
-    /// Frees Sources that have had neither publisher nor player for `grace_ms`.
+    /// Frees Sources that have had neither publisher nor player for `grace_ms`, and ends the
+    /// views whose hold is over.
     pub fn sweep(&mut self, now_ms: u64, grace_ms: u64) {
+        let mut ended = Vec::new();
+        self.views.retain(|key, until| {
+            let keep = *until > now_ms;
+            if !keep {
+                ended.push(key.clone());
+            }
+            keep
+        });
+        for key in ended {
+            if self.players(&key) == 0 {
+                self.emit(HubEvent::Unwatched { key });
+            }
+        }
         let mut freed = Vec::new();
         self.sources.retain(|key, s| {
             let idle = s.borrow().idle_since();
@@ -233,10 +345,24 @@ impl Hub {
             self.dropped_events += 1;
         }
         self.events.push_back(event);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<HubEvent> {
         self.events.pop_front()
+    }
+
+    /// Ready when events wait to be taken with [`Hub::poll_event`]; else the task is woken by
+    /// the next one. For the one consumer of the hub's events (the driver's dispatcher).
+    pub fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.events.is_empty() {
+            self.waker = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 
     /// Events dropped because nobody consumed them in time.
@@ -512,6 +638,7 @@ mod tests {
                     key: key("a"),
                     client: 2
                 },
+                HubEvent::Watched { key: key("a") },
                 HubEvent::Unpublish {
                     key: key("a"),
                     client: 1
@@ -520,9 +647,98 @@ mod tests {
                     key: key("a"),
                     client: 2
                 },
+                HubEvent::Unwatched { key: key("a") },
                 HubEvent::Freed { key: key("a") },
             ]
         );
+    }
+
+    fn watch_events(hub: &mut Hub) -> Vec<String> {
+        std::iter::from_fn(|| hub.poll_event())
+            .filter_map(|e| match e {
+                HubEvent::Watched { key } => Some(format!("watched {}", key.stream)),
+                HubEvent::Unwatched { key } => Some(format!("unwatched {}", key.stream)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Issue 17 item 14: the first viewer and the last one leaving are events, whatever the
+    /// kind of viewer: players (before or after a publisher) and HLS requests, held for a
+    /// while after each.
+    #[test]
+    fn a_stream_is_watched_from_its_first_viewer_to_its_last() {
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
+        let _q1 = hub.play(&key("a"), 1, settings(), limits(), 0).unwrap();
+        let _q2 = hub.play(&key("a"), 2, settings(), limits(), 0).unwrap();
+        assert_eq!(
+            watch_events(&mut hub),
+            ["watched a"],
+            "before any publisher"
+        );
+        assert!(hub.is_watched(&key("a")));
+        hub.stop(&key("a"), 1, 10);
+        assert!(watch_events(&mut hub).is_empty(), "one player is left");
+        hub.stop(&key("a"), 2, 20);
+        hub.stop(&key("a"), 2, 20);
+        assert_eq!(watch_events(&mut hub), ["unwatched a"], "once");
+        assert!(!hub.is_watched(&key("a")));
+
+        // An HLS request of a stream that does not exist yet, held for 3 s and renewed.
+        hub.view(&key("b"), 1_000, 3_000);
+        hub.view(&key("b"), 2_000, 3_000);
+        assert_eq!(watch_events(&mut hub), ["watched b"]);
+        hub.sweep(4_999, 5_000);
+        assert!(hub.is_watched(&key("b")), "held until 5 s");
+        let _q3 = hub.play(&key("b"), 3, settings(), limits(), 5_000).unwrap();
+        hub.sweep(5_000, 5_000);
+        assert!(watch_events(&mut hub).is_empty(), "a player took over");
+        let watched: Vec<_> = hub.watched().collect();
+        assert_eq!(watched, [&key("b")]);
+        hub.view(&key("b"), 6_000, 1_000);
+        hub.stop(&key("b"), 3, 6_500);
+        assert!(watch_events(&mut hub).is_empty(), "the view holds on");
+        hub.sweep(7_000, 5_000);
+        assert_eq!(watch_events(&mut hub), ["unwatched b"]);
+        assert_eq!(hub.watched().count(), 0);
+    }
+
+    #[test]
+    fn views_are_bounded_by_max_streams() {
+        let mut hub = Hub::new(2);
+        hub.view(&key("a"), 0, 1_000);
+        hub.view(&key("b"), 0, 1_000);
+        hub.view(&key("c"), 0, 1_000);
+        assert_eq!(watch_events(&mut hub), ["watched a", "watched b"]);
+        assert!(!hub.is_watched(&key("c")));
+        hub.view(&key("a"), 500, 1_000);
+        assert!(
+            watch_events(&mut hub).is_empty(),
+            "a known stream is renewed"
+        );
+    }
+
+    #[test]
+    fn an_event_wakes_the_consumer() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut hub = Hub::new(TEST_MAX_STREAMS);
+        assert!(hub.poll_events(&mut cx).is_pending());
+        hub.view(&key("a"), 0, 1_000);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert!(hub.poll_events(&mut cx).is_ready());
+        while hub.poll_event().is_some() {}
+        assert!(hub.poll_events(&mut cx).is_pending());
     }
 
     #[derive(Debug, Default)]

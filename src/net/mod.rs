@@ -200,6 +200,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     tokio::task::spawn_local(sweep(ctx.clone(), clock));
+    tokio::task::spawn_local(hub_events(shared.clone()));
     let mut refused = crate::server::RateLimit::new();
     let mut next_id: u32 = 0;
     loop {
@@ -361,14 +362,33 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
         let grace = u64::from(ctx.config().grace_period_ms);
         let mut hub = ctx.hub.borrow_mut();
         hub.sweep(clock.now_ms(), grace);
-        while let Some(event) = hub.poll_event() {
-            log::debug!("hub: {event:?}");
-        }
         for (key, client, new, total) in hub.take_drop_reports() {
             log::warn!(
                 "slow player: client {client} on {key} dropped {new} frames in the last \
                  second ({total} in all; queue limits)"
             );
+        }
+    }
+}
+
+/// The one consumer of the hub's events: woken by each, it logs them (debug) and hands them
+/// to what follows them (on-demand GB28181 invites on Watched/Unwatched), so a player's
+/// arrival reaches a camera at once, not at the next sweep.
+async fn hub_events(shared: Shared) {
+    let hub = shared.ctx.hub.clone();
+    let mut events = Vec::new();
+    loop {
+        std::future::poll_fn(|cx| hub.borrow_mut().poll_events(cx)).await;
+        events.extend(std::iter::from_fn(|| hub.borrow_mut().poll_event()));
+        for event in events.drain(..) {
+            log::debug!("hub: {event:?}");
+            #[cfg(feature = "gb28181")]
+            {
+                let gb = shared.gb.borrow().clone();
+                if let Some(gb) = gb {
+                    gb28181::handle_hub_event(&gb, &shared, &event);
+                }
+            }
         }
     }
 }

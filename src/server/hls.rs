@@ -204,18 +204,21 @@ impl HlsStream {
         self.segments.len()
     }
 
+    /// The playlist's `EXT-X-TARGETDURATION` in seconds (RFC 8216 4.3.3.1: every EXTINF of
+    /// the window rounded to the nearest integer is at most this), or None before the first
+    /// segment is complete.
+    pub fn target_duration_s(&self) -> Option<i64> {
+        let live = self.segments.iter().skip(self.window_start());
+        let target = live.map(|s| (s.duration_ms + 500) / 1000).max()?;
+        Some(target.max(1))
+    }
+
     /// The playlist (RFC 8216), or None before the first segment is complete.
     pub fn playlist(&self) -> Option<String> {
         let first = self.window_start();
         let live: Vec<&Segment> = self.segments.iter().skip(first).collect();
         let seq = live.first()?.seq;
-        // RFC 8216 4.3.3.1: every EXTINF rounded to the nearest integer is at most this.
-        let target = live
-            .iter()
-            .map(|s| (s.duration_ms + 500) / 1000)
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let target = self.target_duration_s().unwrap_or(1);
         let mut m = String::with_capacity(128 + live.len() * 48);
         let _ = write!(
             m,
@@ -539,6 +542,31 @@ impl Output for HlsOutput {
 
 /// Every stream's HLS state, for the HTTP handlers.
 pub type HlsRegistry = Rc<RefCell<HashMap<StreamKey, Rc<RefCell<HlsStream>>>>>;
+
+/// Target durations an HLS request counts as a viewer of its stream: a player reloads the
+/// playlist about once a target duration (RFC 8216 6.3.4), so one that stops asking for three
+/// has left.
+pub const VIEWER_HOLD_TARGETS: u64 = 3;
+
+/// How long an HLS request of `key` counts as a viewer ([`crate::live::Hub::view`]): three
+/// target durations of its playlist or, before its first segment (an on-demand camera not
+/// sending yet), three `hls_fragment`s of its vhost; at least 3 s.
+pub fn viewer_hold_ms(ctx: &ServerCtx, key: &StreamKey) -> u64 {
+    let target_ms = ctx
+        .hls
+        .borrow()
+        .get(key)
+        .and_then(|h| h.borrow().target_duration_s())
+        .map(|s| s as u64 * 1000)
+        .or_else(|| {
+            let config = ctx.config();
+            config
+                .vhost(&key.vhost)
+                .map(|v| u64::from(v.hls.fragment_ms))
+        })
+        .unwrap_or(0);
+    VIEWER_HOLD_TARGETS * target_ms.max(1000)
+}
 
 /// Attaches HLS (and the TS muxer it needs) to a publish whose vhost has it on; removes it when
 /// the vhost has it off (a republish after a reload).

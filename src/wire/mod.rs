@@ -18,6 +18,8 @@ pub mod flv;
 pub mod http;
 #[cfg(feature = "gb28181")]
 pub mod manscdp;
+#[cfg(feature = "dvr")]
+pub mod mp4;
 #[cfg(feature = "gb28181")]
 pub mod mpegps;
 #[cfg(feature = "mpegts")]

@@ -6,7 +6,10 @@
 //!   synthetic H.264-shaped stream), with a latency stamp in every video frame (`stamp.rs`).
 //! - `play URL`: N RTMP or HTTP-FLV players, ramped; per-second figures, then one JSON line.
 //! - `run URL [--play-url URL]`: both in one process (what ci/bench uses).
-//! - `blast`: the reference sender (`blast.rs`).
+//! - `ingest URL --publishers N`: N publishers of streams `<stream>0..`, each with one player
+//!   (`ingest.rs`): the server's CPU per ingested Gbit and RSS per publisher.
+//! - `blast [--batched | --mw-latency MS]`: the reference sender (`blast.rs`), unbatched (one
+//!   write per frame and socket) or batching writes per socket as tinysrs does by default.
 //!
 //! Figures go to stdout: one human line per second, then a single JSON line (last line) for
 //! scripts. With `--server-pid`, the server's CPU time over the window and its RSS (from
@@ -14,6 +17,7 @@
 
 mod blast;
 mod client;
+mod ingest;
 mod play;
 mod publish;
 mod source;
@@ -43,17 +47,24 @@ modes:
   publish URL            publish over RTMP (rtmp://host:port/app/stream) until killed
   play URL               N players (rtmp://... or http://host:port/app/stream.flv)
   run URL                publish URL and play it (or --play-url) in one process
+  ingest URL             N publishers of URL's stream name + 0..N-1 (rtmp://h/live/s:
+                         live/s0, live/s1, ...), each with one player
   blast                  reference: write the stream to N loopback sockets, report CPU
 options:
   --players N            players (play, run, blast)                        [10]
-  --ramp R               players connected per second                      [500]
+  --publishers N         (ingest) publishers, each with one player         [10]
+  --ramp R               players (ingest: publishers) started per second   [500]
   --warmup S             seconds after the ramp before measuring           [2]
   --duration S           seconds measured                                  [10]
   --kbps K               synthetic stream bitrate, kbit/s                  [1000]
   --fps F                synthetic stream frame rate                       [25]
   --gop S                synthetic stream keyframe interval, seconds       [2]
   --flv FILE             publish this FLV file (looping) instead
-  --play-url URL         (run) what the players open, e.g. the HTTP-FLV URL
+  --play-url URL         (run, ingest) what the players open, e.g. the HTTP-FLV URL
+                         (ingest: its stream name is the prefix, e.g. .../live/s.flv)
+  --batched              (blast) batch each socket's writes over the server's shipped
+                         mw_latency, then writev, as tinysrs does by default
+  --mw-latency MS        (blast) batch over MS ms (0: a write per frame)   [0]
   --expect-kbps K        (play) the publish bitrate, for the 90% starvation line
   --server-pid PID       report this process's CPU and RSS over the window
   --quiet                no per-second lines
@@ -65,6 +76,7 @@ struct Options {
     url: Option<Url>,
     play_url: Option<Url>,
     players: usize,
+    publishers: usize,
     ramp: f64,
     warmup: f64,
     duration: f64,
@@ -75,6 +87,8 @@ struct Options {
     expect_kbps: Option<f64>,
     server_pid: Option<u32>,
     quiet: bool,
+    /// (blast) The merged-write window; zero: one write per frame.
+    mw_latency: Duration,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -84,6 +98,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         url: None,
         play_url: None,
         players: 10,
+        publishers: 10,
         ramp: 500.0,
         warmup: 2.0,
         duration: 10.0,
@@ -94,6 +109,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         expect_kbps: None,
         server_pid: None,
         quiet: false,
+        mw_latency: Duration::ZERO,
     };
     let mut it = args[1..].iter();
     while let Some(arg) = it.next() {
@@ -103,6 +119,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
         match arg.as_str() {
             "--players" => o.players = num(arg, value()?)?,
+            "--publishers" => o.publishers = num(arg, value()?)?,
             "--ramp" => o.ramp = num(arg, value()?)?,
             "--warmup" => o.warmup = num(arg, value()?)?,
             "--duration" => o.duration = num(arg, value()?)?,
@@ -114,6 +131,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--expect-kbps" => o.expect_kbps = Some(num(arg, value()?)?),
             "--server-pid" => o.server_pid = Some(num(arg, value()?)?),
             "--quiet" => o.quiet = true,
+            "--batched" => o.mw_latency = blast::shipped_mw_latency(),
+            "--mw-latency" => o.mw_latency = Duration::from_millis(num(arg, value()?)?),
             s if !s.starts_with("--") && o.url.is_none() => o.url = Some(Url::parse(s)?),
             s => return Err(format!("unknown argument {s:?}")),
         }
@@ -121,6 +140,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let positive = o.ramp > 0.0 && o.warmup >= 0.0 && o.duration > 0.0 && o.fps > 0;
     if !positive || o.kbps == 0 || o.gop == 0 {
         return Err("--ramp, --duration, --kbps, --fps and --gop must be > 0".into());
+    }
+    // The server's own bound on `play.mw_latency`.
+    if o.mw_latency > Duration::from_secs(10) {
+        return Err("--mw-latency: at most 10000 ms".into());
     }
     Ok(o)
 }
@@ -147,7 +170,7 @@ fn main() -> ExitCode {
     };
     let result = match options.mode.as_str() {
         "blast" => run_blast(&options, &stream),
-        "publish" | "play" | "run" => {
+        "publish" | "play" | "run" | "ingest" => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -158,7 +181,12 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            LocalSet::new().block_on(&rt, load(options, Rc::new(stream)))
+            let stream = Rc::new(stream);
+            if options.mode == "ingest" {
+                LocalSet::new().block_on(&rt, ingest::run(options, stream))
+            } else {
+                LocalSet::new().block_on(&rt, load(options, stream))
+            }
         }
         m => Err(format!("unknown mode {m:?}\n{USAGE}")),
     };
@@ -175,6 +203,7 @@ fn run_blast(o: &Options, stream: &Stream) -> Result<(), String> {
     let f = blast::run(
         o.players,
         stream,
+        o.mw_latency,
         Duration::from_secs_f64(o.warmup),
         Duration::from_secs_f64(o.duration),
     )
@@ -185,15 +214,17 @@ fn run_blast(o: &Options, stream: &Stream) -> Result<(), String> {
     } else {
         0.0
     };
+    let mw_latency_ms = o.mw_latency.as_millis() as u64;
     println!(
-        "blast: {} sockets, {:.0} kbit/s each: sender CPU {:.2} s over {:.1} s, delivered {:.1} \
-         Mbit/s, {:.3} CPU s per Gbit, {} stalled writes",
+        "blast: {} sockets, {:.0} kbit/s each, mw_latency {mw_latency_ms} ms: sender CPU {:.2} \
+         s over {:.1} s, delivered {:.1} Mbit/s, {:.3} CPU s per Gbit, {} writes, {} stalled",
         o.players,
         stream.kbps(),
         f.cpu_s,
         f.window_s,
         mbps,
         cpu_per_gbit,
+        f.writes,
         f.stalls
     );
     println!(
@@ -201,6 +232,8 @@ fn run_blast(o: &Options, stream: &Stream) -> Result<(), String> {
         json!({
             "mode": "blast",
             "players": o.players,
+            "mw_latency_ms": mw_latency_ms,
+            "writes": f.writes,
             "publish_kbps": stream.kbps(),
             "window_s": f.window_s,
             "sender_cpu_s": f.cpu_s,

@@ -53,6 +53,24 @@ impl Stream {
         bytes as f64 * 8.0 / f64::from(self.period_ms.max(1))
     }
 
+    /// Payload bytes of the longest GOP of the loop (a video keyframe and the frames up to the
+    /// next one, audio included): what a server caching the last GOP holds per stream at most,
+    /// before its own overhead. The whole loop when there is no video keyframe.
+    pub fn max_gop_bytes(&self) -> usize {
+        let keyframe = |m: &Message| {
+            m.type_id == MessageType::Video && m.body.first().is_some_and(|b| b >> 4 == 1)
+        };
+        let (mut max, mut gop) = (0, 0);
+        for m in &self.frames {
+            if keyframe(m) {
+                max = max.max(gop);
+                gop = 0;
+            }
+            gop += m.body.len();
+        }
+        max.max(gop)
+    }
+
     /// H.264-shaped video only: one GOP of `fps × gop_s` frames, the keyframe five times the
     /// size of a P frame, sized so that the stream (stamps included) runs at `kbps`. The
     /// sequence header is plausible (baseline profile SPS/PPS) but the slices are filler: good
@@ -262,10 +280,38 @@ mod tests {
             assert_eq!(v.codec, VideoCodec::Avc);
             assert!(!v.sequence_header);
         }
+        let loop_bytes: usize = s.frames.iter().map(|m| m.body.len()).sum();
+        assert_eq!(s.max_gop_bytes(), loop_bytes, "one GOP a loop");
         assert!(
             flv::parse_video(&s.headers[1].body)
                 .unwrap()
                 .sequence_header
         );
+    }
+
+    #[test]
+    fn longest_gop_counts_from_keyframe_to_keyframe() {
+        let frame = |key: bool, len: usize| {
+            let mut body = vec![0xAA; len];
+            body[0] = if key { 0x17 } else { 0x27 };
+            Message {
+                type_id: MessageType::Video,
+                timestamp: 0,
+                body: Bytes::from(body),
+                stampable: false,
+            }
+        };
+        let mut s = Stream::synthetic(100, 1, 1);
+        s.frames = vec![
+            frame(false, 7),
+            frame(true, 10),
+            frame(false, 5),
+            frame(false, 5),
+            frame(true, 20),
+            frame(false, 1),
+        ];
+        assert_eq!(s.max_gop_bytes(), 21);
+        s.frames.truncate(4);
+        assert_eq!(s.max_gop_bytes(), 20);
     }
 }

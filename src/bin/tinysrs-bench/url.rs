@@ -49,6 +49,19 @@ impl Url {
             path: format!("/{path}"),
         })
     }
+
+    /// The same server and app, stream `name` (for an RTMP URL; an HTTP-FLV one gets `.flv`).
+    pub fn with_stream(&self, name: &str) -> Url {
+        let stream = match self.scheme {
+            Scheme::Rtmp => name.to_string(),
+            Scheme::HttpFlv => format!("{name}.flv"),
+        };
+        Url {
+            path: format!("/{}/{stream}", self.app),
+            stream,
+            ..self.clone()
+        }
+    }
 }
 
 impl fmt::Display for Url {
@@ -77,6 +90,12 @@ mod tests {
         assert_eq!((u.app.as_str(), u.stream.as_str()), ("a/b", "s.flv"));
         assert_eq!(u.path, "/a/b/s.flv");
         assert!(Url::parse("rtmp://h/x").is_err());
+        let u = Url::parse("rtmp://h:1/live/s").unwrap().with_stream("s7");
+        assert_eq!(u, Url::parse("rtmp://h:1/live/s7").unwrap());
+        let u = Url::parse("http://h:2/live/s.flv")
+            .unwrap()
+            .with_stream("s3");
+        assert_eq!(u, Url::parse("http://h:2/live/s3.flv").unwrap());
         assert!(Url::parse("udp://h/a/b").is_err());
     }
 }

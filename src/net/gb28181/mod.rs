@@ -262,6 +262,16 @@ async fn sip_udp(gb: GbHandle, shared: Shared, udp: Rc<UdpSocket>) {
     }
 }
 
+/// A hub event (from the driver's dispatcher): a camera stream's viewers reach the agent, and
+/// an INVITE or BYE it decides on leaves at once.
+pub fn handle_hub_event(gb: &GbHandle, shared: &Shared, event: &crate::live::HubEvent) {
+    let now = shared.clock.now_ms();
+    let config = shared.ctx.config();
+    if gb28181::handle_hub_event(&mut gb.borrow_mut().agent, &config, now, event) {
+        pump(gb, shared);
+    }
+}
+
 async fn tick(gb: GbHandle, shared: Shared) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -269,6 +279,7 @@ async fn tick(gb: GbHandle, shared: Shared) {
         let now = shared.clock.now_ms();
         {
             let mut g = gb.borrow_mut();
+            gb28181::sync_viewers(&mut g.agent, &shared.ctx, now);
             g.agent.handle_timeout(now);
             g.router.flush(&shared.ctx, now);
         }

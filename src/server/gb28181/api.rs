@@ -1,8 +1,10 @@
 //! The GB28181 part of the HTTP API, in SRS's envelope (`code`, `server`, `service`, `pid`):
 //!
-//! - `GET /api/v1/gb28181/devices`: devices with their channels and call state, and the SIP
-//!   messages the decoder refused (`sip_refused`: in total, and per device with the reason
-//!   of the last, so the operator sees why a camera went offline);
+//! - `GET /api/v1/gb28181/devices`: devices with their channels and call state (with
+//!   `invite = "on_demand"` also whether a channel's stream is watched: `on_demand` is
+//!   "watched", "grace" with `bye_in_ms` until its BYE, or "unwatched"), and the SIP messages
+//!   the decoder refused (`sip_refused`: in total, and per device with the reason of the
+//!   last, so the operator sees why a camera went offline);
 //! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/invite`: start a channel;
 //! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/bye`: stop it.
 //!
@@ -11,7 +13,7 @@
 
 use serde_json::json;
 
-use crate::session::gb28181::{Agent, SipTransport};
+use crate::session::gb28181::{Agent, ChannelInfo, OnDemand, SipTransport};
 
 pub const CODE_NOT_FOUND: u32 = 6000;
 
@@ -37,13 +39,7 @@ pub fn handle(agent: &mut Agent, now_ms: u64, path: &str) -> (serde_json::Value,
                         "last_seen_ms": d.last_seen_ms,
                         "sip_refused": d.sip_refused,
                         "sip_refused_reason": d.sip_refused_reason,
-                        "channels": d.channels.iter().map(|c| json!({
-                            "id": c.id,
-                            "name": c.name,
-                            "status": c.status,
-                            "state": c.state,
-                            "ssrc": c.ssrc,
-                        })).collect::<Vec<_>>(),
+                        "channels": d.channels.iter().map(|c| channel(c, now_ms)).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -60,4 +56,23 @@ pub fn handle(agent: &mut Agent, now_ms: u64, path: &str) -> (serde_json::Value,
         }
         _ => (json!({}), CODE_NOT_FOUND),
     }
+}
+
+/// A channel; with `invite = "on_demand"` also its stream's viewers (`on_demand`: "watched",
+/// "grace" with `bye_in_ms`, or "unwatched").
+fn channel(c: &ChannelInfo, now_ms: u64) -> serde_json::Value {
+    let mut v = json!({
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "state": c.state,
+        "ssrc": c.ssrc,
+    });
+    if let Some(d) = c.on_demand {
+        v["on_demand"] = json!(d.as_str());
+        if let OnDemand::Grace { bye_at } = d {
+            v["bye_in_ms"] = json!(bye_at.saturating_sub(now_ms));
+        }
+    }
+    v
 }

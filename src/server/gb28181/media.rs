@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::assemble::{Assembler, AudioEs, VideoEs};
 use crate::config::Config;
 use crate::live::{ClientId, Source, StreamKey};
-use crate::media::Frame;
+use crate::media::{Frame, FrameKind};
 use crate::server::stats::{ClientKind, ClientRecord, Registration};
 use crate::server::{ConnLog, RateLimit, ServerCtx};
 use crate::session::gb28181::Agent;
@@ -74,6 +74,9 @@ pub struct MediaStats {
     pub packets: u64,
     pub lost: u64,
     pub frames: u64,
+    /// Video frames dropped before the call's first keyframe (a camera that starts
+    /// mid-GOP): players waiting for the stream start on a picture they can decode.
+    pub before_keyframe: u64,
 }
 
 /// Where a packet came from: its source address, its length as received (for the byte
@@ -93,6 +96,8 @@ pub struct MediaSession {
     asm: Assembler,
     source: Option<Rc<RefCell<Source>>>,
     frames: Vec<Frame>,
+    /// A video keyframe has been published in this call.
+    keyframe_seen: bool,
     pub stats: MediaStats,
     pub last_packet_ms: u64,
     /// In the client registry from the first packet on (its address is the peer's).
@@ -123,6 +128,7 @@ impl MediaSession {
             asm: Assembler::with_max_access_unit(limits.max_frame_bytes),
             source: None,
             frames: Vec::new(),
+            keyframe_seen: false,
             stats: MediaStats::default(),
             last_packet_ms: now_ms,
             registration: None,
@@ -262,6 +268,7 @@ impl MediaSession {
     }
 
     fn publish_frames(&mut self, ctx: &ServerCtx, now_ms: u64) {
+        self.skip_to_keyframe();
         if self.frames.is_empty() {
             return;
         }
@@ -299,6 +306,37 @@ impl MediaSession {
         }
     }
 
+    /// Drops the video frames before the call's first keyframe (sequence headers and audio
+    /// pass): players that waited for the stream (on-demand invites) get it from the first
+    /// picture they can decode, as players joining later start at the cached keyframe. A
+    /// camera that sends no keyframe within [`MAX_BEFORE_KEYFRAME`] frames (intra refresh
+    /// without IDR) is let through from then on, with a warning.
+    fn skip_to_keyframe(&mut self) {
+        if self.keyframe_seen {
+            return;
+        }
+        let (seen, skipped) = (&mut self.keyframe_seen, &mut self.stats.before_keyframe);
+        let mut gave_up = false;
+        self.frames.retain(|f| {
+            if *seen || f.kind != FrameKind::Video || f.sequence_header {
+                return true;
+            }
+            gave_up = !f.keyframe && *skipped >= MAX_BEFORE_KEYFRAME;
+            *seen = f.keyframe || gave_up;
+            if !*seen {
+                *skipped += 1;
+            }
+            *seen
+        });
+        if gave_up {
+            log::warn!(
+                "GB28181 {} (ssrc {}): no keyframe in the first {MAX_BEFORE_KEYFRAME} video                  frames; passing frames on without one",
+                self.key,
+                self.ssrc
+            );
+        }
+    }
+
     /// The call ended: the last access unit goes out and the stream is unpublished (players
     /// stay attached for a new call).
     pub fn stop(&mut self, ctx: &ServerCtx, now_ms: u64) {
@@ -313,6 +351,10 @@ impl MediaSession {
         self.registration = None;
     }
 }
+
+/// Video frames a call may send before its first keyframe that are dropped (see
+/// `MediaSession::skip_to_keyframe`): 12 s at 25 fps, longer than cameras' GOPs.
+pub const MAX_BEFORE_KEYFRAME: u64 = 300;
 
 /// GB28181 media sessions get client ids from here up, apart from connection ids.
 const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
@@ -579,6 +621,109 @@ mod tests {
         // The sequence header, the 50 KB keyframe and the two P frames; not the 150 KB one.
         assert_eq!((stats.keyframes, stats.video_frames), (1, 4), "{stats:?}");
         assert!(stats.bytes < 60_000, "{stats:?}");
+    }
+
+    /// A player attached before the call, a session for ssrc 7 fed `aus` (H.264 access
+    /// units, keyframe or not) one RTP packet each, then stopped: what the player got
+    /// ("header", "key", "p" and the control items), and the frames dropped before the first
+    /// keyframe.
+    fn play_a_call(aus: &[(Vec<u8>, bool)]) -> (Vec<String>, u64) {
+        use crate::live::{QueueItem, QueueLimits};
+        use crate::wire::mpegps::Muxer;
+        let config = Config::from_toml_str("", "test.toml").unwrap();
+        let mut agent = Agent::new(super::super::agent_config(&config), 1);
+        let settings = crate::server::source_settings(config.default_vhost());
+        let ctx = ServerCtx::new(config, Hub::new(8));
+        let limits = QueueLimits {
+            max_bytes: 1 << 20,
+            max_duration_ms: 100_000,
+        };
+        let player = ctx
+            .hub
+            .borrow_mut()
+            .play(&key("cam"), 1, settings, limits, 0)
+            .unwrap();
+        let mut router = MediaRouter::default();
+        assert!(router.start(7, key("cam"), 0, &MediaLimits::of(&ctx.config())));
+        let mut mux = Muxer::new(Some(StreamType::H264), None);
+        for (i, (au, keyframe)) in aus.iter().enumerate() {
+            let mut ps = Vec::new();
+            let pts = 3_600 * (i as u64 + 1);
+            mux.write_frame(true, pts, None, *keyframe, au, true, &mut ps);
+            let packet = RtpPacket {
+                marker: true,
+                payload_type: 96,
+                sequence: i as u16,
+                timestamp: pts as u32,
+                ssrc: 7,
+                payload: Bytes::from(ps),
+            };
+            let mut out = Vec::new();
+            packet.encode(&mut out);
+            let at = i as u64 * 40;
+            router.handle_packet(&mut agent, &ctx, at, CAMERA, None, Bytes::from(out));
+        }
+        let skipped = router.sessions[&7].stats.before_keyframe;
+        router.stop(&ctx, 7, aus.len() as u64 * 40);
+        let mut items = Vec::new();
+        player
+            .borrow_mut()
+            .drain_into(&mut items, usize::MAX, usize::MAX);
+        let got = items
+            .iter()
+            .map(|i| match i {
+                QueueItem::Frame(f) if f.sequence_header => "header".to_owned(),
+                QueueItem::Frame(f) if f.keyframe => "key".to_owned(),
+                QueueItem::Frame(_) => "p".to_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        (got, skipped)
+    }
+
+    /// An H.264 IDR access unit with its SPS and PPS.
+    const IDR: &[u8] = &[
+        0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1F, 0xAC, 0xD9, 0, 0, 0, 1, 0x68, 0xEE, 0x3C, 0x80, 0, 0,
+        0, 1, 0x65, 0x88, 0x84,
+    ];
+    /// A P slice.
+    const P: &[u8] = &[0, 0, 0, 1, 0x41, 0x9A];
+
+    /// A P slice after the SPS and PPS (a camera that repeats them before every frame).
+    fn params_p() -> Vec<u8> {
+        [&IDR[..22], P].concat()
+    }
+
+    /// Issue 17 item 14: a player waiting for an on-demand camera gets the stream from its
+    /// first keyframe. A camera that starts mid-GOP and repeats its parameter sets before
+    /// every frame sends decodable-looking P frames first (the assembler only holds back
+    /// frames before the first SPS/PPS): they are dropped and counted, the sequence header
+    /// and the keyframe come first.
+    #[test]
+    fn a_call_starts_at_its_first_keyframe() {
+        let aus = [
+            (params_p(), false),
+            (params_p(), false),
+            (IDR.to_vec(), true),
+            (P.to_vec(), false),
+            (P.to_vec(), false),
+        ];
+        let (got, skipped) = play_a_call(&aus);
+        // The last P frame is flushed by the stop (an access unit ends when the next begins).
+        assert_eq!(got, ["Published", "header", "key", "p", "p", "Unpublished"]);
+        assert_eq!(skipped, 2);
+    }
+
+    /// A camera that never sends a keyframe (intra refresh) is let through after
+    /// MAX_BEFORE_KEYFRAME frames rather than never.
+    #[test]
+    fn a_call_without_keyframes_is_let_through_after_a_while() {
+        let n = MAX_BEFORE_KEYFRAME as usize + 5;
+        let aus = vec![(params_p(), false); n];
+        let (got, skipped) = play_a_call(&aus);
+        assert_eq!(skipped, MAX_BEFORE_KEYFRAME);
+        let frames = got.iter().filter(|g| *g == "p").count();
+        assert_eq!(frames, n - MAX_BEFORE_KEYFRAME as usize, "{got:?}");
     }
 
     /// Issue 17 item 6: a session is a client from its first packet, counting every RTP

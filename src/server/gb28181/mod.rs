@@ -1,7 +1,8 @@
 //! GB/T 28181 camera gateway: the SIP agent's glue and the media path from PS-over-RTP into
 //! the live hub. The agent's settings come from `gb28181.*` here ([`agent_config`]); its
-//! events start and stop media sessions here ([`handle_event`]); the driver in
-//! `net::gb28181` moves the bytes and opens the sockets this module asks for.
+//! events start and stop media sessions here ([`handle_event`]); the hub's viewers of camera
+//! streams reach it here, for on-demand invites ([`handle_hub_event`], [`sync_viewers`]); the
+//! driver in `net::gb28181` moves the bytes and opens the sockets this module asks for.
 
 #[cfg(feature = "api")]
 pub mod api;
@@ -10,10 +11,12 @@ pub mod media;
 
 use std::net::SocketAddr;
 
-use crate::config::{Config, GbStreamName, GbTransport};
-use crate::live::StreamKey;
+use crate::config::{Config, GbInvite, GbStreamName, GbTransport};
+use crate::live::{HubEvent, StreamKey};
 use crate::server::ServerCtx;
-use crate::session::gb28181::{AgentConfig, AgentEvent, Credentials, MediaTransport};
+use crate::session::gb28181::{
+    Agent, AgentConfig, AgentEvent, Credentials, InvitePolicy, MediaTransport, StreamNaming,
+};
 use crate::wire::sdp;
 use media::{ConnId, MediaLimits, MediaRouter};
 
@@ -28,7 +31,17 @@ pub fn agent_config(config: &Config) -> AgentConfig {
             password: g.password.clone(),
             passwords: g.passwords.clone(),
         },
-        auto_invite: g.auto_invite,
+        invite: match (g.auto_invite, g.invite) {
+            (false, _) => InvitePolicy::Manual,
+            (true, GbInvite::Always) => InvitePolicy::Always,
+            (true, GbInvite::OnDemand) => InvitePolicy::OnDemand {
+                grace_ms: u64::from(g.on_demand_grace_s) * 1000,
+            },
+        },
+        naming: match g.stream_name {
+            GbStreamName::Channel => StreamNaming::Channel,
+            GbStreamName::Device => StreamNaming::Device,
+        },
         transport: match g.transport {
             GbTransport::TcpPassive => sdp::Transport::TcpPassive,
             GbTransport::TcpActive => sdp::Transport::TcpActive,
@@ -53,6 +66,40 @@ pub fn stream_key(config: &Config, device: &str, channel: &str) -> StreamKey {
             GbStreamName::Device => device.to_string(),
         },
     }
+}
+
+/// The agent's name for a hub stream, if it is a camera stream (`{app}/{id}` on the default
+/// vhost, as [`stream_key`] names them): the id.
+pub fn camera_stream<'a>(config: &Config, key: &'a StreamKey) -> Option<&'a str> {
+    let camera = key.vhost == config.default_vhost().name && key.app == config.gb28181.app;
+    camera.then_some(key.stream.as_str())
+}
+
+/// Hands a hub event to the agent: a camera stream's first viewer or its last one leaving
+/// (on-demand invites). Returns whether the agent took one (the driver then sends what it
+/// queued).
+pub fn handle_hub_event(agent: &mut Agent, config: &Config, now_ms: u64, event: &HubEvent) -> bool {
+    let (key, watched) = match event {
+        HubEvent::Watched { key } => (key, true),
+        HubEvent::Unwatched { key } => (key, false),
+        _ => return false,
+    };
+    match camera_stream(config, key) {
+        Some(stream) => {
+            agent.handle_viewers(now_ms, stream, watched);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Once a second: the camera streams the hub counts as watched, to the agent (mends an event
+/// the hub dropped; see [`Agent::sync_viewers`]).
+pub fn sync_viewers(agent: &mut Agent, ctx: &ServerCtx, now_ms: u64) {
+    let config = ctx.config();
+    let hub = ctx.hub.borrow();
+    let streams = hub.watched().filter_map(|k| camera_stream(&config, k));
+    agent.sync_viewers(now_ms, streams);
 }
 
 /// A media socket the driver opens or closes for a call.

@@ -1,20 +1,36 @@
 //! HLS from the hub (`/{app}/{stream}.m3u8`, `/{app}/{stream}-{seq}.ts`): the playlist from
-//! RAM, segments as shared RAM buffers or as a file plan (disk storage).
+//! RAM, segments as shared RAM buffers or as a file plan (disk storage). Each request counts
+//! as a viewer of its stream for three target durations (`Hub::view`).
 
 use bytes::Bytes;
 
 use super::{Answer, Body, FileBody, HttpConn, Response, Route};
 use crate::live::StreamKey;
-use crate::server::hls::SegmentData;
+use crate::server::hls::{self, SegmentData};
 use crate::wire::http::{Method, RequestHead};
 
-pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, _: u64) -> Option<Answer> {
+pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) -> Option<Answer> {
     let response = match route {
-        Route::Playlist(key) => playlist(conn, head, key),
-        Route::Segment(key, seq) => segment(conn, head, key, *seq),
+        Route::Playlist(key) => {
+            view(conn, key, now);
+            playlist(conn, head, key)
+        }
+        Route::Segment(key, seq) => {
+            view(conn, key, now);
+            segment(conn, head, key, *seq)
+        }
         _ => return None,
     };
     Some(Answer::Response(response))
+}
+
+/// An HLS player is not a session: its requests count as a viewer of the stream for a while
+/// (three target durations), so that an on-demand camera starts for it (the playlist is 404
+/// until its first segment) and stops once it has gone.
+fn view(conn: &HttpConn, key: &StreamKey, now: u64) {
+    let server = &conn.ctx.server;
+    let hold = hls::viewer_hold_ms(server, key);
+    server.hub.borrow_mut().view(key, now, hold);
 }
 
 fn playlist(conn: &HttpConn, head: &RequestHead, key: &StreamKey) -> Response {

@@ -25,8 +25,8 @@
 //!
 //! An idle call is invited again as its [`Resume`] says: automatically at a time (after a
 //! failure or a media timeout), when the device registers again (it hung up with its own BYE),
-//! or only when asked (the API stopped it). The API (and, once on-demand play exists, a
-//! player's arrival) invites through `Agent::invite` whatever the resume.
+//! or only when asked (the API stopped it, or on demand nobody watched it). The API and, on
+//! demand, a viewer's arrival invite through `Agent::invite` whatever the resume.
 //!
 //! Retransmission (RFC 3261 §17.1.1.2, Timer A with a fixed interval): an INVITE goes out again
 //! every [`INVITE_RETRY_MS`] until a response comes, [`INVITE_TRIES`] sends in all, on UDP
@@ -94,11 +94,12 @@ impl Retransmit {
 /// most reluctant (`At` by time), so two reasons combine with `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Resume {
-    /// Automatically from this time (ms, the caller's clock), when `auto_invite` is on.
+    /// Automatically from this time (ms, the caller's clock), when the invite policy invites
+    /// the channel by itself (always; on demand, while its stream is watched).
     At(u64),
     /// When the device registers again: it hung up with its own BYE, as SRS honours it.
     OnRegister,
-    /// Only when asked (the API stopped the channel).
+    /// Only when asked: the API stopped the channel, or (on demand) nobody watched it.
     OnRequest,
 }
 

@@ -117,14 +117,6 @@ impl Device {
             }
         }
     }
-
-    /// When the next channel becomes due for an automatic invite (None: none will).
-    pub fn next_auto_invite(&self) -> Option<u64> {
-        self.channels
-            .values()
-            .filter_map(Channel::auto_invite_at)
-            .min()
-    }
 }
 
 #[derive(Debug, Default)]
@@ -255,9 +247,7 @@ impl Agent {
                 };
                 d.last_seen = now;
                 d.apply_catalog(items);
-                if self.config.auto_invite {
-                    self.invite_due(now, &id);
-                }
+                self.invite_due(now, &id);
             }
             Mans::DeviceInfoResponse {
                 device_id,
@@ -293,14 +283,30 @@ impl Agent {
         self.outbox.send(peer, &msg);
     }
 
-    /// Invites every channel of a device whose automatic retry is due.
+    /// Invites the channels of a device whose automatic invite is due, those the policy
+    /// invites: none (manual), all (always), those whose stream has viewers (on demand).
     pub(super) fn invite_due(&mut self, now: u64, id: &str) {
         let Some(d) = self.devices.map.get(id) else {
             return;
         };
-        for ch in d.due_channels(now) {
+        let due: Vec<String> = d
+            .due_channels(now)
+            .into_iter()
+            .filter(|ch| self.invites_by_itself(id, ch))
+            .collect();
+        for ch in due {
             self.invite(now, id, &ch);
         }
+    }
+
+    /// When the next channel of device `id` becomes due for an automatic invite (None: none
+    /// will).
+    pub(super) fn next_auto_invite(&self, id: &str, d: &Device) -> Option<u64> {
+        d.channels
+            .iter()
+            .filter(|(ch, _)| self.invites_by_itself(id, ch))
+            .filter_map(|(_, c)| c.auto_invite_at())
+            .min()
     }
 }
 

@@ -175,8 +175,8 @@ impl Agent {
     }
 
     /// A BYE from a device: 200 OK, and the call ends. The device does not want to send: the
-    /// channel is not invited again until it registers again, the API asks, or (on-demand
-    /// play, a later item) a player does.
+    /// channel is not invited again until it registers again, the API asks, or (on demand) a
+    /// viewer arrives while nobody watches.
     pub(super) fn on_bye(&mut self, _now: u64, peer: Peer, msg: &SipMessage) {
         self.reply(peer, msg, 200, "OK");
         if let Some((dev, ch)) = msg.call_id().and_then(|c| self.devices.find_call(c)) {

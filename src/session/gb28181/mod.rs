@@ -6,11 +6,13 @@
 //! on/offline). Commands from the API: [`Agent::invite`], [`Agent::bye`]; from the driver,
 //! a message the SIP decoder refused: [`Agent::handle_refused`]; from the media path:
 //! [`Agent::media_activity`], [`Agent::media_closed`], [`Agent::rename_ssrc`],
-//! [`Agent::only_call_from`], [`Agent::release_udp_port`].
+//! [`Agent::only_call_from`], [`Agent::release_udp_port`]; from the live hub, for on-demand
+//! invites: [`Agent::handle_viewers`], [`Agent::sync_viewers`].
 //!
 //! Device lifecycle: unknown → REGISTER (401 challenge if a password applies, then 200 with
-//! Date) → online → Catalog and DeviceInfo queries → channels → INVITE each channel (when
-//! `auto_invite`; its media port is opened first) → 200 + SDP → ACK → media. Keepalives keep
+//! Date) → online → Catalog and DeviceInfo queries → channels → INVITE each channel (as
+//! [`InvitePolicy`] says: all of them, or those whose stream has viewers; its media port is
+//! opened first) → 200 + SDP → ACK → media. Keepalives keep
 //! it online; a keepalive from an unknown device (we restarted, it did not re-register) makes
 //! it online too, but not one from a device that left with `Expires: 0` (it must REGISTER).
 //! REGISTER with `Expires: 0` or no keepalive for `keepalive_timeout` takes it offline: its
@@ -18,15 +20,17 @@
 //! `media_timeout` is hung up (BYE) and invited again. A call whose only media TCP connection
 //! closes is hung up at once (BYE) and invited again after `media_timeout`. A channel the
 //! device hangs up (its BYE) is invited again only when the device registers again or on
-//! request (the API; on-demand play will ask the same way, through [`Agent::invite`]).
+//! request (the API, or a viewer's arrival on demand, through [`Agent::invite`]).
 //!
 //! The pieces: `register` (REGISTER, digest nonces, liveness), `device` (devices,
 //! channels, MANSCDP queries and answers), `call` (a call's states and its one transition
-//! table), `invite` (INVITE, ACK, BYE and the call timers), `alloc` (SSRCs and UDP media
-//! ports), `outbox` (what we send), `view` (what the API shows).
+//! table), `invite` (INVITE, ACK, BYE and the call timers), `demand` (on-demand invites:
+//! viewers and their grace), `alloc` (SSRCs and UDP media ports), `outbox` (what we send),
+//! `view` (what the API shows).
 
 mod alloc;
 mod call;
+mod demand;
 mod device;
 mod invite;
 mod outbox;
@@ -39,10 +43,11 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 
 pub use call::{CallState, MediaTransport, INVITE_RETRY_MS, INVITE_TRIES};
+pub use demand::{Watch, MAX_WATCHED};
 pub use device::{MAX_CHANNELS, MAX_DEVICES};
 pub use outbox::MAX_OUTBOX;
 pub use register::Credentials;
-pub use view::{ChannelInfo, DeviceInfo};
+pub use view::{ChannelInfo, DeviceInfo, OnDemand};
 
 use crate::wire::sdp;
 use crate::wire::sip::{Method, SipMessage, StartLine};
@@ -64,6 +69,30 @@ pub struct Peer {
     pub local: SocketAddr,
 }
 
+/// When the agent invites a channel without being asked (the API may invite any time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitePolicy {
+    /// Never: only the API (`auto_invite = false`).
+    Manual,
+    /// Every channel once its catalog arrives, and again after a failure or a stall
+    /// (`invite = "always"`).
+    Always,
+    /// A channel while its stream has viewers: invited when the first arrives (or when the
+    /// device comes while they wait), again after a failure or a stall while they stay, and
+    /// hung up `grace_ms` after the last left (`invite = "on_demand"`).
+    OnDemand { grace_ms: u64 },
+}
+
+/// Which id names a channel's stream (`gb28181.stream_name`): the stream names the hub
+/// gives [`Agent::handle_viewers`] are these ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamNaming {
+    /// The channel's own id: one stream per channel.
+    Channel,
+    /// The device's id: one stream per device, fed by one of its channels.
+    Device,
+}
+
 /// The agent's settings (the server builds them from `gb28181.*`).
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -72,8 +101,10 @@ pub struct AgentConfig {
     /// SIP domain and digest realm.
     pub domain: String,
     pub credentials: Credentials,
-    /// Invite every channel once its catalog arrives (and again after a failure or a stall).
-    pub auto_invite: bool,
+    /// Which channels are invited without being asked, and when.
+    pub invite: InvitePolicy,
+    /// How streams are named, for on-demand invites.
+    pub naming: StreamNaming,
     /// How the media of our offers reaches us.
     pub transport: sdp::Transport,
     pub keepalive_timeout_ms: u64,
@@ -135,6 +166,8 @@ pub struct Agent {
     devices: device::Devices,
     registrar: register::Registrar,
     alloc: alloc::Alloc,
+    /// Streams with viewers or in their grace (on demand).
+    demand: demand::Demand,
     tokens: outbox::Tokens,
     outbox: outbox::Outbox,
     events: VecDeque<AgentEvent>,
@@ -150,6 +183,7 @@ impl Agent {
             devices: device::Devices::default(),
             registrar: register::Registrar::default(),
             alloc: alloc::Alloc::default(),
+            demand: demand::Demand::default(),
             tokens: outbox::Tokens::new(seed),
             outbox: outbox::Outbox::default(),
             events: VecDeque::new(),
@@ -182,39 +216,35 @@ impl Agent {
         }
     }
 
-    /// Expiries, retransmissions, the media watchdog and automatic invites. Call at
-    /// [`Agent::poll_timeout`] or about once a second.
+    /// Expiries, retransmissions, the media watchdog, automatic invites and the ends of
+    /// on-demand graces. Call at [`Agent::poll_timeout`] or about once a second.
     pub fn handle_timeout(&mut self, now: u64) {
         self.expire_devices(now);
         self.run_call_timers(now);
-        if self.config.auto_invite {
-            let ids: Vec<String> = self.devices.map.keys().cloned().collect();
-            for id in ids {
-                self.invite_due(now, &id);
-            }
+        self.end_graces(now);
+        let ids: Vec<String> = self.devices.map.keys().cloned().collect();
+        for id in ids {
+            self.invite_due(now, &id);
         }
     }
 
     /// When [`Agent::handle_timeout`] has work next: a device's keepalive deadline, a call
-    /// timer, an automatic invite. None when nothing is pending.
+    /// timer, an automatic invite, the end of a grace. None when nothing is pending.
     pub fn poll_timeout(&self) -> Option<u64> {
         let keepalive = self.config.keepalive_timeout_ms;
         let media_timeout = self.config.media_timeout_ms;
-        let devices = self.devices.map.values().flat_map(|d| {
+        let devices = self.devices.map.iter().flat_map(|(id, d)| {
             let silent = d.last_seen.saturating_add(keepalive + 1);
             let lapsed = d.expires_at.map(|t| t.saturating_add(keepalive + 1));
-            let retry = self
-                .config
-                .auto_invite
-                .then(|| d.next_auto_invite())
-                .flatten();
+            let retry = self.next_auto_invite(id, d);
             [Some(silent), lapsed, retry]
         });
         let calls = self
             .devices
             .calls()
             .map(|(_, c)| c.poll_timeout(media_timeout));
-        devices.chain(calls).flatten().min()
+        let graces = self.demand.next_bye();
+        devices.chain(calls).chain([graces]).flatten().min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<(Peer, Bytes)> {

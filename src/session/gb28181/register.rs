@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use super::call::Resume;
 use super::device::{device_id_of, Device};
-use super::{Agent, AgentEvent, Peer};
+use super::{Agent, AgentEvent, InvitePolicy, Peer};
 use crate::wire::manscdp;
 use crate::wire::sip::digest::{self, Challenge};
 use crate::wire::sip::{SipError, SipMessage};
@@ -127,9 +127,10 @@ impl Agent {
                 .push_back(AgentEvent::DeviceOnline { device: id.clone() });
             self.query(&id, manscdp::catalog_query);
             self.query(&id, manscdp::device_info_query);
-        } else if self.config.auto_invite {
+        } else if self.config.invite != InvitePolicy::Manual {
             // A refresh (or a reboot within the registration): channels whose call failed
-            // are invited again now rather than after media_timeout.
+            // are invited again now rather than after media_timeout (on demand: those with
+            // viewers).
             d.retry_now(now);
             self.invite_due(now, &id);
         }

@@ -8,10 +8,10 @@ use super::*;
 use crate::wire::sdp::Sdp;
 use crate::wire::sip::digest::{compute_response, Challenge};
 
-const DEVICE: &str = "34020000001320000001";
-const CHANNEL: &str = "34020000001310000001";
+pub(super) const DEVICE: &str = "34020000001320000001";
+pub(super) const CHANNEL: &str = "34020000001310000001";
 
-fn config(password: &str) -> AgentConfig {
+pub(super) fn config(password: &str) -> AgentConfig {
     AgentConfig {
         server_id: "34020000002000000001".into(),
         domain: "3402000000".into(),
@@ -19,7 +19,8 @@ fn config(password: &str) -> AgentConfig {
             password: password.into(),
             passwords: BTreeMap::new(),
         },
-        auto_invite: true,
+        invite: InvitePolicy::Always,
+        naming: StreamNaming::Channel,
         transport: sdp::Transport::TcpPassive,
         keepalive_timeout_ms: 60_000,
         media_timeout_ms: 10_000,
@@ -29,7 +30,7 @@ fn config(password: &str) -> AgentConfig {
     }
 }
 
-fn peer() -> Peer {
+pub(super) fn peer() -> Peer {
     Peer {
         transport: SipTransport::Udp,
         addr: "127.0.0.1:5061".parse().unwrap(),
@@ -37,7 +38,7 @@ fn peer() -> Peer {
     }
 }
 
-fn request(
+pub(super) fn request(
     method: Method,
     call_id: &str,
     cseq: u32,
@@ -68,27 +69,27 @@ fn request(
     m
 }
 
-fn sent(agent: &mut Agent) -> Vec<SipMessage> {
+pub(super) fn sent(agent: &mut Agent) -> Vec<SipMessage> {
     std::iter::from_fn(|| agent.poll_transmit())
         .map(|(_, b)| crate::wire::sip::decode_datagram(&b).expect("our messages decode"))
         .collect()
 }
 
-fn status(m: &SipMessage) -> Option<u16> {
+pub(super) fn status(m: &SipMessage) -> Option<u16> {
     match m.start {
         StartLine::Response { status, .. } => Some(status),
         _ => None,
     }
 }
 
-fn method_of(m: &SipMessage) -> Option<Method> {
+pub(super) fn method_of(m: &SipMessage) -> Option<Method> {
     match &m.start {
         StartLine::Request { method, .. } => Some(method.clone()),
         _ => None,
     }
 }
 
-fn events(agent: &mut Agent) -> Vec<AgentEvent> {
+pub(super) fn events(agent: &mut Agent) -> Vec<AgentEvent> {
     std::iter::from_fn(|| agent.poll_event()).collect()
 }
 
@@ -107,7 +108,7 @@ fn driver_events(agent: &mut Agent) -> Vec<AgentEvent> {
     events
 }
 
-fn keepalive() -> String {
+pub(super) fn keepalive() -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>7</SN>\r\n<DeviceID>{DEVICE}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
     )
@@ -120,7 +121,7 @@ fn catalog() -> String {
 }
 
 /// The device answers our Catalog query (one channel, ON); what the agent sent then.
-fn send_catalog(agent: &mut Agent, now: u64) -> Vec<SipMessage> {
+pub(super) fn send_catalog(agent: &mut Agent, now: u64) -> Vec<SipMessage> {
     agent.handle_message(
         now,
         "d",
@@ -130,7 +131,7 @@ fn send_catalog(agent: &mut Agent, now: u64) -> Vec<SipMessage> {
     sent(agent)
 }
 
-fn invite_in(out: &[SipMessage]) -> SipMessage {
+pub(super) fn invite_in(out: &[SipMessage]) -> SipMessage {
     out.iter()
         .find(|m| method_of(m) == Some(Method::Invite))
         .expect("an INVITE")
@@ -143,7 +144,7 @@ fn registered(password: &str) -> Agent {
 }
 
 /// [`registered`] with any configuration.
-fn registered_with(config: AgentConfig) -> Agent {
+pub(super) fn registered_with(config: AgentConfig) -> Agent {
     let password = config.credentials.password.clone();
     let password = password.as_str();
     let mut a = Agent::new(config, 42);
@@ -450,7 +451,7 @@ fn udp_config() -> AgentConfig {
     }
 }
 
-fn state(a: &Agent) -> &'static str {
+pub(super) fn state(a: &Agent) -> &'static str {
     a.devices()[0].channels[0].state
 }
 

@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::{Agent, SipTransport};
+use super::demand::{stream_of, Watch};
+use super::{Agent, InvitePolicy, SipTransport};
 
 /// What the API shows of a device.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,31 @@ pub struct ChannelInfo {
     pub state: &'static str,
     /// The SSRC of the call set up or up.
     pub ssrc: Option<u32>,
+    /// Its stream's viewers with `invite = "on_demand"`; None otherwise.
+    pub on_demand: Option<OnDemand>,
+}
+
+/// A channel's stream's viewers as on-demand invites see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDemand {
+    /// Nobody watches: not invited by the agent.
+    Unwatched,
+    Watched,
+    /// The last viewer left: BYE at `bye_at` (ms, the agent's clock) unless one comes back.
+    Grace {
+        bye_at: u64,
+    },
+}
+
+impl OnDemand {
+    /// "unwatched", "watched", "grace".
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OnDemand::Unwatched => "unwatched",
+            OnDemand::Watched => "watched",
+            OnDemand::Grace { .. } => "grace",
+        }
+    }
 }
 
 impl Agent {
@@ -61,9 +87,23 @@ impl Agent {
                         status: c.status.clone(),
                         state: c.call.as_str(),
                         ssrc: c.call.dialog().map(|d| d.ssrc),
+                        on_demand: self.on_demand(id, cid),
                     })
                     .collect(),
             })
             .collect()
+    }
+
+    fn on_demand(&self, device: &str, channel: &str) -> Option<OnDemand> {
+        let InvitePolicy::OnDemand { .. } = self.config.invite else {
+            return None;
+        };
+        Some(
+            match self.viewers(stream_of(self.config.naming, device, channel)) {
+                None => OnDemand::Unwatched,
+                Some(Watch::Watched) => OnDemand::Watched,
+                Some(Watch::Grace { bye_at }) => OnDemand::Grace { bye_at },
+            },
+        )
     }
 }

@@ -4,6 +4,11 @@
 //!   sequence parameter set (ITU-T H.264 §7.3.2.1.1): profile, level, cropped width/height.
 //! * [`h265`]: HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1) and the H.265
 //!   sequence parameter set (ITU-T H.265 §7.3.2.2): the same facts, conformance window applied.
+//! * [`av1`]: AV1CodecConfigurationRecord (AV1-ISOBMFF §2.3.3) and the largest frame size
+//!   from its sequence header OBU (AV1 §5.5.1).
+//! * [`opus`]: the Opus identification header, OpusHead (RFC 7845 §5.1).
+//! * [`mp3`]: the MPEG audio frame header (ISO/IEC 11172-3 §2.4.1.3): sampling rate and
+//!   channels, which RTMP's MP3 carries in no sequence header.
 //! * [`aac`]: AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) and the ADTS header
 //!   (§1.A.2): written for MPEG-TS/HLS in front of every raw AAC frame, decoded from what
 //!   GB28181 cameras send ([`AdtsHeader`], [`decode_adts_frame`]).
@@ -32,9 +37,12 @@
 
 pub mod aac;
 pub mod annexb;
+pub mod av1;
 pub mod bits;
 pub mod h264;
 pub mod h265;
+pub mod mp3;
+pub mod opus;
 
 use bytes::{BufMut, Bytes};
 
@@ -42,8 +50,11 @@ use bits::BitReader;
 
 pub use aac::{decode_adts_frame, AacConfig, AdtsFrame, AdtsHeader};
 pub use annexb::{avcc_to_annexb, NalUnits};
+pub use av1::Av1Config;
 pub use h264::{parse_sps, AvcConfig};
 pub use h265::{parse_hevc_sps, HevcConfig};
+pub use mp3::Mp3Header;
+pub use opus::OpusHead;
 
 /// The largest coded picture width or height accepted, in luma samples. H.264 level 6.2
 /// allows 1056 macroblocks (16896 samples) on a side and H.265 level 6.2 allows 16888; a
