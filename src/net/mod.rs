@@ -445,7 +445,7 @@ pub async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Resu
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "rtmp", feature = "http")))]
 mod tests {
     use super::*;
 
