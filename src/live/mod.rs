@@ -1,5 +1,5 @@
-//! The live hub: the registry of Sources (vhost/app/stream), and the events that callbacks,
-//! DVR and the API will consume (publish, unpublish, play, stop, freed).
+//! The live hub: the registry of Sources (vhost/app/stream), and the events that callbacks
+//! and the API will consume (publish, unpublish, play, stop, freed, and DVR's recordings).
 //!
 //! Frames from any ingest go into a [`Source`]; each player reads its own bounded
 //! [`PlayerQueue`]. The hub does no I/O and reads no clock: times come in as milliseconds
@@ -13,6 +13,7 @@ pub mod source;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 pub use jitter::TimeJitter;
@@ -41,11 +42,43 @@ impl fmt::Display for StreamKey {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubEvent {
-    Publish { key: StreamKey, client: ClientId },
-    Unpublish { key: StreamKey, client: ClientId },
-    Play { key: StreamKey, client: ClientId },
-    Stop { key: StreamKey, client: ClientId },
-    Freed { key: StreamKey },
+    Publish {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Unpublish {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Play {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Stop {
+        key: StreamKey,
+        client: ClientId,
+    },
+    Freed {
+        key: StreamKey,
+    },
+    /// A recording file was created (`server::dvr`).
+    DvrStarted {
+        key: StreamKey,
+        path: PathBuf,
+    },
+    /// A recording file was closed and renamed to `path` (SRS's `on_dvr` moment).
+    DvrClosed {
+        key: StreamKey,
+        path: PathBuf,
+        duration_ms: u64,
+        bytes: u64,
+    },
+    /// A recording stopped on a disk error; it starts again by itself in a new file.
+    DvrError {
+        key: StreamKey,
+        path: PathBuf,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,6 +258,11 @@ impl Hub {
         for key in freed {
             self.emit(HubEvent::Freed { key });
         }
+    }
+
+    /// Queues an event of an output (DVR), for the same consumers as the hub's own.
+    pub fn emit_event(&mut self, event: HubEvent) {
+        self.emit(event);
     }
 
     fn emit(&mut self, event: HubEvent) {

@@ -10,6 +10,8 @@ use crate::media::SharedFrame;
 pub enum OutputKind {
     Ts,
     Hls,
+    /// Recording to files (`server::dvr`).
+    Dvr,
 }
 
 pub trait Output: std::fmt::Debug {
