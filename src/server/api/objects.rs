@@ -202,6 +202,9 @@ pub struct StreamObject {
     /// `null` until a video sequence header arrives (SRS sets it from the header).
     pub video: Option<media::VideoInfo>,
     pub audio: Option<media::AudioInfo>,
+    /// Ours, after SRS's keys: the stream's recorder (as in `/api/v1/dvrs`), `null` when it
+    /// has none (recording off, or a build without DVR).
+    pub dvr: Option<serde_json::Value>,
 }
 
 pub fn stream(s: &LiveStream, clients: &[StreamClient], epoch_now_ms: u64) -> StreamObject {
@@ -244,6 +247,7 @@ pub fn stream(s: &LiveStream, clients: &[StreamClient], epoch_now_ms: u64) -> St
         video: source.video_header().map(|h| media::video_info(h)),
         audio: publisher
             .and_then(|_| media::audio_info(source.audio_codec(), source.audio_header())),
+        dvr: None,
     }
 }
 
