@@ -75,6 +75,18 @@ pub struct Recording {
     pub error: Option<String>,
 }
 
+/// Whether `onMetaData` announces a video track (`videocodecid`, as ffmpeg, OBS and
+/// GStreamer write it).
+fn announces_video(body: &[u8]) -> bool {
+    let Ok(values) = crate::wire::amf0::decode_all(body) else {
+        return false;
+    };
+    values
+        .get(1)
+        .and_then(|v| v.get("videocodecid"))
+        .is_some_and(|id| !matches!(id.as_f64(), Some(0.0)) && id.as_bool() != Some(false))
+}
+
 /// What every recorder shares: the recordings of this process and the file ids.
 #[derive(Debug, Default)]
 pub struct Journal {
@@ -176,7 +188,8 @@ pub struct Recorder {
     clock: Rc<dyn WallClock>,
     journal: Rc<RefCell<Journal>>,
     headers: Headers,
-    /// The stream has sent a video sequence header this publish.
+    /// The stream has sent video, or metadata that announces it, this publish: files start
+    /// and are cut at video keyframes (else at any audio frame).
     has_video: bool,
     state: State,
     /// Ops the disk queue did not take yet, in order, and their bytes.
@@ -295,13 +308,20 @@ impl Recorder {
 
     pub fn on_frame(&mut self, frame: &SharedFrame) {
         match frame.kind {
-            FrameKind::Metadata => self.headers.metadata = Some(frame.clone()),
-            FrameKind::Video if frame.sequence_header => {
-                self.headers.video = Some(frame.clone());
+            FrameKind::Metadata => {
+                self.headers.metadata = Some(frame.clone());
+                // ffmpeg's tee muxer sends the video sequence header with the first video
+                // frame, after audio has begun: the metadata says video is coming.
+                self.has_video |= announces_video(&frame.data);
+            }
+            FrameKind::Video => {
+                if frame.sequence_header {
+                    self.headers.video = Some(frame.clone());
+                }
                 self.has_video = true;
             }
             FrameKind::Audio if frame.sequence_header => self.headers.audio = Some(frame.clone()),
-            _ => {}
+            FrameKind::Audio => {}
         }
         let header = frame.kind == FrameKind::Metadata || frame.sequence_header;
         let (open, cut) = match &self.state {
