@@ -546,3 +546,69 @@ fn loop_recording_keeps_the_root_under_its_quota() {
         "{list}"
     );
 }
+
+/// Recording switched at run time: a reload that turns DVR on records a stream already
+/// published (from its next keyframe, out of the GOP cache); `POST /api/v1/dvrs` stops and
+/// starts it; every file is whole. The hub's DVR events are in the debug log.
+#[test]
+fn reload_and_the_api_start_and_stop_a_published_stream() {
+    let dir = TempDir::new("dvr-reload");
+    let root = dir.path("rec");
+    let base = "[log]\nlevel = \"debug\"\n[vhost.__defaultVhost__.dvr]\n";
+    let path = format!(
+        "dvr_path = \"{}/[app]/[stream].[timestamp].flv\"\n",
+        root.display()
+    );
+    let server = Server::start(&format!("{base}enabled = false\n{path}"));
+    let paced = Paced::start(publisher(&server, "cam"), 2_000, 25);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(files_under(&root).is_empty());
+    let text = std::fs::read_to_string(&server.config_path).unwrap();
+    std::fs::write(
+        &server.config_path,
+        text.replace("enabled = false\ndvr_path", "enabled = true\ndvr_path"),
+    )
+    .unwrap();
+    server.signal("HUP");
+    assert!(
+        server.wait_log("recording to", Duration::from_secs(5)),
+        "{}",
+        server.log()
+    );
+    let post = |body: &str| {
+        let (status, _, out) = curl(&["-X", "POST", "-d", body, &server.http_url("api/v1/dvrs")]);
+        assert_eq!(status, 200);
+        serde_json::from_slice::<Value>(&out).unwrap()
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let stopped = post(r#"{"action":"stop","app":"live","stream":"cam"}"#);
+    assert_eq!(stopped["code"], 0, "{stopped}");
+    assert_eq!(stopped["dvr"]["state"], "idle", "{stopped}");
+    assert!(server.wait_log("hub: DvrClosed", Duration::from_secs(5)));
+    let started = post(r#"{"action":"start","app":"live","stream":"cam"}"#);
+    assert_eq!(started["dvr"]["state"], "writing", "{started}");
+    std::thread::sleep(Duration::from_millis(2500));
+    paced.finish();
+    assert!(wait_for(
+        || {
+            let f = files_under(&root);
+            f.len() == 2 && f.iter().all(|f| !is_part(f))
+        },
+        5
+    ));
+    for f in files_under(&root) {
+        let bytes = std::fs::read(&f).unwrap();
+        let scan = tinysrs::wire::flv::scan::scan(&bytes);
+        assert_eq!(scan.complete_len(), bytes.len() as u64, "{}", f.display());
+        // Each file starts at a keyframe and holds about 2 s.
+        let ms = scan.duration_ms();
+        assert!((1_500..=3_500).contains(&ms), "{}: {ms} ms", f.display());
+    }
+    // The hub's events, as the sweep logs them (once a second).
+    assert!(
+        wait_for(|| server.log().matches("hub: DvrClosed").count() == 2, 3),
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.log().matches("hub: DvrStarted").count(), 2);
+}
