@@ -259,8 +259,17 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             drop(guards);
         });
     }
+    // Files being written (recordings) are finished, for a few seconds at most: a disk that
+    // does not answer leaves them to the repair at the next start.
+    let give_up = clock.now_ms() + STOP_WAIT_MS;
+    while crate::server::stop_outputs(&ctx) && clock.now_ms() < give_up {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }
+
+/// How long a stopping server waits for the disk to finish the outputs' files.
+const STOP_WAIT_MS: u64 = 3_000;
 
 /// Started as root (a plain init script): after binding, become `user` (its uid, primary gid,
 /// no supplementary groups). Without `user` a root server says so once.

@@ -134,6 +134,19 @@ const CONFIG_HOOKS: &[fn(&ServerCtx)] = &[
     dvr::on_config,
 ];
 
+/// What each output does when the server stops (DVR ends its files), compiled in with its
+/// feature: true while it still waits for the disk.
+const STOP_HOOKS: &[fn(&ServerCtx) -> bool] = &[
+    #[cfg(feature = "dvr")]
+    dvr::stop_all,
+];
+
+/// The server is stopping: the outputs finish their files. True while some still wait for
+/// the disk; the driver calls it again until false or it stops waiting.
+pub fn stop_outputs(ctx: &ServerCtx) -> bool {
+    STOP_HOOKS.iter().fold(false, |busy, hook| hook(ctx) | busy)
+}
+
 /// At start (before the listeners accept) and after each reload: the outputs take the config
 /// in force.
 pub fn on_config(ctx: &ServerCtx) {

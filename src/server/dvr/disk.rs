@@ -719,7 +719,8 @@ mod tests {
     fn quota_deletes_the_oldest_closed_recordings() {
         let dir = TempDir::new("dvr-quota");
         let root = dir.file("dvr");
-        let now = SystemTime::now();
+        // Fixed ages, oldest first (the tests read no clock either).
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         for (i, name) in [
             "live/a/1.flv",
             "live/a/2.flv",
@@ -732,7 +733,7 @@ mod tests {
             let p = root.join(name);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, vec![0u8; 1000]).unwrap();
-            let t = now - std::time::Duration::from_secs(100 - i as u64 * 10);
+            let t = t0 + std::time::Duration::from_secs(i as u64 * 10);
             File::options()
                 .write(true)
                 .open(&p)

@@ -268,7 +268,10 @@ pub fn on_config(ctx: &ServerCtx) {
     }
     for root in repairs {
         log::info!("dvr: checking {} for recordings cut short", root.display());
-        submit(ctx, DiskOp::Repair { root });
+        if !submit(ctx, DiskOp::Repair { root: root.clone() }) {
+            // The next reload tries again.
+            ctx.dvr.0.borrow_mut().repaired.retain(|r| *r != root);
+        }
     }
     let sources: Vec<_> = ctx.hub.borrow().sources().cloned().collect();
     for source in sources {
@@ -359,6 +362,21 @@ pub fn control(ctx: &ServerCtx, key: &StreamKey, action: Action) -> Result<(), C
         }
     );
     Ok(())
+}
+
+/// The server is stopping: every recording ends (its last bytes written, the file renamed).
+/// True while some still wait for the disk; the driver calls it again until false or it
+/// gives up (what is left is repaired at the next start).
+pub fn stop_all(ctx: &ServerCtx) -> bool {
+    let recorders: Vec<_> = ctx.dvr.0.borrow().recorders.values().cloned().collect();
+    let mut busy = false;
+    for rec in recorders {
+        let mut r = rec.borrow_mut();
+        r.stop();
+        r.pump();
+        busy |= !r.is_idle();
+    }
+    busy
 }
 
 /// Once a second: recorders retry, sync and drain; skipped frames are logged (rate-limited);

@@ -195,7 +195,8 @@ pub struct Recorder {
     /// Ops the disk queue did not take yet, in order, and their bytes.
     pending: VecDeque<DiskOp>,
     pending_bytes: usize,
-    /// Bytes of ops the disk thread has and has not finished.
+    /// Ops the disk thread has and has not finished, and their bytes.
+    ops_in_flight: usize,
     in_flight: usize,
     /// Skipping to the next keyframe (the queue was full).
     dropping: bool,
@@ -225,6 +226,7 @@ impl Recorder {
             state: State::Idle,
             pending: VecDeque::new(),
             pending_bytes: 0,
+            ops_in_flight: 0,
             in_flight: 0,
             dropping: false,
             dropped_frames: 0,
@@ -254,7 +256,7 @@ impl Recorder {
 
     /// Nothing held and nothing to do: the registry may forget it.
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Idle) && self.pending.is_empty() && self.in_flight == 0
+        matches!(self.state, State::Idle) && self.pending.is_empty() && self.ops_in_flight == 0
     }
 
     /// The path of the file being written.
@@ -482,13 +484,14 @@ impl Recorder {
     }
 
     /// Offers the pending ops to the disk queue, in order, until it is full.
-    fn pump(&mut self) {
+    pub fn pump(&mut self) {
         while let Some(op) = self.pending.pop_front() {
             let bytes = op.bytes();
             match self.files.offer(FileOp::Dvr(op)) {
                 Ok(()) => {
                     self.pending_bytes -= bytes;
                     self.in_flight += bytes;
+                    self.ops_in_flight += 1;
                 }
                 Err(Dropped(FileOp::Dvr(op))) => {
                     self.pending.push_front(op);
@@ -535,6 +538,7 @@ impl Recorder {
     /// The disk thread's answer to one of this recorder's ops on file `id`.
     pub fn handle_done(&mut self, id: u32, bytes: usize, result: &io::Result<()>) -> Outcome {
         self.in_flight = self.in_flight.saturating_sub(bytes);
+        self.ops_in_flight = self.ops_in_flight.saturating_sub(1);
         let current = matches!(&self.state, State::Writing(f) if f.id == id);
         match result {
             Err(e) if current => {
