@@ -442,7 +442,10 @@ pub fn sweep(ctx: &ServerCtx, now_ms: u64) {
     }
 }
 
-/// The disk thread's answer to a recording op.
+/// The disk thread's answer to a recording op. A recording is started (`DvrStarted`, logged)
+/// once its first write reached the file; it is closed (`DvrClosed`) once renamed; a disk
+/// error is `DvrError` and one warning, and while the disk keeps failing the files tried
+/// every few seconds that never get a byte are forgotten quietly.
 pub fn handle_done(ctx: &ServerCtx, done: &FileDone) {
     let OpReport::Dvr(report) = &done.report else {
         return;
@@ -462,97 +465,101 @@ pub fn handle_done(ctx: &ServerCtx, done: &FileDone) {
         return;
     };
     let rec = ctx.dvr.0.borrow().recorders.get(&key).cloned();
+    let wrote = report.verb == "write";
     let outcome = rec.as_ref().map_or(Outcome::Quiet, |rec| {
-        rec.borrow_mut().handle_done(id, report.bytes, &done.result)
+        rec.borrow_mut()
+            .handle_done(id, report.bytes, wrote, &done.result)
     });
-    let (event, closed) = {
-        let mut j = journal.borrow_mut();
-        let Some(entry) = j.get_mut(id) else {
-            return;
-        };
-        match (&done.result, report.verb) {
-            (Ok(()), "open") => (
-                Some(HubEvent::DvrStarted {
+    let mut j = journal.borrow_mut();
+    let Some(entry) = j.get_mut(id) else {
+        return;
+    };
+    let path = entry.path.clone();
+    let mut events = Vec::new();
+    match (&done.result, report.verb) {
+        (Ok(()), "write") if !entry.started => {
+            entry.started = true;
+            if outcome == Outcome::Resumed {
+                log::info!("dvr {key}: recording again, in {}", path.display());
+            } else {
+                log::info!("dvr {key}: recording to {}", path.display());
+            }
+            events.push(HubEvent::DvrStarted {
+                key: key.clone(),
+                path: path.clone(),
+            });
+        }
+        (Ok(()), "close") => {
+            j.owners.remove(&id);
+            let Some(entry) = j.get_mut(id) else {
+                return;
+            };
+            match &report.closed {
+                Some((_, bytes)) => entry.bytes = *bytes,
+                // Nothing was written: the disk thread removed the empty file.
+                None if !entry.started => return j.forget(id),
+                None => {}
+            }
+            if entry.state == RecordingState::Writing {
+                entry.state = RecordingState::Closed;
+                log::info!(
+                    "dvr {key}: closed {} ({}.{:03} s, {} bytes)",
+                    path.display(),
+                    entry.duration_ms / 1000,
+                    entry.duration_ms % 1000,
+                    entry.bytes
+                );
+                events.push(HubEvent::DvrClosed {
                     key: key.clone(),
-                    path: entry.path.clone(),
-                }),
-                false,
-            ),
-            (Ok(()), "close") => {
-                if let Some((_, bytes)) = &report.closed {
-                    entry.bytes = *bytes;
-                }
-                if entry.state == RecordingState::Writing {
-                    entry.state = RecordingState::Closed;
-                }
-                let event = (entry.state == RecordingState::Closed).then(|| HubEvent::DvrClosed {
-                    key: key.clone(),
-                    path: entry.path.clone(),
+                    path: path.clone(),
                     duration_ms: entry.duration_ms,
                     bytes: entry.bytes,
                 });
-                (event, true)
-            }
-            (Ok(()), _) => (None, false),
-            (Err(e), verb) => {
-                let first = entry.state == RecordingState::Writing;
-                entry.state = RecordingState::Failed;
-                match &report.closed {
-                    Some((_, bytes)) => entry.bytes = *bytes,
-                    None if first => entry.bytes = 0,
-                    None => {}
+                let root = rec.as_ref().map(|r| r.borrow().config().path.root.clone());
+                if let Some(root) = root {
+                    if let Some(r) = ctx.dvr.0.borrow_mut().roots.get_mut(&root) {
+                        r.checked_ms = None;
+                    }
                 }
-                let error = format!("{verb} {}: {e}", entry.path.display());
-                entry.error.get_or_insert_with(|| error.clone());
-                let event = first.then(|| HubEvent::DvrError {
-                    key: key.clone(),
-                    path: entry.path.clone(),
-                    error,
-                });
-                (event, verb == "close")
             }
         }
-    };
-    if closed {
-        journal.borrow_mut().owners.remove(&id);
-    }
-    match (&outcome, &event) {
-        (Outcome::Stopped, Some(HubEvent::DvrError { error, .. })) => log::warn!(
-            "dvr {key}: recording stopped: {error}; live players are not affected, a new file \
-             is tried every {} s",
-            recorder::RETRY_MS / 1000
-        ),
-        (Outcome::Resumed, Some(HubEvent::DvrStarted { path, .. })) => {
-            log::info!("dvr {key}: recording again, in {}", path.display())
-        }
-        (_, Some(HubEvent::DvrStarted { path, .. })) => {
-            log::info!("dvr {key}: recording to {}", path.display())
-        }
-        (
-            _,
-            Some(HubEvent::DvrClosed {
+        (Ok(()), _) => {}
+        (Err(e), verb) => {
+            let error = format!("{verb} {}: {e}", path.display());
+            let (started, writing) = (entry.started, entry.state == RecordingState::Writing);
+            if verb == "close" {
+                j.owners.remove(&id);
+            }
+            if outcome == Outcome::StillStopped && !started {
+                // A retry on a disk still failing: nothing of it is on the disk.
+                log::debug!("dvr {key}: still failing: {error}");
+                j.forget(id);
+                return;
+            }
+            let Some(entry) = j.get_mut(id).filter(|_| writing) else {
+                return;
+            };
+            entry.state = RecordingState::Failed;
+            entry.bytes = report.closed.as_ref().map_or(0, |(_, b)| *b);
+            entry.error = Some(error.clone());
+            if outcome == Outcome::Stopped {
+                log::warn!(
+                    "dvr {key}: recording stopped: {error}; live players are not affected, a \
+                     new file is tried every {} s",
+                    recorder::RETRY_MS / 1000
+                );
+            } else {
+                log::debug!("dvr {key}: {error}");
+            }
+            events.push(HubEvent::DvrError {
+                key: key.clone(),
                 path,
-                duration_ms,
-                bytes,
-                ..
-            }),
-        ) => {
-            log::info!(
-                "dvr {key}: closed {} ({}.{:03} s, {bytes} bytes)",
-                path.display(),
-                duration_ms / 1000,
-                duration_ms % 1000
-            );
-            if let Some(root) = rec.as_ref().map(|r| r.borrow().config().path.root.clone()) {
-                if let Some(r) = ctx.dvr.0.borrow_mut().roots.get_mut(&root) {
-                    r.checked_ms = None;
-                }
-            }
+                error,
+            });
         }
-        (_, Some(HubEvent::DvrError { error, .. })) => log::debug!("dvr {key}: {error}"),
-        _ => {}
     }
-    if let Some(event) = event {
+    drop(j);
+    for event in events {
         ctx.hub.borrow_mut().emit_event(event);
     }
 }
@@ -581,6 +588,7 @@ fn repaired(ctx: &ServerCtx, report: &DiskReport) {
                     bytes: r.kept_bytes,
                     state: RecordingState::Repaired,
                     error: None,
+                    started: true,
                 });
             }
             None => log::warn!(

@@ -73,6 +73,8 @@ pub struct Recording {
     pub bytes: u64,
     pub state: RecordingState,
     pub error: Option<String>,
+    /// A write reached the file (`DvrStarted` was emitted).
+    pub started: bool,
 }
 
 /// Whether `onMetaData` announces a video track (`videocodecid`, as ffmpeg, OBS and
@@ -118,6 +120,12 @@ impl Journal {
 
     pub fn get_mut(&mut self, id: u32) -> Option<&mut Recording> {
         self.recordings.iter_mut().rev().find(|r| r.id == id)
+    }
+
+    /// Forgets recording `id` (a file that never got a byte).
+    pub fn forget(&mut self, id: u32) {
+        self.recordings.retain(|r| r.id != id);
+        self.owners.remove(&id);
     }
 }
 
@@ -175,7 +183,9 @@ pub enum Outcome {
     Quiet,
     /// The file being written failed: the recording stopped (log it once).
     Stopped,
-    /// A file opened after a failure: the recording goes on.
+    /// The file being written failed again, before any write succeeded (still stopped).
+    StillStopped,
+    /// A write succeeded after a failure: the recording goes on.
     Resumed,
 }
 
@@ -393,6 +403,7 @@ impl Recorder {
                 bytes: 0,
                 state: RecordingState::Writing,
                 error: None,
+                started: false,
             });
         }
         self.files_opened += 1;
@@ -536,7 +547,15 @@ impl Recorder {
     }
 
     /// The disk thread's answer to one of this recorder's ops on file `id`.
-    pub fn handle_done(&mut self, id: u32, bytes: usize, result: &io::Result<()>) -> Outcome {
+    /// `wrote`: the op was an append (a write that succeeds after a failure is the recording
+    /// going on; an open that succeeds is not yet: a full disk takes new files, not bytes).
+    pub fn handle_done(
+        &mut self,
+        id: u32,
+        bytes: usize,
+        wrote: bool,
+        result: &io::Result<()>,
+    ) -> Outcome {
         self.in_flight = self.in_flight.saturating_sub(bytes);
         self.ops_in_flight = self.ops_in_flight.saturating_sub(1);
         let current = matches!(&self.state, State::Writing(f) if f.id == id);
@@ -550,12 +569,12 @@ impl Recorder {
                     since_ms: None,
                 };
                 if std::mem::replace(&mut self.failing, true) {
-                    Outcome::Quiet
+                    Outcome::StillStopped
                 } else {
                     Outcome::Stopped
                 }
             }
-            Ok(()) if current && self.failing => {
+            Ok(()) if current && wrote && self.failing => {
                 self.failing = false;
                 Outcome::Resumed
             }
@@ -749,8 +768,8 @@ mod tests {
         let held = r.queued_bytes();
         assert!(held > 0);
         let full = io::Error::other("No space left on device");
-        assert_eq!(r.handle_done(1, 0, &Ok(())), Outcome::Quiet);
-        assert_eq!(r.handle_done(1, 65_536, &Err(full)), Outcome::Stopped);
+        assert_eq!(r.handle_done(1, 0, false, &Ok(())), Outcome::Quiet);
+        assert_eq!(r.handle_done(1, 65_536, true, &Err(full)), Outcome::Stopped);
         assert_eq!(r.status().state, "failed");
         feed(&mut r, 2_000, 2);
         assert!(ops(&sink).is_empty(), "nothing sent while failed");
@@ -761,7 +780,16 @@ mod tests {
         assert_eq!(r.status().state, "waiting");
         feed(&mut r, 4_000, 1);
         assert_eq!(ops(&sink)[0], ("open", 2));
-        assert_eq!(r.handle_done(2, 0, &Ok(())), Outcome::Resumed);
+        // Still full: the new file opens, its first write fails.
+        assert_eq!(r.handle_done(2, 0, false, &Ok(())), Outcome::Quiet);
+        let full = io::Error::other("No space left on device");
+        assert_eq!(r.handle_done(2, 0, true, &Err(full)), Outcome::StillStopped);
+        r.sweep(16_000);
+        r.sweep(19_000);
+        feed(&mut r, 5_000, 3);
+        assert_eq!(ops(&sink)[0], ("open", 3));
+        assert_eq!(r.handle_done(3, 0, false, &Ok(())), Outcome::Quiet);
+        assert_eq!(r.handle_done(3, 100, true, &Ok(())), Outcome::Resumed);
         assert_eq!(sent, [("open", 1), ("write", 1)]);
     }
 
