@@ -4,18 +4,22 @@
 
 use super::{kib, BudgetLine, Limits};
 use crate::config::Config;
-use crate::server::dvr::disk::{QUOTA_CANDIDATES, SCAN_WINDOW};
+use crate::server::dvr::disk::{MAX_REPAIRS, QUOTA_CANDIDATES, SCAN_WINDOW};
 use crate::server::dvr::recorder::MAX_RECORDINGS;
 
 /// One entry of the recordings list (path, names, counters), rounded up.
 const RECORDING_BYTES: usize = 512;
-/// One quota candidate on the disk thread (its path and age), rounded up.
+/// One quota candidate on the disk thread (its path and age), or one deleted recording in
+/// the quota report, rounded up.
 const CANDIDATE_BYTES: usize = 256;
+/// One repaired leftover in a repair report (two paths and counts), rounded up.
+const REPAIRED_BYTES: usize = 512;
 
 /// The "dvr" line, when a vhost records: every stream may be recorded (the API starts any),
 /// each holding up to the largest `dvr_queue_bytes` of the recording vhosts plus one frame (a
-/// recorder with nothing queued takes a frame of any size); plus the recordings list and the
-/// disk thread's repair window and quota candidates.
+/// recorder with nothing queued takes a frame of any size); plus the recordings list, the
+/// disk thread's repair window and quota candidates, and a repair and a quota report on
+/// their way to the event loop.
 pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
     let queue = config
         .vhosts()
@@ -23,13 +27,12 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         .map(|v| v.dvr.queue_bytes)
         .max()?;
     let per_stream = queue + limits.message_bytes;
-    let shared =
-        MAX_RECORDINGS * RECORDING_BYTES + SCAN_WINDOW + QUOTA_CANDIDATES * CANDIDATE_BYTES;
+    let shared = shared_bytes();
     Some(BudgetLine {
         what: "dvr",
         formula: format!(
             "max_streams {} x {} (dvr_queue_bytes {} + one frame {}) + {} (recordings list, \
-             repair window, quota candidates)",
+             repair window and report, quota candidates and report)",
             limits.streams,
             kib(per_stream),
             kib(queue),
@@ -40,6 +43,14 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
             .saturating_mul(per_stream as u64)
             .saturating_add(shared as u64),
     })
+}
+
+/// What the recorders share and the disk thread holds for them, whatever the streams.
+fn shared_bytes() -> usize {
+    MAX_RECORDINGS * RECORDING_BYTES
+        + SCAN_WINDOW
+        + MAX_REPAIRS * REPAIRED_BYTES
+        + 2 * QUOTA_CANDIDATES * CANDIDATE_BYTES
 }
 
 #[cfg(test)]
@@ -58,7 +69,7 @@ mod tests {
         .unwrap();
         let b = Limits::of(&on).budget();
         let line = b.lines.iter().find(|l| l.what == "dvr").unwrap();
-        let shared = MAX_RECORDINGS * RECORDING_BYTES + SCAN_WINDOW + QUOTA_CANDIDATES * 256;
+        let shared = shared_bytes();
         let frame = Limits::of(&on).message_bytes;
         assert_eq!(line.bytes, (4 * (524_288 + frame) + shared) as u64);
         assert!(

@@ -44,6 +44,10 @@ pub const SCAN_WINDOW: usize = 64 * 1024;
 /// The oldest recordings kept in mind per quota pass; more are deleted by the next pass.
 pub const QUOTA_CANDIDATES: usize = 256;
 
+/// Leftovers repaired per repair op (its report lists each); more are left for the next op,
+/// which the report asks for.
+pub const MAX_REPAIRS: usize = 256;
+
 /// Slices per `writev` (Linux IOV_MAX is 1024; a batch holds far fewer).
 const MAX_IOVECS: usize = 1024;
 
@@ -157,8 +161,9 @@ pub struct DiskReport {
     /// Close: the name and size of the file. A failed append: what was kept of the file,
     /// if anything.
     pub closed: Option<(PathBuf, u64)>,
-    /// Repair: each leftover.
+    /// Repair: each leftover (at most [`MAX_REPAIRS`]), and whether more are left.
     pub repaired: Vec<Repaired>,
+    pub more: bool,
     /// Quota: the recordings deleted and what the root holds after.
     pub deleted: Vec<(PathBuf, u64)>,
     pub usage: Option<Usage>,
@@ -210,7 +215,7 @@ impl OpenFiles {
             DiskOp::Sync { id } => self.sync(id),
             DiskOp::Close { id, patches, sync } => self.close(id, &patches, sync, &mut report),
             DiskOp::Repair { root } => {
-                report.repaired = self.repair(&root);
+                (report.repaired, report.more) = self.repair(&root);
                 Ok(())
             }
             DiskOp::Quota {
@@ -322,20 +327,27 @@ impl OpenFiles {
         Ok(())
     }
 
-    /// Cuts and renames (or removes) every leftover under `root` that is not open here.
-    fn repair(&self, root: &Path) -> Vec<Repaired> {
+    /// Cuts and renames (or removes) the leftovers under `root` that are not open here, at
+    /// most [`MAX_REPAIRS`]; true when more are left.
+    fn repair(&self, root: &Path) -> (Vec<Repaired>, bool) {
         let open: Vec<&Path> = self.files.values().map(|f| f.part.as_path()).collect();
         let mut found = Vec::new();
+        let mut more = false;
         walk(root, 0, &mut |path, meta| {
             let name = path.to_string_lossy();
             if name.ends_with(PART_SUFFIX) && !open.contains(&path) {
-                found.push((path.to_path_buf(), meta.len(), modified_ms(meta)));
+                if found.len() < MAX_REPAIRS {
+                    found.push((path.to_path_buf(), meta.len(), modified_ms(meta)));
+                } else {
+                    more = true;
+                }
             }
         });
-        found
+        let repaired = found
             .into_iter()
             .filter_map(|(part, size, modified_ms)| repair_one(&part, size, modified_ms).ok())
-            .collect()
+            .collect();
+        (repaired, more)
     }
 
     fn quota(
@@ -699,6 +711,7 @@ mod tests {
             .unwrap();
         let (r, report) = files.perform(DiskOp::Repair { root: root.clone() });
         r.unwrap();
+        assert!(!report.more);
         let mut repaired = report.repaired;
         repaired.sort_by(|a, b| a.part.cmp(&b.part));
         assert_eq!(repaired.len(), 2, "{repaired:?}");

@@ -451,7 +451,16 @@ pub fn handle_done(ctx: &ServerCtx, done: &FileDone) {
         return;
     };
     match report.verb {
-        "repair" => return repaired(ctx, report),
+        "repair" => {
+            repaired(ctx, report);
+            if report.more {
+                let root = done.path.clone();
+                if !submit(ctx, DiskOp::Repair { root: root.clone() }) {
+                    ctx.dvr.0.borrow_mut().repaired.retain(|r| *r != root);
+                }
+            }
+            return;
+        }
         "quota" => return quota_done(ctx, done, report),
         _ => {}
     }
