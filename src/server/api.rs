@@ -519,6 +519,8 @@ struct Api<'a> {
     settings: &'a ApiSettings,
     now_ms: u64,
     pid: String,
+    /// Only `POST /api/v1/dvrs` reads it.
+    #[cfg_attr(not(feature = "dvr"), allow(dead_code))]
     body: &'a [u8],
 }
 
