@@ -1,4 +1,4 @@
-//! Derived outputs of a Source (MPEG-TS muxing, HLS segmenting, later DVR and fMP4): each runs
+//! Derived outputs of a Source (MPEG-TS muxing, HLS segmenting, DVR recording, later fMP4): each runs
 //! once per frame, in publish order, before players see the frame, so that what it builds
 //! (for example `Encoding::TsPackets` on the frame) is there for every player. An output is
 //! attached only while something consumes it.

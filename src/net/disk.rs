@@ -19,7 +19,8 @@
 //!
 //! RAM: [`WRITE_JOBS`] queued ops, each holding references to one segment's TS packets (at
 //! most the segment cap of its vhost, `hls_max_bytes / (hls_window / hls_fragment + 4)`,
-//! usually the same bytes its stream still holds), [`DONE_SLOTS`] outcomes (a path each), the
+//! usually the same bytes its stream still holds) or a recording's batch (counted in its
+//! recorder's `dvr_queue_bytes`), the recordings open (a handle each), [`DONE_SLOTS`] outcomes (a path each), the
 //! thread's stack ([`STACK_BYTES`]) and one read buffer of at most [`MAX_READ_LEN`], owned by
 //! the caller once read. `limits::Limits` counts them.
 

@@ -9,7 +9,10 @@
 //!   dropped op costs (HLS keeps a segment in RAM, retries a removal later).
 //! * Ops are performed one at a time, in the order they were accepted: a playlist submitted
 //!   after a segment is written after it, a removal submitted after a write removes the file
-//!   written.
+//!   written, a recording's appends land in order.
+//! * Recording ops ([`FileOp::Dvr`], `server::dvr::disk`) need files kept open between ops:
+//!   the thread performs every op through a [`DiskState`]. Their refusals are not counted as
+//!   drops ([`Files::offer`]): a recorder keeps the op and offers it again.
 //! * [`FileOp::perform`] is blocking file I/O. Only the disk thread (and tests) call it,
 //!   never the event loop.
 //!

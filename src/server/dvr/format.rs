@@ -118,8 +118,9 @@ impl Default for Batch {
 /// One file being written in some format. Timestamps are the file's (ms from its start with
 /// `time_jitter` full or zero).
 pub trait Format: std::fmt::Debug {
-    /// Starts the file: its header, the metadata and the sequence headers, at time 0.
-    fn begin(&mut self, headers: &Headers, out: &mut Batch);
+    /// Starts the file: its header, the metadata and the sequence headers, at `ts` (the
+    /// time of its first frame: 0 unless `time_jitter` is off).
+    fn begin(&mut self, headers: &Headers, ts: u32, out: &mut Batch);
     /// Writes one frame (metadata, sequence header or media) at `ts`.
     fn frame(&mut self, frame: &Frame, ts: u32, out: &mut Batch);
     /// Ends the file: its last bytes go into `out`; the patches are applied once they are
@@ -161,19 +162,19 @@ impl Flv {
         out.put(&prev);
     }
 
-    fn metadata(&mut self, body: &Bytes, out: &mut Batch) {
+    fn metadata(&mut self, body: &Bytes, ts: u32, out: &mut Batch) {
         if self.numbers.is_some() {
             return;
         }
         match file_metadata(body) {
             Some((rewritten, filesize_at, duration_at)) => {
                 let body_at = out.offset() + TAG_HEADER_LEN as u64;
-                self.tag(TagType::Script, 0, &rewritten, out);
+                self.tag(TagType::Script, ts, &rewritten, out);
                 self.numbers = Some((body_at + filesize_at as u64, body_at + duration_at as u64));
             }
             // Not `[name, {...}]`: kept as sent, without the numbers.
             None => {
-                self.tag(TagType::Script, 0, body, out);
+                self.tag(TagType::Script, ts, body, out);
                 self.numbers = Some((0, 0));
             }
         }
@@ -181,15 +182,15 @@ impl Flv {
 }
 
 impl Format for Flv {
-    fn begin(&mut self, headers: &Headers, out: &mut Batch) {
+    fn begin(&mut self, headers: &Headers, ts: u32, out: &mut Batch) {
         let mut head = [0u8; flv::FILE_HEADER_LEN + PREV_TAG_SIZE_LEN];
         flv::encode_file_header(true, true, &mut &mut head[..]);
         out.put(&head);
         if let Some(m) = &headers.metadata {
-            self.metadata(&m.data, out);
+            self.metadata(&m.data, ts, out);
         }
         for h in [&headers.video, &headers.audio].into_iter().flatten() {
-            self.frame(h, 0, out);
+            self.frame(h, ts, out);
         }
     }
 
@@ -197,7 +198,7 @@ impl Format for Flv {
         let tag_type = match frame.kind {
             FrameKind::Audio => TagType::Audio,
             FrameKind::Video => TagType::Video,
-            FrameKind::Metadata => return self.metadata(&frame.data, out),
+            FrameKind::Metadata => return self.metadata(&frame.data, ts, out),
         };
         self.tag(tag_type, ts, &frame.data, out);
     }
@@ -345,7 +346,7 @@ mod tests {
         let mut f = Flv::default();
         let mut batch = Batch::new();
         let mut file = Vec::new();
-        f.begin(&headers, &mut batch);
+        f.begin(&headers, 0, &mut batch);
         let big = video(0, true, 5000);
         f.frame(&big, 0, &mut batch);
         // A second metadata is not written.

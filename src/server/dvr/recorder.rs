@@ -27,7 +27,7 @@ use super::disk::DiskOp;
 use super::format::{self, Batch, Format, Headers, WRITE_BYTES};
 use super::WallClock;
 use crate::config::{Dvr, DvrPlan, DvrSync};
-use crate::live::jitter::Jitter;
+use crate::live::jitter::{Jitter, TimeJitter};
 use crate::live::StreamKey;
 use crate::media::{Frame, FrameKind, SharedFrame};
 use crate::server::disk::{Dropped, FileOp, Files};
@@ -356,7 +356,7 @@ impl Recorder {
                 }
             } else {
                 self.close();
-                self.open();
+                self.open(frame);
             }
         }
         self.write(frame);
@@ -374,8 +374,9 @@ impl Recorder {
         }
     }
 
-    /// Starts a file: its open op and its first bytes (header, metadata, sequence headers).
-    fn open(&mut self) {
+    /// Starts a file with `first`: its open op and its first bytes (header, metadata,
+    /// sequence headers, stamped with the time of `first` on the file's timeline).
+    fn open(&mut self, first: &Frame) {
         let (id, time) = (self.journal.borrow_mut().next_id(), self.clock.now());
         let k = &self.key;
         let path = self.config.path.expand(&k.vhost, &k.app, &k.stream, time);
@@ -390,7 +391,8 @@ impl Recorder {
             video_started: false,
             last_sync_ms: None,
         };
-        file.format.begin(&self.headers, &mut file.batch);
+        let start = file.jitter.clone().correct(first.dts as u32).max(0) as u32;
+        file.format.begin(&self.headers, start, &mut file.batch);
         {
             let mut j = self.journal.borrow_mut();
             j.owners.insert(id, self.key.clone());
@@ -444,7 +446,9 @@ impl Recorder {
             }
         }
         let ts = match frame.kind {
-            // SRS writes metadata at 0, once per file.
+            // Once per file (a later one is not written), at 0 as SRS does; on the stream's
+            // timeline with time_jitter off.
+            FrameKind::Metadata if self.config.time_jitter == TimeJitter::Off => file.last_ts,
             FrameKind::Metadata => 0,
             _ => file.jitter.correct(frame.dts as u32),
         };
@@ -753,6 +757,81 @@ mod tests {
         let durations: Vec<u64> = j.recordings.iter().map(|r| r.duration_ms).collect();
         // A file ends with the audio frame just before the cutting keyframe.
         assert_eq!(&durations[..3], [1980, 1980, 1980]);
+    }
+
+    /// The bytes of file `id` as the ops would write them, and its tags (type, timestamp).
+    fn file_tags(sent: &[DiskOp], id: u32) -> Vec<(crate::wire::flv::TagType, u32)> {
+        let mut bytes = bytes::BytesMut::new();
+        for op in sent {
+            if let DiskOp::Append { id: i, chunks, .. } = op {
+                if *i == id {
+                    chunks.iter().for_each(|c| bytes.extend_from_slice(c));
+                }
+            }
+        }
+        let mut reader = crate::wire::flv::FlvReader::new(1 << 20);
+        std::iter::from_fn(|| reader.decode(&mut bytes).unwrap())
+            .map(|t| (t.tag_type, t.timestamp))
+            .collect()
+    }
+
+    fn take_ops(sink: &Sink) -> Vec<DiskOp> {
+        std::iter::from_fn(|| sink.take())
+            .map(|op| match op {
+                FileOp::Dvr(op) => op,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// `time_jitter`: full starts every file at 0 (headers at 0 too); off keeps the
+    /// stream's timestamps. Without `dvr_wait_keyframe` a file starts at the first frame.
+    #[test]
+    fn each_file_has_its_own_timeline() {
+        use crate::wire::flv::TagType::{Audio, Video};
+        for (jitter, wait, first) in [
+            (crate::config::TimeJitter::Full, true, 0),
+            (crate::config::TimeJitter::Off, true, 10_000),
+            (crate::config::TimeJitter::Off, false, 9_980),
+        ] {
+            let sink = Sink::new(1000);
+            let mut r = recorder(DvrPlan::Segment, &sink);
+            r.config.time_jitter = jitter;
+            r.config.wait_keyframe = wait;
+            r.on_publish();
+            for h in headers() {
+                r.on_frame(&h);
+            }
+            r.on_frame(&audio(9_980));
+            r.on_frame(&video(9_990, false, 100));
+            feed(&mut r, 10_000, 3);
+            r.on_unpublish();
+            let sent = take_ops(&sink);
+            let tags = file_tags(&sent, 1);
+            let media: Vec<_> = tags.iter().skip(2).take(2).copied().collect();
+            // The headers at the file's first time.
+            assert_eq!(
+                &tags[..2],
+                [(Video, first), (Audio, first)],
+                "{jitter:?}: headers"
+            );
+            if wait {
+                assert_eq!(media, [(Video, first), (Audio, first + 20)], "{jitter:?}");
+            } else {
+                // Starts at the audio frame before the keyframe, and the video frame before
+                // it is kept too.
+                assert_eq!(media, [(Audio, first), (Video, 9_990)], "{jitter:?}");
+            }
+            // The second file starts at 0 again with full, at the cut with off: the keyframe
+            // at 12 s, or without wait_keyframe the first frame 2 s in.
+            let second = file_tags(&sent, 2);
+            let want = match (jitter, wait) {
+                (crate::config::TimeJitter::Full, _) => (Video, 0),
+                (_, true) => (Video, 12_000),
+                (_, false) => (Audio, 11_980),
+            };
+            assert_eq!(second[2], want, "{jitter:?}");
+        }
     }
 
     #[test]
