@@ -16,6 +16,8 @@ pub mod date;
 pub mod flv;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "dvr")]
+pub mod json;
 #[cfg(feature = "gb28181")]
 pub mod manscdp;
 #[cfg(feature = "gb28181")]

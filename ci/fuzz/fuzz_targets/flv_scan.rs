@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(windowed.complete_len(), len, "windowed reads disagree");
 
     let prefix = &payload[..len as usize];
-    assert_eq!(scan::complete_len(prefix), len, "the prefix rescans differently");
+    assert_eq!(
+        scan::complete_len(prefix),
+        len,
+        "the prefix rescans differently"
+    );
     if len > 0 {
         let mut reader = FlvReader::new(MAX_BODY_LEN);
         let mut buf = BytesMut::from(prefix);

@@ -10,15 +10,16 @@
 //!   query parameters): records one stream, or stops, until the next reload. `vhost` may be
 //!   left out (the default vhost). Errors, as SRS answers them (HTTP 200 with a code):
 //!   2014 no such vhost, 3050 DVR is off on the vhost, 3051 no valid action or stream,
-//!   3052 a body that is not JSON.
+//!   3052 a body that is not a JSON object (`wire::json`: of scalars).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::objects::{round2, stream_url};
 use super::{code, query_get, Api, Method, Reply};
 use crate::live::StreamKey;
 use crate::server::dvr::{self, Action, ControlError, RecorderStatus, Recording};
 use crate::wire::http::percent_decode;
+use crate::wire::json;
 
 /// A stream's recorder, in `/api/v1/streams` (`dvr`) and `/api/v1/dvrs` (`recorders`).
 #[derive(Serialize)]
@@ -114,8 +115,8 @@ struct Controlled {
     dvr: Option<DvrObject>,
 }
 
-/// A POST's body.
-#[derive(Deserialize, Default)]
+/// A POST's request.
+#[derive(Default)]
 struct Control {
     action: Option<String>,
     vhost: Option<String>,
@@ -171,9 +172,15 @@ fn control(api: &Api<'_>, query: &str) -> Reply {
             stream: param("stream"),
         }
     } else {
-        match serde_json::from_slice::<Control>(api.body) {
-            Ok(c) => c,
-            Err(_) => return Reply::Code(code::HTTP_JSON_REQUIRED),
+        let Ok(members) = json::decode_object(api.body) else {
+            return Reply::Code(code::HTTP_JSON_REQUIRED);
+        };
+        let member = |k| json::get(&members, k).map(str::to_owned);
+        Control {
+            action: member("action"),
+            vhost: member("vhost"),
+            app: member("app"),
+            stream: member("stream"),
         }
     };
     let action = match body.action.as_deref() {
