@@ -760,12 +760,9 @@ impl Api<'_> {
 }
 
 /// The recorder of `key` for `/api/v1/streams`, when the build records.
-fn stream_dvr(ctx: &ServerCtx, key: &crate::live::StreamKey) -> Option<serde_json::Value> {
+fn stream_dvr(ctx: &ServerCtx, key: &crate::live::StreamKey) -> Option<objects::DvrObject> {
     #[cfg(feature = "dvr")]
-    return ctx
-        .dvr
-        .stream(key)
-        .and_then(|s| serde_json::to_value(dvr::object(&s)).ok());
+    return ctx.dvr.stream(key).as_ref().map(dvr::object);
     #[cfg(not(feature = "dvr"))]
     {
         let _ = (ctx, key);

@@ -14,32 +14,16 @@
 
 use serde::Serialize;
 
-use super::objects::{round2, stream_url};
+use super::objects::{round2, stream_url, DvrObject};
 use super::{code, query_get, Api, Method, Reply};
 use crate::live::StreamKey;
 use crate::server::dvr::{self, Action, ControlError, RecorderStatus, Recording};
 use crate::wire::http::percent_decode;
 use crate::wire::json;
 
-/// A stream's recorder, in `/api/v1/streams` (`dvr`) and `/api/v1/dvrs` (`recorders`).
-#[derive(Serialize)]
-pub struct DvrObject {
-    /// idle | waiting (for a keyframe) | writing | failed (retrying).
-    pub state: &'static str,
-    /// The file being written.
-    pub path: Option<String>,
-    /// The disk error that stopped the recording, while it is stopped.
-    pub error: Option<String>,
-    /// Frames skipped because the disk was behind (`dvr_queue_bytes`).
-    pub dropped_frames: u64,
-    /// Bytes waiting for the disk now.
-    pub queued_bytes: u64,
-    /// Files started since the recorder was made.
-    pub files: u64,
-}
-
 pub fn object(s: &RecorderStatus) -> DvrObject {
     DvrObject {
+        stream: None,
         state: s.state,
         path: s.path.as_ref().map(|p| p.display().to_string()),
         error: s.error.clone(),
@@ -88,13 +72,6 @@ fn recording(r: &Recording) -> RecordingObject {
 }
 
 #[derive(Serialize)]
-struct RecorderObject {
-    stream: String,
-    #[serde(flatten)]
-    status: DvrObject,
-}
-
-#[derive(Serialize)]
 struct RootObject {
     root: String,
     /// Bytes of recordings and free bytes, as the last quota pass found them (null before
@@ -106,7 +83,7 @@ struct RootObject {
 #[derive(Serialize)]
 struct List {
     dvrs: Vec<RecordingObject>,
-    recorders: Vec<RecorderObject>,
+    recorders: Vec<DvrObject>,
     roots: Vec<RootObject>,
 }
 
@@ -143,15 +120,15 @@ fn list(api: &Api<'_>) -> Reply {
             free_bytes: usage.and_then(|u| u.free),
         })
         .collect();
-    roots.sort_by(|a, b| a.root.cmp(&b.root));
+    roots.sort_unstable_by(|a, b| a.root.cmp(&b.root));
     api.ok(List {
         dvrs: d.recordings().iter().map(recording).collect(),
         recorders: d
             .recorders()
             .iter()
-            .map(|(k, s)| RecorderObject {
-                stream: stream_url(k),
-                status: object(s),
+            .map(|(k, s)| DvrObject {
+                stream: Some(stream_url(k)),
+                ..object(s)
             })
             .collect(),
         roots,

@@ -204,7 +204,28 @@ pub struct StreamObject {
     pub audio: Option<media::AudioInfo>,
     /// Ours, after SRS's keys: the stream's recorder (as in `/api/v1/dvrs`), `null` when it
     /// has none (recording off, or a build without DVR).
-    pub dvr: Option<serde_json::Value>,
+    pub dvr: Option<DvrObject>,
+}
+
+/// A stream's recorder (ours), in `/api/v1/streams` (`dvr`) and `/api/v1/dvrs`
+/// (`recorders`, with `stream`).
+#[derive(Serialize)]
+pub struct DvrObject {
+    /// The stream's SRS url, in `/api/v1/dvrs` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// idle | waiting (for a keyframe) | writing | failed (retrying).
+    pub state: &'static str,
+    /// The file being written.
+    pub path: Option<String>,
+    /// The disk error that stopped the recording, while it is stopped.
+    pub error: Option<String>,
+    /// Frames skipped because the disk was behind (`dvr_queue_bytes`).
+    pub dropped_frames: u64,
+    /// Bytes waiting for the disk now.
+    pub queued_bytes: u64,
+    /// Files started since the recorder was made.
+    pub files: u64,
 }
 
 pub fn stream(s: &LiveStream, clients: &[StreamClient], epoch_now_ms: u64) -> StreamObject {
