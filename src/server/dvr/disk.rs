@@ -31,6 +31,9 @@ use crate::wire::flv::scan::TagScan;
 /// The suffix of a recording being written.
 pub const PART_SUFFIX: &str = ".part";
 
+/// A leftover FLV recording: what the repair cuts after its last complete tag.
+const FLV_PART: &str = ".flv.part";
+
 /// Extensions of closed recordings, the only files loop recording deletes.
 pub const RECORDING_EXTENSIONS: &[&str] = &[".flv"];
 
@@ -335,7 +338,8 @@ impl OpenFiles {
         let mut more = false;
         walk(root, 0, &mut |path, meta| {
             let name = path.to_string_lossy();
-            if name.ends_with(PART_SUFFIX) && !open.contains(&path) {
+            // The formats this build knows how to cut (FLV); another's leftovers wait.
+            if name.ends_with(FLV_PART) && !open.contains(&path) {
                 if found.len() < MAX_REPAIRS {
                     found.push((path.to_path_buf(), meta.len(), modified_ms(meta)));
                 } else {
@@ -698,8 +702,9 @@ mod tests {
         fs::write(root.join("live/a/1.flv.part"), &cut).unwrap();
         // Only the file header: removed.
         fs::write(root.join("live/a/2.flv.part"), &bytes[..ends[0]]).unwrap();
-        // Not ours, left alone.
+        // Not ours, left alone; nor a leftover of a format this build cannot cut.
         fs::write(root.join("live/a/notes.txt"), b"x").unwrap();
+        fs::write(root.join("live/a/4.mp4.part"), b"x").unwrap();
         let mut files = OpenFiles::default();
         // One being written now is not touched.
         files
@@ -726,6 +731,7 @@ mod tests {
         assert!(!root.join("live/a/2.flv.part").exists());
         assert!(root.join("live/a/3.flv.part").exists());
         assert!(root.join("live/a/notes.txt").exists());
+        assert!(root.join("live/a/4.mp4.part").exists());
     }
 
     #[test]

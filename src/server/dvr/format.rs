@@ -22,6 +22,10 @@ pub const WRITE_BYTES: usize = 64 * 1024;
 /// payloads and as many copied runs: far under IOV_MAX) and copies only audio-sized frames.
 pub const COPY_BELOW: usize = 1024;
 
+/// Bytes a format adds to a frame's payload, at most (FLV: the tag header and
+/// PreviousTagSize), for the queue's accounting.
+pub const TAG_OVERHEAD: usize = TAG_HEADER_LEN + PREV_TAG_SIZE_LEN;
+
 /// What a format needs to start a file: the stream's latest metadata and sequence headers.
 #[derive(Debug, Default, Clone)]
 pub struct Headers {

@@ -423,6 +423,15 @@ pub fn sweep(ctx: &ServerCtx, now_ms: u64) {
         // Streams gone and nothing left to write: forgotten (the journal keeps the files).
         reg.recorders
             .retain(|_, rec| Rc::strong_count(rec) > 1 || !rec.borrow().is_idle());
+        // Files that failed (they get no close op): once their recorder has no op left with
+        // the disk, no answer about them can come.
+        let recorders = &reg.recorders;
+        reg.journal.borrow_mut().owners.retain(|id, key| {
+            recorders.get(key).is_some_and(|rec| {
+                let r = rec.borrow();
+                r.current_id() == Some(*id) || r.ops_in_flight()
+            })
+        });
     }
     for (root, max_bytes, min_free_bytes) in quotas {
         let sent = submit(

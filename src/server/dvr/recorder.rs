@@ -269,6 +269,19 @@ impl Recorder {
         matches!(self.state, State::Idle) && self.pending.is_empty() && self.ops_in_flight == 0
     }
 
+    /// Whether ops of some file are still with the disk thread.
+    pub fn ops_in_flight(&self) -> bool {
+        self.ops_in_flight > 0 || !self.pending.is_empty()
+    }
+
+    /// The id of the file being written.
+    pub fn current_id(&self) -> Option<u32> {
+        match &self.state {
+            State::Writing(f) => Some(f.id),
+            _ => None,
+        }
+    }
+
     /// The path of the file being written.
     pub fn current_path(&self) -> Option<&PathBuf> {
         match &self.state {
@@ -433,7 +446,7 @@ impl Recorder {
                 }
                 file.video_started = true;
             }
-            let cost = frame.data.len() + 15;
+            let cost = frame.data.len() + format::TAG_OVERHEAD;
             if self.dropping && key && queued + cost <= queue_cap {
                 self.dropping = false;
             } else if !self.dropping && queued > 0 && queued + cost > queue_cap {
