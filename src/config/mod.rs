@@ -32,6 +32,7 @@
 mod section;
 
 mod diff;
+mod dvr;
 mod error;
 mod schema;
 mod security;
@@ -45,6 +46,7 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
+pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};

@@ -76,7 +76,7 @@ impl fmt::Display for Unexpected<'_, '_> {
 
 /// `invalid type: <what was written>, expected <expected>`; numbers too large for any type
 /// are refused as such (as toml's deserializer did).
-fn invalid_type(item: &Item<'_>, expected: &dyn fmt::Display) -> Invalid {
+pub(super) fn invalid_type(item: &Item<'_>, expected: &dyn fmt::Display) -> Invalid {
     let message = match item.get_ref() {
         DeValue::Integer(i) if integer(i).is_none() => "integer number overflowed".to_owned(),
         DeValue::Float(x) if float(x).is_none() => "floating-point number overflowed".to_owned(),
@@ -348,6 +348,12 @@ impl<const MIN: i64, const MAX: i64> Value<u32> for Int<MIN, MAX> {
     }
 }
 
+impl<const MIN: i64, const MAX: i64> Value<u64> for Int<MIN, MAX> {
+    fn into_value(self) -> u64 {
+        u64::try_from(self.0).unwrap_or(0)
+    }
+}
+
 impl<const MIN: i64, const MAX: i64> Value<usize> for Int<MIN, MAX> {
     fn into_value(self) -> usize {
         self.to_usize()
@@ -402,7 +408,7 @@ impl<const MIN: i64, const MAX: i64> FromToml for Int<MIN, MAX> {
 }
 
 /// An integer in `min..=max`.
-fn int_in(item: &Item<'_>, min: i64, max: i64) -> Result<i64, Invalid> {
+pub(super) fn int_in(item: &Item<'_>, min: i64, max: i64) -> Result<i64, Invalid> {
     let n = match item.get_ref() {
         DeValue::Integer(i) => integer(i),
         _ => None,

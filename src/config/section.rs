@@ -91,7 +91,7 @@ macro_rules! show_display {
     };
 }
 
-show_display!(bool, u32, usize, SocketAddr);
+show_display!(bool, u32, u64, usize, SocketAddr);
 
 impl Show for String {
     fn show(&self) -> String {

@@ -154,6 +154,18 @@ hls_storage = "disk"
 hls_path = "/tmp/hls"
 hls_cleanup = false
 hls_dispose = 0
+[vhost.__defaultVhost__.dvr]
+enabled = false
+dvr_apply = ["live/cam1", "live/cam2"]
+dvr_plan = "segment"
+dvr_duration = 2
+dvr_path = "/mnt/usb/dvr/[app]/[stream]/[2006][01][02]-[15][04][05].flv"
+dvr_wait_keyframe = false
+time_jitter = "off"
+dvr_max_bytes = 8589934592
+dvr_min_free_bytes = 1048576
+dvr_sync = 5
+dvr_queue_bytes = 524288
 [http_server]
 enabled = false
 listen = 8081
@@ -226,6 +238,25 @@ password = "secret"
                 path: "/tmp/hls".into(),
                 cleanup: false,
                 dispose_s: 0,
+            },
+            dvr: crate::config::Dvr {
+                enabled: false,
+                apply: crate::config::DvrApply::Streams(vec![
+                    "live/cam1".into(),
+                    "live/cam2".into()
+                ]),
+                plan: crate::config::DvrPlan::Segment,
+                duration_s: 2,
+                path: crate::config::DvrPath::parse(
+                    "/mnt/usb/dvr/[app]/[stream]/[2006][01][02]-[15][04][05].flv"
+                )
+                .unwrap(),
+                wait_keyframe: false,
+                time_jitter: TimeJitter::Off,
+                max_bytes: 8 << 30,
+                min_free_bytes: 1 << 20,
+                sync: crate::config::DvrSync::Interval(5),
+                queue_bytes: 512 << 10,
             },
         }
     );
@@ -414,9 +445,9 @@ fn unknown_keys_name_key_and_line() {
     );
 
     // An unknown table (an SRS section we do not have).
-    let (line, _, key, message) = fail("[vhost.__defaultVhost__.dvr]\nenabled = true\n");
-    assert_eq!((line, key.as_str()), (1, "vhost.__defaultVhost__.dvr"));
-    assert!(message.contains("unknown field `dvr`"), "{message}");
+    let (line, _, key, message) = fail("[vhost.__defaultVhost__.forward]\nenabled = true\n");
+    assert_eq!((line, key.as_str()), (1, "vhost.__defaultVhost__.forward"));
+    assert!(message.contains("unknown field `forward`"), "{message}");
 
     let (line, _, key, _) = fail("[log]\nlevel = \"info\"\nfile = \"x\"\n");
     assert_eq!((line, key.as_str()), (3, "log.file"));
@@ -1067,6 +1098,9 @@ mod shipped_example {
             "\"device\"",
             "\"on_demand\"",
             "\"34020000002000000002\"",
+            "\"segment\"",
+            "\"none\"",
+            "\"live/cam\"",
         ];
         let lines: Vec<&str> = text.lines().collect();
         for (i, path, value) in assignments(&text) {

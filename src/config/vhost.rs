@@ -1,6 +1,7 @@
 //! One virtual host's settings (SRS: `vhost NAME { ... }`) and their embedded defaults, each key
 //! defined once (see `section`); the RAM each one costs at most is in the shipped `tinysrs.toml`.
 
+use super::dvr::Dvr;
 use super::schema::{Bytes, Int, Keyword, QueueLength, Seconds, Timeout};
 use super::section::{compiled_in, no_hook, Section};
 use super::security::Security;
@@ -115,6 +116,8 @@ section! {
         security: Security => security;
         /// `hls` (SRS: `hls`).
         hls: Hls => hls;
+        /// `dvr` (SRS: `dvr`): recording.
+        dvr: Dvr => dvr;
     }
     extra {
         /// Canonical name: [`super::DEFAULT_VHOST`] for the default vhost, otherwise the

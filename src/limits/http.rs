@@ -30,7 +30,7 @@ pub(super) fn term(config: &Config) -> Option<Term> {
             what: "disk",
             formula: format!(
                 "disk thread: stack {} + {DONE_SLOTS} outcomes x {DONE_BYTES} B (its queued \
-                 writes: disk HLS)",
+                 writes: disk HLS and DVR, in their lines)",
                 kib(STACK_BYTES),
             ),
             bytes: (STACK_BYTES + DONE_SLOTS * DONE_BYTES) as u64,

@@ -17,6 +17,8 @@ use crate::config::{Config, HlsStorage};
 use crate::media::FRAME_OVERHEAD;
 
 // Each protocol's terms, compiled in with its feature.
+#[cfg(feature = "dvr")]
+mod dvr;
 #[cfg(feature = "gb28181")]
 mod gb28181;
 #[cfg(feature = "hls")]
@@ -41,6 +43,8 @@ const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
 const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     #[cfg(feature = "hls")]
     hls::disk_line,
+    #[cfg(feature = "dvr")]
+    dvr::line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

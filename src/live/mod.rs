@@ -1,6 +1,6 @@
 //! The live hub: the registry of Sources (vhost/app/stream), and the events that callbacks,
 //! DVR, the API and on-demand ingests consume (publish, unpublish, play, stop, freed, watched,
-//! unwatched).
+//! unwatched, and DVR's recordings).
 //!
 //! Frames from any ingest go into a [`Source`]; each player reads its own bounded
 //! [`PlayerQueue`]. The hub does no I/O and reads no clock: times come in as milliseconds
@@ -21,6 +21,7 @@ pub mod source;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -76,6 +77,24 @@ pub enum HubEvent {
     /// The stream lost its last viewer: no player left and no HLS request within its hold.
     Unwatched {
         key: StreamKey,
+    },
+    /// A recording file was created (`server::dvr`).
+    DvrStarted {
+        key: StreamKey,
+        path: PathBuf,
+    },
+    /// A recording file was closed and renamed to `path` (SRS's `on_dvr` moment).
+    DvrClosed {
+        key: StreamKey,
+        path: PathBuf,
+        duration_ms: u64,
+        bytes: u64,
+    },
+    /// A recording stopped on a disk error; it starts again by itself in a new file.
+    DvrError {
+        key: StreamKey,
+        path: PathBuf,
+        error: String,
     },
 }
 
@@ -337,6 +356,11 @@ impl Hub {
         for key in freed {
             self.emit(HubEvent::Freed { key });
         }
+    }
+
+    /// Queues an event of an output (DVR), for the same consumers as the hub's own.
+    pub fn emit_event(&mut self, event: HubEvent) {
+        self.emit(event);
     }
 
     fn emit(&mut self, event: HubEvent) {

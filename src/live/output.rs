@@ -1,4 +1,4 @@
-//! Derived outputs of a Source (MPEG-TS muxing, HLS segmenting, later DVR and fMP4): each runs
+//! Derived outputs of a Source (MPEG-TS muxing, HLS segmenting, DVR recording, later fMP4): each runs
 //! once per frame, in publish order, before players see the frame, so that what it builds
 //! (for example `Encoding::TsPackets` on the frame) is there for every player. An output is
 //! attached only while something consumes it.
@@ -10,6 +10,8 @@ use crate::media::SharedFrame;
 pub enum OutputKind {
     Ts,
     Hls,
+    /// Recording to files (`server::dvr`).
+    Dvr,
 }
 
 pub trait Output: std::fmt::Debug {

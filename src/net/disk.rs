@@ -19,7 +19,8 @@
 //!
 //! RAM: [`WRITE_JOBS`] queued ops, each holding references to one segment's TS packets (at
 //! most the segment cap of its vhost, `hls_max_bytes / (hls_window / hls_fragment + 4)`,
-//! usually the same bytes its stream still holds), [`DONE_SLOTS`] outcomes (a path each), the
+//! usually the same bytes its stream still holds) or a recording's batch (counted in its
+//! recorder's `dvr_queue_bytes`), the recordings open (a handle each), [`DONE_SLOTS`] outcomes (a path each), the
 //! thread's stack ([`STACK_BYTES`]) and one read buffer of at most [`MAX_READ_LEN`], owned by
 //! the caller once read. `limits::Limits` counts them.
 
@@ -33,7 +34,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::server::disk::{read_file, Dropped, FileDone, FileOp, FileSink};
+use crate::server::disk::{read_file, DiskState, Dropped, FileDone, FileOp, FileSink};
 use crate::server::ServerCtx;
 
 /// File ops queued for the thread at most; the next is dropped (counted). A stream closing a
@@ -62,16 +63,17 @@ pub const STACK_BYTES: usize = 128 * 1024;
 /// What performs the file work on the thread: the real file system ([`StdFs`]) or, in
 /// tests, one that is slow or fails.
 pub trait Backend: Send + 'static {
-    fn perform(&mut self, op: &FileOp) -> io::Result<()>;
+    fn perform(&mut self, op: FileOp) -> FileDone;
     fn read(&mut self, path: &Path, offset: u64, len: usize) -> io::Result<Bytes>;
 }
 
-/// Blocking `std::fs` calls.
-pub struct StdFs;
+/// Blocking `std::fs` calls, and the recordings open between them.
+#[derive(Default)]
+pub struct StdFs(DiskState);
 
 impl Backend for StdFs {
-    fn perform(&mut self, op: &FileOp) -> io::Result<()> {
-        op.perform()
+    fn perform(&mut self, op: FileOp) -> FileDone {
+        self.0.perform(op)
     }
 
     fn read(&mut self, path: &Path, offset: u64, len: usize) -> io::Result<Bytes> {
@@ -144,7 +146,7 @@ impl Completions {
 impl Disk {
     /// Starts the thread on the real file system.
     pub fn start() -> io::Result<(Disk, Completions)> {
-        Self::start_with(StdFs)
+        Self::start_with(StdFs::default())
     }
 
     pub fn start_with(backend: impl Backend) -> io::Result<(Disk, Completions)> {
@@ -260,14 +262,7 @@ fn work(queue: &Queue, mut backend: impl Backend, done: &mpsc::Sender<FileDone>)
                 let _ = r.reply.send(result);
             }
             Job::Write(op) => {
-                let result = backend.perform(&op);
-                let outcome = FileDone {
-                    kind: op.kind(),
-                    path: match op {
-                        FileOp::WriteAtomic { path, .. } | FileOp::Remove(path) => path,
-                    },
-                    result,
-                };
+                let outcome = backend.perform(op);
                 // The event loop gone (shutdown): outcomes no longer matter.
                 let _ = done.blocking_send(outcome);
             }

@@ -88,7 +88,7 @@ impl Driver {
                 return Ok(());
             };
             match self.conn.check_body(&head) {
-                Ok(len) => self.discard_body(len).await?,
+                Ok(len) => self.conn.body = self.read_body(len).await?,
                 Err(refusal) => {
                     self.write(&mut vec![refusal]).await?;
                     return Err("request body over the limit".into());
@@ -159,24 +159,21 @@ impl Driver {
         }
     }
 
-    async fn discard_body(&mut self, len: u64) -> Result<(), Error> {
-        let mut left = len;
+    /// Reads the `len` bytes of a request body (at most `http_server.max_body_bytes`, checked
+    /// by `check_body`), within `handshake_timeout`.
+    async fn read_body(&mut self, len: u64) -> Result<Bytes, Error> {
+        let len = usize::try_from(len).map_err(|_| "request body too large")?;
         let timeout = self.timeout(true);
-        while left > 0 {
-            if self.buf.is_empty() {
-                self.buf.reserve(HEAD_READ);
-                match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buf)).await {
-                    Ok(Ok(0)) => return Err("peer closed in the middle of a body".into()),
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) => return Err("request body not complete in time".into()),
-                }
+        while self.buf.len() < len {
+            self.buf.reserve(HEAD_READ.min(len - self.buf.len()));
+            match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) => return Err("peer closed in the middle of a body".into()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err("request body not complete in time".into()),
             }
-            let n = left.min(self.buf.len() as u64);
-            self.buf.advance(n as usize);
-            left -= n;
         }
-        Ok(())
+        Ok(self.buf.split_to(len).freeze())
     }
 
     /// Writes `parts` within the send timeout (`idle_timeout`).

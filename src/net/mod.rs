@@ -1,7 +1,7 @@
 //! The only layer that touches tokio, sockets and the clock: listeners, connection drivers,
 //! signals and shutdown. Everything runs on one thread (current-thread runtime + LocalSet).
 
-#[cfg(feature = "http")]
+#[cfg(feature = "disk")]
 pub mod disk;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
@@ -9,6 +9,8 @@ pub mod gb28181;
 pub mod http;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
+#[cfg(feature = "dvr")]
+pub mod wall;
 
 use std::cell::Cell;
 #[cfg(feature = "gb28181")]
@@ -151,12 +153,18 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
     let rng = Rc::new(Rng::from_time());
-    #[cfg(feature = "http")]
+    #[cfg(feature = "disk")]
     let (disk, completions) = disk::Disk::start()?;
-    #[cfg(feature = "http")]
+    #[cfg(feature = "disk")]
     let ctx = ServerCtx::new(config, hub).with_file_sink(Rc::new(disk.clone()));
-    #[cfg(not(feature = "http"))]
+    #[cfg(not(feature = "disk"))]
     let ctx = ServerCtx::new(config, hub);
+    // Recording file names carry the local date (the time zone is read here, once).
+    #[cfg(feature = "dvr")]
+    ctx.dvr.set_clock(Rc::new(wall::SystemWall::new()));
+    // Only the HTTP server reads files through the disk thread; DVR writes through the sink.
+    #[cfg(all(feature = "disk", not(feature = "http")))]
+    drop(disk);
     let shared = Shared {
         ctx,
         clock,
@@ -179,8 +187,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         disk,
     };
     let ctx = shared.ctx.clone();
-    #[cfg(feature = "http")]
+    #[cfg(feature = "disk")]
     tokio::task::spawn_local(completions.run(ctx.clone()));
+    // The outputs take the config (DVR repairs its roots before any recording starts).
+    crate::server::on_config(&ctx);
     #[cfg(feature = "gb28181")]
     if shared.ctx.config().gb28181.enabled {
         let handle = gb28181::start(shared.clone()).await?;
@@ -252,8 +262,17 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             _ => drop((stream, peer, id, guards)),
         }
     }
+    // Files being written (recordings) are finished, for a few seconds at most: a disk that
+    // does not answer leaves them to the repair at the next start.
+    let give_up = clock.now_ms() + STOP_WAIT_MS;
+    while crate::server::stop_outputs(&ctx) && clock.now_ms() < give_up {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }
+
+/// How long a stopping server waits for the disk to finish the outputs' files.
+const STOP_WAIT_MS: u64 = 3_000;
 
 /// Started as root (a plain init script): after binding, become `user` (its uid, primary gid,
 /// no supplementary groups). Without `user` a root server says so once.
@@ -338,6 +357,7 @@ fn reload(ctx: &ServerCtx, path: Option<&std::path::Path>) {
             log::set_max_level(new.log_level);
             ctx.hub.borrow_mut().set_max_streams(new.max_streams);
             ctx.set_config(new);
+            crate::server::on_config(ctx);
             if changes.is_empty() {
                 log::info!("SIGHUP: reloaded {}, nothing changed", path.display());
             } else {

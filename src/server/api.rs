@@ -21,6 +21,7 @@
 //! | `/api/v1/vhosts[/{id}]` | GET | `vhosts[..]` or `vhost{..}` |
 //! | `/api/v1/streams[/{id}]` | GET | `streams[..]` or `stream{..}`; `?start=&count=` |
 //! | `/api/v1/clients[/{id}]` | GET, DELETE (kick) | `clients[..]` or `client{..}`; `?start=&count=` |
+//! | `/api/v1/dvrs` | GET, POST | recordings and recorders; POST `{"action":"start"\|"stop","vhost","app","stream"}` (ours; see `dvr`) |
 //!
 //! Every success body starts with SRS's envelope `{"code":0,"server":"vid-..","service":"..",
 //! "pid":"1234",...}` (all three ids are strings in SRS 5+).
@@ -76,6 +77,8 @@
 //! * Not served (they fall to the `/api/v1/` index like any unknown path): `self_proc_stats`,
 //!   `system_proc_stats`, `requests`, `raw`, `clusters`, `perf`, `tcmalloc`, `tests/*`, `rtc/*`.
 
+#[cfg(feature = "dvr")]
+mod dvr;
 mod media;
 mod objects;
 mod system;
@@ -97,6 +100,12 @@ pub mod code {
     pub const RTMP_CLIENT_NOT_FOUND: i32 = 2049;
     pub const HTTP_URL_NOT_CLEAN: i32 = 4002;
     pub const HTTP_JSONP: i32 = 4058;
+    /// ERROR_HTTP_DVR_DISABLED: recording is off on the vhost.
+    pub const HTTP_DVR_DISABLED: i32 = 3050;
+    /// ERROR_HTTP_DVR_REQUEST: a DVR request without a valid action or stream.
+    pub const HTTP_DVR_REQUEST: i32 = 3051;
+    /// ERROR_HTTP_JSON_REQUIRED: a DVR request whose body is not JSON.
+    pub const HTTP_JSON_REQUIRED: i32 = 3052;
 }
 
 /// `count` for the stream and client lists when the query gives less (SRS:
@@ -116,6 +125,9 @@ pub struct ApiRequest<'a> {
     pub query: &'a str,
     /// The `Authorization` header's value, if any.
     pub authorization: Option<&'a str>,
+    /// The request body (at most `http_server.max_body_bytes`); only `POST /api/v1/dvrs`
+    /// reads it.
+    pub body: &'a [u8],
 }
 
 /// What to send back.
@@ -235,6 +247,7 @@ fn handle_with(
         settings,
         now_ms,
         pid: std::process::id().to_string(),
+        body: req.body,
     };
     let reply = route(&api, method, req.path, query);
     finish(reply, jsonp.as_ref().map(|j| j.callback))
@@ -506,6 +519,9 @@ struct Api<'a> {
     settings: &'a ApiSettings,
     now_ms: u64,
     pid: String,
+    /// Only `POST /api/v1/dvrs` reads it.
+    #[cfg_attr(not(feature = "dvr"), allow(dead_code))]
+    body: &'a [u8],
 }
 
 impl Api<'_> {
@@ -549,6 +565,10 @@ impl Api<'_> {
                 return self.clients(method, id, query);
             }
         }
+        #[cfg(feature = "dvr")]
+        if let Some("") = path.strip_prefix("/api/v1/dvrs").and_then(rest_id) {
+            return dvr::handle(self, method, query);
+        }
         match path {
             "/api/v1/versions" => self.ok(Data {
                 data: Version {
@@ -588,7 +608,7 @@ impl Api<'_> {
                         callback: false,
                         api: true,
                         httpd: true,
-                        dvr: false,
+                        dvr: cfg!(feature = "dvr"),
                         transcode: false,
                         ingest: false,
                         stat: true,
@@ -679,19 +699,17 @@ impl Api<'_> {
         struct One {
             stream: objects::StreamObject,
         }
+        let stream = |s: &objects::LiveStream| {
+            let mut obj = objects::stream(s, &clients, epoch_now_ms);
+            obj.dvr = stream_dvr(self.ctx, &s.source.borrow().key);
+            obj
+        };
         match found {
-            Some(s) => self.ok(One {
-                stream: objects::stream(s, &clients, epoch_now_ms),
-            }),
+            Some(s) => self.ok(One { stream: stream(s) }),
             None => {
                 let (start, count) = page(query);
                 self.ok(List {
-                    streams: streams
-                        .iter()
-                        .skip(start)
-                        .take(count)
-                        .map(|s| objects::stream(s, &clients, epoch_now_ms))
-                        .collect(),
+                    streams: streams.iter().skip(start).take(count).map(stream).collect(),
                 })
             }
         }
@@ -738,6 +756,17 @@ impl Api<'_> {
             (Method::Delete, None) => Reply::Code(code::RTMP_CLIENT_NOT_FOUND),
             _ => Reply::Http(405),
         }
+    }
+}
+
+/// The recorder of `key` for `/api/v1/streams`, when the build records.
+fn stream_dvr(ctx: &ServerCtx, key: &crate::live::StreamKey) -> Option<objects::DvrObject> {
+    #[cfg(feature = "dvr")]
+    return ctx.dvr.stream(key).as_ref().map(dvr::object);
+    #[cfg(not(feature = "dvr"))]
+    {
+        let _ = (ctx, key);
+        None
     }
 }
 

@@ -9,7 +9,10 @@
 //!   dropped op costs (HLS keeps a segment in RAM, retries a removal later).
 //! * Ops are performed one at a time, in the order they were accepted: a playlist submitted
 //!   after a segment is written after it, a removal submitted after a write removes the file
-//!   written.
+//!   written, a recording's appends land in order.
+//! * Recording ops ([`FileOp::Dvr`], `server::dvr::disk`) need files kept open between ops:
+//!   the thread performs every op through a [`DiskState`]. Their refusals are not counted as
+//!   drops ([`Files::offer`]): a recorder keeps the op and offers it again.
 //! * [`FileOp::perform`] is blocking file I/O. Only the disk thread (and tests) call it,
 //!   never the event loop.
 //!
@@ -34,12 +37,20 @@ pub enum FileOp {
     WriteAtomic { path: PathBuf, chunks: Vec<Bytes> },
     /// Removes the file `path`; one already gone is not an error.
     Remove(PathBuf),
+    /// Recording work (`server::dvr`), done with the files the thread keeps open
+    /// ([`DiskState`]).
+    #[cfg(feature = "dvr")]
+    Dvr(super::dvr::DiskOp),
 }
 
 impl FileOp {
+    /// The file the op is about (a recording's path or root; empty for an op on a recording
+    /// already open, which its id names).
     pub fn path(&self) -> &Path {
         match self {
             FileOp::WriteAtomic { path, .. } | FileOp::Remove(path) => path,
+            #[cfg(feature = "dvr")]
+            FileOp::Dvr(op) => op.path(),
         }
     }
 
@@ -47,10 +58,13 @@ impl FileOp {
         match self {
             FileOp::WriteAtomic { .. } => OpKind::Write,
             FileOp::Remove(_) => OpKind::Remove,
+            #[cfg(feature = "dvr")]
+            FileOp::Dvr(_) => OpKind::Record,
         }
     }
 
-    /// Performs the op with blocking `std::fs` calls (the disk thread's job).
+    /// Performs a stateless op with blocking `std::fs` calls (the disk thread's job; see
+    /// [`DiskState::perform`] for every op).
     pub fn perform(&self) -> io::Result<()> {
         match self {
             FileOp::WriteAtomic { path, chunks } => {
@@ -69,6 +83,36 @@ impl FileOp {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
                 r => r,
             },
+            #[cfg(feature = "dvr")]
+            FileOp::Dvr(_) => Err(io::Error::other("a recording op needs the disk state")),
+        }
+    }
+}
+
+/// What the disk thread keeps between ops: the recordings it has open.
+#[derive(Debug, Default)]
+pub struct DiskState {
+    #[cfg(feature = "dvr")]
+    dvr: super::dvr::disk::OpenFiles,
+}
+
+impl DiskState {
+    /// Performs any op (blocking: the disk thread's job) and says how it went.
+    pub fn perform(&mut self, op: FileOp) -> FileDone {
+        let (kind, path) = (op.kind(), op.path().to_path_buf());
+        let (result, report) = match op {
+            #[cfg(feature = "dvr")]
+            FileOp::Dvr(op) => {
+                let (result, report) = self.dvr.perform(op);
+                (result, OpReport::Dvr(Box::new(report)))
+            }
+            op => (op.perform(), OpReport::None),
+        };
+        FileDone {
+            kind,
+            path,
+            result,
+            report,
         }
     }
 }
@@ -85,6 +129,8 @@ pub fn tmp_path(path: &Path) -> PathBuf {
 pub enum OpKind {
     Write,
     Remove,
+    /// Recording work (its report says which).
+    Record,
 }
 
 impl fmt::Display for OpKind {
@@ -92,6 +138,7 @@ impl fmt::Display for OpKind {
         f.write_str(match self {
             OpKind::Write => "write",
             OpKind::Remove => "remove",
+            OpKind::Record => "recording op",
         })
     }
 }
@@ -107,6 +154,17 @@ pub struct FileDone {
     pub kind: OpKind,
     pub path: PathBuf,
     pub result: io::Result<()>,
+    pub report: OpReport,
+}
+
+/// What an op found besides its result.
+#[derive(Debug, Default)]
+pub enum OpReport {
+    #[default]
+    None,
+    /// A recording op's: the file, bytes, repairs, deletions (`server::dvr`).
+    #[cfg(feature = "dvr")]
+    Dvr(Box<super::dvr::DiskReport>),
 }
 
 /// Where the server layer sends file work. Implemented by `net::disk::Disk` (a thread);
@@ -164,6 +222,12 @@ impl Files {
             sink,
             report: Rc::default(),
         }
+    }
+
+    /// Submits `op` without counting a refusal: the caller keeps the op and offers it again
+    /// (recordings, whose every byte matters, wait in their own bounded queue).
+    pub fn offer(&self, op: FileOp) -> Result<(), Dropped> {
+        self.sink.submit(op)
     }
 
     /// Submits `op`; a drop is counted (and logged later by [`Self::log_report`]).
@@ -224,8 +288,13 @@ impl Files {
 }
 
 /// What the disk thread reported, delivered on the event loop: counted, then handed to the
-/// HLS stream that wrote the file.
+/// HLS stream that wrote the file or to the recorder.
 pub fn handle_done(ctx: &super::ServerCtx, done: FileDone) {
+    #[cfg(feature = "dvr")]
+    if done.kind == OpKind::Record {
+        // Recording failures are the recorder's to report (once per failure, not per op).
+        return super::dvr::handle_done(ctx, &done);
+    }
     ctx.files.note_done(&done);
     #[cfg(feature = "hls")]
     if done.kind == OpKind::Write {
@@ -353,11 +422,13 @@ mod tests {
             kind: OpKind::Write,
             path: "z".into(),
             result: Err(io::ErrorKind::PermissionDenied.into()),
+            report: OpReport::None,
         });
         files.note_done(&FileDone {
             kind: OpKind::Remove,
             path: "x".into(),
             result: Ok(()),
+            report: OpReport::None,
         });
         assert_eq!(
             files.counts(),

@@ -4,6 +4,8 @@
 #[cfg(feature = "api")]
 pub mod api;
 pub mod disk;
+#[cfg(feature = "dvr")]
+pub mod dvr;
 #[cfg(feature = "http-flv")]
 pub mod flv;
 #[cfg(feature = "gb28181")]
@@ -48,12 +50,15 @@ pub struct ServerCtx {
     /// Tasks spawned per connection or media session and still running (a connection's
     /// driver, a SIP connection's writer, a UDP media port's reader).
     pub tasks: Gauge,
-    /// File work for the disk thread (HLS on disk), with its drop and failure counts.
+    /// File work for the disk thread (HLS on disk, DVR), with its drop and failure counts.
     pub files: disk::Files,
     /// Our CPU share over the last second (`/api/v1/summaries`), sampled by the sweep.
     pub cpu: Rc<CpuShare>,
     #[cfg(feature = "hls")]
     pub hls: hls::HlsRegistry,
+    /// Every stream's recorder and the recordings of this process.
+    #[cfg(feature = "dvr")]
+    pub dvr: dvr::Dvr,
 }
 
 impl ServerCtx {
@@ -68,6 +73,8 @@ impl ServerCtx {
             cpu: Rc::default(),
             #[cfg(feature = "hls")]
             hls: Rc::default(),
+            #[cfg(feature = "dvr")]
+            dvr: dvr::Dvr::default(),
         }
     }
 
@@ -101,11 +108,13 @@ pub fn source_settings(vhost: &Vhost) -> SourceSettings {
 
 type PublishHook = fn(&ServerCtx, &Rc<RefCell<Source>>, &Vhost);
 
-/// The outputs a publish may attach, each compiled in with its feature (HLS now; DVR, forward
+/// The outputs a publish may attach, each compiled in with its feature (HLS, DVR; forward
 /// later), called in order by [`on_publish`].
 const PUBLISH_HOOKS: &[PublishHook] = &[
     #[cfg(feature = "hls")]
     hls::on_publish,
+    #[cfg(feature = "dvr")]
+    dvr::on_publish,
 ];
 
 /// Work each output does once a second (see [`sweep`]), compiled in with its feature.
@@ -114,7 +123,37 @@ const SWEEPS: &[fn(&ServerCtx, u64)] = &[
     hls::sweep,
     #[cfg(feature = "api")]
     api::sweep,
+    #[cfg(feature = "dvr")]
+    dvr::sweep,
 ];
+
+/// What each output does with the config in force, at start and after each reload (see
+/// [`on_config`]), compiled in with its feature.
+const CONFIG_HOOKS: &[fn(&ServerCtx)] = &[
+    #[cfg(feature = "dvr")]
+    dvr::on_config,
+];
+
+/// What each output does when the server stops (DVR ends its files), compiled in with its
+/// feature: true while it still waits for the disk.
+const STOP_HOOKS: &[fn(&ServerCtx) -> bool] = &[
+    #[cfg(feature = "dvr")]
+    dvr::stop_all,
+];
+
+/// The server is stopping: the outputs finish their files. True while some still wait for
+/// the disk; the driver calls it again until false or it stops waiting.
+pub fn stop_outputs(ctx: &ServerCtx) -> bool {
+    STOP_HOOKS.iter().fold(false, |busy, hook| hook(ctx) | busy)
+}
+
+/// At start (before the listeners accept) and after each reload: the outputs take the config
+/// in force.
+pub fn on_config(ctx: &ServerCtx) {
+    for hook in CONFIG_HOOKS {
+        hook(ctx);
+    }
+}
 
 /// What every ingest (RTMP, GB28181) calls once a publish is accepted: attaches the outputs the
 /// vhost asks for.
@@ -156,6 +195,7 @@ impl ConnLog {
 }
 
 /// At most `RateLimit::BURST` lines per `RateLimit::WINDOW_MS` for one connection.
+#[derive(Debug)]
 pub struct RateLimit {
     window_start_ms: u64,
     count: u32,

@@ -11,7 +11,8 @@
 //!   FourCC, ModEx).
 //! * **Container.** [`encode_file_header`], [`encode_tag_header`], [`encode_prev_tag_size`]
 //!   and [`Tag::encode`] write an FLV stream (HTTP-FLV, DVR); [`FlvReader`] reads one
-//!   incrementally (`Ok(None)` = need more bytes).
+//!   incrementally (`Ok(None)` = need more bytes); [`scan`] finds where the complete tags of a
+//!   file cut short end (DVR repair after a power cut).
 //!
 //! What a caller must know:
 //!
@@ -34,6 +35,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::cursor::{array_at, i24_at, put_u24, u16_at, u24_at, u32_at, u8_at, Short};
+
+pub mod scan;
 
 /// FourCC codes of Enhanced RTMP, as big-endian `u32` ('av01' == 0x61763031).
 pub mod fourcc {

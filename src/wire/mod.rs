@@ -5,7 +5,7 @@
 //! always in: the hub's frame model (`media`) is the FLV tag body; so is `date`: the log's
 //! timestamps.
 
-#[cfg(feature = "rtmp")]
+#[cfg(any(feature = "rtmp", feature = "dvr"))]
 pub mod amf0;
 #[cfg(feature = "api")]
 pub mod base64;
@@ -16,6 +16,8 @@ pub mod date;
 pub mod flv;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "dvr")]
+pub mod json;
 #[cfg(feature = "gb28181")]
 pub mod manscdp;
 #[cfg(feature = "dvr")]

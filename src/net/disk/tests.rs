@@ -18,14 +18,17 @@ struct Gated {
 }
 
 impl Backend for Gated {
-    fn perform(&mut self, op: &FileOp) -> io::Result<()> {
-        let path = match op {
-            FileOp::WriteAtomic { path, .. } | FileOp::Remove(path) => path,
-        };
+    fn perform(&mut self, op: FileOp) -> FileDone {
+        let path = op.path().to_path_buf();
         let _ = self.started.send(format!("write {}", path.display()));
         let _ = self.tokens.recv_timeout(GATE_TIMEOUT);
         self.done.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        FileDone {
+            kind: op.kind(),
+            path,
+            result: Ok(()),
+            report: Default::default(),
+        }
     }
 
     fn read(&mut self, path: &Path, _offset: u64, len: usize) -> io::Result<Bytes> {

@@ -202,6 +202,30 @@ pub struct StreamObject {
     /// `null` until a video sequence header arrives (SRS sets it from the header).
     pub video: Option<media::VideoInfo>,
     pub audio: Option<media::AudioInfo>,
+    /// Ours, after SRS's keys: the stream's recorder (as in `/api/v1/dvrs`), `null` when it
+    /// has none (recording off, or a build without DVR).
+    pub dvr: Option<DvrObject>,
+}
+
+/// A stream's recorder (ours), in `/api/v1/streams` (`dvr`) and `/api/v1/dvrs`
+/// (`recorders`, with `stream`).
+#[derive(Serialize)]
+pub struct DvrObject {
+    /// The stream's SRS url, in `/api/v1/dvrs` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// idle | waiting (for a keyframe) | writing | failed (retrying).
+    pub state: &'static str,
+    /// The file being written.
+    pub path: Option<String>,
+    /// The disk error that stopped the recording, while it is stopped.
+    pub error: Option<String>,
+    /// Frames skipped because the disk was behind (`dvr_queue_bytes`).
+    pub dropped_frames: u64,
+    /// Bytes waiting for the disk now.
+    pub queued_bytes: u64,
+    /// Files started since the recorder was made.
+    pub files: u64,
 }
 
 pub fn stream(s: &LiveStream, clients: &[StreamClient], epoch_now_ms: u64) -> StreamObject {
@@ -244,6 +268,7 @@ pub fn stream(s: &LiveStream, clients: &[StreamClient], epoch_now_ms: u64) -> St
         video: source.video_header().map(|h| media::video_info(h)),
         audio: publisher
             .and_then(|_| media::audio_info(source.audio_codec(), source.audio_header())),
+        dvr: None,
     }
 }
 

@@ -234,6 +234,7 @@ impl Server {
             path,
             query,
             authorization,
+            body: b"",
         };
         handle(&self.ctx, &settings(), NOW_MS, &req)
     }
@@ -314,6 +315,20 @@ fn every_endpoint_has_srs_shape() {
                 extra.is_some_and(|e| e.is_object()),
                 "summaries data.tinysrs"
             );
+        }
+        // Ours, after SRS's keys: the stream's recorder (none here).
+        let streams = match name {
+            "stream" => vec![&mut actual["stream"]],
+            "streams" => actual["streams"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .collect(),
+            _ => vec![],
+        };
+        for s in streams {
+            let dvr = s.as_object_mut().unwrap().remove("dvr");
+            assert_eq!(dvr, Some(Value::Null), "{path}: stream.dvr");
         }
         assert_same_shape(&actual, &fixture(name));
     }
@@ -835,4 +850,85 @@ fn shape_check_tells_keys_and_number_kinds_apart() {
         let caught = std::panic::catch_unwind(|| assert_same_shape(&actual, &f));
         assert!(caught.is_err(), "{bad} passed");
     }
+}
+
+/// `/api/v1/dvrs`: POST starts and stops one stream (JSON body or query), GET lists the
+/// recorders, and `/api/v1/streams` shows the recorder; refusals carry SRS's DVR codes.
+#[cfg(feature = "dvr")]
+#[test]
+fn dvrs_start_stop_and_list() {
+    let mut server = Server::new(
+        "[vhost.__defaultVhost__.dvr]\nenabled = true\ndvr_apply = [\"live/other\"]\n\
+         dvr_path = \"/nonexistent/dvr/[app]/[stream].flv\"\n\
+         [vhost.\"off.example\"]\nenabled = true\n",
+    );
+    crate::server::on_config(&server.ctx);
+    let k = key("__defaultVhost__", "livestream");
+    server.publish(&k, Some((VideoCodec::Avc, AVC_SEQUENCE_HEADER)), true);
+    let post = |query: &str, body: &[u8]| {
+        let req = ApiRequest {
+            method: Method::Post,
+            path: "/api/v1/dvrs",
+            query,
+            authorization: None,
+            body,
+        };
+        let resp = handle(&server.ctx, &settings(), NOW_MS, &req);
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        serde_json::from_str::<Value>(&resp.body).unwrap()
+    };
+    // Not in dvr_apply: no recorder yet.
+    let sid = stream_id_of(&server, "livestream");
+    let one = server.get(&format!("/api/v1/streams/{sid}"), "");
+    assert_eq!(one["stream"]["dvr"], Value::Null);
+    let started = post(
+        "",
+        br#"{"action":"start","vhost":"__defaultVhost__","app":"live","stream":"livestream"}"#,
+    );
+    assert_eq!(started["code"], 0, "{started}");
+    // The cached GOP started a file at once (its ops wait: this server has no disk).
+    assert_eq!(started["dvr"]["state"], "writing", "{started}");
+    assert_eq!(
+        started["dvr"]["path"],
+        "/nonexistent/dvr/live/livestream.flv"
+    );
+    let one = server.get(&format!("/api/v1/streams/{sid}"), "");
+    assert_eq!(one["stream"]["dvr"]["state"], "writing", "{one}");
+    let list = server.get("/api/v1/dvrs", "");
+    assert_eq!(list["recorders"][0]["stream"], "/live/livestream", "{list}");
+    assert_eq!(list["dvrs"][0]["state"], "writing", "{list}");
+    assert_eq!(list["dvrs"][0]["name"], "livestream", "{list}");
+    assert_eq!(list["roots"][0]["root"], "/nonexistent/dvr", "{list}");
+    assert_eq!(list["roots"][0]["bytes"], Value::Null, "no quota pass yet");
+    let stopped = post("action=stop&app=live&stream=livestream", b"");
+    assert_eq!(stopped["dvr"]["state"], "idle", "{stopped}");
+    let one = server.get(&format!("/api/v1/streams/{sid}"), "");
+    assert_eq!(one["stream"]["dvr"]["state"], "idle", "{one}");
+    for (query, body, code) in [
+        ("", &b"{not json"[..], code::HTTP_JSON_REQUIRED),
+        (
+            "",
+            br#"{"action":"pause","app":"live","stream":"x"}"#,
+            code::HTTP_DVR_REQUEST,
+        ),
+        (
+            "",
+            br#"{"action":"start","app":"live"}"#,
+            code::HTTP_DVR_REQUEST,
+        ),
+        (
+            "action=start&app=live&stream=x&vhost=nope.example",
+            b"",
+            2014,
+        ),
+        (
+            "action=start&app=live&stream=x&vhost=off.example",
+            b"",
+            code::HTTP_DVR_DISABLED,
+        ),
+    ] {
+        assert_eq!(post(query, body)["code"], code, "{query} {body:?}");
+    }
+    let put = server.request(Method::Put, "/api/v1/dvrs", "", None);
+    assert_eq!(put.status, 405);
 }

@@ -41,6 +41,7 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
         path,
         query: &head.query,
         authorization: head.authorization.as_deref(),
+        body: &conn.body,
     };
     let settings = &conn.ctx.api.settings;
     let extension = conn

@@ -158,11 +158,19 @@ pub struct FileBody {
 pub struct HttpConn {
     pub ctx: HttpCtx,
     pub record: Rc<ClientRecord>,
+    /// The body of the request being answered (the driver reads it, at most
+    /// `http_server.max_body_bytes`, before [`HttpConn::handle_request`]); only the API's
+    /// `POST /api/v1/dvrs` looks at it.
+    pub body: Bytes,
 }
 
 impl HttpConn {
     pub fn new(ctx: HttpCtx, record: Rc<ClientRecord>) -> HttpConn {
-        HttpConn { ctx, record }
+        HttpConn {
+            ctx,
+            record,
+            body: Bytes::new(),
+        }
     }
 
     /// Answers one request. `now_ms` is the server clock.
@@ -196,9 +204,9 @@ impl HttpConn {
         Answer::Response(self.text(head, 404, "not found"))
     }
 
-    /// The body bytes to read and discard after `head` (the API takes no body it needs), or
-    /// the 413 to send before closing: a body over `http_server.max_body_bytes`, or a chunked
-    /// one.
+    /// The body bytes to read after `head` (kept for the request, then dropped; only the API's
+    /// `POST /api/v1/dvrs` reads one), or the 413 to send before closing: a body over
+    /// `http_server.max_body_bytes`, or a chunked one.
     pub fn check_body(&self, head: &RequestHead) -> Result<u64, Bytes> {
         let max = self.ctx.server.config().http.max_body_bytes as u64;
         if head.chunked_body || head.content_length > max {

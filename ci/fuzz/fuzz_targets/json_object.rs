@@ -1,0 +1,52 @@
+//! JSON objects of API request bodies (`wire::json`): any bytes give members or an error,
+//! never a panic; at most MAX_MEMBERS; and serde_json is the oracle: a body it reads as an
+//! object of scalars is read by ours too, with every string member it has, and one it refuses
+//! (or reads as anything else) is refused by ours.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tinysrs::wire::json::{decode_object, JsonError, MAX_MEMBERS};
+
+fuzz_target!(|data: &[u8]| {
+    let ours = decode_object(data);
+    if let Ok(members) = &ours {
+        assert!(members.len() <= MAX_MEMBERS);
+    }
+    // serde_json refuses what is not UTF-8, where we replace it: compare UTF-8 inputs only.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => {
+            // serde_json's map keeps one of each name; we count every member.
+            if matches!(ours, Err(JsonError::TooManyMembers)) {
+                return;
+            }
+            let scalars = map.values().all(|v| !v.is_object() && !v.is_array());
+            if !scalars || map.len() > MAX_MEMBERS {
+                assert!(ours.is_err(), "nested or too many: {text:?}");
+                return;
+            }
+            let members = ours.unwrap_or_else(|e| panic!("{e}: {text:?}"));
+            // serde_json keeps the last member of a name, we keep every string member:
+            // each string member it has is one of ours.
+            for (k, v) in &map {
+                if let Some(v) = v.as_str() {
+                    assert!(
+                        members.iter().any(|(n, m)| n == k && m == v),
+                        "{k:?}: {v:?} missing in {members:?} of {text:?}"
+                    );
+                }
+            }
+        }
+        Ok(_) => assert!(ours.is_err(), "not an object: {text:?}"),
+        Err(e) => {
+            // Lone surrogates: serde_json refuses `\ud800` alone, we replace it; and numbers
+            // past f64's range, which RFC 8259 allows and we skip.
+            let ours_too = !text.contains("\\u") && !e.to_string().contains("number out of range");
+            if ours_too {
+                assert!(ours.is_err(), "serde_json refuses {text:?}: {e}");
+            }
+        }
+    }
+});
