@@ -1677,7 +1677,13 @@ fn on_demand_invites_for_a_player_and_hangs_up_after_the_grace() {
 
     let invite = device.wait_request(&server, Method::Invite, 5 * SECS);
     let invited_after = started.elapsed();
-    // The hub's event reaches the agent at once, not at its next one-second tick.
+    // The hub's event reaches the agent at once, not at its next one-second tick. The log
+    // comes through a pipe: the INVITE can reach the device before its line reaches us.
+    assert!(
+        server.wait_log("GB28181 INVITE", 5 * SECS),
+        "{}",
+        server.log()
+    );
     let log = server.log();
     let played = log_time(&log, &format!("play __defaultVhost__/live/{CHANNEL}"));
     let invited = log_time(&log, "GB28181 INVITE");
