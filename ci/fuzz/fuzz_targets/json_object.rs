@@ -27,6 +27,15 @@ fuzz_target!(|data: &[u8]| {
                 assert!(ours.is_err(), "nested or too many: {text:?}");
                 return;
             }
+            // A name given twice keeps serde_json's last value: an earlier nested one is
+            // refused by ours, rightly, where serde_json's map shows only scalars.
+            if let Err(JsonError::Nested { at }) = ours {
+                assert!(
+                    matches!(data.get(at), Some(b'{' | b'[')),
+                    "nested at {at} without an object or array there: {text:?}"
+                );
+                return;
+            }
             let members = ours.unwrap_or_else(|e| panic!("{e}: {text:?}"));
             // serde_json keeps the last member of a name, we keep every string member:
             // each string member it has is one of ours.
