@@ -655,7 +655,7 @@ mod tests {
     /// encoding (13,911 bytes) failed to parse with `TooLong`.
     #[test]
     fn session_setup_copied_into_every_media_stays_under_the_limit() {
-        let data = include_bytes!("../../tests/data/fuzz/sdp-encode-too-long.bin");
+        let data = include_bytes!("../../../tests/data/fuzz/sdp-encode-too-long.bin");
         let text = std::str::from_utf8(data).unwrap();
         match Sdp::parse(text) {
             Ok(sdp) => assert_eq!(Sdp::parse(&sdp.encode()), Ok(sdp)),
