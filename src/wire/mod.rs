@@ -7,7 +7,7 @@
 
 #[cfg(feature = "rtmp")]
 pub mod amf0;
-#[cfg(any(feature = "api", feature = "rtsp"))]
+#[cfg(any(feature = "api", feature = "rtp"))]
 pub mod base64;
 #[cfg(feature = "codec")]
 pub mod codec;
