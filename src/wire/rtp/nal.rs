@@ -64,6 +64,16 @@ pub struct Layout {
     pub parameter_slot: fn(u8) -> Option<usize>,
 }
 
+impl Layout {
+    /// Whether `nal_type` names a packet structure (aggregation, fragmentation, the
+    /// unsupported ones), which a NAL unit sent alone must not have.
+    fn is_packet_type(&self, nal_type: u8) -> bool {
+        nal_type == self.aggregation
+            || nal_type == self.fragmentation
+            || self.unsupported.iter().any(|(t, _)| *t == nal_type)
+    }
+}
+
 /// One piece of a packet's payload.
 enum Unit<'a> {
     /// A whole NAL unit, header included.
@@ -474,8 +484,10 @@ impl Packetizer {
     }
 
     /// Appends the packets of one access unit (NAL units with `nal_length_size`-byte lengths;
-    /// empty ones skipped) to `out`, the marker bit on the last. On error nothing is
-    /// appended.
+    /// empty ones skipped) to `out`, the marker bit on the last. NAL units must be what the
+    /// codec allows: a forbidden bit, a type RTP reserves for its packets (H.264 0 and 24–31,
+    /// H.265 48–63) or a header cut short is refused; start code emulation inside one is not
+    /// looked for (the receiver would split there). On error nothing is appended.
     pub fn packetize(
         &mut self,
         timestamp: u32,
@@ -497,6 +509,14 @@ impl Packetizer {
             if nal.len() < header_len || nal[0] & FORBIDDEN_BIT != 0 {
                 return Err(PacketizeError::Malformed {
                     what: "NAL unit without a valid header",
+                });
+            }
+            if self
+                .layout
+                .is_packet_type(self.layout.format.nal_type(nal[0]))
+            {
+                return Err(PacketizeError::Malformed {
+                    what: "NAL unit of a type RTP uses for its packets",
                 });
             }
             count += 1;

@@ -499,6 +499,14 @@ fn packetizer_refuses_bad_units() {
             "NAL length runs past the access unit",
         ),
         (&[0, 0, 0, 1, 0xe5][..], "NAL unit without a valid header"),
+        (
+            &[0, 0, 0, 2, 0x7c, 0x85][..],
+            "NAL unit of a type RTP uses for its packets",
+        ),
+        (
+            &[0, 0, 0, 1, 0x00][..],
+            "NAL unit of a type RTP uses for its packets",
+        ),
     ] {
         assert_eq!(
             p.packetize(0, au, &mut out),
