@@ -217,7 +217,7 @@ fn ffmpeg_h264_rtp_depacketized() {
     };
     assert_eq!(params.packetization_mode, 1);
     let sdp_sps = params.sps.first().expect("sprop-parameter-sets");
-    let Depacketizer::H264(h264) = &depacketizer else {
+    let Depacketizer::Nal(h264) = &depacketizer else {
         panic!();
     };
     assert_eq!(h264.sps(), Some(sdp_sps), "in-band SPS is the SDP's");
@@ -259,7 +259,7 @@ fn ffmpeg_h264_without_sprop_takes_sets_in_band() {
     assert_eq!(units.len(), FRAMES);
     assert!(units[0].new_parameters && units[0].keyframe);
     assert!(units[1..].iter().all(|u| !u.new_parameters));
-    let Depacketizer::H264(h264) = &depacketizer else {
+    let Depacketizer::Nal(h264) = &depacketizer else {
         panic!();
     };
     let config = h264.avc_config().unwrap();
@@ -284,7 +284,7 @@ fn ffmpeg_h265_rtp_depacketized() {
     let PayloadFormat::H265(params) = &format else {
         panic!("{format:?}");
     };
-    let Depacketizer::H265(h265) = &depacketizer else {
+    let Depacketizer::Nal(h265) = &depacketizer else {
         panic!();
     };
     assert_eq!(h265.sps(), params.sps.first());
@@ -411,7 +411,7 @@ fn free_ports() -> u16 {
         let probe = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let base = probe.local_addr().unwrap().port() & !1;
         drop(probe);
-        if base < 1024 || base > u16::MAX - 4 {
+        if !(1024..=u16::MAX - 4).contains(&base) {
             continue;
         }
         let all_free = (base..base + 4)

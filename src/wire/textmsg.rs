@@ -12,6 +12,8 @@
 //! U+FFFD, and a cap on the number of header lines counted without `Content-Length` (encoders
 //! write their own, so what decodes re-encodes within the cap).
 
+use std::ops::RangeInclusive;
+
 use bytes::BufMut;
 
 /// Why a head's lines could not be split; the protocol maps it onto its own error.
@@ -21,6 +23,33 @@ pub enum HeadError {
     Malformed { what: &'static str, offset: usize },
     /// More header lines than the protocol's limit.
     TooManyHeaders { limit: usize },
+    /// The start line names another protocol or version.
+    UnsupportedVersion { offset: usize },
+}
+
+/// The fields of a start line, before the protocol types the method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFields {
+    /// `METHOD Request-URI VERSION`: the method is a token, the URI as sent.
+    Request { method: String, uri: String },
+    /// `VERSION Status-Code Reason-Phrase`.
+    Response { status: u16, reason: String },
+}
+
+/// A start line to write.
+#[derive(Debug, Clone, Copy)]
+pub enum StartRef<'a> {
+    Request { method: &'a str, uri: &'a str },
+    Response { status: u16, reason: &'a str },
+}
+
+/// When [`encode`] writes `Content-Length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentLength {
+    /// Always (SIP over streams needs it, RFC 3261 §18.3).
+    Always,
+    /// Only for a body (RTSP: absent means none, RFC 2326 §12.14).
+    WithBody,
 }
 
 /// RFC 3261 §25.1 / RFC 2616 §2.2 `token` characters (header names, methods, parameter
@@ -172,6 +201,194 @@ pub fn parse_head<S, E: From<HeadError>>(
         .into());
     };
     Ok((start_line, headers))
+}
+
+/// RFC 3261 §7.1/§7.2 and RFC 2326 §6.1/§7.1: a request line or a status line of `version`
+/// (`SIP/2.0`, `RTSP/1.0`; compared without case), the status within `statuses`. Runs of
+/// spaces between the fields are tolerated. A first field with the protocol's name but
+/// another version, or a request line ending in another version, is `UnsupportedVersion`.
+pub fn parse_start_line(
+    line: &[u8],
+    offset: usize,
+    version: &str,
+    statuses: RangeInclusive<u16>,
+) -> Result<StartFields, HeadError> {
+    let text = String::from_utf8_lossy(line);
+    let mut fields = text.split(is_lws).filter(|f| !f.is_empty());
+    let first = fields.next().unwrap_or("");
+    let protocol = version.split_inclusive('/').next().unwrap_or(version);
+    if first
+        .as_bytes()
+        .get(..protocol.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(protocol.as_bytes()))
+    {
+        if !first.eq_ignore_ascii_case(version) {
+            return Err(HeadError::UnsupportedVersion { offset });
+        }
+        let malformed = HeadError::Malformed {
+            what: "status line",
+            offset,
+        };
+        let rest = text.trim_start_matches(is_lws)[first.len()..].trim_start_matches(is_lws);
+        let (code, reason) = rest.split_once(is_lws).unwrap_or((rest, ""));
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed);
+        }
+        let status: u16 = code.parse().map_err(|_| malformed)?;
+        if !statuses.contains(&status) {
+            return Err(malformed);
+        }
+        return Ok(StartFields::Response {
+            status,
+            reason: reason.trim_matches(is_lws).to_owned(),
+        });
+    }
+    let (Some(uri), Some(request_version), None) = (fields.next(), fields.next(), fields.next())
+    else {
+        // `GET / HTTP/1.1` has three fields and is caught below; anything else is garbage.
+        return Err(HeadError::Malformed {
+            what: "request line",
+            offset,
+        });
+    };
+    if !request_version.eq_ignore_ascii_case(version) {
+        return Err(HeadError::UnsupportedVersion { offset });
+    }
+    if !is_token(first) {
+        return Err(HeadError::Malformed {
+            what: "method",
+            offset,
+        });
+    }
+    Ok(StartFields::Request {
+        method: first.to_owned(),
+        uri: uri.to_owned(),
+    })
+}
+
+/// The values of every header named `name` (through `canonical`, without case), in order.
+pub fn header_values<'a>(
+    headers: &'a [(String, String)],
+    name: &str,
+    canonical: fn(&str) -> &str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    let name = canonical(name).to_owned();
+    headers
+        .iter()
+        .filter(move |(n, _)| canonical(n).eq_ignore_ascii_case(&name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Replaces every header named `name` with one (where the first was, else at the end); the
+/// name is stored through `canonical`.
+pub fn set_header(
+    headers: &mut Vec<(String, String)>,
+    name: &str,
+    value: String,
+    canonical: fn(&str) -> &str,
+) {
+    let name = canonical(name);
+    match headers
+        .iter()
+        .position(|(n, _)| canonical(n).eq_ignore_ascii_case(name))
+    {
+        Some(first) => {
+            headers[first] = (name.to_owned(), value);
+            let mut i = 0;
+            headers.retain(|(n, _)| {
+                i += 1;
+                i - 1 == first || !canonical(n).eq_ignore_ascii_case(name)
+            });
+        }
+        None => headers.push((name.to_owned(), value)),
+    }
+}
+
+/// Removes every header named `name`.
+pub fn remove_header(headers: &mut Vec<(String, String)>, name: &str, canonical: fn(&str) -> &str) {
+    let name = canonical(name);
+    headers.retain(|(n, _)| !canonical(n).eq_ignore_ascii_case(name));
+}
+
+/// The headers [`encode`] writes: all but `Content-Length`.
+fn encoded_headers(
+    headers: &[(String, String)],
+    canonical: fn(&str) -> &str,
+) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .iter()
+        .filter(move |(n, _)| !canonical(n).eq_ignore_ascii_case("Content-Length"))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+}
+
+/// Writes a message: start line, `headers` in order but any `Content-Length`, then the
+/// `Content-Length` of `body` (see [`ContentLength`]), the empty line and the body. CR and LF
+/// inside names, values, the URI or the reason are written as spaces.
+pub fn encode(
+    out: &mut impl BufMut,
+    version: &str,
+    start: StartRef<'_>,
+    headers: &[(String, String)],
+    body: &[u8],
+    content_length: ContentLength,
+    canonical: fn(&str) -> &str,
+) {
+    match start {
+        StartRef::Request { method, uri } => {
+            put_text(out, method);
+            out.put_u8(b' ');
+            put_text(out, uri);
+            out.put_u8(b' ');
+            out.put_slice(version.as_bytes());
+        }
+        StartRef::Response { status, reason } => {
+            out.put_slice(version.as_bytes());
+            out.put_u8(b' ');
+            put_text(out, &status.to_string());
+            out.put_u8(b' ');
+            put_text(out, reason);
+        }
+    }
+    out.put_slice(b"\r\n");
+    for (name, value) in encoded_headers(headers, canonical) {
+        put_text(out, name);
+        out.put_slice(b": ");
+        put_text(out, value);
+        out.put_slice(b"\r\n");
+    }
+    if content_length == ContentLength::Always || !body.is_empty() {
+        out.put_slice(b"Content-Length: ");
+        out.put_slice(body.len().to_string().as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+    out.put_slice(body);
+}
+
+/// The number of bytes [`encode`] writes.
+pub fn encoded_len(
+    version: &str,
+    start: StartRef<'_>,
+    headers: &[(String, String)],
+    body_len: usize,
+    content_length: ContentLength,
+    canonical: fn(&str) -> &str,
+) -> usize {
+    let start = match start {
+        StartRef::Request { method, uri } => method.len() + 1 + uri.len() + 1 + version.len(),
+        StartRef::Response { status, reason } => {
+            version.len() + 1 + decimal_len(u64::from(status)) + 1 + reason.len()
+        }
+    };
+    let headers: usize = encoded_headers(headers, canonical)
+        .map(|(n, v)| n.len() + 2 + v.len() + 2)
+        .sum();
+    let length = if content_length == ContentLength::Always || body_len > 0 {
+        "Content-Length: ".len() + decimal_len(body_len as u64) + 2
+    } else {
+        0
+    };
+    start + 2 + headers + length + 2 + body_len
 }
 
 pub fn trim_lws(mut s: &[u8]) -> &[u8] {

@@ -1,7 +1,8 @@
 //! What the NAL-unit payload formats share: H.264 (RFC 6184) and H.265 (RFC 7798) differ in
 //! the size of the NAL unit header and the numbers of their packet types, not in how packets
-//! make access units. [`super::h264`] and [`super::h265`] give a [`Layout`]; the assembler and
-//! the packetizer here do the rest.
+//! make access units. [`super::h264`] and [`super::h265`] give a [`Layout`] and make the
+//! [`Depacketizer`] and [`Packetizer`] here (`h264::depacketizer(&params)`,
+//! `h265::packetizer(writer, mtu, 4)`).
 //!
 //! Access units (RFC 6184 §5.1, RFC 7798 §4.4.1 for the marker bit): a unit ends with the
 //! packet that has the marker bit, or when a packet with another timestamp arrives. Two
@@ -23,7 +24,10 @@ use super::payload::{
 };
 use super::RtpPacket;
 use crate::wire::codec::annexb::{self, NalUnits};
+use crate::wire::codec::h264::AvcConfig;
+use crate::wire::codec::h265::HevcConfig;
 use crate::wire::codec::NalFormat;
+use crate::wire::sdp::fmtp;
 
 /// Bytes of the big-endian length in front of each NAL unit of an access unit we give out.
 pub const LENGTH_SIZE: usize = 4;
@@ -225,7 +229,7 @@ pub struct Depacketizer {
 
 impl Depacketizer {
     /// A depacketizer that knows `sets` (NAL units of VPS, SPS, PPS type; others ignored)
-    /// from the start.
+    /// from the start. See `h264::depacketizer`, `h265::depacketizer`.
     pub fn new<'a>(layout: &'static Layout, sets: impl Iterator<Item = &'a Bytes>) -> Self {
         let mut parameters = ParameterSets::default();
         for set in sets {
@@ -252,6 +256,7 @@ impl Depacketizer {
         }
     }
 
+    /// Another cap on the access unit size (at least [`super::MIN_MAX_ACCESS_UNIT`]).
     pub fn with_max_access_unit(mut self, max: usize) -> Self {
         self.max_access_unit = clamp_cap(max);
         self
@@ -265,9 +270,47 @@ impl Depacketizer {
         self.ready.pop()
     }
 
-    /// The latest parameter set of each kind ([`VPS`], [`SPS`], [`PPS`]).
+    /// The latest parameter set of each kind ([`VPS`], [`SPS`], [`PPS`]), from the SDP or in
+    /// band.
     pub fn parameter_sets(&self) -> &[Option<Bytes>; 3] {
         &self.parameters.sets
+    }
+
+    /// The latest VPS (H.265 only).
+    pub fn vps(&self) -> Option<&Bytes> {
+        self.parameters.sets[VPS].as_ref()
+    }
+
+    pub fn sps(&self) -> Option<&Bytes> {
+        self.parameters.sets[SPS].as_ref()
+    }
+
+    pub fn pps(&self) -> Option<&Bytes> {
+        self.parameters.sets[PPS].as_ref()
+    }
+
+    /// H.264: the decoder configuration of the latest SPS and PPS, with 4-byte NAL lengths as
+    /// the access units have them, once both are known. `None` for H.265.
+    pub fn avc_config(&self) -> Option<AvcConfig> {
+        match self.layout.format {
+            NalFormat::Avc => fmtp::avc_config(self.sps()?.clone(), self.pps()?.clone()),
+            NalFormat::Hevc => None,
+        }
+    }
+
+    /// H.265: the decoder configuration of the latest VPS, SPS and PPS (4-byte NAL lengths),
+    /// once all three are known and the SPS's profile_tier_level parses. `None` for H.264.
+    pub fn hevc_config(&self) -> Option<HevcConfig> {
+        match self.layout.format {
+            NalFormat::Hevc => HevcConfig::from_parameter_sets(
+                self.vps()?.clone(),
+                self.sps()?.clone(),
+                self.pps()?.clone(),
+                LENGTH_SIZE as u8,
+            )
+            .ok(),
+            NalFormat::Avc => None,
+        }
     }
 
     pub fn push(&mut self, packet: &RtpPacket) -> Result<(), DepacketizeError> {
@@ -457,6 +500,7 @@ pub struct Packetizer {
 }
 
 impl Packetizer {
+    /// See `h264::packetizer`, `h265::packetizer`.
     pub fn new(
         layout: &'static Layout,
         writer: RtpWriter,
@@ -625,4 +669,15 @@ impl Packetizer {
             }
         }
     }
+}
+
+/// NAL units with 4-byte lengths: what the tests feed the packetizers and expect back.
+#[cfg(test)]
+pub(super) fn length_prefixed(nals: &[&[u8]]) -> Bytes {
+    let mut out = BytesMut::new();
+    for nal in nals {
+        out.put_u32(nal.len() as u32);
+        out.put_slice(nal);
+    }
+    out.freeze()
 }

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{aac, audio, h264, h265, RtpPacket, FIXED_HEADER_LEN, VERSION};
+use super::{aac, audio, h264, h265, nal, RtpPacket, FIXED_HEADER_LEN, VERSION};
 use crate::wire::sdp::fmtp::PayloadFormat;
 
 /// The largest access unit a depacketizer assembles unless given another cap: a 4K H.265
@@ -162,8 +162,8 @@ pub(super) fn clamp_cap(max: usize) -> usize {
 /// Any depacketizer, chosen by the track's payload format.
 #[derive(Debug)]
 pub enum Depacketizer {
-    H264(h264::Depacketizer),
-    H265(h265::Depacketizer),
+    /// H.264 or H.265.
+    Nal(nal::Depacketizer),
     Aac(aac::Depacketizer),
     Audio(audio::Depacketizer),
 }
@@ -171,8 +171,8 @@ pub enum Depacketizer {
 impl Depacketizer {
     pub fn new(format: &PayloadFormat) -> Depacketizer {
         match format {
-            PayloadFormat::H264(p) => Depacketizer::H264(h264::Depacketizer::new(p)),
-            PayloadFormat::H265(p) => Depacketizer::H265(h265::Depacketizer::new(p)),
+            PayloadFormat::H264(p) => Depacketizer::Nal(h264::depacketizer(p)),
+            PayloadFormat::H265(p) => Depacketizer::Nal(h265::depacketizer(p)),
             PayloadFormat::Aac(p) => Depacketizer::Aac(aac::Depacketizer::new(p)),
             PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } | PayloadFormat::Opus(_) => {
                 Depacketizer::Audio(audio::Depacketizer::new())
@@ -183,8 +183,7 @@ impl Depacketizer {
     /// Another cap on the access unit size (clamped to at least [`MIN_MAX_ACCESS_UNIT`]).
     pub fn with_max_access_unit(self, max: usize) -> Depacketizer {
         match self {
-            Depacketizer::H264(d) => Depacketizer::H264(d.with_max_access_unit(max)),
-            Depacketizer::H265(d) => Depacketizer::H265(d.with_max_access_unit(max)),
+            Depacketizer::Nal(d) => Depacketizer::Nal(d.with_max_access_unit(max)),
             Depacketizer::Aac(d) => Depacketizer::Aac(d.with_max_access_unit(max)),
             Depacketizer::Audio(d) => Depacketizer::Audio(d),
         }
@@ -192,8 +191,7 @@ impl Depacketizer {
 
     pub fn push(&mut self, packet: &RtpPacket) -> Result<(), DepacketizeError> {
         match self {
-            Depacketizer::H264(d) => d.push(packet),
-            Depacketizer::H265(d) => d.push(packet),
+            Depacketizer::Nal(d) => d.push(packet),
             Depacketizer::Aac(d) => d.push(packet),
             Depacketizer::Audio(d) => d.push(packet),
         }
@@ -201,8 +199,7 @@ impl Depacketizer {
 
     pub fn pop(&mut self) -> Option<AccessUnit> {
         match self {
-            Depacketizer::H264(d) => d.pop(),
-            Depacketizer::H265(d) => d.pop(),
+            Depacketizer::Nal(d) => d.pop(),
             Depacketizer::Aac(d) => d.pop(),
             Depacketizer::Audio(d) => d.pop(),
         }
@@ -210,8 +207,7 @@ impl Depacketizer {
 
     pub fn stats(&self) -> DepacketizeStats {
         match self {
-            Depacketizer::H264(d) => d.stats(),
-            Depacketizer::H265(d) => d.stats(),
+            Depacketizer::Nal(d) => d.stats(),
             Depacketizer::Aac(d) => d.stats(),
             Depacketizer::Audio(d) => d.stats(),
         }
@@ -265,8 +261,8 @@ impl RtpWriter {
 /// Any packetizer, chosen by the track's payload format.
 #[derive(Debug)]
 pub enum Packetizer {
-    H264(h264::Packetizer),
-    H265(h265::Packetizer),
+    /// H.264 or H.265.
+    Nal(nal::Packetizer),
     Aac(aac::Packetizer),
     Audio(audio::Packetizer),
 }
@@ -284,10 +280,10 @@ impl Packetizer {
     ) -> Packetizer {
         match format {
             PayloadFormat::H264(_) => {
-                Packetizer::H264(h264::Packetizer::new(writer, mtu, nal_length_size))
+                Packetizer::Nal(h264::packetizer(writer, mtu, nal_length_size))
             }
             PayloadFormat::H265(_) => {
-                Packetizer::H265(h265::Packetizer::new(writer, mtu, nal_length_size))
+                Packetizer::Nal(h265::packetizer(writer, mtu, nal_length_size))
             }
             PayloadFormat::Aac(_) => Packetizer::Aac(aac::Packetizer::new(writer, mtu)),
             PayloadFormat::Pcmu { channels } | PayloadFormat::Pcma { channels } => {
@@ -306,8 +302,7 @@ impl Packetizer {
         out: &mut Vec<Bytes>,
     ) -> Result<(), PacketizeError> {
         match self {
-            Packetizer::H264(p) => p.packetize(timestamp, access_unit, out),
-            Packetizer::H265(p) => p.packetize(timestamp, access_unit, out),
+            Packetizer::Nal(p) => p.packetize(timestamp, access_unit, out),
             Packetizer::Aac(p) => p.packetize(timestamp, access_unit, out),
             Packetizer::Audio(p) => p.packetize(timestamp, access_unit, out),
         }
@@ -316,8 +311,7 @@ impl Packetizer {
     /// The sequence number the next packet will carry (for `RTP-Info`).
     pub fn next_sequence(&self) -> u16 {
         match self {
-            Packetizer::H264(p) => p.next_sequence(),
-            Packetizer::H265(p) => p.next_sequence(),
+            Packetizer::Nal(p) => p.next_sequence(),
             Packetizer::Aac(p) => p.next_sequence(),
             Packetizer::Audio(p) => p.next_sequence(),
         }

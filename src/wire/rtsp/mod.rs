@@ -35,8 +35,8 @@ use std::ops::Range;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::wire::textmsg::{
-    self, decimal_len, find_head_end, is_lws, is_token, leading_crlf_len, parse_decimal, put_text,
-    HeadError,
+    self, find_head_end, is_lws, is_token, leading_crlf_len, parse_decimal, ContentLength,
+    HeadError, StartFields, StartRef,
 };
 
 pub mod header;
@@ -212,6 +212,7 @@ impl From<HeadError> for RtspError {
         match e {
             HeadError::Malformed { what, offset } => RtspError::Malformed { what, offset },
             HeadError::TooManyHeaders { limit } => RtspError::TooManyHeaders { limit },
+            HeadError::UnsupportedVersion { offset } => RtspError::UnsupportedVersion { offset },
         }
     }
 }
@@ -232,28 +233,14 @@ enum Located {
 /// Decodes the next item from the front of a connection's bytes.
 ///
 /// `Ok(Some((item, used)))`: the first `used` bytes (leading CR/LF, then the message or the
-/// frame) form `item`; the body or payload is copied out. `Ok(None)`: incomplete, call again
+/// frame) form `item`; they are copied out. `Ok(None)`: incomplete, call again
 /// with more bytes. A caller never needs to buffer more than `MAX_HEAD_LEN + MAX_BODY_LEN`
 /// bytes for a message or `INTERLEAVED_HEADER_LEN + MAX_INTERLEAVED_LEN` for a frame.
 pub fn decode(buf: &[u8]) -> Result<Option<(Item, usize)>, RtspError> {
     let Some((located, used)) = locate(buf)? else {
         return Ok(None);
     };
-    let item = match located {
-        Located::Message {
-            start,
-            headers,
-            body,
-        } => Item::Message(Message {
-            start,
-            headers,
-            body: Bytes::copy_from_slice(&buf[body]),
-        }),
-        Located::Interleaved { channel, payload } => Item::Interleaved {
-            channel,
-            payload: Bytes::copy_from_slice(&buf[payload]),
-        },
-    };
+    let item = located.into_item(Bytes::copy_from_slice(&buf[..used]));
     Ok(Some((item, used)))
 }
 
@@ -264,22 +251,28 @@ pub fn decode_buf(buf: &mut BytesMut) -> Result<Option<Item>, RtspError> {
     let Some((located, used)) = locate(buf)? else {
         return Ok(None);
     };
-    let bytes = buf.split_to(used).freeze();
-    Ok(Some(match located {
-        Located::Message {
-            start,
-            headers,
-            body,
-        } => Item::Message(Message {
-            start,
-            headers,
-            body: bytes.slice(body),
-        }),
-        Located::Interleaved { channel, payload } => Item::Interleaved {
-            channel,
-            payload: bytes.slice(payload),
-        },
-    }))
+    Ok(Some(located.into_item(buf.split_to(used).freeze())))
+}
+
+impl Located {
+    /// The item, its body or payload sliced out of `bytes` (the item's bytes).
+    fn into_item(self, bytes: Bytes) -> Item {
+        match self {
+            Located::Message {
+                start,
+                headers,
+                body,
+            } => Item::Message(Message {
+                start,
+                headers,
+                body: bytes.slice(body),
+            }),
+            Located::Interleaved { channel, payload } => Item::Interleaved {
+                channel,
+                payload: bytes.slice(payload),
+            },
+        }
+    }
 }
 
 fn locate(buf: &[u8]) -> Result<Option<(Located, usize)>, RtspError> {
@@ -360,57 +353,17 @@ fn check_lines(head: &[u8], from: usize) -> Result<(), RtspError> {
     Ok(())
 }
 
-/// RFC 2326 §6.1 `Request-Line` or §7.1 `Status-Line`. Runs of spaces between the fields are
-/// tolerated.
+/// RFC 2326 §6.1 `Request-Line` or §7.1 `Status-Line` (status 100..=599).
 fn parse_start_line(line: &[u8], offset: usize) -> Result<StartLine, RtspError> {
-    let text = String::from_utf8_lossy(line);
-    let mut fields = text.split(is_lws).filter(|f| !f.is_empty());
-    let first = fields.next().unwrap_or("");
-    if first
-        .as_bytes()
-        .get(..5)
-        .is_some_and(|p| p.eq_ignore_ascii_case(b"RTSP/"))
-    {
-        if !first.eq_ignore_ascii_case(VERSION) {
-            return Err(RtspError::UnsupportedVersion { offset });
-        }
-        let malformed = RtspError::Malformed {
-            what: "status line",
-            offset,
-        };
-        let rest = text.trim_start_matches(is_lws)[first.len()..].trim_start_matches(is_lws);
-        let (code, reason) = rest.split_once(is_lws).unwrap_or((rest, ""));
-        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(malformed);
-        }
-        let status: u16 = code.parse().map_err(|_| malformed.clone())?;
-        if !(100..=599).contains(&status) {
-            return Err(malformed);
-        }
-        return Ok(StartLine::Response {
-            status,
-            reason: reason.trim_matches(is_lws).to_owned(),
-        });
-    }
-    let (Some(uri), Some(version), None) = (fields.next(), fields.next(), fields.next()) else {
-        return Err(RtspError::Malformed {
-            what: "request line",
-            offset,
-        });
-    };
-    if !version.eq_ignore_ascii_case(VERSION) {
-        return Err(RtspError::UnsupportedVersion { offset });
-    }
-    if !is_token(first) {
-        return Err(RtspError::Malformed {
-            what: "method",
-            offset,
-        });
-    }
-    Ok(StartLine::Request {
-        method: Method::from_token(first),
-        uri: uri.to_owned(),
-    })
+    Ok(
+        match textmsg::parse_start_line(line, offset, VERSION, 100..=599)? {
+            StartFields::Request { method, uri } => StartLine::Request {
+                method: Method::from_token(&method),
+                uri,
+            },
+            StartFields::Response { status, reason } => StartLine::Response { status, reason },
+        },
+    )
 }
 
 /// RFC 2326 §12 header names (and `Content-Location`, `Location`, `Authentication-Info` that
@@ -553,18 +506,12 @@ impl Message {
 
     /// The first header of that name, case-insensitive.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        textmsg::header_values(&self.headers, name, canonical_name).next()
     }
 
     /// Every header line of that name, in order (several `WWW-Authenticate`, say).
     pub fn headers_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        textmsg::header_values(&self.headers, name, canonical_name)
     }
 
     /// Appends a header; a known name is stored in its usual spelling.
@@ -581,27 +528,12 @@ impl Message {
 
     /// Replaces every header of that name with one (where the first was, else at the end).
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
-        let value = value.into();
-        match self
-            .headers
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            Some(first) => {
-                self.headers[first] = (canonical_name(name).to_owned(), value);
-                let mut i = 0;
-                self.headers.retain(|(n, _)| {
-                    i += 1;
-                    i - 1 == first || !n.eq_ignore_ascii_case(name)
-                });
-            }
-            None => self.push_header(name, value),
-        }
+        textmsg::set_header(&mut self.headers, name, value.into(), canonical_name);
     }
 
     /// Removes every header of that name.
     pub fn remove_header(&mut self, name: &str) {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        textmsg::remove_header(&mut self.headers, name, canonical_name);
     }
 
     /// Sets the body and its `Content-Type` (`application/sdp`, `text/parameters`), builder
@@ -678,58 +610,27 @@ impl Message {
     /// `Content-Length` when the body is not empty, the empty line and the body. CR and LF
     /// inside names, values, the URI or the reason are written as spaces.
     pub fn encode(&self, out: &mut impl BufMut) {
-        match &self.start {
-            StartLine::Request { method, uri } => {
-                put_text(out, method.as_str());
-                out.put_u8(b' ');
-                put_text(out, uri);
-                out.put_u8(b' ');
-                out.put_slice(VERSION.as_bytes());
-            }
-            StartLine::Response { status, reason } => {
-                out.put_slice(VERSION.as_bytes());
-                out.put_u8(b' ');
-                put_text(out, &status.to_string());
-                out.put_u8(b' ');
-                put_text(out, reason);
-            }
-        }
-        out.put_slice(b"\r\n");
-        for (name, value) in self.encoded_headers() {
-            put_text(out, name);
-            out.put_slice(b": ");
-            put_text(out, value);
-            out.put_slice(b"\r\n");
-        }
-        if !self.body.is_empty() {
-            out.put_slice(b"Content-Length: ");
-            out.put_slice(self.body.len().to_string().as_bytes());
-            out.put_slice(b"\r\n");
-        }
-        out.put_slice(b"\r\n");
-        out.put_slice(&self.body);
+        textmsg::encode(
+            out,
+            VERSION,
+            self.start_ref(),
+            &self.headers,
+            &self.body,
+            ContentLength::WithBody,
+            canonical_name,
+        );
     }
 
     /// The number of bytes [`Message::encode`] writes.
     pub fn encoded_len(&self) -> usize {
-        let start = match &self.start {
-            StartLine::Request { method, uri } => {
-                method.as_str().len() + 1 + uri.len() + 1 + VERSION.len()
-            }
-            StartLine::Response { status, reason } => {
-                VERSION.len() + 1 + decimal_len(u64::from(*status)) + 1 + reason.len()
-            }
-        };
-        let headers: usize = self
-            .encoded_headers()
-            .map(|(n, v)| n.len() + 2 + v.len() + 2)
-            .sum();
-        let content_length = if self.body.is_empty() {
-            0
-        } else {
-            "Content-Length: ".len() + decimal_len(self.body.len() as u64) + 2
-        };
-        start + 2 + headers + content_length + 2 + self.body.len()
+        textmsg::encoded_len(
+            VERSION,
+            self.start_ref(),
+            &self.headers,
+            self.body.len(),
+            ContentLength::WithBody,
+            canonical_name,
+        )
     }
 
     /// The encoded message in one buffer.
@@ -739,11 +640,17 @@ impl Message {
         out.freeze()
     }
 
-    fn encoded_headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| !n.eq_ignore_ascii_case("Content-Length"))
-            .map(|(n, v)| (n.as_str(), v.as_str()))
+    fn start_ref(&self) -> StartRef<'_> {
+        match &self.start {
+            StartLine::Request { method, uri } => StartRef::Request {
+                method: method.as_str(),
+                uri,
+            },
+            StartLine::Response { status, reason } => StartRef::Response {
+                status: *status,
+                reason,
+            },
+        }
     }
 }
 

@@ -30,35 +30,16 @@ Date:  Mon, Jan 06 2025 10:15:32 GMT\r\n\
 
 /// Hikvision's DESCRIBE reply: Content-Base with a trailing slash, SDP with absolute
 /// controls, H.264 and G.711 A-law.
-const HIKVISION_DESCRIBE_REPLY: &[u8] = b"RTSP/1.0 200 OK\r\n\
+const HIKVISION_DESCRIBE_REPLY: &[u8] = concat!(
+    "RTSP/1.0 200 OK\r\n\
 CSeq: 3\r\n\
 Content-Type: application/sdp\r\n\
 Content-Base: rtsp://192.168.1.64:554/Streaming/Channels/101/\r\n\
 Content-Length: 747\r\n\
-\r\n\
-v=0\r\n\
-o=- 1736158532290441 1736158532290441 IN IP4 192.168.1.64\r\n\
-s=Media Presentation\r\n\
-e=NONE\r\n\
-b=AS:5050\r\n\
-t=0 0\r\n\
-a=control:rtsp://192.168.1.64:554/Streaming/Channels/101/\r\n\
-m=video 0 RTP/AVP 96\r\n\
-c=IN IP4 0.0.0.0\r\n\
-b=AS:5000\r\n\
-a=recvonly\r\n\
-a=x-dimensions:640,360\r\n\
-a=control:rtsp://192.168.1.64:554/Streaming/Channels/101/trackID=1\r\n\
-a=rtpmap:96 H264/90000\r\n\
-a=fmtp:96 profile-level-id=4d401e; packetization-mode=1; sprop-parameter-sets=Z01AHuygUBf8uAiAAAADAIAAABkHixbL,aOvjyyA=\r\n\
-m=audio 0 RTP/AVP 8\r\n\
-c=IN IP4 0.0.0.0\r\n\
-b=AS:50\r\n\
-a=recvonly\r\n\
-a=control:rtsp://192.168.1.64:554/Streaming/Channels/101/trackID=2\r\n\
-a=rtpmap:8 PCMA/8000\r\n\
-a=Media_header:MEDIAINFO=494D4B48010100000400000111710110401F000000FA000000000000000000000000000000000000;\r\n\
-a=appversion:1.0\r\n";
+\r\n",
+    include_str!("../../../tests/data/rtsp/hikvision_describe.sdp")
+)
+.as_bytes();
 
 /// Hikvision's SETUP reply over TCP: a space after `ssrc=`, quoted mode, session timeout.
 const HIKVISION_SETUP_REPLY: &[u8] = b"RTSP/1.0 200 OK\r\n\

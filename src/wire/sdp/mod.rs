@@ -217,12 +217,13 @@ impl Sdp {
                     let media = sdp.media.last_mut();
                     match (name, arg, media) {
                         ("rtpmap", Some(arg), Some(media)) => {
-                            media
-                                .rtpmaps
-                                .push(parse_rtpmap(arg).ok_or(SdpError::BadRtpmap { line })?);
+                            media.rtpmaps.push(
+                                parse_payload_type_and_rest(arg)
+                                    .ok_or(SdpError::BadRtpmap { line })?,
+                            );
                         }
                         ("fmtp", Some(arg), Some(media)) => {
-                            if let Some(fmtp) = parse_fmtp(arg) {
+                            if let Some(fmtp) = parse_payload_type_and_rest(arg) {
                                 media.fmtps.push(fmtp);
                             }
                         }
@@ -438,20 +439,10 @@ fn parse_media(value: &str) -> Option<Media> {
     })
 }
 
-/// `<pt> <encoding>/<clock>[/<params>]` (RFC 4566 §6).
-fn parse_rtpmap(arg: &str) -> Option<(u8, String)> {
-    let (pt, rest) = arg
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((arg, ""));
-    Some((
-        pt.parse().ok()?,
-        rest.trim_matches(is_sdp_space).to_string(),
-    ))
-}
-
-/// `<pt> <parameters>` (RFC 4566 §6); the parameters may be absent. `None` without a numeric
-/// payload type.
-fn parse_fmtp(arg: &str) -> Option<(u8, String)> {
+/// `<pt> <rest>`, as `a=rtpmap` (`<encoding>/<clock>[/<params>]`) and `a=fmtp` (the
+/// parameters, which may be absent) have it (RFC 4566 §6). `None` without a numeric payload
+/// type.
+fn parse_payload_type_and_rest(arg: &str) -> Option<(u8, String)> {
     let (pt, rest) = arg
         .split_once(|c: char| c.is_ascii_whitespace())
         .unwrap_or((arg, ""));

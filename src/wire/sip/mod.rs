@@ -46,8 +46,8 @@ pub use crate::wire::digest;
 
 use crate::wire::digest::DigestError;
 use crate::wire::textmsg::{
-    self, decimal_len, find_head_end, is_lws, is_token, parse_decimal, parse_delta_seconds,
-    put_text, HeadError,
+    self, find_head_end, is_lws, is_token, parse_decimal, parse_delta_seconds, ContentLength,
+    HeadError, StartFields, StartRef,
 };
 use header::{canonical_name, param};
 
@@ -344,6 +344,7 @@ impl From<HeadError> for SipError {
         match e {
             HeadError::Malformed { what, offset } => SipError::Malformed { what, offset },
             HeadError::TooManyHeaders { limit } => SipError::TooManyHeaders { limit },
+            HeadError::UnsupportedVersion { offset } => SipError::UnsupportedVersion { offset },
         }
     }
 }
@@ -354,58 +355,17 @@ impl From<DigestError> for SipError {
     }
 }
 
-/// RFC 3261 §7.1 `Request-Line` or §7.2 `Status-Line`. Runs of spaces between the fields are
-/// tolerated.
+/// RFC 3261 §7.1 `Request-Line` or §7.2 `Status-Line` (status 100..=699).
 fn parse_start_line(line: &[u8], offset: usize) -> Result<StartLine, SipError> {
-    let text = String::from_utf8_lossy(line);
-    let mut fields = text.split(is_lws).filter(|f| !f.is_empty());
-    let first = fields.next().unwrap_or("");
-    if first
-        .as_bytes()
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
-    {
-        if !first.eq_ignore_ascii_case(SIP_VERSION) {
-            return Err(SipError::UnsupportedVersion { offset });
-        }
-        let malformed = SipError::Malformed {
-            what: "status line",
-            offset,
-        };
-        let rest = text.trim_start_matches(is_lws)[first.len()..].trim_start_matches(is_lws);
-        let (code, reason) = rest.split_once(is_lws).unwrap_or((rest, ""));
-        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(malformed);
-        }
-        let status: u16 = code.parse().map_err(|_| malformed.clone())?;
-        if !(100..=699).contains(&status) {
-            return Err(malformed);
-        }
-        return Ok(StartLine::Response {
-            status,
-            reason: reason.trim_matches(is_lws).to_owned(),
-        });
-    }
-    let (Some(uri), Some(version), None) = (fields.next(), fields.next(), fields.next()) else {
-        // `GET / HTTP/1.1` has three fields and is caught below; anything else is garbage.
-        return Err(SipError::Malformed {
-            what: "request line",
-            offset,
-        });
-    };
-    if !version.eq_ignore_ascii_case(SIP_VERSION) {
-        return Err(SipError::UnsupportedVersion { offset });
-    }
-    if !is_token(first) {
-        return Err(SipError::Malformed {
-            what: "method",
-            offset,
-        });
-    }
-    Ok(StartLine::Request {
-        method: Method::from_token(first),
-        uri: uri.to_owned(),
-    })
+    Ok(
+        match textmsg::parse_start_line(line, offset, SIP_VERSION, 100..=699)? {
+            StartFields::Request { method, uri } => StartLine::Request {
+                method: Method::from_token(&method),
+                uri,
+            },
+            StartFields::Response { status, reason } => StartLine::Response { status, reason },
+        },
+    )
 }
 
 impl SipMessage {
@@ -461,21 +421,13 @@ impl SipMessage {
     /// The first header of that name: case-insensitive, compact forms accepted (`"i"` finds
     /// `Call-ID`).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = canonical_name(name);
-        self.headers
-            .iter()
-            .find(|(n, _)| canonical_name(n).eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        textmsg::header_values(&self.headers, name, canonical_name).next()
     }
 
     /// Every header line of that name, in order (several `Via`, say). A comma-joined value
     /// (`Via: a, b`) is one item; split it with [`header::split_list`].
     pub fn headers_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        let name = canonical_name(name);
-        self.headers
-            .iter()
-            .filter(move |(n, _)| canonical_name(n).eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        textmsg::header_values(&self.headers, name, canonical_name)
     }
 
     /// Appends a header; the name is stored canonical.
@@ -492,30 +444,12 @@ impl SipMessage {
 
     /// Replaces every header of that name with one (where the first was, else at the end).
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
-        let canonical = canonical_name(name);
-        let value = value.into();
-        match self
-            .headers
-            .iter()
-            .position(|(n, _)| canonical_name(n).eq_ignore_ascii_case(canonical))
-        {
-            Some(first) => {
-                self.headers[first] = (canonical.to_owned(), value);
-                let mut i = 0;
-                self.headers.retain(|(n, _)| {
-                    i += 1;
-                    i - 1 == first || !canonical_name(n).eq_ignore_ascii_case(canonical)
-                });
-            }
-            None => self.push_header(canonical, value),
-        }
+        textmsg::set_header(&mut self.headers, name, value.into(), canonical_name);
     }
 
     /// Removes every header of that name.
     pub fn remove_header(&mut self, name: &str) {
-        let canonical = canonical_name(name);
-        self.headers
-            .retain(|(n, _)| !canonical_name(n).eq_ignore_ascii_case(canonical));
+        textmsg::remove_header(&mut self.headers, name, canonical_name);
     }
 
     /// Sets the body and its `Content-Type` (e.g. `Application/MANSCDP+xml`,
@@ -633,51 +567,27 @@ impl SipMessage {
     /// names, values, the URI or the reason are written as spaces, so no string can inject a
     /// header line.
     pub fn encode(&self, out: &mut impl BufMut) {
-        match &self.start {
-            StartLine::Request { method, uri } => {
-                put_text(out, method.as_str());
-                out.put_u8(b' ');
-                put_text(out, uri);
-                out.put_u8(b' ');
-                out.put_slice(SIP_VERSION.as_bytes());
-            }
-            StartLine::Response { status, reason } => {
-                out.put_slice(SIP_VERSION.as_bytes());
-                out.put_u8(b' ');
-                put_text(out, &status.to_string());
-                out.put_u8(b' ');
-                put_text(out, reason);
-            }
-        }
-        out.put_slice(b"\r\n");
-        for (name, value) in self.encoded_headers() {
-            put_text(out, name);
-            out.put_slice(b": ");
-            put_text(out, value);
-            out.put_slice(b"\r\n");
-        }
-        out.put_slice(b"Content-Length: ");
-        out.put_slice(self.body.len().to_string().as_bytes());
-        out.put_slice(b"\r\n\r\n");
-        out.put_slice(&self.body);
+        textmsg::encode(
+            out,
+            SIP_VERSION,
+            self.start_ref(),
+            &self.headers,
+            &self.body,
+            ContentLength::Always,
+            canonical_name,
+        );
     }
 
     /// The number of bytes [`SipMessage::encode`] writes.
     pub fn encoded_len(&self) -> usize {
-        let start = match &self.start {
-            StartLine::Request { method, uri } => {
-                method.as_str().len() + 1 + uri.len() + 1 + SIP_VERSION.len()
-            }
-            StartLine::Response { status, reason } => {
-                SIP_VERSION.len() + 1 + decimal_len(u64::from(*status)) + 1 + reason.len()
-            }
-        };
-        let headers: usize = self
-            .encoded_headers()
-            .map(|(n, v)| n.len() + 2 + v.len() + 2)
-            .sum();
-        let content_length = "Content-Length: ".len() + decimal_len(self.body.len() as u64) + 4;
-        start + 2 + headers + content_length + self.body.len()
+        textmsg::encoded_len(
+            SIP_VERSION,
+            self.start_ref(),
+            &self.headers,
+            self.body.len(),
+            ContentLength::Always,
+            canonical_name,
+        )
     }
 
     /// The encoded message in one buffer.
@@ -687,11 +597,17 @@ impl SipMessage {
         out.freeze()
     }
 
-    fn encoded_headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| canonical_name(n) != "Content-Length")
-            .map(|(n, v)| (n.as_str(), v.as_str()))
+    fn start_ref(&self) -> StartRef<'_> {
+        match &self.start {
+            StartLine::Request { method, uri } => StartRef::Request {
+                method: method.as_str(),
+                uri,
+            },
+            StartLine::Response { status, reason } => StartRef::Response {
+                status: *status,
+                reason,
+            },
+        }
     }
 }
 

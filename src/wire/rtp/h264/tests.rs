@@ -1,12 +1,13 @@
 //! RFC 6184 packet layouts as golden bytes, packetize → depacketize round trips, access unit
 //! boundaries, loss, limits, in-band parameter sets, camera quirks and a mutation loop.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::*;
 use crate::testutil::XorShift;
 use crate::wire::codec::annexb::NalUnits;
 use crate::wire::rtp::{payload::MIN_MTU, DepacketizeError, MIN_MAX_ACCESS_UNIT};
+use crate::wire::rtp::{AccessUnit, PacketizeError, RtpPacket};
 
 /// x264's SPS (Main 3.0, 640x360) and PPS.
 const SPS: &[u8] = &[
@@ -27,12 +28,7 @@ const STAP_A_SPS_PPS: &[u8] = &[
 ];
 
 fn avcc(nals: &[&[u8]]) -> Bytes {
-    let mut out = BytesMut::new();
-    for nal in nals {
-        out.put_u32(nal.len() as u32);
-        out.put_slice(nal);
-    }
-    out.freeze()
+    crate::wire::rtp::nal::length_prefixed(nals)
 }
 
 fn packet(sequence: u16, timestamp: u32, marker: bool, payload: &[u8]) -> RtpPacket {
@@ -54,8 +50,9 @@ fn writer() -> RtpWriter {
     }
 }
 
-fn depacketizer() -> Depacketizer {
-    Depacketizer::new(&H264Params::parse(""))
+/// A depacketizer without parameter sets from an SDP.
+fn no_sdp() -> Depacketizer {
+    depacketizer(&H264Params::parse(""))
 }
 
 fn drain(d: &mut Depacketizer) -> Vec<AccessUnit> {
@@ -71,7 +68,7 @@ fn big_slice(header: u8, len: usize) -> Vec<u8> {
 
 #[test]
 fn single_nal_stap_a_and_fu_a_golden() {
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     // The SPS and PPS in a STAP-A, then the IDR in three FU-As, marker on the last.
     d.push(&packet(1, 9000, false, STAP_A_SPS_PPS)).unwrap();
     // FU indicator: F 0, NRI 3, type 28 = 0x7c; FU header S/E bits with type 5.
@@ -115,7 +112,7 @@ fn single_nal_stap_a_and_fu_a_golden() {
 /// over the MTU, the marker on the last packet, sequence numbers across the wrap.
 #[test]
 fn packetizer_golden() {
-    let mut p = Packetizer::new(writer(), MIN_MTU, 4);
+    let mut p = packetizer(writer(), MIN_MTU, 4);
     let idr = big_slice(0x65, 100);
     let mut out = Vec::new();
     p.packetize(0x1234_5678, &avcc(&[SPS, PPS, &idr]), &mut out)
@@ -141,7 +138,7 @@ fn packetizer_golden() {
     assert_eq!(p.next_sequence(), 1);
 
     // Without aggregation the parameter sets go one per packet.
-    let mut p = Packetizer::new(writer(), MIN_MTU, 4).with_aggregation(false);
+    let mut p = packetizer(writer(), MIN_MTU, 4).with_aggregation(false);
     out.clear();
     p.packetize(0, &avcc(&[SPS, PPS, IDR]), &mut out).unwrap();
     let payloads: Vec<&[u8]> = out.iter().map(|b| &b[12..]).collect();
@@ -158,8 +155,8 @@ fn round_trip() {
         let mtu = [MIN_MTU, 200, 1400][rng.below(3)];
         let length_size = [4u8, 4, 2, 1][rng.below(4)];
         let aggregate = rng.below(2) == 0;
-        let mut p = Packetizer::new(writer(), mtu, length_size).with_aggregation(aggregate);
-        let mut d = depacketizer();
+        let mut p = packetizer(writer(), mtu, length_size).with_aggregation(aggregate);
+        let mut d = no_sdp();
         let mut sent = Vec::new();
         let mut got = Vec::new();
         let mut timestamp = rng.next() as u32;
@@ -215,7 +212,7 @@ fn round_trip() {
 
 #[test]
 fn timestamp_change_ends_a_unit_without_marker() {
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     d.push(&packet(1, 0, false, SLICE)).unwrap();
     d.push(&packet(2, 0, false, SLICE)).unwrap();
     assert_eq!(d.pop(), None);
@@ -229,7 +226,7 @@ fn timestamp_change_ends_a_unit_without_marker() {
 /// out flagged as after a discontinuity.
 #[test]
 fn lost_fragment_drops_the_unit() {
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     d.push(&packet(10, 0, true, IDR)).unwrap();
     d.push(&packet(11, 3000, false, &[0x7c, 0x81, 1, 2]))
         .unwrap();
@@ -259,7 +256,7 @@ fn lost_fragment_drops_the_unit() {
 /// on with the next picture.
 #[test]
 fn endless_fragment_stops_at_the_cap() {
-    let mut d = depacketizer().with_max_access_unit(0);
+    let mut d = no_sdp().with_max_access_unit(0);
     let chunk = vec![0x11; 1400];
     let mut start = vec![0x7c, 0x85];
     start.extend_from_slice(&chunk);
@@ -295,7 +292,7 @@ fn endless_fragment_stops_at_the_cap() {
 /// the open picture is dropped with `Incomplete`, the new packet is used.
 #[test]
 fn next_picture_inside_a_fragment() {
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     d.push(&packet(1, 0, false, &[0x7c, 0x85, 1])).unwrap();
     assert_eq!(
         d.push(&packet(2, 3000, true, SLICE)),
@@ -310,7 +307,7 @@ fn next_picture_inside_a_fragment() {
 /// ones again do not; a changed PPS does.
 #[test]
 fn in_band_parameter_sets() {
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     assert_eq!(d.avc_config(), None);
     d.push(&packet(1, 0, false, SPS)).unwrap();
     d.push(&packet(2, 0, false, PPS)).unwrap();
@@ -330,7 +327,7 @@ fn in_band_parameter_sets() {
     let params = H264Params::parse(
         "packetization-mode=1;sprop-parameter-sets=Z01AHuygUBf8uAiAAAADAIAAABkHixbL,aOvjyyA=",
     );
-    let mut d = Depacketizer::new(&params);
+    let mut d = depacketizer(&params);
     assert!(d.avc_config().is_some());
     d.push(&packet(1, 0, false, STAP_A_SPS_PPS)).unwrap();
     d.push(&packet(2, 0, true, IDR)).unwrap();
@@ -341,7 +338,7 @@ fn in_band_parameter_sets() {
 /// the IDR that follows, with its timestamp.
 #[test]
 fn reolink_parameter_sets_with_their_own_marker_and_timestamp() {
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     d.push(&packet(1, 0, true, STAP_A_SPS_PPS)).unwrap();
     assert_eq!(d.pop(), None);
     d.push(&packet(2, 1, true, IDR)).unwrap();
@@ -355,7 +352,7 @@ fn reolink_parameter_sets_with_their_own_marker_and_timestamp() {
 /// bits: tolerated.
 #[test]
 fn annex_b_in_a_packet_and_single_fragment_fu_a() {
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     let mut annexb = vec![0, 0, 0, 1];
     annexb.extend_from_slice(SPS);
     annexb.extend_from_slice(&[0, 0, 1]);
@@ -460,7 +457,7 @@ fn malformed_and_unsupported() {
         ),
     ];
     for (payload, err) in cases {
-        let mut d = depacketizer();
+        let mut d = no_sdp();
         assert_eq!(
             d.push(&packet(1, 0, true, payload)).as_ref(),
             Err(err),
@@ -472,14 +469,14 @@ fn malformed_and_unsupported() {
         assert!(d.pop().unwrap().discontinuity);
     }
     // A marker bit inside an open fragment.
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     d.push(&packet(1, 0, false, &[0x7c, 0x85, 1])).unwrap();
     assert!(matches!(
         d.push(&packet(2, 0, true, &[0x7c, 0x05, 2])),
         Err(DepacketizeError::Malformed { .. })
     ));
     // A packet within a dropped picture: skipped.
-    let mut d = depacketizer();
+    let mut d = no_sdp();
     assert!(d.push(&packet(1, 0, false, &[0x7c, 0x05, 1])).is_err());
     d.push(&packet(2, 0, true, SLICE)).unwrap();
     assert_eq!(d.pop(), None);
@@ -489,7 +486,7 @@ fn malformed_and_unsupported() {
 
 #[test]
 fn packetizer_refuses_bad_units() {
-    let mut p = Packetizer::new(writer(), 1400, 4);
+    let mut p = packetizer(writer(), 1400, 4);
     let mut out = Vec::new();
     for (au, what) in [
         (&b""[..], "access unit without NAL units"),
@@ -515,7 +512,7 @@ fn packetizer_refuses_bad_units() {
     }
     assert!(out.is_empty());
     assert_eq!(p.next_sequence(), 0xfffe);
-    let mut bad_size = Packetizer::new(writer(), 1400, 5);
+    let mut bad_size = packetizer(writer(), 1400, 5);
     assert!(bad_size.packetize(0, &avcc(&[IDR]), &mut out).is_err());
 }
 
@@ -523,7 +520,7 @@ fn packetizer_refuses_bad_units() {
 /// larger than the cap, the counters add up.
 #[test]
 fn fuzz_depacketize_no_panic() {
-    let mut p = Packetizer::new(writer(), 100, 4);
+    let mut p = packetizer(writer(), 100, 4);
     let mut packets = Vec::new();
     for i in 0..20u32 {
         let slice = big_slice(if i % 5 == 0 { 0x65 } else { 0x41 }, 50 + 40 * i as usize);
@@ -536,7 +533,7 @@ fn fuzz_depacketize_no_panic() {
     }
     let mut rng = XorShift(0xdead_beef_1234);
     for _ in 0..300 {
-        let mut d = depacketizer().with_max_access_unit(0);
+        let mut d = no_sdp().with_max_access_unit(0);
         for bytes in &packets {
             let mut raw = bytes.to_vec();
             match rng.below(10) {

@@ -1,12 +1,13 @@
 //! RFC 7798 packet layouts as golden bytes, a round trip, IRAP detection, in-band parameter
 //! sets. The machinery shared with H.264 is tested in depth there.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::*;
 use crate::testutil::XorShift;
 use crate::wire::rtp::payload::MIN_MTU;
 use crate::wire::rtp::DepacketizeError;
+use crate::wire::rtp::RtpPacket;
 
 /// x265's VPS, SPS (Main, 640x360) and PPS.
 const VPS: &[u8] = &[
@@ -35,12 +36,7 @@ fn ap_of_parameter_sets() -> Vec<u8> {
 }
 
 fn hvcc(nals: &[&[u8]]) -> Bytes {
-    let mut out = BytesMut::new();
-    for nal in nals {
-        out.put_u32(nal.len() as u32);
-        out.put_slice(nal);
-    }
-    out.freeze()
+    crate::wire::rtp::nal::length_prefixed(nals)
 }
 
 fn packet(sequence: u16, timestamp: u32, marker: bool, payload: &[u8]) -> RtpPacket {
@@ -64,7 +60,7 @@ fn writer() -> RtpWriter {
 
 #[test]
 fn ap_and_fu_golden() {
-    let mut d = Depacketizer::new(&H265Params::parse(""));
+    let mut d = depacketizer(&H265Params::parse(""));
     d.push(&packet(1, 0, false, &ap_of_parameter_sets()))
         .unwrap();
     // FU: PayloadHdr type 49 (0x62 0x01), FU header S/E bits with FuType 19.
@@ -84,7 +80,7 @@ fn ap_and_fu_golden() {
     assert_eq!(d.vps().map(|v| &v[..]), Some(VPS));
 
     // Our packetizer writes the same layouts.
-    let mut p = Packetizer::new(writer(), MIN_MTU, 4);
+    let mut p = packetizer(writer(), MIN_MTU, 4);
     let mut big_idr = IDR[..2].to_vec();
     big_idr.extend((0..100).map(|i| i as u8 + 1));
     let mut out = Vec::new();
@@ -106,7 +102,7 @@ fn ap_and_fu_golden() {
     assert_eq!(out.len(), 4);
     assert!(out[3][1] & 0x80 != 0 && out[2][1] & 0x80 == 0);
 
-    let mut p = Packetizer::new(writer(), 1400, 4);
+    let mut p = packetizer(writer(), 1400, 4);
     out.clear();
     p.packetize(0, &hvcc(&[VPS, SPS, PPS, IDR]), &mut out)
         .unwrap();
@@ -122,8 +118,8 @@ fn round_trip() {
     let mut rng = XorShift(0x0265_0265);
     for round in 0..100 {
         let mtu = [MIN_MTU, 500, 1400][rng.below(3)];
-        let mut p = Packetizer::new(writer(), mtu, 4).with_aggregation(rng.below(2) == 0);
-        let mut d = Depacketizer::new(&H265Params::parse(""));
+        let mut p = packetizer(writer(), mtu, 4).with_aggregation(rng.below(2) == 0);
+        let mut d = depacketizer(&H265Params::parse(""));
         let mut sent = Vec::new();
         let mut got = Vec::new();
         for i in 0..4u32 {
@@ -156,7 +152,7 @@ fn round_trip() {
 
 #[test]
 fn unsupported_and_malformed() {
-    let mut d = Depacketizer::new(&H265Params::parse(""));
+    let mut d = depacketizer(&H265Params::parse(""));
     assert_eq!(
         d.push(&packet(1, 0, true, &[0x64, 0x01, 0, 0])),
         Err(DepacketizeError::Unsupported {
@@ -186,6 +182,6 @@ fn unsupported_and_malformed() {
         sps: vec![Bytes::from_static(SPS)],
         pps: vec![Bytes::from_static(PPS)],
     };
-    let d = Depacketizer::new(&params);
+    let d = depacketizer(&params);
     assert!(d.hevc_config().is_some());
 }

@@ -14,29 +14,7 @@ const PPS_H265_B64: &str = "RAHBcrRiQA==";
 
 /// A Hikvision DESCRIBE body: absolute controls, H.264 and G.711 A-law without an rtpmap
 /// channel count, `; ` between parameters.
-const HIKVISION_SDP: &str = "v=0\r\n\
-o=- 1736158532290441 1736158532290441 IN IP4 192.168.1.64\r\n\
-s=Media Presentation\r\n\
-e=NONE\r\n\
-b=AS:5050\r\n\
-t=0 0\r\n\
-a=control:rtsp://192.168.1.64:554/Streaming/Channels/101/\r\n\
-m=video 0 RTP/AVP 96\r\n\
-c=IN IP4 0.0.0.0\r\n\
-b=AS:5000\r\n\
-a=recvonly\r\n\
-a=x-dimensions:640,360\r\n\
-a=control:rtsp://192.168.1.64:554/Streaming/Channels/101/trackID=1\r\n\
-a=rtpmap:96 H264/90000\r\n\
-a=fmtp:96 profile-level-id=4d401e; packetization-mode=1; sprop-parameter-sets=Z01AHuygUBf8uAiAAAADAIAAABkHixbL,aOvjyyA=\r\n\
-m=audio 0 RTP/AVP 8\r\n\
-c=IN IP4 0.0.0.0\r\n\
-b=AS:50\r\n\
-a=recvonly\r\n\
-a=control:rtsp://192.168.1.64:554/Streaming/Channels/101/trackID=2\r\n\
-a=rtpmap:8 PCMA/8000\r\n\
-a=Media_header:MEDIAINFO=494D4B48010100000400000111710110401F000000FA000000000000000000000000000000000000;\r\n\
-a=appversion:1.0\r\n";
+const HIKVISION_SDP: &str = include_str!("../../../../tests/data/rtsp/hikvision_describe.sdp");
 
 /// A Dahua DESCRIBE body: relative controls, H.265, AAC at 16 kHz mono with a trailing `;`
 /// (as Reolink writes it too), a session range, an ONVIF metadata track we cannot carry.
