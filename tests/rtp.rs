@@ -574,7 +574,10 @@ fn our_rtp_and_sdp_played_by_ffmpeg() {
         packet_types.contains(&24) && packet_types.contains(&28),
         "{packet_types:?}"
     );
-    // SR + SDES + BYE on each RTCP port: the end of each stream.
+    // SR + SDES + BYE on each RTCP port: the end of each stream. ffmpeg reads the RTP and
+    // RTCP sockets in whatever order; a BYE read before the last RTP datagrams would cut
+    // them off, so those are given time to be read first.
+    std::thread::sleep(Duration::from_millis(300));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
