@@ -41,6 +41,8 @@ const FORBIDDEN_BIT: u8 = 0x80;
 /// How many finished units wait for `pop`: a push finishes at most two (the previous unit on
 /// a timestamp change, this one on its marker bit).
 const READY_CAP: usize = 4;
+/// What a fragment whose start was not seen is called in [`DepacketizeError::Malformed`].
+const FRAGMENT_WITHOUT_START: &str = "fragment without its start";
 /// Slot of each parameter set kind in [`Depacketizer::parameter_sets`].
 pub const VPS: usize = 0;
 pub const SPS: usize = 1;
@@ -316,7 +318,8 @@ impl Depacketizer {
     pub fn push(&mut self, packet: &RtpPacket) -> Result<(), DepacketizeError> {
         self.stats.packets += 1;
         let (sequence, timestamp) = (packet.sequence, packet.timestamp);
-        if self.sequence.is_gap(sequence, &mut self.stats) {
+        let after_loss = self.sequence.is_gap(sequence, &mut self.stats);
+        if after_loss {
             self.discontinuity = true;
             if let Some(au_timestamp) = self.timestamp {
                 self.drop_unit();
@@ -366,7 +369,17 @@ impl Depacketizer {
         }
         if let Err(e) = result {
             self.fail(timestamp, packet.marker);
-            return Err(e);
+            // Right after a loss, a fragment without its start is the loss's doing: counted,
+            // not reported.
+            let lost_start = after_loss
+                && matches!(
+                    e,
+                    DepacketizeError::Malformed {
+                        what: FRAGMENT_WITHOUT_START,
+                        ..
+                    }
+                );
+            return if lost_start { Ok(()) } else { Err(e) };
         }
         if packet.marker && self.picture.has_vcl {
             self.finish();
@@ -395,7 +408,7 @@ impl Depacketizer {
                     (Some(_), Some(_)) => {
                         return Err(malformed("fragment start inside a fragmented NAL unit"))
                     }
-                    (None, None) => return Err(malformed("fragment without its start")),
+                    (None, None) => return Err(malformed(FRAGMENT_WITHOUT_START)),
                     (Some(header), None) => {
                         let header = &header[..self.layout.header_len];
                         self.reserve(LENGTH_SIZE + header.len() + data.len(), sequence)?;

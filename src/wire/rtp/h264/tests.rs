@@ -250,6 +250,17 @@ fn lost_fragment_drops_the_unit() {
     d.push(&packet(20, 9000, true, SLICE)).unwrap();
     assert!(d.pop().unwrap().discontinuity);
     assert_eq!(d.stats().lost_packets, 5);
+    // The start of a picture's FU-A lost: the rest of the picture is dropped quietly (the
+    // loss is counted, no error), the next picture comes out.
+    d.push(&packet(22, 12000, false, &[0x7c, 0x05, 1, 2]))
+        .unwrap();
+    d.push(&packet(23, 12000, true, &[0x7c, 0x45, 3, 4]))
+        .unwrap();
+    d.push(&packet(24, 15000, true, SLICE)).unwrap();
+    let unit = d.pop().unwrap();
+    assert_eq!((unit.timestamp, unit.discontinuity), (15000, true));
+    assert_eq!(d.stats().lost_packets, 6);
+    assert_eq!(d.stats().dropped_packets, 4);
 }
 
 /// A fragmented NAL unit that never ends is dropped at the cap with an error; the stream goes
