@@ -21,7 +21,8 @@
 //!   between messages, a message without `Content-Length` (no body; RFC 2326 §12.14).
 //! * Refused: control characters in the head, a version other than `RTSP/1.0`, conflicting or
 //!   non-numeric `Content-Length`, and the limits below, each checked before what it bounds
-//!   is buffered.
+//!   is buffered. A head is also refused when its encoding would break the head or line
+//!   limit, so that whatever decodes re-encodes to bytes that decode.
 //! * `Content-Length`: [`Message::encode`] writes its own, from the body, as the last header
 //!   (and only when there is a body), and skips any in `headers`.
 //! * Interleaved frames are returned for any channel; which channels belong to which track
@@ -194,9 +195,13 @@ pub enum RtspError {
     UnsupportedVersion { offset: usize },
     #[error("more than {limit} RTSP header fields")]
     TooManyHeaders { limit: usize },
+    /// The head is longer than `limit`, or its encoding would be (CRLF for LF, U+FFFD for
+    /// bytes that are not UTF-8).
     #[error("RTSP head longer than {limit} bytes")]
     HeadTooLarge { limit: usize },
-    /// A head line without its line end after `limit` bytes, starting at `offset`.
+    /// A head line without its line end after `limit` bytes, starting at `offset`; or a line
+    /// of a head at `offset` whose encoding would be longer (after unfolding, and with each
+    /// byte that is not UTF-8 written as U+FFFD).
     #[error("RTSP line at byte {offset} longer than {limit} bytes")]
     LineTooLong { offset: usize, limit: usize },
     /// The declared `Content-Length`, refused as soon as the head is complete.
@@ -316,6 +321,7 @@ fn locate(buf: &[u8]) -> Result<Option<(Located, usize)>, RtspError> {
         canonical_name,
         parse_start_line,
     )?;
+    check_encoded_head(&start_line, &headers, start)?;
     let body_len = textmsg::content_length(&headers, start)?.unwrap_or(0);
     if body_len > MAX_BODY_LEN as u64 {
         return Err(RtspError::BodyTooLarge {
@@ -349,6 +355,47 @@ fn check_lines(head: &[u8], from: usize) -> Result<(), RtspError> {
                 limit: MAX_LINE_LEN,
             });
         }
+    }
+    Ok(())
+}
+
+/// Refuses a head whose encoding ([`Message::encode`]) would break a limit, so that what
+/// decodes always encodes to bytes that decode: unfolding joins lines, CRLF replaces LF, and
+/// bytes that are not UTF-8 become U+FFFD (three bytes each). `offset` is the head's.
+fn check_encoded_head(
+    start: &StartLine,
+    headers: &[(String, String)],
+    offset: usize,
+) -> Result<(), RtspError> {
+    let start_len = match start {
+        StartLine::Request { method, uri } => method.as_str().len() + uri.len() + VERSION.len() + 2,
+        StartLine::Response { reason, .. } => VERSION.len() + 5 + reason.len(),
+    };
+    let longest_header = headers
+        .iter()
+        .map(|(name, value)| name.len() + 2 + value.len())
+        .max()
+        .unwrap_or(0);
+    // Line ends included, as `check_lines` counts them.
+    if start_len.max(longest_header) + 2 > MAX_LINE_LEN {
+        return Err(RtspError::LineTooLong {
+            offset,
+            limit: MAX_LINE_LEN,
+        });
+    }
+    // The encoding's head: start line, headers (with the Content-Length the body gets, at
+    // most "Content-Length: 8192"), the empty line.
+    let head_len = start_len
+        + 2
+        + headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>()
+        + 2;
+    if head_len > MAX_HEAD_LEN {
+        return Err(RtspError::HeadTooLarge {
+            limit: MAX_HEAD_LEN,
+        });
     }
     Ok(())
 }

@@ -519,6 +519,50 @@ fn limits() {
     ));
 }
 
+/// Found by the `rtsp` fuzz target: a status line of 1,200 bytes, 470 of them not UTF-8, fits
+/// the line limit as received but not as encoded (each such byte becomes a 3-byte U+FFFD), so
+/// its encoding did not decode. Such a head is refused; so is one whose LF line ends, made
+/// CRLF, would pass the head limit.
+#[test]
+fn heads_whose_encoding_would_break_a_limit() {
+    let data = include_bytes!("../../../tests/data/fuzz/rtsp-lossy-line-too-long.bin");
+    let mut rest = &data[4..];
+    while let Ok(Some((item, used))) = decode(rest) {
+        if let Item::Message(m) = item {
+            assert!(matches!(decode(&m.to_bytes()), Ok(Some(_))));
+        }
+        rest = &rest[used..];
+    }
+    let mut lossy = b"RTSP/1.0 200 ".to_vec();
+    lossy.extend(std::iter::repeat_n(0xff, 700));
+    lossy.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(
+        decode(&lossy),
+        Err(RtspError::LineTooLong {
+            offset: 0,
+            limit: MAX_LINE_LEN
+        })
+    );
+    lossy.truncate(13 + 600);
+    lossy.extend_from_slice(b"\r\n\r\n");
+    assert!(matches!(decode(&lossy), Ok(Some(_))));
+    // LF-only: 8,177 bytes as received, 8,199 once each LF is CRLF.
+    let mut lf = b"RTSP/1.0 200 OK\n".to_vec();
+    for _ in 0..20 {
+        lf.extend_from_slice(b"X-A: ");
+        lf.extend_from_slice(&[b'a'; 402]);
+        lf.push(b'\n');
+    }
+    lf.push(b'\n');
+    assert!(lf.len() < MAX_HEAD_LEN);
+    assert_eq!(
+        decode(&lf),
+        Err(RtspError::HeadTooLarge {
+            limit: MAX_HEAD_LEN
+        })
+    );
+}
+
 #[test]
 fn malformed_and_foreign() {
     let cases: &[(&[u8], RtspError)] = &[
