@@ -6,8 +6,8 @@
 //! Only `net` (and `main`) touch tokio or read the clock.
 //!
 //! Cargo features switch on whole module trees at their `mod` lines (Cargo.toml lists which):
-//! `rtmp`, `http-flv`, `http-ts`, `hls`, `api`, `gb28181` and `dvr`, with the internal
-//! `http`, `mpegts` and `codec` they share. The library builds with any of them alone, or none; the
+//! `rtmp`, `http-flv`, `http-ts`, `hls`, `api`, `gb28181`, `dvr` and `rtsp`, with the internal
+//! `http`, `mpegts`, `codec`, `rtp` and `textmsg` they share. The library builds with any of them alone, or none; the
 //! server binary needs one that listens. `ci/clippy-features` lints each alone.
 
 pub mod config;

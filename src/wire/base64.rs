@@ -1,5 +1,7 @@
-//! Base64 decoding (RFC 4648 §4, the standard alphabet), used for HTTP basic credentials.
-//! Padding is optional; whitespace, `-`/`_` and data after padding are refused.
+//! Base64 (RFC 4648 §4, the standard alphabet), used for HTTP and RTSP Basic credentials and
+//! the parameter sets of an SDP `a=fmtp` (RFC 6184 §8.1 `sprop-parameter-sets`, RFC 7798
+//! §7.1 `sprop-vps`/`sps`/`pps`). Decoding takes padding as optional and refuses whitespace,
+//! `-`/`_` and data after padding; encoding pads.
 
 /// Longest encoded token decoded: basic credentials are a user and a password, a few dozen
 /// bytes; anything longer is refused before decoding.
@@ -14,6 +16,27 @@ fn value(c: u8) -> Option<u32> {
         b'/' => Some(63),
         _ => None,
     }
+}
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// `input` in base64 with `=` padding.
+pub fn encode(input: &[u8]) -> String {
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for group in input.chunks(3) {
+        let mut acc = 0u32;
+        for (i, &b) in group.iter().enumerate() {
+            acc |= u32::from(b) << (16 - 8 * i);
+        }
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[(acc >> (18 - 6 * i)) as usize & 0x3f]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// The bytes `input` encodes, or `None` if it is not base64 (or longer than [`MAX_ENCODED`]).
@@ -92,6 +115,13 @@ mod tests {
     }
 
     #[test]
+    fn encodes_the_rfc_vectors() {
+        for (enc, dec) in CASES.iter().filter(|(enc, _)| enc.len() % 4 == 0) {
+            assert_eq!(encode(dec.as_bytes()), *enc);
+        }
+    }
+
+    #[test]
     fn refuses_what_is_not_base64() {
         for bad in [
             "Z",
@@ -125,6 +155,7 @@ mod tests {
                 .collect();
             if let Some(out) = decode(&input) {
                 assert!(out.len() <= input.len());
+                assert_eq!(decode(encode(&out).as_bytes()), Some(out));
             }
         }
     }

@@ -7,12 +7,14 @@
 
 #[cfg(any(feature = "rtmp", feature = "dvr"))]
 pub mod amf0;
-#[cfg(feature = "api")]
+#[cfg(any(feature = "api", feature = "rtp"))]
 pub mod base64;
 #[cfg(feature = "codec")]
 pub mod codec;
 pub mod cursor;
 pub mod date;
+#[cfg(feature = "textmsg")]
+pub mod digest;
 pub mod flv;
 #[cfg(feature = "http")]
 pub mod http;
@@ -28,11 +30,17 @@ pub mod mpegps;
 pub mod mpegts;
 #[cfg(feature = "mpegts")]
 pub mod pes;
+#[cfg(feature = "rtp")]
+pub mod rtcp;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
-#[cfg(feature = "gb28181")]
+#[cfg(feature = "rtp")]
 pub mod rtp;
-#[cfg(feature = "gb28181")]
+#[cfg(feature = "rtsp")]
+pub mod rtsp;
+#[cfg(feature = "rtp")]
 pub mod sdp;
 #[cfg(feature = "gb28181")]
 pub mod sip;
+#[cfg(feature = "textmsg")]
+pub mod textmsg;

@@ -7,6 +7,7 @@
 //! never fail: a value they cannot make sense of gives `None` or is passed through.
 
 use crate::wire::date::{civil_from_days, CivilDate};
+pub(crate) use crate::wire::textmsg::{is_lws, is_token};
 
 /// Canonical spellings of the header names we know (RFC 3261 §20, RFC 3265/6665 events,
 /// RFC 3515 REFER, RFC 4028 timers, RFC 3262 reliable provisionals). Names not listed are
@@ -102,19 +103,6 @@ pub fn canonical_name(name: &str) -> &str {
         .unwrap_or(name)
 }
 
-/// RFC 3261 §25.1 `token` characters (header names, methods, parameter names).
-pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
-}
-
-pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_byte)
-}
-
 /// Byte index of the first comma of `value` that separates list elements: outside a
 /// quoted string and outside `<...>` (RFC 3261 §7.3.1: several values of one header may be
 /// joined with commas).
@@ -159,10 +147,6 @@ pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
             return Some(item);
         }
     })
-}
-
-pub(crate) fn is_lws(c: char) -> bool {
-    c == ' ' || c == '\t'
 }
 
 /// The first list element of `value` split into the address part and its parameter part

@@ -37,12 +37,19 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-pub mod digest;
 pub mod header;
 #[cfg(test)]
 mod tests;
 
-use header::{canonical_name, is_lws, is_token, is_token_byte, param};
+/// Digest authentication, shared with RTSP; its errors convert into [`SipError::Digest`].
+pub use crate::wire::digest;
+
+use crate::wire::digest::DigestError;
+use crate::wire::textmsg::{
+    self, find_head_end, is_lws, is_token, parse_decimal, parse_delta_seconds, ContentLength,
+    HeadError, StartFields, StartRef,
+};
+use header::{canonical_name, param};
 
 /// Longest message head accepted: start line, header lines and the empty line (plus any CR/LF
 /// before the start line).
@@ -214,9 +221,7 @@ impl BodyLength {
 /// start line, and what RFC 5626 keepalives (`\r\n\r\n` ping, `\r\n` pong) consist of. A TCP
 /// driver may drop them from its buffer before calling [`decode`].
 pub fn leading_crlf_len(buf: &[u8]) -> usize {
-    buf.iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count()
+    textmsg::leading_crlf_len(buf)
 }
 
 /// Decodes one message from the start of a stream (TCP).
@@ -315,21 +320,6 @@ pub fn decode_datagram_checked(buf: &[u8]) -> Result<(SipMessage, BodyLength), S
     Ok((message, length))
 }
 
-/// The index just past the empty line that ends the head, searching from `from` (the start
-/// line). Any of CRLF CRLF, LF LF, CRLF LF, LF CRLF ends it.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(p) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
-        let lf = i + p;
-        match (buf.get(lf + 1), buf.get(lf + 2)) {
-            (Some(b'\n'), _) => return Some(lf + 2),
-            (Some(b'\r'), Some(b'\n')) => return Some(lf + 3),
-            _ => i = lf + 1,
-        }
-    }
-    None
-}
-
 struct Head {
     start: StartLine,
     headers: Vec<(String, String)>,
@@ -339,91 +329,9 @@ struct Head {
 /// Parses a head (start line through the empty line, or a datagram's whole text when it has
 /// no empty line). `base` is the head's offset in the caller's buffer, for error offsets.
 fn parse_head(head: &[u8], base: usize) -> Result<Head, SipError> {
-    let mut start = None;
-    // A constant capacity that fits every camera's head, not a size read from the wire.
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
-    // Headers other than Content-Length (see `MAX_HEADERS`).
-    let mut others = 0usize;
-    let mut pos = 0;
-    while pos < head.len() {
-        let end = head[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(head.len(), |p| pos + p);
-        let line = head[pos..end]
-            .strip_suffix(b"\r")
-            .unwrap_or(&head[pos..end]);
-        let offset = base + pos;
-        pos = end + 1;
-        if let Some(bad) = line
-            .iter()
-            .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        {
-            return Err(SipError::Malformed {
-                what: "control character",
-                offset: offset + bad,
-            });
-        }
-        if start.is_none() {
-            start = Some(parse_start_line(line, offset)?);
-            continue;
-        }
-        match line.first() {
-            None => break,
-            // RFC 3261 §7.3.1: a line starting with whitespace continues the previous value.
-            Some(b' ' | b'\t') => {
-                let Some((_, value)) = headers.last_mut() else {
-                    return Err(SipError::Malformed {
-                        what: "folded line before any header",
-                        offset,
-                    });
-                };
-                let more = String::from_utf8_lossy(trim_lws(line));
-                if !more.is_empty() {
-                    if !value.is_empty() {
-                        value.push(' ');
-                    }
-                    value.push_str(&more);
-                }
-            }
-            Some(_) => {
-                if headers.len() > MAX_HEADERS {
-                    return Err(SipError::TooManyHeaders { limit: MAX_HEADERS });
-                }
-                let Some(colon) = line.iter().position(|&b| b == b':') else {
-                    return Err(SipError::Malformed {
-                        what: "header line without a colon",
-                        offset,
-                    });
-                };
-                // RFC 3261 §25.1 HCOLON allows whitespace before the colon.
-                let name = trim_lws(&line[..colon]);
-                if name.is_empty() || !name.iter().copied().all(is_token_byte) {
-                    return Err(SipError::Malformed {
-                        what: "header name",
-                        offset,
-                    });
-                }
-                let name = String::from_utf8_lossy(name);
-                let name = canonical_name(&name);
-                if name != "Content-Length" {
-                    others += 1;
-                    if others > MAX_HEADERS {
-                        return Err(SipError::TooManyHeaders { limit: MAX_HEADERS });
-                    }
-                }
-                let value = String::from_utf8_lossy(trim_lws(&line[colon + 1..]));
-                headers.push((name.to_owned(), value.into_owned()));
-            }
-        }
-    }
-    let Some(start) = start else {
-        return Err(SipError::Malformed {
-            what: "empty message",
-            offset: base,
-        });
-    };
-    let content_length = content_length(&headers, base)?;
+    let (start, headers) =
+        textmsg::parse_head(head, base, MAX_HEADERS, canonical_name, parse_start_line)?;
+    let content_length = textmsg::content_length(&headers, base)?;
     Ok(Head {
         start,
         headers,
@@ -431,113 +339,33 @@ fn parse_head(head: &[u8], base: usize) -> Result<Head, SipError> {
     })
 }
 
-fn trim_lws(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
+impl From<HeadError> for SipError {
+    fn from(e: HeadError) -> SipError {
+        match e {
+            HeadError::Malformed { what, offset } => SipError::Malformed { what, offset },
+            HeadError::TooManyHeaders { limit } => SipError::TooManyHeaders { limit },
+            HeadError::UnsupportedVersion { offset } => SipError::UnsupportedVersion { offset },
+        }
     }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
-/// RFC 3261 §7.1 `Request-Line` or §7.2 `Status-Line`. Runs of spaces between the fields are
-/// tolerated.
+impl From<DigestError> for SipError {
+    fn from(e: DigestError) -> SipError {
+        SipError::Digest(e.0)
+    }
+}
+
+/// RFC 3261 §7.1 `Request-Line` or §7.2 `Status-Line` (status 100..=699).
 fn parse_start_line(line: &[u8], offset: usize) -> Result<StartLine, SipError> {
-    let text = String::from_utf8_lossy(line);
-    let mut fields = text.split(is_lws).filter(|f| !f.is_empty());
-    let first = fields.next().unwrap_or("");
-    if first
-        .as_bytes()
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
-    {
-        if !first.eq_ignore_ascii_case(SIP_VERSION) {
-            return Err(SipError::UnsupportedVersion { offset });
-        }
-        let malformed = SipError::Malformed {
-            what: "status line",
-            offset,
-        };
-        let rest = text.trim_start_matches(is_lws)[first.len()..].trim_start_matches(is_lws);
-        let (code, reason) = rest.split_once(is_lws).unwrap_or((rest, ""));
-        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(malformed);
-        }
-        let status: u16 = code.parse().map_err(|_| malformed.clone())?;
-        if !(100..=699).contains(&status) {
-            return Err(malformed);
-        }
-        return Ok(StartLine::Response {
-            status,
-            reason: reason.trim_matches(is_lws).to_owned(),
-        });
-    }
-    let (Some(uri), Some(version), None) = (fields.next(), fields.next(), fields.next()) else {
-        // `GET / HTTP/1.1` has three fields and is caught below; anything else is garbage.
-        return Err(SipError::Malformed {
-            what: "request line",
-            offset,
-        });
-    };
-    if !version.eq_ignore_ascii_case(SIP_VERSION) {
-        return Err(SipError::UnsupportedVersion { offset });
-    }
-    if !is_token(first) {
-        return Err(SipError::Malformed {
-            what: "method",
-            offset,
-        });
-    }
-    Ok(StartLine::Request {
-        method: Method::from_token(first),
-        uri: uri.to_owned(),
-    })
-}
-
-/// The declared body length: absent, or one decimal number (repeated identically at most).
-/// Conflicting values are refused, since on a stream they would make the framing ambiguous.
-fn content_length(headers: &[(String, String)], base: usize) -> Result<Option<u64>, SipError> {
-    let mut found = None;
-    for (_, value) in headers.iter().filter(|(n, _)| n == "Content-Length") {
-        let Some(len) = parse_decimal(value) else {
-            return Err(SipError::Malformed {
-                what: "Content-Length",
-                offset: base,
-            });
-        };
-        if found.is_some_and(|f| f != len) {
-            return Err(SipError::Malformed {
-                what: "conflicting Content-Length",
-                offset: base,
-            });
-        }
-        found = Some(len);
-    }
-    Ok(found)
-}
-
-/// Digits only, no sign, no overflow.
-fn parse_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.bytes().try_fold(0u64, |n, b| {
-        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
-}
-
-/// A `delta-seconds` (RFC 3261 §25.1) such as `Expires`; values beyond 2^32-1, the top of the
-/// RFC 3261 §20.19 range, are taken as 2^32-1.
-fn parse_delta_seconds(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = s.bytes().fold(0u64, |n, b| {
-        (n * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX))
-    });
-    u32::try_from(n).ok()
+    Ok(
+        match textmsg::parse_start_line(line, offset, SIP_VERSION, 100..=699)? {
+            StartFields::Request { method, uri } => StartLine::Request {
+                method: Method::from_token(&method),
+                uri,
+            },
+            StartFields::Response { status, reason } => StartLine::Response { status, reason },
+        },
+    )
 }
 
 impl SipMessage {
@@ -593,21 +421,13 @@ impl SipMessage {
     /// The first header of that name: case-insensitive, compact forms accepted (`"i"` finds
     /// `Call-ID`).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = canonical_name(name);
-        self.headers
-            .iter()
-            .find(|(n, _)| canonical_name(n).eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        textmsg::header_values(&self.headers, name, canonical_name).next()
     }
 
     /// Every header line of that name, in order (several `Via`, say). A comma-joined value
     /// (`Via: a, b`) is one item; split it with [`header::split_list`].
     pub fn headers_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        let name = canonical_name(name);
-        self.headers
-            .iter()
-            .filter(move |(n, _)| canonical_name(n).eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        textmsg::header_values(&self.headers, name, canonical_name)
     }
 
     /// Appends a header; the name is stored canonical.
@@ -624,30 +444,12 @@ impl SipMessage {
 
     /// Replaces every header of that name with one (where the first was, else at the end).
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
-        let canonical = canonical_name(name);
-        let value = value.into();
-        match self
-            .headers
-            .iter()
-            .position(|(n, _)| canonical_name(n).eq_ignore_ascii_case(canonical))
-        {
-            Some(first) => {
-                self.headers[first] = (canonical.to_owned(), value);
-                let mut i = 0;
-                self.headers.retain(|(n, _)| {
-                    i += 1;
-                    i - 1 == first || !canonical_name(n).eq_ignore_ascii_case(canonical)
-                });
-            }
-            None => self.push_header(canonical, value),
-        }
+        textmsg::set_header(&mut self.headers, name, value.into(), canonical_name);
     }
 
     /// Removes every header of that name.
     pub fn remove_header(&mut self, name: &str) {
-        let canonical = canonical_name(name);
-        self.headers
-            .retain(|(n, _)| !canonical_name(n).eq_ignore_ascii_case(canonical));
+        textmsg::remove_header(&mut self.headers, name, canonical_name);
     }
 
     /// Sets the body and its `Content-Type` (e.g. `Application/MANSCDP+xml`,
@@ -765,51 +567,27 @@ impl SipMessage {
     /// names, values, the URI or the reason are written as spaces, so no string can inject a
     /// header line.
     pub fn encode(&self, out: &mut impl BufMut) {
-        match &self.start {
-            StartLine::Request { method, uri } => {
-                put_text(out, method.as_str());
-                out.put_u8(b' ');
-                put_text(out, uri);
-                out.put_u8(b' ');
-                out.put_slice(SIP_VERSION.as_bytes());
-            }
-            StartLine::Response { status, reason } => {
-                out.put_slice(SIP_VERSION.as_bytes());
-                out.put_u8(b' ');
-                put_text(out, &status.to_string());
-                out.put_u8(b' ');
-                put_text(out, reason);
-            }
-        }
-        out.put_slice(b"\r\n");
-        for (name, value) in self.encoded_headers() {
-            put_text(out, name);
-            out.put_slice(b": ");
-            put_text(out, value);
-            out.put_slice(b"\r\n");
-        }
-        out.put_slice(b"Content-Length: ");
-        out.put_slice(self.body.len().to_string().as_bytes());
-        out.put_slice(b"\r\n\r\n");
-        out.put_slice(&self.body);
+        textmsg::encode(
+            out,
+            SIP_VERSION,
+            self.start_ref(),
+            &self.headers,
+            &self.body,
+            ContentLength::Always,
+            canonical_name,
+        );
     }
 
     /// The number of bytes [`SipMessage::encode`] writes.
     pub fn encoded_len(&self) -> usize {
-        let start = match &self.start {
-            StartLine::Request { method, uri } => {
-                method.as_str().len() + 1 + uri.len() + 1 + SIP_VERSION.len()
-            }
-            StartLine::Response { status, reason } => {
-                SIP_VERSION.len() + 1 + decimal_len(u64::from(*status)) + 1 + reason.len()
-            }
-        };
-        let headers: usize = self
-            .encoded_headers()
-            .map(|(n, v)| n.len() + 2 + v.len() + 2)
-            .sum();
-        let content_length = "Content-Length: ".len() + decimal_len(self.body.len() as u64) + 4;
-        start + 2 + headers + content_length + self.body.len()
+        textmsg::encoded_len(
+            SIP_VERSION,
+            self.start_ref(),
+            &self.headers,
+            self.body.len(),
+            ContentLength::Always,
+            canonical_name,
+        )
     }
 
     /// The encoded message in one buffer.
@@ -819,31 +597,18 @@ impl SipMessage {
         out.freeze()
     }
 
-    fn encoded_headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| canonical_name(n) != "Content-Length")
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-}
-
-/// Writes `s` with every CR and LF replaced by a space (same length).
-fn put_text(out: &mut impl BufMut, s: &str) {
-    for (i, piece) in s.split(['\r', '\n']).enumerate() {
-        if i > 0 {
-            out.put_u8(b' ');
+    fn start_ref(&self) -> StartRef<'_> {
+        match &self.start {
+            StartLine::Request { method, uri } => StartRef::Request {
+                method: method.as_str(),
+                uri,
+            },
+            StartLine::Response { status, reason } => StartRef::Response {
+                status: *status,
+                reason,
+            },
         }
-        out.put_slice(piece.as_bytes());
     }
-}
-
-fn decimal_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 10 {
-        n /= 10;
-        len += 1;
-    }
-    len
 }
 
 /// The RFC 3261 §21 reason phrase for the status codes a GB/T 28181 agent sends or meets; `""`

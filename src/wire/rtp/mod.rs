@@ -1,6 +1,10 @@
 //! RTP (RFC 3550 §5.1) packets, their RFC 4571 framing over TCP, and a small reordering
 //! buffer: the media transport of GB/T 28181-2016 (Annex C: MPEG-PS over RTP, over UDP
-//! or over TCP).
+//! or over TCP) and of RTSP. The payload formats RTSP carries are in submodules, with their
+//! shared contract in [`payload`]: [`h264`] (RFC 6184) and [`h265`] (RFC 7798) over the NAL-unit
+//! machinery of [`nal`], [`aac`] (RFC 3640 `mpeg4-generic`), [`audio`] (G.711, Opus), each a
+//! depacketizer and a packetizer;
+//! [`timestamp`] unwraps 32-bit timestamps. RTCP is [`crate::wire::rtcp`].
 //!
 //! Pure code: bytes in, packets out; no I/O, no clock.
 //!
@@ -19,6 +23,19 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+pub mod aac;
+pub mod audio;
+pub mod h264;
+pub mod h265;
+pub mod nal;
+pub mod payload;
+pub mod timestamp;
+
+pub use payload::{
+    AccessUnit, DepacketizeError, DepacketizeStats, Depacketizer, PacketizeError, Packetizer,
+    RtpWriter, DEFAULT_MAX_ACCESS_UNIT, DEFAULT_MTU, MIN_MAX_ACCESS_UNIT,
+};
 
 /// RTP version carried in the top two bits of the first byte (§5.1).
 pub const VERSION: u8 = 2;

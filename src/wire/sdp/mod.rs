@@ -1,5 +1,12 @@
-//! SDP (RFC 4566) as GB/T 28181-2016 uses it (§C.1 / Annex F "SDP定义"): the INVITE offer we
-//! send a camera and the answer in its 200 OK.
+//! SDP (RFC 4566, RFC 8866) as GB/T 28181-2016 (§C.1 / Annex F "SDP定义") and RTSP (RFC 2326
+//! Appendix C) use it: the INVITE offer we send a GB camera and the answer in its 200 OK; an
+//! RTSP camera's DESCRIBE reply, an RTSP publisher's ANNOUNCE, and the description our RTSP
+//! server gives its players. What RTP payload formats the `a=rtpmap`/`a=fmtp` lines describe,
+//! and the lines for our own codecs, are in [`fmtp`].
+//!
+//! RTSP lines: `a=control:` at session and media level (a URL relative to the presentation's
+//! base, resolved by [`crate::wire::rtsp::url::resolve`] where the `rtsp` feature is on),
+//! `a=range:` at session level (RFC 2326 §C.1.5), `a=fmtp:<pt> <parameters>` per media.
 //!
 //! GB-specific lines: `y=` the 10-digit SSRC (digit 0: 0 live / 1 playback, digits 1–5 the
 //! domain, 6–9 a serial), `f=` the media format (`v/codec/resolution/fps/rate-type/bitrate
@@ -18,6 +25,9 @@
 //!   section that lacks its own.
 //! - `o=` may be missing (`origin_user` is then empty). Only its first field is kept.
 //! - Non-numeric entries of an `m=` format list are skipped.
+//! - `a=fmtp:` with a payload type but no parameters (Ubiquiti) is an empty parameter string;
+//!   one without a numeric payload type is ignored. `a=rtpmap:` with a trailing space is
+//!   trimmed.
 //!
 //! # Errors (the answer is unusable)
 //! No `v=0` first, an `m=` line without kind/port/protocol or with a bad port, a `c=` whose
@@ -36,17 +46,22 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-/// Longest SDP body we parse. Why: a GB28181 answer is 300–600 bytes; 8 KiB leaves room for
-/// verbose vendors and bounds everything [`Sdp::parse`] allocates.
+pub mod fmtp;
+
+/// Longest SDP body we parse. Why: a GB28181 answer is 300–600 bytes, an RTSP camera's
+/// DESCRIBE reply 500–1500 (H.265 parameter sets in base64 are about 300 of them); 8 KiB
+/// leaves room for verbose vendors and bounds everything [`Sdp::parse`] allocates.
 pub const MAX_SDP_LEN: usize = 8 * 1024;
-/// Most `m=` sections. Why: GB28181 uses one (video, PS carrying audio too); 16 bounds the
-/// `Vec<Media>` whatever the peer sends.
+/// Most `m=` sections. Why: GB28181 uses one (video, PS carrying audio too), RTSP cameras two
+/// or three (video, audio, ONVIF metadata); 16 bounds the `Vec<Media>` whatever the peer
+/// sends.
 pub const MAX_MEDIA: usize = 16;
 /// Longest `y=` value: GB/T 28181-2016 Annex F, a 10-digit decimal SSRC.
 pub const MAX_SSRC_DIGITS: usize = 10;
 
 /// Why an SDP body was refused. Each variant names the 1-based line at fault where there is
-/// one. The error spoils one SIP transaction (answer the INVITE with an error / BYE).
+/// one. The error spoils one SIP transaction (answer the INVITE with an error / BYE) or one
+/// RTSP presentation (the DESCRIBE or ANNOUNCE fails).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
     #[error("SDP of {len} bytes is longer than {max}", max = MAX_SDP_LEN)]
@@ -83,6 +98,10 @@ pub struct Sdp {
     pub ssrc: Option<String>,
     /// `f=`, verbatim (may be empty).
     pub format: Option<String>,
+    /// Session-level `a=control:` (RTSP: the aggregate control URL, often `*`).
+    pub control: Option<String>,
+    /// Session-level `a=range:` (RTSP: `npt=0-` for live).
+    pub range: Option<String>,
 }
 
 /// One `m=` section.
@@ -104,6 +123,10 @@ pub struct Media {
     pub direction: Option<String>,
     /// Media-level `c=`.
     pub connection_ip: Option<IpAddr>,
+    /// `a=control:` (RTSP: the track's URL, often relative).
+    pub control: Option<String>,
+    /// `a=fmtp:<pt> <parameters>`: `(96, "packetization-mode=1;...")`, in order.
+    pub fmtps: Vec<(u8, String)>,
 }
 
 /// How the media of our offer travels, named by our role (GB/T 28181-2016 Annex F).
@@ -134,6 +157,8 @@ impl Sdp {
             media: Vec::new(),
             ssrc: None,
             format: None,
+            control: None,
+            range: None,
         };
         let mut session_setup: Option<String> = None;
         let mut session_direction: Option<String> = None;
@@ -192,10 +217,21 @@ impl Sdp {
                     let media = sdp.media.last_mut();
                     match (name, arg, media) {
                         ("rtpmap", Some(arg), Some(media)) => {
-                            media
-                                .rtpmaps
-                                .push(parse_rtpmap(arg).ok_or(SdpError::BadRtpmap { line })?);
+                            media.rtpmaps.push(
+                                parse_payload_type_and_rest(arg)
+                                    .ok_or(SdpError::BadRtpmap { line })?,
+                            );
                         }
+                        ("fmtp", Some(arg), Some(media)) => {
+                            if let Some(fmtp) = parse_payload_type_and_rest(arg) {
+                                media.fmtps.push(fmtp);
+                            }
+                        }
+                        ("control", Some(arg), Some(media)) => {
+                            media.control = Some(arg.to_string())
+                        }
+                        ("control", Some(arg), None) => sdp.control = Some(arg.to_string()),
+                        ("range", Some(arg), None) => sdp.range = Some(arg.to_string()),
                         ("setup", Some(arg), Some(media)) => media.setup = Some(arg.to_string()),
                         ("setup", Some(arg), None) => session_setup = Some(arg.to_string()),
                         (dir, None, media) if DIRECTIONS.contains(&dir) => match media {
@@ -273,6 +309,12 @@ impl Sdp {
             write!(out, "c={}{CRLF}", address(Some(ip)))?;
         }
         write!(out, "t=0 0{CRLF}")?;
+        if let Some(control) = &self.control {
+            write!(out, "a=control:{control}{CRLF}")?;
+        }
+        if let Some(range) = &self.range {
+            write!(out, "a=range:{range}{CRLF}")?;
+        }
         for media in &self.media {
             write!(out, "m={} {} {}", media.kind, media.port, media.protocol)?;
             for format in &media.formats {
@@ -288,6 +330,15 @@ impl Sdp {
             for (pt, map) in &media.rtpmaps {
                 write!(out, "a=rtpmap:{pt} {map}{CRLF}")?;
             }
+            for (pt, params) in &media.fmtps {
+                match params.as_str() {
+                    "" => write!(out, "a=fmtp:{pt}{CRLF}")?,
+                    params => write!(out, "a=fmtp:{pt} {params}{CRLF}")?,
+                }
+            }
+            if let Some(control) = &media.control {
+                write!(out, "a=control:{control}{CRLF}")?;
+            }
             if let Some(setup) = &media.setup {
                 write!(out, "a=setup:{setup}{CRLF}a=connection:new{CRLF}")?;
             }
@@ -299,6 +350,22 @@ impl Sdp {
             write!(out, "f={format}{CRLF}")?;
         }
         Ok(())
+    }
+
+    /// A description for RTSP: `o=- 0 0 IN IP4 0.0.0.0`, `s=<name>`, `c=IN IP4 0.0.0.0`,
+    /// `t=0 0`, `a=control:*` (the aggregate URL is the request URL), `a=range:npt=0-` (a
+    /// live stream), then `media` (see [`fmtp::PayloadFormat::media`]).
+    pub fn rtsp(session_name: &str, media: Vec<Media>) -> Sdp {
+        Sdp {
+            origin_user: "-".to_owned(),
+            session_name: session_name.to_owned(),
+            connection_ip: Some(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            media,
+            ssrc: None,
+            format: None,
+            control: Some("*".to_owned()),
+            range: Some("npt=0-".to_owned()),
+        }
     }
 
     /// Whether the media travels over TCP: the protocol of the first `video` section (else of
@@ -367,11 +434,15 @@ fn parse_media(value: &str) -> Option<Media> {
         setup: None,
         direction: None,
         connection_ip: None,
+        control: None,
+        fmtps: Vec::new(),
     })
 }
 
-/// `<pt> <encoding>/<clock>[/<params>]` (RFC 4566 §6).
-fn parse_rtpmap(arg: &str) -> Option<(u8, String)> {
+/// `<pt> <rest>`, as `a=rtpmap` (`<encoding>/<clock>[/<params>]`) and `a=fmtp` (the
+/// parameters, which may be absent) have it (RFC 4566 §6). `None` without a numeric payload
+/// type.
+fn parse_payload_type_and_rest(arg: &str) -> Option<(u8, String)> {
     let (pt, rest) = arg
         .split_once(|c: char| c.is_ascii_whitespace())
         .unwrap_or((arg, ""));
@@ -480,9 +551,13 @@ mod tests {
                     setup: None,
                     direction: Some("sendonly".into()),
                     connection_ip: None,
+                    control: None,
+                    fmtps: Vec::new(),
                 }],
                 ssrc: Some("0100000001".into()),
                 format: Some("v/2/4/25/1/4096a///".into()),
+                control: None,
+                range: None,
             }
         );
         assert!(!sdp.is_tcp());
@@ -655,7 +730,7 @@ mod tests {
     /// encoding (13,911 bytes) failed to parse with `TooLong`.
     #[test]
     fn session_setup_copied_into_every_media_stays_under_the_limit() {
-        let data = include_bytes!("../../tests/data/fuzz/sdp-encode-too-long.bin");
+        let data = include_bytes!("../../../tests/data/fuzz/sdp-encode-too-long.bin");
         let text = std::str::from_utf8(data).unwrap();
         match Sdp::parse(text) {
             Ok(sdp) => assert_eq!(Sdp::parse(&sdp.encode()), Ok(sdp)),

@@ -1,22 +1,29 @@
-//! HTTP Digest authentication as SIP uses it (RFC 3261 §22.4 over RFC 2617 §3.2): the
-//! `WWW-Authenticate` challenge a registrar sends, the `Authorization` credentials a device
-//! answers with, and the MD5 response check.
+//! HTTP Digest authentication (RFC 2617 §3.2) as SIP (RFC 3261 §22.4) and RTSP (RFC 2326
+//! §12.5, §12.44, which take HTTP's) use it: the `WWW-Authenticate` challenge a server sends,
+//! the `Authorization` credentials a client answers with, and the MD5 response check.
 //!
 //! What a caller must know:
 //!
 //! * Only `algorithm=MD5` (or none, which means MD5) and `qop` absent or `auth` verify;
 //!   `MD5-sess`, `auth-int` and SHA-256 (RFC 8760) make [`verify`] return false. GB/T
-//!   28181-2016 devices use plain MD5, most without `qop`.
+//!   28181-2016 devices and IP cameras use plain MD5, most without `qop`.
 //! * [`verify`] checks the response only. The caller must also check that `realm` is ours,
-//!   that `nonce` is one we issued and have not expired, and that `username` is the device id
-//!   it expects (usually the `From` user). The `uri` is hashed as the device sent it; cameras
-//!   do not always send the Request-URI, so we do not insist they match.
+//!   that `nonce` is one we issued and have not expired, and that `username` is the one it
+//!   expects (for SIP usually the `From` user). The `uri` is hashed as the client sent it;
+//!   cameras do not always send the Request-URI, so we do not insist they match.
 //! * The comparison of the response does not stop at the first differing byte.
+//! * A client answers a challenge with [`Challenge::answer`]; the `cnonce` for `qop=auth` is
+//!   the caller's (this module draws no random numbers).
 
 use md5::{Digest, Md5};
 
-use super::header::{is_lws, is_token, is_token_byte};
-use super::SipError;
+use super::textmsg::{is_lws, is_token, is_token_byte};
+
+/// Why a Digest value was refused: answer the request with 400 (or 401 with a fresh
+/// challenge); the dialog or session and the connection live on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("bad Digest value: {0}")]
+pub struct DigestError(pub &'static str);
 
 /// A `WWW-Authenticate` (or `Proxy-Authenticate`) Digest challenge (RFC 2617 §3.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,16 +74,64 @@ impl Challenge {
 
     /// Parses a challenge (for a client registering upstream, and for tests). `realm` and
     /// `nonce` are required; `stale`, `domain` and unknown parameters are ignored.
-    pub fn parse(value: &str) -> Result<Challenge, SipError> {
+    pub fn parse(value: &str) -> Result<Challenge, DigestError> {
         const NAMES: [&str; 5] = ["realm", "nonce", "algorithm", "qop", "opaque"];
         let [realm, nonce, algorithm, qop, opaque] = collect_params(value, NAMES)?;
         Ok(Challenge {
-            realm: realm.ok_or(SipError::Digest("missing realm"))?,
-            nonce: nonce.ok_or(SipError::Digest("missing nonce"))?,
+            realm: realm.ok_or(DigestError("missing realm"))?,
+            nonce: nonce.ok_or(DigestError("missing nonce"))?,
             algorithm,
             qop,
             opaque,
         })
+    }
+}
+
+impl Challenge {
+    /// The credentials a client sends back for `method` and `uri` (RFC 2617 §3.2.2): with
+    /// `qop=auth`, nonce count `nc` and the caller's `cnonce` when the challenge offers `auth`
+    /// among its qop values, else without qop (the RFC 2069 form cameras expect). `opaque`
+    /// and `algorithm` are echoed.
+    pub fn answer(
+        &self,
+        username: &str,
+        password: &str,
+        method: &str,
+        uri: &str,
+        cnonce: &str,
+        nc: u32,
+    ) -> Credentials {
+        let offers_auth = self.qop.as_deref().is_some_and(|qops| {
+            qops.split(',')
+                .any(|q| q.trim_matches(is_lws).eq_ignore_ascii_case("auth"))
+        });
+        let nc_text = format!("{nc:08x}");
+        let qop = offers_auth.then(|| Qop {
+            qop: "auth",
+            nc: &nc_text,
+            cnonce,
+        });
+        let response = compute_response(
+            username,
+            &self.realm,
+            password,
+            method,
+            uri,
+            &self.nonce,
+            qop,
+        );
+        Credentials {
+            username: username.to_owned(),
+            realm: self.realm.clone(),
+            nonce: self.nonce.clone(),
+            uri: uri.to_owned(),
+            response,
+            algorithm: self.algorithm.clone(),
+            qop: offers_auth.then(|| "auth".to_owned()),
+            nc: offers_auth.then(|| nc_text.clone()),
+            cnonce: offers_auth.then(|| cnonce.to_owned()),
+            opaque: self.opaque.clone(),
+        }
     }
 }
 
@@ -147,7 +202,7 @@ impl Credentials {
 /// case-insensitive; unknown ones are ignored; a known one given twice is refused.
 /// `username`, `realm`, `nonce`, `uri` and `response` are required, and `nc` and `cnonce`
 /// when `qop` is present.
-pub fn parse_authorization(value: &str) -> Result<Credentials, SipError> {
+pub fn parse_authorization(value: &str) -> Result<Credentials, DigestError> {
     const NAMES: [&str; 10] = [
         "username",
         "realm",
@@ -164,14 +219,14 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, SipError> {
         collect_params(value, NAMES)?;
     let qop = qop.filter(|q| !q.is_empty());
     if qop.is_some() && (nc.is_none() || cnonce.is_none()) {
-        return Err(SipError::Digest("qop without nc and cnonce"));
+        return Err(DigestError("qop without nc and cnonce"));
     }
     Ok(Credentials {
-        username: username.ok_or(SipError::Digest("missing username"))?,
-        realm: realm.ok_or(SipError::Digest("missing realm"))?,
-        nonce: nonce.ok_or(SipError::Digest("missing nonce"))?,
-        uri: uri.ok_or(SipError::Digest("missing uri"))?,
-        response: response.ok_or(SipError::Digest("missing response"))?,
+        username: username.ok_or(DigestError("missing username"))?,
+        realm: realm.ok_or(DigestError("missing realm"))?,
+        nonce: nonce.ok_or(DigestError("missing nonce"))?,
+        uri: uri.ok_or(DigestError("missing uri"))?,
+        response: response.ok_or(DigestError("missing response"))?,
         algorithm,
         qop,
         nc,
@@ -297,14 +352,14 @@ fn push_quoted(out: &mut String, name: &str, value: &str) {
 fn collect_params<const N: usize>(
     value: &str,
     names: [&str; N],
-) -> Result<[Option<String>; N], SipError> {
+) -> Result<[Option<String>; N], DigestError> {
     let mut slots: [Option<String>; N] = std::array::from_fn(|_| None);
     let mut rest = strip_scheme(value)?;
     while let Some((name, value, after)) = next_param(rest)? {
         rest = after;
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(name)) {
             if slots[i].is_some() {
-                return Err(SipError::Digest("parameter given twice"));
+                return Err(DigestError("parameter given twice"));
             }
             slots[i] = Some(value);
         }
@@ -313,11 +368,11 @@ fn collect_params<const N: usize>(
 }
 
 /// What follows `Digest` (RFC 2617 §1.2 `challenge`/`credentials` = scheme 1*SP params).
-fn strip_scheme(value: &str) -> Result<&str, SipError> {
+fn strip_scheme(value: &str) -> Result<&str, DigestError> {
     let value = value.trim_start_matches(is_lws);
     let scheme_len = value.bytes().take_while(|&b| is_token_byte(b)).count();
     if !value[..scheme_len].eq_ignore_ascii_case("Digest") {
-        return Err(SipError::Digest("not the Digest scheme"));
+        return Err(DigestError("not the Digest scheme"));
     }
     Ok(&value[scheme_len..])
 }
@@ -325,18 +380,18 @@ fn strip_scheme(value: &str) -> Result<&str, SipError> {
 /// The next `name = value` (value quoted or a run of non-space, non-comma characters) and
 /// the rest after it; `None` at the end. Commas and spaces between pairs are skipped, so a
 /// missing comma is tolerated.
-fn next_param(s: &str) -> Result<Option<(&str, String, &str)>, SipError> {
+fn next_param(s: &str) -> Result<Option<(&str, String, &str)>, DigestError> {
     let s = s.trim_start_matches(|c| c == ',' || is_lws(c));
     if s.is_empty() {
         return Ok(None);
     }
     let name_len = s.bytes().take_while(|&b| is_token_byte(b)).count();
     if name_len == 0 {
-        return Err(SipError::Digest("expected a parameter name"));
+        return Err(DigestError("expected a parameter name"));
     }
     let (name, rest) = s.split_at(name_len);
     let Some(rest) = rest.trim_start_matches(is_lws).strip_prefix('=') else {
-        return Err(SipError::Digest("parameter without '='"));
+        return Err(DigestError("parameter without '='"));
     };
     let rest = rest.trim_start_matches(is_lws);
     if let Some(quoted) = rest.strip_prefix('"') {
@@ -353,7 +408,7 @@ fn next_param(s: &str) -> Result<Option<(&str, String, &str)>, SipError> {
                 c => value.push(c),
             }
         }
-        return Err(SipError::Digest("unterminated quoted string"));
+        return Err(DigestError("unterminated quoted string"));
     }
     let len = rest.find(|c| c == ',' || is_lws(c)).unwrap_or(rest.len());
     Ok(Some((name, rest[..len].to_owned(), &rest[len..])))
@@ -557,16 +612,56 @@ response=\"6a2143ae65b119e276a75f0a4a8992b7\", algorithm=MD5";
                 "qop without nc and cnonce",
             ),
         ] {
-            assert_eq!(
-                parse_authorization(bad),
-                Err(SipError::Digest(why)),
-                "{bad}"
-            );
+            assert_eq!(parse_authorization(bad), Err(DigestError(why)), "{bad}");
         }
         // An empty qop is no qop.
         let c = parse_authorization("Digest username=a, realm=r, nonce=n, uri=u, response=x, qop=")
             .unwrap();
         assert_eq!(c.qop, None);
+    }
+
+    /// RFC 2617 §3.5 from the client's side: the challenge offers `auth,auth-int`, the answer
+    /// takes `auth` and gives the RFC's response; a challenge without qop gets an answer
+    /// without it (what an RTSP camera's `WWW-Authenticate: Digest realm=…, nonce=…` wants).
+    #[test]
+    fn answers_a_challenge() {
+        let challenge = Challenge::parse(
+            "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", \
+             nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", \
+             opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
+        )
+        .unwrap();
+        let creds = challenge.answer(
+            "Mufasa",
+            "Circle Of Life",
+            "GET",
+            "/dir/index.html",
+            "0a4f113b",
+            1,
+        );
+        assert_eq!(creds.response, "6629fae49393a05397450978507c4ef1");
+        assert_eq!(creds.nc.as_deref(), Some("00000001"));
+        assert_eq!(creds.qop.as_deref(), Some("auth"));
+        assert!(verify(&creds, "GET", "Circle Of Life"));
+        assert_eq!(parse_authorization(&creds.header_value()), Ok(creds));
+
+        let camera =
+            Challenge::parse(r#"Digest realm="IP Camera(C2358)", nonce="a1b2", stale="FALSE""#)
+                .unwrap();
+        let creds = camera.answer("admin", "12345", "DESCRIBE", "rtsp://10.0.0.2/", "x", 1);
+        assert_eq!((creds.qop, creds.nc, creds.cnonce), (None, None, None));
+        assert_eq!(
+            creds.response,
+            compute_response(
+                "admin",
+                "IP Camera(C2358)",
+                "12345",
+                "DESCRIBE",
+                "rtsp://10.0.0.2/",
+                "a1b2",
+                None
+            )
+        );
     }
 
     #[test]
@@ -591,7 +686,7 @@ response=\"6a2143ae65b119e276a75f0a4a8992b7\", algorithm=MD5";
         assert_eq!(Challenge::parse(&full.header_value()), Ok(full));
         assert_eq!(
             Challenge::parse("Digest nonce=n"),
-            Err(SipError::Digest("missing realm"))
+            Err(DigestError("missing realm"))
         );
         let dahua = Challenge::parse(
             "Digest realm=\"3402000000\",nonce=\"1a2b\",opaque=\"\",algorithm=MD5,stale=false",
