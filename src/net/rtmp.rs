@@ -9,7 +9,11 @@ use std::net::SocketAddr;
 use std::task::Poll;
 use std::time::Duration;
 
+use std::os::fd::AsRawFd;
+
 use bytes::Bytes;
+use nix::sys::socket::MsgFlags;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::{write_all, Clock, ConnGuards, Shared};
@@ -96,6 +100,13 @@ async fn drive(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut out: Vec<Bytes> = Vec::new();
     let mut nodelay_set = false;
+    // One timer for the connection's life, moved only to an earlier deadline: the session's
+    // deadline moves later with every byte (the idle timeout counts from the last one), and
+    // re-arming a timer per read cost as much as the read's own bookkeeping. When it fires
+    // early the session finds nothing due and the timer goes to the deadline then in force.
+    let mut armed = conn.session.poll_timeout();
+    let timer = tokio::time::sleep_until(clock.instant(armed));
+    tokio::pin!(timer);
     loop {
         // Write everything pending: replies first, then media, in one writev batch.
         loop {
@@ -131,14 +142,18 @@ async fn drive(
         };
         let queue = conn.queue();
         let record = conn.registration.record.clone();
-        let deadline = clock.instant(conn.session.poll_timeout());
+        let deadline = conn.session.poll_timeout();
+        if deadline < armed {
+            armed = deadline;
+            timer.as_mut().reset(clock.instant(armed));
+        }
         tokio::select! {
             _ = poll_fn(|cx| record.poll_kicked(cx)) => {
                 return Err("kicked through the API".into());
             }
             ready = stream.readable() => {
                 ready?;
-                let read = READ_BUF.with_borrow_mut(|buf| match stream.try_read(buf) {
+                let read = READ_BUF.with_borrow_mut(|buf| match read_some(stream, buf) {
                     Ok(0) => Ok(false),
                     Ok(n) => conn.handle_bytes(clock.now_ms(), &buf[..n]).map(|()| true).map_err(Into::into),
                     // Readiness can be spurious: wait again.
@@ -159,7 +174,36 @@ async fn drive(
                     super::merge_wait(q, mw_latency).await;
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => conn.session.handle_timeout(clock.now_ms())?,
+            _ = &mut timer => {
+                conn.session.handle_timeout(clock.now_ms())?;
+                armed = conn.session.poll_timeout();
+                timer.as_mut().reset(clock.instant(armed));
+            }
         }
+    }
+}
+
+/// Reads what the socket holds into `buf`. A read that does not fill `buf` took everything
+/// the kernel had, so it also clears the socket's readiness (as nginx does after a short
+/// `recv`): without that, every read would be followed by one that only finds `EAGAIN`,
+/// twice the system calls of a publisher. Nothing is missed: the socket is registered
+/// edge-triggered, bytes arriving after the read raise a new readiness event, and tokio does
+/// not clear readiness that arrived after the read began.
+fn read_some(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = stream.as_raw_fd();
+    let mut got = None;
+    let result = stream.try_io(Interest::READABLE, || {
+        let n = nix::sys::socket::recv(fd, buf, MsgFlags::empty()).map_err(io::Error::from)?;
+        got = Some(n);
+        if n > 0 && n < buf.len() {
+            // Drained: readiness cleared; `n` is returned below.
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(n)
+        }
+    });
+    match (result, got) {
+        (_, Some(n)) => Ok(n),
+        (result, None) => result,
     }
 }
