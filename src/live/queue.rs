@@ -66,6 +66,9 @@ pub struct PlayerQueue {
     /// `stats.dropped_frames` at the last report.
     reported_drops: u64,
     waker: Option<Waker>,
+    /// The waker came from `poll_half_full`: a push wakes it only once the queue is half
+    /// full. A player merging writes would otherwise be woken by every frame for nothing.
+    wake_when_half_full: bool,
 }
 
 impl PlayerQueue {
@@ -80,6 +83,7 @@ impl PlayerQueue {
             stats: QueueStats::default(),
             reported_drops: 0,
             waker: None,
+            wake_when_half_full: false,
         }
     }
 
@@ -232,37 +236,46 @@ impl PlayerQueue {
         new
     }
 
-    /// Ready when something is queued; otherwise remembers the waker.
+    /// Ready when something is queued; otherwise remembers the waker, which the next push
+    /// wakes.
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.items.is_empty() {
-            match &self.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => self.waker = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        } else {
-            Poll::Ready(())
+        if !self.items.is_empty() {
+            return Poll::Ready(());
         }
+        self.register(cx, false);
+        Poll::Pending
     }
 
     /// Ready once the queue holds half its byte or duration limit; otherwise remembers the
-    /// waker (woken by every push). A driver merging writes over `mw_latency` stops waiting
-    /// here: a queue smaller than `mw_latency` of the stream would otherwise overflow during
-    /// every wait, and a player reading at full speed would only ever get drops.
+    /// waker, which a push wakes only once the queue is that full. A driver merging writes
+    /// over `mw_latency` stops waiting here: a queue smaller than `mw_latency` of the stream
+    /// would otherwise overflow during every wait, and a player reading at full speed would
+    /// only ever get drops.
     pub fn poll_half_full(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.bytes.saturating_mul(2) >= self.limits.max_bytes
-            || self.duration_ms().saturating_mul(2) >= self.limits.max_duration_ms
-        {
+        if self.half_full() {
             return Poll::Ready(());
         }
+        self.register(cx, true);
+        Poll::Pending
+    }
+
+    fn half_full(&self) -> bool {
+        self.bytes.saturating_mul(2) >= self.limits.max_bytes
+            || self.duration_ms().saturating_mul(2) >= self.limits.max_duration_ms
+    }
+
+    fn register(&mut self, cx: &mut Context<'_>, when_half_full: bool) {
+        self.wake_when_half_full = when_half_full;
         match &self.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => self.waker = Some(cx.waker().clone()),
         }
-        Poll::Pending
     }
 
     fn wake(&mut self) {
+        if self.wake_when_half_full && !self.half_full() {
+            return;
+        }
         if let Some(w) = self.waker.take() {
             w.wake();
         }
@@ -489,5 +502,45 @@ mod tests {
         assert!(q.poll_half_full(&mut cx).is_pending(), "480 ms");
         q.push(video(13 * 40, false, 1));
         assert!(q.poll_half_full(&mut cx).is_ready(), "520 ms");
+    }
+
+    /// A player merging writes waits in `poll_half_full`: frames below half the queue do not
+    /// wake it (issue 16: at 25 frames a second, 5000 useless wake-ups a second for 200
+    /// players); the one that makes it half full does, once; `poll_ready` wakes on any push.
+    #[test]
+    fn a_merging_player_is_woken_once_half_full_not_by_every_frame() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let wakes = || count.0.load(Ordering::Relaxed);
+        // 1000 ms: half is 500 ms of frames.
+        let mut q = PlayerQueue::new(1, limits(1 << 20, 1000));
+        q.push(video(0, true, 1));
+        assert!(q.poll_half_full(&mut cx).is_pending());
+        for i in 1..13 {
+            q.push(video(i * 40, false, 1));
+        }
+        assert_eq!(wakes(), 0, "480 ms queued: not woken");
+        q.push_control(QueueItem::Unpublished);
+        assert_eq!(wakes(), 0);
+        q.push(video(13 * 40, false, 1));
+        assert_eq!(wakes(), 1, "520 ms: woken");
+        q.push(video(14 * 40, false, 1));
+        assert_eq!(wakes(), 1, "the waker was taken");
+        assert!(q.poll_half_full(&mut cx).is_ready());
+        // Back to waiting for any frame.
+        q.drain_into(&mut Vec::new(), usize::MAX, usize::MAX);
+        assert!(q.poll_ready(&mut cx).is_pending());
+        q.push(video(15 * 40, false, 1));
+        assert_eq!(wakes(), 2);
     }
 }
