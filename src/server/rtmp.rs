@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::stats::{ClientKind, ClientRecord, Registration};
 use super::{ConnLog, ServerCtx};
@@ -444,6 +444,19 @@ impl RtmpConn {
     }
 }
 
+/// The RTMP chunk headers of one frame, for [`Bytes::from_owner`].
+#[derive(Default)]
+struct ChunkHeaders {
+    bytes: [u8; chunk::MAX_HEADERS_LEN + 1],
+    len: usize,
+}
+
+impl AsRef<[u8]> for ChunkHeaders {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
 /// Appends the RTMP chunks of `frame` for a player to `out` without copying the payload: the
 /// chunk headers are built once per frame and message stream id and shared by every player
 /// (whatever its chunk size); the chunks' bodies are slices of the frame's own buffer.
@@ -460,11 +473,16 @@ fn push_chunks(frame: &SharedFrame, chunk_size: u32, stream_id: u32, out: &mut V
             type_id,
             stream_id,
         };
-        let mut buf = BytesMut::with_capacity(chunk::MAX_HEADERS_LEN + 1);
+        let mut headers = ChunkHeaders::default();
+        let mut buf = &mut headers.bytes[..chunk::MAX_HEADERS_LEN];
         let first = chunk::encode_headers(&header, f.data.len(), &mut buf);
+        let written = chunk::MAX_HEADERS_LEN - buf.len();
         // The type 0 header's length rides in the last byte (at most 18).
-        buf.put_u8(first as u8);
-        buf.freeze()
+        headers.bytes[written] = first as u8;
+        headers.len = written + 1;
+        // One allocation that the players' slices share (a `BytesMut` frozen and sliced
+        // would take two: its buffer, then the shared header its first slice creates).
+        Bytes::from_owner(headers)
     });
     let Some((&first, both)) = headers.split_last() else {
         return;
@@ -522,6 +540,8 @@ pub fn classify(kind: MediaKind, ts: u32, data: Bytes) -> Result<Frame, flv::Flv
 #[cfg(test)]
 mod tests {
     use std::rc::Rc;
+
+    use bytes::BytesMut;
 
     use super::*;
     use crate::wire::rtmp::chunk::ChunkDecoder;

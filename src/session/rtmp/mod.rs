@@ -70,6 +70,10 @@ pub const MAX_OUTBOX: usize = 256 * 1024;
 /// Events queued for the server at most before the session stops decoding input.
 const MAX_PENDING_EVENTS: usize = 64;
 
+/// Event slots a publisher keeps between reads (RAM: 4 × 136 bytes, an `Event` on 64-bit
+/// targets, per publisher); a burst that grew them beyond is given back.
+const PUBLISHER_EVENT_SLOTS: usize = 4;
+
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
     /// Our outgoing chunk size (config `chunk_size`).
@@ -388,10 +392,20 @@ impl ServerSession {
     /// The next event for the server.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
-        if self.events.is_empty() {
+        // A publisher's frames come one event at a time: it keeps a few slots rather than
+        // allocating them for every frame. Anyone else gives the buffer back.
+        if self.events.is_empty()
+            && (self.events.capacity() > PUBLISHER_EVENT_SLOTS || !self.is_publishing())
+        {
             self.events = VecDeque::new();
         }
         event
+    }
+
+    fn is_publishing(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|(_, role)| *role == StreamRole::Publishing)
     }
 
     pub fn has_events(&self) -> bool {

@@ -714,3 +714,21 @@ fn a_full_event_queue_pauses_decoding_until_the_events_are_taken() {
         assert_eq!(timestamps(&got), expect, "split at {split}");
     }
 }
+
+#[test]
+fn event_slots_are_kept_by_a_publisher_only() {
+    println!("Event: {} bytes", std::mem::size_of::<Event>());
+    assert!(std::mem::size_of::<Event>() <= 160);
+    let (mut session, client, sid) = publishing();
+    let frame = |ts| client.message(4, ts, MessageType::Audio, sid, &[0xAF, 1, 0x21]);
+    session.handle_bytes(8, &frame(0)).unwrap();
+    assert_eq!(events(&mut session).len(), 1);
+    let slots = session.events.capacity();
+    assert!((1..=PUBLISHER_EVENT_SLOTS).contains(&slots), "{slots} kept");
+    // A burst grows them; once drained they are given back.
+    let burst: Vec<u8> = (0..40).flat_map(|i| frame(i * 23)).collect();
+    session.handle_bytes(9, &burst).unwrap();
+    assert_eq!(events(&mut session).len(), 40);
+    assert_eq!(session.events.capacity(), 0);
+    // A player keeps none (a_playing_session_holds_no_buffers_between_calls).
+}
