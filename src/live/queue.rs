@@ -57,6 +57,10 @@ pub struct PlayerQueue {
     pub client: ClientId,
     limits: QueueLimits,
     items: VecDeque<QueueItem>,
+    /// The timestamp of the oldest queued frame that counts for `max_duration_ms` (not a
+    /// header), kept here: reading it off that frame on every push was a cache miss per
+    /// frame (the frame was queued up to `queue_length` ago).
+    first_dts: Option<i64>,
     bytes: usize,
     /// After a shrink: skip frames until the next video keyframe.
     waiting_keyframe: bool,
@@ -77,6 +81,7 @@ impl PlayerQueue {
             client,
             limits,
             items: VecDeque::new(),
+            first_dts: None,
             bytes: 0,
             waiting_keyframe: false,
             has_video: false,
@@ -106,7 +111,7 @@ impl PlayerQueue {
 
     /// Milliseconds between the oldest and the newest queued frame.
     pub fn duration_ms(&self) -> i64 {
-        let first = self.items.iter().find_map(item_dts);
+        let first = self.first_dts;
         let last = self.items.iter().rev().find_map(item_dts);
         match (first, last) {
             (Some(a), Some(b)) => b - a,
@@ -151,7 +156,11 @@ impl PlayerQueue {
         }
         self.bytes += frame.cost();
         self.stats.queued_frames += 1;
-        self.items.push_back(QueueItem::Frame(frame));
+        let item = QueueItem::Frame(frame);
+        if self.first_dts.is_none() {
+            self.first_dts = item_dts(&item);
+        }
+        self.items.push_back(item);
         self.wake();
     }
 
@@ -159,7 +168,7 @@ impl PlayerQueue {
         if self.bytes + frame.cost() > self.limits.max_bytes {
             return true;
         }
-        match self.items.iter().find_map(item_dts) {
+        match self.first_dts {
             Some(first) => frame.dts - first > self.limits.max_duration_ms,
             None => false,
         }
@@ -188,6 +197,7 @@ impl PlayerQueue {
             }
         }
         self.bytes = 0;
+        self.first_dts = None;
         self.items.extend(control);
         for f in slots.into_iter().flatten() {
             self.bytes += f.cost();
@@ -213,6 +223,9 @@ impl PlayerQueue {
             }
             each(item);
             moved += 1;
+        }
+        if moved > 0 {
+            self.first_dts = self.items.iter().find_map(item_dts);
         }
         if self.items.capacity() > KEEP_SLOTS && self.items.len() <= KEEP_SLOTS / 2 {
             self.items.shrink_to(KEEP_SLOTS);
@@ -542,5 +555,30 @@ mod tests {
         assert!(q.poll_ready(&mut cx).is_pending());
         q.push(video(15 * 40, false, 1));
         assert_eq!(wakes(), 2);
+    }
+
+    /// The oldest frame's timestamp is kept rather than read off the frame: whatever the
+    /// pushes, drains and shrinks, it is the one the items hold.
+    #[test]
+    fn the_kept_first_timestamp_follows_the_items() {
+        let mut rng = crate::testutil::XorShift(7);
+        let mut q = PlayerQueue::new(1, limits(40 * cost(100), 1000));
+        let mut dts = 0;
+        for _ in 0..5000 {
+            match rng.below(10) {
+                0 => q.push(header(FrameKind::Video)),
+                1 => q.push_control(QueueItem::Unpublished),
+                2 | 3 => {
+                    let n = rng.below(8);
+                    q.drain(n.max(1), usize::MAX, |_| {});
+                }
+                _ => {
+                    dts += rng.below(60) as i64;
+                    q.push(video(dts, rng.below(25) == 0, 100));
+                }
+            }
+            assert_eq!(q.first_dts, q.items.iter().find_map(item_dts));
+        }
+        assert!(q.stats().shrinks > 0, "shrinks were exercised");
     }
 }
