@@ -76,6 +76,8 @@ pub struct RtmpConn {
     pub registration: Registration,
     vhost: Option<Vhost>,
     publishing: Option<(u32, StreamKey, Rc<RefCell<Source>>)>,
+    /// While publishing on a vhost with `publish.mr` (and not `min_latency`): `mr_latency`.
+    merged_read_ms: Option<u32>,
     playing: Option<(u32, StreamKey, Rc<RefCell<PlayerQueue>>)>,
     /// Frames refused because their tag body did not parse.
     pub bad_frames: u64,
@@ -101,6 +103,7 @@ impl RtmpConn {
             session,
             vhost: None,
             publishing: None,
+            merged_read_ms: None,
             playing: None,
             bad_frames: 0,
         }
@@ -119,6 +122,12 @@ impl RtmpConn {
     /// The vhost this connection was accepted on (after connect).
     pub fn vhost(&self) -> Option<&Vhost> {
         self.vhost.as_ref()
+    }
+
+    /// How long the publisher's bytes may wait in the kernel before they are read (SRS's
+    /// merged read, `publish.mr` and `mr_latency`), if the driver should merge its reads.
+    pub fn merged_read_ms(&self) -> Option<u64> {
+        self.merged_read_ms.map(u64::from)
     }
 
     /// The player's queue, when playing.
@@ -284,6 +293,8 @@ impl RtmpConn {
                 record.kind.set(ClientKind::RtmpPublish);
                 *record.stream.borrow_mut() = Some(key.clone());
                 self.publishing = Some((stream_id, key, source));
+                self.merged_read_ms =
+                    (vhost.mr && !vhost.min_latency).then_some(vhost.mr_latency_ms);
             }
             Err(e) => {
                 log::warn!("[{}] publish refused: {e}", self.log.cid);
@@ -390,6 +401,7 @@ impl RtmpConn {
     }
 
     fn stop_publishing(&mut self, now_ms: u64) {
+        self.merged_read_ms = None;
         if let Some((_, key, _)) = self.publishing.take() {
             log::info!("[{}] unpublish {key}", self.log.cid);
             self.ctx.hub.borrow_mut().unpublish(&key, self.id, now_ms);

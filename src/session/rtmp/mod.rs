@@ -422,6 +422,11 @@ impl ServerSession {
         }
     }
 
+    /// True when `poll_transmit` has bytes.
+    pub fn has_transmit(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
     /// The driver wrote bytes to the peer: the connection is not idle. (An unanswered
     /// keepalive ping stays unanswered: only received bytes answer it.)
     pub fn handle_sent(&mut self, now_ms: u64) {
