@@ -1,15 +1,15 @@
-//! The RTMP connection driver: one task per connection. It reads into a capped buffer, feeds
-//! the session through `server::rtmp::RtmpConn`, writes replies and player media with
-//! `writev` (batched per `mw_latency`), and sleeps until the session's next deadline.
+//! The RTMP connection driver: one task per connection. It reads into a capped buffer (for a
+//! publisher with `publish.mr`, once 16 KiB wait or at its read deadline), feeds the session
+//! through `server::rtmp::RtmpConn`, writes replies and player media with `writev` (batched
+//! per `mw_latency`), and sleeps until the session's next deadline.
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::task::Poll;
 use std::time::Duration;
-
-use std::os::fd::AsRawFd;
 
 use bytes::Bytes;
 use nix::sys::socket::{setsockopt, MsgFlags};
