@@ -502,6 +502,69 @@ fn oversized_message_and_garbage_close_only_their_connection() {
     assert!(server.is_running());
 }
 
+/// Merged read (`publish.mr`, SRS's): a publisher's socket is read once 16 KiB wait or
+/// `mr_latency` has passed. Every frame still arrives whole and in order, a burst as well as
+/// a trickle of small frames that never reaches 16 KiB (each within `mr_latency` and some
+/// slack).
+#[test]
+fn merged_read_delivers_bursts_and_trickles() {
+    let server = Server::start(
+        "[vhost.__defaultVhost__.play]\nmw_latency = 0\ntime_jitter = \"off\"\n\
+         [vhost.__defaultVhost__.publish]\nmr = true\nmr_latency = 200\n",
+    );
+    let mut watcher = player(&server, "mr");
+    let mut source = publisher(&server, "mr");
+    source.set_chunk_size(4096).unwrap();
+    // A burst: headers, a keyframe, P-frames of odd sizes (over 100 KB in all).
+    let mut sent = vec![avc_header(3)];
+    let sizes = [30_000, 10, 5_000, 16_383, 16_385, 4_096, 60_000, 700];
+    sent.extend(
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| avc_frame(i == 0, 3, i as u32, len)),
+    );
+    for (i, body) in sent.iter().enumerate() {
+        source.send_video(i as u32 * 40, body).unwrap();
+    }
+    assert_bodies(&recv_videos(&mut watcher, sent.len()), &sent, "burst");
+    // A trickle: 200-byte frames every 100 ms, 2 KB a second.
+    for n in 0..5u32 {
+        let body = avc_frame(false, 3, 100 + n, 200);
+        let at = Instant::now();
+        source.send_video(1000 + n * 100, &body).unwrap();
+        let got = recv_videos(&mut watcher, 1);
+        let waited = at.elapsed();
+        assert_bodies(&got, std::slice::from_ref(&body), "trickle");
+        assert!(
+            waited < Duration::from_millis(200 + 300),
+            "frame {n} waited {waited:?} with mr_latency 200 ms"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A connection that stops publishing is read as before: its commands are answered at once,
+/// not after `mr_latency` (here 5 s).
+#[test]
+fn merged_read_ends_with_the_publish() {
+    let server = Server::start("[vhost.__defaultVhost__.publish]\nmr = true\nmr_latency = 5000\n");
+    let mut source = publisher(&server, "mr-end");
+    source.send_video(0, &avc_header(4)).unwrap();
+    source.send_video(0, &avc_frame(true, 4, 0, 1000)).unwrap();
+    source.close_stream().unwrap();
+    // closeStream itself may wait out mr_latency (it is below the low-water mark); what
+    // follows it must not.
+    std::thread::sleep(Duration::from_millis(5500));
+    let at = Instant::now();
+    source.create_stream().unwrap();
+    assert!(
+        at.elapsed() < Duration::from_secs(2),
+        "createStream answered after {:?}",
+        at.elapsed()
+    );
+}
+
 /// GStreamer's flvmux re-sends onMetaData mid-stream with the stream's timestamp. With the
 /// default full jitter a player that joins later must get onMetaData at 0, first, before the
 /// sequence headers; ffmpeg otherwise adds a phantom subtitle stream and stalls.

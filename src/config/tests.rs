@@ -140,6 +140,8 @@ time_jitter = "zero"
 [vhost.__defaultVhost__.publish]
 firstpkt_timeout = 2
 normal_timeout = 3
+mr = true
+mr_latency = 1000
 [vhost.__defaultVhost__.security]
 enabled = true
 rules = ["deny play all"]
@@ -224,6 +226,8 @@ password = "secret"
             time_jitter: TimeJitter::Zero,
             firstpkt_timeout_ms: 2,
             normal_timeout_ms: 3,
+            mr: true,
+            mr_latency_ms: 1000,
             security: Security {
                 enabled: true,
                 rules: vec!["deny play all".parse().unwrap()],

@@ -101,6 +101,13 @@ section! {
         /// `publish.normal_timeout` (SRS: `publish.normal_timeout`): ms between media packets
         /// before the publisher is dropped.
         normal_timeout_ms: u32 = 5_000 => normal_timeout: Timeout;
+        /// `publish.mr` (SRS: `publish.mr`): merged read. A publisher's socket is read once
+        /// 16 KiB have arrived or `mr_latency` has passed, not on every packet: fewer reads
+        /// and wake-ups, up to `mr_latency` more latency. Off with `min_latency`.
+        mr: bool = false => mr: bool;
+        /// `publish.mr_latency` (SRS: `publish.mr_latency`): the longest a publisher's bytes
+        /// wait in the kernel with `mr`, 1..=10000 ms (rounded up to 50 ms).
+        mr_latency_ms: u32 = 350 => mr_latency: Int<1, 10_000>;
     }
     table http_remux: RawHttpRemux, "a table of HTTP remux settings" {
         /// `http_remux.enabled` (SRS: `http_remux.enabled`): serve `.flv` and `.ts` live.

@@ -57,6 +57,10 @@ pub struct PlayerQueue {
     pub client: ClientId,
     limits: QueueLimits,
     items: VecDeque<QueueItem>,
+    /// The timestamp of the oldest queued frame that counts for `max_duration_ms` (not a
+    /// header), kept here: reading it off that frame on every push was a cache miss per
+    /// frame (the frame was queued up to `queue_length` ago).
+    first_dts: Option<i64>,
     bytes: usize,
     /// After a shrink: skip frames until the next video keyframe.
     waiting_keyframe: bool,
@@ -66,6 +70,9 @@ pub struct PlayerQueue {
     /// `stats.dropped_frames` at the last report.
     reported_drops: u64,
     waker: Option<Waker>,
+    /// The waker came from `poll_half_full`: a push wakes it only once the queue is half
+    /// full. A player merging writes would otherwise be woken by every frame for nothing.
+    wake_when_half_full: bool,
 }
 
 impl PlayerQueue {
@@ -74,12 +81,14 @@ impl PlayerQueue {
             client,
             limits,
             items: VecDeque::new(),
+            first_dts: None,
             bytes: 0,
             waiting_keyframe: false,
             has_video: false,
             stats: QueueStats::default(),
             reported_drops: 0,
             waker: None,
+            wake_when_half_full: false,
         }
     }
 
@@ -102,7 +111,7 @@ impl PlayerQueue {
 
     /// Milliseconds between the oldest and the newest queued frame.
     pub fn duration_ms(&self) -> i64 {
-        let first = self.items.iter().find_map(item_dts);
+        let first = self.first_dts;
         let last = self.items.iter().rev().find_map(item_dts);
         match (first, last) {
             (Some(a), Some(b)) => b - a,
@@ -147,7 +156,11 @@ impl PlayerQueue {
         }
         self.bytes += frame.cost();
         self.stats.queued_frames += 1;
-        self.items.push_back(QueueItem::Frame(frame));
+        let item = QueueItem::Frame(frame);
+        if self.first_dts.is_none() {
+            self.first_dts = item_dts(&item);
+        }
+        self.items.push_back(item);
         self.wake();
     }
 
@@ -155,7 +168,7 @@ impl PlayerQueue {
         if self.bytes + frame.cost() > self.limits.max_bytes {
             return true;
         }
-        match self.items.iter().find_map(item_dts) {
+        match self.first_dts {
             Some(first) => frame.dts - first > self.limits.max_duration_ms,
             None => false,
         }
@@ -184,6 +197,7 @@ impl PlayerQueue {
             }
         }
         self.bytes = 0;
+        self.first_dts = None;
         self.items.extend(control);
         for f in slots.into_iter().flatten() {
             self.bytes += f.cost();
@@ -210,6 +224,9 @@ impl PlayerQueue {
             each(item);
             moved += 1;
         }
+        if moved > 0 {
+            self.first_dts = self.items.iter().find_map(item_dts);
+        }
         if self.items.capacity() > KEEP_SLOTS && self.items.len() <= KEEP_SLOTS / 2 {
             self.items.shrink_to(KEEP_SLOTS);
         }
@@ -232,37 +249,46 @@ impl PlayerQueue {
         new
     }
 
-    /// Ready when something is queued; otherwise remembers the waker.
+    /// Ready when something is queued; otherwise remembers the waker, which the next push
+    /// wakes.
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.items.is_empty() {
-            match &self.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => self.waker = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        } else {
-            Poll::Ready(())
+        if !self.items.is_empty() {
+            return Poll::Ready(());
         }
+        self.register(cx, false);
+        Poll::Pending
     }
 
     /// Ready once the queue holds half its byte or duration limit; otherwise remembers the
-    /// waker (woken by every push). A driver merging writes over `mw_latency` stops waiting
-    /// here: a queue smaller than `mw_latency` of the stream would otherwise overflow during
-    /// every wait, and a player reading at full speed would only ever get drops.
+    /// waker, which a push wakes only once the queue is that full. A driver merging writes
+    /// over `mw_latency` stops waiting here: a queue smaller than `mw_latency` of the stream
+    /// would otherwise overflow during every wait, and a player reading at full speed would
+    /// only ever get drops.
     pub fn poll_half_full(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.bytes.saturating_mul(2) >= self.limits.max_bytes
-            || self.duration_ms().saturating_mul(2) >= self.limits.max_duration_ms
-        {
+        if self.half_full() {
             return Poll::Ready(());
         }
+        self.register(cx, true);
+        Poll::Pending
+    }
+
+    fn half_full(&self) -> bool {
+        self.bytes.saturating_mul(2) >= self.limits.max_bytes
+            || self.duration_ms().saturating_mul(2) >= self.limits.max_duration_ms
+    }
+
+    fn register(&mut self, cx: &mut Context<'_>, when_half_full: bool) {
+        self.wake_when_half_full = when_half_full;
         match &self.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => self.waker = Some(cx.waker().clone()),
         }
-        Poll::Pending
     }
 
     fn wake(&mut self) {
+        if self.wake_when_half_full && !self.half_full() {
+            return;
+        }
         if let Some(w) = self.waker.take() {
             w.wake();
         }
@@ -489,5 +515,70 @@ mod tests {
         assert!(q.poll_half_full(&mut cx).is_pending(), "480 ms");
         q.push(video(13 * 40, false, 1));
         assert!(q.poll_half_full(&mut cx).is_ready(), "520 ms");
+    }
+
+    /// A player merging writes waits in `poll_half_full`: frames below half the queue do not
+    /// wake it (issue 16: at 25 frames a second, 5000 useless wake-ups a second for 200
+    /// players); the one that makes it half full does, once; `poll_ready` wakes on any push.
+    #[test]
+    fn a_merging_player_is_woken_once_half_full_not_by_every_frame() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let wakes = || count.0.load(Ordering::Relaxed);
+        // 1000 ms: half is 500 ms of frames.
+        let mut q = PlayerQueue::new(1, limits(1 << 20, 1000));
+        q.push(video(0, true, 1));
+        assert!(q.poll_half_full(&mut cx).is_pending());
+        for i in 1..13 {
+            q.push(video(i * 40, false, 1));
+        }
+        assert_eq!(wakes(), 0, "480 ms queued: not woken");
+        q.push_control(QueueItem::Unpublished);
+        assert_eq!(wakes(), 0);
+        q.push(video(13 * 40, false, 1));
+        assert_eq!(wakes(), 1, "520 ms: woken");
+        q.push(video(14 * 40, false, 1));
+        assert_eq!(wakes(), 1, "the waker was taken");
+        assert!(q.poll_half_full(&mut cx).is_ready());
+        // Back to waiting for any frame.
+        q.drain_into(&mut Vec::new(), usize::MAX, usize::MAX);
+        assert!(q.poll_ready(&mut cx).is_pending());
+        q.push(video(15 * 40, false, 1));
+        assert_eq!(wakes(), 2);
+    }
+
+    /// The oldest frame's timestamp is kept rather than read off the frame: whatever the
+    /// pushes, drains and shrinks, it is the one the items hold.
+    #[test]
+    fn the_kept_first_timestamp_follows_the_items() {
+        let mut rng = crate::testutil::XorShift(7);
+        let mut q = PlayerQueue::new(1, limits(40 * cost(100), 1000));
+        let mut dts = 0;
+        for _ in 0..5000 {
+            match rng.below(10) {
+                0 => q.push(header(FrameKind::Video)),
+                1 => q.push_control(QueueItem::Unpublished),
+                2 | 3 => {
+                    let n = rng.below(8);
+                    q.drain(n.max(1), usize::MAX, |_| {});
+                }
+                _ => {
+                    dts += rng.below(60) as i64;
+                    q.push(video(dts, rng.below(25) == 0, 100));
+                }
+            }
+            assert_eq!(q.first_dts, q.items.iter().find_map(item_dts));
+        }
+        assert!(q.stats().shrinks > 0, "shrinks were exercised");
     }
 }

@@ -7,7 +7,7 @@
 //! Derived encodings (RTMP chunks, FLV tags, ...) are built once per frame on first use and
 //! cached on the frame itself, see [`Frame::encoded`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -75,6 +75,9 @@ pub struct Frame {
     /// Offset in `data` of the codec data (NAL units, raw AAC, ...).
     pub payload_offset: usize,
     encodings: RefCell<heapless::Vec<(Encoding, Bytes), MAX_ENCODINGS_PER_FRAME>>,
+    /// Length of the `TsPackets` encoding once built, for [`Frame::cost`], which every queue
+    /// and the GOP cache ask several times per frame.
+    ts_len: Cell<u32>,
 }
 
 pub type SharedFrame = Rc<Frame>;
@@ -109,6 +112,7 @@ impl Frame {
             data,
             payload_offset,
             encodings: RefCell::new(heapless::Vec::new()),
+            ts_len: Cell::new(0),
         }
     }
 
@@ -150,15 +154,9 @@ impl Frame {
     /// This keeps the declared RAM a true upper bound, also when a publisher sends a flood of
     /// tiny frames.
     pub fn cost(&self) -> usize {
-        let ts = self
-            .encodings
-            .borrow()
-            .iter()
-            .find(|(k, _)| *k == Encoding::TsPackets)
-            .map_or(0, |(_, b)| b.len());
         self.data
             .len()
-            .saturating_add(ts)
+            .saturating_add(self.ts_len.get() as usize)
             .saturating_add(FRAME_OVERHEAD)
     }
 
@@ -185,7 +183,16 @@ impl Frame {
         }
         let bytes = build(self);
         // A full cache means an unusual mix of outputs: the caller still gets its bytes.
-        let _ = self.encodings.borrow_mut().push((key, bytes.clone()));
+        if self
+            .encodings
+            .borrow_mut()
+            .push((key, bytes.clone()))
+            .is_ok()
+            && key == Encoding::TsPackets
+        {
+            self.ts_len
+                .set(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+        }
         bytes
     }
 }
@@ -232,6 +239,29 @@ mod tests {
             let got = f.encoded(key, |_| Bytes::from(vec![cs as u8]));
             assert_eq!(got[..], [cs as u8]);
         }
+    }
+
+    #[test]
+    fn cost_counts_the_ts_packets_once_built() {
+        assert!(
+            std::mem::size_of::<Frame>() <= 248,
+            "{}",
+            std::mem::size_of::<Frame>()
+        );
+        let f = frame();
+        assert_eq!(f.cost(), 6 + FRAME_OVERHEAD);
+        f.encoded(Encoding::RtmpHeaders { stream_id: 1 }, |_| {
+            Bytes::from(vec![0; 20])
+        });
+        assert_eq!(
+            f.cost(),
+            6 + FRAME_OVERHEAD,
+            "small encodings are in the overhead"
+        );
+        f.encoded(Encoding::TsPackets, |_| Bytes::from(vec![0; 188 * 2]));
+        assert_eq!(f.cost(), 6 + 376 + FRAME_OVERHEAD);
+        f.encoded(Encoding::TsPackets, |_| unreachable!("built once"));
+        assert_eq!(f.cost(), 6 + 376 + FRAME_OVERHEAD);
     }
 
     #[test]

@@ -1,15 +1,20 @@
-//! The RTMP connection driver: one task per connection. It reads into a capped buffer, feeds
-//! the session through `server::rtmp::RtmpConn`, writes replies and player media with
-//! `writev` (batched per `mw_latency`), and sleeps until the session's next deadline.
+//! The RTMP connection driver: one task per connection. It reads into a capped buffer (for a
+//! publisher with `publish.mr`, once 16 KiB wait or at its read deadline), feeds the session
+//! through `server::rtmp::RtmpConn`, writes replies and player media with `writev` (batched
+//! per `mw_latency`), and sleeps until the session's next deadline.
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use nix::sys::socket::{setsockopt, MsgFlags};
+use nix::{libc, setsockopt_impl, sockopt_impl};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::{write_all, Clock, ConnGuards, Shared};
@@ -29,6 +34,27 @@ thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; READ_BUFFER]);
 }
 
+/// With merged read (`publish.mr`), a publisher's socket reports readable once this many bytes
+/// wait (`SO_RCVLOWAT`): one read then fills the read buffer. At 1 Mbit/s that is a read every
+/// 130 ms instead of one per packet; a slower stream is read at its `mr_latency` deadline.
+pub const MERGED_READ_LOWAT: usize = READ_BUFFER;
+
+/// Merged-read deadlines are rounded up to a multiple of this (ms on the server's clock), so
+/// that the publishers' deadlines fall on a few shared instants: a deadline moved by every
+/// read still fires where it was first set (tokio extends timers lazily), and deadlines of
+/// their own would wake the event loop once per publisher per `mr_latency`.
+pub const MERGED_READ_GRID_MS: u64 = 50;
+
+sockopt_impl!(
+    /// `SO_RCVLOWAT` (socket(7)), which nix does not define: the bytes a socket must hold
+    /// before poll reports it readable (a non-blocking read still returns fewer).
+    RcvLowat,
+    SetOnly,
+    libc::SOL_SOCKET,
+    libc::SO_RCVLOWAT,
+    usize
+);
+
 /// SO_SNDBUF asked for every connection (Linux doubles it). Without a cap the kernel grows a
 /// stalled player's send buffer to `tcp_wmem` max (4 MiB on desktop kernels), which is kernel
 /// RAM a small board does not have; 256 KiB holds over a second of a 1 Mbit/s stream.
@@ -40,7 +66,7 @@ pub const SEND_BUFFER: usize = 256 * 1024;
 /// under `max_connections` (`guards`). The setup runs here, not in the task, so its temporaries
 /// (the handshake's 1.5 KiB of random bytes, the session before it moves into the connection)
 /// never take room in the task, whose future is allocated for the connection's lifetime.
-/// RAM: the task is 1.7 KiB per connection on 64-bit targets (`size_of_val` of what this
+/// RAM: the task is 1.9 KiB per connection on 64-bit targets (`size_of_val` of what this
 /// returns; `net::tests` holds it under 2 KiB).
 pub fn run(
     stream: TcpStream,
@@ -96,6 +122,10 @@ async fn drive(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut out: Vec<Bytes> = Vec::new();
     let mut nodelay_set = false;
+    // Merged read (`publish.mr`): while on, the socket is readable only once MERGED_READ_LOWAT
+    // bytes wait, and `last_read` + `mr_latency` is a deadline to read whatever is there.
+    let mut lowat_set = false;
+    let mut last_read = clock.now_ms();
     loop {
         // Write everything pending: replies first, then media, in one writev batch.
         loop {
@@ -129,37 +159,158 @@ async fn drive(
             }
             None => (true, 0),
         };
+        let merged_read = conn.merged_read_ms();
+        if merged_read.is_some() != lowat_set {
+            lowat_set = merged_read.is_some();
+            let lowat = if lowat_set { MERGED_READ_LOWAT } else { 1 };
+            if let Err(e) = setsockopt(&*stream, RcvLowat, &lowat) {
+                log::debug!("[{}] SO_RCVLOWAT {lowat}: {e}", conn.log.cid);
+            }
+        }
         let queue = conn.queue();
         let record = conn.registration.record.clone();
-        let deadline = clock.instant(conn.session.poll_timeout());
-        tokio::select! {
-            _ = poll_fn(|cx| record.poll_kicked(cx)) => {
-                return Err("kicked through the API".into());
-            }
-            ready = stream.readable() => {
-                ready?;
-                let read = READ_BUF.with_borrow_mut(|buf| match stream.try_read(buf) {
-                    Ok(0) => Ok(false),
-                    Ok(n) => conn.handle_bytes(clock.now_ms(), &buf[..n]).map(|()| true).map_err(Into::into),
-                    // Readiness can be spurious: wait again.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
-                    Err(e) => Err(Box::<dyn std::error::Error>::from(e)),
-                });
-                if !read? {
-                    return Ok(());
+        // Until there is something to write: reads and deadlines under one timer, moved only
+        // to an earlier deadline (or, with merged read, to the next read deadline). The
+        // session's deadline moves later with every byte (the idle timeout counts from the
+        // last one): re-arming a timer per read cost as much as the read's own bookkeeping.
+        // When it fires early the session finds nothing due. The timer lives only in this
+        // loop, so it takes no room in the task while a write waits.
+        let deadline = |conn: &RtmpConn, last_read: u64| {
+            let session = conn.session.poll_timeout();
+            merged_read.map_or(session, |ms| {
+                session.min((last_read + ms).next_multiple_of(MERGED_READ_GRID_MS))
+            })
+        };
+        let media = {
+            let mut armed = deadline(conn, last_read);
+            let timer = tokio::time::sleep_until(clock.instant(armed));
+            tokio::pin!(timer);
+            loop {
+                tokio::select! {
+                    _ = poll_fn(|cx| record.poll_kicked(cx)) => {
+                        return Err("kicked through the API".into());
+                    }
+                    ready = stream.readable() => {
+                        ready?;
+                        match read_once(stream, conn, clock, ReadMode::Ready)? {
+                            Read::Closed => return Ok(()),
+                            Read::Bytes { .. } => last_read = clock.now_ms(),
+                            Read::Nothing => {}
+                        }
+                    }
+                    _ = poll_fn(|cx| match &queue {
+                        Some(q) => q.borrow_mut().poll_ready(cx),
+                        None => Poll::Pending,
+                    }) => break true,
+                    _ = &mut timer => {
+                        if merged_read.is_some() {
+                            // What waits below the low-water mark (also before a timeout is
+                            // judged).
+                            loop {
+                                match read_once(stream, conn, clock, ReadMode::BelowLowWater)? {
+                                    Read::Closed => return Ok(()),
+                                    Read::Bytes { drained: false } => {}
+                                    Read::Bytes { drained: true } | Read::Nothing => break,
+                                }
+                            }
+                            last_read = clock.now_ms();
+                        }
+                        conn.session.handle_timeout(clock.now_ms())?;
+                        armed = deadline(conn, last_read);
+                        timer.as_mut().reset(clock.instant(armed));
+                    }
+                }
+                // Replies (or a new role, whose replies these are) are written by the outer
+                // loop.
+                if conn.session.has_transmit() || conn.session.is_closing() {
+                    break false;
+                }
+                let next = deadline(conn, last_read);
+                if next < armed || (merged_read.is_some() && next != armed) {
+                    armed = next;
+                    timer.as_mut().reset(clock.instant(armed));
                 }
             }
-            _ = poll_fn(|cx| match &queue {
-                Some(q) => q.borrow_mut().poll_ready(cx),
-                None => Poll::Pending,
-            }) => {
-                // Merged write: let `mw_latency` of media gather (or half a queue), then send
-                // it in one go.
-                if let (false, true, Some(q)) = (min_latency, mw_latency > 0, &queue) {
-                    super::merge_wait(q, mw_latency).await;
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => conn.session.handle_timeout(clock.now_ms())?,
+        };
+        // Merged write: let `mw_latency` of media gather (or half a queue), then send it in
+        // one go.
+        if let (true, false, true, Some(q)) = (media, min_latency, mw_latency > 0, &queue) {
+            super::merge_wait(q, mw_latency).await;
         }
+    }
+}
+
+/// `recv` on the (non-blocking) socket, whatever tokio thinks of its readiness.
+fn recv(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    nix::sys::socket::recv(stream.as_raw_fd(), buf, MsgFlags::empty()).map_err(io::Error::from)
+}
+
+/// What one read did.
+enum Read {
+    /// The peer closed the connection.
+    Closed,
+    /// Bytes went to the session; `drained`: they were all the socket held (a short read).
+    Bytes { drained: bool },
+    /// Nothing was there (readiness can be spurious).
+    Nothing,
+}
+
+/// Why a read is made.
+#[derive(Clone, Copy)]
+enum ReadMode {
+    /// The socket reported readable.
+    Ready,
+    /// A merged read's deadline: what waits below the low-water mark, which the socket does
+    /// not report (nor tokio, which then would not even try).
+    BelowLowWater,
+}
+
+/// Reads once into the thread's buffer and hands the bytes to the connection.
+fn read_once(
+    stream: &TcpStream,
+    conn: &mut RtmpConn,
+    clock: Clock,
+    mode: ReadMode,
+) -> Result<Read, Box<dyn std::error::Error>> {
+    READ_BUF.with_borrow_mut(|buf| {
+        match match mode {
+            ReadMode::Ready => read_some(stream, buf),
+            ReadMode::BelowLowWater => recv(stream, buf),
+        } {
+            Ok(0) => Ok(Read::Closed),
+            Ok(n) => {
+                conn.handle_bytes(clock.now_ms(), &buf[..n])?;
+                Ok(Read::Bytes {
+                    // A short read took everything (see read_some).
+                    drained: n < buf.len(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Nothing),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Reads what the socket holds into `buf`. A read that does not fill `buf` took everything
+/// the kernel had, so it also clears the socket's readiness (as nginx does after a short
+/// `recv`): without that, every read would be followed by one that only finds `EAGAIN`,
+/// twice the system calls of a publisher. Nothing is missed: the socket is registered
+/// edge-triggered, bytes arriving after the read raise a new readiness event, and tokio does
+/// not clear readiness that arrived after the read began.
+fn read_some(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = None;
+    let result = stream.try_io(Interest::READABLE, || {
+        let n = recv(stream, buf)?;
+        got = Some(n);
+        if n > 0 && n < buf.len() {
+            // Drained: readiness cleared; `n` is returned below.
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(n)
+        }
+    });
+    match (result, got) {
+        (_, Some(n)) => Ok(n),
+        (result, None) => result,
     }
 }

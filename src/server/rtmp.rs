@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::stats::{ClientKind, ClientRecord, Registration};
 use super::{ConnLog, ServerCtx};
@@ -76,6 +76,8 @@ pub struct RtmpConn {
     pub registration: Registration,
     vhost: Option<Vhost>,
     publishing: Option<(u32, StreamKey, Rc<RefCell<Source>>)>,
+    /// While publishing on a vhost with `publish.mr` (and not `min_latency`): `mr_latency`.
+    merged_read_ms: Option<u32>,
     playing: Option<(u32, StreamKey, Rc<RefCell<PlayerQueue>>)>,
     /// Frames refused because their tag body did not parse.
     pub bad_frames: u64,
@@ -101,6 +103,7 @@ impl RtmpConn {
             session,
             vhost: None,
             publishing: None,
+            merged_read_ms: None,
             playing: None,
             bad_frames: 0,
         }
@@ -119,6 +122,12 @@ impl RtmpConn {
     /// The vhost this connection was accepted on (after connect).
     pub fn vhost(&self) -> Option<&Vhost> {
         self.vhost.as_ref()
+    }
+
+    /// How long the publisher's bytes may wait in the kernel before they are read (SRS's
+    /// merged read, `publish.mr` and `mr_latency`), if the driver should merge its reads.
+    pub fn merged_read_ms(&self) -> Option<u64> {
+        self.merged_read_ms.map(u64::from)
     }
 
     /// The player's queue, when playing.
@@ -284,6 +293,8 @@ impl RtmpConn {
                 record.kind.set(ClientKind::RtmpPublish);
                 *record.stream.borrow_mut() = Some(key.clone());
                 self.publishing = Some((stream_id, key, source));
+                self.merged_read_ms =
+                    (vhost.mr && !vhost.min_latency).then_some(vhost.mr_latency_ms);
             }
             Err(e) => {
                 log::warn!("[{}] publish refused: {e}", self.log.cid);
@@ -390,6 +401,7 @@ impl RtmpConn {
     }
 
     fn stop_publishing(&mut self, now_ms: u64) {
+        self.merged_read_ms = None;
         if let Some((_, key, _)) = self.publishing.take() {
             log::info!("[{}] unpublish {key}", self.log.cid);
             self.ctx.hub.borrow_mut().unpublish(&key, self.id, now_ms);
@@ -444,6 +456,19 @@ impl RtmpConn {
     }
 }
 
+/// The RTMP chunk headers of one frame, for [`Bytes::from_owner`].
+#[derive(Default)]
+struct ChunkHeaders {
+    bytes: [u8; chunk::MAX_HEADERS_LEN + 1],
+    len: usize,
+}
+
+impl AsRef<[u8]> for ChunkHeaders {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
 /// Appends the RTMP chunks of `frame` for a player to `out` without copying the payload: the
 /// chunk headers are built once per frame and message stream id and shared by every player
 /// (whatever its chunk size); the chunks' bodies are slices of the frame's own buffer.
@@ -460,11 +485,16 @@ fn push_chunks(frame: &SharedFrame, chunk_size: u32, stream_id: u32, out: &mut V
             type_id,
             stream_id,
         };
-        let mut buf = BytesMut::with_capacity(chunk::MAX_HEADERS_LEN + 1);
+        let mut headers = ChunkHeaders::default();
+        let mut buf = &mut headers.bytes[..chunk::MAX_HEADERS_LEN];
         let first = chunk::encode_headers(&header, f.data.len(), &mut buf);
+        let written = chunk::MAX_HEADERS_LEN - buf.len();
         // The type 0 header's length rides in the last byte (at most 18).
-        buf.put_u8(first as u8);
-        buf.freeze()
+        headers.bytes[written] = first as u8;
+        headers.len = written + 1;
+        // One allocation that the players' slices share (a `BytesMut` frozen and sliced
+        // would take two: its buffer, then the shared header its first slice creates).
+        Bytes::from_owner(headers)
     });
     let Some((&first, both)) = headers.split_last() else {
         return;
@@ -522,6 +552,8 @@ pub fn classify(kind: MediaKind, ts: u32, data: Bytes) -> Result<Frame, flv::Flv
 #[cfg(test)]
 mod tests {
     use std::rc::Rc;
+
+    use bytes::BytesMut;
 
     use super::*;
     use crate::wire::rtmp::chunk::ChunkDecoder;

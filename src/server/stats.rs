@@ -178,7 +178,12 @@ impl ClientRecord {
         if self.kicked.get() {
             return Poll::Ready(());
         }
-        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        let mut waker = self.waker.borrow_mut();
+        match &*waker {
+            // The driver polls this on every wake-up: keep the waker it already gave.
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
         Poll::Pending
     }
 }

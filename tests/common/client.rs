@@ -182,6 +182,11 @@ impl Client {
         self.wait_status(|code| code != "NetStream.Play.Reset")
     }
 
+    /// `closeStream` on the current message stream (a publisher stops; no reply).
+    pub fn close_stream(&mut self) -> Result<()> {
+        self.command("closeStream", 0.0, self.stream_id, &[Value::Null])
+    }
+
     pub fn send_video(&mut self, timestamp: u32, body: &[u8]) -> Result<()> {
         self.send_message(CSID_VIDEO, MessageType::Video, timestamp, body)
     }

@@ -21,9 +21,8 @@ use crate::url::Url;
 /// How long connecting up to `Play.Start` / `Publish.Start` may take.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Bytes reserved in the input buffer before each read. The decoder needs a whole chunk in the
-/// buffer (up to 64 KiB + header), so the buffer grows to that when the server's chunks are
-/// that large; with 4 KiB chunks it stays near this size.
+/// Bytes reserved in the input buffer before each read. The decoder takes every byte it is
+/// given (a cut chunk goes into its message's buffer), so the buffer stays near this size.
 const READ_RESERVE: usize = 8 * 1024;
 
 /// Messages larger than this are refused (a frame of a benchmark stream is far smaller).

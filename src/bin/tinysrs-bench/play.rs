@@ -1,11 +1,10 @@
 //! The players: RTMP or HTTP-FLV, reading and discarding, counting bytes and reading the
 //! stamps of video frames into the shared [`Board`].
 //!
-//! Cost per player: one task, one socket, and an input buffer that holds at least one whole
-//! RTMP chunk (8 KiB reserved per read; it grows to the server's chunk size when chunks are
-//! larger, 60 KB with tinysrs's default) or one FLV tag, plus the message being reassembled.
-//! That is 10–130 KiB per player, 20–260 MiB for 2000: the load generator is meant to run on a
-//! host with that to spare, not on the board.
+//! Cost per player: one task, one socket, and an input buffer (8 KiB reserved per read; the
+//! RTMP decoder takes what it is given, an HTTP-FLV player's buffer grows to hold one FLV tag),
+//! plus the message being reassembled. That is 10–130 KiB per player, 20–260 MiB for 2000: the
+//! load generator is meant to run on a host with that to spare, not on the board.
 
 use std::cell::RefCell;
 use std::io;

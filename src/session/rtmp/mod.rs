@@ -20,7 +20,7 @@ pub mod request;
 
 use std::collections::VecDeque;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 pub use request::{Request, RequestError};
 
@@ -58,9 +58,10 @@ pub const COMMAND_CHUNK_LIMITS: ChunkLimits = ChunkLimits {
 /// Message streams a connection may create; real clients use one.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 
-/// Bytes of unparsed input the session holds at most: one read buffer's worth beyond a
-/// chunk (max chunk 65536 + 18 header bytes). Reads are capped by the driver, so this is
-/// only reached by a bug or by a peer sending a chunk larger than its chunk size allows.
+/// Bytes of unparsed input the session holds at most. It holds the handshake's packets, and
+/// the rest of a read when decoding paused on a full event queue (the server drains the
+/// events before the next read, so about one read buffer); chunk bytes are otherwise decoded
+/// where they were read. Reaching it takes a bug in the server or the driver.
 pub const MAX_INPUT_BUFFER: usize = 256 * 1024;
 
 /// Queued outgoing control/command bytes at most; past it the peer is not reading its replies.
@@ -68,6 +69,10 @@ pub const MAX_OUTBOX: usize = 256 * 1024;
 
 /// Events queued for the server at most before the session stops decoding input.
 const MAX_PENDING_EVENTS: usize = 64;
+
+/// Event slots a publisher keeps between reads (RAM: 4 × 136 bytes, an `Event` on 64-bit
+/// targets, per publisher); a burst that grew them beyond is given back.
+const PUBLISHER_EVENT_SLOTS: usize = 4;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
@@ -162,15 +167,16 @@ pub enum SessionError {
     OutboxFull(usize),
 }
 
-/// What a session keeps between calls is what it has not finished with: `input` (a partial
-/// chunk), `outbox` (replies not yet taken) and `events` (not yet polled) each give their
+/// What a session keeps between calls is what it has not finished with: `input` (handshake
+/// bytes, or a read's rest behind a full event queue; a cut chunk is the decoder's), `outbox` (replies not yet taken) and `events` (not yet polled) each give their
 /// buffer back once emptied, so an idle player holds none of them. RAM: a player that plays
 /// would otherwise keep the handshake's buffers (3 KiB of S0S1S2, 2.5 KiB of C0C1 and C2) and
 /// the event queue of its connect (544 bytes) for as long as it plays.
 pub struct ServerSession {
     config: SessionConfig,
     state: State,
-    /// Received bytes not yet decoded; freed whenever all of them are.
+    /// Received bytes not yet decoded (the handshake's, or what follows a full event queue);
+    /// freed whenever all of them are.
     input: BytesMut,
     decoder: ChunkDecoder,
     /// Replies not yet taken by `poll_transmit`, which takes the buffer with them.
@@ -256,16 +262,40 @@ impl ServerSession {
 
     /// Feeds received bytes. Events and replies become available through `poll_event` and
     /// `poll_transmit`.
+    ///
+    /// After the handshake the bytes are decoded where they are: the session copies none of
+    /// them, unless decoding pauses on a full event queue (the rest waits in `input`).
     pub fn handle_bytes(&mut self, now_ms: u64, data: &[u8]) -> Result<(), SessionError> {
         self.last_activity_ms = now_ms;
         self.ping_sent_ms = None;
+        if self.input.is_empty() && self.decodes_chunks() {
+            let used = self.decode_chunks(now_ms, data)?;
+            return self.keep_input(data.get(used..).unwrap_or_default());
+        }
+        self.keep_input(data)?;
+        self.process(now_ms)
+    }
+
+    /// Appends bytes to the unparsed input, within [`MAX_INPUT_BUFFER`].
+    fn keep_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        if data.is_empty() {
+            return Ok(());
+        }
         if self.input.len() + data.len() > MAX_INPUT_BUFFER {
             return Err(SessionError::Protocol(format!(
                 "more than {MAX_INPUT_BUFFER} bytes of unparsed input"
             )));
         }
         self.input.extend_from_slice(data);
-        self.process(now_ms)
+        Ok(())
+    }
+
+    /// Past the handshake, and not closing: input is chunk stream.
+    fn decodes_chunks(&self) -> bool {
+        !matches!(
+            self.state,
+            State::HandshakeC0C1 | State::HandshakeC2 | State::Closing
+        )
     }
 
     /// Decodes buffered input as far as possible (also to be called after the server drained
@@ -309,17 +339,38 @@ impl ServerSession {
                     return Ok(());
                 }
                 _ => {
-                    if self.events.len() >= MAX_PENDING_EVENTS {
-                        return Ok(());
-                    }
-                    let before = self.input.len();
-                    let msg = self.decoder.decode(&mut self.input)?;
-                    self.count_received(before - self.input.len());
-                    match msg {
-                        Some(msg) => self.handle_message(now_ms, msg)?,
-                        None => return Ok(()),
-                    }
+                    let input = std::mem::take(&mut self.input);
+                    let used = self.decode_chunks(now_ms, &input);
+                    self.input = input;
+                    self.input.advance(used?);
+                    return Ok(());
                 }
+            }
+            if self.outbox.len() > MAX_OUTBOX {
+                return Err(SessionError::OutboxFull(self.outbox.len()));
+            }
+        }
+    }
+
+    /// Decodes chunk stream from `data` and handles its messages until `data` ends, the event
+    /// queue is full or the session closes (the rest of `data` is then dropped, as a closing
+    /// session reads nothing more). Returns the bytes consumed.
+    fn decode_chunks(&mut self, now_ms: u64, data: &[u8]) -> Result<usize, SessionError> {
+        let mut used = 0;
+        loop {
+            if self.state == State::Closing {
+                return Ok(data.len());
+            }
+            if self.events.len() >= MAX_PENDING_EVENTS || used == data.len() {
+                return Ok(used);
+            }
+            let rest = data.get(used..).unwrap_or_default();
+            let (message, n) = self.decoder.decode_slice(rest)?;
+            used += n;
+            self.count_received(n);
+            match message {
+                Some(message) => self.handle_message(now_ms, message)?,
+                None => return Ok(used),
             }
             if self.outbox.len() > MAX_OUTBOX {
                 return Err(SessionError::OutboxFull(self.outbox.len()));
@@ -341,10 +392,20 @@ impl ServerSession {
     /// The next event for the server.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
-        if self.events.is_empty() {
+        // A publisher's frames come one event at a time: it keeps a few slots rather than
+        // allocating them for every frame. Anyone else gives the buffer back.
+        if self.events.is_empty()
+            && (self.events.capacity() > PUBLISHER_EVENT_SLOTS || !self.is_publishing())
+        {
             self.events = VecDeque::new();
         }
         event
+    }
+
+    fn is_publishing(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|(_, role)| *role == StreamRole::Publishing)
     }
 
     pub fn has_events(&self) -> bool {
@@ -359,6 +420,11 @@ impl ServerSession {
         } else {
             Some(std::mem::take(&mut self.outbox).freeze())
         }
+    }
+
+    /// True when `poll_transmit` has bytes.
+    pub fn has_transmit(&self) -> bool {
+        !self.outbox.is_empty()
     }
 
     /// The driver wrote bytes to the peer: the connection is not idle. (An unanswered

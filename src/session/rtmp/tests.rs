@@ -389,7 +389,7 @@ fn held(s: &ServerSession) -> usize {
 }
 
 /// Issue 16: a playing session keeps no buffer from its handshake, its connect or its replies
-/// once they are taken; a partial chunk is kept until it completes.
+/// once they are taken; a partial message is kept (by the decoder) until it completes.
 #[test]
 fn a_playing_session_holds_no_buffers_between_calls() {
     let mut session = ServerSession::new(CONFIG, 0, [1u8; handshake::PACKET_LEN], 0);
@@ -407,7 +407,12 @@ fn a_playing_session_holds_no_buffers_between_calls() {
     let sid = create_stream(&mut session, &mut client);
     let play = client.command(sid, &[s("play"), n(0.0), Value::Null, s("cam")]);
     session.handle_bytes(6, &play[..play.len() - 3]).unwrap();
-    assert_eq!(session.input.len(), play.len() - 3, "the partial chunk");
+    assert_eq!(
+        session.input.capacity(),
+        0,
+        "the partial chunk went into its message's buffer, in the decoder"
+    );
+    assert!(session.decoder.pending_bytes() > 0);
     session.handle_bytes(6, &play[play.len() - 3..]).unwrap();
     assert_eq!(events(&mut session).len(), 1);
     session.accept_play(sid);
@@ -646,4 +651,84 @@ fn get_stream_length_is_answered_with_zero() {
         0x00, 0, 0, 0, 0, 0, 0, 0, 0, // 0.0
     ];
     assert_eq!(&msgs[0].payload[..], expected);
+}
+
+/// Handshake, connect, createStream and publish `cam`, accepted; returns the stream id.
+fn publishing() -> (ServerSession, Client, u32) {
+    let (mut session, mut client) = connected();
+    let sid = create_stream(&mut session, &mut client);
+    let publish = client.command(sid, &[s("publish"), n(5.0), Value::Null, s("cam")]);
+    session.handle_bytes(6, &publish).unwrap();
+    assert_eq!(events(&mut session).len(), 1);
+    session.accept_publish(sid, 6, 20_000, 5_000);
+    client.receive(&mut session);
+    (session, client, sid)
+}
+
+/// What the server's glue does after each read: take the events, resume decoding.
+fn drain(session: &mut ServerSession) -> Vec<Event> {
+    let mut out = Vec::new();
+    loop {
+        out.extend(events(session));
+        session.process(9).unwrap();
+        if !session.has_events() {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn a_full_event_queue_pauses_decoding_until_the_events_are_taken() {
+    let (mut session, client, sid) = publishing();
+    let count = MAX_PENDING_EVENTS + 36;
+    let script: Vec<u8> = (0..count)
+        .flat_map(|i| {
+            let body = [0xAF, 1, i as u8, 0x21];
+            client.message(4, i as u32 * 23, MessageType::Audio, sid, &body)
+        })
+        .collect();
+    session.handle_bytes(8, &script).unwrap();
+    assert_eq!(events(&mut session).len(), MAX_PENDING_EVENTS, "paused");
+    assert!(!session.input.is_empty(), "the rest of the read waits");
+    session.process(9).unwrap();
+    assert_eq!(events(&mut session).len(), 36);
+    assert!(session.input.is_empty());
+
+    // Cut anywhere, with the events taken after each read: the same frames in order.
+    let timestamps = |events: &[Event]| -> Vec<u32> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Media { timestamp, .. } => *timestamp,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let expect: Vec<u32> = (0..count as u32).map(|i| i * 23).collect();
+    for split in (0..script.len()).step_by(7) {
+        let (mut session, _, _) = publishing();
+        session.handle_bytes(8, &script[..split]).unwrap();
+        let mut got = drain(&mut session);
+        session.handle_bytes(8, &script[split..]).unwrap();
+        got.extend(drain(&mut session));
+        assert_eq!(timestamps(&got), expect, "split at {split}");
+    }
+}
+
+#[test]
+fn event_slots_are_kept_by_a_publisher_only() {
+    println!("Event: {} bytes", std::mem::size_of::<Event>());
+    assert!(std::mem::size_of::<Event>() <= 160);
+    let (mut session, client, sid) = publishing();
+    let frame = |ts| client.message(4, ts, MessageType::Audio, sid, &[0xAF, 1, 0x21]);
+    session.handle_bytes(8, &frame(0)).unwrap();
+    assert_eq!(events(&mut session).len(), 1);
+    let slots = session.events.capacity();
+    assert!((1..=PUBLISHER_EVENT_SLOTS).contains(&slots), "{slots} kept");
+    // A burst grows them; once drained they are given back.
+    let burst: Vec<u8> = (0..40).flat_map(|i| frame(i * 23)).collect();
+    session.handle_bytes(9, &burst).unwrap();
+    assert_eq!(events(&mut session).len(), 40);
+    assert_eq!(session.events.capacity(), 0);
+    // A player keeps none (a_playing_session_holds_no_buffers_between_calls).
 }

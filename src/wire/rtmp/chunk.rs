@@ -5,14 +5,16 @@
 //! (§5.3.1.2, 11/7/3/0 bytes for `fmt` 0/1/2/3), an optional 4-byte extended timestamp
 //! (§5.3.1.3) and at most `chunk size` bytes of message payload.
 //!
-//! Pure code: bytes in, messages out; no I/O, no clock.
+//! Pure code: bytes in, messages out; no I/O, no clock. The decoder takes its input as it
+//! comes (a read may end anywhere, in a header or a payload) and copies each payload byte once,
+//! into the buffer of the message it belongs to, which becomes the message's `Bytes`.
 //!
 //! Compatibility decisions, each matching what SRS does:
 //! - Set Chunk Size is accepted in [`MIN_CHUNK_SIZE`]`..=`[`MAX_CHUNK_SIZE`]. SRS refuses sizes
 //!   below 128 (ossrs/srs#541) although ffmpeg takes any size from 1; SRS takes sizes above
 //!   65536 with a warning (ossrs/srs#160: Flussonic, vdk-based tools send 128 MiB), we refuse
-//!   them because the decoder holds a whole chunk in the caller's buffer (see
-//!   [`MIN_INPUT_CAPACITY`]).
+//!   them: no encoder we know of needs them, and refusing keeps what the session accepts
+//!   unchanged from when the decoder held whole chunks.
 //! - A chunk stream may start with `fmt` 1: librtmp sends its pings and acknowledgements that
 //!   way on a fresh csid 2. The message stream id is then 0 and the timestamp delta counts
 //!   from 0. `fmt` 2 or 3 on a fresh chunk stream is an error.
@@ -29,7 +31,7 @@ use crate::wire::rtmp::message::{Message, MessageHeader, MessageType};
 
 /// Smallest chunk size a peer may set (SRS's `SRS_CONSTS_RTMP_MIN_CHUNK_SIZE`; §5.4.1 allows 1).
 pub const MIN_CHUNK_SIZE: u32 = 128;
-/// Largest chunk size a peer may set: a whole chunk must fit the connection's read buffer.
+/// Largest chunk size a peer may set (see the module documentation).
 pub const MAX_CHUNK_SIZE: u32 = 65536;
 /// Chunk size in force before any Set Chunk Size (§5.4.1).
 pub const DEFAULT_CHUNK_SIZE: u32 = 128;
@@ -42,9 +44,12 @@ pub const MAX_MESSAGE_LEN: u32 = 0xFF_FFFF;
 /// Longest chunk header: 3-byte basic header + 11-byte message header + 4-byte extended
 /// timestamp.
 pub const MAX_CHUNK_HEADER_LEN: usize = 3 + 11 + 4;
-/// The decoder only consumes whole chunks, so the connection's read buffer must be able to hold
-/// one chunk of the largest accepted size plus its header.
-pub const MIN_INPUT_CAPACITY: usize = MAX_CHUNK_SIZE as usize + MAX_CHUNK_HEADER_LEN;
+/// A message's payload buffer is allocated at its declared length up to this size (every
+/// message of a 1 Mbit/s camera, keyframes included, then needs one allocation and no copy
+/// beyond the one from the read buffer). A longer message starts with this much and doubles,
+/// never past its declared length: a length read off the wire alone makes the decoder allocate
+/// at most 64 KiB; more takes the peer sending the bytes.
+pub const PREALLOCATE_MAX: usize = 64 * 1024;
 
 /// A 24-bit timestamp (delta) field of 0xFFFFFF says an extended timestamp follows (§5.3.1.3).
 const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
@@ -77,9 +82,9 @@ const FMT2_HEADER_LEN: usize = 3;
 ///
 /// Worst-case RAM per connection: `max_pending_bytes` of partial payload (buffers never grow
 /// past the declared length of their message, and the sum of declared lengths of unfinished
-/// messages is capped), plus `max_chunk_streams` × ~100 bytes of per-stream header state. The
-/// read buffer holding whole chunks (at least [`MIN_INPUT_CAPACITY`]) belongs to the caller.
-/// Completed messages are handed over and no longer counted here.
+/// messages is capped), plus `max_chunk_streams` × ~100 bytes of per-stream header state and
+/// the [`MAX_CHUNK_HEADER_LEN`] bytes of a header cut by the end of a read. Completed messages
+/// are handed over and no longer counted here.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkLimits {
     /// Longest message accepted. 8 MiB holds a 4K keyframe at a high bitrate; the wire allows
@@ -152,7 +157,8 @@ struct Partial {
     header: MessageHeader,
     /// Declared length; counted in `ChunkDecoder::pending` until the message completes.
     length: u32,
-    /// Grows as chunks arrive, never past `length`.
+    /// Allocated at `length` (up to [`PREALLOCATE_MAX`]), grows as chunks arrive, never past
+    /// `length`: a complete payload becomes the message's `Bytes` without a copy.
     payload: Vec<u8>,
 }
 
@@ -201,18 +207,53 @@ struct ChunkPlan {
     payload_len: usize,
 }
 
-/// Result of looking at the front of the input.
-enum Step {
-    NeedMore,
-    Continue,
-    Message(Message),
+/// The chunk whose payload is arriving: its chunk stream and the payload bytes still to come.
+#[derive(Debug, Clone, Copy)]
+struct InChunk {
+    /// Index into `ChunkDecoder::streams` (which only grows, so indexes stay valid).
+    stream: usize,
+    remaining: usize,
+}
+
+/// What completing a cut header did: applied it (input bytes taken, a message completed), or
+/// took all the input and still needs more.
+enum HeaderProgress {
+    Applied(usize, Option<Message>),
+    NeedMore(usize),
+}
+
+/// The start of a chunk header that a read cut off (§5.3.1: at most [`MAX_CHUNK_HEADER_LEN`]
+/// bytes decide a header). It may end with up to 4 payload bytes: a `fmt` 3 continuation
+/// needs the 4 bytes after its basic header to tell an extended timestamp from payload.
+#[derive(Debug, Default)]
+struct HeaderStart {
+    bytes: [u8; MAX_CHUNK_HEADER_LEN],
+    len: usize,
+}
+
+impl HeaderStart {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    /// Appends what fits (the caller never holds more than a header's worth).
+    fn extend(&mut self, data: &[u8]) {
+        let free = self.bytes.get_mut(self.len..).unwrap_or_default();
+        let n = data.len().min(free.len());
+        free[..n].copy_from_slice(&data[..n]);
+        self.len += n;
+    }
 }
 
 /// Reassembles RTMP messages from a chunk stream (§5.3).
 ///
-/// Feed it the bytes after the handshake; call [`ChunkDecoder::decode`] until it returns
-/// `Ok(None)`. Apply a received Set Chunk Size ([`ChunkDecoder::set_chunk_size`]) and Abort
-/// ([`ChunkDecoder::abort`]) before decoding further: they take effect from the next chunk.
+/// Feed it the bytes after the handshake, cut anywhere: [`ChunkDecoder::decode_slice`] consumes
+/// from a slice until a message completes or the slice ends (the caller keeps no partial
+/// chunk: a payload cut off goes into its message's buffer, a header cut off, at most
+/// [`MAX_CHUNK_HEADER_LEN`] bytes, into the decoder); [`ChunkDecoder::decode`] does the same
+/// from the front of a `BytesMut`. Apply a received Set Chunk Size
+/// ([`ChunkDecoder::set_chunk_size`]) and Abort ([`ChunkDecoder::abort`]) before decoding
+/// further: they take effect from the next chunk (a message completes at the end of a chunk).
 ///
 /// Extended timestamps in `fmt` 3 chunks: when the latest `fmt` 0/1/2 header of a chunk stream
 /// had an extended timestamp, every later `fmt` 3 chunk carries the 4-byte field too (§5.3.1.3
@@ -230,6 +271,10 @@ pub struct ChunkDecoder {
     /// Sum of the declared lengths of the messages in `streams[..].partial`.
     pending: usize,
     bytes_received: u64,
+    /// The chunk whose payload is being received, if a read ended in it.
+    chunk: Option<InChunk>,
+    /// A chunk header a read ended in.
+    header: HeaderStart,
 }
 
 impl ChunkDecoder {
@@ -241,6 +286,8 @@ impl ChunkDecoder {
             streams: Vec::new(),
             pending: 0,
             bytes_received: 0,
+            chunk: None,
+            header: HeaderStart::default(),
         }
     }
 
@@ -287,38 +334,166 @@ impl ChunkDecoder {
         self.pending
     }
 
-    /// Consumes whole chunks from the front of `input`; returns a message when one completes.
-    /// A chunk that is not yet complete stays in `input` untouched: `Ok(None)` means "need more
-    /// bytes". Errors are connection-fatal; the decoder must not be used after one.
+    /// Consumes bytes from the front of `input` (see [`ChunkDecoder::decode_slice`]) and
+    /// returns a message when one completes; `Ok(None)` means "need more bytes" and `input`
+    /// is then empty. Errors are connection-fatal; the decoder must not be used after one.
     pub fn decode(&mut self, input: &mut BytesMut) -> Result<Option<Message>, ChunkError> {
+        let (message, used) = self.decode_slice(input)?;
+        input.advance(used);
+        Ok(message)
+    }
+
+    /// Consumes bytes from the front of `input` until a message completes (returned with the
+    /// bytes consumed, which may be fewer than `input.len()`: call again with the rest) or
+    /// `input` ends (`None`, everything consumed: a header or payload it ended in is kept).
+    /// Errors are connection-fatal; the decoder must not be used after one.
+    pub fn decode_slice(&mut self, input: &[u8]) -> Result<(Option<Message>, usize), ChunkError> {
+        let mut used = 0;
         loop {
-            match self.decode_chunk(input)? {
-                Step::NeedMore => return Ok(None),
-                Step::Continue => {}
-                Step::Message(message) => return Ok(Some(message)),
+            let rest = input.get(used..).unwrap_or_default();
+            if self.chunk.is_some() {
+                let (n, message) = self.take_payload(rest);
+                used += n;
+                self.bytes_received = self.bytes_received.wrapping_add(n as u64);
+                if message.is_some() || self.chunk.is_some() {
+                    // A message, or the input ended inside the payload.
+                    return Ok((message, used));
+                }
+                continue;
+            }
+            if self.header.len > 0 {
+                // A header cut by the previous read: complete it a byte at a time (rare: it
+                // takes a read ending inside one of the few header bytes of a chunk).
+                match self.continue_header(rest)? {
+                    HeaderProgress::Applied(n, message) => {
+                        used += n;
+                        if message.is_some() {
+                            return Ok((message, used));
+                        }
+                        continue;
+                    }
+                    HeaderProgress::NeedMore(n) => return Ok((None, used + n)),
+                }
+            }
+            if rest.is_empty() {
+                return Ok((None, used));
+            }
+            match self.plan_chunk(rest, self.bytes_received)? {
+                Some(plan) => {
+                    used += plan.header_len;
+                    self.bytes_received = self.bytes_received.wrapping_add(plan.header_len as u64);
+                    if let Some(message) = self.start_chunk(&plan) {
+                        return Ok((Some(message), used));
+                    }
+                }
+                None => {
+                    // Shorter than the header it starts (at most MAX_CHUNK_HEADER_LEN - 1).
+                    self.header.extend(rest);
+                    used += rest.len();
+                    self.bytes_received = self.bytes_received.wrapping_add(rest.len() as u64);
+                    return Ok((None, used));
+                }
             }
         }
     }
 
-    fn decode_chunk(&mut self, input: &mut BytesMut) -> Result<Step, ChunkError> {
-        let Some(plan) = self.plan_chunk(input)? else {
-            return Ok(Step::NeedMore);
-        };
-        let chunk_len = plan.header_len + plan.payload_len;
-        let step = match input.get(plan.header_len..chunk_len) {
-            Some(payload) => self.commit(&plan, payload),
-            None => return Ok(Step::NeedMore),
-        };
-        input.advance(chunk_len);
-        self.bytes_received = self.bytes_received.wrapping_add(chunk_len as u64);
-        Ok(step)
+    /// Adds bytes of `input` to a cut header until it decides, then applies it.
+    fn continue_header(&mut self, input: &[u8]) -> Result<HeaderProgress, ChunkError> {
+        let mut used = 0;
+        loop {
+            let offset = self.bytes_received - self.header.len as u64;
+            if let Some(plan) = self.plan_chunk(self.header.as_slice(), offset)? {
+                let held = std::mem::take(&mut self.header);
+                let mut extra = held.as_slice().get(plan.header_len..).unwrap_or_default();
+                let mut message = self.start_chunk(&plan);
+                // Bytes held beyond the header (a fmt 3 continuation without the extended
+                // field): payload, then the start of the next chunk if that payload was
+                // shorter.
+                if message.is_none() && self.chunk.is_some() {
+                    let (n, completed) = self.take_payload(extra);
+                    message = completed;
+                    extra = extra.get(n..).unwrap_or_default();
+                }
+                self.header.extend(extra);
+                return Ok(HeaderProgress::Applied(used, message));
+            }
+            let Some(&byte) = input.get(used) else {
+                return Ok(HeaderProgress::NeedMore(used));
+            };
+            self.header.extend(&[byte]);
+            used += 1;
+            self.bytes_received = self.bytes_received.wrapping_add(1);
+        }
     }
 
-    /// Parses and checks the chunk header at the front of `buf` without changing anything.
-    /// `Ok(None)` when the header, or the bytes needed to decide about an extended timestamp,
-    /// are not all there yet.
-    fn plan_chunk(&self, buf: &[u8]) -> Result<Option<ChunkPlan>, ChunkError> {
-        let offset = self.bytes_received;
+    /// Applies a checked chunk header. Returns the message when it is complete without
+    /// payload bytes (a zero-length message); otherwise the chunk's payload is expected next.
+    fn start_chunk(&mut self, plan: &ChunkPlan) -> Option<Message> {
+        let index = self.commit(plan);
+        if plan.payload_len > 0 {
+            self.chunk = Some(InChunk {
+                stream: index,
+                remaining: plan.payload_len,
+            });
+            return None;
+        }
+        self.complete(index)
+    }
+
+    /// Appends payload bytes of the current chunk from the front of `data`; returns how many
+    /// it took and the message they completed.
+    fn take_payload(&mut self, data: &[u8]) -> (usize, Option<Message>) {
+        let Some(chunk) = self.chunk else {
+            return (0, None);
+        };
+        let n = chunk.remaining.min(data.len());
+        if let Some(partial) = self
+            .streams
+            .get_mut(chunk.stream)
+            .and_then(|s| s.partial.as_mut())
+        {
+            append(
+                &mut partial.payload,
+                partial.length as usize,
+                data.get(..n).unwrap_or_default(),
+            );
+        }
+        if n < chunk.remaining {
+            self.chunk = Some(InChunk {
+                remaining: chunk.remaining - n,
+                ..chunk
+            });
+            return (n, None);
+        }
+        self.chunk = None;
+        (n, self.complete(chunk.stream))
+    }
+
+    /// Hands over the message of chunk stream `index` if all its payload is there.
+    fn complete(&mut self, index: usize) -> Option<Message> {
+        let stream = self.streams.get_mut(index)?;
+        let done = stream
+            .partial
+            .as_ref()
+            .is_some_and(|p| p.payload.len() >= p.length as usize);
+        if !done {
+            return None;
+        }
+        let partial = stream.partial.take()?;
+        self.pending = self.pending.saturating_sub(partial.length as usize);
+        // The buffer never grows past the declared length, so length == capacity here and
+        // the conversion does not copy.
+        Some(Message {
+            header: partial.header,
+            payload: Bytes::from(partial.payload),
+        })
+    }
+
+    /// Parses and checks the chunk header at the front of `buf` without changing anything;
+    /// `offset` is where the chunk starts in the stream (for errors). `Ok(None)` when the
+    /// header, or the bytes needed to decide about an extended timestamp, are not all there
+    /// yet.
+    fn plan_chunk(&self, buf: &[u8], offset: u64) -> Result<Option<ChunkPlan>, ChunkError> {
         // §5.3.1.1 basic header.
         let Some(&first) = buf.first() else {
             return Ok(None);
@@ -460,8 +635,9 @@ impl ChunkDecoder {
         }))
     }
 
-    /// Applies a checked, complete chunk: updates the chunk stream and appends the payload.
-    fn commit(&mut self, plan: &ChunkPlan, payload: &[u8]) -> Step {
+    /// Applies a checked chunk header to its chunk stream (creating it) and, when the chunk
+    /// starts a message, sets up the message's payload buffer. Returns the stream's index.
+    fn commit(&mut self, plan: &ChunkPlan) -> usize {
         let index = match plan.stream {
             Some(index) => index,
             None => {
@@ -480,7 +656,7 @@ impl ChunkDecoder {
             }
         };
         let Some(stream) = self.streams.get_mut(index) else {
-            return Step::Continue;
+            return index;
         };
 
         // Header fields carried by fmt 0/1/2 are remembered for later chunks, also in the
@@ -520,41 +696,16 @@ impl ChunkDecoder {
                 type_id: stream.type_id,
                 stream_id: stream.stream_id,
             };
-            if payload.len() == plan.message_len as usize {
-                // The whole message is in this chunk: one exact-size copy.
-                return Step::Message(Message {
-                    header,
-                    payload: Bytes::copy_from_slice(payload),
-                });
-            }
-            let mut partial = Partial {
+            let length = plan.message_len as usize;
+            stream.partial = Some(Partial {
                 header,
                 length: plan.message_len,
-                payload: Vec::new(),
-            };
-            append(&mut partial.payload, plan.message_len as usize, payload);
-            stream.partial = Some(partial);
-            self.pending = self.pending.saturating_add(plan.message_len as usize);
-            return Step::Continue;
+                // Checked against the caps by `plan_chunk`; see PREALLOCATE_MAX.
+                payload: Vec::with_capacity(length.min(PREALLOCATE_MAX)),
+            });
+            self.pending = self.pending.saturating_add(length);
         }
-
-        let Some(partial) = stream.partial.as_mut() else {
-            return Step::Continue;
-        };
-        append(&mut partial.payload, partial.length as usize, payload);
-        if partial.payload.len() < partial.length as usize {
-            return Step::Continue;
-        }
-        let Some(partial) = stream.partial.take() else {
-            return Step::Continue;
-        };
-        self.pending = self.pending.saturating_sub(partial.length as usize);
-        // The buffer never grows past the declared length, so length == capacity here and
-        // the conversion does not copy.
-        Step::Message(Message {
-            header: partial.header,
-            payload: Bytes::from(partial.payload),
-        })
+        index
     }
 
     #[cfg(test)]
@@ -781,8 +932,8 @@ mod tests {
     struct Outcome {
         messages: Vec<Message>,
         error: Option<ChunkError>,
-        /// Bytes left in the input buffer (an incomplete chunk); 0 after an error, since the
-        /// rest of the stream is not fed then.
+        /// Bytes left in the input buffer: 0, since the decoder takes a cut chunk's bytes in
+        /// (also 0 after an error, since the rest of the stream is not fed then).
         leftover: usize,
     }
 
@@ -802,8 +953,12 @@ mod tests {
             start = end;
             loop {
                 let step = decoder.decode(&mut input);
-                // Whole chunks only are consumed: what is left is the unconsumed suffix.
-                assert_eq!(decoder.bytes_received() as usize + input.len(), fed);
+                if step.is_ok() {
+                    // What was consumed is counted; what is left is the unconsumed suffix,
+                    // empty unless a message completed before it.
+                    assert_eq!(decoder.bytes_received() as usize + input.len(), fed);
+                    assert!(matches!(step, Ok(Some(_))) || input.is_empty());
+                }
                 assert!(decoder.pending_bytes() <= limits.max_pending_bytes);
                 assert!(decoder.held_capacity() <= decoder.pending_bytes());
                 assert!(decoder.streams.len() <= limits.max_chunk_streams);
@@ -1416,15 +1571,82 @@ mod tests {
     }
 
     #[test]
-    fn largest_chunk_fits_min_input_capacity() {
-        let header = MessageHeader {
-            csid: 65599,
-            timestamp: u32::MAX,
-            type_id: MessageType::Video,
-            stream_id: 1,
-        };
-        let one_chunk = encoded_len(MAX_CHUNK_SIZE, &header, MAX_CHUNK_SIZE as usize);
-        assert_eq!(one_chunk, MIN_INPUT_CAPACITY);
+    fn payload_buffer_is_allocated_at_the_declared_length_up_to_preallocate_max() {
+        let mut decoder = ChunkDecoder::new(ChunkLimits::default());
+        decoder.set_chunk_size(4096).unwrap();
+        // A 25 000-byte keyframe (a 1 Mbit/s camera's), first chunk only.
+        let keyframe = encoded(4096, &msg(6, 0, 9, 1, &counting(25_000)));
+        let (message, used) = decoder.decode_slice(&keyframe[..12 + 4096]).unwrap();
+        assert_eq!((message, used), (None, 12 + 4096));
+        assert_eq!(
+            decoder.held_capacity(),
+            25_000,
+            "one buffer, its final size"
+        );
+        // Then byte by byte: the buffer never moves, and becomes the message.
+        let buffer = decoder.streams[0]
+            .partial
+            .as_ref()
+            .unwrap()
+            .payload
+            .as_ptr();
+        let rest = &keyframe[12 + 4096..];
+        for (i, byte) in rest.iter().enumerate() {
+            let (message, used) = decoder.decode_slice(std::slice::from_ref(byte)).unwrap();
+            assert_eq!(used, 1);
+            if i + 1 < rest.len() {
+                assert!(message.is_none());
+                assert_eq!(decoder.held_capacity(), 25_000);
+            } else {
+                let message = message.unwrap();
+                assert_eq!(message.payload, counting(25_000));
+                assert_eq!(message.payload.as_ptr(), buffer, "not copied out");
+            }
+        }
+        assert_eq!((decoder.held_capacity(), decoder.pending_bytes()), (0, 0));
+
+        // A 4 MiB declaration is allowed by the caps, but only PREALLOCATE_MAX is allocated
+        // before the peer sends the bytes; the buffer then doubles, never past the length.
+        let len = 4 << 20;
+        let big = encoded(4096, &msg(6, 0, 9, 1, &counting(len)));
+        let mut at = 0;
+        let mut capacities = Vec::new();
+        while at < big.len() {
+            let end = (at + 100_000).min(big.len());
+            let (message, used) = decoder.decode_slice(&big[at..end]).unwrap();
+            at += used;
+            match message {
+                None => capacities.push(decoder.held_capacity()),
+                Some(m) => assert_eq!(m.payload.len(), len),
+            }
+        }
+        assert_eq!(
+            capacities[0],
+            PREALLOCATE_MAX * 2,
+            "64 KiB, doubled by 100 000 bytes"
+        );
+        assert!(capacities.windows(2).all(|w| w[0] <= w[1]));
+        assert!(capacities.iter().all(|&c| c <= len));
+    }
+
+    #[test]
+    fn decode_slice_stops_after_a_message_and_keeps_a_cut_header() {
+        let a = encoded(128, &msg(4, 10, 8, 1, &[1, 2, 3]));
+        let b = encoded(128, &msg(4, 20, 8, 1, &[4, 5]));
+        let bytes = [&a[..], &b[..]].concat();
+        let mut decoder = ChunkDecoder::new(ChunkLimits::default());
+        // Two messages in one slice: the first comes back with what it consumed.
+        let (first, used) = decoder.decode_slice(&bytes).unwrap();
+        assert_eq!(first, Some(msg(4, 10, 8, 1, &[1, 2, 3])));
+        assert_eq!(used, a.len());
+        // The second's header cut after 5 bytes: all taken, kept by the decoder.
+        let (none, used) = decoder.decode_slice(&b[..5]).unwrap();
+        assert_eq!((none, used), (None, 5));
+        assert_eq!(decoder.bytes_received(), a.len() as u64 + 5);
+        let (second, used) = decoder.decode_slice(&b[5..]).unwrap();
+        assert_eq!(second, Some(msg(4, 20, 8, 1, &[4, 5])));
+        assert_eq!(used, b.len() - 5);
+        assert_eq!(decoder.bytes_received(), bytes.len() as u64);
     }
 
     #[test]
