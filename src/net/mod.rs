@@ -9,6 +9,7 @@ pub mod gb28181;
 pub mod http;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
+pub mod sock;
 #[cfg(feature = "dvr")]
 pub mod wall;
 

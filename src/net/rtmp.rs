@@ -7,16 +7,14 @@ use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use nix::sys::socket::{setsockopt, MsgFlags};
-use nix::{libc, setsockopt_impl, sockopt_impl};
-use tokio::io::Interest;
+use nix::sys::socket::setsockopt;
 use tokio::net::TcpStream;
 
+use super::sock::{read_some, recv, RcvLowat};
 use super::{write_all, Clock, ConnGuards, Shared};
 use crate::live::ClientId;
 use crate::server::rtmp::{session_config, RtmpConn};
@@ -44,16 +42,6 @@ pub const MERGED_READ_LOWAT: usize = READ_BUFFER;
 /// read still fires where it was first set (tokio extends timers lazily), and deadlines of
 /// their own would wake the event loop once per publisher per `mr_latency`.
 pub const MERGED_READ_GRID_MS: u64 = 50;
-
-sockopt_impl!(
-    /// `SO_RCVLOWAT` (socket(7)), which nix does not define: the bytes a socket must hold
-    /// before poll reports it readable (a non-blocking read still returns fewer).
-    RcvLowat,
-    SetOnly,
-    libc::SOL_SOCKET,
-    libc::SO_RCVLOWAT,
-    usize
-);
 
 /// SO_SNDBUF asked for every connection (Linux doubles it). Without a cap the kernel grows a
 /// stalled player's send buffer to `tcp_wmem` max (4 MiB on desktop kernels), which is kernel
@@ -240,11 +228,6 @@ async fn drive(
     }
 }
 
-/// `recv` on the (non-blocking) socket, whatever tokio thinks of its readiness.
-fn recv(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    nix::sys::socket::recv(stream.as_raw_fd(), buf, MsgFlags::empty()).map_err(io::Error::from)
-}
-
 /// What one read did.
 enum Read {
     /// The peer closed the connection.
@@ -289,28 +272,4 @@ fn read_once(
             Err(e) => Err(e.into()),
         }
     })
-}
-
-/// Reads what the socket holds into `buf`. A read that does not fill `buf` took everything
-/// the kernel had, so it also clears the socket's readiness (as nginx does after a short
-/// `recv`): without that, every read would be followed by one that only finds `EAGAIN`,
-/// twice the system calls of a publisher. Nothing is missed: the socket is registered
-/// edge-triggered, bytes arriving after the read raise a new readiness event, and tokio does
-/// not clear readiness that arrived after the read began.
-fn read_some(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = None;
-    let result = stream.try_io(Interest::READABLE, || {
-        let n = recv(stream, buf)?;
-        got = Some(n);
-        if n > 0 && n < buf.len() {
-            // Drained: readiness cleared; `n` is returned below.
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(n)
-        }
-    });
-    match (result, got) {
-        (_, Some(n)) => Ok(n),
-        (result, None) => result,
-    }
 }
