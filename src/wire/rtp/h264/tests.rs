@@ -175,7 +175,10 @@ fn round_trip() {
             }
             let mut au = Vec::new();
             for nal in &nals {
-                au.extend_from_slice(&nal.len().to_be_bytes()[8 - usize::from(length_size)..]);
+                au.extend_from_slice(
+                    &u32::try_from(nal.len()).unwrap().to_be_bytes()
+                        [4 - usize::from(length_size)..],
+                );
                 au.extend_from_slice(nal);
             }
             let mut out = Vec::new();
