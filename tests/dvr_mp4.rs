@@ -25,13 +25,7 @@ const GOP: u32 = 100;
 /// ffmpeg encoding H.264 (noise: a real bitrate, about 1.5 Mbit/s) and `audio` (an ffmpeg
 /// encoder and its options) in real time for `seconds`, to `url` and, the same packets, to
 /// the local FLV `copy`: what was published, to count against.
-fn ffmpeg_publish_tee(
-    dir: &TempDir,
-    url: &str,
-    copy: &Path,
-    seconds: u32,
-    audio: &[&str],
-) -> Proc {
+fn ffmpeg_publish_tee(dir: &TempDir, url: &str, copy: &Path, seconds: u32, audio: &[&str]) -> Proc {
     require("ffmpeg");
     let name = copy.file_name().unwrap().to_string_lossy().to_string();
     Proc::spawn(
@@ -157,12 +151,7 @@ fn wait_for(mut done: impl FnMut() -> bool, secs: u64) -> bool {
 
 /// Publishes `secs` seconds with `audio` to a server recording `[app]/[stream].mp4` with
 /// `plan`, waits for the files to close; the server, the published copy and the recordings.
-fn record(
-    dir: &TempDir,
-    plan: &str,
-    secs: u32,
-    audio: &[&str],
-) -> (Server, PathBuf, Vec<PathBuf>) {
+fn record(dir: &TempDir, plan: &str, secs: u32, audio: &[&str]) -> (Server, PathBuf, Vec<PathBuf>) {
     let root = dir.path("rec");
     let server = Server::start(&format!(
         "[vhost.__defaultVhost__.dvr]\nenabled = true\ndvr_plan = \"{plan}\"\n\
@@ -205,7 +194,10 @@ fn a_session_records_every_frame_to_fragmented_mp4() {
     assert_eq!(boxes[..2], ["ftyp", "moov"], "{boxes:?}");
     let fragments = boxes.iter().filter(|b| *b == "moof").count();
     assert_eq!(
-        boxes[2..].chunks(2).filter(|p| p == &["moof", "mdat"]).count(),
+        boxes[2..]
+            .chunks(2)
+            .filter(|p| p == &["moof", "mdat"])
+            .count(),
         fragments,
         "{boxes:?}"
     );
@@ -340,7 +332,11 @@ fn g711_audio_is_left_out_of_an_mp4_with_one_log_line() {
     assert_eq!(files.len(), 1, "{files:?}");
     let sent = ffprobe(&dir, &copy.display().to_string(), Duration::from_secs(60));
     assert_eq!(sent.codecs, ["h264", "pcm_alaw"], "{sent:?}");
-    let got = ffprobe(&dir, &files[0].display().to_string(), Duration::from_secs(60));
+    let got = ffprobe(
+        &dir,
+        &files[0].display().to_string(),
+        Duration::from_secs(60),
+    );
     assert_eq!(got.codecs, ["h264"], "{got:?}");
     assert_eq!(got.video_frames, sent.video_frames);
     assert_eq!(decode_errors(&files[0]), "", "{}", files[0].display());

@@ -479,7 +479,9 @@ mod tests {
             DvrFormat::Mp4
         );
         assert_eq!(
-            DvrPath::parse("./dvr/[app]/[stream].mp4.flv").unwrap().format,
+            DvrPath::parse("./dvr/[app]/[stream].mp4.flv")
+                .unwrap()
+                .format,
             DvrFormat::Flv
         );
         assert!(refused("./dvr/[ap]/[stream].flv").contains("unknown variable [ap]"));

@@ -760,7 +760,30 @@ mod tests {
         fs::write(root.join("live/a/2.flv.part"), &bytes[..ends[0]]).unwrap();
         // Not ours, left alone; nor a leftover of a format this build cannot cut.
         fs::write(root.join("live/a/notes.txt"), b"x").unwrap();
-        fs::write(root.join("live/a/4.mp4.part"), b"x").unwrap();
+        fs::write(root.join("live/a/4.mkv.part"), b"x").unwrap();
+        // An MP4 cut in its second fragment: kept up to the end of the first.
+        let bx = |kind: &[u8; 4], body: &[u8]| {
+            let mut b = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.extend_from_slice(body);
+            b
+        };
+        let moof = |seq: u32| {
+            let mut mfhd = vec![0u8; 4];
+            mfhd.extend_from_slice(&seq.to_be_bytes());
+            bx(b"moof", &bx(b"mfhd", &mfhd))
+        };
+        let mp4 = [
+            bx(b"ftyp", b"isom\0\0\0\0"),
+            bx(b"moov", &[0; 16]),
+            moof(1),
+            bx(b"mdat", &[7; 100]),
+            moof(2),
+            bx(b"mdat", &[7; 100]),
+        ]
+        .concat();
+        let whole = mp4.len() - 108 - 24;
+        fs::write(root.join("live/a/5.mp4.part"), &mp4[..mp4.len() - 30]).unwrap();
         let mut files = OpenFiles::default();
         // One being written now is not touched.
         files
@@ -775,7 +798,10 @@ mod tests {
         assert!(!report.more);
         let mut repaired = report.repaired;
         repaired.sort_by(|a, b| a.part.cmp(&b.part));
-        assert_eq!(repaired.len(), 2, "{repaired:?}");
+        assert_eq!(repaired.len(), 3, "{repaired:?}");
+        assert_eq!(repaired[2].path, Some(root.join("live/a/5.mp4")));
+        assert_eq!(repaired[2].kept_bytes, whole as u64);
+        assert_eq!(fs::read(root.join("live/a/5.mp4")).unwrap(), &mp4[..whole]);
         assert_eq!(repaired[0].path, Some(root.join("live/a/1.flv")));
         assert_eq!(repaired[0].kept_bytes, ends[1] as u64);
         assert_eq!(repaired[0].found_bytes, cut.len() as u64);
@@ -787,7 +813,7 @@ mod tests {
         assert!(!root.join("live/a/2.flv.part").exists());
         assert!(root.join("live/a/3.flv.part").exists());
         assert!(root.join("live/a/notes.txt").exists());
-        assert!(root.join("live/a/4.mp4.part").exists());
+        assert!(root.join("live/a/4.mkv.part").exists());
     }
 
     #[test]

@@ -22,8 +22,7 @@ use bytes::{Bytes, BytesMut};
 use super::format::{Batch, Format, Headers, Patch};
 use crate::media::{Codec, Frame, FrameKind};
 use crate::wire::mp4::{
-    fourcc,
-    Fragment, InitSegment, Mp4Error, Run, Sample, Track, MAX_FRAGMENT_SAMPLES, MAX_TRACKS,
+    fourcc, Fragment, InitSegment, Mp4Error, Run, Sample, Track, MAX_FRAGMENT_SAMPLES, MAX_TRACKS,
 };
 
 /// The most payload bytes one pending fragment holds before it is cut early, whatever its
@@ -104,14 +103,14 @@ impl Mp4 {
         self.video.frames.len() + self.audio.frames.len()
     }
 
-    /// Whether the fragment is cut before `frame` at `ts`.
-    fn cuts_before(&self, frame: &Frame, ts: u32) -> bool {
+    /// Whether the fragment is cut before `frame` at `ts`, with `len` bytes of payload.
+    fn cuts_before(&self, frame: &Frame, ts: u32, len: usize) -> bool {
         let Some(start) = self.start_ts else {
             return false;
         };
         (frame.kind == FrameKind::Video && frame.keyframe)
             || ts.wrapping_sub(start) >= self.fragment_ms
-            || self.pending_bytes + frame.data.len() > MAX_PENDING_BYTES
+            || self.pending_bytes + len > MAX_PENDING_BYTES
             || self.pending_samples() >= MAX_FRAGMENT_SAMPLES
     }
 
@@ -131,7 +130,10 @@ impl Mp4 {
                 }
             }
         } else if !self.video.frames.is_empty() {
-            log::info!("dvr {}: video without a sequence header left out", self.name);
+            log::info!(
+                "dvr {}: video without a sequence header left out",
+                self.name
+            );
         }
         let audio_config = match &self.audio_config {
             Some(c) => Some(c.clone()),
@@ -161,7 +163,11 @@ impl Mp4 {
         match InitSegment::new(tracks) {
             Ok(init) => {
                 for (i, video) in lanes.into_iter().enumerate() {
-                    let lane = if video { &mut self.video } else { &mut self.audio };
+                    let lane = if video {
+                        &mut self.video
+                    } else {
+                        &mut self.audio
+                    };
                     lane.track_id = Some(i as u32 + 1);
                 }
                 let mut head = BytesMut::with_capacity(init.encoded_len());
@@ -207,15 +213,24 @@ impl Mp4 {
                 lane.last_dts = dts;
                 let cts = if video && f.cts != 0 {
                     // The composition offset in ms; video's timescale is 1 ms.
-                    i32::try_from(track.ticks(u64::from(f.cts.unsigned_abs())))
-                        .map_or(0, |t| if f.cts < 0 { -t } else { t })
+                    i32::try_from(track.ticks(u64::from(f.cts.unsigned_abs()))).map_or(0, |t| {
+                        if f.cts < 0 {
+                            -t
+                        } else {
+                            t
+                        }
+                    })
                 } else {
                     0
                 };
                 samples[i].push(Sample {
                     dts,
                     // AV1 has no composition offsets (AV1-ISOBMFF §2.4).
-                    cts: if track.sample_entry() == fourcc::AV01 { 0 } else { cts },
+                    cts: if track.sample_entry() == fourcc::AV01 {
+                        0
+                    } else {
+                        cts
+                    },
                     keyframe: !video || f.keyframe,
                     data: f.data,
                 });
@@ -285,7 +300,7 @@ impl Format for Mp4 {
         if data.is_empty() {
             return;
         }
-        if self.cuts_before(frame, ts) {
+        if self.cuts_before(frame, ts, data.len()) {
             self.cut(Some(ts), out);
         }
         let lane = match frame.kind {
@@ -318,5 +333,160 @@ impl Format for Mp4 {
 
     fn ready(&mut self) -> bool {
         std::mem::take(&mut self.cut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{AudioCodec, SharedFrame, VideoCodec};
+    use crate::wire::flv::{self, FlvReader, TagType};
+    use std::rc::Rc;
+
+    const CAPTURE: &[u8] = include_bytes!("../../../tests/data/ffmpeg-5.1-h264-aac-1s.flv");
+
+    /// The capture's tags as the hub's frames: (headers, media frames).
+    fn frames() -> (Headers, Vec<SharedFrame>) {
+        let mut reader = FlvReader::new(1 << 20);
+        let mut input = BytesMut::from(CAPTURE);
+        let (mut headers, mut out) = (Headers::default(), Vec::new());
+        while let Some(tag) = reader.decode(&mut input).unwrap() {
+            let ts = i64::from(tag.timestamp);
+            match tag.tag_type {
+                TagType::Video => {
+                    let v = flv::parse_video(&tag.body).unwrap();
+                    let f = Rc::new(Frame::video(
+                        VideoCodec::Avc,
+                        ts,
+                        v.composition_time,
+                        v.keyframe,
+                        v.sequence_header,
+                        tag.body.clone(),
+                        v.payload_offset,
+                    ));
+                    if v.sequence_header {
+                        headers.video = Some(f);
+                    } else {
+                        out.push(f);
+                    }
+                }
+                TagType::Audio => {
+                    let a = flv::parse_audio(&tag.body).unwrap();
+                    let f = Rc::new(Frame::audio(
+                        AudioCodec::Aac,
+                        ts,
+                        a.sequence_header,
+                        tag.body.clone(),
+                        a.payload_offset,
+                    ));
+                    if a.sequence_header {
+                        headers.audio = Some(f);
+                    } else {
+                        out.push(f);
+                    }
+                }
+                _ => {}
+            }
+        }
+        (headers, out)
+    }
+
+    /// Writes `frames` (from the first keyframe) as a file, its bytes and how often the
+    /// format said a fragment was ready.
+    fn write(mp4: &mut Mp4, headers: &Headers, frames: &[SharedFrame]) -> (Vec<u8>, usize) {
+        let mut batch = Batch::new();
+        mp4.begin(headers, 0, &mut batch);
+        let mut ready = 0;
+        for f in frames {
+            mp4.frame(f, f.dts as u32, &mut batch);
+            ready += usize::from(mp4.ready());
+        }
+        mp4.finish(0, &mut batch);
+        let (chunks, _) = batch.take();
+        (chunks.concat(), ready)
+    }
+
+    #[test]
+    fn a_recording_is_an_init_segment_and_whole_fragments() {
+        let (headers, frames) = frames();
+        // The end of sequence (a keyframe without payload) is no sample.
+        let keyframes = frames
+            .iter()
+            .filter(|f| f.is_video_keyframe() && f.data.len() > f.payload_offset)
+            .count();
+        let mut mp4 = Mp4::new("test".into(), 1000);
+        let (file, ready) = write(&mut mp4, &headers, &frames);
+        assert_eq!(&file[4..8], b"ftyp");
+        let scan = crate::wire::mp4::scan(&file).unwrap();
+        assert_eq!(scan.end, file.len() as u64, "{scan:?}");
+        // One per keyframe (the first opens the file) or second, and the last at finish.
+        assert!(
+            scan.fragments as usize >= keyframes,
+            "{keyframes} keyframes, {scan:?}"
+        );
+        assert_eq!(ready + 1, scan.fragments as usize);
+
+        // Shorter fragments: more of them, the same samples.
+        let mut short = Mp4::new("test".into(), 100);
+        let (file, _) = write(&mut short, &headers, &frames);
+        let more = crate::wire::mp4::scan(&file).unwrap();
+        assert!(more.fragments > scan.fragments, "{more:?} vs {scan:?}");
+        assert_eq!(more.end, file.len() as u64);
+    }
+
+    #[test]
+    fn g711_is_left_out_and_the_video_kept() {
+        let (mut headers, frames) = frames();
+        headers.audio = None;
+        let alaw = |dts| {
+            Rc::new(Frame::audio(
+                AudioCodec::G711A,
+                dts,
+                false,
+                Bytes::from_static(&[0x72, 1, 2, 3]),
+                1,
+            ))
+        };
+        let mixed: Vec<SharedFrame> = frames
+            .iter()
+            .filter(|f| f.kind == FrameKind::Video)
+            .flat_map(|f| [f.clone(), alaw(f.dts)])
+            .collect();
+        let mut mp4 = Mp4::new("test".into(), 1000);
+        let (file, _) = write(&mut mp4, &headers, &mixed);
+        assert_eq!(mp4.audio.track_id, None);
+        assert_eq!(mp4.video.track_id, Some(1));
+        let scan = crate::wire::mp4::scan(&file).unwrap();
+        assert!(scan.fragments > 0 && scan.end == file.len() as u64);
+        assert_eq!(mp4.init.as_ref().map(|i| i.tracks().len()), Some(1));
+    }
+
+    #[test]
+    fn a_fragment_is_cut_early_at_its_byte_limit() {
+        let (headers, frames) = frames();
+        let first = frames.iter().find(|f| f.is_video_keyframe()).unwrap();
+        // Frames of a third of the limit, 10 ms apart, no keyframe after the first.
+        let big = Bytes::from(vec![0u8; MAX_PENDING_BYTES / 3]);
+        let mut body = BytesMut::from(&first.data[..first.payload_offset]);
+        body[0] = 0x27;
+        body.extend_from_slice(&big);
+        let body = body.freeze();
+        let mut all = vec![first.clone()];
+        all.extend((1..10).map(|i| {
+            Rc::new(Frame::video(
+                VideoCodec::Avc,
+                i * 10,
+                0,
+                false,
+                false,
+                body.clone(),
+                first.payload_offset,
+            ))
+        }));
+        let mut mp4 = Mp4::new("test".into(), 60_000);
+        let (file, _) = write(&mut mp4, &headers, &all);
+        let scan = crate::wire::mp4::scan(&file).unwrap();
+        // 3 frames a fragment at most, the first with the small keyframe.
+        assert_eq!(scan.fragments, 4, "{scan:?}");
     }
 }
