@@ -6,7 +6,7 @@
 //! second and millisecond of the local time (SRS uses `localtime_r`; a board without a time
 //! zone is on UTC). A path that does not end in `.flv` or `.mp4` is a directory, to which
 //! `/[stream].[timestamp].flv` is added (SRS's rule). The extension chooses the format: `.flv`
-//! now; `.mp4` is refused until the fragmented-MP4 muxer exists.
+//! or `.mp4` (fragmented MP4).
 //!
 //! Beyond SRS: a template is refused when it names an unknown variable, and when its static
 //! part (before the first `[`) has no directory of its own: that directory is the DVR root,
@@ -40,6 +40,8 @@ keywords! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DvrFormat {
     Flv,
+    /// Fragmented MP4 (`server::dvr::mp4`).
+    Mp4,
 }
 
 impl DvrFormat {
@@ -47,6 +49,7 @@ impl DvrFormat {
     pub fn extension(self) -> &'static str {
         match self {
             DvrFormat::Flv => ".flv",
+            DvrFormat::Mp4 => ".mp4",
         }
     }
 }
@@ -231,11 +234,7 @@ impl DvrPath {
         let format = if written.ends_with(".flv") {
             DvrFormat::Flv
         } else if written.ends_with(".mp4") {
-            return Err(
-                "MP4 recording is not available yet (it comes with the fragmented-MP4 \
-                        muxer); use a path ending in .flv"
-                    .to_owned(),
-            );
+            DvrFormat::Mp4
         } else {
             // SRS: a directory gets `[stream].[timestamp].flv` as the file name.
             template.push_str("/[stream].[timestamp].flv");
@@ -379,6 +378,9 @@ section! {
         /// `dvr.dvr_duration`, seconds (SRS: `dvr_duration`): the segment plan starts a new
         /// file at the first keyframe after this long.
         duration_s: u32 = 30 => dvr_duration: Int<1, 86_400>;
+        /// `dvr.dvr_fragment`, seconds (ours): an MP4 recording's fragments last at most this
+        /// long (one per GOP when GOPs are shorter); a power cut loses at most the last one.
+        fragment_s: u32 = 1 => dvr_fragment: Int<1, 60>;
         /// `dvr.dvr_path` (SRS: `dvr_path`): the file name template; see the module doc.
         path: DvrPath = DvrPath::default() => dvr_path: DvrPath;
         /// `dvr.dvr_wait_keyframe` (SRS: `dvr_wait_keyframe`): files start with a keyframe
@@ -472,7 +474,16 @@ mod tests {
     #[test]
     fn bad_templates_are_refused_with_a_reason() {
         let refused = |t: &str| DvrPath::parse(t).unwrap_err();
-        assert!(refused("./dvr/[app]/[stream].mp4").contains("MP4 recording is not available"));
+        assert_eq!(
+            DvrPath::parse("./dvr/[app]/[stream].mp4").unwrap().format,
+            DvrFormat::Mp4
+        );
+        assert_eq!(
+            DvrPath::parse("./dvr/[app]/[stream].mp4.flv")
+                .unwrap()
+                .format,
+            DvrFormat::Flv
+        );
         assert!(refused("./dvr/[ap]/[stream].flv").contains("unknown variable [ap]"));
         assert!(refused("./dvr/[app/[stream].flv").contains("'[' without"));
         assert!(refused("./dvr/[app]/x].flv").contains("']' without"));

@@ -161,6 +161,7 @@ enabled = false
 dvr_apply = ["live/cam1", "live/cam2"]
 dvr_plan = "segment"
 dvr_duration = 2
+dvr_fragment = 3
 dvr_path = "/mnt/usb/dvr/[app]/[stream]/[2006][01][02]-[15][04][05].flv"
 dvr_wait_keyframe = false
 time_jitter = "off"
@@ -251,6 +252,7 @@ password = "secret"
                 ]),
                 plan: crate::config::DvrPlan::Segment,
                 duration_s: 2,
+                fragment_s: 3,
                 path: crate::config::DvrPath::parse(
                     "/mnt/usb/dvr/[app]/[stream]/[2006][01][02]-[15][04][05].flv"
                 )

@@ -27,15 +27,18 @@ use bytes::Bytes;
 
 use super::format::Patch;
 use crate::wire::flv::scan::TagScan;
+use crate::wire::mp4::{Scanner, SCAN_READ_LEN};
 
 /// The suffix of a recording being written.
 pub const PART_SUFFIX: &str = ".part";
 
 /// A leftover FLV recording: what the repair cuts after its last complete tag.
 const FLV_PART: &str = ".flv.part";
+/// A leftover MP4 recording: what the repair cuts after its last complete fragment.
+const MP4_PART: &str = ".mp4.part";
 
 /// Extensions of closed recordings, the only files loop recording deletes.
-pub const RECORDING_EXTENSIONS: &[&str] = &[".flv"];
+pub const RECORDING_EXTENSIONS: &[&str] = &[".flv", ".mp4"];
 
 /// Directory levels walked below a DVR root (`[app]/[stream]/[2006]/[01]/[02]` is 5).
 pub const MAX_DEPTH: usize = 8;
@@ -338,8 +341,8 @@ impl OpenFiles {
         let mut more = false;
         walk(root, 0, &mut |path, meta| {
             let name = path.to_string_lossy();
-            // The formats this build knows how to cut (FLV); another's leftovers wait.
-            if name.ends_with(FLV_PART) && !open.contains(&path) {
+            // The formats this build knows how to cut; another's leftovers wait.
+            if (name.ends_with(FLV_PART) || name.ends_with(MP4_PART)) && !open.contains(&path) {
                 if found.len() < MAX_REPAIRS {
                     found.push((path.to_path_buf(), meta.len(), modified_ms(meta)));
                 } else {
@@ -515,25 +518,29 @@ fn free_bytes(path: &Path) -> Option<u64> {
 /// without `.part` (or removed when it holds no media).
 fn repair_one(part: &Path, size: u64, modified_ms: u64) -> io::Result<Repaired> {
     let file = OpenOptions::new().read(true).write(true).open(part)?;
-    let scan = scan_file(&file)?;
+    let scan = if part.to_string_lossy().ends_with(MP4_PART) {
+        scan_mp4(&file, size)?
+    } else {
+        Cut::from(scan_file(&file)?)
+    };
     let path = PathBuf::from(part.to_string_lossy().trim_end_matches(PART_SUFFIX));
     let mut repaired = Repaired {
         path: None,
         part: part.to_path_buf(),
         found_bytes: size,
         kept_bytes: 0,
-        duration_ms: scan.duration_ms(),
+        duration_ms: scan.duration_ms,
         modified_ms,
     };
-    let keep = scan.media_tags() > 0 && path.symlink_metadata().is_err();
+    let keep = scan.has_media && path.symlink_metadata().is_err();
     if keep {
-        file.set_len(scan.complete_len())?;
+        file.set_len(scan.len)?;
         file.sync_data()?;
         drop(file);
         fs::rename(part, &path)?;
-        repaired.kept_bytes = scan.complete_len();
+        repaired.kept_bytes = scan.len;
         repaired.path = Some(path);
-    } else if scan.media_tags() == 0 {
+    } else if !scan.has_media {
         drop(file);
         fs::remove_file(part)?;
     } else {
@@ -542,6 +549,55 @@ fn repair_one(part: &Path, size: u64, modified_ms: u64) -> io::Result<Repaired> 
         repaired.path = Some(part.to_path_buf());
     }
     Ok(repaired)
+}
+
+/// Where a leftover is cut, whatever its format.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    /// Bytes kept: complete FLV tags, or complete MP4 fragments.
+    len: u64,
+    /// Whether those hold media (else the file is removed).
+    has_media: bool,
+    /// What they last, when the format says it cheaply (FLV: from the tag times; MP4: 0, the
+    /// scan reads box headers only).
+    duration_ms: u32,
+}
+
+impl From<TagScan> for Cut {
+    fn from(scan: TagScan) -> Cut {
+        Cut {
+            len: scan.complete_len(),
+            has_media: scan.media_tags() > 0,
+            duration_ms: scan.duration_ms(),
+        }
+    }
+}
+
+/// The MP4 scan of a whole file of `size` bytes: its complete fragments, by box headers read
+/// at the offsets the scanner asks for. A file without an init segment holds no media.
+fn scan_mp4(file: &File, size: u64) -> io::Result<Cut> {
+    let mut scanner = Scanner::new(size);
+    let mut buf = [0u8; SCAN_READ_LEN];
+    let scan = loop {
+        let n = read_full_at(file, &mut buf, scanner.position())?;
+        match scanner.feed(&buf[..n]) {
+            Ok(Some(scan)) => break Some(scan),
+            Ok(None) if n > 0 => {}
+            Ok(None) | Err(_) => break None,
+        }
+    };
+    Ok(match scan {
+        Some(scan) => Cut {
+            len: scan.end,
+            has_media: scan.fragments > 0,
+            duration_ms: 0,
+        },
+        None => Cut {
+            len: 0,
+            has_media: false,
+            duration_ms: 0,
+        },
+    })
 }
 
 /// The FLV scan of a whole file, in [`SCAN_WINDOW`] reads at the offsets it asks for.
@@ -704,7 +760,30 @@ mod tests {
         fs::write(root.join("live/a/2.flv.part"), &bytes[..ends[0]]).unwrap();
         // Not ours, left alone; nor a leftover of a format this build cannot cut.
         fs::write(root.join("live/a/notes.txt"), b"x").unwrap();
-        fs::write(root.join("live/a/4.mp4.part"), b"x").unwrap();
+        fs::write(root.join("live/a/4.mkv.part"), b"x").unwrap();
+        // An MP4 cut in its second fragment: kept up to the end of the first.
+        let bx = |kind: &[u8; 4], body: &[u8]| {
+            let mut b = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.extend_from_slice(body);
+            b
+        };
+        let moof = |seq: u32| {
+            let mut mfhd = vec![0u8; 4];
+            mfhd.extend_from_slice(&seq.to_be_bytes());
+            bx(b"moof", &bx(b"mfhd", &mfhd))
+        };
+        let mp4 = [
+            bx(b"ftyp", b"isom\0\0\0\0"),
+            bx(b"moov", &[0; 16]),
+            moof(1),
+            bx(b"mdat", &[7; 100]),
+            moof(2),
+            bx(b"mdat", &[7; 100]),
+        ]
+        .concat();
+        let whole = mp4.len() - 108 - 24;
+        fs::write(root.join("live/a/5.mp4.part"), &mp4[..mp4.len() - 30]).unwrap();
         let mut files = OpenFiles::default();
         // One being written now is not touched.
         files
@@ -719,7 +798,10 @@ mod tests {
         assert!(!report.more);
         let mut repaired = report.repaired;
         repaired.sort_by(|a, b| a.part.cmp(&b.part));
-        assert_eq!(repaired.len(), 2, "{repaired:?}");
+        assert_eq!(repaired.len(), 3, "{repaired:?}");
+        assert_eq!(repaired[2].path, Some(root.join("live/a/5.mp4")));
+        assert_eq!(repaired[2].kept_bytes, whole as u64);
+        assert_eq!(fs::read(root.join("live/a/5.mp4")).unwrap(), &mp4[..whole]);
         assert_eq!(repaired[0].path, Some(root.join("live/a/1.flv")));
         assert_eq!(repaired[0].kept_bytes, ends[1] as u64);
         assert_eq!(repaired[0].found_bytes, cut.len() as u64);
@@ -731,7 +813,7 @@ mod tests {
         assert!(!root.join("live/a/2.flv.part").exists());
         assert!(root.join("live/a/3.flv.part").exists());
         assert!(root.join("live/a/notes.txt").exists());
-        assert!(root.join("live/a/4.mp4.part").exists());
+        assert!(root.join("live/a/4.mkv.part").exists());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Recording formats: what goes into a file, per frame, for one format. [`Format`] is the
-//! interface a second format (fragmented MP4) plugs into; [`Flv`] is the first.
+//! interface of both, [`Flv`] here and fragmented MP4 (`super::mp4`).
 //!
 //! A format writes into a [`Batch`]: the bytes gathered for the next write of the file.
 //! Frame payloads are the frames' own `Bytes`, referenced, not copied, unless they are small
@@ -130,12 +130,19 @@ pub trait Format: std::fmt::Debug {
     /// Ends the file: its last bytes go into `out`; the patches are applied once they are
     /// written. `duration_ms` and `len` (after `out`) describe the whole file.
     fn finish(&mut self, duration_ms: u32, out: &mut Batch) -> Vec<Patch>;
+    /// Whether a unit that should reach the disk as soon as it can (an MP4 fragment) went
+    /// into the batch since the last call: the batch is written then, however short.
+    fn ready(&mut self) -> bool {
+        false
+    }
 }
 
-/// A new file of `format`.
-pub fn new_file(format: DvrFormat) -> Box<dyn Format> {
+/// A new file of `format`, named `name` in log lines; MP4 fragments last `fragment_ms` at
+/// most.
+pub fn new_file(format: DvrFormat, name: String, fragment_ms: u32) -> Box<dyn Format> {
     match format {
         DvrFormat::Flv => Box::new(Flv::default()),
+        DvrFormat::Mp4 => Box::new(super::mp4::Mp4::new(name, fragment_ms)),
     }
 }
 

@@ -29,6 +29,7 @@
 
 pub mod disk;
 pub mod format;
+pub mod mp4;
 pub mod recorder;
 
 use std::cell::RefCell;

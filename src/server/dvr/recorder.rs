@@ -396,7 +396,11 @@ impl Recorder {
         let mut file = OpenFile {
             id,
             path: path.clone(),
-            format: format::new_file(self.config.path.format),
+            format: format::new_file(
+                self.config.path.format,
+                format!("{k} {}", path.display()),
+                self.config.fragment_s.saturating_mul(1000),
+            ),
             jitter: Jitter::new(self.config.time_jitter),
             first_ts: None,
             last_ts: 0,
@@ -470,7 +474,7 @@ impl Recorder {
             file.last_ts = ts;
         }
         file.format.frame(frame, ts.max(0) as u32, &mut file.batch);
-        if file.batch.len() >= WRITE_BYTES {
+        if file.format.ready() || file.batch.len() >= WRITE_BYTES {
             self.flush();
         }
     }
