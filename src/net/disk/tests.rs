@@ -176,7 +176,11 @@ fn plans_run_on_the_thread_and_pass_queued_writes() {
         plan.await
     });
     assert_eq!(got.unwrap().as_deref(), Some("tinysrs-disk"));
-    assert_eq!(ran.load(Ordering::Relaxed), 10, "the abandoned plan was skipped");
+    assert_eq!(
+        ran.load(Ordering::Relaxed),
+        10,
+        "the abandoned plan was skipped"
+    );
     // Both plans went before the queued write.
     assert_eq!(gate.next_started(), "write /x/cam-1.ts");
     gate.open(1);
