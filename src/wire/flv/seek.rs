@@ -12,7 +12,9 @@
 //!   plausible (TagType 8, 9 or 18 with the reserved and Filter bits clear, StreamID 0) and a
 //!   PreviousTagSize inside the window confirms it: the one after its body (E.3), or the one
 //!   before it together with the header of the tag it names. Random body bytes pass both
-//!   checks with odds of about 2^-60 per position.
+//!   checks with odds of about 2^-60 per position. [`candidate`] classifies one position and
+//!   says where to look when the confirming bytes lie past the window (a keyframe's body is
+//!   often longer than a window).
 //! * [`keyframe`] classifies a tag from its header and first body byte.
 //!
 //! Pure: no I/O; the caller reads the windows.
@@ -69,33 +71,53 @@ fn plausible(window: &[u8], at: usize) -> Option<usize> {
     Some(u24_at(head, 1).ok()? as usize)
 }
 
-/// Whether a PreviousTagSize inside `window` confirms a tag at `at`.
-fn confirmed(window: &[u8], at: usize) -> bool {
+/// What a position of a window is (see [`candidate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidate {
+    /// Not a tag start, or one a PreviousTagSize in the window refutes.
+    No,
+    /// A tag start a PreviousTagSize in the window confirms.
+    Yes,
+    /// A plausible header whose confirming PreviousTagSize lies past the window: it is a tag
+    /// start if the 4 bytes at `trailer_at` (relative to the window) hold `size`.
+    Check { trailer_at: usize, size: u32 },
+}
+
+/// Whether a tag starts at `at` in `window` (see the module doc).
+pub fn candidate(window: &[u8], at: usize) -> Candidate {
     let Some(body_len) = plausible(window, at) else {
-        return false;
+        return Candidate::No;
     };
     let size = TAG_HEADER_LEN + body_len;
     if let Ok(after) = u32_at(window, at + size) {
-        return after as usize == size;
+        return if after as usize == size {
+            Candidate::Yes
+        } else {
+            Candidate::No
+        };
     }
-    let Some(before_at) = at.checked_sub(PREV_TAG_SIZE_LEN) else {
-        return false;
-    };
-    let Ok(before) = u32_at(window, before_at) else {
-        return false;
-    };
-    let before = before as usize;
-    match before_at.checked_sub(before) {
-        Some(prev) if before >= TAG_HEADER_LEN => {
-            plausible(window, prev) == Some(before - TAG_HEADER_LEN)
+    let before = at
+        .checked_sub(PREV_TAG_SIZE_LEN)
+        .and_then(|b| Some((b, u32_at(window, b).ok()? as usize)));
+    if let Some((before_at, before)) = before {
+        if let Some(prev) = before_at.checked_sub(before) {
+            if before >= TAG_HEADER_LEN && plausible(window, prev) == Some(before - TAG_HEADER_LEN)
+            {
+                return Candidate::Yes;
+            }
         }
-        _ => false,
+    }
+    Candidate::Check {
+        trailer_at: at + size,
+        size: size as u32,
     }
 }
 
-/// The offset in `window` of the first tag a PreviousTagSize confirms (see the module doc).
+/// The offset in `window` of the first tag a PreviousTagSize in the window confirms (see
+/// the module doc); a caller that can read past the window also checks
+/// [`Candidate::Check`]s with [`candidate`].
 pub fn resync(window: &[u8]) -> Option<usize> {
-    (0..window.len()).find(|&at| confirmed(window, at))
+    (0..window.len()).find(|&at| candidate(window, at) == Candidate::Yes)
 }
 
 /// What a tag is, from [`CLASSIFY_LEN`] bytes at its start: `Some((is_video_keyframe,
@@ -210,6 +232,14 @@ mod tests {
         assert_eq!(resync(&w), Some(real));
         assert_eq!(resync(&[]), None);
         assert_eq!(resync(&[9; 40]), None);
+        // A header whose trailer is past the window, with nothing before it.
+        assert_eq!(
+            candidate(&w[real..real + 12], 0),
+            Candidate::Check {
+                trailer_at: 13,
+                size: 13
+            }
+        );
         assert_eq!(keyframe(0, &w[..5]), None);
         assert_eq!(
             keyframe(100, &w[real..real + CLASSIFY_LEN]),
