@@ -365,6 +365,40 @@ impl Show for DvrPath {
     }
 }
 
+/// `dvr.http_mount`, checked: `""` (off) or an absolute path that ends in `/`, with no `.`
+/// or `..` segment, not `/` alone (it would hide the web root) and not under `/api/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpMount(String);
+
+impl Value<String> for HttpMount {
+    fn into_value(self) -> String {
+        self.0
+    }
+}
+
+impl FromToml for HttpMount {
+    fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
+        let mount = String::from_toml(item)?;
+        let valid = mount.is_empty()
+            || (mount.len() > 1
+                && mount.starts_with('/')
+                && mount.ends_with('/')
+                && !mount.starts_with("/api/")
+                && mount.is_ascii()
+                && !mount.contains(['\\', '?', '#', '%'])
+                && mount.split('/').all(|s| s != "." && s != ".."));
+        if !valid {
+            return Err(Invalid {
+                span: item.span(),
+                message: format!(
+                    "expected \"\" (off) or a path like \"/dvr/\" (starting and ending with '/',                      not \"/\" and not under /api/), found {mount:?}"
+                ),
+            });
+        }
+        Ok(HttpMount(mount))
+    }
+}
+
 section! {
     /// Recording settings of a vhost (SRS: `dvr { ... }`); see `server::dvr`.
     pub struct Dvr: RawDvr, "a table of DVR settings" {
@@ -401,6 +435,10 @@ section! {
         /// behind; past it the recording skips to the next keyframe. RAM: this much per
         /// recorded stream.
         queue_bytes: usize = 2 * 1024 * 1024 => dvr_queue_bytes: Int<131_072, 1_073_741_824>;
+        /// `dvr.http_mount` (ours): the recordings under the DVR root are served over HTTP
+        /// below this path (`/dvr/live/cam.1700000000000.mp4`; `.flv` takes SRS's `?start=`);
+        /// `""`: not served. See `server::http::dvr`.
+        http_mount: String = "/dvr/".to_owned() => http_mount: HttpMount;
     }
     nested {}
     extra {}
@@ -514,6 +552,31 @@ mod tests {
             p.expand("v", "", "摄像头", at(0)),
             PathBuf::from("/d/v/_/_________.flv")
         );
+    }
+
+    #[test]
+    fn http_mounts() {
+        let mount = |m: &str| {
+            let toml = format!("[vhost.__defaultVhost__.dvr]\nhttp_mount = {m:?}\n");
+            crate::config::Config::from_toml_str(&toml, "t")
+                .map(|c| c.default_vhost().dvr.http_mount.clone())
+        };
+        for good in ["/dvr/", "/a/b/", ""] {
+            assert_eq!(mount(good).unwrap(), good);
+        }
+        for bad in [
+            "/",
+            "dvr/",
+            "/dvr",
+            "/api/dvr/",
+            "/a/../",
+            "/a/./",
+            "/%64/",
+            "/a?/",
+        ] {
+            let e = mount(bad).unwrap_err().to_string();
+            assert!(e.contains("http_mount"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -169,6 +169,7 @@ dvr_max_bytes = 8589934592
 dvr_min_free_bytes = 1048576
 dvr_sync = 5
 dvr_queue_bytes = 524288
+http_mount = "/recordings/"
 [http_server]
 enabled = false
 listen = 8081
@@ -263,6 +264,7 @@ password = "secret"
                 min_free_bytes: 1 << 20,
                 sync: crate::config::DvrSync::Interval(5),
                 queue_bytes: 512 << 10,
+                http_mount: "/recordings/".into(),
             },
         }
     );
@@ -1107,6 +1109,7 @@ mod shipped_example {
             "\"segment\"",
             "\"none\"",
             "\"live/cam\"",
+            "\"/rec/\"",
         ];
         let lines: Vec<&str> = text.lines().collect();
         for (i, path, value) in assignments(&text) {

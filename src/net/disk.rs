@@ -13,6 +13,8 @@
 //!   slots asynchronously, and give up after [`READ_TIMEOUT`] (a dead disk answers
 //!   `TimedOut`, it does not hang the request for ever). A read whose caller went away is
 //!   skipped.
+//! * Plans ([`Disk::plan`]: a closure that looks at the file system, e.g. an HTTP request's
+//!   path resolution) share the reads' queue, slots, priority and timeout.
 //! * The thread is detached: it is not joined at shutdown, so a thread stuck in the kernel
 //!   (a dead card, a FIFO nobody opens) does not keep the process from exiting. When every
 //!   [`Disk`] handle is gone it finishes the queued work and ends.
@@ -43,8 +45,8 @@ use crate::server::ServerCtx;
 /// segments. RAM: 16 × the largest segment cap (references, see the module doc).
 pub const WRITE_JOBS: usize = 16;
 
-/// Reads queued at most; more callers wait (asynchronously) for a slot. A queued read holds
-/// its path only.
+/// Reads and plans queued at most; more callers wait (asynchronously) for a slot. A queued
+/// read holds its path only, a plan its closure (a request's path and settings).
 pub const READ_JOBS: usize = 8;
 
 /// Outcomes of ops waiting for the event loop; past it the thread waits. About 64 bytes + a
@@ -81,19 +83,18 @@ impl Backend for StdFs {
     }
 }
 
-struct ReadJob {
-    path: PathBuf,
-    offset: u64,
-    len: usize,
-    reply: oneshot::Sender<io::Result<Bytes>>,
-    /// The read's slot, given back when the job is done.
+/// A read or a plan: runs on the thread, answers through the oneshot it captured (and skips
+/// itself when that caller went away).
+struct Query {
+    run: Box<dyn FnOnce(&mut dyn Backend) + Send>,
+    /// The query's slot, given back when the job is done.
     _slot: OwnedSemaphorePermit,
 }
 
 #[derive(Default)]
 struct State {
     writes: VecDeque<FileOp>,
-    reads: VecDeque<ReadJob>,
+    reads: VecDeque<Query>,
     closed: bool,
 }
 
@@ -188,33 +189,56 @@ impl Disk {
                 format!("read of {len} bytes over MAX_READ_LEN"),
             ));
         }
+        self.query(move |backend| backend.read(&path, offset, len))
+            .await?
+    }
+
+    /// Runs `work` on the disk thread, queued and prioritised like a read (one of
+    /// [`READ_JOBS`] slots, [`READ_TIMEOUT`], skipped if the caller went away). For work
+    /// that looks at the file system (metadata, canonical paths, a scan of a few KB),
+    /// which must not run on the event loop. Errors: `TimedOut`, or `Other` when the thread
+    /// is gone.
+    pub async fn plan<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
+        self.query(move |_| work()).await
+    }
+
+    /// Queues `run` for the thread's read queue and waits for its answer.
+    async fn query<T: Send + 'static>(
+        &self,
+        run: impl FnOnce(&mut dyn Backend) -> T + Send + 'static,
+    ) -> io::Result<T> {
         let slots = self.0.read_slots.clone();
         let queue = self.0.queue.clone();
-        let read = async move {
+        let query = async move {
             let slot = slots
                 .acquire_owned()
                 .await
                 .map_err(|_| io::Error::other("disk thread gone"))?;
             let (reply, answer) = oneshot::channel();
+            let run = move |backend: &mut dyn Backend| {
+                if !reply.is_closed() {
+                    let _ = reply.send(run(backend));
+                }
+            };
             {
                 let mut s = queue.lock();
                 if s.closed {
                     return Err(io::Error::other("disk thread gone"));
                 }
-                s.reads.push_back(ReadJob {
-                    path,
-                    offset,
-                    len,
-                    reply,
+                s.reads.push_back(Query {
+                    run: Box::new(run),
                     _slot: slot,
                 });
             }
             queue.ready.notify_one();
             answer
                 .await
-                .map_err(|_| io::Error::other("disk thread gone"))?
+                .map_err(|_| io::Error::other("disk thread gone"))
         };
-        match tokio::time::timeout(READ_TIMEOUT, read).await {
+        match tokio::time::timeout(READ_TIMEOUT, query).await {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -231,11 +255,11 @@ impl FileSink for Disk {
 }
 
 enum Job {
-    Read(ReadJob),
+    Read(Query),
     Write(FileOp),
 }
 
-/// The thread: reads first, then writes, one at a time, until closed and empty.
+/// The thread: reads and plans first, then writes, one at a time, until closed and empty.
 fn work(queue: &Queue, mut backend: impl Backend, done: &mpsc::Sender<FileDone>) {
     loop {
         let job = {
@@ -254,13 +278,7 @@ fn work(queue: &Queue, mut backend: impl Backend, done: &mpsc::Sender<FileDone>)
             }
         };
         match job {
-            Job::Read(r) => {
-                if r.reply.is_closed() {
-                    continue;
-                }
-                let result = backend.read(&r.path, r.offset, r.len);
-                let _ = r.reply.send(result);
-            }
+            Job::Read(query) => (query.run)(&mut backend),
             Job::Write(op) => {
                 let outcome = backend.perform(op);
                 // The event loop gone (shutdown): outcomes no longer matter.

@@ -17,7 +17,9 @@ use tokio::net::TcpStream;
 use super::disk::Disk;
 use super::{write_all, Clock, ConnGuards, Shared};
 use crate::live::ClientId;
-use crate::server::http::{Answer, Body, FileBody, HttpConn, HttpCtx, LivePlayer, Response, Site};
+use crate::server::http::{
+    Answer, Body, Deferred, FileBody, HttpConn, HttpCtx, LivePlayer, Piece, Response, Site,
+};
 use crate::server::stats::{ClientRecord, Registration};
 use crate::server::ConnLog;
 use crate::wire::http::{decode_request_head, RequestHead};
@@ -95,7 +97,11 @@ impl Driver {
                 }
             }
             let close = match self.conn.handle_request(&head, self.clock.now_ms()) {
-                Answer::Response(response) => self.send(response).await?,
+                Answer::Response(response) => self.send(response, &head).await?,
+                Answer::Deferred(deferred) => {
+                    let response = self.run_deferred(deferred, &head).await;
+                    self.send(response, &head).await?
+                }
                 Answer::Live(mut player) => {
                     let result = self.stream_live(&mut player).await;
                     player.close(self.clock.now_ms());
@@ -188,41 +194,88 @@ impl Driver {
         Ok(())
     }
 
+    /// Runs a handler's disk work on the disk thread, then its `finish`; 503 when the disk
+    /// does not answer in time or is gone.
+    async fn run_deferred(&mut self, deferred: Deferred, head: &RequestHead) -> Response {
+        match self.disk.plan(deferred.work).await {
+            Ok(result) => (deferred.finish)(&mut self.conn, head, result),
+            Err(e) => {
+                log::info!(
+                    "[{}] HTTP {}: the disk did not answer: {e}",
+                    self.conn.record.cid,
+                    head.target
+                );
+                self.conn.text(head, 503, "disk busy, try again")
+            }
+        }
+    }
+
     /// Sends a response; true when the connection closes after it.
-    async fn send(&mut self, response: Response) -> Result<bool, Error> {
+    async fn send(&mut self, response: Response, head: &RequestHead) -> Result<bool, Error> {
         let mut parts = vec![response.head];
         match response.body {
             Body::Empty => {}
             Body::Bytes(b) => parts.push(b),
             Body::Shared(mut chunks) => parts.append(&mut chunks),
             Body::File(file) => self.send_file(&mut parts, file).await?,
+            Body::Pieces(pieces) => {
+                if !self.send_pieces(&mut parts, pieces).await? {
+                    // Nothing went out: a plain 404 instead.
+                    let fallback = self.conn.text(head, 404, "not found");
+                    parts = vec![fallback.to_bytes()];
+                }
+            }
         }
         self.write(&mut parts).await?;
         Ok(response.close)
     }
 
-    /// Sends `parts` (the head) and the file in `FILE_CHUNK` reads; only the fallback when
-    /// the first read fails; a file that shrank closes the connection (the promised length
-    /// cannot be met).
-    async fn send_file(&mut self, parts: &mut Vec<Bytes>, file: FileBody) -> Result<(), Error> {
-        let (mut offset, mut left) = (file.start, file.len);
-        while left > 0 {
-            let want = FILE_CHUNK.min(usize::try_from(left).unwrap_or(FILE_CHUNK));
-            let chunk = match self.disk.read(file.path.clone(), offset, want).await {
-                Ok(chunk) => chunk,
-                Err(_) if offset == file.start => {
-                    *parts = vec![file.fallback];
-                    return Ok(());
+    /// Sends `parts` (the head) and the pieces in order, files in `FILE_CHUNK` reads; false
+    /// (nothing sent) when a file's first read fails before any write; a file that shrank or
+    /// fails later closes the connection.
+    async fn send_pieces(
+        &mut self,
+        parts: &mut Vec<Bytes>,
+        pieces: Vec<Piece>,
+    ) -> Result<bool, Error> {
+        let mut sent = false;
+        for piece in pieces {
+            let (path, mut offset, mut left) = match piece {
+                Piece::Bytes(b) => {
+                    parts.push(b);
+                    continue;
                 }
-                Err(e) => return Err(e.into()),
+                Piece::File { path, start, len } => (path, start, len),
             };
-            let n = chunk.len() as u64;
-            parts.push(chunk);
-            self.write(parts).await?;
-            if n == 0 {
-                return Err("file shrank while it was sent".into());
+            while left > 0 {
+                let want = FILE_CHUNK.min(usize::try_from(left).unwrap_or(FILE_CHUNK));
+                let chunk = match self.disk.read(path.clone(), offset, want).await {
+                    Ok(chunk) => chunk,
+                    Err(_) if !sent => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                };
+                let n = chunk.len() as u64;
+                parts.push(chunk);
+                self.write(parts).await?;
+                sent = true;
+                if n == 0 {
+                    return Err("file shrank while it was sent".into());
+                }
+                (offset, left) = (offset + n, left.saturating_sub(n));
             }
-            (offset, left) = (offset + n, left.saturating_sub(n));
+        }
+        Ok(true)
+    }
+
+    /// Sends `parts` (the head) and the file; only the fallback when the first read fails.
+    async fn send_file(&mut self, parts: &mut Vec<Bytes>, file: FileBody) -> Result<(), Error> {
+        let piece = Piece::File {
+            path: file.path,
+            start: file.start,
+            len: file.len,
+        };
+        if !self.send_pieces(parts, vec![piece]).await? {
+            *parts = vec![file.fallback];
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! range of which file), with no way out of the root.
 //!
 //! This module reads file metadata (`std::fs::canonicalize`, `std::fs::metadata`) but opens
-//! nothing, does no network I/O and never reads the clock; the caller opens the planned path
-//! and sends the bytes.
+//! nothing, does no network I/O and never reads the clock; the caller runs it on the disk
+//! thread (`net::disk::Disk::plan`, never on the event loop), opens the planned path and
+//! sends the bytes. The same rules serve the DVR recordings ([`WebRoot::recordings`]).
 //!
 //! # Containment (the point of this module)
 //! A target is refused with 403 when it could name anything outside the root:
@@ -22,6 +23,8 @@
 //! * Hidden files are 404: any segment of the request, or of the resolved path below the
 //!   root, that starts with `.` (`.git/`, `.env`, `.well-known/` too), so their existence is
 //!   not revealed.
+//! * A DVR root ([`WebRoot::recordings`]) serves no index (a directory is 404) and no file
+//!   whose canonical name ends in [`PART_SUFFIX`]: a recording still being written.
 //! * Only regular files are served: directories serve their [`INDEX_FILE`] (no listings, no
 //!   redirect to a trailing `/`), and FIFOs, sockets and devices are 404, so a `read` can never
 //!   block the single thread.
@@ -136,7 +139,13 @@ pub enum RangeError {
 #[derive(Debug, Clone)]
 pub struct WebRoot {
     root: PathBuf,
+    /// A DVR root ([`WebRoot::recordings`]): no index files, and no `.part` files (being
+    /// written).
+    recordings: bool,
 }
+
+/// The suffix of a recording being written (`server::dvr`): never served.
+pub const PART_SUFFIX: &str = ".part";
 
 impl WebRoot {
     /// Canonicalizes `root`, which must be a directory (check this at config load).
@@ -148,7 +157,19 @@ impl WebRoot {
                 "web root is not a directory",
             ));
         }
-        Ok(WebRoot { root })
+        Ok(WebRoot {
+            root,
+            recordings: false,
+        })
+    }
+
+    /// A DVR root: the same containment, but a directory is 404 (no [`INDEX_FILE`]) and so
+    /// is a file whose canonical name ends in [`PART_SUFFIX`] (a recording being written).
+    pub fn recordings(root: &Path) -> io::Result<WebRoot> {
+        Ok(WebRoot {
+            recordings: true,
+            ..WebRoot::new(root)?
+        })
     }
 
     /// The canonical root.
@@ -164,9 +185,15 @@ impl WebRoot {
     /// Plans the answer to a whole request head: [`WebRoot::plan`] plus `If-Modified-Since`
     /// and `If-Range` (RFC 9110 §13.2.2 order: 304 first, then Range).
     pub fn plan_request(&self, head: &RequestHead) -> Plan {
+        self.plan_target(head, &head.target)
+    }
+
+    /// [`WebRoot::plan_request`] for `target` (raw, not decoded) instead of the head's: the
+    /// part of the path below a mount.
+    pub fn plan_target(&self, head: &RequestHead, target: &str) -> Plan {
         self.plan_with(
             head.method,
-            &head.target,
+            target,
             head.range.as_deref(),
             head.if_range.as_deref(),
             head.if_modified_since.as_deref(),
@@ -249,11 +276,18 @@ impl WebRoot {
         }
         let mut path = self.contain(&candidate)?;
         let mut meta = fs::metadata(&path).map_err(|e| fs_error(&e))?;
+        if meta.is_dir() && self.recordings {
+            return Err(NOT_FOUND);
+        }
         if meta.is_dir() {
             path = self.contain(&path.join(INDEX_FILE))?;
             meta = fs::metadata(&path).map_err(|e| fs_error(&e))?;
         }
-        if !meta.is_file() {
+        let writing = self.recordings
+            && path
+                .file_name()
+                .is_some_and(|n| n.as_encoded_bytes().ends_with(PART_SUFFIX.as_bytes()));
+        if !meta.is_file() || writing {
             return Err(NOT_FOUND);
         }
         Ok((path, meta))

@@ -37,6 +37,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use super::cursor::{array_at, i24_at, put_u24, u16_at, u24_at, u32_at, u8_at, Short};
 
 pub mod scan;
+pub mod seek;
 
 /// FourCC codes of Enhanced RTMP, as big-endian `u32` ('av01' == 0x61763031).
 pub mod fourcc {

@@ -149,6 +149,43 @@ fn reads_pass_queued_writes() {
     assert_eq!(too_long.unwrap_err().kind(), io::ErrorKind::InvalidInput);
     gate.open(WRITE_JOBS);
 }
+/// A plan runs on the disk thread, ahead of queued writes, like a read; a plan whose caller
+/// went away is skipped.
+#[test]
+fn plans_run_on_the_thread_and_pass_queued_writes() {
+    let (disk, _completions, gate) = gated();
+    disk.try_submit(segment(0)).unwrap();
+    assert_eq!(gate.next_started(), "write /x/cam-0.ts");
+    disk.try_submit(segment(1)).unwrap();
+    let rt = runtime();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (r1, r2) = (ran.clone(), ran.clone());
+    let got = rt.block_on(async {
+        // A plan whose caller gives up while it is queued.
+        let abandoned = disk.plan(move || r1.fetch_add(1, Ordering::Relaxed));
+        let early = tokio::time::timeout(Duration::from_millis(20), abandoned).await;
+        assert!(early.is_err(), "answered while the disk was stuck");
+        let plan = disk.plan(move || {
+            r2.fetch_add(10, Ordering::Relaxed);
+            std::thread::current().name().map(str::to_owned)
+        });
+        tokio::pin!(plan);
+        let early = tokio::time::timeout(Duration::from_millis(20), &mut plan).await;
+        assert!(early.is_err(), "answered while the disk was stuck");
+        gate.open(1);
+        plan.await
+    });
+    assert_eq!(got.unwrap().as_deref(), Some("tinysrs-disk"));
+    assert_eq!(
+        ran.load(Ordering::Relaxed),
+        10,
+        "the abandoned plan was skipped"
+    );
+    // Both plans went before the queued write.
+    assert_eq!(gate.next_started(), "write /x/cam-1.ts");
+    gate.open(1);
+}
+
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tinysrs-disk-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -22,8 +22,9 @@
 //! * Recording never makes a player wait: the disk thread takes the file work, and what a
 //!   recorder holds for it is capped by `dvr_queue_bytes`.
 //!
-//! Not supported: MP4 (comes with the fragmented-MP4 muxer), playback of recordings over
-//! HTTP (VOD) and time-based playback, callbacks (`on_dvr`; the hub events are there for
+//! Playback of the recordings over HTTP (`dvr.http_mount`) is planned in [`vod`].
+//!
+//! Not supported: time-based playback (`?start=` is a byte offset, as SRS's), callbacks (`on_dvr`; the hub events are there for
 //! them), SRS's `dvr_plan append`, recording of a stream's non-media messages other than its
 //! first `onMetaData`.
 
@@ -31,6 +32,8 @@ pub mod disk;
 pub mod format;
 pub mod mp4;
 pub mod recorder;
+#[cfg(feature = "http")]
+pub mod vod;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -1,28 +1,44 @@
-//! The static web root (`http_server.dir`): the plan from `server::static_files` becomes a
-//! file body, a 304 or an error text.
+//! The static web root (`http_server.dir`): the plan from `server::static_files`, made on the
+//! disk thread, becomes a file body, a 304 or an error text.
 
+use std::any::Any;
 use std::path::Path;
 
-use super::{Answer, Body, FileBody, HttpConn, Response, Route};
+use super::{Answer, Body, Deferred, FileBody, HttpConn, Response, Route};
 use crate::server::static_files::{Plan, WebRoot, ALLOW};
 use crate::wire::http::{Method, RequestHead};
+
+const NOT_FOUND: Plan = Plan::Error {
+    status: 404,
+    message: "not found",
+};
 
 pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, _: u64) -> Option<Answer> {
     if *route != Route::Static {
         return None;
     }
-    let config = conn.ctx.server.config();
-    let plan = match WebRoot::new(Path::new(&config.http.dir)) {
-        Ok(root) => root.plan_request(head),
-        Err(_) => Plan::Error {
-            status: 404,
-            message: "not found",
-        },
+    let dir = conn.ctx.server.config().http.dir.clone();
+    let request = head.clone();
+    let work = move || -> Box<dyn Any + Send> {
+        let plan = match WebRoot::new(Path::new(&dir)) {
+            Ok(root) => root.plan_request(&request),
+            Err(_) => NOT_FOUND,
+        };
+        Box::new(plan)
     };
-    Some(Answer::Response(respond(conn, head, plan)))
+    Some(Answer::Deferred(Deferred {
+        work: Box::new(work),
+        finish,
+    }))
 }
 
-fn respond(conn: &HttpConn, head: &RequestHead, plan: Plan) -> Response {
+fn finish(conn: &mut HttpConn, head: &RequestHead, result: Box<dyn Any + Send>) -> Response {
+    let plan = result.downcast::<Plan>().map_or(NOT_FOUND, |p| *p);
+    respond(conn, head, plan)
+}
+
+/// The response to a plan of `server::static_files` (also for the DVR mount).
+pub(super) fn respond(conn: &HttpConn, head: &RequestHead, plan: Plan) -> Response {
     let range = plan.content_range();
     match plan {
         Plan::File {

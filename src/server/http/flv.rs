@@ -73,6 +73,7 @@ mod tests {
         match c.handle_request(&head(request), now) {
             Answer::Live(p) => p,
             Answer::Response(r) => panic!("not a live stream: {}", text(&r.to_bytes())),
+            Answer::Deferred(_) => panic!("not a live stream: disk work"),
         }
     }
 

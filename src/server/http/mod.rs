@@ -4,9 +4,14 @@
 //!
 //! What a caller must know:
 //! - [`HttpConn::handle_request`] answers one request: an [`Answer::Response`] (head, then a
-//!   [`Body`] that is empty, in memory, shared `Bytes` or a [`FileBody`] the driver reads in
-//!   pieces) or an [`Answer::Live`] player, a state machine that writes its own head once it
-//!   knows the status (it waits up to `idle_timeout` for a publisher).
+//!   [`Body`] that is empty, in memory, shared `Bytes`, a [`FileBody`] or [`Piece`]s the
+//!   driver reads in pieces), an [`Answer::Deferred`] (work for the disk thread, e.g. path
+//!   resolution, then a `finish` that makes the response from its result) or an
+//!   [`Answer::Live`] player, a state machine that writes its own head once it knows the
+//!   status (it waits up to `idle_timeout` for a publisher).
+//! - No handler touches the file system: what needs `stat`, `canonicalize` or a read goes
+//!   into a [`Deferred`]'s `work`, which the driver runs on the disk thread (`net::disk`). A
+//!   disk that does not answer in time makes the driver answer 503.
 //! - Every response carries `Server`, `Connection` and, with `http_server.crossdomain`, the
 //!   CORS headers. OPTIONS is answered 200 on every path; a live path takes GET and HEAD only
 //!   (405).
@@ -18,6 +23,8 @@
 
 #[cfg(feature = "api")]
 mod api;
+#[cfg(feature = "dvr")]
+mod dvr;
 mod files;
 #[cfg(feature = "http-flv")]
 mod flv;
@@ -30,6 +37,7 @@ mod tests;
 #[cfg(feature = "http-ts")]
 mod ts;
 
+use std::any::Any;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -79,6 +87,8 @@ pub const HANDLERS: &[Handler] = &[
     hls::handle,
     #[cfg(feature = "api")]
     api::handle,
+    #[cfg(feature = "dvr")]
+    dvr::handle,
     files::handle,
 ];
 
@@ -119,6 +129,17 @@ pub enum Answer {
     Response(Response),
     /// A live HTTP-FLV/HTTP-TS stream; the connection closes when it is done.
     Live(Box<LivePlayer>),
+    /// Work for the disk thread, then the response made from its result.
+    Deferred(Deferred),
+}
+
+/// What a handler hands to the disk thread: `work` runs there (it may `stat`, `canonicalize`
+/// and read), then `finish` runs on the event loop with its result and makes the response.
+/// The driver answers 503 instead when the disk does not answer within
+/// `net::disk::READ_TIMEOUT` or is gone.
+pub struct Deferred {
+    pub work: Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>,
+    pub finish: fn(&mut HttpConn, &RequestHead, Box<dyn Any + Send>) -> Response,
 }
 
 /// A complete response: the encoded head, then the body.
@@ -141,6 +162,22 @@ pub enum Body {
     Shared(Vec<Bytes>),
     /// Part of a file (static files, disk HLS segments).
     File(FileBody),
+    /// Buffers and file ranges, sent in order (an FLV recording from `?start=`: its head,
+    /// then the file from a keyframe on). When a file's first read fails before any byte
+    /// went out the driver answers 404 instead; a file that shrank closes the connection.
+    Pieces(Vec<Piece>),
+}
+
+/// One part of a [`Body::Pieces`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Bytes(Bytes),
+    /// `len` bytes of `path` from `start`, read by the driver in pieces.
+    File {
+        path: PathBuf,
+        start: u64,
+        len: u64,
+    },
 }
 
 /// `len` bytes of `path` from `start`, read by the driver in pieces.
@@ -314,6 +351,11 @@ impl Response {
         match &self.body {
             Body::Bytes(b) => out.extend_from_slice(b),
             Body::Shared(parts) => parts.iter().for_each(|b| out.extend_from_slice(b)),
+            Body::Pieces(pieces) => pieces.iter().for_each(|p| {
+                if let Piece::Bytes(b) = p {
+                    out.extend_from_slice(b);
+                }
+            }),
             Body::Empty | Body::File(_) => {}
         }
         out.freeze()

@@ -3,11 +3,15 @@
 //! - `/{app}/{stream}.flv` HTTP-FLV, `/{app}/{stream}.ts` HTTP-TS (live, chunked);
 //! - `/{app}/{stream}.m3u8` and `/{app}/{stream}-{seq}.ts` HLS from the hub;
 //! - `/api/...` the SRS-compatible API;
+//! - below the vhost's `dvr.http_mount` (`/dvr/`): its recordings (with the `dvr` feature);
 //! - anything else: the static web root.
 //!
 //! The vhost is the Host header's name (SRS) unless `?vhost=` names another; an IP address or
 //! no Host means the default vhost. `app` may contain `/` (`/live/sub/cam.flv`: app
 //! `live/sub`).
+
+#[cfg(feature = "dvr")]
+use std::path::PathBuf;
 
 use crate::config::{Config, Vhost, DEFAULT_VHOST};
 use crate::live::StreamKey;
@@ -22,6 +26,13 @@ pub enum Route {
     Segment(StreamKey, u64),
     /// The API, with the decoded path.
     Api(String),
+    /// A recording: the DVR root of the vhost and the raw (not decoded) rest of the path
+    /// below the mount, starting with `/`.
+    #[cfg(feature = "dvr")]
+    Dvr {
+        root: PathBuf,
+        rest: String,
+    },
     Static,
     /// A stream path for a vhost that does not exist or has the output disabled.
     NotFound,
@@ -87,6 +98,10 @@ pub fn route(
     if path == "/api" || path.starts_with("/api/") {
         return Route::Api(path);
     }
+    #[cfg(feature = "dvr")]
+    if let Some(dvr) = dvr_route(config, head) {
+        return dvr;
+    }
     let Some((app, name, ext)) = split_stream_path(&path) else {
         return Route::Static;
     };
@@ -122,6 +137,23 @@ pub fn route(
         }
         _ => Route::NotFound,
     }
+}
+
+/// A path below the requested vhost's `dvr.http_mount` (matched on the raw target, so a
+/// percent-encoded mount is a static file).
+#[cfg(feature = "dvr")]
+fn dvr_route(config: &Config, head: &RequestHead) -> Option<Route> {
+    let vhost = config.resolve_vhost(&requested_vhost(head))?;
+    let mount = vhost.dvr.http_mount.as_str();
+    let below = mount.strip_suffix('/').filter(|m| !m.is_empty())?;
+    let rest = head.target.strip_prefix(below)?;
+    if !rest.starts_with('/') {
+        return None;
+    }
+    Some(Route::Dvr {
+        root: vhost.dvr.path.root.clone(),
+        rest: rest.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -182,6 +214,39 @@ mod tests {
         assert_eq!(go(&c, "/index.html", "x"), Route::Static);
         assert_eq!(go(&c, "/cam.flv", "x"), Route::Static);
         assert_eq!(go(&c, "/live/..%2fcam.flv", "x"), Route::Static);
+    }
+
+    #[cfg(feature = "dvr")]
+    #[test]
+    fn recordings_below_the_mount() {
+        use std::path::PathBuf;
+        let c = Config::from_toml_str(
+            "[vhost.\"cam.local\".dvr]\nhttp_mount = \"/rec/\"\ndvr_path = \"/mnt/d/[app]/[stream].[timestamp].mp4\"\n\
+             [vhost.\"off.local\".dvr]\nhttp_mount = \"\"\n",
+            "t",
+        )
+        .unwrap();
+        let dvr = |root: &str, rest: &str| Route::Dvr {
+            root: PathBuf::from(root),
+            rest: rest.into(),
+        };
+        assert_eq!(
+            go(&c, "/dvr/live/cam.1.flv", "x"),
+            dvr("./dvr", "/live/cam.1.flv")
+        );
+        assert_eq!(go(&c, "/dvr/", "x"), dvr("./dvr", "/"));
+        assert_eq!(go(&c, "/dvr/../x", "x"), dvr("./dvr", "/../x"));
+        assert_eq!(
+            go(&c, "/rec/live/a.mp4", "cam.local"),
+            dvr("/mnt/d", "/live/a.mp4")
+        );
+        assert_eq!(go(&c, "/dvr", "x"), Route::Static);
+        assert_eq!(go(&c, "/dvrx/a.mp4", "x"), Route::Static);
+        assert_eq!(go(&c, "/%64vr/live/a.mp4", "x"), Route::Static);
+        assert_eq!(
+            go(&c, "/dvr/live/a.flv", "off.local"),
+            Route::Flv(key("off.local", "dvr/live", "a"))
+        );
     }
 
     #[test]

@@ -51,6 +51,15 @@ pub(crate) fn response(answer: Answer) -> Response {
     match answer {
         Answer::Response(r) => r,
         Answer::Live(_) => panic!("a live stream where a response was expected"),
+        Answer::Deferred(_) => panic!("disk work where a response was expected"),
+    }
+}
+
+/// The response to `request`, with any disk work run here (as the disk thread would).
+pub(crate) fn ask_head(conn: &mut HttpConn, request: &RequestHead) -> Response {
+    match conn.handle_request(request, 0) {
+        Answer::Deferred(d) => (d.finish)(conn, request, (d.work)()),
+        other => response(other),
     }
 }
 
@@ -59,7 +68,7 @@ pub(crate) fn text(bytes: &[u8]) -> String {
 }
 
 fn ask(conn: &mut HttpConn, request: &str) -> Response {
-    response(conn.handle_request(&head(request), 0))
+    ask_head(conn, &head(request))
 }
 
 #[test]
@@ -235,4 +244,118 @@ fn the_api_site_serves_the_api_only() {
     c.ctx.site = &HTTP_SITE;
     let r = ask(&mut c, "GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n");
     assert!(text(&r.head).starts_with("HTTP/1.1 200 "));
+}
+
+/// Issue 11: recordings below `dvr.http_mount`, planned as disk work; `.part` files, other
+/// extensions, traversal and symlinks out of the root are refused; an FLV with `?start=` is
+/// its head then the file from a keyframe.
+#[cfg(feature = "dvr")]
+#[test]
+fn recordings_below_the_mount() {
+    use crate::wire::flv::{encode_file_header, Tag, TagType};
+    let dir = TempDir::new("http-dvr");
+    let root = dir.file("rec");
+    std::fs::create_dir_all(root.join("live")).unwrap();
+    std::fs::write(root.join("live/cam.1.mp4"), b"0123456789").unwrap();
+    std::fs::write(root.join("live/cam.2.mp4.part"), b"01").unwrap();
+    std::fs::write(root.join("live/notes.txt"), b"x").unwrap();
+    std::fs::write(dir.file("secret.mp4"), b"secret").unwrap();
+    std::os::unix::fs::symlink(dir.file("secret.mp4"), root.join("live/out.mp4")).unwrap();
+    // An FLV: header, metadata, sequence header (the head), then two GOPs.
+    let mut flv = Vec::new();
+    encode_file_header(false, true, &mut flv);
+    let mut tag = |t, ts, body: Vec<u8>| {
+        let at = flv.len() as u64;
+        Tag {
+            tag_type: t,
+            timestamp: ts,
+            body: body.into(),
+        }
+        .encode(&mut flv);
+        at
+    };
+    tag(TagType::Script, 0, b"\x02\x00\x0aonMetaData".to_vec());
+    tag(TagType::Video, 0, vec![0x17, 0, 0, 0, 0, 1]);
+    let first = tag(TagType::Video, 0, vec![0x17, 1, 0, 0, 0, 5]);
+    tag(TagType::Video, 40, vec![0x27, 1, 0, 0, 0, 6]);
+    let second = tag(TagType::Video, 80, vec![0x17, 1, 0, 0, 0, 7]);
+    tag(TagType::Video, 120, vec![0x27, 1, 0, 0, 0, 8]);
+    std::fs::write(root.join("live/cam.3.flv"), &flv).unwrap();
+    let toml = format!(
+        "[vhost.__defaultVhost__.dvr]\ndvr_path = \"{}/[app]/[stream].[timestamp].flv\"\n",
+        root.display()
+    );
+    let mut c = conn(&toml, 8);
+    let get = |c: &mut HttpConn, target: &str, extra: &str| {
+        ask(
+            c,
+            &format!("GET {target} HTTP/1.1\r\nHost: h\r\n{extra}\r\n"),
+        )
+    };
+
+    let r = get(&mut c, "/dvr/live/cam.1.mp4", "Range: bytes=2-4\r\n");
+    let h = text(&r.head);
+    assert!(h.starts_with("HTTP/1.1 206 "), "{h}");
+    assert!(h.contains("Content-Type: video/mp4\r\n"), "{h}");
+    assert!(h.contains("Content-Range: bytes 2-4/10\r\n"), "{h}");
+    assert!(matches!(r.body, Body::File(ref f) if (f.start, f.len) == (2, 3)));
+    for (target, status) in [
+        ("/dvr/live/cam.2.mp4.part", 404),
+        ("/dvr/live/notes.txt", 404),
+        ("/dvr/live/", 404),
+        ("/dvr/live/out.mp4", 403),
+        ("/dvr/../secret.mp4", 403),
+        ("/dvr/live/%2e%2e/%2e%2e/secret.mp4", 403),
+        ("/dvr/live/missing.mp4", 404),
+    ] {
+        let h = text(&get(&mut c, target, "").head);
+        assert!(
+            h.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{target}: {h}"
+        );
+    }
+    let r = ask(
+        &mut c,
+        "POST /dvr/live/cam.1.mp4 HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(text(&r.head).starts_with("HTTP/1.1 405 "));
+
+    let path = std::fs::canonicalize(root.join("live/cam.3.flv")).unwrap();
+    let total = flv.len() as u64;
+    for (start, from) in [(0, first), (first + 1, second), (second, second)] {
+        let r = get(&mut c, &format!("/dvr/live/cam.3.flv?start={start}"), "");
+        let h = text(&r.head);
+        let len = first + total - from;
+        assert!(h.starts_with("HTTP/1.1 200 "), "{h}");
+        assert!(h.contains("Content-Type: video/x-flv\r\n"), "{h}");
+        assert!(h.contains(&format!("Content-Length: {len}\r\n")), "{h}");
+        let Body::Pieces(pieces) = r.body else {
+            panic!("not pieces: {:?}", r.body)
+        };
+        assert_eq!(
+            pieces,
+            vec![
+                Piece::File {
+                    path: path.clone(),
+                    start: 0,
+                    len: first
+                },
+                Piece::File {
+                    path: path.clone(),
+                    start: from,
+                    len: total - from
+                }
+            ],
+            "start={start}"
+        );
+    }
+    // Past the last keyframe: the head alone. Without start: the whole file.
+    let r = get(
+        &mut c,
+        &format!("/dvr/live/cam.3.flv?start={}", second + 1),
+        "",
+    );
+    assert!(text(&r.head).contains(&format!("Content-Length: {first}\r\n")));
+    let r = get(&mut c, "/dvr/live/cam.3.flv", "");
+    assert!(matches!(r.body, Body::File(ref f) if f.len == total));
 }
