@@ -325,6 +325,102 @@ impl DvrPath {
     }
 }
 
+impl DvrPath {
+    /// Whether the template places recordings in time: it has `[timestamp]`, or the date
+    /// and time down to the second (`[2006] [01] [02] [15] [04] [05]`).
+    pub fn is_timed(&self) -> bool {
+        let has = |p: &Part| self.parts.contains(p);
+        has(&Part::Timestamp)
+            || [
+                Part::Year,
+                Part::Month,
+                Part::Day,
+                Part::Hour,
+                Part::Minute,
+                Part::Second,
+            ]
+            .iter()
+            .all(has)
+    }
+
+    /// The start (ms since the epoch) of the recording at `path` when [`expand`] could
+    /// have made that path for `vhost/app/stream` (names compared as `expand` writes them);
+    /// `None` for a path of another stream or another template, or when the template does
+    /// not place recordings in time ([`is_timed`]). Date parts are local time at
+    /// `utc_offset_s`, as `expand` wrote them.
+    ///
+    /// [`expand`]: DvrPath::expand
+    /// [`is_timed`]: DvrPath::is_timed
+    pub fn locate(
+        &self,
+        path: &str,
+        vhost: &str,
+        app: &str,
+        stream: &str,
+        utc_offset_s: i32,
+    ) -> Option<u64> {
+        let mut rest = path;
+        let (mut timestamp, mut ms) = (None, 0u64);
+        let mut date = [None::<u64>; 6];
+        for part in &self.parts {
+            let digits = |rest: &str, n: usize| -> Option<u64> {
+                let d = rest.get(..n)?;
+                d.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| d.parse().ok())?
+            };
+            let (value, len) = match part {
+                Part::Text(t) => (None, rest.starts_with(t.as_str()).then_some(t.len())?),
+                Part::Vhost | Part::App | Part::Stream => {
+                    let name = match part {
+                        Part::Vhost => safe_name(vhost),
+                        Part::App => safe_name(app),
+                        _ => safe_name(stream),
+                    };
+                    (None, rest.starts_with(name.as_str()).then_some(name.len())?)
+                }
+                Part::Timestamp => {
+                    let n = rest.bytes().take_while(u8::is_ascii_digit).count().min(19);
+                    (Some(digits(rest, n)?), n)
+                }
+                Part::Year => (Some(digits(rest, 4)?), 4),
+                Part::Millisecond => (Some(digits(rest, 3)?), 3),
+                _ => (Some(digits(rest, 2)?), 2),
+            };
+            if let Some(v) = value {
+                match part {
+                    Part::Timestamp => timestamp = Some(v),
+                    Part::Millisecond => ms = v,
+                    Part::Year => date[0] = Some(v),
+                    Part::Month => date[1] = Some(v),
+                    Part::Day => date[2] = Some(v),
+                    Part::Hour => date[3] = Some(v),
+                    Part::Minute => date[4] = Some(v),
+                    _ => date[5] = Some(v),
+                }
+            }
+            rest = &rest[len..];
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        if let Some(t) = timestamp {
+            return Some(t);
+        }
+        let [Some(year), Some(month), Some(day), Some(h), Some(m), Some(s)] = date else {
+            return None;
+        };
+        let days = crate::wire::date::days_from_civil(crate::wire::date::CivilDate {
+            year,
+            month: u32::try_from(month).ok()?,
+            day: u32::try_from(day).ok()?,
+        })?;
+        let local_s = days.checked_mul(86_400)? + h * 3600 + m * 60 + s;
+        let unix_s = i64::try_from(local_s).ok()? - i64::from(utc_offset_s);
+        Some(u64::try_from(unix_s).ok()?.checked_mul(1000)? + ms)
+    }
+}
+
 /// A client's name as a path component (see [`DvrPath::expand`]).
 fn safe_name(name: &str) -> String {
     let mut out: String = name
@@ -494,6 +590,71 @@ mod tests {
             p.expand("v", "a", "s", t8),
             PathBuf::from("/d/18h57-1420282650776.flv")
         );
+    }
+
+    /// `locate` reads back what `expand` wrote, for that stream only.
+    #[test]
+    fn paths_locate_their_stream_and_start() {
+        let t = at(1_420_282_650_776);
+        for (template, timed) in [
+            ("./dvr/[app]/[stream].[timestamp].mp4", true),
+            (
+                "/data/[vhost]/[app]/[stream]/[2006]/[01]/[02]/[15].[04].[05].[999].mp4",
+                true,
+            ),
+            ("/data/[app]-[stream]-[2006][01][02][15][04][05].flv", true),
+            ("/data/[app]/[stream]/[2006]-[01]-[02].mp4", false),
+        ] {
+            let p = DvrPath::parse(template).unwrap();
+            assert_eq!(p.is_timed(), timed, "{template}");
+            for offset in [0, 8 * 3600, -5 * 3600] {
+                let tz = WallTime {
+                    utc_offset_s: offset,
+                    ..t
+                };
+                let path = p.expand("ossrs.net", "live", "cam/1", tz);
+                let path = path.to_str().unwrap();
+                let want = if !timed {
+                    None
+                } else if template.contains("[999]") || template.contains("[timestamp]") {
+                    Some(t.unix_ms)
+                } else {
+                    Some(t.unix_ms / 1000 * 1000)
+                };
+                assert_eq!(
+                    p.locate(path, "ossrs.net", "live", "cam/1", offset),
+                    want,
+                    "{path}"
+                );
+                assert_eq!(
+                    p.locate(path, "ossrs.net", "live", "cam", offset),
+                    None,
+                    "{path}"
+                );
+                assert_eq!(
+                    p.locate(
+                        &format!("{path}.part"),
+                        "ossrs.net",
+                        "live",
+                        "cam/1",
+                        offset
+                    ),
+                    None
+                );
+            }
+        }
+        let p = DvrPath::parse("./dvr/[app]/[stream].[timestamp].mp4").unwrap();
+        assert_eq!(
+            p.locate(
+                "./dvr/live/x.99999999999999999999999.mp4",
+                "v",
+                "live",
+                "x",
+                0
+            ),
+            None
+        );
+        assert_eq!(p.locate("./dvr/live/x..mp4", "v", "live", "x", 0), None);
     }
 
     #[test]

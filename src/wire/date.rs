@@ -96,9 +96,124 @@ impl fmt::Display for Rfc3339 {
     }
 }
 
+impl Rfc3339 {
+    /// Reads an RFC 3339 `date-time` (§5.6): `2026-01-05T08:20:03Z`, with an optional
+    /// fraction (digits past the nanosecond ignored) and `Z` or a `+hh:mm`/`-hh:mm` offset;
+    /// `t` and `z` in lower case and a space for `T` as §5.6 allows. `None` for anything
+    /// else and for instants before 1970.
+    pub fn parse(text: &str) -> Option<Rfc3339> {
+        let b = text.as_bytes();
+        let num = |from: usize, len: usize| -> Option<u64> {
+            let digits = b.get(from..from + len)?;
+            digits.iter().try_fold(0u64, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+            })
+        };
+        let sep = |at: usize, ok: &[u8]| b.get(at).is_some_and(|c| ok.contains(c));
+        if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+            return None;
+        }
+        let date = CivilDate {
+            year: num(0, 4)?,
+            month: num(5, 2)? as u32,
+            day: num(8, 2)? as u32,
+        };
+        let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+        if hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let mut at = 19;
+        let mut nanos = 0u32;
+        if sep(at, b".") {
+            at += 1;
+            let start = at;
+            while b.get(at).is_some_and(u8::is_ascii_digit) {
+                if at - start < 9 {
+                    nanos = nanos * 10 + u32::from(b[at] - b'0');
+                }
+                at += 1;
+            }
+            let digits = at - start;
+            if digits == 0 {
+                return None;
+            }
+            for _ in digits..9 {
+                nanos *= 10;
+            }
+        }
+        let offset_s: i64 = match b.get(at) {
+            Some(b'Z' | b'z') if b.len() == at + 1 => 0,
+            Some(&sign @ (b'+' | b'-')) if b.len() == at + 6 && sep(at + 3, b":") => {
+                let (h, m) = (num(at + 1, 2)?, num(at + 4, 2)?);
+                if h > 23 || m > 59 {
+                    return None;
+                }
+                let s = (h * 3600 + m * 60) as i64;
+                if sign == b'+' {
+                    s
+                } else {
+                    -s
+                }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(date)?;
+        let local = days.checked_mul(86_400)? + hour * 3600 + minute * 60 + second.min(59);
+        let unix = i64::try_from(local).ok()?.checked_sub(offset_s)?;
+        Some(Rfc3339 {
+            unix_secs: u64::try_from(unix).ok()?,
+            nanos,
+        })
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn unix_ms(&self) -> u64 {
+        self.unix_secs
+            .saturating_mul(1000)
+            .saturating_add(u64::from(self.nanos / 1_000_000))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_what_it_writes_and_offsets() {
+        for text in [
+            "2026-01-05T08:20:03.3895Z",
+            "1970-01-01T00:00:00Z",
+            "2024-02-29T23:59:59.5Z",
+        ] {
+            assert_eq!(Rfc3339::parse(text).unwrap().to_string(), text);
+        }
+        let utc = Rfc3339::parse("2026-12-06T02:00:00Z").unwrap();
+        assert_eq!(Rfc3339::parse("2026-12-06T10:00:00+08:00"), Some(utc));
+        assert_eq!(Rfc3339::parse("2026-12-05t21:00:00-05:00"), Some(utc));
+        assert_eq!(Rfc3339::parse("2026-12-06 02:00:00z"), Some(utc));
+        assert_eq!(utc.unix_ms(), 1_796_522_400_000);
+        assert_eq!(
+            Rfc3339::parse("2026-12-06T02:00:00.123456789123Z")
+                .unwrap()
+                .nanos,
+            123_456_789
+        );
+        for bad in [
+            "",
+            "2026-12-06",
+            "2026-12-06T02:00:00",
+            "2026-13-06T02:00:00Z",
+            "2026-12-06T24:00:00Z",
+            "2026-12-06T02:00:00.Z",
+            "2026-12-06T02:00:00+0800",
+            "2026-12-06T02:00:00Zx",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:00:00+00:01",
+            "２026-12-06T02:00:00Z",
+        ] {
+            assert_eq!(Rfc3339::parse(bad), None, "{bad:?}");
+        }
+    }
 
     fn date(year: u64, month: u32, day: u32) -> CivilDate {
         CivilDate { year, month, day }

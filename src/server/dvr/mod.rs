@@ -22,15 +22,18 @@
 //! * Recording never makes a player wait: the disk thread takes the file work, and what a
 //!   recorder holds for it is capped by `dvr_queue_bytes`.
 //!
-//! Playback of the recordings over HTTP (`dvr.http_mount`) is planned in [`vod`].
+//! Playback of the recordings over HTTP (`dvr.http_mount`) is planned in [`vod`], time-based
+//! playback of MP4 recordings (`/api/v1/dvr/playback`) in [`playback`], both on the disk
+//! thread.
 //!
-//! Not supported: time-based playback (`?start=` is a byte offset, as SRS's), callbacks (`on_dvr`; the hub events are there for
+//! Not supported: callbacks (`on_dvr`; the hub events are there for
 //! them), SRS's `dvr_plan append`, recording of a stream's non-media messages other than its
 //! first `onMetaData`.
 
 pub mod disk;
 pub mod format;
 pub mod mp4;
+pub mod playback;
 pub mod recorder;
 #[cfg(feature = "http")]
 pub mod vod;
@@ -129,6 +132,12 @@ impl Dvr {
     /// Installs the wall clock file names are made from.
     pub fn set_clock(&self, clock: Rc<dyn WallClock>) {
         self.0.borrow_mut().clock = clock;
+    }
+
+    /// The wall clock's time and time zone (file names, time-based playback).
+    pub fn wall_now(&self) -> WallTime {
+        let clock = self.0.borrow().clock.clone();
+        clock.now()
     }
 
     /// The recordings this process knows, oldest first.

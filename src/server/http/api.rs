@@ -36,6 +36,17 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
         return Some(Answer::Response(conn.text(head, 404, "not found")));
     }
     conn.record.kind.set(ClientKind::Api);
+    #[cfg(feature = "dvr")]
+    if super::playback::owns(path)
+        && head.method != crate::wire::http::Method::Options
+        && api::authorized(
+            server.config().api.auth.as_ref(),
+            head.authorization.as_deref(),
+        )
+    {
+        // Unauthorized requests go on to the API, which answers 401.
+        return Some(super::playback::handle(conn, head, path));
+    }
     let request = ApiRequest {
         method: head.method,
         path,
@@ -57,7 +68,11 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
     Some(Answer::Response(respond(conn, head, response)))
 }
 
-fn respond(conn: &HttpConn, head: &RequestHead, response: ApiResponse) -> super::Response {
+pub(super) fn respond(
+    conn: &HttpConn,
+    head: &RequestHead,
+    response: ApiResponse,
+) -> super::Response {
     let len = response.body.len().to_string();
     let mut headers: Vec<(&str, &str)> = vec![
         ("Content-Type", response.content_type),

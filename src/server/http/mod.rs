@@ -31,6 +31,8 @@ mod flv;
 #[cfg(feature = "hls")]
 mod hls;
 pub mod live;
+#[cfg(all(feature = "api", feature = "dvr"))]
+mod playback;
 mod route;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,9 @@
 //!   fragment (a GOP, or N seconds: the caller decides). The sample bytes are not copied: the
 //!   caller writes [`Fragment::encode`]'s output, then every `Bytes` of [`Fragment::chunks`]
 //!   in order (a `writev`).
+//! * [`read_moov`] and [`read_moof`] read a file back (tracks, and per fragment each track's
+//!   decode time, duration and first sync sample) and [`rewrite_moof`] renumbers a fragment
+//!   and moves it in time, for playback stitched from several recordings.
 //! * [`Scanner`] walks the top-level boxes of a file after a crash and says where the last
 //!   complete `moof` + `mdat` pair ends; everything after it is to be cut off.
 //!
@@ -48,6 +51,7 @@
 
 mod fragment;
 mod init;
+mod read;
 mod scan;
 mod track;
 
@@ -58,6 +62,9 @@ use bytes::BufMut;
 
 pub use fragment::{Fragment, Run, Sample, MAX_FRAGMENT_LEN, MAX_FRAGMENT_SAMPLES};
 pub use init::{InitSegment, MAX_TRACKS};
+pub use read::{
+    read_moof, read_moov, rewrite_moof, MoofInfo, ReadError, TrackInfo, TrafInfo, MAX_TRAFS,
+};
 pub use scan::{scan, Scan, ScanError, Scanner, Stop, SCAN_READ_LEN};
 pub use track::{Track, MAX_CONFIG_LEN, VIDEO_TIMESCALE};
 

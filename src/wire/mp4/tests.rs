@@ -983,3 +983,65 @@ fn scan_fuzz_never_panics_and_its_end_rescans_clean() {
         }
     }
 }
+
+/// The reader gives back what the muxer wrote: tracks, and per fragment the decode times,
+/// durations and first sync samples; a rewrite moves a fragment and keeps its size.
+#[test]
+fn read_back_what_the_muxer_wrote() {
+    let c = capture();
+    let (file, ends) = capture_file(30);
+    let moov_at = boxes(&file).iter().position(|(p, _)| p == "ftyp").unwrap();
+    assert_eq!(moov_at, 0);
+    // ftyp, then moov: find the moov's body.
+    let ftyp_len = u32::from_be_bytes(file[0..4].try_into().unwrap()) as usize;
+    let moov_len = u32::from_be_bytes(file[ftyp_len..ftyp_len + 4].try_into().unwrap()) as usize;
+    let tracks = read_moov(&file[ftyp_len + 8..ftyp_len + moov_len]).unwrap();
+    assert_eq!(tracks.len(), 2);
+    assert_eq!(
+        (tracks[0].track_id, tracks[0].timescale, tracks[0].video),
+        (1, 1000, true)
+    );
+    assert_eq!(
+        (tracks[1].track_id, tracks[1].timescale, tracks[1].video),
+        (2, 44_100, false)
+    );
+    let mut video_at = 0;
+    let mut audio_total = 0u64;
+    for (i, w) in ends.windows(2).enumerate() {
+        let at = w[0] as usize;
+        let moof_len = u32::from_be_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+        let moof = &file[at..at + moof_len];
+        let info = read_moof(moof, &tracks).unwrap();
+        assert_eq!(info.sequence_number, i as u32 + 1);
+        let v = info.trafs.iter().find(|t| t.track_id == 1).unwrap();
+        assert_eq!(v.decode_time, c.video[video_at].dts);
+        assert_eq!(v.first_sync, Some(c.video[video_at].keyframe));
+        video_at += v.samples as usize;
+        if let Some(next) = c.video.get(video_at) {
+            assert_eq!(v.decode_time + v.duration, next.dts, "fragment {i}");
+        }
+        let a = info.trafs.iter().find(|t| t.track_id == 2).unwrap();
+        audio_total += u64::from(a.samples);
+        assert_eq!(a.first_sync, Some(true));
+        let mut copy = moof.to_vec();
+        rewrite_moof(&mut copy, &info, 77, |id| if id == 1 { 5 } else { 6 });
+        assert_eq!(copy.len(), moof.len());
+        let again = read_moof(&copy, &tracks).unwrap();
+        assert_eq!(again.sequence_number, 77);
+        assert_eq!(again.trafs[0].decode_time, 5);
+        assert_eq!(again.trafs[1].decode_time, 6);
+        assert_eq!(again.trafs[0].duration, info.trafs[0].duration);
+    }
+    assert_eq!(video_at, c.video.len());
+    assert_eq!(audio_total as usize, c.audio.len());
+    // Every cut of a moof is refused, never a panic.
+    let at = ends[0] as usize;
+    let moof_len = u32::from_be_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+    for cut in 0..moof_len {
+        let _ = read_moof(&file[at..at + cut], &tracks);
+    }
+    assert!(
+        read_moof(&file[at..at + moof_len], &tracks[..1]).is_err(),
+        "unknown track 2"
+    );
+}
