@@ -83,10 +83,13 @@ impl Backend for StdFs {
     }
 }
 
+/// What a [`Query`] does on the thread.
+type QueryFn = Box<dyn FnOnce(&mut dyn Backend) + Send>;
+
 /// A read or a plan: runs on the thread, answers through the oneshot it captured (and skips
 /// itself when that caller went away).
 struct Query {
-    run: Box<dyn FnOnce(&mut dyn Backend) + Send>,
+    run: QueryFn,
     /// The query's slot, given back when the job is done.
     _slot: OwnedSemaphorePermit,
 }
