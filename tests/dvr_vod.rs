@@ -233,6 +233,14 @@ fn an_flv_recording_plays_from_a_byte_offset() {
     );
     let span = video.last().unwrap().1 - video[0].1;
     assert!((1.5..4.8).contains(&span), "{span} s");
+    println!(
+        "dvr_vod: flv ?start={} of {size} bytes: {} bytes sent, {} of {whole_video} video \
+         packets, first at {:.2} s, {span:.2} s",
+        size / 2,
+        body.len(),
+        video.len(),
+        video[0].1
+    );
     let probe = ffprobe(&dir, &half, Duration::from_secs(60));
     assert!(probe.success && probe.errors.is_empty(), "{probe:?}");
     assert_eq!(probe.first_video.as_ref().map(|v| v.0), Some(true));

@@ -29,14 +29,29 @@ pub(super) fn term(config: &Config) -> Option<Term> {
         lines: vec![BudgetLine {
             what: "disk",
             formula: format!(
-                "disk thread: stack {} + {DONE_SLOTS} outcomes x {DONE_BYTES} B (its queued \
-                 writes: disk HLS and DVR, in their lines)",
+                "disk thread: stack {} + {DONE_SLOTS} outcomes x {DONE_BYTES} B + a recording's \
+                 seek buffer {} (its queued writes: disk HLS and DVR, in their lines)",
                 kib(STACK_BYTES),
+                kib(VOD_PLAN_BYTES),
             ),
-            bytes: (STACK_BYTES + DONE_SLOTS * DONE_BYTES) as u64,
+            bytes: (STACK_BYTES + DONE_SLOTS * DONE_BYTES + VOD_PLAN_BYTES) as u64,
         }],
     })
 }
+
+/// The buffer the disk thread reads an FLV recording's head and seek windows into
+/// (`server::dvr::vod`), while it plans a `?start=` request.
+#[cfg(feature = "dvr")]
+const VOD_PLAN_BYTES: usize = {
+    use crate::server::dvr::vod::{HEAD_WINDOW, SEEK_WINDOW};
+    if HEAD_WINDOW > SEEK_WINDOW {
+        HEAD_WINDOW
+    } else {
+        SEEK_WINDOW
+    }
+};
+#[cfg(not(feature = "dvr"))]
+const VOD_PLAN_BYTES: usize = 0;
 
 /// One outcome of a file op waiting for the event loop (`FileDone` and a path), rounded up.
 pub const DONE_BYTES: usize = 256;

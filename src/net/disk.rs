@@ -83,7 +83,7 @@ impl Backend for StdFs {
     }
 }
 
-/// What a [`Query`] runs on the thread.
+/// What a [`Query`] does on the thread.
 type QueryFn = Box<dyn FnOnce(&mut dyn Backend) + Send>;
 
 /// A read or a plan: runs on the thread, answers through the oneshot it captured (and skips

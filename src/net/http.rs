@@ -1,7 +1,9 @@
 //! The HTTP/1.1 connection driver, one task per connection: reads heads (bounded in size by
 //! `wire::http::MAX_HEAD_LEN` and in time: `idle_timeout` before the first byte,
 //! `handshake_timeout` after), hands them to `server::http::HttpConn` and writes its answer:
-//! in-memory bodies, files in `FILE_CHUNK` reads, or a live player's output until it ends.
+//! in-memory bodies, files (and the pieces of a body) in `FILE_CHUNK` reads, or a live
+//! player's output until it ends. A deferred answer's work runs on the disk thread first
+//! (`Disk::plan`; 503 when the disk does not answer).
 //! The HTTP server and the API's own port (`http_api.listen`) both run it, each with its
 //! listener's route table (`server::http::Site`).
 

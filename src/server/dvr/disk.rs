@@ -614,7 +614,7 @@ pub fn scan_file(file: &File) -> io::Result<TagScan> {
 }
 
 /// Reads at `offset` until `buf` is full or the file ends.
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read_at(&mut buf[n..], offset + n as u64) {

@@ -21,9 +21,9 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::disk::read_full_at as read_at;
 use crate::server::static_files::{Plan, WebRoot};
 use crate::wire::flv::seek::{self, Candidate, CLASSIFY_LEN};
 use crate::wire::flv::TAG_HEADER_LEN;
@@ -100,20 +100,6 @@ pub fn plan(root: &Path, head: &RequestHead, rest: &str, start: Option<u64>) -> 
         ("flv" | "mp4", _) => Vod::File(plan),
         _ => Vod::File(NOT_FOUND),
     }
-}
-
-/// Reads at `offset` until `buf` is full or the file ends.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read_at(&mut buf[n..], offset + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// The end of the leading tags and where to go on (`total` when no keyframe is found);
