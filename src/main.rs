@@ -164,3 +164,75 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Stand-ins for the libunwind functions that the router builds' std names but never calls,
+/// so that no libunwind object is linked (about 38 KB of the router binary: its DWARF
+/// unwinder, its messages and the unwind tables of its C code).
+///
+/// The MIPS targets rebuild std with `panic = "abort"` and without its `backtrace` feature
+/// (targets/mips*.toml: `build-std-features` leaves it out), so nothing unwinds and std's
+/// panic and out-of-memory hooks never print a backtrace (`get_backtrace_style()` is
+/// constantly `None`). Two unreachable paths still name libunwind: the backtrace printer the
+/// optimizer keeps (`_Unwind_Backtrace`, `_Unwind_GetIP`), and std's personality routine,
+/// which the linker drops as unused but only after its references have pulled libunwind's
+/// objects in. Defined here, the linker looks for none of them in libunwind. Should a later
+/// std name another one, the link fails with a duplicate symbol rather than growing quietly.
+/// Test builds (`panic = "unwind"`) and the other targets keep the real ones.
+#[cfg(all(target_arch = "mips", target_env = "musl", panic = "abort"))]
+mod no_unwind {
+    use std::ffi::{c_int, c_void};
+
+    /// `_URC_END_OF_STACK`: a backtrace walk ends at once, with no frame.
+    const END_OF_STACK: c_int = 5;
+
+    #[no_mangle]
+    extern "C" fn _Unwind_Backtrace(
+        _trace: extern "C" fn(*mut c_void, *mut c_void) -> c_int,
+        _arg: *mut c_void,
+    ) -> c_int {
+        END_OF_STACK
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_GetIP(_context: *mut c_void) -> usize {
+        0
+    }
+
+    // What the personality routine calls while it unwinds a frame: never, with
+    // panic = "abort". Should it run anyway, stop rather than unwind with made-up values.
+
+    #[no_mangle]
+    extern "C" fn _Unwind_GetIPInfo(_context: *mut c_void, _before: *mut c_int) -> usize {
+        std::process::abort()
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_GetLanguageSpecificData(_context: *mut c_void) -> *mut c_void {
+        std::process::abort()
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_GetRegionStart(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_GetDataRelBase(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_GetTextRelBase(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_SetGR(_context: *mut c_void, _index: c_int, _value: usize) {
+        std::process::abort()
+    }
+
+    #[no_mangle]
+    extern "C" fn _Unwind_SetIP(_context: *mut c_void, _value: usize) {
+        std::process::abort()
+    }
+}

@@ -93,7 +93,7 @@ fn integer(i: &toml::de::DeInteger<'_>) -> Option<i128> {
 /// A float as written; `None` for a finite literal too large for `f64` (toml's rule).
 fn float(x: &toml::de::DeFloat<'_>) -> Option<f64> {
     let text = x.as_str();
-    let v: f64 = text.parse().ok()?;
+    let v = crate::wire::decimal::parse_f64(text)?;
     (!v.is_infinite() || text.contains("inf")).then_some(v)
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Each Cargo feature switches on the formats only it uses, here at the `mod` line. `flv` is
 //! always in: the hub's frame model (`media`) is the FLV tag body; so is `date`: the log's
-//! timestamps.
+//! timestamps, and `decimal`: the config's float keys.
 
 #[cfg(any(feature = "rtmp", feature = "dvr"))]
 pub mod amf0;
@@ -13,6 +13,7 @@ pub mod base64;
 pub mod codec;
 pub mod cursor;
 pub mod date;
+pub mod decimal;
 #[cfg(feature = "textmsg")]
 pub mod digest;
 pub mod flv;

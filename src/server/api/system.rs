@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::objects::round2;
 use crate::server::ServerCtx;
+use crate::wire::decimal::parse_f64;
 
 /// Largest `/proc` file read. `/proc/net/dev` grows by ~130 bytes per interface; 64 KiB is
 /// about 500 interfaces, and the rest of the file is ignored.
@@ -115,13 +116,13 @@ fn first_u64(s: &str) -> u64 {
 
 /// `/proc/uptime`: seconds since boot and idle seconds (summed over CPUs).
 fn parse_uptime(text: &str) -> Option<(f64, f64)> {
-    let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
+    let mut it = text.split_whitespace().map(parse_f64);
     Some((it.next()??, it.next()??))
 }
 
 /// `/proc/loadavg`: the 1, 5 and 15 minute load averages.
 fn parse_loadavg(text: &str) -> Option<(f64, f64, f64)> {
-    let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
+    let mut it = text.split_whitespace().map(parse_f64);
     Some((it.next()??, it.next()??, it.next()??))
 }
 
