@@ -600,9 +600,10 @@ fn reload_and_the_api_start_and_stop_a_published_stream() {
         let bytes = std::fs::read(&f).unwrap();
         let scan = tinysrs::wire::flv::scan::scan(&bytes);
         assert_eq!(scan.complete_len(), bytes.len() as u64, "{}", f.display());
-        // Each file starts at a keyframe and holds about 2 s.
+        // Each file starts at a keyframe and holds about 2 s: the first one also up to a GOP
+        // (1 s) from the cache and the POST's own time (over 0.5 s seen on a loaded machine).
         let ms = scan.duration_ms();
-        assert!((1_500..=3_500).contains(&ms), "{}: {ms} ms", f.display());
+        assert!((1_500..=4_500).contains(&ms), "{}: {ms} ms", f.display());
     }
     // The hub's events, as the sweep logs them (once a second).
     assert!(

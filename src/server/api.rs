@@ -22,6 +22,7 @@
 //! | `/api/v1/streams[/{id}]` | GET | `streams[..]` or `stream{..}`; `?start=&count=` |
 //! | `/api/v1/clients[/{id}]` | GET, DELETE (kick) | `clients[..]` or `client{..}`; `?start=&count=` |
 //! | `/api/v1/dvrs` | GET, POST | recordings and recorders; POST `{"action":"start"\|"stop","vhost","app","stream"}` (ours; see `dvr`) |
+//! | `/api/v1/dvr/spans`, `/api/v1/dvr/playback` | GET | ours, answered by `server::http::playback` on the disk thread |
 //!
 //! Every success body starts with SRS's envelope `{"code":0,"server":"vid-..","service":"..",
 //! "pid":"1234",...}` (all three ids are strings in SRS 5+).
