@@ -1,0 +1,1 @@
+//! Tests of the camera client session: scripted camera replies on a simulated clock.
