@@ -408,13 +408,16 @@ section! {
     }
 }
 
+/// The tables of tables as written: `[vhost.NAME]` and `[[ingest]]`.
+type RawTables = (
+    Option<BTreeMap<Spanned<String>, RawVhost>>,
+    Option<Vec<Spanned<ingest::RawIngest>>>,
+);
+
 /// The tables of tables: `[vhost.NAME]` and `[[ingest]]`.
 fn apply_tables(
     config: &mut Config,
-    (vhosts, ingests): (
-        Option<BTreeMap<Spanned<String>, RawVhost>>,
-        Option<Vec<Spanned<ingest::RawIngest>>>,
-    ),
+    (vhosts, ingests): RawTables,
     path: &str,
     at: &ErrorAt<'_>,
 ) -> Result<(), ConfigError> {

@@ -149,7 +149,7 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
                 attempt = 0;
             }
             Err(e) => {
-                let wait = backoff.next();
+                let wait = backoff.after_failure();
                 log::warn!(
                     "ingest {name}: {}: {e}; retrying in {} s",
                     ingest.url_for_log(),
@@ -213,9 +213,11 @@ async fn drive(
     let mut buf = vec![0u8; READ_BUFFER];
     let mut out: Vec<Bytes> = Vec::new();
     loop {
+        while let Some(frame) = session.poll_frame() {
+            publisher.on_frame(frame);
+        }
         while let Some(event) = session.poll_event() {
             match event {
-                Event::Frame(frame) => publisher.on_frame(frame),
                 Event::Playing { tracks } => {
                     log::info!("ingest {name}: playing from {peer}: {tracks}");
                     publisher.publish(&shared.ctx, clock.now_ms())?;

@@ -221,7 +221,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The wait after a failure; the next one is twice as long, up to [`BACKOFF_MAX_MS`].
-    pub fn next(&mut self) -> u64 {
+    pub fn after_failure(&mut self) -> u64 {
         let wait = self.next_ms;
         self.next_ms = (wait * 2).min(BACKOFF_MAX_MS);
         wait
@@ -277,10 +277,10 @@ mod tests {
     #[test]
     fn backoff_doubles_to_30_s_and_resets() {
         let mut b = Backoff::default();
-        let waits: Vec<u64> = (0..7).map(|_| b.next()).collect();
+        let waits: Vec<u64> = (0..7).map(|_| b.after_failure()).collect();
         assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
         b.reset();
-        assert_eq!(b.next(), 1_000);
+        assert_eq!(b.after_failure(), 1_000);
     }
 
     #[test]

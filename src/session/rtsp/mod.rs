@@ -2,7 +2,8 @@
 //!
 //! Verbs: [`ClientSession::handle_connected`] (the TCP connection is up), `handle_bytes`
 //! (bytes from the camera, with the current time), [`ClientSession::poll_transmit`] (bytes to
-//! send), [`ClientSession::poll_event`] (frames for the hub, a redirect, playing),
+//! send), [`ClientSession::poll_event`] (a redirect, playing), [`ClientSession::poll_frame`]
+//! (frames for the hub),
 //! `poll_timeout` / `handle_timeout` (deadlines), [`ClientSession::teardown`] (stop).
 //!
 //! States and transitions (each request waits for its reply before the next goes out):
@@ -62,9 +63,9 @@ pub const MAX_REDIRECTS: u32 = 3;
 pub const MAX_INPUT: usize = rtsp::INTERLEAVED_HEADER_LEN + rtsp::MAX_INTERLEAVED_LEN + MAX_READ;
 /// The most a driver hands to one `handle_bytes` call.
 pub const MAX_READ: usize = 16 * 1024;
-/// Frames and other events queued for the driver at most; a driver drains them after every
-/// call, so this only bounds a bug.
-const MAX_EVENTS: usize = 256;
+/// Frames queued for the driver at most; a driver drains them after every call, so this only
+/// bounds a bug (the oldest are dropped). One read of [`MAX_READ`] bytes makes a few.
+const MAX_FRAMES: usize = 256;
 /// What we call ourselves in `User-Agent`.
 const USER_AGENT: &str = concat!("tinysrs/", env!("CARGO_PKG_VERSION"));
 
@@ -132,10 +133,8 @@ pub enum Error {
 pub enum Event {
     /// Close the connection and connect to `host:port`, then call `handle_connected`.
     Redirect { host: String, port: u16 },
-    /// PLAY was accepted; `tracks` names what is carried (`"H264 video, AAC audio"`).
+    /// PLAY was accepted; `tracks` names what is carried (`"H264, AAC"`).
     Playing { tracks: String },
-    /// A frame for the hub.
-    Frame(Frame),
 }
 
 /// The session's state; see the module documentation for the transitions.
@@ -208,7 +207,10 @@ pub struct ClientSession {
     input: BytesMut,
     outbox: VecDeque<Bytes>,
     events: VecDeque<Event>,
-    frames: Vec<Frame>,
+    /// Frames for the driver, at most [`MAX_FRAMES`].
+    frames: VecDeque<Frame>,
+    /// Frames of the packet being handled.
+    made: Vec<Frame>,
     /// When the connection was asked for or the last request went out.
     deadline_from_ms: u64,
     next_keepalive_ms: u64,
@@ -216,6 +218,8 @@ pub struct ClientSession {
     first_packet_ms: Option<u64>,
     /// Interleaved frames on channels no track uses (RTCP included).
     pub other_frames: u64,
+    /// Frames dropped because the driver did not take them (see [`MAX_FRAMES`]).
+    pub dropped_frames: u64,
 }
 
 impl ClientSession {
@@ -243,12 +247,14 @@ impl ClientSession {
             input: BytesMut::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
-            frames: Vec::new(),
+            frames: VecDeque::new(),
+            made: Vec::new(),
             deadline_from_ms: now_ms,
             next_keepalive_ms: u64::MAX,
             last_media_ms: now_ms,
             first_packet_ms: None,
             other_frames: 0,
+            dropped_frames: 0,
         }
     }
 
@@ -296,7 +302,6 @@ impl ClientSession {
                 }
             }
         }
-        self.flush_frames();
         Ok(())
     }
 
@@ -362,6 +367,11 @@ impl ClientSession {
 
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next frame for the hub: sequence headers, then pictures and audio frames.
+    pub fn poll_frame(&mut self) -> Option<Frame> {
+        self.frames.pop_front()
     }
 
     /// Stop pulling: TEARDOWN goes out when a session was set up; the driver sends what
@@ -723,20 +733,15 @@ impl ClientSession {
         };
         self.last_media_ms = now_ms;
         let start = *self.first_packet_ms.get_or_insert(now_ms);
-        if let Err(e) = t.track.push(&packet, now_ms - start, &mut self.frames) {
+        if let Err(e) = t.track.push(&packet, now_ms - start, &mut self.made) {
             log::debug!("RTSP {}: {} {e}", self.request_url, t.name);
         }
-        if self.frames.len() >= MAX_EVENTS / 2 {
-            self.flush_frames();
-        }
-    }
-
-    fn flush_frames(&mut self) {
-        for frame in self.frames.drain(..) {
-            if self.events.len() >= MAX_EVENTS {
-                self.events.pop_front();
+        for frame in self.made.drain(..) {
+            if self.frames.len() >= MAX_FRAMES {
+                self.frames.pop_front();
+                self.dropped_frames += 1;
             }
-            self.events.push_back(Event::Frame(frame));
+            self.frames.push_back(frame);
         }
     }
 }
