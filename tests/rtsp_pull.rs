@@ -107,7 +107,10 @@ fn receive(dir: &TempDir, input: &str, seconds: u32, name: &str) -> common::Prob
     let file = dir.path(name);
     let (ok, err) = ffmpeg_read(dir, input, seconds, &file, Duration::from_secs(40));
     assert!(ok, "ffmpeg could not read {input}: {err}");
-    assert!(err.trim().is_empty(), "ffmpeg errors reading {input}: {err}");
+    assert!(
+        err.trim().is_empty(),
+        "ffmpeg errors reading {input}: {err}"
+    );
     let probe = ffprobe(dir, file.to_str().unwrap(), Duration::from_secs(30));
     assert!(probe.success, "ffprobe {name}: {}", probe.errors);
     probe
@@ -129,7 +132,11 @@ fn check_camera_stream(probe: &common::Probe, seconds: usize, what: &str) {
         "{what}: {} audio frames",
         probe.audio_frames
     );
-    assert_eq!(probe.first_video.as_ref().map(|v| v.0), Some(true), "{what}");
+    assert_eq!(
+        probe.first_video.as_ref().map(|v| v.0),
+        Some(true),
+        "{what}"
+    );
     assert!(probe.errors.trim().is_empty(), "{what}: {}", probe.errors);
     assert_eq!(probe.video_size, Some((320, 240)), "{what}");
 }
@@ -151,7 +158,10 @@ fn an_always_ingest_is_played_over_http_flv_and_rtmp() {
     // One connection to the camera the whole time.
     assert_eq!(camera.connections(), 1, "{}", camera.output());
     let log = server.log();
-    assert!(log.contains("playing from 127.0.0.1:23220: H264, AAC"), "{log}");
+    assert!(
+        log.contains("playing from 127.0.0.1:23220: H264, AAC"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -205,7 +215,10 @@ fn an_on_demand_ingest_pulls_only_while_watched() {
         server.log()
     );
     let after = left.elapsed();
-    assert!(after >= Duration::from_millis(1500), "closed after {after:?}");
+    assert!(
+        after >= Duration::from_millis(1500),
+        "closed after {after:?}"
+    );
     assert!(
         server.wait_log(
             "ingest live/door: stopped, no players for 2 s",
@@ -246,7 +259,12 @@ fn a_lost_camera_is_retried_with_backoff_until_it_returns() {
     // The camera returns: the ingest plays again at its next attempt.
     let camera = Camera::start(23223, None);
     let end = Instant::now() + Duration::from_secs(20);
-    while server.log().matches("ingest live/yard: playing from").count() < 2 {
+    while server
+        .log()
+        .matches("ingest live/yard: playing from")
+        .count()
+        < 2
+    {
         assert!(Instant::now() < end, "not back: {}", server.log());
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -593,7 +593,7 @@ impl ClientSession {
         let text = String::from_utf8_lossy(&m.body);
         let sdp = Sdp::parse(&text).map_err(|e| Error::Sdp(e.to_string()))?;
         let base = m.content_base(&self.request_url);
-        self.aggregate = url::resolve(&base, sdp.control.as_deref());
+        self.aggregate = request_uri(url::resolve(&base, sdp.control.as_deref()));
         let (mut video, mut audio) = (false, false);
         let mut skipped = Vec::new();
         for media in &sdp.media {
@@ -617,7 +617,7 @@ impl ClientSession {
                 Ok((_, format)) if format.kind() == name => {
                     *taken = true;
                     let codec = codec_name(&format);
-                    let control = url::resolve(&base, media.control.as_deref());
+                    let control = request_uri(url::resolve(&base, media.control.as_deref()));
                     let track = Track::new(format, self.config.max_access_unit);
                     self.to_setup.push_back((control, track, codec));
                 }
@@ -744,6 +744,24 @@ impl ClientSession {
             self.frames.push_back(frame);
         }
     }
+}
+
+/// A URL made from the camera's `Content-Base` and `a=control` as we can put it in a request
+/// line: spaces, control characters and bytes that are not ASCII percent-encoded (a camera
+/// that writes `a=control:track 1` gets `track%201` back).
+fn request_uri(url: String) -> String {
+    if url.bytes().all(|b| b.is_ascii_graphic()) {
+        return url;
+    }
+    let mut out = String::with_capacity(url.len() + 8);
+    for b in url.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Whether an `RTP-Info` URL names the track at `control`: the same URL, or one ends with the
