@@ -213,9 +213,6 @@ async fn drive(
     let mut buf = vec![0u8; READ_BUFFER];
     let mut out: Vec<Bytes> = Vec::new();
     loop {
-        while let Some(frame) = session.poll_frame() {
-            publisher.on_frame(frame);
-        }
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Playing { tracks } => {
@@ -225,6 +222,14 @@ async fn drive(
                 }
                 Event::Redirect { .. } => return Ok(End::Redirect),
             }
+        }
+        while let Some(frame) = session.poll_frame() {
+            // Some cameras send media before their PLAY reply: the stream starts with its
+            // first frame (its sequence header), whichever comes first.
+            if !publisher.is_published() {
+                publisher.publish(&shared.ctx, clock.now_ms())?;
+            }
+            publisher.on_frame(frame);
         }
         if session.state() != State::Closed && !demand.wanted(clock.now_ms()) {
             session.teardown(clock.now_ms());

@@ -314,3 +314,103 @@ fn opus_sequence_start(channels: u8) -> Bytes {
     body.put_u8(0);
     body.freeze()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::FrameKind;
+    use crate::wire::codec::h265::HevcConfig;
+    use crate::wire::sdp::fmtp::{H265Params, OpusParams};
+
+    // H.265 VPS/SPS/PPS NAL units (types 32/33/34) with short payloads; the SPS carries a
+    // profile_tier_level (Main, level 3.0) after its header.
+    const VPS: [u8; 4] = [0x40, 0x01, 0x0C, 0x01];
+    const SPS: [u8; 16] = [
+        0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
+    ];
+    const PPS: [u8; 4] = [0x44, 0x01, 0xC1, 0x73];
+
+    fn packet(seq: u16, ts: u32, marker: bool, payload: &[u8]) -> RtpPacket {
+        RtpPacket {
+            marker,
+            payload_type: 96,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: 1,
+            payload: Bytes::copy_from_slice(payload),
+        }
+    }
+
+    #[test]
+    fn h265_in_band_parameter_sets_make_an_hvc1_sequence_header() {
+        let params = H265Params::parse("");
+        let mut track = Track::new(PayloadFormat::H265(params), 1 << 20);
+        let mut out = Vec::new();
+        let ts = 0x8000_0000;
+        for (i, nal) in [&VPS[..], &SPS, &PPS].iter().enumerate() {
+            track
+                .push(&packet(i as u16, ts, false, nal), 0, &mut out)
+                .unwrap();
+        }
+        // An IDR_W_RADL picture (type 19), then a TRAIL_R (type 1) 40 ms later.
+        track
+            .push(&packet(3, ts, true, &[0x26, 0x01, 0xAF, 0x01]), 0, &mut out)
+            .unwrap();
+        track
+            .push(
+                &packet(4, ts + 3600, true, &[0x02, 0x01, 0xD0]),
+                0,
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out[0].sequence_header);
+        assert_eq!(&out[0].data[..5], &[0x90, b'h', b'v', b'c', b'1']);
+        let record = HevcConfig::parse(&out[0].data[5..]).expect("HEVCDecoderConfigurationRecord");
+        assert_eq!(record.parameter_sets().len(), 3);
+        assert!(out[1].keyframe);
+        assert_eq!(
+            &out[1].data[..5],
+            &[0x80 | 0x10 | 1, b'h', b'v', b'c', b'1']
+        );
+        assert_eq!(&out[1].data[8..], &[0, 0, 0, 4, 0x26, 0x01, 0xAF, 0x01]);
+        assert_eq!((out[2].keyframe, out[2].dts), (false, 40));
+        assert_eq!(out[2].data[0], 0x80 | 0x20 | 1);
+    }
+
+    #[test]
+    fn g711_and_opus_frames() {
+        let mut out = Vec::new();
+        let mut pcma = Track::new(PayloadFormat::Pcma { channels: 1 }, 1 << 16);
+        pcma.push(&packet(1, 8_000, true, &[0xD5; 160]), 0, &mut out)
+            .unwrap();
+        pcma.push(&packet(2, 8_160, true, &[0xD5; 160]), 0, &mut out)
+            .unwrap();
+        let mut pcmu = Track::new(PayloadFormat::Pcmu { channels: 1 }, 1 << 16);
+        pcmu.push(&packet(1, 0, true, &[0xFF; 160]), 0, &mut out)
+            .unwrap();
+        let opus = OpusParams::parse("sprop-stereo=1");
+        let mut opus = Track::new(PayloadFormat::Opus(opus), 1 << 16);
+        opus.push(&packet(1, 0, true, &[0xFC, 0xFF, 0xFE]), 0, &mut out)
+            .unwrap();
+        let kinds: Vec<(FrameKind, bool, i64, u8)> = out
+            .iter()
+            .map(|f| (f.kind, f.sequence_header, f.dts, f.data[0]))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (FrameKind::Audio, false, 0, 0x72),
+                (FrameKind::Audio, false, 20, 0x72),
+                (FrameKind::Audio, false, 0, 0x82),
+                (FrameKind::Audio, true, 0, 0x90),
+                (FrameKind::Audio, false, 0, 0x91),
+            ]
+        );
+        assert_eq!(&out[3].data[1..13], b"OpusOpusHead");
+        // Version 1, two channels (sprop-stereo), 48 kHz.
+        assert_eq!(&out[3].data[13..15], &[1, 2]);
+        assert_eq!(&out[4].data[1..], b"Opus\xFC\xFF\xFE");
+        assert_eq!(out[0].payload_offset, 1);
+    }
+}
