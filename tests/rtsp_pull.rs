@@ -162,6 +162,19 @@ fn an_always_ingest_is_played_over_http_flv_and_rtmp() {
         log.contains("playing from 127.0.0.1:23220: H264, AAC"),
         "{log}"
     );
+    // The server stops: the camera gets its TEARDOWN first.
+    let mut server = server;
+    assert!(server.stop(Duration::from_secs(10)).is_some());
+    assert!(
+        camera.wait_for("teardown", 1, Duration::from_secs(5)),
+        "{}",
+        camera.output()
+    );
+    assert!(
+        server.log().contains("ingest live/cam: stopped"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -207,9 +220,10 @@ fn an_on_demand_ingest_pulls_only_while_watched() {
     check_camera_stream(&flv, 4, "on-demand HTTP-FLV");
     assert_eq!(camera.connections(), 1, "{}", camera.output());
     let left = Instant::now();
-    // The player left: after the grace (2 s) the camera's connection is torn down.
+    // The player left: after the grace (2 s) the camera's session is torn down.
     assert!(
-        camera.wait_for("client closed", 1, Duration::from_secs(15)),
+        camera.wait_for("teardown", 1, Duration::from_secs(15))
+            && camera.wait_for("client closed", 1, Duration::from_secs(5)),
         "camera: {}\nserver: {}",
         camera.output(),
         server.log()

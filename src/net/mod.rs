@@ -275,6 +275,15 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     // Files being written (recordings) are finished, for a few seconds at most: a disk that
     // does not answer leaves them to the repair at the next start.
     let give_up = clock.now_ms() + STOP_WAIT_MS;
+    // Pulled cameras get their TEARDOWN (sent at once; the wait is for a camera that does not
+    // take it, bounded like the files).
+    #[cfg(feature = "rtsp")]
+    {
+        rtsp::stop(&shared);
+        while rtsp::connected(&shared) > 0 && clock.now_ms() < give_up {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     while crate::server::stop_outputs(&ctx) && clock.now_ms() < give_up {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -33,17 +33,55 @@ pub const READ_BUFFER: usize = MAX_READ;
 /// take them is gone).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the hub tells a waiting ingest: whether its stream is watched.
+/// What the hub and the server tell an ingest's task: whether its stream is watched, and
+/// that the server stops.
 pub struct IngestHandle {
     pub key: StreamKey,
     watched: Cell<bool>,
     changed: Notify,
 }
 
-/// The ingests of this process, for [`handle_hub_event`].
+/// The ingests of this process, for [`handle_hub_event`] and [`stop`].
 #[derive(Default)]
 pub struct Ingests {
     handles: RefCell<Vec<Rc<IngestHandle>>>,
+    /// The server stops: every ingest tears its session down and ends.
+    stopping: Cell<bool>,
+    /// Ingests connected to their camera now.
+    connected: Cell<usize>,
+}
+
+/// The server stops: each connected ingest sends TEARDOWN (cameras limit their RTSP sessions,
+/// and one left open until its timeout can keep a restarted server out). Returns at once; see
+/// [`connected`] for when they are done.
+pub fn stop(shared: &Shared) {
+    shared.ingests.stopping.set(true);
+    for handle in shared.ingests.handles.borrow().iter() {
+        handle.changed.notify_one();
+    }
+}
+
+/// Ingests still connected to their camera.
+pub fn connected(shared: &Shared) -> usize {
+    shared.ingests.connected.get()
+}
+
+/// Counts a connected ingest while it lives.
+struct Connected<'a>(&'a Ingests);
+
+impl<'a> Connected<'a> {
+    fn new(ingests: &'a Ingests) -> Connected<'a> {
+        ingests.connected.set(ingests.connected.get() + 1);
+        Connected(ingests)
+    }
+}
+
+impl Drop for Connected<'_> {
+    fn drop(&mut self) {
+        self.0
+            .connected
+            .set(self.0.connected.get().saturating_sub(1));
+    }
 }
 
 /// Starts one task per `[[ingest]]` of the config (read at start).
@@ -97,11 +135,15 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
     let mut demand = Demand::new(&ingest);
     let mut backoff = Backoff::default();
     let mut attempt: u64 = 0;
+    let stopping = || shared.ingests.stopping.get();
     loop {
         demand.set_watched(handle.watched.get(), clock.now_ms());
-        while !demand.wanted(clock.now_ms()) {
+        while !demand.wanted(clock.now_ms()) && !stopping() {
             handle.changed.notified().await;
             demand.set_watched(handle.watched.get(), clock.now_ms());
+        }
+        if stopping() {
+            return;
         }
         let config = shared.ctx.config();
         let cnonce = format!("{:016x}", shared.rng.next_u64());
@@ -140,6 +182,10 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
         if played {
             backoff.reset();
         }
+        if stopping() {
+            log::info!("ingest {name}: stopped");
+            return;
+        }
         match result {
             Ok(_) => {
                 log::info!(
@@ -155,7 +201,13 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
                     ingest.url_for_log(),
                     wait / 1000
                 );
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                let until = clock.now_ms() + wait;
+                while clock.now_ms() < until && !stopping() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(clock.instant(until)) => {}
+                        _ = handle.changed.notified() => {}
+                    }
+                }
             }
         }
     }
@@ -180,6 +232,7 @@ async fn pull(
         Err(_) => return Err(format!("no connection to {host}:{port} within {timeout:?}").into()),
     };
     let _ = stream.set_nodelay(true);
+    let _connected = Connected::new(&shared.ingests);
     let peer = stream.peer_addr()?;
     publisher.connected(&shared.ctx, peer, clock.now_ms());
     session.handle_connected(clock.now_ms());
@@ -231,7 +284,8 @@ async fn drive(
             }
             publisher.on_frame(frame);
         }
-        if session.state() != State::Closed && !demand.wanted(clock.now_ms()) {
+        let stopping = shared.ingests.stopping.get();
+        if session.state() != State::Closed && (stopping || !demand.wanted(clock.now_ms())) {
             session.teardown(clock.now_ms());
         }
         out.extend(std::iter::from_fn(|| session.poll_transmit()));

@@ -2,8 +2,9 @@
 """A test IP camera: GStreamer's RTSP server with H.264 video and AAC audio.
 
 Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD]
-Prints "listening", then "client connected" / "client closed" per RTSP connection (flushed),
-so a test can count the camera's clients. Runs until killed.
+Prints "listening", then "client connected" / "client closed" per RTSP connection and
+"teardown" per TEARDOWN request (flushed), so a test can count the camera's clients. Runs
+until killed.
 """
 import sys
 
@@ -64,6 +65,7 @@ def main():
     def on_client(_server, client):
         say("client connected")
         client.connect("closed", lambda _c: say("client closed"))
+        client.connect("teardown-request", lambda _c, _ctx: say("teardown"))
 
     server.connect("client-connected", on_client)
     if server.attach(None) == 0:
