@@ -284,6 +284,46 @@ mod tests {
     }
 
     #[test]
+    fn the_publisher_is_a_hub_source_and_a_client_while_connected() {
+        use crate::live::Hub;
+        use bytes::Bytes;
+        let config = Config::embedded();
+        let ctx = ServerCtx::new(config.clone(), Hub::new(4));
+        let key = stream_key(&config, &ingest(IngestMode::Always));
+        let mut p = Publisher::new(key.clone(), client_id(0));
+        p.connected(&ctx, "10.0.0.2:554".parse().unwrap(), 0);
+        let record = ctx.clients.get(client_id(0)).expect("in the registry");
+        assert_eq!(record.kind.get(), ClientKind::Unknown);
+        p.received(1000);
+        // Frames before publishing go nowhere.
+        p.on_frame(Frame::audio(
+            crate::media::AudioCodec::G711A,
+            0,
+            false,
+            Bytes::from_static(&[0x72, 1]),
+            1,
+        ));
+        p.publish(&ctx, 10).unwrap();
+        assert_eq!(record.kind.get(), ClientKind::RtspIngest);
+        let source = ctx.hub.borrow().source(&key).unwrap();
+        assert_eq!(source.borrow().publisher(), Some(client_id(0)));
+        p.on_frame(Frame::audio(
+            crate::media::AudioCodec::G711A,
+            20,
+            false,
+            Bytes::from_static(&[0x72, 2]),
+            1,
+        ));
+        // Another publisher of the stream is refused while the camera has it.
+        let mut other = Publisher::new(key.clone(), client_id(1));
+        assert!(other.publish(&ctx, 20).is_err());
+        p.stop(&ctx, 30);
+        assert_eq!(source.borrow().publisher(), None);
+        assert!(ctx.clients.get(client_id(0)).is_none());
+        assert!(!p.is_published());
+    }
+
+    #[test]
     fn the_stream_key_is_app_and_stream_on_the_default_vhost() {
         let config = Config::embedded();
         let key = stream_key(&config, &ingest(IngestMode::Always));

@@ -55,6 +55,7 @@ use crate::wire::sdp::Sdp;
 pub use track::{Track, TrackStats};
 
 /// Tracks set up at most: one video and one audio (the hub's stream carries one of each).
+/// The SDP's `m=` sections looked at are bounded by [`crate::wire::sdp::MAX_MEDIA`].
 pub const MAX_TRACKS: usize = 2;
 /// DESCRIBE redirects (3xx) followed at most before giving up.
 pub const MAX_REDIRECTS: u32 = 3;
@@ -202,7 +203,7 @@ pub struct ClientSession {
     /// Aggregate control URL (PLAY, TEARDOWN, keepalive).
     aggregate: String,
     tracks: Vec<SetupTrack>,
-    /// The base and the tracks of the SDP still to set up (control URL, track).
+    /// The tracks of the SDP still to set up: control URL, track, codec name.
     to_setup: VecDeque<(String, Track, &'static str)>,
     input: BytesMut,
     outbox: VecDeque<Bytes>,

@@ -646,3 +646,21 @@ fn fuzz_regressions_send_only_well_formed_requests() {
     }
     assert!(checked >= 1);
 }
+
+#[test]
+fn media_before_the_play_reply_is_not_lost() {
+    // Some cameras start sending right after SETUP, before their PLAY reply.
+    let mut c = Cam::new("rtsp://10.0.0.2/x");
+    c.answer("200 OK", "", "").unwrap();
+    let sdp = "v=0\r\nm=audio 0 RTP/AVP 8\r\na=control:a\r\n";
+    c.answer("200 OK", "", sdp).unwrap();
+    c.answer("200 OK", "Session: 7\r\n", "").unwrap();
+    let play = c.request();
+    let mut bytes = rtp(0, 8, 1, 0, true, &[0xD5; 160]);
+    bytes.extend(format!("RTSP/1.0 200 OK\r\nCSeq: {}\r\n\r\n", play.cseq().unwrap()).bytes());
+    bytes.extend(rtp(0, 8, 2, 160, true, &[0xD5; 160]));
+    c.s.handle_bytes(0, &bytes).unwrap();
+    assert_eq!(c.s.state(), State::Playing);
+    let dts: Vec<i64> = c.frames().iter().map(|f| f.dts).collect();
+    assert_eq!(dts, [0, 20]);
+}
