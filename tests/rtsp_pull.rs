@@ -27,9 +27,14 @@ struct Camera {
 impl Camera {
     /// Starts the camera and waits until it listens; `digest`: `user:password` it requires.
     fn start(port: u16, digest: Option<&str>) -> Camera {
+        Camera::start_with(port, digest, &[])
+    }
+
+    /// [`Camera::start`] with more arguments for the script (`--h265`).
+    fn start_with(port: u16, digest: Option<&str>, args: &[&str]) -> Camera {
         require("/usr/bin/python3");
         let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(CAMERA_SCRIPT).arg(port.to_string());
+        cmd.arg(CAMERA_SCRIPT).arg(port.to_string()).args(args);
         if let Some(d) = digest {
             cmd.args(["--digest", d]);
         }
@@ -119,7 +124,12 @@ fn receive(dir: &TempDir, input: &str, seconds: u32, name: &str) -> common::Prob
 /// H.264 + AAC from the camera, frames enough for `seconds`, starting on a keyframe, no
 /// decode error.
 fn check_camera_stream(probe: &common::Probe, seconds: usize, what: &str) {
-    assert_eq!(probe.codecs, ["aac", "h264"], "{what}: {probe:?}");
+    check_stream(probe, "h264", seconds, what);
+}
+
+/// `video` + AAC from the camera (see [`check_camera_stream`]).
+fn check_stream(probe: &common::Probe, video: &str, seconds: usize, what: &str) {
+    assert_eq!(probe.codecs, ["aac", video], "{what}: {probe:?}");
     // 25 fps video and 44100/1024 = 43 AAC frames a second; half of that at least (the
     // recording starts at the first keyframe, within 2 s).
     assert!(
@@ -286,4 +296,20 @@ fn a_lost_camera_is_retried_with_backoff_until_it_returns() {
     let flv = receive(&dir, &server.http_url("live/yard.flv"), 3, "yard.flv");
     check_camera_stream(&flv, 3, "after the camera returned");
     assert_eq!(camera.connections(), 1, "{}", camera.output());
+}
+
+#[test]
+fn an_h265_camera_is_played_over_http_ts() {
+    // Debian's ffmpeg 5.1 reads no H.265 in FLV (Enhanced RTMP came with 6.1): HTTP-TS.
+    let camera = Camera::start_with(23224, None, &["--h265"]);
+    let server = Server::start(&ingest(&camera.url(""), "live/hevc", ""));
+    assert!(
+        server.wait_log("ingest live/hevc: playing from", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    assert!(server.log().contains("H265, AAC"), "{}", server.log());
+    let dir = TempDir::new("rtsp-h265");
+    let ts = receive(&dir, &server.http_url("live/hevc.ts"), 4, "hevc.ts");
+    check_stream(&ts, "hevc", 4, "H.265 over HTTP-TS");
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A test IP camera: GStreamer's RTSP server with H.264 video and AAC audio.
 
-Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD]
+Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265]
+--h265 sends H.265 (x265enc, rtph265pay) instead of H.264.
 Prints "listening", then "client connected" / "client closed" per RTSP connection and
 "teardown" per TEARDOWN request (flushed), so a test can count the camera's clients. Runs
 until killed.
@@ -15,12 +16,12 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
-PIPELINE = (
-    "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 "
-    "! x264enc key-int-max=50 tune=zerolatency speed-preset=ultrafast "
-    "! rtph264pay name=pay0 pt=96 "
+VIDEO = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! "
+H264 = "x264enc key-int-max=50 tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 "
+H265 = "x265enc key-int-max=50 tune=zerolatency speed-preset=ultrafast ! rtph265pay name=pay0 pt=96 "
+AUDIO = (
     "audiotestsrc is-live=true ! audio/x-raw,rate=44100,channels=1 ! avenc_aac "
-    "! rtpmp4gpay name=pay1 pt=97 )"
+    "! rtpmp4gpay name=pay1 pt=97"
 )
 
 
@@ -30,13 +31,15 @@ def say(line):
 
 def main():
     args = sys.argv[1:]
-    port, path, digest = args[0], "/cam", None
+    port, path, digest, video = args[0], "/cam", None, H264
     i = 1
     while i < len(args):
         if args[i] == "--path":
             path, i = args[i + 1], i + 2
         elif args[i] == "--digest":
             digest, i = args[i + 1], i + 2
+        elif args[i] == "--h265":
+            video, i = H265, i + 1
         else:
             sys.exit("unknown argument " + args[i])
     Gst.init(None)
@@ -44,7 +47,7 @@ def main():
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(PIPELINE)
+    factory.set_launch("( " + VIDEO + video + AUDIO + " )")
     factory.set_shared(True)
     if digest:
         user, password = digest.split(":", 1)
