@@ -145,9 +145,9 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
         if stopping() {
             return;
         }
-        let config = shared.ctx.config();
         let cnonce = format!("{:016x}", shared.rng.next_u64());
-        let Some(client) = client_config(&config, &ingest, cnonce) else {
+        // The config of the moment, not kept across the pull (a reload replaces it).
+        let Some(client) = client_config(&shared.ctx.config(), &ingest, cnonce) else {
             log::error!("ingest {name}: bad URL {}", ingest.url_for_log());
             return;
         };
@@ -181,6 +181,7 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
         };
         if played {
             backoff.reset();
+            attempt = 0;
         }
         if stopping() {
             log::info!("ingest {name}: stopped");
