@@ -103,8 +103,12 @@ fn check_url(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<Stri
     }
     #[cfg(feature = "rtsp")]
     {
+        use crate::session::rtsp::MAX_URL_LEN;
         use crate::wire::rtsp::url::{Scheme, Url};
         match Url::parse(&url) {
+            Some(u) if u.request_uri().len() > MAX_URL_LEN => {
+                return refuse(format!("longer than {MAX_URL_LEN} bytes"))
+            }
             Some(u) if u.scheme == Scheme::Rtsp => {}
             Some(_) => return refuse("rtsps:// is not supported; use rtsp://".to_owned()),
             None => {

@@ -57,6 +57,15 @@ pub use track::{Track, TrackStats};
 /// Tracks set up at most: one video and one audio (the hub's stream carries one of each).
 /// The SDP's `m=` sections looked at are bounded by [`crate::wire::sdp::MAX_MEDIA`].
 pub const MAX_TRACKS: usize = 2;
+/// Longest URL we put in a request (the camera's URL, a redirect's `Location`, the
+/// `Content-Base` with an `a=control`, percent-encoded). Why: a request line and the Digest
+/// `Authorization` that repeats the URL must stay within [`rtsp::MAX_LINE_LEN`] (2 KiB), which
+/// cameras' parsers limit too; camera URLs are under 300 bytes.
+pub const MAX_URL_LEN: usize = 1024;
+/// Longest Digest challenge we answer, its realm, nonce, opaque, algorithm and qop together.
+/// Why: the answer repeats them all with the URL on one header line (see [`MAX_URL_LEN`]);
+/// cameras send under 150 bytes.
+pub const MAX_CHALLENGE_LEN: usize = 512;
 /// DESCRIBE redirects (3xx) followed at most before giving up.
 pub const MAX_REDIRECTS: u32 = 3;
 /// Bytes the input buffer holds at most: the largest item (an interleaved frame of 64 KiB and
@@ -542,6 +551,17 @@ impl ClientSession {
             Challenge::Digest(d) => Some(d.clone()),
             Challenge::Basic { .. } => None,
         });
+        if let Some(d) = &digest {
+            let len = d.realm.len()
+                + d.nonce.len()
+                + [&d.opaque, &d.algorithm, &d.qop]
+                    .iter()
+                    .map(|v| v.as_ref().map_or(0, String::len))
+                    .sum::<usize>();
+            if len > MAX_CHALLENGE_LEN {
+                return Err(unauthorized("Digest challenge too long to answer"));
+            }
+        }
         self.auth = match digest {
             Some(challenge) => Some(Auth::Digest { challenge, nc: 0 }),
             None if challenges
@@ -571,6 +591,12 @@ impl ClientSession {
             method: "DESCRIBE",
             what: "redirect Location is not an rtsp:// URL",
         })?;
+        if target.request_uri().len() > MAX_URL_LEN {
+            return Err(Error::BadReply {
+                method: "DESCRIBE",
+                what: "redirect Location longer than 1024 bytes",
+            });
+        }
         self.request_url = target.request_uri();
         self.aggregate = self.request_url.clone();
         self.host = target.host.clone();
@@ -595,6 +621,12 @@ impl ClientSession {
         let sdp = Sdp::parse(&text).map_err(|e| Error::Sdp(e.to_string()))?;
         let base = m.content_base(&self.request_url);
         self.aggregate = request_uri(url::resolve(&base, sdp.control.as_deref()));
+        if self.aggregate.len() > MAX_URL_LEN {
+            return Err(Error::BadReply {
+                method: "DESCRIBE",
+                what: "Content-Base with a=control longer than 1024 bytes",
+            });
+        }
         let (mut video, mut audio) = (false, false);
         let mut skipped = Vec::new();
         for media in &sdp.media {
@@ -616,9 +648,18 @@ impl ClientSession {
             }
             match media.payload_format() {
                 Ok((_, format)) if format.kind() == name => {
-                    *taken = true;
                     let codec = codec_name(&format);
                     let control = request_uri(url::resolve(&base, media.control.as_deref()));
+                    if control.len() > MAX_URL_LEN {
+                        log::info!(
+                            "RTSP {}: {name} track skipped: its URL is longer than \
+                             {MAX_URL_LEN} bytes",
+                            self.request_url
+                        );
+                        skipped.push(format!("{name}: URL too long"));
+                        continue;
+                    }
+                    *taken = true;
                     let track = Track::new(format, self.config.max_access_unit);
                     self.to_setup.push_back((control, track, codec));
                 }

@@ -664,3 +664,53 @@ fn media_before_the_play_reply_is_not_lost() {
     let dts: Vec<i64> = c.frames().iter().map(|f| f.dts).collect();
     assert_eq!(dts, [0, 20]);
 }
+
+#[test]
+fn urls_and_challenges_too_long_to_send_back_are_refused() {
+    // Found by the rtsp_session fuzz target: a long Content-Base made a request line our own
+    // parser (and cameras') refuses.
+    let long = "a".repeat(MAX_URL_LEN);
+    let mut c = Cam::new("rtsp://10.0.0.2/x");
+    c.answer("200 OK", "", "").unwrap();
+    let sdp = "v=0\r\nm=audio 0 RTP/AVP 0\r\n";
+    let err = c
+        .answer(
+            "200 OK",
+            &format!("Content-Base: rtsp://10.0.0.2/{long}/\r\n"),
+            sdp,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::BadReply { .. }), "{err}");
+    // A track whose control makes it too long is skipped.
+    let mut c = Cam::new("rtsp://10.0.0.2/x");
+    c.answer("200 OK", "", "").unwrap();
+    let sdp = format!("v=0\r\nm=audio 0 RTP/AVP 0\r\na=control:{long}\r\n");
+    let err = c.answer("200 OK", "", &sdp).unwrap_err();
+    assert!(
+        matches!(err, Error::NoTracks(ref why) if why.contains("too long")),
+        "{err}"
+    );
+    // A redirect too long.
+    let mut c = Cam::new("rtsp://10.0.0.2/x");
+    c.answer("200 OK", "", "").unwrap();
+    let err = c
+        .answer(
+            "302 Found",
+            &format!("Location: rtsp://10.0.0.3/{long}\r\n"),
+            "",
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::BadReply { .. }), "{err}");
+    // A Digest challenge too long to answer.
+    let mut c = Cam::new("rtsp://u:p@10.0.0.2/x");
+    c.answer("200 OK", "", "").unwrap();
+    let nonce = "n".repeat(MAX_CHALLENGE_LEN);
+    let err = c
+        .answer(
+            "401 Unauthorized",
+            &format!("WWW-Authenticate: Digest realm=\"r\", nonce=\"{nonce}\"\r\n"),
+            "",
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("too long"), "{err}");
+}
