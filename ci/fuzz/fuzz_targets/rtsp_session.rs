@@ -19,7 +19,10 @@ fn check_sent(session: &mut ClientSession) {
     while let Some(bytes) = session.poll_transmit() {
         match decode(&bytes) {
             Ok(Some((Item::Message(_), used))) => assert_eq!(used, bytes.len()),
-            other => panic!("the session sent something that is not one message: {other:?}"),
+            other => panic!(
+                "the session sent something that is not one message: {other:?}: {:?}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            ),
         }
     }
 }
