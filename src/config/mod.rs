@@ -34,6 +34,7 @@ mod section;
 mod diff;
 mod dvr;
 mod error;
+mod ingest;
 mod schema;
 mod security;
 mod vhost;
@@ -48,6 +49,7 @@ use std::path::Path;
 
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
+pub use ingest::{Ingest, IngestMode, MAX_INGESTS};
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 
@@ -396,10 +398,34 @@ section! {
         default_vhost: Vhost = Vhost::embedded(DEFAULT_VHOST.to_owned());
         /// Named vhosts by canonical (lower-case) name.
         vhosts: BTreeMap<String, Vhost> = BTreeMap::new();
+        /// `[[ingest]]` (SRS: `vhost { ingest { input.url } }`, through ffmpeg): cameras pulled
+        /// over RTSP into the hub, in file order. Read at start.
+        pub ingests: Vec<Ingest> = Vec::new() => "ingest" @show(ingest::show_ingests) @restart;
     }
-    raw apply_vhosts {
+    raw apply_tables {
         vhost: BTreeMap<Spanned<String>, RawVhost>,
+        ingest: Vec<Spanned<ingest::RawIngest>>,
     }
+}
+
+/// The tables of tables as written: `[vhost.NAME]` and `[[ingest]]`.
+type RawTables = (
+    Option<BTreeMap<Spanned<String>, RawVhost>>,
+    Option<Vec<Spanned<ingest::RawIngest>>>,
+);
+
+/// The tables of tables: `[vhost.NAME]` and `[[ingest]]`.
+fn apply_tables(
+    config: &mut Config,
+    (vhosts, ingests): RawTables,
+    path: &str,
+    at: &ErrorAt<'_>,
+) -> Result<(), ConfigError> {
+    apply_vhosts(config, (vhosts,), path, at)?;
+    if let Some(raw) = ingests {
+        config.ingests = ingest::apply(raw, at)?;
+    }
+    Ok(())
 }
 
 /// The `[vhost.NAME]` tables, each over the embedded defaults (see the module doc).

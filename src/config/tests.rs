@@ -998,9 +998,11 @@ mod shipped_example {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
+            // `[table]`, or `[[ingest]]`, an array of tables whose keys are listed as `ingest.KEY`.
             if let Some(header) = line.strip_prefix('[') {
                 table = String::new();
-                for part in split_dotted(header.trim_end_matches(']')) {
+                let header = header.trim_start_matches('[').trim_end_matches(']');
+                for part in split_dotted(header) {
                     error::push_key(&mut table, &part);
                 }
                 continue;
@@ -1049,9 +1051,11 @@ mod shipped_example {
         use section::Section;
         let mut defined = Vec::new();
         Config::file_keys("", &mut defined);
-        // `vhost` is the table of vhosts; each holds the vhost keys.
-        defined.retain(|key| key != "vhost");
+        // `vhost` is the table of vhosts; each holds the vhost keys. `ingest` is the array of
+        // `[[ingest]]` tables; each holds the ingest keys.
+        defined.retain(|key| key != "vhost" && key != "ingest");
         Vhost::file_keys("vhost.*", &mut defined);
+        crate::config::Ingest::file_keys("ingest", &mut defined);
 
         let text = example_uncommented();
         parse(&text);
@@ -1092,6 +1096,7 @@ mod shipped_example {
                 "http_api.listen",
                 "gb28181.invite",
                 "gb28181.on_demand_grace",
+                "ingest",
             ]
             .contains(&key)
         };
@@ -1110,6 +1115,7 @@ mod shipped_example {
             "\"none\"",
             "\"live/cam\"",
             "\"/rec/\"",
+            "\"rtsp://127.0.0.1:8554/cam\"",
         ];
         let lines: Vec<&str> = text.lines().collect();
         for (i, path, value) in assignments(&text) {
@@ -1146,6 +1152,8 @@ mod shipped_example {
             let shown = match path.as_str() {
                 "gb28181.rtp_port_min" | "gb28181.rtp_port_max" => "gb28181.rtp_ports",
                 "http_api.auth.enabled" => "http_api.auth",
+                // The `[[ingest]]` entries are one value in the reload log.
+                p if p.starts_with("ingest.") => "ingest",
                 p => p,
             };
             let diff = base.diff(&changed);
@@ -1197,4 +1205,55 @@ fn values_of_other_kinds_are_named() {
         message,
         "unknown field `user`, expected one of `enabled`, `username`, `password`"
     );
+}
+
+#[cfg(feature = "rtsp")]
+#[test]
+fn ingest_entries_are_read_and_checked() {
+    use crate::config::IngestMode;
+    assert!(Config::embedded().ingests.is_empty());
+    let c = parse(
+        "[[ingest]]\nurl = \"rtsp://admin:pw@10.0.0.2/s1\"\nstream = \"live/door\"\n\
+         [[ingest]]\nurl = \"rtsp://10.0.0.3:8554/s\"\nstream = \"live/yard\"\n\
+         mode = \"on_demand\"\non_demand_close_after = 3\n",
+    );
+    assert_eq!(c.ingests.len(), 2);
+    let (a, b) = (&c.ingests[0], &c.ingests[1]);
+    assert_eq!((a.app(), a.stream_name()), ("live", "door"));
+    assert_eq!(
+        (a.mode, a.on_demand_close_after_s),
+        (IngestMode::Always, 10)
+    );
+    assert_eq!(a.vhost, crate::config::DEFAULT_VHOST);
+    assert_eq!(
+        (b.mode, b.on_demand_close_after_s),
+        (IngestMode::OnDemand, 3)
+    );
+    // The reload log: one line, the password hidden, marked as needing a restart.
+    let diff = Config::embedded().diff(&c);
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(diff[0].starts_with("ingest: [] -> ["), "{diff:?}");
+    assert!(
+        diff[0].contains("admin:***@") && !diff[0].contains("pw"),
+        "{diff:?}"
+    );
+    assert!(diff[0].ends_with("(needs a restart to apply)"), "{diff:?}");
+
+    let (line, _, key, message) = fail("[[ingest]]\nurl = \"http://x/y\"\nstream = \"a/b\"\n");
+    assert_eq!((line, key.as_str()), (2, "ingest[0].url"), "{message}");
+    let (line, _, key, message) = fail("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"ab\"\n");
+    assert_eq!((line, key.as_str()), (3, "ingest[0].stream"), "{message}");
+    let (_, _, key, message) = fail("[[ingest]]\nstream = \"a/b\"\n");
+    assert_eq!(key, "ingest[0].url");
+    assert!(message.contains("required"), "{message}");
+    let (_, _, key, message) = fail(
+        "[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\n\
+         [[ingest]]\nurl = \"rtsp://x/z\"\nstream = \"a/b\"\n",
+    );
+    assert_eq!(key, "ingest[1].stream");
+    assert!(message.contains("already pulled"), "{message}");
+    let (line, _, _, message) =
+        fail("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\nmode = \"sometimes\"\n");
+    assert_eq!(line, 4);
+    assert!(message.contains("always, on_demand"), "{message}");
 }

@@ -27,6 +27,8 @@ mod hls;
 mod http;
 #[cfg(feature = "rtmp")]
 mod rtmp;
+#[cfg(feature = "rtsp")]
+mod rtsp;
 
 /// The terms of every compiled-in protocol, in the order the budget lists them.
 const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
@@ -36,6 +38,8 @@ const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
     http::term,
     #[cfg(feature = "gb28181")]
     gb28181::term,
+    #[cfg(feature = "rtsp")]
+    rtsp::term,
 ];
 
 /// Lines that need the whole of [`Limits`] (the largest frame of every ingest, say), made once

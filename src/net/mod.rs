@@ -9,6 +9,8 @@ pub mod gb28181;
 pub mod http;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
+#[cfg(feature = "rtsp")]
+pub mod rtsp;
 pub mod sock;
 #[cfg(feature = "dvr")]
 pub mod wall;
@@ -114,6 +116,9 @@ pub struct Shared {
     /// The disk thread, for file reads (its writes go through `ctx.files`).
     #[cfg(feature = "http")]
     pub disk: disk::Disk,
+    /// The `[[ingest]]` tasks' handles, for the hub's viewer events.
+    #[cfg(feature = "rtsp")]
+    pub ingests: Rc<rtsp::Ingests>,
 }
 
 /// Accepts on `listener`, or never when there is none.
@@ -186,6 +191,8 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         gb: Rc::default(),
         #[cfg(feature = "http")]
         disk,
+        #[cfg(feature = "rtsp")]
+        ingests: Rc::default(),
     };
     let ctx = shared.ctx.clone();
     #[cfg(feature = "disk")]
@@ -198,6 +205,8 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         *shared.gb.borrow_mut() = Some(handle);
     }
     drop_privileges(user.as_deref())?;
+    #[cfg(feature = "rtsp")]
+    rtsp::start(&shared);
     if let Some(l) = &http {
         log::info!("HTTP listening on {}", l.local_addr()?);
     }
@@ -266,6 +275,15 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     // Files being written (recordings) are finished, for a few seconds at most: a disk that
     // does not answer leaves them to the repair at the next start.
     let give_up = clock.now_ms() + STOP_WAIT_MS;
+    // Pulled cameras get their TEARDOWN (sent at once; the wait is for a camera that does not
+    // take it, bounded like the files).
+    #[cfg(feature = "rtsp")]
+    {
+        rtsp::stop(&shared);
+        while rtsp::connected(&shared) > 0 && clock.now_ms() < give_up {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     while crate::server::stop_outputs(&ctx) && clock.now_ms() < give_up {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -393,7 +411,8 @@ async fn sweep(ctx: ServerCtx, clock: Clock) {
 }
 
 /// The one consumer of the hub's events: woken by each, it logs them (debug) and hands them
-/// to what follows them (on-demand GB28181 invites on Watched/Unwatched), so a player's
+/// to what follows them (on-demand GB28181 invites and RTSP ingests on Watched/Unwatched), so
+/// a player's
 /// arrival reaches a camera at once, not at the next sweep.
 async fn hub_events(shared: Shared) {
     let hub = shared.ctx.hub.clone();
@@ -410,6 +429,8 @@ async fn hub_events(shared: Shared) {
                     gb28181::handle_hub_event(&gb, &shared, &event);
                 }
             }
+            #[cfg(feature = "rtsp")]
+            rtsp::handle_hub_event(&shared, &event);
         }
     }
 }
@@ -482,6 +503,8 @@ mod tests {
             gb: Rc::default(),
             #[cfg(feature = "http")]
             disk: disk::Disk::start().expect("disk thread").0,
+            #[cfg(feature = "rtsp")]
+            ingests: Rc::default(),
         }
     }
 

@@ -16,6 +16,8 @@ pub mod hls;
 pub mod http;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
+#[cfg(feature = "rtsp")]
+pub mod rtsp;
 #[cfg(feature = "http")]
 pub mod static_files;
 pub mod stats;

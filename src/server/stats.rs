@@ -26,6 +26,9 @@ pub enum ClientKind {
     /// A GB28181 camera channel publishing (ours: SRS relays such a stream through RTMP to
     /// itself and lists that `fmle-publish` client).
     GbPublish,
+    /// An RTSP camera pulled by an `[[ingest]]` (ours: SRS's ffmpeg ingest is an
+    /// `fmle-publish` client).
+    RtspIngest,
     Api,
 }
 
@@ -40,12 +43,16 @@ impl ClientKind {
             ClientKind::TsPlay => "ts-play",
             ClientKind::HlsPlay => "hls-play",
             ClientKind::GbPublish => "gb28181-publish",
+            ClientKind::RtspIngest => "rtsp-ingest",
             ClientKind::Api => "api",
         }
     }
 
     pub fn is_publish(self) -> bool {
-        matches!(self, ClientKind::RtmpPublish | ClientKind::GbPublish)
+        matches!(
+            self,
+            ClientKind::RtmpPublish | ClientKind::GbPublish | ClientKind::RtspIngest
+        )
     }
 }
 

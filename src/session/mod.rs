@@ -5,3 +5,5 @@
 pub mod gb28181;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
+#[cfg(feature = "rtsp")]
+pub mod rtsp;

@@ -1,0 +1,231 @@
+//! `[[ingest]]`: cameras the server pulls into the hub over RTSP (ours; SRS's `vhost { ingest
+//! NAME { input { url ...; } } }` runs ffmpeg for it). Each entry is one camera:
+//!
+//! ```toml
+//! [[ingest]]
+//! url = "rtsp://admin:password@192.168.1.64:554/Streaming/Channels/101"
+//! stream = "live/frontdoor"          # app/stream on the default vhost
+//! mode = "on_demand"                 # or "always"
+//! on_demand_close_after = 10         # seconds without players before hanging up
+//! ```
+//!
+//! Entries are read at start: a reload logs a change as needing a restart.
+
+use toml::Spanned;
+
+use super::schema::{Int, Keyword};
+use super::section::{join, no_hook, plain, ErrorAt};
+use super::ConfigError;
+use crate::media::DEFAULT_VHOST;
+
+/// Most `[[ingest]]` entries. Why: each is a camera connection with its own buffers (see
+/// `limits`); a gateway on a router has a handful of cameras.
+pub const MAX_INGESTS: usize = 32;
+
+keywords! {
+    /// When a camera is pulled (`ingest.mode`).
+    pub enum IngestMode {
+        /// From start to stop, reconnecting after failures.
+        Always = "always",
+        /// While its stream has players (RTMP, HTTP-FLV, HTTP-TS, HLS): connected when the
+        /// first comes, torn down `on_demand_close_after` seconds after the last leaves.
+        OnDemand = "on_demand",
+    }
+}
+
+section! {
+    /// One `[[ingest]]` entry.
+    pub struct Ingest: RawIngest, "an ingest table (url, stream, vhost, mode, on_demand_close_after)" {
+        /// `ingest.url`: `rtsp://[user:password@]host[:port]/path` of the camera; the
+        /// credentials answer its Basic or Digest challenge. Required.
+        @check(check_url) @show(show_url)
+        url: String = String::new() => url: Spanned<String>;
+        /// `ingest.stream`: `app/stream` the camera publishes as. Required.
+        @check(check_stream) @show(plain)
+        stream: String = String::new() => stream: Spanned<String>;
+        /// `ingest.vhost`: the vhost of the stream (default: the default vhost).
+        @check(check_vhost) @show(plain)
+        vhost: String = DEFAULT_VHOST.to_owned() => vhost: Spanned<String>;
+        /// `ingest.mode`: "always" or "on_demand".
+        mode: IngestMode = IngestMode::Always => mode: Keyword<IngestMode>;
+        /// `ingest.on_demand_close_after`, seconds: with mode "on_demand", how long the camera
+        /// goes on after its last player left; a player who comes back meanwhile finds it
+        /// still playing.
+        on_demand_close_after_s: u32 = 10 => on_demand_close_after: Int<0, 3_600>;
+    }
+    nested {}
+    extra {}
+    raw no_hook {}
+}
+
+impl Ingest {
+    /// The app of `stream` (before the `/`).
+    pub fn app(&self) -> &str {
+        self.stream.split_once('/').map_or("", |(a, _)| a)
+    }
+
+    /// The stream name of `stream` (after the `/`).
+    pub fn stream_name(&self) -> &str {
+        self.stream.split_once('/').map_or("", |(_, s)| s)
+    }
+
+    /// The URL without its password, for logs.
+    pub fn url_for_log(&self) -> String {
+        show_url(&self.url)
+    }
+}
+
+/// The URL with the password replaced by `***` (the reload log, our log).
+fn show_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn check_url(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<String, ConfigError> {
+    let span = value.span();
+    let url = value.into_inner();
+    let refuse = |message: String| Err(at(span.clone(), key.to_owned(), message));
+    if !cfg!(feature = "rtsp") {
+        return refuse(
+            "this build does not have RTSP ingest (Cargo feature rtsp); see boards/ or build \
+             with --features full"
+                .to_owned(),
+        );
+    }
+    #[cfg(feature = "rtsp")]
+    {
+        use crate::session::rtsp::MAX_URL_LEN;
+        use crate::wire::rtsp::url::{Scheme, Url};
+        match Url::parse(&url) {
+            Some(u) if u.request_uri().len() > MAX_URL_LEN => {
+                return refuse(format!("longer than {MAX_URL_LEN} bytes"))
+            }
+            Some(u) if u.scheme == Scheme::Rtsp => {}
+            Some(_) => return refuse("rtsps:// is not supported; use rtsp://".to_owned()),
+            None => {
+                return refuse(format!(
+                    "expected rtsp://[user:password@]host[:port]/path, found {:?}",
+                    show_url(&url)
+                ))
+            }
+        }
+    }
+    Ok(url)
+}
+
+fn check_stream(
+    value: Spanned<String>,
+    key: &str,
+    at: &ErrorAt<'_>,
+) -> Result<String, ConfigError> {
+    let span = value.span();
+    let stream = value.into_inner();
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 128
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    };
+    match stream.split_once('/') {
+        Some((app, name)) if name_ok(app) && name_ok(name) => Ok(stream),
+        _ => Err(at(
+            span,
+            key.to_owned(),
+            format!("expected \"app/stream\" (letters, digits, '.', '-', '_'), found {stream:?}"),
+        )),
+    }
+}
+
+fn check_vhost(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<String, ConfigError> {
+    let span = value.span();
+    super::canonical_vhost_name(value.get_ref())
+        .map_err(|message| at(span, key.to_owned(), message))
+}
+
+/// Reads the `[[ingest]]` entries: each over the defaults, `url` and `stream` required, at
+/// most [`MAX_INGESTS`], no two publishing the same stream.
+pub(super) fn apply(
+    raw: Vec<Spanned<RawIngest>>,
+    at: &ErrorAt<'_>,
+) -> Result<Vec<Ingest>, ConfigError> {
+    use super::section::Section;
+    let mut ingests: Vec<Ingest> = Vec::new();
+    for (i, entry) in raw.into_iter().enumerate() {
+        let span = entry.span();
+        let path = format!("ingest[{i}]");
+        if i >= MAX_INGESTS {
+            return Err(at(
+                span,
+                path,
+                format!("more than {MAX_INGESTS} [[ingest]] entries"),
+            ));
+        }
+        let mut ingest = Ingest::defaults();
+        ingest.apply(entry.into_inner(), &path, at)?;
+        for (value, name) in [(&ingest.url, "url"), (&ingest.stream, "stream")] {
+            if value.is_empty() {
+                return Err(at(
+                    span.clone(),
+                    join(&path, name),
+                    "required in every [[ingest]]".to_owned(),
+                ));
+            }
+        }
+        if ingests
+            .iter()
+            .any(|o| o.vhost == ingest.vhost && o.stream == ingest.stream)
+        {
+            return Err(at(
+                span,
+                join(&path, "stream"),
+                format!(
+                    "{:?} is already pulled by another [[ingest]]",
+                    ingest.stream
+                ),
+            ));
+        }
+        ingests.push(ingest);
+    }
+    Ok(ingests)
+}
+
+/// `ingest` in the reload log: one entry after the other, passwords hidden.
+pub(super) fn show_ingests(ingests: &[Ingest]) -> String {
+    let shown: Vec<String> = ingests
+        .iter()
+        .map(|i| {
+            format!(
+                "{}/{} <- {} ({}, on_demand_close_after {})",
+                i.vhost,
+                i.stream,
+                show_url(&i.url),
+                i.mode.as_str(),
+                i.on_demand_close_after_s
+            )
+        })
+        .collect();
+    format!("[{}]", shown.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            show_url("rtsp://admin:p@ss@10.0.0.2:554/s?x=1"),
+            "rtsp://admin:***@10.0.0.2:554/s?x=1"
+        );
+        assert_eq!(show_url("rtsp://10.0.0.2/s"), "rtsp://10.0.0.2/s");
+    }
+}

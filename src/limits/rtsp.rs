@@ -1,0 +1,73 @@
+//! RTSP ingest's terms: each `[[ingest]]` is a camera connection we open (not counted under
+//! `max_connections`, which limits accepted connections), on its own line (none without
+//! `[[ingest]]` entries).
+
+use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
+use crate::config::Config;
+use crate::net::rtsp::READ_BUFFER;
+use crate::session::rtsp::{MAX_INPUT, MAX_TRACKS};
+
+/// Per pulled camera: its read buffer, the session's input buffer (one RTSP message or
+/// interleaved frame being received, plus one read), one access unit being assembled per
+/// track (at most `rtmp.max_message_bytes`, the largest frame the hub takes from any
+/// publisher) and the connection's state. The frame an access unit becomes is the stream's,
+/// counted in the streams line.
+pub(super) fn term(config: &Config) -> Option<Term> {
+    let ingests = config.ingests.len();
+    if ingests == 0 {
+        return None;
+    }
+    let frame = config.rtmp_max_message_bytes;
+    let per_camera = CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + MAX_TRACKS * frame;
+    Some(Term {
+        protocol: "rtsp ingest",
+        connection_bytes: 0,
+        connection_parts: String::new(),
+        shared_bytes: 0,
+        publisher_pending_bytes: 0,
+        frame_bytes: frame,
+        send_buffer_bytes: 0,
+        lines: vec![BudgetLine {
+            what: "ingests",
+            formula: format!(
+                "{ingests} [[ingest]] x {} (read buffer {} + RTSP input {} + {MAX_TRACKS} \
+                 tracks x access unit {} (rtmp.max_message_bytes) + state {})",
+                kib(per_camera),
+                kib(READ_BUFFER),
+                kib(MAX_INPUT),
+                kib(frame),
+                kib(CONNECTION_BYTES),
+            ),
+            bytes: (ingests * per_camera) as u64,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::limits::Limits;
+
+    #[test]
+    fn each_ingest_costs_its_buffers_and_access_units() {
+        let line = |text: &str| {
+            let config = Config::from_toml_str(text, "t").unwrap();
+            Limits::of(&config)
+                .budget()
+                .lines
+                .into_iter()
+                .find(|l| l.what == "ingests")
+        };
+        assert_eq!(line(""), None);
+        let one = "[[ingest]]\nurl = \"rtsp://10.0.0.2/a\"\nstream = \"live/a\"\n";
+        let two = format!("{one}[[ingest]]\nurl = \"rtsp://10.0.0.3/b\"\nstream = \"live/b\"\n");
+        let (a, b) = (line(one).unwrap(), line(&two).unwrap());
+        assert_eq!(b.bytes, 2 * a.bytes);
+        // Two 4 MiB access units (rtmp.max_message_bytes) and about 100 KiB of buffers.
+        assert!(
+            (8 << 20) < a.bytes && a.bytes < (8 << 20) + (128 << 10),
+            "{a:?}"
+        );
+        assert!(a.formula.contains("rtmp.max_message_bytes"), "{a:?}");
+    }
+}

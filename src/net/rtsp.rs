@@ -1,0 +1,329 @@
+//! The RTSP camera ingest driver: one task per `[[ingest]]`. It waits until the ingest is
+//! wanted (`server::rtsp::Demand`: always, or while its stream has viewers), connects,
+//! feeds the client session (`session::rtsp`) the camera's bytes and the time, writes the
+//! session's requests, hands its frames to the stream (`server::rtsp::Publisher`), sleeps
+//! until the session's next deadline, and reconnects after a failure with exponential backoff
+//! (1 s → 30 s). Each attempt is logged once, each failure once with the camera's reply.
+//!
+//! Viewers reach a waiting on-demand ingest through [`handle_hub_event`] (the hub's
+//! Watched/Unwatched events), not by polling.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use super::sock::read_some;
+use super::{write_all, Clock, Shared};
+use crate::config::Ingest;
+use crate::live::{HubEvent, StreamKey};
+use crate::server::rtsp::{client_config, client_id, stream_key, Backoff, Demand, Publisher};
+use crate::session::rtsp::{ClientSession, Event, State, MAX_READ};
+
+/// Bytes read from a camera's socket at once. RAM: one buffer per connected camera (a camera
+/// sends all the time, so a buffer shared per thread would not save anything).
+pub const READ_BUFFER: usize = MAX_READ;
+
+/// How long a write to the camera may block (our requests are small: a camera that does not
+/// take them is gone).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the hub and the server tell an ingest's task: whether its stream is watched, and
+/// that the server stops.
+pub struct IngestHandle {
+    pub key: StreamKey,
+    watched: Cell<bool>,
+    changed: Notify,
+}
+
+/// The ingests of this process, for [`handle_hub_event`] and [`stop`].
+#[derive(Default)]
+pub struct Ingests {
+    handles: RefCell<Vec<Rc<IngestHandle>>>,
+    /// The server stops: every ingest tears its session down and ends.
+    stopping: Cell<bool>,
+    /// Ingests connected to their camera now.
+    connected: Cell<usize>,
+}
+
+/// The server stops: each connected ingest sends TEARDOWN (cameras limit their RTSP sessions,
+/// and one left open until its timeout can keep a restarted server out). Returns at once; see
+/// [`connected`] for when they are done.
+pub fn stop(shared: &Shared) {
+    shared.ingests.stopping.set(true);
+    for handle in shared.ingests.handles.borrow().iter() {
+        handle.changed.notify_one();
+    }
+}
+
+/// Ingests still connected to their camera.
+pub fn connected(shared: &Shared) -> usize {
+    shared.ingests.connected.get()
+}
+
+/// Counts a connected ingest while it lives.
+struct Connected<'a>(&'a Ingests);
+
+impl<'a> Connected<'a> {
+    fn new(ingests: &'a Ingests) -> Connected<'a> {
+        ingests.connected.set(ingests.connected.get() + 1);
+        Connected(ingests)
+    }
+}
+
+impl Drop for Connected<'_> {
+    fn drop(&mut self) {
+        self.0
+            .connected
+            .set(self.0.connected.get().saturating_sub(1));
+    }
+}
+
+/// Starts one task per `[[ingest]]` of the config (read at start).
+pub fn start(shared: &Shared) {
+    let config = shared.ctx.config();
+    for (index, ingest) in config.ingests.iter().enumerate() {
+        let key = stream_key(&config, ingest);
+        let handle = Rc::new(IngestHandle {
+            watched: Cell::new(shared.ctx.hub.borrow().is_watched(&key)),
+            key,
+            changed: Notify::new(),
+        });
+        shared.ingests.handles.borrow_mut().push(handle.clone());
+        log::info!(
+            "ingest {}: {} ({})",
+            ingest.stream,
+            ingest.url_for_log(),
+            ingest.mode.as_str()
+        );
+        tokio::task::spawn_local(run(shared.clone(), ingest.clone(), index, handle));
+    }
+}
+
+/// A stream got its first viewer or lost its last: the ingest that publishes it learns it.
+pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
+    let (key, watched) = match event {
+        HubEvent::Watched { key } => (key, true),
+        HubEvent::Unwatched { key } => (key, false),
+        _ => return,
+    };
+    for handle in shared.ingests.handles.borrow().iter() {
+        if handle.key == *key {
+            handle.watched.set(watched);
+            handle.changed.notify_one();
+        }
+    }
+}
+
+/// How a pull ended without an error.
+enum End {
+    /// Nobody wants the stream any more (on demand): torn down.
+    Stopped,
+    /// The camera redirected us; connect to the session's new target.
+    Redirect,
+}
+
+/// One ingest, for the life of the process.
+async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHandle>) {
+    let clock = shared.clock;
+    let name = ingest.stream.clone();
+    let mut demand = Demand::new(&ingest);
+    let mut backoff = Backoff::default();
+    let mut attempt: u64 = 0;
+    let stopping = || shared.ingests.stopping.get();
+    loop {
+        demand.set_watched(handle.watched.get(), clock.now_ms());
+        while !demand.wanted(clock.now_ms()) && !stopping() {
+            handle.changed.notified().await;
+            demand.set_watched(handle.watched.get(), clock.now_ms());
+        }
+        if stopping() {
+            return;
+        }
+        let cnonce = format!("{:016x}", shared.rng.next_u64());
+        // The config of the moment, not kept across the pull (a reload replaces it).
+        let Some(client) = client_config(&shared.ctx.config(), &ingest, cnonce) else {
+            log::error!("ingest {name}: bad URL {}", ingest.url_for_log());
+            return;
+        };
+        attempt += 1;
+        log::info!(
+            "ingest {name}: connecting to {} (attempt {attempt})",
+            ingest.url_for_log()
+        );
+        let mut session = ClientSession::new(client, clock.now_ms());
+        let mut publisher = Publisher::new(handle.key.clone(), client_id(index));
+        let mut played = false;
+        let result = loop {
+            let r = pull(
+                &shared,
+                &name,
+                &handle,
+                &mut demand,
+                &mut session,
+                &mut publisher,
+                &mut played,
+            )
+            .await;
+            publisher.stop(&shared.ctx, clock.now_ms());
+            match r {
+                Ok(End::Redirect) => {
+                    let (host, port) = session.target();
+                    log::info!("ingest {name}: redirected to {host}:{port}");
+                }
+                other => break other,
+            }
+        };
+        if played {
+            backoff.reset();
+            attempt = 0;
+        }
+        if stopping() {
+            log::info!("ingest {name}: stopped");
+            return;
+        }
+        match result {
+            Ok(_) => {
+                log::info!(
+                    "ingest {name}: stopped, no players for {} s",
+                    ingest.on_demand_close_after_s
+                );
+                attempt = 0;
+            }
+            Err(e) => {
+                let wait = backoff.after_failure();
+                log::warn!(
+                    "ingest {name}: {}: {e}; retrying in {} s",
+                    ingest.url_for_log(),
+                    wait / 1000
+                );
+                let until = clock.now_ms() + wait;
+                while clock.now_ms() < until && !stopping() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(clock.instant(until)) => {}
+                        _ = handle.changed.notified() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One connection to the camera (or to where it redirects), until it fails, is no longer
+/// wanted, or redirects.
+async fn pull(
+    shared: &Shared,
+    name: &str,
+    handle: &IngestHandle,
+    demand: &mut Demand,
+    session: &mut ClientSession,
+    publisher: &mut Publisher,
+    played: &mut bool,
+) -> Result<End, Box<dyn std::error::Error>> {
+    let clock = shared.clock;
+    let (host, port) = session.target();
+    let timeout = Duration::from_millis(crate::server::rtsp::REQUEST_TIMEOUT_MS);
+    let mut stream = match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+        Ok(r) => r?,
+        Err(_) => return Err(format!("no connection to {host}:{port} within {timeout:?}").into()),
+    };
+    let _ = stream.set_nodelay(true);
+    let _connected = Connected::new(&shared.ingests);
+    let peer = stream.peer_addr()?;
+    publisher.connected(&shared.ctx, peer, clock.now_ms());
+    session.handle_connected(clock.now_ms());
+    drive(
+        shared,
+        name,
+        handle,
+        demand,
+        session,
+        publisher,
+        played,
+        &mut stream,
+        peer,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    shared: &Shared,
+    name: &str,
+    handle: &IngestHandle,
+    demand: &mut Demand,
+    session: &mut ClientSession,
+    publisher: &mut Publisher,
+    played: &mut bool,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> Result<End, Box<dyn std::error::Error>> {
+    let clock: Clock = shared.clock;
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut out: Vec<Bytes> = Vec::new();
+    loop {
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Playing { tracks } => {
+                    log::info!("ingest {name}: playing from {peer}: {tracks}");
+                    publisher.publish(&shared.ctx, clock.now_ms())?;
+                    *played = true;
+                }
+                Event::Redirect { .. } => return Ok(End::Redirect),
+            }
+        }
+        while let Some(frame) = session.poll_frame() {
+            // Some cameras send media before their PLAY reply: the stream starts with its
+            // first frame (its sequence header), whichever comes first.
+            if !publisher.is_published() {
+                publisher.publish(&shared.ctx, clock.now_ms())?;
+            }
+            publisher.on_frame(frame);
+        }
+        let stopping = shared.ingests.stopping.get();
+        if session.state() != State::Closed && (stopping || !demand.wanted(clock.now_ms())) {
+            session.teardown(clock.now_ms());
+        }
+        out.extend(std::iter::from_fn(|| session.poll_transmit()));
+        if !out.is_empty() {
+            let n: usize = out.iter().map(Bytes::len).sum();
+            match tokio::time::timeout(WRITE_TIMEOUT, write_all(stream, &mut out)).await {
+                Ok(r) => r?,
+                Err(_) => return Err("the camera does not read our requests".into()),
+            }
+            publisher.sent(n);
+        }
+        if session.state() == State::Closed {
+            return Ok(End::Stopped);
+        }
+        let deadline = match (session.poll_timeout(), demand.deadline()) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(clock.now_ms() + 60_000),
+        };
+        tokio::select! {
+            ready = stream.readable() => {
+                ready?;
+                match read_some(stream, &mut buf) {
+                    Ok(0) => return Err("the camera closed the connection".into()),
+                    Ok(n) => {
+                        publisher.received(n);
+                        session.handle_bytes(clock.now_ms(), &buf[..n])?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ = tokio::time::sleep_until(clock.instant(deadline)) => {
+                session.handle_timeout(clock.now_ms())?;
+            }
+            _ = handle.changed.notified() => {
+                demand.set_watched(handle.watched.get(), clock.now_ms());
+            }
+        }
+    }
+}

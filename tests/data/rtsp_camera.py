@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""A test IP camera: GStreamer's RTSP server with H.264 video and AAC audio.
+
+Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265]
+--h265 sends H.265 (x265enc, rtph265pay) instead of H.264.
+Prints "listening", then "client connected" / "client closed" per RTSP connection and
+"teardown" per TEARDOWN request (flushed), so a test can count the camera's clients. Runs
+until killed.
+"""
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+VIDEO = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ! "
+H264 = "x264enc key-int-max=50 tune=zerolatency speed-preset=ultrafast ! rtph264pay name=pay0 pt=96 "
+H265 = "x265enc key-int-max=50 tune=zerolatency speed-preset=ultrafast ! rtph265pay name=pay0 pt=96 "
+AUDIO = (
+    "audiotestsrc is-live=true ! audio/x-raw,rate=44100,channels=1 ! avenc_aac "
+    "! rtpmp4gpay name=pay1 pt=97"
+)
+
+
+def say(line):
+    print(line, flush=True)
+
+
+def main():
+    args = sys.argv[1:]
+    port, path, digest, video = args[0], "/cam", None, H264
+    i = 1
+    while i < len(args):
+        if args[i] == "--path":
+            path, i = args[i + 1], i + 2
+        elif args[i] == "--digest":
+            digest, i = args[i + 1], i + 2
+        elif args[i] == "--h265":
+            video, i = H265, i + 1
+        else:
+            sys.exit("unknown argument " + args[i])
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(port)
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch("( " + VIDEO + video + AUDIO + " )")
+    factory.set_shared(True)
+    if digest:
+        user, password = digest.split(":", 1)
+        auth = GstRtspServer.RTSPAuth()
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+        auth.add_digest(user, password, token)
+        server.set_auth(auth)
+        factory.add_role_from_structure(
+            Gst.Structure.from_string(
+                "user, media.factory.access=(boolean)true, "
+                "media.factory.construct=(boolean)true"
+            )[0]
+        )
+    server.get_mount_points().add_factory(path, factory)
+
+    def on_client(_server, client):
+        say("client connected")
+        client.connect("closed", lambda _c: say("client closed"))
+        client.connect("teardown-request", lambda _c, _ctx: say("teardown"))
+
+    server.connect("client-connected", on_client)
+    if server.attach(None) == 0:
+        sys.exit("cannot listen on port " + port)
+    say("listening")
+    GLib.MainLoop().run()
+
+
+main()

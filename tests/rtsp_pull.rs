@@ -1,0 +1,315 @@
+//! RTSP camera pull (`[[ingest]]`) against a real RTSP server: GStreamer's (gst-rtsp-server,
+//! through tests/data/rtsp_camera.py) serving H.264 (x264enc, rtph264pay) and AAC
+//! (avenc_aac, rtpmp4gpay), with and without Digest authentication. What the hub gets is read
+//! back over HTTP-FLV and RTMP by ffmpeg and ffprobe.
+//!
+//! Cameras listen on 127.0.0.1:23220..=23229, one port per test; every process a test starts
+//! is killed by its PID when its guard drops; every wait is bounded.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{ffmpeg_read, ffprobe, require, Server, TempDir};
+
+const CAMERA_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rtsp_camera.py");
+
+/// The GStreamer test camera on `port`, killed (by PID) when dropped.
+struct Camera {
+    child: Child,
+    port: u16,
+    out: Arc<Mutex<String>>,
+}
+
+impl Camera {
+    /// Starts the camera and waits until it listens; `digest`: `user:password` it requires.
+    fn start(port: u16, digest: Option<&str>) -> Camera {
+        Camera::start_with(port, digest, &[])
+    }
+
+    /// [`Camera::start`] with more arguments for the script (`--h265`).
+    fn start_with(port: u16, digest: Option<&str>, args: &[&str]) -> Camera {
+        require("/usr/bin/python3");
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(CAMERA_SCRIPT).arg(port.to_string()).args(args);
+        if let Some(d) = digest {
+            cmd.args(["--digest", d]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tests/data/rtsp_camera.py (python3-gi, gir1.2-gst-rtsp-server-1.0)");
+        let stdout = child.stdout.take().unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut o = sink.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+        let camera = Camera { child, port, out };
+        assert!(
+            camera.wait_for("listening", 1, Duration::from_secs(15)),
+            "the camera did not start (ci/install-deps installs python3-gi and \
+             gir1.2-gst-rtsp-server-1.0): {}",
+            camera.output()
+        );
+        camera
+    }
+
+    fn url(&self, userinfo: &str) -> String {
+        format!("rtsp://{userinfo}127.0.0.1:{}/cam", self.port)
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// RTSP connections the camera accepted so far.
+    fn connections(&self) -> usize {
+        self.output().matches("client connected").count()
+    }
+
+    /// RTSP connections that closed so far.
+    fn closed(&self) -> usize {
+        self.output().matches("client closed").count()
+    }
+
+    /// Waits until `line` was printed `count` times.
+    fn wait_for(&self, line: &str, count: usize, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.output().matches(line).count() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ingest(url: &str, stream: &str, extra: &str) -> String {
+    format!("[[ingest]]\nurl = \"{url}\"\nstream = \"{stream}\"\n{extra}")
+}
+
+/// Records `seconds` of `input` into a file and probes it: codecs, frame counts and every
+/// error ffmpeg or ffprobe printed.
+fn receive(dir: &TempDir, input: &str, seconds: u32, name: &str) -> common::Probe {
+    let file = dir.path(name);
+    let (ok, err) = ffmpeg_read(dir, input, seconds, &file, Duration::from_secs(40));
+    assert!(ok, "ffmpeg could not read {input}: {err}");
+    assert!(
+        err.trim().is_empty(),
+        "ffmpeg errors reading {input}: {err}"
+    );
+    let probe = ffprobe(dir, file.to_str().unwrap(), Duration::from_secs(30));
+    assert!(probe.success, "ffprobe {name}: {}", probe.errors);
+    probe
+}
+
+/// H.264 + AAC from the camera, frames enough for `seconds`, starting on a keyframe, no
+/// decode error.
+fn check_camera_stream(probe: &common::Probe, seconds: usize, what: &str) {
+    check_stream(probe, "h264", seconds, what);
+}
+
+/// `video` + AAC from the camera (see [`check_camera_stream`]).
+fn check_stream(probe: &common::Probe, video: &str, seconds: usize, what: &str) {
+    assert_eq!(probe.codecs, ["aac", video], "{what}: {probe:?}");
+    // 25 fps video and 44100/1024 = 43 AAC frames a second; half of that at least (the
+    // recording starts at the first keyframe, within 2 s).
+    assert!(
+        probe.video_frames >= seconds * 25 / 2,
+        "{what}: {} video frames",
+        probe.video_frames
+    );
+    assert!(
+        probe.audio_frames >= seconds * 43 / 2,
+        "{what}: {} audio frames",
+        probe.audio_frames
+    );
+    assert_eq!(
+        probe.first_video.as_ref().map(|v| v.0),
+        Some(true),
+        "{what}"
+    );
+    assert!(probe.errors.trim().is_empty(), "{what}: {}", probe.errors);
+    assert_eq!(probe.video_size, Some((320, 240)), "{what}");
+}
+
+#[test]
+fn an_always_ingest_is_played_over_http_flv_and_rtmp() {
+    let camera = Camera::start(23220, None);
+    let server = Server::start(&ingest(&camera.url(""), "live/cam", ""));
+    assert!(
+        server.wait_log("ingest live/cam: playing from", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    let dir = TempDir::new("rtsp-always");
+    let flv = receive(&dir, &server.http_url("live/cam.flv"), 5, "flv.flv");
+    check_camera_stream(&flv, 5, "HTTP-FLV");
+    let rtmp = receive(&dir, &server.url("live/cam"), 3, "rtmp.flv");
+    check_camera_stream(&rtmp, 3, "RTMP");
+    // One connection to the camera the whole time.
+    assert_eq!(camera.connections(), 1, "{}", camera.output());
+    let log = server.log();
+    assert!(
+        log.contains("playing from 127.0.0.1:23220: H264, AAC"),
+        "{log}"
+    );
+    // The server stops: the camera gets its TEARDOWN first.
+    let mut server = server;
+    assert!(server.stop(Duration::from_secs(10)).is_some());
+    assert!(
+        camera.wait_for("teardown", 1, Duration::from_secs(5)),
+        "{}",
+        camera.output()
+    );
+    assert!(
+        server.log().contains("ingest live/cam: stopped"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn digest_authentication_with_the_urls_credentials() {
+    let camera = Camera::start(23221, Some("admin:s3cret"));
+    let config = ingest(&camera.url("admin:s3cret@"), "live/good", "")
+        + &ingest(&camera.url("admin:wrong@"), "live/bad", "");
+    let server = Server::start(&config);
+    assert!(
+        server.wait_log("ingest live/good: playing from", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.wait_log("ingest live/bad: ", Duration::from_secs(15))
+            && server.wait_log("wrong user or password", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    // Passwords never reach the log.
+    assert!(!log.contains("s3cret") && !log.contains("wrong@"), "{log}");
+    assert!(log.contains("DESCRIBE: 401 Unauthorized"), "{log}");
+    let dir = TempDir::new("rtsp-digest");
+    let flv = receive(&dir, &server.http_url("live/good.flv"), 3, "good.flv");
+    check_camera_stream(&flv, 3, "HTTP-FLV with Digest");
+}
+
+#[test]
+fn an_on_demand_ingest_pulls_only_while_watched() {
+    let camera = Camera::start(23222, None);
+    let server = Server::start(&ingest(
+        &camera.url(""),
+        "live/door",
+        "mode = \"on_demand\"\non_demand_close_after = 2\n",
+    ));
+    // Nobody watches: the camera is left alone.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(camera.connections(), 0, "{}", server.log());
+    // A player comes: the camera is pulled and the player gets the stream from a keyframe.
+    let dir = TempDir::new("rtsp-on-demand");
+    let flv = receive(&dir, &server.http_url("live/door.flv"), 4, "door.flv");
+    check_camera_stream(&flv, 4, "on-demand HTTP-FLV");
+    assert_eq!(camera.connections(), 1, "{}", camera.output());
+    let left = Instant::now();
+    // The player left: after the grace (2 s) the camera's session is torn down.
+    assert!(
+        camera.wait_for("teardown", 1, Duration::from_secs(15))
+            && camera.wait_for("client closed", 1, Duration::from_secs(5)),
+        "camera: {}\nserver: {}",
+        camera.output(),
+        server.log()
+    );
+    let after = left.elapsed();
+    assert!(
+        after >= Duration::from_millis(1500),
+        "closed after {after:?}"
+    );
+    assert!(
+        server.wait_log(
+            "ingest live/door: stopped, no players for 2 s",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.log()
+    );
+    // And an RTMP player brings it back.
+    let rtmp = receive(&dir, &server.url("live/door"), 2, "door-rtmp.flv");
+    check_camera_stream(&rtmp, 2, "on-demand RTMP");
+    assert_eq!(camera.connections(), 2, "{}", camera.output());
+    assert_eq!(camera.closed(), 1, "{}", camera.output());
+}
+
+#[test]
+fn a_lost_camera_is_retried_with_backoff_until_it_returns() {
+    let camera = Camera::start(23223, None);
+    let url = camera.url("");
+    let server = Server::start(&ingest(&url, "live/yard", ""));
+    assert!(
+        server.wait_log("ingest live/yard: playing from", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    drop(camera);
+    // The failure and each refused reconnect are logged once, waiting longer each time.
+    for wait in ["retrying in 1 s", "retrying in 2 s", "retrying in 4 s"] {
+        assert!(
+            server.wait_log(wait, Duration::from_secs(15)),
+            "{wait}: {}",
+            server.log()
+        );
+    }
+    let log = server.log();
+    assert!(log.contains("the camera closed the connection"), "{log}");
+    assert!(log.contains("Connection refused"), "{log}");
+    // The camera returns: the ingest plays again at its next attempt.
+    let camera = Camera::start(23223, None);
+    let end = Instant::now() + Duration::from_secs(20);
+    while server
+        .log()
+        .matches("ingest live/yard: playing from")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < end, "not back: {}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dir = TempDir::new("rtsp-backoff");
+    let flv = receive(&dir, &server.http_url("live/yard.flv"), 3, "yard.flv");
+    check_camera_stream(&flv, 3, "after the camera returned");
+    assert_eq!(camera.connections(), 1, "{}", camera.output());
+}
+
+#[test]
+fn an_h265_camera_is_played_over_http_ts() {
+    // Debian's ffmpeg 5.1 reads no H.265 in FLV (Enhanced RTMP came with 6.1): HTTP-TS.
+    let camera = Camera::start_with(23224, None, &["--h265"]);
+    let server = Server::start(&ingest(&camera.url(""), "live/hevc", ""));
+    assert!(
+        server.wait_log("ingest live/hevc: playing from", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    assert!(server.log().contains("H265, AAC"), "{}", server.log());
+    let dir = TempDir::new("rtsp-h265");
+    let ts = receive(&dir, &server.http_url("live/hevc.ts"), 4, "hevc.ts");
+    check_stream(&ts, "hevc", 4, "H.265 over HTTP-TS");
+}
