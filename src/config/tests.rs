@@ -964,12 +964,15 @@ fn per_item_caps_are_keys() {
     }
 }
 
-// The shipped example turns on every protocol of the `small` set.
+// The shipped example turns on every protocol of the `full` set (uncommented, its
+// `[[ingest]]` needs `rtsp`).
 #[cfg(all(
     feature = "hls",
     feature = "api",
     feature = "http-flv",
-    feature = "gb28181"
+    feature = "gb28181",
+    feature = "dvr",
+    feature = "rtsp"
 ))]
 mod shipped_example {
     use super::*;
