@@ -169,6 +169,17 @@ dvr_max_bytes = 8589934592
 dvr_min_free_bytes = 1048576
 dvr_sync = 5
 dvr_queue_bytes = 524288
+[vhost.__defaultVhost__.http_hooks]
+enabled = false
+on_connect = "http://127.0.0.1:8085/api/v1/clients http://localhost:8085/api/v1/clients"
+on_close = ["http://127.0.0.1:8085/api/v1/clients"]
+on_publish = ["http://127.0.0.1:8085/api/v1/streams", "http://[::1]:8085/s?a=1"]
+on_unpublish = "http://127.0.0.1:8085/api/v1/streams"
+on_play = []
+on_stop = ["http://h/api/v1/sessions"]
+on_dvr = ["http://h/api/v1/dvrs"]
+on_hls = ["http://h/api/v1/hls"]
+hooks_timeout = 5
 [http_server]
 enabled = false
 listen = 8081
@@ -264,8 +275,62 @@ password = "secret"
                 sync: crate::config::DvrSync::Interval(5),
                 queue_bytes: 512 << 10,
             },
+            http_hooks: crate::config::HttpHooks {
+                enabled: false,
+                on_connect: urls(&[
+                    "http://127.0.0.1:8085/api/v1/clients",
+                    "http://localhost:8085/api/v1/clients"
+                ]),
+                on_close: urls(&["http://127.0.0.1:8085/api/v1/clients"]),
+                on_publish: urls(&[
+                    "http://127.0.0.1:8085/api/v1/streams",
+                    "http://[::1]:8085/s?a=1"
+                ]),
+                on_unpublish: urls(&["http://127.0.0.1:8085/api/v1/streams"]),
+                on_play: urls(&[]),
+                on_stop: urls(&["http://h/api/v1/sessions"]),
+                on_dvr: urls(&["http://h/api/v1/dvrs"]),
+                on_hls: urls(&["http://h/api/v1/hls"]),
+                timeout_s: 5,
+            },
         }
     );
+}
+
+fn urls(list: &[&str]) -> crate::config::HookUrls {
+    crate::config::HookUrls(list.iter().map(|s| s.to_string()).collect())
+}
+
+#[test]
+fn hook_urls_are_http_only_and_bounded() {
+    for (text, wanted) in [
+        (
+            "on_play = \"https://h/p\"",
+            "https:// hooks are not supported yet",
+        ),
+        ("on_play = [\"ftp://h/p\"]", "is not an http:// URL"),
+        ("on_play = \"http:///p\"", "has no host"),
+        (
+            "on_play = \"http://u:p@h/p\"",
+            "has no host (or has credentials)",
+        ),
+        ("on_play = 3", "expected an http:// URL or a list of them"),
+        ("hooks_timeout = 0", "0"),
+    ] {
+        let (line, _, key, message) =
+            fail(&format!("[vhost.__defaultVhost__.http_hooks]\n{text}\n"));
+        assert_eq!(line, 2, "{text}");
+        assert!(
+            key.starts_with("vhost.__defaultVhost__.http_hooks."),
+            "{key}"
+        );
+        assert!(message.contains(wanted), "{text}: {message}");
+    }
+    let nine = vec!["\"http://h/\""; 9].join(", ");
+    let (_, _, _, message) = fail(&format!(
+        "[vhost.__defaultVhost__.http_hooks]\non_play = [{nine}]\n"
+    ));
+    assert!(message.contains("more than 8 URLs"), "{message}");
 }
 
 #[test]
@@ -1121,7 +1186,7 @@ mod shipped_example {
             let candidates: Vec<String> = match value.as_str() {
                 "true" => vec!["false".into()],
                 "false" => vec!["true".into()],
-                v if v.starts_with('[') => vec!["[]".into()],
+                v if v.starts_with('[') => vec!["[]".into(), "[\"http://127.0.0.1:1/\"]".into()],
                 v if v.starts_with('"') => words.iter().map(|w| w.to_string()).collect(),
                 v => match v.parse::<i64>() {
                     Ok(n) => vec![(n + 1).to_string()],

@@ -28,6 +28,8 @@
 //! transfer codings other than `chunked`, obsolete line folding (§5.2 of RFC 9112; refused by
 //! httparse), CONNECT's authority-form targets, trailer fields.
 
+pub mod client;
+
 use bytes::BufMut;
 
 use super::date::{civil_from_days, CivilDate};
@@ -133,6 +135,9 @@ pub enum HttpError {
     UnsupportedTransferCoding(String),
     #[error("invalid percent-encoding")]
     InvalidPercentEncoding,
+    /// A response body longer than the reader keeps (`client::ResponseReader`).
+    #[error("body longer than {limit} bytes")]
+    BodyTooLarge { limit: usize },
 }
 
 impl HttpError {
@@ -143,6 +148,7 @@ impl HttpError {
             HttpError::Malformed(_) | HttpError::InvalidPercentEncoding => 400,
             HttpError::UnsupportedVersion => 505,
             HttpError::UnsupportedTransferCoding(_) => 501,
+            HttpError::BodyTooLarge { .. } => 413,
         }
     }
 }
