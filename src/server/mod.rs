@@ -12,6 +12,8 @@ pub mod flv;
 pub mod gb28181;
 #[cfg(feature = "hls")]
 pub mod hls;
+#[cfg(feature = "hooks")]
+pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "rtmp")]
@@ -59,6 +61,9 @@ pub struct ServerCtx {
     /// Every stream's recorder and the recordings of this process.
     #[cfg(feature = "dvr")]
     pub dvr: dvr::Dvr,
+    /// The HTTP callbacks' client and identity.
+    #[cfg(feature = "hooks")]
+    pub hooks: hooks::Hooks,
 }
 
 impl ServerCtx {
@@ -75,6 +80,8 @@ impl ServerCtx {
             hls: Rc::default(),
             #[cfg(feature = "dvr")]
             dvr: dvr::Dvr::default(),
+            #[cfg(feature = "hooks")]
+            hooks: hooks::Hooks::default(),
         }
     }
 

@@ -11,6 +11,11 @@
 //! --accept_connect--> `Connected` (publish/play streams live here) ; any error → closed by
 //! the driver. `reject_connect` queues `_error` and marks the session `Closing`.
 //!
+//! Pending decisions: from the `Connect`, `Publish` or `Play` event until the server's
+//! `accept_*` / `reject_*` ([`ServerSession::awaits_decision`]), the session decodes no further
+//! input (it stays buffered, within [`MAX_INPUT_BUFFER`]); the server then calls
+//! [`ServerSession::process`] to go on. So a server may answer later (after an HTTP hook).
+//!
 //! [`poll_event`]: ServerSession::poll_event
 //! [`poll_transmit`]: ServerSession::poll_transmit
 //! [`poll_timeout`]: ServerSession::poll_timeout
@@ -361,7 +366,13 @@ impl ServerSession {
             if self.state == State::Closing {
                 return Ok(data.len());
             }
-            if self.events.len() >= MAX_PENDING_EVENTS || used == data.len() {
+            // A command waiting for the server's decision (connect, publish, play) holds the
+            // input behind it: what follows may depend on the answer (a pipelined
+            // createStream, the publisher's first media).
+            if self.events.len() >= MAX_PENDING_EVENTS
+                || used == data.len()
+                || self.awaits_decision()
+            {
                 return Ok(used);
             }
             let rest = data.get(used..).unwrap_or_default();
@@ -406,6 +417,17 @@ impl ServerSession {
         self.streams
             .iter()
             .any(|(_, role)| *role == StreamRole::Publishing)
+    }
+
+    /// A `connect`, `publish` or `play` waits for `accept_*` / `reject_*` (the server may take
+    /// its time, asking an HTTP hook): the session decodes nothing more until then. The
+    /// driver stops reading meanwhile; the kernel's buffer holds what the peer sends.
+    pub fn awaits_decision(&self) -> bool {
+        self.state == State::Connecting
+            || self
+                .streams
+                .iter()
+                .any(|(_, r)| matches!(r, StreamRole::PublishPending | StreamRole::PlayPending))
     }
 
     pub fn has_events(&self) -> bool {

@@ -1,0 +1,259 @@
+//! The HTTP callbacks' client: one `POST` per URL and event, over a connection of its own
+//! (`Connection: close`), written with `wire::http::client` (no HTTP crate: hyper's client cost
+//! 41 KB on armv7). `http://` only.
+//!
+//! Bounds: at most [`MAX_PER_URL`] requests in flight per hook URL (more wait for a turn, within
+//! their timeout); events that only tell wait in a queue of [`MAX_QUEUED`] and are dropped,
+//! counted and logged at a limited rate, when it is full; a response body is read up to
+//! [`MAX_RESPONSE_BODY`] bytes; each request, from the wait for a turn to the response's last
+//! byte, gets `http_hooks.hooks_timeout`. A decision waits only in the task of the client it
+//! is about; nothing here blocks the event loop (host names are resolved by tokio on its
+//! blocking pool; IP addresses are not resolved at all).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use super::Clock;
+use crate::server::hooks::{allows, Decision, HookCall, HookClient};
+use crate::server::RateLimit;
+use crate::wire::http::client::{encode_request_head, ResponseReader};
+
+/// Requests in flight at once per hook URL. Why: SRS opens one connection per event and
+/// client with no cap; a burst of 100 connects must not open 100 sockets to one hook server
+/// (nor 100 of our file descriptors). 8 keeps a LAN hook server busy without queueing much.
+pub const MAX_PER_URL: usize = 8;
+
+/// Events that only tell (on_close, on_unpublish, on_stop, on_dvr, on_hls) waiting or in
+/// flight at once; more are dropped and counted. RAM: about 1 KiB each (the JSON body and a
+/// request's buffers), 64 KiB at most.
+pub const MAX_QUEUED: usize = 64;
+
+/// Longest response body read from a hook server: SRS's answers are `0` or a small JSON
+/// object. RAM: per request in flight, at most.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// Bytes read from a hook server at once (on the heap, per request in flight).
+const READ_CHUNK: usize = 4096;
+
+/// The client; one per server, shared by every connection.
+pub struct HttpHookClient(Rc<Inner>);
+
+struct Inner {
+    clock: Clock,
+    /// A turn-taker per hook URL, removed when nobody uses it.
+    urls: RefCell<HashMap<String, Rc<Semaphore>>>,
+    /// Events that only tell, waiting or in flight.
+    queued: Cell<usize>,
+    dropped: Cell<u64>,
+    log_limit: RefCell<RateLimit>,
+}
+
+impl HttpHookClient {
+    pub fn new(clock: Clock) -> HttpHookClient {
+        HttpHookClient(Rc::new(Inner {
+            clock,
+            urls: RefCell::default(),
+            queued: Cell::new(0),
+            dropped: Cell::new(0),
+            log_limit: RefCell::default(),
+        }))
+    }
+}
+
+impl HookClient for HttpHookClient {
+    fn decide(&self, call: HookCall) -> Decision {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            for url in &call.urls {
+                let answer = inner.post(url, &call).await;
+                let verdict = answer.and_then(|(status, body)| {
+                    allows(status, &body).map(|()| (status, body.len()))
+                });
+                match verdict {
+                    Ok((status, len)) => log::info!(
+                        "[{}] hook {} {url}: allowed (HTTP {status}, {len} bytes)",
+                        call.cid,
+                        call.action.name()
+                    ),
+                    Err(why) => {
+                        log::warn!(
+                            "[{}] hook {} {url}: refused: {why}",
+                            call.cid,
+                            call.action.name()
+                        );
+                        return Err(format!("{} {url}: {why}", call.action.name()));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn notify(&self, call: HookCall) {
+        let inner = self.0.clone();
+        if inner.queued.get() >= MAX_QUEUED {
+            inner.dropped.set(inner.dropped.get() + 1);
+            if inner.log_limit.borrow_mut().allow(inner.clock.now_ms()) {
+                log::warn!(
+                    "hook {} for [{}] dropped: {MAX_QUEUED} events already wait ({} dropped \
+                     in all; is the hook server slow?)",
+                    call.action.name(),
+                    call.cid,
+                    inner.dropped.get()
+                );
+            }
+            return;
+        }
+        inner.queued.set(inner.queued.get() + 1);
+        tokio::task::spawn_local(async move {
+            for url in &call.urls {
+                let answer = inner.post(url, &call).await;
+                match answer.and_then(|(status, body)| allows(status, &body)) {
+                    Ok(()) => log::debug!("[{}] hook {} {url}: ok", call.cid, call.action.name()),
+                    Err(why) => {
+                        if inner.log_limit.borrow_mut().allow(inner.clock.now_ms()) {
+                            log::warn!(
+                                "[{}] hook {} {url} failed (ignored): {why}",
+                                call.cid,
+                                call.action.name()
+                            );
+                        }
+                    }
+                }
+            }
+            inner.queued.set(inner.queued.get().saturating_sub(1));
+        });
+    }
+}
+
+impl Inner {
+    /// One request: a turn on the URL, then the exchange, all within the call's timeout.
+    async fn post(&self, url: &str, call: &HookCall) -> Result<(u16, Vec<u8>), String> {
+        let turns = self
+            .urls
+            .borrow_mut()
+            .entry(url.to_owned())
+            .or_insert_with(|| Rc::new(Semaphore::new(MAX_PER_URL)))
+            .clone();
+        let timeout = Duration::from_millis(call.timeout_ms);
+        let result = tokio::time::timeout(timeout, async {
+            let _turn = turns.acquire().await.map_err(|_| "closed".to_owned())?;
+            exchange(url, &call.body).await.map_err(|e| e.to_string())
+        })
+        .await;
+        // Forget the URL's turn-taker when no one else holds it (after a reload, old URLs go).
+        drop(turns);
+        {
+            let mut urls = self.urls.borrow_mut();
+            if urls.get(url).is_some_and(|s| Rc::strong_count(s) == 1) {
+                urls.remove(url);
+            }
+        }
+        result.unwrap_or_else(|_| Err(format!("no answer within {} ms", call.timeout_ms)))
+    }
+}
+
+/// `http://authority/path?query` as (authority with a port, Host value, request target).
+fn split_url(url: &str) -> Option<(String, &str, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = match authority.rfind(']') {
+        Some(close) => authority[close..].contains(':'),
+        None => authority.contains(':'),
+    };
+    let addr = if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let target = match tail.chars().next() {
+        None => "/".to_owned(),
+        Some('?') => format!("/{tail}"),
+        Some(_) => tail.to_owned(),
+    };
+    Some((addr, authority, target))
+}
+
+/// Connects, posts `body` as JSON and reads the whole response.
+async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+    let (addr, host, target) = split_url(url).ok_or_else(|| invalid("not an http:// URL"))?;
+    let mut request = Vec::with_capacity(256 + body.len());
+    let len = body.len().to_string();
+    let written = encode_request_head(
+        "POST",
+        &target,
+        &[
+            ("Host", host),
+            ("User-Agent", crate::server::http::SERVER),
+            ("Content-Type", "application/json"),
+            ("Content-Length", &len),
+            ("Connection", "close"),
+        ],
+        &mut request,
+    );
+    if !written {
+        return Err(invalid("the URL cannot be written in a request line"));
+    }
+    request.extend_from_slice(body);
+    let mut stream = TcpStream::connect(addr.as_str()).await?;
+    let _ = stream.set_nodelay(true);
+    stream.write_all(&request).await?;
+    drop(request);
+    let mut reader = ResponseReader::new(MAX_RESPONSE_BODY);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        let done = if n == 0 {
+            reader.handle_eof().map(|()| true)
+        } else {
+            reader.handle_bytes(&buf[..n])
+        }
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        if done {
+            return Ok((reader.status(), reader.body().to_vec()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_address_host_and_target() {
+        let cases = [
+            (
+                "http://127.0.0.1:8085/api/v1/streams",
+                ("127.0.0.1:8085", "127.0.0.1:8085", "/api/v1/streams"),
+            ),
+            (
+                "http://hooks.lan/a?b=1",
+                ("hooks.lan:80", "hooks.lan", "/a?b=1"),
+            ),
+            (
+                "http://hooks.lan?b=1",
+                ("hooks.lan:80", "hooks.lan", "/?b=1"),
+            ),
+            ("http://[::1]:9/x", ("[::1]:9", "[::1]:9", "/x")),
+            ("http://[::1]", ("[::1]:80", "[::1]", "/")),
+        ];
+        for (url, (addr, host, target)) in cases {
+            let (a, h, t) = split_url(url).unwrap();
+            assert_eq!((a.as_str(), h, t.as_str()), (addr, host, target), "{url}");
+        }
+        assert!(split_url("https://h/").is_none());
+        assert!(split_url("http:///a").is_none());
+    }
+}
