@@ -326,7 +326,7 @@ fn hook_urls_are_http_only_and_bounded() {
         );
         assert!(message.contains(wanted), "{text}: {message}");
     }
-    let nine = vec!["\"http://h/\""; 9].join(", ");
+    let nine = ["\"http://h/\""; 9].join(", ");
     let (_, _, _, message) = fail(&format!(
         "[vhost.__defaultVhost__.http_hooks]\non_play = [{nine}]\n"
     ));

@@ -8,6 +8,8 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+#[cfg(feature = "hooks")]
+use super::hooks::{self, Action};
 use super::stats::{ClientKind, ClientRecord, Registration};
 use super::{ConnLog, ServerCtx};
 use crate::config::{Config, Method, Vhost};
@@ -81,6 +83,32 @@ pub struct RtmpConn {
     playing: Option<(u32, StreamKey, Rc<RefCell<PlayerQueue>>)>,
     /// Frames refused because their tag body did not parse.
     pub bad_frames: u64,
+    /// The HTTP callbacks' view of this connection (boxed: most connections have none).
+    #[cfg(feature = "hooks")]
+    hooks: Option<Box<HookState>>,
+}
+
+/// A connection's HTTP callbacks: a decision being asked, and who it is for the events that
+/// follow.
+#[cfg(feature = "hooks")]
+#[derive(Default)]
+struct HookState {
+    /// The call the driver must make (taken by [`RtmpConn::take_decision`]).
+    call: Option<hooks::HookCall>,
+    /// What waits for the answer.
+    pending: Option<Pending>,
+    /// After connect: who connected, for on_close.
+    connected: Option<hooks::Client>,
+    /// While publishing or playing: who, for on_unpublish / on_stop.
+    streaming: Option<(Vhost, hooks::Client)>,
+}
+
+/// A command that waits for the HTTP hooks' answer.
+#[cfg(feature = "hooks")]
+enum Pending {
+    Connect(Request, Vhost),
+    Publish(u32, Request, Vhost),
+    Play(u32, Request, Vhost),
 }
 
 impl RtmpConn {
@@ -106,6 +134,8 @@ impl RtmpConn {
             merged_read_ms: None,
             playing: None,
             bad_frames: 0,
+            #[cfg(feature = "hooks")]
+            hooks: None,
         }
     }
 
@@ -171,7 +201,12 @@ impl RtmpConn {
 
     fn on_event(&mut self, now_ms: u64, event: Event) {
         match event {
-            Event::Connect { request, .. } => self.on_connect(request),
+            Event::Connect {
+                request, page_url, ..
+            } => {
+                *self.registration.record.page_url.borrow_mut() = page_url;
+                self.on_connect(request)
+            }
             Event::Publish { stream_id, request } => self.on_publish(now_ms, stream_id, request),
             Event::Play { stream_id, request } => self.on_play(now_ms, stream_id, request),
             Event::Media {
@@ -195,29 +230,42 @@ impl RtmpConn {
 
     fn on_connect(&mut self, request: Request) {
         let config = self.ctx.config();
-        match config.resolve_vhost(&request.vhost) {
-            Some(vhost) => {
-                log::info!(
-                    "[{}] connect vhost={} app={} tcUrl={} from {}",
-                    self.log.cid,
-                    vhost.name,
-                    request.app,
-                    request.tc_url,
-                    self.peer
-                );
-                self.vhost = Some(vhost.clone());
-                *self.registration.record.tc_url.borrow_mut() = request.tc_url.clone();
-                self.session.accept_connect();
-            }
-            None => {
-                log::warn!(
-                    "[{}] connect refused: no vhost {:?} (and the default vhost is disabled)",
-                    self.log.cid,
-                    request.vhost
-                );
-                self.session.reject_connect("vhost not found");
-            }
+        let Some(vhost) = config.resolve_vhost(&request.vhost) else {
+            log::warn!(
+                "[{}] connect refused: no vhost {:?} (and the default vhost is disabled)",
+                self.log.cid,
+                request.vhost
+            );
+            self.session.reject_connect("vhost not found");
+            return;
+        };
+        let vhost = vhost.clone();
+        #[cfg(feature = "hooks")]
+        if self.ask_hooks(Action::Connect, &request, &vhost) {
+            self.hook_state().pending = Some(Pending::Connect(request, vhost));
+            return;
         }
+        self.accept_connect(request, vhost);
+    }
+
+    fn accept_connect(&mut self, request: Request, vhost: Vhost) {
+        log::info!(
+            "[{}] connect vhost={} app={} tcUrl={} from {}",
+            self.log.cid,
+            vhost.name,
+            request.app,
+            request.tc_url,
+            self.peer
+        );
+        #[cfg(feature = "hooks")]
+        if vhost.http_hooks.enabled {
+            let client = self.hook_client(&request, &vhost);
+            self.hook_state().connected = Some(client);
+        }
+        self.vhost = Some(vhost);
+        let record = &self.registration.record;
+        *record.tc_url.borrow_mut() = request.tc_url.clone();
+        self.session.accept_connect();
     }
 
     fn key(&self, request: &Request, vhost: &Vhost) -> StreamKey {
@@ -270,6 +318,16 @@ impl RtmpConn {
             );
             return;
         }
+        #[cfg(feature = "hooks")]
+        if self.ask_hooks(Action::Publish, &request, &vhost) {
+            self.hook_state().pending = Some(Pending::Publish(stream_id, request, vhost));
+            return;
+        }
+        self.publish_now(now_ms, stream_id, request, vhost);
+    }
+
+    fn publish_now(&mut self, now_ms: u64, stream_id: u32, request: Request, vhost: Vhost) {
+        let key = self.key(&request, &vhost);
         let result =
             self.ctx
                 .hub
@@ -295,6 +353,8 @@ impl RtmpConn {
                 self.publishing = Some((stream_id, key, source));
                 self.merged_read_ms =
                     (vhost.mr && !vhost.min_latency).then_some(vhost.mr_latency_ms);
+                #[cfg(feature = "hooks")]
+                self.hooks_streaming(&request, vhost, true);
             }
             Err(e) => {
                 log::warn!("[{}] publish refused: {e}", self.log.cid);
@@ -336,6 +396,16 @@ impl RtmpConn {
             );
             return;
         }
+        #[cfg(feature = "hooks")]
+        if self.ask_hooks(Action::Play, &request, &vhost) {
+            self.hook_state().pending = Some(Pending::Play(stream_id, request, vhost));
+            return;
+        }
+        self.play_now(now_ms, stream_id, request, vhost);
+    }
+
+    fn play_now(&mut self, now_ms: u64, stream_id: u32, request: Request, vhost: Vhost) {
+        let key = self.key(&request, &vhost);
         let limits = QueueLimits {
             max_bytes: vhost.queue_max_bytes,
             max_duration_ms: i64::from(vhost.queue_length_ms),
@@ -358,6 +428,8 @@ impl RtmpConn {
                 record.kind.set(ClientKind::RtmpPlay);
                 *record.stream.borrow_mut() = Some(key.clone());
                 self.playing = Some((stream_id, key, queue));
+                #[cfg(feature = "hooks")]
+                self.hooks_streaming(&request, vhost, false);
             }
             Err(e) => {
                 log::warn!("[{}] play refused: {e}", self.log.cid);
@@ -405,6 +477,8 @@ impl RtmpConn {
         if let Some((_, key, _)) = self.publishing.take() {
             log::info!("[{}] unpublish {key}", self.log.cid);
             self.ctx.hub.borrow_mut().unpublish(&key, self.id, now_ms);
+            #[cfg(feature = "hooks")]
+            self.hooks_stopped(Action::Unpublish);
         }
     }
 
@@ -418,6 +492,8 @@ impl RtmpConn {
                 stats.dropped_frames
             );
             self.ctx.hub.borrow_mut().stop(&key, self.id, now_ms);
+            #[cfg(feature = "hooks")]
+            self.hooks_stopped(Action::Stop);
         }
     }
 
@@ -425,6 +501,8 @@ impl RtmpConn {
     pub fn close(&mut self, now_ms: u64) {
         self.stop_publishing(now_ms);
         self.stop_playing(now_ms);
+        #[cfg(feature = "hooks")]
+        self.hooks_closed();
     }
 
     /// Collects what to send next, in order: session replies, then up to `MAX_BATCH_ITEMS`
@@ -453,6 +531,138 @@ impl RtmpConn {
                     out.extend(session.poll_transmit());
                 }
             });
+    }
+}
+
+/// The HTTP callbacks (`server::hooks`): connect, publish and play wait for the hooks'
+/// answer when the vhost asks them (the driver makes the call: [`RtmpConn::take_decision`],
+/// then [`RtmpConn::handle_decision`]); the other events are told without waiting.
+#[cfg(feature = "hooks")]
+impl RtmpConn {
+    fn hook_state(&mut self) -> &mut HookState {
+        self.hooks.get_or_insert_with(Box::default)
+    }
+
+    /// Who this connection is, for the payloads.
+    fn hook_client(&self, request: &Request, vhost: &Vhost) -> hooks::Client {
+        hooks::Client {
+            vhost: vhost.name.clone(),
+            app: request.app.clone(),
+            stream: request.stream.clone(),
+            tc_url: request.tc_url.clone(),
+            query: request.params.clone(),
+            page_url: self.registration.record.page_url.borrow().clone(),
+            ..hooks::Client::new(&self.log.cid, self.peer.ip())
+        }
+    }
+
+    /// Whether the vhost asks the hooks about `action`; if so the call waits for the driver.
+    fn ask_hooks(&mut self, action: Action, request: &Request, vhost: &Vhost) -> bool {
+        let client = self.hook_client(request, vhost);
+        let extra = hooks::Extra::default();
+        let Some(call) = self.ctx.hooks.call(vhost, action, &client, &extra) else {
+            return false;
+        };
+        log::debug!("[{}] {}: asking the hooks", self.log.cid, action.name());
+        self.hook_state().call = Some(call);
+        true
+    }
+
+    /// The decision the driver must wait for, if one is asked (once).
+    pub fn take_decision(&mut self) -> Option<hooks::Decision> {
+        let call = self.hooks.as_mut()?.call.take()?;
+        Some(self.ctx.hooks.decide(call))
+    }
+
+    /// The hooks answered (`Err`: why they refused): the command waiting goes on or is
+    /// refused, then the input held behind it is decoded.
+    pub fn handle_decision(
+        &mut self,
+        now_ms: u64,
+        answer: Result<(), String>,
+    ) -> Result<(), SessionError> {
+        let Some(pending) = self.hooks.as_mut().and_then(|h| h.pending.take()) else {
+            return Ok(());
+        };
+        let cid = self.log.cid.clone();
+        match (pending, answer) {
+            (Pending::Connect(request, vhost), Ok(())) => self.accept_connect(request, vhost),
+            (Pending::Publish(id, request, vhost), Ok(())) => {
+                self.publish_now(now_ms, id, request, vhost)
+            }
+            (Pending::Play(id, request, vhost), Ok(())) => {
+                self.play_now(now_ms, id, request, vhost)
+            }
+            (Pending::Connect(..), Err(why)) => {
+                log::warn!("[{cid}] connect refused by the on_connect hook: {why}");
+                self.session
+                    .reject_connect(&format!("refused by the on_connect hook: {why}"));
+            }
+            (Pending::Publish(id, request, _), Err(why)) => {
+                log::warn!(
+                    "[{cid}] publish {}/{} refused by the on_publish hook: {why}",
+                    request.app,
+                    request.stream
+                );
+                self.session.reject_publish(
+                    id,
+                    "NetStream.Publish.Rejected",
+                    &format!("refused by the on_publish hook: {why}"),
+                );
+            }
+            (Pending::Play(id, request, _), Err(why)) => {
+                log::warn!(
+                    "[{cid}] play {}/{} refused by the on_play hook: {why}",
+                    request.app,
+                    request.stream
+                );
+                self.session.reject_play(
+                    id,
+                    "NetStream.Play.Failed",
+                    &format!("refused by the on_play hook: {why}"),
+                );
+            }
+        }
+        self.drain_events(now_ms)
+    }
+
+    /// A publish or play started: remembered for its end (and a publish for on_dvr).
+    fn hooks_streaming(&mut self, request: &Request, vhost: Vhost, publish: bool) {
+        if !vhost.http_hooks.enabled {
+            return;
+        }
+        let client = self.hook_client(request, &vhost);
+        if publish {
+            self.ctx.hooks.published(&client);
+        }
+        self.hook_state().streaming = Some((vhost, client));
+    }
+
+    /// A publish or play ended: on_unpublish or on_stop.
+    fn hooks_stopped(&mut self, action: Action) {
+        let Some((vhost, client)) = self.hooks.as_mut().and_then(|h| h.streaming.take()) else {
+            return;
+        };
+        self.ctx
+            .hooks
+            .notify(&vhost, action, &client, &hooks::Extra::default());
+    }
+
+    /// The connection ended: on_close with its byte counts.
+    fn hooks_closed(&mut self) {
+        let Some(client) = self.hooks.as_mut().and_then(|h| h.connected.take()) else {
+            return;
+        };
+        let Some(vhost) = &self.vhost else {
+            return;
+        };
+        let record = &self.registration.record;
+        let extra = hooks::Extra {
+            send_bytes: Some(record.send.total()),
+            recv_bytes: Some(record.recv.total()),
+            ..hooks::Extra::default()
+        };
+        self.ctx.hooks.notify(vhost, Action::Close, &client, &extra);
     }
 }
 

@@ -73,6 +73,8 @@ mod tests {
         match c.handle_request(&head(request), now) {
             Answer::Live(p) => p,
             Answer::Response(r) => panic!("not a live stream: {}", text(&r.to_bytes())),
+            #[cfg(feature = "hooks")]
+            Answer::Decide(_) => panic!("not a live stream: a hook decision"),
         }
     }
 

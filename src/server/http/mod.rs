@@ -119,6 +119,10 @@ pub enum Answer {
     Response(Response),
     /// A live HTTP-FLV/HTTP-TS stream; the connection closes when it is done.
     Live(Box<LivePlayer>),
+    /// A live play that waits for the on_play hooks: the driver makes the call and hands the
+    /// answer to [`live::PendingPlay::decided`], which answers in turn.
+    #[cfg(feature = "hooks")]
+    Decide(Box<live::PendingPlay>),
 }
 
 /// A complete response: the encoded head, then the body.

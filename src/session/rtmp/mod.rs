@@ -69,6 +69,10 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 /// where they were read. Reaching it takes a bug in the server or the driver.
 pub const MAX_INPUT_BUFFER: usize = 256 * 1024;
 
+/// Longest `pageUrl` kept from `connect` (longer ones are cut): it goes to the API's client
+/// list and the HTTP hooks. RAM: per RTMP connection.
+pub const MAX_PAGE_URL: usize = 512;
+
 /// Queued outgoing control/command bytes at most; past it the peer is not reading its replies.
 pub const MAX_OUTBOX: usize = 256 * 1024;
 
@@ -124,6 +128,9 @@ pub enum MediaKind {
 pub enum Event {
     Connect {
         request: Request,
+        /// `connect`'s `pageUrl`, cut to [`MAX_PAGE_URL`] bytes (Flash players send the page's
+        /// address; encoders nothing).
+        page_url: String,
         object_encoding: f64,
     },
     Publish {
@@ -772,6 +779,12 @@ impl ServerSession {
         let get = |k: &str| obj.and_then(|o| o.get(k));
         let app = get("app").and_then(Value::as_str);
         let tc_url = get("tcUrl").and_then(Value::as_str);
+        let page_url = get("pageUrl").and_then(Value::as_str).unwrap_or("");
+        let mut end = page_url.len().min(MAX_PAGE_URL);
+        while !page_url.is_char_boundary(end) {
+            end -= 1;
+        }
+        let page_url = page_url[..end].to_owned();
         self.object_encoding = get("objectEncoding").and_then(Value::as_f64).unwrap_or(0.0);
         let request = Request::from_connect(app, tc_url)
             .map_err(|e| SessionError::Protocol(format!("connect: {e}")))?;
@@ -780,6 +793,7 @@ impl ServerSession {
         self.request = Some(request.clone());
         self.events.push_back(Event::Connect {
             request,
+            page_url,
             object_encoding: self.object_encoding,
         });
         Ok(())
