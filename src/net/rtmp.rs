@@ -232,6 +232,11 @@ async fn drive(
                 if conn.session.has_transmit() || conn.session.is_closing() {
                     break false;
                 }
+                // A decision for the hooks: the outer loop waits for it.
+                #[cfg(feature = "hooks")]
+                if conn.has_decision() {
+                    break false;
+                }
                 let next = deadline(conn, last_read);
                 if next < armed || (merged_read.is_some() && next != armed) {
                     armed = next;

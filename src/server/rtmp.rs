@@ -568,6 +568,11 @@ impl RtmpConn {
         true
     }
 
+    /// A decision waits to be taken by [`RtmpConn::take_decision`].
+    pub fn has_decision(&self) -> bool {
+        self.hooks.as_ref().is_some_and(|h| h.call.is_some())
+    }
+
     /// The decision the driver must wait for, if one is asked (once).
     pub fn take_decision(&mut self) -> Option<hooks::Decision> {
         let call = self.hooks.as_mut()?.call.take()?;
