@@ -230,6 +230,59 @@ async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::hooks::Action;
+
+    fn call(url: &str, timeout_ms: u64) -> HookCall {
+        HookCall {
+            action: Action::Stop,
+            urls: vec![url.to_owned()],
+            body: bytes::Bytes::from_static(b"{}"),
+            timeout_ms,
+            cid: "test".into(),
+        }
+    }
+
+    /// A hook server that accepts and never answers: 8 requests reach it at once, 64 notices
+    /// wait or fly, the rest are dropped and counted; a decision behind them times out.
+    #[test]
+    fn a_silent_hook_server_gets_eight_at_once_and_the_rest_is_dropped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let client = HttpHookClient::new(Clock::new());
+            for _ in 0..MAX_QUEUED + 6 {
+                client.notify(call(&url, 2_000));
+            }
+            assert_eq!(client.0.queued.get(), MAX_QUEUED);
+            assert_eq!(client.0.dropped.get(), 6);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(
+                accepted.load(std::sync::atomic::Ordering::SeqCst),
+                MAX_PER_URL,
+                "requests in flight to one URL"
+            );
+            let started = std::time::Instant::now();
+            let answer = client.decide(call(&url, 300)).await;
+            assert!(answer.unwrap_err().contains("no answer within 300 ms"));
+            assert!(started.elapsed() < Duration::from_millis(1_000));
+            // Every notice's time (its wait for a turn included) is up: the queue is empty.
+            tokio::time::sleep(Duration::from_millis(2_000)).await;
+            assert_eq!(client.0.queued.get(), 0);
+        });
+    }
 
     #[test]
     fn urls_split_into_address_host_and_target() {
