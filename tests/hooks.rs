@@ -467,3 +467,62 @@ fn a_closed_recording_reports_on_dvr_with_its_file() {
         "the publisher's id: {body}"
     );
 }
+
+/// HLS segments close: on_hls for each, with SRS's fields, the segment's URL and sequence
+/// number as the playlist lists them, its duration (RAM storage: no files).
+#[cfg(feature = "hls")]
+#[test]
+fn closed_hls_segments_report_on_hls() {
+    let _turn = serial();
+    let hooks = Hooks::start(23306, 10);
+    let server = Server::start(&format!(
+        "{}[vhost.__defaultVhost__.hls]\nenabled = true\nhls_fragment = 1\n",
+        hooks_config(&format!("on_hls = \"{}\"\n", hooks.url("allow")))
+    ));
+    let dir = TempDir::new("hooks-hls");
+    let mut ffmpeg = ffmpeg_publish(&dir, &server.url("live/seg?a=b"), 5, 25, "300k");
+    let reported = hooks.wait("on_hls", 3, Duration::from_secs(15));
+    assert!(ffmpeg.wait(Duration::from_secs(20)).success());
+    assert!(
+        reported.len() >= 3,
+        "{:?}\n{}",
+        hooks.actions(),
+        server.log()
+    );
+    let http = server.http_addr.unwrap();
+    let (status, _, playlist) = curl(&[&format!("http://{http}/live/seg.m3u8")]);
+    let playlist = String::from_utf8_lossy(&playlist).into_owned();
+    // The first three: whole segments (the last one of a publish may be shorter).
+    for (i, body) in reported.iter().take(3).enumerate() {
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        let mut want = srs_keys("on_stop");
+        want.extend([
+            "duration", "cwd", "file", "url", "m3u8", "m3u8_url", "seq_no",
+        ]);
+        want.sort();
+        assert_eq!(keys, want, "{body}");
+        let seq = body["seq_no"].as_u64().unwrap();
+        assert_eq!(seq, i as u64, "in order, from 0: {body}");
+        assert_eq!(body["url"], format!("live/seg-{seq}.ts"));
+        assert_eq!(body["m3u8_url"], "live/seg.m3u8");
+        assert_eq!(
+            (&body["file"], &body["m3u8"]),
+            (&Value::from(""), &Value::from(""))
+        );
+        assert_eq!(body["param"], "?a=b");
+        let duration = body["duration"].as_f64().unwrap();
+        assert!((0.9..=1.2).contains(&duration), "{body}");
+        if status == 200 && playlist.contains(&format!("seg-{seq}.ts")) {
+            assert!(
+                playlist.contains(&format!("#EXTINF:{duration:.3},")),
+                "{playlist}"
+            );
+        }
+    }
+}

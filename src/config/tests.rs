@@ -297,6 +297,7 @@ password = "secret"
     );
 }
 
+#[cfg(all(feature = "hls", feature = "api", feature = "http-flv"))]
 fn urls(list: &[&str]) -> crate::config::HookUrls {
     crate::config::HookUrls(list.iter().map(|s| s.to_string()).collect())
 }

@@ -94,15 +94,18 @@ impl Driver {
                     return Err("request body over the limit".into());
                 }
             }
-            let mut answer = self.conn.handle_request(&head, self.clock.now_ms());
+            let answer = self.conn.handle_request(&head, self.clock.now_ms());
             #[cfg(feature = "hooks")]
-            if let Answer::Decide(mut pending) = answer {
-                let verdict = match pending.take_call() {
-                    Some(call) => self.decide(call).await?,
-                    None => Err("no call".to_owned()),
-                };
-                answer = pending.decided(&mut self.conn, verdict, self.clock.now_ms());
-            }
+            let answer = match answer {
+                Answer::Decide(mut pending) => {
+                    let verdict = match pending.take_call() {
+                        Some(call) => self.decide(call).await?,
+                        None => Err("no call".to_owned()),
+                    };
+                    pending.decided(&mut self.conn, verdict, self.clock.now_ms())
+                }
+                other => other,
+            };
             let close = match answer {
                 Answer::Response(response) => self.send(response).await?,
                 Answer::Live(mut player) => {

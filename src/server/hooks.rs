@@ -17,7 +17,10 @@
 //!   whose `code` is the integer 0. Beyond SRS: whitespace around the body is ignored (SRS
 //!   compares `0` exactly, so `0\n` from a `print` refuses there).
 //!
-//! Not supported yet: `on_hls_notify`, `on_forward`, HTTPS URLs, on_hls from disk HLS.
+//! - `on_hls` is sent at the once-a-second sweep after a segment closes (RAM storage) or its
+//!   file is written (disk).
+//!
+//! Not supported yet: `on_hls_notify`, `on_forward`, HTTPS URLs.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -222,16 +225,13 @@ pub fn payload(id: &Identity, action: Action, client: &Client, extra: &Extra) ->
         page_url: matches!(action, Connect | Play).then_some(client.page_url.as_str()),
         send_bytes: extra.send_bytes.filter(|_| action == Close),
         recv_bytes: extra.recv_bytes.filter(|_| action == Close),
-        duration: extra.duration_s.filter(|_| action == Hls),
+        duration: (action == Hls).then(|| extra.duration_s.unwrap_or(0.0)),
         cwd: matches!(action, Dvr | Hls).then_some(id.cwd.as_str()),
-        file: extra
-            .file
-            .as_deref()
-            .filter(|_| matches!(action, Dvr | Hls)),
-        url: extra.url.as_deref().filter(|_| action == Hls),
-        m3u8: extra.m3u8.as_deref().filter(|_| action == Hls),
-        m3u8_url: extra.m3u8_url.as_deref().filter(|_| action == Hls),
-        seq_no: extra.seq_no.filter(|_| action == Hls),
+        file: matches!(action, Dvr | Hls).then(|| extra.file.as_deref().unwrap_or("")),
+        url: (action == Hls).then(|| extra.url.as_deref().unwrap_or("")),
+        m3u8: (action == Hls).then(|| extra.m3u8.as_deref().unwrap_or("")),
+        m3u8_url: (action == Hls).then(|| extra.m3u8_url.as_deref().unwrap_or("")),
+        seq_no: (action == Hls).then(|| extra.seq_no.unwrap_or(0)),
         stream_url: stream_fields.then(|| stream_url(&key)),
         stream_id: stream_fields.then(|| stream_id(&key)),
     };
@@ -389,6 +389,43 @@ pub fn on_dvr(ctx: &super::ServerCtx, key: &StreamKey, path: &std::path::Path) {
         ..Extra::default()
     };
     ctx.hooks.notify(vhost, Action::Dvr, &client, &extra);
+}
+
+/// Once a second: the HLS segments closed (RAM storage) or written to their files (disk)
+/// since, each to `on_hls`. `file` and `m3u8` are the files' paths on disk storage and empty
+/// in RAM (there is no file); `url` and `m3u8_url` are the HTTP paths without the leading
+/// `/`, as SRS gives them.
+#[cfg(feature = "hls")]
+pub fn sweep(ctx: &super::ServerCtx, _now_ms: u64) {
+    let config = ctx.config();
+    for stream in ctx.hls.borrow().values() {
+        let mut s = stream.borrow_mut();
+        if !s.report_closed {
+            continue;
+        }
+        let closed = s.take_closed();
+        if closed.is_empty() {
+            continue;
+        }
+        let key = s.key().clone();
+        let Some(vhost) = config.vhost(&key.vhost) else {
+            continue;
+        };
+        let client = ctx.hooks.publisher(&key);
+        for seg in closed {
+            let files = s.files_of(seg.seq);
+            let extra = Extra {
+                duration_s: Some(seg.duration_ms as f64 / 1000.0),
+                file: files.as_ref().map(|(f, _)| f.display().to_string()),
+                url: Some(format!("{}/{}-{}.ts", key.app, key.stream, seg.seq)),
+                m3u8: files.as_ref().map(|(_, m)| m.display().to_string()),
+                m3u8_url: Some(format!("{}/{}.m3u8", key.app, key.stream)),
+                seq_no: Some(seg.seq),
+                ..Extra::default()
+            };
+            ctx.hooks.notify(vhost, Action::Hls, &client, &extra);
+        }
+    }
 }
 
 #[cfg(test)]

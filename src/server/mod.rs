@@ -132,6 +132,8 @@ const SWEEPS: &[fn(&ServerCtx, u64)] = &[
     api::sweep,
     #[cfg(feature = "dvr")]
     dvr::sweep,
+    #[cfg(all(feature = "hooks", feature = "hls"))]
+    hooks::sweep,
 ];
 
 /// What each output does with the config in force, at start and after each reload (see
