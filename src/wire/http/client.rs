@@ -48,7 +48,7 @@ pub enum Framing {
 /// The parts of a response head the client uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
-    /// 100..=999 as sent (httparse takes three digits).
+    /// 100..=599 (others are refused).
     pub status: u16,
     pub framing: Framing,
 }
@@ -80,6 +80,10 @@ pub fn decode_response_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>,
     let Some(status) = res.code else {
         return Err(HttpError::Malformed("incomplete status line".into()));
     };
+    // RFC 9110 §15: three digits, 100..=599 (httparse takes any three, `099` too).
+    if !(100..600).contains(&status) {
+        return Err(HttpError::Malformed(format!("status {status:03}")));
+    }
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
     for field in res.headers.iter() {

@@ -122,6 +122,9 @@ fn malformed_framing_is_refused() {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",
         b"HTTP/2 200\r\n\r\n",
+        // Found by the fuzzer: httparse takes any three digits.
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 099 Created\r\nConnection: close\r\n\r\n0",
+        b"HTTP/1.1 600 Nope\r\nContent-Length: 1\r\n\r\n0",
         b"ICY 200 OK\r\n\r\n",
     ] {
         assert!(read_all(bad, 64).is_err(), "{}", bad.escape_ascii());
