@@ -313,10 +313,10 @@ fn refusing_hooks_refuse_the_publisher() {
     }
 }
 
-/// ffprobe plays over RTMP and HTTP-FLV: on_play and on_stop with SRS's fields each; an
-/// HTTP-FLV play the hook refuses is 403.
+/// ffmpeg plays over RTMP, HTTP-FLV and HTTP-TS: on_play and on_stop with SRS's fields each;
+/// an HTTP-FLV play the hook refuses is 403, an RTMP one fails.
 #[test]
-fn players_over_rtmp_and_http_flv_report_on_play_and_on_stop() {
+fn players_over_rtmp_http_flv_and_http_ts_report_on_play_and_on_stop() {
     let _turn = serial();
     let hooks = Hooks::start(23303, 10);
     let server = Server::start(&hooks_config(&format!(
@@ -331,7 +331,8 @@ fn players_over_rtmp_and_http_flv_report_on_play_and_on_stop() {
     let flv = format!("http://127.0.0.1:{}/live/cam.flv?token=t1", http.port());
     let rtmp = server.url("live/cam?token=t2");
     // Each reads a second of the stream, then leaves.
-    for (input, out) in [(&rtmp, "rtmp.flv"), (&flv, "flv.flv")] {
+    let ts = format!("http://127.0.0.1:{}/live/cam.ts?token=t3", http.port());
+    for (input, out) in [(&rtmp, "rtmp.flv"), (&flv, "flv.flv"), (&ts, "ts.ts")] {
         let (ok, stderr) = ffmpeg_read(&dir, input, 1, &dir.path(out), Duration::from_secs(15));
         assert!(ok, "{input}: {stderr}");
     }

@@ -1,6 +1,7 @@
 //! HTTP/1.1 message heads: request-head decoding and response-head encoding, plus the small
 //! pieces of the wire format around them (chunked coding framing, percent-decoding, query
-//! strings, HTTP-date).
+//! strings, HTTP-date). The client side (a request head to send, a response to read, for the
+//! HTTP callbacks) is [`client`].
 //!
 //! Spec: RFC 9110 (HTTP Semantics) and RFC 9112 (HTTP/1.1); `§` numbers below refer to them.
 //!
