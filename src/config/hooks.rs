@@ -4,7 +4,8 @@
 //! Each event key takes a list of URLs, called in order (SRS writes them space-separated on one
 //! line: `on_publish http://a/api http://b/api;`; here a TOML list, or one string holding one
 //! or more space-separated URLs). Only `http://` URLs are accepted: `https://` is refused at
-//! load until the `full` profile has TLS.
+//! load until the `full` profile has TLS. Host names need the Cargo feature `dns` (in `full`);
+//! the router's `small` build takes IP addresses and `localhost`.
 
 use toml::de::DeValue;
 use toml::Spanned;
@@ -57,12 +58,31 @@ pub fn check_url(url: &str) -> Result<(), String> {
     if authority.is_empty() || authority.contains('@') {
         return Err(format!("{url:?} has no host (or has credentials)"));
     }
+    if !cfg!(feature = "dns") && !is_ip_or_localhost(authority) {
+        return Err(format!(
+            "{url:?}: host names need the full build (Cargo feature dns); write the hook \
+             server's IP address (or localhost)"
+        ));
+    }
     if !url.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!(
             "{url:?} has spaces or bytes that are not ASCII (percent-encode them)"
         ));
     }
     Ok(())
+}
+
+/// `host[:port]` is an IPv4 address, a bracketed IPv6 address or `localhost`: no DNS needed.
+pub fn is_ip_or_localhost(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split_once(']')
+                .is_some_and(|(h, _)| h.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => authority.split_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// One URL, a space-separated string of URLs, or a list of URLs.

@@ -176,9 +176,9 @@ on_close = ["http://127.0.0.1:8085/api/v1/clients"]
 on_publish = ["http://127.0.0.1:8085/api/v1/streams", "http://[::1]:8085/s?a=1"]
 on_unpublish = "http://127.0.0.1:8085/api/v1/streams"
 on_play = []
-on_stop = ["http://h/api/v1/sessions"]
-on_dvr = ["http://h/api/v1/dvrs"]
-on_hls = ["http://h/api/v1/hls"]
+on_stop = ["http://10.0.0.2/api/v1/sessions"]
+on_dvr = ["http://10.0.0.2/api/v1/dvrs"]
+on_hls = ["http://10.0.0.2/api/v1/hls"]
 hooks_timeout = 5
 [http_server]
 enabled = false
@@ -288,9 +288,9 @@ password = "secret"
                 ]),
                 on_unpublish: urls(&["http://127.0.0.1:8085/api/v1/streams"]),
                 on_play: urls(&[]),
-                on_stop: urls(&["http://h/api/v1/sessions"]),
-                on_dvr: urls(&["http://h/api/v1/dvrs"]),
-                on_hls: urls(&["http://h/api/v1/hls"]),
+                on_stop: urls(&["http://10.0.0.2/api/v1/sessions"]),
+                on_dvr: urls(&["http://10.0.0.2/api/v1/dvrs"]),
+                on_hls: urls(&["http://10.0.0.2/api/v1/hls"]),
                 timeout_s: 5,
             },
         }
@@ -300,6 +300,23 @@ password = "secret"
 #[cfg(all(feature = "hls", feature = "api", feature = "http-flv"))]
 fn urls(list: &[&str]) -> crate::config::HookUrls {
     crate::config::HookUrls(list.iter().map(|s| s.to_string()).collect())
+}
+
+/// The router build has no resolver: hook URLs name an IP address or localhost.
+#[cfg(not(feature = "dns"))]
+#[test]
+fn hook_urls_without_dns_take_addresses_only() {
+    let (_, _, key, message) =
+        fail("[vhost.__defaultVhost__.http_hooks]\non_play = \"http://hooks.lan:8085/p\"\n");
+    assert_eq!(key, "vhost.__defaultVhost__.http_hooks.on_play");
+    assert!(
+        message.contains("host names need the full build"),
+        "{message}"
+    );
+    parse(
+        "[vhost.__defaultVhost__.http_hooks]\non_play = [\"http://localhost:8085/p\", \
+         \"http://127.0.0.1/p\", \"http://[::1]:9/p\", \"http://LOCALHOST/\"]\n",
+    );
 }
 
 #[test]

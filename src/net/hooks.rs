@@ -185,6 +185,35 @@ fn split_url(url: &str) -> Option<(String, &str, String)> {
     Some((addr, authority, target))
 }
 
+/// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
+/// resolver (Cargo feature `dns`; without it the config refuses host names).
+async fn connect(addr: &str) -> io::Result<TcpStream> {
+    if let Ok(sa) = addr.parse::<std::net::SocketAddr>() {
+        return TcpStream::connect(sa).await;
+    }
+    if let Some(port) = addr
+        .rsplit_once(':')
+        .filter(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+    {
+        return TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await;
+    }
+    resolve_and_connect(addr).await
+}
+
+#[cfg(feature = "dns")]
+async fn resolve_and_connect(addr: &str) -> io::Result<TcpStream> {
+    TcpStream::connect(addr).await
+}
+
+#[cfg(not(feature = "dns"))]
+async fn resolve_and_connect(addr: &str) -> io::Result<TcpStream> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{addr}: host names need the Cargo feature dns"),
+    ))
+}
+
 /// Connects, posts `body` as JSON and reads the whole response.
 async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
@@ -207,7 +236,7 @@ async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
         return Err(invalid("the URL cannot be written in a request line"));
     }
     request.extend_from_slice(body);
-    let mut stream = TcpStream::connect(addr.as_str()).await?;
+    let mut stream = connect(&addr).await?;
     let _ = stream.set_nodelay(true);
     stream.write_all(&request).await?;
     drop(request);

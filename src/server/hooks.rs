@@ -24,13 +24,13 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use super::api::objects::{stream_id, stream_url};
 use crate::config::{HookUrls, HttpHooks, Vhost};
@@ -155,48 +155,6 @@ pub struct Extra {
     pub seq_no: Option<u64>,
 }
 
-/// The body of one event (`None` fields are not written: the event does not have them).
-#[derive(Serialize)]
-struct Payload<'a> {
-    server_id: &'a str,
-    service_id: &'a str,
-    action: &'static str,
-    client_id: &'a str,
-    ip: &'a str,
-    vhost: &'a str,
-    app: &'a str,
-    #[serde(rename = "tcUrl", skip_serializing_if = "Option::is_none")]
-    tc_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    param: Option<&'a str>,
-    #[serde(rename = "pageUrl", skip_serializing_if = "Option::is_none")]
-    page_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    send_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recv_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    duration: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cwd: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    m3u8: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    m3u8_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq_no: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_id: Option<String>,
-}
-
 /// The server's identity in the payloads: the API's ids and the working directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
@@ -206,37 +164,103 @@ pub struct Identity {
     pub cwd: String,
 }
 
-/// The JSON body of `action` for `client`, with the fields SRS gives that event.
+/// The JSON body of `action` for `client`, with the fields SRS gives that event. Written by
+/// hand rather than by a serde derive (a struct of twenty optional fields cost about 3 KB
+/// more on the router build).
 pub fn payload(id: &Identity, action: Action, client: &Client, extra: &Extra) -> String {
     use Action::*;
-    let param = client.param();
+    let mut j = JsonWriter(String::with_capacity(512));
+    j.str("server_id", &id.server_id);
+    j.str("service_id", &id.service_id);
+    j.str("action", action.name());
+    j.str("client_id", &client.cid);
+    j.str("ip", &client.ip);
+    j.str("vhost", &client.vhost);
+    j.str("app", &client.app);
+    if action == Close {
+        j.num("send_bytes", extra.send_bytes.unwrap_or(0));
+        j.num("recv_bytes", extra.recv_bytes.unwrap_or(0));
+        return j.finish();
+    }
+    j.str("tcUrl", &client.tc_url);
+    j.str("stream", &client.stream);
+    j.str("param", &client.param());
+    if matches!(action, Connect | Play) {
+        j.str("pageUrl", &client.page_url);
+    }
+    if action == Connect {
+        return j.finish();
+    }
+    if action == Hls {
+        // SRS: milliseconds / 1000.0.
+        let ms = (extra.duration_s.unwrap_or(0.0) * 1000.0).round().max(0.0) as u64;
+        j.raw("duration", &format!("{}.{:03}", ms / 1000, ms % 1000));
+    }
+    if matches!(action, Dvr | Hls) {
+        j.str("cwd", &id.cwd);
+        j.str("file", extra.file.as_deref().unwrap_or(""));
+    }
+    if action == Hls {
+        j.str("url", extra.url.as_deref().unwrap_or(""));
+        j.str("m3u8", extra.m3u8.as_deref().unwrap_or(""));
+        j.str("m3u8_url", extra.m3u8_url.as_deref().unwrap_or(""));
+        j.num("seq_no", extra.seq_no.unwrap_or(0));
+    }
     let key = client.key();
-    let stream_fields = !matches!(action, Connect | Close);
-    let p = Payload {
-        server_id: &id.server_id,
-        service_id: &id.service_id,
-        action: action.name(),
-        client_id: &client.cid,
-        ip: &client.ip,
-        vhost: &client.vhost,
-        app: &client.app,
-        tc_url: (action != Close).then_some(client.tc_url.as_str()),
-        stream: (action != Close).then_some(client.stream.as_str()),
-        param: (action != Close).then_some(param.as_str()),
-        page_url: matches!(action, Connect | Play).then_some(client.page_url.as_str()),
-        send_bytes: extra.send_bytes.filter(|_| action == Close),
-        recv_bytes: extra.recv_bytes.filter(|_| action == Close),
-        duration: (action == Hls).then(|| extra.duration_s.unwrap_or(0.0)),
-        cwd: matches!(action, Dvr | Hls).then_some(id.cwd.as_str()),
-        file: matches!(action, Dvr | Hls).then(|| extra.file.as_deref().unwrap_or("")),
-        url: (action == Hls).then(|| extra.url.as_deref().unwrap_or("")),
-        m3u8: (action == Hls).then(|| extra.m3u8.as_deref().unwrap_or("")),
-        m3u8_url: (action == Hls).then(|| extra.m3u8_url.as_deref().unwrap_or("")),
-        seq_no: (action == Hls).then(|| extra.seq_no.unwrap_or(0)),
-        stream_url: stream_fields.then(|| stream_url(&key)),
-        stream_id: stream_fields.then(|| stream_id(&key)),
-    };
-    serde_json::to_string(&p).unwrap_or_default()
+    j.str("stream_url", &stream_url(&key));
+    j.str("stream_id", &stream_id(&key));
+    j.finish()
+}
+
+/// A JSON object written member by member (RFC 8259).
+struct JsonWriter(String);
+
+impl JsonWriter {
+    fn key(&mut self, name: &str) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        self.0.push('"');
+        self.0.push_str(name);
+        self.0.push_str("\":");
+    }
+
+    /// A string member, escaped (§7): quote, backslash and controls.
+    fn str(&mut self, name: &str, value: &str) {
+        self.key(name);
+        self.0.push('"');
+        for c in value.chars() {
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                '\t' => self.0.push_str("\\t"),
+                c if u32::from(c) < 0x20 => {
+                    let _ = write!(self.0, "\\u{:04x}", u32::from(c));
+                }
+                c => self.0.push(c),
+            }
+        }
+        self.0.push('"');
+    }
+
+    fn num(&mut self, name: &str, value: u64) {
+        self.key(name);
+        let _ = write!(self.0, "{value}");
+    }
+
+    /// A member whose value is already JSON.
+    fn raw(&mut self, name: &str, json: &str) {
+        self.key(name);
+        self.0.push_str(json);
+    }
+
+    fn finish(mut self) -> String {
+        if self.0.is_empty() {
+            self.0.push('{');
+        }
+        self.0.push('}');
+        self.0
+    }
 }
 
 /// SRS's rule (`SrsHttpHooks::do_post`): `Ok` when the answer allows, else why not. The

@@ -334,3 +334,15 @@ fn recent_publishes_are_bounded_and_newest_first() {
     hooks.published(&again);
     assert_eq!(hooks.publisher(&key("s70")).cid, "newer");
 }
+
+/// Names and URLs from clients are escaped: the body is JSON whatever they hold.
+#[test]
+fn strings_are_escaped() {
+    let mut c = sample_client();
+    c.page_url = "http://x/\"a\"\\b\n\u{1}\u{7f}é".into();
+    c.query = "t=\"".into();
+    let body = payload(&identity(), Action::Play, &c, &extra());
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["pageUrl"], c.page_url.as_str());
+    assert_eq!(v["param"], "?t=\"");
+}
