@@ -92,8 +92,8 @@ mod tests {
         );
         let on = Config::from_toml_str(
             "max_connections = 10\nmax_streams = 2\n[vhost.__defaultVhost__.http_hooks]\n\
-             enabled = true\non_publish = [\"http://a/1\", \"http://a/2\"]\n\
-             on_play = \"http://a/1\"\n",
+             enabled = true\non_publish = [\"http://10.0.0.2/1\", \"http://10.0.0.2/2\"]\n\
+             on_play = \"http://10.0.0.2/1\"\n",
             "test",
         )
         .unwrap();
