@@ -2,8 +2,6 @@
 //! response head and body it may hold), the notices queued, a waiting decision per
 //! connection, the publishes remembered for on_dvr and the HLS segments waiting for on_hls.
 
-use std::collections::BTreeSet;
-
 use super::{kib, BudgetLine, Limits};
 use crate::config::Config;
 use crate::net::hooks::{MAX_PER_URL, MAX_QUEUED, MAX_RESPONSE_BODY};
@@ -23,38 +21,37 @@ const HLS_WAITING: usize = crate::server::hls::MAX_UNREPORTED * 16;
 #[cfg(not(feature = "hls"))]
 const HLS_WAITING: usize = 0;
 
-/// The "hooks" line, when a vhost has them: every distinct hook URL with MAX_PER_URL requests
+/// The "hooks" line, when a vhost has them: every hook URL with MAX_PER_URL requests
 /// in flight, each holding a call, its buffers, a response head and the largest body; the
 /// queued notices; a decision waiting per connection; the publishes remembered for on_dvr;
 /// the segments waiting for on_hls in every stream.
 pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
-    let vhosts: Vec<_> = config
+    // Every URL of every event counts, the same URL in two places twice: a worst case.
+    let urls: usize = config
         .vhosts()
         .filter(|v| v.enabled && v.http_hooks.enabled)
-        .collect();
-    if vhosts.is_empty() {
+        .map(|v| {
+            let h = &v.http_hooks;
+            [
+                &h.on_connect,
+                &h.on_close,
+                &h.on_publish,
+                &h.on_unpublish,
+                &h.on_play,
+                &h.on_stop,
+                &h.on_dvr,
+                &h.on_hls,
+            ]
+            .iter()
+            .map(|u| u.0.len())
+            .sum::<usize>()
+        })
+        .sum();
+    if urls == 0 {
         return None;
     }
-    let h = |v: &crate::config::Vhost| v.http_hooks.clone();
-    let urls: BTreeSet<String> = vhosts
-        .iter()
-        .flat_map(|v| {
-            let h = h(v);
-            [
-                h.on_connect,
-                h.on_close,
-                h.on_publish,
-                h.on_unpublish,
-                h.on_play,
-                h.on_stop,
-                h.on_dvr,
-                h.on_hls,
-            ]
-        })
-        .flat_map(|u| u.0)
-        .collect();
     let per_request = CALL_BYTES + REQUEST_BYTES + MAX_HEAD_LEN + MAX_RESPONSE_BODY;
-    let in_flight = urls.len() * MAX_PER_URL * per_request;
+    let in_flight = urls * MAX_PER_URL * per_request;
     let queued = MAX_QUEUED * CALL_BYTES;
     let waiting = limits.connections.saturating_mul(CALL_BYTES);
     let remembered = RECENT_PUBLISHES * CLIENT_BYTES + limits.streams.saturating_mul(HLS_WAITING);
@@ -64,7 +61,7 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
             "{} hook URLs x {MAX_PER_URL} in flight x {} (call, buffers, head, body up to {}) \
              + {MAX_QUEUED} queued notices x {} + max_connections {} x {} waiting decisions \
              + {} (publishes for on_dvr, segments for on_hls)",
-            urls.len(),
+            urls,
             kib(per_request),
             kib(MAX_RESPONSE_BODY),
             kib(CALL_BYTES),
@@ -100,13 +97,14 @@ mod tests {
         let b = Limits::of(&on).budget();
         let line = b.lines.iter().find(|l| l.what == "hooks").unwrap();
         let per_request = CALL_BYTES + REQUEST_BYTES + MAX_HEAD_LEN + MAX_RESPONSE_BODY;
-        let expected = 2 * MAX_PER_URL * per_request
+        // http://10.0.0.2/1 is written twice and counted twice.
+        let expected = 3 * MAX_PER_URL * per_request
             + MAX_QUEUED * CALL_BYTES
             + 10 * CALL_BYTES
             + RECENT_PUBLISHES * CLIENT_BYTES
             + 2 * HLS_WAITING;
         assert_eq!(line.bytes, expected as u64);
-        assert!(line.formula.starts_with("2 hook URLs"), "{}", line.formula);
+        assert!(line.formula.starts_with("3 hook URLs"), "{}", line.formula);
         assert_eq!(b.total, b.lines.iter().map(|l| l.bytes).sum::<u64>());
     }
 }

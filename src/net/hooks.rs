@@ -69,31 +69,7 @@ impl HttpHookClient {
 
 impl HookClient for HttpHookClient {
     fn decide(&self, call: HookCall) -> Decision {
-        let inner = self.0.clone();
-        Box::pin(async move {
-            for url in &call.urls {
-                let answer = inner.post(url, &call).await;
-                let verdict = answer.and_then(|(status, body)| {
-                    allows(status, &body).map(|()| (status, body.len()))
-                });
-                match verdict {
-                    Ok((status, len)) => log::info!(
-                        "[{}] hook {} {url}: allowed (HTTP {status}, {len} bytes)",
-                        call.cid,
-                        call.action.name()
-                    ),
-                    Err(why) => {
-                        log::warn!(
-                            "[{}] hook {} {url}: refused: {why}",
-                            call.cid,
-                            call.action.name()
-                        );
-                        return Err(format!("{} {url}: {why}", call.action.name()));
-                    }
-                }
-            }
-            Ok(())
-        })
+        Box::pin(self.0.clone().call_all(call, true))
     }
 
     fn notify(&self, call: HookCall) {
@@ -113,27 +89,41 @@ impl HookClient for HttpHookClient {
         }
         inner.queued.set(inner.queued.get() + 1);
         tokio::task::spawn_local(async move {
-            for url in &call.urls {
-                let answer = inner.post(url, &call).await;
-                match answer.and_then(|(status, body)| allows(status, &body)) {
-                    Ok(()) => log::debug!("[{}] hook {} {url}: ok", call.cid, call.action.name()),
-                    Err(why) => {
-                        if inner.log_limit.borrow_mut().allow(inner.clock.now_ms()) {
-                            log::warn!(
-                                "[{}] hook {} {url} failed (ignored): {why}",
-                                call.cid,
-                                call.action.name()
-                            );
-                        }
-                    }
-                }
-            }
+            let _ = inner.clone().call_all(call, false).await;
             inner.queued.set(inner.queued.get().saturating_sub(1));
         });
     }
 }
 
 impl Inner {
+    /// Posts `call` to each of its URLs in order. A decision (`decide`) stops at the first
+    /// refusal and logs each answer; a notice goes on and logs failures at a limited rate.
+    async fn call_all(self: Rc<Self>, call: HookCall, decide: bool) -> Result<(), String> {
+        let action = call.action.name();
+        for url in &call.urls {
+            let answer = self.post(url, &call).await;
+            match answer.and_then(|(status, body)| allows(status, &body).map(|()| status)) {
+                Ok(status) if decide => {
+                    log::info!(
+                        "[{}] hook {action} {url}: allowed (HTTP {status})",
+                        call.cid
+                    )
+                }
+                Ok(_) => log::debug!("[{}] hook {action} {url}: ok", call.cid),
+                Err(why) if decide => {
+                    log::warn!("[{}] hook {action} {url}: refused: {why}", call.cid);
+                    return Err(format!("{action} {url}: {why}"));
+                }
+                Err(why) => {
+                    if self.log_limit.borrow_mut().allow(self.clock.now_ms()) {
+                        log::warn!("[{}] hook {action} {url} failed (ignored): {why}", call.cid);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One request: a turn on the URL, then the exchange, all within the call's timeout.
     async fn post(&self, url: &str, call: &HookCall) -> Result<(u16, Vec<u8>), String> {
         let turns = self
