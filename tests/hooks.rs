@@ -266,7 +266,11 @@ fn refusing_hooks_refuse_the_publisher() {
             "code 1",
         ),
         (
-            format!("on_connect = \"{}\"\n", hooks.url("error")),
+            format!(
+                "on_connect = \"{}\"\non_close = \"{}\"\n",
+                hooks.url("error"),
+                hooks.url("allow")
+            ),
             "refused by the on_connect hook",
             "HTTP status 500",
         ),
@@ -303,6 +307,12 @@ fn refusing_hooks_refuse_the_publisher() {
         // ffmpeg prints the status's description.
         let stderr = ffmpeg.stderr();
         assert!(stderr.contains("refused by the on_"), "{config}: {stderr}");
+        if config.contains("on_close") {
+            // As SRS: a connection refused by on_connect is closed, and told.
+            let closed = hooks.wait("on_close", 1, Duration::from_secs(5));
+            assert_eq!(closed.len(), 1, "{:?}", hooks.actions());
+            assert_srs_fields(&closed[0]);
+        }
         let (_, streams) = common::get_json(server.http_addr.unwrap(), "/api/v1/streams");
         assert!(
             streams["streams"]

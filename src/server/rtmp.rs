@@ -224,6 +224,8 @@ impl RtmpConn {
         };
         let vhost = vhost.clone();
         #[cfg(feature = "hooks")]
+        self.hooks_connected(&request, &vhost);
+        #[cfg(feature = "hooks")]
         if self.ask_hooks(Action::Connect, &request, &vhost) {
             self.hook_state().pending = Some(Pending::Connect(request, vhost));
             return;
@@ -240,11 +242,6 @@ impl RtmpConn {
             request.tc_url,
             self.peer
         );
-        #[cfg(feature = "hooks")]
-        if vhost.http_hooks.enabled {
-            let client = self.hook_client(&request, &vhost);
-            self.hook_state().connected = Some(client);
-        }
         self.vhost = Some(vhost);
         let record = &self.registration.record;
         *record.tc_url.borrow_mut() = request.tc_url.clone();

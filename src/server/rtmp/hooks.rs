@@ -14,8 +14,9 @@ pub(super) struct HookState {
     pub call: Option<hooks::HookCall>,
     /// What waits for the answer.
     pub pending: Option<Pending>,
-    /// After connect: who connected, for on_close.
-    pub connected: Option<hooks::Client>,
+    /// From connect on (refused by on_connect too, as SRS): the vhost and who connected, for
+    /// on_close.
+    pub connected: Option<(Vhost, hooks::Client)>,
     /// While publishing or playing: who, for on_unpublish / on_stop.
     pub streaming: Option<(Vhost, hooks::Client)>,
 }
@@ -145,12 +146,18 @@ impl RtmpConn {
             .notify(&vhost, action, &client, &hooks::Extra::default());
     }
 
+    /// A connect named a vhost: on_close will follow, whatever on_connect answers (SRS
+    /// tells the close of every connection whose vhost has hooks).
+    pub(super) fn hooks_connected(&mut self, request: &Request, vhost: &Vhost) {
+        if vhost.http_hooks.enabled {
+            let client = self.hook_client(request, vhost);
+            self.hook_state().connected = Some((vhost.clone(), client));
+        }
+    }
+
     /// The connection ended: on_close with its byte counts.
     pub(super) fn hooks_closed(&mut self) {
-        let Some(client) = self.hooks.as_mut().and_then(|h| h.connected.take()) else {
-            return;
-        };
-        let Some(vhost) = &self.vhost else {
+        let Some((vhost, client)) = self.hooks.as_mut().and_then(|h| h.connected.take()) else {
             return;
         };
         let record = &self.registration.record;
@@ -159,6 +166,8 @@ impl RtmpConn {
             recv_bytes: Some(record.recv.total()),
             ..hooks::Extra::default()
         };
-        self.ctx.hooks.notify(vhost, Action::Close, &client, &extra);
+        self.ctx
+            .hooks
+            .notify(&vhost, Action::Close, &client, &extra);
     }
 }
