@@ -34,6 +34,7 @@ mod section;
 mod diff;
 mod dvr;
 mod error;
+mod hooks;
 mod ingest;
 mod schema;
 mod security;
@@ -49,6 +50,7 @@ use std::path::Path;
 
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
+pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
 pub use ingest::{Ingest, IngestMode, MAX_INGESTS};
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};

@@ -170,6 +170,17 @@ dvr_min_free_bytes = 1048576
 dvr_sync = 5
 dvr_queue_bytes = 524288
 http_mount = "/recordings/"
+[vhost.__defaultVhost__.http_hooks]
+enabled = false
+on_connect = "http://127.0.0.1:8085/api/v1/clients http://localhost:8085/api/v1/clients"
+on_close = ["http://127.0.0.1:8085/api/v1/clients"]
+on_publish = ["http://127.0.0.1:8085/api/v1/streams", "http://[::1]:8085/s?a=1"]
+on_unpublish = "http://127.0.0.1:8085/api/v1/streams"
+on_play = []
+on_stop = ["http://10.0.0.2/api/v1/sessions"]
+on_dvr = ["http://10.0.0.2/api/v1/dvrs"]
+on_hls = ["http://10.0.0.2/api/v1/hls"]
+hooks_timeout = 5
 [http_server]
 enabled = false
 listen = 8081
@@ -266,8 +277,80 @@ password = "secret"
                 queue_bytes: 512 << 10,
                 http_mount: "/recordings/".into(),
             },
+            http_hooks: crate::config::HttpHooks {
+                enabled: false,
+                on_connect: urls(&[
+                    "http://127.0.0.1:8085/api/v1/clients",
+                    "http://localhost:8085/api/v1/clients"
+                ]),
+                on_close: urls(&["http://127.0.0.1:8085/api/v1/clients"]),
+                on_publish: urls(&[
+                    "http://127.0.0.1:8085/api/v1/streams",
+                    "http://[::1]:8085/s?a=1"
+                ]),
+                on_unpublish: urls(&["http://127.0.0.1:8085/api/v1/streams"]),
+                on_play: urls(&[]),
+                on_stop: urls(&["http://10.0.0.2/api/v1/sessions"]),
+                on_dvr: urls(&["http://10.0.0.2/api/v1/dvrs"]),
+                on_hls: urls(&["http://10.0.0.2/api/v1/hls"]),
+                timeout_s: 5,
+            },
         }
     );
+}
+
+#[cfg(all(feature = "hls", feature = "api", feature = "http-flv"))]
+fn urls(list: &[&str]) -> crate::config::HookUrls {
+    crate::config::HookUrls(list.iter().map(|s| s.to_string()).collect())
+}
+
+/// The router build has no resolver: hook URLs name an IP address or localhost.
+#[cfg(not(feature = "dns"))]
+#[test]
+fn hook_urls_without_dns_take_addresses_only() {
+    let (_, _, key, message) =
+        fail("[vhost.__defaultVhost__.http_hooks]\non_play = \"http://hooks.lan:8085/p\"\n");
+    assert_eq!(key, "vhost.__defaultVhost__.http_hooks.on_play");
+    assert!(
+        message.contains("host names need the full build"),
+        "{message}"
+    );
+    parse(
+        "[vhost.__defaultVhost__.http_hooks]\non_play = [\"http://localhost:8085/p\", \
+         \"http://127.0.0.1/p\", \"http://[::1]:9/p\", \"http://LOCALHOST/\"]\n",
+    );
+}
+
+#[test]
+fn hook_urls_are_http_only_and_bounded() {
+    for (text, wanted) in [
+        (
+            "on_play = \"https://h/p\"",
+            "https:// hooks are not supported yet",
+        ),
+        ("on_play = [\"ftp://h/p\"]", "is not an http:// URL"),
+        ("on_play = \"http:///p\"", "has no host"),
+        (
+            "on_play = \"http://u:p@h/p\"",
+            "has no host (or has credentials)",
+        ),
+        ("on_play = 3", "expected an http:// URL or a list of them"),
+        ("hooks_timeout = 0", "0"),
+    ] {
+        let (line, _, key, message) =
+            fail(&format!("[vhost.__defaultVhost__.http_hooks]\n{text}\n"));
+        assert_eq!(line, 2, "{text}");
+        assert!(
+            key.starts_with("vhost.__defaultVhost__.http_hooks."),
+            "{key}"
+        );
+        assert!(message.contains(wanted), "{text}: {message}");
+    }
+    let nine = ["\"http://h/\""; 9].join(", ");
+    let (_, _, _, message) = fail(&format!(
+        "[vhost.__defaultVhost__.http_hooks]\non_play = [{nine}]\n"
+    ));
+    assert!(message.contains("more than 8 URLs"), "{message}");
 }
 
 #[test]
@@ -1133,7 +1216,7 @@ mod shipped_example {
             let candidates: Vec<String> = match value.as_str() {
                 "true" => vec!["false".into()],
                 "false" => vec!["true".into()],
-                v if v.starts_with('[') => vec!["[]".into()],
+                v if v.starts_with('[') => vec!["[]".into(), "[\"http://127.0.0.1:1/\"]".into()],
                 v if v.starts_with('"') => words.iter().map(|w| w.to_string()).collect(),
                 v => match v.parse::<i64>() {
                     Ok(n) => vec![(n + 1).to_string()],

@@ -23,6 +23,8 @@ mod dvr;
 mod gb28181;
 #[cfg(feature = "hls")]
 mod hls;
+#[cfg(feature = "hooks")]
+mod hooks;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "rtmp")]
@@ -49,6 +51,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     hls::disk_line,
     #[cfg(feature = "dvr")]
     dvr::line,
+    #[cfg(feature = "hooks")]
+    hooks::line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

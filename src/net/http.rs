@@ -98,7 +98,19 @@ impl Driver {
                     return Err("request body over the limit".into());
                 }
             }
-            let close = match self.conn.handle_request(&head, self.clock.now_ms()) {
+            let answer = self.conn.handle_request(&head, self.clock.now_ms());
+            #[cfg(feature = "hooks")]
+            let answer = match answer {
+                Answer::Decide(mut pending) => {
+                    let verdict = match pending.take_call() {
+                        Some(call) => self.decide(call).await?,
+                        None => Err("no call".to_owned()),
+                    };
+                    pending.decided(&mut self.conn, verdict, self.clock.now_ms())
+                }
+                other => other,
+            };
+            let close = match answer {
                 Answer::Response(response) => self.send(response, &head).await?,
                 Answer::Deferred(deferred) => {
                     let response = self.run_deferred(deferred, &head).await;
@@ -109,12 +121,33 @@ impl Driver {
                     player.close(self.clock.now_ms());
                     result.map(|()| true)?
                 }
+                #[cfg(feature = "hooks")]
+                Answer::Decide(_) => true,
             };
             if close {
                 let _ = self.stream.shutdown().await;
                 return Ok(());
             }
         }
+    }
+
+    /// Waits for the hooks' answer about this client (boxed: the task does not grow by it);
+    /// a kick ends the wait.
+    #[cfg(feature = "hooks")]
+    async fn decide(
+        &mut self,
+        call: crate::server::hooks::HookCall,
+    ) -> Result<Result<(), String>, Error> {
+        let decision = self.conn.ctx.server.hooks.decide(call);
+        let record = self.conn.record.clone();
+        let answer = Box::pin(async move {
+            tokio::select! {
+                answer = decision => Some(answer),
+                _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
+            }
+        })
+        .await;
+        answer.ok_or_else(|| "kicked through the API".into())
     }
 
     /// `handshake_timeout` or `idle_timeout` (also the send timeout) of the config in force.

@@ -5,6 +5,8 @@
 pub mod disk;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
+#[cfg(feature = "hooks")]
+pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "rtmp")]
@@ -195,6 +197,17 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         ingests: Rc::default(),
     };
     let ctx = shared.ctx.clone();
+    #[cfg(feature = "hooks")]
+    ctx.hooks.start(
+        Rc::new(hooks::HttpHookClient::new(clock)),
+        crate::server::hooks::Identity {
+            server_id: shared.api.server_id.clone(),
+            service_id: shared.api.service_id.clone(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        },
+    );
     #[cfg(feature = "disk")]
     tokio::task::spawn_local(completions.run(ctx.clone()));
     // The outputs take the config (DVR repairs its roots before any recording starts).
@@ -422,6 +435,10 @@ async fn hub_events(shared: Shared) {
         events.extend(std::iter::from_fn(|| hub.borrow_mut().poll_event()));
         for event in events.drain(..) {
             log::debug!("hub: {event:?}");
+            #[cfg(all(feature = "hooks", feature = "dvr"))]
+            if let crate::live::HubEvent::DvrClosed { key, path, .. } = &event {
+                crate::server::hooks::on_dvr(&shared.ctx, key, path);
+            }
             #[cfg(feature = "gb28181")]
             {
                 let gb = shared.gb.borrow().clone();

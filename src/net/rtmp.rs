@@ -135,6 +135,25 @@ async fn drive(
         if conn.session.is_closing() {
             return Err("session refused (reply sent)".into());
         }
+        // A connect, publish or play waits for the HTTP hooks: nothing is read meanwhile (the
+        // session holds what follows the command), only a kick ends the wait early. The
+        // decision is boxed, so the task does not grow by it.
+        #[cfg(feature = "hooks")]
+        if let Some(decision) = conn.take_decision() {
+            let record = conn.registration.record.clone();
+            let answer = Box::pin(async move {
+                tokio::select! {
+                    answer = decision => Some(answer),
+                    _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
+                }
+            })
+            .await;
+            let Some(answer) = answer else {
+                return Err("kicked through the API".into());
+            };
+            conn.handle_decision(clock.now_ms(), answer)?;
+            continue;
+        }
         let (min_latency, mw_latency) = match conn.vhost() {
             Some(v) => {
                 if !nodelay_set {
@@ -211,6 +230,11 @@ async fn drive(
                 // Replies (or a new role, whose replies these are) are written by the outer
                 // loop.
                 if conn.session.has_transmit() || conn.session.is_closing() {
+                    break false;
+                }
+                // A decision for the hooks: the outer loop waits for it.
+                #[cfg(feature = "hooks")]
+                if conn.has_decision() {
                     break false;
                 }
                 let next = deadline(conn, last_read);

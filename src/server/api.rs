@@ -81,7 +81,7 @@
 #[cfg(feature = "dvr")]
 mod dvr;
 mod media;
-mod objects;
+pub(crate) mod objects;
 mod system;
 
 #[cfg(test)]

@@ -65,6 +65,16 @@ pub const MIN_LISTED: usize = 3;
 pub const MAX_STEP_BACK_MS: i64 = 1_000;
 /// Segments kept beyond the window for players still fetching them.
 pub const EXTRA_SEGMENTS: usize = 2;
+/// Closed segments waiting to be reported to the `on_hls` hooks (taken once a second); the
+/// oldest go past it. RAM: 16 bytes each, per stream whose vhost has `on_hls`.
+pub const MAX_UNREPORTED: usize = 16;
+
+/// A segment closed (RAM storage) or written to its file (disk), for `on_hls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedSegment {
+    pub seq: u64,
+    pub duration_ms: i64,
+}
 
 #[derive(Debug)]
 struct Segment {
@@ -114,6 +124,9 @@ pub struct HlsStream {
     /// Forced cuts since the stream was created (the first of a publish is logged).
     pub forced_cuts: u64,
     warned_forced: bool,
+    /// The vhost has `on_hls` hooks: closed segments are kept in `closed` for them.
+    pub report_closed: bool,
+    closed: VecDeque<ClosedSegment>,
 }
 
 /// The PAT and PMT in this stream's segments, on continuity counters of their own: the TS
@@ -182,7 +195,35 @@ impl HlsStream {
             tables: SegmentTables::default(),
             forced_cuts: 0,
             warned_forced: false,
+            report_closed: false,
+            closed: VecDeque::new(),
         }
+    }
+
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    /// The segments closed (RAM) or written (disk) since the last call, for `on_hls`.
+    pub fn take_closed(&mut self) -> VecDeque<ClosedSegment> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Keeps a closed segment for `on_hls`, if its hooks want it.
+    fn report(&mut self, seq: u64, duration_ms: i64) {
+        if !self.report_closed {
+            return;
+        }
+        if self.closed.len() >= MAX_UNREPORTED {
+            self.closed.pop_front();
+        }
+        self.closed.push_back(ClosedSegment { seq, duration_ms });
+    }
+
+    /// Disk storage: the file of segment `seq` and the playlist's (`None` in RAM).
+    pub fn files_of(&self, seq: u64) -> Option<(PathBuf, PathBuf)> {
+        let dir = self.dir.as_ref()?;
+        Some((self.segment_path(dir, seq), self.playlist_path(dir)))
     }
 
     pub fn storage(&self) -> HlsStorage {
@@ -398,6 +439,8 @@ impl HlsStream {
                 chunks: seg.chunks.clone(),
             });
             self.retry_removes();
+        } else {
+            self.report(seg.seq, seg.duration_ms);
         }
         self.segments.push_back(seg);
         let keep = self.segments.len() - self.window_start() + EXTRA_SEGMENTS;
@@ -468,6 +511,8 @@ impl HlsStream {
         }
         seg.on_disk = true;
         seg.chunks = Vec::new();
+        let (seq, duration_ms) = (seg.seq, seg.duration_ms);
+        self.report(seq, duration_ms);
         if let Some(m3u8) = self.playlist() {
             let _ = self.files.submit(FileOp::WriteAtomic {
                 path: self.playlist_path(&dir),
@@ -577,17 +622,21 @@ pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) 
         return;
     }
     ts::attach(&mut s);
+    let hooks = &vhost.http_hooks;
+    let report_closed = hooks.enabled && !hooks.on_hls.is_empty();
+    if let Some(stream) = ctx.hls.borrow().get(&s.key) {
+        stream.borrow_mut().report_closed = report_closed;
+    }
     if s.output(OutputKind::Hls).is_none() {
         let stream = ctx
             .hls
             .borrow_mut()
             .entry(s.key.clone())
             .or_insert_with(|| {
-                Rc::new(RefCell::new(HlsStream::new(
-                    s.key.clone(),
-                    vhost.hls.clone(),
-                    ctx.files.clone(),
-                )))
+                let mut stream =
+                    HlsStream::new(s.key.clone(), vhost.hls.clone(), ctx.files.clone());
+                stream.report_closed = report_closed;
+                Rc::new(RefCell::new(stream))
             })
             .clone();
         s.add_output(Rc::new(RefCell::new(HlsOutput(stream))));
@@ -698,6 +747,29 @@ mod tests {
             0,
         ));
         s.push_frame(&f, packets(key));
+    }
+
+    /// on_hls: closed segments are kept only when the hooks want them, at most
+    /// MAX_UNREPORTED (the oldest go), and taken once.
+    #[test]
+    fn closed_segments_wait_for_on_hls_bounded() {
+        let mut s = ram(key(), config(1_000, 6_000));
+        for i in 0..100 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        assert!(s.take_closed().is_empty(), "nobody asked");
+        s.report_closed = true;
+        // 1 s GOPs for 40 s more: 40 segments closed.
+        for i in 100..1_100 {
+            feed(&mut s, i * 40, i % 25 == 0);
+        }
+        let closed = s.take_closed();
+        assert_eq!(closed.len(), MAX_UNREPORTED);
+        assert!(closed.iter().all(|c| c.duration_ms == 1_000));
+        let seqs: Vec<u64> = closed.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, (27..43).collect::<Vec<u64>>());
+        assert!(s.take_closed().is_empty());
+        assert_eq!(s.files_of(3), None, "RAM storage has no files");
     }
 
     /// Found by GStreamer's playbin in the interop matrix: a 10 s GOP against the default 10 s

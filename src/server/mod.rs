@@ -12,6 +12,8 @@ pub mod flv;
 pub mod gb28181;
 #[cfg(feature = "hls")]
 pub mod hls;
+#[cfg(feature = "hooks")]
+pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "rtmp")]
@@ -61,6 +63,9 @@ pub struct ServerCtx {
     /// Every stream's recorder and the recordings of this process.
     #[cfg(feature = "dvr")]
     pub dvr: dvr::Dvr,
+    /// The HTTP callbacks' client and identity.
+    #[cfg(feature = "hooks")]
+    pub hooks: hooks::Hooks,
 }
 
 impl ServerCtx {
@@ -77,6 +82,8 @@ impl ServerCtx {
             hls: Rc::default(),
             #[cfg(feature = "dvr")]
             dvr: dvr::Dvr::default(),
+            #[cfg(feature = "hooks")]
+            hooks: hooks::Hooks::default(),
         }
     }
 
@@ -127,6 +134,8 @@ const SWEEPS: &[fn(&ServerCtx, u64)] = &[
     api::sweep,
     #[cfg(feature = "dvr")]
     dvr::sweep,
+    #[cfg(all(feature = "hooks", feature = "hls"))]
+    hooks::sweep,
 ];
 
 /// What each output does with the config in force, at start and after each reload (see

@@ -8,6 +8,8 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
+#[cfg(feature = "hooks")]
+use super::hooks::Action;
 use super::stats::{ClientKind, ClientRecord, Registration};
 use super::{ConnLog, ServerCtx};
 use crate::config::{Config, Method, Vhost};
@@ -22,8 +24,14 @@ use crate::session::rtmp::{
 use crate::wire::flv;
 use crate::wire::rtmp::chunk::{self, ChunkError, ChunkLimits};
 use crate::wire::rtmp::message::{MessageHeader, MessageType};
+#[cfg(feature = "hooks")]
+use hooks::{HookState, Pending};
 
 use super::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+
+/// The HTTP callbacks of a connection.
+#[cfg(feature = "hooks")]
+mod hooks;
 
 /// The chunk limits of a publisher (after `publish`): `rtmp.max_message_bytes` and
 /// `rtmp.max_pending_bytes`, the latter raised to the former (a message of the longest length
@@ -81,6 +89,9 @@ pub struct RtmpConn {
     playing: Option<(u32, StreamKey, Rc<RefCell<PlayerQueue>>)>,
     /// Frames refused because their tag body did not parse.
     pub bad_frames: u64,
+    /// The HTTP callbacks' view of this connection (boxed: most connections have none).
+    #[cfg(feature = "hooks")]
+    hooks: Option<Box<HookState>>,
 }
 
 impl RtmpConn {
@@ -106,6 +117,8 @@ impl RtmpConn {
             merged_read_ms: None,
             playing: None,
             bad_frames: 0,
+            #[cfg(feature = "hooks")]
+            hooks: None,
         }
     }
 
@@ -171,7 +184,12 @@ impl RtmpConn {
 
     fn on_event(&mut self, now_ms: u64, event: Event) {
         match event {
-            Event::Connect { request, .. } => self.on_connect(request),
+            Event::Connect {
+                request, page_url, ..
+            } => {
+                *self.registration.record.page_url.borrow_mut() = page_url;
+                self.on_connect(request)
+            }
             Event::Publish { stream_id, request } => self.on_publish(now_ms, stream_id, request),
             Event::Play { stream_id, request } => self.on_play(now_ms, stream_id, request),
             Event::Media {
@@ -195,29 +213,39 @@ impl RtmpConn {
 
     fn on_connect(&mut self, request: Request) {
         let config = self.ctx.config();
-        match config.resolve_vhost(&request.vhost) {
-            Some(vhost) => {
-                log::info!(
-                    "[{}] connect vhost={} app={} tcUrl={} from {}",
-                    self.log.cid,
-                    vhost.name,
-                    request.app,
-                    request.tc_url,
-                    self.peer
-                );
-                self.vhost = Some(vhost.clone());
-                *self.registration.record.tc_url.borrow_mut() = request.tc_url.clone();
-                self.session.accept_connect();
-            }
-            None => {
-                log::warn!(
-                    "[{}] connect refused: no vhost {:?} (and the default vhost is disabled)",
-                    self.log.cid,
-                    request.vhost
-                );
-                self.session.reject_connect("vhost not found");
-            }
+        let Some(vhost) = config.resolve_vhost(&request.vhost) else {
+            log::warn!(
+                "[{}] connect refused: no vhost {:?} (and the default vhost is disabled)",
+                self.log.cid,
+                request.vhost
+            );
+            self.session.reject_connect("vhost not found");
+            return;
+        };
+        let vhost = vhost.clone();
+        #[cfg(feature = "hooks")]
+        self.hooks_connected(&request, &vhost);
+        #[cfg(feature = "hooks")]
+        if self.ask_hooks(Action::Connect, &request, &vhost) {
+            self.hook_state().pending = Some(Pending::Connect(request, vhost));
+            return;
         }
+        self.accept_connect(request, vhost);
+    }
+
+    fn accept_connect(&mut self, request: Request, vhost: Vhost) {
+        log::info!(
+            "[{}] connect vhost={} app={} tcUrl={} from {}",
+            self.log.cid,
+            vhost.name,
+            request.app,
+            request.tc_url,
+            self.peer
+        );
+        self.vhost = Some(vhost);
+        let record = &self.registration.record;
+        *record.tc_url.borrow_mut() = request.tc_url.clone();
+        self.session.accept_connect();
     }
 
     fn key(&self, request: &Request, vhost: &Vhost) -> StreamKey {
@@ -270,6 +298,16 @@ impl RtmpConn {
             );
             return;
         }
+        #[cfg(feature = "hooks")]
+        if self.ask_hooks(Action::Publish, &request, &vhost) {
+            self.hook_state().pending = Some(Pending::Publish(stream_id, request, vhost));
+            return;
+        }
+        self.publish_now(now_ms, stream_id, request, vhost);
+    }
+
+    fn publish_now(&mut self, now_ms: u64, stream_id: u32, request: Request, vhost: Vhost) {
+        let key = self.key(&request, &vhost);
         let result =
             self.ctx
                 .hub
@@ -295,6 +333,8 @@ impl RtmpConn {
                 self.publishing = Some((stream_id, key, source));
                 self.merged_read_ms =
                     (vhost.mr && !vhost.min_latency).then_some(vhost.mr_latency_ms);
+                #[cfg(feature = "hooks")]
+                self.hooks_streaming(&request, vhost, true);
             }
             Err(e) => {
                 log::warn!("[{}] publish refused: {e}", self.log.cid);
@@ -336,6 +376,16 @@ impl RtmpConn {
             );
             return;
         }
+        #[cfg(feature = "hooks")]
+        if self.ask_hooks(Action::Play, &request, &vhost) {
+            self.hook_state().pending = Some(Pending::Play(stream_id, request, vhost));
+            return;
+        }
+        self.play_now(now_ms, stream_id, request, vhost);
+    }
+
+    fn play_now(&mut self, now_ms: u64, stream_id: u32, request: Request, vhost: Vhost) {
+        let key = self.key(&request, &vhost);
         let limits = QueueLimits {
             max_bytes: vhost.queue_max_bytes,
             max_duration_ms: i64::from(vhost.queue_length_ms),
@@ -358,6 +408,8 @@ impl RtmpConn {
                 record.kind.set(ClientKind::RtmpPlay);
                 *record.stream.borrow_mut() = Some(key.clone());
                 self.playing = Some((stream_id, key, queue));
+                #[cfg(feature = "hooks")]
+                self.hooks_streaming(&request, vhost, false);
             }
             Err(e) => {
                 log::warn!("[{}] play refused: {e}", self.log.cid);
@@ -405,6 +457,8 @@ impl RtmpConn {
         if let Some((_, key, _)) = self.publishing.take() {
             log::info!("[{}] unpublish {key}", self.log.cid);
             self.ctx.hub.borrow_mut().unpublish(&key, self.id, now_ms);
+            #[cfg(feature = "hooks")]
+            self.hooks_stopped(Action::Unpublish);
         }
     }
 
@@ -418,6 +472,8 @@ impl RtmpConn {
                 stats.dropped_frames
             );
             self.ctx.hub.borrow_mut().stop(&key, self.id, now_ms);
+            #[cfg(feature = "hooks")]
+            self.hooks_stopped(Action::Stop);
         }
     }
 
@@ -425,6 +481,8 @@ impl RtmpConn {
     pub fn close(&mut self, now_ms: u64) {
         self.stop_publishing(now_ms);
         self.stop_playing(now_ms);
+        #[cfg(feature = "hooks")]
+        self.hooks_closed();
     }
 
     /// Collects what to send next, in order: session replies, then up to `MAX_BATCH_ITEMS`

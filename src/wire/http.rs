@@ -1,6 +1,7 @@
 //! HTTP/1.1 message heads: request-head decoding and response-head encoding, plus the small
 //! pieces of the wire format around them (chunked coding framing, percent-decoding, query
-//! strings, HTTP-date).
+//! strings, HTTP-date). The client side (a request head to send, a response to read, for the
+//! HTTP callbacks) is [`client`].
 //!
 //! Spec: RFC 9110 (HTTP Semantics) and RFC 9112 (HTTP/1.1); `§` numbers below refer to them.
 //!
@@ -27,6 +28,8 @@
 //! Not supported: HTTP/0.9 and HTTP/2 (the h2 preface is [`HttpError::UnsupportedVersion`]),
 //! transfer codings other than `chunked`, obsolete line folding (§5.2 of RFC 9112; refused by
 //! httparse), CONNECT's authority-form targets, trailer fields.
+
+pub mod client;
 
 use bytes::BufMut;
 
@@ -133,6 +136,9 @@ pub enum HttpError {
     UnsupportedTransferCoding(String),
     #[error("invalid percent-encoding")]
     InvalidPercentEncoding,
+    /// A response body longer than the reader keeps (`client::ResponseReader`).
+    #[error("body longer than {limit} bytes")]
+    BodyTooLarge { limit: usize },
 }
 
 impl HttpError {
@@ -143,6 +149,7 @@ impl HttpError {
             HttpError::Malformed(_) | HttpError::InvalidPercentEncoding => 400,
             HttpError::UnsupportedVersion => 505,
             HttpError::UnsupportedTransferCoding(_) => 501,
+            HttpError::BodyTooLarge { .. } => 413,
         }
     }
 }

@@ -73,6 +73,64 @@ pub fn decode_object(input: &[u8]) -> Result<Vec<(String, String)>, JsonError> {
     Ok(members)
 }
 
+/// Deepest nesting [`integer_member`] skips through. Why: values are skipped recursively, one
+/// stack frame per level; SRS's hook answers nest one or two levels (`{"code":0,"data":{}}`).
+pub const MAX_DEPTH: usize = 16;
+
+/// The first top-level member `name` of the JSON object `input`, if its value is an integer
+/// (no fraction, no exponent) that fits an `i64`: SRS's hook answers, `{"code": 0, "data":
+/// ...}`. Unlike [`decode_object`], values of any kind are checked and skipped, nested ones
+/// up to [`MAX_DEPTH`] levels; each object or array holds at most [`MAX_MEMBERS`] members.
+pub fn integer_member(input: &[u8], name: &str) -> Result<Option<i64>, JsonError> {
+    let mut r = Reader { input, at: 0 };
+    let mut found: Option<Option<i64>> = None;
+    r.skip_space();
+    r.expect(b'{')?;
+    r.skip_space();
+    if r.peek()? == b'}' {
+        r.at += 1;
+    } else {
+        let mut count = 0;
+        loop {
+            count += 1;
+            if count > MAX_MEMBERS {
+                return Err(JsonError::TooManyMembers);
+            }
+            r.skip_space();
+            r.expect(b'"')?;
+            let key = r.string()?;
+            r.skip_space();
+            r.expect(b':')?;
+            r.skip_space();
+            let start = r.at;
+            r.value(1)?;
+            if found.is_none() && key == name {
+                found = Some(integer(&input[start..r.at]));
+            }
+            r.skip_space();
+            match r.next()? {
+                b',' => continue,
+                b'}' => break,
+                byte => return Err(r.unexpected(byte)),
+            }
+        }
+    }
+    r.skip_space();
+    if r.at < input.len() {
+        return Err(JsonError::Trailing { at: r.at });
+    }
+    Ok(found.flatten())
+}
+
+/// A number's text as an `i64`, when it is an integer.
+fn integer(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
 /// The value of member `name`, if it is a string (the first of its name).
 pub fn get<'a>(members: &'a [(String, String)], name: &str) -> Option<&'a str> {
     members
@@ -140,6 +198,47 @@ impl Reader<'_> {
                 self.number().map(|()| None)
             }
             byte => Err(self.unexpected(byte)),
+        }
+    }
+
+    /// Checks and skips any value, objects and arrays `depth` levels deep at most
+    /// [`MAX_DEPTH`].
+    fn value(&mut self, depth: usize) -> Result<(), JsonError> {
+        let (open, close) = match self.peek()? {
+            b'{' => (b'{', b'}'),
+            b'[' => (b'[', b']'),
+            _ => return self.scalar().map(drop),
+        };
+        if depth >= MAX_DEPTH {
+            return Err(JsonError::Nested { at: self.at });
+        }
+        self.at += 1;
+        self.skip_space();
+        if self.peek()? == close {
+            self.at += 1;
+            return Ok(());
+        }
+        let mut count = 0;
+        loop {
+            count += 1;
+            if count > MAX_MEMBERS {
+                return Err(JsonError::TooManyMembers);
+            }
+            self.skip_space();
+            if open == b'{' {
+                self.expect(b'"')?;
+                self.string()?;
+                self.skip_space();
+                self.expect(b':')?;
+                self.skip_space();
+            }
+            self.value(depth + 1)?;
+            self.skip_space();
+            match self.next()? {
+                b',' => continue,
+                b if b == close => return Ok(()),
+                byte => return Err(self.unexpected(byte)),
+            }
         }
     }
 
@@ -330,5 +429,63 @@ mod tests {
         // A lone surrogate and bad UTF-8 in a string: replaced, not refused.
         let m = decode_object(b"{\"a\":\"\\ud800x\xff\"}").unwrap();
         assert_eq!(get(&m, "a"), Some("\u{fffd}x\u{fffd}"));
+    }
+
+    /// SRS hook answers: the top-level integer `code`, whatever else the object holds.
+    #[test]
+    fn integer_member_reads_srs_answers() {
+        let cases: &[(&[u8], Option<i64>)] = &[
+            (b"{\"code\": 0}", Some(0)),
+            (
+                b"{\"code\":0,\"data\":{\"urls\":[\"a\",{\"b\":[1,2.5e3,null]}]}}",
+                Some(0),
+            ),
+            (b" {\"data\": [], \"code\": -12 } ", Some(-12)),
+            (b"{\"code\": 0.0}", None),
+            (b"{\"code\": \"0\"}", None),
+            (b"{\"code\": 1e0}", None),
+            (b"{\"data\": {\"code\": 0}}", None),
+            (b"{\"code\": 99999999999999999999}", None),
+            (b"{}", None),
+            (b"{\"code\": 7, \"code\": 0}", Some(7)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                integer_member(input, "code"),
+                Ok(*want),
+                "{}",
+                input.escape_ascii()
+            );
+        }
+        for bad in [
+            &b"{\"code\": 0"[..],
+            b"{\"code\": 0} 0",
+            b"[0]",
+            b"{\"a\": [1,]}",
+            b"{\"a\": {\"b\" 1}}",
+        ] {
+            assert!(
+                integer_member(bad, "code").is_err(),
+                "{}",
+                bad.escape_ascii()
+            );
+        }
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        assert_eq!(
+            integer_member(deep.as_bytes(), "code"),
+            Err(JsonError::Nested {
+                at: 5 + MAX_DEPTH - 1
+            })
+        );
+        let ok = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert_eq!(integer_member(ok.as_bytes(), "code"), Ok(None));
     }
 }

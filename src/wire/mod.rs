@@ -19,7 +19,7 @@ pub mod digest;
 pub mod flv;
 #[cfg(feature = "http")]
 pub mod http;
-#[cfg(feature = "dvr")]
+#[cfg(any(feature = "dvr", feature = "hooks"))]
 pub mod json;
 #[cfg(feature = "gb28181")]
 pub mod manscdp;

@@ -23,6 +23,8 @@ use super::{encode_head, host_and_port, Answer, HttpConn};
 use crate::config::{Vhost, DEFAULT_VHOST};
 use crate::live::{Hub, PlayerQueue, QueueItem, QueueLimits, Source, StreamKey};
 use crate::media::SharedFrame;
+#[cfg(feature = "hooks")]
+use crate::server::hooks::{self, Action};
 use crate::server::stats::{ClientKind, ClientRecord};
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use crate::wire::http::{chunk_size_line, Method, RequestHead, CRLF, LAST_CHUNK};
@@ -51,7 +53,8 @@ pub trait Format {
 }
 
 /// Answers a live route of `format`: 404 for a vanished vhost, 403 refused by the security
-/// rules, 503 (then close) when the hub refuses, else a player.
+/// rules, a decision to wait for when the vhost has on_play hooks (403 if they refuse), 503
+/// (then close) when the hub refuses, else a player.
 pub fn play(
     conn: &mut HttpConn,
     head: &RequestHead,
@@ -71,12 +74,92 @@ pub fn play(
         log::warn!("[{}] play {key} denied by security rules", record.cid);
         return Answer::Response(conn.text(head, 403, "denied by security rules"));
     }
+    #[cfg(feature = "hooks")]
+    if let Some(call) = conn.ctx.server.hooks.call(
+        &vhost,
+        Action::Play,
+        &hook_client(conn, head, key),
+        &hooks::Extra::default(),
+    ) {
+        return Answer::Decide(Box::new(PendingPlay {
+            head: head.clone(),
+            key: key.clone(),
+            format,
+            call: Some(call),
+        }));
+    }
+    start(conn, head, key, format, &vhost, now_ms)
+}
+
+/// A play waiting for the on_play hooks: the driver makes the call ([`PendingPlay::take_call`])
+/// and hands the answer to [`PendingPlay::decided`].
+#[cfg(feature = "hooks")]
+pub struct PendingPlay {
+    head: RequestHead,
+    key: StreamKey,
+    format: &'static dyn Format,
+    call: Option<hooks::HookCall>,
+}
+
+#[cfg(feature = "hooks")]
+impl PendingPlay {
+    /// The decision to wait for (once).
+    pub fn take_call(&mut self) -> Option<hooks::HookCall> {
+        self.call.take()
+    }
+
+    /// The hooks answered: 403 when they refused, else the play goes on (the vhost and its
+    /// rules as they are now).
+    pub fn decided(self, conn: &mut HttpConn, answer: Result<(), String>, now_ms: u64) -> Answer {
+        let (head, key) = (&self.head, &self.key);
+        if let Err(why) = answer {
+            log::warn!(
+                "[{}] {} play {key} refused by the on_play hook: {why}",
+                conn.record.cid,
+                self.format.name()
+            );
+            return Answer::Response(conn.text(head, 403, "refused by the on_play hook"));
+        }
+        let config = conn.ctx.server.config();
+        let Some(vhost) = config.vhost(&key.vhost).cloned() else {
+            return Answer::Response(conn.text(head, 404, "not found"));
+        };
+        start(conn, head, key, self.format, &vhost, now_ms)
+    }
+}
+
+/// Who an HTTP player is, for the hooks' payloads: SRS's tcUrl, the query as `param`, the
+/// Referer as `pageUrl`.
+#[cfg(feature = "hooks")]
+fn hook_client(conn: &HttpConn, head: &RequestHead, key: &StreamKey) -> hooks::Client {
+    hooks::Client {
+        vhost: key.vhost.clone(),
+        app: key.app.clone(),
+        stream: key.stream.clone(),
+        tc_url: capped(&tc_url(head, key)),
+        query: capped(&head.query),
+        page_url: capped(head.referer.as_deref().unwrap_or("")),
+        ..hooks::Client::new(&conn.record.cid, conn.record.peer.ip())
+    }
+}
+
+/// The hub admits the player (or 503), which then waits for the publisher.
+fn start(
+    conn: &mut HttpConn,
+    head: &RequestHead,
+    key: &StreamKey,
+    format: &'static dyn Format,
+    vhost: &Vhost,
+    now_ms: u64,
+) -> Answer {
+    let config = conn.ctx.server.config();
+    let record = conn.record.clone();
     let hub = conn.ctx.server.hub.clone();
     let queue = hub.borrow_mut().play(
         key,
         record.id,
-        crate::server::source_settings(&vhost),
-        limits(&vhost),
+        crate::server::source_settings(vhost),
+        limits(vhost),
         now_ms,
     );
     let queue = match queue {
@@ -119,6 +202,13 @@ pub fn play(
         },
         header: None,
         closed: false,
+        #[cfg(feature = "hooks")]
+        hooks: conn.ctx.server.hooks.clone(),
+        #[cfg(feature = "hooks")]
+        stop_hook: vhost
+            .http_hooks
+            .enabled
+            .then(|| (vhost.clone(), hook_client(conn, head, key))),
     };
     Answer::Live(Box::new(player))
 }
@@ -195,6 +285,12 @@ pub struct LivePlayer {
     /// The format's header, sent in the first chunk.
     header: Option<Bytes>,
     closed: bool,
+    /// on_stop's vhost and payload, when the vhost has hooks.
+    #[cfg(feature = "hooks")]
+    stop_hook: Option<(Vhost, hooks::Client)>,
+    /// Where on_stop goes.
+    #[cfg(feature = "hooks")]
+    hooks: hooks::Hooks,
 }
 
 impl LivePlayer {
@@ -352,5 +448,10 @@ impl LivePlayer {
         self.hub
             .borrow_mut()
             .stop(&self.key, self.record.id, now_ms);
+        #[cfg(feature = "hooks")]
+        if let Some((vhost, client)) = self.stop_hook.take() {
+            let extra = hooks::Extra::default();
+            self.hooks.notify(&vhost, Action::Stop, &client, &extra);
+        }
     }
 }

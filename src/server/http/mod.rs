@@ -133,6 +133,10 @@ pub enum Answer {
     Live(Box<LivePlayer>),
     /// Work for the disk thread, then the response made from its result.
     Deferred(Deferred),
+    /// A live play that waits for the on_play hooks: the driver makes the call and hands the
+    /// answer to [`live::PendingPlay::decided`], which answers in turn.
+    #[cfg(feature = "hooks")]
+    Decide(Box<live::PendingPlay>),
 }
 
 /// What a handler hands to the disk thread: `work` runs there (it may `stat`, `canonicalize`

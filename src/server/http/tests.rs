@@ -52,6 +52,8 @@ pub(crate) fn response(answer: Answer) -> Response {
         Answer::Response(r) => r,
         Answer::Live(_) => panic!("a live stream where a response was expected"),
         Answer::Deferred(_) => panic!("disk work where a response was expected"),
+        #[cfg(feature = "hooks")]
+        Answer::Decide(_) => panic!("a hook decision where a response was expected"),
     }
 }
 

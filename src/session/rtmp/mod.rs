@@ -11,6 +11,11 @@
 //! --accept_connect--> `Connected` (publish/play streams live here) ; any error → closed by
 //! the driver. `reject_connect` queues `_error` and marks the session `Closing`.
 //!
+//! Pending decisions: from the `Connect`, `Publish` or `Play` event until the server's
+//! `accept_*` / `reject_*` ([`ServerSession::awaits_decision`]), the session decodes no further
+//! input (it stays buffered, within [`MAX_INPUT_BUFFER`]); the server then calls
+//! [`ServerSession::process`] to go on. So a server may answer later (after an HTTP hook).
+//!
 //! [`poll_event`]: ServerSession::poll_event
 //! [`poll_transmit`]: ServerSession::poll_transmit
 //! [`poll_timeout`]: ServerSession::poll_timeout
@@ -63,6 +68,10 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 /// events before the next read, so about one read buffer); chunk bytes are otherwise decoded
 /// where they were read. Reaching it takes a bug in the server or the driver.
 pub const MAX_INPUT_BUFFER: usize = 256 * 1024;
+
+/// Longest `pageUrl` kept from `connect` (longer ones are cut): it goes to the API's client
+/// list and the HTTP hooks. RAM: per RTMP connection.
+pub const MAX_PAGE_URL: usize = 512;
 
 /// Queued outgoing control/command bytes at most; past it the peer is not reading its replies.
 pub const MAX_OUTBOX: usize = 256 * 1024;
@@ -119,6 +128,9 @@ pub enum MediaKind {
 pub enum Event {
     Connect {
         request: Request,
+        /// `connect`'s `pageUrl`, cut to [`MAX_PAGE_URL`] bytes (Flash players send the page's
+        /// address; encoders nothing).
+        page_url: String,
         object_encoding: f64,
     },
     Publish {
@@ -361,7 +373,13 @@ impl ServerSession {
             if self.state == State::Closing {
                 return Ok(data.len());
             }
-            if self.events.len() >= MAX_PENDING_EVENTS || used == data.len() {
+            // A command waiting for the server's decision (connect, publish, play) holds the
+            // input behind it: what follows may depend on the answer (a pipelined
+            // createStream, the publisher's first media).
+            if self.events.len() >= MAX_PENDING_EVENTS
+                || used == data.len()
+                || self.awaits_decision()
+            {
                 return Ok(used);
             }
             let rest = data.get(used..).unwrap_or_default();
@@ -406,6 +424,17 @@ impl ServerSession {
         self.streams
             .iter()
             .any(|(_, role)| *role == StreamRole::Publishing)
+    }
+
+    /// A `connect`, `publish` or `play` waits for `accept_*` / `reject_*` (the server may take
+    /// its time, asking an HTTP hook): the session decodes nothing more until then. The
+    /// driver stops reading meanwhile; the kernel's buffer holds what the peer sends.
+    pub fn awaits_decision(&self) -> bool {
+        self.state == State::Connecting
+            || self
+                .streams
+                .iter()
+                .any(|(_, r)| matches!(r, StreamRole::PublishPending | StreamRole::PlayPending))
     }
 
     pub fn has_events(&self) -> bool {
@@ -750,6 +779,12 @@ impl ServerSession {
         let get = |k: &str| obj.and_then(|o| o.get(k));
         let app = get("app").and_then(Value::as_str);
         let tc_url = get("tcUrl").and_then(Value::as_str);
+        let page_url = get("pageUrl").and_then(Value::as_str).unwrap_or("");
+        let mut end = page_url.len().min(MAX_PAGE_URL);
+        while !page_url.is_char_boundary(end) {
+            end -= 1;
+        }
+        let page_url = page_url[..end].to_owned();
         self.object_encoding = get("objectEncoding").and_then(Value::as_f64).unwrap_or(0.0);
         let request = Request::from_connect(app, tc_url)
             .map_err(|e| SessionError::Protocol(format!("connect: {e}")))?;
@@ -758,6 +793,7 @@ impl ServerSession {
         self.request = Some(request.clone());
         self.events.push_back(Event::Connect {
             request,
+            page_url,
             object_encoding: self.object_encoding,
         });
         Ok(())

@@ -732,3 +732,56 @@ fn event_slots_are_kept_by_a_publisher_only() {
     assert_eq!(session.events.capacity(), 0);
     // A player keeps none (a_playing_session_holds_no_buffers_between_calls).
 }
+
+/// A decision the server takes its time over (an HTTP hook): a publish with the first media
+/// right behind it in the same read waits, media included, until the answer; then the media
+/// goes on as the publisher's, nothing lost.
+#[test]
+fn pending_publish_holds_what_follows_until_decided() {
+    let (mut session, mut client) = connected();
+    let sid = create_stream(&mut session, &mut client);
+    let mut bytes = client.command(
+        sid,
+        &[s("publish"), n(5.0), Value::Null, s("cam"), s("live")],
+    );
+    bytes.extend(client.message(6, 0, MessageType::Video, sid, &[0x17, 0, 0, 0, 0, 1]));
+    session.handle_bytes(7, &bytes).unwrap();
+    assert!(session.awaits_decision());
+    assert!(matches!(&events(&mut session)[..], [Event::Publish { .. }]));
+    // Waiting: nothing more is decoded, however often the server asks.
+    session.process(8).unwrap();
+    assert!(events(&mut session).is_empty());
+    session.accept_publish(sid, 9, 10_000, 10_000);
+    assert!(!session.awaits_decision());
+    session.process(9).unwrap();
+    match &events(&mut session)[..] {
+        [Event::Media {
+            kind: MediaKind::Video,
+            ..
+        }] => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A pipelined createStream behind connect is answered once connect is accepted.
+#[test]
+fn pending_connect_holds_a_pipelined_create_stream() {
+    let mut session = ServerSession::new(CONFIG, 0, [1u8; handshake::PACKET_LEN], 0);
+    let mut client = Client::new();
+    session.handle_bytes(1, &client.c0c1.clone()).unwrap();
+    let s0s1s2 = session.poll_transmit().unwrap();
+    let c2 = handshake::client_c2(&client.c0c1, &s0s1s2).unwrap();
+    session.handle_bytes(2, &c2).unwrap();
+    let mut bytes = client.command(0, &connect_values("live"));
+    bytes.extend(client.command(0, &[s("createStream"), n(2.0), Value::Null]));
+    session.handle_bytes(3, &bytes).unwrap();
+    assert!(matches!(&events(&mut session)[..], [Event::Connect { .. }]));
+    assert!(session.awaits_decision());
+    session.accept_connect();
+    session.process(4).unwrap();
+    let names: Vec<String> = commands(&client.receive(&mut session))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, ["_result", "onBWDone", "_result"]);
+}

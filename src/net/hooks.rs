@@ -1,0 +1,331 @@
+//! The HTTP callbacks' client: one `POST` per URL and event, over a connection of its own
+//! (`Connection: close`), written with `wire::http::client` (no HTTP crate: hyper's client cost
+//! 41 KB on armv7). `http://` only.
+//!
+//! Bounds: at most [`MAX_PER_URL`] requests in flight per hook URL (more wait for a turn, within
+//! their timeout); events that only tell wait in a queue of [`MAX_QUEUED`] and are dropped,
+//! counted and logged at a limited rate, when it is full; a response body is read up to
+//! [`MAX_RESPONSE_BODY`] bytes; each request, from the wait for a turn to the response's last
+//! byte, gets `http_hooks.hooks_timeout`. A decision waits only in the task of the client it
+//! is about; nothing here blocks the event loop (host names are resolved by tokio on its
+//! blocking pool; IP addresses are not resolved at all).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use super::Clock;
+use crate::server::hooks::{allows, Decision, HookCall, HookClient};
+use crate::server::RateLimit;
+use crate::wire::http::client::{encode_request_head, ResponseReader};
+
+/// Requests in flight at once per hook URL. Why: SRS opens one connection per event and
+/// client with no cap; a burst of 100 connects must not open 100 sockets to one hook server
+/// (nor 100 of our file descriptors). 8 keeps a LAN hook server busy without queueing much.
+pub const MAX_PER_URL: usize = 8;
+
+/// Events that only tell (on_close, on_unpublish, on_stop, on_dvr, on_hls) waiting or in
+/// flight at once; more are dropped and counted. RAM: about 1 KiB each (the JSON body and a
+/// request's buffers), 64 KiB at most.
+pub const MAX_QUEUED: usize = 64;
+
+/// Longest response body read from a hook server: SRS's answers are `0` or a small JSON
+/// object. RAM: per request in flight, at most.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// Bytes read from a hook server at once (on the heap, per request in flight).
+const READ_CHUNK: usize = 4096;
+
+/// The client; one per server, shared by every connection.
+pub struct HttpHookClient(Rc<Inner>);
+
+struct Inner {
+    clock: Clock,
+    /// A turn-taker per hook URL, removed when nobody uses it.
+    urls: RefCell<HashMap<String, Rc<Semaphore>>>,
+    /// Events that only tell, waiting or in flight.
+    queued: Cell<usize>,
+    dropped: Cell<u64>,
+    log_limit: RefCell<RateLimit>,
+}
+
+impl HttpHookClient {
+    pub fn new(clock: Clock) -> HttpHookClient {
+        HttpHookClient(Rc::new(Inner {
+            clock,
+            urls: RefCell::default(),
+            queued: Cell::new(0),
+            dropped: Cell::new(0),
+            log_limit: RefCell::default(),
+        }))
+    }
+}
+
+impl HookClient for HttpHookClient {
+    fn decide(&self, call: HookCall) -> Decision {
+        Box::pin(self.0.clone().call_all(call, true))
+    }
+
+    fn notify(&self, call: HookCall) {
+        let inner = self.0.clone();
+        if inner.queued.get() >= MAX_QUEUED {
+            inner.dropped.set(inner.dropped.get() + 1);
+            if inner.log_limit.borrow_mut().allow(inner.clock.now_ms()) {
+                log::warn!(
+                    "hook {} for [{}] dropped: {MAX_QUEUED} events already wait ({} dropped \
+                     in all; is the hook server slow?)",
+                    call.action.name(),
+                    call.cid,
+                    inner.dropped.get()
+                );
+            }
+            return;
+        }
+        inner.queued.set(inner.queued.get() + 1);
+        tokio::task::spawn_local(async move {
+            let _ = inner.clone().call_all(call, false).await;
+            inner.queued.set(inner.queued.get().saturating_sub(1));
+        });
+    }
+}
+
+impl Inner {
+    /// Posts `call` to each of its URLs in order. A decision (`decide`) stops at the first
+    /// refusal and logs each answer; a notice goes on and logs failures at a limited rate.
+    async fn call_all(self: Rc<Self>, call: HookCall, decide: bool) -> Result<(), String> {
+        let action = call.action.name();
+        for url in &call.urls {
+            let answer = self.post(url, &call).await;
+            match answer.and_then(|(status, body)| allows(status, &body).map(|()| status)) {
+                Ok(status) if decide => {
+                    log::info!(
+                        "[{}] hook {action} {url}: allowed (HTTP {status})",
+                        call.cid
+                    )
+                }
+                Ok(_) => log::debug!("[{}] hook {action} {url}: ok", call.cid),
+                Err(why) if decide => {
+                    log::warn!("[{}] hook {action} {url}: refused: {why}", call.cid);
+                    return Err(format!("{action} {url}: {why}"));
+                }
+                Err(why) => {
+                    if self.log_limit.borrow_mut().allow(self.clock.now_ms()) {
+                        log::warn!("[{}] hook {action} {url} failed (ignored): {why}", call.cid);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One request: a turn on the URL, then the exchange, all within the call's timeout.
+    async fn post(&self, url: &str, call: &HookCall) -> Result<(u16, Vec<u8>), String> {
+        let turns = self
+            .urls
+            .borrow_mut()
+            .entry(url.to_owned())
+            .or_insert_with(|| Rc::new(Semaphore::new(MAX_PER_URL)))
+            .clone();
+        let timeout = Duration::from_millis(call.timeout_ms);
+        let result = tokio::time::timeout(timeout, async {
+            let _turn = turns.acquire().await.map_err(|_| "closed".to_owned())?;
+            exchange(url, &call.body).await.map_err(|e| e.to_string())
+        })
+        .await;
+        // Forget the URL's turn-taker when no one else holds it (after a reload, old URLs go).
+        drop(turns);
+        {
+            let mut urls = self.urls.borrow_mut();
+            if urls.get(url).is_some_and(|s| Rc::strong_count(s) == 1) {
+                urls.remove(url);
+            }
+        }
+        result.unwrap_or_else(|_| Err(format!("no answer within {} ms", call.timeout_ms)))
+    }
+}
+
+/// `http://authority/path?query` as (authority with a port, Host value, request target).
+fn split_url(url: &str) -> Option<(String, &str, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = match authority.rfind(']') {
+        Some(close) => authority[close..].contains(':'),
+        None => authority.contains(':'),
+    };
+    let addr = if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let target = match tail.chars().next() {
+        None => "/".to_owned(),
+        Some('?') => format!("/{tail}"),
+        Some(_) => tail.to_owned(),
+    };
+    Some((addr, authority, target))
+}
+
+/// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
+/// resolver (Cargo feature `dns`; without it the config refuses host names).
+async fn connect(addr: &str) -> io::Result<TcpStream> {
+    if let Ok(sa) = addr.parse::<std::net::SocketAddr>() {
+        return TcpStream::connect(sa).await;
+    }
+    if let Some(port) = addr
+        .rsplit_once(':')
+        .filter(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+    {
+        return TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await;
+    }
+    resolve_and_connect(addr).await
+}
+
+#[cfg(feature = "dns")]
+async fn resolve_and_connect(addr: &str) -> io::Result<TcpStream> {
+    TcpStream::connect(addr).await
+}
+
+#[cfg(not(feature = "dns"))]
+async fn resolve_and_connect(addr: &str) -> io::Result<TcpStream> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{addr}: host names need the Cargo feature dns"),
+    ))
+}
+
+/// Connects, posts `body` as JSON and reads the whole response.
+async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+    let (addr, host, target) = split_url(url).ok_or_else(|| invalid("not an http:// URL"))?;
+    let mut request = Vec::with_capacity(256 + body.len());
+    let len = body.len().to_string();
+    let written = encode_request_head(
+        "POST",
+        &target,
+        &[
+            ("Host", host),
+            ("User-Agent", crate::server::http::SERVER),
+            ("Content-Type", "application/json"),
+            ("Content-Length", &len),
+            ("Connection", "close"),
+        ],
+        &mut request,
+    );
+    if !written {
+        return Err(invalid("the URL cannot be written in a request line"));
+    }
+    request.extend_from_slice(body);
+    let mut stream = connect(&addr).await?;
+    let _ = stream.set_nodelay(true);
+    stream.write_all(&request).await?;
+    drop(request);
+    let mut reader = ResponseReader::new(MAX_RESPONSE_BODY);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        let done = if n == 0 {
+            reader.handle_eof().map(|()| true)
+        } else {
+            reader.handle_bytes(&buf[..n])
+        }
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        if done {
+            return Ok((reader.status(), reader.body().to_vec()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::hooks::Action;
+
+    fn call(url: &str, timeout_ms: u64) -> HookCall {
+        HookCall {
+            action: Action::Stop,
+            urls: vec![url.to_owned()],
+            body: bytes::Bytes::from_static(b"{}"),
+            timeout_ms,
+            cid: "test".into(),
+        }
+    }
+
+    /// A hook server that accepts and never answers: 8 requests reach it at once, 64 notices
+    /// wait or fly, the rest are dropped and counted; a decision behind them times out.
+    #[test]
+    fn a_silent_hook_server_gets_eight_at_once_and_the_rest_is_dropped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let client = HttpHookClient::new(Clock::new());
+            for _ in 0..MAX_QUEUED + 6 {
+                client.notify(call(&url, 2_000));
+            }
+            assert_eq!(client.0.queued.get(), MAX_QUEUED);
+            assert_eq!(client.0.dropped.get(), 6);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(
+                accepted.load(std::sync::atomic::Ordering::SeqCst),
+                MAX_PER_URL,
+                "requests in flight to one URL"
+            );
+            let started = std::time::Instant::now();
+            let answer = client.decide(call(&url, 300)).await;
+            assert!(answer.unwrap_err().contains("no answer within 300 ms"));
+            assert!(started.elapsed() < Duration::from_millis(1_000));
+            // Every notice's time (its wait for a turn included) is up: the queue is empty.
+            tokio::time::sleep(Duration::from_millis(2_000)).await;
+            assert_eq!(client.0.queued.get(), 0);
+        });
+    }
+
+    #[test]
+    fn urls_split_into_address_host_and_target() {
+        let cases = [
+            (
+                "http://127.0.0.1:8085/api/v1/streams",
+                ("127.0.0.1:8085", "127.0.0.1:8085", "/api/v1/streams"),
+            ),
+            (
+                "http://hooks.lan/a?b=1",
+                ("hooks.lan:80", "hooks.lan", "/a?b=1"),
+            ),
+            (
+                "http://hooks.lan?b=1",
+                ("hooks.lan:80", "hooks.lan", "/?b=1"),
+            ),
+            ("http://[::1]:9/x", ("[::1]:9", "[::1]:9", "/x")),
+            ("http://[::1]", ("[::1]:80", "[::1]", "/")),
+        ];
+        for (url, (addr, host, target)) in cases {
+            let (a, h, t) = split_url(url).unwrap();
+            assert_eq!((a.as_str(), h, t.as_str()), (addr, host, target), "{url}");
+        }
+        assert!(split_url("https://h/").is_none());
+        assert!(split_url("http:///a").is_none());
+    }
+}

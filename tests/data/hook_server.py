@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""A hook server for tests/hooks.rs: records every request, answers as its path says.
+
+    hook_server.py PORT LOG_FILE [SLOW_SECONDS]
+
+Each request is appended to LOG_FILE as one JSON line: {"path", "body" (the parsed JSON body,
+or the raw text), "received" (Unix seconds)}. Answers, by path:
+
+    /allow       200, body 0                  (SRS's allow)
+    /allow_json  200, body {"code": 0}        (SRS's allow, object form)
+    /deny        200, body {"code": 1}        (refused)
+    /error       500
+    /slow        sleeps SLOW_SECONDS (default 10), then 200 0
+    /by_stream   by the body's "stream": "slow*" as /slow, "deny*" as /deny, "error*" as
+                 /error, anything else as /allow
+
+Prints "ready" on stdout once listening. Threads per request, so a slow answer holds only its
+own connection.
+"""
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT = int(sys.argv[1])
+LOG = sys.argv[2]
+SLOW = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
+LOCK = threading.Lock()
+
+
+class Hook(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode("utf-8", "replace")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw
+        with LOCK, open(LOG, "a") as f:
+            f.write(json.dumps({"path": self.path, "body": body, "received": time.time()}) + "\n")
+        how = self.path.split("?")[0].strip("/")
+        if how == "by_stream":
+            stream = body.get("stream", "") if isinstance(body, dict) else ""
+            how = next((k for k in ("slow", "deny", "error") if stream.startswith(k)), "allow")
+        if how == "slow":
+            time.sleep(SLOW)
+            how = "allow"
+        if how == "error":
+            self.answer(500, b"internal error")
+        elif how == "deny":
+            self.answer(200, b'{"code": 1}')
+        elif how == "allow_json":
+            self.answer(200, b'{"code": 0}')
+        else:
+            self.answer(200, b"0")
+
+    def answer(self, status, body):
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the caller gave up (a timeout): nothing to answer
+
+
+server = ThreadingHTTPServer(("127.0.0.1", PORT), Hook)
+server.daemon_threads = True
+print("ready", flush=True)
+server.serve_forever()
