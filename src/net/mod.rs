@@ -550,7 +550,10 @@ mod tests {
                 let task = rtmp::run(stream, peer, 1, &shared, guards);
                 let size = std::mem::size_of_val(&task);
                 println!("RTMP task {size} bytes");
-                assert!(size <= 2048, "RTMP task {size} bytes");
+                // 2,176 bytes since the HTTP hooks (a decision wait in the driver, the connect's
+                // pageUrl in the session's events); 2 KiB before. Per player it stays far
+                // under issue 16's 8 KiB (4.2-5 KiB measured by ci/bench).
+                assert!(size <= 2304, "RTMP task {size} bytes");
             }
             #[cfg(feature = "http")]
             {
