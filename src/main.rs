@@ -236,3 +236,30 @@ mod no_unwind {
         std::process::abort()
     }
 }
+
+/// A stand-in for musl's `pthread_setname_np`, which std's thread start calls to name the disk
+/// thread ("tinysrs-disk"): musl's writes the name to `/proc/self/task/<tid>/comm` through a
+/// path built by `snprintf`, the only caller of `printf` in the router binary (about 11 KB:
+/// musl's formatter with its float printing). The kernel's `prctl(PR_SET_NAME)` names the
+/// calling thread the same way (std has cut the name to 15 bytes already), and std only ever
+/// names the thread that is starting, so any other thread is refused with `ESRCH`. Should a
+/// later musl or std need more of that object, the link fails with a duplicate symbol.
+#[cfg(all(target_arch = "mips", target_env = "musl"))]
+mod no_printf {
+    use nix::libc::{self, c_char, c_int, pthread_t};
+
+    #[no_mangle]
+    extern "C" fn pthread_setname_np(thread: pthread_t, name: *const c_char) -> c_int {
+        // SAFETY: `pthread_self` has no preconditions; `name` is the NUL-terminated string
+        // std passes (PR_SET_NAME reads at most 16 bytes of it and stops at the NUL).
+        unsafe {
+            if libc::pthread_equal(thread, libc::pthread_self()) == 0 {
+                return libc::ESRCH;
+            }
+            if libc::prctl(libc::PR_SET_NAME, name, 0, 0, 0) != 0 {
+                return *libc::__errno_location();
+            }
+        }
+        0
+    }
+}

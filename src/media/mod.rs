@@ -28,11 +28,23 @@ pub enum FrameKind {
 }
 
 /// The codec of a frame, as far as the hub needs to know it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     Video(VideoCodec),
     Audio(AudioCodec),
     None,
+}
+
+/// `Debug` by hand: the router builds' `-Zfmt-debug=shallow` (targets/mips*.toml) would print
+/// a derived one without the codec, and logs and errors show it.
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Codec::Video(c) => write!(f, "Video({c:?})"),
+            Codec::Audio(c) => write!(f, "Audio({c:?})"),
+            Codec::None => f.write_str("None"),
+        }
+    }
 }
 
 /// The output formats that cache a derived encoding on a frame.

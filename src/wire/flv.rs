@@ -62,13 +62,27 @@ pub mod fourcc {
 
 /// Video codec of a tag. `Other` keeps the legacy CodecID (when `VideoTag::enhanced` is false)
 /// or the FourCC (when it is true).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
     Avc,
     Hevc,
     Av1,
     Vp9,
     Other(u32),
+}
+
+/// `Debug` by hand: the router builds' `-Zfmt-debug=shallow` (targets/mips*.toml) would print
+/// a derived one without the number, and logs and errors show it.
+impl std::fmt::Debug for VideoCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VideoCodec::Avc => "Avc",
+            VideoCodec::Hevc => "Hevc",
+            VideoCodec::Av1 => "Av1",
+            VideoCodec::Vp9 => "Vp9",
+            VideoCodec::Other(id) => return write!(f, "Other({id})"),
+        })
+    }
 }
 
 impl VideoCodec {
@@ -96,7 +110,7 @@ impl VideoCodec {
 
 /// Audio codec of a tag. `Other` keeps the legacy SoundFormat (when `AudioTag::enhanced` is
 /// false) or the FourCC (when it is true).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum AudioCodec {
     Aac,
     Mp3,
@@ -104,6 +118,21 @@ pub enum AudioCodec {
     G711U,
     Opus,
     Other(u32),
+}
+
+/// `Debug` by hand: the router builds' `-Zfmt-debug=shallow` (targets/mips*.toml) would print
+/// a derived one without the number, and logs and errors show it.
+impl std::fmt::Debug for AudioCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AudioCodec::Aac => "Aac",
+            AudioCodec::Mp3 => "Mp3",
+            AudioCodec::G711A => "G711A",
+            AudioCodec::G711U => "G711U",
+            AudioCodec::Opus => "Opus",
+            AudioCodec::Other(id) => return write!(f, "Other({id})"),
+        })
+    }
 }
 
 impl AudioCodec {

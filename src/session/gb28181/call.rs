@@ -49,11 +49,23 @@ pub const INVITE_TRIES: u32 = 4;
 pub const BYE_TIMEOUT_MS: u64 = INVITE_RETRY_MS * INVITE_TRIES as u64;
 
 /// How a call's media reaches us, with the resources taken for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum MediaTransport {
     TcpPassive,
     TcpActive,
     Udp { port: u16 },
+}
+
+/// `Debug` by hand: the router builds' `-Zfmt-debug=shallow` (targets/mips*.toml) would print
+/// a derived one without the port, and logs and errors show it.
+impl fmt::Debug for MediaTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MediaTransport::TcpPassive => f.write_str("TcpPassive"),
+            MediaTransport::TcpActive => f.write_str("TcpActive"),
+            MediaTransport::Udp { port } => write!(f, "Udp {{ port: {port} }}"),
+        }
+    }
 }
 
 /// What identifies a call of ours (RFC 3261 §12) and the media it asked for.

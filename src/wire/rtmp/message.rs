@@ -36,7 +36,7 @@ const SET_BUFFER_LENGTH_DATA_LEN: usize = 8;
 ///
 /// Build from the wire with [`MessageType::from_u8`] only: `Unknown(8)` is never produced for
 /// a known number and would not compare equal to `Audio`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum MessageType {
     /// 1, §5.4.1.
     SetChunkSize,
@@ -70,6 +70,31 @@ pub enum MessageType {
     Aggregate,
     /// Any other number (for example 7, which nginx-rtmp uses between edges).
     Unknown(u8),
+}
+
+/// `Debug` by hand: the router builds' `-Zfmt-debug=shallow` (targets/mips*.toml) would print
+/// a derived one without the number, and logs and errors show it.
+impl std::fmt::Debug for MessageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MessageType::SetChunkSize => "SetChunkSize",
+            MessageType::Abort => "Abort",
+            MessageType::Acknowledgement => "Acknowledgement",
+            MessageType::UserControl => "UserControl",
+            MessageType::WindowAckSize => "WindowAckSize",
+            MessageType::SetPeerBandwidth => "SetPeerBandwidth",
+            MessageType::Audio => "Audio",
+            MessageType::Video => "Video",
+            MessageType::DataAmf3 => "DataAmf3",
+            MessageType::SharedObjectAmf3 => "SharedObjectAmf3",
+            MessageType::CommandAmf3 => "CommandAmf3",
+            MessageType::DataAmf0 => "DataAmf0",
+            MessageType::SharedObjectAmf0 => "SharedObjectAmf0",
+            MessageType::CommandAmf0 => "CommandAmf0",
+            MessageType::Aggregate => "Aggregate",
+            MessageType::Unknown(n) => return write!(f, "Unknown({n})"),
+        })
+    }
 }
 
 impl MessageType {
