@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::paced::{read_until_unpublish, Paced};
+use common::recordings::{decode_errors, duration_s, files_under, is_part};
 use common::{curl, ffprobe, player, publisher, require, Proc, Server, TempDir};
 use serde_json::Value;
 
@@ -53,37 +54,6 @@ fn ffmpeg_publish_tee(dir: &TempDir, url: &str, copy: &Path, seconds: u32) -> Pr
             .stdout(Stdio::null()),
         &dir.path(&format!("publish-{name}.err")),
     )
-}
-
-/// `ffprobe`'s format duration of a file, in seconds.
-fn duration_s(file: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(file)
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(-1.0)
-}
-
-/// What `ffmpeg -v error -i FILE -f null -` prints: nothing for a clean file.
-fn decode_errors(file: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
-        .arg(file)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("run ffmpeg");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The `pts_time` of each video keyframe of `file`, in seconds.
@@ -132,24 +102,6 @@ fn audio_before_first_keyframe(file: &Path) -> usize {
         .iter()
         .filter(|p| p[0] == "audio" && p[1].parse::<f64>().is_ok_and(|t| t < first_key))
         .count()
-}
-
-/// Every regular file under `dir`, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 fn api(server: &Server, path: &str) -> Value {
@@ -298,10 +250,6 @@ fn segments_and_sessions_hold_every_published_frame() {
             .len();
         assert_eq!(d["bytes"].as_u64(), Some(len), "{d}");
     }
-}
-
-fn is_part(p: &Path) -> bool {
-    p.to_string_lossy().ends_with(".part")
 }
 
 fn wait_for(mut done: impl FnMut() -> bool, secs: u64) -> bool {

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::recordings::{decode_errors, duration_s, files_under, is_part};
 use common::{ffprobe, require, Proc, Server, TempDir};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -53,31 +54,6 @@ fn ffmpeg_publish_tee(dir: &TempDir, url: &str, copy: &Path, seconds: u32, audio
 
 const AAC: &[&str] = &["-c:a", "aac", "-b:a", "64k"];
 
-/// `ffprobe`'s format duration of a file, in seconds.
-fn duration_s(file: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration"])
-        .args(["-of", "csv=p=0"])
-        .arg(file)
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(-1.0)
-}
-
-/// What `ffmpeg -v error -i FILE -f null -` prints: nothing for a clean file.
-fn decode_errors(file: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
-        .arg(file)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("run ffmpeg");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Audio packets of `file` before its first video keyframe: what a recording that starts at
 /// a keyframe leaves out.
 fn audio_before_first_keyframe(file: &Path) -> usize {
@@ -114,28 +90,6 @@ fn top_boxes(file: &Path) -> Vec<String> {
         at += size;
     }
     out
-}
-
-/// Every regular file under `dir`, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
-fn is_part(p: &Path) -> bool {
-    p.to_string_lossy().ends_with(".part")
 }
 
 fn wait_for(mut done: impl FnMut() -> bool, secs: u64) -> bool {

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::recordings::files_under;
 use common::{curl, ffmpeg_publish, ffprobe, require, Server, TempDir};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -24,24 +25,6 @@ fn serial() -> MutexGuard<'static, ()> {
 const SECS: u32 = 8;
 /// 25 fps, a keyframe every 2 s.
 const GOP: u32 = 50;
-
-/// Every regular file under `dir`, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
 
 fn wait_for(mut done: impl FnMut() -> bool, secs: u64) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);

@@ -8,6 +8,7 @@ pub mod frames;
 #[cfg(feature = "gb28181")]
 pub mod gbdevice;
 pub mod paced;
+pub mod recordings;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
