@@ -387,7 +387,7 @@ fn api_extensions(shared: &Shared) -> Vec<crate::server::http::ApiExtension> {
         let gb = shared.gb.borrow().clone();
         let (body, code) = match &gb {
             Some(gb) => api::handle(&mut gb.borrow_mut().agent, now_ms, path),
-            None => (serde_json::json!({}), api::CODE_NOT_FOUND),
+            None => ("{}".to_owned(), api::CODE_NOT_FOUND),
         };
         // A command (an invite, a bye) leaves now rather than at the agent's next tick.
         if let Some(gb) = &gb {

@@ -207,11 +207,11 @@ pub fn handle_extension(
     settings: &ApiSettings,
     now_ms: u64,
     req: &ApiRequest<'_>,
-    answer: impl FnOnce(&str) -> (serde_json::Value, i32),
+    answer: impl FnOnce(&str) -> (String, i32),
 ) -> ApiResponse {
     handle_with(ctx, settings, now_ms, req, |api, _, path, _| {
-        let (body, code) = answer(path);
-        api.envelope(code, body)
+        let (object, code) = answer(path);
+        api.envelope_json(code, &object)
     })
 }
 
@@ -418,6 +418,10 @@ struct Envelope<'a, T: Serialize> {
     body: T,
 }
 
+/// An endpoint without keys of its own.
+#[derive(Serialize)]
+struct NoKeys {}
+
 #[derive(Serialize)]
 struct Data<T: Serialize> {
     data: T,
@@ -547,6 +551,21 @@ impl Api<'_> {
             Ok(json) => Reply::Json(json),
             // Our types always serialize; keep the connection useful if one ever does not.
             Err(_) => Reply::Http(500),
+        }
+    }
+
+    /// [`Api::envelope`] with the endpoint's keys as the text of a JSON object (`{}`: none),
+    /// written after the envelope's.
+    fn envelope_json(&self, code: i32, object: &str) -> Reply {
+        let reply = self.envelope(code, NoKeys {});
+        match (reply, object.trim().strip_prefix('{')) {
+            (Reply::Json(mut json), Some(keys)) if keys.trim_start() != "}" => {
+                json.pop();
+                json.push(',');
+                json.push_str(keys);
+                Reply::Json(json)
+            }
+            (reply, _) => reply,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::server::stats::ClientKind;
 use crate::wire::http::RequestHead;
 
 /// An extension's answer: `(now_ms, path)` → (the endpoint's own JSON keys, SRS code).
-pub type ApiAnswer = dyn Fn(u64, &str) -> (serde_json::Value, i32);
+pub type ApiAnswer = dyn Fn(u64, &str) -> (String, i32);
 
 /// An endpoint answered outside `server::api`, for every path under `prefix`.
 #[derive(Clone)]
@@ -100,7 +100,12 @@ mod tests {
             "[http_api]\nenabled = true\n[http_api.auth]\nusername = \"u\"\npassword = \"p\"\n",
             8,
         );
-        let answer = |now: u64, path: &str| (serde_json::json!({ "path": path, "now": now }), 6000);
+        let answer = |now: u64, path: &str| {
+            (
+                serde_json::json!({ "path": path, "now": now }).to_string(),
+                6000,
+            )
+        };
         c.ctx.api.extensions.push(ApiExtension {
             prefix: "/api/v1/gb28181",
             answer: Rc::new(answer),

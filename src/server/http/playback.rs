@@ -121,33 +121,55 @@ fn status_of(e: &PlaybackError) -> u16 {
     }
 }
 
+#[derive(serde::Serialize)]
+struct SpansBody {
+    spans: Vec<SpanJson>,
+    truncated: bool,
+}
+
+#[derive(serde::Serialize)]
+struct SpanJson {
+    duration: f64,
+    end: String,
+    start: String,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    error: String,
+}
+
 fn finish_spans(conn: &mut HttpConn, head: &RequestHead, planned: Box<dyn Any + Send>) -> Response {
     let result = match planned.downcast::<Result<(Vec<Span>, bool), PlaybackError>>() {
         Ok(r) => *r,
         Err(_) => return conn.text(head, 500, "internal error"),
     };
+    // Structs rather than `serde_json::Value`s (no `Value` in the router binary); the keys in
+    // the order the API has always written them, sorted by name.
     let (body, code) = match result {
         Ok((spans, truncated)) => {
-            let spans: Vec<serde_json::Value> = spans
-                .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "start": rfc3339(s.start_ms),
-                        "end": rfc3339(s.end_ms),
-                        "duration": (s.end_ms - s.start_ms) as f64 / 1000.0,
+            let body = SpansBody {
+                spans: spans
+                    .iter()
+                    .map(|s| SpanJson {
+                        duration: (s.end_ms - s.start_ms) as f64 / 1000.0,
+                        end: rfc3339(s.end_ms),
+                        start: rfc3339(s.start_ms),
                     })
-                })
-                .collect();
-            (
-                serde_json::json!({ "spans": spans, "truncated": truncated }),
-                0,
-            )
+                    .collect(),
+                truncated,
+            };
+            (serde_json::to_string(&body), 0)
         }
         Err(e) => (
-            serde_json::json!({ "error": e.to_string() }),
+            serde_json::to_string(&ErrorBody {
+                error: e.to_string(),
+            }),
             i32::from(status_of(&e)),
         ),
     };
+    // Our types always serialize; an empty object keeps the envelope whole if not.
+    let body = body.unwrap_or_else(|_| "{}".to_owned());
     let request = ApiRequest {
         method: head.method,
         path: "/api/v1/dvr/spans",
