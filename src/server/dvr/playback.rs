@@ -344,7 +344,7 @@ pub fn spans(query: &Query, join_ms: u64) -> Result<(Vec<Span>, bool), PlaybackE
         };
         let span = Span {
             start_ms: f.start_ms,
-            end_ms: f.start_ms + last.end_ms,
+            end_ms: f.start_ms.saturating_add(last.end_ms),
         };
         match spans.last_mut() {
             Some(prev) if span.start_ms <= prev.end_ms.saturating_add(join_ms) => {
@@ -385,7 +385,11 @@ pub fn plan(query: &Query, start_ms: u64, duration_ms: u64) -> Result<Stitched, 
             Some(_) => {}
             None => {
                 // Continue only with frames that reach into the span.
-                if !ix.frags.iter().any(|fr| f.start_ms + fr.end_ms > start_ms) {
+                if !ix
+                    .frags
+                    .iter()
+                    .any(|fr| f.start_ms.saturating_add(fr.end_ms) > start_ms)
+                {
                     continue;
                 }
             }
@@ -396,7 +400,7 @@ pub fn plan(query: &Query, start_ms: u64, duration_ms: u64) -> Result<Stitched, 
             let before = ix
                 .frags
                 .iter()
-                .rposition(|fr| fr.keyframe && f.start_ms + fr.start_ms <= start_ms);
+                .rposition(|fr| fr.keyframe && f.start_ms.saturating_add(fr.start_ms) <= start_ms);
             match before.or_else(|| ix.frags.iter().position(|fr| fr.keyframe)) {
                 Some(i) => i,
                 None => continue,
@@ -406,7 +410,7 @@ pub fn plan(query: &Query, start_ms: u64, duration_ms: u64) -> Result<Stitched, 
         };
         let file = File::open(&f.path)?;
         for fr in &ix.frags[from..] {
-            let abs_start = f.start_ms + fr.start_ms;
+            let abs_start = f.start_ms.saturating_add(fr.start_ms);
             if abs_start >= end_ms {
                 break;
             }
@@ -461,7 +465,7 @@ pub fn plan(query: &Query, start_ms: u64, duration_ms: u64) -> Result<Stitched, 
                 start: fr.mdat_at,
                 len: fr.mdat_len,
             });
-            last_end_ms = f.start_ms + fr.end_ms;
+            last_end_ms = f.start_ms.saturating_add(fr.end_ms);
             if last_end_ms >= end_ms {
                 break;
             }

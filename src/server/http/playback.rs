@@ -152,7 +152,7 @@ fn finish_spans(conn: &mut HttpConn, head: &RequestHead, planned: Box<dyn Any + 
                 spans: spans
                     .iter()
                     .map(|s| SpanJson {
-                        duration: (s.end_ms - s.start_ms) as f64 / 1000.0,
+                        duration: s.end_ms.saturating_sub(s.start_ms) as f64 / 1000.0,
                         end: rfc3339(s.end_ms),
                         start: rfc3339(s.start_ms),
                     })
