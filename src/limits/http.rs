@@ -18,6 +18,7 @@ pub(super) fn term(config: &Config) -> Option<Term> {
         + config.http.max_body_bytes
         + FILE_CHUNK
         + 2 * MAX_CLIENT_URL;
+    let playback = playback_bytes(config);
     Some(Term {
         protocol: "HTTP",
         connection_bytes,
@@ -30,11 +31,16 @@ pub(super) fn term(config: &Config) -> Option<Term> {
             what: "disk",
             formula: format!(
                 "disk thread: stack {} + {DONE_SLOTS} outcomes x {DONE_BYTES} B + a recording's \
-                 seek buffer {} (its queued writes: disk HLS and DVR, in their lines)",
+                 seek buffer {}{} (its queued writes: disk HLS and DVR, in their lines)",
                 kib(STACK_BYTES),
                 kib(VOD_PLAN_BYTES),
+                if playback > 0 {
+                    format!(" + time-based playbacks {}", kib(playback))
+                } else {
+                    String::new()
+                },
             ),
-            bytes: (STACK_BYTES + DONE_SLOTS * DONE_BYTES + VOD_PLAN_BYTES) as u64,
+            bytes: (STACK_BYTES + DONE_SLOTS * DONE_BYTES + VOD_PLAN_BYTES + playback) as u64,
         }],
     })
 }
@@ -53,5 +59,47 @@ const VOD_PLAN_BYTES: usize = {
 #[cfg(not(feature = "dvr"))]
 const VOD_PLAN_BYTES: usize = 0;
 
+/// The rewritten `moof`s of the time-based playbacks planned or sent at once
+/// (`server::dvr::playback`), when a vhost records (only those play back).
+#[cfg(all(feature = "api", feature = "dvr"))]
+fn playback_bytes(config: &Config) -> usize {
+    use crate::server::dvr::playback::{MAX_PLAN_BYTES, MAX_PLAYBACKS};
+    let records = config.vhosts().any(|v| v.enabled && v.dvr.enabled);
+    if records {
+        MAX_PLAYBACKS * MAX_PLAN_BYTES
+    } else {
+        0
+    }
+}
+#[cfg(not(all(feature = "api", feature = "dvr")))]
+fn playback_bytes(_: &Config) -> usize {
+    0
+}
+
 /// One outcome of a file op waiting for the event loop (`FileDone` and a path), rounded up.
 pub const DONE_BYTES: usize = 256;
+
+#[cfg(all(test, feature = "api", feature = "dvr"))]
+mod tests {
+    use super::super::Limits;
+    use crate::config::Config;
+    use crate::server::dvr::playback::{MAX_PLAN_BYTES, MAX_PLAYBACKS};
+
+    fn disk_line(toml: &str) -> u64 {
+        let config = Config::from_toml_str(toml, "test").unwrap();
+        let budget = Limits::of(&config).budget();
+        budget
+            .lines
+            .iter()
+            .find(|l| l.what == "disk")
+            .unwrap()
+            .bytes
+    }
+
+    #[test]
+    fn playbacks_count_when_a_vhost_records() {
+        let off = disk_line("");
+        let on = disk_line("[vhost.__defaultVhost__.dvr]\nenabled = true\n");
+        assert_eq!(on - off, (MAX_PLAYBACKS * MAX_PLAN_BYTES) as u64);
+    }
+}

@@ -38,7 +38,7 @@ pub mod recorder;
 #[cfg(feature = "http")]
 pub mod vod;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -102,6 +102,8 @@ struct Registry {
     /// Roots repaired by this process: a root is repaired once, before its first recording.
     repaired: Vec<PathBuf>,
     drops_log: RateLimit,
+    /// Time-based playbacks being planned or sent ([`Dvr::playback_slot`]).
+    playbacks: Rc<Cell<usize>>,
 }
 
 /// Every stream's recorder and the recordings of this process; shared by [`ServerCtx`].
@@ -118,7 +120,18 @@ impl Default for Dvr {
             roots: HashMap::new(),
             repaired: Vec::new(),
             drops_log: RateLimit::new(),
+            playbacks: Rc::default(),
         })))
+    }
+}
+
+/// One of the [`playback::MAX_PLAYBACKS`] places, given back when dropped.
+#[derive(Debug)]
+pub struct PlaybackSlot(Rc<Cell<usize>>);
+
+impl Drop for PlaybackSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 
@@ -138,6 +151,19 @@ impl Dvr {
     pub fn wall_now(&self) -> WallTime {
         let clock = self.0.borrow().clock.clone();
         clock.now()
+    }
+
+    /// A place for one time-based playback (`/api/v1/dvr/playback`), held from its request
+    /// until its connection asks for something else or closes; `None` when
+    /// [`playback::MAX_PLAYBACKS`] are under way. Each holds up to
+    /// [`playback::MAX_PLAN_BYTES`] of rewritten `moof`s.
+    pub fn playback_slot(&self) -> Option<PlaybackSlot> {
+        let count = self.0.borrow().playbacks.clone();
+        if count.get() >= playback::MAX_PLAYBACKS {
+            return None;
+        }
+        count.set(count.get() + 1);
+        Some(PlaybackSlot(count))
     }
 
     /// The recordings this process knows, oldest first.

@@ -43,9 +43,12 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_INIT_BYTES: u64 = 64 * 1024;
 /// The largest `moof` read (this muxer's are under 66 KB, `wire::mp4::MAX_FRAGMENT_SAMPLES`).
 pub const MAX_MOOF_BYTES: u64 = 128 * 1024;
-/// Rewritten `moof`s (and the init segment) one plan holds. RAM: per playback request, at
-/// most `net::disk::READ_JOBS` at once.
+/// Rewritten `moof`s (and the init segment) one plan holds, from its planning until its
+/// response is sent.
 pub const MAX_PLAN_BYTES: usize = 1024 * 1024;
+/// Playbacks planned or sent at once (`Dvr::playback_slot`); one more gets a 503. RAM:
+/// `MAX_PLAYBACKS x MAX_PLAN_BYTES` (`tinysrs -t`'s "disk" line).
+pub const MAX_PLAYBACKS: usize = 2;
 /// A fragment index entry, for [`MAX_PLAN_BYTES`]'s budget of a recording's index.
 const FRAGMENT_ENTRY_BYTES: usize = 48;
 

@@ -205,6 +205,9 @@ pub struct HttpConn {
     /// `http_server.max_body_bytes`, before [`HttpConn::handle_request`]); only the API's
     /// `POST /api/v1/dvrs` looks at it.
     pub body: Bytes,
+    /// A time-based playback's place, held while its response is sent.
+    #[cfg(all(feature = "api", feature = "dvr"))]
+    playback: Option<crate::server::dvr::PlaybackSlot>,
 }
 
 impl HttpConn {
@@ -213,11 +216,18 @@ impl HttpConn {
             ctx,
             record,
             body: Bytes::new(),
+            #[cfg(all(feature = "api", feature = "dvr"))]
+            playback: None,
         }
     }
 
     /// Answers one request. `now_ms` is the server clock.
     pub fn handle_request(&mut self, head: &RequestHead, now_ms: u64) -> Answer {
+        // The previous response is sent when the next request is read.
+        #[cfg(all(feature = "api", feature = "dvr"))]
+        {
+            self.playback = None;
+        }
         let config = self.ctx.server.config();
         let mut route = route(&config, head, |k| self.is_hls_stream(k));
         if self.ctx.site.api_only && !matches!(route, Route::Api(_)) {

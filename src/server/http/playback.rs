@@ -8,9 +8,10 @@
 //!   fragmented MP4 stitched from the recordings of that span (`server::dvr::playback`), with
 //!   `X-Playback-Start` (RFC 3339 of its first frame) and `X-Playback-Duration` (seconds).
 //!   Errors are plain text: 400 (a parameter), 404 (nothing recorded there), 413 (too long a
-//!   span for one request), 503 (the disk did not answer).
+//!   span for one request), 503 (the disk did not answer, or `MAX_PLAYBACKS` are being
+//!   planned or sent).
 //!
-//! Both plan on the disk thread ([`Answer::Deferred`]); the body's `mdat`s are read from the
+//! Only vhosts that record (`dvr.enabled`) play back. Both plan on the disk thread ([`Answer::Deferred`]); the body's `mdat`s are read from the
 //! recordings as they are sent.
 
 use std::any::Any;
@@ -68,6 +69,11 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, path: &str) -> Answer {
             return Answer::Response(conn.text(head, 400, m));
         }
     };
+    let Some(slot) = conn.ctx.server.dvr.playback_slot() else {
+        let m = "too many playbacks at once; try again shortly";
+        return Answer::Response(conn.text(head, 503, m));
+    };
+    conn.playback = Some(slot);
     Answer::Deferred(Deferred {
         work: Box::new(move || -> Box<dyn Any + Send> {
             Box::new(playback::plan(&query, start_ms, duration_ms))
@@ -95,6 +101,13 @@ fn query_of(conn: &HttpConn, head: &RequestHead) -> Result<Query, String> {
     let vhost = config
         .resolve_vhost(&name)
         .ok_or("vhost: no such vhost, or it is disabled")?;
+    // Only a recording vhost's playbacks are in the memory budget (`tinysrs -t`).
+    if !vhost.dvr.enabled {
+        return Err(format!(
+            "vhost {} does not record (dvr.enabled)",
+            vhost.name
+        ));
+    }
     Ok(Query {
         templates: vec![vhost.dvr.path.clone()],
         vhost: vhost.name.clone(),

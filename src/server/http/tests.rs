@@ -361,3 +361,45 @@ fn recordings_below_the_mount() {
     let r = get(&mut c, "/dvr/live/cam.3.flv", "");
     assert!(matches!(r.body, Body::File(ref f) if f.len == total));
 }
+
+#[cfg(all(feature = "api", feature = "dvr"))]
+#[test]
+fn playbacks_at_once_are_bounded_and_given_back() {
+    use crate::server::dvr::playback::MAX_PLAYBACKS;
+    let toml = "[vhost.__defaultVhost__.dvr]\nenabled = true\n";
+    let config = Config::from_toml_str(toml, "test").expect("test config");
+    let server = ServerCtx::new(config, Hub::new(8));
+    let new_conn = |id: u32| {
+        let record = ClientRecord::new(id, "testcid", "192.0.2.1:40000".parse().unwrap(), 0);
+        HttpConn::new(ctx(server.clone()), Rc::new(record))
+    };
+    let playback = head(
+        "GET /api/v1/dvr/playback?stream=live/a&start=0&duration=10 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let mut playing: Vec<HttpConn> = (0..MAX_PLAYBACKS as u32).map(new_conn).collect();
+    for c in &mut playing {
+        assert!(matches!(
+            c.handle_request(&playback, 0),
+            Answer::Deferred(_)
+        ));
+    }
+    let mut late = new_conn(99);
+    let r = response(late.handle_request(&playback, 0));
+    assert_eq!(r.status, 503, "{}", text(&r.head));
+    // The next request on a connection gives its place back, and so does closing one.
+    let versions = head("GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\n");
+    let _ = playing[0].handle_request(&versions, 0);
+    assert!(matches!(
+        late.handle_request(&playback, 0),
+        Answer::Deferred(_)
+    ));
+    assert_eq!(
+        response(new_conn(100).handle_request(&playback, 0)).status,
+        503
+    );
+    drop(playing.pop());
+    assert!(matches!(
+        new_conn(101).handle_request(&playback, 0),
+        Answer::Deferred(_)
+    ));
+}
