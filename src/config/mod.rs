@@ -44,9 +44,9 @@ mod vhost;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
@@ -276,19 +276,41 @@ section! {
     }
     nested {}
     extra {
-        /// `http_api.auth` (SRS: `http_api.auth`): basic-auth (username, password) when enabled.
-        pub auth: Option<(String, String)> = None => "auth" @show(show_auth);
+        /// `http_api.auth` (SRS: `http_api.auth`): basic auth when enabled.
+        pub auth: Option<ApiAuth> = None => "auth" @show(show_auth);
     }
     raw apply_auth {
         auth: RawAuth,
     }
 }
 
+/// `http_api.auth` when enabled: who may use the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiAuth {
+    pub username: String,
+    /// `password`, or the first line of `password_file` once [`Config::load`] has read it;
+    /// `None` until then, and nothing is accepted.
+    pub password: Option<String>,
+    /// `http_api.auth.password_file` (beyond SRS): where the packages keep the password they
+    /// generate at install, so it is never in the config; used instead of `password` when
+    /// set (not empty).
+    pub password_file: Option<PathBuf>,
+    /// `http_api.auth.read_only_open` (beyond SRS): `GET` and `HEAD` need no credentials;
+    /// everything that changes something (`POST`, `PUT`, `DELETE`, and SRS's JSONP
+    /// `method=DELETE`) still does.
+    pub read_only_open: bool,
+}
+
+/// The longest password file [`Config::load`] reads.
+pub const MAX_PASSWORD_FILE_BYTES: u64 = 256;
+
 /// `http_api.auth`.
 struct RawAuth {
     enabled: Option<bool>,
     username: Option<String>,
     password: Option<String>,
+    password_file: Option<String>,
+    read_only_open: Option<bool>,
 }
 
 impl FromToml for RawAuth {
@@ -297,16 +319,26 @@ impl FromToml for RawAuth {
             enabled: None,
             username: None,
             password: None,
+            password_file: None,
+            read_only_open: None,
         };
         schema::read_table(
             item,
             "a table of API authentication settings",
-            &["enabled", "username", "password"],
+            &[
+                "enabled",
+                "username",
+                "password",
+                "password_file",
+                "read_only_open",
+            ],
             &mut |key, value| {
                 match key {
                     "enabled" => auth.enabled = Some(bool::from_toml(value)?),
                     "username" => auth.username = Some(String::from_toml(value)?),
                     "password" => auth.password = Some(String::from_toml(value)?),
+                    "password_file" => auth.password_file = Some(String::from_toml(value)?),
+                    "read_only_open" => auth.read_only_open = Some(bool::from_toml(value)?),
                     _ => return Ok(false),
                 }
                 Ok(true)
@@ -322,24 +354,74 @@ fn apply_auth(
     _: &str,
     _: &ErrorAt<'_>,
 ) -> Result<(), ConfigError> {
-    if let Some(auth) = auth {
-        api.auth = match auth.enabled {
-            Some(true) | None if auth.username.is_some() => Some((
-                auth.username.unwrap_or_default(),
-                auth.password.unwrap_or_default(),
-            )),
-            _ => None,
-        };
-    }
+    let Some(auth) = auth else {
+        return Ok(());
+    };
+    api.auth = match auth.enabled {
+        Some(true) | None if auth.username.is_some() => {
+            // A board's package sets the file over the shipped `password`: the file wins.
+            let password_file = auth.password_file.filter(|f| !f.is_empty());
+            let password = match password_file {
+                Some(_) => None,
+                None => Some(auth.password.unwrap_or_default()),
+            };
+            Some(ApiAuth {
+                username: auth.username.unwrap_or_default(),
+                password,
+                password_file: password_file.map(PathBuf::from),
+                read_only_open: auth.read_only_open.unwrap_or(false),
+            })
+        }
+        _ => None,
+    };
     Ok(())
 }
 
 /// The user name only: the password never goes to the log.
-fn show_auth(auth: &Option<(String, String)>) -> String {
+fn show_auth(auth: &Option<ApiAuth>) -> String {
     match auth {
-        Some((user, _)) => format!("user {user:?}"),
+        Some(a) => {
+            let mut s = format!("user {:?}", a.username);
+            if let Some(f) = &a.password_file {
+                s += &format!(", password from {}", f.display());
+            }
+            if a.read_only_open {
+                s += ", GET and HEAD open";
+            }
+            s
+        }
         None => "off".to_owned(),
     }
+}
+
+/// Reads `http_api.auth.password_file` into the password: its first line, without the line
+/// end, at most [`MAX_PASSWORD_FILE_BYTES`]; an empty one is refused.
+fn read_password_file(auth: &mut ApiAuth) -> Result<(), ConfigError> {
+    let Some(path) = auth.password_file.clone() else {
+        return Ok(());
+    };
+    let io_error = |source| ConfigError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&path).map_err(io_error)?;
+    let mut text = String::new();
+    file.take(MAX_PASSWORD_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io_error)?;
+    if text.len() as u64 > MAX_PASSWORD_FILE_BYTES {
+        return Err(ConfigError::TooLarge {
+            path,
+            limit: MAX_PASSWORD_FILE_BYTES,
+        });
+    }
+    let line = text.lines().next().unwrap_or("").trim_end();
+    if line.is_empty() {
+        let source = io::Error::new(io::ErrorKind::InvalidData, "an empty password");
+        return Err(io_error(source));
+    }
+    auth.password = Some(line.to_owned());
+    Ok(())
 }
 
 section! {
@@ -503,7 +585,11 @@ impl Config {
                 limit: MAX_CONFIG_BYTES,
             });
         }
-        Config::from_toml_str(&text, &path.display().to_string())
+        let mut config = Config::from_toml_str(&text, &path.display().to_string())?;
+        if let Some(auth) = config.api.auth.as_mut() {
+            read_password_file(auth)?;
+        }
+        Ok(config)
     }
 
     /// The vhost configured under `name` (ASCII case-insensitive, [`DEFAULT_VHOST`] included);

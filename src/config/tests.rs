@@ -221,7 +221,15 @@ password = "secret"
     assert!(!c.api.enabled);
     assert_eq!(c.api.listen, Some("0.0.0.0:1985".parse().unwrap()));
     assert_eq!(Config::embedded().api.listen, None, "off unless written");
-    assert_eq!(c.api.auth, Some(("admin".into(), "secret".into())));
+    assert_eq!(
+        c.api.auth,
+        Some(crate::config::ApiAuth {
+            username: "admin".into(),
+            password: Some("secret".into()),
+            password_file: None,
+            read_only_open: false,
+        })
+    );
     let v = c.default_vhost();
     assert_eq!(
         v,
@@ -818,6 +826,42 @@ fn load_reads_files_and_reports_io_errors() {
         )
     );
 
+    // The API password from a file of its own: its first line.
+    let secret = dir.join("api-password");
+    std::fs::write(&secret, "s3cret\nignored\n").unwrap();
+    let with_file = dir.join("with-file.toml");
+    let auth = format!(
+        "[http_api.auth]\nenabled = true\nusername = \"admin\"\npassword_file = {:?}\n",
+        secret.display().to_string()
+    );
+    std::fs::write(&with_file, &auth).unwrap();
+    let loaded = Config::load(&with_file).unwrap().api.auth.unwrap();
+    assert_eq!(loaded.password.as_deref(), Some("s3cret"));
+    std::fs::write(&secret, "\n").unwrap();
+    let err = Config::load(&with_file).unwrap_err().to_string();
+    assert!(err.contains("an empty password"), "{err}");
+    std::fs::write(&secret, "x".repeat(300)).unwrap();
+    let err = Config::load(&with_file).unwrap_err().to_string();
+    assert!(err.contains("larger than 256 bytes"), "{err}");
+    std::fs::remove_file(&secret).unwrap();
+    let err = Config::load(&with_file).unwrap_err().to_string();
+    assert!(err.contains("api-password: cannot read"), "{err}");
+    // Over a shipped `password`, the file wins; an empty file name means none.
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    std::fs::write(&with_file, format!("{auth}password = \"admin\"\n")).unwrap();
+    let loaded = Config::load(&with_file).unwrap().api.auth.unwrap();
+    assert_eq!(loaded.password.as_deref(), Some("s3cret"));
+    let no_file = "[http_api.auth]\nusername = \"a\"\npassword = \"b\"\npassword_file = \"\"\n";
+    let auth = Config::from_toml_str(no_file, "t")
+        .unwrap()
+        .api
+        .auth
+        .unwrap();
+    assert_eq!(
+        (auth.password.as_deref(), auth.password_file),
+        (Some("b"), None)
+    );
+
     let missing = dir.join("missing.toml");
     let err = Config::load(&missing).unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }), "{err:?}");
@@ -1210,7 +1254,7 @@ mod shipped_example {
                 continue;
             }
             // Inert while `http_api.auth.enabled` is false (as shipped).
-            if path == "http_api.auth.username" || path == "http_api.auth.password" {
+            if path.starts_with("http_api.auth.") && path != "http_api.auth.enabled" {
                 continue;
             }
             let candidates: Vec<String> = match value.as_str() {
@@ -1289,7 +1333,7 @@ fn values_of_other_kinds_are_named() {
     assert_eq!((line, column, key.as_str()), (2, 1, "http_api.auth.user"));
     assert_eq!(
         message,
-        "unknown field `user`, expected one of `enabled`, `username`, `password`"
+        "unknown field `user`, expected one of `enabled`, `username`, `password`, `password_file`, `read_only_open`"
     );
 }
 

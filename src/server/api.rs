@@ -80,6 +80,7 @@
 
 #[cfg(feature = "dvr")]
 mod dvr;
+pub mod logins;
 mod media;
 pub(crate) mod objects;
 mod system;
@@ -90,6 +91,7 @@ mod tests;
 use serde::Serialize;
 
 use super::ServerCtx;
+use crate::config::ApiAuth;
 use crate::wire::base64;
 pub use crate::wire::http::Method;
 
@@ -233,7 +235,8 @@ fn handle_with(
         return finish(Reply::Empty(200), None);
     }
     let config = ctx.config();
-    if !authorized(config.api.auth.as_ref(), req.authorization) {
+    let method = jsonp.as_ref().and_then(|j| j.method).unwrap_or(req.method);
+    if !authorized(config.api.auth.as_ref(), method, req.authorization) {
         let mut resp = finish(Reply::Empty(401), None);
         resp.extra_headers
             .push(("WWW-Authenticate", "Basic realm=\"tinysrs\"".to_owned()));
@@ -242,7 +245,6 @@ fn handle_with(
     if req.path.contains("..") {
         return finish(Reply::Error(400, code::HTTP_URL_NOT_CLEAN), None);
     }
-    let method = jsonp.as_ref().and_then(|j| j.method).unwrap_or(req.method);
     let api = Api {
         ctx,
         settings,
@@ -371,10 +373,18 @@ fn page(query: &str) -> (usize, usize) {
 }
 
 /// Checks HTTP basic credentials (RFC 7617) when some are configured.
-/// Whether `authorization` satisfies the configured API credentials (none configured: yes).
-pub fn authorized(credentials: Option<&(String, String)>, authorization: Option<&str>) -> bool {
-    let Some((user, password)) = credentials else {
+/// Whether a request with `method` (after SRS's JSONP `method=`) and `authorization` may use
+/// the API: yes with no credentials configured, or for `GET`/`HEAD` with `read_only_open`;
+/// otherwise the configured user and password (none yet read: no).
+pub fn authorized(auth: Option<&ApiAuth>, method: Method, authorization: Option<&str>) -> bool {
+    let Some(auth) = auth else {
         return true;
+    };
+    if auth.read_only_open && matches!(method, Method::Get | Method::Head) {
+        return true;
+    }
+    let (user, Some(password)) = (&auth.username, &auth.password) else {
+        return false;
     };
     let Some(header) = authorization else {
         return false;

@@ -66,6 +66,8 @@ pub struct ServerCtx {
     /// The HTTP callbacks' client and identity.
     #[cfg(feature = "hooks")]
     pub hooks: hooks::Hooks,
+    /// Failed API logins per address (`api::logins`).
+    pub logins: Rc<RefCell<api::logins::Logins>>,
 }
 
 impl ServerCtx {
@@ -84,6 +86,7 @@ impl ServerCtx {
             dvr: dvr::Dvr::default(),
             #[cfg(feature = "hooks")]
             hooks: hooks::Hooks::default(),
+            logins: Rc::default(),
         }
     }
 

@@ -715,6 +715,50 @@ fn basic_auth_when_configured() {
 }
 
 #[test]
+fn read_only_open_lets_reads_through_and_nothing_that_changes() {
+    let server = Server::new(
+        "[http_api.auth]\nusername = \"admin\"\npassword = \"pw\"\nread_only_open = true\n",
+    );
+    let good = Some("Basic YWRtaW46cHc="); // admin:pw
+    assert_eq!(
+        server
+            .request(Method::Get, "/api/v1/streams", "", None)
+            .status,
+        200
+    );
+    assert_ne!(
+        server
+            .request(Method::Head, "/api/v1/streams", "", None)
+            .status,
+        401
+    );
+    let kick = "/api/v1/clients/12345";
+    assert_eq!(server.request(Method::Delete, kick, "", None).status, 401);
+    assert_eq!(
+        server
+            .request(Method::Post, "/api/v1/dvrs", "", None)
+            .status,
+        401
+    );
+    // SRS's JSONP DELETE is a GET on the wire and a DELETE here.
+    let jsonp = "callback=cb&method=DELETE";
+    assert_eq!(server.request(Method::Get, kick, jsonp, None).status, 401);
+    assert_ne!(server.request(Method::Delete, kick, "", good).status, 401);
+    assert_ne!(server.request(Method::Get, kick, jsonp, good).status, 401);
+}
+
+#[test]
+fn a_password_file_not_yet_read_lets_nobody_in() {
+    // `Config::from_toml_str` does not read files; `Config::load` does (config tests).
+    let server =
+        Server::new("[http_api.auth]\nusername = \"admin\"\npassword_file = \"/nonexistent\"\n");
+    for auth in [None, Some("Basic YWRtaW46"), Some("Basic YWRtaW46YWRtaW4=")] {
+        let resp = server.request(Method::Get, "/api/v1/versions", "", auth);
+        assert_eq!(resp.status, 401, "{auth:?}");
+    }
+}
+
+#[test]
 fn system_endpoints_fill_from_proc() {
     let (server, _, _) = live_server();
     let v = server.get("/api/v1/summaries", "");
