@@ -67,6 +67,7 @@ pub struct ServerCtx {
     #[cfg(feature = "hooks")]
     pub hooks: hooks::Hooks,
     /// Failed API logins per address (`api::logins`).
+    #[cfg(feature = "api")]
     pub logins: Rc<RefCell<api::logins::Logins>>,
 }
 
@@ -86,6 +87,7 @@ impl ServerCtx {
             dvr: dvr::Dvr::default(),
             #[cfg(feature = "hooks")]
             hooks: hooks::Hooks::default(),
+            #[cfg(feature = "api")]
             logins: Rc::default(),
         }
     }
