@@ -84,6 +84,15 @@ fn board_server(board: &str, extra: &[(&str, &str)]) -> Server {
         .expect("run python3 ci/lib/board-config.py");
     assert!(ok.success(), "board-config.py {board}");
     let mut text = std::fs::read_to_string(&path).unwrap();
+    // The package makes the API password at install; the test makes its own.
+    let password = dir.path("api-password");
+    std::fs::write(&password, "caps-test\n").unwrap();
+    let shipped = "password_file = \"/etc/tinysrs/api-password\"";
+    assert!(text.contains(shipped), "{board}: {shipped} in its config");
+    text = text.replace(
+        shipped,
+        &format!("password_file = {:?}", password.display().to_string()),
+    );
     let mut replace = vec![
         ("listen = \"0.0.0.0:1935\"", "listen = \"127.0.0.1:0\""),
         ("listen = \"0.0.0.0:8080\"", "listen = \"127.0.0.1:0\""),
