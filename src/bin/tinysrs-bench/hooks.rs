@@ -53,7 +53,10 @@ const ALLOW: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
 
 /// Starts our publisher on `url` and waits for `Publish.Start`, then a second more (the
 /// server's GOP cache fills, so plays start the same way every time).
-async fn start_publisher(url: &Url, stream: Rc<Stream>) -> Result<Rc<RefCell<Option<String>>>, String> {
+async fn start_publisher(
+    url: &Url,
+    stream: Rc<Stream>,
+) -> Result<Rc<RefCell<Option<String>>>, String> {
     if url.scheme != Scheme::Rtmp {
         return Err(format!("{url}: the publisher needs an rtmp:// URL"));
     }
