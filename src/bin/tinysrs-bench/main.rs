@@ -10,6 +10,9 @@
 //!   (`ingest.rs`): the server's CPU per ingested Gbit and RSS per publisher.
 //! - `blast [--batched | --mw-latency MS]`: the reference sender (`blast.rs`), unbatched (one
 //!   write per frame and socket) or batching writes per socket as tinysrs does by default.
+//! - `plays URL`, `connects URL`, `hook-server --listen ADDR`: the HTTP callbacks' cost
+//!   (`hooks.rs`, run by `ci/hooks-bench`): setup time of sequential plays, CPU at a steady
+//!   rate of connect + play + close, and a hook server that allows everything at once.
 //!
 //! Figures go to stdout: one human line per second, then a single JSON line (last line) for
 //! scripts. With `--server-pid`, the server's CPU time over the window and its RSS (from
@@ -17,6 +20,7 @@
 
 mod blast;
 mod client;
+mod hooks;
 mod ingest;
 mod play;
 mod publish;
@@ -50,6 +54,11 @@ modes:
   ingest URL             N publishers of URL's stream name + 0..N-1 (rtmp://h/live/s:
                          live/s0, live/s1, ...), each with one player
   blast                  reference: write the stream to N loopback sockets, report CPU
+  plays URL              publish URL, then --plays sequential RTMP plays of it, each
+                         timed connect -> Play.Start: median, p99
+  connects URL           publish URL, then --rate plays a second (connect, play, close)
+                         for --duration seconds: server (and hook server) CPU
+  hook-server            an HTTP hook server on --listen that allows every request
 options:
   --players N            players (play, run, blast)                        [10]
   --publishers N         (ingest) publishers, each with one player         [10]
@@ -67,6 +76,11 @@ options:
   --mw-latency MS        (blast) batch over MS ms (0: a write per frame)   [0]
   --expect-kbps K        (play) the publish bitrate, for the 90% starvation line
   --server-pid PID       report this process's CPU and RSS over the window
+  --plays N              (plays) measured plays                            [1000]
+  --samples FILE         (plays) append each play's setup time (us) to FILE
+  --rate R               (connects) plays started per second               [100]
+  --hook-pid PID         (connects) also report this process's CPU
+  --listen ADDR          (hook-server) e.g. 127.0.0.1:8085
   --quiet                no per-second lines
 ";
 
@@ -89,6 +103,16 @@ struct Options {
     quiet: bool,
     /// (blast) The merged-write window; zero: one write per frame.
     mw_latency: Duration,
+    /// (plays) Plays measured.
+    plays: usize,
+    /// (plays) Where each play's setup time is appended, in µs.
+    samples: Option<PathBuf>,
+    /// (connects) Plays started per second.
+    rate: f64,
+    /// (connects) The hook server's pid, for its CPU time.
+    hook_pid: Option<u32>,
+    /// (hook-server) The address to listen on.
+    listen: Option<String>,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -110,6 +134,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         server_pid: None,
         quiet: false,
         mw_latency: Duration::ZERO,
+        plays: 1000,
+        samples: None,
+        rate: 100.0,
+        hook_pid: None,
+        listen: None,
     };
     let mut it = args[1..].iter();
     while let Some(arg) = it.next() {
@@ -133,13 +162,18 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--quiet" => o.quiet = true,
             "--batched" => o.mw_latency = blast::shipped_mw_latency(),
             "--mw-latency" => o.mw_latency = Duration::from_millis(num(arg, value()?)?),
+            "--plays" => o.plays = num(arg, value()?)?,
+            "--samples" => o.samples = Some(PathBuf::from(value()?)),
+            "--rate" => o.rate = num(arg, value()?)?,
+            "--hook-pid" => o.hook_pid = Some(num(arg, value()?)?),
+            "--listen" => o.listen = Some(value()?.clone()),
             s if !s.starts_with("--") && o.url.is_none() => o.url = Some(Url::parse(s)?),
             s => return Err(format!("unknown argument {s:?}")),
         }
     }
     let positive = o.ramp > 0.0 && o.warmup >= 0.0 && o.duration > 0.0 && o.fps > 0;
-    if !positive || o.kbps == 0 || o.gop == 0 {
-        return Err("--ramp, --duration, --kbps, --fps and --gop must be > 0".into());
+    if !positive || o.kbps == 0 || o.gop == 0 || o.rate <= 0.0 {
+        return Err("--ramp, --duration, --kbps, --fps, --gop and --rate must be > 0".into());
     }
     // The server's own bound on `play.mw_latency`.
     if o.mw_latency > Duration::from_secs(10) {
@@ -170,7 +204,7 @@ fn main() -> ExitCode {
     };
     let result = match options.mode.as_str() {
         "blast" => run_blast(&options, &stream),
-        "publish" | "play" | "run" | "ingest" => {
+        "publish" | "play" | "run" | "ingest" | "plays" | "connects" | "hook-server" => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -182,10 +216,13 @@ fn main() -> ExitCode {
                 }
             };
             let stream = Rc::new(stream);
-            if options.mode == "ingest" {
-                LocalSet::new().block_on(&rt, ingest::run(options, stream))
-            } else {
-                LocalSet::new().block_on(&rt, load(options, stream))
+            let local = LocalSet::new();
+            match options.mode.as_str() {
+                "ingest" => local.block_on(&rt, ingest::run(options, stream)),
+                "plays" => local.block_on(&rt, hooks::plays(options, stream)),
+                "connects" => local.block_on(&rt, hooks::connects(options, stream)),
+                "hook-server" => local.block_on(&rt, hooks::hook_server(options)),
+                _ => local.block_on(&rt, load(options, stream)),
             }
         }
         m => Err(format!("unknown mode {m:?}\n{USAGE}")),
