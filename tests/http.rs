@@ -865,3 +865,107 @@ impl ContinuityCheck {
         Ok(())
     }
 }
+
+#[test]
+fn refer_play_checks_the_rtmp_page_url_and_the_http_referer() {
+    require("ffmpeg");
+    require("ffprobe");
+    let server =
+        Server::start("[vhost.__defaultVhost__.refer]\nenabled = true\nplay = \"example.com\"\n");
+    let dir = TempDir::new("refer-play");
+    let url = server.url("live/ref");
+    // ffmpeg reports no page; the publish list is empty, so it publishes.
+    let mut publisher = ffmpeg_publish(&dir, &url, 12, 50, "300k");
+    assert!(
+        server.wait_log("publish __defaultVhost__/live/ref params", 10 * SECS),
+        "{}",
+        server.log()
+    );
+    let rtmp_frames = |page: &str| -> (bool, u32) {
+        let out = dir.path(&format!("probe-{}.out", page.len()));
+        let mut cmd = Command::new("ffprobe");
+        cmd.args(["-v", "error"]);
+        if !page.is_empty() {
+            cmd.args(["-rtmp_pageurl", page]);
+        }
+        let status = Proc::spawn(
+            cmd.args(["-count_frames", "-select_streams", "v"])
+                .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+                .args(["-read_intervals", "%+3", &url])
+                .stdout(std::fs::File::create(&out).unwrap()),
+            &dir.path(&format!("probe-{}.err", page.len())),
+        )
+        .wait(20 * SECS);
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        (status.success(), text.trim().parse().unwrap_or(0))
+    };
+    // RTMP: ffprobe's pageUrl (librtmp and ffmpeg send it when they play).
+    let (ok, frames) = rtmp_frames("http://www.example.com/watch.html");
+    assert!(
+        ok && frames >= 25,
+        "RTMP play from www.example.com: {ok} {frames}"
+    );
+    let (ok, frames) = rtmp_frames("http://badexample.com/");
+    assert!(
+        !ok && frames == 0,
+        "RTMP play from badexample.com: {ok} {frames}"
+    );
+    assert!(server.wait_log(
+        "play __defaultVhost__/live/ref refused by refer.play",
+        5 * SECS
+    ));
+    let (ok, _) = rtmp_frames("");
+    assert!(!ok, "RTMP play with no page");
+    // HTTP-FLV: the Referer header.
+    let flv = server.http_url("live/ref.flv");
+    let (status, _, _) = curl(&["-H", "Referer: http://badexample.com/", &flv]);
+    assert_eq!(status, 403, "HTTP-FLV from badexample.com");
+    let (status, _, _) = curl(&[&flv]);
+    assert_eq!(status, 403, "HTTP-FLV with no Referer");
+    let (status, _, body) = curl(&[
+        "--max-time",
+        "2",
+        "-H",
+        "Referer: https://cam.EXAMPLE.com:8443/watch",
+        &flv,
+    ]);
+    assert_eq!(status, 200, "HTTP-FLV from cam.example.com");
+    assert!(body.starts_with(b"FLV"), "{} bytes", body.len());
+    assert!(
+        publisher.wait(20 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+}
+
+#[test]
+fn refer_all_and_publish_check_the_publishers_page() {
+    let server = Server::start(
+        "[vhost.__defaultVhost__.refer]\nenabled = true\nall = [\"example.com\", \"example.org\"]\n\
+         publish = \"studio.example.com\"\n",
+    );
+    let addr = server.addr.to_string();
+    // ffmpeg, OBS and cameras send no pageUrl when they publish: refused at connect.
+    let dir = TempDir::new("refer-publish");
+    let mut p = ffmpeg_publish(&dir, &server.url("live/p"), 3, 25, "300k");
+    assert!(
+        !p.wait(15 * SECS).success(),
+        "publish without a page passed"
+    );
+    assert!(server.wait_log("connect refused by refer.all", 5 * SECS));
+    // A web publisher (pageUrl in connect, as Flash sent it): refer.all then refer.publish.
+    let refused = common::client::Client::connect_from_page(&addr, "live", "http://evil.net/");
+    assert!(refused.is_err(), "connect from evil.net was accepted");
+    let mut c = common::client::Client::connect_from_page(&addr, "live", "http://www.example.org/")
+        .expect("connect from www.example.org");
+    c.create_stream().unwrap();
+    assert_eq!(c.publish("p").unwrap(), "NetStream.Publish.Rejected");
+    let mut c = common::client::Client::connect_from_page(
+        &addr,
+        "live",
+        "https://studio.example.com/go?x=1",
+    )
+    .expect("connect from studio.example.com");
+    c.create_stream().unwrap();
+    assert_eq!(c.publish("p").unwrap(), "NetStream.Publish.Start");
+}

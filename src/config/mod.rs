@@ -36,6 +36,7 @@ mod dvr;
 mod error;
 mod hooks;
 mod ingest;
+mod refer;
 mod schema;
 mod security;
 mod vhost;
@@ -52,6 +53,7 @@ pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
 pub use ingest::{Ingest, IngestMode, MAX_INGESTS};
+pub use refer::{Domains, Refer};
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 

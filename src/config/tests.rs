@@ -145,6 +145,10 @@ mr_latency = 1000
 [vhost.__defaultVhost__.security]
 enabled = true
 rules = ["deny play all"]
+[vhost.__defaultVhost__.refer]
+enabled = true
+all = "a.example  b.example"
+play = [".Cam.Example"]
 [vhost.__defaultVhost__.http_remux]
 enabled = false
 [vhost.__defaultVhost__.hls]
@@ -252,6 +256,12 @@ password = "secret"
             security: Security {
                 enabled: true,
                 rules: vec!["deny play all".parse().unwrap()],
+            },
+            refer: crate::config::Refer {
+                enabled: true,
+                all: crate::config::Domains(vec!["a.example".into(), "b.example".into()]),
+                publish: crate::config::Domains::default(),
+                play: crate::config::Domains(vec!["cam.example".into()]),
             },
             http_remux: false,
             hls: crate::config::Hls {
@@ -1260,7 +1270,11 @@ mod shipped_example {
             let candidates: Vec<String> = match value.as_str() {
                 "true" => vec!["false".into()],
                 "false" => vec!["true".into()],
-                v if v.starts_with('[') => vec!["[]".into(), "[\"http://127.0.0.1:1/\"]".into()],
+                v if v.starts_with('[') => vec![
+                    "[]".into(),
+                    "[\"http://127.0.0.1:1/\"]".into(),
+                    "[\"example.com\"]".into(),
+                ],
                 v if v.starts_with('"') => words.iter().map(|w| w.to_string()).collect(),
                 v => match v.parse::<i64>() {
                     Ok(n) => vec![(n + 1).to_string()],

@@ -3,6 +3,7 @@
 
 use super::dvr::Dvr;
 use super::hooks::HttpHooks;
+use super::refer::Refer;
 use super::schema::{Bytes, Int, Keyword, QueueLength, Seconds, Timeout};
 use super::section::{compiled_in, no_hook, Section};
 use super::security::Security;
@@ -122,6 +123,8 @@ section! {
     nested {
         /// `security` (SRS: `security`).
         security: Security => security;
+        /// `refer` (SRS: `refer`): which pages may embed players and publishers.
+        refer: Refer => refer;
         /// `hls` (SRS: `hls`).
         hls: Hls => hls;
         /// `dvr` (SRS: `dvr`): recording.

@@ -223,6 +223,15 @@ impl RtmpConn {
             return;
         };
         let vhost = vhost.clone();
+        let page_url = self.registration.record.page_url.borrow().clone();
+        if !vhost.refer.allows_connect(&page_url) {
+            log::warn!(
+                "[{}] connect refused by refer.all: pageUrl {page_url:?}",
+                self.log.cid
+            );
+            self.session.reject_connect("denied by referer");
+            return;
+        }
         #[cfg(feature = "hooks")]
         self.hooks_connected(&request, &vhost);
         #[cfg(feature = "hooks")]
@@ -246,6 +255,12 @@ impl RtmpConn {
         let record = &self.registration.record;
         *record.tc_url.borrow_mut() = request.tc_url.clone();
         self.session.accept_connect();
+    }
+
+    /// The vhost's `refer` list for `method` against the page this connection reported.
+    fn refer_allows(&self, method: Method, vhost: &Vhost) -> bool {
+        let page_url = self.registration.record.page_url.borrow();
+        vhost.refer.allows(method, &page_url)
     }
 
     fn key(&self, request: &Request, vhost: &Vhost) -> StreamKey {
@@ -295,6 +310,15 @@ impl RtmpConn {
                 stream_id,
                 "NetStream.Publish.Rejected",
                 "denied by security rules",
+            );
+            return;
+        }
+        if !self.refer_allows(Method::Publish, &vhost) {
+            log::warn!("[{}] publish {key} refused by refer.publish", self.log.cid);
+            self.session.reject_publish(
+                stream_id,
+                "NetStream.Publish.Rejected",
+                "denied by referer",
             );
             return;
         }
@@ -374,6 +398,12 @@ impl RtmpConn {
                 "NetStream.Play.Failed",
                 "denied by security rules",
             );
+            return;
+        }
+        if !self.refer_allows(Method::Play, &vhost) {
+            log::warn!("[{}] play {key} refused by refer.play", self.log.cid);
+            self.session
+                .reject_play(stream_id, "NetStream.Play.Failed", "denied by referer");
             return;
         }
         #[cfg(feature = "hooks")]

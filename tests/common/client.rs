@@ -102,9 +102,15 @@ impl Client {
     /// TCP connect to `host_port` (e.g. "127.0.0.1:1935"), complex handshake, then `connect`
     /// to `app`; returns once the server answered `_result`.
     pub fn connect(host_port: &str, app: &str) -> Result<Client> {
+        Client::connect_from_page(host_port, app, "")
+    }
+
+    /// [`Client::connect`] with `page_url` as connect's `pageUrl` (none if empty), as a Flash
+    /// player or a web publisher embedded in that page sends it.
+    pub fn connect_from_page(host_port: &str, app: &str, page_url: &str) -> Result<Client> {
         let mut client = Client::handshake(host_port)?;
         let tc_url = format!("rtmp://{host_port}/{app}");
-        let props = Value::object([
+        let mut props = Value::object([
             ("app", Value::String(app.into())),
             ("flashVer", Value::String("LNX 9,0,124,2".into())),
             ("tcUrl", Value::String(tc_url)),
@@ -115,6 +121,9 @@ impl Client {
             ("videoFunction", Value::Number(1.0)),
             ("objectEncoding", Value::Number(0.0)),
         ]);
+        if let (false, Value::Object(fields)) = (page_url.is_empty(), &mut props) {
+            fields.push(("pageUrl".into(), Value::String(page_url.into())));
+        }
         client.call("connect", 0, &[props])?;
         Ok(client)
     }

@@ -74,6 +74,17 @@ pub fn play(
         log::warn!("[{}] play {key} denied by security rules", record.cid);
         return Answer::Response(conn.text(head, 403, "denied by security rules"));
     }
+    if !vhost
+        .refer
+        .allows_http_play(head.referer.as_deref().unwrap_or(""))
+    {
+        log::warn!(
+            "[{}] play {key} refused by refer: Referer {:?}",
+            record.cid,
+            head.referer
+        );
+        return Answer::Response(conn.text(head, 403, "denied by referer"));
+    }
     #[cfg(feature = "hooks")]
     if let Some(call) = conn.ctx.server.hooks.call(
         &vhost,
