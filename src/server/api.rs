@@ -80,6 +80,7 @@
 
 #[cfg(feature = "dvr")]
 mod dvr;
+pub mod json;
 pub mod logins;
 mod media;
 pub(crate) mod objects;
@@ -557,7 +558,7 @@ impl Api<'_> {
             pid: &self.pid,
             body,
         };
-        match serde_json::to_string(&envelope) {
+        match json::to_string(&envelope) {
             Ok(json) => Reply::Json(json),
             // Our types always serialize; keep the connection useful if one ever does not.
             Err(_) => Reply::Http(500),
