@@ -173,7 +173,11 @@ async fn drive(
             lowat_set = merged_read.is_some();
             let lowat = if lowat_set { MERGED_READ_LOWAT } else { 1 };
             if let Err(e) = setsockopt(&*stream, RcvLowat, &lowat) {
-                log::debug!("[{}] SO_RCVLOWAT {lowat}: {}", conn.log.cid, io::Error::from(e));
+                log::debug!(
+                    "[{}] SO_RCVLOWAT {lowat}: {}",
+                    conn.log.cid,
+                    io::Error::from(e)
+                );
             }
         }
         let queue = conn.queue();

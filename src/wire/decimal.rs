@@ -192,14 +192,20 @@ pub struct F64Text {
 
 impl F64Text {
     pub fn new(value: f64) -> F64Text {
-        let mut text = F64Text { buf: [0; 48], len: 0 };
+        let mut text = F64Text {
+            buf: [0; 48],
+            len: 0,
+        };
         if value.is_sign_negative() {
             text.push(b'-');
         }
         let v = value.abs();
         let (k, digits) = shortest(v).unwrap_or_else(|| {
             if v < 1e9 {
-                ((v * pow10(MAX_FRACTION_DIGITS)).round() as u64, MAX_FRACTION_DIGITS)
+                (
+                    (v * pow10(MAX_FRACTION_DIGITS)).round() as u64,
+                    MAX_FRACTION_DIGITS,
+                )
             } else {
                 (v.round() as u64, 0)
             }
@@ -433,7 +439,9 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let fixed = [0.0, -0.0, 1.0, 3.0, 100.0, 0.5, 0.1, 0.01, 0.0001, 12.34, 99.99, 1e14];
+        let fixed = [
+            0.0, -0.0, 1.0, 3.0, 100.0, 0.5, 0.1, 0.01, 0.0001, 12.34, 99.99, 1e14,
+        ];
         let mut values: Vec<f64> = fixed.to_vec();
         for _ in 0..20_000 {
             let n = next();
@@ -465,12 +473,18 @@ mod tests {
     fn ratio_text_as_std() {
         use super::ratio_text;
         const MIB: u64 = 1 << 20;
-        for bytes in (0..40 * MIB).step_by(4096).chain([262_144, 786_432, u64::MAX / 16]) {
+        for bytes in (0..40 * MIB)
+            .step_by(4096)
+            .chain([262_144, 786_432, u64::MAX / 16])
+        {
             let std = format!("{:.1}", bytes as f64 / MIB as f64);
             assert_eq!(ratio_text(bytes, MIB, 1), std, "{bytes}");
         }
         for ms in (0..200_000).step_by(7).chain([4_294_967_295_999]) {
-            assert_eq!(ratio_text(ms, 1000, 3), format!("{:.3}", ms as f64 / 1000.0));
+            assert_eq!(
+                ratio_text(ms, 1000, 3),
+                format!("{:.3}", ms as f64 / 1000.0)
+            );
         }
         assert_eq!(ratio_text(5, 2, 0), "2");
         assert_eq!(ratio_text(1, 0, 2), "1.00");

@@ -25,7 +25,9 @@ impl serde_json::ser::Formatter for Compact {
 /// `value` as compact JSON text, as `serde_json::to_string` writes it.
 pub fn to_string<T: ?Sized + Serialize>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(128);
-    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, Compact))?;
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, Compact,
+    ))?;
     // serde_json writes only UTF-8 (its strings come from `str`s).
     String::from_utf8(out).map_err(|_| serde::ser::Error::custom("not UTF-8"))
 }

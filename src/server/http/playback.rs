@@ -17,10 +17,10 @@
 use std::any::Any;
 
 use super::{Answer, Body, Deferred, HttpConn, Piece, Response};
+use crate::server::api::json;
 use crate::server::api::{self, ApiRequest};
 use crate::server::dvr::playback::{self, Part, PlaybackError, Query, Span, Stitched};
 use crate::wire::date::Rfc3339;
-use crate::server::api::json;
 use crate::wire::decimal::{parse_f64, ratio_text};
 use crate::wire::http::{query_param, Method, RequestHead};
 
