@@ -246,8 +246,8 @@ impl F64Text {
             digits[at] = b'0' + (n % 10) as u8;
             n /= 10;
         }
-        for i in at..digits.len() {
-            self.push(digits[i]);
+        for &digit in &digits[at..] {
+            self.push(digit);
         }
     }
 }
