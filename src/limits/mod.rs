@@ -314,7 +314,11 @@ fn kib(bytes: usize) -> String {
 }
 
 fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    // Not `{:.1}` of an f64: std's float formatting is about 18 KB of the router binary.
+    format!(
+        "{} MiB",
+        crate::wire::decimal::ratio_text(bytes, 1024 * 1024, 1)
+    )
 }
 
 /// HLS segments in RAM for one stream of `vhost` at worst: the cap plus one frame of up to

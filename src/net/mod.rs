@@ -317,7 +317,10 @@ fn drop_privileges(user: Option<&str>) -> io::Result<()> {
         log::warn!("running as root; set `user` in the config to drop privileges after binding");
         return Ok(());
     };
+    // nix's errors as io::Errors (libc's strerror): nix's own Display is about 9 KB of the
+    // router binary.
     let err = |what: &str, e: nix::Error| {
+        let e = io::Error::from(e);
         io::Error::other(format!("cannot {what} for user {name:?}: {e}"))
     };
     let u = User::from_name(name)

@@ -89,7 +89,9 @@ fn start(
     if let Err(e) =
         nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER)
     {
-        log::debug!("SO_SNDBUF {SEND_BUFFER} for {peer}: {e}");
+        // As an io::Error (libc's strerror): nix's own Display (its Debug names and errno
+        // texts) is about 9 KB of the router binary.
+        log::debug!("SO_SNDBUF {SEND_BUFFER} for {peer}: {}", io::Error::from(e));
     }
     let mut random = [0u8; PACKET_LEN];
     rng.fill(&mut random);
@@ -171,7 +173,11 @@ async fn drive(
             lowat_set = merged_read.is_some();
             let lowat = if lowat_set { MERGED_READ_LOWAT } else { 1 };
             if let Err(e) = setsockopt(&*stream, RcvLowat, &lowat) {
-                log::debug!("[{}] SO_RCVLOWAT {lowat}: {e}", conn.log.cid);
+                log::debug!(
+                    "[{}] SO_RCVLOWAT {lowat}: {}",
+                    conn.log.cid,
+                    io::Error::from(e)
+                );
             }
         }
         let queue = conn.queue();

@@ -9,6 +9,10 @@
 //! our callers read is such a number. Longer or farther ones come out within a few units in
 //! the last place of the nearest `f64`, and too large a value becomes infinity, as with std.
 //!
+//! The other way, [`F64Text`] writes an `f64` as JSON text as serde_json would (for the values
+//! the API writes) and [`ratio_text`] an integer ratio with N fraction digits as
+//! `format!("{:.N}")` would, both without std's float formatting.
+//!
 //! Why not `str::parse`: std's correctly rounded parser for any input (Eisel-Lemire with a
 //! big-decimal fallback and a 10 KB table of powers of five) is about 17 KB of the router
 //! binary, which has a 1.2 MB aim (boards/README.md).
@@ -160,6 +164,132 @@ fn scaled(mut value: f64, mut exponent: i32) -> f64 {
     }
 }
 
+/// Most fraction digits [`F64Text`] writes: every value the API emits has at most four
+/// (`round2`, `round4`) or three (milliseconds as seconds).
+const MAX_FRACTION_DIGITS: u32 = 9;
+
+/// The bound under which [`F64Text`] looks for the shortest decimal: every integer below it
+/// is exact, and a value this large still has fraction digits of its own.
+const SHORTEST_MAX: f64 = 1e15;
+
+/// Below this (non-zero) the shortest form that `serde_json` (ryu) writes has an exponent
+/// (`1e-6`); ours is then rounded to [`MAX_FRACTION_DIGITS`] instead.
+const SHORTEST_MIN: f64 = 1e-5;
+
+/// A finite `f64` as JSON text, the way `serde_json` writes it (ryu's shortest round-trip
+/// digits, `3.0` for an integer, `-0.0`) for every value that has at most nine fraction
+/// digits and a magnitude of 1e-5 up to 1e15 (and 0): all the values the API writes. Other
+/// values are written rounded to nine fraction digits (1e15 and beyond: to an integer) in the
+/// same plain form, never with an exponent. NaN and infinities never get here (serde_json
+/// writes them as `null`).
+///
+/// Why not ryu (or std's `Display`): the shortest-digits machinery and its tables are about
+/// 18 KB of the router binary, for a few rounded percentages and durations.
+pub struct F64Text {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl F64Text {
+    pub fn new(value: f64) -> F64Text {
+        let mut text = F64Text {
+            buf: [0; 48],
+            len: 0,
+        };
+        if value.is_sign_negative() {
+            text.push(b'-');
+        }
+        let v = value.abs();
+        let (k, digits) = shortest(v).unwrap_or_else(|| {
+            if v < 1e9 {
+                (
+                    (v * pow10(MAX_FRACTION_DIGITS)).round() as u64,
+                    MAX_FRACTION_DIGITS,
+                )
+            } else {
+                (v.round() as u64, 0)
+            }
+        });
+        let scale = 10u64.pow(digits);
+        text.push_integer(k / scale, 1);
+        text.push(b'.');
+        let fraction = k % scale;
+        if digits == 0 {
+            text.push(b'0');
+        } else {
+            text.push_integer(fraction, digits as usize);
+            while text.buf[text.len - 1] == b'0' && text.buf[text.len - 2] != b'.' {
+                text.len -= 1;
+            }
+        }
+        text
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, '-' and '.' are ever pushed.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0.0")
+    }
+
+    fn push(&mut self, byte: u8) {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = byte;
+            self.len += 1;
+        }
+    }
+
+    /// `n` in decimal, zero-padded to at least `width` digits.
+    fn push_integer(&mut self, mut n: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let mut at = digits.len();
+        while n > 0 || digits.len() - at < width {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        for &digit in &digits[at..] {
+            self.push(digit);
+        }
+    }
+}
+
+/// The fewest fraction digits `d` and the integer `k` with `k / 10^d` rounding to `v`: then
+/// `k`'s digits are the shortest that read back as `v` (two decimals with as many fraction
+/// digits differ by far more than `v`'s rounding interval below 1e15).
+fn shortest(v: f64) -> Option<(u64, u32)> {
+    if v >= SHORTEST_MAX || (v != 0.0 && v < SHORTEST_MIN) {
+        return None;
+    }
+    (0..=MAX_FRACTION_DIGITS).find_map(|d| {
+        let scale = pow10(d);
+        let k = (v * scale).round();
+        (k < EXACT_INTEGER_MAX as f64 && k / scale == v).then_some((k as u64, d))
+    })
+}
+
+/// `numerator / denominator` in decimal with `digits` fraction digits, rounded half to even as
+/// `format!("{:.N}")` rounds an exact `f64` (`0.25` to one digit is `0.2`), without std's
+/// float formatting (about 18 KB of the router binary). A zero denominator gives `0`.
+pub fn ratio_text(numerator: u64, denominator: u64, digits: u32) -> String {
+    let d = denominator.max(1);
+    let scale = 10u64.pow(digits.min(9));
+    let (mut int, rest) = (numerator / d, numerator % d);
+    // Exact while `d * scale` fits (every caller's: MiB and milliseconds); saturates beyond.
+    let scaled = rest.saturating_mul(scale);
+    let (mut fraction, r) = (scaled / d, scaled % d);
+    if r.saturating_mul(2) > d || (r.saturating_mul(2) == d && fraction % 2 == 1) {
+        fraction += 1;
+    }
+    if fraction >= scale {
+        fraction -= scale;
+        int += 1;
+    }
+    if digits == 0 {
+        int.to_string()
+    } else {
+        format!("{int}.{fraction:0width$}", width = digits as usize)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_f64;
@@ -295,5 +425,68 @@ mod tests {
             let ulps = (ours.to_bits() as i64 - std.to_bits() as i64).abs();
             assert!(ulps <= 4, "{t}: {ours} vs {std} ({ulps} ulp)");
         }
+    }
+
+    /// serde_json's text (ryu) for the values the API writes: rounded to 2 or 4 decimals,
+    /// milliseconds as seconds, integers, zeros of both signs.
+    #[test]
+    fn f64_text_as_serde_json() {
+        use super::F64Text;
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let fixed = [
+            0.0, -0.0, 1.0, 3.0, 100.0, 0.5, 0.1, 0.01, 0.0001, 12.34, 99.99, 1e14,
+        ];
+        let mut values: Vec<f64> = fixed.to_vec();
+        for _ in 0..20_000 {
+            let n = next();
+            values.push((n >> 20) as f64 / 10_000.0);
+            values.push((n % 100_000_000) as f64 / 1000.0);
+            values.push(((n % 1_000_000) as f64 / 10_000.0 * 100.0).round() / 100.0);
+            values.push(-((n % 10_000) as f64) / 10_000.0);
+            values.push((n % 1_000_000_000_000) as f64);
+        }
+        for v in values {
+            let ours = F64Text::new(v);
+            assert_eq!(ours.as_str(), serde_json::to_string(&v).unwrap(), "{v:?}");
+        }
+    }
+
+    /// Outside the exact range: rounded to nine fraction digits or an integer, no exponent.
+    #[test]
+    fn f64_text_rounds_others() {
+        use super::F64Text;
+        assert_eq!(F64Text::new(1.0 / 3.0).as_str(), "0.333333333");
+        assert_eq!(F64Text::new(1.5e-7).as_str(), "0.00000015");
+        assert_eq!(F64Text::new(1e-12).as_str(), "0.0");
+        assert_eq!(F64Text::new(2e17).as_str(), "200000000000000000.0");
+        assert_eq!(F64Text::new(f64::MAX).as_str(), "18446744073709551615.0");
+    }
+
+    /// As `format!("{:.N}")` writes the exact ratio, ties to even included.
+    #[test]
+    fn ratio_text_as_std() {
+        use super::ratio_text;
+        const MIB: u64 = 1 << 20;
+        for bytes in (0..40 * MIB)
+            .step_by(4096)
+            .chain([262_144, 786_432, u64::MAX / 16])
+        {
+            let std = format!("{:.1}", bytes as f64 / MIB as f64);
+            assert_eq!(ratio_text(bytes, MIB, 1), std, "{bytes}");
+        }
+        for ms in (0..200_000).step_by(7).chain([4_294_967_295_999]) {
+            assert_eq!(
+                ratio_text(ms, 1000, 3),
+                format!("{:.3}", ms as f64 / 1000.0)
+            );
+        }
+        assert_eq!(ratio_text(5, 2, 0), "2");
+        assert_eq!(ratio_text(1, 0, 2), "1.00");
     }
 }

@@ -264,6 +264,15 @@ pub fn cpu_time_us() -> Option<u64> {
 }
 
 /// 4 decimals: hundredths of a percent of a 0..1 share.
+/// The C library's count of online CPUs. Not `std::thread::available_parallelism`: it also
+/// reads and parses cgroup files (about 9 KB of the router binary) for a figure that only
+/// stands in when /sys cannot be read.
+fn cpus_online_sysconf() -> Option<u64> {
+    // SAFETY: sysconf takes a constant and reads no memory of ours.
+    let n = unsafe { nix::libc::sysconf(nix::libc::_SC_NPROCESSORS_ONLN) };
+    u64::try_from(n).ok().filter(|&n| n > 0)
+}
+
 fn round4(v: f64) -> f64 {
     if v.is_finite() {
         (v * 10_000.0).round() / 10_000.0
@@ -471,11 +480,7 @@ pub fn summaries(ctx: &ServerCtx, epoch_now_ms: u64, now_ms: u64) -> Summaries {
     let cpus = read_proc("/sys/devices/system/cpu/possible").and_then(|t| parse_cpu_list(&t));
     let cpus_online = read_proc("/sys/devices/system/cpu/online")
         .and_then(|t| parse_cpu_list(&t))
-        .or_else(|| {
-            std::thread::available_parallelism()
-                .ok()
-                .map(|n| n.get() as u64)
-        });
+        .or_else(cpus_online_sysconf);
     let (mut srs_recv, mut srs_send) = (0u64, 0u64);
     let records = ctx.clients.snapshot();
     for r in &records {

@@ -30,7 +30,8 @@ pub fn handle(agent: &mut Agent, now_ms: u64, path: &str) -> (String, u32) {
                 sip_refused: agent.refused_messages(),
             };
             // Our types always serialize; an empty object keeps the envelope whole if not.
-            let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+            let json =
+                crate::server::api::json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
             (json, 0)
         }
         ["devices", device, "channels", channel, "invite"] => {

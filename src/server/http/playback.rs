@@ -17,10 +17,11 @@
 use std::any::Any;
 
 use super::{Answer, Body, Deferred, HttpConn, Piece, Response};
+use crate::server::api::json;
 use crate::server::api::{self, ApiRequest};
 use crate::server::dvr::playback::{self, Part, PlaybackError, Query, Span, Stitched};
 use crate::wire::date::Rfc3339;
-use crate::wire::decimal::parse_f64;
+use crate::wire::decimal::{parse_f64, ratio_text};
 use crate::wire::http::{query_param, Method, RequestHead};
 
 /// `/api/v1/dvr/spans` joins recordings that are less than this far apart into one span
@@ -172,10 +173,10 @@ fn finish_spans(conn: &mut HttpConn, head: &RequestHead, planned: Box<dyn Any + 
                     .collect(),
                 truncated,
             };
-            (serde_json::to_string(&body), 0)
+            (json::to_string(&body), 0)
         }
         Err(e) => (
-            serde_json::to_string(&ErrorBody {
+            json::to_string(&ErrorBody {
                 error: e.to_string(),
             }),
             i32::from(status_of(&e)),
@@ -211,7 +212,7 @@ fn finish_playback(
     };
     let len = stitched.len.to_string();
     let start = rfc3339(stitched.start_ms);
-    let duration = format!("{:.3}", stitched.duration_ms as f64 / 1000.0);
+    let duration = ratio_text(stitched.duration_ms, 1000, 3);
     let headers = [
         ("Content-Type", "video/mp4"),
         ("Content-Length", len.as_str()),
