@@ -263,6 +263,8 @@ password = "secret"
                 path: "/tmp/hls".into(),
                 cleanup: false,
                 dispose_s: 0,
+                ctx: false,
+                ts_ctx: true,
             },
             dvr: crate::config::Dvr {
                 enabled: false,

@@ -60,6 +60,14 @@ section! {
         /// `hls.hls_dispose`, seconds (SRS: `hls_dispose`): delete a stream's files this long
         /// after it stops publishing; 0 keeps them (disk).
         dispose_s: u32 = 120 => hls_dispose: Int<0, 86_400>;
+        /// `hls.hls_ctx` (SRS: `hls_ctx`): each HLS player is a session (`hls-play` in the
+        /// API, `on_play`/`on_stop`), identified by an `hls_ctx` query parameter that a first
+        /// playlist request gets through a master playlist. Off by default (SRS 5: on): with it
+        /// a caching proxy misses on every player. RAM: `tinysrs -t`'s "HLS sessions" line.
+        ctx: bool = false => hls_ctx: bool;
+        /// `hls.hls_ts_ctx` (SRS: `hls_ts_ctx`): with `hls_ctx`, segment URLs carry the session
+        /// too, so that their bytes count as the player's.
+        ts_ctx: bool = true => hls_ts_ctx: bool;
     }
     nested {}
     extra {}

@@ -12,6 +12,8 @@ pub mod flv;
 pub mod gb28181;
 #[cfg(feature = "hls")]
 pub mod hls;
+#[cfg(feature = "hls")]
+pub mod hls_sessions;
 #[cfg(feature = "hooks")]
 pub mod hooks;
 #[cfg(feature = "http")]
@@ -60,6 +62,9 @@ pub struct ServerCtx {
     pub cpu: Rc<CpuShare>,
     #[cfg(feature = "hls")]
     pub hls: hls::HlsRegistry,
+    /// HLS players with an `hls_ctx` (`hls_sessions`).
+    #[cfg(feature = "hls")]
+    pub hls_sessions: Rc<hls_sessions::HlsSessions>,
     /// Every stream's recorder and the recordings of this process.
     #[cfg(feature = "dvr")]
     pub dvr: dvr::Dvr,
@@ -83,6 +88,8 @@ impl ServerCtx {
             cpu: Rc::default(),
             #[cfg(feature = "hls")]
             hls: Rc::default(),
+            #[cfg(feature = "hls")]
+            hls_sessions: Rc::default(),
             #[cfg(feature = "dvr")]
             dvr: dvr::Dvr::default(),
             #[cfg(feature = "hooks")]
@@ -135,6 +142,8 @@ const PUBLISH_HOOKS: &[PublishHook] = &[
 const SWEEPS: &[fn(&ServerCtx, u64)] = &[
     #[cfg(feature = "hls")]
     hls::sweep,
+    #[cfg(feature = "hls")]
+    hls_sessions::sweep,
     #[cfg(feature = "api")]
     api::sweep,
     #[cfg(feature = "dvr")]
