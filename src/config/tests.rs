@@ -249,6 +249,7 @@ password = "secret"
             normal_timeout_ms: 3,
             mr: true,
             mr_latency_ms: 1000,
+            kickoff_for_idle_s: 0,
             security: Security {
                 enabled: true,
                 rules: vec!["deny play all".parse().unwrap()],

@@ -117,6 +117,9 @@ section! {
         /// `publish.mr_latency` (SRS: `publish.mr_latency`): the longest a publisher's bytes
         /// wait in the kernel with `mr`, 1..=10000 ms (rounded up to 50 ms).
         mr_latency_ms: u32 = 350 => mr_latency: Int<1, 10_000>;
+        /// `publish.kickoff_for_idle`, seconds (SRS 5: `publish.kickoff_for_idle`): an RTMP
+        /// publisher whose stream has had no viewer for this long is disconnected; 0 never.
+        kickoff_for_idle_s: u32 = 0 => kickoff_for_idle: Int<0, 86_400>;
     }
     table http_remux: RawHttpRemux, "a table of HTTP remux settings" {
         /// `http_remux.enabled` (SRS: `http_remux.enabled`): serve `.flv` and `.ts` live.

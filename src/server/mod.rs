@@ -62,6 +62,9 @@ pub struct ServerCtx {
     pub cpu: Rc<CpuShare>,
     #[cfg(feature = "hls")]
     pub hls: hls::HlsRegistry,
+    /// Since when each RTMP-published stream has had no viewer (`rtmp::kickoff`).
+    #[cfg(feature = "rtmp")]
+    pub idle_publishers: Rc<RefCell<rtmp::kickoff::IdleSince>>,
     /// HLS players with an `hls_ctx` (`hls_sessions`).
     #[cfg(feature = "hls")]
     pub hls_sessions: Rc<hls_sessions::HlsSessions>,
@@ -90,6 +93,8 @@ impl ServerCtx {
             hls: Rc::default(),
             #[cfg(feature = "hls")]
             hls_sessions: Rc::default(),
+            #[cfg(feature = "rtmp")]
+            idle_publishers: Rc::default(),
             #[cfg(feature = "dvr")]
             dvr: dvr::Dvr::default(),
             #[cfg(feature = "hooks")]
@@ -144,6 +149,8 @@ const SWEEPS: &[fn(&ServerCtx, u64)] = &[
     hls::sweep,
     #[cfg(feature = "hls")]
     hls_sessions::sweep,
+    #[cfg(feature = "rtmp")]
+    rtmp::kickoff::sweep,
     #[cfg(feature = "api")]
     api::sweep,
     #[cfg(feature = "dvr")]
