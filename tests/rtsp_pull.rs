@@ -313,3 +313,86 @@ fn an_h265_camera_is_played_over_http_ts() {
     let ts = receive(&dir, &server.http_url("live/hevc.ts"), 4, "hevc.ts");
     check_stream(&ts, "hevc", 4, "H.265 over HTTP-TS");
 }
+
+/// The vhost's hooks hear an ingest as they hear SRS's (an ffmpeg publishing from the box):
+/// `on_publish` before it publishes, with SRS's fields, the API's client id, ip 127.0.0.1;
+/// one the hook refuses does not publish and retries with backoff; `on_unpublish` when the
+/// camera goes away. Camera on 31150, hook server on 31151.
+#[cfg(feature = "hooks")]
+#[test]
+fn ingests_ask_on_publish_and_tell_on_unpublish() {
+    use common::hookserver::{assert_srs_fields, Hooks};
+    let camera = Camera::start(31150, None);
+    let hooks = Hooks::start(31151, 10);
+    let config = format!(
+        "{}{}[vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
+         on_publish = \"{}\"\non_unpublish = \"{}\"\n",
+        ingest(&camera.url(""), "live/yard", ""),
+        ingest(&camera.url(""), "live/denycam", ""),
+        hooks.url("by_stream"),
+        hooks.url("allow"),
+    );
+    let server = Server::start(&config);
+    // The refused one is asked again after its backoff (1 s, then 2 s).
+    let asked = hooks.wait("on_publish", 3, Duration::from_secs(20));
+    assert!(asked.len() >= 3, "{:?}\n{}", hooks.actions(), server.log());
+    let refused: Vec<_> = asked.iter().filter(|b| b["stream"] == "denycam").collect();
+    assert!(refused.len() >= 2, "{asked:?}");
+    assert!(
+        server.wait_log(
+            "ingest live/denycam: rtsp://127.0.0.1:31150/cam: refused by the on_publish hook",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.log()
+    );
+    let (_, clients) = common::get_json(server.http_addr.unwrap(), "/api/v1/clients");
+    let ingest_client = clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "rtsp-ingest")
+        .cloned()
+        .unwrap_or_else(|| panic!("{clients}"));
+    assert_eq!(
+        ingest_client["name"], "yard",
+        "only the allowed one publishes"
+    );
+    let (_, streams) = common::get_json(server.http_addr.unwrap(), "/api/v1/streams");
+    let active: Vec<_> = streams["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["publish"]["active"] == true)
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(active, ["yard"], "{streams}");
+
+    // The camera goes away: on_unpublish, with the same fields.
+    drop(camera);
+    let unpublished = hooks.wait("on_unpublish", 1, Duration::from_secs(15));
+    assert_eq!(
+        unpublished.len(),
+        1,
+        "{:?}\n{}",
+        hooks.actions(),
+        server.log()
+    );
+    let allowed = asked
+        .iter()
+        .find(|b| b["stream"] == "yard")
+        .expect("yard asked");
+    for body in [allowed, &unpublished[0]] {
+        assert_srs_fields(body);
+        assert_eq!(body["client_id"], ingest_client["id"], "{body}");
+        assert_eq!(body["ip"], "127.0.0.1");
+        assert_eq!(body["vhost"], "__defaultVhost__");
+        assert_eq!(
+            (&body["app"], &body["stream"]),
+            (&"live".into(), &"yard".into())
+        );
+        assert_eq!(body["tcUrl"], "rtmp://127.0.0.1/live");
+        assert_eq!(body["param"], "");
+        assert_eq!(body["stream_url"], "/live/yard");
+    }
+}

@@ -253,6 +253,7 @@ password = "secret"
             normal_timeout_ms: 3,
             mr: true,
             mr_latency_ms: 1000,
+            kickoff_for_idle_s: 0,
             security: Security {
                 enabled: true,
                 rules: vec!["deny play all".parse().unwrap()],
@@ -273,6 +274,8 @@ password = "secret"
                 path: "/tmp/hls".into(),
                 cleanup: false,
                 dispose_s: 0,
+                ctx: false,
+                ts_ctx: true,
             },
             dvr: crate::config::Dvr {
                 enabled: false,

@@ -61,6 +61,14 @@ section! {
         /// `hls.hls_dispose`, seconds (SRS: `hls_dispose`): delete a stream's files this long
         /// after it stops publishing; 0 keeps them (disk).
         dispose_s: u32 = 120 => hls_dispose: Int<0, 86_400>;
+        /// `hls.hls_ctx` (SRS: `hls_ctx`): each HLS player is a session (`hls-play` in the
+        /// API, `on_play`/`on_stop`), identified by an `hls_ctx` query parameter that a first
+        /// playlist request gets through a master playlist. Off by default (SRS 5: on): with it
+        /// a caching proxy misses on every player. RAM: `tinysrs -t`'s "HLS sessions" line.
+        ctx: bool = false => hls_ctx: bool;
+        /// `hls.hls_ts_ctx` (SRS: `hls_ts_ctx`): with `hls_ctx`, segment URLs carry the session
+        /// too, so that their bytes count as the player's.
+        ts_ctx: bool = true => hls_ts_ctx: bool;
     }
     nested {}
     extra {}
@@ -110,6 +118,9 @@ section! {
         /// `publish.mr_latency` (SRS: `publish.mr_latency`): the longest a publisher's bytes
         /// wait in the kernel with `mr`, 1..=10000 ms (rounded up to 50 ms).
         mr_latency_ms: u32 = 350 => mr_latency: Int<1, 10_000>;
+        /// `publish.kickoff_for_idle`, seconds (SRS 5: `publish.kickoff_for_idle`): an RTMP
+        /// publisher whose stream has had no viewer for this long is disconnected; 0 never.
+        kickoff_for_idle_s: u32 = 0 => kickoff_for_idle: Int<0, 86_400>;
     }
     table http_remux: RawHttpRemux, "a table of HTTP remux settings" {
         /// `http_remux.enabled` (SRS: `http_remux.enabled`): serve `.flv` and `.ts` live.

@@ -35,9 +35,40 @@ pub(super) fn disk_line(config: &Config, limits: &Limits) -> Option<BudgetLine> 
     })
 }
 
+/// The "HLS sessions" line, when a vhost has `hls_ctx` on: every session open at once
+/// (`server::hls_sessions`).
+pub(super) fn sessions_line(config: &Config, _: &Limits) -> Option<BudgetLine> {
+    use crate::server::hls_sessions::{MAX_HLS_SESSIONS, SESSION_BYTES};
+    config
+        .vhosts()
+        .any(|v| v.enabled && v.hls.enabled && v.hls.ctx)
+        .then(|| BudgetLine {
+            what: "HLS sessions",
+            formula: format!(
+                "MAX_HLS_SESSIONS {MAX_HLS_SESSIONS} x {} (client record, names, hook fields)",
+                kib(SESSION_BYTES)
+            ),
+            bytes: (MAX_HLS_SESSIONS * SESSION_BYTES) as u64,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hls_sessions_are_counted_when_a_vhost_has_hls_ctx() {
+        let on = Config::from_toml_str(
+            "[vhost.__defaultVhost__.hls]\nenabled = true\nhls_ctx = true\n",
+            "test",
+        )
+        .unwrap();
+        let b = Limits::of(&on).budget();
+        let line = b.lines.iter().find(|x| x.what == "HLS sessions").unwrap();
+        assert_eq!(line.bytes, 1 << 20);
+        let off = Limits::of(&Config::embedded()).budget();
+        assert!(off.lines.iter().all(|x| x.what != "HLS sessions"));
+    }
 
     /// Disk HLS: segments wait in RAM for the disk under the same cap, and the disk queue can
     /// hold WRITE_JOBS segments past the window; RAM HLS has no such line.

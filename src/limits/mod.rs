@@ -49,6 +49,8 @@ const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
 const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     #[cfg(feature = "hls")]
     hls::disk_line,
+    #[cfg(feature = "hls")]
+    hls::sessions_line,
     #[cfg(feature = "dvr")]
     dvr::line,
     #[cfg(feature = "hooks")]

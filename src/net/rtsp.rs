@@ -251,6 +251,22 @@ async fn pull(
     .await
 }
 
+/// Publishes the camera's stream once the `on_publish` hooks allow it (the pull waits for
+/// them, at most `hooks_timeout` per URL; a refusal fails the pull).
+async fn publish(
+    shared: &Shared,
+    publisher: &mut Publisher,
+) -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(feature = "hooks")]
+    if let Some(call) = publisher.on_publish_call(&shared.ctx) {
+        if let Err(why) = shared.ctx.hooks.decide(call).await {
+            return Err(format!("refused by the on_publish hook: {why}").into());
+        }
+    }
+    publisher.publish(&shared.ctx, shared.clock.now_ms())?;
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     shared: &Shared,
@@ -271,7 +287,7 @@ async fn drive(
             match event {
                 Event::Playing { tracks } => {
                     log::info!("ingest {name}: playing from {peer}: {tracks}");
-                    publisher.publish(&shared.ctx, clock.now_ms())?;
+                    publish(shared, publisher).await?;
                     *played = true;
                 }
                 Event::Redirect { .. } => return Ok(End::Redirect),
@@ -281,7 +297,7 @@ async fn drive(
             // Some cameras send media before their PLAY reply: the stream starts with its
             // first frame (its sequence header), whichever comes first.
             if !publisher.is_published() {
-                publisher.publish(&shared.ctx, clock.now_ms())?;
+                publish(shared, publisher).await?;
             }
             publisher.on_frame(frame);
         }

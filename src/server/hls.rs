@@ -256,11 +256,17 @@ impl HlsStream {
 
     /// The playlist (RFC 8216), or None before the first segment is complete.
     pub fn playlist(&self) -> Option<String> {
+        self.playlist_with("")
+    }
+
+    /// The playlist with `ts_query` (`?...`, or empty) after each segment's name: the HLS
+    /// session of the player it is for (`hls_ts_ctx`).
+    pub fn playlist_with(&self, ts_query: &str) -> Option<String> {
         let first = self.window_start();
         let live: Vec<&Segment> = self.segments.iter().skip(first).collect();
         let seq = live.first()?.seq;
         let target = self.target_duration_s().unwrap_or(1);
-        let mut m = String::with_capacity(128 + live.len() * 48);
+        let mut m = String::with_capacity(128 + live.len() * (48 + ts_query.len()));
         let _ = write!(
             m,
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{seq}\n"
@@ -271,7 +277,7 @@ impl HlsStream {
             }
             let _ = write!(
                 m,
-                "#EXTINF:{}.{:03},\n{}-{}.ts\n",
+                "#EXTINF:{}.{:03},\n{}-{}.ts{ts_query}\n",
                 s.duration_ms / 1000,
                 s.duration_ms % 1000,
                 self.key.stream,
@@ -718,6 +724,8 @@ mod tests {
             path: String::new(),
             cleanup: true,
             dispose_s: 0,
+            ctx: false,
+            ts_ctx: true,
         }
     }
 

@@ -12,6 +12,8 @@ pub mod flv;
 pub mod gb28181;
 #[cfg(feature = "hls")]
 pub mod hls;
+#[cfg(feature = "hls")]
+pub mod hls_sessions;
 #[cfg(feature = "hooks")]
 pub mod hooks;
 #[cfg(feature = "http")]
@@ -60,6 +62,12 @@ pub struct ServerCtx {
     pub cpu: Rc<CpuShare>,
     #[cfg(feature = "hls")]
     pub hls: hls::HlsRegistry,
+    /// Since when each RTMP-published stream has had no viewer (`rtmp::kickoff`).
+    #[cfg(feature = "rtmp")]
+    pub idle_publishers: Rc<RefCell<rtmp::kickoff::IdleSince>>,
+    /// HLS players with an `hls_ctx` (`hls_sessions`).
+    #[cfg(feature = "hls")]
+    pub hls_sessions: Rc<hls_sessions::HlsSessions>,
     /// Every stream's recorder and the recordings of this process.
     #[cfg(feature = "dvr")]
     pub dvr: dvr::Dvr,
@@ -83,6 +91,10 @@ impl ServerCtx {
             cpu: Rc::default(),
             #[cfg(feature = "hls")]
             hls: Rc::default(),
+            #[cfg(feature = "hls")]
+            hls_sessions: Rc::default(),
+            #[cfg(feature = "rtmp")]
+            idle_publishers: Rc::default(),
             #[cfg(feature = "dvr")]
             dvr: dvr::Dvr::default(),
             #[cfg(feature = "hooks")]
@@ -135,6 +147,10 @@ const PUBLISH_HOOKS: &[PublishHook] = &[
 const SWEEPS: &[fn(&ServerCtx, u64)] = &[
     #[cfg(feature = "hls")]
     hls::sweep,
+    #[cfg(feature = "hls")]
+    hls_sessions::sweep,
+    #[cfg(feature = "rtmp")]
+    rtmp::kickoff::sweep,
     #[cfg(feature = "api")]
     api::sweep,
     #[cfg(feature = "dvr")]

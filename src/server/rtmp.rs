@@ -32,6 +32,7 @@ use super::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 /// The HTTP callbacks of a connection.
 #[cfg(feature = "hooks")]
 mod hooks;
+pub mod kickoff;
 
 /// The chunk limits of a publisher (after `publish`): `rtmp.max_message_bytes` and
 /// `rtmp.max_pending_bytes`, the latter raised to the former (a message of the longest length

@@ -12,6 +12,12 @@
 //!   viewers from the hub's Watched/Unwatched events.
 //! * [`Backoff`]: the wait before a reconnect, 1 s doubling to 30 s, back to 1 s once the
 //!   camera played.
+//!
+//! Hooks: before it publishes, an ingest asks the vhost's `on_publish` hooks
+//! ([`Publisher::on_publish_call`]; a refusal fails the pull, which backs off and retries) and
+//! when it unpublishes it tells `on_unpublish`. The payload is that of SRS's ingest, which is
+//! an ffmpeg publishing to SRS over RTMP from the same box: `ip` 127.0.0.1, `tcUrl`
+//! `rtmp://127.0.0.1/{app}`, empty `param`; `client_id` is the ingest's API id.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -107,6 +113,42 @@ impl Publisher {
         }
     }
 
+    /// Who the ingest is for the hooks (see the module doc).
+    #[cfg(feature = "hooks")]
+    fn hook_client(&self) -> crate::server::hooks::Client {
+        let cid = self.registration.as_ref().map_or_else(
+            || ConnLog::new(u64::from(self.client).wrapping_mul(0x9e37_79b9_7f4a_7c15)).cid,
+            |r| heapless::String::try_from(r.record.cid.as_str()).unwrap_or_default(),
+        );
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        crate::server::hooks::Client {
+            vhost: self.key.vhost.clone(),
+            app: self.key.app.clone(),
+            stream: self.key.stream.clone(),
+            tc_url: format!("rtmp://127.0.0.1/{}", self.key.app),
+            ..crate::server::hooks::Client::new(&cid, ip)
+        }
+    }
+
+    /// The `on_publish` decision to wait for before [`Publisher::publish`], when the vhost
+    /// has such hooks and the stream is not published yet.
+    #[cfg(feature = "hooks")]
+    pub fn on_publish_call(&self, ctx: &ServerCtx) -> Option<crate::server::hooks::HookCall> {
+        if self.source.is_some() {
+            return None;
+        }
+        let config = ctx.config();
+        let vhost = config.vhost(&self.key.vhost)?;
+        let client = self.hook_client();
+        let extra = crate::server::hooks::Extra::default();
+        ctx.hooks.call(
+            vhost,
+            crate::server::hooks::Action::Publish,
+            &client,
+            &extra,
+        )
+    }
+
     /// The camera plays: publish the stream (refused when another publisher has it).
     pub fn publish(&mut self, ctx: &ServerCtx, now_ms: u64) -> Result<(), HubError> {
         if self.source.is_some() {
@@ -123,6 +165,8 @@ impl Publisher {
             .borrow_mut()
             .publish(&self.key, self.client, settings, now_ms)?;
         crate::server::on_publish(ctx, &source, &vhost);
+        #[cfg(feature = "hooks")]
+        ctx.hooks.published(&self.hook_client());
         if let Some(r) = &self.registration {
             r.record.kind.set(ClientKind::RtspIngest);
             *r.record.stream.borrow_mut() = Some(self.key.clone());
@@ -148,6 +192,13 @@ impl Publisher {
             ctx.hub
                 .borrow_mut()
                 .unpublish(&self.key, self.client, now_ms);
+            #[cfg(feature = "hooks")]
+            if let Some(vhost) = ctx.config().vhost(&self.key.vhost) {
+                let extra = crate::server::hooks::Extra::default();
+                let unpublish = crate::server::hooks::Action::Unpublish;
+                ctx.hooks
+                    .notify(vhost, unpublish, &self.hook_client(), &extra);
+            }
         }
         self.registration = None;
     }

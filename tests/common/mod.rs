@@ -7,6 +7,7 @@ pub mod client;
 pub mod frames;
 #[cfg(feature = "gb28181")]
 pub mod gbdevice;
+pub mod hookserver;
 pub mod paced;
 pub mod recordings;
 

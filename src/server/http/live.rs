@@ -102,8 +102,8 @@ pub fn play(
     start(conn, head, key, format, &vhost, now_ms)
 }
 
-/// A play waiting for the on_play hooks: the driver makes the call ([`PendingPlay::take_call`])
-/// and hands the answer to [`PendingPlay::decided`].
+/// A play waiting for the on_play hooks: the driver makes the call ([`super::Pending::take_call`])
+/// and hands the answer to [`super::Pending::decided`].
 #[cfg(feature = "hooks")]
 pub struct PendingPlay {
     head: RequestHead,
@@ -113,15 +113,19 @@ pub struct PendingPlay {
 }
 
 #[cfg(feature = "hooks")]
-impl PendingPlay {
-    /// The decision to wait for (once).
-    pub fn take_call(&mut self) -> Option<hooks::HookCall> {
+impl super::Pending for PendingPlay {
+    fn take_call(&mut self) -> Option<hooks::HookCall> {
         self.call.take()
     }
 
     /// The hooks answered: 403 when they refused, else the play goes on (the vhost and its
     /// rules as they are now).
-    pub fn decided(self, conn: &mut HttpConn, answer: Result<(), String>, now_ms: u64) -> Answer {
+    fn decided(
+        self: Box<Self>,
+        conn: &mut HttpConn,
+        answer: Result<(), String>,
+        now_ms: u64,
+    ) -> Answer {
         let (head, key) = (&self.head, &self.key);
         if let Err(why) = answer {
             log::warn!(
@@ -142,7 +146,7 @@ impl PendingPlay {
 /// Who an HTTP player is, for the hooks' payloads: SRS's tcUrl, the query as `param`, the
 /// Referer as `pageUrl`.
 #[cfg(feature = "hooks")]
-fn hook_client(conn: &HttpConn, head: &RequestHead, key: &StreamKey) -> hooks::Client {
+pub(super) fn hook_client(conn: &HttpConn, head: &RequestHead, key: &StreamKey) -> hooks::Client {
     hooks::Client {
         vhost: key.vhost.clone(),
         app: key.app.clone(),
@@ -229,7 +233,7 @@ fn start(
 /// the Host header's name on the default vhost (`__defaultVhost__` without a Host) or the
 /// vhost's name on a named one, `:port` when the Host header has a port other than 1935,
 /// then `/app`.
-fn tc_url(head: &RequestHead, key: &StreamKey) -> String {
+pub(super) fn tc_url(head: &RequestHead, key: &StreamKey) -> String {
     let (name, port) = host_and_port(head.host.as_deref().unwrap_or(""));
     let name = match (key.vhost.as_str(), name) {
         (DEFAULT_VHOST, "") => DEFAULT_VHOST,
@@ -255,7 +259,7 @@ fn tc_url(head: &RequestHead, key: &StreamKey) -> String {
 }
 
 /// `s` cut to [`MAX_CLIENT_URL`] bytes.
-fn capped(s: &str) -> String {
+pub(super) fn capped(s: &str) -> String {
     let mut end = s.len().min(MAX_CLIENT_URL);
     while !s.is_char_boundary(end) {
         end -= 1;

@@ -133,10 +133,24 @@ pub enum Answer {
     Live(Box<LivePlayer>),
     /// Work for the disk thread, then the response made from its result.
     Deferred(Deferred),
-    /// A live play that waits for the on_play hooks: the driver makes the call and hands the
-    /// answer to [`live::PendingPlay::decided`], which answers in turn.
+    /// A play (live, or a new HLS session) that waits for the on_play hooks: the driver makes
+    /// the call and hands the answer to [`Pending::decided`], which answers in turn.
     #[cfg(feature = "hooks")]
-    Decide(Box<live::PendingPlay>),
+    Decide(Box<dyn Pending>),
+}
+
+/// A request that waits for the hooks' decision.
+#[cfg(feature = "hooks")]
+pub trait Pending {
+    /// The decision to wait for (once).
+    fn take_call(&mut self) -> Option<super::hooks::HookCall>;
+    /// The hooks answered (`Err` says why they refused): the answer to the request.
+    fn decided(
+        self: Box<Self>,
+        conn: &mut HttpConn,
+        answer: Result<(), String>,
+        now_ms: u64,
+    ) -> Answer;
 }
 
 /// What a handler hands to the disk thread: `work` runs there (it may `stat`, `canonicalize`
