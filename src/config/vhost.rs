@@ -61,6 +61,9 @@ section! {
         /// `hls.hls_dispose`, seconds (SRS: `hls_dispose`): delete a stream's files this long
         /// after it stops publishing; 0 keeps them (disk).
         dispose_s: u32 = 120 => hls_dispose: Int<0, 86_400>;
+        /// `hls.hls_nb_notify` (SRS: `hls_nb_notify`, default 64): bytes of an
+        /// `on_hls_notify` answer's body read before the connection is closed.
+        nb_notify: usize = 64 => hls_nb_notify: Int<1, 65_536>;
     }
     nested {}
     extra {}

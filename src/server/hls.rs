@@ -623,7 +623,8 @@ pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) 
     }
     ts::attach(&mut s);
     let hooks = &vhost.http_hooks;
-    let report_closed = hooks.enabled && !hooks.on_hls.is_empty();
+    let report_closed =
+        hooks.enabled && !(hooks.on_hls.is_empty() && hooks.on_hls_notify.is_empty());
     if let Some(stream) = ctx.hls.borrow().get(&s.key) {
         stream.borrow_mut().report_closed = report_closed;
     }
@@ -718,6 +719,7 @@ mod tests {
             path: String::new(),
             cleanup: true,
             dispose_s: 0,
+            nb_notify: 64,
         }
     }
 
