@@ -399,3 +399,58 @@ fn closed_hls_segments_report_on_hls() {
         }
     }
 }
+
+/// on_hls_notify: a GET per closed segment to the URL template filled in as SRS fills it; the
+/// hook server's 4 KiB answer is read only up to hls_nb_notify bytes (nothing waits on it).
+#[cfg(feature = "hls")]
+#[test]
+fn closed_hls_segments_report_on_hls_notify_as_a_get() {
+    let _turn = serial();
+    let hooks = Hooks::start(23307, 10);
+    let template = format!(
+        "http://127.0.0.1:{}/notify/[server_id]/[app]/[stream]/[ts_url][param]",
+        hooks.port
+    );
+    let server = Server::start(&format!(
+        "{}[vhost.__defaultVhost__.hls]\nenabled = true\nhls_fragment = 1\nhls_nb_notify = 16\n",
+        hooks_config(&format!("on_hls_notify = \"{template}\"\n"))
+    ));
+    let dir = TempDir::new("hooks-hls-notify");
+    let mut ffmpeg = ffmpeg_publish(&dir, &server.url("live/nt?k=v"), 5, 25, "300k");
+    let end = Instant::now() + Duration::from_secs(15);
+    let gets = loop {
+        let gets: Vec<String> = hooks
+            .requests()
+            .into_iter()
+            .filter(|(_, body)| body.is_null())
+            .map(|(path, _)| path)
+            .collect();
+        if gets.len() >= 3 || Instant::now() >= end {
+            break gets;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(ffmpeg.wait(Duration::from_secs(20)).success());
+    assert!(gets.len() >= 3, "{gets:?}\n{}", server.log());
+    let (_, summaries) = common::get_json(server.http_addr.unwrap(), "/api/v1/summaries");
+    let server_id = summaries["server"].as_str().unwrap_or("").to_owned();
+    assert!(!server_id.is_empty(), "{summaries}");
+    for (seq, path) in gets.iter().take(3).enumerate() {
+        assert_eq!(
+            path,
+            &format!("/notify/{server_id}/live/nt/live/nt-{seq}.ts?k=v"),
+            "{gets:?}"
+        );
+    }
+    // Only GETs: no JSON event was posted, and no failure was logged for the long answers.
+    assert!(
+        hooks.actions().iter().all(String::is_empty),
+        "{:?}",
+        hooks.actions()
+    );
+    assert!(
+        !server.log().contains("failed (ignored)"),
+        "{}",
+        server.log()
+    );
+}

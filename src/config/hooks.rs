@@ -138,6 +138,11 @@ section! {
         on_dvr: HookUrls = HookUrls::default() => on_dvr: HookUrls;
         /// `http_hooks.on_hls` (SRS): told when an HLS segment is closed.
         on_hls: HookUrls = HookUrls::default() => on_hls: HookUrls;
+        /// `http_hooks.on_hls_notify` (SRS): URL templates fetched with a GET when an HLS
+        /// segment is closed, `[server_id]`, `[app]`, `[stream]`, `[ts_url]` and `[param]`
+        /// replaced (for CDNs that pre-fetch segments); the answer is ignored after
+        /// `hls.hls_nb_notify` bytes of body.
+        on_hls_notify: HookUrls = HookUrls::default() => on_hls_notify: HookUrls;
         /// `http_hooks.hooks_timeout`, seconds (ours; SRS waits up to its HTTP client's fixed
         /// 30 s): the longest one hook request may take, connection to last byte, before it
         /// counts as failed (which refuses the client for on_connect/on_publish/on_play).

@@ -160,6 +160,7 @@ hls_storage = "disk"
 hls_path = "/tmp/hls"
 hls_cleanup = false
 hls_dispose = 0
+hls_nb_notify = 100
 [vhost.__defaultVhost__.dvr]
 enabled = false
 dvr_apply = ["live/cam1", "live/cam2"]
@@ -184,6 +185,7 @@ on_play = []
 on_stop = ["http://10.0.0.2/api/v1/sessions"]
 on_dvr = ["http://10.0.0.2/api/v1/dvrs"]
 on_hls = ["http://10.0.0.2/api/v1/hls"]
+on_hls_notify = "http://10.0.0.2/[app]/[ts_url][param]"
 hooks_timeout = 5
 [http_server]
 enabled = false
@@ -276,6 +278,7 @@ password = "secret"
                 dispose_s: 0,
                 ctx: false,
                 ts_ctx: true,
+                nb_notify: 100,
             },
             dvr: crate::config::Dvr {
                 enabled: false,
@@ -314,6 +317,7 @@ password = "secret"
                 on_stop: urls(&["http://10.0.0.2/api/v1/sessions"]),
                 on_dvr: urls(&["http://10.0.0.2/api/v1/dvrs"]),
                 on_hls: urls(&["http://10.0.0.2/api/v1/hls"]),
+                on_hls_notify: urls(&["http://10.0.0.2/[app]/[ts_url][param]"]),
                 timeout_s: 5,
             },
         }

@@ -69,6 +69,9 @@ section! {
         /// `hls.hls_ts_ctx` (SRS: `hls_ts_ctx`): with `hls_ctx`, segment URLs carry the session
         /// too, so that their bytes count as the player's.
         ts_ctx: bool = true => hls_ts_ctx: bool;
+        /// `hls.hls_nb_notify` (SRS: `hls_nb_notify`, default 64): bytes of an
+        /// `on_hls_notify` answer's body read before the connection is closed.
+        nb_notify: usize = 64 => hls_nb_notify: Int<1, 65_536>;
     }
     nested {}
     extra {}

@@ -41,6 +41,7 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
                 &h.on_stop,
                 &h.on_dvr,
                 &h.on_hls,
+                &h.on_hls_notify,
             ]
             .iter()
             .map(|u| u.0.len())

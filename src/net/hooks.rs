@@ -102,7 +102,12 @@ impl Inner {
         let action = call.action.name();
         for url in &call.urls {
             let answer = self.post(url, &call).await;
-            match answer.and_then(|(status, body)| allows(status, &body).map(|()| status)) {
+            // on_hls_notify: any answer will do (SRS ignores it).
+            let judged = match call.get {
+                Some(_) => answer.map(|(status, _)| status),
+                None => answer.and_then(|(status, body)| allows(status, &body).map(|()| status)),
+            };
+            match judged {
                 Ok(status) if decide => {
                     log::info!(
                         "[{}] hook {action} {url}: allowed (HTTP {status})",
@@ -135,7 +140,9 @@ impl Inner {
         let timeout = Duration::from_millis(call.timeout_ms);
         let result = tokio::time::timeout(timeout, async {
             let _turn = turns.acquire().await.map_err(|_| "closed".to_owned())?;
-            exchange(url, &call.body).await.map_err(|e| e.to_string())
+            exchange(url, &call.body, call.get)
+                .await
+                .map_err(|e| e.to_string())
         })
         .await;
         // Forget the URL's turn-taker when no one else holds it (after a reload, old URLs go).
@@ -204,24 +211,28 @@ async fn resolve_and_connect(addr: &str) -> io::Result<TcpStream> {
     ))
 }
 
-/// Connects, posts `body` as JSON and reads the whole response.
-async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+/// Connects, posts `body` as JSON and reads the whole response; with `get`, sends a GET
+/// instead and stops reading after the response head and `get` bytes of its body (the body is
+/// not returned).
+async fn exchange(url: &str, body: &[u8], get: Option<usize>) -> io::Result<(u16, Vec<u8>)> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
     let (addr, host, target) = split_url(url).ok_or_else(|| invalid("not an http:// URL"))?;
     let mut request = Vec::with_capacity(256 + body.len());
     let len = body.len().to_string();
-    let written = encode_request_head(
-        "POST",
-        &target,
-        &[
-            ("Host", host),
-            ("User-Agent", crate::server::http::SERVER),
-            ("Content-Type", "application/json"),
-            ("Content-Length", &len),
-            ("Connection", "close"),
-        ],
-        &mut request,
-    );
+    let common = [
+        ("Host", host),
+        ("User-Agent", crate::server::http::SERVER),
+        ("Connection", "close"),
+    ];
+    let post = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", len.as_str()),
+    ];
+    let (method, headers) = match get {
+        Some(_) => ("GET", &common[..]),
+        None => ("POST", &[common.as_slice(), post.as_slice()].concat()[..]),
+    };
+    let written = encode_request_head(method, &target, headers, &mut request);
     if !written {
         return Err(invalid("the URL cannot be written in a request line"));
     }
@@ -230,6 +241,9 @@ async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
     let _ = stream.set_nodelay(true);
     stream.write_all(&request).await?;
     drop(request);
+    if let Some(max_body) = get {
+        return read_head_and_some(&mut stream, max_body).await;
+    }
     let mut reader = ResponseReader::new(MAX_RESPONSE_BODY);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
@@ -246,6 +260,32 @@ async fn exchange(url: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
     }
 }
 
+/// `on_hls_notify`'s answer: the status of its head, then at most `max_body` more bytes read
+/// and dropped (SRS reads `hls_nb_notify` bytes and closes).
+async fn read_head_and_some(stream: &mut TcpStream, max_body: usize) -> io::Result<(u16, Vec<u8>)> {
+    let mut reader = ResponseReader::new(max_body);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        let step = if n == 0 {
+            reader.handle_eof().map(|()| true)
+        } else {
+            reader.handle_bytes(&buf[..n])
+        };
+        match step {
+            Ok(false) => continue,
+            Ok(true) => return Ok((reader.status(), Vec::new())),
+            // Past the body's limit, or a head we cannot read: the status, when the head came.
+            Err(e) => {
+                return match reader.status() {
+                    0 => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+                    status => Ok((status, Vec::new())),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +296,7 @@ mod tests {
             action: Action::Stop,
             urls: vec![url.to_owned()],
             body: bytes::Bytes::from_static(b"{}"),
+            get: None,
             timeout_ms,
             cid: "test".into(),
         }

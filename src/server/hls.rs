@@ -629,7 +629,8 @@ pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) 
     }
     ts::attach(&mut s);
     let hooks = &vhost.http_hooks;
-    let report_closed = hooks.enabled && !hooks.on_hls.is_empty();
+    let report_closed =
+        hooks.enabled && !(hooks.on_hls.is_empty() && hooks.on_hls_notify.is_empty());
     if let Some(stream) = ctx.hls.borrow().get(&s.key) {
         stream.borrow_mut().report_closed = report_closed;
     }
@@ -726,6 +727,7 @@ mod tests {
             dispose_s: 0,
             ctx: false,
             ts_ctx: true,
+            nb_notify: 64,
         }
     }
 

@@ -20,7 +20,10 @@
 //! - `on_hls` is sent at the once-a-second sweep after a segment closes (RAM storage) or its
 //!   file is written (disk).
 //!
-//! Not supported yet: `on_hls_notify`, `on_forward`, HTTPS URLs.
+//! - `on_hls_notify` is a GET to each URL template (see [`notify_url`]) at the same sweep; the
+//!   answer is ignored after `hls.hls_nb_notify` bytes of body.
+//!
+//! Not supported yet: `on_forward`, HTTPS URLs.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -54,6 +57,8 @@ pub enum Action {
     Stop,
     Dvr,
     Hls,
+    /// A GET to each URL template, the answer ignored.
+    HlsNotify,
 }
 
 impl Action {
@@ -68,6 +73,7 @@ impl Action {
             Action::Stop => "on_stop",
             Action::Dvr => "on_dvr",
             Action::Hls => "on_hls",
+            Action::HlsNotify => "on_hls_notify",
         }
     }
 
@@ -82,6 +88,7 @@ impl Action {
             Action::Stop => &hooks.on_stop,
             Action::Dvr => &hooks.on_dvr,
             Action::Hls => &hooks.on_hls,
+            Action::HlsNotify => &hooks.on_hls_notify,
         }
     }
 }
@@ -97,6 +104,9 @@ pub struct HookCall {
     pub timeout_ms: u64,
     /// For log lines: the client's log id.
     pub cid: String,
+    /// `Some(n)`: a GET with no body whose answer is ignored after `n` bytes of body
+    /// (`on_hls_notify`); `None`: a JSON POST.
+    pub get: Option<usize>,
 }
 
 /// Who a client is, in SRS's request terms.
@@ -210,6 +220,19 @@ pub fn payload(id: &Identity, action: Action, client: &Client, extra: &Extra) ->
     j.str("stream_url", &stream_url(&key));
     j.str("stream_id", &stream_id(&key));
     j.finish()
+}
+
+/// An `on_hls_notify` URL template filled in as SRS fills it (`[server_id]`, `[app]`,
+/// `[stream]`, `[ts_url]`, `[param]` replaced, `param` with its `?`). Names with bytes that a
+/// request line cannot carry make a URL the client refuses (logged), as SRS would send it
+/// broken.
+pub fn notify_url(template: &str, id: &Identity, client: &Client, ts_url: &str) -> String {
+    template
+        .replace("[server_id]", &id.server_id)
+        .replace("[app]", &client.app)
+        .replace("[stream]", &client.stream)
+        .replace("[ts_url]", ts_url)
+        .replace("[param]", &client.param())
 }
 
 /// A JSON object written member by member (RFC 8259).
@@ -354,13 +377,29 @@ impl Hooks {
         if !hooks.enabled || urls.is_empty() {
             return None;
         }
-        let body = payload(&self.0.identity.borrow(), action, client, extra);
+        let identity = self.0.identity.borrow();
+        let (urls, body, get) = if action == Action::HlsNotify {
+            let ts_url = extra.url.as_deref().unwrap_or("");
+            let urls = urls
+                .iter()
+                .map(|t| notify_url(t, &identity, client, ts_url))
+                .collect();
+            (urls, Bytes::new(), Some(vhost.hls.nb_notify))
+        } else {
+            let body = payload(&identity, action, client, extra);
+            (
+                urls.iter().map(str::to_owned).collect(),
+                Bytes::from(body),
+                None,
+            )
+        };
         Some(HookCall {
             action,
-            urls: urls.iter().map(str::to_owned).collect(),
-            body: Bytes::from(body),
+            urls,
+            body,
             timeout_ms: u64::from(hooks.timeout_s) * 1000,
             cid: client.cid.clone(),
+            get,
         })
     }
 
@@ -452,6 +491,7 @@ pub fn sweep(ctx: &super::ServerCtx, _now_ms: u64) {
                 ..Extra::default()
             };
             ctx.hooks.notify(vhost, Action::Hls, &client, &extra);
+            ctx.hooks.notify(vhost, Action::HlsNotify, &client, &extra);
         }
     }
 }

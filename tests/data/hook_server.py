@@ -11,6 +11,7 @@ or the raw text), "received" (Unix seconds)}. Answers, by path:
     /deny        200, body {"code": 1}        (refused)
     /error       500
     /slow        sleeps SLOW_SECONDS (default 10), then 200 0
+    GET (any)    200 with a 4096-byte body, logged with "body": null (on_hls_notify)
     /by_stream   by the body's "stream": "slow*" as /slow, "deny*" as /deny, "error*" as
                  /error, anything else as /allow
 
@@ -60,6 +61,11 @@ class Hook(BaseHTTPRequestHandler):
             self.answer(200, b'{"code": 0}')
         else:
             self.answer(200, b"0")
+
+    def do_GET(self):
+        with LOCK, open(LOG, "a") as f:
+            f.write(json.dumps({"path": self.path, "body": None, "received": time.time()}) + "\n")
+        self.answer(200, b"x" * 4096)
 
     def answer(self, status, body):
         try:

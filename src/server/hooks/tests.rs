@@ -346,3 +346,28 @@ fn strings_are_escaped() {
     assert_eq!(v["pageUrl"], c.page_url.as_str());
     assert_eq!(v["param"], "?t=\"");
 }
+
+#[test]
+fn on_hls_notify_templates_are_filled_in_as_srs_fills_them() {
+    let id = Identity {
+        server_id: "vid-1".into(),
+        ..Identity::default()
+    };
+    let mut c = Client::new("c9", "10.0.0.2".parse().unwrap());
+    c.app = "live".into();
+    c.stream = "cam".into();
+    let t = "http://cdn:8085/[server_id]/[app]/[stream]/[ts_url][param]";
+    assert_eq!(
+        notify_url(t, &id, &c, "live/cam-7.ts"),
+        "http://cdn:8085/vid-1/live/cam/live/cam-7.ts"
+    );
+    c.query = "token=a".into();
+    assert_eq!(
+        notify_url("http://h/[ts_url]?x=[app][app]", &id, &c, "s.ts"),
+        "http://h/s.ts?x=livelive"
+    );
+    assert_eq!(
+        notify_url(t, &id, &c, "t.ts"),
+        "http://cdn:8085/vid-1/live/cam/t.ts?token=a"
+    );
+}
