@@ -149,7 +149,7 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
                         QueueItem::Frame(frame) => {
                             let headers = frame.sequence_header || frame.kind == FrameKind::Metadata;
                             if waiting_keyframe && !headers {
-                                if !(frame.is_video_keyframe() || !has_video(f)) {
+                                if !frame.is_video_keyframe() && has_video(f) {
                                     continue;
                                 }
                                 waiting_keyframe = false;
