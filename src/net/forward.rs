@@ -110,6 +110,7 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
     let mut out: Vec<Bytes> = Vec::new();
     // After (re)start: frames wait for a video keyframe (headers go first).
     let mut waiting_keyframe = true;
+    let mut last_drop_report = 0u64;
     loop {
         while let Some(b) = session.poll_transmit() {
             f.send_bytes.set(f.send_bytes.get() + b.len() as u64);
@@ -142,6 +143,21 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
                 session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
             }
             _ = poll_fn(|cx| f.queue.borrow_mut().poll_ready(cx)), if started => {
+                // Drops, at most one line a second.
+                if clock.now_ms() >= last_drop_report + 1_000 {
+                    last_drop_report = clock.now_ms();
+                    let mut q = f.queue.borrow_mut();
+                    let new = q.take_unreported_drops();
+                    if new > 0 {
+                        log::warn!(
+                            "forward {} to {}: dropped {new} frames ({} in all; the \
+                             destination is slower than the stream, forward.queue_max_bytes)",
+                            f.key,
+                            f.url(),
+                            q.stats().dropped_frames
+                        );
+                    }
+                }
                 let mut items = Vec::new();
                 f.queue.borrow_mut().drain(MAX_BATCH_ITEMS, usize::MAX, |i| items.push(i));
                 for item in items {
