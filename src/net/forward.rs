@@ -16,7 +16,7 @@ use super::{write_all, Shared};
 use crate::live::{HubEvent, QueueItem};
 use crate::media::FrameKind;
 use crate::server::forward::{self, ForwardState, Forwarder};
-use crate::session::rtmp::client::{ClientEvent, ClientSession};
+use crate::session::rtmp::client::{ClientEvent, ClientSession, MAX_OUTBOX};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
 /// Bytes read from a destination at once (it sends only command replies and acks).
@@ -184,7 +184,7 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
                 f.state.set(ForwardState::Publishing);
                 f.sessions.set(f.sessions.get() + 1);
                 log::info!("forward {} to {}: publishing", f.key, f.url());
-                start_stream(shared, f, &mut session)?;
+                waiting_keyframe = !start_stream(shared, f, &mut session)?;
             }
         }
     }
@@ -196,24 +196,33 @@ fn has_video(f: &Forwarder) -> bool {
 }
 
 /// At publish start: what waited in the queue is dropped; the source's metadata and sequence
-/// headers go first, then frames from the next keyframe.
-fn start_stream(shared: &Shared, f: &Forwarder, session: &mut ClientSession) -> Result<(), String> {
+/// headers go first, then its cached GOP, so the destination has a picture at once. True when
+/// a GOP went out (the queue's frames follow it); false: frames wait for the next keyframe.
+fn start_stream(
+    shared: &Shared,
+    f: &Forwarder,
+    session: &mut ClientSession,
+) -> Result<bool, String> {
     f.queue.borrow_mut().drain(usize::MAX, usize::MAX, |_| {});
     let source = shared.ctx.hub.borrow().source(&f.key);
     let Some(source) = source else {
-        return Ok(());
+        return Ok(false);
     };
     let s = source.borrow();
-    for frame in [s.metadata(), s.video_header(), s.audio_header()]
-        .into_iter()
-        .flatten()
-    {
+    let mut gop = s.gop().peekable();
+    // A GOP larger than half the session's outbox (a long GOP at a high bitrate) is not
+    // replayed: the frames then wait for the next keyframe.
+    let from_keyframe = gop.peek().is_some_and(|first| first.is_video_keyframe())
+        && s.gop_len().1 <= MAX_OUTBOX / 2;
+    let headers = [s.metadata(), s.video_header(), s.audio_header()];
+    let gop = gop.filter(|_| from_keyframe);
+    for frame in headers.into_iter().flatten().chain(gop) {
         let (kind, ts) = forward::media_of(frame);
         session
             .send_media(kind, ts, &frame.data)
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok(from_keyframe)
 }
 
 /// Connects to `host:port`: an IP address or `localhost` at once, a host name through the

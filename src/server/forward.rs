@@ -13,8 +13,9 @@
 //!
 //! Reconnects: a failed session is retried after [`backoff_ms`] (1 s doubling to 30 s, back to
 //! 1 s once a session reached publishing) while the stream is published. On every (re)start
-//! the destination gets the stream's metadata and sequence headers first, then frames from
-//! the next video keyframe (audio-only streams at once).
+//! the destination gets the stream's metadata and sequence headers first, then the cached GOP
+//! (when it fits half the session's outbox), else frames from the next video keyframe
+//! (audio-only streams at once).
 //!
 //! Not supported: `rtmps://`, SRS 5.0's `forward.backend`, forwarding only some apps/streams.
 
