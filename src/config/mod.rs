@@ -34,6 +34,7 @@ mod section;
 mod diff;
 mod dvr;
 mod error;
+mod forward;
 mod hooks;
 mod ingest;
 mod refer;
@@ -51,6 +52,7 @@ use std::path::{Path, PathBuf};
 
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
+pub use forward::{Destination, Destinations, Forward, MAX_DESTINATIONS};
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
 pub use ingest::{Ingest, IngestMode, MAX_INGESTS};
 pub use refer::{Domains, Refer};

@@ -187,6 +187,10 @@ on_dvr = ["http://10.0.0.2/api/v1/dvrs"]
 on_hls = ["http://10.0.0.2/api/v1/hls"]
 on_hls_notify = "http://10.0.0.2/[app]/[ts_url][param]"
 hooks_timeout = 5
+[vhost.__defaultVhost__.forward]
+enabled = false
+destination = "127.0.0.1:19350 rtmp://10.0.0.3/up/cam?key=k"
+queue_max_bytes = 1048576
 [http_server]
 enabled = false
 listen = 8081
@@ -319,6 +323,14 @@ password = "secret"
                 on_hls: urls(&["http://10.0.0.2/api/v1/hls"]),
                 on_hls_notify: urls(&["http://10.0.0.2/[app]/[ts_url][param]"]),
                 timeout_s: 5,
+            },
+            forward: crate::config::Forward {
+                enabled: false,
+                destination: crate::config::Destinations(vec![
+                    crate::config::Destination::parse("127.0.0.1:19350").unwrap(),
+                    crate::config::Destination::parse("rtmp://10.0.0.3/up/cam?key=k").unwrap(),
+                ]),
+                queue_max_bytes: 1 << 20,
             },
         }
     );
@@ -561,9 +573,12 @@ fn unknown_keys_name_key_and_line() {
     );
 
     // An unknown table (an SRS section we do not have).
-    let (line, _, key, message) = fail("[vhost.__defaultVhost__.forward]\nenabled = true\n");
-    assert_eq!((line, key.as_str()), (1, "vhost.__defaultVhost__.forward"));
-    assert!(message.contains("unknown field `forward`"), "{message}");
+    let (line, _, key, message) = fail("[vhost.__defaultVhost__.transcode]\nenabled = true\n");
+    assert_eq!(
+        (line, key.as_str()),
+        (1, "vhost.__defaultVhost__.transcode")
+    );
+    assert!(message.contains("unknown field `transcode`"), "{message}");
 
     let (line, _, key, _) = fail("[log]\nlevel = \"info\"\nfile = \"x\"\n");
     assert_eq!((line, key.as_str()), (3, "log.file"));
@@ -1281,6 +1296,7 @@ mod shipped_example {
                     "[]".into(),
                     "[\"http://127.0.0.1:1/\"]".into(),
                     "[\"example.com\"]".into(),
+                    "[\"127.0.0.1:1\"]".into(),
                 ],
                 v if v.starts_with('"') => words.iter().map(|w| w.to_string()).collect(),
                 v => match v.parse::<i64>() {

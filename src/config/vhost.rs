@@ -2,6 +2,7 @@
 //! defined once (see `section`); the RAM each one costs at most is in the shipped `tinysrs.toml`.
 
 use super::dvr::Dvr;
+use super::forward::Forward;
 use super::hooks::HttpHooks;
 use super::refer::Refer;
 use super::schema::{Bytes, Int, Keyword, QueueLength, Seconds, Timeout};
@@ -145,6 +146,8 @@ section! {
         dvr: Dvr => dvr;
         /// `http_hooks` (SRS: `http_hooks`): HTTP callbacks.
         http_hooks: HttpHooks => http_hooks;
+        /// `forward` (SRS: `forward`): publish every stream again to other servers.
+        forward: Forward => forward;
     }
     extra {
         /// Canonical name: [`super::DEFAULT_VHOST`] for the default vhost, otherwise the

@@ -19,6 +19,8 @@ use crate::media::FRAME_OVERHEAD;
 // Each protocol's terms, compiled in with its feature.
 #[cfg(feature = "dvr")]
 mod dvr;
+#[cfg(feature = "forward")]
+mod forward;
 #[cfg(feature = "gb28181")]
 mod gb28181;
 #[cfg(feature = "hls")]
@@ -55,6 +57,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     dvr::line,
     #[cfg(feature = "hooks")]
     hooks::line,
+    #[cfg(feature = "forward")]
+    forward::line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

@@ -12,6 +12,8 @@ pub enum OutputKind {
     Hls,
     /// Recording to files (`server::dvr`).
     Dvr,
+    /// The queues of a stream's forward destinations (`server::forward`).
+    Forward,
 }
 
 pub trait Output: std::fmt::Debug {

@@ -96,6 +96,11 @@ impl PlayerQueue {
         self.stats
     }
 
+    /// A video frame went through this queue.
+    pub fn has_video(&self) -> bool {
+        self.has_video
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
     }

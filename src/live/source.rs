@@ -160,6 +160,11 @@ impl Source {
         (self.gop.len(), self.gop_bytes)
     }
 
+    /// The cached GOP, oldest first (it starts at a video keyframe when the stream has video).
+    pub fn gop(&self) -> impl Iterator<Item = &SharedFrame> {
+        self.gop.iter()
+    }
+
     pub fn idle_since(&self) -> Option<u64> {
         self.idle_since
     }

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "disk")]
 pub mod disk;
+#[cfg(feature = "forward")]
+pub mod forward;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
 #[cfg(feature = "hooks")]
@@ -451,6 +453,8 @@ async fn hub_events(shared: Shared) {
             }
             #[cfg(feature = "rtsp")]
             rtsp::handle_hub_event(&shared, &event);
+            #[cfg(feature = "forward")]
+            forward::handle_hub_event(&shared, &event);
         }
     }
 }

@@ -729,6 +729,10 @@ impl Api<'_> {
         let stream = |s: &objects::LiveStream| {
             let mut obj = objects::stream(s, &clients, epoch_now_ms);
             obj.dvr = stream_dvr(self.ctx, &s.source.borrow().key);
+            #[cfg(feature = "forward")]
+            {
+                obj.forwards = crate::server::forward::objects(self.ctx, &s.source.borrow().key);
+            }
             obj
         };
         match found {

@@ -8,6 +8,8 @@ pub mod disk;
 pub mod dvr;
 #[cfg(feature = "http-flv")]
 pub mod flv;
+#[cfg(feature = "forward")]
+pub mod forward;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
 #[cfg(feature = "hls")]
@@ -74,6 +76,9 @@ pub struct ServerCtx {
     /// The HTTP callbacks' client and identity.
     #[cfg(feature = "hooks")]
     pub hooks: hooks::Hooks,
+    /// The forwarders of every published stream.
+    #[cfg(feature = "forward")]
+    pub forwards: forward::Forwards,
     /// Failed API logins per address (`api::logins`).
     #[cfg(feature = "api")]
     pub logins: Rc<RefCell<api::logins::Logins>>,
@@ -99,6 +104,8 @@ impl ServerCtx {
             dvr: dvr::Dvr::default(),
             #[cfg(feature = "hooks")]
             hooks: hooks::Hooks::default(),
+            #[cfg(feature = "forward")]
+            forwards: forward::Forwards::default(),
             #[cfg(feature = "api")]
             logins: Rc::default(),
         }
@@ -134,13 +141,15 @@ pub fn source_settings(vhost: &Vhost) -> SourceSettings {
 
 type PublishHook = fn(&ServerCtx, &Rc<RefCell<Source>>, &Vhost);
 
-/// The outputs a publish may attach, each compiled in with its feature (HLS, DVR; forward
-/// later), called in order by [`on_publish`].
+/// The outputs a publish may attach, each compiled in with its feature (HLS, DVR, forward),
+/// called in order by [`on_publish`].
 const PUBLISH_HOOKS: &[PublishHook] = &[
     #[cfg(feature = "hls")]
     hls::on_publish,
     #[cfg(feature = "dvr")]
     dvr::on_publish,
+    #[cfg(feature = "forward")]
+    forward::on_publish,
 ];
 
 /// Work each output does once a second (see [`sweep`]), compiled in with its feature.

@@ -205,6 +205,9 @@ pub struct StreamObject {
     /// Ours, after SRS's keys: the stream's recorder (as in `/api/v1/dvrs`), `null` when it
     /// has none (recording off, or a build without DVR).
     pub dvr: Option<DvrObject>,
+    /// Ours: the stream's forward destinations and their state (`server::forward`).
+    #[cfg(feature = "forward")]
+    pub forwards: Vec<crate::server::forward::ForwardObject>,
 }
 
 /// A stream's recorder (ours), in `/api/v1/streams` (`dvr`) and `/api/v1/dvrs`
@@ -269,6 +272,8 @@ pub fn stream(s: &LiveStream, clients: &[StreamClient], epoch_now_ms: u64) -> St
         audio: publisher
             .and_then(|_| media::audio_info(source.audio_codec(), source.audio_header())),
         dvr: None,
+        #[cfg(feature = "forward")]
+        forwards: Vec::new(),
     }
 }
 

@@ -316,7 +316,7 @@ fn every_endpoint_has_srs_shape() {
                 "summaries data.tinysrs"
             );
         }
-        // Ours, after SRS's keys: the stream's recorder (none here).
+        // Ours, after SRS's keys: the stream's recorder and forwards (none here).
         let streams = match name {
             "stream" => vec![&mut actual["stream"]],
             "streams" => actual["streams"]
@@ -329,6 +329,16 @@ fn every_endpoint_has_srs_shape() {
         for s in streams {
             let dvr = s.as_object_mut().unwrap().remove("dvr");
             assert_eq!(dvr, Some(Value::Null), "{path}: stream.dvr");
+            // Ours: the stream's forward destinations (none here).
+            #[cfg(feature = "forward")]
+            {
+                let forwards = s.as_object_mut().unwrap().remove("forwards");
+                assert_eq!(
+                    forwards,
+                    Some(Value::Array(vec![])),
+                    "{path}: stream.forwards"
+                );
+            }
         }
         assert_same_shape(&actual, &fixture(name));
     }

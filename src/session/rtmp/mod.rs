@@ -21,6 +21,7 @@
 //! [`poll_timeout`]: ServerSession::poll_timeout
 //! [`handle_timeout`]: ServerSession::handle_timeout
 
+pub mod client;
 pub mod request;
 
 use std::collections::VecDeque;

@@ -1,0 +1,244 @@
+//! The forward driver: one task per destination of a published stream (`server::forward`).
+//! It connects, feeds the RTMP client session, writes what the session queues, and sends the
+//! stream from the forwarder's bounded queue; on any error it waits out the backoff and starts
+//! again, until the stream is unpublished.
+
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+
+use super::sock::read_some;
+use super::{write_all, Shared};
+use crate::live::{HubEvent, QueueItem};
+use crate::media::FrameKind;
+use crate::server::forward::{self, ForwardState, Forwarder};
+use crate::session::rtmp::client::{ClientEvent, ClientSession, MAX_OUTBOX};
+use crate::wire::rtmp::handshake::PACKET_LEN;
+
+/// Bytes read from a destination at once (it sends only command replies and acks).
+const READ_BUFFER: usize = 4 * 1024;
+
+/// Queue items sent per wake-up at most, so one forwarder does not hold the event loop.
+const MAX_BATCH_ITEMS: usize = 64;
+
+/// A write that makes no progress for this long ends the session (the destination does not
+/// read); meanwhile the queue drops frames as it must.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts the tasks of a newly published stream's forwarders; stops them at its unpublish.
+pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
+    match event {
+        HubEvent::Publish { key, .. } => {
+            for f in shared.ctx.forwards.take_unspawned(key) {
+                tokio::task::spawn_local(run(shared.clone(), f));
+            }
+        }
+        HubEvent::Unpublish { key, .. } => forward::on_unpublish(&shared.ctx, key),
+        _ => {}
+    }
+}
+
+async fn run(shared: Shared, f: Rc<Forwarder>) {
+    let _task = shared.ctx.tasks.enter();
+    let mut failures = 0u32;
+    while !f.is_stopped() {
+        f.state.set(ForwardState::Connecting);
+        let result = session(&shared, &f).await;
+        if f.is_stopped() {
+            break;
+        }
+        let error = match result {
+            Ok(()) => "the destination closed the connection".to_owned(),
+            Err(e) => e,
+        };
+        if f.state.get() == ForwardState::Publishing {
+            failures = 0;
+        }
+        failures += 1;
+        let wait = forward::backoff_ms(failures);
+        log::warn!(
+            "forward {} to {}: {error}; retrying in {} s",
+            f.key,
+            f.url(),
+            wait / 1000
+        );
+        *f.last_error.borrow_mut() = Some(error);
+        f.state.set(ForwardState::Backoff);
+        // Wait, but end at once if the stream is unpublished meanwhile; the queue keeps
+        // filling (bounded) and is emptied when the next session starts.
+        let sleep = tokio::time::sleep(Duration::from_millis(wait));
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                _ = poll_fn(|cx| f.queue.borrow_mut().poll_ready(cx)) => {
+                    if f.is_stopped() {
+                        break;
+                    }
+                    let mut q = f.queue.borrow_mut();
+                    // Only the newest frames matter to the next session, which starts at a
+                    // keyframe: what waits is dropped here rather than at the cap.
+                    q.drain(usize::MAX, usize::MAX, |_| {});
+                }
+            }
+        }
+    }
+    log::info!("forward {} to {} stopped", f.key, f.url());
+}
+
+/// One session: connect, publish, then the stream until an error or the unpublish.
+async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
+    let d = &f.destination;
+    let clock = shared.clock;
+    let connect = connect(&d.host, d.port);
+    let mut stream =
+        match tokio::time::timeout(Duration::from_millis(forward::SETUP_TIMEOUT_MS), connect).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("connect: {e}")),
+            Err(_) => return Err("connect: timeout".into()),
+        };
+    let _ = stream.set_nodelay(true);
+    let mut random = [0u8; PACKET_LEN];
+    shared.rng.fill(&mut random);
+    let mut session = ClientSession::new(f.client_config(), clock.now_ms(), &random);
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut out: Vec<Bytes> = Vec::new();
+    // After (re)start: frames wait for a video keyframe (headers go first).
+    let mut waiting_keyframe = true;
+    let mut last_drop_report = 0u64;
+    loop {
+        while let Some(b) = session.poll_transmit() {
+            f.send_bytes.set(f.send_bytes.get() + b.len() as u64);
+            out.push(b);
+        }
+        if !out.is_empty() {
+            match tokio::time::timeout(SEND_TIMEOUT, write_all(&mut stream, &mut out)).await {
+                Ok(r) => r.map_err(|e| format!("write: {e}"))?,
+                Err(_) => return Err("write: timeout (the destination does not read)".into()),
+            }
+        }
+        if f.is_stopped() {
+            return Ok(());
+        }
+        let started = session.is_started();
+        let deadline = clock.instant(session.poll_timeout().min(clock.now_ms() + 3_600_000));
+        tokio::select! {
+            ready = stream.readable() => {
+                ready.map_err(|e| format!("read: {e}"))?;
+                match read_some(&stream, &mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => session
+                        .handle_bytes(clock.now_ms(), &buf[..n])
+                        .map_err(|e| e.to_string())?,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("read: {e}")),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
+            }
+            _ = poll_fn(|cx| f.queue.borrow_mut().poll_ready(cx)), if started => {
+                // Drops, at most one line a second.
+                if clock.now_ms() >= last_drop_report + 1_000 {
+                    last_drop_report = clock.now_ms();
+                    let mut q = f.queue.borrow_mut();
+                    let new = q.take_unreported_drops();
+                    if new > 0 {
+                        log::warn!(
+                            "forward {} to {}: dropped {new} frames ({} in all; the \
+                             destination is slower than the stream, forward.queue_max_bytes)",
+                            f.key,
+                            f.url(),
+                            q.stats().dropped_frames
+                        );
+                    }
+                }
+                let mut items = Vec::new();
+                f.queue.borrow_mut().drain(MAX_BATCH_ITEMS, usize::MAX, |i| items.push(i));
+                for item in items {
+                    match item {
+                        QueueItem::Frame(frame) => {
+                            let headers = frame.sequence_header || frame.kind == FrameKind::Metadata;
+                            if waiting_keyframe && !headers {
+                                if !frame.is_video_keyframe() && has_video(f) {
+                                    continue;
+                                }
+                                waiting_keyframe = false;
+                            }
+                            let (kind, ts) = forward::media_of(&frame);
+                            session.send_media(kind, ts, &frame.data).map_err(|e| e.to_string())?;
+                        }
+                        QueueItem::Unpublished => return Ok(()),
+                        QueueItem::Published => {}
+                    }
+                }
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            if event == ClientEvent::Started {
+                f.state.set(ForwardState::Publishing);
+                f.sessions.set(f.sessions.get() + 1);
+                log::info!("forward {} to {}: publishing", f.key, f.url());
+                waiting_keyframe = !start_stream(shared, f, &mut session)?;
+            }
+        }
+    }
+}
+
+/// Whether the stream carries video (an audio-only stream does not wait for a keyframe).
+fn has_video(f: &Forwarder) -> bool {
+    f.queue.borrow().has_video()
+}
+
+/// At publish start: what waited in the queue is dropped; the source's metadata and sequence
+/// headers go first, then its cached GOP, so the destination has a picture at once. True when
+/// a GOP went out (the queue's frames follow it); false: frames wait for the next keyframe.
+fn start_stream(
+    shared: &Shared,
+    f: &Forwarder,
+    session: &mut ClientSession,
+) -> Result<bool, String> {
+    f.queue.borrow_mut().drain(usize::MAX, usize::MAX, |_| {});
+    let source = shared.ctx.hub.borrow().source(&f.key);
+    let Some(source) = source else {
+        return Ok(false);
+    };
+    let s = source.borrow();
+    let mut gop = s.gop().peekable();
+    // A GOP larger than half the session's outbox (a long GOP at a high bitrate) is not
+    // replayed: the frames then wait for the next keyframe.
+    let from_keyframe = gop.peek().is_some_and(|first| first.is_video_keyframe())
+        && s.gop_len().1 <= MAX_OUTBOX / 2;
+    let headers = [s.metadata(), s.video_header(), s.audio_header()];
+    let gop = gop.filter(|_| from_keyframe);
+    for frame in headers.into_iter().flatten().chain(gop) {
+        let (kind, ts) = forward::media_of(frame);
+        session
+            .send_media(kind, ts, &frame.data)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(from_keyframe)
+}
+
+/// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
+/// resolver (Cargo feature `dns`; without it the config refuses host names).
+async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return TcpStream::connect((ip, port)).await;
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await;
+    }
+    #[cfg(feature = "dns")]
+    return TcpStream::connect((host, port)).await;
+    #[cfg(not(feature = "dns"))]
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "host names need the Cargo feature dns",
+    ))
+}

@@ -1,0 +1,320 @@
+//! Forward (SRS's `forward` per vhost): every stream published on a vhost with
+//! `forward.enabled` is published again to each `forward.destination` by an RTMP client
+//! (`session::rtmp::client`), one per destination, driven by `net::forward`.
+//!
+//! What a caller must know: [`on_publish`] (a publish hook, for every ingest) makes one
+//! [`Forwarder`] per destination, each with its own [`PlayerQueue`] bounded by
+//! `forward.queue_max_bytes` (a slow destination drops to the next keyframe like a slow
+//! player, counted), and attaches a [`ForwardOutput`] that feeds those queues; the net layer
+//! spawns a task per forwarder on the hub's Publish event ([`Forwards::take_unspawned`]). The
+//! publisher's unpublish pushes `Unpublished` into every queue and marks the forwarders
+//! stopped: their tasks end. Each forwarder's state (connecting, publishing, backoff with its
+//! last error; bytes sent; frames dropped) is in `/api/v1/streams` (`forwards`).
+//!
+//! Reconnects: a failed session is retried after [`backoff_ms`] (1 s doubling to 30 s, back to
+//! 1 s once a session reached publishing) while the stream is published. On every (re)start
+//! the destination gets the stream's metadata and sequence headers first, then the cached GOP
+//! (when it fits half the session's outbox), else frames from the next video keyframe
+//! (audio-only streams at once).
+//!
+//! Not supported: `rtmps://`, SRS 5.0's `forward.backend`, forwarding only some apps/streams.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use super::ServerCtx;
+use crate::config::{Destination, Vhost};
+use crate::live::{Output, OutputKind, PlayerQueue, QueueItem, QueueLimits, Source, StreamKey};
+use crate::media::{FrameKind, SharedFrame};
+use crate::session::rtmp::client::{ClientConfig, ClientRole};
+use crate::session::rtmp::MediaKind;
+use crate::wire::rtmp::chunk::ChunkLimits;
+
+/// Client ids of forward queues, far above the connections' (they count up from 1).
+const FORWARD_CLIENT_BASE: u32 = 0xF000_0000;
+
+/// First wait before a reconnect; it doubles per failure up to [`BACKOFF_MAX_MS`].
+pub const BACKOFF_MIN_MS: u64 = 1_000;
+/// Longest wait between two attempts.
+pub const BACKOFF_MAX_MS: u64 = 30_000;
+
+/// Connect to `NetStream.Publish.Start` at most.
+pub const SETUP_TIMEOUT_MS: u64 = 10_000;
+
+/// Our outgoing chunk size to destinations (SRS's default 60000 keeps a frame in one chunk).
+pub const OUT_CHUNK_SIZE: u32 = 60_000;
+
+/// What a destination may send us: command replies only. RAM: per forwarder, at most
+/// `max_pending_bytes`.
+pub const CLIENT_LIMITS: ChunkLimits = ChunkLimits {
+    max_message_len: 64 * 1024,
+    max_chunk_streams: 8,
+    max_pending_bytes: 64 * 1024,
+};
+
+/// The wait before attempt `failures + 1` (`failures` ≥ 1): 1 s, 2 s, 4 s ... 30 s.
+pub fn backoff_ms(failures: u32) -> u64 {
+    let shift = failures.saturating_sub(1).min(5);
+    (BACKOFF_MIN_MS << shift).min(BACKOFF_MAX_MS)
+}
+
+/// What a forwarder is doing. Transitions: `Connecting` → `Publishing` (the destination said
+/// `NetStream.Publish.Start`) → `Backoff` on any error → `Connecting` after the wait; any
+/// state → `Stopped` when the source unpublishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardState {
+    Connecting,
+    Publishing,
+    Backoff,
+    Stopped,
+}
+
+/// One destination of one published stream.
+#[derive(Debug)]
+pub struct Forwarder {
+    pub key: StreamKey,
+    pub destination: Destination,
+    /// The app and stream published at the destination.
+    pub app: String,
+    pub stream: String,
+    pub queue: Rc<RefCell<PlayerQueue>>,
+    pub state: Cell<ForwardState>,
+    pub last_error: RefCell<Option<String>>,
+    /// Bytes written to the destination, over every session.
+    pub send_bytes: Cell<u64>,
+    /// Sessions that reached publishing.
+    pub sessions: Cell<u64>,
+    /// The task was started (by `net::forward`).
+    spawned: Cell<bool>,
+}
+
+impl Forwarder {
+    /// `rtmp://host:port/app/stream` without the query (keys stay out of the API and logs).
+    pub fn url(&self) -> String {
+        let d = &self.destination;
+        let host = if d.host.contains(':') {
+            format!("[{}]", d.host)
+        } else {
+            d.host.clone()
+        };
+        let stream = self.stream.split('?').next().unwrap_or_default();
+        format!("rtmp://{host}:{}/{}/{stream}", d.port, self.app)
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.state.get() == ForwardState::Stopped
+    }
+
+    /// The client session's settings for one attempt.
+    pub fn client_config(&self) -> ClientConfig {
+        let d = &self.destination;
+        let host = if d.host.contains(':') {
+            format!("[{}]", d.host)
+        } else {
+            d.host.clone()
+        };
+        ClientConfig {
+            app: self.app.clone(),
+            tc_url: format!("rtmp://{host}:{}/{}", d.port, self.app),
+            stream: self.stream.clone(),
+            role: ClientRole::Publish,
+            chunk_size: OUT_CHUNK_SIZE,
+            limits: CLIENT_LIMITS,
+            setup_timeout_ms: SETUP_TIMEOUT_MS,
+        }
+    }
+
+    fn stop(&self) {
+        self.state.set(ForwardState::Stopped);
+        self.queue.borrow_mut().push_control(QueueItem::Unpublished);
+    }
+}
+
+/// The media kind and timestamp a frame is sent with.
+pub fn media_of(frame: &SharedFrame) -> (MediaKind, u32) {
+    let kind = match frame.kind {
+        FrameKind::Audio => MediaKind::Audio,
+        FrameKind::Video => MediaKind::Video,
+        FrameKind::Metadata => MediaKind::Metadata,
+    };
+    (kind, frame.dts as u32)
+}
+
+/// The forwarders of every published stream, for the net layer and the API.
+#[derive(Debug, Default, Clone)]
+pub struct Forwards(Rc<RefCell<HashMap<StreamKey, Vec<Rc<Forwarder>>>>>);
+
+impl Forwards {
+    /// The forwarders of `key` whose task is not started yet, marked started.
+    pub fn take_unspawned(&self, key: &StreamKey) -> Vec<Rc<Forwarder>> {
+        let map = self.0.borrow();
+        let Some(list) = map.get(key) else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter(|f| !f.spawned.replace(true))
+            .cloned()
+            .collect()
+    }
+
+    /// The forwarders of `key` (the API).
+    pub fn of(&self, key: &StreamKey) -> Vec<Rc<Forwarder>> {
+        self.0.borrow().get(key).cloned().unwrap_or_default()
+    }
+
+    /// Forwarders of all streams.
+    pub fn len(&self) -> usize {
+        self.0.borrow().values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops and forgets the forwarders of `key`.
+    pub fn stop(&self, key: &StreamKey) {
+        if let Some(list) = self.0.borrow_mut().remove(key) {
+            for f in list {
+                f.stop();
+            }
+        }
+    }
+}
+
+/// The Source output that feeds every forwarder's queue of one stream.
+#[derive(Debug)]
+pub struct ForwardOutput(Vec<Rc<Forwarder>>);
+
+impl Output for ForwardOutput {
+    fn kind(&self) -> OutputKind {
+        OutputKind::Forward
+    }
+
+    fn on_publish(&mut self) {}
+
+    fn on_frame(&mut self, frame: &SharedFrame) {
+        for f in &self.0 {
+            f.queue.borrow_mut().push(frame.clone());
+        }
+    }
+
+    fn on_unpublish(&mut self) {
+        for f in &self.0 {
+            f.stop();
+        }
+    }
+}
+
+/// The publish hook: one forwarder per destination of the vhost, fed from the source.
+pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) {
+    let mut s = source.borrow_mut();
+    let key = s.key.clone();
+    ctx.forwards.stop(&key);
+    s.remove_output(OutputKind::Forward);
+    let fw = &vhost.forward;
+    if !fw.enabled || fw.destination.0.is_empty() {
+        return;
+    }
+    let limits = QueueLimits {
+        max_bytes: fw.queue_max_bytes,
+        max_duration_ms: i64::from(vhost.queue_length_ms),
+    };
+    let list: Vec<Rc<Forwarder>> = fw
+        .destination
+        .0
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let (app, stream) = d
+                .app_stream
+                .clone()
+                .unwrap_or_else(|| (key.app.clone(), key.stream.clone()));
+            Rc::new(Forwarder {
+                key: key.clone(),
+                destination: d.clone(),
+                app,
+                stream,
+                queue: Rc::new(RefCell::new(PlayerQueue::new(
+                    FORWARD_CLIENT_BASE + i as u32,
+                    limits,
+                ))),
+                state: Cell::new(ForwardState::Connecting),
+                last_error: RefCell::new(None),
+                send_bytes: Cell::new(0),
+                sessions: Cell::new(0),
+                spawned: Cell::new(false),
+            })
+        })
+        .collect();
+    for f in &list {
+        log::info!("forward {key} to {} ({})", f.url(), f.destination.text);
+    }
+    ctx.forwards.0.borrow_mut().insert(key, list.clone());
+    s.add_output(Rc::new(RefCell::new(ForwardOutput(list))));
+}
+
+/// The hub's Unpublish: the stream's forwarders stop (their queues already say so).
+/// A stream published again before this event came keeps its new forwarders.
+pub fn on_unpublish(ctx: &ServerCtx, key: &StreamKey) {
+    let source = ctx.hub.borrow().source(key);
+    if let Some(source) = source {
+        let mut s = source.borrow_mut();
+        if s.publisher().is_some() {
+            return;
+        }
+        s.remove_output(OutputKind::Forward);
+    }
+    ctx.forwards.stop(key);
+}
+
+/// One forwarder in `/api/v1/streams` (`forwards`, ours).
+#[derive(Debug, Serialize)]
+pub struct ForwardObject {
+    /// As configured.
+    pub destination: String,
+    /// Where it publishes, without the query.
+    pub url: String,
+    pub state: ForwardState,
+    /// Why the last session ended, while it waits to retry (and after).
+    pub error: Option<String>,
+    pub send_bytes: u64,
+    /// Frames its queue dropped (`forward.queue_max_bytes`).
+    pub dropped_frames: u64,
+    /// Sessions that reached publishing.
+    pub sessions: u64,
+}
+
+pub fn objects(ctx: &ServerCtx, key: &StreamKey) -> Vec<ForwardObject> {
+    ctx.forwards
+        .of(key)
+        .iter()
+        .map(|f| ForwardObject {
+            destination: f.destination.text.clone(),
+            url: f.url(),
+            state: f.state.get(),
+            error: f.last_error.borrow().clone(),
+            send_bytes: f.send_bytes.get(),
+            dropped_frames: f.queue.borrow().stats().dropped_frames,
+            sessions: f.sessions.get(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_to_thirty_seconds() {
+        let waits: Vec<u64> = (1..=8).map(backoff_ms).collect();
+        assert_eq!(
+            waits,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
+        );
+        assert_eq!(backoff_ms(u32::MAX), 30_000);
+    }
+}

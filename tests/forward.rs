@@ -1,0 +1,226 @@
+//! Forward (SRS's `forward` per vhost) against real peers: ffmpeg publishes to tinysrs A,
+//! which forwards to a second tinysrs B and to nginx-rtmp (Debian's nginx with
+//! libnginx-mod-rtmp); ffprobe reads the stream back from each destination. Also a
+//! destination that is down at first: A backs off, the API says so, and A publishes once the
+//! destination comes up. Ports 31400-31499 only, on 127.0.0.1.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
+
+/// A tinysrs listening on `port` (RTMP), `port + 1` (HTTP) and `port + 2` (API), with `extra`.
+fn tinysrs(port: u16, extra: &str) -> Server {
+    let dir = TempDir::new("forward");
+    let path = dir.path("tinysrs.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nhttp_server.listen = \"127.0.0.1:{}\"\n\
+             http_api.listen = \"127.0.0.1:{}\"\ngb28181.sip_listen = \"127.0.0.1:{}\"\n\
+             gb28181.media_listen = \"127.0.0.1:{}\"\n{extra}",
+            port + 1,
+            port + 2,
+            port + 3,
+            port + 4,
+        ),
+    )
+    .unwrap();
+    Server::start_with_file(dir, path)
+}
+
+/// nginx with the RTMP module as a non-root process: its config, pid and logs in a temp dir,
+/// RTMP on `port`, `application live`. Killed by PID on drop.
+struct Nginx {
+    proc: Proc,
+    _dir: TempDir,
+}
+
+fn nginx(port: u16) -> Nginx {
+    require("nginx");
+    let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+    assert!(
+        module.exists(),
+        "libnginx-mod-rtmp is not installed: run ci/install-deps"
+    );
+    let dir = TempDir::new("nginx");
+    let conf = dir.path("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module {};\ndaemon off;\nmaster_process off;\npid {};\n\
+             error_log {} info;\nevents {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; \
+             application live {{ live on; }} }} }}\n",
+            module.display(),
+            dir.path("nginx.pid").display(),
+            dir.path("error.log").display(),
+        ),
+    )
+    .unwrap();
+    let proc = Proc::spawn(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-e")
+            .arg(dir.path("error.log"))
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null()),
+        &dir.path("nginx.err"),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "nginx did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx { proc, _dir: dir }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+    }
+}
+
+/// The stream objects of a server's `/api/v1/streams`.
+fn streams(server: &Server) -> Vec<serde_json::Value> {
+    let (_, json) = get_json(server.api_addr.expect("API"), "/api/v1/streams");
+    json["streams"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `f` holds for some stream of `server` (bounded).
+fn wait_stream(server: &Server, timeout: Duration, f: impl Fn(&serde_json::Value) -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if streams(server).iter().any(&f) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn published(name: &'static str) -> impl Fn(&serde_json::Value) -> bool {
+    move |s| s["name"] == name && s["publish"]["active"] == true
+}
+
+/// Video frames in `seconds` of `url`, read into an FLV and decoded by ffprobe. Reading
+/// longer than a GOP (2 s here) is what makes frames arrive at all.
+fn read_back(dir: &TempDir, url: &str, seconds: u32, tag: &str) -> usize {
+    let out = dir.path(&format!("{tag}.flv"));
+    let (ok, err) = ffmpeg_read(dir, url, seconds, &out, Duration::from_secs(30));
+    assert!(ok, "ffmpeg read {url}: {err}");
+    let probe = ffprobe(dir, out.to_str().unwrap(), Duration::from_secs(20));
+    assert!(
+        probe.codecs.contains(&"h264".to_owned()),
+        "{url}: {probe:?}"
+    );
+    probe.video_frames
+}
+
+#[test]
+fn forwards_to_tinysrs_and_nginx_rtmp() {
+    let _nginx = nginx(31402);
+    let b = tinysrs(31410, "");
+    let a = tinysrs(
+        31420,
+        "[vhost.__defaultVhost__.forward]\nenabled = true\n\
+         destination = [\"127.0.0.1:31410\", \"rtmp://127.0.0.1:31402/live/fwd?key=k1\"]\n",
+    );
+    let dir = TempDir::new("forward-read");
+    // 2 s GOPs (50 frames at 25 fps), like a camera; long enough for both reads.
+    let mut publish = ffmpeg_publish(&dir, &a.url("live/cam"), 25, 50, "1M");
+    assert!(
+        wait_stream(&b, Duration::from_secs(15), published("cam")),
+        "B never got the stream; A's log:\n{}",
+        a.log()
+    );
+    let both = |s: &serde_json::Value| {
+        s["name"] == "cam"
+            && s["forwards"]
+                .as_array()
+                .is_some_and(|f| f.len() == 2 && f.iter().all(|f| f["state"] == "publishing"))
+    };
+    assert!(
+        wait_stream(&a, Duration::from_secs(10), both),
+        "A's forwards: {:?}\n{}",
+        streams(&a),
+        a.log()
+    );
+    let to_b = std::thread::spawn({
+        let dir = TempDir::new("read-b");
+        let url = b.url("live/cam");
+        move || read_back(&dir, &url, 6, "b")
+    });
+    let from_nginx = read_back(&dir, "rtmp://127.0.0.1:31402/live/fwd", 6, "nginx");
+    let from_b = to_b.join().unwrap();
+    // 6 s at 25 fps is 150 frames; the reads start at a keyframe.
+    assert!(from_b >= 100, "B: {from_b} video frames");
+    assert!(from_nginx >= 100, "nginx-rtmp: {from_nginx} video frames");
+    let a_streams = streams(&a);
+    let cam = a_streams.iter().find(|s| s["name"] == "cam").unwrap();
+    for f in cam["forwards"].as_array().unwrap() {
+        assert!(f["send_bytes"].as_u64().unwrap() > 100_000, "{f}");
+        assert!(
+            !f["url"].as_str().unwrap().contains("k1"),
+            "the stream key stays out of the API: {f}"
+        );
+    }
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
+    assert!(
+        a.wait_log("stopped", Duration::from_secs(10)),
+        "forwards stop at unpublish:\n{}",
+        a.log()
+    );
+}
+
+#[test]
+fn a_destination_down_at_start_is_retried_with_backoff() {
+    let a = tinysrs(
+        31430,
+        "[vhost.__defaultVhost__.forward]\nenabled = true\ndestination = \"127.0.0.1:31440\"\n",
+    );
+    let dir = TempDir::new("forward-down");
+    let mut publish = ffmpeg_publish(&dir, &a.url("live/late"), 40, 50, "500k");
+    let backoff = |s: &serde_json::Value| {
+        s["name"] == "late"
+            && s["forwards"][0]["state"] == "backoff"
+            && s["forwards"][0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("connect"))
+    };
+    assert!(
+        wait_stream(&a, Duration::from_secs(10), backoff),
+        "{:?}",
+        streams(&a)
+    );
+    assert!(
+        a.wait_log("retrying in", Duration::from_secs(5)),
+        "{}",
+        a.log()
+    );
+    let b = tinysrs(31440, "");
+    // Backoff: 1, 2, 4, 8 s: the next attempt comes within 16 s of B's start.
+    assert!(
+        wait_stream(&b, Duration::from_secs(20), published("late")),
+        "A did not reconnect:\n{}",
+        a.log()
+    );
+    let frames = read_back(&dir, &b.url("live/late"), 5, "late");
+    assert!(frames >= 75, "B: {frames} video frames");
+    assert!(
+        streams(&a)
+            .iter()
+            .any(|s| s["name"] == "late" && s["forwards"][0]["state"] == "publishing"),
+        "{:?}",
+        streams(&a)
+    );
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
+}
