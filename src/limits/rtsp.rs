@@ -5,20 +5,23 @@
 use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
 use crate::config::Config;
 use crate::net::rtsp::READ_BUFFER;
+use crate::server::rtsp::status::{IngestStatus, MAX_ERROR_LEN};
 use crate::session::rtsp::{MAX_INPUT, MAX_TRACKS};
 
 /// Per pulled camera: its read buffer, the session's input buffer (one RTSP message or
 /// interleaved frame being received, plus one read), one access unit being assembled per
 /// track (at most `rtmp.max_message_bytes`, the largest frame the hub takes from any
 /// publisher) and the connection's state. The frame an access unit becomes is the stream's,
-/// counted in the streams line.
+/// counted in the streams line. And its status for the API (`/api/v1/ingests`) with its last
+/// error.
 pub(super) fn term(config: &Config) -> Option<Term> {
     let ingests = config.ingests.len();
     if ingests == 0 {
         return None;
     }
     let frame = config.rtmp_max_message_bytes;
-    let per_camera = CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + MAX_TRACKS * frame;
+    let status = std::mem::size_of::<IngestStatus>() + MAX_ERROR_LEN;
+    let per_camera = CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + MAX_TRACKS * frame + status;
     Some(Term {
         protocol: "rtsp ingest",
         connection_bytes: 0,
@@ -31,12 +34,13 @@ pub(super) fn term(config: &Config) -> Option<Term> {
             what: "ingests",
             formula: format!(
                 "{ingests} [[ingest]] x {} (read buffer {} + RTSP input {} + {MAX_TRACKS} \
-                 tracks x access unit {} (rtmp.max_message_bytes) + state {})",
+                 tracks x access unit {} (rtmp.max_message_bytes) + state {} + API status {})",
                 kib(per_camera),
                 kib(READ_BUFFER),
                 kib(MAX_INPUT),
                 kib(frame),
                 kib(CONNECTION_BYTES),
+                kib(status),
             ),
             bytes: (ingests * per_camera) as u64,
         }],

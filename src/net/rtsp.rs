@@ -22,7 +22,9 @@ use super::sock::read_some;
 use super::{write_all, Clock, Shared};
 use crate::config::Ingest;
 use crate::live::{HubEvent, StreamKey};
-use crate::server::rtsp::{client_config, client_id, stream_key, Backoff, Demand, Publisher};
+use crate::server::rtsp::{
+    client_config, client_id, stream_key, Backoff, Demand, IngestStatus, Publisher,
+};
 use crate::session::rtsp::{ClientSession, Event, State, MAX_READ};
 
 /// Bytes read from a camera's socket at once. RAM: one buffer per connected camera (a camera
@@ -87,8 +89,21 @@ impl Drop for Connected<'_> {
 /// Starts one task per `[[ingest]]` of the config (read at start).
 pub fn start(shared: &Shared) {
     let config = shared.ctx.config();
+    let ingests = shared.ingests.clone();
+    shared.ctx.ingests.set_waker(Rc::new(move |index| {
+        if let Some(handle) = ingests.handles.borrow().get(index) {
+            handle.changed.notify_one();
+        }
+    }));
     for (index, ingest) in config.ingests.iter().enumerate() {
         let key = stream_key(&config, ingest);
+        let status = Rc::new(IngestStatus::new(
+            index,
+            &config,
+            ingest,
+            shared.clock.now_ms(),
+        ));
+        shared.ctx.ingests.push(status.clone());
         let handle = Rc::new(IngestHandle {
             watched: Cell::new(shared.ctx.hub.borrow().is_watched(&key)),
             key,
@@ -101,7 +116,7 @@ pub fn start(shared: &Shared) {
             ingest.url_for_log(),
             ingest.mode.as_str()
         );
-        tokio::task::spawn_local(run(shared.clone(), ingest.clone(), index, handle));
+        tokio::task::spawn_local(run(shared.clone(), ingest.clone(), index, handle, status));
     }
 }
 
@@ -126,10 +141,18 @@ enum End {
     Stopped,
     /// The camera redirected us; connect to the session's new target.
     Redirect,
+    /// The API asked for a restart: connect again now.
+    Restart,
 }
 
 /// One ingest, for the life of the process.
-async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHandle>) {
+async fn run(
+    shared: Shared,
+    ingest: Ingest,
+    index: usize,
+    handle: Rc<IngestHandle>,
+    status: Rc<IngestStatus>,
+) {
     let clock = shared.clock;
     let name = ingest.stream.clone();
     let mut demand = Demand::new(&ingest);
@@ -139,7 +162,10 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
     loop {
         demand.set_watched(handle.watched.get(), clock.now_ms());
         while !demand.wanted(clock.now_ms()) && !stopping() {
+            status.idle(clock.now_ms());
             handle.changed.notified().await;
+            // Nothing to restart while idle.
+            status.take_restart();
             demand.set_watched(handle.watched.get(), clock.now_ms());
         }
         if stopping() {
@@ -152,18 +178,21 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
             return;
         };
         attempt += 1;
+        status.connecting(clock.now_ms());
         log::info!(
             "ingest {name}: connecting to {} (attempt {attempt})",
             ingest.url_for_log()
         );
         let mut session = ClientSession::new(client, clock.now_ms());
-        let mut publisher = Publisher::new(handle.key.clone(), client_id(index));
+        let mut publisher =
+            Publisher::new(handle.key.clone(), client_id(index)).with_status(status.clone());
         let mut played = false;
         let result = loop {
             let r = pull(
                 &shared,
                 &name,
                 &handle,
+                &status,
                 &mut demand,
                 &mut session,
                 &mut publisher,
@@ -188,6 +217,9 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
             return;
         }
         match result {
+            Ok(End::Restart) => {
+                log::info!("ingest {name}: restarted by the API");
+            }
             Ok(_) => {
                 log::info!(
                     "ingest {name}: stopped, no players for {} s",
@@ -203,10 +235,15 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
                     wait / 1000
                 );
                 let until = clock.now_ms() + wait;
+                status.backoff(clock.now_ms(), &e.to_string(), until);
                 while clock.now_ms() < until && !stopping() {
                     tokio::select! {
                         _ = tokio::time::sleep_until(clock.instant(until)) => {}
                         _ = handle.changed.notified() => {}
+                    }
+                    if status.take_restart() {
+                        log::info!("ingest {name}: restarted by the API");
+                        break;
                     }
                 }
             }
@@ -216,10 +253,12 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
 
 /// One connection to the camera (or to where it redirects), until it fails, is no longer
 /// wanted, or redirects.
+#[allow(clippy::too_many_arguments)]
 async fn pull(
     shared: &Shared,
     name: &str,
     handle: &IngestHandle,
+    status: &IngestStatus,
     demand: &mut Demand,
     session: &mut ClientSession,
     publisher: &mut Publisher,
@@ -241,6 +280,7 @@ async fn pull(
         shared,
         name,
         handle,
+        status,
         demand,
         session,
         publisher,
@@ -256,6 +296,7 @@ async fn drive(
     shared: &Shared,
     name: &str,
     handle: &IngestHandle,
+    status: &IngestStatus,
     demand: &mut Demand,
     session: &mut ClientSession,
     publisher: &mut Publisher,
@@ -271,6 +312,7 @@ async fn drive(
             match event {
                 Event::Playing { tracks } => {
                     log::info!("ingest {name}: playing from {peer}: {tracks}");
+                    status.playing(clock.now_ms(), session.track_stats().map(|(name, _)| name));
                     publisher.publish(&shared.ctx, clock.now_ms())?;
                     *played = true;
                 }
@@ -286,7 +328,10 @@ async fn drive(
             publisher.on_frame(frame);
         }
         let stopping = shared.ingests.stopping.get();
-        if session.state() != State::Closed && (stopping || !demand.wanted(clock.now_ms())) {
+        let restart = status.take_restart();
+        if session.state() != State::Closed
+            && (stopping || restart || !demand.wanted(clock.now_ms()))
+        {
             session.teardown(clock.now_ms());
         }
         out.extend(std::iter::from_fn(|| session.poll_transmit()));
@@ -299,7 +344,7 @@ async fn drive(
             publisher.sent(n);
         }
         if session.state() == State::Closed {
-            return Ok(End::Stopped);
+            return Ok(if restart { End::Restart } else { End::Stopped });
         }
         let deadline = match (session.poll_timeout(), demand.deadline()) {
             (Some(a), Some(b)) => a.min(b),
