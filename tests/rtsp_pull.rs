@@ -487,3 +487,87 @@ fn the_api_shows_each_ingests_state_and_restarts_it() {
     assert!(again["recv_bytes"].as_u64().unwrap() >= bytes["recv_bytes"].as_u64().unwrap());
     drop(silent);
 }
+
+#[test]
+fn tcp_udp_and_auto_transports_each_play() {
+    let camera = Camera::start(31310, None);
+    let url = camera.url("");
+    let config = ingest(&url, "live/t", "transport = \"tcp\"\n")
+        + &ingest(&url, "live/u", "transport = \"udp\"\n")
+        + &ingest(&url, "live/a", "transport = \"auto\"\n")
+        + "[http_api]\nenabled = true\n";
+    let server = Server::start(&config);
+    for (stream, transport) in [("live/t", "tcp"), ("live/u", "udp"), ("live/a", "udp")] {
+        let line =
+            format!("ingest {stream}: playing from 127.0.0.1:31310: H264, AAC over {transport}");
+        assert!(
+            server.wait_log(&line, Duration::from_secs(15)),
+            "{line}: {}",
+            server.log()
+        );
+        let i = ingest_of(&server, stream);
+        assert_eq!(
+            (&i["state"], &i["transport"]),
+            (&"playing".into(), &transport.into()),
+            "{i}"
+        );
+    }
+    let dir = TempDir::new("rtsp-transports");
+    let udp = receive(&dir, &server.http_url("live/u.flv"), 4, "u.flv");
+    check_camera_stream(&udp, 4, "UDP over HTTP-FLV");
+    let auto = receive(&dir, &server.http_url("live/a.ts"), 3, "a.ts");
+    check_camera_stream(&auto, 3, "auto (UDP) over HTTP-TS");
+    let tcp = receive(&dir, &server.http_url("live/t.flv"), 3, "t.flv");
+    check_camera_stream(&tcp, 3, "TCP over HTTP-FLV");
+    // Still on UDP after more than 3 s, and the bytes counted.
+    for stream in ["live/u", "live/a"] {
+        let i = ingest_of(&server, stream);
+        assert_eq!(i["transport"], "udp", "{i}");
+        assert_eq!(i["reconnects"], 0, "{i}");
+        assert!(i["recv_bytes"].as_u64().unwrap() > 100_000, "{i}");
+    }
+    assert!(!server.log().contains("falling back"), "{}", server.log());
+}
+
+#[test]
+fn auto_falls_back_to_tcp_when_the_camera_refuses_udp() {
+    let camera = Camera::start_with(31311, None, &["--tcp-only"]);
+    let url = camera.url("");
+    let config = ingest(&url, "live/a", "transport = \"auto\"\n")
+        + &ingest(&url, "live/u", "transport = \"udp\"\n")
+        + "[http_api]\nenabled = true\n";
+    let server = Server::start(&config);
+    assert!(
+        server.wait_log(
+            "ingest live/a: playing from 127.0.0.1:31311: H264, AAC over tcp",
+            Duration::from_secs(15)
+        ),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(
+        log.contains("ingest live/a: SETUP refused: RTSP/1.0 461")
+            && log.contains("falling back to TCP interleaved"),
+        "{log}"
+    );
+    let a = ingest_of(&server, "live/a");
+    assert_eq!(
+        (&a["state"], &a["transport"]),
+        (&"playing".into(), &"tcp".into()),
+        "{a}"
+    );
+    // Without the fallback, "udp" fails and backs off with the camera's answer.
+    let u = wait_ingest(&server, "live/u", Duration::from_secs(10), |i| {
+        i["state"] == "backoff"
+    });
+    assert!(u["error"].as_str().unwrap().contains("461"), "{u}");
+    let dir = TempDir::new("rtsp-fallback");
+    let flv = receive(&dir, &server.http_url("live/a.flv"), 4, "a.flv");
+    check_camera_stream(&flv, 4, "auto after falling back to TCP");
+    // TCP from then on: one fallback only.
+    assert_eq!(
+        server.log().matches("ingest live/a: playing from").count(),
+        1
+    );
+}

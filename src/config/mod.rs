@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
-pub use ingest::{Ingest, IngestMode, MAX_INGESTS};
+pub use ingest::{Ingest, IngestMode, IngestTransport, MAX_INGESTS};
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """A test IP camera: GStreamer's RTSP server with H.264 video and AAC audio.
 
-Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265]
+Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265] [--tcp-only]
 --h265 sends H.265 (x265enc, rtph265pay) instead of H.264.
+--tcp-only offers RTP over the RTSP connection only (GstRTSPMediaFactory protocols): a SETUP
+asking for UDP gets 461 Unsupported Transport, as from a camera behind a firewall.
+Without it, UDP unicast and TCP interleaved are both served.
 Prints "listening", then "client connected" / "client closed" per RTSP connection and
 "teardown" per TEARDOWN request (flushed), so a test can count the camera's clients. Runs
 until killed.
@@ -31,7 +34,7 @@ def say(line):
 
 def main():
     args = sys.argv[1:]
-    port, path, digest, video = args[0], "/cam", None, H264
+    port, path, digest, video, tcp_only = args[0], "/cam", None, H264, False
     i = 1
     while i < len(args):
         if args[i] == "--path":
@@ -40,6 +43,8 @@ def main():
             digest, i = args[i + 1], i + 2
         elif args[i] == "--h265":
             video, i = H265, i + 1
+        elif args[i] == "--tcp-only":
+            tcp_only, i = True, i + 1
         else:
             sys.exit("unknown argument " + args[i])
     Gst.init(None)
@@ -49,6 +54,8 @@ def main():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch("( " + VIDEO + video + AUDIO + " )")
     factory.set_shared(True)
+    if tcp_only:
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if digest:
         user, password = digest.split(":", 1)
         auth = GstRtspServer.RTSPAuth()

@@ -14,7 +14,8 @@
 //! `state` (`connecting`, `playing`, `backoff`, `idle`), `since` (epoch ms the state began),
 //! `error` (the last failure, or null), `retry_in_ms` (in backoff, else null), `recv_bytes`
 //! (from the camera, over all connections), `reconnects` (attempts after the first),
-//! `video`/`audio` (`{"codec":"H264"}` while playing, else null).
+//! `video`/`audio` (`{"codec":"H264"}` while playing, else null), `transport` (`tcp` or `udp`
+//! while playing, else null; `ingest.transport = "auto"` shows which one it settled on).
 
 use serde::Serialize;
 
@@ -41,6 +42,7 @@ pub struct IngestObject {
     reconnects: u64,
     video: Option<Codec>,
     audio: Option<Codec>,
+    transport: Option<&'static str>,
 }
 
 fn object(api: &Api<'_>, s: &IngestStatus) -> IngestObject {
@@ -59,6 +61,7 @@ fn object(api: &Api<'_>, s: &IngestStatus) -> IngestObject {
         reconnects: v.reconnects,
         video: v.video.map(|codec| Codec { codec }),
         audio: v.audio.map(|codec| Codec { codec }),
+        transport: v.transport,
     }
 }
 

@@ -63,6 +63,7 @@ pub struct IngestStatus {
     attempts: Cell<u64>,
     video: Cell<Option<&'static str>>,
     audio: Cell<Option<&'static str>>,
+    transport: Cell<Option<&'static str>>,
     restart: Cell<bool>,
 }
 
@@ -79,6 +80,8 @@ pub struct IngestView {
     pub reconnects: u64,
     pub video: Option<&'static str>,
     pub audio: Option<&'static str>,
+    /// How the media comes while playing: `tcp` or `udp`.
+    pub transport: Option<&'static str>,
 }
 
 impl IngestStatus {
@@ -107,6 +110,7 @@ impl IngestStatus {
             attempts: Cell::new(0),
             video: Cell::new(None),
             audio: Cell::new(None),
+            transport: Cell::new(None),
             restart: Cell::new(false),
         }
     }
@@ -123,6 +127,7 @@ impl IngestStatus {
         self.attempts.set(self.attempts.get() + 1);
         self.video.set(None);
         self.audio.set(None);
+        self.transport.set(None);
         self.enter(IngestState::Connecting, now_ms);
     }
 
@@ -137,6 +142,11 @@ impl IngestStatus {
             }
         }
         self.enter(IngestState::Playing, now_ms);
+    }
+
+    /// How the media comes: `tcp` (interleaved) or `udp`.
+    pub fn set_transport(&self, transport: &'static str) {
+        self.transport.set(Some(transport));
     }
 
     /// The attempt failed with `error`; the next is due at `retry_at_ms`.
@@ -183,6 +193,7 @@ impl IngestStatus {
             reconnects: self.attempts.get().saturating_sub(1),
             video: self.video.get(),
             audio: self.audio.get(),
+            transport: self.transport.get(),
         }
     }
 }
