@@ -85,14 +85,7 @@ pub struct Track {
 impl Track {
     /// A track of `format` whose access units may reach `max_access_unit` bytes.
     pub fn new(format: PayloadFormat, max_access_unit: usize) -> Track {
-        // The FLV video tag header is written into the unit's headroom: no copy per frame.
-        let headroom = match format {
-            PayloadFormat::H264(_) => AVC_PREFIX,
-            _ => HVC1_PREFIX,
-        };
-        let depacketizer = Depacketizer::new(&format)
-            .with_max_access_unit(max_access_unit)
-            .with_headroom(headroom);
+        let depacketizer = Depacketizer::new(&format).with_max_access_unit(max_access_unit);
         Track {
             format,
             depacketizer,
@@ -248,25 +241,26 @@ impl Track {
             return;
         }
         self.keyframe_seen = true;
-        let nals = unit.data.get(prefix..).unwrap_or_default();
-        let out_of_band = |nal: &[u8]| {
-            let kind = format.nal_type(nal[0]);
-            match format {
+        let mut body = BytesMut::with_capacity(prefix + unit.data.len());
+        body.put_bytes(0, prefix);
+        let mut rest = &unit.data[..];
+        while rest.len() >= 4 {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let Some(nal) = rest.get(4..4 + len) else {
+                break;
+            };
+            rest = &rest[4 + len..];
+            let Some(&first) = nal.first() else { continue };
+            let kind = format.nal_type(first);
+            let out_of_band = match format {
                 NalFormat::Avc => AVC_OUT_OF_BAND.contains(&kind),
                 NalFormat::Hevc => HEVC_OUT_OF_BAND.contains(&kind),
+            };
+            if !out_of_band {
+                body.put_u32(len as u32);
+                body.put_slice(nal);
             }
-        };
-        let in_band_only = nal_units(nals).all(|nal| !out_of_band(nal));
-        let mut body = match (in_band_only, unit.data.len() > prefix) {
-            // The usual frame: the unit is the body, its headroom the header (no copy unless
-            // something else holds the unit).
-            (true, true) => unit
-                .data
-                .try_into_mut()
-                .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
-            (true, false) => return,
-            (false, _) => without_out_of_band(nals, prefix, out_of_band),
-        };
+        }
         if body.len() == prefix {
             return;
         }
@@ -295,41 +289,6 @@ impl Track {
             prefix,
         ));
     }
-}
-
-/// The NAL units of an access unit's data (4-byte lengths), empty ones skipped; stops at a
-/// length that runs past the end.
-fn nal_units(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
-    std::iter::from_fn(move || loop {
-        if rest.len() < 4 {
-            return None;
-        }
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let nal = rest.get(4..4 + len)?;
-        rest = &rest[4 + len..];
-        if !nal.is_empty() {
-            return Some(nal);
-        }
-    })
-}
-
-/// `prefix` bytes for the header, then the NAL units of `nals` that are not `out_of_band`
-/// (parameter sets and delimiters, which the sequence header carries): a copy, for the units
-/// that have them (a keyframe from a camera that repeats its SPS and PPS in band).
-fn without_out_of_band(
-    nals: &[u8],
-    prefix: usize,
-    out_of_band: impl Fn(&[u8]) -> bool,
-) -> BytesMut {
-    let mut body = BytesMut::with_capacity(prefix + nals.len());
-    body.put_bytes(0, prefix);
-    for nal in nal_units(nals) {
-        if !out_of_band(nal) {
-            body.put_u32(nal.len() as u32);
-            body.put_slice(nal);
-        }
-    }
-    body
 }
 
 /// `head` then `data`, in one buffer.

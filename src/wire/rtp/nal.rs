@@ -29,8 +29,6 @@ use crate::wire::codec::h265::HevcConfig;
 use crate::wire::codec::NalFormat;
 use crate::wire::sdp::fmtp;
 
-/// Most headroom a caller may ask for (an FLV video tag header is 5 or 8 bytes).
-pub const MAX_HEADROOM: usize = 16;
 /// Bytes of the big-endian length in front of each NAL unit of an access unit we give out.
 pub const LENGTH_SIZE: usize = 4;
 /// Size field of an aggregation unit (STAP-A, AP).
@@ -215,11 +213,8 @@ struct ParameterSets {
 pub struct Depacketizer {
     layout: &'static Layout,
     max_access_unit: usize,
-    /// The unit being assembled: `headroom` bytes, then 4-byte lengths and NAL units.
+    /// The unit being assembled: 4-byte lengths and NAL units.
     au: BytesMut,
-    /// Zero bytes in front of each unit, for the caller's header (see
-    /// [`Depacketizer::with_headroom`]).
-    headroom: usize,
     /// RTP timestamp of the unit being assembled; `None` when idle.
     timestamp: Option<u32>,
     /// Where in `au` the length of the NAL unit being reassembled from fragments is.
@@ -251,7 +246,6 @@ impl Depacketizer {
             layout,
             max_access_unit: DEFAULT_MAX_ACCESS_UNIT,
             au: BytesMut::new(),
-            headroom: 0,
             timestamp: None,
             fragment_at: None,
             picture: Picture::default(),
@@ -267,14 +261,6 @@ impl Depacketizer {
     /// Another cap on the access unit size (at least [`super::MIN_MAX_ACCESS_UNIT`]).
     pub fn with_max_access_unit(mut self, max: usize) -> Self {
         self.max_access_unit = clamp_cap(max);
-        self
-    }
-
-    /// Starts each unit's data with `bytes` zero bytes (at most [`MAX_HEADROOM`]) that the
-    /// caller overwrites with its own header (FLV's video tag header), so the unit becomes
-    /// its frame without a copy. They count towards the access unit cap.
-    pub fn with_headroom(mut self, bytes: usize) -> Self {
-        self.headroom = bytes.min(MAX_HEADROOM);
         self
     }
 
@@ -365,9 +351,6 @@ impl Depacketizer {
             // with its timestamp.
         }
         self.timestamp = Some(timestamp);
-        if self.au.is_empty() {
-            self.au.put_bytes(0, self.headroom);
-        }
         let layout = self.layout;
         let mut result = for_each_unit(
             layout,
@@ -477,7 +460,7 @@ impl Depacketizer {
     }
 
     fn drop_unit(&mut self) {
-        if self.timestamp.take().is_some() && self.au.len() > self.headroom {
+        if self.timestamp.take().is_some() && !self.au.is_empty() {
             self.stats.dropped_access_units += 1;
         }
         self.au.clear();
@@ -489,13 +472,9 @@ impl Depacketizer {
         let Some(timestamp) = self.timestamp.take() else {
             return;
         };
-        // The next unit's buffer is its own (the caller may turn this unit's back into a
-        // `BytesMut` only if nothing else shares it), about as large as this one.
-        let next = (self.au.len() + self.au.len() / 2).min(self.max_access_unit);
-        let data = std::mem::replace(&mut self.au, BytesMut::with_capacity(next));
         let unit = AccessUnit {
             timestamp,
-            data: data.freeze(),
+            data: self.au.split().freeze(),
             keyframe: self.picture.keyframe,
             new_parameters: std::mem::take(&mut self.parameters.changed),
             discontinuity: std::mem::take(&mut self.discontinuity),

@@ -50,8 +50,7 @@ pub struct AccessUnit {
     /// [`super::timestamp::Unwrapper`] for a 64-bit timeline.
     pub timestamp: u32,
     /// H.264/H.265: the NAL units with 4-byte big-endian lengths (AVCC/HVCC, what FLV and MP4
-    /// carry), in order, parameter sets included when the stream sends them, after the
-    /// headroom asked for (none by default). AAC: one raw
+    /// carry), in order, parameter sets included when the stream sends them. AAC: one raw
     /// access unit (no ADTS). G.711, Opus: the payload as sent.
     pub data: Bytes,
     /// Video: an IDR (H.264) or IRAP (H.265) picture. Audio: false.
@@ -187,15 +186,6 @@ impl Depacketizer {
             Depacketizer::Nal(d) => Depacketizer::Nal(d.with_max_access_unit(max)),
             Depacketizer::Aac(d) => Depacketizer::Aac(d.with_max_access_unit(max)),
             Depacketizer::Audio(d) => Depacketizer::Audio(d),
-        }
-    }
-
-    /// H.264/H.265: `bytes` zero bytes before each unit's NAL units, for the caller's header
-    /// (see `nal::Depacketizer::with_headroom`). Other formats have none.
-    pub fn with_headroom(self, bytes: usize) -> Depacketizer {
-        match self {
-            Depacketizer::Nal(d) => Depacketizer::Nal(d.with_headroom(bytes)),
-            other => other,
         }
     }
 
