@@ -3,8 +3,8 @@
 //! (avenc_aac, rtpmp4gpay), with and without Digest authentication. What the hub gets is read
 //! back over HTTP-FLV and RTMP by ffmpeg and ffprobe.
 //!
-//! Cameras listen on 127.0.0.1:23220..=23229, one port per test; every process a test starts
-//! is killed by its PID when its guard drops; every wait is bounded.
+//! Cameras listen on 127.0.0.1:23220..=23229 and 31300..=31399, one port per test; every
+//! process a test starts is killed by its PID when its guard drops; every wait is bounded.
 
 mod common;
 
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ffmpeg_read, ffprobe, require, Server, TempDir};
+use common::{curl, ffmpeg_read, ffprobe, require, Server, TempDir};
 
 const CAMERA_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rtsp_camera.py");
 
@@ -312,6 +312,264 @@ fn an_h265_camera_is_played_over_http_ts() {
     let dir = TempDir::new("rtsp-h265");
     let ts = receive(&dir, &server.http_url("live/hevc.ts"), 4, "hevc.ts");
     check_stream(&ts, "hevc", 4, "H.265 over HTTP-TS");
+}
+
+/// The API with credentials for changes and GETs open, as a board configures it.
+const API_AUTH: &str = "[http_api]\nenabled = true\n[http_api.auth]\nusername = \"u\"\n\
+                        password = \"p\"\nread_only_open = true\n";
+
+/// `GET /api/v1/ingests` (no credentials: GETs are open).
+fn ingests(server: &Server) -> Vec<serde_json::Value> {
+    let (status, json) = common::get_json(server.http_addr.unwrap(), "/api/v1/ingests");
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["code"], 0, "{json}");
+    assert!(json["server"].is_string() && json["service"].is_string() && json["pid"].is_string());
+    json["ingests"].as_array().expect("ingests[]").clone()
+}
+
+/// The ingest of `stream` in `GET /api/v1/ingests`.
+fn ingest_of(server: &Server, stream: &str) -> serde_json::Value {
+    ingests(server)
+        .into_iter()
+        .find(|i| i["stream"] == stream)
+        .unwrap_or_else(|| panic!("no ingest {stream}"))
+}
+
+/// Waits until `ok` holds for the ingest of `stream`; returns it.
+fn wait_ingest(
+    server: &Server,
+    stream: &str,
+    timeout: Duration,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let end = Instant::now() + timeout;
+    loop {
+        let i = ingest_of(server, stream);
+        if ok(&i) {
+            return i;
+        }
+        assert!(Instant::now() < end, "{stream}: {i}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `POST /api/v1/ingests/{id}/restart` with curl, `-u user:password` when given.
+fn restart(server: &Server, id: &str, credentials: Option<&str>) -> (u16, serde_json::Value) {
+    let url = server.http_url(&format!("api/v1/ingests/{id}/restart"));
+    let mut args = vec!["-X", "POST"];
+    if let Some(c) = credentials {
+        args.extend(["-u", c]);
+    }
+    args.push(&url);
+    let (status, _, body) = curl(&args);
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn the_api_shows_each_ingests_state_and_restarts_it() {
+    // A "camera" that accepts connections and never answers: the kernel completes the
+    // handshakes of the listen backlog, nobody reads.
+    let silent = std::net::TcpListener::bind("127.0.0.1:31301").unwrap();
+    let config = ingest("rtsp://admin:s3cret@127.0.0.1:31300/cam", "live/cam", "")
+        + &ingest("rtsp://127.0.0.1:31301/cam", "live/silent", "")
+        + &ingest(
+            "rtsp://127.0.0.1:31300/cam",
+            "live/door",
+            "mode = \"on_demand\"\n",
+        )
+        + API_AUTH;
+    let server = Server::start(&config);
+
+    // The camera is down: backoff with the error; the silent one is still connecting; the
+    // on-demand one, unwatched, is idle.
+    let cam = wait_ingest(&server, "live/cam", Duration::from_secs(10), |i| {
+        i["state"] == "backoff"
+    });
+    assert_eq!(cam["url"], "rtsp://admin:***@127.0.0.1:31300/cam", "{cam}");
+    assert_eq!(cam["mode"], "always", "{cam}");
+    assert!(
+        cam["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{cam}"
+    );
+    assert!(cam["retry_in_ms"].as_u64().unwrap() <= 30_000, "{cam}");
+    assert_eq!(
+        (&cam["video"], &cam["audio"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    let silent_ingest = ingest_of(&server, "live/silent");
+    assert_eq!(silent_ingest["state"], "connecting", "{silent_ingest}");
+    assert!(silent_ingest["error"].is_null(), "{silent_ingest}");
+    let door = ingest_of(&server, "live/door");
+    assert_eq!(
+        (&door["state"], &door["mode"]),
+        (&"idle".into(), &"on_demand".into()),
+        "{door}"
+    );
+    let body = serde_json::to_string(&ingests(&server)).unwrap();
+    assert!(!body.contains("s3cret"), "{body}");
+
+    // One ingest by its id; an unknown id is SRS's stream-not-found; restart is POST only.
+    let id = cam["id"].as_str().unwrap().to_owned();
+    let (status, one) =
+        common::get_json(server.http_addr.unwrap(), &format!("/api/v1/ingests/{id}"));
+    assert_eq!(
+        (status, &one["ingest"]["stream"]),
+        (200, &"live/cam".into()),
+        "{one}"
+    );
+    let (_, none) = common::get_json(server.http_addr.unwrap(), "/api/v1/ingests/vid-nope");
+    assert_eq!(none["code"], 2048, "{none}");
+    let (status, _, _) = curl(&[&server.http_url(&format!("api/v1/ingests/{id}/restart"))]);
+    assert_eq!(status, 405);
+
+    // Let the backoff grow (1, 2, 4 s: the fourth failure waits 8 s), then bring the camera.
+    let cam = wait_ingest(&server, "live/cam", Duration::from_secs(20), |i| {
+        i["state"] == "backoff" && i["reconnects"].as_u64().unwrap() >= 3
+    });
+    let camera = Camera::start(31300, None);
+    // A restart is a change: refused without the password, though GETs are open.
+    let (status, _) = restart(&server, &id, None);
+    assert_eq!(status, 401);
+    let (status, _) = restart(&server, &id, Some("u:wrong"));
+    assert_eq!(status, 401);
+    let left = ingest_of(&server, "live/cam");
+    assert_eq!(left["state"], "backoff", "{left}");
+    let retry_in = Duration::from_millis(left["retry_in_ms"].as_u64().unwrap());
+    assert!(retry_in >= Duration::from_secs(2), "{cam}\n{left}");
+    let asked = Instant::now();
+    let (status, json) = restart(&server, &id, Some("u:p"));
+    assert_eq!((status, &json["code"]), (200, &0.into()), "{json}");
+    assert_eq!(json["ingest"]["id"], id.as_str(), "{json}");
+    // It connects now, not when its wait was over.
+    let playing = wait_ingest(&server, "live/cam", Duration::from_secs(10), |i| {
+        i["state"] == "playing"
+    });
+    assert!(
+        asked.elapsed() < retry_in,
+        "{:?} >= {retry_in:?}",
+        asked.elapsed()
+    );
+    assert_eq!(playing["video"]["codec"], "H264", "{playing}");
+    assert_eq!(playing["audio"]["codec"], "AAC", "{playing}");
+    assert!(playing["error"]
+        .as_str()
+        .unwrap()
+        .contains("Connection refused"));
+    assert!(server
+        .log()
+        .contains("ingest live/cam: restarted by the API"));
+    let reconnects = playing["reconnects"].as_u64().unwrap();
+    let since = playing["since"].as_u64().unwrap();
+    let bytes = wait_ingest(&server, "live/cam", Duration::from_secs(5), |i| {
+        i["recv_bytes"].as_u64().unwrap() > 10_000
+    });
+    assert_eq!(bytes["since"].as_u64().unwrap(), since, "{bytes}");
+
+    // A restart of a playing ingest: TEARDOWN, a new connection, playing again.
+    let (status, _) = restart(&server, &id, Some("u:p"));
+    assert_eq!(status, 200);
+    assert!(
+        camera.wait_for("teardown", 1, Duration::from_secs(10))
+            && camera.wait_for("client connected", 2, Duration::from_secs(10)),
+        "{}",
+        camera.output()
+    );
+    let again = wait_ingest(&server, "live/cam", Duration::from_secs(10), |i| {
+        i["state"] == "playing" && i["reconnects"].as_u64().unwrap() == reconnects + 1
+    });
+    assert!(again["since"].as_u64().unwrap() > since, "{again}");
+    assert!(again["recv_bytes"].as_u64().unwrap() >= bytes["recv_bytes"].as_u64().unwrap());
+    drop(silent);
+}
+
+#[test]
+fn tcp_udp_and_auto_transports_each_play() {
+    let camera = Camera::start(31310, None);
+    let url = camera.url("");
+    let config = ingest(&url, "live/t", "transport = \"tcp\"\n")
+        + &ingest(&url, "live/u", "transport = \"udp\"\n")
+        + &ingest(&url, "live/a", "transport = \"auto\"\n")
+        + "[http_api]\nenabled = true\n";
+    let server = Server::start(&config);
+    for (stream, transport) in [("live/t", "tcp"), ("live/u", "udp"), ("live/a", "udp")] {
+        let line =
+            format!("ingest {stream}: playing from 127.0.0.1:31310: H264, AAC over {transport}");
+        assert!(
+            server.wait_log(&line, Duration::from_secs(15)),
+            "{line}: {}",
+            server.log()
+        );
+        let i = ingest_of(&server, stream);
+        assert_eq!(
+            (&i["state"], &i["transport"]),
+            (&"playing".into(), &transport.into()),
+            "{i}"
+        );
+    }
+    let dir = TempDir::new("rtsp-transports");
+    let udp = receive(&dir, &server.http_url("live/u.flv"), 4, "u.flv");
+    check_camera_stream(&udp, 4, "UDP over HTTP-FLV");
+    let auto = receive(&dir, &server.http_url("live/a.ts"), 3, "a.ts");
+    check_camera_stream(&auto, 3, "auto (UDP) over HTTP-TS");
+    let tcp = receive(&dir, &server.http_url("live/t.flv"), 3, "t.flv");
+    check_camera_stream(&tcp, 3, "TCP over HTTP-FLV");
+    // Still on UDP after more than 3 s, and the bytes counted.
+    for stream in ["live/u", "live/a"] {
+        let i = ingest_of(&server, stream);
+        assert_eq!(i["transport"], "udp", "{i}");
+        assert_eq!(i["reconnects"], 0, "{i}");
+        assert!(i["recv_bytes"].as_u64().unwrap() > 100_000, "{i}");
+    }
+    assert!(!server.log().contains("falling back"), "{}", server.log());
+}
+
+#[test]
+fn auto_falls_back_to_tcp_when_the_camera_refuses_udp() {
+    let camera = Camera::start_with(31311, None, &["--tcp-only"]);
+    let url = camera.url("");
+    let config = ingest(&url, "live/a", "transport = \"auto\"\n")
+        + &ingest(&url, "live/u", "transport = \"udp\"\n")
+        + "[http_api]\nenabled = true\n";
+    let server = Server::start(&config);
+    assert!(
+        server.wait_log(
+            "ingest live/a: playing from 127.0.0.1:31311: H264, AAC over tcp",
+            Duration::from_secs(15)
+        ),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(
+        log.contains("ingest live/a: SETUP refused: RTSP/1.0 461")
+            && log.contains("falling back to TCP interleaved"),
+        "{log}"
+    );
+    let a = ingest_of(&server, "live/a");
+    assert_eq!(
+        (&a["state"], &a["transport"]),
+        (&"playing".into(), &"tcp".into()),
+        "{a}"
+    );
+    // Without the fallback, "udp" fails and backs off with the camera's answer.
+    let u = wait_ingest(&server, "live/u", Duration::from_secs(10), |i| {
+        i["state"] == "backoff"
+    });
+    assert!(u["error"].as_str().unwrap().contains("461"), "{u}");
+    let dir = TempDir::new("rtsp-fallback");
+    let flv = receive(&dir, &server.http_url("live/a.flv"), 4, "a.flv");
+    check_camera_stream(&flv, 4, "auto after falling back to TCP");
+    // TCP from then on: one fallback only.
+    assert_eq!(
+        server.log().matches("ingest live/a: playing from").count(),
+        1
+    );
 }
 
 /// The vhost's hooks hear an ingest as they hear SRS's (an ffmpeg publishing from the box):

@@ -7,6 +7,7 @@
 //! stream = "live/frontdoor"          # app/stream on the default vhost
 //! mode = "on_demand"                 # or "always"
 //! on_demand_close_after = 10         # seconds without players before hanging up
+//! transport = "tcp"                  # or "udp", or "auto" (UDP, TCP when no UDP comes)
 //! ```
 //!
 //! Entries are read at start: a reload logs a change as needing a restart.
@@ -33,9 +34,24 @@ keywords! {
     }
 }
 
+keywords! {
+    /// How the camera sends RTP (`ingest.transport`).
+    pub enum IngestTransport {
+        /// Interleaved on the RTSP connection (RTP/AVP/TCP): one connection, through NAT and
+        /// firewalls.
+        Tcp = "tcp",
+        /// UDP unicast to two ports per track (RTP, RTCP): no head-of-line blocking, but the
+        /// camera must reach us.
+        Udp = "udp",
+        /// UDP, and TCP interleaved when the camera refuses UDP (461) or no RTP arrives
+        /// within 3 s of PLAY (a firewall); TCP from then on.
+        Auto = "auto",
+    }
+}
+
 section! {
     /// One `[[ingest]]` entry.
-    pub struct Ingest: RawIngest, "an ingest table (url, stream, vhost, mode, on_demand_close_after)" {
+    pub struct Ingest: RawIngest, "an ingest table (url, stream, vhost, mode, on_demand_close_after, transport)" {
         /// `ingest.url`: `rtsp://[user:password@]host[:port]/path` of the camera; the
         /// credentials answer its Basic or Digest challenge. Required.
         @check(check_url) @show(show_url)
@@ -52,6 +68,8 @@ section! {
         /// goes on after its last player left; a player who comes back meanwhile finds it
         /// still playing.
         on_demand_close_after_s: u32 = 10 => on_demand_close_after: Int<0, 3_600>;
+        /// `ingest.transport`: "tcp", "udp" or "auto".
+        transport: IngestTransport = IngestTransport::Tcp => transport: Keyword<IngestTransport>;
     }
     nested {}
     extra {}
@@ -204,12 +222,13 @@ pub(super) fn show_ingests(ingests: &[Ingest]) -> String {
         .iter()
         .map(|i| {
             format!(
-                "{}/{} <- {} ({}, on_demand_close_after {})",
+                "{}/{} <- {} ({}, on_demand_close_after {}, transport {})",
                 i.vhost,
                 i.stream,
                 show_url(&i.url),
                 i.mode.as_str(),
-                i.on_demand_close_after_s
+                i.on_demand_close_after_s,
+                i.transport.as_str()
             )
         })
         .collect();

@@ -54,7 +54,7 @@ pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
 pub use forward::{Destination, Destinations, Forward, MAX_DESTINATIONS};
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
-pub use ingest::{Ingest, IngestMode, MAX_INGESTS};
+pub use ingest::{Ingest, IngestMode, IngestTransport, MAX_INGESTS};
 pub use refer::{Domains, Refer};
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};

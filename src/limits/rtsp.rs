@@ -3,22 +3,40 @@
 //! `[[ingest]]` entries).
 
 use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
-use crate::config::Config;
-use crate::net::rtsp::READ_BUFFER;
-use crate::session::rtsp::{MAX_INPUT, MAX_TRACKS};
+use crate::config::{Config, IngestTransport};
+use crate::net::rtsp::{MAX_DATAGRAM, READ_BUFFER, RTCP_RECV_BUFFER, UDP_RECV_BUFFER};
+use crate::server::rtsp::status::{IngestStatus, MAX_ERROR_LEN};
+use crate::session::rtsp::{MAX_INPUT, MAX_TRACKS, REORDER_WINDOW};
 
 /// Per pulled camera: its read buffer, the session's input buffer (one RTSP message or
 /// interleaved frame being received, plus one read), one access unit being assembled per
 /// track (at most `rtmp.max_message_bytes`, the largest frame the hub takes from any
 /// publisher) and the connection's state. The frame an access unit becomes is the stream's,
-/// counted in the streams line.
+/// counted in the streams line. And its status for the API (`/api/v1/ingests`) with its last
+/// error.
 pub(super) fn term(config: &Config) -> Option<Term> {
     let ingests = config.ingests.len();
     if ingests == 0 {
         return None;
     }
     let frame = config.rtmp_max_message_bytes;
-    let per_camera = CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + MAX_TRACKS * frame;
+    let status = std::mem::size_of::<IngestStatus>() + MAX_ERROR_LEN;
+    let per_camera = CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + MAX_TRACKS * frame + status;
+    let mut lines = vec![BudgetLine {
+        what: "ingests",
+        formula: format!(
+            "{ingests} [[ingest]] x {} (read buffer {} + RTSP input {} + {MAX_TRACKS} \
+             tracks x access unit {} (rtmp.max_message_bytes) + state {} + API status {})",
+            kib(per_camera),
+            kib(READ_BUFFER),
+            kib(MAX_INPUT),
+            kib(frame),
+            kib(CONNECTION_BYTES),
+            kib(status),
+        ),
+        bytes: (ingests * per_camera) as u64,
+    }];
+    lines.extend(udp_line(config));
     Some(Term {
         protocol: "rtsp ingest",
         connection_bytes: 0,
@@ -27,19 +45,39 @@ pub(super) fn term(config: &Config) -> Option<Term> {
         publisher_pending_bytes: 0,
         frame_bytes: frame,
         send_buffer_bytes: 0,
-        lines: vec![BudgetLine {
-            what: "ingests",
-            formula: format!(
-                "{ingests} [[ingest]] x {} (read buffer {} + RTSP input {} + {MAX_TRACKS} \
-                 tracks x access unit {} (rtmp.max_message_bytes) + state {})",
-                kib(per_camera),
-                kib(READ_BUFFER),
-                kib(MAX_INPUT),
-                kib(frame),
-                kib(CONNECTION_BYTES),
-            ),
-            bytes: (ingests * per_camera) as u64,
-        }],
+        lines,
+    })
+}
+
+/// Per camera pulled over UDP (`transport = "udp"` or `"auto"`): the datagram buffer and a
+/// reorder window per track of datagrams at their largest. Its sockets' kernel receive
+/// buffers (RTP and RTCP per track, doubled by Linux) are kernel memory, named in the
+/// formula and not in the total.
+fn udp_line(config: &Config) -> Option<BudgetLine> {
+    let cameras = config
+        .ingests
+        .iter()
+        .filter(|i| i.transport != IngestTransport::Tcp)
+        .count();
+    if cameras == 0 {
+        return None;
+    }
+    let reorder = REORDER_WINDOW * MAX_DATAGRAM;
+    let per_camera = MAX_DATAGRAM + 1 + MAX_TRACKS * reorder;
+    // Linux books twice what is asked for.
+    let kernel = 2 * MAX_TRACKS * 2 * (UDP_RECV_BUFFER + RTCP_RECV_BUFFER);
+    Some(BudgetLine {
+        what: "ingest udp",
+        formula: format!(
+            "{cameras} [[ingest]] over UDP x {} (datagram buffer {} + {MAX_TRACKS} tracks x \
+             reorder window {REORDER_WINDOW} datagrams {}); kernel receive buffers {} a \
+             camera, not in the total",
+            kib(per_camera),
+            kib(MAX_DATAGRAM + 1),
+            kib(reorder),
+            kib(kernel),
+        ),
+        bytes: (cameras * per_camera) as u64,
     })
 }
 
@@ -69,5 +107,30 @@ mod tests {
             "{a:?}"
         );
         assert!(a.formula.contains("rtmp.max_message_bytes"), "{a:?}");
+    }
+
+    #[test]
+    fn a_camera_over_udp_costs_its_datagrams() {
+        let line = |transport: &str| {
+            let text = format!(
+                "[[ingest]]\nurl = \"rtsp://10.0.0.2/a\"\nstream = \"live/a\"\n\
+                 transport = \"{transport}\"\n"
+            );
+            let config = Config::from_toml_str(&text, "t").unwrap();
+            Limits::of(&config)
+                .budget()
+                .lines
+                .into_iter()
+                .find(|l| l.what == "ingest udp")
+        };
+        assert_eq!(line("tcp"), None);
+        let udp = line("udp").unwrap();
+        assert_eq!(Some(&udp), line("auto").as_ref());
+        // 2 KiB + 2 tracks x 32 x 2 KiB.
+        assert_eq!(udp.bytes, 2049 + 2 * 32 * 2048, "{udp:?}");
+        assert!(
+            udp.formula.contains("kernel receive buffers 1056 KiB"),
+            "{udp:?}"
+        );
     }
 }

@@ -7,27 +7,54 @@
 //!
 //! Viewers reach a waiting on-demand ingest through [`handle_hub_event`] (the hub's
 //! Watched/Unwatched events), not by polling.
+//!
+//! With `transport = "udp"` or `"auto"`, each attempt binds two UDP sockets per track (RTP,
+//! RTCP; an even/odd pair when the ports allow) before it connects, reads their datagrams
+//! beside the RTSP connection (only from the camera's address) and sends the session's
+//! receiver reports from the RTCP socket. `auto` falls back to TCP interleaved, at once and
+//! for the rest of the process (or until the API restarts the ingest), when the camera
+//! refuses UDP or no RTP comes over it.
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Notify;
 
 use super::sock::read_some;
 use super::{write_all, Clock, Shared};
-use crate::config::Ingest;
+use crate::config::{Ingest, IngestTransport};
 use crate::live::{HubEvent, StreamKey};
-use crate::server::rtsp::{client_config, client_id, stream_key, Backoff, Demand, Publisher};
-use crate::session::rtsp::{ClientSession, Event, State, MAX_READ};
+use crate::server::rtsp::{
+    client_config, client_id, stream_key, Backoff, Demand, IngestStatus, Publisher,
+};
+use crate::session::rtsp::{
+    self as rtsp_session, ClientSession, Event, State, MAX_READ, MAX_TRACKS,
+};
+use crate::wire::rtsp::header::Pair;
 
 /// Bytes read from a camera's socket at once. RAM: one buffer per connected camera (a camera
 /// sends all the time, so a buffer shared per thread would not save anything).
 pub const READ_BUFFER: usize = MAX_READ;
+
+/// Largest RTP or RTCP datagram taken from a camera; a longer one is dropped. Why: cameras
+/// packetize to an Ethernet MTU (1500 bytes; GStreamer 1400). RAM: one buffer per camera
+/// pulled over UDP.
+pub const MAX_DATAGRAM: usize = 2048;
+
+/// Kernel receive buffer asked for each RTP socket (`SO_RCVBUF`; Linux doubles it for its
+/// bookkeeping and caps it at `net.core.rmem_max`, 208 KiB by default). Why: a keyframe of a
+/// 4 Mbit/s camera is about 100 KiB sent at once, which must wait there while the thread
+/// serves other connections. RTCP sockets keep the kernel's minimum.
+pub const UDP_RECV_BUFFER: usize = 128 * 1024;
+
+/// Kernel receive buffer asked for each RTCP socket (a sender report every few seconds).
+pub const RTCP_RECV_BUFFER: usize = 4 * 1024;
 
 /// How long a write to the camera may block (our requests are small: a camera that does not
 /// take them is gone).
@@ -87,8 +114,21 @@ impl Drop for Connected<'_> {
 /// Starts one task per `[[ingest]]` of the config (read at start).
 pub fn start(shared: &Shared) {
     let config = shared.ctx.config();
+    let ingests = shared.ingests.clone();
+    shared.ctx.ingests.set_waker(Rc::new(move |index| {
+        if let Some(handle) = ingests.handles.borrow().get(index) {
+            handle.changed.notify_one();
+        }
+    }));
     for (index, ingest) in config.ingests.iter().enumerate() {
         let key = stream_key(&config, ingest);
+        let status = Rc::new(IngestStatus::new(
+            index,
+            &config,
+            ingest,
+            shared.clock.now_ms(),
+        ));
+        shared.ctx.ingests.push(status.clone());
         let handle = Rc::new(IngestHandle {
             watched: Cell::new(shared.ctx.hub.borrow().is_watched(&key)),
             key,
@@ -101,7 +141,7 @@ pub fn start(shared: &Shared) {
             ingest.url_for_log(),
             ingest.mode.as_str()
         );
-        tokio::task::spawn_local(run(shared.clone(), ingest.clone(), index, handle));
+        tokio::task::spawn_local(run(shared.clone(), ingest.clone(), index, handle, status));
     }
 }
 
@@ -126,20 +166,33 @@ enum End {
     Stopped,
     /// The camera redirected us; connect to the session's new target.
     Redirect,
+    /// The API asked for a restart: connect again now.
+    Restart,
 }
 
 /// One ingest, for the life of the process.
-async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHandle>) {
+async fn run(
+    shared: Shared,
+    ingest: Ingest,
+    index: usize,
+    handle: Rc<IngestHandle>,
+    status: Rc<IngestStatus>,
+) {
     let clock = shared.clock;
     let name = ingest.stream.clone();
     let mut demand = Demand::new(&ingest);
     let mut backoff = Backoff::default();
     let mut attempt: u64 = 0;
+    // `auto` gave up on UDP.
+    let mut tcp_fallback = false;
     let stopping = || shared.ingests.stopping.get();
     loop {
         demand.set_watched(handle.watched.get(), clock.now_ms());
         while !demand.wanted(clock.now_ms()) && !stopping() {
+            status.idle(clock.now_ms());
             handle.changed.notified().await;
+            // Nothing to restart while idle.
+            status.take_restart();
             demand.set_watched(handle.watched.get(), clock.now_ms());
         }
         if stopping() {
@@ -152,22 +205,46 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
             return;
         };
         attempt += 1;
+        status.connecting(clock.now_ms());
         log::info!(
             "ingest {name}: connecting to {} (attempt {attempt})",
             ingest.url_for_log()
         );
         let mut session = ClientSession::new(client, clock.now_ms());
-        let mut publisher = Publisher::new(handle.key.clone(), client_id(index));
+        session.set_ssrc(shared.rng.next_u64() as u32);
+        let want_udp = match ingest.transport {
+            IngestTransport::Tcp => false,
+            IngestTransport::Udp => true,
+            IngestTransport::Auto => !tcp_fallback,
+        };
+        let udp = if want_udp {
+            match bind_udp() {
+                Ok((sockets, ports)) => {
+                    session.set_udp(ports);
+                    sockets
+                }
+                Err(e) => {
+                    log::warn!("ingest {name}: no UDP ports ({e}); TCP interleaved this time");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let mut publisher =
+            Publisher::new(handle.key.clone(), client_id(index)).with_status(status.clone());
         let mut played = false;
         let result = loop {
             let r = pull(
                 &shared,
                 &name,
                 &handle,
+                &status,
                 &mut demand,
                 &mut session,
                 &mut publisher,
                 &mut played,
+                &udp,
             )
             .await;
             publisher.stop(&shared.ctx, clock.now_ms());
@@ -188,6 +265,19 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
             return;
         }
         match result {
+            Ok(End::Restart) => {
+                log::info!("ingest {name}: restarted by the API");
+                tcp_fallback = false;
+            }
+            Err(e)
+                if ingest.transport == IngestTransport::Auto
+                    && !udp.is_empty()
+                    && e.downcast_ref::<rtsp_session::Error>()
+                        .is_some_and(rtsp_session::Error::udp_blocked) =>
+            {
+                log::warn!("ingest {name}: {e}; falling back to TCP interleaved");
+                tcp_fallback = true;
+            }
             Ok(_) => {
                 log::info!(
                     "ingest {name}: stopped, no players for {} s",
@@ -203,10 +293,16 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
                     wait / 1000
                 );
                 let until = clock.now_ms() + wait;
+                status.backoff(clock.now_ms(), &e.to_string(), until);
                 while clock.now_ms() < until && !stopping() {
                     tokio::select! {
                         _ = tokio::time::sleep_until(clock.instant(until)) => {}
                         _ = handle.changed.notified() => {}
+                    }
+                    if status.take_restart() {
+                        log::info!("ingest {name}: restarted by the API");
+                        tcp_fallback = false;
+                        break;
                     }
                 }
             }
@@ -216,14 +312,17 @@ async fn run(shared: Shared, ingest: Ingest, index: usize, handle: Rc<IngestHand
 
 /// One connection to the camera (or to where it redirects), until it fails, is no longer
 /// wanted, or redirects.
+#[allow(clippy::too_many_arguments)]
 async fn pull(
     shared: &Shared,
     name: &str,
     handle: &IngestHandle,
+    status: &IngestStatus,
     demand: &mut Demand,
     session: &mut ClientSession,
     publisher: &mut Publisher,
     played: &mut bool,
+    udp: &[UdpSocket],
 ) -> Result<End, Box<dyn std::error::Error>> {
     let clock = shared.clock;
     let (host, port) = session.target();
@@ -241,12 +340,14 @@ async fn pull(
         shared,
         name,
         handle,
+        status,
         demand,
         session,
         publisher,
         played,
         &mut stream,
         peer,
+        udp,
     )
     .await
 }
@@ -272,21 +373,28 @@ async fn drive(
     shared: &Shared,
     name: &str,
     handle: &IngestHandle,
+    status: &IngestStatus,
     demand: &mut Demand,
     session: &mut ClientSession,
     publisher: &mut Publisher,
     played: &mut bool,
     stream: &mut TcpStream,
     peer: SocketAddr,
+    udp: &[UdpSocket],
 ) -> Result<End, Box<dyn std::error::Error>> {
     let clock: Clock = shared.clock;
     let mut buf = vec![0u8; READ_BUFFER];
+    // One byte more than the largest datagram taken, to tell a longer one.
+    let mut datagram = vec![0u8; if udp.is_empty() { 0 } else { MAX_DATAGRAM + 1 }];
     let mut out: Vec<Bytes> = Vec::new();
     loop {
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Playing { tracks } => {
-                    log::info!("ingest {name}: playing from {peer}: {tracks}");
+                    let transport = if session.over_udp() { "udp" } else { "tcp" };
+                    log::info!("ingest {name}: playing from {peer}: {tracks} over {transport}");
+                    status.playing(clock.now_ms(), session.track_stats().map(|(name, _)| name));
+                    status.set_transport(transport);
                     publish(shared, publisher).await?;
                     *played = true;
                 }
@@ -302,8 +410,22 @@ async fn drive(
             publisher.on_frame(frame);
         }
         let stopping = shared.ingests.stopping.get();
-        if session.state() != State::Closed && (stopping || !demand.wanted(clock.now_ms())) {
+        let restart = status.take_restart();
+        if session.state() != State::Closed
+            && (stopping || restart || !demand.wanted(clock.now_ms()))
+        {
             session.teardown(clock.now_ms());
+        }
+        while let Some((track, port, bytes)) = session.poll_datagram() {
+            if let Some(socket) = udp.get(2 * track + 1) {
+                // A report lost to a full socket buffer is not worth waiting for.
+                if socket
+                    .try_send_to(&bytes, SocketAddr::new(peer.ip(), port))
+                    .is_ok()
+                {
+                    publisher.sent(bytes.len());
+                }
+            }
         }
         out.extend(std::iter::from_fn(|| session.poll_transmit()));
         if !out.is_empty() {
@@ -315,7 +437,7 @@ async fn drive(
             publisher.sent(n);
         }
         if session.state() == State::Closed {
-            return Ok(End::Stopped);
+            return Ok(if restart { End::Restart } else { End::Stopped });
         }
         let deadline = match (session.poll_timeout(), demand.deadline()) {
             (Some(a), Some(b)) => a.min(b),
@@ -337,9 +459,74 @@ async fn drive(
             _ = tokio::time::sleep_until(clock.instant(deadline)) => {
                 session.handle_timeout(clock.now_ms())?;
             }
+            (index, received) = recv_any(udp, &mut datagram), if !udp.is_empty() => {
+                match received {
+                    Ok((n, from)) if from.ip() == peer.ip() && n <= MAX_DATAGRAM => {
+                        publisher.received(n);
+                        let payload = Bytes::copy_from_slice(&datagram[..n]);
+                        session.handle_datagram(clock.now_ms(), index / 2, index % 2 == 1, payload);
+                    }
+                    Ok((n, from)) => {
+                        log::debug!("ingest {name}: {n}-byte datagram from {from} dropped");
+                    }
+                    // ICMP port unreachable for a report, say: nothing to do.
+                    Err(e) => log::debug!("ingest {name}: UDP: {e}"),
+                }
+            }
             _ = handle.changed.notified() => {
                 demand.set_watched(handle.watched.get(), clock.now_ms());
             }
         }
     }
+}
+
+/// The next datagram on any of `sockets`: its index and length with its sender.
+async fn recv_any(
+    sockets: &[UdpSocket],
+    buf: &mut [u8],
+) -> (usize, io::Result<(usize, SocketAddr)>) {
+    std::future::poll_fn(|cx| {
+        for (i, socket) in sockets.iter().enumerate() {
+            let mut read = tokio::io::ReadBuf::new(buf);
+            match socket.poll_recv_from(cx, &mut read) {
+                Poll::Ready(Ok(from)) => return Poll::Ready((i, Ok((read.filled().len(), from)))),
+                Poll::Ready(Err(e)) => return Poll::Ready((i, Err(e))),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Two UDP sockets per track (RTP, RTCP), on any IPv4 address: an even port and the next
+/// when a few tries find such a pair (RFC 3550 §11), else any two.
+fn bind_udp() -> io::Result<(Vec<UdpSocket>, [Pair<u16>; MAX_TRACKS])> {
+    let mut sockets = Vec::with_capacity(2 * MAX_TRACKS);
+    let mut ports = [Pair::new(0, 0); MAX_TRACKS];
+    for pair in ports.iter_mut() {
+        let (rtp, rtcp) = bind_pair()?;
+        *pair = Pair::new(rtp.local_addr()?.port(), rtcp.local_addr()?.port());
+        for (socket, size) in [(rtp, UDP_RECV_BUFFER), (rtcp, RTCP_RECV_BUFFER)] {
+            // Best effort: the kernel's default works, only with less room for bursts.
+            let _ = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &size);
+            socket.set_nonblocking(true)?;
+            sockets.push(UdpSocket::from_std(socket)?);
+        }
+    }
+    Ok((sockets, ports))
+}
+
+fn bind_pair() -> io::Result<(std::net::UdpSocket, std::net::UdpSocket)> {
+    let any = |port| std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port));
+    for _ in 0..8 {
+        let rtp = any(0)?;
+        let port = rtp.local_addr()?.port();
+        if port % 2 == 0 && port < u16::MAX {
+            if let Ok(rtcp) = any(port + 1) {
+                return Ok((rtp, rtcp));
+            }
+        }
+    }
+    Ok((any(0)?, any(0)?))
 }

@@ -23,6 +23,7 @@
 //! | `/api/v1/clients[/{id}]` | GET, DELETE (kick) | `clients[..]` or `client{..}`; `?start=&count=` |
 //! | `/api/v1/dvrs` | GET, POST | recordings and recorders; POST `{"action":"start"\|"stop","vhost","app","stream"}` (ours; see `dvr`) |
 //! | `/api/v1/dvr/spans`, `/api/v1/dvr/playback` | GET | ours, answered by `server::http::playback` on the disk thread |
+//! | `/api/v1/ingests[/{id}]`, `/api/v1/ingests/{id}/restart` | GET, POST (restart) | ours: the `[[ingest]]` cameras and their state (see `ingests`) |
 //!
 //! Every success body starts with SRS's envelope `{"code":0,"server":"vid-..","service":"..",
 //! "pid":"1234",...}` (all three ids are strings in SRS 5+).
@@ -80,6 +81,8 @@
 
 #[cfg(feature = "dvr")]
 mod dvr;
+#[cfg(feature = "rtsp")]
+mod ingests;
 pub mod json;
 pub mod logins;
 mod media;
@@ -591,6 +594,10 @@ impl Api<'_> {
             if let Some(id) = rest_id(rest) {
                 return self.clients(method, id, query);
             }
+        }
+        #[cfg(feature = "rtsp")]
+        if let Some(rest) = path.strip_prefix("/api/v1/ingests").and_then(rest_id) {
+            return ingests::handle(self, method, rest);
         }
         #[cfg(feature = "dvr")]
         if let Some("") = path.strip_prefix("/api/v1/dvrs").and_then(rest_id) {

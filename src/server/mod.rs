@@ -82,6 +82,9 @@ pub struct ServerCtx {
     /// Failed API logins per address (`api::logins`).
     #[cfg(feature = "api")]
     pub logins: Rc<RefCell<api::logins::Logins>>,
+    /// Every `[[ingest]]`'s state, written by its driver, read by `/api/v1/ingests`.
+    #[cfg(feature = "rtsp")]
+    pub ingests: Rc<rtsp::IngestTable>,
 }
 
 impl ServerCtx {
@@ -108,6 +111,8 @@ impl ServerCtx {
             forwards: forward::Forwards::default(),
             #[cfg(feature = "api")]
             logins: Rc::default(),
+            #[cfg(feature = "rtsp")]
+            ingests: Rc::default(),
         }
     }
 

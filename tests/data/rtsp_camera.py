@@ -1,8 +1,14 @@
 #!/usr/bin/python3
 """A test IP camera: GStreamer's RTSP server with H.264 video and AAC audio.
 
-Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265]
+Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265] [--tcp-only]
+                      [--file CAMERA.mp4]
 --h265 sends H.265 (x265enc, rtph265pay) instead of H.264.
+--tcp-only offers RTP over the RTSP connection only (GstRTSPMediaFactory protocols): a SETUP
+asking for UDP gets 461 Unsupported Transport, as from a camera behind a firewall.
+Without it, UDP unicast and TCP interleaved are both served.
+--file serves an MP4 file's H.264 and AAC as they are (no encoding: ci/measure-rtsp-ingest
+compares the same bytes pulled over RTSP and published over RTMP), paced in real time, once.
 Prints "listening", then "client connected" / "client closed" per RTSP connection and
 "teardown" per TEARDOWN request (flushed), so a test can count the camera's clients. Runs
 until killed.
@@ -31,7 +37,7 @@ def say(line):
 
 def main():
     args = sys.argv[1:]
-    port, path, digest, video = args[0], "/cam", None, H264
+    port, path, digest, video, tcp_only, launch = args[0], "/cam", None, H264, False, None
     i = 1
     while i < len(args):
         if args[i] == "--path":
@@ -40,6 +46,15 @@ def main():
             digest, i = args[i + 1], i + 2
         elif args[i] == "--h265":
             video, i = H265, i + 1
+        elif args[i] == "--tcp-only":
+            tcp_only, i = True, i + 1
+        elif args[i] == "--file":
+            launch = (
+                "filesrc location=" + args[i + 1] + " ! qtdemux name=d "
+                "d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 "
+                "d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97"
+            )
+            i += 2
         else:
             sys.exit("unknown argument " + args[i])
     Gst.init(None)
@@ -47,8 +62,10 @@ def main():
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch("( " + VIDEO + video + AUDIO + " )")
+    factory.set_launch("( " + (launch or VIDEO + video + AUDIO) + " )")
     factory.set_shared(True)
+    if tcp_only:
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if digest:
         user, password = digest.split(":", 1)
         auth = GstRtspServer.RTSPAuth()

@@ -19,7 +19,16 @@
 //!
 //! * Transport: RTP over the RTSP connection (interleaved, `RTP/AVP/TCP`), channels `2i` and
 //!   `2i + 1` asked for track `i`; the channels the camera's SETUP reply names are used.
-//!   Interleaved frames on other channels and RTCP are counted and dropped.
+//!   Interleaved frames on other channels are counted and dropped. Or, after
+//!   [`ClientSession::set_udp`], UDP unicast (`RTP/AVP;unicast;client_port=`) to the ports
+//!   the driver bound: it hands each datagram to [`ClientSession::handle_datagram`], they go
+//!   through a reorder window of [`REORDER_WINDOW`] packets, and no RTP within
+//!   [`UDP_FIRST_PACKET_MS`] of PLAY is [`Error::NoUdp`] (the driver may then fall back to
+//!   TCP). A camera that answers a UDP SETUP with interleaved channels is followed.
+//! * RTCP: sender reports are read (for the receiver reports' delay fields); a receiver
+//!   report about each track goes to the camera every [`report::REPORT_INTERVAL_MS`]
+//!   (interleaved on the track's RTCP channel, or by [`ClientSession::poll_datagram`] to the
+//!   camera's RTCP port).
 //! * Tracks: the first video track we can carry (H.264, H.265) and the first audio track
 //!   (AAC `mpeg4-generic`, G.711 PCMA/PCMU, Opus), so at most [`MAX_TRACKS`]; every other
 //!   `m=` section is skipped with one log line (a hub stream has one video and one audio).
@@ -33,8 +42,9 @@
 //! * Memory: the input buffer holds at most one item being received (an RTSP message:
 //!   `MAX_HEAD_LEN + MAX_BODY_LEN`, an interleaved frame: 64 KiB) plus one read; each track at
 //!   most one access unit being assembled (`max_access_unit`).
-//! * Not supported: UDP and multicast transport, RTSP over HTTP, `rtsps://`, PAUSE, seeking.
+//! * Not supported: multicast transport, RTSP over HTTP, `rtsps://`, PAUSE, seeking.
 
+pub mod report;
 pub mod track;
 
 #[cfg(test)]
@@ -46,7 +56,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::media::Frame;
 use crate::wire::digest;
-use crate::wire::rtp::RtpPacket;
+use crate::wire::rtcp;
+use crate::wire::rtp::{Popped, Reorder, RtpPacket};
 use crate::wire::rtsp::header::{self, Challenge, Pair, Transport};
 use crate::wire::rtsp::url::{self, Url};
 use crate::wire::rtsp::{self, Item, Message, Method, RtspError, StartLine};
@@ -76,6 +87,15 @@ pub const MAX_READ: usize = 16 * 1024;
 /// Frames queued for the driver at most; a driver drains them after every call, so this only
 /// bounds a bug (the oldest are dropped). One read of [`MAX_READ`] bytes makes a few.
 const MAX_FRAMES: usize = 256;
+/// RTP packets a UDP track holds back at most to put them in order. Why: a LAN reorders a few
+/// packets at most; 32 datagrams of at most `net::rtsp::MAX_DATAGRAM` bytes bound the RAM.
+pub const REORDER_WINDOW: usize = 32;
+/// How long after PLAY the first RTP over UDP may take before the session gives up
+/// ([`Error::NoUdp`]). Why: a camera sends its first packets within a frame interval; three
+/// seconds tell a firewall from a slow start.
+pub const UDP_FIRST_PACKET_MS: u64 = 3_000;
+/// How long a gap in a UDP track's sequence is waited for once no packet comes.
+const REORDER_FLUSH_MS: u64 = 200;
 /// What we call ourselves in `User-Agent`.
 const USER_AGENT: &str = concat!("tinysrs/", env!("CARGO_PKG_VERSION"));
 
@@ -136,6 +156,25 @@ pub enum Error {
     /// More bytes than [`MAX_INPUT`] waiting (a driver bug).
     #[error("input buffer over {MAX_INPUT} bytes")]
     InputOverflow,
+    /// Playing over UDP and no RTP came within [`UDP_FIRST_PACKET_MS`].
+    #[error("no RTP over UDP within {UDP_FIRST_PACKET_MS} ms of PLAY (a firewall?)")]
+    NoUdp,
+}
+
+impl Error {
+    /// Whether TCP interleaved may work where UDP did not: the camera refused the UDP
+    /// transport (461 Unsupported Transport) or its UDP packets do not reach us.
+    pub fn udp_blocked(&self) -> bool {
+        matches!(
+            self,
+            Error::NoUdp
+                | Error::Status {
+                    method: "SETUP",
+                    status: 461,
+                    ..
+                }
+        )
+    }
 }
 
 /// What the session tells the driver.
@@ -186,11 +225,21 @@ enum Auth {
 #[derive(Debug)]
 struct SetupTrack {
     control: String,
-    /// Interleaved RTP channel (RTCP is the next one).
+    /// Interleaved RTP channel (RTCP is the next one); unused over UDP.
     channel: u8,
+    /// Over UDP: the camera's RTCP port when its SETUP reply named one (else no reports).
+    udp: Option<UdpTrack>,
     track: Track,
     /// The name of its codec for the log.
     name: &'static str,
+    reception: report::Reception,
+}
+
+/// The UDP side of a track.
+#[derive(Debug)]
+struct UdpTrack {
+    server_rtcp_port: Option<u16>,
+    reorder: Reorder,
 }
 
 /// The client side of one camera connection; see the module documentation.
@@ -230,6 +279,16 @@ pub struct ClientSession {
     pub other_frames: u64,
     /// Frames dropped because the driver did not take them (see [`MAX_FRAMES`]).
     pub dropped_frames: u64,
+    /// Over UDP: the client ports (RTP, RTCP) of each track, bound by the driver.
+    udp_ports: Option<[Pair<u16>; MAX_TRACKS]>,
+    /// RTP packets that came over UDP.
+    pub udp_packets: u64,
+    /// Datagrams for the driver: (track, RTCP bytes for the camera's RTCP port).
+    datagrams: VecDeque<(usize, u16, Bytes)>,
+    /// Our SSRC in receiver reports.
+    ssrc: u32,
+    playing_since_ms: u64,
+    next_report_ms: u64,
 }
 
 impl ClientSession {
@@ -265,6 +324,133 @@ impl ClientSession {
             first_packet_ms: None,
             other_frames: 0,
             dropped_frames: 0,
+            udp_ports: None,
+            udp_packets: 0,
+            datagrams: VecDeque::new(),
+            ssrc: 0x7473_7273,
+            playing_since_ms: now_ms,
+            next_report_ms: u64::MAX,
+        }
+    }
+
+    /// Asks for RTP over UDP to `client_ports` (RTP, RTCP of each track) instead of TCP
+    /// interleaved. Call before [`ClientSession::handle_connected`].
+    pub fn set_udp(&mut self, client_ports: [Pair<u16>; MAX_TRACKS]) {
+        self.udp_ports = Some(client_ports);
+    }
+
+    /// Our SSRC in receiver reports (the driver draws it).
+    pub fn set_ssrc(&mut self, ssrc: u32) {
+        self.ssrc = ssrc;
+    }
+
+    /// Whether the tracks set up came over UDP (all of them; the driver keeps its sockets).
+    pub fn over_udp(&self) -> bool {
+        !self.tracks.is_empty() && self.tracks.iter().all(|t| t.udp.is_some())
+    }
+
+    /// A datagram that came to the RTP (`rtcp` false) or RTCP port of track `index`.
+    pub fn handle_datagram(&mut self, now_ms: u64, index: usize, rtcp: bool, payload: Bytes) {
+        if !matches!(self.state, State::Play | State::Playing) {
+            return;
+        }
+        let Some(t) = self.tracks.get(index) else {
+            return;
+        };
+        if t.udp.is_none() {
+            return;
+        }
+        if rtcp {
+            self.handle_rtcp(now_ms, index, &payload);
+            return;
+        }
+        let packet = match RtpPacket::decode(payload) {
+            Ok(p) => p,
+            Err(e) => {
+                log::debug!("RTSP {}: UDP {e}", self.request_url);
+                return;
+            }
+        };
+        self.udp_packets += 1;
+        let rate = self.tracks[index].track.format().clock_rate();
+        self.tracks[index].reception.packet(
+            packet.ssrc,
+            packet.sequence,
+            packet.timestamp,
+            rate,
+            now_ms,
+        );
+        self.last_media_ms = now_ms;
+        if let Some(udp) = self.tracks[index].udp.as_mut() {
+            udp.reorder.push(packet);
+        }
+        self.drain_reorder(now_ms, index);
+    }
+
+    /// The next RTCP datagram for the camera: (track, the camera's RTCP port, bytes).
+    pub fn poll_datagram(&mut self) -> Option<(usize, u16, Bytes)> {
+        self.datagrams.pop_front()
+    }
+
+    fn drain_reorder(&mut self, now_ms: u64, index: usize) {
+        loop {
+            let Some(popped) = self.tracks[index]
+                .udp
+                .as_mut()
+                .and_then(|u| u.reorder.pop())
+            else {
+                break;
+            };
+            if let Popped::Packet(packet) = popped {
+                self.handle_rtp(now_ms, index, &packet);
+            }
+            // A loss shows as a sequence gap to the depacketizer, which drops the broken
+            // access unit.
+        }
+    }
+
+    /// RTCP from the camera: its sender reports' times, for our receiver reports.
+    fn handle_rtcp(&mut self, now_ms: u64, index: usize, payload: &[u8]) {
+        for packet in rtcp::packets(payload) {
+            match packet {
+                Ok(rtcp::Packet::SenderReport(sr)) => {
+                    self.tracks[index]
+                        .reception
+                        .sender_report(sr.ssrc, sr.ntp.middle32(), now_ms)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log::debug!("RTSP {}: {e}", self.request_url);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A receiver report about each track that received something: interleaved, or queued
+    /// for [`ClientSession::poll_datagram`].
+    fn send_reports(&mut self, now_ms: u64) {
+        for index in 0..self.tracks.len() {
+            let Some(block) = self.tracks[index].reception.block(now_ms) else {
+                continue;
+            };
+            let bytes = report::receiver_report(self.ssrc, vec![block]);
+            let t = &self.tracks[index];
+            match &t.udp {
+                Some(udp) => {
+                    if let Some(port) = udp.server_rtcp_port {
+                        self.datagrams.push_back((index, port, bytes));
+                    }
+                }
+                None => {
+                    let mut out =
+                        BytesMut::with_capacity(rtsp::INTERLEAVED_HEADER_LEN + bytes.len());
+                    if rtsp::encode_interleaved(t.channel.wrapping_add(1), &bytes, &mut out).is_ok()
+                    {
+                        self.outbox.push_back(out.freeze());
+                    }
+                }
+            }
         }
     }
 
@@ -323,10 +509,19 @@ impl ClientSession {
             | State::Describe
             | State::Setup(_)
             | State::Play => Some(self.deadline_from_ms + self.config.request_timeout_ms),
-            State::Playing => Some(
-                self.next_keepalive_ms
-                    .min(self.last_media_ms + self.config.media_timeout_ms),
-            ),
+            State::Playing => {
+                let mut t = self
+                    .next_keepalive_ms
+                    .min(self.last_media_ms + self.config.media_timeout_ms)
+                    .min(self.next_report_ms);
+                if self.over_udp() && self.udp_packets == 0 {
+                    t = t.min(self.playing_since_ms + UDP_FIRST_PACKET_MS);
+                }
+                if self.reorder_holds() {
+                    t = t.min(self.last_media_ms + REORDER_FLUSH_MS);
+                }
+                Some(t)
+            }
             State::Redirected | State::Closed => None,
         }
     }
@@ -351,8 +546,26 @@ impl ClientSession {
                 }
             }
             State::Playing => {
+                if self.over_udp()
+                    && self.udp_packets == 0
+                    && now_ms >= self.playing_since_ms + UDP_FIRST_PACKET_MS
+                {
+                    return Err(Error::NoUdp);
+                }
                 if now_ms >= self.last_media_ms + self.config.media_timeout_ms {
                     return Err(Error::Timeout("no media from the camera"));
+                }
+                if self.reorder_holds() && now_ms >= self.last_media_ms + REORDER_FLUSH_MS {
+                    for index in 0..self.tracks.len() {
+                        if let Some(u) = self.tracks[index].udp.as_mut() {
+                            u.reorder.flush();
+                        }
+                        self.drain_reorder(now_ms, index);
+                    }
+                }
+                if now_ms >= self.next_report_ms {
+                    self.send_reports(now_ms);
+                    self.next_report_ms = now_ms + report::REPORT_INTERVAL_MS;
                 }
                 if now_ms >= self.next_keepalive_ms {
                     let method = if self.get_parameter {
@@ -392,6 +605,12 @@ impl ClientSession {
             self.send(now_ms, Method::Teardown, url, Vec::new());
         }
         self.state = State::Closed;
+    }
+
+    fn reorder_holds(&self) -> bool {
+        self.tracks
+            .iter()
+            .any(|t| t.udp.as_ref().is_some_and(|u| u.reorder.held() > 0))
     }
 
     fn schedule_keepalive(&mut self, now_ms: u64) {
@@ -685,7 +904,10 @@ impl ClientSession {
         if let Some((control, _, _)) = self.to_setup.front() {
             let index = self.tracks.len();
             let first = (2 * index) as u8;
-            let transport = Transport::tcp(Pair::new(first, first + 1)).encode();
+            let transport = match self.udp_ports {
+                Some(ports) => Transport::udp(ports[index]).encode(),
+                None => Transport::tcp(Pair::new(first, first + 1)).encode(),
+            };
             self.state = State::Setup(index);
             let url = control.clone();
             self.send(now_ms, Method::Setup, url, vec![("Transport", transport)]);
@@ -713,25 +935,34 @@ impl ClientSession {
         self.session_timeout_s = session.timeout_or_default();
         self.session_id = Some(session.id);
         let index = self.tracks.len();
-        let channel = m
-            .transports()
-            .iter()
-            .find_map(|t| t.interleaved)
-            .map_or((2 * index) as u8, |p| p.first);
-        if m.transports()
-            .iter()
-            .any(|t| t.lower == header::Lower::Udp && t.interleaved.is_none())
-        {
-            return Err(Error::BadReply {
-                method: "SETUP",
-                what: "the camera chose UDP; only TCP interleaved is supported",
-            });
-        }
+        let transports = m.transports();
+        let interleaved = transports.iter().find_map(|t| t.interleaved);
+        let channel = interleaved.map_or((2 * index) as u8, |p| p.first);
+        let chose_udp =
+            interleaved.is_none() && transports.iter().any(|t| t.lower == header::Lower::Udp);
+        let udp = match (self.udp_ports.is_some(), chose_udp) {
+            (true, true) => Some(UdpTrack {
+                server_rtcp_port: transports.iter().find_map(|t| {
+                    t.server_port
+                        .map(|p| p.second.unwrap_or(p.first.wrapping_add(1)))
+                }),
+                reorder: Reorder::new(REORDER_WINDOW),
+            }),
+            (false, true) => {
+                return Err(Error::BadReply {
+                    method: "SETUP",
+                    what: "the camera chose UDP when TCP interleaved was asked for",
+                })
+            }
+            (_, false) => None,
+        };
         self.tracks.push(SetupTrack {
             control,
             channel,
+            udp,
             track,
             name,
+            reception: report::Reception::default(),
         });
         Ok(())
     }
@@ -751,6 +982,8 @@ impl ClientSession {
         }
         self.state = State::Playing;
         self.last_media_ms = now_ms;
+        self.playing_since_ms = now_ms;
+        self.next_report_ms = now_ms + report::REPORT_INTERVAL_MS;
         self.schedule_keepalive(now_ms);
         let tracks = self
             .tracks
@@ -762,7 +995,20 @@ impl ClientSession {
     }
 
     fn handle_interleaved(&mut self, now_ms: u64, channel: u8, payload: Bytes) {
-        let Some(t) = self.tracks.iter_mut().find(|t| t.channel == channel) else {
+        let tcp = |t: &SetupTrack| t.udp.is_none();
+        let Some(index) = self
+            .tracks
+            .iter()
+            .position(|t| tcp(t) && t.channel == channel)
+        else {
+            // RTCP is counted here too, and read for its sender reports.
+            if let Some(index) = self
+                .tracks
+                .iter()
+                .position(|t| tcp(t) && t.channel.wrapping_add(1) == channel)
+            {
+                self.handle_rtcp(now_ms, index, &payload);
+            }
             self.other_frames += 1;
             return;
         };
@@ -774,8 +1020,22 @@ impl ClientSession {
             }
         };
         self.last_media_ms = now_ms;
+        let rate = self.tracks[index].track.format().clock_rate();
+        self.tracks[index].reception.packet(
+            packet.ssrc,
+            packet.sequence,
+            packet.timestamp,
+            rate,
+            now_ms,
+        );
+        self.handle_rtp(now_ms, index, &packet);
+    }
+
+    /// An RTP packet of track `index`, in order: its frames go to the driver's queue.
+    fn handle_rtp(&mut self, now_ms: u64, index: usize, packet: &RtpPacket) {
+        let t = &mut self.tracks[index];
         let start = *self.first_packet_ms.get_or_insert(now_ms);
-        if let Err(e) = t.track.push(&packet, now_ms - start, &mut self.made) {
+        if let Err(e) = t.track.push(packet, now_ms - start, &mut self.made) {
             log::debug!("RTSP {}: {} {e}", self.request_url, t.name);
         }
         for frame in self.made.drain(..) {

@@ -67,6 +67,8 @@ impl Cam {
             at += used;
             match item {
                 Item::Message(m) => out.push(m),
+                // Receiver reports go on a track's RTCP channel (odd); nothing else does.
+                Item::Interleaved { channel, .. } if channel % 2 == 1 => {}
                 Item::Interleaved { .. } => panic!("the client sent media"),
             }
         }
@@ -261,11 +263,18 @@ fn gstreamer_camera_is_set_up_track_by_track_and_played() {
     assert_eq!(c.s.other_frames, 1);
 
     // Keepalive: GET_PARAMETER (listed in Public) with the session, every 30 s (timeout 60);
-    // no media for 20 s is the first deadline until media comes.
-    assert_eq!(c.s.poll_timeout(), Some(100 + 20_000));
+    // a receiver report every 5 s (on the RTCP channels, which `sent` skips); no media for
+    // 20 s is an error.
+    assert_eq!(c.s.poll_timeout(), Some(5_000));
+    c.s.handle_timeout(5_000).unwrap();
+    c.s.handle_timeout(10_000).unwrap();
+    assert_eq!(c.s.poll_timeout(), Some(15_000));
     c.now = 15_000;
     c.s.handle_bytes(15_000, &rtp(2, 97, 12, 3048, true, &aac_payload(&[1])))
         .unwrap();
+    for t in [15_000, 20_000, 25_000] {
+        c.s.handle_timeout(t).unwrap();
+    }
     assert_eq!(c.s.poll_timeout(), Some(30_000));
     c.s.handle_timeout(30_000 - 1).unwrap();
     assert!(c.sent().is_empty());
@@ -713,4 +722,169 @@ fn urls_and_challenges_too_long_to_send_back_are_refused() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("too long"), "{err}");
+}
+
+/// Through PLAY over UDP with GStreamer's replies (client ports 5000-5003, server ports
+/// 6000-6003).
+fn play_gstreamer_udp() -> Cam {
+    let mut s = ClientSession::new(config("rtsp://127.0.0.1:23230/cam"), 0);
+    s.set_udp([Pair::new(5000, 5001), Pair::new(5002, 5003)]);
+    s.set_ssrc(0xabcd);
+    s.handle_connected(0);
+    let mut c = Cam { s, now: 0 };
+    c.answer("200 OK", GSTREAMER_PUBLIC, "").unwrap();
+    c.answer(
+        "200 OK",
+        "Content-Type: application/sdp\r\nContent-Base: rtsp://127.0.0.1:23230/cam/\r\n",
+        GSTREAMER_SDP,
+    )
+    .unwrap();
+    for i in 0..2u16 {
+        let req = c.request();
+        let asked = req.header("Transport").unwrap().to_owned();
+        assert_eq!(
+            asked,
+            format!(
+                "RTP/AVP;unicast;client_port={}-{}",
+                5000 + 2 * i,
+                5001 + 2 * i
+            )
+        );
+        let cseq = req.cseq().unwrap();
+        // GStreamer 1.22's reply.
+        c.reply(&format!(
+            "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nTransport: RTP/AVP;unicast;client_port={}-{};\
+             server_port={}-{};ssrc=BA95DEC1;mode=\"PLAY\"\r\nSession: NNiPTE2aB3aS8P_V;timeout=60\r\n\r\n",
+            5000 + 2 * i,
+            5001 + 2 * i,
+            6000 + 2 * i,
+            6001 + 2 * i
+        ))
+        .unwrap();
+    }
+    c.answer("200 OK", "Session: NNiPTE2aB3aS8P_V\r\n", "")
+        .unwrap();
+    assert_eq!(c.s.state(), State::Playing);
+    assert!(c.s.over_udp());
+    c
+}
+
+/// An RTP datagram (the interleaved frame without its 4-byte header).
+fn datagram(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Bytes {
+    Bytes::from(rtp(0, pt, seq, ts, true, payload)[4..].to_vec())
+}
+
+#[test]
+fn udp_packets_are_put_in_order_and_reported_to_the_cameras_rtcp_port() {
+    let mut c = play_gstreamer_udp();
+    // AAC on track 1, the second and third swapped on the way.
+    for seq in [10u16, 12, 11] {
+        let au = [0x21, seq as u8];
+        c.s.handle_datagram(
+            100,
+            1,
+            false,
+            datagram(97, seq, u32::from(seq) * 1024, &aac_payload(&au)),
+        );
+    }
+    let frames = c.frames();
+    let raw: Vec<u8> = frames
+        .iter()
+        .filter(|f| f.data.len() == 4 && f.data[1] == 0x01)
+        .map(|f| f.data[3])
+        .collect();
+    assert_eq!(raw, [10, 11, 12], "{frames:?}");
+    // A datagram for a track that does not exist, or garbage: dropped.
+    c.s.handle_datagram(100, 5, false, datagram(97, 13, 0, &[1]));
+    c.s.handle_datagram(100, 1, false, Bytes::from_static(&[1, 2]));
+    // The camera's sender report, then our receiver report 5 s after PLAY, about the track
+    // that received (the video track got nothing: no block, no report).
+    let sr = rtcp::Packet::SenderReport(rtcp::SenderReport {
+        ssrc: 0x1234_5678,
+        ntp: rtcp::NtpTimestamp(0x0000_1111_2222_0000),
+        rtp_timestamp: 0,
+        packet_count: 3,
+        octet_count: 30,
+        reports: Vec::new(),
+    });
+    let mut b = BytesMut::new();
+    rtcp::encode_compound(&[sr], &mut b).unwrap();
+    c.s.handle_datagram(1_000, 1, true, b.freeze());
+    assert_eq!(c.s.poll_timeout(), Some(5_000));
+    c.s.handle_timeout(5_000).unwrap();
+    let (track, port, bytes) = c.s.poll_datagram().expect("a report");
+    assert_eq!((track, port), (1, 6003));
+    assert!(c.s.poll_datagram().is_none());
+    let Some(Ok(rtcp::Packet::ReceiverReport(rr))) = rtcp::packets(&bytes).next() else {
+        panic!("not an RR: {bytes:?}");
+    };
+    assert_eq!(rr.ssrc, 0xabcd);
+    let block = rr.reports[0];
+    assert_eq!(
+        (block.ssrc, block.highest_sequence, block.cumulative_lost),
+        (0x1234_5678, 12, 0)
+    );
+    assert_eq!(
+        (block.last_sr, block.delay_since_last_sr),
+        (0x1111_2222, 4 * 65_536)
+    );
+    assert!(c.sent().is_empty(), "nothing on the RTSP connection");
+    assert_eq!(c.s.poll_timeout(), Some(10_000));
+}
+
+#[test]
+fn no_rtp_over_udp_within_3_s_is_an_error_that_asks_for_tcp() {
+    let mut c = play_gstreamer_udp();
+    assert_eq!(c.s.poll_timeout(), Some(UDP_FIRST_PACKET_MS));
+    c.s.handle_timeout(UDP_FIRST_PACKET_MS - 1).unwrap();
+    let err = c.s.handle_timeout(UDP_FIRST_PACKET_MS).unwrap_err();
+    assert_eq!(err, Error::NoUdp);
+    assert!(err.udp_blocked());
+    // A packet in time: no such deadline.
+    let mut c = play_gstreamer_udp();
+    c.s.handle_datagram(10, 0, false, datagram(96, 1, 0, PPS));
+    c.s.handle_timeout(UDP_FIRST_PACKET_MS).unwrap();
+    assert!(c.s.poll_timeout().unwrap() > UDP_FIRST_PACKET_MS);
+}
+
+#[test]
+fn a_camera_that_refuses_udp_says_461_which_asks_for_tcp() {
+    let mut s = ClientSession::new(config("rtsp://127.0.0.1:23230/cam"), 0);
+    s.set_udp([Pair::new(5000, 5001), Pair::new(5002, 5003)]);
+    s.handle_connected(0);
+    let mut c = Cam { s, now: 0 };
+    c.answer("200 OK", GSTREAMER_PUBLIC, "").unwrap();
+    c.answer(
+        "200 OK",
+        "Content-Type: application/sdp\r\nContent-Base: rtsp://127.0.0.1:23230/cam/\r\n",
+        GSTREAMER_SDP,
+    )
+    .unwrap();
+    let err = c.answer("461 Unsupported transport", "", "").unwrap_err();
+    assert!(err.udp_blocked(), "{err}");
+    // Other failures do not.
+    assert!(!Error::Timeout("no reply to SETUP").udp_blocked());
+}
+
+#[test]
+fn tcp_tracks_get_receiver_reports_on_their_rtcp_channel() {
+    let (mut c, _) = play_gstreamer();
+    c.s.handle_bytes(50, &rtp(2, 97, 10, 0, true, &aac_payload(&[0x21, 0])))
+        .unwrap();
+    let _ = c.frames();
+    let _ = c.sent();
+    assert_eq!(c.s.poll_timeout(), Some(5_000));
+    c.s.handle_timeout(5_000).unwrap();
+    let mut bytes = BytesMut::new();
+    while let Some(b) = c.s.poll_transmit() {
+        bytes.put_slice(&b);
+    }
+    let Some((Item::Interleaved { channel, payload }, _)) = decode(&bytes).unwrap() else {
+        panic!("no report: {bytes:?}");
+    };
+    assert_eq!(channel, 3);
+    assert!(matches!(
+        rtcp::packets(&payload).next(),
+        Some(Ok(rtcp::Packet::ReceiverReport(rr))) if rr.reports[0].highest_sequence == 10
+    ));
 }

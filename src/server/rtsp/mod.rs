@@ -12,6 +12,7 @@
 //!   viewers from the hub's Watched/Unwatched events.
 //! * [`Backoff`]: the wait before a reconnect, 1 s doubling to 30 s, back to 1 s once the
 //!   camera played.
+//! * [`status`]: each ingest's state for `/api/v1/ingests`, and the restart the API asks for.
 //!
 //! Hooks: before it publishes, an ingest asks the vhost's `on_publish` hooks
 //! ([`Publisher::on_publish_call`]; a refusal fails the pull, which backs off and retries) and
@@ -30,6 +31,10 @@ use crate::server::stats::{ClientKind, ClientRecord, Registration};
 use crate::server::{ConnLog, ServerCtx};
 use crate::session::rtsp::ClientConfig;
 use crate::wire::rtsp::url::Url;
+
+pub mod status;
+
+pub use status::{IngestState, IngestStatus, IngestTable};
 
 /// First wait before reconnecting to a camera that failed.
 pub const BACKOFF_MIN_MS: u64 = 1_000;
@@ -80,6 +85,8 @@ pub struct Publisher {
     client: ClientId,
     source: Option<Rc<RefCell<Source>>>,
     registration: Option<Registration>,
+    /// The ingest's status for the API, which counts the bytes of every connection.
+    status: Option<Rc<IngestStatus>>,
 }
 
 impl Publisher {
@@ -89,7 +96,14 @@ impl Publisher {
             client,
             source: None,
             registration: None,
+            status: None,
         }
+    }
+
+    /// Counts the bytes received into `status` too.
+    pub fn with_status(mut self, status: Rc<IngestStatus>) -> Publisher {
+        self.status = Some(status);
+        self
     }
 
     /// The connection to the camera at `peer` is up: a client of the registry from now on.
@@ -101,6 +115,9 @@ impl Publisher {
 
     /// Bytes received from the camera, for the stream's and the client's counts.
     pub fn received(&self, bytes: usize) {
+        if let Some(s) = &self.status {
+            s.received(bytes);
+        }
         if let Some(r) = &self.registration {
             r.record.recv.add(bytes as u64);
         }
