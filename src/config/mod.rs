@@ -469,6 +469,20 @@ section! {
         rtmp_max_pending_bytes: usize = 6 * 1024 * 1024
             => max_pending_bytes: Int<65_536, 1_073_741_824>;
     }
+    table exporter: RawExporter, "a table of Prometheus exporter settings" {
+        /// `exporter.enabled` (SRS 5: `exporter.enabled`): `/metrics` in Prometheus's text
+        /// format on the HTTP server and the API's port (and on `exporter.listen` if set).
+        @check(compiled_in(cfg!(feature = "metrics"), "metrics"))
+        exporter_enabled: bool = false => enabled: Spanned<bool>;
+        /// `exporter.listen` (SRS: `exporter.listen`, 9972 there): `/metrics` also on a port
+        /// of its own, which serves nothing else. Off unless written. Needs a restart.
+        @restart
+        exporter_listen: Option<SocketAddr> = None => listen: Listen;
+        /// `exporter.label` (SRS: `exporter.label`): a `label` label on `srs_build_info`.
+        exporter_label: String = String::new() => label: String;
+        /// `exporter.tag` (SRS: `exporter.tag`): a `tag` label on `srs_build_info`.
+        exporter_tag: String = String::new() => tag: String;
+    }
     nested {
         /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
         http: HttpServer => http_server;

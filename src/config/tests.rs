@@ -1224,6 +1224,7 @@ mod shipped_example {
                 "http_server.enabled",
                 "http_server.listen",
                 "http_api.listen",
+                "exporter.listen",
                 "gb28181.invite",
                 "gb28181.on_demand_grace",
                 "ingest",

@@ -27,6 +27,8 @@ mod hls;
 mod hooks;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(feature = "rtmp")]
 mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -53,6 +55,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     dvr::line,
     #[cfg(feature = "hooks")]
     hooks::line,
+    #[cfg(feature = "metrics")]
+    metrics::line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

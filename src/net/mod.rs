@@ -102,6 +102,8 @@ enum Protocol {
     Http,
     /// The API's own port (`http_api.listen`): HTTP with the API's route table.
     Api,
+    /// The exporter's own port (`exporter.listen`): HTTP with `/metrics` only.
+    Metrics,
 }
 
 /// What every connection task gets.
@@ -155,6 +157,13 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         |a: std::net::SocketAddr| http.is_some() && a == config.http.listen && a.port() != 0;
     let api = match config.api.listen {
         Some(addr) if config.api.enabled && !same_as_http(addr) => Some(bind(addr).await?),
+        _ => None,
+    };
+    // `/metrics` on a port of its own (SRS's exporter.listen).
+    let metrics = match config.exporter_listen {
+        Some(addr) if config.exporter_enabled && cfg!(feature = "metrics") => {
+            Some(bind(addr).await?)
+        }
         _ => None,
     };
     let user = config.user.clone();
@@ -226,6 +235,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if let Some(l) = &api {
         log::info!("HTTP API listening on {}", l.local_addr()?);
     }
+    if let Some(l) = &metrics {
+        log::info!("metrics listening on {}", l.local_addr()?);
+    }
     if let Some(l) = &rtmp {
         log::info!("RTMP listening on {}", l.local_addr()?);
     }
@@ -241,6 +253,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             a = accept(&rtmp) => (a, Protocol::Rtmp),
             a = accept(&http) => (a, Protocol::Http),
             a = accept(&api) => (a, Protocol::Api),
+            a = accept(&metrics) => (a, Protocol::Metrics),
             _ = hangup.recv() => {
                 reload(&ctx, config_path.as_deref());
                 continue;
@@ -279,6 +292,11 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             #[cfg(feature = "api")]
             Protocol::Api => {
                 let site = &crate::server::http::API_SITE;
+                tokio::task::spawn_local(http::run(stream, peer, id, &shared, site, guards));
+            }
+            #[cfg(feature = "metrics")]
+            Protocol::Metrics => {
+                let site = &crate::server::http::METRICS_SITE;
                 tokio::task::spawn_local(http::run(stream, peer, id, &shared, site, guards));
             }
             #[allow(unreachable_patterns)]

@@ -83,7 +83,7 @@ mod dvr;
 pub mod logins;
 mod media;
 pub(crate) mod objects;
-mod system;
+pub(crate) mod system;
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,8 @@ pub mod hls;
 pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -69,6 +71,9 @@ pub struct ServerCtx {
     /// Failed API logins per address (`api::logins`).
     #[cfg(feature = "api")]
     pub logins: Rc<RefCell<api::logins::Logins>>,
+    /// `/metrics` scrapes being answered (at most `metrics::MAX_SCRAPES`).
+    #[cfg(feature = "metrics")]
+    pub scrapes: Gauge,
 }
 
 impl ServerCtx {
@@ -89,6 +94,8 @@ impl ServerCtx {
             hooks: hooks::Hooks::default(),
             #[cfg(feature = "api")]
             logins: Rc::default(),
+            #[cfg(feature = "metrics")]
+            scrapes: Gauge::default(),
         }
     }
 
