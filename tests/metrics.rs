@@ -201,3 +201,109 @@ fn metrics_need_the_api_credentials() {
         .unwrap()
         .contains("\nsrs_streams 0\n"));
 }
+
+/// One request the heartbeat listener received: when, its head, its body.
+type Beat = (Instant, String, String);
+
+/// A one-thread HTTP server on `port` that records requests and answers `0` (SRS's "ok"),
+/// until `count` requests or `timeout`.
+fn record_posts(port: u16, count: usize, timeout: Duration) -> std::thread::JoinHandle<Vec<Beat>> {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind 31202");
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let end = Instant::now() + timeout;
+        let mut beats = Vec::new();
+        while beats.len() < count && Instant::now() < end {
+            let mut c = match listener.accept() {
+                Ok((c, _)) => c,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            c.set_nonblocking(false).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let at = Instant::now();
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = c.read(&mut buf).unwrap_or(0);
+                bytes.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len || n == 0 {
+                        break (head.to_owned(), body.to_owned());
+                    }
+                } else if n == 0 {
+                    break (text, String::new());
+                }
+            };
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0");
+            beats.push((at, head, body));
+        }
+        beats
+    })
+}
+
+#[test]
+fn the_heartbeat_posts_srs_body_every_interval() {
+    let _guard = serial();
+    const PORT: u16 = 31202;
+    let posts = record_posts(PORT, 3, Duration::from_secs(10));
+    let server = Server::start(&format!(
+        "[heartbeat]\nenabled = true\ninterval = 1.0\n\
+         url = \"http://127.0.0.1:{PORT}/api/v1/servers\"\ndevice_id = \"box-7\"\n\
+         summaries = true\nports = true\n"
+    ));
+    let beats = posts.join().unwrap();
+    assert_eq!(beats.len(), 3, "{}", server.log());
+    for pair in beats.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(700) && gap <= Duration::from_millis(1500),
+            "{gap:?}"
+        );
+    }
+    let (_, head, body) = &beats[2];
+    assert!(
+        head.starts_with("POST /api/v1/servers HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_str(body).expect(body);
+    assert_eq!(v["device_id"], "box-7");
+    assert_eq!(v["ip"], "127.0.0.1");
+    assert!(v["server"].as_str().unwrap().starts_with("vid-"), "{v}");
+    assert_eq!(v["service"].as_str().unwrap().len(), 8, "{v}");
+    assert_eq!(v["pid"], server.pid().to_string());
+    assert_eq!(v["summaries"]["self"]["pid"], server.pid());
+    assert!(
+        v["summaries"]["system"]["cpus"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert_eq!(v["rtmp"], serde_json::json!(["127.0.0.1:0"]));
+    assert_eq!(v["http"], serde_json::json!(["127.0.0.1:0"]));
+    assert_eq!(v["api"], serde_json::json!(["127.0.0.1:0"]));
+    // SRS's keys in SRS's order.
+    let keys: Vec<&str> = body
+        .match_indices("\":")
+        .map(|(i, _)| i)
+        .take(5)
+        .map(|i| &body[body[..i].rfind('"').unwrap() + 1..i])
+        .collect();
+    assert_eq!(
+        keys,
+        ["device_id", "ip", "server", "service", "pid"],
+        "{body}"
+    );
+    assert!(!server.log().contains("failed"), "{}", server.log());
+}

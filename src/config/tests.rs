@@ -1225,6 +1225,8 @@ mod shipped_example {
                 "http_server.listen",
                 "http_api.listen",
                 "exporter.listen",
+                "heartbeat.interval",
+                "heartbeat.url",
                 "gb28181.invite",
                 "gb28181.on_demand_grace",
                 "ingest",

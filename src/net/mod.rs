@@ -6,6 +6,8 @@ pub mod disk;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
 #[cfg(feature = "hooks")]
+mod heartbeat;
+#[cfg(feature = "hooks")]
 pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
@@ -217,6 +219,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
                 .unwrap_or_default(),
         },
     );
+    #[cfg(feature = "hooks")]
+    if ctx.config().heartbeat_enabled {
+        tokio::task::spawn_local(heartbeat::run(shared.clone()));
+    }
     #[cfg(feature = "disk")]
     tokio::task::spawn_local(completions.run(ctx.clone()));
     // The outputs take the config (DVR repairs its roots before any recording starts).

@@ -54,6 +54,9 @@ pub enum Action {
     Stop,
     Dvr,
     Hls,
+    /// Not a vhost's event: the server's `heartbeat` (server::heartbeat), posted with the
+    /// same client.
+    Heartbeat,
 }
 
 impl Action {
@@ -68,6 +71,7 @@ impl Action {
             Action::Stop => "on_stop",
             Action::Dvr => "on_dvr",
             Action::Hls => "on_hls",
+            Action::Heartbeat => "heartbeat",
         }
     }
 
@@ -82,6 +86,10 @@ impl Action {
             Action::Stop => &hooks.on_stop,
             Action::Dvr => &hooks.on_dvr,
             Action::Hls => &hooks.on_hls,
+            Action::Heartbeat => {
+                static NONE: HookUrls = HookUrls(Vec::new());
+                &NONE
+            }
         }
     }
 }
@@ -362,6 +370,12 @@ impl Hooks {
             timeout_ms: u64::from(hooks.timeout_s) * 1000,
             cid: client.cid.clone(),
         })
+    }
+
+    /// Posts `call` without waiting (the heartbeat's way; see [`HookClient::notify`]).
+    pub fn post(&self, call: HookCall) {
+        let client = self.0.client.borrow().clone();
+        client.notify(call);
     }
 
     /// Asks the hooks (see [`HookClient::decide`]).

@@ -10,6 +10,8 @@ pub mod dvr;
 pub mod flv;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
+#[cfg(feature = "hooks")]
+pub mod heartbeat;
 #[cfg(feature = "hls")]
 pub mod hls;
 #[cfg(feature = "hooks")]
