@@ -11,36 +11,17 @@
 //! The answer is read (at most `net::hooks::MAX_RESPONSE_BODY`) and judged like a hook's:
 //! anything but HTTP 200/201 with `0` or `{"code":0}` is logged as a failure, at a limited rate.
 
-use serde::Serialize;
-
 use super::api::{system, ApiSettings};
-use super::hooks::{Action, HookCall};
+use super::hooks::{Action, HookCall, JsonWriter};
 use super::ServerCtx;
 
 /// Each post's timeout: SRS's HTTP client's default, the hooks' 3 s would cut a slow fleet
 /// manager short for no gain (a beat only tells).
 pub const TIMEOUT_MS: u64 = 30_000;
 
-/// The body, in SRS's key order.
-#[derive(Serialize)]
-struct Body<'a> {
-    device_id: &'a str,
-    ip: &'a str,
-    server: &'a str,
-    service: &'a str,
-    pid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    summaries: Option<system::Summaries>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rtmp: Option<[String; 1]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http: Option<[String; 1]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    api: Option<[String; 1]>,
-}
-
-/// The heartbeat's JSON body; `ip` is the address to report, `epoch_now_ms` the wall clock and
-/// `now_ms` the server clock.
+/// The heartbeat's JSON body, in SRS's key order (written by hand, as the hooks' payloads:
+/// a serde derive costs more code); `ip` is the address to report, `epoch_now_ms` the wall
+/// clock and `now_ms` the server clock.
 pub fn body(
     ctx: &ServerCtx,
     settings: &ApiSettings,
@@ -49,22 +30,34 @@ pub fn body(
     now_ms: u64,
 ) -> String {
     let config = ctx.config();
-    let ports = config.heartbeat_ports;
-    let body = Body {
-        device_id: &config.heartbeat_device_id,
-        ip,
-        server: &settings.server_id,
-        service: &settings.service_id,
-        pid: std::process::id().to_string(),
-        summaries: config
-            .heartbeat_summaries
-            .then(|| system::summaries(ctx, epoch_now_ms, now_ms)),
-        rtmp: ports.then(|| [config.listen.to_string()]),
-        http: (ports && config.http.enabled).then(|| [config.http.listen.to_string()]),
-        api: (ports && config.api.enabled)
-            .then(|| [config.api.listen.unwrap_or(config.http.listen).to_string()]),
-    };
-    serde_json::to_string(&body).unwrap_or_default()
+    let mut j = JsonWriter(String::with_capacity(256));
+    j.str("device_id", &config.heartbeat_device_id);
+    j.str("ip", ip);
+    j.str("server", &settings.server_id);
+    j.str("service", &settings.service_id);
+    j.str("pid", &std::process::id().to_string());
+    if config.heartbeat_summaries {
+        let summaries = system::summaries(ctx, epoch_now_ms, now_ms);
+        j.raw(
+            "summaries",
+            &serde_json::to_string(&summaries).unwrap_or_else(|_| "{}".to_owned()),
+        );
+    }
+    if config.heartbeat_ports {
+        // Socket addresses need no escaping.
+        let list = |a: std::net::SocketAddr| ["[\"", &a.to_string(), "\"]"].concat();
+        j.raw("rtmp", &list(config.listen));
+        if config.http.enabled {
+            j.raw("http", &list(config.http.listen));
+        }
+        if config.api.enabled {
+            j.raw(
+                "api",
+                &list(config.api.listen.unwrap_or(config.http.listen)),
+            );
+        }
+    }
+    j.finish()
 }
 
 /// The call to post: [`body`] to `heartbeat.url`.

@@ -131,7 +131,7 @@ impl Client {
         }
     }
 
-    fn key(&self) -> StreamKey {
+    pub(crate) fn key(&self) -> StreamKey {
         StreamKey {
             vhost: self.vhost.clone(),
             app: self.app.clone(),
@@ -221,7 +221,8 @@ pub fn payload(id: &Identity, action: Action, client: &Client, extra: &Extra) ->
 }
 
 /// A JSON object written member by member (RFC 8259).
-struct JsonWriter(String);
+/// A JSON object written member by member (the payloads; the heartbeat's body).
+pub(crate) struct JsonWriter(pub(crate) String);
 
 impl JsonWriter {
     fn key(&mut self, name: &str) {
@@ -232,7 +233,7 @@ impl JsonWriter {
     }
 
     /// A string member, escaped (§7): quote, backslash and controls.
-    fn str(&mut self, name: &str, value: &str) {
+    pub(crate) fn str(&mut self, name: &str, value: &str) {
         self.key(name);
         self.0.push('"');
         for c in value.chars() {
@@ -251,18 +252,18 @@ impl JsonWriter {
         self.0.push('"');
     }
 
-    fn num(&mut self, name: &str, value: u64) {
+    pub(crate) fn num(&mut self, name: &str, value: u64) {
         self.key(name);
         let _ = write!(self.0, "{value}");
     }
 
     /// A member whose value is already JSON.
-    fn raw(&mut self, name: &str, json: &str) {
+    pub(crate) fn raw(&mut self, name: &str, json: &str) {
         self.key(name);
         self.0.push_str(json);
     }
 
-    fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         if self.0.is_empty() {
             self.0.push('{');
         }

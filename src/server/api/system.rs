@@ -26,6 +26,7 @@ fn read_proc(path: &str) -> Option<String> {
 }
 
 /// Our resident set size in KiB (`VmRSS` of `/proc/self/status`), as it is now.
+#[cfg(feature = "metrics")]
 pub fn rss_kib() -> Option<u64> {
     let status = read_proc("/proc/self/status")?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
