@@ -59,7 +59,7 @@ pub use refer::{Domains, Refer};
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 
-use schema::{FromToml, Int, Keyword, Listen, SipId, Timeout};
+use schema::{FromToml, Int, Keyword, Listen, Seconds, SipId, Timeout};
 use section::{compiled_in, debug, no_hook, plain, ErrorAt, Section};
 use toml::Spanned;
 use vhost::RawVhost;
@@ -472,6 +472,39 @@ section! {
         /// connection starts. RAM: this much per publishing connection at worst.
         rtmp_max_pending_bytes: usize = 6 * 1024 * 1024
             => max_pending_bytes: Int<65_536, 1_073_741_824>;
+    }
+    table exporter: RawExporter, "a table of Prometheus exporter settings" {
+        /// `exporter.enabled` (SRS 5: `exporter.enabled`): `/metrics` in Prometheus's text
+        /// format on the HTTP server and the API's port (and on `exporter.listen` if set).
+        @check(compiled_in(cfg!(feature = "metrics"), "metrics"))
+        exporter_enabled: bool = false => enabled: Spanned<bool>;
+        /// `exporter.listen` (SRS: `exporter.listen`, 9972 there): `/metrics` also on a port
+        /// of its own, which serves nothing else. Off unless written. Needs a restart.
+        @restart
+        exporter_listen: Option<SocketAddr> = None => listen: Listen;
+        /// `exporter.label` (SRS: `exporter.label`): a `label` label on `srs_build_info`.
+        exporter_label: String = String::new() => label: String;
+        /// `exporter.tag` (SRS: `exporter.tag`): a `tag` label on `srs_build_info`.
+        exporter_tag: String = String::new() => tag: String;
+    }
+    table heartbeat: RawHeartbeat, "a table of heartbeat settings" {
+        /// `heartbeat.enabled` (SRS: `heartbeat.enabled`): POST our ids (and, as asked, the
+        /// summaries and listen ports) to `url` every `interval`, with the hooks' client.
+        @check(compiled_in(cfg!(feature = "hooks"), "hooks"))
+        heartbeat_enabled: bool = false => enabled: Spanned<bool>;
+        /// `heartbeat.interval` (SRS: `heartbeat.interval`, seconds, 9.9 by default), kept as
+        /// ms. Read at start.
+        @restart
+        heartbeat_interval_ms: u32 = 9_900 => interval: Seconds;
+        /// `heartbeat.url` (SRS: `heartbeat.url`): `http://` only. Read at start.
+        @restart
+        heartbeat_url: String = "http://127.0.0.1:8085/api/v1/servers".to_owned() => url: String;
+        /// `heartbeat.device_id` (SRS: `heartbeat.device_id`).
+        heartbeat_device_id: String = "my-srs-device".to_owned() => device_id: String;
+        /// `heartbeat.summaries` (SRS: `heartbeat.summaries`): add `/api/v1/summaries`'s data.
+        heartbeat_summaries: bool = false => summaries: bool;
+        /// `heartbeat.ports` (SRS: `heartbeat.ports`): add the listen addresses.
+        heartbeat_ports: bool = false => ports: bool;
     }
     nested {
         /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.

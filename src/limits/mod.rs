@@ -29,6 +29,8 @@ mod hls;
 mod hooks;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(feature = "rtmp")]
 mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -59,6 +61,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     hooks::line,
     #[cfg(feature = "forward")]
     forward::line,
+    #[cfg(feature = "metrics")]
+    metrics::line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

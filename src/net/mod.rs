@@ -8,6 +8,8 @@ pub mod forward;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
 #[cfg(feature = "hooks")]
+mod heartbeat;
+#[cfg(feature = "hooks")]
 pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
@@ -104,6 +106,8 @@ enum Protocol {
     Http,
     /// The API's own port (`http_api.listen`): HTTP with the API's route table.
     Api,
+    /// The exporter's own port (`exporter.listen`): HTTP with `/metrics` only.
+    Metrics,
 }
 
 /// What every connection task gets.
@@ -159,6 +163,13 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         Some(addr) if config.api.enabled && !same_as_http(addr) => Some(bind(addr).await?),
         _ => None,
     };
+    // `/metrics` on a port of its own (SRS's exporter.listen).
+    let metrics = match config.exporter_listen {
+        Some(addr) if config.exporter_enabled && cfg!(feature = "metrics") => {
+            Some(bind(addr).await?)
+        }
+        _ => None,
+    };
     let user = config.user.clone();
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
@@ -210,6 +221,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
                 .unwrap_or_default(),
         },
     );
+    #[cfg(feature = "hooks")]
+    if ctx.config().heartbeat_enabled {
+        tokio::task::spawn_local(heartbeat::run(shared.clone()));
+    }
     #[cfg(feature = "disk")]
     tokio::task::spawn_local(completions.run(ctx.clone()));
     // The outputs take the config (DVR repairs its roots before any recording starts).
@@ -228,6 +243,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if let Some(l) = &api {
         log::info!("HTTP API listening on {}", l.local_addr()?);
     }
+    if let Some(l) = &metrics {
+        log::info!("metrics listening on {}", l.local_addr()?);
+    }
     if let Some(l) = &rtmp {
         log::info!("RTMP listening on {}", l.local_addr()?);
     }
@@ -243,6 +261,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             a = accept(&rtmp) => (a, Protocol::Rtmp),
             a = accept(&http) => (a, Protocol::Http),
             a = accept(&api) => (a, Protocol::Api),
+            a = accept(&metrics) => (a, Protocol::Metrics),
             _ = hangup.recv() => {
                 reload(&ctx, config_path.as_deref());
                 continue;
@@ -281,6 +300,11 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             #[cfg(feature = "api")]
             Protocol::Api => {
                 let site = &crate::server::http::API_SITE;
+                tokio::task::spawn_local(http::run(stream, peer, id, &shared, site, guards));
+            }
+            #[cfg(feature = "metrics")]
+            Protocol::Metrics => {
+                let site = &crate::server::http::METRICS_SITE;
                 tokio::task::spawn_local(http::run(stream, peer, id, &shared, site, guards));
             }
             #[allow(unreachable_patterns)]

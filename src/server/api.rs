@@ -87,7 +87,7 @@ pub mod json;
 pub mod logins;
 mod media;
 pub(crate) mod objects;
-mod system;
+pub(crate) mod system;
 
 #[cfg(test)]
 mod tests;

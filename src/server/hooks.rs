@@ -59,6 +59,9 @@ pub enum Action {
     Hls,
     /// A GET to each URL template, the answer ignored.
     HlsNotify,
+    /// Not a vhost's event: the server's `heartbeat` (server::heartbeat), posted with the
+    /// same client.
+    Heartbeat,
 }
 
 impl Action {
@@ -74,6 +77,7 @@ impl Action {
             Action::Dvr => "on_dvr",
             Action::Hls => "on_hls",
             Action::HlsNotify => "on_hls_notify",
+            Action::Heartbeat => "heartbeat",
         }
     }
 
@@ -89,6 +93,10 @@ impl Action {
             Action::Dvr => &hooks.on_dvr,
             Action::Hls => &hooks.on_hls,
             Action::HlsNotify => &hooks.on_hls_notify,
+            Action::Heartbeat => {
+                static NONE: HookUrls = HookUrls(Vec::new());
+                &NONE
+            }
         }
     }
 }
@@ -133,7 +141,7 @@ impl Client {
         }
     }
 
-    fn key(&self) -> StreamKey {
+    pub(crate) fn key(&self) -> StreamKey {
         StreamKey {
             vhost: self.vhost.clone(),
             app: self.app.clone(),
@@ -236,7 +244,8 @@ pub fn notify_url(template: &str, id: &Identity, client: &Client, ts_url: &str) 
 }
 
 /// A JSON object written member by member (RFC 8259).
-struct JsonWriter(String);
+/// A JSON object written member by member (the payloads; the heartbeat's body).
+pub(crate) struct JsonWriter(pub(crate) String);
 
 impl JsonWriter {
     fn key(&mut self, name: &str) {
@@ -247,7 +256,7 @@ impl JsonWriter {
     }
 
     /// A string member, escaped (§7): quote, backslash and controls.
-    fn str(&mut self, name: &str, value: &str) {
+    pub(crate) fn str(&mut self, name: &str, value: &str) {
         self.key(name);
         self.0.push('"');
         for c in value.chars() {
@@ -266,18 +275,18 @@ impl JsonWriter {
         self.0.push('"');
     }
 
-    fn num(&mut self, name: &str, value: u64) {
+    pub(crate) fn num(&mut self, name: &str, value: u64) {
         self.key(name);
         let _ = write!(self.0, "{value}");
     }
 
     /// A member whose value is already JSON.
-    fn raw(&mut self, name: &str, json: &str) {
+    pub(crate) fn raw(&mut self, name: &str, json: &str) {
         self.key(name);
         self.0.push_str(json);
     }
 
-    fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         if self.0.is_empty() {
             self.0.push('{');
         }
@@ -401,6 +410,12 @@ impl Hooks {
             cid: client.cid.clone(),
             get,
         })
+    }
+
+    /// Posts `call` without waiting (the heartbeat's way; see [`HookClient::notify`]).
+    pub fn post(&self, call: HookCall) {
+        let client = self.0.client.borrow().clone();
+        client.notify(call);
     }
 
     /// Asks the hooks (see [`HookClient::decide`]).

@@ -12,6 +12,8 @@ pub mod flv;
 pub mod forward;
 #[cfg(feature = "gb28181")]
 pub mod gb28181;
+#[cfg(feature = "hooks")]
+pub mod heartbeat;
 #[cfg(feature = "hls")]
 pub mod hls;
 #[cfg(feature = "hls")]
@@ -20,6 +22,8 @@ pub mod hls_sessions;
 pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -85,6 +89,9 @@ pub struct ServerCtx {
     /// Every `[[ingest]]`'s state, written by its driver, read by `/api/v1/ingests`.
     #[cfg(feature = "rtsp")]
     pub ingests: Rc<rtsp::IngestTable>,
+    /// `/metrics` scrapes being answered (at most `metrics::MAX_SCRAPES`).
+    #[cfg(feature = "metrics")]
+    pub scrapes: Gauge,
 }
 
 impl ServerCtx {
@@ -113,6 +120,8 @@ impl ServerCtx {
             logins: Rc::default(),
             #[cfg(feature = "rtsp")]
             ingests: Rc::default(),
+            #[cfg(feature = "metrics")]
+            scrapes: Gauge::default(),
         }
     }
 

@@ -199,15 +199,43 @@ impl ClientRecord {
 #[derive(Debug, Default)]
 pub struct Clients {
     map: RefCell<BTreeMap<ClientId, Rc<ClientRecord>>>,
+    /// Clients ever registered (SRS's `srs_clients_total`).
+    registered: Cell<u64>,
+    /// Bytes moved by the clients already gone, (received, sent): with those of the clients
+    /// here, the process's totals (`srs_receive_bytes_total`, `srs_send_bytes_total`).
+    gone_bytes: Cell<(u64, u64)>,
 }
 
 impl Clients {
     pub fn insert(&self, record: Rc<ClientRecord>) {
+        self.registered.set(self.registered.get().wrapping_add(1));
         self.map.borrow_mut().insert(record.id, record);
     }
 
     pub fn remove(&self, id: ClientId) {
-        self.map.borrow_mut().remove(&id);
+        let gone = self.map.borrow_mut().remove(&id);
+        if let Some(r) = gone {
+            let (recv, send) = self.gone_bytes.get();
+            self.gone_bytes.set((
+                recv.wrapping_add(r.recv.total()),
+                send.wrapping_add(r.send.total()),
+            ));
+        }
+    }
+
+    /// Clients ever registered.
+    pub fn registered(&self) -> u64 {
+        self.registered.get()
+    }
+
+    /// Bytes (received, sent) by every client since the start, gone or here.
+    pub fn total_bytes(&self) -> (u64, u64) {
+        let (mut recv, mut send) = self.gone_bytes.get();
+        for r in self.map.borrow().values() {
+            recv = recv.wrapping_add(r.recv.total());
+            send = send.wrapping_add(r.send.total());
+        }
+        (recv, send)
     }
 
     pub fn get(&self, id: ClientId) -> Option<Rc<ClientRecord>> {
@@ -337,8 +365,13 @@ mod tests {
         assert!(!rec.is_kicked());
         rec.kick();
         assert!(reg.record.is_kicked());
+        reg.record.recv.add(10);
+        reg.record.send.add(20);
+        assert_eq!(clients.total_bytes(), (10, 20));
         drop(reg);
         assert!(clients.is_empty());
+        // The totals and the count keep what the gone client did.
+        assert_eq!((clients.total_bytes(), clients.registered()), ((10, 20), 1));
     }
 
     #[test]

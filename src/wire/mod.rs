@@ -31,6 +31,8 @@ pub mod mpegps;
 pub mod mpegts;
 #[cfg(feature = "mpegts")]
 pub mod pes;
+#[cfg(feature = "metrics")]
+pub mod prometheus;
 #[cfg(feature = "rtp")]
 pub mod rtcp;
 #[cfg(feature = "rtmp")]

@@ -44,6 +44,6 @@ fuzz_target!(|data: &[u8]| {
         }
         Route::Api(path) => assert!(path.starts_with("/api")),
         Route::Dvr { rest, .. } => assert!(rest.starts_with('/'), "{rest:?}"),
-        Route::Static | Route::NotFound => {}
+        Route::Static | Route::NotFound | Route::Metrics => {}
     }
 });

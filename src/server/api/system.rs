@@ -25,6 +25,14 @@ fn read_proc(path: &str) -> Option<String> {
     Some(text)
 }
 
+/// Our resident set size in KiB (`VmRSS` of `/proc/self/status`), as it is now.
+#[cfg(feature = "metrics")]
+pub fn rss_kib() -> Option<u64> {
+    let status = read_proc("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(first_u64(&line["VmRSS:".len()..]))
+}
+
 /// The host name, for the server id.
 pub fn hostname() -> Option<String> {
     let name = read_proc("/proc/sys/kernel/hostname")?;

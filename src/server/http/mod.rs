@@ -17,7 +17,8 @@
 //!   (405).
 //! - Routes go to the handlers of the connection's [`Site`], one per feature: the HTTP
 //!   server's [`HTTP_SITE`] asks [`HANDLERS`], the API's own port (`http_api.listen`)
-//!   [`API_SITE`], where every path outside `/api/` is 404. A new endpoint is a new entry there
+//!   [`API_SITE`], where every path outside `/api/` and `/metrics` is 404, the exporter's
+//!   port (`exporter.listen`) `METRICS_SITE`, `/metrics` only. A new endpoint is a new entry there
 //!   (and a [`Route`] arm if it needs one), never a change to the driver.
 //! - After a response with `close`, and after every live stream, the driver closes.
 
@@ -31,6 +32,8 @@ mod flv;
 #[cfg(feature = "hls")]
 mod hls;
 pub mod live;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(all(feature = "api", feature = "dvr"))]
 mod playback;
 mod route;
@@ -89,6 +92,8 @@ pub const HANDLERS: &[Handler] = &[
     hls::handle,
     #[cfg(feature = "api")]
     api::handle,
+    #[cfg(feature = "metrics")]
+    metrics::handle,
     #[cfg(feature = "dvr")]
     dvr::handle,
     files::handle,
@@ -99,21 +104,37 @@ pub const HANDLERS: &[Handler] = &[
 pub struct Site {
     /// Asked in order; a route nobody owns is 404.
     pub handlers: &'static [Handler],
-    /// Only `/api/...` exists: every other path is 404 (no stream, no file).
-    pub api_only: bool,
+    /// The routes that exist here; any other is 404 (no stream, no file).
+    pub serves: fn(&Route) -> bool,
 }
 
 /// The HTTP server (`http_server.listen`): live streams, HLS, the API and static files.
 pub static HTTP_SITE: Site = Site {
     handlers: HANDLERS,
-    api_only: false,
+    serves: |_| true,
 };
 
-/// The API's own port (`http_api.listen`, SRS's 1985): the API only.
+/// The API's own port (`http_api.listen`, SRS's 1985): the API (and `/metrics`) only.
 #[cfg(feature = "api")]
 pub static API_SITE: Site = Site {
-    handlers: &[api::handle],
-    api_only: true,
+    handlers: &[
+        api::handle,
+        #[cfg(feature = "metrics")]
+        metrics::handle,
+    ],
+    serves: |r| match r {
+        Route::Api(_) => true,
+        #[cfg(feature = "metrics")]
+        Route::Metrics => true,
+        _ => false,
+    },
+};
+
+/// The exporter's own port (`exporter.listen`, SRS's 9972): `/metrics` only.
+#[cfg(feature = "metrics")]
+pub static METRICS_SITE: Site = Site {
+    handlers: &[metrics::handle],
+    serves: |r| matches!(r, Route::Metrics),
 };
 
 /// What every HTTP connection shares: the server, the listener's [`Site`] and, with the API,
@@ -222,6 +243,9 @@ pub struct HttpConn {
     /// A time-based playback's place, held while its response is sent.
     #[cfg(all(feature = "api", feature = "dvr"))]
     playback: Option<crate::server::dvr::PlaybackSlot>,
+    /// A `/metrics` scrape's place, held while its response is sent.
+    #[cfg(feature = "metrics")]
+    scrape: Option<super::stats::GaugeGuard>,
 }
 
 impl HttpConn {
@@ -232,6 +256,8 @@ impl HttpConn {
             body: Bytes::new(),
             #[cfg(all(feature = "api", feature = "dvr"))]
             playback: None,
+            #[cfg(feature = "metrics")]
+            scrape: None,
         }
     }
 
@@ -242,9 +268,13 @@ impl HttpConn {
         {
             self.playback = None;
         }
+        #[cfg(feature = "metrics")]
+        {
+            self.scrape = None;
+        }
         let config = self.ctx.server.config();
         let mut route = route(&config, head, |k| self.is_hls_stream(k));
-        if self.ctx.site.api_only && !matches!(route, Route::Api(_)) {
+        if !(self.ctx.site.serves)(&route) {
             route = Route::NotFound;
         }
         log::debug!(

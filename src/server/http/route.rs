@@ -3,6 +3,7 @@
 //! - `/{app}/{stream}.flv` HTTP-FLV, `/{app}/{stream}.ts` HTTP-TS (live, chunked);
 //! - `/{app}/{stream}.m3u8` and `/{app}/{stream}-{seq}.ts` HLS from the hub;
 //! - `/api/...` the SRS-compatible API;
+//! - `/metrics` Prometheus's metrics, when `exporter.enabled` (with the `metrics` feature);
 //! - below the vhost's `dvr.http_mount` (`/dvr/`): its recordings (with the `dvr` feature);
 //! - anything else: the static web root.
 //!
@@ -34,6 +35,9 @@ pub enum Route {
         rest: String,
     },
     Static,
+    /// Prometheus `/metrics`, when `exporter.enabled`.
+    #[cfg(feature = "metrics")]
+    Metrics,
     /// A stream path for a vhost that does not exist or has the output disabled.
     NotFound,
 }
@@ -97,6 +101,10 @@ pub fn route(
     };
     if path == "/api" || path.starts_with("/api/") {
         return Route::Api(path);
+    }
+    #[cfg(feature = "metrics")]
+    if path == "/metrics" && config.exporter_enabled {
+        return Route::Metrics;
     }
     #[cfg(feature = "dvr")]
     if let Some(dvr) = dvr_route(config, head) {
