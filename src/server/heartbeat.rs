@@ -68,5 +68,6 @@ pub fn call(ctx: &ServerCtx, body: String) -> HookCall {
         body: body.into(),
         timeout_ms: TIMEOUT_MS,
         cid: "heartbeat".to_owned(),
+        get: None,
     }
 }
