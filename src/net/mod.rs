@@ -581,10 +581,10 @@ mod tests {
                 let task = rtmp::run(stream, peer, 1, &shared, guards);
                 let size = std::mem::size_of_val(&task);
                 println!("RTMP task {size} bytes");
-                // 2,176 bytes since the HTTP hooks (a decision wait in the driver, the connect's
-                // pageUrl in the session's events); 2 KiB before. Per player it stays far
-                // under issue 16's 8 KiB (4.2-5 KiB measured by ci/bench).
-                assert!(size <= 2304, "RTMP task {size} bytes");
+                // 2,176 bytes with the HTTP hooks, 2,384 once the vhost settings grew (refer,
+                // forward, hls_ctx, kickoff): the connection's Vhost is boxed since, 1,696.
+                // Per player it stays far under issue 16's 8 KiB (4.2-5 KiB by ci/bench).
+                assert!(size <= 1792, "RTMP task {size} bytes");
             }
             #[cfg(feature = "http")]
             {

@@ -83,7 +83,9 @@ pub struct RtmpConn {
     pub session: ServerSession,
     /// This connection in the API's client list (removed on drop).
     pub registration: Registration,
-    vhost: Option<Vhost>,
+    /// Boxed: a `Vhost` is over a KiB and the connection's task future holds this struct;
+    /// the heap copy is the same size, the future stays small.
+    vhost: Option<Box<Vhost>>,
     publishing: Option<(u32, StreamKey, Rc<RefCell<Source>>)>,
     /// While publishing on a vhost with `publish.mr` (and not `min_latency`): `mr_latency`.
     merged_read_ms: Option<u32>,
@@ -135,7 +137,7 @@ impl RtmpConn {
 
     /// The vhost this connection was accepted on (after connect).
     pub fn vhost(&self) -> Option<&Vhost> {
-        self.vhost.as_ref()
+        self.vhost.as_deref()
     }
 
     /// How long the publisher's bytes may wait in the kernel before they are read (SRS's
@@ -252,7 +254,7 @@ impl RtmpConn {
             request.tc_url,
             self.peer
         );
-        self.vhost = Some(vhost);
+        self.vhost = Some(Box::new(vhost));
         let record = &self.registration.record;
         *record.tc_url.borrow_mut() = request.tc_url.clone();
         self.session.accept_connect();
@@ -280,7 +282,7 @@ impl RtmpConn {
     fn stream_vhost(&self, request: &Request) -> Option<Vhost> {
         let current = self.vhost.as_ref()?;
         if request.vhost == current.name {
-            return Some(current.clone());
+            return Some(Vhost::clone(current));
         }
         self.ctx.config().resolve_vhost(&request.vhost).cloned()
     }
