@@ -931,6 +931,17 @@ fn refer_play_checks_the_rtmp_page_url_and_the_http_referer() {
     ]);
     assert_eq!(status, 200, "HTTP-FLV from cam.example.com");
     assert!(body.starts_with(b"FLV"), "{} bytes", body.len());
+    // HLS: every request (hls.js sends the page as Referer on each).
+    let m3u8 = server.http_url("live/ref.m3u8");
+    let (status, _, _) = curl(&["-H", "Referer: http://evil.net/", &m3u8]);
+    assert_eq!(status, 403, "HLS from evil.net");
+    let (status, _, body) = curl(&["-H", "Referer: http://example.com/", &m3u8]);
+    assert_eq!(status, 200, "HLS from example.com");
+    assert!(
+        body.starts_with(b"#EXTM3U"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     assert!(
         publisher.wait(20 * SECS).success(),
         "{}",

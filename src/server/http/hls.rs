@@ -1,7 +1,8 @@
 //! HLS from the hub (`/{app}/{stream}.m3u8`, `/{app}/{stream}-{seq}.ts`): the playlist from
 //! RAM, segments as shared RAM buffers or as a file plan (disk storage). Each request counts
 //! as a viewer of its stream for three target durations (`Hub::view`). The vhost's security
-//! rules (`play`) apply to every request (403).
+//! rules (`play`) and `refer` lists (`all` and `play`, against the Referer) apply to every
+//! request (403).
 //!
 //! With `hls_ctx` each player is a session (`server::hls_sessions`): a playlist request
 //! without a known `hls_ctx` asks the `on_play` hooks (403 when they refuse) and gets a master
@@ -35,6 +36,17 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
             403,
             "denied by security rules",
         )));
+    }
+    if !vhost
+        .refer
+        .allows_http_play(head.referer.as_deref().unwrap_or(""))
+    {
+        log::warn!(
+            "[{}] HLS {key} refused by refer: Referer {:?}",
+            record.cid,
+            head.referer
+        );
+        return Some(Answer::Response(conn.text(head, 403, "denied by referer")));
     }
     view(conn, key, now);
     let (ctx, rest) = hls_sessions::split_query(&head.query);
