@@ -263,7 +263,7 @@ fn the_heartbeat_posts_srs_body_every_interval() {
     let server = Server::start(&format!(
         "[heartbeat]\nenabled = true\ninterval = 1.0\n\
          url = \"http://127.0.0.1:{PORT}/api/v1/servers\"\ndevice_id = \"box-7\"\n\
-         summaries = true\nports = true\n"
+         summaries = true\nports = true\n[exporter]\nenabled = true\n"
     ));
     let beats = posts.join().unwrap();
     assert_eq!(beats.len(), 3, "{}", server.log());
@@ -306,4 +306,17 @@ fn the_heartbeat_posts_srs_body_every_interval() {
         "{body}"
     );
     assert!(!server.log().contains("failed"), "{}", server.log());
+    // The hooks' client counts the heartbeat's posts by event, as it counts every hook's.
+    let (status, _, body) = curl(&[&server.http_url("metrics")]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let m = samples(&text);
+    let requests = m["tinysrs_hook_requests_total{event=\"heartbeat\"}"];
+    let failures = m["tinysrs_hook_failures_total{event=\"heartbeat\"}"];
+    assert!(requests >= 3.0, "{text}");
+    assert!(requests - failures >= 3.0, "{text}");
+    assert_eq!(m["tinysrs_hook_requests_total{event=\"on_play\"}"], 0.0);
+    assert_eq!(m["tinysrs_hook_dropped_total{event=\"heartbeat\"}"], 0.0);
+    #[cfg(feature = "rtsp")]
+    assert_eq!(m["tinysrs_ingests{state=\"playing\"}"], 0.0, "{text}");
 }

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::Clock;
-use crate::server::hooks::{allows, Decision, HookCall, HookClient};
+use crate::server::hooks::{allows, Action, Decision, HookCall, HookClient, HookCounts, ACTIONS};
 use crate::server::RateLimit;
 use crate::wire::http::client::{encode_request_head, ResponseReader};
 
@@ -52,6 +52,8 @@ struct Inner {
     /// Events that only tell, waiting or in flight.
     queued: Cell<usize>,
     dropped: Cell<u64>,
+    /// Per event ([`Action::index`]): requests, failures, drops.
+    counts: RefCell<[HookCounts; ACTIONS.len()]>,
     log_limit: RefCell<RateLimit>,
 }
 
@@ -62,6 +64,7 @@ impl HttpHookClient {
             urls: RefCell::default(),
             queued: Cell::new(0),
             dropped: Cell::new(0),
+            counts: RefCell::default(),
             log_limit: RefCell::default(),
         }))
     }
@@ -72,10 +75,15 @@ impl HookClient for HttpHookClient {
         Box::pin(self.0.clone().call_all(call, true))
     }
 
+    fn counts(&self, action: Action) -> HookCounts {
+        self.0.counts.borrow()[action.index()]
+    }
+
     fn notify(&self, call: HookCall) {
         let inner = self.0.clone();
         if inner.queued.get() >= MAX_QUEUED {
             inner.dropped.set(inner.dropped.get() + 1);
+            inner.counts.borrow_mut()[call.action.index()].dropped += 1;
             if inner.log_limit.borrow_mut().allow(inner.clock.now_ms()) {
                 log::warn!(
                     "hook {} for [{}] dropped: {MAX_QUEUED} events already wait ({} dropped \
@@ -107,6 +115,12 @@ impl Inner {
                 Some(_) => answer.map(|(status, _)| status),
                 None => answer.and_then(|(status, body)| allows(status, &body).map(|()| status)),
             };
+            {
+                let mut counts = self.counts.borrow_mut();
+                let count = &mut counts[call.action.index()];
+                count.requests += 1;
+                count.failures += u64::from(judged.is_err());
+            }
             match judged {
                 Ok(status) if decide => {
                     log::info!(

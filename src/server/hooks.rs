@@ -64,7 +64,37 @@ pub enum Action {
     Heartbeat,
 }
 
+/// Every event, in [`Action::index`] order (for the per-event counts).
+pub const ACTIONS: [Action; 10] = [
+    Action::Connect,
+    Action::Close,
+    Action::Publish,
+    Action::Unpublish,
+    Action::Play,
+    Action::Stop,
+    Action::Dvr,
+    Action::Hls,
+    Action::HlsNotify,
+    Action::Heartbeat,
+];
+
+/// What the client did for one event since start (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookCounts {
+    /// Requests made (one per URL).
+    pub requests: u64,
+    /// Of those, the ones that failed or refused (no answer, an error status, a refusal).
+    pub failures: u64,
+    /// Events dropped unsent because the queue was full.
+    pub dropped: u64,
+}
+
 impl Action {
+    /// The place of this event in [`ACTIONS`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// SRS's `action` value.
     pub fn name(self) -> &'static str {
         match self {
@@ -333,6 +363,10 @@ pub trait HookClient {
     fn decide(&self, call: HookCall) -> Decision;
     /// Posts without waiting; dropped (and counted) when the client's queue is full.
     fn notify(&self, call: HookCall);
+    /// What was done for `action` so far.
+    fn counts(&self, _action: Action) -> HookCounts {
+        HookCounts::default()
+    }
 }
 
 /// Without a network (unit tests): every decision refuses, notices are dropped.
@@ -416,6 +450,12 @@ impl Hooks {
     pub fn post(&self, call: HookCall) {
         let client = self.0.client.borrow().clone();
         client.notify(call);
+    }
+
+    /// What the client did for `action` so far.
+    pub fn counts(&self, action: Action) -> HookCounts {
+        let client = self.0.client.borrow().clone();
+        client.counts(action)
     }
 
     /// Asks the hooks (see [`HookClient::decide`]).

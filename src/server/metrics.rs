@@ -295,6 +295,54 @@ pub fn render(ctx: &ServerCtx, settings: &ApiSettings) -> String {
             &|r| r.dvr.as_ref().map(|d| u64::from(d.state == "failed")),
         );
     }
+    // Ours: the HTTP callbacks, by event (a fixed set of labels).
+    #[cfg(feature = "hooks")]
+    {
+        use crate::server::hooks::{HookCounts, ACTIONS};
+        let counts = ACTIONS.map(|a| (a.name(), ctx.hooks.counts(a)));
+        type Family = (&'static str, &'static str, fn(&HookCounts) -> u64);
+        let families: [Family; 3] = [
+            (
+                "tinysrs_hook_requests_total",
+                "HTTP callback requests made (one per URL), by event.",
+                |c| c.requests,
+            ),
+            (
+                "tinysrs_hook_failures_total",
+                "HTTP callback requests that failed or refused, by event.",
+                |c| c.failures,
+            ),
+            (
+                "tinysrs_hook_dropped_total",
+                "HTTP callback events dropped unsent (queue full), by event.",
+                |c| c.dropped,
+            ),
+        ];
+        for (name, help, value) in families {
+            e.family(name, Kind::Counter, help);
+            for (event, c) in &counts {
+                e.sample(name, &[("event", event)], value(c));
+            }
+        }
+    }
+    // Ours: the [[ingest]] cameras by state (a fixed set of labels).
+    #[cfg(feature = "rtsp")]
+    {
+        use crate::server::rtsp::IngestState;
+        let name = "tinysrs_ingests";
+        e.family(name, Kind::Gauge, "RTSP camera ingests by state.");
+        let all = ctx.ingests.all();
+        let states = [
+            IngestState::Connecting,
+            IngestState::Playing,
+            IngestState::Backoff,
+            IngestState::Idle,
+        ];
+        for state in states {
+            let n = all.iter().filter(|s| s.state() == state).count();
+            e.sample(name, &[("state", state.as_str())], n as u64);
+        }
+    }
     let dropped = e.dropped();
     e.lift_cap();
     e.single(

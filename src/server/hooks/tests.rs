@@ -371,3 +371,12 @@ fn on_hls_notify_templates_are_filled_in_as_srs_fills_them() {
         "http://cdn:8085/vid-1/live/cam/t.ts?token=a"
     );
 }
+
+#[test]
+fn every_action_has_its_place_in_the_counts() {
+    for (i, a) in ACTIONS.iter().enumerate() {
+        assert_eq!(a.index(), i, "{a:?}");
+    }
+    let names: std::collections::BTreeSet<_> = ACTIONS.iter().map(|a| a.name()).collect();
+    assert_eq!(names.len(), ACTIONS.len());
+}

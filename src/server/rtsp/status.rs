@@ -145,6 +145,11 @@ impl IngestStatus {
     }
 
     /// How the media comes: `tcp` (interleaved) or `udp`.
+    /// Where the ingest is now.
+    pub fn state(&self) -> IngestState {
+        self.state.get()
+    }
+
     pub fn set_transport(&self, transport: &'static str) {
         self.transport.set(Some(transport));
     }
