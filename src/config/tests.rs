@@ -450,6 +450,46 @@ fn queue_length_seconds() {
     }
 }
 
+/// The value in `queue_length`'s message is std's `{}` of the float (written without std's
+/// float formatting: `schema::float_text`), or of the integer.
+#[test]
+fn queue_length_shows_the_value_found() {
+    for (value, found) in [
+        ("3600.5", "3600.5"),
+        ("3601", "3601"),
+        ("36010.0", "36010"),
+        ("-0.5", "-0.5"),
+        ("-0.0", "-0"),
+        ("0.0004", "0.0004"),
+        ("1e5", "100000"),
+        ("-12345678901234567890", "-12345678901234567890"),
+        ("nan", "NaN"),
+        ("-inf", "-inf"),
+        ("1e-9", "1e-9"),
+    ] {
+        let (_, _, _, message) = fail(&format!(
+            "[vhost.__defaultVhost__.play]\nqueue_length = {value}\n"
+        ));
+        assert!(
+            message.ends_with(&format!(", found {found}")),
+            "{value}: {message}"
+        );
+    }
+    for (value, shown) in [
+        ("2.5", "2.5"),
+        ("-7.0", "-7.0"),
+        ("1e2", "100.0"),
+        ("inf", "inf"),
+        ("1e300", "1e300"),
+    ] {
+        let message = fail_display(&format!("max_streams = {value}\n"));
+        assert!(
+            message.contains(&format!("invalid type: floating point `{shown}`, expected")),
+            "{value}: {message}"
+        );
+    }
+}
+
 #[test]
 fn out_of_range_values_name_key_and_line() {
     let cases: &[(&str, &str, &str, &str)] = &[
