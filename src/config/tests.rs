@@ -1467,3 +1467,17 @@ fn ingest_entries_are_read_and_checked() {
     assert_eq!(line, 4);
     assert!(message.contains("always, on_demand"), "{message}");
 }
+
+/// Without RTSP every `[[ingest]]` is refused, at the first one's `url` (or at the entry when it
+/// has none).
+#[test]
+#[cfg(not(feature = "rtsp"))]
+fn ingest_needs_rtsp() {
+    let (line, column, key, message) = fail("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\n");
+    assert_eq!((line, column, key.as_str()), (2, 7, "ingest[0].url"));
+    assert!(message.contains("Cargo feature rtsp"), "{message}");
+    let (_, _, key, message) = fail("[[ingest]]\nstream = \"a/b\"\n");
+    assert_eq!(key, "ingest[0].url");
+    assert!(message.contains("Cargo feature rtsp"), "{message}");
+    assert!(parse("").ingests.is_empty());
+}
