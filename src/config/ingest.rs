@@ -108,16 +108,17 @@ fn show_url(url: &str) -> String {
     }
 }
 
+/// Why a build without the Cargo feature `rtsp` refuses every `[[ingest]]`.
+const NO_RTSP: &str =
+    "this build does not have RTSP ingest (Cargo feature rtsp); see boards/ or build with \
+     --features full";
+
 fn check_url(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<String, ConfigError> {
     let span = value.span();
     let url = value.into_inner();
     let refuse = |message: String| Err(at(span.clone(), key.to_owned(), message));
     if !cfg!(feature = "rtsp") {
-        return refuse(
-            "this build does not have RTSP ingest (Cargo feature rtsp); see boards/ or build \
-             with --features full"
-                .to_owned(),
-        );
+        return refuse(NO_RTSP.to_owned());
     }
     #[cfg(feature = "rtsp")]
     {
@@ -176,6 +177,22 @@ pub(super) fn apply(
     at: &ErrorAt<'_>,
 ) -> Result<Vec<Ingest>, ConfigError> {
     use super::section::Section;
+    // Without RTSP every entry is refused: the first one here, at its `url` (as `check_url`
+    // would) or, with none, at the entry (which was "required in every [[ingest]]"), so that
+    // the entries' checks, their reload log and the Vec of them are not in the router build.
+    if !cfg!(feature = "rtsp") {
+        return match raw.first() {
+            Some(entry) => {
+                let span = entry
+                    .get_ref()
+                    .url
+                    .as_ref()
+                    .map_or(entry.span(), |u| u.span());
+                Err(at(span, "ingest[0].url".to_owned(), NO_RTSP.to_owned()))
+            }
+            None => Ok(Vec::new()),
+        };
+    }
     let mut ingests: Vec<Ingest> = Vec::new();
     for (i, entry) in raw.into_iter().enumerate() {
         let span = entry.span();
@@ -218,6 +235,10 @@ pub(super) fn apply(
 
 /// `ingest` in the reload log: one entry after the other, passwords hidden.
 pub(super) fn show_ingests(ingests: &[Ingest]) -> String {
+    // Always empty without RTSP (`apply`).
+    if !cfg!(feature = "rtsp") {
+        return "[]".to_owned();
+    }
     let shown: Vec<String> = ingests
         .iter()
         .map(|i| {

@@ -19,6 +19,8 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::wire::decimal::F64Text;
+
 use super::vhost::TimeJitter;
 
 /// A value of the parsed document, with its byte span.
@@ -55,15 +57,17 @@ impl fmt::Display for Unexpected<'_, '_> {
         match self.0 {
             DeValue::String(s) => write!(f, "string {:?}", &**s),
             DeValue::Integer(i) => match integer(i) {
-                Some(n) => write!(f, "integer `{n}`"),
+                Some(n) => write!(f, "integer `{}`", Int128(n)),
                 None => write!(f, "integer `{i}`"),
             },
             DeValue::Float(x) => match float(x) {
-                // serde's spelling: a finite float always shows a decimal point.
-                Some(v) if v.is_finite() && !format!("{v}").contains('.') => {
-                    write!(f, "floating point `{v}.0`")
-                }
-                Some(v) => write!(f, "floating point `{v}`"),
+                // serde's spelling: a finite float always shows a decimal point (F64Text's
+                // `3.0`); NaN, infinities and floats F64Text cannot write exactly as
+                // `float_text` shows them.
+                Some(v) => match F64Text::exact(v) {
+                    Some(text) => write!(f, "floating point `{}`", text.as_str()),
+                    None => write!(f, "floating point `{}`", float_text(x, v)),
+                },
                 None => write!(f, "floating point `{x}`"),
             },
             DeValue::Boolean(b) => write!(f, "boolean `{b}`"),
@@ -83,6 +87,45 @@ pub(super) fn invalid_type(item: &Item<'_>, expected: &dyn fmt::Display) -> Inva
         value => format!("invalid type: {}, expected {expected}", Unexpected(value)),
     };
     Invalid::at(item, message)
+}
+
+/// `v` (read from `x`) as std's `{}` writes it (`1.5`, `5000`, `NaN`, `-inf`), without std's
+/// float formatting (about 8 KB on the router, for config error messages only): through
+/// `F64Text` where it is exact (at most nine fraction digits, 1e-5 up to 1e15: any float a
+/// config is likely to hold); other values are shown as written.
+fn float_text(x: &toml::de::DeFloat<'_>, v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v < 0.0 { "-inf" } else { "inf" }.to_owned();
+    }
+    match F64Text::exact(v) {
+        Some(text) => {
+            let text = text.as_str();
+            text.strip_suffix(".0").unwrap_or(text).to_owned()
+        }
+        None => x.as_str().to_owned(),
+    }
+}
+
+/// An `i128` in decimal as its Display writes it, through `u64`s: std's 128-bit
+/// formatting costs about 1 KB on the router, for config error messages only.
+pub(super) struct Int128(pub i128);
+
+impl fmt::Display for Int128 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const E19: u128 = 10_000_000_000_000_000_000;
+        let m = self.0.unsigned_abs();
+        let sign = if self.0 < 0 { "-" } else { "" };
+        // `m / E19` < 2^128 / 10^19 < 2^64: each part fits a u64.
+        let (high, low) = ((m / E19) as u64, (m % E19) as u64);
+        if high > 0 {
+            write!(f, "{sign}{high}{low:019}")
+        } else {
+            write!(f, "{sign}{low}")
+        }
+    }
 }
 
 /// An integer as written (any radix), if it fits an `i128`.
@@ -423,7 +466,7 @@ pub(super) fn int_in(item: &Item<'_>, min: i64, max: i64) -> Result<i64, Invalid
         Ok(v) if (min..=max).contains(&v) => Ok(v),
         _ => Err(Invalid::at(
             item,
-            format!("expected an integer in {min}..={max}, found {n}"),
+            format!("expected an integer in {min}..={max}, found {}", Int128(n)),
         )),
     }
 }
@@ -444,7 +487,7 @@ impl FromToml for QueueLength {
         match item.get_ref() {
             DeValue::Integer(i) => match integer(i) {
                 Some(v) if (1..=3600).contains(&v) => Ok(QueueLength((v * 1000) as u32)),
-                Some(v) => Err(refuse(&v, "")),
+                Some(v) => Err(refuse(&Int128(v), "")),
                 None => Err(invalid_type(item, &QUEUE_LENGTH_EXPECTED)),
             },
             DeValue::Float(x) => {
@@ -457,7 +500,7 @@ impl FromToml for QueueLength {
                     // In 1.0..=3_600_000.0, so the cast is exact.
                     Ok(QueueLength(ms as u32))
                 } else {
-                    Err(refuse(&v, " (at least 0.001)"))
+                    Err(refuse(&float_text(x, v), " (at least 0.001)"))
                 }
             }
             _ => Err(invalid_type(item, &QUEUE_LENGTH_EXPECTED)),
@@ -477,7 +520,10 @@ impl FromToml for Listen {
         match item.get_ref() {
             DeValue::Integer(i) => match integer(i) {
                 Some(v) => u16::try_from(v).map(any_ip).map_err(|_| {
-                    Invalid::at(item, format!("expected a port in 0..=65535, found {v}"))
+                    Invalid::at(
+                        item,
+                        format!("expected a port in 0..=65535, found {}", Int128(v)),
+                    )
                 }),
                 None => Err(invalid_type(item, &LISTEN_EXPECTED)),
             },

@@ -450,6 +450,46 @@ fn queue_length_seconds() {
     }
 }
 
+/// The value in `queue_length`'s message is std's `{}` of the float (written without std's
+/// float formatting: `schema::float_text`), or of the integer.
+#[test]
+fn queue_length_shows_the_value_found() {
+    for (value, found) in [
+        ("3600.5", "3600.5"),
+        ("3601", "3601"),
+        ("36010.0", "36010"),
+        ("-0.5", "-0.5"),
+        ("-0.0", "-0"),
+        ("0.0004", "0.0004"),
+        ("1e5", "100000"),
+        ("-12345678901234567890", "-12345678901234567890"),
+        ("nan", "NaN"),
+        ("-inf", "-inf"),
+        ("1e-9", "1e-9"),
+    ] {
+        let (_, _, _, message) = fail(&format!(
+            "[vhost.__defaultVhost__.play]\nqueue_length = {value}\n"
+        ));
+        assert!(
+            message.ends_with(&format!(", found {found}")),
+            "{value}: {message}"
+        );
+    }
+    for (value, shown) in [
+        ("2.5", "2.5"),
+        ("-7.0", "-7.0"),
+        ("1e2", "100.0"),
+        ("inf", "inf"),
+        ("1e300", "1e300"),
+    ] {
+        let message = fail_display(&format!("max_streams = {value}\n"));
+        assert!(
+            message.contains(&format!("invalid type: floating point `{shown}`, expected")),
+            "{value}: {message}"
+        );
+    }
+}
+
 #[test]
 fn out_of_range_values_name_key_and_line() {
     let cases: &[(&str, &str, &str, &str)] = &[
@@ -1426,4 +1466,18 @@ fn ingest_entries_are_read_and_checked() {
         fail("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\nmode = \"sometimes\"\n");
     assert_eq!(line, 4);
     assert!(message.contains("always, on_demand"), "{message}");
+}
+
+/// Without RTSP every `[[ingest]]` is refused, at the first one's `url` (or at the entry when it
+/// has none).
+#[test]
+#[cfg(not(feature = "rtsp"))]
+fn ingest_needs_rtsp() {
+    let (line, column, key, message) = fail("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\n");
+    assert_eq!((line, column, key.as_str()), (2, 7, "ingest[0].url"));
+    assert!(message.contains("Cargo feature rtsp"), "{message}");
+    let (_, _, key, message) = fail("[[ingest]]\nstream = \"a/b\"\n");
+    assert_eq!(key, "ingest[0].url");
+    assert!(message.contains("Cargo feature rtsp"), "{message}");
+    assert!(parse("").ingests.is_empty());
 }

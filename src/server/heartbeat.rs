@@ -11,7 +11,7 @@
 //! The answer is read (at most `net::hooks::MAX_RESPONSE_BODY`) and judged like a hook's:
 //! anything but HTTP 200/201 with `0` or `{"code":0}` is logged as a failure, at a limited rate.
 
-use super::api::{system, ApiSettings};
+use super::api::{json, system, ApiSettings};
 use super::hooks::{Action, HookCall, JsonWriter};
 use super::ServerCtx;
 
@@ -40,7 +40,7 @@ pub fn body(
         let summaries = system::summaries(ctx, epoch_now_ms, now_ms);
         j.raw(
             "summaries",
-            &serde_json::to_string(&summaries).unwrap_or_else(|_| "{}".to_owned()),
+            &json::to_string(&summaries).unwrap_or_else(|_| "{}".to_owned()),
         );
     }
     if config.heartbeat_ports {

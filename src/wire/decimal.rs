@@ -192,13 +192,6 @@ pub struct F64Text {
 
 impl F64Text {
     pub fn new(value: f64) -> F64Text {
-        let mut text = F64Text {
-            buf: [0; 48],
-            len: 0,
-        };
-        if value.is_sign_negative() {
-            text.push(b'-');
-        }
         let v = value.abs();
         let (k, digits) = shortest(v).unwrap_or_else(|| {
             if v < 1e9 {
@@ -210,6 +203,27 @@ impl F64Text {
                 (v.round() as u64, 0)
             }
         });
+        F64Text::digits(value.is_sign_negative(), k, digits)
+    }
+
+    /// The shortest digits that read back as `value`, with a decimal point (`3.0`), only
+    /// where [`F64Text::new`] finds them (no rounding): at most nine fraction digits and a
+    /// magnitude of 1e-5 up to 1e15 (or 0). There the text is also std's `{}` of `value`
+    /// (which has no `.0` for an integer).
+    pub fn exact(value: f64) -> Option<F64Text> {
+        let (k, digits) = shortest(value.abs())?;
+        Some(F64Text::digits(value.is_sign_negative(), k, digits))
+    }
+
+    /// `-`, then `k / 10^digits` with its fraction's trailing zeros cut (one digit kept).
+    fn digits(negative: bool, k: u64, digits: u32) -> F64Text {
+        let mut text = F64Text {
+            buf: [0; 48],
+            len: 0,
+        };
+        if negative {
+            text.push(b'-');
+        }
         let scale = 10u64.pow(digits);
         text.push_integer(k / scale, 1);
         text.push(b'.');
@@ -454,6 +468,24 @@ mod tests {
         for v in values {
             let ours = F64Text::new(v);
             assert_eq!(ours.as_str(), serde_json::to_string(&v).unwrap(), "{v:?}");
+        }
+    }
+
+    /// Where it is exact, `F64Text` is std's `{}` (with `.0` after an integer).
+    #[test]
+    fn f64_text_exact_is_std_display() {
+        use super::F64Text;
+        let values = [
+            0.0, -0.0, 1.0, -3.0, 1000.0, 1.5, 0.1, 2.25e-5, 12.345678, 1e14, 123_456.75,
+        ];
+        for v in values {
+            let std = format!("{v}");
+            let std = if std.contains('.') { std } else { std + ".0" };
+            let ours = F64Text::exact(v).unwrap();
+            assert_eq!(ours.as_str(), std, "{v:?}");
+        }
+        for v in [1.0 / 3.0, 1e-7, 1e15, 1e300, f64::NAN, f64::INFINITY] {
+            assert!(F64Text::exact(v).is_none(), "{v:?}");
         }
     }
 
