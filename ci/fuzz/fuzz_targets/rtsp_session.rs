@@ -3,7 +3,8 @@
 //! (DESCRIBE reply, challenges, redirects, SETUP and PLAY replies, interleaved RTP and RTCP,
 //! requests of its own). The driver's part is played per a policy byte: credentials in the
 //! URL, reconnecting after a redirect, timeouts, TEARDOWN. Whatever comes in, what the
-//! session sends must decode as RTSP messages, and its frames must be well formed.
+//! session sends must decode as RTSP messages or interleaved frames (receiver reports), and
+//! its frames must be well formed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,11 +15,14 @@ use tinysrs::wire::rtsp::{decode, Item};
 const OPTIONS_REPLY: &[u8] = b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\
 Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER\r\n\r\n";
 
-/// Everything the session sent decodes as whole RTSP messages.
+/// Everything the session sent decodes as whole RTSP messages, or whole interleaved frames
+/// (its RTCP receiver reports over TCP).
 fn check_sent(session: &mut ClientSession) {
     while let Some(bytes) = session.poll_transmit() {
         match decode(&bytes) {
-            Ok(Some((Item::Message(_), used))) => assert_eq!(used, bytes.len()),
+            Ok(Some((Item::Message(_) | Item::Interleaved { .. }, used))) => {
+                assert_eq!(used, bytes.len())
+            }
             other => panic!(
                 "the session sent something that is not one message: {other:?}: {:?}",
                 String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
