@@ -271,6 +271,17 @@ pub fn read_moof(moof: &[u8], tracks: &[TrackInfo]) -> Result<MoofInfo, ReadErro
             if table > trun.len() {
                 return Err(ReadError::Truncated("trun"));
             }
+            if per_sample == 0 {
+                // No per-sample fields: every sample has the defaults (the first may have
+                // flags of its own), so the run is summed at once; `count` is the file's and
+                // may be 4 billion (walking it took a fuzz input 10 s).
+                if count > 0 && samples == 0 {
+                    first_sync = Some(first_flags.unwrap_or(default_flags) & NON_SYNC == 0);
+                }
+                duration = duration.saturating_add(u64::from(count) * u64::from(default_duration));
+                samples = samples.saturating_add(count);
+                continue;
+            }
             for i in 0..count as usize {
                 let mut field = at + i * per_sample;
                 let sample_duration = if flags & TRUN_DURATION != 0 {
@@ -293,7 +304,7 @@ pub fn read_moof(moof: &[u8], tracks: &[TrackInfo]) -> Result<MoofInfo, ReadErro
                 if samples == 0 {
                     first_sync = Some(sample_flags & NON_SYNC == 0);
                 }
-                duration += u64::from(sample_duration);
+                duration = duration.saturating_add(u64::from(sample_duration));
                 samples = samples.saturating_add(1);
             }
         }
