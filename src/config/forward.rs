@@ -8,11 +8,10 @@
 //! string of space-separated destinations as SRS writes them. Host names need the Cargo feature
 //! `dns` (in `full`). Not supported yet: `rtmps://`, SRS 5.0's `backend` (dynamic forward).
 
-use toml::de::DeValue;
 use toml::Spanned;
 
 use super::hooks::is_ip_or_localhost;
-use super::schema::{invalid_type, FromToml, Int, Invalid, Item, Value};
+use super::schema::{words_or_list, FromToml, Int, Invalid, Item, Value};
 use super::section::{compiled_in, no_hook, Show};
 
 /// Most destinations one vhost may forward to. Why: each is an RTMP connection and a queue of
@@ -123,19 +122,16 @@ impl Value<Destinations> for Destinations {
 /// One destination, a space-separated string of them, or a list.
 impl FromToml for Destinations {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
-        const EXPECTED: &str = "host:port, an rtmp:// URL, or a list of them";
-        let texts: Vec<String> = match item.get_ref() {
-            DeValue::String(s) => s.split_whitespace().map(str::to_owned).collect(),
-            DeValue::Array(_) => Vec::<String>::from_toml(item)?,
-            _ => return Err(invalid_type(item, &EXPECTED)),
-        };
+        let texts = words_or_list(
+            item,
+            "host:port, an rtmp:// URL, or a list of them",
+            MAX_DESTINATIONS,
+            "destinations",
+        )?;
         let refuse = |message: String| Invalid {
             span: item.span(),
             message,
         };
-        if texts.len() > MAX_DESTINATIONS {
-            return Err(refuse(format!("more than {MAX_DESTINATIONS} destinations")));
-        }
         let parsed = texts
             .iter()
             .map(|t| Destination::parse(t))

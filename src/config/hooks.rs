@@ -7,10 +7,9 @@
 //! load until the `full` profile has TLS. Host names need the Cargo feature `dns` (in `full`);
 //! the router's `small` build takes IP addresses and `localhost`.
 
-use toml::de::DeValue;
 use toml::Spanned;
 
-use super::schema::{invalid_type, FromToml, Int, Invalid, Item, Value};
+use super::schema::{words_or_list, FromToml, Int, Invalid, Item, Value};
 use super::section::{compiled_in, no_hook, Show};
 
 /// Most URLs one event may name. Why: each is called in turn for every client event, so a
@@ -88,21 +87,16 @@ pub fn is_ip_or_localhost(authority: &str) -> bool {
 /// One URL, a space-separated string of URLs, or a list of URLs.
 impl FromToml for HookUrls {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
-        const EXPECTED: &str = "an http:// URL or a list of them";
-        let urls: Vec<String> = match item.get_ref() {
-            DeValue::String(s) => s.split_whitespace().map(str::to_owned).collect(),
-            DeValue::Array(_) => Vec::<String>::from_toml(item)?,
-            _ => return Err(invalid_type(item, &EXPECTED)),
-        };
+        let urls = words_or_list(
+            item,
+            "an http:// URL or a list of them",
+            MAX_URLS_PER_EVENT,
+            "URLs for one event",
+        )?;
         let refuse = |message: String| Invalid {
             span: item.span(),
             message,
         };
-        if urls.len() > MAX_URLS_PER_EVENT {
-            return Err(refuse(format!(
-                "more than {MAX_URLS_PER_EVENT} URLs for one event"
-            )));
-        }
         for url in &urls {
             check_url(url).map_err(refuse)?;
         }

@@ -9,9 +9,7 @@
 //! every non-empty list, as in SRS. SRS matches any suffix of the host (`example.com` would also
 //! admit `badexample.com`); here a domain matches only at a dot boundary.
 
-use toml::de::DeValue;
-
-use super::schema::{invalid_type, FromToml, Invalid, Item, Value};
+use super::schema::{words_or_list, FromToml, Invalid, Item, Value};
 use super::section::{no_hook, Section, Show};
 use super::security::Method;
 
@@ -34,19 +32,16 @@ impl Value<Domains> for Domains {
 /// One domain, a space-separated string of domains (as SRS writes them), or a list.
 impl FromToml for Domains {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
-        const EXPECTED: &str = "a domain or a list of domains";
-        let domains: Vec<String> = match item.get_ref() {
-            DeValue::String(s) => s.split_whitespace().map(str::to_owned).collect(),
-            DeValue::Array(_) => Vec::<String>::from_toml(item)?,
-            _ => return Err(invalid_type(item, &EXPECTED)),
-        };
+        let domains = words_or_list(
+            item,
+            "a domain or a list of domains",
+            MAX_DOMAINS,
+            "domains",
+        )?;
         let refuse = |message: String| Invalid {
             span: item.span(),
             message,
         };
-        if domains.len() > MAX_DOMAINS {
-            return Err(refuse(format!("more than {MAX_DOMAINS} domains")));
-        }
         let mut out = Vec::with_capacity(domains.len());
         for domain in domains {
             let bare = domain.trim_start_matches('.');

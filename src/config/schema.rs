@@ -35,7 +35,7 @@ pub(super) struct Invalid {
 }
 
 impl Invalid {
-    fn at(item: &Item<'_>, message: String) -> Invalid {
+    pub(super) fn at(item: &Item<'_>, message: String) -> Invalid {
         Invalid {
             span: item.span(),
             message,
@@ -87,6 +87,26 @@ pub(super) fn invalid_type(item: &Item<'_>, expected: &dyn fmt::Display) -> Inva
         value => format!("invalid type: {}, expected {expected}", Unexpected(value)),
     };
     Invalid::at(item, message)
+}
+
+/// Words as SRS writes a list on one line: one string of space-separated words, or a TOML
+/// list of strings (hook URLs, forward destinations, referer domains), at most `max` of them
+/// (`what` names them in the error).
+pub(super) fn words_or_list(
+    item: &Item<'_>,
+    expected: &str,
+    max: usize,
+    what: &str,
+) -> Result<Vec<String>, Invalid> {
+    let words: Vec<String> = match item.get_ref() {
+        DeValue::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+        DeValue::Array(_) => Vec::<String>::from_toml(item)?,
+        _ => return Err(invalid_type(item, &expected)),
+    };
+    if words.len() > max {
+        return Err(Invalid::at(item, format!("more than {max} {what}")));
+    }
+    Ok(words)
 }
 
 /// `v` (read from `x`) as std's `{}` writes it (`1.5`, `5000`, `NaN`, `-inf`), without std's
