@@ -1825,3 +1825,128 @@ fn on_demand_counts_an_hls_request_as_a_viewer_for_a_while() {
         server.log()
     );
 }
+
+/// The gateway with SIP over UDP, tcp_passive media and `on_publish`/`on_unpublish` hooks at
+/// `path` of the hook server.
+#[cfg(feature = "hooks")]
+fn hooked_gateway(hooks: &common::hookserver::Hooks, path: &str) -> (Server, SocketAddr) {
+    bare_gateway(&format!(
+        "transport = \"tcp_passive\"\n\n\
+         [vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
+         on_publish = \"{}\"\non_unpublish = \"{}\"\n",
+        hooks.url(path),
+        hooks.url("allow")
+    ))
+}
+
+/// Issue 18: a camera call asks `on_publish` when it is answered, with SRS's fields (the
+/// channel as the stream, `gb28181.app` as the app, the camera's address as `ip`); once
+/// allowed, every frame sent reaches a player from the first keyframe, and `on_unpublish`
+/// follows the device's BYE with the same client.
+#[cfg(feature = "hooks")]
+#[test]
+fn on_publish_lets_an_allowed_call_through_and_on_unpublish_follows_it() {
+    use common::hookserver::{assert_srs_fields, Hooks};
+    let dir = TempDir::new("gb-hook-allow");
+    let clip = Clip::encode(&dir, Some(Codec::H264), None, 2);
+    let video = clip.count(Codec::H264);
+    let hooks = Hooks::start(34101, 10);
+    let (server, sip) = hooked_gateway(&hooks, "allow");
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    device.catalog();
+    let invite = device.wait_request(&server, Method::Invite, 5 * SECS);
+    let (port, ssrc) = offer_of(&invite);
+    device.answer(&invite);
+    device.wait_request(&server, Method::Ack, SECS);
+    assert!(
+        server.wait_log("on_publish allowed", 3 * SECS),
+        "{}",
+        server.log()
+    );
+    let rtmp = rtmp_client(&server, 2 * SECS);
+    let mut sender = Sender::tcp_connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    let opts = SendOptions {
+        speed: 4.0,
+        ..SendOptions::real_time(ssrc)
+    };
+    sender.send_clip(&clip, &opts).unwrap();
+    let tags = video_tags(&rtmp_join(rtmp, &server));
+    let frames = tags.iter().filter(|t| t.2 == 1).count();
+    assert!(
+        frames + 1 >= video && frames <= video,
+        "{frames} of {video} frames reached the player:\n{}",
+        server.log()
+    );
+    device.bye(&invite);
+    let unpublish = hooks.wait("on_unpublish", 1, 5 * SECS);
+    assert_eq!(
+        unpublish.len(),
+        1,
+        "{:?}\n{}",
+        hooks.actions(),
+        server.log()
+    );
+    let publish = hooks.wait("on_publish", 1, SECS);
+    assert_eq!(publish.len(), 1, "{:?}", hooks.actions());
+    for body in [&publish[0], &unpublish[0]] {
+        assert_srs_fields(body);
+        assert_eq!(body["vhost"], "__defaultVhost__", "{body}");
+        assert_eq!(body["app"], "live", "{body}");
+        assert_eq!(body["stream"], CHANNEL, "{body}");
+        assert_eq!(body["ip"], "127.0.0.1", "{body}");
+        assert_eq!(body["tcUrl"], "rtmp://127.0.0.1/live", "{body}");
+        assert_eq!(body["param"], "", "{body}");
+        assert_eq!(body["stream_url"], format!("/live/{CHANNEL}"), "{body}");
+    }
+    assert_eq!(publish[0]["client_id"], unpublish[0]["client_id"]);
+    assert_eq!(publish[0]["client_id"].as_str().map(str::len), Some(8));
+}
+
+/// Issue 18: a call whose `on_publish` hook refuses gets our BYE; nothing is published
+/// (its media is dropped unread meanwhile), the API's channel says why, no `on_unpublish`
+/// is sent, and the channel is not invited again by itself.
+#[cfg(feature = "hooks")]
+#[test]
+fn on_publish_refusal_hangs_up_the_call_and_the_api_says_why() {
+    use common::hookserver::{assert_srs_fields, Hooks};
+    let dir = TempDir::new("gb-hook-deny");
+    let clip = Clip::encode(&dir, Some(Codec::H264), None, 1);
+    let hooks = Hooks::start(34102, 10);
+    let (server, sip) = hooked_gateway(&hooks, "deny");
+    let mut device = BareDevice::new(sip);
+    device.register(&server);
+    device.catalog();
+    let invite = device.wait_request(&server, Method::Invite, 5 * SECS);
+    let (port, ssrc) = offer_of(&invite);
+    // Media from the moment of the answer, as a camera sends it: dropped while the hook
+    // decides, then cut off with the call.
+    let mut sender = Sender::tcp_connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    device.answer(&invite);
+    let _ = sender.send_clip(&clip, &SendOptions::real_time(ssrc));
+    let bye = device.wait_request(&server, Method::Bye, 3 * SECS);
+    assert_eq!(bye.call_id(), invite.call_id());
+    let publish = hooks.wait("on_publish", 1, SECS);
+    assert_eq!(publish.len(), 1, "{:?}", hooks.actions());
+    assert_srs_fields(&publish[0]);
+    assert_eq!(publish[0]["stream"], CHANNEL);
+    let log = server.log();
+    assert!(!log.contains("GB28181 publish "), "published:\n{log}");
+    let (status, _, body) = curl(&[&server.http_url("api/v1/gb28181/devices")]);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let channel = &v["devices"][0]["channels"][0];
+    let refused = channel["refused"].as_str().unwrap_or_default();
+    assert!(
+        refused.starts_with("refused by the on_publish hook") && refused.ends_with("code 1"),
+        "{channel}"
+    );
+    if let Some(again) = device.next(3 * SECS, |m| m.method() == Some(&Method::Invite)) {
+        panic!("invited again after a refusal: {again:?}\n{}", server.log());
+    }
+    assert!(
+        !hooks.actions().iter().any(|a| a == "on_unpublish"),
+        "{:?}",
+        hooks.actions()
+    );
+}

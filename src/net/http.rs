@@ -69,7 +69,10 @@ pub fn run(
         let record = &registration.record;
         match result {
             Ok(()) => log::debug!("[{}] HTTP {} closed", record.cid, record.peer),
-            Err(e) => log::info!("[{}] HTTP {} closed: {e}", record.cid, record.peer),
+            Err(e) => {
+                log::info!("[{}] HTTP {} closed: {e}", record.cid, record.peer);
+                record.fail();
+            }
         }
         drop((driver, registration, guards));
     }
@@ -106,6 +109,9 @@ impl Driver {
                         Some(call) => self.decide(call).await?,
                         None => Err("no call".to_owned()),
                     };
+                    if verdict.is_err() {
+                        self.conn.record.fail();
+                    }
                     pending.decided(&mut self.conn, verdict, self.clock.now_ms())
                 }
                 other => other,

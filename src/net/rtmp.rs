@@ -68,7 +68,10 @@ pub fn run(
         let result = drive(&mut stream, &mut conn, clock, send_timeout).await;
         match result {
             Ok(()) => log::info!("[{}] closed by peer {}", conn.log.cid, conn.peer),
-            Err(e) => log::info!("[{}] closed {}: {e}", conn.log.cid, conn.peer),
+            Err(e) => {
+                log::info!("[{}] closed {}: {e}", conn.log.cid, conn.peer);
+                conn.registration.record.fail();
+            }
         }
         conn.close(clock.now_ms());
         drop(guards);

@@ -11,12 +11,14 @@
 //! - `srs_send_bytes_total`/`srs_receive_bytes_total` count every client since the start
 //!   (those gone and those here), so they only grow; `/api/v1/summaries`'s `srs_*_bytes`
 //!   count the clients here.
-//! - `srs_clients_errs_total` is always 0: connections do not report how they ended yet.
+//! - `srs_clients_errs_total` counts the clients gone that ended by an error, as SRS counts
+//!   a disconnect with an error: a connection that failed (protocol or I/O error, timeout),
+//!   a hook refusal, a kick (`ClientRecord::fail`). A peer's orderly close is not one (SRS
+//!   counts that too, as a read error).
 //! - Labels are bounded: per-stream families carry `vhost`, `app` and `stream` of at most
 //!   `max_streams` streams; the document stops at [`MAX_BYTES`] (the samples left out are
 //!   counted in `tinysrs_metrics_dropped_samples`).
-//! - Not yet exported (issue 18): hook calls by event, GB28181 devices online, ingest states,
-//!   DVR bytes written.
+//! - Not yet exported (issue 18): DVR bytes written.
 
 use std::sync::OnceLock;
 
@@ -128,7 +130,7 @@ pub fn render(ctx: &ServerCtx, settings: &ApiSettings) -> String {
         "srs_clients_errs_total",
         Kind::Counter,
         "The total errors of SRS clients.",
-        0,
+        ctx.clients.errors(),
     );
 
     // Ours: the process.
@@ -324,6 +326,34 @@ pub fn render(ctx: &ServerCtx, settings: &ApiSettings) -> String {
                 e.sample(name, &[("event", event)], value(c));
             }
         }
+    }
+    // Ours: GB28181 devices, channels by call state (a fixed set of labels), media sessions;
+    // counted by the GB28181 driver once a second.
+    #[cfg(feature = "gb28181")]
+    {
+        use crate::session::gb28181::CHANNEL_STATES;
+        let (census, sessions) = ctx.gb_census.get();
+        e.single(
+            "tinysrs_gb28181_devices",
+            Kind::Gauge,
+            "GB28181 devices registered and online.",
+            census.devices as u64,
+        );
+        let name = "tinysrs_gb28181_channels";
+        e.family(
+            name,
+            Kind::Gauge,
+            "Channels of the GB28181 devices online, by call state.",
+        );
+        for (state, n) in CHANNEL_STATES.iter().zip(census.channels) {
+            e.sample(name, &[("state", state)], n as u64);
+        }
+        e.single(
+            "tinysrs_gb28181_media_sessions",
+            Kind::Gauge,
+            "GB28181 media sessions (calls offered or up).",
+            sessions as u64,
+        );
     }
     // Ours: the [[ingest]] cameras by state (a fixed set of labels).
     #[cfg(feature = "rtsp")]

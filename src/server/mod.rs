@@ -89,6 +89,10 @@ pub struct ServerCtx {
     /// Every `[[ingest]]`'s state, written by its driver, read by `/api/v1/ingests`.
     #[cfg(feature = "rtsp")]
     pub ingests: Rc<rtsp::IngestTable>,
+    /// The GB28181 devices online and their channels by state, and the media sessions,
+    /// as the driver's tick last counted them (`/metrics`).
+    #[cfg(feature = "gb28181")]
+    pub gb_census: Rc<std::cell::Cell<(crate::session::gb28181::Census, usize)>>,
     /// `/metrics` scrapes being answered (at most `metrics::MAX_SCRAPES`).
     #[cfg(feature = "metrics")]
     pub scrapes: Gauge,
@@ -104,6 +108,8 @@ impl ServerCtx {
             tasks: Gauge::default(),
             files: disk::Files::new(Rc::new(disk::NoDisk)),
             cpu: Rc::default(),
+            #[cfg(feature = "gb28181")]
+            gb_census: Rc::default(),
             #[cfg(feature = "hls")]
             hls: Rc::default(),
             #[cfg(feature = "hls")]

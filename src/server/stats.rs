@@ -147,6 +147,8 @@ pub struct ClientRecord {
     pub recv: ByteCounter,
     pub send: ByteCounter,
     kicked: Cell<bool>,
+    /// It ended (or will end) by an error: see [`ClientRecord::fail`].
+    failed: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -164,6 +166,7 @@ impl ClientRecord {
             recv: ByteCounter::default(),
             send: ByteCounter::default(),
             kicked: Cell::new(false),
+            failed: Cell::new(false),
             waker: RefCell::new(None),
         }
     }
@@ -178,6 +181,13 @@ impl ClientRecord {
 
     pub fn is_kicked(&self) -> bool {
         self.kicked.get()
+    }
+
+    /// The client ends by an error (SRS's `srs_clients_errs_total` counts it when it leaves):
+    /// its connection failed (a protocol error, an I/O error, a timeout; not the peer's
+    /// orderly close) or a hook refused it. A kick counts too, without this call.
+    pub fn fail(&self) {
+        self.failed.set(true);
     }
 
     /// Ready once kicked; the connection driver selects on it.
@@ -201,6 +211,8 @@ pub struct Clients {
     map: RefCell<BTreeMap<ClientId, Rc<ClientRecord>>>,
     /// Clients ever registered (SRS's `srs_clients_total`).
     registered: Cell<u64>,
+    /// Clients gone that ended by an error or a kick (SRS's `srs_clients_errs_total`).
+    errors: Cell<u64>,
     /// Bytes moved by the clients already gone, (received, sent): with those of the clients
     /// here, the process's totals (`srs_receive_bytes_total`, `srs_send_bytes_total`).
     gone_bytes: Cell<(u64, u64)>,
@@ -215,6 +227,9 @@ impl Clients {
     pub fn remove(&self, id: ClientId) {
         let gone = self.map.borrow_mut().remove(&id);
         if let Some(r) = gone {
+            if r.failed.get() || r.kicked.get() {
+                self.errors.set(self.errors.get().wrapping_add(1));
+            }
             let (recv, send) = self.gone_bytes.get();
             self.gone_bytes.set((
                 recv.wrapping_add(r.recv.total()),
@@ -226,6 +241,12 @@ impl Clients {
     /// Clients ever registered.
     pub fn registered(&self) -> u64 {
         self.registered.get()
+    }
+
+    /// Clients gone since the start that ended by an error or a kick
+    /// ([`ClientRecord::fail`]).
+    pub fn errors(&self) -> u64 {
+        self.errors.get()
     }
 
     /// Bytes (received, sent) by every client since the start, gone or here.

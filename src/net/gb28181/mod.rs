@@ -208,6 +208,13 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
             }
         }
     }
+    #[cfg(feature = "hooks")]
+    {
+        let Gb { agent, router, .. } = &mut *g;
+        for (id, call) in gb28181::hooks::asks(router, agent, &shared.ctx) {
+            tokio::task::spawn_local(on_publish(gb.clone(), shared.clone(), id, call));
+        }
+    }
     while let Some((peer, bytes)) = g.agent.poll_transmit() {
         match peer.transport {
             SipTransport::Udp => {
@@ -223,6 +230,25 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
             }
         }
     }
+}
+
+/// Waits for the `on_publish` decision of a call (only that call's media waits: it is
+/// dropped meanwhile), then lets its media through or hangs it up.
+#[cfg(feature = "hooks")]
+async fn on_publish(
+    gb: GbHandle,
+    shared: Shared,
+    id: crate::live::ClientId,
+    call: crate::server::hooks::HookCall,
+) {
+    let verdict = shared.ctx.hooks.decide(call).await;
+    {
+        let now = shared.clock.now_ms();
+        let mut g = gb.borrow_mut();
+        let Gb { agent, router, .. } = &mut *g;
+        gb28181::hooks::decided(router, agent, now, id, verdict);
+    }
+    pump(&gb, &shared);
 }
 
 /// A UDP media socket bound now (not in a task that runs later), ready for tokio.
@@ -282,6 +308,8 @@ async fn tick(gb: GbHandle, shared: Shared) {
             gb28181::sync_viewers(&mut g.agent, &shared.ctx, now);
             g.agent.handle_timeout(now);
             g.router.flush(&shared.ctx, now);
+            let census = (g.agent.census(), g.router.sessions.len());
+            shared.ctx.gb_census.set(census);
         }
         pump(&gb, &shared);
     }

@@ -5,6 +5,8 @@
 //!   "watched", "grace" with `bye_in_ms` until its BYE, or "unwatched"), and the SIP messages
 //!   the decoder refused (`sip_refused`: in total, and per device with the reason of the
 //!   last, so the operator sees why a camera went offline);
+//!   A channel whose media the `on_publish` hook refused says why in `refused` (empty
+//!   otherwise) until it is invited again.
 //! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/invite`: start a channel;
 //! - `GET|POST /api/v1/gb28181/devices/{device}/channels/{channel}/bye`: stop it.
 //!
@@ -103,6 +105,8 @@ struct Channel<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     on_demand: Option<&'static str>,
+    /// Why the last call's media was refused (its `on_publish` hook), empty if not.
+    refused: &'a str,
     ssrc: Option<u32>,
     state: &'static str,
     status: &'a str,
@@ -118,6 +122,7 @@ impl<'a> Channel<'a> {
             id: &c.id,
             name: &c.name,
             on_demand: c.on_demand.map(|d| d.as_str()),
+            refused: &c.refused,
             ssrc: c.ssrc,
             state: c.state,
             status: &c.status,
@@ -139,6 +144,7 @@ mod tests {
             state: "playing",
             ssrc: Some(7),
             on_demand,
+            refused: String::new(),
         };
         let device = DeviceInfo {
             id: "34020000001110000001".to_owned(),

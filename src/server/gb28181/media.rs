@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -77,6 +77,8 @@ pub struct MediaStats {
     /// Video frames dropped before the call's first keyframe (a camera that starts
     /// mid-GOP): players waiting for the stream start on a picture they can decode.
     pub before_keyframe: u64,
+    /// RTP packets dropped unread while the `on_publish` hook had not allowed the call.
+    pub held: u64,
 }
 
 /// Where a packet came from: its source address, its length as received (for the byte
@@ -109,6 +111,13 @@ pub struct MediaSession {
     oversized_seen: (u64, u64),
     /// Warnings about the caps, at most a few per window.
     warn_limit: RateLimit,
+    /// Packets are dropped before the reorder window (counted, nothing buffered) until the
+    /// `on_publish` hook allows the call: set from the offer when the vhost has such hooks.
+    held: bool,
+    /// The hook was asked for this call (once).
+    asked: bool,
+    /// The device's SIP address, for the hooks' `ip` (known once asked).
+    pub device_ip: Option<IpAddr>,
 }
 
 impl MediaSession {
@@ -135,7 +144,31 @@ impl MediaSession {
             conns: Vec::new(),
             oversized_seen: (0, 0),
             warn_limit: RateLimit::new(),
+            held: false,
+            asked: false,
+            device_ip: None,
         }
+    }
+
+    /// The session's client id (in the registry once a packet came; the hooks' `client_id`).
+    pub fn client(&self) -> ClientId {
+        self.client
+    }
+
+    /// Its context id: the API's and the hooks' `client_id`, fixed by the client id (media
+    /// sessions have no log context of their own).
+    pub fn cid(&self) -> heapless::String<8> {
+        ConnLog::new(u64::from(self.client).wrapping_mul(0x9e37_79b9_7f4a_7c15)).cid
+    }
+
+    /// Whether its media waits for the `on_publish` hook.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Whether it is published in the hub.
+    pub fn is_published(&self) -> bool {
+        self.source.is_some()
     }
 
     /// Access units dropped for being over `gb28181.max_frame_bytes`, and PES packets (or
@@ -169,17 +202,18 @@ impl MediaSession {
         len: usize,
         packet: RtpPacket,
     ) {
-        let client = self.client;
+        let (client, cid) = (self.client, self.cid());
         let registration = self.registration.get_or_insert_with(|| {
-            // A context id for the API, fixed by the client id (media sessions have no log
-            // context of their own).
-            let log = ConnLog::new(u64::from(client).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let record = ClientRecord::new(client, &log.cid, from, now_ms);
+            let record = ClientRecord::new(client, &cid, from, now_ms);
             Registration::new(ctx.clients.clone(), record)
         });
         registration.record.recv.add(len as u64);
         self.stats.packets += 1;
         self.last_packet_ms = now_ms;
+        if self.held {
+            self.stats.held += 1;
+            return;
+        }
         self.reorder.push(packet);
         self.drain(ctx, now_ms);
     }
@@ -284,6 +318,8 @@ impl MediaSession {
                 Ok(source) => {
                     log::info!("GB28181 publish {} (ssrc {})", self.key, self.ssrc);
                     crate::server::on_publish(ctx, &source, &vhost);
+                    #[cfg(feature = "hooks")]
+                    ctx.hooks.published(&super::hooks::client(self));
                     self.source = Some(source);
                     if let Some(record) = self.record() {
                         record.kind.set(ClientKind::GbPublish);
@@ -347,6 +383,8 @@ impl MediaSession {
             ctx.hub
                 .borrow_mut()
                 .unpublish(&self.key, self.client, now_ms);
+            #[cfg(feature = "hooks")]
+            super::hooks::on_unpublish(ctx, self);
         }
         self.registration = None;
     }
@@ -365,6 +403,10 @@ const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
 pub struct MediaRouter {
     pub sessions: HashMap<u32, MediaSession>,
     last_client: ClientId,
+    /// Sessions whose `on_publish` hook is to be asked, by client id (the driver takes them:
+    /// [`MediaRouter::take_asks`]). One per session at most, so at most
+    /// `gb28181.max_media_sessions`.
+    asks: Vec<ClientId>,
 }
 
 impl Default for MediaRouter {
@@ -372,6 +414,7 @@ impl Default for MediaRouter {
         MediaRouter {
             sessions: HashMap::new(),
             last_client: MEDIA_CLIENT_BASE,
+            asks: Vec::new(),
         }
     }
 }
@@ -436,6 +479,46 @@ impl MediaRouter {
         let mut conns = std::mem::take(&mut s.conns);
         conns.retain(|c| !self.sessions.values().any(|o| o.conns.contains(c)));
         conns
+    }
+
+    /// The media of `ssrc` waits for the `on_publish` hook (dropped until it allows): from
+    /// the offer, when the vhost has such hooks.
+    pub fn hold(&mut self, ssrc: u32) {
+        if let Some(s) = self.sessions.get_mut(&ssrc) {
+            s.held = true;
+        }
+    }
+
+    /// The call of `ssrc` is answered: its `on_publish` hook is to be asked (once), its media
+    /// held until then.
+    pub fn ask(&mut self, ssrc: u32) {
+        if let Some(s) = self.sessions.get_mut(&ssrc).filter(|s| !s.asked) {
+            s.asked = true;
+            s.held = true;
+            self.asks.push(s.client);
+        }
+    }
+
+    /// The sessions to ask the hook for, by client id (see [`MediaRouter::ask`]).
+    pub fn take_asks(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.asks)
+    }
+
+    /// The session of client `id` (it keeps its id when the camera changes its SSRC).
+    pub fn by_client(&mut self, id: ClientId) -> Option<&mut MediaSession> {
+        self.sessions.values_mut().find(|s| s.client == id)
+    }
+
+    /// The hook allowed the session of client `id`: its media goes to the hub from now on
+    /// (the demuxer starts at the next pack header, the stream at the next keyframe).
+    pub fn allow(&mut self, id: ClientId) -> bool {
+        match self.by_client(id) {
+            Some(s) => {
+                s.held = false;
+                true
+            }
+            None => false,
+        }
     }
 
     /// A media TCP connection made for the call of `ssrc` (tcp_active) carries it, even

@@ -7,6 +7,8 @@
 #[cfg(feature = "api")]
 pub mod api;
 pub mod assemble;
+#[cfg(feature = "hooks")]
+pub mod hooks;
 pub mod media;
 
 use std::net::SocketAddr;
@@ -138,9 +140,15 @@ pub fn handle_event(
         } => {
             let config = ctx.config();
             let key = stream_key(&config, &device, &channel);
+            #[cfg(feature = "hooks")]
+            let held = hooks::wants_on_publish(ctx, &key);
             if !router.start(ssrc, key, now_ms, &MediaLimits::of(&config)) {
                 log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
                 return None;
+            }
+            #[cfg(feature = "hooks")]
+            if held {
+                router.hold(ssrc);
             }
             if let MediaTransport::Udp { port } = transport {
                 return Some(MediaSocket::OpenUdp { port });
@@ -155,9 +163,15 @@ pub fn handle_event(
         } => {
             let config = ctx.config();
             let key = stream_key(&config, &device, &channel);
+            #[cfg(feature = "hooks")]
+            let ask = hooks::wants_on_publish(ctx, &key);
             if !router.start(ssrc, key, now_ms, &MediaLimits::of(&config)) {
                 log::warn!("GB28181: too many media sessions, {device}/{channel} not received");
                 return None;
+            }
+            #[cfg(feature = "hooks")]
+            if ask {
+                router.ask(ssrc);
             }
             return match (transport, remote) {
                 (MediaTransport::TcpPassive, _) => None,

@@ -83,6 +83,9 @@ impl RtmpConn {
             return Ok(());
         };
         let cid = self.log.cid.clone();
+        if answer.is_err() {
+            self.registration.record.fail();
+        }
         match (pending, answer) {
             (Pending::Connect(request, vhost), Ok(())) => self.accept_connect(request, vhost),
             (Pending::Publish(id, request, vhost), Ok(())) => {

@@ -21,7 +21,14 @@ pub struct Channel {
     /// The catalog's `Status` ("ON", "OFF"); an "OFF" channel is not invited automatically.
     pub status: String,
     pub call: CallState,
+    /// Why the last call's media was refused (the `on_publish` hook's answer), empty if it
+    /// was not; cleared by the next invite. At most [`MAX_REFUSED_LEN`] bytes.
+    pub refused: String,
 }
+
+/// The longest refusal kept per channel (the hook's reason is cut there). RAM: 128 bytes a
+/// channel.
+pub const MAX_REFUSED_LEN: usize = 128;
 
 impl Channel {
     pub fn new(status: &str) -> Channel {
@@ -31,6 +38,7 @@ impl Channel {
             call: CallState::Idle {
                 resume: Resume::At(0),
             },
+            refused: String::new(),
         }
     }
 

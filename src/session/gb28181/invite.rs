@@ -77,6 +77,7 @@ impl Agent {
             self.alloc.release(transport);
             return false;
         }
+        ch.refused.clear();
         // The driver opens the offer's port before it sends the INVITE.
         self.events.push_back(AgentEvent::MediaOffer {
             device: device.to_string(),
@@ -320,6 +321,25 @@ impl Agent {
         self.hangup(now, &dev, &ch, resume)
     }
 
+    /// The server refused the media of the call with `ssrc` (its `on_publish` hook said no):
+    /// BYE, and the channel is invited again only when asked (the API, or on demand a viewer
+    /// after nobody watched), not in a loop of refusals. `why` is kept for the API, cut at
+    /// [`MAX_REFUSED_LEN`](super::device::MAX_REFUSED_LEN) bytes. False when no such call.
+    pub fn refuse(&mut self, now: u64, ssrc: u32, why: &str) -> bool {
+        let Some((dev, ch)) = self.devices.find_ssrc(ssrc) else {
+            return false;
+        };
+        log::warn!("GB28181 {dev}/{ch}: media refused ({why}), hanging up");
+        if let Some(c) = self.devices.channel_mut(&dev, &ch) {
+            let mut end = why.len().min(super::device::MAX_REFUSED_LEN);
+            while !why.is_char_boundary(end) {
+                end -= 1;
+            }
+            c.refused = why[..end].to_owned();
+        }
+        self.hangup(now, &dev, &ch, Resume::OnRequest)
+    }
+
     /// The media of a call arrives with another SSRC than agreed: follow it.
     pub fn rename_ssrc(&mut self, old: u32, new: u32) {
         for dialog in self.devices.calls_mut().filter_map(CallState::dialog_mut) {
@@ -327,6 +347,12 @@ impl Agent {
                 dialog.ssrc = new;
             }
         }
+    }
+
+    /// The SIP address of the device whose call has `ssrc`.
+    pub fn device_addr(&self, ssrc: u32) -> Option<SocketAddr> {
+        let (dev, _) = self.devices.find_ssrc(ssrc)?;
+        self.devices.map.get(&dev).map(|d| d.peer.addr)
     }
 
     /// The SSRC of the one call set up or up with a device at `ip`, for media whose SSRC

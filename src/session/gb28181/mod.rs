@@ -47,7 +47,7 @@ pub use demand::{Watch, MAX_WATCHED};
 pub use device::{MAX_CHANNELS, MAX_DEVICES};
 pub use outbox::MAX_OUTBOX;
 pub use register::Credentials;
-pub use view::{ChannelInfo, DeviceInfo, OnDemand};
+pub use view::{Census, ChannelInfo, DeviceInfo, OnDemand, CHANNEL_STATES};
 
 use crate::wire::sdp;
 use crate::wire::sip::{Method, SipMessage, StartLine};

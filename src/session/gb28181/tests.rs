@@ -804,6 +804,39 @@ fn a_closed_media_connection_hangs_up_at_once() {
     invite_in(&sent(&mut a));
 }
 
+/// Issue 18: the server refuses a call's media (its on_publish hook said no): BYE, the media
+/// stops, the reason is on the channel for the API until the next invite, and the channel is
+/// not invited again by itself (a refusal loop); the API's invite asks again.
+#[test]
+fn a_refused_call_is_hung_up_and_says_why_until_invited_again() {
+    let mut a = registered("");
+    let invite = invite_in(&send_catalog(&mut a, 100));
+    a.handle_message(200, "d", peer(), ok_to(&invite));
+    sent(&mut a);
+    events(&mut a);
+    assert_eq!(a.device_addr(200000077), Some(peer().addr));
+    assert!(!a.refuse(300, 12345, "no"), "no call with that SSRC");
+    let why = "refused by the on_publish hook: ".to_owned() + &"é".repeat(100);
+    assert!(a.refuse(300, 200000077, &why));
+    let out = sent(&mut a);
+    assert_eq!(method_of(&out[0]), Some(Method::Bye));
+    assert_eq!(out[0].call_id(), invite.call_id());
+    assert_eq!(
+        events(&mut a),
+        vec![AgentEvent::MediaStop {
+            ssrc: 200000077,
+            transport: MediaTransport::TcpPassive
+        }]
+    );
+    let refused = &a.devices()[0].channels[0].refused;
+    assert!(refused.len() <= super::device::MAX_REFUSED_LEN && why.starts_with(refused.as_str()));
+    a.handle_message(400, "d", peer(), out[0].response_to(200, "OK", None));
+    a.handle_timeout(30_000); // past media_timeout (10 s), before the keepalive expiry
+    assert!(sent(&mut a).is_empty(), "not invited again by itself");
+    assert!(a.invite(30_000, DEVICE, CHANNEL));
+    assert_eq!(a.devices()[0].channels[0].refused, "");
+}
+
 /// Issue 17 item 11: a device declared offline (no keepalive) may still be sending media: its
 /// calls are hung up with a BYE and their media stopped, not just forgotten.
 #[test]

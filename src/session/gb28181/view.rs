@@ -35,6 +35,8 @@ pub struct ChannelInfo {
     pub ssrc: Option<u32>,
     /// Its stream's viewers with `invite = "on_demand"`; None otherwise.
     pub on_demand: Option<OnDemand>,
+    /// Why the last call's media was refused (the `on_publish` hook), empty if not.
+    pub refused: String,
 }
 
 /// A channel's stream's viewers as on-demand invites see them.
@@ -60,7 +62,35 @@ impl OnDemand {
     }
 }
 
+/// The channel states of [`Census::channels`], in that order (the API's `state` values).
+pub const CHANNEL_STATES: [&str; 4] = ["idle", "inviting", "playing", "stopping"];
+
+/// How many devices are online and their channels in each call state (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    pub devices: usize,
+    /// By [`CHANNEL_STATES`].
+    pub channels: [usize; 4],
+}
+
 impl Agent {
+    /// The devices online and their channels by call state.
+    pub fn census(&self) -> Census {
+        let mut census = Census {
+            devices: self.devices.map.len(),
+            ..Census::default()
+        };
+        for d in self.devices.map.values() {
+            for c in d.channels.values() {
+                let state = c.call.as_str();
+                if let Some(i) = CHANNEL_STATES.iter().position(|s| *s == state) {
+                    census.channels[i] += 1;
+                }
+            }
+        }
+        census
+    }
+
     /// Devices and their channels, for the API. Devices are forgotten when they go offline, so
     /// every one listed is online.
     pub fn devices(&self) -> Vec<DeviceInfo> {
@@ -88,6 +118,7 @@ impl Agent {
                         state: c.call.as_str(),
                         ssrc: c.call.dialog().map(|d| d.ssrc),
                         on_demand: self.on_demand(id, cid),
+                        refused: c.refused.clone(),
                     })
                     .collect(),
             })
