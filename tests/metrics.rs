@@ -327,3 +327,104 @@ fn the_heartbeat_posts_srs_body_every_interval() {
     #[cfg(feature = "rtsp")]
     assert_eq!(m["tinysrs_ingests{state=\"playing\"}"], 0.0, "{text}");
 }
+
+/// `srs_clients_errs_total` counts the clients that ended by an error: a kicked RTMP
+/// connection and an HTTP request head that is not HTTP each add one; a player that leaves
+/// in order adds none. A GB28181 device that registers shows in `tinysrs_gb28181_devices`
+/// within the driver's one-second count.
+#[cfg(all(feature = "gb28181", feature = "rtmp"))]
+#[test]
+fn errors_and_gb28181_devices_are_counted() {
+    use std::io::Read;
+    use std::net::{SocketAddr, TcpStream, UdpSocket};
+    let _guard = serial();
+    let server = Server::start(
+        "[exporter]\nenabled = true\n[gb28181]\nenabled = true\n\
+         sip_listen = \"127.0.0.1:0\"\nmedia_listen = \"127.0.0.1:0\"\n",
+    );
+    let http = server.http_addr.unwrap();
+    let scrape = || {
+        let (status, _, body) = curl(&[&server.http_url("metrics")]);
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body).unwrap();
+        let (ok, said) = promtool(&text);
+        assert!(ok, "promtool check metrics: {said}\n{text}");
+        (samples(&text), text)
+    };
+    let (m, text) = scrape();
+    assert_eq!(m.get("srs_clients_errs_total"), Some(&0.0), "{text}");
+    assert_eq!(m.get("tinysrs_gb28181_devices"), Some(&0.0), "{text}");
+    for state in ["idle", "inviting", "playing", "stopping"] {
+        let name = format!("tinysrs_gb28181_channels{{state=\"{state}\"}}");
+        assert_eq!(m.get(&name), Some(&0.0), "{text}");
+    }
+
+    // An orderly API request: no error.
+    let _ = get_json(http, "/api/v1/versions");
+    // Not HTTP: the server answers 400 and the connection ends by an error.
+    let mut bad = TcpStream::connect(http).unwrap();
+    bad.write_all(b"\x00\x01\x02 nonsense\r\n\r\n").unwrap();
+    let mut sink = Vec::new();
+    let _ = bad.read_to_end(&mut sink);
+    // An RTMP player waiting for a stream, kicked through the API.
+    let mut player = common::client::Client::connect(&server.addr.to_string(), "live").unwrap();
+    player.create_stream().unwrap();
+    player.play("cam").unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    let id = loop {
+        let (_, clients) = get_json(http, "/api/v1/clients");
+        let found = clients["clients"].as_array().and_then(|all| {
+            all.iter()
+                .find(|c| c["type"] == "rtmp-play")
+                .and_then(|c| c["id"].as_str().map(str::to_owned))
+        });
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(Instant::now() < end, "no RTMP player: {clients}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (status, _, _) = curl(&[
+        "-X",
+        "DELETE",
+        &server.http_url(&format!("api/v1/clients/{id}")),
+    ]);
+    assert_eq!(status, 200);
+
+    // A device registers (no password asked).
+    let log = server.log();
+    let sip: SocketAddr = log
+        .lines()
+        .find_map(|l| l.split("GB28181 SIP listening on ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .expect("the SIP address");
+    let device = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = device.local_addr().unwrap();
+    let register = format!(
+        "REGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};rport;branch=z9hG4bK-reg-1\r\n\
+         From: <sip:34020000001110000001@3402000000>;tag=dev\r\n\
+         To: <sip:34020000001110000001@3402000000>\r\n\
+         Call-ID: metrics-register-1\r\nCSeq: 1 REGISTER\r\n\
+         Contact: <sip:34020000001110000001@{me}>\r\nMax-Forwards: 70\r\n\
+         Expires: 3600\r\nContent-Length: 0\r\n\r\n"
+    );
+    device.send_to(register.as_bytes(), sip).unwrap();
+
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (m, text) = scrape();
+        let errs = m["srs_clients_errs_total"];
+        let devices = m["tinysrs_gb28181_devices"];
+        if errs == 2.0 && devices == 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "errors {errs} (want 2), devices {devices} (want 1):\n{text}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
