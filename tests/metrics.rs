@@ -4,6 +4,9 @@
 //! (`exporter.listen`) serves `/metrics` and nothing else; without `exporter.enabled` there
 //! is no `/metrics`.
 //!
+//! A scrape during a 100-player run (tinysrs-bench) agrees with the API too; the error count
+//! and the GB28181 gauges move with what they count.
+//!
 //! Ports: the exporter listens on 127.0.0.1:31201 (the rest are ephemeral).
 
 mod common;
@@ -427,4 +430,76 @@ fn errors_and_gb28181_devices_are_counted() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Issue 18: a scrape while 100 players (tinysrs-bench, RTMP) watch one stream passes
+/// promtool and agrees with the API: 100 in `tinysrs_stream_players`, the stream's 101
+/// clients within `srs_clients`, and the send rate of 100 players over the publisher's.
+#[cfg(feature = "rtmp")]
+#[test]
+fn a_scrape_during_a_100_player_run_agrees_with_the_api() {
+    let _guard = serial();
+    let server = Server::start("[exporter]\nenabled = true\n");
+    let http = server.http_addr.unwrap();
+    let pid = server.pid().to_string();
+    let url = server.url("live/hundred");
+    let bench = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tinysrs-bench"))
+            .args(["run", &url, "--players", "100", "--ramp", "200"])
+            .args(["--warmup", "1", "--duration", "12", "--kbps", "200"])
+            .args(["--server-pid", &pid])
+            .stdout(Stdio::null()),
+        &server.dir.path("bench.err"),
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, streams) = get_json(http, "/api/v1/streams");
+        if streams["streams"][0]["clients"].as_u64() == Some(101) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "not 101 clients: {streams}\n{}",
+            bench.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Two rate samples (one every 5 s) for the kbps families.
+    std::thread::sleep(Duration::from_secs(6));
+    let (_, before) = get_json(http, "/api/v1/streams");
+    let (status, _, body) = curl(&[&server.http_url("metrics")]);
+    let (_, after) = get_json(http, "/api/v1/streams");
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let (ok, said) = promtool(&text);
+    assert!(ok, "promtool check metrics: {said}\n{text}");
+    let m = samples(&text);
+    let labels = "{vhost=\"__defaultVhost__\",app=\"live\",stream=\"hundred\"}";
+    let get = |name: &str| {
+        *m.get(name)
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    for streams in [&before, &after] {
+        assert_eq!(
+            streams["streams"][0]["clients"].as_u64(),
+            Some(101),
+            "{streams}"
+        );
+    }
+    assert_eq!(
+        get(&format!("tinysrs_stream_players{labels}")),
+        100.0,
+        "{text}"
+    );
+    assert_eq!(get("srs_streams"), 1.0);
+    // The 101 stream clients and this scrape's connection.
+    assert!(get("srs_clients") >= 102.0, "{text}");
+    assert!(get("srs_clients_total") >= 102.0, "{text}");
+    assert_eq!(get("srs_clients_errs_total"), 0.0, "{text}");
+    let recv = get(&format!("tinysrs_stream_recv_kbps{labels}"));
+    let send = get(&format!("tinysrs_stream_send_kbps{labels}"));
+    assert!(recv > 100.0, "{text}");
+    assert!(send > 50.0 * recv, "send {send} kbit/s, recv {recv}");
+    assert!(get("tinysrs_connections") >= 101.0, "{text}");
+    // The bench is killed when dropped.
 }
