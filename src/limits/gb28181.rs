@@ -5,7 +5,7 @@ use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
 use crate::config::Config;
 use crate::net::gb28181::{MAX_DATAGRAM, MEDIA_TCP_BYTES, READ_BUFFER};
 use crate::server::gb28181::media::MediaLimits;
-use crate::session::gb28181::{MAX_CHANNELS, MAX_DEVICES, MAX_WATCHED};
+use crate::session::gb28181::{MAX_CHANNELS, MAX_DEVICES, MAX_REFUSED_LEN, MAX_WATCHED};
 use crate::wire::sip;
 
 /// Every media session assembling a full PES and access unit with a full reorder window, on
@@ -21,7 +21,8 @@ pub(super) fn term(config: &Config) -> Option<Term> {
     let read = MEDIA_TCP_BYTES.max(MAX_DATAGRAM);
     let session = limits.max_pes_bytes + limits.max_frame_bytes + limits.reorder_bytes() + read;
     let sip_tcp = CONNECTION_BYTES + READ_BUFFER + sip::MAX_MESSAGE_LEN;
-    let devices = MAX_DEVICES * MAX_CHANNELS * 256;
+    // A channel: its names and call (256), and the reason its last call was refused.
+    let devices = MAX_DEVICES * MAX_CHANNELS * (256 + MAX_REFUSED_LEN);
     // On-demand invites: the streams with viewers the agent tracks, a name and a state each.
     let watched = MAX_WATCHED * 128;
     let bytes = sessions * session + devices + watched + MAX_DATAGRAM;

@@ -44,7 +44,7 @@ use bytes::Bytes;
 
 pub use call::{CallState, MediaTransport, INVITE_RETRY_MS, INVITE_TRIES};
 pub use demand::{Watch, MAX_WATCHED};
-pub use device::{MAX_CHANNELS, MAX_DEVICES};
+pub use device::{MAX_CHANNELS, MAX_DEVICES, MAX_REFUSED_LEN};
 pub use outbox::MAX_OUTBOX;
 pub use register::Credentials;
 pub use view::{Census, ChannelInfo, DeviceInfo, OnDemand, CHANNEL_STATES};
