@@ -395,6 +395,23 @@ mod tests {
         assert_eq!((clients.total_bytes(), clients.registered()), ((10, 20), 1));
     }
 
+    /// `srs_clients_errs_total`: a client gone after `fail` or a kick counts, one gone in
+    /// order does not; a client here does not yet.
+    #[test]
+    fn errors_count_failed_and_kicked_clients_once_gone() {
+        let clients = Rc::new(Clients::default());
+        let peer: SocketAddr = "127.0.0.1:5".parse().unwrap();
+        let reg = |id| Registration::new(clients.clone(), ClientRecord::new(id, "c", peer, 0));
+        let (ok, failed, kicked) = (reg(1), reg(2), reg(3));
+        failed.record.fail();
+        kicked.record.kick();
+        assert_eq!(clients.errors(), 0);
+        drop((ok, failed));
+        assert_eq!(clients.errors(), 1);
+        drop(kicked);
+        assert_eq!(clients.errors(), 2);
+    }
+
     #[test]
     fn gauge_counts_live_guards() {
         let g = Gauge::default();
