@@ -6,6 +6,9 @@
 //! `/api/v1/clients`, and its stream's `recv_bytes`/`kbps` as an RTMP publisher's): its
 //! record counts every RTP packet's bytes, and lists it as `gb28181-publish` once it
 //! publishes. The record goes with the session.
+//!
+//! With `on_publish` hooks (`super::hooks`) a session is held from the offer until the hook
+//! allows it: its packets are counted, then dropped before the reorder window.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
