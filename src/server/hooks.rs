@@ -357,12 +357,18 @@ pub fn allows(status: u16, body: &[u8]) -> Result<(), String> {
 /// The decision future a [`HookClient`] returns: `Ok` when every URL allowed.
 pub type Decision = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 
+/// What takes a decision made in the hook client's own task ([`HookClient::decide_then`]).
+pub type Verdict = Box<dyn FnOnce(Result<(), String>)>;
+
 /// Makes the requests (`net::hooks`).
 pub trait HookClient {
     /// Posts to every URL in order and says whether all allowed; the caller waits.
     fn decide(&self, call: HookCall) -> Decision;
     /// Posts without waiting; dropped (and counted) when the client's queue is full.
     fn notify(&self, call: HookCall);
+    /// [`HookClient::decide`] for a caller with no task of its own per client (GB28181
+    /// calls): the client's task waits, then hands the verdict to `done`.
+    fn decide_then(&self, call: HookCall, done: Verdict);
     /// What was done for `action` so far.
     fn counts(&self, _action: Action) -> HookCounts {
         HookCounts::default()
@@ -378,6 +384,10 @@ impl HookClient for NoClient {
     }
 
     fn notify(&self, _: HookCall) {}
+
+    fn decide_then(&self, _: HookCall, done: Verdict) {
+        done(Err("no hook client".to_owned()));
+    }
 }
 
 /// What the server keeps for the callbacks: the client, the identity, the recent publishes.
@@ -462,6 +472,13 @@ impl Hooks {
     pub fn decide(&self, call: HookCall) -> Decision {
         let client = self.0.client.borrow().clone();
         client.decide(call)
+    }
+
+    /// Asks the hooks and hands the verdict to `done` later (see
+    /// [`HookClient::decide_then`]).
+    pub fn decide_then(&self, call: HookCall, done: Verdict) {
+        let client = self.0.client.borrow().clone();
+        client.decide_then(call, done);
     }
 
     /// Tells the hooks of `action`, if the vhost reports it.

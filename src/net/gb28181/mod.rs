@@ -212,7 +212,9 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
     {
         let Gb { agent, router, .. } = &mut *g;
         for (id, call) in gb28181::hooks::asks(router, agent, &shared.ctx) {
-            tokio::task::spawn_local(on_publish(gb.clone(), shared.clone(), id, call));
+            let (gb, task_shared) = (gb.clone(), shared.clone());
+            let done = move |verdict| on_publish(&gb, &task_shared, id, verdict);
+            shared.ctx.hooks.decide_then(call, Box::new(done));
         }
     }
     while let Some((peer, bytes)) = g.agent.poll_transmit() {
@@ -232,23 +234,22 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
     }
 }
 
-/// Waits for the `on_publish` decision of a call (only that call's media waits: it is
-/// dropped meanwhile), then lets its media through or hangs it up.
+/// The `on_publish` decision of a call (made in the hook client's task; only that call's
+/// media waited, dropped meanwhile): its media goes through, or the call is hung up.
 #[cfg(feature = "hooks")]
-async fn on_publish(
-    gb: GbHandle,
-    shared: Shared,
+fn on_publish(
+    gb: &GbHandle,
+    shared: &Shared,
     id: crate::live::ClientId,
-    call: crate::server::hooks::HookCall,
+    verdict: Result<(), String>,
 ) {
-    let verdict = shared.ctx.hooks.decide(call).await;
     {
         let now = shared.clock.now_ms();
         let mut g = gb.borrow_mut();
         let Gb { agent, router, .. } = &mut *g;
         gb28181::hooks::decided(router, agent, now, id, verdict);
     }
-    pump(&gb, &shared);
+    pump(gb, shared);
 }
 
 /// A UDP media socket bound now (not in a task that runs later), ready for tokio.
