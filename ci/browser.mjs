@@ -1,0 +1,167 @@
+// The browser half of ci/browser (issue 14): drives Debian's headless Chromium with
+// puppeteer-core against a running tinysrs that ci/browser started, while ffmpeg publishes
+// live/browser (H.264 640x360 + AAC, -g 50). Env: BASE (http://127.0.0.1:PORT), NPM_DIR,
+// SHOTS (screenshot directory), PROFILE (a fresh --user-data-dir), FFMPEG_PLAYER (a command
+// ci/browser runs when asked, printed as "spawn"). Every step has its own deadline; any
+// failed check, console error or page error exits 1.
+import { createRequire } from "node:module";
+import { spawn } from "node:child_process";
+
+const require = createRequire(process.env.NPM_DIR + "/");
+const puppeteer = require("puppeteer-core");
+const BASE = process.env.BASE;
+const SHOTS = process.env.SHOTS;
+const STREAM = "live/browser";
+const errors = [];
+const started = Date.now();
+const log = (m) => console.log(`ci/browser: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function check(ok, what) {
+  if (!ok) throw new Error(`FAILED: ${what}`);
+  log(`ok: ${what}`);
+}
+async function until(what, ms, fn) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e.message;
+    }
+    if (Date.now() > end) throw new Error(`FAILED: ${what} within ${ms} ms (last: ${JSON.stringify(last)})`);
+    await sleep(100);
+  }
+}
+const api = async (path) => (await fetch(BASE + path)).json();
+
+// The <video> plays for real: frames of the published size, and currentTime advancing by at
+// least 3.5 s over 5 s of wall time (real time, with slack for the start).
+async function assertPlays(page, selector, what) {
+  const video = () => page.$eval(selector, (v) => ({ t: v.currentTime, w: v.videoWidth, h: v.videoHeight, rs: v.readyState }));
+  const first = await until(`${what}: the video starts`, 20000, async () => {
+    const v = await video();
+    return v.rs >= 2 && v.t > 0 ? v : null;
+  });
+  await sleep(5000);
+  const last = await video();
+  log(`${what}: currentTime ${first.t.toFixed(2)} -> ${last.t.toFixed(2)} s over 5 s, ${last.w}x${last.h}`);
+  check(last.t - first.t >= 3.5, `${what}: currentTime advances (${(last.t - first.t).toFixed(2)} s in 5 s)`);
+  check(last.w === 640 && last.h === 360, `${what}: videoWidth x videoHeight is 640x360`);
+}
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  userDataDir: process.env.PROFILE,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+  defaultViewport: { width: 1100, height: 760 },
+});
+let failed = false;
+try {
+  const page = await browser.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()} (${m.location().url || ""})`);
+  });
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+
+  // What Debian's Chromium decodes through MSE.
+  await page.goto(BASE + "/", { waitUntil: "load" });
+  check(new URL(page.url()).pathname === "/console/", `/ redirects to /console/ (at ${page.url()})`);
+  const codecs = await page.evaluate(() => Object.fromEntries([
+    ['H.264 + AAC', 'video/mp4; codecs="avc1.64001f, mp4a.40.2"'],
+    ['H.265', 'video/mp4; codecs="hvc1.1.6.L93.B0"'],
+  ].map(([k, t]) => [k, window.MediaSource ? MediaSource.isTypeSupported(t) : false])));
+  log(`MSE support: ${JSON.stringify(codecs)}`);
+  check(codecs["H.264 + AAC"], "Chromium plays H.264 + AAC through MSE");
+
+  // Overview: version, uptime and the bandwidth chart fill in.
+  await until("the overview shows the version and uptime", 5000, () =>
+    page.evaluate(() => document.getElementById("version").textContent && document.getElementById("uptime").textContent !== "-"));
+  await until("the bandwidth chart has a rate", 6000, () =>
+    page.evaluate(() => Number(document.getElementById("kin").textContent) > 0));
+  await page.screenshot({ path: `${SHOTS}/overview.png` });
+
+  // Streams: the stream appears within 2 s of opening the tab, with its codec and size.
+  await page.goto(BASE + "/console/#streams", { waitUntil: "load" });
+  const row = `tr[data-stream="${STREAM}"]`;
+  const codec = await until("the stream is listed within 2 s", 2000, () =>
+    page.$eval(`${row} td.codec`, (td) => td.textContent).catch(() => null));
+  check(/^H264 640x360/.test(codec), `the stream's video is "H264 640x360 ..." (${codec})`);
+  const acodec = await page.$eval(`${row} td.acodec`, (td) => td.textContent);
+  check(/^AAC /.test(acodec), `the stream's audio is AAC (${acodec})`);
+
+  // Preview over HTTP-FLV (mpegts.js), then HLS (hls.js).
+  for (const [button, engine] of [["flv", "mpegts.js"], ["hls", "hls.js"]]) {
+    await page.click(`${row} button[data-act="${button}"]`);
+    const used = await page.$eval("#preview-engine", (e) => e.textContent);
+    check(used.startsWith(engine), `the ${button} preview plays through ${engine} (${used})`);
+    await assertPlays(page, "#preview", `console preview ${button} (${used})`);
+    await page.screenshot({ path: `${SHOTS}/streams-${button}.png` });
+    await page.click("#preview-close");
+  }
+
+  // Clients: an ffmpeg player of HTTP-FLV is listed; kicking it from the page removes it
+  // from the API.
+  const player = spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-t", "60",
+    "-i", `${BASE}/${STREAM}.flv`, "-f", "null", "-"], { stdio: "ignore" });
+  try {
+    const id = await until("the ffmpeg HTTP-FLV player is in /api/v1/clients", 10000, async () => {
+      const c = (await api("/api/v1/clients")).clients.find((c) => c.type === "flv-play");
+      return c && c.id;
+    });
+    await page.goto(BASE + "/console/#clients", { waitUntil: "load" });
+    await until("the player's row is shown", 3000, () => page.$(`tr[data-client="${id}"] button[data-act="kick"]`));
+    await page.screenshot({ path: `${SHOTS}/clients.png` });
+    await page.click(`tr[data-client="${id}"] button[data-act="kick"]`);
+    await until(`client ${id} is gone from /api/v1/clients after the kick`, 5000, async () =>
+      !(await api("/api/v1/clients")).clients.some((c) => c.id === id));
+    log(`ok: kicked ${id} from the page`);
+    await until("the kicked row leaves the page", 3000, async () => !(await page.$(`tr[data-client="${id}"]`)));
+  } finally {
+    player.kill();
+  }
+
+  // GB28181 and recordings tabs answer (this test config has neither cameras nor DVR).
+  await page.goto(BASE + "/console/#gb28181", { waitUntil: "load" });
+  await sleep(1500);
+  await page.screenshot({ path: `${SHOTS}/gb28181.png` });
+  await page.goto(BASE + "/console/#dvr", { waitUntil: "load" });
+  await sleep(1500);
+  await page.screenshot({ path: `${SHOTS}/dvr.png` });
+  check((await page.$eval("#status", (e) => e.textContent)) === "", "the GB28181 and Recordings tabs load without an error");
+
+  // The players page plays the stream by name, over HTTP-FLV and HLS.
+  for (const type of ["flv", "hls"]) {
+    await page.goto(`${BASE}/players/?stream=${STREAM}&type=${type}`, { waitUntil: "load" });
+    await assertPlays(page, "#video", `players page ${type}`);
+    await page.screenshot({ path: `${SHOTS}/players-${type}.png` });
+  }
+
+  // Last, the publisher is kicked from the Streams tab: its stream stops publishing.
+  await page.goto(BASE + "/console/#streams", { waitUntil: "load" });
+  await until("the stream row is back", 3000, () => page.$(`${row} button[data-act="kick"]`));
+  await page.goto(BASE + "/console/#overview", { waitUntil: "load" });
+  await sleep(2500);
+  await page.screenshot({ path: `${SHOTS}/console.png` });
+  await page.goto(BASE + "/console/#streams", { waitUntil: "load" });
+  await until("the stream row is back", 3000, () => page.$(`${row} button[data-act="kick"]`));
+  await page.click(`${row} button[data-act="kick"]`);
+  await until("the publisher is gone after the kick", 5000, async () =>
+    !(await api("/api/v1/streams")).streams.some((s) => s.url === "/" + STREAM && s.publish.active));
+  log("ok: kicked the publisher from the Streams tab");
+} catch (e) {
+  failed = true;
+  console.error(`ci/browser: ${e.message}`);
+} finally {
+  await browser.close();
+}
+for (const e of errors) console.error(`ci/browser: browser ${e}`);
+if (errors.length) failed = true;
+log(failed ? "FAILED" : "all checks passed");
+process.exit(failed ? 1 : 0);
