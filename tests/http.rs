@@ -339,6 +339,12 @@ fn the_shipped_web_root_redirects_to_the_console() {
         );
         assert!(!body.is_empty(), "{path}");
     }
+    // The memory budget the overview shows beside the RSS (ours, in SRS's summaries).
+    let (_, _, body) = curl(&[&server.http_url("api/v1/summaries")]);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let budget = v["data"]["tinysrs"]["budget_bytes"].as_u64().unwrap();
+    let rss = v["data"]["self"]["mem_kbyte"].as_u64().unwrap() * 1024;
+    assert!(budget > rss, "budget {budget} over RSS {rss}");
     let mut total = 0;
     for dir in ["console", "console/vendor", "players"] {
         for entry in std::fs::read_dir(www.join(dir)).unwrap() {

@@ -9,7 +9,8 @@
   var streams = [];       // last /api/v1/streams
   var clients = [];       // last /api/v1/clients
   var samples = [];       // [{t, inKbps, outKbps}] for the chart
-  var lastBytes = null;   // {t, recv, send}
+  var points = [];        // the last RATE_SPAN + 1 [{t, recv, send}] of summaries
+  var RATE_SPAN = 3;
   var preview = null;     // {player, stream}
   var SAMPLES = 120;
 
@@ -29,6 +30,13 @@
     if (cls) td.className = cls;
     tr.appendChild(td);
     return td;
+  }
+  // A table body with nothing in it says so.
+  function empty(body, text) {
+    if (body.firstChild) return;
+    var tr = document.createElement("tr"), td = cell(tr, text, "hint");
+    td.colSpan = 9;
+    body.appendChild(tr);
   }
   function button(td, label, onclick, cls) {
     var b = document.createElement("button");
@@ -64,23 +72,28 @@
       var d = j.data, self = d.self, sys = d.system, live = d.tinysrs || {};
       $("uptime").textContent = duration(self.srs_uptime);
       $("cpu").textContent = self.cpu_percent.toFixed(2) + " %";
-      $("rss").textContent = bytes(self.mem_kbyte * 1024);
+      // budget_bytes: what the config allows at worst (tinysrs -t), ours.
+      $("rss").textContent = bytes(self.mem_kbyte * 1024) + (live.budget_bytes ? " / " + bytes(live.budget_bytes) : "");
       $("load").textContent = sys.load_1m + " / " + sys.cpus + " CPU";
       $("conns").textContent = live.connections !== undefined ? live.connections : sys.conn_srs;
       $("counts").textContent = (live.sources !== undefined ? live.sources : streams.length) + " / " + (live.players !== undefined ? live.players : "-");
+      // Rates over the last few seconds (writes to players come in bursts of mw_latency).
+      // The byte counts are those of the clients connected now: one leaving lowers them,
+      // which counts as 0.
       var now = { t: sys.srs_sample_time, recv: sys.srs_recv_bytes, send: sys.srs_send_bytes };
-      if (lastBytes && now.t > lastBytes.t) {
-        var ms = now.t - lastBytes.t;
-        // Counts of the clients connected now: one leaving lowers them; count that as 0.
-        var kin = Math.max(0, now.recv - lastBytes.recv) * 8 / ms;
-        var kout = Math.max(0, now.send - lastBytes.send) * 8 / ms;
+      var prev = points.length > RATE_SPAN ? points[points.length - 1 - RATE_SPAN] : points[0];
+      points.push(now);
+      if (points.length > RATE_SPAN + 1) points.shift();
+      if (prev && now.t > prev.t) {
+        var ms = now.t - prev.t;
+        var kin = Math.max(0, now.recv - prev.recv) * 8 / ms;
+        var kout = Math.max(0, now.send - prev.send) * 8 / ms;
         samples.push({ kin: kin, kout: kout });
         if (samples.length > SAMPLES) samples.shift();
         $("kin").textContent = kin.toFixed(0);
         $("kout").textContent = kout.toFixed(0);
         draw();
       }
-      lastBytes = now;
     });
   }
   function draw() {
@@ -133,6 +146,7 @@
       }
       body.appendChild(tr);
     });
+    empty(body, "No stream: publish to rtmp://" + location.hostname + "/live/STREAM");
   }
   function open(s, kind) {
     close();
@@ -172,6 +186,7 @@
       button(cell(tr, ""), "Kick", function () { kick(c.id); }, "danger");
       body.appendChild(tr);
     });
+    empty(body, "No publisher or player.");
   }
 
   // ---- GB28181
@@ -200,6 +215,7 @@
           body.appendChild(tr);
         });
       });
+      if (Array.isArray(j.devices)) empty(body, "No device has registered.");
     });
   }
 
@@ -236,6 +252,7 @@
         }
         body.appendChild(tr);
       });
+      if (Array.isArray(j.dvrs)) empty(body, "No recording.");
     });
   }
 
