@@ -138,9 +138,16 @@ try {
   await tab("gb28181");
   await sleep(1500);
   await page.screenshot({ path: `${SHOTS}/gb28181.png` });
+  // Recordings: a closed 8 s segment is listed and plays in the page (fragmented MP4, which
+  // the browser plays itself), from /dvr/.
   await tab("dvr");
-  await sleep(1500);
+  await until("a closed recording is listed with Play", 10000, () => page.$('#dvr-rows button[data-act="play"]'));
   await page.screenshot({ path: `${SHOTS}/dvr.png` });
+  await page.click('#dvr-rows button[data-act="play"]');
+  const recording = await page.$eval("#preview-name", (e) => e.textContent);
+  check(/^\/dvr\/live\/browser\.\d+\.mp4$/.test(recording), `the recording plays from ${recording}`);
+  await assertPlays(page, "#preview", "a recording");
+  await page.click("#preview-close");
   check((await page.$eval("#status", (e) => e.textContent)) === "", "the GB28181 and Recordings tabs load without an error");
 
   // The players page, in a second tab, plays the stream by name over HTTP-FLV and HLS.

@@ -240,11 +240,15 @@
           var url = "/dvr" + r.path.slice(root.length);
           button(acts, "Play", function () {
             close();
+            location.hash = "#streams";
             tab = "streams"; show();
             $("preview-box").hidden = false;
             $("preview-name").textContent = url;
+            // An FLV recording through mpegts.js (not live), an MP4 one natively.
             var kind = /\.flv$/.test(url) ? "flv" : "mp4";
-            preview = { player: TinyPlayer.play($("preview"), url, kind, status), kind: kind, url: url };
+            var player = TinyPlayer.play($("preview"), url, kind, status);
+            $("preview-engine").textContent = player.engine;
+            preview = { player: player, kind: kind, url: url };
           });
           var a = document.createElement("a");
           a.href = url; a.textContent = "Download"; a.download = "";

@@ -17,7 +17,7 @@ var TinyPlayer = (function () {
     var fail = onError || function () {};
     if ((kind === "flv" || kind === "ts") && window.mpegts && mpegts.getFeatureList().mseLivePlayback) {
       var p = mpegts.createPlayer(
-        { type: kind === "flv" ? "flv" : "mpegts", isLive: true, url: url },
+        { type: kind === "flv" ? "flv" : "mpegts", isLive: !/^\/dvr\//.test(url), url: url },
         { enableWorker: false, liveBufferLatencyChasing: true, lazyLoad: false }
       );
       p.on(mpegts.Events.ERROR, function (type, detail) { fail(type + ": " + detail); });
