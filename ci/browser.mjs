@@ -34,7 +34,10 @@ async function until(what, ms, fn) {
     await sleep(100);
   }
 }
-const api = async (path) => (await fetch(BASE + path)).json();
+// The server runs with http_api.auth on, as every package does.
+const USER = "admin", PASSWORD = process.env.API_PASSWORD;
+const AUTH = "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
+const api = async (path) => (await fetch(BASE + path, { headers: { Authorization: AUTH } })).json();
 
 // The <video> plays for real: frames of the published size, and currentTime advancing by at
 // least 3.5 s over 5 s of wall time (real time, with slack for the start).
@@ -65,8 +68,12 @@ const browser = await puppeteer.launch({
 let failed = false;
 try {
   const page = await browser.newPage();
+  // Until the login, the API's 401s are expected (Chromium logs each as an error).
+  let loggedIn = false;
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()} (${m.location().url || ""})`);
+    if (m.type() !== "error") return;
+    if (!loggedIn && /status of 401/.test(m.text())) return;
+    errors.push(`console: ${m.text()} (${m.location().url || ""})`);
   });
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
 
@@ -79,6 +86,20 @@ try {
   ].map(([k, t]) => [k, window.MediaSource ? MediaSource.isTypeSupported(t) : false])));
   log(`MSE support: ${JSON.stringify(codecs)}`);
   check(codecs["H.264 + AAC"], "Chromium plays H.264 + AAC through MSE");
+
+  // The API wants its password: headless Chromium has no prompt of its own, so the 401
+  // reaches the console, which shows its login form; a wrong password keeps it there.
+  await until("the login form shows", 3000, () => page.$eval("#login", (f) => !f.hidden));
+  await page.screenshot({ path: `${SHOTS}/login.png` });
+  await page.type("#login input[name=password]", "wrong");
+  await page.click("#login button");
+  await until("a wrong password brings the form back", 3000, () => page.$eval("#login", (f) => !f.hidden));
+  await page.$eval("#login input[name=password]", (i) => { i.value = ""; });
+  await page.type("#login input[name=password]", PASSWORD);
+  loggedIn = true;
+  await page.click("#login button");
+  await until("the right password hides the form", 3000, () => page.$eval("#login", (f) => f.hidden));
+  log("ok: the login form asks for the API's password, refuses a wrong one, takes the right one");
 
   // Overview: version, uptime and the bandwidth chart fill in.
   await until("the overview shows the version and uptime", 5000, () =>

@@ -17,7 +17,9 @@
   function api(path, method) {
     var headers = {};
     if (auth) headers.Authorization = auth;
-    return fetch(path, { method: method || "GET", headers: headers }).then(function (r) {
+    // credentials "omit": a 401 comes back to us instead of the browser's own password
+    // prompt (Fetch: only requests that include credentials prompt), and we send ours.
+    return fetch(path, { method: method || "GET", headers: headers, credentials: "omit" }).then(function (r) {
       if (r.status === 401) { $("login").hidden = false; throw new Error("the API needs its password"); }
       if (!r.ok) throw new Error(path + ": HTTP " + r.status);
       return r.json();
