@@ -294,9 +294,13 @@
 
   var timer = null;
   function start() {
-    Promise.all([api("/api/v1/versions"), api("/api/v1/vhosts")]).then(function (r) {
-      $("version").textContent = r[0].data.version;
-      (r[1].vhosts || []).forEach(function (v) { vhosts[v.id] = v.name; });
+    // One request first: a wrong password costs one of the five tries a minute the API allows
+    // an address, not one per request.
+    api("/api/v1/versions").then(function (v) {
+      $("version").textContent = v.data.version;
+      return api("/api/v1/vhosts");
+    }).then(function (r) {
+      (r.vhosts || []).forEach(function (v) { vhosts[v.id] = v.name; });
       if (!timer) timer = setInterval(refresh, 1000);
       return refresh();
     }).catch(function (e) { status(e.message); });
