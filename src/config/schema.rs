@@ -48,6 +48,15 @@ pub(super) trait FromToml: Sized {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid>;
 }
 
+/// Reads one key of a table into its raw slot. Not inlined: the readers that `section!`
+/// generates make each key's arm one call of this, which exists once per value type rather
+/// than once per key.
+#[inline(never)]
+pub(super) fn read_into<T: FromToml>(slot: &mut Option<T>, item: &Item<'_>) -> Result<(), Invalid> {
+    *slot = Some(T::from_toml(item)?);
+    Ok(())
+}
+
 /// The value as serde's "invalid type" message names it: `string "x"`, `integer `3``,
 /// `floating point `1.5``, `boolean `true``, `sequence`, `map`.
 struct Unexpected<'a, 'i>(&'a DeValue<'i>);
