@@ -1,12 +1,14 @@
 //! [`SortedMap`]: a map kept as one vector of pairs in key order, for the small, capped maps
 //! that change rarely: the GB28181 agent's devices, a device's channels and the watched
 //! streams (`session::gb28181`, by SIP id or stream name; capped by `MAX_DEVICES`,
-//! `MAX_CHANNELS`, `MAX_WATCHED`, changed on SIP messages).
+//! `MAX_CHANNELS`, `MAX_WATCHED`, changed on SIP messages) and the client registry
+//! (`server::stats`, by client id, at most `max_connections`; ids only grow, so a new client
+//! goes at the end).
 //!
 //! A binary search and a vector insert or remove cost nothing that matters at these sizes,
 //! while each `BTreeMap` instantiation cost 2-7 KB of code on the router build (its node
 //! splitting, merging and iterators, once per value type): the GB28181 maps as `BTreeMap`s
-//! were about 20 KB. Iteration is in key order, as the `BTreeMap`s gave it. Pure: no I/O.
+//! were about 20 KB, the registry's 4 KB. Iteration is in key order, as the `BTreeMap`s gave it. Pure: no I/O.
 
 use std::borrow::Borrow;
 
