@@ -93,7 +93,7 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         next_conn: 0,
         local_ips: HashMap::new(),
     }));
-    tokio::task::spawn_local(sip_udp(gb.clone(), shared.clone(), udp));
+    crate::net::spawn(sip_udp(gb.clone(), shared.clone(), udp));
     let sip = accept_loop(
         gb.clone(),
         shared.clone(),
@@ -101,10 +101,10 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         sip_tcp_slot,
         sip_tcp,
     );
-    tokio::task::spawn_local(sip);
+    crate::net::spawn(sip);
     let media = accept_loop(gb.clone(), shared.clone(), media, media_slot, media_tcp);
-    tokio::task::spawn_local(media);
-    tokio::task::spawn_local(tick(gb.clone(), shared));
+    crate::net::spawn(media);
+    crate::net::spawn(tick(gb.clone(), shared));
     Ok(gb)
 }
 
@@ -185,7 +185,7 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
                 match bind_udp(SocketAddr::new(ip, port)) {
                     Ok(socket) => {
                         let task = media_udp(gb.clone(), shared.clone(), socket, port);
-                        g.udp_ports.insert(port, tokio::task::spawn_local(task));
+                        g.udp_ports.insert(port, crate::net::spawn(task));
                     }
                     // The port goes back when the call ends (CloseUdp finds no socket).
                     Err(e) => log::warn!("GB28181: cannot bind udp media port {port}: {e}"),
@@ -193,7 +193,7 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
             }
             Some(MediaSocket::Connect { ssrc, remote }) => {
                 let task = media_tcp_active(gb.clone(), shared.clone(), ssrc, remote);
-                tokio::task::spawn_local(task);
+                crate::net::spawn(task);
             }
             Some(MediaSocket::CloseUdp { port }) => match g.udp_ports.remove(&port) {
                 // The reader's port lease gives the port back once the socket is dropped.
