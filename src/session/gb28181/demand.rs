@@ -30,8 +30,6 @@
 //! such a call has no viewers to wait for and is not hung up by this module until viewers
 //! have come and gone.
 
-use std::collections::BTreeSet;
-
 use super::call::Resume;
 use super::device::Device;
 use super::{Agent, InvitePolicy, StreamNaming};
@@ -155,12 +153,15 @@ impl Agent {
         if !matches!(self.config.invite, InvitePolicy::OnDemand { .. }) {
             return;
         }
-        let watched: BTreeSet<&str> = watched.into_iter().collect();
+        // Sorted, without duplicates, as a BTreeSet would hold them (without its code).
+        let mut watched: Vec<&str> = watched.into_iter().collect();
+        watched.sort_unstable();
+        watched.dedup();
         let left: Vec<String> = self
             .demand
             .streams
             .iter()
-            .filter(|(s, w)| **w == Watch::Watched && !watched.contains(s.as_str()))
+            .filter(|(s, w)| **w == Watch::Watched && watched.binary_search(&s.as_str()).is_err())
             .map(|(s, _)| s.clone())
             .collect();
         for stream in left {
