@@ -28,7 +28,6 @@
 //! Adding a key: one row here, one documented line in `rootfs/common/etc/tinysrs/tinysrs.toml`
 //! (a unit test checks that every key of the definition is in that file).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use toml::Spanned;
@@ -122,7 +121,7 @@ impl Show for Option<SocketAddr> {
     }
 }
 
-impl Show for BTreeMap<String, String> {
+impl Show for crate::sorted_map::SortedMap<String, String> {
     fn show(&self) -> String {
         format!("{} devices", self.len())
     }
