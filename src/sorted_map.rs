@@ -3,12 +3,13 @@
 //! streams (`session::gb28181`, by SIP id or stream name; capped by `MAX_DEVICES`,
 //! `MAX_CHANNELS`, `MAX_WATCHED`, changed on SIP messages) and the client registry
 //! (`server::stats`, by client id, at most `max_connections`; ids only grow, so a new client
-//! goes at the end).
+//! goes at the end), and the config's `gb28181.passwords` and named vhosts.
 //!
 //! A binary search and a vector insert or remove cost nothing that matters at these sizes,
 //! while each `BTreeMap` instantiation cost 2-7 KB of code on the router build (its node
 //! splitting, merging and iterators, once per value type): the GB28181 maps as `BTreeMap`s
-//! were about 20 KB, the registry's 4 KB. Iteration is in key order, as the `BTreeMap`s gave it. Pure: no I/O.
+//! were about 20 KB, the registry's 4 KB, the config's about 13 KB. Iteration is in key
+//! order, as the `BTreeMap`s gave it. Pure: no I/O.
 
 use std::borrow::Borrow;
 
