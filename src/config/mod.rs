@@ -524,14 +524,17 @@ section! {
         pub ingests: Vec<Ingest> = Vec::new() => "ingest" @show(ingest::show_ingests) @restart;
     }
     raw apply_tables {
-        vhost: Vec<(Spanned<String>, RawVhost)>,
+        vhost: RawVhosts,
         ingest: Vec<Spanned<ingest::RawIngest>>,
     }
 }
 
+/// The `[vhost.NAME]` tables as written, in the document's order, each with its name.
+type RawVhosts = Vec<(Spanned<String>, RawVhost)>;
+
 /// The tables of tables as written: `[vhost.NAME]` and `[[ingest]]`.
 type RawTables = (
-    Option<Vec<(Spanned<String>, RawVhost)>>,
+    Option<RawVhosts>,
     Option<Vec<Spanned<ingest::RawIngest>>>,
 );
 
@@ -552,7 +555,7 @@ fn apply_tables(
 /// The `[vhost.NAME]` tables, each over the embedded defaults (see the module doc).
 fn apply_vhosts(
     config: &mut Config,
-    (vhosts,): (Option<Vec<(Spanned<String>, RawVhost)>>,),
+    (vhosts,): (Option<RawVhosts>,),
     _: &str,
     at: &ErrorAt<'_>,
 ) -> Result<(), ConfigError> {
