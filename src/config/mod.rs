@@ -533,10 +533,7 @@ section! {
 type RawVhosts = Vec<(Spanned<String>, RawVhost)>;
 
 /// The tables of tables as written: `[vhost.NAME]` and `[[ingest]]`.
-type RawTables = (
-    Option<RawVhosts>,
-    Option<Vec<Spanned<ingest::RawIngest>>>,
-);
+type RawTables = (Option<RawVhosts>, Option<Vec<Spanned<ingest::RawIngest>>>);
 
 /// The tables of tables: `[vhost.NAME]` and `[[ingest]]`.
 fn apply_tables(
