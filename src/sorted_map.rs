@@ -3,7 +3,9 @@
 //! streams (`session::gb28181`, by SIP id or stream name; capped by `MAX_DEVICES`,
 //! `MAX_CHANNELS`, `MAX_WATCHED`, changed on SIP messages) and the client registry
 //! (`server::stats`, by client id, at most `max_connections`; ids only grow, so a new client
-//! goes at the end), and the config's `gb28181.passwords` and named vhosts.
+//! goes at the end), the config's `gb28181.passwords` and named vhosts, and the GB28181
+//! media sessions by SSRC and the driver's sockets and tasks (`server::gb28181::media`,
+//! `net::gb28181`; at most `max_media_sessions` or the devices).
 //!
 //! A binary search and a vector insert or remove cost nothing that matters at these sizes,
 //! while each `BTreeMap` instantiation cost 2-7 KB of code on the router build (its node
