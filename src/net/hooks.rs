@@ -96,7 +96,7 @@ impl HookClient for HttpHookClient {
             return;
         }
         inner.queued.set(inner.queued.get() + 1);
-        tokio::task::spawn_local(async move {
+        crate::net::spawn(async move {
             let _ = inner.clone().call_all(call, false).await;
             inner.queued.set(inner.queued.get().saturating_sub(1));
         });
