@@ -17,6 +17,7 @@ pub mod media;
 pub mod net;
 pub mod server;
 pub mod session;
+pub mod sorted_map;
 pub mod wire;
 
 #[cfg(test)]

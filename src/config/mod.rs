@@ -45,7 +45,7 @@ mod vhost;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use crate::sorted_map::SortedMap;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -146,8 +146,8 @@ section! {
         @show(password_set)
         password: String = String::new() => password: String;
         /// `gb28181.passwords`: per-device passwords, by device id.
-        passwords: BTreeMap<String, String> = BTreeMap::new()
-            => passwords: BTreeMap<String, String>;
+        passwords: SortedMap<String, String> = SortedMap::new()
+            => passwords: SortedMap<String, String>;
         /// `gb28181.auto_invite`: invite channels without being asked (as `invite` says);
         /// off, only the API invites.
         auto_invite: bool = true => auto_invite: bool;
@@ -518,22 +518,22 @@ section! {
     extra {
         default_vhost: Vhost = Vhost::embedded(DEFAULT_VHOST.to_owned());
         /// Named vhosts by canonical (lower-case) name.
-        vhosts: BTreeMap<String, Vhost> = BTreeMap::new();
+        vhosts: SortedMap<String, Vhost> = SortedMap::new();
         /// `[[ingest]]` (SRS: `vhost { ingest { input.url } }`, through ffmpeg): cameras pulled
         /// over RTSP into the hub, in file order. Read at start.
         pub ingests: Vec<Ingest> = Vec::new() => "ingest" @show(ingest::show_ingests) @restart;
     }
     raw apply_tables {
-        vhost: BTreeMap<Spanned<String>, RawVhost>,
+        vhost: RawVhosts,
         ingest: Vec<Spanned<ingest::RawIngest>>,
     }
 }
 
+/// The `[vhost.NAME]` tables as written, in the document's order, each with its name.
+type RawVhosts = Vec<(Spanned<String>, RawVhost)>;
+
 /// The tables of tables as written: `[vhost.NAME]` and `[[ingest]]`.
-type RawTables = (
-    Option<BTreeMap<Spanned<String>, RawVhost>>,
-    Option<Vec<Spanned<ingest::RawIngest>>>,
-);
+type RawTables = (Option<RawVhosts>, Option<Vec<Spanned<ingest::RawIngest>>>);
 
 /// The tables of tables: `[vhost.NAME]` and `[[ingest]]`.
 fn apply_tables(
@@ -552,15 +552,14 @@ fn apply_tables(
 /// The `[vhost.NAME]` tables, each over the embedded defaults (see the module doc).
 fn apply_vhosts(
     config: &mut Config,
-    (vhosts,): (Option<BTreeMap<Spanned<String>, RawVhost>>,),
+    (vhosts,): (Option<RawVhosts>,),
     _: &str,
     at: &ErrorAt<'_>,
 ) -> Result<(), ConfigError> {
     // File order, so that a case-duplicate is reported where it is written second.
-    let mut written: Vec<(Spanned<String>, RawVhost)> =
-        vhosts.unwrap_or_default().into_iter().collect();
+    let mut written = vhosts.unwrap_or_default();
     written.sort_by_key(|(name, _)| name.span().start);
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut seen: SortedMap<String, String> = SortedMap::new();
     for (name, raw_vhost) in written {
         let path = section::join("vhost", name.get_ref());
         let canonical = canonical_vhost_name(name.get_ref())
@@ -577,8 +576,7 @@ fn apply_vhosts(
         } else {
             config
                 .vhosts
-                .entry(canonical.clone())
-                .or_insert_with(|| Vhost::embedded(canonical))
+                .get_or_insert_with(canonical.clone(), || Vhost::embedded(canonical))
         };
         vhost.apply(raw_vhost, &path, at)?;
     }

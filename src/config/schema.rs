@@ -11,7 +11,6 @@
 //! Checks that need more than one value (vhost names that differ only in case) or the place of
 //! one array element (security rules) are done by the caller on the `Spanned` values kept here.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Range;
@@ -19,6 +18,7 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::sorted_map::SortedMap;
 use crate::wire::decimal::F64Text;
 
 use super::vhost::TimeJitter;
@@ -46,6 +46,15 @@ impl Invalid {
 /// A raw value read from one TOML value, checked.
 pub(super) trait FromToml: Sized {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid>;
+}
+
+/// Reads one key of a table into its raw slot. Not inlined: the readers that `section!`
+/// generates make each key's arm one call of this, which exists once per value type rather
+/// than once per key.
+#[inline(never)]
+pub(super) fn read_into<T: FromToml>(slot: &mut Option<T>, item: &Item<'_>) -> Result<(), Invalid> {
+    *slot = Some(T::from_toml(item)?);
+    Ok(())
 }
 
 /// The value as serde's "invalid type" message names it: `string "x"`, `integer `3``,
@@ -247,9 +256,9 @@ impl<T: FromToml> FromToml for Vec<T> {
 }
 
 /// A table of strings by any key (`gb28181.passwords`).
-impl FromToml for BTreeMap<String, String> {
+impl FromToml for SortedMap<String, String> {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
-        let mut map = BTreeMap::new();
+        let mut map = SortedMap::new();
         read_table(item, "a map", &[], &mut |key, value| {
             map.insert(key.to_owned(), String::from_toml(value)?);
             Ok(true)
@@ -258,18 +267,18 @@ impl FromToml for BTreeMap<String, String> {
     }
 }
 
-/// A table of tables by name, each name with its span (`vhost`).
-impl<T: FromToml> FromToml for BTreeMap<Spanned<String>, T> {
+/// A table of tables by name, each name with its span (`vhost`), in the document's order.
+impl<T: FromToml> FromToml for Vec<(Spanned<String>, T)> {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
         let DeValue::Table(table) = item.get_ref() else {
             return Err(invalid_type(item, &"a map"));
         };
-        let mut map = BTreeMap::new();
+        let mut tables = Vec::new();
         for (key, value) in table.iter() {
             let name = Spanned::new(key.span(), key.get_ref().to_string());
-            map.insert(name, T::from_toml(value)?);
+            tables.push((name, T::from_toml(value)?));
         }
-        Ok(map)
+        Ok(tables)
     }
 }
 
@@ -288,7 +297,7 @@ macro_rules! value_as_is {
     };
 }
 
-value_as_is!(bool, String, BTreeMap<String, String>);
+value_as_is!(bool, String, SortedMap<String, String>);
 
 impl Value<Option<String>> for String {
     fn into_value(self) -> Option<String> {

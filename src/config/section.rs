@@ -28,7 +28,6 @@
 //! Adding a key: one row here, one documented line in `rootfs/common/etc/tinysrs/tinysrs.toml`
 //! (a unit test checks that every key of the definition is in that file).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use toml::Spanned;
@@ -76,6 +75,16 @@ pub(super) fn join(path: &str, key: &str) -> String {
     joined
 }
 
+/// Adds the entry of `prefix.key`. Not inlined: one call per key in `section!`'s `entries`.
+#[inline(never)]
+pub(super) fn entry(out: &mut Vec<Entry>, prefix: &str, key: &str, value: String, restart: bool) {
+    out.push(Entry {
+        key: join(prefix, key),
+        value,
+        restart,
+    });
+}
+
 /// How a typed value is written in the reload diff (the config file's words and units).
 pub(super) trait Show {
     fn show(&self) -> String;
@@ -112,7 +121,7 @@ impl Show for Option<SocketAddr> {
     }
 }
 
-impl Show for BTreeMap<String, String> {
+impl Show for crate::sorted_map::SortedMap<String, String> {
     fn show(&self) -> String {
         format!("{} devices", self.len())
     }
@@ -156,17 +165,30 @@ pub(super) fn compiled_in(
     }
 }
 
-/// Applies one row: `@check(f)` if given, else [`super::schema::Value::into_value`].
+/// Applies one row when the file sets its key (`$raw` is `Some`): `@check(f)` if given, else
+/// [`put`]. `$key` (the dotted key, for `@check`'s errors) is made only then.
 macro_rules! row_apply {
-    ($slot:expr, $v:ident, $key:expr, $at:expr; check($c:expr) $($rest:tt)*) => {
-        $slot = ($c)($v, $key, $at)?
+    ($slot:expr, $raw:expr, $key:expr, $at:expr; check($c:expr) $($rest:tt)*) => {
+        if let Some(v) = $raw {
+            $slot = ($c)(v, $key, $at)?
+        }
     };
-    ($slot:expr, $v:ident, $key:expr, $at:expr; $flag:ident $args:tt $($rest:tt)*) => {
-        row_apply!($slot, $v, $key, $at; $($rest)*)
+    ($slot:expr, $raw:expr, $key:expr, $at:expr; $flag:ident $args:tt $($rest:tt)*) => {
+        row_apply!($slot, $raw, $key, $at; $($rest)*)
     };
-    ($slot:expr, $v:ident, $key:expr, $at:expr;) => {
-        $slot = $crate::config::schema::Value::into_value($v)
+    ($slot:expr, $raw:expr, $key:expr, $at:expr;) => {
+        $crate::config::section::put(&mut $slot, $raw)
     };
+}
+
+/// Sets a typed field from its raw value when the file sets it. Not inlined: `section!`'s
+/// `apply` makes each plain row one call of this, which exists once per (raw, typed) pair of
+/// types rather than once per key.
+#[inline(never)]
+pub(super) fn put<T, R: super::schema::Value<T>>(slot: &mut T, raw: Option<R>) {
+    if let Some(v) = raw {
+        *slot = v.into_value();
+    }
 }
 
 /// Writes one row's value: `@show(f)` if given, else [`Show`].
@@ -271,7 +293,6 @@ macro_rules! section {
             fn from_toml(
                 item: &$crate::config::schema::Item<'_>,
             ) -> Result<Self, $crate::config::schema::Invalid> {
-                use $crate::config::schema::FromToml;
                 let mut raw = $Raw {
                     $($key: None,)*
                     $($sub: None,)*
@@ -288,16 +309,15 @@ macro_rules! section {
                         $(stringify!($rkey),)*
                     ],
                     &mut |key, value| {
+                        use $crate::config::schema::read_into;
                         match key {
-                            $(stringify!($key) => raw.$key = Some(FromToml::from_toml(value)?),)*
-                            $(stringify!($sub) => raw.$sub = Some(FromToml::from_toml(value)?),)*
-                            $(stringify!($nkey) => {
-                                raw.$nkey = Some(FromToml::from_toml(value)?)
-                            })*
-                            $(stringify!($rkey) => raw.$rkey = Some(FromToml::from_toml(value)?),)*
+                            $(stringify!($key) => read_into(&mut raw.$key, value),)*
+                            $(stringify!($sub) => read_into(&mut raw.$sub, value),)*
+                            $(stringify!($nkey) => read_into(&mut raw.$nkey, value),)*
+                            $(stringify!($rkey) => read_into(&mut raw.$rkey, value),)*
                             _ => return Ok(false),
                         }
-                        Ok(true)
+                        .map(|()| true)
                     },
                 )?;
                 Ok(raw)
@@ -313,7 +333,6 @@ macro_rules! section {
                 fn from_toml(
                     item: &$crate::config::schema::Item<'_>,
                 ) -> Result<Self, $crate::config::schema::Invalid> {
-                    use $crate::config::schema::FromToml;
                     let mut raw = $SubRaw { $($skey: None,)* };
                     $crate::config::schema::read_table(
                         item,
@@ -322,11 +341,11 @@ macro_rules! section {
                         &mut |key, value| {
                             match key {
                                 $(stringify!($skey) => {
-                                    raw.$skey = Some(FromToml::from_toml(value)?)
+                                    $crate::config::schema::read_into(&mut raw.$skey, value)
                                 })*
                                 _ => return Ok(false),
                             }
-                            Ok(true)
+                            .map(|()| true)
                         },
                     )?;
                     Ok(raw)
@@ -356,19 +375,15 @@ macro_rules! section {
                 #[allow(unused_imports)]
                 use $crate::config::section::join;
                 $(
-                    if let Some(v) = raw.$key {
-                        row_apply!(self.$field, v, &join(path, stringify!($key)), at;
-                            $($flag($($farg)?))*);
-                    }
+                    row_apply!(self.$field, raw.$key, &join(path, stringify!($key)), at;
+                        $($flag($($farg)?))*);
                 )*
                 $(
                     if let Some(table) = raw.$sub {
                         let path = join(path, stringify!($sub));
                         $(
-                            if let Some(v) = table.$skey {
-                                row_apply!(self.$sfield, v, &join(&path, stringify!($skey)), at;
-                                    $($sflag($($sarg)?))*);
-                            }
+                            row_apply!(self.$sfield, table.$skey,
+                                &join(&path, stringify!($skey)), at; $($sflag($($sarg)?))*);
                         )*
                     }
                 )*
@@ -387,33 +402,28 @@ macro_rules! section {
 
             #[allow(unused_variables)]
             fn entries(&self, prefix: &str, out: &mut Vec<$crate::config::section::Entry>) {
-                use $crate::config::section::{join, Entry};
+                #[allow(unused_imports)]
+                use $crate::config::section::{entry, join};
                 $(
-                    out.push(Entry {
-                        key: join(prefix, stringify!($key)),
-                        value: row_show!(&self.$field; $($flag($($farg)?))*),
-                        restart: row_restart!($($flag($($farg)?))*),
-                    });
+                    entry(out, prefix, stringify!($key),
+                        row_show!(&self.$field; $($flag($($farg)?))*),
+                        row_restart!($($flag($($farg)?))*));
                 )*
                 $(
                     let sub = join(prefix, stringify!($sub));
                     $(
-                        out.push(Entry {
-                            key: join(&sub, stringify!($skey)),
-                            value: row_show!(&self.$sfield; $($sflag($($sarg)?))*),
-                            restart: row_restart!($($sflag($($sarg)?))*),
-                        });
+                        entry(out, &sub, stringify!($skey),
+                            row_show!(&self.$sfield; $($sflag($($sarg)?))*),
+                            row_restart!($($sflag($($sarg)?))*));
                     )*
                 )*
                 $(
                     self.$nfield.entries(&join(prefix, stringify!($nkey)), out);
                 )*
                 $($(
-                    out.push(Entry {
-                        key: join(prefix, $xkey),
-                        value: row_show!(&self.$xfield; $($xflag($($xarg)?))*),
-                        restart: row_restart!($($xflag($($xarg)?))*),
-                    });
+                    entry(out, prefix, $xkey,
+                        row_show!(&self.$xfield; $($xflag($($xarg)?))*),
+                        row_restart!($($xflag($($xarg)?))*));
                 )?)*
             }
 

@@ -34,7 +34,7 @@ pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
     match event {
         HubEvent::Publish { key, .. } => {
             for f in shared.ctx.forwards.take_unspawned(key) {
-                tokio::task::spawn_local(run(shared.clone(), f));
+                crate::net::spawn(run(shared.clone(), f));
             }
         }
         HubEvent::Unpublish { key, .. } => forward::on_unpublish(&shared.ctx, key),

@@ -129,6 +129,24 @@ pub struct Shared {
     pub ingests: Rc<rtsp::Ingests>,
 }
 
+/// Spawns a task on the `LocalSet` as a boxed future: every task spawned so shares one copy
+/// of tokio's task code (its poll, harness, join and shutdown functions are generic over the
+/// future), about 2 KB of code per kind of task on the router build. The cost is one more
+/// allocation per task, so the tasks there are many of (an RTMP or HTTP connection) are
+/// spawned directly instead.
+pub(crate) fn spawn<F: std::future::Future<Output = ()> + 'static>(
+    task: F,
+) -> tokio::task::JoinHandle<()> {
+    spawn_boxed(Box::pin(task))
+}
+
+#[inline(never)]
+fn spawn_boxed(
+    task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_local(task)
+}
+
 /// Accepts on `listener`, or never when there is none.
 async fn accept(listener: &Option<TcpListener>) -> io::Result<(TcpStream, std::net::SocketAddr)> {
     match listener {
@@ -223,10 +241,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     );
     #[cfg(feature = "hooks")]
     if ctx.config().heartbeat_enabled {
-        tokio::task::spawn_local(heartbeat::run(shared.clone()));
+        spawn(heartbeat::run(shared.clone()));
     }
     #[cfg(feature = "disk")]
-    tokio::task::spawn_local(completions.run(ctx.clone()));
+    spawn(completions.run(ctx.clone()));
     // The outputs take the config (DVR repairs its roots before any recording starts).
     crate::server::on_config(&ctx);
     #[cfg(feature = "gb28181")]
@@ -252,8 +270,8 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::task::spawn_local(sweep(ctx.clone(), clock));
-    tokio::task::spawn_local(hub_events(shared.clone()));
+    spawn(sweep(ctx.clone(), clock));
+    spawn(hub_events(shared.clone()));
     let mut refused = crate::server::RateLimit::new();
     let mut next_id: u32 = 0;
     loop {

@@ -141,7 +141,7 @@ pub fn start(shared: &Shared) {
             ingest.url_for_log(),
             ingest.mode.as_str()
         );
-        tokio::task::spawn_local(run(shared.clone(), ingest.clone(), index, handle, status));
+        crate::net::spawn(run(shared.clone(), ingest.clone(), index, handle, status));
     }
 }
 

@@ -6,12 +6,12 @@
 //! RAM: about 300 bytes per client plus its names.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::live::{ClientId, StreamKey};
+use crate::sorted_map::SortedMap;
 
 /// What a client does, with SRS's names for the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +208,7 @@ impl ClientRecord {
 /// All connected clients, by id (ordered, so API pages are stable).
 #[derive(Debug, Default)]
 pub struct Clients {
-    map: RefCell<BTreeMap<ClientId, Rc<ClientRecord>>>,
+    map: RefCell<SortedMap<ClientId, Rc<ClientRecord>>>,
     /// Clients ever registered (SRS's `srs_clients_total`).
     registered: Cell<u64>,
     /// Clients gone that ended by an error or a kick (SRS's `srs_clients_errs_total`).

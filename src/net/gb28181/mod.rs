@@ -9,7 +9,6 @@ mod media;
 mod tcp;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -25,6 +24,7 @@ use crate::server::gb28181::media::{ConnId, MediaRouter};
 use crate::server::gb28181::{self, MediaSocket};
 use crate::server::stats::Gauge;
 use crate::session::gb28181::{Agent, Peer, SipTransport, MAX_DEVICES};
+use crate::sorted_map::SortedMap;
 use crate::wire::sip;
 use media::{media_slot, media_tcp, media_tcp_active, media_udp};
 use tcp::{accept_loop, sip_tcp, sip_tcp_slot};
@@ -48,17 +48,17 @@ pub struct Gb {
     pub agent: Agent,
     router: MediaRouter,
     udp: Rc<UdpSocket>,
-    tcp_out: HashMap<u32, mpsc::Sender<Bytes>>,
+    tcp_out: SortedMap<u32, mpsc::Sender<Bytes>>,
     /// UDP media ports open, by port: their readers (the port goes back to the agent when
     /// its socket is dropped).
-    udp_ports: HashMap<u16, JoinHandle<()>>,
+    udp_ports: SortedMap<u16, JoinHandle<()>>,
     /// Media TCP connections (passive and active), by id: dropping the sender closes the
     /// connection (at most `gb28181.max_media_sessions` of them).
-    media_closers: HashMap<ConnId, oneshot::Sender<()>>,
+    media_closers: SortedMap<ConnId, oneshot::Sender<()>>,
     /// Media TCP connections alive (at most `gb28181.max_media_sessions`).
     media_conns: Gauge,
     next_conn: u32,
-    local_ips: HashMap<IpAddr, IpAddr>,
+    local_ips: SortedMap<IpAddr, IpAddr>,
 }
 
 pub type GbHandle = Rc<RefCell<Gb>>;
@@ -86,14 +86,14 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         agent: Agent::new(agent_cfg, shared.rng.next_u64()),
         router: MediaRouter::default(),
         udp: udp.clone(),
-        tcp_out: HashMap::new(),
-        udp_ports: HashMap::new(),
-        media_closers: HashMap::new(),
+        tcp_out: SortedMap::new(),
+        udp_ports: SortedMap::new(),
+        media_closers: SortedMap::new(),
         media_conns: Gauge::default(),
         next_conn: 0,
-        local_ips: HashMap::new(),
+        local_ips: SortedMap::new(),
     }));
-    tokio::task::spawn_local(sip_udp(gb.clone(), shared.clone(), udp));
+    crate::net::spawn(sip_udp(gb.clone(), shared.clone(), udp));
     let sip = accept_loop(
         gb.clone(),
         shared.clone(),
@@ -101,10 +101,10 @@ pub async fn start(shared: Shared) -> io::Result<GbHandle> {
         sip_tcp_slot,
         sip_tcp,
     );
-    tokio::task::spawn_local(sip);
+    crate::net::spawn(sip);
     let media = accept_loop(gb.clone(), shared.clone(), media, media_slot, media_tcp);
-    tokio::task::spawn_local(media);
-    tokio::task::spawn_local(tick(gb.clone(), shared));
+    crate::net::spawn(media);
+    crate::net::spawn(tick(gb.clone(), shared));
     Ok(gb)
 }
 
@@ -147,7 +147,7 @@ fn local_for(gb: &mut Gb, bound: SocketAddr, peer: SocketAddr) -> SocketAddr {
     if !bound.ip().is_unspecified() {
         return bound;
     }
-    let ip = *gb.local_ips.entry(peer.ip()).or_insert_with(|| {
+    let ip = *gb.local_ips.get_or_insert_with(peer.ip(), || {
         std::net::UdpSocket::bind((bound.ip(), 0))
             .and_then(|s| {
                 s.connect(peer)?;
@@ -185,7 +185,7 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
                 match bind_udp(SocketAddr::new(ip, port)) {
                     Ok(socket) => {
                         let task = media_udp(gb.clone(), shared.clone(), socket, port);
-                        g.udp_ports.insert(port, tokio::task::spawn_local(task));
+                        g.udp_ports.insert(port, crate::net::spawn(task));
                     }
                     // The port goes back when the call ends (CloseUdp finds no socket).
                     Err(e) => log::warn!("GB28181: cannot bind udp media port {port}: {e}"),
@@ -193,7 +193,7 @@ pub fn pump(gb: &GbHandle, shared: &Shared) {
             }
             Some(MediaSocket::Connect { ssrc, remote }) => {
                 let task = media_tcp_active(gb.clone(), shared.clone(), ssrc, remote);
-                tokio::task::spawn_local(task);
+                crate::net::spawn(task);
             }
             Some(MediaSocket::CloseUdp { port }) => match g.udp_ports.remove(&port) {
                 // The reader's port lease gives the port back once the socket is dropped.

@@ -43,7 +43,7 @@ pub(super) async fn accept_loop<S, Fut>(
             continue;
         };
         let task = serve(gb.clone(), shared.clone(), stream, addr, slot);
-        tokio::task::spawn_local(async move {
+        crate::net::spawn(async move {
             task.await;
             drop(guards);
         });
@@ -74,7 +74,7 @@ pub(super) async fn sip_tcp(
     let local = stream.local_addr().unwrap_or(addr);
     let (mut rd, mut wr) = stream.into_split();
     let task = shared.ctx.tasks.enter();
-    let writer = tokio::task::spawn_local(async move {
+    let writer = crate::net::spawn(async move {
         let _task = task;
         while let Some(b) = rx.recv().await {
             if wr.write_all(&b).await.is_err() {

@@ -11,7 +11,6 @@
 //! allows it: its packets are counted, then dropped before the reorder window.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
@@ -24,6 +23,7 @@ use crate::media::{Frame, FrameKind};
 use crate::server::stats::{ClientKind, ClientRecord, Registration};
 use crate::server::{ConnLog, RateLimit, ServerCtx};
 use crate::session::gb28181::Agent;
+use crate::sorted_map::SortedMap;
 use crate::wire::mpegps::{Demuxer, StreamType};
 use crate::wire::rtp::{self, Popped, Reorder, RtpPacket, MAX_WINDOW, MIN_WINDOW};
 
@@ -404,7 +404,7 @@ const MEDIA_CLIENT_BASE: u32 = 0x8000_0000;
 /// reorder window (`gb28181.max_reorder_bytes`: packets of up to 64 KiB), a PS buffer (up to
 /// `gb28181.max_pes_bytes`) and one access unit (up to `gb28181.max_frame_bytes`).
 pub struct MediaRouter {
-    pub sessions: HashMap<u32, MediaSession>,
+    pub sessions: SortedMap<u32, MediaSession>,
     last_client: ClientId,
     /// Sessions whose `on_publish` hook is to be asked, by client id (the driver takes them:
     /// [`MediaRouter::take_asks`]). One per session at most, so at most
@@ -415,7 +415,7 @@ pub struct MediaRouter {
 impl Default for MediaRouter {
     fn default() -> MediaRouter {
         MediaRouter {
-            sessions: HashMap::new(),
+            sessions: SortedMap::new(),
             last_client: MEDIA_CLIENT_BASE,
             asks: Vec::new(),
         }
@@ -431,9 +431,9 @@ impl MediaRouter {
         }
         self.last_client = self.last_client.wrapping_add(1).max(MEDIA_CLIENT_BASE);
         let client = self.last_client;
-        self.sessions
-            .entry(ssrc)
-            .or_insert_with(|| MediaSession::new(ssrc, key, client, now_ms, limits));
+        self.sessions.get_or_insert_with(ssrc, || {
+            MediaSession::new(ssrc, key, client, now_ms, limits)
+        });
         true
     }
 
@@ -538,7 +538,7 @@ impl MediaRouter {
     /// of. Their calls are over (the stream must not wait out the media timeout).
     pub fn conn_closed(&mut self, conn: ConnId) -> Vec<u32> {
         let mut orphans = Vec::new();
-        for (ssrc, s) in &mut self.sessions {
+        for (ssrc, s) in self.sessions.iter_mut() {
             let before = s.conns.len();
             s.conns.retain(|c| *c != conn);
             if s.conns.len() < before && s.conns.is_empty() {

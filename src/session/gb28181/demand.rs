@@ -30,17 +30,16 @@
 //! such a call has no viewers to wait for and is not hung up by this module until viewers
 //! have come and gone.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::call::Resume;
 use super::device::Device;
 use super::{Agent, InvitePolicy, StreamNaming};
+use crate::sorted_map::SortedMap;
 
 /// Streams with viewers, or in their grace, that the agent tracks at once. As many as media
 /// sessions can ever run (`gb28181.max_media_sessions` is at most 1024); the hub counts other
 /// streams of the app too (RTMP publishers' players), which take room here. A stream with
 /// viewers past this is not invited (logged). RAM: about 128 bytes each (its name and state
-/// in a B-tree), 128 KiB at most.
+/// in a sorted vector), 128 KiB at most.
 pub const MAX_WATCHED: usize = 1024;
 
 /// Whether a stream has viewers, as the agent knows it; a stream not tracked has none.
@@ -56,7 +55,7 @@ pub enum Watch {
 /// The tracked streams, by name (at most [`MAX_WATCHED`]).
 #[derive(Debug, Default)]
 pub struct Demand {
-    streams: BTreeMap<String, Watch>,
+    streams: SortedMap<String, Watch>,
 }
 
 impl Demand {
@@ -154,12 +153,15 @@ impl Agent {
         if !matches!(self.config.invite, InvitePolicy::OnDemand { .. }) {
             return;
         }
-        let watched: BTreeSet<&str> = watched.into_iter().collect();
+        // Sorted, without duplicates, as a BTreeSet would hold them (without its code).
+        let mut watched: Vec<&str> = watched.into_iter().collect();
+        watched.sort_unstable();
+        watched.dedup();
         let left: Vec<String> = self
             .demand
             .streams
             .iter()
-            .filter(|(s, w)| **w == Watch::Watched && !watched.contains(s.as_str()))
+            .filter(|(s, w)| **w == Watch::Watched && watched.binary_search(&s.as_str()).is_err())
             .map(|(s, _)| s.clone())
             .collect();
         for stream in left {

@@ -2,11 +2,12 @@
 //! the MANSCDP MESSAGEs a device sends (Keepalive, Catalog and DeviceInfo answers) and the
 //! queries we send it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::call::{CallState, Resume};
 use super::outbox::Originator;
 use super::{Agent, AgentError, Peer};
+use crate::sorted_map::SortedMap;
 use crate::wire::manscdp::{self, CatalogItem, Message as Mans};
 use crate::wire::sip::{Method, SipMessage};
 
@@ -64,7 +65,7 @@ pub struct Device {
     pub last_seen: u64,
     pub manufacturer: String,
     pub model: String,
-    pub channels: BTreeMap<String, Channel>,
+    pub channels: SortedMap<String, Channel>,
     /// Messages from the device's address the SIP decoder refused (a limit, bad syntax),
     /// and why the last one was.
     pub refused: u64,
@@ -80,7 +81,7 @@ impl Device {
             last_seen: now,
             manufacturer: String::new(),
             model: String::new(),
-            channels: BTreeMap::new(),
+            channels: SortedMap::new(),
             refused: 0,
             refused_reason: String::new(),
         }
@@ -95,8 +96,7 @@ impl Device {
             }
             let ch = self
                 .channels
-                .entry(item.device_id)
-                .or_insert_with(|| Channel::new(""));
+                .get_or_insert_with(item.device_id, || Channel::new(""));
             ch.name = item.name;
             ch.status = item.status;
         }
@@ -129,7 +129,7 @@ impl Device {
 
 #[derive(Debug, Default)]
 pub struct Devices {
-    pub map: BTreeMap<String, Device>,
+    pub map: SortedMap<String, Device>,
     /// Devices that left with `REGISTER Expires: 0`, oldest first, at most [`MAX_DEVICES`]
     /// (RAM: about 50 bytes each): their keepalives do not bring them back.
     left: VecDeque<String>,
@@ -143,8 +143,7 @@ impl Devices {
         }
         let d = self
             .map
-            .entry(id.to_string())
-            .or_insert_with(|| Device::new(peer, now));
+            .get_or_insert_with(id.to_string(), || Device::new(peer, now));
         d.last_seen = now;
         Ok(d)
     }

@@ -65,8 +65,7 @@ impl Agent {
         };
         let ch = d
             .channels
-            .entry(channel.to_string())
-            .or_insert_with(|| Channel::new("ON"));
+            .get_or_insert_with(channel.to_string(), || Channel::new("ON"));
         let invite = CallEvent::Invite {
             dialog,
             request: request.clone(),

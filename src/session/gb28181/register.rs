@@ -6,12 +6,13 @@
 //! stopped. A device that left with `Expires: 0` must REGISTER again: its keepalives do not
 //! bring it back (those of a device we do not know otherwise do, after our restart).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::call::Resume;
 use super::device::{device_id_of, Device};
 use super::{Agent, AgentEvent, InvitePolicy, Peer};
+use crate::sorted_map::SortedMap;
 use crate::wire::manscdp;
 use crate::wire::sip::digest::{self, Challenge};
 use crate::wire::sip::{SipError, SipMessage};
@@ -26,7 +27,7 @@ pub struct Credentials {
     /// Shared by every device without its own; empty accepts devices without a password.
     pub password: String,
     /// By device id.
-    pub passwords: BTreeMap<String, String>,
+    pub passwords: SortedMap<String, String>,
 }
 
 impl Credentials {

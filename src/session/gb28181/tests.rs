@@ -1,7 +1,5 @@
 //! The SIP agent on a simulated clock: a scripted camera talks to it, no sockets.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 
 use super::*;
@@ -17,7 +15,7 @@ pub(super) fn config(password: &str) -> AgentConfig {
         domain: "3402000000".into(),
         credentials: Credentials {
             password: password.into(),
-            passwords: BTreeMap::new(),
+            passwords: crate::sorted_map::SortedMap::new(),
         },
         invite: InvitePolicy::Always,
         naming: StreamNaming::Channel,
