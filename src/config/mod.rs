@@ -348,6 +348,15 @@ impl FromToml for RawAuth {
                 Ok(true)
             },
         )?;
+        // Auth asked for without a user name would otherwise leave the API open in silence.
+        if auth.enabled == Some(true) && auth.username.is_none() {
+            return Err(schema::Invalid::at(
+                item,
+                "enabled = true needs a username (and a password or password_file); \
+                 without one the API would stay open"
+                    .to_owned(),
+            ));
+        }
         Ok(auth)
     }
 }

@@ -1415,6 +1415,10 @@ fn values_of_other_kinds_are_named() {
         message,
         "unknown field `user`, expected one of `enabled`, `username`, `password`, `password_file`, `read_only_open`"
     );
+    // Auth switched on without a user name is refused, not an open API.
+    let (line, _, key, message) = fail("[http_api.auth]\nenabled = true\npassword = \"p\"\n");
+    assert_eq!((line, key.as_str()), (1, "http_api.auth"));
+    assert!(message.contains("needs a username"), "{message}");
 }
 
 #[cfg(feature = "rtsp")]
