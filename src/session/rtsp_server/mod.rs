@@ -155,6 +155,11 @@ impl ServerSession {
         &self.id
     }
 
+    /// Whether responses wait in the outbox.
+    pub fn has_transmit(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
     pub fn is_playing(&self) -> bool {
         self.state == State::Playing
     }
