@@ -491,8 +491,9 @@ section! {
         /// `rtsp_server.enabled` (SRS has no RTSP server; MediaMTX's `rtsp`): players pull
         /// every live stream as `rtsp://host:8554/app/stream`. Off by default, like every
         /// port beyond RTMP and HTTP: an RTSP port left open on a router is scanned for
-        /// cameras.
+        /// cameras. Needs a restart to change (the port is bound at start).
         @check(compiled_in(cfg!(feature = "rtsp"), "rtsp"))
+        @restart
         rtsp_server_enabled: bool = false => enabled: Spanned<bool>;
         /// `rtsp_server.listen`: 8554 as MediaMTX (554 needs privileges; `user` drops them
         /// after binding). Needs a restart.
