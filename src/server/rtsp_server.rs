@@ -763,3 +763,95 @@ fn tc_url(url: &str, key: &StreamKey) -> String {
     out.push_str(&key.app);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::rtp::{Depacketizer, RtpPacket};
+
+    const SPS: &[u8] = &[0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xBF, 0xE5];
+    const PPS: &[u8] = &[0x68, 0xCE, 0x3C, 0x80];
+
+    /// The shared packets of `frame`, each with the sequence number a player would give it.
+    fn numbered(all: &Bytes) -> Vec<RtpPacket> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < all.len() {
+            let len = usize::from(u16::from_be_bytes([all[at], all[at + 1]]));
+            let mut p = all[at + 2..at + 2 + len].to_vec();
+            p[2..4].copy_from_slice(&(out.len() as u16).to_be_bytes());
+            out.push(RtpPacket::decode(Bytes::from(p)).unwrap());
+            at += 2 + len;
+        }
+        out
+    }
+
+    /// A keyframe of one 5000-byte IDR slice: the parameter sets go first (aggregated), the
+    /// slice in FU-A fragments within the MTU; the depacketizer gives back SPS, PPS and the
+    /// slice. Built once, shared.
+    #[test]
+    fn a_keyframe_is_packetized_once_with_its_parameter_sets_and_round_trips() {
+        let mut idr = vec![0x65];
+        idr.extend((0..4999).map(|i| (i % 251) as u8));
+        let mut body = vec![0x17, 1, 0, 0, 0];
+        body.extend_from_slice(&(idr.len() as u32).to_be_bytes());
+        body.extend_from_slice(&idr);
+        let frame = Frame::video(VideoCodec::Avc, 1000, 40, true, false, Bytes::from(body), 5);
+        let params = VideoParams {
+            nal_length_size: 4,
+            sets: vec![Bytes::from_static(SPS), Bytes::from_static(PPS)],
+        };
+        let all = packets(&frame, Some(&params), 0);
+        assert_eq!(
+            packets(&frame, None, 0).as_ptr(),
+            all.as_ptr(),
+            "built once and shared"
+        );
+        let list = numbered(&all);
+        assert!(list.len() >= 5, "{} packets", list.len());
+        assert!(list.iter().all(|p| p.payload.len() <= MTU));
+        assert!(list.iter().all(|p| p.timestamp == 1040 * 90 && p.ssrc == 0));
+        assert_eq!(list[0].payload[0] & 0x1f, h264::STAP_A);
+        assert_eq!(list[1].payload[0] & 0x1f, h264::FU_A);
+        assert_eq!(
+            list.iter().map(|p| p.marker).collect::<Vec<_>>(),
+            (0..list.len())
+                .map(|i| i == list.len() - 1)
+                .collect::<Vec<_>>()
+        );
+        let format = PayloadFormat::H264(H264Params::parse("packetization-mode=1"));
+        let mut d = Depacketizer::new(&format);
+        for p in &list {
+            d.push(p).unwrap();
+        }
+        let au = d.pop().expect("one access unit");
+        assert!(au.keyframe);
+        let mut expected = Vec::new();
+        for nal in [SPS, PPS, &idr[..]] {
+            expected.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+            expected.extend_from_slice(nal);
+        }
+        assert_eq!(au.data[..], expected[..]);
+    }
+
+    /// AAC: one AAC-hbr packet per frame, timestamp in the sample rate; a frame without a
+    /// packetization (MP3) has no packets.
+    #[test]
+    fn audio_frames_packetize_in_their_clock() {
+        let frame = Frame::audio(
+            AudioCodec::Aac,
+            2000,
+            false,
+            Bytes::from_static(&[0xAF, 1, 0x21, 0x10, 0x04]),
+            2,
+        );
+        let list = numbered(&packets(&frame, None, 44_100));
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].timestamp, 88_200);
+        assert!(list[0].marker);
+        // AU-headers-length 16 bits, one 13+3-bit header (size 3), then the unit.
+        assert_eq!(list[0].payload[..], [0, 16, 0, 3 << 3, 0x21, 0x10, 0x04]);
+        let mp3 = Frame::audio(AudioCodec::Mp3, 0, false, Bytes::from_static(&[0x2F, 1]), 1);
+        assert!(packets(&mp3, None, 44_100).is_empty());
+    }
+}
