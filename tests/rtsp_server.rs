@@ -92,8 +92,8 @@ fn decode(dir: &TempDir, url: &str, args: &[&str], seconds: u32) -> (usize, usiz
     (count("0,"), count("1,"), err)
 }
 
-/// ffprobe over TCP and with ffmpeg's default (UDP refused with 461, then TCP) sees H.264
-/// 320x240 and AAC; ffmpeg decodes 5 s without an error; GStreamer's rtspsrc plays it; the
+/// ffprobe over TCP, UDP and ffmpeg's default sees H.264 320x240 and AAC; ffmpeg decodes 5 s
+/// over TCP and over UDP without an error; GStreamer's rtspsrc plays it over both; the
 /// player is an `rtsp-play` client in the API while it plays; an unknown stream is 404.
 #[test]
 fn ffmpeg_ffprobe_and_gstreamer_play_an_rtmp_stream_over_rtsp() {
@@ -103,32 +103,40 @@ fn ffmpeg_ffprobe_and_gstreamer_play_an_rtmp_stream_over_rtsp() {
     let _publisher = ffmpeg_publish(&dir, &server.url("live/cam"), 40, 50, "500k");
     std::thread::sleep(4 * SECS);
     let url = rtsp_url(rtsp, "live/cam");
-    // "": ffmpeg's default, UDP first (refused: 461), then TCP.
-    for transport in ["tcp", ""] {
+    // "": ffmpeg's default (UDP).
+    for transport in ["tcp", "udp", ""] {
         let (streams, err) = probe_streams(&dir, &url, transport);
         assert_eq!(streams, ["h264,320,240", "aac"], "{transport}: {err}");
     }
     // 5 s at 25 fps: 125 pictures, 215 AAC frames (44.1 kHz); a start on the cached GOP
     // may add up to a GOP (2 s) more, received faster than real time.
-    let (video, audio, err) = decode(&dir, &url, &["-rtsp_transport", "tcp"], 5);
-    assert!((120..=180).contains(&video), "{video} video frames: {err}");
-    assert!(audio >= 200, "{audio} audio frames: {err}");
-    assert!(err.trim().is_empty(), "decode errors: {err}");
+    for transport in ["tcp", "udp"] {
+        let (video, audio, err) = decode(&dir, &url, &["-rtsp_transport", transport], 5);
+        assert!(
+            (120..=180).contains(&video),
+            "{transport}: {video} video frames: {err}"
+        );
+        assert!(audio >= 200, "{transport}: {audio} audio frames: {err}");
+        assert!(err.trim().is_empty(), "{transport}: decode errors: {err}");
+    }
 
-    // GStreamer: 100 buffers decoded (4 s) through rtspsrc ! decodebin.
+    // GStreamer: 100 buffers decoded (4 s) through rtspsrc ! decodebin, over TCP and UDP.
     require("gst-launch-1.0");
-    let (ok, _, err) = run(
-        &dir,
-        "gst",
-        Command::new("gst-launch-1.0")
-            .arg("-q")
-            .arg("rtspsrc")
-            .arg(format!("location={url}"))
-            .args(["protocols=tcp", "!", "decodebin", "!", "videoconvert", "!"])
-            .args(["fakesink", "num-buffers=100"]),
-        30 * SECS,
-    );
-    assert!(ok, "gst-launch: {err}");
+    for protocols in ["tcp", "udp"] {
+        let (ok, _, err) = run(
+            &dir,
+            &format!("gst-{protocols}"),
+            Command::new("gst-launch-1.0")
+                .arg("-q")
+                .arg("rtspsrc")
+                .arg(format!("location={url}"))
+                .arg(format!("protocols={protocols}"))
+                .args(["!", "decodebin", "!", "videoconvert", "!"])
+                .args(["fakesink", "num-buffers=100"]),
+            30 * SECS,
+        );
+        assert!(ok, "gst-launch over {protocols}: {err}");
+    }
 
     // A player the API lists while it plays.
     let mut player = Proc::spawn(

@@ -1,5 +1,6 @@
 //! The RTSP server's terms (`[rtsp_server]`, none when it is off): per player connection its
-//! input (`session::rtsp_server::MAX_INPUT`), its state and one batch of per-packet headers;
+//! input (`session::rtsp_server::MAX_INPUT`), its state, one batch of per-packet headers and
+//! (a UDP player) one batch of datagrams, which copy the payloads;
 //! one read buffer for all; and the RTP packets built once per frame, shared by every RTSP
 //! player (a second copy of the payloads of the frames a stream holds).
 
@@ -9,6 +10,7 @@ use crate::net::rtsp_server::READ_BUFFER;
 use crate::server::rtsp_server::MTU;
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use crate::session::rtsp_server::{MAX_INPUT, PACKET_HEADER_LEN};
+use crate::wire::rtp::FIXED_HEADER_LEN;
 use crate::wire::sdp::MAX_SDP_LEN;
 
 /// Per RTP packet of a batch: its 16-byte header and two `Bytes` handles in the write list
@@ -24,17 +26,20 @@ pub(super) fn term(config: &Config) -> Option<Term> {
         return None;
     }
     let batch = BATCH_PACKETS * PER_PACKET;
-    let connection_bytes = CONNECTION_BYTES + MAX_INPUT + MAX_SDP_LEN + batch;
+    // A UDP player's datagrams are copies: one batch of them at worst.
+    let datagrams = MAX_BATCH_BYTES + BATCH_PACKETS * (FIXED_HEADER_LEN + 48);
+    let connection_bytes = CONNECTION_BYTES + MAX_INPUT + MAX_SDP_LEN + batch + datagrams;
     Some(Term {
         protocol: "RTSP server",
         connection_bytes,
         connection_parts: format!(
-            "state {}, RTSP input {}, description {}, packet headers of a batch {}; at most \
-             rtsp_server.max_sessions {} of them",
+            "state {}, RTSP input {}, description {}, packet headers of a batch {}, a batch \
+             of UDP datagrams {}; at most rtsp_server.max_sessions {} of them",
             kib(CONNECTION_BYTES),
             kib(MAX_INPUT),
             kib(MAX_SDP_LEN),
             kib(batch),
+            kib(datagrams),
             config.rtsp_server_max_sessions,
         ),
         shared_bytes: READ_BUFFER,

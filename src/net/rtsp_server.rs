@@ -6,12 +6,13 @@
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
+use tokio::io::ReadBuf;
+use tokio::net::{TcpStream, UdpSocket};
 
 use super::sock::read_some;
 use super::{write_all, Clock, ConnGuards, Shared};
@@ -28,6 +29,42 @@ thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; READ_BUFFER]);
     /// RTSP connections open now, against `rtsp_server.max_sessions`.
     static SESSIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Tries at binding an even RTP port and the odd RTCP port after it (RFC 3550 §11), before
+/// a UDP SETUP is answered 500.
+pub const BIND_ATTEMPTS: usize = 16;
+
+/// Bytes of an RTCP datagram from a player that are read (receiver reports are ~60 bytes;
+/// the rest of a longer one is dropped): a sign of life only.
+const RTCP_READ: usize = 512;
+
+/// One track's UDP sockets and where its player listens.
+struct UdpTrack {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// The player's RTP and RTCP ports.
+    client: (u16, u16),
+}
+
+/// An even port and the next one on `ip`, both bound.
+fn bind_pair(ip: IpAddr) -> Option<(UdpSocket, UdpSocket, (u16, u16))> {
+    for _ in 0..BIND_ATTEMPTS {
+        let rtp = std::net::UdpSocket::bind((ip, 0)).ok()?;
+        let port = rtp.local_addr().ok()?.port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        let Ok(rtcp) = std::net::UdpSocket::bind((ip, port + 1)) else {
+            continue;
+        };
+        rtp.set_nonblocking(true).ok()?;
+        rtcp.set_nonblocking(true).ok()?;
+        let rtp = UdpSocket::from_std(rtp).ok()?;
+        let rtcp = UdpSocket::from_std(rtcp).ok()?;
+        return Some((rtp, rtcp, (port, port + 1)));
+    }
+    None
 }
 
 /// A connection's place under `rtsp_server.max_sessions`.
@@ -68,7 +105,8 @@ pub fn run(
         clock.now_ms(),
         shared.rng.next_u64(),
         shared.rng.next_u64() as u32,
-    );
+    )
+    .with_udp(true);
     let log = ConnLog::new(shared.rng.next_u64());
     log::debug!("[{}] accepted RTSP {peer} as client {id}", log.cid);
     let mut conn = RtspConn::new(
@@ -101,9 +139,29 @@ async fn drive(
     send_timeout: Duration,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut out: Vec<Bytes> = Vec::new();
+    let mut udp: Vec<Option<UdpTrack>> = Vec::new();
+    let mut datagrams = Vec::new();
+    let peer_ip = conn.peer.ip();
     loop {
         loop {
             conn.take_output(clock.now_ms(), &mut out);
+            conn.take_datagrams(&mut datagrams);
+            for (track, rtcp, d) in datagrams.drain(..) {
+                let Some(Some(u)) = udp.get(track) else {
+                    continue;
+                };
+                let (socket, port) = match rtcp {
+                    true => (&u.rtcp, u.client.1),
+                    false => (&u.rtp, u.client.0),
+                };
+                // A full socket buffer drops the datagram, as UDP would anyway.
+                if socket
+                    .try_send_to(&d, SocketAddr::new(peer_ip, port))
+                    .is_ok()
+                {
+                    conn.handle_sent(d.len());
+                }
+            }
             if out.is_empty() {
                 out = Vec::new();
                 break;
@@ -135,6 +193,21 @@ async fn drive(
             conn.decided(clock.now_ms(), answer);
             continue;
         }
+        if let Some((track, client)) = conn.take_udp_request() {
+            let local = stream.local_addr()?.ip();
+            let bound = bind_pair(local);
+            let ports = bound.as_ref().map(|b| b.2);
+            if let Some((rtp, rtcp, _)) = bound {
+                if udp.len() <= track {
+                    udp.resize_with(track + 1, || None);
+                }
+                udp[track] = Some(UdpTrack { rtp, rtcp, client });
+            } else {
+                log::warn!("[{}] RTSP: no UDP port pair to bind", conn.log.cid);
+            }
+            conn.udp_bound(clock.now_ms(), track, ports);
+            continue;
+        }
         let queue = conn.queue();
         let deadline = conn.poll_timeout().unwrap_or(u64::MAX / 2);
         tokio::select! {
@@ -160,9 +233,27 @@ async fn drive(
                 Some(q) => q.borrow_mut().poll_ready(cx),
                 None => Poll::Pending,
             }) => {}
+            _ = poll_fn(|cx| poll_rtcp(&udp, peer_ip, cx)) => {
+                conn.session.handle_keepalive(clock.now_ms());
+            }
             _ = tokio::time::sleep_until(clock.instant(deadline)) => {
                 conn.handle_timeout(clock.now_ms());
             }
         }
     }
+}
+
+/// Ready when an RTCP datagram from the player's address came on any track (read and
+/// dropped; others are dropped unseen).
+fn poll_rtcp(udp: &[Option<UdpTrack>], peer: IpAddr, cx: &mut std::task::Context<'_>) -> Poll<()> {
+    let mut bytes = [0u8; RTCP_READ];
+    for u in udp.iter().flatten() {
+        let mut buf = ReadBuf::new(&mut bytes);
+        if let Poll::Ready(Ok(from)) = u.rtcp.poll_recv_from(cx, &mut buf) {
+            if from.ip() == peer {
+                return Poll::Ready(());
+            }
+        }
+    }
+    Poll::Pending
 }

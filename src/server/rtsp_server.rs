@@ -15,7 +15,7 @@
 //! * The queue is the hub's bounded player queue (the vhost's `queue_length`/queue bytes,
 //!   keyframe drop on overflow, counted); the publisher leaving ends the session (the next
 //!   publisher's parameters may differ from the description).
-//! * Not done here: the `refer` lists (RTSP has no Referer), UDP transport, RTSP publish.
+//! * Not done here: the `refer` lists (RTSP has no Referer), RTSP publish.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -30,7 +30,7 @@ use crate::media::{AudioCodec, Codec, Encoding, Frame, FrameKind, VideoCodec};
 use crate::server::hooks::{self, Action};
 use crate::server::stats::{ClientKind, Registration};
 use crate::server::{ConnLog, ServerCtx, MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
-use crate::session::rtsp_server::{Event, ServerSession, SessionError, TrackDesc};
+use crate::session::rtsp_server::{Destination, Event, ServerSession, SessionError, TrackDesc};
 use crate::wire::codec::h264::AvcConfig;
 use crate::wire::codec::h265::HevcConfig;
 use crate::wire::rtcp::{self, NtpTimestamp, Packet, SenderReport, SourceDescription};
@@ -269,6 +269,10 @@ pub struct RtspConn {
     next_report_ms: u64,
     /// When a waiting DESCRIBE last looked at the stream.
     last_poll: u64,
+    /// A UDP SETUP waiting for the driver's ports: (track, the player's RTP and RTCP ports).
+    udp_request: Option<(usize, (u16, u16))>,
+    /// UDP datagrams to send: (track, RTCP rather than RTP, the datagram).
+    datagrams: Vec<(usize, bool, Bytes)>,
     /// The publisher left: the session ends once the output is written.
     ended: bool,
     closed: bool,
@@ -311,6 +315,8 @@ impl RtspConn {
             wall_epoch_ms,
             next_report_ms: 0,
             last_poll: now_ms,
+            udp_request: None,
+            datagrams: Vec::new(),
             ended: false,
             closed: false,
             #[cfg(feature = "hooks")]
@@ -338,8 +344,32 @@ impl RtspConn {
                 Event::Teardown => {
                     log::info!("[{}] TEARDOWN", self.log.cid);
                 }
+                Event::SetupUdp {
+                    track,
+                    client_ports,
+                } => self.udp_request = Some((track, client_ports)),
             }
         }
+    }
+
+    /// A UDP SETUP's track and the player's ports: the driver binds a pair of its own and
+    /// calls [`RtspConn::udp_bound`].
+    pub fn take_udp_request(&mut self) -> Option<(usize, (u16, u16))> {
+        self.udp_request.take()
+    }
+
+    /// The driver's RTP and RTCP ports for `track` (`None`: none could be bound, 500).
+    pub fn udp_bound(&mut self, now_ms: u64, track: usize, ports: Option<(u16, u16)>) {
+        match ports {
+            Some(p) => self.session.setup_udp_ok(now_ms, track, p),
+            None => self.session.refuse(now_ms, 500),
+        }
+        self.handle_events(now_ms);
+    }
+
+    /// UDP datagrams the last [`RtspConn::take_output`] made, appended to `out`.
+    pub fn take_datagrams(&mut self, out: &mut Vec<(usize, bool, Bytes)>) {
+        out.append(&mut self.datagrams);
     }
 
     /// The queue to wait on: only while playing (before PLAY, frames wait in it).
@@ -651,13 +681,19 @@ impl RtspConn {
                 let Some(packet) = rest.get(2..2 + len) else {
                     break;
                 };
-                if let Some(h) = self.session.packet_header(index, packet) {
-                    headers.extend_from_slice(&h);
+                if let Some((to, h)) = self.session.packet_header(index, packet) {
                     let start = all.len() - rest.len() + 2 + FIXED_HEADER_LEN;
-                    parts.push((
-                        headers.len(),
-                        all.slice(start..start + len - FIXED_HEADER_LEN),
-                    ));
+                    let payload = all.slice(start..start + len - FIXED_HEADER_LEN);
+                    if to == Destination::Udp {
+                        // One datagram: its own copy of the payload (UDP players only).
+                        let mut d = BytesMut::with_capacity(len);
+                        d.put_slice(&h[4..]);
+                        d.put_slice(&payload);
+                        self.datagrams.push((index, false, d.freeze()));
+                    } else {
+                        headers.extend_from_slice(&h);
+                        parts.push((headers.len(), payload));
+                    }
                     let t = &mut self.tracks[index];
                     t.packets = t.packets.wrapping_add(1);
                     t.octets = t.octets.wrapping_add((len - FIXED_HEADER_LEN) as u32);
@@ -684,7 +720,7 @@ impl RtspConn {
     fn sender_reports(&mut self, now_ms: u64, out: &mut Vec<Bytes>) {
         let wall_us = (self.wall_epoch_ms.saturating_add(now_ms) as i64).saturating_mul(1000);
         for (i, t) in self.tracks.iter().enumerate() {
-            let (Some((ts, at)), Some((channel, ssrc))) = (t.last, self.session.rtcp_target(i))
+            let (Some((ts, at)), Some((to, channel, ssrc))) = (t.last, self.session.rtcp_target(i))
             else {
                 continue;
             };
@@ -707,6 +743,10 @@ impl RtspConn {
             ];
             let mut body = BytesMut::new();
             if rtcp::encode_compound(&report, &mut body).is_err() {
+                continue;
+            }
+            if to == Destination::Udp {
+                self.datagrams.push((i, true, body.freeze()));
                 continue;
             }
             let mut frame = BytesMut::with_capacity(4 + body.len());

@@ -1,7 +1,7 @@
 //! The RTSP server's player session (sans-IO): the input, fed in random pieces, is what a
 //! player sends (requests, interleaved RTCP, garbage). The glue's part is played per a policy
-//! byte: DESCRIBE answered with two tracks or refused, PLAY answered, timeouts, media headers
-//! asked for. Whatever comes in, what the session sends must decode as whole RTSP messages,
+//! byte: DESCRIBE answered with two tracks or refused, UDP on or off and its SETUP answered or
+//! refused, PLAY answered, timeouts, media headers asked for. Whatever comes in, what the session sends must decode as whole RTSP messages,
 //! and its media headers must be interleaved frames of the packet's length.
 #![no_main]
 
@@ -25,6 +25,10 @@ fn drain(session: &mut ServerSession, now: u64, policy: u8) {
             }
             Event::Describe { .. } => session.refuse(now, 404),
             Event::Play => session.play_ok(now, &[90_000, 44_100]),
+            Event::SetupUdp { track, .. } if policy & 8 == 0 => {
+                session.setup_udp_ok(now, track, (6000, 6001))
+            }
+            Event::SetupUdp { .. } => session.refuse(now, 500),
             Event::Teardown => {}
         }
     }
@@ -39,7 +43,7 @@ fn drain(session: &mut ServerSession, now: u64, policy: u8) {
     }
     if session.is_playing() && policy & 2 != 0 {
         for track in 0..3 {
-            if let Some(h) = session.packet_header(track, PACKET) {
+            if let Some((_, h)) = session.packet_header(track, PACKET) {
                 assert_eq!(h[0], b'$');
                 assert_eq!(usize::from(u16::from_be_bytes([h[2], h[3]])), PACKET.len());
             }
@@ -53,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let (_, pieces) = tinysrs_fuzz::split(data);
     let mut now = 1_000u64;
-    let mut session = ServerSession::new(now, 0x1234, 0x5678);
+    let mut session = ServerSession::new(now, 0x1234, 0x5678).with_udp(policy & 16 != 0);
     for (i, piece) in pieces.into_iter().enumerate() {
         now += u64::from(piece[0] & 0x0f) * 1000;
         if session.handle_bytes(now, piece).is_err() {

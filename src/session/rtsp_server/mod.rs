@@ -14,16 +14,18 @@
 //!   [`ServerSession::poll_event`] and the session parses nothing more until the glue
 //!   answers ([`ServerSession::describe_ok`], [`ServerSession::play_ok`] or
 //!   [`ServerSession::refuse`]); the other methods are answered here.
-//! * Media goes over TCP only (`RTP/AVP/TCP`, interleaved): a SETUP that offers only UDP or
-//!   multicast gets 461, upon which ffmpeg, GStreamer and VLC ask again for TCP.
+//! * Media goes interleaved on the connection (`RTP/AVP/TCP`) when the player offers it, else
+//!   over UDP unicast to its `client_port` pair when UDP is on ([`ServerSession::with_udp`]):
+//!   that SETUP waits for the driver's ports ([`Event::SetupUdp`]). Multicast, or UDP with
+//!   UDP off, gets 461, upon which ffmpeg, GStreamer and VLC ask again for TCP.
 //! * Media packets are shared by every player (built once per frame by the glue with
 //!   sequence number 0 and SSRC 0); [`ServerSession::packet_header`] writes this player's
 //!   interleaved header and RTP header (its own sequence numbers and SSRC) in front of them.
 //! * The session ends (`is_closed`) after TEARDOWN's reply, at [`ServerSession::poll_timeout`]
 //!   without a request or RTCP from the player for the session timeout, or on bytes that are
 //!   not RTSP (an `Err` from `handle_bytes`, logged at debug by the caller).
-//! * Not supported: ANNOUNCE/RECORD (405), PAUSE (455: a live stream), UDP and multicast
-//!   transports (461), RTSP 2.0, HTTP tunnelling.
+//! * Not supported: ANNOUNCE/RECORD (405), PAUSE (455: a live stream), multicast
+//!   (461), a `destination=` other than the player, RTSP 2.0, HTTP tunnelling.
 
 #[cfg(test)]
 mod tests;
@@ -70,6 +72,22 @@ pub enum Event {
     Play,
     /// The player said TEARDOWN (answered); the glue stops sending.
     Teardown,
+    /// SETUP of `track` over UDP to the player's `client_ports` (RTP, RTCP): the driver binds
+    /// a pair of ports and answers with [`ServerSession::setup_udp_ok`] (or
+    /// [`ServerSession::refuse`]).
+    SetupUdp {
+        track: usize,
+        client_ports: (u16, u16),
+    },
+}
+
+/// Where one track's media goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// Interleaved on the RTSP connection: the whole header goes before the payload.
+    Interleaved,
+    /// Over UDP: the RTP header (`header[4..]`) and the payload make one datagram.
+    Udp,
 }
 
 /// One track of the description, as the glue gives it.
@@ -81,8 +99,9 @@ pub struct TrackDesc {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TrackSetup {
-    /// Interleaved channels (RTP, RTCP).
+    /// Interleaved channels (RTP, RTCP); unused over UDP.
     channels: (u8, u8),
+    udp: bool,
     ssrc: u32,
     /// Next RTP sequence number.
     sequence: u16,
@@ -127,6 +146,10 @@ pub struct ServerSession {
     setups: [Option<TrackSetup>; MAX_TRACKS],
     timeout_ms: u64,
     deadline_ms: u64,
+    /// Whether SETUP may ask for UDP (the driver can bind ports).
+    udp_enabled: bool,
+    /// The UDP SETUP waiting for its ports.
+    udp_wait: Option<Event>,
 }
 
 impl ServerSession {
@@ -147,7 +170,16 @@ impl ServerSession {
             setups: [None; MAX_TRACKS],
             timeout_ms,
             deadline_ms: now_ms.saturating_add(timeout_ms),
+            udp_enabled: false,
+            udp_wait: None,
         }
+    }
+
+    /// Lets SETUP choose UDP unicast when the player offers it (the driver binds a port pair
+    /// per track on [`Event::SetupUdp`]).
+    pub fn with_udp(mut self, enabled: bool) -> ServerSession {
+        self.udp_enabled = enabled;
+        self
     }
 
     /// The session id (`Session:` header).
@@ -297,6 +329,9 @@ impl ServerSession {
     }
 
     fn wait(&mut self, m: Message, event: Event) {
+        if let Event::SetupUdp { .. } = event {
+            self.udp_wait = Some(event.clone());
+        }
         self.before_wait = self.state;
         self.state = State::Waiting;
         self.pending = Some(m);
@@ -422,11 +457,27 @@ impl ServerSession {
             let status = if self.tracks.is_empty() { 455 } else { 404 };
             return self.error(&m, status);
         };
-        let Some(spec) = m
-            .transports()
+        let specs = m.transports();
+        let udp = specs.iter().find_map(|t| {
+            let ports = t.client_port.filter(|_| t.lower == Lower::Udp)?;
+            (t.unicast != Some(false) && t.destination.is_none()).then_some((
+                ports.first,
+                ports.second.unwrap_or(ports.first.wrapping_add(1)),
+            ))
+        });
+        let Some(spec) = specs
             .into_iter()
             .find(|t| t.lower == Lower::Tcp && t.unicast != Some(false))
         else {
+            if let Some(client_ports) = udp.filter(|_| self.udp_enabled) {
+                return self.wait(
+                    m,
+                    Event::SetupUdp {
+                        track,
+                        client_ports,
+                    },
+                );
+            }
             return self.error(&m, 461);
         };
         let default = (2 * track as u8, 2 * track as u8 + 1);
@@ -453,6 +504,7 @@ impl ServerSession {
         let sequence = self.setups[track].map_or((ssrc >> 16) as u16, |s| s.sequence);
         self.setups[track] = Some(TrackSetup {
             channels,
+            udp: false,
             ssrc,
             sequence,
         });
@@ -475,7 +527,7 @@ impl ServerSession {
         &mut self,
         index: usize,
         packet: &[u8],
-    ) -> Option<[u8; PACKET_HEADER_LEN]> {
+    ) -> Option<(Destination, [u8; PACKET_HEADER_LEN])> {
         let setup = self.setups.get_mut(index)?.as_mut()?;
         if packet.len() < FIXED_HEADER_LEN || packet.len() > rtsp::MAX_INTERLEAVED_LEN {
             return None;
@@ -488,12 +540,49 @@ impl ServerSession {
         h[6..8].copy_from_slice(&setup.sequence.to_be_bytes());
         h[12..16].copy_from_slice(&setup.ssrc.to_be_bytes());
         setup.sequence = setup.sequence.wrapping_add(1);
-        Some(h)
+        let to = match setup.udp {
+            true => Destination::Udp,
+            false => Destination::Interleaved,
+        };
+        Some((to, h))
+    }
+
+    /// The driver bound `server_ports` (RTP, RTCP) for the waiting UDP SETUP of `track`.
+    pub fn setup_udp_ok(&mut self, now_ms: u64, track: usize, server_ports: (u16, u16)) {
+        let Some(m) = self.take_pending() else {
+            return;
+        };
+        let Some(Event::SetupUdp { client_ports, .. }) = self.udp_wait.take() else {
+            return;
+        };
+        let ssrc = self.ssrc_base.wrapping_add(track as u32);
+        let sequence = self.setups[track].map_or((ssrc >> 16) as u16, |s| s.sequence);
+        self.setups[track] = Some(TrackSetup {
+            channels: (0, 0),
+            udp: true,
+            ssrc,
+            sequence,
+        });
+        self.state = State::Ready;
+        let transport = Transport {
+            ssrc: Some(ssrc),
+            server_port: Some(Pair::new(server_ports.0, server_ports.1)),
+            ..Transport::udp(Pair::new(client_ports.0, client_ports.1))
+        };
+        let r = self
+            .with_session(m.response_to(200))
+            .with_header("Transport", transport.encode());
+        self.reply(r);
+        self.resume(now_ms);
     }
 
     /// Track `index`'s interleaved RTCP channel and SSRC, for sender reports.
-    pub fn rtcp_target(&self, index: usize) -> Option<(u8, u32)> {
+    pub fn rtcp_target(&self, index: usize) -> Option<(Destination, u8, u32)> {
         let s = self.setups.get(index)?.as_ref()?;
-        Some((s.channels.1, s.ssrc))
+        let to = match s.udp {
+            true => Destination::Udp,
+            false => Destination::Interleaved,
+        };
+        Some((to, s.channels.1, s.ssrc))
     }
 }

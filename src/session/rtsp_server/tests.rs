@@ -97,12 +97,13 @@ fn a_player_describes_sets_up_and_plays() {
     // The player's header: its channel, its sequence numbers from RTP-Info, its SSRC.
     let mut packet = vec![0x80, 0xE0, 0, 0, 0, 0, 0x23, 0x28, 0, 0, 0, 0];
     packet.extend_from_slice(&[0x65, 1, 2]);
-    let h = s.packet_header(1, &packet).unwrap();
+    let (to, h) = s.packet_header(1, &packet).unwrap();
+    assert_eq!(to, Destination::Interleaved);
     assert_eq!(&h[..4], &[b'$', 2, 0, 15]);
     assert_eq!(u16::from_be_bytes([h[6], h[7]]), info[1].seq.unwrap());
     assert_eq!(&h[12..16], &0x1234_5679u32.to_be_bytes());
     assert_eq!(h[5], 0xE0, "marker and payload type kept");
-    let h2 = s.packet_header(1, &packet).unwrap();
+    let (_, h2) = s.packet_header(1, &packet).unwrap();
     assert_eq!(
         u16::from_be_bytes([h2[6], h2[7]]),
         info[1].seq.unwrap().wrapping_add(1)
@@ -233,4 +234,50 @@ fn garbage_and_floods_end_the_session() {
     let mut flood = b"OPTIONS rtsp://x/ RTSP/1.0\r\nX: ".to_vec();
     flood.resize(MAX_INPUT + 1, b'a');
     assert!(s.handle_bytes(0, &flood).is_err());
+}
+
+#[test]
+fn udp_setup_waits_for_the_driver_ports() {
+    let mut s = ServerSession::new(0, 1, 7).with_udp(true);
+    s.handle_bytes(0, &request("DESCRIBE", URL, 1, "")).unwrap();
+    s.poll_event();
+    let one = vec![TrackDesc {
+        control: "trackID=0".to_owned(),
+    }];
+    s.describe_ok(0, URL, String::new(), one);
+    responses(&mut s);
+    let udp = "Transport: RTP/AVP;unicast;client_port=5000-5001\r\n";
+    s.handle_bytes(0, &request("SETUP", &format!("{URL}/trackID=0"), 2, udp))
+        .unwrap();
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::SetupUdp {
+            track: 0,
+            client_ports: (5000, 5001)
+        })
+    );
+    assert!(responses(&mut s).is_empty());
+    s.setup_udp_ok(0, 0, (6000, 6001));
+    let r = responses(&mut s);
+    let t = r[0].header("Transport").unwrap();
+    assert!(
+        t.contains("client_port=5000-5001") && t.contains("server_port=6000-6001"),
+        "{t}"
+    );
+    let packet = [0x80u8, 0x60, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x41];
+    assert_eq!(s.packet_header(0, &packet).unwrap().0, Destination::Udp);
+    // Multicast: 461.
+    let multicast = "Transport: RTP/AVP;multicast;port=5000-5001\r\n";
+    let session = format!("Session: {}\r\n", s.id());
+    s.handle_bytes(
+        0,
+        &request(
+            "SETUP",
+            &format!("{URL}/trackID=0"),
+            3,
+            &format!("{multicast}{session}"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(461));
 }
