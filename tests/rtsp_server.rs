@@ -155,7 +155,7 @@ fn ffmpeg_ffprobe_and_gstreamer_play_an_rtmp_stream_over_rtsp() {
         .find(|c| c["type"] == "rtsp-play")
         .cloned()
         .unwrap_or_else(|| panic!("no rtsp-play client in {clients}"));
-    assert_eq!(rtsp_client["stream"].is_null(), false, "{rtsp_client}");
+    assert!(!rtsp_client["stream"].is_null(), "{rtsp_client}");
     assert_eq!(rtsp_client["ip"], "127.0.0.1", "{rtsp_client}");
     assert!(player.wait(20 * SECS).success(), "{}", player.stderr());
 

@@ -409,7 +409,7 @@ impl RtspConn {
                 self.log.cid,
                 self.key.as_ref().map(|k| k.to_string()).unwrap_or_default()
             );
-            self.hook_client = None;
+            self.forget_hooks();
             return self.session.refuse(now_ms, 403);
         }
         self.find_stream(now_ms, url);
@@ -493,7 +493,7 @@ impl RtspConn {
             });
         if !published && !pulled {
             log::info!("[{}] RTSP DESCRIBE {key}: not published", self.log.cid);
-            self.hook_client = None;
+            self.forget_hooks();
             return self.session.refuse(now_ms, 404);
         }
         self.waiting = Some(Waiting {
@@ -521,7 +521,7 @@ impl RtspConn {
             if late {
                 log::info!("[{}] RTSP DESCRIBE {key}: nothing to play", self.log.cid);
                 self.waiting = None;
-                self.hook_client = None;
+                self.forget_hooks();
                 self.session.refuse(now_ms, 404);
             } else {
                 // Counts as a viewer, so that an on-demand ingest starts (or stays).
@@ -552,7 +552,7 @@ impl RtspConn {
             Ok(q) => q,
             Err(e) => {
                 log::warn!("[{}] RTSP play {key}: {e}", self.log.cid);
-                self.hook_client = None;
+                self.forget_hooks();
                 return self.session.refuse(now_ms, 503);
             }
         };
@@ -755,6 +755,14 @@ impl RtspConn {
             frame.put_u16(body.len() as u16);
             frame.put_slice(&body);
             out.push(frame.freeze());
+        }
+    }
+
+    /// No on_stop for a player that never played (refused, or nothing to play).
+    fn forget_hooks(&mut self) {
+        #[cfg(feature = "hooks")]
+        {
+            self.hook_client = None;
         }
     }
 
