@@ -202,3 +202,47 @@ fn hooks_decide_and_hear_about_rtsp_players() {
     assert!(err.contains("403"), "{err}");
     assert!(server.wait_log("refused by the on_play hook", 5 * SECS));
 }
+
+/// An on-demand `[[ingest]]` (GStreamer's RTSP server as the camera, on 34030) starts when an
+/// RTSP player asks for its stream: DESCRIBE waits for the camera, then ffmpeg decodes it.
+#[test]
+fn an_rtsp_player_starts_an_on_demand_camera() {
+    let _turn = serial();
+    require("/usr/bin/python3");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rtsp_camera.py");
+    let dir = TempDir::new("rtsp-server-on-demand");
+    let log = dir.path("camera.out");
+    let camera = Proc::spawn(
+        Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg("34030")
+            .stdout(std::fs::File::create(&log).unwrap()),
+        &dir.path("camera.err"),
+    );
+    let camera_out = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while !camera_out().contains("listening") {
+        assert!(started.elapsed() < 15 * SECS, "camera: {}", camera_out());
+        std::thread::sleep(SECS / 10);
+    }
+    let (server, rtsp) = start(
+        "[[ingest]]\nurl = \"rtsp://127.0.0.1:34030/cam\"\nstream = \"live/door\"\n\
+         mode = \"on_demand\"\n",
+    );
+    std::thread::sleep(SECS);
+    assert!(
+        !camera_out().contains("client connected"),
+        "no player yet: {}",
+        camera_out()
+    );
+    let (video, audio, err) = decode(
+        &dir,
+        &rtsp_url(rtsp, "live/door"),
+        &["-rtsp_transport", "tcp"],
+        3,
+    );
+    assert!(video >= 50, "{video} video frames: {err}\n{}", server.log());
+    assert!(audio > 0, "{audio} audio frames: {err}");
+    assert!(camera_out().contains("client connected"));
+    drop(camera);
+}

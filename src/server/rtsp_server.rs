@@ -41,6 +41,9 @@ use crate::wire::sdp::Sdp;
 /// How long a DESCRIBE waits for a stream an `[[ingest]]` pulls (an on-demand camera
 /// connecting) or for a new publisher's sequence headers.
 pub const DESCRIBE_WAIT_MS: u64 = 10_000;
+/// How long a DESCRIBE of a stream that just started waits for audio once its video is
+/// there: a camera's first audio frame comes a moment after its first keyframe.
+pub const AUDIO_WAIT_MS: u64 = 1_500;
 /// How often a waiting DESCRIBE looks at the stream again.
 pub const DESCRIBE_POLL_MS: u64 = 100;
 /// RTCP sender reports per track, this often (RFC 3550 §6.2 suggests 5 s at least).
@@ -248,6 +251,11 @@ struct Track {
 struct Waiting {
     url: String,
     deadline_ms: u64,
+    /// The stream was not published when DESCRIBE came (an on-demand camera starting): its
+    /// audio may follow its video by a moment.
+    fresh: bool,
+    /// When the stream was first found complete without audio (see [`AUDIO_WAIT_MS`]).
+    video_only_since: Option<u64>,
 }
 
 /// One RTSP player connection.
@@ -499,6 +507,8 @@ impl RtspConn {
         self.waiting = Some(Waiting {
             url,
             deadline_ms: now_ms.saturating_add(DESCRIBE_WAIT_MS),
+            fresh: !published,
+            video_only_since: None,
         });
         self.check_waiting(now_ms);
     }
@@ -511,12 +521,23 @@ impl RtspConn {
         };
         let late = now_ms >= w.deadline_ms;
         let source = self.ctx.hub.borrow().source(key);
+        let mut video_only = false;
         let description = source.as_ref().and_then(|s| {
             let s = s.borrow();
-            (complete(&s) || (late && s.publisher().is_some()))
+            video_only = w.fresh && complete(&s) && s.audio_codec().is_none();
+            let audio_waited = w
+                .video_only_since
+                .is_some_and(|t| now_ms >= t.saturating_add(AUDIO_WAIT_MS));
+            let ready = complete(&s) && (!video_only || audio_waited);
+            (ready || (late && s.publisher().is_some()))
                 .then(|| describe(&s).map(|d| (d, s.video_header().cloned())))
                 .flatten()
         });
+        if video_only {
+            if let Some(w) = self.waiting.as_mut() {
+                w.video_only_since.get_or_insert(now_ms);
+            }
+        }
         let Some(((sdp, tracks), video_header)) = description else {
             if late {
                 log::info!("[{}] RTSP DESCRIBE {key}: nothing to play", self.log.cid);
