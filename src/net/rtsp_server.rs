@@ -154,12 +154,14 @@ async fn drive(
                     true => (&u.rtcp, u.client.1),
                     false => (&u.rtp, u.client.0),
                 };
-                // A full socket buffer drops the datagram, as UDP would anyway.
-                if socket
-                    .try_send_to(&d, SocketAddr::new(peer_ip, port))
-                    .is_ok()
-                {
-                    conn.handle_sent(d.len());
+                // Waits while the socket buffer is full (a GOP sent at PLAY is a burst of
+                // hundreds of datagrams), within the send timeout; a send error drops the
+                // datagram, as UDP would anyway.
+                let to = SocketAddr::new(peer_ip, port);
+                match tokio::time::timeout(send_timeout, socket.send_to(&d, to)).await {
+                    Ok(Ok(_)) => conn.handle_sent(d.len()),
+                    Ok(Err(e)) => log::debug!("[{}] RTSP UDP send: {e}", conn.log.cid),
+                    Err(_) => return Err("send timeout: UDP socket full".into()),
                 }
             }
             if out.is_empty() {

@@ -281,6 +281,8 @@ pub struct RtspConn {
     udp_request: Option<(usize, (u16, u16))>,
     /// UDP datagrams to send: (track, RTCP rather than RTP, the datagram).
     datagrams: Vec<(usize, bool, Bytes)>,
+    /// A UDP player starts at the next keyframe (see [`RtspConn::play`]).
+    skip_to_keyframe: bool,
     /// The publisher left: the session ends once the output is written.
     ended: bool,
     closed: bool,
@@ -325,6 +327,7 @@ impl RtspConn {
             last_poll: now_ms,
             udp_request: None,
             datagrams: Vec::new(),
+            skip_to_keyframe: false,
             ended: false,
             closed: false,
             #[cfg(feature = "hooks")]
@@ -623,6 +626,15 @@ impl RtspConn {
             .map(|t| ((start.wrapping_mul(i64::from(t.clock_rate))) / 1000) as u32)
             .collect();
         self.session.play_ok(now_ms, &times);
+        // Over UDP the cached GOP would go out as one burst of datagrams, more than a
+        // player's socket buffer takes (ffmpeg lost packets of a 4 Mbit/s GOP): UDP players
+        // start at the next keyframe instead, at the stream's pace.
+        if self.session.uses_udp() && self.tracks.iter().any(|t| t.kind == FrameKind::Video) {
+            self.skip_to_keyframe = true;
+            if let Some(q) = &self.queue {
+                q.borrow_mut().drain(usize::MAX, usize::MAX, drop);
+            }
+        }
         self.next_report_ms = now_ms.saturating_add(SENDER_REPORT_MS);
     }
 
@@ -688,6 +700,12 @@ impl RtspConn {
                     self.video = VideoParams::of(&frame).or(self.video.take());
                 }
                 continue;
+            }
+            if self.skip_to_keyframe {
+                if !frame.is_video_keyframe() {
+                    continue;
+                }
+                self.skip_to_keyframe = false;
             }
             let Some(index) = self.tracks.iter().position(|t| t.kind == frame.kind) else {
                 continue;

@@ -200,6 +200,11 @@ impl ServerSession {
         self.state == State::Closed && self.outbox.is_empty()
     }
 
+    /// Whether a track goes over UDP.
+    pub fn uses_udp(&self) -> bool {
+        self.setups.iter().flatten().any(|s| s.udp)
+    }
+
     /// Whether track `index` was set up (media for the others is not sent).
     pub fn is_set_up(&self, index: usize) -> bool {
         self.setups.get(index).is_some_and(Option::is_some)
