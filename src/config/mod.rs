@@ -496,6 +496,24 @@ section! {
         /// `exporter.tag` (SRS: `exporter.tag`): a `tag` label on `srs_build_info`.
         exporter_tag: String = String::new() => tag: String;
     }
+    table rtsp_server: RawRtspServer, "a table of RTSP server settings" {
+        /// `rtsp_server.enabled` (SRS has no RTSP server; MediaMTX's `rtsp`): players pull
+        /// every live stream as `rtsp://host:8554/app/stream`. Off by default, like every
+        /// port beyond RTMP and HTTP: an RTSP port left open on a router is scanned for
+        /// cameras. Needs a restart to change (the port is bound at start).
+        @check(compiled_in(cfg!(feature = "rtsp"), "rtsp"))
+        @restart
+        rtsp_server_enabled: bool = false => enabled: Spanned<bool>;
+        /// `rtsp_server.listen`: 8554 as MediaMTX (554 needs privileges; `user` drops them
+        /// after binding). Needs a restart.
+        @restart
+        rtsp_server_listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8554))
+            => listen: Listen;
+        /// `rtsp_server.max_sessions`: RTSP connections at once (also counted under
+        /// `max_connections`); more are closed at accept. RAM: each holds up to
+        /// `session::rtsp_server::MAX_INPUT` of input and its player queue (`tinysrs -t`).
+        rtsp_server_max_sessions: usize = 64 => max_sessions: Int<1, 100_000>;
+    }
     table heartbeat: RawHeartbeat, "a table of heartbeat settings" {
         /// `heartbeat.enabled` (SRS: `heartbeat.enabled`): POST our ids (and, as asked, the
         /// summaries and listen ports) to `url` every `interval`, with the hooks' client.

@@ -1297,6 +1297,8 @@ mod shipped_example {
                 "http_server.listen",
                 "http_api.listen",
                 "exporter.listen",
+                "rtsp_server.enabled",
+                "rtsp_server.listen",
                 "heartbeat.interval",
                 "heartbeat.url",
                 "gb28181.invite",

@@ -35,6 +35,8 @@ mod metrics;
 mod rtmp;
 #[cfg(feature = "rtsp")]
 mod rtsp;
+#[cfg(feature = "rtsp")]
+mod rtsp_server;
 
 /// The terms of every compiled-in protocol, in the order the budget lists them.
 const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
@@ -46,6 +48,8 @@ const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
     gb28181::term,
     #[cfg(feature = "rtsp")]
     rtsp::term,
+    #[cfg(feature = "rtsp")]
+    rtsp_server::term,
 ];
 
 /// Lines that need the whole of [`Limits`] (the largest frame of every ingest, say), made once
@@ -63,6 +67,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     forward::line,
     #[cfg(feature = "metrics")]
     metrics::line,
+    #[cfg(feature = "rtsp")]
+    rtsp_server::packets_line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

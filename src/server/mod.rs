@@ -28,6 +28,8 @@ pub mod metrics;
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
 pub mod rtsp;
+#[cfg(feature = "rtsp")]
+pub mod rtsp_server;
 #[cfg(feature = "http")]
 pub mod static_files;
 pub mod stats;
