@@ -178,6 +178,17 @@ fn forwards_to_tinysrs_and_nginx_rtmp() {
         "forwards stop at unpublish:\n{}",
         a.log()
     );
+    // A says FCUnpublish + deleteStream before it closes: B ends the publish on them, before
+    // the connection's close (without them the close comes first and ends it).
+    assert!(
+        b.wait_log("closed by peer", Duration::from_secs(10)),
+        "{}",
+        b.log()
+    );
+    let log = b.log();
+    let unpublish = log.find("] unpublish ").expect("B logs the unpublish");
+    let closed = log.find("closed by peer").unwrap();
+    assert!(unpublish < closed, "B's log:\n{log}");
 }
 
 #[test]

@@ -29,6 +29,10 @@ const MAX_BATCH_ITEMS: usize = 64;
 /// read); meanwhile the queue drops frames as it must.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the goodbye commands may take to write at the unpublish (the destination may not
+/// read; the frames queued before them go first).
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Starts the tasks of a newly published stream's forwarders; stops them at its unpublish.
 pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
     match event {
@@ -123,7 +127,7 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
             }
         }
         if f.is_stopped() {
-            return Ok(());
+            return goodbye(&mut stream, &mut session).await;
         }
         let started = session.is_started();
         let deadline = clock.instant(session.poll_timeout().min(clock.now_ms() + 3_600_000));
@@ -173,7 +177,9 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
                             let (kind, ts) = forward::media_of(&frame);
                             session.send_media(kind, ts, &frame.data).map_err(|e| e.to_string())?;
                         }
-                        QueueItem::Unpublished => return Ok(()),
+                        QueueItem::Unpublished => {
+                            return goodbye(&mut stream, &mut session).await
+                        }
                         QueueItem::Published => {}
                     }
                 }
@@ -188,6 +194,15 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
             }
         }
     }
+}
+
+/// The unpublish: `FCUnpublish` and `deleteStream` (as ffmpeg sends them), written within
+/// [`GOODBYE_TIMEOUT`], then the socket closes. The destination ends the stream on them.
+async fn goodbye(stream: &mut TcpStream, session: &mut ClientSession) -> Result<(), String> {
+    session.close();
+    let mut out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, write_all(stream, &mut out)).await;
+    Ok(())
 }
 
 /// Whether the stream carries video (an audio-only stream does not wait for a keyframe).
