@@ -191,6 +191,7 @@ hooks_timeout = 5
 enabled = false
 destination = "127.0.0.1:19350 rtmp://10.0.0.3/up/cam?key=k"
 queue_max_bytes = 1048576
+backend = "http://127.0.0.1:8085/api/v1/forward"
 [http_server]
 enabled = false
 listen = 8081
@@ -331,6 +332,9 @@ password = "secret"
                     crate::config::Destination::parse("rtmp://10.0.0.3/up/cam?key=k").unwrap(),
                 ]),
                 queue_max_bytes: 1 << 20,
+                backend: crate::config::Backend(Some(
+                    "http://127.0.0.1:8085/api/v1/forward".into(),
+                )),
             },
         }
     );

@@ -40,9 +40,44 @@ pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
             for f in shared.ctx.forwards.take_unspawned(key) {
                 tokio::task::spawn_local(run(shared.clone(), f));
             }
+            #[cfg(feature = "hooks")]
+            if let Some(ask) = shared.ctx.forwards.take_backend(key) {
+                tokio::task::spawn_local(ask_backend(shared.clone(), key.clone(), ask));
+            }
         }
         HubEvent::Unpublish { key, .. } => forward::on_unpublish(&shared.ctx, key),
         _ => {}
+    }
+}
+
+/// `forward.backend`: posts `on_forward` with the publisher's request, then starts a
+/// forwarder per URL of the answer. A failure is logged; the stream goes on unforwarded.
+#[cfg(feature = "hooks")]
+async fn ask_backend(shared: Shared, key: crate::live::StreamKey, ask: forward::BackendAsk) {
+    let _task = shared.ctx.tasks.enter();
+    let client = shared.ctx.hooks.publisher(&key);
+    let call = shared
+        .ctx
+        .hooks
+        .forward_call(&ask.url, ask.timeout_ms, &client);
+    let answer = shared.ctx.hooks.ask(call).await;
+    let destinations = answer.and_then(|body| forward::backend_urls(&body));
+    match destinations {
+        Ok(list) => {
+            log::info!(
+                "forward {key}: backend {} gave {} destinations",
+                ask.url,
+                list.len()
+            );
+            forward::add_backend(&shared.ctx, &key, &ask, &list);
+            for f in shared.ctx.forwards.take_unspawned(&key) {
+                tokio::task::spawn_local(run(shared.clone(), f));
+            }
+        }
+        Err(why) => log::warn!(
+            "forward {key}: backend {} failed, not forwarded: {why}",
+            ask.url
+        ),
     }
 }
 
@@ -242,7 +277,7 @@ fn start_stream(
 
 /// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
 /// resolver (Cargo feature `dns`; without it the config refuses host names).
-async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+pub(super) async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return TcpStream::connect((ip, port)).await;
     }

@@ -1,0 +1,325 @@
+//! Edge (SRS's `cluster.mode = "remote"`) against real peers: ffmpeg publishes to an origin (a
+//! second tinysrs, or nginx-rtmp), players read from the tinysrs edge over RTMP and HTTP-FLV;
+//! they share one upstream connection, which ends after the grace once they leave; a dead
+//! first origin makes the edge use the next; a stream published on the edge reaches the
+//! origin. Real GOPs (2 s at 25 fps), read for longer than a GOP. Ports 34260-34299 only,
+//! on 127.0.0.1.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
+
+/// A tinysrs listening on `port` (RTMP), `port + 1` (HTTP) and `port + 2` (API), with `extra`.
+fn tinysrs(port: u16, extra: &str) -> Server {
+    let dir = TempDir::new("edge");
+    let path = dir.path("tinysrs.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nhttp_server.listen = \"127.0.0.1:{}\"\n\
+             http_api.listen = \"127.0.0.1:{}\"\ngb28181.sip_listen = \"127.0.0.1:{}\"\n\
+             gb28181.media_listen = \"127.0.0.1:{}\"\n{extra}",
+            port + 1,
+            port + 2,
+            port + 3,
+            port + 4,
+        ),
+    )
+    .unwrap();
+    Server::start_with_file(dir, path)
+}
+
+/// An edge of `origins` (each `host:port`).
+fn edge(port: u16, origins: &[String]) -> Server {
+    let list: Vec<String> = origins.iter().map(|o| format!("\"{o}\"")).collect();
+    tinysrs(
+        port,
+        &format!(
+            "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = [{}]\n",
+            list.join(", ")
+        ),
+    )
+}
+
+fn streams(server: &Server) -> Vec<serde_json::Value> {
+    let (_, json) = get_json(server.api_addr.expect("API"), "/api/v1/streams");
+    json["streams"].as_array().cloned().unwrap_or_default()
+}
+
+fn stream(server: &Server, name: &str) -> Option<serde_json::Value> {
+    streams(server).into_iter().find(|s| s["name"] == name)
+}
+
+/// Waits until `f` holds for stream `name` of `server` (bounded).
+fn wait_stream(
+    server: &Server,
+    name: &str,
+    timeout: Duration,
+    f: impl Fn(&serde_json::Value) -> bool,
+) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if stream(server, name).is_some_and(|s| f(&s)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn published(s: &serde_json::Value) -> bool {
+    s["publish"]["active"] == true
+}
+
+/// Video frames in `seconds` of `url`, read into an FLV and decoded by ffprobe.
+fn read_back(url: &str, seconds: u32, tag: &str) -> usize {
+    let dir = TempDir::new(tag);
+    let out = dir.path(&format!("{tag}.flv"));
+    let (ok, err) = ffmpeg_read(&dir, url, seconds, &out, Duration::from_secs(40));
+    assert!(ok, "ffmpeg read {url}: {err}");
+    let probe = ffprobe(&dir, out.to_str().unwrap(), Duration::from_secs(20));
+    assert!(
+        probe.codecs.contains(&"h264".to_owned()),
+        "{url}: {probe:?}"
+    );
+    probe.video_frames
+}
+
+/// A log line's time (`2026-12-06T23:43:44.489306864Z [INFO] ...`) as seconds of its day.
+fn seconds_of_day(line: &str) -> f64 {
+    let time = &line[line.find('T').unwrap() + 1..line.find('Z').unwrap()];
+    let f: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    f[0] * 3600.0 + f[1] * 60.0 + f[2]
+}
+
+fn stop(mut p: Proc) {
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+}
+
+/// Two players on the edge (RTMP and HTTP-FLV) share one pull: the origin sees one player
+/// beside the publisher. After they leave, the pull ends after the grace.
+#[test]
+fn players_share_one_pull_which_ends_after_the_grace() {
+    let origin = tinysrs(34260, "");
+    let e = edge(34245, &["127.0.0.1:34260".into()]);
+    let dir = TempDir::new("edge-publish");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/cam"), 40, 50, "1M");
+    assert!(
+        wait_stream(&origin, "cam", Duration::from_secs(15), published),
+        "{}",
+        origin.log()
+    );
+    let rtmp = std::thread::spawn({
+        let url = e.url("live/cam");
+        move || read_back(&url, 8, "edge-rtmp")
+    });
+    let flv = std::thread::spawn({
+        let url = e.http_url("live/cam.flv");
+        move || read_back(&url, 8, "edge-flv")
+    });
+    // While both read: one upstream player at the origin (its stream has the publisher and
+    // the edge), and the edge says it plays.
+    assert!(
+        wait_stream(&e, "cam", Duration::from_secs(10), |s| {
+            s["edge"]["state"] == "playing" && s["clients"] == 2
+        }),
+        "edge: {:?}\n{}",
+        stream(&e, "cam"),
+        e.log()
+    );
+    assert!(
+        wait_stream(&origin, "cam", Duration::from_secs(5), |s| s["clients"]
+            == 2),
+        "origin: {:?}",
+        stream(&origin, "cam")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let at_origin = stream(&origin, "cam").unwrap();
+    assert_eq!(
+        at_origin["clients"], 2,
+        "one pull for two players: {at_origin}"
+    );
+    let from_rtmp = rtmp.join().unwrap();
+    let from_flv = flv.join().unwrap();
+    // 8 s at 25 fps is 200 frames; the reads start at a keyframe.
+    assert!(
+        from_rtmp >= 150,
+        "RTMP from the edge: {from_rtmp} video frames"
+    );
+    assert!(
+        from_flv >= 150,
+        "HTTP-FLV from the edge: {from_flv} video frames"
+    );
+    let e_cam = stream(&e, "cam").unwrap();
+    assert_eq!(e_cam["edge"]["sessions"], 1, "{e_cam}");
+    assert!(
+        e_cam["edge"]["recv_bytes"].as_u64().unwrap() > 500_000,
+        "{e_cam}"
+    );
+    // Both left: the pull ends after the 3 s grace, and the origin loses its player.
+    assert!(
+        e.wait_log("stopped (no viewer)", Duration::from_secs(10)),
+        "{}",
+        e.log()
+    );
+    let log = e.log();
+    let at = |needle: &str| {
+        let line = log.lines().rev().find(|l| l.contains(needle)).unwrap();
+        seconds_of_day(line)
+    };
+    let grace = at("stopped (no viewer)") - at("no viewer; the pull ends");
+    assert!((2.9..4.5).contains(&grace), "grace {grace} s:\n{log}");
+    assert!(
+        wait_stream(&origin, "cam", Duration::from_secs(5), |s| s["clients"]
+            == 1),
+        "origin: {:?}",
+        stream(&origin, "cam")
+    );
+    stop(publish);
+}
+
+/// The first origin is down: the edge fails over to the second; later streams start at the
+/// next origin in turn.
+#[test]
+fn a_dead_origin_fails_over_to_the_next() {
+    let origin = tinysrs(34280, "");
+    // Nothing listens on 34290.
+    let e = edge(34275, &["127.0.0.1:34290".into(), "127.0.0.1:34280".into()]);
+    let dir = TempDir::new("edge-failover");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/fo"), 40, 50, "1M");
+    assert!(wait_stream(
+        &origin,
+        "fo",
+        Duration::from_secs(15),
+        published
+    ));
+    let started = Instant::now();
+    let frames = read_back(&e.url("live/fo"), 8, "edge-fo");
+    assert!(frames >= 100, "{frames} video frames\n{}", e.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = e.log();
+    assert!(
+        log.contains("from rtmp://127.0.0.1:34290: connect"),
+        "the first origin was tried and failed:\n{log}"
+    );
+    assert!(log.contains("playing from rtmp://127.0.0.1:34280"), "{log}");
+    stop(publish);
+}
+
+/// nginx with the RTMP module as a non-root process, RTMP on `port`, `application live`,
+/// logging at info (each play is a line). Killed by PID on drop.
+struct Nginx {
+    proc: Proc,
+    dir: TempDir,
+}
+
+impl Nginx {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("error.log")).unwrap_or_default()
+    }
+}
+
+fn nginx(port: u16) -> Nginx {
+    require("nginx");
+    let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+    assert!(
+        module.exists(),
+        "libnginx-mod-rtmp is not installed: run ci/install-deps"
+    );
+    let dir = TempDir::new("nginx");
+    let conf = dir.path("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module {};\ndaemon off;\nmaster_process off;\npid {};\n\
+             error_log {} info;\nevents {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; \
+             application live {{ live on; }} }} }}\n",
+            module.display(),
+            dir.path("nginx.pid").display(),
+            dir.path("error.log").display(),
+        ),
+    )
+    .unwrap();
+    let proc = Proc::spawn(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-e")
+            .arg(dir.path("error.log"))
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null()),
+        &dir.path("nginx.err"),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "nginx did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx { proc, dir }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+    }
+}
+
+/// nginx-rtmp as the origin: three players on the edge, one play at nginx.
+#[test]
+fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
+    let ngx = nginx(34285);
+    let e = edge(34295, &["127.0.0.1:34285".into()]);
+    let dir = TempDir::new("edge-nginx");
+    let publish = ffmpeg_publish(&dir, "rtmp://127.0.0.1:34285/live/ng", 40, 50, "1M");
+    std::thread::sleep(Duration::from_secs(2));
+    let readers: Vec<_> = (0..3)
+        .map(|i| {
+            let url = if i == 0 {
+                e.http_url("live/ng.flv")
+            } else {
+                e.url("live/ng")
+            };
+            std::thread::spawn(move || read_back(&url, 8, &format!("edge-ng{i}")))
+        })
+        .collect();
+    for r in readers {
+        let frames = r.join().unwrap();
+        assert!(frames >= 150, "{frames} video frames\n{}", e.log());
+    }
+    let log = ngx.log();
+    let plays = log
+        .lines()
+        .filter(|l| l.contains("play: name='ng'"))
+        .count();
+    assert_eq!(plays, 1, "nginx's plays of ng:\n{log}");
+    stop(publish);
+}
+
+/// A stream published on the edge goes to the origin, where a player reads it.
+#[test]
+fn a_publish_on_the_edge_reaches_the_origin() {
+    let origin = tinysrs(34265, "");
+    let e = edge(34200, &["127.0.0.1:34265".into()]);
+    let dir = TempDir::new("edge-up");
+    let publish = ffmpeg_publish(&dir, &e.url("live/up"), 30, 50, "1M");
+    assert!(
+        wait_stream(&origin, "up", Duration::from_secs(15), published),
+        "{}",
+        e.log()
+    );
+    let frames = read_back(&origin.url("live/up"), 6, "origin-up");
+    assert!(frames >= 100, "{frames} video frames");
+    stop(publish);
+}
