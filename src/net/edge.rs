@@ -3,7 +3,6 @@
 //! here, and on any error moves to the next origin after the backoff; it ends once nobody
 //! watched the stream for the grace, with `deleteStream` before it closes.
 
-use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::time::Duration;
@@ -162,17 +161,12 @@ async fn pull(shared: &Shared, up: &Upstream) -> Result<(), String> {
     }
 }
 
-fn write(
-    stream: &mut TcpStream,
-    mut out: Vec<Bytes>,
-) -> impl Future<Output = Result<(), String>> + '_ {
-    async move {
-        if out.is_empty() {
-            return Ok(());
-        }
-        match tokio::time::timeout(WRITE_TIMEOUT, write_all(stream, &mut out)).await {
-            Ok(r) => r.map_err(|e| format!("write: {e}")),
-            Err(_) => Err("write: timeout".into()),
-        }
+async fn write(stream: &mut TcpStream, mut out: Vec<Bytes>) -> Result<(), String> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(WRITE_TIMEOUT, write_all(stream, &mut out)).await {
+        Ok(r) => r.map_err(|e| format!("write: {e}")),
+        Err(_) => Err("write: timeout".into()),
     }
 }

@@ -234,7 +234,7 @@ impl Edges {
 
     /// Whether `client` is one of the pulls (their streams are not forwarded).
     pub fn is_pull(&self, client: ClientId) -> bool {
-        client >= EDGE_CLIENT_BASE && client < EDGE_CLIENT_BASE + 0x1000_0000
+        (EDGE_CLIENT_BASE..EDGE_CLIENT_BASE + 0x1000_0000).contains(&client)
     }
 
     /// The pull's task ended.

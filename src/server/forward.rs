@@ -445,7 +445,7 @@ mod tests {
             .is_empty());
         let nine = format!(
             r#"{{"code":0,"data":{{"urls":[{}]}}}}"#,
-            vec![r#""rtmp://10.0.0.1/a/b""#; 9].join(",")
+            [r#""rtmp://10.0.0.1/a/b""#; 9].join(",")
         );
         for bad in [
             &b"0"[..],

@@ -128,7 +128,7 @@ impl RtmpConn {
     pub(super) fn hooks_streaming(&mut self, request: &Request, vhost: Vhost, publish: bool) {
         // forward.backend's on_forward carries the publisher's request too.
         let backend = vhost.forward.enabled && vhost.forward.backend.0.is_some();
-        if !vhost.http_hooks.enabled && !(publish && backend) {
+        if !(vhost.http_hooks.enabled || publish && backend) {
             return;
         }
         let client = self.hook_client(request, &vhost);
