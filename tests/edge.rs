@@ -323,3 +323,60 @@ fn a_publish_on_the_edge_reaches_the_origin() {
     assert!(frames >= 100, "{frames} video frames");
     stop(publish);
 }
+
+/// Two origins with the stream; the one in use is killed: the player on the edge stays
+/// connected and gets the stream again from the other within 5 s.
+#[test]
+fn players_resume_from_the_second_origin_when_the_first_dies() {
+    let mut o1 = tinysrs(34205, "");
+    let o2 = tinysrs(34215, "");
+    let e = edge(34225, &["127.0.0.1:34205".into(), "127.0.0.1:34215".into()]);
+    let dir = TempDir::new("edge-ha");
+    let p1 = ffmpeg_publish(&dir, &o1.url("live/ha"), 40, 50, "1M");
+    let p2 = ffmpeg_publish(&dir, &o2.url("live/ha"), 40, 50, "1M");
+    assert!(wait_stream(&o1, "ha", Duration::from_secs(15), published));
+    assert!(wait_stream(&o2, "ha", Duration::from_secs(15), published));
+    let reader = std::thread::spawn({
+        let url = e.url("live/ha");
+        move || read_back(&url, 16, "edge-ha")
+    });
+    let from = |port: &'static str| {
+        move |s: &serde_json::Value| {
+            s["edge"]["state"] == "playing"
+                && s["edge"]["origin"]
+                    .as_str()
+                    .is_some_and(|o| o.ends_with(port))
+                && published(s)
+        }
+    };
+    assert!(
+        wait_stream(&e, "ha", Duration::from_secs(10), from(":34205")),
+        "{:?}\n{}",
+        stream(&e, "ha"),
+        e.log()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    o1.signal("KILL");
+    let killed = Instant::now();
+    assert!(
+        wait_stream(&e, "ha", Duration::from_secs(5), from(":34215")),
+        "not resumed from the second origin within 5 s: {:?}\n{}",
+        stream(&e, "ha"),
+        e.log()
+    );
+    let resumed = killed.elapsed();
+    let _ = o1.stop(Duration::from_secs(1));
+    let frames = reader.join().unwrap();
+    // 16 s at 25 fps is 400 frames; the failover costs at most about 5 s of them.
+    assert!(
+        frames >= 200,
+        "{frames} video frames across the failover (resumed after {resumed:?})\n{}",
+        e.log()
+    );
+    eprintln!(
+        "edge failover: playing from the second origin {resumed:?} after the kill; the \
+         player read {frames} video frames in 16 s"
+    );
+    stop(p1);
+    stop(p2);
+}

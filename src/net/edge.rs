@@ -46,7 +46,6 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
     while up.wanted(clock.now_ms()) {
         up.state.set(EdgeState::Connecting);
         let result = pull(&shared, &up).await;
-        up.unpublish(&shared.ctx, clock.now_ms());
         if !up.wanted(clock.now_ms()) {
             break;
         }
@@ -58,6 +57,12 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
             failures = 0;
         }
         failures += 1;
+        // The stream stays published here while the next origin is tried, so players stay
+        // attached (ffmpeg and others end at an unpublish); once every origin failed in a
+        // row, it is unpublished.
+        if failures as usize >= up.origins.len() {
+            up.unpublish(&shared.ctx, clock.now_ms());
+        }
         let wait = edge::backoff_ms(failures);
         let failed = up.origin_url();
         up.next_origin();
@@ -75,6 +80,7 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
             tokio::time::sleep(Duration::from_millis(step)).await;
         }
     }
+    up.unpublish(&shared.ctx, clock.now_ms());
     up.state.set(EdgeState::Stopped);
     shared.ctx.edges.remove(&up);
     log::info!("edge {}: stopped (no viewer)", up.key);

@@ -10,8 +10,10 @@
 //!   is not sent: a player sends `deleteStream`) and the stream is unpublished here.
 //! - Origins: the first pull of a stream starts at the next origin in turn (round-robin over
 //!   the edge's pulls); a failure moves to the next origin and waits [`backoff_ms`] (1 s
-//!   doubling to 30 s, back to 1 s after a pull that played). Players stay attached across a
-//!   failover: they get an unpublish, then the new sequence headers, as at a republish.
+//!   doubling to 30 s, back to 1 s after a pull that played). The stream stays published
+//!   here across a failover (players stay attached and get the new origin's sequence headers
+//!   and frames, as after a codec change); it is unpublished once every origin failed in a
+//!   row, or when the pull ends.
 //! - The origin's `NetStream.Play.UnpublishNotify` unpublishes here; its next media publishes
 //!   again.
 //! - A stream published on the edge by a client is forwarded to the first origin
