@@ -276,7 +276,8 @@ impl Drop for Nginx {
     }
 }
 
-/// nginx-rtmp as the origin: three players on the edge, one play at nginx.
+/// nginx-rtmp as the origin: three players on the edge (HTTP-FLV, HTTP-TS, RTMP), one play
+/// at nginx.
 #[test]
 fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
     let ngx = nginx(34285);
@@ -286,10 +287,10 @@ fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
     std::thread::sleep(Duration::from_secs(2));
     let readers: Vec<_> = (0..3)
         .map(|i| {
-            let url = if i == 0 {
-                e.http_url("live/ng.flv")
-            } else {
-                e.url("live/ng")
+            let url = match i {
+                0 => e.http_url("live/ng.flv"),
+                1 => e.http_url("live/ng.ts"),
+                _ => e.url("live/ng"),
             };
             std::thread::spawn(move || read_back(&url, 8, &format!("edge-ng{i}")))
         })
