@@ -1,8 +1,8 @@
 //! Edge (SRS's `cluster.mode = "remote"`) against real peers: ffmpeg publishes to an origin (a
-//! second tinysrs, or nginx-rtmp), players read from the tinysrs edge over RTMP and HTTP-FLV;
-//! they share one upstream connection, which ends after the grace once they leave; a dead
-//! first origin makes the edge use the next; a stream published on the edge reaches the
-//! origin. Real GOPs (2 s at 25 fps), read for longer than a GOP. Ports 34260-34299 only,
+//! second tinysrs, or nginx-rtmp), players read from the tinysrs edge over RTMP, HTTP-FLV,
+//! HTTP-TS and HLS; they share one upstream connection, which ends after the grace once they
+//! leave; a dead first origin makes the edge use the next, a killed one too while a player
+//! reads; a stream published on the edge reaches the origin. Real GOPs (2 s at 25 fps), read for longer than a GOP. Ports 34200-34299 only,
 //! on 127.0.0.1.
 
 mod common;
@@ -322,6 +322,55 @@ fn a_publish_on_the_edge_reaches_the_origin() {
     );
     let frames = read_back(&origin.url("live/up"), 6, "origin-up");
     assert!(frames >= 100, "{frames} video frames");
+    // The published stream is not pulled back from the origin.
+    assert!(
+        stream(&e, "up").is_some_and(|s| s["edge"].is_null()),
+        "{:?}",
+        stream(&e, "up")
+    );
+    stop(publish);
+}
+
+/// An HLS viewer on the edge starts the pull too: the first playlist requests find nothing
+/// (404) until the first segment is cut from the pulled stream, then ffmpeg plays the HLS.
+#[test]
+fn an_hls_viewer_starts_the_pull() {
+    let origin = tinysrs(34252, "");
+    let e = tinysrs(
+        34270,
+        "[vhost.__defaultVhost__.hls]\nenabled = true\nhls_fragment = 2\n\
+         [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"127.0.0.1:34252\"\n",
+    );
+    let dir = TempDir::new("edge-hls");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/hl"), 40, 50, "1M");
+    assert!(wait_stream(
+        &origin,
+        "hl",
+        Duration::from_secs(15),
+        published
+    ));
+    let playlist = e.http_url("live/hl.m3u8");
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, _) = common::curl(&[&playlist]);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no playlist within 20 s (HTTP {status})\n{}",
+            e.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        e.log()
+            .contains("edge __defaultVhost__/live/hl: playing from"),
+        "{}",
+        e.log()
+    );
+    let frames = read_back(&playlist, 6, "edge-hls");
+    assert!(frames >= 100, "HLS from the edge: {frames} video frames");
     stop(publish);
 }
 
