@@ -21,9 +21,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::Clock;
-use crate::server::hooks::{
-    allows, Action, Answer, Decision, HookCall, HookClient, HookCounts, ACTIONS,
-};
+#[cfg(feature = "forward")]
+use crate::server::hooks::Answer;
+use crate::server::hooks::{allows, Action, Decision, HookCall, HookClient, HookCounts, ACTIONS};
 use crate::server::RateLimit;
 use crate::wire::http::client::{encode_request_head, ResponseReader};
 
@@ -81,6 +81,7 @@ impl HookClient for HttpHookClient {
         self.0.counts.borrow()[action.index()]
     }
 
+    #[cfg(feature = "forward")]
     fn ask(&self, call: HookCall) -> Answer {
         let inner = self.0.clone();
         Box::pin(async move {

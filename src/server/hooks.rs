@@ -365,6 +365,7 @@ pub fn allows(status: u16, body: &[u8]) -> Result<(), String> {
 pub type Decision = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 
 /// The answer future of [`HookClient::ask`]: the body of an allowing answer.
+#[cfg(feature = "forward")]
 pub type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>>>>;
 
 /// Makes the requests (`net::hooks`).
@@ -379,6 +380,7 @@ pub trait HookClient {
     }
     /// Posts to the call's first URL and returns the body of an answer that allows (SRS's
     /// rule); the caller waits.
+    #[cfg(feature = "forward")]
     fn ask(&self, _call: HookCall) -> Answer {
         Box::pin(std::future::ready(Err("no hook client".to_owned())))
     }
@@ -480,6 +482,7 @@ impl Hooks {
     }
 
     /// Asks `call`'s first URL (see [`HookClient::ask`]).
+    #[cfg(feature = "forward")]
     pub fn ask(&self, call: HookCall) -> Answer {
         let client = self.0.client.borrow().clone();
         client.ask(call)
@@ -487,6 +490,7 @@ impl Hooks {
 
     /// SRS's `on_forward` to `url` (`SrsHttpHooks::on_forward_backend`): `action`, the ids,
     /// then the publisher's `ip`, `vhost`, `app`, `tcUrl`, `stream` and `param`.
+    #[cfg(feature = "forward")]
     pub fn forward_call(&self, url: &str, timeout_ms: u64, client: &Client) -> HookCall {
         let id = self.0.identity.borrow();
         let mut j = JsonWriter(String::with_capacity(512));
