@@ -308,17 +308,25 @@ fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
     stop(publish);
 }
 
-/// A stream published on the edge goes to the origin, where a player reads it.
+/// A stream published on the edge goes to an origin (the next one when the first is down),
+/// where a player reads it.
 #[test]
 fn a_publish_on_the_edge_reaches_the_origin() {
     let origin = tinysrs(34265, "");
-    let e = edge(34200, &["127.0.0.1:34265".into()]);
+    // Nothing listens on 34290: the publish goes to the next origin.
+    let e = edge(34200, &["127.0.0.1:34290".into(), "127.0.0.1:34265".into()]);
     let dir = TempDir::new("edge-up");
     let publish = ffmpeg_publish(&dir, &e.url("live/up"), 30, 50, "1M");
     assert!(
         wait_stream(&origin, "up", Duration::from_secs(15), published),
         "{}",
         e.log()
+    );
+    let log = e.log();
+    assert!(
+        log.contains("to rtmp://127.0.0.1:34290/live/up: connect")
+            && log.contains("retrying in 1 s to rtmp://127.0.0.1:34265/live/up"),
+        "the first origin was tried, then the next:\n{log}"
     );
     let frames = read_back(&origin.url("live/up"), 6, "origin-up");
     assert!(frames >= 100, "{frames} video frames");

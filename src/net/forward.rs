@@ -99,11 +99,13 @@ async fn run(shared: Shared, f: Rc<Forwarder>) {
         }
         failures += 1;
         let wait = forward::backoff_ms(failures);
+        let failed = f.url();
+        f.next_target();
         log::warn!(
-            "forward {} to {}: {error}; retrying in {} s",
+            "forward {} to {failed}: {error}; retrying in {} s to {}",
             f.key,
-            f.url(),
-            wait / 1000
+            wait / 1000,
+            f.url()
         );
         *f.last_error.borrow_mut() = Some(error);
         f.state.set(ForwardState::Backoff);
@@ -131,7 +133,7 @@ async fn run(shared: Shared, f: Rc<Forwarder>) {
 
 /// One session: connect, publish, then the stream until an error or the unpublish.
 async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
-    let d = &f.destination;
+    let d = f.target();
     let clock = shared.clock;
     let connect = connect(&d.host, d.port);
     let mut stream =

@@ -16,8 +16,9 @@
 //!   row, or when the pull ends.
 //! - The origin's `NetStream.Play.UnpublishNotify` unpublishes here; its next media publishes
 //!   again.
-//! - A stream published on the edge by a client is forwarded to the first origin
-//!   (`server::forward`); a pulled stream is never forwarded.
+//! - A stream published on the edge by a client is forwarded to an origin
+//!   (`server::forward`): the first, then the next after each failure; a pulled stream is
+//!   never forwarded.
 //! - State per pulled stream in `/api/v1/streams` (`edge`, ours): state, origin, error,
 //!   bytes, sessions.
 //!
@@ -26,8 +27,7 @@
 //! connection does, and holds a read buffer of [`READ_BUFFER`].
 //!
 //! Not supported: SRS's `token_traverse`, `cluster.protocol = "flv"`, origin cluster (RTMP 302
-//! redirects), `rtmps://` origins, failover of an edge publish (it forwards to the first
-//! origin with forward's backoff).
+//! redirects), `rtmps://` origins.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -97,12 +97,16 @@ pub struct Forwarder {
     pub sessions: Cell<u64>,
     /// The task was started (by `net::forward`).
     spawned: Cell<bool>,
+    /// An edge's publish: every origin, tried in turn from the first after each failure
+    /// (empty: `destination` only).
+    alternates: Vec<Destination>,
+    current: Cell<usize>,
 }
 
 impl Forwarder {
     /// `rtmp://host:port/app/stream` without the query (keys stay out of the API and logs).
     pub fn url(&self) -> String {
-        let d = &self.destination;
+        let d = self.target();
         let host = if d.host.contains(':') {
             format!("[{}]", d.host)
         } else {
@@ -112,13 +116,29 @@ impl Forwarder {
         format!("rtmp://{host}:{}/{}/{stream}", d.port, self.app)
     }
 
+    /// Where the next session goes: the destination, or an edge's origin in turn.
+    pub fn target(&self) -> &Destination {
+        match self.alternates.len() {
+            0 => &self.destination,
+            n => &self.alternates[self.current.get() % n],
+        }
+    }
+
+    /// A session failed: an edge's publish tries the next origin.
+    pub fn next_target(&self) {
+        if !self.alternates.is_empty() {
+            self.current
+                .set((self.current.get() + 1) % self.alternates.len());
+        }
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.state.get() == ForwardState::Stopped
     }
 
     /// The client session's settings for one attempt.
     pub fn client_config(&self) -> ClientConfig {
-        let d = &self.destination;
+        let d = self.target();
         let host = if d.host.contains(':') {
             format!("[{}]", d.host)
         } else {
@@ -279,7 +299,11 @@ fn edge_publish(ctx: &ServerCtx, s: &mut Source, vhost: &Vhost, limits: QueueLim
         return;
     }
     let key = s.key.clone();
-    let list = forwarders(&key, &vhost.cluster.origin.0[..1], limits);
+    let origins = &vhost.cluster.origin.0;
+    let mut list = forwarders(&key, &origins[..1], limits);
+    if let Some(f) = list.first_mut().and_then(Rc::get_mut) {
+        f.alternates = origins.clone();
+    }
     log::info!("edge {key}: published here, forwarded to the origin");
     ctx.forwards.0.borrow_mut().insert(key, list.clone());
     s.add_output(Rc::new(RefCell::new(ForwardOutput(list))));
@@ -309,6 +333,8 @@ fn forwarders(key: &StreamKey, list: &[Destination], limits: QueueLimits) -> Vec
                 send_bytes: Cell::new(0),
                 sessions: Cell::new(0),
                 spawned: Cell::new(false),
+                alternates: Vec::new(),
+                current: Cell::new(0),
             })
         })
         .collect();
