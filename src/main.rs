@@ -152,9 +152,9 @@ fn main() -> ExitCode {
         }
     };
     let local = tokio::task::LocalSet::new();
-    #[cfg(feature = "metrics")]
-    let _ = tinysrs::server::metrics::MEMORY_BUDGET
-        .set(|c| tinysrs::limits::Limits::of(c).budget().total);
+    #[cfg(feature = "api")]
+    let _ =
+        tinysrs::server::api::MEMORY_BUDGET.set(|c| tinysrs::limits::Limits::of(c).budget().total);
     let result = local.block_on(&runtime, tinysrs::net::serve(config, args.config));
     match result {
         Ok(()) => {

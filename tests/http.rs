@@ -308,6 +308,58 @@ fn static_files_with_range_and_no_way_out_of_the_root() {
     assert_eq!(status, 405);
 }
 
+/// The shipped web root (www/, what `cargo run` and every package serve): `/` redirects to the
+/// console, which is served with its player libraries, and the console with the players page
+/// stays within its 600 KB budget (README "Web console").
+#[test]
+fn the_shipped_web_root_redirects_to_the_console() {
+    let www = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
+    let server = Server::start(&format!(
+        "[http_server]\nlisten = \"127.0.0.1:0\"\ndir = \"{}\"\n",
+        www.display()
+    ));
+    let (status, head, _) = curl(&[&server.http_url("")]);
+    assert_eq!(status, 302, "{head}");
+    assert!(head.contains("Location: /console/"), "{head}");
+    let (status, head, body) = curl(&["-L", &server.http_url("")]);
+    assert_eq!(status, 200, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("<title>tinysrs console</title>"));
+    for (path, kind) in [
+        ("console/vendor/mpegts.min.js", "text/javascript"),
+        ("console/vendor/hls.light.min.js", "text/javascript"),
+        ("console/console.js", "text/javascript"),
+        ("console/console.css", "text/css"),
+        ("players/", "text/html"),
+    ] {
+        let (status, head, body) = curl(&[&server.http_url(path)]);
+        assert_eq!(status, 200, "{path}: {head}");
+        assert!(
+            head.contains(&format!("Content-Type: {kind}")),
+            "{path}: {head}"
+        );
+        assert!(!body.is_empty(), "{path}");
+    }
+    // The memory budget the overview shows beside the RSS (ours, in SRS's summaries).
+    let (_, _, body) = curl(&[&server.http_url("api/v1/summaries")]);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let budget = v["data"]["tinysrs"]["budget_bytes"].as_u64().unwrap();
+    let rss = v["data"]["self"]["mem_kbyte"].as_u64().unwrap() * 1024;
+    assert!(budget > rss, "budget {budget} over RSS {rss}");
+    let mut total = 0;
+    for dir in ["console", "console/vendor", "players"] {
+        for entry in std::fs::read_dir(www.join(dir)).unwrap() {
+            let meta = entry.unwrap().metadata().unwrap();
+            if meta.is_file() {
+                total += meta.len();
+            }
+        }
+    }
+    assert!(
+        total <= 600_000,
+        "the console is {total} bytes, over its 600 KB budget"
+    );
+}
+
 #[test]
 fn bad_heads_get_errors_and_slow_heads_are_closed() {
     let server = Server::start("handshake_timeout = 1000\n");

@@ -74,8 +74,9 @@
 //!   other percentages are averages since boot (SRS samples them), the disk fields are 0 (not
 //!   sampled), and network devices are split into `lo` (intranet) and
 //!   every other device (internet) since we do not look up interface addresses. It has one
-//!   key SRS lacks, `data.tinysrs{connections,tasks,sources,players,clients}`: what is alive
-//!   now, for leak checks (consoles ignore it; SRS's keys are all there, in SRS's order).
+//!   key SRS lacks, `data.tinysrs{connections,tasks,sources,players,clients,..}`: what is alive
+//!   now, for leak checks, and `budget_bytes`, the config's worst-case memory (the web console
+//!   shows it beside the RSS) (consoles ignore it; SRS's keys are all there, in SRS's order).
 //! * Not served (they fall to the `/api/v1/` index like any unknown path): `self_proc_stats`,
 //!   `system_proc_stats`, `requests`, `raw`, `clusters`, `perf`, `tcmalloc`, `tests/*`, `rtc/*`.
 
@@ -114,6 +115,13 @@ pub mod code {
     /// ERROR_HTTP_JSON_REQUIRED: a DVR request whose body is not JSON.
     pub const HTTP_JSON_REQUIRED: i32 = 3052;
 }
+
+/// The worst-case memory of a config (`limits::Limits::of(c).budget().total`, what
+/// `tinysrs -t` prints), installed by `main` at start: `limits` sits above `server`, which
+/// cannot ask it. Without it `tinysrs_memory_budget_bytes` (metrics) is left out and
+/// `/api/v1/summaries`' `tinysrs.budget_bytes` is null.
+pub static MEMORY_BUDGET: std::sync::OnceLock<fn(&crate::config::Config) -> u64> =
+    std::sync::OnceLock::new();
 
 /// `count` for the stream and client lists when the query gives less (SRS:
 /// `srs_max(10, atoi(count))`, so asking for fewer than 10 still gets up to 10).

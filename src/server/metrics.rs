@@ -18,9 +18,6 @@
 //! - Not yet exported (issue 18): hook calls by event, GB28181 devices online, ingest states,
 //!   DVR bytes written.
 
-use std::sync::OnceLock;
-
-use crate::config::Config;
 use crate::server::api::objects::{live_streams, stream_clients};
 use crate::server::api::{system, ApiSettings};
 use crate::server::ServerCtx;
@@ -33,11 +30,6 @@ pub const MAX_BYTES: usize = 512 * 1024;
 /// Scrapes being answered or sent at once; one more gets 503. Prometheus scrapes each target
 /// once per interval, so 4 leaves room for a second server and a person with curl.
 pub const MAX_SCRAPES: usize = 4;
-
-/// The worst-case memory of a config (`limits::Limits::of(c).budget().total`), installed by
-/// `main` at start: `limits` sits above `server`, which cannot ask it. Without it
-/// `tinysrs_memory_budget_bytes` is left out.
-pub static MEMORY_BUDGET: OnceLock<fn(&Config) -> u64> = OnceLock::new();
 
 /// One stream's figures.
 struct Row {
@@ -138,7 +130,7 @@ pub fn render(ctx: &ServerCtx, settings: &ApiSettings) -> String {
         "Resident set size now.",
         rss_kib.saturating_mul(1024),
     );
-    if let Some(budget) = MEMORY_BUDGET.get() {
+    if let Some(budget) = super::api::MEMORY_BUDGET.get() {
         e.single(
             "tinysrs_memory_budget_bytes",
             Kind::Gauge,

@@ -27,7 +27,9 @@
 //!   whose canonical name ends in [`PART_SUFFIX`]: a recording still being written.
 //! * Only regular files are served: directories serve their [`INDEX_FILE`] (no listings, no
 //!   redirect to a trailing `/`), and FIFOs, sockets and devices are 404, so a `read` can never
-//!   block the single thread.
+//!   block the single thread. One exception: the root itself without an [`INDEX_FILE`] but with
+//!   the web console (`console/index.html`) answers 302 to [`CONSOLE_PATH`], so `http://box:8080/`
+//!   opens the console; a root with its own `index.html` keeps it.
 //! * `Plan::File::path` is canonical (no symlinks at planning time). Open it with
 //!   `O_NOFOLLOW`, check with `fstat` that it is still a regular file, and send at most `len`
 //!   bytes from `start`: a file being written (HLS, DVR) may change size in between; if it
@@ -55,6 +57,10 @@ use crate::wire::http::{self, Method, RequestHead};
 /// The file a directory serves.
 pub const INDEX_FILE: &str = "index.html";
 
+/// Where `/` redirects when the root has no [`INDEX_FILE`] but has the web console (the
+/// packaged `www/console/`).
+pub const CONSOLE_PATH: &str = "/console/";
+
 /// The `Allow` field value to send with a 405.
 pub const ALLOW: &str = "GET, HEAD";
 
@@ -75,6 +81,8 @@ pub enum Plan {
     },
     /// 304: the client's copy is current (only from [`WebRoot::plan_request`]).
     NotModified { last_modified: String },
+    /// 302 to `location`: `/` of a root without an index but with the console.
+    Redirect { location: &'static str },
     /// 400, 403, 404, 405 or 416, with a body-safe message.
     Error { status: u16, message: &'static str },
 }
@@ -103,6 +111,7 @@ impl Plan {
         match self {
             Plan::File { status, .. } | Plan::Error { status, .. } => *status,
             Plan::NotModified { .. } => 304,
+            Plan::Redirect { .. } => 302,
         }
     }
 }
@@ -278,6 +287,14 @@ impl WebRoot {
         let mut meta = fs::metadata(&path).map_err(|e| fs_error(&e))?;
         if meta.is_dir() && self.recordings {
             return Err(NOT_FOUND);
+        }
+        if meta.is_dir() && path == self.root && !path.join(INDEX_FILE).exists() {
+            let console = path.join(&CONSOLE_PATH[1..]).join(INDEX_FILE);
+            if self.contain(&console).is_ok_and(|c| c.is_file()) {
+                return Err(Plan::Redirect {
+                    location: CONSOLE_PATH,
+                });
+            }
         }
         if meta.is_dir() {
             path = self.contain(&path.join(INDEX_FILE))?;
@@ -1022,8 +1039,51 @@ mod tests {
                     );
                 }
                 Plan::NotModified { .. } => panic!("iter {iter}: 304 without a condition"),
+                Plan::Redirect { .. } => panic!("iter {iter}: redirect from a root with an index"),
             }
         }
         assert!(files > 50, "the fuzz reached real files {files} times");
+    }
+
+    /// `/` of a root without `index.html` redirects to the console when the console is
+    /// there; any other path, a root with its own index, or one without the console do not.
+    #[test]
+    fn root_without_index_redirects_to_console() {
+        let base =
+            std::env::temp_dir().join(format!("tinysrs-static-{}-console", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(base.join("console")).unwrap();
+        fs::create_dir_all(base.join("other")).unwrap();
+        fs::write(base.join("console/index.html"), "console").unwrap();
+        let root = WebRoot::new(&base).unwrap();
+        let redirect = Plan::Redirect {
+            location: CONSOLE_PATH,
+        };
+        assert_eq!(root.plan(Method::Get, "/", None), redirect);
+        assert_eq!(root.plan(Method::Head, "//", None), redirect);
+        assert_eq!(root.plan(Method::Get, "/", None).status(), 302);
+        assert_eq!(root.plan(Method::Get, "/other/", None), NOT_FOUND);
+        assert_eq!(root.plan(Method::Post, "/", None), NOT_ALLOWED);
+        let console = root.plan(Method::Get, "/console/", None);
+        assert!(
+            matches!(
+                console,
+                Plan::File {
+                    status: 200,
+                    total: 7,
+                    ..
+                }
+            ),
+            "{console:?}"
+        );
+        fs::write(base.join("index.html"), "home").unwrap();
+        assert!(matches!(
+            root.plan(Method::Get, "/", None),
+            Plan::File { total: 4, .. }
+        ));
+        fs::remove_file(base.join("index.html")).unwrap();
+        fs::remove_dir_all(base.join("console")).unwrap();
+        assert_eq!(root.plan(Method::Get, "/", None), NOT_FOUND);
+        let _ = fs::remove_dir_all(&base);
     }
 }

@@ -411,6 +411,9 @@ struct LiveCounts {
     file_ops_dropped: u64,
     /// File ops that failed since the start (disk full, permissions).
     file_ops_failed: u64,
+    /// The worst-case RAM the config in force allows (`tinysrs -t`'s total: every cap full
+    /// at once), in bytes; null when `main` did not install [`super::MEMORY_BUDGET`].
+    budget_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -570,6 +573,7 @@ fn live_counts(ctx: &ServerCtx) -> LiveCounts {
         clients: ctx.clients.len(),
         file_ops_dropped: ctx.files.counts().dropped,
         file_ops_failed: ctx.files.counts().failed,
+        budget_bytes: super::MEMORY_BUDGET.get().map(|f| f(&ctx.config())),
     }
 }
 

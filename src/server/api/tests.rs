@@ -792,6 +792,11 @@ fn system_endpoints_fill_from_proc() {
     assert_eq!(live["sources"], 1);
     assert_eq!(live["players"], 2);
     assert_eq!(live["clients"], 3);
+    // Installed by main (tests/http.rs checks it on the binary); a unit test may run without.
+    assert!(
+        live["budget_bytes"].is_u64() || live["budget_bytes"].is_null(),
+        "{live}"
+    );
     if std::path::Path::new("/proc/meminfo").exists() {
         assert!(d["system"]["mem_ram_kbyte"].as_u64().unwrap() > 0);
         assert!(d["system"]["cpus_online"].as_u64().unwrap() > 0);

@@ -83,6 +83,12 @@ pub(super) fn respond(conn: &HttpConn, head: &RequestHead, plan: Plan) -> Respon
             ],
             None,
         ),
+        Plan::Redirect { location } => conn.respond(
+            head,
+            302,
+            &[("Location", location), ("Content-Length", "0")],
+            None,
+        ),
         Plan::Error { status, message } => {
             let mut headers = vec![];
             if status == 405 {
