@@ -2,8 +2,8 @@
 //! second tinysrs, or nginx-rtmp), players read from the tinysrs edge over RTMP, HTTP-FLV,
 //! HTTP-TS and HLS; they share one upstream connection, which ends after the grace once they
 //! leave; a dead first origin makes the edge use the next, a killed one too while a player
-//! reads; a stream published on the edge reaches the origin. Real GOPs (2 s at 25 fps), read for longer than a GOP. Ports 34200-34299 only,
-//! on 127.0.0.1.
+//! reads; a stream published on the edge reaches the origin. Real GOPs (2 s at 25 fps), read
+//! for longer than a GOP. Ephemeral ports on 127.0.0.1, but nginx-rtmp's 34285.
 
 mod common;
 
@@ -13,36 +13,30 @@ use std::time::{Duration, Instant};
 
 use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
 
-/// A tinysrs listening on `port` (RTMP), `port + 1` (HTTP) and `port + 2` (API), with `extra`.
-fn tinysrs(port: u16, extra: &str) -> Server {
-    let dir = TempDir::new("edge");
-    let path = dir.path("tinysrs.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nhttp_server.listen = \"127.0.0.1:{}\"\n\
-             http_api.listen = \"127.0.0.1:{}\"\ngb28181.sip_listen = \"127.0.0.1:{}\"\n\
-             gb28181.media_listen = \"127.0.0.1:{}\"\n{extra}",
-            port + 1,
-            port + 2,
-            port + 3,
-            port + 4,
-        ),
-    )
-    .unwrap();
-    Server::start_with_file(dir, path)
+/// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`. Fixed ports
+/// here collided with other tests' client sockets (the kernel's ephemeral range).
+fn tinysrs(extra: &str) -> Server {
+    Server::start(&format!("http_api.listen = \"127.0.0.1:0\"\n{extra}"))
+}
+
+/// `host:port` of a server's RTMP.
+fn at(server: &Server) -> String {
+    server.addr.to_string()
+}
+
+/// A loopback port where nothing listens (bound, then closed).
+fn dead_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
 }
 
 /// An edge of `origins` (each `host:port`).
-fn edge(port: u16, origins: &[String]) -> Server {
+fn edge(origins: &[String]) -> Server {
     let list: Vec<String> = origins.iter().map(|o| format!("\"{o}\"")).collect();
-    tinysrs(
-        port,
-        &format!(
-            "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = [{}]\n",
-            list.join(", ")
-        ),
-    )
+    tinysrs(&format!(
+        "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = [{}]\n",
+        list.join(", ")
+    ))
 }
 
 fn streams(server: &Server) -> Vec<serde_json::Value> {
@@ -105,8 +99,8 @@ fn stop(mut p: Proc) {
 /// beside the publisher. After they leave, the pull ends after the grace.
 #[test]
 fn players_share_one_pull_which_ends_after_the_grace() {
-    let origin = tinysrs(34260, "");
-    let e = edge(34245, &["127.0.0.1:34260".into()]);
+    let origin = tinysrs("");
+    let e = edge(&[at(&origin)]);
     let dir = TempDir::new("edge-publish");
     let publish = ffmpeg_publish(&dir, &origin.url("live/cam"), 40, 50, "1M");
     assert!(
@@ -187,9 +181,9 @@ fn players_share_one_pull_which_ends_after_the_grace() {
 /// next origin in turn.
 #[test]
 fn a_dead_origin_fails_over_to_the_next() {
-    let origin = tinysrs(34280, "");
-    // Nothing listens on 34290.
-    let e = edge(34275, &["127.0.0.1:34290".into(), "127.0.0.1:34280".into()]);
+    let origin = tinysrs("");
+    let dead = dead_port();
+    let e = edge(&[dead.clone(), at(&origin)]);
     let dir = TempDir::new("edge-failover");
     let publish = ffmpeg_publish(&dir, &origin.url("live/fo"), 40, 50, "1M");
     assert!(wait_stream(
@@ -208,10 +202,13 @@ fn a_dead_origin_fails_over_to_the_next() {
     );
     let log = e.log();
     assert!(
-        log.contains("from rtmp://127.0.0.1:34290: connect"),
+        log.contains(&format!("from rtmp://{dead}: connect")),
         "the first origin was tried and failed:\n{log}"
     );
-    assert!(log.contains("playing from rtmp://127.0.0.1:34280"), "{log}");
+    assert!(
+        log.contains(&format!("playing from rtmp://{}", at(&origin))),
+        "{log}"
+    );
     stop(publish);
 }
 
@@ -281,7 +278,7 @@ impl Drop for Nginx {
 #[test]
 fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
     let ngx = nginx(34285);
-    let e = edge(34295, &["127.0.0.1:34285".into()]);
+    let e = edge(&["127.0.0.1:34285".into()]);
     let dir = TempDir::new("edge-nginx");
     let publish = ffmpeg_publish(&dir, "rtmp://127.0.0.1:34285/live/ng", 40, 50, "1M");
     std::thread::sleep(Duration::from_secs(2));
@@ -312,9 +309,10 @@ fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
 /// where a player reads it.
 #[test]
 fn a_publish_on_the_edge_reaches_the_origin() {
-    let origin = tinysrs(34265, "");
-    // Nothing listens on 34290: the publish goes to the next origin.
-    let e = edge(34200, &["127.0.0.1:34290".into(), "127.0.0.1:34265".into()]);
+    let origin = tinysrs("");
+    // Nothing listens on the first: the publish goes to the next origin.
+    let dead = dead_port();
+    let e = edge(&[dead.clone(), at(&origin)]);
     let dir = TempDir::new("edge-up");
     let publish = ffmpeg_publish(&dir, &e.url("live/up"), 30, 50, "1M");
     assert!(
@@ -324,8 +322,11 @@ fn a_publish_on_the_edge_reaches_the_origin() {
     );
     let log = e.log();
     assert!(
-        log.contains("to rtmp://127.0.0.1:34290/live/up: connect")
-            && log.contains("retrying in 1 s to rtmp://127.0.0.1:34265/live/up"),
+        log.contains(&format!("to rtmp://{dead}/live/up: connect"))
+            && log.contains(&format!(
+                "retrying in 1 s to rtmp://{}/live/up",
+                at(&origin)
+            )),
         "the first origin was tried, then the next:\n{log}"
     );
     let frames = read_back(&origin.url("live/up"), 6, "origin-up");
@@ -343,12 +344,12 @@ fn a_publish_on_the_edge_reaches_the_origin() {
 /// (404) until the first segment is cut from the pulled stream, then ffmpeg plays the HLS.
 #[test]
 fn an_hls_viewer_starts_the_pull() {
-    let origin = tinysrs(34252, "");
-    let e = tinysrs(
-        34270,
+    let origin = tinysrs("");
+    let e = tinysrs(&format!(
         "[vhost.__defaultVhost__.hls]\nenabled = true\nhls_fragment = 2\n\
-         [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"127.0.0.1:34252\"\n",
-    );
+         [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"{}\"\n",
+        at(&origin)
+    ));
     let dir = TempDir::new("edge-hls");
     let publish = ffmpeg_publish(&dir, &origin.url("live/hl"), 40, 50, "1M");
     assert!(wait_stream(
@@ -386,9 +387,13 @@ fn an_hls_viewer_starts_the_pull() {
 /// connected and gets the stream again from the other within 5 s.
 #[test]
 fn players_resume_from_the_second_origin_when_the_first_dies() {
-    let mut o1 = tinysrs(34205, "");
-    let o2 = tinysrs(34215, "");
-    let e = edge(34225, &["127.0.0.1:34205".into(), "127.0.0.1:34215".into()]);
+    let mut o1 = tinysrs("");
+    let o2 = tinysrs("");
+    let (port1, port2) = (
+        format!(":{}", o1.addr.port()),
+        format!(":{}", o2.addr.port()),
+    );
+    let e = edge(&[at(&o1), at(&o2)]);
     let dir = TempDir::new("edge-ha");
     let p1 = ffmpeg_publish(&dir, &o1.url("live/ha"), 40, 50, "1M");
     let p2 = ffmpeg_publish(&dir, &o2.url("live/ha"), 40, 50, "1M");
@@ -398,17 +403,17 @@ fn players_resume_from_the_second_origin_when_the_first_dies() {
         let url = e.url("live/ha");
         move || read_back(&url, 16, "edge-ha")
     });
-    let from = |port: &'static str| {
+    let from = |port: String| {
         move |s: &serde_json::Value| {
             s["edge"]["state"] == "playing"
                 && s["edge"]["origin"]
                     .as_str()
-                    .is_some_and(|o| o.ends_with(port))
+                    .is_some_and(|o| o.ends_with(&port))
                 && published(s)
         }
     };
     assert!(
-        wait_stream(&e, "ha", Duration::from_secs(10), from(":34205")),
+        wait_stream(&e, "ha", Duration::from_secs(10), from(port1.clone())),
         "{:?}\n{}",
         stream(&e, "ha"),
         e.log()
@@ -417,7 +422,7 @@ fn players_resume_from_the_second_origin_when_the_first_dies() {
     o1.signal("KILL");
     let killed = Instant::now();
     assert!(
-        wait_stream(&e, "ha", Duration::from_secs(5), from(":34215")),
+        wait_stream(&e, "ha", Duration::from_secs(5), from(port2.clone())),
         "not resumed from the second origin within 5 s: {:?}\n{}",
         stream(&e, "ha"),
         e.log()
