@@ -3,7 +3,8 @@
 //! libnginx-mod-rtmp); ffprobe reads the stream back from each destination. Also a
 //! destination that is down at first: A backs off, the API says so, and A publishes once the
 //! destination comes up. Dynamic forward (`forward.backend`) against the test hook server.
-//! Ports 31400-31499 and 34200-34249 only, on 127.0.0.1.
+//! Ports 31400-31499, 34240 (nothing there) and the hook servers' 34250-34251, else
+//! ephemeral, on 127.0.0.1.
 
 mod common;
 
@@ -251,21 +252,23 @@ fn a_destination_down_at_start_is_retried_with_backoff() {
     let _ = publish.child.wait();
 }
 
+/// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`.
+fn ephemeral(extra: &str) -> Server {
+    Server::start(&format!("http_api.listen = \"127.0.0.1:0\"\n{extra}"))
+}
+
 /// SRS 5.0 dynamic forward: the backend answers two URLs for the stream; both destinations
 /// get it, `destination` is not used, and the backend got SRS's `on_forward` fields.
 #[test]
 fn a_backend_gives_the_destinations_of_each_stream() {
     let hooks = Hooks::start(34250, 10);
-    let b = tinysrs(34210, "");
-    let c = tinysrs(34220, "");
-    let a = tinysrs(
-        34230,
-        &format!(
-            "[vhost.__defaultVhost__.forward]\nenabled = true\n\
+    let b = ephemeral("");
+    let c = ephemeral("");
+    let a = ephemeral(&format!(
+        "[vhost.__defaultVhost__.forward]\nenabled = true\n\
              destination = \"127.0.0.1:34240\"\nbackend = \"{}\"\n",
-            hooks.url("forward/34210/34220")
-        ),
-    );
+        hooks.url(&format!("forward/{}/{}", b.addr.port(), c.addr.port()))
+    ));
     let dir = TempDir::new("forward-backend");
     let mut publish = ffmpeg_publish(&dir, &a.url("live/dyn?token=t1"), 25, 50, "1M");
     for (name, server) in [("B", &b), ("C", &c)] {
@@ -343,13 +346,10 @@ fn a_backend_gives_the_destinations_of_each_stream() {
 #[test]
 fn a_failing_backend_leaves_the_stream_published() {
     let hooks = Hooks::start(34251, 10);
-    let a = tinysrs(
-        34235,
-        &format!(
-            "[vhost.__defaultVhost__.forward]\nenabled = true\nbackend = \"{}\"\n",
-            hooks.url("error")
-        ),
-    );
+    let a = ephemeral(&format!(
+        "[vhost.__defaultVhost__.forward]\nenabled = true\nbackend = \"{}\"\n",
+        hooks.url("error")
+    ));
     let dir = TempDir::new("forward-backend-error");
     let mut publish = ffmpeg_publish(&dir, &a.url("live/nofwd"), 20, 50, "500k");
     assert!(
