@@ -31,6 +31,7 @@
 #[macro_use]
 mod section;
 
+mod cluster;
 mod diff;
 mod dvr;
 mod error;
@@ -50,9 +51,10 @@ use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub use cluster::{Cluster, ClusterMode, Origins, MAX_ORIGINS};
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
-pub use forward::{Destination, Destinations, Forward, MAX_DESTINATIONS};
+pub use forward::{Backend, Destination, Destinations, Forward, MAX_DESTINATIONS};
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
 pub use ingest::{Ingest, IngestMode, IngestTransport, MAX_INGESTS};
 pub use refer::{Domains, Refer};

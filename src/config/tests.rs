@@ -191,6 +191,10 @@ hooks_timeout = 5
 enabled = false
 destination = "127.0.0.1:19350 rtmp://10.0.0.3/up/cam?key=k"
 queue_max_bytes = 1048576
+backend = "http://127.0.0.1:8085/api/v1/forward"
+[vhost.__defaultVhost__.cluster]
+mode = "remote"
+origin = []
 [http_server]
 enabled = false
 listen = 8081
@@ -331,6 +335,13 @@ password = "secret"
                     crate::config::Destination::parse("rtmp://10.0.0.3/up/cam?key=k").unwrap(),
                 ]),
                 queue_max_bytes: 1 << 20,
+                backend: crate::config::Backend(Some(
+                    "http://127.0.0.1:8085/api/v1/forward".into(),
+                )),
+            },
+            cluster: crate::config::Cluster {
+                mode: crate::config::ClusterMode::Remote,
+                origin: crate::config::Origins::default(),
             },
         }
     );
@@ -1317,6 +1328,7 @@ mod shipped_example {
             "\"udp\"",
             "\"device\"",
             "\"on_demand\"",
+            "\"remote\"",
             "\"34020000002000000002\"",
             "\"segment\"",
             "\"none\"",

@@ -19,6 +19,8 @@ use crate::media::FRAME_OVERHEAD;
 // Each protocol's terms, compiled in with its feature.
 #[cfg(feature = "dvr")]
 mod dvr;
+#[cfg(feature = "edge")]
+mod edge;
 #[cfg(feature = "forward")]
 mod forward;
 #[cfg(feature = "gb28181")]
@@ -65,6 +67,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     hooks::line,
     #[cfg(feature = "forward")]
     forward::line,
+    #[cfg(feature = "edge")]
+    edge::line,
     #[cfg(feature = "metrics")]
     metrics::line,
     #[cfg(feature = "rtsp")]

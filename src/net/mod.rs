@@ -3,6 +3,8 @@
 
 #[cfg(feature = "disk")]
 pub mod disk;
+#[cfg(feature = "edge")]
+pub mod edge;
 #[cfg(feature = "forward")]
 pub mod forward;
 #[cfg(feature = "gb28181")]
@@ -515,6 +517,8 @@ async fn hub_events(shared: Shared) {
             rtsp::handle_hub_event(&shared, &event);
             #[cfg(feature = "forward")]
             forward::handle_hub_event(&shared, &event);
+            #[cfg(feature = "edge")]
+            edge::handle_hub_event(&shared, &event);
         }
     }
 }
