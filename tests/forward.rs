@@ -2,7 +2,9 @@
 //! which forwards to a second tinysrs B and to nginx-rtmp (Debian's nginx with
 //! libnginx-mod-rtmp); ffprobe reads the stream back from each destination. Also a
 //! destination that is down at first: A backs off, the API says so, and A publishes once the
-//! destination comes up. Ports 31400-31499 only, on 127.0.0.1.
+//! destination comes up. Dynamic forward (`forward.backend`) against the test hook server.
+//! Ports 31400-31499, 34240 (nothing there) and the hook servers' 34250-34251, else
+//! ephemeral, on 127.0.0.1.
 
 mod common;
 
@@ -10,6 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::hookserver::Hooks;
 use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
 
 /// A tinysrs listening on `port` (RTMP), `port + 1` (HTTP) and `port + 2` (API), with `extra`.
@@ -178,6 +181,30 @@ fn forwards_to_tinysrs_and_nginx_rtmp() {
         "forwards stop at unpublish:\n{}",
         a.log()
     );
+    // A says FCUnpublish + deleteStream before it closes: B ends the publish on them, before
+    // the connection's close (without them the close comes first and ends it). The close is
+    // "closed by peer" or, when A's socket goes with B's answers unread, a reset.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = b.log();
+        let unpublish = log
+            .lines()
+            .position(|l| l.contains("] unpublish "))
+            .map(|i| (i, log.lines().nth(i).unwrap().to_owned()));
+        if let Some((at, line)) = unpublish {
+            let end_cid = line.find("] unpublish ").unwrap();
+            let cid = &line[line[..end_cid].rfind('[').unwrap()..=end_cid];
+            let closed = log
+                .lines()
+                .position(|l| l.contains(&format!("{cid} closed")));
+            if let Some(closed) = closed {
+                assert!(at < closed, "B's log:\n{log}");
+                break;
+            }
+        }
+        assert!(Instant::now() < end, "B's log:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -221,6 +248,125 @@ fn a_destination_down_at_start_is_retried_with_backoff() {
         "{:?}",
         streams(&a)
     );
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
+}
+
+/// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`.
+fn ephemeral(extra: &str) -> Server {
+    Server::start(&format!("http_api.listen = \"127.0.0.1:0\"\n{extra}"))
+}
+
+/// SRS 5.0 dynamic forward: the backend answers two URLs for the stream; both destinations
+/// get it, `destination` is not used, and the backend got SRS's `on_forward` fields.
+#[test]
+fn a_backend_gives_the_destinations_of_each_stream() {
+    let hooks = Hooks::start(34250, 10);
+    let b = ephemeral("");
+    let c = ephemeral("");
+    let a = ephemeral(&format!(
+        "[vhost.__defaultVhost__.forward]\nenabled = true\n\
+             destination = \"127.0.0.1:34240\"\nbackend = \"{}\"\n",
+        hooks.url(&format!("forward/{}/{}", b.addr.port(), c.addr.port()))
+    ));
+    let dir = TempDir::new("forward-backend");
+    let mut publish = ffmpeg_publish(&dir, &a.url("live/dyn?token=t1"), 25, 50, "1M");
+    for (name, server) in [("B", &b), ("C", &c)] {
+        assert!(
+            wait_stream(server, Duration::from_secs(15), published("dyn")),
+            "{name} never got the stream; A's log:\n{}",
+            a.log()
+        );
+    }
+    let asked = hooks.wait("on_forward", 1, Duration::from_secs(1));
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let body = &asked[0];
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "action",
+            "app",
+            "client_id",
+            "ip",
+            "param",
+            "server_id",
+            "service_id",
+            "stream",
+            "tcUrl",
+            "vhost"
+        ],
+        "{body}"
+    );
+    assert_eq!(
+        (&body["app"], &body["stream"], &body["param"], &body["ip"]),
+        (
+            &serde_json::json!("live"),
+            &serde_json::json!("dyn"),
+            &serde_json::json!("?token=t1"),
+            &serde_json::json!("127.0.0.1")
+        ),
+        "{body}"
+    );
+    let two = |s: &serde_json::Value| {
+        s["name"] == "dyn"
+            && s["forwards"].as_array().is_some_and(|f| {
+                f.len() == 2
+                    && f.iter().all(|f| {
+                        f["state"] == "publishing"
+                            && !f["url"].as_str().unwrap_or("").contains("34240")
+                    })
+            })
+    };
+    assert!(
+        wait_stream(&a, Duration::from_secs(10), two),
+        "A's forwards: {:?}",
+        streams(&a)
+    );
+    let to_c = std::thread::spawn({
+        let dir = TempDir::new("read-c");
+        let url = c.url("live/dyn");
+        move || read_back(&dir, &url, 6, "c")
+    });
+    let from_b = read_back(&dir, &b.url("live/dyn"), 6, "b");
+    let from_c = to_c.join().unwrap();
+    assert!(from_b >= 100, "B: {from_b} video frames");
+    assert!(from_c >= 100, "C: {from_c} video frames");
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
+}
+
+/// A backend that fails: logged, and the stream still publishes (unforwarded).
+#[test]
+fn a_failing_backend_leaves_the_stream_published() {
+    let hooks = Hooks::start(34251, 10);
+    let a = ephemeral(&format!(
+        "[vhost.__defaultVhost__.forward]\nenabled = true\nbackend = \"{}\"\n",
+        hooks.url("error")
+    ));
+    let dir = TempDir::new("forward-backend-error");
+    let mut publish = ffmpeg_publish(&dir, &a.url("live/nofwd"), 20, 50, "500k");
+    assert!(
+        a.wait_log("not forwarded", Duration::from_secs(10)),
+        "{}",
+        a.log()
+    );
+    assert!(
+        wait_stream(&a, Duration::from_secs(5), published("nofwd")),
+        "{:?}",
+        streams(&a)
+    );
+    let frames = read_back(&dir, &a.url("live/nofwd"), 5, "a");
+    assert!(frames >= 75, "A: {frames} video frames");
+    assert!(streams(&a)
+        .iter()
+        .any(|s| s["name"] == "nofwd" && s["forwards"].as_array().is_none_or(|f| f.is_empty())));
     let _ = publish.child.kill();
     let _ = publish.child.wait();
 }

@@ -6,11 +6,13 @@
 //! and stream (`rtmp://host:port/app/stream`); a full URL `rtmp://host[:port]/app/stream[?query]`
 //! replaces them (the query, a stream key, goes with the stream name). A TOML list, or one
 //! string of space-separated destinations as SRS writes them. Host names need the Cargo feature
-//! `dns` (in `full`). Not supported yet: `rtmps://`, SRS 5.0's `backend` (dynamic forward).
+//! `dns` (in `full`). `backend` (SRS 5.0 dynamic forward) is an `http://` URL asked at each
+//! publish for the stream's destinations (`server::forward`); when set, `destination` is not
+//! used, as in SRS. Not supported yet: `rtmps://`.
 
 use toml::Spanned;
 
-use super::hooks::is_ip_or_localhost;
+use super::hooks::{check_url, is_ip_or_localhost};
 use super::schema::{words_or_list, FromToml, Int, Invalid, Item, Value};
 use super::section::{compiled_in, no_hook, Show};
 
@@ -148,6 +150,43 @@ impl Show for Destinations {
     }
 }
 
+/// `forward.backend`: one `http://` URL (SRS takes the first word), or none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backend(pub Option<String>);
+
+impl Value<Backend> for Backend {
+    fn into_value(self) -> Backend {
+        self
+    }
+}
+
+impl FromToml for Backend {
+    fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
+        let urls = words_or_list(item, "an http:// URL", 1, "backend URLs")?;
+        let refuse = |message: String| Invalid {
+            span: item.span(),
+            message,
+        };
+        if !cfg!(feature = "hooks") && !urls.is_empty() {
+            return Err(refuse(
+                "forward.backend is posted with the hooks' client: this build does not have it \
+                 (Cargo feature hooks)"
+                    .into(),
+            ));
+        }
+        for url in &urls {
+            check_url(url).map_err(refuse)?;
+        }
+        Ok(Backend(urls.into_iter().next()))
+    }
+}
+
+impl Show for Backend {
+    fn show(&self) -> String {
+        format!("{:?}", self.0.as_deref().unwrap_or(""))
+    }
+}
+
 section! {
     /// Forward of a vhost (SRS: `forward { ... }`); see `server::forward`.
     pub struct Forward: RawForward, "a table of forward settings" {
@@ -156,6 +195,9 @@ section! {
         enabled: bool = false => enabled: Spanned<bool>;
         /// `forward.destination` (SRS: `forward.destination`).
         destination: Destinations = Destinations::default() => destination: Destinations;
+        /// `forward.backend` (SRS 5.0): asked at each publish for the destinations of that
+        /// stream (`on_forward`); when set, `destination` is not used.
+        backend: Backend = Backend::default() => backend: Backend;
         /// `forward.queue_max_bytes` (ours): the frames one destination may fall behind by,
         /// in bytes; past it its queue drops to the next keyframe, like a slow player's.
         /// RAM: per destination per published stream.

@@ -31,6 +31,7 @@
 #[macro_use]
 mod section;
 
+mod cluster;
 mod diff;
 mod dvr;
 mod error;
@@ -50,9 +51,10 @@ use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub use cluster::{Cluster, ClusterMode, Origins, MAX_ORIGINS};
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
-pub use forward::{Destination, Destinations, Forward, MAX_DESTINATIONS};
+pub use forward::{Backend, Destination, Destinations, Forward, MAX_DESTINATIONS};
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
 pub use ingest::{Ingest, IngestMode, IngestTransport, MAX_INGESTS};
 pub use refer::{Domains, Refer};
@@ -348,6 +350,15 @@ impl FromToml for RawAuth {
                 Ok(true)
             },
         )?;
+        // Auth asked for without a user name would otherwise leave the API open in silence.
+        if auth.enabled == Some(true) && auth.username.is_none() {
+            return Err(schema::Invalid::at(
+                item,
+                "enabled = true needs a username (and a password or password_file); \
+                 without one the API would stay open"
+                    .to_owned(),
+            ));
+        }
         Ok(auth)
     }
 }
@@ -486,6 +497,24 @@ section! {
         exporter_label: String = String::new() => label: String;
         /// `exporter.tag` (SRS: `exporter.tag`): a `tag` label on `srs_build_info`.
         exporter_tag: String = String::new() => tag: String;
+    }
+    table rtsp_server: RawRtspServer, "a table of RTSP server settings" {
+        /// `rtsp_server.enabled` (SRS has no RTSP server; MediaMTX's `rtsp`): players pull
+        /// every live stream as `rtsp://host:8554/app/stream`. Off by default, like every
+        /// port beyond RTMP and HTTP: an RTSP port left open on a router is scanned for
+        /// cameras. Needs a restart to change (the port is bound at start).
+        @check(compiled_in(cfg!(feature = "rtsp"), "rtsp"))
+        @restart
+        rtsp_server_enabled: bool = false => enabled: Spanned<bool>;
+        /// `rtsp_server.listen`: 8554 as MediaMTX (554 needs privileges; `user` drops them
+        /// after binding). Needs a restart.
+        @restart
+        rtsp_server_listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8554))
+            => listen: Listen;
+        /// `rtsp_server.max_sessions`: RTSP connections at once (also counted under
+        /// `max_connections`); more are closed at accept. RAM: each holds up to
+        /// `session::rtsp_server::MAX_INPUT` of input and its player queue (`tinysrs -t`).
+        rtsp_server_max_sessions: usize = 64 => max_sessions: Int<1, 100_000>;
     }
     table heartbeat: RawHeartbeat, "a table of heartbeat settings" {
         /// `heartbeat.enabled` (SRS: `heartbeat.enabled`): POST our ids (and, as asked, the

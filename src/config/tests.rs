@@ -191,6 +191,10 @@ hooks_timeout = 5
 enabled = false
 destination = "127.0.0.1:19350 rtmp://10.0.0.3/up/cam?key=k"
 queue_max_bytes = 1048576
+backend = "http://127.0.0.1:8085/api/v1/forward"
+[vhost.__defaultVhost__.cluster]
+mode = "remote"
+origin = []
 [http_server]
 enabled = false
 listen = 8081
@@ -331,6 +335,13 @@ password = "secret"
                     crate::config::Destination::parse("rtmp://10.0.0.3/up/cam?key=k").unwrap(),
                 ]),
                 queue_max_bytes: 1 << 20,
+                backend: crate::config::Backend(Some(
+                    "http://127.0.0.1:8085/api/v1/forward".into(),
+                )),
+            },
+            cluster: crate::config::Cluster {
+                mode: crate::config::ClusterMode::Remote,
+                origin: crate::config::Origins::default(),
             },
         }
     );
@@ -1297,6 +1308,8 @@ mod shipped_example {
                 "http_server.listen",
                 "http_api.listen",
                 "exporter.listen",
+                "rtsp_server.enabled",
+                "rtsp_server.listen",
                 "heartbeat.interval",
                 "heartbeat.url",
                 "gb28181.invite",
@@ -1315,6 +1328,7 @@ mod shipped_example {
             "\"udp\"",
             "\"device\"",
             "\"on_demand\"",
+            "\"remote\"",
             "\"34020000002000000002\"",
             "\"segment\"",
             "\"none\"",
@@ -1415,6 +1429,10 @@ fn values_of_other_kinds_are_named() {
         message,
         "unknown field `user`, expected one of `enabled`, `username`, `password`, `password_file`, `read_only_open`"
     );
+    // Auth switched on without a user name is refused, not an open API.
+    let (line, _, key, message) = fail("[http_api.auth]\nenabled = true\npassword = \"p\"\n");
+    assert_eq!((line, key.as_str()), (1, "http_api.auth"));
+    assert!(message.contains("needs a username"), "{message}");
 }
 
 #[cfg(feature = "rtsp")]

@@ -1,6 +1,7 @@
 //! One virtual host's settings (SRS: `vhost NAME { ... }`) and their embedded defaults, each key
 //! defined once (see `section`); the RAM each one costs at most is in the shipped `tinysrs.toml`.
 
+use super::cluster::Cluster;
 use super::dvr::Dvr;
 use super::forward::Forward;
 use super::hooks::HttpHooks;
@@ -148,6 +149,8 @@ section! {
         http_hooks: HttpHooks => http_hooks;
         /// `forward` (SRS: `forward`): publish every stream again to other servers.
         forward: Forward => forward;
+        /// `cluster` (SRS: `cluster`): an edge of other servers.
+        cluster: Cluster => cluster;
     }
     extra {
         /// Canonical name: [`super::DEFAULT_VHOST`] for the default vhost, otherwise the

@@ -3,7 +3,7 @@
 //! read buffer.
 
 use super::{kib, BudgetLine, Limits};
-use crate::config::Config;
+use crate::config::{Config, MAX_DESTINATIONS};
 use crate::server::forward::CLIENT_LIMITS;
 use crate::session::rtmp::client::MAX_OUTBOX;
 
@@ -11,14 +11,23 @@ use crate::session::rtmp::client::MAX_OUTBOX;
 /// buffer, rounded up.
 const FORWARDER_BYTES: usize = 8192;
 
-/// The "forward" line, when a vhost forwards: every stream may be published on the vhost
-/// with the most destinations × its queue cap.
+/// The "forward" line, when a vhost forwards (or is an edge, whose publishes go to an
+/// origin): every stream may be published on the vhost with the most destinations × its
+/// queue cap; a `backend` counts as `MAX_DESTINATIONS`.
 pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
     let per_stream = config
         .vhosts()
-        .filter(|v| v.enabled && v.forward.enabled)
+        .filter(|v| v.enabled && (v.forward.enabled || v.cluster.is_edge()))
         .map(|v| {
-            let n = v.forward.destination.0.len();
+            // A backend may answer up to MAX_DESTINATIONS; an edge forwards a publish to one
+            // origin (and then ignores forward's own settings).
+            let n = if v.cluster.is_edge() && cfg!(feature = "edge") {
+                1
+            } else if v.forward.backend.0.is_some() {
+                MAX_DESTINATIONS
+            } else {
+                v.forward.destination.0.len()
+            };
             (
                 n,
                 n * (v.forward.queue_max_bytes
@@ -67,5 +76,14 @@ mod tests {
         let per = 1048576 + MAX_OUTBOX + CLIENT_LIMITS.max_pending_bytes + FORWARDER_BYTES;
         assert_eq!(line.bytes, (3 * 2 * per) as u64);
         assert_eq!(b.total, b.lines.iter().map(|l| l.bytes).sum::<u64>());
+        let backend = Config::from_toml_str(
+            "max_streams = 3\n[vhost.__defaultVhost__.forward]\nenabled = true\n\
+             backend = \"http://127.0.0.1:8085/f\"\nqueue_max_bytes = 1048576\n",
+            "test",
+        )
+        .unwrap();
+        let b = Limits::of(&backend).budget();
+        let line = b.lines.iter().find(|l| l.what == "forward").unwrap();
+        assert_eq!(line.bytes, (3 * MAX_DESTINATIONS * per) as u64);
     }
 }

@@ -19,6 +19,8 @@ use crate::media::FRAME_OVERHEAD;
 // Each protocol's terms, compiled in with its feature.
 #[cfg(feature = "dvr")]
 mod dvr;
+#[cfg(feature = "edge")]
+mod edge;
 #[cfg(feature = "forward")]
 mod forward;
 #[cfg(feature = "gb28181")]
@@ -35,6 +37,8 @@ mod metrics;
 mod rtmp;
 #[cfg(feature = "rtsp")]
 mod rtsp;
+#[cfg(feature = "rtsp")]
+mod rtsp_server;
 
 /// The terms of every compiled-in protocol, in the order the budget lists them.
 const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
@@ -46,6 +50,8 @@ const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
     gb28181::term,
     #[cfg(feature = "rtsp")]
     rtsp::term,
+    #[cfg(feature = "rtsp")]
+    rtsp_server::term,
 ];
 
 /// Lines that need the whole of [`Limits`] (the largest frame of every ingest, say), made once
@@ -61,8 +67,12 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     hooks::line,
     #[cfg(feature = "forward")]
     forward::line,
+    #[cfg(feature = "edge")]
+    edge::line,
     #[cfg(feature = "metrics")]
     metrics::line,
+    #[cfg(feature = "rtsp")]
+    rtsp_server::packets_line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

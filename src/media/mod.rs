@@ -61,6 +61,10 @@ pub enum Encoding {
     TsPackets,
     /// The HTTP/1.1 chunk size line of `TsPackets`, for chunked HTTP-TS players.
     TsChunkLine,
+    /// The RTP packets of the frame for RTSP players (`server::rtsp_server`), each after its
+    /// 16-bit length, with sequence number 0 and SSRC 0: each player writes its own RTP
+    /// header in front of the shared payloads.
+    RtpPackets,
 }
 
 /// How many derived encodings one frame keeps. Four covers RTMP, HTTP-FLV and HTTP-TS (its

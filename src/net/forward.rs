@@ -29,6 +29,10 @@ const MAX_BATCH_ITEMS: usize = 64;
 /// read); meanwhile the queue drops frames as it must.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the goodbye commands may take to write at the unpublish (the destination may not
+/// read; the frames queued before them go first).
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Starts the tasks of a newly published stream's forwarders; stops them at its unpublish.
 pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
     match event {
@@ -36,9 +40,44 @@ pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
             for f in shared.ctx.forwards.take_unspawned(key) {
                 crate::net::spawn(run(shared.clone(), f));
             }
+            #[cfg(feature = "hooks")]
+            if let Some(ask) = shared.ctx.forwards.take_backend(key) {
+                tokio::task::spawn_local(ask_backend(shared.clone(), key.clone(), ask));
+            }
         }
         HubEvent::Unpublish { key, .. } => forward::on_unpublish(&shared.ctx, key),
         _ => {}
+    }
+}
+
+/// `forward.backend`: posts `on_forward` with the publisher's request, then starts a
+/// forwarder per URL of the answer. A failure is logged; the stream goes on unforwarded.
+#[cfg(feature = "hooks")]
+async fn ask_backend(shared: Shared, key: crate::live::StreamKey, ask: forward::BackendAsk) {
+    let _task = shared.ctx.tasks.enter();
+    let client = shared.ctx.hooks.publisher(&key);
+    let call = shared
+        .ctx
+        .hooks
+        .forward_call(&ask.url, ask.timeout_ms, &client);
+    let answer = shared.ctx.hooks.ask(call).await;
+    let destinations = answer.and_then(|body| forward::backend_urls(&body));
+    match destinations {
+        Ok(list) => {
+            log::info!(
+                "forward {key}: backend {} gave {} destinations",
+                ask.url,
+                list.len()
+            );
+            forward::add_backend(&shared.ctx, &key, &ask, &list);
+            for f in shared.ctx.forwards.take_unspawned(&key) {
+                tokio::task::spawn_local(run(shared.clone(), f));
+            }
+        }
+        Err(why) => log::warn!(
+            "forward {key}: backend {} failed, not forwarded: {why}",
+            ask.url
+        ),
     }
 }
 
@@ -60,11 +99,13 @@ async fn run(shared: Shared, f: Rc<Forwarder>) {
         }
         failures += 1;
         let wait = forward::backoff_ms(failures);
+        let failed = f.url();
+        f.next_target();
         log::warn!(
-            "forward {} to {}: {error}; retrying in {} s",
+            "forward {} to {failed}: {error}; retrying in {} s to {}",
             f.key,
-            f.url(),
-            wait / 1000
+            wait / 1000,
+            f.url()
         );
         *f.last_error.borrow_mut() = Some(error);
         f.state.set(ForwardState::Backoff);
@@ -92,7 +133,7 @@ async fn run(shared: Shared, f: Rc<Forwarder>) {
 
 /// One session: connect, publish, then the stream until an error or the unpublish.
 async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
-    let d = &f.destination;
+    let d = f.target();
     let clock = shared.clock;
     let connect = connect(&d.host, d.port);
     let mut stream =
@@ -123,7 +164,7 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
             }
         }
         if f.is_stopped() {
-            return Ok(());
+            return goodbye(&mut stream, &mut session).await;
         }
         let started = session.is_started();
         let deadline = clock.instant(session.poll_timeout().min(clock.now_ms() + 3_600_000));
@@ -173,7 +214,9 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
                             let (kind, ts) = forward::media_of(&frame);
                             session.send_media(kind, ts, &frame.data).map_err(|e| e.to_string())?;
                         }
-                        QueueItem::Unpublished => return Ok(()),
+                        QueueItem::Unpublished => {
+                            return goodbye(&mut stream, &mut session).await
+                        }
                         QueueItem::Published => {}
                     }
                 }
@@ -188,6 +231,15 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
             }
         }
     }
+}
+
+/// The unpublish: `FCUnpublish` and `deleteStream` (as ffmpeg sends them), written within
+/// [`GOODBYE_TIMEOUT`], then the socket closes. The destination ends the stream on them.
+async fn goodbye(stream: &mut TcpStream, session: &mut ClientSession) -> Result<(), String> {
+    session.close();
+    let mut out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, write_all(stream, &mut out)).await;
+    Ok(())
 }
 
 /// Whether the stream carries video (an audio-only stream does not wait for a keyframe).
@@ -227,7 +279,7 @@ fn start_stream(
 
 /// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
 /// resolver (Cargo feature `dns`; without it the config refuses host names).
-async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+pub(super) async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return TcpStream::connect((ip, port)).await;
     }

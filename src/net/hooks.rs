@@ -21,6 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::Clock;
+#[cfg(feature = "forward")]
+use crate::server::hooks::Answer;
 use crate::server::hooks::{
     allows, Action, Decision, HookCall, HookClient, HookCounts, Verdict, ACTIONS,
 };
@@ -79,6 +81,21 @@ impl HookClient for HttpHookClient {
 
     fn counts(&self, action: Action) -> HookCounts {
         self.0.counts.borrow()[action.index()]
+    }
+
+    #[cfg(feature = "forward")]
+    fn ask(&self, call: HookCall) -> Answer {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            let url = call.urls.first().cloned().unwrap_or_default();
+            let answer = inner.post(&url, &call).await;
+            let judged = answer.and_then(|(status, body)| allows(status, &body).map(|()| body));
+            let mut counts = inner.counts.borrow_mut();
+            let count = &mut counts[call.action.index()];
+            count.requests += 1;
+            count.failures += u64::from(judged.is_err());
+            judged
+        })
     }
 
     fn notify(&self, call: HookCall) {

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "disk")]
 pub mod disk;
+#[cfg(feature = "edge")]
+pub mod edge;
 #[cfg(feature = "forward")]
 pub mod forward;
 #[cfg(feature = "gb28181")]
@@ -17,6 +19,8 @@ pub mod http;
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
 pub mod rtsp;
+#[cfg(feature = "rtsp")]
+pub mod rtsp_server;
 pub mod sock;
 #[cfg(feature = "dvr")]
 pub mod wall;
@@ -108,6 +112,8 @@ enum Protocol {
     Api,
     /// The exporter's own port (`exporter.listen`): HTTP with `/metrics` only.
     Metrics,
+    /// The RTSP server (`rtsp_server.listen`).
+    Rtsp,
 }
 
 /// What every connection task gets.
@@ -188,6 +194,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         }
         _ => None,
     };
+    let rtsp_server = match config.rtsp_server_enabled && cfg!(feature = "rtsp") {
+        true => Some(bind(config.rtsp_server_listen).await?),
+        false => None,
+    };
     let user = config.user.clone();
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
@@ -264,6 +274,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if let Some(l) = &metrics {
         log::info!("metrics listening on {}", l.local_addr()?);
     }
+    if let Some(l) = &rtsp_server {
+        log::info!("RTSP listening on {}", l.local_addr()?);
+    }
     if let Some(l) = &rtmp {
         log::info!("RTMP listening on {}", l.local_addr()?);
     }
@@ -280,6 +293,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             a = accept(&http) => (a, Protocol::Http),
             a = accept(&api) => (a, Protocol::Api),
             a = accept(&metrics) => (a, Protocol::Metrics),
+            a = accept(&rtsp_server) => (a, Protocol::Rtsp),
             _ = hangup.recv() => {
                 reload(&ctx, config_path.as_deref());
                 continue;
@@ -324,6 +338,12 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             Protocol::Metrics => {
                 let site = &crate::server::http::METRICS_SITE;
                 tokio::task::spawn_local(http::run(stream, peer, id, &shared, site, guards));
+            }
+            #[cfg(feature = "rtsp")]
+            Protocol::Rtsp => {
+                if let Some(task) = rtsp_server::run(stream, peer, id, &shared, guards) {
+                    tokio::task::spawn_local(task);
+                }
             }
             #[allow(unreachable_patterns)]
             _ => drop((stream, peer, id, guards)),
@@ -497,6 +517,8 @@ async fn hub_events(shared: Shared) {
             rtsp::handle_hub_event(&shared, &event);
             #[cfg(feature = "forward")]
             forward::handle_hub_event(&shared, &event);
+            #[cfg(feature = "edge")]
+            edge::handle_hub_event(&shared, &event);
         }
     }
 }

@@ -748,6 +748,10 @@ impl Api<'_> {
             {
                 obj.forwards = crate::server::forward::objects(self.ctx, &s.source.borrow().key);
             }
+            #[cfg(feature = "edge")]
+            {
+                obj.edge = crate::server::edge::object(self.ctx, &s.source.borrow().key);
+            }
             obj
         };
         match found {

@@ -17,7 +17,14 @@
 //! (when it fits half the session's outbox), else frames from the next video keyframe
 //! (audio-only streams at once).
 //!
-//! Not supported: `rtmps://`, SRS 5.0's `forward.backend`, forwarding only some apps/streams.
+//! Dynamic forward (SRS 5.0 `forward.backend`, Cargo feature `hooks`): at the publish the
+//! stream gets no static forwarders; the net layer posts SRS's `on_forward` body to the backend
+//! ([`Forwards::take_backend`], `Hooks::forward_call`) and [`add_backend`] makes one forwarder
+//! per URL of the answer `{"code":0,"data":{"urls":["rtmp://..."]}}` ([`backend_urls`], at most
+//! `MAX_DESTINATIONS`). A failed or refused call is logged; the stream publishes without
+//! forwarders (SRS refuses the publish instead).
+//!
+//! Not supported: `rtmps://`, forwarding only some apps/streams.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -26,7 +33,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use super::ServerCtx;
-use crate::config::{Destination, Vhost};
+use crate::config::{Destination, Vhost, MAX_DESTINATIONS};
 use crate::live::{Output, OutputKind, PlayerQueue, QueueItem, QueueLimits, Source, StreamKey};
 use crate::media::{FrameKind, SharedFrame};
 use crate::session::rtmp::client::{ClientConfig, ClientRole};
@@ -90,12 +97,16 @@ pub struct Forwarder {
     pub sessions: Cell<u64>,
     /// The task was started (by `net::forward`).
     spawned: Cell<bool>,
+    /// An edge's publish: every origin, tried in turn from the first after each failure
+    /// (empty: `destination` only).
+    alternates: Vec<Destination>,
+    current: Cell<usize>,
 }
 
 impl Forwarder {
     /// `rtmp://host:port/app/stream` without the query (keys stay out of the API and logs).
     pub fn url(&self) -> String {
-        let d = &self.destination;
+        let d = self.target();
         let host = if d.host.contains(':') {
             format!("[{}]", d.host)
         } else {
@@ -105,13 +116,29 @@ impl Forwarder {
         format!("rtmp://{host}:{}/{}/{stream}", d.port, self.app)
     }
 
+    /// Where the next session goes: the destination, or an edge's origin in turn.
+    pub fn target(&self) -> &Destination {
+        match self.alternates.len() {
+            0 => &self.destination,
+            n => &self.alternates[self.current.get() % n],
+        }
+    }
+
+    /// A session failed: an edge's publish tries the next origin.
+    pub fn next_target(&self) {
+        if !self.alternates.is_empty() {
+            self.current
+                .set((self.current.get() + 1) % self.alternates.len());
+        }
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.state.get() == ForwardState::Stopped
     }
 
     /// The client session's settings for one attempt.
     pub fn client_config(&self) -> ClientConfig {
-        let d = &self.destination;
+        let d = self.target();
         let host = if d.host.contains(':') {
             format!("[{}]", d.host)
         } else {
@@ -144,11 +171,29 @@ pub fn media_of(frame: &SharedFrame) -> (MediaKind, u32) {
     (kind, frame.dts as u32)
 }
 
-/// The forwarders of every published stream, for the net layer and the API.
+/// A `forward.backend` call waiting for the net layer (made at the publish).
+#[derive(Debug, Clone)]
+pub struct BackendAsk {
+    pub url: String,
+    /// `http_hooks.hooks_timeout` of the vhost.
+    pub timeout_ms: u64,
+    limits: QueueLimits,
+}
+
+/// The forwarders of every published stream, for the net layer and the API; and the backend
+/// calls not yet made (one per published stream at most).
 #[derive(Debug, Default, Clone)]
-pub struct Forwards(Rc<RefCell<HashMap<StreamKey, Vec<Rc<Forwarder>>>>>);
+pub struct Forwards(
+    Rc<RefCell<HashMap<StreamKey, Vec<Rc<Forwarder>>>>>,
+    Rc<RefCell<HashMap<StreamKey, BackendAsk>>>,
+);
 
 impl Forwards {
+    /// The backend call of a newly published stream, if its vhost has `forward.backend`.
+    pub fn take_backend(&self, key: &StreamKey) -> Option<BackendAsk> {
+        self.1.borrow_mut().remove(key)
+    }
+
     /// The forwarders of `key` whose task is not started yet, marked started.
     pub fn take_unspawned(&self, key: &StreamKey) -> Vec<Rc<Forwarder>> {
         let map = self.0.borrow();
@@ -175,8 +220,9 @@ impl Forwards {
         self.len() == 0
     }
 
-    /// Stops and forgets the forwarders of `key`.
+    /// Stops and forgets the forwarders of `key` (and its backend call not yet made).
     pub fn stop(&self, key: &StreamKey) {
+        self.1.borrow_mut().remove(key);
         if let Some(list) = self.0.borrow_mut().remove(key) {
             for f in list {
                 f.stop();
@@ -216,16 +262,56 @@ pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) 
     ctx.forwards.stop(&key);
     s.remove_output(OutputKind::Forward);
     let fw = &vhost.forward;
-    if !fw.enabled || fw.destination.0.is_empty() {
-        return;
-    }
     let limits = QueueLimits {
         max_bytes: fw.queue_max_bytes,
         max_duration_ms: i64::from(vhost.queue_length_ms),
     };
-    let list: Vec<Rc<Forwarder>> = fw
-        .destination
-        .0
+    #[cfg(feature = "edge")]
+    if vhost.cluster.is_edge() {
+        return edge_publish(ctx, &mut s, vhost, limits);
+    }
+    if !fw.enabled {
+        return;
+    }
+    if let Some(url) = fw.backend.0.clone().filter(|_| cfg!(feature = "hooks")) {
+        let timeout_ms = u64::from(vhost.http_hooks.timeout_s) * 1000;
+        let ask = BackendAsk {
+            url,
+            timeout_ms,
+            limits,
+        };
+        ctx.forwards.1.borrow_mut().insert(key, ask);
+        return;
+    }
+    if fw.destination.0.is_empty() {
+        return;
+    }
+    let list = forwarders(&key, &fw.destination.0, limits);
+    ctx.forwards.0.borrow_mut().insert(key, list.clone());
+    s.add_output(Rc::new(RefCell::new(ForwardOutput(list))));
+}
+
+/// An edge (`cluster.mode = remote`): a stream published here by a client goes to the first
+/// origin, with its app and name; a stream pulled from an origin goes nowhere.
+#[cfg(feature = "edge")]
+fn edge_publish(ctx: &ServerCtx, s: &mut Source, vhost: &Vhost, limits: QueueLimits) {
+    if s.publisher().is_some_and(|c| ctx.edges.is_pull(c)) {
+        return;
+    }
+    let key = s.key.clone();
+    let origins = &vhost.cluster.origin.0;
+    let mut list = forwarders(&key, &origins[..1], limits);
+    if let Some(f) = list.first_mut().and_then(Rc::get_mut) {
+        f.alternates = origins.clone();
+    }
+    log::info!("edge {key}: published here, forwarded to the origin");
+    ctx.forwards.0.borrow_mut().insert(key, list.clone());
+    s.add_output(Rc::new(RefCell::new(ForwardOutput(list))));
+}
+
+/// One forwarder per destination, each with its queue.
+fn forwarders(key: &StreamKey, list: &[Destination], limits: QueueLimits) -> Vec<Rc<Forwarder>> {
+    let list: Vec<Rc<Forwarder>> = list
         .iter()
         .enumerate()
         .map(|(i, d)| {
@@ -247,14 +333,76 @@ pub fn on_publish(ctx: &ServerCtx, source: &Rc<RefCell<Source>>, vhost: &Vhost) 
                 send_bytes: Cell::new(0),
                 sessions: Cell::new(0),
                 spawned: Cell::new(false),
+                alternates: Vec::new(),
+                current: Cell::new(0),
             })
         })
         .collect();
     for f in &list {
         log::info!("forward {key} to {} ({})", f.url(), f.destination.text);
     }
-    ctx.forwards.0.borrow_mut().insert(key, list.clone());
+    list
+}
+
+/// The backend answered `destinations` for `key`: its forwarders, fed from the source from now
+/// on (the net layer starts their tasks with [`Forwards::take_unspawned`]). Nothing when the
+/// stream is no longer published.
+pub fn add_backend(
+    ctx: &ServerCtx,
+    key: &StreamKey,
+    ask: &BackendAsk,
+    destinations: &[Destination],
+) {
+    let source = ctx.hub.borrow().source(key);
+    let Some(source) = source else {
+        return;
+    };
+    let mut s = source.borrow_mut();
+    if s.publisher().is_none() || destinations.is_empty() {
+        return;
+    }
+    s.remove_output(OutputKind::Forward);
+    let list = forwarders(key, destinations, ask.limits);
+    ctx.forwards
+        .0
+        .borrow_mut()
+        .insert(key.clone(), list.clone());
     s.add_output(Rc::new(RefCell::new(ForwardOutput(list))));
+}
+
+/// The destinations in a backend's answer (SRS: `data.urls`, strings; empty ones skipped),
+/// each an `rtmp://host[:port]/app/stream[?query]` URL, at most [`MAX_DESTINATIONS`] (more is
+/// an error, as a destination list longer than that is in the config). The answer was already
+/// judged allowing (`code` 0) by the hooks' client.
+pub fn backend_urls(body: &[u8]) -> Result<Vec<Destination>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("answer not JSON: {e}"))?;
+    let urls = value
+        .get("data")
+        .and_then(|d| d.get("urls"))
+        .and_then(|u| u.as_array())
+        .ok_or("no data.urls array in the answer")?;
+    if urls.len() > MAX_DESTINATIONS {
+        return Err(format!(
+            "{} URLs in the answer, more than {MAX_DESTINATIONS}",
+            urls.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(urls.len());
+    for url in urls {
+        let text = url.as_str().ok_or("a URL that is not a string")?;
+        if text.is_empty() {
+            continue;
+        }
+        let d = Destination::parse(text)?;
+        if d.app_stream.is_none() {
+            return Err(format!(
+                "{text:?} is not an rtmp:// URL with app and stream"
+            ));
+        }
+        out.push(d);
+    }
+    Ok(out)
 }
 
 /// The hub's Unpublish: the stream's forwarders stop (their queues already say so).
@@ -307,6 +455,41 @@ pub fn objects(ctx: &ServerCtx, key: &StreamKey) -> Vec<ForwardObject> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_answers_as_srs_writes_them() {
+        let body = br#"{"code":0,"data":{"urls":["rtmp://127.0.0.1:19350/test/teststream?auth_token=123456",""]}}"#;
+        let d = backend_urls(body).unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].host.as_str(), d[0].port), ("127.0.0.1", 19350));
+        assert_eq!(
+            d[0].app_stream,
+            Some(("test".into(), "teststream?auth_token=123456".into()))
+        );
+        assert!(backend_urls(br#"{"code":0,"data":{"urls":[]}}"#)
+            .unwrap()
+            .is_empty());
+        let nine = format!(
+            r#"{{"code":0,"data":{{"urls":[{}]}}}}"#,
+            [r#""rtmp://10.0.0.1/a/b""#; 9].join(",")
+        );
+        for bad in [
+            &b"0"[..],
+            b"{\"code\":0}",
+            b"{\"code\":0,\"data\":{\"urls\":\"rtmp://h/a/b\"}}",
+            b"{\"code\":0,\"data\":{\"urls\":[1]}}",
+            b"{\"code\":0,\"data\":{\"urls\":[\"10.0.0.1:1935\"]}}",
+            b"{\"code\":0,\"data\":{\"urls\":[\"rtmps://h/a/b\"]}}",
+            nine.as_bytes(),
+            b"{",
+        ] {
+            assert!(
+                backend_urls(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn backoff_doubles_from_one_to_thirty_seconds() {

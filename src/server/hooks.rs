@@ -23,7 +23,10 @@
 //! - `on_hls_notify` is a GET to each URL template (see [`notify_url`]) at the same sweep; the
 //!   answer is ignored after `hls.hls_nb_notify` bytes of body.
 //!
-//! Not supported yet: `on_forward`, HTTPS URLs.
+//! - `on_forward` (SRS 5.0 `forward.backend`): [`Hooks::forward_call`] builds SRS's body; the
+//!   answer's body comes back through [`Hooks::ask`] (`server::forward` reads its URLs).
+//!
+//! Not supported yet: HTTPS URLs.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -62,10 +65,12 @@ pub enum Action {
     /// Not a vhost's event: the server's `heartbeat` (server::heartbeat), posted with the
     /// same client.
     Heartbeat,
+    /// `forward.backend` (SRS 5.0 dynamic forward): asked for a stream's destinations.
+    Forward,
 }
 
 /// Every event, in [`Action::index`] order (for the per-event counts).
-pub const ACTIONS: [Action; 10] = [
+pub const ACTIONS: [Action; 11] = [
     Action::Connect,
     Action::Close,
     Action::Publish,
@@ -76,6 +81,7 @@ pub const ACTIONS: [Action; 10] = [
     Action::Hls,
     Action::HlsNotify,
     Action::Heartbeat,
+    Action::Forward,
 ];
 
 /// What the client did for one event since start (`/metrics`).
@@ -108,6 +114,7 @@ impl Action {
             Action::Hls => "on_hls",
             Action::HlsNotify => "on_hls_notify",
             Action::Heartbeat => "heartbeat",
+            Action::Forward => "on_forward",
         }
     }
 
@@ -123,7 +130,7 @@ impl Action {
             Action::Dvr => &hooks.on_dvr,
             Action::Hls => &hooks.on_hls,
             Action::HlsNotify => &hooks.on_hls_notify,
-            Action::Heartbeat => {
+            Action::Heartbeat | Action::Forward => {
                 static NONE: HookUrls = HookUrls(Vec::new());
                 &NONE
             }
@@ -360,6 +367,10 @@ pub type Decision = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 /// What takes a decision made in the hook client's own task ([`HookClient::decide_then`]).
 pub type Verdict = Box<dyn FnOnce(Result<(), String>)>;
 
+/// The answer future of [`HookClient::ask`]: the body of an allowing answer.
+#[cfg(feature = "forward")]
+pub type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>>>>;
+
 /// Makes the requests (`net::hooks`).
 pub trait HookClient {
     /// Posts to every URL in order and says whether all allowed; the caller waits.
@@ -372,6 +383,12 @@ pub trait HookClient {
     /// What was done for `action` so far.
     fn counts(&self, _action: Action) -> HookCounts {
         HookCounts::default()
+    }
+    /// Posts to the call's first URL and returns the body of an answer that allows (SRS's
+    /// rule); the caller waits.
+    #[cfg(feature = "forward")]
+    fn ask(&self, _call: HookCall) -> Answer {
+        Box::pin(std::future::ready(Err("no hook client".to_owned())))
     }
 }
 
@@ -479,6 +496,39 @@ impl Hooks {
     pub fn decide_then(&self, call: HookCall, done: Verdict) {
         let client = self.0.client.borrow().clone();
         client.decide_then(call, done);
+    }
+
+    /// Asks `call`'s first URL (see [`HookClient::ask`]).
+    #[cfg(feature = "forward")]
+    pub fn ask(&self, call: HookCall) -> Answer {
+        let client = self.0.client.borrow().clone();
+        client.ask(call)
+    }
+
+    /// SRS's `on_forward` to `url` (`SrsHttpHooks::on_forward_backend`): `action`, the ids,
+    /// then the publisher's `ip`, `vhost`, `app`, `tcUrl`, `stream` and `param`.
+    #[cfg(feature = "forward")]
+    pub fn forward_call(&self, url: &str, timeout_ms: u64, client: &Client) -> HookCall {
+        let id = self.0.identity.borrow();
+        let mut j = JsonWriter(String::with_capacity(512));
+        j.str("action", Action::Forward.name());
+        j.str("server_id", &id.server_id);
+        j.str("service_id", &id.service_id);
+        j.str("client_id", &client.cid);
+        j.str("ip", &client.ip);
+        j.str("vhost", &client.vhost);
+        j.str("app", &client.app);
+        j.str("tcUrl", &client.tc_url);
+        j.str("stream", &client.stream);
+        j.str("param", &client.param());
+        HookCall {
+            action: Action::Forward,
+            urls: vec![url.to_owned()],
+            body: Bytes::from(j.finish()),
+            timeout_ms,
+            cid: client.cid.clone(),
+            get: None,
+        }
     }
 
     /// Tells the hooks of `action`, if the vhost reports it.

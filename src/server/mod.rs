@@ -6,6 +6,8 @@ pub mod api;
 pub mod disk;
 #[cfg(feature = "dvr")]
 pub mod dvr;
+#[cfg(feature = "edge")]
+pub mod edge;
 #[cfg(feature = "http-flv")]
 pub mod flv;
 #[cfg(feature = "forward")]
@@ -28,6 +30,8 @@ pub mod metrics;
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
 pub mod rtsp;
+#[cfg(feature = "rtsp")]
+pub mod rtsp_server;
 #[cfg(feature = "http")]
 pub mod static_files;
 pub mod stats;
@@ -83,6 +87,9 @@ pub struct ServerCtx {
     /// The forwarders of every published stream.
     #[cfg(feature = "forward")]
     pub forwards: forward::Forwards,
+    /// The edge's pulls from its origins.
+    #[cfg(feature = "edge")]
+    pub edges: Rc<edge::Edges>,
     /// Failed API logins per address (`api::logins`).
     #[cfg(feature = "api")]
     pub logins: Rc<RefCell<api::logins::Logins>>,
@@ -122,6 +129,8 @@ impl ServerCtx {
             hooks: hooks::Hooks::default(),
             #[cfg(feature = "forward")]
             forwards: forward::Forwards::default(),
+            #[cfg(feature = "edge")]
+            edges: Rc::default(),
             #[cfg(feature = "api")]
             logins: Rc::default(),
             #[cfg(feature = "rtsp")]

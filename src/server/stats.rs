@@ -29,6 +29,8 @@ pub enum ClientKind {
     /// An RTSP camera pulled by an `[[ingest]]` (ours: SRS's ffmpeg ingest is an
     /// `fmle-publish` client).
     RtspIngest,
+    /// A player of the RTSP server (ours: SRS has no RTSP server).
+    RtspPlay,
     Api,
 }
 
@@ -44,6 +46,7 @@ impl ClientKind {
             ClientKind::HlsPlay => "hls-play",
             ClientKind::GbPublish => "gb28181-publish",
             ClientKind::RtspIngest => "rtsp-ingest",
+            ClientKind::RtspPlay => "rtsp-play",
             ClientKind::Api => "api",
         }
     }

@@ -7,3 +7,5 @@ pub mod gb28181;
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
 pub mod rtsp;
+#[cfg(feature = "rtsp")]
+pub mod rtsp_server;

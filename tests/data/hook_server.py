@@ -14,6 +14,9 @@ or the raw text), "received" (Unix seconds)}. Answers, by path:
     GET (any)    200 with a 4096-byte body, logged with "body": null (on_hls_notify)
     /by_stream   by the body's "stream": "slow*" as /slow, "deny*" as /deny, "error*" as
                  /error, anything else as /allow
+    /forward/P1/P2...  on_forward's answer (SRS 5.0 dynamic forward): {"code": 0, "data":
+                 {"urls": ["rtmp://127.0.0.1:P1/APP/STREAM?from=backend", ...]}} with the
+                 body's app and stream
 
 Prints "ready" on stdout once listening. Threads per request, so a slow answer holds only its
 own connection.
@@ -50,6 +53,13 @@ class Hook(BaseHTTPRequestHandler):
         if how == "by_stream":
             stream = body.get("stream", "") if isinstance(body, dict) else ""
             how = next((k for k in ("slow", "deny", "error") if stream.startswith(k)), "allow")
+        if how.startswith("forward/"):
+            app = body.get("app", "") if isinstance(body, dict) else ""
+            stream = body.get("stream", "") if isinstance(body, dict) else ""
+            urls = ["rtmp://127.0.0.1:%s/%s/%s?from=backend" % (p, app, stream)
+                    for p in how.split("/")[1:]]
+            self.answer(200, json.dumps({"code": 0, "data": {"urls": urls}}).encode())
+            return
         if how == "slow":
             time.sleep(SLOW)
             how = "allow"

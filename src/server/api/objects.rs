@@ -208,6 +208,10 @@ pub struct StreamObject {
     /// Ours: the stream's forward destinations and their state (`server::forward`).
     #[cfg(feature = "forward")]
     pub forwards: Vec<crate::server::forward::ForwardObject>,
+    /// Ours: on an edge, the stream's pull from the origin (`server::edge`); `null` when
+    /// none.
+    #[cfg(feature = "edge")]
+    pub edge: Option<crate::server::edge::EdgeObject>,
 }
 
 /// A stream's recorder (ours), in `/api/v1/streams` (`dvr`) and `/api/v1/dvrs`
@@ -274,6 +278,8 @@ pub fn stream(s: &LiveStream, clients: &[StreamClient], epoch_now_ms: u64) -> St
         dvr: None,
         #[cfg(feature = "forward")]
         forwards: Vec::new(),
+        #[cfg(feature = "edge")]
+        edge: None,
     }
 }
 

@@ -129,7 +129,9 @@ impl RtmpConn {
 
     /// A publish or play started: remembered for its end (and a publish for on_dvr).
     pub(super) fn hooks_streaming(&mut self, request: &Request, vhost: Vhost, publish: bool) {
-        if !vhost.http_hooks.enabled {
+        // forward.backend's on_forward carries the publisher's request too.
+        let backend = vhost.forward.enabled && vhost.forward.backend.0.is_some();
+        if !(vhost.http_hooks.enabled || publish && backend) {
             return;
         }
         let client = self.hook_client(request, &vhost);

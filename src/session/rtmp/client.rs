@@ -13,7 +13,8 @@
 //! then `createStream` --`_result`--> `Starting` (`publish name live` or `play name`)
 //! --`onStatus` `NetStream.Publish.Start` / `NetStream.Play.Start`--> `Started`. An `_error`
 //! or an `onStatus` of level `error` is [`ClientError::Refused`]; no answer within
-//! [`ClientConfig::setup_timeout_ms`] of the start is [`ClientError::Timeout`].
+//! [`ClientConfig::setup_timeout_ms`] of the start is [`ClientError::Timeout`]. Any state
+//! --[`ClientSession::close`] (`FCUnpublish` for a publisher, `deleteStream`)--> `Closed`.
 //!
 //! What a caller must know: the handshake is the simple one (RTMP 1.0 §5.2, no digest; every
 //! server takes it). The session answers what a server may wait for: Acknowledgement at the
@@ -88,6 +89,8 @@ enum State {
     CreatingStream,
     Starting,
     Started,
+    /// [`ClientSession::close`] queued the goodbye: nothing more is sent or reported.
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +245,7 @@ impl ClientSession {
 
     /// The setup deadline until started; `u64::MAX` after (the driver watches the socket).
     pub fn poll_timeout(&self) -> u64 {
-        if self.state == State::Started {
+        if matches!(self.state, State::Started | State::Closed) {
             u64::MAX
         } else {
             self.deadline_ms
@@ -250,7 +253,7 @@ impl ClientSession {
     }
 
     pub fn handle_timeout(&mut self, now_ms: u64) -> Result<(), ClientError> {
-        if self.state == State::Started || now_ms < self.deadline_ms {
+        if matches!(self.state, State::Started | State::Closed) || now_ms < self.deadline_ms {
             return Ok(());
         }
         Err(ClientError::Timeout(match self.state {
@@ -269,6 +272,9 @@ impl ClientSession {
         timestamp: u32,
         payload: &[u8],
     ) -> Result<(), ClientError> {
+        if self.state == State::Closed {
+            return Ok(());
+        }
         if self.outbox.len() > MAX_OUTBOX {
             return Err(ClientError::OutboxFull(self.outbox.len()));
         }
@@ -292,6 +298,26 @@ impl ClientSession {
             chunk::encode_message(self.out_chunk_size, &header, payload, &mut self.outbox);
         }
         Ok(())
+    }
+
+    /// Queues what a client says before it closes, as ffmpeg does (`rtmp_close`): a publisher's
+    /// `FCUnpublish` (transaction 0, before `deleteStream`), then `deleteStream` for the stream
+    /// `createStream` gave (a publisher's or a player's). The server then ends the stream at
+    /// once (SRS, nginx-rtmp) instead of at the TCP close. Nothing before `createStream`
+    /// answered; idempotent (the stream is forgotten). The driver writes the outbox, then
+    /// closes the socket.
+    pub fn close(&mut self) {
+        if self.stream_id == 0 {
+            return;
+        }
+        if self.config.role == ClientRole::Publish && self.state == State::Started {
+            let stream = Value::String(self.config.stream.clone());
+            self.encode_command("FCUnpublish", 0.0, 0, &[Value::Null, stream]);
+        }
+        let id = Value::Number(f64::from(self.stream_id));
+        self.encode_command("deleteStream", 0.0, 0, &[Value::Null, id]);
+        self.stream_id = 0;
+        self.state = State::Closed;
     }
 
     fn handle_message(&mut self, message: Message) -> Result<(), ClientError> {

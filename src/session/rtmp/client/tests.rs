@@ -222,3 +222,45 @@ fn garbage_from_the_server_is_an_error_not_a_panic() {
     bad.extend_from_slice(&[0u8; 64]);
     assert!(c.handle_bytes(0, &bad).is_err());
 }
+
+#[test]
+fn a_publisher_says_fcunpublish_and_deletestream_before_it_closes() {
+    for step in [1, 1000] {
+        let mut c = client(ClientRole::Publish, "cam1?key=secret");
+        let mut s = ServerSession::new(SERVER, 0, [3u8; PACKET_LEN], 0);
+        pump(&mut c, &mut s, step, &mut accept_all).unwrap();
+        assert!(c.is_started());
+        let id = c.stream_id();
+        c.close();
+        c.close();
+        c.send_media(MediaKind::Video, 80, &[0x17; 10]).unwrap();
+        assert_eq!(c.poll_timeout(), u64::MAX);
+        let events = pump(&mut c, &mut s, step, &mut accept_all).unwrap();
+        let ends: Vec<_> = events
+            .iter()
+            .filter(|e| !matches!(e, Event::Media { .. }))
+            .collect();
+        // FCUnpublish ends the publish; deleteStream then finds nothing left to end.
+        assert_eq!(ends, [&Event::Unpublish { stream_id: id }], "step {step}");
+        assert!(!events.iter().any(|e| matches!(e, Event::Media { .. })));
+    }
+}
+
+#[test]
+fn a_player_says_deletestream_before_it_closes() {
+    let mut c = client(ClientRole::Play, "cam1");
+    let mut s = ServerSession::new(SERVER, 0, [3u8; PACKET_LEN], 0);
+    pump(&mut c, &mut s, 5, &mut accept_all).unwrap();
+    let id = c.stream_id();
+    c.close();
+    let events = pump(&mut c, &mut s, 5, &mut accept_all).unwrap();
+    assert_eq!(events, [Event::StopPlay { stream_id: id }]);
+}
+
+#[test]
+fn closing_before_createstream_sends_nothing() {
+    let mut c = client(ClientRole::Publish, "cam1");
+    let _ = c.poll_transmit();
+    c.close();
+    assert!(c.poll_transmit().is_none());
+}

@@ -1,0 +1,90 @@
+//! A vhost's cluster settings (SRS: `vhost { cluster { mode remote; origin 10.0.0.2:1935; } }`):
+//! with `mode = "remote"` the vhost is an edge of the origins (`server::edge`, `net::edge`):
+//! a stream played here is pulled from an origin over RTMP while it has viewers, and a stream
+//! published here is forwarded to an origin. Needs the Cargo feature `edge` (in `full`).
+//! Not supported: SRS's `token_traverse`, `protocol = "flv"`, `origin_cluster`/`coworkers`.
+
+use super::forward::Destination;
+use super::schema::{words_or_list, FromToml, Invalid, Item, Keyword, Value};
+use super::section::{no_hook, Show};
+
+/// Most origins one vhost may list. Why: each is tried in turn on failure; a list longer than
+/// this is a cluster a board does not front.
+pub const MAX_ORIGINS: usize = 8;
+
+keywords! {
+    /// `cluster.mode` (SRS: `cluster.mode`).
+    pub enum ClusterMode {
+        /// Streams are published here (an origin).
+        Local = "local",
+        /// An edge: streams come from `cluster.origin`.
+        Remote = "remote",
+    }
+}
+
+/// `cluster.origin`: `host[:port]` (1935 by default), a list or one string of space-separated
+/// origins as SRS writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins(pub Vec<Destination>);
+
+impl Value<Origins> for Origins {
+    fn into_value(self) -> Origins {
+        self
+    }
+}
+
+impl FromToml for Origins {
+    fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
+        let texts = words_or_list(item, "host:port or a list of them", MAX_ORIGINS, "origins")?;
+        let refuse = |message: String| Invalid {
+            span: item.span(),
+            message,
+        };
+        if !cfg!(feature = "edge") && !texts.is_empty() {
+            return Err(refuse(
+                "an edge (cluster.origin): this build does not have it (Cargo feature edge); \
+                 see boards/ or build with --features full"
+                    .into(),
+            ));
+        }
+        let mut list = Vec::with_capacity(texts.len());
+        for t in &texts {
+            let d = Destination::parse(t).map_err(refuse)?;
+            if d.app_stream.is_some() {
+                return Err(refuse(format!(
+                    "{t:?}: an origin is host[:port] (the stream keeps its app and name)"
+                )));
+            }
+            list.push(d);
+        }
+        Ok(Origins(list))
+    }
+}
+
+impl Show for Origins {
+    fn show(&self) -> String {
+        let texts: Vec<&str> = self.0.iter().map(|d| d.text.as_str()).collect();
+        format!("{texts:?}")
+    }
+}
+
+section! {
+    /// Cluster of a vhost (SRS: `cluster { ... }`); see `server::edge`.
+    pub struct Cluster: RawCluster, "a table of cluster settings" {
+        /// `cluster.mode` (SRS: `cluster.mode`, default local).
+        mode: ClusterMode = ClusterMode::Local => mode: Keyword<ClusterMode>;
+        /// `cluster.origin` (SRS: `cluster.origin`): tried round-robin at each pull's start,
+        /// the next one after a failure.
+        origin: Origins = Origins::default() => origin: Origins;
+    }
+    nested {}
+    extra {}
+    raw no_hook {}
+}
+
+impl Cluster {
+    /// An edge with somewhere to pull from.
+    pub fn is_edge(&self) -> bool {
+        self.mode == ClusterMode::Remote && !self.origin.0.is_empty()
+    }
+}

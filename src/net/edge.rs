@@ -1,0 +1,178 @@
+//! The edge driver: one task per pulled stream (`server::edge`). It connects to the origin in
+//! use, plays the stream with the RTMP client session, hands the origin's media to the stream
+//! here, and on any error moves to the next origin after the backoff; it ends once nobody
+//! watched the stream for the grace, with `deleteStream` before it closes.
+
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+
+use super::forward::connect;
+use super::sock::read_some;
+use super::{write_all, Shared};
+use crate::live::HubEvent;
+use crate::server::edge::{self, EdgeState, Upstream, READ_BUFFER};
+use crate::session::rtmp::client::{ClientEvent, ClientSession};
+use crate::wire::rtmp::handshake::PACKET_LEN;
+
+/// How often a task looks at whether its stream is still wanted (the grace's end comes from
+/// the hub's events, which do not wake the task).
+const CHECK_EVERY_MS: u64 = 500;
+
+/// A write to the origin (acknowledgements, pongs) that takes this long ends the pull.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts a pull at a stream's first viewer; starts its grace at its last viewer's leave.
+pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
+    match event {
+        HubEvent::Watched { key } => {
+            if let Some(up) = edge::on_watched(&shared.ctx, key) {
+                tokio::task::spawn_local(run(shared.clone(), up));
+            }
+        }
+        HubEvent::Unwatched { key } => edge::on_unwatched(&shared.ctx, key, shared.clock.now_ms()),
+        _ => {}
+    }
+}
+
+async fn run(shared: Shared, up: Rc<Upstream>) {
+    let _task = shared.ctx.tasks.enter();
+    let clock = shared.clock;
+    let mut failures = 0u32;
+    log::info!("edge {}: pulling from {}", up.key, up.origin_url());
+    while up.wanted(clock.now_ms()) {
+        up.state.set(EdgeState::Connecting);
+        let result = pull(&shared, &up).await;
+        if !up.wanted(clock.now_ms()) {
+            break;
+        }
+        let error = match result {
+            Ok(()) => "the origin closed the connection".to_owned(),
+            Err(e) => e,
+        };
+        if up.state.get() == EdgeState::Playing {
+            failures = 0;
+        }
+        failures += 1;
+        // The stream stays published here while the next origin is tried, so players stay
+        // attached (ffmpeg and others end at an unpublish); once every origin failed in a
+        // row, it is unpublished.
+        if failures as usize >= up.origins.len() {
+            up.unpublish(&shared.ctx, clock.now_ms());
+        }
+        let wait = edge::backoff_ms(failures);
+        let failed = up.origin_url();
+        up.next_origin();
+        log::warn!(
+            "edge {} from {failed}: {error}; trying {} in {} ms",
+            up.key,
+            up.origin_url(),
+            wait
+        );
+        *up.last_error.borrow_mut() = Some(error);
+        up.state.set(EdgeState::Backoff);
+        let until = clock.now_ms() + wait;
+        while clock.now_ms() < until && up.wanted(clock.now_ms()) {
+            let step = (until - clock.now_ms()).min(CHECK_EVERY_MS);
+            tokio::time::sleep(Duration::from_millis(step)).await;
+        }
+    }
+    up.unpublish(&shared.ctx, clock.now_ms());
+    up.state.set(EdgeState::Stopped);
+    shared.ctx.edges.remove(&up);
+    log::info!("edge {}: stopped (no viewer)", up.key);
+}
+
+/// One pull: connect, play, then the origin's media until an error or the end of the grace.
+async fn pull(shared: &Shared, up: &Upstream) -> Result<(), String> {
+    let clock = shared.clock;
+    let d = up.destination();
+    let connect = connect(&d.host, d.port);
+    let timeout = Duration::from_millis(edge::SETUP_TIMEOUT_MS);
+    let mut stream = match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("connect: {e}")),
+        Err(_) => return Err("connect: timeout".into()),
+    };
+    let _ = stream.set_nodelay(true);
+    let mut random = [0u8; PACKET_LEN];
+    shared.rng.fill(&mut random);
+    let mut session = ClientSession::new(up.client_config(&shared.ctx), clock.now_ms(), &random);
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        let out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
+        write(&mut stream, out).await?;
+        let now = clock.now_ms();
+        if !up.wanted(now) {
+            session.close();
+            let out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
+            let _ = write(&mut stream, out).await;
+            return Ok(());
+        }
+        let deadline = session
+            .poll_timeout()
+            .min(now + CHECK_EVERY_MS)
+            .min(up.deadline().unwrap_or(u64::MAX));
+        tokio::select! {
+            ready = stream.readable() => {
+                ready.map_err(|e| format!("read: {e}"))?;
+                match read_some(&stream, &mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => {
+                        up.recv_bytes.set(up.recv_bytes.get() + n as u64);
+                        session
+                            .handle_bytes(clock.now_ms(), &buf[..n])
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("read: {e}")),
+                }
+            }
+            _ = tokio::time::sleep_until(clock.instant(deadline)) => {
+                session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            let now = clock.now_ms();
+            match event {
+                ClientEvent::Started => {
+                    up.state.set(EdgeState::Playing);
+                    up.sessions.set(up.sessions.get() + 1);
+                    log::info!("edge {}: playing from {}", up.key, up.origin_url());
+                    if !up.publish(&shared.ctx, now) {
+                        return Err("a client publishes the stream here".into());
+                    }
+                }
+                ClientEvent::Media {
+                    kind,
+                    timestamp,
+                    payload,
+                } => {
+                    if !up.is_published() && !up.publish(&shared.ctx, now) {
+                        return Err("a client publishes the stream here".into());
+                    }
+                    up.on_media(kind, timestamp, payload, now);
+                }
+                ClientEvent::Status { code } => {
+                    log::info!("edge {}: origin says {code}", up.key);
+                    if code == "NetStream.Play.UnpublishNotify" {
+                        up.unpublish(&shared.ctx, now);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn write(stream: &mut TcpStream, mut out: Vec<Bytes>) -> Result<(), String> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(WRITE_TIMEOUT, write_all(stream, &mut out)).await {
+        Ok(r) => r.map_err(|e| format!("write: {e}")),
+        Err(_) => Err("write: timeout".into()),
+    }
+}

@@ -1,0 +1,399 @@
+//! Edge (SRS's `cluster.mode = remote`): a stream played on an edge vhost is pulled from one of
+//! its `cluster.origin` servers over RTMP (the RTMP client session in play mode, driven by
+//! `net::edge`) and published into the hub here, so every player of it on the edge (RTMP,
+//! HTTP-FLV, HTTP-TS, HLS) shares that one upstream connection.
+//!
+//! What a caller must know:
+//! - The hub's `Watched` event for a stream of an edge vhost that nobody publishes here makes an
+//!   [`Upstream`] ([`on_watched`]); the net layer runs it. `Unwatched` starts the grace
+//!   ([`GRACE_MS`]): a viewer back within it keeps the pull, else the pull ends (`FCUnpublish`
+//!   is not sent: a player sends `deleteStream`) and the stream is unpublished here.
+//! - Origins: the first pull of a stream starts at the next origin in turn (round-robin over
+//!   the edge's pulls); a failure moves to the next origin and waits [`backoff_ms`] (1 s
+//!   doubling to 30 s, back to 1 s after a pull that played). The stream stays published
+//!   here across a failover (players stay attached and get the new origin's sequence headers
+//!   and frames, as after a codec change); it is unpublished once every origin failed in a
+//!   row, or when the pull ends.
+//! - The origin's `NetStream.Play.UnpublishNotify` unpublishes here; its next media publishes
+//!   again.
+//! - A stream published on the edge by a client is forwarded to an origin
+//!   (`server::forward`): the first, then the next after each failure; a pulled stream is
+//!   never forwarded.
+//! - State per pulled stream in `/api/v1/streams` (`edge`, ours): state, origin, error,
+//!   bytes, sessions.
+//!
+//! Bounds: one upstream per stream, so at most `max_streams`; each reads with the publisher's
+//! chunk limits (`rtmp.max_message_bytes`, `rtmp.max_pending_bytes`), as a publisher's
+//! connection does, and holds a read buffer of [`READ_BUFFER`].
+//!
+//! Not supported: SRS's `token_traverse`, `cluster.protocol = "flv"`, origin cluster (RTMP 302
+//! redirects), `rtmps://` origins.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::ServerCtx;
+use crate::config::{Destination, Vhost};
+use crate::live::{ClientId, Source, StreamKey};
+use crate::session::rtmp::client::{ClientConfig, ClientRole};
+use crate::session::rtmp::MediaKind;
+
+/// How long a pull goes on after its last viewer left. Why: a player that reconnects (a page
+/// reload, an HLS player between two playlist requests) finds the stream still there.
+pub const GRACE_MS: u64 = 3_000;
+
+/// Connect to `NetStream.Play.Start` at most.
+pub const SETUP_TIMEOUT_MS: u64 = 10_000;
+
+/// First wait before a retry; it doubles per failure up to [`BACKOFF_MAX_MS`].
+pub const BACKOFF_MIN_MS: u64 = 1_000;
+/// Longest wait between two attempts.
+pub const BACKOFF_MAX_MS: u64 = 30_000;
+
+/// Bytes read from an origin at once. RAM: per pulled stream.
+pub const READ_BUFFER: usize = 16 * 1024;
+
+/// Client ids of the pulls (publishers in the hub), apart from connections (from 1 up),
+/// GB28181 media (from 2^31 up), ingests (from 2^31 − 1 down) and forward queues (2^32 −
+/// 2^28 up).
+const EDGE_CLIENT_BASE: ClientId = 0xE000_0000;
+
+/// The wait before attempt `failures + 1` (`failures` ≥ 1): 1 s, 2 s, 4 s ... 30 s.
+pub fn backoff_ms(failures: u32) -> u64 {
+    let shift = failures.saturating_sub(1).min(5);
+    (BACKOFF_MIN_MS << shift).min(BACKOFF_MAX_MS)
+}
+
+/// What a pull is doing. Transitions: `Connecting` → `Playing` (the origin said
+/// `NetStream.Play.Start`) → `Backoff` on any error (the next origin after the wait) →
+/// `Connecting`; any state → `Stopped` once nobody watched for [`GRACE_MS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeState {
+    Connecting,
+    Playing,
+    Backoff,
+    Stopped,
+}
+
+/// The pull of one stream from the origins.
+#[derive(Debug)]
+pub struct Upstream {
+    pub key: StreamKey,
+    pub origins: Vec<Destination>,
+    /// The origin in use (or next to try), an index into `origins`.
+    pub origin: Cell<usize>,
+    pub state: Cell<EdgeState>,
+    pub last_error: RefCell<Option<String>>,
+    pub recv_bytes: Cell<u64>,
+    /// Pulls that reached playing.
+    pub sessions: Cell<u64>,
+    watched: Cell<bool>,
+    unwatched_since: Cell<Option<u64>>,
+    client: ClientId,
+    source: RefCell<Option<Rc<RefCell<Source>>>>,
+    bad_frames: Cell<u64>,
+}
+
+impl Upstream {
+    /// Pull now? While watched, and for [`GRACE_MS`] after the last viewer left.
+    pub fn wanted(&self, now_ms: u64) -> bool {
+        self.watched.get()
+            || self
+                .unwatched_since
+                .get()
+                .is_some_and(|t| now_ms < t.saturating_add(GRACE_MS))
+    }
+
+    /// When [`Upstream::wanted`] turns false by itself, if it will.
+    pub fn deadline(&self) -> Option<u64> {
+        match (self.watched.get(), self.unwatched_since.get()) {
+            (false, Some(t)) => Some(t.saturating_add(GRACE_MS)),
+            _ => None,
+        }
+    }
+
+    /// The origin in use as `rtmp://host:port`.
+    pub fn origin_url(&self) -> String {
+        let d = &self.origins[self.origin.get() % self.origins.len()];
+        let host = if d.host.contains(':') {
+            format!("[{}]", d.host)
+        } else {
+            d.host.clone()
+        };
+        format!("rtmp://{host}:{}", d.port)
+    }
+
+    /// The origin in use.
+    pub fn destination(&self) -> &Destination {
+        &self.origins[self.origin.get() % self.origins.len()]
+    }
+
+    /// A failure: the next origin.
+    pub fn next_origin(&self) {
+        self.origin
+            .set((self.origin.get() + 1) % self.origins.len());
+    }
+
+    /// The client session's settings for one pull from the origin in use.
+    pub fn client_config(&self, ctx: &ServerCtx) -> ClientConfig {
+        let app = self.key.app.clone();
+        ClientConfig {
+            tc_url: format!("{}/{app}", self.origin_url()),
+            app,
+            stream: self.key.stream.clone(),
+            role: ClientRole::Play,
+            chunk_size: 4096,
+            limits: crate::server::rtmp::chunk_limits(&ctx.config()),
+            setup_timeout_ms: SETUP_TIMEOUT_MS,
+        }
+    }
+
+    /// The origin plays (or publishes again): publish the stream here. Refused (logged) when
+    /// a client published it here meanwhile.
+    pub fn publish(&self, ctx: &ServerCtx, now_ms: u64) -> bool {
+        if self.source.borrow().is_some() {
+            return true;
+        }
+        let config = ctx.config();
+        let vhost = config
+            .resolve_vhost(&self.key.vhost)
+            .unwrap_or(config.default_vhost())
+            .clone();
+        let settings = crate::server::source_settings(&vhost);
+        let published = ctx
+            .hub
+            .borrow_mut()
+            .publish(&self.key, self.client, settings, now_ms);
+        match published {
+            Ok(source) => {
+                crate::server::on_publish(ctx, &source, &vhost);
+                *self.source.borrow_mut() = Some(source);
+                true
+            }
+            Err(e) => {
+                log::warn!("edge {}: not published here: {e}", self.key);
+                false
+            }
+        }
+    }
+
+    /// Media from the origin, into the stream (dropped while not published here).
+    pub fn on_media(&self, kind: MediaKind, timestamp: u32, payload: Bytes, now_ms: u64) {
+        let source = self.source.borrow().clone();
+        let Some(source) = source else {
+            return;
+        };
+        match crate::server::rtmp::classify(kind, timestamp, payload) {
+            Ok(frame) => source.borrow_mut().on_frame(frame),
+            Err(crate::wire::flv::FlvError::NotMedia(_)) => {}
+            Err(e) => {
+                let n = self.bad_frames.get() + 1;
+                self.bad_frames.set(n);
+                if n.is_power_of_two() {
+                    log::warn!(
+                        "edge {}: dropped a {kind:?} message from the origin that does not \
+                         parse ({e}); {n} so far",
+                        self.key
+                    );
+                }
+                let _ = now_ms;
+            }
+        }
+    }
+
+    /// The pull ended or the origin's publisher left: unpublish here (players stay attached).
+    pub fn unpublish(&self, ctx: &ServerCtx, now_ms: u64) {
+        if self.source.borrow_mut().take().is_some() {
+            ctx.hub
+                .borrow_mut()
+                .unpublish(&self.key, self.client, now_ms);
+        }
+    }
+
+    pub fn is_published(&self) -> bool {
+        self.source.borrow().is_some()
+    }
+}
+
+/// Every pull of this process.
+#[derive(Debug, Default)]
+pub struct Edges {
+    pulls: RefCell<HashMap<StreamKey, Rc<Upstream>>>,
+    /// The round-robin's next origin (over every pull).
+    next_origin: Cell<usize>,
+    next_client: Cell<u32>,
+}
+
+impl Edges {
+    pub fn of(&self, key: &StreamKey) -> Option<Rc<Upstream>> {
+        self.pulls.borrow().get(key).cloned()
+    }
+
+    /// Whether `client` is one of the pulls (their streams are not forwarded).
+    pub fn is_pull(&self, client: ClientId) -> bool {
+        (EDGE_CLIENT_BASE..EDGE_CLIENT_BASE + 0x1000_0000).contains(&client)
+    }
+
+    /// The pull's task ended.
+    pub fn remove(&self, up: &Rc<Upstream>) {
+        let mut pulls = self.pulls.borrow_mut();
+        if pulls.get(&up.key).is_some_and(|u| Rc::ptr_eq(u, up)) {
+            pulls.remove(&up.key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pulls.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The vhost of `key`, if it is an edge.
+fn edge_vhost(ctx: &ServerCtx, key: &StreamKey) -> Option<Vhost> {
+    let config = ctx.config();
+    let vhost = config
+        .resolve_vhost(&key.vhost)
+        .unwrap_or(config.default_vhost());
+    vhost.cluster.is_edge().then(|| vhost.clone())
+}
+
+/// The stream got its first viewer: a new pull to start (the net layer runs it), or `None`
+/// (not an edge vhost, published here by a client, or already pulled: then it is watched
+/// again).
+pub fn on_watched(ctx: &ServerCtx, key: &StreamKey) -> Option<Rc<Upstream>> {
+    if let Some(up) = ctx.edges.of(key) {
+        up.watched.set(true);
+        up.unwatched_since.set(None);
+        return None;
+    }
+    let vhost = edge_vhost(ctx, key)?;
+    let source = ctx.hub.borrow().source(key);
+    if source.is_some_and(|s| s.borrow().publisher().is_some()) {
+        return None;
+    }
+    let origins = vhost.cluster.origin.0.clone();
+    let edges = &ctx.edges;
+    let first = edges.next_origin.get() % origins.len();
+    edges.next_origin.set(first + 1);
+    let n = edges.next_client.get();
+    edges.next_client.set((n + 1) % 0x1000_0000);
+    let up = Rc::new(Upstream {
+        key: key.clone(),
+        origins,
+        origin: Cell::new(first),
+        state: Cell::new(EdgeState::Connecting),
+        last_error: RefCell::new(None),
+        recv_bytes: Cell::new(0),
+        sessions: Cell::new(0),
+        watched: Cell::new(true),
+        unwatched_since: Cell::new(None),
+        client: EDGE_CLIENT_BASE + n,
+        source: RefCell::new(None),
+        bad_frames: Cell::new(0),
+    });
+    edges.pulls.borrow_mut().insert(key.clone(), up.clone());
+    Some(up)
+}
+
+/// The stream lost its last viewer: the grace starts.
+pub fn on_unwatched(ctx: &ServerCtx, key: &StreamKey, now_ms: u64) {
+    if let Some(up) = ctx.edges.of(key) {
+        up.watched.set(false);
+        up.unwatched_since.set(Some(now_ms));
+        log::info!("edge {key}: no viewer; the pull ends in {GRACE_MS} ms unless one comes");
+    }
+}
+
+/// A pull in `/api/v1/streams` (`edge`, ours).
+#[derive(Debug, Serialize)]
+pub struct EdgeObject {
+    pub state: EdgeState,
+    /// The origin in use (or next tried), `rtmp://host:port`.
+    pub origin: String,
+    /// Why the last pull ended, while it waits to retry (and after).
+    pub error: Option<String>,
+    pub recv_bytes: u64,
+    /// Pulls that reached playing.
+    pub sessions: u64,
+}
+
+pub fn object(ctx: &ServerCtx, key: &StreamKey) -> Option<EdgeObject> {
+    let up = ctx.edges.of(key)?;
+    let error = up.last_error.borrow().clone();
+    Some(EdgeObject {
+        state: up.state.get(),
+        origin: up.origin_url(),
+        error,
+        recv_bytes: up.recv_bytes.get(),
+        sessions: up.sessions.get(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::live::Hub;
+
+    fn ctx() -> ServerCtx {
+        let config = Config::from_toml_str(
+            "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\n\
+             origin = \"127.0.0.1:19350 127.0.0.1:19351\"\n",
+            "test",
+        )
+        .unwrap();
+        let hub = Hub::new(config.max_streams);
+        ServerCtx::new(config, hub)
+    }
+
+    fn key(stream: &str) -> StreamKey {
+        StreamKey {
+            vhost: crate::media::DEFAULT_VHOST.into(),
+            app: "live".into(),
+            stream: stream.into(),
+        }
+    }
+
+    #[test]
+    fn one_pull_per_stream_round_robin_and_a_grace() {
+        let ctx = ctx();
+        let a = on_watched(&ctx, &key("a")).expect("a pull");
+        assert!(on_watched(&ctx, &key("a")).is_none(), "one per stream");
+        let b = on_watched(&ctx, &key("b")).expect("a pull");
+        assert_ne!(a.origin.get(), b.origin.get(), "round-robin");
+        assert_eq!(a.client_config(&ctx).tc_url, "rtmp://127.0.0.1:19350/live");
+        a.next_origin();
+        assert_eq!(a.origin_url(), "rtmp://127.0.0.1:19351");
+        on_unwatched(&ctx, &key("a"), 10_000);
+        assert!(a.wanted(10_000 + GRACE_MS - 1));
+        assert!(!a.wanted(10_000 + GRACE_MS));
+        assert_eq!(a.deadline(), Some(10_000 + GRACE_MS));
+        assert!(
+            on_watched(&ctx, &key("a")).is_none(),
+            "back within the grace"
+        );
+        assert!(a.wanted(1_000_000));
+        ctx.edges.remove(&a);
+        assert!(ctx.edges.of(&key("a")).is_none());
+        assert!(ctx.edges.is_pull(a.client) && !ctx.edges.is_pull(1));
+    }
+
+    #[test]
+    fn a_pull_publishes_and_unpublishes_the_stream_here() {
+        let ctx = ctx();
+        let up = on_watched(&ctx, &key("c")).unwrap();
+        assert!(up.publish(&ctx, 0));
+        let source = ctx.hub.borrow().source(&key("c")).unwrap();
+        assert_eq!(source.borrow().publisher(), Some(up.client));
+        up.unpublish(&ctx, 1);
+        assert_eq!(source.borrow().publisher(), None);
+    }
+}

@@ -1,0 +1,593 @@
+//! The RTSP server's side of one player connection (RFC 2326), as a state machine: no socket,
+//! no clock, no hub. Bytes and the time go in; responses, events for the glue
+//! (`server::rtsp_server`) and the next deadline come out.
+//!
+//! ```text
+//! Init --DESCRIBE answered--> Described --SETUP (TCP)--> Ready --PLAY answered--> Playing
+//!   any state --TEARDOWN / timeout / bad bytes--> Closed
+//! ```
+//!
+//! What a caller must know:
+//!
+//! * [`ServerSession::handle_bytes`] buffers at most [`MAX_INPUT`] bytes and parses requests
+//!   one at a time. DESCRIBE and PLAY need the hub: they come out of
+//!   [`ServerSession::poll_event`] and the session parses nothing more until the glue
+//!   answers ([`ServerSession::describe_ok`], [`ServerSession::play_ok`] or
+//!   [`ServerSession::refuse`]); the other methods are answered here.
+//! * Media goes interleaved on the connection (`RTP/AVP/TCP`) when the player offers it, else
+//!   over UDP unicast to its `client_port` pair when UDP is on ([`ServerSession::with_udp`]):
+//!   that SETUP waits for the driver's ports ([`Event::SetupUdp`]). Multicast, or UDP with
+//!   UDP off, gets 461, upon which ffmpeg, GStreamer and VLC ask again for TCP.
+//! * Media packets are shared by every player (built once per frame by the glue with
+//!   sequence number 0 and SSRC 0); [`ServerSession::packet_header`] writes this player's
+//!   interleaved header and RTP header (its own sequence numbers and SSRC) in front of them.
+//! * The session ends (`is_closed`) after TEARDOWN's reply, at [`ServerSession::poll_timeout`]
+//!   without a request or RTCP from the player for the session timeout, or on bytes that are
+//!   not RTSP (an `Err` from `handle_bytes`, logged at debug by the caller).
+//! * Not supported: ANNOUNCE/RECORD (405), PAUSE (455: a live stream), multicast
+//!   (461), a `destination=` other than the player, RTSP 2.0, HTTP tunnelling.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::wire::rtp::FIXED_HEADER_LEN;
+use crate::wire::rtsp::header::{Lower, Pair, RtpInfo, Session, Transport};
+use crate::wire::rtsp::{self, Item, Message, Method, RtspError, INTERLEAVED_HEADER_LEN};
+
+/// Bytes buffered from the player at most: one request (head and body at their limits) or
+/// interleaved frame (an RTCP receiver report; its 64 KiB maximum) and one read.
+/// RAM: this much per RTSP player at worst (players send a few hundred bytes a minute).
+pub const MAX_INPUT: usize =
+    INTERLEAVED_HEADER_LEN + rtsp::MAX_INTERLEAVED_LEN + rtsp::MAX_HEAD_LEN;
+
+/// Tracks a description has at most (one video, one audio).
+pub const MAX_TRACKS: usize = 2;
+
+/// Session timeout announced in `Session: id;timeout=N` (seconds, RFC 2326 §12.37): a player
+/// that sends no request and no RTCP for this long is dropped.
+pub const SESSION_TIMEOUT_S: u32 = 60;
+
+/// Bytes of the header a player writes before each shared RTP packet's payload: the
+/// interleaved frame header and the RTP fixed header.
+pub const PACKET_HEADER_LEN: usize = INTERLEAVED_HEADER_LEN + FIXED_HEADER_LEN;
+
+/// The methods in `Public`.
+const PUBLIC: &str = "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
+
+/// What the glue must decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// DESCRIBE of `path` (`/app/stream`, without the query) with `query` (without `?`,
+    /// empty when none), at `url` (the request URL, the base of the tracks' URLs).
+    Describe {
+        url: String,
+        path: String,
+        query: String,
+    },
+    /// PLAY: answer with [`ServerSession::play_ok`], giving each track's next RTP timestamp.
+    Play,
+    /// The player said TEARDOWN (answered); the glue stops sending.
+    Teardown,
+    /// SETUP of `track` over UDP to the player's `client_ports` (RTP, RTCP): the driver binds
+    /// a pair of ports and answers with [`ServerSession::setup_udp_ok`] (or
+    /// [`ServerSession::refuse`]).
+    SetupUdp {
+        track: usize,
+        client_ports: (u16, u16),
+    },
+}
+
+/// Where one track's media goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// Interleaved on the RTSP connection: the whole header goes before the payload.
+    Interleaved,
+    /// Over UDP: the RTP header (`header[4..]`) and the payload make one datagram.
+    Udp,
+}
+
+/// One track of the description, as the glue gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackDesc {
+    /// `a=control:` of the track, relative (`trackID=0`).
+    pub control: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TrackSetup {
+    /// Interleaved channels (RTP, RTCP); unused over UDP.
+    channels: (u8, u8),
+    udp: bool,
+    ssrc: u32,
+    /// Next RTP sequence number.
+    sequence: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Init,
+    /// A DESCRIBE or PLAY waits for the glue.
+    Waiting,
+    Described,
+    Ready,
+    Playing,
+    Closed,
+}
+
+/// Why the connection ends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Rtsp(#[from] RtspError),
+    #[error("RTSP input over {limit} bytes")]
+    InputTooLarge { limit: usize },
+}
+
+#[derive(Debug)]
+pub struct ServerSession {
+    input: BytesMut,
+    outbox: VecDeque<Bytes>,
+    events: VecDeque<Event>,
+    state: State,
+    /// State to return to when the glue refuses what waits.
+    before_wait: State,
+    /// The request waiting for the glue.
+    pending: Option<Message>,
+    id: String,
+    /// SSRC of track 0; track N uses `ssrc_base + N`.
+    ssrc_base: u32,
+    /// The DESCRIBE's URL (base of the tracks' URLs), once described.
+    base_url: String,
+    tracks: Vec<TrackDesc>,
+    setups: [Option<TrackSetup>; MAX_TRACKS],
+    timeout_ms: u64,
+    deadline_ms: u64,
+    /// Whether SETUP may ask for UDP (the driver can bind ports).
+    udp_enabled: bool,
+    /// The UDP SETUP waiting for its ports.
+    udp_wait: Option<Event>,
+}
+
+impl ServerSession {
+    /// A session with this id (random, from the driver) and SSRC base.
+    pub fn new(now_ms: u64, id: u64, ssrc_base: u32) -> ServerSession {
+        let timeout_ms = u64::from(SESSION_TIMEOUT_S) * 1000;
+        ServerSession {
+            input: BytesMut::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            state: State::Init,
+            before_wait: State::Init,
+            pending: None,
+            id: format!("{id:016X}"),
+            ssrc_base,
+            base_url: String::new(),
+            tracks: Vec::new(),
+            setups: [None; MAX_TRACKS],
+            timeout_ms,
+            deadline_ms: now_ms.saturating_add(timeout_ms),
+            udp_enabled: false,
+            udp_wait: None,
+        }
+    }
+
+    /// Lets SETUP choose UDP unicast when the player offers it (the driver binds a port pair
+    /// per track on [`Event::SetupUdp`]).
+    pub fn with_udp(mut self, enabled: bool) -> ServerSession {
+        self.udp_enabled = enabled;
+        self
+    }
+
+    /// The session id (`Session:` header).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether responses wait in the outbox.
+    pub fn has_transmit(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.state == State::Playing
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.outbox.is_empty()
+    }
+
+    /// Whether a track goes over UDP.
+    pub fn uses_udp(&self) -> bool {
+        self.setups.iter().flatten().any(|s| s.udp)
+    }
+
+    /// Whether track `index` was set up (media for the others is not sent).
+    pub fn is_set_up(&self, index: usize) -> bool {
+        self.setups.get(index).is_some_and(Option::is_some)
+    }
+
+    /// Bytes from the player.
+    pub fn handle_bytes(&mut self, now_ms: u64, bytes: &[u8]) -> Result<(), SessionError> {
+        if self.input.len() + bytes.len() > MAX_INPUT {
+            self.state = State::Closed;
+            return Err(SessionError::InputTooLarge { limit: MAX_INPUT });
+        }
+        self.input.extend_from_slice(bytes);
+        self.process(now_ms)
+    }
+
+    /// A sign of life from the player outside the RTSP connection (none yet: reserved for
+    /// RTCP over UDP).
+    pub fn handle_keepalive(&mut self, now_ms: u64) {
+        self.deadline_ms = now_ms.saturating_add(self.timeout_ms);
+    }
+
+    /// At [`ServerSession::poll_timeout`]: closes a session the player stopped refreshing.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if now_ms >= self.deadline_ms && self.state != State::Waiting {
+            self.state = State::Closed;
+        }
+    }
+
+    /// When to call [`ServerSession::handle_timeout`]. While the glue decides, its own
+    /// deadline applies.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.state {
+            State::Closed | State::Waiting => None,
+            _ => Some(self.deadline_ms),
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Responses to send, in order.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.outbox.pop_front()
+    }
+
+    fn process(&mut self, now_ms: u64) -> Result<(), SessionError> {
+        while self.state != State::Waiting && self.state != State::Closed {
+            let Some(item) = rtsp::decode_buf(&mut self.input).inspect_err(|_| {
+                self.state = State::Closed;
+            })?
+            else {
+                break;
+            };
+            self.deadline_ms = now_ms.saturating_add(self.timeout_ms);
+            match item {
+                // RTCP receiver reports (and anything else) on interleaved channels count as
+                // signs of life only.
+                Item::Interleaved { .. } => {}
+                Item::Message(m) => self.handle_request(m),
+            }
+        }
+        if self.input.is_empty() {
+            self.input = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, response: Message) {
+        self.outbox.push_back(response.to_bytes());
+    }
+
+    fn error(&mut self, request: &Message, status: u16) {
+        let response = request.response_to(status);
+        self.reply(response);
+    }
+
+    fn handle_request(&mut self, m: Message) {
+        let Some(method) = m.method().cloned() else {
+            // A response from the player: nothing was asked.
+            return;
+        };
+        if let Some(session) = m.session() {
+            if session.id != self.id || self.state == State::Init {
+                return self.error(&m, 454);
+            }
+        }
+        match method {
+            Method::Options => {
+                let r = m.response_to(200).with_header("Public", PUBLIC);
+                self.reply(r);
+            }
+            Method::GetParameter | Method::SetParameter => {
+                let r = self.with_session(m.response_to(200));
+                self.reply(r);
+            }
+            Method::Describe => self.describe(m),
+            Method::Setup => self.setup(m),
+            Method::Play => {
+                if self.state != State::Ready {
+                    let status = if self.state == State::Playing {
+                        200
+                    } else {
+                        455
+                    };
+                    if status == 200 {
+                        let r = self.with_session(m.response_to(200));
+                        return self.reply(r);
+                    }
+                    return self.error(&m, status);
+                }
+                self.wait(m, Event::Play);
+            }
+            Method::Teardown => {
+                let r = m.response_to(200);
+                self.reply(r);
+                self.events.push_back(Event::Teardown);
+                self.state = State::Closed;
+            }
+            Method::Pause => self.error(&m, 455),
+            Method::Announce | Method::Record => {
+                let r = m.response_to(405).with_header("Allow", PUBLIC);
+                self.reply(r);
+            }
+            Method::Redirect | Method::Unknown(_) => self.error(&m, 501),
+        }
+    }
+
+    fn wait(&mut self, m: Message, event: Event) {
+        if let Event::SetupUdp { .. } = event {
+            self.udp_wait = Some(event.clone());
+        }
+        self.before_wait = self.state;
+        self.state = State::Waiting;
+        self.pending = Some(m);
+        self.events.push_back(event);
+    }
+
+    fn with_session(&self, mut r: Message) -> Message {
+        if self.state != State::Init && self.state != State::Described {
+            r.set_header(
+                "Session",
+                Session {
+                    id: self.id.clone(),
+                    timeout: Some(SESSION_TIMEOUT_S),
+                }
+                .encode(),
+            );
+        }
+        r
+    }
+
+    fn describe(&mut self, m: Message) {
+        if self.state != State::Init && self.state != State::Described {
+            return self.error(&m, 455);
+        }
+        let uri = m.request_uri().unwrap_or("");
+        let Some(url) = rtsp::url::Url::parse(uri) else {
+            return self.error(&m, 400);
+        };
+        let (path, query) = match url.path.split_once('?') {
+            Some((p, q)) => (p.to_owned(), q.to_owned()),
+            None => (url.path.clone(), String::new()),
+        };
+        let base = uri.split('?').next().unwrap_or(uri).trim_end_matches('/');
+        let event = Event::Describe {
+            url: base.to_owned(),
+            path,
+            query,
+        };
+        self.wait(m, event);
+    }
+
+    /// The glue's answer to DESCRIBE: the SDP text and its tracks (at most [`MAX_TRACKS`]).
+    pub fn describe_ok(&mut self, now_ms: u64, url: &str, sdp: String, tracks: Vec<TrackDesc>) {
+        let Some(m) = self.take_pending() else {
+            return;
+        };
+        self.base_url = url.to_owned();
+        self.tracks = tracks;
+        self.tracks.truncate(MAX_TRACKS);
+        self.state = State::Described;
+        let r = m
+            .response_to(200)
+            .with_header("Content-Base", format!("{url}/"))
+            .with_body("application/sdp", sdp);
+        self.reply(r);
+        self.resume(now_ms);
+    }
+
+    /// The glue refuses the waiting DESCRIBE or PLAY with `status` (404, 403, 503...).
+    pub fn refuse(&mut self, now_ms: u64, status: u16) {
+        let Some(m) = self.take_pending() else {
+            return;
+        };
+        self.state = self.before_wait;
+        let r = self.with_session(m.response_to(status));
+        self.reply(r);
+        self.resume(now_ms);
+    }
+
+    /// The glue's answer to PLAY: `rtptimes[i]` is the RTP timestamp of track i's first
+    /// packet (for `RTP-Info`).
+    pub fn play_ok(&mut self, now_ms: u64, rtptimes: &[u32]) {
+        let Some(m) = self.take_pending() else {
+            return;
+        };
+        self.state = State::Playing;
+        let mut info = Vec::new();
+        for (i, t) in self.tracks.iter().enumerate() {
+            if let Some(s) = self.setups[i] {
+                info.push(RtpInfo {
+                    url: format!("{}/{}", self.base_url, t.control),
+                    seq: Some(s.sequence),
+                    rtptime: Some(rtptimes.get(i).copied().unwrap_or(0)),
+                });
+            }
+        }
+        let r = self
+            .with_session(m.response_to(200))
+            .with_header("Range", "npt=0.000-")
+            .with_header("RTP-Info", RtpInfo::encode_list(&info));
+        self.reply(r);
+        self.resume(now_ms);
+    }
+
+    fn take_pending(&mut self) -> Option<Message> {
+        if self.state != State::Waiting {
+            return None;
+        }
+        self.pending.take()
+    }
+
+    fn resume(&mut self, now_ms: u64) {
+        // Requests that came while waiting; an error here closes the session.
+        let _ = self.process(now_ms);
+    }
+
+    /// Which track a SETUP's URL names: its last path segment is a track's control (or, with
+    /// one track and an aggregate URL, that track).
+    fn track_of(&self, uri: &str) -> Option<usize> {
+        let uri = uri.split('?').next().unwrap_or(uri).trim_end_matches('/');
+        let last = uri.rsplit('/').next().unwrap_or("");
+        if let Some(i) = self.tracks.iter().position(|t| t.control == last) {
+            return Some(i);
+        }
+        (self.tracks.len() == 1 && uri == self.base_url).then_some(0)
+    }
+
+    fn setup(&mut self, m: Message) {
+        if !matches!(self.state, State::Described | State::Ready) {
+            return self.error(&m, 455);
+        }
+        let Some(track) = self.track_of(m.request_uri().unwrap_or("")) else {
+            let status = if self.tracks.is_empty() { 455 } else { 404 };
+            return self.error(&m, status);
+        };
+        let specs = m.transports();
+        let udp = specs.iter().find_map(|t| {
+            let ports = t.client_port.filter(|_| t.lower == Lower::Udp)?;
+            (t.unicast != Some(false) && t.destination.is_none()).then_some((
+                ports.first,
+                ports.second.unwrap_or(ports.first.wrapping_add(1)),
+            ))
+        });
+        let Some(spec) = specs
+            .into_iter()
+            .find(|t| t.lower == Lower::Tcp && t.unicast != Some(false))
+        else {
+            if let Some(client_ports) = udp.filter(|_| self.udp_enabled) {
+                return self.wait(
+                    m,
+                    Event::SetupUdp {
+                        track,
+                        client_ports,
+                    },
+                );
+            }
+            return self.error(&m, 461);
+        };
+        let default = (2 * track as u8, 2 * track as u8 + 1);
+        let channels = match spec.interleaved {
+            Some(Pair {
+                first,
+                second: Some(second),
+            }) => (first, second),
+            Some(Pair {
+                first,
+                second: None,
+            }) => (first, first.wrapping_add(1)),
+            None => default,
+        };
+        let clash = self
+            .setups
+            .iter()
+            .enumerate()
+            .any(|(i, s)| i != track && s.is_some_and(|s| s.channels.0 == channels.0));
+        if clash {
+            return self.error(&m, 461);
+        }
+        let ssrc = self.ssrc_base.wrapping_add(track as u32);
+        let sequence = self.setups[track].map_or((ssrc >> 16) as u16, |s| s.sequence);
+        self.setups[track] = Some(TrackSetup {
+            channels,
+            udp: false,
+            ssrc,
+            sequence,
+        });
+        self.state = State::Ready;
+        let transport = Transport {
+            ssrc: Some(ssrc),
+            ..Transport::tcp(Pair::new(channels.0, channels.1))
+        };
+        let r = self
+            .with_session(m.response_to(200))
+            .with_header("Transport", transport.encode());
+        self.reply(r);
+    }
+
+    /// This player's header for a shared RTP `packet` of track `index` (built with sequence
+    /// number 0 and SSRC 0): the interleaved frame header, then the RTP fixed header with the
+    /// player's next sequence number and SSRC. `None` for a track not set up or a packet
+    /// shorter than an RTP header. The payload to send after it is `packet[12..]`.
+    pub fn packet_header(
+        &mut self,
+        index: usize,
+        packet: &[u8],
+    ) -> Option<(Destination, [u8; PACKET_HEADER_LEN])> {
+        let setup = self.setups.get_mut(index)?.as_mut()?;
+        if packet.len() < FIXED_HEADER_LEN || packet.len() > rtsp::MAX_INTERLEAVED_LEN {
+            return None;
+        }
+        let mut h = [0u8; PACKET_HEADER_LEN];
+        h[0] = rtsp::INTERLEAVED_MAGIC;
+        h[1] = setup.channels.0;
+        h[2..4].copy_from_slice(&(packet.len() as u16).to_be_bytes());
+        h[4..16].copy_from_slice(&packet[..FIXED_HEADER_LEN]);
+        h[6..8].copy_from_slice(&setup.sequence.to_be_bytes());
+        h[12..16].copy_from_slice(&setup.ssrc.to_be_bytes());
+        setup.sequence = setup.sequence.wrapping_add(1);
+        let to = match setup.udp {
+            true => Destination::Udp,
+            false => Destination::Interleaved,
+        };
+        Some((to, h))
+    }
+
+    /// The driver bound `server_ports` (RTP, RTCP) for the waiting UDP SETUP of `track`.
+    pub fn setup_udp_ok(&mut self, now_ms: u64, track: usize, server_ports: (u16, u16)) {
+        let Some(m) = self.take_pending() else {
+            return;
+        };
+        let Some(Event::SetupUdp { client_ports, .. }) = self.udp_wait.take() else {
+            return;
+        };
+        let ssrc = self.ssrc_base.wrapping_add(track as u32);
+        let sequence = self.setups[track].map_or((ssrc >> 16) as u16, |s| s.sequence);
+        self.setups[track] = Some(TrackSetup {
+            channels: (0, 0),
+            udp: true,
+            ssrc,
+            sequence,
+        });
+        self.state = State::Ready;
+        let transport = Transport {
+            ssrc: Some(ssrc),
+            server_port: Some(Pair::new(server_ports.0, server_ports.1)),
+            ..Transport::udp(Pair::new(client_ports.0, client_ports.1))
+        };
+        let r = self
+            .with_session(m.response_to(200))
+            .with_header("Transport", transport.encode());
+        self.reply(r);
+        self.resume(now_ms);
+    }
+
+    /// Track `index`'s interleaved RTCP channel and SSRC, for sender reports.
+    pub fn rtcp_target(&self, index: usize) -> Option<(Destination, u8, u32)> {
+        let s = self.setups.get(index)?.as_ref()?;
+        let to = match s.udp {
+            true => Destination::Udp,
+            false => Destination::Interleaved,
+        };
+        Some((to, s.channels.1, s.ssrc))
+    }
+}

@@ -1,0 +1,283 @@
+//! The server session on a simulated clock: what ffmpeg's and GStreamer's requests get.
+
+use super::*;
+
+const URL: &str = "rtsp://127.0.0.1:8554/live/cam";
+
+fn request(method: &str, uri: &str, cseq: u32, extra: &str) -> Vec<u8> {
+    format!("{method} {uri} RTSP/1.0\r\nCSeq: {cseq}\r\n{extra}\r\n").into_bytes()
+}
+
+fn responses(s: &mut ServerSession) -> Vec<Message> {
+    let mut out = Vec::new();
+    while let Some(b) = s.poll_transmit() {
+        let (item, used) = rtsp::decode(&b).unwrap().unwrap();
+        assert_eq!(used, b.len());
+        match item {
+            Item::Message(m) => out.push(m),
+            Item::Interleaved { .. } => panic!("media in the outbox"),
+        }
+    }
+    out
+}
+
+/// OPTIONS, DESCRIBE (answered), SETUP of both tracks over TCP: the session is ready.
+fn described_and_set_up(s: &mut ServerSession) {
+    s.handle_bytes(0, &request("OPTIONS", URL, 1, "")).unwrap();
+    let r = responses(s);
+    assert_eq!(r[0].status(), Some(200));
+    assert!(r[0].header("Public").unwrap().contains("DESCRIBE"));
+    s.handle_bytes(0, &request("DESCRIBE", &format!("{URL}?token=a"), 2, ""))
+        .unwrap();
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Describe {
+            url: URL.to_owned(),
+            path: "/live/cam".to_owned(),
+            query: "token=a".to_owned()
+        })
+    );
+    let tracks = vec![
+        TrackDesc {
+            control: "trackID=0".to_owned(),
+        },
+        TrackDesc {
+            control: "trackID=1".to_owned(),
+        },
+    ];
+    s.describe_ok(0, URL, "v=0\r\n".to_owned(), tracks);
+    let r = responses(s);
+    assert_eq!(r[0].status(), Some(200));
+    assert_eq!(r[0].header("Content-Base"), Some(&*format!("{URL}/")));
+    assert_eq!(r[0].body, "v=0\r\n");
+    for (i, ch) in [(0, "0-1"), (1, "2-3")] {
+        let t = format!("Transport: RTP/AVP/TCP;unicast;interleaved={ch}\r\n");
+        let session = if i == 1 {
+            format!("Session: {}\r\n", s.id())
+        } else {
+            String::new()
+        };
+        s.handle_bytes(
+            0,
+            &request(
+                "SETUP",
+                &format!("{URL}/trackID={i}"),
+                3 + i,
+                &(t + &session),
+            ),
+        )
+        .unwrap();
+        let r = responses(s);
+        assert_eq!(r[0].status(), Some(200), "{r:?}");
+        assert!(r[0].header("Session").unwrap().ends_with(";timeout=60"));
+        assert!(r[0]
+            .header("Transport")
+            .unwrap()
+            .contains(&format!("interleaved={ch}")));
+    }
+}
+
+#[test]
+fn a_player_describes_sets_up_and_plays() {
+    let mut s = ServerSession::new(0, 0xABCD, 0x1234_5678);
+    described_and_set_up(&mut s);
+    let session = format!("Session: {}\r\n", s.id());
+    s.handle_bytes(10, &request("PLAY", &format!("{URL}/"), 5, &session))
+        .unwrap();
+    assert_eq!(s.poll_event(), Some(Event::Play));
+    assert!(responses(&mut s).is_empty(), "PLAY waits for the glue");
+    s.play_ok(10, &[9000, 4410]);
+    let r = responses(&mut s);
+    assert_eq!(r[0].header("Range"), Some("npt=0.000-"));
+    let info = r[0].rtp_info();
+    assert_eq!(info.len(), 2);
+    assert_eq!(info[0].url, format!("{URL}/trackID=0"));
+    assert_eq!(info[1].rtptime, Some(4410));
+    assert!(s.is_playing());
+    // The player's header: its channel, its sequence numbers from RTP-Info, its SSRC.
+    let mut packet = vec![0x80, 0xE0, 0, 0, 0, 0, 0x23, 0x28, 0, 0, 0, 0];
+    packet.extend_from_slice(&[0x65, 1, 2]);
+    let (to, h) = s.packet_header(1, &packet).unwrap();
+    assert_eq!(to, Destination::Interleaved);
+    assert_eq!(&h[..4], &[b'$', 2, 0, 15]);
+    assert_eq!(u16::from_be_bytes([h[6], h[7]]), info[1].seq.unwrap());
+    assert_eq!(&h[12..16], &0x1234_5679u32.to_be_bytes());
+    assert_eq!(h[5], 0xE0, "marker and payload type kept");
+    let (_, h2) = s.packet_header(1, &packet).unwrap();
+    assert_eq!(
+        u16::from_be_bytes([h2[6], h2[7]]),
+        info[1].seq.unwrap().wrapping_add(1)
+    );
+    assert_eq!(s.packet_header(1, &packet[..11]), None);
+    // TEARDOWN ends it.
+    s.handle_bytes(20, &request("TEARDOWN", URL, 6, &session))
+        .unwrap();
+    assert_eq!(s.poll_event(), Some(Event::Teardown));
+    assert_eq!(responses(&mut s)[0].status(), Some(200));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn errors_follow_rfc_2326() {
+    let mut s = ServerSession::new(0, 1, 1);
+    // PLAY and SETUP before DESCRIBE: 455.
+    s.handle_bytes(0, &request("PLAY", URL, 1, "")).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(455));
+    s.handle_bytes(
+        0,
+        &request(
+            "SETUP",
+            URL,
+            2,
+            "Transport: RTP/AVP/TCP;interleaved=0-1\r\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(455));
+    // A refused DESCRIBE (unknown stream).
+    s.handle_bytes(0, &request("DESCRIBE", URL, 3, "")).unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Describe { .. })));
+    s.refuse(0, 404);
+    assert_eq!(responses(&mut s)[0].status(), Some(404));
+    s.handle_bytes(0, &request("DESCRIBE", URL, 4, "")).unwrap();
+    s.poll_event();
+    let one = vec![TrackDesc {
+        control: "trackID=0".to_owned(),
+    }];
+    s.describe_ok(0, URL, String::new(), one);
+    responses(&mut s);
+    // UDP only: 461 (the client retries over TCP).
+    let udp = "Transport: RTP/AVP;unicast;client_port=5000-5001\r\n";
+    s.handle_bytes(0, &request("SETUP", &format!("{URL}/trackID=0"), 5, udp))
+        .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(461));
+    // An unknown track: 404; the wrong session: 454.
+    let tcp = "Transport: RTP/AVP/TCP;interleaved=0-1\r\n";
+    s.handle_bytes(0, &request("SETUP", &format!("{URL}/trackID=7"), 6, tcp))
+        .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(404));
+    s.handle_bytes(
+        0,
+        &request(
+            "SETUP",
+            &format!("{URL}/trackID=0"),
+            7,
+            &format!("{tcp}Session: 99\r\n"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(454));
+    // Publishing is not supported; unknown methods are not implemented.
+    s.handle_bytes(0, &request("ANNOUNCE", URL, 8, "")).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(405));
+    s.handle_bytes(0, &request("FROB", URL, 9, "")).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(501));
+    // The single track through the aggregate URL.
+    s.handle_bytes(0, &request("SETUP", URL, 10, tcp)).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(200));
+}
+
+#[test]
+fn requests_cut_at_every_byte_and_pipelined() {
+    let mut all = request("OPTIONS", URL, 1, "");
+    all.extend(request("GET_PARAMETER", URL, 2, ""));
+    for cut in 0..all.len() {
+        let mut s = ServerSession::new(0, 1, 1);
+        s.handle_bytes(0, &all[..cut]).unwrap();
+        s.handle_bytes(0, &all[cut..]).unwrap();
+        let r = responses(&mut s);
+        assert_eq!(r.len(), 2, "cut at {cut}");
+        assert_eq!(r[1].cseq(), Some(2));
+    }
+}
+
+#[test]
+fn requests_during_a_decision_wait_for_it() {
+    let mut s = ServerSession::new(0, 1, 1);
+    let mut both = request("DESCRIBE", URL, 1, "");
+    both.extend(request("OPTIONS", URL, 2, ""));
+    s.handle_bytes(0, &both).unwrap();
+    assert!(responses(&mut s).is_empty());
+    s.refuse(0, 403);
+    let r = responses(&mut s);
+    assert_eq!(
+        r.iter().map(|m| m.cseq()).collect::<Vec<_>>(),
+        [Some(1), Some(2)]
+    );
+    assert_eq!(r[0].status(), Some(403));
+}
+
+#[test]
+fn silence_times_out_and_keepalives_extend() {
+    let mut s = ServerSession::new(0, 1, 1);
+    let timeout = u64::from(SESSION_TIMEOUT_S) * 1000;
+    assert_eq!(s.poll_timeout(), Some(timeout));
+    s.handle_bytes(30_000, &request("GET_PARAMETER", URL, 1, ""))
+        .unwrap();
+    assert_eq!(s.poll_timeout(), Some(30_000 + timeout));
+    // An RTCP receiver report on an interleaved channel counts too.
+    s.handle_bytes(40_000, &[b'$', 1, 0, 2, 0x81, 0xC9])
+        .unwrap();
+    responses(&mut s);
+    s.handle_timeout(40_000 + timeout - 1);
+    assert!(!s.is_closed());
+    s.handle_timeout(40_000 + timeout);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn garbage_and_floods_end_the_session() {
+    let mut s = ServerSession::new(0, 1, 1);
+    assert!(s.handle_bytes(0, b"GET / HTTP/1.1\r\n\r\n").is_err());
+    assert!(s.is_closed());
+    let mut s = ServerSession::new(0, 1, 1);
+    let mut flood = b"OPTIONS rtsp://x/ RTSP/1.0\r\nX: ".to_vec();
+    flood.resize(MAX_INPUT + 1, b'a');
+    assert!(s.handle_bytes(0, &flood).is_err());
+}
+
+#[test]
+fn udp_setup_waits_for_the_driver_ports() {
+    let mut s = ServerSession::new(0, 1, 7).with_udp(true);
+    s.handle_bytes(0, &request("DESCRIBE", URL, 1, "")).unwrap();
+    s.poll_event();
+    let one = vec![TrackDesc {
+        control: "trackID=0".to_owned(),
+    }];
+    s.describe_ok(0, URL, String::new(), one);
+    responses(&mut s);
+    let udp = "Transport: RTP/AVP;unicast;client_port=5000-5001\r\n";
+    s.handle_bytes(0, &request("SETUP", &format!("{URL}/trackID=0"), 2, udp))
+        .unwrap();
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::SetupUdp {
+            track: 0,
+            client_ports: (5000, 5001)
+        })
+    );
+    assert!(responses(&mut s).is_empty());
+    s.setup_udp_ok(0, 0, (6000, 6001));
+    let r = responses(&mut s);
+    let t = r[0].header("Transport").unwrap();
+    assert!(
+        t.contains("client_port=5000-5001") && t.contains("server_port=6000-6001"),
+        "{t}"
+    );
+    let packet = [0x80u8, 0x60, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x41];
+    assert_eq!(s.packet_header(0, &packet).unwrap().0, Destination::Udp);
+    // Multicast: 461.
+    let multicast = "Transport: RTP/AVP;multicast;port=5000-5001\r\n";
+    let session = format!("Session: {}\r\n", s.id());
+    s.handle_bytes(
+        0,
+        &request(
+            "SETUP",
+            &format!("{URL}/trackID=0"),
+            3,
+            &format!("{multicast}{session}"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(461));
+}

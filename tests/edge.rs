@@ -1,0 +1,445 @@
+//! Edge (SRS's `cluster.mode = "remote"`) against real peers: ffmpeg publishes to an origin (a
+//! second tinysrs, or nginx-rtmp), players read from the tinysrs edge over RTMP, HTTP-FLV,
+//! HTTP-TS and HLS; they share one upstream connection, which ends after the grace once they
+//! leave; a dead first origin makes the edge use the next, a killed one too while a player
+//! reads; a stream published on the edge reaches the origin. Real GOPs (2 s at 25 fps), read
+//! for longer than a GOP. Ephemeral ports on 127.0.0.1, but nginx-rtmp's 34285.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
+
+/// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`. Fixed ports
+/// here collided with other tests' client sockets (the kernel's ephemeral range).
+fn tinysrs(extra: &str) -> Server {
+    Server::start(&format!("http_api.listen = \"127.0.0.1:0\"\n{extra}"))
+}
+
+/// `host:port` of a server's RTMP.
+fn at(server: &Server) -> String {
+    server.addr.to_string()
+}
+
+/// A loopback port where nothing listens (bound, then closed).
+fn dead_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// An edge of `origins` (each `host:port`).
+fn edge(origins: &[String]) -> Server {
+    let list: Vec<String> = origins.iter().map(|o| format!("\"{o}\"")).collect();
+    tinysrs(&format!(
+        "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = [{}]\n",
+        list.join(", ")
+    ))
+}
+
+fn streams(server: &Server) -> Vec<serde_json::Value> {
+    let (_, json) = get_json(server.api_addr.expect("API"), "/api/v1/streams");
+    json["streams"].as_array().cloned().unwrap_or_default()
+}
+
+fn stream(server: &Server, name: &str) -> Option<serde_json::Value> {
+    streams(server).into_iter().find(|s| s["name"] == name)
+}
+
+/// Waits until `f` holds for stream `name` of `server` (bounded).
+fn wait_stream(
+    server: &Server,
+    name: &str,
+    timeout: Duration,
+    f: impl Fn(&serde_json::Value) -> bool,
+) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if stream(server, name).is_some_and(|s| f(&s)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn published(s: &serde_json::Value) -> bool {
+    s["publish"]["active"] == true
+}
+
+/// Video frames in `seconds` of `url`, read into an FLV and decoded by ffprobe.
+fn read_back(url: &str, seconds: u32, tag: &str) -> usize {
+    let dir = TempDir::new(tag);
+    let out = dir.path(&format!("{tag}.flv"));
+    let (ok, err) = ffmpeg_read(&dir, url, seconds, &out, Duration::from_secs(40));
+    assert!(ok, "ffmpeg read {url}: {err}");
+    let probe = ffprobe(&dir, out.to_str().unwrap(), Duration::from_secs(20));
+    assert!(
+        probe.codecs.contains(&"h264".to_owned()),
+        "{url}: {probe:?}"
+    );
+    probe.video_frames
+}
+
+/// A log line's time (`2026-12-06T23:43:44.489306864Z [INFO] ...`) as seconds of its day.
+fn seconds_of_day(line: &str) -> f64 {
+    let time = &line[line.find('T').unwrap() + 1..line.find('Z').unwrap()];
+    let f: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    f[0] * 3600.0 + f[1] * 60.0 + f[2]
+}
+
+fn stop(mut p: Proc) {
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+}
+
+/// Two players on the edge (RTMP and HTTP-FLV) share one pull: the origin sees one player
+/// beside the publisher. After they leave, the pull ends after the grace.
+#[test]
+fn players_share_one_pull_which_ends_after_the_grace() {
+    let origin = tinysrs("");
+    let e = edge(&[at(&origin)]);
+    let dir = TempDir::new("edge-publish");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/cam"), 40, 50, "1M");
+    assert!(
+        wait_stream(&origin, "cam", Duration::from_secs(15), published),
+        "{}",
+        origin.log()
+    );
+    let rtmp = std::thread::spawn({
+        let url = e.url("live/cam");
+        move || read_back(&url, 8, "edge-rtmp")
+    });
+    let flv = std::thread::spawn({
+        let url = e.http_url("live/cam.flv");
+        move || read_back(&url, 8, "edge-flv")
+    });
+    // While both read: one upstream player at the origin (its stream has the publisher and
+    // the edge), and the edge says it plays.
+    assert!(
+        wait_stream(&e, "cam", Duration::from_secs(10), |s| {
+            s["edge"]["state"] == "playing" && s["clients"] == 2
+        }),
+        "edge: {:?}\n{}",
+        stream(&e, "cam"),
+        e.log()
+    );
+    assert!(
+        wait_stream(&origin, "cam", Duration::from_secs(5), |s| s["clients"]
+            == 2),
+        "origin: {:?}",
+        stream(&origin, "cam")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let at_origin = stream(&origin, "cam").unwrap();
+    assert_eq!(
+        at_origin["clients"], 2,
+        "one pull for two players: {at_origin}"
+    );
+    let from_rtmp = rtmp.join().unwrap();
+    let from_flv = flv.join().unwrap();
+    // 8 s at 25 fps is 200 frames; the reads start at a keyframe.
+    assert!(
+        from_rtmp >= 150,
+        "RTMP from the edge: {from_rtmp} video frames"
+    );
+    assert!(
+        from_flv >= 150,
+        "HTTP-FLV from the edge: {from_flv} video frames"
+    );
+    let e_cam = stream(&e, "cam").unwrap();
+    assert_eq!(e_cam["edge"]["sessions"], 1, "{e_cam}");
+    assert!(
+        e_cam["edge"]["recv_bytes"].as_u64().unwrap() > 500_000,
+        "{e_cam}"
+    );
+    // Both left: the pull ends after the 3 s grace, and the origin loses its player.
+    assert!(
+        e.wait_log("stopped (no viewer)", Duration::from_secs(10)),
+        "{}",
+        e.log()
+    );
+    let log = e.log();
+    let at = |needle: &str| {
+        let line = log.lines().rev().find(|l| l.contains(needle)).unwrap();
+        seconds_of_day(line)
+    };
+    let grace = at("stopped (no viewer)") - at("no viewer; the pull ends");
+    assert!((2.9..4.5).contains(&grace), "grace {grace} s:\n{log}");
+    assert!(
+        wait_stream(&origin, "cam", Duration::from_secs(5), |s| s["clients"]
+            == 1),
+        "origin: {:?}",
+        stream(&origin, "cam")
+    );
+    stop(publish);
+}
+
+/// The first origin is down: the edge fails over to the second; later streams start at the
+/// next origin in turn.
+#[test]
+fn a_dead_origin_fails_over_to_the_next() {
+    let origin = tinysrs("");
+    let dead = dead_port();
+    let e = edge(&[dead.clone(), at(&origin)]);
+    let dir = TempDir::new("edge-failover");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/fo"), 40, 50, "1M");
+    assert!(wait_stream(
+        &origin,
+        "fo",
+        Duration::from_secs(15),
+        published
+    ));
+    let started = Instant::now();
+    let frames = read_back(&e.url("live/fo"), 8, "edge-fo");
+    assert!(frames >= 100, "{frames} video frames\n{}", e.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = e.log();
+    assert!(
+        log.contains(&format!("from rtmp://{dead}: connect")),
+        "the first origin was tried and failed:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("playing from rtmp://{}", at(&origin))),
+        "{log}"
+    );
+    stop(publish);
+}
+
+/// nginx with the RTMP module as a non-root process, RTMP on `port`, `application live`,
+/// logging at info (each play is a line). Killed by PID on drop.
+struct Nginx {
+    proc: Proc,
+    dir: TempDir,
+}
+
+impl Nginx {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("error.log")).unwrap_or_default()
+    }
+}
+
+fn nginx(port: u16) -> Nginx {
+    require("nginx");
+    let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+    assert!(
+        module.exists(),
+        "libnginx-mod-rtmp is not installed: run ci/install-deps"
+    );
+    let dir = TempDir::new("nginx");
+    let conf = dir.path("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module {};\ndaemon off;\nmaster_process off;\npid {};\n\
+             error_log {} info;\nevents {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; \
+             application live {{ live on; }} }} }}\n",
+            module.display(),
+            dir.path("nginx.pid").display(),
+            dir.path("error.log").display(),
+        ),
+    )
+    .unwrap();
+    let proc = Proc::spawn(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-e")
+            .arg(dir.path("error.log"))
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null()),
+        &dir.path("nginx.err"),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "nginx did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Nginx { proc, dir }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+    }
+}
+
+/// nginx-rtmp as the origin: three players on the edge (HTTP-FLV, HTTP-TS, RTMP), one play
+/// at nginx.
+#[test]
+fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
+    let ngx = nginx(34285);
+    let e = edge(&["127.0.0.1:34285".into()]);
+    let dir = TempDir::new("edge-nginx");
+    let publish = ffmpeg_publish(&dir, "rtmp://127.0.0.1:34285/live/ng", 40, 50, "1M");
+    std::thread::sleep(Duration::from_secs(2));
+    let readers: Vec<_> = (0..3)
+        .map(|i| {
+            let url = match i {
+                0 => e.http_url("live/ng.flv"),
+                1 => e.http_url("live/ng.ts"),
+                _ => e.url("live/ng"),
+            };
+            std::thread::spawn(move || read_back(&url, 8, &format!("edge-ng{i}")))
+        })
+        .collect();
+    for r in readers {
+        let frames = r.join().unwrap();
+        assert!(frames >= 150, "{frames} video frames\n{}", e.log());
+    }
+    let log = ngx.log();
+    let plays = log
+        .lines()
+        .filter(|l| l.contains("play: name='ng'"))
+        .count();
+    assert_eq!(plays, 1, "nginx's plays of ng:\n{log}");
+    stop(publish);
+}
+
+/// A stream published on the edge goes to an origin (the next one when the first is down),
+/// where a player reads it.
+#[test]
+fn a_publish_on_the_edge_reaches_the_origin() {
+    let origin = tinysrs("");
+    // Nothing listens on the first: the publish goes to the next origin.
+    let dead = dead_port();
+    let e = edge(&[dead.clone(), at(&origin)]);
+    let dir = TempDir::new("edge-up");
+    let publish = ffmpeg_publish(&dir, &e.url("live/up"), 30, 50, "1M");
+    assert!(
+        wait_stream(&origin, "up", Duration::from_secs(15), published),
+        "{}",
+        e.log()
+    );
+    let log = e.log();
+    assert!(
+        log.contains(&format!("to rtmp://{dead}/live/up: connect"))
+            && log.contains(&format!(
+                "retrying in 1 s to rtmp://{}/live/up",
+                at(&origin)
+            )),
+        "the first origin was tried, then the next:\n{log}"
+    );
+    let frames = read_back(&origin.url("live/up"), 6, "origin-up");
+    assert!(frames >= 100, "{frames} video frames");
+    // The published stream is not pulled back from the origin.
+    assert!(
+        stream(&e, "up").is_some_and(|s| s["edge"].is_null()),
+        "{:?}",
+        stream(&e, "up")
+    );
+    stop(publish);
+}
+
+/// An HLS viewer on the edge starts the pull too: the first playlist requests find nothing
+/// (404) until the first segment is cut from the pulled stream, then ffmpeg plays the HLS.
+#[test]
+fn an_hls_viewer_starts_the_pull() {
+    let origin = tinysrs("");
+    let e = tinysrs(&format!(
+        "[vhost.__defaultVhost__.hls]\nenabled = true\nhls_fragment = 2\n\
+         [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"{}\"\n",
+        at(&origin)
+    ));
+    let dir = TempDir::new("edge-hls");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/hl"), 40, 50, "1M");
+    assert!(wait_stream(
+        &origin,
+        "hl",
+        Duration::from_secs(15),
+        published
+    ));
+    let playlist = e.http_url("live/hl.m3u8");
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, _) = common::curl(&[&playlist]);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no playlist within 20 s (HTTP {status})\n{}",
+            e.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        e.log()
+            .contains("edge __defaultVhost__/live/hl: playing from"),
+        "{}",
+        e.log()
+    );
+    let frames = read_back(&playlist, 6, "edge-hls");
+    assert!(frames >= 100, "HLS from the edge: {frames} video frames");
+    stop(publish);
+}
+
+/// Two origins with the stream; the one in use is killed: the player on the edge stays
+/// connected and gets the stream again from the other within 5 s.
+#[test]
+fn players_resume_from_the_second_origin_when_the_first_dies() {
+    let mut o1 = tinysrs("");
+    let o2 = tinysrs("");
+    let (port1, port2) = (
+        format!(":{}", o1.addr.port()),
+        format!(":{}", o2.addr.port()),
+    );
+    let e = edge(&[at(&o1), at(&o2)]);
+    let dir = TempDir::new("edge-ha");
+    let p1 = ffmpeg_publish(&dir, &o1.url("live/ha"), 40, 50, "1M");
+    let p2 = ffmpeg_publish(&dir, &o2.url("live/ha"), 40, 50, "1M");
+    assert!(wait_stream(&o1, "ha", Duration::from_secs(15), published));
+    assert!(wait_stream(&o2, "ha", Duration::from_secs(15), published));
+    let reader = std::thread::spawn({
+        let url = e.url("live/ha");
+        move || read_back(&url, 16, "edge-ha")
+    });
+    let from = |port: String| {
+        move |s: &serde_json::Value| {
+            s["edge"]["state"] == "playing"
+                && s["edge"]["origin"]
+                    .as_str()
+                    .is_some_and(|o| o.ends_with(&port))
+                && published(s)
+        }
+    };
+    assert!(
+        wait_stream(&e, "ha", Duration::from_secs(10), from(port1.clone())),
+        "{:?}\n{}",
+        stream(&e, "ha"),
+        e.log()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    o1.signal("KILL");
+    let killed = Instant::now();
+    assert!(
+        wait_stream(&e, "ha", Duration::from_secs(5), from(port2.clone())),
+        "not resumed from the second origin within 5 s: {:?}\n{}",
+        stream(&e, "ha"),
+        e.log()
+    );
+    let resumed = killed.elapsed();
+    let _ = o1.stop(Duration::from_secs(1));
+    let frames = reader.join().unwrap();
+    // 16 s at 25 fps is 400 frames; the failover costs at most about 5 s of them.
+    assert!(
+        frames >= 200,
+        "{frames} video frames across the failover (resumed after {resumed:?})\n{}",
+        e.log()
+    );
+    eprintln!(
+        "edge failover: playing from the second origin {resumed:?} after the kill; the \
+         player read {frames} video frames in 16 s"
+    );
+    stop(p1);
+    stop(p2);
+}
