@@ -3,7 +3,9 @@
 //! HTTP-TS and HLS; they share one upstream connection, which ends after the grace once they
 //! leave; a dead first origin makes the edge use the next, a killed one too while a player
 //! reads; a stream published on the edge reaches the origin. Real GOPs (2 s at 25 fps), read
-//! for longer than a GOP. Ephemeral ports on 127.0.0.1, but nginx-rtmp's 34285.
+//! for longer than a GOP. With `token_traverse`, the origin's on_connect hook decides which
+//! RTMP clients the edge takes. Ephemeral ports on 127.0.0.1, but nginx-rtmp's 34285 and the
+//! hook server's 34600.
 
 mod common;
 
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::hookserver::Hooks;
 use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
 
 /// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`. Fixed ports
@@ -442,4 +445,60 @@ fn players_resume_from_the_second_origin_when_the_first_dies() {
     );
     stop(p1);
     stop(p2);
+}
+
+/// `token_traverse`: the edge makes each RTMP client's connect at the origin first, whose
+/// on_connect hook refuses `token=bad`: that player is refused by the edge (and never starts
+/// a pull); a `token=good` player plays. The publisher at the origin has no token (allowed).
+#[test]
+fn token_traverse_lets_the_origins_hook_decide() {
+    let hooks = Hooks::start(34600, 10);
+    let origin = tinysrs(&format!(
+        "[vhost.__defaultVhost__.http_hooks]\nenabled = true\non_connect = \"{}\"\n",
+        hooks.url("by_token")
+    ));
+    let e = tinysrs(&format!(
+        "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"{}\"\n\
+         token_traverse = true\n",
+        at(&origin)
+    ));
+    let dir = TempDir::new("edge-traverse");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/tt"), 40, 50, "1M");
+    assert!(
+        wait_stream(&origin, "tt", Duration::from_secs(15), published),
+        "{}",
+        origin.log()
+    );
+    // The token rides on the tcUrl (ffmpeg sends app "live?token=..."), as SRS wants it.
+    let bad = e.url("live?token=bad/tt");
+    let out = dir.path("bad.flv");
+    let (ok, err) = ffmpeg_read(&dir, &bad, 3, &out, Duration::from_secs(30));
+    assert!(!ok, "the edge let token=bad play: {err}\n{}", e.log());
+    assert!(
+        e.wait_log(
+            "connect refused by the origin (token traverse)",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        e.log()
+    );
+    assert!(
+        !e.log().contains("edge __defaultVhost__/live/tt: pulling"),
+        "a refused client started a pull:\n{}",
+        e.log()
+    );
+    let frames = read_back(&e.url("live?token=good/tt"), 6, "edge-tt");
+    assert!(frames >= 100, "{frames} video frames\n{}", e.log());
+    assert!(
+        e.log().contains("edge token traverse: 127.0.0.1:"),
+        "{}",
+        e.log()
+    );
+    // The origin's hook saw both clients' tokens in the tcUrl the edge passed on.
+    let asked = hooks.wait("on_connect", 3, Duration::from_secs(5));
+    let urls: Vec<&str> = asked.iter().filter_map(|b| b["tcUrl"].as_str()).collect();
+    for token in ["token=bad", "token=good"] {
+        assert!(urls.iter().any(|u| u.contains(token)), "{token}: {urls:?}");
+    }
+    stop(publish);
 }

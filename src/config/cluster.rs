@@ -2,7 +2,9 @@
 //! with `mode = "remote"` the vhost is an edge of the origins (`server::edge`, `net::edge`):
 //! a stream played here is pulled from an origin over RTMP while it has viewers, and a stream
 //! published here is forwarded to an origin. Needs the Cargo feature `edge` (in `full`).
-//! Not supported: SRS's `token_traverse`, `protocol = "flv"`, `origin_cluster`/`coworkers`.
+//! With `token_traverse`, an RTMP client's `connect` on the edge is first made at an origin,
+//! which accepts or refuses it (its own hooks decide).
+//! Not supported: `protocol = "flv"`, `origin_cluster`/`coworkers`.
 
 use super::forward::Destination;
 use super::schema::{words_or_list, FromToml, Invalid, Item, Keyword, Value};
@@ -76,6 +78,10 @@ section! {
         /// `cluster.origin` (SRS: `cluster.origin`): tried round-robin at each pull's start,
         /// the next one after a failure.
         origin: Origins = Origins::default() => origin: Origins;
+        /// `cluster.token_traverse` (SRS: `token_traverse`, default off): an RTMP client's
+        /// `connect` is made at an origin first (its tcUrl and app as the client sent them),
+        /// and the client is refused when the origin refuses it.
+        token_traverse: bool = false => token_traverse: bool;
     }
     nested {}
     extra {}

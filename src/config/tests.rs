@@ -195,6 +195,7 @@ backend = "http://127.0.0.1:8085/api/v1/forward"
 [vhost.__defaultVhost__.cluster]
 mode = "remote"
 origin = []
+token_traverse = true
 [http_server]
 enabled = false
 listen = 8081
@@ -342,6 +343,7 @@ password = "secret"
             cluster: crate::config::Cluster {
                 mode: crate::config::ClusterMode::Remote,
                 origin: crate::config::Origins::default(),
+                token_traverse: true,
             },
         }
     );

@@ -2,6 +2,8 @@
 //! use, plays the stream with the RTMP client session, hands the origin's media to the stream
 //! here, and on any error moves to the next origin after the backoff; it ends once nobody
 //! watched the stream for the grace, with `deleteStream` before it closes.
+//!
+//! [`traverse`] makes a token traverse for an RTMP connection's driver (`net::rtmp`).
 
 use std::io;
 use std::rc::Rc;
@@ -12,9 +14,9 @@ use tokio::net::TcpStream;
 
 use super::forward::connect;
 use super::sock::read_some;
-use super::{write_all, Shared};
+use super::{write_all, Clock, Rng, Shared};
 use crate::live::HubEvent;
-use crate::server::edge::{self, EdgeState, Upstream, READ_BUFFER};
+use crate::server::edge::{self, EdgeState, TraverseCall, Upstream, READ_BUFFER};
 use crate::session::rtmp::client::{ClientEvent, ClientSession};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
@@ -162,6 +164,73 @@ async fn pull(shared: &Shared, up: &Upstream) -> Result<(), String> {
                         up.unpublish(&shared.ctx, now);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Bytes read at once from an origin answering a token traverse: a few commands. RAM: per
+/// traverse in progress (one per connecting client at most).
+const TRAVERSE_READ_BUFFER: usize = 4096;
+
+/// A token traverse (SRS: `check_edge_token_traverse_auth`): the client's `connect` at the
+/// first origin that takes a TCP connection (each tried for
+/// [`edge::TRAVERSE_CONNECT_TIMEOUT_MS`], in order); `Ok` with that origin when it accepts,
+/// else why not.
+pub async fn traverse(call: TraverseCall, clock: Clock) -> Result<String, String> {
+    let timeout = Duration::from_millis(edge::TRAVERSE_CONNECT_TIMEOUT_MS);
+    for d in &call.origins {
+        let origin = format!("{}:{}", d.host, d.port);
+        let stream = match tokio::time::timeout(timeout, connect(&d.host, d.port)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                log::warn!("[{}] token traverse: {origin}: connect: {e}", call.cid);
+                continue;
+            }
+            Err(_) => {
+                log::warn!("[{}] token traverse: {origin}: connect: timeout", call.cid);
+                continue;
+            }
+        };
+        return connect_at(stream, &call, clock)
+            .await
+            .map(|()| origin.clone())
+            .map_err(|e| format!("{origin}: {e}"));
+    }
+    Err(format!("no origin of {} answered", call.origins.len()))
+}
+
+/// Handshake and `connect` on `stream` until the origin's `_result` (or its refusal).
+async fn connect_at(
+    mut stream: TcpStream,
+    call: &TraverseCall,
+    clock: Clock,
+) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let mut random = [0u8; PACKET_LEN];
+    Rng::from_time().fill(&mut random);
+    let mut session = ClientSession::new(call.client_config(), clock.now_ms(), &random);
+    let mut buf = vec![0u8; TRAVERSE_READ_BUFFER];
+    loop {
+        let out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
+        write(&mut stream, out).await?;
+        if session.poll_event() == Some(ClientEvent::Started) {
+            return Ok(());
+        }
+        tokio::select! {
+            ready = stream.readable() => {
+                ready.map_err(|e| format!("read: {e}"))?;
+                match read_some(&stream, &mut buf) {
+                    Ok(0) => return Err("the origin closed the connection".into()),
+                    Ok(n) => session
+                        .handle_bytes(clock.now_ms(), &buf[..n])
+                        .map_err(|e| e.to_string())?,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("read: {e}")),
+                }
+            }
+            _ = tokio::time::sleep_until(clock.instant(session.poll_timeout())) => {
+                session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
             }
         }
     }

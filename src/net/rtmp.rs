@@ -159,6 +159,14 @@ async fn drive(
             conn.handle_decision(clock.now_ms(), answer)?;
             continue;
         }
+        // An edge's token traverse: the connect waits for an origin's answer, nothing is read
+        // meanwhile (boxed, as the hooks' decision).
+        #[cfg(feature = "edge")]
+        if let Some(call) = conn.take_traverse() {
+            let answer = Box::pin(super::edge::traverse(call, clock)).await;
+            conn.handle_traverse(clock.now_ms(), answer)?;
+            continue;
+        }
         let (min_latency, mw_latency) = match conn.vhost() {
             Some(v) => {
                 if !nodelay_set {
@@ -244,6 +252,10 @@ async fn drive(
                 // A decision for the hooks: the outer loop waits for it.
                 #[cfg(feature = "hooks")]
                 if conn.has_decision() {
+                    break false;
+                }
+                #[cfg(feature = "edge")]
+                if conn.has_traverse() {
                     break false;
                 }
                 let next = deadline(conn, last_read);

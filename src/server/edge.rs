@@ -26,8 +26,14 @@
 //! chunk limits (`rtmp.max_message_bytes`, `rtmp.max_pending_bytes`), as a publisher's
 //! connection does, and holds a read buffer of [`READ_BUFFER`].
 //!
-//! Not supported: SRS's `token_traverse`, `cluster.protocol = "flv"`, origin cluster (RTMP 302
-//! redirects), `rtmps://` origins.
+//! - `token_traverse` (SRS): an RTMP client's `connect` on the edge is first made at an origin
+//!   ([`TraverseCall`], made by the net layer): the client is accepted when the origin accepts
+//!   it, refused when the origin refuses it or no origin answers. As SRS, the origins are tried
+//!   in order and the first that takes the TCP connection decides; only the connect is checked
+//!   (a token must ride on the tcUrl or app, not on the stream name).
+//!
+//! Not supported: `cluster.protocol = "flv"`, origin cluster (RTMP 302 redirects), `rtmps://`
+//! origins.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -40,7 +46,7 @@ use super::ServerCtx;
 use crate::config::{Destination, Vhost};
 use crate::live::{ClientId, Source, StreamKey};
 use crate::session::rtmp::client::{ClientConfig, ClientRole};
-use crate::session::rtmp::MediaKind;
+use crate::session::rtmp::{MediaKind, Request, COMMAND_CHUNK_LIMITS};
 
 /// How long a pull goes on after its last viewer left. Why: a player that reconnects (a page
 /// reload, an HLS player between two playlist requests) finds the stream still there.
@@ -48,6 +54,10 @@ pub const GRACE_MS: u64 = 3_000;
 
 /// Connect to `NetStream.Play.Start` at most.
 pub const SETUP_TIMEOUT_MS: u64 = 10_000;
+
+/// A token traverse's TCP connect to one origin at most (SRS's
+/// `SRS_EDGE_TOKEN_TRAVERSE_TIMEOUT`); the next origin is tried after it.
+pub const TRAVERSE_CONNECT_TIMEOUT_MS: u64 = 3_000;
 
 /// First wait before a retry; it doubles per failure up to [`BACKOFF_MAX_MS`].
 pub const BACKOFF_MIN_MS: u64 = 1_000;
@@ -220,6 +230,49 @@ impl Upstream {
     }
 }
 
+/// A token traverse to make (SRS: `check_edge_token_traverse_auth`): the client's `connect`,
+/// made again at the first origin that takes a TCP connection.
+#[derive(Debug, Clone)]
+pub struct TraverseCall {
+    pub origins: Vec<Destination>,
+    /// The client's `connect` app, with the query it carried when its tcUrl has none.
+    pub app: String,
+    /// The client's tcUrl, as it sent it.
+    pub tc_url: String,
+    /// The client connection's id, for the log.
+    pub cid: String,
+}
+
+impl TraverseCall {
+    pub fn new(request: &Request, origins: &[Destination], cid: &str) -> TraverseCall {
+        let app = if request.params.is_empty() || request.tc_url.contains('?') {
+            request.app.clone()
+        } else {
+            format!("{}?{}", request.app, request.params)
+        };
+        TraverseCall {
+            origins: origins.to_vec(),
+            app,
+            tc_url: request.tc_url.clone(),
+            cid: cid.to_owned(),
+        }
+    }
+
+    /// The client session's settings: `connect` only. The origin's answer is a few commands,
+    /// so the command limits bound what it may send.
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            app: self.app.clone(),
+            tc_url: self.tc_url.clone(),
+            stream: String::new(),
+            role: ClientRole::Connect,
+            chunk_size: 4096,
+            limits: COMMAND_CHUNK_LIMITS,
+            setup_timeout_ms: SETUP_TIMEOUT_MS,
+        }
+    }
+}
+
 /// Every pull of this process.
 #[derive(Debug, Default)]
 pub struct Edges {
@@ -384,6 +437,24 @@ mod tests {
         ctx.edges.remove(&a);
         assert!(ctx.edges.of(&key("a")).is_none());
         assert!(ctx.edges.is_pull(a.client) && !ctx.edges.is_pull(1));
+    }
+
+    #[test]
+    fn a_traverse_repeats_the_clients_connect() {
+        let origins = vec![Destination::parse("127.0.0.1:19350").unwrap()];
+        let r = Request::from_connect(Some("live?token=a"), Some("rtmp://e:1935/live")).unwrap();
+        let call = TraverseCall::new(&r, &origins, "c1");
+        assert_eq!(
+            (call.app.as_str(), call.tc_url.as_str()),
+            ("live?token=a", "rtmp://e:1935/live")
+        );
+        let r = Request::from_connect(Some("live"), Some("rtmp://e/live?token=b")).unwrap();
+        let call = TraverseCall::new(&r, &origins, "c1");
+        assert_eq!(
+            (call.app.as_str(), call.tc_url.as_str()),
+            ("live", "rtmp://e/live?token=b")
+        );
+        assert_eq!(call.client_config().role, ClientRole::Connect);
     }
 
     #[test]

@@ -33,6 +33,9 @@ use super::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 #[cfg(feature = "hooks")]
 mod hooks;
 pub mod kickoff;
+/// An edge's token traverse.
+#[cfg(feature = "edge")]
+mod traverse;
 
 /// The chunk limits of a publisher (after `publish`): `rtmp.max_message_bytes` and
 /// `rtmp.max_pending_bytes`, the latter raised to the former (a message of the longest length
@@ -95,6 +98,9 @@ pub struct RtmpConn {
     /// The HTTP callbacks' view of this connection (boxed: most connections have none).
     #[cfg(feature = "hooks")]
     hooks: Option<Box<HookState>>,
+    /// A connect that waits for an origin's answer (an edge's `token_traverse`).
+    #[cfg(feature = "edge")]
+    traverse: Option<Box<traverse::Traverse>>,
 }
 
 impl RtmpConn {
@@ -122,6 +128,8 @@ impl RtmpConn {
             bad_frames: 0,
             #[cfg(feature = "hooks")]
             hooks: None,
+            #[cfg(feature = "edge")]
+            traverse: None,
         }
     }
 
@@ -235,6 +243,16 @@ impl RtmpConn {
             self.session.reject_connect("denied by referer");
             return;
         }
+        #[cfg(feature = "edge")]
+        if self.ask_origin(&request, &vhost) {
+            return;
+        }
+        self.connect_checked(request, vhost);
+    }
+
+    /// A connect the vhost's own rules and the origin (token traverse) allowed: the hooks,
+    /// then accepted.
+    fn connect_checked(&mut self, request: Request, vhost: Vhost) {
         #[cfg(feature = "hooks")]
         self.hooks_connected(&request, &vhost);
         #[cfg(feature = "hooks")]

@@ -14,6 +14,8 @@ or the raw text), "received" (Unix seconds)}. Answers, by path:
     GET (any)    200 with a 4096-byte body, logged with "body": null (on_hls_notify)
     /by_stream   by the body's "stream": "slow*" as /slow, "deny*" as /deny, "error*" as
                  /error, anything else as /allow
+    /by_token    "deny" when the body's tcUrl or param has token=bad, else /allow (an edge's
+                 token traverse: the origin's on_connect decides)
     /forward/P1/P2...  on_forward's answer (SRS 5.0 dynamic forward): {"code": 0, "data":
                  {"urls": ["rtmp://127.0.0.1:P1/APP/STREAM?from=backend", ...]}} with the
                  body's app and stream
@@ -53,6 +55,9 @@ class Hook(BaseHTTPRequestHandler):
         if how == "by_stream":
             stream = body.get("stream", "") if isinstance(body, dict) else ""
             how = next((k for k in ("slow", "deny", "error") if stream.startswith(k)), "allow")
+        if how == "by_token":
+            fields = [body.get(k) or "" for k in ("tcUrl", "param")] if isinstance(body, dict) else []
+            how = "deny" if any("token=bad" in f for f in fields) else "allow"
         if how.startswith("forward/"):
             app = body.get("app", "") if isinstance(body, dict) else ""
             stream = body.get("stream", "") if isinstance(body, dict) else ""

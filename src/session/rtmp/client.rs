@@ -11,7 +11,8 @@
 //! `Handshake` (C0C1 → S0S1S2; then C2 + `connect`) --`_result`--> `Connecting` → sends Set
 //! Chunk Size, and for a publisher `releaseStream` and `FCPublish` (as ffmpeg and OBS do),
 //! then `createStream` --`_result`--> `Starting` (`publish name live` or `play name`)
-//! --`onStatus` `NetStream.Publish.Start` / `NetStream.Play.Start`--> `Started`. An `_error`
+//! --`onStatus` `NetStream.Publish.Start` / `NetStream.Play.Start`--> `Started`; with
+//! [`ClientRole::Connect`], `Connecting` --`_result`--> `Started` (nothing more is sent). An `_error`
 //! or an `onStatus` of level `error` is [`ClientError::Refused`]; no answer within
 //! [`ClientConfig::setup_timeout_ms`] of the start is [`ClientError::Timeout`]. Any state
 //! --[`ClientSession::close`] (`FCUnpublish` for a publisher, `deleteStream`)--> `Closed`.
@@ -63,6 +64,9 @@ pub enum ClientRole {
     Publish,
     /// `play name`: the server sends media ([`ClientEvent::Media`]).
     Play,
+    /// `connect` only: [`ClientEvent::Started`] at its `_result` (an edge's token traverse,
+    /// which asks the origin whether it accepts a client's connect).
+    Connect,
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +385,11 @@ impl ClientSession {
         let txn = values.get(1).and_then(Value::as_f64).unwrap_or(-1.0);
         match name {
             "_result" if self.state == State::Connecting && txn == self.connect_txn => {
+                if self.config.role == ClientRole::Connect {
+                    self.state = State::Started;
+                    self.events.push_back(ClientEvent::Started);
+                    return Ok(());
+                }
                 self.control(ControlMessage::SetChunkSize(self.config.chunk_size));
                 if self.config.role == ClientRole::Publish {
                     let stream = Value::String(self.config.stream.clone());
@@ -412,6 +421,7 @@ impl ClientSession {
                         let args = [Value::Null, stream, Value::Number(-1000.0)];
                         self.stream_command("play", &args);
                     }
+                    ClientRole::Connect => {}
                 }
                 self.state = State::Starting;
             }
@@ -432,6 +442,7 @@ impl ClientSession {
                 let start = match self.config.role {
                     ClientRole::Publish => "NetStream.Publish.Start",
                     ClientRole::Play => "NetStream.Play.Start",
+                    ClientRole::Connect => "NetConnection.Connect.Success",
                 };
                 if self.state == State::Starting && code == start {
                     self.state = State::Started;

@@ -168,6 +168,38 @@ fn a_refused_connect_is_an_error() {
     assert!(matches!(err, ClientError::Refused(_)), "{err}");
 }
 
+/// A token traverse: `connect` with the client's tcUrl and app (its query too), `Started` at
+/// the `_result`, and nothing more is sent (no `createStream`).
+#[test]
+fn a_connect_only_client_stops_at_the_connect_result() {
+    for step in [1, 5, usize::MAX] {
+        let mut c = client(ClientRole::Connect, "");
+        c.config.app = "live?token=abc".into();
+        c.config.tc_url = "rtmp://edge.example:1935/live?token=abc".into();
+        let mut s = ServerSession::new(SERVER, 0, [3u8; PACKET_LEN], 0);
+        let events = pump(&mut c, &mut s, step, &mut accept_all).unwrap();
+        assert!(c.is_started(), "step {step}");
+        assert_eq!(c.poll_event(), Some(ClientEvent::Started));
+        assert_eq!(events.len(), 1, "only the connect: {events:?}");
+        let Event::Connect { request, .. } = &events[0] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(request.app, "live");
+        assert_eq!(request.tc_url, "rtmp://edge.example:1935/live?token=abc");
+        assert!(request.params.contains("token=abc"), "{}", request.params);
+        assert_eq!(c.poll_timeout(), u64::MAX, "no deadline once answered");
+    }
+    let mut c = client(ClientRole::Connect, "");
+    let mut s = ServerSession::new(SERVER, 0, [3u8; PACKET_LEN], 0);
+    let mut refuse = |s: &mut ServerSession, e: &Event| {
+        if let Event::Connect { .. } = e {
+            s.reject_connect("refused by the on_connect hook: code 1");
+        }
+    };
+    let err = pump(&mut c, &mut s, usize::MAX, &mut refuse).unwrap_err();
+    assert!(matches!(err, ClientError::Refused(_)), "{err}");
+}
+
 #[test]
 fn plays_from_our_server() {
     let mut c = client(ClientRole::Play, "cam1");
