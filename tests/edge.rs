@@ -502,3 +502,70 @@ fn token_traverse_lets_the_origins_hook_decide() {
     }
     stop(publish);
 }
+
+/// `cluster.protocol = "flv"`: the edge pulls `GET /live/fl.flv` from the origin's HTTP server
+/// (a tinysrs origin: nginx-rtmp has no HTTP-FLV); an RTMP and an HTTP-FLV player on the edge
+/// read the stream, and the origin sees one player (the pull) beside the publisher.
+#[test]
+fn an_flv_pull_feeds_rtmp_and_flv_players() {
+    let origin = tinysrs("");
+    let http = origin
+        .http_addr
+        .expect("the origin's HTTP server")
+        .to_string();
+    let e = tinysrs(&format!(
+        "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"{http}\"\n\
+         protocol = \"flv\"\n"
+    ));
+    let dir = TempDir::new("edge-flvpull");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/fl"), 40, 50, "1M");
+    assert!(
+        wait_stream(&origin, "fl", Duration::from_secs(15), published),
+        "{}",
+        origin.log()
+    );
+    let rtmp = std::thread::spawn({
+        let url = e.url("live/fl");
+        move || read_back(&url, 8, "edge-fl-rtmp")
+    });
+    let flv = std::thread::spawn({
+        let url = e.http_url("live/fl.flv");
+        move || read_back(&url, 8, "edge-fl-flv")
+    });
+    let from_http = format!("http://{http}");
+    assert!(
+        wait_stream(&e, "fl", Duration::from_secs(10), |s| {
+            s["edge"]["state"] == "playing" && s["edge"]["origin"] == from_http.as_str()
+        }),
+        "edge: {:?}\n{}",
+        stream(&e, "fl"),
+        e.log()
+    );
+    assert!(
+        wait_stream(&origin, "fl", Duration::from_secs(5), |s| s["clients"] == 2),
+        "origin: {:?}",
+        stream(&origin, "fl")
+    );
+    let from_rtmp = rtmp.join().unwrap();
+    let from_flv = flv.join().unwrap();
+    assert!(
+        from_rtmp >= 150,
+        "RTMP: {from_rtmp} video frames\n{}",
+        e.log()
+    );
+    assert!(
+        from_flv >= 150,
+        "HTTP-FLV: {from_flv} video frames\n{}",
+        e.log()
+    );
+    let e_fl = stream(&e, "fl").unwrap();
+    assert_eq!(e_fl["edge"]["sessions"], 1, "{e_fl}");
+    assert!(
+        e.log().contains(&format!(
+            "edge __defaultVhost__/live/fl: playing from {from_http}"
+        )),
+        "{}",
+        e.log()
+    );
+    stop(publish);
+}

@@ -4,7 +4,8 @@
 //! published here is forwarded to an origin. Needs the Cargo feature `edge` (in `full`).
 //! With `token_traverse`, an RTMP client's `connect` on the edge is first made at an origin,
 //! which accepts or refuses it (its own hooks decide).
-//! Not supported: `protocol = "flv"`, `origin_cluster`/`coworkers`.
+//! With `protocol = "flv"` the pull is an HTTP-FLV `GET` instead of an RTMP play.
+//! Not supported: `protocol = "flvs"`, `origin_cluster`/`coworkers`.
 
 use super::forward::Destination;
 use super::schema::{words_or_list, FromToml, Invalid, Item, Keyword, Value};
@@ -21,6 +22,17 @@ keywords! {
         Local = "local",
         /// An edge: streams come from `cluster.origin`.
         Remote = "remote",
+    }
+}
+
+keywords! {
+    /// `cluster.protocol` (SRS: `cluster.protocol`): how an edge pulls from its origins.
+    pub enum ClusterProtocol {
+        /// RTMP play (`rtmp://origin/app/stream`); an origin without a port is at 1935.
+        Rtmp = "rtmp",
+        /// HTTP-FLV (`GET http://origin/app/stream.flv`); an origin without a port is at 8080,
+        /// as in SRS.
+        Flv = "flv",
     }
 }
 
@@ -82,6 +94,8 @@ section! {
         /// `connect` is made at an origin first (its tcUrl and app as the client sent them),
         /// and the client is refused when the origin refuses it.
         token_traverse: bool = false => token_traverse: bool;
+        /// `cluster.protocol` (SRS: `protocol`, default rtmp): how a pull reads the origin.
+        protocol: ClusterProtocol = ClusterProtocol::Rtmp => protocol: Keyword<ClusterProtocol>;
     }
     nested {}
     extra {}

@@ -51,7 +51,7 @@ use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-pub use cluster::{Cluster, ClusterMode, Origins, MAX_ORIGINS};
+pub use cluster::{Cluster, ClusterMode, ClusterProtocol, Origins, MAX_ORIGINS};
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
 pub use forward::{Backend, Destination, Destinations, Forward, MAX_DESTINATIONS};

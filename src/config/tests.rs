@@ -196,6 +196,7 @@ backend = "http://127.0.0.1:8085/api/v1/forward"
 mode = "remote"
 origin = []
 token_traverse = true
+protocol = "flv"
 [http_server]
 enabled = false
 listen = 8081
@@ -344,6 +345,7 @@ password = "secret"
                 mode: crate::config::ClusterMode::Remote,
                 origin: crate::config::Origins::default(),
                 token_traverse: true,
+                protocol: crate::config::ClusterProtocol::Flv,
             },
         }
     );
@@ -1331,6 +1333,7 @@ mod shipped_example {
             "\"device\"",
             "\"on_demand\"",
             "\"remote\"",
+            "\"flv\"",
             "\"34020000002000000002\"",
             "\"segment\"",
             "\"none\"",

@@ -1,11 +1,13 @@
 //! Edge: per pulled stream (one per stream at most, so `max_streams` of them), the pull's read
 //! buffer, the RTMP client's partly received messages (`rtmp.max_pending_bytes`, as a
-//! publisher's) and its state. The stream itself is counted as any published stream.
+//! publisher's; with `cluster.protocol = "flv"`, the HTTP-FLV client's body buffer, a tag of
+//! `rtmp.max_message_bytes` and one read, if larger) and its state. The stream itself is counted as any published stream.
 
 use super::{kib, BudgetLine, Limits};
-use crate::config::Config;
+use crate::config::{ClusterProtocol, Config};
 use crate::server::edge::READ_BUFFER;
 use crate::server::rtmp::chunk_limits;
+use crate::session::flv_client::max_buffered;
 
 /// One pull beyond its buffers: its state, the task and the client session, rounded up.
 const PULL_BYTES: usize = 8192;
@@ -15,12 +17,22 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
     if !config.vhosts().any(|v| v.enabled && v.cluster.is_edge()) {
         return None;
     }
-    let pending = chunk_limits(config).max_pending_bytes;
+    let chunk = chunk_limits(config);
+    let flv = config
+        .vhosts()
+        .any(|v| v.enabled && v.cluster.is_edge() && v.cluster.protocol == ClusterProtocol::Flv);
+    let pending = if flv {
+        chunk
+            .max_pending_bytes
+            .max(max_buffered(chunk.max_message_len))
+    } else {
+        chunk.max_pending_bytes
+    };
     let per_pull = READ_BUFFER + pending + PULL_BYTES;
     Some(BudgetLine {
         what: "edge",
         formula: format!(
-            "max_streams {} pulls x ({} read buffer + {} rtmp.max_pending_bytes + {} state)",
+            "max_streams {} pulls x ({} read buffer + {} rtmp.max_pending_bytes or FLV body + {} state)",
             limits.streams,
             kib(READ_BUFFER),
             kib(pending),
@@ -48,5 +60,15 @@ mod tests {
         let line = b.lines.iter().find(|l| l.what == "edge").unwrap();
         let per = READ_BUFFER + chunk_limits(&on).max_pending_bytes + PULL_BYTES;
         assert_eq!(line.bytes, (3 * per) as u64);
+        let flv = Config::from_toml_str(
+            "max_streams = 3\n[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\n\
+             origin = \"127.0.0.1:8080\"\nprotocol = \"flv\"\n",
+            "test",
+        )
+        .unwrap();
+        let b = Limits::of(&flv).budget();
+        let line = b.lines.iter().find(|l| l.what == "edge").unwrap();
+        let body = max_buffered(chunk_limits(&flv).max_message_len);
+        assert!(line.bytes >= (3 * (READ_BUFFER + body)) as u64, "{line:?}");
     }
 }

@@ -1,5 +1,5 @@
 //! The edge driver: one task per pulled stream (`server::edge`). It connects to the origin in
-//! use, plays the stream with the RTMP client session, hands the origin's media to the stream
+//! use, plays the stream with the RTMP client session (or the HTTP-FLV one), hands the origin's media to the stream
 //! here, and on any error moves to the next origin after the backoff; it ends once nobody
 //! watched the stream for the grace, with `deleteStream` before it closes.
 //!
@@ -15,8 +15,10 @@ use tokio::net::TcpStream;
 use super::forward::connect;
 use super::sock::read_some;
 use super::{write_all, Clock, Rng, Shared};
+use crate::config::ClusterProtocol;
 use crate::live::HubEvent;
 use crate::server::edge::{self, EdgeState, TraverseCall, Upstream, READ_BUFFER};
+use crate::session::flv_client::{self, FlvClient};
 use crate::session::rtmp::client::{ClientEvent, ClientSession};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
@@ -88,18 +90,30 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
     log::info!("edge {}: stopped (no viewer)", up.key);
 }
 
-/// One pull: connect, play, then the origin's media until an error or the end of the grace.
-async fn pull(shared: &Shared, up: &Upstream) -> Result<(), String> {
-    let clock = shared.clock;
+/// Connects to the origin in use (bounded by the setup timeout).
+async fn connect_origin(up: &Upstream) -> Result<TcpStream, String> {
     let d = up.destination();
-    let connect = connect(&d.host, d.port);
     let timeout = Duration::from_millis(edge::SETUP_TIMEOUT_MS);
-    let mut stream = match tokio::time::timeout(timeout, connect).await {
+    let stream = match tokio::time::timeout(timeout, connect(&d.host, up.port())).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("connect: {e}")),
         Err(_) => return Err("connect: timeout".into()),
     };
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// One pull: connect, play, then the origin's media until an error or the end of the grace.
+async fn pull(shared: &Shared, up: &Upstream) -> Result<(), String> {
+    match up.protocol {
+        ClusterProtocol::Rtmp => pull_rtmp(shared, up).await,
+        ClusterProtocol::Flv => pull_flv(shared, up).await,
+    }
+}
+
+async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
+    let clock = shared.clock;
+    let mut stream = connect_origin(up).await?;
     let mut random = [0u8; PACKET_LEN];
     shared.rng.fill(&mut random);
     let mut session = ClientSession::new(up.client_config(&shared.ctx), clock.now_ms(), &random);
@@ -138,35 +152,84 @@ async fn pull(shared: &Shared, up: &Upstream) -> Result<(), String> {
             }
         }
         while let Some(event) = session.poll_event() {
-            let now = clock.now_ms();
-            match event {
-                ClientEvent::Started => {
-                    up.state.set(EdgeState::Playing);
-                    up.sessions.set(up.sessions.get() + 1);
-                    log::info!("edge {}: playing from {}", up.key, up.origin_url());
-                    if !up.publish(&shared.ctx, now) {
-                        return Err("a client publishes the stream here".into());
+            on_event(shared, up, event)?;
+        }
+    }
+}
+
+/// One pull over HTTP-FLV (`cluster.protocol = "flv"`): `GET /app/stream.flv`, then its tags.
+async fn pull_flv(shared: &Shared, up: &Upstream) -> Result<(), String> {
+    let clock = shared.clock;
+    let mut stream = connect_origin(up).await?;
+    let mut session =
+        FlvClient::new(up.flv_config(&shared.ctx), clock.now_ms()).map_err(|e| e.to_string())?;
+    let request: Vec<Bytes> = session.poll_transmit().into_iter().collect();
+    write(&mut stream, request).await?;
+    let mut buf = vec![0u8; READ_BUFFER.min(flv_client::MAX_READ)];
+    loop {
+        let now = clock.now_ms();
+        if !up.wanted(now) {
+            return Ok(());
+        }
+        let deadline = session
+            .poll_timeout()
+            .min(now + CHECK_EVERY_MS)
+            .min(up.deadline().unwrap_or(u64::MAX));
+        tokio::select! {
+            ready = stream.readable() => {
+                ready.map_err(|e| format!("read: {e}"))?;
+                match read_some(&stream, &mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => {
+                        up.recv_bytes.set(up.recv_bytes.get() + n as u64);
+                        session
+                            .handle_bytes(clock.now_ms(), &buf[..n])
+                            .map_err(|e| e.to_string())?;
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("read: {e}")),
                 }
-                ClientEvent::Media {
-                    kind,
-                    timestamp,
-                    payload,
-                } => {
-                    if !up.is_published() && !up.publish(&shared.ctx, now) {
-                        return Err("a client publishes the stream here".into());
-                    }
-                    up.on_media(kind, timestamp, payload, now);
-                }
-                ClientEvent::Status { code } => {
-                    log::info!("edge {}: origin says {code}", up.key);
-                    if code == "NetStream.Play.UnpublishNotify" {
-                        up.unpublish(&shared.ctx, now);
-                    }
-                }
+            }
+            _ = tokio::time::sleep_until(clock.instant(deadline)) => {
+                session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
+            }
+        }
+        while let Some(event) = session.poll_event().map_err(|e| e.to_string())? {
+            on_event(shared, up, event)?;
+        }
+    }
+}
+
+/// What the origin said, into the stream here.
+fn on_event(shared: &Shared, up: &Upstream, event: ClientEvent) -> Result<(), String> {
+    let now = shared.clock.now_ms();
+    match event {
+        ClientEvent::Started => {
+            up.state.set(EdgeState::Playing);
+            up.sessions.set(up.sessions.get() + 1);
+            log::info!("edge {}: playing from {}", up.key, up.origin_url());
+            if !up.publish(&shared.ctx, now) {
+                return Err("a client publishes the stream here".into());
+            }
+        }
+        ClientEvent::Media {
+            kind,
+            timestamp,
+            payload,
+        } => {
+            if !up.is_published() && !up.publish(&shared.ctx, now) {
+                return Err("a client publishes the stream here".into());
+            }
+            up.on_media(kind, timestamp, payload, now);
+        }
+        ClientEvent::Status { code } => {
+            log::info!("edge {}: origin says {code}", up.key);
+            if code == "NetStream.Play.UnpublishNotify" {
+                up.unpublish(&shared.ctx, now);
             }
         }
     }
+    Ok(())
 }
 
 /// Bytes read at once from an origin answering a token traverse: a few commands. RAM: per

@@ -32,7 +32,11 @@
 //!   in order and the first that takes the TCP connection decides; only the connect is checked
 //!   (a token must ride on the tcUrl or app, not on the stream name).
 //!
-//! Not supported: `cluster.protocol = "flv"`, origin cluster (RTMP 302 redirects), `rtmps://`
+//! - `cluster.protocol = "flv"`: the pull is `GET http://origin/app/stream.flv` (the HTTP-FLV
+//!   client session, `session::flv_client`) instead of an RTMP play; an origin without a port
+//!   is at [`HTTP_PORT`]. Everything else (sharing, grace, failover) is the same.
+//!
+//! Not supported: `cluster.protocol = "flvs"`, HTTP redirects, origin cluster (RTMP 302 redirects), `rtmps://`
 //! origins.
 
 use std::cell::{Cell, RefCell};
@@ -43,8 +47,9 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::ServerCtx;
-use crate::config::{Destination, Vhost};
+use crate::config::{ClusterProtocol, Destination, Vhost};
 use crate::live::{ClientId, Source, StreamKey};
+use crate::session::flv_client::FlvClientConfig;
 use crate::session::rtmp::client::{ClientConfig, ClientRole};
 use crate::session::rtmp::{MediaKind, Request, COMMAND_CHUNK_LIMITS};
 
@@ -52,7 +57,10 @@ use crate::session::rtmp::{MediaKind, Request, COMMAND_CHUNK_LIMITS};
 /// reload, an HLS player between two playlist requests) finds the stream still there.
 pub const GRACE_MS: u64 = 3_000;
 
-/// Connect to `NetStream.Play.Start` at most.
+/// An origin's port with `cluster.protocol = "flv"` when its `host` has none (SRS's).
+pub const HTTP_PORT: u16 = 8080;
+
+/// Connect to `NetStream.Play.Start` (or the first FLV tag) at most.
 pub const SETUP_TIMEOUT_MS: u64 = 10_000;
 
 /// A token traverse's TCP connect to one origin at most (SRS's
@@ -95,6 +103,8 @@ pub enum EdgeState {
 pub struct Upstream {
     pub key: StreamKey,
     pub origins: Vec<Destination>,
+    /// How the origins are read (`cluster.protocol`).
+    pub protocol: ClusterProtocol,
     /// The origin in use (or next to try), an index into `origins`.
     pub origin: Cell<usize>,
     pub state: Cell<EdgeState>,
@@ -127,15 +137,49 @@ impl Upstream {
         }
     }
 
-    /// The origin in use as `rtmp://host:port`.
+    /// The origin in use as `rtmp://host:port` (or `http://host:port` with HTTP-FLV).
     pub fn origin_url(&self) -> String {
-        let d = &self.origins[self.origin.get() % self.origins.len()];
+        let scheme = match self.protocol {
+            ClusterProtocol::Rtmp => "rtmp",
+            ClusterProtocol::Flv => "http",
+        };
+        format!("{scheme}://{}", self.authority())
+    }
+
+    /// `host:port` of the origin in use (`[v6]:port`).
+    fn authority(&self) -> String {
+        let d = self.destination();
         let host = if d.host.contains(':') {
             format!("[{}]", d.host)
         } else {
             d.host.clone()
         };
-        format!("rtmp://{host}:{}", d.port)
+        format!("{host}:{}", self.port())
+    }
+
+    /// The port to connect to: the origin's, or with HTTP-FLV and none given, 8080 (SRS's
+    /// `SRS_DEFAULT_HTTP_PORT`).
+    pub fn port(&self) -> u16 {
+        let d = self.destination();
+        let explicit = d
+            .text
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+        match self.protocol {
+            ClusterProtocol::Flv if !explicit => HTTP_PORT,
+            _ => d.port,
+        }
+    }
+
+    /// The HTTP-FLV client's settings for one pull from the origin in use: `GET
+    /// /app/stream.flv`, tags up to the publisher's message limit.
+    pub fn flv_config(&self, ctx: &ServerCtx) -> FlvClientConfig {
+        FlvClientConfig {
+            host: self.authority(),
+            path: format!("/{}/{}.flv", self.key.app, self.key.stream),
+            max_tag_len: crate::server::rtmp::chunk_limits(&ctx.config()).max_message_len,
+            setup_timeout_ms: SETUP_TIMEOUT_MS,
+        }
     }
 
     /// The origin in use.
@@ -333,6 +377,7 @@ pub fn on_watched(ctx: &ServerCtx, key: &StreamKey) -> Option<Rc<Upstream>> {
         return None;
     }
     let origins = vhost.cluster.origin.0.clone();
+    let protocol = vhost.cluster.protocol;
     let edges = &ctx.edges;
     let first = edges.next_origin.get() % origins.len();
     edges.next_origin.set(first + 1);
@@ -341,6 +386,7 @@ pub fn on_watched(ctx: &ServerCtx, key: &StreamKey) -> Option<Rc<Upstream>> {
     let up = Rc::new(Upstream {
         key: key.clone(),
         origins,
+        protocol,
         origin: Cell::new(first),
         state: Cell::new(EdgeState::Connecting),
         last_error: RefCell::new(None),
