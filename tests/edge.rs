@@ -569,3 +569,52 @@ fn an_flv_pull_feeds_rtmp_and_flv_players() {
     );
     stop(publish);
 }
+
+/// SRS's `/api/v1/clusters` (what an SRS origin with `origin_cluster` asks its coworkers),
+/// read with curl: a stream published here gives our RTMP and API addresses, as SRS answers;
+/// another gives `origin: null`.
+#[test]
+fn the_clusters_api_says_where_a_stream_is_published() {
+    let origin = tinysrs("");
+    let api = origin.api_addr.expect("API");
+    let dir = TempDir::new("edge-clusters");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/cs"), 30, 50, "500k");
+    assert!(wait_stream(
+        &origin,
+        "cs",
+        Duration::from_secs(15),
+        published
+    ));
+    let ask = |stream: &str| {
+        let url = format!(
+            "http://{api}/api/v1/clusters?vhost=__defaultVhost__&ip=127.0.0.1&app=live&\
+             stream={stream}&coworker=127.0.0.1:{}",
+            api.port()
+        );
+        let (status, _, body) = common::curl(&["-s", &url]);
+        assert_eq!(status, 200, "{url}");
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    let found = ask("cs");
+    assert_eq!(found["code"], 0, "{found}");
+    let data = &found["data"];
+    assert_eq!(
+        data["query"],
+        serde_json::json!({"ip": "127.0.0.1", "vhost": "__defaultVhost__", "app": "live",
+                           "stream": "cs"}),
+        "{found}"
+    );
+    let o = &data["origin"];
+    assert_eq!(o["ip"], "127.0.0.1", "{found}");
+    assert_eq!(o["port"], origin.addr.port(), "{found}");
+    assert_eq!(o["vhost"], "__defaultVhost__", "{found}");
+    assert_eq!(o["api"], api.to_string(), "{found}");
+    assert_eq!(
+        o["routers"],
+        serde_json::json!([api.to_string()]),
+        "{found}"
+    );
+    let missing = ask("nothere");
+    assert!(missing["data"]["origin"].is_null(), "{missing}");
+    stop(publish);
+}

@@ -224,10 +224,13 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64)
                 .saturating_sub(clock.now_ms());
-            Rc::new(crate::server::api::ApiSettings::new(
-                epoch_ms,
-                rng.next_u64(),
-            ))
+            let mut settings = crate::server::api::ApiSettings::new(epoch_ms, rng.next_u64());
+            let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+            settings.listens = crate::server::api::Listens {
+                rtmp: addr(&rtmp),
+                api: addr(&api).or(addr(&http)),
+            };
+            Rc::new(settings)
         },
         rng,
         #[cfg(feature = "gb28181")]

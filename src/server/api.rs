@@ -81,6 +81,9 @@
 //!   `system_proc_stats`, `requests`, `raw`, `clusters`, `perf`, `tcmalloc`, `tests/*`, `rtc/*`.
 
 #[cfg(feature = "dvr")]
+/// SRS's origin cluster: where a stream is published.
+#[cfg(feature = "edge")]
+mod clusters;
 mod dvr;
 #[cfg(feature = "rtsp")]
 mod ingests;
@@ -173,6 +176,16 @@ pub struct ApiSettings {
     pub server_id: String,
     /// SRS's `service` id: new for every process.
     pub service_id: String,
+    /// The addresses we listen on (`/api/v1/clusters` gives them to coworkers).
+    pub listens: Listens,
+}
+
+/// The addresses the server bound (a port 0 in the config is the port it got).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listens {
+    pub rtmp: Option<std::net::SocketAddr>,
+    /// The API's: its own port, or the HTTP server's.
+    pub api: Option<std::net::SocketAddr>,
 }
 
 impl ApiSettings {
@@ -189,6 +202,7 @@ impl ApiSettings {
                 objects::base36(objects::fnv1a(host.as_bytes()), 7)
             ),
             service_id: objects::base36(service_seed, 8),
+            listens: Listens::default(),
         }
     }
 }
@@ -610,6 +624,10 @@ impl Api<'_> {
         #[cfg(feature = "dvr")]
         if let Some("") = path.strip_prefix("/api/v1/dvrs").and_then(rest_id) {
             return dvr::handle(self, method, query);
+        }
+        #[cfg(feature = "edge")]
+        if let Some("") = path.strip_prefix("/api/v1/clusters").and_then(rest_id) {
+            return clusters::handle(self, query);
         }
         match path {
             "/api/v1/versions" => self.ok(Data {

@@ -97,6 +97,7 @@ fn settings() -> ApiSettings {
         epoch_ms: EPOCH_MS,
         server_id: "vid-test000".to_owned(),
         service_id: "svc00000".to_owned(),
+        listens: Default::default(),
     }
 }
 
