@@ -238,8 +238,8 @@ const TRAVERSE_READ_BUFFER: usize = 4096;
 
 /// A token traverse (SRS: `check_edge_token_traverse_auth`): the client's `connect` at the
 /// first origin that takes a TCP connection (each tried for
-/// [`edge::TRAVERSE_CONNECT_TIMEOUT_MS`], in order); `Ok` with that origin when it accepts,
-/// else why not.
+/// [`edge::TRAVERSE_CONNECT_TIMEOUT_MS`], in order); `Ok` with that origin and the time its
+/// handshake and `connect` took when it accepts, else why not.
 pub async fn traverse(call: TraverseCall, clock: Clock) -> Result<String, String> {
     let timeout = Duration::from_millis(edge::TRAVERSE_CONNECT_TIMEOUT_MS);
     for d in &call.origins {
@@ -255,9 +255,10 @@ pub async fn traverse(call: TraverseCall, clock: Clock) -> Result<String, String
                 continue;
             }
         };
+        let asked = clock.now_ms();
         return connect_at(stream, &call, clock)
             .await
-            .map(|()| origin.clone())
+            .map(|()| format!("{origin} in {} ms", clock.now_ms() - asked))
             .map_err(|e| format!("{origin}: {e}"));
     }
     Err(format!("no origin of {} answered", call.origins.len()))

@@ -40,7 +40,7 @@ impl RtmpConn {
         self.traverse.as_mut()?.call.take()
     }
 
-    /// The origin answered (`Ok`: the origin that accepted; `Err`: why not): the connect goes
+    /// The origin answered (`Ok`: the origin that accepted, and how fast; `Err`: why not): the connect goes
     /// on (to the hooks here, if any) or is refused, then the input held behind it is decoded.
     pub fn handle_traverse(
         &mut self,
@@ -54,7 +54,7 @@ impl RtmpConn {
         match answer {
             Ok(origin) => {
                 log::info!(
-                    "[{}] edge token traverse: {origin} accepted tcUrl={}",
+                    "[{}] edge token traverse: accepted by {origin}, tcUrl={}",
                     self.log.cid,
                     request.tc_url
                 );
