@@ -160,10 +160,20 @@ async fn drive(
             continue;
         }
         // An edge's token traverse: the connect waits for an origin's answer, nothing is read
-        // meanwhile (boxed, as the hooks' decision).
+        // meanwhile, only a kick ends the wait early (boxed, as the hooks' decision).
         #[cfg(feature = "edge")]
         if let Some(call) = conn.take_traverse() {
-            let answer = Box::pin(super::edge::traverse(call, clock)).await;
+            let record = conn.registration.record.clone();
+            let answer = Box::pin(async move {
+                tokio::select! {
+                    answer = super::edge::traverse(call, clock) => Some(answer),
+                    _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
+                }
+            })
+            .await;
+            let Some(answer) = answer else {
+                return Err("kicked through the API".into());
+            };
             conn.handle_traverse(clock.now_ms(), answer)?;
             continue;
         }
