@@ -2,7 +2,10 @@
 // puppeteer-core against a running tinysrs that ci/browser started, while ffmpeg publishes
 // live/browser (H.264 640x360 + AAC, -g 50). Env: BASE (http://127.0.0.1:PORT), NPM_DIR,
 // SHOTS (screenshot directory), PROFILE (a fresh --user-data-dir), FFMPEG_PLAYER (a command
-// ci/browser runs when asked, printed as "spawn"). Every step has its own deadline; any
+// ci/browser runs when asked, printed as "spawn"); for the GB28181 camera GB_DEVICE,
+// GB_CHANNEL, GB_INVITE_FILE (sipp's copy of our offer), GB_MEDIA (tinysrs-bench, whose
+// gb-media mode this script starts and kills), GB_H264 (its clip) and GB_MEDIA_LOG. Every
+// step has its own deadline; any
 // failed check, console error or page error exits 1.
 import { createRequire } from "node:module";
 import { spawn } from "node:child_process";
@@ -40,9 +43,10 @@ const USER = "admin", PASSWORD = process.env.API_PASSWORD;
 const AUTH = "Basic " + Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
 const api = async (path) => (await fetch(BASE + path, { headers: { Authorization: AUTH } })).json();
 
-// The <video> plays for real: frames of the published size, and currentTime advancing by at
-// least 3.5 s over 5 s of wall time (real time, with slack for the start).
-async function assertPlays(page, selector, what) {
+// The <video> plays for real: frames of the published size (640x360 unless given), and
+// currentTime advancing by at least 3.5 s over 5 s of wall time (real time, with slack for
+// the start).
+async function assertPlays(page, selector, what, width = 640, height = 360) {
   const video = () => page.$eval(selector, (v) => ({ t: v.currentTime, w: v.videoWidth, h: v.videoHeight, rs: v.readyState }));
   const first = await until(`${what}: the video starts`, 20000, async () => {
     const v = await video();
@@ -52,7 +56,7 @@ async function assertPlays(page, selector, what) {
   const last = await video();
   log(`${what}: currentTime ${first.t.toFixed(2)} -> ${last.t.toFixed(2)} s over 5 s, ${last.w}x${last.h}`);
   check(last.t - first.t >= 3.5, `${what}: currentTime advances (${(last.t - first.t).toFixed(2)} s in 5 s)`);
-  check(last.w === 640 && last.h === 360, `${what}: videoWidth x videoHeight is 640x360`);
+  check(last.w === width && last.h === height, `${what}: videoWidth x videoHeight is ${width}x${height}`);
 }
 
 const browser = await puppeteer.launch({
@@ -161,9 +165,11 @@ try {
     player.kill();
   }
 
-  // GB28181 and recordings tabs answer (this test config has neither cameras nor DVR).
   // GB28181: the camera (sipp) is listed with its channel; Invite from the page sends the
-  // INVITE the camera answers, and the channel plays (signalling only: no media is sent).
+  // INVITE the camera answers, and the channel plays. Then the camera's media (tinysrs-bench
+  // gb-media: H.264 320x240 as PS over RTP, to the offered port with the offered SSRC) makes
+  // the channel's stream, which must show in the Streams tab as H264 320x240 and play in the
+  // preview; Bye on the page ends the call.
   await tab("gb28181");
   if (process.env.GB_DEVICE) {
     const channel = `tr[data-channel="${process.env.GB_DEVICE}/${process.env.GB_CHANNEL}"]`;
@@ -178,14 +184,59 @@ try {
     await until("the channel is playing after the camera's answer", 5000, async () => (await gbState()) === "playing");
     await until("the page shows it playing", 3000, () => page.$eval(channel, (tr) => /playing/.test(tr.textContent)));
     log("ok: Invite from the page: the camera got the INVITE, the channel is playing");
+    await page.screenshot({ path: `${SHOTS}/gb28181-invited.png` });
+
+    // The offer, as sipp wrote it: Call-ID, address, port, transport, SSRC, setup.
+    const [, ip, port, proto, ssrc] = fs.readFileSync(process.env.GB_INVITE_FILE, "utf8").trim().split(/\s+/);
+    const args = ["gb-media", "--to", `${ip}:${port}`, "--ssrc", ssrc, "--h264", process.env.GB_H264, "--secs", "60"];
+    if (/TCP/.test(proto)) args.push("--tcp");
+    log(`camera media: ${process.env.GB_MEDIA} ${args.join(" ")}`);
+    const mediaLog = fs.openSync(process.env.GB_MEDIA_LOG, "w");
+    const media = spawn(process.env.GB_MEDIA, args, { stdio: ["ignore", mediaLog, mediaLog] });
+    try {
+      await tab("streams");
+      const gbRow = `tr[data-stream$="/${process.env.GB_CHANNEL}"]`;
+      const gbCodec = await until("the camera's stream is listed", 10000, () =>
+        page.$eval(`${gbRow} td.codec`, (td) => td.textContent).catch(() => null)
+          .then((c) => (c && /^H264 320x240/.test(c) ? c : null)));
+      const gbName = await page.$eval(gbRow, (tr) => tr.dataset.stream);
+      check(/^H264 320x240/.test(gbCodec), `the camera's stream ${gbName} is "H264 320x240 ..." (${gbCodec})`);
+      await press(`${gbRow} button[data-act="flv"]`);
+      const used = await page.$eval("#preview-engine", (e) => e.textContent);
+      await assertPlays(page, "#preview", `GB28181 camera preview (${gbName}, ${used})`, 320, 240);
+      await page.screenshot({ path: `${SHOTS}/gb28181-preview.png` });
+      await page.click("#preview-close");
+
+      await tab("gb28181");
+      await press(`${channel} button[data-act="bye"]`);
+      // The API's state is "idle" until the camera, once its call is over, unregisters (as
+      // its scenario does); then the device is offline without channels.
+      await until("the channel leaves playing after Bye", 5000, async () => (await gbState()) !== "playing");
+      await until("the page shows it idle", 3000, () => page.$eval(channel, (tr) => /idle/.test(tr.textContent)));
+      await until(`the camera's stream ${gbName} leaves /api/v1/streams`, 10000, async () =>
+        !(await api("/api/v1/streams")).streams.some((st) => st.url === "/" + gbName && st.publish && st.publish.active));
+      log(`ok: Bye from the page: the channel is idle, ${gbName} is unpublished`);
+    } finally {
+      media.kill();
+      fs.closeSync(mediaLog);
+    }
   }
   await page.screenshot({ path: `${SHOTS}/gb28181.png` });
   // Recordings: a closed 8 s segment is listed and plays in the page (fragmented MP4, which
   // the browser plays itself), from /dvr/.
   await tab("dvr");
-  await until("a closed recording is listed with Play", 10000, () => page.$('#dvr-rows button[data-act="play"]'));
+  // The camera's stream is recorded too: the row pressed is live/browser's (the newest).
+  const pressRecording = () => page.evaluate((stream) => {
+    const tr = [...document.querySelectorAll("#dvr-rows tr")].find((tr) =>
+      tr.cells.length && tr.cells[0].textContent.endsWith(stream) && tr.querySelector('button[data-act="play"]'));
+    if (tr) tr.querySelector('button[data-act="play"]').click();
+    return !!tr;
+  }, STREAM);
+  await until("a closed recording of the stream is listed with Play", 10000, () =>
+    page.evaluate((stream) => [...document.querySelectorAll("#dvr-rows tr")].some((tr) =>
+      tr.cells.length && tr.cells[0].textContent.endsWith(stream) && tr.querySelector('button[data-act="play"]')), STREAM));
   await page.screenshot({ path: `${SHOTS}/dvr.png` });
-  await press('#dvr-rows button[data-act="play"]');
+  await until("press Play on the stream's recording", 3000, pressRecording);
   const recording = await page.$eval("#preview-name", (e) => e.textContent);
   check(/^\/dvr\/live\/browser\.\d+\.mp4$/.test(recording), `the recording plays from ${recording}`);
   await assertPlays(page, "#preview", "a recording");

@@ -14,12 +14,18 @@
 //!   (`hooks.rs`, run by `ci/hooks-bench`): setup time of sequential plays, CPU at a steady
 //!   rate of connect + play + close, and a hook server that allows everything at once.
 //!
+//! - `gb-media --to ADDR --ssrc N --h264 FILE`: the media half of a GB28181 camera
+//!   (`gbmedia.rs`, with the `gb28181` feature): an H.264 file as MPEG-PS over RTP (UDP, or
+//!   TCP with `--tcp`) at 25 fps, looping, for `ci/browser`'s sipp camera.
+//!
 //! Figures go to stdout: one human line per second, then a single JSON line (last line) for
 //! scripts. With `--server-pid`, the server's CPU time over the window and its RSS (from
 //! /proc) are included, so that the window a script measures is exactly the bench's.
 
 mod blast;
 mod client;
+#[cfg(feature = "gb28181")]
+mod gbmedia;
 mod hooks;
 mod ingest;
 mod play;
@@ -59,6 +65,7 @@ modes:
   connects URL           publish URL, then --rate plays a second (connect, play, close)
                          for --duration seconds: server (and hook server) CPU
   hook-server            an HTTP hook server on --listen that allows every request
+  gb-media               a GB28181 camera's media: H.264 as PS over RTP (gb-media --help)
 options:
   --players N            players (play, run, blast)                        [10]
   --publishers N         (ingest) publishers, each with one player         [10]
@@ -184,6 +191,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    #[cfg(feature = "gb28181")]
+    if args.first().map(String::as_str) == Some("gb-media") {
+        return gbmedia::main(&args[1..]);
+    }
     let options = match parse_args(&args) {
         Ok(o) => o,
         Err(e) => {
