@@ -580,6 +580,8 @@ pub struct Children {
     pub port: Cell<u16>,
     /// The wanted set is to be computed again.
     dirty: Cell<bool>,
+    /// Woken since the driver last looked.
+    woken: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -592,12 +594,17 @@ impl Children {
 
     /// Wakes the driver (a child was reaped, or [`Children::touch`]).
     pub fn wake(&self) {
+        self.woken.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
     }
 
+    /// Ready once [`Children::wake`] was called since the last time it was.
     pub fn poll_wake(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.woken.replace(false) {
+            return Poll::Ready(());
+        }
         *self.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
     }
