@@ -206,6 +206,44 @@ fn a_child_ignoring_sigterm_is_killed_after_the_grace_and_none_outlives_sigkill(
 }
 
 #[test]
+fn a_reload_that_removes_an_ingest_stops_it_and_one_that_adds_starts_it() {
+    let server = start("[[ingest]]\ncommand = [\"sleep\", \"1000\"]\n");
+    let pid = wait_process(&server, "ingest[0]", Duration::from_secs(10), |p| {
+        p["state"] == "running"
+    })["pid"]
+        .as_u64()
+        .unwrap();
+    let text = std::fs::read_to_string(&server.config_path).unwrap();
+    let without = text.replace("[[ingest]]\ncommand = [\"sleep\", \"1000\"]\n", "");
+    std::fs::write(
+        &server.config_path,
+        format!("{without}[[ingest]]\ncommand = [\"sleep\", \"999\"]\n"),
+    )
+    .unwrap();
+    server.signal("HUP");
+    // The same id with another command: the old one is stopped, the new one started.
+    let p = wait_process(&server, "ingest[0]", Duration::from_secs(10), |p| {
+        p["state"] == "running" && p["argv"][1] == "999"
+    });
+    wait_until(
+        "the removed ingest to be reaped",
+        Duration::from_secs(5),
+        || state(pid).is_none(),
+    );
+    std::fs::write(&server.config_path, &without).unwrap();
+    server.signal("HUP");
+    wait_until("no process left", Duration::from_secs(10), || {
+        processes(&server).is_empty()
+    });
+    let pid = p["pid"].as_u64().unwrap();
+    wait_until(
+        "the second one to be reaped",
+        Duration::from_secs(5),
+        || state(pid).is_none(),
+    );
+}
+
+#[test]
 fn a_transcode_publishes_the_smaller_variant_while_its_input_is_published() {
     require("ffmpeg");
     let server = start(
@@ -215,8 +253,8 @@ fn a_transcode_publishes_the_smaller_variant_while_its_input_is_published() {
     );
     let dir = TempDir::new("exec-transcode");
     let mut publisher = ffmpeg_publish(&dir, &server.url("live/x"), 60, 25, "500k");
-    let id = format!("transcode:sd:__defaultVhost__/live/x");
-    wait_process(&server, &id, Duration::from_secs(15), |p| {
+    let id = "transcode:sd:__defaultVhost__/live/x";
+    wait_process(&server, id, Duration::from_secs(15), |p| {
         p["state"] == "running"
     });
     wait_until("live/x_sd", Duration::from_secs(20), || {
