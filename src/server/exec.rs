@@ -536,6 +536,32 @@ pub fn transcode_argv(t: &Transcode, vars: &Vars<'_>) -> Vec<String> {
     a
 }
 
+/// A command as the log and the API show it: words joined by spaces, the password of any
+/// `scheme://user:password@host` URL in them replaced by `***` (an RTSP or SRT source's).
+pub fn shown(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| mask_password(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn mask_password(word: &str) -> String {
+    let Some(at) = word.find("://") else {
+        return word.to_owned();
+    };
+    let rest = &word[at + 3..];
+    let authority = &rest[..rest.find(['/', '?', ' ']).unwrap_or(rest.len())];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(end), Some(colon)) if colon < end => format!(
+            "{}{}:***{}",
+            &word[..at + 3],
+            &authority[..colon],
+            &rest[end..]
+        ),
+        _ => word.to_owned(),
+    }
+}
+
 /// The last [`STDERR_RING`] bytes a child wrote to stderr.
 #[derive(Debug, Default, Clone)]
 pub struct StderrRing {
@@ -824,6 +850,23 @@ mod tests {
         assert_eq!(
             v.substitute("[vhost] [url]"),
             "a.com rtmp://127.0.0.1:1935/live?vhost=a.com/cam"
+        );
+    }
+
+    #[test]
+    fn passwords_stay_out_of_the_log_and_api() {
+        let argv: Vec<String> = [
+            "ffmpeg",
+            "-i",
+            "rtsp://admin:p@ss@10.0.0.2/s?a=b",
+            "srt://h:1",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        assert_eq!(
+            shown(&argv),
+            "ffmpeg -i rtsp://admin:***@10.0.0.2/s?a=b srt://h:1"
         );
     }
 

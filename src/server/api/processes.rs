@@ -7,7 +7,7 @@
 //!
 //! Any other method is 405. Each process: `id` (`ingest[0]`, `exec:VHOST/APP/STREAM`,
 //! `transcode:ENGINE:VHOST/APP/STREAM`), `kind` (`ingest`, `transcode`, `exec`), `argv`
-//! (variables substituted), `shell`, `state` (`starting`, `running`, `backoff`, `stopping`),
+//! (variables substituted, URL passwords as `***`), `shell`, `state` (`starting`, `running`, `backoff`, `stopping`),
 //! `pid` (running or stopping, else null), `since` (epoch ms it started, running only),
 //! `retry_in_ms` (in backoff, else null), `restarts` (starts after the first), `last_exit`
 //! (`exit status 1`, `signal 9`, a spawn error, or null) and `stderr` (its last 4 KiB,
@@ -16,7 +16,7 @@
 use serde::Serialize;
 
 use super::{Api, Method, Reply};
-use crate::server::exec::State;
+use crate::server::exec::{shown, State};
 
 #[derive(Serialize)]
 struct ProcessObject {
@@ -62,7 +62,12 @@ pub(super) fn handle(api: &Api<'_>, method: Method) -> Reply {
             ProcessObject {
                 id: c.spec.id.clone(),
                 kind: c.spec.kind.as_str(),
-                argv: c.spec.argv.clone(),
+                argv: c
+                    .spec
+                    .argv
+                    .iter()
+                    .map(|w| shown(std::slice::from_ref(w)))
+                    .collect(),
                 shell: c.spec.shell,
                 state: c.state.as_str(),
                 pid,
