@@ -198,6 +198,19 @@ pub(super) fn apply(
         }
         let raw = entry.into_inner();
         let command_span = raw.command.as_ref().map(|_| span.clone());
+        // The pull's own keys mean nothing to a child process: refused, not ignored.
+        let pull_keys = [
+            ("mode", raw.mode.is_some()),
+            ("on_demand_close_after", raw.on_demand_close_after.is_some()),
+            ("transport", raw.transport.is_some()),
+        ];
+        if let (Some(_), Some((key, _))) = (&command_span, pull_keys.iter().find(|(_, set)| *set)) {
+            return Err(at(
+                span,
+                join(&path, key),
+                "an RTSP pull's key; this [[ingest]] runs a command".to_owned(),
+            ));
+        }
         let url_span = raw.url.as_ref().map(|u| u.span());
         // Without RTSP every pull is refused here, at its `url` (or at the entry), so that the
         // entries' checks are not in the router build.

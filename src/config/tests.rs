@@ -1494,6 +1494,8 @@ fn ingest_entries_are_read_and_checked() {
         fail("[[ingest]]\nurl = \"rtsp://x/y\"\ncommand = [\"ffmpeg\"]\nstream = \"a/b\"\n");
     assert_eq!(key, "ingest[0].command");
     assert!(message.contains("not both"), "{message}");
+    let (_, _, key, _) = fail("[[ingest]]\ncommand = \"sleep 1\"\nmode = \"on_demand\"\n");
+    assert_eq!(key, "ingest[0].mode");
     let (line, _, _, message) =
         fail("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\nmode = \"sometimes\"\n");
     assert_eq!(line, 4);

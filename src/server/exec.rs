@@ -13,7 +13,8 @@
 //!   exited: 1 s, doubling up to 30 s, back to 1 s after it ran 30 s), or `Stopping` (SIGTERM
 //!   sent; SIGKILL after [`KILL_GRACE_MS`]); a child no longer wanted is removed once its
 //!   exit is reaped.
-//! - At most [`MAX_CHILDREN`] at once: beyond it the rest are not started (logged once each).
+//! - At most [`MAX_CHILDREN`] at once: beyond it the rest are not started (logged each time
+//!   the wanted set is computed).
 //! - Actions come out of [`Supervisor::poll_action`]; the driver reports spawns, spawn
 //!   failures and exits back with `handle_*`; [`Supervisor::poll_timeout`] is the next
 //!   deadline.
