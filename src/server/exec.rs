@@ -32,8 +32,9 @@ use crate::live::StreamKey;
 use crate::media::DEFAULT_VHOST;
 
 /// Most child processes at once. Why: each is a process of its own (an ffmpeg transcoding to
-/// 360p takes 30-80 MB of RSS and a core share of its own, outside our RSS); on our side each
-/// costs its entry here, its argv and the stderr ring ([`STDERR_RING`]), about 6 KiB.
+/// 160x120 took 64-67 MB of RSS, copying 55 MB, each with a CPU share of its own, outside our
+/// RSS); on our side each costs its entry here, its argv, its watcher task and the stderr
+/// ring ([`STDERR_RING`]): 12 KiB at most (`limits::exec`).
 pub const MAX_CHILDREN: usize = 32;
 
 /// Bytes of a child's stderr kept (the last ones), shown in the API and logged at its exit.
