@@ -180,6 +180,10 @@ impl ChildIngest {
 
 /// The child ingests in the reload log.
 pub(super) fn show_child_ingests(ingests: &[ChildIngest]) -> String {
+    // Always empty without child processes (`ingest::apply`).
+    if !cfg!(feature = "exec") {
+        return "[]".to_owned();
+    }
     let shown: Vec<String> = ingests
         .iter()
         .map(|i| {

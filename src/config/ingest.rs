@@ -119,6 +119,10 @@ const NO_RTSP: &str =
     "this build does not have RTSP ingest (Cargo feature rtsp); see boards/ or build with \
      --features full";
 
+/// Why a build without the Cargo feature `exec` refuses every `[[ingest]]` with `command`.
+const NO_EXEC: &str = "this build does not run child processes (Cargo feature exec); see boards/ \
+                       or build with --features full";
+
 fn check_url(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<String, ConfigError> {
     let span = value.span();
     let url = value.into_inner();
@@ -184,6 +188,23 @@ pub(super) fn apply(
     at: &ErrorAt<'_>,
 ) -> Result<(Vec<Ingest>, Vec<ChildIngest>), ConfigError> {
     use super::section::Section;
+    // With neither RTSP nor child processes (the router build) every entry is refused, the
+    // first one here, so that the entries' checks, their reload log and the Vecs of them are
+    // not in that build.
+    if !cfg!(feature = "rtsp") && !cfg!(feature = "exec") {
+        return match raw.first() {
+            Some(entry) => {
+                let raw = entry.get_ref();
+                let span = raw.url.as_ref().map_or(entry.span(), |u| u.span());
+                let (key, why) = match raw.command.is_some() {
+                    true => ("command", NO_EXEC),
+                    false => ("url", NO_RTSP),
+                };
+                Err(at(span, format!("ingest[0].{key}"), why.to_owned()))
+            }
+            None => Ok((Vec::new(), Vec::new())),
+        };
+    }
     let mut ingests: Vec<Ingest> = Vec::new();
     let mut children: Vec<ChildIngest> = Vec::new();
     for (i, entry) in raw.into_iter().enumerate() {
@@ -222,13 +243,7 @@ pub(super) fn apply(
             ));
         }
         if command_span.is_some() && !cfg!(feature = "exec") {
-            return Err(at(
-                span,
-                join(&path, "command"),
-                "this build does not run child processes (Cargo feature exec); see boards/ or \
-                 build with --features full"
-                    .to_owned(),
-            ));
+            return Err(at(span, join(&path, "command"), NO_EXEC.to_owned()));
         }
         let mut ingest = Ingest::defaults();
         ingest.apply(raw, &path, at)?;
