@@ -9,7 +9,7 @@ use crate::server::exec::{MAX_CHILDREN, STDERR_RING};
 
 /// One child beyond its stderr ring: the supervisor entry and argv (a command is at most
 /// `config::exec::MAX_COMMAND_LEN`, 4 KiB, substituted), the watcher task and its 1 KiB
-/// read chunk, the tokio child handle; rounded up.
+/// read chunk, the runtime's child handle; rounded up.
 const CHILD_BYTES: usize = 8192;
 
 /// The "child processes" line when the config runs any: up to [`MAX_CHILDREN`] at once.
