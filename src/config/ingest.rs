@@ -14,6 +14,7 @@
 
 use toml::Spanned;
 
+use super::exec::{ChildIngest, Command};
 use super::schema::{Int, Keyword};
 use super::section::{join, no_hook, plain, ErrorAt};
 use super::ConfigError;
@@ -51,7 +52,7 @@ keywords! {
 
 section! {
     /// One `[[ingest]]` entry.
-    pub struct Ingest: RawIngest, "an ingest table (url, stream, vhost, mode, on_demand_close_after, transport)" {
+    pub struct Ingest: RawIngest, "an ingest table (url or command, stream, vhost, mode, on_demand_close_after, transport, shell)" {
         /// `ingest.url`: `rtsp://[user:password@]host[:port]/path` of the camera; the
         /// credentials answer its Basic or Digest challenge. Required.
         @check(check_url) @show(show_url)
@@ -70,6 +71,11 @@ section! {
         on_demand_close_after_s: u32 = 10 => on_demand_close_after: Int<0, 3_600>;
         /// `ingest.transport`: "tcp", "udp" or "auto".
         transport: IngestTransport = IngestTransport::Tcp => transport: Keyword<IngestTransport>;
+        /// `ingest.command` (SRS: `ingest`'s ffmpeg): instead of `url`, a program run from
+        /// start to stop that publishes to us (`config::exec`; Cargo feature `exec`).
+        command: Command = Command::default() => command: Command;
+        /// `ingest.shell`: with `command`, run it as `sh -c`.
+        shell: bool = false => shell: bool;
     }
     nested {}
     extra {}
@@ -112,6 +118,10 @@ fn show_url(url: &str) -> String {
 const NO_RTSP: &str =
     "this build does not have RTSP ingest (Cargo feature rtsp); see boards/ or build with \
      --features full";
+
+/// Why a build without the Cargo feature `exec` refuses every `[[ingest]]` with `command`.
+const NO_EXEC: &str = "this build does not run child processes (Cargo feature exec); see boards/ \
+                       or build with --features full";
 
 fn check_url(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<String, ConfigError> {
     let span = value.span();
@@ -170,30 +180,33 @@ fn check_vhost(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<St
         .map_err(|message| at(span, key.to_owned(), message))
 }
 
-/// Reads the `[[ingest]]` entries: each over the defaults, `url` and `stream` required, at
-/// most [`MAX_INGESTS`], no two publishing the same stream.
+/// Reads the `[[ingest]]` entries: each over the defaults, `url` (an RTSP pull) or
+/// `command` (a child process) required, at most [`MAX_INGESTS`], no two publishing the same
+/// stream. The RTSP pulls come first in the answer, the child ingests second.
 pub(super) fn apply(
     raw: Vec<Spanned<RawIngest>>,
     at: &ErrorAt<'_>,
-) -> Result<Vec<Ingest>, ConfigError> {
+) -> Result<(Vec<Ingest>, Vec<ChildIngest>), ConfigError> {
     use super::section::Section;
-    // Without RTSP every entry is refused: the first one here, at its `url` (as `check_url`
-    // would) or, with none, at the entry (which was "required in every [[ingest]]"), so that
-    // the entries' checks, their reload log and the Vec of them are not in the router build.
-    if !cfg!(feature = "rtsp") {
+    // With neither RTSP nor child processes (the router build) every entry is refused, the
+    // first one here, so that the entries' checks, their reload log and the Vecs of them are
+    // not in that build.
+    if !cfg!(feature = "rtsp") && !cfg!(feature = "exec") {
         return match raw.first() {
             Some(entry) => {
-                let span = entry
-                    .get_ref()
-                    .url
-                    .as_ref()
-                    .map_or(entry.span(), |u| u.span());
-                Err(at(span, "ingest[0].url".to_owned(), NO_RTSP.to_owned()))
+                let raw = entry.get_ref();
+                let span = raw.url.as_ref().map_or(entry.span(), |u| u.span());
+                let (key, why) = match raw.command.is_some() {
+                    true => ("command", NO_EXEC),
+                    false => ("url", NO_RTSP),
+                };
+                Err(at(span, format!("ingest[0].{key}"), why.to_owned()))
             }
-            None => Ok(Vec::new()),
+            None => Ok((Vec::new(), Vec::new())),
         };
     }
     let mut ingests: Vec<Ingest> = Vec::new();
+    let mut children: Vec<ChildIngest> = Vec::new();
     for (i, entry) in raw.into_iter().enumerate() {
         let span = entry.span();
         let path = format!("ingest[{i}]");
@@ -204,33 +217,85 @@ pub(super) fn apply(
                 format!("more than {MAX_INGESTS} [[ingest]] entries"),
             ));
         }
+        let raw = entry.into_inner();
+        let command_span = raw.command.as_ref().map(|_| span.clone());
+        // The pull's own keys mean nothing to a child process: refused, not ignored.
+        let pull_keys = [
+            ("mode", raw.mode.is_some()),
+            ("on_demand_close_after", raw.on_demand_close_after.is_some()),
+            ("transport", raw.transport.is_some()),
+        ];
+        if let (Some(_), Some((key, _))) = (&command_span, pull_keys.iter().find(|(_, set)| *set)) {
+            return Err(at(
+                span,
+                join(&path, key),
+                "an RTSP pull's key; this [[ingest]] runs a command".to_owned(),
+            ));
+        }
+        let url_span = raw.url.as_ref().map(|u| u.span());
+        // Without RTSP every pull is refused here, at its `url` (or at the entry), so that the
+        // entries' checks are not in the router build.
+        if command_span.is_none() && !cfg!(feature = "rtsp") {
+            return Err(at(
+                url_span.unwrap_or(span),
+                join(&path, "url"),
+                NO_RTSP.to_owned(),
+            ));
+        }
+        if command_span.is_some() && !cfg!(feature = "exec") {
+            return Err(at(span, join(&path, "command"), NO_EXEC.to_owned()));
+        }
         let mut ingest = Ingest::defaults();
-        ingest.apply(entry.into_inner(), &path, at)?;
+        ingest.apply(raw, &path, at)?;
+        let duplicate = |stream: &str| {
+            !stream.is_empty()
+                && (ingests
+                    .iter()
+                    .any(|o| o.vhost == ingest.vhost && o.stream == stream)
+                    || children
+                        .iter()
+                        .any(|o| o.vhost == ingest.vhost && o.stream == stream))
+        };
+        if duplicate(&ingest.stream) {
+            return Err(at(
+                span,
+                join(&path, "stream"),
+                format!(
+                    "{:?} is already published by another [[ingest]]",
+                    ingest.stream
+                ),
+            ));
+        }
+        if command_span.is_some() {
+            if ingest.command.0.is_empty() || url_span.is_some() {
+                return Err(at(
+                    span,
+                    join(&path, "command"),
+                    "give either url (an RTSP pull) or a non-empty command (a child process), \
+                     not both"
+                        .to_owned(),
+                ));
+            }
+            children.push(ChildIngest {
+                command: ingest.command,
+                shell: ingest.shell,
+                stream: ingest.stream,
+                vhost: ingest.vhost,
+            });
+            continue;
+        }
         for (value, name) in [(&ingest.url, "url"), (&ingest.stream, "stream")] {
             if value.is_empty() {
                 return Err(at(
                     span.clone(),
                     join(&path, name),
-                    "required in every [[ingest]]".to_owned(),
+                    "required in every [[ingest]] without command".to_owned(),
                 ));
             }
         }
-        if ingests
-            .iter()
-            .any(|o| o.vhost == ingest.vhost && o.stream == ingest.stream)
-        {
-            return Err(at(
-                span,
-                join(&path, "stream"),
-                format!(
-                    "{:?} is already pulled by another [[ingest]]",
-                    ingest.stream
-                ),
-            ));
-        }
         ingests.push(ingest);
     }
-    Ok(ingests)
+    Ok((ingests, children))
 }
 
 /// `ingest` in the reload log: one entry after the other, passwords hidden.

@@ -35,6 +35,7 @@ mod cluster;
 mod diff;
 mod dvr;
 mod error;
+mod exec;
 mod forward;
 mod hooks;
 mod ingest;
@@ -54,6 +55,7 @@ use std::path::{Path, PathBuf};
 pub use cluster::{Cluster, ClusterMode, ClusterProtocol, Origins, MAX_ORIGINS};
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
+pub use exec::{ChildIngest, Command, Exec, Transcode};
 pub use forward::{Backend, Destination, Destinations, Forward, MAX_DESTINATIONS};
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
 pub use ingest::{Ingest, IngestMode, IngestTransport, MAX_INGESTS};
@@ -551,6 +553,10 @@ section! {
         /// `[[ingest]]` (SRS: `vhost { ingest { input.url } }`, through ffmpeg): cameras pulled
         /// over RTSP into the hub, in file order. Read at start.
         pub ingests: Vec<Ingest> = Vec::new() => "ingest" @show(ingest::show_ingests) @restart;
+        /// `[[ingest]]` entries with `command` (SRS: `ingest`): programs run from start to
+        /// stop, in file order. A reload starts the new ones and stops the removed ones.
+        pub child_ingests: Vec<ChildIngest> = Vec::new()
+            => "ingest_command" @show(exec::show_child_ingests);
     }
     raw apply_tables {
         vhost: RawVhosts,
@@ -573,7 +579,7 @@ fn apply_tables(
 ) -> Result<(), ConfigError> {
     apply_vhosts(config, (vhosts,), path, at)?;
     if let Some(raw) = ingests {
-        config.ingests = ingest::apply(raw, at)?;
+        (config.ingests, config.child_ingests) = ingest::apply(raw, at)?;
     }
     Ok(())
 }

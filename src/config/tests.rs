@@ -290,6 +290,8 @@ password = "secret"
                 ts_ctx: true,
                 nb_notify: 100,
             },
+            exec: <crate::config::Exec as section::Section>::defaults(),
+            transcode: <crate::config::Transcode as section::Section>::defaults(),
             dvr: crate::config::Dvr {
                 enabled: false,
                 apply: crate::config::DvrApply::Streams(vec![
@@ -628,12 +630,9 @@ fn unknown_keys_name_key_and_line() {
     );
 
     // An unknown table (an SRS section we do not have).
-    let (line, _, key, message) = fail("[vhost.__defaultVhost__.transcode]\nenabled = true\n");
-    assert_eq!(
-        (line, key.as_str()),
-        (1, "vhost.__defaultVhost__.transcode")
-    );
-    assert!(message.contains("unknown field `transcode`"), "{message}");
+    let (line, _, key, message) = fail("[vhost.__defaultVhost__.ingest]\nenabled = true\n");
+    assert_eq!((line, key.as_str()), (1, "vhost.__defaultVhost__.ingest"));
+    assert!(message.contains("unknown field `ingest`"), "{message}");
 
     let (line, _, key, _) = fail("[log]\nlevel = \"info\"\nfile = \"x\"\n");
     assert_eq!((line, key.as_str()), (3, "log.file"));
@@ -1382,6 +1381,7 @@ mod shipped_example {
                 "gb28181.rtp_port_min" | "gb28181.rtp_port_max" => "gb28181.rtp_ports",
                 "http_api.auth.enabled" => "http_api.auth",
                 // The `[[ingest]]` entries are one value in the reload log.
+                "ingest.command" | "ingest.shell" => "ingest_command",
                 p if p.starts_with("ingest.") => "ingest",
                 p => p,
             };
@@ -1484,7 +1484,23 @@ fn ingest_entries_are_read_and_checked() {
          [[ingest]]\nurl = \"rtsp://x/z\"\nstream = \"a/b\"\n",
     );
     assert_eq!(key, "ingest[1].stream");
-    assert!(message.contains("already pulled"), "{message}");
+    assert!(message.contains("already published"), "{message}");
+    // A child process instead of a pull: url and command exclude each other.
+    let c = Config::from_toml_str(
+        "[[ingest]]\ncommand = \"ffmpeg -i x -f flv rtmp://127.0.0.1:[port]/[app]/[stream]\"\n\
+         stream = \"live/x\"\n",
+        "t",
+    )
+    .unwrap();
+    assert!(c.ingests.is_empty());
+    assert_eq!(c.child_ingests[0].command.0.len(), 6);
+    assert_eq!(c.child_ingests[0].stream_name(), "x");
+    let (_, _, key, message) =
+        fail("[[ingest]]\nurl = \"rtsp://x/y\"\ncommand = [\"ffmpeg\"]\nstream = \"a/b\"\n");
+    assert_eq!(key, "ingest[0].command");
+    assert!(message.contains("not both"), "{message}");
+    let (_, _, key, _) = fail("[[ingest]]\ncommand = \"sleep 1\"\nmode = \"on_demand\"\n");
+    assert_eq!(key, "ingest[0].mode");
     let (line, _, _, message) =
         fail("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\nmode = \"sometimes\"\n");
     assert_eq!(line, 4);

@@ -3,6 +3,7 @@
 
 use super::cluster::Cluster;
 use super::dvr::Dvr;
+use super::exec::{Exec, Transcode};
 use super::forward::Forward;
 use super::hooks::HttpHooks;
 use super::refer::Refer;
@@ -151,6 +152,10 @@ section! {
         forward: Forward => forward;
         /// `cluster` (SRS: `cluster`): an edge of other servers.
         cluster: Cluster => cluster;
+        /// `exec` (SRS: `exec`): a command run while each stream is published.
+        exec: Exec => exec;
+        /// `transcode` (SRS: `transcode`): ffmpeg publishes each stream again, transcoded.
+        transcode: Transcode => transcode;
     }
     extra {
         /// Canonical name: [`super::DEFAULT_VHOST`] for the default vhost, otherwise the

@@ -21,6 +21,8 @@ use crate::media::FRAME_OVERHEAD;
 mod dvr;
 #[cfg(feature = "edge")]
 mod edge;
+#[cfg(feature = "exec")]
+mod exec;
 #[cfg(feature = "forward")]
 mod forward;
 #[cfg(feature = "gb28181")]
@@ -69,6 +71,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     forward::line,
     #[cfg(feature = "edge")]
     edge::line,
+    #[cfg(feature = "exec")]
+    exec::line,
     #[cfg(feature = "metrics")]
     metrics::line,
     #[cfg(feature = "rtsp")]

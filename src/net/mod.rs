@@ -5,6 +5,8 @@
 pub mod disk;
 #[cfg(feature = "edge")]
 pub mod edge;
+#[cfg(feature = "exec")]
+pub mod exec;
 #[cfg(feature = "forward")]
 pub mod forward;
 #[cfg(feature = "gb28181")]
@@ -268,6 +270,14 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     drop_privileges(user.as_deref())?;
     #[cfg(feature = "rtsp")]
     rtsp::start(&shared);
+    // Child processes publish to our RTMP port (`[port]`).
+    #[cfg(feature = "exec")]
+    exec::start(
+        &shared,
+        rtmp.as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(0, |a| a.port()),
+    );
     if let Some(l) = &http {
         log::info!("HTTP listening on {}", l.local_addr()?);
     }
@@ -364,6 +374,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+    // Child processes: SIGTERM, SIGKILL after the grace, all reaped.
+    #[cfg(feature = "exec")]
+    exec::stop(&shared).await;
     while crate::server::stop_outputs(&ctx) && clock.now_ms() < give_up {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -522,6 +535,8 @@ async fn hub_events(shared: Shared) {
             forward::handle_hub_event(&shared, &event);
             #[cfg(feature = "edge")]
             edge::handle_hub_event(&shared, &event);
+            #[cfg(feature = "exec")]
+            exec::handle_hub_event(&shared, &event);
         }
     }
 }

@@ -24,6 +24,7 @@
 //! | `/api/v1/dvrs` | GET, POST | recordings and recorders; POST `{"action":"start"\|"stop","vhost","app","stream"}` (ours; see `dvr`) |
 //! | `/api/v1/dvr/spans`, `/api/v1/dvr/playback` | GET | ours, answered by `server::http::playback` on the disk thread |
 //! | `/api/v1/ingests[/{id}]`, `/api/v1/ingests/{id}/restart` | GET, POST (restart) | ours: the `[[ingest]]` cameras and their state (see `ingests`) |
+//! | `/api/v1/processes` | GET | ours: the child processes (ingest commands, transcode, exec; see `processes`) |
 //!
 //! Every success body starts with SRS's envelope `{"code":0,"server":"vid-..","service":"..",
 //! "pid":"1234",...}` (all three ids are strings in SRS 5+).
@@ -91,6 +92,8 @@ pub mod json;
 pub mod logins;
 mod media;
 pub(crate) mod objects;
+#[cfg(feature = "exec")]
+mod processes;
 pub(crate) mod system;
 
 #[cfg(test)]
@@ -620,6 +623,10 @@ impl Api<'_> {
         #[cfg(feature = "rtsp")]
         if let Some(rest) = path.strip_prefix("/api/v1/ingests").and_then(rest_id) {
             return ingests::handle(self, method, rest);
+        }
+        #[cfg(feature = "exec")]
+        if let Some("") = path.strip_prefix("/api/v1/processes").and_then(rest_id) {
+            return processes::handle(self, method);
         }
         #[cfg(feature = "dvr")]
         if let Some("") = path.strip_prefix("/api/v1/dvrs").and_then(rest_id) {

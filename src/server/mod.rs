@@ -8,6 +8,8 @@ pub mod disk;
 pub mod dvr;
 #[cfg(feature = "edge")]
 pub mod edge;
+#[cfg(feature = "exec")]
+pub mod exec;
 #[cfg(feature = "http-flv")]
 pub mod flv;
 #[cfg(feature = "forward")]
@@ -87,6 +89,9 @@ pub struct ServerCtx {
     /// The forwarders of every published stream.
     #[cfg(feature = "forward")]
     pub forwards: forward::Forwards,
+    /// The child processes (ingest commands, transcode, exec).
+    #[cfg(feature = "exec")]
+    pub children: Rc<exec::Children>,
     /// The edge's pulls from its origins.
     #[cfg(feature = "edge")]
     pub edges: Rc<edge::Edges>,
@@ -129,6 +134,8 @@ impl ServerCtx {
             hooks: hooks::Hooks::default(),
             #[cfg(feature = "forward")]
             forwards: forward::Forwards::default(),
+            #[cfg(feature = "exec")]
+            children: Rc::default(),
             #[cfg(feature = "edge")]
             edges: Rc::default(),
             #[cfg(feature = "api")]
@@ -202,6 +209,8 @@ const SWEEPS: &[fn(&ServerCtx, u64)] = &[
 const CONFIG_HOOKS: &[fn(&ServerCtx)] = &[
     #[cfg(feature = "dvr")]
     dvr::on_config,
+    #[cfg(feature = "exec")]
+    exec::on_config,
 ];
 
 /// What each output does when the server stops (DVR ends its files), compiled in with its
