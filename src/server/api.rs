@@ -79,12 +79,13 @@
 //!   now, for leak checks, and `budget_bytes`, the config's worst-case memory (the web console
 //!   shows it beside the RSS) (consoles ignore it; SRS's keys are all there, in SRS's order).
 //! * Not served (they fall to the `/api/v1/` index like any unknown path): `self_proc_stats`,
-//!   `system_proc_stats`, `requests`, `raw`, `clusters`, `perf`, `tcmalloc`, `tests/*`, `rtc/*`.
+//!   `system_proc_stats`, `requests`, `raw`, `clusters` (without the `edge` feature), `perf`,
+//!   `tcmalloc`, `tests/*`, `rtc/*`.
 
-#[cfg(feature = "dvr")]
 /// SRS's origin cluster: where a stream is published.
 #[cfg(feature = "edge")]
 mod clusters;
+#[cfg(feature = "dvr")]
 mod dvr;
 #[cfg(feature = "rtsp")]
 mod ingests;
