@@ -4,8 +4,8 @@
 //! leave; a dead first origin makes the edge use the next, a killed one too while a player
 //! reads; a stream published on the edge reaches the origin. Real GOPs (2 s at 25 fps), read
 //! for longer than a GOP. With `token_traverse`, the origin's on_connect hook decides which
-//! RTMP clients the edge takes. Ephemeral ports on 127.0.0.1, but nginx-rtmp's 34285 and the
-//! hook server's 34600.
+//! RTMP clients the edge takes. Ephemeral ports on 127.0.0.1 (the hook server too), but
+//! nginx-rtmp's 34285.
 
 mod common;
 
@@ -452,7 +452,7 @@ fn players_resume_from_the_second_origin_when_the_first_dies() {
 /// a pull); a `token=good` player plays. The publisher at the origin has no token (allowed).
 #[test]
 fn token_traverse_lets_the_origins_hook_decide() {
-    let hooks = Hooks::start(34600, 10);
+    let hooks = Hooks::start(0, 10);
     let origin = tinysrs(&format!(
         "[vhost.__defaultVhost__.http_hooks]\nenabled = true\non_connect = \"{}\"\n",
         hooks.url("by_token")

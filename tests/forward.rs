@@ -3,8 +3,8 @@
 //! libnginx-mod-rtmp); ffprobe reads the stream back from each destination. Also a
 //! destination that is down at first: A backs off, the API says so, and A publishes once the
 //! destination comes up. Dynamic forward (`forward.backend`) against the test hook server.
-//! Ports 31400-31499, 34240 (nothing there) and the hook servers' 34250-34251, else
-//! ephemeral, on 127.0.0.1.
+//! Ports 31400-31499 and 34240 (nothing there), else ephemeral (the hook servers too), on
+//! 127.0.0.1.
 
 mod common;
 
@@ -261,7 +261,7 @@ fn ephemeral(extra: &str) -> Server {
 /// get it, `destination` is not used, and the backend got SRS's `on_forward` fields.
 #[test]
 fn a_backend_gives_the_destinations_of_each_stream() {
-    let hooks = Hooks::start(34250, 10);
+    let hooks = Hooks::start(0, 10);
     let b = ephemeral("");
     let c = ephemeral("");
     let a = ephemeral(&format!(
@@ -345,7 +345,7 @@ fn a_backend_gives_the_destinations_of_each_stream() {
 /// A backend that fails: logged, and the stream still publishes (unforwarded).
 #[test]
 fn a_failing_backend_leaves_the_stream_published() {
-    let hooks = Hooks::start(34251, 10);
+    let hooks = Hooks::start(0, 10);
     let a = ephemeral(&format!(
         "[vhost.__defaultVhost__.forward]\nenabled = true\nbackend = \"{}\"\n",
         hooks.url("error")

@@ -1850,7 +1850,7 @@ fn on_publish_lets_an_allowed_call_through_and_on_unpublish_follows_it() {
     let dir = TempDir::new("gb-hook-allow");
     let clip = Clip::encode(&dir, Some(Codec::H264), None, 2);
     let video = clip.count(Codec::H264);
-    let hooks = Hooks::start(34101, 10);
+    let hooks = Hooks::start(0, 10);
     let (server, sip) = hooked_gateway(&hooks, "allow");
     let mut device = BareDevice::new(sip);
     device.register(&server);
@@ -1912,7 +1912,7 @@ fn on_publish_refusal_hangs_up_the_call_and_the_api_says_why() {
     use common::hookserver::{assert_srs_fields, Hooks};
     let dir = TempDir::new("gb-hook-deny");
     let clip = Clip::encode(&dir, Some(Codec::H264), None, 1);
-    let hooks = Hooks::start(34102, 10);
+    let hooks = Hooks::start(0, 10);
     let (server, sip) = hooked_gateway(&hooks, "deny");
     let mut device = BareDevice::new(sip);
     device.register(&server);

@@ -4,7 +4,7 @@
 //! on_play hook refuses, on_play/on_stop with the URL's query as `param`, the player in
 //! `/api/v1/clients` as `rtsp-play`.
 //!
-//! The hook server listens on 34010..=34019; everything else on ephemeral ports. Every
+//! Ephemeral ports, the hook server's too, but the on-demand camera's 34030. Every
 //! process a test starts is killed when its guard drops; every wait is bounded.
 
 mod common;
@@ -170,7 +170,7 @@ fn ffmpeg_ffprobe_and_gstreamer_play_an_rtmp_stream_over_rtsp() {
 #[test]
 fn hooks_decide_and_hear_about_rtsp_players() {
     let _turn = serial();
-    let hooks = Hooks::start(34010, 10);
+    let hooks = Hooks::start(0, 10);
     let (server, rtsp) = start(&format!(
         "[vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
          on_play = \"{}\"\non_stop = \"{}\"\n",

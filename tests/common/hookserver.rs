@@ -18,7 +18,8 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    /// Starts tests/data/hook_server.py on `port`; its `/slow` answers after `slow_s`.
+    /// Starts tests/data/hook_server.py on `port` (0: any free port; `self.port` says which);
+    /// its `/slow` answers after `slow_s`.
     pub fn start(port: u16, slow_s: u32) -> Hooks {
         require("python3");
         let dir = TempDir::new("hooks");
@@ -39,11 +40,19 @@ impl Hooks {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
+        // "ready PORT": the port it listens on (the kernel's choice when `port` is 0, which
+        // tests should pass: a fixed port in the ephemeral range can be taken by a client
+        // socket of a test running beside).
+        let mut words = line.split_whitespace();
         assert_eq!(
-            line.trim(),
-            "ready",
+            words.next(),
+            Some("ready"),
             "hook server on port {port} did not start"
         );
+        let port = words
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the hook server says its port");
         Hooks {
             child,
             log,

@@ -96,5 +96,6 @@ class Hook(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", PORT), Hook)
 server.daemon_threads = True
-print("ready", flush=True)
+# Port 0 takes a free port from the kernel: the line says which.
+print("ready", server.server_address[1], flush=True)
 server.serve_forever()
