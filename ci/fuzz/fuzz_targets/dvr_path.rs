@@ -111,5 +111,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Vod::File(Plan::Error { status, .. }) => assert!((400..500).contains(&status)),
         Vod::File(Plan::NotModified { .. }) => panic!("304 without a condition"),
+        // Only a web root's "/" redirects (to the console); a recordings root lists no folder.
+        Vod::File(Plan::Redirect { location }) => panic!("{target:?} redirected to {location}"),
     }
 });

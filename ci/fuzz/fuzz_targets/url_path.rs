@@ -68,6 +68,8 @@ fuzz_target!(|data: &[u8]| {
         }
         Plan::Error { status, .. } => assert!((400..500).contains(&status)),
         Plan::NotModified { .. } => {}
+        // "/" of a root without index.html but with the console: the console's own path.
+        Plan::Redirect { location } => assert_eq!(location, "/console/"),
     }
 
     let total = data.len() as u64;
