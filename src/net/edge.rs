@@ -80,7 +80,7 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
         up.state.set(EdgeState::Backoff);
         let until = clock.now_ms() + wait;
         while clock.now_ms() < until && up.wanted(clock.now_ms()) {
-            let step = (until - clock.now_ms()).min(CHECK_EVERY_MS);
+            let step = until.saturating_sub(clock.now_ms()).min(CHECK_EVERY_MS);
             tokio::time::sleep(Duration::from_millis(step)).await;
         }
     }
@@ -132,24 +132,18 @@ async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
             .poll_timeout()
             .min(now + CHECK_EVERY_MS)
             .min(up.deadline().unwrap_or(u64::MAX));
-        tokio::select! {
-            ready = stream.readable() => {
-                ready.map_err(|e| format!("read: {e}"))?;
-                match read_some(&stream, &mut buf) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => {
-                        up.recv_bytes.set(up.recv_bytes.get() + n as u64);
-                        session
-                            .handle_bytes(clock.now_ms(), &buf[..n])
-                            .map_err(|e| e.to_string())?;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(format!("read: {e}")),
-                }
+        match wait_origin(&stream, &mut buf, clock, deadline).await? {
+            Wake::Read(n) => {
+                up.recv_bytes.set(up.recv_bytes.get() + n as u64);
+                session
+                    .handle_bytes(clock.now_ms(), &buf[..n])
+                    .map_err(|e| e.to_string())?;
             }
-            _ = tokio::time::sleep_until(clock.instant(deadline)) => {
-                session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
-            }
+            Wake::Closed => return Ok(()),
+            Wake::Deadline => session
+                .handle_timeout(clock.now_ms())
+                .map_err(|e| e.to_string())?,
+            Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event() {
             on_event(shared, up, event)?;
@@ -175,24 +169,18 @@ async fn pull_flv(shared: &Shared, up: &Upstream) -> Result<(), String> {
             .poll_timeout()
             .min(now + CHECK_EVERY_MS)
             .min(up.deadline().unwrap_or(u64::MAX));
-        tokio::select! {
-            ready = stream.readable() => {
-                ready.map_err(|e| format!("read: {e}"))?;
-                match read_some(&stream, &mut buf) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => {
-                        up.recv_bytes.set(up.recv_bytes.get() + n as u64);
-                        session
-                            .handle_bytes(clock.now_ms(), &buf[..n])
-                            .map_err(|e| e.to_string())?;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(format!("read: {e}")),
-                }
+        match wait_origin(&stream, &mut buf, clock, deadline).await? {
+            Wake::Read(n) => {
+                up.recv_bytes.set(up.recv_bytes.get() + n as u64);
+                session
+                    .handle_bytes(clock.now_ms(), &buf[..n])
+                    .map_err(|e| e.to_string())?;
             }
-            _ = tokio::time::sleep_until(clock.instant(deadline)) => {
-                session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
-            }
+            Wake::Closed => return Ok(()),
+            Wake::Deadline => session
+                .handle_timeout(clock.now_ms())
+                .map_err(|e| e.to_string())?,
+            Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event().map_err(|e| e.to_string())? {
             on_event(shared, up, event)?;
@@ -281,22 +269,50 @@ async fn connect_at(
         if session.poll_event() == Some(ClientEvent::Started) {
             return Ok(());
         }
-        tokio::select! {
-            ready = stream.readable() => {
-                ready.map_err(|e| format!("read: {e}"))?;
-                match read_some(&stream, &mut buf) {
-                    Ok(0) => return Err("the origin closed the connection".into()),
-                    Ok(n) => session
-                        .handle_bytes(clock.now_ms(), &buf[..n])
-                        .map_err(|e| e.to_string())?,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(format!("read: {e}")),
-                }
-            }
-            _ = tokio::time::sleep_until(clock.instant(session.poll_timeout())) => {
-                session.handle_timeout(clock.now_ms()).map_err(|e| e.to_string())?;
+        match wait_origin(&stream, &mut buf, clock, session.poll_timeout()).await? {
+            Wake::Read(n) => session
+                .handle_bytes(clock.now_ms(), &buf[..n])
+                .map_err(|e| e.to_string())?,
+            Wake::Closed => return Err("the origin closed the connection".into()),
+            Wake::Deadline => session
+                .handle_timeout(clock.now_ms())
+                .map_err(|e| e.to_string())?,
+            Wake::Nothing => {}
+        }
+    }
+}
+
+/// What one wait on an origin's socket gave.
+enum Wake {
+    /// This many bytes were read into the buffer.
+    Read(usize),
+    /// The origin closed the connection.
+    Closed,
+    /// The deadline came first.
+    Deadline,
+    /// Readable, but nothing to read after all.
+    Nothing,
+}
+
+/// Waits until the origin's socket has bytes (read into `buf`) or `deadline` (ms) passes:
+/// the one wait of the RTMP pull, the HTTP-FLV pull and the token traverse.
+async fn wait_origin(
+    stream: &TcpStream,
+    buf: &mut [u8],
+    clock: Clock,
+    deadline: u64,
+) -> Result<Wake, String> {
+    tokio::select! {
+        ready = stream.readable() => {
+            ready.map_err(|e| format!("read: {e}"))?;
+            match read_some(stream, buf) {
+                Ok(0) => Ok(Wake::Closed),
+                Ok(n) => Ok(Wake::Read(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Wake::Nothing),
+                Err(e) => Err(format!("read: {e}")),
             }
         }
+        _ = tokio::time::sleep_until(clock.instant(deadline)) => Ok(Wake::Deadline),
     }
 }
 
