@@ -56,16 +56,17 @@ pub(super) fn packets_line(config: &Config, limits: &Limits) -> Option<BudgetLin
     if !config.rtsp_server_enabled {
         return None;
     }
-    let held = limits.gop_cache_bytes + limits.queue_bytes;
-    let per_stream = held + held / MTU * 14;
+    // In u64: a big board's caps times max_streams pass 4 GiB on a 32-bit target.
+    let held = limits.gop_cache_bytes as u64 + limits.queue_bytes as u64;
+    let per_stream = held.saturating_add(held / MTU as u64 * 14);
     Some(BudgetLine {
         what: "rtsp packets",
         formula: format!(
             "max_streams {} x (gop_cache_max_bytes + queue_max_bytes) {} again as RTP packets",
             limits.streams,
-            kib(per_stream)
+            kib(usize::try_from(per_stream).unwrap_or(usize::MAX))
         ),
-        bytes: (limits.streams * per_stream) as u64,
+        bytes: (limits.streams as u64).saturating_mul(per_stream),
     })
 }
 
