@@ -7,6 +7,10 @@
 //! With `protocol = "flv"` the pull is an HTTP-FLV `GET` instead of an RTMP play.
 //! Not supported: `protocol = "flvs"`, `origin_cluster`/`coworkers`.
 
+// Without the feature the section is read as a whole (`section::CompiledOut`): its rows' readers
+// and checks are not used.
+#![cfg_attr(not(feature = "edge"), allow(unused_imports, dead_code))]
+
 use super::forward::Destination;
 use super::schema::{words_or_list, FromToml, Invalid, Item, Keyword, Value};
 use super::section::{no_hook, Show};
@@ -54,13 +58,6 @@ impl FromToml for Origins {
             span: item.span(),
             message,
         };
-        if !cfg!(feature = "edge") && !texts.is_empty() {
-            return Err(refuse(
-                "an edge (cluster.origin): this build does not have it (Cargo feature edge); \
-                 see boards/ or build with --features full"
-                    .into(),
-            ));
-        }
         let mut list = Vec::with_capacity(texts.len());
         for t in &texts {
             let d = Destination::parse(t).map_err(refuse)?;
@@ -83,7 +80,9 @@ impl Show for Origins {
 }
 
 section! {
-    /// Cluster of a vhost (SRS: `cluster { ... }`); see `server::edge`.
+    /// Cluster of a vhost (SRS: `cluster { ... }`); see `server::edge`. Without the feature
+    /// `edge` only a non-empty `origin` is looked at (refused).
+    @feature("edge", origin)
     pub struct Cluster: RawCluster, "a table of cluster settings" {
         /// `cluster.mode` (SRS: `cluster.mode`, default local).
         mode: ClusterMode = ClusterMode::Local => mode: Keyword<ClusterMode>;

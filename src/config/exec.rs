@@ -22,6 +22,10 @@
 //! spaces as `sh -c` (pipes, redirections). SRS's variables `[vhost] [port] [app] [stream]
 //! [engine] [param] [url]` are substituted in every word (`server::exec::Vars`).
 
+// Without the feature the section is read as a whole (`section::CompiledOut`): its rows' readers
+// and checks are not used.
+#![cfg_attr(not(feature = "exec"), allow(unused_imports, dead_code))]
+
 use toml::Spanned;
 
 use super::schema::{words_or_list, FromToml, Int, Invalid, Item, Value};
@@ -92,6 +96,7 @@ fn check_name(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<Str
 section! {
     /// `exec` of a vhost (SRS: `exec { enabled; publish; }`): a command run while each stream
     /// is published.
+    @feature("exec", enabled)
     pub struct Exec: RawExec, "a table of exec settings (enabled, publish, shell)" {
         /// `exec.enabled` (SRS: `exec.enabled`, default off).
         @check(compiled_in(cfg!(feature = "exec"), "exec"))
@@ -111,6 +116,7 @@ section! {
 section! {
     /// `transcode` of a vhost (SRS: `transcode [app] { enabled; ffmpeg; engine NAME {...} }`,
     /// one engine): ffmpeg reads each published stream and publishes the result back.
+    @feature("exec", enabled)
     pub struct Transcode: RawTranscode, "a table of transcode settings" {
         /// `transcode.enabled` (SRS: `transcode.enabled`, default off).
         @check(compiled_in(cfg!(feature = "exec"), "exec"))

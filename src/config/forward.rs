@@ -10,6 +10,10 @@
 //! publish for the stream's destinations (`server::forward`); when set, `destination` is not
 //! used, as in SRS. Not supported yet: `rtmps://`.
 
+// Without the feature the section is read as a whole (`section::CompiledOut`): its rows' readers
+// and checks are not used.
+#![cfg_attr(not(feature = "forward"), allow(unused_imports, dead_code))]
+
 use toml::Spanned;
 
 use super::hooks::{check_url, is_ip_or_localhost};
@@ -189,6 +193,7 @@ impl Show for Backend {
 
 section! {
     /// Forward of a vhost (SRS: `forward { ... }`); see `server::forward`.
+    @feature("forward", enabled)
     pub struct Forward: RawForward, "a table of forward settings" {
         /// `forward.enabled` (SRS: `forward.enabled`, default off).
         @check(compiled_in(cfg!(feature = "forward"), "forward"))

@@ -16,7 +16,7 @@ use toml::Spanned;
 
 use super::exec::{ChildIngest, Command};
 use super::schema::{Int, Keyword};
-use super::section::{join, no_hook, plain, ErrorAt};
+use super::section::{no_hook, plain, ErrorAt};
 use super::ConfigError;
 use crate::media::DEFAULT_VHOST;
 
@@ -180,31 +180,44 @@ fn check_vhost(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<St
         .map_err(|message| at(span, key.to_owned(), message))
 }
 
+/// An `[[ingest]]` entry as read.
+#[cfg(any(feature = "rtsp", feature = "exec"))]
+pub(super) type RawEntry = RawIngest;
+
+/// An `[[ingest]]` entry as read: with neither RTSP nor child processes (the router build),
+/// as a whole (`section::CompiledOut`), so that the entries' readers are not in that build.
+#[cfg(not(any(feature = "rtsp", feature = "exec")))]
+pub(super) type RawEntry = super::section::CompiledOut;
+
+/// With neither RTSP nor child processes (the router build) every entry is refused, the
+/// first one here, so that the entries' checks, their reload log and the Vecs of them are not
+/// in that build.
+#[cfg(not(any(feature = "rtsp", feature = "exec")))]
+pub(super) fn apply(
+    raw: Vec<Spanned<RawEntry>>,
+    at: &ErrorAt<'_>,
+) -> Result<(Vec<Ingest>, Vec<ChildIngest>), ConfigError> {
+    let Some(entry) = raw.first() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let table = entry.get_ref();
+    let span = table.span_of("url").unwrap_or(entry.span());
+    let (key, why) = match table.span_of("command") {
+        Some(_) => ("command", NO_EXEC),
+        None => ("url", NO_RTSP),
+    };
+    Err(at(span, format!("ingest[0].{key}"), why.to_owned()))
+}
+
 /// Reads the `[[ingest]]` entries: each over the defaults, `url` (an RTSP pull) or
 /// `command` (a child process) required, at most [`MAX_INGESTS`], no two publishing the same
 /// stream. The RTSP pulls come first in the answer, the child ingests second.
+#[cfg(any(feature = "rtsp", feature = "exec"))]
 pub(super) fn apply(
-    raw: Vec<Spanned<RawIngest>>,
+    raw: Vec<Spanned<RawEntry>>,
     at: &ErrorAt<'_>,
 ) -> Result<(Vec<Ingest>, Vec<ChildIngest>), ConfigError> {
-    use super::section::Section;
-    // With neither RTSP nor child processes (the router build) every entry is refused, the
-    // first one here, so that the entries' checks, their reload log and the Vecs of them are
-    // not in that build.
-    if !cfg!(feature = "rtsp") && !cfg!(feature = "exec") {
-        return match raw.first() {
-            Some(entry) => {
-                let raw = entry.get_ref();
-                let span = raw.url.as_ref().map_or(entry.span(), |u| u.span());
-                let (key, why) = match raw.command.is_some() {
-                    true => ("command", NO_EXEC),
-                    false => ("url", NO_RTSP),
-                };
-                Err(at(span, format!("ingest[0].{key}"), why.to_owned()))
-            }
-            None => Ok((Vec::new(), Vec::new())),
-        };
-    }
+    use super::section::{join, Section};
     let mut ingests: Vec<Ingest> = Vec::new();
     let mut children: Vec<ChildIngest> = Vec::new();
     for (i, entry) in raw.into_iter().enumerate() {

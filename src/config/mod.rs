@@ -560,7 +560,7 @@ section! {
     }
     raw apply_tables {
         vhost: RawVhosts,
-        ingest: Vec<Spanned<ingest::RawIngest>>,
+        ingest: Vec<Spanned<ingest::RawEntry>>,
     }
 }
 
@@ -568,7 +568,7 @@ section! {
 type RawVhosts = Vec<(Spanned<String>, RawVhost)>;
 
 /// The tables of tables as written: `[vhost.NAME]` and `[[ingest]]`.
-type RawTables = (Option<RawVhosts>, Option<Vec<Spanned<ingest::RawIngest>>>);
+type RawTables = (Option<RawVhosts>, Option<Vec<Spanned<ingest::RawEntry>>>);
 
 /// The tables of tables: `[vhost.NAME]` and `[[ingest]]`.
 fn apply_tables(

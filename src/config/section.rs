@@ -152,16 +152,76 @@ pub(super) fn compiled_in(
     move |value, key, at| {
         let enabled = *value.get_ref();
         if enabled && !compiled {
-            return Err(at(
-                value.span(),
-                key.to_owned(),
-                format!(
-                    "this build does not have it (Cargo feature {feature}); see boards/ or build \
-                     with --features full"
-                ),
-            ));
+            return Err(at(value.span(), key.to_owned(), not_built(feature)));
         }
         Ok(enabled)
+    }
+}
+
+/// Why a key that switches on a compiled-out feature is refused.
+fn not_built(feature: &str) -> String {
+    format!(
+        "this build does not have it (Cargo feature {feature}); see boards/ or build with \
+         --features full"
+    )
+}
+
+/// The table of a section whose Cargo feature this build does not have (`section!` with
+/// `@feature(FEATURE, SWITCH)`): read as a whole, not key by key, so that none of the
+/// section's per-key readers and checks is in the build (the `exec` section's cost the router
+/// binary 11 KB). The key that would switch the feature on (`enabled = true`, a non-empty
+/// `origin`) is refused, naming the feature; the rest of the table is not looked at: what it
+/// sets would do nothing in this build.
+pub(super) struct CompiledOut {
+    /// The keys set to something other than `false`, `""` or `[]`, with their values' spans.
+    set: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl super::schema::FromToml for CompiledOut {
+    fn from_toml(item: &super::schema::Item<'_>) -> Result<Self, super::schema::Invalid> {
+        use toml::de::DeValue;
+        let mut set = Vec::new();
+        super::schema::read_table(item, "a table", &[], &mut |key, value| {
+            let on = match value.get_ref() {
+                DeValue::Boolean(b) => *b,
+                DeValue::String(s) => !s.is_empty(),
+                DeValue::Array(a) => !a.is_empty(),
+                _ => true,
+            };
+            if on {
+                set.push((key.to_owned(), value.span()));
+            }
+            Ok(true)
+        })?;
+        Ok(CompiledOut { set })
+    }
+}
+
+impl CompiledOut {
+    /// Refuses the table when it sets `switch`, naming `feature`; `path` is the table's key.
+    /// (Unused in a build that has every gated section's feature.)
+    #[allow(dead_code)]
+    pub(super) fn refuse(
+        self,
+        switch: &str,
+        feature: &str,
+        path: &str,
+        at: &ErrorAt<'_>,
+    ) -> Result<(), ConfigError> {
+        match self.set.into_iter().find(|(key, _)| key == switch) {
+            Some((key, span)) => Err(at(span, join(path, &key), not_built(feature))),
+            None => Ok(()),
+        }
+    }
+
+    /// Where the table sets `key` (to something other than false or empty), if it does
+    /// (`[[ingest]]` without RTSP and child processes).
+    #[allow(dead_code)]
+    pub(super) fn span_of(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        self.set
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, span)| span.clone())
     }
 }
 
@@ -221,6 +281,7 @@ macro_rules! row_restart {
 macro_rules! section {
     (
         $(#[$meta:meta])*
+        $(@feature($feat:literal, $switch:ident))?
         pub struct $Name:ident : $Raw:ident, $expect:literal {
             $(
                 $(#[$fmeta:meta])*
@@ -278,6 +339,7 @@ macro_rules! section {
             )*
         }
 
+        $(#[cfg(feature = $feat)])?
         pub(in crate::config) struct $Raw {
             $(pub(in crate::config) $key: Option<$raw>,)*
             $(pub(in crate::config) $sub: Option<$SubRaw>,)*
@@ -289,6 +351,7 @@ macro_rules! section {
             )*
         }
 
+        $(#[cfg(feature = $feat)])?
         impl $crate::config::schema::FromToml for $Raw {
             fn from_toml(
                 item: &$crate::config::schema::Item<'_>,
@@ -353,16 +416,71 @@ macro_rules! section {
             }
         )*
 
-        impl $crate::config::section::Section for $Name {
-            type Raw = $Raw;
-
-            fn defaults() -> Self {
+        impl $Name {
+            /// The embedded defaults, every row's (`Section::defaults`).
+            fn row_defaults() -> Self {
                 $Name {
                     $($field: $default,)*
                     $($($sfield: $sdefault,)*)*
                     $($nfield: <$nty as $crate::config::section::Section>::defaults(),)*
                     $($xfield: $xdefault,)*
                 }
+            }
+
+            /// Every key the file may set (`Section::file_keys`).
+            #[cfg(test)]
+            #[allow(unused_variables, dead_code)]
+            fn row_file_keys(prefix: &str, out: &mut Vec<String>) {
+                use $crate::config::section::join;
+                $(out.push(join(prefix, stringify!($key)));)*
+                $(
+                    let sub = join(prefix, stringify!($sub));
+                    $(out.push(join(&sub, stringify!($skey)));)*
+                )*
+                $(
+                    <$nty as $crate::config::section::Section>::file_keys(
+                        &join(prefix, stringify!($nkey)),
+                        out,
+                    );
+                )*
+                $(out.push(join(prefix, stringify!($rkey)));)*
+            }
+        }
+
+        // Without the section's feature: one reader for the whole table (see `CompiledOut`).
+        $(
+            #[cfg(not(feature = $feat))]
+            impl $crate::config::section::Section for $Name {
+                type Raw = $crate::config::section::CompiledOut;
+
+                fn defaults() -> Self {
+                    Self::row_defaults()
+                }
+
+                fn apply(
+                    &mut self,
+                    raw: $crate::config::section::CompiledOut,
+                    path: &str,
+                    at: &$crate::config::section::ErrorAt<'_>,
+                ) -> Result<(), $crate::config::ConfigError> {
+                    raw.refuse(stringify!($switch), $feat, path, at)
+                }
+
+                fn entries(&self, _: &str, _: &mut Vec<$crate::config::section::Entry>) {}
+
+                #[cfg(test)]
+                fn file_keys(prefix: &str, out: &mut Vec<String>) {
+                    Self::row_file_keys(prefix, out)
+                }
+            }
+        )?
+
+        $(#[cfg(feature = $feat)])?
+        impl $crate::config::section::Section for $Name {
+            type Raw = $Raw;
+
+            fn defaults() -> Self {
+                Self::row_defaults()
             }
 
             #[allow(unused_variables)]
@@ -428,21 +546,8 @@ macro_rules! section {
             }
 
             #[cfg(test)]
-            #[allow(unused_variables)]
             fn file_keys(prefix: &str, out: &mut Vec<String>) {
-                use $crate::config::section::join;
-                $(out.push(join(prefix, stringify!($key)));)*
-                $(
-                    let sub = join(prefix, stringify!($sub));
-                    $(out.push(join(&sub, stringify!($skey)));)*
-                )*
-                $(
-                    <$nty as $crate::config::section::Section>::file_keys(
-                        &join(prefix, stringify!($nkey)),
-                        out,
-                    );
-                )*
-                $(out.push(join(prefix, stringify!($rkey)));)*
+                Self::row_file_keys(prefix, out)
             }
         }
     };

@@ -332,22 +332,29 @@ password = "secret"
                 on_hls_notify: urls(&["http://10.0.0.2/[app]/[ts_url][param]"]),
                 timeout_s: 5,
             },
-            forward: crate::config::Forward {
-                enabled: false,
-                destination: crate::config::Destinations(vec![
-                    crate::config::Destination::parse("127.0.0.1:19350").unwrap(),
-                    crate::config::Destination::parse("rtmp://10.0.0.3/up/cam?key=k").unwrap(),
-                ]),
-                queue_max_bytes: 1 << 20,
-                backend: crate::config::Backend(Some(
-                    "http://127.0.0.1:8085/api/v1/forward".into(),
-                )),
+            forward: match cfg!(feature = "forward") {
+                true => crate::config::Forward {
+                    enabled: false,
+                    destination: crate::config::Destinations(vec![
+                        crate::config::Destination::parse("127.0.0.1:19350").unwrap(),
+                        crate::config::Destination::parse("rtmp://10.0.0.3/up/cam?key=k").unwrap(),
+                    ]),
+                    queue_max_bytes: 1 << 20,
+                    backend: crate::config::Backend(Some(
+                        "http://127.0.0.1:8085/api/v1/forward".into(),
+                    )),
+                },
+                // Without the feature the table is not read (`section::CompiledOut`).
+                false => <crate::config::Forward as section::Section>::defaults(),
             },
-            cluster: crate::config::Cluster {
-                mode: crate::config::ClusterMode::Remote,
-                origin: crate::config::Origins::default(),
-                token_traverse: true,
-                protocol: crate::config::ClusterProtocol::Flv,
+            cluster: match cfg!(feature = "edge") {
+                true => crate::config::Cluster {
+                    mode: crate::config::ClusterMode::Remote,
+                    origin: crate::config::Origins::default(),
+                    token_traverse: true,
+                    protocol: crate::config::ClusterProtocol::Flv,
+                },
+                false => <crate::config::Cluster as section::Section>::defaults(),
             },
         }
     );
@@ -1519,4 +1526,53 @@ fn ingest_needs_rtsp() {
     assert_eq!(key, "ingest[0].url");
     assert!(message.contains("Cargo feature rtsp"), "{message}");
     assert!(parse("").ingests.is_empty());
+}
+
+/// Without their features (the router build) the `exec`, `transcode`, `forward` and `cluster`
+/// tables are read as a whole (`section::CompiledOut`): the key that would switch the feature
+/// on is refused at its line, naming the feature; a table that leaves it off is taken whatever
+/// else it says (the shipped config has each with `enabled = false`).
+#[test]
+#[cfg(not(any(feature = "exec", feature = "forward")))]
+fn compiled_out_sections_refuse_what_switches_them_on() {
+    for (text, at, key, feature) in [
+        (
+            "[vhost.__defaultVhost__.exec]\npublish = \"x\"\nenabled = true\n",
+            (3, 11),
+            "vhost.__defaultVhost__.exec.enabled",
+            "exec",
+        ),
+        (
+            "[vhost.cam.transcode]\nenabled = true\n",
+            (2, 11),
+            "vhost.cam.transcode.enabled",
+            "exec",
+        ),
+        (
+            "[vhost.__defaultVhost__.forward]\nenabled = true\ndestination = \"10.0.0.2\"\n",
+            (2, 11),
+            "vhost.__defaultVhost__.forward.enabled",
+            "forward",
+        ),
+        (
+            "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"10.0.0.2\"\n",
+            (3, 10),
+            "vhost.__defaultVhost__.cluster.origin",
+            "edge",
+        ),
+    ] {
+        let (line, column, k, message) = fail(text);
+        assert_eq!(((line, column), k.as_str()), (at, key), "{text}");
+        assert!(
+            message.contains(&format!("Cargo feature {feature}")),
+            "{message}"
+        );
+    }
+    let off = "[vhost.__defaultVhost__.exec]\nenabled = false\npublish = 3\n\
+               [vhost.__defaultVhost__.forward]\nqueue_max_bytes = 1\n\
+               [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = []\n";
+    let c = parse(off);
+    let v = c.default_vhost();
+    assert!(!v.exec.enabled && !v.forward.enabled && !v.cluster.is_edge());
+    assert_eq!(c, Config::embedded());
 }

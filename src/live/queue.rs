@@ -61,6 +61,9 @@ pub struct PlayerQueue {
     /// header), kept here: reading it off that frame on every push was a cache miss per
     /// frame (the frame was queued up to `queue_length` ago).
     first_dts: Option<i64>,
+    /// The dts of the newest timed frame pushed (meaningful while `first_dts` is set): kept
+    /// so that the duration a push checks reads no queue slot.
+    last_dts: i64,
     bytes: usize,
     /// After a shrink: skip frames until the next video keyframe.
     waiting_keyframe: bool,
@@ -82,6 +85,7 @@ impl PlayerQueue {
             limits,
             items: VecDeque::new(),
             first_dts: None,
+            last_dts: 0,
             bytes: 0,
             waiting_keyframe: false,
             has_video: false,
@@ -116,12 +120,9 @@ impl PlayerQueue {
 
     /// Milliseconds between the oldest and the newest queued frame.
     pub fn duration_ms(&self) -> i64 {
-        let first = self.first_dts;
-        let last = self.items.iter().rev().find_map(item_dts);
-        match (first, last) {
-            (Some(a), Some(b)) => b - a,
-            _ => 0,
-        }
+        // While a timed frame is queued, the newest one is the last pushed: frames join at
+        // the back, leave at the front, and a shrink keeps none.
+        self.first_dts.map_or(0, |first| self.last_dts - first)
     }
 
     /// Queues a control item. Consecutive control items collapse into the latest, so a
@@ -162,8 +163,11 @@ impl PlayerQueue {
         self.bytes += frame.cost();
         self.stats.queued_frames += 1;
         let item = QueueItem::Frame(frame);
-        if self.first_dts.is_none() {
-            self.first_dts = item_dts(&item);
+        if let Some(dts) = item_dts(&item) {
+            self.last_dts = dts;
+            if self.first_dts.is_none() {
+                self.first_dts = Some(dts);
+            }
         }
         self.items.push_back(item);
         self.wake();
@@ -563,7 +567,8 @@ mod tests {
     }
 
     /// The oldest frame's timestamp is kept rather than read off the frame: whatever the
-    /// pushes, drains and shrinks, it is the one the items hold.
+    /// pushes, drains and shrinks, it is the one the items hold (and so is the duration from
+    /// the kept newest one).
     #[test]
     fn the_kept_first_timestamp_follows_the_items() {
         let mut rng = crate::testutil::XorShift(7);
@@ -583,6 +588,10 @@ mod tests {
                 }
             }
             assert_eq!(q.first_dts, q.items.iter().find_map(item_dts));
+            // The kept newest timestamp gives the duration the items give.
+            let last = q.items.iter().rev().find_map(item_dts);
+            let from_items = q.first_dts.zip(last).map_or(0, |(a, b)| b - a);
+            assert_eq!(q.duration_ms(), from_items);
         }
         assert!(q.stats().shrinks > 0, "shrinks were exercised");
     }

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::disk::Disk;
-use super::{write_all, Clock, ConnGuards, Shared};
+use super::{write_all, write_now, Clock, ConnGuards, Shared};
 use crate::live::ClientId;
 use crate::server::http::{
     Answer, Body, Deferred, FileBody, HttpConn, HttpCtx, LivePlayer, Piece, Response, Site,
@@ -226,9 +226,12 @@ impl Driver {
     /// Writes `parts` within the send timeout (`idle_timeout`).
     async fn write(&mut self, parts: &mut Vec<Bytes>) -> Result<(), Error> {
         let n: usize = parts.iter().map(Bytes::len).sum();
-        match tokio::time::timeout(self.timeout(false), write_all(&mut self.stream, parts)).await {
-            Ok(r) => r?,
-            Err(_) => return Err("send timeout: the peer does not read".into()),
+        if !write_now(&self.stream, parts)? {
+            let timeout = self.timeout(false);
+            match tokio::time::timeout(timeout, write_all(&mut self.stream, parts)).await {
+                Ok(r) => r?,
+                Err(_) => return Err("send timeout: the peer does not read".into()),
+            }
         }
         parts.clear();
         self.conn.record.send.add(n as u64);

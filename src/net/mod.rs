@@ -567,7 +567,7 @@ pub async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Resu
                 out[first..end].iter().map(|b| IoSlice::new(b)).collect();
             stream.try_write_vectored(&slices)
         };
-        let mut n = match written {
+        let n = match written {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
@@ -575,22 +575,59 @@ pub async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Resu
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        while n > 0 && first < out.len() {
-            let len = out[first].len();
-            if n >= len {
-                n -= len;
-                first += 1;
-            } else {
-                out[first].advance(n);
-                n = 0;
-            }
-        }
-        while first < out.len() && out[first].is_empty() {
-            first += 1;
-        }
+        advance(out, &mut first, n);
     }
     out.clear();
     Ok(())
+}
+
+/// Writes what the socket takes now, `MAX_IOVECS` slices per `writev`, without waiting, and
+/// removes what went from `out`; true when all of it went. A player's batch mostly goes in
+/// one call made this way, with no readiness future and no send timeout set up for it (each
+/// costs more than the call's own bookkeeping); [`write_all`] writes what is left.
+pub fn write_now(stream: &TcpStream, out: &mut Vec<Bytes>) -> io::Result<bool> {
+    let mut first = 0;
+    let all = loop {
+        if first >= out.len() {
+            break true;
+        }
+        let end = (first + MAX_IOVECS).min(out.len());
+        let written = {
+            let slices: heapless::Vec<IoSlice<'_>, MAX_IOVECS> =
+                out[first..end].iter().map(|b| IoSlice::new(b)).collect();
+            // Without a readiness event on record tokio answers WouldBlock without a syscall.
+            stream.try_write_vectored(&slices)
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => advance(out, &mut first, n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+            Err(e) => return Err(e),
+        }
+    };
+    match all {
+        true => out.clear(),
+        false => drop(out.drain(..first)),
+    }
+    Ok(all)
+}
+
+/// Moves `first` past the `n` bytes written from `out[first..]` (a buffer written in part
+/// keeps its rest) and past empty buffers.
+fn advance(out: &mut [Bytes], first: &mut usize, mut n: usize) {
+    while n > 0 && *first < out.len() {
+        let len = out[*first].len();
+        if n >= len {
+            n -= len;
+            *first += 1;
+        } else {
+            out[*first].advance(n);
+            n = 0;
+        }
+    }
+    while *first < out.len() && out[*first].is_empty() {
+        *first += 1;
+    }
 }
 
 #[cfg(all(test, any(feature = "rtmp", feature = "http")))]

@@ -15,7 +15,7 @@ use nix::sys::socket::setsockopt;
 use tokio::net::TcpStream;
 
 use super::sock::{read_some, recv, RcvLowat};
-use super::{write_all, Clock, ConnGuards, Shared};
+use super::{write_all, write_now, Clock, ConnGuards, Shared};
 use crate::live::ClientId;
 use crate::server::rtmp::{session_config, RtmpConn};
 use crate::server::ConnLog;
@@ -130,9 +130,11 @@ async fn drive(
                 break;
             }
             let n: usize = out.iter().map(Bytes::len).sum();
-            match tokio::time::timeout(send_timeout, write_all(stream, &mut out)).await {
-                Ok(r) => r?,
-                Err(_) => return Err("send timeout: the peer does not read".into()),
+            if !write_now(stream, &mut out)? {
+                match tokio::time::timeout(send_timeout, write_all(stream, &mut out)).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err("send timeout: the peer does not read".into()),
+                }
             }
             conn.registration.record.send.add(n as u64);
             conn.session.handle_sent(clock.now_ms());

@@ -5,7 +5,7 @@
 //! `Bytes`, never copied. A player's batch is then three shared `Bytes` per frame and nothing
 //! of its own.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::live::Source;
 use crate::media::{Encoding, Frame, FrameKind};
@@ -52,6 +52,17 @@ impl Framing {
     pub fn tail(&self, chunked: bool) -> Bytes {
         let end = self.bytes.len() - if chunked { 0 } else { CRLF.len() };
         self.bytes.slice(self.line + TAG_HEADER_LEN..end)
+    }
+
+    /// [`Framing::head`] and [`Framing::tail`], the tail being the shared buffer itself cut
+    /// down: one reference to it fewer per player and frame.
+    pub fn into_parts(self, chunked: bool) -> (Bytes, Bytes) {
+        let head = self.head(chunked);
+        let end = self.bytes.len() - if chunked { 0 } else { CRLF.len() };
+        let mut tail = self.bytes;
+        tail.truncate(end);
+        tail.advance(self.line + TAG_HEADER_LEN);
+        (head, tail)
     }
 }
 
@@ -140,5 +151,9 @@ mod tests {
             [b"13\r\n".as_slice(), &tag_header].concat()[..]
         );
         assert_eq!(f.tail(true)[..], [0, 0, 0, 15, b'\r', b'\n']);
+        for chunked in [false, true] {
+            let (head, tail) = framing(&frame).into_parts(chunked);
+            assert_eq!((head, tail), (f.head(chunked), f.tail(chunked)));
+        }
     }
 }

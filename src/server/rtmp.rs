@@ -548,20 +548,21 @@ impl RtmpConn {
         let stream_id = *stream_id;
         let session = &mut self.session;
         let chunk_size = session.out_chunk_size();
-        // Straight from the queue into `out`: no batch buffer of our own to keep.
-        queue
-            .borrow_mut()
-            .drain(MAX_BATCH_ITEMS, MAX_BATCH_BYTES, |item| match item {
-                QueueItem::Frame(frame) => push_chunks(&frame, chunk_size, stream_id, out),
-                QueueItem::Unpublished => {
-                    session.notify_unpublished(stream_id);
-                    out.extend(session.poll_transmit());
-                }
-                QueueItem::Published => {
-                    session.notify_published(stream_id);
-                    out.extend(session.poll_transmit());
-                }
-            });
+        // Straight from the queue into `out`: no batch buffer of our own to keep. Room for
+        // two slices per frame (a one-chunk frame's) at once, not a chain of regrowths.
+        let mut queue = queue.borrow_mut();
+        out.reserve(queue.len().min(MAX_BATCH_ITEMS).saturating_mul(2));
+        queue.drain(MAX_BATCH_ITEMS, MAX_BATCH_BYTES, |item| match item {
+            QueueItem::Frame(frame) => push_chunks(&frame, chunk_size, stream_id, out),
+            QueueItem::Unpublished => {
+                session.notify_unpublished(stream_id);
+                out.extend(session.poll_transmit());
+            }
+            QueueItem::Published => {
+                session.notify_published(stream_id);
+                out.extend(session.poll_transmit());
+            }
+        });
     }
 }
 
@@ -609,11 +610,25 @@ fn push_chunks(frame: &SharedFrame, chunk_size: u32, stream_id: u32, out: &mut V
         return;
     };
     let first = usize::from(first).min(both.len());
-    let type0 = headers.slice(..first);
-    let type3 = headers.slice(first..both.len());
+    let both = both.len();
     let chunk_size = (chunk_size.max(1) as usize).min(chunk::MAX_MESSAGE_LEN as usize);
     let data = &frame.data;
     let len = data.len().min(chunk::MAX_MESSAGE_LEN as usize);
+    // Most frames are one chunk (the default chunk size is 60,000): the type 0 header is the
+    // shared headers cut short, without a second reference to them (each costs an atomic
+    // increment and decrement per player per frame).
+    if len <= chunk_size {
+        let mut type0 = headers;
+        type0.truncate(first);
+        out.push(type0);
+        if len > 0 {
+            out.push(data.slice(..len));
+        }
+        return;
+    }
+    let type3 = headers.slice(first..both);
+    let mut type0 = headers;
+    type0.truncate(first);
     out.push(type0);
     let mut at = 0;
     while at < len {

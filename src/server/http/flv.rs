@@ -31,10 +31,10 @@ impl Format for Flv {
     }
 
     fn frame(&self, frame: &SharedFrame, chunked: bool, out: &mut Vec<Bytes>) {
-        let framing = flv::framing(frame);
-        out.push(framing.head(chunked));
+        let (head, tail) = flv::framing(frame).into_parts(chunked);
+        out.push(head);
         out.push(frame.data.clone());
-        out.push(framing.tail(chunked));
+        out.push(tail);
     }
 }
 

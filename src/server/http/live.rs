@@ -388,13 +388,15 @@ impl LivePlayer {
         }
         let (format, chunked) = (self.format, self.chunked);
         let mut ended = false;
-        self.queue
-            .borrow_mut()
-            .drain(MAX_BATCH_ITEMS, MAX_BATCH_BYTES, |item| match item {
-                QueueItem::Frame(f) => format.frame(&f, chunked, out),
-                QueueItem::Unpublished => ended = true,
-                QueueItem::Published => {}
-            });
+        let mut queue = self.queue.borrow_mut();
+        // Room for three slices per frame (FLV's) at once, not a chain of regrowths.
+        out.reserve(queue.len().min(MAX_BATCH_ITEMS).saturating_mul(3));
+        queue.drain(MAX_BATCH_ITEMS, MAX_BATCH_BYTES, |item| match item {
+            QueueItem::Frame(f) => format.frame(&f, chunked, out),
+            QueueItem::Unpublished => ended = true,
+            QueueItem::Published => {}
+        });
+        drop(queue);
         if ended {
             if self.chunked {
                 out.push(Bytes::from_static(LAST_CHUNK));
