@@ -381,6 +381,37 @@ fn hooks_decide_and_hear_about_rtsp_publishers() {
     assert!(server.wait_log("refused by the on_publish hook", 5 * SECS));
 }
 
+/// `rtsp_server.auth_username`/`auth_password`: ffprobe with `user:password` in the URL plays
+/// (ffmpeg answers the Digest challenge), a wrong password or none is 401; ffmpeg publishes
+/// with them and is refused (401) without.
+#[test]
+fn players_and_publishers_authenticate() {
+    let _turn = serial();
+    let (server, rtsp) = start("auth_username = \"cam\"\nauth_password = \"s3cret\"\n");
+    let dir = TempDir::new("rtsp-server-auth");
+    let _publisher = ffmpeg_publish(&dir, &server.url("live/cam"), 30, 50, "300k");
+    std::thread::sleep(4 * SECS);
+    let with = |user: &str, path: &str| format!("rtsp://{user}127.0.0.1:{}/{path}", rtsp.port());
+    let (streams, err) = probe_streams(&dir, &with("cam:s3cret@", "live/cam"), "tcp");
+    assert_eq!(streams, ["h264,320,240", "aac"], "{err}");
+    for user in ["cam:wrong@", ""] {
+        let (streams, err) = probe_streams(&dir, &with(user, "live/cam"), "tcp");
+        assert!(streams.is_empty(), "{user}: {streams:?}");
+        assert!(err.contains("401"), "{user}: {err}");
+    }
+    let clip = make_clip(&dir, "libx264");
+    let mut refused = rtsp_publish(&dir, "anon", &clip, &with("", "live/pushed"), "tcp");
+    assert!(!refused.wait(20 * SECS).success());
+    assert!(refused.stderr().contains("401"), "{}", refused.stderr());
+    let url = with("cam:s3cret@", "live/pushed");
+    let _pushing = rtsp_publish(&dir, "pub", &clip, &url, "tcp");
+    assert!(
+        server.wait_log("RTSP publish __defaultVhost__/live/pushed", 10 * SECS),
+        "{}",
+        server.log()
+    );
+}
+
 /// ffprobe over TCP, UDP and ffmpeg's default sees H.264 320x240 and AAC; ffmpeg decodes 5 s
 /// over TCP and over UDP without an error; GStreamer's rtspsrc plays it over both; the
 /// player is an `rtsp-play` client in the API while it plays; an unknown stream is 404.

@@ -394,6 +394,14 @@ fn apply_auth(
     Ok(())
 }
 
+/// Whether a secret is set, never the secret.
+fn show_secret(secret: &str) -> String {
+    match secret.is_empty() {
+        true => "(none)".to_owned(),
+        false => "(set)".to_owned(),
+    }
+}
+
 /// The user name only: the password never goes to the log.
 fn show_auth(auth: &Option<ApiAuth>) -> String {
     match auth {
@@ -517,6 +525,14 @@ section! {
         /// `max_connections`); more are closed at accept. RAM: each holds up to
         /// `session::rtsp_server::MAX_INPUT` of input and its player queue (`tinysrs -t`).
         rtsp_server_max_sessions: usize = 64 => max_sessions: Int<1, 100_000>;
+        /// `rtsp_server.auth_username` (SRS has no RTSP server; MediaMTX: `authInternalUsers`):
+        /// when not empty, players' DESCRIBE and publishers' ANNOUNCE need this user and
+        /// `auth_password`, Basic or Digest (401 offers both). Empty: no authentication (the
+        /// `security` rules and the hooks apply either way).
+        rtsp_server_auth_username: String = String::new() => auth_username: String;
+        /// `rtsp_server.auth_password`: that user's password (not written to the log).
+        @show(show_secret)
+        rtsp_server_auth_password: String = String::new() => auth_password: String;
     }
     table heartbeat: RawHeartbeat, "a table of heartbeat settings" {
         /// `heartbeat.enabled` (SRS: `heartbeat.enabled`): POST our ids (and, as asked, the

@@ -110,6 +110,15 @@ pub fn run(
     )
     .with_udp(true)
     .with_record(shared.ctx.config().rtmp_max_message_bytes);
+    let config = shared.ctx.config();
+    let session = match config.rtsp_server_auth_username.as_str() {
+        "" => session,
+        user => session.with_auth(
+            user,
+            &config.rtsp_server_auth_password,
+            format!("{:016x}", shared.rng.next_u64()),
+        ),
+    };
     let log = ConnLog::new(shared.rng.next_u64());
     log::debug!("[{}] accepted RTSP {peer} as client {id}", log.cid);
     let mut conn = RtspConn::new(

@@ -2,10 +2,10 @@
 //! is what a player or a publisher sends (requests, an ANNOUNCE's SDP, interleaved RTP and
 //! RTCP, garbage). The glue's part is played per a policy byte: DESCRIBE and ANNOUNCE
 //! answered or refused, UDP on or off and its SETUP answered or refused, PLAY answered,
-//! publishing on or off, timeouts, media headers asked for, each piece also handed over as a
-//! UDP datagram. Whatever comes in, what the session sends must decode as whole RTSP
-//! messages, its media headers must be interleaved frames of the packet's length, and a
-//! publisher's frames stay within the access unit cap.
+//! publishing on or off, authentication on or off, timeouts, media headers asked for, each
+//! piece also handed over as a UDP datagram. Whatever comes in, what the session sends must
+//! decode as whole RTSP messages, its media headers must be interleaved frames of the
+//! packet's length, and a publisher's frames stay within the access unit cap.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -71,6 +71,9 @@ fuzz_target!(|data: &[u8]| {
     let mut session = ServerSession::new(now, 0x1234, 0x5678).with_udp(policy & 16 != 0);
     if policy & 32 != 0 {
         session = session.with_record(MAX_ACCESS_UNIT);
+    }
+    if policy & 128 != 0 {
+        session = session.with_auth("cam", "s3cret", "5e0ad1c0".to_owned());
     }
     for (i, piece) in pieces.into_iter().enumerate() {
         now += u64::from(piece[0] & 0x0f) * 1000;

@@ -32,6 +32,11 @@
 //!   player; RECORD is answered here. Its RTP, interleaved or handed over by the driver
 //!   ([`ServerSession::handle_datagram`]), comes out as hub frames
 //!   ([`ServerSession::poll_frame`]).
+//! * Authentication ([`ServerSession::with_auth`]): DESCRIBE and ANNOUNCE (the requests
+//!   that open a stream; SETUP, PLAY and RECORD need one of them first) need the user and
+//!   password, Basic (RFC 7617) or Digest (RFC 2617, MD5, with or without `qop=auth`,
+//!   against this session's nonce); else 401 with both challenges, Digest first. After
+//!   [`MAX_AUTH_FAILURES`] wrong answers the session ends.
 //! * Not supported: PAUSE (455: a live stream), multicast (461), a `destination=` other
 //!   than the player, RTSP 2.0, HTTP tunnelling.
 
@@ -44,6 +49,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::media::Frame;
+use crate::wire::digest;
 use crate::wire::rtp::FIXED_HEADER_LEN;
 use crate::wire::rtsp::header::{Lower, Mode, Pair, RtpInfo, Session, Transport};
 use crate::wire::rtsp::{self, Item, Message, Method, RtspError, INTERLEAVED_HEADER_LEN};
@@ -64,6 +70,24 @@ pub const SESSION_TIMEOUT_S: u32 = 60;
 /// Bytes of the header a player writes before each shared RTP packet's payload: the
 /// interleaved frame header and the RTP fixed header.
 pub const PACKET_HEADER_LEN: usize = INTERLEAVED_HEADER_LEN + FIXED_HEADER_LEN;
+
+/// The realm of our challenges.
+pub const REALM: &str = "tinysrs";
+
+/// Wrong credentials a connection may send before it is closed. Why: a player or publisher
+/// that knows the password gets it right at its first answer (ffmpeg answers once and gives
+/// up); more tries on one connection are guessing.
+pub const MAX_AUTH_FAILURES: u32 = 3;
+
+/// Who may play and publish.
+#[derive(Debug, Clone)]
+struct Auth {
+    username: String,
+    password: String,
+    /// This session's Digest nonce (the driver's random draw).
+    nonce: String,
+    failures: u32,
+}
 
 /// The methods in `Public`.
 const PUBLIC: &str = "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
@@ -177,6 +201,7 @@ pub struct ServerSession {
     max_access_unit: Option<usize>,
     /// A publisher's announced tracks, from ANNOUNCE on.
     record: Option<record::Recording>,
+    auth: Option<Auth>,
 }
 
 impl ServerSession {
@@ -201,6 +226,68 @@ impl ServerSession {
             udp_wait: None,
             max_access_unit: None,
             record: None,
+            auth: None,
+        }
+    }
+
+    /// DESCRIBE and ANNOUNCE need `username` and `password` (Basic or Digest); `nonce` is
+    /// this session's Digest nonce (unpredictable: the driver draws it).
+    pub fn with_auth(mut self, username: &str, password: &str, nonce: String) -> ServerSession {
+        self.auth = Some(Auth {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            nonce,
+            failures: 0,
+        });
+        self
+    }
+
+    /// Whether `m` carries the right credentials (always, without authentication).
+    fn authorized(&self, m: &Message, method: &Method) -> bool {
+        let Some(auth) = &self.auth else {
+            return true;
+        };
+        let Some(value) = m.header("Authorization") else {
+            return false;
+        };
+        if let Some((user, password)) = crate::wire::rtsp::header::parse_basic(value) {
+            // Both compared in full, so the time does not tell which one was wrong.
+            let user_ok = same_bytes(user.as_bytes(), auth.username.as_bytes());
+            let password_ok = same_bytes(password.as_bytes(), auth.password.as_bytes());
+            return user_ok & password_ok;
+        }
+        digest::parse_authorization(value).is_ok_and(|c| {
+            c.username == auth.username
+                && c.realm == REALM
+                && c.nonce == auth.nonce
+                && digest::verify(&c, method.as_str(), &auth.password)
+        })
+    }
+
+    /// 401 with a Digest and a Basic challenge; the session ends after
+    /// [`MAX_AUTH_FAILURES`] wrong answers.
+    fn challenge(&mut self, m: &Message) {
+        let Some(auth) = self.auth.as_mut() else {
+            return;
+        };
+        if m.header("Authorization").is_some() {
+            auth.failures += 1;
+            log::debug!("RTSP: wrong credentials ({} so far)", auth.failures);
+        }
+        let digest = digest::Challenge {
+            realm: REALM.to_owned(),
+            nonce: auth.nonce.clone(),
+            algorithm: None,
+            qop: None,
+            opaque: None,
+        };
+        let mut r = m.response_to(401);
+        r.push_header("WWW-Authenticate", digest.header_value());
+        r.push_header("WWW-Authenticate", format!("Basic realm=\"{REALM}\""));
+        let done = auth.failures >= MAX_AUTH_FAILURES;
+        self.reply(r);
+        if done {
+            self.state = State::Closed;
         }
     }
 
@@ -362,6 +449,9 @@ impl ServerSession {
             if session.id != self.id || self.state == State::Init {
                 return self.error(&m, 454);
             }
+        }
+        if matches!(method, Method::Describe | Method::Announce) && !self.authorized(&m, &method) {
+            return self.challenge(&m);
         }
         match method {
             Method::Options => {
@@ -749,4 +839,12 @@ impl ServerSession {
         };
         Some((to, s.channels.1, s.ssrc))
     }
+}
+
+/// Whether `a` and `b` are equal, looking at every byte (no early exit on a difference).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

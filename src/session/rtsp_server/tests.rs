@@ -1,6 +1,7 @@
 //! The server session on a simulated clock: what ffmpeg's and GStreamer's requests get.
 
 use super::*;
+use crate::wire::rtsp::header::{basic_authorization, Challenge};
 
 const URL: &str = "rtsp://127.0.0.1:8554/live/cam";
 
@@ -420,4 +421,60 @@ fn announces_we_cannot_take() {
     responses(&mut s);
     s.handle_bytes(0, &announce(6, FFMPEG_SDP)).unwrap();
     assert_eq!(responses(&mut s)[0].status(), Some(455));
+}
+
+/// With authentication: DESCRIBE without credentials is 401 with a Digest challenge (this
+/// session's nonce) and a Basic one; the Digest answer ffmpeg computes and the Basic one of a
+/// URL's `user:password` are let through; OPTIONS needs nothing; three wrong answers end the
+/// session.
+#[test]
+fn describe_and_announce_need_the_credentials() {
+    let mut s = ServerSession::new(0, 1, 1).with_record(1 << 20).with_auth(
+        "cam",
+        "s3cret",
+        "5e0ad1c0".to_owned(),
+    );
+    s.handle_bytes(0, &request("OPTIONS", URL, 1, "")).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(200));
+    s.handle_bytes(0, &request("DESCRIBE", URL, 2, "")).unwrap();
+    let r = responses(&mut s);
+    assert_eq!(r[0].status(), Some(401));
+    assert_eq!(s.poll_event(), None);
+    let challenges = r[0].challenges();
+    assert_eq!(challenges.len(), 2, "{r:?}");
+    let Challenge::Digest(c) = &challenges[0] else {
+        panic!("Digest first: {challenges:?}");
+    };
+    assert_eq!((c.realm.as_str(), c.nonce.as_str()), (REALM, "5e0ad1c0"));
+    let answer = c.answer("cam", "s3cret", "DESCRIBE", URL, "0a4f113b", 1);
+    let header = format!("Authorization: {}\r\n", answer.header_value());
+    s.handle_bytes(0, &request("DESCRIBE", URL, 3, &header))
+        .unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Describe { .. })));
+    s.refuse(0, 404);
+    responses(&mut s);
+    // Basic, on an ANNOUNCE (whose SDP is refused after the credentials pass).
+    let basic = format!(
+        "Authorization: {}\r\n",
+        basic_authorization("cam", "s3cret")
+    );
+    s.handle_bytes(0, &request("ANNOUNCE", URL, 4, &basic))
+        .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(400), "no SDP");
+    // Wrong: the user, the password, a Digest answer to another nonce.
+    let wrong = [
+        basic_authorization("admin", "s3cret"),
+        basic_authorization("cam", "secret"),
+        c.answer("cam", "s3cret", "DESCRIBE", URL, "x", 1)
+            .header_value()
+            .replace("5e0ad1c0", "00000000"),
+    ];
+    for (i, value) in wrong.iter().enumerate() {
+        assert!(!s.is_closed());
+        let header = format!("Authorization: {value}\r\n");
+        s.handle_bytes(0, &request("DESCRIBE", URL, 5 + i as u32, &header))
+            .unwrap();
+        assert_eq!(responses(&mut s)[0].status(), Some(401));
+    }
+    assert!(s.is_closed(), "three wrong answers");
 }
