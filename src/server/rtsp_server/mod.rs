@@ -853,7 +853,8 @@ impl RtspConn {
         let Some(key) = self.key.clone() else {
             return;
         };
-        if self.publishing.is_some() {
+        if self.session.is_publisher() {
+            // Published or not (refused, or gone while on_publish decided): never on_stop.
             return self.unpublish(now_ms, &key);
         }
         if let Some(queue) = self.queue.take() {
