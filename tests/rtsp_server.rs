@@ -220,10 +220,7 @@ fn ffmpeg_publishes_over_rtsp_tcp_and_udp() {
                 .find(|c| c["type"] == "rtsp-publish")
                 .cloned()
                 .unwrap_or_else(|| panic!("no rtsp-publish client in {clients}"));
-            assert!(
-                publisher["publish"].as_bool().unwrap_or(true),
-                "{publisher}"
-            );
+            assert_eq!(publisher["publish"], true, "{publisher}");
         }
         assert!(
             publisher.wait(30 * SECS).success(),
