@@ -537,6 +537,19 @@ section! {
         /// `heartbeat.ports` (SRS: `heartbeat.ports`): add the listen addresses.
         heartbeat_ports: bool = false => ports: bool;
     }
+    table tls: RawTls, "a table of TLS client settings" {
+        /// `tls.verify` (SRS has no TLS client): check the certificates of `rtmps://` forward
+        /// destinations and `https://` hook and backend URLs against the roots below. Off
+        /// accepts any certificate (a LAN box with a self-signed one); the traffic is still
+        /// encrypted. Cargo feature `tls` (in `full`). Read at start.
+        @restart
+        tls_verify: bool = true => verify: bool;
+        /// `tls.ca_file`: a PEM file of the roots to trust (e.g. the system's
+        /// `/etc/ssl/certs/ca-certificates.crt`, or a private CA); empty: Mozilla's roots,
+        /// built in (webpki-roots). Read at start.
+        @restart
+        tls_ca_file: String = String::new() => ca_file: String;
+    }
     nested {
         /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
         http: HttpServer => http_server;

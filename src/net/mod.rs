@@ -24,6 +24,8 @@ pub mod rtsp;
 #[cfg(feature = "rtsp")]
 pub mod rtsp_server;
 pub mod sock;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "dvr")]
 pub mod wall;
 
@@ -200,6 +202,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         true => Some(bind(config.rtsp_server_listen).await?),
         false => None,
     };
+    // The CA file is read before the server starts (a bad one stops the start).
+    #[cfg(feature = "tls")]
+    tls::init(config.tls_verify, &config.tls_ca_file)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let user = config.user.clone();
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
