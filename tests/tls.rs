@@ -1,7 +1,8 @@
 //! TLS against real peers (Cargo feature `tls`): a test CA made by `openssl` in a temp dir;
 //! `https://` hooks answered by the Python hook server over `ssl` (OpenSSL); `rtmps://`
 //! forward destinations through `stunnel4` (OpenSSL) in front of a second tinysrs, read back
-//! by ffprobe. Ports: stunnel's in 22100-22199, the rest ephemeral, on 127.0.0.1.
+//! by ffprobe; the RTMPS server (`[rtmps]`) with ffmpeg publishing and playing over
+//! `rtmps://` (GnuTLS). Ports: stunnel's in 22100-22199, the rest ephemeral, on 127.0.0.1.
 
 mod common;
 
@@ -293,4 +294,55 @@ fn https_hooks_allow_and_deny_publishes() {
         "{}",
         distrusting.log()
     );
+}
+
+/// The RTMPS server with the test CA's certificate: ffmpeg publishes over `rtmps://`, ffmpeg
+/// plays it back over `rtmps://` and ffprobe decodes H.264; plain RTMP players get the same
+/// stream; bytes that are not TLS on the RTMPS port close that connection only.
+#[test]
+fn ffmpeg_publishes_and_plays_over_rtmps() {
+    let _turn = serial();
+    let dir = TempDir::new("tls-rtmps");
+    let good = pki(&dir, "good");
+    let server = tinysrs(&format!(
+        "[rtmps]\nenabled = true\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        good.cert.display(),
+        good.key.display()
+    ));
+    let rtmps: std::net::SocketAddr = server
+        .log()
+        .lines()
+        .find_map(|l| l.split("RTMPS listening on ").nth(1).map(str::to_owned))
+        .and_then(|a| a.trim().parse().ok())
+        .expect("RTMPS listening on ... in the log");
+    let url = format!("rtmps://127.0.0.1:{}/live/sec", rtmps.port());
+    let mut publish = ffmpeg_publish(&dir, &url, 25, 50, "500k");
+    assert!(
+        wait_stream(&server, Duration::from_secs(15), published("sec")),
+        "{}",
+        server.log()
+    );
+    // Not TLS: this connection is closed, the others go on.
+    {
+        use std::io::{Read, Write};
+        let mut junk = std::net::TcpStream::connect(rtmps).unwrap();
+        junk.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        junk.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut rest = Vec::new();
+        let _ = junk.read_to_end(&mut rest);
+    }
+    for (tag, url) in [("tls", url.as_str()), ("plain", &server.url("live/sec"))] {
+        let out = dir.path(&format!("{tag}.flv"));
+        let (ok, err) = ffmpeg_read(&dir, url, 5, &out, Duration::from_secs(30));
+        assert!(ok, "read {url}: {err}\n{}", server.log());
+        let probe = ffprobe(&dir, out.to_str().unwrap(), Duration::from_secs(20));
+        assert!(
+            probe.codecs.contains(&"h264".to_owned()),
+            "{tag}: {probe:?}"
+        );
+        assert!(probe.video_frames >= 75, "{tag}: {probe:?}");
+    }
+    assert!(server.log().contains("TLS handshake"), "{}", server.log());
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
 }

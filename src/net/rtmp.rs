@@ -1,7 +1,9 @@
 //! The RTMP connection driver: one task per connection. It reads into a capped buffer (for a
 //! publisher with `publish.mr`, once 16 KiB wait or at its read deadline), feeds the session
 //! through `server::rtmp::RtmpConn`, writes replies and player media with `writev` (batched
-//! per `mw_latency`), and sleeps until the session's next deadline.
+//! per `mw_latency`), and sleeps until the session's next deadline. RTMPS (`rtmps.listen`,
+//! Cargo feature `tls`) is the same driver over TLS (`net::tls`): its writes go through the TLS
+//! stream instead of `writev`, and merged read is off (the TLS records are read as they come).
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -63,19 +65,136 @@ pub fn run(
     shared: &Shared,
     guards: ConnGuards,
 ) -> impl Future<Output = ()> {
-    let (mut stream, mut conn, clock, send_timeout) = start(stream, peer, id, shared);
+    let (stream, mut conn, clock, send_timeout) = start(stream, peer, id, shared);
+    let mut stream = Socket::Tcp(stream);
     async move {
         let result = drive(&mut stream, &mut conn, clock, send_timeout).await;
-        match result {
-            Ok(()) => log::info!("[{}] closed by peer {}", conn.log.cid, conn.peer),
-            Err(e) => {
-                log::info!("[{}] closed {}: {e}", conn.log.cid, conn.peer);
-                conn.registration.record.fail();
-            }
-        }
-        conn.close(clock.now_ms());
+        finish(result, conn, clock);
         drop(guards);
     }
+}
+
+/// How long an RTMPS client may take over its TLS handshake.
+#[cfg(feature = "tls")]
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`run`] for an RTMPS connection: the TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT`]), then
+/// the same driver over TLS.
+#[cfg(feature = "tls")]
+pub fn run_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ClientId,
+    shared: &Shared,
+    guards: ConnGuards,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl Future<Output = ()> {
+    let (stream, mut conn, clock, send_timeout) = start(stream, peer, id, shared);
+    async move {
+        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+        let result = match handshake {
+            Ok(Ok(mut tls)) => {
+                super::tls::limit_server(&mut tls);
+                let mut stream = Socket::Tls(Box::new(tls));
+                drive(&mut stream, &mut conn, clock, send_timeout).await
+            }
+            Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
+            Err(_) => Err("TLS handshake: timeout".into()),
+        };
+        finish(result, conn, clock);
+        drop(guards);
+    }
+}
+
+fn finish(result: Result<(), Box<dyn std::error::Error>>, mut conn: RtmpConn, clock: Clock) {
+    match result {
+        Ok(()) => log::info!("[{}] closed by peer {}", conn.log.cid, conn.peer),
+        Err(e) => {
+            log::info!("[{}] closed {}: {e}", conn.log.cid, conn.peer);
+            conn.registration.record.fail();
+        }
+    }
+    conn.close(clock.now_ms());
+}
+
+/// A connection's socket: TCP, or TLS over it (RTMPS).
+enum Socket {
+    Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Socket {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Tcp(s) => s,
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Writes `out` whole and empties it: one `writev` batch over TCP; over TLS, through its
+    /// send buffer, flushed.
+    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => write_all(s, out).await,
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => {
+                use tokio::io::AsyncWriteExt;
+                for b in out.iter() {
+                    s.write_all(b).await?;
+                }
+                out.clear();
+                s.flush().await
+            }
+        }
+    }
+
+    /// Waits for bytes and hands them to the connection. Cancel-safe: bytes are taken only
+    /// when it returns.
+    async fn read_ready(
+        &mut self,
+        conn: &mut RtmpConn,
+        clock: Clock,
+    ) -> Result<Read, Box<dyn std::error::Error>> {
+        match self {
+            Socket::Tcp(s) => {
+                s.readable().await?;
+                read_once(s, conn, clock, ReadMode::Ready)
+            }
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => poll_fn(|cx| read_tls(s, cx, conn, clock)).await,
+        }
+    }
+}
+
+/// One read of decrypted bytes into the thread's buffer, handed to the connection.
+#[cfg(feature = "tls")]
+fn read_tls(
+    stream: &mut tokio_rustls::server::TlsStream<TcpStream>,
+    cx: &mut std::task::Context<'_>,
+    conn: &mut RtmpConn,
+    clock: Clock,
+) -> Poll<Result<Read, Box<dyn std::error::Error>>> {
+    use tokio::io::AsyncRead;
+    READ_BUF.with_borrow_mut(|buf| {
+        let mut read = tokio::io::ReadBuf::new(buf);
+        let n = match std::pin::Pin::new(stream).poll_read(cx, &mut read) {
+            Poll::Pending => return Poll::Pending,
+            // Closed without TLS's close_notify: closed all the same.
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Ready(Ok(())) => read.filled().len(),
+        };
+        if n == 0 {
+            return Poll::Ready(Ok(Read::Closed));
+        }
+        Poll::Ready(
+            conn.handle_bytes(clock.now_ms(), &buf[..n])
+                .map(|()| Read::Bytes { drained: true })
+                .map_err(Into::into),
+        )
+    })
 }
 
 fn start(
@@ -108,7 +227,7 @@ fn start(
 }
 
 async fn drive(
-    stream: &mut TcpStream,
+    stream: &mut Socket,
     conn: &mut RtmpConn,
     clock: Clock,
     send_timeout: Duration,
@@ -130,7 +249,7 @@ async fn drive(
                 break;
             }
             let n: usize = out.iter().map(Bytes::len).sum();
-            match tokio::time::timeout(send_timeout, write_all(stream, &mut out)).await {
+            match tokio::time::timeout(send_timeout, stream.write_all(&mut out)).await {
                 Ok(r) => r?,
                 Err(_) => return Err("send timeout: the peer does not read".into()),
             }
@@ -182,18 +301,21 @@ async fn drive(
                 if !nodelay_set {
                     nodelay_set = true;
                     if v.tcp_nodelay || v.min_latency {
-                        let _ = stream.set_nodelay(true);
+                        let _ = stream.tcp().set_nodelay(true);
                     }
                 }
                 (v.min_latency, u64::from(v.mw_latency_ms))
             }
             None => (true, 0),
         };
-        let merged_read = conn.merged_read_ms();
+        // Not over TLS: the TLS stream reads records as they come.
+        let merged_read = conn
+            .merged_read_ms()
+            .filter(|_| matches!(stream, Socket::Tcp(_)));
         if merged_read.is_some() != lowat_set {
             lowat_set = merged_read.is_some();
             let lowat = if lowat_set { MERGED_READ_LOWAT } else { 1 };
-            if let Err(e) = setsockopt(&*stream, RcvLowat, &lowat) {
+            if let Err(e) = setsockopt(stream.tcp(), RcvLowat, &lowat) {
                 log::debug!(
                     "[{}] SO_RCVLOWAT {lowat}: {}",
                     conn.log.cid,
@@ -224,9 +346,8 @@ async fn drive(
                     _ = poll_fn(|cx| record.poll_kicked(cx)) => {
                         return Err("kicked through the API".into());
                     }
-                    ready = stream.readable() => {
-                        ready?;
-                        match read_once(stream, conn, clock, ReadMode::Ready)? {
+                    read = stream.read_ready(conn, clock) => {
+                        match read? {
                             Read::Closed => return Ok(()),
                             Read::Bytes { .. } => last_read = clock.now_ms(),
                             Read::Nothing => {}
@@ -241,7 +362,7 @@ async fn drive(
                             // What waits below the low-water mark (also before a timeout is
                             // judged).
                             loop {
-                                match read_once(stream, conn, clock, ReadMode::BelowLowWater)? {
+                                match read_once(stream.tcp(), conn, clock, ReadMode::BelowLowWater)? {
                                     Read::Closed => return Ok(()),
                                     Read::Bytes { drained: false } => {}
                                     Read::Bytes { drained: true } | Read::Nothing => break,

@@ -1,8 +1,11 @@
-//! TLS for our clients (Cargo feature `tls`): `rtmps://` forward destinations, `https://` hook
-//! and backend URLs. A thin adapter: tokio-rustls wraps the TCP stream after connect, and the
-//! protocol code above reads and writes it as it does a plain one.
+//! TLS (Cargo feature `tls`), one stack for both sides: our clients (`rtmps://` forward
+//! destinations, `https://` hook and backend URLs) and the RTMPS server (`rtmps.listen`). A
+//! thin adapter: tokio-rustls wraps the TCP stream after connect or accept, and the protocol
+//! code above reads and writes it as it does a plain one.
 //!
 //! What a caller must know:
+//! - the server's certificate chain and key are PEM files (`rtmps.cert`, `rtmps.key`), read
+//!   once at start by [`acceptor`]; keys are PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
 //! - one client configuration for the process, made by [`init`] at start from `[tls]`
 //!   (`tls.verify`, `tls.ca_file`); a reload does not change it. Without `init` (unit tests),
 //!   certificates are checked against the built-in roots.
@@ -20,11 +23,12 @@ use std::sync::{Arc, OnceLock};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Plaintext a TLS connection may hold waiting to be encrypted and sent (rustls's
 /// `set_buffer_limit`; rustls's own default). Why: a writer that outruns the socket waits
@@ -62,6 +66,27 @@ pub async fn connect(tcp: TcpStream, host: &str) -> io::Result<TlsStream<TcpStre
         .map_err(|e| io::Error::new(e.kind(), format!("TLS: {e}")))?;
     stream.get_mut().1.set_buffer_limit(Some(SEND_BUFFER));
     Ok(stream)
+}
+
+/// The server side's acceptor for the certificate chain `cert` and its `key` (PEM files).
+pub fn acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("certificate {cert:?}: {e}"))?;
+    if chain.is_empty() {
+        return Err(format!("certificate {cert:?}: no certificate in it"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("key {key:?}: {e}"))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| format!("certificate {cert:?} with its key: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Sets a connection's send buffer limit (see [`SEND_BUFFER`]) once accepted.
+pub fn limit_server(stream: &mut tokio_rustls::server::TlsStream<TcpStream>) {
+    stream.get_mut().1.set_buffer_limit(Some(SEND_BUFFER));
 }
 
 fn provider() -> Arc<CryptoProvider> {
