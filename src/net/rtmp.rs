@@ -65,8 +65,7 @@ pub fn run(
     shared: &Shared,
     guards: ConnGuards,
 ) -> impl Future<Output = ()> {
-    let (stream, mut conn, clock, send_timeout) = start(stream, peer, id, shared);
-    let mut stream = Socket::Tcp(stream);
+    let (mut stream, mut conn, clock, send_timeout) = start(stream, peer, id, shared);
     async move {
         let result = drive(&mut stream, &mut conn, clock, send_timeout).await;
         finish(result, conn, clock);
@@ -95,8 +94,12 @@ pub fn run_tls(
         let result = match handshake {
             Ok(Ok(mut tls)) => {
                 super::tls::limit_server(&mut tls);
-                let mut stream = Socket::Tls(Box::new(tls));
-                drive(&mut stream, &mut conn, clock, send_timeout).await
+                let mut stream = Box::new(TlsSocket {
+                    stream: tls,
+                    buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
+                    filled: None,
+                });
+                drive(&mut *stream, &mut conn, clock, send_timeout).await
             }
             Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
             Err(_) => Err("TLS handshake: timeout".into()),
@@ -115,86 +118,6 @@ fn finish(result: Result<(), Box<dyn std::error::Error>>, mut conn: RtmpConn, cl
         }
     }
     conn.close(clock.now_ms());
-}
-
-/// A connection's socket: TCP, or TLS over it (RTMPS).
-enum Socket {
-    Tcp(TcpStream),
-    #[cfg(feature = "tls")]
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl Socket {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Socket::Tcp(s) => s,
-            #[cfg(feature = "tls")]
-            Socket::Tls(s) => s.get_ref().0,
-        }
-    }
-
-    /// Writes `out` whole and empties it: one `writev` batch over TCP; over TLS, through its
-    /// send buffer, flushed.
-    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => write_all(s, out).await,
-            #[cfg(feature = "tls")]
-            Socket::Tls(s) => {
-                use tokio::io::AsyncWriteExt;
-                for b in out.iter() {
-                    s.write_all(b).await?;
-                }
-                out.clear();
-                s.flush().await
-            }
-        }
-    }
-
-    /// Waits for bytes and hands them to the connection. Cancel-safe: bytes are taken only
-    /// when it returns.
-    async fn read_ready(
-        &mut self,
-        conn: &mut RtmpConn,
-        clock: Clock,
-    ) -> Result<Read, Box<dyn std::error::Error>> {
-        match self {
-            Socket::Tcp(s) => {
-                s.readable().await?;
-                read_once(s, conn, clock, ReadMode::Ready)
-            }
-            #[cfg(feature = "tls")]
-            Socket::Tls(s) => poll_fn(|cx| read_tls(s, cx, conn, clock)).await,
-        }
-    }
-}
-
-/// One read of decrypted bytes into the thread's buffer, handed to the connection.
-#[cfg(feature = "tls")]
-fn read_tls(
-    stream: &mut tokio_rustls::server::TlsStream<TcpStream>,
-    cx: &mut std::task::Context<'_>,
-    conn: &mut RtmpConn,
-    clock: Clock,
-) -> Poll<Result<Read, Box<dyn std::error::Error>>> {
-    use tokio::io::AsyncRead;
-    READ_BUF.with_borrow_mut(|buf| {
-        let mut read = tokio::io::ReadBuf::new(buf);
-        let n = match std::pin::Pin::new(stream).poll_read(cx, &mut read) {
-            Poll::Pending => return Poll::Pending,
-            // Closed without TLS's close_notify: closed all the same.
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
-            Poll::Ready(Ok(())) => read.filled().len(),
-        };
-        if n == 0 {
-            return Poll::Ready(Ok(Read::Closed));
-        }
-        Poll::Ready(
-            conn.handle_bytes(clock.now_ms(), &buf[..n])
-                .map(|()| Read::Bytes { drained: true })
-                .map_err(Into::into),
-        )
-    })
 }
 
 fn start(
@@ -226,8 +149,115 @@ fn start(
     (stream, conn, clock, send_timeout)
 }
 
-async fn drive(
-    stream: &mut Socket,
+/// What the driver needs of a connection's socket: TCP, or TLS over it (RTMPS). A trait,
+/// not an enum, so that the plain RTMP task stays as small as it was (`net::tests`).
+trait Socket {
+    /// With merged read (`SO_RCVLOWAT` on the TCP socket).
+    const MERGED_READ: bool;
+
+    fn tcp(&self) -> &TcpStream;
+
+    /// Writes `out` whole and empties it.
+    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()>;
+
+    /// Waits until [`Socket::read`] has something (or the end). Cancel-safe.
+    async fn ready(&mut self) -> io::Result<()>;
+
+    /// Hands what came to the connection.
+    fn read(
+        &mut self,
+        conn: &mut RtmpConn,
+        clock: Clock,
+    ) -> Result<Read, Box<dyn std::error::Error>>;
+}
+
+impl Socket for TcpStream {
+    const MERGED_READ: bool = true;
+
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    /// One `writev` batch.
+    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
+        write_all(self, out).await
+    }
+
+    async fn ready(&mut self) -> io::Result<()> {
+        self.readable().await
+    }
+
+    fn read(
+        &mut self,
+        conn: &mut RtmpConn,
+        clock: Clock,
+    ) -> Result<Read, Box<dyn std::error::Error>> {
+        read_once(self, conn, clock, ReadMode::Ready)
+    }
+}
+
+/// An RTMPS connection: the TLS stream and the plaintext of one read, which waits in a
+/// buffer of its own between [`Socket::ready`] and [`Socket::read`] (RAM: [`READ_BUFFER`]
+/// per RTMPS connection, counted in `net::tls::CONNECTION_BYTES`' line).
+#[cfg(feature = "tls")]
+struct TlsSocket {
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    buf: Box<[u8]>,
+    /// Bytes in `buf` from the last read; `None`: none read; `Some(0)`: the end.
+    filled: Option<usize>,
+}
+
+#[cfg(feature = "tls")]
+impl Socket for TlsSocket {
+    /// The TLS stream reads records as they come.
+    const MERGED_READ: bool = false;
+
+    fn tcp(&self) -> &TcpStream {
+        self.stream.get_ref().0
+    }
+
+    /// Through TLS's send buffer, flushed.
+    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        for b in out.iter() {
+            self.stream.write_all(b).await?;
+        }
+        out.clear();
+        self.stream.flush().await
+    }
+
+    async fn ready(&mut self) -> io::Result<()> {
+        use tokio::io::AsyncReadExt;
+        if self.filled.is_some() {
+            return Ok(());
+        }
+        let n = match self.stream.read(&mut self.buf).await {
+            // Closed without TLS's close_notify: closed all the same.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            other => other?,
+        };
+        self.filled = Some(n);
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        conn: &mut RtmpConn,
+        clock: Clock,
+    ) -> Result<Read, Box<dyn std::error::Error>> {
+        match self.filled.take() {
+            None => Ok(Read::Nothing),
+            Some(0) => Ok(Read::Closed),
+            Some(n) => {
+                conn.handle_bytes(clock.now_ms(), &self.buf[..n])?;
+                Ok(Read::Bytes { drained: true })
+            }
+        }
+    }
+}
+
+async fn drive<S: Socket>(
+    stream: &mut S,
     conn: &mut RtmpConn,
     clock: Clock,
     send_timeout: Duration,
@@ -309,9 +339,7 @@ async fn drive(
             None => (true, 0),
         };
         // Not over TLS: the TLS stream reads records as they come.
-        let merged_read = conn
-            .merged_read_ms()
-            .filter(|_| matches!(stream, Socket::Tcp(_)));
+        let merged_read = conn.merged_read_ms().filter(|_| S::MERGED_READ);
         if merged_read.is_some() != lowat_set {
             lowat_set = merged_read.is_some();
             let lowat = if lowat_set { MERGED_READ_LOWAT } else { 1 };
@@ -346,8 +374,9 @@ async fn drive(
                     _ = poll_fn(|cx| record.poll_kicked(cx)) => {
                         return Err("kicked through the API".into());
                     }
-                    read = stream.read_ready(conn, clock) => {
-                        match read? {
+                    ready = stream.ready() => {
+                        ready?;
+                        match stream.read(conn, clock)? {
                             Read::Closed => return Ok(()),
                             Read::Bytes { .. } => last_read = clock.now_ms(),
                             Read::Nothing => {}

@@ -488,7 +488,7 @@ mod tests {
             b"{\"code\":0,\"data\":{\"urls\":\"rtmp://h/a/b\"}}",
             b"{\"code\":0,\"data\":{\"urls\":[1]}}",
             b"{\"code\":0,\"data\":{\"urls\":[\"10.0.0.1:1935\"]}}",
-            b"{\"code\":0,\"data\":{\"urls\":[\"rtmps://h/a/b\"]}}",
+            b"{\"code\":0,\"data\":{\"urls\":[\"rtmpt://h/a/b\"]}}",
             nine.as_bytes(),
             b"{",
         ] {
