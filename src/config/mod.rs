@@ -553,6 +553,40 @@ section! {
         /// `heartbeat.ports` (SRS: `heartbeat.ports`): add the listen addresses.
         heartbeat_ports: bool = false => ports: bool;
     }
+    table rtmps: RawRtmps, "a table of RTMPS server settings" {
+        /// `rtmps.enabled` (SRS 7: `rtmps.enabled`): RTMP over TLS, publish and play as on
+        /// `listen`, for ffmpeg and OBS (`rtmps://host:1443/app/stream`). Off by default.
+        /// Cargo feature `tls` (in `full`). Needs a restart.
+        @check(compiled_in(cfg!(feature = "tls"), "tls"))
+        @restart
+        rtmps_enabled: bool = false => enabled: Spanned<bool>;
+        /// `rtmps.listen` (SRS 7: `rtmps.listen`, 1443 there). Needs a restart.
+        @restart
+        rtmps_listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1443))
+            => listen: Listen;
+        /// `rtmps.key` (SRS 7: `rtmps.key`): the private key, a PEM file (PKCS#8, EC or RSA).
+        /// No certificate is made for you: README.md says how to make a self-signed one with
+        /// openssl. Read at start.
+        @restart
+        rtmps_key: String = "./conf/server.key".to_owned() => key: String;
+        /// `rtmps.cert` (SRS 7: `rtmps.cert`): the certificate chain, a PEM file, the
+        /// server's certificate first. Read at start.
+        @restart
+        rtmps_cert: String = "./conf/server.crt".to_owned() => cert: String;
+    }
+    table tls: RawTls, "a table of TLS client settings" {
+        /// `tls.verify` (SRS has no TLS client): check the certificates of `rtmps://` forward
+        /// destinations and `https://` hook and backend URLs against the roots below. Off
+        /// accepts any certificate (a LAN box with a self-signed one); the traffic is still
+        /// encrypted. Cargo feature `tls` (in `full`). Read at start.
+        @restart
+        tls_verify: bool = true => verify: bool;
+        /// `tls.ca_file`: a PEM file of the roots to trust (e.g. the system's
+        /// `/etc/ssl/certs/ca-certificates.crt`, or a private CA); empty: Mozilla's roots,
+        /// built in (webpki-roots). Read at start.
+        @restart
+        tls_ca_file: String = String::new() => ca_file: String;
+    }
     nested {
         /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.
         http: HttpServer => http_server;
