@@ -348,6 +348,8 @@ password = "secret"
                 origin: crate::config::Origins::default(),
                 token_traverse: true,
                 protocol: crate::config::ClusterProtocol::Flv,
+                origin_cluster: false,
+                coworkers: crate::config::Coworkers::default(),
             },
         }
     );

@@ -71,6 +71,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     forward::line,
     #[cfg(feature = "edge")]
     edge::line,
+    #[cfg(feature = "edge")]
+    edge::origin_cluster_line,
     #[cfg(feature = "exec")]
     exec::line,
     #[cfg(feature = "metrics")]
