@@ -121,8 +121,8 @@ async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
     let mut to: Option<Redirect> = None;
     for _ in 0..=edge::MAX_REDIRECTS {
         let url = match pull_rtmp_at(shared, up, to.as_ref()).await {
-            Err(ClientError::Redirect(url)) => url,
-            Err(e) => return Err(e.to_string()),
+            Err(Failed::Redirect(url)) => url,
+            Err(Failed::Error(e)) => return Err(e),
             Ok(()) => return Ok(()),
         };
         log::info!("edge {}: redirected (RTMP 302) to {url}", up.key);
@@ -134,12 +134,24 @@ async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
     ))
 }
 
+/// Why one RTMP play ended.
+enum Failed {
+    /// The origin sent us elsewhere (RTMP 302).
+    Redirect(String),
+    Error(String),
+}
+
+impl From<ClientError> for Failed {
+    fn from(e: ClientError) -> Failed {
+        match e {
+            ClientError::Redirect(url) => Failed::Redirect(url),
+            e => Failed::Error(e.to_string()),
+        }
+    }
+}
+
 /// One RTMP play at the origin in use, or where a 302 sent the pull (`to`).
-async fn pull_rtmp_at(
-    shared: &Shared,
-    up: &Upstream,
-    to: Option<&Redirect>,
-) -> Result<(), ClientError> {
+async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> Result<(), Failed> {
     let clock = shared.clock;
     let (stream, config) = match to {
         None => (connect_origin(up).await, up.client_config(&shared.ctx)),
@@ -148,16 +160,14 @@ async fn pull_rtmp_at(
             up.redirect_config(&shared.ctx, r),
         ),
     };
-    let mut stream = stream.map_err(ClientError::Protocol)?;
+    let mut stream = stream.map_err(Failed::Error)?;
     let mut random = [0u8; PACKET_LEN];
     shared.rng.fill(&mut random);
     let mut session = ClientSession::new(config, clock.now_ms(), &random);
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
         let out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
-        write(&mut stream, out)
-            .await
-            .map_err(ClientError::Protocol)?;
+        write(&mut stream, out).await.map_err(Failed::Error)?;
         let now = clock.now_ms();
         if !up.wanted(now) {
             session.close();
@@ -171,7 +181,7 @@ async fn pull_rtmp_at(
             .min(up.deadline().unwrap_or(u64::MAX));
         let wake = wait_origin(&stream, &mut buf, clock, deadline)
             .await
-            .map_err(ClientError::Protocol)?;
+            .map_err(Failed::Error)?;
         match wake {
             Wake::Read(n) => {
                 up.recv_bytes.set(up.recv_bytes.get() + n as u64);
@@ -182,7 +192,7 @@ async fn pull_rtmp_at(
             Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event() {
-            on_event(shared, up, event).map_err(ClientError::Protocol)?;
+            on_event(shared, up, event).map_err(Failed::Error)?;
         }
     }
 }
