@@ -2,7 +2,9 @@
 //! RTMP (a keyframe every 2 s); ffprobe, ffmpeg, GStreamer's `rtspsrc` and VLC play it as
 //! `rtsp://127.0.0.1:PORT/live/cam`. Also: 404 for a stream nobody publishes, 403 when the
 //! on_play hook refuses, on_play/on_stop with the URL's query as `param`, the player in
-//! `/api/v1/clients` as `rtsp-play`.
+//! `/api/v1/clients` as `rtsp-play`. Publish: ffmpeg `-f rtsp` (TCP and UDP, H.264 + AAC,
+//! and H.265) and GStreamer's `rtspclientsink` publish, RTMP and HTTP-FLV play; on_publish
+//! and on_unpublish decide and hear about RTSP publishers.
 //!
 //! Ephemeral ports, the hook server's too, but the on-demand camera's 34030. Every
 //! process a test starts is killed when its guard drops; every wait is bounded.
@@ -90,6 +92,321 @@ fn decode(dir: &TempDir, url: &str, args: &[&str], seconds: u32) -> (usize, usiz
     assert!(ok, "ffmpeg {url}: {err}");
     let count = |p: &str| out.lines().filter(|l| l.starts_with(p)).count();
     (count("0,"), count("1,"), err)
+}
+
+/// A 12 s clip as a camera or an encoder sends it: 25 fps, a keyframe every 250 frames (at 0
+/// and 10 s) with its SPS/PPS repeated in-band (`repeat-headers`: the second keyframe
+/// carries them mid-stream), AAC at 44.1 kHz; `codec` libx264 or libx265.
+fn make_clip(dir: &TempDir, codec: &str) -> String {
+    require("ffmpeg");
+    let path = dir.path(&format!("clip-{codec}.mkv"));
+    let params = match codec {
+        "libx265" => ["-x265-params", "repeat-headers=1:log-level=error"],
+        _ => ["-x264-params", "repeat-headers=1"],
+    };
+    let (ok, _, err) = run(
+        dir,
+        &format!("make-clip-{codec}"),
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-v", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args(["-t", "12", "-c:v", codec, "-preset", "ultrafast"])
+            .args(["-g", "250", "-keyint_min", "250", "-b:v", "500k"])
+            .args(params)
+            .args(["-c:a", "aac", "-b:a", "64k"])
+            .arg(path.to_str().unwrap()),
+        60 * SECS,
+    );
+    assert!(ok, "making the clip: {err}");
+    path.to_str().unwrap().to_owned()
+}
+
+/// ffmpeg publishing `clip` in real time to `url` over `transport` (tcp, udp).
+fn rtsp_publish(dir: &TempDir, name: &str, clip: &str, url: &str, transport: &str) -> Proc {
+    Proc::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-v", "error", "-re", "-i", clip])
+            .args([
+                "-c",
+                "copy",
+                "-f",
+                "rtsp",
+                "-rtsp_transport",
+                transport,
+                url,
+            ])
+            .stdout(Stdio::null()),
+        &dir.path(&format!("{name}.err")),
+    )
+}
+
+/// A player recording `seconds` of `url` as framecrc (a line per packet) into a file.
+fn record(dir: &TempDir, name: &str, url: &str, seconds: u32) -> (Proc, std::path::PathBuf) {
+    let out = dir.path(&format!("{name}.crc"));
+    let p = Proc::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-v", "error", "-i", url])
+            .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "framecrc"])
+            .arg(out.to_str().unwrap())
+            .stdout(Stdio::null()),
+        &dir.path(&format!("{name}.err")),
+    );
+    (p, out)
+}
+
+/// framecrc's packets per stream: (video dts, audio dts, video keyframes), after checking
+/// that each stream's DTS only grows.
+fn packets(crc: &str) -> (usize, usize, usize) {
+    let (mut video, mut audio, mut keys) = (0, 0, 0);
+    let mut last = [i64::MIN; 2];
+    for line in crc.lines().filter(|l| !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let (Ok(stream), Ok(dts)) = (fields[0].parse::<usize>(), fields[1].parse::<i64>()) else {
+            continue;
+        };
+        assert!(
+            dts > last[stream],
+            "stream {stream}: DTS {dts} after {}",
+            last[stream]
+        );
+        last[stream] = dts;
+        match stream {
+            0 => {
+                video += 1;
+                // framecrc writes flags only when they are not "key".
+                keys += usize::from(!line.contains("F="));
+            }
+            _ => audio += 1,
+        }
+    }
+    (video, audio, keys)
+}
+
+/// ffmpeg publishes H.264 + AAC over RTSP, TCP interleaved then UDP (its RTP timestamps start
+/// at random offsets): an RTMP player that waited for the stream gets 11 s of it whole
+/// (275 pictures, both keyframes, the second after its in-band SPS/PPS, 470 AAC frames), each
+/// stream's DTS growing; HTTP-FLV sees H.264 and AAC; the API lists an `rtsp-publish` client.
+#[test]
+fn ffmpeg_publishes_over_rtsp_tcp_and_udp() {
+    let _turn = serial();
+    let (server, rtsp) = start("");
+    let dir = TempDir::new("rtsp-server-publish");
+    let clip = make_clip(&dir, "libx264");
+    for transport in ["tcp", "udp"] {
+        let path = format!("live/pub-{transport}");
+        let (mut player, crc) = record(&dir, &format!("rtmp-{transport}"), &server.url(&path), 11);
+        std::thread::sleep(SECS);
+        let url = rtsp_url(rtsp, &path);
+        let mut publisher = rtsp_publish(&dir, &format!("pub-{transport}"), &clip, &url, transport);
+        std::thread::sleep(3 * SECS);
+        if transport == "tcp" {
+            let flv = server.http_url(&format!("{path}.flv"));
+            let (_, out, err) = run(
+                &dir,
+                "ffprobe-flv",
+                Command::new("ffprobe")
+                    .args(["-v", "error", "-show_entries", "stream=codec_name"])
+                    .args(["-of", "csv=p=0", &flv]),
+                20 * SECS,
+            );
+            let codecs: Vec<&str> = out.lines().map(str::trim).collect();
+            assert_eq!(codecs, ["h264", "aac"], "{err}");
+            let (_, clients) = get_json(server.http_addr.unwrap(), "/api/v1/clients");
+            let publisher = clients["clients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "rtsp-publish")
+                .cloned()
+                .unwrap_or_else(|| panic!("no rtsp-publish client in {clients}"));
+            assert_eq!(publisher["publish"], true, "{publisher}");
+        }
+        assert!(
+            publisher.wait(30 * SECS).success(),
+            "{transport}: {}",
+            publisher.stderr()
+        );
+        assert!(player.wait(20 * SECS).success(), "{}", player.stderr());
+        let (video, audio, keys) = packets(&std::fs::read_to_string(&crc).unwrap());
+        assert!(
+            (270..=276).contains(&video),
+            "{transport}: {video} pictures\n{}",
+            server.log()
+        );
+        assert!(
+            (460..=476).contains(&audio),
+            "{transport}: {audio} AAC frames"
+        );
+        assert_eq!(keys, 2, "{transport}: keyframes at 0 and 10 s");
+    }
+    assert!(server.wait_log("RTSP unpublish __defaultVhost__/live/pub-udp", 5 * SECS));
+}
+
+/// ffmpeg publishes H.265 + AAC over RTSP (TCP); an RTSP player gets it back as HEVC (ffmpeg
+/// 5 reads no HEVC from RTMP or FLV, so the round trip goes through the RTSP server's
+/// packetizer).
+#[test]
+fn ffmpeg_publishes_h265_over_rtsp() {
+    let _turn = serial();
+    let (_server, rtsp) = start("");
+    let dir = TempDir::new("rtsp-server-publish-h265");
+    let clip = make_clip(&dir, "libx265");
+    let url = rtsp_url(rtsp, "live/hevc");
+    let mut publisher = rtsp_publish(&dir, "pub-h265", &clip, &url, "tcp");
+    std::thread::sleep(3 * SECS);
+    let (streams, err) = probe_streams(&dir, &url, "tcp");
+    assert_eq!(streams, ["hevc,320,240", "aac"], "{err}");
+    // Decoded without an error. Not 75 pictures: this player, joining on the cached GOP,
+    // stops after about 1.3 s of it in half of the runs (ffmpeg sends TEARDOWN 40 ms after
+    // PLAY; seen with 64 kbit/s AAC only, cause not found yet).
+    let (video, audio, err) = decode(&dir, &url, &["-rtsp_transport", "tcp"], 3);
+    assert!(video >= 25, "{video} pictures: {err}");
+    assert!(audio >= 40, "{audio} AAC frames: {err}");
+    assert!(err.trim().is_empty(), "decode errors: {err}");
+    assert!(
+        publisher.wait(30 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+}
+
+/// GStreamer's rtspclientsink publishes H.264 and AAC over TCP and UDP; its AAC goes as
+/// `MP4A-LATM`, which we do not carry: that track is set up and dropped, the video plays
+/// over RTMP (8 s of a 10 s stream).
+#[test]
+fn gstreamer_rtspclientsink_publishes() {
+    let _turn = serial();
+    require("gst-launch-1.0");
+    let (server, rtsp) = start("");
+    let dir = TempDir::new("rtsp-server-gst-publish");
+    for protocols in ["tcp", "udp"] {
+        let path = format!("live/gst-{protocols}");
+        let (mut player, crc) = record(&dir, &format!("gst-{protocols}"), &server.url(&path), 8);
+        std::thread::sleep(SECS);
+        let (ok, _, err) = run(
+            &dir,
+            &format!("gst-publish-{protocols}"),
+            Command::new("gst-launch-1.0")
+                .args([
+                    "-q",
+                    "-e",
+                    "videotestsrc",
+                    "num-buffers=250",
+                    "is-live=true",
+                    "!",
+                ])
+                .args([
+                    "video/x-raw,format=I420,width=320,height=240,framerate=25/1",
+                    "!",
+                ])
+                .args(["x264enc", "tune=zerolatency", "key-int-max=50"])
+                .args(["speed-preset=ultrafast", "!", "h264parse", "!", "s.sink_0"])
+                .args(["audiotestsrc", "is-live=true", "num-buffers=430"])
+                .args(["samplesperbuffer=1024", "!", "audio/x-raw,rate=44100", "!"])
+                .args([
+                    "audioconvert",
+                    "!",
+                    "avenc_aac",
+                    "!",
+                    "aacparse",
+                    "!",
+                    "s.sink_1",
+                ])
+                .args(["rtspclientsink", "name=s"])
+                .arg(format!("location={}", rtsp_url(rtsp, &path)))
+                .arg(format!("protocols={protocols}")),
+            30 * SECS,
+        );
+        assert!(
+            ok,
+            "rtspclientsink over {protocols}: {err}\n{}",
+            server.log()
+        );
+        assert!(player.wait(20 * SECS).success(), "{}", player.stderr());
+        let (video, _, keys) = packets(&std::fs::read_to_string(&crc).unwrap());
+        assert!(
+            (190..=202).contains(&video),
+            "{protocols}: {video} pictures\n{}",
+            server.log()
+        );
+        assert!(keys >= 4, "{protocols}: {keys} keyframes");
+    }
+    assert!(server.wait_log(
+        "RTSP ANNOUNCE __defaultVhost__/live/gst-udp (-, H264)",
+        SECS
+    ));
+}
+
+/// on_publish and on_unpublish hear about an RTSP publisher with the URL's query as `param`
+/// and an `rtsp://` tcUrl; a stream the hook refuses is 403 at ANNOUNCE.
+#[test]
+fn hooks_decide_and_hear_about_rtsp_publishers() {
+    let _turn = serial();
+    let hooks = Hooks::start(0, 10);
+    let (server, rtsp) = start(&format!(
+        "[vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
+         on_publish = \"{}\"\non_unpublish = \"{}\"\n",
+        hooks.url("by_stream"),
+        hooks.url("allow")
+    ));
+    let dir = TempDir::new("rtsp-server-publish-hooks");
+    let clip = make_clip(&dir, "libx264");
+    let url = format!("{}?token=abc", rtsp_url(rtsp, "live/cam"));
+    let mut publisher = rtsp_publish(&dir, "pub", &clip, &url, "tcp");
+    let published = hooks.wait("on_publish", 1, 10 * SECS);
+    assert!(
+        publisher.wait(30 * SECS).success(),
+        "{}",
+        publisher.stderr()
+    );
+    let unpublished = hooks.wait("on_unpublish", 1, 10 * SECS);
+    for body in [&published[0], &unpublished[0]] {
+        assert_eq!(body["param"], "?token=abc", "{body}");
+        assert_eq!(body["stream"], "cam", "{body}");
+        assert_eq!(
+            body["tcUrl"],
+            format!("rtsp://127.0.0.1:{}/live", rtsp.port()),
+            "{body}"
+        );
+    }
+    assert_eq!(published[0]["client_id"], unpublished[0]["client_id"]);
+    // Refused by the hook: 403, and ffmpeg gives up.
+    let mut refused = rtsp_publish(&dir, "deny", &clip, &rtsp_url(rtsp, "live/deny1"), "tcp");
+    assert!(!refused.wait(20 * SECS).success());
+    assert!(refused.stderr().contains("403"), "{}", refused.stderr());
+    assert!(server.wait_log("refused by the on_publish hook", 5 * SECS));
+}
+
+/// `rtsp_server.auth_username`/`auth_password`: ffprobe with `user:password` in the URL plays
+/// (ffmpeg answers the Digest challenge), a wrong password or none is 401; ffmpeg publishes
+/// with them and is refused (401) without.
+#[test]
+fn players_and_publishers_authenticate() {
+    let _turn = serial();
+    let (server, rtsp) = start("auth_username = \"cam\"\nauth_password = \"s3cret\"\n");
+    let dir = TempDir::new("rtsp-server-auth");
+    let _publisher = ffmpeg_publish(&dir, &server.url("live/cam"), 30, 50, "300k");
+    std::thread::sleep(4 * SECS);
+    let with = |user: &str, path: &str| format!("rtsp://{user}127.0.0.1:{}/{path}", rtsp.port());
+    let (streams, err) = probe_streams(&dir, &with("cam:s3cret@", "live/cam"), "tcp");
+    assert_eq!(streams, ["h264,320,240", "aac"], "{err}");
+    for user in ["cam:wrong@", ""] {
+        let (streams, err) = probe_streams(&dir, &with(user, "live/cam"), "tcp");
+        assert!(streams.is_empty(), "{user}: {streams:?}");
+        assert!(err.contains("401"), "{user}: {err}");
+    }
+    let clip = make_clip(&dir, "libx264");
+    let mut refused = rtsp_publish(&dir, "anon", &clip, &with("", "live/pushed"), "tcp");
+    assert!(!refused.wait(20 * SECS).success());
+    assert!(refused.stderr().contains("401"), "{}", refused.stderr());
+    let url = with("cam:s3cret@", "live/pushed");
+    let _pushing = rtsp_publish(&dir, "pub", &clip, &url, "tcp");
+    assert!(
+        server.wait_log("RTSP publish __defaultVhost__/live/pushed", 10 * SECS),
+        "{}",
+        server.log()
+    );
 }
 
 /// ffprobe over TCP, UDP and ffmpeg's default sees H.264 320x240 and AAC; ffmpeg decodes 5 s

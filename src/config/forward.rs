@@ -8,7 +8,8 @@
 //! string of space-separated destinations as SRS writes them. Host names need the Cargo feature
 //! `dns` (in `full`). `backend` (SRS 5.0 dynamic forward) is an `http://` URL asked at each
 //! publish for the stream's destinations (`server::forward`); when set, `destination` is not
-//! used, as in SRS. Not supported yet: `rtmps://`.
+//! used, as in SRS. `rtmps://` URLs (Cargo feature `tls`, in `full`) publish over TLS, with the
+//! top-level `[tls]` settings.
 
 use toml::Spanned;
 
@@ -26,6 +27,9 @@ pub const MAX_DESTINATION_LEN: usize = 1024;
 /// The RTMP port when a destination names none.
 pub const DEFAULT_PORT: u16 = 1935;
 
+/// The RTMPS port when an `rtmps://` destination names none (the cloud ingests' 443).
+pub const DEFAULT_TLS_PORT: u16 = 443;
+
 /// One destination, checked at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
@@ -34,13 +38,16 @@ pub struct Destination {
     /// Host (an IP address or a name) as written, without brackets.
     pub host: String,
     pub port: u16,
+    /// `rtmps://`: the session runs over TLS (`net::tls`; Cargo feature `tls`).
+    pub tls: bool,
     /// `Some` for a full URL: its app and its stream (with the query); `None` keeps the
     /// source's.
     pub app_stream: Option<(String, String)>,
 }
 
 impl Destination {
-    /// Parses `host[:port]` or `rtmp://host[:port]/app/stream[?query]`.
+    /// Parses `host[:port]` or `rtmp[s]://host[:port]/app/stream[?query]` (`rtmps://` at 443
+    /// unless a port is written, as ffmpeg and OBS do).
     pub fn parse(text: &str) -> Result<Destination, String> {
         if text.len() > MAX_DESTINATION_LEN {
             return Err(format!(
@@ -52,8 +59,15 @@ impl Destination {
                 "{text:?} has spaces or bytes that are not ASCII (percent-encode them)"
             ));
         }
+        let scheme = text.split_once("://").map(|(scheme, _)| scheme);
+        let tls = scheme == Some("rtmps");
+        if tls && !cfg!(feature = "tls") {
+            return Err(format!(
+                "{text:?}: rtmps:// needs the full build (Cargo feature tls)"
+            ));
+        }
         let (authority, app_stream) = match text.split_once("://") {
-            Some(("rtmp", rest)) => {
+            Some(("rtmp" | "rtmps", rest)) => {
                 let (authority, path) = rest
                     .split_once('/')
                     .ok_or_else(|| format!("{text:?} has no /app/stream"))?;
@@ -65,7 +79,8 @@ impl Destination {
             }
             Some((scheme, _)) => {
                 return Err(format!(
-                    "{text:?}: {scheme}:// is not supported (rtmp:// URLs or host:port)"
+                    "{text:?}: {scheme}:// is not supported (rtmp:// or rtmps:// URLs, or \
+                     host:port)"
                 ))
             }
             None => (text, None),
@@ -91,6 +106,7 @@ impl Destination {
                 .ok()
                 .filter(|p| *p > 0)
                 .ok_or_else(|| format!("{text:?}: bad port {p:?}"))?,
+            None if tls => DEFAULT_TLS_PORT,
             None => DEFAULT_PORT,
         };
         if host.is_empty() {
@@ -106,6 +122,7 @@ impl Destination {
             text: text.to_owned(),
             host: host.to_owned(),
             port,
+            tls,
             app_stream,
         })
     }
@@ -162,7 +179,7 @@ impl Value<Backend> for Backend {
 
 impl FromToml for Backend {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
-        let urls = words_or_list(item, "an http:// URL", 1, "backend URLs")?;
+        let urls = words_or_list(item, "an http(s):// URL", 1, "backend URLs")?;
         let refuse = |message: String| Invalid {
             span: item.span(),
             message,
@@ -227,12 +244,19 @@ mod tests {
             Some(("app".to_owned(), "stream?key=k".to_owned()))
         );
         let d = Destination::parse("rtmp://[::1]:1936/live/s").unwrap();
-        assert_eq!((d.host.as_str(), d.port), ("::1", 1936));
+        assert_eq!((d.host.as_str(), d.port, d.tls), ("::1", 1936, false));
+        let d = Destination::parse("rtmps://10.0.0.2/app/s");
+        if cfg!(feature = "tls") {
+            let d = d.unwrap();
+            assert_eq!((d.port, d.tls), (443, true));
+            assert_eq!(Destination::parse("rtmps://h:1443/a/s").unwrap().port, 1443);
+        } else {
+            assert!(d.unwrap_err().contains("Cargo feature tls"));
+        }
         for bad in [
             "",
             "rtmp://10.0.0.2/app",
             "rtmp://10.0.0.2/app/",
-            "rtmps://10.0.0.2/app/s",
             "10.0.0.2:0",
             "10.0.0.2:99999",
             "u@10.0.0.2",

@@ -3,8 +3,8 @@
 //!
 //! Each event key takes a list of URLs, called in order (SRS writes them space-separated on one
 //! line: `on_publish http://a/api http://b/api;`; here a TOML list, or one string holding one
-//! or more space-separated URLs). Only `http://` URLs are accepted: `https://` is refused at
-//! load until the `full` profile has TLS. Host names need the Cargo feature `dns` (in `full`);
+//! or more space-separated URLs). `http://` URLs, and `https://` ones in builds with the Cargo
+//! feature `tls` (the `full` profile; others refuse them at load). Host names need the Cargo feature `dns` (in `full`);
 //! the router's `small` build takes IP addresses and `localhost`.
 
 use toml::Spanned;
@@ -45,13 +45,15 @@ pub fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_URL_LEN {
         return Err(format!("a URL longer than {MAX_URL_LEN} bytes"));
     }
-    let Some(rest) = url.strip_prefix("http://") else {
-        if url.starts_with("https://") {
+    let rest = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) if cfg!(feature = "tls") => rest,
+        (None, Some(_)) => {
             return Err(format!(
-                "{url:?}: https:// hooks are not supported yet (http:// only)"
-            ));
+                "{url:?}: https:// needs the full build (Cargo feature tls)"
+            ))
         }
-        return Err(format!("{url:?} is not an http:// URL"));
+        (None, None) => return Err(format!("{url:?} is not an http:// or https:// URL")),
     };
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') {
@@ -89,7 +91,7 @@ impl FromToml for HookUrls {
     fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
         let urls = words_or_list(
             item,
-            "an http:// URL or a list of them",
+            "an http(s):// URL or a list of them",
             MAX_URLS_PER_EVENT,
             "URLs for one event",
         )?;

@@ -396,6 +396,14 @@ fn apply_auth(
     Ok(())
 }
 
+/// Whether a secret is set, never the secret.
+fn show_secret(secret: &str) -> String {
+    match secret.is_empty() {
+        true => "(none)".to_owned(),
+        false => "(set)".to_owned(),
+    }
+}
+
 /// The user name only: the password never goes to the log.
 fn show_auth(auth: &Option<ApiAuth>) -> String {
     match auth {
@@ -519,6 +527,14 @@ section! {
         /// `max_connections`); more are closed at accept. RAM: each holds up to
         /// `session::rtsp_server::MAX_INPUT` of input and its player queue (`tinysrs -t`).
         rtsp_server_max_sessions: usize = 64 => max_sessions: Int<1, 100_000>;
+        /// `rtsp_server.auth_username` (SRS has no RTSP server; MediaMTX: `authInternalUsers`):
+        /// when not empty, players' DESCRIBE and publishers' ANNOUNCE need this user and
+        /// `auth_password`, Basic or Digest (401 offers both). Empty: no authentication (the
+        /// `security` rules and the hooks apply either way).
+        rtsp_server_auth_username: String = String::new() => auth_username: String;
+        /// `rtsp_server.auth_password`: that user's password (not written to the log).
+        @show(show_secret)
+        rtsp_server_auth_password: String = String::new() => auth_password: String;
     }
     table heartbeat: RawHeartbeat, "a table of heartbeat settings" {
         /// `heartbeat.enabled` (SRS: `heartbeat.enabled`): POST our ids (and, as asked, the
@@ -538,6 +554,40 @@ section! {
         heartbeat_summaries: bool = false => summaries: bool;
         /// `heartbeat.ports` (SRS: `heartbeat.ports`): add the listen addresses.
         heartbeat_ports: bool = false => ports: bool;
+    }
+    table rtmps: RawRtmps, "a table of RTMPS server settings" {
+        /// `rtmps.enabled` (SRS 7: `rtmps.enabled`): RTMP over TLS, publish and play as on
+        /// `listen`, for ffmpeg and OBS (`rtmps://host:1443/app/stream`). Off by default.
+        /// Cargo feature `tls` (in `full`). Needs a restart.
+        @check(compiled_in(cfg!(feature = "tls"), "tls"))
+        @restart
+        rtmps_enabled: bool = false => enabled: Spanned<bool>;
+        /// `rtmps.listen` (SRS 7: `rtmps.listen`, 1443 there). Needs a restart.
+        @restart
+        rtmps_listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 1443))
+            => listen: Listen;
+        /// `rtmps.key` (SRS 7: `rtmps.key`): the private key, a PEM file (PKCS#8, EC or RSA).
+        /// No certificate is made for you: README.md says how to make a self-signed one with
+        /// openssl. Read at start.
+        @restart
+        rtmps_key: String = "./conf/server.key".to_owned() => key: String;
+        /// `rtmps.cert` (SRS 7: `rtmps.cert`): the certificate chain, a PEM file, the
+        /// server's certificate first. Read at start.
+        @restart
+        rtmps_cert: String = "./conf/server.crt".to_owned() => cert: String;
+    }
+    table tls: RawTls, "a table of TLS client settings" {
+        /// `tls.verify` (SRS has no TLS client): check the certificates of `rtmps://` forward
+        /// destinations and `https://` hook and backend URLs against the roots below. Off
+        /// accepts any certificate (a LAN box with a self-signed one); the traffic is still
+        /// encrypted. Cargo feature `tls` (in `full`). Read at start.
+        @restart
+        tls_verify: bool = true => verify: bool;
+        /// `tls.ca_file`: a PEM file of the roots to trust (e.g. the system's
+        /// `/etc/ssl/certs/ca-certificates.crt`, or a private CA); empty: Mozilla's roots,
+        /// built in (webpki-roots). Read at start.
+        @restart
+        tls_ca_file: String = String::new() => ca_file: String;
     }
     nested {
         /// `http_server` (SRS: `http_server`): live HTTP-FLV/TS/HLS, static files and the API.

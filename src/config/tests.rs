@@ -379,18 +379,28 @@ fn hook_urls_without_dns_take_addresses_only() {
 
 #[test]
 fn hook_urls_are_http_only_and_bounded() {
+    let https = "[vhost.__defaultVhost__.http_hooks]\non_play = \"https://127.0.0.1/p\"\n";
+    if cfg!(feature = "tls") {
+        parse(https);
+    } else {
+        assert!(fail(https)
+            .3
+            .contains("needs the full build (Cargo feature tls)"));
+    }
     for (text, wanted) in [
         (
-            "on_play = \"https://h/p\"",
-            "https:// hooks are not supported yet",
+            "on_play = [\"ftp://h/p\"]",
+            "is not an http:// or https:// URL",
         ),
-        ("on_play = [\"ftp://h/p\"]", "is not an http:// URL"),
         ("on_play = \"http:///p\"", "has no host"),
         (
             "on_play = \"http://u:p@h/p\"",
             "has no host (or has credentials)",
         ),
-        ("on_play = 3", "expected an http:// URL or a list of them"),
+        (
+            "on_play = 3",
+            "expected an http(s):// URL or a list of them",
+        ),
         ("hooks_timeout = 0", "0"),
     ] {
         let (line, _, key, message) =
@@ -1317,6 +1327,12 @@ mod shipped_example {
                 "rtsp_server.listen",
                 "heartbeat.interval",
                 "heartbeat.url",
+                "rtmps.enabled",
+                "rtmps.listen",
+                "rtmps.key",
+                "rtmps.cert",
+                "tls.verify",
+                "tls.ca_file",
                 "gb28181.invite",
                 "gb28181.on_demand_grace",
                 "ingest",

@@ -41,6 +41,8 @@ mod rtmp;
 mod rtsp;
 #[cfg(feature = "rtsp")]
 mod rtsp_server;
+#[cfg(feature = "tls")]
+mod tls;
 
 /// The terms of every compiled-in protocol, in the order the budget lists them.
 const PROTOCOLS: &[fn(&Config) -> Option<Term>] = &[
@@ -79,6 +81,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     metrics::line,
     #[cfg(feature = "rtsp")]
     rtsp_server::packets_line,
+    #[cfg(feature = "tls")]
+    tls::line,
 ];
 
 /// What one compiled-in protocol adds to the worst case (its module under `limits/` says

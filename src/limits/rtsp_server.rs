@@ -2,13 +2,17 @@
 //! input (`session::rtsp_server::MAX_INPUT`), its state, one batch of per-packet headers and
 //! (a UDP player) one batch of datagrams, which copy the payloads;
 //! one read buffer for all; and the RTP packets built once per frame, shared by every RTSP
-//! player (a second copy of the payloads of the frames a stream holds).
+//! player (a second copy of the payloads of the frames a stream holds). A publisher
+//! (ANNOUNCE + RECORD) holds one access unit being assembled per track: a video frame of up
+//! to `rtmp.max_message_bytes` (the largest frame the hub takes from any publisher) and an
+//! audio one of up to `MAX_AUDIO_ACCESS_UNIT`; its UDP datagrams are read on the stack.
 
 use super::{kib, BudgetLine, Limits, Term, CONNECTION_BYTES};
 use crate::config::Config;
 use crate::net::rtsp_server::READ_BUFFER;
 use crate::server::rtsp_server::MTU;
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use crate::session::rtsp_server::record::MAX_AUDIO_ACCESS_UNIT;
 use crate::session::rtsp_server::{MAX_INPUT, PACKET_HEADER_LEN};
 use crate::wire::rtp::FIXED_HEADER_LEN;
 use crate::wire::sdp::MAX_SDP_LEN;
@@ -43,8 +47,8 @@ pub(super) fn term(config: &Config) -> Option<Term> {
             config.rtsp_server_max_sessions,
         ),
         shared_bytes: READ_BUFFER,
-        publisher_pending_bytes: 0,
-        frame_bytes: 0,
+        publisher_pending_bytes: config.rtmp_max_message_bytes + MAX_AUDIO_ACCESS_UNIT,
+        frame_bytes: config.rtmp_max_message_bytes,
         send_buffer_bytes: 0,
         lines: Vec::new(),
     })

@@ -135,7 +135,7 @@ async fn run(shared: Shared, f: Rc<Forwarder>) {
 async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
     let d = f.target();
     let clock = shared.clock;
-    let connect = connect(&d.host, d.port);
+    let connect = Link::connect(&d.host, d.port, d.tls);
     let mut stream =
         match tokio::time::timeout(Duration::from_millis(forward::SETUP_TIMEOUT_MS), connect).await
         {
@@ -143,7 +143,6 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
             Ok(Err(e)) => return Err(format!("connect: {e}")),
             Err(_) => return Err("connect: timeout".into()),
         };
-    let _ = stream.set_nodelay(true);
     let mut random = [0u8; PACKET_LEN];
     shared.rng.fill(&mut random);
     let mut session = ClientSession::new(f.client_config(), clock.now_ms(), &random);
@@ -158,7 +157,7 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
             out.push(b);
         }
         if !out.is_empty() {
-            match tokio::time::timeout(SEND_TIMEOUT, write_all(&mut stream, &mut out)).await {
+            match tokio::time::timeout(SEND_TIMEOUT, stream.write(&mut out)).await {
                 Ok(r) => r.map_err(|e| format!("write: {e}"))?,
                 Err(_) => return Err("write: timeout (the destination does not read)".into()),
             }
@@ -169,14 +168,12 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
         let started = session.is_started();
         let deadline = clock.instant(session.poll_timeout().min(clock.now_ms() + 3_600_000));
         tokio::select! {
-            ready = stream.readable() => {
-                ready.map_err(|e| format!("read: {e}"))?;
-                match read_some(&stream, &mut buf) {
+            read = stream.read(&mut buf) => {
+                match read {
                     Ok(0) => return Ok(()),
                     Ok(n) => session
                         .handle_bytes(clock.now_ms(), &buf[..n])
                         .map_err(|e| e.to_string())?,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(format!("read: {e}")),
                 }
             }
@@ -235,11 +232,75 @@ async fn session(shared: &Shared, f: &Forwarder) -> Result<(), String> {
 
 /// The unpublish: `FCUnpublish` and `deleteStream` (as ffmpeg sends them), written within
 /// [`GOODBYE_TIMEOUT`], then the socket closes. The destination ends the stream on them.
-async fn goodbye(stream: &mut TcpStream, session: &mut ClientSession) -> Result<(), String> {
+async fn goodbye(stream: &mut Link, session: &mut ClientSession) -> Result<(), String> {
     session.close();
     let mut out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
-    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, write_all(stream, &mut out)).await;
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, stream.write(&mut out)).await;
     Ok(())
+}
+
+/// The connection to a destination: TCP, or TLS over it for `rtmps://` (`net::tls`).
+enum Link {
+    Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Link {
+    async fn connect(host: &str, port: u16, tls: bool) -> io::Result<Link> {
+        let tcp = connect(host, port).await?;
+        let _ = tcp.set_nodelay(true);
+        if !tls {
+            return Ok(Link::Tcp(tcp));
+        }
+        #[cfg(feature = "tls")]
+        return Ok(Link::Tls(Box::new(super::tls::connect(tcp, host).await?)));
+        #[cfg(not(feature = "tls"))]
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "rtmps:// needs the Cargo feature tls",
+        ))
+    }
+
+    /// Reads what came (0: the destination closed). Cancel-safe: nothing is taken from the
+    /// socket (or TLS's buffers) unless it returns.
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Link::Tcp(s) => loop {
+                s.readable().await?;
+                match read_some(s, buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    read => return read,
+                }
+            },
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => {
+                use tokio::io::AsyncReadExt;
+                match s.read(buf).await {
+                    // Closed without TLS's close_notify: closed all the same.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                    read => read,
+                }
+            }
+        }
+    }
+
+    /// Writes `out` whole (a vectored write over TCP; through TLS's send buffer, flushed,
+    /// over TLS) and empties it.
+    async fn write(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
+        match self {
+            Link::Tcp(s) => write_all(s, out).await,
+            #[cfg(feature = "tls")]
+            Link::Tls(s) => {
+                use tokio::io::AsyncWriteExt;
+                for b in out.iter() {
+                    s.write_all(b).await?;
+                }
+                out.clear();
+                s.flush().await
+            }
+        }
+    }
 }
 
 /// Whether the stream carries video (an audio-only stream does not wait for a keyframe).

@@ -1,6 +1,6 @@
 //! The HTTP callbacks' client: one `POST` per URL and event, over a connection of its own
 //! (`Connection: close`), written with `wire::http::client` (no HTTP crate: hyper's client cost
-//! 41 KB on armv7). `http://` only.
+//! 41 KB on armv7). `http://`, and `https://` with the Cargo feature `tls` (`net::tls`).
 //!
 //! Bounds: at most [`MAX_PER_URL`] requests in flight per hook URL (more wait for a turn, within
 //! their timeout); events that only tell wait in a queue of [`MAX_QUEUED`] and are dropped,
@@ -16,7 +16,7 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -206,9 +206,24 @@ impl Inner {
     }
 }
 
-/// `http://authority/path?query` as (authority with a port, Host value, request target).
-fn split_url(url: &str) -> Option<(String, &str, String)> {
-    let rest = url.strip_prefix("http://")?;
+/// Where a request goes: `http[s]://authority/path?query` split.
+#[derive(Debug, PartialEq)]
+struct Target<'a> {
+    /// The authority with a port (80 or 443 unless written).
+    addr: String,
+    /// The Host header's value (the authority as written).
+    host: &'a str,
+    /// The request target: the path and query.
+    target: String,
+    /// `https://`.
+    tls: bool,
+}
+
+fn split_url(url: &str) -> Option<Target<'_>> {
+    let (rest, tls) = match url.strip_prefix("https://") {
+        Some(rest) => (rest, true),
+        None => (url.strip_prefix("http://")?, false),
+    };
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     if authority.is_empty() {
@@ -218,17 +233,22 @@ fn split_url(url: &str) -> Option<(String, &str, String)> {
         Some(close) => authority[close..].contains(':'),
         None => authority.contains(':'),
     };
-    let addr = if has_port {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
+    let addr = match (has_port, tls) {
+        (true, _) => authority.to_owned(),
+        (false, true) => format!("{authority}:443"),
+        (false, false) => format!("{authority}:80"),
     };
     let target = match tail.chars().next() {
         None => "/".to_owned(),
         Some('?') => format!("/{tail}"),
         Some(_) => tail.to_owned(),
     };
-    Some((addr, authority, target))
+    Some(Target {
+        addr,
+        host: authority,
+        target,
+        tls,
+    })
 }
 
 /// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
@@ -265,7 +285,12 @@ async fn resolve_and_connect(addr: &str) -> io::Result<TcpStream> {
 /// not returned).
 async fn exchange(url: &str, body: &[u8], get: Option<usize>) -> io::Result<(u16, Vec<u8>)> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
-    let (addr, host, target) = split_url(url).ok_or_else(|| invalid("not an http:// URL"))?;
+    let Target {
+        addr,
+        host,
+        target,
+        tls,
+    } = split_url(url).ok_or_else(|| invalid("not an http:// or https:// URL"))?;
     let mut request = Vec::with_capacity(256 + body.len());
     let len = body.len().to_string();
     let common = [
@@ -286,9 +311,39 @@ async fn exchange(url: &str, body: &[u8], get: Option<usize>) -> io::Result<(u16
         return Err(invalid("the URL cannot be written in a request line"));
     }
     request.extend_from_slice(body);
-    let mut stream = connect(&addr).await?;
+    let stream = connect(&addr).await?;
     let _ = stream.set_nodelay(true);
+    if tls {
+        #[cfg(feature = "tls")]
+        {
+            // The name checked against the certificate: the host without port or brackets.
+            let name = server_name(host);
+            let stream = super::tls::connect(stream, name).await?;
+            return talk(stream, request, get).await;
+        }
+        #[cfg(not(feature = "tls"))]
+        return Err(invalid("https:// needs the Cargo feature tls"));
+    }
+    talk(stream, request, get).await
+}
+
+/// `host[:port]` or `[v6][:port]`: the host alone.
+#[cfg(feature = "tls")]
+fn server_name(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.split(':').next().unwrap_or(authority),
+    }
+}
+
+/// Writes the request and reads the answer (see [`exchange`]), over TCP or TLS.
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: Vec<u8>,
+    get: Option<usize>,
+) -> io::Result<(u16, Vec<u8>)> {
     stream.write_all(&request).await?;
+    stream.flush().await?;
     drop(request);
     if let Some(max_body) = get {
         return read_head_and_some(&mut stream, max_body).await;
@@ -296,7 +351,7 @@ async fn exchange(url: &str, body: &[u8], get: Option<usize>) -> io::Result<(u16
     let mut reader = ResponseReader::new(MAX_RESPONSE_BODY);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
-        let n = stream.read(&mut buf).await?;
+        let n = read_or_close(&mut stream, &mut buf).await?;
         let done = if n == 0 {
             reader.handle_eof().map(|()| true)
         } else {
@@ -309,13 +364,25 @@ async fn exchange(url: &str, body: &[u8], get: Option<usize>) -> io::Result<(u16
     }
 }
 
+/// A read; a TLS peer that closes without its `close_notify` (many do after `Connection:
+/// close`) reads as the end of the stream, as over TCP.
+async fn read_or_close<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) -> io::Result<usize> {
+    match stream.read(buf).await {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+        other => other,
+    }
+}
+
 /// `on_hls_notify`'s answer: the status of its head, then at most `max_body` more bytes read
 /// and dropped (SRS reads `hls_nb_notify` bytes and closes).
-async fn read_head_and_some(stream: &mut TcpStream, max_body: usize) -> io::Result<(u16, Vec<u8>)> {
+async fn read_head_and_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max_body: usize,
+) -> io::Result<(u16, Vec<u8>)> {
     let mut reader = ResponseReader::new(max_body);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
-        let n = stream.read(&mut buf).await?;
+        let n = read_or_close(stream, &mut buf).await?;
         let step = if n == 0 {
             reader.handle_eof().map(|()| true)
         } else {
@@ -412,10 +479,16 @@ mod tests {
             ("http://[::1]", ("[::1]:80", "[::1]", "/")),
         ];
         for (url, (addr, host, target)) in cases {
-            let (a, h, t) = split_url(url).unwrap();
-            assert_eq!((a.as_str(), h, t.as_str()), (addr, host, target), "{url}");
+            let t = split_url(url).unwrap();
+            assert_eq!(
+                (t.addr.as_str(), t.host, t.target.as_str(), t.tls),
+                (addr, host, target, false),
+                "{url}"
+            );
         }
-        assert!(split_url("https://h/").is_none());
+        let t = split_url("https://hooks.lan/a").unwrap();
+        assert_eq!((t.addr.as_str(), t.tls), ("hooks.lan:443", true));
+        assert!(split_url("ftp://h/").is_none());
         assert!(split_url("http:///a").is_none());
     }
 }

@@ -26,6 +26,8 @@ pub mod rtsp;
 #[cfg(feature = "rtsp")]
 pub mod rtsp_server;
 pub mod sock;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "dvr")]
 pub mod wall;
 
@@ -118,6 +120,8 @@ enum Protocol {
     Metrics,
     /// The RTSP server (`rtsp_server.listen`).
     Rtsp,
+    /// RTMP over TLS (`rtmps.listen`).
+    Rtmps,
 }
 
 /// What every connection task gets.
@@ -202,6 +206,23 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         true => Some(bind(config.rtsp_server_listen).await?),
         false => None,
     };
+    // The CA file is read before the server starts (a bad one stops the start).
+    #[cfg(feature = "tls")]
+    tls::init(config.tls_verify, &config.tls_ca_file)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // RTMPS: its port, and its certificate and key read before the server starts (a bad
+    // one stops the start).
+    #[cfg(feature = "tls")]
+    let (rtmps, rtmps_acceptor) = match config.rtmps_enabled {
+        true => {
+            let acceptor = tls::acceptor(&config.rtmps_cert, &config.rtmps_key)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("rtmps: {e}")))?;
+            (Some(bind(config.rtmps_listen).await?), Some(acceptor))
+        }
+        false => (None, None),
+    };
+    #[cfg(not(feature = "tls"))]
+    let rtmps: Option<TcpListener> = None;
     let user = config.user.clone();
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
@@ -292,6 +313,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if let Some(l) = &rtsp_server {
         log::info!("RTSP listening on {}", l.local_addr()?);
     }
+    if let Some(l) = &rtmps {
+        log::info!("RTMPS listening on {}", l.local_addr()?);
+    }
     if let Some(l) = &rtmp {
         log::info!("RTMP listening on {}", l.local_addr()?);
     }
@@ -309,6 +333,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             a = accept(&api) => (a, Protocol::Api),
             a = accept(&metrics) => (a, Protocol::Metrics),
             a = accept(&rtsp_server) => (a, Protocol::Rtsp),
+            a = accept(&rtmps) => (a, Protocol::Rtmps),
             _ = hangup.recv() => {
                 reload(&ctx, config_path.as_deref());
                 continue;
@@ -357,6 +382,13 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             #[cfg(feature = "rtsp")]
             Protocol::Rtsp => {
                 if let Some(task) = rtsp_server::run(stream, peer, id, &shared, guards) {
+                    tokio::task::spawn_local(task);
+                }
+            }
+            #[cfg(all(feature = "rtmp", feature = "tls"))]
+            Protocol::Rtmps => {
+                if let Some(acceptor) = &rtmps_acceptor {
+                    let task = rtmp::run_tls(stream, peer, id, &shared, guards, acceptor.clone());
                     tokio::task::spawn_local(task);
                 }
             }

@@ -1,7 +1,9 @@
 //! The RTMP connection driver: one task per connection. It reads into a capped buffer (for a
 //! publisher with `publish.mr`, once 16 KiB wait or at its read deadline), feeds the session
 //! through `server::rtmp::RtmpConn`, writes replies and player media with `writev` (batched
-//! per `mw_latency`), and sleeps until the session's next deadline.
+//! per `mw_latency`), and sleeps until the session's next deadline. RTMPS (`rtmps.listen`,
+//! Cargo feature `tls`) is the same driver over TLS (`net::tls`): its writes go through the TLS
+//! stream instead of `writev`, and merged read is off (the TLS records are read as they come).
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -66,16 +68,56 @@ pub fn run(
     let (mut stream, mut conn, clock, send_timeout) = start(stream, peer, id, shared);
     async move {
         let result = drive(&mut stream, &mut conn, clock, send_timeout).await;
-        match result {
-            Ok(()) => log::info!("[{}] closed by peer {}", conn.log.cid, conn.peer),
-            Err(e) => {
-                log::info!("[{}] closed {}: {e}", conn.log.cid, conn.peer);
-                conn.registration.record.fail();
-            }
-        }
-        conn.close(clock.now_ms());
+        finish(result, conn, clock);
         drop(guards);
     }
+}
+
+/// How long an RTMPS client may take over its TLS handshake.
+#[cfg(feature = "tls")]
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`run`] for an RTMPS connection: the TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT`]), then
+/// the same driver over TLS.
+#[cfg(feature = "tls")]
+pub fn run_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ClientId,
+    shared: &Shared,
+    guards: ConnGuards,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl Future<Output = ()> {
+    let (stream, mut conn, clock, send_timeout) = start(stream, peer, id, shared);
+    async move {
+        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+        let result = match handshake {
+            Ok(Ok(mut tls)) => {
+                super::tls::limit_server(&mut tls);
+                let mut stream = Box::new(TlsSocket {
+                    stream: tls,
+                    buf: vec![0u8; READ_BUFFER].into_boxed_slice(),
+                    filled: None,
+                });
+                drive(&mut *stream, &mut conn, clock, send_timeout).await
+            }
+            Ok(Err(e)) => Err(format!("TLS handshake: {e}").into()),
+            Err(_) => Err("TLS handshake: timeout".into()),
+        };
+        finish(result, conn, clock);
+        drop(guards);
+    }
+}
+
+fn finish(result: Result<(), Box<dyn std::error::Error>>, mut conn: RtmpConn, clock: Clock) {
+    match result {
+        Ok(()) => log::info!("[{}] closed by peer {}", conn.log.cid, conn.peer),
+        Err(e) => {
+            log::info!("[{}] closed {}: {e}", conn.log.cid, conn.peer);
+            conn.registration.record.fail();
+        }
+    }
+    conn.close(clock.now_ms());
 }
 
 fn start(
@@ -107,8 +149,115 @@ fn start(
     (stream, conn, clock, send_timeout)
 }
 
-async fn drive(
-    stream: &mut TcpStream,
+/// What the driver needs of a connection's socket: TCP, or TLS over it (RTMPS). A trait,
+/// not an enum, so that the plain RTMP task stays as small as it was (`net::tests`).
+trait Socket {
+    /// With merged read (`SO_RCVLOWAT` on the TCP socket).
+    const MERGED_READ: bool;
+
+    fn tcp(&self) -> &TcpStream;
+
+    /// Writes `out` whole and empties it.
+    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()>;
+
+    /// Waits until [`Socket::read`] has something (or the end). Cancel-safe.
+    async fn ready(&mut self) -> io::Result<()>;
+
+    /// Hands what came to the connection.
+    fn read(
+        &mut self,
+        conn: &mut RtmpConn,
+        clock: Clock,
+    ) -> Result<Read, Box<dyn std::error::Error>>;
+}
+
+impl Socket for TcpStream {
+    const MERGED_READ: bool = true;
+
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    /// One `writev` batch.
+    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
+        write_all(self, out).await
+    }
+
+    async fn ready(&mut self) -> io::Result<()> {
+        self.readable().await
+    }
+
+    fn read(
+        &mut self,
+        conn: &mut RtmpConn,
+        clock: Clock,
+    ) -> Result<Read, Box<dyn std::error::Error>> {
+        read_once(self, conn, clock, ReadMode::Ready)
+    }
+}
+
+/// An RTMPS connection: the TLS stream and the plaintext of one read, which waits in a
+/// buffer of its own between [`Socket::ready`] and [`Socket::read`] (RAM: [`READ_BUFFER`]
+/// per RTMPS connection, counted in `net::tls::CONNECTION_BYTES`' line).
+#[cfg(feature = "tls")]
+struct TlsSocket {
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    buf: Box<[u8]>,
+    /// Bytes in `buf` from the last read; `None`: none read; `Some(0)`: the end.
+    filled: Option<usize>,
+}
+
+#[cfg(feature = "tls")]
+impl Socket for TlsSocket {
+    /// The TLS stream reads records as they come.
+    const MERGED_READ: bool = false;
+
+    fn tcp(&self) -> &TcpStream {
+        self.stream.get_ref().0
+    }
+
+    /// Through TLS's send buffer, flushed.
+    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        for b in out.iter() {
+            self.stream.write_all(b).await?;
+        }
+        out.clear();
+        self.stream.flush().await
+    }
+
+    async fn ready(&mut self) -> io::Result<()> {
+        use tokio::io::AsyncReadExt;
+        if self.filled.is_some() {
+            return Ok(());
+        }
+        let n = match self.stream.read(&mut self.buf).await {
+            // Closed without TLS's close_notify: closed all the same.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            other => other?,
+        };
+        self.filled = Some(n);
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        conn: &mut RtmpConn,
+        clock: Clock,
+    ) -> Result<Read, Box<dyn std::error::Error>> {
+        match self.filled.take() {
+            None => Ok(Read::Nothing),
+            Some(0) => Ok(Read::Closed),
+            Some(n) => {
+                conn.handle_bytes(clock.now_ms(), &self.buf[..n])?;
+                Ok(Read::Bytes { drained: true })
+            }
+        }
+    }
+}
+
+async fn drive<S: Socket>(
+    stream: &mut S,
     conn: &mut RtmpConn,
     clock: Clock,
     send_timeout: Duration,
@@ -130,7 +279,7 @@ async fn drive(
                 break;
             }
             let n: usize = out.iter().map(Bytes::len).sum();
-            match tokio::time::timeout(send_timeout, write_all(stream, &mut out)).await {
+            match tokio::time::timeout(send_timeout, stream.write_all(&mut out)).await {
                 Ok(r) => r?,
                 Err(_) => return Err("send timeout: the peer does not read".into()),
             }
@@ -200,18 +349,19 @@ async fn drive(
                 if !nodelay_set {
                     nodelay_set = true;
                     if v.tcp_nodelay || v.min_latency {
-                        let _ = stream.set_nodelay(true);
+                        let _ = stream.tcp().set_nodelay(true);
                     }
                 }
                 (v.min_latency, u64::from(v.mw_latency_ms))
             }
             None => (true, 0),
         };
-        let merged_read = conn.merged_read_ms();
+        // Not over TLS: the TLS stream reads records as they come.
+        let merged_read = conn.merged_read_ms().filter(|_| S::MERGED_READ);
         if merged_read.is_some() != lowat_set {
             lowat_set = merged_read.is_some();
             let lowat = if lowat_set { MERGED_READ_LOWAT } else { 1 };
-            if let Err(e) = setsockopt(&*stream, RcvLowat, &lowat) {
+            if let Err(e) = setsockopt(stream.tcp(), RcvLowat, &lowat) {
                 log::debug!(
                     "[{}] SO_RCVLOWAT {lowat}: {}",
                     conn.log.cid,
@@ -242,9 +392,9 @@ async fn drive(
                     _ = poll_fn(|cx| record.poll_kicked(cx)) => {
                         return Err("kicked through the API".into());
                     }
-                    ready = stream.readable() => {
+                    ready = stream.ready() => {
                         ready?;
-                        match read_once(stream, conn, clock, ReadMode::Ready)? {
+                        match stream.read(conn, clock)? {
                             Read::Closed => return Ok(()),
                             Read::Bytes { .. } => last_read = clock.now_ms(),
                             Read::Nothing => {}
@@ -259,7 +409,7 @@ async fn drive(
                             // What waits below the low-water mark (also before a timeout is
                             // judged).
                             loop {
-                                match read_once(stream, conn, clock, ReadMode::BelowLowWater)? {
+                                match read_once(stream.tcp(), conn, clock, ReadMode::BelowLowWater)? {
                                     Read::Closed => return Ok(()),
                                     Read::Bytes { drained: false } => {}
                                     Read::Bytes { drained: true } | Read::Nothing => break,

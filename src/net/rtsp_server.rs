@@ -1,7 +1,8 @@
-//! The RTSP server's connection driver: one task per player connection. It reads into the
-//! thread's buffer, feeds `server::rtsp_server::RtspConn`, writes responses and media with
-//! `writev`, waits for the hooks when a DESCRIBE asks them, and sleeps until the next
-//! deadline (session timeout, a waiting DESCRIBE's next look, a sender report).
+//! The RTSP server's connection driver: one task per player or publisher connection. It
+//! reads into the thread's buffer, feeds `server::rtsp_server::RtspConn`, writes responses
+//! and media with `writev`, reads a UDP peer's datagrams (a publisher's RTP, RTCP), waits for
+//! the hooks when a DESCRIBE or ANNOUNCE asks them, and sleeps until the next deadline
+//! (session timeout, a waiting DESCRIBE's next look, a sender report).
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -35,9 +36,10 @@ thread_local! {
 /// a UDP SETUP is answered 500.
 pub const BIND_ATTEMPTS: usize = 16;
 
-/// Bytes of an RTCP datagram from a player that are read (receiver reports are ~60 bytes;
-/// the rest of a longer one is dropped): a sign of life only.
-const RTCP_READ: usize = 512;
+/// Bytes of a datagram from a UDP peer that are read: a publisher's RTP packet (ffmpeg and
+/// GStreamer send at most 1472, within an Ethernet MTU) or RTCP; a longer one is dropped.
+/// On the stack of the poll, not kept.
+pub const MAX_DATAGRAM: usize = 2048;
 
 /// One track's UDP sockets and where its player listens.
 struct UdpTrack {
@@ -106,7 +108,17 @@ pub fn run(
         shared.rng.next_u64(),
         shared.rng.next_u64() as u32,
     )
-    .with_udp(true);
+    .with_udp(true)
+    .with_record(shared.ctx.config().rtmp_max_message_bytes);
+    let config = shared.ctx.config();
+    let session = match config.rtsp_server_auth_username.as_str() {
+        "" => session,
+        user => session.with_auth(
+            user,
+            &config.rtsp_server_auth_password,
+            format!("{:016x}", shared.rng.next_u64()),
+        ),
+    };
     let log = ConnLog::new(shared.rng.next_u64());
     log::debug!("[{}] accepted RTSP {peer} as client {id}", log.cid);
     let mut conn = RtspConn::new(
@@ -235,8 +247,8 @@ async fn drive(
                 Some(q) => q.borrow_mut().poll_ready(cx),
                 None => Poll::Pending,
             }) => {}
-            _ = poll_fn(|cx| poll_rtcp(&udp, peer_ip, cx)) => {
-                conn.session.handle_keepalive(clock.now_ms());
+            (track, rtcp, datagram) = poll_fn(|cx| poll_datagram(&udp, peer_ip, cx)) => {
+                conn.handle_datagram(clock.now_ms(), track, rtcp, datagram);
             }
             _ = tokio::time::sleep_until(clock.instant(deadline)) => {
                 conn.handle_timeout(clock.now_ms());
@@ -245,15 +257,31 @@ async fn drive(
     }
 }
 
-/// Ready when an RTCP datagram from the player's address came on any track (read and
-/// dropped; others are dropped unseen).
-fn poll_rtcp(udp: &[Option<UdpTrack>], peer: IpAddr, cx: &mut std::task::Context<'_>) -> Poll<()> {
-    let mut bytes = [0u8; RTCP_READ];
-    for u in udp.iter().flatten() {
-        let mut buf = ReadBuf::new(&mut bytes);
-        if let Poll::Ready(Ok(from)) = u.rtcp.poll_recv_from(cx, &mut buf) {
-            if from.ip() == peer {
-                return Poll::Ready(());
+/// Ready with (track, RTCP rather than RTP, the datagram) when a datagram from the peer's
+/// address came on any track's ports; others (and longer than [`MAX_DATAGRAM`]) are dropped
+/// unseen.
+fn poll_datagram(
+    udp: &[Option<UdpTrack>],
+    peer: IpAddr,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<(usize, bool, Bytes)> {
+    let mut bytes = [0u8; MAX_DATAGRAM + 1];
+    for (track, u) in udp.iter().enumerate() {
+        let Some(u) = u else { continue };
+        for (socket, rtcp) in [(&u.rtp, false), (&u.rtcp, true)] {
+            // Drains what is queued, so that the socket registers for the next wake-up.
+            loop {
+                let mut buf = ReadBuf::new(&mut bytes);
+                match socket.poll_recv_from(cx, &mut buf) {
+                    Poll::Ready(Ok(from)) => {
+                        let n = buf.filled().len();
+                        if from.ip() == peer && n <= MAX_DATAGRAM {
+                            let datagram = Bytes::copy_from_slice(buf.filled());
+                            return Poll::Ready((track, rtcp, datagram));
+                        }
+                    }
+                    Poll::Ready(Err(_)) | Poll::Pending => break,
+                }
             }
         }
     }

@@ -113,7 +113,7 @@ impl Forwarder {
             d.host.clone()
         };
         let stream = self.stream.split('?').next().unwrap_or_default();
-        format!("rtmp://{host}:{}/{}/{stream}", d.port, self.app)
+        format!("{}://{host}:{}/{}/{stream}", scheme(d), d.port, self.app)
     }
 
     /// Where the next session goes: the destination, or an edge's origin in turn.
@@ -146,7 +146,7 @@ impl Forwarder {
         };
         ClientConfig {
             app: self.app.clone(),
-            tc_url: format!("rtmp://{host}:{}/{}", d.port, self.app),
+            tc_url: format!("{}://{host}:{}/{}", scheme(d), d.port, self.app),
             stream: self.stream.clone(),
             role: ClientRole::Publish,
             chunk_size: OUT_CHUNK_SIZE,
@@ -370,8 +370,17 @@ pub fn add_backend(
     s.add_output(Rc::new(RefCell::new(ForwardOutput(list))));
 }
 
+/// `rtmp` or `rtmps`, as the destination was written.
+fn scheme(d: &Destination) -> &'static str {
+    if d.tls {
+        "rtmps"
+    } else {
+        "rtmp"
+    }
+}
+
 /// The destinations in a backend's answer (SRS: `data.urls`, strings; empty ones skipped),
-/// each an `rtmp://host[:port]/app/stream[?query]` URL, at most [`MAX_DESTINATIONS`] (more is
+/// each an `rtmp[s]://host[:port]/app/stream[?query]` URL, at most [`MAX_DESTINATIONS`] (more is
 /// an error, as a destination list longer than that is in the config). The answer was already
 /// judged allowing (`code` 0) by the hooks' client.
 pub fn backend_urls(body: &[u8]) -> Result<Vec<Destination>, String> {
@@ -479,7 +488,7 @@ mod tests {
             b"{\"code\":0,\"data\":{\"urls\":\"rtmp://h/a/b\"}}",
             b"{\"code\":0,\"data\":{\"urls\":[1]}}",
             b"{\"code\":0,\"data\":{\"urls\":[\"10.0.0.1:1935\"]}}",
-            b"{\"code\":0,\"data\":{\"urls\":[\"rtmps://h/a/b\"]}}",
+            b"{\"code\":0,\"data\":{\"urls\":[\"rtmpt://h/a/b\"]}}",
             nine.as_bytes(),
             b"{",
         ] {

@@ -31,6 +31,8 @@ pub enum ClientKind {
     RtspIngest,
     /// A player of the RTSP server (ours: SRS has no RTSP server).
     RtspPlay,
+    /// A publisher to the RTSP server (ANNOUNCE + RECORD; ours).
+    RtspPublish,
     Api,
 }
 
@@ -47,6 +49,7 @@ impl ClientKind {
             ClientKind::GbPublish => "gb28181-publish",
             ClientKind::RtspIngest => "rtsp-ingest",
             ClientKind::RtspPlay => "rtsp-play",
+            ClientKind::RtspPublish => "rtsp-publish",
             ClientKind::Api => "api",
         }
     }
@@ -54,7 +57,10 @@ impl ClientKind {
     pub fn is_publish(self) -> bool {
         matches!(
             self,
-            ClientKind::RtmpPublish | ClientKind::GbPublish | ClientKind::RtspIngest
+            ClientKind::RtmpPublish
+                | ClientKind::GbPublish
+                | ClientKind::RtspIngest
+                | ClientKind::RtspPublish
         )
     }
 }

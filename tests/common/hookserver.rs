@@ -14,6 +14,8 @@ pub struct Hooks {
     child: Child,
     log: PathBuf,
     pub port: u16,
+    /// HTTPS (with `start_tls`).
+    tls: bool,
     _dir: TempDir,
 }
 
@@ -21,11 +23,26 @@ impl Hooks {
     /// Starts tests/data/hook_server.py on `port` (0: any free port; `self.port` says which);
     /// its `/slow` answers after `slow_s`.
     pub fn start(port: u16, slow_s: u32) -> Hooks {
+        Hooks::spawn(port, slow_s, None)
+    }
+
+    /// The same over HTTPS, with the certificate and key (PEM files) given; `url` says
+    /// `https://`.
+    #[allow(dead_code)]
+    pub fn start_tls(slow_s: u32, cert: &std::path::Path, key: &std::path::Path) -> Hooks {
+        Hooks::spawn(0, slow_s, Some((cert, key)))
+    }
+
+    fn spawn(port: u16, slow_s: u32, tls: Option<(&std::path::Path, &std::path::Path)>) -> Hooks {
         require("python3");
         let dir = TempDir::new("hooks");
         let log = dir.path("requests.jsonl");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/hook_server.py");
-        let mut child = Command::new("python3")
+        let mut command = Command::new("python3");
+        if let Some((cert, key)) = tls {
+            command.env("HOOK_TLS_CERT", cert).env("HOOK_TLS_KEY", key);
+        }
+        let mut child = command
             .arg(script)
             .arg(port.to_string())
             .arg(&log)
@@ -57,12 +74,14 @@ impl Hooks {
             child,
             log,
             port,
+            tls: tls.is_some(),
             _dir: dir,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/{path}", self.port)
     }
 
     /// Every request so far: (path, body).

@@ -20,11 +20,16 @@ or the raw text), "received" (Unix seconds)}. Answers, by path:
                  {"urls": ["rtmp://127.0.0.1:P1/APP/STREAM?from=backend", ...]}} with the
                  body's app and stream
 
+With HOOK_TLS_CERT and HOOK_TLS_KEY (PEM files) in the environment it speaks HTTPS (Python's
+ssl, i.e. OpenSSL), for the https:// hooks of tests/tls.rs.
+
 Prints "ready" on stdout once listening. Threads per request, so a slow answer holds only its
 own connection.
 """
 
 import json
+import os
+import ssl
 import sys
 import threading
 import time
@@ -96,6 +101,10 @@ class Hook(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", PORT), Hook)
 server.daemon_threads = True
+if os.environ.get("HOOK_TLS_CERT"):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.environ["HOOK_TLS_CERT"], os.environ["HOOK_TLS_KEY"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 # Port 0 takes a free port from the kernel: the line says which.
 print("ready", server.server_address[1], flush=True)
 server.serve_forever()

@@ -1,9 +1,10 @@
-//! The RTSP server's side of one player connection (RFC 2326), as a state machine: no socket,
-//! no clock, no hub. Bytes and the time go in; responses, events for the glue
-//! (`server::rtsp_server`) and the next deadline come out.
+//! The RTSP server's side of one player or publisher connection (RFC 2326), as a state
+//! machine: no socket, no clock, no hub. Bytes and the time go in; responses, events for the
+//! glue (`server::rtsp_server`), frames of a publisher and the next deadline come out.
 //!
 //! ```text
 //! Init --DESCRIBE answered--> Described --SETUP (TCP)--> Ready --PLAY answered--> Playing
+//! Init --ANNOUNCE answered--> Described (record) --SETUP--> Ready --RECORD--> Recording
 //!   any state --TEARDOWN / timeout / bad bytes--> Closed
 //! ```
 //!
@@ -24,9 +25,22 @@
 //! * The session ends (`is_closed`) after TEARDOWN's reply, at [`ServerSession::poll_timeout`]
 //!   without a request or RTCP from the player for the session timeout, or on bytes that are
 //!   not RTSP (an `Err` from `handle_bytes`, logged at debug by the caller).
-//! * Not supported: ANNOUNCE/RECORD (405), PAUSE (455: a live stream), multicast
-//!   (461), a `destination=` other than the player, RTSP 2.0, HTTP tunnelling.
+//! * Publish ([`ServerSession::with_record`]; else ANNOUNCE and RECORD get 405): ANNOUNCE's
+//!   SDP chooses the tracks ([`record`]), then waits for the glue ([`Event::Announce`],
+//!   answered by [`ServerSession::announce_ok`] or [`ServerSession::refuse`]); SETUP takes
+//!   the publisher's interleaved channels or (UDP) waits for the driver's ports as for a
+//!   player; RECORD is answered here. Its RTP, interleaved or handed over by the driver
+//!   ([`ServerSession::handle_datagram`]), comes out as hub frames
+//!   ([`ServerSession::poll_frame`]).
+//! * Authentication ([`ServerSession::with_auth`]): DESCRIBE and ANNOUNCE (the requests
+//!   that open a stream; SETUP, PLAY and RECORD need one of them first) need the user and
+//!   password, Basic (RFC 7617) or Digest (RFC 2617, MD5, with or without `qop=auth`,
+//!   against this session's nonce); else 401 with both challenges, Digest first. After
+//!   [`MAX_AUTH_FAILURES`] wrong answers the session ends.
+//! * Not supported: PAUSE (455: a live stream), multicast (461), a `destination=` other
+//!   than the player, RTSP 2.0, HTTP tunnelling.
 
+pub mod record;
 #[cfg(test)]
 mod tests;
 
@@ -34,8 +48,10 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::media::Frame;
+use crate::wire::digest;
 use crate::wire::rtp::FIXED_HEADER_LEN;
-use crate::wire::rtsp::header::{Lower, Pair, RtpInfo, Session, Transport};
+use crate::wire::rtsp::header::{Lower, Mode, Pair, RtpInfo, Session, Transport};
 use crate::wire::rtsp::{self, Item, Message, Method, RtspError, INTERLEAVED_HEADER_LEN};
 
 /// Bytes buffered from the player at most: one request (head and body at their limits) or
@@ -55,8 +71,29 @@ pub const SESSION_TIMEOUT_S: u32 = 60;
 /// interleaved frame header and the RTP fixed header.
 pub const PACKET_HEADER_LEN: usize = INTERLEAVED_HEADER_LEN + FIXED_HEADER_LEN;
 
+/// The realm of our challenges.
+pub const REALM: &str = "tinysrs";
+
+/// Wrong credentials a connection may send before it is closed. Why: a player or publisher
+/// that knows the password gets it right at its first answer (ffmpeg answers once and gives
+/// up); more tries on one connection are guessing.
+pub const MAX_AUTH_FAILURES: u32 = 3;
+
+/// Who may play and publish.
+#[derive(Debug, Clone)]
+struct Auth {
+    username: String,
+    password: String,
+    /// This session's Digest nonce (the driver's random draw).
+    nonce: String,
+    failures: u32,
+}
+
 /// The methods in `Public`.
 const PUBLIC: &str = "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
+/// The methods in `Public` when publishing is on.
+const PUBLIC_RECORD: &str =
+    "OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
 
 /// What the glue must decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +107,14 @@ pub enum Event {
     },
     /// PLAY: answer with [`ServerSession::play_ok`], giving each track's next RTP timestamp.
     Play,
+    /// ANNOUNCE of `path` with `query`, at `url` (as for DESCRIBE), with `codecs` (`H264`,
+    /// `AAC`): the glue publishes and answers [`ServerSession::announce_ok`] or refuses.
+    Announce {
+        url: String,
+        path: String,
+        query: String,
+        codecs: Vec<&'static str>,
+    },
     /// The player said TEARDOWN (answered); the glue stops sending.
     Teardown,
     /// SETUP of `track` over UDP to the player's `client_ports` (RTP, RTCP): the driver binds
@@ -115,6 +160,8 @@ enum State {
     Described,
     Ready,
     Playing,
+    /// A publisher's RECORD was answered: its RTP comes in.
+    Recording,
     Closed,
 }
 
@@ -150,6 +197,11 @@ pub struct ServerSession {
     udp_enabled: bool,
     /// The UDP SETUP waiting for its ports.
     udp_wait: Option<Event>,
+    /// Largest access unit a publisher may send; `None`: publishing is off (405).
+    max_access_unit: Option<usize>,
+    /// A publisher's announced tracks, from ANNOUNCE on.
+    record: Option<record::Recording>,
+    auth: Option<Auth>,
 }
 
 impl ServerSession {
@@ -172,6 +224,108 @@ impl ServerSession {
             deadline_ms: now_ms.saturating_add(timeout_ms),
             udp_enabled: false,
             udp_wait: None,
+            max_access_unit: None,
+            record: None,
+            auth: None,
+        }
+    }
+
+    /// DESCRIBE and ANNOUNCE need `username` and `password` (Basic or Digest); `nonce` is
+    /// this session's Digest nonce (unpredictable: the driver draws it).
+    pub fn with_auth(mut self, username: &str, password: &str, nonce: String) -> ServerSession {
+        self.auth = Some(Auth {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            nonce,
+            failures: 0,
+        });
+        self
+    }
+
+    /// Whether `m` carries the right credentials (always, without authentication).
+    fn authorized(&self, m: &Message, method: &Method) -> bool {
+        let Some(auth) = &self.auth else {
+            return true;
+        };
+        let Some(value) = m.header("Authorization") else {
+            return false;
+        };
+        if let Some((user, password)) = crate::wire::rtsp::header::parse_basic(value) {
+            // Both compared in full, so the time does not tell which one was wrong.
+            let user_ok = same_bytes(user.as_bytes(), auth.username.as_bytes());
+            let password_ok = same_bytes(password.as_bytes(), auth.password.as_bytes());
+            return user_ok & password_ok;
+        }
+        digest::parse_authorization(value).is_ok_and(|c| {
+            c.username == auth.username
+                && c.realm == REALM
+                && c.nonce == auth.nonce
+                && digest::verify(&c, method.as_str(), &auth.password)
+        })
+    }
+
+    /// 401 with a Digest and a Basic challenge; the session ends after
+    /// [`MAX_AUTH_FAILURES`] wrong answers.
+    fn challenge(&mut self, m: &Message) {
+        let Some(auth) = self.auth.as_mut() else {
+            return;
+        };
+        if m.header("Authorization").is_some() {
+            auth.failures += 1;
+            log::debug!("RTSP: wrong credentials ({} so far)", auth.failures);
+        }
+        let digest = digest::Challenge {
+            realm: REALM.to_owned(),
+            nonce: auth.nonce.clone(),
+            algorithm: None,
+            qop: None,
+            opaque: None,
+        };
+        let mut r = m.response_to(401);
+        r.push_header("WWW-Authenticate", digest.header_value());
+        r.push_header("WWW-Authenticate", format!("Basic realm=\"{REALM}\""));
+        let done = auth.failures >= MAX_AUTH_FAILURES;
+        self.reply(r);
+        if done {
+            self.state = State::Closed;
+        }
+    }
+
+    /// Lets publishers ANNOUNCE and RECORD, with access units up to `max_access_unit` bytes.
+    pub fn with_record(mut self, max_access_unit: usize) -> ServerSession {
+        self.max_access_unit = Some(max_access_unit);
+        self
+    }
+
+    /// Whether a publisher's RECORD was answered.
+    pub fn is_recording(&self) -> bool {
+        self.state == State::Recording
+    }
+
+    /// Whether this is a publisher's session (from ANNOUNCE on).
+    pub fn is_publisher(&self) -> bool {
+        self.record.is_some()
+    }
+
+    /// The next frame a publisher's RTP made, for the hub.
+    pub fn poll_frame(&mut self) -> Option<Frame> {
+        self.record.as_mut()?.poll_frame()
+    }
+
+    /// Frames dropped because the glue did not take them (a publisher's).
+    pub fn dropped_frames(&self) -> u64 {
+        self.record.as_ref().map_or(0, |r| r.dropped_frames())
+    }
+
+    /// A UDP datagram from the player or publisher on track `index`'s RTP or RTCP port: a
+    /// sign of life, and a recording publisher's RTP.
+    pub fn handle_datagram(&mut self, now_ms: u64, index: usize, rtcp: bool, payload: Bytes) {
+        self.handle_keepalive(now_ms);
+        if self.state != State::Recording || rtcp {
+            return;
+        }
+        if let Some(r) = self.record.as_mut() {
+            r.handle_rtp(now_ms, index, payload);
         }
     }
 
@@ -261,9 +415,13 @@ impl ServerSession {
             };
             self.deadline_ms = now_ms.saturating_add(self.timeout_ms);
             match item {
-                // RTCP receiver reports (and anything else) on interleaved channels count as
-                // signs of life only.
-                Item::Interleaved { .. } => {}
+                // A publisher's RTP; RTCP (and anything else) on interleaved channels counts
+                // as a sign of life only.
+                Item::Interleaved { channel, payload } => {
+                    if let (State::Recording, Some(r)) = (self.state, self.record.as_mut()) {
+                        r.handle_interleaved(now_ms, channel, payload);
+                    }
+                }
                 Item::Message(m) => self.handle_request(m),
             }
         }
@@ -292,9 +450,12 @@ impl ServerSession {
                 return self.error(&m, 454);
             }
         }
+        if matches!(method, Method::Describe | Method::Announce) && !self.authorized(&m, &method) {
+            return self.challenge(&m);
+        }
         match method {
             Method::Options => {
-                let r = m.response_to(200).with_header("Public", PUBLIC);
+                let r = m.response_to(200).with_header("Public", self.public());
                 self.reply(r);
             }
             Method::GetParameter | Method::SetParameter => {
@@ -304,7 +465,7 @@ impl ServerSession {
             Method::Describe => self.describe(m),
             Method::Setup => self.setup(m),
             Method::Play => {
-                if self.state != State::Ready {
+                if self.state != State::Ready || self.record.is_some() {
                     let status = if self.state == State::Playing {
                         200
                     } else {
@@ -325,8 +486,21 @@ impl ServerSession {
                 self.state = State::Closed;
             }
             Method::Pause => self.error(&m, 455),
-            Method::Announce | Method::Record => {
+            Method::Announce | Method::Record if self.max_access_unit.is_none() => {
                 let r = m.response_to(405).with_header("Allow", PUBLIC);
+                self.reply(r);
+            }
+            Method::Announce => self.announce(m),
+            Method::Record => {
+                if self.state == State::Recording {
+                    let r = self.with_session(m.response_to(200));
+                    return self.reply(r);
+                }
+                if self.state != State::Ready || self.record.is_none() {
+                    return self.error(&m, 455);
+                }
+                self.state = State::Recording;
+                let r = self.with_session(m.response_to(200));
                 self.reply(r);
             }
             Method::Redirect | Method::Unknown(_) => self.error(&m, 501),
@@ -357,25 +531,80 @@ impl ServerSession {
         r
     }
 
-    fn describe(&mut self, m: Message) {
-        if self.state != State::Init && self.state != State::Described {
-            return self.error(&m, 455);
+    fn public(&self) -> &'static str {
+        match self.max_access_unit {
+            Some(_) => PUBLIC_RECORD,
+            None => PUBLIC,
         }
+    }
+
+    /// The URL of a DESCRIBE or ANNOUNCE: (the base, without the query or a trailing `/`;
+    /// the path; the query). `None`: not an RTSP URL.
+    fn split_url(m: &Message) -> Option<(String, String, String)> {
         let uri = m.request_uri().unwrap_or("");
-        let Some(url) = rtsp::url::Url::parse(uri) else {
-            return self.error(&m, 400);
-        };
+        let url = rtsp::url::Url::parse(uri)?;
         let (path, query) = match url.path.split_once('?') {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
             None => (url.path.clone(), String::new()),
         };
         let base = uri.split('?').next().unwrap_or(uri).trim_end_matches('/');
-        let event = Event::Describe {
-            url: base.to_owned(),
-            path,
-            query,
+        Some((base.to_owned(), path, query))
+    }
+
+    /// ANNOUNCE: the SDP's tracks, then the glue decides.
+    fn announce(&mut self, m: Message) {
+        if self.state != State::Init {
+            return self.error(&m, 455);
+        }
+        let Some((url, path, query)) = Self::split_url(&m) else {
+            return self.error(&m, 400);
         };
-        self.wait(m, event);
+        let max = self.max_access_unit.unwrap_or(0);
+        let recording = match record::Recording::announce(&m.body, max) {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("RTSP ANNOUNCE {url} refused: {e}");
+                let status = match e {
+                    record::AnnounceError::NoTracks(_) => 415,
+                    _ => 400,
+                };
+                return self.error(&m, status);
+            }
+        };
+        let codecs = recording.codecs();
+        self.base_url = url.clone();
+        self.tracks = recording.controls().to_vec();
+        self.record = Some(recording);
+        self.wait(
+            m,
+            Event::Announce {
+                url,
+                path,
+                query,
+                codecs,
+            },
+        );
+    }
+
+    /// The glue took the announced stream: SETUP may follow.
+    pub fn announce_ok(&mut self, now_ms: u64) {
+        let Some(m) = self.take_pending() else {
+            return;
+        };
+        self.state = State::Described;
+        let r = m.response_to(200);
+        self.reply(r);
+        self.resume(now_ms);
+    }
+
+    fn describe(&mut self, m: Message) {
+        if (self.state != State::Init && self.state != State::Described) || self.record.is_some() {
+            return self.error(&m, 455);
+        }
+        let Some((url, path, query)) = Self::split_url(&m) else {
+            return self.error(&m, 400);
+        };
+        self.wait(m, Event::Describe { url, path, query });
     }
 
     /// The glue's answer to DESCRIBE: the SDP text and its tracks (at most [`MAX_TRACKS`]).
@@ -395,12 +624,18 @@ impl ServerSession {
         self.resume(now_ms);
     }
 
-    /// The glue refuses the waiting DESCRIBE or PLAY with `status` (404, 403, 503...).
+    /// The glue refuses the waiting DESCRIBE, ANNOUNCE, PLAY or UDP SETUP with `status`
+    /// (404, 403, 503...).
     pub fn refuse(&mut self, now_ms: u64, status: u16) {
         let Some(m) = self.take_pending() else {
             return;
         };
         self.state = self.before_wait;
+        if self.state == State::Init {
+            // A refused ANNOUNCE leaves no tracks behind.
+            self.record = None;
+            self.tracks.clear();
+        }
         let r = self.with_session(m.response_to(status));
         self.reply(r);
         self.resume(now_ms);
@@ -446,11 +681,13 @@ impl ServerSession {
     /// Which track a SETUP's URL names: its last path segment is a track's control (or, with
     /// one track and an aggregate URL, that track).
     fn track_of(&self, uri: &str) -> Option<usize> {
-        let uri = uri.split('?').next().unwrap_or(uri).trim_end_matches('/');
-        let last = uri.rsplit('/').next().unwrap_or("");
+        // ffmpeg appends the control after the query: `/live/cam?token=a/streamid=0`.
+        let last = uri.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        let last = last.split('?').next().unwrap_or(last);
         if let Some(i) = self.tracks.iter().position(|t| t.control == last) {
             return Some(i);
         }
+        let uri = uri.split('?').next().unwrap_or(uri).trim_end_matches('/');
         (self.tracks.len() == 1 && uri == self.base_url).then_some(0)
     }
 
@@ -474,6 +711,9 @@ impl ServerSession {
             .into_iter()
             .find(|t| t.lower == Lower::Tcp && t.unicast != Some(false))
         else {
+            if self.record.is_some() && udp.is_none() {
+                return self.error(&m, 461);
+            }
             if let Some(client_ports) = udp.filter(|_| self.udp_enabled) {
                 return self.wait(
                     m,
@@ -502,8 +742,15 @@ impl ServerSession {
             .iter()
             .enumerate()
             .any(|(i, s)| i != track && s.is_some_and(|s| s.channels.0 == channels.0));
-        if clash {
+        let record_clash = self
+            .record
+            .as_ref()
+            .is_some_and(|r| r.channel_taken(track, channels.0));
+        if clash || record_clash {
             return self.error(&m, 461);
+        }
+        if let Some(r) = self.record.as_mut() {
+            r.set_channel(track, channels.0);
         }
         let ssrc = self.ssrc_base.wrapping_add(track as u32);
         let sequence = self.setups[track].map_or((ssrc >> 16) as u16, |s| s.sequence);
@@ -516,6 +763,7 @@ impl ServerSession {
         self.state = State::Ready;
         let transport = Transport {
             ssrc: Some(ssrc),
+            mode: self.record.as_ref().map(|_| Mode::Record),
             ..Transport::tcp(Pair::new(channels.0, channels.1))
         };
         let r = self
@@ -572,6 +820,7 @@ impl ServerSession {
         let transport = Transport {
             ssrc: Some(ssrc),
             server_port: Some(Pair::new(server_ports.0, server_ports.1)),
+            mode: self.record.as_ref().map(|_| Mode::Record),
             ..Transport::udp(Pair::new(client_ports.0, client_ports.1))
         };
         let r = self
@@ -590,4 +839,12 @@ impl ServerSession {
         };
         Some((to, s.channels.1, s.ssrc))
     }
+}
+
+/// Whether `a` and `b` are equal, looking at every byte (no early exit on a difference).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

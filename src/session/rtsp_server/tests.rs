@@ -1,6 +1,7 @@
 //! The server session on a simulated clock: what ffmpeg's and GStreamer's requests get.
 
 use super::*;
+use crate::wire::rtsp::header::{basic_authorization, Challenge};
 
 const URL: &str = "rtsp://127.0.0.1:8554/live/cam";
 
@@ -280,4 +281,200 @@ fn udp_setup_waits_for_the_driver_ports() {
     )
     .unwrap();
     assert_eq!(responses(&mut s)[0].status(), Some(461));
+}
+
+/// ffmpeg's ANNOUNCE (`-f rtsp`): H.264 and AAC with their parameters and `streamid=N`
+/// controls.
+const FFMPEG_SDP: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=No Name\r\nc=IN IP4 127.0.0.1\r\n\
+t=0 0\r\na=tool:libavformat 59.27.100\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+a=fmtp:96 packetization-mode=1; sprop-parameter-sets=Z0LAHtoCgL/lAAADAAEAAAMAMg8WLkg=,aM48gA==; \
+profile-level-id=42C01E\r\na=control:streamid=0\r\nm=audio 0 RTP/AVP 97\r\nb=AS:64\r\n\
+a=rtpmap:97 MPEG4-GENERIC/44100/1\r\na=fmtp:97 profile-level-id=1;mode=AAC-hbr;sizelength=13;\
+indexlength=3;indexdeltalength=3; config=1208\r\na=control:streamid=1\r\n";
+
+fn rtp(channel: u8, seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 96 | if marker { 0x80 } else { 0 }];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 1]);
+    p.extend_from_slice(payload);
+    let mut frame = vec![b'$', channel];
+    frame.extend_from_slice(&(p.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&p);
+    frame
+}
+
+/// ANNOUNCE (a query before the control, as ffmpeg sends it), the glue's answer, SETUP of both
+/// tracks with `mode=record`, RECORD; then interleaved RTP becomes hub frames: the AVC
+/// sequence header from the in-band SPS/PPS, the keyframe, a picture 40 ms later (the RTP
+/// time starts near the 32-bit wrap).
+#[test]
+fn a_publisher_announces_sets_up_and_records() {
+    let url = format!("{URL}?token=a");
+    let mut s = ServerSession::new(0, 7, 9).with_record(1 << 20);
+    s.handle_bytes(0, &request("OPTIONS", &url, 1, "")).unwrap();
+    assert!(responses(&mut s)[0]
+        .header("Public")
+        .unwrap()
+        .contains("ANNOUNCE"));
+    let announce = format!(
+        "ANNOUNCE {url} RTSP/1.0\r\nCSeq: 2\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{FFMPEG_SDP}",
+        FFMPEG_SDP.len()
+    );
+    s.handle_bytes(0, announce.as_bytes()).unwrap();
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Announce {
+            url: URL.to_owned(),
+            path: "/live/cam".to_owned(),
+            query: "token=a".to_owned(),
+            codecs: vec!["H264", "AAC"],
+        })
+    );
+    assert!(responses(&mut s).is_empty(), "ANNOUNCE waits for the glue");
+    s.announce_ok(0);
+    assert_eq!(responses(&mut s)[0].status(), Some(200));
+    assert!(s.is_publisher());
+    for i in 0..2u32 {
+        let t = format!(
+            "Transport: RTP/AVP/TCP;unicast;interleaved={}-{};mode=record\r\n",
+            2 * i,
+            2 * i + 1
+        );
+        let session = match i {
+            0 => String::new(),
+            _ => format!("Session: {}\r\n", s.id()),
+        };
+        let setup = format!("{url}/streamid={i}");
+        s.handle_bytes(0, &request("SETUP", &setup, 3 + i, &(t + &session)))
+            .unwrap();
+        let r = responses(&mut s);
+        assert_eq!(r[0].status(), Some(200), "{r:?}");
+        assert!(r[0].header("Transport").unwrap().contains("mode=record"));
+    }
+    let session = format!("Session: {}\r\n", s.id());
+    s.handle_bytes(0, &request("PLAY", &url, 5, &session))
+        .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(455), "not a player");
+    s.handle_bytes(0, &request("RECORD", &url, 6, &session))
+        .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(200));
+    assert!(s.is_recording());
+    let ts = u32::MAX - 1000;
+    let sps = [0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xBF, 0xE5];
+    let mut bytes = rtp(0, 1, ts, false, &sps);
+    bytes.extend(rtp(0, 2, ts, false, &[0x68, 0xCE, 0x3C, 0x80]));
+    bytes.extend(rtp(0, 3, ts, true, &[0x65, 0x88, 0x84]));
+    bytes.extend(rtp(0, 4, ts.wrapping_add(3600), true, &[0x41, 0x9A, 0x02]));
+    // RTCP on channel 1 and a packet on an unknown channel: signs of life only.
+    bytes.extend([b'$', 1, 0, 4, 0x80, 200, 0, 0]);
+    bytes.extend(rtp(9, 1, 0, true, &[1]));
+    for piece in bytes.chunks(7) {
+        s.handle_bytes(40, piece).unwrap();
+    }
+    let frames: Vec<Frame> = std::iter::from_fn(|| s.poll_frame()).collect();
+    let shape: Vec<(bool, bool, i64)> = frames
+        .iter()
+        .map(|f| (f.sequence_header, f.keyframe, f.dts))
+        .collect();
+    assert_eq!(
+        shape,
+        [(true, false, 0), (false, true, 0), (false, false, 40)]
+    );
+    assert_eq!(s.dropped_frames(), 0);
+}
+
+/// Without publishing, ANNOUNCE and RECORD are 405; an SDP with nothing we carry is 415, a
+/// broken one 400, and either leaves the session as it was; ANNOUNCE after DESCRIBE is 455.
+#[test]
+fn announces_we_cannot_take() {
+    let announce = |cseq: u32, sdp: &str| {
+        format!(
+            "ANNOUNCE {URL} RTSP/1.0\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .into_bytes()
+    };
+    let mut s = ServerSession::new(0, 1, 1);
+    s.handle_bytes(0, &announce(1, FFMPEG_SDP)).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(405));
+    let mut s = ServerSession::new(0, 1, 1).with_record(1 << 20);
+    let mpeg2 = "v=0\r\ns=-\r\nm=video 0 RTP/AVP 32\r\na=rtpmap:32 MPV/90000\r\n";
+    s.handle_bytes(0, &announce(1, mpeg2)).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(415));
+    s.handle_bytes(0, &announce(2, "no sdp")).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(400));
+    assert!(!s.is_publisher());
+    s.handle_bytes(0, &request("RECORD", URL, 3, "")).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(455));
+    // Refused by the glue: back to the start, DESCRIBE possible.
+    s.handle_bytes(0, &announce(4, FFMPEG_SDP)).unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Announce { .. })));
+    s.refuse(0, 403);
+    assert_eq!(responses(&mut s)[0].status(), Some(403));
+    assert!(!s.is_publisher());
+    s.handle_bytes(0, &request("DESCRIBE", URL, 5, "")).unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Describe { .. })));
+    s.describe_ok(0, URL, "v=0\r\n".to_owned(), Vec::new());
+    responses(&mut s);
+    s.handle_bytes(0, &announce(6, FFMPEG_SDP)).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(455));
+}
+
+/// With authentication: DESCRIBE without credentials is 401 with a Digest challenge (this
+/// session's nonce) and a Basic one; the Digest answer ffmpeg computes and the Basic one of a
+/// URL's `user:password` are let through; OPTIONS needs nothing; three wrong answers end the
+/// session.
+#[test]
+fn describe_and_announce_need_the_credentials() {
+    let mut s = ServerSession::new(0, 1, 1).with_record(1 << 20).with_auth(
+        "cam",
+        "s3cret",
+        "5e0ad1c0".to_owned(),
+    );
+    s.handle_bytes(0, &request("OPTIONS", URL, 1, "")).unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(200));
+    s.handle_bytes(0, &request("DESCRIBE", URL, 2, "")).unwrap();
+    let r = responses(&mut s);
+    assert_eq!(r[0].status(), Some(401));
+    assert_eq!(s.poll_event(), None);
+    let challenges = r[0].challenges();
+    assert_eq!(challenges.len(), 2, "{r:?}");
+    let Challenge::Digest(c) = &challenges[0] else {
+        panic!("Digest first: {challenges:?}");
+    };
+    assert_eq!((c.realm.as_str(), c.nonce.as_str()), (REALM, "5e0ad1c0"));
+    let answer = c.answer("cam", "s3cret", "DESCRIBE", URL, "0a4f113b", 1);
+    let header = format!("Authorization: {}\r\n", answer.header_value());
+    s.handle_bytes(0, &request("DESCRIBE", URL, 3, &header))
+        .unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Describe { .. })));
+    s.refuse(0, 404);
+    responses(&mut s);
+    // Basic, on an ANNOUNCE (whose SDP is refused after the credentials pass).
+    let basic = format!(
+        "Authorization: {}\r\n",
+        basic_authorization("cam", "s3cret")
+    );
+    s.handle_bytes(0, &request("ANNOUNCE", URL, 4, &basic))
+        .unwrap();
+    assert_eq!(responses(&mut s)[0].status(), Some(400), "no SDP");
+    // Wrong: the user, the password, a Digest answer to another nonce.
+    let wrong = [
+        basic_authorization("admin", "s3cret"),
+        basic_authorization("cam", "secret"),
+        c.answer("cam", "s3cret", "DESCRIBE", URL, "x", 1)
+            .header_value()
+            .replace("5e0ad1c0", "00000000"),
+    ];
+    for (i, value) in wrong.iter().enumerate() {
+        assert!(!s.is_closed());
+        let header = format!("Authorization: {value}\r\n");
+        s.handle_bytes(0, &request("DESCRIBE", URL, 5 + i as u32, &header))
+            .unwrap();
+        assert_eq!(responses(&mut s)[0].status(), Some(401));
+    }
+    assert!(s.is_closed(), "three wrong answers");
 }

@@ -15,7 +15,12 @@
 //! * The queue is the hub's bounded player queue (the vhost's `queue_length`/queue bytes,
 //!   keyframe drop on overflow, counted); the publisher leaving ends the session (the next
 //!   publisher's parameters may differ from the description).
-//! * Not done here: the `refer` lists (RTSP has no Referer), RTSP publish.
+//! * Publish ([`publish`]): ANNOUNCE is checked as an RTMP publish is (security rules,
+//!   `on_publish`), then the stream is published; the publisher's frames go to its Source,
+//!   and the connection's end unpublishes it (`on_unpublish`).
+//! * Not done here: the `refer` lists (RTSP has no Referer).
+
+mod publish;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -283,6 +288,8 @@ pub struct RtspConn {
     datagrams: Vec<(usize, bool, Bytes)>,
     /// A UDP player starts at the next keyframe (see [`RtspConn::play`]).
     skip_to_keyframe: bool,
+    /// The stream this connection publishes (ANNOUNCE accepted).
+    publishing: Option<Rc<RefCell<Source>>>,
     /// The publisher left: the session ends once the output is written.
     ended: bool,
     closed: bool,
@@ -291,9 +298,19 @@ pub struct RtspConn {
     /// Who the hooks were told about (on_play), for on_stop.
     #[cfg(feature = "hooks")]
     hook_client: Option<hooks::Client>,
-    /// The DESCRIBE's URL while the hooks decide.
+    /// What waits for the hooks.
     #[cfg(feature = "hooks")]
-    deciding: Option<String>,
+    deciding: Option<Deciding>,
+}
+
+/// A request the hooks decide on.
+#[cfg(feature = "hooks")]
+#[derive(Debug)]
+enum Deciding {
+    /// A DESCRIBE, with its URL (on_play).
+    Play(String),
+    /// An ANNOUNCE (on_publish).
+    Publish,
 }
 
 impl RtspConn {
@@ -328,6 +345,7 @@ impl RtspConn {
             udp_request: None,
             datagrams: Vec::new(),
             skip_to_keyframe: false,
+            publishing: None,
             ended: false,
             closed: false,
             #[cfg(feature = "hooks")]
@@ -344,7 +362,15 @@ impl RtspConn {
         self.registration.record.recv.add(bytes.len() as u64);
         let result = self.session.handle_bytes(now_ms, bytes);
         self.handle_events(now_ms);
+        self.take_frames();
         result
+    }
+
+    /// A UDP datagram from the peer on track `index`'s RTP or RTCP port.
+    pub fn handle_datagram(&mut self, now_ms: u64, index: usize, rtcp: bool, payload: Bytes) {
+        self.registration.record.recv.add(payload.len() as u64);
+        self.session.handle_datagram(now_ms, index, rtcp, payload);
+        self.take_frames();
     }
 
     fn handle_events(&mut self, now_ms: u64) {
@@ -352,6 +378,12 @@ impl RtspConn {
             match event {
                 Event::Describe { url, path, query } => self.describe(now_ms, url, &path, query),
                 Event::Play => self.play(now_ms),
+                Event::Announce {
+                    url,
+                    path,
+                    query,
+                    codecs,
+                } => self.announce(now_ms, url, &path, query, &codecs),
                 Event::Teardown => {
                     log::info!("[{}] TEARDOWN", self.log.cid);
                 }
@@ -411,8 +443,10 @@ impl RtspConn {
     /// The on_play hooks answered.
     #[cfg(feature = "hooks")]
     pub fn decided(&mut self, now_ms: u64, answer: Result<(), String>) {
-        let Some(url) = self.deciding.take() else {
-            return;
+        let url = match self.deciding.take() {
+            Some(Deciding::Play(url)) => url,
+            Some(Deciding::Publish) => return self.publish_decided(now_ms, answer),
+            None => return,
         };
         if let Err(why) = answer {
             log::warn!(
@@ -481,7 +515,7 @@ impl RtspConn {
             }
             if let Some(call) = call {
                 self.call = Some(call);
-                self.deciding = Some(url);
+                self.deciding = Some(Deciding::Play(url));
                 return;
             }
         }
@@ -819,6 +853,10 @@ impl RtspConn {
         let Some(key) = self.key.clone() else {
             return;
         };
+        if self.session.is_publisher() {
+            // Published or not (refused, or gone while on_publish decided): never on_stop.
+            return self.unpublish(now_ms, &key);
+        }
         if let Some(queue) = self.queue.take() {
             let stats = queue.borrow().stats();
             log::info!(

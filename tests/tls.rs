@@ -1,0 +1,348 @@
+//! TLS against real peers (Cargo feature `tls`): a test CA made by `openssl` in a temp dir;
+//! `https://` hooks answered by the Python hook server over `ssl` (OpenSSL); `rtmps://`
+//! forward destinations through `stunnel4` (OpenSSL) in front of a second tinysrs, read back
+//! by ffprobe; the RTMPS server (`[rtmps]`) with ffmpeg publishing and playing over
+//! `rtmps://` (GnuTLS). Ports: stunnel's in 22100-22199, the rest ephemeral, on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::hookserver::Hooks;
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One ffmpeg test at a time (two shared cores).
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A CA and a server certificate it signed for 127.0.0.1 and localhost (P-256 keys).
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes `NAME-ca.pem` (a CA) and, when `server`, `NAME.pem`/`NAME.key` signed by it.
+fn pki(dir: &TempDir, name: &str) -> Pki {
+    require("openssl");
+    let d = &dir.0;
+    let ca = format!("{name}-ca.pem");
+    let ca_key = format!("{name}-ca.key");
+    let (cert, key, csr) = (
+        format!("{name}.pem"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+    );
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let subject = format!("/CN=tinysrs test CA {name}");
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-keyout", &ca_key, "-out", &ca, "-days", "2", "-subj", &subject,
+    ]);
+    openssl(d, &args);
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+    openssl(d, &args);
+    let ext = dir.path(&format!("{name}.ext"));
+    std::fs::write(
+        &ext,
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n\
+         extendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            ext.to_str().unwrap(),
+        ],
+    );
+    Pki {
+        ca: dir.path(&ca),
+        cert: dir.path(&cert),
+        key: dir.path(&key),
+    }
+}
+
+/// stunnel4 in the foreground: TLS on `port` with `pki`'s certificate, plain TCP to `to`.
+/// Killed by PID on drop.
+struct Stunnel {
+    proc: Proc,
+}
+
+fn stunnel(dir: &TempDir, pki: &Pki, port: u16, to: u16) -> Stunnel {
+    require("stunnel4");
+    let conf = dir.path("stunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\ndebug = 4\n[rtmps]\naccept = 127.0.0.1:{port}\n\
+             connect = 127.0.0.1:{to}\ncert = {}\nkey = {}\n",
+            pki.cert.display(),
+            pki.key.display()
+        ),
+    )
+    .unwrap();
+    let proc = Proc::spawn(
+        Command::new("stunnel4").arg(&conf).stdout(Stdio::null()),
+        &dir.path("stunnel.err"),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "stunnel did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Stunnel { proc }
+}
+
+impl Drop for Stunnel {
+    fn drop(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+    }
+}
+
+/// A tinysrs on ephemeral ports with its API, and `extra`.
+fn tinysrs(extra: &str) -> Server {
+    Server::start(&format!("http_api.listen = \"127.0.0.1:0\"\n{extra}"))
+}
+
+fn streams(server: &Server) -> Vec<serde_json::Value> {
+    let (_, json) = get_json(server.api_addr.expect("API"), "/api/v1/streams");
+    json["streams"].as_array().cloned().unwrap_or_default()
+}
+
+fn wait_stream(server: &Server, timeout: Duration, f: impl Fn(&serde_json::Value) -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if streams(server).iter().any(&f) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn published(name: &'static str) -> impl Fn(&serde_json::Value) -> bool {
+    move |s| s["name"] == name && s["publish"]["active"] == true
+}
+
+fn forward_to(url: &str) -> String {
+    format!("[vhost.__defaultVhost__.forward]\nenabled = true\ndestination = \"{url}\"\n")
+}
+
+/// ffmpeg publishes to A, which forwards over `rtmps://` to stunnel, which hands the plain RTMP
+/// to B: with the test CA, B gets the stream and ffprobe decodes H.264 from it; the API shows
+/// the rtmps:// URL. With another CA, A refuses stunnel's certificate and says why; with
+/// `tls.verify = false`, any certificate is taken.
+#[test]
+fn rtmps_forward_through_stunnel_checks_the_certificate() {
+    let _turn = serial();
+    let dir = TempDir::new("tls-forward");
+    let good = pki(&dir, "good");
+    let other = pki(&dir, "other");
+    let b = tinysrs("");
+    let _tunnel = stunnel(&dir, &good, 22101, b.addr.port());
+    let a = tinysrs(&format!(
+        "[tls]\nca_file = \"{}\"\n{}",
+        good.ca.display(),
+        forward_to("rtmps://127.0.0.1:22101/live/secure")
+    ));
+    let wrong = tinysrs(&format!(
+        "[tls]\nca_file = \"{}\"\n{}",
+        other.ca.display(),
+        forward_to("rtmps://127.0.0.1:22101/live/wrong")
+    ));
+    let unchecked = tinysrs(&format!(
+        "[tls]\nverify = false\nca_file = \"{}\"\n{}",
+        other.ca.display(),
+        forward_to("rtmps://127.0.0.1:22101/live/unchecked")
+    ));
+    let mut publishers =
+        [&a, &wrong, &unchecked].map(|s| ffmpeg_publish(&dir, &s.url("live/cam"), 25, 50, "500k"));
+    assert!(
+        wait_stream(&b, Duration::from_secs(15), published("secure")),
+        "B never got the stream over RTMPS; A's log:\n{}",
+        a.log()
+    );
+    let url = |s: &serde_json::Value| s["forwards"][0]["url"].clone();
+    let cam = streams(&a)
+        .into_iter()
+        .find(|s| s["name"] == "cam")
+        .unwrap();
+    assert_eq!(url(&cam), "rtmps://127.0.0.1:22101/live/secure", "{cam}");
+    let out = dir.path("secure.flv");
+    let (ok, err) = ffmpeg_read(
+        &dir,
+        &b.url("live/secure"),
+        5,
+        &out,
+        Duration::from_secs(30),
+    );
+    assert!(ok, "read from B: {err}");
+    let probe = ffprobe(&dir, out.to_str().unwrap(), Duration::from_secs(20));
+    assert!(probe.codecs.contains(&"h264".to_owned()), "{probe:?}");
+    // 5 s at 25 fps; the read starts at a keyframe.
+    assert!(probe.video_frames >= 75, "{probe:?}");
+    assert!(
+        wait_stream(&b, Duration::from_secs(10), published("unchecked")),
+        "tls.verify = false: B never got the stream; its log:\n{}",
+        unchecked.log()
+    );
+    assert!(
+        wrong.wait_log("invalid peer certificate", Duration::from_secs(10)),
+        "{}",
+        wrong.log()
+    );
+    let log = wrong.log();
+    assert!(log.contains("UnknownIssuer"), "{log}");
+    assert!(
+        !streams(&b).iter().any(published("wrong")),
+        "a certificate of an unknown CA was taken"
+    );
+    for p in &mut publishers {
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+    }
+}
+
+/// The hook server over HTTPS with the test CA: an allowing on_publish lets ffmpeg publish
+/// (and the hook got SRS's body), a denying one refuses it; a tinysrs that does not trust the
+/// CA refuses every publish, saying why.
+#[test]
+fn https_hooks_allow_and_deny_publishes() {
+    let _turn = serial();
+    let dir = TempDir::new("tls-hooks");
+    let good = pki(&dir, "good");
+    let other = pki(&dir, "other");
+    let hooks = Hooks::start_tls(10, &good.cert, &good.key);
+    assert!(hooks.url("x").starts_with("https://"));
+    let config = |ca: &Path| {
+        format!(
+            "[tls]\nca_file = \"{}\"\n[vhost.__defaultVhost__.http_hooks]\nenabled = true\n\
+             hooks_timeout = 3\non_publish = \"{}\"\n",
+            ca.display(),
+            hooks.url("by_stream")
+        )
+    };
+    let server = tinysrs(&config(&good.ca));
+    let mut allowed = ffmpeg_publish(&dir, &server.url("live/fine"), 20, 25, "300k");
+    assert!(
+        wait_stream(&server, Duration::from_secs(15), published("fine")),
+        "{}",
+        server.log()
+    );
+    let asked = hooks.wait("on_publish", 1, Duration::from_secs(5));
+    assert_eq!(asked.len(), 1, "{:?}", hooks.actions());
+    assert_eq!(asked[0]["stream"], "fine", "{}", asked[0]);
+    let mut denied = ffmpeg_publish(&dir, &server.url("live/deny1"), 3, 25, "300k");
+    assert!(!denied.wait(Duration::from_secs(20)).success());
+    assert!(
+        server.wait_log("refused by the on_publish hook", Duration::from_secs(5)),
+        "{}",
+        server.log()
+    );
+    let _ = allowed.child.kill();
+    let _ = allowed.child.wait();
+
+    let distrusting = tinysrs(&config(&other.ca));
+    let mut refused = ffmpeg_publish(&dir, &distrusting.url("live/fine2"), 3, 25, "300k");
+    assert!(!refused.wait(Duration::from_secs(20)).success());
+    assert!(
+        distrusting.wait_log("invalid peer certificate", Duration::from_secs(5)),
+        "{}",
+        distrusting.log()
+    );
+}
+
+/// The RTMPS server with the test CA's certificate: ffmpeg publishes over `rtmps://`, ffmpeg
+/// plays it back over `rtmps://` and ffprobe decodes H.264; plain RTMP players get the same
+/// stream; bytes that are not TLS on the RTMPS port close that connection only.
+#[test]
+fn ffmpeg_publishes_and_plays_over_rtmps() {
+    let _turn = serial();
+    let dir = TempDir::new("tls-rtmps");
+    let good = pki(&dir, "good");
+    let server = tinysrs(&format!(
+        "[rtmps]\nenabled = true\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        good.cert.display(),
+        good.key.display()
+    ));
+    let rtmps: std::net::SocketAddr = server
+        .log()
+        .lines()
+        .find_map(|l| l.split("RTMPS listening on ").nth(1).map(str::to_owned))
+        .and_then(|a| a.trim().parse().ok())
+        .expect("RTMPS listening on ... in the log");
+    let url = format!("rtmps://127.0.0.1:{}/live/sec", rtmps.port());
+    let mut publish = ffmpeg_publish(&dir, &url, 25, 50, "500k");
+    assert!(
+        wait_stream(&server, Duration::from_secs(15), published("sec")),
+        "{}",
+        server.log()
+    );
+    // Not TLS: this connection is closed, the others go on.
+    {
+        use std::io::{Read, Write};
+        let mut junk = std::net::TcpStream::connect(rtmps).unwrap();
+        junk.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        junk.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut rest = Vec::new();
+        let _ = junk.read_to_end(&mut rest);
+    }
+    for (tag, url) in [("tls", url.as_str()), ("plain", &server.url("live/sec"))] {
+        let out = dir.path(&format!("{tag}.flv"));
+        let (ok, err) = ffmpeg_read(&dir, url, 5, &out, Duration::from_secs(30));
+        assert!(ok, "read {url}: {err}\n{}", server.log());
+        let probe = ffprobe(&dir, out.to_str().unwrap(), Duration::from_secs(20));
+        assert!(
+            probe.codecs.contains(&"h264".to_owned()),
+            "{tag}: {probe:?}"
+        );
+        assert!(probe.video_frames >= 75, "{tag}: {probe:?}");
+    }
+    assert!(server.log().contains("TLS handshake"), "{}", server.log());
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
+}
