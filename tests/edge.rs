@@ -4,17 +4,16 @@
 //! leave; a dead first origin makes the edge use the next, a killed one too while a player
 //! reads; a stream published on the edge reaches the origin. Real GOPs (2 s at 25 fps), read
 //! for longer than a GOP. With `token_traverse`, the origin's on_connect hook decides which
-//! RTMP clients the edge takes. Ephemeral ports on 127.0.0.1 (the hook server too), but
-//! nginx-rtmp's 34285.
+//! RTMP clients the edge takes. Ephemeral ports on 127.0.0.1 (the hook server too); nginx-rtmp
+//! on a free port below the ephemeral range (`common::free_port`).
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::hookserver::Hooks;
-use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
+use common::nginx::Nginx;
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, Proc, Server, TempDir};
 
 /// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`. Fixed ports
 /// here collided with other tests' client sockets (the kernel's ephemeral range).
@@ -215,75 +214,14 @@ fn a_dead_origin_fails_over_to_the_next() {
     stop(publish);
 }
 
-/// nginx with the RTMP module as a non-root process, RTMP on `port`, `application live`,
-/// logging at info (each play is a line). Killed by PID on drop.
-struct Nginx {
-    proc: Proc,
-    dir: TempDir,
-}
-
-impl Nginx {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path("error.log")).unwrap_or_default()
-    }
-}
-
-fn nginx(port: u16) -> Nginx {
-    require("nginx");
-    let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
-    assert!(
-        module.exists(),
-        "libnginx-mod-rtmp is not installed: run ci/install-deps"
-    );
-    let dir = TempDir::new("nginx");
-    let conf = dir.path("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "load_module {};\ndaemon off;\nmaster_process off;\npid {};\n\
-             error_log {} info;\nevents {{ worker_connections 64; }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{port}; \
-             application live {{ live on; }} }} }}\n",
-            module.display(),
-            dir.path("nginx.pid").display(),
-            dir.path("error.log").display(),
-        ),
-    )
-    .unwrap();
-    let proc = Proc::spawn(
-        Command::new("nginx")
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-e")
-            .arg(dir.path("error.log"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null()),
-        &dir.path("nginx.err"),
-    );
-    let end = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nginx { proc, dir }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.proc.child.kill();
-        let _ = self.proc.child.wait();
-    }
-}
-
 /// nginx-rtmp as the origin: three players on the edge (HTTP-FLV, HTTP-TS, RTMP), one play
 /// at nginx.
 #[test]
 fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
-    let ngx = nginx(34285);
-    let e = edge(&["127.0.0.1:34285".into()]);
+    let ngx = Nginx::start();
+    let e = edge(&[format!("127.0.0.1:{}", ngx.port)]);
     let dir = TempDir::new("edge-nginx");
-    let publish = ffmpeg_publish(&dir, "rtmp://127.0.0.1:34285/live/ng", 40, 50, "1M");
+    let publish = ffmpeg_publish(&dir, &ngx.url("live/ng"), 40, 50, "1M");
     std::thread::sleep(Duration::from_secs(2));
     let readers: Vec<_> = (0..3)
         .map(|i| {

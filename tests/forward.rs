@@ -3,17 +3,16 @@
 //! libnginx-mod-rtmp); ffprobe reads the stream back from each destination. Also a
 //! destination that is down at first: A backs off, the API says so, and A publishes once the
 //! destination comes up. Dynamic forward (`forward.backend`) against the test hook server.
-//! Ports 31400-31499 and 34240 (nothing there), else ephemeral (the hook servers too), on
-//! 127.0.0.1.
+//! Ports 31400-31499, nginx-rtmp's and a dead destination's from `common::free_port` (below
+//! the ephemeral range), else ephemeral (the hook servers too), on 127.0.0.1.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::hookserver::Hooks;
-use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
+use common::nginx::Nginx;
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, free_port, get_json, Server, TempDir};
 
 /// A tinysrs listening on `port` (RTMP), `port + 1` (HTTP) and `port + 2` (API), with `extra`.
 fn tinysrs(port: u16, extra: &str) -> Server {
@@ -33,61 +32,6 @@ fn tinysrs(port: u16, extra: &str) -> Server {
     )
     .unwrap();
     Server::start_with_file(dir, path)
-}
-
-/// nginx with the RTMP module as a non-root process: its config, pid and logs in a temp dir,
-/// RTMP on `port`, `application live`. Killed by PID on drop.
-struct Nginx {
-    proc: Proc,
-    _dir: TempDir,
-}
-
-fn nginx(port: u16) -> Nginx {
-    require("nginx");
-    let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
-    assert!(
-        module.exists(),
-        "libnginx-mod-rtmp is not installed: run ci/install-deps"
-    );
-    let dir = TempDir::new("nginx");
-    let conf = dir.path("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "load_module {};\ndaemon off;\nmaster_process off;\npid {};\n\
-             error_log {} info;\nevents {{ worker_connections 64; }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{port}; \
-             application live {{ live on; }} }} }}\n",
-            module.display(),
-            dir.path("nginx.pid").display(),
-            dir.path("error.log").display(),
-        ),
-    )
-    .unwrap();
-    let proc = Proc::spawn(
-        Command::new("nginx")
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-e")
-            .arg(dir.path("error.log"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null()),
-        &dir.path("nginx.err"),
-    );
-    let end = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Nginx { proc, _dir: dir }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.proc.child.kill();
-        let _ = self.proc.child.wait();
-    }
 }
 
 /// The stream objects of a server's `/api/v1/streams`.
@@ -128,12 +72,15 @@ fn read_back(dir: &TempDir, url: &str, seconds: u32, tag: &str) -> usize {
 
 #[test]
 fn forwards_to_tinysrs_and_nginx_rtmp() {
-    let _nginx = nginx(31402);
+    let nginx = Nginx::start();
     let b = tinysrs(31410, "");
     let a = tinysrs(
         31420,
-        "[vhost.__defaultVhost__.forward]\nenabled = true\n\
-         destination = [\"127.0.0.1:31410\", \"rtmp://127.0.0.1:31402/live/fwd?key=k1\"]\n",
+        &format!(
+            "[vhost.__defaultVhost__.forward]\nenabled = true\n\
+             destination = [\"127.0.0.1:31410\", \"{}\"]\n",
+            nginx.url("live/fwd?key=k1")
+        ),
     );
     let dir = TempDir::new("forward-read");
     // 2 s GOPs (50 frames at 25 fps), like a camera; long enough for both reads.
@@ -160,7 +107,7 @@ fn forwards_to_tinysrs_and_nginx_rtmp() {
         let url = b.url("live/cam");
         move || read_back(&dir, &url, 6, "b")
     });
-    let from_nginx = read_back(&dir, "rtmp://127.0.0.1:31402/live/fwd", 6, "nginx");
+    let from_nginx = read_back(&dir, &nginx.url("live/fwd"), 6, "nginx");
     let from_b = to_b.join().unwrap();
     // 6 s at 25 fps is 150 frames; the reads start at a keyframe.
     assert!(from_b >= 100, "B: {from_b} video frames");
@@ -264,9 +211,11 @@ fn a_backend_gives_the_destinations_of_each_stream() {
     let hooks = Hooks::start(0, 10);
     let b = ephemeral("");
     let c = ephemeral("");
+    // Nothing listens there: the backend's answer must replace it.
+    let unused = free_port();
     let a = ephemeral(&format!(
         "[vhost.__defaultVhost__.forward]\nenabled = true\n\
-             destination = \"127.0.0.1:34240\"\nbackend = \"{}\"\n",
+             destination = \"127.0.0.1:{unused}\"\nbackend = \"{}\"\n",
         hooks.url(&format!("forward/{}/{}", b.addr.port(), c.addr.port()))
     ));
     let dir = TempDir::new("forward-backend");
@@ -320,7 +269,10 @@ fn a_backend_gives_the_destinations_of_each_stream() {
                 f.len() == 2
                     && f.iter().all(|f| {
                         f["state"] == "publishing"
-                            && !f["url"].as_str().unwrap_or("").contains("34240")
+                            && !f["url"]
+                                .as_str()
+                                .unwrap_or("")
+                                .contains(&format!(":{unused}"))
                     })
             })
     };

@@ -345,6 +345,17 @@ fn the_shipped_web_root_redirects_to_the_console() {
     let budget = v["data"]["tinysrs"]["budget_bytes"].as_u64().unwrap();
     let rss = v["data"]["self"]["mem_kbyte"].as_u64().unwrap() * 1024;
     assert!(budget > rss, "budget {budget} over RSS {rss}");
+    // The RTMP port the overview's publish hint names (the bound one: the test asks port 0).
+    assert_eq!(
+        v["data"]["tinysrs"]["rtmp_port"].as_u64(),
+        Some(u64::from(server.addr.port())),
+        "{v}"
+    );
+    let (_, _, js) = curl(&[&server.http_url("console/console.js")]);
+    assert!(
+        String::from_utf8_lossy(&js).contains("live.rtmp_port"),
+        "the console reads the RTMP port from the summaries"
+    );
     let mut total = 0;
     for dir in ["console", "console/vendor", "players"] {
         for entry in std::fs::read_dir(www.join(dir)).unwrap() {

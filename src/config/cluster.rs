@@ -5,7 +5,11 @@
 //! With `token_traverse`, an RTMP client's `connect` on the edge is first made at an origin,
 //! which accepts or refuses it (its own hooks decide).
 //! With `protocol = "flv"` the pull is an HTTP-FLV `GET` instead of an RTMP play.
-//! Not supported: `protocol = "flvs"`, `origin_cluster`/`coworkers`.
+//! With `origin_cluster = true` (an origin, SRS 3.0's origin cluster), an RTMP play of a stream
+//! that is not published here asks each of `coworkers` (their HTTP API, `host:port`) where it
+//! is, and answers the player with an RTMP 302 redirect to the coworker that has it
+//! (`server::origin_cluster`).
+//! Not supported: `protocol = "flvs"`; the origin cluster for HTTP players.
 
 // Without the feature the section is read as a whole (`section::CompiledOut`): its rows' readers
 // and checks are not used.
@@ -79,6 +83,64 @@ impl Show for Origins {
     }
 }
 
+/// Most coworkers one vhost may list. Why: a play that finds no stream asks them one after
+/// the other (each for up to `server::origin_cluster::QUERY_TIMEOUT_MS`).
+pub const MAX_COWORKERS: usize = 8;
+
+/// `cluster.coworkers`: the HTTP API addresses (`host:port`) of the other origins of the
+/// cluster, a list or one string of space-separated addresses as SRS writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coworkers(pub Vec<Destination>);
+
+impl Value<Coworkers> for Coworkers {
+    fn into_value(self) -> Coworkers {
+        self
+    }
+}
+
+impl FromToml for Coworkers {
+    fn from_toml(item: &Item<'_>) -> Result<Self, Invalid> {
+        let texts = words_or_list(
+            item,
+            "host:port or a list of them",
+            MAX_COWORKERS,
+            "coworkers",
+        )?;
+        let refuse = |message: String| Invalid {
+            span: item.span(),
+            message,
+        };
+        if !cfg!(feature = "edge") && !texts.is_empty() {
+            return Err(refuse(
+                "an origin cluster (cluster.coworkers): this build does not have it (Cargo \
+                 feature edge); see boards/ or build with --features full"
+                    .into(),
+            ));
+        }
+        let mut list = Vec::with_capacity(texts.len());
+        for t in &texts {
+            let d = Destination::parse(t).map_err(refuse)?;
+            let explicit_port = t
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+            if d.app_stream.is_some() || !explicit_port {
+                return Err(refuse(format!(
+                    "{t:?}: a coworker is the host:port of its HTTP API"
+                )));
+            }
+            list.push(d);
+        }
+        Ok(Coworkers(list))
+    }
+}
+
+impl Show for Coworkers {
+    fn show(&self) -> String {
+        let texts: Vec<&str> = self.0.iter().map(|d| d.text.as_str()).collect();
+        format!("{texts:?}")
+    }
+}
+
 section! {
     /// Cluster of a vhost (SRS: `cluster { ... }`); see `server::edge`. Without the feature
     /// `edge` only a non-empty `origin` is looked at (refused).
@@ -95,6 +157,11 @@ section! {
         token_traverse: bool = false => token_traverse: bool;
         /// `cluster.protocol` (SRS: `protocol`, default rtmp): how a pull reads the origin.
         protocol: ClusterProtocol = ClusterProtocol::Rtmp => protocol: Keyword<ClusterProtocol>;
+        /// `cluster.origin_cluster` (SRS: `origin_cluster`, default off): an RTMP play of a
+        /// stream not published here is redirected (RTMP 302) to the coworker that has it.
+        origin_cluster: bool = false => origin_cluster: bool;
+        /// `cluster.coworkers` (SRS: `coworkers`): the other origins' HTTP APIs, asked in order.
+        coworkers: Coworkers = Coworkers::default() => coworkers: Coworkers;
     }
     nested {}
     extra {}
@@ -105,5 +172,10 @@ impl Cluster {
     /// An edge with somewhere to pull from.
     pub fn is_edge(&self) -> bool {
         self.mode == ClusterMode::Remote && !self.origin.0.is_empty()
+    }
+
+    /// An origin of an origin cluster with coworkers to ask.
+    pub fn is_origin_cluster(&self) -> bool {
+        self.mode == ClusterMode::Local && self.origin_cluster && !self.coworkers.0.is_empty()
     }
 }

@@ -52,7 +52,9 @@ use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-pub use cluster::{Cluster, ClusterMode, ClusterProtocol, Origins, MAX_ORIGINS};
+pub use cluster::{
+    Cluster, ClusterMode, ClusterProtocol, Coworkers, Origins, MAX_COWORKERS, MAX_ORIGINS,
+};
 pub use dvr::{Dvr, DvrApply, DvrFormat, DvrPath, DvrPlan, DvrSync, WallTime};
 pub use error::ConfigError;
 pub use exec::{ChildIngest, Command, Exec, Transcode};

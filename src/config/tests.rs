@@ -353,6 +353,8 @@ password = "secret"
                     origin: crate::config::Origins::default(),
                     token_traverse: true,
                     protocol: crate::config::ClusterProtocol::Flv,
+                    origin_cluster: false,
+                    coworkers: crate::config::Coworkers::default(),
                 },
                 false => <crate::config::Cluster as section::Section>::defaults(),
             },

@@ -32,7 +32,9 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         .vhosts()
         .any(|v| v.enabled && v.dvr.enabled && v.dvr.path.format == DvrFormat::Mp4);
     let fragment = if mp4 { MAX_PENDING_BYTES } else { 0 };
-    let per_stream = queue + limits.message_bytes + fragment;
+    let per_stream = queue
+        .saturating_add(limits.message_bytes)
+        .saturating_add(fragment);
     let shared = shared_bytes();
     Some(BudgetLine {
         what: "dvr",

@@ -2,10 +2,12 @@
 //! buffer, the RTMP client's partly received messages (`rtmp.max_pending_bytes`, as a
 //! publisher's; with `cluster.protocol = "flv"`, the HTTP-FLV client's body buffer, a tag of
 //! `rtmp.max_message_bytes` and one read, if larger) and its state. The stream itself is counted as any published stream.
+//! Origin cluster: per RTMP play waiting for its coworkers, the query's buffers.
 
 use super::{kib, BudgetLine, Limits};
 use crate::config::{ClusterProtocol, Config};
 use crate::server::edge::READ_BUFFER;
+use crate::server::origin_cluster::{MAX_ANSWER, QUERY_READ_BUFFER, QUERY_STATE_BYTES};
 use crate::server::rtmp::chunk_limits;
 use crate::session::flv_client::max_buffered;
 
@@ -42,9 +44,51 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
     })
 }
 
+/// The "origin cluster" line, when a vhost is an origin with coworkers: each RTMP play of a
+/// stream not here holds a coworker query (its read buffer, the answer's body and its state)
+/// while it waits, so at most `max_connections` of them.
+pub(super) fn origin_cluster_line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
+    if !config
+        .vhosts()
+        .any(|v| v.enabled && v.cluster.is_origin_cluster())
+    {
+        return None;
+    }
+    let per_query = QUERY_READ_BUFFER + MAX_ANSWER + QUERY_STATE_BYTES;
+    Some(BudgetLine {
+        what: "origin cluster",
+        formula: format!(
+            "max_connections {} plays x ({} read buffer + {} answer + {} state)",
+            limits.connections,
+            kib(QUERY_READ_BUFFER),
+            kib(MAX_ANSWER),
+            kib(QUERY_STATE_BYTES),
+        ),
+        bytes: (per_query as u64).saturating_mul(limits.connections as u64),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_origin_cluster_costs_a_query_per_connection() {
+        let off = Limits::of(&Config::embedded()).budget();
+        assert!(off.lines.iter().all(|l| l.what != "origin cluster"));
+        let on = Config::from_toml_str(
+            "max_connections = 10\n[vhost.__defaultVhost__.cluster]\norigin_cluster = true\n\
+             coworkers = \"127.0.0.1:1985\"\n",
+            "test",
+        )
+        .unwrap();
+        let b = Limits::of(&on).budget();
+        let line = b.lines.iter().find(|l| l.what == "origin cluster").unwrap();
+        assert_eq!(
+            line.bytes,
+            10 * (QUERY_READ_BUFFER + MAX_ANSWER + QUERY_STATE_BYTES) as u64
+        );
+    }
 
     #[test]
     fn an_edge_costs_a_pull_per_stream() {

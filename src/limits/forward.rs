@@ -2,7 +2,7 @@
 //! (`forward.queue_max_bytes`), the client session's outbox and chunk input, and the task's
 //! read buffer.
 
-use super::{kib, BudgetLine, Limits};
+use super::{kib, kib64, BudgetLine, Limits};
 use crate::config::{Config, MAX_DESTINATIONS};
 use crate::server::forward::CLIENT_LIMITS;
 use crate::session::rtmp::client::MAX_OUTBOX;
@@ -28,13 +28,12 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
             } else {
                 v.forward.destination.0.len()
             };
-            (
-                n,
-                n * (v.forward.queue_max_bytes
-                    + MAX_OUTBOX
-                    + CLIENT_LIMITS.max_pending_bytes
-                    + FORWARDER_BYTES),
-            )
+            // In u64: destinations x queue_max_bytes pass 4 GiB on a 32-bit target.
+            let each = v.forward.queue_max_bytes as u64
+                + MAX_OUTBOX as u64
+                + CLIENT_LIMITS.max_pending_bytes as u64
+                + FORWARDER_BYTES as u64;
+            (n, (n as u64).saturating_mul(each))
         })
         .max_by_key(|(_, bytes)| *bytes)?;
     let (destinations, bytes) = per_stream;
@@ -50,9 +49,9 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
             kib(MAX_OUTBOX),
             kib(CLIENT_LIMITS.max_pending_bytes),
             kib(FORWARDER_BYTES),
-            kib(bytes),
+            kib64(bytes),
         ),
-        bytes: (bytes as u64).saturating_mul(limits.streams as u64),
+        bytes: bytes.saturating_mul(limits.streams as u64),
     })
 }
 

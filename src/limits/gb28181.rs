@@ -25,7 +25,11 @@ pub(super) fn term(config: &Config) -> Option<Term> {
     let devices = MAX_DEVICES * MAX_CHANNELS * (256 + MAX_REFUSED_LEN);
     // On-demand invites: the streams with viewers the agent tracks, a name and a state each.
     let watched = MAX_WATCHED * 128;
-    let bytes = sessions * session + devices + watched + MAX_DATAGRAM;
+    // In u64: max_media_sessions x (max_pes_bytes + max_frame_bytes ...) passes 4 GiB on a
+    // 32-bit target.
+    let bytes = (sessions as u64)
+        .saturating_mul(session as u64)
+        .saturating_add((devices + watched + MAX_DATAGRAM) as u64);
     Some(Term {
         protocol: "gb28181",
         connection_bytes: sip_tcp,
@@ -51,7 +55,7 @@ pub(super) fn term(config: &Config) -> Option<Term> {
                 kib(devices),
                 kib(watched),
             ),
-            bytes: bytes as u64,
+            bytes,
         }],
     })
 }

@@ -21,7 +21,7 @@ pub(super) fn disk_line(config: &Config, limits: &Limits) -> Option<BudgetLine> 
     let segment_cap = disk().map(|v| HlsStream::segment_cap(&v.hls)).max()?;
     // A stream is of one vhost: disk HLS costs what RAM HLS (in the streams line) does not.
     let extra = held.saturating_sub(limits.hls_bytes);
-    let queue = WRITE_JOBS * segment_cap;
+    let queue = (WRITE_JOBS as u64).saturating_mul(segment_cap as u64);
     Some(BudgetLine {
         what: "disk HLS",
         formula: format!(
@@ -31,7 +31,7 @@ pub(super) fn disk_line(config: &Config, limits: &Limits) -> Option<BudgetLine> 
             limits.streams,
             kib(extra),
         ),
-        bytes: (queue as u64).saturating_add((limits.streams as u64).saturating_mul(extra as u64)),
+        bytes: queue.saturating_add((limits.streams as u64).saturating_mul(extra as u64)),
     })
 }
 

@@ -52,10 +52,14 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         return None;
     }
     let per_request = CALL_BYTES + REQUEST_BYTES + MAX_HEAD_LEN + MAX_RESPONSE_BODY;
-    let in_flight = urls * MAX_PER_URL * per_request;
+    // In u64: the URLs of every vhost x the calls in flight pass 4 GiB on a 32-bit target.
+    let in_flight = (urls as u64).saturating_mul((MAX_PER_URL * per_request) as u64);
     let queued = MAX_QUEUED * CALL_BYTES;
     let waiting = limits.connections.saturating_mul(CALL_BYTES);
-    let remembered = RECENT_PUBLISHES * CLIENT_BYTES + limits.streams.saturating_mul(HLS_WAITING);
+    let remembered = limits
+        .streams
+        .saturating_mul(HLS_WAITING)
+        .saturating_add(RECENT_PUBLISHES * CLIENT_BYTES);
     Some(BudgetLine {
         what: "hooks",
         formula: format!(
@@ -70,7 +74,7 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
             kib(CALL_BYTES),
             kib(remembered),
         ),
-        bytes: (in_flight as u64)
+        bytes: in_flight
             .saturating_add(queued as u64)
             .saturating_add(waiting as u64)
             .saturating_add(remembered as u64),

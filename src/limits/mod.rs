@@ -73,6 +73,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     forward::line,
     #[cfg(feature = "edge")]
     edge::line,
+    #[cfg(feature = "edge")]
+    edge::origin_cluster_line,
     #[cfg(feature = "exec")]
     exec::line,
     #[cfg(feature = "metrics")]
@@ -239,7 +241,7 @@ impl Limits {
             .map(|t| t.connection_bytes)
             .max()
             .unwrap_or(0)
-            + self.queue_slot_bytes();
+            .saturating_add(self.queue_slot_bytes());
         // "(parts of the first protocol, queue slots; parts of each other protocol)".
         let mut parts = self
             .terms
@@ -278,7 +280,9 @@ impl Limits {
 
     pub fn budget(&self) -> Budget {
         let publishers = self.streams.min(self.connections);
-        let per_stream = SOURCE_BYTES + self.stream_frame_bytes() + self.hls_bytes;
+        let per_stream = SOURCE_BYTES
+            .saturating_add(self.stream_frame_bytes())
+            .saturating_add(self.hls_bytes);
         let mul = |n: usize, each: usize| (n as u64).saturating_mul(each as u64);
         let mut lines = vec![self.connections_line()];
         if self.publisher_pending_bytes > 0 {
@@ -338,6 +342,12 @@ impl fmt::Display for Budget {
 }
 
 fn kib(bytes: usize) -> String {
+    kib64(bytes as u64)
+}
+
+/// [`kib`] of a figure kept in u64 (a product of config values passes 4 GiB on a 32-bit
+/// target).
+fn kib64(bytes: u64) -> String {
     format!("{} KiB", bytes.div_ceil(1024))
 }
 
@@ -353,7 +363,12 @@ fn mib(bytes: u64) -> String {
 /// `frame` bytes in TS packets (an eighth more than the frame, for PES and TS headers, AUD and
 /// parameter sets).
 fn hls_ram(vhost: &crate::config::Vhost, frame: usize) -> usize {
-    vhost.hls.max_bytes + frame + frame / 8
+    // Saturating: hls_max_bytes goes up to 4 GiB - 1, usize::MAX on a 32-bit target.
+    vhost
+        .hls
+        .max_bytes
+        .saturating_add(frame)
+        .saturating_add(frame / 8)
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ pub(super) fn term(config: &Config) -> Option<Term> {
     }
     let frame = config.rtmp_max_message_bytes;
     let status = std::mem::size_of::<IngestStatus>() + MAX_ERROR_LEN;
-    let per_camera = CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + MAX_TRACKS * frame + status;
+    let per_camera = (MAX_TRACKS.saturating_mul(frame))
+        .saturating_add(CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + status);
     let mut lines = vec![BudgetLine {
         what: "ingests",
         formula: format!(
@@ -34,7 +35,8 @@ pub(super) fn term(config: &Config) -> Option<Term> {
             kib(CONNECTION_BYTES),
             kib(status),
         ),
-        bytes: (ingests * per_camera) as u64,
+        // In u64: ingests x per camera pass 4 GiB on a 32-bit target.
+        bytes: (ingests as u64).saturating_mul(per_camera as u64),
     }];
     lines.extend(udp_line(config));
     Some(Term {

@@ -1,6 +1,7 @@
 //! The edge driver: one task per pulled stream (`server::edge`). It connects to the origin in
 //! use, plays the stream with the RTMP client session (or the HTTP-FLV one), hands the origin's media to the stream
-//! here, and on any error moves to the next origin after the backoff; it ends once nobody
+//! here (following an origin's RTMP 302 to where it sends the pull), and on any error moves to
+//! the next origin after the backoff; it ends once nobody
 //! watched the stream for the grace, with `deleteStream` before it closes.
 //!
 //! [`traverse`] makes a token traverse for an RTMP connection's driver (`net::rtmp`).
@@ -17,9 +18,9 @@ use super::sock::read_some;
 use super::{write_all, Clock, Rng, Shared};
 use crate::config::ClusterProtocol;
 use crate::live::HubEvent;
-use crate::server::edge::{self, EdgeState, TraverseCall, Upstream, READ_BUFFER};
+use crate::server::edge::{self, EdgeState, Redirect, TraverseCall, Upstream, READ_BUFFER};
 use crate::session::flv_client::{self, FlvClient};
-use crate::session::rtmp::client::{ClientEvent, ClientSession};
+use crate::session::rtmp::client::{ClientError, ClientEvent, ClientSession};
 use crate::wire::rtmp::handshake::PACKET_LEN;
 
 /// How often a task looks at whether its stream is still wanted (the grace's end comes from
@@ -92,9 +93,13 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
 
 /// Connects to the origin in use (bounded by the setup timeout).
 async fn connect_origin(up: &Upstream) -> Result<TcpStream, String> {
-    let d = up.destination();
+    connect_to(&up.destination().host, up.port()).await
+}
+
+/// Connects to `host:port` (bounded by the setup timeout).
+async fn connect_to(host: &str, port: u16) -> Result<TcpStream, String> {
     let timeout = Duration::from_millis(edge::SETUP_TIMEOUT_MS);
-    let stream = match tokio::time::timeout(timeout, connect(&d.host, up.port())).await {
+    let stream = match tokio::time::timeout(timeout, connect(host, port)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("connect: {e}")),
         Err(_) => return Err("connect: timeout".into()),
@@ -111,16 +116,58 @@ async fn pull(shared: &Shared, up: &Upstream) -> Result<(), String> {
     }
 }
 
+/// An RTMP pull from the origin in use, following its RTMP 302s (origin cluster).
 async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
+    let mut to: Option<Redirect> = None;
+    for _ in 0..=edge::MAX_REDIRECTS {
+        let url = match pull_rtmp_at(shared, up, to.as_ref()).await {
+            Err(Failed::Redirect(url)) => url,
+            Err(Failed::Error(e)) => return Err(e),
+            Ok(()) => return Ok(()),
+        };
+        log::info!("edge {}: redirected (RTMP 302) to {url}", up.key);
+        to = Some(Redirect::parse(&url, &up.key.stream)?);
+    }
+    Err(format!(
+        "more than {} RTMP 302s in a row",
+        edge::MAX_REDIRECTS
+    ))
+}
+
+/// Why one RTMP play ended.
+enum Failed {
+    /// The origin sent us elsewhere (RTMP 302).
+    Redirect(String),
+    Error(String),
+}
+
+impl From<ClientError> for Failed {
+    fn from(e: ClientError) -> Failed {
+        match e {
+            ClientError::Redirect(url) => Failed::Redirect(url),
+            e => Failed::Error(e.to_string()),
+        }
+    }
+}
+
+/// One RTMP play at the origin in use, or where a 302 sent the pull (`to`).
+async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> Result<(), Failed> {
     let clock = shared.clock;
-    let mut stream = connect_origin(up).await?;
+    let (stream, config) = match to {
+        None => (connect_origin(up).await, up.client_config(&shared.ctx)),
+        Some(r) => (
+            connect_to(&r.host, r.port).await,
+            up.redirect_config(&shared.ctx, r),
+        ),
+    };
+    let mut stream = stream.map_err(Failed::Error)?;
     let mut random = [0u8; PACKET_LEN];
     shared.rng.fill(&mut random);
-    let mut session = ClientSession::new(up.client_config(&shared.ctx), clock.now_ms(), &random);
+    let mut session = ClientSession::new(config, clock.now_ms(), &random);
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
         let out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
-        write(&mut stream, out).await?;
+        write(&mut stream, out).await.map_err(Failed::Error)?;
         let now = clock.now_ms();
         if !up.wanted(now) {
             session.close();
@@ -132,21 +179,20 @@ async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
             .poll_timeout()
             .min(now + CHECK_EVERY_MS)
             .min(up.deadline().unwrap_or(u64::MAX));
-        match wait_origin(&stream, &mut buf, clock, deadline).await? {
+        let wake = wait_origin(&stream, &mut buf, clock, deadline)
+            .await
+            .map_err(Failed::Error)?;
+        match wake {
             Wake::Read(n) => {
                 up.recv_bytes.set(up.recv_bytes.get() + n as u64);
-                session
-                    .handle_bytes(clock.now_ms(), &buf[..n])
-                    .map_err(|e| e.to_string())?;
+                session.handle_bytes(clock.now_ms(), &buf[..n])?;
             }
             Wake::Closed => return Ok(()),
-            Wake::Deadline => session
-                .handle_timeout(clock.now_ms())
-                .map_err(|e| e.to_string())?,
+            Wake::Deadline => session.handle_timeout(clock.now_ms())?,
             Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event() {
-            on_event(shared, up, event)?;
+            on_event(shared, up, event).map_err(Failed::Error)?;
         }
     }
 }

@@ -156,11 +156,9 @@ impl Driver {
         answer.ok_or_else(|| "kicked through the API".into())
     }
 
-    /// `handshake_timeout` or `idle_timeout` (also the send timeout) of the config in force.
+    /// `handshake_timeout` or `idle_timeout` (also the send timeout): `HttpConn::timeout_ms`.
     fn timeout(&self, handshake: bool) -> Duration {
-        let c = self.conn.ctx.server.config();
-        let ms = [c.idle_timeout_ms, c.handshake_timeout_ms][usize::from(handshake)];
-        Duration::from_millis(u64::from(ms))
+        Duration::from_millis(self.conn.timeout_ms(handshake))
     }
 
     /// The next request head; None when the peer closes between requests.
@@ -238,19 +236,12 @@ impl Driver {
         Ok(())
     }
 
-    /// Runs a handler's disk work on the disk thread, then its `finish`; 503 when the disk
-    /// does not answer in time or is gone.
+    /// Runs a handler's disk work on the disk thread, then its `finish` (or, when the disk
+    /// does not answer in time or is gone, `HttpConn::disk_failed`).
     async fn run_deferred(&mut self, deferred: Deferred, head: &RequestHead) -> Response {
         match self.disk.plan(deferred.work).await {
             Ok(result) => (deferred.finish)(&mut self.conn, head, result),
-            Err(e) => {
-                log::info!(
-                    "[{}] HTTP {}: the disk did not answer: {e}",
-                    self.conn.record.cid,
-                    head.target
-                );
-                self.conn.text(head, 503, "disk busy, try again")
-            }
+            Err(e) => self.conn.disk_failed(head, &e),
         }
     }
 
@@ -264,9 +255,8 @@ impl Driver {
             Body::File(file) => self.send_file(&mut parts, file).await?,
             Body::Pieces(pieces) => {
                 if !self.send_pieces(&mut parts, pieces).await? {
-                    // Nothing went out: a plain 404 instead.
-                    let fallback = self.conn.text(head, 404, "not found");
-                    parts = vec![fallback.to_bytes()];
+                    // Nothing went out: the fallback instead.
+                    parts = vec![self.conn.pieces_failed(head)];
                 }
             }
         }

@@ -17,6 +17,8 @@ mod heartbeat;
 pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "edge")]
+mod origin_cluster;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]

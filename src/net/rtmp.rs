@@ -338,6 +338,24 @@ async fn drive<S: Socket>(
             conn.handle_traverse(clock.now_ms(), answer)?;
             continue;
         }
+        // An origin cluster's play of a stream not here: it waits for the coworkers' answer
+        // (boxed, as the hooks' decision).
+        #[cfg(feature = "edge")]
+        if let Some(query) = conn.take_coworker_query() {
+            let record = conn.registration.record.clone();
+            let answer = Box::pin(async move {
+                tokio::select! {
+                    answer = super::origin_cluster::discover(&query) => Some(answer),
+                    _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
+                }
+            })
+            .await;
+            let Some(answer) = answer else {
+                return Err("kicked through the API".into());
+            };
+            conn.handle_coworker_answer(clock.now_ms(), answer)?;
+            continue;
+        }
         let (min_latency, mw_latency) = match conn.vhost() {
             Some(v) => {
                 if !nodelay_set {
@@ -427,7 +445,7 @@ async fn drive<S: Socket>(
                     break false;
                 }
                 #[cfg(feature = "edge")]
-                if conn.has_traverse() {
+                if conn.has_traverse() || conn.has_coworker_query() {
                     break false;
                 }
                 let next = deadline(conn, last_read);

@@ -28,11 +28,10 @@ use tokio::sync::Notify;
 
 use super::sock::read_some;
 use super::{write_all, Clock, Shared};
-use crate::config::{Ingest, IngestTransport};
+use crate::config::Ingest;
 use crate::live::{HubEvent, StreamKey};
-use crate::server::rtsp::{
-    client_config, client_id, stream_key, Backoff, Demand, IngestStatus, Publisher,
-};
+use crate::server::rtsp::attempts::{Attempts, Ended, Next};
+use crate::server::rtsp::{client_config, client_id, stream_key, Demand, IngestStatus, Publisher};
 use crate::session::rtsp::{
     self as rtsp_session, ClientSession, Event, State, MAX_READ, MAX_TRACKS,
 };
@@ -181,10 +180,7 @@ async fn run(
     let clock = shared.clock;
     let name = ingest.stream.clone();
     let mut demand = Demand::new(&ingest);
-    let mut backoff = Backoff::default();
-    let mut attempt: u64 = 0;
-    // `auto` gave up on UDP.
-    let mut tcp_fallback = false;
+    let mut attempts = Attempts::default();
     let stopping = || shared.ingests.stopping.get();
     loop {
         demand.set_watched(handle.watched.get(), clock.now_ms());
@@ -204,7 +200,7 @@ async fn run(
             log::error!("ingest {name}: bad URL {}", ingest.url_for_log());
             return;
         };
-        attempt += 1;
+        let attempt = attempts.start();
         status.connecting(clock.now_ms());
         log::info!(
             "ingest {name}: connecting to {} (attempt {attempt})",
@@ -212,12 +208,7 @@ async fn run(
         );
         let mut session = ClientSession::new(client, clock.now_ms());
         session.set_ssrc(shared.rng.next_u64() as u32);
-        let want_udp = match ingest.transport {
-            IngestTransport::Tcp => false,
-            IngestTransport::Udp => true,
-            IngestTransport::Auto => !tcp_fallback,
-        };
-        let udp = if want_udp {
+        let udp = if attempts.want_udp(&ingest) {
             match bind_udp() {
                 Ok((sockets, ports)) => {
                     session.set_udp(ports);
@@ -257,53 +248,37 @@ async fn run(
             }
         };
         if played {
-            backoff.reset();
-            attempt = 0;
+            attempts.played();
         }
         if stopping() {
             log::info!("ingest {name}: stopped");
             return;
         }
-        match result {
-            Ok(End::Restart) => {
-                log::info!("ingest {name}: restarted by the API");
-                tcp_fallback = false;
-            }
-            Err(e)
-                if ingest.transport == IngestTransport::Auto
-                    && !udp.is_empty()
-                    && e.downcast_ref::<rtsp_session::Error>()
-                        .is_some_and(rtsp_session::Error::udp_blocked) =>
-            {
-                log::warn!("ingest {name}: {e}; falling back to TCP interleaved");
-                tcp_fallback = true;
-            }
-            Ok(_) => {
-                log::info!(
-                    "ingest {name}: stopped, no players for {} s",
-                    ingest.on_demand_close_after_s
-                );
-                attempt = 0;
-            }
-            Err(e) => {
-                let wait = backoff.after_failure();
-                log::warn!(
-                    "ingest {name}: {}: {e}; retrying in {} s",
-                    ingest.url_for_log(),
-                    wait / 1000
-                );
-                let until = clock.now_ms() + wait;
-                status.backoff(clock.now_ms(), &e.to_string(), until);
-                while clock.now_ms() < until && !stopping() {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(clock.instant(until)) => {}
-                        _ = handle.changed.notified() => {}
-                    }
-                    if status.take_restart() {
-                        log::info!("ingest {name}: restarted by the API");
-                        tcp_fallback = false;
-                        break;
-                    }
+        let ended = match result {
+            Ok(End::Restart) => Ended::Restart,
+            Ok(_) => Ended::Idle,
+            Err(e) => Ended::Failed {
+                udp_blocked: e
+                    .downcast_ref::<rtsp_session::Error>()
+                    .is_some_and(rtsp_session::Error::udp_blocked),
+                error: e.to_string(),
+            },
+        };
+        let error = match &ended {
+            Ended::Failed { error, .. } => error.clone(),
+            _ => String::new(),
+        };
+        if let Next::Backoff(wait) = attempts.ended(&ingest, !udp.is_empty(), ended) {
+            let until = clock.now_ms() + wait;
+            status.backoff(clock.now_ms(), &error, until);
+            while clock.now_ms() < until && !stopping() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(clock.instant(until)) => {}
+                    _ = handle.changed.notified() => {}
+                }
+                if status.take_restart() {
+                    attempts.restarted(&ingest);
+                    break;
                 }
             }
         }

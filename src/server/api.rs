@@ -647,7 +647,8 @@ impl Api<'_> {
                 },
             }),
             "/api/v1/summaries" => self.ok(Data {
-                data: system::summaries(self.ctx, self.epoch_now_ms(), self.now_ms),
+                data: system::summaries(self.ctx, self.epoch_now_ms(), self.now_ms)
+                    .with_rtmp_port(self.settings.listens.rtmp.map(|a| a.port())),
             }),
             "/api/v1/rusages" => self.ok(Data {
                 data: system::rusage(self.epoch_now_ms()),

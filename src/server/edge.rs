@@ -36,8 +36,11 @@
 //!   client session, `session::flv_client`) instead of an RTMP play; an origin without a port
 //!   is at [`HTTP_PORT`]. Everything else (sharing, grace, failover) is the same.
 //!
-//! Not supported: `cluster.protocol = "flvs"`, HTTP redirects, origin cluster (RTMP 302 redirects), `rtmps://`
-//! origins.
+//! - RTMP 302 (SRS 3.0's origin cluster): an origin that answers the play with a redirect
+//!   ([`Redirect`]) is left for the URL it gives, for this pull only (at most
+//!   [`MAX_REDIRECTS`] in a row); the next pull starts at the configured origins again.
+//!
+//! Not supported: `cluster.protocol = "flvs"`, HTTP redirects, `rtmps://` origins.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -71,6 +74,10 @@ pub const TRAVERSE_CONNECT_TIMEOUT_MS: u64 = 3_000;
 pub const BACKOFF_MIN_MS: u64 = 1_000;
 /// Longest wait between two attempts.
 pub const BACKOFF_MAX_MS: u64 = 30_000;
+
+/// RTMP 302s followed in a row by one pull. Why: two origins that send a player to each other
+/// must not keep a pull busy.
+pub const MAX_REDIRECTS: usize = 3;
 
 /// Bytes read from an origin at once. RAM: per pulled stream.
 pub const READ_BUFFER: usize = 16 * 1024;
@@ -207,6 +214,16 @@ impl Upstream {
         }
     }
 
+    /// The client session's settings for a pull sent elsewhere by an RTMP 302.
+    pub fn redirect_config(&self, ctx: &ServerCtx, to: &Redirect) -> ClientConfig {
+        ClientConfig {
+            tc_url: format!("{}/{}", to.origin_url(), to.app),
+            app: to.app.clone(),
+            stream: to.stream.clone(),
+            ..self.client_config(ctx)
+        }
+    }
+
     /// The origin plays (or publishes again): publish the stream here. Refused (logged) when
     /// a client published it here meanwhile.
     pub fn publish(&self, ctx: &ServerCtx, now_ms: u64) -> bool {
@@ -271,6 +288,43 @@ impl Upstream {
 
     pub fn is_published(&self) -> bool {
         self.source.borrow().is_some()
+    }
+}
+
+/// Where an origin's RTMP 302 sends a pull: `rtmp://host[:port]/app/stream[?query]` (SRS's
+/// `redirect2`), or a tcUrl `rtmp://host[:port]/app` (`redirect`), which keeps the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub host: String,
+    pub port: u16,
+    pub app: String,
+    /// With its query.
+    pub stream: String,
+}
+
+impl Redirect {
+    pub fn parse(url: &str, stream: &str) -> Result<Redirect, String> {
+        let d = Destination::parse(url)
+            .or_else(|_| Destination::parse(&format!("{url}/{stream}")))
+            .map_err(|e| format!("redirect: {e}"))?;
+        let Some((app, stream)) = d.app_stream else {
+            return Err(format!("redirect {url:?}: not an rtmp:// URL"));
+        };
+        Ok(Redirect {
+            host: d.host,
+            port: d.port,
+            app,
+            stream,
+        })
+    }
+
+    /// `rtmp://host:port`, for the log and the tcUrl.
+    pub fn origin_url(&self) -> String {
+        if self.host.contains(':') {
+            format!("rtmp://[{}]:{}", self.host, self.port)
+        } else {
+            format!("rtmp://{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -483,6 +537,19 @@ mod tests {
         ctx.edges.remove(&a);
         assert!(ctx.edges.of(&key("a")).is_none());
         assert!(ctx.edges.is_pull(a.client) && !ctx.edges.is_pull(1));
+    }
+
+    #[test]
+    fn a_redirect_names_where_to_play() {
+        let r = Redirect::parse("rtmp://127.0.0.1:19350/live/s?vhost=v", "x").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.app.as_str(), r.stream.as_str()),
+            ("127.0.0.1", 19350, "live", "s?vhost=v")
+        );
+        let tc = Redirect::parse("rtmp://10.0.0.2/live", "cam").unwrap();
+        assert_eq!((tc.port, tc.stream.as_str()), (1935, "cam"));
+        assert_eq!(tc.origin_url(), "rtmp://10.0.0.2:1935");
+        assert!(Redirect::parse("http://10.0.0.2/live/s", "s").is_err());
     }
 
     #[test]

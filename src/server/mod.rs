@@ -28,6 +28,8 @@ pub mod hooks;
 pub mod http;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "edge")]
+pub mod origin_cluster;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]

@@ -29,6 +29,9 @@ use hooks::{HookState, Pending};
 
 use super::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 
+/// An origin cluster's redirected plays.
+#[cfg(feature = "edge")]
+mod coworkers;
 /// The HTTP callbacks of a connection.
 #[cfg(feature = "hooks")]
 mod hooks;
@@ -101,6 +104,9 @@ pub struct RtmpConn {
     /// A connect that waits for an origin's answer (an edge's `token_traverse`).
     #[cfg(feature = "edge")]
     traverse: Option<Box<traverse::Traverse>>,
+    /// A play that waits for the coworkers' answer (an origin cluster).
+    #[cfg(feature = "edge")]
+    coworkers: Option<Box<coworkers::CoworkerPlay>>,
 }
 
 impl RtmpConn {
@@ -130,6 +136,8 @@ impl RtmpConn {
             hooks: None,
             #[cfg(feature = "edge")]
             traverse: None,
+            #[cfg(feature = "edge")]
+            coworkers: None,
         }
     }
 
@@ -436,6 +444,10 @@ impl RtmpConn {
     }
 
     fn play_now(&mut self, now_ms: u64, stream_id: u32, request: Request, vhost: Vhost) {
+        #[cfg(feature = "edge")]
+        if self.ask_coworkers(stream_id, &request, &vhost) {
+            return;
+        }
         let key = self.key(&request, &vhost);
         let limits = QueueLimits {
             max_bytes: vhost.queue_max_bytes,

@@ -8,6 +8,7 @@ pub mod frames;
 #[cfg(feature = "gb28181")]
 pub mod gbdevice;
 pub mod hookserver;
+pub mod nginx;
 pub mod paced;
 pub mod recordings;
 
@@ -20,6 +21,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+/// Ports [`free_port`] hands out: below the kernel's ephemeral range (32768-60999 on Linux),
+/// where no client socket of another test takes them.
+const FREE_PORTS: std::ops::Range<u16> = 20000..32000;
+
+static NEXT_PORT: AtomicUsize = AtomicUsize::new(0);
+
+/// A TCP port of 127.0.0.1 where nothing listens now, below the ephemeral range, for peers that
+/// cannot listen on port 0 and say which port they got (nginx), and for destinations that must
+/// stay dead. Each call in a process gives another one (from a start that depends on the
+/// process id, so test binaries running at once start apart).
+pub fn free_port() -> u16 {
+    let span = usize::from(FREE_PORTS.end - FREE_PORTS.start);
+    let start = (std::process::id() as usize).wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let n = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
+        let port = FREE_PORTS.start + ((start + n * 17) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FREE_PORTS:?}");
+}
 
 /// A scratch directory for one test, removed on drop.
 pub struct TempDir(pub PathBuf);

@@ -72,6 +72,8 @@
   function overview() {
     return api("/api/v1/summaries").then(function (j) {
       var d = j.data, self = d.self, sys = d.system, live = d.tinysrs || {};
+      // The RTMP port we listen on (ours, from the API): the publish hints name it.
+      if (live.rtmp_port) setRtmpHost(location.hostname + ":" + live.rtmp_port);
       $("uptime").textContent = duration(self.srs_uptime);
       $("cpu").textContent = self.cpu_percent.toFixed(2) + " %";
       // budget_bytes: what the config allows at worst (tinysrs -t), ours.
@@ -148,7 +150,7 @@
       }
       body.appendChild(tr);
     });
-    empty(body, "No stream: publish to rtmp://" + location.hostname + "/live/STREAM");
+    empty(body, "No stream: publish to rtmp://" + rtmpHost + "/live/STREAM");
   }
   function open(s, kind) {
     close();
@@ -289,7 +291,14 @@
     this.hidden = true;
     start();
   };
-  document.querySelectorAll(".host").forEach(function (e) { e.textContent = location.hostname; });
+  // host:port of RTMP in the publish hints: the host the console was loaded from until the
+  // first summaries give the port.
+  var rtmpHost = location.hostname;
+  function setRtmpHost(h) {
+    rtmpHost = h;
+    document.querySelectorAll(".rtmphost").forEach(function (e) { e.textContent = h; });
+  }
+  setRtmpHost(rtmpHost);
   document.querySelectorAll(".hostport").forEach(function (e) { e.textContent = location.host; });
 
   var timer = null;

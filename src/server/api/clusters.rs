@@ -7,9 +7,10 @@
 //! `coworker`, when we listen on every address or loopback), our API address, and `routers`
 //! with that API address alone.
 //!
-//! Not supported (issue 13): tinysrs does not ask coworkers itself and sends no RTMP 302
-//! (`origin_cluster`, `coworkers`): neither ffmpeg (5.1, native RTMP) nor librtmp (2.4,
-//! rtmpdump) follows one.
+//! A tinysrs origin with `cluster.origin_cluster` asks its coworkers the same question
+//! (`server::origin_cluster`) and redirects the play (RTMP 302) to the one that answers an
+//! origin. Players that follow a 302: SRS and tinysrs edges; neither ffmpeg (5.1, native RTMP)
+//! nor librtmp (2.4, rtmpdump) does.
 
 use std::net::SocketAddr;
 

@@ -414,6 +414,17 @@ struct LiveCounts {
     /// The worst-case RAM the config in force allows (`tinysrs -t`'s total: every cap full
     /// at once), in bytes; null when `main` did not install [`super::MEMORY_BUDGET`].
     budget_bytes: Option<u64>,
+    /// The port RTMP listens on (the one bound, when the config asked for port 0), for the
+    /// console's publish hint; null without RTMP, and in the heartbeat.
+    rtmp_port: Option<u16>,
+}
+
+impl Summaries {
+    /// Sets [`LiveCounts::rtmp_port`] (the API knows the bound addresses).
+    pub fn with_rtmp_port(mut self, port: Option<u16>) -> Summaries {
+        self.tinysrs.rtmp_port = port;
+        self
+    }
 }
 
 #[derive(Serialize)]
@@ -574,6 +585,7 @@ fn live_counts(ctx: &ServerCtx) -> LiveCounts {
         file_ops_dropped: ctx.files.counts().dropped,
         file_ops_failed: ctx.files.counts().failed,
         budget_bytes: super::MEMORY_BUDGET.get().map(|f| f(&ctx.config())),
+        rtmp_port: None,
     }
 }
 

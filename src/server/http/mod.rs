@@ -312,6 +312,35 @@ impl HttpConn {
         Ok(head.content_length)
     }
 
+    /// How long the driver waits (ms): for a request head once its first byte came, or a body
+    /// (`handshake_timeout`), else for the first byte and for the peer to read what we send
+    /// (`idle_timeout`); the config in force.
+    pub fn timeout_ms(&self, handshake: bool) -> u64 {
+        let c = self.ctx.server.config();
+        u64::from(if handshake {
+            c.handshake_timeout_ms
+        } else {
+            c.idle_timeout_ms
+        })
+    }
+
+    /// A [`Deferred`]'s work did not come back from the disk thread (`error`: a timeout, or
+    /// the thread is gone): 503, so the client tries again.
+    pub fn disk_failed(&mut self, head: &RequestHead, error: &dyn std::fmt::Display) -> Response {
+        log::info!(
+            "[{}] HTTP {}: the disk did not answer: {error}",
+            self.record.cid,
+            head.target
+        );
+        self.text(head, 503, "disk busy, try again")
+    }
+
+    /// What replaces a [`Body::Pieces`] response whose first file read failed before anything
+    /// went out: a plain 404.
+    pub fn pieces_failed(&self, head: &RequestHead) -> Bytes {
+        self.text(head, 404, "not found").to_bytes()
+    }
+
     /// The answer to a head that cannot be parsed (`status` from the decoder), before closing.
     pub fn bad_head(&self, status: u16) -> Bytes {
         self.refusal(status, http::reason(status))

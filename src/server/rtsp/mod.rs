@@ -11,7 +11,8 @@
 //!   has viewers and `on_demand_close_after` seconds after the last left. It learns about
 //!   viewers from the hub's Watched/Unwatched events.
 //! * [`Backoff`]: the wait before a reconnect, 1 s doubling to 30 s, back to 1 s once the
-//!   camera played.
+//!   camera played; [`attempts`]: what follows a pull's end (backoff, `auto`'s fallback to
+//!   TCP, the log).
 //! * [`status`]: each ingest's state for `/api/v1/ingests`, and the restart the API asks for.
 //!
 //! Hooks: before it publishes, an ingest asks the vhost's `on_publish` hooks
@@ -32,6 +33,7 @@ use crate::server::{ConnLog, ServerCtx};
 use crate::session::rtsp::ClientConfig;
 use crate::wire::rtsp::url::Url;
 
+pub mod attempts;
 pub mod status;
 
 pub use status::{IngestState, IngestStatus, IngestTable};

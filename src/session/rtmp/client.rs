@@ -13,7 +13,8 @@
 //! then `createStream` --`_result`--> `Starting` (`publish name live` or `play name`)
 //! --`onStatus` `NetStream.Publish.Start` / `NetStream.Play.Start`--> `Started`; with
 //! [`ClientRole::Connect`], `Connecting` --`_result`--> `Started` (nothing more is sent). An `_error`
-//! or an `onStatus` of level `error` is [`ClientError::Refused`]; no answer within
+//! or an `onStatus` of level `error` is [`ClientError::Refused`] (or, with SRS's `ex.code` 302,
+//! [`ClientError::Redirect`]); no answer within
 //! [`ClientConfig::setup_timeout_ms`] of the start is [`ClientError::Timeout`]. Any state
 //! --[`ClientSession::close`] (`FCUnpublish` for a publisher, `deleteStream`)--> `Closed`.
 //!
@@ -122,6 +123,10 @@ pub enum ClientError {
     Control(#[from] MessageError),
     #[error("refused by the server: {0}")]
     Refused(String),
+    /// SRS's RTMP 302 (origin cluster): the server sends us to this URL (`ex.redirect2`, the
+    /// full URL, else `ex.redirect`, a tcUrl). A driver may start a new session there.
+    #[error("redirected (RTMP 302) to {0}")]
+    Redirect(String),
     #[error("protocol: {0}")]
     Protocol(String),
     #[error("timeout: no {0} within the setup timeout")]
@@ -437,7 +442,10 @@ impl ClientSession {
                 };
                 let (code, level) = (field("code"), field("level"));
                 if level == "error" {
-                    return Err(ClientError::Refused(describe(&values)));
+                    return Err(match redirect(info) {
+                        Some(url) => ClientError::Redirect(url),
+                        None => ClientError::Refused(describe(&values)),
+                    });
                 }
                 let start = match self.config.role {
                     ClientRole::Publish => "NetStream.Publish.Start",
@@ -516,6 +524,20 @@ impl ClientSession {
     fn current_chunk_size(&self) -> u32 {
         self.out_chunk_size
     }
+}
+
+/// An error `onStatus`'s RTMP 302 (SRS: `ex.code` 302 with `ex.redirect2` or `ex.redirect`,
+/// as SRS's edge reads it), if it is one.
+fn redirect(info: Option<&Value>) -> Option<String> {
+    let ex = info?.get("ex")?;
+    if ex.get("code").and_then(Value::as_f64) != Some(302.0) {
+        return None;
+    }
+    let url = ex
+        .get("redirect2")
+        .and_then(Value::as_str)
+        .or_else(|| ex.get("redirect").and_then(Value::as_str))?;
+    Some(url.to_owned())
 }
 
 /// `_error` or error `onStatus`: its code and description, for the log.

@@ -1033,6 +1033,41 @@ impl ServerSession {
         self.state = State::Closing;
     }
 
+    /// Answers a play with SRS's RTMP 302 (`SrsRtmpServer::redirect`, SRS 3.0's origin
+    /// cluster): `onStatus` on stream 0 with level `error`, `NetConnection.Connect.Rejected`
+    /// and `ex` = `{code: 302, redirect: tcUrl, redirect2: url}`; the session then closes
+    /// (SRS waits for the client's next command, then closes too).
+    pub fn redirect_play(&mut self, stream_id: u32, url: &str) {
+        self.set_role(stream_id, StreamRole::Idle);
+        let tc_url = url.split('?').next().unwrap_or(url);
+        let tc_url = tc_url.rsplit_once('/').map_or(tc_url, |(t, _)| t);
+        let ex = Value::object([
+            ("code", Value::Number(302.0)),
+            ("redirect", Value::String(tc_url.into())),
+            ("redirect2", Value::String(url.into())),
+        ]);
+        let info = Value::object([
+            ("level", Value::String("error".into())),
+            (
+                "code",
+                Value::String("NetConnection.Connect.Rejected".into()),
+            ),
+            ("description", Value::String("RTMP 302 Redirect".into())),
+            ("ex", ex),
+        ]);
+        self.send_command(
+            CSID_STREAM,
+            0,
+            &[
+                Value::String("onStatus".into()),
+                Value::Number(0.0),
+                Value::Null,
+                info,
+            ],
+        );
+        self.state = State::Closing;
+    }
+
     /// The stream's publisher left: NetStream.Play.UnpublishNotify to the player.
     pub fn notify_unpublished(&mut self, stream_id: u32) {
         if let Some(StreamRole::Playing { unpublished: false }) = self.role(stream_id) {

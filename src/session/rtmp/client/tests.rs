@@ -168,6 +168,28 @@ fn a_refused_connect_is_an_error() {
     assert!(matches!(err, ClientError::Refused(_)), "{err}");
 }
 
+/// SRS's RTMP 302 from our server session (origin cluster) is a redirect to the full URL.
+#[test]
+fn a_redirected_play_is_a_redirect_with_the_url() {
+    for step in [1, 9, usize::MAX] {
+        let mut c = client(ClientRole::Play, "cam1");
+        let mut s = ServerSession::new(SERVER, 0, [3u8; PACKET_LEN], 0);
+        let mut redirect = |s: &mut ServerSession, e: &Event| match e {
+            Event::Connect { .. } => s.accept_connect(),
+            Event::Play { stream_id, .. } => {
+                s.redirect_play(*stream_id, "rtmp://10.0.0.2:19350/live/cam1?k=1")
+            }
+            _ => {}
+        };
+        let err = pump(&mut c, &mut s, step, &mut redirect).unwrap_err();
+        match err {
+            ClientError::Redirect(url) => assert_eq!(url, "rtmp://10.0.0.2:19350/live/cam1?k=1"),
+            other => panic!("step {step}: {other}"),
+        }
+        assert!(s.is_closing());
+    }
+}
+
 /// A token traverse: `connect` with the client's tcUrl and app (its query too), `Started` at
 /// the `_result`, and nothing more is sent (no `createStream`).
 #[test]
