@@ -98,7 +98,18 @@ fn a_scrape_passes_promtool_and_agrees_with_the_api() {
         assert!(Instant::now() < end, "not 4 clients: {streams}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_secs(6));
+    // Rates need two of the server's 5 s samples of the publisher's counter; where the first
+    // falls depends on when the connection came in relative to the server's tick, so wait for
+    // the API's rate rather than a fixed time (a fixed 6 s read 0 in a CI run).
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, streams) = get_json(http, "/api/v1/streams");
+        if streams["streams"][0]["kbps"]["recv_30s"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(Instant::now() < end, "no receive rate after 20 s: {streams}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
 
     let (_, streams) = get_json(http, "/api/v1/streams");
     let (_, summaries) = get_json(http, "/api/v1/summaries");
