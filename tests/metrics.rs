@@ -104,10 +104,17 @@ fn a_scrape_passes_promtool_and_agrees_with_the_api() {
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, streams) = get_json(http, "/api/v1/streams");
-        if streams["streams"][0]["kbps"]["recv_30s"].as_u64().unwrap_or(0) > 0 {
+        if streams["streams"][0]["kbps"]["recv_30s"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+        {
             break;
         }
-        assert!(Instant::now() < end, "no receive rate after 20 s: {streams}");
+        assert!(
+            Instant::now() < end,
+            "no receive rate after 20 s: {streams}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 
