@@ -439,7 +439,7 @@ fn ffmpeg_ffprobe_and_gstreamer_play_an_rtmp_stream_over_rtsp() {
         assert!(err.trim().is_empty(), "{transport}: decode errors: {err}");
     }
 
-    // GStreamer: 100 buffers decoded (4 s) through rtspsrc ! decodebin, over TCP and UDP.
+    // GStreamer: 100 video buffers decoded (4 s) through rtspsrc ! decodebin, over TCP and UDP.
     require("gst-launch-1.0");
     for protocols in ["tcp", "udp"] {
         let (ok, _, err) = run(
@@ -450,8 +450,10 @@ fn ffmpeg_ffprobe_and_gstreamer_play_an_rtmp_stream_over_rtsp() {
                 .arg("rtspsrc")
                 .arg(format!("location={url}"))
                 .arg(format!("protocols={protocols}"))
-                .args(["!", "decodebin", "!", "videoconvert", "!"])
-                .args(["fakesink", "num-buffers=100"]),
+                // The video pad only: `rtspsrc ! decodebin` links whichever pad comes first,
+                // and when that was the audio one the pipeline failed "not-linked" (a CI run).
+                .args(["!", "application/x-rtp,media=video", "!", "decodebin", "!"])
+                .args(["videoconvert", "!", "fakesink", "num-buffers=100"]),
             30 * SECS,
         );
         assert!(ok, "gst-launch over {protocols}: {err}");
