@@ -590,28 +590,11 @@ const MAX_IOVECS: usize = 64;
 
 /// Writes every buffer in `out` (and empties it), `MAX_IOVECS` slices per `writev`.
 pub async fn write_all(stream: &mut TcpStream, out: &mut Vec<Bytes>) -> io::Result<()> {
-    let mut first = 0;
-    while first < out.len() {
-        let end = (first + MAX_IOVECS).min(out.len());
-        // The slices are built after the socket is writable, so they are not part of the
-        // task's state across the await (1 KiB per connection).
+    // What the socket takes now, then the rest as it becomes writable: one writev loop
+    // (write_now's) for both.
+    while !write_now(stream, out)? {
         stream.writable().await?;
-        let written = {
-            let slices: heapless::Vec<IoSlice<'_>, MAX_IOVECS> =
-                out[first..end].iter().map(|b| IoSlice::new(b)).collect();
-            stream.try_write_vectored(&slices)
-        };
-        let n = match written {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        advance(out, &mut first, n);
     }
-    out.clear();
     Ok(())
 }
 
