@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::hookserver::Hooks;
 use common::nginx::Nginx;
-use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, Proc, Server, TempDir};
+use common::{curl, ffmpeg_publish, ffmpeg_read, ffprobe, get_json, Proc, Server, TempDir};
 
 /// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`. Fixed ports
 /// here collided with other tests' client sockets (the kernel's ephemeral range).
@@ -211,6 +211,47 @@ fn a_dead_origin_fails_over_to_the_next() {
         log.contains(&format!("playing from rtmp://{}", at(&origin))),
         "{log}"
     );
+    stop(publish);
+}
+
+/// `cluster.pull_timeout`: an origin that takes the TCP connection and then sends nothing (a
+/// listener that never accepts: the kernel completes the connect, nobody answers the RTMP
+/// handshake) is given up after the timeout (2 s here, before the 10 s setup timeout), and
+/// the pull moves to the next origin, from which the player plays.
+#[test]
+fn a_silent_origin_is_left_after_the_pull_timeout() {
+    let origin = tinysrs("");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_at = silent.local_addr().unwrap().to_string();
+    let e = tinysrs(&format!(
+        "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\n\
+         origin = [\"{silent_at}\", \"{}\"]\npull_timeout = 2\n",
+        at(&origin)
+    ));
+    let dir = TempDir::new("edge-silent");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/si"), 40, 50, "1M");
+    assert!(wait_stream(
+        &origin,
+        "si",
+        Duration::from_secs(15),
+        published
+    ));
+    let frames = read_back(&e.url("live/si"), 6, "edge-si");
+    assert!(frames >= 80, "{frames} video frames\n{}", e.log());
+    let log = e.log();
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{log}"))
+    };
+    let start = line("edge __defaultVhost__/live/si: pulling from");
+    let gave_up = line(&format!("from rtmp://{silent_at}: no data from the origin"));
+    assert!(gave_up.contains("cluster.pull_timeout"), "{gave_up}");
+    let after = seconds_of_day(gave_up) - seconds_of_day(start);
+    eprintln!("pull_timeout = 2 s: the silent origin was left after {after:.2} s");
+    assert!((1.9..4.0).contains(&after), "{after} s\n{log}");
+    line(&format!("playing from rtmp://{}", at(&origin)));
+    drop(silent);
     stop(publish);
 }
 
@@ -438,6 +479,75 @@ fn token_traverse_lets_the_origins_hook_decide() {
     let urls: Vec<&str> = asked.iter().filter_map(|b| b["tcUrl"].as_str()).collect();
     for token in ["token=bad", "token=good"] {
         assert!(urls.iter().any(|u| u.contains(token)), "{token}: {urls:?}");
+    }
+    stop(publish);
+}
+
+/// `token_traverse` for HTTP players: an HTTP-FLV or HTTP-TS play on the edge is first made
+/// as an RTMP connect at the origin with the player's query on the tcUrl; the origin's
+/// on_connect hook refuses `token=bad` (403 on the edge, no pull), and `token=good` plays.
+#[test]
+fn token_traverse_checks_http_players_at_the_origin() {
+    let hooks = Hooks::start(0, 10);
+    let origin = tinysrs(&format!(
+        "[vhost.__defaultVhost__.http_hooks]\nenabled = true\non_connect = \"{}\"\n",
+        hooks.url("by_token")
+    ));
+    let e = tinysrs(&format!(
+        "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"{}\"\n\
+         token_traverse = true\n",
+        at(&origin)
+    ));
+    let dir = TempDir::new("edge-traverse-http");
+    let publish = ffmpeg_publish(&dir, &origin.url("live/th"), 40, 50, "1M");
+    assert!(
+        wait_stream(&origin, "th", Duration::from_secs(15), published),
+        "{}",
+        origin.log()
+    );
+    for ext in ["flv", "ts"] {
+        let (status, head, _) = curl(&[&e.http_url(&format!("live/th.{ext}?token=bad"))]);
+        assert_eq!(status, 403, "{ext}: {head}\n{}", e.log());
+    }
+    assert!(
+        e.wait_log(
+            "refused by the origin (token traverse)",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        e.log()
+    );
+    assert!(
+        !e.log().contains("edge __defaultVhost__/live/th: pulling"),
+        "a refused HTTP player started a pull:\n{}",
+        e.log()
+    );
+    let out = dir.path("good.flv");
+    let url = e.http_url("live/th.flv?token=good");
+    let (ok, err) = ffmpeg_read(&dir, &url, 4, &out, Duration::from_secs(30));
+    assert!(ok, "{url}: {err}\n{}", e.log());
+    let probe = ffprobe(&dir, out.to_str().unwrap(), Duration::from_secs(20));
+    assert!(
+        probe.codecs.contains(&"h264".to_owned()) && probe.video_frames >= 60,
+        "{probe:?}\n{}",
+        e.log()
+    );
+    assert!(
+        e.log()
+            .contains("edge token traverse: accepted by 127.0.0.1:"),
+        "{}",
+        e.log()
+    );
+    // The origin's hook saw the HTTP players' tokens on the tcUrl the edge passed on.
+    let asked = hooks.wait("on_connect", 4, Duration::from_secs(5));
+    let urls: Vec<&str> = asked.iter().filter_map(|b| b["tcUrl"].as_str()).collect();
+    eprintln!("token traverse of HTTP players: origin's on_connect saw {urls:?}");
+    for token in ["token=bad", "token=good"] {
+        assert!(
+            urls.iter()
+                .any(|u| u.starts_with("rtmp://") && u.contains(token)),
+            "{token}: {urls:?}"
+        );
     }
     stop(publish);
 }

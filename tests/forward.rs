@@ -10,9 +10,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::api::{forward_to, published, streams, wait_stream, with_api};
 use common::hookserver::Hooks;
 use common::nginx::Nginx;
-use common::{ffmpeg_publish, ffmpeg_read, ffprobe, free_port, get_json, Server, TempDir};
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, free_port, Server, TempDir};
 
 /// A tinysrs listening on `port` (RTMP), `port + 1` (HTTP) and `port + 2` (API), with `extra`.
 fn tinysrs(port: u16, extra: &str) -> Server {
@@ -32,28 +33,6 @@ fn tinysrs(port: u16, extra: &str) -> Server {
     )
     .unwrap();
     Server::start_with_file(dir, path)
-}
-
-/// The stream objects of a server's `/api/v1/streams`.
-fn streams(server: &Server) -> Vec<serde_json::Value> {
-    let (_, json) = get_json(server.api_addr.expect("API"), "/api/v1/streams");
-    json["streams"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until `f` holds for some stream of `server` (bounded).
-fn wait_stream(server: &Server, timeout: Duration, f: impl Fn(&serde_json::Value) -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if streams(server).iter().any(&f) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-fn published(name: &'static str) -> impl Fn(&serde_json::Value) -> bool {
-    move |s| s["name"] == name && s["publish"]["active"] == true
 }
 
 /// Video frames in `seconds` of `url`, read into an FLV and decoded by ffprobe. Reading
@@ -156,10 +135,7 @@ fn forwards_to_tinysrs_and_nginx_rtmp() {
 
 #[test]
 fn a_destination_down_at_start_is_retried_with_backoff() {
-    let a = tinysrs(
-        31430,
-        "[vhost.__defaultVhost__.forward]\nenabled = true\ndestination = \"127.0.0.1:31440\"\n",
-    );
+    let a = tinysrs(31430, &forward_to("127.0.0.1:31440"));
     let dir = TempDir::new("forward-down");
     let mut publish = ffmpeg_publish(&dir, &a.url("live/late"), 40, 50, "500k");
     let backoff = |s: &serde_json::Value| {
@@ -199,21 +175,16 @@ fn a_destination_down_at_start_is_retried_with_backoff() {
     let _ = publish.child.wait();
 }
 
-/// A tinysrs on ephemeral ports of 127.0.0.1 (RTMP, HTTP, API), with `extra`.
-fn ephemeral(extra: &str) -> Server {
-    Server::start(&format!("http_api.listen = \"127.0.0.1:0\"\n{extra}"))
-}
-
 /// SRS 5.0 dynamic forward: the backend answers two URLs for the stream; both destinations
 /// get it, `destination` is not used, and the backend got SRS's `on_forward` fields.
 #[test]
 fn a_backend_gives_the_destinations_of_each_stream() {
     let hooks = Hooks::start(0, 10);
-    let b = ephemeral("");
-    let c = ephemeral("");
+    let b = with_api("");
+    let c = with_api("");
     // Nothing listens there: the backend's answer must replace it.
     let unused = free_port();
-    let a = ephemeral(&format!(
+    let a = with_api(&format!(
         "[vhost.__defaultVhost__.forward]\nenabled = true\n\
              destination = \"127.0.0.1:{unused}\"\nbackend = \"{}\"\n",
         hooks.url(&format!("forward/{}/{}", b.addr.port(), c.addr.port()))
@@ -298,7 +269,7 @@ fn a_backend_gives_the_destinations_of_each_stream() {
 #[test]
 fn a_failing_backend_leaves_the_stream_published() {
     let hooks = Hooks::start(0, 10);
-    let a = ephemeral(&format!(
+    let a = with_api(&format!(
         "[vhost.__defaultVhost__.forward]\nenabled = true\nbackend = \"{}\"\n",
         hooks.url("error")
     ));

@@ -6,8 +6,9 @@
 //! and H.265) and GStreamer's `rtspclientsink` publish, RTMP and HTTP-FLV play; on_publish
 //! and on_unpublish decide and hear about RTSP publishers.
 //!
-//! Ephemeral ports, the hook server's too, but the on-demand camera's 34030. Every
-//! process a test starts is killed when its guard drops; every wait is bounded.
+//! Ephemeral ports, the hook server's too; the on-demand camera's from `free_port()`, the
+//! RTP range of `rtsp_server.rtp_port_min` from 21100 (this file's range, 21000-21999).
+//! Every process a test starts is killed when its guard drops; every wait is bounded.
 
 mod common;
 
@@ -17,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::hookserver::Hooks;
-use common::{ffmpeg_publish, get_json, require, Proc, Server, TempDir};
+use common::{ffmpeg_publish, free_port, get_json, require, Proc, Server, TempDir};
 
 const SECS: Duration = Duration::from_secs(1);
 
@@ -524,7 +525,7 @@ fn hooks_decide_and_hear_about_rtsp_players() {
     assert!(server.wait_log("refused by the on_play hook", 5 * SECS));
 }
 
-/// An on-demand `[[ingest]]` (GStreamer's RTSP server as the camera, on 34030) starts when an
+/// An on-demand `[[ingest]]` (GStreamer's RTSP server as the camera) starts when an
 /// RTSP player asks for its stream: DESCRIBE waits for the camera, then ffmpeg decodes its
 /// video and ffprobe sees its video and audio.
 #[test]
@@ -534,10 +535,11 @@ fn an_rtsp_player_starts_an_on_demand_camera() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rtsp_camera.py");
     let dir = TempDir::new("rtsp-server-on-demand");
     let log = dir.path("camera.out");
+    let port = free_port();
     let camera = Proc::spawn(
         Command::new("/usr/bin/python3")
             .arg(script)
-            .arg("34030")
+            .arg(port.to_string())
             .stdout(std::fs::File::create(&log).unwrap()),
         &dir.path("camera.err"),
     );
@@ -547,10 +549,10 @@ fn an_rtsp_player_starts_an_on_demand_camera() {
         assert!(started.elapsed() < 15 * SECS, "camera: {}", camera_out());
         std::thread::sleep(SECS / 10);
     }
-    let (server, rtsp) = start(
-        "[[ingest]]\nurl = \"rtsp://127.0.0.1:34030/cam\"\nstream = \"live/door\"\n\
-         mode = \"on_demand\"\n",
-    );
+    let (server, rtsp) = start(&format!(
+        "[[ingest]]\nurl = \"rtsp://127.0.0.1:{port}/cam\"\nstream = \"live/door\"\n\
+         mode = \"on_demand\"\n"
+    ));
     std::thread::sleep(SECS);
     assert!(
         !camera_out().contains("client connected"),
@@ -566,4 +568,47 @@ fn an_rtsp_player_starts_an_on_demand_camera() {
     assert_eq!(streams, ["h264,320,240", "aac"], "{err}");
     assert!(camera_out().contains("client connected"));
     drop(camera);
+}
+
+/// `rtsp_server.rtp_port_min`/`rtp_port_max`: ffprobe over UDP is answered with a server
+/// port pair from the configured range (even RTP, odd RTCP) for each track, and gets both
+/// streams through it.
+#[test]
+fn udp_pairs_come_from_the_configured_range() {
+    let _turn = serial();
+    require("ffprobe");
+    let (server, rtsp) = start("rtp_port_min = 21100\nrtp_port_max = 21107\n");
+    let dir = TempDir::new("rtsp-server-ports");
+    let _publisher = ffmpeg_publish(&dir, &server.url("live/cam"), 40, 50, "500k");
+    std::thread::sleep(4 * SECS);
+    let url = rtsp_url(rtsp, "live/cam");
+    let (_, out, err) = run(
+        &dir,
+        "ffprobe-ports",
+        Command::new("ffprobe")
+            .args(["-v", "trace", "-rtsp_transport", "udp"])
+            .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0", &url]),
+        20 * SECS,
+    );
+    let streams: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(streams, ["h264", "aac"], "{err}");
+    // ffmpeg's trace level prints each response line (`line='Transport: ...'`).
+    let pairs: Vec<(u16, u16)> = err
+        .lines()
+        .filter(|l| l.contains("line='Transport:"))
+        .filter_map(|l| l.split("server_port=").nth(1))
+        .filter_map(|p| {
+            let p: String = p
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            let (a, b) = p.split_once('-')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(pairs.len(), 2, "one pair per track: {err}");
+    for (rtp, rtcp) in pairs {
+        assert!((21100..=21106).contains(&rtp) && rtp % 2 == 0, "{rtp}");
+        assert_eq!(rtcp, rtp + 1);
+    }
 }

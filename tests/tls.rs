@@ -11,8 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::api::{forward_to, published, streams, wait_stream, with_api};
 use common::hookserver::Hooks;
-use common::{ffmpeg_publish, ffmpeg_read, ffprobe, get_json, require, Proc, Server, TempDir};
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, require, Proc, TempDir};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -143,35 +144,6 @@ impl Drop for Stunnel {
     }
 }
 
-/// A tinysrs on ephemeral ports with its API, and `extra`.
-fn tinysrs(extra: &str) -> Server {
-    Server::start(&format!("http_api.listen = \"127.0.0.1:0\"\n{extra}"))
-}
-
-fn streams(server: &Server) -> Vec<serde_json::Value> {
-    let (_, json) = get_json(server.api_addr.expect("API"), "/api/v1/streams");
-    json["streams"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_stream(server: &Server, timeout: Duration, f: impl Fn(&serde_json::Value) -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if streams(server).iter().any(&f) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-fn published(name: &'static str) -> impl Fn(&serde_json::Value) -> bool {
-    move |s| s["name"] == name && s["publish"]["active"] == true
-}
-
-fn forward_to(url: &str) -> String {
-    format!("[vhost.__defaultVhost__.forward]\nenabled = true\ndestination = \"{url}\"\n")
-}
-
 /// ffmpeg publishes to A, which forwards over `rtmps://` to stunnel, which hands the plain RTMP
 /// to B: with the test CA, B gets the stream and ffprobe decodes H.264 from it; the API shows
 /// the rtmps:// URL. With another CA, A refuses stunnel's certificate and says why; with
@@ -182,19 +154,19 @@ fn rtmps_forward_through_stunnel_checks_the_certificate() {
     let dir = TempDir::new("tls-forward");
     let good = pki(&dir, "good");
     let other = pki(&dir, "other");
-    let b = tinysrs("");
+    let b = with_api("");
     let _tunnel = stunnel(&dir, &good, 22101, b.addr.port());
-    let a = tinysrs(&format!(
+    let a = with_api(&format!(
         "[tls]\nca_file = \"{}\"\n{}",
         good.ca.display(),
         forward_to("rtmps://127.0.0.1:22101/live/secure")
     ));
-    let wrong = tinysrs(&format!(
+    let wrong = with_api(&format!(
         "[tls]\nca_file = \"{}\"\n{}",
         other.ca.display(),
         forward_to("rtmps://127.0.0.1:22101/live/wrong")
     ));
-    let unchecked = tinysrs(&format!(
+    let unchecked = with_api(&format!(
         "[tls]\nverify = false\nca_file = \"{}\"\n{}",
         other.ca.display(),
         forward_to("rtmps://127.0.0.1:22101/live/unchecked")
@@ -266,7 +238,7 @@ fn https_hooks_allow_and_deny_publishes() {
             hooks.url("by_stream")
         )
     };
-    let server = tinysrs(&config(&good.ca));
+    let server = with_api(&config(&good.ca));
     let mut allowed = ffmpeg_publish(&dir, &server.url("live/fine"), 20, 25, "300k");
     assert!(
         wait_stream(&server, Duration::from_secs(15), published("fine")),
@@ -286,7 +258,7 @@ fn https_hooks_allow_and_deny_publishes() {
     let _ = allowed.child.kill();
     let _ = allowed.child.wait();
 
-    let distrusting = tinysrs(&config(&other.ca));
+    let distrusting = with_api(&config(&other.ca));
     let mut refused = ffmpeg_publish(&dir, &distrusting.url("live/fine2"), 3, 25, "300k");
     assert!(!refused.wait(Duration::from_secs(20)).success());
     assert!(
@@ -304,7 +276,7 @@ fn ffmpeg_publishes_and_plays_over_rtmps() {
     let _turn = serial();
     let dir = TempDir::new("tls-rtmps");
     let good = pki(&dir, "good");
-    let server = tinysrs(&format!(
+    let server = with_api(&format!(
         "[rtmps]\nenabled = true\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
         good.cert.display(),
         good.key.display()

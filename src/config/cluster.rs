@@ -16,7 +16,7 @@
 #![cfg_attr(not(feature = "edge"), allow(unused_imports, dead_code))]
 
 use super::forward::Destination;
-use super::schema::{words_or_list, FromToml, Invalid, Item, Keyword, Value};
+use super::schema::{words_or_list, FromToml, Invalid, Item, Keyword, Seconds, Value};
 use super::section::{no_hook, Show};
 
 /// Most origins one vhost may list. Why: each is tried in turn on failure; a list longer than
@@ -143,8 +143,9 @@ impl Show for Coworkers {
 
 section! {
     /// Cluster of a vhost (SRS: `cluster { ... }`); see `server::edge`. Without the feature
-    /// `edge` only a non-empty `origin` is looked at (refused).
-    @feature("edge", origin)
+    /// `edge` only what would switch it on is looked at (refused): a non-empty `origin` (an
+    /// edge), `origin_cluster = true` or a non-empty `coworkers` (an origin cluster).
+    @feature("edge", origin, origin_cluster, coworkers)
     pub struct Cluster: RawCluster, "a table of cluster settings" {
         /// `cluster.mode` (SRS: `cluster.mode`, default local).
         mode: ClusterMode = ClusterMode::Local => mode: Keyword<ClusterMode>;
@@ -157,6 +158,10 @@ section! {
         token_traverse: bool = false => token_traverse: bool;
         /// `cluster.protocol` (SRS: `protocol`, default rtmp): how a pull reads the origin.
         protocol: ClusterProtocol = ClusterProtocol::Rtmp => protocol: Keyword<ClusterProtocol>;
+        /// `cluster.pull_timeout` (seconds, default 15; SRS has none for pulls): a pull whose
+        /// origin sends no byte for this long (TCP open, nothing coming) fails over to the
+        /// next origin, as on an error.
+        pull_timeout_ms: u32 = 15_000 => pull_timeout: Seconds;
         /// `cluster.origin_cluster` (SRS: `origin_cluster`, default off): an RTMP play of a
         /// stream not published here is redirected (RTMP 302) to the coworker that has it.
         origin_cluster: bool = false => origin_cluster: bool;

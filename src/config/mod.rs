@@ -221,6 +221,34 @@ fn password_set(password: &str) -> String {
     if password.is_empty() { "none" } else { "set" }.to_owned()
 }
 
+/// `rtsp_server.rtp_port_min`: 0 or an even port from 1024 (an RTP port, RFC 3550 §11).
+fn rtp_port_even(
+    v: Spanned<Int<0, 65_534>>,
+    key: &str,
+    at: &ErrorAt<'_>,
+) -> Result<u16, ConfigError> {
+    let port = v.get_ref().to_u32() as u16;
+    if port != 0 && (port % 2 != 0 || port < 1024) {
+        let message = "an RTP port: even and 1024 or above (or 0: the kernel picks)";
+        return Err(at(v.span(), key.to_owned(), message.to_owned()));
+    }
+    Ok(port)
+}
+
+/// `rtsp_server.rtp_port_max`: 0 or an odd port (the last RTCP port of the range).
+fn rtp_port_odd(
+    v: Spanned<Int<0, 65_535>>,
+    key: &str,
+    at: &ErrorAt<'_>,
+) -> Result<u16, ConfigError> {
+    let port = v.get_ref().to_u32() as u16;
+    if port != 0 && port % 2 == 0 {
+        let message = "the last RTCP port of the range: odd (or 0: the kernel picks)";
+        return Err(at(v.span(), key.to_owned(), message.to_owned()));
+    }
+    Ok(port)
+}
+
 fn port_range(ports: &(u16, u16)) -> String {
     format!("{}-{}", ports.0, ports.1)
 }
@@ -535,6 +563,38 @@ section! {
         /// `rtsp_server.auth_password`: that user's password (not written to the log).
         @show(show_secret)
         rtsp_server_auth_password: String = String::new() => auth_password: String;
+        /// `rtsp_server.rtp_port_min` (SRS has no RTSP server; MediaMTX: `rtpAddress`, one
+        /// fixed pair shared by all): the first UDP port of the range a UDP player's or
+        /// publisher's RTP/RTCP pairs are bound in (even RTP, odd RTCP after it, RFC 3550
+        /// §11), for a firewall rule. Even, 1024 or above, with `rtp_port_max`; 0 with
+        /// `rtp_port_max = 0` (the default): the kernel picks each pair. Read at each SETUP.
+        @check(rtp_port_even)
+        rtsp_server_rtp_port_min: u16 = 0 => rtp_port_min: Spanned<Int<0, 65_534>>;
+        /// `rtsp_server.rtp_port_max`: the last port of that range (odd, above
+        /// `rtp_port_min`); `(max - min + 1) / 2` tracks over UDP at once.
+        @check(rtp_port_odd)
+        rtsp_server_rtp_port_max: u16 = 0 => rtp_port_max: Spanned<Int<0, 65_535>>;
+    }
+    table rtc_server: RawRtcServer, "a table of WebRTC server settings" {
+        /// `rtc_server.enabled` (SRS: `rtc_server.enabled`): WHEP play (`POST
+        /// /rtc/v1/whep/?app=live&stream=x` on the HTTP server) over one UDP port. Off by
+        /// default, like every port beyond RTMP and HTTP. Needs a restart to change.
+        @check(compiled_in(cfg!(feature = "rtc"), "rtc"))
+        @restart
+        rtc_server_enabled: bool = false => enabled: Spanned<bool>;
+        /// `rtc_server.listen` (SRS: `rtc_server.listen`, a port there): the UDP address
+        /// every peer's ICE, DTLS and SRTP go to; 8000 as SRS. Needs a restart.
+        @restart
+        rtc_server_listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8000))
+            => listen: Listen;
+        /// `rtc_server.candidate` (SRS: `rtc_server.candidate`): the address put in the
+        /// answer's host candidate: an IP address, or `*` (the default) for the listen
+        /// address when it names one, else the IP address the WHEP request's `Host` names
+        /// (else 127.0.0.1).
+        rtc_server_candidate: String = "*".to_string() => candidate: String;
+        /// `rtc_server.max_sessions`: WebRTC sessions at once; an offer past it is 503.
+        /// RAM: `limits::rtc` per session (`tinysrs -t`).
+        rtc_server_max_sessions: usize = 64 => max_sessions: Int<1, 10_000>;
     }
     table heartbeat: RawHeartbeat, "a table of heartbeat settings" {
         /// `heartbeat.enabled` (SRS: `heartbeat.enabled`): POST our ids (and, as asked, the
@@ -632,6 +692,21 @@ fn apply_tables(
     apply_vhosts(config, (vhosts,), path, at)?;
     if let Some(raw) = ingests {
         (config.ingests, config.child_ingests) = ingest::apply(raw, at)?;
+    }
+    let (min, max) = (
+        config.rtsp_server_rtp_port_min,
+        config.rtsp_server_rtp_port_max,
+    );
+    if (min == 0) != (max == 0) || min > max {
+        // Each key was checked at its own place; their pairing has no single one.
+        return Err(at(
+            0..0,
+            "rtsp_server.rtp_port_min".to_owned(),
+            format!(
+                "rtp_port_min {min} and rtp_port_max {max}: both 0 (the kernel picks), or an \
+                 even port and an odd one above it"
+            ),
+        ));
     }
     Ok(())
 }

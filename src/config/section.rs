@@ -100,7 +100,7 @@ macro_rules! show_display {
     };
 }
 
-show_display!(bool, u32, u64, usize, SocketAddr);
+show_display!(bool, u16, u32, u64, usize, SocketAddr);
 
 impl Show for String {
     fn show(&self) -> String {
@@ -167,10 +167,10 @@ fn not_built(feature: &str) -> String {
 }
 
 /// The table of a section whose Cargo feature this build does not have (`section!` with
-/// `@feature(FEATURE, SWITCH)`): read as a whole, not key by key, so that none of the
+/// `@feature(FEATURE, SWITCH, ...)`): read as a whole, not key by key, so that none of the
 /// section's per-key readers and checks is in the build (the `exec` section's cost the router
-/// binary 11 KB). The key that would switch the feature on (`enabled = true`, a non-empty
-/// `origin`) is refused, naming the feature; the rest of the table is not looked at: what it
+/// binary 11 KB). A key that would switch the feature on (`enabled = true`, a non-empty
+/// `origin`, `origin_cluster = true`) is refused, naming the feature; the rest of the table is not looked at: what it
 /// sets would do nothing in this build.
 pub(super) struct CompiledOut {
     /// The keys set to something other than `false`, `""` or `[]`, with their values' spans.
@@ -198,17 +198,22 @@ impl super::schema::FromToml for CompiledOut {
 }
 
 impl CompiledOut {
-    /// Refuses the table when it sets `switch`, naming `feature`; `path` is the table's key.
-    /// (Unused in a build that has every gated section's feature.)
+    /// Refuses the table when it sets one of `switches` (the first the file sets), naming
+    /// `feature`; `path` is the table's key. (Unused in a build that has every gated
+    /// section's feature.)
     #[allow(dead_code)]
     pub(super) fn refuse(
         self,
-        switch: &str,
+        switches: &[&str],
         feature: &str,
         path: &str,
         at: &ErrorAt<'_>,
     ) -> Result<(), ConfigError> {
-        match self.set.into_iter().find(|(key, _)| key == switch) {
+        let found = self
+            .set
+            .into_iter()
+            .find(|(key, _)| switches.contains(&key.as_str()));
+        match found {
             Some((key, span)) => Err(at(span, join(path, &key), not_built(feature))),
             None => Ok(()),
         }
@@ -281,7 +286,7 @@ macro_rules! row_restart {
 macro_rules! section {
     (
         $(#[$meta:meta])*
-        $(@feature($feat:literal, $switch:ident))?
+        $(@feature($feat:literal, $($switch:ident),+))?
         pub struct $Name:ident : $Raw:ident, $expect:literal {
             $(
                 $(#[$fmeta:meta])*
@@ -463,7 +468,7 @@ macro_rules! section {
                     path: &str,
                     at: &$crate::config::section::ErrorAt<'_>,
                 ) -> Result<(), $crate::config::ConfigError> {
-                    raw.refuse(stringify!($switch), $feat, path, at)
+                    raw.refuse(&[$(stringify!($switch)),+], $feat, path, at)
                 }
 
                 fn entries(&self, _: &str, _: &mut Vec<$crate::config::section::Entry>) {}

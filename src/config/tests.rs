@@ -197,6 +197,7 @@ mode = "remote"
 origin = []
 token_traverse = true
 protocol = "flv"
+pull_timeout = 2.5
 [http_server]
 enabled = false
 listen = 8081
@@ -353,6 +354,7 @@ password = "secret"
                     origin: crate::config::Origins::default(),
                     token_traverse: true,
                     protocol: crate::config::ClusterProtocol::Flv,
+                    pull_timeout_ms: 2_500,
                     origin_cluster: false,
                     coworkers: crate::config::Coworkers::default(),
                 },
@@ -1332,6 +1334,8 @@ mod shipped_example {
                 "exporter.listen",
                 "rtsp_server.enabled",
                 "rtsp_server.listen",
+                "rtc_server.enabled",
+                "rtc_server.listen",
                 "heartbeat.interval",
                 "heartbeat.url",
                 "rtmps.enabled",
@@ -1369,6 +1373,11 @@ mod shipped_example {
         for (i, path, value) in assignments(&text) {
             // Logged as their count only.
             if path.starts_with("gb28181.passwords.") {
+                continue;
+            }
+            // A pair checked together (`rtsp_server_rtp_ports_are_pairs`): one edit alone
+            // is refused.
+            if path.starts_with("rtsp_server.rtp_port_") {
                 continue;
             }
             // Inert while `http_api.auth.enabled` is false (as shipped).
@@ -1578,6 +1587,18 @@ fn compiled_out_sections_refuse_what_switches_them_on() {
             "vhost.__defaultVhost__.cluster.origin",
             "edge",
         ),
+        (
+            "[vhost.__defaultVhost__.cluster]\nmode = \"local\"\norigin_cluster = true\n",
+            (3, 18),
+            "vhost.__defaultVhost__.cluster.origin_cluster",
+            "edge",
+        ),
+        (
+            "[vhost.__defaultVhost__.cluster]\ncoworkers = [\"10.0.0.3:1985\"]\n",
+            (2, 13),
+            "vhost.__defaultVhost__.cluster.coworkers",
+            "edge",
+        ),
     ] {
         let (line, column, k, message) = fail(text);
         assert_eq!(((line, column), k.as_str()), (at, key), "{text}");
@@ -1588,9 +1609,56 @@ fn compiled_out_sections_refuse_what_switches_them_on() {
     }
     let off = "[vhost.__defaultVhost__.exec]\nenabled = false\npublish = 3\n\
                [vhost.__defaultVhost__.forward]\nqueue_max_bytes = 1\n\
-               [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = []\n";
+               [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = []\n\
+               origin_cluster = false\ncoworkers = []\n";
     let c = parse(off);
     let v = c.default_vhost();
     assert!(!v.exec.enabled && !v.forward.enabled && !v.cluster.is_edge());
     assert_eq!(c, Config::embedded());
+}
+
+/// `rtsp_server.rtp_port_min`/`rtp_port_max`: both 0 (the kernel picks) or an even port from
+/// 1024 and an odd one above it; each wrong alone is refused at its line, a wrong pairing at
+/// the first line; a change shows in the reload diff.
+#[test]
+fn rtsp_server_rtp_ports_are_pairs() {
+    let c = Config::from_toml_str("", "t").unwrap();
+    assert_eq!(
+        (c.rtsp_server_rtp_port_min, c.rtsp_server_rtp_port_max),
+        (0, 0)
+    );
+    let text = "[rtsp_server]\nrtp_port_min = 8000\nrtp_port_max = 8099\n";
+    let c = Config::from_toml_str(text, "t").unwrap();
+    assert_eq!(
+        (c.rtsp_server_rtp_port_min, c.rtsp_server_rtp_port_max),
+        (8000, 8099)
+    );
+    let diff = Config::embedded().diff(&c);
+    assert_eq!(diff.len(), 2, "{diff:?}");
+    let refused = |text: &str| match Config::from_toml_str(text, "t") {
+        Err(ConfigError::Parse { line, key, .. }) => (line, key),
+        other => panic!("{text}: {other:?}"),
+    };
+    let min = "rtsp_server.rtp_port_min".to_owned();
+    let max = "rtsp_server.rtp_port_max".to_owned();
+    assert_eq!(
+        refused("[rtsp_server]\nrtp_port_min = 8001\nrtp_port_max = 8099\n"),
+        (2, min.clone())
+    );
+    assert_eq!(
+        refused("[rtsp_server]\nrtp_port_min = 500\nrtp_port_max = 8099\n"),
+        (2, min.clone())
+    );
+    assert_eq!(
+        refused("[rtsp_server]\nrtp_port_min = 8000\nrtp_port_max = 8100\n"),
+        (3, max)
+    );
+    assert_eq!(
+        refused("[rtsp_server]\nrtp_port_min = 8000\n"),
+        (1, min.clone())
+    );
+    assert_eq!(
+        refused("[rtsp_server]\nrtp_port_min = 9000\nrtp_port_max = 8099\n"),
+        (1, min)
+    );
 }

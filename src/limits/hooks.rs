@@ -21,16 +21,12 @@ const HLS_WAITING: usize = crate::server::hls::MAX_UNREPORTED * 16;
 #[cfg(not(feature = "hls"))]
 const HLS_WAITING: usize = 0;
 
-/// The "hooks" line, when a vhost has them: every hook URL with MAX_PER_URL requests
-/// in flight, each holding a call, its buffers, a response head and the largest body; the
-/// queued notices; a decision waiting per connection; the publishes remembered for on_dvr;
-/// the segments waiting for on_hls in every stream.
-pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
-    // Every URL of every event counts, the same URL in two places twice: a worst case.
-    let urls: usize = config
+/// Every hook URL of every enabled vhost with hooks on, once per place it is written.
+pub(super) fn urls(config: &Config) -> impl Iterator<Item = &str> {
+    config
         .vhosts()
         .filter(|v| v.enabled && v.http_hooks.enabled)
-        .map(|v| {
+        .flat_map(|v| {
             let h = &v.http_hooks;
             [
                 &h.on_connect,
@@ -43,11 +39,18 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
                 &h.on_hls,
                 &h.on_hls_notify,
             ]
-            .iter()
-            .map(|u| u.0.len())
-            .sum::<usize>()
+            .into_iter()
+            .flat_map(|u| u.0.iter().map(String::as_str))
         })
-        .sum();
+}
+
+/// The "hooks" line, when a vhost has them: every hook URL with MAX_PER_URL requests
+/// in flight, each holding a call, its buffers, a response head and the largest body; the
+/// queued notices; a decision waiting per connection; the publishes remembered for on_dvr;
+/// the segments waiting for on_hls in every stream.
+pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
+    // Every URL of every event counts, the same URL in two places twice: a worst case.
+    let urls = urls(config).count();
     if urls == 0 {
         return None;
     }

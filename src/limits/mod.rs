@@ -35,6 +35,8 @@ mod hooks;
 mod http;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "rtc")]
+mod rtc;
 #[cfg(feature = "rtmp")]
 mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -81,6 +83,8 @@ const LATE_LINES: &[fn(&Config, &Limits) -> Option<BudgetLine>] = &[
     metrics::line,
     #[cfg(feature = "rtsp")]
     rtsp_server::packets_line,
+    #[cfg(feature = "rtc")]
+    rtc::line,
     #[cfg(feature = "tls")]
     tls::line,
 ];

@@ -5,15 +5,19 @@
 //! player (a second copy of the payloads of the frames a stream holds). A publisher
 //! (ANNOUNCE + RECORD) holds one access unit being assembled per track: a video frame of up
 //! to `rtmp.max_message_bytes` (the largest frame the hub takes from any publisher) and an
-//! audio one of up to `MAX_AUDIO_ACCESS_UNIT`; its UDP datagrams are read on the stack.
+//! audio one of up to `MAX_AUDIO_ACCESS_UNIT`; its UDP datagrams are read on the stack, and
+//! over UDP each of its tracks holds a reorder window of `REORDER_WINDOW` datagrams of at
+//! most `net::rtsp_server::MAX_DATAGRAM` bytes (a line of its own: publishers over UDP are
+//! at most `max_streams`).
 
 use super::{kib, BudgetLine, Limits, Term, CONNECTION_BYTES};
 use crate::config::Config;
-use crate::net::rtsp_server::READ_BUFFER;
+use crate::net::rtsp_server::{MAX_DATAGRAM, READ_BUFFER};
 use crate::server::rtsp_server::MTU;
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
-use crate::session::rtsp_server::record::MAX_AUDIO_ACCESS_UNIT;
-use crate::session::rtsp_server::{MAX_INPUT, PACKET_HEADER_LEN};
+use crate::session::rtsp_server::record::{MAX_AUDIO_ACCESS_UNIT, REORDER_WINDOW};
+use crate::session::rtsp_server::{MAX_INPUT, MAX_TRACKS, PACKET_HEADER_LEN};
+use crate::wire::rtp::RtpPacket;
 use crate::wire::rtp::FIXED_HEADER_LEN;
 use crate::wire::sdp::MAX_SDP_LEN;
 
@@ -50,8 +54,27 @@ pub(super) fn term(config: &Config) -> Option<Term> {
         publisher_pending_bytes: config.rtmp_max_message_bytes + MAX_AUDIO_ACCESS_UNIT,
         frame_bytes: config.rtmp_max_message_bytes,
         send_buffer_bytes: 0,
-        lines: Vec::new(),
+        lines: vec![reorder_line(config)],
     })
+}
+
+/// Reorder windows of the publishers over UDP: one per track, each of `REORDER_WINDOW`
+/// datagrams at their largest (copied out of the read buffer) with their packet's fields.
+/// At most one publisher per stream.
+fn reorder_line(config: &Config) -> BudgetLine {
+    let window = REORDER_WINDOW * (MAX_DATAGRAM + std::mem::size_of::<RtpPacket>());
+    let per_publisher = MAX_TRACKS * window;
+    BudgetLine {
+        what: "rtsp reorder",
+        formula: format!(
+            "max_streams {} x {MAX_TRACKS} tracks x reorder window {REORDER_WINDOW} \
+             datagrams {} (publishers over UDP)",
+            config.max_streams,
+            kib(window),
+        ),
+        // In u64: streams x window pass 4 GiB on a 32-bit target.
+        bytes: (config.max_streams as u64).saturating_mul(per_publisher as u64),
+    }
 }
 
 /// The RTP packets of the frames streams hold (GOP cache and the newest queue's worth), built
@@ -87,6 +110,9 @@ mod tests {
         let on = budget("[rtsp_server]\nenabled = true\n");
         let line = on.lines.iter().find(|l| l.what == "rtsp packets").unwrap();
         assert!(line.bytes > 0, "{line:?}");
+        let reorder = on.lines.iter().find(|l| l.what == "rtsp reorder").unwrap();
+        assert!(reorder.bytes > 0, "{reorder:?}");
+        assert!(off.lines.iter().all(|l| l.what != "rtsp reorder"));
         assert!(on.total > off.total);
     }
 }

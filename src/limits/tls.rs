@@ -49,28 +49,9 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
 /// Requests in flight at once to `https://` hook URLs at most.
 #[cfg(feature = "hooks")]
 fn https_hook_requests(config: &Config) -> usize {
-    let urls: usize = config
-        .vhosts()
-        .filter(|v| v.enabled && v.http_hooks.enabled)
-        .map(|v| {
-            let h = &v.http_hooks;
-            [
-                &h.on_connect,
-                &h.on_close,
-                &h.on_publish,
-                &h.on_unpublish,
-                &h.on_play,
-                &h.on_stop,
-                &h.on_dvr,
-                &h.on_hls,
-                &h.on_hls_notify,
-            ]
-            .iter()
-            .flat_map(|u| u.0.iter())
-            .filter(|u| u.starts_with("https://"))
-            .count()
-        })
-        .sum();
+    let urls = super::hooks::urls(config)
+        .filter(|u| u.starts_with("https://"))
+        .count();
     urls.saturating_mul(crate::net::hooks::MAX_PER_URL)
 }
 

@@ -46,7 +46,6 @@ pub fn handle_hub_event(shared: &Shared, event: &HubEvent) {
 async fn run(shared: Shared, up: Rc<Upstream>) {
     let _task = shared.ctx.tasks.enter();
     let clock = shared.clock;
-    let mut failures = 0u32;
     log::info!("edge {}: pulling from {}", up.key, up.origin_url());
     while up.wanted(clock.now_ms()) {
         up.state.set(EdgeState::Connecting);
@@ -54,31 +53,7 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
         if !up.wanted(clock.now_ms()) {
             break;
         }
-        let error = match result {
-            Ok(()) => "the origin closed the connection".to_owned(),
-            Err(e) => e,
-        };
-        if up.state.get() == EdgeState::Playing {
-            failures = 0;
-        }
-        failures += 1;
-        // The stream stays published here while the next origin is tried, so players stay
-        // attached (ffmpeg and others end at an unpublish); once every origin failed in a
-        // row, it is unpublished.
-        if failures as usize >= up.origins.len() {
-            up.unpublish(&shared.ctx, clock.now_ms());
-        }
-        let wait = edge::backoff_ms(failures);
-        let failed = up.origin_url();
-        up.next_origin();
-        log::warn!(
-            "edge {} from {failed}: {error}; trying {} in {} ms",
-            up.key,
-            up.origin_url(),
-            wait
-        );
-        *up.last_error.borrow_mut() = Some(error);
-        up.state.set(EdgeState::Backoff);
+        let wait = up.pull_ended(&shared.ctx, result, clock.now_ms());
         let until = clock.now_ms() + wait;
         while clock.now_ms() < until && up.wanted(clock.now_ms()) {
             let step = until.saturating_sub(clock.now_ms()).min(CHECK_EVERY_MS);
@@ -161,6 +136,7 @@ async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> 
         ),
     };
     let mut stream = stream.map_err(Failed::Error)?;
+    up.connecting(clock.now_ms());
     let mut random = [0u8; PACKET_LEN];
     shared.rng.fill(&mut random);
     let mut session = ClientSession::new(config, clock.now_ms(), &random);
@@ -178,17 +154,21 @@ async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> 
         let deadline = session
             .poll_timeout()
             .min(now + CHECK_EVERY_MS)
+            .min(up.silence_deadline())
             .min(up.deadline().unwrap_or(u64::MAX));
         let wake = wait_origin(&stream, &mut buf, clock, deadline)
             .await
             .map_err(Failed::Error)?;
         match wake {
             Wake::Read(n) => {
-                up.recv_bytes.set(up.recv_bytes.get() + n as u64);
+                up.received(n, clock.now_ms());
                 session.handle_bytes(clock.now_ms(), &buf[..n])?;
             }
             Wake::Closed => return Ok(()),
-            Wake::Deadline => session.handle_timeout(clock.now_ms())?,
+            Wake::Deadline => {
+                up.check_silence(clock.now_ms()).map_err(Failed::Error)?;
+                session.handle_timeout(clock.now_ms())?
+            }
             Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event() {
@@ -201,6 +181,7 @@ async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> 
 async fn pull_flv(shared: &Shared, up: &Upstream) -> Result<(), String> {
     let clock = shared.clock;
     let mut stream = connect_origin(up).await?;
+    up.connecting(clock.now_ms());
     let mut session =
         FlvClient::new(up.flv_config(&shared.ctx), clock.now_ms()).map_err(|e| e.to_string())?;
     let request: Vec<Bytes> = session.poll_transmit().into_iter().collect();
@@ -214,18 +195,22 @@ async fn pull_flv(shared: &Shared, up: &Upstream) -> Result<(), String> {
         let deadline = session
             .poll_timeout()
             .min(now + CHECK_EVERY_MS)
+            .min(up.silence_deadline())
             .min(up.deadline().unwrap_or(u64::MAX));
         match wait_origin(&stream, &mut buf, clock, deadline).await? {
             Wake::Read(n) => {
-                up.recv_bytes.set(up.recv_bytes.get() + n as u64);
+                up.received(n, clock.now_ms());
                 session
                     .handle_bytes(clock.now_ms(), &buf[..n])
                     .map_err(|e| e.to_string())?;
             }
             Wake::Closed => return Ok(()),
-            Wake::Deadline => session
-                .handle_timeout(clock.now_ms())
-                .map_err(|e| e.to_string())?,
+            Wake::Deadline => {
+                up.check_silence(clock.now_ms())?;
+                session
+                    .handle_timeout(clock.now_ms())
+                    .map_err(|e| e.to_string())?
+            }
             Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event().map_err(|e| e.to_string())? {

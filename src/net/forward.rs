@@ -83,32 +83,13 @@ async fn ask_backend(shared: Shared, key: crate::live::StreamKey, ask: forward::
 
 async fn run(shared: Shared, f: Rc<Forwarder>) {
     let _task = shared.ctx.tasks.enter();
-    let mut failures = 0u32;
     while !f.is_stopped() {
         f.state.set(ForwardState::Connecting);
         let result = session(&shared, &f).await;
         if f.is_stopped() {
             break;
         }
-        let error = match result {
-            Ok(()) => "the destination closed the connection".to_owned(),
-            Err(e) => e,
-        };
-        if f.state.get() == ForwardState::Publishing {
-            failures = 0;
-        }
-        failures += 1;
-        let wait = forward::backoff_ms(failures);
-        let failed = f.url();
-        f.next_target();
-        log::warn!(
-            "forward {} to {failed}: {error}; retrying in {} s to {}",
-            f.key,
-            wait / 1000,
-            f.url()
-        );
-        *f.last_error.borrow_mut() = Some(error);
-        f.state.set(ForwardState::Backoff);
+        let wait = f.session_ended(result);
         // Wait, but end at once if the stream is unpublished meanwhile; the queue keeps
         // filling (bounded) and is emptied when the next session starts.
         let sleep = tokio::time::sleep(Duration::from_millis(wait));

@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 use super::disk::Disk;
 use super::{write_all, write_now, Clock, ConnGuards, Shared};
 use crate::live::ClientId;
+#[cfg(any(feature = "hooks", feature = "edge"))]
+use crate::server::http::Call;
 use crate::server::http::{
     Answer, Body, Deferred, FileBody, HttpConn, HttpCtx, LivePlayer, Piece, Response, Site,
 };
@@ -101,21 +103,22 @@ impl Driver {
                     return Err("request body over the limit".into());
                 }
             }
-            let answer = self.conn.handle_request(&head, self.clock.now_ms());
-            #[cfg(feature = "hooks")]
-            let answer = match answer {
-                Answer::Decide(mut pending) => {
-                    let verdict = match pending.take_call() {
-                        Some(call) => self.decide(call).await?,
-                        None => Err("no call".to_owned()),
-                    };
-                    if verdict.is_err() {
-                        self.conn.record.fail();
-                    }
-                    pending.decided(&mut self.conn, verdict, self.clock.now_ms())
+            #[allow(unused_mut)]
+            let mut answer = self.conn.handle_request(&head, self.clock.now_ms());
+            #[cfg(any(feature = "hooks", feature = "edge"))]
+            while let Answer::Decide(mut pending) = answer {
+                let verdict = match pending.take_call() {
+                    #[cfg(feature = "hooks")]
+                    Some(Call::Hook(call)) => self.decide(call).await?,
+                    #[cfg(feature = "edge")]
+                    Some(Call::Traverse(call)) => self.traverse(call).await?,
+                    None => Err("no call".to_owned()),
+                };
+                if verdict.is_err() {
+                    self.conn.record.fail();
                 }
-                other => other,
-            };
+                answer = pending.decided(&mut self.conn, verdict, self.clock.now_ms());
+            }
             let close = match answer {
                 Answer::Response(response) => self.send(response, &head).await?,
                 Answer::Deferred(deferred) => {
@@ -127,7 +130,7 @@ impl Driver {
                     player.close(self.clock.now_ms());
                     result.map(|()| true)?
                 }
-                #[cfg(feature = "hooks")]
+                #[cfg(any(feature = "hooks", feature = "edge"))]
                 Answer::Decide(_) => true,
             };
             if close {
@@ -154,6 +157,31 @@ impl Driver {
         })
         .await;
         answer.ok_or_else(|| "kicked through the API".into())
+    }
+
+    /// An edge's token traverse for this player (`net::edge::traverse`); a kick ends the
+    /// wait.
+    #[cfg(feature = "edge")]
+    async fn traverse(
+        &mut self,
+        call: crate::server::edge::TraverseCall,
+    ) -> Result<Result<(), String>, Error> {
+        let (clock, record) = (self.clock, self.conn.record.clone());
+        let answer = Box::pin(async move {
+            tokio::select! {
+                answer = super::edge::traverse(call, clock) => Some(answer),
+                _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
+            }
+        })
+        .await;
+        let answer = answer.ok_or("kicked through the API")?;
+        if let Ok(origin) = &answer {
+            log::info!(
+                "[{}] edge token traverse: accepted by {origin}",
+                self.conn.record.cid
+            );
+        }
+        Ok(answer.map(|_| ()))
     }
 
     /// `handshake_timeout` or `idle_timeout` (also the send timeout): `HttpConn::timeout_ms`.

@@ -19,6 +19,8 @@ pub mod hooks;
 pub mod http;
 #[cfg(feature = "edge")]
 mod origin_cluster;
+#[cfg(feature = "rtc")]
+pub mod rtc;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -206,6 +208,11 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         true => Some(bind(config.rtsp_server_listen).await?),
         false => None,
     };
+    #[cfg(feature = "rtc")]
+    let rtc_socket = match config.rtc_server_enabled {
+        true => Some(rtc::bind(config.rtc_server_listen).await?),
+        false => None,
+    };
     // The CA file is read before the server starts (a bad one stops the start).
     #[cfg(feature = "tls")]
     tls::init(config.tls_verify, &config.tls_ca_file)
@@ -293,6 +300,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     drop_privileges(user.as_deref())?;
     #[cfg(feature = "rtsp")]
     rtsp::start(&shared);
+    #[cfg(feature = "rtc")]
+    if let Some(socket) = rtc_socket {
+        spawn(rtc::run(socket, shared.clone()));
+    }
     // Child processes publish to our RTMP port (`[port]`).
     #[cfg(feature = "exec")]
     exec::start(

@@ -28,6 +28,8 @@ pub const READ_BUFFER: usize = 4 * 1024;
 
 thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; READ_BUFFER]);
+    /// Index in `rtsp_server.rtp_port_min..` of the next UDP pair to try.
+    static NEXT_PAIR: Cell<usize> = const { Cell::new(0) };
     /// RTSP connections open now, against `rtsp_server.max_sessions`.
     static SESSIONS: Cell<usize> = const { Cell::new(0) };
 }
@@ -35,6 +37,11 @@ thread_local! {
 /// Tries at binding an even RTP port and the odd RTCP port after it (RFC 3550 §11), before
 /// a UDP SETUP is answered 500.
 pub const BIND_ATTEMPTS: usize = 16;
+
+/// Pairs of a configured range tried for one SETUP at most. Why: each try is two `bind`
+/// calls on the event loop; a range in use has its free pairs just after the last one
+/// taken, so a full scan of a 30,000-pair range is not needed.
+pub const MAX_RANGE_ATTEMPTS: usize = 256;
 
 /// Bytes of a datagram from a UDP peer that are read: a publisher's RTP packet (ffmpeg and
 /// GStreamer send at most 1472, within an Ethernet MTU) or RTCP; a longer one is dropped.
@@ -49,10 +56,28 @@ struct UdpTrack {
     client: (u16, u16),
 }
 
-/// An even port and the next one on `ip`, both bound.
-fn bind_pair(ip: IpAddr) -> Option<(UdpSocket, UdpSocket, (u16, u16))> {
-    for _ in 0..BIND_ATTEMPTS {
-        let rtp = std::net::UdpSocket::bind((ip, 0)).ok()?;
+/// An even port and the next one on `ip`, both bound: from `range` (`rtsp_server.rtp_port_min`
+/// ..=`rtp_port_max`) from the pair after the last one taken, or any pair the kernel picks
+/// when the range is `(0, 0)`.
+fn bind_pair(ip: IpAddr, range: (u16, u16)) -> Option<(UdpSocket, UdpSocket, (u16, u16))> {
+    let pairs = usize::from(range.1.saturating_sub(range.0) / 2) + 1;
+    let attempts = match range {
+        (0, 0) => BIND_ATTEMPTS,
+        _ => pairs.min(MAX_RANGE_ATTEMPTS),
+    };
+    for _ in 0..attempts {
+        let wanted = match range {
+            (0, 0) => 0,
+            (min, _) => NEXT_PAIR.with(|next| {
+                let i = next.get() % pairs;
+                next.set(i + 1);
+                // Within the range by construction: i < pairs.
+                min + 2 * i as u16
+            }),
+        };
+        let Ok(rtp) = std::net::UdpSocket::bind((ip, wanted)) else {
+            continue;
+        };
         let port = rtp.local_addr().ok()?.port();
         if port % 2 != 0 || port == u16::MAX {
             continue;
@@ -209,7 +234,7 @@ async fn drive(
         }
         if let Some((track, client)) = conn.take_udp_request() {
             let local = stream.local_addr()?.ip();
-            let bound = bind_pair(local);
+            let bound = bind_pair(local, conn.udp_port_range());
             let ports = bound.as_ref().map(|b| b.2);
             if let Some((rtp, rtcp, _)) = bound {
                 if udp.len() <= track {

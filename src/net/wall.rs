@@ -46,9 +46,13 @@ impl WallClock for SystemWall {
 /// Local time minus UTC at `unix_s`, in seconds; 0 when the C library cannot tell.
 fn utc_offset_s(unix_s: i64) -> i32 {
     use nix::libc;
-    // A 32-bit time_t (old 32-bit glibc) runs out in 2038; musl's is 64 bits everywhere.
-    #[allow(clippy::unnecessary_cast)]
-    let t = unix_s as libc::time_t;
+    // The type of `t` is the C library's time_t, inferred from `localtime_r` (the libc crate
+    // deprecates naming it on musl, whose time_t became 64 bits in 1.2). A 32-bit time_t (old
+    // 32-bit glibc) cannot hold a time after 2038: no offset rather than a wrapped time.
+    #[allow(clippy::useless_conversion)] // i64 to i64 where time_t is 64 bits
+    let Some(t) = unix_s.try_into().ok() else {
+        return 0;
+    };
     let mut tm = std::mem::MaybeUninit::<libc::tm>::zeroed();
     // SAFETY: `localtime_r` is the reentrant form: it reads `t` and writes only the `tm` we
     // own (zeroed, so it is initialised whatever the call does); it returns null on failure.

@@ -119,6 +119,12 @@ pub struct Upstream {
     pub recv_bytes: Cell<u64>,
     /// Pulls that reached playing.
     pub sessions: Cell<u64>,
+    /// Pulls failed in a row (reset by one that reached playing): the backoff's step.
+    failures: Cell<u32>,
+    /// `cluster.pull_timeout`: the origin's longest silence.
+    pull_timeout_ms: u64,
+    /// When the origin last sent a byte (or the connection to it started).
+    heard_ms: Cell<u64>,
     watched: Cell<bool>,
     unwatched_since: Cell<Option<u64>>,
     client: ClientId,
@@ -134,6 +140,69 @@ impl Upstream {
                 .unwatched_since
                 .get()
                 .is_some_and(|t| now_ms < t.saturating_add(GRACE_MS))
+    }
+
+    /// A pull ended (`Ok`: the origin closed the connection) while the stream is still
+    /// wanted: counts the failure (from one again after a pull that reached playing). The
+    /// stream stays published here while the next origin is tried, so players stay attached
+    /// (ffmpeg and others end at an unpublish); once every origin failed in a row, it is
+    /// unpublished. Moves to the next origin, logs once, records the error for the API and
+    /// enters the backoff. Returns the backoff's wait in ms.
+    pub fn pull_ended(&self, ctx: &ServerCtx, result: Result<(), String>, now_ms: u64) -> u64 {
+        let error = match result {
+            Ok(()) => "the origin closed the connection".to_owned(),
+            Err(e) => e,
+        };
+        if self.state.get() == EdgeState::Playing {
+            self.failures.set(0);
+        }
+        let failures = self.failures.get().saturating_add(1);
+        self.failures.set(failures);
+        if failures as usize >= self.origins.len() {
+            self.unpublish(ctx, now_ms);
+        }
+        let wait = backoff_ms(failures);
+        let failed = self.origin_url();
+        self.next_origin();
+        log::warn!(
+            "edge {} from {failed}: {error}; trying {} in {} ms",
+            self.key,
+            self.origin_url(),
+            wait
+        );
+        *self.last_error.borrow_mut() = Some(error);
+        self.state.set(EdgeState::Backoff);
+        wait
+    }
+
+    /// A connection to the origin starts at `now_ms`: its silence counts from now.
+    pub fn connecting(&self, now_ms: u64) {
+        self.heard_ms.set(now_ms);
+    }
+
+    /// The origin sent `n` bytes at `now_ms`.
+    pub fn received(&self, n: usize, now_ms: u64) {
+        self.recv_bytes
+            .set(self.recv_bytes.get().saturating_add(n as u64));
+        self.heard_ms.set(now_ms);
+    }
+
+    /// When the origin's silence ends the pull (`cluster.pull_timeout`).
+    pub fn silence_deadline(&self) -> u64 {
+        self.heard_ms.get().saturating_add(self.pull_timeout_ms)
+    }
+
+    /// Err (the pull fails, the next origin is tried) once the origin has sent nothing for
+    /// `cluster.pull_timeout`: a TCP connection that stays open with nothing coming (a hung
+    /// origin, a half-open connection) is noticed like a closed one.
+    pub fn check_silence(&self, now_ms: u64) -> Result<(), String> {
+        if now_ms < self.silence_deadline() {
+            return Ok(());
+        }
+        Err(format!(
+            "no data from the origin for {} ms (cluster.pull_timeout)",
+            now_ms.saturating_sub(self.heard_ms.get())
+        ))
     }
 
     /// When [`Upstream::wanted`] turns false by itself, if it will.
@@ -432,6 +501,7 @@ pub fn on_watched(ctx: &ServerCtx, key: &StreamKey) -> Option<Rc<Upstream>> {
     }
     let origins = vhost.cluster.origin.0.clone();
     let protocol = vhost.cluster.protocol;
+    let pull_timeout_ms = u64::from(vhost.cluster.pull_timeout_ms);
     let edges = &ctx.edges;
     let first = edges.next_origin.get() % origins.len();
     edges.next_origin.set(first + 1);
@@ -446,6 +516,9 @@ pub fn on_watched(ctx: &ServerCtx, key: &StreamKey) -> Option<Rc<Upstream>> {
         last_error: RefCell::new(None),
         recv_bytes: Cell::new(0),
         sessions: Cell::new(0),
+        failures: Cell::new(0),
+        pull_timeout_ms,
+        heard_ms: Cell::new(0),
         watched: Cell::new(true),
         unwatched_since: Cell::new(None),
         client: EDGE_CLIENT_BASE + n,

@@ -101,6 +101,8 @@ pub struct Forwarder {
     /// (empty: `destination` only).
     alternates: Vec<Destination>,
     current: Cell<usize>,
+    /// Sessions failed in a row (reset by one that reached publishing): the backoff's step.
+    failures: Cell<u32>,
 }
 
 impl Forwarder {
@@ -124,8 +126,36 @@ impl Forwarder {
         }
     }
 
+    /// A session ended (`Ok`: the destination closed the connection) while the stream is
+    /// still published: counts the failure (from one again after a session that reached
+    /// publishing), moves an edge's publish to the next origin, logs once, records the error
+    /// for the API and enters the backoff. Returns the backoff's wait in ms.
+    pub fn session_ended(&self, result: Result<(), String>) -> u64 {
+        let error = match result {
+            Ok(()) => "the destination closed the connection".to_owned(),
+            Err(e) => e,
+        };
+        if self.state.get() == ForwardState::Publishing {
+            self.failures.set(0);
+        }
+        let failures = self.failures.get().saturating_add(1);
+        self.failures.set(failures);
+        let wait = backoff_ms(failures);
+        let failed = self.url();
+        self.next_target();
+        log::warn!(
+            "forward {} to {failed}: {error}; retrying in {} s to {}",
+            self.key,
+            wait / 1000,
+            self.url()
+        );
+        *self.last_error.borrow_mut() = Some(error);
+        self.state.set(ForwardState::Backoff);
+        wait
+    }
+
     /// A session failed: an edge's publish tries the next origin.
-    pub fn next_target(&self) {
+    fn next_target(&self) {
         if !self.alternates.is_empty() {
             self.current
                 .set((self.current.get() + 1) % self.alternates.len());
@@ -335,6 +365,7 @@ fn forwarders(key: &StreamKey, list: &[Destination], limits: QueueLimits) -> Vec
                 spawned: Cell::new(false),
                 alternates: Vec::new(),
                 current: Cell::new(0),
+                failures: Cell::new(0),
             })
         })
         .collect();

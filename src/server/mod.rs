@@ -30,6 +30,8 @@ pub mod http;
 pub mod metrics;
 #[cfg(feature = "edge")]
 pub mod origin_cluster;
+#[cfg(feature = "rtc")]
+pub mod rtc;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -110,6 +112,9 @@ pub struct ServerCtx {
     /// `/metrics` scrapes being answered (at most `metrics::MAX_SCRAPES`).
     #[cfg(feature = "metrics")]
     pub scrapes: Gauge,
+    /// The WebRTC sessions (WHEP players) and the UDP port's output (`net::rtc` drives it).
+    #[cfg(feature = "rtc")]
+    pub rtc: Rc<RefCell<rtc::RtcServer>>,
 }
 
 impl ServerCtx {
@@ -146,6 +151,8 @@ impl ServerCtx {
             ingests: Rc::default(),
             #[cfg(feature = "metrics")]
             scrapes: Gauge::default(),
+            #[cfg(feature = "rtc")]
+            rtc: Rc::default(),
         }
     }
 

@@ -62,3 +62,9 @@ impl XorShift {
         (self.next() % n.max(1) as u64) as usize
     }
 }
+
+/// The clock's now, for unit tests of sans-IO code that takes an `Instant` (str0m's time);
+/// the layers below `net` never read the clock themselves (ci/check-arch).
+pub fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}

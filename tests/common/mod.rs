@@ -3,6 +3,7 @@
 //! start is stopped by its PID when its guard drops.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod client;
 pub mod frames;
 #[cfg(feature = "gb28181")]

@@ -1,4 +1,5 @@
-// Plays a live URL in a <video>: HTTP-FLV (and HTTP-TS) through mpegts.js, HLS through hls.js
+// Plays a live URL in a <video>: WebRTC through WHEP (RTCPeerConnection, no library),
+// HTTP-FLV (and HTTP-TS) through mpegts.js, HLS through hls.js
 // where the browser has Media Source Extensions, else the browser's own HLS (iOS before
 // 17.1), recordings (MP4) natively. hls.js comes first even where the browser plays HLS
 // itself (Safari; Chromium since 141): its live edge and errors are the same everywhere.
@@ -12,9 +13,51 @@ var TinyPlayer = (function () {
     mpegts.LoggingControl.enableDebug = false;
     mpegts.LoggingControl.enableInfo = false;
   }
-  // kind: "flv" | "ts" | "hls" | "mp4". Returns { engine, stop() }; engine says what plays it.
+  // WHEP (the WHEP draft, SRS's /rtc/v1/whep/): a receive-only offer POSTed as
+  // application/sdp, the answer from the 201, DELETE on its Location to stop. No trickle ICE
+  // and no wait for our candidates: the server is ICE-lite with one host candidate and learns
+  // the browser's address from its connectivity checks.
+  function whep(video, url, fail) {
+    var pc = new RTCPeerConnection();
+    var resource = null, stopped = false;
+    var started = performance.now();
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.ontrack = function (e) {
+      if (e.track.kind !== "video") return;
+      video.srcObject = e.streams[0] || new MediaStream([e.track]);
+      video.play().catch(function () {});
+    };
+    pc.createOffer()
+      .then(function (offer) { return pc.setLocalDescription(offer); })
+      .then(function () {
+        return fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp });
+      })
+      .then(function (r) {
+        if (r.status !== 201) return r.text().then(function (t) { throw new Error("WHEP " + r.status + ": " + t.trim()); });
+        resource = r.headers.get("Location");
+        return r.text();
+      })
+      .then(function (sdp) { if (!stopped) return pc.setRemoteDescription({ type: "answer", sdp: sdp }); })
+      .catch(function (e) { fail(String(e.message || e)); });
+    return {
+      engine: "WebRTC (WHEP)",
+      pc: pc,
+      started: started,
+      stop: function () {
+        stopped = true;
+        pc.close();
+        video.srcObject = null;
+        if (resource) fetch(resource, { method: "DELETE" }).catch(function () {});
+      },
+    };
+  }
+
+  // kind: "whep" | "flv" | "ts" | "hls" | "mp4". Returns { engine, stop() }; engine says what
+  // plays it.
   function play(video, url, kind, onError) {
     var fail = onError || function () {};
+    if (kind === "whep") return whep(video, url, fail);
     if ((kind === "flv" || kind === "ts") && window.mpegts && mpegts.getFeatureList().mseLivePlayback) {
       var p = mpegts.createPlayer(
         { type: kind === "flv" ? "flv" : "mpegts", isLive: !/^\/dvr\//.test(url), url: url },

@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!key.app.split('/').any(|s| s == ".." || s.is_empty()));
         }
         Route::Api(path) => assert!(path.starts_with("/api")),
+        Route::Rtc(path) => assert!(path.starts_with("/rtc/v1/")),
         Route::Dvr { rest, .. } => assert!(rest.starts_with('/'), "{rest:?}"),
         Route::Static | Route::NotFound | Route::Metrics => {}
     }

@@ -74,7 +74,7 @@ mod tests {
             Answer::Live(p) => p,
             Answer::Response(r) => panic!("not a live stream: {}", text(&r.to_bytes())),
             Answer::Deferred(_) => panic!("not a live stream: disk work"),
-            #[cfg(feature = "hooks")]
+            #[cfg(any(feature = "hooks", feature = "edge"))]
             Answer::Decide(_) => panic!("not a live stream: a hook decision"),
         }
     }

@@ -214,8 +214,8 @@ struct PendingSession {
 
 #[cfg(feature = "hooks")]
 impl super::Pending for PendingSession {
-    fn take_call(&mut self) -> Option<crate::server::hooks::HookCall> {
-        self.call.take()
+    fn take_call(&mut self) -> Option<super::Call> {
+        self.call.take().map(super::Call::Hook)
     }
 
     fn decided(

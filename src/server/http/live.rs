@@ -85,9 +85,30 @@ pub fn play(
         );
         return Answer::Response(conn.text(head, 403, "denied by referer"));
     }
+    #[cfg(feature = "edge")]
+    if vhost.cluster.is_edge() && vhost.cluster.token_traverse {
+        return Answer::Decide(Box::new(PendingTraverse {
+            head: head.clone(),
+            key: key.clone(),
+            format,
+            call: Some(traverse_call(conn, head, key, &vhost)),
+        }));
+    }
+    hooks_or_start(conn, head, key, format, &vhost, now_ms)
+}
+
+/// The `on_play` hooks' decision to wait for when the vhost has them, else the play.
+fn hooks_or_start(
+    conn: &mut HttpConn,
+    head: &RequestHead,
+    key: &StreamKey,
+    format: &'static dyn Format,
+    vhost: &Vhost,
+    now_ms: u64,
+) -> Answer {
     #[cfg(feature = "hooks")]
     if let Some(call) = conn.ctx.server.hooks.call(
-        &vhost,
+        vhost,
         Action::Play,
         &hook_client(conn, head, key),
         &hooks::Extra::default(),
@@ -99,7 +120,73 @@ pub fn play(
             call: Some(call),
         }));
     }
-    start(conn, head, key, format, &vhost, now_ms)
+    start(conn, head, key, format, vhost, now_ms)
+}
+
+/// The token traverse of an HTTP player of an edge (SRS makes it for RTMP clients only): an
+/// RTMP `connect` at an origin with the player's tcUrl (`rtmp://` for `http://`) and its query
+/// (`?token=...`), so that the origin's `on_connect` hooks see what they see from an RTMP
+/// player.
+#[cfg(feature = "edge")]
+fn traverse_call(
+    conn: &HttpConn,
+    head: &RequestHead,
+    key: &StreamKey,
+    vhost: &Vhost,
+) -> crate::server::edge::TraverseCall {
+    let http = tc_url(head, key);
+    let mut tc_url = format!("rtmp{}", http.strip_prefix("http").unwrap_or(&http));
+    if !head.query.is_empty() {
+        tc_url.push('?');
+        tc_url.push_str(&head.query);
+    }
+    crate::server::edge::TraverseCall {
+        origins: vhost.cluster.origin.0.clone(),
+        app: key.app.clone(),
+        tc_url: capped(&tc_url),
+        cid: conn.record.cid.clone(),
+    }
+}
+
+/// A play of an edge waiting for its token traverse: the driver makes the call and hands the
+/// answer to [`super::Pending::decided`].
+#[cfg(feature = "edge")]
+pub struct PendingTraverse {
+    head: RequestHead,
+    key: StreamKey,
+    format: &'static dyn Format,
+    call: Option<crate::server::edge::TraverseCall>,
+}
+
+#[cfg(feature = "edge")]
+impl super::Pending for PendingTraverse {
+    fn take_call(&mut self) -> Option<super::Call> {
+        self.call.take().map(super::Call::Traverse)
+    }
+
+    /// The origin answered: 403 when it refused (or none answered), else the play goes on to
+    /// the hooks here, if any (the vhost and its rules as they are now).
+    fn decided(
+        self: Box<Self>,
+        conn: &mut HttpConn,
+        answer: Result<(), String>,
+        now_ms: u64,
+    ) -> Answer {
+        let (head, key) = (&self.head, &self.key);
+        if let Err(why) = answer {
+            log::warn!(
+                "[{}] {} play {key} refused by the origin (token traverse): {why}",
+                conn.record.cid,
+                self.format.name()
+            );
+            return Answer::Response(conn.text(head, 403, "refused by the origin"));
+        }
+        let config = conn.ctx.server.config();
+        let Some(vhost) = config.vhost(&key.vhost).cloned() else {
+            return Answer::Response(conn.text(head, 404, "not found"));
+        };
+        hooks_or_start(conn, head, key, self.format, &vhost, now_ms)
+    }
 }
 
 /// A play waiting for the on_play hooks: the driver makes the call ([`super::Pending::take_call`])
@@ -114,8 +201,8 @@ pub struct PendingPlay {
 
 #[cfg(feature = "hooks")]
 impl super::Pending for PendingPlay {
-    fn take_call(&mut self) -> Option<hooks::HookCall> {
-        self.call.take()
+    fn take_call(&mut self) -> Option<super::Call> {
+        self.call.take().map(super::Call::Hook)
     }
 
     /// The hooks answered: 403 when they refused, else the play goes on (the vhost and its

@@ -37,6 +37,8 @@ mod metrics;
 #[cfg(all(feature = "api", feature = "dvr"))]
 mod playback;
 mod route;
+#[cfg(feature = "rtc")]
+mod rtc;
 #[cfg(test)]
 mod tests;
 #[cfg(feature = "http-ts")]
@@ -71,7 +73,7 @@ pub const CORS_HEADERS: &[(&str, &str)] = &[
     ),
     (
         "Access-Control-Expose-Headers",
-        "Server, Content-Length, Content-Range, Date",
+        "Server, Content-Length, Content-Range, Date, Location",
     ),
 ];
 
@@ -96,6 +98,8 @@ pub const HANDLERS: &[Handler] = &[
     metrics::handle,
     #[cfg(feature = "dvr")]
     dvr::handle,
+    #[cfg(feature = "rtc")]
+    rtc::handle,
     files::handle,
 ];
 
@@ -154,17 +158,29 @@ pub enum Answer {
     Live(Box<LivePlayer>),
     /// Work for the disk thread, then the response made from its result.
     Deferred(Deferred),
-    /// A play (live, or a new HLS session) that waits for the on_play hooks: the driver makes
-    /// the call and hands the answer to [`Pending::decided`], which answers in turn.
-    #[cfg(feature = "hooks")]
+    /// A play (live, or a new HLS session) that waits for the on_play hooks or an edge's
+    /// token traverse: the driver makes the call and hands the answer to
+    /// [`Pending::decided`], which answers in turn (possibly with another decision).
+    #[cfg(any(feature = "hooks", feature = "edge"))]
     Decide(Box<dyn Pending>),
 }
 
-/// A request that waits for the hooks' decision.
-#[cfg(feature = "hooks")]
+/// A call the driver makes for a [`Pending`] request.
+#[cfg(any(feature = "hooks", feature = "edge"))]
+pub enum Call {
+    /// The hooks' decision (`on_play`).
+    #[cfg(feature = "hooks")]
+    Hook(super::hooks::HookCall),
+    /// An edge's token traverse: the player's connect made at an origin, whose hooks decide.
+    #[cfg(feature = "edge")]
+    Traverse(super::edge::TraverseCall),
+}
+
+/// A request that waits for a decision: the hooks' or an origin's.
+#[cfg(any(feature = "hooks", feature = "edge"))]
 pub trait Pending {
     /// The decision to wait for (once).
-    fn take_call(&mut self) -> Option<super::hooks::HookCall>;
+    fn take_call(&mut self) -> Option<Call>;
     /// The hooks answered (`Err` says why they refused): the answer to the request.
     fn decided(
         self: Box<Self>,

@@ -38,6 +38,10 @@ pub enum Route {
     /// Prometheus `/metrics`, when `exporter.enabled`.
     #[cfg(feature = "metrics")]
     Metrics,
+    /// WebRTC's WHEP offers and session resources (`/rtc/v1/...`, the decoded path), when
+    /// `rtc_server.enabled`.
+    #[cfg(feature = "rtc")]
+    Rtc(String),
     /// A stream path for a vhost that does not exist or has the output disabled.
     NotFound,
 }
@@ -105,6 +109,10 @@ pub fn route(
     #[cfg(feature = "metrics")]
     if path == "/metrics" && config.exporter_enabled {
         return Route::Metrics;
+    }
+    #[cfg(feature = "rtc")]
+    if path.starts_with("/rtc/v1/") && config.rtc_server_enabled {
+        return Route::Rtc(path);
     }
     #[cfg(feature = "dvr")]
     if let Some(dvr) = dvr_route(config, head) {

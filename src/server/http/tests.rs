@@ -52,7 +52,7 @@ pub(crate) fn response(answer: Answer) -> Response {
         Answer::Response(r) => r,
         Answer::Live(_) => panic!("a live stream where a response was expected"),
         Answer::Deferred(_) => panic!("disk work where a response was expected"),
-        #[cfg(feature = "hooks")]
+        #[cfg(any(feature = "hooks", feature = "edge"))]
         Answer::Decide(_) => panic!("a hook decision where a response was expected"),
     }
 }

@@ -411,8 +411,21 @@ impl RtspConn {
     }
 
     /// UDP datagrams the last [`RtspConn::take_output`] made, appended to `out`.
+    /// The UDP ports a SETUP binds its pair in (`rtsp_server.rtp_port_min`, `rtp_port_max`);
+    /// `(0, 0)`: the kernel picks.
+    pub fn udp_port_range(&self) -> (u16, u16) {
+        let config = self.ctx.config();
+        (
+            config.rtsp_server_rtp_port_min,
+            config.rtsp_server_rtp_port_max,
+        )
+    }
+
     pub fn take_datagrams(&mut self, out: &mut Vec<(usize, bool, Bytes)>) {
         out.append(&mut self.datagrams);
+        while let Some((track, rtcp)) = self.session.poll_datagram() {
+            out.push((track, true, rtcp));
+        }
     }
 
     /// The queue to wait on: only while playing (before PLAY, frames wait in it).
@@ -460,25 +473,28 @@ impl RtspConn {
         self.find_stream(now_ms, url);
     }
 
-    fn describe(&mut self, now_ms: u64, url: String, path: &str, query: String) {
-        let config = self.ctx.config();
-        let host = crate::wire::rtsp::url::Url::parse(&url)
+    /// The vhost and stream a DESCRIBE's or ANNOUNCE's request names: the URL's host
+    /// resolves the vhost, `path` is `/app/stream`. `None` (a 404) when either is missing.
+    fn stream_of(&self, url: &str, path: &str) -> Option<(crate::config::Vhost, StreamKey)> {
+        let host = crate::wire::rtsp::url::Url::parse(url)
             .map(|u| u.host)
             .unwrap_or_default();
-        let Some(vhost) = config.resolve_vhost(&host).cloned() else {
-            return self.session.refuse(now_ms, 404);
-        };
-        let path = path.trim_matches('/');
-        let Some((app, stream)) = path
+        let vhost = self.ctx.config().resolve_vhost(&host).cloned()?;
+        let (app, stream) = path
+            .trim_matches('/')
             .split_once('/')
-            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
-        else {
-            return self.session.refuse(now_ms, 404);
-        };
+            .filter(|(a, s)| !a.is_empty() && !s.is_empty())?;
         let key = StreamKey {
             vhost: vhost.name.clone(),
             app: app.to_owned(),
             stream: stream.to_owned(),
+        };
+        Some((vhost, key))
+    }
+
+    fn describe(&mut self, now_ms: u64, url: String, path: &str, query: String) {
+        let Some((vhost, key)) = self.stream_of(&url, path) else {
+            return self.session.refuse(now_ms, 404);
         };
         let record = self.registration.record.clone();
         if self.key.as_ref().is_some_and(|k| *k != key) {
@@ -694,6 +710,8 @@ impl RtspConn {
     /// Deadlines: the session's timeout, a waiting DESCRIBE's next look, sender reports.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         self.session.handle_timeout(now_ms);
+        // A publisher's reorder flush may have made frames.
+        self.take_frames();
         if self.waiting.is_some() {
             self.last_poll = now_ms;
             self.check_waiting(now_ms);

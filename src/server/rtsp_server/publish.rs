@@ -22,24 +22,8 @@ impl RtspConn {
         query: String,
         codecs: &[&str],
     ) {
-        let config = self.ctx.config();
-        let host = crate::wire::rtsp::url::Url::parse(&url)
-            .map(|u| u.host)
-            .unwrap_or_default();
-        let Some(vhost) = config.resolve_vhost(&host).cloned() else {
+        let Some((vhost, key)) = self.stream_of(&url, path) else {
             return self.session.refuse(now_ms, 404);
-        };
-        let Some((app, stream)) = path
-            .trim_matches('/')
-            .split_once('/')
-            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
-        else {
-            return self.session.refuse(now_ms, 404);
-        };
-        let key = StreamKey {
-            vhost: vhost.name.clone(),
-            app: app.to_owned(),
-            stream: stream.to_owned(),
         };
         let record = self.registration.record.clone();
         if !vhost
@@ -156,10 +140,17 @@ impl RtspConn {
         if self.publishing.take().is_none() {
             return;
         }
+        let r = self.session.reorder_stats();
         log::info!(
-            "[{}] RTSP unpublish {key}: {} frames dropped unread",
+            "[{}] RTSP unpublish {key}: {} frames dropped unread; UDP reordered {}, lost {}, \
+             late {}, duplicates {}, resets {}",
             self.log.cid,
-            self.session.dropped_frames()
+            self.session.dropped_frames(),
+            r.reordered,
+            r.lost,
+            r.late,
+            r.duplicates,
+            r.resets
         );
         self.ctx
             .hub

@@ -94,8 +94,10 @@ pub const REORDER_WINDOW: usize = 32;
 /// ([`Error::NoUdp`]). Why: a camera sends its first packets within a frame interval; three
 /// seconds tell a firewall from a slow start.
 pub const UDP_FIRST_PACKET_MS: u64 = 3_000;
-/// How long a gap in a UDP track's sequence is waited for once no packet comes.
-const REORDER_FLUSH_MS: u64 = 200;
+/// How long a gap in a UDP track's sequence is waited for once no packet comes. Why: a LAN
+/// reorders within a millisecond; 200 ms delays a quiet track's last frame a little, never a
+/// busy track (its window fills first). RTSP publishers over UDP use it too.
+pub const REORDER_FLUSH_MS: u64 = 200;
 /// What we call ourselves in `User-Agent`.
 const USER_AGENT: &str = concat!("tinysrs/", env!("CARGO_PKG_VERSION"));
 

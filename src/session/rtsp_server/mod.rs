@@ -201,6 +201,8 @@ pub struct ServerSession {
     max_access_unit: Option<usize>,
     /// A publisher's announced tracks, from ANNOUNCE on.
     record: Option<record::Recording>,
+    /// Receiver reports for a UDP publisher's RTCP ports: (track, RR + SDES).
+    rtcp_datagrams: VecDeque<(usize, Bytes)>,
     auth: Option<Auth>,
 }
 
@@ -226,6 +228,7 @@ impl ServerSession {
             udp_wait: None,
             max_access_unit: None,
             record: None,
+            rtcp_datagrams: VecDeque::new(),
             auth: None,
         }
     }
@@ -312,6 +315,13 @@ impl ServerSession {
         self.record.as_mut()?.poll_frame()
     }
 
+    /// A UDP publisher's reorder counters (zero otherwise).
+    pub fn reorder_stats(&self) -> crate::wire::rtp::ReorderStats {
+        self.record
+            .as_ref()
+            .map_or_else(Default::default, record::Recording::reorder_stats)
+    }
+
     /// Frames dropped because the glue did not take them (a publisher's).
     pub fn dropped_frames(&self) -> u64 {
         self.record.as_ref().map_or(0, |r| r.dropped_frames())
@@ -321,12 +331,20 @@ impl ServerSession {
     /// sign of life, and a recording publisher's RTP.
     pub fn handle_datagram(&mut self, now_ms: u64, index: usize, rtcp: bool, payload: Bytes) {
         self.handle_keepalive(now_ms);
-        if self.state != State::Recording || rtcp {
+        if self.state != State::Recording {
             return;
         }
         if let Some(r) = self.record.as_mut() {
-            r.handle_rtp(now_ms, index, payload);
+            match rtcp {
+                true => r.handle_rtcp(now_ms, index, &payload),
+                false => r.handle_udp(now_ms, index, payload),
+            }
         }
+    }
+
+    /// The next RTCP datagram for a UDP publisher's RTCP port: (track, bytes).
+    pub fn poll_datagram(&mut self) -> Option<(usize, Bytes)> {
+        self.rtcp_datagrams.pop_front()
     }
 
     /// Lets SETUP choose UDP unicast when the player offers it (the driver binds a port pair
@@ -385,15 +403,42 @@ impl ServerSession {
         if now_ms >= self.deadline_ms && self.state != State::Waiting {
             self.state = State::Closed;
         }
+        if let Some(r) = self.record.as_mut() {
+            r.handle_timeout(now_ms);
+        }
+        self.send_receiver_reports();
+    }
+
+    /// A publisher's receiver reports, from each track's SSRC on its RTCP channel or port.
+    fn send_receiver_reports(&mut self) {
+        while let Some((index, block)) = self.record.as_mut().and_then(|r| r.poll_report()) {
+            let Some(setup) = self.setups.get(index).copied().flatten() else {
+                continue;
+            };
+            let bytes = crate::session::rtsp::report::receiver_report(setup.ssrc, vec![block]);
+            if setup.udp {
+                self.rtcp_datagrams.push_back((index, bytes));
+                continue;
+            }
+            let mut out = BytesMut::with_capacity(rtsp::INTERLEAVED_HEADER_LEN + bytes.len());
+            if rtsp::encode_interleaved(setup.channels.1, &bytes, &mut out).is_ok() {
+                self.outbox.push_back(out.freeze());
+            }
+        }
     }
 
     /// When to call [`ServerSession::handle_timeout`]. While the glue decides, its own
     /// deadline applies.
     pub fn poll_timeout(&self) -> Option<u64> {
-        match self.state {
-            State::Closed | State::Waiting => None,
-            _ => Some(self.deadline_ms),
-        }
+        let deadline = match self.state {
+            State::Closed | State::Waiting => return None,
+            _ => self.deadline_ms,
+        };
+        let flush = self
+            .record
+            .as_ref()
+            .and_then(record::Recording::poll_timeout);
+        Some(flush.map_or(deadline, |f| f.min(deadline)))
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -415,8 +460,8 @@ impl ServerSession {
             };
             self.deadline_ms = now_ms.saturating_add(self.timeout_ms);
             match item {
-                // A publisher's RTP; RTCP (and anything else) on interleaved channels counts
-                // as a sign of life only.
+                // A publisher's RTP and RTCP (its sender reports); anything else on
+                // interleaved channels counts as a sign of life only.
                 Item::Interleaved { channel, payload } => {
                     if let (State::Recording, Some(r)) = (self.state, self.record.as_mut()) {
                         r.handle_interleaved(now_ms, channel, payload);

@@ -16,11 +16,22 @@
 //!   none.
 //! * Times: each track starts at the time its first packet came after the first packet of
 //!   any track (publishers send no `RTP-Info`), so RTP timestamps may start anywhere and wrap.
-//! * Packets are taken in arrival order (over UDP too: no reorder window; a loss drops the
-//!   access unit it hits, counted by the depacketizer).
+//! * Order: over TCP packets are taken as they come. Over UDP ([`Recording::handle_udp`])
+//!   each track puts them back in sequence order through a reorder window of
+//!   [`REORDER_WINDOW`] packets (the pulled camera's); a gap is waited for until the window
+//!   fills or, on a quiet track, [`REORDER_FLUSH_MS`] after the last packet
+//!   ([`Recording::poll_timeout`]). A loss drops the access unit it hits, counted by the
+//!   depacketizer.
+//! * Receiver reports (RFC 3550 §6.4.2): every [`REPORT_INTERVAL_MS`] after the first
+//!   packet, each track that received something gets an RR + SDES about the publisher's
+//!   SSRC (fraction and cumulative lost, highest sequence, jitter, LSR/DLSR from the
+//!   publisher's sender reports, which come on the RTCP channel or port);
+//!   [`Recording::poll_report`] hands their blocks to the session, which sends them from
+//!   the track's SSRC where the track's RTCP goes.
 //! * Memory: one access unit being assembled per track (video: at most `max_access_unit`;
-//!   audio: at most [`MAX_AUDIO_ACCESS_UNIT`]), and at most [`MAX_FRAMES`] frames the glue
-//!   has not taken.
+//!   audio: at most [`MAX_AUDIO_ACCESS_UNIT`]), over UDP a reorder window per track of
+//!   datagrams (at most [`REORDER_WINDOW`] × the driver's datagram cap), and at most
+//!   [`MAX_FRAMES`] frames the glue has not taken.
 
 use std::collections::VecDeque;
 
@@ -28,8 +39,12 @@ use bytes::Bytes;
 
 use super::{TrackDesc, MAX_TRACKS};
 use crate::media::Frame;
+use crate::session::rtsp::report::Reception;
+pub use crate::session::rtsp::report::REPORT_INTERVAL_MS;
 use crate::session::rtsp::Track;
-use crate::wire::rtp::RtpPacket;
+pub use crate::session::rtsp::{REORDER_FLUSH_MS, REORDER_WINDOW};
+use crate::wire::rtcp::{self, ReportBlock};
+use crate::wire::rtp::{Popped, Reorder, ReorderStats, RtpPacket};
 use crate::wire::sdp::Sdp;
 
 /// Frames waiting for the glue at most; the glue drains them after every call, so this only
@@ -59,6 +74,10 @@ struct RecordTrack {
     track: Option<Track>,
     /// Interleaved RTP channel, once SETUP chose TCP.
     channel: Option<u8>,
+    /// Over UDP: the window that puts datagrams back in order (made by the first one).
+    reorder: Option<Reorder>,
+    /// What arrived, for receiver reports.
+    reception: Reception,
 }
 
 /// The tracks a publisher announced and what they made.
@@ -71,6 +90,12 @@ pub struct Recording {
     made: Vec<Frame>,
     first_packet_ms: Option<u64>,
     dropped_frames: u64,
+    /// When the last UDP datagram came (the reorder flush counts from it).
+    last_udp_ms: u64,
+    /// When the next receiver reports are due; `None` before the first packet.
+    next_report_ms: Option<u64>,
+    /// Receiver report blocks due: (track, block), at most one per track.
+    reports: VecDeque<(usize, ReportBlock)>,
 }
 
 impl Recording {
@@ -89,6 +114,9 @@ impl Recording {
             made: Vec::new(),
             first_packet_ms: None,
             dropped_frames: 0,
+            last_udp_ms: 0,
+            next_report_ms: None,
+            reports: VecDeque::new(),
         };
         let (mut video, mut audio) = (false, false);
         for (i, media) in sdp.media.iter().enumerate() {
@@ -129,6 +157,8 @@ impl Recording {
             recording.tracks.push(RecordTrack {
                 track,
                 channel: None,
+                reorder: None,
+                reception: Reception::default(),
             });
         }
         if recording.tracks.iter().all(|t| t.track.is_none()) {
@@ -178,30 +208,160 @@ impl Recording {
 
     /// The channels taken by other tracks than `track`.
     pub fn channel_taken(&self, track: usize, channel: u8) -> bool {
-        self.tracks
-            .iter()
-            .enumerate()
-            .any(|(i, t)| i != track && t.channel.is_some_and(|c| c == channel || c + 1 == channel))
+        self.tracks.iter().enumerate().any(|(i, t)| {
+            i != track
+                && t.channel
+                    .is_some_and(|c| c == channel || c.wrapping_add(1) == channel)
+        })
     }
 
-    /// An interleaved frame: RTP of a track set up on `channel`; RTCP and unknown channels
-    /// are dropped (signs of life only).
+    /// An interleaved frame: RTP of a track set up on `channel`, or RTCP on the channel
+    /// after it (its sender reports are kept for our receiver reports); unknown channels are
+    /// dropped (signs of life only).
     pub fn handle_interleaved(&mut self, now_ms: u64, channel: u8, payload: Bytes) {
         if let Some(index) = self.tracks.iter().position(|t| t.channel == Some(channel)) {
             self.handle_rtp(now_ms, index, payload);
+        } else if let Some(index) = self
+            .tracks
+            .iter()
+            .position(|t| t.channel.is_some_and(|c| c.wrapping_add(1) == channel))
+        {
+            self.handle_rtcp(now_ms, index, &payload);
         }
     }
 
-    /// An RTP packet of track `index` (a UDP datagram, or an interleaved frame's payload).
-    pub fn handle_rtp(&mut self, now_ms: u64, index: usize, payload: Bytes) {
-        let Some(t) = self.tracks.get_mut(index).and_then(|t| t.track.as_mut()) else {
+    /// RTCP from the publisher on track `index` (an interleaved frame or a datagram on the
+    /// RTCP port): its sender reports' times, for our receiver reports.
+    pub fn handle_rtcp(&mut self, now_ms: u64, index: usize, payload: &[u8]) {
+        let Some(t) = self.tracks.get_mut(index) else {
             return;
         };
+        for packet in rtcp::packets(payload) {
+            match packet {
+                Ok(rtcp::Packet::SenderReport(sr)) => {
+                    t.reception
+                        .sender_report(sr.ssrc, sr.ntp.middle32(), now_ms)
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// The next receiver report block due: (track, block about the publisher's SSRC); the
+    /// session sends it in an RR from the track's SSRC.
+    pub fn poll_report(&mut self) -> Option<(usize, ReportBlock)> {
+        self.reports.pop_front()
+    }
+
+    /// Counts `packet` for the receiver reports of track `index`.
+    fn receive(&mut self, now_ms: u64, index: usize, packet: &RtpPacket) {
+        let Some(t) = self.tracks.get_mut(index) else {
+            return;
+        };
+        let rate = t.track.as_ref().map_or(90_000, |t| t.format().clock_rate());
+        t.reception
+            .packet(packet.ssrc, packet.sequence, packet.timestamp, rate, now_ms);
+        self.next_report_ms
+            .get_or_insert(now_ms.saturating_add(REPORT_INTERVAL_MS));
+    }
+
+    /// An RTP packet of track `index` over TCP (an interleaved frame's payload).
+    pub fn handle_rtp(&mut self, now_ms: u64, index: usize, payload: Bytes) {
+        if self.tracks.get(index).is_none_or(|t| t.track.is_none()) {
+            return;
+        }
         let Ok(packet) = RtpPacket::decode(payload) else {
             return;
         };
+        self.receive(now_ms, index, &packet);
+        self.depacketize(now_ms, index, &packet);
+    }
+
+    /// An RTP datagram of track `index`: through the track's reorder window.
+    pub fn handle_udp(&mut self, now_ms: u64, index: usize, payload: Bytes) {
+        if self.tracks.get(index).is_none_or(|t| t.track.is_none()) {
+            return;
+        }
+        let Ok(packet) = RtpPacket::decode(payload) else {
+            return;
+        };
+        self.receive(now_ms, index, &packet);
+        self.last_udp_ms = now_ms;
+        self.tracks[index]
+            .reorder
+            .get_or_insert_with(|| Reorder::new(REORDER_WINDOW))
+            .push(packet);
+        self.drain(now_ms, index);
+    }
+
+    /// When a UDP track's gap is given up or receiver reports are due
+    /// ([`Recording::handle_timeout`]); `None` before the first packet.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let holds = self
+            .tracks
+            .iter()
+            .any(|t| t.reorder.as_ref().is_some_and(|r| r.held() > 0));
+        let flush = holds.then(|| self.last_udp_ms.saturating_add(REORDER_FLUSH_MS));
+        match (flush, self.next_report_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Gives up the gaps of quiet UDP tracks (what their windows hold becomes frames) and
+    /// makes the receiver reports when due.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.next_report_ms.is_some_and(|t| now_ms >= t) {
+            self.next_report_ms = Some(now_ms.saturating_add(REPORT_INTERVAL_MS));
+            self.reports.clear();
+            for (index, t) in self.tracks.iter_mut().enumerate() {
+                if let Some(block) = t.reception.block(now_ms) {
+                    self.reports.push_back((index, block));
+                }
+            }
+        }
+        if now_ms < self.last_udp_ms.saturating_add(REORDER_FLUSH_MS) {
+            return;
+        }
+        for index in 0..self.tracks.len() {
+            if let Some(r) = self.tracks[index].reorder.as_mut() {
+                r.flush();
+            }
+            self.drain(now_ms, index);
+        }
+    }
+
+    /// The reorder windows' counters, summed over the tracks (zero over TCP).
+    pub fn reorder_stats(&self) -> ReorderStats {
+        let mut sum = ReorderStats::default();
+        for r in self.tracks.iter().filter_map(|t| t.reorder.as_ref()) {
+            let s = r.stats();
+            sum.duplicates += s.duplicates;
+            sum.lost += s.lost;
+            sum.reordered += s.reordered;
+            sum.resets += s.resets;
+            sum.late += s.late;
+        }
+        sum
+    }
+
+    fn drain(&mut self, now_ms: u64, index: usize) {
+        while let Some(popped) = self.tracks[index].reorder.as_mut().and_then(Reorder::pop) {
+            // A loss shows as a sequence gap to the depacketizer, which drops the broken
+            // access unit.
+            if let Popped::Packet(packet) = popped {
+                self.depacketize(now_ms, index, &packet);
+            }
+        }
+    }
+
+    fn depacketize(&mut self, now_ms: u64, index: usize, packet: &RtpPacket) {
+        let Some(t) = self.tracks.get_mut(index).and_then(|t| t.track.as_mut()) else {
+            return;
+        };
         let start = *self.first_packet_ms.get_or_insert(now_ms);
-        if let Err(e) = t.push(&packet, now_ms.saturating_sub(start), &mut self.made) {
+        if let Err(e) = t.push(packet, now_ms.saturating_sub(start), &mut self.made) {
             log::debug!("RTSP publish: track {index}: {e}");
         }
         for frame in self.made.drain(..) {

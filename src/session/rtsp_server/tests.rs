@@ -478,3 +478,185 @@ fn describe_and_announce_need_the_credentials() {
     }
     assert!(s.is_closed(), "three wrong answers");
 }
+
+/// The frames a publisher's RTP datagrams make, as (sequence header, keyframe, dts).
+fn udp_frames(r: &mut record::Recording, order: &[u16], now_ms: u64) -> Vec<(bool, bool, i64)> {
+    let ts = u32::MAX - 1000;
+    for &seq in order {
+        let packet = match seq {
+            1 => rtp(
+                0,
+                1,
+                ts,
+                false,
+                &[0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xBF, 0xE5],
+            ),
+            2 => rtp(0, 2, ts, false, &[0x68, 0xCE, 0x3C, 0x80]),
+            3 => rtp(0, 3, ts, true, &[0x65, 0x88, 0x84]),
+            n => {
+                let picture = u32::from(n - 3).wrapping_mul(3600);
+                rtp(0, n, ts.wrapping_add(picture), true, &[0x41, 0x9A, n as u8])
+            }
+        };
+        // The datagram is the RTP packet without the interleaved header.
+        r.handle_udp(now_ms, 0, Bytes::from(packet[4..].to_vec()));
+    }
+    std::iter::from_fn(|| r.poll_frame())
+        .map(|f| (f.sequence_header, f.keyframe, f.dts))
+        .collect()
+}
+
+/// A UDP publisher's datagrams shuffled within the reorder window (neighbours swapped, a run
+/// of five reversed, the parameter sets after the keyframe) make the same frames as in order;
+/// a gap on a quiet track is given up `REORDER_FLUSH_MS` after the last datagram, and what
+/// the window held follows.
+#[test]
+fn a_udp_publishers_packets_are_put_back_in_order() {
+    let announce = || record::Recording::announce(FFMPEG_SDP.as_bytes(), 1 << 20).unwrap();
+    let in_order: Vec<u16> = (1..=40).collect();
+    let mut shuffled = vec![3, 2, 1];
+    shuffled.extend(
+        (4..=20)
+            .collect::<Vec<u16>>()
+            .chunks(2)
+            .flat_map(|c| c.iter().rev()),
+    );
+    shuffled.extend((21..=25).rev());
+    shuffled.extend(26..=40);
+    assert_eq!(shuffled.len(), 40);
+    let mut a = announce();
+    let expected = udp_frames(&mut a, &in_order, 0);
+    assert_eq!(
+        expected.len(),
+        1 + 38,
+        "sequence header, keyframe, 37 pictures"
+    );
+    // In order, nothing is held: the next deadline is the receiver report's.
+    assert_eq!(a.poll_timeout(), Some(record::REPORT_INTERVAL_MS));
+    let mut b = announce();
+    assert_eq!(udp_frames(&mut b, &shuffled, 0), expected);
+    assert_eq!(b.reorder_stats().reordered, 12, "{:?}", b.reorder_stats());
+    assert_eq!(b.reorder_stats().lost, 0);
+
+    // 41 lost: 42 and 43 wait in the window until the flush.
+    let mut c = announce();
+    udp_frames(&mut c, &in_order, 0);
+    assert!(udp_frames(&mut c, &[42, 43], 1_000).is_empty());
+    assert_eq!(c.poll_timeout(), Some(1_000 + record::REORDER_FLUSH_MS));
+    c.handle_timeout(1_100);
+    assert!(c.poll_frame().is_none(), "too early");
+    c.handle_timeout(1_000 + record::REORDER_FLUSH_MS);
+    let after: Vec<i64> = std::iter::from_fn(|| c.poll_frame())
+        .map(|f| f.dts)
+        .collect();
+    assert_eq!(after, [39 * 40, 40 * 40]);
+    assert_eq!(c.poll_timeout(), Some(record::REPORT_INTERVAL_MS));
+    assert_eq!(c.reorder_stats().lost, 1);
+
+    // Over TCP (interleaved) packets are taken as they come: no window.
+    let mut d = announce();
+    d.set_channel(0, 0);
+    let late = rtp(0, 2, 0, true, &[0x41, 0x9A, 2]);
+    d.handle_interleaved(0, 0, Bytes::from(late[4..].to_vec()));
+    assert_eq!(d.poll_timeout(), Some(record::REPORT_INTERVAL_MS));
+    assert_eq!(d.reorder_stats(), Default::default());
+}
+
+/// A publisher over TCP (ffmpeg's SDP, both tracks interleaved), recording.
+fn tcp_publisher(ssrc_base: u32) -> ServerSession {
+    let mut s = ServerSession::new(0, 7, ssrc_base).with_record(1 << 20);
+    let announce = format!(
+        "ANNOUNCE {URL} RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{FFMPEG_SDP}",
+        FFMPEG_SDP.len()
+    );
+    s.handle_bytes(0, announce.as_bytes()).unwrap();
+    s.poll_event();
+    s.announce_ok(0);
+    for i in 0..2u32 {
+        let mut extra = format!(
+            "Transport: RTP/AVP/TCP;unicast;interleaved={}-{};mode=record\r\n",
+            2 * i,
+            2 * i + 1
+        );
+        if i > 0 {
+            extra += &format!("Session: {}\r\n", s.id());
+        }
+        s.handle_bytes(
+            0,
+            &request("SETUP", &format!("{URL}/streamid={i}"), 2 + i, &extra),
+        )
+        .unwrap();
+    }
+    let session = format!("Session: {}\r\n", s.id());
+    s.handle_bytes(0, &request("RECORD", URL, 4, &session))
+        .unwrap();
+    responses(&mut s);
+    assert!(s.is_recording());
+    s
+}
+
+/// Receiver reports to a publisher (RFC 3550 §6.4.2): 5 s after its first packet, an RR from
+/// the track's SSRC on the track's RTCP channel, about the publisher's SSRC: 10 packets of
+/// sequence 100..=111 with 102 and 107 missing are 2 lost of 12 (fraction 2/12 × 256 = 42),
+/// highest 111, the LSR the middle of the publisher's SR's NTP time and the DLSR the 2 s since
+/// in 1/65536 s; then the next report 5 s later with nothing new lost.
+#[test]
+fn a_publisher_gets_receiver_reports() {
+    use crate::wire::rtcp::{self, NtpTimestamp, Packet, SenderReport};
+    let mut s = tcp_publisher(0x5000);
+    assert_eq!(s.poll_timeout(), Some(u64::from(SESSION_TIMEOUT_S) * 1000));
+    let mut bytes = Vec::new();
+    for seq in (100..=111u16).filter(|n| *n != 102 && *n != 107) {
+        bytes.extend(rtp(0, seq, u32::from(seq) * 3000, true, &[0x41, 0x9A, 0]));
+    }
+    s.handle_bytes(1_000, &bytes).unwrap();
+    assert_eq!(s.poll_timeout(), Some(6_000), "the first report");
+    let ntp = NtpTimestamp(0x1122_3344_5566_7788);
+    let sr = [Packet::SenderReport(SenderReport {
+        ssrc: 1,
+        ntp,
+        rtp_timestamp: 0,
+        packet_count: 10,
+        octet_count: 30,
+        reports: Vec::new(),
+    })];
+    let mut body = BytesMut::new();
+    rtcp::encode_compound(&sr, &mut body).unwrap();
+    let mut frame = vec![b'$', 1];
+    frame.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&body);
+    s.handle_bytes(4_000, &frame).unwrap();
+    assert!(s.poll_transmit().is_none());
+    s.handle_timeout(6_000);
+    let out = s.poll_transmit().expect("an RR");
+    assert!(
+        s.poll_transmit().is_none(),
+        "the audio track received nothing"
+    );
+    assert_eq!(&out[..2], &[b'$', 1], "on the video track's RTCP channel");
+    let packets: Vec<Packet> = rtcp::packets(&out[4..]).map(Result::unwrap).collect();
+    let Packet::ReceiverReport(rr) = &packets[0] else {
+        panic!("{packets:?}");
+    };
+    assert_eq!(rr.ssrc, 0x5000, "the track's SSRC");
+    let block = rr.reports[0];
+    assert_eq!(block.ssrc, 1);
+    assert_eq!(block.highest_sequence, 111);
+    assert_eq!(block.cumulative_lost, 2);
+    assert_eq!(block.fraction_lost, (2 * 256 / 12) as u8);
+    assert_eq!(block.last_sr, 0x3344_5566);
+    assert_eq!(block.delay_since_last_sr, 2 * 65_536);
+    assert!(matches!(packets[1], Packet::SourceDescription(_)));
+    assert_eq!(s.poll_timeout(), Some(11_000));
+    s.handle_bytes(7_000, &rtp(0, 112, 336_000, true, &[0x41, 0x9A, 0]))
+        .unwrap();
+    s.handle_timeout(11_000);
+    let out = s.poll_transmit().expect("the next RR");
+    let Some(Ok(Packet::ReceiverReport(rr))) = rtcp::packets(&out[4..]).next() else {
+        panic!("{out:?}");
+    };
+    assert_eq!(rr.reports[0].fraction_lost, 0);
+    assert_eq!(rr.reports[0].cumulative_lost, 2);
+    assert_eq!(rr.reports[0].highest_sequence, 112);
+}

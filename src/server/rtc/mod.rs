@@ -1,0 +1,854 @@
+//! The WebRTC server above the socket (issue 15): WHEP players of hub streams, one UDP port for
+//! every peer. No socket and no clock: `net::rtc` passes datagrams and the time in and sends
+//! what [`RtcServer::poll_transmit`] hands out. The protocol (ICE-lite, DTLS, SRTP, RTCP, SDP)
+//! is str0m's, one `Rtc` per session, in its RTP mode.
+//!
+//! What a caller must know:
+//! - [`RtcServer::play`] answers a WHEP offer: the stream must be published with H.264 video
+//!   and the offer must take H.264 with packetization mode 1; the answer has one host
+//!   candidate (`rtc_server.candidate`) on the bound port, and ICE-lite.
+//! - Media: each frame is packetized once (`server::rtsp_server::packets`, the RTP packets the
+//!   RTSP server shares, with the parameter sets before each keyframe) and its payloads are
+//!   held once as `Arc<[u8]>` in [`PACKET_CACHE_FRAMES`] recent frames, which every WebRTC
+//!   player of the stream hands to str0m (each player only adds its header and its SRTP).
+//! - A player starts with the hub's cached GOP (its keyframe first) once DTLS is up; audio is
+//!   not sent (AAC has no WebRTC mapping: one log line per session).
+//! - A session ends on `DELETE` of its resource, when ICE disconnects, when it is not
+//!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
+//! - Not supported: WHIP publish, trickle ICE (PATCH), ICE over TCP, audio, H.265/AV1.
+
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use str0m::change::SdpOffer;
+use str0m::config::DtlsCert;
+use str0m::format::Codec as RtcCodec;
+use str0m::media::{MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use crate::config::Config;
+use crate::live::{ClientId, Hub, PlayerQueue, QueueItem, QueueLimits, StreamKey};
+use crate::media::{Codec, FrameKind, SharedFrame, VideoCodec};
+use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams};
+use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use crate::wire::rtp::FIXED_HEADER_LEN;
+
+pub mod crypto;
+
+/// A session that is not connected (ICE and DTLS) this long after its answer is dropped.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Recent frames whose RTP payloads stay built for the players that have not sent them yet.
+/// RAM: the payloads of this many frames per server (they are the frames' bytes again).
+pub const PACKET_CACHE_FRAMES: usize = 16;
+/// Video RTP packets a session keeps to answer NACKs (str0m's send history). The payloads
+/// are the shared ones; each entry adds its header and bookkeeping (about 100 bytes).
+pub const SEND_HISTORY_PACKETS: usize = 512;
+/// The largest datagram read from the socket (ICE, DTLS and SRTP all fit a 1500-byte MTU).
+pub const MAX_DATAGRAM: usize = 2048;
+/// Datagrams waiting for the driver at most; past it they are dropped (and counted): the
+/// driver sends them right after each call, so only one batch of media ever waits.
+pub const MAX_TRANSMITS: usize = 4096;
+/// One session at worst, beyond its player queue and the shared payloads: str0m's `Rtc`
+/// (ICE agent, DTLS and SRTP contexts, stream state: about 40 KiB measured by its size and
+/// its buffers), its NACK history headers and one batch of datagrams in flight.
+pub const SESSION_BYTES: usize = 48 * 1024 + SEND_HISTORY_PACKETS * 100;
+/// WebRTC players take client ids from this base up, apart from the TCP connections' ids.
+pub const CLIENT_ID_BASE: ClientId = 0xC000_0000;
+
+/// Why an offer is refused, with its HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum OfferError {
+    #[error("bad offer: {0}")]
+    BadOffer(String),
+    #[error("no such stream")]
+    NotFound,
+    #[error("the stream has no H.264 video")]
+    NoVideo,
+    #[error("the offer takes no H.264 (packetization-mode 1)")]
+    NoH264,
+    #[error("rtc_server.max_sessions reached")]
+    Full,
+    #[error("the WebRTC port is not bound")]
+    NotReady,
+}
+
+impl OfferError {
+    pub fn status(&self) -> u16 {
+        match self {
+            OfferError::BadOffer(_) | OfferError::NoH264 => 400,
+            OfferError::NotFound | OfferError::NoVideo => 404,
+            OfferError::Full | OfferError::NotReady => 503,
+        }
+    }
+}
+
+/// The payloads of one frame's RTP packets: (marker bit, payload).
+type Payloads = Rc<[(bool, Arc<[u8]>)]>;
+
+struct Session {
+    id: u64,
+    rtc: Rtc,
+    key: StreamKey,
+    client: ClientId,
+    queue: Rc<RefCell<PlayerQueue>>,
+    mid: Option<Mid>,
+    pt: Pt,
+    seq: u64,
+    connected: bool,
+    /// Server ms by which ICE and DTLS must be up.
+    connect_by: u64,
+    video: Option<VideoParams>,
+    /// Frames are skipped until a keyframe (the first one sent, or after a queue shrink).
+    want_keyframe: bool,
+    timeout: Instant,
+    ended: bool,
+}
+
+/// Every WebRTC session and the UDP port's pending output.
+pub struct RtcServer {
+    /// The server clock's zero as an `Instant` (str0m's time), set by the driver.
+    epoch: Option<Instant>,
+    /// The bound UDP address, once the driver has it.
+    local: Option<SocketAddr>,
+    /// The DTLS certificate of every session (made once at start; its fingerprint is in
+    /// every answer).
+    cert: Option<DtlsCert>,
+    sessions: Vec<Session>,
+    next_id: u64,
+    out: Vec<(SocketAddr, Vec<u8>)>,
+    cache: std::collections::VecDeque<(SharedFrame, Payloads)>,
+    waker: Option<Waker>,
+    /// Datagrams dropped past [`MAX_TRANSMITS`], and peer datagrams no session took.
+    pub dropped_transmits: u64,
+    pub stray_datagrams: u64,
+}
+
+impl Default for RtcServer {
+    fn default() -> RtcServer {
+        RtcServer::new()
+    }
+}
+
+impl RtcServer {
+    pub fn new() -> RtcServer {
+        RtcServer {
+            epoch: None,
+            local: None,
+            cert: None,
+            sessions: Vec::new(),
+            next_id: 0,
+            out: Vec::new(),
+            cache: Default::default(),
+            waker: None,
+            dropped_transmits: 0,
+            stray_datagrams: 0,
+        }
+    }
+
+    /// The driver bound the port: `local` is its address, `epoch` the server clock's zero,
+    /// `cert` the DTLS certificate ([`dtls_cert`]).
+    pub fn bound(&mut self, local: SocketAddr, epoch: Instant, cert: DtlsCert) {
+        self.cert = Some(cert);
+        self.local = Some(local);
+        self.epoch = Some(epoch);
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    fn instant(&self, now_ms: u64) -> Option<Instant> {
+        self.epoch.map(|e| e + Duration::from_millis(now_ms))
+    }
+
+    /// The driver's waker: woken when a session is added or removed.
+    pub fn set_waker(&mut self, waker: &Waker) {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.waker = Some(waker.clone());
+        }
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// A WHEP offer for `key`: the session's id (its resource) and the answer. `host` is the
+    /// request's `Host` (for `rtc_server.candidate = "*"`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn play(
+        &mut self,
+        config: &Config,
+        hub: &RefCell<Hub>,
+        key: &StreamKey,
+        offer: &str,
+        host: Option<&str>,
+        limits: QueueLimits,
+        settings: crate::live::SourceSettings,
+        now_ms: u64,
+    ) -> Result<(u64, String), OfferError> {
+        let local = self.local.ok_or(OfferError::NotReady)?;
+        let cert = self.cert.as_ref().ok_or(OfferError::NotReady)?;
+        if self.sessions.len() >= config.rtc_server_max_sessions {
+            return Err(OfferError::Full);
+        }
+        let source = hub.borrow().source(key).ok_or(OfferError::NotFound)?;
+        let video = {
+            let s = source.borrow();
+            if s.publisher().is_none() {
+                return Err(OfferError::NotFound);
+            }
+            if s.video_codec() != Some(Codec::Video(VideoCodec::Avc)) {
+                return Err(OfferError::NoVideo);
+            }
+            if let Some(Codec::Audio(a)) = s.audio_codec() {
+                log::info!(
+                    "rtc: {}/{} has {a:?} audio, which WebRTC does not carry: video only",
+                    key.app,
+                    key.stream
+                );
+            }
+            s.video_header().and_then(|h| VideoParams::of(h))
+        };
+        let now = self.instant(now_ms).ok_or(OfferError::NotReady)?;
+        let ip = candidate_ip(&config.rtc_server_candidate, local, host);
+        let Accepted {
+            rtc,
+            mid,
+            pt,
+            answer,
+            transmits,
+            timeout,
+        } = accept(offer, cert, SocketAddr::new(ip, local.port()), now)?;
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        let client = CLIENT_ID_BASE.wrapping_add(id as u32 & 0x3FFF_FFFF);
+        let queue = hub
+            .borrow_mut()
+            .play(key, client, settings, limits, now_ms)
+            .map_err(|_| OfferError::Full)?;
+        let session = Session {
+            id,
+            rtc,
+            key: key.clone(),
+            client,
+            queue,
+            mid: Some(mid),
+            pt,
+            seq: u64::from(now_ms as u16),
+            connected: false,
+            connect_by: now_ms.saturating_add(CONNECT_TIMEOUT_MS),
+            video,
+            want_keyframe: true,
+            timeout,
+            ended: false,
+        };
+        self.out.extend(transmits);
+        log::info!(
+            "rtc: WHEP session {id} plays {}/{} (client {client}), candidate {ip}:{}",
+            key.app,
+            key.stream,
+            local.port()
+        );
+        self.sessions.push(session);
+        self.wake();
+        Ok((id, answer))
+    }
+
+    /// `DELETE` of a session's resource: false if there is no such session.
+    pub fn delete(&mut self, hub: &RefCell<Hub>, id: u64, now_ms: u64) -> bool {
+        let Some(i) = self.sessions.iter().position(|s| s.id == id) else {
+            return false;
+        };
+        let mut s = self.sessions.swap_remove(i);
+        s.rtc.disconnect();
+        end(hub, &s, now_ms, "deleted");
+        self.wake();
+        true
+    }
+
+    /// A datagram from `source` to our `destination`.
+    pub fn handle_datagram(&mut self, now_ms: u64, source: SocketAddr, data: &[u8]) {
+        let (Some(local), Some(now)) = (self.local, self.instant(now_ms)) else {
+            return;
+        };
+        let Ok(contents) = data.try_into() else {
+            self.stray_datagrams += 1;
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: local,
+                contents,
+            },
+        );
+        let Some(s) = self.sessions.iter_mut().find(|s| s.rtc.accepts(&input)) else {
+            self.stray_datagrams += 1;
+            return;
+        };
+        if let Err(e) = s.rtc.handle_input(input) {
+            log::debug!("rtc: session {}: {e}", s.id);
+            s.ended = true;
+        }
+        drain(s, &mut self.out, &mut self.dropped_transmits);
+    }
+
+    /// Timers due by `now_ms`, media from the players' queues, ended sessions removed.
+    pub fn handle_timeout(&mut self, hub: &RefCell<Hub>, now_ms: u64) {
+        let Some(now) = self.instant(now_ms) else {
+            return;
+        };
+        for s in &mut self.sessions {
+            if s.timeout <= now {
+                if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
+                    log::debug!("rtc: session {}: {e}", s.id);
+                    s.ended = true;
+                }
+                drain(s, &mut self.out, &mut self.dropped_transmits);
+            }
+            if !s.connected && now_ms >= s.connect_by {
+                s.ended = true;
+            }
+            if s.connected && !s.ended {
+                send_media(
+                    s,
+                    &mut self.cache,
+                    now,
+                    &mut self.out,
+                    &mut self.dropped_transmits,
+                );
+            }
+        }
+        let mut i = 0;
+        while i < self.sessions.len() {
+            if self.sessions[i].ended || !self.sessions[i].rtc.is_alive() {
+                let s = self.sessions.swap_remove(i);
+                let why = if s.connected {
+                    "ended"
+                } else {
+                    "not connected in time"
+                };
+                end(hub, &s, now_ms, why);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The next deadline, in server ms.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let epoch = self.epoch?;
+        self.sessions
+            .iter()
+            .map(|s| {
+                let t = s.timeout.saturating_duration_since(epoch).as_millis() as u64;
+                if s.connected {
+                    t
+                } else {
+                    t.min(s.connect_by)
+                }
+            })
+            .min()
+    }
+
+    /// Whether any connected player has frames queued; otherwise registers `waker` with every
+    /// such queue.
+    pub fn poll_media(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut ready = false;
+        for s in self.sessions.iter().filter(|s| s.connected) {
+            if s.queue.borrow_mut().poll_ready(cx).is_ready() {
+                ready = true;
+            }
+        }
+        if ready {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+
+    /// The next datagram to send: (destination, bytes).
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        if self.out.is_empty() {
+            return None;
+        }
+        Some(self.out.remove(0))
+    }
+
+    /// Every datagram waiting, in order.
+    pub fn take_transmits(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+/// A session's `Rtc` after it took an offer: the video m-line, its H.264 payload type, the
+/// answer, what it sent already and its first deadline.
+pub struct Accepted {
+    pub rtc: Rtc,
+    pub mid: Mid,
+    pub pt: Pt,
+    pub answer: String,
+    transmits: Vec<(SocketAddr, Vec<u8>)>,
+    timeout: Instant,
+}
+
+/// Takes a WHEP offer (untrusted text: str0m parses it, [`video_mid`] scans it): ICE-lite with
+/// the one host `candidate`, H.264 (and Opus so that an audio m-line has a codec).
+pub fn accept(
+    offer: &str,
+    cert: &DtlsCert,
+    candidate: SocketAddr,
+    now: Instant,
+) -> Result<Accepted, OfferError> {
+    let video_mid = video_mid(offer);
+    let offer =
+        SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::BadOffer(e.to_string()))?;
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_h264(true)
+        // The audio m-line needs a codec in the answer (Chromium refuses an m-line without
+        // any): Opus, on which nothing is sent yet.
+        .enable_opus(true, false)
+        .set_send_buffer_video(SEND_HISTORY_PACKETS)
+        .set_stats_interval(None)
+        .set_dtls_cert(cert.clone())
+        .set_crypto_provider(crypto::provider())
+        .build(now);
+    let candidate =
+        Candidate::host(candidate, "udp").map_err(|e| OfferError::BadOffer(e.to_string()))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| OfferError::BadOffer(e.to_string()))?;
+    // The video m-line (str0m announces it as an event) and the payload type of its H.264
+    // with packetization mode 1 (FU-A, which the packetizer makes).
+    let mut mid = None;
+    let mut transmits = Vec::new();
+    let timeout = loop {
+        match rtc.poll_output() {
+            Ok(Output::Timeout(t)) => break t,
+            Ok(Output::Transmit(t)) => transmits.push((t.destination, t.contents.into())),
+            Ok(Output::Event(Event::MediaAdded(m))) if m.kind == MediaKind::Video => {
+                mid = mid.or(Some(m.mid));
+            }
+            Ok(Output::Event(_)) => {}
+            Err(e) => return Err(OfferError::BadOffer(e.to_string())),
+        }
+    };
+    let mid = mid.or(video_mid);
+    let media = mid.and_then(|m| rtc.media(m));
+    log::debug!(
+        "rtc: offer video mid {mid:?}, remote pts {:?}",
+        media.map(|m| m.remote_pts())
+    );
+    let pt = media.and_then(|media| {
+        rtc.codec_config()
+            .params()
+            .iter()
+            .find(|p| {
+                let s = p.spec();
+                s.codec == RtcCodec::H264
+                    && s.format.packetization_mode == Some(1)
+                    && media.remote_pts().contains(&p.pt())
+            })
+            .map(|p| p.pt())
+    });
+    let (Some(pt), Some(mid)) = (pt, mid) else {
+        return Err(OfferError::NoH264);
+    };
+    Ok(Accepted {
+        rtc,
+        mid,
+        pt,
+        answer: answer.to_sdp_string(),
+        transmits,
+        timeout,
+    })
+}
+
+/// A self-signed DTLS certificate (ECDSA P-256 with SHA-256, X.509 v3, DER) for the secret
+/// scalar `secret` and serial number `serial` (random, from the driver: browsers want serials
+/// unique across machines), and its key as SEC1 DER. Valid from 2000 to 2099: the peer checks
+/// only the fingerprint the answer carries (RFC 8827 §6.5), never the dates. `None` when
+/// `secret` is not a valid scalar (the driver draws again).
+pub fn dtls_cert(secret: &[u8; 32], serial: &[u8; 16]) -> Option<DtlsCert> {
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    let key = SigningKey::from_slice(secret).ok()?;
+    let point = key.verifying_key().to_encoded_point(false);
+    // OIDs: ecdsa-with-SHA256 1.2.840.10045.4.3.2, id-ecPublicKey 1.2.840.10045.2.1,
+    // prime256v1 1.2.840.10045.3.1.7, commonName 2.5.4.3.
+    const ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+    let algorithm = der(0x30, &der(0x06, ECDSA_SHA256));
+    let name = der(
+        0x30,
+        &der(
+            0x31,
+            &der(
+                0x30,
+                &[der(0x06, COMMON_NAME), der(0x0c, b"tinysrs")].concat(),
+            ),
+        ),
+    );
+    let validity = der(
+        0x30,
+        &[der(0x17, b"000101000000Z"), der(0x18, b"20991231235959Z")].concat(),
+    );
+    let spki = der(
+        0x30,
+        &[
+            der(
+                0x30,
+                &[der(0x06, EC_PUBLIC_KEY), der(0x06, PRIME256V1)].concat(),
+            ),
+            der(0x03, &[&[0u8][..], point.as_bytes()].concat()),
+        ]
+        .concat(),
+    );
+    // A positive INTEGER: the top bit clear.
+    let mut serial = *serial;
+    serial[0] &= 0x7f;
+    serial[0] |= 0x01;
+    let tbs = der(
+        0x30,
+        &[
+            der(0xa0, &der(0x02, &[2])),
+            der(0x02, &serial),
+            algorithm.clone(),
+            name.clone(),
+            validity,
+            name,
+            spki,
+        ]
+        .concat(),
+    );
+    let signature: Signature = key.sign(&tbs);
+    let signature = signature.to_der();
+    let certificate = der(
+        0x30,
+        &[
+            tbs,
+            algorithm,
+            der(0x03, &[&[0u8][..], signature.as_bytes()].concat()),
+        ]
+        .concat(),
+    );
+    // RFC 5915 ECPrivateKey with its curve and public key.
+    let private_key = der(
+        0x30,
+        &[
+            der(0x02, &[1]),
+            der(0x04, secret),
+            der(0xa0, &der(0x06, PRIME256V1)),
+            der(0xa1, &der(0x03, &[&[0u8][..], point.as_bytes()].concat())),
+        ]
+        .concat(),
+    );
+    Some(DtlsCert {
+        certificate,
+        private_key,
+    })
+}
+
+/// One DER TLV (lengths up to 65535, which a certificate never passes).
+fn der(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + 4);
+    out.push(tag);
+    match value.len() {
+        n @ 0..=127 => out.push(n as u8),
+        n @ 128..=255 => out.extend_from_slice(&[0x81, n as u8]),
+        n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// The `a=mid` of the offer's first video m-line.
+pub fn video_mid(offer: &str) -> Option<Mid> {
+    let mut video = false;
+    for line in offer.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            video = m.starts_with("video ");
+        } else if let Some(mid) = line.strip_prefix("a=mid:").filter(|_| video) {
+            return Some(Mid::from(mid.trim()));
+        }
+    }
+    None
+}
+
+/// The candidate's address: `rtc_server.candidate` as an IP, or for `*` the listen address
+/// when it names one, else the `Host` header's IP address, else 127.0.0.1.
+pub fn candidate_ip(candidate: &str, local: SocketAddr, host: Option<&str>) -> IpAddr {
+    if let Ok(ip) = candidate.parse::<IpAddr>() {
+        return ip;
+    }
+    if !local.ip().is_unspecified() {
+        return local.ip();
+    }
+    host.map(|h| crate::server::http::host_and_port(h).0)
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+fn end(hub: &RefCell<Hub>, s: &Session, now_ms: u64, why: &str) {
+    hub.borrow_mut().stop(&s.key, s.client, now_ms);
+    log::info!(
+        "rtc: session {} of {}/{} {why}",
+        s.id,
+        s.key.app,
+        s.key.stream
+    );
+}
+
+/// Polls a session's `Rtc` until it has nothing more than a deadline (str0m's rule after every
+/// input): datagrams to `out`, events handled.
+fn drain(s: &mut Session, out: &mut Vec<(SocketAddr, Vec<u8>)>, dropped: &mut u64) {
+    loop {
+        match s.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                s.timeout = t;
+                return;
+            }
+            Ok(Output::Transmit(t)) => {
+                if out.len() >= MAX_TRANSMITS {
+                    *dropped += 1;
+                } else {
+                    out.push((t.destination, t.contents.into()));
+                }
+            }
+            Ok(Output::Event(e)) => match e {
+                Event::Connected => {
+                    log::info!("rtc: session {} connected", s.id);
+                    s.connected = true;
+                }
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                    s.ended = true;
+                }
+                Event::MediaAdded(m) if m.kind == MediaKind::Video && s.mid.is_none() => {
+                    s.mid = Some(m.mid);
+                }
+                _ => {}
+            },
+            Err(e) => {
+                log::debug!("rtc: session {}: {e}", s.id);
+                s.ended = true;
+                return;
+            }
+        }
+    }
+}
+
+/// One batch of the player's queue as RTP through str0m.
+fn send_media(
+    s: &mut Session,
+    cache: &mut std::collections::VecDeque<(SharedFrame, Payloads)>,
+    now: Instant,
+    out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    dropped: &mut u64,
+) {
+    let mut items = Vec::new();
+    s.queue
+        .borrow_mut()
+        .drain_into(&mut items, MAX_BATCH_ITEMS, MAX_BATCH_BYTES);
+    for item in items {
+        let frame = match item {
+            QueueItem::Frame(f) => f,
+            QueueItem::Unpublished => {
+                s.ended = true;
+                return;
+            }
+            QueueItem::Published => continue,
+        };
+        if frame.kind != FrameKind::Video {
+            continue;
+        }
+        if frame.sequence_header {
+            s.video = VideoParams::of(&frame).or(s.video.take());
+            continue;
+        }
+        if s.want_keyframe {
+            if !frame.is_video_keyframe() {
+                continue;
+            }
+            s.want_keyframe = false;
+        }
+        let payloads = payloads(cache, &frame, s.video.as_ref());
+        let ts = rtp_timestamp(&frame, 90_000);
+        let Some(mid) = s.mid else {
+            return;
+        };
+        for (marker, payload) in payloads.iter() {
+            let seq: SeqNo = s.seq.into();
+            let write = RtpWrite::new(s.pt, seq, ts, now, payload.clone())
+                .marker(*marker)
+                .nackable(true);
+            let mut api = s.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+                return;
+            };
+            tx.write_rtp(write);
+            s.seq = s.seq.wrapping_add(1);
+            drain(s, out, dropped);
+        }
+    }
+}
+
+/// The shared payloads of `frame`: built once (from the RTSP server's packets) and kept for
+/// the other players in `cache`.
+fn payloads(
+    cache: &mut std::collections::VecDeque<(SharedFrame, Payloads)>,
+    frame: &SharedFrame,
+    video: Option<&VideoParams>,
+) -> Payloads {
+    if let Some((_, p)) = cache.iter().find(|(f, _)| Rc::ptr_eq(f, frame)) {
+        return p.clone();
+    }
+    let all: Bytes = packets(frame, video, 0);
+    let mut list = Vec::new();
+    let mut rest = &all[..];
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let Some(packet) = rest.get(2..2 + len) else {
+            break;
+        };
+        if let Some(payload) = packet.get(FIXED_HEADER_LEN..) {
+            list.push((packet[1] & 0x80 != 0, Arc::from(payload)));
+        }
+        rest = &rest[2 + len..];
+    }
+    let p: Payloads = list.into();
+    if cache.len() >= PACKET_CACHE_FRAMES {
+        cache.pop_front();
+    }
+    cache.push_back((frame.clone(), p.clone()));
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidate_addresses() {
+        let any: SocketAddr = "0.0.0.0:8000".parse().unwrap();
+        let one: SocketAddr = "192.168.1.5:8000".parse().unwrap();
+        assert_eq!(candidate_ip("10.0.0.1", any, None).to_string(), "10.0.0.1");
+        assert_eq!(candidate_ip("*", one, None).to_string(), "192.168.1.5");
+        let host = Some("192.168.7.7:8080");
+        assert_eq!(candidate_ip("*", any, host).to_string(), "192.168.7.7");
+        assert_eq!(
+            candidate_ip("*", any, Some("box.lan")).to_string(),
+            "127.0.0.1"
+        );
+    }
+
+    fn cert() -> DtlsCert {
+        dtls_cert(&[7; 32], &[0x80; 16]).unwrap()
+    }
+
+    #[test]
+    fn the_certificate_is_der_that_str0m_takes() {
+        let c = cert();
+        // SEQUENCE of two-byte length, then the TBS certificate's SEQUENCE.
+        assert_eq!(&c.certificate[..2], &[0x30, 0x82]);
+        assert_eq!(
+            c.certificate.len(),
+            4 + usize::from(c.certificate[2]) * 256 + usize::from(c.certificate[3])
+        );
+        assert!(dtls_cert(&[0; 32], &[1; 16]).is_none());
+        assert!(dtls_cert(&[0xff; 32], &[1; 16]).is_none());
+    }
+
+    /// The offer of Debian's Chromium 156 (`addTransceiver` video and audio, recvonly), as the
+    /// players page's WHEP player sends it.
+    const CHROMIUM_OFFER: &str = include_str!("../../../tests/data/rtc/chromium_whep_offer.sdp");
+
+    #[test]
+    fn chromium_offer_is_answered_with_h264_and_one_host_candidate() {
+        let at: SocketAddr = "192.168.1.5:8000".parse().unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), at, crate::testutil::now()).unwrap();
+        assert_eq!(video_mid(CHROMIUM_OFFER), Some(a.mid));
+        assert!(a.answer.contains("a=ice-lite"), "{}", a.answer);
+        assert!(
+            a.answer.contains("192.168.1.5 8000 typ host"),
+            "{}",
+            a.answer
+        );
+        let rtpmap = format!("a=rtpmap:{} H264/90000", a.pt);
+        assert!(a.answer.contains(&rtpmap), "{}", a.answer);
+        assert!(a.answer.contains("a=sendonly"), "{}", a.answer);
+    }
+
+    #[test]
+    fn offers_without_h264_or_sdp_are_refused() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let cert = cert();
+        let err = |offer: &str| {
+            accept(offer, &cert, at, crate::testutil::now())
+                .err()
+                .map(|e| e.status())
+        };
+        assert_eq!(err("garbage"), Some(400));
+        assert_eq!(err(""), Some(400));
+        // VP8 only: every H264 payload type (and its RTX) taken out of the m-line and its
+        // attributes.
+        let mut drop: Vec<String> = CHROMIUM_OFFER
+            .lines()
+            .filter(|l| l.starts_with("a=rtpmap:") && l.contains(" H264/"))
+            .filter_map(|l| l["a=rtpmap:".len()..].split(' ').next())
+            .map(str::to_string)
+            .collect();
+        assert!(!drop.is_empty());
+        let rtx: Vec<String> = CHROMIUM_OFFER
+            .lines()
+            .filter(|l| drop.iter().any(|pt| l.ends_with(&format!("apt={pt}"))))
+            .filter_map(|l| l["a=fmtp:".len()..].split(' ').next())
+            .map(str::to_string)
+            .collect();
+        drop.extend(rtx);
+        let vp8_only: String = CHROMIUM_OFFER
+            .lines()
+            .filter(|l| !drop.iter().any(|pt| l.contains(&format!(":{pt} "))))
+            .map(|l| match l.starts_with("m=video") {
+                true => l
+                    .split(' ')
+                    .filter(|w| !drop.iter().any(|pt| w == pt))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                false => l.to_string(),
+            })
+            .map(|l| l + "\r\n")
+            .collect();
+        assert!(!vp8_only.contains("H264"));
+        assert_eq!(err(&vp8_only), Some(400));
+    }
+
+    #[test]
+    fn video_mid_is_the_first_video_m_line() {
+        let sdp = "v=0\r\nm=audio 9 x 111\r\na=mid:a0\r\nm=video 9 x 96\r\na=mid:v1\r\n";
+        assert_eq!(video_mid(sdp), Some(Mid::from("v1")));
+        assert_eq!(video_mid("m=audio 9 x 111\r\na=mid:0\r\n"), None);
+        assert_eq!(video_mid(""), None);
+    }
+}

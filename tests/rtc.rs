@@ -1,0 +1,112 @@
+//! The WHEP API of the real binary (`[rtc_server]`), with ffmpeg publishing over RTMP and curl
+//! as the client: Debian Chromium's offer (tests/data/rtc) is answered 201 with an SDP answer
+//! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404, WHIP 501; garbage
+//! datagrams on the UDP port change nothing. The media path is ci/browser's (a real browser).
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use common::{curl, ffmpeg_publish, Server};
+
+const OFFER: &str = "tests/data/rtc/chromium_whep_offer.sdp";
+
+fn post(server: &Server, query: &str, body_file: &str) -> (u16, String, Vec<u8>) {
+    let url = server.http_url(&format!("rtc/v1/whep/?{query}"));
+    let data = format!("@{body_file}");
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/sdp",
+        "--data-binary",
+        &data,
+        &url,
+    ])
+}
+
+#[test]
+fn whep_answers_offers_and_deletes_sessions() {
+    let server = Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let udp: SocketAddr = server
+        .log()
+        .lines()
+        .find_map(|l| {
+            l.split("WebRTC listening on udp ")
+                .nth(1)
+                .map(str::to_owned)
+        })
+        .and_then(|a| a.trim().parse().ok())
+        .expect("the UDP address");
+    let rtmp = format!("rtmp://{}/live/cam", server.addr);
+    let ffmpeg = ffmpeg_publish(&server.dir, &rtmp, 30, 250, "500k");
+    assert!(server.wait_log("publish __defaultVhost__/live/cam", Duration::from_secs(10)));
+    // Until the sequence header is in (the stream's video codec is known).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let (status, _, body) = post(&server, "app=live&stream=nobody", OFFER);
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    let garbage = server.dir.path("garbage.sdp");
+    std::fs::write(&garbage, "this is not SDP").unwrap();
+    let (status, _, _) = post(&server, "app=live&stream=cam", garbage.to_str().unwrap());
+    assert_eq!(status, 400);
+    let (status, _, _) = post(&server, "app=live", OFFER);
+    assert_eq!(status, 400);
+
+    let (status, head, body) = post(&server, "app=live&stream=cam", OFFER);
+    let answer = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 201, "{head}{answer}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/sdp"),
+        "{head}"
+    );
+    assert!(head.contains("Access-Control-Expose-Headers: ") && head.contains(", Location"));
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert!(answer.contains("H264/90000"), "{answer}");
+    let candidate = format!("127.0.0.1 {} typ host", udp.port());
+    assert!(answer.contains(&candidate), "{answer}");
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+    assert!(location.starts_with("/rtc/v1/session/"), "{location}");
+
+    // Garbage on the UDP port: no session takes it, the server goes on.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..50u8 {
+        sock.send_to(&[n; 100], udp).unwrap();
+    }
+    let (status, _, _) = curl(&["-X", "GET", &server.http_url("rtc/v1/whep/")]);
+    assert_eq!(status, 405);
+    let (status, _, _) = curl(&[
+        "-X",
+        "POST",
+        &server.http_url("rtc/v1/whip/?app=live&stream=x"),
+    ]);
+    assert_eq!(status, 501);
+
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
+    assert_eq!(status, 200);
+    assert!(
+        server.wait_log("deleted", Duration::from_secs(2)),
+        "{}",
+        server.log()
+    );
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
+    assert_eq!(status, 404);
+
+    // A session whose peer never connects is dropped after CONNECT_TIMEOUT_MS (10 s).
+    let (status, _, _) = post(&server, "app=live&stream=cam", OFFER);
+    assert_eq!(status, 201);
+    assert!(
+        server.wait_log("not connected in time", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    drop(ffmpeg);
+}
