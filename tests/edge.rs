@@ -483,9 +483,11 @@ fn token_traverse_lets_the_origins_hook_decide() {
     stop(publish);
 }
 
-/// `token_traverse` for HTTP players: an HTTP-FLV or HTTP-TS play on the edge is first made
-/// as an RTMP connect at the origin with the player's query on the tcUrl; the origin's
+/// `token_traverse` for HTTP players: an HTTP-FLV, HTTP-TS or HLS play on the edge is first
+/// made as an RTMP connect at the origin with the player's query on the tcUrl; the origin's
 /// on_connect hook refuses `token=bad` (403 on the edge, no pull), and `token=good` plays.
+/// An HLS player's playlist refreshes reuse the origin's answer (one connect, not one per
+/// refresh).
 #[test]
 fn token_traverse_checks_http_players_at_the_origin() {
     let hooks = Hooks::start(0, 10);
@@ -494,7 +496,8 @@ fn token_traverse_checks_http_players_at_the_origin() {
         hooks.url("by_token")
     ));
     let e = tinysrs(&format!(
-        "[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"{}\"\n\
+        "[vhost.__defaultVhost__.hls]\nenabled = true\nhls_fragment = 2\n\
+         [vhost.__defaultVhost__.cluster]\nmode = \"remote\"\norigin = \"{}\"\n\
          token_traverse = true\n",
         at(&origin)
     ));
@@ -505,7 +508,7 @@ fn token_traverse_checks_http_players_at_the_origin() {
         "{}",
         origin.log()
     );
-    for ext in ["flv", "ts"] {
+    for ext in ["flv", "ts", "m3u8"] {
         let (status, head, _) = curl(&[&e.http_url(&format!("live/th.{ext}?token=bad"))]);
         assert_eq!(status, 403, "{ext}: {head}\n{}", e.log());
     }
@@ -538,8 +541,43 @@ fn token_traverse_checks_http_players_at_the_origin() {
         "{}",
         e.log()
     );
-    // The origin's hook saw the HTTP players' tokens on the tcUrl the edge passed on.
-    let asked = hooks.wait("on_connect", 4, Duration::from_secs(5));
+    // HLS with token=good: the playlist comes once the pull has cut a segment (404 until
+    // then); every request after the first uses the origin's remembered answer.
+    let playlist = e.http_url("live/th.m3u8?token=good");
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut requests = 0;
+    loop {
+        let (status, head, body) = curl(&[&playlist]);
+        requests += 1;
+        if status == 200 {
+            assert!(body.starts_with(b"#EXTM3U"), "{head}");
+            break;
+        }
+        assert_eq!(status, 404, "{head}\n{}", e.log());
+        assert!(Instant::now() < end, "no playlist within 20 s\n{}", e.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for _ in 0..3 {
+        let (status, head, _) = curl(&[&playlist]);
+        assert_eq!(status, 200, "{head}\n{}", e.log());
+    }
+    // The origin's hook saw the HTTP players' tokens on the tcUrl the edge passed on: three
+    // refused players (FLV, TS, HLS) and two accepted (FLV, and HLS once for all its requests).
+    hooks.wait("on_connect", 6, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = hooks.wait("on_connect", 6, Duration::from_secs(0));
+    let with = |token: &str| {
+        asked
+            .iter()
+            .filter(|b| b["tcUrl"].as_str().is_some_and(|u| u.contains(token)))
+            .count()
+    };
+    assert_eq!(
+        (with("token=bad"), with("token=good")),
+        (3, 2),
+        "HLS made {} playlist requests: {asked:?}",
+        requests + 3
+    );
     let urls: Vec<&str> = asked.iter().filter_map(|b| b["tcUrl"].as_str()).collect();
     eprintln!("token traverse of HTTP players: origin's on_connect saw {urls:?}");
     for token in ["token=bad", "token=good"] {

@@ -6,7 +6,7 @@
 
 use super::{kib, BudgetLine, Limits};
 use crate::config::{ClusterProtocol, Config};
-use crate::server::edge::READ_BUFFER;
+use crate::server::edge::{READ_BUFFER, TRAVERSE_CACHE, TRAVERSE_KEY_BYTES, TRAVERSE_WHY_BYTES};
 use crate::server::origin_cluster::{MAX_ANSWER, QUERY_READ_BUFFER, QUERY_STATE_BYTES};
 use crate::server::rtmp::chunk_limits;
 use crate::session::flv_client::max_buffered;
@@ -31,16 +31,20 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         chunk.max_pending_bytes
     };
     let per_pull = READ_BUFFER + pending + PULL_BYTES;
+    let traversed = TRAVERSE_CACHE * (TRAVERSE_KEY_BYTES + TRAVERSE_WHY_BYTES);
     Some(BudgetLine {
         what: "edge",
         formula: format!(
-            "max_streams {} pulls x ({} read buffer + {} rtmp.max_pending_bytes or FLV body + {} state)",
+            "max_streams {} pulls x ({} read buffer + {} rtmp.max_pending_bytes or FLV body + {} state) + {} HLS token traverses remembered",
             limits.streams,
             kib(READ_BUFFER),
             kib(pending),
             kib(PULL_BYTES),
+            kib(traversed),
         ),
-        bytes: (per_pull as u64).saturating_mul(limits.streams as u64),
+        bytes: (per_pull as u64)
+            .saturating_mul(limits.streams as u64)
+            .saturating_add(traversed as u64),
     })
 }
 

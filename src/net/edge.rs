@@ -13,19 +13,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use super::forward::connect;
+use super::dial::connect_within;
 use super::sock::read_some;
 use super::{write_all, Clock, Rng, Shared};
 use crate::config::ClusterProtocol;
 use crate::live::HubEvent;
-use crate::server::edge::{self, EdgeState, Redirect, TraverseCall, Upstream, READ_BUFFER};
+use crate::server::edge::{self, EdgeState, PlayEnded, Redirect, TraverseCall, Upstream};
+use crate::server::edge::{CHECK_EVERY_MS, READ_BUFFER};
 use crate::session::flv_client::{self, FlvClient};
-use crate::session::rtmp::client::{ClientError, ClientEvent, ClientSession};
+use crate::session::rtmp::client::{ClientEvent, ClientSession};
 use crate::wire::rtmp::handshake::PACKET_LEN;
-
-/// How often a task looks at whether its stream is still wanted (the grace's end comes from
-/// the hub's events, which do not wake the task).
-const CHECK_EVERY_MS: u64 = 500;
 
 /// A write to the origin (acknowledgements, pongs) that takes this long ends the pull.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,19 +65,7 @@ async fn run(shared: Shared, up: Rc<Upstream>) {
 
 /// Connects to the origin in use (bounded by the setup timeout).
 async fn connect_origin(up: &Upstream) -> Result<TcpStream, String> {
-    connect_to(&up.destination().host, up.port()).await
-}
-
-/// Connects to `host:port` (bounded by the setup timeout).
-async fn connect_to(host: &str, port: u16) -> Result<TcpStream, String> {
-    let timeout = Duration::from_millis(edge::SETUP_TIMEOUT_MS);
-    let stream = match tokio::time::timeout(timeout, connect(host, port)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("connect: {e}")),
-        Err(_) => return Err("connect: timeout".into()),
-    };
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+    connect_within(&up.destination().host, up.port(), edge::SETUP_TIMEOUT_MS).await
 }
 
 /// One pull: connect, play, then the origin's media until an error or the end of the grace.
@@ -96,8 +81,8 @@ async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
     let mut to: Option<Redirect> = None;
     for _ in 0..=edge::MAX_REDIRECTS {
         let url = match pull_rtmp_at(shared, up, to.as_ref()).await {
-            Err(Failed::Redirect(url)) => url,
-            Err(Failed::Error(e)) => return Err(e),
+            Err(PlayEnded::Redirect(url)) => url,
+            Err(PlayEnded::Error(e)) => return Err(e),
             Ok(()) => return Ok(()),
         };
         log::info!("edge {}: redirected (RTMP 302) to {url}", up.key);
@@ -109,33 +94,21 @@ async fn pull_rtmp(shared: &Shared, up: &Upstream) -> Result<(), String> {
     ))
 }
 
-/// Why one RTMP play ended.
-enum Failed {
-    /// The origin sent us elsewhere (RTMP 302).
-    Redirect(String),
-    Error(String),
-}
-
-impl From<ClientError> for Failed {
-    fn from(e: ClientError) -> Failed {
-        match e {
-            ClientError::Redirect(url) => Failed::Redirect(url),
-            e => Failed::Error(e.to_string()),
-        }
-    }
-}
-
 /// One RTMP play at the origin in use, or where a 302 sent the pull (`to`).
-async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> Result<(), Failed> {
+async fn pull_rtmp_at(
+    shared: &Shared,
+    up: &Upstream,
+    to: Option<&Redirect>,
+) -> Result<(), PlayEnded> {
     let clock = shared.clock;
     let (stream, config) = match to {
         None => (connect_origin(up).await, up.client_config(&shared.ctx)),
         Some(r) => (
-            connect_to(&r.host, r.port).await,
+            connect_within(&r.host, r.port, edge::SETUP_TIMEOUT_MS).await,
             up.redirect_config(&shared.ctx, r),
         ),
     };
-    let mut stream = stream.map_err(Failed::Error)?;
+    let mut stream = stream?;
     up.connecting(clock.now_ms());
     let mut random = [0u8; PACKET_LEN];
     shared.rng.fill(&mut random);
@@ -143,7 +116,7 @@ async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> 
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
         let out: Vec<Bytes> = std::iter::from_fn(|| session.poll_transmit()).collect();
-        write(&mut stream, out).await.map_err(Failed::Error)?;
+        write(&mut stream, out).await?;
         let now = clock.now_ms();
         if !up.wanted(now) {
             session.close();
@@ -151,14 +124,8 @@ async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> 
             let _ = write(&mut stream, out).await;
             return Ok(());
         }
-        let deadline = session
-            .poll_timeout()
-            .min(now + CHECK_EVERY_MS)
-            .min(up.silence_deadline())
-            .min(up.deadline().unwrap_or(u64::MAX));
-        let wake = wait_origin(&stream, &mut buf, clock, deadline)
-            .await
-            .map_err(Failed::Error)?;
+        let deadline = up.wake_at(session.poll_timeout(), now);
+        let wake = wait_origin(&stream, &mut buf, clock, deadline).await?;
         match wake {
             Wake::Read(n) => {
                 up.received(n, clock.now_ms());
@@ -166,13 +133,13 @@ async fn pull_rtmp_at(shared: &Shared, up: &Upstream, to: Option<&Redirect>) -> 
             }
             Wake::Closed => return Ok(()),
             Wake::Deadline => {
-                up.check_silence(clock.now_ms()).map_err(Failed::Error)?;
+                up.check_silence(clock.now_ms())?;
                 session.handle_timeout(clock.now_ms())?
             }
             Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event() {
-            on_event(shared, up, event).map_err(Failed::Error)?;
+            up.on_event(&shared.ctx, event, clock.now_ms())?;
         }
     }
 }
@@ -192,11 +159,7 @@ async fn pull_flv(shared: &Shared, up: &Upstream) -> Result<(), String> {
         if !up.wanted(now) {
             return Ok(());
         }
-        let deadline = session
-            .poll_timeout()
-            .min(now + CHECK_EVERY_MS)
-            .min(up.silence_deadline())
-            .min(up.deadline().unwrap_or(u64::MAX));
+        let deadline = up.wake_at(session.poll_timeout(), now);
         match wait_origin(&stream, &mut buf, clock, deadline).await? {
             Wake::Read(n) => {
                 up.received(n, clock.now_ms());
@@ -214,41 +177,9 @@ async fn pull_flv(shared: &Shared, up: &Upstream) -> Result<(), String> {
             Wake::Nothing => {}
         }
         while let Some(event) = session.poll_event().map_err(|e| e.to_string())? {
-            on_event(shared, up, event)?;
+            up.on_event(&shared.ctx, event, clock.now_ms())?;
         }
     }
-}
-
-/// What the origin said, into the stream here.
-fn on_event(shared: &Shared, up: &Upstream, event: ClientEvent) -> Result<(), String> {
-    let now = shared.clock.now_ms();
-    match event {
-        ClientEvent::Started => {
-            up.state.set(EdgeState::Playing);
-            up.sessions.set(up.sessions.get() + 1);
-            log::info!("edge {}: playing from {}", up.key, up.origin_url());
-            if !up.publish(&shared.ctx, now) {
-                return Err("a client publishes the stream here".into());
-            }
-        }
-        ClientEvent::Media {
-            kind,
-            timestamp,
-            payload,
-        } => {
-            if !up.is_published() && !up.publish(&shared.ctx, now) {
-                return Err("a client publishes the stream here".into());
-            }
-            up.on_media(kind, timestamp, payload, now);
-        }
-        ClientEvent::Status { code } => {
-            log::info!("edge {}: origin says {code}", up.key);
-            if code == "NetStream.Play.UnpublishNotify" {
-                up.unpublish(&shared.ctx, now);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Bytes read at once from an origin answering a token traverse: a few commands. RAM: per
@@ -260,17 +191,13 @@ const TRAVERSE_READ_BUFFER: usize = 4096;
 /// [`edge::TRAVERSE_CONNECT_TIMEOUT_MS`], in order); `Ok` with that origin and the time its
 /// handshake and `connect` took when it accepts, else why not.
 pub async fn traverse(call: TraverseCall, clock: Clock) -> Result<String, String> {
-    let timeout = Duration::from_millis(edge::TRAVERSE_CONNECT_TIMEOUT_MS);
     for d in &call.origins {
         let origin = format!("{}:{}", d.host, d.port);
-        let stream = match tokio::time::timeout(timeout, connect(&d.host, d.port)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                log::warn!("[{}] token traverse: {origin}: connect: {e}", call.cid);
-                continue;
-            }
-            Err(_) => {
-                log::warn!("[{}] token traverse: {origin}: connect: timeout", call.cid);
+        let timeout = edge::TRAVERSE_CONNECT_TIMEOUT_MS;
+        let stream = match connect_within(&d.host, d.port, timeout).await {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("[{}] token traverse: {origin}: {e}", call.cid);
                 continue;
             }
         };
@@ -289,7 +216,6 @@ async fn connect_at(
     call: &TraverseCall,
     clock: Clock,
 ) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
     let mut random = [0u8; PACKET_LEN];
     Rng::from_time().fill(&mut random);
     let mut session = ClientSession::new(call.client_config(), clock.now_ms(), &random);

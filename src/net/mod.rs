@@ -1,6 +1,8 @@
 //! The only layer that touches tokio, sockets and the clock: listeners, connection drivers,
 //! signals and shutdown. Everything runs on one thread (current-thread runtime + LocalSet).
 
+#[cfg(feature = "forward")]
+mod dial;
 #[cfg(feature = "disk")]
 pub mod disk;
 #[cfg(feature = "edge")]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::forward::connect;
+use super::dial::connect;
 use crate::server::origin_cluster::{
     CoworkerQuery, Placed, MAX_ANSWER, QUERY_READ_BUFFER, QUERY_TIMEOUT_MS,
 };

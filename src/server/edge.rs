@@ -43,7 +43,7 @@
 //! Not supported: `cluster.protocol = "flvs"`, HTTP redirects, `rtmps://` origins.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -53,7 +53,7 @@ use super::ServerCtx;
 use crate::config::{ClusterProtocol, Destination, Vhost};
 use crate::live::{ClientId, Source, StreamKey};
 use crate::session::flv_client::FlvClientConfig;
-use crate::session::rtmp::client::{ClientConfig, ClientRole};
+use crate::session::rtmp::client::{ClientConfig, ClientError, ClientEvent, ClientRole};
 use crate::session::rtmp::{MediaKind, Request, COMMAND_CHUNK_LIMITS};
 
 /// How long a pull goes on after its last viewer left. Why: a player that reconnects (a page
@@ -65,6 +65,9 @@ pub const HTTP_PORT: u16 = 8080;
 
 /// Connect to `NetStream.Play.Start` (or the first FLV tag) at most.
 pub const SETUP_TIMEOUT_MS: u64 = 10_000;
+
+/// How often a pull's task looks at whether its stream is still wanted ([`Upstream::wake_at`]).
+pub const CHECK_EVERY_MS: u64 = 500;
 
 /// A token traverse's TCP connect to one origin at most (SRS's
 /// `SRS_EDGE_TOKEN_TRAVERSE_TIMEOUT`); the next origin is tried after it.
@@ -203,6 +206,48 @@ impl Upstream {
             "no data from the origin for {} ms (cluster.pull_timeout)",
             now_ms.saturating_sub(self.heard_ms.get())
         ))
+    }
+
+    /// When the pull's task must wake at the latest (ms): the session's own deadline
+    /// (`session_ms`), the origin's silence limit, the grace's end, and every
+    /// [`CHECK_EVERY_MS`] (the grace's end comes from the hub's events, which do not wake the
+    /// task).
+    pub fn wake_at(&self, session_ms: u64, now_ms: u64) -> u64 {
+        session_ms
+            .min(now_ms + CHECK_EVERY_MS)
+            .min(self.silence_deadline())
+            .min(self.deadline().unwrap_or(u64::MAX))
+    }
+
+    /// What the origin said, into the stream here: `Err` ends the pull.
+    pub fn on_event(&self, ctx: &ServerCtx, event: ClientEvent, now_ms: u64) -> Result<(), String> {
+        match event {
+            ClientEvent::Started => {
+                self.state.set(EdgeState::Playing);
+                self.sessions.set(self.sessions.get() + 1);
+                log::info!("edge {}: playing from {}", self.key, self.origin_url());
+                if !self.publish(ctx, now_ms) {
+                    return Err("a client publishes the stream here".into());
+                }
+            }
+            ClientEvent::Media {
+                kind,
+                timestamp,
+                payload,
+            } => {
+                if !self.is_published() && !self.publish(ctx, now_ms) {
+                    return Err("a client publishes the stream here".into());
+                }
+                self.on_media(kind, timestamp, payload, now_ms);
+            }
+            ClientEvent::Status { code } => {
+                log::info!("edge {}: origin says {code}", self.key);
+                if code == "NetStream.Play.UnpublishNotify" {
+                    self.unpublish(ctx, now_ms);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// When [`Upstream::wanted`] turns false by itself, if it will.
@@ -360,6 +405,29 @@ impl Upstream {
     }
 }
 
+/// Why one RTMP play at an origin ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PlayEnded {
+    /// The origin sent the pull elsewhere (RTMP 302): the URL it gave.
+    Redirect(String),
+    Error(String),
+}
+
+impl From<ClientError> for PlayEnded {
+    fn from(e: ClientError) -> PlayEnded {
+        match e {
+            ClientError::Redirect(url) => PlayEnded::Redirect(url),
+            e => PlayEnded::Error(e.to_string()),
+        }
+    }
+}
+
+impl From<String> for PlayEnded {
+    fn from(e: String) -> PlayEnded {
+        PlayEnded::Error(e)
+    }
+}
+
 /// Where an origin's RTMP 302 sends a pull: `rtmp://host[:port]/app/stream[?query]` (SRS's
 /// `redirect2`), or a tcUrl `rtmp://host[:port]/app` (`redirect`), which keeps the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,10 +508,74 @@ impl TraverseCall {
     }
 }
 
+/// Token traverses of HLS players remembered at most (each by its tcUrl; the oldest goes
+/// first). An HLS player is a request per playlist refresh, not a connection: each would
+/// otherwise be a connect at the origin. RAM: each up to [`TRAVERSE_KEY_BYTES`] of tcUrl and
+/// [`TRAVERSE_WHY_BYTES`] of refusal, 32 x 768 B = 24 KiB.
+pub const TRAVERSE_CACHE: usize = 32;
+
+/// How long an origin's answer to an HLS player's traverse stands: a token the origin
+/// revokes is refused from the next playlist request after this.
+pub const TRAVERSE_CACHE_MS: u64 = 30_000;
+
+/// The tcUrl bytes a remembered traverse keeps at most (longer ones are not remembered).
+pub const TRAVERSE_KEY_BYTES: usize = 512;
+
+/// The refusal's text a remembered traverse keeps at most.
+pub const TRAVERSE_WHY_BYTES: usize = 256;
+
+/// The origin's recent answers to HLS players' token traverses, by tcUrl (the player's token
+/// rides on its query): bounded by [`TRAVERSE_CACHE`], each standing [`TRAVERSE_CACHE_MS`].
+#[derive(Debug, Default)]
+pub struct TraverseCache(RefCell<VecDeque<Remembered>>);
+
+#[derive(Debug)]
+struct Remembered {
+    tc_url: String,
+    until_ms: u64,
+    answer: Result<(), String>,
+}
+
+impl TraverseCache {
+    /// The answer for `tc_url`, if one stands at `now_ms`.
+    pub fn get(&self, tc_url: &str, now_ms: u64) -> Option<Result<(), String>> {
+        let mut list = self.0.borrow_mut();
+        list.retain(|r| r.until_ms > now_ms);
+        let r = list.iter().find(|r| r.tc_url == tc_url)?;
+        Some(r.answer.clone())
+    }
+
+    /// Remembers the origin's answer for `tc_url` (its refusal cut to [`TRAVERSE_WHY_BYTES`]).
+    pub fn put(&self, tc_url: &str, answer: &Result<(), String>, now_ms: u64) {
+        if tc_url.len() > TRAVERSE_KEY_BYTES {
+            return;
+        }
+        let answer = answer.clone().map_err(|why| {
+            let mut end = why.len().min(TRAVERSE_WHY_BYTES);
+            while !why.is_char_boundary(end) {
+                end -= 1;
+            }
+            why[..end].to_owned()
+        });
+        let mut list = self.0.borrow_mut();
+        list.retain(|r| r.tc_url != tc_url);
+        if list.len() >= TRAVERSE_CACHE {
+            list.pop_front();
+        }
+        list.push_back(Remembered {
+            tc_url: tc_url.to_owned(),
+            until_ms: now_ms.saturating_add(TRAVERSE_CACHE_MS),
+            answer,
+        });
+    }
+}
+
 /// Every pull of this process.
 #[derive(Debug, Default)]
 pub struct Edges {
     pulls: RefCell<HashMap<StreamKey, Rc<Upstream>>>,
+    /// HLS players' token traverses, remembered for a while.
+    pub traversed: TraverseCache,
     /// The round-robin's next origin (over every pull).
     next_origin: Cell<usize>,
     next_client: Cell<u32>,
@@ -623,6 +755,38 @@ mod tests {
         assert_eq!((tc.port, tc.stream.as_str()), (1935, "cam"));
         assert_eq!(tc.origin_url(), "rtmp://10.0.0.2:1935");
         assert!(Redirect::parse("http://10.0.0.2/live/s", "s").is_err());
+    }
+
+    #[test]
+    fn the_traverse_cache_remembers_answers_for_a_while_and_stays_bounded() {
+        let cache = TraverseCache::default();
+        let refused: Result<(), String> = Err("x".repeat(1000));
+        cache.put("rtmp://e/live?token=good", &Ok(()), 1_000);
+        cache.put("rtmp://e/live?token=bad", &refused, 1_000);
+        assert_eq!(cache.get("rtmp://e/live?token=good", 2_000), Some(Ok(())));
+        let why = cache
+            .get("rtmp://e/live?token=bad", 2_000)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(why.len(), TRAVERSE_WHY_BYTES);
+        assert_eq!(cache.get("rtmp://e/live?token=other", 2_000), None);
+        // Expired: asked again.
+        assert_eq!(
+            cache.get("rtmp://e/live?token=good", 1_000 + TRAVERSE_CACHE_MS),
+            None
+        );
+        // A tcUrl too long to keep is not kept.
+        let long = format!("rtmp://e/live?token={}", "t".repeat(TRAVERSE_KEY_BYTES));
+        cache.put(&long, &Ok(()), 1_000);
+        assert_eq!(cache.get(&long, 1_001), None);
+        // Bounded: the oldest goes first.
+        for n in 0..TRAVERSE_CACHE + 5 {
+            cache.put(&format!("rtmp://e/live?token={n}"), &Ok(()), 5_000);
+        }
+        assert_eq!(cache.0.borrow().len(), TRAVERSE_CACHE);
+        assert_eq!(cache.get("rtmp://e/live?token=0", 5_001), None);
+        let last = format!("rtmp://e/live?token={}", TRAVERSE_CACHE + 4);
+        assert_eq!(cache.get(&last, 5_001), Some(Ok(())));
     }
 
     #[test]

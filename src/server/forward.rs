@@ -36,7 +36,7 @@ use super::ServerCtx;
 use crate::config::{Destination, Vhost, MAX_DESTINATIONS};
 use crate::live::{Output, OutputKind, PlayerQueue, QueueItem, QueueLimits, Source, StreamKey};
 use crate::media::{FrameKind, SharedFrame};
-use crate::session::rtmp::client::{ClientConfig, ClientRole};
+use crate::session::rtmp::client::{ClientConfig, ClientRole, ClientSession, MAX_OUTBOX};
 use crate::session::rtmp::MediaKind;
 use crate::wire::rtmp::chunk::ChunkLimits;
 
@@ -103,6 +103,8 @@ pub struct Forwarder {
     current: Cell<usize>,
     /// Sessions failed in a row (reset by one that reached publishing): the backoff's step.
     failures: Cell<u32>,
+    /// When dropped frames were last logged (ms): one line a second at most.
+    drops_logged_ms: Cell<u64>,
 }
 
 impl Forwarder {
@@ -185,11 +187,112 @@ impl Forwarder {
         }
     }
 
+    /// Logs the frames the queue dropped since the last line, at most one line a second.
+    pub fn report_drops(&self, now_ms: u64) {
+        if now_ms < self.drops_logged_ms.get() + 1_000 {
+            return;
+        }
+        self.drops_logged_ms.set(now_ms);
+        let mut q = self.queue.borrow_mut();
+        let new = q.take_unreported_drops();
+        if new > 0 {
+            log::warn!(
+                "forward {} to {}: dropped {new} frames ({} in all; the destination is slower \
+                 than the stream, forward.queue_max_bytes)",
+                self.key,
+                self.url(),
+                q.stats().dropped_frames
+            );
+        }
+    }
+
+    /// The session reached publishing: what waited in the queue is dropped; the source's
+    /// metadata and sequence headers go first, then its cached GOP, so the destination has a
+    /// picture at once. True when a GOP went out (the queue's frames follow it); false: frames
+    /// wait for the next keyframe.
+    pub fn start_stream(
+        &self,
+        ctx: &ServerCtx,
+        session: &mut ClientSession,
+    ) -> Result<bool, String> {
+        self.state.set(ForwardState::Publishing);
+        self.sessions.set(self.sessions.get() + 1);
+        log::info!("forward {} to {}: publishing", self.key, self.url());
+        self.queue
+            .borrow_mut()
+            .drain(usize::MAX, usize::MAX, |_| {});
+        let source = ctx.hub.borrow().source(&self.key);
+        let Some(source) = source else {
+            return Ok(false);
+        };
+        let s = source.borrow();
+        let mut gop = s.gop().peekable();
+        // A GOP larger than half the session's outbox (a long GOP at a high bitrate) is not
+        // replayed: the frames then wait for the next keyframe.
+        let from_keyframe = gop.peek().is_some_and(|first| first.is_video_keyframe())
+            && s.gop_len().1 <= MAX_OUTBOX / 2;
+        let headers = [s.metadata(), s.video_header(), s.audio_header()];
+        let gop = gop.filter(|_| from_keyframe);
+        for frame in headers.into_iter().flatten().chain(gop) {
+            let (kind, ts) = media_of(frame);
+            session
+                .send_media(kind, ts, &frame.data)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(from_keyframe)
+    }
+
+    /// Sends up to [`MAX_BATCH_ITEMS`] of the queue to the session. After a (re)start, frames
+    /// wait for a video keyframe (`waiting_keyframe`; headers go at once; an audio-only stream
+    /// does not wait). True when the stream was unpublished.
+    pub fn send_queued(
+        &self,
+        session: &mut ClientSession,
+        waiting_keyframe: &mut bool,
+    ) -> Result<bool, String> {
+        let mut items = Vec::new();
+        self.queue
+            .borrow_mut()
+            .drain(MAX_BATCH_ITEMS, usize::MAX, |i| items.push(i));
+        for item in items {
+            match item {
+                QueueItem::Frame(frame) => {
+                    let headers = frame.sequence_header || frame.kind == FrameKind::Metadata;
+                    if *waiting_keyframe && !headers {
+                        if !frame.is_video_keyframe() && self.queue.borrow().has_video() {
+                            continue;
+                        }
+                        *waiting_keyframe = false;
+                    }
+                    let (kind, ts) = media_of(&frame);
+                    session
+                        .send_media(kind, ts, &frame.data)
+                        .map_err(|e| e.to_string())?;
+                }
+                QueueItem::Unpublished => return Ok(true),
+                QueueItem::Published => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// While the task waits out the backoff: only the newest frames matter to the next
+    /// session, which starts at a keyframe, so what waits is dropped here rather than at the
+    /// cap.
+    pub fn discard_queued(&self) {
+        self.queue
+            .borrow_mut()
+            .drain(usize::MAX, usize::MAX, |_| {});
+    }
+
     fn stop(&self) {
         self.state.set(ForwardState::Stopped);
         self.queue.borrow_mut().push_control(QueueItem::Unpublished);
     }
 }
+
+/// Queue items sent per wake-up at most, so one forwarder does not hold the event loop.
+pub const MAX_BATCH_ITEMS: usize = 64;
 
 /// The media kind and timestamp a frame is sent with.
 pub fn media_of(frame: &SharedFrame) -> (MediaKind, u32) {
@@ -366,6 +469,7 @@ fn forwarders(key: &StreamKey, list: &[Destination], limits: QueueLimits) -> Vec
                 alternates: Vec::new(),
                 current: Cell::new(0),
                 failures: Cell::new(0),
+                drops_logged_ms: Cell::new(0),
             })
         })
         .collect();

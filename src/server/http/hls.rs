@@ -13,6 +13,8 @@ use bytes::Bytes;
 use super::{Answer, Body, FileBody, HttpConn, Response, Route};
 use crate::config::Vhost;
 use crate::live::StreamKey;
+#[cfg(feature = "edge")]
+use crate::server::edge;
 use crate::server::hls::{self, SegmentData};
 use crate::server::hls_sessions::{self, Lookup, NewSession, CTX_PARAM};
 use crate::wire::http::{Method, RequestHead};
@@ -48,7 +50,6 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
         );
         return Some(Answer::Response(conn.text(head, 403, "denied by referer")));
     }
-    view(conn, key, now);
     let (ctx, rest) = hls_sessions::split_query(&head.query);
     let session = match ctx.filter(|_| vhost.hls.ctx) {
         Some(ctx) => conn.ctx.server.hls_sessions.touch(ctx, now),
@@ -61,6 +62,13 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
         Lookup::Live(record) => Some(record),
         Lookup::Unknown => None,
     };
+    #[cfg(feature = "edge")]
+    if session.is_none() && matches!(route, Route::Playlist(_)) {
+        if let Some(answer) = traverse_gate(conn, head, route, key, vhost, now) {
+            return Some(answer);
+        }
+    }
+    view(conn, key, now);
     let response = match route {
         Route::Segment(_, seq) => segment(conn, head, key, *seq),
         _ if session.is_some() || !vhost.hls.ctx => {
@@ -78,7 +86,81 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
     Some(Answer::Response(response))
 }
 
-/// The bytes `response` sends (head and body), for the session's counter.
+/// An edge's token traverse for HLS players (`cluster.token_traverse`; ours, SRS checks RTMP
+/// clients only): a playlist request without a live `hls_ctx` session is first made as an RTMP
+/// connect at an origin with the player's query on the tcUrl, as for HTTP-FLV players (403
+/// when the origin refuses; no pull starts before it accepts). The origin's answer stands for
+/// [`edge::TRAVERSE_CACHE_MS`] per tcUrl, so a player's playlist refreshes (a request each,
+/// not a connection) do not each connect to the origin. Segments are not checked.
+#[cfg(feature = "edge")]
+fn traverse_gate(
+    conn: &HttpConn,
+    head: &RequestHead,
+    route: &Route,
+    key: &StreamKey,
+    vhost: &Vhost,
+    now: u64,
+) -> Option<Answer> {
+    if !(vhost.cluster.is_edge() && vhost.cluster.token_traverse) {
+        return None;
+    }
+    let call = super::live::traverse_call(conn, head, key, vhost);
+    match conn.ctx.server.edges.traversed.get(&call.tc_url, now) {
+        Some(Ok(())) => None,
+        Some(Err(why)) => Some(traverse_refused(conn, head, key, &why)),
+        None => Some(Answer::Decide(Box::new(PendingTraverse {
+            head: head.clone(),
+            route: route.clone(),
+            tc_url: call.tc_url.clone(),
+            call: Some(call),
+        }))),
+    }
+}
+
+/// 403 for a player the origin refused (or that no origin answered for).
+#[cfg(feature = "edge")]
+fn traverse_refused(conn: &HttpConn, head: &RequestHead, key: &StreamKey, why: &str) -> Answer {
+    log::warn!(
+        "[{}] HLS play {key} refused by the origin (token traverse): {why}",
+        conn.record.cid
+    );
+    Answer::Response(conn.text(head, 403, "refused by the origin"))
+}
+
+/// A playlist request waiting for its token traverse; once the origin accepts, the request is
+/// handled again (the answer now stands in [`edge::TraverseCache`]).
+#[cfg(feature = "edge")]
+struct PendingTraverse {
+    head: RequestHead,
+    route: Route,
+    tc_url: String,
+    call: Option<edge::TraverseCall>,
+}
+
+#[cfg(feature = "edge")]
+impl super::Pending for PendingTraverse {
+    fn take_call(&mut self) -> Option<super::Call> {
+        self.call.take().map(super::Call::Traverse)
+    }
+
+    fn decided(
+        self: Box<Self>,
+        conn: &mut HttpConn,
+        answer: Result<(), String>,
+        now_ms: u64,
+    ) -> Answer {
+        let edges = conn.ctx.server.edges.clone();
+        edges.traversed.put(&self.tc_url, &answer, now_ms);
+        if let (Err(why), Route::Playlist(key)) = (&answer, &self.route) {
+            return traverse_refused(conn, &self.head, key, why);
+        }
+        match handle(conn, &self.head, &self.route, now_ms) {
+            Some(answer) => answer,
+            None => Answer::Response(conn.text(&self.head, 404, "not found")),
+        }
+    }
+}
+
 fn sent_bytes(response: &Response) -> u64 {
     let body = match &response.body {
         Body::Bytes(b) => b.len() as u64,

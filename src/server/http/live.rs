@@ -128,7 +128,7 @@ fn hooks_or_start(
 /// (`?token=...`), so that the origin's `on_connect` hooks see what they see from an RTMP
 /// player.
 #[cfg(feature = "edge")]
-fn traverse_call(
+pub(super) fn traverse_call(
     conn: &HttpConn,
     head: &RequestHead,
     key: &StreamKey,
