@@ -31,7 +31,15 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         chunk.max_pending_bytes
     };
     let per_pull = READ_BUFFER + pending + PULL_BYTES;
-    let traversed = TRAVERSE_CACHE * (TRAVERSE_KEY_BYTES + TRAVERSE_WHY_BYTES);
+    // HLS players' traverses remembered, with token_traverse on an edge vhost.
+    let traverse = config
+        .vhosts()
+        .any(|v| v.enabled && v.cluster.is_edge() && v.cluster.token_traverse);
+    let traversed = if traverse {
+        TRAVERSE_CACHE * (TRAVERSE_KEY_BYTES + TRAVERSE_WHY_BYTES)
+    } else {
+        0
+    };
     Some(BudgetLine {
         what: "edge",
         formula: format!(
@@ -108,6 +116,16 @@ mod tests {
         let line = b.lines.iter().find(|l| l.what == "edge").unwrap();
         let per = READ_BUFFER + chunk_limits(&on).max_pending_bytes + PULL_BYTES;
         assert_eq!(line.bytes, (3 * per) as u64);
+        let traverse = Config::from_toml_str(
+            "max_streams = 3\n[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\n\
+             origin = \"127.0.0.1:1935\"\ntoken_traverse = true\n",
+            "test",
+        )
+        .unwrap();
+        let b = Limits::of(&traverse).budget();
+        let line = b.lines.iter().find(|l| l.what == "edge").unwrap();
+        let remembered = TRAVERSE_CACHE * (TRAVERSE_KEY_BYTES + TRAVERSE_WHY_BYTES);
+        assert_eq!(line.bytes, (3 * per + remembered) as u64);
         let flv = Config::from_toml_str(
             "max_streams = 3\n[vhost.__defaultVhost__.cluster]\nmode = \"remote\"\n\
              origin = \"127.0.0.1:8080\"\nprotocol = \"flv\"\n",
