@@ -8,8 +8,7 @@
 //! The HTTP server and the API's own port (`http_api.listen`) both run it, each with its
 //! listener's route table (`server::http::Site`).
 
-use std::future::{poll_fn, Future};
-use std::io;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -23,8 +22,7 @@ use crate::live::ClientId;
 #[cfg(any(feature = "hooks", feature = "edge"))]
 use crate::server::http::Call;
 use crate::server::http::{
-    Answer, Deferred, FileReads, HttpConn, HttpCtx, LivePlayer, Piece, RequestReader, Response,
-    Site,
+    Answer, Deferred, FileReads, HttpConn, HttpCtx, Piece, RequestReader, Response, Site,
 };
 use crate::server::ConnLog;
 use crate::wire::http::RequestHead;
@@ -33,14 +31,10 @@ use crate::wire::http::RequestHead;
 /// such buffer per connection sending a file.
 pub const FILE_CHUNK: usize = 64 * 1024;
 
-/// Bytes read at once from a live player, which sends nothing we need (on the stack, not in
-/// the connection's task).
-const LIVE_READ: usize = 512;
-
-/// How long a live player sleeps when its layer has no deadline (a spare wake-up is harmless).
-const NO_DEADLINE_MS: u64 = 3_600_000;
-
 type Error = Box<dyn std::error::Error>;
+
+/// A live HTTP-FLV/HTTP-TS player's loop.
+mod live;
 
 /// Sets up a connection accepted by the listener of `site` and returns its task, which holds
 /// what the connection needs while it runs and its place under `max_connections` (`guards`);
@@ -280,51 +274,6 @@ impl Driver {
             }
         }
         Ok(true)
-    }
-
-    /// Runs a live player until it is done, the player leaves (EOF) or is kicked.
-    async fn stream_live(&mut self, player: &mut LivePlayer) -> Result<(), Error> {
-        let queue = player.queue().clone();
-        let record = self.conn.record.clone();
-        let mut out = Vec::new();
-        loop {
-            player.poll_transmit(self.clock.now_ms(), &mut out);
-            if !out.is_empty() {
-                self.write(&mut out).await?;
-            }
-            // A batch's slots live as long as its write: an idle player holds none.
-            out = Vec::new();
-            if player.is_done() {
-                return Ok(());
-            }
-            let idle = self.clock.now_ms() + NO_DEADLINE_MS;
-            let deadline = player.poll_timeout().unwrap_or(idle);
-            tokio::select! {
-                _ = poll_fn(|cx| queue.borrow_mut().poll_ready(cx)) => {
-                    if let Some(mw) = player.merge_latency_ms() {
-                        super::merge_wait(&queue, mw).await;
-                    }
-                }
-                ready = self.stream.readable() => {
-                    // A player sends nothing more; EOF or an error means it left.
-                    if ready.is_err() {
-                        return Ok(());
-                    }
-                    let mut scratch = [0u8; LIVE_READ];
-                    match self.stream.try_read(&mut scratch) {
-                        Ok(0) => return Ok(()),
-                        Ok(n) => record.recv.add(n as u64),
-                        // Readiness can be spurious: wait again.
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => return Ok(()),
-                    }
-                }
-                _ = poll_fn(|cx| record.poll_kicked(cx)) => return Err("kicked through the API".into()),
-                _ = tokio::time::sleep_until(self.clock.instant(deadline)) => {
-                    player.handle_timeout(self.clock.now_ms(), &mut out);
-                }
-            }
-        }
     }
 }
 

@@ -5,7 +5,6 @@
 //! Cargo feature `tls`) is the same driver over TLS (`net::tls`): its writes go through the TLS
 //! stream instead of `writev`, and merged read is off (the TLS records are read as they come).
 
-use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -16,23 +15,23 @@ use bytes::Bytes;
 use nix::sys::socket::setsockopt;
 use tokio::net::TcpStream;
 
-use super::sock::{read_some, recv, RcvLowat};
-use super::{write_all, write_now, Clock, ConnGuards, Shared};
+use super::sock::RcvLowat;
+use super::{Clock, ConnGuards, Shared};
 use crate::live::ClientId;
 use crate::server::rtmp::{ReadTiming, RtmpConn};
 #[cfg(any(feature = "hooks", feature = "edge"))]
 use crate::server::rtmp::{Wait, WaitAnswer};
 use crate::wire::rtmp::handshake::PACKET_LEN;
+#[cfg(feature = "tls")]
+use socket::TlsSocket;
+use socket::{read_once, Read, ReadMode, Socket};
+
+/// The sockets the driver reads and writes: TCP, or TLS over it (RTMPS).
+mod socket;
 
 /// Bytes read from the socket at once. RAM: one buffer per thread, shared by every connection
 /// (a read is handed to the session, which copies what it keeps, before the next await).
 pub const READ_BUFFER: usize = 16 * 1024;
-
-thread_local! {
-    /// The read buffer of every RTMP connection on this thread. Players send almost nothing,
-    /// so a buffer per connection would be 16 KiB of RAM per player for a few bytes a second.
-    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; READ_BUFFER]);
-}
 
 /// With merged read (`publish.mr`), a publisher's socket reports readable once this many bytes
 /// wait (`SO_RCVLOWAT`): one read then fills the read buffer. At 1 Mbit/s that is a read every
@@ -134,123 +133,6 @@ fn start(
     );
     let send_timeout = Duration::from_millis(conn.send_timeout_ms());
     (stream, conn, *clock, send_timeout)
-}
-
-/// What the driver needs of a connection's socket: TCP, or TLS over it (RTMPS). A trait,
-/// not an enum, so that the plain RTMP task stays as small as it was (`net::tests`).
-trait Socket {
-    /// With merged read (`SO_RCVLOWAT` on the TCP socket).
-    const MERGED_READ: bool;
-
-    fn tcp(&self) -> &TcpStream;
-
-    /// Writes `out` whole and empties it.
-    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()>;
-
-    /// Writes what the socket takes now without waiting, removing it from `out`; true when
-    /// all of it went (then no send timeout is set up for the batch). By default nothing.
-    fn write_now(&mut self, _out: &mut Vec<Bytes>) -> io::Result<bool> {
-        Ok(false)
-    }
-
-    /// Waits until [`Socket::read`] has something (or the end). Cancel-safe.
-    async fn ready(&mut self) -> io::Result<()>;
-
-    /// Hands what came to the connection.
-    fn read(
-        &mut self,
-        conn: &mut RtmpConn,
-        clock: Clock,
-    ) -> Result<Read, Box<dyn std::error::Error>>;
-}
-
-impl Socket for TcpStream {
-    const MERGED_READ: bool = true;
-
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-
-    /// One `writev` batch.
-    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
-        write_all(self, out).await
-    }
-
-    fn write_now(&mut self, out: &mut Vec<Bytes>) -> io::Result<bool> {
-        write_now(self, out)
-    }
-
-    async fn ready(&mut self) -> io::Result<()> {
-        self.readable().await
-    }
-
-    fn read(
-        &mut self,
-        conn: &mut RtmpConn,
-        clock: Clock,
-    ) -> Result<Read, Box<dyn std::error::Error>> {
-        read_once(self, conn, clock, ReadMode::Ready)
-    }
-}
-
-/// An RTMPS connection: the TLS stream and the plaintext of one read, which waits in a
-/// buffer of its own between [`Socket::ready`] and [`Socket::read`] (RAM: [`READ_BUFFER`]
-/// per RTMPS connection, counted in `net::tls::CONNECTION_BYTES`' line).
-#[cfg(feature = "tls")]
-struct TlsSocket {
-    stream: tokio_rustls::server::TlsStream<TcpStream>,
-    buf: Box<[u8]>,
-    /// Bytes in `buf` from the last read; `None`: none read; `Some(0)`: the end.
-    filled: Option<usize>,
-}
-
-#[cfg(feature = "tls")]
-impl Socket for TlsSocket {
-    /// The TLS stream reads records as they come.
-    const MERGED_READ: bool = false;
-
-    fn tcp(&self) -> &TcpStream {
-        self.stream.get_ref().0
-    }
-
-    /// Through TLS's send buffer, flushed.
-    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
-        use tokio::io::AsyncWriteExt;
-        for b in out.iter() {
-            self.stream.write_all(b).await?;
-        }
-        out.clear();
-        self.stream.flush().await
-    }
-
-    async fn ready(&mut self) -> io::Result<()> {
-        use tokio::io::AsyncReadExt;
-        if self.filled.is_some() {
-            return Ok(());
-        }
-        let n = match self.stream.read(&mut self.buf).await {
-            // Closed without TLS's close_notify: closed all the same.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            other => other?,
-        };
-        self.filled = Some(n);
-        Ok(())
-    }
-
-    fn read(
-        &mut self,
-        conn: &mut RtmpConn,
-        clock: Clock,
-    ) -> Result<Read, Box<dyn std::error::Error>> {
-        match self.filled.take() {
-            None => Ok(Read::Nothing),
-            Some(0) => Ok(Read::Closed),
-            Some(n) => {
-                conn.handle_bytes(clock.now_ms(), &self.buf[..n])?;
-                Ok(Read::Bytes { drained: true })
-            }
-        }
-    }
 }
 
 async fn drive<S: Socket>(
@@ -388,50 +270,4 @@ async fn answer(wait: Wait, clock: Clock) -> WaitAnswer {
             WaitAnswer::Coworkers(super::origin_cluster::discover(&query).await)
         }
     }
-}
-
-/// What one read did.
-enum Read {
-    /// The peer closed the connection.
-    Closed,
-    /// Bytes went to the session; `drained`: they were all the socket held (a short read).
-    Bytes { drained: bool },
-    /// Nothing was there (readiness can be spurious).
-    Nothing,
-}
-
-/// Why a read is made.
-#[derive(Clone, Copy)]
-enum ReadMode {
-    /// The socket reported readable.
-    Ready,
-    /// A merged read's deadline: what waits below the low-water mark, which the socket does
-    /// not report (nor tokio, which then would not even try).
-    BelowLowWater,
-}
-
-/// Reads once into the thread's buffer and hands the bytes to the connection.
-fn read_once(
-    stream: &TcpStream,
-    conn: &mut RtmpConn,
-    clock: Clock,
-    mode: ReadMode,
-) -> Result<Read, Box<dyn std::error::Error>> {
-    READ_BUF.with_borrow_mut(|buf| {
-        match match mode {
-            ReadMode::Ready => read_some(stream, buf),
-            ReadMode::BelowLowWater => recv(stream, buf),
-        } {
-            Ok(0) => Ok(Read::Closed),
-            Ok(n) => {
-                conn.handle_bytes(clock.now_ms(), &buf[..n])?;
-                Ok(Read::Bytes {
-                    // A short read took everything (see read_some).
-                    drained: n < buf.len(),
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Nothing),
-            Err(e) => Err(e.into()),
-        }
-    })
 }

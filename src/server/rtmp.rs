@@ -830,6 +830,38 @@ mod tests {
         out.to_vec()
     }
 
+    /// What the driver asks of a connection: TCP_NODELAY and the merged write once the vhost
+    /// is known (none before connect), the send timeout, and a publish's merged read.
+    #[test]
+    fn the_driver_reads_its_socket_settings_off_the_vhost() {
+        let config = Config::from_toml_str("", "test.toml").unwrap();
+        let idle_timeout_ms = u64::from(config.idle_timeout_ms);
+        let ctx = ServerCtx::new(config, crate::live::Hub::new(4));
+        let peer = "192.0.2.1:40000".parse().unwrap();
+        let mut conn = RtmpConn::accept(1, peer, ctx, [1; PACKET_LEN], 1, 0);
+        assert_eq!((conn.nodelay(), conn.merge_write_ms()), (None, None));
+        assert_eq!(conn.send_timeout_ms(), idle_timeout_ms);
+        assert!(!conn.needs_driver(), "nothing to send before the handshake");
+        conn.finish(1, None);
+
+        let mw = "[vhost.__defaultVhost__.play]\nmw_latency = 350\n";
+        let mr = "[vhost.__defaultVhost__.publish]\nmr = true\nmr_latency = 300\n";
+        let (conn, _) = publishing(&format!("{mw}{mr}"));
+        assert_eq!(
+            (conn.nodelay(), conn.merge_write_ms()),
+            (Some(false), Some(350))
+        );
+        assert_eq!(conn.merged_read_ms(), Some(300));
+        let min = "[vhost.__defaultVhost__]\nmin_latency = true\n";
+        let (mut conn, _) = publishing(&format!("{min}{mw}{mr}"));
+        assert_eq!((conn.nodelay(), conn.merge_write_ms()), (Some(true), None));
+        assert_eq!(conn.merged_read_ms(), None, "min_latency reads at once");
+        conn.handle_sent(5, 100);
+        assert_eq!(conn.registration.record.send.total(), 100);
+        conn.finish(6, Some(&"kicked"));
+        assert_eq!(conn.kind(), Kind::Unknown);
+    }
+
     /// `rtmp.max_message_bytes` lowered to 100 000: a keyframe of exactly that size reaches
     /// the stream, one byte more closes the connection with the chunk error, and the error is
     /// one the server names the key for.
