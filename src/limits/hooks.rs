@@ -4,8 +4,9 @@
 
 use super::{kib, BudgetLine, Limits};
 use crate::config::Config;
-use crate::net::hooks::{MAX_PER_URL, MAX_QUEUED, MAX_RESPONSE_BODY};
+use crate::net::hooks::MAX_PER_URL;
 use crate::server::hooks::RECENT_PUBLISHES;
+use crate::server::hooks::{MAX_QUEUED, MAX_RESPONSE_BODY};
 use crate::wire::http::MAX_HEAD_LEN;
 
 /// One call (its JSON body, URL list and names), rounded up: names are at most 256 bytes

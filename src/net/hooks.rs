@@ -1,21 +1,24 @@
 //! The HTTP callbacks' client: one `POST` per URL and event, over a connection of its own
-//! (`Connection: close`), written with `wire::http::client` (no HTTP crate: hyper's client cost
-//! 41 KB on armv7). `http://`, and `https://` with the Cargo feature `tls` (`net::tls`).
+//! (`Connection: close`), written by `server::hooks::Request` (no HTTP crate: hyper's client
+//! cost 41 KB on armv7). `http://`, and `https://` with the Cargo feature `tls` (`net::tls`).
+//! What is not I/O (the request's bytes, the judgement of an answer, the books of queued
+//! notices, drops and counts) is `server::hooks`'s.
 //!
 //! Bounds: at most [`MAX_PER_URL`] requests in flight per hook URL (more wait for a turn, within
-//! their timeout); events that only tell wait in a queue of [`MAX_QUEUED`] and are dropped,
+//! their timeout); events that only tell wait in a queue of `MAX_QUEUED` and are dropped,
 //! counted and logged at a limited rate, when it is full; a response body is read up to
-//! [`MAX_RESPONSE_BODY`] bytes; each request, from the wait for a turn to the response's last
+//! `MAX_RESPONSE_BODY` bytes; each request, from the wait for a turn to the response's last
 //! byte, gets `http_hooks.hooks_timeout`. A decision waits only in the task of the client it
 //! is about; nothing here blocks the event loop (host names are resolved by tokio on its
 //! blocking pool; IP addresses are not resolved at all).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -24,24 +27,14 @@ use super::Clock;
 #[cfg(feature = "forward")]
 use crate::server::hooks::Answer;
 use crate::server::hooks::{
-    allows, Action, Decision, HookCall, HookClient, HookCounts, Verdict, ACTIONS,
+    judge, literal_addr, Action, AnswerReader, Decision, HookCall, HookClient, HookCounts, Ledger,
+    Request, Verdict, MAX_QUEUED,
 };
-use crate::server::RateLimit;
-use crate::wire::http::client::{encode_request_head, ResponseReader};
 
 /// Requests in flight at once per hook URL. Why: SRS opens one connection per event and
 /// client with no cap; a burst of 100 connects must not open 100 sockets to one hook server
 /// (nor 100 of our file descriptors). 8 keeps a LAN hook server busy without queueing much.
 pub const MAX_PER_URL: usize = 8;
-
-/// Events that only tell (on_close, on_unpublish, on_stop, on_dvr, on_hls) waiting or in
-/// flight at once; more are dropped and counted. RAM: about 1 KiB each (the JSON body and a
-/// request's buffers), 64 KiB at most.
-pub const MAX_QUEUED: usize = 64;
-
-/// Longest response body read from a hook server: SRS's answers are `0` or a small JSON
-/// object. RAM: per request in flight, at most.
-pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// Bytes read from a hook server at once (on the heap, per request in flight).
 const READ_CHUNK: usize = 4096;
@@ -53,12 +46,8 @@ struct Inner {
     clock: Clock,
     /// A turn-taker per hook URL, removed when nobody uses it.
     urls: RefCell<HashMap<String, Rc<Semaphore>>>,
-    /// Events that only tell, waiting or in flight.
-    queued: Cell<usize>,
-    dropped: Cell<u64>,
-    /// Per event ([`Action::index`]): requests, failures, drops.
-    counts: RefCell<[HookCounts; ACTIONS.len()]>,
-    log_limit: RefCell<RateLimit>,
+    /// Notices waiting or in flight, drops, per-event counts.
+    ledger: RefCell<Ledger>,
 }
 
 impl HttpHookClient {
@@ -66,10 +55,7 @@ impl HttpHookClient {
         HttpHookClient(Rc::new(Inner {
             clock,
             urls: RefCell::default(),
-            queued: Cell::new(0),
-            dropped: Cell::new(0),
-            counts: RefCell::default(),
-            log_limit: RefCell::default(),
+            ledger: RefCell::default(),
         }))
     }
 }
@@ -80,7 +66,7 @@ impl HookClient for HttpHookClient {
     }
 
     fn counts(&self, action: Action) -> HookCounts {
-        self.0.counts.borrow()[action.index()]
+        self.0.ledger.borrow().counts(action)
     }
 
     #[cfg(feature = "forward")]
@@ -89,32 +75,30 @@ impl HookClient for HttpHookClient {
         Box::pin(async move {
             let url = call.urls.first().cloned().unwrap_or_default();
             let answer = inner.post(&url, &call).await;
-            let judged = answer.and_then(|(status, body)| allows(status, &body).map(|()| body));
-            let mut counts = inner.counts.borrow_mut();
-            let count = &mut counts[call.action.index()];
-            count.requests += 1;
-            count.failures += u64::from(judged.is_err());
+            let judged = answer.and_then(|(status, body)| {
+                crate::server::hooks::allows(status, &body).map(|()| body)
+            });
+            (inner.ledger.borrow_mut()).record(call.action, judged.is_err());
             judged
         })
     }
 
     fn notify(&self, call: HookCall) {
         let inner = self.0.clone();
-        if inner.queued.get() >= MAX_QUEUED {
-            inner.dropped.set(inner.dropped.get() + 1);
-            inner.counts.borrow_mut()[call.action.index()].dropped += 1;
-            if inner.log_limit.borrow_mut().allow(inner.clock.now_ms()) {
+        let mut ledger = inner.ledger.borrow_mut();
+        if !ledger.admit_notice(call.action) {
+            if ledger.may_log(inner.clock.now_ms()) {
                 log::warn!(
                     "hook {} for [{}] dropped: {MAX_QUEUED} events already wait ({} dropped \
                      in all; is the hook server slow?)",
                     call.action.name(),
                     call.cid,
-                    inner.dropped.get()
+                    ledger.dropped()
                 );
             }
             return;
         }
-        inner.queued.set(inner.queued.get() + 1);
+        drop(ledger);
         spawn(inner, call, None);
     }
 
@@ -133,7 +117,7 @@ fn spawn(inner: Rc<Inner>, call: HookCall, done: Option<Verdict>) {
         let verdict = inner.clone().call_all(call, decide).await;
         match done {
             Some(done) => done(verdict),
-            None => inner.queued.set(inner.queued.get().saturating_sub(1)),
+            None => inner.ledger.borrow_mut().notice_done(),
         }
     });
 }
@@ -142,38 +126,10 @@ impl Inner {
     /// Posts `call` to each of its URLs in order. A decision (`decide`) stops at the first
     /// refusal and logs each answer; a notice goes on and logs failures at a limited rate.
     async fn call_all(self: Rc<Self>, call: HookCall, decide: bool) -> Result<(), String> {
-        let action = call.action.name();
         for url in &call.urls {
-            let answer = self.post(url, &call).await;
-            // on_hls_notify: any answer will do (SRS ignores it).
-            let judged = match call.get {
-                Some(_) => answer.map(|(status, _)| status),
-                None => answer.and_then(|(status, body)| allows(status, &body).map(|()| status)),
-            };
-            {
-                let mut counts = self.counts.borrow_mut();
-                let count = &mut counts[call.action.index()];
-                count.requests += 1;
-                count.failures += u64::from(judged.is_err());
-            }
-            match judged {
-                Ok(status) if decide => {
-                    log::info!(
-                        "[{}] hook {action} {url}: allowed (HTTP {status})",
-                        call.cid
-                    )
-                }
-                Ok(_) => log::debug!("[{}] hook {action} {url}: ok", call.cid),
-                Err(why) if decide => {
-                    log::warn!("[{}] hook {action} {url}: refused: {why}", call.cid);
-                    return Err(format!("{action} {url}: {why}"));
-                }
-                Err(why) => {
-                    if self.log_limit.borrow_mut().allow(self.clock.now_ms()) {
-                        log::warn!("[{}] hook {action} {url} failed (ignored): {why}", call.cid);
-                    }
-                }
-            }
+            let judged = judge(call.get, self.post(url, &call).await);
+            let mut ledger = self.ledger.borrow_mut();
+            ledger.handle_answer(&call, url, judged, decide, self.clock.now_ms())?;
         }
         Ok(())
     }
@@ -206,65 +162,13 @@ impl Inner {
     }
 }
 
-/// Where a request goes: `http[s]://authority/path?query` split.
-#[derive(Debug, PartialEq)]
-struct Target<'a> {
-    /// The authority with a port (80 or 443 unless written).
-    addr: String,
-    /// The Host header's value (the authority as written).
-    host: &'a str,
-    /// The request target: the path and query.
-    target: String,
-    /// `https://`.
-    tls: bool,
-}
-
-fn split_url(url: &str) -> Option<Target<'_>> {
-    let (rest, tls) = match url.strip_prefix("https://") {
-        Some(rest) => (rest, true),
-        None => (url.strip_prefix("http://")?, false),
-    };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    if authority.is_empty() {
-        return None;
-    }
-    let has_port = match authority.rfind(']') {
-        Some(close) => authority[close..].contains(':'),
-        None => authority.contains(':'),
-    };
-    let addr = match (has_port, tls) {
-        (true, _) => authority.to_owned(),
-        (false, true) => format!("{authority}:443"),
-        (false, false) => format!("{authority}:80"),
-    };
-    let target = match tail.chars().next() {
-        None => "/".to_owned(),
-        Some('?') => format!("/{tail}"),
-        Some(_) => tail.to_owned(),
-    };
-    Some(Target {
-        addr,
-        host: authority,
-        target,
-        tls,
-    })
-}
-
 /// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
 /// resolver (Cargo feature `dns`; without it the config refuses host names).
 async fn connect(addr: &str) -> io::Result<TcpStream> {
-    if let Ok(sa) = addr.parse::<std::net::SocketAddr>() {
-        return TcpStream::connect(sa).await;
+    match literal_addr(addr) {
+        Some(sa) => TcpStream::connect(sa).await,
+        None => resolve_and_connect(addr).await,
     }
-    if let Some(port) = addr
-        .rsplit_once(':')
-        .filter(|(host, _)| host.eq_ignore_ascii_case("localhost"))
-        .and_then(|(_, port)| port.parse::<u16>().ok())
-    {
-        return TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await;
-    }
-    resolve_and_connect(addr).await
 }
 
 #[cfg(feature = "dns")]
@@ -283,57 +187,21 @@ async fn resolve_and_connect(addr: &str) -> io::Result<TcpStream> {
 /// Connects, posts `body` as JSON and reads the whole response; with `get`, sends a GET
 /// instead and stops reading after the response head and `get` bytes of its body (the body is
 /// not returned).
-async fn exchange(url: &str, body: &[u8], get: Option<usize>) -> io::Result<(u16, Vec<u8>)> {
+async fn exchange(url: &str, body: &Bytes, get: Option<usize>) -> io::Result<(u16, Vec<u8>)> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
-    let Target {
-        addr,
-        host,
-        target,
-        tls,
-    } = split_url(url).ok_or_else(|| invalid("not an http:// or https:// URL"))?;
-    let mut request = Vec::with_capacity(256 + body.len());
-    let len = body.len().to_string();
-    let common = [
-        ("Host", host),
-        ("User-Agent", crate::server::http::SERVER),
-        ("Connection", "close"),
-    ];
-    let post = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", len.as_str()),
-    ];
-    let (method, headers) = match get {
-        Some(_) => ("GET", &common[..]),
-        None => ("POST", &[common.as_slice(), post.as_slice()].concat()[..]),
-    };
-    let written = encode_request_head(method, &target, headers, &mut request);
-    if !written {
-        return Err(invalid("the URL cannot be written in a request line"));
-    }
-    request.extend_from_slice(body);
-    let stream = connect(&addr).await?;
+    let Request { target, bytes } = Request::new(url, body, get).map_err(invalid)?;
+    let stream = connect(&target.addr).await?;
     let _ = stream.set_nodelay(true);
-    if tls {
+    if target.tls {
         #[cfg(feature = "tls")]
         {
-            // The name checked against the certificate: the host without port or brackets.
-            let name = server_name(host);
-            let stream = super::tls::connect(stream, name).await?;
-            return talk(stream, request, get).await;
+            let stream = super::tls::connect(stream, target.server_name()).await?;
+            return talk(stream, bytes, get).await;
         }
         #[cfg(not(feature = "tls"))]
         return Err(invalid("https:// needs the Cargo feature tls"));
     }
-    talk(stream, request, get).await
-}
-
-/// `host[:port]` or `[v6][:port]`: the host alone.
-#[cfg(feature = "tls")]
-fn server_name(authority: &str) -> &str {
-    match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(v6),
-        None => authority.split(':').next().unwrap_or(authority),
-    }
+    talk(stream, bytes, get).await
 }
 
 /// Writes the request and reads the answer (see [`exchange`]), over TCP or TLS.
@@ -345,59 +213,18 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     stream.write_all(&request).await?;
     stream.flush().await?;
     drop(request);
-    if let Some(max_body) = get {
-        return read_head_and_some(&mut stream, max_body).await;
-    }
-    let mut reader = ResponseReader::new(MAX_RESPONSE_BODY);
+    let mut reader = AnswerReader::new(get);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
-        let n = read_or_close(&mut stream, &mut buf).await?;
-        let done = if n == 0 {
-            reader.handle_eof().map(|()| true)
-        } else {
-            reader.handle_bytes(&buf[..n])
-        }
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        if done {
-            return Ok((reader.status(), reader.body().to_vec()));
-        }
-    }
-}
-
-/// A read; a TLS peer that closes without its `close_notify` (many do after `Connection:
-/// close`) reads as the end of the stream, as over TCP.
-async fn read_or_close<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) -> io::Result<usize> {
-    match stream.read(buf).await {
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-        other => other,
-    }
-}
-
-/// `on_hls_notify`'s answer: the status of its head, then at most `max_body` more bytes read
-/// and dropped (SRS reads `hls_nb_notify` bytes and closes).
-async fn read_head_and_some<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    max_body: usize,
-) -> io::Result<(u16, Vec<u8>)> {
-    let mut reader = ResponseReader::new(max_body);
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        let n = read_or_close(stream, &mut buf).await?;
-        let step = if n == 0 {
-            reader.handle_eof().map(|()| true)
-        } else {
-            reader.handle_bytes(&buf[..n])
+        // A TLS peer that closes without its `close_notify` (many do after `Connection:
+        // close`) reads as the end of the stream, as over TCP.
+        let n = match stream.read(&mut buf).await {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            other => other?,
         };
-        match step {
-            Ok(false) => continue,
-            Ok(true) => return Ok((reader.status(), Vec::new())),
-            // Past the body's limit, or a head we cannot read: the status, when the head came.
-            Err(e) => {
-                return match reader.status() {
-                    0 => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
-                    status => Ok((status, Vec::new())),
-                }
-            }
+        let answer = reader.handle_read(&buf[..n]);
+        if let Some(answer) = answer.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
+            return Ok(answer);
         }
     }
 }
@@ -411,7 +238,7 @@ mod tests {
         HookCall {
             action: Action::Stop,
             urls: vec![url.to_owned()],
-            body: bytes::Bytes::from_static(b"{}"),
+            body: Bytes::from_static(b"{}"),
             get: None,
             timeout_ms,
             cid: "test".into(),
@@ -442,8 +269,8 @@ mod tests {
             for _ in 0..MAX_QUEUED + 6 {
                 client.notify(call(&url, 2_000));
             }
-            assert_eq!(client.0.queued.get(), MAX_QUEUED);
-            assert_eq!(client.0.dropped.get(), 6);
+            assert_eq!(client.0.ledger.borrow().queued(), MAX_QUEUED);
+            assert_eq!(client.0.ledger.borrow().dropped(), 6);
             tokio::time::sleep(Duration::from_millis(500)).await;
             assert_eq!(
                 accepted.load(std::sync::atomic::Ordering::SeqCst),
@@ -456,39 +283,7 @@ mod tests {
             assert!(started.elapsed() < Duration::from_millis(1_000));
             // Every notice's time (its wait for a turn included) is up: the queue is empty.
             tokio::time::sleep(Duration::from_millis(2_000)).await;
-            assert_eq!(client.0.queued.get(), 0);
+            assert_eq!(client.0.ledger.borrow().queued(), 0);
         });
-    }
-
-    #[test]
-    fn urls_split_into_address_host_and_target() {
-        let cases = [
-            (
-                "http://127.0.0.1:8085/api/v1/streams",
-                ("127.0.0.1:8085", "127.0.0.1:8085", "/api/v1/streams"),
-            ),
-            (
-                "http://hooks.lan/a?b=1",
-                ("hooks.lan:80", "hooks.lan", "/a?b=1"),
-            ),
-            (
-                "http://hooks.lan?b=1",
-                ("hooks.lan:80", "hooks.lan", "/?b=1"),
-            ),
-            ("http://[::1]:9/x", ("[::1]:9", "[::1]:9", "/x")),
-            ("http://[::1]", ("[::1]:80", "[::1]", "/")),
-        ];
-        for (url, (addr, host, target)) in cases {
-            let t = split_url(url).unwrap();
-            assert_eq!(
-                (t.addr.as_str(), t.host, t.target.as_str(), t.tls),
-                (addr, host, target, false),
-                "{url}"
-            );
-        }
-        let t = split_url("https://hooks.lan/a").unwrap();
-        assert_eq!((t.addr.as_str(), t.tls), ("hooks.lan:443", true));
-        assert!(split_url("ftp://h/").is_none());
-        assert!(split_url("http:///a").is_none());
     }
 }

@@ -598,6 +598,26 @@ pub async fn merge_wait(queue: &std::cell::RefCell<crate::live::PlayerQueue>, mw
     }
 }
 
+/// `answer`, unless the client is kicked through the API first (None): a connection's wait
+/// for the hooks, an origin or the coworkers. Boxed, so a connection's task holds only the box
+/// while it waits, not the wait's state.
+#[cfg(all(
+    any(feature = "rtmp", feature = "http"),
+    any(feature = "hooks", feature = "edge")
+))]
+pub fn unless_kicked<F: std::future::Future + 'static>(
+    record: &Rc<crate::server::stats::ClientRecord>,
+    answer: F,
+) -> std::pin::Pin<Box<impl std::future::Future<Output = Option<F::Output>>>> {
+    let record = record.clone();
+    Box::pin(async move {
+        tokio::select! {
+            answer = answer => Some(answer),
+            _ = std::future::poll_fn(|cx| record.poll_kicked(cx)) => None,
+        }
+    })
+}
+
 /// Slices per `writev` call (Linux IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 

@@ -5,7 +5,6 @@
 //! Cargo feature `tls`) is the same driver over TLS (`net::tls`): its writes go through the TLS
 //! stream instead of `writev`, and merged read is off (the TLS records are read as they come).
 
-use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -16,34 +15,28 @@ use bytes::Bytes;
 use nix::sys::socket::setsockopt;
 use tokio::net::TcpStream;
 
-use super::sock::{read_some, recv, RcvLowat};
-use super::{write_all, write_now, Clock, ConnGuards, Shared};
+use super::sock::RcvLowat;
+use super::{Clock, ConnGuards, Shared};
 use crate::live::ClientId;
-use crate::server::rtmp::{session_config, RtmpConn};
-use crate::server::ConnLog;
-use crate::session::rtmp::ServerSession;
+use crate::server::rtmp::{ReadTiming, RtmpConn};
+#[cfg(any(feature = "hooks", feature = "edge"))]
+use crate::server::rtmp::{Wait, WaitAnswer};
 use crate::wire::rtmp::handshake::PACKET_LEN;
+#[cfg(feature = "tls")]
+use socket::TlsSocket;
+use socket::{read_once, Read, ReadMode, Socket};
+
+/// The sockets the driver reads and writes: TCP, or TLS over it (RTMPS).
+mod socket;
 
 /// Bytes read from the socket at once. RAM: one buffer per thread, shared by every connection
 /// (a read is handed to the session, which copies what it keeps, before the next await).
 pub const READ_BUFFER: usize = 16 * 1024;
 
-thread_local! {
-    /// The read buffer of every RTMP connection on this thread. Players send almost nothing,
-    /// so a buffer per connection would be 16 KiB of RAM per player for a few bytes a second.
-    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; READ_BUFFER]);
-}
-
 /// With merged read (`publish.mr`), a publisher's socket reports readable once this many bytes
 /// wait (`SO_RCVLOWAT`): one read then fills the read buffer. At 1 Mbit/s that is a read every
 /// 130 ms instead of one per packet; a slower stream is read at its `mr_latency` deadline.
 pub const MERGED_READ_LOWAT: usize = READ_BUFFER;
-
-/// Merged-read deadlines are rounded up to a multiple of this (ms on the server's clock), so
-/// that the publishers' deadlines fall on a few shared instants: a deadline moved by every
-/// read still fires where it was first set (tokio extends timers lazily), and deadlines of
-/// their own would wake the event loop once per publisher per `mr_latency`.
-pub const MERGED_READ_GRID_MS: u64 = 50;
 
 /// SO_SNDBUF asked for every connection (Linux doubles it). Without a cap the kernel grows a
 /// stalled player's send buffer to `tcp_wmem` max (4 MiB on desktop kernels), which is kernel
@@ -110,14 +103,8 @@ pub fn run_tls(
 }
 
 fn finish(result: Result<(), Box<dyn std::error::Error>>, mut conn: RtmpConn, clock: Clock) {
-    match result {
-        Ok(()) => log::info!("[{}] closed by peer {}", conn.log.cid, conn.peer),
-        Err(e) => {
-            log::info!("[{}] closed {}: {e}", conn.log.cid, conn.peer);
-            conn.registration.record.fail();
-        }
-    }
-    conn.close(clock.now_ms());
+    let error = result.as_ref().err().map(|e| e as &dyn std::fmt::Display);
+    conn.finish(clock.now_ms(), error);
 }
 
 fn start(
@@ -129,141 +116,23 @@ fn start(
     let Shared {
         ctx, clock, rng, ..
     } = shared;
-    let (ctx, clock) = (ctx.clone(), *clock);
-    let config = ctx.config();
-    if let Err(e) =
-        nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER)
-    {
+    if let Err(e) = setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER) {
         // As an io::Error (libc's strerror): nix's own Display (its Debug names and errno
         // texts) is about 9 KB of the router binary.
         log::debug!("SO_SNDBUF {SEND_BUFFER} for {peer}: {}", io::Error::from(e));
     }
     let mut random = [0u8; PACKET_LEN];
     rng.fill(&mut random);
-    let epoch = clock.now_ms() as u32;
-    let session = ServerSession::new(session_config(&config), clock.now_ms(), random, epoch);
-    let log = ConnLog::new(rng.next_u64());
-    log::debug!("[{}] accepted {peer} as client {id}", log.cid);
-    let conn = RtmpConn::new(id, log, peer, ctx, session, clock.now_ms());
-    let send_timeout = Duration::from_millis(u64::from(config.idle_timeout_ms));
-    (stream, conn, clock, send_timeout)
-}
-
-/// What the driver needs of a connection's socket: TCP, or TLS over it (RTMPS). A trait,
-/// not an enum, so that the plain RTMP task stays as small as it was (`net::tests`).
-trait Socket {
-    /// With merged read (`SO_RCVLOWAT` on the TCP socket).
-    const MERGED_READ: bool;
-
-    fn tcp(&self) -> &TcpStream;
-
-    /// Writes `out` whole and empties it.
-    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()>;
-
-    /// Writes what the socket takes now without waiting, removing it from `out`; true when
-    /// all of it went (then no send timeout is set up for the batch). By default nothing.
-    fn write_now(&mut self, _out: &mut Vec<Bytes>) -> io::Result<bool> {
-        Ok(false)
-    }
-
-    /// Waits until [`Socket::read`] has something (or the end). Cancel-safe.
-    async fn ready(&mut self) -> io::Result<()>;
-
-    /// Hands what came to the connection.
-    fn read(
-        &mut self,
-        conn: &mut RtmpConn,
-        clock: Clock,
-    ) -> Result<Read, Box<dyn std::error::Error>>;
-}
-
-impl Socket for TcpStream {
-    const MERGED_READ: bool = true;
-
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-
-    /// One `writev` batch.
-    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
-        write_all(self, out).await
-    }
-
-    fn write_now(&mut self, out: &mut Vec<Bytes>) -> io::Result<bool> {
-        write_now(self, out)
-    }
-
-    async fn ready(&mut self) -> io::Result<()> {
-        self.readable().await
-    }
-
-    fn read(
-        &mut self,
-        conn: &mut RtmpConn,
-        clock: Clock,
-    ) -> Result<Read, Box<dyn std::error::Error>> {
-        read_once(self, conn, clock, ReadMode::Ready)
-    }
-}
-
-/// An RTMPS connection: the TLS stream and the plaintext of one read, which waits in a
-/// buffer of its own between [`Socket::ready`] and [`Socket::read`] (RAM: [`READ_BUFFER`]
-/// per RTMPS connection, counted in `net::tls::CONNECTION_BYTES`' line).
-#[cfg(feature = "tls")]
-struct TlsSocket {
-    stream: tokio_rustls::server::TlsStream<TcpStream>,
-    buf: Box<[u8]>,
-    /// Bytes in `buf` from the last read; `None`: none read; `Some(0)`: the end.
-    filled: Option<usize>,
-}
-
-#[cfg(feature = "tls")]
-impl Socket for TlsSocket {
-    /// The TLS stream reads records as they come.
-    const MERGED_READ: bool = false;
-
-    fn tcp(&self) -> &TcpStream {
-        self.stream.get_ref().0
-    }
-
-    /// Through TLS's send buffer, flushed.
-    async fn write_all(&mut self, out: &mut Vec<Bytes>) -> io::Result<()> {
-        use tokio::io::AsyncWriteExt;
-        for b in out.iter() {
-            self.stream.write_all(b).await?;
-        }
-        out.clear();
-        self.stream.flush().await
-    }
-
-    async fn ready(&mut self) -> io::Result<()> {
-        use tokio::io::AsyncReadExt;
-        if self.filled.is_some() {
-            return Ok(());
-        }
-        let n = match self.stream.read(&mut self.buf).await {
-            // Closed without TLS's close_notify: closed all the same.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            other => other?,
-        };
-        self.filled = Some(n);
-        Ok(())
-    }
-
-    fn read(
-        &mut self,
-        conn: &mut RtmpConn,
-        clock: Clock,
-    ) -> Result<Read, Box<dyn std::error::Error>> {
-        match self.filled.take() {
-            None => Ok(Read::Nothing),
-            Some(0) => Ok(Read::Closed),
-            Some(n) => {
-                conn.handle_bytes(clock.now_ms(), &self.buf[..n])?;
-                Ok(Read::Bytes { drained: true })
-            }
-        }
-    }
+    let conn = RtmpConn::accept(
+        id,
+        peer,
+        ctx.clone(),
+        random,
+        rng.next_u64(),
+        clock.now_ms(),
+    );
+    let send_timeout = Duration::from_millis(conn.send_timeout_ms());
+    (stream, conn, *clock, send_timeout)
 }
 
 async fn drive<S: Socket>(
@@ -274,10 +143,7 @@ async fn drive<S: Socket>(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut out: Vec<Bytes> = Vec::new();
     let mut nodelay_set = false;
-    // Merged read (`publish.mr`): while on, the socket is readable only once MERGED_READ_LOWAT
-    // bytes wait, and `last_read` + `mr_latency` is a deadline to read whatever is there.
-    let mut lowat_set = false;
-    let mut last_read = clock.now_ms();
+    let mut timing = ReadTiming::new(clock.now_ms());
     loop {
         // Write everything pending: replies first, then media, in one writev batch.
         loop {
@@ -295,108 +161,42 @@ async fn drive<S: Socket>(
                     Err(_) => return Err("send timeout: the peer does not read".into()),
                 }
             }
-            conn.registration.record.send.add(n as u64);
-            conn.session.handle_sent(clock.now_ms());
+            conn.handle_sent(clock.now_ms(), n);
         }
         if conn.session.is_closing() {
             return Err("session refused (reply sent)".into());
         }
-        // A connect, publish or play waits for the HTTP hooks: nothing is read meanwhile (the
-        // session holds what follows the command), only a kick ends the wait early. The
-        // decision is boxed, so the task does not grow by it.
-        #[cfg(feature = "hooks")]
-        if let Some(decision) = conn.take_decision() {
-            let record = conn.registration.record.clone();
-            let answer = Box::pin(async move {
-                tokio::select! {
-                    answer = decision => Some(answer),
-                    _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
-                }
-            })
-            .await;
-            let Some(answer) = answer else {
-                return Err("kicked through the API".into());
-            };
-            conn.handle_decision(clock.now_ms(), answer)?;
+        // A connect, publish or play waits for the HTTP hooks, an origin or the coworkers:
+        // nothing is read meanwhile, only a kick ends the wait early (boxed, so the task does
+        // not grow by it).
+        #[cfg(any(feature = "hooks", feature = "edge"))]
+        if let Some(wait) = conn.take_wait() {
+            let answer = super::unless_kicked(&conn.registration.record, answer(wait, clock));
+            let answer = answer.await.ok_or("kicked through the API")?;
+            conn.handle_wait(clock.now_ms(), answer)?;
             continue;
         }
-        // An edge's token traverse: the connect waits for an origin's answer, nothing is read
-        // meanwhile, only a kick ends the wait early (boxed, as the hooks' decision).
-        #[cfg(feature = "edge")]
-        if let Some(call) = conn.take_traverse() {
-            let record = conn.registration.record.clone();
-            let answer = Box::pin(async move {
-                tokio::select! {
-                    answer = super::edge::traverse(call, clock) => Some(answer),
-                    _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
-                }
-            })
-            .await;
-            let Some(answer) = answer else {
-                return Err("kicked through the API".into());
-            };
-            conn.handle_traverse(clock.now_ms(), answer)?;
-            continue;
-        }
-        // An origin cluster's play of a stream not here: it waits for the coworkers' answer
-        // (boxed, as the hooks' decision).
-        #[cfg(feature = "edge")]
-        if let Some(query) = conn.take_coworker_query() {
-            let record = conn.registration.record.clone();
-            let answer = Box::pin(async move {
-                tokio::select! {
-                    answer = super::origin_cluster::discover(&query) => Some(answer),
-                    _ = poll_fn(|cx| record.poll_kicked(cx)) => None,
-                }
-            })
-            .await;
-            let Some(answer) = answer else {
-                return Err("kicked through the API".into());
-            };
-            conn.handle_coworker_answer(clock.now_ms(), answer)?;
-            continue;
-        }
-        let (min_latency, mw_latency) = match conn.vhost() {
-            Some(v) => {
-                if !nodelay_set {
-                    nodelay_set = true;
-                    if v.tcp_nodelay || v.min_latency {
-                        let _ = stream.tcp().set_nodelay(true);
-                    }
-                }
-                (v.min_latency, u64::from(v.mw_latency_ms))
+        if let Some(nodelay) = conn.nodelay().filter(|_| !nodelay_set) {
+            nodelay_set = true;
+            if nodelay {
+                let _ = stream.tcp().set_nodelay(true);
             }
-            None => (true, 0),
-        };
+        }
         // Not over TLS: the TLS stream reads records as they come.
-        let merged_read = conn.merged_read_ms().filter(|_| S::MERGED_READ);
-        if merged_read.is_some() != lowat_set {
-            lowat_set = merged_read.is_some();
-            let lowat = if lowat_set { MERGED_READ_LOWAT } else { 1 };
+        if let Some(on) = timing.handle_mode(conn.merged_read_ms().filter(|_| S::MERGED_READ)) {
+            let lowat = if on { MERGED_READ_LOWAT } else { 1 };
             if let Err(e) = setsockopt(stream.tcp(), RcvLowat, &lowat) {
-                log::debug!(
-                    "[{}] SO_RCVLOWAT {lowat}: {}",
-                    conn.log.cid,
-                    io::Error::from(e)
-                );
+                let e = io::Error::from(e);
+                log::debug!("[{}] SO_RCVLOWAT {lowat}: {e}", conn.log.cid);
             }
         }
         let queue = conn.queue();
         let record = conn.registration.record.clone();
         // Until there is something to write: reads and deadlines under one timer, moved only
-        // to an earlier deadline (or, with merged read, to the next read deadline). The
-        // session's deadline moves later with every byte (the idle timeout counts from the
-        // last one): re-arming a timer per read cost as much as the read's own bookkeeping.
-        // When it fires early the session finds nothing due. The timer lives only in this
-        // loop, so it takes no room in the task while a write waits.
-        let deadline = |conn: &RtmpConn, last_read: u64| {
-            let session = conn.session.poll_timeout();
-            merged_read.map_or(session, |ms| {
-                session.min((last_read + ms).next_multiple_of(MERGED_READ_GRID_MS))
-            })
-        };
+        // as `ReadTiming::rearm` says. The timer lives only in this loop, so it takes no room
+        // in the task while a write waits.
         let media = {
-            let mut armed = deadline(conn, last_read);
+            let mut armed = timing.deadline(conn.session.poll_timeout());
             let timer = tokio::time::sleep_until(clock.instant(armed));
             tokio::pin!(timer);
             loop {
@@ -408,7 +208,7 @@ async fn drive<S: Socket>(
                         ready?;
                         match stream.read(conn, clock)? {
                             Read::Closed => return Ok(()),
-                            Read::Bytes { .. } => last_read = clock.now_ms(),
+                            Read::Bytes { .. } => timing.handle_read(clock.now_ms()),
                             Read::Nothing => {}
                         }
                     }
@@ -417,7 +217,7 @@ async fn drive<S: Socket>(
                         None => Poll::Pending,
                     }) => break true,
                     _ = &mut timer => {
-                        if merged_read.is_some() {
+                        if timing.is_merged() {
                             // What waits below the low-water mark (also before a timeout is
                             // judged).
                             loop {
@@ -427,29 +227,20 @@ async fn drive<S: Socket>(
                                     Read::Bytes { drained: true } | Read::Nothing => break,
                                 }
                             }
-                            last_read = clock.now_ms();
+                            timing.handle_read(clock.now_ms());
                         }
                         conn.session.handle_timeout(clock.now_ms())?;
-                        armed = deadline(conn, last_read);
+                        armed = timing.deadline(conn.session.poll_timeout());
                         timer.as_mut().reset(clock.instant(armed));
                     }
                 }
-                // Replies (or a new role, whose replies these are) are written by the outer
-                // loop.
-                if conn.session.has_transmit() || conn.session.is_closing() {
+                // Replies, a new role (whose replies these are) or a call to make: the outer
+                // loop's.
+                if conn.needs_driver() {
                     break false;
                 }
-                // A decision for the hooks: the outer loop waits for it.
-                #[cfg(feature = "hooks")]
-                if conn.has_decision() {
-                    break false;
-                }
-                #[cfg(feature = "edge")]
-                if conn.has_traverse() || conn.has_coworker_query() {
-                    break false;
-                }
-                let next = deadline(conn, last_read);
-                if next < armed || (merged_read.is_some() && next != armed) {
+                let next = timing.deadline(conn.session.poll_timeout());
+                if timing.rearm(armed, next) {
                     armed = next;
                     timer.as_mut().reset(clock.instant(armed));
                 }
@@ -457,54 +248,26 @@ async fn drive<S: Socket>(
         };
         // Merged write: let `mw_latency` of media gather (or half a queue), then send it in
         // one go.
-        if let (true, false, true, Some(q)) = (media, min_latency, mw_latency > 0, &queue) {
+        if let (true, Some(mw_latency), Some(q)) = (media, conn.merge_write_ms(), &queue) {
             super::merge_wait(q, mw_latency).await;
         }
     }
 }
 
-/// What one read did.
-enum Read {
-    /// The peer closed the connection.
-    Closed,
-    /// Bytes went to the session; `drained`: they were all the socket held (a short read).
-    Bytes { drained: bool },
-    /// Nothing was there (readiness can be spurious).
-    Nothing,
-}
-
-/// Why a read is made.
-#[derive(Clone, Copy)]
-enum ReadMode {
-    /// The socket reported readable.
-    Ready,
-    /// A merged read's deadline: what waits below the low-water mark, which the socket does
-    /// not report (nor tokio, which then would not even try).
-    BelowLowWater,
-}
-
-/// Reads once into the thread's buffer and hands the bytes to the connection.
-fn read_once(
-    stream: &TcpStream,
-    conn: &mut RtmpConn,
-    clock: Clock,
-    mode: ReadMode,
-) -> Result<Read, Box<dyn std::error::Error>> {
-    READ_BUF.with_borrow_mut(|buf| {
-        match match mode {
-            ReadMode::Ready => read_some(stream, buf),
-            ReadMode::BelowLowWater => recv(stream, buf),
-        } {
-            Ok(0) => Ok(Read::Closed),
-            Ok(n) => {
-                conn.handle_bytes(clock.now_ms(), &buf[..n])?;
-                Ok(Read::Bytes {
-                    // A short read took everything (see read_some).
-                    drained: n < buf.len(),
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Nothing),
-            Err(e) => Err(e.into()),
+/// The answer to a [`Wait`]: the hooks' decision, an origin's (`net::edge::traverse`) or the
+/// coworkers' (`net::origin_cluster::discover`).
+#[cfg(any(feature = "hooks", feature = "edge"))]
+async fn answer(wait: Wait, clock: Clock) -> WaitAnswer {
+    #[cfg(not(feature = "edge"))]
+    let _ = clock;
+    match wait {
+        #[cfg(feature = "hooks")]
+        Wait::Decision(decision) => WaitAnswer::Decision(decision.await),
+        #[cfg(feature = "edge")]
+        Wait::Traverse(call) => WaitAnswer::Traverse(super::edge::traverse(call, clock).await),
+        #[cfg(feature = "edge")]
+        Wait::Coworkers(query) => {
+            WaitAnswer::Coworkers(super::origin_cluster::discover(&query).await)
         }
-    })
+    }
 }

@@ -8,7 +8,7 @@
 //! `api` with the API on (its own port, else the HTTP server's). SRS's `srt`, `rtsp` and `rtc`
 //! arrays are never sent: we serve none of them.
 //!
-//! The answer is read (at most `net::hooks::MAX_RESPONSE_BODY`) and judged like a hook's:
+//! The answer is read (at most `server::hooks::MAX_RESPONSE_BODY`) and judged like a hook's:
 //! anything but HTTP 200/201 with `0` or `{"code":0}` is logged as a failure, at a limited rate.
 
 use super::api::{json, system, ApiSettings};

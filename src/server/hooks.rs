@@ -618,5 +618,12 @@ pub fn sweep(ctx: &super::ServerCtx, _now_ms: u64) {
     }
 }
 
+/// The bytes of a request, the judgement of its answer, the client's books.
+mod request;
+pub use request::{
+    judge, literal_addr, split_url, AnswerReader, Ledger, Request, Target, MAX_QUEUED,
+    MAX_RESPONSE_BODY,
+};
+
 #[cfg(test)]
 mod tests;

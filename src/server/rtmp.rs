@@ -23,6 +23,7 @@ use crate::session::rtmp::{
 };
 use crate::wire::flv;
 use crate::wire::rtmp::chunk::{self, ChunkError, ChunkLimits};
+use crate::wire::rtmp::handshake::PACKET_LEN;
 use crate::wire::rtmp::message::{MessageHeader, MessageType};
 #[cfg(feature = "hooks")]
 use hooks::{HookState, Pending};
@@ -36,9 +37,18 @@ mod coworkers;
 #[cfg(feature = "hooks")]
 mod hooks;
 pub mod kickoff;
+/// When the driver reads and wakes (merged read).
+mod read_timing;
 /// An edge's token traverse.
 #[cfg(feature = "edge")]
 mod traverse;
+/// What the connection waits for before it reads on (hooks, origin, coworkers).
+#[cfg(any(feature = "hooks", feature = "edge"))]
+mod wait;
+
+pub use read_timing::{ReadTiming, MERGED_READ_GRID_MS};
+#[cfg(any(feature = "hooks", feature = "edge"))]
+pub use wait::{Wait, WaitAnswer};
 
 /// The chunk limits of a publisher (after `publish`): `rtmp.max_message_bytes` and
 /// `rtmp.max_pending_bytes`, the latter raised to the former (a message of the longest length
@@ -139,6 +149,71 @@ impl RtmpConn {
             #[cfg(feature = "edge")]
             coworkers: None,
         }
+    }
+
+    /// A connection accepted from `peer` as client `id`, on the config in force: its session
+    /// (`random`: the handshake's random bytes) and its log id (from `cid_seed`).
+    pub fn accept(
+        id: ClientId,
+        peer: SocketAddr,
+        ctx: ServerCtx,
+        random: [u8; PACKET_LEN],
+        cid_seed: u64,
+        now_ms: u64,
+    ) -> RtmpConn {
+        let config = ctx.config();
+        let epoch = now_ms as u32;
+        let session = ServerSession::new(session_config(&config), now_ms, random, epoch);
+        let log = ConnLog::new(cid_seed);
+        log::debug!("[{}] accepted {peer} as client {id}", log.cid);
+        RtmpConn::new(id, log, peer, ctx, session, now_ms)
+    }
+
+    /// How long a write may wait for the peer to read (`idle_timeout`), in ms.
+    pub fn send_timeout_ms(&self) -> u64 {
+        u64::from(self.ctx.config().idle_timeout_ms)
+    }
+
+    /// The connection ends, closed by the peer (`error` None) or for `error` (then counted as
+    /// failed in the API): logged, and the hub forgets its publish or play.
+    pub fn finish(&mut self, now_ms: u64, error: Option<&dyn std::fmt::Display>) {
+        match error {
+            None => log::info!("[{}] closed by peer {}", self.log.cid, self.peer),
+            Some(e) => {
+                log::info!("[{}] closed {}: {e}", self.log.cid, self.peer);
+                self.registration.record.fail();
+            }
+        }
+        self.close(now_ms);
+    }
+
+    /// TCP_NODELAY for the socket, once the vhost is known (`tcp_nodelay` or
+    /// `min_latency`); None before.
+    pub fn nodelay(&self) -> Option<bool> {
+        self.vhost().map(|v| v.tcp_nodelay || v.min_latency)
+    }
+
+    /// How long media may gather before a player's write (SRS's merged write,
+    /// `mw_latency`), if writes are merged: not with `min_latency`, nor before connect.
+    pub fn merge_write_ms(&self) -> Option<u64> {
+        let v = self.vhost().filter(|v| !v.min_latency)?;
+        Some(u64::from(v.mw_latency_ms)).filter(|&ms| ms > 0)
+    }
+
+    /// Whether the driver must stop waiting for input and media: replies to write, the
+    /// session closing, or a call to make ([`RtmpConn::take_wait`]).
+    pub fn needs_driver(&self) -> bool {
+        #[cfg(any(feature = "hooks", feature = "edge"))]
+        if self.has_wait() {
+            return true;
+        }
+        self.session.has_transmit() || self.session.is_closing()
+    }
+
+    /// `n` bytes of output were written at `now_ms`.
+    pub fn handle_sent(&mut self, now_ms: u64, n: usize) {
+        self.registration.record.send.add(n as u64);
+        self.session.handle_sent(now_ms);
     }
 
     pub fn kind(&self) -> Kind {
@@ -753,6 +828,38 @@ mod tests {
         let mut out = BytesMut::new();
         chunk::encode_message(128, &header, body, &mut out);
         out.to_vec()
+    }
+
+    /// What the driver asks of a connection: TCP_NODELAY and the merged write once the vhost
+    /// is known (none before connect), the send timeout, and a publish's merged read.
+    #[test]
+    fn the_driver_reads_its_socket_settings_off_the_vhost() {
+        let config = Config::from_toml_str("", "test.toml").unwrap();
+        let idle_timeout_ms = u64::from(config.idle_timeout_ms);
+        let ctx = ServerCtx::new(config, crate::live::Hub::new(4));
+        let peer = "192.0.2.1:40000".parse().unwrap();
+        let mut conn = RtmpConn::accept(1, peer, ctx, [1; PACKET_LEN], 1, 0);
+        assert_eq!((conn.nodelay(), conn.merge_write_ms()), (None, None));
+        assert_eq!(conn.send_timeout_ms(), idle_timeout_ms);
+        assert!(!conn.needs_driver(), "nothing to send before the handshake");
+        conn.finish(1, None);
+
+        let mw = "[vhost.__defaultVhost__.play]\nmw_latency = 350\n";
+        let mr = "[vhost.__defaultVhost__.publish]\nmr = true\nmr_latency = 300\n";
+        let (conn, _) = publishing(&format!("{mw}{mr}"));
+        assert_eq!(
+            (conn.nodelay(), conn.merge_write_ms()),
+            (Some(false), Some(350))
+        );
+        assert_eq!(conn.merged_read_ms(), Some(300));
+        let min = "[vhost.__defaultVhost__]\nmin_latency = true\n";
+        let (mut conn, _) = publishing(&format!("{min}{mw}{mr}"));
+        assert_eq!((conn.nodelay(), conn.merge_write_ms()), (Some(true), None));
+        assert_eq!(conn.merged_read_ms(), None, "min_latency reads at once");
+        conn.handle_sent(5, 100);
+        assert_eq!(conn.registration.record.send.total(), 100);
+        conn.finish(6, Some(&"kicked"));
+        assert_eq!(conn.kind(), Kind::Unknown);
     }
 
     /// `rtmp.max_message_bytes` lowered to 100 000: a keyframe of exactly that size reaches

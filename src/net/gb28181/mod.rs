@@ -170,6 +170,29 @@ fn handle_sip(gb: &GbHandle, shared: &Shared, peer: Peer, msg: sip::SipMessage) 
 /// Carries out the agent's events (the gateway starts and stops the media; the sockets it
 /// asks for are opened and closed here), then sends what the agent queued: in that order, so
 /// the UDP port an INVITE offers is bound before the INVITE leaves.
+/// `/api/v1/gb28181/...` for the HTTP API (`net::http`), answered by the agent once it runs.
+#[cfg(feature = "api")]
+pub fn api_extension(shared: &Shared) -> crate::server::http::ApiExtension {
+    use crate::server::gb28181::api;
+    let shared = shared.clone();
+    let answer = move |now_ms: u64, path: &str| {
+        let gb = shared.gb.borrow().clone();
+        let (body, code) = match &gb {
+            Some(gb) => api::handle(&mut gb.borrow_mut().agent, now_ms, path),
+            None => ("{}".to_owned(), api::CODE_NOT_FOUND),
+        };
+        // A command (an invite, a bye) leaves now rather than at the agent's next tick.
+        if let Some(gb) = &gb {
+            pump(gb, &shared);
+        }
+        (body, i32::try_from(code).unwrap_or(i32::MAX))
+    };
+    crate::server::http::ApiExtension {
+        prefix: "/api/v1/gb28181",
+        answer: Rc::new(answer),
+    }
+}
+
 /// Runs after SIP input, each tick, and each API command (so an API invite leaves at once).
 pub fn pump(gb: &GbHandle, shared: &Shared) {
     let now = shared.clock.now_ms();

@@ -36,6 +36,7 @@ pub mod live;
 mod metrics;
 #[cfg(all(feature = "api", feature = "dvr"))]
 mod playback;
+mod request;
 mod route;
 #[cfg(feature = "rtc")]
 mod rtc;
@@ -53,9 +54,10 @@ use bytes::{Bytes, BytesMut};
 #[cfg(feature = "api")]
 pub use api::{ApiCtx, ApiExtension};
 pub use live::LivePlayer;
+pub use request::{RequestReader, HEAD_READ};
 pub use route::{host_and_port, requested_vhost, route, Route};
 
-use super::stats::ClientRecord;
+use super::stats::{ClientRecord, Registration};
 use super::ServerCtx;
 use crate::wire::http::{self, Method, RequestHead};
 
@@ -277,6 +279,51 @@ impl HttpConn {
         }
     }
 
+    /// A new connection of client `id` (its log id `cid`) from `peer`: its state and its
+    /// place in the API's client list (removed when the registration drops).
+    pub fn accept(
+        ctx: HttpCtx,
+        id: crate::live::ClientId,
+        cid: &str,
+        peer: std::net::SocketAddr,
+        now_ms: u64,
+    ) -> (HttpConn, Registration) {
+        let record = ClientRecord::new(id, cid, peer, now_ms);
+        let registration = Registration::new(ctx.server.clients.clone(), record);
+        (
+            HttpConn::new(ctx, registration.record.clone()),
+            registration,
+        )
+    }
+
+    /// The connection ended, by the peer between requests (`error` None) or for `error`:
+    /// logged, and in the latter case counted as failed in the API.
+    pub fn closed(&self, error: Option<&dyn std::fmt::Display>) {
+        let record = &self.record;
+        match error {
+            None => log::debug!("[{}] HTTP {} closed", record.cid, record.peer),
+            Some(e) => {
+                log::info!("[{}] HTTP {} closed: {e}", record.cid, record.peer);
+                record.fail();
+            }
+        }
+    }
+
+    /// The answer to a [`Pending`] request's call came (`Err`: why not, counted as a
+    /// failure in the API): the answer to the request.
+    #[cfg(any(feature = "hooks", feature = "edge"))]
+    pub fn handle_decision(
+        &mut self,
+        pending: Box<dyn Pending>,
+        verdict: Result<(), String>,
+        now_ms: u64,
+    ) -> Answer {
+        if verdict.is_err() {
+            self.record.fail();
+        }
+        pending.decided(self, verdict, now_ms)
+    }
+
     /// Answers one request. `now_ms` is the server clock.
     pub fn handle_request(&mut self, head: &RequestHead, now_ms: u64) -> Answer {
         // The previous response is sent when the next request is read.
@@ -449,7 +496,68 @@ pub fn encode_head(status: u16, headers: &[(&str, &str)], keep_alive: bool, cors
     out.freeze()
 }
 
+/// A [`Piece::File`] as the driver reads it: at most `chunk` bytes at a time, each read
+/// starting where the last ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FileReads {
+    offset: u64,
+    left: u64,
+}
+
+impl FileReads {
+    pub fn new(start: u64, len: u64) -> FileReads {
+        FileReads {
+            offset: start,
+            left: len,
+        }
+    }
+
+    /// The next read, `(offset, length)` of at most `chunk` bytes, or None when all is read.
+    pub fn next_read(&self, chunk: usize) -> Option<(u64, usize)> {
+        let want = chunk.min(usize::try_from(self.left).unwrap_or(chunk));
+        (self.left > 0).then_some((self.offset, want))
+    }
+
+    /// The last read brought `n` bytes. Err when it brought none: the file shrank while it
+    /// was sent (the connection closes, its response cut).
+    pub fn handle_read(&mut self, n: u64) -> Result<(), &'static str> {
+        if n == 0 {
+            return Err("file shrank while it was sent");
+        }
+        (self.offset, self.left) = (self.offset + n, self.left.saturating_sub(n));
+        Ok(())
+    }
+}
+
 impl Response {
+    /// The response as the driver sends it: `parts` (the head and what is in memory), then
+    /// `pieces` in order (files read in pieces, [`FileReads`]); when a file's first read fails
+    /// before anything went out, the fallback instead (None: [`HttpConn::pieces_failed`]).
+    pub fn into_parts(self) -> (Vec<Bytes>, Vec<Piece>, Option<Bytes>) {
+        let mut parts = vec![self.head];
+        let (pieces, fallback) = match self.body {
+            Body::Empty => (Vec::new(), None),
+            Body::Bytes(b) => {
+                parts.push(b);
+                (Vec::new(), None)
+            }
+            Body::Shared(mut chunks) => {
+                parts.append(&mut chunks);
+                (Vec::new(), None)
+            }
+            Body::File(f) => {
+                let file = Piece::File {
+                    path: f.path,
+                    start: f.start,
+                    len: f.len,
+                };
+                (vec![file], Some(f.fallback))
+            }
+            Body::Pieces(pieces) => (pieces, None),
+        };
+        (parts, pieces, fallback)
+    }
+
     /// The whole response in one buffer when its body is in memory (tests, fallbacks).
     pub fn to_bytes(&self) -> Bytes {
         let mut out = BytesMut::from(&self.head[..]);

@@ -403,3 +403,54 @@ fn playbacks_at_once_are_bounded_and_given_back() {
         Answer::Deferred(_)
     ));
 }
+
+#[test]
+fn file_reads_go_in_chunks_and_a_short_file_is_an_error() {
+    let mut reads = FileReads::new(10, 150);
+    assert_eq!(reads.next_read(64), Some((10, 64)));
+    reads.handle_read(64).unwrap();
+    assert_eq!(reads.next_read(64), Some((74, 64)));
+    reads.handle_read(64).unwrap();
+    assert_eq!(reads.next_read(64), Some((138, 22)));
+    reads.handle_read(22).unwrap();
+    assert_eq!(reads.next_read(64), None);
+    let mut shrunk = FileReads::new(0, 10);
+    assert!(shrunk.handle_read(0).is_err());
+    assert_eq!(FileReads::new(0, 0).next_read(64), None);
+}
+
+#[test]
+fn responses_come_apart_into_parts_pieces_and_a_fallback() {
+    let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n");
+    let response = |body| Response {
+        status: 200,
+        head: head.clone(),
+        body,
+        close: false,
+    };
+    let (parts, pieces, fallback) = response(Body::Bytes(Bytes::from_static(b"x"))).into_parts();
+    assert_eq!((parts.len(), pieces.len(), fallback), (2, 0, None));
+    let shared = Body::Shared(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+    let (parts, pieces, _) = response(shared).into_parts();
+    assert_eq!((parts.len(), pieces.len()), (3, 0));
+    let file = Body::File(FileBody {
+        path: "/f".into(),
+        start: 1,
+        len: 2,
+        fallback: Bytes::from_static(b"404"),
+    });
+    let (parts, pieces, fallback) = response(file).into_parts();
+    assert_eq!(parts, vec![head.clone()]);
+    let expected = Piece::File {
+        path: "/f".into(),
+        start: 1,
+        len: 2,
+    };
+    assert_eq!(
+        (pieces, fallback),
+        (vec![expected], Some(Bytes::from_static(b"404")))
+    );
+    let (parts, pieces, fallback) =
+        response(Body::Pieces(vec![Piece::Bytes(head.clone())])).into_parts();
+    assert_eq!((parts.len(), pieces.len(), fallback), (1, 1, None));
+}

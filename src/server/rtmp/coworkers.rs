@@ -52,12 +52,12 @@ impl RtmpConn {
     }
 
     /// A coworker query waits to be taken by [`RtmpConn::take_coworker_query`].
-    pub fn has_coworker_query(&self) -> bool {
+    pub(super) fn has_coworker_query(&self) -> bool {
         self.coworkers.as_ref().is_some_and(|c| !c.taken)
     }
 
     /// The query the driver must make, if one is asked (once).
-    pub fn take_coworker_query(&mut self) -> Option<CoworkerQuery> {
+    pub(super) fn take_coworker_query(&mut self) -> Option<CoworkerQuery> {
         let play = self.coworkers.as_mut().filter(|c| !c.taken)?;
         play.taken = true;
         Some(play.query.clone())
@@ -65,7 +65,7 @@ impl RtmpConn {
 
     /// The coworkers answered (`Ok`: where the stream is; `Err`: why no coworker has it):
     /// the play is redirected there or refused, then the input held behind it is decoded.
-    pub fn handle_coworker_answer(
+    pub(super) fn handle_coworker_answer(
         &mut self,
         now_ms: u64,
         answer: Result<Placed, String>,

@@ -62,19 +62,19 @@ impl RtmpConn {
     }
 
     /// A decision waits to be taken by [`RtmpConn::take_decision`].
-    pub fn has_decision(&self) -> bool {
+    pub(super) fn has_decision(&self) -> bool {
         self.hooks.as_ref().is_some_and(|h| h.call.is_some())
     }
 
     /// The decision the driver must wait for, if one is asked (once).
-    pub fn take_decision(&mut self) -> Option<hooks::Decision> {
+    pub(super) fn take_decision(&mut self) -> Option<hooks::Decision> {
         let call = self.hooks.as_mut()?.call.take()?;
         Some(self.ctx.hooks.decide(call))
     }
 
     /// The hooks answered (`Err`: why they refused): the command waiting goes on or is
     /// refused, then the input held behind it is decoded.
-    pub fn handle_decision(
+    pub(super) fn handle_decision(
         &mut self,
         now_ms: u64,
         answer: Result<(), String>,

@@ -31,18 +31,18 @@ impl RtmpConn {
     }
 
     /// A traverse waits to be taken by [`RtmpConn::take_traverse`].
-    pub fn has_traverse(&self) -> bool {
+    pub(super) fn has_traverse(&self) -> bool {
         self.traverse.as_ref().is_some_and(|t| t.call.is_some())
     }
 
     /// The traverse the driver must make, if one is asked (once).
-    pub fn take_traverse(&mut self) -> Option<TraverseCall> {
+    pub(super) fn take_traverse(&mut self) -> Option<TraverseCall> {
         self.traverse.as_mut()?.call.take()
     }
 
     /// The origin answered (`Ok`: the origin that accepted, and how fast; `Err`: why not): the connect goes
     /// on (to the hooks here, if any) or is refused, then the input held behind it is decoded.
-    pub fn handle_traverse(
+    pub(super) fn handle_traverse(
         &mut self,
         now_ms: u64,
         answer: Result<String, String>,
