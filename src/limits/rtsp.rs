@@ -4,7 +4,8 @@
 
 use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
 use crate::config::{Config, IngestTransport};
-use crate::net::rtsp::{MAX_DATAGRAM, READ_BUFFER, RTCP_RECV_BUFFER, UDP_RECV_BUFFER};
+use crate::net::rtsp::READ_BUFFER;
+use crate::server::rtsp::pull::{MAX_DATAGRAM, RTCP_RECV_BUFFER, UDP_RECV_BUFFER};
 use crate::server::rtsp::status::{IngestStatus, MAX_ERROR_LEN};
 use crate::session::rtsp::{MAX_INPUT, MAX_TRACKS, REORDER_WINDOW};
 
