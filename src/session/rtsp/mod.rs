@@ -44,6 +44,7 @@
 //!   most one access unit being assembled (`max_access_unit`).
 //! * Not supported: multicast transport, RTSP over HTTP, `rtsps://`, PAUSE, seeking.
 
+pub mod decode_time;
 pub mod report;
 pub mod track;
 
