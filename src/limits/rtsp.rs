@@ -4,14 +4,17 @@
 
 use super::{kib, BudgetLine, Term, CONNECTION_BYTES};
 use crate::config::{Config, IngestTransport};
-use crate::net::rtsp::{MAX_DATAGRAM, READ_BUFFER, RTCP_RECV_BUFFER, UDP_RECV_BUFFER};
+use crate::net::rtsp::READ_BUFFER;
+use crate::server::rtsp::pull::{MAX_DATAGRAM, RTCP_RECV_BUFFER, UDP_RECV_BUFFER};
 use crate::server::rtsp::status::{IngestStatus, MAX_ERROR_LEN};
+use crate::session::rtsp::decode_time::HOLD_BYTES;
 use crate::session::rtsp::{MAX_INPUT, MAX_TRACKS, REORDER_WINDOW};
 
 /// Per pulled camera: its read buffer, the session's input buffer (one RTSP message or
 /// interleaved frame being received, plus one read), one access unit being assembled per
 /// track (at most `rtmp.max_message_bytes`, the largest frame the hub takes from any
-/// publisher) and the connection's state. The frame an access unit becomes is the stream's,
+/// publisher), the video pictures held for their decode times once B-frames are seen (at
+/// most `HOLD_BYTES`) and the connection's state. The frame an access unit becomes is the stream's,
 /// counted in the streams line. And its status for the API (`/api/v1/ingests`) with its last
 /// error.
 pub(super) fn term(config: &Config) -> Option<Term> {
@@ -22,16 +25,18 @@ pub(super) fn term(config: &Config) -> Option<Term> {
     let frame = config.rtmp_max_message_bytes;
     let status = std::mem::size_of::<IngestStatus>() + MAX_ERROR_LEN;
     let per_camera = (MAX_TRACKS.saturating_mul(frame))
-        .saturating_add(CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + status);
+        .saturating_add(CONNECTION_BYTES + READ_BUFFER + MAX_INPUT + HOLD_BYTES + status);
     let mut lines = vec![BudgetLine {
         what: "ingests",
         formula: format!(
             "{ingests} [[ingest]] x {} (read buffer {} + RTSP input {} + {MAX_TRACKS} \
-             tracks x access unit {} (rtmp.max_message_bytes) + state {} + API status {})",
+             tracks x access unit {} (rtmp.max_message_bytes) + B-frames held {} + state {} \
+             + API status {})",
             kib(per_camera),
             kib(READ_BUFFER),
             kib(MAX_INPUT),
             kib(frame),
+            kib(HOLD_BYTES),
             kib(CONNECTION_BYTES),
             kib(status),
         ),
@@ -103,9 +108,10 @@ mod tests {
         let two = format!("{one}[[ingest]]\nurl = \"rtsp://10.0.0.3/b\"\nstream = \"live/b\"\n");
         let (a, b) = (line(one).unwrap(), line(&two).unwrap());
         assert_eq!(b.bytes, 2 * a.bytes);
-        // Two 4 MiB access units (rtmp.max_message_bytes) and about 100 KiB of buffers.
+        // Two 4 MiB access units (rtmp.max_message_bytes), 256 KiB of B-frames held and
+        // about 100 KiB of buffers.
         assert!(
-            (8 << 20) < a.bytes && a.bytes < (8 << 20) + (128 << 10),
+            (8 << 20) + (256 << 10) < a.bytes && a.bytes < (8 << 20) + (384 << 10),
             "{a:?}"
         );
         assert!(a.formula.contains("rtmp.max_message_bytes"), "{a:?}");

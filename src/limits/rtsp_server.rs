@@ -5,7 +5,8 @@
 //! player (a second copy of the payloads of the frames a stream holds). A publisher
 //! (ANNOUNCE + RECORD) holds one access unit being assembled per track: a video frame of up
 //! to `rtmp.max_message_bytes` (the largest frame the hub takes from any publisher) and an
-//! audio one of up to `MAX_AUDIO_ACCESS_UNIT`; its UDP datagrams are read on the stack, and
+//! audio one of up to `MAX_AUDIO_ACCESS_UNIT`, and once B-frames are seen up to `HOLD_BYTES`
+//! of video pictures waiting for their decode times; its UDP datagrams are read on the stack, and
 //! over UDP each of its tracks holds a reorder window of `REORDER_WINDOW` datagrams of at
 //! most `net::rtsp_server::MAX_DATAGRAM` bytes (a line of its own: publishers over UDP are
 //! at most `max_streams`).
@@ -15,6 +16,7 @@ use crate::config::Config;
 use crate::net::rtsp_server::{MAX_DATAGRAM, READ_BUFFER};
 use crate::server::rtsp_server::MTU;
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
+use crate::session::rtsp::decode_time::HOLD_BYTES;
 use crate::session::rtsp_server::record::{MAX_AUDIO_ACCESS_UNIT, REORDER_WINDOW};
 use crate::session::rtsp_server::{MAX_INPUT, MAX_TRACKS, PACKET_HEADER_LEN};
 use crate::wire::rtp::RtpPacket;
@@ -51,7 +53,7 @@ pub(super) fn term(config: &Config) -> Option<Term> {
             config.rtsp_server_max_sessions,
         ),
         shared_bytes: READ_BUFFER,
-        publisher_pending_bytes: config.rtmp_max_message_bytes + MAX_AUDIO_ACCESS_UNIT,
+        publisher_pending_bytes: config.rtmp_max_message_bytes + MAX_AUDIO_ACCESS_UNIT + HOLD_BYTES,
         frame_bytes: config.rtmp_max_message_bytes,
         send_buffer_bytes: 0,
         lines: vec![reorder_line(config)],

@@ -18,9 +18,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use super::sock::read_some;
 use super::{write_all, Clock, ConnGuards, Shared};
 use crate::live::ClientId;
+use crate::server::rtsp_server::ports::PortPairs;
 use crate::server::rtsp_server::RtspConn;
-use crate::server::ConnLog;
-use crate::session::rtsp_server::ServerSession;
 
 /// Bytes read from the socket at once. RAM: one buffer per thread, shared by every RTSP
 /// connection (the session copies what it keeps before the next await).
@@ -33,15 +32,6 @@ thread_local! {
     /// RTSP connections open now, against `rtsp_server.max_sessions`.
     static SESSIONS: Cell<usize> = const { Cell::new(0) };
 }
-
-/// Tries at binding an even RTP port and the odd RTCP port after it (RFC 3550 §11), before
-/// a UDP SETUP is answered 500.
-pub const BIND_ATTEMPTS: usize = 16;
-
-/// Pairs of a configured range tried for one SETUP at most. Why: each try is two `bind`
-/// calls on the event loop; a range in use has its free pairs just after the last one
-/// taken, so a full scan of a 30,000-pair range is not needed.
-pub const MAX_RANGE_ATTEMPTS: usize = 256;
 
 /// Bytes of a datagram from a UDP peer that are read: a publisher's RTP packet (ffmpeg and
 /// GStreamer send at most 1472, within an Ethernet MTU) or RTCP; a longer one is dropped.
@@ -56,30 +46,17 @@ struct UdpTrack {
     client: (u16, u16),
 }
 
-/// An even port and the next one on `ip`, both bound: from `range` (`rtsp_server.rtp_port_min`
-/// ..=`rtp_port_max`) from the pair after the last one taken, or any pair the kernel picks
-/// when the range is `(0, 0)`.
+/// An even port and the next one on `ip`, both bound, as `server::rtsp_server::ports` names
+/// them for `range` (`rtsp_server.rtp_port_min..=rtp_port_max`).
 fn bind_pair(ip: IpAddr, range: (u16, u16)) -> Option<(UdpSocket, UdpSocket, (u16, u16))> {
-    let pairs = usize::from(range.1.saturating_sub(range.0) / 2) + 1;
-    let attempts = match range {
-        (0, 0) => BIND_ATTEMPTS,
-        _ => pairs.min(MAX_RANGE_ATTEMPTS),
-    };
-    for _ in 0..attempts {
-        let wanted = match range {
-            (0, 0) => 0,
-            (min, _) => NEXT_PAIR.with(|next| {
-                let i = next.get() % pairs;
-                next.set(i + 1);
-                // Within the range by construction: i < pairs.
-                min + 2 * i as u16
-            }),
-        };
+    let mut tries = PortPairs::new(range, NEXT_PAIR.get());
+    while let Some(wanted) = tries.next() {
+        NEXT_PAIR.set(tries.cursor());
         let Ok(rtp) = std::net::UdpSocket::bind((ip, wanted)) else {
             continue;
         };
         let port = rtp.local_addr().ok()?.port();
-        if port % 2 != 0 || port == u16::MAX {
+        if !PortPairs::usable(port) {
             continue;
         }
         let Ok(rtcp) = std::net::UdpSocket::bind((ip, port + 1)) else {
@@ -128,33 +105,9 @@ pub fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
         .saturating_sub(clock.now_ms());
-    let session = ServerSession::new(
-        clock.now_ms(),
-        shared.rng.next_u64(),
-        shared.rng.next_u64() as u32,
-    )
-    .with_udp(true)
-    .with_record(shared.ctx.config().rtmp_max_message_bytes);
-    let config = shared.ctx.config();
-    let session = match config.rtsp_server_auth_username.as_str() {
-        "" => session,
-        user => session.with_auth(
-            user,
-            &config.rtsp_server_auth_password,
-            format!("{:016x}", shared.rng.next_u64()),
-        ),
-    };
-    let log = ConnLog::new(shared.rng.next_u64());
-    log::debug!("[{}] accepted RTSP {peer} as client {id}", log.cid);
-    let mut conn = RtspConn::new(
-        id,
-        log,
-        peer,
-        shared.ctx.clone(),
-        session,
-        clock.now_ms(),
-        wall_epoch_ms,
-    );
+    let seeds = [(); 4].map(|()| shared.rng.next_u64());
+    let now_ms = clock.now_ms();
+    let mut conn = RtspConn::accept(id, peer, shared.ctx.clone(), seeds, now_ms, wall_epoch_ms);
     let send_timeout = Duration::from_millis(u64::from(shared.ctx.config().idle_timeout_ms));
     let _ = stream.set_nodelay(true);
     let mut stream = stream;

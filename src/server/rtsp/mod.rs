@@ -14,6 +14,8 @@
 //!   camera played; [`attempts`]: what follows a pull's end (backoff, `auto`'s fallback to
 //!   TCP, the log).
 //! * [`status`]: each ingest's state for `/api/v1/ingests`, and the restart the API asks for.
+//! * [`pull`]: one ingest's life as `net::rtsp` drives it: when to pull, what a pull's
+//!   events mean (publish, status, log, teardown), its deadline, what follows its end.
 //!
 //! Hooks: before it publishes, an ingest asks the vhost's `on_publish` hooks
 //! ([`Publisher::on_publish_call`]; a refusal fails the pull, which backs off and retries) and
@@ -34,6 +36,7 @@ use crate::session::rtsp::ClientConfig;
 use crate::wire::rtsp::url::Url;
 
 pub mod attempts;
+pub mod pull;
 pub mod status;
 
 pub use status::{IngestState, IngestStatus, IngestTable};

@@ -20,6 +20,7 @@
 //!   and the connection's end unpublishes it (`on_unpublish`).
 //! * Not done here: the `refer` lists (RTSP has no Referer).
 
+pub mod ports;
 mod publish;
 
 use std::cell::RefCell;
@@ -314,6 +315,35 @@ enum Deciding {
 }
 
 impl RtspConn {
+    /// A connection from `peer` just accepted, with the config of the moment: UDP offered,
+    /// publishing allowed, `rtsp_server.auth_*` asked when set. `seeds`: four draws of the
+    /// driver's generator (session id, SSRC, auth nonce, log id).
+    pub fn accept(
+        id: ClientId,
+        peer: SocketAddr,
+        ctx: ServerCtx,
+        seeds: [u64; 4],
+        now_ms: u64,
+        wall_epoch_ms: u64,
+    ) -> RtspConn {
+        let config = ctx.config();
+        let session = ServerSession::new(now_ms, seeds[0], seeds[1] as u32)
+            .with_udp(true)
+            .with_record(config.rtmp_max_message_bytes);
+        let session = match config.rtsp_server_auth_username.as_str() {
+            "" => session,
+            user => session.with_auth(
+                user,
+                &config.rtsp_server_auth_password,
+                format!("{:016x}", seeds[2]),
+            ),
+        };
+        drop(config);
+        let log = ConnLog::new(seeds[3]);
+        log::debug!("[{}] accepted RTSP {peer} as client {id}", log.cid);
+        RtspConn::new(id, log, peer, ctx, session, now_ms, wall_epoch_ms)
+    }
+
     pub fn new(
         id: ClientId,
         log: ConnLog,

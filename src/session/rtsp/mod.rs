@@ -44,6 +44,7 @@
 //!   most one access unit being assembled (`max_access_unit`).
 //! * Not supported: multicast transport, RTSP over HTTP, `rtsps://`, PAUSE, seeking.
 
+pub mod decode_time;
 pub mod report;
 pub mod track;
 
@@ -88,7 +89,7 @@ pub const MAX_READ: usize = 16 * 1024;
 /// bounds a bug (the oldest are dropped). One read of [`MAX_READ`] bytes makes a few.
 const MAX_FRAMES: usize = 256;
 /// RTP packets a UDP track holds back at most to put them in order. Why: a LAN reorders a few
-/// packets at most; 32 datagrams of at most `net::rtsp::MAX_DATAGRAM` bytes bound the RAM.
+/// packets at most; 32 datagrams of at most `server::rtsp::pull::MAX_DATAGRAM` bytes bound the RAM.
 pub const REORDER_WINDOW: usize = 32;
 /// How long after PLAY the first RTP over UDP may take before the session gives up
 /// ([`Error::NoUdp`]). Why: a camera sends its first packets within a frame interval; three
@@ -597,6 +598,11 @@ impl ClientSession {
     /// The next frame for the hub: sequence headers, then pictures and audio frames.
     pub fn poll_frame(&mut self) -> Option<Frame> {
         self.frames.pop_front()
+    }
+
+    /// Whether [`ClientSession::poll_frame`] has a frame.
+    pub fn has_frame(&self) -> bool {
+        !self.frames.is_empty()
     }
 
     /// Stop pulling: TEARDOWN goes out when a session was set up; the driver sends what

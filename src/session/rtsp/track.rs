@@ -7,8 +7,10 @@
 //!   the track's zero: the `rtptime` of the PLAY reply's `RTP-Info` when the camera sent one
 //!   (every track then shares the same instant, so audio and video stay in sync), else the
 //!   track's first packet, placed at the time it arrived after the first packet of any track.
-//!   DTS = PTS (composition offset 0): cameras send no B-frames; a stream with B-frames plays
-//!   with its pictures' presentation times as decode times.
+//!   RTP carries presentation times: video DTS = PTS (composition offset 0) while the
+//!   pictures' PTS grow (cameras send no B-frames); once a PTS goes backwards (B-frames),
+//!   pictures get decode times from [`super::decode_time`], a few pictures later, with their
+//!   composition offsets in the FLV/Enhanced RTMP bodies.
 //! * Video: sequence headers (AVCDecoderConfigurationRecord, Enhanced RTMP `hvc1`
 //!   HEVCDecoderConfigurationRecord) are made from the parameter sets of the SDP or, when the
 //!   SDP has none (`sprop-parameter-sets` missing), from the stream, and sent again whenever
@@ -18,10 +20,12 @@
 //! * Audio: AAC gets its AudioSpecificConfig (SDP `config=`) as sequence header before its
 //!   first frame; G.711 goes out as FLV sound formats 7/8; Opus as Enhanced RTMP `Opus` with
 //!   an `OpusHead` made from the SDP.
-//! * Memory: one access unit being assembled, at most the cap given to [`Track::new`].
+//! * Memory: one access unit being assembled, at most the cap given to [`Track::new`]; once
+//!   B-frames were seen, up to [`super::decode_time::HOLD_BYTES`] of video frames held.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::decode_time::DecodeTimes;
 use crate::media::{AudioCodec, Frame, VideoCodec};
 use crate::wire::codec::NalFormat;
 use crate::wire::rtp::timestamp::Unwrapper;
@@ -79,7 +83,22 @@ pub struct Track {
     /// The body of the last sequence header given out.
     announced: Option<Bytes>,
     keyframe_seen: bool,
+    /// Video frames waiting for their decode times, and those given out (reused).
+    decode: DecodeTimes<Pending>,
+    released: Vec<(i64, i64, Pending)>,
     stats: TrackStats,
+}
+
+/// A video frame (or sequence header) waiting for its decode time.
+#[derive(Debug)]
+struct Pending {
+    codec: VideoCodec,
+    keyframe: bool,
+    sequence_header: bool,
+    body: BytesMut,
+    prefix: usize,
+    /// Where the body's SI24 composition time goes (pictures).
+    cts_at: Option<usize>,
 }
 
 impl Track {
@@ -94,6 +113,8 @@ impl Track {
             origin_ms: 0,
             announced: None,
             keyframe_seen: false,
+            decode: DecodeTimes::default(),
+            released: Vec::new(),
             stats: TrackStats::default(),
         }
     }
@@ -230,10 +251,17 @@ impl Track {
                 _ => sh.put_slice(&[VIDEO_EX_HEADER | FRAME_KEY, b'h', b'v', b'c', b'1']),
             }
             sh.put_slice(&record);
-            let sh = sh.freeze();
-            if self.announced.as_ref() != Some(&sh) {
-                self.announced = Some(sh.clone());
-                out.push(Frame::video(codec, dts, 0, false, true, sh, 5));
+            if self.announced.as_deref() != Some(&sh[..]) {
+                self.announced = Some(Bytes::copy_from_slice(&sh));
+                let header = Pending {
+                    codec,
+                    keyframe: false,
+                    sequence_header: true,
+                    body: sh,
+                    prefix: 5,
+                    cts_at: None,
+                };
+                self.hold(dts, header, out);
             }
         }
         if self.announced.is_none() || !(self.keyframe_seen || unit.keyframe) {
@@ -269,25 +297,52 @@ impl Track {
         } else {
             FRAME_INTER
         };
-        match codec {
-            // AVCPacketType 1 (NALU), composition time 0.
-            VideoCodec::Avc => body[..2].copy_from_slice(&[frame_type | 7, 1]),
-            // ExHeader | frame type | CodedFrames, FourCC, composition time 0.
+        let cts_at = match codec {
+            // AVCPacketType 1 (NALU), then the composition time.
+            VideoCodec::Avc => {
+                body[..2].copy_from_slice(&[frame_type | 7, 1]);
+                2
+            }
+            // ExHeader | frame type | CodedFrames, FourCC, then the composition time.
             _ => {
                 body[0] = VIDEO_EX_HEADER | frame_type | 1;
                 body[1..5].copy_from_slice(b"hvc1");
+                5
             }
-        }
+        };
         self.stats.frames += 1;
-        out.push(Frame::video(
+        let picture = Pending {
             codec,
-            dts,
-            0,
-            unit.keyframe,
-            false,
-            body.freeze(),
+            keyframe: unit.keyframe,
+            sequence_header: false,
+            body,
             prefix,
-        ));
+            cts_at: Some(cts_at),
+        };
+        self.hold(dts, picture, out);
+    }
+
+    /// A video item with its presentation time `pts`: out when its decode time is known.
+    fn hold(&mut self, pts: i64, item: Pending, out: &mut Vec<Frame>) {
+        self.decode
+            .push(pts, item.body.len(), item, &mut self.released);
+        for (dts, pts, mut p) in self.released.drain(..) {
+            // SI24 (FLV spec E.4.3.1); far outside only with a broken clock.
+            let cts = (pts - dts).clamp(-(1 << 23), (1 << 23) - 1) as i32;
+            if let Some(at) = p.cts_at {
+                p.body[at..at + 3].copy_from_slice(&cts.to_be_bytes()[1..]);
+            }
+            let cts = if p.sequence_header { 0 } else { cts };
+            out.push(Frame::video(
+                p.codec,
+                dts,
+                cts,
+                p.keyframe,
+                p.sequence_header,
+                p.body.freeze(),
+                p.prefix,
+            ));
+        }
     }
 }
 
@@ -376,6 +431,51 @@ mod tests {
         assert_eq!(&out[1].data[8..], &[0, 0, 0, 4, 0x26, 0x01, 0xAF, 0x01]);
         assert_eq!((out[2].keyframe, out[2].dts), (false, 40));
         assert_eq!(out[2].data[0], 0x80 | 0x20 | 1);
+    }
+
+    /// x265 ultrafast's B-pyramid (I P B B B P B B B ... in decode order, 25 fps) as ffmpeg
+    /// publishes it: RTP timestamps are presentation times.
+    #[test]
+    fn h265_b_frames_get_growing_decode_times_and_composition_offsets() {
+        let mut track = Track::new(PayloadFormat::H265(H265Params::parse("")), 1 << 20);
+        let mut out = Vec::new();
+        let base: u32 = 0x1234_5678;
+        let mut pts_ms = vec![0, 160, 80, 40, 120];
+        for gop in 1..8 {
+            pts_ms.extend([160, 80, 40, 120].map(|p| 160 * gop + p));
+        }
+        let mut seq = 0;
+        let mut send = |nal: &[u8], ms: i64, track: &mut Track, out: &mut Vec<Frame>| {
+            let ts = base.wrapping_add(ms as u32 * 90);
+            seq += 1;
+            track.push(&packet(seq, ts, true, nal), 0, out).unwrap();
+        };
+        for nal in [&VPS[..], &SPS, &PPS] {
+            send(nal, 0, &mut track, &mut out);
+        }
+        for (i, &ms) in pts_ms.iter().enumerate() {
+            let nal: &[u8] = if i == 0 {
+                &[0x26, 0x01, 0xAF]
+            } else {
+                &[0x02, 0x01, 0xD0]
+            };
+            send(nal, ms, &mut track, &mut out);
+        }
+        let pictures: Vec<&Frame> = out.iter().filter(|f| !f.sequence_header).collect();
+        assert!(out[0].sequence_header);
+        // The last `DEPTH` pictures wait for more.
+        let depth = crate::session::rtsp::decode_time::DEPTH;
+        assert_eq!(pictures.len(), pts_ms.len() - depth);
+        for (f, &pts) in pictures.iter().zip(&pts_ms) {
+            assert_eq!(f.dts + i64::from(f.cts), pts, "{f:?}");
+            let cts = i32::from_be_bytes([0, f.data[5], f.data[6], f.data[7]]) << 8 >> 8;
+            assert_eq!(cts, f.cts, "the body's composition time");
+        }
+        for w in pictures.windows(2) {
+            assert!(w[1].dts > w[0].dts, "DTS {} after {}", w[1].dts, w[0].dts);
+        }
+        // Past the first mini-GOP, decode times are at or before presentation times.
+        assert!(pictures[5..].iter().all(|f| f.cts >= 0));
     }
 
     #[test]
