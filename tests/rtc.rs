@@ -1,6 +1,7 @@
 //! The WHEP API of the real binary (`[rtc_server]`), with ffmpeg publishing over RTMP and curl
 //! as the client: Debian Chromium's offer (tests/data/rtc) is answered 201 with an SDP answer
-//! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404, WHIP 501; garbage
+//! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404; a WHIP offer
+//! publishes (201, 409 while published, DELETE ends it); garbage
 //! datagrams on the UDP port change nothing. The media path is ci/browser's (a real browser).
 
 mod common;
@@ -22,6 +23,22 @@ fn post(server: &Server, query: &str, body_file: &str) -> (u16, String, Vec<u8>)
         "Content-Type: application/sdp",
         "--data-binary",
         &data,
+        &url,
+    ])
+}
+
+/// A WHIP offer (Chromium's, sendonly) with a bearer token.
+fn post_whip(server: &Server, query: &str) -> (u16, String, Vec<u8>) {
+    let url = server.http_url(&format!("rtc/v1/whip/?{query}"));
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/sdp",
+        "-H",
+        "Authorization: Bearer secret-token",
+        "--data-binary",
+        "@tests/data/rtc/chromium_whip_offer.sdp",
         &url,
     ])
 }
@@ -83,12 +100,34 @@ fn whep_answers_offers_and_deletes_sessions() {
     }
     let (status, _, _) = curl(&["-X", "GET", &server.http_url("rtc/v1/whep/")]);
     assert_eq!(status, 405);
+    // WHIP: an empty offer is 400, a stream someone publishes 409; a new stream is 201 with
+    // a Location, published until its DELETE (then free again).
     let (status, _, _) = curl(&[
         "-X",
         "POST",
         &server.http_url("rtc/v1/whip/?app=live&stream=x"),
     ]);
-    assert_eq!(status, 501);
+    assert_eq!(status, 400);
+    let (status, _, body) = post_whip(&server, "app=live&stream=cam");
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    let (status, head, body) = post_whip(&server, "app=live&stream=fromweb");
+    let answer = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 201, "{head}{answer}");
+    assert!(answer.contains("a=recvonly"), "{answer}");
+    assert!(answer.contains(&candidate), "{answer}");
+    let whip = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+    assert!(server.wait_log("publishes live/fromweb", Duration::from_secs(2)));
+    let (status, _, _) = post_whip(&server, "app=live&stream=fromweb");
+    assert_eq!(status, 409);
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&whip[1..])]);
+    assert_eq!(status, 200);
+    let (status, head, _) = post_whip(&server, "app=live&stream=fromweb");
+    assert_eq!(status, 201, "{head}");
 
     let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
     assert_eq!(status, 200);
