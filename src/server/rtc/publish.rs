@@ -13,7 +13,8 @@
 //!   Source. Packets of other payload types (RTX, RED, FEC) are dropped: str0m's NACKs and
 //!   the window recover most losses, a loss drops the access unit it hits.
 //! - Keyframes: a PLI goes to the publisher once connected and every [`PLI_INTERVAL_MS`]
-//!   until the first keyframe comes.
+//!   until the first keyframe comes, then whenever none came for [`KEYFRAME_INTERVAL_MS`]
+//!   (browsers send keyframes only when asked; players and HLS need them).
 //! - The session ends on `DELETE`, ICE disconnect, not connected within
 //!   [`super::CONNECT_TIMEOUT_MS`], or no media for [`MEDIA_TIMEOUT_MS`]; the stream is
 //!   unpublished then.
@@ -55,6 +56,12 @@ pub const MEDIA_TIMEOUT_MS: u64 = 10_000;
 const MAX_MEDIA_LINES: usize = 8;
 /// PLIs are sent this often until the first keyframe (RFC 4585 §6.3.1).
 pub const PLI_INTERVAL_MS: u64 = 1_000;
+/// Then a PLI whenever no keyframe came for this long. Why: WebRTC encoders send keyframes
+/// only when asked (Chromium: one at the start), and the hub's players start at a keyframe
+/// from the GOP cache and HLS cuts fragments at keyframes; SRS asks every 6 s
+/// (`rtc_to_rtmp.pli_for_rtmp`), we follow the HLS fragment's 2 s default. Costs a keyframe's
+/// bits every interval.
+pub const KEYFRAME_INTERVAL_MS: u64 = 2_000;
 
 /// A WHIP offer taken: the `Rtc` and what its media lines carry.
 pub struct Accepted {
@@ -191,6 +198,8 @@ pub struct Media {
     /// When the last RTP packet came.
     pub last_media_ms: u64,
     pub keyframe_seen: bool,
+    /// When the last keyframe came.
+    pub last_keyframe_ms: u64,
     frames: Vec<Frame>,
     /// Frames given out, packets of no track of ours.
     pub frames_out: u64,
@@ -214,6 +223,7 @@ impl Media {
             first_packet_ms: None,
             last_media_ms: now_ms,
             keyframe_seen: false,
+            last_keyframe_ms: 0,
             frames: Vec::new(),
             frames_out: 0,
             stray_packets: 0,
@@ -247,6 +257,7 @@ impl Media {
         for frame in self.frames.drain(..) {
             if frame.kind == FrameKind::Video && frame.keyframe && !frame.sequence_header {
                 self.keyframe_seen = true;
+                self.last_keyframe_ms = now_ms;
             }
             self.frames_out += 1;
             out.push(frame);
@@ -362,7 +373,13 @@ impl Publisher {
         }
     }
 
-    /// Timers: a PLI until the first keyframe, the media timeout.
+    /// Whether a keyframe is due: none yet, or none for [`KEYFRAME_INTERVAL_MS`].
+    fn keyframe_due(&self, now_ms: u64) -> bool {
+        !self.media.keyframe_seen
+            || now_ms.saturating_sub(self.media.last_keyframe_ms) >= KEYFRAME_INTERVAL_MS
+    }
+
+    /// Timers: a PLI until the first keyframe and when keyframes stop, the media timeout.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         if !self.connected {
             return;
@@ -375,7 +392,7 @@ impl Publisher {
             self.ended = true;
             return;
         }
-        if !self.media.keyframe_seen && now_ms >= self.next_pli_ms {
+        if self.keyframe_due(now_ms) && now_ms >= self.next_pli_ms {
             if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(self.video_mid, None) {
                 rx.request_keyframe(KeyframeRequestKind::Pli);
                 self.next_pli_ms = now_ms + PLI_INTERVAL_MS;
@@ -392,11 +409,15 @@ impl Publisher {
             return self.connect_by;
         }
         let media = self.media.last_media_ms.saturating_add(MEDIA_TIMEOUT_MS);
-        if self.media.keyframe_seen {
-            media
+        let keyframe = if self.media.keyframe_seen {
+            self.media
+                .last_keyframe_ms
+                .saturating_add(KEYFRAME_INTERVAL_MS)
+                .max(self.next_pli_ms)
         } else {
-            media.min(self.next_pli_ms)
-        }
+            self.next_pli_ms
+        };
+        media.min(keyframe)
     }
 }
 
@@ -407,8 +428,9 @@ mod tests {
     use crate::wire::rtp::h264;
     use crate::wire::rtp::payload::RtpWriter;
 
-    /// Debian Chromium's WHIP offer (the fake camera and microphone from `getUserMedia`, sent
-    /// with `addTransceiver(track, {direction: "sendonly"})`, H.264 first).
+    /// Debian Chromium 156's WHIP offer as ci/browser-whip.mjs makes it: the fake microphone
+    /// and camera from `getUserMedia`, `addTransceiver(track, {direction: "sendonly"})`, the
+    /// video's codecs narrowed to H.264 (packetization mode 1) with RTX, RED and ULPFEC.
     const CHROMIUM_OFFER: &str = include_str!("../../../tests/data/rtc/chromium_whip_offer.sdp");
 
     fn cert() -> DtlsCert {
