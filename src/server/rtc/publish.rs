@@ -10,8 +10,9 @@
 //!   [`REORDER_WINDOW`] packets per track → the RTSP client's tracks
 //!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A depacketizer, AVC sequence header from
 //!   in-band SPS/PPS, keyframes from IDR, 90 kHz timestamps unwrapped from anywhere) → the
-//!   Source. Packets of other payload types (RTX, RED, FEC) are dropped: str0m's NACKs and
-//!   the window recover most losses, a loss drops the access unit it hits.
+//!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
+//!   repair (and drops duplicates); packets of other payload types are dropped and counted.
+//!   A loss that is not repaired drops the access unit it hits.
 //! - Keyframes: a PLI goes to the publisher once connected and every [`PLI_INTERVAL_MS`]
 //!   until the first keyframe comes, then whenever none came for [`KEYFRAME_INTERVAL_MS`]
 //!   (browsers send keyframes only when asked; players and HLS need them).
