@@ -1,5 +1,5 @@
-//! The WebRTC server above the socket (issue 15): WHEP players of hub streams, one UDP port for
-//! every peer. No socket and no clock: `net::rtc` passes datagrams and the time in and sends
+//! The WebRTC server above the socket (issue 15): WHEP players of hub streams and WHIP
+//! publishers into the hub, one UDP port for every peer. No socket and no clock: `net::rtc` passes datagrams and the time in and sends
 //! what [`RtcServer::poll_transmit`] hands out. The protocol (ICE-lite, DTLS, SRTP, RTCP, SDP)
 //! is str0m's, one `Rtc` per session, in its RTP mode.
 //!

@@ -7,7 +7,7 @@
 //!   RTMP `Opus`); an offer without H.264 is refused. The glue checks the vhost's rules and
 //!   hooks and publishes into the hub, then hands the Source to [`Publisher::new`].
 //! - Media: str0m's RTP packets (RTP mode, after SRTP) → a reorder window of
-//!   [`REORDER_WINDOW`] packets per track → the RTSP client's tracks
+//!   [`REORDER_WINDOW`] packets per track (a gap is waited for [`GAP_WAIT_MS`] at most) → the RTSP client's tracks
 //!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A depacketizer, AVC sequence header from
 //!   in-band SPS/PPS, keyframes from IDR, 90 kHz timestamps unwrapped from anywhere) → the
 //!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
@@ -47,6 +47,10 @@ use crate::wire::sdp::fmtp::{H264Params, OpusParams, PayloadFormat};
 /// NACKs a gap and the retransmission must still find its slot). RAM: this many datagrams
 /// (at most `MAX_DATAGRAM` bytes) per track, two tracks per WHIP session.
 pub const REORDER_WINDOW: usize = 64;
+/// How long a gap in a track's sequence is waited for when nothing more comes out of its
+/// window: a NACK and its RTX retransmission take a round trip (str0m NACKs at once), and a
+/// low-bitrate track would otherwise hold a gap until [`REORDER_WINDOW`] packets came.
+pub const GAP_WAIT_MS: u64 = 300;
 /// Audio access units at most (one Opus packet is one frame of at most 120 ms: about 1.3 KB
 /// at 510 kbit/s; RFC 7587 §4.2 allows one per packet).
 pub const MAX_AUDIO_ACCESS_UNIT: usize = 4 * 1024;
@@ -178,6 +182,8 @@ struct Inbound {
     pts: Vec<Pt>,
     reorder: Reorder,
     track: Track,
+    /// When a packet last came out of the window.
+    progress_ms: u64,
 }
 
 impl Inbound {
@@ -186,7 +192,25 @@ impl Inbound {
             pts,
             reorder: Reorder::new(REORDER_WINDOW),
             track: Track::new(format, max_access_unit),
+            progress_ms: 0,
         }
+    }
+
+    /// What the window has ready into the track; `start`: when the session's first packet came.
+    fn pop(&mut self, now_ms: u64, start: u64, frames: &mut Vec<Frame>) {
+        while let Some(popped) = self.reorder.pop() {
+            self.progress_ms = now_ms;
+            let Popped::Packet(p) = popped else {
+                continue;
+            };
+            // A refused packet is counted by the track; the next access unit starts clean.
+            let _ = self.track.push(&p, now_ms.saturating_sub(start), frames);
+        }
+    }
+
+    /// When a held gap is given up on, if the window holds one.
+    fn deadline(&self) -> Option<u64> {
+        (self.reorder.held() > 0).then(|| self.progress_ms.saturating_add(GAP_WAIT_MS))
     }
 }
 
@@ -245,16 +269,37 @@ impl Media {
         };
         self.last_media_ms = now_ms;
         let start = *self.first_packet_ms.get_or_insert(now_ms);
-        inbound.reorder.push(packet);
-        while let Some(popped) = inbound.reorder.pop() {
-            let Popped::Packet(p) = popped else {
-                continue;
-            };
-            // A refused packet is counted by the track; the next access unit starts clean.
-            let _ = inbound
-                .track
-                .push(&p, now_ms.saturating_sub(start), &mut self.frames);
+        if inbound.reorder.held() == 0 {
+            inbound.progress_ms = now_ms;
         }
+        inbound.reorder.push(packet);
+        inbound.pop(now_ms, start, &mut self.frames);
+        self.take_frames(now_ms, out);
+    }
+
+    /// Gaps waited for [`GAP_WAIT_MS`] are given up on; the frames behind them go to `out`.
+    pub fn handle_timeout(&mut self, now_ms: u64, out: &mut Vec<Frame>) {
+        let start = self.first_packet_ms.unwrap_or(now_ms);
+        let tracks = std::iter::once(&mut self.video).chain(self.audio.as_mut());
+        for inbound in tracks {
+            if inbound.deadline().is_some_and(|d| now_ms >= d) {
+                inbound.reorder.flush();
+                inbound.pop(now_ms, start, &mut self.frames);
+            }
+        }
+        self.take_frames(now_ms, out);
+    }
+
+    /// The next gap deadline, if a window holds a gap.
+    pub fn deadline(&self) -> Option<u64> {
+        let audio = self.audio.as_ref().and_then(Inbound::deadline);
+        match (self.video.deadline(), audio) {
+            (Some(v), Some(a)) => Some(v.min(a)),
+            (v, a) => v.or(a),
+        }
+    }
+
+    fn take_frames(&mut self, now_ms: u64, out: &mut Vec<Frame>) {
         for frame in self.frames.drain(..) {
             if frame.kind == FrameKind::Video && frame.keyframe && !frame.sequence_header {
                 self.keyframe_seen = true;
@@ -380,10 +425,19 @@ impl Publisher {
             || now_ms.saturating_sub(self.media.last_keyframe_ms) >= KEYFRAME_INTERVAL_MS
     }
 
-    /// Timers: a PLI until the first keyframe and when keyframes stop, the media timeout.
+    /// Timers: gaps given up on, a PLI until the first keyframe and when keyframes stop, the
+    /// media timeout.
     pub fn handle_timeout(&mut self, now_ms: u64) {
         if !self.connected {
             return;
+        }
+        let mut frames = Vec::new();
+        self.media.handle_timeout(now_ms, &mut frames);
+        if !frames.is_empty() {
+            let mut source = self.source.borrow_mut();
+            for f in frames {
+                source.on_frame(f);
+            }
         }
         if now_ms.saturating_sub(self.media.last_media_ms) >= MEDIA_TIMEOUT_MS {
             log::info!(
@@ -418,7 +472,8 @@ impl Publisher {
         } else {
             self.next_pli_ms
         };
-        media.min(keyframe)
+        let gap = self.media.deadline().unwrap_or(u64::MAX);
+        media.min(keyframe).min(gap)
     }
 }
 
@@ -533,6 +588,26 @@ mod tests {
             assert!((33..=34).contains(&(w[1] - w[0])), "{dts:?}");
         }
         assert_eq!(dts[5] - dts[0], 166, "{dts:?}");
+    }
+
+    #[test]
+    fn a_gap_is_given_up_on_after_the_wait() {
+        let mut media = Media::new(vec![Pt::from(102)], None, 1 << 20, 0);
+        let mut frames = Vec::new();
+        let mut list = packets(1000, 100, 3);
+        // The keyframe's last FU-A packet is lost: the P slices wait behind the gap.
+        let lost = list.iter().position(|p| p.marker).unwrap();
+        list.remove(lost);
+        for p in list {
+            media.handle_packet(10, p, &mut frames);
+        }
+        let before = frames.len();
+        assert_eq!(media.deadline(), Some(10 + GAP_WAIT_MS));
+        media.handle_timeout(10 + GAP_WAIT_MS - 1, &mut frames);
+        assert_eq!(frames.len(), before);
+        media.handle_timeout(10 + GAP_WAIT_MS, &mut frames);
+        assert!(frames.len() > before, "{before} {}", frames.len());
+        assert_eq!(media.deadline(), None);
     }
 
     /// Random packets of our payload types (and others), random sequence numbers,
