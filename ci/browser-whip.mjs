@@ -5,7 +5,8 @@
 // are encoded, and that ffprobe reads H.264 video of the camera's size from 4 s of the HTTP-FLV
 // URL (40 frames or more; Debian 12's ffprobe 5.1 does not know Enhanced RTMP's Opus, and its
 // live RTMP reads with that stream in them do not end, so RTMP is not probed here). A second
-// publish of the same stream is 409. Then the DELETE of the Location ends the session (ci/browser checks the unpublish in the log).
+// publish of the same stream is 409. A WHEP player (the players page) decodes the stream and
+// HLS has segments of it. Then the DELETE of the Location ends the session (ci/browser checks the unpublish in the log).
 // Env: BASE (http://host:port), NPM_DIR, SHOTS, PROFILE, WHIP_STREAM (app/stream),
 // WHIP_OFFER_OUT (where to save Chromium's offer, optional), WHIP_TMP (a directory for the
 // copy ffprobe reads). Exit 1 on failure.
@@ -143,6 +144,27 @@ try {
   check(flv.codec === "h264", "HTTP-FLV players get H.264");
   check(flv.frames >= 40, `HTTP-FLV players get video frames (${flv.frames} in 4 s)`);
   check(flv.w === pub.size.w && flv.h === pub.size.h, `the video has the camera's size (${flv.w}x${flv.h})`);
+  // A WHEP player of the WHIP stream (the players page, in a second tab) and HLS.
+  const player = await browser.newPage();
+  await player.goto(`${BASE}/players/?stream=${encodeURIComponent(STREAM)}&type=whep`, { waitUntil: "load" });
+  const decoded = await player.evaluate(async () => {
+    const end = performance.now() + 10000;
+    while (performance.now() < end) {
+      const p = window.playersPlayer;
+      const stats = p && p.pc ? await p.pc.getStats() : new Map();
+      for (const s of stats.values()) {
+        if (s.type === "inbound-rtp" && s.kind === "video" && s.framesDecoded > 25) return s.framesDecoded;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return 0;
+  });
+  check(decoded > 25, `a WHEP player of ${STREAM} decodes its frames (${decoded})`);
+  if (process.env.SHOTS) await player.screenshot({ path: `${process.env.SHOTS}/whip-whep.png` });
+  await player.evaluate(() => window.playersPlayer.stop());
+  await player.close();
+  const m3u8 = await (await fetch(`${BASE}/${STREAM}.m3u8`)).text();
+  check(/#EXTINF/.test(m3u8), `HLS has segments of ${STREAM}`);
   if (process.env.SHOTS) await page.screenshot({ path: `${process.env.SHOTS}/whip.png` });
 
   const del = await page.evaluate(async (location) => {
