@@ -1,8 +1,9 @@
 //! The WHEP API of the real binary (`[rtc_server]`), with ffmpeg publishing over RTMP and curl
 //! as the client: Debian Chromium's offer (tests/data/rtc) is answered 201 with an SDP answer
 //! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404; a WHIP offer
-//! publishes (201, 409 while published, DELETE ends it); garbage
-//! datagrams on the UDP port change nothing. The media path is ci/browser's (a real browser).
+//! publishes (201, 409 while published, DELETE ends it) after the on_publish hooks, which see
+//! the bearer token; garbage datagrams on the UDP port change nothing. The media path is
+//! ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs).
 
 mod common;
 
@@ -148,4 +149,50 @@ fn whep_answers_offers_and_deletes_sessions() {
         server.log()
     );
     drop(ffmpeg);
+}
+
+/// WHIP goes through the vhost's on_publish hooks as an RTMP publisher does: they see the
+/// bearer token as `token=` in `param`, a refusal is 403, the DELETE tells on_unpublish.
+/// Hook server port 22100 (this file's range: 22100..22199).
+#[test]
+fn whip_asks_the_on_publish_hooks_with_the_bearer_token() {
+    let hooks = common::hookserver::Hooks::start(22100, 10);
+    let config = format!(
+        "[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\
+         [vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
+         on_publish = [\"{}\"]\non_unpublish = [\"{}\"]\n",
+        hooks.url("allow"),
+        hooks.url("allow")
+    );
+    let server = Server::start(&config);
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let (status, head, body) = post_whip(&server, "app=live&stream=web");
+    assert_eq!(status, 201, "{head}{}", String::from_utf8_lossy(&body));
+    let published = hooks.wait("on_publish", 1, Duration::from_secs(5));
+    assert_eq!(published.len(), 1, "{:?}", hooks.actions());
+    assert_eq!(published[0]["stream"], "web");
+    let param = published[0]["param"].as_str().unwrap_or_default();
+    assert!(param.contains("token=secret-token"), "{param}");
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
+    assert_eq!(status, 200);
+    let unpublished = hooks.wait("on_unpublish", 1, Duration::from_secs(5));
+    assert_eq!(unpublished.len(), 1, "{:?}", hooks.actions());
+    drop(server);
+
+    let config = format!(
+        "[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\
+         [vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
+         on_publish = [\"{}\"]\n",
+        hooks.url("deny")
+    );
+    let server = Server::start(&config);
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let (status, _, _) = post_whip(&server, "app=live&stream=web");
+    assert_eq!(status, 403);
 }

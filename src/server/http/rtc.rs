@@ -329,3 +329,36 @@ fn publish(
         Some(Bytes::from(answer)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::http::decode_request_head;
+
+    fn head(request: &str) -> RequestHead {
+        decode_request_head(request.as_bytes()).unwrap().unwrap().0
+    }
+
+    #[test]
+    fn the_bearer_token_joins_the_query_as_token() {
+        let q = |auth: &str| {
+            let h = head(&format!(
+                "POST /rtc/v1/whip/?app=live&stream=x HTTP/1.1\r\nHost: h\r\n{auth}\r\n"
+            ));
+            publish_query(&h)
+        };
+        assert_eq!(
+            q("Authorization: Bearer abc123\r\n"),
+            "app=live&stream=x&token=abc123"
+        );
+        assert_eq!(q(""), "app=live&stream=x");
+        assert_eq!(q("Authorization: Basic YTpi\r\n"), "app=live&stream=x");
+        assert_eq!(q("Authorization: Bearer \r\n"), "app=live&stream=x");
+        // A token in the query wins.
+        let h = head(
+            "POST /rtc/v1/whip/?app=live&stream=x&token=q HTTP/1.1\r\nHost: h\r\n\
+             Authorization: Bearer b\r\n\r\n",
+        );
+        assert_eq!(publish_query(&h), "app=live&stream=x&token=q");
+    }
+}
