@@ -152,7 +152,8 @@ fn whep_answers_offers_and_deletes_sessions() {
 }
 
 /// WHIP goes through the vhost's on_publish hooks as an RTMP publisher does: they see the
-/// bearer token as `token=` in `param`, a refusal is 403, the DELETE tells on_unpublish.
+/// bearer token as `token=` in `param`, a refusal is 403, the DELETE tells on_unpublish; the
+/// security rules refuse first (403).
 /// Hook server port 22100 (this file's range: 22100..22199).
 #[test]
 fn whip_asks_the_on_publish_hooks_with_the_bearer_token() {
@@ -195,4 +196,15 @@ fn whip_asks_the_on_publish_hooks_with_the_bearer_token() {
     assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
     let (status, _, _) = post_whip(&server, "app=live&stream=web");
     assert_eq!(status, 403);
+    drop(server);
+
+    // The vhost's security rules come first, as for an RTMP publisher.
+    let server = Server::start(
+        "[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\
+         [vhost.__defaultVhost__.security]\nenabled = true\nrules = [\"deny publish all\"]\n",
+    );
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let (status, _, body) = post_whip(&server, "app=live&stream=web");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("security rules"));
 }
