@@ -1,7 +1,9 @@
 //! The WHEP API of the real binary (`[rtc_server]`), with ffmpeg publishing over RTMP and curl
 //! as the client: Debian Chromium's offer (tests/data/rtc) is answered 201 with an SDP answer
-//! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404, WHIP 501; garbage
-//! datagrams on the UDP port change nothing. The media path is ci/browser's (a real browser).
+//! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404; a WHIP offer
+//! publishes (201, 409 while published, DELETE ends it) after the on_publish hooks, which see
+//! the bearer token; garbage datagrams on the UDP port change nothing. The media path is
+//! ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs).
 
 mod common;
 
@@ -22,6 +24,22 @@ fn post(server: &Server, query: &str, body_file: &str) -> (u16, String, Vec<u8>)
         "Content-Type: application/sdp",
         "--data-binary",
         &data,
+        &url,
+    ])
+}
+
+/// A WHIP offer (Chromium's, sendonly) with a bearer token.
+fn post_whip(server: &Server, query: &str) -> (u16, String, Vec<u8>) {
+    let url = server.http_url(&format!("rtc/v1/whip/?{query}"));
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/sdp",
+        "-H",
+        "Authorization: Bearer secret-token",
+        "--data-binary",
+        "@tests/data/rtc/chromium_whip_offer.sdp",
         &url,
     ])
 }
@@ -83,12 +101,34 @@ fn whep_answers_offers_and_deletes_sessions() {
     }
     let (status, _, _) = curl(&["-X", "GET", &server.http_url("rtc/v1/whep/")]);
     assert_eq!(status, 405);
+    // WHIP: an empty offer is 400, a stream someone publishes 409; a new stream is 201 with
+    // a Location, published until its DELETE (then free again).
     let (status, _, _) = curl(&[
         "-X",
         "POST",
         &server.http_url("rtc/v1/whip/?app=live&stream=x"),
     ]);
-    assert_eq!(status, 501);
+    assert_eq!(status, 400);
+    let (status, _, body) = post_whip(&server, "app=live&stream=cam");
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    let (status, head, body) = post_whip(&server, "app=live&stream=fromweb");
+    let answer = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 201, "{head}{answer}");
+    assert!(answer.contains("a=recvonly"), "{answer}");
+    assert!(answer.contains(&candidate), "{answer}");
+    let whip = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+    assert!(server.wait_log("publishes live/fromweb", Duration::from_secs(2)));
+    let (status, _, _) = post_whip(&server, "app=live&stream=fromweb");
+    assert_eq!(status, 409);
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&whip[1..])]);
+    assert_eq!(status, 200);
+    let (status, head, _) = post_whip(&server, "app=live&stream=fromweb");
+    assert_eq!(status, 201, "{head}");
 
     let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
     assert_eq!(status, 200);
@@ -109,4 +149,77 @@ fn whep_answers_offers_and_deletes_sessions() {
         server.log()
     );
     drop(ffmpeg);
+}
+
+/// WHIP goes through the vhost's on_publish hooks as an RTMP publisher does: they see the
+/// bearer token as `token=` in `param`, a refusal is 403, the DELETE tells on_unpublish; the
+/// security rules refuse first (403).
+/// Hook server port 22100 (this file's range: 22100..22199).
+#[test]
+fn whip_asks_the_on_publish_hooks_with_the_bearer_token() {
+    let hooks = common::hookserver::Hooks::start(22100, 10);
+    let config = format!(
+        "[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\
+         [http_api]\nlisten = \"127.0.0.1:0\"\n\
+         [vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
+         on_publish = [\"{}\"]\non_unpublish = [\"{}\"]\n",
+        hooks.url("allow"),
+        hooks.url("allow")
+    );
+    let server = Server::start(&config);
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let (status, head, body) = post_whip(&server, "app=live&stream=web");
+    assert_eq!(status, 201, "{head}{}", String::from_utf8_lossy(&body));
+    // The API's own port (SRS's 1985, where OBS is pointed) serves WHIP too: the stream is
+    // taken (409).
+    let api = server.api_url("rtc/v1/whip/?app=live&stream=web");
+    let (status, _, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/sdp",
+        "--data-binary",
+        "@tests/data/rtc/chromium_whip_offer.sdp",
+        &api,
+    ]);
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    let published = hooks.wait("on_publish", 1, Duration::from_secs(5));
+    // Once for the publish, maybe once more for the refused one on the API's port.
+    assert!(!published.is_empty(), "{:?}", hooks.actions());
+    assert_eq!(published[0]["stream"], "web");
+    let param = published[0]["param"].as_str().unwrap_or_default();
+    assert!(param.contains("token=secret-token"), "{param}");
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
+    assert_eq!(status, 200);
+    let unpublished = hooks.wait("on_unpublish", 1, Duration::from_secs(5));
+    assert_eq!(unpublished.len(), 1, "{:?}", hooks.actions());
+    drop(server);
+
+    let config = format!(
+        "[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\
+         [vhost.__defaultVhost__.http_hooks]\nenabled = true\nhooks_timeout = 2\n\
+         on_publish = [\"{}\"]\n",
+        hooks.url("deny")
+    );
+    let server = Server::start(&config);
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let (status, _, _) = post_whip(&server, "app=live&stream=web");
+    assert_eq!(status, 403);
+    drop(server);
+
+    // The vhost's security rules come first, as for an RTMP publisher.
+    let server = Server::start(
+        "[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n\
+         [vhost.__defaultVhost__.security]\nenabled = true\nrules = [\"deny publish all\"]\n",
+    );
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let (status, _, body) = post_whip(&server, "app=live&stream=web");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("security rules"));
 }

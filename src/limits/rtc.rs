@@ -2,19 +2,32 @@
 //! its NACK history's headers and its player queue; shared by all, the datagram buffer and the
 //! RTP payloads of the recent frames (`server::rtc::PACKET_CACHE_FRAMES`, at most the largest
 //! frame's bytes each, plus their headers), and the datagrams of one batch waiting to be sent.
+//! A WHIP publisher's session holds, instead of a player queue, two reorder windows
+//! (`server::rtc::publish::REORDER_WINDOW` datagrams each) and one access unit per track being
+//! assembled (video up to `rtmp.max_message_bytes`, audio `publish::MAX_AUDIO_ACCESS_UNIT`);
+//! each session is counted at the larger of the two.
 
 use super::{kib, BudgetLine, Limits};
 use crate::config::Config;
+use crate::server::rtc::publish::{MAX_AUDIO_ACCESS_UNIT, REORDER_WINDOW};
 use crate::server::rtc::{
     MAX_DATAGRAM, MAX_TRANSMITS, PACKET_CACHE_FRAMES, SEND_HISTORY_PACKETS, SESSION_BYTES,
 };
+
+/// What one WHIP publisher holds beyond str0m's state: two reorder windows of datagrams, a
+/// video access unit of up to `message_bytes` and an audio one.
+pub fn publisher_bytes(message_bytes: usize) -> u64 {
+    (2 * REORDER_WINDOW * MAX_DATAGRAM) as u64 + message_bytes as u64 + MAX_AUDIO_ACCESS_UNIT as u64
+}
 
 pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
     if !config.rtc_server_enabled {
         return None;
     }
     let sessions = config.rtc_server_max_sessions as u64;
-    let per_session = (SESSION_BYTES as u64).saturating_add(limits.queue_bytes as u64);
+    let publisher = publisher_bytes(limits.message_bytes);
+    let per_session =
+        (SESSION_BYTES as u64).saturating_add((limits.queue_bytes as u64).max(publisher));
     let cache = (PACKET_CACHE_FRAMES as u64).saturating_mul(limits.message_bytes as u64);
     let transmits = (MAX_TRANSMITS as u64).saturating_mul(1500);
     let shared = cache
@@ -24,11 +37,14 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         what: "webrtc",
         formula: format!(
             "rtc_server.max_sessions {} x (session {} with a NACK history of {} packets + \
-             queue_max_bytes {}) + payloads of {} frames of at most {} + {} datagrams waiting",
+             the larger of queue_max_bytes {} and a WHIP publisher's 2 x {} reordered \
+             datagrams + frame {}) + payloads of {} frames of at most {} + {} datagrams waiting",
             sessions,
             kib(SESSION_BYTES),
             SEND_HISTORY_PACKETS,
             kib(limits.queue_bytes),
+            REORDER_WINDOW,
+            kib(limits.message_bytes + MAX_AUDIO_ACCESS_UNIT),
             PACKET_CACHE_FRAMES,
             kib(limits.message_bytes),
             MAX_TRANSMITS,

@@ -17,7 +17,8 @@
 //!   (405).
 //! - Routes go to the handlers of the connection's [`Site`], one per feature: the HTTP
 //!   server's [`HTTP_SITE`] asks [`HANDLERS`], the API's own port (`http_api.listen`)
-//!   [`API_SITE`], where every path outside `/api/` and `/metrics` is 404, the exporter's
+//!   [`API_SITE`], where every path outside `/api/`, `/metrics` and `/rtc/v1/` (WHIP/WHEP, as
+//!   SRS) is 404, the exporter's
 //!   port (`exporter.listen`) `METRICS_SITE`, `/metrics` only. A new endpoint is a new entry there
 //!   (and a [`Route`] arm if it needs one), never a change to the driver.
 //! - After a response with `close`, and after every live stream, the driver closes.
@@ -120,18 +121,23 @@ pub static HTTP_SITE: Site = Site {
     serves: |_| true,
 };
 
-/// The API's own port (`http_api.listen`, SRS's 1985): the API (and `/metrics`) only.
+/// The API's own port (`http_api.listen`, SRS's 1985): the API, `/metrics` and, as SRS,
+/// WHIP/WHEP (`/rtc/v1/`, where OBS and SRS's pages look for them) only.
 #[cfg(feature = "api")]
 pub static API_SITE: Site = Site {
     handlers: &[
         api::handle,
         #[cfg(feature = "metrics")]
         metrics::handle,
+        #[cfg(feature = "rtc")]
+        rtc::handle,
     ],
     serves: |r| match r {
         Route::Api(_) => true,
         #[cfg(feature = "metrics")]
         Route::Metrics => true,
+        #[cfg(feature = "rtc")]
+        Route::Rtc(_) => true,
         _ => false,
     },
 };

@@ -1,5 +1,5 @@
-//! The WebRTC server above the socket (issue 15): WHEP players of hub streams, one UDP port for
-//! every peer. No socket and no clock: `net::rtc` passes datagrams and the time in and sends
+//! The WebRTC server above the socket (issue 15): WHEP players of hub streams and WHIP
+//! publishers into the hub, one UDP port for every peer. No socket and no clock: `net::rtc` passes datagrams and the time in and sends
 //! what [`RtcServer::poll_transmit`] hands out. The protocol (ICE-lite, DTLS, SRTP, RTCP, SDP)
 //! is str0m's, one `Rtc` per session, in its RTP mode.
 //!
@@ -15,7 +15,8 @@
 //!   not sent (AAC has no WebRTC mapping: one log line per session).
 //! - A session ends on `DELETE` of its resource, when ICE disconnects, when it is not
 //!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
-//! - Not supported: WHIP publish, trickle ICE (PATCH), ICE over TCP, audio, H.265/AV1.
+//! - WHIP publishers are [`publish`]'s.
+//! - Not supported: trickle ICE (PATCH), ICE over TCP, audio, H.265/AV1.
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -41,6 +42,7 @@ use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use crate::wire::rtp::FIXED_HEADER_LEN;
 
 pub mod crypto;
+pub mod publish;
 
 /// A session that is not connected (ICE and DTLS) this long after its answer is dropped.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -121,6 +123,8 @@ pub struct RtcServer {
     /// every answer).
     cert: Option<DtlsCert>,
     sessions: Vec<Session>,
+    /// WHIP publishers.
+    publishers: Vec<publish::Publisher>,
     next_id: u64,
     out: Vec<(SocketAddr, Vec<u8>)>,
     cache: std::collections::VecDeque<(SharedFrame, Payloads)>,
@@ -143,6 +147,7 @@ impl RtcServer {
             local: None,
             cert: None,
             sessions: Vec::new(),
+            publishers: Vec::new(),
             next_id: 0,
             out: Vec::new(),
             cache: Default::default(),
@@ -160,12 +165,13 @@ impl RtcServer {
         self.epoch = Some(epoch);
     }
 
+    /// Sessions: WHEP players and WHIP publishers.
     pub fn len(&self) -> usize {
-        self.sessions.len()
+        self.sessions.len() + self.publishers.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty()
+        self.len() == 0
     }
 
     fn instant(&self, now_ms: u64) -> Option<Instant> {
@@ -201,7 +207,7 @@ impl RtcServer {
     ) -> Result<(u64, String), OfferError> {
         let local = self.local.ok_or(OfferError::NotReady)?;
         let cert = self.cert.as_ref().ok_or(OfferError::NotReady)?;
-        if self.sessions.len() >= config.rtc_server_max_sessions {
+        if self.len() >= config.rtc_server_max_sessions {
             return Err(OfferError::Full);
         }
         let source = hub.borrow().source(key).ok_or(OfferError::NotFound)?;
@@ -267,8 +273,76 @@ impl RtcServer {
         Ok((id, answer))
     }
 
+    /// A WHIP offer: str0m's answer, before the stream is published (the glue checks the
+    /// rules and hooks and publishes, then calls [`RtcServer::add_publisher`]). `host` is the
+    /// request's `Host` (for `rtc_server.candidate = "*"`).
+    pub fn accept_publish(
+        &mut self,
+        config: &Config,
+        offer: &str,
+        host: Option<&str>,
+        now_ms: u64,
+    ) -> Result<publish::Accepted, OfferError> {
+        let local = self.local.ok_or(OfferError::NotReady)?;
+        let cert = self.cert.as_ref().ok_or(OfferError::NotReady)?;
+        if self.len() >= config.rtc_server_max_sessions {
+            return Err(OfferError::Full);
+        }
+        let now = self.instant(now_ms).ok_or(OfferError::NotReady)?;
+        let ip = candidate_ip(&config.rtc_server_candidate, local, host);
+        publish::accept(offer, cert, SocketAddr::new(ip, local.port()), now)
+    }
+
+    /// A new session's id (its resource) and hub client id.
+    pub fn next_session(&mut self) -> (u64, ClientId) {
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        (id, CLIENT_ID_BASE.wrapping_add(id as u32 & 0x3FFF_FFFF))
+    }
+
+    /// A WHIP publisher whose stream the glue published (`source`, as hub client `client`);
+    /// `on_end` runs when the session ends, after the unpublish.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_publisher(
+        &mut self,
+        id: u64,
+        client: ClientId,
+        accepted: publish::Accepted,
+        key: &StreamKey,
+        source: Rc<RefCell<crate::live::Source>>,
+        max_access_unit: usize,
+        on_end: Option<Box<dyn FnOnce()>>,
+        now_ms: u64,
+    ) {
+        let mut p = publish::Publisher::new(
+            id,
+            accepted,
+            key.clone(),
+            client,
+            source,
+            max_access_unit,
+            now_ms,
+            &mut self.out,
+        );
+        p.on_end = on_end;
+        log::info!(
+            "rtc: WHIP session {id} publishes {}/{} (client {client})",
+            key.app,
+            key.stream
+        );
+        self.publishers.push(p);
+        self.wake();
+    }
+
     /// `DELETE` of a session's resource: false if there is no such session.
     pub fn delete(&mut self, hub: &RefCell<Hub>, id: u64, now_ms: u64) -> bool {
+        if let Some(i) = self.publishers.iter().position(|p| p.id == id) {
+            let mut p = self.publishers.swap_remove(i);
+            p.rtc.disconnect();
+            end_publisher(hub, p, now_ms, "deleted");
+            self.wake();
+            return true;
+        }
         let Some(i) = self.sessions.iter().position(|s| s.id == id) else {
             return false;
         };
@@ -297,6 +371,14 @@ impl RtcServer {
                 contents,
             },
         );
+        if let Some(p) = self.publishers.iter_mut().find(|p| p.rtc.accepts(&input)) {
+            if let Err(e) = p.rtc.handle_input(input) {
+                log::debug!("rtc: WHIP session {}: {e}", p.id);
+                p.ended = true;
+            }
+            p.drain(now_ms, &mut self.out, &mut self.dropped_transmits);
+            return;
+        }
         let Some(s) = self.sessions.iter_mut().find(|s| s.rtc.accepts(&input)) else {
             self.stray_datagrams += 1;
             return;
@@ -334,6 +416,33 @@ impl RtcServer {
                 );
             }
         }
+        for p in &mut self.publishers {
+            if p.timeout <= now {
+                if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
+                    log::debug!("rtc: WHIP session {}: {e}", p.id);
+                    p.ended = true;
+                }
+            }
+            if !p.connected && now_ms >= p.connect_by {
+                p.ended = true;
+            }
+            p.handle_timeout(now_ms);
+            p.drain(now_ms, &mut self.out, &mut self.dropped_transmits);
+        }
+        let mut i = 0;
+        while i < self.publishers.len() {
+            if self.publishers[i].ended || !self.publishers[i].rtc.is_alive() {
+                let p = self.publishers.swap_remove(i);
+                let why = if p.connected {
+                    "ended"
+                } else {
+                    "not connected in time"
+                };
+                end_publisher(hub, p, now_ms, why);
+            } else {
+                i += 1;
+            }
+        }
         let mut i = 0;
         while i < self.sessions.len() {
             if self.sessions[i].ended || !self.sessions[i].rtc.is_alive() {
@@ -353,6 +462,10 @@ impl RtcServer {
     /// The next deadline, in server ms.
     pub fn poll_timeout(&self) -> Option<u64> {
         let epoch = self.epoch?;
+        let publishers = self.publishers.iter().map(|p| {
+            let t = p.timeout.saturating_duration_since(epoch).as_millis() as u64;
+            t.min(p.deadline())
+        });
         self.sessions
             .iter()
             .map(|s| {
@@ -363,6 +476,7 @@ impl RtcServer {
                     t.min(s.connect_by)
                 }
             })
+            .chain(publishers)
             .min()
     }
 
@@ -619,6 +733,21 @@ fn end(hub: &RefCell<Hub>, s: &Session, now_ms: u64, why: &str) {
         s.key.app,
         s.key.stream
     );
+}
+
+fn end_publisher(hub: &RefCell<Hub>, mut p: publish::Publisher, now_ms: u64, why: &str) {
+    hub.borrow_mut().unpublish(&p.key, p.client, now_ms);
+    log::info!(
+        "rtc: WHIP session {} of {}/{} {why}: {} frames, {} packets of no track",
+        p.id,
+        p.key.app,
+        p.key.stream,
+        p.media.frames_out,
+        p.media.stray_packets
+    );
+    if let Some(on_end) = p.on_end.take() {
+        on_end();
+    }
 }
 
 /// Polls a session's `Rtc` until it has nothing more than a deadline (str0m's rule after every

@@ -1,0 +1,182 @@
+// The WHIP half of ci/browser (issue 15): Debian's headless Chromium publishes its fake camera
+// (and fake microphone: Opus) to live/whip over WHIP (RFC 9725) with H.264 forced by
+// setCodecPreferences, and a bearer token. It prints the video codecs Chromium can send, then
+// asserts that the server answers 201 with a Location, that the connection comes up and frames
+// are encoded, and that ffprobe reads H.264 video of the camera's size from 4 s of the HTTP-FLV
+// URL (40 frames or more; Debian 12's ffprobe 5.1 does not know Enhanced RTMP's Opus, and its
+// live RTMP reads with that stream in them do not end, so RTMP is not probed here). A second
+// publish of the same stream is 409. A WHEP player (the players page) decodes the stream and
+// HLS has segments of it. Then the DELETE of the Location ends the session (ci/browser checks the unpublish in the log).
+// Env: BASE (http://host:port), NPM_DIR, SHOTS, PROFILE, WHIP_STREAM (app/stream),
+// WHIP_OFFER_OUT (where to save Chromium's offer, optional), WHIP_TMP (a directory for the
+// copy ffprobe reads). Exit 1 on failure.
+import { createRequire } from "node:module";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+
+const require = createRequire(process.env.NPM_DIR + "/");
+const puppeteer = require("puppeteer-core");
+const BASE = process.env.BASE;
+const STREAM = process.env.WHIP_STREAM || "live/whip";
+const [APP, NAME] = STREAM.split("/");
+const TMP = process.env.WHIP_TMP || "/tmp";
+const started = Date.now();
+const log = (m) => console.log(`ci/browser-whip: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function check(ok, what) {
+  if (!ok) throw new Error(`FAILED: ${what}`);
+  log(`ok: ${what}`);
+}
+
+// What an HTTP-FLV player of `url` gets in `ms`: the bytes saved to `file`, then ffprobe's
+// codec, size and frame count of its video.
+async function probeFlv(url, ms, file) {
+  const ctl = new AbortController();
+  const chunks = [];
+  const timer = setTimeout(() => ctl.abort(), ms);
+  try {
+    const r = await fetch(url, { signal: ctl.signal });
+    for await (const c of r.body) chunks.push(c);
+  } catch { /* aborted after `ms` */ }
+  clearTimeout(timer);
+  writeFileSync(file, Buffer.concat(chunks));
+  const p = spawnSync("ffprobe", [
+    "-v", "quiet", "-select_streams", "v:0", "-count_frames",
+    "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json", file,
+  ], { timeout: 30000, encoding: "utf8" });
+  let s = {};
+  try { s = JSON.parse(p.stdout).streams?.[0] || {}; } catch { /* checked by the caller */ }
+  return { codec: s.codec_name, w: s.width, h: s.height, frames: Number(s.nb_read_frames || 0) };
+}
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  userDataDir: process.env.PROFILE,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  ],
+  defaultViewport: { width: 1280, height: 720 },
+});
+let failed = false;
+try {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => log(`page error: ${e.message}`));
+  await page.goto(BASE + "/players/", { waitUntil: "load" });
+  const codecs = await page.evaluate(() =>
+    [...new Set(RTCRtpSender.getCapabilities("video").codecs.map((c) => c.mimeType))].join(" "));
+  log(`Chromium sends video codecs: ${codecs}`);
+  check(/video\/H264/i.test(codecs), "Chromium can send H.264 over WebRTC");
+
+  // The publish, in the page: getUserMedia, sendonly transceivers, H.264 (packetization
+  // mode 1) first, the offer POSTed with a bearer token.
+  const pub = await page.evaluate(async (app, name) => {
+    const media = await navigator.mediaDevices.getUserMedia({
+      video: { width: 640, height: 360, frameRate: 25 }, audio: true,
+    });
+    const pc = new RTCPeerConnection();
+    window.whipPc = pc;
+    let size = null;
+    for (const track of media.getTracks()) {
+      const t = pc.addTransceiver(track, { direction: "sendonly" });
+      if (track.kind === "video") {
+        const s = track.getSettings();
+        size = { w: s.width, h: s.height };
+        const all = RTCRtpSender.getCapabilities("video").codecs;
+        const h264 = all.filter((c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
+        t.setCodecPreferences([...h264, ...all.filter((c) => /rtx|red|ulpfec/i.test(c.mimeType))]);
+      }
+    }
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const r = await fetch(`/rtc/v1/whip/?app=${app}&stream=${name}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/sdp", Authorization: "Bearer whip-secret-token" },
+      body: offer.sdp,
+    });
+    const answer = await r.text();
+    const location = r.headers.get("Location");
+    if (r.status === 201) await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    return { status: r.status, location, answer, offer: offer.sdp, size };
+  }, APP, NAME);
+  if (process.env.WHIP_OFFER_OUT) writeFileSync(process.env.WHIP_OFFER_OUT, pub.offer);
+  check(pub.status === 201, `the WHIP offer is answered 201 (${pub.status} ${pub.status === 201 ? "" : pub.answer})`);
+  check(/^\/rtc\/v1\/session\/\d+$/.test(pub.location || ""), `the answer has a Location (${pub.location})`);
+  check(/a=rtpmap:\d+ H264\/90000/.test(pub.answer) && /a=recvonly/.test(pub.answer), "the answer is recvonly H.264");
+  log(`the camera's size: ${pub.size.w}x${pub.size.h}; Opus in the answer: ${/opus\/48000/i.test(pub.answer)}`);
+
+  const connectedMs = await page.evaluate(async () => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 10000) {
+      if (window.whipPc.connectionState === "connected") return performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return -1;
+  });
+  check(connectedMs >= 0, `the peer connection is connected (${connectedMs.toFixed(0)} ms after the answer)`);
+  await sleep(3000);
+  const sent = await page.evaluate(async () => {
+    const stats = await window.whipPc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === "outbound-rtp" && s.kind === "video") {
+        const codec = stats.get(s.codecId);
+        return { frames: s.framesEncoded, keyframes: s.keyFramesEncoded, plis: s.pliCount, codec: codec && codec.mimeType, impl: s.encoderImplementation };
+      }
+    }
+    return null;
+  });
+  log(`sender: ${JSON.stringify(sent)}`);
+  check(sent && /H264/i.test(sent.codec || ""), `Chromium sends H.264 (${sent && sent.codec}, encoder ${sent && sent.impl})`);
+  check(sent.frames > 25, `Chromium encodes frames (${sent.frames})`);
+
+  const again = await page.evaluate(async (app, name, sdp) => {
+    const r = await fetch(`/rtc/v1/whip/?app=${app}&stream=${name}`, {
+      method: "POST", headers: { "Content-Type": "application/sdp" }, body: sdp,
+    });
+    return r.status;
+  }, APP, NAME, pub.offer);
+  check(again === 409, `a second publish of ${STREAM} is refused 409 (${again})`);
+
+  const flv = await probeFlv(`${BASE}/${STREAM}.flv`, 4000, `${TMP}/whip-http.flv`);
+  log(`ffprobe of 4 s of ${BASE}/${STREAM}.flv: ${JSON.stringify(flv)}`);
+  check(flv.codec === "h264", "HTTP-FLV players get H.264");
+  check(flv.frames >= 40, `HTTP-FLV players get video frames (${flv.frames} in 4 s)`);
+  check(flv.w === pub.size.w && flv.h === pub.size.h, `the video has the camera's size (${flv.w}x${flv.h})`);
+  // A WHEP player of the WHIP stream (the players page, in a second tab) and HLS.
+  const player = await browser.newPage();
+  await player.goto(`${BASE}/players/?stream=${encodeURIComponent(STREAM)}&type=whep`, { waitUntil: "load" });
+  const decoded = await player.evaluate(async () => {
+    const end = performance.now() + 10000;
+    while (performance.now() < end) {
+      const p = window.playersPlayer;
+      const stats = p && p.pc ? await p.pc.getStats() : new Map();
+      for (const s of stats.values()) {
+        if (s.type === "inbound-rtp" && s.kind === "video" && s.framesDecoded > 25) return s.framesDecoded;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return 0;
+  });
+  check(decoded > 25, `a WHEP player of ${STREAM} decodes its frames (${decoded})`);
+  if (process.env.SHOTS) await player.screenshot({ path: `${process.env.SHOTS}/whip-whep.png` });
+  await player.evaluate(() => window.playersPlayer.stop());
+  await player.close();
+  const m3u8 = await (await fetch(`${BASE}/${STREAM}.m3u8`)).text();
+  check(/#EXTINF/.test(m3u8), `HLS has segments of ${STREAM}`);
+  if (process.env.SHOTS) await page.screenshot({ path: `${process.env.SHOTS}/whip.png` });
+
+  const del = await page.evaluate(async (location) => {
+    const r = await fetch(location, { method: "DELETE" });
+    window.whipPc.close();
+    return r.status;
+  }, pub.location);
+  check(del === 200, `DELETE of the Location ends the session (${del})`);
+} catch (e) {
+  failed = true;
+  console.error(`ci/browser-whip: ${e.message}`);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,651 @@
+//! WHIP publish (RFC 9725): a browser or OBS sends H.264 (and Opus) over WebRTC and the
+//! stream goes into the hub like any publisher's.
+//!
+//! What a caller must know:
+//! - [`accept`] answers a WHIP offer (sendonly from the client): recvonly H.264 with
+//!   packetization mode 1, and Opus when the offer has it (the hub carries Opus as Enhanced
+//!   RTMP `Opus`); an offer without H.264 is refused. The glue checks the vhost's rules and
+//!   hooks and publishes into the hub, then hands the Source to [`Publisher::new`].
+//! - Media: str0m's RTP packets (RTP mode, after SRTP) → a reorder window of
+//!   [`REORDER_WINDOW`] packets per track (a gap is waited for [`GAP_WAIT_MS`] at most) → the RTSP client's tracks
+//!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A depacketizer, AVC sequence header from
+//!   in-band SPS/PPS, keyframes from IDR, 90 kHz timestamps unwrapped from anywhere) → the
+//!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
+//!   repair (and drops duplicates); packets of other payload types are dropped and counted.
+//!   A loss that is not repaired drops the access unit it hits.
+//! - Keyframes: a PLI goes to the publisher once connected and every [`PLI_INTERVAL_MS`]
+//!   until the first keyframe comes, then whenever none came for [`KEYFRAME_INTERVAL_MS`]
+//!   (browsers send keyframes only when asked; players and HLS need them).
+//! - The session ends on `DELETE`, ICE disconnect, not connected within
+//!   [`super::CONNECT_TIMEOUT_MS`], or no media for [`MEDIA_TIMEOUT_MS`]; the stream is
+//!   unpublished then.
+//! - Memory: per session str0m's state ([`super::SESSION_BYTES`]), one access unit being
+//!   assembled per track (video at most the `max_access_unit` given, audio
+//!   [`MAX_AUDIO_ACCESS_UNIT`]) and two reorder windows of at most [`REORDER_WINDOW`]
+//!   packets of at most [`super::MAX_DATAGRAM`] bytes (`limits/rtc.rs`).
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use str0m::change::SdpOffer;
+use str0m::config::DtlsCert;
+use str0m::format::Codec as RtcCodec;
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::{Candidate, Event, Output, Rtc};
+
+use super::{crypto, OfferError};
+use crate::live::{ClientId, Source, StreamKey};
+use crate::media::{Frame, FrameKind};
+use crate::session::rtsp::Track;
+use crate::wire::rtp::{Popped, Reorder, RtpPacket};
+use crate::wire::sdp::fmtp::{H264Params, OpusParams, PayloadFormat};
+
+/// Packets a track holds to put them back in order (UDP reorders little on one path; str0m
+/// NACKs a gap and the retransmission must still find its slot). RAM: this many datagrams
+/// (at most `MAX_DATAGRAM` bytes) per track, two tracks per WHIP session.
+pub const REORDER_WINDOW: usize = 64;
+/// How long a gap in a track's sequence is waited for when nothing more comes out of its
+/// window: a NACK and its RTX retransmission take a round trip (str0m NACKs at once), and a
+/// low-bitrate track would otherwise hold a gap until [`REORDER_WINDOW`] packets came.
+pub const GAP_WAIT_MS: u64 = 300;
+/// Audio access units at most (one Opus packet is one frame of at most 120 ms: about 1.3 KB
+/// at 510 kbit/s; RFC 7587 §4.2 allows one per packet).
+pub const MAX_AUDIO_ACCESS_UNIT: usize = 4 * 1024;
+/// A publishing session without media this long ends (a browser tab closed without DELETE
+/// and without ICE noticing: str0m's ICE-lite sees the consent checks stop later).
+pub const MEDIA_TIMEOUT_MS: u64 = 10_000;
+/// Media lines of an offer looked at (a WHIP client sends one video and one audio).
+const MAX_MEDIA_LINES: usize = 8;
+/// PLIs are sent this often until the first keyframe (RFC 4585 §6.3.1).
+pub const PLI_INTERVAL_MS: u64 = 1_000;
+/// Then a PLI whenever no keyframe came for this long. Why: WebRTC encoders send keyframes
+/// only when asked (Chromium: one at the start), and the hub's players start at a keyframe
+/// from the GOP cache and HLS cuts fragments at keyframes; SRS asks every 6 s
+/// (`rtc_to_rtmp.pli_for_rtmp`), we follow the HLS fragment's 2 s default. Costs a keyframe's
+/// bits every interval.
+pub const KEYFRAME_INTERVAL_MS: u64 = 2_000;
+
+/// A WHIP offer taken: the `Rtc` and what its media lines carry.
+pub struct Accepted {
+    pub rtc: Rtc,
+    pub answer: String,
+    video: (Mid, Vec<Pt>),
+    audio: Option<(Mid, Pt)>,
+    transmits: Vec<(SocketAddr, Vec<u8>)>,
+    timeout: Instant,
+}
+
+/// Takes a WHIP offer (untrusted text: str0m parses it): ICE-lite with the one host
+/// `candidate`, recvonly H.264 (packetization mode 1) and Opus.
+pub fn accept(
+    offer: &str,
+    cert: &DtlsCert,
+    candidate: SocketAddr,
+    now: Instant,
+) -> Result<Accepted, OfferError> {
+    let offered = media_lines(offer);
+    let offer =
+        SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::BadOffer(e.to_string()))?;
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_h264(true)
+        .enable_opus(true, false)
+        .set_stats_interval(None)
+        .set_dtls_cert(cert.clone())
+        .set_crypto_provider(crypto::provider())
+        .build(now);
+    let candidate =
+        Candidate::host(candidate, "udp").map_err(|e| OfferError::BadOffer(e.to_string()))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| OfferError::BadOffer(e.to_string()))?;
+    // The media lines as the offer has them (str0m announces them later, as events).
+    let mids = offered;
+    let mut transmits = Vec::new();
+    let timeout = loop {
+        match rtc.poll_output() {
+            Ok(Output::Timeout(t)) => break t,
+            Ok(Output::Transmit(t)) => transmits.push((t.destination, t.contents.into())),
+            Ok(Output::Event(_)) => {}
+            Err(e) => return Err(OfferError::BadOffer(e.to_string())),
+        }
+    };
+    let pts = |mid: Mid, codec: RtcCodec| -> Vec<Pt> {
+        let Some(media) = rtc.media(mid) else {
+            return Vec::new();
+        };
+        rtc.codec_config()
+            .params()
+            .iter()
+            .filter(|p| {
+                let s = p.spec();
+                s.codec == codec
+                    && (codec != RtcCodec::H264 || s.format.packetization_mode == Some(1))
+                    && media.remote_pts().contains(&p.pt())
+            })
+            .map(|p| p.pt())
+            .collect()
+    };
+    log::debug!("rtc: WHIP offer media {mids:?}");
+    let video = mids
+        .iter()
+        .filter(|(_, k)| *k == MediaKind::Video)
+        .map(|(m, _)| (*m, pts(*m, RtcCodec::H264)))
+        .find(|(_, p)| !p.is_empty())
+        .ok_or(OfferError::NoH264)?;
+    let audio = mids
+        .iter()
+        .filter(|(_, k)| *k == MediaKind::Audio)
+        .find_map(|(m, _)| pts(*m, RtcCodec::Opus).first().map(|pt| (*m, *pt)));
+    Ok(Accepted {
+        rtc,
+        answer: answer.to_sdp_string(),
+        video,
+        audio,
+        transmits,
+        timeout,
+    })
+}
+
+/// The `a=mid` and kind of each audio and video m-line of an offer (untrusted text: at most
+/// [`MAX_MEDIA_LINES`] are looked at).
+fn media_lines(offer: &str) -> Vec<(Mid, MediaKind)> {
+    let mut out = Vec::new();
+    let mut kind = None;
+    for line in offer.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            kind = if m.starts_with("video ") {
+                Some(MediaKind::Video)
+            } else if m.starts_with("audio ") {
+                Some(MediaKind::Audio)
+            } else {
+                None
+            };
+        } else if let Some(mid) = line.strip_prefix("a=mid:") {
+            if let Some(k) = kind.take().filter(|_| out.len() < MAX_MEDIA_LINES) {
+                out.push((Mid::from(mid.trim()), k));
+            }
+        }
+    }
+    out
+}
+
+/// One track of a publisher: its payload types, reorder window and depacketizing track.
+struct Inbound {
+    pts: Vec<Pt>,
+    reorder: Reorder,
+    track: Track,
+    /// When a packet last came out of the window.
+    progress_ms: u64,
+}
+
+impl Inbound {
+    fn new(pts: Vec<Pt>, format: PayloadFormat, max_access_unit: usize) -> Inbound {
+        Inbound {
+            pts,
+            reorder: Reorder::new(REORDER_WINDOW),
+            track: Track::new(format, max_access_unit),
+            progress_ms: 0,
+        }
+    }
+
+    /// What the window has ready into the track; `start`: when the session's first packet came.
+    fn pop(&mut self, now_ms: u64, start: u64, frames: &mut Vec<Frame>) {
+        while let Some(popped) = self.reorder.pop() {
+            self.progress_ms = now_ms;
+            let Popped::Packet(p) = popped else {
+                continue;
+            };
+            // A refused packet is counted by the track; the next access unit starts clean.
+            let _ = self.track.push(&p, now_ms.saturating_sub(start), frames);
+        }
+    }
+
+    /// When a held gap is given up on, if the window holds one.
+    fn deadline(&self) -> Option<u64> {
+        (self.reorder.held() > 0).then(|| self.progress_ms.saturating_add(GAP_WAIT_MS))
+    }
+}
+
+/// The media half of a WHIP session: RTP packets in, hub frames out (sans-IO: the time is
+/// an argument).
+pub struct Media {
+    video: Inbound,
+    audio: Option<Inbound>,
+    first_packet_ms: Option<u64>,
+    /// When the last RTP packet came.
+    pub last_media_ms: u64,
+    pub keyframe_seen: bool,
+    /// When the last keyframe came.
+    pub last_keyframe_ms: u64,
+    frames: Vec<Frame>,
+    /// Frames given out, packets of no track of ours.
+    pub frames_out: u64,
+    pub stray_packets: u64,
+}
+
+impl Media {
+    /// Video on payload types `video` (H.264, packetization mode 1), Opus on `audio`; video
+    /// access units up to `max_access_unit` bytes.
+    pub fn new(video: Vec<Pt>, audio: Option<Pt>, max_access_unit: usize, now_ms: u64) -> Media {
+        let h264 = PayloadFormat::H264(H264Params {
+            packetization_mode: 1,
+            profile_level_id: None,
+            sps: Vec::new(),
+            pps: Vec::new(),
+        });
+        let opus = PayloadFormat::Opus(OpusParams { stereo: true });
+        Media {
+            video: Inbound::new(video, h264, max_access_unit),
+            audio: audio.map(|pt| Inbound::new(vec![pt], opus, MAX_AUDIO_ACCESS_UNIT)),
+            first_packet_ms: None,
+            last_media_ms: now_ms,
+            keyframe_seen: false,
+            last_keyframe_ms: 0,
+            frames: Vec::new(),
+            frames_out: 0,
+            stray_packets: 0,
+        }
+    }
+
+    /// One RTP packet (its header fields and payload as str0m parsed them); the frames it
+    /// completes go to `out`.
+    pub fn handle_packet(&mut self, now_ms: u64, packet: RtpPacket, out: &mut Vec<Frame>) {
+        let pt = Pt::from(packet.payload_type);
+        let inbound = if self.video.pts.contains(&pt) {
+            &mut self.video
+        } else if let Some(a) = self.audio.as_mut().filter(|a| a.pts.contains(&pt)) {
+            a
+        } else {
+            self.stray_packets += 1;
+            return;
+        };
+        self.last_media_ms = now_ms;
+        let start = *self.first_packet_ms.get_or_insert(now_ms);
+        if inbound.reorder.held() == 0 {
+            inbound.progress_ms = now_ms;
+        }
+        inbound.reorder.push(packet);
+        inbound.pop(now_ms, start, &mut self.frames);
+        self.take_frames(now_ms, out);
+    }
+
+    /// Gaps waited for [`GAP_WAIT_MS`] are given up on; the frames behind them go to `out`.
+    pub fn handle_timeout(&mut self, now_ms: u64, out: &mut Vec<Frame>) {
+        let start = self.first_packet_ms.unwrap_or(now_ms);
+        let tracks = std::iter::once(&mut self.video).chain(self.audio.as_mut());
+        for inbound in tracks {
+            if inbound.deadline().is_some_and(|d| now_ms >= d) {
+                inbound.reorder.flush();
+                inbound.pop(now_ms, start, &mut self.frames);
+            }
+        }
+        self.take_frames(now_ms, out);
+    }
+
+    /// The next gap deadline, if a window holds a gap.
+    pub fn deadline(&self) -> Option<u64> {
+        let audio = self.audio.as_ref().and_then(Inbound::deadline);
+        match (self.video.deadline(), audio) {
+            (Some(v), Some(a)) => Some(v.min(a)),
+            (v, a) => v.or(a),
+        }
+    }
+
+    fn take_frames(&mut self, now_ms: u64, out: &mut Vec<Frame>) {
+        for frame in self.frames.drain(..) {
+            if frame.kind == FrameKind::Video && frame.keyframe && !frame.sequence_header {
+                self.keyframe_seen = true;
+                self.last_keyframe_ms = now_ms;
+            }
+            self.frames_out += 1;
+            out.push(frame);
+        }
+    }
+}
+
+/// A WHIP session: str0m's `Rtc`, the stream it publishes and its media.
+pub struct Publisher {
+    pub id: u64,
+    pub rtc: Rtc,
+    pub key: StreamKey,
+    pub client: ClientId,
+    pub source: Rc<RefCell<Source>>,
+    pub media: Media,
+    video_mid: Mid,
+    pub connected: bool,
+    pub connect_by: u64,
+    next_pli_ms: u64,
+    pub timeout: Instant,
+    pub ended: bool,
+    /// Run once when the session ends, after the unpublish (the `on_unpublish` hooks).
+    pub on_end: Option<Box<dyn FnOnce()>>,
+}
+
+impl Publisher {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: u64,
+        accepted: Accepted,
+        key: StreamKey,
+        client: ClientId,
+        source: Rc<RefCell<Source>>,
+        max_access_unit: usize,
+        now_ms: u64,
+        out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) -> Publisher {
+        let Accepted {
+            rtc,
+            video,
+            audio,
+            transmits,
+            timeout,
+            ..
+        } = accepted;
+        out.extend(transmits);
+        Publisher {
+            id,
+            rtc,
+            key,
+            client,
+            source,
+            media: Media::new(video.1, audio.map(|a| a.1), max_access_unit, now_ms),
+            video_mid: video.0,
+            connected: false,
+            connect_by: now_ms.saturating_add(super::CONNECT_TIMEOUT_MS),
+            next_pli_ms: 0,
+            timeout,
+            ended: false,
+            on_end: None,
+        }
+    }
+
+    /// Polls the `Rtc` until it has nothing more than a deadline: datagrams to `out`, RTP
+    /// into the Source.
+    pub fn drain(&mut self, now_ms: u64, out: &mut Vec<(SocketAddr, Vec<u8>)>, dropped: &mut u64) {
+        let mut frames = Vec::new();
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.timeout = t;
+                    break;
+                }
+                Ok(Output::Transmit(t)) => {
+                    if out.len() >= super::MAX_TRANSMITS {
+                        *dropped += 1;
+                    } else {
+                        out.push((t.destination, t.contents.into()));
+                    }
+                }
+                Ok(Output::Event(e)) => match e {
+                    Event::Connected => {
+                        log::info!("rtc: WHIP session {} connected", self.id);
+                        self.connected = true;
+                        self.media.last_media_ms = now_ms;
+                    }
+                    Event::IceConnectionStateChange(str0m::IceConnectionState::Disconnected) => {
+                        self.ended = true;
+                    }
+                    Event::RtpPacket(p) => {
+                        let packet = RtpPacket {
+                            marker: p.header.marker,
+                            payload_type: *p.header.payload_type,
+                            sequence: p.seq_no.as_u16(),
+                            timestamp: p.header.timestamp,
+                            ssrc: *p.header.ssrc,
+                            payload: Bytes::copy_from_slice(&p.payload),
+                        };
+                        self.media.handle_packet(now_ms, packet, &mut frames);
+                        let mut source = self.source.borrow_mut();
+                        for f in frames.drain(..) {
+                            source.on_frame(f);
+                        }
+                    }
+                    _ => {}
+                },
+                Err(e) => {
+                    log::debug!("rtc: WHIP session {}: {e}", self.id);
+                    self.ended = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Whether a keyframe is due: none yet, or none for [`KEYFRAME_INTERVAL_MS`].
+    fn keyframe_due(&self, now_ms: u64) -> bool {
+        !self.media.keyframe_seen
+            || now_ms.saturating_sub(self.media.last_keyframe_ms) >= KEYFRAME_INTERVAL_MS
+    }
+
+    /// Timers: gaps given up on, a PLI until the first keyframe and when keyframes stop, the
+    /// media timeout.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if !self.connected {
+            return;
+        }
+        let mut frames = Vec::new();
+        self.media.handle_timeout(now_ms, &mut frames);
+        if !frames.is_empty() {
+            let mut source = self.source.borrow_mut();
+            for f in frames {
+                source.on_frame(f);
+            }
+        }
+        if now_ms.saturating_sub(self.media.last_media_ms) >= MEDIA_TIMEOUT_MS {
+            log::info!(
+                "rtc: WHIP session {} sent no media for {MEDIA_TIMEOUT_MS} ms",
+                self.id
+            );
+            self.ended = true;
+            return;
+        }
+        if self.keyframe_due(now_ms) && now_ms >= self.next_pli_ms {
+            if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(self.video_mid, None) {
+                rx.request_keyframe(KeyframeRequestKind::Pli);
+                self.next_pli_ms = now_ms + PLI_INTERVAL_MS;
+            } else {
+                // No stream yet (no packet came): try again soon.
+                self.next_pli_ms = now_ms + PLI_INTERVAL_MS / 10;
+            }
+        }
+    }
+
+    /// The next deadline in server ms (beyond str0m's own).
+    pub fn deadline(&self) -> u64 {
+        if !self.connected {
+            return self.connect_by;
+        }
+        let media = self.media.last_media_ms.saturating_add(MEDIA_TIMEOUT_MS);
+        let keyframe = if self.media.keyframe_seen {
+            self.media
+                .last_keyframe_ms
+                .saturating_add(KEYFRAME_INTERVAL_MS)
+                .max(self.next_pli_ms)
+        } else {
+            self.next_pli_ms
+        };
+        let gap = self.media.deadline().unwrap_or(u64::MAX);
+        media.min(keyframe).min(gap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::XorShift;
+    use crate::wire::rtp::h264;
+    use crate::wire::rtp::payload::RtpWriter;
+
+    /// Debian Chromium 156's WHIP offer as ci/browser-whip.mjs makes it: the fake microphone
+    /// and camera from `getUserMedia`, `addTransceiver(track, {direction: "sendonly"})`, the
+    /// video's codecs narrowed to H.264 (packetization mode 1) with RTX, RED and ULPFEC.
+    const CHROMIUM_OFFER: &str = include_str!("../../../tests/data/rtc/chromium_whip_offer.sdp");
+
+    fn cert() -> DtlsCert {
+        super::super::dtls_cert(&[7; 32], &[0x80; 16]).unwrap()
+    }
+
+    #[test]
+    fn chromium_offer_is_answered_recvonly_with_h264_and_opus() {
+        let at: SocketAddr = "192.168.1.5:8000".parse().unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), at, crate::testutil::now()).unwrap();
+        assert!(a.answer.contains("a=ice-lite"), "{}", a.answer);
+        assert!(a.answer.contains("a=recvonly"), "{}", a.answer);
+        assert!(!a.answer.contains("a=sendonly"), "{}", a.answer);
+        assert!(!a.video.1.is_empty());
+        for pt in &a.video.1 {
+            let rtpmap = format!("a=rtpmap:{pt} H264/90000");
+            assert!(a.answer.contains(&rtpmap), "{}", a.answer);
+        }
+        let (_, opus) = a.audio.expect("Opus accepted");
+        let rtpmap = format!("a=rtpmap:{opus} opus/48000/2");
+        assert!(a.answer.contains(&rtpmap), "{}", a.answer);
+    }
+
+    #[test]
+    fn offers_without_h264_are_refused() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let no_video: String = CHROMIUM_OFFER
+            .replace("H264/90000", "H265/90000")
+            .replace("packetization-mode=1", "packetization-mode=0");
+        let e = accept(&no_video, &cert(), at, crate::testutil::now()).err();
+        assert_eq!(e.map(|e| e.status()), Some(400));
+        let e = accept("v=0\r\n", &cert(), at, crate::testutil::now()).err();
+        assert_eq!(e.map(|e| e.status()), Some(400));
+    }
+
+    /// SPS (Baseline, 320x240) and PPS as a camera sends them.
+    const SPS: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x15, 0xda, 0x05, 0x07, 0xec, 0x05, 0xa8, 0x30, 0x30, 0x35, 0x28, 0, 0,
+        3, 0, 8, 0, 0, 3, 1, 0x94, 0x78, 0xb1, 0x75,
+    ];
+    const PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
+
+    /// Access units as 4-byte-length NAL units: a keyframe (SPS, PPS, a 3000-byte IDR slice,
+    /// so FU-A) then `n` P slices.
+    fn packets(first_ts: u32, first_seq: u16, n: usize) -> Vec<RtpPacket> {
+        let writer = RtpWriter {
+            payload_type: 102,
+            ssrc: 0x1234,
+            sequence: first_seq,
+        };
+        let mut p = h264::packetizer(writer, 1200, 4);
+        let mut out = Vec::new();
+        let unit = |nals: &[&[u8]]| -> Vec<u8> {
+            nals.iter()
+                .flat_map(|n| [&(n.len() as u32).to_be_bytes()[..], n].concat())
+                .collect()
+        };
+        let idr = [&[0x65u8][..], &[0x88; 2999][..]].concat();
+        p.packetize(first_ts, &unit(&[SPS, PPS, &idr]), &mut out)
+            .unwrap();
+        for i in 1..=n {
+            let slice = [0x41u8, 0x9a, i as u8, 0x11];
+            let ts = first_ts.wrapping_add(3000 * i as u32);
+            p.packetize(ts, &unit(&[&slice]), &mut out).unwrap();
+        }
+        out.into_iter()
+            .map(|b| RtpPacket::decode(b).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn rtp_becomes_a_sequence_header_and_frames_across_the_timestamp_wrap() {
+        let mut media = Media::new(vec![Pt::from(102)], Some(Pt::from(111)), 1 << 20, 0);
+        let mut frames = Vec::new();
+        // Starts 2 frames before the 32-bit wrap; two packets swapped on the way.
+        let mut list = packets(u32::MAX - 5999, 65530, 5);
+        list.swap(2, 3);
+        for (i, p) in list.into_iter().enumerate() {
+            media.handle_packet(i as u64, p, &mut frames);
+        }
+        // A stray payload type (RTX) is not ours.
+        let mut rtx = packets(0, 0, 0).remove(0);
+        rtx.payload_type = 103;
+        media.handle_packet(10, rtx, &mut frames);
+        assert_eq!(media.stray_packets, 1);
+        assert!(media.keyframe_seen);
+        let video: Vec<&Frame> = frames
+            .iter()
+            .filter(|f| f.kind == FrameKind::Video)
+            .collect();
+        assert!(video[0].sequence_header, "{video:?}");
+        assert!(video[1].keyframe && !video[1].sequence_header);
+        // The last P slice may wait for the next access unit's first packet (no marker on
+        // a single-packet unit is needed: the marker ends it), so 4 or 5 follow.
+        let dts: Vec<i64> = video[1..].iter().map(|f| f.dts).collect();
+        assert!(dts.len() >= 5, "{dts:?}");
+        // 3000 ticks at 90 kHz: 33.3 ms, rounded down from the track's zero.
+        for w in dts.windows(2) {
+            assert!((33..=34).contains(&(w[1] - w[0])), "{dts:?}");
+        }
+        assert_eq!(dts[5] - dts[0], 166, "{dts:?}");
+    }
+
+    #[test]
+    fn a_gap_is_given_up_on_after_the_wait() {
+        let mut media = Media::new(vec![Pt::from(102)], None, 1 << 20, 0);
+        let mut frames = Vec::new();
+        let mut list = packets(1000, 100, 3);
+        // The keyframe's last FU-A packet is lost: the P slices wait behind the gap.
+        let lost = list.iter().position(|p| p.marker).unwrap();
+        list.remove(lost);
+        for p in list {
+            media.handle_packet(10, p, &mut frames);
+        }
+        let before = frames.len();
+        assert_eq!(media.deadline(), Some(10 + GAP_WAIT_MS));
+        media.handle_timeout(10 + GAP_WAIT_MS - 1, &mut frames);
+        assert_eq!(frames.len(), before);
+        media.handle_timeout(10 + GAP_WAIT_MS, &mut frames);
+        assert!(frames.len() > before, "{before} {}", frames.len());
+        assert_eq!(media.deadline(), None);
+    }
+
+    /// Random packets of our payload types (and others), random sequence numbers,
+    /// timestamps and payloads: no panic, and what comes out stays bounded.
+    #[test]
+    fn random_rtp_never_panics() {
+        let mut rng = XorShift(0x5eed_1234_abcd_0001);
+        for round in 0..200 {
+            let mut media = Media::new(vec![Pt::from(102)], Some(Pt::from(111)), 64 * 1024, 0);
+            let mut frames = Vec::new();
+            for i in 0..200u64 {
+                let len = rng.below(1400);
+                let mut payload = vec![0u8; len];
+                for b in &mut payload {
+                    *b = rng.next() as u8;
+                }
+                // Mostly valid NAL headers, so that FU-A and STAP-A paths are taken.
+                if let Some(b) = payload.first_mut() {
+                    if rng.below(2) == 0 {
+                        *b = [0x65, 0x41, 0x67, 0x68, 0x7c, 0x78, 0x1c][rng.below(7)];
+                    }
+                }
+                let packet = RtpPacket {
+                    marker: rng.below(3) == 0,
+                    payload_type: [102, 111, 103, 0][rng.below(4)],
+                    sequence: if rng.below(4) == 0 {
+                        rng.next() as u16
+                    } else {
+                        i as u16
+                    },
+                    timestamp: (i as u32).wrapping_mul(3000) ^ (rng.below(2) as u32 * 77),
+                    ssrc: 1,
+                    payload: Bytes::from(payload),
+                };
+                media.handle_packet(i, packet, &mut frames);
+            }
+            assert!(frames.len() <= 400, "round {round}: {}", frames.len());
+            assert!(frames.iter().all(|f| f.data.len() <= 64 * 1024 + 64));
+        }
+    }
+}
