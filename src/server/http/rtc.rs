@@ -123,6 +123,7 @@ fn whep(conn: &mut HttpConn, head: &RequestHead, now: u64) -> super::Response {
 
 /// The query the publish's hooks see as `param`: the request's, with the bearer token
 /// (`Authorization: Bearer x`, RFC 9725 §4.5) as `token=x` when the query has no `token`.
+#[cfg(feature = "hooks")]
 fn publish_query(head: &RequestHead) -> String {
     let bearer = head
         .authorization
@@ -335,11 +336,13 @@ mod tests {
     use super::*;
     use crate::wire::http::decode_request_head;
 
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     fn head(request: &str) -> RequestHead {
         decode_request_head(request.as_bytes()).unwrap().unwrap().0
     }
 
     #[test]
+    #[cfg(feature = "hooks")]
     fn the_bearer_token_joins_the_query_as_token() {
         let q = |auth: &str| {
             let h = head(&format!(
