@@ -3,8 +3,12 @@
 //! (avenc_aac, rtpmp4gpay), with and without Digest authentication. What the hub gets is read
 //! back over HTTP-FLV and RTMP by ffmpeg and ffprobe.
 //!
-//! Cameras listen on 127.0.0.1:23220..=23229 and 31300..=31399, one port per test; every
-//! process a test starts is killed by its PID when its guard drops; every wait is bounded.
+//! `rtsps://` (Cargo feature `tls`): the same camera behind `stunnel4` (OpenSSL), with a test
+//! CA made by `openssl`.
+//!
+//! Cameras listen on 127.0.0.1:23220..=23229, 23240..=23249 and 31300..=31399, one port per
+//! test (stunnel beside its camera); every process a test starts is killed by its PID when its
+//! guard drops; every wait is bounded.
 
 mod common;
 
@@ -653,4 +657,70 @@ fn ingests_ask_on_publish_and_tell_on_unpublish() {
         assert_eq!(body["param"], "");
         assert_eq!(body["stream_url"], "/live/yard");
     }
+}
+
+/// An `rtsps://` camera: GStreamer's camera (Digest) behind stunnel4 with a certificate of the
+/// test CA. The server that trusts the CA (`[tls] ca_file`, `verify = true`) pulls it over TLS
+/// (TCP interleaved, `transport = "auto"` means TCP) and the stream plays over HTTP-FLV; one
+/// that trusts another CA refuses the certificate, says why in its log and shows the ingest
+/// in `backoff` with the TLS error in the API.
+#[cfg(feature = "tls")]
+#[test]
+fn an_rtsps_camera_is_pulled_over_tls_with_its_certificate_checked() {
+    use common::tls::{pki, stunnel};
+    let camera = Camera::start(23240, Some("admin:s3cret"));
+    let dir = TempDir::new("rtsps");
+    let good = pki(&dir, "good");
+    let other = pki(&dir, "other");
+    let _tunnel = stunnel(&dir, &good, 23241, camera.port);
+    let url = "rtsps://admin:s3cret@127.0.0.1:23241/cam";
+    let config = |ca: &std::path::Path, stream: &str| {
+        ingest(url, stream, "transport = \"auto\"\n")
+            + &format!(
+                "[tls]\nverify = true\nca_file = \"{}\"\n[http_api]\nenabled = true\n",
+                ca.display()
+            )
+    };
+    let server = Server::start(&config(&good.ca, "live/secure"));
+    let wrong = Server::start(&config(&other.ca, "live/wrong"));
+    assert!(
+        server.wait_log("ingest live/secure: playing from", Duration::from_secs(20)),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(
+        log.contains("playing from 127.0.0.1:23241: H264, AAC"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+    // Digest over TLS: the camera asked, the URL's credentials answered.
+    assert!(
+        camera.output().contains("client connected"),
+        "{}",
+        camera.output()
+    );
+    let flv = receive(&dir, &server.http_url("live/secure.flv"), 5, "secure.flv");
+    check_camera_stream(&flv, 5, "HTTP-FLV over rtsps://");
+    let secure = ingest_of(&server, "live/secure");
+    assert_eq!(secure["state"], "playing", "{secure}");
+    assert_eq!(
+        secure["url"], "rtsps://admin:***@127.0.0.1:23241/cam",
+        "{secure}"
+    );
+
+    let refused = wait_ingest(&wrong, "live/wrong", Duration::from_secs(15), |i| {
+        i["state"] == "backoff"
+    });
+    let error = refused["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("invalid peer certificate") && error.contains("UnknownIssuer"),
+        "{refused}"
+    );
+    let log = wrong.log();
+    assert!(
+        log.contains("ingest live/wrong: ") && log.contains("UnknownIssuer"),
+        "{log}"
+    );
+    assert!(!log.contains("playing from"), "{log}");
 }

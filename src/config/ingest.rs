@@ -10,6 +10,10 @@
 //! transport = "tcp"                  # or "udp", or "auto" (UDP, TCP when no UDP comes)
 //! ```
 //!
+//! `rtsps://` URLs (RTSP over TLS, Cargo feature `tls`, in `full`) pull over TCP only, with
+//! the top-level `[tls]` settings: `transport = "udp"` is refused (UDP would need SRTP), and
+//! `auto` is TCP.
+//!
 //! Entries are read at start: a reload logs a change as needing a restart.
 
 use toml::Spanned;
@@ -93,6 +97,13 @@ impl Ingest {
         self.stream.split_once('/').map_or("", |(_, s)| s)
     }
 
+    /// Whether the camera speaks TLS (`rtsps://`).
+    pub fn tls(&self) -> bool {
+        self.url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("rtsps://"))
+    }
+
     /// The URL without its password, for logs.
     pub fn url_for_log(&self) -> String {
         show_url(&self.url)
@@ -139,7 +150,10 @@ fn check_url(value: Spanned<String>, key: &str, at: &ErrorAt<'_>) -> Result<Stri
                 return refuse(format!("longer than {MAX_URL_LEN} bytes"))
             }
             Some(u) if u.scheme == Scheme::Rtsp => {}
-            Some(_) => return refuse("rtsps:// is not supported; use rtsp://".to_owned()),
+            Some(_) if !cfg!(feature = "tls") => {
+                return refuse("rtsps:// needs the full build (Cargo feature tls)".to_owned())
+            }
+            Some(_) => {}
             None => {
                 return refuse(format!(
                     "expected rtsp://[user:password@]host[:port]/path, found {:?}",
@@ -305,6 +319,14 @@ pub(super) fn apply(
                     "required in every [[ingest]] without command".to_owned(),
                 ));
             }
+        }
+        if ingest.tls() && ingest.transport == IngestTransport::Udp {
+            return Err(at(
+                span,
+                join(&path, "transport"),
+                "rtsps:// pulls over TCP only (\"tcp\" or \"auto\"; UDP would need SRTP)"
+                    .to_owned(),
+            ));
         }
         ingests.push(ingest);
     }

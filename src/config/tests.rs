@@ -1541,6 +1541,31 @@ fn ingest_entries_are_read_and_checked() {
     assert!(message.contains("always, on_demand"), "{message}");
 }
 
+/// `rtsps://` pulls over TLS with the feature `tls` (refused naming it without), over TCP only:
+/// `transport = "udp"` is refused, `auto` is taken (and means TCP).
+#[test]
+#[cfg(feature = "rtsp")]
+fn rtsps_ingest_needs_tls_and_tcp() {
+    let text = "[[ingest]]\nurl = \"rtsps://u:pw@10.0.0.2:7441/cam\"\nstream = \"live/a\"\n";
+    if cfg!(feature = "tls") {
+        let c = parse(text);
+        assert!(c.ingests[0].tls());
+        assert!(parse(&format!("{text}transport = \"auto\"\n")).ingests[0].tls());
+        let (line, _, key, message) = fail(&format!("{text}transport = \"udp\"\n"));
+        assert_eq!(
+            (line, key.as_str()),
+            (1, "ingest[0].transport"),
+            "{message}"
+        );
+        assert!(message.contains("TCP only"), "{message}");
+    } else {
+        let (line, _, key, message) = fail(text);
+        assert_eq!((line, key.as_str()), (2, "ingest[0].url"), "{message}");
+        assert!(message.contains("Cargo feature tls"), "{message}");
+    }
+    assert!(!parse("[[ingest]]\nurl = \"rtsp://x/y\"\nstream = \"a/b\"\n").ingests[0].tls());
+}
+
 /// Without RTSP every `[[ingest]]` is refused, at the first one's `url` (or at the entry when it
 /// has none).
 #[test]

@@ -2,7 +2,8 @@
 //! the send buffer, the record being decrypted, plaintext waiting, the handshake), for every
 //! connection that may be one: each connection of the RTMPS server (with its own read
 //! buffer), each `rtmps://` forward destination (a `backend` may answer up to
-//! `MAX_DESTINATIONS` of them) per stream, each request in flight to an `https://` hook.
+//! `MAX_DESTINATIONS` of them) per stream, each request in flight to an `https://` hook, each
+//! `rtsps://` ingest (one camera connection each).
 
 use super::{kib, BudgetLine, Limits};
 use crate::config::{Config, MAX_DESTINATIONS};
@@ -27,7 +28,8 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         .unwrap_or(0)
         .saturating_mul(limits.streams);
     let hooks = https_hook_requests(config);
-    let clients = forwards.saturating_add(hooks);
+    let cameras = config.ingests.iter().filter(|i| i.tls()).count();
+    let clients = forwards.saturating_add(hooks).saturating_add(cameras);
     if server == 0 && clients == 0 {
         return None;
     }
@@ -36,7 +38,7 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         formula: format!(
             "{server} RTMPS connections (max_connections when rtmps.enabled) x {} + \
              {clients} TLS clients ({forwards} rtmps:// forwards, max_streams x the most per \
-             vhost; {hooks} https:// hook requests) x {}",
+             vhost; {hooks} https:// hook requests; {cameras} rtsps:// ingests) x {}",
             kib(per_server),
             kib(CONNECTION_BYTES),
         ),
@@ -79,5 +81,20 @@ mod tests {
         let line = b.lines.iter().find(|l| l.what == "tls").unwrap();
         let server = 10 * (CONNECTION_BYTES + crate::net::rtmp::READ_BUFFER);
         assert_eq!(line.bytes, (server + 3 * CONNECTION_BYTES) as u64);
+    }
+
+    #[cfg(feature = "rtsp")]
+    #[test]
+    fn rtsps_ingests_are_tls_clients() {
+        let config = Config::from_toml_str(
+            "[[ingest]]\nurl = \"rtsps://10.0.0.2:7441/cam\"\nstream = \"live/a\"\n\
+             [[ingest]]\nurl = \"rtsp://10.0.0.3/cam\"\nstream = \"live/b\"\n",
+            "test",
+        )
+        .unwrap();
+        let b = Limits::of(&config).budget();
+        let line = b.lines.iter().find(|l| l.what == "tls").unwrap();
+        assert_eq!(line.bytes, CONNECTION_BYTES as u64);
+        assert!(line.formula.contains("1 rtsps:// ingests"));
     }
 }

@@ -1,7 +1,9 @@
-//! Outgoing connections of the upstream drivers (forward, edge, origin cluster): TCP to a host
-//! and port, bounded in time, and TLS over it for `rtmps://` (`net::tls`).
+//! Outgoing connections of the upstream drivers (forward, edge, origin cluster) and of the
+//! RTSP ingests: TCP to a host and port, bounded in time, and TLS over it for `rtmps://` and
+//! `rtsps://` (`net::tls`).
 
 use std::io;
+#[cfg(feature = "forward")]
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +14,7 @@ use super::write_all;
 
 /// Connects to `host:port`: an IP address or `localhost` at once, a host name through the
 /// resolver (Cargo feature `dns`; without it the config refuses host names).
+#[cfg(feature = "forward")]
 pub async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return TcpStream::connect((ip, port)).await;
@@ -42,7 +45,7 @@ pub async fn connect_within(host: &str, port: u16, timeout_ms: u64) -> Result<Tc
     }
 }
 
-/// A connection to a destination: TCP, or TLS over it for `rtmps://` (`net::tls`).
+/// A connection to a destination: TCP, or TLS over it for `rtmps://`/`rtsps://` (`net::tls`).
 pub enum Link {
     Tcp(TcpStream),
     #[cfg(feature = "tls")]
@@ -51,6 +54,7 @@ pub enum Link {
 
 impl Link {
     /// Connects within `timeout_ms` (the TLS handshake included).
+    #[cfg(feature = "forward")]
     pub async fn connect(
         host: &str,
         port: u16,
@@ -64,9 +68,16 @@ impl Link {
         }
     }
 
+    #[cfg(feature = "forward")]
     async fn open(host: &str, port: u16, tls: bool) -> io::Result<Link> {
         let tcp = connect(host, port).await?;
         let _ = tcp.set_nodelay(true);
+        Link::over(tcp, host, tls).await
+    }
+
+    /// `tcp` as it is, or with a TLS handshake with `host` over it (`net::tls`: the `[tls]`
+    /// section's `verify` and `ca_file`).
+    pub async fn over(tcp: TcpStream, host: &str, tls: bool) -> io::Result<Link> {
         if !tls {
             return Ok(Link::Tcp(tcp));
         }
@@ -75,7 +86,7 @@ impl Link {
         #[cfg(not(feature = "tls"))]
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "rtmps:// needs the Cargo feature tls",
+            format!("TLS to {host} needs the Cargo feature tls"),
         ))
     }
 

@@ -1,7 +1,7 @@
 //! The only layer that touches tokio, sockets and the clock: listeners, connection drivers,
 //! signals and shutdown. Everything runs on one thread (current-thread runtime + LocalSet).
 
-#[cfg(feature = "forward")]
+#[cfg(any(feature = "forward", feature = "rtsp"))]
 mod dial;
 #[cfg(feature = "disk")]
 pub mod disk;

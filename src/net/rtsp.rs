@@ -19,8 +19,8 @@ use bytes::Bytes;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Notify;
 
-use super::sock::read_some;
-use super::{write_all, Shared};
+use super::dial::Link;
+use super::Shared;
 use crate::live::{HubEvent, StreamKey};
 use crate::server::rtsp::pull::{
     watched_change, Connections, End, Ingester, Pull, PullError, Step, MAX_DATAGRAM,
@@ -172,15 +172,22 @@ async fn drive(
     let clock = shared.clock;
     let (host, port) = pull.target();
     let timeout = Duration::from_millis(crate::server::rtsp::REQUEST_TIMEOUT_MS);
-    let mut stream = match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+    let open = async {
+        let tcp = TcpStream::connect((host, port)).await?;
+        let _ = tcp.set_nodelay(true);
+        let peer = tcp.peer_addr()?;
+        let link = Link::over(tcp, host, pull.tls()).await;
+        Ok::<_, PullError>((
+            link.map_err(|e| format!("TLS with {host}:{port}: {e}"))?,
+            peer,
+        ))
+    };
+    let (mut link, peer) = match tokio::time::timeout(timeout, open).await {
         Ok(r) => r?,
         Err(_) => return Err(format!("no connection to {host}:{port} within {timeout:?}").into()),
     };
-    let _ = stream.set_nodelay(true);
     let _connected = shared.ingests.connected.guard();
-    let peer = stream.peer_addr()?;
     pull.connected(&shared.ctx, peer, clock.now_ms());
-    let stream = &mut stream;
     let mut buf = vec![0u8; READ_BUFFER];
     // One byte more than the largest datagram taken, to tell a longer one.
     let mut datagram = vec![0u8; if udp.is_empty() { 0 } else { MAX_DATAGRAM + 1 }];
@@ -211,7 +218,7 @@ async fn drive(
         out.extend(std::iter::from_fn(|| pull.poll_transmit()));
         if !out.is_empty() {
             let n: usize = out.iter().map(Bytes::len).sum();
-            match tokio::time::timeout(WRITE_TIMEOUT, write_all(stream, &mut out)).await {
+            match tokio::time::timeout(WRITE_TIMEOUT, link.write(&mut out)).await {
                 Ok(r) => r?,
                 Err(_) => return Err("the camera does not read our requests".into()),
             }
@@ -222,15 +229,10 @@ async fn drive(
         }
         let deadline = pull.deadline(clock.now_ms());
         tokio::select! {
-            ready = stream.readable() => {
-                ready?;
-                match read_some(stream, &mut buf) {
-                    Ok(0) => return Err("the camera closed the connection".into()),
-                    Ok(n) => pull.handle_bytes(clock.now_ms(), &buf[..n])?,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            read = link.read(&mut buf) => match read? {
+                0 => return Err("the camera closed the connection".into()),
+                n => pull.handle_bytes(clock.now_ms(), &buf[..n])?,
+            },
             _ = tokio::time::sleep_until(clock.instant(deadline)) => {
                 pull.handle_timeout(clock.now_ms())?;
             }

@@ -12,6 +12,7 @@ pub mod hookserver;
 pub mod nginx;
 pub mod paced;
 pub mod recordings;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -42,8 +42,12 @@ impl Attempts {
         self.attempt
     }
 
-    /// Whether this attempt binds UDP ports for RTP (`udp`, or `auto` before a fallback).
+    /// Whether this attempt binds UDP ports for RTP (`udp`, or `auto` before a fallback;
+    /// never for `rtsps://`, whose RTP comes over the TLS connection).
     pub fn want_udp(&self, ingest: &Ingest) -> bool {
+        if ingest.tls() {
+            return false;
+        }
         match ingest.transport {
             IngestTransport::Tcp => false,
             IngestTransport::Udp => true,

@@ -256,6 +256,11 @@ impl Pull {
         self.session.target()
     }
 
+    /// Whether to speak TLS to it (`rtsps://`).
+    pub fn tls(&self) -> bool {
+        self.session.tls()
+    }
+
     /// Connected to `peer`.
     pub fn connected(&mut self, ctx: &ServerCtx, peer: SocketAddr, now_ms: u64) {
         self.peer = Some(peer);

@@ -25,6 +25,8 @@
 //!   through a reorder window of [`REORDER_WINDOW`] packets, and no RTP within
 //!   [`UDP_FIRST_PACKET_MS`] of PLAY is [`Error::NoUdp`] (the driver may then fall back to
 //!   TCP). A camera that answers a UDP SETUP with interleaved channels is followed.
+//! * `rtsps://`: the same requests (their URIs say rtsps://) over the TLS connection the
+//!   driver opens; a redirect must keep the scheme.
 //! * RTCP: sender reports are read (for the receiver reports' delay fields); a receiver
 //!   report about each track goes to the camera every [`report::REPORT_INTERVAL_MS`]
 //!   (interleaved on the track's RTCP channel, or by [`ClientSession::poll_datagram`] to the
@@ -42,7 +44,8 @@
 //! * Memory: the input buffer holds at most one item being received (an RTSP message:
 //!   `MAX_HEAD_LEN + MAX_BODY_LEN`, an interleaved frame: 64 KiB) plus one read; each track at
 //!   most one access unit being assembled (`max_access_unit`).
-//! * Not supported: multicast transport, RTSP over HTTP, `rtsps://`, PAUSE, seeking.
+//! * Not supported: multicast transport, RTSP over HTTP, UDP under `rtsps://` (SRTP), PAUSE,
+//!   seeking.
 
 pub mod decode_time;
 pub mod report;
@@ -60,7 +63,7 @@ use crate::wire::digest;
 use crate::wire::rtcp;
 use crate::wire::rtp::{Popped, Reorder, RtpPacket};
 use crate::wire::rtsp::header::{self, Challenge, Pair, Transport};
-use crate::wire::rtsp::url::{self, Url};
+use crate::wire::rtsp::url::{self, Scheme, Url};
 use crate::wire::rtsp::{self, Item, Message, Method, RtspError, StartLine};
 use crate::wire::sdp::Sdp;
 
@@ -462,6 +465,11 @@ impl ClientSession {
         (&self.host, self.port)
     }
 
+    /// Whether the connection is TLS (`rtsps://`; a redirect keeps the scheme).
+    pub fn tls(&self) -> bool {
+        self.config.url.scheme == Scheme::Rtsps
+    }
+
     pub fn state(&self) -> State {
         self.state
     }
@@ -818,6 +826,13 @@ impl ClientSession {
             method: "DESCRIBE",
             what: "redirect Location is not an rtsp:// URL",
         })?;
+        // A redirect does not take TLS away (nor add it to a plain ingest's UDP transport).
+        if target.scheme != self.config.url.scheme {
+            return Err(Error::BadReply {
+                method: "DESCRIBE",
+                what: "redirect Location changes the scheme (rtsp:// and rtsps://)",
+            });
+        }
         if target.request_uri().len() > MAX_URL_LEN {
             return Err(Error::BadReply {
                 method: "DESCRIBE",
