@@ -177,10 +177,8 @@ async fn drive(
         let _ = tcp.set_nodelay(true);
         let peer = tcp.peer_addr()?;
         let link = Link::over(tcp, host, pull.tls()).await;
-        Ok::<_, PullError>((
-            link.map_err(|e| format!("TLS with {host}:{port}: {e}"))?,
-            peer,
-        ))
+        let link = link.map_err(|e| format!("TLS with {host}:{port}: {e}"))?;
+        Ok::<_, PullError>((link, peer))
     };
     let (mut link, peer) = match tokio::time::timeout(timeout, open).await {
         Ok(r) => r?,
