@@ -3,6 +3,7 @@
 //! (`server::rtsp::pull`: the session, the stream, the status, the decisions), writes what it
 //! has to send, sleeps until its deadline, and waits out the backoff it names between pulls.
 //! Viewers reach a waiting on-demand ingest through [`handle_hub_event`], not by polling.
+//! An `rtsps://` camera is read and written through TLS (`dial::Link`, the `[tls]` settings).
 //!
 //! With `transport = "udp"` or `"auto"`, each attempt binds two UDP sockets per track (RTP,
 //! RTCP; an even/odd pair when the ports allow) before it connects and reads their datagrams
