@@ -461,6 +461,45 @@ fn redirects_are_followed_three_times() {
     assert_eq!(err, Error::TooManyRedirects);
 }
 
+/// UniFi Protect's `rtsps://host:7441/...`: the requests, the Digest `uri` and the controls
+/// resolved against `Content-Base` all say rtsps://; a redirect to rtsp:// (no TLS) is refused.
+#[test]
+fn rtsps_urls_are_sent_as_given_and_redirects_keep_the_scheme() {
+    let mut c = Cam::new("rtsps://admin:pw@10.0.0.2:7441/aBcD");
+    assert!(c.s.tls());
+    assert_eq!(c.s.target(), ("10.0.0.2", 7441));
+    assert_eq!(uri(&c.request()), "rtsps://10.0.0.2:7441/aBcD");
+    c.answer("200 OK", "", "").unwrap();
+    c.answer(
+        "401 Unauthorized",
+        "WWW-Authenticate: Digest realm=\"unifi\", nonce=\"n1\"\r\n",
+        "",
+    )
+    .unwrap();
+    let describe = c.request();
+    let creds = digest::parse_authorization(describe.header("Authorization").unwrap()).unwrap();
+    assert_eq!(creds.uri, "rtsps://10.0.0.2:7441/aBcD");
+    assert!(digest::verify(&creds, "DESCRIBE", "pw"));
+    let cseq = describe.cseq().unwrap();
+    let sdp = "v=0\r\nm=audio 0 RTP/AVP 8\r\na=control:trackID=2\r\n";
+    c.reply(&format!(
+        "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Base: rtsps://10.0.0.2:7441/aBcD/\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    ))
+    .unwrap();
+    assert_eq!(uri(&c.request()), "rtsps://10.0.0.2:7441/aBcD/trackID=2");
+
+    let mut c = Cam::new("rtsps://10.0.0.2/live");
+    assert_eq!(c.s.target(), ("10.0.0.2", 322));
+    c.answer("200 OK", "", "").unwrap();
+    let err = c
+        .answer("302 Found", "Location: rtsp://10.0.0.3/live\r\n", "")
+        .unwrap_err();
+    assert!(err.to_string().contains("changes the scheme"), "{err}");
+    assert!(!Cam::new("rtsp://10.0.0.2/live").s.tls());
+}
+
 #[test]
 fn error_status_names_the_cameras_reply() {
     let mut c = Cam::new("rtsp://10.0.0.2/nothing");
