@@ -468,8 +468,11 @@ fn rtsps_urls_are_sent_as_given_and_redirects_keep_the_scheme() {
     let mut c = Cam::new("rtsps://admin:pw@10.0.0.2:7441/aBcD");
     assert!(c.s.tls());
     assert_eq!(c.s.target(), ("10.0.0.2", 7441));
-    assert_eq!(uri(&c.request()), "rtsps://10.0.0.2:7441/aBcD");
-    c.answer("200 OK", "", "").unwrap();
+    let options = c.request();
+    assert_eq!(uri(&options), "rtsps://10.0.0.2:7441/aBcD");
+    let cseq = options.cseq().unwrap();
+    c.reply(&format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\r\n"))
+        .unwrap();
     c.answer(
         "401 Unauthorized",
         "WWW-Authenticate: Digest realm=\"unifi\", nonce=\"n1\"\r\n",
