@@ -4,8 +4,10 @@
 //! Modes:
 //! - `publish URL`: publishes a stream over RTMP in real time, looping (an FLV file, or a
 //!   synthetic H.264-shaped stream), with a latency stamp in every video frame (`stamp.rs`).
-//! - `play URL`: N RTMP or HTTP-FLV players, ramped; per-second figures, then one JSON line.
-//! - `run URL [--play-url URL]`: both in one process (what ci/bench uses).
+//! - `play URL`: N RTMP, HTTP-FLV or RTSP (RTP interleaved over TCP, `rtsp.rs`) players,
+//!   ramped; per-second figures, then one JSON line.
+//! - `run URL [--play-url URL]`: both in one process (what ci/bench uses); the publisher is
+//!   RTMP, `--play-url` names the players' protocol (`rtsp://host:port/app/stream` for RTSP).
 //! - `ingest URL --publishers N`: N publishers of streams `<stream>0..`, each with one player
 //!   (`ingest.rs`): the server's CPU per ingested Gbit and RSS per publisher.
 //! - `blast [--batched | --mw-latency MS]`: the reference sender (`blast.rs`), unbatched (one
@@ -30,6 +32,8 @@ mod hooks;
 mod ingest;
 mod play;
 mod publish;
+#[cfg(feature = "rtsp")]
+mod rtsp;
 mod source;
 mod stamp;
 mod stats;
@@ -49,13 +53,14 @@ use crate::play::{Board, Player, State};
 use crate::publish::Counters;
 use crate::source::Stream;
 use crate::stats::{min_median_max, proc_cpu_s, proc_status_kb, self_cpu_s};
-use crate::url::Url;
+use crate::url::{Scheme, Url};
 
 const USAGE: &str = "\
 usage: tinysrs-bench MODE [options]
 modes:
   publish URL            publish over RTMP (rtmp://host:port/app/stream) until killed
-  play URL               N players (rtmp://... or http://host:port/app/stream.flv)
+  play URL               N players (rtmp://..., http://host:port/app/stream.flv or
+                         rtsp://host:port/app/stream: RTP interleaved over TCP)
   run URL                publish URL and play it (or --play-url) in one process
   ingest URL             N publishers of URL's stream name + 0..N-1 (rtmp://h/live/s:
                          live/s0, live/s1, ...), each with one player
@@ -77,6 +82,7 @@ options:
   --gop S                synthetic stream keyframe interval, seconds       [2]
   --flv FILE             publish this FLV file (looping) instead
   --play-url URL         (run, ingest) what the players open, e.g. the HTTP-FLV URL
+                         (run: or the RTSP URL, rtsp_server.listen's port)
                          (ingest: its stream name is the prefix, e.g. .../live/s.flv)
   --batched              (blast) batch each socket's writes over the server's shipped
                          mw_latency, then writev, as tinysrs does by default
@@ -298,6 +304,11 @@ async fn load(o: Options, stream: Rc<Stream>) -> Result<(), String> {
     let url = o.url.clone().ok_or("no URL")?;
     let counters = Rc::new(Counters::default());
     let publisher_error: Rc<RefCell<Option<String>>> = Rc::default();
+    if o.mode != "play" && url.scheme != Scheme::Rtmp {
+        return Err(format!(
+            "{url}: the publisher is RTMP; other players: --play-url (http://, rtsp://)"
+        ));
+    }
     if o.mode != "play" {
         {
             let (url, stream, counters, err) = (
@@ -475,6 +486,7 @@ async fn load(o: Options, stream: Rc<Stream>) -> Result<(), String> {
     let delivered_mbps = delivered as f64 * 8.0 / 1e6 / window_s;
     let lat = &b.latency_window;
     let lost: u64 = b.players.iter().map(|p| p.lost).sum();
+    let rtp_gaps: u64 = b.players.iter().map(|p| p.rtp_gaps).sum();
     let server_cpu_s = match (first.server_cpu_s, last.server_cpu_s) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -524,6 +536,7 @@ async fn load(o: Options, stream: Rc<Stream>) -> Result<(), String> {
             "lat_max_ms": lat.max_ms(),
             "lat_samples": lat.count(),
             "frames_lost": lost,
+            "rtp_gaps": rtp_gaps,
             "bench_cpu_s": bench_cpu_s,
             "server_cpu_s": server_cpu_s,
             "server_rss_base_kb": server_rss_base,
@@ -532,6 +545,12 @@ async fn load(o: Options, stream: Rc<Stream>) -> Result<(), String> {
             "first_error": b.first_error,
         })
     );
+    drop(b);
+    board.borrow_mut().stop();
+    if play_url.scheme == Scheme::Rtsp {
+        // Time for the TEARDOWNs to go out before the process exits.
+        sleep(Duration::from_millis(300)).await;
+    }
     Ok(())
 }
 
