@@ -71,6 +71,7 @@ pub struct Board {
 }
 
 impl Board {
+    #[cfg(feature = "rtsp")]
     pub fn add_rtp_gap(&mut self, i: usize, n: u64) {
         if let Some(p) = self.players.get_mut(i) {
             p.rtp_gaps += n;
