@@ -1,6 +1,7 @@
 //! `tinysrs-bench` against the real server: a publisher and five RTMP players (then five
 //! HTTP-FLV players) for a few seconds; the players must get the stream at its bitrate and the
-//! stamps must give latency figures. Then `ingest` (four publishers, a player each, over RTMP
+//! stamps must give latency figures; then five RTSP players (RTP interleaved over TCP) of the
+//! RTMP publisher, with the `rtsp` feature. Then `ingest` (four publishers, a player each, over RTMP
 //! and HTTP-FLV) and `blast`, unbatched and batched.
 
 mod common;
@@ -77,6 +78,44 @@ fn bench_measures_rtmp_and_http_flv_players_of_the_real_server() {
     let mut args = vec!["run", &url2, "--play-url", &flv];
     args.extend_from_slice(&common);
     check(&bench(&server.dir, &args), 5);
+}
+
+#[cfg(feature = "rtsp")]
+#[test]
+fn bench_measures_rtsp_players_of_the_real_server() {
+    let server = Server::start(
+        "[vhost.__defaultVhost__]\nmin_latency = true\n\
+         [rtsp_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let rtsp = server
+        .log()
+        .lines()
+        .find_map(|l| l.split("RTSP listening on ").nth(1).map(str::to_owned))
+        .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+        .expect("RTSP listening");
+    let pid = server.pid().to_string();
+    let url = server.url("live/bench");
+    let play = format!("rtsp://127.0.0.1:{}/live/bench", rtsp.port());
+    let args = [
+        "run",
+        &url,
+        "--play-url",
+        &play,
+        "--players",
+        "5",
+        "--warmup",
+        "1",
+        "--duration",
+        "3",
+        "--kbps",
+        "500",
+        "--server-pid",
+        &pid,
+    ];
+    let figures = bench(&server.dir, &args);
+    check(&figures, 5);
+    assert_eq!(figures["rtp_gaps"].as_u64(), Some(0), "{figures}");
+    assert!(figures["first_error"].is_null(), "{figures}");
 }
 
 #[test]

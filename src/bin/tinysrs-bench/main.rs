@@ -4,8 +4,10 @@
 //! Modes:
 //! - `publish URL`: publishes a stream over RTMP in real time, looping (an FLV file, or a
 //!   synthetic H.264-shaped stream), with a latency stamp in every video frame (`stamp.rs`).
-//! - `play URL`: N RTMP or HTTP-FLV players, ramped; per-second figures, then one JSON line.
-//! - `run URL [--play-url URL]`: both in one process (what ci/bench uses).
+//! - `play URL`: N RTMP, HTTP-FLV or RTSP (RTP interleaved over TCP, `rtsp.rs`) players,
+//!   ramped; per-second figures, then one JSON line.
+//! - `run URL [--play-url URL]`: both in one process (what ci/bench uses); the publisher is
+//!   RTMP, `--play-url` names the players' protocol (`rtsp://host:port/app/stream` for RTSP).
 //! - `ingest URL --publishers N`: N publishers of streams `<stream>0..`, each with one player
 //!   (`ingest.rs`): the server's CPU per ingested Gbit and RSS per publisher.
 //! - `blast [--batched | --mw-latency MS]`: the reference sender (`blast.rs`), unbatched (one
@@ -30,6 +32,8 @@ mod hooks;
 mod ingest;
 mod play;
 mod publish;
+#[cfg(feature = "rtsp")]
+mod rtsp;
 mod source;
 mod stamp;
 mod stats;
@@ -49,13 +53,14 @@ use crate::play::{Board, Player, State};
 use crate::publish::Counters;
 use crate::source::Stream;
 use crate::stats::{min_median_max, proc_cpu_s, proc_status_kb, self_cpu_s};
-use crate::url::Url;
+use crate::url::{Scheme, Url};
 
 const USAGE: &str = "\
 usage: tinysrs-bench MODE [options]
 modes:
   publish URL            publish over RTMP (rtmp://host:port/app/stream) until killed
-  play URL               N players (rtmp://... or http://host:port/app/stream.flv)
+  play URL               N players (rtmp://..., http://host:port/app/stream.flv or
+                         rtsp://host:port/app/stream: RTP interleaved over TCP)
   run URL                publish URL and play it (or --play-url) in one process
   ingest URL             N publishers of URL's stream name + 0..N-1 (rtmp://h/live/s:
                          live/s0, live/s1, ...), each with one player
@@ -77,6 +82,7 @@ options:
   --gop S                synthetic stream keyframe interval, seconds       [2]
   --flv FILE             publish this FLV file (looping) instead
   --play-url URL         (run, ingest) what the players open, e.g. the HTTP-FLV URL
+                         (run: or the RTSP URL, rtsp_server.listen's port)
                          (ingest: its stream name is the prefix, e.g. .../live/s.flv)
   --batched              (blast) batch each socket's writes over the server's shipped
                          mw_latency, then writev, as tinysrs does by default
@@ -298,6 +304,11 @@ async fn load(o: Options, stream: Rc<Stream>) -> Result<(), String> {
     let url = o.url.clone().ok_or("no URL")?;
     let counters = Rc::new(Counters::default());
     let publisher_error: Rc<RefCell<Option<String>>> = Rc::default();
+    if o.mode != "play" && url.scheme != Scheme::Rtmp {
+        return Err(format!(
+            "{url}: the publisher is RTMP; other players: --play-url (http://, rtsp://)"
+        ));
+    }
     if o.mode != "play" {
         {
             let (url, stream, counters, err) = (
@@ -449,89 +460,99 @@ async fn load(o: Options, stream: Rc<Stream>) -> Result<(), String> {
     };
     let last = Snapshot::take(&board, &counters, &o);
     let window_s = (last.at - first.at).as_secs_f64();
-    let b = board.borrow();
-    // Per player over the window; the publisher's own count when it runs here.
-    let publish_kbps = if local_publisher {
-        (last.publish_bytes - first.publish_bytes) as f64 * 8.0 / 1000.0 / window_s
-    } else {
-        expect_kbps
-    };
-    let mut rates: Vec<f64> = Vec::with_capacity(o.players);
-    let mut starved = 0;
-    let mut delivered = 0u64;
-    for (i, p) in b.players.iter().enumerate() {
-        let bytes = p.bytes - first.player_bytes.get(i).copied().unwrap_or(0);
-        delivered += bytes;
-        let kbps = bytes as f64 * 8.0 / 1000.0 / window_s;
-        if p.state == State::Playing {
-            rates.push(kbps);
+    // The report; the board's borrow ends before the TEARDOWNs are awaited.
+    {
+        let b = board.borrow();
+        // Per player over the window; the publisher's own count when it runs here.
+        let publish_kbps = if local_publisher {
+            (last.publish_bytes - first.publish_bytes) as f64 * 8.0 / 1000.0 / window_s
+        } else {
+            expect_kbps
+        };
+        let mut rates: Vec<f64> = Vec::with_capacity(o.players);
+        let mut starved = 0;
+        let mut delivered = 0u64;
+        for (i, p) in b.players.iter().enumerate() {
+            let bytes = p.bytes - first.player_bytes.get(i).copied().unwrap_or(0);
+            delivered += bytes;
+            let kbps = bytes as f64 * 8.0 / 1000.0 / window_s;
+            if p.state == State::Playing {
+                rates.push(kbps);
+            }
+            if p.state != State::Playing || kbps < 0.9 * publish_kbps {
+                starved += 1;
+            }
         }
-        if p.state != State::Playing || kbps < 0.9 * publish_kbps {
-            starved += 1;
-        }
-    }
-    let connected = rates.len();
-    let (min, med, max) = min_median_max(&mut rates);
-    let delivered_mbps = delivered as f64 * 8.0 / 1e6 / window_s;
-    let lat = &b.latency_window;
-    let lost: u64 = b.players.iter().map(|p| p.lost).sum();
-    let server_cpu_s = match (first.server_cpu_s, last.server_cpu_s) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let server_hwm = o.server_pid.and_then(|p| proc_status_kb(p, "VmHWM"));
-    let server_rss_end = o.server_pid.and_then(|p| proc_status_kb(p, "VmRSS"));
-    let bench_cpu_s = last.bench_cpu_s - first.bench_cpu_s;
-    println!(
-        "window {window_s:.1} s: {connected}/{} players, publish {publish_kbps:.0} kbit/s, \
-         received kbit/s min/med/max {min:.0}/{med:.0}/{max:.0}, delivered {delivered_mbps:.1} \
-         Mbit/s, starved {starved}, latency ms p50/p99/max {:.2}/{:.2}/{:.2} ({} samples), \
-         {lost} frames lost, bench CPU {bench_cpu_s:.2} s",
-        o.players,
-        lat.percentile_ms(50.0),
-        lat.percentile_ms(99.0),
-        lat.max_ms(),
-        lat.count()
-    );
-    if let Some(cpu) = server_cpu_s {
+        let connected = rates.len();
+        let (min, med, max) = min_median_max(&mut rates);
+        let delivered_mbps = delivered as f64 * 8.0 / 1e6 / window_s;
+        let lat = &b.latency_window;
+        let lost: u64 = b.players.iter().map(|p| p.lost).sum();
+        let rtp_gaps: u64 = b.players.iter().map(|p| p.rtp_gaps).sum();
+        let server_cpu_s = match (first.server_cpu_s, last.server_cpu_s) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        let server_hwm = o.server_pid.and_then(|p| proc_status_kb(p, "VmHWM"));
+        let server_rss_end = o.server_pid.and_then(|p| proc_status_kb(p, "VmRSS"));
+        let bench_cpu_s = last.bench_cpu_s - first.bench_cpu_s;
         println!(
-            "server pid {}: CPU {cpu:.2} s, RSS before players {} KiB, peak {} KiB, end {} KiB",
-            o.server_pid.unwrap_or(0),
-            server_rss_base.unwrap_or(0),
-            server_hwm.unwrap_or(0),
-            server_rss_end.unwrap_or(0)
+            "window {window_s:.1} s: {connected}/{} players, publish {publish_kbps:.0} kbit/s, \
+             received kbit/s min/med/max {min:.0}/{med:.0}/{max:.0}, delivered {delivered_mbps:.1} \
+             Mbit/s, starved {starved}, latency ms p50/p99/max {:.2}/{:.2}/{:.2} ({} samples), \
+             {lost} frames lost, bench CPU {bench_cpu_s:.2} s",
+            o.players,
+            lat.percentile_ms(50.0),
+            lat.percentile_ms(99.0),
+            lat.max_ms(),
+            lat.count()
+        );
+        if let Some(cpu) = server_cpu_s {
+            println!(
+                "server pid {}: CPU {cpu:.2} s, RSS before players {} KiB, peak {} KiB, end {} KiB",
+                o.server_pid.unwrap_or(0),
+                server_rss_base.unwrap_or(0),
+                server_hwm.unwrap_or(0),
+                server_rss_end.unwrap_or(0)
+            );
+        }
+        if let Some(e) = &b.first_error {
+            println!("first player error: {e}");
+        }
+        println!(
+            "{}",
+            json!({
+                "mode": o.mode,
+                "url": play_url.to_string(),
+                "players": o.players,
+                "connected": connected,
+                "window_s": window_s,
+                "publish_kbps": publish_kbps,
+                "recv_kbps_min": min,
+                "recv_kbps_median": med,
+                "recv_kbps_max": max,
+                "delivered_mbps": delivered_mbps,
+                "starved": starved,
+                "lat_p50_ms": lat.percentile_ms(50.0),
+                "lat_p99_ms": lat.percentile_ms(99.0),
+                "lat_max_ms": lat.max_ms(),
+                "lat_samples": lat.count(),
+                "frames_lost": lost,
+                "rtp_gaps": rtp_gaps,
+                "bench_cpu_s": bench_cpu_s,
+                "server_cpu_s": server_cpu_s,
+                "server_rss_base_kb": server_rss_base,
+                "server_rss_peak_kb": server_hwm,
+                "server_rss_end_kb": server_rss_end,
+                "first_error": b.first_error,
+            })
         );
     }
-    if let Some(e) = &b.first_error {
-        println!("first player error: {e}");
+    board.borrow_mut().stop();
+    if play_url.scheme == Scheme::Rtsp {
+        // Time for the TEARDOWNs to go out before the process exits.
+        sleep(Duration::from_millis(300)).await;
     }
-    println!(
-        "{}",
-        json!({
-            "mode": o.mode,
-            "url": play_url.to_string(),
-            "players": o.players,
-            "connected": connected,
-            "window_s": window_s,
-            "publish_kbps": publish_kbps,
-            "recv_kbps_min": min,
-            "recv_kbps_median": med,
-            "recv_kbps_max": max,
-            "delivered_mbps": delivered_mbps,
-            "starved": starved,
-            "lat_p50_ms": lat.percentile_ms(50.0),
-            "lat_p99_ms": lat.percentile_ms(99.0),
-            "lat_max_ms": lat.max_ms(),
-            "lat_samples": lat.count(),
-            "frames_lost": lost,
-            "bench_cpu_s": bench_cpu_s,
-            "server_cpu_s": server_cpu_s,
-            "server_rss_base_kb": server_rss_base,
-            "server_rss_peak_kb": server_hwm,
-            "server_rss_end_kb": server_rss_end,
-            "first_error": b.first_error,
-        })
-    );
     Ok(())
 }
 

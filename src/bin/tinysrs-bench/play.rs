@@ -1,4 +1,4 @@
-//! The players: RTMP or HTTP-FLV, reading and discarding, counting bytes and reading the
+//! The players: RTMP, HTTP-FLV or RTSP (`rtsp.rs`), reading and discarding, counting bytes and reading the
 //! stamps of video frames into the shared [`Board`].
 //!
 //! Cost per player: one task, one socket, and an input buffer (8 KiB reserved per read; the
@@ -15,6 +15,7 @@ use tinysrs::wire::flv::{FlvReader, TagType};
 use tinysrs::wire::rtmp::message::MessageType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::timeout;
 
 use crate::client::{protocol, Client, SETUP_TIMEOUT};
@@ -48,6 +49,8 @@ pub struct Player {
     pub frames: u64,
     /// Stamped frames missing between two seen ones (sequence gaps).
     pub lost: u64,
+    /// (RTSP) RTP packets missing in the sequence numbers of the player's channels.
+    pub rtp_gaps: u64,
     last_seq: Option<u64>,
 }
 
@@ -62,16 +65,32 @@ pub struct Board {
     /// Latencies are only recorded in the window (not the GOP cache burst of a new player).
     pub measuring: bool,
     pub first_error: Option<String>,
+    /// Set at the end of the run, with `stop` notified: the RTSP players send TEARDOWN.
+    pub stopping: bool,
+    pub stop: Rc<Notify>,
 }
 
 impl Board {
-    fn add_bytes(&mut self, i: usize, n: usize) {
+    #[cfg(feature = "rtsp")]
+    pub fn add_rtp_gap(&mut self, i: usize, n: u64) {
+        if let Some(p) = self.players.get_mut(i) {
+            p.rtp_gaps += n;
+        }
+    }
+
+    /// Ends the run: the RTSP players tear their sessions down.
+    pub fn stop(&mut self) {
+        self.stopping = true;
+        self.stop.notify_waiters();
+    }
+
+    pub fn add_bytes(&mut self, i: usize, n: usize) {
         if let Some(p) = self.players.get_mut(i) {
             p.bytes += n as u64;
         }
     }
 
-    fn on_video(&mut self, i: usize, body: &[u8]) {
+    pub fn on_video(&mut self, i: usize, body: &[u8]) {
         let Some(stamp) = Stamp::find(body) else {
             return;
         };
@@ -97,7 +116,14 @@ pub async fn run(url: Rc<Url>, i: usize, board: Rc<RefCell<Board>>) {
     let result = match url.scheme {
         Scheme::Rtmp => rtmp(&url, i, &board).await,
         Scheme::HttpFlv => http_flv(&url, i, &board).await,
+        #[cfg(feature = "rtsp")]
+        Scheme::Rtsp => crate::rtsp::run(&url, i, &board).await,
+        #[cfg(not(feature = "rtsp"))]
+        Scheme::Rtsp => Err(io::Error::other("built without the rtsp feature")),
     };
+    if board.borrow().stopping {
+        return;
+    }
     let mut b = board.borrow_mut();
     if let Some(p) = b.players.get_mut(i) {
         p.state = State::Failed;
@@ -109,7 +135,7 @@ pub async fn run(url: Rc<Url>, i: usize, board: Rc<RefCell<Board>>) {
     b.first_error.get_or_insert(format!("player {i}: {e}"));
 }
 
-fn playing(board: &RefCell<Board>, i: usize) {
+pub fn playing(board: &RefCell<Board>, i: usize) {
     if let Some(p) = board.borrow_mut().players.get_mut(i) {
         p.state = State::Playing;
     }

@@ -1,4 +1,5 @@
-//! `rtmp://host:port/app/stream` and `http://host:port/app/stream.flv`, split into what the
+//! `rtmp://host:port/app/stream`, `http://host:port/app/stream.flv` and
+//! `rtsp://host:port/app/stream`, split into what the
 //! clients need.
 
 use std::fmt;
@@ -7,6 +8,7 @@ use std::fmt;
 pub enum Scheme {
     Rtmp,
     HttpFlv,
+    Rtsp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +30,10 @@ impl Url {
             (Scheme::Rtmp, rest, 1935)
         } else if let Some(rest) = text.strip_prefix("http://") {
             (Scheme::HttpFlv, rest, 80)
+        } else if let Some(rest) = text.strip_prefix("rtsp://") {
+            (Scheme::Rtsp, rest, 554)
         } else {
-            return Err(format!("{text}: not an rtmp:// or http:// URL"));
+            return Err(format!("{text}: not an rtmp://, http:// or rtsp:// URL"));
         };
         let (host, path) = rest.split_once('/').ok_or(format!("{text}: no path"))?;
         let (app, stream) = path
@@ -50,10 +54,11 @@ impl Url {
         })
     }
 
-    /// The same server and app, stream `name` (for an RTMP URL; an HTTP-FLV one gets `.flv`).
+    /// The same server and app, stream `name` (for an RTMP or RTSP URL; an HTTP-FLV one gets
+    /// `.flv`).
     pub fn with_stream(&self, name: &str) -> Url {
         let stream = match self.scheme {
-            Scheme::Rtmp => name.to_string(),
+            Scheme::Rtmp | Scheme::Rtsp => name.to_string(),
             Scheme::HttpFlv => format!("{name}.flv"),
         };
         Url {
@@ -69,6 +74,7 @@ impl fmt::Display for Url {
         let scheme = match self.scheme {
             Scheme::Rtmp => "rtmp",
             Scheme::HttpFlv => "http",
+            Scheme::Rtsp => "rtsp",
         };
         write!(f, "{scheme}://{}{}", self.host_port, self.path)
     }
@@ -96,6 +102,9 @@ mod tests {
             .unwrap()
             .with_stream("s3");
         assert_eq!(u, Url::parse("http://h:2/live/s3.flv").unwrap());
+        let u = Url::parse("rtsp://h/live/s").unwrap();
+        assert_eq!((u.scheme, u.host_port.as_str()), (Scheme::Rtsp, "h:554"));
+        assert_eq!(u.with_stream("s2").to_string(), "rtsp://h:554/live/s2");
         assert!(Url::parse("udp://h/a/b").is_err());
     }
 }
