@@ -255,18 +255,18 @@ fn a_silent_origin_is_left_after_the_pull_timeout() {
     stop(publish);
 }
 
-/// nginx-rtmp as the origin: three players on the edge (HTTP-FLV, HTTP-TS, RTMP), one play
-/// at nginx.
+/// nginx-rtmp as the origin: ten players on the edge at once (HTTP-FLV, HTTP-TS and RTMP in
+/// turn), one play at nginx.
 #[test]
-fn an_nginx_rtmp_origin_sees_one_play_for_three_players() {
+fn an_nginx_rtmp_origin_sees_one_play_for_ten_players() {
     let ngx = Nginx::start();
     let e = edge(&[format!("127.0.0.1:{}", ngx.port)]);
     let dir = TempDir::new("edge-nginx");
     let publish = ffmpeg_publish(&dir, &ngx.url("live/ng"), 40, 50, "1M");
     std::thread::sleep(Duration::from_secs(2));
-    let readers: Vec<_> = (0..3)
+    let readers: Vec<_> = (0..10)
         .map(|i| {
-            let url = match i {
+            let url = match i % 3 {
                 0 => e.http_url("live/ng.flv"),
                 1 => e.http_url("live/ng.ts"),
                 _ => e.url("live/ng"),
@@ -362,6 +362,58 @@ fn an_hls_viewer_starts_the_pull() {
     );
     let frames = read_back(&playlist, 6, "edge-hls");
     assert!(frames >= 100, "HLS from the edge: {frames} video frames");
+    stop(publish);
+}
+
+/// The README's third deployment ("Beyond one box"): HLS from a board behind an nginx cache
+/// (Debian's nginx, `proxy_cache` with the config `Nginx::cache_for` writes, as the README
+/// shows it). Three ffmpeg players read the HLS through nginx at once; nginx's access log
+/// shows segments answered from its cache, so tinysrs sends each segment about once however
+/// many players there are.
+#[test]
+fn hls_behind_an_nginx_cache() {
+    let board = tinysrs("[vhost.__defaultVhost__.hls]\nenabled = true\nhls_fragment = 2\n");
+    let nginx = Nginx::cache_for(board.http_addr.expect("HTTP"));
+    let dir = TempDir::new("edge-hls-cache");
+    let publish = ffmpeg_publish(&dir, &board.url("live/hc"), 40, 50, "1M");
+    let playlist = nginx.http_url("live/hc.m3u8");
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, _) = curl(&[&playlist]);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no playlist through nginx within 20 s (HTTP {status})\n{}\n{}",
+            nginx.access_log(),
+            board.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let players: Vec<_> = (0..3)
+        .map(|i| {
+            let url = playlist.clone();
+            std::thread::spawn(move || read_back(&url, 6, &format!("edge-hls-cache-{i}")))
+        })
+        .collect();
+    for p in players {
+        let frames = p.join().unwrap();
+        assert!(frames >= 100, "HLS through nginx: {frames} video frames");
+    }
+    let log = nginx.access_log();
+    let segments: Vec<&str> = log.lines().filter(|l| l.contains(".ts ")).collect();
+    let hits = segments.iter().filter(|l| l.ends_with(" HIT")).count();
+    let misses = segments.len() - hits;
+    // Three players of the same segments: most of their requests are hits.
+    assert!(
+        hits > 0 && hits >= misses,
+        "{hits} hits, {misses} other segment requests:\n{log}"
+    );
+    eprintln!(
+        "HLS behind nginx's cache: {} segment requests from 3 players, {hits} from the cache",
+        segments.len()
+    );
     stop(publish);
 }
 

@@ -2,18 +2,22 @@
 //! which forwards to a second tinysrs B and to nginx-rtmp (Debian's nginx with
 //! libnginx-mod-rtmp); ffprobe reads the stream back from each destination. Also a
 //! destination that is down at first: A backs off, the API says so, and A publishes once the
-//! destination comes up. Dynamic forward (`forward.backend`) against the test hook server.
+//! destination comes up; a destination that stops reading (SIGSTOP) costs only the forward's
+//! queue while the players are unaffected, and is published to again when it reads again.
+//! Dynamic forward (`forward.backend`) against the test hook server.
 //! Ports 31400-31499, nginx-rtmp's and a dead destination's from `common::free_port` (below
 //! the ephemeral range), else ephemeral (the hook servers too), on 127.0.0.1.
 
 mod common;
 
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::api::{forward_to, published, streams, wait_stream, with_api};
 use common::hookserver::Hooks;
 use common::nginx::Nginx;
-use common::{ffmpeg_publish, ffmpeg_read, ffprobe, free_port, Server, TempDir};
+use common::{ffmpeg_publish, ffmpeg_read, ffprobe, free_port, Proc, Server, TempDir};
 
 /// A tinysrs listening on `port` (RTMP), `port + 1` (HTTP) and `port + 2` (API), with `extra`.
 fn tinysrs(port: u16, extra: &str) -> Server {
@@ -173,6 +177,132 @@ fn a_destination_down_at_start_is_retried_with_backoff() {
     );
     let _ = publish.child.kill();
     let _ = publish.child.wait();
+}
+
+/// A destination that stops reading (B stopped by SIGSTOP: its connection stays open, nothing
+/// is read) costs the source only its queue: the forward's queue (`forward.queue_max_bytes`,
+/// 1 MiB here) drops and counts frames instead of growing, A's RSS stays within the queue and
+/// the client session's outbox, the session ends at the send timeout (10 s without progress)
+/// and enters the backoff, the players of the stream on A get it at its bitrate all the while,
+/// and the forward publishes again once B reads again (SIGCONT). The publisher is
+/// `tinysrs-bench` at 8 Mbit/s so that the loopback's socket buffers (several MB) fill within
+/// seconds.
+#[test]
+fn a_destination_that_stops_reading_costs_only_its_queue() {
+    let b = tinysrs(31490, "");
+    let a = tinysrs(
+        31480,
+        &format!(
+            "{}queue_max_bytes = 1048576\n[vhost.__defaultVhost__.hls]\nenabled = false\n",
+            forward_to("127.0.0.1:31490")
+        ),
+    );
+    let dir = TempDir::new("forward-stall");
+    let pid = a.pid().to_string();
+    let url = a.url("live/stall");
+    let mut bench = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tinysrs-bench"))
+            .args([
+                "run",
+                &url,
+                "--players",
+                "2",
+                "--warmup",
+                "2",
+                "--duration",
+                "45",
+            ])
+            .args(["--kbps", "8000", "--gop", "25", "--server-pid", &pid])
+            .stdout(Stdio::piped()),
+        &dir.path("bench.err"),
+    );
+    fn forward(f: impl Fn(&serde_json::Value) -> bool) -> impl Fn(&serde_json::Value) -> bool {
+        move |s| s["name"] == "stall" && f(&s["forwards"][0])
+    }
+    assert!(
+        wait_stream(
+            &a,
+            Duration::from_secs(15),
+            forward(|f| f["state"] == "publishing")
+        ),
+        "{:?}\n{}",
+        streams(&a),
+        a.log()
+    );
+    // A's RSS grows for the first seconds of an 8 Mbit/s stream (about 6 MB, then flat, as
+    // measured without a stall): the stall starts after that.
+    std::thread::sleep(Duration::from_secs(10));
+    let rss_before = a.rss_kib();
+    b.signal("STOP");
+    let mut rss_max = rss_before;
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut backoff = None;
+    while Instant::now() < end {
+        rss_max = rss_max.max(a.rss_kib());
+        let stall = streams(&a).into_iter().find(|s| s["name"] == "stall");
+        let f = stall.map(|s| s["forwards"][0].clone()).unwrap_or_default();
+        if f["state"] == "backoff" && f["dropped_frames"].as_u64().unwrap_or(0) > 0 {
+            backoff = Some(f);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let f = backoff.unwrap_or_else(|| {
+        panic!(
+            "no drops and backoff within 30 s of B's stop: {:?}\n{}",
+            streams(&a),
+            a.log()
+        )
+    });
+    assert!(
+        f["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the destination does not read")),
+        "{f}"
+    );
+    // Unbounded, 8 Mbit/s for the 17 s or so of the stall would be about 10 MB past the
+    // loopback's socket buffers; bounded, the queue (1 MiB) and the session's outbox (1 MiB).
+    let grown = rss_max.saturating_sub(rss_before);
+    assert!(
+        grown < 4 * 1024,
+        "A's RSS grew by {grown} KiB while B did not read ({f})"
+    );
+    b.signal("CONT");
+    assert!(
+        wait_stream(
+            &a,
+            Duration::from_secs(20),
+            forward(|f| f["state"] == "publishing" && f["sessions"].as_u64() >= Some(2))
+        ),
+        "the forward did not publish again after B's SIGCONT: {:?}\n{}",
+        streams(&a),
+        a.log()
+    );
+    let status = bench.wait(Duration::from_secs(60));
+    let mut stdout = String::new();
+    if let Some(mut out) = bench.child.stdout.take() {
+        out.read_to_string(&mut stdout).unwrap();
+    }
+    assert!(
+        status.success(),
+        "tinysrs-bench: {}\n{stdout}",
+        bench.stderr()
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let figures: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last:?}"));
+    // The players on A did not feel the stalled destination.
+    assert_eq!(figures["connected"], 2, "{figures}");
+    assert_eq!(figures["starved"], 0, "{figures}");
+    assert!(
+        figures["recv_kbps_min"].as_f64().unwrap_or(0.0) > 6000.0,
+        "{figures}"
+    );
+    eprintln!(
+        "stalled destination: A's RSS +{grown} KiB at most, {} frames dropped, error {:?}; \
+         players {} kbps at least",
+        f["dropped_frames"], f["error"], figures["recv_kbps_min"]
+    );
 }
 
 /// SRS 5.0 dynamic forward: the backend answers two URLs for the stream; both destinations

@@ -19,26 +19,61 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx-rtmp and waits (bounded) until it takes connections.
     pub fn start() -> Nginx {
-        require("nginx");
         let module = PathBuf::from("/usr/lib/nginx/modules/ngx_rtmp_module.so");
         assert!(
             module.exists(),
             "libnginx-mod-rtmp is not installed: run ci/install-deps"
         );
+        Nginx::start_with(|port, _| {
+            format!(
+                "load_module {};\nrtmp {{ server {{ listen 127.0.0.1:{port}; \
+                 application live {{ live on; }} }} }}\n",
+                module.display()
+            )
+        })
+    }
+
+    /// Starts nginx as an HTTP cache in front of `upstream` (a tinysrs HTTP server), as the
+    /// README's "Beyond one box" has it for HLS: playlists cached 1 s, segments 10 minutes
+    /// (their names never repeat), concurrent misses of one URL collapsed into one upstream
+    /// request (`proxy_cache_lock`). Its access log (`access_log`) ends each line with the
+    /// cache status (HIT, MISS, EXPIRED...).
+    pub fn cache_for(upstream: std::net::SocketAddr) -> Nginx {
+        Nginx::start_with(|port, dir| {
+            format!(
+                "http {{\n\
+                 log_format cached '$request_uri $status $upstream_cache_status';\n\
+                 access_log {} cached;\n\
+                 proxy_cache_path {} keys_zone=hls:1m max_size=64m inactive=10m;\n\
+                 server {{\n\
+                   listen 127.0.0.1:{port};\n\
+                   location ~ \\.m3u8$ {{ proxy_pass http://{upstream}; proxy_cache hls;\n\
+                     proxy_cache_valid 200 1s; proxy_cache_lock on; }}\n\
+                   location ~ \\.ts$ {{ proxy_pass http://{upstream}; proxy_cache hls;\n\
+                     proxy_cache_valid 200 10m; proxy_cache_lock on; }}\n\
+                 }}\n}}\n",
+                dir.path("access.log").display(),
+                dir.path("cache").display(),
+            )
+        })
+    }
+
+    /// Starts nginx with the config `conf(port, dir)` before the common part (foreground, one
+    /// process, pid and error log in `dir`; `load_module` must come first), and waits (bounded) until `port` takes connections.
+    fn start_with(conf: impl Fn(u16, &TempDir) -> String) -> Nginx {
+        require("nginx");
         // Another process may take the free port between our probe and nginx's bind: then
         // nginx exits, and the next free port is tried.
         for _ in 0..5 {
             let port = free_port();
             let dir = TempDir::new("nginx");
-            let conf = dir.path("nginx.conf");
+            let path = dir.path("nginx.conf");
             std::fs::write(
-                &conf,
+                &path,
                 format!(
-                    "load_module {};\ndaemon off;\nmaster_process off;\npid {};\n\
-                     error_log {} info;\nevents {{ worker_connections 64; }}\n\
-                     rtmp {{ server {{ listen 127.0.0.1:{port}; \
-                     application live {{ live on; }} }} }}\n",
-                    module.display(),
+                    "{}daemon off;\nmaster_process off;\npid {};\nerror_log {} info;\n\
+                     events {{ worker_connections 64; }}\n",
+                    conf(port, &dir),
                     dir.path("nginx.pid").display(),
                     dir.path("error.log").display(),
                 ),
@@ -51,7 +86,7 @@ impl Nginx {
                     .arg("-e")
                     .arg(dir.path("error.log"))
                     .arg("-c")
-                    .arg(&conf)
+                    .arg(&path)
                     .stdout(Stdio::null()),
                 &dir.path("nginx.err"),
             );
@@ -68,6 +103,16 @@ impl Nginx {
             }
         }
         panic!("nginx did not start on any of 5 free ports");
+    }
+
+    /// Its access log (with `cache_for`: URI, status and cache status per request).
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("access.log")).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:port/path`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
     }
 
     /// Its error log (info level: connects, plays, publishes).
