@@ -1114,6 +1114,7 @@ fn codec_name(format: &crate::wire::sdp::fmtp::PayloadFormat) -> &'static str {
         F::H264(_) => "H264",
         F::H265(_) => "H265",
         F::Aac(_) => "AAC",
+        F::Latm(_) => "AAC-LATM",
         F::Pcma { .. } => "PCMA",
         F::Pcmu { .. } => "PCMU",
         F::Opus(_) => "Opus",

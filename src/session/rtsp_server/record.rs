@@ -191,6 +191,7 @@ impl Recording {
                     crate::wire::sdp::fmtp::PayloadFormat::H264(_) => "H264",
                     crate::wire::sdp::fmtp::PayloadFormat::H265(_) => "H265",
                     crate::wire::sdp::fmtp::PayloadFormat::Aac(_) => "AAC",
+                    crate::wire::sdp::fmtp::PayloadFormat::Latm(_) => "AAC-LATM",
                     crate::wire::sdp::fmtp::PayloadFormat::Pcma { .. } => "PCMA",
                     crate::wire::sdp::fmtp::PayloadFormat::Pcmu { .. } => "PCMU",
                     crate::wire::sdp::fmtp::PayloadFormat::Opus(_) => "Opus",

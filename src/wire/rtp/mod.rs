@@ -28,6 +28,7 @@ pub mod aac;
 pub mod audio;
 pub mod h264;
 pub mod h265;
+pub mod latm;
 pub mod nal;
 pub mod payload;
 pub mod timestamp;
