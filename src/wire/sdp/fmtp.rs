@@ -1,6 +1,7 @@
 //! RTP payload formats as SDP describes them: `a=rtpmap` (RFC 8866 §6.6) and the `a=fmtp`
 //! parameters of H.264 (RFC 6184 §8.1), H.265 (RFC 7798 §7.1), AAC in `mpeg4-generic`
-//! (RFC 3640 §4.1) and in `MP4A-LATM` (RFC 6416 §7.1, received only), G.711 (RFC 3551 §4.5.14, static payload types 0 and 8) and Opus (RFC 7587
+//! (RFC 3640 §4.1) and in `MP4A-LATM` (RFC 6416 §7.1; read from peers: our descriptions say
+//! `mpeg4-generic`), G.711 (RFC 3551 §4.5.14, static payload types 0 and 8) and Opus (RFC 7587
 //! §6.1); both ways: read from a camera's DESCRIBE or a publisher's ANNOUNCE, and written from
 //! our codec configurations for the players of our RTSP server.
 //!
