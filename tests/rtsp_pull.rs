@@ -318,6 +318,23 @@ fn an_h265_camera_is_played_over_http_ts() {
     check_stream(&ts, "hevc", 4, "H.265 over HTTP-TS");
 }
 
+/// GStreamer's rtpmp4apay as a camera's audio: `MP4A-LATM` with its StreamMuxConfig in the
+/// SDP, pulled and played as AAC over HTTP-FLV.
+#[test]
+fn a_camera_sending_mp4a_latm_is_played_as_aac() {
+    let camera = Camera::start_with(23225, None, &["--latm"]);
+    let server = Server::start(&ingest(&camera.url(""), "live/latm", ""));
+    assert!(
+        server.wait_log("ingest live/latm: playing from", Duration::from_secs(15)),
+        "{}",
+        server.log()
+    );
+    assert!(server.log().contains("H264, AAC-LATM"), "{}", server.log());
+    let dir = TempDir::new("rtsp-latm");
+    let flv = receive(&dir, &server.http_url("live/latm.flv"), 4, "latm.flv");
+    check_camera_stream(&flv, 4, "MP4A-LATM over HTTP-FLV");
+}
+
 /// The API with credentials for changes and GETs open, as a board configures it.
 const API_AUTH: &str = "[http_api]\nenabled = true\n[http_api.auth]\nusername = \"u\"\n\
                         password = \"p\"\nread_only_open = true\n";

@@ -342,8 +342,8 @@ fn a_late_rtsp_player_gets_whole_seconds_of_h265_with_b_frames() {
 }
 
 /// GStreamer's rtspclientsink publishes H.264 and AAC over TCP and UDP; its AAC goes as
-/// `MP4A-LATM`, which we do not carry: that track is set up and dropped, the video plays
-/// over RTMP (8 s of a 10 s stream).
+/// `MP4A-LATM` (with its StreamMuxConfig in the SDP, `cpresent=0`) and plays as AAC over
+/// HTTP-FLV (decoded) and RTMP (8 s of a 10 s stream).
 #[test]
 fn gstreamer_rtspclientsink_publishes() {
     let _turn = serial();
@@ -387,6 +387,23 @@ fn gstreamer_rtspclientsink_publishes() {
                 .stdout(Stdio::null()),
             &dir.path(&format!("gst-publish-{protocols}.err")),
         );
+        if protocols == "tcp" {
+            std::thread::sleep(2 * SECS);
+            let flv = server.http_url(&format!("{path}.flv"));
+            let (_, out, err) = run(
+                &dir,
+                "ffprobe-gst-flv",
+                Command::new("ffprobe")
+                    .args(["-v", "error", "-show_entries"])
+                    .args(["stream=codec_name,sample_rate,channels"])
+                    .args(["-of", "csv=p=0", &flv]),
+                20 * SECS,
+            );
+            let streams: Vec<&str> = out.lines().map(str::trim).collect();
+            assert!(streams.contains(&"aac,44100,1"), "{streams:?}: {err}");
+            let (pictures, samples, err) = decode(&dir, &flv, &[], 2);
+            assert!(pictures > 0 && samples > 0, "{pictures}, {samples}: {err}");
+        }
         assert!(player.wait(20 * SECS).success(), "{}", player.stderr());
         // Whether rtspclientsink then ends by itself is not asserted: at EOS it sometimes
         // sends its RTCP BYE and waits forever, with no TEARDOWN and nothing owed by the server
@@ -396,16 +413,22 @@ fn gstreamer_rtspclientsink_publishes() {
             eprintln!("rtspclientsink over {protocols} did not exit after EOS; stopped");
         }
         drop(gst);
-        let (video, _, keys) = packets(&std::fs::read_to_string(&crc).unwrap());
+        let (video, audio, keys) = packets(&std::fs::read_to_string(&crc).unwrap());
         assert!(
             (190..=202).contains(&video),
             "{protocols}: {video} pictures\n{}",
             server.log()
         );
         assert!(keys >= 4, "{protocols}: {keys} keyframes");
+        // 8 s of 1024-sample frames at 44.1 kHz: 344.
+        assert!(
+            (320..=360).contains(&audio),
+            "{protocols}: {audio} AAC frames\n{}",
+            server.log()
+        );
     }
     assert!(server.wait_log(
-        "RTSP ANNOUNCE __defaultVhost__/live/gst-udp (-, H264)",
+        "RTSP ANNOUNCE __defaultVhost__/live/gst-udp (AAC-LATM, H264)",
         SECS
     ));
 }

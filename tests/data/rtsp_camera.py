@@ -2,8 +2,9 @@
 """A test IP camera: GStreamer's RTSP server with H.264 video and AAC audio.
 
 Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265] [--tcp-only]
-                      [--file CAMERA.mp4]
+                      [--latm] [--file CAMERA.mp4]
 --h265 sends H.265 (x265enc, rtph265pay) instead of H.264.
+--latm sends the AAC as MP4A-LATM (rtpmp4apay, cpresent=0) instead of mpeg4-generic.
 --tcp-only offers RTP over the RTSP connection only (GstRTSPMediaFactory protocols): a SETUP
 asking for UDP gets 461 Unsupported Transport, as from a camera behind a firewall.
 Without it, UDP unicast and TCP interleaved are both served.
@@ -29,6 +30,10 @@ AUDIO = (
     "audiotestsrc is-live=true ! audio/x-raw,rate=44100,channels=1 ! avenc_aac "
     "! rtpmp4gpay name=pay1 pt=97"
 )
+LATM = (
+    "audiotestsrc is-live=true ! audio/x-raw,rate=44100,channels=1 ! avenc_aac "
+    "! aacparse ! rtpmp4apay name=pay1 pt=97"
+)
 
 
 def say(line):
@@ -37,7 +42,9 @@ def say(line):
 
 def main():
     args = sys.argv[1:]
-    port, path, digest, video, tcp_only, launch = args[0], "/cam", None, H264, False, None
+    port, path, digest, video, audio, tcp_only, launch = (
+        args[0], "/cam", None, H264, AUDIO, False, None
+    )
     i = 1
     while i < len(args):
         if args[i] == "--path":
@@ -46,6 +53,8 @@ def main():
             digest, i = args[i + 1], i + 2
         elif args[i] == "--h265":
             video, i = H265, i + 1
+        elif args[i] == "--latm":
+            audio, i = LATM, i + 1
         elif args[i] == "--tcp-only":
             tcp_only, i = True, i + 1
         elif args[i] == "--file":
@@ -62,7 +71,7 @@ def main():
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch("( " + (launch or VIDEO + video + AUDIO) + " )")
+    factory.set_launch("( " + (launch or VIDEO + video + audio) + " )")
     factory.set_shared(True)
     if tcp_only:
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)

@@ -32,8 +32,9 @@
 //!   (interleaved on the track's RTCP channel, or by [`ClientSession::poll_datagram`] to the
 //!   camera's RTCP port).
 //! * Tracks: the first video track we can carry (H.264, H.265) and the first audio track
-//!   (AAC `mpeg4-generic`, G.711 PCMA/PCMU, Opus), so at most [`MAX_TRACKS`]; every other
-//!   `m=` section is skipped with one log line (a hub stream has one video and one audio).
+//!   (AAC `mpeg4-generic` or `MP4A-LATM`, G.711 PCMA/PCMU, Opus), so at most
+//!   [`MAX_TRACKS`]; every other `m=` section is skipped with one log line (a hub stream has
+//!   one video and one audio).
 //! * Keepalive: `GET_PARAMETER` when the OPTIONS reply listed it in `Public`, else `OPTIONS`,
 //!   every half of the `Session` timeout (60 s when the camera names none). Its reply is not
 //!   waited for; a camera that stops sending media for `media_timeout_ms` is an error.
@@ -1114,6 +1115,7 @@ fn codec_name(format: &crate::wire::sdp::fmtp::PayloadFormat) -> &'static str {
         F::H264(_) => "H264",
         F::H265(_) => "H265",
         F::Aac(_) => "AAC",
+        F::Latm(_) => "AAC-LATM",
         F::Pcma { .. } => "PCMA",
         F::Pcmu { .. } => "PCMU",
         F::Opus(_) => "Opus",

@@ -30,7 +30,7 @@ use crate::media::{AudioCodec, Frame, VideoCodec};
 use crate::wire::codec::NalFormat;
 use crate::wire::rtp::timestamp::Unwrapper;
 use crate::wire::rtp::{AccessUnit, DepacketizeError, DepacketizeStats, Depacketizer, RtpPacket};
-use crate::wire::sdp::fmtp::PayloadFormat;
+use crate::wire::sdp::fmtp::{AacParams, LatmParams, PayloadFormat};
 
 /// Bytes before the NAL units of an H.264 FLV video body: frame type/codec, AVCPacketType,
 /// composition time (FLV spec E.4.3.1).
@@ -172,11 +172,12 @@ impl Track {
         let dts = self.dts_ms(unit.timestamp);
         match self.format {
             PayloadFormat::H264(_) | PayloadFormat::H265(_) => self.video(unit, dts, out),
-            PayloadFormat::Aac(ref p) => {
+            PayloadFormat::Aac(AacParams { ref config, .. })
+            | PayloadFormat::Latm(LatmParams { ref config, .. }) => {
                 if self.announced.is_none() {
-                    let mut sh = BytesMut::with_capacity(2 + p.config.len());
+                    let mut sh = BytesMut::with_capacity(2 + config.len());
                     sh.put_slice(&[AAC_HEADER, AAC_SEQUENCE_HEADER]);
-                    sh.put_slice(&p.config);
+                    sh.put_slice(config);
                     let sh = sh.freeze();
                     self.announced = Some(sh.clone());
                     out.push(Frame::audio(AudioCodec::Aac, dts, true, sh, 2));

@@ -8,8 +8,9 @@
 //!
 //! * Tracks: the first [`super::MAX_TRACKS`] `m=` sections may be set up; of them, the
 //!   first video track we can carry (H.264, H.265) and the first audio track (AAC
-//!   `mpeg4-generic`, G.711, Opus) make frames. The others (GStreamer's `MP4A-LATM` audio,
-//!   a second video) may still be set up, so that the publisher goes on, and their packets
+//!   `mpeg4-generic` or `MP4A-LATM` with `cpresent=0`, as GStreamer's `rtspclientsink`
+//!   sends it; G.711, Opus) make frames. The others (a second video, a format we do not
+//!   read) may still be set up, so that the publisher goes on, and their packets
 //!   are dropped; they are named in [`Recording::skipped`]. An SDP without a track we carry
 //!   is refused. A track's control is the last path segment of its `a=control`
 //!   (`streamid=0` from ffmpeg, `stream=0` from GStreamer), `trackID=N` when the SDP has
@@ -191,6 +192,7 @@ impl Recording {
                     crate::wire::sdp::fmtp::PayloadFormat::H264(_) => "H264",
                     crate::wire::sdp::fmtp::PayloadFormat::H265(_) => "H265",
                     crate::wire::sdp::fmtp::PayloadFormat::Aac(_) => "AAC",
+                    crate::wire::sdp::fmtp::PayloadFormat::Latm(_) => "AAC-LATM",
                     crate::wire::sdp::fmtp::PayloadFormat::Pcma { .. } => "PCMA",
                     crate::wire::sdp::fmtp::PayloadFormat::Pcmu { .. } => "PCMU",
                     crate::wire::sdp::fmtp::PayloadFormat::Opus(_) => "Opus",

@@ -2,8 +2,8 @@
 //! buffer: the media transport of GB/T 28181-2016 (Annex C: MPEG-PS over RTP, over UDP
 //! or over TCP) and of RTSP. The payload formats RTSP carries are in submodules, with their
 //! shared contract in [`payload`]: [`h264`] (RFC 6184) and [`h265`] (RFC 7798) over the NAL-unit
-//! machinery of [`nal`], [`aac`] (RFC 3640 `mpeg4-generic`), [`audio`] (G.711, Opus), each a
-//! depacketizer and a packetizer;
+//! machinery of [`nal`], [`aac`] (RFC 3640 `mpeg4-generic`), [`latm`] (RFC 6416 `MP4A-LATM`),
+//! [`audio`] (G.711, Opus), each a depacketizer and a packetizer;
 //! [`timestamp`] unwraps 32-bit timestamps. RTCP is [`crate::wire::rtcp`].
 //!
 //! Pure code: bytes in, packets out; no I/O, no clock.
@@ -28,6 +28,7 @@ pub mod aac;
 pub mod audio;
 pub mod h264;
 pub mod h265;
+pub mod latm;
 pub mod nal;
 pub mod payload;
 pub mod timestamp;

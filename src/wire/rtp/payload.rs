@@ -2,7 +2,7 @@
 //! counters, the RTP header writer of the packetizers, and [`Depacketizer`] / [`Packetizer`],
 //! which pick the format's own from a [`PayloadFormat`].
 //!
-//! The contract of every depacketizer (`h264`, `h265`, `aac`, `audio`):
+//! The contract of every depacketizer (`h264`, `h265`, `aac`, `latm`, `audio`):
 //!
 //! * [`Depacketizer::push`] one RTP packet at a time, in sequence order (after
 //!   [`super::Reorder`] on UDP), then [`Depacketizer::pop`] until `None`. Nothing is read
@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{aac, audio, h264, h265, nal, RtpPacket, FIXED_HEADER_LEN, VERSION};
+use super::{aac, audio, h264, h265, latm, nal, RtpPacket, FIXED_HEADER_LEN, VERSION};
 use crate::wire::sdp::fmtp::PayloadFormat;
 
 /// The largest access unit a depacketizer assembles unless given another cap: a 4K H.265
@@ -165,6 +165,7 @@ pub enum Depacketizer {
     /// H.264 or H.265.
     Nal(nal::Depacketizer),
     Aac(aac::Depacketizer),
+    Latm(latm::Depacketizer),
     Audio(audio::Depacketizer),
 }
 
@@ -174,6 +175,7 @@ impl Depacketizer {
             PayloadFormat::H264(p) => Depacketizer::Nal(h264::depacketizer(p)),
             PayloadFormat::H265(p) => Depacketizer::Nal(h265::depacketizer(p)),
             PayloadFormat::Aac(p) => Depacketizer::Aac(aac::Depacketizer::new(p)),
+            PayloadFormat::Latm(p) => Depacketizer::Latm(latm::Depacketizer::new(p)),
             PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } | PayloadFormat::Opus(_) => {
                 Depacketizer::Audio(audio::Depacketizer::new())
             }
@@ -185,6 +187,8 @@ impl Depacketizer {
         match self {
             Depacketizer::Nal(d) => Depacketizer::Nal(d.with_max_access_unit(max)),
             Depacketizer::Aac(d) => Depacketizer::Aac(d.with_max_access_unit(max)),
+            // Its own cap, MAX_ELEMENT: an AAC frame.
+            Depacketizer::Latm(d) => Depacketizer::Latm(d),
             Depacketizer::Audio(d) => Depacketizer::Audio(d),
         }
     }
@@ -193,6 +197,7 @@ impl Depacketizer {
         match self {
             Depacketizer::Nal(d) => d.push(packet),
             Depacketizer::Aac(d) => d.push(packet),
+            Depacketizer::Latm(d) => d.push(packet),
             Depacketizer::Audio(d) => d.push(packet),
         }
     }
@@ -201,6 +206,7 @@ impl Depacketizer {
         match self {
             Depacketizer::Nal(d) => d.pop(),
             Depacketizer::Aac(d) => d.pop(),
+            Depacketizer::Latm(d) => d.pop(),
             Depacketizer::Audio(d) => d.pop(),
         }
     }
@@ -209,6 +215,7 @@ impl Depacketizer {
         match self {
             Depacketizer::Nal(d) => d.stats(),
             Depacketizer::Aac(d) => d.stats(),
+            Depacketizer::Latm(d) => d.stats(),
             Depacketizer::Audio(d) => d.stats(),
         }
     }
@@ -264,6 +271,7 @@ pub enum Packetizer {
     /// H.264 or H.265.
     Nal(nal::Packetizer),
     Aac(aac::Packetizer),
+    Latm(latm::Packetizer),
     Audio(audio::Packetizer),
 }
 
@@ -286,6 +294,7 @@ impl Packetizer {
                 Packetizer::Nal(h265::packetizer(writer, mtu, nal_length_size))
             }
             PayloadFormat::Aac(_) => Packetizer::Aac(aac::Packetizer::new(writer, mtu)),
+            PayloadFormat::Latm(_) => Packetizer::Latm(latm::Packetizer::new(writer, mtu)),
             PayloadFormat::Pcmu { channels } | PayloadFormat::Pcma { channels } => {
                 Packetizer::Audio(audio::Packetizer::g711(writer, mtu, *channels))
             }
@@ -304,6 +313,7 @@ impl Packetizer {
         match self {
             Packetizer::Nal(p) => p.packetize(timestamp, access_unit, out),
             Packetizer::Aac(p) => p.packetize(timestamp, access_unit, out),
+            Packetizer::Latm(p) => p.packetize(timestamp, access_unit, out),
             Packetizer::Audio(p) => p.packetize(timestamp, access_unit, out),
         }
     }
@@ -313,6 +323,7 @@ impl Packetizer {
         match self {
             Packetizer::Nal(p) => p.next_sequence(),
             Packetizer::Aac(p) => p.next_sequence(),
+            Packetizer::Latm(p) => p.next_sequence(),
             Packetizer::Audio(p) => p.next_sequence(),
         }
     }

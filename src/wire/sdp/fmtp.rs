@@ -1,6 +1,7 @@
 //! RTP payload formats as SDP describes them: `a=rtpmap` (RFC 8866 §6.6) and the `a=fmtp`
 //! parameters of H.264 (RFC 6184 §8.1), H.265 (RFC 7798 §7.1), AAC in `mpeg4-generic`
-//! (RFC 3640 §4.1), G.711 (RFC 3551 §4.5.14, static payload types 0 and 8) and Opus (RFC 7587
+//! (RFC 3640 §4.1) and in `MP4A-LATM` (RFC 6416 §7.1; read from peers: our descriptions say
+//! `mpeg4-generic`), G.711 (RFC 3551 §4.5.14, static payload types 0 and 8) and Opus (RFC 7587
 //! §6.1); both ways: read from a camera's DESCRIBE or a publisher's ANNOUNCE, and written from
 //! our codec configurations for the players of our RTSP server.
 //!
@@ -18,8 +19,12 @@
 //!   48 kHz) require are checked; AAC takes the one of its `a=rtpmap`.
 //! * Not supported (an [`FormatError::Unsupported`]): H.264 `packetization-mode=2`
 //!   (interleaved: STAP-B, MTAP, FU-B), H.265 `sprop-max-don-diff` > 0 (decoding order
-//!   numbers), `mpeg4-generic` modes other than `AAC-hbr` and `AAC-lbr`, `MP4A-LATM`, and any
-//!   other encoding.
+//!   numbers), `mpeg4-generic` modes other than `AAC-hbr` and `AAC-lbr`, and any other
+//!   encoding. `MP4A-LATM` only with `cpresent=0` and a `config=` StreamMuxConfig of
+//!   audioMuxVersion 0, all streams on the same time framing, one program and one layer,
+//!   frameLengthType 0, no other data, and an AudioSpecificConfig of a general audio object
+//!   type (Main, LC, SSR, LTP, Scalable, TwinVQ; SBR and PS over one of them) with a
+//!   channelConfiguration; see [`LatmParams::parse`].
 
 use std::fmt::Write as _;
 
@@ -28,6 +33,7 @@ use bytes::Bytes;
 use super::Media;
 use crate::wire::base64;
 use crate::wire::codec::aac::AacConfig;
+use crate::wire::codec::bits::BitReader;
 use crate::wire::codec::h264::{self, AvcConfig};
 use crate::wire::codec::h265::{self, HevcConfig};
 use crate::wire::codec::CodecError;
@@ -123,6 +129,8 @@ pub enum PayloadFormat {
         channels: u16,
     },
     Opus(OpusParams),
+    /// AAC in LATM (RFC 6416), as GStreamer sends it.
+    Latm(LatmParams),
 }
 
 impl PayloadFormat {
@@ -165,6 +173,11 @@ impl PayloadFormat {
                 fmtp,
                 rtpmap.clock_rate,
             )?)),
+            "MP4A-LATM" => Ok(PayloadFormat::Latm(LatmParams::parse(
+                fmtp,
+                rtpmap.clock_rate,
+                rtpmap.channels,
+            )?)),
             "PCMU" | "PCMA" => {
                 clock(G711_CLOCK_RATE, "G.711 clock rate (must be 8000)")?;
                 let channels = rtpmap.channels.unwrap_or(1);
@@ -189,6 +202,7 @@ impl PayloadFormat {
         match self {
             PayloadFormat::H264(_) | PayloadFormat::H265(_) => VIDEO_CLOCK_RATE,
             PayloadFormat::Aac(p) => p.clock_rate,
+            PayloadFormat::Latm(p) => p.clock_rate,
             PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } => G711_CLOCK_RATE,
             PayloadFormat::Opus(_) => OPUS_CLOCK_RATE,
         }
@@ -208,6 +222,7 @@ impl PayloadFormat {
             PayloadFormat::H264(_) => ("H264", None),
             PayloadFormat::H265(_) => ("H265", None),
             PayloadFormat::Aac(p) => ("MPEG4-GENERIC", p.channels),
+            PayloadFormat::Latm(p) => ("MP4A-LATM", p.channels),
             PayloadFormat::Pcmu { channels } => ("PCMU", Some(*channels).filter(|&c| c != 1)),
             PayloadFormat::Pcma { channels } => ("PCMA", Some(*channels).filter(|&c| c != 1)),
             // RFC 7587 §7: always 2 channels in the rtpmap.
@@ -226,6 +241,7 @@ impl PayloadFormat {
             PayloadFormat::H264(p) => Some(p.encode()),
             PayloadFormat::H265(p) => Some(p.encode()),
             PayloadFormat::Aac(p) => Some(p.encode()),
+            PayloadFormat::Latm(p) => Some(p.encode()),
             PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } => None,
             PayloadFormat::Opus(p) => p.stereo.then(|| "sprop-stereo=1".to_owned()),
         }
@@ -648,6 +664,241 @@ impl AacParams {
         }
         out
     }
+}
+
+/// AAC in LATM (RFC 6416 §7.1): the out-of-band StreamMuxConfig (`cpresent=0;config=`) and
+/// the AudioSpecificConfig read from it, which the hub's AAC sequence header carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatmParams {
+    /// The AudioSpecificConfig, cut out of the StreamMuxConfig and padded to whole bytes.
+    pub config: Bytes,
+    /// The StreamMuxConfig as the SDP gave it (`config=`, hex).
+    pub mux_config: Bytes,
+    /// RTP clock rate (of the `a=rtpmap`).
+    pub clock_rate: u32,
+    /// Channels of the `a=rtpmap`, when written.
+    pub channels: Option<u16>,
+    /// RTP ticks of one AAC frame: 1024 samples (960 with frameLengthFlag) of the core rate,
+    /// at the clock rate (twice as many for HE-AAC clocked at its output rate).
+    pub frame_duration: u32,
+}
+
+/// Longest `config=` StreamMuxConfig read, in bytes. Why: the one we take is about 6 bytes
+/// (15 bits of mux fields, a 2 to 7 byte AudioSpecificConfig, 13 bits after it); 64 bounds
+/// the copy whatever the SDP says.
+pub const MAX_STREAM_MUX_CONFIG: usize = 64;
+
+/// syncExtensionType of the backward-compatible SBR and PS signalling (ISO 14496-3
+/// §1.6.2.1) that avenc_aac puts after an LC config, which GStreamer copies into the
+/// StreamMuxConfig.
+const SYNC_EXTENSION_SBR: u32 = 0x2b7;
+const SYNC_EXTENSION_PS: u32 = 0x548;
+
+/// A StreamMuxConfig read bit by bit, counting bits (to cut the AudioSpecificConfig out).
+#[derive(Clone)]
+struct MuxBits<'a> {
+    reader: BitReader<'a>,
+    at: usize,
+    /// Past the AudioSpecificConfig: fields missing at the end read as 0.
+    lenient: bool,
+}
+
+impl MuxBits<'_> {
+    fn read(&mut self, n: u8) -> Result<u32, FormatError> {
+        self.at += usize::from(n);
+        match self.reader.read_bits(u32::from(n)) {
+            Ok(v) => Ok(v),
+            Err(_) if self.lenient => Ok(0),
+            Err(_) => Err(FormatError::Invalid {
+                what: "MP4A-LATM StreamMuxConfig cut short",
+            }),
+        }
+    }
+
+    /// The next `n` bits, not consumed; `None` past the end.
+    fn peek(&self, n: u8) -> Option<u32> {
+        self.reader.clone().read_bits(u32::from(n)).ok()
+    }
+
+    /// GetAudioObjectType() (ISO 14496-3 §1.6.2.1.1): 31 escapes to 32 + 6 bits.
+    fn object_type(&mut self) -> Result<u32, FormatError> {
+        match self.read(5)? {
+            31 => Ok(32 + self.read(6)?),
+            t => Ok(t),
+        }
+    }
+
+    /// samplingFrequencyIndex and the 24-bit frequency of index 15.
+    fn sample_rate(&mut self) -> Result<(), FormatError> {
+        if self.read(4)? == 15 {
+            self.read(24)?;
+        }
+        Ok(())
+    }
+}
+
+fn unsupported_latm(what: &str) -> FormatError {
+    FormatError::Unsupported {
+        what: format!("MP4A-LATM {what}"),
+    }
+}
+
+impl LatmParams {
+    /// Reads `cpresent` (must be 0: configuration in band is refused) and `config`, the
+    /// StreamMuxConfig (ISO 14496-3 §1.7.3.1), whose AudioSpecificConfig (§1.6.2.1) must
+    /// parse. `profile-level-id` and `object` are not needed.
+    pub fn parse(
+        fmtp: &str,
+        clock_rate: u32,
+        channels: Option<u16>,
+    ) -> Result<LatmParams, FormatError> {
+        // RFC 6416 §7.1: cpresent defaults to 1.
+        if param(fmtp, "cpresent").unwrap_or("1") != "0" {
+            return Err(unsupported_latm(
+                "cpresent=1 (StreamMuxConfig in band; only cpresent=0 is read)",
+            ));
+        }
+        let mux_config = param(fmtp, "config")
+            .ok_or(FormatError::Missing {
+                what: "config (MP4A-LATM StreamMuxConfig)",
+            })
+            .and_then(|hex| {
+                if hex.len() > 2 * MAX_STREAM_MUX_CONFIG {
+                    return Err(FormatError::Invalid {
+                        what: "MP4A-LATM config too long",
+                    });
+                }
+                hex_decode(hex).ok_or(FormatError::Invalid {
+                    what: "config (hex)",
+                })
+            })?;
+        let (config, frame_samples) = audio_specific_config(&mux_config)?;
+        let aac = AacConfig::parse(&config).map_err(|_| FormatError::Invalid {
+            what: "AudioSpecificConfig",
+        })?;
+        let duration =
+            u64::from(frame_samples) * u64::from(clock_rate) / u64::from(aac.sample_rate);
+        Ok(LatmParams {
+            config: Bytes::from(config),
+            mux_config: Bytes::from(mux_config),
+            clock_rate,
+            channels: channels.or(aac.channel_count().map(u16::from)),
+            frame_duration: u32::try_from(duration).unwrap_or(u32::MAX).max(1),
+        })
+    }
+
+    /// The AudioSpecificConfig's facts.
+    pub fn aac_config(&self) -> Result<AacConfig, CodecError> {
+        AacConfig::parse(&self.config)
+    }
+
+    /// `cpresent=0;config=…` with the StreamMuxConfig as read.
+    pub fn encode(&self) -> String {
+        let mut out = "cpresent=0;config=".to_owned();
+        for b in self.mux_config.iter() {
+            let _ = write!(out, "{b:02X}");
+        }
+        out
+    }
+}
+
+/// The AudioSpecificConfig of a StreamMuxConfig (ISO 14496-3 §1.7.3.1, Table 1.42), cut
+/// out bit-exact (with its backward-compatible SBR/PS extension, when there is one) and
+/// padded with zero bits, and the samples of a frame (1024, or 960 with frameLengthFlag);
+/// see the module documentation for what is refused. Fields after the AudioSpecificConfig
+/// that the config lacks read as 0 (GStreamer writes `40002410adca00`: its 5-byte config
+/// and one more bit).
+pub fn audio_specific_config(mux: &[u8]) -> Result<(Vec<u8>, u32), FormatError> {
+    let mut b = MuxBits {
+        reader: BitReader::raw(mux, "StreamMuxConfig"),
+        at: 0,
+        lenient: false,
+    };
+    if b.read(1)? != 0 {
+        return Err(unsupported_latm("audioMuxVersion 1"));
+    }
+    if b.read(1)? != 1 {
+        return Err(unsupported_latm("allStreamsSameTimeFraming 0"));
+    }
+    b.read(6)?; // numSubFrames: the depacketizer reads every PayloadLengthInfo it finds.
+    if b.read(4)? != 0 {
+        return Err(unsupported_latm("with several programs"));
+    }
+    if b.read(3)? != 0 {
+        return Err(unsupported_latm("with several layers"));
+    }
+    // AudioSpecificConfig (§1.6.2.1).
+    let start = b.at;
+    let mut object_type = b.object_type()?;
+    b.sample_rate()?;
+    let channel_configuration = b.read(4)?;
+    if object_type == 5 || object_type == 29 {
+        b.sample_rate()?; // extensionSamplingFrequencyIndex
+        object_type = b.object_type()?;
+    }
+    // GASpecificConfig (§4.4.1) of the non-error-resilient general audio types.
+    if !matches!(object_type, 1..=4 | 6 | 7) {
+        return Err(unsupported_latm(&format!(
+            "audio object type {object_type} (only general audio: 1-4, 6, 7)"
+        )));
+    }
+    let frame_samples = if b.read(1)? == 1 { 960 } else { 1024 };
+    if b.read(1)? == 1 {
+        b.read(14)?; // coreCoderDelay
+    }
+    let extension_flag = b.read(1)?;
+    if channel_configuration == 0 {
+        return Err(unsupported_latm(
+            "channelConfiguration 0 (program_config_element)",
+        ));
+    }
+    if object_type == 6 {
+        b.read(3)?; // layerNr
+    }
+    if extension_flag == 1 {
+        b.read(1)?; // extensionFlag3
+    }
+    // Backward-compatible SBR (and PS) signalling: part of the config the decoder needs.
+    if b.peek(11) == Some(SYNC_EXTENSION_SBR) {
+        b.read(11)?;
+        let extension_type = b.object_type()?;
+        if extension_type != 5 {
+            return Err(unsupported_latm(&format!(
+                "extension audio object type {extension_type}"
+            )));
+        }
+        if b.read(1)? == 1 {
+            b.sample_rate()?; // extensionSamplingFrequencyIndex
+            if b.peek(11) == Some(SYNC_EXTENSION_PS) {
+                b.read(11)?;
+                b.read(1)?; // psPresentFlag
+            }
+        }
+    }
+    let end = b.at;
+    // GStreamer's rtpmp4apay ends the StreamMuxConfig a bit after the AudioSpecificConfig:
+    // the fields it leaves out read as 0, as ffmpeg reads them.
+    b.lenient = true;
+    if b.read(3)? != 0 {
+        return Err(unsupported_latm("frameLengthType other than 0"));
+    }
+    b.read(8)?; // latmBufferFullness
+    if b.read(1)? != 0 {
+        return Err(unsupported_latm("otherDataPresent"));
+    }
+    // crcCheckPresent and crcCheckSum do not matter out of band.
+    Ok((copy_bits(mux, start, end), frame_samples))
+}
+
+/// Bits `start..end` of `data` (in range), MSB first, as bytes padded with zero bits.
+fn copy_bits(data: &[u8], start: usize, end: usize) -> Vec<u8> {
+    let mut out = vec![0u8; (end - start).div_ceil(8)];
+    for (i, bit) in (start..end).enumerate() {
+        if data[bit / 8] & (0x80 >> (bit % 8)) != 0 {
+            out[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    out
 }
 
 /// Opus parameters (RFC 7587 §6.1): what matters for playback.

@@ -216,10 +216,11 @@ fn what_we_cannot_carry() {
             },
         ),
         (
-            "MP4A-LATM/90000",
-            "cpresent=0;config=400028103FC0",
+            "MP4A-LATM/48000",
+            "cpresent=1",
             FormatError::Unsupported {
-                what: "MP4A-LATM".into(),
+                what: "MP4A-LATM cpresent=1 (StreamMuxConfig in band; only cpresent=0 is read)"
+                    .into(),
             },
         ),
         (
@@ -413,4 +414,121 @@ fn aac_params_round_trip() {
     let back = AacParams::parse(&p.encode(), p.clock_rate).unwrap();
     assert_eq!(back, p);
     assert_eq!(back.frame_duration(), 960);
+}
+
+/// GStreamer's rtpmp4apay (1.2x) with avenc_aac: 44.1 kHz mono AAC-LC. Its StreamMuxConfig
+/// carries avenc_aac's 5-byte AudioSpecificConfig (LC, then the backward-compatible SBR
+/// extension `0x2b7`, SBR absent) and ends one bit later, without frameLengthType.
+#[test]
+fn gstreamer_rtpmp4apay_latm() {
+    let map = Rtpmap::parse("MP4A-LATM/44100").unwrap();
+    let format = PayloadFormat::parse(&map, Some("cpresent=0;config=40002410adca00")).unwrap();
+    let PayloadFormat::Latm(ref p) = format else {
+        panic!("{format:?}");
+    };
+    assert_eq!(&p.config[..], &[0x12, 0x08, 0x56, 0xe5, 0x00]);
+    let aac = p.aac_config().unwrap();
+    assert_eq!(
+        (aac.object_type, aac.sample_rate, aac.channels),
+        (2, 44_100, 1)
+    );
+    assert_eq!(p.channels, Some(1));
+    assert_eq!(p.frame_duration, 1024);
+    assert_eq!(format.clock_rate(), 44_100);
+    assert_eq!(format.kind(), "audio");
+    // 48 kHz stereo, the same shape.
+    let p = LatmParams::parse("cpresent=0;config=40002320adca00", 48_000, Some(2)).unwrap();
+    assert_eq!(&p.config[..], &[0x11, 0x90, 0x56, 0xe5, 0x00]);
+    // Written back as read.
+    assert_eq!(format.rtpmap().encode(), "MP4A-LATM/44100/1");
+    assert_eq!(format.fmtp().unwrap(), "cpresent=0;config=40002410ADCA00");
+}
+
+/// ffmpeg's rtpenc (`-latm`-style SDP, `profile-level-id=…;cpresent=0;config=…`): a whole
+/// StreamMuxConfig, 48 kHz stereo LC, frameLengthType 0, latmBufferFullness 0xff.
+#[test]
+fn ffmpeg_latm_whole_stream_mux_config() {
+    let p = LatmParams::parse(
+        "profile-level-id=1; cpresent=0; config=400023203fc0",
+        48_000,
+        None,
+    )
+    .unwrap();
+    assert_eq!(&p.config[..], &[0x11, 0x90]);
+    assert_eq!(p.channels, Some(2));
+    // HE-AAC clocked at its output rate: a frame is 2048 ticks.
+    let (asc, samples) =
+        audio_specific_config(&[0x40, 0x00, 0x56, 0x23, 0x10, 0x1f, 0xe0]).unwrap();
+    assert_eq!(
+        (asc.as_slice(), samples),
+        (&[0x2b, 0x11, 0x88, 0x00][..], 1024)
+    );
+    let p = LatmParams::parse("cpresent=0;config=40005623101fe0", 48_000, None);
+    assert!(p.is_ok(), "{p:?}");
+    assert_eq!(p.unwrap().frame_duration, 2048);
+}
+
+/// What is refused, each with its reason.
+#[test]
+fn latm_refusals() {
+    let parse = |fmtp| LatmParams::parse(fmtp, 48_000, None);
+    let unsupported = |fmtp, what: &str| match parse(fmtp) {
+        Err(FormatError::Unsupported { what: got }) => assert!(got.contains(what), "{got}"),
+        other => panic!("{fmtp}: {other:?}"),
+    };
+    unsupported("cpresent=1", "cpresent=1");
+    unsupported("config=400023203fc0", "cpresent=1");
+    // audioMuxVersion 1.
+    unsupported("cpresent=0;config=c00023203fc0", "audioMuxVersion 1");
+    // allStreamsSameTimeFraming 0.
+    unsupported(
+        "cpresent=0;config=000023203fc0",
+        "allStreamsSameTimeFraming",
+    );
+    // numProgram 1, numLayer 1.
+    unsupported("cpresent=0;config=401023203fc0", "programs");
+    unsupported("cpresent=0;config=400223203fc0", "layers");
+    // frameLengthType 1.
+    unsupported("cpresent=0;config=400023207fc0", "frameLengthType");
+    // otherDataPresent.
+    unsupported("cpresent=0;config=400023203fe0", "otherDataPresent");
+    // channelConfiguration 0 (a program_config_element).
+    unsupported("cpresent=0;config=400023003fc0", "channelConfiguration 0");
+    // Audio object type 17 (ER AAC LC).
+    unsupported("cpresent=0;config=400113203fc0", "audio object type 17");
+    assert!(matches!(
+        parse("cpresent=0"),
+        Err(FormatError::Missing { .. })
+    ));
+    assert!(matches!(
+        parse("cpresent=0;config=4000232"),
+        Err(FormatError::Invalid { .. })
+    ));
+    assert!(matches!(
+        parse("cpresent=0;config=4000"),
+        Err(FormatError::Invalid { .. })
+    ));
+    let long = format!(
+        "cpresent=0;config={}",
+        "40".repeat(MAX_STREAM_MUX_CONFIG + 1)
+    );
+    assert!(matches!(parse(&long), Err(FormatError::Invalid { .. })));
+}
+
+/// Every prefix of a StreamMuxConfig and every byte of it changed: an answer, no panic.
+#[test]
+fn stream_mux_config_cut_and_mutated() {
+    let config = [0x40, 0x00, 0x24, 0x10, 0xad, 0xca, 0x00];
+    for cut in 0..config.len() {
+        let _ = audio_specific_config(&config[..cut]);
+    }
+    for i in 0..config.len() {
+        for v in 0..=255u8 {
+            let mut c = config;
+            c[i] = v;
+            if let Ok((asc, _)) = audio_specific_config(&c) {
+                assert!(asc.len() <= c.len());
+            }
+        }
+    }
 }
