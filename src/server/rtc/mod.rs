@@ -11,12 +11,17 @@
 //!   RTSP server shares, with the parameter sets before each keyframe) and its payloads are
 //!   held once as `Arc<[u8]>` in [`PACKET_CACHE_FRAMES`] recent frames, which every WebRTC
 //!   player of the stream hands to str0m (each player only adds its header and its SRTP).
-//! - A player starts with the hub's cached GOP (its keyframe first) once DTLS is up; audio is
-//!   not sent (AAC has no WebRTC mapping: one log line per session).
+//! - A player starts with the hub's cached GOP (its keyframe first) once DTLS is up.
+//! - Audio ([`audio`]): G.711 8 kHz mono as PCMA/PCMU and Opus as Opus, when the offer has
+//!   that codec on its audio m-line; sent from the first keyframe on, its RTP timestamps the
+//!   frames' DTS (the video's origin), its payloads shared like video's. Other audio (AAC has
+//!   no WebRTC mapping) and a session whose audio m-line is missing, inactive or without the
+//!   codec get video only (one log line per session); the video never waits for audio.
+//! - A stream without H.264 video (audio only) is refused ([`OfferError::NoVideo`]).
 //! - A session ends on `DELETE` of its resource, when ICE disconnects, when it is not
 //!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
 //! - WHIP publishers are [`publish`]'s.
-//! - Not supported: trickle ICE (PATCH), ICE over TCP, audio, H.265/AV1.
+//! - Not supported: trickle ICE (PATCH), ICE over TCP, AAC audio (no transcoding), H.265/AV1.
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -53,6 +58,10 @@ pub const PACKET_CACHE_FRAMES: usize = 16;
 /// Video RTP packets a session keeps to answer NACKs (str0m's send history). The payloads
 /// are the shared ones; each entry adds its header and bookkeeping (about 100 bytes).
 pub const SEND_HISTORY_PACKETS: usize = 512;
+/// Audio RTP packets a session holds between a write and its send (str0m's audio send buffer;
+/// audio is not resent, so one batch's packets is all it needs: 16 x 20 ms of G.711). Each
+/// entry is its header and bookkeeping (the payloads are shared), about 100 bytes.
+pub const SEND_BUFFER_AUDIO_PACKETS: usize = 16;
 /// The largest datagram read from the socket (ICE, DTLS and SRTP all fit a 1500-byte MTU).
 pub const MAX_DATAGRAM: usize = 2048;
 /// Datagrams waiting for the driver at most; past it they are dropped (and counted): the
@@ -60,8 +69,10 @@ pub const MAX_DATAGRAM: usize = 2048;
 pub const MAX_TRANSMITS: usize = 4096;
 /// One session at worst, beyond its player queue and the shared payloads: str0m's `Rtc`
 /// (ICE agent, DTLS and SRTP contexts, stream state: about 40 KiB measured by its size and
-/// its buffers), its NACK history headers and one batch of datagrams in flight.
-pub const SESSION_BYTES: usize = 48 * 1024 + SEND_HISTORY_PACKETS * 100;
+/// its buffers), its NACK history headers, its audio send buffer's and one batch of datagrams
+/// in flight.
+pub const SESSION_BYTES: usize =
+    48 * 1024 + (SEND_HISTORY_PACKETS + SEND_BUFFER_AUDIO_PACKETS) * 100;
 /// WebRTC players take client ids from this base up, apart from the TCP connections' ids.
 pub const CLIENT_ID_BASE: ClientId = 0xC000_0000;
 
@@ -585,6 +596,7 @@ pub fn accept(
         .enable_pcma(true, false)
         .enable_pcmu(true, false)
         .set_send_buffer_video(SEND_HISTORY_PACKETS)
+        .set_send_buffer_audio(SEND_BUFFER_AUDIO_PACKETS)
         .set_stats_interval(None)
         .set_dtls_cert(cert.clone())
         .set_crypto_provider(crypto::provider())
