@@ -11,7 +11,10 @@
 //!   SoundRate 0 (FLV's "5.5 kHz" code, which ffmpeg writes and reads as 8 kHz for G.711 and
 //!   which the GB28181 and RTSP ingests write) is 8 kHz; SoundRate 1 to 3 (11, 22, 44 kHz) or
 //!   SoundType stereo is refused ([`NoAudio::G711Format`]), and each frame is checked again
-//!   ([`carries`]) since a republish may change it.
+//!   ([`carries`]) since a republish may change it. What FLV cannot say is not caught: ffmpeg
+//!   writes the same header byte (`0x72`) for A-law at 16 kHz or in stereo (measured with
+//!   Debian 12's ffmpeg 5.1: `-ar 16000` and `-ac 2` both give SoundRate 0, mono), and the
+//!   hub (RTSP server, MP4, these players) takes it as 8 kHz mono like every FLV reader.
 //! - Opus with more than two channels (OpusHead channel mapping family 1) has no WebRTC SDP:
 //!   refused.
 //! - Timestamps ([`rtp_timestamp`]): the frame's DTS in milliseconds, the Source's timeline
