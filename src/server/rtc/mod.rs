@@ -660,98 +660,11 @@ pub fn accept(
 /// only the fingerprint the answer carries (RFC 8827 §6.5), never the dates. `None` when
 /// `secret` is not a valid scalar (the driver draws again).
 pub fn dtls_cert(secret: &[u8; 32], serial: &[u8; 16]) -> Option<DtlsCert> {
-    use p256::ecdsa::signature::Signer;
-    use p256::ecdsa::{Signature, SigningKey};
-    let key = SigningKey::from_slice(secret).ok()?;
-    let point = key.verifying_key().to_encoded_point(false);
-    // OIDs: ecdsa-with-SHA256 1.2.840.10045.4.3.2, id-ecPublicKey 1.2.840.10045.2.1,
-    // prime256v1 1.2.840.10045.3.1.7, commonName 2.5.4.3.
-    const ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
-    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    const PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
-    let algorithm = der(0x30, &der(0x06, ECDSA_SHA256));
-    let name = der(
-        0x30,
-        &der(
-            0x31,
-            &der(
-                0x30,
-                &[der(0x06, COMMON_NAME), der(0x0c, b"tinysrs")].concat(),
-            ),
-        ),
-    );
-    let validity = der(
-        0x30,
-        &[der(0x17, b"000101000000Z"), der(0x18, b"20991231235959Z")].concat(),
-    );
-    let spki = der(
-        0x30,
-        &[
-            der(
-                0x30,
-                &[der(0x06, EC_PUBLIC_KEY), der(0x06, PRIME256V1)].concat(),
-            ),
-            der(0x03, &[&[0u8][..], point.as_bytes()].concat()),
-        ]
-        .concat(),
-    );
-    // A positive INTEGER: the top bit clear.
-    let mut serial = *serial;
-    serial[0] &= 0x7f;
-    serial[0] |= 0x01;
-    let tbs = der(
-        0x30,
-        &[
-            der(0xa0, &der(0x02, &[2])),
-            der(0x02, &serial),
-            algorithm.clone(),
-            name.clone(),
-            validity,
-            name,
-            spki,
-        ]
-        .concat(),
-    );
-    let signature: Signature = key.sign(&tbs);
-    let signature = signature.to_der();
-    let certificate = der(
-        0x30,
-        &[
-            tbs,
-            algorithm,
-            der(0x03, &[&[0u8][..], signature.as_bytes()].concat()),
-        ]
-        .concat(),
-    );
-    // RFC 5915 ECPrivateKey with its curve and public key.
-    let private_key = der(
-        0x30,
-        &[
-            der(0x02, &[1]),
-            der(0x04, secret),
-            der(0xa0, &der(0x06, PRIME256V1)),
-            der(0xa1, &der(0x03, &[&[0u8][..], point.as_bytes()].concat())),
-        ]
-        .concat(),
-    );
+    let cert = crate::wire::x509::self_signed(secret, serial, &[])?;
     Some(DtlsCert {
-        certificate,
-        private_key,
+        certificate: cert.certificate,
+        private_key: cert.private_key,
     })
-}
-
-/// One DER TLV (lengths up to 65535, which a certificate never passes).
-fn der(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len() + 4);
-    out.push(tag);
-    match value.len() {
-        n @ 0..=127 => out.push(n as u8),
-        n @ 128..=255 => out.extend_from_slice(&[0x81, n as u8]),
-        n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
-    }
-    out.extend_from_slice(value);
-    out
 }
 
 /// The `a=mid` of the offer's first video m-line.
