@@ -188,7 +188,7 @@ try {
 
     // The offer, as sipp wrote it: Call-ID, address, port, transport, SSRC, setup.
     const [, ip, port, proto, ssrc] = fs.readFileSync(process.env.GB_INVITE_FILE, "utf8").trim().split(/\s+/);
-    const args = ["gb-media", "--to", `${ip}:${port}`, "--ssrc", ssrc, "--h264", process.env.GB_H264, "--secs", "60"];
+    const args = ["gb-media", "--to", `${ip}:${port}`, "--ssrc", ssrc, "--h264", process.env.GB_H264, "--alaw", "--secs", "60"];
     if (/TCP/.test(proto)) args.push("--tcp");
     log(`camera media: ${process.env.GB_MEDIA} ${args.join(" ")}`);
     const mediaLog = fs.openSync(process.env.GB_MEDIA_LOG, "w");
@@ -206,6 +206,33 @@ try {
       await assertPlays(page, "#preview", `GB28181 camera preview (${gbName}, ${used})`, 320, 240);
       await page.screenshot({ path: `${SHOTS}/gb28181-preview.png` });
       await page.click("#preview-close");
+      // The camera's G.711 A-law in a WebRTC player, passed through as PCMA (no transcoding).
+      const whep = await browser.newPage();
+      try {
+        await whep.goto(`${BASE}/players/?stream=${encodeURIComponent(gbName)}&type=whep`, { waitUntil: "load" });
+        const audio = () => whep.evaluate(async () => {
+          const p = window.playersPlayer;
+          if (!p || !p.pc) return null;
+          const stats = await p.pc.getStats();
+          for (const s of stats.values()) {
+            if (s.type === "inbound-rtp" && s.kind === "audio") {
+              const codec = s.codecId && stats.get(s.codecId);
+              return { codec: codec ? codec.mimeType : "", samples: s.totalSamplesReceived || 0, packets: s.packetsReceived || 0 };
+            }
+          }
+          return null;
+        });
+        const a = await until("the camera's audio reaches a WHEP player", 15000, async () => {
+          const x = await audio();
+          return x && x.packets > 0 ? x : null;
+        });
+        await sleep(3000);
+        const b = await audio();
+        check(/^audio\/PCMA$/i.test(b.codec) && b.samples - a.samples >= 12000,
+          `the camera's G.711 A-law plays over WHEP as ${b.codec}: totalSamplesReceived ${a.samples} -> ${b.samples} in 3 s`);
+      } finally {
+        await whep.close();
+      }
 
       await tab("gb28181");
       await press(`${channel} button[data-act="bye"]`);

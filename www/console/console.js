@@ -158,7 +158,10 @@
     var video = $("preview");
     $("preview-box").hidden = false;
     $("preview-name").textContent = url;
-    var player = TinyPlayer.play(video, url, kind, function (e) { status("preview: " + e); });
+    // Audio that MSE does not play (a camera's G.711, "Other" in SRS's API; Opus in FLV) is
+    // left out of the preview, which then plays the video.
+    var hasAudio = s.audio ? /^(AAC|MP3)$/.test(s.audio.codec) : undefined;
+    var player = TinyPlayer.play(video, url, kind, function (e) { status("preview: " + e); }, { hasAudio: hasAudio });
     $("preview-engine").textContent = player.engine;
     preview = { player: player, kind: kind, url: url };
     window.consolePreview = preview;

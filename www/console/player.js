@@ -57,23 +57,44 @@ var TinyPlayer = (function () {
 
   // kind: "whep" | "flv" | "ts" | "hls" | "mp4". Returns { engine, stop() }; engine says what
   // plays it.
-  function play(video, url, kind, onError) {
+  // opts.hasAudio: false when the caller knows the stream's audio is not MSE's (mpegts.js
+  // then leaves it out from the start), undefined to let the stream say.
+  function play(video, url, kind, onError, opts) {
     var fail = onError || function () {};
+    var hasAudio = opts ? opts.hasAudio : undefined;
     if (kind === "whep") return whep(video, url, fail);
     if ((kind === "flv" || kind === "ts") && window.mpegts && mpegts.getFeatureList().mseLivePlayback) {
-      var p = mpegts.createPlayer(
-        { type: kind === "flv" ? "flv" : "mpegts", isLive: !/^\/dvr\//.test(url), url: url },
-        { enableWorker: false, liveBufferLatencyChasing: true, lazyLoad: false }
-      );
-      p.on(mpegts.Events.ERROR, function (type, detail) { fail(type + ": " + detail); });
-      p.attachMediaElement(video);
-      p.load();
-      var started = p.play();
-      if (started && started.catch) started.catch(function () {});
-      return {
-        engine: "mpegts.js " + mpegts.version,
-        stop: function () { p.pause(); p.unload(); p.detachMediaElement(); p.destroy(); },
+      // Audio MSE cannot take (a camera's G.711: FLV SoundFormat 7/8) stops the video too:
+      // on mpegts.js's "unsupported audio codec" the player starts again without audio.
+      var current = null;
+      var restarting = false;
+      var handle = { engine: "mpegts.js " + mpegts.version, stop: function () { if (current) current.stop(); } };
+      var start = function (hasAudio) {
+        var p = mpegts.createPlayer(
+          { type: kind === "flv" ? "flv" : "mpegts", isLive: !/^\/dvr\//.test(url), url: url, hasAudio: hasAudio },
+          { enableWorker: false, liveBufferLatencyChasing: true, lazyLoad: false }
+        );
+        var stop = function () { p.pause(); p.unload(); p.detachMediaElement(); p.destroy(); };
+        p.on(mpegts.Events.ERROR, function (type, detail, info) {
+          var msg = info && info.msg ? String(info.msg) : "";
+          if (hasAudio !== false && detail === "CodecUnsupported" && /audio/i.test(msg)) {
+            if (restarting) return;
+            restarting = true;
+            handle.engine += " (video only: " + msg + ")";
+            // Not from inside the player's own event: it goes on after its handlers.
+            setTimeout(function () { stop(); start(false); }, 0);
+            return;
+          }
+          fail(type + ": " + detail);
+        });
+        p.attachMediaElement(video);
+        p.load();
+        var started = p.play();
+        if (started && started.catch) started.catch(function () {});
+        current = { stop: stop };
       };
+      start(hasAudio);
+      return handle;
     }
     if (kind === "hls" && window.Hls && Hls.isSupported()) {
       var h = new Hls({ liveSyncDurationCount: 2, debug: false });

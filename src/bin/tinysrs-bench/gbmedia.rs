@@ -23,12 +23,14 @@ use tinysrs::wire::mpegps::{Muxer, StreamType};
 use tinysrs::wire::rtp::{encode_frame, RtpPacket};
 
 pub const USAGE: &str = "\
-usage: tinysrs-bench gb-media --to IP:PORT --ssrc N --h264 FILE [--tcp] [--secs S] [--fps F]
+usage: tinysrs-bench gb-media --to IP:PORT --ssrc N --h264 FILE [--tcp] [--alaw] [--secs S] [--fps F]
   sends FILE (Annex B H.264) as MPEG-PS over RTP to a GB28181 server's media port
   --to IP:PORT   the media address of the server's INVITE (c= and m= lines)
   --ssrc N       the SSRC of its y= line (decimal)
   --h264 FILE    e.g. ffmpeg ... -c:v libx264 -bf 0 -g 25 -bsf:v h264_mp4toannexb -f h264 FILE
   --tcp          RTP over TCP (RFC 4571), for an offer of TCP/RTP/AVP; UDP otherwise
+  --alaw         add audio as a camera sends it: a 440 Hz tone, G.711 A-law 8 kHz mono
+                 (PSM stream_type 0x90, PES 0xC0), one PS pack per video frame's time
   --secs S       how long to send, looping the file                    [30]
   --fps F        frames a second                                       [25]
 ";
@@ -49,13 +51,14 @@ struct Options {
     ssrc: u32,
     h264: PathBuf,
     tcp: bool,
+    alaw: bool,
     secs: f64,
     fps: u32,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let (mut to, mut ssrc, mut h264) = (None, None, None);
-    let (mut tcp, mut secs, mut fps) = (false, 30.0, 25u32);
+    let (mut tcp, mut alaw, mut secs, mut fps) = (false, false, 30.0, 25u32);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
@@ -71,6 +74,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--h264" => h264 = Some(PathBuf::from(value()?)),
             "--tcp" => tcp = true,
+            "--alaw" => alaw = true,
             "--secs" => {
                 let v = value()?;
                 secs = v.parse::<f64>().map_err(|_| bad(v))?
@@ -92,6 +96,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         ssrc: ssrc.ok_or("--ssrc is needed")?,
         h264: h264.ok_or("--h264 is needed")?,
         tcp,
+        alaw,
         secs,
         fps,
     })
@@ -208,7 +213,11 @@ fn run(o: &Options) -> Result<(), String> {
         o.ssrc
     );
 
-    let mut muxer = Muxer::new(Some(StreamType::H264), None);
+    let audio = o.alaw.then_some(StreamType::G711A);
+    let mut muxer = Muxer::new(Some(StreamType::H264), audio);
+    // Audio samples per video frame (8 kHz), and the tone's phase across frames.
+    let samples = (8_000 / o.fps).max(1) as usize;
+    let mut phase = 0u64;
     let ticks = 90_000 / u64::from(o.fps);
     let frame_time = Duration::from_secs_f64(1.0 / f64::from(o.fps));
     let total = (o.secs * f64::from(o.fps)).ceil() as u64;
@@ -223,31 +232,46 @@ fn run(o: &Options) -> Result<(), String> {
         let unit = &units[(i % units.len() as u64) as usize];
         // PTS/DTS are 33 bits (ISO/IEC 13818-1 §2.4.3.7); the RTP timestamp is their low 32.
         let pts = (i * ticks) % (1 << 33);
+        out.clear();
         ps.clear();
         muxer.write_frame(true, pts, None, unit.keyframe, &unit.data, true, &mut ps);
-        out.clear();
-        let chunks = ps.chunks(MAX_PAYLOAD).count();
-        for (n, chunk) in ps.chunks(MAX_PAYLOAD).enumerate() {
-            let packet = RtpPacket {
-                marker: n + 1 == chunks,
-                payload_type: PAYLOAD_TYPE,
-                sequence,
-                timestamp: pts as u32,
-                ssrc: o.ssrc,
-                payload: Bytes::copy_from_slice(chunk),
-            };
-            sequence = sequence.wrapping_add(1);
-            packets += 1;
-            let mut buf = Vec::with_capacity(packet.encoded_len());
-            packet.encode(&mut buf);
-            match &mut link {
-                Link::Udp(socket) => {
-                    socket
-                        .send(&buf)
-                        .map_err(|e| format!("send to {}: {e}", o.to))?;
-                    bytes += buf.len() as u64;
+        let mut packs = vec![std::mem::take(&mut ps)];
+        if audio.is_some() {
+            let tone: Vec<u8> = (0..samples as u64)
+                .map(|n| {
+                    let t = (phase + n) as f64 / 8_000.0;
+                    alaw((8_000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16)
+                })
+                .collect();
+            phase += samples as u64;
+            let mut pack = Vec::new();
+            muxer.write_frame(false, pts, None, false, &tone, false, &mut pack);
+            packs.push(pack);
+        }
+        for ps in &packs {
+            let chunks = ps.chunks(MAX_PAYLOAD).count();
+            for (n, chunk) in ps.chunks(MAX_PAYLOAD).enumerate() {
+                let packet = RtpPacket {
+                    marker: n + 1 == chunks,
+                    payload_type: PAYLOAD_TYPE,
+                    sequence,
+                    timestamp: pts as u32,
+                    ssrc: o.ssrc,
+                    payload: Bytes::copy_from_slice(chunk),
+                };
+                sequence = sequence.wrapping_add(1);
+                packets += 1;
+                let mut buf = Vec::with_capacity(packet.encoded_len());
+                packet.encode(&mut buf);
+                match &mut link {
+                    Link::Udp(socket) => {
+                        socket
+                            .send(&buf)
+                            .map_err(|e| format!("send to {}: {e}", o.to))?;
+                        bytes += buf.len() as u64;
+                    }
+                    Link::Tcp(_) => encode_frame(&buf, &mut out).map_err(|e| e.to_string())?,
                 }
-                Link::Tcp(_) => encode_frame(&buf, &mut out).map_err(|e| e.to_string())?,
             }
         }
         if let Link::Tcp(stream) = &mut link {
@@ -271,8 +295,37 @@ fn run(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// G.711 A-law of a 16-bit linear sample (ITU-T G.711 table 1: the sign, a 3-bit segment
+/// and 4 bits within it, of the 13 most significant bits; even bits inverted).
+fn alaw(pcm: i16) -> u8 {
+    let mut value = i32::from(pcm) >> 3;
+    let mask: i32 = if value >= 0 {
+        0xD5
+    } else {
+        value = -value - 1;
+        0x55
+    };
+    const SEGMENT_END: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
+    let Some(segment) = SEGMENT_END.iter().position(|&end| value <= end) else {
+        return (0x7F ^ mask) as u8;
+    };
+    let step = if segment < 2 { 1 } else { segment };
+    let code = ((segment as i32) << 4) | ((value >> step) & 0x0F);
+    (code ^ mask) as u8
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn alaw_codes_silence_peaks_and_signs() {
+        use super::alaw;
+        // G.711's A-law: +0 is 0xD5, -1 is 0x55; the largest magnitudes 0xAA and 0x2A.
+        assert_eq!(alaw(0), 0xD5);
+        assert_eq!(alaw(-1), 0x55);
+        assert_eq!(alaw(i16::MAX), 0xAA);
+        assert_eq!(alaw(i16::MIN), 0x2A);
+    }
+
     use super::*;
 
     #[test]
