@@ -1336,6 +1336,7 @@ mod shipped_example {
                 "rtsp_server.listen",
                 "rtc_server.enabled",
                 "rtc_server.listen",
+                "rtc_server.tcp",
                 "heartbeat.interval",
                 "heartbeat.url",
                 "rtmps.enabled",
@@ -1414,6 +1415,7 @@ mod shipped_example {
             let shown = match path.as_str() {
                 "gb28181.rtp_port_min" | "gb28181.rtp_port_max" => "gb28181.rtp_ports",
                 "http_api.auth.enabled" => "http_api.auth",
+                "rtc_server.tcp.enabled" => "rtc_server.tcp",
                 // The `[[ingest]]` entries are one value in the reload log.
                 "ingest.command" | "ingest.shell" => "ingest_command",
                 p if p.starts_with("ingest.") => "ingest",

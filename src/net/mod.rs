@@ -23,6 +23,8 @@ pub mod http;
 mod origin_cluster;
 #[cfg(feature = "rtc")]
 pub mod rtc;
+#[cfg(feature = "rtc")]
+pub mod rtc_tcp;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -215,6 +217,15 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         true => Some(rtc::bind(config.rtc_server_listen).await?),
         false => None,
     };
+    #[cfg(feature = "rtc")]
+    let rtc_tcp = match (&rtc_socket, config.rtc_server_tcp.enabled) {
+        // The UDP socket's address: its port when `listen` asked the kernel for one.
+        (Some(udp), true) => {
+            let addr = config.rtc_server_tcp.address(udp.local_addr()?);
+            Some(rtc_tcp::bind(addr).await?)
+        }
+        _ => None,
+    };
     // The CA file is read before the server starts (a bad one stops the start).
     #[cfg(feature = "tls")]
     tls::init(config.tls_verify, &config.tls_ca_file)
@@ -302,6 +313,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     drop_privileges(user.as_deref())?;
     #[cfg(feature = "rtsp")]
     rtsp::start(&shared);
+    #[cfg(feature = "rtc")]
+    if let Some(listener) = rtc_tcp {
+        spawn(rtc_tcp::run(listener, shared.clone()));
+    }
     #[cfg(feature = "rtc")]
     if let Some(socket) = rtc_socket {
         spawn(rtc::run(socket, shared.clone()));
