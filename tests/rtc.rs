@@ -2,8 +2,10 @@
 //! as the client: Debian Chromium's offer (tests/data/rtc) is answered 201 with an SDP answer
 //! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404; a WHIP offer
 //! publishes (201, 409 while published, DELETE ends it) after the on_publish hooks, which see
-//! the bearer token; garbage datagrams on the UDP port change nothing. The media path is
-//! ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs).
+//! the bearer token; garbage datagrams on the UDP port change nothing; ICE-TCP's listener
+//! closes oversize frames, garbage, silent and surplus connections and the sessions go on. The
+//! media path is ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs, and
+//! its whep-tcp step over ICE-TCP).
 
 mod common;
 
@@ -222,4 +224,91 @@ fn whip_asks_the_on_publish_hooks_with_the_bearer_token() {
     let (status, _, body) = post_whip(&server, "app=live&stream=web");
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("security rules"));
+}
+
+/// Whether the server closes `stream` within `within` (EOF or reset on read).
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// ICE-TCP (`rtc_server.tcp`): the answer offers a TCP passive candidate on the UDP port's
+/// number; an oversize RFC 4571 frame is closed at once, garbage and silence within the
+/// first-frame timeout (5 s), a connection past max_sessions x 2 at accept; a WHEP session
+/// answered before goes on (its DELETE still finds it) and new offers are still answered.
+#[test]
+fn ice_tcp_candidates_and_bad_tcp_peers() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let server =
+        Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\nmax_sessions = 2\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let address = |proto: &str| -> SocketAddr {
+        let marker = format!("WebRTC listening on {proto} ");
+        server
+            .log()
+            .lines()
+            .find_map(|l| l.split(marker.as_str()).nth(1).map(str::to_owned))
+            .and_then(|a| a.trim().parse().ok())
+            .expect("the address")
+    };
+    let (udp, tcp) = (address("udp"), address("tcp"));
+    assert_eq!(udp, tcp, "TCP listens on the UDP port's number");
+    let rtmp = format!("rtmp://{}/live/cam", server.addr);
+    let ffmpeg = ffmpeg_publish(&server.dir, &rtmp, 30, 250, "500k");
+    assert!(server.wait_log("publish __defaultVhost__/live/cam", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, head, body) = post(&server, "app=live&stream=cam", OFFER);
+    let answer = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 201, "{head}{answer}");
+    let udp_candidate = format!("udp 2130706175 127.0.0.1 {} typ host", udp.port());
+    assert!(answer.contains(&udp_candidate), "{answer}");
+    let tcp_candidate = format!(
+        "tcp 1526725887 127.0.0.1 {} typ host tcptype passive",
+        tcp.port()
+    );
+    assert!(answer.contains(&tcp_candidate), "{answer}");
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+
+    // An oversize frame: closed as soon as its length is read.
+    let mut oversize = TcpStream::connect(tcp).unwrap();
+    oversize.write_all(&[0xff, 0xff, 0x00]).unwrap();
+    assert!(closed_within(&mut oversize, Duration::from_secs(2)));
+    // Garbage frames no session takes, and a silent peer: closed by the first-frame timeout.
+    let mut garbage = TcpStream::connect(tcp).unwrap();
+    garbage
+        .write_all(&[0x00, 0x04, 0xde, 0xad, 0xbe, 0xef])
+        .unwrap();
+    let mut silent = TcpStream::connect(tcp).unwrap();
+    // Past max_sessions (2) x 2 = 4 connections: refused at accept.
+    let mut more: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(tcp).unwrap()).collect();
+    let mut refused = TcpStream::connect(tcp).unwrap();
+    assert!(closed_within(&mut refused, Duration::from_secs(2)));
+    assert!(closed_within(&mut garbage, Duration::from_secs(8)));
+    assert!(closed_within(&mut silent, Duration::from_secs(2)));
+    for s in &mut more {
+        assert!(closed_within(s, Duration::from_secs(2)));
+    }
+
+    // The WHEP session is still there, and a new offer is still answered with both candidates.
+    let (status, _, body) = post(&server, "app=live&stream=cam", OFFER);
+    assert_eq!(status, 201);
+    assert!(String::from_utf8_lossy(&body).contains(&tcp_candidate));
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
+    assert_eq!(status, 200, "{}", server.log());
+    drop(ffmpeg);
 }
