@@ -13,6 +13,8 @@
 //!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
 //!   repair (and drops duplicates); packets of other payload types are dropped and counted.
 //!   A loss that is not repaired drops the access unit it hits.
+//! - Transport: as WHEP's, UDP or ICE-TCP ([`super::tcp`]), by the candidates
+//!   `rtc_server.protocol` offers.
 //! - Keyframes: a PLI goes to the publisher once connected and every [`PLI_INTERVAL_MS`]
 //!   until the first keyframe comes, then whenever none came for [`KEYFRAME_INTERVAL_MS`]
 //!   (browsers send keyframes only when asked; players and HLS need them).
