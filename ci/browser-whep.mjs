@@ -4,19 +4,23 @@
 // (/players/?type=whep). It prints the video codecs Chromium can receive, then asserts with
 // getStats() that framesDecoded grows and packetsLost stays near zero for 10 s and that the
 // <video> has the published size, and prints the first-frame time (WHEP request to the first
-// decoded frame). It prints the protocol of the selected candidate pair's local and remote
-// candidates (getStats()) and, with WHEP_PROTOCOL (udp or tcp), asserts it and that
-// video.currentTime advances: ICE-TCP is checked by a server whose answers offer only the TCP
-// candidate (rtc_server.protocol = "tcp"). Then the player stops and its DELETE ends the
-// server's session.
+// decoded frame), and that no audio came (AAC: video only). It prints the protocol of the
+// selected candidate pair's local and remote candidates (getStats()) and, with WHEP_PROTOCOL
+// (udp or tcp), asserts it and that video.currentTime advances: ICE-TCP is checked by a server
+// whose answers offer only the TCP candidate (rtc_server.protocol = "tcp"). Then the player
+// stops and its DELETE ends the server's session. Then it plays WHEP_PCMA_STREAM (H.264 and a
+// 440 Hz tone as G.711 A-law 8 kHz mono over RTMP) and asserts that the inbound audio's codec
+// is audio/PCMA, that its packetsReceived, totalSamplesReceived and audioLevel show the tone
+// for 5 s and that video plays alongside.
 // Env: BASE, NPM_DIR, SHOTS, PROFILE, WHEP_STREAM (app/stream), WHEP_PROTOCOL, WHEP_SHOT (the
-// screenshot's name). Exit 1 on any failure.
+// screenshot's name), WHEP_PCMA_STREAM (none: that part is skipped). Exit 1 on any failure.
 import { createRequire } from "node:module";
 
 const require = createRequire(process.env.NPM_DIR + "/");
 const puppeteer = require("puppeteer-core");
 const BASE = process.env.BASE;
 const STREAM = process.env.WHEP_STREAM || "live/whep";
+const PCMA_STREAM = process.env.WHEP_PCMA_STREAM || "";
 const started = Date.now();
 const log = (m) => console.log(`ci/browser-whep: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -104,6 +108,8 @@ try {
       `the selected candidate pair is ${want} on both ends (local ${path.local}, remote ${path.remote})`);
     check(path.t1 - path.t0 >= 1.5, `video.currentTime advances over 2 s (${path.t0.toFixed(2)} -> ${path.t1.toFixed(2)})`);
   }
+  const aac = await audioStats(page);
+  check(!aac || !aac.received, `no audio packets for AAC, which WebRTC does not carry (${aac ? aac.received : "no inbound audio"})`);
   if (process.env.SHOTS) await page.screenshot({ path: `${process.env.SHOTS}/${process.env.WHEP_SHOT || "whep"}.png` });
   await page.evaluate(() => window.playersPlayer.stop());
   await sleep(500);
@@ -112,6 +118,7 @@ try {
     return r.status;
   }, STREAM);
   check(del === 400 || del === 404, `a bad offer is refused (${del})`);
+  if (PCMA_STREAM) await playsPcma(page);
 } catch (e) {
   failed = true;
   console.error(`ci/browser-whep: ${e.message}`);
@@ -119,3 +126,60 @@ try {
   await browser.close();
 }
 process.exit(failed ? 1 : 0);
+
+// The inbound audio's stats with its codec's mimeType, or null before there is one.
+async function audioStats(page) {
+  return page.evaluate(async () => {
+    const stats = await window.playersPlayer.pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        const codec = s.codecId && stats.get(s.codecId);
+        return {
+          received: s.packetsReceived || 0, lost: s.packetsLost || 0, samples: s.totalSamplesReceived || 0,
+          level: s.audioLevel || 0, energy: s.totalAudioEnergy || 0, codec: codec ? codec.mimeType : "",
+        };
+      }
+    }
+    return null;
+  });
+}
+
+// WHEP_PCMA_STREAM: G.711 A-law from RTMP plays as PCMA beside the video.
+async function playsPcma(page) {
+  await page.goto(`${BASE}/players/?stream=${encodeURIComponent(PCMA_STREAM)}&type=whep`, { waitUntil: "load" });
+  const firstMs = await page.evaluate(async () => {
+    const p = window.playersPlayer;
+    const end = performance.now() + 15000;
+    while (performance.now() < end) {
+      const stats = await p.pc.getStats();
+      for (const s of stats.values()) {
+        if (s.type === "inbound-rtp" && s.kind === "audio" && s.packetsReceived > 0) return performance.now() - p.started;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return -1;
+  });
+  check(firstMs >= 0, `the first PCMA packets of ${PCMA_STREAM} come within 15 s`);
+  log(`first audio packet after ${firstMs.toFixed(0)} ms`);
+  // The page's <video> starts muted (autoplay rules); Chromium measures audioLevel after the
+  // element's volume, so it is unmuted as a listener would.
+  await page.evaluate(() => { document.getElementById("video").muted = false; });
+  const video = () => page.evaluate(async () => {
+    const stats = await window.playersPlayer.pc.getStats();
+    for (const s of stats.values()) if (s.type === "inbound-rtp" && s.kind === "video") return s.framesDecoded || 0;
+    return 0;
+  });
+  const a = await audioStats(page);
+  const va = await video();
+  await sleep(5000);
+  const b = await audioStats(page);
+  const vb = await video();
+  log(`over 5 s: audio ${b.codec} packetsReceived ${a.received} -> ${b.received}, packetsLost ${a.lost} -> ${b.lost}, totalSamplesReceived ${a.samples} -> ${b.samples}, audioLevel ${b.level.toFixed(3)}, totalAudioEnergy ${a.energy.toFixed(3)} -> ${b.energy.toFixed(3)}, framesDecoded ${va} -> ${vb}`);
+  check(/^audio\/PCMA$/i.test(b.codec), `the audio codec is PCMA (${b.codec})`);
+  check(b.received - a.received >= 100, `audio packetsReceived grows (${b.received - a.received} in 5 s)`);
+  check(b.lost - a.lost <= 5, `audio packetsLost stays near zero (${b.lost - a.lost})`);
+  check(b.samples - a.samples >= 20000, `totalSamplesReceived grows by about 5 s of audio (${b.samples - a.samples})`);
+  check(b.level > 0 && b.energy > a.energy, `the tone is heard: audioLevel ${b.level.toFixed(3)} > 0`);
+  check(vb - va >= 100, `video plays alongside (${vb - va} frames in 5 s)`);
+  await page.evaluate(() => window.playersPlayer.stop());
+}

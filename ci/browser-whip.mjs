@@ -6,7 +6,7 @@
 // URL (40 frames or more; Debian 12's ffprobe 5.1 does not know Enhanced RTMP's Opus, and its
 // live RTMP reads with that stream in them do not end, so RTMP is not probed here). A second
 // publish of the same stream is 409. A WHEP player (the players page) decodes the stream and
-// HLS has segments of it. Then the DELETE of the Location ends the session (ci/browser checks the unpublish in the log).
+// receives its Opus as Opus, and HLS has segments of it. Then the DELETE of the Location ends the session (ci/browser checks the unpublish in the log).
 // Env: BASE (http://host:port), NPM_DIR, SHOTS, PROFILE, WHIP_STREAM (app/stream),
 // WHIP_OFFER_OUT (where to save Chromium's offer, optional), WHIP_TMP (a directory for the
 // copy ffprobe reads). Exit 1 on failure.
@@ -160,6 +160,23 @@ try {
     return 0;
   });
   check(decoded > 25, `a WHEP player of ${STREAM} decodes its frames (${decoded})`);
+  // The fake microphone's Opus goes through to the WHEP player as Opus.
+  const opus = () => player.evaluate(async () => {
+    const stats = await window.playersPlayer.pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === "inbound-rtp" && s.kind === "audio") {
+        const codec = s.codecId && stats.get(s.codecId);
+        return { received: s.packetsReceived || 0, samples: s.totalSamplesReceived || 0, codec: codec ? codec.mimeType : "" };
+      }
+    }
+    return { received: 0, samples: 0, codec: "" };
+  });
+  const oa = await opus();
+  await sleep(3000);
+  const ob = await opus();
+  log(`WHEP audio over 3 s: ${ob.codec} packetsReceived ${oa.received} -> ${ob.received}, totalSamplesReceived ${oa.samples} -> ${ob.samples}`);
+  check(/^audio\/opus$/i.test(ob.codec), `the WHEP player's audio is Opus (${ob.codec})`);
+  check(ob.received - oa.received >= 50, `its Opus packets keep coming (${ob.received - oa.received} in 3 s)`);
   if (process.env.SHOTS) await player.screenshot({ path: `${process.env.SHOTS}/whip-whep.png` });
   await player.evaluate(() => window.playersPlayer.stop());
   await player.close();

@@ -196,3 +196,122 @@ fn ffmpeg_publishes_and_plays_over_rtmps() {
     let _ = publish.child.kill();
     let _ = publish.child.wait();
 }
+
+/// The HTTPS port (`[http_server.https]`) from the server's log.
+fn https_port(server: &common::Server) -> u16 {
+    server
+        .log()
+        .lines()
+        .find_map(|l| l.split("HTTPS listening on ").nth(1).map(str::to_owned))
+        .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+        .expect("HTTPS listening on ... in the log")
+        .port()
+}
+
+/// curl over HTTPS: its exit status, and what it printed (the body, or its error).
+fn curl(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// HTTPS with no certificate configured: tinysrs makes a self-signed one for 127.0.0.1 and
+/// localhost and writes it where `cert` and `key` say; curl (OpenSSL) trusts it when given it
+/// as its CA, for both names, and refuses it without; the API answers, and ffmpeg (GnuTLS)
+/// reads HTTP-FLV over `https://` and ffprobe decodes H.264 from it. The next start reads the
+/// same pair. Then a test CA's certificate: curl checks it against that CA.
+#[test]
+fn https_with_a_made_certificate_and_with_a_test_ca() {
+    common::require("curl");
+    let _turn = serial();
+    let dir = TempDir::new("tls-https");
+    let cert = dir.path("made.crt");
+    let key = dir.path("made.key");
+    let config = |cert: &Path, key: &Path| {
+        format!(
+            "[http_server.https]\nenabled = true\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\n\
+             key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        )
+    };
+    let server = with_api(&config(&cert, &key));
+    let port = https_port(&server);
+    assert!(
+        server.log().contains("made a self-signed certificate"),
+        "{}",
+        server.log()
+    );
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let ca = cert.to_str().unwrap();
+    for host in ["127.0.0.1", "localhost"] {
+        let url = format!("https://{host}:{port}/api/v1/versions");
+        let (ok, body) = curl(&["--cacert", ca, &url]);
+        assert!(
+            ok && body.contains("\"code\":0"),
+            "{url}: {body}\n{}",
+            server.log()
+        );
+    }
+    // Without it, OpenSSL's default roots do not know it.
+    let (ok, err) = curl(&[&format!("https://127.0.0.1:{port}/api/v1/versions")]);
+    assert!(
+        !ok,
+        "an unknown self-signed certificate was accepted: {err}"
+    );
+    // Live HTTP-FLV over HTTPS (ffmpeg's TLS is GnuTLS here).
+    let mut publish = ffmpeg_publish(&dir, &server.url("live/sec"), 25, 50, "500k");
+    assert!(
+        wait_stream(&server, Duration::from_secs(15), published("sec")),
+        "{}",
+        server.log()
+    );
+    let url = format!("https://127.0.0.1:{port}/live/sec.flv");
+    let out = dir.path("https.flv");
+    let (ok, err) = common::ffmpeg_read(&dir, &url, 4, &out, Duration::from_secs(30));
+    assert!(ok, "read {url}: {err}\n{}", server.log());
+    let probe = ffprobe(&dir, out.to_str().unwrap(), Duration::from_secs(20));
+    assert!(probe.codecs.contains(&"h264".to_owned()), "{probe:?}");
+    assert!(probe.video_frames >= 50, "{probe:?}");
+    let _ = publish.child.kill();
+    let _ = publish.child.wait();
+    drop(server);
+    // The next start takes the pair it wrote.
+    let again = with_api(&config(&cert, &key));
+    let port = https_port(&again);
+    assert!(
+        !again.log().contains("made a self-signed certificate"),
+        "{}",
+        again.log()
+    );
+    assert_eq!(std::fs::read_to_string(&cert).unwrap(), pem);
+    let (ok, body) = curl(&[
+        "--cacert",
+        ca,
+        &format!("https://127.0.0.1:{port}/api/v1/versions"),
+    ]);
+    assert!(ok, "{body}");
+    drop(again);
+    // A certificate from a test CA.
+    let good = pki(&dir, "good");
+    let server = with_api(&config(&good.cert, &good.key));
+    let port = https_port(&server);
+    let url = format!("https://localhost:{port}/api/v1/versions");
+    let (ok, body) = curl(&["--cacert", good.ca.to_str().unwrap(), &url]);
+    assert!(
+        ok && body.contains("\"code\":0"),
+        "{body}\n{}",
+        server.log()
+    );
+    // Plain HTTP on the HTTPS port: that connection is closed, the server goes on.
+    let (ok, _) = curl(&[&format!("http://127.0.0.1:{port}/api/v1/versions")]);
+    assert!(!ok);
+    let (ok, body) = curl(&["--cacert", good.ca.to_str().unwrap(), &url]);
+    assert!(ok, "{body}");
+}

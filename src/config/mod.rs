@@ -96,6 +96,39 @@ section! {
         /// body it needs: bodies are read and dropped. RAM: counted per connection.
         max_body_bytes: usize = 64 * 1024 => max_body_bytes: Int<0, 16_777_216>;
     }
+    nested {
+        /// `http_server.https` (SRS: `http_server.https`): the same site over TLS.
+        https: Https => https;
+    }
+    extra {}
+    raw no_hook {}
+}
+
+section! {
+    /// `http_server.https` settings (SRS's names): HTTPS beside the plain port, serving the
+    /// same routes (the API and WHIP/WHEP among them when the HTTP server serves them). Browsers need it for WHIP from a page that is not on
+    /// localhost (a camera or a microphone is offered only to a secure origin).
+    pub struct Https: RawHttps, "a table of HTTPS settings" {
+        /// `https.enabled` (SRS: `https.enabled`). Off by default. Cargo feature `tls` (in
+        /// `full`). Needs a restart.
+        @restart
+        @check(compiled_in(cfg!(feature = "tls"), "tls"))
+        enabled: bool = false => enabled: Spanned<bool>;
+        /// `https.listen` (SRS: `https.listen`, 8088 there too). Needs a restart.
+        @restart
+        listen: SocketAddr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8088)) => listen: Listen;
+        /// `https.key` (SRS: `https.key`): the private key, a PEM file (PKCS#8, EC or RSA).
+        /// When neither it nor `cert` exists, a self-signed certificate for the box's
+        /// addresses and host name is made at start and written to both (the key with mode
+        /// 0600), so a browser's exception for it holds across restarts; when they cannot
+        /// be written, it is used for this run only. Read at start.
+        @restart
+        key: String = "./conf/server.key".to_owned() => key: String;
+        /// `https.cert` (SRS: `https.cert`): the certificate chain, a PEM file, the server's
+        /// certificate first. Read at start.
+        @restart
+        cert: String = "./conf/server.crt".to_owned() => cert: String;
+    }
     nested {}
     extra {}
     raw no_hook {}

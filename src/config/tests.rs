@@ -204,6 +204,10 @@ listen = 8081
 dir = "/www"
 crossdomain = false
 max_body_bytes = 0
+[http_server.https]
+listen = 8443
+key = "/etc/k.pem"
+cert = "/etc/c.pem"
 [http_api]
 enabled = false
 listen = 1985
@@ -233,6 +237,12 @@ password = "secret"
             dir: "/www".into(),
             crossdomain: false,
             max_body_bytes: 0,
+            https: crate::config::Https {
+                enabled: false,
+                listen: "0.0.0.0:8443".parse().unwrap(),
+                key: "/etc/k.pem".into(),
+                cert: "/etc/c.pem".into(),
+            },
         }
     );
     assert!(!c.api.enabled);
@@ -1343,6 +1353,10 @@ mod shipped_example {
                 "rtmps.listen",
                 "rtmps.key",
                 "rtmps.cert",
+                "http_server.https.enabled",
+                "http_server.https.listen",
+                "http_server.https.key",
+                "http_server.https.cert",
                 "tls.verify",
                 "tls.ca_file",
                 "gb28181.invite",

@@ -17,6 +17,13 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
         0
     };
     let per_server = CONNECTION_BYTES + crate::net::rtmp::READ_BUFFER;
+    // HTTPS connections: any of max_connections may be one (its HTTP buffers are counted on
+    // the http line).
+    let https = if config.http.enabled && config.http.https.enabled {
+        limits.connections
+    } else {
+        0
+    };
     let forwards = config
         .vhosts()
         .filter(|v| v.enabled && v.forward.enabled)
@@ -30,21 +37,27 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
     let hooks = https_hook_requests(config);
     let cameras = config.ingests.iter().filter(|i| i.tls()).count();
     let clients = forwards.saturating_add(hooks).saturating_add(cameras);
-    if server == 0 && clients == 0 {
+    if server == 0 && https == 0 && clients == 0 {
         return None;
     }
     Some(BudgetLine {
         what: "tls",
         formula: format!(
             "{server} RTMPS connections (max_connections when rtmps.enabled) x {} + \
+             {https} HTTPS connections (max_connections when http_server.https.enabled) x {} + \
              {clients} TLS clients ({forwards} rtmps:// forwards, max_streams x the most per \
              vhost; {hooks} https:// hook requests; {cameras} rtsps:// ingests) x {}",
             kib(per_server),
             kib(CONNECTION_BYTES),
+            kib(CONNECTION_BYTES),
         ),
         bytes: (server as u64)
             .saturating_mul(per_server as u64)
-            .saturating_add((clients as u64).saturating_mul(CONNECTION_BYTES as u64)),
+            .saturating_add(
+                (https as u64)
+                    .saturating_add(clients as u64)
+                    .saturating_mul(CONNECTION_BYTES as u64),
+            ),
     })
 }
 

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::disk::Disk;
-use super::{write_all, write_now, Clock, ConnGuards, Shared};
+use super::{Clock, ConnGuards, Shared};
 use crate::live::ClientId;
 #[cfg(any(feature = "hooks", feature = "edge"))]
 use crate::server::http::Call;
@@ -35,6 +35,12 @@ type Error = Box<dyn std::error::Error>;
 
 /// A live HTTP-FLV/HTTP-TS player's loop.
 mod live;
+/// TCP or TLS, and the HTTPS connection's start.
+mod stream;
+
+#[cfg(feature = "tls")]
+pub use stream::run_tls;
+use stream::Stream;
 
 /// Sets up a connection accepted by the listener of `site` and returns its task, which holds
 /// what the connection needs while it runs and its place under `max_connections` (`guards`);
@@ -47,17 +53,7 @@ pub fn run(
     site: &'static Site,
     guards: ConnGuards,
 ) -> impl Future<Output = ()> {
-    let log = ConnLog::new(shared.rng.next_u64());
-    let now_ms = shared.clock.now_ms();
-    let (conn, registration) =
-        HttpConn::accept(layer_ctx(shared, site), id, &log.cid, peer, now_ms);
-    let mut driver = Driver {
-        stream,
-        conn,
-        clock: shared.clock,
-        disk: shared.disk.clone(),
-        reader: RequestReader::default(),
-    };
+    let (mut driver, registration) = start(stream, peer, id, shared, site);
     async move {
         let result = driver.serve().await;
         (driver.conn).closed(result.as_ref().err().map(|e| e as &dyn std::fmt::Display));
@@ -65,8 +61,30 @@ pub fn run(
     }
 }
 
-struct Driver {
+/// The connection's driver over TCP, and its registration (held while it runs).
+fn start(
     stream: TcpStream,
+    peer: SocketAddr,
+    id: ClientId,
+    shared: &Shared,
+    site: &'static Site,
+) -> (Driver<TcpStream>, crate::server::stats::Registration) {
+    let log = ConnLog::new(shared.rng.next_u64());
+    let now_ms = shared.clock.now_ms();
+    let (conn, registration) =
+        HttpConn::accept(layer_ctx(shared, site), id, &log.cid, peer, now_ms);
+    let driver = Driver {
+        stream,
+        conn,
+        clock: shared.clock,
+        disk: shared.disk.clone(),
+        reader: RequestReader::default(),
+    };
+    (driver, registration)
+}
+
+struct Driver<S> {
+    stream: S,
     conn: HttpConn,
     clock: Clock,
     /// File bodies are read by the disk thread (`net::disk`), never on the event loop.
@@ -75,7 +93,7 @@ struct Driver {
     reader: RequestReader,
 }
 
-impl Driver {
+impl<S: Stream> Driver<S> {
     async fn serve(&mut self) -> Result<(), Error> {
         loop {
             let Some(head) = self.read_head().await? else {
@@ -210,9 +228,9 @@ impl Driver {
     /// Writes `parts` within the send timeout (`idle_timeout`).
     async fn write(&mut self, parts: &mut Vec<Bytes>) -> Result<(), Error> {
         let n: usize = parts.iter().map(Bytes::len).sum();
-        if !write_now(&self.stream, parts)? {
+        if !self.stream.write_now(parts)? {
             let timeout = self.timeout(false);
-            match tokio::time::timeout(timeout, write_all(&mut self.stream, parts)).await {
+            match tokio::time::timeout(timeout, self.stream.write_all(parts)).await {
                 Ok(r) => r?,
                 Err(_) => return Err("send timeout: the peer does not read".into()),
             }

@@ -128,6 +128,8 @@ enum Protocol {
     Rtsp,
     /// RTMP over TLS (`rtmps.listen`).
     Rtmps,
+    /// The HTTP server over TLS (`http_server.https.listen`).
+    Https,
 }
 
 /// What every connection task gets.
@@ -243,6 +245,19 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     };
     #[cfg(not(feature = "tls"))]
     let rtmps: Option<TcpListener> = None;
+    // HTTPS: its port, and its certificate and key read (or made) before the server starts.
+    #[cfg(all(feature = "tls", feature = "http"))]
+    let (https, https_acceptor) = match config.http.enabled && config.http.https.enabled {
+        true => {
+            let h = &config.http.https;
+            let acceptor = tls::acceptor_or_self_signed(&h.cert, &h.key, h.listen)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("https: {e}")))?;
+            (Some(bind(h.listen).await?), Some(acceptor))
+        }
+        false => (None, None),
+    };
+    #[cfg(not(all(feature = "tls", feature = "http")))]
+    let https: Option<TcpListener> = None;
     let user = config.user.clone();
     let hub = crate::live::Hub::new(config.max_streams);
     let clock = Clock::new();
@@ -344,6 +359,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     if let Some(l) = &rtmps {
         log::info!("RTMPS listening on {}", l.local_addr()?);
     }
+    if let Some(l) = &https {
+        log::info!("HTTPS listening on {}", l.local_addr()?);
+    }
     if let Some(l) = &rtmp {
         log::info!("RTMP listening on {}", l.local_addr()?);
     }
@@ -362,6 +380,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             a = accept(&metrics) => (a, Protocol::Metrics),
             a = accept(&rtsp_server) => (a, Protocol::Rtsp),
             a = accept(&rtmps) => (a, Protocol::Rtmps),
+            a = accept(&https) => (a, Protocol::Https),
             _ = hangup.recv() => {
                 reload(&ctx, config_path.as_deref());
                 continue;
@@ -417,6 +436,15 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
             Protocol::Rtmps => {
                 if let Some(acceptor) = &rtmps_acceptor {
                     let task = rtmp::run_tls(stream, peer, id, &shared, guards, acceptor.clone());
+                    tokio::task::spawn_local(task);
+                }
+            }
+            #[cfg(all(feature = "http", feature = "tls"))]
+            Protocol::Https => {
+                if let Some(acceptor) = &https_acceptor {
+                    let site = &crate::server::http::HTTP_SITE;
+                    let task =
+                        http::run_tls(stream, peer, id, &shared, site, guards, acceptor.clone());
                     tokio::task::spawn_local(task);
                 }
             }

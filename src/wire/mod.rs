@@ -7,7 +7,7 @@
 
 #[cfg(any(feature = "rtmp", feature = "dvr"))]
 pub mod amf0;
-#[cfg(any(feature = "api", feature = "rtp"))]
+#[cfg(any(feature = "api", feature = "rtp", feature = "tls"))]
 pub mod base64;
 #[cfg(feature = "codec")]
 pub mod codec;
@@ -47,3 +47,5 @@ pub mod sdp;
 pub mod sip;
 #[cfg(feature = "textmsg")]
 pub mod textmsg;
+#[cfg(any(feature = "rtc", feature = "tls"))]
+pub mod x509;

@@ -23,9 +23,11 @@ var TinyPlayer = (function () {
     var started = performance.now();
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addTransceiver("audio", { direction: "recvonly" });
+    // Video and audio (G.711 or Opus, when the stream has it) in one stream for the element.
+    var tracks = new MediaStream();
     pc.ontrack = function (e) {
-      if (e.track.kind !== "video") return;
-      video.srcObject = e.streams[0] || new MediaStream([e.track]);
+      tracks.addTrack(e.track);
+      if (video.srcObject !== tracks) video.srcObject = tracks;
       video.play().catch(function () {});
     };
     pc.createOffer()

@@ -3,19 +3,14 @@
 //! What to send and when is `server::http::LivePlayer`'s.
 
 use std::future::poll_fn;
-use std::io;
 
-use super::{Driver, Error};
+use super::{Driver, Error, Stream};
 use crate::server::http::LivePlayer;
-
-/// Bytes read at once from a live player, which sends nothing we need (on the stack, not in
-/// the connection's task).
-const LIVE_READ: usize = 512;
 
 /// How long a live player sleeps when its layer has no deadline (a spare wake-up is harmless).
 const NO_DEADLINE_MS: u64 = 3_600_000;
 
-impl Driver {
+impl<S: Stream> Driver<S> {
     /// Runs a live player until it is done, the player leaves (EOF) or is kicked.
     pub(super) async fn stream_live(&mut self, player: &mut LivePlayer) -> Result<(), Error> {
         let queue = player.queue().clone();
@@ -39,20 +34,11 @@ impl Driver {
                         crate::net::merge_wait(&queue, mw).await;
                     }
                 }
-                ready = self.stream.readable() => {
+                read = self.stream.discard() => match read {
                     // A player sends nothing more; EOF or an error means it left.
-                    if ready.is_err() {
-                        return Ok(());
-                    }
-                    let mut scratch = [0u8; LIVE_READ];
-                    match self.stream.try_read(&mut scratch) {
-                        Ok(0) => return Ok(()),
-                        Ok(n) => record.recv.add(n as u64),
-                        // Readiness can be spurious: wait again.
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => return Ok(()),
-                    }
-                }
+                    Ok(0) | Err(_) => return Ok(()),
+                    Ok(n) => record.recv.add(n as u64),
+                },
                 _ = poll_fn(|cx| record.poll_kicked(cx)) => return Err("kicked through the API".into()),
                 _ = tokio::time::sleep_until(self.clock.instant(deadline)) => {
                     player.handle_timeout(self.clock.now_ms(), &mut out);

@@ -14,13 +14,18 @@
 //!   RTSP server shares, with the parameter sets before each keyframe) and its payloads are
 //!   held once as `Arc<[u8]>` in [`PACKET_CACHE_FRAMES`] recent frames, which every WebRTC
 //!   player of the stream hands to str0m (each player only adds its header and its SRTP).
-//! - A player starts with the hub's cached GOP (its keyframe first) once DTLS is up; audio is
-//!   not sent (AAC has no WebRTC mapping: one log line per session).
+//! - A player starts with the hub's cached GOP (its keyframe first) once DTLS is up.
+//! - Audio ([`audio`]): G.711 8 kHz mono as PCMA/PCMU and Opus as Opus, when the offer has
+//!   that codec on its audio m-line; sent from the first keyframe on, its RTP timestamps the
+//!   frames' DTS (the video's origin), its payloads shared like video's. Other audio (AAC has
+//!   no WebRTC mapping) and a session whose audio m-line is missing, inactive or without the
+//!   codec get video only (one log line per session); the video never waits for audio.
+//! - A stream without H.264 video (audio only) is refused ([`OfferError::NoVideo`]).
 //! - A session ends on `DELETE` of its resource, when ICE disconnects, when it is not
 //!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
 //! - WHIP publishers are [`publish`]'s.
 //! - Not supported: trickle ICE (PATCH), ICE-TCP active or simultaneous-open candidates
-//!   (ours is passive: the browser connects), audio, H.265/AV1.
+//!   (ours is passive: the browser connects), AAC audio (no transcoding), H.265/AV1.
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -46,6 +51,7 @@ use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams};
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use crate::wire::rtp::FIXED_HEADER_LEN;
 
+pub mod audio;
 pub mod crypto;
 pub mod publish;
 pub mod tcp;
@@ -58,6 +64,10 @@ pub const PACKET_CACHE_FRAMES: usize = 16;
 /// Video RTP packets a session keeps to answer NACKs (str0m's send history). The payloads
 /// are the shared ones; each entry adds its header and bookkeeping (about 100 bytes).
 pub const SEND_HISTORY_PACKETS: usize = 512;
+/// Audio RTP packets a session holds between a write and its send (str0m's audio send buffer;
+/// audio is not resent, so one batch's packets is all it needs: 16 x 20 ms of G.711). Each
+/// entry is its header and bookkeeping (the payloads are shared), about 100 bytes.
+pub const SEND_BUFFER_AUDIO_PACKETS: usize = 16;
 /// The largest datagram read from the socket (ICE, DTLS and SRTP all fit a 1500-byte MTU).
 pub const MAX_DATAGRAM: usize = 2048;
 /// Datagrams waiting for the driver at most; past it they are dropped (and counted): the
@@ -65,8 +75,10 @@ pub const MAX_DATAGRAM: usize = 2048;
 pub const MAX_TRANSMITS: usize = 4096;
 /// One session at worst, beyond its player queue and the shared payloads: str0m's `Rtc`
 /// (ICE agent, DTLS and SRTP contexts, stream state: about 40 KiB measured by its size and
-/// its buffers), its NACK history headers and one batch of datagrams in flight.
-pub const SESSION_BYTES: usize = 48 * 1024 + SEND_HISTORY_PACKETS * 100;
+/// its buffers), its NACK history headers, its audio send buffer's and one batch of datagrams
+/// in flight.
+pub const SESSION_BYTES: usize =
+    48 * 1024 + (SEND_HISTORY_PACKETS + SEND_BUFFER_AUDIO_PACKETS) * 100;
 /// WebRTC players take client ids from this base up, apart from the TCP connections' ids.
 pub const CLIENT_ID_BASE: ClientId = 0xC000_0000;
 
@@ -115,8 +127,20 @@ impl From<str0m::net::Transmit> for Transmit {
     }
 }
 
-/// The payloads of one frame's RTP packets: (marker bit, payload).
-type Payloads = Rc<[(bool, Arc<[u8]>)]>;
+/// The payloads of one frame's RTP packets: (marker bit, timestamp offset from the frame's
+/// in the codec's clock, payload).
+type Payloads = Rc<[(bool, u32, Arc<[u8]>)]>;
+
+/// A session's audio m-line, when it carries the stream's audio ([`audio`]).
+struct AudioOut {
+    mid: Mid,
+    pt: Pt,
+    codec: audio::RtcAudio,
+    seq: u64,
+    talkspurt: audio::Talkspurt,
+    /// Frames not sent because they do not fit the codec negotiated (logged once).
+    refused: u64,
+}
 
 struct Session {
     id: u64,
@@ -131,6 +155,7 @@ struct Session {
     /// Server ms by which ICE and DTLS must be up.
     connect_by: u64,
     video: Option<VideoParams>,
+    audio: Option<AudioOut>,
     /// Frames are skipped until a keyframe (the first one sent, or after a queue shrink).
     want_keyframe: bool,
     timeout: Instant,
@@ -248,7 +273,7 @@ impl RtcServer {
             return Err(OfferError::Full);
         }
         let source = hub.borrow().source(key).ok_or(OfferError::NotFound)?;
-        let video = {
+        let (video, wanted) = {
             let s = source.borrow();
             if s.publisher().is_none() {
                 return Err(OfferError::NotFound);
@@ -256,14 +281,18 @@ impl RtcServer {
             if s.video_codec() != Some(Codec::Video(VideoCodec::Avc)) {
                 return Err(OfferError::NoVideo);
             }
-            if let Some(Codec::Audio(a)) = s.audio_codec() {
-                log::info!(
-                    "rtc: {}/{} has {a:?} audio, which WebRTC does not carry: video only",
-                    key.app,
-                    key.stream
-                );
+            let sample = s
+                .gop()
+                .find(|f| f.kind == FrameKind::Audio && !f.sequence_header);
+            let wanted = audio::choose(
+                s.audio_codec(),
+                s.audio_header().map(|h| &**h),
+                sample.map(|f| &**f),
+            );
+            if let Err(why) = wanted {
+                log::info!("rtc: {}/{} has {why}: video only", key.app, key.stream);
             }
-            s.video_header().and_then(|h| VideoParams::of(h))
+            (s.video_header().and_then(|h| VideoParams::of(h)), wanted)
         };
         let now = self.instant(now_ms).ok_or(OfferError::NotReady)?;
         let ip = candidate_ip(&config.rtc_server_candidate, local, host);
@@ -276,6 +305,27 @@ impl RtcServer {
             transmits,
             timeout,
         } = accept(offer, cert, &candidates, now)?;
+        let audio = match wanted {
+            Ok(Some(codec)) => {
+                let track = audio::track(&rtc, offer, codec);
+                if track.is_none() {
+                    log::info!(
+                        "rtc: the offer for {}/{} takes no {codec:?} audio: video only",
+                        key.app,
+                        key.stream
+                    );
+                }
+                track.map(|(mid, pt)| AudioOut {
+                    mid,
+                    pt,
+                    codec,
+                    seq: u64::from((now_ms as u16).wrapping_add(0x8000)),
+                    talkspurt: Default::default(),
+                    refused: 0,
+                })
+            }
+            _ => None,
+        };
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
         let client = CLIENT_ID_BASE.wrapping_add(id as u32 & 0x3FFF_FFFF);
@@ -295,20 +345,22 @@ impl RtcServer {
             connected: false,
             connect_by: now_ms.saturating_add(CONNECT_TIMEOUT_MS),
             video,
+            audio,
             want_keyframe: true,
             timeout,
             ended: false,
         };
         self.out.extend(transmits);
         log::info!(
-            "rtc: WHEP session {id} plays {}/{} (client {client}), candidates {}",
+            "rtc: WHEP session {id} plays {}/{} (client {client}), candidates {}, audio {:?}",
             key.app,
             key.stream,
             candidates
                 .iter()
                 .map(|c| format!("{} {}", c.proto(), c.addr()))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            session.audio.as_ref().map(|a| a.codec)
         );
         self.sessions.push(session);
         self.wake();
@@ -627,10 +679,14 @@ pub fn accept(
         .set_rtp_mode(true)
         .clear_codecs()
         .enable_h264(true)
-        // The audio m-line needs a codec in the answer (Chromium refuses an m-line without
-        // any): Opus, on which nothing is sent yet.
+        // The audio codecs a stream's audio is sent in ([`audio`]); they also give the audio
+        // m-line a codec in the answer when nothing is sent on it (Chromium refuses an m-line
+        // without any).
         .enable_opus(true, false)
+        .enable_pcma(true, false)
+        .enable_pcmu(true, false)
         .set_send_buffer_video(SEND_HISTORY_PACKETS)
+        .set_send_buffer_audio(SEND_BUFFER_AUDIO_PACKETS)
         .set_stats_interval(None)
         .set_dtls_cert(cert.clone())
         .set_crypto_provider(crypto::provider())
@@ -694,107 +750,29 @@ pub fn accept(
 /// only the fingerprint the answer carries (RFC 8827 §6.5), never the dates. `None` when
 /// `secret` is not a valid scalar (the driver draws again).
 pub fn dtls_cert(secret: &[u8; 32], serial: &[u8; 16]) -> Option<DtlsCert> {
-    use p256::ecdsa::signature::Signer;
-    use p256::ecdsa::{Signature, SigningKey};
-    let key = SigningKey::from_slice(secret).ok()?;
-    let point = key.verifying_key().to_encoded_point(false);
-    // OIDs: ecdsa-with-SHA256 1.2.840.10045.4.3.2, id-ecPublicKey 1.2.840.10045.2.1,
-    // prime256v1 1.2.840.10045.3.1.7, commonName 2.5.4.3.
-    const ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
-    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    const PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
-    let algorithm = der(0x30, &der(0x06, ECDSA_SHA256));
-    let name = der(
-        0x30,
-        &der(
-            0x31,
-            &der(
-                0x30,
-                &[der(0x06, COMMON_NAME), der(0x0c, b"tinysrs")].concat(),
-            ),
-        ),
-    );
-    let validity = der(
-        0x30,
-        &[der(0x17, b"000101000000Z"), der(0x18, b"20991231235959Z")].concat(),
-    );
-    let spki = der(
-        0x30,
-        &[
-            der(
-                0x30,
-                &[der(0x06, EC_PUBLIC_KEY), der(0x06, PRIME256V1)].concat(),
-            ),
-            der(0x03, &[&[0u8][..], point.as_bytes()].concat()),
-        ]
-        .concat(),
-    );
-    // A positive INTEGER: the top bit clear.
-    let mut serial = *serial;
-    serial[0] &= 0x7f;
-    serial[0] |= 0x01;
-    let tbs = der(
-        0x30,
-        &[
-            der(0xa0, &der(0x02, &[2])),
-            der(0x02, &serial),
-            algorithm.clone(),
-            name.clone(),
-            validity,
-            name,
-            spki,
-        ]
-        .concat(),
-    );
-    let signature: Signature = key.sign(&tbs);
-    let signature = signature.to_der();
-    let certificate = der(
-        0x30,
-        &[
-            tbs,
-            algorithm,
-            der(0x03, &[&[0u8][..], signature.as_bytes()].concat()),
-        ]
-        .concat(),
-    );
-    // RFC 5915 ECPrivateKey with its curve and public key.
-    let private_key = der(
-        0x30,
-        &[
-            der(0x02, &[1]),
-            der(0x04, secret),
-            der(0xa0, &der(0x06, PRIME256V1)),
-            der(0xa1, &der(0x03, &[&[0u8][..], point.as_bytes()].concat())),
-        ]
-        .concat(),
-    );
+    let cert = crate::wire::x509::self_signed(secret, serial, &[])?;
     Some(DtlsCert {
-        certificate,
-        private_key,
+        certificate: cert.certificate,
+        private_key: cert.private_key,
     })
-}
-
-/// One DER TLV (lengths up to 65535, which a certificate never passes).
-fn der(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len() + 4);
-    out.push(tag);
-    match value.len() {
-        n @ 0..=127 => out.push(n as u8),
-        n @ 128..=255 => out.extend_from_slice(&[0x81, n as u8]),
-        n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
-    }
-    out.extend_from_slice(value);
-    out
 }
 
 /// The `a=mid` of the offer's first video m-line.
 pub fn video_mid(offer: &str) -> Option<Mid> {
-    let mut video = false;
+    first_mid(offer, MediaKind::Video)
+}
+
+/// The `a=mid` of the offer's first m-line of `kind` (audio or video).
+pub fn first_mid(offer: &str, kind: MediaKind) -> Option<Mid> {
+    let prefix = match kind {
+        MediaKind::Audio => "audio ",
+        MediaKind::Video => "video ",
+    };
+    let mut inside = false;
     for line in offer.lines() {
         if let Some(m) = line.strip_prefix("m=") {
-            video = m.starts_with("video ");
-        } else if let Some(mid) = line.strip_prefix("a=mid:").filter(|_| video) {
+            inside = m.starts_with(prefix);
+        } else if let Some(mid) = line.strip_prefix("a=mid:").filter(|_| inside) {
             return Some(Mid::from(mid.trim()));
         }
     }
@@ -899,6 +877,13 @@ fn send_media(
             }
             QueueItem::Published => continue,
         };
+        if frame.kind == FrameKind::Audio {
+            // After the first keyframe (the GOP's audio before it has no picture to go with).
+            if !s.want_keyframe && !frame.sequence_header {
+                send_audio(s, cache, &frame, now, out, dropped);
+            }
+            continue;
+        }
         if frame.kind != FrameKind::Video {
             continue;
         }
@@ -912,12 +897,12 @@ fn send_media(
             }
             s.want_keyframe = false;
         }
-        let payloads = payloads(cache, &frame, s.video.as_ref());
+        let payloads = payloads(cache, &frame, || video_payloads(&frame, s.video.as_ref()));
         let ts = rtp_timestamp(&frame, 90_000);
         let Some(mid) = s.mid else {
             return;
         };
-        for (marker, payload) in payloads.iter() {
+        for (marker, _, payload) in payloads.iter() {
             let seq: SeqNo = s.seq.into();
             let write = RtpWrite::new(s.pt, seq, ts, now, payload.clone())
                 .marker(*marker)
@@ -933,16 +918,89 @@ fn send_media(
     }
 }
 
-/// The shared payloads of `frame`: built once (from the RTSP server's packets) and kept for
-/// the other players in `cache`.
+/// One audio frame as RTP on the session's audio m-line, if it has one (and the frame fits
+/// the codec negotiated: see [`audio::carries`]). Video never waits for it: a session without
+/// audio skips it.
+fn send_audio(
+    s: &mut Session,
+    cache: &mut std::collections::VecDeque<(SharedFrame, Payloads)>,
+    frame: &SharedFrame,
+    now: Instant,
+    out: &mut Vec<Transmit>,
+    dropped: &mut u64,
+) {
+    let Some(codec) = s.audio.as_ref().map(|a| a.codec) else {
+        return;
+    };
+    if let Err(why) = audio::carries(codec, frame) {
+        if s.audio.as_ref().is_some_and(|a| a.refused == 0) {
+            log::info!(
+                "rtc: session {} of {}/{}: {why}: its audio frames are not sent",
+                s.id,
+                s.key.app,
+                s.key.stream
+            );
+        }
+        if let Some(a) = s.audio.as_mut() {
+            a.refused += 1;
+        }
+        return;
+    }
+    let payloads = payloads(cache, frame, || {
+        audio::payloads(codec, frame)
+            .into_iter()
+            .map(|(offset, p)| (false, offset, p))
+            .collect()
+    });
+    let ts = audio::rtp_timestamp(codec, frame);
+    let mut marker = match s.audio.as_mut() {
+        Some(a) => a.talkspurt.start(codec, frame),
+        None => return,
+    };
+    for (_, offset, payload) in payloads.iter() {
+        let Some(a) = s.audio.as_mut() else {
+            return;
+        };
+        let write = RtpWrite::new(
+            a.pt,
+            a.seq.into(),
+            ts.wrapping_add(*offset),
+            now,
+            payload.clone(),
+        )
+        .marker(marker);
+        let mid = a.mid;
+        let mut api = s.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        tx.write_rtp(write);
+        a.seq = a.seq.wrapping_add(1);
+        marker = false;
+        drain(s, out, dropped);
+    }
+}
+
+/// The shared payloads of `frame`: built once (by `build`) and kept for the other players in
+/// `cache`.
 fn payloads(
     cache: &mut std::collections::VecDeque<(SharedFrame, Payloads)>,
     frame: &SharedFrame,
-    video: Option<&VideoParams>,
+    build: impl FnOnce() -> Vec<(bool, u32, Arc<[u8]>)>,
 ) -> Payloads {
     if let Some((_, p)) = cache.iter().find(|(f, _)| Rc::ptr_eq(f, frame)) {
         return p.clone();
     }
+    let p: Payloads = build().into();
+    if cache.len() >= PACKET_CACHE_FRAMES {
+        cache.pop_front();
+    }
+    cache.push_back((frame.clone(), p.clone()));
+    p
+}
+
+/// A video frame's payloads, from the RTSP server's packets (shared with its players).
+fn video_payloads(frame: &SharedFrame, video: Option<&VideoParams>) -> Vec<(bool, u32, Arc<[u8]>)> {
     let all: Bytes = packets(frame, video, 0);
     let mut list = Vec::new();
     let mut rest = &all[..];
@@ -952,16 +1010,11 @@ fn payloads(
             break;
         };
         if let Some(payload) = packet.get(FIXED_HEADER_LEN..) {
-            list.push((packet[1] & 0x80 != 0, Arc::from(payload)));
+            list.push((packet[1] & 0x80 != 0, 0, Arc::from(payload)));
         }
         rest = &rest[2 + len..];
     }
-    let p: Payloads = list.into();
-    if cache.len() >= PACKET_CACHE_FRAMES {
-        cache.pop_front();
-    }
-    cache.push_back((frame.clone(), p.clone()));
-    p
+    list
 }
 
 #[cfg(test)]
@@ -1093,6 +1146,61 @@ mod tests {
             .collect();
         assert!(!vp8_only.contains("H264"));
         assert_eq!(err(&vp8_only), Some(400));
+    }
+
+    #[test]
+    fn chromium_offer_takes_each_audio_codec_on_its_audio_m_line() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        // PCMA and PCMU on their static payload types, Opus on Chromium's 111.
+        for (codec, pt, rtpmap) in [
+            (audio::RtcAudio::Pcma, 8, "a=rtpmap:8 PCMA/8000"),
+            (audio::RtcAudio::Pcmu, 0, "a=rtpmap:0 PCMU/8000"),
+            (audio::RtcAudio::Opus, 111, "a=rtpmap:111 opus/48000/2"),
+        ] {
+            let (mid, p) = audio::track(&a.rtc, CHROMIUM_OFFER, codec).expect("audio track");
+            assert_eq!(mid, Mid::from("1"));
+            assert_eq!(p, Pt::from(pt), "{codec:?}");
+            assert!(a.answer.contains(rtpmap), "{}", a.answer);
+        }
+        let audio_part = &a.answer[a.answer.find("m=audio").unwrap()..];
+        assert!(audio_part.contains("a=sendonly"), "{}", a.answer);
+    }
+
+    #[test]
+    fn audio_is_not_taken_from_an_offer_without_it() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        // Opus only: no G.711 on the m-line.
+        let opus_only: String = CHROMIUM_OFFER
+            .lines()
+            .filter(|l| !l.contains("PCMA") && !l.contains("PCMU"))
+            .map(|l| match l.starts_with("m=audio") {
+                true => l.replace(" 0 8 ", " "),
+                false => l.to_string(),
+            })
+            .map(|l| l + "\r\n")
+            .collect();
+        let a = accept(&opus_only, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        assert_eq!(
+            audio::track(&a.rtc, &opus_only, audio::RtcAudio::Pcma),
+            None
+        );
+        assert!(audio::track(&a.rtc, &opus_only, audio::RtcAudio::Opus).is_some());
+        // The audio m-line inactive: video only.
+        let inactive = {
+            let (v, au) = CHROMIUM_OFFER.split_at(CHROMIUM_OFFER.find("m=audio").unwrap());
+            format!("{v}{}", au.replacen("a=recvonly", "a=inactive", 1))
+        };
+        let a = accept(&inactive, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        assert_eq!(audio::track(&a.rtc, &inactive, audio::RtcAudio::Pcma), None);
+        // Video only.
+        let video_only = &CHROMIUM_OFFER[..CHROMIUM_OFFER.find("m=audio").unwrap()];
+        let video_only = video_only.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
+        let a = accept(&video_only, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        assert_eq!(
+            audio::track(&a.rtc, &video_only, audio::RtcAudio::Pcma),
+            None
+        );
     }
 
     #[test]
