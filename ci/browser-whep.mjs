@@ -4,14 +4,17 @@
 // (/players/?type=whep). It prints the video codecs Chromium can receive, then asserts with
 // getStats() that framesDecoded grows and packetsLost stays near zero for 10 s and that the
 // <video> has the published size, and prints the first-frame time (WHEP request to the first
-// decoded frame), and that no audio came (AAC: video only). Then the player stops and its
-// DELETE ends the server's session. Then it plays WHEP_PCMA_STREAM (H.264 and a 440 Hz tone
-// as G.711 A-law 8 kHz mono over RTMP) and asserts that the inbound audio's codec is
-// audio/PCMA, that its packetsReceived, totalSamplesReceived and audioLevel show the tone
-// for 5 s and that video plays alongside; then the browser is killed (SIGKILL) with that player
-// playing, no DELETE: ci/browser checks that the server ends the session by itself.
-// Env: BASE, NPM_DIR, SHOTS, PROFILE, WHEP_STREAM (app/stream), WHEP_PCMA_STREAM (none: that
-// part is skipped). Exit 1 on any failure.
+// decoded frame), and that no audio came (AAC: video only). It prints the protocol of the
+// selected candidate pair's local and remote candidates (getStats()) and, with WHEP_PROTOCOL
+// (udp or tcp), asserts it and that video.currentTime advances: ICE-TCP is checked by a server
+// whose answers offer only the TCP candidate (rtc_server.protocol = "tcp"). Then the player
+// stops and its DELETE ends the server's session. Then it plays WHEP_PCMA_STREAM (H.264 and a
+// 440 Hz tone as G.711 A-law 8 kHz mono over RTMP) and asserts that the inbound audio's codec
+// is audio/PCMA, that its packetsReceived, totalSamplesReceived and audioLevel show the tone
+// for 5 s and that video plays alongside; then the browser is killed (SIGKILL) with that
+// player playing, no DELETE: ci/browser checks that the server ends the session by itself.
+// Env: BASE, NPM_DIR, SHOTS, PROFILE, WHEP_STREAM (app/stream), WHEP_PROTOCOL, WHEP_SHOT (the
+// screenshot's name), WHEP_PCMA_STREAM (none: that part is skipped). Exit 1 on any failure.
 import { createRequire } from "node:module";
 
 const require = createRequire(process.env.NPM_DIR + "/");
@@ -83,9 +86,34 @@ try {
   check(b.decoded - a.decoded >= 200, `framesDecoded grows by 200 or more in 10 s at 25 fps (${b.decoded - a.decoded})`);
   check(b.lost - a.lost <= 5, `packetsLost stays near zero (${b.lost - a.lost} in 10 s)`);
   check(b.w === 640 && b.h === 360, `videoWidth x videoHeight is 640x360 (${b.w}x${b.h})`);
+  const path = await page.evaluate(async () => {
+    const stats = await window.playersPlayer.pc.getStats();
+    let pairId = null;
+    for (const s of stats.values()) {
+      if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+    }
+    const pair = pairId && stats.get(pairId);
+    const local = pair && stats.get(pair.localCandidateId);
+    const remote = pair && stats.get(pair.remoteCandidateId);
+    const t0 = document.getElementById("video").currentTime;
+    await new Promise((r) => setTimeout(r, 2000));
+    const t1 = document.getElementById("video").currentTime;
+    return {
+      local: local ? `${local.protocol} ${local.candidateType} ${local.tcpType || ""}`.trim() : "none",
+      remote: remote ? `${remote.protocol} ${remote.candidateType} ${remote.tcpType || ""}`.trim() : "none",
+      localProtocol: local && local.protocol, remoteProtocol: remote && remote.protocol, t0, t1,
+    };
+  });
+  log(`selected candidate pair: local ${path.local}, remote ${path.remote}; video.currentTime ${path.t0.toFixed(2)} -> ${path.t1.toFixed(2)}`);
+  const want = process.env.WHEP_PROTOCOL;
+  if (want) {
+    check(path.localProtocol === want && path.remoteProtocol === want,
+      `the selected candidate pair is ${want} on both ends (local ${path.local}, remote ${path.remote})`);
+    check(path.t1 - path.t0 >= 1.5, `video.currentTime advances over 2 s (${path.t0.toFixed(2)} -> ${path.t1.toFixed(2)})`);
+  }
   const aac = await audioStats(page);
   check(!aac || !aac.received, `no audio packets for AAC, which WebRTC does not carry (${aac ? aac.received : "no inbound audio"})`);
-  if (process.env.SHOTS) await page.screenshot({ path: `${process.env.SHOTS}/whep.png` });
+  if (process.env.SHOTS) await page.screenshot({ path: `${process.env.SHOTS}/${process.env.WHEP_SHOT || "whep"}.png` });
   await page.evaluate(() => window.playersPlayer.stop());
   await sleep(500);
   const del = await page.evaluate(async (stream) => {

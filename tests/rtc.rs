@@ -2,8 +2,10 @@
 //! as the client: Debian Chromium's offer (tests/data/rtc) is answered 201 with an SDP answer
 //! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404; a WHIP offer
 //! publishes (201, 409 while published, DELETE ends it) after the on_publish hooks, which see
-//! the bearer token; garbage datagrams on the UDP port change nothing. The media path is
-//! ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs).
+//! the bearer token; garbage datagrams on the UDP port change nothing; ICE-TCP's listener
+//! closes oversize frames, garbage, silent and surplus connections and the sessions go on. The
+//! media path is ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs, and
+//! its whep-tcp step over ICE-TCP).
 
 mod common;
 
@@ -227,10 +229,11 @@ fn whip_asks_the_on_publish_hooks_with_the_bearer_token() {
 /// WHEP sessions made and deleted one after the other with `max_sessions = 4`: each offer is
 /// answered 201 (a session that was not freed would make the fifth 503), a fifth session at
 /// once is 503, and fifty sessions leave the server's RSS within 512 KiB of what it was
-/// before them. Measured first: RSS grows over the first 60 sessions (the allocator's pools
-/// warming: 25.8 → 27.6 MiB in this debug build) and then stays flat (+60 KiB from 60 to 260
-/// sessions), so the fifty are counted after 60; a session is about 100 KiB, so a leak of
-/// even a tenth of one each shows.
+/// before them. Measured first: RSS grows over the first sessions (the allocator's pools
+/// warming: 25.8 → 27.6 MiB in this debug build, over 60 sessions with UDP candidates only
+/// and over about 160 since the answers also carry a TCP candidate) and then stays flat
+/// (+20 KiB from 175 to 300 sessions), so the fifty are counted after 160; a session is
+/// about 100 KiB, so a leak of even a tenth of one each shows.
 #[test]
 fn fifty_whep_sessions_come_and_go_and_their_memory_with_them() {
     let server =
@@ -238,7 +241,7 @@ fn fifty_whep_sessions_come_and_go_and_their_memory_with_them() {
     assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
     let rtmp = format!("rtmp://{}/live/loop", server.addr);
     // A keyframe a second: the GOP cache stays the same size over the loop.
-    let ffmpeg = ffmpeg_publish(&server.dir, &rtmp, 90, 30, "500k");
+    let ffmpeg = ffmpeg_publish(&server.dir, &rtmp, 120, 30, "500k");
     assert!(server.wait_log(
         "publish __defaultVhost__/live/loop",
         Duration::from_secs(10)
@@ -261,15 +264,15 @@ fn fifty_whep_sessions_come_and_go_and_their_memory_with_them() {
         let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
         assert_eq!(status, 200, "session {n}");
     };
-    for n in 0..60 {
+    for n in 0..160 {
         cycle(n);
     }
     let baseline = server.rss_kib();
-    for n in 60..110 {
+    for n in 160..210 {
         cycle(n);
     }
     let after = server.rss_kib();
-    eprintln!("RSS after 60 sessions {baseline} KiB, after 110: {after} KiB");
+    eprintln!("RSS after 160 sessions {baseline} KiB, after 210: {after} KiB");
     assert!(
         after <= baseline + 512,
         "RSS grew from {baseline} to {after} KiB over 50 sessions"
@@ -281,5 +284,92 @@ fn fifty_whep_sessions_come_and_go_and_their_memory_with_them() {
     }
     let (status, _, _) = post(&server, "app=live&stream=loop", OFFER);
     assert_eq!(status, 503);
+    drop(ffmpeg);
+}
+
+/// Whether the server closes `stream` within `within` (EOF or reset on read).
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// ICE-TCP (`rtc_server.tcp`): the answer offers a TCP passive candidate on the UDP port's
+/// number; an oversize RFC 4571 frame is closed at once, garbage and silence within the
+/// first-frame timeout (5 s), a connection past max_sessions x 2 at accept; a WHEP session
+/// answered before goes on (its DELETE still finds it) and new offers are still answered.
+#[test]
+fn ice_tcp_candidates_and_bad_tcp_peers() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let server =
+        Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\nmax_sessions = 2\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let address = |proto: &str| -> SocketAddr {
+        let marker = format!("WebRTC listening on {proto} ");
+        server
+            .log()
+            .lines()
+            .find_map(|l| l.split(marker.as_str()).nth(1).map(str::to_owned))
+            .and_then(|a| a.trim().parse().ok())
+            .expect("the address")
+    };
+    let (udp, tcp) = (address("udp"), address("tcp"));
+    assert_eq!(udp, tcp, "TCP listens on the UDP port's number");
+    let rtmp = format!("rtmp://{}/live/cam", server.addr);
+    let ffmpeg = ffmpeg_publish(&server.dir, &rtmp, 30, 250, "500k");
+    assert!(server.wait_log("publish __defaultVhost__/live/cam", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, head, body) = post(&server, "app=live&stream=cam", OFFER);
+    let answer = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 201, "{head}{answer}");
+    let udp_candidate = format!("udp 2130706175 127.0.0.1 {} typ host", udp.port());
+    assert!(answer.contains(&udp_candidate), "{answer}");
+    let tcp_candidate = format!(
+        "tcp 1526725887 127.0.0.1 {} typ host tcptype passive",
+        tcp.port()
+    );
+    assert!(answer.contains(&tcp_candidate), "{answer}");
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+
+    // An oversize frame: closed as soon as its length is read.
+    let mut oversize = TcpStream::connect(tcp).unwrap();
+    oversize.write_all(&[0xff, 0xff, 0x00]).unwrap();
+    assert!(closed_within(&mut oversize, Duration::from_secs(2)));
+    // Garbage frames no session takes, and a silent peer: closed by the first-frame timeout.
+    let mut garbage = TcpStream::connect(tcp).unwrap();
+    garbage
+        .write_all(&[0x00, 0x04, 0xde, 0xad, 0xbe, 0xef])
+        .unwrap();
+    let mut silent = TcpStream::connect(tcp).unwrap();
+    // Past max_sessions (2) x 2 = 4 connections: refused at accept.
+    let mut more: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(tcp).unwrap()).collect();
+    let mut refused = TcpStream::connect(tcp).unwrap();
+    assert!(closed_within(&mut refused, Duration::from_secs(2)));
+    assert!(closed_within(&mut garbage, Duration::from_secs(8)));
+    assert!(closed_within(&mut silent, Duration::from_secs(2)));
+    for s in &mut more {
+        assert!(closed_within(s, Duration::from_secs(2)));
+    }
+
+    // The WHEP session is still there, and a new offer is still answered with both candidates.
+    let (status, _, body) = post(&server, "app=live&stream=cam", OFFER);
+    assert_eq!(status, 201);
+    assert!(String::from_utf8_lossy(&body).contains(&tcp_candidate));
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
+    assert_eq!(status, 200, "{}", server.log());
     drop(ffmpeg);
 }

@@ -40,6 +40,7 @@ mod forward;
 mod hooks;
 mod ingest;
 mod refer;
+mod rtc;
 mod schema;
 mod security;
 mod vhost;
@@ -62,6 +63,7 @@ pub use forward::{Backend, Destination, Destinations, Forward, MAX_DESTINATIONS}
 pub use hooks::{check_url as check_hook_url, HookUrls, HttpHooks};
 pub use ingest::{Ingest, IngestMode, IngestTransport, MAX_INGESTS};
 pub use refer::{Domains, Refer};
+pub use rtc::{RtcProtocol, RtcTcp};
 pub use security::{Action, Method, Peers, Rule, RuleError, Security};
 pub use vhost::{Hls, HlsStorage, TimeJitter, Vhost};
 
@@ -628,6 +630,16 @@ section! {
         /// `rtc_server.max_sessions`: WebRTC sessions at once; an offer past it is 503.
         /// RAM: `limits::rtc` per session (`tinysrs -t`).
         rtc_server_max_sessions: usize = 64 => max_sessions: Int<1, 10_000>;
+        /// `rtc_server.protocol` (SRS 5: `rtc_server.protocol`, `udp` there): the candidates
+        /// an answer offers, `udp`, `tcp` or `all` (both, the default here: browsers use the
+        /// UDP one whenever it works and fall back to TCP where UDP is blocked). `tcp` needs
+        /// `tcp.enabled`. Read at each offer.
+        @show(debug)
+        rtc_server_protocol: RtcProtocol = RtcProtocol::All => protocol: Keyword<RtcProtocol>;
+        /// `rtc_server.tcp` (SRS 5: `rtc_server.tcp { enabled; listen; }`): ICE-TCP, the same
+        /// sessions over TCP connections (RFC 4571 framing). Needs a restart.
+        @restart
+        rtc_server_tcp: RtcTcp = RtcTcp::default() => tcp: rtc::RawRtcTcp;
     }
     table heartbeat: RawHeartbeat, "a table of heartbeat settings" {
         /// `heartbeat.enabled` (SRS: `heartbeat.enabled`): POST our ids (and, as asked, the
@@ -725,6 +737,14 @@ fn apply_tables(
     apply_vhosts(config, (vhosts,), path, at)?;
     if let Some(raw) = ingests {
         (config.ingests, config.child_ingests) = ingest::apply(raw, at)?;
+    }
+    if config.rtc_server_protocol == RtcProtocol::Tcp && !config.rtc_server_tcp.enabled {
+        // SRS refuses it too: no candidate could be offered.
+        return Err(at(
+            0..0,
+            "rtc_server.protocol".to_owned(),
+            "\"tcp\" needs rtc_server.tcp.enabled = true".to_owned(),
+        ));
     }
     let (min, max) = (
         config.rtsp_server_rtp_port_min,

@@ -1346,6 +1346,7 @@ mod shipped_example {
                 "rtsp_server.listen",
                 "rtc_server.enabled",
                 "rtc_server.listen",
+                "rtc_server.tcp",
                 "heartbeat.interval",
                 "heartbeat.url",
                 "rtmps.enabled",
@@ -1428,6 +1429,7 @@ mod shipped_example {
             let shown = match path.as_str() {
                 "gb28181.rtp_port_min" | "gb28181.rtp_port_max" => "gb28181.rtp_ports",
                 "http_api.auth.enabled" => "http_api.auth",
+                "rtc_server.tcp.enabled" => "rtc_server.tcp",
                 // The `[[ingest]]` entries are one value in the reload log.
                 "ingest.command" | "ingest.shell" => "ingest_command",
                 p if p.starts_with("ingest.") => "ingest",
@@ -1700,4 +1702,44 @@ fn rtsp_server_rtp_ports_are_pairs() {
         refused("[rtsp_server]\nrtp_port_min = 9000\nrtp_port_max = 8099\n"),
         (1, min)
     );
+}
+
+/// `rtc_server.protocol` and `rtc_server.tcp` (SRS 5's names): "all" and TCP on the UDP
+/// address by default; "tcp" without the TCP listener is refused (SRS refuses it too); the
+/// sub-table's keys are checked.
+#[test]
+fn rtc_server_protocol_and_tcp() {
+    use crate::config::{RtcProtocol, RtcTcp};
+    let c = Config::from_toml_str("", "t").unwrap();
+    assert_eq!(c.rtc_server_protocol, RtcProtocol::All);
+    assert_eq!(
+        c.rtc_server_tcp,
+        RtcTcp {
+            enabled: true,
+            listen: None
+        }
+    );
+    let udp: std::net::SocketAddr = "0.0.0.0:8000".parse().unwrap();
+    assert_eq!(c.rtc_server_tcp.address(udp), udp);
+    let text = "[rtc_server]\nprotocol = \"tcp\"\n[rtc_server.tcp]\nlisten = 8080\n";
+    let c = Config::from_toml_str(text, "t").unwrap();
+    assert_eq!(c.rtc_server_protocol, RtcProtocol::Tcp);
+    assert_eq!(c.rtc_server_tcp.address(udp).to_string(), "0.0.0.0:8080");
+    let diff = Config::embedded().diff(&c);
+    assert_eq!(diff.len(), 2, "{diff:?}");
+    let c = Config::from_toml_str("[rtc_server]\ntcp.enabled = false\n", "t").unwrap();
+    assert!(!c.rtc_server_tcp.enabled);
+    let refused = |text: &str| match Config::from_toml_str(text, "t") {
+        Err(ConfigError::Parse { key, .. }) => key,
+        other => panic!("{text}: {other:?}"),
+    };
+    assert_eq!(
+        refused("[rtc_server]\nprotocol = \"tcp\"\ntcp.enabled = false\n"),
+        "rtc_server.protocol"
+    );
+    assert_eq!(
+        refused("[rtc_server]\nprotocol = \"quic\"\n"),
+        "rtc_server.protocol"
+    );
+    assert!(refused("[rtc_server.tcp]\nport = 1\n").starts_with("rtc_server.tcp"));
 }

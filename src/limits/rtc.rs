@@ -5,11 +5,16 @@
 //! A WHIP publisher's session holds, instead of a player queue, two reorder windows
 //! (`server::rtc::publish::REORDER_WINDOW` datagrams each) and one access unit per track being
 //! assembled (video up to `rtmp.max_message_bytes`, audio `publish::MAX_AUDIO_ACCESS_UNIT`);
-//! each session is counted at the larger of the two.
+//! each session is counted at the larger of the two. With `rtc_server.tcp.enabled`, up to
+//! `max_sessions` × `server::rtc::tcp::TCP_CONNECTIONS_PER_SESSION` ICE-TCP connections, each
+//! with a partial frame of input and its output buffer (`TCP_CONNECTION_BYTES`), and the
+//! thread's read buffer (`net::rtc_tcp::READ_BUFFER`).
 
 use super::{kib, BudgetLine, Limits};
 use crate::config::Config;
+use crate::net::rtc_tcp::READ_BUFFER;
 use crate::server::rtc::publish::{MAX_AUDIO_ACCESS_UNIT, REORDER_WINDOW};
+use crate::server::rtc::tcp::{TCP_CONNECTIONS_PER_SESSION, TCP_CONNECTION_BYTES};
 use crate::server::rtc::{
     MAX_DATAGRAM, MAX_TRANSMITS, PACKET_CACHE_FRAMES, SEND_HISTORY_PACKETS, SESSION_BYTES,
 };
@@ -33,12 +38,23 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
     let shared = cache
         .saturating_add(transmits)
         .saturating_add(MAX_DATAGRAM as u64);
+    let tcp_connections = match config.rtc_server_tcp.enabled {
+        true => sessions.saturating_mul(TCP_CONNECTIONS_PER_SESSION as u64),
+        false => 0,
+    };
+    let tcp = match tcp_connections {
+        0 => 0,
+        n => n
+            .saturating_mul(TCP_CONNECTION_BYTES as u64)
+            .saturating_add(READ_BUFFER as u64),
+    };
     Some(BudgetLine {
         what: "webrtc",
         formula: format!(
             "rtc_server.max_sessions {} x (session {} with a NACK history of {} packets + \
              the larger of queue_max_bytes {} and a WHIP publisher's 2 x {} reordered \
-             datagrams + frame {}) + payloads of {} frames of at most {} + {} datagrams waiting",
+             datagrams + frame {}) + payloads of {} frames of at most {} + {} datagrams waiting \
+             + {} ICE-TCP connections x {} (rtc_server.tcp)",
             sessions,
             kib(SESSION_BYTES),
             SEND_HISTORY_PACKETS,
@@ -48,8 +64,13 @@ pub(super) fn line(config: &Config, limits: &Limits) -> Option<BudgetLine> {
             PACKET_CACHE_FRAMES,
             kib(limits.message_bytes),
             MAX_TRANSMITS,
+            tcp_connections,
+            kib(TCP_CONNECTION_BYTES),
         ),
-        bytes: sessions.saturating_mul(per_session).saturating_add(shared),
+        bytes: sessions
+            .saturating_mul(per_session)
+            .saturating_add(shared)
+            .saturating_add(tcp),
     })
 }
 
@@ -67,5 +88,12 @@ mod tests {
         let line = on.lines.iter().find(|l| l.what == "webrtc").unwrap();
         assert!(line.bytes > 10 * 48 * 1024, "{line:?}");
         assert!(on.total > off.total);
+        assert!(line.formula.contains("20 ICE-TCP connections"), "{line:?}");
+        let udp = budget("[rtc_server]\nenabled = true\nmax_sessions = 10\nprotocol = \"udp\"\ntcp.enabled = false\n");
+        let udp_line = udp.lines.iter().find(|l| l.what == "webrtc").unwrap();
+        assert!(
+            udp_line.bytes + 20 * 256 * 1024 < line.bytes,
+            "{udp_line:?}"
+        );
     }
 }

@@ -23,6 +23,8 @@ pub mod http;
 mod origin_cluster;
 #[cfg(feature = "rtc")]
 pub mod rtc;
+#[cfg(feature = "rtc")]
+pub mod rtc_tcp;
 #[cfg(feature = "rtmp")]
 pub mod rtmp;
 #[cfg(feature = "rtsp")]
@@ -213,9 +215,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         false => None,
     };
     #[cfg(feature = "rtc")]
-    let rtc_socket = match config.rtc_server_enabled {
-        true => Some(rtc::bind(config.rtc_server_listen).await?),
-        false => None,
+    let (rtc_socket, rtc_tcp) = match config.rtc_server_enabled {
+        true => rtc_ports(&config).await?,
+        false => (None, None),
     };
     // The CA file is read before the server starts (a bad one stops the start).
     #[cfg(feature = "tls")]
@@ -317,6 +319,10 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
     drop_privileges(user.as_deref())?;
     #[cfg(feature = "rtsp")]
     rtsp::start(&shared);
+    #[cfg(feature = "rtc")]
+    if let Some(listener) = rtc_tcp {
+        spawn(rtc_tcp::run(listener, shared.clone()));
+    }
     #[cfg(feature = "rtc")]
     if let Some(socket) = rtc_socket {
         spawn(rtc::run(socket, shared.clone()));
@@ -456,6 +462,35 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> io::Result<(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// The WebRTC UDP socket and, with `rtc_server.tcp`, its TCP listener, by default on the
+/// UDP port's number. When `listen` asks the kernel for a port (0: tests, scripts), the
+/// number it gives UDP may be taken on TCP: then both are bound again, a few times.
+#[cfg(feature = "rtc")]
+async fn rtc_ports(
+    config: &Config,
+) -> io::Result<(Option<tokio::net::UdpSocket>, Option<TcpListener>)> {
+    let mut tries = 0;
+    loop {
+        let udp = rtc::bind(config.rtc_server_listen).await?;
+        if !config.rtc_server_tcp.enabled {
+            return Ok((Some(udp), None));
+        }
+        let addr = config.rtc_server_tcp.address(udp.local_addr()?);
+        match rtc_tcp::bind(addr).await {
+            Ok(tcp) => return Ok((Some(udp), Some(tcp))),
+            Err(e)
+                if e.kind() == io::ErrorKind::AddrInUse
+                    && config.rtc_server_listen.port() == 0
+                    && config.rtc_server_tcp.listen.is_none()
+                    && tries < 8 =>
+            {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// How long a stopping server waits for the disk to finish the outputs' files.

@@ -1,7 +1,9 @@
 //! The WebRTC driver: one task owns the UDP port (`rtc_server.listen`) of every WebRTC peer.
 //! It reads datagrams (at most `server::rtc::MAX_DATAGRAM` bytes) into `server::rtc::RtcServer`,
 //! sends what it hands out, and sleeps until the sessions' next deadline, a datagram, a new
-//! session or a player's queued media. Policy and protocol live in `server::rtc` (and str0m).
+//! session or a player's queued media. It runs the timers and media of ICE-TCP sessions too:
+//! what they send goes to their connections' buffers (`net::rtc_tcp` writes them). Policy and
+//! protocol live in `server::rtc` (and str0m).
 
 use std::future::poll_fn;
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
-//! RTP and RFC 4571 framing. The frame decoder, fed in random pieces, yields the same frames
-//! and error as fed at once; every RTP packet that decodes re-encodes to exactly
+//! RTP and RFC 4571 framing. The frame decoder (RTP's, and ICE-TCP's any-payload one with its
+//! length limit), fed in random pieces, yields the same frames and error as fed at once; every RTP packet that decodes re-encodes to exactly
 //! `encoded_len` bytes that decode to the same packet; the reorder buffer holds at most its
 //! window and accounts for every packet pushed (delivered, duplicate or late, but for at most
 //! one pending reset candidate).
@@ -9,8 +9,14 @@ use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use tinysrs::wire::rtp::{self, FrameDecoder, Popped, Reorder, RtpError, RtpPacket};
 
-fn frames(pieces: &[&[u8]]) -> (Vec<Bytes>, Option<RtpError>) {
-    let mut decoder = FrameDecoder::new();
+/// The longest frame of the any-payload decoder (ICE-TCP's `MAX_TCP_FRAME`).
+const ANY_MAX: usize = 2048;
+
+fn frames(pieces: &[&[u8]], any: bool) -> (Vec<Bytes>, Option<RtpError>) {
+    let mut decoder = match any {
+        true => FrameDecoder::any_payload(ANY_MAX),
+        false => FrameDecoder::new(),
+    };
     let mut input = BytesMut::new();
     let mut out = Vec::new();
     for piece in pieces {
@@ -19,6 +25,7 @@ fn frames(pieces: &[&[u8]]) -> (Vec<Bytes>, Option<RtpError>) {
             match decoder.decode(&mut input) {
                 Ok(Some(frame)) => {
                     assert!(!frame.is_empty() && frame.len() <= rtp::MAX_FRAME_LEN);
+                    assert!(!any || frame.len() <= ANY_MAX);
                     out.push(frame);
                 }
                 Ok(None) => break,
@@ -49,9 +56,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (payload, pieces) = tinysrs_fuzz::split(data);
-    let whole = frames(&[payload]);
-    let cut = frames(&pieces);
-    assert_eq!(whole, cut, "cut input frames differently");
+    let whole = frames(&[payload], false);
+    assert_eq!(whole, frames(&pieces, false), "cut input frames differently");
+    let any = frames(&[payload], true);
+    assert_eq!(any, frames(&pieces, true), "cut input frames differently (any payload)");
 
     // The input as one datagram, too.
     let _ = check_packet(Bytes::copy_from_slice(payload));

@@ -1,12 +1,15 @@
 //! The WebRTC server above the socket (issue 15): WHEP players of hub streams and WHIP
-//! publishers into the hub, one UDP port for every peer. No socket and no clock: `net::rtc` passes datagrams and the time in and sends
-//! what [`RtcServer::poll_transmit`] hands out. The protocol (ICE-lite, DTLS, SRTP, RTCP, SDP)
+//! publishers into the hub, one UDP port for every peer, and ICE-TCP connections to the same
+//! port number ([`tcp`]). No socket and no clock: `net::rtc` passes datagrams and the time in
+//! and sends what [`RtcServer::take_transmits`] hands out; `net::rtc_tcp` does the same for
+//! each TCP connection. The protocol (ICE-lite, DTLS, SRTP, RTCP, SDP)
 //! is str0m's, one `Rtc` per session, in its RTP mode.
 //!
 //! What a caller must know:
 //! - [`RtcServer::play`] answers a WHEP offer: the stream must be published with H.264 video
-//!   and the offer must take H.264 with packetization mode 1; the answer has one host
-//!   candidate (`rtc_server.candidate`) on the bound port, and ICE-lite.
+//!   and the offer must take H.264 with packetization mode 1; the answer has ICE-lite and
+//!   the host candidates `rtc_server.protocol` asks for at `rtc_server.candidate`: UDP on the
+//!   bound port, TCP passive (RFC 6544) on the TCP listener's ([`candidates`]).
 //! - Media: each frame is packetized once (`server::rtsp_server::packets`, the RTP packets the
 //!   RTSP server shares, with the parameter sets before each keyframe) and its payloads are
 //!   held once as `Arc<[u8]>` in [`PACKET_CACHE_FRAMES`] recent frames, which every WebRTC
@@ -21,7 +24,8 @@
 //! - A session ends on `DELETE` of its resource, when ICE disconnects, when it is not
 //!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
 //! - WHIP publishers are [`publish`]'s.
-//! - Not supported: trickle ICE (PATCH), ICE over TCP, AAC audio (no transcoding), H.265/AV1.
+//! - Not supported: trickle ICE (PATCH), ICE-TCP active or simultaneous-open candidates
+//!   (ours is passive: the browser connects), AAC audio (no transcoding), H.265/AV1.
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -35,11 +39,12 @@ use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{MediaKind, Mid, Pt};
+use str0m::net::TcpType;
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
-use crate::config::Config;
+use crate::config::{Config, RtcProtocol};
 use crate::live::{ClientId, Hub, PlayerQueue, QueueItem, QueueLimits, StreamKey};
 use crate::media::{Codec, FrameKind, SharedFrame, VideoCodec};
 use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams};
@@ -49,6 +54,7 @@ use crate::wire::rtp::FIXED_HEADER_LEN;
 pub mod audio;
 pub mod crypto;
 pub mod publish;
+pub mod tcp;
 
 /// A session that is not connected (ICE and DTLS) this long after its answer is dropped.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -103,6 +109,24 @@ impl OfferError {
     }
 }
 
+/// A packet for a peer, over UDP or over its TCP connection ([`tcp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub proto: Protocol,
+    pub to: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+impl From<str0m::net::Transmit> for Transmit {
+    fn from(t: str0m::net::Transmit) -> Transmit {
+        Transmit {
+            proto: t.proto,
+            to: t.destination,
+            data: t.contents.into(),
+        }
+    }
+}
+
 /// The payloads of one frame's RTP packets: (marker bit, timestamp offset from the frame's
 /// in the codec's clock, payload).
 type Payloads = Rc<[(bool, u32, Arc<[u8]>)]>;
@@ -144,6 +168,11 @@ pub struct RtcServer {
     epoch: Option<Instant>,
     /// The bound UDP address, once the driver has it.
     local: Option<SocketAddr>,
+    /// The TCP listener's address (ICE-TCP), once its driver has it.
+    tcp_local: Option<SocketAddr>,
+    /// ICE-TCP connections.
+    tcp: Vec<tcp::TcpConn>,
+    next_tcp_id: u64,
     /// The DTLS certificate of every session (made once at start; its fingerprint is in
     /// every answer).
     cert: Option<DtlsCert>,
@@ -151,7 +180,7 @@ pub struct RtcServer {
     /// WHIP publishers.
     publishers: Vec<publish::Publisher>,
     next_id: u64,
-    out: Vec<(SocketAddr, Vec<u8>)>,
+    out: Vec<Transmit>,
     cache: std::collections::VecDeque<(SharedFrame, Payloads)>,
     waker: Option<Waker>,
     /// Datagrams dropped past [`MAX_TRANSMITS`], and peer datagrams no session took.
@@ -170,6 +199,9 @@ impl RtcServer {
         RtcServer {
             epoch: None,
             local: None,
+            tcp_local: None,
+            tcp: Vec::new(),
+            next_tcp_id: 0,
             cert: None,
             sessions: Vec::new(),
             publishers: Vec::new(),
@@ -188,6 +220,11 @@ impl RtcServer {
         self.cert = Some(cert);
         self.local = Some(local);
         self.epoch = Some(epoch);
+    }
+
+    /// The TCP listener of ICE-TCP is bound at `local`.
+    pub fn tcp_bound(&mut self, local: SocketAddr) {
+        self.tcp_local = Some(local);
     }
 
     /// Sessions: WHEP players and WHIP publishers.
@@ -259,6 +296,7 @@ impl RtcServer {
         };
         let now = self.instant(now_ms).ok_or(OfferError::NotReady)?;
         let ip = candidate_ip(&config.rtc_server_candidate, local, host);
+        let candidates = self.candidates(config, ip)?;
         let Accepted {
             rtc,
             mid,
@@ -266,7 +304,7 @@ impl RtcServer {
             answer,
             transmits,
             timeout,
-        } = accept(offer, cert, SocketAddr::new(ip, local.port()), now)?;
+        } = accept(offer, cert, &candidates, now)?;
         let audio = match wanted {
             Ok(Some(codec)) => {
                 let track = audio::track(&rtc, offer, codec);
@@ -314,10 +352,14 @@ impl RtcServer {
         };
         self.out.extend(transmits);
         log::info!(
-            "rtc: WHEP session {id} plays {}/{} (client {client}), candidate {ip}:{}, audio {:?}",
+            "rtc: WHEP session {id} plays {}/{} (client {client}), candidates {}, audio {:?}",
             key.app,
             key.stream,
-            local.port(),
+            candidates
+                .iter()
+                .map(|c| format!("{} {}", c.proto(), c.addr()))
+                .collect::<Vec<_>>()
+                .join(", "),
             session.audio.as_ref().map(|a| a.codec)
         );
         self.sessions.push(session);
@@ -342,7 +384,20 @@ impl RtcServer {
         }
         let now = self.instant(now_ms).ok_or(OfferError::NotReady)?;
         let ip = candidate_ip(&config.rtc_server_candidate, local, host);
-        publish::accept(offer, cert, SocketAddr::new(ip, local.port()), now)
+        let candidates = self.candidates(config, ip)?;
+        publish::accept(offer, cert, &candidates, now)
+    }
+
+    /// The host candidates of an answer at `ip`: `rtc_server.protocol`'s, on the bound ports.
+    fn candidates(&self, config: &Config, ip: IpAddr) -> Result<Vec<Candidate>, OfferError> {
+        let local = self.local.ok_or(OfferError::NotReady)?;
+        let tcp = self.tcp_local.filter(|_| config.rtc_server_tcp.enabled);
+        let (udp, tcp) = match config.rtc_server_protocol {
+            RtcProtocol::Udp => (Some(local.port()), None),
+            RtcProtocol::Tcp => (None, Some(tcp.ok_or(OfferError::NotReady)?.port())),
+            RtcProtocol::All => (Some(local.port()), tcp.map(|t| t.port())),
+        };
+        candidates(ip, udp, tcp).map_err(|e| OfferError::BadOffer(e.to_string()))
     }
 
     /// A new session's id (its resource) and hub client id.
@@ -405,21 +460,36 @@ impl RtcServer {
         true
     }
 
-    /// A datagram from `source` to our `destination`.
+    /// A datagram from `source` to our UDP port.
     pub fn handle_datagram(&mut self, now_ms: u64, source: SocketAddr, data: &[u8]) {
-        let (Some(local), Some(now)) = (self.local, self.instant(now_ms)) else {
-            return;
+        if let Some(local) = self.local {
+            self.handle_receive(now_ms, Protocol::Udp, source, local, data);
+        }
+    }
+
+    /// A packet (a datagram, or a frame of a TCP connection) from `source` to our
+    /// `destination`: whether a session took it.
+    fn handle_receive(
+        &mut self,
+        now_ms: u64,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        let Some(now) = self.instant(now_ms) else {
+            return false;
         };
         let Ok(contents) = data.try_into() else {
             self.stray_datagrams += 1;
-            return;
+            return false;
         };
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
-                destination: local,
+                destination,
                 contents,
             },
         );
@@ -429,17 +499,18 @@ impl RtcServer {
                 p.ended = true;
             }
             p.drain(now_ms, &mut self.out, &mut self.dropped_transmits);
-            return;
+            return true;
         }
         let Some(s) = self.sessions.iter_mut().find(|s| s.rtc.accepts(&input)) else {
             self.stray_datagrams += 1;
-            return;
+            return false;
         };
         if let Err(e) = s.rtc.handle_input(input) {
             log::debug!("rtc: session {}: {e}", s.id);
             s.ended = true;
         }
         drain(s, &mut self.out, &mut self.dropped_transmits);
+        true
     }
 
     /// Timers due by `now_ms`, media from the players' queues, ended sessions removed.
@@ -548,17 +619,14 @@ impl RtcServer {
         }
     }
 
-    /// The next datagram to send: (destination, bytes).
-    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
-        if self.out.is_empty() {
-            return None;
-        }
-        Some(self.out.remove(0))
-    }
-
-    /// Every datagram waiting, in order.
+    /// Every datagram waiting, in order: (destination, bytes). What goes over TCP is handed
+    /// to its connection first.
     pub fn take_transmits(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.route_tcp();
         std::mem::take(&mut self.out)
+            .into_iter()
+            .map(|t| (t.to, t.data))
+            .collect()
     }
 }
 
@@ -569,16 +637,38 @@ pub struct Accepted {
     pub mid: Mid,
     pub pt: Pt,
     pub answer: String,
-    transmits: Vec<(SocketAddr, Vec<u8>)>,
+    transmits: Vec<Transmit>,
     timeout: Instant,
 }
 
+/// The host candidates at `ip`: UDP on port `udp`, TCP passive (RFC 6544 §4.5: the browser
+/// connects) on port `tcp`.
+pub fn candidates(
+    ip: IpAddr,
+    udp: Option<u16>,
+    tcp: Option<u16>,
+) -> Result<Vec<Candidate>, str0m::error::IceError> {
+    let mut out = Vec::new();
+    if let Some(port) = udp {
+        out.push(Candidate::host(SocketAddr::new(ip, port), "udp")?);
+    }
+    if let Some(port) = tcp {
+        let c = Candidate::builder()
+            .tcp()
+            .host(SocketAddr::new(ip, port))
+            .tcptype(TcpType::Passive)
+            .build()?;
+        out.push(c);
+    }
+    Ok(out)
+}
+
 /// Takes a WHEP offer (untrusted text: str0m parses it, [`video_mid`] scans it): ICE-lite with
-/// the one host `candidate`, H.264 (and Opus so that an audio m-line has a codec).
+/// the host `candidates`, H.264 (and Opus so that an audio m-line has a codec).
 pub fn accept(
     offer: &str,
     cert: &DtlsCert,
-    candidate: SocketAddr,
+    candidates: &[Candidate],
     now: Instant,
 ) -> Result<Accepted, OfferError> {
     let video_mid = video_mid(offer);
@@ -601,9 +691,9 @@ pub fn accept(
         .set_dtls_cert(cert.clone())
         .set_crypto_provider(crypto::provider())
         .build(now);
-    let candidate =
-        Candidate::host(candidate, "udp").map_err(|e| OfferError::BadOffer(e.to_string()))?;
-    rtc.add_local_candidate(candidate);
+    for c in candidates {
+        rtc.add_local_candidate(c.clone());
+    }
     let answer = rtc
         .sdp_api()
         .accept_offer(offer)
@@ -615,7 +705,7 @@ pub fn accept(
     let timeout = loop {
         match rtc.poll_output() {
             Ok(Output::Timeout(t)) => break t,
-            Ok(Output::Transmit(t)) => transmits.push((t.destination, t.contents.into())),
+            Ok(Output::Transmit(t)) => transmits.push(t.into()),
             Ok(Output::Event(Event::MediaAdded(m))) if m.kind == MediaKind::Video => {
                 mid = mid.or(Some(m.mid));
             }
@@ -730,7 +820,7 @@ fn end_publisher(hub: &RefCell<Hub>, mut p: publish::Publisher, now_ms: u64, why
 
 /// Polls a session's `Rtc` until it has nothing more than a deadline (str0m's rule after every
 /// input): datagrams to `out`, events handled.
-fn drain(s: &mut Session, out: &mut Vec<(SocketAddr, Vec<u8>)>, dropped: &mut u64) {
+fn drain(s: &mut Session, out: &mut Vec<Transmit>, dropped: &mut u64) {
     loop {
         match s.rtc.poll_output() {
             Ok(Output::Timeout(t)) => {
@@ -741,7 +831,7 @@ fn drain(s: &mut Session, out: &mut Vec<(SocketAddr, Vec<u8>)>, dropped: &mut u6
                 if out.len() >= MAX_TRANSMITS {
                     *dropped += 1;
                 } else {
-                    out.push((t.destination, t.contents.into()));
+                    out.push(t.into());
                 }
             }
             Ok(Output::Event(e)) => match e {
@@ -771,7 +861,7 @@ fn send_media(
     s: &mut Session,
     cache: &mut std::collections::VecDeque<(SharedFrame, Payloads)>,
     now: Instant,
-    out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    out: &mut Vec<Transmit>,
     dropped: &mut u64,
 ) {
     let mut items = Vec::new();
@@ -836,7 +926,7 @@ fn send_audio(
     cache: &mut std::collections::VecDeque<(SharedFrame, Payloads)>,
     frame: &SharedFrame,
     now: Instant,
-    out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    out: &mut Vec<Transmit>,
     dropped: &mut u64,
 ) {
     let Some(codec) = s.audio.as_ref().map(|a| a.codec) else {
@@ -945,6 +1035,10 @@ mod tests {
         );
     }
 
+    fn udp(at: SocketAddr) -> Vec<Candidate> {
+        candidates(at.ip(), Some(at.port()), None).unwrap()
+    }
+
     fn cert() -> DtlsCert {
         dtls_cert(&[7; 32], &[0x80; 16]).unwrap()
     }
@@ -969,7 +1063,7 @@ mod tests {
     #[test]
     fn chromium_offer_is_answered_with_h264_and_one_host_candidate() {
         let at: SocketAddr = "192.168.1.5:8000".parse().unwrap();
-        let a = accept(CHROMIUM_OFFER, &cert(), at, crate::testutil::now()).unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), &udp(at), crate::testutil::now()).unwrap();
         assert_eq!(video_mid(CHROMIUM_OFFER), Some(a.mid));
         assert!(a.answer.contains("a=ice-lite"), "{}", a.answer);
         assert!(
@@ -982,12 +1076,40 @@ mod tests {
         assert!(a.answer.contains("a=sendonly"), "{}", a.answer);
     }
 
+    /// `rtc_server.protocol`: a TCP passive host candidate beside the UDP one, or alone.
+    #[test]
+    fn the_tcp_candidate_is_passive() {
+        let ip: IpAddr = "192.168.1.5".parse().unwrap();
+        let both = candidates(ip, Some(8000), Some(8000)).unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), &both, crate::testutil::now()).unwrap();
+        assert!(
+            a.answer
+                .contains("udp 2130706175 192.168.1.5 8000 typ host"),
+            "{}",
+            a.answer
+        );
+        assert!(
+            a.answer
+                .contains("tcp 1526725887 192.168.1.5 8000 typ host tcptype passive"),
+            "{}",
+            a.answer
+        );
+        let tcp = candidates(ip, None, Some(8001)).unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), &tcp, crate::testutil::now()).unwrap();
+        assert!(!a.answer.contains(" udp "), "{}", a.answer);
+        assert!(
+            a.answer.contains("8001 typ host tcptype passive"),
+            "{}",
+            a.answer
+        );
+    }
+
     #[test]
     fn offers_without_h264_or_sdp_are_refused() {
         let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
         let cert = cert();
         let err = |offer: &str| {
-            accept(offer, &cert, at, crate::testutil::now())
+            accept(offer, &cert, &udp(at), crate::testutil::now())
                 .err()
                 .map(|e| e.status())
         };
@@ -1029,7 +1151,7 @@ mod tests {
     #[test]
     fn chromium_offer_takes_each_audio_codec_on_its_audio_m_line() {
         let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
-        let a = accept(CHROMIUM_OFFER, &cert(), at, crate::testutil::now()).unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), &udp(at), crate::testutil::now()).unwrap();
         // PCMA and PCMU on their static payload types, Opus on Chromium's 111.
         for (codec, pt, rtpmap) in [
             (audio::RtcAudio::Pcma, 8, "a=rtpmap:8 PCMA/8000"),
@@ -1058,7 +1180,7 @@ mod tests {
             })
             .map(|l| l + "\r\n")
             .collect();
-        let a = accept(&opus_only, &cert(), at, crate::testutil::now()).unwrap();
+        let a = accept(&opus_only, &cert(), &udp(at), crate::testutil::now()).unwrap();
         assert_eq!(
             audio::track(&a.rtc, &opus_only, audio::RtcAudio::Pcma),
             None
@@ -1069,12 +1191,12 @@ mod tests {
             let (v, au) = CHROMIUM_OFFER.split_at(CHROMIUM_OFFER.find("m=audio").unwrap());
             format!("{v}{}", au.replacen("a=recvonly", "a=inactive", 1))
         };
-        let a = accept(&inactive, &cert(), at, crate::testutil::now()).unwrap();
+        let a = accept(&inactive, &cert(), &udp(at), crate::testutil::now()).unwrap();
         assert_eq!(audio::track(&a.rtc, &inactive, audio::RtcAudio::Pcma), None);
         // Video only.
         let video_only = &CHROMIUM_OFFER[..CHROMIUM_OFFER.find("m=audio").unwrap()];
         let video_only = video_only.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
-        let a = accept(&video_only, &cert(), at, crate::testutil::now()).unwrap();
+        let a = accept(&video_only, &cert(), &udp(at), crate::testutil::now()).unwrap();
         assert_eq!(
             audio::track(&a.rtc, &video_only, audio::RtcAudio::Pcma),
             None

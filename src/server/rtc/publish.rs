@@ -13,6 +13,8 @@
 //!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
 //!   repair (and drops duplicates); packets of other payload types are dropped and counted.
 //!   A loss that is not repaired drops the access unit it hits.
+//! - Transport: as WHEP's, UDP or ICE-TCP ([`super::tcp`]), by the candidates
+//!   `rtc_server.protocol` offers.
 //! - Keyframes: a PLI goes to the publisher once connected and every [`PLI_INTERVAL_MS`]
 //!   until the first keyframe comes, then whenever none came for [`KEYFRAME_INTERVAL_MS`]
 //!   (browsers send keyframes only when asked; players and HLS need them).
@@ -25,7 +27,6 @@
 //!   packets of at most [`super::MAX_DATAGRAM`] bytes (`limits/rtc.rs`).
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -36,7 +37,7 @@ use str0m::format::Codec as RtcCodec;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::{Candidate, Event, Output, Rtc};
 
-use super::{crypto, OfferError};
+use super::{crypto, OfferError, Transmit};
 use crate::live::{ClientId, Source, StreamKey};
 use crate::media::{Frame, FrameKind};
 use crate::session::rtsp::Track;
@@ -74,7 +75,7 @@ pub struct Accepted {
     pub answer: String,
     video: (Mid, Vec<Pt>),
     audio: Option<(Mid, Pt)>,
-    transmits: Vec<(SocketAddr, Vec<u8>)>,
+    transmits: Vec<Transmit>,
     timeout: Instant,
 }
 
@@ -83,7 +84,7 @@ pub struct Accepted {
 pub fn accept(
     offer: &str,
     cert: &DtlsCert,
-    candidate: SocketAddr,
+    candidates: &[Candidate],
     now: Instant,
 ) -> Result<Accepted, OfferError> {
     let offered = media_lines(offer);
@@ -99,9 +100,9 @@ pub fn accept(
         .set_dtls_cert(cert.clone())
         .set_crypto_provider(crypto::provider())
         .build(now);
-    let candidate =
-        Candidate::host(candidate, "udp").map_err(|e| OfferError::BadOffer(e.to_string()))?;
-    rtc.add_local_candidate(candidate);
+    for c in candidates {
+        rtc.add_local_candidate(c.clone());
+    }
     let answer = rtc
         .sdp_api()
         .accept_offer(offer)
@@ -112,7 +113,7 @@ pub fn accept(
     let timeout = loop {
         match rtc.poll_output() {
             Ok(Output::Timeout(t)) => break t,
-            Ok(Output::Transmit(t)) => transmits.push((t.destination, t.contents.into())),
+            Ok(Output::Transmit(t)) => transmits.push(t.into()),
             Ok(Output::Event(_)) => {}
             Err(e) => return Err(OfferError::BadOffer(e.to_string())),
         }
@@ -339,7 +340,7 @@ impl Publisher {
         source: Rc<RefCell<Source>>,
         max_access_unit: usize,
         now_ms: u64,
-        out: &mut Vec<(SocketAddr, Vec<u8>)>,
+        out: &mut Vec<Transmit>,
     ) -> Publisher {
         let Accepted {
             rtc,
@@ -369,7 +370,7 @@ impl Publisher {
 
     /// Polls the `Rtc` until it has nothing more than a deadline: datagrams to `out`, RTP
     /// into the Source.
-    pub fn drain(&mut self, now_ms: u64, out: &mut Vec<(SocketAddr, Vec<u8>)>, dropped: &mut u64) {
+    pub fn drain(&mut self, now_ms: u64, out: &mut Vec<Transmit>, dropped: &mut u64) {
         let mut frames = Vec::new();
         loop {
             match self.rtc.poll_output() {
@@ -381,7 +382,7 @@ impl Publisher {
                     if out.len() >= super::MAX_TRANSMITS {
                         *dropped += 1;
                     } else {
-                        out.push((t.destination, t.contents.into()));
+                        out.push(t.into());
                     }
                 }
                 Ok(Output::Event(e)) => match e {
@@ -483,11 +484,16 @@ mod tests {
     use crate::testutil::XorShift;
     use crate::wire::rtp::h264;
     use crate::wire::rtp::payload::RtpWriter;
+    use std::net::SocketAddr;
 
     /// Debian Chromium 156's WHIP offer as ci/browser-whip.mjs makes it: the fake microphone
     /// and camera from `getUserMedia`, `addTransceiver(track, {direction: "sendonly"})`, the
     /// video's codecs narrowed to H.264 (packetization mode 1) with RTX, RED and ULPFEC.
     const CHROMIUM_OFFER: &str = include_str!("../../../tests/data/rtc/chromium_whip_offer.sdp");
+
+    fn udp(at: SocketAddr) -> Vec<Candidate> {
+        super::super::candidates(at.ip(), Some(at.port()), None).unwrap()
+    }
 
     fn cert() -> DtlsCert {
         super::super::dtls_cert(&[7; 32], &[0x80; 16]).unwrap()
@@ -496,7 +502,7 @@ mod tests {
     #[test]
     fn chromium_offer_is_answered_recvonly_with_h264_and_opus() {
         let at: SocketAddr = "192.168.1.5:8000".parse().unwrap();
-        let a = accept(CHROMIUM_OFFER, &cert(), at, crate::testutil::now()).unwrap();
+        let a = accept(CHROMIUM_OFFER, &cert(), &udp(at), crate::testutil::now()).unwrap();
         assert!(a.answer.contains("a=ice-lite"), "{}", a.answer);
         assert!(a.answer.contains("a=recvonly"), "{}", a.answer);
         assert!(!a.answer.contains("a=sendonly"), "{}", a.answer);
@@ -516,9 +522,9 @@ mod tests {
         let no_video: String = CHROMIUM_OFFER
             .replace("H264/90000", "H265/90000")
             .replace("packetization-mode=1", "packetization-mode=0");
-        let e = accept(&no_video, &cert(), at, crate::testutil::now()).err();
+        let e = accept(&no_video, &cert(), &udp(at), crate::testutil::now()).err();
         assert_eq!(e.map(|e| e.status()), Some(400));
-        let e = accept("v=0\r\n", &cert(), at, crate::testutil::now()).err();
+        let e = accept("v=0\r\n", &cert(), &udp(at), crate::testutil::now()).err();
         assert_eq!(e.map(|e| e.status()), Some(400));
     }
 

@@ -86,6 +86,10 @@ pub enum RtpError {
     /// TCP stream is not (or no longer) framed. Connection-fatal.
     #[error("RFC 4571 stream out of sync: frame of {length} bytes starts with {first_byte:#04x}")]
     FrameDesync { first_byte: u8, length: usize },
+    /// RFC 4571: a frame longer than the decoder's limit ([`FrameDecoder::any_payload`]).
+    /// Connection-fatal, like a desync: the frame is not read.
+    #[error("RFC 4571 frame of {length} bytes is over the limit of {max}")]
+    FrameOversize { length: usize, max: usize },
     /// [`encode_frame`] was given more than [`MAX_FRAME_LEN`] bytes.
     #[error("packet of {len} bytes does not fit an RFC 4571 frame (max 65535)")]
     FrameTooLong { len: usize },
@@ -198,22 +202,50 @@ fn field4(buf: &[u8], at: usize) -> [u8; 4] {
 /// decoder needs no limit of its own; the caller's read buffer must hold
 /// `FRAME_HEADER_LEN + MAX_FRAME_LEN` bytes for any frame to complete. Frames of length 0 are
 /// skipped (counted in [`FrameDecoder::empty_frames`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FrameDecoder {
     empty_frames: u64,
+    /// RTP/RTCP only: each frame's first byte must be version 2.
+    rtp_only: bool,
+    /// Longest frame taken; a longer length is [`RtpError::FrameOversize`].
+    max_len: usize,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        FrameDecoder {
+            empty_frames: 0,
+            rtp_only: true,
+            max_len: MAX_FRAME_LEN,
+        }
+    }
 }
 
 impl FrameDecoder {
+    /// RTP and RTCP frames (GB28181, RTSP): any length, version 2 checked.
     pub fn new() -> Self {
         FrameDecoder::default()
+    }
+
+    /// Frames of any payload up to `max_len` bytes: ICE-TCP (RFC 6544 §3), where STUN, DTLS
+    /// and SRTP share one RFC 4571 stream, so no first byte can be checked; the length is
+    /// checked instead, as soon as it is read.
+    pub fn any_payload(max_len: usize) -> Self {
+        FrameDecoder {
+            empty_frames: 0,
+            rtp_only: false,
+            max_len,
+        }
     }
 
     /// Takes the next whole frame off the front of `input` (without its length prefix; the
     /// bytes are split off, not copied). `Ok(None)`: need more bytes, `input` holds at most a
     /// partial frame (and nothing was consumed but empty frames).
     ///
-    /// [`RtpError::FrameDesync`] as soon as a frame's first byte is not version 2; `input` is
-    /// left at that frame, so calling again gives the same error: close the connection.
+    /// [`RtpError::FrameDesync`] as soon as a frame's first byte is not version 2 (not with
+    /// [`FrameDecoder::any_payload`]), [`RtpError::FrameOversize`] as soon as a length is over
+    /// the limit; `input` is left at that frame, so calling again gives the same error: close
+    /// the connection.
     pub fn decode(&mut self, input: &mut BytesMut) -> Result<Option<Bytes>, RtpError> {
         loop {
             if input.len() < FRAME_HEADER_LEN {
@@ -225,7 +257,11 @@ impl FrameDecoder {
                 self.empty_frames += 1;
                 continue;
             }
-            if let Some(&first_byte) = input.get(FRAME_HEADER_LEN) {
+            if length > self.max_len {
+                let max = self.max_len;
+                return Err(RtpError::FrameOversize { length, max });
+            }
+            if let Some(&first_byte) = input.get(FRAME_HEADER_LEN).filter(|_| self.rtp_only) {
                 if first_byte >> VERSION_SHIFT != VERSION {
                     return Err(RtpError::FrameDesync { first_byte, length });
                 }
@@ -790,6 +826,37 @@ mod tests {
         );
         assert_eq!(decoder.decode(&mut input), Err(err));
         assert_eq!(decoder.empty_frames(), 1);
+    }
+
+    /// ICE-TCP: a STUN binding request (first byte 0x00) and a DTLS record (0x16) pass, cut
+    /// at every byte; a length over the limit fails as soon as it is read.
+    #[test]
+    fn any_payload_frames_and_their_limit() {
+        let stun = [0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        let dtls = [0x16, 0xfe, 0xfd, 0x00];
+        let mut stream = Vec::new();
+        encode_frame(&stun, &mut stream).unwrap();
+        encode_frame(&dtls, &mut stream).unwrap();
+        for split in 0..=stream.len() {
+            let mut decoder = FrameDecoder::any_payload(8);
+            let mut input = BytesMut::new();
+            let mut frames = Vec::new();
+            for part in [&stream[..split], &stream[split..]] {
+                input.extend_from_slice(part);
+                while let Some(frame) = decoder.decode(&mut input).unwrap() {
+                    frames.push(frame);
+                }
+            }
+            assert_eq!(frames, [&stun[..], &dtls[..]], "split at {split}");
+        }
+        let mut decoder = FrameDecoder::any_payload(8);
+        let mut input = BytesMut::from(&[0x00, 0x09][..]);
+        let err = RtpError::FrameOversize { length: 9, max: 8 };
+        assert_eq!(decoder.decode(&mut input), Err(err));
+        assert_eq!(decoder.decode(&mut input), Err(err));
+        // The RTP decoder still refuses the STUN frame.
+        let mut input = BytesMut::from(&stream[..]);
+        assert!(FrameDecoder::new().decode(&mut input).is_err());
     }
 
     fn drain(r: &mut Reorder) -> Vec<String> {
