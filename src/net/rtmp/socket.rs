@@ -63,8 +63,11 @@ impl Socket for TcpStream {
         write_now(self, out)
     }
 
+    /// Through the socket's own reader slot (`poll_read_ready`), not `readable()`: that
+    /// future joins the socket's list of waiters under its lock on every turn of the driver's
+    /// select and leaves it when dropped, for every read of every publisher.
     async fn ready(&mut self) -> io::Result<()> {
-        self.readable().await
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
     }
 
     fn read(
