@@ -7,37 +7,18 @@
 // HTTPS): framesDecoded grows for 3 s.
 // Env: HTTPS_BASE (https://127.0.0.1:PORT), SPKI (base64 SHA-256 of the certificate's public
 // key), NPM_DIR, SHOTS, PROFILE, WHEP_STREAM. Exit 1 on any failure.
-import { createRequire } from "node:module";
+import { launch, reporter, sleep } from "./browser-lib.mjs";
 
-const require = createRequire(process.env.NPM_DIR + "/");
-const puppeteer = require("puppeteer-core");
 const BASE = process.env.HTTPS_BASE;
 const STREAM = process.env.WHEP_STREAM || "live/whep";
-const started = Date.now();
-const log = (m) => console.log(`ci/browser-https: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function check(ok, what) {
-  if (!ok) throw new Error(`FAILED: ${what}`);
-  log(`ok: ${what}`);
-}
-
-const launch = (profile, extra) => puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  userDataDir: profile,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required", ...extra,
-  ],
-  defaultViewport: { width: 1280, height: 720 },
-});
+const { log, check } = reporter("ci/browser-https");
+const autoplay = "--autoplay-policy=no-user-gesture-required";
 
 let failed = false;
 let browser = null;
 try {
   // Without the pin: the made certificate is not trusted.
-  browser = await launch(process.env.PROFILE + "/plain", []);
+  browser = await launch(process.env.PROFILE + "/plain", [autoplay]);
   let page = await browser.newPage();
   let refused = "";
   try {
@@ -48,7 +29,7 @@ try {
   check(/ERR_CERT/.test(refused), `a browser that does not know the certificate refuses it (${refused.split("\n")[0]})`);
   await browser.close();
   // With the pin: a secure context, and WHEP through it.
-  browser = await launch(process.env.PROFILE + "/pinned", [`--ignore-certificate-errors-spki-list=${process.env.SPKI}`]);
+  browser = await launch(process.env.PROFILE + "/pinned", [autoplay, `--ignore-certificate-errors-spki-list=${process.env.SPKI}`]);
   page = await browser.newPage();
   page.on("pageerror", (e) => log(`page error: ${e.message}`));
   await page.goto(`${BASE}/players/?stream=${encodeURIComponent(STREAM)}&type=whep`, { waitUntil: "load", timeout: 15000 });

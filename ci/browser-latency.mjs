@@ -10,17 +10,13 @@
 // frame time (WHEP request to the first decoded frame) and the latency's median, p95 and
 // range over LATENCY_SECS (10) of frames.
 // Env: BASE (http://host:port), RTMP (host:port), NPM_DIR, PROFILE, LATENCY_SECS.
-import { createRequire } from "node:module";
+import { launch, reporter, sleep } from "./browser-lib.mjs";
 import { spawn } from "node:child_process";
 
-const require = createRequire(process.env.NPM_DIR + "/");
-const puppeteer = require("puppeteer-core");
 const BASE = process.env.BASE;
 const SECS = Number(process.env.LATENCY_SECS || 10);
 const W = 320, H = 240, COLS = 8, ROWS = 4;
-const started = Date.now();
-const log = (m) => console.log(`ci/browser-latency: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { log, check } = reporter("ci/browser-latency");
 
 // One gray frame with `t`'s low 32 bits, most significant first, row by row.
 function frame(t) {
@@ -51,17 +47,7 @@ const pump = setInterval(() => {
   }
 }, 5);
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  userDataDir: process.env.PROFILE,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-  defaultViewport: { width: 1280, height: 720 },
-});
+const browser = await launch(process.env.PROFILE, ["--autoplay-policy=no-user-gesture-required"]);
 let failed = false;
 try {
   await sleep(2000); // the publisher's first keyframe reaches the hub

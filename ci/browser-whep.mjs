@@ -15,32 +15,14 @@
 // player playing, no DELETE: ci/browser checks that the server ends the session by itself.
 // Env: BASE, NPM_DIR, SHOTS, PROFILE, WHEP_STREAM (app/stream), WHEP_PROTOCOL, WHEP_SHOT (the
 // screenshot's name), WHEP_PCMA_STREAM (none: that part is skipped). Exit 1 on any failure.
-import { createRequire } from "node:module";
+import { launch, reporter, sleep } from "./browser-lib.mjs";
 
-const require = createRequire(process.env.NPM_DIR + "/");
-const puppeteer = require("puppeteer-core");
 const BASE = process.env.BASE;
 const STREAM = process.env.WHEP_STREAM || "live/whep";
 const PCMA_STREAM = process.env.WHEP_PCMA_STREAM || "";
-const started = Date.now();
-const log = (m) => console.log(`ci/browser-whep: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function check(ok, what) {
-  if (!ok) throw new Error(`FAILED: ${what}`);
-  log(`ok: ${what}`);
-}
+const { log, check } = reporter("ci/browser-whep");
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  userDataDir: process.env.PROFILE,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-  defaultViewport: { width: 1280, height: 720 },
-});
+const browser = await launch(process.env.PROFILE, ["--autoplay-policy=no-user-gesture-required"]);
 let failed = false;
 // The last player is left playing and the browser killed (a peer that vanishes).
 let vanish = false;

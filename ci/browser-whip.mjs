@@ -10,23 +10,15 @@
 // Env: BASE (http://host:port), NPM_DIR, SHOTS, PROFILE, WHIP_STREAM (app/stream),
 // WHIP_OFFER_OUT (where to save Chromium's offer, optional), WHIP_TMP (a directory for the
 // copy ffprobe reads). Exit 1 on failure.
-import { createRequire } from "node:module";
+import { launch, reporter, sleep } from "./browser-lib.mjs";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 
-const require = createRequire(process.env.NPM_DIR + "/");
-const puppeteer = require("puppeteer-core");
 const BASE = process.env.BASE;
 const STREAM = process.env.WHIP_STREAM || "live/whip";
 const [APP, NAME] = STREAM.split("/");
 const TMP = process.env.WHIP_TMP || "/tmp";
-const started = Date.now();
-const log = (m) => console.log(`ci/browser-whip: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function check(ok, what) {
-  if (!ok) throw new Error(`FAILED: ${what}`);
-  log(`ok: ${what}`);
-}
+const { log, check } = reporter("ci/browser-whip");
 
 // What an HTTP-FLV player of `url` gets in `ms`: the bytes saved to `file`, then ffprobe's
 // codec, size and frame count of its video.
@@ -49,17 +41,7 @@ async function probeFlv(url, ms, file) {
   return { codec: s.codec_name, w: s.width, h: s.height, frames: Number(s.nb_read_frames || 0) };
 }
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  userDataDir: process.env.PROFILE,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-  ],
-  defaultViewport: { width: 1280, height: 720 },
-});
+const browser = await launch(process.env.PROFILE, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]);
 let failed = false;
 try {
   const page = await browser.newPage();

@@ -7,23 +7,15 @@
 // gb-media mode this script starts and kills), GB_H264 (its clip) and GB_MEDIA_LOG. Every
 // step has its own deadline; any
 // failed check, console error or page error exits 1.
-import { createRequire } from "node:module";
+import { launch, reporter, sleep } from "./browser-lib.mjs";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 
-const require = createRequire(process.env.NPM_DIR + "/");
-const puppeteer = require("puppeteer-core");
 const BASE = process.env.BASE;
 const SHOTS = process.env.SHOTS;
 const STREAM = "live/browser";
 const errors = [];
-const started = Date.now();
-const log = (m) => console.log(`ci/browser: ${((Date.now() - started) / 1000).toFixed(1)} s ${m}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function check(ok, what) {
-  if (!ok) throw new Error(`FAILED: ${what}`);
-  log(`ok: ${what}`);
-}
+const { log, check } = reporter("ci/browser");
 async function until(what, ms, fn) {
   const end = Date.now() + ms;
   let last;
@@ -59,17 +51,7 @@ async function assertPlays(page, selector, what, width = 640, height = 360) {
   check(last.w === width && last.h === height, `${what}: videoWidth x videoHeight is ${width}x${height}`);
 }
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  userDataDir: process.env.PROFILE,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-  defaultViewport: { width: 1280, height: 720 },
-});
+const browser = await launch(process.env.PROFILE, ["--autoplay-policy=no-user-gesture-required"]);
 let failed = false;
 try {
   const page = await browser.newPage();
