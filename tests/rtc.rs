@@ -373,3 +373,81 @@ fn ice_tcp_candidates_and_bad_tcp_peers() {
     assert_eq!(status, 200, "{}", server.log());
     drop(ffmpeg);
 }
+
+/// The WebRTC clients in SRS's `/api/v1/clients`: a WHEP session is an `rtc-play` client of its
+/// stream and a WHIP session an `rtc-publish` one, with the requester's address and a
+/// `webrtc://` tcUrl, from the offer on; `DELETE /api/v1/clients/{id}` ends the session (its
+/// resource is gone: 404) and the entry goes with it, as a DELETE of the resource does.
+#[test]
+fn webrtc_sessions_are_api_clients_and_can_be_kicked() {
+    let server = Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let rtmp = format!("rtmp://{}/live/api", server.addr);
+    let ffmpeg = ffmpeg_publish(&server.dir, &rtmp, 30, 30, "500k");
+    assert!(server.wait_log("publish __defaultVhost__/live/api", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(1500));
+    let http = server.http_addr.expect("HTTP");
+    let clients = |kind: &str| -> Vec<serde_json::Value> {
+        let (_, v) = common::get_json(http, "/api/v1/clients");
+        v["clients"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c["type"] == kind)
+            .collect()
+    };
+    let location = |head: &str| -> String {
+        head.lines()
+            .find_map(|l| l.strip_prefix("Location: "))
+            .expect("Location")
+            .trim()
+            .to_string()
+    };
+    let (status, head, _) = post(&server, "app=live&stream=api", OFFER);
+    assert_eq!(status, 201, "{head}");
+    let player = location(&head);
+    let (status, head, _) = post_whip(&server, "app=live&stream=fromweb");
+    assert_eq!(status, 201, "{head}");
+    let publisher = location(&head);
+
+    let players = clients("rtc-play");
+    assert_eq!(players.len(), 1, "{players:?}");
+    let p = &players[0];
+    assert_eq!(p["url"], "/live/api", "{p}");
+    assert_eq!(p["ip"], "127.0.0.1", "{p}");
+    assert_eq!(p["publish"], false, "{p}");
+    assert!(
+        p["tcUrl"].as_str().unwrap_or("").starts_with("webrtc://"),
+        "{p}"
+    );
+    let publishers = clients("rtc-publish");
+    assert_eq!(publishers.len(), 1, "{publishers:?}");
+    assert_eq!(publishers[0]["publish"], true, "{publishers:?}");
+    assert_eq!(publishers[0]["url"], "/live/fromweb", "{publishers:?}");
+
+    // Kicked through the API: the session ends and its resource with it.
+    let id = p["id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| p["id"].to_string());
+    let (status, _, _) = curl(&[
+        "-X",
+        "DELETE",
+        &server.http_url(&format!("api/v1/clients/{id}")),
+    ]);
+    assert_eq!(status, 200);
+    assert!(
+        server.wait_log("kicked through the API", Duration::from_secs(3)),
+        "{}",
+        server.log()
+    );
+    assert!(clients("rtc-play").is_empty());
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&player[1..])]);
+    assert_eq!(status, 404);
+    // The WHIP session's DELETE takes its entry away.
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&publisher[1..])]);
+    assert_eq!(status, 200);
+    assert!(clients("rtc-publish").is_empty());
+    drop(ffmpeg);
+}

@@ -33,6 +33,10 @@ pub enum ClientKind {
     RtspPlay,
     /// A publisher to the RTSP server (ANNOUNCE + RECORD; ours).
     RtspPublish,
+    /// A WebRTC (WHEP) player, SRS's `rtc-play`.
+    RtcPlay,
+    /// A WebRTC (WHIP) publisher, SRS's `rtc-publish`.
+    RtcPublish,
     Api,
 }
 
@@ -50,6 +54,8 @@ impl ClientKind {
             ClientKind::RtspIngest => "rtsp-ingest",
             ClientKind::RtspPlay => "rtsp-play",
             ClientKind::RtspPublish => "rtsp-publish",
+            ClientKind::RtcPlay => "rtc-play",
+            ClientKind::RtcPublish => "rtc-publish",
             ClientKind::Api => "api",
         }
     }
@@ -61,6 +67,7 @@ impl ClientKind {
                 | ClientKind::GbPublish
                 | ClientKind::RtspIngest
                 | ClientKind::RtspPublish
+                | ClientKind::RtcPublish
         )
     }
 }

@@ -22,6 +22,7 @@ use crate::config::Vhost;
 use crate::live::{HubError, QueueLimits, StreamKey};
 #[cfg(feature = "hooks")]
 use crate::server::hooks::{self, Action};
+use crate::server::stats::{ClientKind, ClientRecord, Registration};
 use crate::wire::http::{query_param, Method, RequestHead};
 
 /// Where a session's resource lives (`DELETE` ends it).
@@ -101,6 +102,8 @@ fn whep(conn: &mut HttpConn, head: &RequestHead, now: u64) -> super::Response {
     );
     match result {
         Ok((id, answer)) => {
+            let registration = client_record(conn, head, &key, id, ClientKind::RtcPlay, now);
+            server.rtc.borrow_mut().register(id, registration);
             let location = format!("{SESSION_PATH}{id}");
             let len = answer.len().to_string();
             conn.respond(
@@ -119,6 +122,34 @@ fn whep(conn: &mut HttpConn, head: &RequestHead, now: u64) -> super::Response {
             conn.text(head, e.status(), &e.to_string())
         }
     }
+}
+
+/// Session `id`'s entry in `/api/v1/clients` (SRS's `rtc-play`/`rtc-publish`), with the
+/// requester's address and a `webrtc://` tcUrl; the session keeps it until it ends.
+fn client_record(
+    conn: &HttpConn,
+    head: &RequestHead,
+    key: &StreamKey,
+    id: u64,
+    kind: ClientKind,
+    now: u64,
+) -> Registration {
+    let client = crate::server::rtc::client_id(id);
+    let record = ClientRecord::new(client, &conn.record.cid, conn.record.peer, now);
+    record.kind.set(kind);
+    *record.stream.borrow_mut() = Some(key.clone());
+    *record.tc_url.borrow_mut() = tc_url(head, key);
+    Registration::new(conn.ctx.server.clients.clone(), record)
+}
+
+/// SRS's tcUrl of a WebRTC client: `webrtc://HOST/APP` (the request's `Host`, bounded).
+fn tc_url(head: &RequestHead, key: &StreamKey) -> String {
+    let host = head.host.as_deref().unwrap_or("localhost");
+    format!(
+        "webrtc://{}/{}",
+        host.chars().take(256).collect::<String>(),
+        key.app
+    )
 }
 
 /// The query the publish's hooks see as `param`: the request's, with the bearer token
@@ -198,16 +229,11 @@ fn whip(conn: &mut HttpConn, head: &RequestHead, now: u64) -> Answer {
 /// token) as `param`.
 #[cfg(feature = "hooks")]
 fn hook_client(conn: &HttpConn, head: &RequestHead, key: &StreamKey) -> hooks::Client {
-    let host = head.host.as_deref().unwrap_or("localhost");
     hooks::Client {
         vhost: key.vhost.clone(),
         app: key.app.clone(),
         stream: key.stream.clone(),
-        tc_url: format!(
-            "webrtc://{}/{}",
-            host.chars().take(256).collect::<String>(),
-            key.app
-        ),
+        tc_url: tc_url(head, key),
         query: publish_query(head),
         ..hooks::Client::new(&conn.record.cid, conn.record.peer.ip())
     }
@@ -312,6 +338,8 @@ fn publish(
         on_end,
         now,
     );
+    let registration = client_record(conn, head, key, id, ClientKind::RtcPublish, now);
+    server.rtc.borrow_mut().register(id, registration);
     log::info!(
         "[{}] WHIP publish {key} as session {id} from {}",
         conn.record.cid,

@@ -48,6 +48,7 @@ use crate::config::{Config, RtcProtocol};
 use crate::live::{ClientId, Hub, PlayerQueue, QueueItem, QueueLimits, StreamKey};
 use crate::media::{Codec, FrameKind, SharedFrame, VideoCodec};
 use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams};
+use crate::server::stats::Registration;
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
 use crate::wire::rtp::FIXED_HEADER_LEN;
 
@@ -163,6 +164,8 @@ struct Session {
     want_keyframe: bool,
     timeout: Instant,
     ended: bool,
+    /// Its `/api/v1/clients` entry (`rtc-play`), gone with the session.
+    registration: Option<Registration>,
 }
 
 /// Every WebRTC session and the UDP port's pending output.
@@ -331,7 +334,7 @@ impl RtcServer {
         };
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
-        let client = CLIENT_ID_BASE.wrapping_add(id as u32 & 0x3FFF_FFFF);
+        let client = client_id(id);
         let queue = hub
             .borrow_mut()
             .play(key, client, settings, limits, now_ms)
@@ -352,6 +355,7 @@ impl RtcServer {
             want_keyframe: true,
             timeout,
             ended: false,
+            registration: None,
         };
         self.out.extend(transmits);
         log::info!(
@@ -403,11 +407,21 @@ impl RtcServer {
         candidates(ip, udp, tcp).map_err(|e| OfferError::BadOffer(e.to_string()))
     }
 
+    /// Keeps session `id`'s client entry (WHEP player or WHIP publisher) until it ends; the
+    /// session counts its bytes there and ends when the API kicks it.
+    pub fn register(&mut self, id: u64, registration: Registration) {
+        if let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) {
+            s.registration = Some(registration);
+        } else if let Some(p) = self.publishers.iter_mut().find(|p| p.id == id) {
+            p.registration = Some(registration);
+        }
+    }
+
     /// A new session's id (its resource) and hub client id.
     pub fn next_session(&mut self) -> (u64, ClientId) {
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
-        (id, CLIENT_ID_BASE.wrapping_add(id as u32 & 0x3FFF_FFFF))
+        (id, client_id(id))
     }
 
     /// A WHIP publisher whose stream the glue published (`source`, as hub client `client`);
@@ -497,6 +511,9 @@ impl RtcServer {
             },
         );
         if let Some(p) = self.publishers.iter_mut().find(|p| p.rtc.accepts(&input)) {
+            if let Some(r) = &p.registration {
+                r.record.recv.add(data.len() as u64);
+            }
             if let Err(e) = p.rtc.handle_input(input) {
                 log::debug!("rtc: WHIP session {}: {e}", p.id);
                 p.ended = true;
@@ -508,6 +525,9 @@ impl RtcServer {
             self.stray_datagrams += 1;
             return false;
         };
+        if let Some(r) = &s.registration {
+            r.record.recv.add(data.len() as u64);
+        }
         if let Err(e) = s.rtc.handle_input(input) {
             log::debug!("rtc: session {}: {e}", s.id);
             s.ended = true;
@@ -557,9 +577,12 @@ impl RtcServer {
         }
         let mut i = 0;
         while i < self.publishers.len() {
-            if self.publishers[i].ended || !self.publishers[i].rtc.is_alive() {
+            let kicked = kicked(&self.publishers[i].registration);
+            if kicked || self.publishers[i].ended || !self.publishers[i].rtc.is_alive() {
                 let p = self.publishers.swap_remove(i);
-                let why = if p.connected {
+                let why = if kicked {
+                    "kicked through the API"
+                } else if p.connected {
                     "ended"
                 } else {
                     "not connected in time"
@@ -571,9 +594,12 @@ impl RtcServer {
         }
         let mut i = 0;
         while i < self.sessions.len() {
-            if self.sessions[i].ended || !self.sessions[i].rtc.is_alive() {
+            let kicked = kicked(&self.sessions[i].registration);
+            if kicked || self.sessions[i].ended || !self.sessions[i].rtc.is_alive() {
                 let s = self.sessions.swap_remove(i);
-                let why = if s.connected {
+                let why = if kicked {
+                    "kicked through the API"
+                } else if s.connected {
                     "ended"
                 } else {
                     "not connected in time"
@@ -796,6 +822,16 @@ pub fn candidate_ip(candidate: &str, local: SocketAddr, host: Option<&str>) -> I
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// Session `id`'s hub and API client id.
+pub fn client_id(id: u64) -> ClientId {
+    CLIENT_ID_BASE.wrapping_add(id as u32 & 0x3FFF_FFFF)
+}
+
+/// Whether the API kicked the session's client.
+fn kicked(registration: &Option<Registration>) -> bool {
+    registration.as_ref().is_some_and(|r| r.record.is_kicked())
+}
+
 fn end(hub: &RefCell<Hub>, s: &Session, now_ms: u64, why: &str) {
     hub.borrow_mut().stop(&s.key, s.client, now_ms);
     log::info!(
@@ -834,6 +870,9 @@ fn drain(s: &mut Session, out: &mut Vec<Transmit>, dropped: &mut u64) {
                 if out.len() >= MAX_TRANSMITS {
                     *dropped += 1;
                 } else {
+                    if let Some(r) = &s.registration {
+                        r.record.send.add(t.contents.len() as u64);
+                    }
                     out.push(t.into());
                 }
             }

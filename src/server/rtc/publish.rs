@@ -328,6 +328,8 @@ pub struct Publisher {
     pub ended: bool,
     /// Run once when the session ends, after the unpublish (the `on_unpublish` hooks).
     pub on_end: Option<Box<dyn FnOnce()>>,
+    /// Its `/api/v1/clients` entry (`rtc-publish`), gone with the session.
+    pub registration: Option<crate::server::stats::Registration>,
 }
 
 impl Publisher {
@@ -365,6 +367,7 @@ impl Publisher {
             timeout,
             ended: false,
             on_end: None,
+            registration: None,
         }
     }
 
