@@ -82,8 +82,12 @@ struct Segment {
     duration_ms: i64,
     discontinuity: bool,
     /// Starts between keyframes, after a forced cut or a jump back in time (with copies of
-    /// the tables); ends at the next keyframe.
+    /// the tables); ends at the next keyframe once it holds video.
     forced: bool,
+    /// Holds a video frame: a forced segment ends at a keyframe only then, so a cut that fell
+    /// on the audio just before a keyframe makes no segment of audio alone (seen under load:
+    /// the byte cap crossed by an audio frame 20 ms before the keyframe).
+    has_video: bool,
     /// The TS packets; empty once on disk.
     chunks: Vec<Bytes>,
     bytes: usize,
@@ -352,7 +356,7 @@ impl HlsStream {
             jumped = elapsed < -MAX_STEP_BACK_MS;
             // `hls_fragment` is a target: cut at the first keyframe after it, or at the first
             // keyframe at all when the segment started between keyframes.
-            let due = tables.is_some() && (elapsed >= fragment || seg.forced);
+            let due = tables.is_some() && (elapsed >= fragment || (seg.forced && seg.has_video));
             let full = seg.bytes + packets.len() > Self::segment_cap(&self.config);
             if due || full || jumped {
                 let end = if jumped {
@@ -375,6 +379,7 @@ impl HlsStream {
                 duration_ms: 0,
                 discontinuity: std::mem::take(&mut self.discontinuity_next),
                 forced,
+                has_video: false,
                 chunks: Vec::new(),
                 bytes: 0,
                 on_disk: false,
@@ -393,6 +398,7 @@ impl HlsStream {
         }
         if let Some((seg, _)) = &mut self.current {
             seg.bytes += packets.len();
+            seg.has_video |= frame.kind == FrameKind::Video;
             match &tables {
                 Some(t) => {
                     seg.chunks.push(self.tables.stamp(t, &packets));
@@ -1284,6 +1290,43 @@ mod tests {
             assert_eq!(l.keyframe, at_keyframe, "at {t}: {listed:?}");
             t += l.duration;
         }
+    }
+
+    /// A forced cut that falls on the audio just before a keyframe: the keyframe goes into
+    /// the forced segment (which has no video yet) instead of cutting again, so no segment
+    /// holds audio alone; a forced segment with video still ends at the next keyframe.
+    #[test]
+    fn a_forced_cut_on_audio_before_a_keyframe_makes_no_audio_only_segment() {
+        // A segment cap of 34 x 188 x 5 / (60 / 2 + 4) = 5 TS packets.
+        let mut cfg = config(2_000, 60_000);
+        cfg.max_bytes = 34 * 188 * 5;
+        assert_eq!(HlsStream::segment_cap(&cfg), 5 * 188);
+        let mut s = ram(key(), cfg);
+        let audio = |s: &mut HlsStream, dts: i64| {
+            let f = std::rc::Rc::new(Frame::audio(
+                crate::media::AudioCodec::Aac,
+                dts,
+                false,
+                Bytes::new(),
+                0,
+            ));
+            s.push_frame(&f, packets(false));
+        };
+        // Keyframe (2 packets) and three P-frames fill the cap; the audio frame is cut off.
+        feed(&mut s, 0, true);
+        for dts in [40, 80, 120] {
+            feed(&mut s, dts, false);
+        }
+        audio(&mut s, 130);
+        assert_eq!(s.next_seq, 2, "the byte cap cut before the audio frame");
+        feed(&mut s, 160, true);
+        assert_eq!(
+            s.next_seq, 2,
+            "the keyframe joins the forced segment of audio only"
+        );
+        // That segment has video now: its next keyframe (or the cap) ends it.
+        feed(&mut s, 200, true);
+        assert_eq!(s.next_seq, 3);
     }
 
     /// The shipped defaults (2 s fragments, 10 s window, 16 MiB) against OBS's defaults: 250
