@@ -16,6 +16,15 @@ use common::{curl, ffmpeg_publish, Server};
 
 const OFFER: &str = "tests/data/rtc/chromium_whep_offer.sdp";
 
+/// The `Location` of a 201 answer's head (the session's resource).
+fn location_of(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("Location")
+        .trim()
+        .to_string()
+}
+
 fn post(server: &Server, query: &str, body_file: &str) -> (u16, String, Vec<u8>) {
     let url = server.http_url(&format!("rtc/v1/whep/?{query}"));
     let data = format!("@{body_file}");
@@ -88,12 +97,7 @@ fn whep_answers_offers_and_deletes_sessions() {
     assert!(answer.contains("H264/90000"), "{answer}");
     let candidate = format!("127.0.0.1 {} typ host", udp.port());
     assert!(answer.contains(&candidate), "{answer}");
-    let location = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Location: "))
-        .expect("Location")
-        .trim()
-        .to_string();
+    let location = location_of(&head);
     assert!(location.starts_with("/rtc/v1/session/"), "{location}");
 
     // Garbage on the UDP port: no session takes it, the server goes on.
@@ -118,12 +122,7 @@ fn whep_answers_offers_and_deletes_sessions() {
     assert_eq!(status, 201, "{head}{answer}");
     assert!(answer.contains("a=recvonly"), "{answer}");
     assert!(answer.contains(&candidate), "{answer}");
-    let whip = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Location: "))
-        .expect("Location")
-        .trim()
-        .to_string();
+    let whip = location_of(&head);
     assert!(server.wait_log("publishes live/fromweb", Duration::from_secs(2)));
     let (status, _, _) = post_whip(&server, "app=live&stream=fromweb");
     assert_eq!(status, 409);
@@ -191,12 +190,7 @@ fn whip_asks_the_on_publish_hooks_with_the_bearer_token() {
     assert_eq!(published[0]["stream"], "web");
     let param = published[0]["param"].as_str().unwrap_or_default();
     assert!(param.contains("token=secret-token"), "{param}");
-    let location = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Location: "))
-        .expect("Location")
-        .trim()
-        .to_string();
+    let location = location_of(&head);
     let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
     assert_eq!(status, 200);
     let unpublished = hooks.wait("on_unpublish", 1, Duration::from_secs(5));
@@ -255,12 +249,7 @@ fn fifty_whep_sessions_come_and_go_and_their_memory_with_them() {
             "session {n}: {head}{}",
             String::from_utf8_lossy(&body)
         );
-        let location = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Location: "))
-            .expect("Location")
-            .trim()
-            .to_string();
+        let location = location_of(&head);
         let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&location[1..])]);
         assert_eq!(status, 200, "session {n}");
     };
@@ -338,12 +327,7 @@ fn ice_tcp_candidates_and_bad_tcp_peers() {
         tcp.port()
     );
     assert!(answer.contains(&tcp_candidate), "{answer}");
-    let location = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Location: "))
-        .expect("Location")
-        .trim()
-        .to_string();
+    let location = location_of(&head);
 
     // An oversize frame: closed as soon as its length is read.
     let mut oversize = TcpStream::connect(tcp).unwrap();
@@ -397,19 +381,12 @@ fn webrtc_sessions_are_api_clients_and_can_be_kicked() {
             .filter(|c| c["type"] == kind)
             .collect()
     };
-    let location = |head: &str| -> String {
-        head.lines()
-            .find_map(|l| l.strip_prefix("Location: "))
-            .expect("Location")
-            .trim()
-            .to_string()
-    };
     let (status, head, _) = post(&server, "app=live&stream=api", OFFER);
     assert_eq!(status, 201, "{head}");
-    let player = location(&head);
+    let player = location_of(&head);
     let (status, head, _) = post_whip(&server, "app=live&stream=fromweb");
     assert_eq!(status, 201, "{head}");
-    let publisher = location(&head);
+    let publisher = location_of(&head);
 
     let players = clients("rtc-play");
     assert_eq!(players.len(), 1, "{players:?}");

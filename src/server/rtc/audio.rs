@@ -216,7 +216,10 @@ impl Talkspurt {
         };
         let start = match self.end {
             None => true,
-            Some(end) => frame.dts > end.saturating_add(TALKSPURT_GAP_MS) || frame.dts < end - 1000,
+            Some(end) => {
+                frame.dts > end.saturating_add(TALKSPURT_GAP_MS)
+                    || frame.dts < end.saturating_sub(1000)
+            }
         };
         self.end = Some(frame.dts.saturating_add(duration));
         start
