@@ -11,7 +11,8 @@
 // stops and its DELETE ends the server's session. Then it plays WHEP_PCMA_STREAM (H.264 and a
 // 440 Hz tone as G.711 A-law 8 kHz mono over RTMP) and asserts that the inbound audio's codec
 // is audio/PCMA, that its packetsReceived, totalSamplesReceived and audioLevel show the tone
-// for 5 s and that video plays alongside; then the browser is killed (SIGKILL) with that
+// for 5 s and that video plays alongside. A trickling client's PATCH of Chromium's gathered
+// candidates is answered 204 and its session plays. Then the browser is killed (SIGKILL) with that
 // player playing, no DELETE: ci/browser checks that the server ends the session by itself.
 // Env: BASE, NPM_DIR, SHOTS, PROFILE, WHEP_STREAM (app/stream), WHEP_PROTOCOL, WHEP_SHOT (the
 // screenshot's name), WHEP_PCMA_STREAM (none: that part is skipped). Exit 1 on any failure.
@@ -22,7 +23,9 @@ const STREAM = process.env.WHEP_STREAM || "live/whep";
 const PCMA_STREAM = process.env.WHEP_PCMA_STREAM || "";
 const { log, check } = reporter("ci/browser-whep");
 
-const browser = await launch(process.env.PROFILE, ["--autoplay-policy=no-user-gesture-required"]);
+// Candidates with real addresses, not mDNS names (which the server skips), so that the trickle
+// check's candidates go through the server's ICE agent.
+const browser = await launch(process.env.PROFILE, ["--autoplay-policy=no-user-gesture-required", "--disable-features=WebRtcHideLocalIpsWithMdns"]);
 let failed = false;
 // The last player is left playing and the browser killed (a peer that vanishes).
 let vanish = false;
@@ -103,6 +106,7 @@ try {
     return r.status;
   }, STREAM);
   check(del === 400 || del === 404, `a bad offer is refused (${del})`);
+  await trickles(page);
   if (PCMA_STREAM) await playsPcma(page);
 } catch (e) {
   failed = true;
@@ -112,6 +116,47 @@ try {
   else await browser.close();
 }
 process.exit(failed ? 1 : 0);
+
+// Trickle ICE as a trickling WHEP client does it (RFC 9725 §4.3.1): the offer is POSTed as
+// soon as it is made, before Chromium has gathered, and the candidates Chromium gathers go in
+// one PATCH of the session's Location (application/trickle-ice-sdpfrag, the offer's
+// ice-ufrag/ice-pwd, a=end-of-candidates). Asserts 204 and that the video plays; then DELETE.
+async function trickles(page) {
+  const t = await page.evaluate(async (stream) => {
+    const [app, name] = stream.split("/");
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver("video", { direction: "recvonly" });
+    const lines = [];
+    const gathered = new Promise((resolve) => {
+      pc.onicecandidate = (e) => (e.candidate ? lines.push("a=" + e.candidate.candidate) : resolve());
+    });
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const r = await fetch(`/rtc/v1/whep/?app=${app}&stream=${name}`, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: offer.sdp });
+    const location = r.headers.get("Location");
+    await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
+    await Promise.race([gathered, new Promise((ok) => setTimeout(ok, 5000))]);
+    const cred = (n) => (offer.sdp.match(new RegExp(`a=${n}:(\\S+)`)) || [])[1];
+    const frag = ["a=ice-options:trickle", "m=video 9 UDP/TLS/RTP/SAVPF 0", "a=mid:0",
+      `a=ice-ufrag:${cred("ice-ufrag")}`, `a=ice-pwd:${cred("ice-pwd")}`, ...lines, "a=end-of-candidates", ""].join("\r\n");
+    const p = await fetch(location, { method: "PATCH", headers: { "Content-Type": "application/trickle-ice-sdpfrag", "If-Match": "*" }, body: frag });
+    const patchBody = await p.text();
+    let decoded = 0;
+    const end = performance.now() + 10000;
+    while (performance.now() < end && decoded < 25) {
+      for (const s of (await pc.getStats()).values()) if (s.type === "inbound-rtp" && s.kind === "video") decoded = s.framesDecoded;
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    // DELETE first: a closed peer connection's DTLS close_notify would end the session itself.
+    const d = await fetch(location, { method: "DELETE" });
+    pc.close();
+    return { post: r.status, patch: p.status, patchBody, candidates: lines, decoded, del: d.status };
+  }, STREAM);
+  log(`trickled ${t.candidates.length} candidates: ${t.candidates.map((c) => c.split(" ").slice(2, 8).join(" ")).join("; ")}`);
+  check(t.post === 201 && t.patch === 204, `a trickle PATCH of Chromium's candidates is answered 204 (POST ${t.post}, PATCH ${t.patch} ${t.patchBody.trim()})`);
+  check(t.candidates.length > 0, "Chromium gathered candidates to trickle");
+  check(t.decoded >= 25 && t.del === 200, `the trickling session plays (${t.decoded} frames) and DELETE ends it (${t.del})`);
+}
 
 // The inbound audio's stats with its codec's mimeType, or null before there is one.
 async function audioStats(page) {

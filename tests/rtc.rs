@@ -1,6 +1,6 @@
 //! The WHEP API of the real binary (`[rtc_server]`), with ffmpeg publishing over RTMP and curl
 //! as the client: Debian Chromium's offer (tests/data/rtc) is answered 201 with an SDP answer
-//! and a Location that DELETE ends; a bad offer is 400, an unknown stream 404; a WHIP offer
+//! and a Location that DELETE ends and PATCH gives trickled candidates; a bad offer is 400, an unknown stream 404; a WHIP offer
 //! publishes (201, 409 while published, DELETE ends it) after the on_publish hooks, which see
 //! the bearer token; garbage datagrams on the UDP port change nothing; ICE-TCP's listener
 //! closes oversize frames, garbage, silent and surplus connections and the sessions go on. The
@@ -55,6 +55,68 @@ fn post_whip(server: &Server, query: &str) -> (u16, String, Vec<u8>) {
     ])
 }
 
+/// A `PATCH` of a session's resource (trickle ICE) with `body` as `content_type`: the status.
+fn patch(server: &Server, location: &str, content_type: &str, body: &str, extra: &[&str]) -> u16 {
+    let file = server.dir.path("fragment.sdp");
+    std::fs::write(&file, body).unwrap();
+    let data = format!("@{}", file.display());
+    let header = format!("Content-Type: {content_type}");
+    let mut args = vec!["-X", "PATCH", "-H", &header, "--data-binary", &data];
+    args.extend_from_slice(extra);
+    let url = server.http_url(&location[1..]);
+    args.push(&url);
+    curl(&args).0
+}
+
+/// RFC 9725 §4.3.1's trickle ICE on the WHEP session of Chromium's offer (its credentials)
+/// and on a WHIP session: candidates as Chromium gathers them are taken (204); the other
+/// answers a client can meet.
+fn trickle_checks(server: &Server, location: &str, offer: &str) {
+    const TYPE: &str = "application/trickle-ice-sdpfrag";
+    let value = |name: &str| {
+        let offer = std::fs::read_to_string(offer).unwrap();
+        offer
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap()
+    };
+    let (ufrag, pwd) = (value("a=ice-ufrag:"), value("a=ice-pwd:"));
+    let fragment = |ufrag: &str, pwd: &str, candidate: &str| {
+        format!(
+            "a=ice-options:trickle ice2\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+             a=mid:0\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\na={candidate}\r\n\
+             a=end-of-candidates\r\n"
+        )
+    };
+    let good = "candidate:2415481232 1 udp 2122260223 127.0.0.1 49152 typ host generation 0 \
+                ufrag {U} network-id 1"
+        .replace("{U}", &ufrag);
+    let ok = fragment(&ufrag, &pwd, &good);
+    assert_eq!(patch(server, location, TYPE, &ok, &[]), 204);
+    assert_eq!(
+        patch(
+            server,
+            location,
+            "application/trickle-ice-sdpfrag; charset=utf-8",
+            &ok,
+            &["-H", "If-Match: *"]
+        ),
+        204
+    );
+    // Another media type, an entity-tag we never gave, an ICE restart, a bad candidate.
+    assert_eq!(patch(server, location, "application/sdp", &ok, &[]), 415);
+    assert_eq!(
+        patch(server, location, TYPE, &ok, &["-H", "If-Match: \"abc\""]),
+        412
+    );
+    let restart = fragment("newU", "newpasswordnewpassword12", &good);
+    assert_eq!(patch(server, location, TYPE, &restart, &[]), 422);
+    let bad = fragment(&ufrag, &pwd, "candidate:1 1 udp nope 127.0.0.1 x typ host");
+    assert_eq!(patch(server, location, TYPE, &bad, &[]), 400);
+    assert_eq!(patch(server, location, TYPE, "not a fragment", &[]), 400);
+    assert_eq!(patch(server, "/rtc/v1/session/999999", TYPE, &ok, &[]), 404);
+}
+
 #[test]
 fn whep_answers_offers_and_deletes_sessions() {
     let server = Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
@@ -99,6 +161,7 @@ fn whep_answers_offers_and_deletes_sessions() {
     assert!(answer.contains(&candidate), "{answer}");
     let location = location_of(&head);
     assert!(location.starts_with("/rtc/v1/session/"), "{location}");
+    trickle_checks(&server, &location, OFFER);
 
     // Garbage on the UDP port: no session takes it, the server goes on.
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -124,6 +187,7 @@ fn whep_answers_offers_and_deletes_sessions() {
     assert!(answer.contains(&candidate), "{answer}");
     let whip = location_of(&head);
     assert!(server.wait_log("publishes live/fromweb", Duration::from_secs(2)));
+    trickle_checks(&server, &whip, "tests/data/rtc/chromium_whip_offer.sdp");
     let (status, _, _) = post_whip(&server, "app=live&stream=fromweb");
     assert_eq!(status, 409);
     let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&whip[1..])]);

@@ -787,6 +787,8 @@ mod tests {
             if_modified_since: ims.map(Into::into),
             authorization: None,
             origin: None,
+            content_type: None,
+            if_match: None,
             content_length: 0,
             chunked_body: false,
             expect_continue: false,

@@ -64,6 +64,7 @@ pub enum Method {
     Put,
     Delete,
     Options,
+    Patch,
     Other,
 }
 
@@ -77,6 +78,7 @@ impl Method {
             "PUT" => Method::Put,
             "DELETE" => Method::Delete,
             "OPTIONS" => Method::Options,
+            "PATCH" => Method::Patch,
             _ => Method::Other,
         }
     }
@@ -108,6 +110,10 @@ pub struct RequestHead {
     pub if_modified_since: Option<String>,
     pub authorization: Option<String>,
     pub origin: Option<String>,
+    /// `Content-Type`, raw (checked by the routes that take a body of one type).
+    pub content_type: Option<String>,
+    /// `If-Match` (RFC 9110 §13.1.1), raw.
+    pub if_match: Option<String>,
     /// Body length from `Content-Length`; 0 when absent or when `chunked_body`.
     pub content_length: u64,
     /// `Transfer-Encoding: chunked`: the body is chunked and `content_length` is 0.
@@ -202,6 +208,8 @@ pub fn decode_request_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, H
         if_modified_since: None,
         authorization: None,
         origin: None,
+        content_type: None,
+        if_match: None,
         content_length: 0,
         chunked_body: false,
         expect_continue: false,
@@ -269,6 +277,12 @@ pub fn decode_request_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, H
             set_first(&mut head.authorization, name, value)?;
         } else if name.eq_ignore_ascii_case("origin") {
             set_first(&mut head.origin, name, value)?;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            head.content_type
+                .get_or_insert_with(|| String::from_utf8_lossy(value).into_owned());
+        } else if name.eq_ignore_ascii_case("if-match") {
+            head.if_match
+                .get_or_insert_with(|| String::from_utf8_lossy(value).into_owned());
         } else if name.eq_ignore_ascii_case("user-agent") {
             head.user_agent
                 .get_or_insert_with(|| String::from_utf8_lossy(value).into_owned());
@@ -457,12 +471,14 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         409 => "Conflict",
+        412 => "Precondition Failed",
         411 => "Length Required",
         413 => "Content Too Large",
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
         417 => "Expectation Failed",
+        422 => "Unprocessable Content",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
@@ -767,7 +783,8 @@ Expect: 100-continue\r\nAuthorization: Basic YTpi\r\n\r\nhello";
             ("PUT", Method::Put),
             ("DELETE", Method::Delete),
             ("OPTIONS", Method::Options),
-            ("PATCH", Method::Other),
+            ("PATCH", Method::Patch),
+            ("TRACE", Method::Other),
             ("get", Method::Other),
         ] {
             let req = format!("{m} / HTTP/1.1\r\nHost: a\r\n\r\n");

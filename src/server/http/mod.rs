@@ -68,11 +68,11 @@ pub const CORS_HEADERS: &[(&str, &str)] = &[
     ("Access-Control-Allow-Origin", "*"),
     (
         "Access-Control-Allow-Methods",
-        "GET, POST, HEAD, PUT, DELETE, OPTIONS",
+        "GET, POST, HEAD, PUT, DELETE, PATCH, OPTIONS",
     ),
     (
         "Access-Control-Allow-Headers",
-        "Origin, X-Requested-With, Content-Type, Accept, Authorization, Range",
+        "Origin, X-Requested-With, Content-Type, Accept, Authorization, Range, If-Match",
     ),
     (
         "Access-Control-Expose-Headers",

@@ -4,6 +4,10 @@
 //!   offer str0m cannot take or without H.264, 404 for a stream nobody publishes (or without
 //!   H.264 video), 503 past `rtc_server.max_sessions`;
 //! - `DELETE /rtc/v1/session/{id}` ends the session (200; 404 when there is none);
+//! - `PATCH /rtc/v1/session/{id}` with an `application/trickle-ice-sdpfrag` body (RFC 9725
+//!   §4.3.1) gives a WHEP or WHIP session the client's trickled candidates: 204; 415 for
+//!   another body type, 412 for an `If-Match` other than `*`, 400 for a bad fragment, 404
+//!   for no such session, 422 for an ICE restart (new credentials), which is not supported;
 //! - `POST /rtc/v1/whip/?app=live&stream=x` (RFC 9725 WHIP) with a sendonly offer: the
 //!   vhost's `publish` security rules (403), then the `on_publish` hooks (403 when they
 //!   refuse) with the query as `param` and, as SRS, the `Authorization: Bearer` token added to
@@ -34,7 +38,9 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
     };
     let path = path.as_str();
     let answer = if let Some(id) = path.strip_prefix(SESSION_PATH) {
-        if head.method != Method::Delete {
+        if head.method == Method::Patch {
+            patch(conn, head, id, now)
+        } else if head.method != Method::Delete {
             conn.text(head, 405, "method not allowed")
         } else {
             let server = &conn.ctx.server;
@@ -64,6 +70,41 @@ pub fn handle(conn: &mut HttpConn, head: &RequestHead, route: &Route, now: u64) 
         conn.text(head, 404, "not found")
     };
     Some(Answer::Response(answer))
+}
+
+/// The media type of a trickle ICE `PATCH` body (RFC 8840 §9.2).
+pub const TRICKLE_TYPE: &str = "application/trickle-ice-sdpfrag";
+
+/// `PATCH /rtc/v1/session/{id}` (RFC 9725 §4.3.1): trickle ICE candidates for the session.
+/// 204 when taken; 415 for another media type; 412 for an `If-Match` other than `*` (we
+/// give no entity-tags); 400/404/422 from [`crate::server::rtc::trickle`].
+fn patch(conn: &mut HttpConn, head: &RequestHead, id: &str, now: u64) -> super::Response {
+    let media_type = head.content_type.as_deref().unwrap_or("");
+    let media_type = media_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case(TRICKLE_TYPE) {
+        return conn.text(
+            head,
+            415,
+            "the body must be application/trickle-ice-sdpfrag",
+        );
+    }
+    if head.if_match.as_deref().is_some_and(|m| m.trim() != "*") {
+        return conn.text(head, 412, "no such entity-tag");
+    }
+    let Ok(id) = id.trim_end_matches('/').parse::<u64>() else {
+        return conn.text(head, 404, "no such session");
+    };
+    let Ok(fragment) = std::str::from_utf8(&conn.body) else {
+        return conn.text(head, 400, "the fragment is not UTF-8");
+    };
+    let result = conn.ctx.server.rtc.borrow_mut().trickle(id, fragment, now);
+    match result {
+        Ok(_) => conn.respond(head, 204, &[], None),
+        Err(e) => {
+            log::debug!("[{}] PATCH {}: {e}", conn.record.cid, head.target);
+            conn.text(head, e.status(), &e.to_string())
+        }
+    }
 }
 
 fn whep(conn: &mut HttpConn, head: &RequestHead, now: u64) -> super::Response {

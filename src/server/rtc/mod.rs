@@ -24,7 +24,9 @@
 //! - A session ends on `DELETE` of its resource, when ICE disconnects, when it is not
 //!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
 //! - WHIP publishers are [`publish`]'s.
-//! - Not supported: trickle ICE (PATCH), ICE-TCP active or simultaneous-open candidates
+//! - Trickle ICE: a `PATCH` of the session's resource adds the client's candidates
+//!   ([`trickle`]); an ICE restart is refused.
+//! - Not supported: ICE-TCP active or simultaneous-open candidates
 //!   (ours is passive: the browser connects), AAC audio (no transcoding), H.265/AV1.
 
 use std::cell::RefCell;
@@ -56,6 +58,7 @@ pub mod audio;
 pub mod crypto;
 pub mod publish;
 pub mod tcp;
+pub mod trickle;
 
 /// A session that is not connected (ICE and DTLS) this long after its answer is dropped.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -166,6 +169,8 @@ struct Session {
     ended: bool,
     /// Its `/api/v1/clients` entry (`rtc-play`), gone with the session.
     registration: Option<Registration>,
+    /// The offer's ICE credentials, which a trickle `PATCH` must repeat ([`trickle`]).
+    remote_ice: trickle::RemoteIce,
 }
 
 /// Every WebRTC session and the UDP port's pending output.
@@ -356,6 +361,7 @@ impl RtcServer {
             timeout,
             ended: false,
             registration: None,
+            remote_ice: trickle::RemoteIce::of(offer),
         };
         self.out.extend(transmits);
         log::info!(

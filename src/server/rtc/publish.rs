@@ -77,6 +77,7 @@ pub struct Accepted {
     audio: Option<(Mid, Pt)>,
     transmits: Vec<Transmit>,
     timeout: Instant,
+    remote_ice: super::trickle::RemoteIce,
 }
 
 /// Takes a WHIP offer (untrusted text: str0m parses it): ICE-lite with the one host
@@ -88,6 +89,7 @@ pub fn accept(
     now: Instant,
 ) -> Result<Accepted, OfferError> {
     let offered = media_lines(offer);
+    let remote_ice = super::trickle::RemoteIce::of(offer);
     let offer =
         SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::BadOffer(e.to_string()))?;
     let mut rtc = Rtc::builder()
@@ -152,6 +154,7 @@ pub fn accept(
         audio,
         transmits,
         timeout,
+        remote_ice,
     })
 }
 
@@ -330,6 +333,8 @@ pub struct Publisher {
     pub on_end: Option<Box<dyn FnOnce()>>,
     /// Its `/api/v1/clients` entry (`rtc-publish`), gone with the session.
     pub registration: Option<crate::server::stats::Registration>,
+    /// The offer's ICE credentials, which a trickle `PATCH` must repeat.
+    pub remote_ice: super::trickle::RemoteIce,
 }
 
 impl Publisher {
@@ -350,6 +355,7 @@ impl Publisher {
             audio,
             transmits,
             timeout,
+            remote_ice,
             ..
         } = accepted;
         out.extend(transmits);
@@ -368,6 +374,7 @@ impl Publisher {
             ended: false,
             on_end: None,
             registration: None,
+            remote_ice,
         }
     }
 

@@ -47,6 +47,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 pub mod fmtp;
+#[cfg(feature = "rtc")]
+pub mod trickle;
 
 /// Longest SDP body we parse. Why: a GB28181 answer is 300–600 bytes, an RTSP camera's
 /// DESCRIBE reply 500–1500 (H.265 parameter sets in base64 are about 300 of them); 8 KiB
