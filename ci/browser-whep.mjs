@@ -15,12 +15,14 @@
 // candidates is answered 204 and its session plays. Then the browser is killed (SIGKILL) with that
 // player playing, no DELETE: ci/browser checks that the server ends the session by itself.
 // Env: BASE, NPM_DIR, SHOTS, PROFILE, WHEP_STREAM (app/stream), WHEP_PROTOCOL, WHEP_SHOT (the
-// screenshot's name), WHEP_PCMA_STREAM (none: that part is skipped). Exit 1 on any failure.
+// screenshot's name), WHEP_PCMA_STREAM (none: that part is skipped), WHEP_OPUS_STREAM (a stream
+// with Opus audio, played before the PCMA one with the same checks; none: skipped). Exit 1 on any failure.
 import { launch, reporter, sleep } from "./browser-lib.mjs";
 
 const BASE = process.env.BASE;
 const STREAM = process.env.WHEP_STREAM || "live/whep";
 const PCMA_STREAM = process.env.WHEP_PCMA_STREAM || "";
+const OPUS_STREAM = process.env.WHEP_OPUS_STREAM || "";
 const { log, check } = reporter("ci/browser-whep");
 
 // Candidates with real addresses, not mDNS names (which the server skips), so that the trickle
@@ -107,7 +109,8 @@ try {
   }, STREAM);
   check(del === 400 || del === 404, `a bad offer is refused (${del})`);
   await trickles(page);
-  if (PCMA_STREAM) await playsPcma(page);
+  if (OPUS_STREAM) await playsAudio(page, OPUS_STREAM, "opus", false);
+  if (PCMA_STREAM) await playsAudio(page, PCMA_STREAM, "PCMA", true);
 } catch (e) {
   failed = true;
   console.error(`ci/browser-whep: ${e.message}`);
@@ -175,9 +178,11 @@ async function audioStats(page) {
   });
 }
 
-// WHEP_PCMA_STREAM: G.711 A-law from RTMP plays as PCMA beside the video.
-async function playsPcma(page) {
-  await page.goto(`${BASE}/players/?stream=${encodeURIComponent(PCMA_STREAM)}&type=whep`, { waitUntil: "load" });
+// `stream`'s audio plays as `codec` (PCMA: WHEP_PCMA_STREAM, G.711 A-law from RTMP; opus:
+// WHEP_OPUS_STREAM, a GStreamer RTSP camera's Opus) beside the video, a 440 Hz tone that is
+// heard. `last`: the player is left playing (the browser is killed next).
+async function playsAudio(page, stream, codec, last) {
+  await page.goto(`${BASE}/players/?stream=${encodeURIComponent(stream)}&type=whep`, { waitUntil: "load" });
   const firstMs = await page.evaluate(async () => {
     const p = window.playersPlayer;
     const end = performance.now() + 15000;
@@ -190,7 +195,7 @@ async function playsPcma(page) {
     }
     return -1;
   });
-  check(firstMs >= 0, `the first PCMA packets of ${PCMA_STREAM} come within 15 s`);
+  check(firstMs >= 0, `the first ${codec} packets of ${stream} come within 15 s`);
   log(`first audio packet after ${firstMs.toFixed(0)} ms`);
   // The page's <video> starts muted (autoplay rules); Chromium measures audioLevel after the
   // element's volume, so it is unmuted as a listener would.
@@ -206,7 +211,7 @@ async function playsPcma(page) {
   const b = await audioStats(page);
   const vb = await video();
   log(`over 5 s: audio ${b.codec} packetsReceived ${a.received} -> ${b.received}, packetsLost ${a.lost} -> ${b.lost}, totalSamplesReceived ${a.samples} -> ${b.samples}, audioLevel ${b.level.toFixed(3)}, totalAudioEnergy ${a.energy.toFixed(3)} -> ${b.energy.toFixed(3)}, framesDecoded ${va} -> ${vb}`);
-  check(/^audio\/PCMA$/i.test(b.codec), `the audio codec is PCMA (${b.codec})`);
+  check(b.codec.toLowerCase() === `audio/${codec.toLowerCase()}`, `the audio codec is ${codec} (${b.codec})`);
   check(b.received - a.received >= 100, `audio packetsReceived grows (${b.received - a.received} in 5 s)`);
   check(b.lost - a.lost <= 5, `audio packetsLost stays near zero (${b.lost - a.lost})`);
   check(b.samples - a.samples >= 20000, `totalSamplesReceived grows by about 5 s of audio (${b.samples - a.samples})`);
@@ -214,5 +219,6 @@ async function playsPcma(page) {
   check(vb - va >= 100, `video plays alongside (${vb - va} frames in 5 s)`);
   // No stop, no DELETE: the browser is killed with this session playing (ci/browser then
   // waits for the server to end it when the peer stops answering).
-  vanish = true;
+  if (last) vanish = true;
+  else await page.evaluate(() => window.playersPlayer.stop());
 }

@@ -2,9 +2,10 @@
 """A test IP camera: GStreamer's RTSP server with H.264 video and AAC audio.
 
 Usage: rtsp_camera.py PORT [--path /cam] [--digest USER:PASSWORD] [--h265] [--tcp-only]
-                      [--latm] [--file CAMERA.mp4]
+                      [--latm] [--opus] [--file CAMERA.mp4]
 --h265 sends H.265 (x265enc, rtph265pay) instead of H.264.
 --latm sends the AAC as MP4A-LATM (rtpmp4apay, cpresent=0) instead of mpeg4-generic.
+--opus sends a 440 Hz tone as Opus (opusenc, rtpopuspay: opus/48000/2) instead of AAC.
 --tcp-only offers RTP over the RTSP connection only (GstRTSPMediaFactory protocols): a SETUP
 asking for UDP gets 461 Unsupported Transport, as from a camera behind a firewall.
 Without it, UDP unicast and TCP interleaved are both served.
@@ -35,6 +36,11 @@ LATM = (
     "! aacparse ! rtpmp4apay name=pay1 pt=97"
 )
 
+OPUS = (
+    "audiotestsrc is-live=true freq=440 ! audio/x-raw,rate=48000,channels=1 ! opusenc bitrate=64000 "
+    "! rtpopuspay name=pay1 pt=97"
+)
+
 
 def say(line):
     print(line, flush=True)
@@ -55,6 +61,8 @@ def main():
             video, i = H265, i + 1
         elif args[i] == "--latm":
             audio, i = LATM, i + 1
+        elif args[i] == "--opus":
+            audio, i = OPUS, i + 1
         elif args[i] == "--tcp-only":
             tcp_only, i = True, i + 1
         elif args[i] == "--file":
