@@ -5,7 +5,8 @@
 //! the bearer token; garbage datagrams on the UDP port change nothing; ICE-TCP's listener
 //! closes oversize frames, garbage, silent and surplus connections and the sessions go on. The
 //! media path is ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs, and
-//! its whep-tcp step over ICE-TCP).
+//! its whep-tcp step over ICE-TCP), and H.265's here with str0m as the player (Debian's
+//! Chromium has no H.265).
 
 mod common;
 
@@ -427,4 +428,105 @@ fn webrtc_sessions_are_api_clients_and_can_be_kicked() {
     assert_eq!(status, 200);
     assert!(clients("rtc-publish").is_empty());
     drop(ffmpeg);
+}
+
+/// H.265 to a WHEP player that offers it (Safari, Chrome 136+; Debian's Chromium has none): an
+/// HEVC stream published as Enhanced RTMP `hvc1` (x265's clip, tests/common/hevc) is played by
+/// str0m itself in its sample mode, whose H.265 depacketizer is not ours. What it hands back,
+/// written as Annex B, decodes with ffmpeg: every picture from the first keyframe, no error.
+/// An offer without H.265 (Chromium's) is refused 400 naming the codec.
+#[cfg(feature = "codec")]
+#[test]
+fn h265_plays_to_a_str0m_whep_player_that_decodes_every_picture() {
+    use common::hevc::{frame_body, sequence_header, Clip, Packaging, FRAMES, FRAME_MS, KEYINT};
+    use common::whep::{Offer, Player};
+
+    let server = Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let clip = Clip::encode(&server.dir);
+    assert_eq!(clip.access_units.len(), FRAMES);
+    let frames: Vec<Vec<u8>> = clip
+        .access_units
+        .iter()
+        .map(|au| frame_body(Packaging::Enhanced, au))
+        .collect();
+    let mut publisher = common::publisher(&server, "hevc");
+    publisher
+        .send_video(
+            0,
+            &sequence_header(Packaging::Enhanced, &clip.config_record),
+        )
+        .unwrap();
+    // The first GOP's first half before the offer: the player starts with the cached GOP.
+    let before = KEYINT / 2;
+    for (i, body) in frames.iter().enumerate().take(before) {
+        publisher.send_video(i as u32 * FRAME_MS, body).unwrap();
+    }
+    assert!(server.wait_log("publish __defaultVhost__/live/hevc", Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (status, _, body) = post(&server, "app=live&stream=hevc", OFFER);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("H.265"), "{body}");
+
+    let mut player = match Player::offer(&server, "live", "hevc", Offer::H265) {
+        Ok(p) => p,
+        Err((status, body)) => panic!("WHEP offer: {status} {body}"),
+    };
+    // The rest in real time, while the player plays.
+    let rest: Vec<Vec<u8>> = frames[before..].to_vec();
+    let sender = std::thread::spawn(move || {
+        for (i, body) in rest.iter().enumerate() {
+            std::thread::sleep(Duration::from_millis(u64::from(FRAME_MS)));
+            publisher
+                .send_video((before + i) as u32 * FRAME_MS, body)
+                .unwrap();
+        }
+        publisher
+    });
+    let played = player.play(FRAMES, Duration::from_secs(20));
+    let _publisher = sender.join().unwrap();
+    println!(
+        "str0m played {} frames ({} keyframes, {} discontinuities), {} bytes",
+        played.frames.len(),
+        played.keyframes,
+        played.discontinuities,
+        played.frames.iter().map(Vec::len).sum::<usize>()
+    );
+    assert_eq!(played.frames.len(), FRAMES, "{}", server.log());
+    assert_eq!(played.discontinuities, 0);
+    let keyframes = clip.access_units.iter().filter(|au| au.keyframe).count();
+    assert_eq!(played.keyframes, keyframes);
+    let key: Vec<bool> = clip.access_units.iter().map(|au| au.keyframe).collect();
+    assert_eq!(played.key, key);
+    assert!(
+        played
+            .times
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) == 3600),
+        "{:?}",
+        played.times
+    );
+
+    let path = server.dir.path("whep.hevc");
+    std::fs::write(&path, played.frames.concat()).unwrap();
+    let probe = common::ffprobe(&server.dir, path.to_str().unwrap(), Duration::from_secs(30));
+    assert!(probe.success, "ffprobe: {}", probe.errors);
+    assert_eq!(probe.codecs, vec!["hevc"]);
+    assert_eq!(probe.video_frames, FRAMES, "decoded pictures");
+    assert_eq!(probe.first_video.as_ref().map(|f| f.0), Some(true));
+    assert!(probe.errors.trim().is_empty(), "{}", probe.errors);
+    let decode = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "hevc", "-i"])
+        .arg(&path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(decode.status.success());
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    assert!(errors.trim().is_empty(), "ffmpeg decode errors:\n{errors}");
+    assert!(server.log().contains("video H.265"), "{}", server.log());
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&player.location[1..])]);
+    assert_eq!(status, 200);
 }
