@@ -52,10 +52,10 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::config::{Config, RtcProtocol};
 use crate::live::{ClientId, Hub, PlayerQueue, QueueItem, QueueLimits, StreamKey};
 use crate::media::{Codec, FrameKind, SharedFrame, VideoCodec};
-use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams};
+use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams, MTU};
 use crate::server::stats::Registration;
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
-use crate::wire::rtp::FIXED_HEADER_LEN;
+use crate::wire::rtp::{av1, FIXED_HEADER_LEN};
 
 pub mod audio;
 pub mod crypto;
@@ -88,6 +88,8 @@ pub const MAX_TRANSMITS: usize = 4096;
 /// is not yet attributed piece by piece. The budget takes the measurement, not the sum of
 /// the parts known.
 pub const SESSION_BYTES: usize = 1152 * 1024;
+/// Bytes of an `av1C` record before its configOBUs (AV1-ISOBMFF §2.3.3).
+const AV1C_FIXED_LEN: usize = 4;
 /// WebRTC players take client ids from this base up, apart from the TCP connections' ids.
 pub const CLIENT_ID_BASE: ClientId = 0xC000_0000;
 
@@ -98,7 +100,7 @@ pub enum OfferError {
     BadOffer(String),
     #[error("no such stream")]
     NotFound,
-    #[error("the stream has no video WebRTC carries (H.264, H.265)")]
+    #[error("the stream has no video WebRTC carries (H.264, H.265, AV1)")]
     NoVideo,
     #[error("the offer takes no H.264 (packetization-mode 1)")]
     NoH264,
@@ -129,6 +131,8 @@ pub enum RtcVideo {
     H264,
     /// RFC 7798.
     H265,
+    /// AOM's "RTP Payload Format For AV1" ([`av1`]).
+    Av1,
 }
 
 impl RtcVideo {
@@ -137,6 +141,7 @@ impl RtcVideo {
         match codec? {
             Codec::Video(VideoCodec::Avc) => Some(RtcVideo::H264),
             Codec::Video(VideoCodec::Hevc) => Some(RtcVideo::H265),
+            Codec::Video(VideoCodec::Av1) => Some(RtcVideo::Av1),
             _ => None,
         }
     }
@@ -145,6 +150,7 @@ impl RtcVideo {
         match self {
             RtcVideo::H264 => RtcCodec::H264,
             RtcVideo::H265 => RtcCodec::H265,
+            RtcVideo::Av1 => RtcCodec::Av1,
         }
     }
 }
@@ -154,6 +160,7 @@ impl std::fmt::Display for RtcVideo {
         f.write_str(match self {
             RtcVideo::H264 => "H.264",
             RtcVideo::H265 => "H.265",
+            RtcVideo::Av1 => "AV1",
         })
     }
 }
@@ -204,6 +211,9 @@ struct Session {
     /// Server ms by which ICE and DTLS must be up.
     connect_by: u64,
     video: Option<VideoParams>,
+    /// AV1: the stream's sequence header frame (its `av1C` record's sequence header OBU goes
+    /// before each keyframe).
+    av1_header: Option<SharedFrame>,
     audio: Option<AudioOut>,
     /// Frames are skipped until a keyframe (the first one sent, or after a queue shrink).
     want_keyframe: bool,
@@ -324,7 +334,7 @@ impl RtcServer {
             return Err(OfferError::Full);
         }
         let source = hub.borrow().source(key).ok_or(OfferError::NotFound)?;
-        let (codec, video, wanted) = {
+        let (codec, video, av1_header, wanted) = {
             let s = source.borrow();
             if s.publisher().is_none() {
                 return Err(OfferError::NotFound);
@@ -344,6 +354,7 @@ impl RtcServer {
             (
                 codec,
                 s.video_header().and_then(|h| VideoParams::of(h)),
+                s.video_header().filter(|_| codec == RtcVideo::Av1).cloned(),
                 wanted,
             )
         };
@@ -398,6 +409,7 @@ impl RtcServer {
             connected: false,
             connect_by: now_ms.saturating_add(CONNECT_TIMEOUT_MS),
             video,
+            av1_header,
             audio,
             want_keyframe: true,
             timeout,
@@ -758,6 +770,7 @@ pub fn accept(
         .clear_codecs()
         .enable_h264(video == RtcVideo::H264)
         .enable_h265(video == RtcVideo::H265)
+        .enable_av1(video == RtcVideo::Av1)
         // The audio codecs a stream's audio is sent in ([`audio`]); they also give the audio
         // m-line a codec in the answer when nothing is sent on it (Chromium refuses an m-line
         // without any).
@@ -984,6 +997,9 @@ fn send_media(
         }
         if frame.sequence_header {
             s.video = VideoParams::of(&frame).or(s.video.take());
+            if frame.codec == Codec::Video(VideoCodec::Av1) {
+                s.av1_header = Some(frame.clone());
+            }
             continue;
         }
         if s.want_keyframe {
@@ -992,7 +1008,10 @@ fn send_media(
             }
             s.want_keyframe = false;
         }
-        let payloads = payloads(cache, &frame, || video_payloads(&frame, s.video.as_ref()));
+        let payloads = payloads(cache, &frame, || match frame.codec {
+            Codec::Video(VideoCodec::Av1) => av1_payloads(&frame, s.av1_header.as_ref()),
+            _ => video_payloads(&frame, s.video.as_ref()),
+        });
         let ts = rtp_timestamp(&frame, 90_000);
         let Some(mid) = s.mid else {
             return;
@@ -1110,6 +1129,32 @@ fn video_payloads(frame: &SharedFrame, video: Option<&VideoParams>) -> Vec<(bool
         rest = &rest[2 + len..];
     }
     list
+}
+
+/// An AV1 temporal unit's payloads ([`av1`]), the sequence header of the stream's `av1C`
+/// record (`header`) before each keyframe that lacks one. None for a frame the publisher
+/// broke (logged at debug: its bytes are the peer's).
+fn av1_payloads(frame: &SharedFrame, header: Option<&SharedFrame>) -> Vec<(bool, u32, Arc<[u8]>)> {
+    let config_obus = header
+        .and_then(|h| h.data.get(h.payload_offset..))
+        .and_then(|record| record.get(AV1C_FIXED_LEN..))
+        .unwrap_or_default();
+    let tu = frame.data.get(frame.payload_offset..).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Err(e) = av1::Packetizer::new(MTU).packetize(
+        tu,
+        frame.keyframe,
+        av1::sequence_header(config_obus),
+        &mut out,
+    ) {
+        log::debug!("rtc: AV1 frame at {} ms not sent: {e}", frame.dts);
+        return Vec::new();
+    }
+    let last = out.len().saturating_sub(1);
+    out.into_iter()
+        .enumerate()
+        .map(|(i, p)| (i == last, 0, Arc::from(p)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -1321,6 +1366,58 @@ mod tests {
             assert!(!video.contains(other), "{other} in {}", a.answer);
         }
         assert!(video.lines().next().unwrap().ends_with(" 50 51"), "{video}");
+    }
+
+    #[test]
+    fn an_av1_stream_is_answered_with_chromiums_av1() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let a = accept(
+            CHROMIUM_OFFER,
+            RtcVideo::Av1,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
+        let video = video_part(&a.answer);
+        assert!(
+            video.contains(&format!("a=rtpmap:{} AV1/90000", a.pt)),
+            "{}",
+            a.answer
+        );
+        for other in ["H264", "VP8", "VP9", "H265"] {
+            assert!(!video.contains(other), "{other} in {}", a.answer);
+        }
+        // Without AV1 on the m-line: refused, naming it.
+        // (Chromium's AV1 payload types are 45 and 47, their RTX 46 and 48.)
+        let av1 = ["45", "46", "47", "48"];
+        let no_av1: String = CHROMIUM_OFFER
+            .lines()
+            .filter(|l| !av1.iter().any(|pt| l.contains(&format!(":{pt} "))))
+            .map(|l| match l.starts_with("m=video") {
+                true => l
+                    .split(' ')
+                    .filter(|w| !av1.contains(w))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                false => l.to_string(),
+            })
+            .map(|l| l + "\r\n")
+            .collect();
+        assert!(!no_av1.contains("AV1"));
+        let e = accept(
+            &no_av1,
+            RtcVideo::Av1,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the stream's video is AV1 and the offer takes no AV1"
+        );
     }
 
     #[test]
