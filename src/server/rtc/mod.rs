@@ -6,17 +6,18 @@
 //! is str0m's, one `Rtc` per session, in its RTP mode.
 //!
 //! What a caller must know:
-//! - [`RtcServer::play`] answers a WHEP offer: the stream must be published with H.264 or
-//!   H.265 video ([`RtcVideo`]) and the offer must take that codec (H.264 with packetization
+//! - [`RtcServer::play`] answers a WHEP offer: the stream must be published with H.264, H.265
+//!   or AV1 video ([`RtcVideo`]) and the offer must take that codec (H.264 with packetization
 //!   mode 1; H.265 as Safari and Chrome 136+ offer it), else 400 naming the stream's codec;
 //!   the answer's video m-line has that codec alone, no transcoding. It has ICE-lite and
 //!   the host candidates `rtc_server.protocol` asks for at `rtc_server.candidate`: UDP on the
 //!   bound port, TCP passive (RFC 6544) on the TCP listener's ([`candidates`]).
 //! - Media: each frame is packetized once (`server::rtsp_server::packets`, the RTP packets the
 //!   RTSP server shares: RFC 6184 or RFC 7798, with the SPS/PPS or VPS/SPS/PPS before each
-//!   keyframe) and its payloads are held once as `Arc<[u8]>` in [`PACKET_CACHE_FRAMES`]
-//!   recent frames, which every WebRTC player of the stream hands to str0m (each player only
-//!   adds its header and its SRTP).
+//!   keyframe; AV1 by `wire::rtp::av1`, the `av1C` record's sequence header before each
+//!   keyframe that lacks one) and its payloads are held once as `Arc<[u8]>` in
+//!   [`PACKET_CACHE_FRAMES`] recent frames, which every WebRTC player of the stream hands to
+//!   str0m (each player only adds its header and its SRTP).
 //! - A player starts with the hub's cached GOP (its keyframe first) once DTLS is up.
 //! - Audio ([`audio`]): G.711 8 kHz mono as PCMA/PCMU and Opus as Opus, when the offer has
 //!   that codec on its audio m-line; sent from the first keyframe on, its RTP timestamps the
@@ -28,9 +29,9 @@
 //!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
 //! - WHIP publishers are [`publish`]'s.
 //! - Not supported: trickle ICE (PATCH), ICE-TCP active or simultaneous-open candidates
-//!   (ours is passive: the browser connects), AAC audio (no transcoding), AV1, and a codec
-//!   the stream does not have (no transcoding: a browser without H.265 cannot play an HEVC
-//!   stream).
+//!   (ours is passive: the browser connects), AAC audio (no transcoding), VP8/VP9, and a
+//!   codec the stream does not have (no transcoding: a browser without H.265, as Debian's
+//!   Chromium, cannot play an HEVC stream).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
