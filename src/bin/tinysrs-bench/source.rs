@@ -59,7 +59,8 @@ impl Stream {
     /// before its own overhead. The whole loop when there is no video keyframe.
     pub fn max_gop_bytes(&self) -> usize {
         let keyframe = |m: &Message| {
-            m.type_id == MessageType::Video && m.body.first().is_some_and(|b| b >> 4 == 1)
+            // FrameType 1 (key), legacy or Enhanced RTMP (bit 7 is IsExHeader there).
+            m.type_id == MessageType::Video && m.body.first().is_some_and(|b| (b >> 4) & 7 == 1)
         };
         let (mut max, mut gop) = (0, 0);
         for m in &self.frames {
