@@ -223,13 +223,12 @@ impl Packetizer {
                     continue;
                 }
                 put_leb128(&mut packet, take);
-                for i in done..done + take {
-                    packet.push(match i.checked_sub(header.len()) {
-                        None => header[i],
-                        Some(p) => o.payload[p],
-                    });
-                }
-                done += take;
+                // Bytes done..done + take of the element: of its header, then of its payload.
+                let end = done + take;
+                let h = header.len();
+                packet.extend_from_slice(&header[done.min(h)..end.min(h)]);
+                packet.extend_from_slice(&o.payload[done.saturating_sub(h)..end.saturating_sub(h)]);
+                done = end;
                 if done < len {
                     // Fragmented: Y here, Z on the next packet.
                     packet[0] |= AGG_Y;
