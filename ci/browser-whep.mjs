@@ -14,15 +14,20 @@
 // for 5 s and that video plays alongside. A trickling client's PATCH of Chromium's gathered
 // candidates is answered 204 and its session plays. Then the browser is killed (SIGKILL) with that
 // player playing, no DELETE: ci/browser checks that the server ends the session by itself.
+// With WHEP_CODEC (H264 or AV1: the stream's video codec), it asserts that Chromium can receive
+// it and that the inbound video's codec is video/<WHEP_CODEC> (the whep-av1 step plays an AV1
+// stream, passed through).
 // Env: BASE, NPM_DIR, SHOTS, PROFILE, WHEP_STREAM (app/stream), WHEP_PROTOCOL, WHEP_SHOT (the
-// screenshot's name), WHEP_PCMA_STREAM (none: that part is skipped), WHEP_OPUS_STREAM (a stream
-// with Opus audio, played before the PCMA one with the same checks; none: skipped). Exit 1 on any failure.
+// screenshot's name), WHEP_CODEC, WHEP_PCMA_STREAM (none: that part is skipped), WHEP_OPUS_STREAM
+// (a stream with Opus audio, played before the PCMA one with the same checks; none: skipped).
+// Exit 1 on any failure.
 import { launch, reporter, sleep } from "./browser-lib.mjs";
 
 const BASE = process.env.BASE;
 const STREAM = process.env.WHEP_STREAM || "live/whep";
 const PCMA_STREAM = process.env.WHEP_PCMA_STREAM || "";
 const OPUS_STREAM = process.env.WHEP_OPUS_STREAM || "";
+const CODEC = process.env.WHEP_CODEC || "H264";
 const { log, check } = reporter("ci/browser-whep");
 
 // Candidates with real addresses, not mDNS names (which the server skips), so that the trickle
@@ -38,7 +43,8 @@ try {
   const codecs = await page.evaluate(() =>
     [...new Set(RTCRtpReceiver.getCapabilities("video").codecs.map((c) => c.mimeType))].join(" "));
   log(`Chromium receives video codecs: ${codecs}`);
-  check(/video\/H264/i.test(codecs), "Chromium can receive H.264 over WebRTC");
+  check(codecs.split(" ").some((c) => c.toLowerCase() === `video/${CODEC}`.toLowerCase()),
+    `Chromium can receive ${CODEC} over WebRTC`);
   await page.goto(`${BASE}/players/?stream=${encodeURIComponent(STREAM)}&type=whep`, { waitUntil: "load" });
   // The first decoded frame, timed in the page from the player's start (before the offer).
   const firstFrameMs = await page.evaluate(async () => {
@@ -61,7 +67,11 @@ try {
     const v = document.getElementById("video");
     for (const s of stats.values()) {
       if (s.type === "inbound-rtp" && s.kind === "video") {
-        return { decoded: s.framesDecoded, lost: s.packetsLost, received: s.packetsReceived, nacks: s.nackCount, w: v.videoWidth, h: v.videoHeight };
+        const codec = s.codecId && stats.get(s.codecId);
+        return {
+          decoded: s.framesDecoded, lost: s.packetsLost, received: s.packetsReceived, nacks: s.nackCount,
+          w: v.videoWidth, h: v.videoHeight, codec: codec ? codec.mimeType : "",
+        };
       }
     }
     return null;
@@ -69,7 +79,8 @@ try {
   const a = await sample();
   await sleep(10000);
   const b = await sample();
-  log(`over 10 s: framesDecoded ${a.decoded} -> ${b.decoded}, packetsReceived ${a.received} -> ${b.received}, packetsLost ${a.lost} -> ${b.lost}, NACKs sent ${b.nacks}, ${b.w}x${b.h}`);
+  log(`over 10 s: ${b.codec} framesDecoded ${a.decoded} -> ${b.decoded}, packetsReceived ${a.received} -> ${b.received}, packetsLost ${a.lost} -> ${b.lost}, NACKs sent ${b.nacks}, ${b.w}x${b.h}`);
+  check(b.codec.toLowerCase() === `video/${CODEC}`.toLowerCase(), `the inbound video's codec is video/${CODEC} (${b.codec})`);
   check(b.decoded - a.decoded >= 200, `framesDecoded grows by 200 or more in 10 s at 25 fps (${b.decoded - a.decoded})`);
   check(b.lost - a.lost <= 5, `packetsLost stays near zero (${b.lost - a.lost} in 10 s)`);
   check(b.w === 640 && b.h === 360, `videoWidth x videoHeight is 640x360 (${b.w}x${b.h})`);

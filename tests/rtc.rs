@@ -5,7 +5,8 @@
 //! the bearer token; garbage datagrams on the UDP port change nothing; ICE-TCP's listener
 //! closes oversize frames, garbage, silent and surplus connections and the sessions go on. The
 //! media path is ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs, and
-//! its whep-tcp step over ICE-TCP).
+//! its whep-tcp step over ICE-TCP, its whep-av1 step), and H.265's and AV1's here with str0m
+//! as the player (Debian's Chromium has no H.265).
 
 mod common;
 
@@ -491,4 +492,214 @@ fn webrtc_sessions_are_api_clients_and_can_be_kicked() {
     assert_eq!(status, 200);
     assert!(clients("rtc-publish").is_empty());
     drop(ffmpeg);
+}
+
+/// H.265 to a WHEP player that offers it (Safari, Chrome 136+; Debian's Chromium has none): an
+/// HEVC stream published as Enhanced RTMP `hvc1` (x265's clip, tests/common/hevc) is played by
+/// str0m itself in its sample mode, whose H.265 depacketizer is not ours. What it hands back,
+/// written as Annex B, decodes with ffmpeg: every picture from the first keyframe, no error.
+/// An offer without H.265 (Chromium's) is refused 400 naming the codec.
+#[test]
+fn h265_plays_to_a_str0m_whep_player_that_decodes_every_picture() {
+    use common::hevc::{frame_body, sequence_header, Clip, Packaging, FRAMES, FRAME_MS, KEYINT};
+    use common::whep::{Offer, Player};
+
+    let server = Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let clip = Clip::encode(&server.dir);
+    assert_eq!(clip.access_units.len(), FRAMES);
+    let frames: Vec<Vec<u8>> = clip
+        .access_units
+        .iter()
+        .map(|au| frame_body(Packaging::Enhanced, au))
+        .collect();
+    let mut publisher = common::publisher(&server, "hevc");
+    publisher
+        .send_video(
+            0,
+            &sequence_header(Packaging::Enhanced, &clip.config_record),
+        )
+        .unwrap();
+    // The first GOP's first half before the offer: the player starts with the cached GOP.
+    let before = KEYINT / 2;
+    for (i, body) in frames.iter().enumerate().take(before) {
+        publisher.send_video(i as u32 * FRAME_MS, body).unwrap();
+    }
+    assert!(server.wait_log("publish __defaultVhost__/live/hevc", Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (status, _, body) = post(&server, "app=live&stream=hevc", OFFER);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("H.265"), "{body}");
+
+    let mut player = match Player::offer(&server, "live", "hevc", Offer::H265) {
+        Ok(p) => p,
+        Err((status, body)) => panic!("WHEP offer: {status} {body}"),
+    };
+    // The rest in real time, while the player plays.
+    let rest: Vec<Vec<u8>> = frames[before..].to_vec();
+    let sender = std::thread::spawn(move || {
+        for (i, body) in rest.iter().enumerate() {
+            std::thread::sleep(Duration::from_millis(u64::from(FRAME_MS)));
+            publisher
+                .send_video((before + i) as u32 * FRAME_MS, body)
+                .unwrap();
+        }
+        publisher
+    });
+    let played = player.play(FRAMES, Duration::from_secs(20));
+    let _publisher = sender.join().unwrap();
+    println!(
+        "str0m played {} frames ({} keyframes, {} discontinuities), {} bytes",
+        played.frames.len(),
+        played.keyframes,
+        played.discontinuities,
+        played.frames.iter().map(Vec::len).sum::<usize>()
+    );
+    assert_eq!(played.frames.len(), FRAMES, "{}", server.log());
+    assert_eq!(played.discontinuities, 0);
+    let keyframes = clip.access_units.iter().filter(|au| au.keyframe).count();
+    assert_eq!(played.keyframes, keyframes);
+    let key: Vec<bool> = clip.access_units.iter().map(|au| au.keyframe).collect();
+    assert_eq!(played.key, key);
+    assert!(
+        played
+            .times
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) == 3600),
+        "{:?}",
+        played.times
+    );
+
+    let path = server.dir.path("whep.hevc");
+    std::fs::write(&path, played.frames.concat()).unwrap();
+    let probe = common::ffprobe(&server.dir, path.to_str().unwrap(), Duration::from_secs(30));
+    assert!(probe.success, "ffprobe: {}", probe.errors);
+    assert_eq!(probe.codecs, vec!["hevc"]);
+    assert_eq!(probe.video_frames, FRAMES, "decoded pictures");
+    assert_eq!(probe.first_video.as_ref().map(|f| f.0), Some(true));
+    assert!(probe.errors.trim().is_empty(), "{}", probe.errors);
+    let decode = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "hevc", "-i"])
+        .arg(&path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(decode.status.success());
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    assert!(errors.trim().is_empty(), "ffmpeg decode errors:\n{errors}");
+    assert!(server.log().contains("video H.265"), "{}", server.log());
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&player.location[1..])]);
+    assert_eq!(status, 200);
+}
+
+/// AV1 passthrough to a WHEP player: x265's sibling, SVT-AV1, makes an OBU stream (640x360,
+/// a keyframe every 2 s), tinysrs-bench publishes it as Enhanced RTMP `av01`, and str0m in
+/// sample mode (its own AV1 depacketizer) plays it. The temporal units it hands back, each
+/// behind a temporal delimiter again, decode with ffmpeg without an error, from a keyframe on.
+#[test]
+fn av1_plays_to_a_str0m_whep_player_that_decodes_every_frame() {
+    use common::whep::{Offer, Player};
+    use common::{require, Proc};
+    use std::process::{Command, Stdio};
+
+    /// Frames played: 2.4 s at 25 fps, over the 2-s keyframe interval.
+    const PLAYED: usize = 60;
+    require("ffmpeg");
+    let server = Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    let clip = server.dir.path("clip.obu");
+    let mut ffmpeg = Proc::spawn(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostats", "-loglevel", "error", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=640x360:rate=25",
+                "-t",
+                "4",
+            ])
+            .args([
+                "-pix_fmt",
+                "yuv420p",
+                "-c:v",
+                "libsvtav1",
+                "-preset",
+                "12",
+                "-g",
+                "50",
+            ])
+            .args(["-f", "obu"])
+            .arg(&clip)
+            .stdout(Stdio::null()),
+        &server.dir.path("ffmpeg-av1.err"),
+    );
+    assert!(
+        ffmpeg.wait(Duration::from_secs(60)).success(),
+        "{}",
+        ffmpeg.stderr()
+    );
+    let url = server.url("live/av1");
+    let _bench = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tinysrs-bench"))
+            .args(["publish", &url, "--quiet", "--fps", "25", "--obu"])
+            .arg(&clip)
+            .stdout(Stdio::null()),
+        &server.dir.path("bench.err"),
+    );
+    assert!(server.wait_log("publish __defaultVhost__/live/av1", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut player = match Player::offer(&server, "live", "av1", Offer::Av1) {
+        Ok(p) => p,
+        Err((status, body)) => panic!("WHEP offer: {status} {body}"),
+    };
+    let played = player.play(PLAYED, Duration::from_secs(20));
+    println!(
+        "str0m played {} AV1 frames ({} keyframes, {} discontinuities), {} bytes",
+        played.frames.len(),
+        played.keyframes,
+        played.discontinuities,
+        played.frames.iter().map(Vec::len).sum::<usize>()
+    );
+    assert_eq!(played.frames.len(), PLAYED, "{}", server.log());
+    assert_eq!(played.discontinuities, 0);
+    assert_eq!(played.key.first(), Some(&true), "a keyframe first");
+    assert!(played.keyframes >= 2, "a keyframe every 2 s");
+    assert!(
+        played
+            .times
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) == 3600),
+        "{:?}",
+        played.times
+    );
+
+    // Back to a low-overhead stream: a temporal delimiter before each temporal unit.
+    let path = server.dir.path("whep.obu");
+    let stream: Vec<u8> = played
+        .frames
+        .iter()
+        .flat_map(|f| [&[0x12, 0][..], f].concat())
+        .collect();
+    std::fs::write(&path, stream).unwrap();
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "obu", "-i"])
+        .arg(&path)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg");
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    assert!(
+        decode.status.success() && errors.trim().is_empty(),
+        "ffmpeg decode errors:\n{errors}"
+    );
+    let decoded = String::from_utf8_lossy(&decode.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    assert_eq!(decoded, PLAYED, "decoded frames");
+    assert!(server.log().contains("video AV1"), "{}", server.log());
 }

@@ -8,11 +8,15 @@ pub mod client;
 pub mod frames;
 #[cfg(feature = "gb28181")]
 pub mod gbdevice;
+#[cfg(feature = "codec")]
+pub mod hevc;
 pub mod hookserver;
 pub mod nginx;
 pub mod paced;
 pub mod recordings;
 pub mod tls;
+#[cfg(feature = "rtc")]
+pub mod whep;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

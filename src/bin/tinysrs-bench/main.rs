@@ -2,8 +2,9 @@
 //! runtime and a `LocalSet`), cheap per connection, so one process drives thousands of players.
 //!
 //! Modes:
-//! - `publish URL`: publishes a stream over RTMP in real time, looping (an FLV file, or a
-//!   synthetic H.264-shaped stream), with a latency stamp in every video frame (`stamp.rs`).
+//! - `publish URL`: publishes a stream over RTMP in real time, looping (an FLV file, an AV1
+//!   OBU stream as Enhanced RTMP `av01`, or a synthetic H.264-shaped stream), with a latency
+//!   stamp in every H.264 frame (`stamp.rs`).
 //! - `play URL`: N RTMP, HTTP-FLV or RTSP (RTP interleaved over TCP, `rtsp.rs`) players,
 //!   ramped; per-second figures, then one JSON line.
 //! - `run URL [--play-url URL]`: both in one process (what ci/bench uses); the publisher is
@@ -81,6 +82,8 @@ options:
   --fps F                synthetic stream frame rate                       [25]
   --gop S                synthetic stream keyframe interval, seconds       [2]
   --flv FILE             publish this FLV file (looping) instead
+  --obu FILE             publish this AV1 OBU stream (ffmpeg -f obu) at --fps as
+                         Enhanced RTMP av01 (looping) instead
   --play-url URL         (run, ingest) what the players open, e.g. the HTTP-FLV URL
                          (run: or the RTSP URL, rtsp_server.listen's port)
                          (ingest: its stream name is the prefix, e.g. .../live/s.flv)
@@ -111,6 +114,7 @@ struct Options {
     fps: u32,
     gop: u32,
     flv: Option<PathBuf>,
+    obu: Option<PathBuf>,
     expect_kbps: Option<f64>,
     server_pid: Option<u32>,
     quiet: bool,
@@ -143,6 +147,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         fps: 25,
         gop: 2,
         flv: None,
+        obu: None,
         expect_kbps: None,
         server_pid: None,
         quiet: false,
@@ -169,6 +174,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--fps" => o.fps = num(arg, value()?)?,
             "--gop" => o.gop = num(arg, value()?)?,
             "--flv" => o.flv = Some(PathBuf::from(value()?)),
+            "--obu" => o.obu = Some(PathBuf::from(value()?)),
             "--play-url" => o.play_url = Some(Url::parse(value()?)?),
             "--expect-kbps" => o.expect_kbps = Some(num(arg, value()?)?),
             "--server-pid" => o.server_pid = Some(num(arg, value()?)?),
@@ -209,15 +215,17 @@ fn main() -> ExitCode {
         }
     };
     stats::raise_nofile();
-    let stream = match &options.flv {
-        Some(path) => match Stream::from_flv(path) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("tinysrs-bench: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => Stream::synthetic(options.kbps, options.fps, options.gop),
+    let stream = match (&options.flv, &options.obu) {
+        (Some(path), _) => Stream::from_flv(path),
+        (None, Some(path)) => Stream::from_obu(path, options.fps),
+        (None, None) => Ok(Stream::synthetic(options.kbps, options.fps, options.gop)),
+    };
+    let stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tinysrs-bench: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let result = match options.mode.as_str() {
         "blast" => run_blast(&options, &stream),

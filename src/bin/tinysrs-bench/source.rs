@@ -7,6 +7,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use tinysrs::wire::amf0::{self, Value};
+use tinysrs::wire::codec::av1;
 use tinysrs::wire::codec::h264::AvcConfig;
 use tinysrs::wire::flv::{self, FlvReader, TagType, VideoCodec};
 use tinysrs::wire::rtmp::message::MessageType;
@@ -58,7 +59,8 @@ impl Stream {
     /// before its own overhead. The whole loop when there is no video keyframe.
     pub fn max_gop_bytes(&self) -> usize {
         let keyframe = |m: &Message| {
-            m.type_id == MessageType::Video && m.body.first().is_some_and(|b| b >> 4 == 1)
+            // FrameType 1 (key), legacy or Enhanced RTMP (bit 7 is IsExHeader there).
+            m.type_id == MessageType::Video && m.body.first().is_some_and(|b| (b >> 4) & 7 == 1)
         };
         let (mut max, mut gop) = (0, 0);
         for m in &self.frames {
@@ -265,6 +267,126 @@ impl Stream {
     }
 }
 
+/// Enhanced RTMP (E-RTMP v1): IsExHeader, VideoPacketType SequenceStart and CodedFrames, the
+/// FrameType (key or inter) in bits 4-6, and the AV1 FourCC.
+const EX_HEADER: u8 = 0x80;
+const EX_SEQUENCE_START: u8 = 0;
+const EX_CODED_FRAMES: u8 = 1;
+const FRAME_KEY: u8 = 1;
+const FRAME_INTER: u8 = 2;
+const AV01: &[u8; 4] = b"av01";
+/// OBU types (AV1 §6.2.2) and header bits (§5.3.2).
+const OBU_SEQUENCE_HEADER: u8 = 1;
+const OBU_TEMPORAL_DELIMITER: u8 = 2;
+const OBU_FRAME_HEADER: u8 = 3;
+const OBU_FRAME: u8 = 6;
+const OBU_EXTENSION_BIT: u8 = 0x04;
+const OBU_HAS_SIZE_BIT: u8 = 0x02;
+
+/// One OBU of a low-overhead bitstream (AV1 §5.2; every OBU with its size field, as ffmpeg's
+/// `-f obu` writes): (obu_type, the whole OBU, its payload).
+fn next_obu(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let first = *data.first()?;
+    let header_len = if first & OBU_EXTENSION_BIT != 0 { 2 } else { 1 };
+    if first & OBU_HAS_SIZE_BIT == 0 {
+        return None;
+    }
+    let (size, size_len) = av1::leb128(data.get(header_len..)?).ok()?;
+    let start = header_len + size_len;
+    let end = start.checked_add(usize::try_from(size).ok()?)?;
+    Some(((first >> 3) & 0x0f, data.get(..end)?, data.get(start..end)?))
+}
+
+impl Stream {
+    /// An AV1 low-overhead OBU stream (ffmpeg `-f obu`: a temporal delimiter before each
+    /// temporal unit) at `fps`, as Enhanced RTMP `av01`: the first sequence header in an
+    /// `av1C` record, each temporal unit (its delimiter left out, AV1-ISOBMFF §2.4) a
+    /// CodedFrames message, a key frame when its frame header says KEY_FRAME (§5.9.2).
+    pub fn from_obu(path: &Path, fps: u32) -> io::Result<Stream> {
+        let len = std::fs::metadata(path)?.len();
+        if len > MAX_FILE_LEN {
+            return Err(io::Error::other(format!(
+                "{}: {len} bytes, over the {MAX_FILE_LEN} bytes this reads",
+                path.display()
+            )));
+        }
+        let data = std::fs::read(path)?;
+        let bad = |what: &str| io::Error::other(format!("{}: {what}", path.display()));
+        let mut units: Vec<(bool, Vec<u8>)> = Vec::new();
+        let mut sequence_header: Option<Vec<u8>> = None;
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let (obu_type, obu, payload) =
+                next_obu(rest).ok_or_else(|| bad("an OBU without its size or cut"))?;
+            rest = &rest[obu.len()..];
+            if obu_type == OBU_TEMPORAL_DELIMITER || units.is_empty() {
+                units.push((false, Vec::new()));
+                if obu_type == OBU_TEMPORAL_DELIMITER {
+                    continue;
+                }
+            }
+            let Some(unit) = units.last_mut() else {
+                continue;
+            };
+            if obu_type == OBU_SEQUENCE_HEADER && sequence_header.is_none() {
+                sequence_header = Some(obu.to_vec());
+            }
+            // frame_header_obu: show_existing_frame (1), frame_type (2): KEY_FRAME is 0.
+            if matches!(obu_type, OBU_FRAME_HEADER | OBU_FRAME)
+                && payload.first().is_some_and(|b| b & 0xE0 == 0)
+            {
+                unit.0 = true;
+            }
+            unit.1.extend_from_slice(obu);
+        }
+        let sequence_header = sequence_header.ok_or_else(|| bad("no sequence header OBU"))?;
+        units.retain(|(_, u)| !u.is_empty());
+        if units.is_empty() {
+            return Err(bad("no temporal unit"));
+        }
+        // av1C (AV1-ISOBMFF §2.3.3): marker and version 1, seq_profile (the sequence header's
+        // first 3 bits) and a level; 8-bit 4:2:0 flags (chroma_subsampling_x and _y); no
+        // initial presentation delay; the sequence header as configOBUs.
+        let profile = next_obu(&sequence_header)
+            .and_then(|(_, _, p)| p.first().copied())
+            .unwrap_or(0)
+            >> 5;
+        let mut av1c = vec![EX_HEADER | FRAME_KEY << 4 | EX_SEQUENCE_START];
+        av1c.extend_from_slice(AV01);
+        av1c.extend_from_slice(&[0x81, profile << 5 | 8, 0x0C, 0]);
+        av1c.extend_from_slice(&sequence_header);
+        let fps = fps.max(1);
+        let frames: Vec<Message> = units
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, unit))| {
+                let frame_type = if key { FRAME_KEY } else { FRAME_INTER };
+                let mut body = vec![EX_HEADER | frame_type << 4 | EX_CODED_FRAMES];
+                body.extend_from_slice(AV01);
+                body.extend_from_slice(&unit);
+                Message {
+                    type_id: MessageType::Video,
+                    timestamp: (i as u64 * 1000 / u64::from(fps)) as u32,
+                    body: Bytes::from(body),
+                    stampable: false,
+                }
+            })
+            .collect();
+        let period_ms = (frames.len() as u64 * 1000 / u64::from(fps)) as u32;
+        Ok(Stream {
+            headers: vec![Message {
+                type_id: MessageType::Video,
+                timestamp: 0,
+                body: Bytes::from(av1c),
+                stampable: false,
+            }],
+            frames,
+            period_ms,
+            nal_len_size: 4,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +409,36 @@ mod tests {
                 .unwrap()
                 .sequence_header
         );
+    }
+
+    #[test]
+    fn an_obu_stream_becomes_av01_messages() {
+        // Temporal delimiter, sequence header (profile 0), a key frame; delimiter, inter frame.
+        let seq = [0x0A, 3, 0x00, 0x00, 0x00];
+        let mut obus = vec![0x12, 0];
+        obus.extend_from_slice(&seq);
+        obus.extend_from_slice(&[0x32, 2, 0x10, 0xAA, 0x12, 0, 0x32, 2, 0x30, 0xBB]);
+        let dir = std::env::temp_dir().join(format!("bench-obu-{}", std::process::id()));
+        std::fs::write(&dir, &obus).unwrap();
+        let s = Stream::from_obu(&dir, 25).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(s.frames.len(), 2);
+        assert_eq!(s.period_ms, 80);
+        let header = flv::parse_video(&s.headers[0].body).unwrap();
+        assert!(header.sequence_header && header.codec == VideoCodec::Av1);
+        let record = &s.headers[0].body[header.payload_offset..];
+        assert_eq!(&record[4..], &seq);
+        assert_eq!(&record[..4], &[0x81, 8, 0x0C, 0]);
+        let key = flv::parse_video(&s.frames[0].body).unwrap();
+        assert!(key.keyframe && key.codec == VideoCodec::Av1);
+        assert_eq!(&s.frames[0].body[key.payload_offset..], &obus[2..11]);
+        let inter = flv::parse_video(&s.frames[1].body).unwrap();
+        assert!(!inter.keyframe);
+        assert_eq!(
+            &s.frames[1].body[inter.payload_offset..],
+            &[0x32, 2, 0x30, 0xBB]
+        );
+        assert_eq!(s.frames[1].timestamp, 40);
     }
 
     #[test]

@@ -6,28 +6,34 @@
 //! is str0m's, one `Rtc` per session, in its RTP mode.
 //!
 //! What a caller must know:
-//! - [`RtcServer::play`] answers a WHEP offer: the stream must be published with H.264 video
-//!   and the offer must take H.264 with packetization mode 1; the answer has ICE-lite and
+//! - [`RtcServer::play`] answers a WHEP offer: the stream must be published with H.264, H.265
+//!   or AV1 video ([`RtcVideo`]) and the offer must take that codec (H.264 with packetization
+//!   mode 1; H.265 as Safari and Chrome 136+ offer it), else 400 naming the stream's codec;
+//!   the answer's video m-line has that codec alone, no transcoding. It has ICE-lite and
 //!   the host candidates `rtc_server.protocol` asks for at `rtc_server.candidate`: UDP on the
 //!   bound port, TCP passive (RFC 6544) on the TCP listener's ([`candidates`]).
 //! - Media: each frame is packetized once (`server::rtsp_server::packets`, the RTP packets the
-//!   RTSP server shares, with the parameter sets before each keyframe) and its payloads are
-//!   held once as `Arc<[u8]>` in [`PACKET_CACHE_FRAMES`] recent frames, which every WebRTC
-//!   player of the stream hands to str0m (each player only adds its header and its SRTP).
+//!   RTSP server shares: RFC 6184 or RFC 7798, with the SPS/PPS or VPS/SPS/PPS before each
+//!   keyframe; AV1 by `wire::rtp::av1`, the `av1C` record's sequence header before each
+//!   keyframe that lacks one) and its payloads are held once as `Arc<[u8]>` in
+//!   [`PACKET_CACHE_FRAMES`] recent frames, which every WebRTC player of the stream hands to
+//!   str0m (each player only adds its header and its SRTP).
 //! - A player starts with the hub's cached GOP (its keyframe first) once DTLS is up.
 //! - Audio ([`audio`]): G.711 8 kHz mono as PCMA/PCMU and Opus as Opus, when the offer has
 //!   that codec on its audio m-line; sent from the first keyframe on, its RTP timestamps the
 //!   frames' DTS (the video's origin), its payloads shared like video's. Other audio (AAC has
 //!   no WebRTC mapping) and a session whose audio m-line is missing, inactive or without the
 //!   codec get video only (one log line per session); the video never waits for audio.
-//! - A stream without H.264 video (audio only) is refused ([`OfferError::NoVideo`]).
+//! - A stream without such video (audio only, VP9...) is refused ([`OfferError::NoVideo`]).
 //! - A session ends on `DELETE` of its resource, when ICE disconnects, when it is not
 //!   connected within [`CONNECT_TIMEOUT_MS`], or when the publisher leaves.
 //! - WHIP publishers are [`publish`]'s.
 //! - Trickle ICE: a `PATCH` of the session's resource adds the client's candidates
 //!   ([`trickle`]); an ICE restart is refused.
 //! - Not supported: ICE-TCP active or simultaneous-open candidates
-//!   (ours is passive: the browser connects), AAC audio (no transcoding), H.265/AV1.
+//!   (ours is passive: the browser connects), AAC audio (no transcoding), VP8/VP9, and a
+//!   codec the stream does not have (no transcoding: a browser without H.265, as Debian's
+//!   Chromium, cannot play an HEVC stream).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,10 +55,10 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::config::{Config, RtcProtocol};
 use crate::live::{ClientId, Hub, PlayerQueue, QueueItem, QueueLimits, StreamKey};
 use crate::media::{Codec, FrameKind, SharedFrame, VideoCodec};
-use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams};
+use crate::server::rtsp_server::{packets, rtp_timestamp, VideoParams, MTU};
 use crate::server::stats::Registration;
 use crate::server::{MAX_BATCH_BYTES, MAX_BATCH_ITEMS};
-use crate::wire::rtp::FIXED_HEADER_LEN;
+use crate::wire::rtp::{av1, FIXED_HEADER_LEN};
 
 pub mod audio;
 pub mod crypto;
@@ -86,6 +92,8 @@ pub const MAX_TRANSMITS: usize = 4096;
 /// is not yet attributed piece by piece. The budget takes the measurement, not the sum of
 /// the parts known.
 pub const SESSION_BYTES: usize = 1152 * 1024;
+/// Bytes of an `av1C` record before its configOBUs (AV1-ISOBMFF §2.3.3).
+const AV1C_FIXED_LEN: usize = 4;
 /// WebRTC players take client ids from this base up, apart from the TCP connections' ids.
 pub const CLIENT_ID_BASE: ClientId = 0xC000_0000;
 
@@ -96,10 +104,13 @@ pub enum OfferError {
     BadOffer(String),
     #[error("no such stream")]
     NotFound,
-    #[error("the stream has no H.264 video")]
+    #[error("the stream has no video WebRTC carries (H.264, H.265, AV1)")]
     NoVideo,
     #[error("the offer takes no H.264 (packetization-mode 1)")]
     NoH264,
+    /// The stream's video is in a codec the offer does not have on its video m-line.
+    #[error("the stream's video is {0} and the offer takes no {0}")]
+    NoCodec(RtcVideo),
     #[error("rtc_server.max_sessions reached")]
     Full,
     #[error("the WebRTC port is not bound")]
@@ -109,10 +120,52 @@ pub enum OfferError {
 impl OfferError {
     pub fn status(&self) -> u16 {
         match self {
-            OfferError::BadOffer(_) | OfferError::NoH264 => 400,
+            OfferError::BadOffer(_) | OfferError::NoH264 | OfferError::NoCodec(_) => 400,
             OfferError::NotFound | OfferError::NoVideo => 404,
             OfferError::Full | OfferError::NotReady => 503,
         }
+    }
+}
+
+/// The video codecs a WHEP player is sent, one per session: the stream's own (no
+/// transcoding), when the offer has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtcVideo {
+    /// RFC 6184 with packetization mode 1 (FU-A).
+    H264,
+    /// RFC 7798.
+    H265,
+    /// AOM's "RTP Payload Format For AV1" ([`av1`]).
+    Av1,
+}
+
+impl RtcVideo {
+    /// The WebRTC codec of a stream's video codec, if it has one.
+    pub fn of(codec: Option<Codec>) -> Option<RtcVideo> {
+        match codec? {
+            Codec::Video(VideoCodec::Avc) => Some(RtcVideo::H264),
+            Codec::Video(VideoCodec::Hevc) => Some(RtcVideo::H265),
+            Codec::Video(VideoCodec::Av1) => Some(RtcVideo::Av1),
+            _ => None,
+        }
+    }
+
+    fn codec(self) -> RtcCodec {
+        match self {
+            RtcVideo::H264 => RtcCodec::H264,
+            RtcVideo::H265 => RtcCodec::H265,
+            RtcVideo::Av1 => RtcCodec::Av1,
+        }
+    }
+}
+
+impl std::fmt::Display for RtcVideo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RtcVideo::H264 => "H.264",
+            RtcVideo::H265 => "H.265",
+            RtcVideo::Av1 => "AV1",
+        })
     }
 }
 
@@ -162,6 +215,9 @@ struct Session {
     /// Server ms by which ICE and DTLS must be up.
     connect_by: u64,
     video: Option<VideoParams>,
+    /// AV1: the stream's sequence header frame (its `av1C` record's sequence header OBU goes
+    /// before each keyframe).
+    av1_header: Option<SharedFrame>,
     audio: Option<AudioOut>,
     /// Frames are skipped until a keyframe (the first one sent, or after a queue shrink).
     want_keyframe: bool,
@@ -284,14 +340,12 @@ impl RtcServer {
             return Err(OfferError::Full);
         }
         let source = hub.borrow().source(key).ok_or(OfferError::NotFound)?;
-        let (video, wanted) = {
+        let (codec, video, av1_header, wanted) = {
             let s = source.borrow();
             if s.publisher().is_none() {
                 return Err(OfferError::NotFound);
             }
-            if s.video_codec() != Some(Codec::Video(VideoCodec::Avc)) {
-                return Err(OfferError::NoVideo);
-            }
+            let codec = RtcVideo::of(s.video_codec()).ok_or(OfferError::NoVideo)?;
             let sample = s
                 .gop()
                 .find(|f| f.kind == FrameKind::Audio && !f.sequence_header);
@@ -303,7 +357,12 @@ impl RtcServer {
             if let Err(why) = wanted {
                 log::info!("rtc: {}/{} has {why}: video only", key.app, key.stream);
             }
-            (s.video_header().and_then(|h| VideoParams::of(h)), wanted)
+            (
+                codec,
+                s.video_header().and_then(|h| VideoParams::of(h)),
+                s.video_header().filter(|_| codec == RtcVideo::Av1).cloned(),
+                wanted,
+            )
         };
         let now = self.instant(now_ms).ok_or(OfferError::NotReady)?;
         let ip = candidate_ip(&config.rtc_server_candidate, local, host);
@@ -315,7 +374,7 @@ impl RtcServer {
             answer,
             transmits,
             timeout,
-        } = accept(offer, cert, &candidates, now)?;
+        } = accept(offer, codec, cert, &candidates, now)?;
         let audio = match wanted {
             Ok(Some(codec)) => {
                 let track = audio::track(&rtc, offer, codec);
@@ -356,6 +415,7 @@ impl RtcServer {
             connected: false,
             connect_by: now_ms.saturating_add(CONNECT_TIMEOUT_MS),
             video,
+            av1_header,
             audio,
             want_keyframe: true,
             timeout,
@@ -365,7 +425,7 @@ impl RtcServer {
         };
         self.out.extend(transmits);
         log::info!(
-            "rtc: WHEP session {id} plays {}/{} (client {client}), candidates {}, audio {:?}",
+            "rtc: WHEP session {id} plays {}/{} (client {client}), candidates {}, video {codec}, audio {:?}",
             key.app,
             key.stream,
             candidates
@@ -665,8 +725,8 @@ impl RtcServer {
     }
 }
 
-/// A session's `Rtc` after it took an offer: the video m-line, its H.264 payload type, the
-/// answer, what it sent already and its first deadline.
+/// A session's `Rtc` after it took an offer: the video m-line, its payload type for the
+/// stream's codec, the answer, what it sent already and its first deadline.
 pub struct Accepted {
     pub rtc: Rtc,
     pub mid: Mid,
@@ -698,10 +758,12 @@ pub fn candidates(
     Ok(out)
 }
 
-/// Takes a WHEP offer (untrusted text: str0m parses it, [`video_mid`] scans it): ICE-lite with
-/// the host `candidates`, H.264 (and Opus so that an audio m-line has a codec).
+/// Takes a WHEP offer (untrusted text: str0m parses it, [`video_mid`] scans it) for a stream
+/// whose video is `video`: ICE-lite with the host `candidates`, that codec alone on the video
+/// m-line (the answer names no codec the session will not send), and the audio codecs.
 pub fn accept(
     offer: &str,
+    video: RtcVideo,
     cert: &DtlsCert,
     candidates: &[Candidate],
     now: Instant,
@@ -713,7 +775,9 @@ pub fn accept(
         .set_ice_lite(true)
         .set_rtp_mode(true)
         .clear_codecs()
-        .enable_h264(true)
+        .enable_h264(video == RtcVideo::H264)
+        .enable_h265(video == RtcVideo::H265)
+        .enable_av1(video == RtcVideo::Av1)
         // The audio codecs a stream's audio is sent in ([`audio`]); they also give the audio
         // m-line a codec in the answer when nothing is sent on it (Chromium refuses an m-line
         // without any).
@@ -734,8 +798,8 @@ pub fn accept(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| OfferError::BadOffer(e.to_string()))?;
-    // The video m-line (str0m announces it as an event) and the payload type of its H.264
-    // with packetization mode 1 (FU-A, which the packetizer makes).
+    // The video m-line (str0m announces it as an event) and the payload type of the stream's
+    // codec on it (H.264: packetization mode 1, FU-A, which the packetizer makes).
     let mut mid = None;
     let mut transmits = Vec::new();
     let timeout = loop {
@@ -761,14 +825,17 @@ pub fn accept(
             .iter()
             .find(|p| {
                 let s = p.spec();
-                s.codec == RtcCodec::H264
-                    && s.format.packetization_mode == Some(1)
+                s.codec == video.codec()
+                    && (video != RtcVideo::H264 || s.format.packetization_mode == Some(1))
                     && media.remote_pts().contains(&p.pt())
             })
             .map(|p| p.pt())
     });
     let (Some(pt), Some(mid)) = (pt, mid) else {
-        return Err(OfferError::NoH264);
+        return Err(match video {
+            RtcVideo::H264 => OfferError::NoH264,
+            _ => OfferError::NoCodec(video),
+        });
     };
     Ok(Accepted {
         rtc,
@@ -952,6 +1019,9 @@ fn send_media(
         }
         if frame.sequence_header {
             s.video = VideoParams::of(&frame).or(s.video.take());
+            if frame.codec == Codec::Video(VideoCodec::Av1) {
+                s.av1_header = Some(frame.clone());
+            }
             continue;
         }
         if s.want_keyframe {
@@ -960,7 +1030,10 @@ fn send_media(
             }
             s.want_keyframe = false;
         }
-        let payloads = payloads(cache, &frame, || video_payloads(&frame, s.video.as_ref()));
+        let payloads = payloads(cache, &frame, || match frame.codec {
+            Codec::Video(VideoCodec::Av1) => av1_payloads(&frame, s.av1_header.as_ref()),
+            _ => video_payloads(&frame, s.video.as_ref()),
+        });
         let ts = rtp_timestamp(&frame, 90_000);
         let Some(mid) = s.mid else {
             return;
@@ -1080,6 +1153,32 @@ fn video_payloads(frame: &SharedFrame, video: Option<&VideoParams>) -> Vec<(bool
     list
 }
 
+/// An AV1 temporal unit's payloads ([`av1`]), the sequence header of the stream's `av1C`
+/// record (`header`) before each keyframe that lacks one. None for a frame the publisher
+/// broke (logged at debug: its bytes are the peer's).
+fn av1_payloads(frame: &SharedFrame, header: Option<&SharedFrame>) -> Vec<(bool, u32, Arc<[u8]>)> {
+    let config_obus = header
+        .and_then(|h| h.data.get(h.payload_offset..))
+        .and_then(|record| record.get(AV1C_FIXED_LEN..))
+        .unwrap_or_default();
+    let tu = frame.data.get(frame.payload_offset..).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Err(e) = av1::Packetizer::new(MTU).packetize(
+        tu,
+        frame.keyframe,
+        av1::sequence_header(config_obus),
+        &mut out,
+    ) {
+        log::debug!("rtc: AV1 frame at {} ms not sent: {e}", frame.dts);
+        return Vec::new();
+    }
+    let last = out.len().saturating_sub(1);
+    out.into_iter()
+        .enumerate()
+        .map(|(i, p)| (i == last, 0, Arc::from(p)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1126,7 +1225,14 @@ mod tests {
     #[test]
     fn chromium_offer_is_answered_with_h264_and_one_host_candidate() {
         let at: SocketAddr = "192.168.1.5:8000".parse().unwrap();
-        let a = accept(CHROMIUM_OFFER, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        let a = accept(
+            CHROMIUM_OFFER,
+            RtcVideo::H264,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
         assert_eq!(video_mid(CHROMIUM_OFFER), Some(a.mid));
         assert!(a.answer.contains("a=ice-lite"), "{}", a.answer);
         assert!(
@@ -1148,7 +1254,14 @@ mod tests {
     fn the_tcp_candidate_is_passive() {
         let ip: IpAddr = "192.168.1.5".parse().unwrap();
         let both = candidates(ip, Some(8000), Some(8000)).unwrap();
-        let a = accept(CHROMIUM_OFFER, &cert(), &both, crate::testutil::now()).unwrap();
+        let a = accept(
+            CHROMIUM_OFFER,
+            RtcVideo::H264,
+            &cert(),
+            &both,
+            crate::testutil::now(),
+        )
+        .unwrap();
         assert!(
             a.answer
                 .contains("udp 2130706175 192.168.1.5 8000 typ host"),
@@ -1162,7 +1275,14 @@ mod tests {
             a.answer
         );
         let tcp = candidates(ip, None, Some(8001)).unwrap();
-        let a = accept(CHROMIUM_OFFER, &cert(), &tcp, crate::testutil::now()).unwrap();
+        let a = accept(
+            CHROMIUM_OFFER,
+            RtcVideo::H264,
+            &cert(),
+            &tcp,
+            crate::testutil::now(),
+        )
+        .unwrap();
         assert!(!a.answer.contains(" udp "), "{}", a.answer);
         assert!(
             a.answer.contains("8001 typ host tcptype passive"),
@@ -1176,9 +1296,15 @@ mod tests {
         let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
         let cert = cert();
         let err = |offer: &str| {
-            accept(offer, &cert, &udp(at), crate::testutil::now())
-                .err()
-                .map(|e| e.status())
+            accept(
+                offer,
+                RtcVideo::H264,
+                &cert,
+                &udp(at),
+                crate::testutil::now(),
+            )
+            .err()
+            .map(|e| e.status())
         };
         assert_eq!(err("garbage"), Some(400));
         assert_eq!(err(""), Some(400));
@@ -1215,10 +1341,173 @@ mod tests {
         assert_eq!(err(&vp8_only), Some(400));
     }
 
+    /// Chromium's offer with H.265 on its video m-line as Safari and Chrome 136+ offer it
+    /// (payload types 50 and its RTX 51 are free in Chromium's offer).
+    fn with_h265(offer: &str) -> String {
+        let audio = offer.find("m=audio").unwrap();
+        let (video, rest) = offer.split_at(audio);
+        let video = video.replacen(" 118 119 120 49\r\n", " 118 119 120 49 50 51\r\n", 1);
+        assert!(video.contains(" 49 50 51\r\n"), "the m=video line changed");
+        format!(
+            "{video}a=rtpmap:50 H265/90000\r\n\
+             a=rtcp-fb:50 goog-remb\r\n\
+             a=rtcp-fb:50 transport-cc\r\n\
+             a=rtcp-fb:50 ccm fir\r\n\
+             a=rtcp-fb:50 nack\r\n\
+             a=rtcp-fb:50 nack pli\r\n\
+             a=fmtp:50 level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST\r\n\
+             a=rtpmap:51 rtx/90000\r\n\
+             a=fmtp:51 apt=50\r\n{rest}"
+        )
+    }
+
+    /// The video m-line of an answer.
+    fn video_part(answer: &str) -> &str {
+        let start = answer.find("m=video").unwrap();
+        let end = answer[start..]
+            .find("m=audio")
+            .map_or(answer.len(), |e| start + e);
+        &answer[start..end]
+    }
+
+    #[test]
+    fn an_h265_stream_is_answered_with_h265_alone() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let offer = with_h265(CHROMIUM_OFFER);
+        let a = accept(
+            &offer,
+            RtcVideo::H265,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
+        assert_eq!(a.pt, Pt::from(50));
+        assert_eq!(video_mid(&offer), Some(a.mid));
+        let video = video_part(&a.answer);
+        assert!(video.contains("a=rtpmap:50 H265/90000"), "{}", a.answer);
+        assert!(video.contains("a=sendonly"), "{}", a.answer);
+        // The stream's codec alone (and its RTX): no H.264, VP8, VP9 or AV1.
+        for other in ["H264", "VP8", "VP9", "AV1"] {
+            assert!(!video.contains(other), "{other} in {}", a.answer);
+        }
+        assert!(video.lines().next().unwrap().ends_with(" 50 51"), "{video}");
+    }
+
+    #[test]
+    fn an_av1_stream_is_answered_with_chromiums_av1() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let a = accept(
+            CHROMIUM_OFFER,
+            RtcVideo::Av1,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
+        let video = video_part(&a.answer);
+        assert!(
+            video.contains(&format!("a=rtpmap:{} AV1/90000", a.pt)),
+            "{}",
+            a.answer
+        );
+        for other in ["H264", "VP8", "VP9", "H265"] {
+            assert!(!video.contains(other), "{other} in {}", a.answer);
+        }
+        // Without AV1 on the m-line: refused, naming it.
+        // (Chromium's AV1 payload types are 45 and 47, their RTX 46 and 48.)
+        let av1 = ["45", "46", "47", "48"];
+        let no_av1: String = CHROMIUM_OFFER
+            .lines()
+            .filter(|l| !av1.iter().any(|pt| l.contains(&format!(":{pt} "))))
+            .map(|l| match l.starts_with("m=video") {
+                true => l
+                    .split(' ')
+                    .filter(|w| !av1.contains(w))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                false => l.to_string(),
+            })
+            .map(|l| l + "\r\n")
+            .collect();
+        assert!(!no_av1.contains("AV1"));
+        let e = accept(
+            &no_av1,
+            RtcVideo::Av1,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "the stream's video is AV1 and the offer takes no AV1"
+        );
+    }
+
+    #[test]
+    fn an_h264_stream_is_answered_with_h264_even_when_h265_is_offered() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let offer = with_h265(CHROMIUM_OFFER);
+        let a = accept(
+            &offer,
+            RtcVideo::H264,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
+        let video = video_part(&a.answer);
+        assert!(
+            video.contains(&format!("a=rtpmap:{} H264/90000", a.pt)),
+            "{}",
+            a.answer
+        );
+        assert!(!video.contains("H265"), "{}", a.answer);
+    }
+
+    #[test]
+    fn an_h265_stream_is_refused_to_an_offer_without_h265() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        // Debian's Chromium 156 offers no H.265.
+        let e = accept(
+            CHROMIUM_OFFER,
+            RtcVideo::H265,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.status(), 400);
+        assert_eq!(
+            e.to_string(),
+            "the stream's video is H.265 and the offer takes no H.265"
+        );
+        assert_eq!(
+            RtcVideo::of(Some(Codec::Video(VideoCodec::Hevc))),
+            Some(RtcVideo::H265)
+        );
+        assert_eq!(
+            RtcVideo::of(Some(Codec::Video(VideoCodec::Avc))),
+            Some(RtcVideo::H264)
+        );
+        assert_eq!(RtcVideo::of(Some(Codec::Video(VideoCodec::Vp9))), None);
+        assert_eq!(RtcVideo::of(None), None);
+    }
+
     #[test]
     fn chromium_offer_takes_each_audio_codec_on_its_audio_m_line() {
         let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
-        let a = accept(CHROMIUM_OFFER, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        let a = accept(
+            CHROMIUM_OFFER,
+            RtcVideo::H264,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
         // PCMA and PCMU on their static payload types, Opus on Chromium's 111.
         for (codec, pt, rtpmap) in [
             (audio::RtcAudio::Pcma, 8, "a=rtpmap:8 PCMA/8000"),
@@ -1247,7 +1536,14 @@ mod tests {
             })
             .map(|l| l + "\r\n")
             .collect();
-        let a = accept(&opus_only, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        let a = accept(
+            &opus_only,
+            RtcVideo::H264,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
         assert_eq!(
             audio::track(&a.rtc, &opus_only, audio::RtcAudio::Pcma),
             None
@@ -1258,12 +1554,26 @@ mod tests {
             let (v, au) = CHROMIUM_OFFER.split_at(CHROMIUM_OFFER.find("m=audio").unwrap());
             format!("{v}{}", au.replacen("a=recvonly", "a=inactive", 1))
         };
-        let a = accept(&inactive, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        let a = accept(
+            &inactive,
+            RtcVideo::H264,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
         assert_eq!(audio::track(&a.rtc, &inactive, audio::RtcAudio::Pcma), None);
         // Video only.
         let video_only = &CHROMIUM_OFFER[..CHROMIUM_OFFER.find("m=audio").unwrap()];
         let video_only = video_only.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
-        let a = accept(&video_only, &cert(), &udp(at), crate::testutil::now()).unwrap();
+        let a = accept(
+            &video_only,
+            RtcVideo::H264,
+            &cert(),
+            &udp(at),
+            crate::testutil::now(),
+        )
+        .unwrap();
         assert_eq!(
             audio::track(&a.rtc, &video_only, audio::RtcAudio::Pcma),
             None
