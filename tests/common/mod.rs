@@ -17,6 +17,8 @@ pub mod recordings;
 pub mod tls;
 #[cfg(feature = "rtc")]
 pub mod whep;
+#[cfg(feature = "rtc")]
+pub mod whip;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,18 +1,19 @@
-//! WHIP publish (RFC 9725): a browser or OBS sends H.264 (and Opus or G.711) over WebRTC and
-//! the stream goes into the hub like any publisher's.
+//! WHIP publish (RFC 9725): a browser or OBS sends H.264 or H.265 (and Opus or G.711) over
+//! WebRTC and the stream goes into the hub like any publisher's.
 //!
 //! What a caller must know:
 //! - [`accept`] answers a WHIP offer (sendonly from the client) recvonly, with one codec per
 //!   m-line: the first of the offer's list (the publisher's preference, as a WebRTC answerer
-//!   keeps it) that we take. Video: H.264 with packetization mode 1; an offer without it is
+//!   keeps it) that we take. Video: H.264 with packetization mode 1 or H.265 (RFC 7798,
+//!   parameter sets in band, carried as Enhanced RTMP `hvc1`); an offer with neither is
 //!   refused. Audio, when the offer has one of them: Opus (the hub carries it as Enhanced
 //!   RTMP `Opus`), G.711 A-law or µ-law 8 kHz mono (as FLV sound formats 7 and 8, as a
 //!   GB28181 camera's). The glue checks the vhost's rules and hooks and publishes into the
 //!   hub, then hands the Source to [`Publisher::new`].
 //! - Media: str0m's RTP packets (RTP mode, after SRTP) → a reorder window of
 //!   [`REORDER_WINDOW`] packets per track (a gap is waited for [`GAP_WAIT_MS`] at most) → the RTSP client's tracks
-//!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A depacketizer, AVC sequence header from
-//!   in-band SPS/PPS, keyframes from IDR, 90 kHz timestamps unwrapped from anywhere) → the
+//!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A or RFC 7798 AP/FU depacketizer, AVC or
+//!   HEVC sequence header from in-band parameter sets, keyframes from IDR/IRAP, 90 kHz timestamps unwrapped from anywhere) → the
 //!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
 //!   repair (and drops duplicates); packets of other payload types are dropped and counted.
 //!   A loss that is not repaired drops the access unit it hits.
@@ -45,7 +46,7 @@ use crate::live::{ClientId, Source, StreamKey};
 use crate::media::{Frame, FrameKind};
 use crate::session::rtsp::Track;
 use crate::wire::rtp::{Popped, Reorder, RtpPacket};
-use crate::wire::sdp::fmtp::{H264Params, OpusParams, PayloadFormat};
+use crate::wire::sdp::fmtp::{H264Params, H265Params, OpusParams, PayloadFormat};
 
 /// Packets a track holds to put them back in order (UDP reorders little on one path; str0m
 /// NACKs a gap and the retransmission must still find its slot). RAM: this many datagrams
@@ -113,6 +114,7 @@ pub fn accept(
         .set_rtp_mode(true)
         .clear_codecs()
         .enable_h264(video == Wanted::H264)
+        .enable_h265(video == Wanted::H265)
         .enable_opus(audio == Some(Wanted::Opus), false)
         .enable_pcma(audio == Some(Wanted::Pcma), false)
         .enable_pcmu(audio == Some(Wanted::Pcmu), false)
@@ -177,6 +179,8 @@ pub fn accept(
 enum Wanted {
     /// Packetization mode 1 (FU-A, STAP-A) only.
     H264,
+    /// RFC 7798, without decoding order numbers (str0m refuses `sprop-max-don-diff`).
+    H265,
     Opus,
     /// G.711 A-law, 8 kHz mono.
     Pcma,
@@ -195,6 +199,8 @@ impl Wanted {
         let is = |n: &str, r: &str| name.eq_ignore_ascii_case(n) && rate == r;
         if is("H264", "90000") {
             Some(Wanted::H264)
+        } else if is("H265", "90000") {
+            Some(Wanted::H265)
         } else if is("opus", "48000") {
             Some(Wanted::Opus)
         } else if channels.is_some_and(|c| c != "1") {
@@ -211,6 +217,7 @@ impl Wanted {
     fn rtc(self) -> RtcCodec {
         match self {
             Wanted::H264 => RtcCodec::H264,
+            Wanted::H265 => RtcCodec::H265,
             Wanted::Opus => RtcCodec::Opus,
             Wanted::Pcma => RtcCodec::PCMA,
             Wanted::Pcmu => RtcCodec::PCMU,
@@ -226,6 +233,7 @@ impl Wanted {
                 sps: Vec::new(),
                 pps: Vec::new(),
             }),
+            Wanted::H265 => PayloadFormat::H265(H265Params::parse("")),
             Wanted::Opus => PayloadFormat::Opus(OpusParams { stereo: true }),
             Wanted::Pcma => PayloadFormat::Pcma { channels: 1 },
             Wanted::Pcmu => PayloadFormat::Pcmu { channels: 1 },
@@ -633,7 +641,7 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::{AudioCodec, Codec};
+    use crate::media::{AudioCodec, Codec, VideoCodec};
     use crate::testutil::XorShift;
     use crate::wire::rtp::h264;
     use crate::wire::rtp::payload::RtpWriter;
@@ -712,6 +720,90 @@ mod tests {
         assert_eq!(a.audio.map(|a| a.2), opus().map(|o| o.1));
     }
 
+    /// Chromium's offer with an H.265 payload type (str0m's, as a publisher that can send it
+    /// offers it) before or after its H.264 ones.
+    fn with_h265(first: bool) -> String {
+        let list = "102 103 108 109 116 117 118 119 120";
+        let m = if first {
+            format!("m=video 9 UDP/TLS/RTP/SAVPF 49 {list}")
+        } else {
+            format!("m=video 9 UDP/TLS/RTP/SAVPF {list} 49")
+        };
+        CHROMIUM_OFFER
+            .replace(&format!("m=video 9 UDP/TLS/RTP/SAVPF {list}"), &m)
+            .replace(
+                "a=rtpmap:102 H264/90000",
+                "a=rtpmap:49 H265/90000\r\na=fmtp:49 level-id=93;profile-id=1;tier-flag=0;\
+                 tx-mode=SRST\r\na=rtpmap:102 H264/90000",
+            )
+    }
+
+    #[test]
+    fn the_publishers_first_video_codec_is_taken_alone() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let a = accept(&with_h265(true), &cert(), &udp(at), now()).unwrap();
+        assert!(
+            matches!(a.video.2, PayloadFormat::H265(_)),
+            "{:?}",
+            a.video.2
+        );
+        let video = a.answer.split("m=video").nth(1).unwrap();
+        assert!(video.contains("H265/90000"), "{video}");
+        assert!(!video.contains("H264/90000"), "{video}");
+        let a = accept(&with_h265(false), &cert(), &udp(at), now()).unwrap();
+        assert!(
+            matches!(a.video.2, PayloadFormat::H264(_)),
+            "{:?}",
+            a.video.2
+        );
+        let video = a.answer.split("m=video").nth(1).unwrap();
+        assert!(!video.contains("H265/90000"), "{video}");
+    }
+
+    /// H.265 VPS/SPS/PPS with short payloads (as the RTSP track's tests: Main, level 3.0).
+    const HEVC_VPS: &[u8] = &[0x40, 0x01, 0x0C, 0x01];
+    const HEVC_SPS: &[u8] = &[
+        0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
+    ];
+    const HEVC_PPS: &[u8] = &[0x44, 0x01, 0xC1, 0x73];
+
+    #[test]
+    fn h265_packets_become_an_hvc1_sequence_start_and_frames() {
+        let format = Wanted::H265.format();
+        let mut media = Media::new((vec![Pt::from(49)], format), None, 1 << 20, 0);
+        let writer = RtpWriter {
+            payload_type: 49,
+            ssrc: 0x4455,
+            sequence: 7,
+        };
+        let mut p = crate::wire::rtp::h265::packetizer(writer, 1200, 4);
+        let unit = |nals: &[&[u8]]| -> Vec<u8> {
+            nals.iter()
+                .flat_map(|n| [&(n.len() as u32).to_be_bytes()[..], n].concat())
+                .collect()
+        };
+        let mut out = Vec::new();
+        let idr = [&[0x26u8, 0x01, 0xaf][..], &[0x55; 3000][..]].concat();
+        p.packetize(0, &unit(&[HEVC_VPS, HEVC_SPS, HEVC_PPS, &idr]), &mut out)
+            .unwrap();
+        for i in 1..=3u32 {
+            p.packetize(3000 * i, &unit(&[&[0x02, 0x01, 0xd0, i as u8]]), &mut out)
+                .unwrap();
+        }
+        let mut frames = Vec::new();
+        for (i, b) in out.into_iter().enumerate() {
+            media.handle_packet(i as u64, RtpPacket::decode(b).unwrap(), &mut frames);
+        }
+        assert!(media.keyframe_seen);
+        assert!(frames[0].sequence_header, "{frames:?}");
+        assert_eq!(&frames[0].data[..5], &[0x90, b'h', b'v', b'c', b'1']);
+        assert!(frames[1].keyframe && !frames[1].sequence_header);
+        assert!(frames.len() >= 4, "{frames:?}");
+        assert!(frames
+            .iter()
+            .all(|f| f.codec == Codec::Video(VideoCodec::Hevc)));
+    }
+
     #[test]
     fn offer_media_lines_keep_the_offers_order_and_bounds() {
         let lines = media_lines(&audio_first("0"));
@@ -767,10 +859,10 @@ mod tests {
     }
 
     #[test]
-    fn offers_without_h264_are_refused() {
+    fn offers_without_h264_or_h265_are_refused() {
         let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
         let no_video: String = CHROMIUM_OFFER
-            .replace("H264/90000", "H265/90000")
+            .replace("H264/90000", "VP9/90000")
             .replace("packetization-mode=1", "packetization-mode=0");
         let e = accept(&no_video, &cert(), &udp(at), crate::testutil::now()).err();
         assert_eq!(e.map(|e| e.status()), Some(400));
