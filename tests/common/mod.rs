@@ -13,6 +13,8 @@ pub mod hevc;
 pub mod hookserver;
 pub mod nginx;
 pub mod paced;
+#[cfg(feature = "rtc")]
+pub mod peer;
 pub mod recordings;
 pub mod tls;
 #[cfg(feature = "rtc")]
