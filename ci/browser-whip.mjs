@@ -7,6 +7,10 @@
 // live RTMP reads with that stream in them do not end, so RTMP is not probed here). A second
 // publish of the same stream is 409. A WHEP player (the players page) decodes the stream and
 // receives its Opus as Opus, and HLS has segments of it. Then the DELETE of the Location ends the session (ci/browser checks the unpublish in the log).
+// Then a second publish, of <stream>-pcma, with G.711 A-law first on the audio m-line
+// (setCodecPreferences): the answer takes PCMA alone, and ffprobe finds pcm_alaw 8000 Hz mono
+// audio with packets beside the H.264 video in 4 s of its HTTP-FLV (FLV SoundFormat 7, as a
+// GB28181 camera's audio).
 // Env: BASE (http://host:port), NPM_DIR, SHOTS, PROFILE, WHIP_STREAM (app/stream),
 // WHIP_OFFER_OUT (where to save Chromium's offer, optional), WHIP_TMP (a directory for the
 // copy ffprobe reads). Exit 1 on failure.
@@ -23,6 +27,21 @@ const { log, check } = reporter("ci/browser-whip");
 // What an HTTP-FLV player of `url` gets in `ms`: the bytes saved to `file`, then ffprobe's
 // codec, size and frame count of its video.
 async function probeFlv(url, ms, file) {
+  await fetchFor(url, ms, file);
+  const s = ffprobe(file, "v:0", "-count_frames", "stream=codec_name,width,height,nb_read_frames");
+  return { codec: s.codec_name, w: s.width, h: s.height, frames: Number(s.nb_read_frames || 0) };
+}
+
+// ffprobe's entries of the first stream `select` of `file`.
+function ffprobe(file, select, count, entries) {
+  const p = spawnSync("ffprobe", [
+    "-v", "quiet", "-select_streams", select, count, "-show_entries", entries, "-of", "json", file,
+  ], { timeout: 30000, encoding: "utf8" });
+  try { return JSON.parse(p.stdout).streams?.[0] || {}; } catch { return {}; }
+}
+
+// The bytes an HTTP player of `url` gets in `ms`, saved to `file`.
+async function fetchFor(url, ms, file) {
   const ctl = new AbortController();
   const chunks = [];
   const timer = setTimeout(() => ctl.abort(), ms);
@@ -32,13 +51,55 @@ async function probeFlv(url, ms, file) {
   } catch { /* aborted after `ms` */ }
   clearTimeout(timer);
   writeFileSync(file, Buffer.concat(chunks));
-  const p = spawnSync("ffprobe", [
-    "-v", "quiet", "-select_streams", "v:0", "-count_frames",
-    "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json", file,
-  ], { timeout: 30000, encoding: "utf8" });
-  let s = {};
-  try { s = JSON.parse(p.stdout).streams?.[0] || {}; } catch { /* checked by the caller */ }
-  return { codec: s.codec_name, w: s.width, h: s.height, frames: Number(s.nb_read_frames || 0) };
+}
+
+// The publish, in the page: getUserMedia, sendonly transceivers, H.264 (packetization mode 1)
+// first, the audio codec `audioFirst` (a mimeType) first when given, the offer POSTed with a
+// bearer token; the peer connection is `window[pcName]`.
+async function whipPublish(app, name, audioFirst, pcName) {
+  const media = await navigator.mediaDevices.getUserMedia({
+    video: { width: 640, height: 360, frameRate: 25 }, audio: true,
+  });
+  const pc = new RTCPeerConnection();
+  window[pcName] = pc;
+  let size = null;
+  for (const track of media.getTracks()) {
+    const t = pc.addTransceiver(track, { direction: "sendonly" });
+    if (track.kind === "video") {
+      const s = track.getSettings();
+      size = { w: s.width, h: s.height };
+      const all = RTCRtpSender.getCapabilities("video").codecs;
+      const h264 = all.filter((c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
+      t.setCodecPreferences([...h264, ...all.filter((c) => /rtx|red|ulpfec/i.test(c.mimeType))]);
+    } else if (audioFirst) {
+      const all = RTCRtpSender.getCapabilities("audio").codecs;
+      const first = all.filter((c) => c.mimeType === audioFirst);
+      t.setCodecPreferences([...first, ...all.filter((c) => c.mimeType !== audioFirst)]);
+    }
+  }
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  const r = await fetch(`/rtc/v1/whip/?app=${app}&stream=${name}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp", Authorization: "Bearer whip-secret-token" },
+    body: offer.sdp,
+  });
+  const answer = await r.text();
+  const location = r.headers.get("Location");
+  if (r.status === 201) await pc.setRemoteDescription({ type: "answer", sdp: answer });
+  return { status: r.status, location, answer, offer: offer.sdp, size };
+}
+
+// Milliseconds until `window[pcName]` is connected, -1 after 10 s.
+async function connected(page, pcName) {
+  return page.evaluate(async (pcName) => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 10000) {
+      if (window[pcName].connectionState === "connected") return performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return -1;
+  }, pcName);
 }
 
 const browser = await launch(process.env.PROFILE, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]);
@@ -52,51 +113,15 @@ try {
   log(`Chromium sends video codecs: ${codecs}`);
   check(/video\/H264/i.test(codecs), "Chromium can send H.264 over WebRTC");
 
-  // The publish, in the page: getUserMedia, sendonly transceivers, H.264 (packetization
-  // mode 1) first, the offer POSTed with a bearer token.
-  const pub = await page.evaluate(async (app, name) => {
-    const media = await navigator.mediaDevices.getUserMedia({
-      video: { width: 640, height: 360, frameRate: 25 }, audio: true,
-    });
-    const pc = new RTCPeerConnection();
-    window.whipPc = pc;
-    let size = null;
-    for (const track of media.getTracks()) {
-      const t = pc.addTransceiver(track, { direction: "sendonly" });
-      if (track.kind === "video") {
-        const s = track.getSettings();
-        size = { w: s.width, h: s.height };
-        const all = RTCRtpSender.getCapabilities("video").codecs;
-        const h264 = all.filter((c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
-        t.setCodecPreferences([...h264, ...all.filter((c) => /rtx|red|ulpfec/i.test(c.mimeType))]);
-      }
-    }
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    const r = await fetch(`/rtc/v1/whip/?app=${app}&stream=${name}`, {
-      method: "POST",
-      headers: { "Content-Type": "application/sdp", Authorization: "Bearer whip-secret-token" },
-      body: offer.sdp,
-    });
-    const answer = await r.text();
-    const location = r.headers.get("Location");
-    if (r.status === 201) await pc.setRemoteDescription({ type: "answer", sdp: answer });
-    return { status: r.status, location, answer, offer: offer.sdp, size };
-  }, APP, NAME);
+  // The publish, in the page: H.264 (packetization mode 1) first, Chromium's audio order.
+  const pub = await page.evaluate(whipPublish, APP, NAME, null, "whipPc");
   if (process.env.WHIP_OFFER_OUT) writeFileSync(process.env.WHIP_OFFER_OUT, pub.offer);
   check(pub.status === 201, `the WHIP offer is answered 201 (${pub.status} ${pub.status === 201 ? "" : pub.answer})`);
   check(/^\/rtc\/v1\/session\/\d+$/.test(pub.location || ""), `the answer has a Location (${pub.location})`);
   check(/a=rtpmap:\d+ H264\/90000/.test(pub.answer) && /a=recvonly/.test(pub.answer), "the answer is recvonly H.264");
   log(`the camera's size: ${pub.size.w}x${pub.size.h}; Opus in the answer: ${/opus\/48000/i.test(pub.answer)}`);
 
-  const connectedMs = await page.evaluate(async () => {
-    const t0 = performance.now();
-    while (performance.now() - t0 < 10000) {
-      if (window.whipPc.connectionState === "connected") return performance.now() - t0;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return -1;
-  });
+  const connectedMs = await connected(page, "whipPc");
   check(connectedMs >= 0, `the peer connection is connected (${connectedMs.toFixed(0)} ms after the answer)`);
   await sleep(3000);
   const sent = await page.evaluate(async () => {
@@ -172,6 +197,29 @@ try {
     return r.status;
   }, pub.location);
   check(del === 200, `DELETE of the Location ends the session (${del})`);
+
+  // G.711 A-law: Chromium's audio m-line with PCMA first; the answer takes it alone.
+  const g711 = await page.evaluate(whipPublish, APP, `${NAME}-pcma`, "audio/PCMA", "whipPcma");
+  check(g711.status === 201, `the PCMA-first WHIP offer is answered 201 (${g711.status} ${g711.status === 201 ? "" : g711.answer})`);
+  const audioAnswer = g711.answer.split("m=video")[0];
+  check(/a=rtpmap:\d+ PCMA\/8000/.test(audioAnswer) && !/opus/i.test(audioAnswer), "the answer's audio is PCMA alone");
+  check(await connected(page, "whipPcma") >= 0, "the PCMA publisher is connected");
+  await sleep(2000);
+  const pcmaFile = `${TMP}/whip-pcma.flv`;
+  await fetchFor(`${BASE}/${STREAM}-pcma.flv`, 4000, pcmaFile);
+  const av = ffprobe(pcmaFile, "v:0", "-count_frames", "stream=codec_name,nb_read_frames");
+  const aa = ffprobe(pcmaFile, "a:0", "-count_packets", "stream=codec_name,sample_rate,channels,nb_read_packets");
+  log(`ffprobe of 4 s of ${BASE}/${STREAM}-pcma.flv: video ${JSON.stringify(av)} audio ${JSON.stringify(aa)}`);
+  check(av.codec_name === "h264" && Number(av.nb_read_frames || 0) >= 40, `its video is H.264 with frames (${av.codec_name}, ${av.nb_read_frames})`);
+  check(aa.codec_name === "pcm_alaw" && Number(aa.sample_rate) === 8000 && aa.channels === 1,
+    `its audio is G.711 A-law 8000 Hz mono (${aa.codec_name} ${aa.sample_rate} Hz ${aa.channels} ch)`);
+  check(Number(aa.nb_read_packets || 0) >= 100, `its A-law packets keep coming (${aa.nb_read_packets} in 4 s)`);
+  const del2 = await page.evaluate(async (location) => {
+    const r = await fetch(location, { method: "DELETE" });
+    window.whipPcma.close();
+    return r.status;
+  }, g711.location);
+  check(del2 === 200, `DELETE of the PCMA publisher's Location (${del2})`);
 } catch (e) {
   failed = true;
   console.error(`ci/browser-whip: ${e.message}`);

@@ -6,7 +6,8 @@
 //! closes oversize frames, garbage, silent and surplus connections and the sessions go on. The
 //! media path is ci/browser's (a real browser: ci/browser-whep.mjs, ci/browser-whip.mjs, and
 //! its whep-tcp step over ICE-TCP, its whep-av1 step), and H.265's and AV1's here with str0m
-//! as the player (Debian's Chromium has no H.265).
+//! as the player (Debian's Chromium has no H.265), and H.265 over WHIP from a publisher built
+//! on the `str0m` crate (tests/common/whip.rs; Debian's Chromium cannot send H.265).
 
 mod common;
 
@@ -702,4 +703,57 @@ fn av1_plays_to_a_str0m_whep_player_that_decodes_every_frame() {
         .count();
     assert_eq!(decoded, PLAYED, "decoded frames");
     assert!(server.log().contains("video AV1"), "{}", server.log());
+}
+
+/// H.265 over WHIP from a publisher that is not ours (Debian's Chromium cannot send H.265):
+/// str0m in sample mode packetizes an x265 clip (RFC 7798, its own packetizer) over UDP; the
+/// answer takes H.265, and an HTTP-TS player of the stream, joining a second in, gets HEVC
+/// that ffprobe decodes without an error, its pictures counted.
+#[test]
+fn whip_h265_from_str0m_reaches_http_ts_players() {
+    let server = Server::start("[rtc_server]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+    assert!(server.wait_log("WebRTC listening on udp ", Duration::from_secs(5)));
+    // 5 s at 25 fps, a keyframe every second.
+    let clip = common::whip::hevc_clip(&server.dir, 125, 25);
+    assert_eq!(clip.len(), 125, "x265 made {} pictures", clip.len());
+    let mut publisher = match common::whip::Publisher::offer(&server, "live", "hevc") {
+        Ok(p) => p,
+        Err((status, body)) => panic!("WHIP offer of H.265: {status} {body}"),
+    };
+    let frame = Duration::from_millis(40);
+    let sent = publisher.publish(&clip[..30], frame, Duration::from_secs(10));
+    assert_eq!(sent.frames, 30, "{sent:?}: {}", server.log());
+    // An HTTP-TS player for 3 s, while the rest of the clip goes out.
+    let ts = server.dir.path("whip-hevc.ts");
+    let mut player = common::Proc::spawn(
+        std::process::Command::new("curl")
+            .args(["-s", "-m", "3", "-o"])
+            .arg(&ts)
+            .arg(server.http_url("live/hevc.ts")),
+        &server.dir.path("curl-ts.err"),
+    );
+    let sent = publisher.publish(&clip[30..], frame, Duration::from_secs(10));
+    assert_eq!(sent.frames, 95, "{sent:?}");
+    player.wait(Duration::from_secs(10));
+    let probe = common::ffprobe(
+        &server.dir,
+        &ts.display().to_string(),
+        Duration::from_secs(20),
+    );
+    eprintln!(
+        "WHIP H.265: {} pictures decoded of 3 s of HTTP-TS, {} PLIs/FIRs",
+        probe.video_frames, sent.keyframe_requests
+    );
+    assert_eq!(probe.codecs, ["hevc"], "{probe:?}");
+    assert_eq!(probe.video_size, Some((160, 120)), "{probe:?}");
+    // 3 s of a 25 fps stream, from the keyframe before the player joined.
+    assert!(probe.video_frames >= 60, "{probe:?}");
+    assert_eq!(
+        probe.first_video.as_ref().map(|f| f.0),
+        Some(true),
+        "{probe:?}"
+    );
+    assert!(probe.errors.is_empty(), "{probe:?}");
+    let (status, _, _) = curl(&["-X", "DELETE", &server.http_url(&publisher.location[1..])]);
+    assert_eq!(status, 200);
 }

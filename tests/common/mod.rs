@@ -13,10 +13,14 @@ pub mod hevc;
 pub mod hookserver;
 pub mod nginx;
 pub mod paced;
+#[cfg(feature = "rtc")]
+pub mod peer;
 pub mod recordings;
 pub mod tls;
 #[cfg(feature = "rtc")]
 pub mod whep;
+#[cfg(feature = "rtc")]
+pub mod whip;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

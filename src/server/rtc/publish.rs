@@ -1,15 +1,19 @@
-//! WHIP publish (RFC 9725): a browser or OBS sends H.264 (and Opus) over WebRTC and the
-//! stream goes into the hub like any publisher's.
+//! WHIP publish (RFC 9725): a browser or OBS sends H.264 or H.265 (and Opus or G.711) over
+//! WebRTC and the stream goes into the hub like any publisher's.
 //!
 //! What a caller must know:
-//! - [`accept`] answers a WHIP offer (sendonly from the client): recvonly H.264 with
-//!   packetization mode 1, and Opus when the offer has it (the hub carries Opus as Enhanced
-//!   RTMP `Opus`); an offer without H.264 is refused. The glue checks the vhost's rules and
-//!   hooks and publishes into the hub, then hands the Source to [`Publisher::new`].
+//! - [`accept`] answers a WHIP offer (sendonly from the client) recvonly, with one codec per
+//!   m-line: the first of the offer's list (the publisher's preference, as a WebRTC answerer
+//!   keeps it) that we take. Video: H.264 with packetization mode 1 or H.265 (RFC 7798,
+//!   parameter sets in band, carried as Enhanced RTMP `hvc1`); an offer with neither is
+//!   refused. Audio, when the offer has one of them: Opus (the hub carries it as Enhanced
+//!   RTMP `Opus`), G.711 A-law or µ-law 8 kHz mono (as FLV sound formats 7 and 8, as a
+//!   GB28181 camera's). The glue checks the vhost's rules and hooks and publishes into the
+//!   hub, then hands the Source to [`Publisher::new`].
 //! - Media: str0m's RTP packets (RTP mode, after SRTP) → a reorder window of
 //!   [`REORDER_WINDOW`] packets per track (a gap is waited for [`GAP_WAIT_MS`] at most) → the RTSP client's tracks
-//!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A depacketizer, AVC sequence header from
-//!   in-band SPS/PPS, keyframes from IDR, 90 kHz timestamps unwrapped from anywhere) → the
+//!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A or RFC 7798 AP/FU depacketizer, AVC or
+//!   HEVC sequence header from in-band parameter sets, keyframes from IDR/IRAP, 90 kHz timestamps unwrapped from anywhere) → the
 //!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
 //!   repair (and drops duplicates); packets of other payload types are dropped and counted.
 //!   A loss that is not repaired drops the access unit it hits.
@@ -42,7 +46,7 @@ use crate::live::{ClientId, Source, StreamKey};
 use crate::media::{Frame, FrameKind};
 use crate::session::rtsp::Track;
 use crate::wire::rtp::{Popped, Reorder, RtpPacket};
-use crate::wire::sdp::fmtp::{H264Params, OpusParams, PayloadFormat};
+use crate::wire::sdp::fmtp::{H264Params, H265Params, OpusParams, PayloadFormat};
 
 /// Packets a track holds to put them back in order (UDP reorders little on one path; str0m
 /// NACKs a gap and the retransmission must still find its slot). RAM: this many datagrams
@@ -60,6 +64,8 @@ pub const MAX_AUDIO_ACCESS_UNIT: usize = 4 * 1024;
 pub const MEDIA_TIMEOUT_MS: u64 = 10_000;
 /// Media lines of an offer looked at (a WHIP client sends one video and one audio).
 const MAX_MEDIA_LINES: usize = 8;
+/// Payload types of an m-line looked at (Chromium offers 9 audio and about 30 video ones).
+const MAX_FORMATS: usize = 64;
 /// PLIs are sent this often until the first keyframe (RFC 4585 §6.3.1).
 pub const PLI_INTERVAL_MS: u64 = 1_000;
 /// Then a PLI whenever no keyframe came for this long. Why: WebRTC encoders send keyframes
@@ -73,15 +79,16 @@ pub const KEYFRAME_INTERVAL_MS: u64 = 2_000;
 pub struct Accepted {
     pub rtc: Rtc,
     pub answer: String,
-    video: (Mid, Vec<Pt>),
-    audio: Option<(Mid, Pt)>,
+    video: (Mid, Vec<Pt>, PayloadFormat),
+    audio: Option<(Mid, Pt, PayloadFormat)>,
     transmits: Vec<Transmit>,
     timeout: Instant,
     remote_ice: super::trickle::RemoteIce,
 }
 
-/// Takes a WHIP offer (untrusted text: str0m parses it): ICE-lite with the one host
-/// `candidate`, recvonly H.264 (packetization mode 1) and Opus.
+/// Takes a WHIP offer (untrusted text: str0m parses it): ICE-lite with the host
+/// `candidates`, recvonly; on each m-line the first codec of the offer's list that we take
+/// ([`Wanted`]), alone, as a WebRTC answerer keeps the offerer's preference.
 pub fn accept(
     offer: &str,
     cert: &DtlsCert,
@@ -90,14 +97,27 @@ pub fn accept(
 ) -> Result<Accepted, OfferError> {
     let offered = media_lines(offer);
     let remote_ice = super::trickle::RemoteIce::of(offer);
+    log::debug!("rtc: WHIP offer media {offered:?}");
+    let chosen = |kind: MediaKind| {
+        offered
+            .iter()
+            .filter(|l| l.kind == kind)
+            .find_map(|l| l.first.map(|c| (l.mid, c)))
+    };
+    let (video_mid, video) = chosen(MediaKind::Video).ok_or(OfferError::NoH264)?;
+    let audio_line = chosen(MediaKind::Audio);
+    let audio = audio_line.map(|(_, c)| c);
     let offer =
         SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::BadOffer(e.to_string()))?;
     let mut rtc = Rtc::builder()
         .set_ice_lite(true)
         .set_rtp_mode(true)
         .clear_codecs()
-        .enable_h264(true)
-        .enable_opus(true, false)
+        .enable_h264(video == Wanted::H264)
+        .enable_h265(video == Wanted::H265)
+        .enable_opus(audio == Some(Wanted::Opus), false)
+        .enable_pcma(audio == Some(Wanted::Pcma), false)
+        .enable_pcmu(audio == Some(Wanted::Pcmu), false)
         .set_stats_interval(None)
         .set_dtls_cert(cert.clone())
         .set_crypto_provider(crypto::provider())
@@ -109,8 +129,6 @@ pub fn accept(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| OfferError::BadOffer(e.to_string()))?;
-    // The media lines as the offer has them (str0m announces them later, as events).
-    let mids = offered;
     let mut transmits = Vec::new();
     let timeout = loop {
         match rtc.poll_output() {
@@ -120,7 +138,8 @@ pub fn accept(
             Err(e) => return Err(OfferError::BadOffer(e.to_string())),
         }
     };
-    let pts = |mid: Mid, codec: RtcCodec| -> Vec<Pt> {
+    // The payload types str0m matched on the m-line (H.264: one per profile offered).
+    let pts = |mid: Mid, codec: Wanted| -> Vec<Pt> {
         let Some(media) = rtc.media(mid) else {
             return Vec::new();
         };
@@ -129,28 +148,25 @@ pub fn accept(
             .iter()
             .filter(|p| {
                 let s = p.spec();
-                s.codec == codec
-                    && (codec != RtcCodec::H264 || s.format.packetization_mode == Some(1))
+                s.codec == codec.rtc()
+                    && (codec != Wanted::H264 || s.format.packetization_mode == Some(1))
                     && media.remote_pts().contains(&p.pt())
             })
             .map(|p| p.pt())
             .collect()
     };
-    log::debug!("rtc: WHIP offer media {mids:?}");
-    let video = mids
-        .iter()
-        .filter(|(_, k)| *k == MediaKind::Video)
-        .map(|(m, _)| (*m, pts(*m, RtcCodec::H264)))
-        .find(|(_, p)| !p.is_empty())
-        .ok_or(OfferError::NoH264)?;
-    let audio = mids
-        .iter()
-        .filter(|(_, k)| *k == MediaKind::Audio)
-        .find_map(|(m, _)| pts(*m, RtcCodec::Opus).first().map(|pt| (*m, *pt)));
+    let video_pts = pts(video_mid, video);
+    if video_pts.is_empty() {
+        return Err(OfferError::NoH264);
+    }
+    let audio = audio_line.and_then(|(mid, codec)| {
+        let pt = *pts(mid, codec).first()?;
+        Some((mid, pt, codec.format()))
+    });
     Ok(Accepted {
         rtc,
         answer: answer.to_sdp_string(),
-        video,
+        video: (video_mid, video_pts, video.format()),
         audio,
         transmits,
         timeout,
@@ -158,26 +174,157 @@ pub fn accept(
     })
 }
 
-/// The `a=mid` and kind of each audio and video m-line of an offer (untrusted text: at most
-/// [`MAX_MEDIA_LINES`] are looked at).
-fn media_lines(offer: &str) -> Vec<(Mid, MediaKind)> {
+/// The codecs a WHIP publisher may send us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// Packetization mode 1 (FU-A, STAP-A) only.
+    H264,
+    /// RFC 7798, without decoding order numbers (str0m refuses `sprop-max-don-diff`).
+    H265,
+    Opus,
+    /// G.711 A-law, 8 kHz mono.
+    Pcma,
+    /// G.711 µ-law, 8 kHz mono.
+    Pcmu,
+}
+
+impl Wanted {
+    /// The codec of an `a=rtpmap` value (`H264/90000`; H.264 is taken only when an `a=fmtp`
+    /// says `packetization-mode=1`).
+    fn of_rtpmap(rtpmap: &str) -> Option<Wanted> {
+        let mut parts = rtpmap.trim().split('/');
+        let name = parts.next()?;
+        let rate = parts.next()?;
+        let channels = parts.next();
+        let is = |n: &str, r: &str| name.eq_ignore_ascii_case(n) && rate == r;
+        if is("H264", "90000") {
+            Some(Wanted::H264)
+        } else if is("H265", "90000") {
+            Some(Wanted::H265)
+        } else if is("opus", "48000") {
+            Some(Wanted::Opus)
+        } else if channels.is_some_and(|c| c != "1") {
+            None
+        } else if is("PCMA", "8000") {
+            Some(Wanted::Pcma)
+        } else if is("PCMU", "8000") {
+            Some(Wanted::Pcmu)
+        } else {
+            None
+        }
+    }
+
+    fn rtc(self) -> RtcCodec {
+        match self {
+            Wanted::H264 => RtcCodec::H264,
+            Wanted::H265 => RtcCodec::H265,
+            Wanted::Opus => RtcCodec::Opus,
+            Wanted::Pcma => RtcCodec::PCMA,
+            Wanted::Pcmu => RtcCodec::PCMU,
+        }
+    }
+
+    /// The RTSP track's format of the codec (parameter sets come in-band).
+    fn format(self) -> PayloadFormat {
+        match self {
+            Wanted::H264 => PayloadFormat::H264(H264Params {
+                packetization_mode: 1,
+                profile_level_id: None,
+                sps: Vec::new(),
+                pps: Vec::new(),
+            }),
+            Wanted::H265 => PayloadFormat::H265(H265Params::parse("")),
+            Wanted::Opus => PayloadFormat::Opus(OpusParams { stereo: true }),
+            Wanted::Pcma => PayloadFormat::Pcma { channels: 1 },
+            Wanted::Pcmu => PayloadFormat::Pcmu { channels: 1 },
+        }
+    }
+}
+
+/// An audio or video m-line of an offer: its `a=mid`, kind and the first codec of its
+/// format list that we take.
+#[derive(Debug)]
+struct MediaLine {
+    mid: Mid,
+    kind: MediaKind,
+    first: Option<Wanted>,
+}
+
+/// One m-line section being read: its payload types in the offer's order of preference,
+/// their codecs, which H.264 ones are packetization mode 1.
+#[derive(Default)]
+struct Section {
+    kind: Option<MediaKind>,
+    mid: Option<Mid>,
+    order: Vec<u8>,
+    codecs: Vec<(u8, Wanted)>,
+    mode1: Vec<u8>,
+}
+
+impl Section {
+    fn first(&self) -> Option<Wanted> {
+        self.order.iter().find_map(|pt| {
+            let (_, c) = self.codecs.iter().find(|(p, _)| p == pt)?;
+            (*c != Wanted::H264 || self.mode1.contains(pt)).then_some(*c)
+        })
+    }
+}
+
+/// The payload type and value of an `a=rtpmap:` or `a=fmtp:` line's rest.
+fn pt_and(rest: &str) -> Option<(u8, &str)> {
+    let (pt, value) = rest.split_once(' ')?;
+    Some((pt.parse().ok()?, value))
+}
+
+/// The audio and video m-lines of an offer (untrusted text: at most [`MAX_MEDIA_LINES`] are
+/// looked at, and [`MAX_FORMATS`] payload types of each).
+fn media_lines(offer: &str) -> Vec<MediaLine> {
     let mut out = Vec::new();
-    let mut kind = None;
+    let mut section = Section::default();
+    let end = |s: &mut Section, out: &mut Vec<MediaLine>| {
+        let s = std::mem::take(s);
+        if let (Some(kind), Some(mid)) = (s.kind, s.mid) {
+            if out.len() < MAX_MEDIA_LINES {
+                let first = s.first();
+                out.push(MediaLine { mid, kind, first });
+            }
+        }
+    };
     for line in offer.lines() {
         if let Some(m) = line.strip_prefix("m=") {
-            kind = if m.starts_with("video ") {
-                Some(MediaKind::Video)
-            } else if m.starts_with("audio ") {
-                Some(MediaKind::Audio)
-            } else {
-                None
+            end(&mut section, &mut out);
+            let mut fields = m.split_whitespace();
+            section.kind = match fields.next() {
+                Some("video") => Some(MediaKind::Video),
+                Some("audio") => Some(MediaKind::Audio),
+                _ => None,
             };
+            // Port and protocol, then the formats.
+            section.order = fields
+                .skip(2)
+                .filter_map(|f| f.parse().ok())
+                .take(MAX_FORMATS)
+                .collect();
+        } else if section.kind.is_none() {
+            continue;
         } else if let Some(mid) = line.strip_prefix("a=mid:") {
-            if let Some(k) = kind.take().filter(|_| out.len() < MAX_MEDIA_LINES) {
-                out.push((Mid::from(mid.trim()), k));
+            section.mid.get_or_insert(Mid::from(mid.trim()));
+        } else if let Some((pt, map)) = line.strip_prefix("a=rtpmap:").and_then(pt_and) {
+            if let Some(c) = Wanted::of_rtpmap(map) {
+                if section.order.contains(&pt) && section.codecs.len() < MAX_FORMATS {
+                    section.codecs.push((pt, c));
+                }
+            }
+        } else if let Some((pt, fmtp)) = line.strip_prefix("a=fmtp:").and_then(pt_and) {
+            let mode1 = fmtp
+                .split(';')
+                .any(|p| p.trim().eq_ignore_ascii_case("packetization-mode=1"));
+            if mode1 && section.order.contains(&pt) && section.mode1.len() < MAX_FORMATS {
+                section.mode1.push(pt);
             }
         }
     }
+    end(&mut section, &mut out);
     out
 }
 
@@ -236,19 +383,17 @@ pub struct Media {
 }
 
 impl Media {
-    /// Video on payload types `video` (H.264, packetization mode 1), Opus on `audio`; video
-    /// access units up to `max_access_unit` bytes.
-    pub fn new(video: Vec<Pt>, audio: Option<Pt>, max_access_unit: usize, now_ms: u64) -> Media {
-        let h264 = PayloadFormat::H264(H264Params {
-            packetization_mode: 1,
-            profile_level_id: None,
-            sps: Vec::new(),
-            pps: Vec::new(),
-        });
-        let opus = PayloadFormat::Opus(OpusParams { stereo: true });
+    /// Video on payload types `video.0` in format `video.1`, audio on `audio.0` in `audio.1`;
+    /// video access units up to `max_access_unit` bytes.
+    pub fn new(
+        video: (Vec<Pt>, PayloadFormat),
+        audio: Option<(Pt, PayloadFormat)>,
+        max_access_unit: usize,
+        now_ms: u64,
+    ) -> Media {
         Media {
-            video: Inbound::new(video, h264, max_access_unit),
-            audio: audio.map(|pt| Inbound::new(vec![pt], opus, MAX_AUDIO_ACCESS_UNIT)),
+            video: Inbound::new(video.0, video.1, max_access_unit),
+            audio: audio.map(|(pt, f)| Inbound::new(vec![pt], f, MAX_AUDIO_ACCESS_UNIT)),
             first_packet_ms: None,
             last_media_ms: now_ms,
             keyframe_seen: false,
@@ -365,7 +510,12 @@ impl Publisher {
             key,
             client,
             source,
-            media: Media::new(video.1, audio.map(|a| a.1), max_access_unit, now_ms),
+            media: Media::new(
+                (video.1, video.2),
+                audio.map(|a| (a.1, a.2)),
+                max_access_unit,
+                now_ms,
+            ),
             video_mid: video.0,
             connected: false,
             connect_by: now_ms.saturating_add(super::CONNECT_TIMEOUT_MS),
@@ -491,6 +641,7 @@ impl Publisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::{AudioCodec, Codec, VideoCodec};
     use crate::testutil::XorShift;
     use crate::wire::rtp::h264;
     use crate::wire::rtp::payload::RtpWriter;
@@ -521,21 +672,210 @@ mod tests {
             let rtpmap = format!("a=rtpmap:{pt} H264/90000");
             assert!(a.answer.contains(&rtpmap), "{}", a.answer);
         }
-        let (_, opus) = a.audio.expect("Opus accepted");
+        let (_, opus, _) = a.audio.expect("Opus accepted");
         let rtpmap = format!("a=rtpmap:{opus} opus/48000/2");
         assert!(a.answer.contains(&rtpmap), "{}", a.answer);
     }
 
+    /// Chromium's offer with `setCodecPreferences` putting `codec` first on the audio m-line
+    /// (its payload type moved to the head of the list).
+    fn audio_first(codec_pt: &str) -> String {
+        CHROMIUM_OFFER.replace(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126",
+            &format!(
+                "m=audio 9 UDP/TLS/RTP/SAVPF {codec_pt} {}",
+                "111 63 9 0 8 13 110 126"
+                    .split(' ')
+                    .filter(|p| *p != codec_pt)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        )
+    }
+
     #[test]
-    fn offers_without_h264_are_refused() {
+    fn the_publishers_first_audio_codec_is_taken_alone() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        for (pt, rtpmap, format) in [
+            ("8", "PCMA/8000", PayloadFormat::Pcma { channels: 1 }),
+            ("0", "PCMU/8000", PayloadFormat::Pcmu { channels: 1 }),
+            ("111", "opus/48000/2", opus().unwrap().1),
+        ] {
+            let offer = audio_first(pt);
+            let a = accept(&offer, &cert(), &udp(at), crate::testutil::now()).unwrap();
+            let (_, got, f) = a.audio.expect("audio accepted");
+            assert_eq!(f, format, "{pt}");
+            assert!(
+                a.answer.contains(&format!("a=rtpmap:{got} {rtpmap}")),
+                "{}",
+                a.answer
+            );
+            // The other audio codecs are not in the answer: the publisher sends this one.
+            let audio = a.answer.split("m=video").next().unwrap();
+            let rtpmaps = audio.matches("a=rtpmap:").count();
+            assert_eq!(rtpmaps, 1, "{pt}: {audio}");
+        }
+        // G.722 first (not ours): the next one of the list that is, Opus.
+        let a = accept(&audio_first("9"), &cert(), &udp(at), now()).unwrap();
+        assert_eq!(a.audio.map(|a| a.2), opus().map(|o| o.1));
+    }
+
+    /// Chromium's offer with an H.265 payload type (str0m's, as a publisher that can send it
+    /// offers it) before or after its H.264 ones.
+    fn with_h265(first: bool) -> String {
+        let list = "102 103 108 109 116 117 118 119 120";
+        let m = if first {
+            format!("m=video 9 UDP/TLS/RTP/SAVPF 49 {list}")
+        } else {
+            format!("m=video 9 UDP/TLS/RTP/SAVPF {list} 49")
+        };
+        CHROMIUM_OFFER
+            .replace(&format!("m=video 9 UDP/TLS/RTP/SAVPF {list}"), &m)
+            .replace(
+                "a=rtpmap:102 H264/90000",
+                "a=rtpmap:49 H265/90000\r\na=fmtp:49 level-id=93;profile-id=1;tier-flag=0;\
+                 tx-mode=SRST\r\na=rtpmap:102 H264/90000",
+            )
+    }
+
+    #[test]
+    fn the_publishers_first_video_codec_is_taken_alone() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let a = accept(&with_h265(true), &cert(), &udp(at), now()).unwrap();
+        assert!(
+            matches!(a.video.2, PayloadFormat::H265(_)),
+            "{:?}",
+            a.video.2
+        );
+        let video = a.answer.split("m=video").nth(1).unwrap();
+        assert!(video.contains("H265/90000"), "{video}");
+        assert!(!video.contains("H264/90000"), "{video}");
+        let a = accept(&with_h265(false), &cert(), &udp(at), now()).unwrap();
+        assert!(
+            matches!(a.video.2, PayloadFormat::H264(_)),
+            "{:?}",
+            a.video.2
+        );
+        let video = a.answer.split("m=video").nth(1).unwrap();
+        assert!(!video.contains("H265/90000"), "{video}");
+    }
+
+    /// H.265 VPS/SPS/PPS with short payloads (as the RTSP track's tests: Main, level 3.0).
+    const HEVC_VPS: &[u8] = &[0x40, 0x01, 0x0C, 0x01];
+    const HEVC_SPS: &[u8] = &[
+        0x42, 0x01, 0x01, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 90, 0xA0,
+    ];
+    const HEVC_PPS: &[u8] = &[0x44, 0x01, 0xC1, 0x73];
+
+    #[test]
+    fn h265_packets_become_an_hvc1_sequence_start_and_frames() {
+        let format = Wanted::H265.format();
+        let mut media = Media::new((vec![Pt::from(49)], format), None, 1 << 20, 0);
+        let writer = RtpWriter {
+            payload_type: 49,
+            ssrc: 0x4455,
+            sequence: 7,
+        };
+        let mut p = crate::wire::rtp::h265::packetizer(writer, 1200, 4);
+        let unit = |nals: &[&[u8]]| -> Vec<u8> {
+            nals.iter()
+                .flat_map(|n| [&(n.len() as u32).to_be_bytes()[..], n].concat())
+                .collect()
+        };
+        let mut out = Vec::new();
+        let idr = [&[0x26u8, 0x01, 0xaf][..], &[0x55; 3000][..]].concat();
+        p.packetize(0, &unit(&[HEVC_VPS, HEVC_SPS, HEVC_PPS, &idr]), &mut out)
+            .unwrap();
+        for i in 1..=3u32 {
+            p.packetize(3000 * i, &unit(&[&[0x02, 0x01, 0xd0, i as u8]]), &mut out)
+                .unwrap();
+        }
+        let mut frames = Vec::new();
+        for (i, b) in out.into_iter().enumerate() {
+            media.handle_packet(i as u64, RtpPacket::decode(b).unwrap(), &mut frames);
+        }
+        assert!(media.keyframe_seen);
+        assert!(frames[0].sequence_header, "{frames:?}");
+        assert_eq!(&frames[0].data[..5], &[0x90, b'h', b'v', b'c', b'1']);
+        assert!(frames[1].keyframe && !frames[1].sequence_header);
+        assert!(frames.len() >= 4, "{frames:?}");
+        assert!(frames
+            .iter()
+            .all(|f| f.codec == Codec::Video(VideoCodec::Hevc)));
+    }
+
+    #[test]
+    fn offer_media_lines_keep_the_offers_order_and_bounds() {
+        let lines = media_lines(&audio_first("0"));
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].first, Some(Wanted::Pcmu));
+        assert_eq!(lines[1].first, Some(Wanted::H264));
+        // H.264 without packetization mode 1 is not ours; a stereo PCMA neither.
+        let offer = "m=video 9 RTP/SAVPF 96 97\r\na=mid:v\r\na=rtpmap:96 H264/90000\r\n\
+                     a=fmtp:96 packetization-mode=0\r\na=rtpmap:97 H264/90000\r\n\
+                     a=fmtp:97 profile-level-id=42e01f;packetization-mode=1\r\n\
+                     m=audio 9 RTP/SAVPF 8 0\r\na=mid:a\r\na=rtpmap:8 PCMA/8000/2\r\n\
+                     a=rtpmap:0 PCMU/8000\r\n";
+        let lines = media_lines(offer);
+        assert_eq!(lines[0].first, Some(Wanted::H264));
+        assert_eq!(lines[1].first, Some(Wanted::Pcmu));
+        let many = "m=audio 9 RTP/SAVPF 8\r\na=mid:a\r\n".repeat(100);
+        assert_eq!(media_lines(&many).len(), MAX_MEDIA_LINES);
+    }
+
+    fn now() -> Instant {
+        crate::testutil::now()
+    }
+
+    #[test]
+    fn g711_packets_become_hub_frames() {
+        let mut frames = Vec::new();
+        for (format, codec) in [
+            (PayloadFormat::Pcma { channels: 1 }, AudioCodec::G711A),
+            (PayloadFormat::Pcmu { channels: 1 }, AudioCodec::G711U),
+        ] {
+            let mut media = Media::new(h264(), Some((Pt::from(8), format)), 1 << 20, 0);
+            frames.clear();
+            for i in 0..5u16 {
+                let packet = RtpPacket {
+                    marker: i == 0,
+                    payload_type: 8,
+                    sequence: 1000 + i,
+                    timestamp: 160 * u32::from(i),
+                    ssrc: 9,
+                    payload: Bytes::from(vec![0xd5; 160]),
+                };
+                media.handle_packet(20 * u64::from(i), packet, &mut frames);
+            }
+            assert!(frames.len() >= 4, "{frames:?}");
+            let dts: Vec<i64> = frames.iter().map(|f| f.dts).collect();
+            assert_eq!(&dts[..4], &[0, 20, 40, 60]);
+            for f in &frames {
+                assert_eq!(f.kind, FrameKind::Audio);
+                assert_eq!(f.codec, Codec::Audio(codec), "{f:?}");
+                assert_eq!(f.data.len(), 161, "one FLV byte, 20 ms of samples");
+            }
+        }
+    }
+
+    #[test]
+    fn offers_without_h264_or_h265_are_refused() {
         let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
         let no_video: String = CHROMIUM_OFFER
-            .replace("H264/90000", "H265/90000")
+            .replace("H264/90000", "VP9/90000")
             .replace("packetization-mode=1", "packetization-mode=0");
         let e = accept(&no_video, &cert(), &udp(at), crate::testutil::now()).err();
         assert_eq!(e.map(|e| e.status()), Some(400));
         let e = accept("v=0\r\n", &cert(), &udp(at), crate::testutil::now()).err();
         assert_eq!(e.map(|e| e.status()), Some(400));
+    }
+
+    fn h264() -> (Vec<Pt>, PayloadFormat) {
+        (vec![Pt::from(102)], Wanted::H264.format())
+    }
+
+    fn opus() -> Option<(Pt, PayloadFormat)> {
+        Some((Pt::from(111), Wanted::Opus.format()))
     }
 
     /// SPS (Baseline, 320x240) and PPS as a camera sends them.
@@ -575,7 +915,7 @@ mod tests {
 
     #[test]
     fn rtp_becomes_a_sequence_header_and_frames_across_the_timestamp_wrap() {
-        let mut media = Media::new(vec![Pt::from(102)], Some(Pt::from(111)), 1 << 20, 0);
+        let mut media = Media::new(h264(), opus(), 1 << 20, 0);
         let mut frames = Vec::new();
         // Starts 2 frames before the 32-bit wrap; two packets swapped on the way.
         let mut list = packets(u32::MAX - 5999, 65530, 5);
@@ -608,7 +948,7 @@ mod tests {
 
     #[test]
     fn a_gap_is_given_up_on_after_the_wait() {
-        let mut media = Media::new(vec![Pt::from(102)], None, 1 << 20, 0);
+        let mut media = Media::new(h264(), None, 1 << 20, 0);
         let mut frames = Vec::new();
         let mut list = packets(1000, 100, 3);
         // The keyframe's last FU-A packet is lost: the P slices wait behind the gap.
@@ -632,7 +972,7 @@ mod tests {
     fn random_rtp_never_panics() {
         let mut rng = XorShift(0x5eed_1234_abcd_0001);
         for round in 0..200 {
-            let mut media = Media::new(vec![Pt::from(102)], Some(Pt::from(111)), 64 * 1024, 0);
+            let mut media = Media::new(h264(), opus(), 64 * 1024, 0);
             let mut frames = Vec::new();
             for i in 0..200u64 {
                 let len = rng.below(1400);
