@@ -111,6 +111,9 @@ pub enum OfferError {
     /// The stream's video is in a codec the offer does not have on its video m-line.
     #[error("the stream's video is {0} and the offer takes no {0}")]
     NoCodec(RtcVideo),
+    /// A WHIP offer whose video is neither.
+    #[error("the offer sends neither H.264 (packetization-mode 1) nor H.265 video")]
+    NoPublishCodec,
     #[error("rtc_server.max_sessions reached")]
     Full,
     #[error("the WebRTC port is not bound")]
@@ -120,7 +123,10 @@ pub enum OfferError {
 impl OfferError {
     pub fn status(&self) -> u16 {
         match self {
-            OfferError::BadOffer(_) | OfferError::NoH264 | OfferError::NoCodec(_) => 400,
+            OfferError::BadOffer(_)
+            | OfferError::NoH264
+            | OfferError::NoCodec(_)
+            | OfferError::NoPublishCodec => 400,
             OfferError::NotFound | OfferError::NoVideo => 404,
             OfferError::Full | OfferError::NotReady => 503,
         }

@@ -104,7 +104,7 @@ pub fn accept(
             .filter(|l| l.kind == kind)
             .find_map(|l| l.first.map(|c| (l.mid, c)))
     };
-    let (video_mid, video) = chosen(MediaKind::Video).ok_or(OfferError::NoH264)?;
+    let (video_mid, video) = chosen(MediaKind::Video).ok_or(OfferError::NoPublishCodec)?;
     let audio_line = chosen(MediaKind::Audio);
     let audio = audio_line.map(|(_, c)| c);
     let offer =
@@ -157,7 +157,7 @@ pub fn accept(
     };
     let video_pts = pts(video_mid, video);
     if video_pts.is_empty() {
-        return Err(OfferError::NoH264);
+        return Err(OfferError::NoPublishCodec);
     }
     let audio = audio_line.and_then(|(mid, codec)| {
         let pt = *pts(mid, codec).first()?;
