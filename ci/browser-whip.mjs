@@ -204,7 +204,20 @@ try {
   const audioAnswer = g711.answer.split("m=video")[0];
   check(/a=rtpmap:\d+ PCMA\/8000/.test(audioAnswer) && !/opus/i.test(audioAnswer), "the answer's audio is PCMA alone");
   check(await connected(page, "whipPcma") >= 0, "the PCMA publisher is connected");
-  await sleep(2000);
+  // Until Chromium has sent a keyframe (the server asks for one with a PLI): an HTTP-FLV
+  // player that joins before it gets audio alone at first, as a loaded run showed.
+  const keyframeMs = await page.evaluate(async () => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 15000) {
+      for (const s of (await window.whipPcma.getStats()).values()) {
+        if (s.type === "outbound-rtp" && s.kind === "video" && s.keyFramesEncoded > 0) return performance.now() - t0;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return -1;
+  });
+  check(keyframeMs >= 0, `the PCMA publisher sends a keyframe (${keyframeMs.toFixed(0)} ms after connecting)`);
+  await sleep(1500);
   const pcmaFile = `${TMP}/whip-pcma.flv`;
   await fetchFor(`${BASE}/${STREAM}-pcma.flv`, 4000, pcmaFile);
   const av = ffprobe(pcmaFile, "v:0", "-count_frames", "stream=codec_name,nb_read_frames");
