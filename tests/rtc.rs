@@ -14,7 +14,7 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::{curl, ffmpeg_publish, Server};
+use common::{curl, ffmpeg_publish, post_sdp, Server};
 
 const OFFER: &str = "tests/data/rtc/chromium_whep_offer.sdp";
 
@@ -28,33 +28,20 @@ fn location_of(head: &str) -> String {
 }
 
 fn post(server: &Server, query: &str, body_file: &str) -> (u16, String, Vec<u8>) {
-    let url = server.http_url(&format!("rtc/v1/whep/?{query}"));
-    let data = format!("@{body_file}");
-    curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/sdp",
-        "--data-binary",
-        &data,
-        &url,
-    ])
+    post_sdp(
+        &server.http_url(&format!("rtc/v1/whep/?{query}")),
+        body_file,
+        &[],
+    )
 }
 
 /// A WHIP offer (Chromium's, sendonly) with a bearer token.
 fn post_whip(server: &Server, query: &str) -> (u16, String, Vec<u8>) {
-    let url = server.http_url(&format!("rtc/v1/whip/?{query}"));
-    curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/sdp",
-        "-H",
-        "Authorization: Bearer secret-token",
-        "--data-binary",
-        "@tests/data/rtc/chromium_whip_offer.sdp",
-        &url,
-    ])
+    post_sdp(
+        &server.http_url(&format!("rtc/v1/whip/?{query}")),
+        "tests/data/rtc/chromium_whip_offer.sdp",
+        &["Authorization: Bearer secret-token"],
+    )
 }
 
 /// A `PATCH` of a session's resource (trickle ICE) with `body` as `content_type`: the status.

@@ -514,6 +514,18 @@ pub fn curl(args: &[&str]) -> (u16, String, Vec<u8>) {
     (status, head, body)
 }
 
+/// `POST` of the SDP in `body_file` to `url` as `application/sdp` (a WHEP or WHIP offer),
+/// with `headers` more: curl's status, head and body.
+pub fn post_sdp(url: &str, body_file: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
+    let data = format!("@{body_file}");
+    let mut args = vec!["-X", "POST", "-H", "Content-Type: application/sdp"];
+    for h in headers {
+        args.extend(["-H", h]);
+    }
+    args.extend(["--data-binary", &data, url]);
+    curl(&args)
+}
+
 /// Our client on `server`, app `live`, publishing `stream` (asserts Publish.Start).
 pub fn publisher(server: &Server, stream: &str) -> client::Client {
     let mut c = client::Client::connect(&server.addr.to_string(), "live").unwrap();

@@ -11,7 +11,7 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
-use super::{curl, Server};
+use super::{post_sdp, Server};
 
 /// The longest a [`Peer::step`] waits for a datagram.
 const POLL: Duration = Duration::from_millis(20);
@@ -50,16 +50,7 @@ impl Peer {
         let file = server.dir.path(&format!("offer-{}.sdp", local.port()));
         std::fs::write(&file, offer.to_sdp_string()).unwrap();
         let url = server.http_url(path);
-        let data = format!("@{}", file.display());
-        let (status, head, body) = curl(&[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/sdp",
-            "--data-binary",
-            &data,
-            &url,
-        ]);
+        let (status, head, body) = post_sdp(&url, &file.display().to_string(), &[]);
         let body = String::from_utf8_lossy(&body).to_string();
         if status != 201 {
             return Err((status, body));
