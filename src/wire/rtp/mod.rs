@@ -29,6 +29,8 @@ pub mod aac;
 pub mod audio;
 #[cfg(feature = "rtc")]
 pub mod av1;
+#[cfg(feature = "rtc")]
+pub mod av1_depacketizer;
 pub mod h264;
 pub mod h265;
 pub mod latm;
