@@ -158,6 +158,7 @@ pub fn sequence_header(config_obus: &[u8]) -> Option<Obu<'_>> {
 
 /// Builds the payloads of one temporal unit, at most `mtu` bytes each (see the module's
 /// contract). `sequence_header` goes first on a keyframe whose unit lacks one.
+#[derive(Debug)]
 pub struct Packetizer {
     mtu: usize,
 }

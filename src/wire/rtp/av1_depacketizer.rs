@@ -21,7 +21,7 @@
 
 use bytes::Bytes;
 
-use super::payload::DepacketizeError;
+use super::payload::{AccessUnit, DepacketizeError, DepacketizeStats, Ready, SequenceCheck};
 use super::RtpPacket;
 use crate::wire::codec::av1::{leb128, OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER};
 
@@ -252,6 +252,71 @@ impl Depacketizer {
         self.fragment.clear();
         self.fragment_open = false;
         self.broken = true;
+    }
+}
+
+/// Temporal units ready for `pop` (a caller drains after each push).
+const READY_CAP: usize = 4;
+
+/// [`Depacketizer`] behind the contract of [`super::Depacketizer`]: temporal units as
+/// [`AccessUnit`]s (`new_parameters` is never set: the caller finds sequence headers in the
+/// units), counted.
+#[derive(Debug)]
+pub struct Queued {
+    inner: Depacketizer,
+    sequence: SequenceCheck,
+    units: Vec<TemporalUnit>,
+    ready: Ready,
+    stats: DepacketizeStats,
+    discontinuity: bool,
+}
+
+impl Queued {
+    pub fn new(max_access_unit: usize) -> Queued {
+        Queued {
+            inner: Depacketizer::new(max_access_unit),
+            sequence: SequenceCheck::default(),
+            units: Vec::new(),
+            ready: Ready::new(READY_CAP),
+            stats: DepacketizeStats::default(),
+            discontinuity: false,
+        }
+    }
+
+    pub fn push(&mut self, packet: &RtpPacket) -> Result<(), DepacketizeError> {
+        self.stats.packets += 1;
+        if self.sequence.is_gap(packet.sequence, &mut self.stats) {
+            self.discontinuity = true;
+            self.stats.dropped_access_units += 1;
+        }
+        let result = self.inner.push(packet, &mut self.units);
+        if let Err(e) = &result {
+            self.discontinuity = true;
+            self.stats.dropped_packets += 1;
+            self.stats.dropped_access_units += 1;
+            if matches!(e, DepacketizeError::TooLarge { .. }) {
+                self.stats.too_large += 1;
+            }
+        }
+        for unit in self.units.drain(..) {
+            let unit = AccessUnit {
+                timestamp: unit.timestamp,
+                data: unit.data,
+                keyframe: unit.keyframe,
+                new_parameters: false,
+                discontinuity: std::mem::take(&mut self.discontinuity),
+            };
+            self.ready.push(unit, &mut self.stats);
+        }
+        result
+    }
+
+    pub fn pop(&mut self) -> Option<AccessUnit> {
+        self.ready.pop()
+    }
+
+    pub fn stats(&self) -> DepacketizeStats {
+        self.stats
     }
 }
 

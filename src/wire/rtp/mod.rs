@@ -27,9 +27,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub mod aac;
 pub mod audio;
-#[cfg(feature = "rtc")]
 pub mod av1;
-#[cfg(feature = "rtc")]
 pub mod av1_depacketizer;
 pub mod h264;
 pub mod h265;
