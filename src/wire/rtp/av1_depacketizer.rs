@@ -14,8 +14,9 @@
 //! - Temporal delimiters, tile lists and padding OBUs are dropped (§5).
 //! - [`TemporalUnit::keyframe`]: the unit starts a new coded video sequence (N = 1) and holds a
 //!   sequence header OBU.
-//! - Memory: one temporal unit being assembled and one OBU fragment, each at most the
-//!   `max_access_unit` given to [`Depacketizer::new`] (checked before it grows).
+//! - Memory: one temporal unit being assembled and one OBU fragment, together at most the
+//!   `max_access_unit` given to [`Depacketizer::new`] (checked before either grows; the
+//!   fragment joins the unit anyway), so a publisher holds one cap's worth as with H.264.
 //!
 //! Not supported: scalability structures (OBU extension headers pass through as they are).
 
@@ -176,7 +177,7 @@ impl Depacketizer {
     }
 
     fn grow_fragment(&mut self, sequence: u16, bytes: &[u8]) -> Result<(), DepacketizeError> {
-        if self.fragment.len() + bytes.len() > self.max_access_unit {
+        if self.unit.len() + self.fragment.len() + bytes.len() > self.max_access_unit {
             return Err(DepacketizeError::TooLarge {
                 sequence,
                 limit: self.max_access_unit,
@@ -438,6 +439,24 @@ mod tests {
         assert!(errors > 0);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(&out[0].data[..], expected(&inter));
+    }
+
+    #[test]
+    fn a_unit_and_its_open_fragment_share_the_cap() {
+        // Two 2500-byte frame OBUs: each alone under the 4000-byte cap, not together.
+        let big = [obu(6, 2500, 0x55), obu(6, 2500, 0x66)].concat();
+        let small = obu(6, 100, 0x77);
+        let list = packets(&[(&big, false), (&small, false)], 1200);
+        let mut d = Depacketizer::new(4000);
+        let mut out = Vec::new();
+        let mut errors = 0;
+        for p in &list {
+            errors += usize::from(d.push(p, &mut out).is_err());
+            assert!(d.unit.len() + d.fragment.len() <= 4000);
+        }
+        assert!(errors > 0);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(&out[0].data[..], &small[..]);
     }
 
     #[test]
