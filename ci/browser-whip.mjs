@@ -11,12 +11,18 @@
 // (setCodecPreferences): the answer takes PCMA alone, and ffprobe finds pcm_alaw 8000 Hz mono
 // audio with packets beside the H.264 video in 4 s of its HTTP-FLV (FLV SoundFormat 7, as a
 // GB28181 camera's audio).
+// Then a third publish, of <stream>-av1, with AV1 first on the video m-line
+// (setCodecPreferences): the answer takes AV1 alone, Chromium sends AV1 and a keyframe, and a
+// WHEP player of the same stream (the players page) gets inbound video/AV1 whose
+// framesDecoded grow: the hub carries it as Enhanced RTMP av01. With WHIP_DVR (the server's
+// DVR directory, MP4 segments), the recording of <stream>-av1 closed by the DELETE has an
+// av1 video track that ffprobe decodes.
 // Env: BASE (http://host:port), NPM_DIR, SHOTS, PROFILE, WHIP_STREAM (app/stream),
 // WHIP_OFFER_OUT (where to save Chromium's offer, optional), WHIP_TMP (a directory for the
-// copy ffprobe reads). Exit 1 on failure.
+// copy ffprobe reads), WHIP_DVR (optional). Exit 1 on failure.
 import { launch, reporter, sleep } from "./browser-lib.mjs";
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readdirSync, statSync, writeFileSync } from "node:fs";
 
 const BASE = process.env.BASE;
 const STREAM = process.env.WHIP_STREAM || "live/whip";
@@ -54,9 +60,10 @@ async function fetchFor(url, ms, file) {
 }
 
 // The publish, in the page: getUserMedia, sendonly transceivers, H.264 (packetization mode 1)
-// first, the audio codec `audioFirst` (a mimeType) first when given, the offer POSTed with a
-// bearer token; the peer connection is `window[pcName]`.
-async function whipPublish(app, name, audioFirst, pcName) {
+// first, or the video codec `videoFirst` (a mimeType) when given, the audio codec `audioFirst`
+// first when given, the offer POSTed with a bearer token; the peer connection is
+// `window[pcName]`.
+async function whipPublish(app, name, audioFirst, pcName, videoFirst) {
   const media = await navigator.mediaDevices.getUserMedia({
     video: { width: 640, height: 360, frameRate: 25 }, audio: true,
   });
@@ -69,8 +76,10 @@ async function whipPublish(app, name, audioFirst, pcName) {
       const s = track.getSettings();
       size = { w: s.width, h: s.height };
       const all = RTCRtpSender.getCapabilities("video").codecs;
-      const h264 = all.filter((c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
-      t.setCodecPreferences([...h264, ...all.filter((c) => /rtx|red|ulpfec/i.test(c.mimeType))]);
+      const first = videoFirst
+        ? all.filter((c) => c.mimeType === videoFirst)
+        : all.filter((c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
+      t.setCodecPreferences([...first, ...all.filter((c) => /rtx|red|ulpfec/i.test(c.mimeType))]);
     } else if (audioFirst) {
       const all = RTCRtpSender.getCapabilities("audio").codecs;
       const first = all.filter((c) => c.mimeType === audioFirst);
@@ -88,6 +97,35 @@ async function whipPublish(app, name, audioFirst, pcName) {
   const location = r.headers.get("Location");
   if (r.status === 201) await pc.setRemoteDescription({ type: "answer", sdp: answer });
   return { status: r.status, location, answer, offer: offer.sdp, size };
+}
+
+// Milliseconds until `window[pcName]` has sent a keyframe (the server asks with a PLI), -1
+// after 15 s.
+async function keyframeSent(page, pcName) {
+  return page.evaluate(async (pcName) => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 15000) {
+      for (const s of (await window[pcName].getStats()).values()) {
+        if (s.type === "outbound-rtp" && s.kind === "video" && s.keyFramesEncoded > 0) return performance.now() - t0;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return -1;
+  }, pcName);
+}
+
+// The outbound video of `window[pcName]`: frames and keyframes encoded, codec, encoder.
+async function sentVideo(page, pcName) {
+  return page.evaluate(async (pcName) => {
+    const stats = await window[pcName].getStats();
+    for (const s of stats.values()) {
+      if (s.type === "outbound-rtp" && s.kind === "video") {
+        const codec = stats.get(s.codecId);
+        return { frames: s.framesEncoded, keyframes: s.keyFramesEncoded, plis: s.pliCount, codec: codec && codec.mimeType, impl: s.encoderImplementation };
+      }
+    }
+    return null;
+  }, pcName);
 }
 
 // Milliseconds until `window[pcName]` is connected, -1 after 10 s.
@@ -124,16 +162,7 @@ try {
   const connectedMs = await connected(page, "whipPc");
   check(connectedMs >= 0, `the peer connection is connected (${connectedMs.toFixed(0)} ms after the answer)`);
   await sleep(3000);
-  const sent = await page.evaluate(async () => {
-    const stats = await window.whipPc.getStats();
-    for (const s of stats.values()) {
-      if (s.type === "outbound-rtp" && s.kind === "video") {
-        const codec = stats.get(s.codecId);
-        return { frames: s.framesEncoded, keyframes: s.keyFramesEncoded, plis: s.pliCount, codec: codec && codec.mimeType, impl: s.encoderImplementation };
-      }
-    }
-    return null;
-  });
+  const sent = await sentVideo(page, "whipPc");
   log(`sender: ${JSON.stringify(sent)}`);
   check(sent && /H264/i.test(sent.codec || ""), `Chromium sends H.264 (${sent && sent.codec}, encoder ${sent && sent.impl})`);
   check(sent.frames > 25, `Chromium encodes frames (${sent.frames})`);
@@ -206,16 +235,7 @@ try {
   check(await connected(page, "whipPcma") >= 0, "the PCMA publisher is connected");
   // Until Chromium has sent a keyframe (the server asks for one with a PLI): an HTTP-FLV
   // player that joins before it gets audio alone at first, as a loaded run showed.
-  const keyframeMs = await page.evaluate(async () => {
-    const t0 = performance.now();
-    while (performance.now() - t0 < 15000) {
-      for (const s of (await window.whipPcma.getStats()).values()) {
-        if (s.type === "outbound-rtp" && s.kind === "video" && s.keyFramesEncoded > 0) return performance.now() - t0;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return -1;
-  });
+  const keyframeMs = await keyframeSent(page, "whipPcma");
   check(keyframeMs >= 0, `the PCMA publisher sends a keyframe (${keyframeMs.toFixed(0)} ms after connecting)`);
   await sleep(1500);
   const pcmaFile = `${TMP}/whip-pcma.flv`;
@@ -233,6 +253,71 @@ try {
     return r.status;
   }, g711.location);
   check(del2 === 200, `DELETE of the PCMA publisher's Location (${del2})`);
+
+  // AV1: Chromium's video m-line with AV1 first; the answer takes it alone, the hub carries
+  // it as Enhanced RTMP av01 and a WHEP player of the stream decodes AV1.
+  const AV1_STREAM = `${STREAM}-av1`;
+  const av1 = await page.evaluate(whipPublish, APP, `${NAME}-av1`, null, "whipAv1", "video/AV1");
+  check(av1.status === 201, `the AV1-first WHIP offer is answered 201 (${av1.status} ${av1.status === 201 ? "" : av1.answer})`);
+  const av1Video = av1.answer.split("m=video")[1] || "";
+  check(/a=rtpmap:\d+ AV1\/90000/.test(av1Video) && !/H264|VP8|VP9/.test(av1Video), "the answer's video is AV1 alone");
+  check(await connected(page, "whipAv1") >= 0, "the AV1 publisher is connected");
+  const av1KeyMs = await keyframeSent(page, "whipAv1");
+  check(av1KeyMs >= 0, `the AV1 publisher sends a keyframe (${av1KeyMs.toFixed(0)} ms after connecting)`);
+  const av1Sent = await sentVideo(page, "whipAv1");
+  log(`AV1 sender: ${JSON.stringify(av1Sent)}`);
+  check(av1Sent && /AV1/i.test(av1Sent.codec || ""), `Chromium sends AV1 (${av1Sent && av1Sent.codec}, encoder ${av1Sent && av1Sent.impl})`);
+  const av1Player = await browser.newPage();
+  await av1Player.goto(`${BASE}/players/?stream=${encodeURIComponent(AV1_STREAM)}&type=whep`, { waitUntil: "load" });
+  const inbound = () => av1Player.evaluate(async () => {
+    const p = window.playersPlayer;
+    const stats = p && p.pc ? await p.pc.getStats() : new Map();
+    for (const s of stats.values()) {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        const codec = s.codecId && stats.get(s.codecId);
+        return { decoded: s.framesDecoded || 0, codec: codec ? codec.mimeType : "", w: s.frameWidth, h: s.frameHeight };
+      }
+    }
+    return { decoded: 0, codec: "" };
+  });
+  let va = await inbound();
+  for (let i = 0; i < 200 && va.decoded === 0; i++) {
+    await sleep(50);
+    va = await inbound();
+  }
+  await sleep(3000);
+  const vb = await inbound();
+  log(`WHEP player of ${AV1_STREAM} over 3 s: ${vb.codec} framesDecoded ${va.decoded} -> ${vb.decoded}, ${vb.w}x${vb.h}`);
+  check(/^video\/AV1$/i.test(vb.codec), `the WHEP player's inbound video is AV1 (${vb.codec})`);
+  check(va.decoded > 0 && vb.decoded - va.decoded >= 25, `its framesDecoded grow (${va.decoded} -> ${vb.decoded})`);
+  if (process.env.SHOTS) await av1Player.screenshot({ path: `${process.env.SHOTS}/whip-av1-whep.png` });
+  await av1Player.evaluate(() => window.playersPlayer.stop());
+  await av1Player.close();
+  const del3 = await page.evaluate(async (location) => {
+    const r = await fetch(location, { method: "DELETE" });
+    window.whipAv1.close();
+    return r.status;
+  }, av1.location);
+  check(del3 === 200, `DELETE of the AV1 publisher's Location (${del3})`);
+  // Its DVR recording (MP4 segments), closed by the unpublish: ffprobe decodes its av01.
+  if (process.env.WHIP_DVR) {
+    const dir = `${process.env.WHIP_DVR}/${APP}`;
+    let files = [];
+    for (let i = 0; i < 50 && files.length === 0; i++) {
+      await sleep(100);
+      try {
+        files = readdirSync(dir).filter((f) => f.startsWith(`${NAME}-av1.`) && f.endsWith(".mp4"));
+      } catch { /* not there yet */ }
+    }
+    files.sort((a, b) => statSync(`${dir}/${b}`).size - statSync(`${dir}/${a}`).size);
+    check(files.length > 0, `DVR recorded ${AV1_STREAM} (${files.join(" ")})`);
+    if (files.length > 0) {
+      const mp4 = ffprobe(`${dir}/${files[0]}`, "v:0", "-count_frames", "stream=codec_name,width,height,nb_read_frames");
+      log(`ffprobe of ${files[0]}: ${JSON.stringify(mp4)}`);
+      check(mp4.codec_name === "av1" && Number(mp4.nb_read_frames || 0) >= 10,
+        `its video is AV1 that ffprobe decodes (${mp4.codec_name}, ${mp4.nb_read_frames} frames, ${mp4.width}x${mp4.height})`);
+    }
+  }
 } catch (e) {
   failed = true;
   console.error(`ci/browser-whip: ${e.message}`);

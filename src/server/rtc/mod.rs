@@ -111,8 +111,8 @@ pub enum OfferError {
     /// The stream's video is in a codec the offer does not have on its video m-line.
     #[error("the stream's video is {0} and the offer takes no {0}")]
     NoCodec(RtcVideo),
-    /// A WHIP offer whose video is neither.
-    #[error("the offer sends neither H.264 (packetization-mode 1) nor H.265 video")]
+    /// A WHIP offer whose video is none of them.
+    #[error("the offer sends no H.264 (packetization-mode 1), H.265 or AV1 video")]
     NoPublishCodec,
     #[error("rtc_server.max_sessions reached")]
     Full,

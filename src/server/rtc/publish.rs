@@ -1,19 +1,23 @@
-//! WHIP publish (RFC 9725): a browser or OBS sends H.264 or H.265 (and Opus or G.711) over
+//! WHIP publish (RFC 9725): a browser or OBS sends H.264, H.265 or AV1 (and Opus or G.711) over
 //! WebRTC and the stream goes into the hub like any publisher's.
 //!
 //! What a caller must know:
 //! - [`accept`] answers a WHIP offer (sendonly from the client) recvonly, with one codec per
 //!   m-line: the first of the offer's list (the publisher's preference, as a WebRTC answerer
-//!   keeps it) that we take. Video: H.264 with packetization mode 1 or H.265 (RFC 7798,
-//!   parameter sets in band, carried as Enhanced RTMP `hvc1`); an offer with neither is
+//!   keeps it) that we take. Video: H.264 with packetization mode 1, H.265 (RFC 7798,
+//!   parameter sets in band, carried as Enhanced RTMP `hvc1`) or AV1 (the AOM RTP payload
+//!   format, carried as Enhanced RTMP `av01`: an AV1CodecConfigurationRecord made from the
+//!   stream's sequence header OBU, then temporal units); an offer with none of them is
 //!   refused. Audio, when the offer has one of them: Opus (the hub carries it as Enhanced
 //!   RTMP `Opus`), G.711 A-law or µ-law 8 kHz mono (as FLV sound formats 7 and 8, as a
 //!   GB28181 camera's). The glue checks the vhost's rules and hooks and publishes into the
 //!   hub, then hands the Source to [`Publisher::new`].
 //! - Media: str0m's RTP packets (RTP mode, after SRTP) → a reorder window of
 //!   [`REORDER_WINDOW`] packets per track (a gap is waited for [`GAP_WAIT_MS`] at most) → the RTSP client's tracks
-//!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A or RFC 7798 AP/FU depacketizer, AVC or
-//!   HEVC sequence header from in-band parameter sets, keyframes from IDR/IRAP, 90 kHz timestamps unwrapped from anywhere) → the
+//!   ([`crate::session::rtsp::Track`]: FU-A/STAP-A, RFC 7798 AP/FU or AV1 depacketizer
+//!   ([`crate::wire::rtp::av1_depacketizer`]), AVC or HEVC sequence header from in-band
+//!   parameter sets or `av1C` record from the sequence header OBU, keyframes from IDR/IRAP or
+//!   AV1's new coded video sequences, 90 kHz timestamps unwrapped from anywhere) → the
 //!   Source. str0m NACKs gaps and turns RTX retransmissions back into the packets they
 //!   repair (and drops duplicates); packets of other payload types are dropped and counted.
 //!   A loss that is not repaired drops the access unit it hits.
@@ -115,6 +119,7 @@ pub fn accept(
         .clear_codecs()
         .enable_h264(video == Wanted::H264)
         .enable_h265(video == Wanted::H265)
+        .enable_av1(video == Wanted::Av1)
         .enable_opus(audio == Some(Wanted::Opus), false)
         .enable_pcma(audio == Some(Wanted::Pcma), false)
         .enable_pcmu(audio == Some(Wanted::Pcmu), false)
@@ -181,6 +186,8 @@ enum Wanted {
     H264,
     /// RFC 7798, without decoding order numbers (str0m refuses `sprop-max-don-diff`).
     H265,
+    /// The AOM RTP payload format v1.0.0 (no scalability structures).
+    Av1,
     Opus,
     /// G.711 A-law, 8 kHz mono.
     Pcma,
@@ -201,6 +208,8 @@ impl Wanted {
             Some(Wanted::H264)
         } else if is("H265", "90000") {
             Some(Wanted::H265)
+        } else if is("AV1", "90000") {
+            Some(Wanted::Av1)
         } else if is("opus", "48000") {
             Some(Wanted::Opus)
         } else if channels.is_some_and(|c| c != "1") {
@@ -218,6 +227,7 @@ impl Wanted {
         match self {
             Wanted::H264 => RtcCodec::H264,
             Wanted::H265 => RtcCodec::H265,
+            Wanted::Av1 => RtcCodec::Av1,
             Wanted::Opus => RtcCodec::Opus,
             Wanted::Pcma => RtcCodec::PCMA,
             Wanted::Pcmu => RtcCodec::PCMU,
@@ -234,6 +244,7 @@ impl Wanted {
                 pps: Vec::new(),
             }),
             Wanted::H265 => PayloadFormat::H265(H265Params::parse("")),
+            Wanted::Av1 => PayloadFormat::Av1,
             Wanted::Opus => PayloadFormat::Opus(OpusParams { stereo: true }),
             Wanted::Pcma => PayloadFormat::Pcma { channels: 1 },
             Wanted::Pcmu => PayloadFormat::Pcmu { channels: 1 },
@@ -802,6 +813,76 @@ mod tests {
         assert!(frames
             .iter()
             .all(|f| f.codec == Codec::Video(VideoCodec::Hevc)));
+    }
+
+    #[test]
+    fn av1_first_in_the_offer_is_taken() {
+        let at: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let list = "102 103 108 109 116 117 118 119 120";
+        let offer = CHROMIUM_OFFER
+            .replace(
+                &format!("m=video 9 UDP/TLS/RTP/SAVPF {list}"),
+                &format!("m=video 9 UDP/TLS/RTP/SAVPF 45 {list}"),
+            )
+            .replace(
+                "a=rtpmap:102 H264/90000",
+                "a=rtpmap:45 AV1/90000\r\na=fmtp:45 level-idx=5;profile=0;tier=0\r\n\
+                 a=rtpmap:102 H264/90000",
+            );
+        let a = accept(&offer, &cert(), &udp(at), now()).unwrap();
+        assert_eq!(a.video.2, PayloadFormat::Av1);
+        assert_eq!(a.video.1, [Pt::from(45)]);
+        let video = a.answer.split("m=video").nth(1).unwrap();
+        assert!(video.contains("AV1/90000"), "{video}");
+        assert!(!video.contains("H264/90000"), "{video}");
+    }
+
+    #[test]
+    fn av1_packets_become_an_av01_sequence_start_and_frames() {
+        // libsvtav1's 320x240 sequence header OBU (as wire::codec::av1's golden record).
+        const SEQ: &[u8] = &[
+            0x0a, 0x0b, 0x00, 0x00, 0x00, 0x04, 0x3c, 0xff, 0xbc, 0x02, 0xf8, 0x00, 0x40,
+        ];
+        let mut media = Media::new((vec![Pt::from(45)], PayloadFormat::Av1), None, 1 << 20, 0);
+        let writer = RtpWriter {
+            payload_type: 45,
+            ssrc: 0x4455,
+            sequence: 65530,
+        };
+        let mut p = crate::wire::rtp::Packetizer::new(&PayloadFormat::Av1, writer, 1200, 4);
+        let mut out = Vec::new();
+        // A temporal delimiter, the sequence header and a 3000-byte frame OBU (type 6).
+        let mut key = vec![0x12, 0x00];
+        key.extend_from_slice(SEQ);
+        key.extend_from_slice(&[0x32, 0xb8, 0x17]);
+        key.extend_from_slice(&[0x55; 3000]);
+        p.packetize(u32::MAX - 1000, &key, &mut out).unwrap();
+        for i in 1..=3u32 {
+            let ts = (u32::MAX - 1000).wrapping_add(3000 * i);
+            p.packetize(ts, &[0x32, 2, 0x10, i as u8], &mut out)
+                .unwrap();
+        }
+        let mut frames = Vec::new();
+        for (i, b) in out.into_iter().enumerate() {
+            media.handle_packet(i as u64, RtpPacket::decode(b).unwrap(), &mut frames);
+        }
+        assert!(media.keyframe_seen);
+        assert_eq!(frames.len(), 5, "{frames:?}");
+        assert!(frames[0].sequence_header);
+        assert_eq!(
+            &frames[0].data[..9],
+            &[0x90, b'a', b'v', b'0', b'1', 0x81, 0, 0x0c, 0]
+        );
+        assert_eq!(&frames[0].data[9..], SEQ);
+        assert!(frames[1].keyframe && !frames[1].sequence_header);
+        assert_eq!(&frames[1].data[..5], &[0x91, b'a', b'v', b'0', b'1']);
+        assert_eq!(&frames[1].data[5..], &key[2..]);
+        assert_eq!(&frames[4].data[..], b"\xa1av01\x32\x02\x10\x03");
+        let dts: Vec<i64> = frames.iter().map(|f| f.dts).collect();
+        assert_eq!(dts, [0, 0, 33, 66, 100]);
+        assert!(frames
+            .iter()
+            .all(|f| f.codec == Codec::Video(VideoCodec::Av1)));
     }
 
     #[test]

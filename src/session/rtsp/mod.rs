@@ -1119,5 +1119,6 @@ fn codec_name(format: &crate::wire::sdp::fmtp::PayloadFormat) -> &'static str {
         F::Pcma { .. } => "PCMA",
         F::Pcmu { .. } => "PCMU",
         F::Opus(_) => "Opus",
+        F::Av1 => "AV1",
     }
 }

@@ -17,6 +17,13 @@
 //!   they change. Parameter sets and access unit delimiters are taken out of the frames.
 //!   Pictures before the first keyframe (and before the parameter sets are known) are
 //!   dropped, so a player's first picture is one it can decode.
+//! * AV1 (from WebRTC publishers): an Enhanced RTMP `av01` SequenceStart whose body is the
+//!   AV1CodecConfigurationRecord built from the first sequence header OBU of the stream
+//!   ([`crate::wire::codec::av1::SequenceHeader`]), again whenever the sequence header
+//!   changes; then CodedFrames of each temporal unit as it came (sequence headers left in,
+//!   as AV1-ISOBMFF samples may carry them), keyframes where a coded video sequence starts
+//!   with a sequence header. DTS = PTS: a temporal unit's RTP time is its decode time.
+//!   Units before the first keyframe are dropped.
 //! * Audio: AAC gets its AudioSpecificConfig (SDP `config=`) as sequence header before its
 //!   first frame; G.711 goes out as FLV sound formats 7/8; Opus as Enhanced RTMP `Opus` with
 //!   an `OpusHead` made from the SDP.
@@ -27,6 +34,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::decode_time::DecodeTimes;
 use crate::media::{AudioCodec, Frame, VideoCodec};
+use crate::wire::codec::av1;
 use crate::wire::codec::NalFormat;
 use crate::wire::rtp::timestamp::Unwrapper;
 use crate::wire::rtp::{AccessUnit, DepacketizeError, DepacketizeStats, Depacketizer, RtpPacket};
@@ -38,6 +46,11 @@ const AVC_PREFIX: usize = 5;
 /// Bytes before the NAL units of an Enhanced RTMP `hvc1` CodedFrames body: ExHeader byte,
 /// FourCC, composition time.
 const HVC1_PREFIX: usize = 8;
+/// Bytes before the OBUs of an Enhanced RTMP `av01` body (SequenceStart or CodedFrames):
+/// ExHeader byte, FourCC; no composition time (Enhanced RTMP: `av01` has none).
+const AV01_PREFIX: usize = 5;
+/// Enhanced VideoPacketType CodedFrames (low nibble of byte 0; SequenceStart is 0).
+const VIDEO_EX_CODED_FRAMES: u8 = 1;
 /// FLV frame types (high nibble of the first byte).
 const FRAME_KEY: u8 = 0x10;
 const FRAME_INTER: u8 = 0x20;
@@ -172,6 +185,7 @@ impl Track {
         let dts = self.dts_ms(unit.timestamp);
         match self.format {
             PayloadFormat::H264(_) | PayloadFormat::H265(_) => self.video(unit, dts, out),
+            PayloadFormat::Av1 => self.av1(unit, dts, out),
             PayloadFormat::Aac(AacParams { ref config, .. })
             | PayloadFormat::Latm(LatmParams { ref config, .. }) => {
                 if self.announced.is_none() {
@@ -323,6 +337,77 @@ impl Track {
         self.hold(dts, picture, out);
     }
 
+    /// An AV1 temporal unit: a new `av01` SequenceStart when it carries a sequence header
+    /// that differs from the last announced, then the unit as CodedFrames.
+    fn av1(&mut self, unit: AccessUnit, dts: i64, out: &mut Vec<Frame>) {
+        if let Some((obu, payload)) = av1::find_sequence_header(&unit.data) {
+            // Compared as OBU bytes first: a sequence header resent unchanged costs no parse.
+            let same = self
+                .announced
+                .as_deref()
+                .and_then(|sh| sh.get(AV01_PREFIX + av1::RECORD_FIXED_LEN..))
+                .is_some_and(|old| old == obu);
+            if !same {
+                match av1::SequenceHeader::parse(payload) {
+                    Ok(header) => {
+                        let mut sh = BytesMut::with_capacity(
+                            AV01_PREFIX + av1::RECORD_FIXED_LEN + obu.len(),
+                        );
+                        sh.put_u8(VIDEO_EX_HEADER | FRAME_KEY);
+                        sh.put_slice(b"av01");
+                        header.encode_record(obu, &mut sh);
+                        let sh = sh.freeze();
+                        self.announced = Some(sh.clone());
+                        out.push(Frame::video(
+                            VideoCodec::Av1,
+                            dts,
+                            0,
+                            false,
+                            true,
+                            sh,
+                            AV01_PREFIX,
+                        ));
+                    }
+                    // The peer's bytes: counted with the pictures dropped until a good one.
+                    Err(_) if self.announced.is_none() => {
+                        self.stats.before_keyframe += 1;
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if self.announced.is_none() || !(self.keyframe_seen || unit.keyframe) {
+            self.stats.before_keyframe += 1;
+            return;
+        }
+        self.keyframe_seen = true;
+        let frame_type = if unit.keyframe {
+            FRAME_KEY
+        } else {
+            FRAME_INTER
+        };
+        let mut head = [
+            VIDEO_EX_HEADER | frame_type | VIDEO_EX_CODED_FRAMES,
+            0,
+            0,
+            0,
+            0,
+        ];
+        head[1..].copy_from_slice(b"av01");
+        let body = prefixed(&head, &unit.data);
+        self.stats.frames += 1;
+        out.push(Frame::video(
+            VideoCodec::Av1,
+            dts,
+            0,
+            unit.keyframe,
+            false,
+            body,
+            AV01_PREFIX,
+        ));
+    }
+
     /// A video item with its presentation time `pts`: out when its decode time is known.
     fn hold(&mut self, pts: i64, item: Pending, out: &mut Vec<Frame>) {
         self.decode
@@ -374,7 +459,7 @@ fn opus_sequence_start(channels: u8) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::FrameKind;
+    use crate::media::{Codec, FrameKind};
     use crate::wire::codec::h265::HevcConfig;
     use crate::wire::sdp::fmtp::{H265Params, OpusParams};
 
@@ -477,6 +562,79 @@ mod tests {
         }
         // Past the first mini-GOP, decode times are at or before presentation times.
         assert!(pictures[5..].iter().all(|f| f.cts >= 0));
+    }
+
+    /// AV1 temporal units as single RTP packets (aggregation header W = 1: one OBU element
+    /// without its length; N on a new coded video sequence).
+    fn av1_packet(seq: u16, ts: u32, n: bool, obu: &[u8]) -> RtpPacket {
+        let agg = 0x10 | if n { 0x08 } else { 0 };
+        packet(seq, ts, true, &[&[agg][..], obu].concat())
+    }
+
+    #[test]
+    fn av1_sequence_headers_make_av01_sequence_starts() {
+        // Sequence header OBU payloads (obu_size left out, as RTP carries them): libsvtav1's
+        // 320x240, then the same with a 480x240 frame size (profile 0, level 0).
+        let seq_320: &[u8] = &[
+            0x00, 0x00, 0x00, 0x04, 0x3c, 0xff, 0xbc, 0x02, 0xf8, 0x00, 0x40,
+        ];
+        let seq_480: &[u8] = &[
+            0x00, 0x00, 0x00, 0x04, 0x3f, 0x7f, 0xbc, 0x02, 0xf8, 0x00, 0x40,
+        ];
+        let with_header = |seq: &[u8]| [&[0x08][..], seq].concat();
+        let mut track = Track::new(PayloadFormat::Av1, 1 << 20);
+        let mut out = Vec::new();
+        // An inter frame before any keyframe: dropped.
+        track
+            .push(&av1_packet(1, 0, false, &[0x30, 0xaa]), 0, &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        assert_eq!(track.stats().before_keyframe, 1);
+        // A 2-element unit (W = 2: the sequence header with its length, then a frame OBU).
+        let key = |seq: &[u8]| {
+            let h = with_header(seq);
+            [&[0x28, h.len() as u8][..], &h, &[0x30, 0xbb]].concat()
+        };
+        track
+            .push(&packet(2, 9000, true, &key(seq_320)), 0, &mut out)
+            .unwrap();
+        track
+            .push(&av1_packet(3, 12000, false, &[0x30, 0xcc]), 0, &mut out)
+            .unwrap();
+        // The same sequence header again on a keyframe: no new sequence start.
+        track
+            .push(&packet(4, 15000, true, &key(seq_320)), 0, &mut out)
+            .unwrap();
+        // Another one: a new sequence start before its keyframe.
+        track
+            .push(&packet(5, 18000, true, &key(seq_480)), 0, &mut out)
+            .unwrap();
+        let kinds: Vec<(bool, bool, i64)> = out
+            .iter()
+            .map(|f| (f.sequence_header, f.keyframe, f.dts))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (true, false, 100),
+                (false, true, 100),
+                (false, false, 133),
+                (false, true, 166),
+                (true, false, 200),
+                (false, true, 200),
+            ]
+        );
+        assert!(out.iter().all(|f| f.codec == Codec::Video(VideoCodec::Av1)));
+        let record = |f: &Frame| crate::wire::codec::Av1Config::parse(&f.data[5..]).unwrap();
+        assert_eq!(&out[0].data[..5], &[0x90, b'a', b'v', b'0', b'1']);
+        assert_eq!(record(&out[0]).max_width, 320);
+        assert_eq!(record(&out[4]).max_width, 480);
+        assert_eq!(&out[0].data[9..11], &[0x0a, 11]);
+        // CodedFrames: the OBUs with their sizes, the sequence header left in.
+        assert_eq!(out[1].data[0], 0x91);
+        assert_eq!(&out[1].data[5..7], &[0x0a, 11]);
+        assert_eq!(&out[2].data[..], b"\xa1av01\x32\x01\xcc");
+        assert_eq!(track.stats().frames, 4);
     }
 
     #[test]

@@ -196,6 +196,7 @@ impl Recording {
                     crate::wire::sdp::fmtp::PayloadFormat::Pcma { .. } => "PCMA",
                     crate::wire::sdp::fmtp::PayloadFormat::Pcmu { .. } => "PCMU",
                     crate::wire::sdp::fmtp::PayloadFormat::Opus(_) => "Opus",
+                    crate::wire::sdp::fmtp::PayloadFormat::Av1 => "AV1",
                 },
             })
             .collect()

@@ -20,7 +20,7 @@
 //! - Errors concern the frame (the publisher's bytes): an OBU header with its forbidden bit,
 //!   a leb128 size longer than 8 bytes or past the end. The frame is not sent.
 //!
-//! Not supported: the depacketizer (AV1 is only sent), scalability structures (each
+//! The depacketizer is [`super::av1_depacketizer`]. Not supported: scalability structures (each
 //! temporal unit goes whole to every player; OBU extension headers pass through).
 
 use super::payload::{PacketizeError, MAX_PAYLOAD, MIN_MTU};
@@ -158,6 +158,7 @@ pub fn sequence_header(config_obus: &[u8]) -> Option<Obu<'_>> {
 
 /// Builds the payloads of one temporal unit, at most `mtu` bytes each (see the module's
 /// contract). `sequence_header` goes first on a keyframe whose unit lacks one.
+#[derive(Debug)]
 pub struct Packetizer {
     mtu: usize,
 }

@@ -3,8 +3,9 @@
 //! or over TCP) and of RTSP. The payload formats RTSP carries are in submodules, with their
 //! shared contract in [`payload`]: [`h264`] (RFC 6184) and [`h265`] (RFC 7798) over the NAL-unit
 //! machinery of [`nal`], [`aac`] (RFC 3640 `mpeg4-generic`), [`latm`] (RFC 6416 `MP4A-LATM`),
-//! [`audio`] (G.711, Opus), each a depacketizer and a packetizer; `av1` (AOM's AV1 payload
-//! format) for WebRTC players, a packetizer only;
+//! [`audio`] (G.711, Opus), each a depacketizer and a packetizer; [`av1`] (AOM's AV1 payload
+//! format), the packetizer for WebRTC players, and [`av1_depacketizer`] for WebRTC
+//! publishers (RTSP descriptions are not parsed into AV1);
 //! [`timestamp`] unwraps 32-bit timestamps. RTCP is [`crate::wire::rtcp`].
 //!
 //! Pure code: bytes in, packets out; no I/O, no clock.
@@ -27,8 +28,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub mod aac;
 pub mod audio;
-#[cfg(feature = "rtc")]
 pub mod av1;
+pub mod av1_depacketizer;
 pub mod h264;
 pub mod h265;
 pub mod latm;

@@ -2,7 +2,8 @@
 //! counters, the RTP header writer of the packetizers, and [`Depacketizer`] / [`Packetizer`],
 //! which pick the format's own from a [`PayloadFormat`].
 //!
-//! The contract of every depacketizer (`h264`, `h265`, `aac`, `latm`, `audio`):
+//! The contract of every depacketizer (`h264`, `h265`, `aac`, `latm`, `audio`, and
+//! `av1_depacketizer` through its [`av1_depacketizer::Queued`]):
 //!
 //! * [`Depacketizer::push`] one RTP packet at a time, in sequence order (after
 //!   [`super::Reorder`] on UDP), then [`Depacketizer::pop`] until `None`. Nothing is read
@@ -22,7 +23,9 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{aac, audio, h264, h265, latm, nal, RtpPacket, FIXED_HEADER_LEN, VERSION};
+use super::{
+    aac, audio, av1, av1_depacketizer, h264, h265, latm, nal, RtpPacket, FIXED_HEADER_LEN, VERSION,
+};
 use crate::wire::sdp::fmtp::PayloadFormat;
 
 /// The largest access unit a depacketizer assembles unless given another cap: a 4K H.265
@@ -50,10 +53,12 @@ pub struct AccessUnit {
     /// [`super::timestamp::Unwrapper`] for a 64-bit timeline.
     pub timestamp: u32,
     /// H.264/H.265: the NAL units with 4-byte big-endian lengths (AVCC/HVCC, what FLV and MP4
-    /// carry), in order, parameter sets included when the stream sends them. AAC: one raw
+    /// carry), in order, parameter sets included when the stream sends them. AV1: the temporal
+    /// unit's OBUs with obu_has_size_field, sequence headers included. AAC: one raw
     /// access unit (no ADTS). G.711, Opus: the payload as sent.
     pub data: Bytes,
-    /// Video: an IDR (H.264) or IRAP (H.265) picture. Audio: false.
+    /// Video: an IDR (H.264) or IRAP (H.265) picture, an AV1 temporal unit that starts a coded
+    /// video sequence with its sequence header. Audio: false.
     pub keyframe: bool,
     /// Video: this unit carried a parameter set that differs from the one known before (from
     /// the SDP or earlier in the stream): read the new ones from the depacketizer
@@ -167,6 +172,7 @@ pub enum Depacketizer {
     Aac(aac::Depacketizer),
     Latm(latm::Depacketizer),
     Audio(audio::Depacketizer),
+    Av1(av1_depacketizer::Queued),
 }
 
 impl Depacketizer {
@@ -179,6 +185,9 @@ impl Depacketizer {
             PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } | PayloadFormat::Opus(_) => {
                 Depacketizer::Audio(audio::Depacketizer::new())
             }
+            PayloadFormat::Av1 => {
+                Depacketizer::Av1(av1_depacketizer::Queued::new(DEFAULT_MAX_ACCESS_UNIT))
+            }
         }
     }
 
@@ -190,6 +199,9 @@ impl Depacketizer {
             // Its own cap, MAX_ELEMENT: an AAC frame.
             Depacketizer::Latm(d) => Depacketizer::Latm(d),
             Depacketizer::Audio(d) => Depacketizer::Audio(d),
+            Depacketizer::Av1(_) => {
+                Depacketizer::Av1(av1_depacketizer::Queued::new(clamp_cap(max)))
+            }
         }
     }
 
@@ -199,6 +211,7 @@ impl Depacketizer {
             Depacketizer::Aac(d) => d.push(packet),
             Depacketizer::Latm(d) => d.push(packet),
             Depacketizer::Audio(d) => d.push(packet),
+            Depacketizer::Av1(d) => d.push(packet),
         }
     }
 
@@ -208,6 +221,7 @@ impl Depacketizer {
             Depacketizer::Aac(d) => d.pop(),
             Depacketizer::Latm(d) => d.pop(),
             Depacketizer::Audio(d) => d.pop(),
+            Depacketizer::Av1(d) => d.pop(),
         }
     }
 
@@ -217,6 +231,7 @@ impl Depacketizer {
             Depacketizer::Aac(d) => d.stats(),
             Depacketizer::Latm(d) => d.stats(),
             Depacketizer::Audio(d) => d.stats(),
+            Depacketizer::Av1(d) => d.stats(),
         }
     }
 }
@@ -273,6 +288,11 @@ pub enum Packetizer {
     Aac(aac::Packetizer),
     Latm(latm::Packetizer),
     Audio(audio::Packetizer),
+    /// AV1 ([`av1::Packetizer`]); N is set on a temporal unit that carries a sequence header.
+    Av1 {
+        packetizer: av1::Packetizer,
+        writer: RtpWriter,
+    },
 }
 
 impl Packetizer {
@@ -299,6 +319,10 @@ impl Packetizer {
                 Packetizer::Audio(audio::Packetizer::g711(writer, mtu, *channels))
             }
             PayloadFormat::Opus(_) => Packetizer::Audio(audio::Packetizer::opus(writer)),
+            PayloadFormat::Av1 => Packetizer::Av1 {
+                packetizer: av1::Packetizer::new(mtu),
+                writer,
+            },
         }
     }
 
@@ -315,6 +339,16 @@ impl Packetizer {
             Packetizer::Aac(p) => p.packetize(timestamp, access_unit, out),
             Packetizer::Latm(p) => p.packetize(timestamp, access_unit, out),
             Packetizer::Audio(p) => p.packetize(timestamp, access_unit, out),
+            Packetizer::Av1 { packetizer, writer } => {
+                let mut payloads = Vec::new();
+                packetizer.packetize(access_unit, true, None, &mut payloads)?;
+                let last = payloads.len().saturating_sub(1);
+                let mut buf = BytesMut::new();
+                for (i, p) in payloads.iter().enumerate() {
+                    out.push(writer.packet(&mut buf, i == last, timestamp, &[p]));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -325,6 +359,7 @@ impl Packetizer {
             Packetizer::Aac(p) => p.next_sequence(),
             Packetizer::Latm(p) => p.next_sequence(),
             Packetizer::Audio(p) => p.next_sequence(),
+            Packetizer::Av1 { writer, .. } => writer.sequence,
         }
     }
 }

@@ -131,6 +131,9 @@ pub enum PayloadFormat {
     Opus(OpusParams),
     /// AAC in LATM (RFC 6416), as GStreamer sends it.
     Latm(LatmParams),
+    /// AV1 (AOM "RTP Payload Format For AV1" v1.0.0), from WebRTC publishers only: an RTSP
+    /// description's `AV1` is not parsed into it (refused as unsupported, as before).
+    Av1,
 }
 
 impl PayloadFormat {
@@ -200,7 +203,9 @@ impl PayloadFormat {
     /// The RTP clock rate of the format.
     pub fn clock_rate(&self) -> u32 {
         match self {
-            PayloadFormat::H264(_) | PayloadFormat::H265(_) => VIDEO_CLOCK_RATE,
+            PayloadFormat::H264(_) | PayloadFormat::H265(_) | PayloadFormat::Av1 => {
+                VIDEO_CLOCK_RATE
+            }
             PayloadFormat::Aac(p) => p.clock_rate,
             PayloadFormat::Latm(p) => p.clock_rate,
             PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } => G711_CLOCK_RATE,
@@ -211,7 +216,7 @@ impl PayloadFormat {
     /// `video` or `audio`: the media kind of its `m=` line.
     pub fn kind(&self) -> &'static str {
         match self {
-            PayloadFormat::H264(_) | PayloadFormat::H265(_) => "video",
+            PayloadFormat::H264(_) | PayloadFormat::H265(_) | PayloadFormat::Av1 => "video",
             _ => "audio",
         }
     }
@@ -227,6 +232,7 @@ impl PayloadFormat {
             PayloadFormat::Pcma { channels } => ("PCMA", Some(*channels).filter(|&c| c != 1)),
             // RFC 7587 §7: always 2 channels in the rtpmap.
             PayloadFormat::Opus(_) => ("opus", Some(2)),
+            PayloadFormat::Av1 => ("AV1", None),
         };
         Rtpmap {
             encoding: encoding.to_owned(),
@@ -242,7 +248,7 @@ impl PayloadFormat {
             PayloadFormat::H265(p) => Some(p.encode()),
             PayloadFormat::Aac(p) => Some(p.encode()),
             PayloadFormat::Latm(p) => Some(p.encode()),
-            PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } => None,
+            PayloadFormat::Pcmu { .. } | PayloadFormat::Pcma { .. } | PayloadFormat::Av1 => None,
             PayloadFormat::Opus(p) => p.stereo.then(|| "sprop-stereo=1".to_owned()),
         }
     }
