@@ -133,6 +133,30 @@ pub fn leb128(input: &[u8]) -> Result<(u64, usize), CodecError> {
     }
 }
 
+/// Bytes leb128 takes for `value`.
+pub fn leb128_len(value: usize) -> usize {
+    let mut len = 1;
+    let mut v = value >> 7;
+    while v != 0 {
+        len += 1;
+        v >>= 7;
+    }
+    len
+}
+
+/// Appends `value` as leb128 in as few bytes as it takes.
+pub fn put_leb128(out: &mut Vec<u8>, mut value: usize) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 /// sequence_header_obu() (§5.5.1) up to max_frame_height_minus_1: the largest frame size.
 pub fn parse_sequence_header(payload: &[u8]) -> Result<(u32, u32), CodecError> {
     let mut r = BitReader::raw(payload, "AV1 sequence header OBU");

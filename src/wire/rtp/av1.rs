@@ -24,7 +24,9 @@
 //! temporal unit goes whole to every player; OBU extension headers pass through).
 
 use super::payload::{PacketizeError, MAX_PAYLOAD, MIN_MTU};
-use crate::wire::codec::av1::{leb128, OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER};
+use crate::wire::codec::av1::{
+    leb128, leb128_len, put_leb128, OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER,
+};
 
 /// obu_type values (AV1 §6.2.2) beside the sequence header's and the temporal delimiter's.
 pub const OBU_TILE_LIST: u8 = 8;
@@ -124,29 +126,6 @@ fn obu(data: &[u8]) -> Result<(Obu<'_>, usize), PacketizeError> {
         Obu { header, payload },
         header_len + size_len + payload.len(),
     ))
-}
-
-/// Bytes leb128 takes for `value`.
-fn leb128_len(value: usize) -> usize {
-    let mut len = 1;
-    let mut v = value >> 7;
-    while v != 0 {
-        len += 1;
-        v >>= 7;
-    }
-    len
-}
-
-fn put_leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// The sequence header OBU of an `av1C` record's configOBUs (AV1-ISOBMFF §2.3.3), if any.

@@ -24,7 +24,9 @@ use bytes::Bytes;
 
 use super::payload::{AccessUnit, DepacketizeError, DepacketizeStats, Ready, SequenceCheck};
 use super::RtpPacket;
-use crate::wire::codec::av1::{leb128, OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER};
+use crate::wire::codec::av1::{
+    leb128, leb128_len, put_leb128, OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER,
+};
 
 /// Aggregation header bits (§4.4): Z (first element continues an OBU), Y (last element
 /// continues in the next packet), W (element count, 2 bits), N (new coded video sequence).
@@ -318,29 +320,6 @@ impl Queued {
 
     pub fn stats(&self) -> DepacketizeStats {
         self.stats
-    }
-}
-
-/// Bytes leb128 takes for `value`.
-fn leb128_len(value: usize) -> usize {
-    let mut len = 1;
-    let mut v = value >> 7;
-    while v != 0 {
-        len += 1;
-        v >>= 7;
-    }
-    len
-}
-
-fn put_leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
     }
 }
 
